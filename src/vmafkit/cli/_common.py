@@ -1,0 +1,43 @@
+"""Helpers shared by the command modules: error reporting, exit codes, list parsing."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Callable
+
+import click
+
+from ..errors import VmafkitError
+
+
+def run_command(func: Callable[..., int | None]) -> Callable[..., None]:
+    """Turn a VmafkitError into one stderr line + its exit code; return the command's code."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            code = func(*args, **kwargs)
+        except VmafkitError as err:
+            click.echo(f"vmafkit: error: {err}", err=True)
+            sys.exit(err.exit_code)
+        except KeyboardInterrupt:
+            click.echo("vmafkit: interrupted; finished work is kept, re-run the same command to resume", err=True)
+            sys.exit(130)
+        sys.exit(int(code or 0))
+
+    return wrapper
+
+
+def split_list(value: str | None) -> list[str]:
+    """'a,b, c' -> ['a', 'b', 'c']; None or '' -> []."""
+    if not value:
+        return []
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def int_list(value: str | None, flag: str) -> list[int]:
+    try:
+        return [int(item) for item in split_list(value)]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {value!r}", param_hint=flag) from None

@@ -1,0 +1,130 @@
+"""Model inputs: the standardised canonical-6 and the 14-wide codec block.
+
+Everything that is *fitted* (mean/std, the cq range of `crf_norm`) is fitted on the rows it is
+given, which for LOSO is the training fold only; `FeatureSpec` carries the fitted numbers so the
+same transform is applied to held-out rows, exported into sidecars, and re-applied by `predict`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..corpus.schema import CANONICAL6
+
+ENCODER_VOCAB = (
+    "libx264", "libx265", "libsvtav1", "libvvenc", "libvpx-vp9",
+    "h264_nvenc", "hevc_nvenc", "av1_nvenc", "h264_qsv", "hevc_qsv", "av1_qsv", "unknown",
+)
+ENCODER_VOCAB_VERSION = "encoder-vocab-v1-12slot"
+NUM_CODECS = len(ENCODER_VOCAB) + 2  # one-hot + preset_norm + crf_norm = 14
+NUM_FEATURES = len(CANONICAL6)
+INPUT_WIDTH = NUM_FEATURES + NUM_CODECS  # 20
+
+# Preset ladders, fastest first; preset_norm is the position on the ladder scaled to [0, 1].
+_X26X_LADDER = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+_NVENC_LADDER = ("p1", "p2", "p3", "p4", "p5", "p6", "p7")
+_QSV_LADDER = ("veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+
+
+def preset_norm(encoder: str, preset: str) -> float:
+    """Map a preset to [0, 1] (0 = fastest, 1 = slowest); unknown presets map to 0.5."""
+    preset = str(preset).strip().lower()
+    if preset.lstrip("-").isdigit():
+        value = int(preset)
+        if encoder == "libsvtav1":  # svt-av1: 0 slowest .. 13 fastest
+            return float(np.clip((13 - value) / 13.0, 0.0, 1.0))
+        if encoder in ("libaom-av1", "libvpx-vp9"):  # cpu-used: 0 slowest .. 8 fastest
+            return float(np.clip((8 - value) / 8.0, 0.0, 1.0))
+        return 0.5
+    for ladder in (_X26X_LADDER, _NVENC_LADDER, _QSV_LADDER):
+        if preset in ladder and (ladder is not _QSV_LADDER or encoder.endswith("_qsv")):
+            return ladder.index(preset) / (len(ladder) - 1)
+    if preset in _X26X_LADDER:
+        return _X26X_LADDER.index(preset) / (len(_X26X_LADDER) - 1)
+    return 0.5
+
+
+def encoder_slot(encoder: str) -> int:
+    name = str(encoder)
+    return ENCODER_VOCAB.index(name) if name in ENCODER_VOCAB else ENCODER_VOCAB.index("unknown")
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """The fitted transform: standardisation of canonical-6 and the cq range of crf_norm."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    cq_min: float
+    cq_max: float
+    feature_order: tuple[str, ...] = CANONICAL6
+    encoder_vocab: tuple[str, ...] = ENCODER_VOCAB
+    encoder_vocab_version: str = ENCODER_VOCAB_VERSION
+
+    @classmethod
+    def fit(cls, features: np.ndarray, cq: np.ndarray) -> "FeatureSpec":
+        features = np.asarray(features, dtype=np.float64)
+        mean = features.mean(axis=0)
+        std = features.std(axis=0)
+        std = np.where(std > 1e-12, std, 1.0)  # a constant feature (e.g. motion2 of a still) stays 0
+        cq = np.asarray(cq, dtype=np.float64)
+        return cls(tuple(map(float, mean)), tuple(map(float, std)), float(cq.min()), float(cq.max()))
+
+    def standardise(self, features: np.ndarray) -> np.ndarray:
+        return (np.asarray(features, dtype=np.float64) - np.array(self.mean)) / np.array(self.std)
+
+    def crf_norm(self, cq: np.ndarray) -> np.ndarray:
+        span = self.cq_max - self.cq_min
+        cq = np.asarray(cq, dtype=np.float64)
+        if span <= 0:
+            return np.zeros_like(cq)
+        return (cq - self.cq_min) / span
+
+    def codec_block(self, encoder: Sequence[str], preset: Sequence[str], cq: np.ndarray) -> np.ndarray:
+        """[N, 14]: 12-slot encoder one-hot, preset_norm, crf_norm."""
+        encoder = np.asarray(encoder)
+        preset = np.asarray(preset)
+        n = len(encoder)
+        block = np.zeros((n, NUM_CODECS), dtype=np.float64)
+        # Unique (encoder, preset) pairs are few: map them once rather than per row.
+        pairs, inverse = np.unique(np.stack([encoder.astype(str), preset.astype(str)], axis=1), axis=0, return_inverse=True)
+        slots = np.array([encoder_slot(e) for e, _ in pairs], dtype=np.int64)[inverse.reshape(-1)]
+        norms = np.array([preset_norm(e, p) for e, p in pairs], dtype=np.float64)[inverse.reshape(-1)]
+        block[np.arange(n), slots] = 1.0
+        block[:, len(ENCODER_VOCAB)] = norms
+        block[:, len(ENCODER_VOCAB) + 1] = self.crf_norm(cq)
+        return block
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "FeatureSpec":
+        return cls(
+            mean=tuple(data["mean"]), std=tuple(data["std"]), cq_min=float(data["cq_min"]), cq_max=float(data["cq_max"]),
+            feature_order=tuple(data.get("feature_order", CANONICAL6)),
+            encoder_vocab=tuple(data.get("encoder_vocab", ENCODER_VOCAB)),
+            encoder_vocab_version=data.get("encoder_vocab_version", ENCODER_VOCAB_VERSION),
+        )
+
+
+def input_schema() -> dict[str, Any]:
+    """What a model's inputs mean; its hash guards against loading weights of another layout."""
+    return {
+        "feature_order": list(CANONICAL6),
+        "encoder_vocab": list(ENCODER_VOCAB),
+        "encoder_vocab_version": ENCODER_VOCAB_VERSION,
+        "codec_layout": ["onehot:12", "preset_norm", "crf_norm"],
+        "inputs": {"features": [None, NUM_FEATURES], "codec_onehot": [None, NUM_CODECS]},
+    }
+
+
+def input_schema_hash() -> str:
+    text = json.dumps(input_schema(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
