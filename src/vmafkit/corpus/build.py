@@ -1,0 +1,269 @@
+"""Build the per-frame corpus: every (source, encoder, preset, cq) cell encoded and scored.
+
+A finished cell is stored atomically in a content-addressed cache (its name is a hash of
+everything that determines its rows), so a re-run skips it, a half-written cell is never taken
+as done, and killing the run at any moment loses nothing already finished.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..errors import InputError
+from ..executor import make_executor, usable_cores
+from ..io import atomic_output, atomic_write_text, ensure_parent_exists, exclusive_lock
+from ..media import ffmpeg as ffm
+from ..media.encoders import get_adapter, require_working
+from ..media.score import BACKEND_FFMPEG, BACKEND_VMAF_CLI, run_libvmaf
+from ..media.sources import Source, find_sources
+from .schema import CANONICAL6, SCHEMA_VERSION, TARGET, iter_jsonl, write_jsonl_lines
+
+CACHE_DIRNAME = ".vmafkit-cache"
+DEFAULT_CQS = (19, 25, 31, 37)
+DEFAULT_PRESETS = ("medium",)
+
+
+@dataclass(frozen=True)
+class Cell:
+    source: Source
+    encoder: str
+    preset: str  # the preset the encoder really uses (numeric for svt/aom/vpx, p1..p7 for nvenc)
+    cq: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.source.name} {self.encoder} {self.preset} cq{self.cq}"
+
+    def sort_key(self) -> tuple:
+        return (self.source.name, self.encoder, self.preset, self.cq)
+
+
+@dataclass(frozen=True)
+class CellContext:
+    """Everything a worker needs besides the cell; immutable and picklable."""
+
+    ff: ffm.Ffmpeg
+    cache_dir: Path
+    max_frames: int | None
+    threads: int
+    vmaf_bin: str | None = None
+
+    @property
+    def backend(self) -> str:
+        return BACKEND_VMAF_CLI if self.vmaf_bin else BACKEND_FFMPEG
+
+
+@dataclass
+class BuildResult:
+    out: Path
+    n_rows: int
+    n_cells: int
+    cells_cached: int
+    cells_run: int
+    sources: list[str]
+    encoders: list[str]
+    wall_s: float
+    executor: str
+    failures: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
+
+
+def plan_cells(sources: Sequence[Source], encoders: Sequence[str], presets: Sequence[str], cqs: Sequence[int]) -> list[Cell]:
+    cells = []
+    for source in sources:
+        for encoder in encoders:
+            adapter = get_adapter(encoder)
+            for preset in presets:
+                for cq in cqs:
+                    adapter.args(cq, preset)  # validates the cq range up front
+                    cells.append(Cell(source, encoder, adapter.preset_for(preset), int(cq)))
+    return sorted(set(cells), key=Cell.sort_key)
+
+
+def cell_key(cell: Cell, ctx: CellContext) -> str:
+    """Hash of everything that determines a cell's rows (not its timings)."""
+    args = get_adapter(cell.encoder).args(cell.cq, cell.preset)
+    identity = {
+        "schema_version": SCHEMA_VERSION, "src_sha256": cell.source.sha256, "encoder": cell.encoder,
+        "preset": cell.preset, "cq": cell.cq, "codec_args": list(args.codec_args), "filters": list(args.filters),
+        "ffmpeg_version": ctx.ff.version, "libvmaf_version": ctx.ff.libvmaf_version, "backend": ctx.backend,
+        "max_frames": ctx.max_frames, "geometry": [cell.source.width, cell.source.height, cell.source.pix_fmt,
+                                                   cell.source.fps, cell.source.kind], "group": cell.source.group,
+    }
+    text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def cell_path(cell: Cell, ctx: CellContext) -> Path:
+    return ctx.cache_dir / f"{cell.source.name}__{cell.encoder}__{cell.preset}__cq{cell.cq}__{cell_key(cell, ctx)}.jsonl"
+
+
+def load_cached_cell(path: Path) -> list[dict[str, Any]] | None:
+    """A cached cell's rows, or None when absent; a corrupt cache file is discarded."""
+    if not path.is_file():
+        return None
+    try:
+        rows = [row for _, row in iter_jsonl(path)]
+    except InputError:
+        path.unlink(missing_ok=True)
+        return None
+    return rows or None
+
+
+def encoder_version(encoded: Path, encoder: str, ff: ffm.Ffmpeg) -> str:
+    """The encoder library's own version string when it writes one into the stream."""
+    head = encoded.read_bytes()[: 1 << 16]
+    for pattern in (rb"x264 - core \d+(?: r\d+ \w+)?", rb"x265 \(build \d+\) - [\w.+-]+"):
+        match = re.search(pattern, head)
+        if match:
+            return match.group(0).decode("ascii", "replace")
+    return f"{encoder} (ffmpeg {ff.version})"
+
+
+def run_cell(cell: Cell, ctx: CellContext) -> list[dict[str, Any]]:
+    """Encode, decode + score, and store one cell; returns its rows (from the cache if done)."""
+    path = cell_path(cell, ctx)
+    cached = load_cached_cell(path)
+    if cached is not None:
+        return cached
+    source = cell.source
+    with tempfile.TemporaryDirectory(prefix=".cell-", dir=ctx.cache_dir) as tmp:
+        encoded = Path(tmp) / "encoded.mkv"
+        frames, enc_ms = _encode(cell, ctx, encoded)
+        dis = ffm.InputSpec(encoded, False, *source.even_size, source.pix_fmt, source.fps)
+        scorer_args = dict(pix_fmt=ffm.scoring_pix_fmt(source.pix_fmt), ref_crop=source.crop,
+                           max_frames=frames, threads=ctx.threads, what=f"{source.path} ({cell.encoder} cq{cell.cq})")
+        if ctx.vmaf_bin:
+            from ..media.vmafcli import score_with_vmaf_cli
+
+            scored = score_with_vmaf_cli(ctx.vmaf_bin, ctx.ff, dis, source.input_spec, **scorer_args)
+        else:
+            scored = run_libvmaf(ctx.ff, dis, source.input_spec, **scorer_args)
+        if len(scored) != frames:
+            raise InputError(f"mismatched frame counts: encoded {frames} frames, libvmaf scored {len(scored)} "
+                             f"({cell.encoder} cq{cell.cq})", path=source.path)
+        rows = _rows(cell, ctx, scored, enc_bytes=encoded.stat().st_size, enc_ms=enc_ms,
+                     enc_version=encoder_version(encoded, cell.encoder, ctx.ff))
+    atomic_write_text(path, write_jsonl_lines(rows))
+    return rows
+
+
+def _encode(cell: Cell, ctx: CellContext, encoded: Path) -> tuple[int, int]:
+    source = cell.source
+    args = get_adapter(cell.encoder).args(cell.cq, cell.preset)
+    argv = ffm.encode_argv(ctx.ff, source.input_spec, encoded, encoder=cell.encoder, codec_args=args.codec_args,
+                           hw_init=args.hw_init, encoder_filters=args.filters, crop=source.crop,
+                           max_frames=ctx.max_frames, threads=ctx.threads)
+    started = time.perf_counter()
+    result = ffm.run_ffmpeg(argv)
+    enc_ms = int(round((time.perf_counter() - started) * 1000))
+    if result.returncode != 0:
+        raise InputError(f"{cell.encoder} encode failed: {ffm.last_error_line(result.stderr)}", path=source.path)
+    frames = ffm.progress_frames(result.stdout)
+    if frames == 0 or not encoded.exists():
+        raise InputError("source has 0 decodable video frames", path=source.path)
+    return frames, enc_ms
+
+
+def _rows(cell: Cell, ctx: CellContext, scored: list[dict[str, float]], *, enc_bytes: int, enc_ms: int,
+          enc_version: str) -> list[dict[str, Any]]:
+    source = cell.source
+    width, height = source.even_size
+    common = {
+        "schema_version": SCHEMA_VERSION, "src": source.name, "src_sha256": source.sha256, "group": source.group,
+        "encoder": cell.encoder, "preset": cell.preset, "cq": cell.cq, "width": width, "height": height,
+        "src_width": source.width, "src_height": source.height, "fps": source.fps, "pix_fmt": source.pix_fmt,
+        "bit_depth": source.bit_depth, "enc_bytes": enc_bytes, "enc_time_ms": enc_ms,
+        "ffmpeg_version": ctx.ff.version, "libvmaf_version": ctx.ff.libvmaf_version if not ctx.vmaf_bin else None,
+        "encoder_version": enc_version, "backend": ctx.backend, "vmaf_model": ffm.VMAF_MODEL,
+    }
+    return [{**common, "frame_index": f["frame_index"], TARGET: f[TARGET], **{k: f[k] for k in CANONICAL6}}
+            for f in scored]
+
+
+def default_jobs(n_cells: int) -> int:
+    return max(1, min(usable_cores(), n_cells))
+
+
+def build_corpus(
+    ref_dir: str | Path,
+    encoders: Sequence[str],
+    cqs: Sequence[int] = DEFAULT_CQS,
+    out: str | Path = "per_frame_canonical6.jsonl",
+    *,
+    presets: Sequence[str] = DEFAULT_PRESETS,
+    jobs: int | None = None,
+    max_frames: int | None = None,
+    ffmpeg: str | None = None,
+    vmaf_bin: str | None = None,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+    scheduler: str | None = None,
+    sources: Sequence[Source] | None = None,
+) -> BuildResult:
+    """Encode and score every cell in parallel, then write the corpus atomically (sorted rows)."""
+    started = time.perf_counter()
+    out = ensure_parent_exists(out)
+    if not encoders:
+        raise InputError("no encoders given")
+    if not cqs:
+        raise InputError("no cq values given")
+    if max_frames is not None and max_frames < 1:
+        raise InputError(f"--max-frames must be at least 1, got {max_frames}")
+    ff = ffm.find_ffmpeg(ffmpeg)
+    require_working(ff, list(encoders))
+    sources = list(sources) if sources is not None else find_sources(ref_dir, ff=ff)
+    cells = plan_cells(sources, encoders, presets, cqs)
+    jobs = jobs or default_jobs(len(cells))
+    cache = Path(cache_dir) if cache_dir else out.parent / CACHE_DIRNAME / "cells"
+    cache.mkdir(parents=True, exist_ok=True)
+    ctx = CellContext(ff=ff, cache_dir=cache, max_frames=max_frames, threads=max(1, usable_cores() // jobs),
+                      vmaf_bin=vmaf_bin)
+    executor = make_executor(jobs, scheduler)
+    with exclusive_lock(cache.parent, name=f".{out.name}.lock"):
+        results, cached = _run_cells(cells, ctx, executor, progress)
+        rows = [row for cell in cells for row in results[cell]]
+        with atomic_output(out, "w") as handle:
+            handle.write(write_jsonl_lines(rows))
+    return BuildResult(out=out, n_rows=len(rows), n_cells=len(cells), cells_cached=cached, cells_run=len(cells) - cached,
+                       sources=[s.name for s in sources], encoders=list(encoders),
+                       wall_s=round(time.perf_counter() - started, 3), executor=executor.describe())
+
+
+def _expected_frames(cell: Cell, max_frames: int | None) -> int | None:
+    frames = cell.source.frames
+    if frames is None:
+        return max_frames
+    return min(frames, max_frames) if max_frames else frames
+
+
+def _run_cells(cells: list[Cell], ctx: CellContext, executor, progress: bool) -> tuple[dict[Cell, list], int]:
+    from ..progress import cell_progress
+
+    results: dict[Cell, list] = {}
+    todo = []
+    for cell in cells:
+        rows = load_cached_cell(cell_path(cell, ctx))
+        if rows is None:
+            todo.append(cell)
+        else:
+            results[cell] = rows
+    expected = [_expected_frames(c, ctx.max_frames) for c in cells]
+    total_frames = sum(expected) if all(e is not None for e in expected) else None
+    with cell_progress(enabled=progress, n_cells=len(cells), total_frames=total_frames,
+                       where=executor.describe()) as bar:
+        bar.advance(cells=len(results), frames=sum(len(r) for r in results.values()))
+        for cell, rows in executor.map_unordered(functools.partial(run_cell, ctx=ctx), todo):
+            results[cell] = rows
+            bar.advance(cells=1, frames=len(rows), label=cell.label)
+    return results, len(cells) - len(todo)

@@ -1,0 +1,81 @@
+"""Merge corpus shards from several hosts into one corpus.
+
+Rows are deduplicated by (src_sha256, encoder, preset, cq, frame_index). Two rows with the same
+key must carry the same numbers: if they differ (another libvmaf build or back-end), the merge
+refuses rather than keeping one silently. Shards scored by different libvmaf versions are
+refused unless explicitly allowed, since their numbers are not interchangeable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..errors import InputError
+from ..io import atomic_output, ensure_parent_exists
+from .schema import CANONICAL6, MERGE_KEY, SCHEMA_VERSION, TARGET, iter_jsonl, row_key, validate_row, write_jsonl_lines
+
+SCORE_TOLERANCE = 1e-6
+
+
+@dataclass
+class MergeSummary:
+    out: Path
+    rows_in: int
+    rows_out: int
+    duplicates: int
+    sources: list[str]
+    per_shard: dict[str, int] = field(default_factory=dict)
+    libvmaf_versions: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.__dict__, "out": str(self.out)}
+
+
+def _same_numbers(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return all(abs(float(a[k]) - float(b[k])) <= SCORE_TOLERANCE for k in (TARGET, *CANONICAL6))
+
+
+def merge_shards(shards: Sequence[str | Path], out: str | Path, *, allow_mixed_versions: bool = False) -> MergeSummary:
+    if not shards:
+        raise InputError("merge needs at least one shard")
+    out = ensure_parent_exists(out)
+    kept: dict[tuple, tuple[dict[str, Any], str]] = {}
+    rows_in = duplicates = 0
+    per_shard: dict[str, int] = {}
+    versions: dict[str, str] = {}
+    for shard in map(Path, shards):
+        count = 0
+        for lineno, row in iter_jsonl(shard):
+            where = f"{shard}:{lineno}"
+            if row.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
+                raise InputError(f"{where}: schema_version {row.get('schema_version')!r} is not {SCHEMA_VERSION}; "
+                                 "re-score that shard with this vmafkit")
+            validate_row(row, where)
+            versions.setdefault(str(row.get("libvmaf_version")), where)
+            count += 1
+            key = row_key(row)
+            if key in kept:
+                first, first_where = kept[key]
+                if not _same_numbers(first, row):
+                    raise InputError(
+                        f"{where}: row {dict(zip(MERGE_KEY, key))} was scored differently in {first_where} "
+                        f"(backend {first.get('backend')} vs {row.get('backend')}, libvmaf "
+                        f"{first.get('libvmaf_version')} vs {row.get('libvmaf_version')}); refusing to merge")
+                duplicates += 1
+                continue
+            kept[key] = (row, where)
+        per_shard[str(shard)] = count
+        rows_in += count
+    if len(versions) > 1 and not allow_mixed_versions:
+        detail = ", ".join(f"{v} (first at {w})" for v, w in sorted(versions.items()))
+        raise InputError(f"shards were scored by different libvmaf versions: {detail}; "
+                         "pass --allow-mixed-versions to merge anyway")
+    rows = sorted((row for row, _ in kept.values()), key=lambda r: (str(r["src"]), *map(str, row_key(r)[1:3]),
+                                                                     float(r["cq"]), int(r["frame_index"])))
+    with atomic_output(out, "w") as handle:
+        handle.write(write_jsonl_lines(rows))
+    return MergeSummary(out=out, rows_in=rows_in, rows_out=len(rows), duplicates=duplicates,
+                        sources=sorted({str(r["src"]) for r in rows}), per_shard=per_shard,
+                        libvmaf_versions=sorted(versions))

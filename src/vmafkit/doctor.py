@@ -1,0 +1,73 @@
+"""`vmafkit doctor`: what this host has, and a one-line hint for each missing thing the
+requested steps need (and nothing more: no GPU is demanded when only CPU encoders are asked for)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from .errors import InputError
+from .media import ffmpeg as ffm
+from .media.encoders import ADAPTERS, probe_encoder
+
+STEP_MODULES = {"train": ("torch",), "export": ("torch", "onnx", "onnxruntime"), "predict": ("onnxruntime",)}
+ALL_STEPS = ("corpus", "train", "export", "predict")
+
+
+@dataclass
+class DoctorReport:
+    ffmpeg: dict[str, Any] | None
+    platform: dict[str, Any]
+    encoders: dict[str, dict[str, Any]]
+    requested_encoders: list[str]
+    modules: dict[str, bool]
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.__dict__, "ok": self.ok}
+
+
+def _platform_info(ff: ffm.Ffmpeg | None) -> dict[str, Any]:
+    try:
+        from . import platform as host
+    except ImportError:
+        return {"family": "unknown", "default_encoders": ["libx264"], "signals": {}}
+    info = host.detect(ffmpeg=ff.path if ff else None)
+    return {"family": info.family, "default_encoders": list(info.default_encoders), "signals": info.signals}
+
+
+def diagnose(encoders: Sequence[str] | None = None, steps: Sequence[str] = ALL_STEPS, *, ffmpeg: str | None = None,
+             vmaf_bin: str | None = None, probe_all: bool = True) -> DoctorReport:
+    problems: list[str] = []
+    try:
+        ff = ffm.find_ffmpeg(ffmpeg)
+    except InputError as err:
+        ff = None
+        problems.append(f"ffmpeg: {err}")
+    platform = _platform_info(ff)
+    requested = list(encoders) if encoders else list(platform["default_encoders"])
+    unknown = [name for name in requested if name not in ADAPTERS]
+    problems += [f"encoder {name}: unknown; known encoders: {', '.join(sorted(ADAPTERS))}" for name in unknown]
+    to_probe = sorted(ADAPTERS) if probe_all else [n for n in requested if n in ADAPTERS]
+    probes: dict[str, dict[str, Any]] = {}
+    if ff is not None:
+        for name in to_probe:
+            result = probe_encoder(ff, name)
+            probes[name] = {"ok": result.ok, "message": result.message, "hardware": ADAPTERS[name].hardware}
+        if "corpus" in steps:
+            for name in requested:
+                if name in probes and not probes[name]["ok"]:
+                    problems.append(f"encoder {name}: 1-frame trial encode fails ({probes[name]['message']}); "
+                                    "drop it from --encoders or fix its driver/device")
+    if vmaf_bin and not (os.path.isfile(vmaf_bin) and os.access(vmaf_bin, os.X_OK)):
+        problems.append(f"vmaf CLI {vmaf_bin}: not found or not executable")
+    modules = {m: importlib.util.find_spec(m) is not None for s in steps for m in STEP_MODULES.get(s, ())}
+    problems += [f"python module {m}: missing; `pip install vmafkit` pulls it in" for m, ok in modules.items() if not ok]
+    return DoctorReport(ffmpeg=ff.describe() if ff else None, platform=platform, encoders=probes,
+                        requested_encoders=requested, modules=modules, problems=problems)

@@ -1,0 +1,318 @@
+"""The one owner of ffmpeg: locate it, read its versions, and build every ffmpeg argv.
+
+No other module builds an ffmpeg command line. Paths always go in as `file:` URLs of absolute
+paths, so names with a leading `-`, a `:` or other odd characters are never taken for options
+or protocols; the libvmaf log goes to a temp folder whose name vmafkit chooses, so nothing the
+user names ever lands inside a filter string.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import InputError
+
+VMAF_MODEL = "vmaf_v0.6.1"
+ENV_FFMPEG = "VMAFKIT_FFMPEG"
+# Pixel formats libvmaf scores directly; anything else is converted to yuv420p (8-bit) or
+# yuv420p10le (deeper) on both sides of the comparison.
+LIBVMAF_PIX_FMTS = (
+    "yuv420p", "yuv422p", "yuv444p",
+    "yuv420p10le", "yuv422p10le", "yuv444p10le",
+    "yuv420p12le", "yuv422p12le", "yuv444p12le",
+)
+_FULL_RANGE_ALIASES = {"yuvj420p": "yuv420p", "yuvj422p": "yuv422p", "yuvj444p": "yuv444p"}
+
+
+@dataclass(frozen=True)
+class Ffmpeg:
+    """A located ffmpeg binary and what it can do."""
+
+    path: str
+    reason: str
+    version: str
+    has_libvmaf: bool
+    libvmaf_version: str | None
+
+    def describe(self) -> dict:
+        return {
+            "path": self.path, "reason": self.reason, "version": self.version,
+            "has_libvmaf": self.has_libvmaf, "libvmaf_version": self.libvmaf_version,
+        }
+
+
+def find_ffmpeg(explicit: str | os.PathLike | None = None, *, require_libvmaf: bool = True) -> Ffmpeg:
+    """Locate ffmpeg: the explicit path, $VMAFKIT_FFMPEG, a PATH ffmpeg with libvmaf, the wheel's.
+
+    An explicitly named binary without libvmaf is an error (never a silent fall back to a build
+    that cannot score); a PATH ffmpeg without libvmaf is skipped in favour of the wheel's.
+    """
+    env_value = os.environ.get(ENV_FFMPEG)
+    if explicit:
+        return _checked(str(explicit), "--ffmpeg flag", require_libvmaf)
+    if env_value:
+        return _checked(env_value, f"${ENV_FFMPEG}", require_libvmaf)
+    on_path = shutil.which("ffmpeg")
+    if on_path and _inspect(on_path).has_libvmaf:
+        return _inspect_as(on_path, "ffmpeg on PATH (has libvmaf)")
+    wheel = _wheel_ffmpeg()
+    if wheel:
+        reason = "imageio-ffmpeg wheel" + (" (PATH ffmpeg lacks libvmaf)" if on_path else "")
+        return _checked(wheel, reason, require_libvmaf)
+    if on_path and not require_libvmaf:
+        return _inspect_as(on_path, "ffmpeg on PATH")
+    raise InputError(
+        "no ffmpeg with the libvmaf filter found; `pip install imageio-ffmpeg==0.8.1` or pass --ffmpeg PATH"
+    )
+
+
+def _wheel_ffmpeg() -> str | None:
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        return None
+    try:
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except RuntimeError:
+        return None
+
+
+def _checked(path: str, reason: str, require_libvmaf: bool) -> Ffmpeg:
+    resolved = shutil.which(path) or path
+    if not Path(resolved).is_file():
+        raise InputError(f"ffmpeg binary not found (from {reason})", path=path)
+    found = _inspect_as(resolved, reason)
+    if require_libvmaf and not found.has_libvmaf:
+        raise InputError(f"this ffmpeg (from {reason}) has no libvmaf filter; use a build with --enable-libvmaf", path=path)
+    return found
+
+
+def _inspect_as(path: str, reason: str) -> Ffmpeg:
+    info = _inspect(path)
+    return Ffmpeg(path=info.path, reason=reason, version=info.version, has_libvmaf=info.has_libvmaf,
+                  libvmaf_version=info.libvmaf_version)
+
+
+@functools.lru_cache(maxsize=16)
+def _inspect(path: str) -> Ffmpeg:
+    try:
+        out = subprocess.run([path, "-hide_banner", "-version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise InputError(f"cannot run ffmpeg: {exc}", path=path) from None
+    first = (out.stdout or "").splitlines()[0] if out.stdout else ""
+    match = re.match(r"ffmpeg version (\S+)", first)
+    version = match.group(1) if match else "unknown"
+    filters = subprocess.run([path, "-hide_banner", "-filters"], capture_output=True, text=True, timeout=30).stdout
+    has_libvmaf = bool(re.search(r"^\s*\S*\s+libvmaf\s", filters, flags=re.MULTILINE))
+    libvmaf_version = _libvmaf_version(path) if has_libvmaf else None
+    return Ffmpeg(path=path, reason="", version=version, has_libvmaf=has_libvmaf, libvmaf_version=libvmaf_version)
+
+
+def _libvmaf_version(path: str) -> str | None:
+    """libvmaf reports its version only in its log: score one synthetic frame to read it."""
+    with tempfile.TemporaryDirectory(prefix="vmafkit-ver-") as tmp:
+        log = Path(tmp) / "log.json"
+        graph = f"testsrc2=s=64x64:r=25:d=0.04,format=yuv420p,split[a][b];[a][b]libvmaf=log_fmt=json:log_path={log}"
+        argv = [path, "-hide_banner", "-nostdin", "-loglevel", "error", "-filter_complex", graph, "-f", "null", "-"]
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        if result.returncode != 0 or not log.exists():
+            return None
+        try:
+            return str(json.loads(log.read_text()).get("version") or "unknown")
+        except json.JSONDecodeError:
+            return None
+
+
+def encoder_names(ff: Ffmpeg) -> set[str]:
+    """Encoders compiled into this ffmpeg (compiled in is not the same as working: see probes)."""
+    out = subprocess.run([ff.path, "-hide_banner", "-encoders"], capture_output=True, text=True, timeout=30).stdout
+    names = set()
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and re.fullmatch(r"V[F.][S.][X.][B.][D.]", parts[0]):
+            names.add(parts[1])
+    return names
+
+
+# ----------------------------------------------------------------------------- argv builders
+
+
+def file_url(path: str | os.PathLike) -> str:
+    """`file:` + absolute path: immune to leading '-', ':' and protocol-looking names."""
+    return "file:" + os.path.abspath(os.fspath(path))
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How ffmpeg must read one source: raw files need their geometry spelled out."""
+
+    path: Path
+    raw: bool
+    width: int
+    height: int
+    pix_fmt: str
+    fps: float
+
+    def args(self) -> list[str]:
+        if self.raw:
+            return ["-f", "rawvideo", "-pix_fmt", self.pix_fmt, "-s", f"{self.width}x{self.height}",
+                    "-framerate", _fps_text(self.fps), "-i", file_url(self.path)]
+        return ["-i", file_url(self.path)]
+
+
+def _fps_text(fps: float) -> str:
+    return f"{fps:.6f}".rstrip("0").rstrip(".")
+
+
+def scoring_pix_fmt(pix_fmt: str) -> str:
+    """The pixel format both sides are compared in."""
+    pix_fmt = _FULL_RANGE_ALIASES.get(pix_fmt, pix_fmt)
+    if pix_fmt in LIBVMAF_PIX_FMTS:
+        return pix_fmt
+    deep = bool(re.search(r"(1[0-6])(le|be)$", pix_fmt)) or pix_fmt.startswith("p01")
+    return "yuv420p10le" if deep else "yuv420p"
+
+
+def crop_filter(width: int, height: int, crop_w: int, crop_h: int) -> list[str]:
+    """A top-left crop to the even size, or nothing when the size is already even."""
+    if (crop_w, crop_h) == (width, height):
+        return []
+    return [f"crop={crop_w}:{crop_h}:0:0"]
+
+
+def encode_argv(
+    ff: Ffmpeg,
+    source: InputSpec,
+    out_path: Path,
+    *,
+    encoder: str,
+    codec_args: Sequence[str],
+    hw_init: Sequence[str] = (),
+    encoder_filters: Sequence[str] = (),
+    crop: Sequence[str] = (),
+    max_frames: int | None = None,
+    threads: int | None = None,
+) -> list[str]:
+    """Encode a source (cropped to even size when needed); `-progress` reports frames encoded."""
+    filters = [*crop, *encoder_filters]
+    argv = [ff.path, "-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-nostats", "-progress", "pipe:1",
+            *hw_init, *source.args(), "-map", "0:v:0", "-an", "-sn", "-dn", "-fps_mode", "passthrough"]
+    if max_frames:
+        argv += ["-frames:v", str(max_frames)]
+    if filters:
+        argv += ["-vf", ",".join(filters)]
+    if threads:
+        argv += ["-threads", str(threads)]
+    argv += ["-c:v", encoder, *codec_args, file_url(out_path)]
+    return argv
+
+
+def score_argv(
+    ff: Ffmpeg,
+    distorted: InputSpec,
+    reference: InputSpec,
+    log_path: Path,
+    *,
+    pix_fmt: str,
+    ref_crop: Sequence[str] = (),
+    dis_crop: Sequence[str] = (),
+    max_frames: int | None = None,
+    threads: int = 1,
+) -> list[str]:
+    """Decode both streams and score them in one process: no decoded YUV ever touches the disk.
+
+    Both streams get frame-index timestamps (`setpts=N` in a common time base), so frame n of
+    the encode is compared with frame n of the reference whatever the containers' clocks say.
+    """
+    def chain(label: str, crop: Sequence[str], out: str) -> str:
+        steps = [*crop, f"format={pix_fmt}", "settb=1/1000", "setpts=N"]
+        if max_frames:
+            steps.insert(0, f"trim=end_frame={max_frames}")
+        return f"[{label}]{','.join(steps)}[{out}]"
+
+    vmaf = (f"[dis][ref]libvmaf=model=version={VMAF_MODEL}:log_fmt=json:log_path={_filter_escape(log_path)}"
+            f":n_threads={threads}:shortest=1")
+    graph = ";".join([chain("0:v:0", dis_crop, "dis"), chain("1:v:0", ref_crop, "ref"), vmaf])
+    return [ff.path, "-hide_banner", "-nostdin", "-loglevel", "error", "-nostats",
+            *distorted.args(), *reference.args(), "-filter_complex", graph, "-f", "null", "-"]
+
+
+def _filter_escape(path: Path) -> str:
+    """vmafkit picks the log path itself; refuse (never mis-quote) one with filter metacharacters."""
+    text = str(path)
+    if re.search(r"[:,\[\]';\\=\s]", text):
+        raise InputError("internal temp path has characters unsafe in a filter graph; set TMPDIR to a plain path",
+                         path=text)
+    return text
+
+
+def count_frames_argv(ff: Ffmpeg, source: InputSpec, max_frames: int | None = None) -> list[str]:
+    argv = [ff.path, "-hide_banner", "-nostdin", "-loglevel", "error", "-nostats", "-progress", "pipe:1",
+            *source.args(), "-map", "0:v:0", "-fps_mode", "passthrough"]
+    if max_frames:
+        argv += ["-frames:v", str(max_frames)]
+    return argv + ["-f", "null", "-"]
+
+
+def probe_argv(ff: Ffmpeg, path: Path) -> list[str]:
+    """`ffmpeg -i` alone prints the stream description (the wheel ships no ffprobe)."""
+    return [ff.path, "-hide_banner", "-nostdin", "-i", file_url(path)]
+
+
+def probe_encoder_argv(ff: Ffmpeg, encoder: str, codec_args: Sequence[str], hw_init: Sequence[str] = (),
+                       encoder_filters: Sequence[str] = ()) -> list[str]:
+    """A 1-frame trial encode of a synthetic frame: proves the encoder works on this host."""
+    argv = [ff.path, "-hide_banner", "-nostdin", "-loglevel", "error", *hw_init,
+            "-f", "lavfi", "-i", "testsrc2=s=256x256:r=25", "-frames:v", "1"]
+    if encoder_filters:
+        argv += ["-vf", ",".join(encoder_filters)]
+    return argv + ["-c:v", encoder, *codec_args, "-f", "null", "-"]
+
+
+# ----------------------------------------------------------------------------- running
+
+
+@dataclass
+class Completed:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_ffmpeg(argv: Sequence[str], *, timeout: float | None = None, env: dict | None = None) -> Completed:
+    full_env = dict(os.environ)
+    full_env.setdefault("SVT_LOG", "1")  # libsvtav1 prints a banner otherwise
+    if env:
+        full_env.update(env)
+    try:
+        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, env=full_env,
+                              errors="replace")
+    except subprocess.TimeoutExpired:
+        raise InputError(f"ffmpeg did not finish within {timeout:.0f} s", path=argv[0]) from None
+    return Completed(proc.returncode, proc.stdout, proc.stderr)
+
+
+_GENERIC_ERRORS = ("Nothing was written", "Conversion failed", "Error while opening encoder", "Error splitting",
+                   "Error parsing global options", "Error opening output", "Terminating thread", "Task finished")
+
+
+def last_error_line(stderr: str) -> str:
+    """The most telling line of ffmpeg's stderr (its last lines are often generic)."""
+    lines = [re.sub(r"^\[[^\]]*\]\s*", "", line.strip()) for line in stderr.splitlines() if line.strip()]
+    specific = [line for line in lines if not line.startswith(_GENERIC_ERRORS)]
+    return (specific or lines or ["no message"])[-1]
+
+
+def progress_frames(stdout: str) -> int:
+    """The last `frame=N` of ffmpeg's `-progress` stream."""
+    values = re.findall(r"^frame=(\d+)\s*$", stdout, flags=re.MULTILINE)
+    return int(values[-1]) if values else 0

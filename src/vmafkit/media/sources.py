@@ -1,0 +1,349 @@
+"""Find and describe reference sources: geometry, fps, pixel format, bit depth, sha256, group.
+
+Everything about a source comes from the source itself (container header, y4m header, or for
+raw `.yuv` the flags / the file name); there is no global 1920x1080@25 default.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from ..io import sha256_file
+from . import ffmpeg as ffm
+
+RAW_SUFFIXES = (".yuv", ".raw")
+Y4M_SUFFIXES = (".y4m",)
+CONTAINER_SUFFIXES = (".mp4", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".avi", ".ts", ".m2ts", ".mts", ".ivf",
+                      ".m4v", ".flv", ".nut", ".264", ".h264", ".265", ".hevc", ".obu")
+SOURCE_SUFFIXES = RAW_SUFFIXES + Y4M_SUFFIXES + CONTAINER_SUFFIXES
+SOURCES_FILES = ("sources.toml", "sources.json")
+RAW_DEFAULT_FPS = 25.0
+
+# (log2 chroma width divisor, log2 chroma height divisor, bytes per sample, planes)
+_RAW_LAYOUTS = {
+    "yuv420p": (1, 1, 1, 3), "yuv422p": (1, 0, 1, 3), "yuv444p": (0, 0, 1, 3), "gray": (0, 0, 1, 1),
+    "yuv420p10le": (1, 1, 2, 3), "yuv422p10le": (1, 0, 2, 3), "yuv444p10le": (0, 0, 2, 3),
+    "yuv420p12le": (1, 1, 2, 3), "yuv422p12le": (1, 0, 2, 3), "yuv444p12le": (0, 0, 2, 3),
+    "gray10le": (0, 0, 2, 1), "nv12": (1, 1, 1, 3), "p010le": (1, 1, 2, 3),
+}
+_Y4M_COLORSPACES = {
+    "420jpeg": "yuv420p", "420paldv": "yuv420p", "420mpeg2": "yuv420p", "420": "yuv420p", "422": "yuv422p",
+    "444": "yuv444p", "mono": "gray", "420p10": "yuv420p10le", "422p10": "yuv422p10le", "444p10": "yuv444p10le",
+    "420p12": "yuv420p12le", "422p12": "yuv422p12le", "444p12": "yuv444p12le",
+}
+
+
+@dataclass(frozen=True)
+class Source:
+    """One reference clip, as ffmpeg will read it."""
+
+    path: Path
+    name: str
+    kind: str  # raw | y4m | container
+    width: int
+    height: int
+    pix_fmt: str
+    fps: float
+    bit_depth: int
+    frames: int | None  # known for raw and y4m without decoding; None for containers
+    sha256: str
+    size: int
+    group: str
+    fps_assumed: bool = False
+
+    @property
+    def input_spec(self) -> ffm.InputSpec:
+        return ffm.InputSpec(self.path, self.kind == "raw", self.width, self.height, self.pix_fmt, self.fps)
+
+    @property
+    def even_size(self) -> tuple[int, int]:
+        """The size encodes and scoring use: chroma-subsampled axes cropped to even."""
+        sub_w, sub_h = _subsampling(self.pix_fmt)
+        width = self.width - (self.width % 2 if sub_w else 0)
+        height = self.height - (self.height % 2 if sub_h else 0)
+        return width, height
+
+    @property
+    def crop(self) -> list[str]:
+        return ffm.crop_filter(self.width, self.height, *self.even_size)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["path"] = str(self.path)
+        return data
+
+
+def _subsampling(pix_fmt: str) -> tuple[bool, bool]:
+    if pix_fmt in _RAW_LAYOUTS:
+        layout = _RAW_LAYOUTS[pix_fmt]
+        return bool(layout[0]), bool(layout[1])
+    if "420" in pix_fmt or pix_fmt.startswith(("nv12", "nv21", "p01")):
+        return True, True
+    if "422" in pix_fmt:
+        return True, False
+    return False, False
+
+
+def bit_depth_of(pix_fmt: str) -> int:
+    match = re.search(r"(\d{2})(le|be)$", pix_fmt)
+    return int(match.group(1)) if match else 8
+
+
+def raw_frame_size(width: int, height: int, pix_fmt: str) -> int:
+    if pix_fmt not in _RAW_LAYOUTS:
+        raise InputError(f"raw pixel format {pix_fmt!r} is not supported; use one of {', '.join(_RAW_LAYOUTS)}")
+    log_w, log_h, sample_bytes, planes = _RAW_LAYOUTS[pix_fmt]
+    luma = width * height
+    chroma = math.ceil(width / (1 << log_w)) * math.ceil(height / (1 << log_h))
+    return (luma + (planes - 1) * chroma) * sample_bytes
+
+
+# ----------------------------------------------------------------------------- name parsing
+
+
+def geometry_from_name(name: str) -> dict[str, Any]:
+    """`..._WxH_...`, `..._NNfps...` and a pixel-format token such as `.yuv420p10le.` in a name."""
+    found: dict[str, Any] = {}
+    size = re.search(r"(?<![0-9])(\d{2,5})x(\d{2,5})(?![0-9])", name)
+    if size:
+        found["width"], found["height"] = int(size.group(1)), int(size.group(2))
+    fps = re.search(r"(?<![0-9.])(\d{1,3}(?:\.\d+)?)\s*fps", name, flags=re.IGNORECASE)
+    if fps:
+        found["fps"] = float(fps.group(1))
+    for token in sorted(_RAW_LAYOUTS, key=len, reverse=True):
+        if re.search(rf"(?<![a-z0-9]){token}(?![a-z0-9])", name.lower()):
+            found["pix_fmt"] = token
+            break
+    return found
+
+
+# ----------------------------------------------------------------------------- describing
+
+
+def describe_source(
+    path: str | Path,
+    *,
+    width: int | None = None,
+    height: int | None = None,
+    pix_fmt: str | None = None,
+    fps: float | None = None,
+    group: str | None = None,
+    ff: ffm.Ffmpeg | None = None,
+) -> Source:
+    """Describe a source; flags override what the name or header say."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("source not found", path=path)
+    if not path.is_file():
+        raise InputError("source is not a regular file", path=path)
+    try:
+        with open(path, "rb") as handle:
+            handle.read(1)
+    except OSError as exc:
+        raise InputError(f"source is not readable: {exc.strerror}", path=path) from None
+    suffix = path.suffix.lower()
+    if suffix in RAW_SUFFIXES:
+        info = _describe_raw(path, width, height, pix_fmt, fps)
+    elif suffix in Y4M_SUFFIXES:
+        info = _describe_y4m(path)
+    else:
+        info = _describe_container(path, ff or ffm.find_ffmpeg())
+    if info["width"] < 2 or info["height"] < 2:
+        raise InputError(f"frame size {info['width']}x{info['height']} is too small to score", path=path)
+    stem = source_name(path)
+    return Source(
+        path=path.resolve(), name=stem, kind=info["kind"], width=info["width"], height=info["height"],
+        pix_fmt=info["pix_fmt"], fps=info["fps"], bit_depth=bit_depth_of(info["pix_fmt"]), frames=info["frames"],
+        sha256=sha256_file(path), size=path.stat().st_size, group=group or stem,
+        fps_assumed=info.get("fps_assumed", False),
+    )
+
+
+def source_name(path: Path) -> str:
+    """The `src` of a path: its name without the media suffix (and a `.yuv420p10le` token)."""
+    name = path.name
+    if path.suffix.lower() in SOURCE_SUFFIXES:
+        name = name[: -len(path.suffix)]
+    return name
+
+
+def _describe_raw(path: Path, width, height, pix_fmt, fps) -> dict[str, Any]:
+    from_name = geometry_from_name(path.name)
+    width = width or from_name.get("width")
+    height = height or from_name.get("height")
+    pix_fmt = pix_fmt or from_name.get("pix_fmt") or "yuv420p"
+    if not width or not height:
+        raise InputError("raw video of unknown geometry: pass --width/--height or name it like clip_1920x1080_25fps.yuv",
+                         path=path)
+    fps_assumed = not (fps or from_name.get("fps"))
+    fps = float(fps or from_name.get("fps") or RAW_DEFAULT_FPS)
+    frame_size = raw_frame_size(width, height, pix_fmt)
+    size = path.stat().st_size
+    if size == 0:
+        raise InputError("raw video is empty (0 frames)", path=path)
+    if size % frame_size:
+        raise InputError(
+            f"size {size} bytes is not a whole number of {width}x{height} {pix_fmt} frames ({frame_size} bytes each): "
+            "truncated file or wrong geometry", path=path)
+    return {"kind": "raw", "width": width, "height": height, "pix_fmt": pix_fmt, "fps": fps,
+            "frames": size // frame_size, "fps_assumed": fps_assumed}
+
+
+def _describe_y4m(path: Path) -> dict[str, Any]:
+    with open(path, "rb") as handle:
+        header = handle.readline(4096)
+    if not header.startswith(b"YUV4MPEG2 ") or not header.endswith(b"\n"):
+        raise InputError("not a YUV4MPEG2 file (bad header)", path=path)
+    fields = {tok[:1]: tok[1:] for tok in header.decode("ascii", "replace").split()[1:]}
+    try:
+        width, height = int(fields["W"]), int(fields["H"])
+        num, den = (int(x) for x in fields.get("F", "25:1").split(":"))
+    except (KeyError, ValueError):
+        raise InputError("y4m header lacks a valid W/H/F", path=path) from None
+    colorspace = fields.get("C", "420jpeg")
+    pix_fmt = _Y4M_COLORSPACES.get(colorspace)
+    if pix_fmt is None:
+        raise InputError(f"y4m colorspace C{colorspace} is not supported", path=path)
+    frame_bytes = raw_frame_size(width, height, pix_fmt)
+    body = path.stat().st_size - len(header)
+    frames = body // (frame_bytes + len(b"FRAME\n"))
+    if frames == 0:
+        raise InputError("y4m file has no frames", path=path)
+    return {"kind": "y4m", "width": width, "height": height, "pix_fmt": pix_fmt,
+            "fps": num / den if den else 25.0, "frames": frames}
+
+
+def _describe_container(path: Path, ff: ffm.Ffmpeg) -> dict[str, Any]:
+    result = ffm.run_ffmpeg(ffm.probe_argv(ff, path), timeout=60)
+    stream = parse_video_stream(result.stderr)
+    if stream is None:
+        reason = ffm.last_error_line(result.stderr)
+        if "Invalid data" in result.stderr or "could not find codec" in result.stderr.lower():
+            raise InputError("ffmpeg cannot decode this file (not a video it knows)", path=path)
+        if "Output file" in reason or "output file" in reason:
+            reason = "no video stream"
+        raise InputError(f"no decodable video stream ({reason})", path=path)
+    return {"kind": "container", "frames": None, **stream}
+
+
+def _split_top_level(text: str) -> list[str]:
+    parts, depth, current = [], 0, []
+    for char in text:
+        if char in "([":
+            depth += 1
+        elif char in ")]":
+            depth -= 1
+        if char == "," and depth == 0:
+            parts.append("".join(current).strip())
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current).strip())
+    return parts
+
+
+def parse_video_stream(stderr: str) -> dict[str, Any] | None:
+    """Width, height, pix_fmt and fps of the first video stream in `ffmpeg -i` output."""
+    for line in stderr.splitlines():
+        match = re.search(r"Stream #\d+:\d+.*?: Video: (.*)$", line)
+        if not match:
+            continue
+        parts = _split_top_level(match.group(1))
+        pix_fmt = parts[1].split("(")[0].strip() if len(parts) > 1 else ""
+        size = next((re.match(r"(\d+)x(\d+)", p) for p in parts if re.match(r"\d+x\d+", p)), None)
+        if not size or not pix_fmt:
+            continue
+        fps_match = re.search(r"([\d.]+)(k?) fps", match.group(1)) or re.search(r"([\d.]+)(k?) tbr", match.group(1))
+        fps = float(fps_match.group(1)) * (1000 if fps_match.group(2) else 1) if fps_match else RAW_DEFAULT_FPS
+        return {"width": int(size.group(1)), "height": int(size.group(2)), "pix_fmt": pix_fmt, "fps": fps,
+                "fps_assumed": fps_match is None}
+    return None
+
+
+# ----------------------------------------------------------------------------- folders
+
+
+@dataclass
+class SourcesConfig:
+    """Optional `sources.toml` / `sources.json` in a reference folder."""
+
+    groups: dict[str, str] = field(default_factory=dict)  # source name -> group
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # source name -> geometry flags
+    path: Path | None = None
+
+
+def read_sources_config(ref_dir: Path) -> SourcesConfig:
+    """`[groups] scene = ["a", "b"]` and `[sources.NAME] width=.. height=.. pix_fmt=.. fps=.. group=..`."""
+    for name in SOURCES_FILES:
+        path = ref_dir / name
+        if path.is_file():
+            return _parse_sources_config(path)
+    return SourcesConfig()
+
+
+def _parse_sources_config(path: Path) -> SourcesConfig:
+    try:
+        raw = tomllib.loads(path.read_text("utf-8")) if path.suffix == ".toml" else json.loads(path.read_text("utf-8"))
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"malformed sources file: {exc}", path=path) from None
+    if not isinstance(raw, dict):
+        raise InputError("sources file must hold a table/object", path=path)
+    config = SourcesConfig(path=path)
+    for group, members in (raw.get("groups") or {}).items():
+        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+            raise InputError(f"groups.{group} must be a list of source names", path=path)
+        for member in members:
+            config.groups[_strip_suffix(member)] = str(group)
+    allowed = {"width", "height", "pix_fmt", "fps", "group"}
+    for name, values in (raw.get("sources") or {}).items():
+        if not isinstance(values, dict) or set(values) - allowed:
+            raise InputError(f"sources.{name} may only set {', '.join(sorted(allowed))}", path=path)
+        config.overrides[_strip_suffix(name)] = dict(values)
+        if "group" in values:
+            config.groups[_strip_suffix(name)] = str(values["group"])
+    return config
+
+
+def _strip_suffix(name: str) -> str:
+    return source_name(Path(name))
+
+
+def find_sources(ref_dir: str | Path, *, ff: ffm.Ffmpeg | None = None, min_sources: int = 1) -> list[Source]:
+    """Every media file directly in `ref_dir` (sorted by name), described and grouped."""
+    ref_dir = Path(ref_dir)
+    if not ref_dir.is_dir():
+        raise InputError("reference folder not found", path=ref_dir)
+    config = read_sources_config(ref_dir)
+    paths = sorted(p for p in ref_dir.iterdir() if p.is_file() and p.suffix.lower() in SOURCE_SUFFIXES
+                   and not p.name.startswith("."))
+    if len(paths) < min_sources:
+        found = "no media files" if not paths else f"only {len(paths)} source(s)"
+        raise InputError(f"{found} (looked for {', '.join(SOURCE_SUFFIXES[:6])}, ...); need at least {min_sources}",
+                         path=ref_dir)
+    sources = []
+    for path in paths:
+        name = source_name(path)
+        flags = {k: v for k, v in config.overrides.get(name, {}).items() if k != "group"}
+        sources.append(describe_source(path, group=config.groups.get(name), ff=ff, **flags))
+    names = [s.name for s in sources]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise InputError(f"two files share the source name {dupes[0]!r}; rename one", path=ref_dir)
+    return sources
+
+
+def snapshot_folder(ref_dir: str | Path) -> dict[str, Any]:
+    """sha256 over sorted `relpath\\tsize` lines (cheap: sizes, not bytes, of every file)."""
+    import hashlib
+
+    ref_dir = Path(ref_dir)
+    lines = sorted(f"{p.relative_to(ref_dir).as_posix()}\t{p.stat().st_size}" for p in ref_dir.rglob("*") if p.is_file())
+    digest = hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+    return {"path": str(ref_dir), "sha256": digest, "n_files": len(lines)}

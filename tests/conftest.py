@@ -1,0 +1,44 @@
+"""Shared fixtures: the real clips in ../shared/data/media (never copied into the repo)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("VMAFKIT_SHARED", REPO.parent / "shared"))
+MEDIA = SHARED / "data" / "media"
+REFERENCE_VALUES = SHARED / "data" / "reference" / "vmaf_reference_values.json"
+
+
+def media(name: str) -> Path:
+    path = MEDIA / name
+    if not path.is_file():
+        pytest.skip(f"test clip {path} is not available")
+    return path
+
+
+@pytest.fixture
+def make_ref_dir(tmp_path):
+    """A reference folder holding symlinks to the named real clips (+ optional sources file)."""
+
+    def make(*names: str, sources: dict | None = None, folder: str = "refs") -> Path:
+        ref_dir = tmp_path / folder
+        ref_dir.mkdir(exist_ok=True)
+        for name in names:
+            (ref_dir / name).symlink_to(media(name))
+        if sources is not None:
+            (ref_dir / "sources.json").write_text(json.dumps(sources))
+        return ref_dir
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def reference_values() -> dict:
+    if not REFERENCE_VALUES.is_file():
+        pytest.skip("published reference values are not available")
+    return json.loads(REFERENCE_VALUES.read_text())
