@@ -1,0 +1,61 @@
+"""Merging shards: dedupe, refusals with file:line, summaries."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vmafkit.corpus.merge import merge_shards
+from vmafkit.corpus.schema import CANONICAL6, SCHEMA_VERSION
+from vmafkit.errors import InputError
+
+
+def row(src="a", cq=25, frame=0, vmaf=90.0, version="v1", **extra):
+    base = {"schema_version": SCHEMA_VERSION, "src": src, "src_sha256": f"sha-{src}", "encoder": "libx264",
+            "preset": "medium", "cq": cq, "frame_index": frame, "vmaf": vmaf, "width": 16, "height": 16, "fps": 25.0,
+            "pix_fmt": "yuv420p", "enc_bytes": 100, "enc_time_ms": 5, "libvmaf_version": version,
+            "backend": "ffmpeg-libvmaf", **{k: 0.5 for k in CANONICAL6}}
+    return {**base, **extra}
+
+
+def write(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_dedupes_and_summarises(tmp_path):
+    a = write(tmp_path / "a.jsonl", [row("a", frame=0), row("a", frame=1)])
+    b = write(tmp_path / "b.jsonl", [row("a", frame=1, enc_time_ms=9), row("b", frame=0)])
+    summary = merge_shards([a, b], tmp_path / "m.jsonl")
+    assert (summary.rows_in, summary.rows_out, summary.duplicates, summary.sources) == (4, 3, 1, ["a", "b"])
+    merged = [json.loads(l) for l in (tmp_path / "m.jsonl").read_text().splitlines()]
+    assert [(r["src"], r["frame_index"]) for r in merged] == [("a", 0), ("a", 1), ("b", 0)]
+
+
+def test_refuses_different_numbers_for_the_same_frame(tmp_path):
+    a = write(tmp_path / "a.jsonl", [row(vmaf=90.0)])
+    b = write(tmp_path / "b.jsonl", [row(vmaf=91.0, backend="vmaf-cli")])
+    out = tmp_path / "m.jsonl"
+    out.write_text("precious\n")
+    with pytest.raises(InputError, match=r"b.jsonl:1: .*scored differently"):
+        merge_shards([a, b], out)
+    assert out.read_text() == "precious\n"  # nothing already written is lost
+
+
+def test_refuses_other_schema_version_and_mixed_libvmaf(tmp_path):
+    a = write(tmp_path / "a.jsonl", [row()])
+    old = write(tmp_path / "old.jsonl", [row(frame=3, schema_version=0)])
+    with pytest.raises(InputError, match="old.jsonl:1: schema_version 0"):
+        merge_shards([a, old], tmp_path / "m.jsonl")
+    other = write(tmp_path / "other.jsonl", [row(frame=4, version="v2")])
+    with pytest.raises(InputError, match="different libvmaf versions"):
+        merge_shards([a, other], tmp_path / "m.jsonl")
+    assert merge_shards([a, other], tmp_path / "m.jsonl", allow_mixed_versions=True).rows_out == 2
+
+
+def test_malformed_line_names_file_and_line(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps(row()) + "\n{not json\n")
+    with pytest.raises(InputError, match=r"bad.jsonl:2: line is not valid JSON"):
+        merge_shards([bad], tmp_path / "m.jsonl")

@@ -1,0 +1,76 @@
+"""Source description: geometry from names and headers, raw sizes, groups, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vmafkit.errors import InputError
+from vmafkit.media.sources import describe_source, find_sources, geometry_from_name, raw_frame_size, snapshot_folder
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("clip_1920x1080_25fps.yuv", {"width": 1920, "height": 1080, "fps": 25.0}),
+    ("ciscovt2people_320x192_12fps_9f.yuv", {"width": 320, "height": 192, "fps": 12.0}),
+    ("sparks_ref_480x270_5f.yuv420p10le.yuv", {"width": 480, "height": 270, "pix_fmt": "yuv420p10le"}),
+    ("a_59.94fps_640x360.yuv", {"width": 640, "height": 360, "fps": 59.94}),
+    ("plain.yuv", {}),
+])
+def test_geometry_from_name(name, expected):
+    assert geometry_from_name(name) == expected
+
+
+def test_raw_frame_sizes():
+    assert raw_frame_size(160, 90, "yuv420p") == 160 * 90 * 3 // 2
+    assert raw_frame_size(721, 405, "yuv420p") == 721 * 405 + 2 * 361 * 203
+    assert raw_frame_size(480, 270, "yuv420p10le") == 480 * 270 * 3
+    assert raw_frame_size(16, 16, "yuv444p") == 16 * 16 * 3
+
+
+def test_raw_size_must_be_whole_frames(tmp_path):
+    path = tmp_path / "x_16x16.yuv"
+    path.write_bytes(b"\0" * (16 * 16 * 3 // 2 * 2 + 7))
+    with pytest.raises(InputError, match="not a whole number"):
+        describe_source(path)
+    path.write_bytes(b"\0" * (16 * 16 * 3 // 2 * 2))
+    source = describe_source(path)
+    assert (source.frames, source.fps_assumed, source.even_size) == (2, True, (16, 16))
+
+
+def test_flags_override_name_and_odd_sizes_crop_even(tmp_path):
+    path = tmp_path / "odd.yuv"
+    path.write_bytes(b"\0" * raw_frame_size(15, 9, "yuv420p") * 3)
+    source = describe_source(path, width=15, height=9, fps=30)
+    assert (source.frames, source.even_size, source.crop) == (3, (14, 8), ["crop=14:8:0:0"])
+    four44 = tmp_path / "odd444.yuv"
+    four44.write_bytes(b"\0" * raw_frame_size(15, 9, "yuv444p"))
+    assert describe_source(four44, width=15, height=9, pix_fmt="yuv444p").crop == []
+
+
+def test_missing_and_unknown_geometry(tmp_path):
+    with pytest.raises(InputError, match="source not found"):
+        describe_source(tmp_path / "nope.y4m")
+    (tmp_path / "q.yuv").write_bytes(b"\0" * 100)
+    with pytest.raises(InputError, match="unknown geometry"):
+        describe_source(tmp_path / "q.yuv")
+
+
+def test_groups_from_sources_file_and_snapshot(tmp_path):
+    for name in ("a_16x16.yuv", "b_16x16.yuv", "c_16x16.yuv"):
+        (tmp_path / name).write_bytes(b"\1" * 384)
+    (tmp_path / "sources.json").write_text(json.dumps({"groups": {"scene": ["a_16x16", "b_16x16.yuv"]}}))
+    groups = {s.name: s.group for s in find_sources(tmp_path)}
+    assert groups == {"a_16x16": "scene", "b_16x16": "scene", "c_16x16": "c_16x16"}
+    snap = snapshot_folder(tmp_path)
+    (tmp_path / "c_16x16.yuv").write_bytes(b"\1" * 768)
+    assert snapshot_folder(tmp_path)["sha256"] != snap["sha256"] and snap["n_files"] == 4
+
+
+def test_empty_folder_and_bad_sources_file(tmp_path):
+    with pytest.raises(InputError, match="no media files"):
+        find_sources(tmp_path)
+    (tmp_path / "a_16x16.yuv").write_bytes(b"\1" * 384)
+    (tmp_path / "sources.toml").write_text("[groups\n")
+    with pytest.raises(InputError, match="malformed sources file"):
+        find_sources(tmp_path)
