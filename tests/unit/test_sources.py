@@ -74,3 +74,24 @@ def test_empty_folder_and_bad_sources_file(tmp_path):
     (tmp_path / "sources.toml").write_text("[groups\n")
     with pytest.raises(InputError, match="malformed sources file"):
         find_sources(tmp_path)
+
+
+def test_wrong_declared_geometry_is_detected(tmp_path):
+    from ..conftest import media
+
+    real = media("ciscovt2people_320x192_12fps_9f.yuv")
+    assert describe_source(real).frames == 9
+    wrong = tmp_path / "cisco_384x160.yuv"  # 384x160 frames divide the file exactly: only content tells
+    wrong.symlink_to(real)
+    with pytest.raises(InputError, match="looks wrong"):
+        describe_source(wrong)
+    ten_bit_as_8 = tmp_path / "sparks_480x270.yuv"
+    ten_bit_as_8.symlink_to(media("sparks_ref_480x270_5f.yuv420p10le.yuv"))
+    with pytest.raises(InputError, match="look 16-bit"):
+        describe_source(ten_bit_as_8)
+
+
+def test_flat_content_is_not_flagged(tmp_path):
+    flat = tmp_path / "flat_64x64.yuv"
+    flat.write_bytes(bytes([128]) * (64 * 64 * 3 // 2) * 2)
+    assert describe_source(flat).frames == 2

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import InputError
 from ..io import sha256_file
 from . import ffmpeg as ffm
@@ -192,8 +194,38 @@ def _describe_raw(path: Path, width, height, pix_fmt, fps) -> dict[str, Any]:
         raise InputError(
             f"size {size} bytes is not a whole number of {width}x{height} {pix_fmt} frames ({frame_size} bytes each): "
             "truncated file or wrong geometry", path=path)
+    _check_raw_content(path, width, height, pix_fmt)
     return {"kind": "raw", "width": width, "height": height, "pix_fmt": pix_fmt, "fps": fps,
             "frames": size // frame_size, "fps_assumed": fps_assumed}
+
+
+def _mean_step(luma: np.ndarray, lag: int) -> float:
+    return float(np.abs(luma[lag:] - luma[:-lag]).mean())
+
+
+def _check_raw_content(path: Path, width: int, height: int, pix_fmt: str) -> None:
+    """Catch a wrong declared geometry whose frame size still divides the file.
+
+    In a real picture the pixel below is about as close as the pixel beside, and the row
+    stride is a local minimum of the sample-to-sample distance: with a wrong width, rows do
+    not line up. Only a clear failure of both tests is reported (flat or noisy content, where
+    neither can be judged, passes). 16-bit samples read as 8-bit show as near-zero high bytes.
+    """
+    if width < 16 or height < 16:
+        return
+    sample_bytes = _RAW_LAYOUTS[pix_fmt][2]
+    count = width * height
+    samples = np.fromfile(path, dtype=np.uint8 if sample_bytes == 1 else "<u2", count=count)
+    if sample_bytes == 1 and count % 2 == 0 and samples[1::2].max() <= 15 < samples[0::2].max():
+        raise InputError(f"declared {pix_fmt} but the samples look 16-bit (every high byte <= 15); "
+                         "pass --pix-fmt yuv420p10le or name the file like clip.yuv420p10le.yuv", path=path)
+    luma = samples.astype(np.float64)
+    across = _mean_step(luma, 1)
+    down = _mean_step(luma, width)
+    beside = min(_mean_step(luma, width - 1), _mean_step(luma, width + 1))
+    if across > 0 and down / across >= 1.8 and beside > 0 and down / beside >= 0.98:
+        raise InputError(f"declared geometry {width}x{height} looks wrong: the rows of the first frame do not line up; "
+                         "pass the right --width/--height", path=path)
 
 
 def _describe_y4m(path: Path) -> dict[str, Any]:
