@@ -18,16 +18,19 @@ from ._common import int_list, run_command, split_list
 @click.option("--max-frames", type=click.IntRange(min=1), help="Encode and score only the first N frames.")
 @click.option("--ffmpeg", "ffmpeg_path", help="ffmpeg binary to use.")
 @click.option("--vmaf-bin", help="Score with a standalone libvmaf `vmaf` CLI.")
+@click.option("--encoder-threads", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Threads per encode; part of each cell's identity, since encoders' output depends on it.")
 @click.option("--scheduler", help="Dask scheduler address (tcp://HOST:PORT); default: run locally.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @run_command
-def corpus_cmd(ref_dir, encoders, cqs, presets, out, jobs, max_frames, ffmpeg_path, vmaf_bin, scheduler, quiet):
+def corpus_cmd(ref_dir, encoders, cqs, presets, out, jobs, max_frames, ffmpeg_path, vmaf_bin, encoder_threads,
+               scheduler, quiet):
     """Encode every (source, encoder, preset, cq) cell and score every frame with libvmaf."""
     from ..corpus.build import build_corpus
 
     result = build_corpus(ref_dir, split_list(encoders), int_list(cqs, "--cqs"), out, presets=split_list(presets),
                           jobs=jobs, max_frames=max_frames, ffmpeg=ffmpeg_path, vmaf_bin=vmaf_bin,
-                          progress=not quiet, scheduler=scheduler)
+                          progress=not quiet, scheduler=scheduler, encoder_threads=encoder_threads)
     click.echo(f"{result.n_rows} rows from {result.n_cells} cells ({result.cells_cached} cached, "
                f"{result.cells_run} encoded) of {len(result.sources)} sources in {result.wall_s:.1f} s -> {result.out}",
                err=True)

@@ -53,8 +53,9 @@ class CellContext:
     ff: ffm.Ffmpeg
     cache_dir: Path
     max_frames: int | None
-    threads: int
+    threads: int  # libvmaf threads: any count gives the same numbers
     vmaf_bin: str | None = None
+    encoder_threads: int = 1  # part of the cell identity: x264/x265 output depends on it
 
     @property
     def backend(self) -> str:
@@ -97,8 +98,8 @@ def cell_key(cell: Cell, ctx: CellContext) -> str:
         "schema_version": SCHEMA_VERSION, "src_sha256": cell.source.sha256, "encoder": cell.encoder,
         "preset": cell.preset, "cq": cell.cq, "codec_args": list(args.codec_args), "filters": list(args.filters),
         "ffmpeg_version": ctx.ff.version, "libvmaf_version": ctx.ff.libvmaf_version, "backend": ctx.backend,
-        "max_frames": ctx.max_frames, "geometry": [cell.source.width, cell.source.height, cell.source.pix_fmt,
-                                                   cell.source.fps, cell.source.kind], "group": cell.source.group,
+        "max_frames": ctx.max_frames, "encoder_threads": ctx.encoder_threads, "group": cell.source.group,
+        "geometry": [cell.source.width, cell.source.height, cell.source.pix_fmt, cell.source.fps, cell.source.kind],
     }
     text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
@@ -163,7 +164,7 @@ def _encode(cell: Cell, ctx: CellContext, encoded: Path) -> tuple[int, int]:
     args = get_adapter(cell.encoder).args(cell.cq, cell.preset)
     argv = ffm.encode_argv(ctx.ff, source.input_spec, encoded, encoder=cell.encoder, codec_args=args.codec_args,
                            hw_init=args.hw_init, encoder_filters=args.filters, crop=source.crop,
-                           max_frames=ctx.max_frames, threads=ctx.threads)
+                           max_frames=ctx.max_frames, threads=ctx.encoder_threads)
     started = time.perf_counter()
     result = ffm.run_ffmpeg(argv)
     enc_ms = int(round((time.perf_counter() - started) * 1000))
@@ -184,6 +185,7 @@ def _rows(cell: Cell, ctx: CellContext, scored: list[dict[str, float]], *, enc_b
         "encoder": cell.encoder, "preset": cell.preset, "cq": cell.cq, "width": width, "height": height,
         "src_width": source.width, "src_height": source.height, "fps": source.fps, "pix_fmt": source.pix_fmt,
         "bit_depth": source.bit_depth, "enc_bytes": enc_bytes, "enc_time_ms": enc_ms,
+        "enc_threads": ctx.encoder_threads,
         "ffmpeg_version": ctx.ff.version, "libvmaf_version": ctx.ff.libvmaf_version if not ctx.vmaf_bin else None,
         "encoder_version": enc_version, "backend": ctx.backend, "vmaf_model": ffm.VMAF_MODEL,
     }
@@ -210,8 +212,14 @@ def build_corpus(
     progress: bool = True,
     scheduler: str | None = None,
     sources: Sequence[Source] | None = None,
+    encoder_threads: int = 1,
 ) -> BuildResult:
-    """Encode and score every cell in parallel, then write the corpus atomically (sorted rows)."""
+    """Encode and score every cell in parallel, then write the corpus atomically (sorted rows).
+
+    Encoders run with a fixed thread count (default 1; parallelism comes from running cells side
+    by side) because x264/x265 bitstreams depend on it: the same cells give the same rows
+    whatever --jobs is.
+    """
     started = time.perf_counter()
     out = ensure_parent_exists(out)
     if not encoders:
@@ -228,7 +236,7 @@ def build_corpus(
     cache = Path(cache_dir) if cache_dir else out.parent / CACHE_DIRNAME / "cells"
     cache.mkdir(parents=True, exist_ok=True)
     ctx = CellContext(ff=ff, cache_dir=cache, max_frames=max_frames, threads=max(1, usable_cores() // jobs),
-                      vmaf_bin=vmaf_bin)
+                      vmaf_bin=vmaf_bin, encoder_threads=encoder_threads)
     executor = make_executor(jobs, scheduler)
     with exclusive_lock(cache.parent, name=f".{out.name}.lock"):
         results, cached = _run_cells(cells, ctx, executor, progress)
