@@ -125,15 +125,26 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _reject_constant(name: str) -> float:
-    raise ValueError(f"{name} is not allowed")
+    raise ValueError(f"{name} (NaN or infinite) is not allowed")
 
 
 def read_rows(path: str | Path) -> list[dict[str, Any]]:
-    """Every row of a JSONL (or Parquet) corpus, validated."""
+    """Every row of a JSONL (or Parquet) corpus, validated; a frame present twice is an error."""
     path = Path(path)
     if path.suffix == ".parquet":
-        return [validate_row(row, f"{path}:row {i + 1}") for i, row in enumerate(_read_parquet(path))]
-    return [validate_row(row, f"{path}:{lineno}") for lineno, row in iter_jsonl(path)]
+        numbered = ((f"{path}:row {i + 1}", row) for i, row in enumerate(_read_parquet(path)))
+    else:
+        numbered = ((f"{path}:{lineno}", row) for lineno, row in iter_jsonl(path))
+    rows, seen = [], {}
+    for where, row in numbered:
+        validate_row(row, where)
+        key = row_key(row)
+        if key in seen:
+            raise InputError(f"{where}: duplicate row (same src_sha256, encoder, preset, cq, frame_index as {seen[key]}); "
+                             "deduplicate with `vmafkit merge`")
+        seen[key] = where
+        rows.append(row)
+    return rows
 
 
 def _read_parquet(path: Path) -> list[dict[str, Any]]:
