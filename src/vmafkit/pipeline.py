@@ -215,22 +215,27 @@ def _reference_folder(opts: RunOptions, out_dir: Path, log) -> Path:
 def _corpus_step(ledger, opts, ref_dir, corpus, encoders, log) -> str:
     from .corpus.build import build_corpus
     from .media.ffmpeg import find_ffmpeg
+    from .media.sources import find_sources
 
     ff = find_ffmpeg(opts.ffmpeg)
+    sources = find_sources(ref_dir, ff=ff)
+    groups = sorted({s.group for s in sources})
+    if len(groups) < 2:
+        raise InputError(f"{len(sources)} source(s) in {len(groups)} group(s); LOSO needs at least 2 source groups",
+                         path=ref_dir)
     params = {"encoders": list(encoders), "cqs": list(opts.cqs), "presets": list(opts.presets),
-              "max_frames": opts.max_frames, "ffmpeg": ff.version, "libvmaf": ff.libvmaf_version}
+              "max_frames": opts.max_frames, "ffmpeg": ff.version, "libvmaf": ff.libvmaf_version,
+              "sources": {s.name: [s.sha256, s.group] for s in sources}}
 
     def action():
         corpus.parent.mkdir(parents=True, exist_ok=True)
         built = build_corpus(ref_dir, encoders, opts.cqs, corpus, presets=opts.presets, jobs=opts.jobs,
                              max_frames=opts.max_frames, ffmpeg=opts.ffmpeg, progress=opts.progress,
-                             scheduler=opts.scheduler)
-        if len(built.sources) < 2:
-            raise InputError(f"only {len(built.sources)} source; LOSO needs at least 2 source groups", path=ref_dir)
+                             scheduler=opts.scheduler, sources=sources)
         log(f"corpus: {built.n_rows} rows, {built.n_cells} cells ({built.cells_cached} cached)")
         return [corpus], built.to_json()
 
-    return run_step(ledger, "corpus", params, [ref_dir], action, log)
+    return run_step(ledger, "corpus", params, [], action, log)
 
 
 def _train_step(ledger, opts, corpus, loso, log) -> str:
