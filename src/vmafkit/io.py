@@ -61,9 +61,22 @@ def ensure_parent_exists(path: str | Path) -> Path:
     return path
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def _open_temp(path: Path) -> tuple[int, str]:
+    """A temp file beside `path` with the mode a plain open() would give (mkstemp's is 0600)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_umask())
+    return fd, tmp
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     path = ensure_parent_exists(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _open_temp(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -90,7 +103,7 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
 def atomic_output(path: str | Path, mode: str = "wb") -> Iterator[Any]:
     """Stream into a temp file next to `path`; rename over it only if the block succeeds."""
     path = ensure_parent_exists(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _open_temp(path)
     try:
         with os.fdopen(fd, mode) as handle:
             yield handle
