@@ -61,16 +61,19 @@ def ensure_parent_exists(path: str | Path) -> Path:
     return path
 
 
-def _umask() -> int:
+def _read_umask() -> int:
     current = os.umask(0)
     os.umask(current)
     return current
 
 
+_UMASK = _read_umask()  # read once: os.umask can only be read by setting it, which races threads
+
+
 def _open_temp(path: Path) -> tuple[int, str]:
     """A temp file beside `path` with the mode a plain open() would give (mkstemp's is 0600)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.fchmod(fd, 0o666 & ~_umask())
+    os.fchmod(fd, 0o666 & ~_UMASK)
     return fd, tmp
 
 
