@@ -1,0 +1,274 @@
+"""Kit commands: platform, bundle, verify, compare, extract, pack-corpus, extract-corpus, dist."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ._common import run_command
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _limits(max_bytes: int | None, max_members: int | None):
+    from ..bundle import DEFAULT_MAX_MEMBERS, DEFAULT_MAX_TOTAL_BYTES, Limits
+
+    return Limits(max_bytes or DEFAULT_MAX_TOTAL_BYTES, max_members or DEFAULT_MAX_MEMBERS)
+
+
+_limit_options = [
+    click.option("--max-bytes", type=click.IntRange(min=1), default=None,
+                 help="Refuse a bundle whose members add up to more (default 8 GiB)."),
+    click.option("--max-members", type=click.IntRange(min=1), default=None,
+                 help="Refuse a bundle with more members (default 100000)."),
+]
+
+
+def _with_limits(func):
+    for option in reversed(_limit_options):
+        func = option(func)
+    return func
+
+
+def _fmt(value: Any, digits: int = 4, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+    if isinstance(value, (list, dict)):
+        text = json.dumps(value, sort_keys=True)
+        return text if len(text) <= 60 else text[:57] + "..."
+    return str(value)
+
+
+def _ffmpeg_env(ffmpeg: str | None) -> dict[str, Any]:
+    """ffmpeg / libvmaf versions for the environment record, from the lead's locator if present."""
+    try:
+        from ..media.ffmpeg import find_ffmpeg
+    except ImportError:
+        return {}
+    try:
+        found = find_ffmpeg(ffmpeg, require_libvmaf=False)
+    except Exception as exc:  # noqa: BLE001 - a missing ffmpeg must not stop bundling
+        return {"ffmpeg_error": str(exc)}
+    return {"ffmpeg_path": found.path, "ffmpeg_version": found.version, "libvmaf_version": found.libvmaf_version}
+
+
+@contextlib.contextmanager
+def _out_lock(out_dir: Path):
+    """Hold OUT's run lock while bundling; a read-only OUT (an extracted bundle) is bundled unlocked."""
+    from ..io import LockBusy, exclusive_lock
+
+    if not out_dir.is_dir():
+        yield
+        return
+    try:
+        lock = exclusive_lock(out_dir)
+        lock.__enter__()
+    except LockBusy:
+        raise
+    except OSError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.__exit__(None, None, None)
+
+
+def register(main: click.Group) -> None:
+    @main.command("platform")
+    @click.option("--json", "as_json", is_flag=True, help="Print the detection as JSON.")
+    @click.option("--ffmpeg", type=click.Path(dir_okay=False), default=None,
+                  help="Also list this ffmpeg's encoders and drop candidates it lacks.")
+    @run_command
+    def platform_cmd(as_json: bool, ffmpeg: str | None) -> int:
+        """Print this host's family and its default encoder candidates."""
+        from ..platform import detect
+
+        info = detect(ffmpeg=ffmpeg)
+        data = info.to_dict()
+        if as_json:
+            click.echo(json.dumps(data, indent=2, sort_keys=True))
+            return 0
+        console = _console()
+        console.print(f"family: [bold]{info.family}[/bold]{' (faked)' if info.faked else ''}")
+        console.print(f"default encoders: {', '.join(info.default_encoders)}")
+        if "ffmpeg_encoders" in info.signals:
+            console.print(f"in this ffmpeg: {', '.join(info.candidates()) or '(none)'}")
+        console.print("each candidate is used only if its 1-frame probe passes (`vmafkit doctor`).")
+        signals = {k: v for k, v in info.signals.items() if k != "ffmpeg_encoders"}
+        console.print(f"signals: {json.dumps(signals, sort_keys=True)}")
+        return 0
+
+    @main.command("bundle")
+    @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+    @click.option("--out", "tarball", required=True, type=click.Path(dir_okay=False, path_type=Path),
+                  help="The bundle to write (.tar.gz).")
+    @click.option("--ffmpeg", default=None, help="ffmpeg whose version to record (default: the one vmafkit finds).")
+    @click.option("--env", "env_items", multiple=True, metavar="KEY=VALUE",
+                  help="Extra environment fact to record (repeatable), e.g. --env encoders=libx264.")
+    @run_command
+    def bundle_cmd(out_dir: Path, tarball: Path, ffmpeg: str | None, env_items: tuple[str, ...]) -> int:
+        """Bundle OUT_DIR's verdict, seed reports, corpus, exports and report, with a manifest."""
+        from ..bundle import make_bundle, verify_bundle
+        from ..errors import InputError
+        from ..io import sha256_file
+
+        extra: dict[str, Any] = _ffmpeg_env(ffmpeg)
+        for item in env_items:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise InputError(f"--env expects KEY=VALUE, got {item!r}")
+            extra[key] = [v for v in value.split(",") if v] if key == "encoders" else value
+        with _out_lock(out_dir):  # a `vmafkit run` still writing OUT holds it: refuse, never half-bundle
+            path = make_bundle(out_dir, tarball, extra_env=extra)
+        report = verify_bundle(path)
+        if not report.ok:  # pragma: no cover - would be a bug in make_bundle
+            raise InputError(f"the bundle just written does not verify: {report.problems[0]}", path=path)
+        click.echo(f"bundle: {path} ({report.verdict}, {report.n_files} files, sha256 {sha256_file(path)})")
+        return 0
+
+    @main.command("verify")
+    @click.argument("bundle", type=click.Path(path_type=Path))
+    @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+    @_with_limits
+    @run_command
+    def verify_cmd(bundle: Path, as_json: bool, max_bytes: int | None, max_members: int | None) -> int:
+        """Check every file's size and sha256 against the manifest. Exit 0 ok, 1 mismatch, 2 unreadable."""
+        from ..bundle import verify_bundle
+
+        report = verify_bundle(bundle, limits=_limits(max_bytes, max_members))
+        if as_json:
+            click.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True))
+        elif report.ok:
+            click.echo(f"ok: {bundle} ({report.verdict}, {report.n_files} files verified)")
+        else:
+            click.echo(f"MISMATCH: {bundle}: {len(report.problems)} problem(s)", err=True)
+            for problem in report.problems:
+                click.echo(f"  {problem}", err=True)
+        return report.exit_code
+
+    @main.command("extract")
+    @click.argument("bundle", type=click.Path(path_type=Path))
+    @click.option("--dest", required=True, type=click.Path(path_type=Path), help="New (or empty) folder to fill.")
+    @_with_limits
+    @run_command
+    def extract_cmd(bundle: Path, dest: Path, max_bytes: int | None, max_members: int | None) -> int:
+        """Extract a bundle safely (no `..`, absolute paths, links or devices; verified first)."""
+        from ..bundle import safe_extract
+
+        safe_extract(bundle, dest, limits=_limits(max_bytes, max_members))
+        click.echo(f"extracted {bundle} -> {dest} (verified)")
+        return 0
+
+    @main.command("compare")
+    @click.argument("a", type=click.Path(path_type=Path))
+    @click.argument("b", type=click.Path(path_type=Path))
+    @click.option("--tolerance", type=click.FloatRange(min=0), default=0.005, show_default=True,
+                  help="Largest |mean PLCC difference| that still counts as the same finding.")
+    @click.option("--bootstrap", "n_bootstrap", type=click.IntRange(min=1), default=2000, show_default=True)
+    @click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
+                  show_default=True)
+    @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap RNG seed.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+    @run_command
+    def compare_cmd(a: Path, b: Path, tolerance: float, n_bootstrap: int, confidence: float, seed: int,
+                    as_json: bool) -> int:
+        """Are two sites' bundles the same finding? Exit 0 agree, 1 differ, 2 unreadable."""
+        from ..bundle import compare_bundles
+
+        report = compare_bundles(a, b, tolerance, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed)
+        if as_json:
+            click.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True))
+            return 0 if report.agree else 1
+        _print_compare(report)
+        return 0 if report.agree else 1
+
+    @main.command("pack-corpus")
+    @click.option("--ref-dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+    @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path))
+    @click.option("--ffmpeg", default=None, help="ffmpeg binary (default: the one vmafkit finds).")
+    @run_command
+    def pack_corpus_cmd(ref_dir: Path, out: Path, ffmpeg: str | None) -> int:
+        """Pack reference clips losslessly (FFV1/mkv) with a verified manifest.jsonl."""
+        from ..refpack import pack_corpus
+
+        entries = pack_corpus(ref_dir, out, ffmpeg=ffmpeg, log=click.echo)
+        before = sum(e["size"] for e in entries)
+        after = sum(e["packed_size"] for e in entries)
+        click.echo(f"packed {len(entries)} clip(s) into {out}: {before} -> {after} bytes")
+        return 0
+
+    @main.command("extract-corpus")
+    @click.option("--corpus", required=True, type=click.Path(file_okay=False, path_type=Path))
+    @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path))
+    @click.option("--ffmpeg", default=None, help="ffmpeg binary (default: the one vmafkit finds).")
+    @run_command
+    def extract_corpus_cmd(corpus: Path, out: Path, ffmpeg: str | None) -> int:
+        """Restore a packed corpus's reference clips, each verified against its sha256."""
+        from ..refpack import extract_corpus
+
+        written = extract_corpus(corpus, out, ffmpeg=ffmpeg, log=click.echo)
+        click.echo(f"restored {len(written)} clip(s) into {out} (all verified)")
+        return 0
+
+    @main.command("dist")
+    @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+    @click.option("--project", type=click.Path(file_okay=False, path_type=Path), default=None,
+                  help="Source checkout to build from (default: the one vmafkit runs from).")
+    @click.option("--wheel", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+                  help="Use this wheel instead of building one.")
+    @run_command
+    def dist_cmd(out: Path, project: Path | None, wheel: Path | None) -> int:
+        """Write the portable kit: wheel, pinned requirements, README runbook, START.md."""
+        from ..dist import make_dist
+        from ..io import sha256_file
+
+        path = make_dist(out, project=project, wheel=wheel)
+        click.echo(f"kit: {path} (sha256 {sha256_file(path)})")
+        return 0
+
+
+def _print_compare(report) -> None:
+    from rich.table import Table
+
+    console = _console()
+    console.print(f"A: {report.a}  verdict {report.verdict_a}")
+    console.print(f"B: {report.b}  verdict {report.verdict_b}")
+    seeds = Table(title="per-seed mean PLCC")
+    for col in ("seed", "A", "B", "B - A"):
+        seeds.add_column(col, justify="right")
+    for row in report.per_seed:
+        seeds.add_row(str(row["seed"]), _fmt(row["a"]), _fmt(row["b"]), _fmt(row["diff"], signed=True))
+    console.print(seeds)
+    folds = Table(title="per-fold PLCC")
+    for col in ("seed", "held out", "A", "B", "B - A"):
+        folds.add_column(col, justify="right" if col != "held out" else "left")
+    for row in report.per_fold:
+        folds.add_row(str(row["seed"]), row["held_out"], _fmt(row["a"]), _fmt(row["b"]), _fmt(row["diff"], signed=True))
+    console.print(folds)
+    inputs = Table(title="inputs")
+    for col in ("input", "A", "B", "same"):
+        inputs.add_column(col)
+    for row in report.inputs:
+        inputs.add_row(row["name"], _fmt(row["a"]), _fmt(row["b"]), "yes" if row["same"] else "[bold]NO[/bold]")
+    console.print(inputs)
+    ci = "-" if report.ci is None else f"[{report.ci[0]:+.4f}, {report.ci[1]:+.4f}]"
+    console.print(
+        f"mean PLCC A {_fmt(report.mean_plcc_a)}  B {_fmt(report.mean_plcc_b)}  B-A {_fmt(report.diff, signed=True)}  "
+        f"{report.confidence:.0%} CI {ci} ({'paired' if report.paired else 'unpaired'} bootstrap over folds, "
+        f"n={report.n_bootstrap}, seed {report.bootstrap_seed})"
+    )
+    verdict = "[bold green]AGREE[/bold green]" if report.agree else "[bold red]DIFFER[/bold red]"
+    console.print(f"{verdict}: {report.reason}")
+    if report.differing_inputs:
+        console.print(f"inputs that differ: {', '.join(report.differing_inputs)}")
