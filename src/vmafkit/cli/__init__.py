@@ -15,7 +15,7 @@ import click
 from .. import __version__
 from ._common import run_command  # noqa: F401  (re-exported for command modules)
 
-COMMAND_MODULES = ("media", "corpus", "train", "decide", "serve", "kit", "scale", "run")
+COMMAND_MODULES = ("media", "corpus", "train", "decide", "serve", "kit", "scale", "run", "report")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -278,6 +278,23 @@ def probe_encoder_argv(ff: Ffmpeg, encoder: str, codec_args: Sequence[str], hw_i
     return argv + ["-c:v", encoder, *codec_args, "-f", "null", "-"]
 
 
+def synth_clip_argv(ff: Ffmpeg, graph: str, out_path: Path, *, frames: int) -> list[str]:
+    """Render a lavfi source graph (vmafkit's own text, never the user's) to a y4m file, reproducibly.
+
+    The graph must end in the pixel format to store and seed every random source (lavfi's
+    `gradients` picks random colours whatever its seed: spell them out). It runs as a
+    `-filter_complex` with one filter thread, so the bytes cannot depend on the host's core count
+    (the demo's graphs give the same bytes for 1 and 8 threads today), and bit-exact flags keep
+    version strings out of the output: the same ffmpeg writes the same bytes on every run.
+    """
+    if frames < 1:
+        raise InputError(f"a synthetic clip needs at least 1 frame, got {frames}")
+    return [ff.path, "-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-nostats",
+            "-filter_complex_threads", "1", "-filter_complex", f"{graph}[synth]", "-map", "[synth]",
+            "-frames:v", str(int(frames)), "-an", "-sn", "-dn", "-map_metadata", "-1",
+            "-fflags", "+bitexact", "-flags:v", "+bitexact", "-f", "yuv4mpegpipe", file_url(out_path)]
+
+
 # ----------------------------------------------------------------------------- running
 
 

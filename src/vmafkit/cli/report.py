@@ -1,0 +1,29 @@
+"""`vmafkit report OUT`: the self-contained HTML report of a run folder."""
+
+from __future__ import annotations
+
+import click
+
+from ._common import run_command
+
+
+@click.command("report")
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--corpus", type=click.Path(exists=True, dir_okay=False),
+              help="Corpus JSONL/Parquet (default: OUT/corpus/per_frame_canonical6.jsonl, "
+                   "or the one the seed reports name).")
+@run_command
+def report_cmd(out_dir, corpus):
+    """Write OUT/report.html: verdict, gate margins, per-fold PLCC, predicted vs VMAF, coverage, corpus.
+
+    Works on a partial run: a section whose inputs are missing says so.
+    """
+    from ..report import write_report
+
+    path = write_report(out_dir, corpus=corpus)
+    click.echo(str(path))
+    return 0
+
+
+def register(main: click.Group) -> None:
+    main.add_command(report_cmd)
