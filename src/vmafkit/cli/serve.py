@@ -1,0 +1,145 @@
+"""`vmafkit export`, `vmafkit registry validate|flip|rollback` and `vmafkit predict`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .. import thresholds as T
+from ..io import atomic_write_json, dumps_json
+from ._common import run_command, split_list
+
+
+def _print_prediction(result: dict) -> None:
+    fmt = lambda v: "  -   " if v is None else f"{v:6.2f}"  # noqa: E731
+    click.echo(f"model {result['model']} ({result['mode']}, members {result['members']}), "
+               f"interval coverage {result['coverage']:.0%}")
+    click.echo(f"{'clip':<28} {'frames':>6} {'score':>6} {'lower':>6} {'upper':>6} {'vmaf':>6}")
+    for c in result["clips"]:
+        label = f"{c['name']} {c['encoder']} {c['preset']} cq{c['cq']:g}"
+        click.echo(f"{label[:28]:<28} {c['n_frames']:>6} {fmt(c['score'])} {fmt(c['lower'])} {fmt(c['upper'])} "
+                   f"{fmt(c.get('vmaf'))}")
+
+
+def register(main: click.Group) -> None:
+    @main.command("export")
+    @click.option("--corpus", "corpus", required=True, type=click.Path(dir_okay=False, path_type=str),
+                  help="The corpus the verdict was computed on.")
+    @click.option("--verdict", "verdict", required=True, type=click.Path(dir_okay=False, path_type=str),
+                  help="DIR/PROMOTE.json.")
+    @click.option("--out-dir", required=True, type=click.Path(file_okay=False, path_type=str), help="MODELS folder.")
+    @click.option("--id", "model_id", default="fr_regressor_v2_ensemble_v1", show_default=True, help="Ensemble id.")
+    @click.option("--device", default="cpu", show_default=True, help="torch device for the full-corpus refit.")
+    @run_command
+    def export_cmd(corpus: str, verdict: str, out_dir: str, model_id: str, device: str) -> int:
+        """Refit every seed on the full corpus, export ONNX + sidecars + calibration, register as smoke.
+
+        Exit 3 unless VERDICT is PROMOTE for exactly this CORPUS."""
+        from ..export import export_ensemble
+
+        summary = export_ensemble(corpus, verdict, out_dir, model_id=model_id, device=device,
+                                  progress=sys.stderr.isatty(), argv=list(sys.argv))
+        for seed, check in summary["parity"].items():
+            click.echo(f"seed {seed}: onnxruntime vs torch max |diff| {check['max_abs_diff']:.2e} on {check['rows']} rows "
+                       f"(tolerance {check['tolerance']:g})")
+        click.echo(f"exported {model_id} ({len(summary['seeds'])} members, smoke=true) -> {summary['registry']}")
+        click.echo(f"next: vmafkit registry flip --registry {summary['registry']} --verdict {verdict}")
+        return 0
+
+    @main.group("registry")
+    def registry_group() -> None:
+        """Validate the model registry, flip it to production, or roll it back."""
+
+    @registry_group.command("validate")
+    @click.argument("registry", type=click.Path(path_type=str))
+    @run_command
+    def validate_cmd(registry: str) -> int:
+        """Schema + sha256 + sidecar + input-schema checks (exit 0 valid, 2 invalid)."""
+        from ..registry import validate_registry
+
+        problems = validate_registry(registry)
+        if problems:
+            for problem in problems:
+                click.echo(f"{registry}: {problem}", err=True)
+            click.echo(f"vmafkit: error: {registry}: invalid registry ({len(problems)} problems)", err=True)
+            return 2
+        click.echo(f"{registry}: valid")
+        return 0
+
+    @registry_group.command("flip")
+    @click.option("--registry", required=True, type=click.Path(path_type=str))
+    @click.option("--verdict", required=True, type=click.Path(dir_okay=False, path_type=str))
+    @click.option("--ids", default=None, help="Comma-separated row ids (default: every exported member row).")
+    @click.option("--id", "ensemble", default=None, help="Only the rows of this ensemble.")
+    @run_command
+    def flip_cmd(registry: str, verdict: str, ids: str | None, ensemble: str | None) -> int:
+        """smoke -> false, only with a PROMOTE verdict that pins the sidecars' corpus (exit 3 otherwise)."""
+        from ..registry import flip
+
+        entry = flip(registry, verdict, ids=split_list(ids) or None, ensemble=ensemble)
+        click.echo(f"flipped to production: {', '.join(entry['ids'])}")
+        return 0
+
+    @registry_group.command("rollback")
+    @click.option("--registry", required=True, type=click.Path(path_type=str))
+    @click.option("--reason", required=True, help="Why (recorded in registry_history.jsonl).")
+    @click.option("--ids", default=None, help="Comma-separated row ids (default: every non-smoke row).")
+    @click.option("--id", "ensemble", default=None, help="Only the rows of this ensemble.")
+    @run_command
+    def rollback_cmd(registry: str, reason: str, ids: str | None, ensemble: str | None) -> int:
+        """smoke -> true and record who/when/why in registry_history.jsonl."""
+        from ..registry import rollback
+
+        entry = rollback(registry, reason, ids=split_list(ids) or None, ensemble=ensemble)
+        if entry["action"] == "noop":
+            click.echo("nothing to roll back: the selected rows are already smoke=true")
+        else:
+            click.echo(f"rolled back to smoke: {', '.join(entry['ids'])} ({entry['who']}, {entry['when']})")
+        return 0
+
+    @main.command("predict")
+    @click.option("--models", required=True, type=click.Path(path_type=str), help="MODELS folder (or its registry.json).")
+    @click.option("--ref", type=click.Path(dir_okay=False, path_type=str), default=None)
+    @click.option("--dis", type=click.Path(dir_okay=False, path_type=str), default=None)
+    @click.option("--features", "features", type=click.Path(dir_okay=False, path_type=str), default=None,
+                  help="JSONL of per-frame canonical-6 rows instead of --ref/--dis.")
+    @click.option("--encoder", default=None, help="Encoder of DIS (rows' own encoder key wins).")
+    @click.option("--preset", default=None, help="Preset of DIS (default medium).")
+    @click.option("--cq", type=float, default=None, help="Quality level DIS was encoded at.")
+    @click.option("--coverage", type=float, default=T.DEFAULT_COVERAGE, show_default=True)
+    @click.option("--id", "model_id", default=None, help="Ensemble id when the registry holds several.")
+    @click.option("--json", "json_out", default=None, type=click.Path(path_type=str),
+                  help="Write the full result (per frame and per clip) here; '-' for stdout.")
+    @click.option("--width", type=int, default=None)
+    @click.option("--height", type=int, default=None)
+    @click.option("--pix-fmt", default=None)
+    @click.option("--fps", type=float, default=None)
+    @click.option("--max-frames", type=int, default=None)
+    @click.option("--ffmpeg", default=None)
+    @run_command
+    def predict_cmd(models, ref, dis, features, encoder, preset, cq, coverage, model_id, json_out,
+                    width, height, pix_fmt, fps, max_frames, ffmpeg) -> int:
+        """Per-frame and per-clip ensemble quality with a calibrated interval."""
+        from ..errors import InputError
+        from ..predict import load_ensemble, predict_features, predict_pair, read_feature_rows
+
+        if (features is None) == (ref is None and dis is None) or (features is None and (ref is None or dis is None)):
+            raise InputError("give either --features FILE.jsonl or both --ref and --dis")
+        ens = load_ensemble(models, model_id=model_id)
+        if features is not None:
+            result = predict_features(ens, read_feature_rows(features), encoder=encoder, preset=preset, cq=cq,
+                                      coverage=coverage)
+        else:
+            result = predict_pair(ens, ref, dis, encoder=encoder, preset=preset, cq=cq, coverage=coverage,
+                                  width=width, height=height, pix_fmt=pix_fmt, fps=fps, max_frames=max_frames,
+                                  ffmpeg=ffmpeg)
+        for note in result["notes"]:
+            click.echo(f"vmafkit: note: {note}", err=True)
+        if json_out == "-":
+            click.echo(dumps_json(result), nl=False)
+        else:
+            if json_out:
+                atomic_write_json(json_out, result)
+            _print_prediction(result)
+        return 0

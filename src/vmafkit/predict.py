@@ -1,0 +1,346 @@
+"""Quality predictions from the exported ensemble, with conformal intervals (onnxruntime).
+
+Per frame: the ensemble mean of the members' scores, and [mean - h, mean + h] where h is the
+conformal half-width at the requested coverage from the calibration file (frame-level LOSO
+residuals). Per clip (the frames sharing (clip, encoder, preset, cq)): the mean of the per-frame
+ensemble scores, with a half-width calibrated on the LOSO *cell-mean* residuals (one residual per
+encoded clip of the corpus: |mean vmaf - mean ensemble prediction|), so clip intervals are not
+frame intervals shrunk by an independence assumption that frames of one clip do not meet.
+
+While any registry row of the ensemble is smoke=true, only ONE member runs (the lowest seed,
+deterministic) and the interval comes from that member's own LOSO residuals; the result says
+`"mode": "smoke-single-member"`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from . import thresholds as T
+from .calibration import METHOD as CALIBRATION_METHOD
+from .calibration import conformal_quantile
+from .errors import InputError
+from .io import read_json
+from .validation import validate_or_raise
+
+MODE_ENSEMBLE = "ensemble"
+MODE_SMOKE = "smoke-single-member"
+PREDICTION_SCHEMA_VERSION = 1
+DEFAULT_PRESET = "medium"
+DEFAULT_BATCH = 4096
+
+
+@dataclass
+class LoadedEnsemble:
+    """The members that will run, their shared feature transform and the calibration."""
+
+    model_id: str
+    mode: str
+    seeds: list[int]
+    onnx_paths: list[Path]
+    spec: Any  # FeatureSpec
+    calibration: dict[str, Any] | None
+    notes: list[str] = field(default_factory=list)
+    threads: int = 2
+    _session: Any = None
+
+    @property
+    def session(self):
+        """One onnxruntime session over the merged graph (all members + Mean), 1 intra-op thread:
+        parallelism comes from `threads` Python threads each running its own share of batches."""
+        if self._session is None:
+            from .export import ort_session
+
+            self._session = ort_session(merge_members(self.onnx_paths), threads=1)
+        return self._session
+
+    def scores(self, features: np.ndarray, codec: np.ndarray) -> np.ndarray:
+        """Ensemble mean [N] (float64) for raw canonical-6 [N, 6] and codec block [N, 14]."""
+        return run_batched(self.session, features, codec, threads=self.threads).astype(np.float64)
+
+    def half_widths(self, coverage: float) -> tuple[float, float]:
+        """(frame, clip) conformal half-widths; inf when uncalibrated or too few residuals."""
+        if self.calibration is None:
+            return math.inf, math.inf
+        part = self.calibration["ensemble"] if self.mode == MODE_ENSEMBLE else self.calibration["single_member"]
+        return (conformal_quantile(np.asarray(part["frame"]["residuals"]), coverage, presorted=True),
+                conformal_quantile(np.asarray(part["clip"]["residuals"]), coverage, presorted=True))
+
+
+def run_batched(session, features: np.ndarray, codec: np.ndarray, *, batch: int = DEFAULT_BATCH,
+                threads: int = 1) -> np.ndarray:
+    """`score` [N] float32 of a (features, codec_onehot) -> score session, in batches of `batch`
+    rows (small batches keep the activations in cache: measured up to 2x faster than 64 Ki rows,
+    see BENCHMARKS.md), the rows split into `threads` contiguous shares run by Python threads (onnxruntime
+    releases the GIL). Results do not depend on `threads`: every batch is the same either way."""
+    feats = np.ascontiguousarray(features, dtype=np.float32)
+    codec = np.ascontiguousarray(codec, dtype=np.float32)
+    n = feats.shape[0]
+    out = np.empty(n, dtype=np.float32)
+    starts = list(range(0, n, batch))
+
+    def work(share: list[int]) -> None:
+        for a in share:
+            b = min(a + batch, n)
+            out[a:b] = session.run(["score"], {"features": feats[a:b], "codec_onehot": codec[a:b]})[0]
+
+    threads = max(1, min(int(threads), len(starts)))
+    if threads == 1:
+        work(starts)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        per = -(-len(starts) // threads)
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(work, [starts[i:i + per] for i in range(0, len(starts), per)]))
+    return out
+
+
+def merge_members(onnx_paths: Sequence[str | Path | bytes]) -> bytes:
+    """One ONNX graph that runs every member on the shared inputs and outputs their Mean as
+    `score` (one onnxruntime call per batch instead of one per member)."""
+    import onnx
+    from onnx import helper
+
+    models = [onnx.load_from_string(p) if isinstance(p, bytes) else onnx.load(str(p)) for p in onnx_paths]
+    if len(models) == 1:
+        return models[0].SerializeToString(deterministic=True)
+    first = models[0]
+    shared = {i.name for i in first.graph.input}
+    nodes, inits, outs = [], [], []
+    for k, model in enumerate(models):
+        prefix = f"m{k}_"
+        rename = lambda name: name if (name in shared or name == "") else prefix + name  # noqa: E731
+        for init in model.graph.initializer:
+            new = onnx.TensorProto()
+            new.CopyFrom(init)
+            new.name = rename(init.name)
+            inits.append(new)
+        for node in model.graph.node:
+            new = onnx.NodeProto()
+            new.CopyFrom(node)
+            new.name = prefix + node.name
+            del new.input[:]
+            new.input.extend(rename(n) for n in node.input)
+            del new.output[:]
+            new.output.extend(rename(n) for n in node.output)
+            nodes.append(new)
+        outs.append(rename(model.graph.output[0].name))
+    nodes.append(helper.make_node("Mean", outs, ["score"], name="ensemble_mean"))
+    graph = helper.make_graph(nodes, "vmafkit_ensemble", list(first.graph.input), [first.graph.output[0]],
+                              initializer=inits)
+    del graph.output[0].metadata_props[:]
+    merged = helper.make_model(graph, opset_imports=list(first.opset_import), producer_name="vmafkit")
+    merged.ir_version = first.ir_version
+    onnx.checker.check_model(merged)
+    return merged.SerializeToString(deterministic=True)
+
+
+def _registry_rows(models_dir: Path, model_id: str | None) -> tuple[str, list[dict[str, Any]], Path]:
+    from .registry import load_registry
+
+    registry_path = models_dir / "registry.json" if models_dir.is_dir() else models_dir
+    data = load_registry(registry_path)  # schema + sha256 + input-schema hash, or InputError
+    members = [r for r in data["models"] if r.get("ensemble") and r.get("sidecar")]
+    ensembles = sorted({r["ensemble"] for r in members})
+    if model_id is None:
+        if len(ensembles) != 1:
+            raise InputError(f"registry holds ensembles {ensembles}; pick one with --id", path=registry_path)
+        model_id = ensembles[0]
+    rows = sorted((r for r in members if r["ensemble"] == model_id), key=lambda r: r["seed"])
+    if not rows:
+        raise InputError(f"no exported members of ensemble {model_id!r}", path=registry_path)
+    return model_id, rows, registry_path
+
+
+def load_ensemble(models: str | Path, *, model_id: str | None = None, threads: int = 2) -> LoadedEnsemble:
+    """Read MODELS/registry.json (validated) and prepare the members to run."""
+    from .train.features import FeatureSpec
+
+    model_id, rows, registry_path = _registry_rows(Path(models), model_id)
+    base = registry_path.parent
+    notes: list[str] = []
+    if all(not r["smoke"] for r in rows):
+        mode, chosen = MODE_ENSEMBLE, rows
+    else:
+        mode, chosen = MODE_SMOKE, rows[:1]
+        smoke = [r["id"] for r in rows if r["smoke"]]
+        notes.append(f"registry rows {', '.join(smoke)} are smoke=true: using ONE member ({chosen[0]['id']}, "
+                     f"the lowest seed) instead of the {len(rows)}-member ensemble")
+    sidecars = [read_json(base / r["sidecar"], what="sidecar") for r in chosen]
+    for r, s in zip(chosen, sidecars):
+        validate_or_raise(s, "sidecar", path=base / r["sidecar"], what="sidecar")
+        if not s["standardisation"]["inside_graph"]:
+            raise InputError("sidecar says standardisation is outside the graph; this vmafkit only serves in-graph "
+                             "standardisation", path=base / r["sidecar"])
+    specs = {json.dumps(s["feature_spec"], sort_keys=True) for s in sidecars}
+    if len(specs) != 1:
+        raise InputError(f"members of {model_id} were exported with different feature transforms", path=registry_path)
+    spec = FeatureSpec.from_json(sidecars[0]["feature_spec"])
+    calibration = None
+    calib_name = chosen[0].get("calibration") or sidecars[0].get("calibration")
+    calib_path = base / calib_name if calib_name else None
+    if calib_path is not None and calib_path.is_file():
+        calibration = read_json(calib_path, what="calibration file")
+        validate_or_raise(calibration, "calibration", path=calib_path, what="calibration file")
+        if mode == MODE_SMOKE and calibration["single_member"]["seed"] != chosen[0]["seed"]:
+            calibration = None
+            notes.append("calibration's single-member residuals are of another seed: no interval")
+        elif mode == MODE_ENSEMBLE and sorted(calibration["ensemble"]["seeds"]) != [int(r["seed"]) for r in chosen]:
+            calibration = None
+            notes.append("calibration was made for other seeds than the registry's members: no interval")
+    else:
+        notes.append("no calibration file: intervals are unbounded")
+    return LoadedEnsemble(model_id=model_id, mode=mode, seeds=[int(r["seed"]) for r in chosen],
+                          onnx_paths=[base / r["onnx"] for r in chosen], spec=spec, calibration=calibration,
+                          notes=notes, threads=threads)
+
+
+_ALIASES = {name: (name, f"integer_{name}") for name in ("adm2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3", "motion2")}
+
+
+def read_feature_rows(path: str | Path) -> list[dict[str, Any]]:
+    """A JSONL of per-frame feature rows (canonical-6 by name or libvmaf's integer_* name)."""
+    path = Path(path)
+    rows = []
+    try:
+        handle = open(path, encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("features file not found", path=path) from None
+    with handle:
+        for lineno, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path}:{lineno}: line is not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise InputError(f"{path}:{lineno}: a row must be a JSON object")
+            row["_where"] = f"{path}:{lineno}"
+            rows.append(row)
+    if not rows:
+        raise InputError("features file has no rows", path=path)
+    return rows
+
+
+def _column(rows: Sequence[Mapping[str, Any]], name: str) -> np.ndarray:
+    out = np.empty(len(rows), dtype=np.float64)
+    for i, row in enumerate(rows):
+        key = next((k for k in _ALIASES[name] if k in row), None)
+        where = row.get("_where", f"row {i + 1}")
+        if key is None:
+            raise InputError(f"{where}: missing {name}")
+        value = row[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise InputError(f"{where}: {name} must be a finite number, got {value!r}")
+        out[i] = float(value)
+    return out
+
+
+def predict_features(models: str | Path | LoadedEnsemble, rows: Sequence[Mapping[str, Any]], *,
+                     encoder: str | None = None, preset: str | None = None, cq: float | None = None,
+                     clip: str | None = None, coverage: float = T.DEFAULT_COVERAGE, model_id: str | None = None,
+                     with_frames: bool = True) -> dict[str, Any]:
+    """Per-frame and per-clip predictions with intervals for feature rows.
+
+    `rows`: mappings with the canonical-6 (or integer_*), optionally frame_index, vmaf (the
+    teacher, echoed back), encoder, preset, cq and clip (or src). A row's own encoder/preset/cq/clip
+    win; the keyword arguments fill what rows lack. Returns the dict `vmafkit predict --json` writes.
+    """
+    if not 0.0 < coverage < 1.0:
+        raise InputError(f"--coverage must be in (0, 1), got {coverage}")
+    if not rows:
+        raise InputError("no feature rows to predict")
+    ens = models if isinstance(models, LoadedEnsemble) else load_ensemble(models, model_id=model_id)
+    feats = np.stack([_column(rows, name) for name in ens.spec.feature_order], axis=1)
+    n = len(rows)
+    encs, presets, cqs, names = [], [], np.empty(n, dtype=np.float64), []
+    for i, row in enumerate(rows):
+        where = row.get("_where", f"row {i + 1}")
+        encs.append(str(row.get("encoder", encoder if encoder is not None else "unknown")))
+        presets.append(str(row.get("preset", preset if preset is not None else DEFAULT_PRESET)))
+        value = row.get("cq", cq)
+        if value is None:
+            raise InputError(f"{where}: no cq (give --cq or a cq key per row)")
+        try:
+            cqs[i] = float(value)
+        except (TypeError, ValueError):
+            raise InputError(f"{where}: cq must be a number, got {value!r}") from None
+        names.append(str(row.get("clip", row.get("src", clip if clip is not None else "clip"))))
+    codec = ens.spec.codec_block(encs, presets, cqs)
+    scores = ens.scores(feats, codec)
+    h_frame, h_clip = ens.half_widths(coverage)
+    notes = list(ens.notes)
+    if "unknown" in encs and encoder is None:
+        notes.append("encoder not given: using the 'unknown' encoder slot")
+    if not math.isfinite(h_frame) or not math.isfinite(h_clip):
+        notes.append("too few calibration residuals for this coverage (or no calibration): bounds are null")
+    cq_lo, cq_hi = ens.spec.cq_min, ens.spec.cq_max
+    if np.any(cqs < cq_lo) or np.any(cqs > cq_hi):
+        notes.append(f"cq outside the trained range [{cq_lo:g}, {cq_hi:g}]: extrapolating")
+
+    def bounds(value: float, h: float) -> tuple[float | None, float | None]:
+        return (value - h, value + h) if math.isfinite(h) else (None, None)
+
+    keys: dict[tuple, int] = {}
+    clip_of = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        clip_of[i] = keys.setdefault((names[i], encs[i], presets[i], float(cqs[i])), len(keys))
+    teacher = [row.get("vmaf") for row in rows]
+    frames_out = []
+    if with_frames:
+        for i, row in enumerate(rows):
+            lo, hi = bounds(float(scores[i]), h_frame)
+            item = {"clip": int(clip_of[i]), "frame_index": int(row.get("frame_index", i)),
+                    "score": float(scores[i]), "lower": lo, "upper": hi}
+            if isinstance(teacher[i], (int, float)) and not isinstance(teacher[i], bool):
+                item["vmaf"] = float(teacher[i])
+            frames_out.append(item)
+    clips_out = []
+    for (name, enc, pre, cqv), c in keys.items():
+        member = clip_of == c
+        mean = float(scores[member].mean())
+        lo, hi = bounds(mean, h_clip)
+        item = {"clip": c, "name": name, "encoder": enc, "preset": pre, "cq": cqv, "n_frames": int(member.sum()),
+                "score": mean, "lower": lo, "upper": hi}
+        tv = [teacher[i] for i in np.flatnonzero(member)]
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in tv):
+            item["vmaf"] = float(np.mean(tv))
+        clips_out.append(item)
+    return {
+        "schema_version": PREDICTION_SCHEMA_VERSION,
+        "model": ens.model_id,
+        "mode": ens.mode,
+        "members": ens.seeds,
+        "coverage": float(coverage),
+        "interval": {"method": CALIBRATION_METHOD, "frame_half_width": h_frame if math.isfinite(h_frame) else None,
+                     "clip_half_width": h_clip if math.isfinite(h_clip) else None,
+                     "calibrated_on": "ensemble" if ens.mode == MODE_ENSEMBLE else f"seed {ens.seeds[0]} alone"},
+        "notes": notes,
+        "n_frames": n,
+        "frames": frames_out,
+        "clips": clips_out,
+    }
+
+
+def predict_pair(models: str | Path | LoadedEnsemble, ref: str | Path, dis: str | Path, *, encoder: str | None = None,
+                 preset: str | None = None, cq: float | None = None, coverage: float = T.DEFAULT_COVERAGE,
+                 model_id: str | None = None, **score_kwargs: Any) -> dict[str, Any]:
+    """Score DIS against REF with libvmaf (canonical-6 per frame), then predict as above."""
+    from .media.score import score_pair
+
+    ens = models if isinstance(models, LoadedEnsemble) else load_ensemble(models, model_id=model_id)
+    if cq is None:
+        raise InputError("--ref/--dis needs --cq (the quality level DIS was encoded at)")
+    pair = score_pair(ref, dis, **score_kwargs)
+    result = predict_features(ens, pair.frames, encoder=encoder, preset=preset, cq=cq, clip=Path(dis).name,
+                              coverage=coverage)
+    result["source"] = {"ref": str(ref), "dis": str(dis), "backend": pair.backend, "libvmaf_version": pair.libvmaf_version}
+    return result

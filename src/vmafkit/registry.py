@@ -1,0 +1,237 @@
+"""The model registry (`registry.json`): schema + semantic validation, flip, rollback, history.
+
+Flip and rollback read and check everything first and only then write (atomically): a refusal
+leaves registry.json byte-identical. Each change is appended to `registry_history.jsonl` beside
+the registry (rewritten atomically) with who (user@host), when (UTC), why and the previous state.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from .errors import InputError, RefusedError
+from .io import atomic_write_json, atomic_write_text, exclusive_lock, read_json, sha256_file
+from .validation import schema_errors
+from .verdict import fingerprint_difference, load_verdict, same_corpus, utc_now
+
+REGISTRY_SCHEMA_VERSION = 1
+HISTORY_FILE = "registry_history.jsonl"
+LOCK_NAME = ".registry.lock"
+
+
+def history_path(registry_path: str | Path) -> Path:
+    return Path(registry_path).parent / HISTORY_FILE
+
+
+def _resolve(registry_path: Path, rel: str) -> Path:
+    path = Path(rel)
+    return path if path.is_absolute() else registry_path.parent / path
+
+
+def registry_problems(registry_path: str | Path, data: Any | None = None) -> list[str]:
+    """Every problem with the registry: schema first, then the semantic checks (ids unique, each
+    ONNX present with the recorded sha256, sidecars for non-smoke rows and their consistency, the
+    input-schema hash equal to this vmafkit's)."""
+    from .train.features import input_schema_hash
+
+    registry_path = Path(registry_path)
+    if data is None:
+        data = read_json(registry_path, what="registry")
+    problems = schema_errors(data, "registry")
+    if problems:
+        return problems
+    current = input_schema_hash()
+    seen: set[str] = set()
+    for i, row in enumerate(data["models"]):
+        where = f"models/{i} ({row['id']})"
+        if row["id"] in seen:
+            problems.append(f"{where}: duplicate id")
+        seen.add(row["id"])
+        onnx_path = _resolve(registry_path, row["onnx"])
+        if not onnx_path.is_file():
+            problems.append(f"{where}: onnx file {onnx_path} not found")
+        elif sha256_file(onnx_path) != row["sha256"]:
+            problems.append(f"{where}: sha256 of {onnx_path.name} does not match the registry")
+        if row["input_schema_hash"] != current:
+            problems.append(f"{where}: input_schema_hash {row['input_schema_hash'][:12]} is not this vmafkit's "
+                            f"{current[:12]} (weights of another input layout)")
+        sidecar_rel = row.get("sidecar")
+        if not sidecar_rel:
+            if not row["smoke"]:
+                problems.append(f"{where}: a non-smoke row needs a sidecar")
+            continue
+        sidecar_path = _resolve(registry_path, sidecar_rel)
+        if not sidecar_path.is_file():
+            if not row["smoke"]:
+                problems.append(f"{where}: sidecar {sidecar_path} not found")
+            continue
+        try:
+            sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            problems.append(f"{where}: sidecar {sidecar_path.name} unreadable ({exc})")
+            continue
+        errs = schema_errors(sidecar, "sidecar")
+        if errs:
+            problems.append(f"{where}: sidecar {sidecar_path.name}: {errs[0]}")
+            continue
+        if sidecar["onnx_sha256"] != row["sha256"]:
+            problems.append(f"{where}: sidecar's onnx_sha256 differs from the registry's sha256")
+        if sidecar["input_schema_hash"] != row["input_schema_hash"]:
+            problems.append(f"{where}: sidecar's input_schema_hash differs from the registry's")
+        calib = row.get("calibration")
+        if not row["smoke"] and calib and not _resolve(registry_path, calib).is_file():
+            problems.append(f"{where}: calibration file {calib} not found")
+    return problems
+
+
+def load_registry(registry_path: str | Path) -> dict[str, Any]:
+    """Read and fully validate a registry; InputError (exit 2) listing the first problem."""
+    registry_path = Path(registry_path)
+    data = read_json(registry_path, what="registry")
+    problems = registry_problems(registry_path, data)
+    if problems:
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise InputError(f"invalid registry: {problems[0]}{more}", path=registry_path)
+    return data
+
+
+def validate_registry(registry_path: str | Path) -> list[str]:
+    """The list of problems (empty = valid); a missing or non-JSON file raises InputError."""
+    return registry_problems(registry_path)
+
+
+def _who() -> str:
+    try:
+        user = getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        user = os.environ.get("USER", "unknown")
+    return f"{user}@{socket.gethostname()}"
+
+
+def _select(data: Mapping[str, Any], ids: Iterable[str] | None, ensemble: str | None) -> list[int]:
+    rows = data["models"]
+    ids = list(ids or [])
+    if ids:
+        known = {r["id"]: i for i, r in enumerate(rows)}
+        unknown = [i for i in ids if i not in known]
+        if unknown:
+            raise InputError(f"no registry rows with ids {unknown}")
+        return [known[i] for i in ids]
+    if ensemble:
+        picked = [i for i, r in enumerate(rows) if r.get("ensemble") == ensemble]
+        if not picked:
+            raise InputError(f"no registry rows of ensemble {ensemble!r}")
+        return picked
+    return [i for i, r in enumerate(rows) if r.get("sidecar")]
+
+
+def _append_history(registry_path: Path, entry: dict[str, Any]) -> None:
+    path = history_path(registry_path)
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    if old and not old.endswith("\n"):
+        old += "\n"
+    atomic_write_text(path, old + json.dumps(entry, sort_keys=True) + "\n")
+
+
+def read_history(registry_path: str | Path) -> list[dict[str, Any]]:
+    path = history_path(registry_path)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def flip(registry_path: str | Path, verdict_path: str | Path, *, ids: Iterable[str] | None = None,
+         ensemble: str | None = None, reason: str | None = None) -> dict[str, Any]:
+    """smoke -> false for the selected member rows (default: every row with a sidecar), only when
+    the verdict is PROMOTE, it pins the same corpus as every sidecar, the sidecars' gate equals the
+    verdict's, the verdict's seeds are exactly the rows' seeds, and every ONNX matches its sha256."""
+    registry_path, verdict_path = Path(registry_path), Path(verdict_path)
+    with exclusive_lock(registry_path.parent, LOCK_NAME):
+        before = registry_path.read_bytes() if registry_path.exists() else None
+        data = load_registry(registry_path)
+        verdict = load_verdict(verdict_path)
+        if verdict["verdict"] != "PROMOTE":
+            raise RefusedError(f"verdict is {verdict['verdict']}, not PROMOTE; registry unchanged", path=verdict_path)
+        picked = _select(data, ids, ensemble)
+        if not picked:
+            raise RefusedError("no exported member rows (with sidecars) to flip; registry unchanged", path=registry_path)
+        rows = data["models"]
+        seeds_by_ensemble: dict[str, set[int]] = {}
+        for i in picked:
+            row = rows[i]
+            if not row.get("sidecar"):
+                raise RefusedError(f"{row['id']}: has no sidecar; only exported members can be flipped")
+            sidecar = read_json(_resolve(registry_path, row["sidecar"]), what="sidecar")
+            if not same_corpus(verdict["corpus"], sidecar["corpus"]):
+                raise RefusedError(f"{row['id']}: sidecar pins another corpus than the verdict "
+                                   f"({fingerprint_difference(verdict['corpus'], sidecar['corpus'])}); registry unchanged")
+            if sidecar["gate"] != verdict["gate"]:
+                raise RefusedError(f"{row['id']}: sidecar was exported under another gate result than this verdict's")
+            if sha256_file(_resolve(registry_path, row["onnx"])) != row["sha256"] or sidecar["onnx_sha256"] != row["sha256"]:
+                raise RefusedError(f"{row['id']}: ONNX sha256 does not match the registry/sidecar; registry unchanged")
+            seeds_by_ensemble.setdefault(row.get("ensemble", ""), set()).add(int(sidecar["seed"]))
+        for name, seeds in seeds_by_ensemble.items():
+            if seeds != set(verdict["seeds"]):
+                raise RefusedError(f"ensemble {name!r} has seeds {sorted(seeds)} but the verdict gated "
+                                   f"{sorted(verdict['seeds'])}; registry unchanged")
+        previous = [{"id": rows[i]["id"], "smoke": rows[i]["smoke"], "notes": rows[i]["notes"],
+                     "promoted_by": rows[i].get("promoted_by")} for i in picked]
+        verdict_sha = sha256_file(verdict_path)
+        for i in picked:
+            rows[i]["smoke"] = False
+            rows[i]["promoted_by"] = {"verdict_path": str(verdict_path), "verdict_sha256": verdict_sha,
+                                      "corpus_sha256": verdict["corpus"]["sha256"],
+                                      "generated_at_utc": verdict["generated_at_utc"], "flipped_at_utc": utc_now()}
+            rows[i]["notes"] = (f"production: PROMOTE {verdict_sha[:12]} (corpus {verdict['corpus']['sha256'][:12]}, "
+                                f"mean PLCC {verdict['gate']['mean_plcc']:.4f})")
+        entry = {"action": "flip", "who": _who(), "when": utc_now(), "why": reason or f"PROMOTE verdict {verdict_path}",
+                 "ids": [rows[i]["id"] for i in picked], "previous": previous,
+                 "registry_sha256_before": _sha_or_none(before), "verdict_sha256": verdict_sha}
+        _append_history(registry_path, entry)
+        atomic_write_json(registry_path, data)
+        return entry
+
+
+def rollback(registry_path: str | Path, reason: str, *, ids: Iterable[str] | None = None,
+             ensemble: str | None = None) -> dict[str, Any]:
+    """smoke -> true for the selected rows (default: every non-smoke row) and record why.
+
+    Returns the history entry; when every selected row is already smoke, nothing is written
+    and the entry has action "noop"."""
+    registry_path = Path(registry_path)
+    if not reason or not reason.strip():
+        raise InputError("rollback needs a --reason")
+    with exclusive_lock(registry_path.parent, LOCK_NAME):
+        before = registry_path.read_bytes() if registry_path.exists() else None
+        data = read_json(registry_path, what="registry")
+        errs = schema_errors(data, "registry")
+        if errs:  # a rollback must work even when an ONNX went missing: schema only, not semantics
+            raise InputError(f"invalid registry: {errs[0]}", path=registry_path)
+        rows = data["models"]
+        picked = _select(data, ids, ensemble) if (ids or ensemble) else [i for i, r in enumerate(rows) if not r["smoke"]]
+        changed = [i for i in picked if not rows[i]["smoke"]]
+        entry = {"action": "rollback", "who": _who(), "when": utc_now(), "why": reason.strip(),
+                 "ids": [rows[i]["id"] for i in changed],
+                 "previous": [{"id": rows[i]["id"], "smoke": rows[i]["smoke"], "notes": rows[i]["notes"],
+                               "promoted_by": rows[i].get("promoted_by")} for i in changed],
+                 "registry_sha256_before": _sha_or_none(before)}
+        if not changed:
+            return {**entry, "action": "noop"}
+        for i in changed:
+            rows[i]["smoke"] = True
+            rows[i]["promoted_by"] = None
+            rows[i]["notes"] = f"rolled back {entry['when']} by {entry['who']}: {entry['why']}"
+        _append_history(registry_path, entry)
+        atomic_write_json(registry_path, data)
+        return entry
+
+
+def _sha_or_none(data: bytes | None) -> str | None:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest() if data is not None else None

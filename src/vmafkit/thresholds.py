@@ -1,0 +1,29 @@
+"""The one place that holds the production gate's thresholds and the serving tolerances.
+
+Every other module (gate, verdict, export, registry, predict, the CLI) reads these names; change
+a threshold here and nowhere else.
+"""
+
+from __future__ import annotations
+
+# Production gate (ADR-0303): mean PLCC over seeds, spread (max - min) over seeds, every seed.
+MEAN_PLCC_MIN = 0.95
+PLCC_SPREAD_MAX = 0.005
+PER_SEED_PLCC_MIN = 0.95
+
+# Float slack for the comparisons above: 0.955 - 0.950 is 0.0050000000000000044 in binary, and a
+# spread printed as 0.0050 must pass a gate that reads "<= 0.005".
+GATE_EPS = 1e-12
+
+# Default ensemble members.
+DEFAULT_SEEDS = (0, 1, 2, 3, 4)
+
+# ONNX export: onnxruntime vs torch on the full corpus, max abs difference in VMAF points.
+EXPORT_PARITY_TOL = 1e-4
+EXPORT_OPSET = 17
+
+# Prediction intervals: default coverage of the conformal interval.
+DEFAULT_COVERAGE = 0.95
+# Coverages whose half-widths the verdict reports (the calibration file holds every residual,
+# so `predict --coverage` may ask for any level in (0, 1)).
+REPORTED_COVERAGES = (0.5, 0.8, 0.9, 0.95, 0.99)

@@ -1,0 +1,174 @@
+"""ONNX export: refusals (exit 3), full-corpus refit, onnxruntime parity, sidecars, determinism."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from vmafkit import thresholds as T
+from vmafkit.corpus.schema import load_corpus
+from vmafkit.errors import RefusedError
+from vmafkit.export import export_ensemble, onnx_bytes, ort_session
+from vmafkit.io import sha256_file
+from vmafkit.registry import validate_registry
+from vmafkit.train.ensemble import MemberData, fit_members
+from vmafkit.train.features import FeatureSpec, input_schema_hash
+from vmafkit.train.model import Recipe
+from vmafkit.validation import schema_errors
+from vmafkit.verdict import write_verdict
+
+from .decide_helpers import cli, export_models, make_corpus, make_loso_dir
+
+ID = "fr_regressor_v2_ensemble_v1"
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    return export_models(tmp_path_factory.mktemp("export"), seeds=(0, 1, 2))
+
+
+def test_files_and_registry(exported):
+    models, verdict_path, corpus = exported
+    names = sorted(p.name for p in models.iterdir() if not p.name.startswith("."))
+    assert names == sorted([f"{ID}_seed{s}.{ext}" for s in (0, 1, 2) for ext in ("onnx", "json")]
+                           + [f"{ID}_calibration.json", "registry.json"])
+    registry = json.loads((models / "registry.json").read_text())
+    assert registry["schema_version"] == 1
+    assert [r["id"] for r in registry["models"]] == [f"{ID}_seed{s}" for s in (0, 1, 2)]
+    for row in registry["models"]:
+        assert row["smoke"] is True and row["opset"] == 17 and row["kind"]
+        assert row["sha256"] == sha256_file(models / row["onnx"])
+        assert row["input_schema_hash"] == input_schema_hash()
+    assert validate_registry(models / "registry.json") == []
+
+
+def test_onnx_graph_contract(exported):
+    models, _, _ = exported
+    proto = onnx.load(str(models / f"{ID}_seed0.onnx"))
+    onnx.checker.check_model(proto, full_check=True)
+    assert [(o.domain, o.version) for o in proto.opset_import] == [("", 17)]
+
+    def dims(value_info):
+        return [d.dim_param or d.dim_value for d in value_info.type.tensor_type.shape.dim]
+
+    assert [(i.name, dims(i)) for i in proto.graph.input] == [("features", ["N", 6]), ("codec_onehot", ["N", 14])]
+    assert [(o.name, dims(o)) for o in proto.graph.output] == [("score", ["N"])]
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert meta["vmafkit.input_schema_hash"] == input_schema_hash()
+    assert meta["vmafkit.standardisation_inside_graph"] == "true"
+
+
+def test_sidecar(exported):
+    models, verdict_path, corpus = exported
+    sidecar = json.loads((models / f"{ID}_seed1.json").read_text())
+    verdict = json.loads(verdict_path.read_text())
+    assert schema_errors(sidecar, "sidecar") == []
+    assert sidecar["feature_order"] == ["adm2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3", "motion2"]
+    assert sidecar["standardisation"]["inside_graph"] is True
+    c = load_corpus(corpus)
+    spec = FeatureSpec.fit(c.features, c.cq)  # fitted on the FULL corpus
+    assert sidecar["standardisation"]["mean"] == list(spec.mean)
+    assert sidecar["cq_range"] == [20.0, 40.0]
+    assert sidecar["corpus"] == verdict["corpus"] and sidecar["gate"] == verdict["gate"]
+    assert sidecar["loso_plcc"] == 0.96 and sidecar["seed"] == 1
+    assert sidecar["onnx_sha256"] == sha256_file(models / f"{ID}_seed1.onnx")
+    assert sidecar["recipe"]["epochs"] == 2 and sidecar["parity"]["max_abs_diff"] <= T.EXPORT_PARITY_TOL
+    assert sidecar["parity"]["rows"] == len(c)
+    cal = json.loads((models / f"{ID}_calibration.json").read_text())
+    assert schema_errors(cal, "calibration") == []
+    assert cal["summary"] == verdict["calibration"]
+
+
+def test_onnx_matches_full_corpus_torch_refit(exported):
+    """The exported bytes are the full-corpus refit (same seed, same recipe): ORT on RAW features
+    equals the torch model on standardised features."""
+    models, _, corpus = exported
+    c = load_corpus(corpus)
+    spec = FeatureSpec.fit(c.features, c.cq)
+    codec = spec.codec_block(c.encoder, c.preset, c.cq)
+    x = np.concatenate([spec.standardise(c.features), codec], axis=1).astype(np.float32)
+    (model,) = fit_members([MemberData(x=x, y=c.vmaf.astype(np.float32), seed=2)], Recipe(epochs=2))
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    session = ort_session(models / f"{ID}_seed2.onnx")
+    got = session.run(["score"], {"features": c.features.astype(np.float32), "codec_onehot": codec.astype(np.float32)})[0]
+    assert got.shape == (len(c),)
+    assert np.max(np.abs(got - expected)) <= T.EXPORT_PARITY_TOL
+
+
+def test_export_is_byte_deterministic(exported, tmp_path):
+    models, verdict_path, corpus = exported
+    again = tmp_path / "again"
+    export_ensemble(corpus, verdict_path, again)
+    for s in (0, 1, 2):
+        assert (again / f"{ID}_seed{s}.onnx").read_bytes() == (models / f"{ID}_seed{s}.onnx").read_bytes()
+
+
+def test_onnx_bytes_deterministic_and_weight_sensitive():
+    spec = FeatureSpec((0.0,) * 6, (1.0,) * 6, 0.0, 1.0)
+    torch.manual_seed(0)
+    from vmafkit.train.model import FRRegressor
+
+    a = FRRegressor().eval()
+    assert onnx_bytes(a, spec) == onnx_bytes(a, spec)
+    with torch.no_grad():
+        a.net[0].bias[0] += 1.0
+    assert onnx_bytes(a, spec) != onnx_bytes(FRRegressor().eval(), spec)
+
+
+def test_refuses_hold(tmp_path):
+    loso, corpus = make_loso_dir(tmp_path, {0: 0.96, 1: 0.90})
+    _, hold = write_verdict(loso, [0, 1])
+    out = tmp_path / "models"
+    result = cli(["export", "--corpus", corpus, "--verdict", hold, "--out-dir", out])
+    assert result.exit_code == 3 and "not PROMOTE" in result.stderr
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_refuses_other_corpus(tmp_path):
+    loso, corpus = make_loso_dir(tmp_path, {0: 0.96, 1: 0.96})
+    _, promote = write_verdict(loso, [0, 1])
+    other = make_corpus(tmp_path / "other.jsonl", seed=5)
+    out = tmp_path / "models"
+    result = cli(["export", "--corpus", other, "--verdict", promote, "--out-dir", out])
+    assert result.exit_code == 3 and "fingerprint" in result.stderr
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_refuses_without_calibration_and_changed_predictions(tmp_path):
+    loso, corpus = make_loso_dir(tmp_path, {0: 0.96, 1: 0.96}, predictions=False)
+    _, promote = write_verdict(loso, [0, 1])
+    with pytest.raises(RefusedError, match="no interval calibration"):
+        export_ensemble(corpus, promote, tmp_path / "m1")
+    (tmp_path / "b").mkdir()
+    loso2, corpus2 = make_loso_dir(tmp_path / "b", {0: 0.96, 1: 0.96})
+    _, promote2 = write_verdict(loso2, [0, 1])
+    pred = loso2 / "loso_seed1.predictions.jsonl"
+    lines = pred.read_text().splitlines()
+    row = json.loads(lines[0])
+    row["pred"] += 0.5  # the held-out predictions changed after the verdict was written
+    pred.write_text("\n".join([json.dumps(row)] + lines[1:]) + "\n")
+    with pytest.raises(RefusedError, match=r"seeds \[1\] changed"):
+        export_ensemble(corpus2, promote2, tmp_path / "m2")
+
+
+def test_malformed_verdict_exit_2(tmp_path):
+    corpus = make_corpus(tmp_path / "c.jsonl")
+    bad = tmp_path / "PROMOTE.json"
+    bad.write_text('{"verdict": "PROMOTE"}')
+    result = cli(["export", "--corpus", corpus, "--verdict", bad, "--out-dir", tmp_path / "m"])
+    assert result.exit_code == 2 and "malformed verdict" in result.stderr
+
+
+def test_parity_failure_writes_nothing(tmp_path, monkeypatch):
+    loso, corpus = make_loso_dir(tmp_path, {0: 0.96})
+    _, promote = write_verdict(loso, [0])
+    monkeypatch.setattr(T, "EXPORT_PARITY_TOL", -1.0)
+    out = tmp_path / "models"
+    with pytest.raises(RefusedError, match="onnxruntime differs from torch"):
+        export_ensemble(corpus, promote, out)
+    assert not any(out.iterdir())
