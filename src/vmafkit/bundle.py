@@ -72,6 +72,7 @@ import numpy as np
 
 from .errors import InputError
 from .io import CHUNK, atomic_output, dumps_json, read_json, sha256_file
+from .thresholds import PLCC_SPREAD_MAX
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -92,7 +93,7 @@ DEFAULT_MAX_TOTAL_BYTES = 8 << 30  # 8 GiB uncompressed
 DEFAULT_MAX_MEMBERS = 100_000
 CAPTURE_MAX_BYTES = 64 << 20  # JSON members compare/verify keep in memory
 
-DEFAULT_TOLERANCE = 0.005  # the gate's spread limit (SPEC "Gate and verdict")
+DEFAULT_TOLERANCE = PLCC_SPREAD_MAX  # two sites agree within the gate's own spread limit
 DEFAULT_BOOTSTRAP = 2000
 DEFAULT_CONFIDENCE = 0.95
 DEFAULT_BOOTSTRAP_SEED = 0

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from ._common import run_command
+from ..thresholds import PLCC_SPREAD_MAX
 
 
 def _console():
@@ -173,7 +174,7 @@ def register(main: click.Group) -> None:
     @main.command("compare")
     @click.argument("a", type=click.Path(path_type=Path))
     @click.argument("b", type=click.Path(path_type=Path))
-    @click.option("--tolerance", type=click.FloatRange(min=0), default=0.005, show_default=True,
+    @click.option("--tolerance", type=click.FloatRange(min=0), default=PLCC_SPREAD_MAX, show_default=True,
                   help="Largest |mean PLCC difference| that still counts as the same finding.")
     @click.option("--bootstrap", "n_bootstrap", type=click.IntRange(min=1), default=2000, show_default=True)
     @click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
