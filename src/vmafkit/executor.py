@@ -21,6 +21,10 @@ class Executor(Protocol):
 
     def describe(self) -> str: ...
 
+    def require_paths(self, readable: Iterable, writable: Iterable) -> None: ...
+
+    def close(self) -> None: ...
+
 
 def usable_cores() -> int:
     try:
@@ -38,6 +42,12 @@ class LocalExecutor:
 
     def describe(self) -> str:
         return f"local ({self.workers} worker{'s' if self.workers != 1 else ''})"
+
+    def require_paths(self, readable: Iterable, writable: Iterable) -> None:
+        """Local tasks see this machine's files, which the caller has already checked."""
+
+    def close(self) -> None:
+        """Nothing to release: the pool lives only inside map_unordered."""
 
     def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[tuple[T, R]]:
         items = list(items)

@@ -233,16 +233,22 @@ def build_corpus(
     sources = list(sources) if sources is not None else find_sources(ref_dir, ff=ff)
     cells = plan_cells(sources, encoders, presets, cqs)
     jobs = jobs or default_jobs(len(cells))
-    cache = Path(cache_dir) if cache_dir else out.parent / CACHE_DIRNAME / "cells"
+    # Absolute: tasks may run in other processes or on other hosts (Dask), whose cwd is not ours.
+    cache = (Path(cache_dir) if cache_dir else out.parent / CACHE_DIRNAME / "cells").absolute()
     cache.mkdir(parents=True, exist_ok=True)
     ctx = CellContext(ff=ff, cache_dir=cache, max_frames=max_frames, threads=max(1, usable_cores() // jobs),
                       vmaf_bin=vmaf_bin, encoder_threads=encoder_threads)
     executor = make_executor(jobs, scheduler)
-    with exclusive_lock(cache.parent, name=f".{out.name}.lock"):
-        results, cached = _run_cells(cells, ctx, executor, progress)
-        rows = [row for cell in cells for row in results[cell]]
-        with atomic_output(out, "w") as handle:
-            handle.write(write_jsonl_lines(rows))
+    try:
+        executor.require_paths(  # on a cluster, every worker must see the same files
+            readable=[s.path for s in sources] + [Path(ff.path)], writable=[cache])
+        with exclusive_lock(cache.parent, name=f".{out.name}.lock"):
+            results, cached = _run_cells(cells, ctx, executor, progress)
+            rows = [row for cell in cells for row in results[cell]]
+            with atomic_output(out, "w") as handle:
+                handle.write(write_jsonl_lines(rows))
+    finally:
+        executor.close()  # a Dask client disconnects; the cluster keeps running
     return BuildResult(out=out, n_rows=len(rows), n_cells=len(cells), cells_cached=cached, cells_run=len(cells) - cached,
                        sources=[s.name for s in sources], encoders=list(encoders),
                        wall_s=round(time.perf_counter() - started, 3), executor=executor.describe())
