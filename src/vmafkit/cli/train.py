@@ -1,0 +1,52 @@
+"""`vmafkit train`: LOSO retrain of the ensemble -> loso_seed{N}.json per seed."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ._common import int_list, run_command
+
+
+def register(main: click.Group) -> None:
+    main.add_command(train)
+
+
+@click.command("train")
+@click.option("--corpus", "corpus", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="per-frame corpus (JSONL or Parquet)")
+@click.option("--seeds", default="0,1,2,3,4", show_default=True, help="comma-separated member seeds; exactly these are trained")
+@click.option("--out-dir", required=True, type=click.Path(path_type=Path, file_okay=False), help="where loso_seed{N}.json go")
+@click.option("--epochs", default=200, show_default=True, type=int)
+@click.option("--batch-size", default=32, show_default=True, type=int)
+@click.option("--lr", default=5e-4, show_default=True, type=float)
+@click.option("--weight-decay", default=1e-5, show_default=True, type=float)
+@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--workers", default=None, type=int,
+              help="CPU: parallel member shards (default: torch's intra-op thread count); results do not depend on it")
+@click.option("--scheduler", default=None, help="Dask scheduler address (tcp://HOST:PORT); default: train locally.")
+@click.option("--progress/--no-progress", default=None, help="progress bar (default: when stderr is a terminal)")
+@run_command
+def train(corpus, seeds, out_dir, epochs, batch_size, lr, weight_decay, device, workers, scheduler, progress) -> int:
+    """Retrain every (seed, source-group) member with leave-one-source-out CV."""
+    from ..train.loso import train_loso
+    from ..train.model import Recipe
+
+    seed_list = int_list(seeds, "--seeds")
+    recipe = Recipe(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay)
+    show = sys.stderr.isatty() if progress is None else progress
+    paths = train_loso(corpus, seed_list, out_dir, recipe=recipe, device=device, progress=show,
+                       workers=workers, argv=list(sys.argv), scheduler=scheduler)
+    from ..io import read_json
+
+    for path in paths:
+        rep = read_json(path, what="LOSO report")
+        click.echo(f"{path}  mean_plcc={_fmt(rep.get('mean_plcc'))} min={_fmt(rep.get('min_plcc'))} "
+                   f"max={_fmt(rep.get('max_plcc'))} mean_rmse={_fmt(rep.get('mean_rmse'))}")
+    return 0
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"

@@ -1,0 +1,531 @@
+"""Train many FRRegressor members as one batched computation.
+
+Why hand-written: one member's optimisation step (batch 32, a 20->64->64->1 MLP) is a few
+hundred thousand multiply-adds, so a plain `nn.Module` + autograd + `torch.optim.Adam` loop spends
+nearly all its time in Python and dispatcher overhead. Here the weights of all members are stacked
+(`W1 [M,20,H]`, `W2 [M,H,H]`, ...), one step runs the forward pass, the hand-derived backward pass
+(`bmm` / `baddbmm`, aten's fused `gelu_backward`) and torch's fused Adam kernel for every member at
+once, with no autograd graph. `test_train_ensemble.py` checks these gradients against autograd.
+
+Semantics, per member (the same as `bench/reference_trainer.py`, the plain reference):
+
+* Initial weights: `torch.manual_seed(seed); FRRegressor(hidden, dropout)` (PyTorch's default init),
+  so a member starts from exactly the weights the reference starts from.
+* Each epoch: a fresh permutation of the member's rows from its own `torch.Generator` seeded with
+  `seed`; batches of `batch_size` in that order; the last batch of an epoch is the partial
+  remainder (DataLoader `shuffle=True, drop_last=False`). Loss: MSE, mean over the batch's rows.
+* Dropout: inverted dropout, each unit kept with probability 1 - p and scaled by 1 / (1 - p). The
+  masks come from the member's own generator: on CPU a numpy SFC64 stream seeded with
+  `SeedSequence([seed, 0x64726F70])`, 16 random bits per unit, a unit dropped when the bits are
+  below round(p * 65536) (p = 0.1 -> 6554 / 65536 = 0.100006); on CUDA a `torch.Generator` on the
+  device. Masks are drawn per step of the member's own schedule only, so the stream a member
+  consumes never depends on the other members.
+* Adam (L2 weight decay added to the gradient, as `torch.optim.Adam(weight_decay=...)`), with the
+  member's own step count for bias correction.
+
+Members may have different row counts: member m runs ceil(n_m / batch_size) steps per epoch. The
+members are ordered by that count (descending) so that at step s of an epoch the members still
+running are a prefix of the stack; the others are simply not part of that step's tensors (no
+update, no Adam step). The result for one member therefore does not depend on which other members
+share the batch (`test_member_independent_of_batch`).
+
+`workers > 1` (CPU) splits the members into shards trained in parallel, one intra-op thread each
+(forked processes on Linux, threads elsewhere): for tiny matrices this scales better than
+intra-op parallelism, and it degrades gracefully on a busy machine, where OpenMP's spinning
+threads collapse. Because of the independence above the weights are the same as with one worker.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from .features import INPUT_WIDTH
+from .model import FRRegressor, Recipe
+
+DROPOUT_STREAM = 0x64726F70  # "drop": the SeedSequence salt of the CPU dropout stream
+_PARAM_NAMES = ("W1", "b1", "W2", "b2", "W3", "b3")
+_CHUNK_STEPS = 64  # steps whose batches and dropout masks are gathered at once
+
+
+@dataclass
+class MemberData:
+    """One member's training data: `x` [n, 20] float32 (standardised canonical-6 + codec block),
+    `y` [n] (the VMAF target) and the member's seed."""
+
+    x: np.ndarray
+    y: np.ndarray
+    seed: int
+
+
+ProgressFn = Callable[[int, int], None]  # (epochs done, epochs total)
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """'auto' -> cuda when available, else cpu; 'cuda' without a GPU is an InputError."""
+    name = str(device)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"--device {name}: no CUDA device is available (torch {torch.__version__})")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise InputError(f"--device {name}: not a device (use auto, cpu or cuda)") from None
+
+
+def initial_weights(seed: int, recipe: Recipe) -> FRRegressor:
+    """The member's initial module: PyTorch's default init under `torch.manual_seed(seed)`."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        return FRRegressor(hidden=recipe.hidden, dropout=recipe.dropout)
+
+
+def _check_members(members: Sequence[MemberData]) -> None:
+    if not members:
+        raise InputError("no ensemble members to train")
+    for i, m in enumerate(members):
+        x = np.asarray(m.x)
+        y = np.asarray(m.y)
+        if x.ndim != 2 or x.shape[1] != INPUT_WIDTH:
+            raise InputError(f"member {i}: x must be [n, {INPUT_WIDTH}], got {list(x.shape)}")
+        if y.shape != (x.shape[0],):
+            raise InputError(f"member {i}: y must be [{x.shape[0]}], got {list(y.shape)}")
+        if x.shape[0] < 1:
+            raise InputError(f"member {i}: no training rows")
+        if not (np.isfinite(x).all() and np.isfinite(y).all()):
+            raise InputError(f"member {i}: x or y holds NaN or infinite values")
+
+
+def fit_members(
+    members: list[MemberData],
+    recipe: Recipe = Recipe(),
+    device: str = "cpu",
+    progress: bool | ProgressFn = False,
+    *,
+    workers: int = 1,
+) -> list[FRRegressor]:
+    """Train every member (one batched computation) and return eval-mode FRRegressors on CPU.
+
+    `progress`: False, True (a rich progress bar over epochs), or a callable
+    `(epochs_done, epochs_total)` called after each epoch. `workers` (CPU only): parallel shards.
+    """
+    _check_members(members)
+    dev = resolve_device(device)
+    callback, bar = _progress_callback(progress, len(members), recipe.epochs)
+    try:
+        workers = max(1, min(int(workers), len(members)))
+        if dev.type != "cpu" or workers == 1:
+            states = _Trainer(members, recipe, dev).run(callback)
+        else:
+            states = _fit_sharded(members, recipe, dev, workers, callback)
+    finally:
+        if bar is not None:
+            bar.stop()
+    return [_to_module(state, recipe) for state in states]
+
+
+def _shards(members, workers: int) -> list[list[int]]:
+    # Balanced by total work (rows); each member keeps its own streams, so any split is exact.
+    order = sorted(range(len(members)), key=lambda i: -len(members[i].y))
+    shards: list[list[int]] = [[] for _ in range(workers)]
+    load = [0] * workers
+    for i in order:
+        w = load.index(min(load))
+        shards[w].append(i)
+        load[w] += len(members[i].y)
+    return [s for s in shards if s]
+
+
+def _fit_sharded(members, recipe, dev, workers, callback):
+    """Shard 0 trains in this process, the others in forked child processes (Linux) or threads.
+
+    Processes, because the step is dispatch-bound: Python threads would serialise on the GIL.
+    One intra-op thread per shard. Initial weights are drawn here, before any fork or thread, as
+    they come from torch's global RNG."""
+    shards = _shards(members, workers)
+    inits = [initial_weights(int(m.seed), recipe) for m in members]
+    use_fork = sys.platform.startswith("linux") and "fork" in mp.get_all_start_methods()
+    results: dict[int, dict] = {}
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        if use_fork:
+            ctx = mp.get_context("fork")
+            children = []
+            for shard in shards[1:]:
+                recv, send = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=_child_shard, args=(send, [members[i] for i in shard], recipe, dev,
+                                                              [inits[i] for i in shard]), daemon=True)
+                proc.start()
+                send.close()
+                children.append((shard, proc, recv))
+            try:
+                trainer = _Trainer([members[i] for i in shards[0]], recipe, dev, [inits[i] for i in shards[0]])
+                for i, state in zip(shards[0], trainer.run(callback)):
+                    results[i] = state
+                for shard, proc, recv in children:
+                    try:
+                        status, payload = recv.recv()
+                    except EOFError:
+                        status, payload = "error", f"worker process exited with code {proc.exitcode}"
+                    proc.join()
+                    if status != "ok":
+                        raise RuntimeError(f"training worker failed: {payload}")
+                    for i, state in zip(shard, payload):
+                        results[i] = {k: torch.from_numpy(v) for k, v in state.items()}
+            finally:
+                for _, proc, _ in children:
+                    if proc.is_alive():
+                        proc.terminate()
+                        proc.join()
+        else:
+            errors: list[BaseException] = []
+
+            def work(w: int) -> None:
+                try:
+                    trainer = _Trainer([members[i] for i in shards[w]], recipe, dev, [inits[i] for i in shards[w]])
+                    for i, state in zip(shards[w], trainer.run(callback if w == 0 else None)):
+                        results[i] = state
+                except BaseException as exc:  # re-raised in the caller's thread
+                    errors.append(exc)
+
+            threads = [threading.Thread(target=work, args=(w,), daemon=True) for w in range(len(shards))]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            if errors:
+                raise errors[0]
+    finally:
+        torch.set_num_threads(previous)
+    return [results[i] for i in range(len(members))]
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGTERM this process when its parent dies (a killed `vmafkit train` leaves no orphan)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG = 1
+    except Exception:  # not glibc: the parent's finally-block still terminates us on normal errors
+        pass
+
+
+def _child_shard(conn, members, recipe, dev, inits) -> None:
+    _die_with_parent()
+    try:
+        torch.set_num_threads(1)
+        states = _Trainer(members, recipe, dev, inits).run(None)
+        conn.send(("ok", [{k: v.numpy() for k, v in st.items()} for st in states]))
+    except BaseException as exc:  # reported to the parent, which raises
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+class _Trainer:
+    """The batched loop for one set of members on one device."""
+
+    def __init__(self, members: Sequence[MemberData], recipe: Recipe, dev: torch.device,
+                 inits: Sequence[FRRegressor] | None = None):
+        self.recipe = recipe
+        self.dev = dev
+        self.B = int(recipe.batch_size)
+        self.H = int(recipe.hidden)
+        if self.B < 1 or recipe.epochs < 0:
+            raise InputError(f"batch size must be >= 1 and epochs >= 0 (got {self.B}, {recipe.epochs})")
+        self.p = float(recipe.dropout)
+        n = [int(len(m.y)) for m in members]
+        steps = [math.ceil(k / self.B) for k in n]
+        # Members ordered by steps per epoch, descending: the still-running members are a prefix.
+        self.order = sorted(range(len(members)), key=lambda i: (-steps[i], i))
+        self.n = [n[i] for i in self.order]
+        self.steps = [steps[i] for i in self.order]
+        self.seeds = [int(members[i].seed) for i in self.order]
+        self.M = len(members)
+        self.S = max(self.steps)
+        self._data([members[i] for i in self.order])
+        if inits is None:
+            inits = [initial_weights(int(m.seed), recipe) for m in members]
+        self._params([inits[i] for i in self.order])
+        self._rngs()
+
+    # -- set-up ---------------------------------------------------------------------------------
+    def _data(self, members: Sequence[MemberData]) -> None:
+        # Members that share one x array (LOSO: the seeds of one fold) share its copy on the device.
+        xs, ys, offsets, seen = [], [], [], {}
+        total = 0
+        for m in members:
+            key = (id(m.x), id(m.y))
+            if key not in seen:
+                seen[key] = total
+                xs.append(np.ascontiguousarray(m.x, dtype=np.float32))
+                ys.append(np.ascontiguousarray(m.y, dtype=np.float32))
+                total += len(m.y)
+            offsets.append(seen[key])
+        self.X = torch.from_numpy(np.concatenate(xs)).to(self.dev)
+        self.Y = torch.from_numpy(np.concatenate(ys)).to(self.dev)
+        self.offsets = offsets
+        # Loss weights per (step, member, row): 2/r for the r real rows of a batch (d MSE / d out).
+        w = torch.zeros(self.S, self.M, self.B, dtype=torch.float32)
+        for j, (n, s) in enumerate(zip(self.n, self.steps)):
+            w[:s, j, :] = 2.0 / self.B
+            last = n - (s - 1) * self.B
+            w[s - 1, j, :] = 0.0
+            w[s - 1, j, :last] = 2.0 / last
+        self.loss_w = w.to(self.dev)
+        self.active = [sum(1 for s in self.steps if s > t) for t in range(self.S)]
+        # Groups of members with the same steps per epoch share Adam step counts.
+        self.groups: list[tuple[int, int]] = []
+        start = 0
+        for j in range(1, self.M + 1):
+            if j == self.M or self.steps[j] != self.steps[start]:
+                self.groups.append((start, j))
+                start = j
+
+    def _params(self, mods: Sequence[FRRegressor]) -> None:
+        lin = [[layer for layer in m.net if isinstance(layer, torch.nn.Linear)] for m in mods]
+
+        def stack(fn):
+            return torch.stack([fn(layers) for layers in lin]).to(self.dev, torch.float32).contiguous()
+
+        with torch.no_grad():
+            self.W1 = stack(lambda l: l[0].weight.t())
+            self.b1 = stack(lambda l: l[0].bias[None, :])
+            self.W2 = stack(lambda l: l[1].weight.t())
+            self.b2 = stack(lambda l: l[1].bias[None, :])
+            self.W3 = stack(lambda l: l[2].weight.t())
+            self.b3 = stack(lambda l: l[2].bias[None, :])
+        self.params = [self.W1, self.b1, self.W2, self.b2, self.W3, self.b3]
+        self.grads = [torch.zeros_like(p) for p in self.params]
+        self.exp_avg = [torch.zeros_like(p) for p in self.params]
+        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+        # One Adam step count per group (0-dim views of one vector: one add_ per step).
+        self.step_vec = torch.zeros(len(self.groups), dtype=torch.float32, device=self.dev)
+        self.group_steps = [self.step_vec[g] for g in range(len(self.groups))]
+        # Adam's tensor lists for "the first g groups" (prefix), built once.
+        self.adam_lists = []
+        for g in range(1, len(self.groups) + 1):
+            lists = ([], [], [], [], [])
+            for gi in range(g):
+                a, b = self.groups[gi]
+                for t in range(len(self.params)):
+                    lists[0].append(self.params[t][a:b])
+                    lists[1].append(self.grads[t][a:b])
+                    lists[2].append(self.exp_avg[t][a:b])
+                    lists[3].append(self.exp_avg_sq[t][a:b])
+                    lists[4].append(self.group_steps[gi])
+            self.adam_lists.append((lists[0], lists[1], lists[2], lists[3], [], lists[4]))
+        self.groups_active = [sum(1 for a, b in self.groups if b <= k) for k in self.active]
+        self.k_views = {k: _member_views(self.params, self.grads, k) for k in set(self.active)}
+        self.step_views = {g: self.step_vec[:g] for g in set(self.groups_active)}
+
+    def _rngs(self) -> None:
+        self.shuffle_gen = [torch.Generator().manual_seed(s) for s in self.seeds]
+        if self.dev.type == "cpu":
+            self.drop_gen = [np.random.SFC64(np.random.SeedSequence([s, DROPOUT_STREAM])) for s in self.seeds]
+        else:
+            self.drop_gen = [torch.Generator(device=self.dev).manual_seed(s ^ DROPOUT_STREAM) for s in self.seeds]
+        self.drop_threshold = int(round(self.p * 65536))
+        self.keep_scale = 1.0 / (1.0 - self.p) if self.p < 1 else 0.0
+        C = self.C = min(_CHUNK_STEPS, self.S)
+        self._view_cache: dict[tuple[int, int], tuple] = {}
+        self.w_views = [self.loss_w[s, :k].unsqueeze(-1) for s, k in enumerate(self.active)]
+        # Reused buffers (fresh large allocations each chunk cost page faults).
+        self.keep_scale_f32 = np.float32(self.keep_scale)
+        if self.dev.type == "cpu":
+            self.mask_np = np.zeros((C, 2, self.M, self.B, self.H), dtype=np.float32)
+            self.mask_buf = torch.from_numpy(self.mask_np)  # shares memory with mask_np
+        else:
+            self.mask_buf = torch.zeros(C, 2, self.M, self.B, self.H, dtype=torch.float32, device=self.dev)
+        self.x_buf = torch.empty(C * self.M * self.B, INPUT_WIDTH, dtype=torch.float32, device=self.dev)
+        self.y_buf = torch.empty(C * self.M * self.B, dtype=torch.float32, device=self.dev)
+
+    # -- per epoch ------------------------------------------------------------------------------
+    def _data_views(self, t: int, k: int) -> tuple:
+        """Views (x, x^T, y, m1, m2) of step t of the chunk buffers for the first k members (cached)."""
+        key = (t, k)
+        views = self._view_cache.get(key)
+        if views is None:
+            C, M, B, H = self.C, self.M, self.B, self.H
+            x = self.x_buf.view(C, M, B, INPUT_WIDTH)[t, :k]
+            y = self.y_buf.view(C, M, B, 1)[t, :k]
+            m1 = self.mask_buf[t, 0, :k] if self.p > 0 else None
+            m2 = self.mask_buf[t, 1, :k] if self.p > 0 else None
+            views = self._view_cache[key] = (x, x.transpose(1, 2), y, m1, m2)
+        return views
+
+    def _epoch_index(self) -> torch.Tensor:
+        idx = torch.empty(self.S, self.M, self.B, dtype=torch.int64)
+        flat = idx.view(self.S, self.M * self.B)
+        for j in range(self.M):
+            padded = torch.full((self.S * self.B,), self.offsets[j], dtype=torch.int64)
+            torch.add(torch.randperm(self.n[j], generator=self.shuffle_gen[j]), self.offsets[j], out=padded[: self.n[j]])
+            flat[:, j * self.B:(j + 1) * self.B] = padded.view(self.S, self.B)
+        return idx.to(self.dev)
+
+    def _masks(self, c0: int, c1: int) -> torch.Tensor | None:
+        """[C, 2, M, B, H] dropout multipliers (0 = dropped, 1/(1-p) = kept) for steps c0..c1.
+
+        Slots of members that are finished at a step are left stale: they are never read."""
+        if self.p <= 0:
+            return None
+        C, B, H = c1 - c0, self.B, self.H
+        per_step = 2 * B * H
+        for j in range(self.M):
+            a = min(max(self.steps[j] - c0, 0), C)
+            if a == 0:
+                break  # members are ordered by steps: the rest are finished too
+            if self.dev.type == "cpu":
+                count = a * per_step
+                bits = self.drop_gen[j].random_raw((count + 3) // 4).view(np.uint16)[:count]
+                keep = bits.reshape(a, 2, B, H) >= self.drop_threshold
+                np.multiply(keep, self.keep_scale_f32, out=self.mask_np[:a, :, j])
+            else:
+                u = torch.rand((a, 2, B, H), generator=self.drop_gen[j], device=self.dev)
+                torch.mul(u >= self.p, self.keep_scale, out=self.mask_buf[:a, :, j])
+        return self.mask_buf[:C]
+
+    # -- the step ---------------------------------------------------------------------------------
+    def run(self, callback: ProgressFn | None = None) -> list[dict[str, torch.Tensor]]:
+        r = self.recipe
+        fused_adam = torch._fused_adam_
+        with torch.no_grad():
+            for epoch in range(r.epochs):
+                idx = self._epoch_index()
+                for c0 in range(0, self.S, _CHUNK_STEPS):
+                    c1 = min(c0 + _CHUNK_STEPS, self.S)
+                    C = c1 - c0
+                    ic = idx[c0:c1].reshape(-1)
+                    rows = ic.shape[0]
+                    torch.index_select(self.X, 0, ic, out=self.x_buf[:rows])
+                    torch.index_select(self.Y, 0, ic, out=self.y_buf[:rows])
+                    self._masks(c0, c1)
+                    for t in range(C):
+                        step = c0 + t
+                        k = self.active[step]
+                        x, xT, y, m1, m2 = self._data_views(t, k)
+                        _step_grads(self.k_views[k], x, xT, y, self.w_views[step], m1, m2)
+                        g_act = self.groups_active[step]
+                        self.step_views[g_act].add_(1.0)
+                        fused_adam(*self.adam_lists[g_act - 1], lr=r.lr, beta1=0.9, beta2=0.999,
+                                   weight_decay=r.weight_decay, eps=1e-8, amsgrad=False, maximize=False)
+                if callback is not None:
+                    callback(epoch + 1, r.epochs)
+        states: list[dict[str, torch.Tensor]] = [None] * self.M  # type: ignore[list-item]
+        for j, original in enumerate(self.order):
+            states[original] = {name: p[j].detach().to("cpu").clone() for name, p in zip(_PARAM_NAMES, self.params)}
+        return states
+
+
+def batched_grads(params, x, y, w, m1, m2, grads, k: int) -> None:
+    """Forward + hand-derived backward of k stacked members; writes d loss / d param into grads[:k].
+
+    x [k,B,20], y [k,B,1], w [k,B,1] = 2/r for the r real rows of a member's batch (0 for padding),
+    so the gradient is that of the batch-mean MSE; m1, m2 [k,B,H]: dropout multipliers or None.
+    """
+    _step_grads(_member_views(params, grads, k), x, x.transpose(1, 2), y, w, m1, m2)
+
+
+def _member_views(params, grads, k: int) -> tuple:
+    """The first k members' parameter and gradient views the step needs (built once per k)."""
+    W1, b1, W2, b2, W3, b3 = (p[:k] for p in params)
+    gW1, gb1, gW2, gb2, gW3, gb3 = (g[:k] for g in grads)
+    return (W1, b1, W2, b2, W3.transpose(1, 2), b3, W2.transpose(1, 2),
+            gW1, gb1, gW2, gb2, gW3.transpose(1, 2), gb3)
+
+
+_gelu = torch.nn.functional.gelu
+_gelu_bwd = torch.ops.aten.gelu_backward
+
+
+def _step_grads(views, x, xT, y, w, m1, m2) -> None:
+    # Every view is prepared outside: at ~45 tiny tensors per op the step is dispatch-bound.
+    W1, b1, W2, b2, w3, b3, W2T, gW1, gb1, gW2, gb2, gW3T, gb3 = views
+    z1 = torch.baddbmm(b1, x, W1)
+    d1 = _gelu(z1)
+    if m1 is not None:
+        d1.mul_(m1)
+    z2 = torch.baddbmm(b2, d1, W2)
+    d2 = _gelu(z2)
+    if m2 is not None:
+        d2.mul_(m2)
+    # The 64 -> 1 layer as multiply + sum, not bmm: a batch of matrix-vector products takes a
+    # different kernel for k == 1 than for k > 1, which would make a member's rounding depend on
+    # how many members share the step.
+    g = torch.sum(d2 * w3, -1, keepdim=True).add_(b3).sub_(y).mul_(w)  # d loss / d out, [k,B,1]
+    torch.sum(g, 1, keepdim=True, out=gb3)
+    torch.sum(d2.mul_(g), 1, keepdim=True, out=gW3T)  # d2 is not needed after this
+    gd2 = torch.mul(g, w3)  # [k,B,H]
+    if m2 is not None:
+        gd2.mul_(m2)
+    gz2 = _gelu_bwd(gd2, z2)
+    torch.bmm(d1.transpose(1, 2), gz2, out=gW2)
+    torch.sum(gz2, 1, keepdim=True, out=gb2)
+    gd1 = torch.bmm(gz2, W2T)
+    if m1 is not None:
+        gd1.mul_(m1)
+    gz1 = _gelu_bwd(gd1, z1)
+    torch.bmm(xT, gz1, out=gW1)
+    torch.sum(gz1, 1, keepdim=True, out=gb1)
+
+
+def _to_module(state: dict[str, torch.Tensor], recipe: Recipe) -> FRRegressor:
+    model = FRRegressor(hidden=recipe.hidden, dropout=recipe.dropout)
+    layers = [layer for layer in model.net if isinstance(layer, torch.nn.Linear)]
+    with torch.no_grad():
+        for layer, (w, b) in zip(layers, (("W1", "b1"), ("W2", "b2"), ("W3", "b3"))):
+            layer.weight.copy_(state[w].t())
+            layer.bias.copy_(state[b].reshape(-1))
+    return model.eval()
+
+
+def predict_members(models: Sequence[FRRegressor], x: np.ndarray, *, chunk: int = 65536) -> np.ndarray:
+    """[M, n] float32 predictions of each model (eval mode, CPU) on the same inputs x [n, 20]."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    out = np.empty((len(models), x.shape[0]), dtype=np.float32)
+    with torch.no_grad():
+        for i, model in enumerate(models):
+            out[i] = predict_one(model, x, chunk=chunk)
+    return out
+
+
+def predict_one(model: FRRegressor, x: np.ndarray, *, chunk: int = 65536) -> np.ndarray:
+    """[n] float32 predictions of one model in eval mode (no dropout)."""
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    parts = []
+    with torch.no_grad():
+        for a in range(0, x.shape[0], chunk):
+            parts.append(model(torch.from_numpy(x[a:a + chunk]).to(device)).to("cpu").numpy())
+    model.train(was_training)
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+
+def _progress_callback(progress, n_members: int, epochs: int):
+    if callable(progress) and not isinstance(progress, bool):
+        return progress, None
+    if not progress:
+        return None, None
+    from ..progress import make_progress
+
+    bar = make_progress(True)
+    task = bar.add_task(f"train {n_members} members", total=epochs, note="epochs, all members at once")
+    bar.start()
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done)
+
+    return update, bar

@@ -1,0 +1,157 @@
+"""The batched ensemble trainer: hand-written gradients vs autograd, equivalence with a plain
+nn.Module + torch.optim.Adam loop (no dropout), member independence, workers, CUDA-free checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from vmafkit.errors import InputError
+from vmafkit.train.ensemble import (
+    MemberData, _Trainer, batched_grads, fit_members, initial_weights, predict_members, resolve_device,
+)
+from vmafkit.train.model import FRRegressor, Recipe
+
+
+def _data(n, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 20)).astype(np.float32)
+    y = (50 + 10 * np.tanh(x[:, 0]) + 5 * x[:, 1] * x[:, 2]).astype(np.float32)
+    return x, y
+
+
+def _state(model: FRRegressor) -> dict[str, np.ndarray]:
+    return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
+
+
+def test_hand_written_gradients_match_autograd():
+    torch.manual_seed(0)
+    k, B, H = 3, 8, 64
+    mods = [initial_weights(s, Recipe()) for s in (0, 1, 2)]
+    lin = [[m.net[0], m.net[3], m.net[6]] for m in mods]
+    params = [torch.stack([f(l) for l in lin]).detach().double().requires_grad_(True) for f in (
+        lambda l: l[0].weight.t(), lambda l: l[0].bias[None], lambda l: l[1].weight.t(),
+        lambda l: l[1].bias[None], lambda l: l[2].weight.t(), lambda l: l[2].bias[None])]
+    x = torch.randn(k, B, 20, dtype=torch.float64)
+    y = torch.randn(k, B, 1, dtype=torch.float64) * 10
+    real = torch.tensor([8, 5, 1])  # member 1 and 2: partial last batches, padded rows weigh 0
+    w = torch.zeros(k, B, 1, dtype=torch.float64)
+    for j, r in enumerate(real.tolist()):
+        w[j, :r] = 2.0 / r
+    m1 = (torch.rand(k, B, H) > 0.1).double() / 0.9
+    m2 = (torch.rand(k, B, H) > 0.1).double() / 0.9
+    # autograd: sum over members of the batch-mean MSE over real rows
+    W1, b1, W2, b2, W3, b3 = params
+    gelu = torch.nn.functional.gelu
+    h = gelu(torch.baddbmm(b1, x, W1)) * m1
+    h = gelu(torch.baddbmm(b2, h, W2)) * m2
+    out = torch.baddbmm(b3, h, W3)
+    loss = ((out - y) ** 2 * (w / 2)).sum()
+    loss.backward()
+    grads = [torch.zeros_like(p) for p in params]
+    with torch.no_grad():
+        batched_grads([p.detach() for p in params], x, y, w, m1, m2, grads, k)
+    for p, g in zip(params, grads):
+        assert torch.allclose(g, p.grad, rtol=1e-9, atol=1e-10), (g - p.grad).abs().max()
+    assert any(g.abs().max() > 0 for g in grads)
+
+
+def _plain_loop(x, y, seed, recipe):
+    """nn.Module + autograd + torch.optim.Adam, with the batched trainer's shuffling (randperm)."""
+    model = initial_weights(seed, recipe)
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    model.train()
+    for _ in range(recipe.epochs):
+        perm = torch.randperm(len(y), generator=gen)
+        for a in range(0, len(y), recipe.batch_size):
+            b = perm[a:a + recipe.batch_size]
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(model(xt[b]), yt[b]).backward()
+            opt.step()
+    return model.eval()
+
+
+def test_matches_plain_adam_loop_without_dropout():
+    recipe = Recipe(epochs=3, batch_size=16, lr=1e-3, dropout=0.0)
+    data = [_data(100, 1), _data(75, 2)]  # 7 and 5 steps per epoch: the second finishes early
+    models = fit_members([MemberData(x, y, seed=s) for s, (x, y) in zip((3, 4), data)], recipe)
+    for model, seed, (x, y) in zip(models, (3, 4), data):
+        ref = _plain_loop(x, y, seed, recipe)
+        for (name, a), b in zip(_state(model).items(), _state(ref).values()):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=name)
+        init = _state(initial_weights(seed, recipe))
+        assert not np.allclose(_state(model)["net.0.weight"], init["net.0.weight"])  # it did train
+
+
+def test_member_independent_of_batch():
+    recipe = Recipe(epochs=2, batch_size=32)
+    a, b, c = _data(200, 1), _data(130, 2), _data(64, 3)
+    together = fit_members([MemberData(*a, seed=0), MemberData(*b, seed=7), MemberData(*c, seed=1)], recipe)
+    alone = fit_members([MemberData(*b, seed=7)], recipe)
+    swapped = fit_members([MemberData(*c, seed=1), MemberData(*b, seed=7)], recipe)
+    ref = _state(alone[0])
+    for other in (together[1], swapped[1]):
+        for name, value in _state(other).items():
+            np.testing.assert_array_equal(value, ref[name], err_msg=name)
+    # a different seed on the same data gives different weights (the seed is used)
+    other_seed = fit_members([MemberData(*b, seed=8)], recipe)
+    assert not np.array_equal(_state(other_seed[0])["net.0.weight"], ref["net.0.weight"])
+
+
+def test_workers_do_not_change_results():
+    recipe = Recipe(epochs=2)
+    members = [MemberData(*_data(150 + 20 * i, i), seed=i % 2) for i in range(4)]
+    one = fit_members(members, recipe, workers=1)
+    two = fit_members(members, recipe, workers=2)
+    for m1, m2 in zip(one, two):
+        for (name, v1), v2 in zip(_state(m1).items(), _state(m2).values()):
+            np.testing.assert_array_equal(v1, v2, err_msg=name)
+
+
+def test_dropout_rate_and_member_stream():
+    recipe = Recipe(epochs=1, batch_size=32)
+    x, y = _data(320, 0)
+    trainer = _Trainer([MemberData(x, y, 0), MemberData(x, y, 1)], recipe, torch.device("cpu"))
+    masks = trainer._masks(0, trainer.S).clone()
+    kept = (masks > 0).float().mean().item()
+    assert abs(kept - 0.9) < 0.01
+    values = torch.unique(masks).tolist()
+    assert len(values) == 2 and values[0] == 0.0 and values[1] == pytest.approx(1 / 0.9)
+    assert not torch.equal(masks[:, :, 0], masks[:, :, 1])  # seeds 0 and 1 draw different masks
+
+
+def test_returns_eval_modules_and_predict_members():
+    x, y = _data(120, 0)
+    models = fit_members([MemberData(x, y, 0), MemberData(x, y, 1)], Recipe(epochs=1))
+    assert all(isinstance(m, FRRegressor) and not m.training for m in models)
+    pred = predict_members(models, x[:10])
+    assert pred.shape == (2, 10)
+    with torch.no_grad():
+        np.testing.assert_allclose(pred[1], models[1](torch.from_numpy(x[:10])).numpy(), rtol=1e-6)
+    assert not np.allclose(pred[0], pred[1])
+
+
+def test_progress_callback_called_per_epoch():
+    x, y = _data(64, 0)
+    seen = []
+    fit_members([MemberData(x, y, 0)], Recipe(epochs=3), progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_bad_member_data_and_device():
+    x, y = _data(64, 0)
+    with pytest.raises(InputError):
+        fit_members([MemberData(x[:, :6], y, 0)], Recipe(epochs=1))
+    bad = y.copy()
+    bad[3] = np.nan
+    with pytest.raises(InputError):
+        fit_members([MemberData(x, bad, 0)], Recipe(epochs=1))
+    with pytest.raises(InputError):
+        fit_members([], Recipe(epochs=1))
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="no CUDA"):
+            resolve_device("cuda")
+        assert resolve_device("auto").type == "cpu"
