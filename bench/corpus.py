@@ -4,6 +4,9 @@
   (a)      the bare ffmpeg commands, run back to back: encode, then decode+libvmaf score
   (b)      the seed's way, serial: encode, decode the encode to a .yuv file, then score yuv vs yuv
 
+All three run the same encodes (vmafkit's argv: one encoder thread, which keeps the bitstream
+independent of --jobs), so the comparison is of the pipelines, not of encoder settings.
+
 Usage: python bench/corpus.py [--frames 60] [--cqs 19,25,31,37] [--encoders libx264] [--repeat 1]
 Targets (issue 2): vmafkit <= 1.1 x (a), and >= 1.8 x faster than (b) on 2 cores.
 """
@@ -36,7 +39,7 @@ def run(argv: list[str]) -> None:
 
 
 def bare_back_to_back(ff, sources, encoders, cqs, frames, work: Path) -> float:
-    """(a): one encode command and one decode+score command per cell, serially."""
+    """(a): the same two commands vmafkit runs per cell (encode, then decode+score), one after another."""
     started = time.perf_counter()
     for source in sources:
         for encoder in encoders:
@@ -44,40 +47,39 @@ def bare_back_to_back(ff, sources, encoders, cqs, frames, work: Path) -> float:
             for cq in cqs:
                 args = adapter.args(cq, "medium")
                 enc = work / f"{source.name}_{encoder}_{cq}.mkv"
-                vf = ["-vf", ",".join(source.crop)] if source.crop else []
-                run([ff.path, "-y", "-loglevel", "error", *source.input_spec.args(), "-frames:v", str(frames), *vf,
-                     "-c:v", encoder, *args.codec_args, str(enc)])
-                ref_chain = ",".join([*source.crop, "setpts=PTS-STARTPTS"])
-                graph = (f"[0:v]setpts=PTS-STARTPTS[d];[1:v]{ref_chain}[r];"
-                         f"[d][r]libvmaf=log_fmt=json:log_path={work}/a.json")
-                run([ff.path, "-loglevel", "error", "-i", str(enc), *source.input_spec.args(), "-frames:v", str(frames),
-                     "-lavfi", graph, "-f", "null", "-"])
+                run(ffm.encode_argv(ff, source.input_spec, enc, encoder=encoder, codec_args=args.codec_args,
+                                    crop=source.crop, max_frames=frames, threads=1))
+                dis = ffm.InputSpec(enc, False, *source.even_size, source.pix_fmt, source.fps)
+                run(ffm.score_argv(ff, dis, source.input_spec, work / "a.json", pix_fmt=ffm.scoring_pix_fmt(source.pix_fmt),
+                                   ref_crop=source.crop, max_frames=frames, threads=1))
     return time.perf_counter() - started
 
 
 def seed_way(ff, sources, encoders, cqs, frames, work: Path) -> float:
-    """(b): encode; decode the encode AND the reference to raw .yuv files on disk; score the files."""
+    """(b): per cell, serially: the same encode, then decode the encode AND the reference to raw
+    .yuv files on disk, then score the two files (libvmaf's default single thread)."""
     started = time.perf_counter()
+    passthrough = ["-fps_mode", "passthrough"]
     for source in sources:
         width, height = source.even_size
-        ref_yuv = work / f"{source.name}_ref.yuv"
-        vf = ["-vf", ",".join(source.crop)] if source.crop else []
-        run([ff.path, "-y", "-loglevel", "error", *source.input_spec.args(), "-frames:v", str(frames), *vf,
-             "-pix_fmt", "yuv420p", "-f", "rawvideo", str(ref_yuv)])
         raw = ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{width}x{height}"]
+        vf = ["-vf", ",".join(source.crop)] if source.crop else []
         for encoder in encoders:
             adapter = get_adapter(encoder)
             for cq in cqs:
                 args = adapter.args(cq, "medium")
                 enc = work / f"{source.name}_{encoder}_{cq}.mkv"
-                dis_yuv = work / f"{source.name}_{encoder}_{cq}.yuv"
-                run([ff.path, "-y", "-loglevel", "error", *raw, "-i", str(ref_yuv), "-c:v", encoder, *args.codec_args,
-                     str(enc)])
-                run([ff.path, "-y", "-loglevel", "error", "-i", str(enc), "-pix_fmt", "yuv420p", "-f", "rawvideo",
-                     str(dis_yuv)])
+                ref_yuv, dis_yuv = work / "ref.yuv", work / "dis.yuv"
+                run(ffm.encode_argv(ff, source.input_spec, enc, encoder=encoder, codec_args=args.codec_args,
+                                    crop=source.crop, max_frames=frames, threads=1))
+                run([ff.path, "-y", "-loglevel", "error", "-i", str(enc), *passthrough, "-pix_fmt", "yuv420p",
+                     "-f", "rawvideo", str(dis_yuv)])
+                run([ff.path, "-y", "-loglevel", "error", *source.input_spec.args(), *passthrough, "-frames:v",
+                     str(frames), *vf, "-pix_fmt", "yuv420p", "-f", "rawvideo", str(ref_yuv)])
                 run([ff.path, "-loglevel", "error", *raw, "-i", str(dis_yuv), *raw, "-i", str(ref_yuv),
                      "-lavfi", f"[0:v][1:v]libvmaf=log_fmt=json:log_path={work}/b.json", "-f", "null", "-"])
                 dis_yuv.unlink()
+                ref_yuv.unlink()
     return time.perf_counter() - started
 
 

@@ -107,3 +107,33 @@ def test_bad_sources_name_the_file(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "notvideo.mp4" in proc.stderr
     assert not out.exists()
+
+
+def test_one_process_scoring_equals_scoring_decoded_yuv_files(make_ref_dir, tmp_path):
+    """The corpus's decode+score-in-one-process must pair the same frames as the slow, obvious
+    way: decode the encode and the reference to raw files, then score the files. A variable-rate
+    mp4 and an odd-sized mpg are the cases where frame pairing could slip."""
+    from vmafkit.media.ffmpeg import find_ffmpeg
+
+    ff = find_ffmpeg().path
+    ref_dir = make_ref_dir("box_640x480_456f.mp4", "cityCC0_720x405_190f.mpg")
+    out = tmp_path / "c.jsonl"
+    build_corpus(ref_dir, ["libx264"], [30], out, max_frames=20, progress=False)
+    rows = _rows(out)
+    keep = ["-fps_mode", "passthrough"]
+    for src, crop, size in (("box_640x480_456f.mp4", [], "640x480"),
+                            ("cityCC0_720x405_190f.mpg", ["-vf", "crop=720:404:0:0"], "720x404")):
+        def ffmpeg(*args):
+            subprocess.run([ff, "-y", "-loglevel", "error", *map(str, args)], check=True)
+
+        enc, ref_yuv, dis_yuv, log = (tmp_path / n for n in ("e.mkv", "ref.yuv", "dis.yuv", "log.json"))
+        ffmpeg("-i", ref_dir / src, "-map", "0:v:0", *keep, "-frames:v", 20, *crop, "-threads", 1, "-c:v", "libx264",
+               "-crf", 30, "-preset", "medium", enc)
+        ffmpeg("-i", enc, *keep, "-pix_fmt", "yuv420p", "-f", "rawvideo", dis_yuv)
+        ffmpeg("-i", ref_dir / src, *keep, "-frames:v", 20, *crop, "-pix_fmt", "yuv420p", "-f", "rawvideo", ref_yuv)
+        raw = ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", size]
+        ffmpeg(*raw, "-i", dis_yuv, *raw, "-i", ref_yuv, "-lavfi", f"[0:v][1:v]libvmaf=log_fmt=json:log_path={log}",
+               "-f", "null", "-")
+        expected = [f["metrics"]["vmaf"] for f in json.loads(log.read_text())["frames"]]
+        ours = [r["vmaf"] for r in rows if r["src"] == src.rsplit(".", 1)[0]]
+        assert ours == expected, src

@@ -261,6 +261,11 @@ def _expected_frames(cell: Cell, max_frames: int | None) -> int | None:
     return min(frames, max_frames) if max_frames else frames
 
 
+def _cost(cell: Cell, max_frames: int | None) -> float:
+    frames = _expected_frames(cell, max_frames) or 250  # unknown length: assume a typical clip
+    return cell.source.width * cell.source.height * frames
+
+
 def _run_cells(cells: list[Cell], ctx: CellContext, executor, progress: bool) -> tuple[dict[Cell, list], int]:
     from ..progress import cell_progress
 
@@ -272,6 +277,8 @@ def _run_cells(cells: list[Cell], ctx: CellContext, executor, progress: bool) ->
             todo.append(cell)
         else:
             results[cell] = rows
+    # Biggest cells first, so the last ones to finish are short and no worker idles long at the end.
+    todo.sort(key=lambda c: -_cost(c, ctx.max_frames))
     expected = [_expected_frames(c, ctx.max_frames) for c in cells]
     total_frames = sum(expected) if all(e is not None for e in expected) else None
     with cell_progress(enabled=progress, n_cells=len(cells), total_frames=total_frames,
