@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import subprocess
 import tempfile
@@ -27,6 +26,7 @@ from vmafkit.executor import usable_cores
 from vmafkit.media import ffmpeg as ffm
 from vmafkit.media.encoders import get_adapter
 from vmafkit.media.sources import find_sources
+from benchutil import cpu_model
 
 MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "media"
 CLIPS = ("bikes_640x272_250f.mp4", "box_640x480_456f.mp4", "cityCC0_720x405_190f.mpg", "seeking_720x480_150f.mp4")
@@ -90,16 +90,6 @@ def vmafkit_way(ref_dir, encoders, cqs, frames, work: Path) -> float:
     elapsed = time.perf_counter() - started
     shutil.rmtree(work / ".vmafkit-cache")
     return elapsed
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:

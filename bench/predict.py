@@ -16,24 +16,14 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from benchutil import cpu_model
 
 TARGET = 1_000_000  # frames/s
-
-
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def build_members(n_members: int) -> list[bytes]:

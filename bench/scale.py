@@ -25,20 +25,11 @@ from pathlib import Path
 
 from vmafkit.corpus.build import build_corpus
 from vmafkit.executor import usable_cores
+from benchutil import cpu_model
 
 MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "media"
 CLIPS = ("bikes_640x272_250f.mp4", "parkjoy_480x270_50fps_10f.y4m", "seeking_720x480_150f.mp4")
 TINY_CLIPS = ("parkjoy_480x270_50fps_10f.y4m", "ciscovt2people_320x192_12fps_9f.yuv", "bluesky_640x360_3f.yuv")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def ref_dir(work: Path, clips: tuple[str, ...], name: str) -> Path:

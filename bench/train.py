@@ -88,8 +88,10 @@ def resampled_rows(path: Path, n: int, min_groups: int) -> list[dict]:
         raise SystemExit(f"{path}: {len(groups)} source groups, the benchmark needs >= {min_groups}")
     rng = np.random.default_rng(0)
     pick = rng.integers(0, len(rows), size=max(n, len(rows)) - len(rows))
-    out = list(rows) + [rows[i] for i in pick]
-    return out[:max(n, len(rows))]
+    # A drawn row becomes a new frame of its cell (the loader refuses a frame present twice).
+    offset = 1 + max(int(r["frame_index"]) for r in rows)
+    extra = [{**rows[i], "frame_index": int(rows[i]["frame_index"]) + offset * (k + 1)} for k, i in enumerate(pick)]
+    return (list(rows) + extra)[:max(n, len(rows))]
 
 
 def _loadavg() -> str:

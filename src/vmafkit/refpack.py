@@ -47,6 +47,9 @@ from typing import Any, Iterator
 
 from .errors import InputError
 from .io import CHUNK, atomic_write_text, dumps_json, exclusive_lock, sha256_file
+from .media.ffmpeg import (decode_raw_to_stdout_argv, decode_to_y4m_argv, ffv1_pack_argv, file_url, find_ffmpeg,
+                           frame_hash_argv, probe_argv)
+from .media.sources import RAW_LAYOUTS, Y4M_COLORSPACES, geometry_from_name, parse_video_stream, raw_frame_size
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.jsonl"
@@ -59,61 +62,20 @@ CONTAINER_SUFFIXES = (
 DEFAULT_RAW_FPS = 25.0
 DEFAULT_RAW_PIX_FMT = "yuv420p"
 
-# pix_fmt -> (chroma width shift, chroma height shift, bytes per sample, planes)
-PIX_FMTS: dict[str, tuple[int, int, int, int]] = {
-    "gray": (0, 0, 1, 1), "gray10le": (0, 0, 2, 1), "gray12le": (0, 0, 2, 1), "gray16le": (0, 0, 2, 1),
-    "yuv420p": (1, 1, 1, 3), "yuv422p": (1, 0, 1, 3), "yuv444p": (0, 0, 1, 3),
-    "yuv420p10le": (1, 1, 2, 3), "yuv422p10le": (1, 0, 2, 3), "yuv444p10le": (0, 0, 2, 3),
-    "yuv420p12le": (1, 1, 2, 3), "yuv422p12le": (1, 0, 2, 3), "yuv444p12le": (0, 0, 2, 3),
-    "yuv420p16le": (1, 1, 2, 3), "yuv422p16le": (1, 0, 2, 3), "yuv444p16le": (0, 0, 2, 3),
-}
-Y4M_COLORSPACES = {
-    "420jpeg": "yuv420p", "420paldv": "yuv420p", "420mpeg2": "yuv420p", "420": "yuv420p",
-    "422": "yuv422p", "444": "yuv444p", "mono": "gray",
-    "420p10": "yuv420p10le", "422p10": "yuv422p10le", "444p10": "yuv444p10le", "mono10": "gray10le",
-    "420p12": "yuv420p12le", "422p12": "yuv422p12le", "444p12": "yuv444p12le", "mono12": "gray12le",
-    "420p16": "yuv420p16le", "422p16": "yuv422p16le", "444p16": "yuv444p16le", "mono16": "gray16le",
-}
-FFV1_ARGS = ("-c:v", "ffv1", "-level", "3", "-g", "1", "-slicecrc", "1")
 
 
 # --------------------------------------------------------------------------- ffmpeg
 
 
 def ffmpeg_exe() -> str:
-    """The ffmpeg to use; the one place to swap for the lead's locator."""
-    try:
-        from .media.ffmpeg import find_ffmpeg  # type: ignore[attr-defined]
-    except ImportError:
-        find_ffmpeg = None
-    if find_ffmpeg is not None:
-        try:
-            found = find_ffmpeg(require_libvmaf=False)  # packing needs no libvmaf
-        except TypeError:
-            found = find_ffmpeg()
-        return str(getattr(found, "path", found))
-    env = os.environ.get("VMAFKIT_FFMPEG")
-    if env:
-        return env
-    try:
-        import imageio_ffmpeg
-    except ImportError:
-        raise InputError("no ffmpeg: set VMAFKIT_FFMPEG or install imageio-ffmpeg") from None
-    return imageio_ffmpeg.get_ffmpeg_exe()
+    return find_ffmpeg(require_libvmaf=False).path  # packing needs no libvmaf
 
 
 def ffmpeg_version(ffmpeg: str) -> str:
-    try:
-        proc = subprocess.run([ffmpeg, "-hide_banner", "-version"], capture_output=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise InputError(f"cannot run ffmpeg: {exc}", path=ffmpeg) from None
-    first = proc.stdout.decode("utf-8", "replace").splitlines()[:1]
-    match = re.match(r"ffmpeg version (\S+)", first[0]) if first else None
-    return match.group(1) if match else "unknown"
+    return find_ffmpeg(ffmpeg, require_libvmaf=False).version
 
 
-def _run_ffmpeg(ffmpeg: str, args: list[str], what: str, path: Path) -> bytes:
-    argv = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", *args]
+def _run_ffmpeg(argv: list[str], what: str, path: Path) -> bytes:
     proc = subprocess.run(argv, capture_output=True, check=False)
     if proc.returncode != 0:
         tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["(no message)"]
@@ -124,23 +86,13 @@ def _run_ffmpeg(ffmpeg: str, args: list[str], what: str, path: Path) -> bytes:
 def _input_args(desc: "SourceInfo", path: Path) -> list[str]:
     if desc.container == "yuv":
         return ["-f", "rawvideo", "-pixel_format", desc.pix_fmt, "-video_size", f"{desc.width}x{desc.height}",
-                "-framerate", _fps_arg(desc.fps), "-i", _url(path)]
-    return ["-i", _url(path)]
-
-
-def _url(path: str | os.PathLike[str]) -> str:
-    """`file:` + absolute path, so names with ':' or a leading '-' are never options or protocols."""
-    return "file:" + os.path.abspath(os.fspath(path))
-
-
-def _fps_arg(fps: Any) -> str:
-    return str(fps)
+                "-framerate", str(desc.fps), "-i", file_url(path)]
+    return ["-i", file_url(path)]
 
 
 def decoded_sha256(ffmpeg: str, args: list[str], pix_fmt: str | None, path: Path) -> str:
     """sha256 over the decoded raw frames (ffmpeg's hash muxer over rawvideo)."""
-    fmt = ["-pix_fmt", pix_fmt] if pix_fmt else []
-    out = _run_ffmpeg(ffmpeg, [*args, "-map", "0:v:0", *fmt, "-f", "hash", "-hash", "sha256", "-"], "decode", path)
+    out = _run_ffmpeg(frame_hash_argv(ffmpeg, args, pix_fmt), "decode", path)
     match = re.search(rb"SHA256=([0-9a-f]{64})", out)
     if not match:
         raise InputError("ffmpeg printed no frame hash", path=path)
@@ -164,46 +116,15 @@ class SourceInfo:
     frames_sha256: str | None = None  # sha256 of the frame payloads, computed here (y4m/yuv)
 
 
-def frame_size(width: int, height: int, pix_fmt: str) -> int:
-    try:
-        sx, sy, bps, planes = PIX_FMTS[pix_fmt]
-    except KeyError:
-        raise InputError(f"pixel format {pix_fmt} is not supported for raw video") from None
-    luma = width * height
-    if planes == 1:
-        return luma * bps
-    cw, ch = -(-width // (1 << sx)), -(-height // (1 << sy))
-    return (luma + 2 * cw * ch) * bps
-
-
 def parse_raw_name(name: str) -> tuple[int, int, float, str, str]:
-    """(width, height, fps, pix_fmt, fps_source) from a raw file name: the lead's
-    `vmafkit.media.sources.geometry_from_name` when present, else a small private parser."""
-    try:
-        from .media.sources import geometry_from_name
-    except ImportError:
-        geometry_from_name = None
-    if geometry_from_name is not None:
-        found = geometry_from_name(name)
-        if "width" not in found:
-            raise InputError("raw .yuv name carries no WxH geometry (e.g. clip_1920x1080_25fps.yuv)", path=name)
-        fps = found.get("fps", DEFAULT_RAW_FPS)
-        fps = int(fps) if float(fps).is_integer() else float(fps)
-        return (found["width"], found["height"], fps, found.get("pix_fmt", DEFAULT_RAW_PIX_FMT),
-                "name" if "fps" in found else "default")
-    stem = name
-    geo = re.search(r"(?:^|[_.\-])(\d{2,5})x(\d{2,5})(?=[_.\-]|$)", stem)
-    if not geo:
+    """(width, height, fps, pix_fmt, fps_source) from a raw file name."""
+    found = geometry_from_name(name)
+    if "width" not in found:
         raise InputError("raw .yuv name carries no WxH geometry (e.g. clip_1920x1080_25fps.yuv)", path=name)
-    fps_m = re.search(r"(?:^|[_.\-])(\d+(?:\.\d+)?)fps(?=[_.\-]|$)", stem, re.IGNORECASE)
-    tokens = re.split(r"[_.\-]", stem)
-    pix = [t for t in tokens if t in PIX_FMTS]
-    fps = float(fps_m.group(1)) if fps_m else DEFAULT_RAW_FPS
-    if fps.is_integer():
-        fps = int(fps)
-    return int(geo.group(1)), int(geo.group(2)), fps, (pix[-1] if pix else DEFAULT_RAW_PIX_FMT), (
-        "name" if fps_m else "default"
-    )
+    fps = found.get("fps", DEFAULT_RAW_FPS)
+    fps = int(fps) if float(fps).is_integer() else float(fps)
+    return (found["width"], found["height"], fps, found.get("pix_fmt", DEFAULT_RAW_PIX_FMT),
+            "name" if "fps" in found else "default")
 
 
 def _parse_y4m(path: Path) -> SourceInfo:
@@ -226,7 +147,7 @@ def _parse_y4m(path: Path) -> SourceInfo:
         if pix_fmt is None:
             raise InputError(f"y4m colour space C{colorspace} is not supported", path=path)
         fps = values.get("F", "25:1").replace(":", "/")
-        size = frame_size(width, height, pix_fmt)
+        size = raw_frame_size(width, height, pix_fmt)
         n_frames = 0
         plain = True
         while True:
@@ -251,17 +172,13 @@ def _parse_y4m(path: Path) -> SourceInfo:
 
 
 def _probe_container(ffmpeg: str, path: Path) -> SourceInfo:
-    proc = subprocess.run([ffmpeg, "-nostdin", "-hide_banner", "-i", _url(path)], capture_output=True, check=False)
-    text = proc.stderr.decode("utf-8", "replace")
-    stream = next((line for line in text.splitlines() if re.search(r"Stream #\S+.*Video:", line)), None)
+    proc = subprocess.run(probe_argv(ffmpeg, path), capture_output=True, check=False)
+    stream = parse_video_stream(proc.stderr.decode("utf-8", "replace"))
     if stream is None:
         raise InputError("ffmpeg finds no video stream in it", path=path)
-    geo = re.search(r"(\d{2,5})x(\d{2,5})", stream)
-    pix = re.search(r"Video: [^,]+, ([a-z0-9_]+)", stream)
-    fps = re.search(r"([\d.]+) fps", stream)
-    return SourceInfo(path.suffix.lower().lstrip("."), int(geo.group(1)) if geo else None,
-                      int(geo.group(2)) if geo else None, pix.group(1) if pix else None,
-                      float(fps.group(1)) if fps else None, "probe", None)
+    fps = None if stream["fps_assumed"] else stream["fps"]
+    return SourceInfo(path.suffix.lower().lstrip("."), stream["width"], stream["height"], stream["pix_fmt"], fps,
+                      "probe", None)
 
 
 def describe_source(ffmpeg: str, path: Path) -> SourceInfo:
@@ -270,7 +187,7 @@ def describe_source(ffmpeg: str, path: Path) -> SourceInfo:
         return _parse_y4m(path)
     if suffix in RAW_SUFFIXES:
         width, height, fps, pix_fmt, fps_source = parse_raw_name(path.name)
-        size = frame_size(width, height, pix_fmt)
+        size = raw_frame_size(width, height, pix_fmt)
         total = path.stat().st_size
         if total == 0 or total % size:
             raise InputError(
@@ -419,9 +336,8 @@ def _pack_one(ffmpeg: str, version: str, path: Path, rel: str, original_sha: str
     target = corpus_dir / packed_rel
     target.parent.mkdir(parents=True, exist_ok=True)
     with _temp_path(target.parent, target.name) as tmp:
-        _run_ffmpeg(ffmpeg, ["-y", *_input_args(desc, path), "-map", "0:v:0", "-pix_fmt", desc.pix_fmt,
-                             *FFV1_ARGS, "-f", "matroska", _url(tmp)], "encode FFV1", path)
-        roundtrip = decoded_sha256(ffmpeg, ["-i", _url(tmp)], desc.pix_fmt, path)
+        _run_ffmpeg(ffv1_pack_argv(ffmpeg, _input_args(desc, path), desc.pix_fmt, tmp), "encode FFV1", path)
+        roundtrip = decoded_sha256(ffmpeg, ["-i", file_url(tmp)], desc.pix_fmt, path)
         if roundtrip != decoded:
             raise InputError("FFV1 round trip changed the frames; not packed", path=path)
         packed_sha = sha256_file(tmp)
@@ -481,17 +397,15 @@ def _restore(ffmpeg: str, entry: dict[str, Any], packed: Path, tmp: Path) -> Non
             raise InputError("copy does not match its sha256; refused", path=name)
         return
     pix_fmt = entry.get("pix_fmt")
-    if pix_fmt not in PIX_FMTS or restore not in ("raw", "y4m-exact", "y4m-ffmpeg"):
+    if pix_fmt not in RAW_LAYOUTS or restore not in ("raw", "y4m-exact", "y4m-ffmpeg"):
         raise InputError(f"manifest entry has an unknown restore {restore!r} or pix_fmt {pix_fmt!r}", path=name)
     if restore == "y4m-ffmpeg":
-        _run_ffmpeg(ffmpeg, ["-y", "-i", _url(packed), "-map", "0:v:0", "-pix_fmt", pix_fmt, "-f", "yuv4mpegpipe",
-                             "-strict", "-1", _url(tmp)], "decode", packed)
-        if decoded_sha256(ffmpeg, ["-i", _url(tmp)], pix_fmt, tmp) != entry["decoded_sha256"]:
+        _run_ffmpeg(decode_to_y4m_argv(ffmpeg, packed, pix_fmt, tmp), "decode", packed)
+        if decoded_sha256(ffmpeg, ["-i", file_url(tmp)], pix_fmt, tmp) != entry["decoded_sha256"]:
             raise InputError("decoded frames do not match decoded_sha256; refused", path=name)
         return
-    size = frame_size(int(entry["width"]), int(entry["height"]), pix_fmt)
-    argv = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-i", _url(packed), "-map", "0:v:0",
-            "-pix_fmt", pix_fmt, "-f", "rawvideo", "-"]
+    size = raw_frame_size(int(entry["width"]), int(entry["height"]), pix_fmt)
+    argv = decode_raw_to_stdout_argv(ffmpeg, packed, pix_fmt)
     frames_digest, file_digest = hashlib.sha256(), hashlib.sha256()
     n_frames = 0
     with open(tmp, "wb") as out, subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 from vmafkit.cli import main
 from vmafkit.errors import InputError
-from vmafkit.refpack import extract_corpus, frame_size, pack_corpus, parse_raw_name
+from vmafkit.media.sources import raw_frame_size as frame_size
+from vmafkit.refpack import extract_corpus, pack_corpus, parse_raw_name
 
 from ..conftest import media
 

@@ -263,9 +263,9 @@ def count_frames_argv(ff: Ffmpeg, source: InputSpec, max_frames: int | None = No
     return argv + ["-f", "null", "-"]
 
 
-def probe_argv(ff: Ffmpeg, path: Path) -> list[str]:
+def probe_argv(ff: Ffmpeg | str, path: Path) -> list[str]:
     """`ffmpeg -i` alone prints the stream description (the wheel ships no ffprobe)."""
-    return [ff.path, "-hide_banner", "-nostdin", "-i", file_url(path)]
+    return [getattr(ff, "path", ff), "-hide_banner", "-nostdin", "-i", file_url(path)]
 
 
 def probe_encoder_argv(ff: Ffmpeg, encoder: str, codec_args: Sequence[str], hw_init: Sequence[str] = (),
@@ -293,6 +293,34 @@ def synth_clip_argv(ff: Ffmpeg, graph: str, out_path: Path, *, frames: int) -> l
             "-filter_complex_threads", "1", "-filter_complex", f"{graph}[synth]", "-map", "[synth]",
             "-frames:v", str(int(frames)), "-an", "-sn", "-dn", "-map_metadata", "-1",
             "-fflags", "+bitexact", "-flags:v", "+bitexact", "-f", "yuv4mpegpipe", file_url(out_path)]
+
+
+FFV1_ARGS = ("-c:v", "ffv1", "-level", "3", "-g", "1", "-slicecrc", "1")
+
+
+def _quiet(ff_path: str) -> list[str]:
+    return [ff_path, "-nostdin", "-hide_banner", "-loglevel", "error"]
+
+
+def frame_hash_argv(ff_path: str, input_args: Sequence[str], pix_fmt: str | None) -> list[str]:
+    """sha256 over the decoded raw frames (the hash muxer prints SHA256=... on stdout)."""
+    fmt = ["-pix_fmt", pix_fmt] if pix_fmt else []
+    return [*_quiet(ff_path), *input_args, "-map", "0:v:0", *fmt, "-f", "hash", "-hash", "sha256", "-"]
+
+
+def ffv1_pack_argv(ff_path: str, input_args: Sequence[str], pix_fmt: str, out: Path) -> list[str]:
+    """Lossless FFV1 (intra-only, slice CRCs) in Matroska, keeping the pixel format."""
+    return [*_quiet(ff_path), "-y", *input_args, "-map", "0:v:0", "-pix_fmt", pix_fmt, *FFV1_ARGS,
+            "-f", "matroska", file_url(out)]
+
+
+def decode_to_y4m_argv(ff_path: str, packed: Path, pix_fmt: str, out: Path) -> list[str]:
+    return [*_quiet(ff_path), "-y", "-i", file_url(packed), "-map", "0:v:0", "-pix_fmt", pix_fmt,
+            "-f", "yuv4mpegpipe", "-strict", "-1", file_url(out)]
+
+
+def decode_raw_to_stdout_argv(ff_path: str, packed: Path, pix_fmt: str) -> list[str]:
+    return [*_quiet(ff_path), "-i", file_url(packed), "-map", "0:v:0", "-pix_fmt", pix_fmt, "-f", "rawvideo", "-"]
 
 
 # ----------------------------------------------------------------------------- running

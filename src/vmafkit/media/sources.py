@@ -29,16 +29,20 @@ SOURCES_FILES = ("sources.toml", "sources.json")
 RAW_DEFAULT_FPS = 25.0
 
 # (log2 chroma width divisor, log2 chroma height divisor, bytes per sample, planes)
-_RAW_LAYOUTS = {
+RAW_LAYOUTS = {
     "yuv420p": (1, 1, 1, 3), "yuv422p": (1, 0, 1, 3), "yuv444p": (0, 0, 1, 3), "gray": (0, 0, 1, 1),
     "yuv420p10le": (1, 1, 2, 3), "yuv422p10le": (1, 0, 2, 3), "yuv444p10le": (0, 0, 2, 3),
     "yuv420p12le": (1, 1, 2, 3), "yuv422p12le": (1, 0, 2, 3), "yuv444p12le": (0, 0, 2, 3),
-    "gray10le": (0, 0, 2, 1), "nv12": (1, 1, 1, 3), "p010le": (1, 1, 2, 3),
+    "gray10le": (0, 0, 2, 1), "gray12le": (0, 0, 2, 1), "gray16le": (0, 0, 2, 1),
+    "yuv420p16le": (1, 1, 2, 3), "yuv422p16le": (1, 0, 2, 3), "yuv444p16le": (0, 0, 2, 3),
+    "nv12": (1, 1, 1, 3), "p010le": (1, 1, 2, 3),
 }
-_Y4M_COLORSPACES = {
+Y4M_COLORSPACES = {
     "420jpeg": "yuv420p", "420paldv": "yuv420p", "420mpeg2": "yuv420p", "420": "yuv420p", "422": "yuv422p",
     "444": "yuv444p", "mono": "gray", "420p10": "yuv420p10le", "422p10": "yuv422p10le", "444p10": "yuv444p10le",
-    "420p12": "yuv420p12le", "422p12": "yuv422p12le", "444p12": "yuv444p12le",
+    "420p12": "yuv420p12le", "422p12": "yuv422p12le", "444p12": "yuv444p12le", "mono10": "gray10le",
+    "mono12": "gray12le", "420p16": "yuv420p16le", "422p16": "yuv422p16le", "444p16": "yuv444p16le",
+    "mono16": "gray16le",
 }
 
 
@@ -83,8 +87,8 @@ class Source:
 
 
 def _subsampling(pix_fmt: str) -> tuple[bool, bool]:
-    if pix_fmt in _RAW_LAYOUTS:
-        layout = _RAW_LAYOUTS[pix_fmt]
+    if pix_fmt in RAW_LAYOUTS:
+        layout = RAW_LAYOUTS[pix_fmt]
         return bool(layout[0]), bool(layout[1])
     if "420" in pix_fmt or pix_fmt.startswith(("nv12", "nv21", "p01")):
         return True, True
@@ -99,9 +103,9 @@ def bit_depth_of(pix_fmt: str) -> int:
 
 
 def raw_frame_size(width: int, height: int, pix_fmt: str) -> int:
-    if pix_fmt not in _RAW_LAYOUTS:
-        raise InputError(f"raw pixel format {pix_fmt!r} is not supported; use one of {', '.join(_RAW_LAYOUTS)}")
-    log_w, log_h, sample_bytes, planes = _RAW_LAYOUTS[pix_fmt]
+    if pix_fmt not in RAW_LAYOUTS:
+        raise InputError(f"raw pixel format {pix_fmt!r} is not supported; use one of {', '.join(RAW_LAYOUTS)}")
+    log_w, log_h, sample_bytes, planes = RAW_LAYOUTS[pix_fmt]
     luma = width * height
     chroma = math.ceil(width / (1 << log_w)) * math.ceil(height / (1 << log_h))
     return (luma + (planes - 1) * chroma) * sample_bytes
@@ -119,7 +123,7 @@ def geometry_from_name(name: str) -> dict[str, Any]:
     fps = re.search(r"(?<![0-9.])(\d{1,3}(?:\.\d+)?)\s*fps", name, flags=re.IGNORECASE)
     if fps:
         found["fps"] = float(fps.group(1))
-    for token in sorted(_RAW_LAYOUTS, key=len, reverse=True):
+    for token in sorted(RAW_LAYOUTS, key=len, reverse=True):
         if re.search(rf"(?<![a-z0-9]){token}(?![a-z0-9])", name.lower()):
             found["pix_fmt"] = token
             break
@@ -213,7 +217,7 @@ def _check_raw_content(path: Path, width: int, height: int, pix_fmt: str) -> Non
     """
     if width < 16 or height < 16:
         return
-    sample_bytes = _RAW_LAYOUTS[pix_fmt][2]
+    sample_bytes = RAW_LAYOUTS[pix_fmt][2]
     count = width * height
     samples = np.fromfile(path, dtype=np.uint8 if sample_bytes == 1 else "<u2", count=count)
     if sample_bytes == 1 and count % 2 == 0 and samples[1::2].max() <= 15 < samples[0::2].max():
@@ -240,7 +244,7 @@ def _describe_y4m(path: Path) -> dict[str, Any]:
     except (KeyError, ValueError):
         raise InputError("y4m header lacks a valid W/H/F", path=path) from None
     colorspace = fields.get("C", "420jpeg")
-    pix_fmt = _Y4M_COLORSPACES.get(colorspace)
+    pix_fmt = Y4M_COLORSPACES.get(colorspace)
     if pix_fmt is None:
         raise InputError(f"y4m colorspace C{colorspace} is not supported", path=path)
     frame_bytes = raw_frame_size(width, height, pix_fmt)
