@@ -142,3 +142,15 @@ def test_flip_subset_by_ids(models):
     assert result.exit_code == 3 and (m / "registry.json").read_bytes() == before
     entry = flip(m / "registry.json", verdict_path, ensemble=ID)
     assert entry["ids"] == [f"{ID}_seed0", f"{ID}_seed1"]
+
+
+def test_flip_refuses_sidecar_of_another_input_schema(models):
+    m, verdict_path, _ = models
+    sidecar = m / f"{ID}_seed0.json"
+    data = json.loads(sidecar.read_text())
+    data["input_schema_hash"] = "f" * 64  # weights trained for another feature layout
+    sidecar.write_text(json.dumps(data))
+    before = (m / "registry.json").read_bytes()
+    result = cli(["registry", "flip", "--registry", m / "registry.json", "--verdict", verdict_path])
+    assert result.exit_code == 2 and "input" in result.stderr and "schema" in result.stderr
+    assert (m / "registry.json").read_bytes() == before
