@@ -119,8 +119,8 @@ def main() -> None:
     print(f"machine: {usable_cores()} cores, {cpu_model()}; ffmpeg {ff.version}; libvmaf {ff.libvmaf_version}")
     print(f"cells: {n_cells} ({len(sources)} sources x {','.join(encoders)} x cq {opts.cqs}), {opts.frames} frames each; "
           f"best of {opts.repeat}")
-    print(f"| way | wall s | frames/s | vs vmafkit |")
-    print(f"|---|---:|---:|---:|")
+    print("| way | wall s | frames/s | vs vmafkit |")
+    print("|---|---:|---:|---:|")
     names = {"vmafkit": "vmafkit corpus", "a": "(a) bare encode + score, back to back",
              "b": "(b) seed's way: encode, decode to .yuv, score"}
     for key in ("vmafkit", "a", "b"):

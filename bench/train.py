@@ -201,8 +201,8 @@ def _table(r: dict) -> None:
     print(f"machine: {m['nproc']} cores, {m['cpu']}, torch {m['torch']} ({m['threads']} threads), {m['date_utc']} UTC")
     print(f"corpus: {r['corpus']}; {r['groups']} groups; {r['members']} members; recipe {r['recipe']}")
     print(f"load average (1/5/15 min) at start {r['loadavg_before']}, at end {r['loadavg_after']}")
-    print(f"| trainer | wall time (s) | speed ratio | mean PLCC (same members) | mean PLCC (all members) |")
-    print(f"|---|---|---|---|---|")
+    print("| trainer | wall time (s) | speed ratio | mean PLCC (same members) | mean PLCC (all members) |")
+    print("|---|---|---|---|---|")
     if "reference_wall_s_extrapolated" in r:
         print(f"| reference (DataLoader, one member at a time, {r['reference_threads']} thread; "
               f"{r['reference_members_run']} of {r['members']} members run, "

@@ -14,7 +14,7 @@ import contextlib
 import io
 import warnings
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 

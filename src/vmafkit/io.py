@@ -143,6 +143,36 @@ def read_json(path: str | Path, *, what: str = "JSON file") -> Any:
         raise InputError(f"malformed {what}: {exc.msg} at line {exc.lineno} column {exc.colno}", path=path) from None
 
 
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} (NaN or infinite) is not allowed")
+
+
+def iter_json_objects(path: str | Path, *, what: str = "JSONL file") -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of a JSON-lines file.
+
+    Strict JSON (NaN and Infinity are refused); every error is one line naming file:line.
+    """
+    path = Path(path)
+    try:
+        handle = open(path, "r", encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{what} not found", path=path) from None
+    except OSError as exc:
+        raise InputError(f"cannot read {what}: {exc.strerror}", path=path) from None
+    with handle:
+        for lineno, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line, parse_constant=_reject_constant)
+            except (json.JSONDecodeError, ValueError) as exc:
+                msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+                raise InputError(f"{path}:{lineno}: line is not valid JSON ({msg})") from None
+            if not isinstance(row, dict):
+                raise InputError(f"{path}:{lineno}: a row must be a JSON object, got {type(row).__name__}")
+            yield lineno, row
+
+
 class LockBusy(InputError):
     pass
 

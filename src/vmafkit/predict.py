@@ -18,7 +18,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from . import thresholds as T
 from .calibration import METHOD as CALIBRATION_METHOD
 from .calibration import conformal_quantile
 from .errors import InputError
-from .io import read_json
+from .io import iter_json_objects, read_json
 from .validation import validate_or_raise
 
 MODE_ENSEMBLE = "ensemble"
@@ -209,22 +209,9 @@ def read_feature_rows(path: str | Path) -> list[dict[str, Any]]:
     """A JSONL of per-frame feature rows (canonical-6 by name or libvmaf's integer_* name)."""
     path = Path(path)
     rows = []
-    try:
-        handle = open(path, encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("features file not found", path=path) from None
-    with handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{lineno}: line is not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise InputError(f"{path}:{lineno}: a row must be a JSON object")
-            row["_where"] = f"{path}:{lineno}"
-            rows.append(row)
+    for lineno, row in iter_json_objects(path, what="features file"):
+        row["_where"] = f"{path}:{lineno}"
+        rows.append(row)
     if not rows:
         raise InputError("features file has no rows", path=path)
     return rows

@@ -443,5 +443,5 @@ def _restore(ffmpeg: str, entry: dict[str, Any], packed: Path, tmp: Path) -> Non
 
 __all__ = [
     "SourceInfo", "decoded_sha256", "describe_source", "extract_corpus", "ffmpeg_exe", "find_sources",
-    "frame_size", "pack_corpus", "parse_raw_name",
+    "pack_corpus", "parse_raw_name",
 ]

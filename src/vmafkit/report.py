@@ -29,7 +29,7 @@ import numpy as np
 
 from . import thresholds as T
 from .errors import InputError, VmafkitError
-from .io import atomic_write_text, sha256_file
+from .io import atomic_write_text, iter_json_objects, sha256_file
 
 REPORT_NAME = "report.html"
 CORPUS_NAME = "per_frame_canonical6.jsonl"
@@ -417,7 +417,7 @@ def _folds_section(inp: RunInputs) -> str:
     if not folds:
         return _na("the seed reports hold no folds")
     smin = T.PER_SEED_PLCC_MIN
-    body = f'<p class="muted">PLCC of each seed\'s model on the held-out source of each fold (per frame).</p>'
+    body = '<p class="muted">PLCC of each seed\'s model on the held-out source of each fold (per frame).</p>'
     body += _heatmap(folds, seeds, matrix, smin)
     rows = []
     for i, name in enumerate(folds):
@@ -484,22 +484,13 @@ def _read_prediction_rows(path: Path) -> dict[str, list]:
     else:
         cols: dict[str, list] = {}
         n = 0
-        with open(path, encoding="utf-8") as handle:
-            for lineno, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"{path}:{lineno}: line is not valid JSON ({exc.msg})") from None
-                if not isinstance(row, dict):
-                    raise InputError(f"{path}:{lineno}: a row must be a JSON object")
-                for key, value in row.items():
-                    cols.setdefault(key, [None] * n).append(value)
-                n += 1
-                for key in cols:
-                    if len(cols[key]) < n:
-                        cols[key].append(None)
+        for _, row in iter_json_objects(path, what="predictions file"):
+            for key, value in row.items():
+                cols.setdefault(key, [None] * n).append(value)
+            n += 1
+            for key in cols:
+                if len(cols[key]) < n:
+                    cols[key].append(None)
     for key in ("vmaf", "pred"):
         if key not in cols:
             raise InputError(f"has no `{key}` column", path=path)

@@ -15,6 +15,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from ..errors import InputError
+from ..io import iter_json_objects
 
 SCHEMA_VERSION = 1
 CORPUS_FILENAME = "per_frame_canonical6.jsonl"
@@ -105,27 +106,7 @@ def validate_row(row: Any, where: str) -> dict[str, Any]:
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, parsed row) for each non-blank line; errors name file:line."""
-    path = Path(path)
-    try:
-        handle = open(path, "r", encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("corpus file not found", path=path) from None
-    except OSError as exc:
-        raise InputError(f"cannot read corpus file: {exc.strerror}", path=path) from None
-    with handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line, parse_constant=_reject_constant)
-            except (json.JSONDecodeError, ValueError) as exc:
-                msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-                raise InputError(f"{path}:{lineno}: line is not valid JSON ({msg})") from None
-            yield lineno, row
-
-
-def _reject_constant(name: str) -> float:
-    raise ValueError(f"{name} (NaN or infinite) is not allowed")
+    return iter_json_objects(path, what="corpus file")
 
 
 def read_rows(path: str | Path) -> list[dict[str, Any]]:

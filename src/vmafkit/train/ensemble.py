@@ -357,7 +357,7 @@ class _Trainer:
         key = (t, k)
         views = self._view_cache.get(key)
         if views is None:
-            C, M, B, H = self.C, self.M, self.B, self.H
+            C, M, B = self.C, self.M, self.B
             x = self.x_buf.view(C, M, B, INPUT_WIDTH)[t, :k]
             y = self.y_buf.view(C, M, B, 1)[t, :k]
             m1 = self.mask_buf[t, 0, :k] if self.p > 0 else None
