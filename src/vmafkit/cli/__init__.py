@@ -13,7 +13,6 @@ import sys
 import click
 
 from .. import __version__
-from ._common import run_command  # noqa: F401  (re-exported for command modules)
 
 COMMAND_MODULES = ("media", "corpus", "train", "decide", "serve", "kit", "scale", "run", "report")
 
