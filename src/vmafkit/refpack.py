@@ -49,7 +49,7 @@ from .errors import InputError
 from .io import CHUNK, atomic_write_text, dumps_json, exclusive_lock, sha256_file
 from .media.ffmpeg import (decode_raw_to_stdout_argv, decode_to_y4m_argv, ffv1_pack_argv, file_url, find_ffmpeg,
                            frame_hash_argv, probe_argv)
-from .media.sources import RAW_LAYOUTS, Y4M_COLORSPACES, geometry_from_name, parse_video_stream, raw_frame_size
+from .media.sources import RAW_LAYOUTS, geometry_from_name, parse_video_stream, parse_y4m_header, raw_frame_size
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.jsonl"
@@ -131,22 +131,9 @@ def _parse_y4m(path: Path) -> SourceInfo:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         header = handle.readline(4096)
-        if not header.startswith(b"YUV4MPEG2") or not header.endswith(b"\n"):
-            raise InputError("is not a YUV4MPEG2 file (bad stream header)", path=path)
-        params = header[:-1].decode("ascii", "replace").split(" ")[1:]
-        values: dict[str, str] = {}
-        for token in params:
-            if token:
-                values.setdefault(token[0], token[1:])
-        try:
-            width, height = int(values["W"]), int(values["H"])
-        except (KeyError, ValueError):
-            raise InputError("y4m header has no W/H", path=path) from None
-        colorspace = values.get("C", "420jpeg")
-        pix_fmt = Y4M_COLORSPACES.get(colorspace)
-        if pix_fmt is None:
-            raise InputError(f"y4m colour space C{colorspace} is not supported", path=path)
-        fps = values.get("F", "25:1").replace(":", "/")
+        y4m = parse_y4m_header(header, path)
+        width, height, pix_fmt = y4m.width, y4m.height, y4m.pix_fmt
+        fps = f"{y4m.fps_num}/{y4m.fps_den}"
         size = raw_frame_size(width, height, pix_fmt)
         n_frames = 0
         plain = True

@@ -232,12 +232,22 @@ def _check_raw_content(path: Path, width: int, height: int, pix_fmt: str) -> Non
                          "pass the right --width/--height", path=path)
 
 
-def _describe_y4m(path: Path) -> dict[str, Any]:
-    with open(path, "rb") as handle:
-        header = handle.readline(4096)
+@dataclass(frozen=True)
+class Y4mHeader:
+    width: int
+    height: int
+    fps_num: int
+    fps_den: int
+    pix_fmt: str
+
+
+def parse_y4m_header(header: bytes, path: Path) -> Y4mHeader:
+    """The stream header line of a y4m file (with its newline): geometry, rate, pixel format."""
     if not header.startswith(b"YUV4MPEG2 ") or not header.endswith(b"\n"):
         raise InputError("not a YUV4MPEG2 file (bad header)", path=path)
-    fields = {tok[:1]: tok[1:] for tok in header.decode("ascii", "replace").split()[1:]}
+    fields: dict[str, str] = {}
+    for token in header.decode("ascii", "replace").split()[1:]:
+        fields.setdefault(token[:1], token[1:])
     try:
         width, height = int(fields["W"]), int(fields["H"])
         num, den = (int(x) for x in fields.get("F", "25:1").split(":"))
@@ -247,6 +257,15 @@ def _describe_y4m(path: Path) -> dict[str, Any]:
     pix_fmt = Y4M_COLORSPACES.get(colorspace)
     if pix_fmt is None:
         raise InputError(f"y4m colorspace C{colorspace} is not supported", path=path)
+    return Y4mHeader(width, height, num, den, pix_fmt)
+
+
+def _describe_y4m(path: Path) -> dict[str, Any]:
+    with open(path, "rb") as handle:
+        header = handle.readline(4096)
+    y4m = parse_y4m_header(header, path)
+    width, height, pix_fmt = y4m.width, y4m.height, y4m.pix_fmt
+    num, den = y4m.fps_num, y4m.fps_den
     frame_bytes = raw_frame_size(width, height, pix_fmt)
     body = path.stat().st_size - len(header)
     frames = body // (frame_bytes + len(b"FRAME\n"))
