@@ -114,13 +114,19 @@ def test_workers_do_not_change_results():
 def test_dropout_rate_and_member_stream():
     recipe = Recipe(epochs=1, batch_size=32)
     x, y = _data(320, 0)
-    trainer = _Trainer([MemberData(x, y, 0), MemberData(x, y, 1)], recipe, torch.device("cpu"))
-    masks = trainer._masks(0, trainer.S).clone()
+    members = [MemberData(x, y, 0), MemberData(x, y, 1)]
+    plain = _Trainer(members, recipe, torch.device("cpu"), fused=False)
+    masks = plain._masks(0, plain.S).clone()
     kept = (masks > 0).float().mean().item()
     assert abs(kept - 0.9) < 0.01
     values = torch.unique(masks).tolist()
     assert len(values) == 2 and values[0] == 0.0 and values[1] == pytest.approx(1 / 0.9)
     assert not torch.equal(masks[:, :, 0], masks[:, :, 1])  # seeds 0 and 1 draw different masks
+    # the fused CPU path reads the same stream as raw draws and keeps exactly the same units
+    fused = _Trainer(members, recipe, torch.device("cpu"))
+    bits = fused._masks(0, fused.S)
+    assert bits.dtype == np.uint16
+    np.testing.assert_array_equal(bits >= fused.drop_threshold, masks.numpy() > 0)
 
 
 def test_returns_eval_modules_and_predict_members():

@@ -6,6 +6,10 @@ nearly all its time in Python and dispatcher overhead. Here the weights of all m
 (`W1 [M,20,H]`, `W2 [M,H,H]`, ...), one step runs the forward pass, the hand-derived backward pass
 (`bmm` / `baddbmm`, aten's fused `gelu_backward`) and torch's fused Adam kernel for every member at
 once, with no autograd graph. `test_train_ensemble.py` checks these gradients against autograd.
+On the CPU the step is `_FusedCpuStep`: the five matrix products stay batched MKL calls and the
+elementwise rest (GELU and its derivative, dropout, the output head, the loss gradient, the bias
+sums) runs in three fused numba kernels (`kernels.py`, checked in `test_train_kernels.py`); on
+CUDA it is `_step_grads`, the same mathematics as torch ops.
 
 Semantics, per member (the same as `bench/reference_trainer.py`, the plain reference):
 
@@ -17,7 +21,8 @@ Semantics, per member (the same as `bench/reference_trainer.py`, the plain refer
 * Dropout: inverted dropout, each unit kept with probability 1 - p and scaled by 1 / (1 - p). The
   masks come from the member's own generator: on CPU a numpy SFC64 stream seeded with
   `SeedSequence([seed, 0x64726F70])`, 16 random bits per unit, a unit dropped when the bits are
-  below round(p * 65536) (p = 0.1 -> 6554 / 65536 = 0.100006); on CUDA a `torch.Generator` on the
+  below round(p * 65536) (p = 0.1 -> 6554 / 65536 = 0.100006; the fused kernels compare the raw
+  draws themselves); on CUDA a `torch.Generator` on the
   device. Masks are drawn per step of the member's own schedule only, so the stream a member
   consumes never depends on the other members.
 * Adam (L2 weight decay added to the gradient, as `torch.optim.Adam(weight_decay=...)`), with the
@@ -153,6 +158,10 @@ def _fit_sharded(members, recipe, dev, workers, callback):
     they come from torch's global RNG."""
     shards = _shards(members, workers)
     inits = [initial_weights(int(m.seed), recipe) for m in members]
+    if dev.type == "cpu":
+        from . import kernels
+
+        kernels.warm_up()  # compiled (or loaded) once here, not in every forked child
     use_fork = sys.platform.startswith("linux") and "fork" in mp.get_all_start_methods()
     results: dict[int, dict] = {}
     previous = torch.get_num_threads()
@@ -237,9 +246,13 @@ class _Trainer:
     """The batched loop for one set of members on one device."""
 
     def __init__(self, members: Sequence[MemberData], recipe: Recipe, dev: torch.device,
-                 inits: Sequence[FRRegressor] | None = None):
+                 inits: Sequence[FRRegressor] | None = None, *, fused: bool | None = None):
         self.recipe = recipe
         self.dev = dev
+        # CPU: the fused numba kernels (kernels.py); CUDA: the plain torch step (`_step_grads`).
+        self.fused = dev.type == "cpu" if fused is None else bool(fused)
+        if self.fused and dev.type != "cpu":
+            raise InputError(f"the fused kernels run on the CPU only, not on {dev}")
         self.B = int(recipe.batch_size)
         self.H = int(recipe.hidden)
         if self.B < 1 or recipe.epochs < 0:
@@ -343,25 +356,38 @@ class _Trainer:
         self.w_views = [self.loss_w[s, :k].unsqueeze(-1) for s, k in enumerate(self.active)]
         # Reused buffers (fresh large allocations each chunk cost page faults).
         self.keep_scale_f32 = np.float32(self.keep_scale)
-        if self.dev.type == "cpu":
+        self.x_buf = torch.empty(C * self.M * self.B, INPUT_WIDTH, dtype=torch.float32, device=self.dev)
+        self.y_buf = torch.empty(C * self.M * self.B, dtype=torch.float32, device=self.dev)
+        if self.fused:
+            # Raw 16-bit draws: the kernels compare them with the threshold themselves.
+            self.bits_np = np.zeros((C, 2, self.M, self.B, self.H), dtype=np.uint16)
+            self.fused_step = _FusedCpuStep(self.params, self.grads, self.B,
+                                            threshold=self.drop_threshold if self.p > 0 else 0,
+                                            scale=self.keep_scale if self.p > 0 else 1.0)
+            self.y_np = self.y_buf.numpy().reshape(C, self.M, self.B)
+            self.w_np_views = [self.loss_w.numpy()[s, :k] for s, k in enumerate(self.active)]
+        elif self.dev.type == "cpu":
             self.mask_np = np.zeros((C, 2, self.M, self.B, self.H), dtype=np.float32)
             self.mask_buf = torch.from_numpy(self.mask_np)  # shares memory with mask_np
         else:
             self.mask_buf = torch.zeros(C, 2, self.M, self.B, self.H, dtype=torch.float32, device=self.dev)
-        self.x_buf = torch.empty(C * self.M * self.B, INPUT_WIDTH, dtype=torch.float32, device=self.dev)
-        self.y_buf = torch.empty(C * self.M * self.B, dtype=torch.float32, device=self.dev)
 
     # -- per epoch ------------------------------------------------------------------------------
     def _data_views(self, t: int, k: int) -> tuple:
-        """Views (x, x^T, y, m1, m2) of step t of the chunk buffers for the first k members (cached)."""
+        """Views (x, x^T, y, m1, m2) of step t of the chunk buffers for the first k members (cached).
+
+        Fused: y is a numpy [k, B] view and m1, m2 are the [k, B, H] 16-bit draws."""
         key = (t, k)
         views = self._view_cache.get(key)
         if views is None:
             C, M, B = self.C, self.M, self.B
             x = self.x_buf.view(C, M, B, INPUT_WIDTH)[t, :k]
-            y = self.y_buf.view(C, M, B, 1)[t, :k]
-            m1 = self.mask_buf[t, 0, :k] if self.p > 0 else None
-            m2 = self.mask_buf[t, 1, :k] if self.p > 0 else None
+            if self.fused:
+                y, m1, m2 = self.y_np[t, :k], self.bits_np[t, 0, :k], self.bits_np[t, 1, :k]
+            else:
+                y = self.y_buf.view(C, M, B, 1)[t, :k]
+                m1 = self.mask_buf[t, 0, :k] if self.p > 0 else None
+                m2 = self.mask_buf[t, 1, :k] if self.p > 0 else None
             views = self._view_cache[key] = (x, x.transpose(1, 2), y, m1, m2)
         return views
 
@@ -374,8 +400,9 @@ class _Trainer:
             flat[:, j * self.B:(j + 1) * self.B] = padded.view(self.S, self.B)
         return idx.to(self.dev)
 
-    def _masks(self, c0: int, c1: int) -> torch.Tensor | None:
-        """[C, 2, M, B, H] dropout multipliers (0 = dropped, 1/(1-p) = kept) for steps c0..c1.
+    def _masks(self, c0: int, c1: int) -> torch.Tensor | np.ndarray | None:
+        """[C, 2, M, B, H] dropout multipliers (0 = dropped, 1/(1-p) = kept) for steps c0..c1;
+        fused: the raw 16-bit draws (a unit is kept when its draw is >= the threshold).
 
         Slots of members that are finished at a step are left stale: they are never read."""
         if self.p <= 0:
@@ -388,13 +415,15 @@ class _Trainer:
                 break  # members are ordered by steps: the rest are finished too
             if self.dev.type == "cpu":
                 count = a * per_step
-                bits = self.drop_gen[j].random_raw((count + 3) // 4).view(np.uint16)[:count]
-                keep = bits.reshape(a, 2, B, H) >= self.drop_threshold
-                np.multiply(keep, self.keep_scale_f32, out=self.mask_np[:a, :, j])
+                bits = self.drop_gen[j].random_raw((count + 3) // 4).view(np.uint16)[:count].reshape(a, 2, B, H)
+                if self.fused:
+                    self.bits_np[:a, :, j] = bits
+                    continue
+                np.multiply(bits >= self.drop_threshold, self.keep_scale_f32, out=self.mask_np[:a, :, j])
             else:
                 u = torch.rand((a, 2, B, H), generator=self.drop_gen[j], device=self.dev)
                 torch.mul(u >= self.p, self.keep_scale, out=self.mask_buf[:a, :, j])
-        return self.mask_buf[:C]
+        return self.bits_np[:C] if self.fused else self.mask_buf[:C]
 
     # -- the step ---------------------------------------------------------------------------------
     def run(self, callback: ProgressFn | None = None) -> list[dict[str, torch.Tensor]]:
@@ -415,7 +444,10 @@ class _Trainer:
                         step = c0 + t
                         k = self.active[step]
                         x, xT, y, m1, m2 = self._data_views(t, k)
-                        _step_grads(self.k_views[k], x, xT, y, self.w_views[step], m1, m2)
+                        if self.fused:
+                            self.fused_step(k, x, xT, y, self.w_np_views[step], m1, m2)
+                        else:
+                            _step_grads(self.k_views[k], x, xT, y, self.w_views[step], m1, m2)
                         g_act = self.groups_active[step]
                         self.step_views[g_act].add_(1.0)
                         fused_adam(*self.adam_lists[g_act - 1], lr=r.lr, beta1=0.9, beta2=0.999,
@@ -478,6 +510,57 @@ def _step_grads(views, x, xT, y, w, m1, m2) -> None:
     gz1 = _gelu_bwd(gd1, z1)
     torch.bmm(xT, gz1, out=gW1)
     torch.sum(gz1, 1, keepdim=True, out=gb1)
+
+
+class _FusedCpuStep:
+    """The CPU step: the five matrix products as batched MKL calls (torch), everything else in
+    three fused numba kernels (`kernels.py`). Writes d loss / d param into `grads`, like
+    `_step_grads`, for the first k members."""
+
+    def __init__(self, params, grads, batch_size: int, *, threshold: int, scale: float):
+        from . import kernels
+
+        kernels.warm_up()
+        self.kernels = kernels
+        self.params, self.grads = params, grads
+        M, H = params[0].shape[0], params[0].shape[2]
+        # Activations and their gradients, [M, B, H] each; a step uses the first k members.
+        self.buf = {name: torch.zeros(M, batch_size, H, dtype=torch.float32)
+                    for name in ("z1", "a1", "s1", "z2", "a2", "s2", "gz2", "gd1")}
+        self.threshold = int(threshold)
+        self.scale = np.float32(scale)
+        self._views: dict[int, tuple] = {}
+
+    def views(self, k: int) -> tuple:
+        """(torch views, numpy views) of the first k members, built once per k."""
+        cached = self._views.get(k)
+        if cached is None:
+            W1, b1, W2, b2, W3, b3 = (p[:k] for p in self.params)
+            gW1, gb1, gW2, gb2, gW3, gb3 = (g[:k] for g in self.grads)
+            buf = {name: t[:k] for name, t in self.buf.items()}
+            tv = (W1, b1, W2, b2, W2.transpose(1, 2), gW1, gW2, buf["z1"], buf["a1"], buf["a1"].transpose(1, 2),
+                  buf["z2"], buf["gz2"], buf["gd1"])
+            npv = {name: t.numpy() for name, t in buf.items()}
+            flat = {name: a.reshape(-1) for name, a in npv.items()}
+            nv = (flat["z1"], flat["a1"], flat["s1"], npv["z2"], W3.numpy().reshape(k, -1), b3.numpy().reshape(k),
+                  npv["a2"], npv["s2"], gW3.numpy().reshape(k, -1), gb3.numpy().reshape(k), npv["gz2"],
+                  gb2.numpy().reshape(k, -1), npv["gd1"], npv["s1"], gb1.numpy().reshape(k, -1))
+            cached = self._views[k] = (tv, nv)
+        return cached
+
+    def __call__(self, k: int, x, xT, y: np.ndarray, w: np.ndarray, bits1: np.ndarray, bits2: np.ndarray) -> None:
+        """x [k,B,20] (torch), y and w [k,B] (numpy), bits1 and bits2 [k,B,H] uint16 draws."""
+        (W1, b1, W2, b2, W2T, gW1, gW2, z1, a1, a1T, z2, gz2, gd1), nv = self.views(k)
+        z1f, a1f, s1f, z2n, w3, b3, a2n, s2n, gw3, gb3, gz2n, gb2, gd1n, s1n, gb1 = nv
+        kern, thr, scale = self.kernels, self.threshold, self.scale
+        torch.baddbmm(b1, x, W1, out=z1)
+        kern.activate(z1f, bits1.reshape(-1), thr, scale, a1f, s1f)
+        torch.baddbmm(b2, a1, W2, out=z2)
+        kern.output_grads(z2n, bits2, thr, scale, w3, b3, y, w, a2n, s2n, gw3, gb3, gz2n, gb2)
+        torch.bmm(a1T, gz2, out=gW2)
+        torch.bmm(gz2, W2T, out=gd1)
+        kern.hidden_grads(gd1n, s1n, gb1)
+        torch.bmm(xT, gd1, out=gW1)
 
 
 def _to_module(state: dict[str, torch.Tensor], recipe: Recipe) -> FRRegressor:
