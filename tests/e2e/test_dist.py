@@ -51,7 +51,7 @@ def test_kit_contents(kit):
         assert hashlib.sha256(files[PREFIX + name]).hexdigest() == digest
     with zipfile.ZipFile(__import__("io").BytesIO(files[wheel])) as whl:
         names = whl.namelist()
-    assert "vmafkit/cli/kit.py" in names and "vmafkit/bundle.py" in names
+    assert "vmafkit/cli/kit.py" in names and "vmafkit/bundle/compare.py" in names
     assert "vmafkit/schemas/bundle_manifest.schema.json" in names
     with tarfile.open(kit, "r:gz") as tar:
         modes = {m.name: m.mode for m in tar.getmembers()}

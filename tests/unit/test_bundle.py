@@ -497,7 +497,7 @@ def test_sigkill_while_bundling_keeps_the_old_bundle(run_dir, tmp_path):
     marker = tmp_path / "writing"
     child = subprocess.Popen([sys.executable, "-c", f"""
 import time, pathlib
-import vmafkit.bundle as b
+import vmafkit.bundle.pack as b
 from vmafkit.platform import PlatformInfo
 real = b._HashingReader.read
 def slow(self, size=-1):
