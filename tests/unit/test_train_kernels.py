@@ -89,9 +89,10 @@ def test_fused_step_gradients_match_autograd():
         torch.testing.assert_close(g, ref, rtol=1e-4, atol=1e-5 * float(ref.abs().max()), msg=name)
 
 
-@pytest.mark.parametrize("dropout", [0.0, 0.1])
-def test_fused_and_plain_trainers_agree(dropout):
-    recipe = Recipe(epochs=2, batch_size=16, dropout=dropout)
+@pytest.mark.parametrize("dropout, hidden, batch_size", [(0.0, 64, 16), (0.1, 64, 16), (0.1, 13, 7)])
+def test_fused_and_plain_trainers_agree(dropout, hidden, batch_size):
+    # (13, 7): sizes that are no multiple of a SIMD width, so the kernels' remainder loops run
+    recipe = Recipe(epochs=2, batch_size=batch_size, dropout=dropout, hidden=hidden)
     rng = np.random.default_rng(3)
     members = []
     for seed, n in ((0, 90), (1, 70)):
