@@ -113,3 +113,30 @@ def test_fused_path_is_cpu_only():
     x = np.zeros((40, 20), dtype=np.float32)
     with pytest.raises(Exception, match="CPU only"):
         _Trainer([MemberData(x, np.zeros(40, np.float32), 0)], Recipe(epochs=1), torch.device("meta"), fused=True)
+
+
+def test_kernels_still_compile_where_no_cache_folder_is_writable(monkeypatch):
+    """numba refuses `cache=True` at decoration time when neither the package folder nor its
+    user-wide cache folder is writable (a read-only install); the kernels then compile in memory."""
+    import importlib.util
+
+    import numba
+
+    real_njit = numba.njit
+    asked = []
+
+    def njit_without_cache(*args, cache=False, **kwargs):
+        asked.append(cache)
+        if cache:
+            raise RuntimeError("cannot cache function 'activate': no locator available for file")
+        return real_njit(*args, **kwargs)
+
+    monkeypatch.setattr(numba, "njit", njit_without_cache)
+    spec = importlib.util.spec_from_file_location("_kernels_uncached", kernels.__file__)
+    uncached = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(uncached)
+    assert True in asked and False in asked
+    z = np.linspace(-3, 3, 301).astype(np.float32)
+    a, s = np.empty_like(z), np.empty_like(z)
+    uncached.activate(z, np.zeros(z.shape, np.uint16), 0, np.float32(1.0), a, s)
+    np.testing.assert_allclose(a, _gelu64(z)[0], atol=4e-7)
