@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 
 from vmafkit.media.score import score_pair
 from vmafkit.predict import predict_features

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 
-from vmafkit.corpus.schema import CANONICAL6
 
 
 def make_corpus(path: Path, *, sources=("srcA", "srcB", "srcC"), encoders=("libx264",), cqs=(20, 30, 40),
@@ -98,6 +98,14 @@ def export_models(tmp_path: Path, seeds=(0, 1, 2), *, plccs=None, model_id: str 
     models = tmp_path / "models"
     export_ensemble(corpus, verdict_path, models, model_id=model_id)
     return models, verdict_path, corpus
+
+
+def private_copy(pristine: tuple[Path, Path, Path], tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A private copy of an `export_models` MODELS folder (tests mutate it): (models, verdict, corpus)."""
+    src, verdict_path, corpus = pristine
+    dst = tmp_path / "models"
+    shutil.copytree(src, dst)
+    return dst, verdict_path, corpus
 
 
 def cli(args, **kwargs):

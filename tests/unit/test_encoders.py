@@ -10,7 +10,6 @@ import pytest
 
 from vmafkit.media import ffmpeg as ffm
 from vmafkit.media.encoders import ADAPTERS, get_adapter, videotoolbox_quality
-from vmafkit.media.sources import Source
 from vmafkit.errors import InputError
 
 FAKE_FF = ffm.Ffmpeg(path="/fake/ffmpeg", reason="test", version="n0", has_libvmaf=True, libvmaf_version="x")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from types import SimpleNamespace
 
 import numpy as np
@@ -15,7 +14,7 @@ from vmafkit.predict import MODE_ENSEMBLE, MODE_SMOKE, load_ensemble, merge_memb
 from vmafkit.registry import flip
 from vmafkit.train.features import FeatureSpec
 
-from .decide_helpers import cli, export_models, read_rows
+from .decide_helpers import cli, export_models, private_copy, read_rows
 
 ID = "fr_regressor_v2_ensemble_v1"
 C6 = ("adm2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3", "motion2")
@@ -28,10 +27,7 @@ def pristine(tmp_path_factory):
 
 @pytest.fixture
 def models(pristine, tmp_path):
-    src, verdict_path, corpus = pristine
-    dst = tmp_path / "models"
-    shutil.copytree(src, dst)
-    return dst, verdict_path, corpus
+    return private_copy(pristine, tmp_path)
 
 
 def _features_file(tmp_path, corpus, n=30):

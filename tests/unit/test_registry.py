@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
@@ -11,7 +10,7 @@ from vmafkit.errors import InputError
 from vmafkit.registry import flip, read_history, rollback, validate_registry
 from vmafkit.verdict import write_verdict
 
-from .decide_helpers import cli, export_models, make_corpus, make_loso_dir
+from .decide_helpers import cli, export_models, make_corpus, make_loso_dir, private_copy
 
 ID = "fr_regressor_v2_ensemble_v1"
 
@@ -23,11 +22,7 @@ def pristine(tmp_path_factory):
 
 @pytest.fixture
 def models(pristine, tmp_path):
-    """A private copy of the exported MODELS folder (tests mutate it)."""
-    src, verdict_path, corpus = pristine
-    dst = tmp_path / "models"
-    shutil.copytree(src, dst)
-    return dst, verdict_path, corpus
+    return private_copy(pristine, tmp_path)
 
 
 def _rows(models):
