@@ -272,6 +272,7 @@ class _Trainer:
             inits = [initial_weights(int(m.seed), recipe) for m in members]
         self._params([inits[i] for i in self.order])
         self._rngs()
+        self._buffers()
 
     # -- set-up ---------------------------------------------------------------------------------
     def _data(self, members: Sequence[MemberData]) -> None:
@@ -351,10 +352,14 @@ class _Trainer:
             self.drop_gen = [torch.Generator(device=self.dev).manual_seed(s ^ DROPOUT_STREAM) for s in self.seeds]
         self.drop_threshold = int(round(self.p * 65536))
         self.keep_scale = 1.0 / (1.0 - self.p) if self.p < 1 else 0.0
+
+    def _buffers(self) -> None:
+        """The chunk buffers a step reads (rows, targets, dropout draws or multipliers) and, on the
+        fused path, its step object; reused across chunks."""
         C = self.C = min(_CHUNK_STEPS, self.S)
         self._view_cache: dict[tuple[int, int], tuple] = {}
         self.w_views = [self.loss_w[s, :k].unsqueeze(-1) for s, k in enumerate(self.active)]
-        # Reused buffers (fresh large allocations each chunk cost page faults).
+        # Reused, not reallocated per chunk: fresh large allocations cost page faults.
         self.keep_scale_f32 = np.float32(self.keep_scale)
         self.x_buf = torch.empty(C * self.M * self.B, INPUT_WIDTH, dtype=torch.float32, device=self.dev)
         self.y_buf = torch.empty(C * self.M * self.B, dtype=torch.float32, device=self.dev)
