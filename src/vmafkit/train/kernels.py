@@ -3,7 +3,7 @@
 Why: in the batched step (`ensemble.py`) the matrix products are a few large MKL calls, but
 eager torch runs the rest (GELU, its derivative, both dropout masks, the 64 -> 1 head, the MSE
 gradient, the bias reductions) as about twenty separate passes over [k, B, H] tensors, and exact
-GELU's backward evaluates erf and exp again. These kernels do all of it in three passes: the
+GELU's backward evaluates erf and exp again. These three kernels do all of it: the
 forward pass stores each hidden unit's GELU derivative (already multiplied by its dropout
 multiplier), so the backward pass needs no transcendental function at all.
 
@@ -16,7 +16,9 @@ Dropout: a unit is kept when its 16 random bits are >= `threshold` and then scal
 (see `ensemble.py`), so the kernels never draw random numbers.
 
 Every loop runs over one member at a time in a fixed order, so a member's result does not
-depend on how many members share the call (`test_member_independent_of_batch`).
+depend on how many members share the call (`test_member_independent_of_batch`). The kernels are
+compiled with fastmath for the CPU they run on: results are bit-identical from run to run on one
+machine, not across CPU models (MKL's matrix products already differ there).
 """
 
 from __future__ import annotations
