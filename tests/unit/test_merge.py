@@ -29,7 +29,7 @@ def test_dedupes_and_summarises(tmp_path):
     b = write(tmp_path / "b.jsonl", [row("a", frame=1, enc_time_ms=9), row("b", frame=0)])
     summary = merge_shards([a, b], tmp_path / "m.jsonl")
     assert (summary.rows_in, summary.rows_out, summary.duplicates, summary.sources) == (4, 3, 1, ["a", "b"])
-    merged = [json.loads(l) for l in (tmp_path / "m.jsonl").read_text().splitlines()]
+    merged = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
     assert [(r["src"], r["frame_index"]) for r in merged] == [("a", 0), ("a", 1), ("b", 0)]
 
 
@@ -59,3 +59,63 @@ def test_malformed_line_names_file_and_line(tmp_path):
     bad.write_text(json.dumps(row()) + "\n{not json\n")
     with pytest.raises(InputError, match=r"bad.jsonl:2: line is not valid JSON"):
         merge_shards([bad], tmp_path / "m.jsonl")
+
+
+# ----------------------------------------------------------------------------- one clip, one LOSO group
+
+
+def merge_cli(*args):
+    from click.testing import CliRunner
+
+    from vmafkit.cli import main
+
+    return CliRunner().invoke(main, ["merge", *map(str, args)])
+
+
+def test_refuses_one_clip_under_two_names_across_shards(tmp_path):
+    # Two hosts scored the same bytes (same src_sha256) but named the clip differently, so the
+    # default group (= src) differs: the clip would be trained on in one fold and held out in another.
+    a = write(tmp_path / "host1.jsonl", [row("parkjoy", frame=0, src_sha256="abc123")])
+    b = write(tmp_path / "host2.jsonl", [row("other", frame=1, src_sha256="xyz"),
+                                        row("parkjoy_copy", frame=0, src_sha256="abc123")])
+    out = tmp_path / "m.jsonl"
+    with pytest.raises(InputError) as err:
+        merge_shards([a, b], out)
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(f"{b}:2: src_sha256 abc123")
+    for part in ("'parkjoy_copy'", "'parkjoy'", f"{a}:1", "group"):
+        assert part in message
+    assert not out.exists()
+    result = merge_cli(a, b, "--out", out)
+    assert result.exit_code == 2, result.output
+    assert "src_sha256 abc123" in result.output and "host2.jsonl:2" in result.output
+    assert not out.exists()
+
+
+def test_refuses_one_clip_with_two_group_values(tmp_path):
+    # Same src name and bytes, but one host grouped it with another scene in sources.toml.
+    a = write(tmp_path / "a.jsonl", [row("parkjoy", frame=0, src_sha256="abc", group="scene1")])
+    b = write(tmp_path / "b.jsonl", [row("parkjoy", frame=1, src_sha256="abc")])
+    with pytest.raises(InputError, match=r"b.jsonl:1: src_sha256 abc .*group 'parkjoy' \(src 'parkjoy'\) "
+                                         r"here but in group 'scene1' \(src 'parkjoy'\) at .*a.jsonl:1"):
+        merge_shards([a, b], tmp_path / "m.jsonl")
+    assert merge_cli(a, b, "--out", tmp_path / "m.jsonl").exit_code == 2
+    # within one shard too
+    both = write(tmp_path / "both.jsonl", [row("x", frame=0, src_sha256="s", group="g1"),
+                                           row("x", frame=1, src_sha256="s", group="g2")])
+    with pytest.raises(InputError, match=r"both.jsonl:2: src_sha256 s .*'g2'.*'g1'"):
+        merge_shards([both], tmp_path / "m.jsonl")
+
+
+def test_one_clip_in_one_group_still_merges(tmp_path):
+    # Different names but the same explicit group: no leak, so the merge goes through; a row
+    # without `group` (original kit) has group = src, the same as one that spells it out.
+    a = write(tmp_path / "a.jsonl", [row("parkjoy", frame=0, src_sha256="abc", group="scene"),
+                                     row("legacy", frame=0, src_sha256="def")])
+    b = write(tmp_path / "b.jsonl", [row("parkjoy_copy", frame=1, src_sha256="abc", group="scene"),
+                                     row("legacy", frame=1, src_sha256="def", group="legacy")])
+    summary = merge_shards([a, b], tmp_path / "m.jsonl")
+    assert (summary.rows_out, summary.sources) == (4, ["legacy", "parkjoy", "parkjoy_copy"])
+    result = merge_cli(a, b, "--out", tmp_path / "m2.jsonl")
+    assert result.exit_code == 0, result.output

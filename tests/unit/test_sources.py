@@ -95,3 +95,78 @@ def test_flat_content_is_not_flagged(tmp_path):
     flat = tmp_path / "flat_64x64.yuv"
     flat.write_bytes(bytes([128]) * (64 * 64 * 3 // 2) * 2)
     assert describe_source(flat).frames == 2
+
+
+# ----------------------------------------------------------------------------- sources.toml: names and groups
+
+
+def folder_with(tmp_path, text, names=("parkjoy_16x16.yuv", "sparks_16x16.yuv", "bluesky_16x16.yuv")):
+    for name in names:
+        (tmp_path / name).write_bytes(b"\1" * 384)
+    (tmp_path / "sources.toml").write_text(text)
+    return tmp_path
+
+
+def refusal(ref_dir) -> str:
+    with pytest.raises(InputError) as err:
+        find_sources(ref_dir)
+    assert err.value.exit_code == 2
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(f"{ref_dir / 'sources.toml'}: ")
+    return message
+
+
+def test_group_member_matching_no_source_is_refused_with_a_suggestion(tmp_path):
+    ref = folder_with(tmp_path, '[groups]\nscene = ["parkjoy_16x16", "sprks_16x16.yuv"]\n')
+    message = refusal(ref)
+    assert "groups.scene names 'sprks_16x16.yuv', which matches no source" in message
+    assert "did you mean 'sparks_16x16'?" in message
+
+
+def test_unknown_member_without_a_close_name_has_no_suggestion(tmp_path):
+    ref = folder_with(tmp_path, '[groups]\nscene = ["parkjoy_16x16", "zzzzzzzz"]\n')
+    message = refusal(ref)
+    assert "'zzzzzzzz', which matches no source" in message and "did you mean" not in message
+
+
+def test_sources_entry_matching_no_source_is_refused(tmp_path):
+    ref = folder_with(tmp_path, '[sources.bluesky_16x61]\ngroup = "sky"\n')
+    message = refusal(ref)
+    assert "sources.bluesky_16x61.group names 'bluesky_16x61'" in message and "'bluesky_16x16'" in message
+
+
+def test_source_in_two_groups_is_refused(tmp_path):
+    ref = folder_with(tmp_path, '[groups]\nscene1 = ["parkjoy_16x16", "sparks_16x16"]\n'
+                                'scene2 = ["bluesky_16x16", "parkjoy_16x16.yuv"]\n')
+    message = refusal(ref)
+    assert "source 'parkjoy_16x16' is in two groups: 'scene1' (groups.scene1) and 'scene2' (groups.scene2)" in message
+
+
+def test_source_grouped_in_groups_and_in_its_own_entry_differently_is_refused(tmp_path):
+    ref = folder_with(tmp_path, '[groups]\nscene = ["parkjoy_16x16", "sparks_16x16"]\n\n'
+                                '[sources.sparks_16x16]\ngroup = "other"\n')
+    message = refusal(ref)
+    assert "'sparks_16x16' is in two groups: 'scene'" in message and "'other' (sources.sparks_16x16.group)" in message
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('groups = ["parkjoy_16x16"]\n', "groups must be a table"),
+    ('[groups]\nscene = "parkjoy_16x16"\n', "groups.scene must be a list of source names"),
+    ('[groups]\nscene = ["parkjoy_16x16", 3]\n', "groups.scene must be a list of source names"),
+    ('[groups]\nscene = ["parkjoy_16x16", ""]\n', "groups.scene names an empty source name"),
+    ('sources = 3\n', "sources must be a table"),
+    ('[sources.parkjoy_16x16]\ngroup = 3\n', "sources.parkjoy_16x16.group must be a non-empty string, got 3"),
+    ('[sources.parkjoy_16x16]\nwidth = "16"\n', "sources.parkjoy_16x16.width must be a positive integer"),
+    ('[sources.parkjoy_16x16]\nfps = true\n', "sources.parkjoy_16x16.fps must be a positive number"),
+])
+def test_malformed_types_are_one_line_errors(tmp_path, text, expected):
+    assert expected in refusal(folder_with(tmp_path, text))
+
+
+def test_valid_groups_still_apply(tmp_path):
+    ref = folder_with(tmp_path, '[groups]\nscene = ["parkjoy_16x16", "sparks_16x16.yuv", "parkjoy_16x16"]\n\n'
+                                '[sources.sparks_16x16]\ngroup = "scene"\nfps = 30\n\n'
+                                '[sources."bluesky_16x16.yuv"]\nwidth = 16\nheight = 16\n')
+    found = {s.name: (s.group, s.fps) for s in find_sources(ref)}
+    assert found == {"parkjoy_16x16": ("scene", 25.0), "sparks_16x16": ("scene", 30.0),
+                     "bluesky_16x16": ("bluesky_16x16", 25.0)}

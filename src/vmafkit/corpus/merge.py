@@ -4,6 +4,11 @@ Rows are deduplicated by (src_sha256, encoder, preset, cq, frame_index). Two row
 key must carry the same numbers: if they differ (another libvmaf build or back-end), the merge
 refuses rather than keeping one silently. Shards scored by different libvmaf versions are
 refused unless explicitly allowed, since their numbers are not interchangeable.
+
+One reference clip (one `src_sha256`) must sit in one LOSO group across all shards: when two hosts
+named the same clip differently (another `src`, so another default group) or gave it different
+`group` values, its frames would be trained on in one fold and held out in another, so the merge
+refuses.
 """
 
 from __future__ import annotations
@@ -37,6 +42,11 @@ def _same_numbers(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return all(abs(float(a[k]) - float(b[k])) <= SCORE_TOLERANCE for k in (TARGET, *CANONICAL6))
 
 
+def _group_of(row: dict[str, Any]) -> str:
+    """The row's LOSO group, as the corpus loader reads it (`group`, defaulting to `src`)."""
+    return str(row.get("group") or row["src"])
+
+
 def merge_shards(shards: Sequence[str | Path], out: str | Path, *, allow_mixed_versions: bool = False) -> MergeSummary:
     if not shards:
         raise InputError("merge needs at least one shard")
@@ -45,6 +55,7 @@ def merge_shards(shards: Sequence[str | Path], out: str | Path, *, allow_mixed_v
     rows_in = duplicates = 0
     per_shard: dict[str, int] = {}
     versions: dict[str, str] = {}
+    groups: dict[str, tuple[str, str, str]] = {}  # src_sha256 -> (group, src, where first seen)
     for shard in map(Path, shards):
         count = 0
         for lineno, row in iter_jsonl(shard):
@@ -55,6 +66,13 @@ def merge_shards(shards: Sequence[str | Path], out: str | Path, *, allow_mixed_v
             validate_row(row, where)
             versions.setdefault(str(row.get("libvmaf_version")), where)
             count += 1
+            sha, group, src = str(row["src_sha256"]), _group_of(row), str(row["src"])
+            first_group, first_src, first_seen = groups.setdefault(sha, (group, src, where))
+            if group != first_group:
+                raise InputError(
+                    f"{where}: src_sha256 {sha} (the same reference clip) is in LOSO group {group!r} (src {src!r}) "
+                    f"here but in group {first_group!r} (src {first_src!r}) at {first_seen}; its frames would leak "
+                    "across folds: give the clip one name and group on every host (sources.toml [groups]) and re-score")
             key = row_key(row)
             if key in kept:
                 first, first_where = kept[key]

@@ -6,6 +6,7 @@ raw `.yuv` the flags / the file name); there is no global 1920x1080@25 default.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import re
@@ -332,6 +333,19 @@ class SourcesConfig:
     groups: dict[str, str] = field(default_factory=dict)  # source name -> group
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # source name -> geometry flags
     path: Path | None = None
+    # source name -> (where the file names it, as written there), e.g. ("groups.scene", "a.yuv")
+    mentions: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def check_names(self, names: list[str], ref_dir: Path) -> None:
+        """Refuse a name in the file that matches no source in the folder (a typo would silently drop
+        that source out of its group, so the same scene could land in two LOSO folds)."""
+        known = set(names)
+        for name, (where, written) in self.mentions.items():
+            if name in known:
+                continue
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise InputError(f"{where} names {written!r}, which matches no source in {ref_dir}{hint}", path=self.path)
 
 
 def read_sources_config(ref_dir: Path) -> SourcesConfig:
@@ -343,6 +357,18 @@ def read_sources_config(ref_dir: Path) -> SourcesConfig:
     return SourcesConfig()
 
 
+_OVERRIDE_TYPES = {"width": "a positive integer", "height": "a positive integer", "fps": "a positive number",
+                   "pix_fmt": "a string", "group": "a non-empty string"}
+
+
+def _valid_override(key: str, value: Any) -> bool:
+    if key in ("width", "height"):
+        return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    if key == "fps":
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    return isinstance(value, str) and value.strip() != ""
+
+
 def _parse_sources_config(path: Path) -> SourcesConfig:
     try:
         raw = tomllib.loads(path.read_text("utf-8")) if path.suffix == ".toml" else json.loads(path.read_text("utf-8"))
@@ -351,18 +377,46 @@ def _parse_sources_config(path: Path) -> SourcesConfig:
     if not isinstance(raw, dict):
         raise InputError("sources file must hold a table/object", path=path)
     config = SourcesConfig(path=path)
-    for group, members in (raw.get("groups") or {}).items():
+    group_where: dict[str, str] = {}
+
+    def assign(name: str, group: str, where: str) -> None:
+        if not name.strip():
+            raise InputError(f"{where} names an empty source name", path=path)
+        key = _strip_suffix(name)
+        if key in config.groups and config.groups[key] != group:
+            raise InputError(f"source {key!r} is in two groups: {config.groups[key]!r} ({group_where[key]}) and "
+                             f"{group!r} ({where}); a source belongs to one group", path=path)
+        config.groups[key] = group
+        group_where.setdefault(key, where)
+        config.mentions.setdefault(key, (where, name))
+
+    groups = raw.get("groups") or {}
+    if not isinstance(groups, dict):
+        raise InputError("groups must be a table of group name = [source names]", path=path)
+    for group, members in groups.items():
+        if not str(group).strip():
+            raise InputError("groups has an empty group name", path=path)
         if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
-            raise InputError(f"groups.{group} must be a list of source names", path=path)
+            raise InputError(f"groups.{group} must be a list of source names (strings)", path=path)
         for member in members:
-            config.groups[_strip_suffix(member)] = str(group)
+            assign(member, str(group), f"groups.{group}")
+    sources = raw.get("sources") or {}
+    if not isinstance(sources, dict):
+        raise InputError("sources must be a table of [sources.NAME] entries", path=path)
     allowed = {"width", "height", "pix_fmt", "fps", "group"}
-    for name, values in (raw.get("sources") or {}).items():
+    for name, values in sources.items():
         if not isinstance(values, dict) or set(values) - allowed:
             raise InputError(f"sources.{name} may only set {', '.join(sorted(allowed))}", path=path)
+        for key, value in values.items():
+            if not _valid_override(key, value):
+                raise InputError(f"sources.{name}.{key} must be {_OVERRIDE_TYPES[key]}, got {value!r}", path=path)
+        if not name.strip():
+            raise InputError("sources has an entry with an empty source name", path=path)
         config.overrides[_strip_suffix(name)] = dict(values)
         if "group" in values:
-            config.groups[_strip_suffix(name)] = str(values["group"])
+            assign(name, values["group"], f"sources.{name}.group")
+        else:
+            config.mentions.setdefault(_strip_suffix(name), (f"sources.{name}", name))
     return config
 
 
@@ -382,6 +436,7 @@ def find_sources(ref_dir: str | Path, *, ff: ffm.Ffmpeg | None = None, min_sourc
         found = "no media files" if not paths else f"only {len(paths)} source(s)"
         raise InputError(f"{found} (looked for {', '.join(SOURCE_SUFFIXES[:6])}, ...); need at least {min_sources}",
                          path=ref_dir)
+    config.check_names([source_name(p) for p in paths], ref_dir)
     sources = []
     for path in paths:
         name = source_name(path)
