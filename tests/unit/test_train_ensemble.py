@@ -101,14 +101,78 @@ def test_member_independent_of_batch():
     assert not np.array_equal(_state(other_seed[0])["net.0.weight"], ref["net.0.weight"])
 
 
-def test_workers_do_not_change_results():
-    recipe = Recipe(epochs=2)
-    members = [MemberData(*_data(150 + 20 * i, i), seed=i % 2) for i in range(4)]
+def _loso_members(rows: list[int]) -> list[MemberData]:
+    """`vmafkit train`'s member set: every seed x every fold, the seeds of a fold sharing its arrays."""
+    folds = [_data(n, 100 + f) for f, n in enumerate(rows)]
+    return [MemberData(x, y, seed) for seed in range(5) for x, y in folds]
+
+
+def _assert_same_weights(a: list[FRRegressor], b: list[FRRegressor], label: str) -> None:
+    differ = [i for i, (m1, m2) in enumerate(zip(a, b))
+              if not all(torch.equal(v1, v2) for v1, v2 in zip(m1.state_dict().values(), m2.state_dict().values()))]
+    assert not differ, f"{label}: members {differ} of {len(a)} differ"
+
+
+@pytest.mark.parametrize("hidden, batch_size, epochs", [(64, 32, 10), (13, 7, 2)])
+def test_workers_do_not_change_results(hidden, batch_size, epochs):
+    """The full 5 seeds x 9 folds member set, bit for bit, with 1, 2 and 3 workers.
+
+    The shards then hold 45, 23/22 or 15 members, and the members with the same steps per epoch
+    form groups of different sizes: a member's arithmetic must not depend on where in the stack it
+    lands. (Before the fix, torch's fused Adam ran the stacked 1-float output biases of a group in
+    SIMD chunks and the last few, group size modulo the SIMD width, in its scalar remainder loop,
+    which rounds differently: a few members differed after some epochs.) (13, 7): no per-member
+    size is a multiple of a SIMD width, so every remainder loop runs."""
+    recipe = Recipe(epochs=epochs, hidden=hidden, batch_size=batch_size)
+    members = _loso_members([150 + 12 * f for f in range(9)])  # 5 to 8 steps per epoch at batch 32
     one = fit_members(members, recipe, workers=1)
-    two = fit_members(members, recipe, workers=2)
-    for m1, m2 in zip(one, two):
-        for (name, v1), v2 in zip(_state(m1).items(), _state(m2).values()):
-            np.testing.assert_array_equal(v1, v2, err_msg=name)
+    for workers in (2, 3):
+        _assert_same_weights(one, fit_members(members, recipe, workers=workers), f"workers=1 vs {workers}")
+
+
+def test_adam_kernel_matches_torch_and_is_per_member():
+    """`kernels.adam` (the CPU trainer's optimiser step) against torch's fused Adam, member by member;
+    and a member's bits do not depend on its index in the stack nor on the stack's size."""
+    from vmafkit.train import kernels
+
+    shapes = ((20, 13), (1, 13), (13, 13), (1, 13), (13, 1), (1, 1))  # sizes of no SIMD width
+    sizes = np.array([a * b for a, b in shapes], dtype=np.int64)
+
+    def layout(M):  # the blocks of M members back to back: odd offsets on purpose
+        return np.concatenate([[0], np.cumsum(M * sizes)[:-1]]).astype(np.int64), int(M * sizes.sum())
+
+    def member(bufs, offsets, j):
+        return [np.concatenate([b[o + j * n:o + (j + 1) * n] for o, n in zip(offsets, sizes)]) for b in bufs]
+
+    M, k = 11, 9
+    offsets, total = layout(M)
+    rng = np.random.default_rng(0)
+    start = [rng.standard_normal(total), rng.standard_normal(total) * 10, rng.standard_normal(total) * 0.1,
+             rng.random(total) * 1e-2]
+    bufs = [a.astype(np.float32) for a in start]
+    steps = np.arange(M, dtype=np.int64) + 3  # every member its own step count
+    hyper = (1e-3, 0.9, 0.999, 0.1, 1e-8)  # a large weight decay: its term is visible
+    kernels.adam(*bufs, offsets, sizes, k, steps, *hyper)
+    np.testing.assert_array_equal(steps, np.arange(M) + 3 + (np.arange(M) < k))
+    before = [a.astype(np.float32) for a in start]
+    for j in range(k, M):  # members past k are not part of the step
+        for a, b in zip(member(bufs, offsets, j), member(before, offsets, j)):
+            np.testing.assert_array_equal(a, b)
+    for j in range(k):
+        p, g, m, v = (torch.from_numpy(a) for a in member(before, offsets, j))
+        torch._fused_adam_([p], [g], [m], [v], [], [torch.tensor(float(j + 4))], lr=hyper[0], beta1=hyper[1],
+                           beta2=hyper[2], weight_decay=hyper[3], eps=hyper[4], amsgrad=False, maximize=False)
+        got = member(bufs, offsets, j)
+        for name, a, b in zip(("param", "exp_avg", "exp_avg_sq"), (got[0], got[2], got[3]), (p, m, v)):
+            # torch rounds exp_avg's lerp once (an FMA), the kernel twice: a few float32 ulps of the
+            # operands, which shows in exp_avg's values that cancel to near 0
+            np.testing.assert_allclose(a, b.numpy(), rtol=1e-6, atol=1e-6 * float(b.abs().max()), err_msg=name)
+        # the same member alone (a stack of one): the same bits
+        alone_offsets, _ = layout(1)
+        alone = member(before, offsets, j)
+        kernels.adam(*alone, alone_offsets, sizes, 1, np.array([j + 3], dtype=np.int64), *hyper)
+        for a, b in zip(alone, got):
+            np.testing.assert_array_equal(a, b)
 
 
 def test_dropout_rate_and_member_stream():

@@ -5,8 +5,10 @@ default one per Dask worker thread, balanced by rows, so the batched trainer sti
 per-step overhead over many members), runs `ensemble.fit_members` on each group as one Dask task
 (the arrays travel with the task, the trained weights come back as numpy state_dicts) and returns
 the models in the original order. A member's result does not depend on which members share its
-batch (`ensemble.py`, `test_member_independent_of_batch`), so the models are exactly those of a
-local `fit_members(members, recipe)`; `tests/e2e/test_dask.py` checks it bit for bit.
+batch nor on the worker's thread count (`ensemble.py`; `test_member_independent_of_batch`,
+`test_workers_do_not_change_results` with the full 5 x 9 member set), so the models are exactly
+those of a local `fit_members(members, recipe)` on the same CPU model; `tests/e2e/test_dask.py`
+checks it bit for bit.
 
 A lost worker's group is rescheduled on another worker by Dask; a group is a pure function of its
 inputs, so the retried group gives the same weights.

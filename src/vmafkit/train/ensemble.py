@@ -4,12 +4,13 @@ Why hand-written: one member's optimisation step (batch 32, a 20->64->64->1 MLP)
 hundred thousand multiply-adds, so a plain `nn.Module` + autograd + `torch.optim.Adam` loop spends
 nearly all its time in Python and dispatcher overhead. Here the weights of all members are stacked
 (`W1 [M,20,H]`, `W2 [M,H,H]`, ...), one step runs the forward pass, the hand-derived backward pass
-(`bmm` / `baddbmm`, aten's fused `gelu_backward`) and torch's fused Adam kernel for every member at
+(`bmm` / `baddbmm`, aten's fused `gelu_backward`) and a fused Adam step for every member at
 once, with no autograd graph. `test_train_ensemble.py` checks these gradients against autograd.
 On the CPU the step is `_FusedCpuStep`: the five matrix products stay batched MKL calls and the
 elementwise rest (GELU and its derivative, dropout, the output head, the loss gradient, the bias
-sums) runs in three fused numba kernels (`kernels.py`, checked in `test_train_kernels.py`); on
-CUDA it is `_step_grads`, the same mathematics as torch ops.
+sums) runs in three fused numba kernels (`kernels.py`, checked in `test_train_kernels.py`), and
+Adam is the numba `kernels.adam` over the flat parameter buffers; on CUDA it is `_step_grads`, the
+same mathematics as torch ops, and torch's fused Adam kernel.
 
 Semantics, per member (the same as `bench/reference_trainer.py`, the plain reference):
 
@@ -26,18 +27,29 @@ Semantics, per member (the same as `bench/reference_trainer.py`, the plain refer
   device. Masks are drawn per step of the member's own schedule only, so the stream a member
   consumes never depends on the other members.
 * Adam (L2 weight decay added to the gradient, as `torch.optim.Adam(weight_decay=...)`), with the
-  member's own step count for bias correction.
+  member's own step count for bias correction. CPU: `kernels.adam`, torch's float32 arithmetic
+  except that exp_avg's lerp rounds twice where torch's SIMD loop rounds once (an FMA).
 
 Members may have different row counts: member m runs ceil(n_m / batch_size) steps per epoch. The
 members are ordered by that count (descending) so that at step s of an epoch the members still
 running are a prefix of the stack; the others are simply not part of that step's tensors (no
 update, no Adam step). The result for one member therefore does not depend on which other members
-share the batch (`test_member_independent_of_batch`).
+share the batch (`test_member_independent_of_batch`), on the CPU bit for bit: a member's values
+must also go through the same instructions whatever its index in the stack and however many
+members the stack holds. The batched matrix products compute each member's matrices alike; the
+numba kernels never run a loop across two members (the activation works per member); and Adam is
+`kernels.adam`, member by member, because torch's fused CPU Adam runs a tensor in SIMD chunks plus
+a scalar remainder loop that rounds differently, so the stacked output biases (one float per
+member) of the last members of a group (its size modulo the SIMD width) got other bits than the
+rest: a member's weights then depended on its shard, i.e. on `--workers` (issue 11: up to 1.5e-5
+in predictions).
 
 `workers > 1` (CPU) splits the members into shards trained in parallel, one intra-op thread each
 (forked processes on Linux, threads elsewhere): for tiny matrices this scales better than
 intra-op parallelism, and it degrades gracefully on a busy machine, where OpenMP's spinning
-threads collapse. Because of the independence above the weights are the same as with one worker.
+threads collapse. Because of the independence above the weights are bit for bit those of one
+worker, whatever the number of intra-op threads (`test_workers_do_not_change_results`: the full
+5 seeds x 9 folds member set with 1, 2 and 3 workers).
 """
 
 from __future__ import annotations
@@ -59,6 +71,7 @@ from .model import FRRegressor, Recipe
 DROPOUT_STREAM = 0x64726F70  # "drop": the SeedSequence salt of the CPU dropout stream
 _PARAM_NAMES = ("W1", "b1", "W2", "b2", "W3", "b3")
 _CHUNK_STEPS = 64  # steps whose batches and dropout masks are gathered at once
+_ALIGN_FLOATS = 16  # each parameter block of the flat buffers starts on a 64-byte line
 
 
 @dataclass
@@ -308,23 +321,41 @@ class _Trainer:
                 start = j
 
     def _params(self, mods: Sequence[FRRegressor]) -> None:
+        """Parameters, gradients and Adam's two moments: one flat buffer each, in the same layout.
+
+        Block q of a buffer holds `_PARAM_NAMES[q]` of every member, [M, *shape] contiguous, and
+        starts on a 64-byte line; `self.params[q]` etc. are views of it. The fused CPU path runs
+        Adam (`kernels.adam`) over the flat buffers, one call per step for all six blocks."""
         lin = [[layer for layer in m.net if isinstance(layer, torch.nn.Linear)] for m in mods]
+        getters = (lambda ls: ls[0].weight.t(), lambda ls: ls[0].bias[None, :], lambda ls: ls[1].weight.t(),
+                   lambda ls: ls[1].bias[None, :], lambda ls: ls[2].weight.t(), lambda ls: ls[2].bias[None, :])
+        H = self.H
+        shapes = ((INPUT_WIDTH, H), (1, H), (H, H), (1, H), (H, 1), (1, 1))
+        sizes = [a * b for a, b in shapes]
+        offsets, total = [], 0
+        for n in sizes:
+            offsets.append(total)
+            total += -(-self.M * n // _ALIGN_FLOATS) * _ALIGN_FLOATS
+        self.block_offsets = np.array(offsets, dtype=np.int64)
+        self.block_sizes = np.array(sizes, dtype=np.int64)
+        self.flat = [torch.zeros(total, dtype=torch.float32, device=self.dev) for _ in range(4)]
 
-        def stack(fn):
-            return torch.stack([fn(layers) for layers in lin]).to(self.dev, torch.float32).contiguous()
+        def views(flat: torch.Tensor) -> list[torch.Tensor]:
+            return [flat[o:o + self.M * n].view(self.M, *shape) for o, n, shape in zip(offsets, sizes, shapes)]
 
+        self.params, self.grads, self.exp_avg, self.exp_avg_sq = (views(f) for f in self.flat)
         with torch.no_grad():
-            self.W1 = stack(lambda l: l[0].weight.t())
-            self.b1 = stack(lambda l: l[0].bias[None, :])
-            self.W2 = stack(lambda l: l[1].weight.t())
-            self.b2 = stack(lambda l: l[1].bias[None, :])
-            self.W3 = stack(lambda l: l[2].weight.t())
-            self.b3 = stack(lambda l: l[2].bias[None, :])
-        self.params = [self.W1, self.b1, self.W2, self.b2, self.W3, self.b3]
-        self.grads = [torch.zeros_like(p) for p in self.params]
-        self.exp_avg = [torch.zeros_like(p) for p in self.params]
-        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
-        # One Adam step count per group (0-dim views of one vector: one add_ per step).
+            for param, get in zip(self.params, getters):
+                param.copy_(torch.stack([get(layers) for layers in lin]))
+        self.W1, self.b1, self.W2, self.b2, self.W3, self.b3 = self.params
+        self.k_views = {k: _member_views(self.params, self.grads, k) for k in set(self.active)}
+        if self.fused:
+            # Per member step counts for `kernels.adam` (the members still running are a prefix).
+            self.adam_steps = np.zeros(self.M, dtype=np.int64)
+            self.flat_np = [f.numpy() for f in self.flat]
+            return
+        # torch's fused Adam (CUDA, and the plain CPU step): one step count per group (0-dim
+        # views of one vector: one add_ per step).
         self.step_vec = torch.zeros(len(self.groups), dtype=torch.float32, device=self.dev)
         self.group_steps = [self.step_vec[g] for g in range(len(self.groups))]
         # Adam's tensor lists for "the first g groups" (prefix), built once.
@@ -341,7 +372,6 @@ class _Trainer:
                     lists[4].append(self.group_steps[gi])
             self.adam_lists.append((lists[0], lists[1], lists[2], lists[3], [], lists[4]))
         self.groups_active = [sum(1 for a, b in self.groups if b <= k) for k in self.active]
-        self.k_views = {k: _member_views(self.params, self.grads, k) for k in set(self.active)}
         self.step_views = {g: self.step_vec[:g] for g in set(self.groups_active)}
 
     def _rngs(self) -> None:
@@ -434,6 +464,10 @@ class _Trainer:
     def run(self, callback: ProgressFn | None = None) -> list[dict[str, torch.Tensor]]:
         r = self.recipe
         fused_adam = torch._fused_adam_
+        if self.fused:
+            from .kernels import adam
+
+            lr, weight_decay = float(r.lr), float(r.weight_decay)
         with torch.no_grad():
             for epoch in range(r.epochs):
                 idx = self._epoch_index()
@@ -451,8 +485,10 @@ class _Trainer:
                         x, xT, y, m1, m2 = self._data_views(t, k)
                         if self.fused:
                             self.fused_step(k, x, xT, y, self.w_np_views[step], m1, m2)
-                        else:
-                            _step_grads(self.k_views[k], x, xT, y, self.w_views[step], m1, m2)
+                            adam(*self.flat_np, self.block_offsets, self.block_sizes, k, self.adam_steps,
+                                 lr, 0.9, 0.999, weight_decay, 1e-8)
+                            continue
+                        _step_grads(self.k_views[k], x, xT, y, self.w_views[step], m1, m2)
                         g_act = self.groups_active[step]
                         self.step_views[g_act].add_(1.0)
                         fused_adam(*self.adam_lists[g_act - 1], lr=r.lr, beta1=0.9, beta2=0.999,
@@ -546,8 +582,8 @@ class _FusedCpuStep:
             tv = (W1, b1, W2, b2, W2.transpose(1, 2), gW1, gW2, buf["z1"], buf["a1"], buf["a1"].transpose(1, 2),
                   buf["z2"], buf["gz2"], buf["gd1"])
             npv = {name: t.numpy() for name, t in buf.items()}
-            flat = {name: a.reshape(-1) for name, a in npv.items()}
-            nv = (flat["z1"], flat["a1"], flat["s1"], npv["z2"], W3.numpy().reshape(k, -1), b3.numpy().reshape(k),
+            rows = {name: a.reshape(k, -1) for name, a in npv.items()}  # [k, B * H]: one member a row
+            nv = (rows["z1"], rows["a1"], rows["s1"], npv["z2"], W3.numpy().reshape(k, -1), b3.numpy().reshape(k),
                   npv["a2"], npv["s2"], gW3.numpy().reshape(k, -1), gb3.numpy().reshape(k), npv["gz2"],
                   gb2.numpy().reshape(k, -1), npv["gd1"], npv["s1"], gb1.numpy().reshape(k, -1))
             cached = self._views[k] = (tv, nv)
@@ -556,10 +592,10 @@ class _FusedCpuStep:
     def __call__(self, k: int, x, xT, y: np.ndarray, w: np.ndarray, bits1: np.ndarray, bits2: np.ndarray) -> None:
         """x [k,B,20] (torch), y and w [k,B] (numpy), bits1 and bits2 [k,B,H] uint16 draws."""
         (W1, b1, W2, b2, W2T, gW1, gW2, z1, a1, a1T, z2, gz2, gd1), nv = self.views(k)
-        z1f, a1f, s1f, z2n, w3, b3, a2n, s2n, gw3, gb3, gz2n, gb2, gd1n, s1n, gb1 = nv
+        z1r, a1r, s1r, z2n, w3, b3, a2n, s2n, gw3, gb3, gz2n, gb2, gd1n, s1n, gb1 = nv
         kern, thr, scale = self.kernels, self.threshold, self.scale
         torch.baddbmm(b1, x, W1, out=z1)
-        kern.activate(z1f, bits1.reshape(-1), thr, scale, a1f, s1f)
+        kern.activate_rows(z1r, bits1.reshape(k, -1), thr, scale, a1r, s1r)
         torch.baddbmm(b2, a1, W2, out=z2)
         kern.output_grads(z2n, bits2, thr, scale, w3, b3, y, w, a2n, s2n, gw3, gb3, gz2n, gb2)
         torch.bmm(a1T, gz2, out=gW2)

@@ -15,10 +15,20 @@ Dropout: a unit is kept when its 16 random bits are >= `threshold` and then scal
 (threshold 0 and scale 1 turn dropout off). The bits come from each member's own stream
 (see `ensemble.py`), so the kernels never draw random numbers.
 
-Every loop runs over one member at a time in a fixed order, so a member's result does not
-depend on how many members share the call (`test_member_independent_of_batch`). The kernels are
-compiled with fastmath for the CPU they run on: results are bit-identical from run to run on one
-machine, not across CPU models (MKL's matrix products already differ there).
+Every loop runs over one member at a time in a fixed order, and no loop runs across the boundary
+between two members (the activation works in blocks of one member's [B * H] units), so a member's
+values go through the same instructions (SIMD body or scalar remainder) whichever position it has
+in the stack and however many members share the call (`test_member_independent_of_batch`,
+`test_workers_do_not_change_results`). The kernels are compiled with fastmath for the CPU they run
+on: results are bit-identical from run to run on one machine, not across CPU models (MKL's matrix
+products already differ there).
+
+Adam (`adam`) is here for the same reason: torch's fused CPU Adam runs a tensor in SIMD chunks and
+its last `numel % width` elements in a scalar loop that rounds differently, so with the members
+stacked in one tensor the output bias (one float per member) of a member got SIMD or scalar
+arithmetic depending on its index in its shard, and `--workers` changed the weights. `adam` loops
+member by member over each parameter block, in IEEE arithmetic (no fastmath, so no FMA contraction:
+its SIMD body and scalar remainder give the same bits).
 """
 
 from __future__ import annotations
@@ -29,15 +39,20 @@ import numba
 import numpy as np
 
 _JIT = dict(fastmath=True, error_model="numpy", nogil=True)
+_JIT_IEEE = dict(fastmath=False, error_model="numpy", nogil=True)  # exactly rounded, no FMA contraction
 
 
-def _jit(fn):
+def _jit(fn, options=_JIT):
     """numba.njit with the compiled code cached on disk (next to this file, else numba's user-wide
     cache folder); where neither is writable, compile in memory instead of failing."""
     try:
-        return numba.njit(cache=True, **_JIT)(fn)
+        return numba.njit(cache=True, **options)(fn)
     except RuntimeError:  # numba: "cannot cache function ...: no locator available"
-        return numba.njit(cache=False, **_JIT)(fn)
+        return numba.njit(cache=False, **options)(fn)
+
+
+def _jit_ieee(fn):
+    return _jit(fn, _JIT_IEEE)
 
 
 _BLOCK = 256  # elements per block of `_activate_block`: its scratch stays in L1
@@ -101,6 +116,13 @@ def activate(z, bits, threshold, scale, a, s):
 
 
 @_jit
+def activate_rows(z, bits, threshold, scale, a, s):
+    """`activate` member by member: z, bits, a, s [k, n] (n = B * H units of one member each)."""
+    for j in range(z.shape[0]):
+        activate(z[j], bits[j], threshold, scale, a[j], s[j])
+
+
+@_jit
 def output_grads(z2, bits, threshold, scale, w3, b3, y, w, a2, s2, gw3, gb3, gz2, gb2):
     """Second hidden layer, the 64 -> 1 head, the loss gradient and the head's backward pass.
 
@@ -108,7 +130,8 @@ def output_grads(z2, bits, threshold, scale, w3, b3, y, w, a2, s2, gw3, gb3, gz2
     w holds 2 / r for the r real rows of a member's batch (0 for padding): g = d loss / d out.
     Writes a2, s2, gw3, gb3, gz2 = d loss / d z2 and gb2."""
     k, B, H = z2.shape
-    activate(z2.reshape(-1), bits.reshape(-1), threshold, scale, a2.reshape(-1), s2.reshape(-1))
+    for j in range(k):  # per member: see `activate_rows`
+        activate(z2[j].reshape(-1), bits[j].reshape(-1), threshold, scale, a2[j].reshape(-1), s2[j].reshape(-1))
     for j in range(k):
         g_bias = _ZERO
         for h in range(H):
@@ -142,6 +165,44 @@ def hidden_grads(gd1, s1, gb1):
                 gb1[j, h] += g
 
 
+@_jit_ieee
+def _adam_block(p, g, m, v, step_size, bias2_sqrt, c1, beta2, c2, weight_decay, eps):
+    """One member's block of one parameter, float32 (all scalars are float32 here)."""
+    for i in range(p.shape[0]):
+        gi = g[i] + p[i] * weight_decay
+        mi = m[i] + c1 * (gi - m[i])  # exp_avg.lerp_(grad, 1 - beta1)
+        vi = v[i] * beta2 + c2 * gi * gi
+        m[i] = mi
+        v[i] = vi
+        p[i] = p[i] - step_size * mi / (math.sqrt(vi) / bias2_sqrt + eps)
+
+
+@_jit_ieee
+def adam(p, g, m, v, offsets, sizes, k, steps, lr, beta1, beta2, weight_decay, eps):
+    """One Adam step (L2 weight decay added to the gradient, as `torch.optim.Adam(weight_decay=...)`)
+    for the first k members of a stack.
+
+    p, g, m, v: flat float32 buffers (parameters, gradients, exp_avg, exp_avg_sq) of the same
+    layout: parameter block q holds member j's `sizes[q]` values at `offsets[q] + j * sizes[q]`.
+    steps [>= k] int64: each member's step count, incremented here (bias correction per member,
+    in float64 like torch). The arithmetic per value is torch's scalar loop; a member's values
+    never share a SIMD chunk with another member's."""
+    c1 = np.float32(1.0 - beta1)
+    c2 = np.float32(1.0 - beta2)
+    b2 = np.float32(beta2)
+    wd = np.float32(weight_decay)
+    e = np.float32(eps)
+    for j in range(k):
+        steps[j] += 1
+        t = np.float64(steps[j])
+        step_size = np.float32(lr / (1.0 - beta1 ** t))
+        bias2_sqrt = np.float32(math.sqrt(1.0 - beta2 ** t))
+        for q in range(offsets.shape[0]):
+            n = sizes[q]
+            a = offsets[q] + j * n
+            _adam_block(p[a:a + n], g[a:a + n], m[a:a + n], v[a:a + n], step_size, bias2_sqrt, c1, b2, c2, wd, e)
+
+
 def warm_up() -> None:
     """Compile (or load from numba's cache) every kernel with the trainer's argument types.
 
@@ -153,6 +214,12 @@ def warm_up() -> None:
     row = np.zeros((k, B), dtype=np.float32)
     one = np.zeros(k, dtype=np.float32)
     activate(z.reshape(-1), bits.reshape(-1), 0, np.float32(1.0), z.copy().reshape(-1), z.copy().reshape(-1))
+    activate_rows(z.reshape(k, -1), bits.reshape(k, -1), 0, np.float32(1.0), z.copy().reshape(k, -1),
+                  z.copy().reshape(k, -1))
     output_grads(z, bits, 0, np.float32(1.0), vec, one, row, row, z.copy(), z.copy(), vec.copy(), one.copy(),
                  z.copy(), vec.copy())
     hidden_grads(z.copy(), z.copy(), vec.copy())
+    flat = np.zeros(2 * H, dtype=np.float32)
+    layout = np.array([0, H], dtype=np.int64)
+    adam(flat, flat.copy(), flat.copy(), flat.copy(), layout, np.array([H, H], dtype=np.int64), k,
+         np.zeros(k, dtype=np.int64), 1e-3, 0.9, 0.999, 0.0, 1e-8)
