@@ -44,6 +44,7 @@ class RunOptions:
     batch_size: int = 32
     lr: float = 5e-4
     weight_decay: float = 1e-5
+    recipe: str = "robust"
     jobs: int | None = None
     max_frames: int | None = None
     device: str = "auto"
@@ -242,7 +243,8 @@ def _train_step(ledger, opts, corpus, loso, log) -> str:
     from .train.loso import train_loso
     from .train.model import Recipe
 
-    recipe = Recipe(epochs=opts.epochs, batch_size=opts.batch_size, lr=opts.lr, weight_decay=opts.weight_decay)
+    recipe = Recipe.named(opts.recipe, epochs=opts.epochs, batch_size=opts.batch_size, lr=opts.lr,
+                          weight_decay=opts.weight_decay)
     params = {"seeds": list(opts.seeds), "recipe": recipe.to_json(), "device": opts.device}
 
     def action():

@@ -20,6 +20,8 @@ from ._common import int_list, run_command, split_list
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--lr", type=float, default=5e-4, show_default=True)
 @click.option("--weight-decay", type=float, default=1e-5, show_default=True)
+@click.option("--recipe", "recipe_name", type=click.Choice(["robust", "seed"]), default="robust", show_default=True,
+              help="robust: labels masked in training so predict may leave them out; seed: the seed kit's exact recipe")
 @click.option("--jobs", type=click.IntRange(min=1), help="Corpus cells in parallel (default: the usable cores).")
 @click.option("--max-frames", type=click.IntRange(min=1), help="Encode and score only the first N frames of each clip.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
@@ -28,7 +30,7 @@ from ._common import int_list, run_command, split_list
 @click.option("--no-bundle", is_flag=True, help="Skip the results bundle.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @run_command
-def run_cmd(ref_dir, demo, out_dir, encoders, cqs, presets, seeds, epochs, batch_size, lr, weight_decay, jobs,
+def run_cmd(ref_dir, demo, out_dir, encoders, cqs, presets, seeds, epochs, batch_size, lr, weight_decay, recipe_name, jobs,
             max_frames, device, ffmpeg_path, scheduler, no_bundle, quiet):
     """doctor -> corpus -> train -> verdict -> (PROMOTE) export -> report -> bundle.
 
@@ -41,7 +43,7 @@ def run_cmd(ref_dir, demo, out_dir, encoders, cqs, presets, seeds, epochs, batch
     opts = RunOptions(
         ref_dir=ref_dir, out_dir=out_dir, encoders=split_list(encoders) or "auto", cqs=int_list(cqs, "--cqs"),
         presets=split_list(presets), seeds=int_list(seeds, "--seeds"), epochs=epochs, batch_size=batch_size, lr=lr,
-        weight_decay=weight_decay, jobs=jobs, max_frames=max_frames, device=device, ffmpeg=ffmpeg_path,
+        weight_decay=weight_decay, recipe=recipe_name, jobs=jobs, max_frames=max_frames, device=device, ffmpeg=ffmpeg_path,
         scheduler=scheduler, demo=demo, progress=not quiet, bundle=not no_bundle)
     result = run_pipeline(opts, log=lambda msg: click.echo(f"vmafkit: {msg}", err=True))
     click.echo(f"{result.verdict}: {result.out_dir} ({result.wall_s:.0f} s; steps: "

@@ -23,19 +23,23 @@ def register(main: click.Group) -> None:
 @click.option("--batch-size", default=32, show_default=True, type=int)
 @click.option("--lr", default=5e-4, show_default=True, type=float)
 @click.option("--weight-decay", default=1e-5, show_default=True, type=float)
+@click.option("--recipe", "recipe_name", default="robust", show_default=True, type=click.Choice(["robust", "seed"]),
+              help="robust: encoder/preset/cq labels randomly masked in training, so predict may leave them out; "
+                   "seed: the seed kit's exact recipe")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option("--workers", default=None, type=int,
               help="CPU: parallel member shards (default: torch's intra-op thread count); results do not depend on it")
 @click.option("--scheduler", default=None, help="Dask scheduler address (tcp://HOST:PORT); default: train locally.")
 @click.option("--progress/--no-progress", default=None, help="progress bar (default: when stderr is a terminal)")
 @run_command
-def train(corpus, seeds, out_dir, epochs, batch_size, lr, weight_decay, device, workers, scheduler, progress) -> int:
+def train(corpus, seeds, out_dir, epochs, batch_size, lr, weight_decay, recipe_name, device, workers, scheduler,
+          progress) -> int:
     """Retrain every (seed, source-group) member with leave-one-source-out CV."""
     from ..train.loso import train_loso
     from ..train.model import Recipe
 
     seed_list = int_list(seeds, "--seeds")
-    recipe = Recipe(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay)
+    recipe = Recipe.named(recipe_name, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay)
     show = sys.stderr.isatty() if progress is None else progress
     paths = train_loso(corpus, seed_list, out_dir, recipe=recipe, device=device, progress=show,
                        workers=workers, argv=list(sys.argv), scheduler=scheduler)

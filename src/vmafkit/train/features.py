@@ -49,9 +49,59 @@ def preset_norm(encoder: str, preset: str) -> float:
     return 0.5
 
 
+UNKNOWN_ENCODER = "unknown"
+# What the codec block holds for a label that is not given: the "unknown" one-hot slot, and the
+# middle of [0, 1] for preset_norm / crf_norm. The robust recipe trains on rows whose labels were
+# replaced by these, so a prediction without --encoder/--preset/--cq is inside what was trained.
+UNKNOWN_PRESET_NORM = 0.5
+UNKNOWN_CRF_NORM = 0.5
+ONEHOT_SLICE = slice(NUM_FEATURES, NUM_FEATURES + len(ENCODER_VOCAB))
+PRESET_COLUMN = NUM_FEATURES + len(ENCODER_VOCAB)
+CRF_COLUMN = PRESET_COLUMN + 1
+
+
 def encoder_slot(encoder: str) -> int:
     name = str(encoder)
-    return ENCODER_VOCAB.index(name) if name in ENCODER_VOCAB else ENCODER_VOCAB.index("unknown")
+    return ENCODER_VOCAB.index(name) if name in ENCODER_VOCAB else ENCODER_VOCAB.index(UNKNOWN_ENCODER)
+
+
+def mask_labels(x: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndarray:
+    """A copy of model inputs `x` [n, 20] where each row's encoder, preset and cq labels are,
+    independently with probability `rate`, replaced by the "not given" values above.
+
+    The teacher (libvmaf v0.6.1) is a function of the six features alone; masking teaches the
+    network that the labels carry no information it needs, so leaving them out (or giving a
+    label it never saw together with these features) cannot move the answer far."""
+    out = np.array(x, dtype=np.float32, copy=True)
+    if rate <= 0:
+        return out
+    n = out.shape[0]
+    drop = rng.random((n, 3)) < rate
+    rows = np.flatnonzero(drop[:, 0])
+    out[rows, ONEHOT_SLICE] = 0.0
+    out[rows, NUM_FEATURES + encoder_slot(UNKNOWN_ENCODER)] = 1.0
+    out[drop[:, 1], PRESET_COLUMN] = UNKNOWN_PRESET_NORM
+    out[drop[:, 2], CRF_COLUMN] = UNKNOWN_CRF_NORM
+    return out
+
+
+def unlabelled(x: np.ndarray) -> np.ndarray:
+    """`x` with every row's labels replaced by the "not given" values (what predict feeds when
+    neither --encoder, --preset nor --cq is known)."""
+    out = np.array(x, dtype=np.float32, copy=True)
+    out[:, ONEHOT_SLICE] = 0.0
+    out[:, NUM_FEATURES + encoder_slot(UNKNOWN_ENCODER)] = 1.0
+    out[:, PRESET_COLUMN] = UNKNOWN_PRESET_NORM
+    out[:, CRF_COLUMN] = UNKNOWN_CRF_NORM
+    return out
+
+
+def with_encoder(x: np.ndarray, encoder: str) -> np.ndarray:
+    """`x` with every row's encoder one-hot set to `encoder` (preset and cq kept)."""
+    out = np.array(x, dtype=np.float32, copy=True)
+    out[:, ONEHOT_SLICE] = 0.0
+    out[:, NUM_FEATURES + encoder_slot(encoder)] = 1.0
+    return out
 
 
 @dataclass(frozen=True)
@@ -79,14 +129,15 @@ class FeatureSpec:
         return (np.asarray(features, dtype=np.float64) - np.array(self.mean)) / np.array(self.std)
 
     def crf_norm(self, cq: np.ndarray) -> np.ndarray:
+        """cq scaled by the fitted range; a NaN cq (not given) maps to UNKNOWN_CRF_NORM."""
         span = self.cq_max - self.cq_min
         cq = np.asarray(cq, dtype=np.float64)
-        if span <= 0:
-            return np.zeros_like(cq)
-        return (cq - self.cq_min) / span
+        norm = np.zeros_like(cq) if span <= 0 else (cq - self.cq_min) / span
+        return np.where(np.isnan(cq), UNKNOWN_CRF_NORM, norm)
 
     def codec_block(self, encoder: Sequence[str], preset: Sequence[str], cq: np.ndarray) -> np.ndarray:
-        """[N, 14]: 12-slot encoder one-hot, preset_norm, crf_norm."""
+        """[N, 14]: 12-slot encoder one-hot, preset_norm, crf_norm. A label that is not given is
+        encoder "unknown", preset "" (UNKNOWN_PRESET_NORM) or cq NaN (UNKNOWN_CRF_NORM)."""
         encoder = np.asarray(encoder)
         preset = np.asarray(preset)
         n = len(encoder)

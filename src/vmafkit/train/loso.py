@@ -59,10 +59,11 @@ import torch
 from ..corpus.schema import Corpus, load_corpus
 from ..errors import InputError
 from ..io import atomic_output, atomic_write_json, exclusive_lock, sha256_file
+from ..layout import VERDICT_FILES
 from ..provenance import run_provenance
 from . import metrics
 from .ensemble import MemberData, fit_members, predict_one, resolve_device
-from .features import ENCODER_VOCAB_VERSION, NUM_CODECS, FeatureSpec
+from .features import ENCODER_VOCAB_VERSION, NUM_CODECS, FeatureSpec, mask_labels, unlabelled, with_encoder
 from .model import Recipe
 
 REPORT_SCHEMA = "vmafkit-loso-seed-v1"
@@ -150,6 +151,8 @@ def check_recipe(recipe: Recipe) -> None:
         raise InputError(f"--weight-decay must be >= 0, got {recipe.weight_decay}")
     if not 0 <= recipe.dropout < 1:
         raise InputError(f"dropout must be in [0, 1), got {recipe.dropout}")
+    if not 0 <= recipe.label_mask_rate < 1:
+        raise InputError(f"label_mask_rate must be in [0, 1), got {recipe.label_mask_rate}")
 
 
 def default_workers(device: torch.device) -> int:
@@ -189,8 +192,12 @@ def train_loso(
     workers = default_workers(dev) if workers is None else max(1, int(workers))
 
     with exclusive_lock(out_dir):
+        # A verdict describes the seed reports it was computed from: retraining makes it stale.
+        for name in VERDICT_FILES:
+            (out_dir / name).unlink(missing_ok=True)
         folds = make_folds(corpus)
-        members = [MemberData(f.x_train, f.y_train, seed) for seed in seeds for f in folds]
+        members = [MemberData(member_inputs(f.x_train, recipe, seed, f.index), f.y_train, seed)
+                   for seed in seeds for f in folds]
         fit_started = time.perf_counter()
         cpu_started = _cpu_seconds()
         if scheduler is None:
@@ -209,9 +216,11 @@ def train_loso(
         }
         paths = []
         for si, seed in enumerate(seeds):
-            preds = [predict_one(models[si * len(folds) + f.index], f.x_val) for f in folds]
+            fold_models = [models[si * len(folds) + f.index] for f in folds]
+            preds = [predict_one(m, f.x_val) for m, f in zip(fold_models, folds)]
+            shifts = [label_shifts(m, f, corpus) for m, f in zip(fold_models, folds)]
             where = dev.type if scheduler is None else f"dask:{device}"
-            report = seed_report(seed, corpus, corpus_block, folds, preds, cells, recipe, where)
+            report = seed_report(seed, corpus, corpus_block, folds, preds, cells, recipe, where, shifts)
             report_path = out_dir / report_name(seed)
             pred_path = out_dir / predictions_name(seed)
             timing_path = out_dir / timing_name(seed)
@@ -221,7 +230,7 @@ def train_loso(
             }
             report["run_provenance"] = run_provenance(
                 ENTRYPOINT, args, inputs=[corpus_path], outputs=[report_path, pred_path, timing_path], argv=argv)
-            write_predictions(pred_path, seed, corpus, folds, preds)
+            write_predictions(pred_path, seed, corpus, folds, preds, [sh.unlabelled for sh in shifts])
             atomic_write_json(report_path, report)
             atomic_write_json(timing_path, {
                 "seed": seed, "wall_time_s": round(time.perf_counter() - started, 3), "fit_time_s": round(fit_time, 3),
@@ -231,6 +240,47 @@ def train_loso(
             })
             paths.append(report_path)
     return paths
+
+
+def member_inputs(x_train: np.ndarray, recipe: Recipe, seed: int, salt: int) -> np.ndarray:
+    """A member's training inputs: the fold's rows with labels masked as the recipe says, from a
+    stream of the member's own (seed, fold), so members differ and re-runs are identical."""
+    if recipe.label_mask_rate <= 0:
+        return x_train
+    rng = np.random.default_rng([int(seed), int(salt), 0x1abe1])
+    return mask_labels(x_train, recipe.label_mask_rate, rng)
+
+
+@dataclass
+class LabelShift:
+    """How far one fold's held-out predictions move when only the codec block changes."""
+
+    unlabelled: np.ndarray  # predictions with encoder, preset and cq all "not given"
+    to_unknown: np.ndarray  # |pred(unlabelled) - pred(true labels)| per row
+    to_other: np.ndarray | None  # per row, the largest |pred(other trained encoder) - pred(true)|
+
+
+def label_shifts(model, fold: Fold, corpus: Corpus) -> LabelShift:
+    true = predict_one(model, fold.x_val).astype(np.float64)
+    free = predict_one(model, unlabelled(fold.x_val))
+    trained = sorted(set(corpus.encoder[fold.train].tolist()))
+    held_enc = corpus.encoder[fold.val]
+    other = None
+    for enc in trained:
+        swapped = np.abs(predict_one(model, with_encoder(fold.x_val, enc)).astype(np.float64) - true)
+        swapped[held_enc == enc] = 0.0  # the same label: no change by definition
+        if np.any(held_enc != enc):
+            other = swapped if other is None else np.maximum(other, swapped)
+    return LabelShift(unlabelled=free, to_unknown=np.abs(free.astype(np.float64) - true), to_other=other)
+
+
+def _shift_summary(values: list[np.ndarray | None]) -> dict[str, Any] | None:
+    present = [v for v in values if v is not None and v.size]
+    if not present:
+        return None
+    pooled = np.concatenate(present)
+    return {"mean_abs": float(pooled.mean()), "p95_abs": float(np.quantile(pooled, 0.95)),
+            "max_abs": float(pooled.max())}
 
 
 def _cpu_seconds() -> float:
@@ -243,7 +293,8 @@ def _cpu_seconds() -> float:
 
 
 def seed_report(seed: int, corpus: Corpus, corpus_block: dict, folds: list[Fold], preds: list[np.ndarray],
-                cells: np.ndarray, recipe: Recipe, device: str) -> dict[str, Any]:
+                cells: np.ndarray, recipe: Recipe, device: str,
+                shifts: list[LabelShift] | None = None) -> dict[str, Any]:
     residuals = [np.abs(p.astype(np.float64) - corpus.vmaf[f.val]) for f, p in zip(folds, preds)]
     fold_reports = []
     for f, p, r in zip(folds, preds, residuals):
@@ -266,6 +317,10 @@ def seed_report(seed: int, corpus: Corpus, corpus_block: dict, folds: list[Fold]
             "conformal": conformal,
             "feature_spec": f.spec.to_json(),
         })
+        if shifts is not None:
+            sh = shifts[f.index]
+            fold_reports[-1]["label_sensitivity"] = {"to_unknown": _shift_summary([sh.to_unknown]),
+                                                     "to_other_encoder": _shift_summary([sh.to_other])}
 
     def col(key: str, sub: str | None = None) -> list[float]:
         return [fr[sub][key] if sub else fr[key] for fr in fold_reports]
@@ -312,14 +367,21 @@ def seed_report(seed: int, corpus: Corpus, corpus_block: dict, folds: list[Fold]
         "wall_time_s": None,
         "timing_file": timing_name(seed),
         "predictions_file": predictions_name(seed),
+        "label_sensitivity": None if shifts is None else {
+            "to_unknown": _shift_summary([sh.to_unknown for sh in shifts]),
+            "to_other_encoder": _shift_summary([sh.to_other for sh in shifts]),
+        },
     }
 
 
-def write_predictions(path: Path, seed: int, corpus: Corpus, folds: list[Fold], preds: list[np.ndarray]) -> None:
+def write_predictions(path: Path, seed: int, corpus: Corpus, folds: list[Fold], preds: list[np.ndarray],
+                      preds_unlabelled: list[np.ndarray]) -> None:
     pred = np.empty(len(corpus), dtype=np.float32)
+    free = np.empty(len(corpus), dtype=np.float32)
     fold_of = np.empty(len(corpus), dtype=object)
-    for f, p in zip(folds, preds):
+    for f, p, u in zip(folds, preds, preds_unlabelled):
         pred[f.val] = p
+        free[f.val] = u
         fold_of[f.val] = f.held_out
     # Equivalent to json.dumps(row, sort_keys=True) per row (tested), ~5x faster: strings are
     # escaped once per distinct value, floats use repr() as json does.
@@ -335,28 +397,13 @@ def write_predictions(path: Path, seed: int, corpus: Corpus, folds: list[Fold], 
     fi = corpus.frame_index.tolist()
     vm = corpus.vmaf.tolist()
     pr = pred.astype(np.float64).tolist()
+    pu = free.astype(np.float64).tolist()
     lines = [
         f'{{"cq": {cq[i]!r}, "encoder": {q(corpus.encoder[i])}, "fold": {q(fold_of[i])}, "frame_index": {fi[i]}, '
-        f'"group": {q(corpus.group[i])}, "pred": {pr[i]!r}, "preset": {q(corpus.preset[i])}, "row": {i}, '
+        f'"group": {q(corpus.group[i])}, "pred": {pr[i]!r}, "pred_unlabelled": {pu[i]!r}, '
+        f'"preset": {q(corpus.preset[i])}, "row": {i}, '
         f'"seed": {seed}, "src": {q(corpus.src[i])}, "vmaf": {vm[i]!r}}}\n'
         for i in range(len(corpus))
     ]
     with atomic_output(path, "wb") as handle:
         handle.write("".join(lines).encode("utf-8"))
-
-
-def read_predictions(path: str | Path) -> list[dict[str, Any]]:
-    """The rows of a `loso_seed{N}.predictions.jsonl` file (for the calibration/report stages)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("predictions file not found", path=path) from None
-    rows = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-    return rows
