@@ -1,41 +1,44 @@
-"""Split-conformal prediction intervals for the ensemble, calibrated on the LOSO residuals.
+"""Prediction intervals that hold for a new source, calibrated on the LOSO held-out residuals.
 
 The trainer writes, per seed, every row's *held-out* prediction (`loso_seed{N}.predictions.jsonl`
-or `.parquet`: row, src, group, encoder, preset, cq, frame_index, vmaf, pred, fold). Here:
+or `.parquet`: row, src, group, encoder, preset, cq, frame_index, vmaf, pred, [pred_unlabelled],
+fold). The ensemble prediction of a row is the mean over seeds. A frame's score is
+|vmaf - ensemble|; for a model of the robust recipe it is the larger of that and the same with
+every label left out (`pred_unlabelled`), so one interval holds whether or not predict is told
+the encoder, preset and cq. A clip's score is |mean vmaf - mean ensemble| over one cell (src,
+encoder, preset, cq).
 
-* per row, the ensemble prediction is the mean over seeds of the held-out predictions;
-* the frame-level score is |vmaf - ensemble|; the clip-level score is |mean vmaf - mean
-  ensemble| over the frames of one cell (src, encoder, preset, cq), i.e. of one encoded clip;
-* the half-width at coverage q is the k-th smallest score with k = ceil((n + 1) q) (the finite-
-  sample conformal level ceil((n+1)q)/n); when k > n the interval is unbounded (too few rows);
-* per fold (held-out source), coverage is measured with the half-width calibrated on the *other*
-  folds only, so it is an honest out-of-source estimate of whether "95 %" means 95 %.
+Frames of one source are not exchangeable with frames of another: a pooled quantile covers 95 %
+of frames on average while a new source can see 50 %. So the guarantee is about sources:
 
-The guarantee assumes the scored unit is exchangeable with the calibration units; frames of one
-source are not independent, which is why the per-fold (leave-one-source-out) coverage is reported
-beside the pooled number. The exported models are refitted on the full corpus: the LOSO residuals
-describe how the *recipe* generalises to an unseen source, which is the situation predict is used
-in; they are not the refit model's residuals (on its own training corpus a tiny test ensemble
-covered 93 % of frames at a 95 % level, so no in-sample guarantee is claimed).
+1. per source s (a LOSO fold), q_s = the smallest half-width that covers at least a fraction
+   `coverage` (the frame level, default 0.95) of that source's frames (scores sorted,
+   q_s = score[ceil(coverage * n_s)]);
+2. across the S sources, the half-width is the k-th smallest q_s with k = ceil((S + 1) *
+   SOURCE_LEVEL) (split conformal over sources); when S is too small for SOURCE_LEVEL, k = S and
+   the attained level k / (S + 1) is what is stated.
+
+"For at least `source_level` of new sources, at least `coverage` of frames lie inside", where
+the sources are exchangeable with the corpus's. Each fold's coverage is also measured with a
+half-width calibrated on the *other* folds only (an honest estimate of what a new source sees),
+and the worst fold and the fraction of folds that reach `coverage` are reported and gated.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from . import thresholds as T
 from .errors import InputError
-from .io import sha256_file
+from .io import iter_json_objects, sha256_file
 
 PRED_COLUMNS = ("row", "src", "encoder", "preset", "cq", "frame_index", "vmaf", "pred", "fold")
-ROW_ALIASES = ("row", "row_index", "index", "idx")
-METHOD = ("split conformal on LOSO held-out absolute residuals of the seed-mean ensemble; "
-          "half-width = k-th smallest residual, k = ceil((n+1)q); clip = cell (src, encoder, preset, cq) mean")
+METHOD = ("per-source quantile of LOSO held-out absolute residuals of the seed-mean ensemble, then split "
+          "conformal across sources; clip = cell (src, encoder, preset, cq) mean")
 
 
 def conformal_rank(n: int, coverage: float) -> int:
@@ -82,35 +85,28 @@ def read_predictions(path: str | Path) -> dict[str, np.ndarray]:
             raise InputError(f"not a readable Parquet file ({exc})", path=path) from None
         numbered = [(i + 1, r) for i, r in enumerate(rows)]
     else:
-        numbered = []
-        try:
-            with open(path, encoding="utf-8") as handle:
-                for lineno, line in enumerate(handle, start=1):
-                    if line.strip():
-                        try:
-                            numbered.append((lineno, json.loads(line)))
-                        except json.JSONDecodeError as exc:
-                            raise InputError(f"{path}:{lineno}: line is not valid JSON ({exc.msg})") from None
-        except FileNotFoundError:
-            raise InputError("prediction file not found", path=path) from None
+        numbered = list(iter_json_objects(path, what="prediction file"))
     if not numbered:
         raise InputError("prediction file has no rows", path=path)
     cols: dict[str, list] = {k: [] for k in PRED_COLUMNS}
+    unlabelled: list[float | None] = []
     for lineno, row in numbered:
         where = f"{path}:{lineno}"
         if not isinstance(row, dict):
             raise InputError(f"{where}: a row must be a JSON object")
-        row_key = next((k for k in ROW_ALIASES if k in row), None)
-        missing = [k for k in PRED_COLUMNS if k != "row" and k not in row] + ([] if row_key else ["row"])
+        missing = [k for k in PRED_COLUMNS if k not in row]
         if missing:
             raise InputError(f"{where}: missing keys {', '.join(missing)}")
-        for key in ("vmaf", "pred", "cq"):
-            value = row[key]
+        for key in ("vmaf", "pred", "cq", "pred_unlabelled"):
+            value = row.get(key, 0.0 if key == "pred_unlabelled" else None)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise InputError(f"{where}: {key} must be a finite number, got {value!r}")
-        cols["row"].append(int(row[row_key]))
-        for key in PRED_COLUMNS[1:]:
+        row_index = row["row"]
+        if isinstance(row_index, bool) or not isinstance(row_index, int) or row_index < 0:
+            raise InputError(f"{where}: row must be a non-negative integer, got {row_index!r}")
+        for key in PRED_COLUMNS:
             cols[key].append(row[key])
+        unlabelled.append(row.get("pred_unlabelled"))
     out = {
         "row": np.asarray(cols["row"], dtype=np.int64),
         "src": np.asarray([str(v) for v in cols["src"]]),
@@ -122,6 +118,10 @@ def read_predictions(path: str | Path) -> dict[str, np.ndarray]:
         "pred": np.asarray(cols["pred"], dtype=np.float64),
         "fold": np.asarray([str(v) for v in cols["fold"]]),
     }
+    if all(v is not None for v in unlabelled):
+        out["pred_unlabelled"] = np.asarray(unlabelled, dtype=np.float64)
+    elif any(v is not None for v in unlabelled):
+        raise InputError("some rows have pred_unlabelled and some do not", path=path)
     order = np.argsort(out["row"], kind="stable")
     out = {k: v[order] for k, v in out.items()}
     if np.unique(out["row"]).size != out["row"].size:
@@ -157,23 +157,62 @@ def _cell_means(values: np.ndarray, cell: np.ndarray, n_cells: int) -> np.ndarra
     return sums / counts
 
 
-def _level(scores: np.ndarray, folds: np.ndarray, coverage: float) -> dict[str, Any]:
-    """Pooled half-widths, and per fold the coverage with a half-width from the other folds."""
-    sorted_scores = np.sort(scores)
-    half = conformal_quantile(sorted_scores, coverage, presorted=True)
+def source_quantile(sorted_scores: np.ndarray, coverage: float) -> float:
+    """The smallest half-width covering at least `coverage` of one source's (sorted) scores."""
+    n = sorted_scores.size
+    return float(sorted_scores[max(1, math.ceil(coverage * n - 1e-9)) - 1])
+
+
+def source_rank(n_sources: int, level: float) -> int:
+    """k of the cross-source conformal step: ceil((S + 1) * level), at most S."""
+    return max(1, min(n_sources, int(math.ceil((n_sources + 1) * level - 1e-9))))
+
+
+def source_half_width(per_source: Sequence[np.ndarray], coverage: float,
+                      level: float = T.SOURCE_LEVEL) -> tuple[float, float]:
+    """(half-width, attained source level) from per-source *sorted* scores: at least `coverage`
+    of the frames of at least that level of new sources lie inside (module doc)."""
+    if not 0.0 < coverage < 1.0:
+        raise InputError(f"coverage must be in (0, 1), got {coverage}")
+    quantiles = sorted(source_quantile(np.asarray(s), coverage) for s in per_source if len(s))
+    if not quantiles:
+        return math.inf, 0.0
+    k = source_rank(len(quantiles), level)
+    return quantiles[k - 1], k / (len(quantiles) + 1)
+
+
+def _by_fold(scores: np.ndarray, folds: np.ndarray) -> dict[str, np.ndarray]:
+    return {fold: np.sort(scores[folds == fold]) for fold in sorted(set(folds.tolist()))}
+
+
+def _level(scores: np.ndarray, folds: np.ndarray, coverage: float,
+           checks: Mapping[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """Half-width over all folds, and per fold the coverage of a half-width from the other folds.
+    `checks`: other score arrays (same rows) whose per-fold coverage is also measured."""
+    per_source = _by_fold(scores, folds)
+    half, attained = source_half_width(list(per_source.values()), coverage)
     per_fold = {}
-    for fold in sorted(set(folds.tolist())):
-        inside = folds == fold
-        q = conformal_quantile(scores[~inside], coverage)
-        per_fold[fold] = {"n": int(inside.sum()), "half_width": _finite(q),
-                          "coverage": float(np.mean(scores[inside] <= q))}
+    for fold, mine in per_source.items():
+        others = [v for f, v in per_source.items() if f != fold]
+        q, _ = source_half_width(others, coverage)
+        item = {"n": int(mine.size), "half_width": _finite(q), "coverage": float(np.mean(mine <= q)),
+                "source_quantile": source_quantile(mine, coverage)}
+        for name, values in (checks or {}).items():
+            item[f"coverage_{name}"] = float(np.mean(values[folds == fold] <= q))
+        per_fold[fold] = item
+    covs = [v["coverage"] for v in per_fold.values()]
     return {
         "n": int(scores.size),
+        "n_sources": len(per_source),
         "half_width": _finite(half),
-        "half_widths": {f"{c:g}": _finite(conformal_quantile(sorted_scores, c, presorted=True)) for c in T.REPORTED_COVERAGES},
+        "source_level": attained,
+        "half_widths": {f"{c:g}": _finite(source_half_width(list(per_source.values()), c)[0])
+                        for c in T.REPORTED_COVERAGES},
         "pooled_coverage": float(np.mean(scores <= half)),
+        "fold_coverage_min": float(np.min(covs)),
+        "fold_hit_rate": float(np.mean([c >= coverage for c in covs])),
         "per_fold": per_fold,
-        "_sorted": sorted_scores,
+        "_per_source": per_source,
     }
 
 
@@ -181,9 +220,15 @@ def _finite(value: float) -> float | None:
     return None if not math.isfinite(value) else float(value)
 
 
+def guarantee_text(coverage: float, source_level: float, n_sources: int) -> str:
+    return (f"for at least {source_level:.0%} of new sources (split conformal over {n_sources} LOSO sources), "
+            f"at least {coverage:.0%} of frames (clips) lie inside the interval")
+
+
 def calibrate(per_seed: Mapping[int, dict[str, np.ndarray]], coverage: float = T.DEFAULT_COVERAGE,
-              paths: Mapping[int, Path] | None = None) -> dict[str, Any]:
-    """Calibration from aligned per-seed held-out predictions (see the module doc).
+              paths: Mapping[int, Path] | None = None, *, label_free: bool = False) -> dict[str, Any]:
+    """Calibration from aligned per-seed held-out predictions (see the module doc). `label_free`:
+    the model answers without labels (robust recipe), so scores also cover `pred_unlabelled`.
 
     Returns {"summary": <JSON for the verdict>, "file": <JSON for the export's calibration file>}.
     """
@@ -193,9 +238,10 @@ def calibrate(per_seed: Mapping[int, dict[str, np.ndarray]], coverage: float = T
     paths = dict(paths or {})
     seeds = sorted(per_seed)
     base = _align(per_seed, paths)
-    preds = np.stack([per_seed[s]["pred"] for s in seeds])  # [M, n]
-    ensemble = preds.mean(axis=0)
-    single = preds[0]  # the smoke fallback member: lowest seed
+    if label_free and any("pred_unlabelled" not in per_seed[s] for s in seeds):
+        where = next((paths.get(s) for s in seeds if "pred_unlabelled" not in per_seed[s]), None)
+        raise InputError("the recipe is label-free but the prediction file has no pred_unlabelled column",
+                         path=where)
     cell = _cells(base)
     n_cells = int(cell.max()) + 1
     cell_fold = np.empty(n_cells, dtype=object)
@@ -203,62 +249,82 @@ def calibrate(per_seed: Mapping[int, dict[str, np.ndarray]], coverage: float = T
     cell_fold = cell_fold.astype(str)
     vmaf_cell = _cell_means(base["vmaf"], cell, n_cells)
 
-    def levels(pred: np.ndarray) -> tuple[dict, dict]:
-        frame = _level(np.abs(base["vmaf"] - pred), base["fold"], coverage)
-        clip = _level(np.abs(vmaf_cell - _cell_means(pred, cell, n_cells)), cell_fold, coverage)
-        return frame, clip
+    def levels(members: list[int]) -> tuple[dict, dict]:
+        pred = np.stack([per_seed[s]["pred"] for s in members]).mean(axis=0)
+        frame_labelled = np.abs(base["vmaf"] - pred)
+        clip_labelled = np.abs(vmaf_cell - _cell_means(pred, cell, n_cells))
+        frame_score, clip_score = frame_labelled, clip_labelled
+        frame_checks = {"labelled": frame_labelled}
+        clip_checks = {"labelled": clip_labelled}
+        if label_free:
+            free = np.stack([per_seed[s]["pred_unlabelled"] for s in members]).mean(axis=0)
+            frame_free = np.abs(base["vmaf"] - free)
+            clip_free = np.abs(vmaf_cell - _cell_means(free, cell, n_cells))
+            frame_score, clip_score = np.maximum(frame_labelled, frame_free), np.maximum(clip_labelled, clip_free)
+            frame_checks["unlabelled"], clip_checks["unlabelled"] = frame_free, clip_free
+        return (_level(frame_score, base["fold"], coverage, frame_checks),
+                _level(clip_score, cell_fold, coverage, clip_checks))
 
-    ens_frame, ens_clip = levels(ensemble)
-    one_frame, one_clip = levels(single)
+    ens_frame, ens_clip = levels(seeds)
+    one_frame, one_clip = levels(seeds[:1])  # the smoke fallback member: lowest seed
     folds = sorted(ens_frame["per_fold"])
-    per_fold = [{
-        "fold": fold,
-        "n_frames": ens_frame["per_fold"][fold]["n"],
-        "frame_half_width": ens_frame["per_fold"][fold]["half_width"],
-        "frame_coverage": ens_frame["per_fold"][fold]["coverage"],
-        "n_clips": ens_clip["per_fold"][fold]["n"],
-        "clip_half_width": ens_clip["per_fold"][fold]["half_width"],
-        "clip_coverage": ens_clip["per_fold"][fold]["coverage"],
-    } for fold in folds]
+    per_fold = []
+    for fold in folds:
+        fr, cl = ens_frame["per_fold"][fold], ens_clip["per_fold"][fold]
+        item = {"fold": fold, "n_frames": fr["n"], "frame_half_width": fr["half_width"],
+                "frame_coverage": fr["coverage"], "frame_source_quantile": fr["source_quantile"],
+                "n_clips": cl["n"], "clip_half_width": cl["half_width"], "clip_coverage": cl["coverage"]}
+        if label_free:
+            item["frame_coverage_labelled"] = fr["coverage_labelled"]
+            item["frame_coverage_unlabelled"] = fr["coverage_unlabelled"]
+        per_fold.append(item)
 
     def public(level: dict) -> dict:
-        return {k: v for k, v in level.items() if k not in ("_sorted", "per_fold")}
+        return {k: v for k, v in level.items() if k not in ("_per_source", "per_fold")}
+
+    def residuals(level: dict) -> dict:
+        sources = {fold: values.tolist() for fold, values in level["_per_source"].items()}
+        return {"n": level["n"], "sources": sources}
 
     frame_cov = [f["frame_coverage"] for f in per_fold]
     clip_cov = [f["clip_coverage"] for f in per_fold]
     summary = {
         "method": METHOD,
         "coverage": float(coverage),
+        "source_level_target": T.SOURCE_LEVEL,
+        "source_level": ens_frame["source_level"],
+        "n_sources": ens_frame["n_sources"],
+        "label_free": bool(label_free),
+        "guarantee": guarantee_text(coverage, ens_frame["source_level"], ens_frame["n_sources"]),
         "seeds": seeds,
         "frame": public(ens_frame),
         "clip": public(ens_clip),
         "per_fold": per_fold,
         "fold_frame_coverage_mean": float(np.mean(frame_cov)),
         "fold_frame_coverage_min": float(np.min(frame_cov)),
+        "fold_frame_hit_rate": ens_frame["fold_hit_rate"],
         "fold_clip_coverage_mean": float(np.mean(clip_cov)),
         "fold_clip_coverage_min": float(np.min(clip_cov)),
         "single_member": {"seed": seeds[0], "frame": public(one_frame), "clip": public(one_clip)},
-        "prediction_files": [{"seed": s, "path": str(paths[s]), "sha256": sha256_file(paths[s])}
+        "prediction_files": [{"seed": s, "path": Path(paths[s]).name, "sha256": sha256_file(paths[s])}
                              for s in seeds if s in paths],
     }
     file = {
-        "schema_version": 1,
-        "kind": "split-conformal-abs-residual",
+        "schema_version": 2,
+        "kind": "per-source-conformal-abs-residual",
         "method": METHOD,
         "default_coverage": float(coverage),
-        "ensemble": {"seeds": seeds,
-                     "frame": {"n": ens_frame["n"], "residuals": ens_frame["_sorted"].tolist()},
-                     "clip": {"n": ens_clip["n"], "residuals": ens_clip["_sorted"].tolist()}},
-        "single_member": {"seed": seeds[0],
-                          "frame": {"n": one_frame["n"], "residuals": one_frame["_sorted"].tolist()},
-                          "clip": {"n": one_clip["n"], "residuals": one_clip["_sorted"].tolist()}},
+        "source_level": T.SOURCE_LEVEL,
+        "label_free": bool(label_free),
+        "ensemble": {"seeds": seeds, "frame": residuals(ens_frame), "clip": residuals(ens_clip)},
+        "single_member": {"seed": seeds[0], "frame": residuals(one_frame), "clip": residuals(one_clip)},
         "summary": summary,
     }
     return {"summary": summary, "file": file}
 
 
-def calibrate_from_loso(loso_dir: str | Path, seeds: Iterable[int],
-                        coverage: float = T.DEFAULT_COVERAGE) -> dict[str, Any] | None:
+def calibrate_from_loso(loso_dir: str | Path, seeds: Iterable[int], coverage: float = T.DEFAULT_COVERAGE, *,
+                        label_free: bool = False) -> dict[str, Any] | None:
     """Calibrate from the prediction files in `loso_dir`; None when no seed has one; InputError
     when only some seeds have one or a file is malformed."""
     seeds = sorted(int(s) for s in seeds)
@@ -271,5 +337,5 @@ def calibrate_from_loso(loso_dir: str | Path, seeds: Iterable[int],
         raise InputError(f"held-out prediction files missing for seeds {missing} "
                          f"(expected loso_seed{{N}}.predictions.jsonl or .parquet)", path=loso_dir)
     per_seed = {s: read_predictions(p) for s, p in present.items()}
-    return calibrate(per_seed, coverage, paths=present)
+    return calibrate(per_seed, coverage, paths=present, label_free=label_free)
 

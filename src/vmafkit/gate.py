@@ -1,4 +1,9 @@
-"""The production gate: read `loso_seed{N}.json` reports and judge them against `thresholds`."""
+"""The production gate: read `loso_seed{N}.json` reports, re-derive every PLCC from the held-out
+prediction files beside them, and judge them against `thresholds`.
+
+A seed report is a cache of numbers that can be recomputed, so it is never trusted: each fold's
+PLCC, and the mean, min and max over folds, are recomputed from `loso_seed{N}.predictions.*`
+and a report that disagrees (by more than `T.RECOMPUTE_TOL`) is refused, naming the file."""
 
 from __future__ import annotations
 
@@ -49,12 +54,63 @@ def report_corpus(report: Mapping[str, Any]) -> tuple[str, str | None]:
 
 
 def load_seed_reports(loso_dir: str | Path, seeds: Iterable[int] = T.DEFAULT_SEEDS) -> dict[int, dict[str, Any]]:
-    """{seed: report} for every seed; a missing or malformed report raises InputError."""
+    """{seed: report} for every seed; a missing or malformed report raises InputError. The
+    reports' numbers are not checked here (see `load_evidence`)."""
     seeds = normalise_seeds(seeds)
     loso_dir = Path(loso_dir)
     if not loso_dir.is_dir():
         raise InputError("LOSO folder not found", path=loso_dir)
     return {seed: load_seed_report(seed_report_path(loso_dir, seed), seed) for seed in seeds}
+
+
+def _same(a: float | None, b: float) -> bool:
+    if a is None:
+        return not math.isfinite(b)
+    return math.isfinite(b) and abs(float(a) - b) <= T.RECOMPUTE_TOL
+
+
+def check_report_numbers(report: Mapping[str, Any], preds: Mapping[str, Any], report_path: Path) -> None:
+    """InputError (naming the report) unless every fold PLCC and the mean/min/max in `report`
+    equal what its held-out predictions give."""
+    from .train import metrics
+
+    folds_in_file = sorted(set(preds["fold"].tolist()))
+    folds_in_report = sorted(str(f["held_out"]) for f in report["folds"])
+    if folds_in_file != folds_in_report:
+        raise InputError(f"folds {folds_in_report} differ from the prediction file's {folds_in_file}", path=report_path)
+    plccs = []
+    for fold in report["folds"]:
+        inside = preds["fold"] == str(fold["held_out"])
+        value = metrics.plcc(preds["pred"][inside], preds["vmaf"][inside])
+        if not _same(fold.get("plcc"), value):
+            raise InputError(f"fold {fold['held_out']}: plcc {fold.get('plcc')} disagrees with its predictions "
+                             f"({value:.6f}); the report was edited or belongs to other predictions", path=report_path)
+        plccs.append(value)
+    for key, value in (("mean_plcc", metrics.nanmean(plccs)), ("min_plcc", metrics.nanmin(plccs)),
+                       ("max_plcc", metrics.nanmax(plccs))):
+        if key in report and not _same(report[key], value):
+            raise InputError(f"{key} {report[key]} disagrees with the mean over its folds' predictions ({value:.6f}); "
+                             "the report was edited", path=report_path)
+
+
+def load_evidence(loso_dir: str | Path, seeds: Iterable[int] = T.DEFAULT_SEEDS
+                  ) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]], dict[int, Path]]:
+    """(reports, predictions, prediction paths) for every seed, each report checked against its
+    predictions. A missing prediction file is an InputError: the gate cannot recompute."""
+    from .calibration import prediction_file, read_predictions
+
+    reports = load_seed_reports(loso_dir, seeds)
+    paths: dict[int, Path] = {}
+    preds: dict[int, dict[str, Any]] = {}
+    for seed, report in reports.items():
+        found = prediction_file(loso_dir, seed)
+        if found is None:
+            raise InputError(f"held-out prediction file of seed {seed} missing (loso_seed{seed}.predictions.jsonl): "
+                             "the gate recomputes every PLCC from it", path=loso_dir)
+        paths[seed] = found
+        preds[seed] = read_predictions(found)
+        check_report_numbers(report, preds[seed], seed_report_path(loso_dir, seed))
+    return reports, preds, paths
 
 
 def normalise_seeds(seeds: Iterable[int]) -> list[int]:
@@ -68,8 +124,10 @@ def normalise_seeds(seeds: Iterable[int]) -> list[int]:
     return sorted(seeds)
 
 
-def evaluate_gate(per_seed_plccs: Mapping[int, float]) -> dict[str, Any]:
-    """The gate report (SPEC keys). `per_seed_plccs` maps seed -> that seed's mean LOSO PLCC."""
+def evaluate_gate(per_seed_plccs: Mapping[int, float], interval_coverage: float | None = None) -> dict[str, Any]:
+    """The gate report (SPEC keys). `per_seed_plccs` maps seed -> that seed's mean LOSO PLCC;
+    `interval_coverage`: the worst fold's frame coverage of the interval calibrated on the other
+    folds (calibration), gated against `T.FOLD_COVERAGE_MIN`; None = not evaluated (fails)."""
     if not per_seed_plccs:
         raise InputError("the gate needs at least one seed")
     seeds = sorted(int(s) for s in per_seed_plccs)
@@ -80,8 +138,9 @@ def evaluate_gate(per_seed_plccs: Mapping[int, float]) -> dict[str, Any]:
     mean_pass = mean_plcc >= T.MEAN_PLCC_MIN - T.GATE_EPS
     spread_pass = spread <= T.PLCC_SPREAD_MAX + T.GATE_EPS
     per_seed_pass = not failing
+    coverage_pass = interval_coverage is not None and interval_coverage >= T.FOLD_COVERAGE_MIN - T.GATE_EPS
     return {
-        "passed": bool(mean_pass and spread_pass and per_seed_pass),
+        "passed": bool(mean_pass and spread_pass and per_seed_pass and coverage_pass),
         "mean_plcc": mean_plcc,
         "mean_plcc_threshold": T.MEAN_PLCC_MIN,
         "mean_plcc_pass": bool(mean_pass),
@@ -92,16 +151,27 @@ def evaluate_gate(per_seed_plccs: Mapping[int, float]) -> dict[str, Any]:
         "per_seed_min": T.PER_SEED_PLCC_MIN,
         "per_seed_pass": bool(per_seed_pass),
         "failing_seeds": failing,
+        "interval_coverage_min": interval_coverage,
+        "interval_coverage_threshold": T.FOLD_COVERAGE_MIN,
+        "interval_coverage_pass": bool(coverage_pass),
     }
 
 
-def gate_from_reports(reports: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
-    return evaluate_gate({seed: float(r["mean_plcc"]) for seed, r in reports.items()})
+def gate_from_reports(reports: Mapping[int, Mapping[str, Any]], interval_coverage: float | None) -> dict[str, Any]:
+    """The gate over reports already checked against their predictions (`load_evidence`)."""
+    return evaluate_gate({seed: float(r["mean_plcc"]) for seed, r in reports.items()}, interval_coverage)
 
 
-def run_gate(loso_dir: str | Path, seeds: Iterable[int] = T.DEFAULT_SEEDS) -> dict[str, Any]:
-    """Load the seed reports of `loso_dir` and return the gate report."""
-    return gate_from_reports(load_seed_reports(loso_dir, seeds))
+def run_gate(loso_dir: str | Path, seeds: Iterable[int] = T.DEFAULT_SEEDS,
+             coverage: float = T.DEFAULT_COVERAGE) -> dict[str, Any]:
+    """Load and re-check the evidence of `loso_dir` and return the gate report."""
+    from .calibration import calibrate
+    from .train.model import Recipe
+
+    reports, preds, paths = load_evidence(loso_dir, seeds)
+    label_free = Recipe.from_json(next(iter(reports.values())).get("recipe") or {}).label_free
+    calib = calibrate(preds, coverage, paths, label_free=label_free)
+    return gate_from_reports(reports, calib["summary"]["fold_frame_coverage_min"])
 
 
 def failing_aspects(gate: Mapping[str, Any]) -> list[str]:
@@ -117,4 +187,9 @@ def failing_aspects(gate: Mapping[str, Any]) -> list[str]:
                    f"(seed {lo} lowest at {plccs[lo]:.4f}, seed {hi} highest at {plccs[hi]:.4f})")
     for seed in gate["failing_seeds"]:
         out.append(f"seed {seed} plcc {plccs[int(seed)]:.4f} < {gate['per_seed_min']:.4f}")
+    if not gate.get("interval_coverage_pass", False):
+        value = gate.get("interval_coverage_min")
+        shown = "not measured" if value is None else f"{value:.3f}"
+        out.append(f"worst-fold interval coverage {shown} < {gate.get('interval_coverage_threshold', T.FOLD_COVERAGE_MIN):.3f} "
+                   "(a new source's frames fall outside the calibrated interval too often)")
     return out

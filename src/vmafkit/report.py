@@ -144,6 +144,11 @@ def _load_loso(inputs: RunInputs, loso: Path) -> None:
             verdict = _read_json_object(path)
             if verdict.get("verdict") not in ("PROMOTE", "HOLD"):
                 raise InputError("has no verdict PROMOTE or HOLD", path=path)
+            from .verdict import stale_reason
+
+            stale = stale_reason(verdict, loso)
+            if stale is not None:
+                raise InputError(f"STALE verdict, not shown: {stale}; re-run `vmafkit verdict`", path=path)
             inputs.verdict, inputs.verdict_path = verdict, path
         except InputError as exc:
             inputs.problems.append(str(exc))
@@ -609,8 +614,12 @@ def _coverage_section(inp: RunInputs) -> str:
         try:
             from .calibration import calibrate, read_predictions
 
+            from .train.model import Recipe
+
             per_seed = {s: read_predictions(p) for s, p in inp.prediction_paths.items()}
-            calib = calibrate(per_seed, T.DEFAULT_COVERAGE, paths=inp.prediction_paths)["summary"]
+            first = next(iter(inp.seed_reports.values()))
+            label_free = Recipe.from_json(first.get("recipe") or {}).label_free if isinstance(first, dict) else False
+            calib = calibrate(per_seed, T.DEFAULT_COVERAGE, paths=inp.prediction_paths, label_free=label_free)["summary"]
             origin = "provisional: calibrated here from the held-out prediction files (no verdict file yet)"
         except InputError as exc:
             origin = f"ensemble calibration not possible ({exc})"
@@ -655,10 +664,21 @@ def _coverage_section(inp: RunInputs) -> str:
         frame = calib.get("frame") or {}
         clip = calib.get("clip") or {}
         frame_hw, clip_hw = _num(frame.get("half_width"), 2), _num(clip.get("half_width"), 2)
-        body += (f'<p>Pooled ensemble interval at {level:.0%}: &plusmn;{frame_hw} VMAF per frame '
-                 f'(pooled coverage {_num(frame.get("pooled_coverage"), 3)}), &plusmn;{clip_hw} per clip; '
-                 f'mean / min per-fold frame coverage {_num(calib.get("fold_frame_coverage_mean"), 3)} / '
-                 f'{_num(calib.get("fold_frame_coverage_min"), 3)}.</p>')
+        guarantee = calib.get("guarantee")
+        body += (f'<p><b>Guarantee:</b> {_esc(guarantee) if guarantee else "n/a"}. Interval: &plusmn;{frame_hw} VMAF '
+                 f'per frame, &plusmn;{clip_hw} per clip; worst held-out source covers '
+                 f'{_num(calib.get("fold_frame_coverage_min"), 3)} of its frames (mean over sources '
+                 f'{_num(calib.get("fold_frame_coverage_mean"), 3)}; the gate asks &ge; {T.FOLD_COVERAGE_MIN:.2f}).</p>')
+    sensitivity = inp.verdict.get("label_sensitivity") if inp.verdict else None
+    if isinstance(sensitivity, dict):
+        parts = []
+        for key, text in (("to_unknown", "with no encoder/preset/cq"), ("to_other_encoder", "with another trained encoder")):
+            item = sensitivity.get(key)
+            if isinstance(item, dict):
+                parts.append(f'{text}: mean {_num(item.get("mean_abs"), 2)}, max {_num(item.get("max_abs"), 2)} VMAF')
+        if parts:
+            body += ('<p>Label sensitivity (how far held-out predictions move when only the codec labels change): '
+                     + "; ".join(parts) + '.</p>')
     return body
 
 

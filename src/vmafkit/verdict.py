@@ -7,19 +7,20 @@ import datetime as _dt
 import hashlib
 import os
 from pathlib import Path
+
+import numpy as np
 from typing import Any, Iterable, Mapping
 
 from . import thresholds as T
-from .calibration import calibrate_from_loso
-from .errors import InputError
-from .gate import failing_aspects, gate_from_reports, load_seed_reports, normalise_seeds, report_corpus, seed_report_path
+from .calibration import calibrate
+from .errors import InputError, RefusedError
+from .gate import failing_aspects, gate_from_reports, load_evidence, normalise_seeds, report_corpus, seed_report_path
 from .io import atomic_write_json, read_json, sha256_file
+from .layout import HOLD_FILE, PROMOTE_FILE
 from .provenance import run_provenance
 from .validation import validate_or_raise
 
 VERDICT_SCHEMA_VERSION = 1
-PROMOTE_FILE = "PROMOTE.json"
-HOLD_FILE = "HOLD.json"
 # The fingerprint fields that identify the corpus itself (the path and the reference-folder
 # snapshot describe where it lived and are informational).
 IDENTITY_KEYS = ("sha256", "rows", "sources")
@@ -47,12 +48,13 @@ def ref_dir_snapshot(ref_dir: str | Path) -> dict[str, Any]:
     return {"path": str(ref_dir), "sha256": digest, "count": len(lines)}
 
 
-def corpus_fingerprint(corpus_path: str | Path, ref_dir: str | Path | None = None) -> dict[str, Any]:
-    """{path, sha256, rows, n_sources, sources[{src, src_sha256, rows}], ref_dir}."""
+def corpus_fingerprint(corpus_path: str | Path, ref_dir: str | Path | None = None, *, corpus=None) -> dict[str, Any]:
+    """{path, sha256, rows, n_sources, sources[{src, src_sha256, rows}], ref_dir}. `corpus`: the
+    file already loaded (saves a second parse)."""
     from .corpus.schema import load_corpus
 
     corpus_path = Path(corpus_path)
-    corpus = load_corpus(corpus_path)
+    corpus = load_corpus(corpus_path) if corpus is None else corpus
     sources: dict[tuple[str, str], int] = {}
     for src, digest in zip(corpus.src.tolist(), corpus.src_sha256.tolist()):
         sources[(src, digest)] = sources.get((src, digest), 0) + 1
@@ -111,16 +113,43 @@ def recipe_from_reports(reports: Mapping[int, Mapping[str, Any]]) -> dict[str, A
     from .train.model import Recipe
 
     keys = ("epochs", "batch_size", "lr", "weight_decay")
-    recipes = {seed: {k: r[k] for k in keys} for seed, r in reports.items()}
+    recipes = {seed: {**{k: r[k] for k in keys}, **(r.get("recipe") or {})} for seed, r in reports.items()}
     distinct = {tuple(sorted(v.items())) for v in recipes.values()}
     if len(distinct) != 1:
         raise InputError(f"seed reports were trained with different recipes: {recipes}")
-    recipe = Recipe().to_json()
-    first = next(iter(reports.values()))
-    if isinstance(first.get("recipe"), dict):  # vmafkit's trainer also writes the whole recipe
-        recipe.update({k: v for k, v in first["recipe"].items() if k in recipe})
-    recipe.update(next(iter(recipes.values())))
-    return recipe
+    recipe = Recipe.from_json(next(iter(recipes.values()))).to_json()
+    return {**recipe, "name": Recipe.from_json(recipe).name}
+
+
+def check_predictions_match_corpus(preds: Mapping[int, Mapping[str, Any]], paths: Mapping[int, Path], corpus,
+                                   corpus_path: Path) -> None:
+    """Every prediction file holds each corpus row once, with the corpus's own vmaf and group:
+    a prediction file with an edited target would make any PLCC."""
+    for seed, cols in preds.items():
+        where = paths[seed]
+        if cols["row"].size != len(corpus) or not np.array_equal(cols["row"], np.arange(len(corpus))):
+            raise InputError(f"rows do not match the {len(corpus)} rows of {corpus_path}", path=where)
+        if not np.array_equal(cols["vmaf"], corpus.vmaf):
+            bad = int(np.flatnonzero(cols["vmaf"] != corpus.vmaf)[0])
+            raise InputError(f"row {bad}: vmaf {cols['vmaf'][bad]!r} is not the corpus's {corpus.vmaf[bad]!r}",
+                             path=where)
+        if not np.array_equal(cols["fold"], np.asarray(corpus.group, dtype=str)):
+            raise InputError("fold of some row is not its source group in the corpus", path=where)
+
+
+def label_sensitivity(reports: Mapping[int, Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The largest movement, over seeds, of held-out predictions when only the codec block
+    changes (true labels -> all "not given", true encoder -> another trained encoder)."""
+    out: dict[str, Any] = {}
+    for key in ("to_unknown", "to_other_encoder"):
+        parts = [(r.get("label_sensitivity") or {}).get(key) for r in reports.values()]
+        parts = [p for p in parts if p]
+        out[key] = None if not parts else {
+            "mean_abs": float(np.mean([p["mean_abs"] for p in parts])),
+            "p95_abs_max": float(max(p["p95_abs"] for p in parts)),
+            "max_abs": float(max(p["max_abs"] for p in parts)),
+        }
+    return out if any(out.values()) else None
 
 
 def recommendation(gate: Mapping[str, Any], corpus_path: Path, verdict_path: Path) -> str:
@@ -135,19 +164,27 @@ def recommendation(gate: Mapping[str, Any], corpus_path: Path, verdict_path: Pat
 def build_verdict(loso_dir: str | Path, seeds: Iterable[int] = T.DEFAULT_SEEDS, *, ref_dir: str | Path | None = None,
                   argv: list[str] | None = None, coverage: float = T.DEFAULT_COVERAGE) -> tuple[dict[str, Any], Path]:
     """Compute the verdict (nothing is written): (verdict JSON, path it belongs at)."""
+    from .corpus.schema import load_corpus
+    from .train.model import Recipe
+
     loso_dir = Path(loso_dir)
     seeds = normalise_seeds(seeds)
-    reports = load_seed_reports(loso_dir, seeds)
+    reports, preds, pred_paths = load_evidence(loso_dir, seeds)
     corpus_path = resolve_corpus_path(reports, loso_dir)
     recipe = recipe_from_reports(reports)
-    gate = gate_from_reports(reports)
-    fingerprint = corpus_fingerprint(corpus_path, ref_dir)
-    calib = calibrate_from_loso(loso_dir, seeds, coverage)
+    corpus = load_corpus(corpus_path)
+    check_predictions_match_corpus(preds, pred_paths, corpus, corpus_path)
+    fingerprint = corpus_fingerprint(corpus_path, ref_dir, corpus=corpus)
+    calib = calibrate(preds, coverage, pred_paths, label_free=Recipe.from_json(recipe).label_free)
+    gate = gate_from_reports(reports, calib["summary"]["fold_frame_coverage_min"])
     verdict_name = PROMOTE_FILE if gate["passed"] else HOLD_FILE
     out_path = loso_dir / verdict_name
-    inputs = [seed_report_path(loso_dir, s) for s in seeds]
-    if calib is not None:
-        inputs += [Path(p["path"]) for p in calib["summary"]["prediction_files"]]
+    report_paths = {s: seed_report_path(loso_dir, s) for s in seeds}
+    evidence = {
+        "seed_reports": [{"seed": s, "file": report_paths[s].name, "sha256": sha256_file(report_paths[s])} for s in seeds],
+        "predictions": [{"seed": s, "file": pred_paths[s].name, "sha256": sha256_file(pred_paths[s])} for s in seeds],
+    }
+    inputs = [report_paths[s] for s in seeds] + [pred_paths[s] for s in seeds]
     inputs.append(corpus_path)
     if ref_dir is not None:
         inputs.append(Path(ref_dir))
@@ -161,7 +198,9 @@ def build_verdict(loso_dir: str | Path, seeds: Iterable[int] = T.DEFAULT_SEEDS, 
         "failing_aspects": failing_aspects(gate),
         "corpus": fingerprint,
         "recipe": recipe,
-        "calibration": calib["summary"] if calib is not None else None,
+        "evidence": evidence,
+        "label_sensitivity": label_sensitivity(reports),
+        "calibration": calib["summary"],
         "recommendation": recommendation(gate, corpus_path, out_path),
         "run_provenance": run_provenance(
             "vmafkit verdict",
@@ -170,9 +209,6 @@ def build_verdict(loso_dir: str | Path, seeds: Iterable[int] = T.DEFAULT_SEEDS, 
              "per_seed_plcc_min": T.PER_SEED_PLCC_MIN},
             inputs=inputs, outputs=[out_path], argv=argv),
     }
-    if calib is None:
-        verdict["recommendation"] += (" No held-out prediction files (loso_seed{N}.predictions.*): "
-                                      "no interval calibration, so export will refuse.")
     validate_or_raise(verdict, "verdict", what="verdict (internal)")
     return verdict, out_path
 
@@ -196,4 +232,63 @@ def load_verdict(path: str | Path) -> dict[str, Any]:
     """Read and schema-check a verdict file (InputError, exit 2, when missing or malformed)."""
     verdict = read_json(path, what="verdict file")
     validate_or_raise(verdict, "verdict", path=path, what="verdict file")
+    return verdict
+
+
+# What a verdict decides; everything else (time, argv, paths) may differ on a re-derivation.
+DECIDING_KEYS = ("verdict", "seeds", "gate", "recipe", "evidence", "calibration", "label_sensitivity")
+
+
+def _differs(a: Any, b: Any, tol: float = 1e-9) -> bool:
+    """Whether two JSON values differ (numbers by more than `tol`: a float's last bit may move
+    between the writing and the re-deriving process)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() != b.keys() or any(_differs(a[k], b[k], tol) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) != len(b) or any(_differs(x, y, tol) for x, y in zip(a, b))
+    numbers = (int, float)
+    if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool) and not isinstance(b, bool):
+        return not abs(a - b) <= tol
+    return a != b
+
+
+def stale_reason(verdict: Mapping[str, Any], loso_dir: Path) -> str | None:
+    """Why the files a verdict pins no longer are what it was computed from (None = current)."""
+    evidence = verdict.get("evidence")
+    if not isinstance(evidence, dict):
+        return "it pins no evidence (written by an older vmafkit, or by hand)"
+    for kind in ("seed_reports", "predictions"):
+        for item in evidence.get(kind) or []:
+            pinned = loso_dir / str(item.get("file"))
+            if not pinned.is_file():
+                return f"{item.get('file')} (pinned by the verdict) is gone"
+            digest = sha256_file(pinned)
+            if digest != item.get("sha256"):
+                return (f"{item.get('file')} changed since the verdict was written (sha256 {digest[:12]} != "
+                        f"pinned {str(item.get('sha256'))[:12]})")
+    return None
+
+
+def load_trusted_verdict(path: str | Path) -> dict[str, Any]:
+    """The verdict at `path`, after re-deriving it from the files it pins (its LOSO folder, beside
+    it): RefusedError (exit 3) when a pinned file changed or is gone, or when the recomputed
+    verdict differs in anything it decides (a hand-edited or stale verdict). Nothing is written."""
+    path = Path(path)
+    verdict = load_verdict(path)
+    loso_dir = path.parent
+    stale = stale_reason(verdict, loso_dir)
+    if stale is not None:
+        raise RefusedError(f"{stale}; re-run `vmafkit verdict`", path=path)
+    coverage = verdict["calibration"]["coverage"]
+    try:
+        fresh, _ = build_verdict(loso_dir, verdict["seeds"], coverage=coverage)
+    except InputError as exc:
+        raise RefusedError(f"the verdict's evidence no longer checks out ({exc})", path=path) from None
+    for key in DECIDING_KEYS:
+        if _differs(verdict.get(key), fresh.get(key)):
+            raise RefusedError(f"{key} does not match what its pinned files give (hand-edited or stale verdict); "
+                               "re-run `vmafkit verdict`", path=path)
+    if not same_corpus(verdict["corpus"], fresh["corpus"]):
+        raise RefusedError(f"corpus does not match what its pinned files give "
+                           f"({fingerprint_difference(verdict['corpus'], fresh['corpus'])})", path=path)
     return verdict

@@ -143,6 +143,14 @@ def rows_to_corpus(rows: list[dict[str, Any]], path: str | Path) -> Corpus:
     path = Path(path)
     if not rows:
         raise InputError("corpus has no rows", path=path)
+    group_of: dict[str, str] = {}
+    for i, r in enumerate(rows):
+        group = str(r.get("group") or r["src"])
+        first = group_of.setdefault(str(r["src_sha256"]), group)
+        if first != group:
+            raise InputError(f"row {i + 1}: source {str(r['src_sha256'])[:12]} (src {r['src']}) is in LOSO groups "
+                             f"{first!r} and {group!r}: one clip in two folds leaks between them", path=path)
+    sizes = sorted({(int(r["width"]), int(r["height"])) for r in rows})
     return Corpus(
         path=path,
         features=np.array([[float(r[k]) for k in CANONICAL6] for r in rows], dtype=np.float64),
@@ -154,7 +162,8 @@ def rows_to_corpus(rows: list[dict[str, Any]], path: str | Path) -> Corpus:
         cq=np.array([float(r["cq"]) for r in rows], dtype=np.float64),
         frame_index=np.array([int(r["frame_index"]) for r in rows], dtype=np.int64),
         src_sha256=np.array([str(r["src_sha256"]) for r in rows]),
-        meta={"n_rows": len(rows)},
+        meta={"n_rows": len(rows), "frame_sizes": [list(wh) for wh in sizes],
+              "pix_fmts": sorted({str(r["pix_fmt"]) for r in rows})},
     )
 
 
