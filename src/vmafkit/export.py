@@ -19,17 +19,19 @@ from typing import Any, Mapping
 import numpy as np
 
 from . import thresholds as T
-from .calibration import calibrate_from_loso, prediction_file
+from .calibration import calibrate_from_loso
 from .errors import InputError, RefusedError
 from .io import atomic_write_bytes, atomic_write_json, read_json, sha256_bytes, sha256_file
 from .provenance import run_provenance
 from .validation import validate_or_raise
-from .verdict import corpus_fingerprint, fingerprint_difference, load_verdict, same_corpus
+from .verdict import corpus_fingerprint, fingerprint_difference, load_trusted_verdict, load_verdict, same_corpus
 
 DEFAULT_MODEL_ID = "fr_regressor_v2_ensemble_v1"
 MEMBER_KIND = "fr_regressor_v2_ensemble_member"
 SIDECAR_SCHEMA_VERSION = 1
 INPUT_NAMES = ("features", "codec_onehot")
+# The label-masking stream of a full-corpus refit (LOSO folds use their fold index instead).
+FULL_CORPUS_SALT = 2**31
 OUTPUT_NAME = "score"
 
 
@@ -115,37 +117,27 @@ def parity(model, spec, data: bytes, features: np.ndarray, codec: np.ndarray, x_
     }
 
 
-def _loso_dir_for(verdict: Mapping[str, Any], verdict_path: Path) -> Path:
-    """The verdict sits in its LOSO folder; fall back to the folder it names."""
-    here = verdict_path.parent
-    if all(prediction_file(here, s) is not None for s in verdict["seeds"]):
-        return here
-    return Path(verdict["loso_dir"])
-
-
 def check_exportable(corpus_path: str | Path, verdict_path: str | Path) -> tuple[dict, dict, dict]:
-    """(verdict, fingerprint, calibration) or RefusedError (exit 3) / InputError (exit 2)."""
+    """(verdict, fingerprint, calibration) or RefusedError (exit 3) / InputError (exit 2).
+
+    The verdict is re-derived from the files it pins (`verdict.load_trusted_verdict`): a
+    hand-edited verdict, or one whose seed reports or predictions changed since, is refused."""
+    from .train.model import Recipe
+
     verdict_path = Path(verdict_path)
     verdict = load_verdict(verdict_path)
     if verdict["verdict"] != "PROMOTE":
         raise RefusedError(f"verdict is {verdict['verdict']}, not PROMOTE: nothing is exported", path=verdict_path)
+    verdict = load_trusted_verdict(verdict_path)
     fingerprint = corpus_fingerprint(corpus_path)
     if not same_corpus(verdict["corpus"], fingerprint):
         raise RefusedError(f"corpus does not match the verdict's fingerprint ({fingerprint_difference(verdict['corpus'], fingerprint)})",
                            path=corpus_path)
-    if verdict.get("calibration") is None:
-        raise RefusedError("verdict has no interval calibration (the LOSO run wrote no held-out prediction files)",
-                           path=verdict_path)
-    summary = verdict["calibration"]
-    calib = calibrate_from_loso(_loso_dir_for(verdict, verdict_path), verdict["seeds"], summary["coverage"])
-    if calib is None:
+    label_free = Recipe.from_json(verdict["recipe"]).label_free
+    calib = calibrate_from_loso(verdict_path.parent, verdict["seeds"], verdict["calibration"]["coverage"],
+                                label_free=label_free)
+    if calib is None:  # load_trusted_verdict has just read them: only a race gets here
         raise RefusedError("held-out prediction files of the verdict are gone; cannot calibrate intervals", path=verdict_path)
-    recorded = {p["seed"]: p["sha256"] for p in summary.get("prediction_files", [])}
-    now = {p["seed"]: p["sha256"] for p in calib["summary"]["prediction_files"]}
-    if recorded != now:
-        changed = sorted(s for s in set(recorded) | set(now) if recorded.get(s) != now.get(s))
-        raise RefusedError(f"held-out prediction files of seeds {changed} changed since the verdict was written",
-                           path=verdict_path)
     return verdict, fingerprint, calib
 
 
@@ -166,8 +158,10 @@ def export_ensemble(corpus_path: str | Path, verdict_path: str | Path, out_dir: 
     is written unless every member passes the onnxruntime-vs-torch parity check.
     """
     from .corpus.schema import load_corpus
+    from .train.domain import training_domain
     from .train.ensemble import MemberData, fit_members
     from .train.features import FeatureSpec, input_schema, input_schema_hash
+    from .train.loso import member_inputs
     from .train.model import Recipe
 
     corpus_path, verdict_path, out_dir = Path(corpus_path), Path(verdict_path), Path(out_dir)
@@ -180,16 +174,17 @@ def export_ensemble(corpus_path: str | Path, verdict_path: str | Path, out_dir: 
     existing = load_registry_rows(registry_path)  # a bad registry stops us before any work
 
     seeds = list(verdict["seeds"])
-    recipe_json = {**Recipe().to_json(), **verdict["recipe"]}
-    recipe = Recipe(**{k: recipe_json[k] for k in Recipe().to_json()})
+    recipe = Recipe.from_json(verdict["recipe"])
     corpus = load_corpus(corpus_path)
+    domain = training_domain(corpus, label_free=recipe.label_free)
     spec = FeatureSpec.fit(corpus.features, corpus.cq)
     codec = spec.codec_block(corpus.encoder, corpus.preset, corpus.cq)
     x = np.concatenate([spec.standardise(corpus.features), codec], axis=1).astype(np.float32)
     y = corpus.vmaf.astype(np.float32)
     # workers=1: one batched computation over all seeds. (workers=2 was measured to give
     # different weights for one seed between two identical runs under pytest: not byte-stable.)
-    models = fit_members([MemberData(x=x, y=y, seed=int(s)) for s in seeds], recipe, device=device, progress=progress)
+    members = [MemberData(x=member_inputs(x, recipe, int(s), FULL_CORPUS_SALT), y=y, seed=int(s)) for s in seeds]
+    models = fit_members(members, recipe, device=device, progress=progress)
     models = [m.to("cpu").eval() for m in models]
 
     schema_hash = input_schema_hash()
@@ -209,7 +204,12 @@ def export_ensemble(corpus_path: str | Path, verdict_path: str | Path, out_dir: 
                                f"> {T.EXPORT_PARITY_TOL} on the corpus; nothing was written")
         blobs[seed], checks[seed] = blob, check
 
-    written: list[Path] = []
+    calib_file = dict(calib["file"])
+    calib_file.update({"id": model_id, "corpus_sha256": fingerprint["sha256"], "verdict_sha256": verdict_info["sha256"]})
+    validate_or_raise(calib_file, "calibration", what="calibration (internal)")
+    atomic_write_json(out_dir / calib_name, calib_file)
+    calib_sha = sha256_file(out_dir / calib_name)
+    written: list[Path] = [out_dir / calib_name]
     rows: list[dict[str, Any]] = []
     for seed in seeds:
         mid = member_id(model_id, seed)
@@ -228,7 +228,7 @@ def export_ensemble(corpus_path: str | Path, verdict_path: str | Path, out_dir: 
             "encoder_vocab": list(spec.encoder_vocab), "encoder_vocab_version": spec.encoder_vocab_version,
             "codec_layout": input_schema()["codec_layout"],
             "input_schema": input_schema(), "input_schema_hash": schema_hash,
-            "corpus": fingerprint, "recipe": recipe.to_json(), "gate": verdict["gate"],
+            "corpus": fingerprint, "recipe": recipe.to_json(), "gate": verdict["gate"], "domain": domain,
             "loso_plcc": float(verdict["gate"]["per_seed_plccs"][str(seed)]),
             "verdict": verdict_info, "calibration": calib_name, "parity": checks[seed],
             "run_provenance": run_provenance("vmafkit export", {"corpus": str(corpus_path), "verdict": str(verdict_path),
@@ -243,14 +243,9 @@ def export_ensemble(corpus_path: str | Path, verdict_path: str | Path, out_dir: 
                      "sha256": digest, "opset": T.EXPORT_OPSET, "smoke": True,
                      "notes": f"exported from PROMOTE {verdict_info['sha256'][:12]} (corpus {fingerprint['sha256'][:12]}); "
                               "smoke until `vmafkit registry flip`",
-                     "sidecar": sidecar_name, "calibration": calib_name, "input_schema_hash": schema_hash,
+                     "sidecar": sidecar_name, "sidecar_sha256": sha256_file(out_dir / sidecar_name),
+                     "calibration": calib_name, "calibration_sha256": calib_sha, "input_schema_hash": schema_hash,
                      "corpus_sha256": fingerprint["sha256"], "promoted_by": None})
-
-    calib_file = dict(calib["file"])
-    calib_file.update({"id": model_id, "corpus_sha256": fingerprint["sha256"], "verdict_sha256": verdict_info["sha256"]})
-    validate_or_raise(calib_file, "calibration", what="calibration (internal)")
-    atomic_write_json(out_dir / calib_name, calib_file)
-    written.append(out_dir / calib_name)
 
     by_id = {r["id"]: r for r in rows}
     merged = [by_id.pop(r["id"], r) for r in existing if r.get("ensemble") != model_id or r["id"] in by_id]

@@ -1,11 +1,17 @@
 """Quality predictions from the exported ensemble, with conformal intervals (onnxruntime).
 
 Per frame: the ensemble mean of the members' scores, and [mean - h, mean + h] where h is the
-conformal half-width at the requested coverage from the calibration file (frame-level LOSO
-residuals). Per clip (the frames sharing (clip, encoder, preset, cq)): the mean of the per-frame
-ensemble scores, with a half-width calibrated on the LOSO *cell-mean* residuals (one residual per
-encoded clip of the corpus: |mean vmaf - mean ensemble prediction|), so clip intervals are not
-frame intervals shrunk by an independence assumption that frames of one clip do not meet.
+half-width at the requested coverage from the calibration file: per-source quantiles of the LOSO
+held-out residuals, then a conformal step across sources (`calibration`), so the interval's
+guarantee is about a *new source*. Per clip (the frames sharing (clip, encoder, preset, cq)): the
+mean of the per-frame ensemble scores, with a half-width calibrated the same way on the LOSO
+*cell-mean* residuals. Scores and bounds are clipped to VMAF's [0, 100].
+
+Nothing is served outside the training domain the sidecars record (`train.domain`): an encoder
+name no adapter knows, an untrained encoder, preset or cq, a feature outside the trained range,
+or a non-finite input is an InputError (exit 2) naming the row and the domain. With
+`allow_out_of_domain` such rows are scored but marked `in_domain: false` with the reason, and
+get no interval (none was measured there).
 
 While any registry row of the ensemble is smoke=true, only ONE member runs (the lowest seed,
 deterministic) and the interval comes from that member's own LOSO residuals; the result says
@@ -24,7 +30,7 @@ import numpy as np
 
 from . import thresholds as T
 from .calibration import METHOD as CALIBRATION_METHOD
-from .calibration import conformal_quantile
+from .calibration import guarantee_text, source_half_width
 from .errors import InputError
 from .io import iter_json_objects, read_json
 from .validation import validate_or_raise
@@ -32,7 +38,7 @@ from .validation import validate_or_raise
 MODE_ENSEMBLE = "ensemble"
 MODE_SMOKE = "smoke-single-member"
 PREDICTION_SCHEMA_VERSION = 1
-DEFAULT_PRESET = "medium"
+VMAF_RANGE = (0.0, 100.0)
 DEFAULT_BATCH = 4096
 
 
@@ -45,6 +51,7 @@ class LoadedEnsemble:
     seeds: list[int]
     onnx_paths: list[Path]
     spec: Any  # FeatureSpec
+    domain: dict[str, Any]
     calibration: dict[str, Any] | None
     notes: list[str] = field(default_factory=list)
     threads: int = 2
@@ -64,13 +71,16 @@ class LoadedEnsemble:
         """Ensemble mean [N] (float64) for raw canonical-6 [N, 6] and codec block [N, 14]."""
         return run_batched(self.session, features, codec, threads=self.threads).astype(np.float64)
 
-    def half_widths(self, coverage: float) -> tuple[float, float]:
-        """(frame, clip) conformal half-widths; inf when uncalibrated or too few residuals."""
+    def half_widths(self, coverage: float) -> tuple[float, float, float]:
+        """(frame, clip) half-widths at `coverage` of frames (clips) for the calibration's share of
+        new sources, and that share (the attained source level); inf, inf, 0 when uncalibrated."""
         if self.calibration is None:
-            return math.inf, math.inf
+            return math.inf, math.inf, 0.0
         part = self.calibration["ensemble"] if self.mode == MODE_ENSEMBLE else self.calibration["single_member"]
-        return (conformal_quantile(np.asarray(part["frame"]["residuals"]), coverage, presorted=True),
-                conformal_quantile(np.asarray(part["clip"]["residuals"]), coverage, presorted=True))
+        level = self.calibration["source_level"]
+        frame, attained = source_half_width([np.asarray(v) for v in part["frame"]["sources"].values()], coverage, level)
+        clip, _ = source_half_width([np.asarray(v) for v in part["clip"]["sources"].values()], coverage, level)
+        return frame, clip, attained
 
 
 def run_batched(session, features: np.ndarray, codec: np.ndarray, *, batch: int = DEFAULT_BATCH,
@@ -183,6 +193,9 @@ def load_ensemble(models: str | Path, *, model_id: str | None = None, threads: i
     if len(specs) != 1:
         raise InputError(f"members of {model_id} were exported with different feature transforms", path=registry_path)
     spec = FeatureSpec.from_json(sidecars[0]["feature_spec"])
+    domains = {json.dumps(s["domain"], sort_keys=True) for s in sidecars}
+    if len(domains) != 1:
+        raise InputError(f"members of {model_id} record different training domains", path=registry_path)
     calibration = None
     calib_name = chosen[0].get("calibration") or sidecars[0].get("calibration")
     calib_path = base / calib_name if calib_name else None
@@ -198,7 +211,8 @@ def load_ensemble(models: str | Path, *, model_id: str | None = None, threads: i
     else:
         notes.append("no calibration file: intervals are unbounded")
     return LoadedEnsemble(model_id=model_id, mode=mode, seeds=[int(r["seed"]) for r in chosen],
-                          onnx_paths=[base / r["onnx"] for r in chosen], spec=spec, calibration=calibration,
+                          onnx_paths=[base / r["onnx"] for r in chosen], spec=spec, domain=sidecars[0]["domain"],
+                          calibration=calibration,
                           notes=notes, threads=threads)
 
 
@@ -231,16 +245,67 @@ def _column(rows: Sequence[Mapping[str, Any]], name: str) -> np.ndarray:
     return out
 
 
+def known_encoder(name: str, where: str) -> str | None:
+    """`name` when an adapter knows it; None for "unknown" (= not given); else InputError with the
+    closest known names."""
+    import difflib
+
+    from .media.encoders import ADAPTERS
+
+    if name == "unknown":
+        return None
+    if name in ADAPTERS:
+        return name
+    lowered = {k.lower(): k for k in ADAPTERS}
+    close = ([lowered[name.lower()]] if name.lower() in lowered else []) or difflib.get_close_matches(name, list(ADAPTERS), n=3)
+    hint = f"; did you mean {' or '.join(close)}?" if close else f"; known: {', '.join(sorted(ADAPTERS))}"
+    raise InputError(f"{where}: encoder {name!r} is not an encoder vmafkit knows{hint}")
+
+
+def _labels(rows: Sequence[Mapping[str, Any]], encoder: str | None, preset: str | None, cq: float | None
+            ) -> tuple[list[str | None], list[str | None], np.ndarray]:
+    """Each row's (encoder, preset, cq): its own key wins, then the keyword; None / NaN = not given."""
+    n = len(rows)
+    encs: list[str | None] = []
+    presets: list[str | None] = []
+    cqs = np.empty(n, dtype=np.float64)
+    checked: dict[str, str | None] = {}
+    for i, row in enumerate(rows):
+        where = row.get("_where", f"row {i + 1}")
+        enc = row.get("encoder", encoder)
+        if enc is not None and not isinstance(enc, str):
+            raise InputError(f"{where}: encoder must be a string, got {enc!r}")
+        if enc is not None and enc not in checked:
+            checked[enc] = known_encoder(enc, where)
+        encs.append(checked[enc] if enc is not None else None)
+        pre = row.get("preset", preset)
+        if pre is not None and not isinstance(pre, (str, int)) or isinstance(pre, bool):
+            raise InputError(f"{where}: preset must be a string, got {pre!r}")
+        presets.append(None if pre is None else str(pre))
+        value = row.get("cq", cq)
+        if value is None:
+            cqs[i] = math.nan
+        elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise InputError(f"{where}: cq must be a finite number, got {value!r}")
+        else:
+            cqs[i] = float(value)
+    return encs, presets, cqs
+
+
 def predict_features(models: str | Path | LoadedEnsemble, rows: Sequence[Mapping[str, Any]], *,
                      encoder: str | None = None, preset: str | None = None, cq: float | None = None,
                      clip: str | None = None, coverage: float = T.DEFAULT_COVERAGE, model_id: str | None = None,
-                     with_frames: bool = True) -> dict[str, Any]:
+                     with_frames: bool = True, allow_out_of_domain: bool = False) -> dict[str, Any]:
     """Per-frame and per-clip predictions with intervals for feature rows.
 
     `rows`: mappings with the canonical-6 (or integer_*), optionally frame_index, vmaf (the
     teacher, echoed back), encoder, preset, cq and clip (or src). A row's own encoder/preset/cq/clip
-    win; the keyword arguments fill what rows lack. Returns the dict `vmafkit predict --json` writes.
+    win; the keyword arguments fill what rows lack; a label given nowhere is "not given", which a
+    robust-recipe ensemble was trained for. Rows outside the training domain raise InputError
+    unless `allow_out_of_domain` (module doc). Returns the dict `vmafkit predict --json` writes.
     """
+    from .train.domain import describe, row_problems
+
     if not 0.0 < coverage < 1.0:
         raise InputError(f"--coverage must be in (0, 1), got {coverage}")
     if not rows:
@@ -248,68 +313,83 @@ def predict_features(models: str | Path | LoadedEnsemble, rows: Sequence[Mapping
     ens = models if isinstance(models, LoadedEnsemble) else load_ensemble(models, model_id=model_id)
     feats = np.stack([_column(rows, name) for name in ens.spec.feature_order], axis=1)
     n = len(rows)
-    encs, presets, cqs, names = [], [], np.empty(n, dtype=np.float64), []
-    for i, row in enumerate(rows):
-        where = row.get("_where", f"row {i + 1}")
-        encs.append(str(row.get("encoder", encoder if encoder is not None else "unknown")))
-        presets.append(str(row.get("preset", preset if preset is not None else DEFAULT_PRESET)))
-        value = row.get("cq", cq)
-        if value is None:
-            raise InputError(f"{where}: no cq (give --cq or a cq key per row)")
-        try:
-            cqs[i] = float(value)
-        except (TypeError, ValueError):
-            raise InputError(f"{where}: cq must be a number, got {value!r}") from None
-        names.append(str(row.get("clip", row.get("src", clip if clip is not None else "clip"))))
-    codec = ens.spec.codec_block(encs, presets, cqs)
-    scores = ens.scores(feats, codec)
-    h_frame, h_clip = ens.half_widths(coverage)
+    encs, presets, cqs = _labels(rows, encoder, preset, cq)
+    names = [str(row.get("clip", row.get("src", clip if clip is not None else "clip"))) for row in rows]
+    problems = row_problems(ens.domain, feats, encs, presets, cqs)
+    outside = [i for i, p in enumerate(problems) if p is not None]
+    if outside and not allow_out_of_domain:
+        first = outside[0]
+        where = rows[first].get("_where", f"row {first + 1}")
+        raise InputError(f"{where}: outside the training domain: {problems[first]} ({len(outside)} of {n} rows "
+                         f"outside; {describe(ens.domain)}); --allow-out-of-domain serves them marked in_domain: false")
+    codec = ens.spec.codec_block([e if e is not None else "unknown" for e in encs],
+                                 [p if p is not None else "" for p in presets], cqs)
+    scores = np.clip(ens.scores(feats, codec), *VMAF_RANGE)
+    h_frame, h_clip, attained = ens.half_widths(coverage)
     notes = list(ens.notes)
-    if "unknown" in encs and encoder is None:
-        notes.append("encoder not given: using the 'unknown' encoder slot")
+    missing = [k for k, given in (("encoder", encs), ("preset", presets)) if any(v is None for v in given)]
+    if np.isnan(cqs).any():
+        missing.append("cq")
+    if missing:
+        notes.append(f"{'/'.join(missing)} not given for some rows: predicted without them (robust recipe)")
+    if outside:
+        notes.append(f"{len(outside)} of {n} rows are outside the training domain: scored, marked in_domain: false, "
+                     "no interval")
     if not math.isfinite(h_frame) or not math.isfinite(h_clip):
-        notes.append("too few calibration residuals for this coverage (or no calibration): bounds are null")
-    cq_lo, cq_hi = ens.spec.cq_min, ens.spec.cq_max
-    if np.any(cqs < cq_lo) or np.any(cqs > cq_hi):
-        notes.append(f"cq outside the trained range [{cq_lo:g}, {cq_hi:g}]: extrapolating")
+        notes.append("no calibration for this ensemble: bounds are null")
 
-    def bounds(value: float, h: float) -> tuple[float | None, float | None]:
-        return (value - h, value + h) if math.isfinite(h) else (None, None)
+    def bounds(value: float, h: float, inside: bool) -> tuple[float | None, float | None]:
+        if not inside or not math.isfinite(h):
+            return None, None
+        return max(VMAF_RANGE[0], value - h), min(VMAF_RANGE[1], value + h)
 
     keys: dict[tuple, int] = {}
     clip_of = np.empty(n, dtype=np.int64)
     for i in range(n):
-        clip_of[i] = keys.setdefault((names[i], encs[i], presets[i], float(cqs[i])), len(keys))
+        clip_of[i] = keys.setdefault((names[i], encs[i], presets[i], None if np.isnan(cqs[i]) else float(cqs[i])),
+                                     len(keys))
     teacher = [row.get("vmaf") for row in rows]
     frames_out = []
     if with_frames:
         for i, row in enumerate(rows):
-            lo, hi = bounds(float(scores[i]), h_frame)
+            inside = problems[i] is None
+            lo, hi = bounds(float(scores[i]), h_frame, inside)
             item = {"clip": int(clip_of[i]), "frame_index": int(row.get("frame_index", i)),
-                    "score": float(scores[i]), "lower": lo, "upper": hi}
+                    "score": float(scores[i]), "lower": lo, "upper": hi, "in_domain": inside}
+            if not inside:
+                item["out_of_domain"] = problems[i]
             if isinstance(teacher[i], (int, float)) and not isinstance(teacher[i], bool):
                 item["vmaf"] = float(teacher[i])
             frames_out.append(item)
     clips_out = []
     for (name, enc, pre, cqv), c in keys.items():
         member = clip_of == c
-        mean = float(scores[member].mean())
-        lo, hi = bounds(mean, h_clip)
+        mean = float(np.clip(scores[member].mean(), *VMAF_RANGE))
+        reasons = sorted({problems[i] for i in np.flatnonzero(member) if problems[i] is not None})
+        lo, hi = bounds(mean, h_clip, not reasons)
         item = {"clip": c, "name": name, "encoder": enc, "preset": pre, "cq": cqv, "n_frames": int(member.sum()),
-                "score": mean, "lower": lo, "upper": hi}
+                "score": mean, "lower": lo, "upper": hi, "in_domain": not reasons}
+        if reasons:
+            item["out_of_domain"] = "; ".join(reasons)
         tv = [teacher[i] for i in np.flatnonzero(member)]
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in tv):
             item["vmaf"] = float(np.mean(tv))
         clips_out.append(item)
+    calibrated = math.isfinite(h_frame)
+    summary = (ens.calibration or {}).get("summary", {})
     return {
         "schema_version": PREDICTION_SCHEMA_VERSION,
         "model": ens.model_id,
         "mode": ens.mode,
         "members": ens.seeds,
         "coverage": float(coverage),
-        "interval": {"method": CALIBRATION_METHOD, "frame_half_width": h_frame if math.isfinite(h_frame) else None,
+        "interval": {"method": CALIBRATION_METHOD, "frame_half_width": h_frame if calibrated else None,
                      "clip_half_width": h_clip if math.isfinite(h_clip) else None,
+                     "source_level": attained if calibrated else None,
+                     "guarantee": guarantee_text(coverage, attained, summary.get("n_sources", 0)) if calibrated else None,
+                     "worst_fold_frame_coverage": summary.get("fold_frame_coverage_min") if calibrated else None,
                      "calibrated_on": "ensemble" if ens.mode == MODE_ENSEMBLE else f"seed {ens.seeds[0]} alone"},
+        "domain": {"description": describe(ens.domain), "n_outside": len(outside)},
         "notes": notes,
         "n_frames": n,
         "frames": frames_out,
@@ -319,15 +399,15 @@ def predict_features(models: str | Path | LoadedEnsemble, rows: Sequence[Mapping
 
 def predict_pair(models: str | Path | LoadedEnsemble, ref: str | Path, dis: str | Path, *, encoder: str | None = None,
                  preset: str | None = None, cq: float | None = None, coverage: float = T.DEFAULT_COVERAGE,
-                 model_id: str | None = None, **score_kwargs: Any) -> dict[str, Any]:
+                 model_id: str | None = None, allow_out_of_domain: bool = False, **score_kwargs: Any) -> dict[str, Any]:
     """Score DIS against REF with libvmaf (canonical-6 per frame), then predict as above."""
     from .media.score import score_pair
 
     ens = models if isinstance(models, LoadedEnsemble) else load_ensemble(models, model_id=model_id)
-    if cq is None:
-        raise InputError("--ref/--dis needs --cq (the quality level DIS was encoded at)")
+    if encoder is not None:
+        known_encoder(encoder, "--encoder")  # refuse a typo before the scoring work
     pair = score_pair(ref, dis, **score_kwargs)
     result = predict_features(ens, pair.frames, encoder=encoder, preset=preset, cq=cq, clip=Path(dis).name,
-                              coverage=coverage)
+                              coverage=coverage, allow_out_of_domain=allow_out_of_domain)
     result["source"] = {"ref": str(ref), "dis": str(dis), "backend": pair.backend, "libvmaf_version": pair.libvmaf_version}
     return result

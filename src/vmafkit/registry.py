@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping
 from .errors import InputError, RefusedError
 from .io import atomic_write_json, atomic_write_text, exclusive_lock, read_json, sha256_file
 from .validation import schema_errors
-from .verdict import fingerprint_difference, load_verdict, same_corpus, utc_now
+from .verdict import fingerprint_difference, load_trusted_verdict, load_verdict, same_corpus, utc_now
 
 REGISTRY_SCHEMA_VERSION = 1
 HISTORY_FILE = "registry_history.jsonl"
@@ -29,8 +29,14 @@ def history_path(registry_path: str | Path) -> Path:
 
 
 def _resolve(registry_path: Path, rel: str) -> Path:
-    path = Path(rel)
-    return path if path.is_absolute() else registry_path.parent / path
+    """A registry path, relative to the registry's folder (the schema refuses absolute and `..`)."""
+    return registry_path.parent / rel
+
+
+def _outside(registry_path: Path, rel: str) -> bool:
+    """Whether `rel` leads outside the models folder (e.g. through a symlink)."""
+    base = registry_path.parent.resolve()
+    return not _resolve(registry_path, rel).resolve().is_relative_to(base)
 
 
 def registry_problems(registry_path: str | Path, data: Any | None = None) -> list[str]:
@@ -52,6 +58,10 @@ def registry_problems(registry_path: str | Path, data: Any | None = None) -> lis
         if row["id"] in seen:
             problems.append(f"{where}: duplicate id")
         seen.add(row["id"])
+        escaping = [row[k] for k in ("onnx", "sidecar", "calibration") if row.get(k) and _outside(registry_path, row[k])]
+        if escaping:
+            problems.append(f"{where}: {escaping[0]} lies outside the models folder")
+            continue
         onnx_path = _resolve(registry_path, row["onnx"])
         if not onnx_path.is_file():
             problems.append(f"{where}: onnx file {onnx_path} not found")
@@ -70,6 +80,11 @@ def registry_problems(registry_path: str | Path, data: Any | None = None) -> lis
             if not row["smoke"]:
                 problems.append(f"{where}: sidecar {sidecar_path} not found")
             continue
+        pinned = row.get("sidecar_sha256")
+        if pinned is None:
+            problems.append(f"{where}: sidecar {sidecar_path.name} is not pinned (no sidecar_sha256)")
+        elif sha256_file(sidecar_path) != pinned:
+            problems.append(f"{where}: sidecar {sidecar_path.name} was changed (sha256 does not match sidecar_sha256)")
         try:
             sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
@@ -84,8 +99,15 @@ def registry_problems(registry_path: str | Path, data: Any | None = None) -> lis
         if sidecar["input_schema_hash"] != row["input_schema_hash"]:
             problems.append(f"{where}: sidecar's input_schema_hash differs from the registry's")
         calib = row.get("calibration")
-        if not row["smoke"] and calib and not _resolve(registry_path, calib).is_file():
-            problems.append(f"{where}: calibration file {calib} not found")
+        if calib:
+            calib_path = _resolve(registry_path, calib)
+            if not calib_path.is_file():
+                if not row["smoke"]:
+                    problems.append(f"{where}: calibration file {calib} not found")
+            elif row.get("calibration_sha256") is None:
+                problems.append(f"{where}: calibration file {calib} is not pinned (no calibration_sha256)")
+            elif sha256_file(calib_path) != row["calibration_sha256"]:
+                problems.append(f"{where}: calibration file {calib} was changed (sha256 does not match calibration_sha256)")
     return problems
 
 
@@ -157,6 +179,7 @@ def flip(registry_path: str | Path, verdict_path: str | Path, *, ids: Iterable[s
         verdict = load_verdict(verdict_path)
         if verdict["verdict"] != "PROMOTE":
             raise RefusedError(f"verdict is {verdict['verdict']}, not PROMOTE; registry unchanged", path=verdict_path)
+        verdict = load_trusted_verdict(verdict_path)
         picked = _select(data, ids, ensemble)
         if not picked:
             raise RefusedError("no exported member rows (with sidecars) to flip; registry unchanged", path=registry_path)

@@ -13,13 +13,16 @@ from ._common import run_command, split_list
 
 def _print_prediction(result: dict) -> None:
     fmt = lambda v: "  -   " if v is None else f"{v:6.2f}"  # noqa: E731
-    click.echo(f"model {result['model']} ({result['mode']}, members {result['members']}), "
-               f"interval coverage {result['coverage']:.0%}")
+    click.echo(f"model {result['model']} ({result['mode']}, members {result['members']}); "
+               f"{result['domain']['description']}")
+    guarantee = result["interval"]["guarantee"]
+    click.echo(f"interval: {guarantee}" if guarantee else "interval: none (no calibration)")
     click.echo(f"{'clip':<28} {'frames':>6} {'score':>6} {'lower':>6} {'upper':>6} {'vmaf':>6}")
     for c in result["clips"]:
-        label = f"{c['name']} {c['encoder']} {c['preset']} cq{c['cq']:g}"
+        label = " ".join([c["name"], c["encoder"] or "-", c["preset"] or "-", "-" if c["cq"] is None else f"cq{c['cq']:g}"])
+        flag = "" if c["in_domain"] else "  OUT OF DOMAIN"
         click.echo(f"{label[:28]:<28} {c['n_frames']:>6} {fmt(c['score'])} {fmt(c['lower'])} {fmt(c['upper'])} "
-                   f"{fmt(c.get('vmaf'))}")
+                   f"{fmt(c.get('vmaf'))}{flag}")
 
 
 def register(main: click.Group) -> None:
@@ -104,9 +107,14 @@ def register(main: click.Group) -> None:
     @click.option("--dis", type=click.Path(dir_okay=False, path_type=str), default=None)
     @click.option("--features", "features", type=click.Path(dir_okay=False, path_type=str), default=None,
                   help="JSONL of per-frame canonical-6 rows instead of --ref/--dis.")
-    @click.option("--encoder", default=None, help="Encoder of DIS (rows' own encoder key wins).")
-    @click.option("--preset", default=None, help="Preset of DIS (default medium).")
-    @click.option("--cq", type=float, default=None, help="Quality level DIS was encoded at.")
+    @click.option("--encoder", default=None, help="Encoder of DIS (rows' own encoder key wins); optional for a "
+                  "robust-recipe ensemble.")
+    @click.option("--preset", default=None, help="Preset of DIS; optional for a robust-recipe ensemble.")
+    @click.option("--cq", type=float, default=None, help="Quality level DIS was encoded at; optional for a "
+                  "robust-recipe ensemble.")
+    @click.option("--allow-out-of-domain", is_flag=True,
+                  help="Score rows outside the training domain too, marked in_domain: false and without an interval "
+                       "(default: refuse them, exit 2).")
     @click.option("--coverage", type=float, default=T.DEFAULT_COVERAGE, show_default=True)
     @click.option("--id", "model_id", default=None, help="Ensemble id when the registry holds several.")
     @click.option("--json", "json_out", default=None, type=click.Path(path_type=str),
@@ -118,7 +126,7 @@ def register(main: click.Group) -> None:
     @click.option("--max-frames", type=int, default=None)
     @click.option("--ffmpeg", default=None)
     @run_command
-    def predict_cmd(models, ref, dis, features, encoder, preset, cq, coverage, model_id, json_out,
+    def predict_cmd(models, ref, dis, features, encoder, preset, cq, allow_out_of_domain, coverage, model_id, json_out,
                     width, height, pix_fmt, fps, max_frames, ffmpeg) -> int:
         """Per-frame and per-clip ensemble quality with a calibrated interval."""
         from ..errors import InputError
@@ -129,9 +137,10 @@ def register(main: click.Group) -> None:
         ens = load_ensemble(models, model_id=model_id)
         if features is not None:
             result = predict_features(ens, read_feature_rows(features), encoder=encoder, preset=preset, cq=cq,
-                                      coverage=coverage)
+                                      coverage=coverage, allow_out_of_domain=allow_out_of_domain)
         else:
             result = predict_pair(ens, ref, dis, encoder=encoder, preset=preset, cq=cq, coverage=coverage,
+                                  allow_out_of_domain=allow_out_of_domain,
                                   width=width, height=height, pix_fmt=pix_fmt, fps=fps, max_frames=max_frames,
                                   ffmpeg=ffmpeg)
         for note in result["notes"]:

@@ -1,0 +1,95 @@
+"""The training domain: what an ensemble was trained on, and which inputs lie outside it.
+
+Export writes `training_domain(...)` into every sidecar (pinned by the registry's sha256), and
+predict checks every row against it before a number is served: an encoder, a preset or a cq the
+ensemble never saw, or a feature outside the trained range by more than `T.DOMAIN_FEATURE_MARGIN`
+of that range, is outside. A model of the robust recipe was also trained without labels, so a
+row that gives none is inside; a model of the seed recipe needs every label.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .. import thresholds as T
+from ..corpus.schema import CANONICAL6, Corpus
+from ..media.sources import bit_depth_of
+
+
+def training_domain(corpus: Corpus, *, label_free: bool) -> dict[str, Any]:
+    """{encoders: {E: {presets, cq: [lo, hi]}}, features: {name: [lo, hi]}, feature_margin,
+    frame_sizes, pix_fmts, bit_depths, label_free} of the rows a model was fitted on."""
+    encoders: dict[str, Any] = {}
+    for enc in sorted(set(corpus.encoder.tolist())):
+        rows = corpus.encoder == enc
+        encoders[enc] = {"presets": sorted(set(corpus.preset[rows].tolist())),
+                         "cq": [float(corpus.cq[rows].min()), float(corpus.cq[rows].max())]}
+    pix_fmts = list(corpus.meta.get("pix_fmts", []))
+    return {
+        "encoders": encoders,
+        "features": {name: [float(corpus.features[:, i].min()), float(corpus.features[:, i].max())]
+                     for i, name in enumerate(CANONICAL6)},
+        "feature_margin": T.DOMAIN_FEATURE_MARGIN,
+        "frame_sizes": list(corpus.meta.get("frame_sizes", [])),
+        "pix_fmts": pix_fmts,
+        "bit_depths": sorted({bit_depth_of(p) for p in pix_fmts}),
+        "label_free": bool(label_free),
+    }
+
+
+def feature_limits(domain: Mapping[str, Any], name: str) -> tuple[float, float]:
+    lo, hi = domain["features"][name]
+    pad = domain["feature_margin"] * max(hi - lo, 1e-9)
+    return lo - pad, hi + pad
+
+
+def describe(domain: Mapping[str, Any]) -> str:
+    """One line: what the ensemble was trained on."""
+    parts = [f"{enc} (presets {','.join(v['presets'])}; cq {v['cq'][0]:g}-{v['cq'][1]:g})"
+             for enc, v in domain["encoders"].items()]
+    labels = "labels optional" if domain["label_free"] else "encoder, preset and cq required"
+    return "trained on " + "; ".join(parts) + f"; {labels}"
+
+
+def label_problems(domain: Mapping[str, Any], enc: str | None, preset: str | None, cq: float) -> list[str]:
+    """Why one (encoder, preset, cq) is outside the domain; None / NaN = not given."""
+    reasons = []
+    given = {"encoder": enc is not None, "preset": preset is not None, "cq": not np.isnan(cq)}
+    if not domain["label_free"]:
+        missing = [k for k, v in given.items() if not v]
+        if missing:
+            reasons.append(f"no {'/'.join(missing)} given and this ensemble was trained with every label (seed recipe)")
+    trained = domain["encoders"].get(enc) if enc is not None else None
+    if enc is not None and trained is None:
+        reasons.append(f"encoder {enc} was not trained (trained: {', '.join(domain['encoders'])})")
+    if trained is not None and preset is not None and preset not in trained["presets"]:
+        reasons.append(f"preset {preset} was not trained for {enc} (trained: {', '.join(trained['presets'])})")
+    if given["cq"]:
+        ranges = [trained["cq"]] if trained is not None else [v["cq"] for v in domain["encoders"].values()]
+        if not any(lo <= cq <= hi for lo, hi in ranges):
+            reasons.append(f"cq {cq:g} is outside the trained range {', '.join(f'{lo:g}-{hi:g}' for lo, hi in ranges)}")
+    return reasons
+
+
+def row_problems(domain: Mapping[str, Any], features: np.ndarray, encoders: Sequence[str | None],
+                 presets: Sequence[str | None], cqs: np.ndarray) -> list[str | None]:
+    """Per row, why it lies outside the training domain (None = inside). A label of None (cq NaN)
+    is "not given". `features` [N, 6] in CANONICAL6 order, finite."""
+    n = features.shape[0]
+    reasons: list[list[str]] = [[] for _ in range(n)]
+    by_labels: dict[tuple, list[str]] = {}
+    for i in range(n):
+        cq = float(cqs[i])
+        key = (encoders[i], presets[i], None if np.isnan(cq) else cq)  # NaN != NaN as a dict key
+        if key not in by_labels:
+            by_labels[key] = label_problems(domain, encoders[i], presets[i], cq)
+        reasons[i].extend(by_labels[key])
+    limits = np.array([feature_limits(domain, name) for name in CANONICAL6])
+    outside = (features < limits[:, 0]) | (features > limits[:, 1])
+    for i, j in zip(*np.nonzero(outside)):
+        lo, hi = limits[j]
+        reasons[i].append(f"{CANONICAL6[j]} {features[i, j]:.6g} is outside the trained range {lo:.6g}..{hi:.6g} "
+                          f"(with a {domain['feature_margin']:.0%} margin)")
+    return ["; ".join(r) if r else None for r in reasons]
