@@ -10,7 +10,7 @@ import pytest
 from vmafkit.bundle import make_bundle, select_files, verify_bundle
 from vmafkit.platform import PlatformInfo
 
-from ..unit.decide_helpers import export_models, write_seed_report
+from ..unit.decide_helpers import export_models, write_predictions, write_seed_report
 
 PLATFORM = PlatformInfo("linux-x86_64-cpu", ("libx264",), {"faked": True})
 
@@ -42,7 +42,8 @@ def test_after_a_hold_rerun_the_old_export_is_left_out(run_dir, tmp_path):
 
     corpus = run_dir / "per_frame_canonical6.jsonl"
     for seed in (0, 1):
-        write_seed_report(run_dir / "loso", seed, corpus, 0.80, epochs=2)
+        write_predictions(run_dir / "loso", seed, corpus, plcc=0.80)
+        write_seed_report(run_dir / "loso", seed, corpus, epochs=2)
     verdict, path = write_verdict(run_dir / "loso", [0, 1])
     assert verdict["verdict"] == "HOLD" and not (run_dir / "loso" / "PROMOTE.json").exists()
     tarball = make_bundle(run_dir, tmp_path / "r.tar.gz", platform_info=PLATFORM)

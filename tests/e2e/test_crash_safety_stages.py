@@ -7,6 +7,7 @@ land mid-computation and some mid-write. A re-run then finishes and writes the c
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -17,6 +18,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from vmafkit.io import dumps_json
 
 from ..unit.decide_helpers import export_models
 from ..unit.train_helpers import make_corpus as make_train_corpus
@@ -74,6 +77,11 @@ def test_kill_during_train(tmp_path):
     clean = tmp_path / "clean"
     assert subprocess.run(train(clean, 12), capture_output=True).returncode == 0
     new = {k: v.replace(str(clean).encode(), str(out).encode()) for k, v in snapshot(clean).items()}
+    # the registry pins each sidecar's bytes, and a sidecar names its own out-dir
+    registry_rows = json.loads(new["registry.json"])
+    for row in registry_rows["models"]:
+        row["sidecar_sha256"] = hashlib.sha256(new[row["sidecar"]]).hexdigest()
+    new["registry.json"] = dumps_json(registry_rows).encode()
     started = time.monotonic()
     killed = sweep(argv, out, old, new, [0.3, 0.8, 1.5, 2.5], volatile=(".timing.json",))
     assert killed >= 2 and time.monotonic() - started < 300
@@ -101,6 +109,11 @@ def test_kill_during_verdict_and_export_and_flip(tmp_path):
     clean = tmp_path / "models-clean"
     assert subprocess.run([*export_argv[:-1], str(clean)], capture_output=True).returncode == 0
     new = {k: v.replace(str(clean).encode(), str(out).encode()) for k, v in snapshot(clean).items()}
+    # the registry pins each sidecar's bytes, and a sidecar names its own out-dir
+    registry_rows = json.loads(new["registry.json"])
+    for row in registry_rows["models"]:
+        row["sidecar_sha256"] = hashlib.sha256(new[row["sidecar"]]).hexdigest()
+    new["registry.json"] = dumps_json(registry_rows).encode()
     shutil.copytree(models, out)
     old = snapshot(out)
     killed = sweep(export_argv, out, old, new, [0.4, 0.9, 1.5, 2.2, 3.0])

@@ -43,14 +43,53 @@ def read_rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
 
-def write_seed_report(loso_dir: Path, seed: int, corpus: Path, plcc: float, *, n_folds: int = 3, epochs: int = 2,
-                      extra: dict | None = None) -> Path:
-    folds = [{"held_out": f"src{chr(65 + i)}", "n_train": 10, "n_val": 5, "plcc": plcc, "srocc": plcc, "rmse": 1.0}
-             for i in range(n_folds)]
-    report = {"seed": seed, "corpus": str(corpus), "n_folds": n_folds, "folds": folds, "mean_plcc": plcc,
-              "std_plcc": 0.0, "min_plcc": plcc, "max_plcc": plcc, "mean_srocc": plcc, "mean_rmse": 1.0,
-              "epochs": epochs, "batch_size": 32, "lr": 5e-4, "weight_decay": 1e-5, "num_codecs": 14,
-              "encoder_vocab_version": "encoder-vocab-v1-12slot", "wall_time_s": 1.0,
+def write_predictions(loso_dir: Path, seed: int, corpus: Path, *, plcc: float = 0.96, bias: float = 0.0) -> Path:
+    """Held-out predictions whose PLCC with vmaf is exactly `plcc` in every fold: vmaf + bias + a
+    noise vector drawn from the seed and made orthogonal to the fold's centred vmaf, scaled so that
+    corr = |y| / sqrt(|y|^2 + |e|^2) = plcc. `pred_unlabelled` adds a little more noise (what a
+    robust-recipe member predicts with its labels left out)."""
+    rng = np.random.default_rng(1000 + seed)
+    rows = read_rows(corpus)
+    vmaf = np.array([r["vmaf"] for r in rows])
+    src = np.array([r["src"] for r in rows])
+    pred = np.empty_like(vmaf)
+    for fold in sorted(set(src.tolist())):
+        inside = src == fold
+        y = vmaf[inside] - vmaf[inside].mean()
+        e = rng.standard_normal(y.size)
+        e -= e.mean()
+        e -= y * (e @ y) / (y @ y)
+        scale = np.sqrt(y @ y) * np.sqrt(1.0 / plcc**2 - 1.0) / np.sqrt(e @ e)
+        pred[inside] = vmaf[inside] + bias + scale * e
+    free = pred + 0.1 * rng.standard_normal(pred.size)
+    lines = [{"row": i, "src": r["src"], "group": r["src"], "encoder": r["encoder"], "preset": r["preset"],
+              "cq": r["cq"], "frame_index": r["frame_index"], "vmaf": r["vmaf"], "pred": float(pred[i]),
+              "pred_unlabelled": float(free[i]), "fold": r["src"], "seed": seed} for i, r in enumerate(rows)]
+    path = Path(loso_dir) / f"loso_seed{seed}.predictions.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return path
+
+
+def write_seed_report(loso_dir: Path, seed: int, corpus: Path, *, epochs: int = 2, extra: dict | None = None) -> Path:
+    """The seed report of the predictions file beside it, its PLCCs computed by scipy (an oracle
+    independent of vmafkit's metrics)."""
+    from scipy.stats import pearsonr
+
+    preds = [json.loads(line) for line in (Path(loso_dir) / f"loso_seed{seed}.predictions.jsonl").read_text().splitlines()]
+    folds = []
+    for fold in sorted({p["fold"] for p in preds}):
+        mine = [p for p in preds if p["fold"] == fold]
+        value = float(pearsonr([p["pred"] for p in mine], [p["vmaf"] for p in mine])[0])
+        folds.append({"held_out": fold, "n_train": len(preds) - len(mine), "n_val": len(mine), "plcc": value,
+                      "srocc": value, "rmse": 1.0})
+    plccs = [f["plcc"] for f in folds]
+    recipe = {"epochs": epochs, "batch_size": 32, "lr": 5e-4, "weight_decay": 1e-5, "hidden": 64, "dropout": 0.1,
+              "label_mask_rate": 0.5}
+    report = {"seed": seed, "corpus": {"path": str(corpus), "sha256": hashlib.sha256(Path(corpus).read_bytes()).hexdigest()},
+              "n_folds": len(folds), "folds": folds, "mean_plcc": float(np.mean(plccs)),
+              "std_plcc": float(np.std(plccs)), "min_plcc": min(plccs), "max_plcc": max(plccs), "mean_srocc": 0.9,
+              "mean_rmse": 1.0, "epochs": epochs, "batch_size": 32, "lr": 5e-4, "weight_decay": 1e-5, "recipe": recipe,
+              "num_codecs": 14, "encoder_vocab_version": "encoder-vocab-v1-12slot", "wall_time_s": 1.0,
               "run_provenance": {"schema": "ai-run-provenance-v1"}}
     report.update(extra or {})
     path = Path(loso_dir) / f"loso_seed{seed}.json"
@@ -58,29 +97,18 @@ def write_seed_report(loso_dir: Path, seed: int, corpus: Path, plcc: float, *, n
     return path
 
 
-def write_predictions(loso_dir: Path, seed: int, corpus: Path, *, noise: float = 1.0, bias: float = 0.0) -> Path:
-    """Held-out predictions: vmaf + bias + N(0, noise) drawn from the seed."""
-    rng = np.random.default_rng(1000 + seed)
-    lines = []
-    for i, r in enumerate(read_rows(corpus)):
-        lines.append({"row": i, "src": r["src"], "group": r["src"], "encoder": r["encoder"], "preset": r["preset"],
-                      "cq": r["cq"], "frame_index": r["frame_index"], "vmaf": r["vmaf"],
-                      "pred": r["vmaf"] + bias + noise * float(rng.standard_normal()), "fold": r["src"]})
-    path = Path(loso_dir) / f"loso_seed{seed}.predictions.jsonl"
-    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
-    return path
-
-
 def make_loso_dir(tmp_path: Path, plccs: dict[int, float], *, corpus: Path | None = None, predictions: bool = True,
                   epochs: int = 2) -> tuple[Path, Path]:
-    """A LOSO folder with one seed report (and prediction file) per seed; returns (dir, corpus)."""
+    """A LOSO folder with one prediction file (every fold at exactly that seed's PLCC) and the seed
+    report of it per seed; returns (dir, corpus). predictions=False removes the prediction files."""
     corpus = corpus or make_corpus(tmp_path / "per_frame_canonical6.jsonl")
     loso = tmp_path / "loso"
     loso.mkdir(exist_ok=True)
     for seed, plcc in plccs.items():
-        write_seed_report(loso, seed, corpus, plcc, epochs=epochs)
-        if predictions:
-            write_predictions(loso, seed, corpus)
+        pred = write_predictions(loso, seed, corpus, plcc=plcc)
+        write_seed_report(loso, seed, corpus, epochs=epochs)
+        if not predictions:
+            pred.unlink()
     return loso, corpus
 
 

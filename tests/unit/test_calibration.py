@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vmafkit.calibration import calibrate, calibrate_from_loso, conformal_quantile, conformal_rank, read_predictions
+from vmafkit.calibration import (calibrate, calibrate_from_loso, conformal_quantile, conformal_rank, read_predictions,
+                                 source_half_width, source_quantile)
 from vmafkit.errors import InputError
 
 from .decide_helpers import make_corpus, write_predictions
@@ -27,17 +28,45 @@ def test_conformal_rank_and_quantile():
         conformal_rank(10, 1.0)
 
 
+def _brute_force_rank_value(scores, k):
+    """The smallest score s with at least k scores <= s (the definition, O(n^2))."""
+    return min(s for s in scores if sum(t <= s for t in scores) >= k)
+
+
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.floats(min_value=0, max_value=50), min_size=1, max_size=200),
+@given(st.lists(st.floats(min_value=0, max_value=50), min_size=1, max_size=60),
        st.floats(min_value=0.05, max_value=0.99))
-def test_quantile_covers_at_least_the_level(scores, coverage):
+def test_quantile_is_the_smallest_score_reaching_the_conformal_count(scores, coverage):
     q = conformal_quantile(np.array(scores), coverage)
     n = len(scores)
-    if math.isfinite(q):
-        inside = np.mean(np.array(scores) <= q)
-        assert inside >= math.ceil((n + 1) * coverage - 1e-9) / n - 1e-12 >= coverage - 1e-12
+    k = math.ceil((n + 1) * coverage - 1e-9)  # the split-conformal count, Vovk et al. / Lei et al. 2018
+    if k > n:
+        assert q == math.inf
     else:
-        assert math.ceil((n + 1) * coverage - 1e-9) > n
+        assert q == _brute_force_rank_value(scores, k)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.floats(min_value=0, max_value=50), min_size=1, max_size=60),
+       st.floats(min_value=0.05, max_value=0.99))
+def test_source_quantile_is_numpys_inverted_cdf(scores, coverage):
+    """Per source: the smallest half-width covering >= coverage of its frames, i.e. the inverse of
+    the empirical CDF (numpy's 'inverted_cdf' quantile is an independent implementation)."""
+    got = source_quantile(np.sort(scores), coverage)
+    assert got == float(np.quantile(scores, coverage, method="inverted_cdf"))
+    assert np.mean(np.array(scores) <= got) >= coverage - 1e-12
+
+
+def test_source_half_width_hand_cases():
+    sources = [np.array([1.0, 2.0, 3.0, 4.0]), np.array([10.0, 20.0]), np.array([0.5])]
+    # 75 % quantiles: 3.0, 20.0, 0.5 -> sorted 0.5, 3, 20; S = 3: k = min(3, ceil(4 * 0.9)) = 3
+    assert source_half_width(sources, 0.75, 0.9) == (20.0, 0.75)
+    # level 0.5: k = ceil(4 * 0.5) = 2 -> 3.0, stated level 2 / 4
+    assert source_half_width(sources, 0.75, 0.5) == (3.0, 0.5)
+    # 19 sources at level 0.9: k = ceil(20 * 0.9) = 18 -> the 18th smallest, level 18 / 20
+    many = [np.array([float(v)]) for v in range(1, 20)]
+    assert source_half_width(many, 0.95, 0.9) == (18.0, 0.9)
+    assert source_half_width([], 0.95, 0.9) == (math.inf, 0.0)
 
 
 def _cols(vmaf, pred, folds, src=None):
@@ -54,21 +83,39 @@ def test_ensemble_mean_over_seeds_and_per_fold_uses_other_folds():
     folds = ["A"] * n_a + ["B"] * n_b
     # Fold A residuals tiny, fold B residuals large: A's interval (from B) covers all of A,
     # B's interval (calibrated on A only) covers none of B.
-    err = np.concatenate([np.linspace(0.01, 0.1, n_a), np.linspace(5, 6, n_b)])
+    err_a, err_b = np.linspace(0.01, 0.1, n_a), np.linspace(5, 6, n_b)
+    err = np.concatenate([err_a, err_b])
     s0 = _cols(vmaf, vmaf + err + 1.0, folds)
     s1 = _cols(vmaf, vmaf + err - 1.0, folds)  # the seed mean cancels the +-1 offsets
     out = calibrate({0: s0, 1: s1}, 0.9)
     summary = out["summary"]
     per_fold = {f["fold"]: f for f in summary["per_fold"]}
-    assert per_fold["A"]["frame_coverage"] == 1.0 and per_fold["A"]["frame_half_width"] >= 5.0
-    assert per_fold["B"]["frame_coverage"] == 0.0 and per_fold["B"]["frame_half_width"] <= 0.1 + 1e-12
-    residuals = np.array(out["file"]["ensemble"]["frame"]["residuals"])
-    np.testing.assert_allclose(residuals, np.sort(err), atol=1e-12)
+    # 90 % of 40 frames: the 36th smallest residual of each source
+    assert per_fold["A"]["frame_coverage"] == 1.0 and per_fold["A"]["frame_half_width"] == pytest.approx(err_b[35])
+    assert per_fold["B"]["frame_coverage"] == 0.0 and per_fold["B"]["frame_half_width"] == pytest.approx(err_a[35])
+    sources = out["file"]["ensemble"]["frame"]["sources"]
+    np.testing.assert_allclose(sources["A"], err_a, atol=1e-12)
+    np.testing.assert_allclose(sources["B"], err_b, atol=1e-12)
     # single member (seed 0) keeps its +1 offset
-    single = np.array(out["file"]["single_member"]["frame"]["residuals"])
-    np.testing.assert_allclose(single, np.sort(err + 1.0), atol=1e-12)
-    assert summary["frame"]["half_width"] == pytest.approx(conformal_quantile(err, 0.9), abs=1e-12)
+    np.testing.assert_allclose(out["file"]["single_member"]["frame"]["sources"]["B"], err_b + 1.0, atol=1e-12)
+    # two sources, level 0.9: k = min(2, ceil(3 * 0.9)) = 2, the larger source quantile; level 2 / 3
+    assert summary["frame"]["half_width"] == pytest.approx(err_b[35], abs=1e-12)
+    assert summary["source_level"] == pytest.approx(2 / 3)
     assert summary["fold_frame_coverage_min"] == 0.0 and summary["fold_frame_coverage_mean"] == 0.5
+    assert summary["fold_frame_hit_rate"] == 0.5
+
+
+def test_label_free_scores_take_the_worse_of_labelled_and_unlabelled():
+    vmaf = np.full(4, 50.0)
+    cols = _cols(vmaf, vmaf + np.array([1.0, -1.0, 0.5, 0.0]), ["A", "A", "B", "B"])
+    cols["pred_unlabelled"] = vmaf + np.array([0.0, 3.0, 0.0, -2.0])
+    out = calibrate({0: cols}, 0.5, label_free=True)
+    assert out["file"]["ensemble"]["frame"]["sources"] == {"A": [1.0, 3.0], "B": [0.5, 2.0]}
+    labelled_only = calibrate({0: cols}, 0.5)
+    assert labelled_only["file"]["ensemble"]["frame"]["sources"] == {"A": [1.0, 1.0], "B": [0.0, 0.5]}
+    del cols["pred_unlabelled"]
+    with pytest.raises(InputError, match="no pred_unlabelled"):
+        calibrate({0: cols}, 0.5, label_free=True)
 
 
 def test_clip_level_uses_cell_means():
@@ -77,7 +124,7 @@ def test_clip_level_uses_cell_means():
     cols = _cols(vmaf, pred, ["A", "A", "B", "B"])
     cols["cq"] = np.array([20.0, 20.0, 30.0, 30.0])
     out = calibrate({0: cols}, 0.5)
-    assert out["file"]["ensemble"]["clip"]["residuals"] == [0.0, 2.0]
+    assert out["file"]["ensemble"]["clip"]["sources"] == {"A": [0.0], "B": [2.0]}
     assert out["summary"]["clip"]["n"] == 2
 
 

@@ -91,3 +91,17 @@ def test_non_finite_numbers_from_parquet_are_refused(tmp_path):
     pq.write_table(pa.Table.from_pylist([make_row(), make_row(frame=1, vmaf=math.inf)]), path)
     with pytest.raises(InputError, match=r"c.parquet:row 2: vmaf is inf"):
         load_corpus(path)
+
+
+def test_one_clip_in_two_groups_is_refused(tmp_path):
+    """A corpus joined by hand (not through `vmafkit merge`) where the same reference bytes carry
+    two names, and so two LOSO groups: training would test on a clip it trained on."""
+    path = tmp_path / "c.jsonl"
+    rows = [make_row("a", 0), make_row("a", 1),
+            make_row("a_copy", 0, cq=31, src_sha256="sha-a"), make_row("b", 0)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(InputError, match=r"c\.jsonl: row 3: source sha-a \(src a_copy\) is in LOSO groups 'a' and 'a_copy'"):
+        load_corpus(path)
+    rows[2]["group"] = "a"  # the same clip under two names but one group: fine
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert load_corpus(path).groups == ["a", "b"]

@@ -12,11 +12,12 @@ import torch
 from vmafkit import thresholds as T
 from vmafkit.corpus.schema import load_corpus
 from vmafkit.errors import RefusedError
-from vmafkit.export import export_ensemble, onnx_bytes, ort_session
+from vmafkit.export import FULL_CORPUS_SALT, export_ensemble, onnx_bytes, ort_session
 from vmafkit.io import sha256_file
 from vmafkit.registry import validate_registry
 from vmafkit.train.ensemble import MemberData, fit_members
 from vmafkit.train.features import FeatureSpec, input_schema_hash
+from vmafkit.train.loso import member_inputs
 from vmafkit.train.model import Recipe
 from vmafkit.validation import schema_errors
 from vmafkit.verdict import write_verdict
@@ -91,7 +92,9 @@ def test_onnx_matches_full_corpus_torch_refit(exported):
     spec = FeatureSpec.fit(c.features, c.cq)
     codec = spec.codec_block(c.encoder, c.preset, c.cq)
     x = np.concatenate([spec.standardise(c.features), codec], axis=1).astype(np.float32)
-    (model,) = fit_members([MemberData(x=x, y=c.vmaf.astype(np.float32), seed=2)], Recipe(epochs=2))
+    recipe = Recipe(epochs=2)  # the verdict's recipe: robust, labels masked from the member's own stream
+    masked = member_inputs(x, recipe, 2, FULL_CORPUS_SALT)
+    (model,) = fit_members([MemberData(x=masked, y=c.vmaf.astype(np.float32), seed=2)], recipe)
     with torch.no_grad():
         expected = model(torch.from_numpy(x)).numpy()
     session = ort_session(models / f"{ID}_seed2.onnx")
@@ -108,16 +111,38 @@ def test_export_is_byte_deterministic(exported, tmp_path):
         assert (again / f"{ID}_seed{s}.onnx").read_bytes() == (models / f"{ID}_seed{s}.onnx").read_bytes()
 
 
-def test_onnx_bytes_deterministic_and_weight_sensitive():
-    spec = FeatureSpec((0.0,) * 6, (1.0,) * 6, 0.0, 1.0)
-    torch.manual_seed(0)
+def _numpy_forward(module, spec, feats, codec):
+    """The member by hand: standardise, concat, Linear-GELU(erf)-Linear-GELU-Linear (scipy's erf)."""
+    from scipy.special import erf
+
+    w = [(layer.weight.detach().numpy().astype(np.float64), layer.bias.detach().numpy().astype(np.float64))
+         for layer in (module.net[0], module.net[3], module.net[6])]
+    gelu = lambda z: 0.5 * z * (1.0 + erf(z / np.sqrt(2.0)))  # noqa: E731
+    x = np.concatenate([(feats - np.array(spec.mean)) / np.array(spec.std), codec], axis=1)
+    h = gelu(x @ w[0][0].T + w[0][1])
+    h = gelu(h @ w[1][0].T + w[1][1])
+    return (h @ w[2][0].T + w[2][1])[:, 0]
+
+
+def test_onnx_graph_equals_a_hand_written_forward_pass():
+    """The exported graph (standardisation inside) against numpy + scipy, not against itself; a
+    change of one bias moves the output by exactly that bias through the last layer's path."""
     from vmafkit.train.model import FRRegressor
 
-    a = FRRegressor().eval()
-    assert onnx_bytes(a, spec) == onnx_bytes(a, spec)
+    spec = FeatureSpec((0.5, 0.4, 0.6, 0.7, 0.8, 3.0), (0.1, 0.2, 0.1, 0.1, 0.1, 2.0), 10.0, 40.0)
+    torch.manual_seed(0)
+    member = FRRegressor().eval()
+    rng = np.random.default_rng(3)
+    feats = rng.random((64, 6))
+    codec = np.zeros((64, 14))
+    codec[:, 0] = 1.0
+    codec[:, 12:] = rng.random((64, 2))
+    run = lambda blob: ort_session(blob).run(["score"], {"features": feats.astype(np.float32),  # noqa: E731
+                                                         "codec_onehot": codec.astype(np.float32)})[0]
+    np.testing.assert_allclose(run(onnx_bytes(member, spec)), _numpy_forward(member, spec, feats, codec), atol=1e-4)
     with torch.no_grad():
-        a.net[0].bias[0] += 1.0
-    assert onnx_bytes(a, spec) != onnx_bytes(FRRegressor().eval(), spec)
+        member.net[6].bias[0] += 1.0
+    np.testing.assert_allclose(run(onnx_bytes(member, spec)), _numpy_forward(member, spec, feats, codec), atol=1e-4)
 
 
 def test_refuses_hold(tmp_path):
@@ -139,11 +164,7 @@ def test_refuses_other_corpus(tmp_path):
     assert not out.exists() or not any(out.iterdir())
 
 
-def test_refuses_without_calibration_and_changed_predictions(tmp_path):
-    loso, corpus = make_loso_dir(tmp_path, {0: 0.96, 1: 0.96}, predictions=False)
-    _, promote = write_verdict(loso, [0, 1])
-    with pytest.raises(RefusedError, match="no interval calibration"):
-        export_ensemble(corpus, promote, tmp_path / "m1")
+def test_refuses_changed_predictions(tmp_path):
     (tmp_path / "b").mkdir()
     loso2, corpus2 = make_loso_dir(tmp_path / "b", {0: 0.96, 1: 0.96})
     _, promote2 = write_verdict(loso2, [0, 1])
@@ -152,7 +173,7 @@ def test_refuses_without_calibration_and_changed_predictions(tmp_path):
     row = json.loads(lines[0])
     row["pred"] += 0.5  # the held-out predictions changed after the verdict was written
     pred.write_text("\n".join([json.dumps(row)] + lines[1:]) + "\n")
-    with pytest.raises(RefusedError, match=r"seeds \[1\] changed"):
+    with pytest.raises(RefusedError, match=r"loso_seed1.predictions.jsonl changed since the verdict was written"):
         export_ensemble(corpus2, promote2, tmp_path / "m2")
 
 
@@ -172,3 +193,38 @@ def test_parity_failure_writes_nothing(tmp_path, monkeypatch):
     with pytest.raises(RefusedError, match="onnxruntime differs from torch"):
         export_ensemble(corpus, promote, out)
     assert not any(out.iterdir())
+
+
+def test_forged_or_stale_verdict_is_refused(tmp_path):
+    """Attacks: HOLD.json with only "verdict" edited to PROMOTE; a PROMOTE whose gate numbers were
+    edited; a PROMOTE whose seed report changed after it was written. Each: exit 3, nothing written."""
+    import hashlib
+
+    loso, corpus = make_loso_dir(tmp_path, {0: 0.96, 1: 0.90})
+    _, hold = write_verdict(loso, [0, 1])
+    forged = loso / "PROMOTE.json"
+    data = json.loads(hold.read_text())
+    data["verdict"] = "PROMOTE"
+    forged.write_text(json.dumps(data))
+    out = tmp_path / "models"
+    result = cli(["export", "--corpus", corpus, "--verdict", forged, "--out-dir", out])
+    assert result.exit_code == 3 and "verdict does not match what its pinned files give" in result.stderr
+    assert not out.exists() or not any(out.iterdir())
+
+    (tmp_path / "b").mkdir()
+    loso2, corpus2 = make_loso_dir(tmp_path / "b", {0: 0.96, 1: 0.961})
+    _, promote = write_verdict(loso2, [0, 1])
+    original = promote.read_text()
+    data = json.loads(original)
+    data["gate"]["mean_plcc"] = 0.999
+    promote.write_text(json.dumps(data))
+    result = cli(["export", "--corpus", corpus2, "--verdict", promote, "--out-dir", out])
+    assert result.exit_code == 3 and "gate does not match" in result.stderr
+    promote.write_text(original)
+    report = loso2 / "loso_seed1.json"
+    report.write_text(report.read_text().replace('"wall_time_s": 1.0', '"wall_time_s": 2.0'))
+    pinned = hashlib.sha256(report.read_bytes()).hexdigest()
+    assert pinned not in original
+    result = cli(["export", "--corpus", corpus2, "--verdict", promote, "--out-dir", out])
+    assert result.exit_code == 3 and "loso_seed1.json changed since the verdict was written" in result.stderr
+    assert not out.exists() or not any(out.iterdir())

@@ -22,7 +22,8 @@ C6 = ("adm2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3", "motion2")
 
 @pytest.mark.slow
 def test_train_verdict_export_flip_predict(tmp_path):
-    corpus = make_corpus(tmp_path / "per_frame_canonical6.jsonl", cqs=(20, 23, 26, 30, 33, 36, 40), frames=5)
+    corpus = make_corpus(tmp_path / "per_frame_canonical6.jsonl", sources=("srcA", "srcB", "srcC", "srcD", "srcE"),
+                         cqs=(20, 23, 26, 30, 33, 36, 40), frames=5)
     loso = tmp_path / "loso"
     train_loso(corpus, [0, 1, 2], loso, Recipe(epochs=100, lr=2e-2), device="cpu", progress=False)
     verdict, path = write_verdict(loso, [0, 1, 2])
@@ -30,14 +31,19 @@ def test_train_verdict_export_flip_predict(tmp_path):
     assert verdict["verdict"] == "PROMOTE", verdict["recommendation"]
     assert verdict["recipe"]["epochs"] == 100 and verdict["recipe"]["lr"] == 2e-2
     cal = verdict["calibration"]
-    assert cal["frame"]["n"] == len(read_rows(corpus)) and len(cal["per_fold"]) == 3
-    # the ensemble interval is calibrated on seed-mean residuals from the trainer's prediction files
-    preds = [[json.loads(line)["pred"] for line in (loso / f"loso_seed{s}.predictions.jsonl").read_text().splitlines()]
+    assert cal["frame"]["n"] == len(read_rows(corpus)) and len(cal["per_fold"]) == 5
+    # the ensemble interval is calibrated on seed-mean residuals from the trainer's prediction files,
+    # labelled and unlabelled (robust recipe): per source the 95 % quantile (numpy's inverse
+    # empirical CDF), then across 5 sources k = min(5, ceil(6 * 0.9)) = 5, the largest
+    lines = [[json.loads(line) for line in (loso / f"loso_seed{s}.predictions.jsonl").read_text().splitlines()]
              for s in (0, 1, 2)]
     vmaf = np.array([r["vmaf"] for r in read_rows(corpus)])
-    resid = np.sort(np.abs(vmaf - np.mean(preds, axis=0)))
-    k = int(np.ceil((resid.size + 1) * 0.95))
-    assert cal["frame"]["half_width"] == pytest.approx(resid[k - 1], abs=1e-9)
+    src = np.array([r["src"] for r in read_rows(corpus)])
+    pred = np.mean([[r["pred"] for r in seed] for seed in lines], axis=0)
+    free = np.mean([[r["pred_unlabelled"] for r in seed] for seed in lines], axis=0)
+    score = np.maximum(np.abs(vmaf - pred), np.abs(vmaf - free))
+    expected = max(np.quantile(score[src == s], 0.95, method="inverted_cdf") for s in set(src.tolist()))
+    assert cal["frame"]["half_width"] == pytest.approx(expected, abs=1e-9)
 
     models = tmp_path / "models"
     summary = export_ensemble(corpus, path, models)
@@ -48,6 +54,11 @@ def test_train_verdict_export_flip_predict(tmp_path):
               "src": r["src"], "encoder": r["encoder"], "preset": r["preset"]} for r in rows]
     smoke = predict_features(models, feats)
     assert smoke["mode"] == "smoke-single-member" and smoke["members"] == [0]
+    # the ensemble answers without labels too (robust recipe), and not far from with them
+    unlabelled = predict_features(models, [{k: v for k, v in f.items() if k not in ("encoder", "preset", "cq")}
+                                           for f in feats])
+    moved = np.abs(np.array([f["score"] for f in unlabelled["frames"]]) - np.array([f["score"] for f in smoke["frames"]]))
+    assert np.median(moved) < 2.0
     flip(models / "registry.json", path)
     full = predict_features(models, feats)
     assert full["mode"] == "ensemble" and full["members"] == [0, 1, 2]

@@ -147,5 +147,5 @@ def test_flip_refuses_sidecar_of_another_input_schema(models):
     sidecar.write_text(json.dumps(data))
     before = (m / "registry.json").read_bytes()
     result = cli(["registry", "flip", "--registry", m / "registry.json", "--verdict", verdict_path])
-    assert result.exit_code == 2 and "input" in result.stderr and "schema" in result.stderr
+    assert result.exit_code == 2 and "sidecar" in result.stderr and "was changed" in result.stderr
     assert (m / "registry.json").read_bytes() == before

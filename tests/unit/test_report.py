@@ -7,6 +7,7 @@ trainer's format, a HOLD verdict and a tiny corpus following corpus/schema.py.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -109,8 +110,25 @@ def make_run(out: Path, *, verdict: bool = True, predictions: str | None = "json
 
             pq.write_table(pa.Table.from_pylist(preds), out / "loso" / f"loso_seed{seed}.predictions.parquet")
     if verdict:
-        (out / "loso" / "HOLD.json").write_text(json.dumps(_verdict(corpus_path)))
+        data = _verdict(corpus_path)
+        data["evidence"] = {kind: [{"seed": s, "file": name.format(s),
+                                    "sha256": hashlib.sha256((out / "loso" / name.format(s)).read_bytes()).hexdigest()}
+                                   for s in SEEDS]
+                            for kind, name in (("seed_reports", "loso_seed{}.json"),
+                                               ("predictions", "loso_seed{}.predictions.jsonl"))
+                            if predictions == "jsonl" or kind == "seed_reports"}
+        (out / "loso" / "HOLD.json").write_text(json.dumps(data))
     return out
+
+
+def test_stale_verdict_is_not_shown(tmp_path):
+    """A verdict whose pinned seed report changed (a retrain) is not shown as if it held."""
+    out = make_run(tmp_path / "run")
+    report = out / "loso" / f"loso_seed{SEEDS[0]}.json"
+    report.write_text(report.read_text() + " ")
+    page = write_report(out).read_text()
+    assert "STALE verdict, not shown" in page and "changed since the verdict was written" in page
+    assert "provisional" in page
 
 
 def _images(page: str) -> list[bytes]:

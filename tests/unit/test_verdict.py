@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+import numpy as np
 import pytest
 
 from vmafkit.errors import InputError
@@ -76,7 +77,7 @@ def test_malformed_seed_report_exit_2_no_file(tmp_path):
 def test_seeds_must_agree_on_corpus(tmp_path):
     loso, corpus = make_loso_dir(tmp_path, PASSING)
     other = make_corpus(tmp_path / "other.jsonl", sources=("x", "y"))
-    write_seed_report(loso, 2, other, 0.962)
+    write_seed_report(loso, 2, corpus, extra={"corpus": {"path": str(other), "sha256": sha256_file(other)}})
     result = cli(["verdict", loso, "--seeds", "0,1,2"])
     assert result.exit_code == 2 and "different corpora" in result.stderr
     assert not (loso / "PROMOTE.json").exists() and not (loso / "HOLD.json").exists()
@@ -127,27 +128,69 @@ def test_verdict_with_ref_dir(tmp_path):
 
 
 def test_verdict_carries_calibration_and_fold_coverage(tmp_path):
+    """The interval is the per-source-then-across-sources rule, recomputed here by hand from the
+    prediction files: 3 sources of 24 frames; a source's 95 % quantile is its 23rd smallest score
+    (ceil(0.95 * 24) = 23); across 3 sources k = min(3, ceil(4 * 0.9)) = 3, the largest; the
+    attained source level is 3 / 4. Each fold's coverage uses the largest of the *other* two."""
     loso, _ = make_loso_dir(tmp_path, PASSING)
     verdict, _ = write_verdict(loso, [0, 1, 2])
     cal = verdict["calibration"]
-    assert cal["coverage"] == 0.95 and cal["frame"]["n"] == 72
-    assert [f["fold"] for f in cal["per_fold"]] == ["srcA", "srcB", "srcC"]
-    assert all(0.0 <= f["frame_coverage"] <= 1.0 for f in cal["per_fold"])
-    assert len(cal["prediction_files"]) == 3
+    rows = [[json.loads(line) for line in (loso / f"loso_seed{s}.predictions.jsonl").read_text().splitlines()]
+            for s in (0, 1, 2)]
+    vmaf = np.array([r["vmaf"] for r in rows[0]])
+    fold = np.array([r["fold"] for r in rows[0]])
+    pred = np.mean([[r["pred"] for r in seed] for seed in rows], axis=0)
+    free = np.mean([[r["pred_unlabelled"] for r in seed] for seed in rows], axis=0)
+    score = np.maximum(np.abs(vmaf - pred), np.abs(vmaf - free))
+    q = {f: np.sort(score[fold == f])[22] for f in ("srcA", "srcB", "srcC")}
+    assert cal["coverage"] == 0.95 and cal["frame"]["n"] == 72 and cal["n_sources"] == 3
+    assert cal["frame"]["half_width"] == pytest.approx(max(q.values()), abs=1e-12)
+    assert cal["source_level"] == pytest.approx(0.75)
+    assert cal["guarantee"].startswith("for at least 75% of new sources")
+    for item in cal["per_fold"]:
+        h = max(v for f, v in q.items() if f != item["fold"])
+        assert item["frame_half_width"] == pytest.approx(h, abs=1e-12)
+        assert item["frame_coverage"] == pytest.approx(np.mean(score[fold == item["fold"]] <= h))
+    assert cal["fold_frame_coverage_min"] == pytest.approx(min(f["frame_coverage"] for f in cal["per_fold"]))
+    assert verdict["gate"]["interval_coverage_min"] == cal["fold_frame_coverage_min"]
 
 
-def test_verdict_without_prediction_files_has_null_calibration(tmp_path):
-    loso, _ = make_loso_dir(tmp_path, PASSING, predictions=False)
+def test_verdict_pins_every_file_it_read(tmp_path):
+    loso, _ = make_loso_dir(tmp_path, PASSING)
     verdict, _ = write_verdict(loso, [0, 1, 2])
-    assert verdict["calibration"] is None and "export will refuse" in verdict["recommendation"]
+    pinned = {(item["file"], item["sha256"]) for kind in ("seed_reports", "predictions")
+              for item in verdict["evidence"][kind]}
+    expected = {(name, hashlib.sha256((loso / name).read_bytes()).hexdigest())
+                for s in (0, 1, 2) for name in (f"loso_seed{s}.json", f"loso_seed{s}.predictions.jsonl")}
+    assert pinned == expected
+
+
+def test_verdict_without_prediction_files_is_refused(tmp_path):
+    loso, _ = make_loso_dir(tmp_path, PASSING, predictions=False)
+    result = cli(["verdict", loso, "--seeds", "0,1,2"])
+    assert result.exit_code == 2 and "prediction file of seed 0 missing" in result.stderr
+    assert not (loso / "PROMOTE.json").exists() and not (loso / "HOLD.json").exists()
+
+
+def test_prediction_file_with_edited_target_is_refused(tmp_path):
+    """Attack: vmaf in a prediction file is moved towards the predictions (a better PLCC); the
+    report is regenerated to agree. The verdict checks the targets against the corpus itself."""
+    loso, _ = make_loso_dir(tmp_path, PASSING)
+    path = loso / "loso_seed0.predictions.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    rows[5]["vmaf"] = rows[5]["pred"]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_seed_report(loso, 0, tmp_path / "per_frame_canonical6.jsonl")
+    result = cli(["verdict", loso, "--seeds", "0,1,2"])
+    assert result.exit_code == 2 and "loso_seed0.predictions.jsonl: row 5: vmaf" in result.stderr
 
 
 def test_trainer_corpus_object_and_changed_bytes(tmp_path):
     """vmafkit's trainer writes corpus as {path, sha256, ...}: read it, and refuse a corpus whose
     bytes changed since training (exit 2, no verdict)."""
     loso, corpus = make_loso_dir(tmp_path, PASSING)
-    for seed, plcc in PASSING.items():
-        write_seed_report(loso, seed, corpus, plcc,
+    for seed in PASSING:
+        write_seed_report(loso, seed, corpus,
                           extra={"corpus": {"path": str(corpus), "sha256": sha256_file(corpus), "rows": 72}})
     verdict, path = write_verdict(loso, [0, 1, 2])
     assert verdict["verdict"] == "PROMOTE" and verdict["corpus"]["sha256"] == sha256_file(corpus)
@@ -160,6 +203,6 @@ def test_trainer_corpus_object_and_changed_bytes(tmp_path):
 
 def test_null_mean_plcc_is_input_error(tmp_path):
     loso, corpus = make_loso_dir(tmp_path, PASSING)
-    write_seed_report(loso, 1, corpus, 0.96, extra={"mean_plcc": None})
+    write_seed_report(loso, 1, corpus, extra={"mean_plcc": None})
     with pytest.raises(InputError, match="mean_plcc is null"):
         write_verdict(loso, [0, 1, 2])
