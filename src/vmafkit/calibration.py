@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
 from . import thresholds as T
 from .errors import InputError
 from .io import iter_json_objects, sha256_file
+from .train.metrics import source_half_width, source_quantile
 
 PRED_COLUMNS = ("row", "src", "encoder", "preset", "cq", "frame_index", "vmaf", "pred", "fold")
 METHOD = ("per-source quantile of LOSO held-out absolute residuals of the seed-mean ensemble, then split "
@@ -155,30 +156,6 @@ def _cell_means(values: np.ndarray, cell: np.ndarray, n_cells: int) -> np.ndarra
     sums = np.bincount(cell, weights=values, minlength=n_cells)
     counts = np.bincount(cell, minlength=n_cells)
     return sums / counts
-
-
-def source_quantile(sorted_scores: np.ndarray, coverage: float) -> float:
-    """The smallest half-width covering at least `coverage` of one source's (sorted) scores."""
-    n = sorted_scores.size
-    return float(sorted_scores[max(1, math.ceil(coverage * n - 1e-9)) - 1])
-
-
-def source_rank(n_sources: int, level: float) -> int:
-    """k of the cross-source conformal step: ceil((S + 1) * level), at most S."""
-    return max(1, min(n_sources, int(math.ceil((n_sources + 1) * level - 1e-9))))
-
-
-def source_half_width(per_source: Sequence[np.ndarray], coverage: float,
-                      level: float = T.SOURCE_LEVEL) -> tuple[float, float]:
-    """(half-width, attained source level) from per-source *sorted* scores: at least `coverage`
-    of the frames of at least that level of new sources lie inside (module doc)."""
-    if not 0.0 < coverage < 1.0:
-        raise InputError(f"coverage must be in (0, 1), got {coverage}")
-    quantiles = sorted(source_quantile(np.asarray(s), coverage) for s in per_source if len(s))
-    if not quantiles:
-        return math.inf, 0.0
-    k = source_rank(len(quantiles), level)
-    return quantiles[k - 1], k / (len(quantiles) + 1)
 
 
 def _by_fold(scores: np.ndarray, folds: np.ndarray) -> dict[str, np.ndarray]:

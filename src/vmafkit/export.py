@@ -161,7 +161,7 @@ def export_ensemble(corpus_path: str | Path, verdict_path: str | Path, out_dir: 
     from .train.domain import training_domain
     from .train.ensemble import MemberData, fit_members
     from .train.features import FeatureSpec, input_schema, input_schema_hash
-    from .train.loso import member_inputs
+    from .train.loso import fold_inputs
     from .train.model import Recipe
 
     corpus_path, verdict_path, out_dir = Path(corpus_path), Path(verdict_path), Path(out_dir)
@@ -183,7 +183,8 @@ def export_ensemble(corpus_path: str | Path, verdict_path: str | Path, out_dir: 
     y = corpus.vmaf.astype(np.float32)
     # workers=1: one batched computation over all seeds. (workers=2 was measured to give
     # different weights for one seed between two identical runs under pytest: not byte-stable.)
-    members = [MemberData(x=member_inputs(x, recipe, int(s), FULL_CORPUS_SALT), y=y, seed=int(s)) for s in seeds]
+    x_fit = fold_inputs(x, recipe, FULL_CORPUS_SALT)
+    members = [MemberData(x=x_fit, y=y, seed=int(s)) for s in seeds]
     models = fit_members(members, recipe, device=device, progress=progress)
     models = [m.to("cpu").eval() for m in models]
 

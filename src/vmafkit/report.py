@@ -333,7 +333,26 @@ def _gate(inp: RunInputs) -> tuple[dict[str, Any] | None, str]:
         return None, ""
     from .gate import evaluate_gate
 
-    return evaluate_gate(plccs), "provisional: computed from the seed reports (no verdict file yet)"
+    calib = _provisional_calibration(inp)
+    coverage = calib.get("fold_frame_coverage_min") if calib else None
+    return evaluate_gate(plccs, coverage), "provisional: computed from the seed reports (no verdict file yet)"
+
+
+def _provisional_calibration(inp: RunInputs) -> dict[str, Any] | None:
+    """The calibration summary from the held-out prediction files when there is no verdict (None
+    when they are incomplete or unreadable)."""
+    if not (inp.prediction_paths and inp.seed_reports and set(inp.prediction_paths) == set(inp.seed_reports)):
+        return None
+    from .calibration import calibrate, read_predictions
+    from .train.model import Recipe
+
+    try:
+        per_seed = {s: read_predictions(p) for s, p in inp.prediction_paths.items()}
+        first = next(iter(inp.seed_reports.values()))
+        label_free = Recipe.from_json(first.get("recipe") or {}).label_free if isinstance(first, dict) else False
+        return calibrate(per_seed, T.DEFAULT_COVERAGE, paths=inp.prediction_paths, label_free=label_free)["summary"]
+    except InputError:
+        return None
 
 
 def _gate_section(inp: RunInputs) -> str:
@@ -357,6 +376,10 @@ def _gate_section(inp: RunInputs) -> str:
         if seed in failing:
             verdict_ok = False
         rows.append((f"seed {seed}", "&ge;", _num(plcc), _num(smin), _signed(plcc - smin), _mark(verdict_ok)))
+    cov = _float(gate.get("interval_coverage_min"))
+    cov_min = _float(gate.get("interval_coverage_threshold", T.FOLD_COVERAGE_MIN))
+    rows.append(("worst-source interval coverage", "&ge;", _num(cov), _num(cov_min), _signed(cov - cov_min),
+                 _mark(ok(cov - cov_min))))
     body = (f'<p class="muted">{_esc(origin)}. Margin = how far inside the threshold (negative: by how much '
             f'it fails). Overall: {_mark(gate.get("passed")) if "passed" in gate else "n/a"}</p>')
     body += _table(("check", "", "value", "threshold", "margin", ""), rows)

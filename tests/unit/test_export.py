@@ -17,7 +17,7 @@ from vmafkit.io import sha256_file
 from vmafkit.registry import validate_registry
 from vmafkit.train.ensemble import MemberData, fit_members
 from vmafkit.train.features import FeatureSpec, input_schema_hash
-from vmafkit.train.loso import member_inputs
+from vmafkit.train.loso import fold_inputs
 from vmafkit.train.model import Recipe
 from vmafkit.validation import schema_errors
 from vmafkit.verdict import write_verdict
@@ -92,8 +92,8 @@ def test_onnx_matches_full_corpus_torch_refit(exported):
     spec = FeatureSpec.fit(c.features, c.cq)
     codec = spec.codec_block(c.encoder, c.preset, c.cq)
     x = np.concatenate([spec.standardise(c.features), codec], axis=1).astype(np.float32)
-    recipe = Recipe(epochs=2)  # the verdict's recipe: robust, labels masked from the member's own stream
-    masked = member_inputs(x, recipe, 2, FULL_CORPUS_SALT)
+    recipe = Recipe(epochs=2)  # the verdict's recipe: robust, labels masked from the full corpus's stream
+    masked = fold_inputs(x, recipe, FULL_CORPUS_SALT)
     (model,) = fit_members([MemberData(x=masked, y=c.vmaf.astype(np.float32), seed=2)], recipe)
     with torch.no_grad():
         expected = model(torch.from_numpy(x)).numpy()

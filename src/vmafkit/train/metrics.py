@@ -14,6 +14,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from .. import thresholds as T
+
 QUANTILES = (0.5, 0.8, 0.9, 0.95, 0.99)
 LOGISTIC_MAX_NFEV = 50
 LOGISTIC_MAX_POINTS = 2000  # larger sets: fit on an evenly spaced subsample of the points sorted by prediction
@@ -228,6 +230,30 @@ def conformal_quantile(abs_residuals, coverage: float) -> float:
     if k > n:
         return math.inf
     return float(r[k - 1])
+
+
+def source_quantile(sorted_scores: np.ndarray, coverage: float) -> float:
+    """The smallest half-width covering at least `coverage` of one source's (sorted) scores."""
+    n = sorted_scores.size
+    return float(sorted_scores[max(1, math.ceil(coverage * n - 1e-9)) - 1])
+
+
+def source_rank(n_sources: int, level: float) -> int:
+    """k of the cross-source conformal step: ceil((S + 1) * level), at most S."""
+    return max(1, min(n_sources, int(math.ceil((n_sources + 1) * level - 1e-9))))
+
+
+def source_half_width(per_source: Sequence[np.ndarray], coverage: float,
+                      level: float = T.SOURCE_LEVEL) -> tuple[float, float]:
+    """(half-width, attained source level) from per-source *sorted* scores: at least `coverage`
+    of the frames of at least that level of new sources lie inside (module doc)."""
+    if not 0.0 < coverage < 1.0:
+        raise ValueError(f"coverage must be in (0, 1), got {coverage}")
+    quantiles = sorted(source_quantile(np.asarray(s), coverage) for s in per_source if len(s))
+    if not quantiles:
+        return math.inf, 0.0
+    k = source_rank(len(quantiles), level)
+    return quantiles[k - 1], k / (len(quantiles) + 1)
 
 
 def abs_residual_quantiles(pred, target, levels: Sequence[float] = QUANTILES) -> dict[str, float]:
