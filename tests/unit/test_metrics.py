@@ -71,14 +71,53 @@ def test_nan_safe_summaries_ignore_nan_in_any_order():
     assert math.isnan(M.nanmean([]))
 
 
+def _vqeg_logistic(x, b1, b2, b3, b4, b5):
+    """VQEG 5-parameter logistic, written out here from its definition (not imported)."""
+    return b1 * (0.5 - 1.0 / (1.0 + np.exp(b2 * (x - b3)))) + b4 * x + b5
+
+
+def _scipy_plcc_logistic(x, y):
+    """The oracle: scipy's curve_fit of the VQEG logistic on the raw data, then scipy's pearsonr."""
+    from scipy.optimize import curve_fit
+
+    params, _ = curve_fit(_vqeg_logistic, x, y, p0=[np.ptp(y), 0.1, np.median(x), 0.0, np.mean(y)], maxfev=20000)
+    return st.pearsonr(_vqeg_logistic(x, *params), y).statistic
+
+
 def test_logistic_fit_recovers_sigmoid_relation():
     x = np.linspace(-4, 4, 400)
     y = 100 / (1 + np.exp(-2.5 * x))
     assert M.plcc(x, y) < 0.97
-    assert M.plcc_logistic(x, y) > 0.999
-    assert M.plcc_logistic(x, y) == M.plcc_logistic(x, y)  # deterministic
+    # y is a member of the logistic family (b1=100, b2=2.5, b3=0, b4=0, b5=50): known answer 1
+    assert M.plcc_logistic(x, y) == pytest.approx(1.0, abs=1e-9)
+    # also with a linear term (b4 != 0): still exactly in the family
+    x = np.linspace(0, 10, 200)
+    y = _vqeg_logistic(x, 30.0, 1.5, 5.0, 2.0, 10.0)
+    assert M.plcc(x, y) < 0.98
+    assert M.plcc_logistic(x, y) == pytest.approx(1.0, abs=1e-9)
     # a constant prediction cannot be fitted: falls back to (undefined) linear PLCC
     assert math.isnan(M.plcc_logistic(np.ones(10), np.arange(10.0)))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_plcc_logistic_matches_scipy_curve_fit(seed):
+    """Noisy sigmoid data (no exact answer): the PLCC after vmafkit's logistic mapping equals the
+    PLCC after scipy's own least-squares fit of the same 5-parameter function."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 100, 300)
+    y = np.clip(100 / (1 + np.exp(-(x - 50) / 8)) + 4 * rng.standard_normal(300), 0, 100)
+    expected = _scipy_plcc_logistic(x, y)
+    assert M.plcc_logistic(x, y) == pytest.approx(expected, abs=1e-6)
+    assert expected - M.plcc(x, y) > 0.03  # the mapping matters here: linear PLCC is far off
+
+
+def test_plcc_logistic_subsampled_fit_matches_scipy_full_fit():
+    """Above LOGISTIC_MAX_POINTS the fit uses a subsample; the PLCC still matches scipy's full fit."""
+    rng = np.random.default_rng(7)
+    n = 3 * M.LOGISTIC_MAX_POINTS
+    x = rng.uniform(0, 100, n)
+    y = np.clip(100 / (1 + np.exp(-(x - 50) / 8)) + 4 * rng.standard_normal(n), 0, 100)
+    assert M.plcc_logistic(x, y) == pytest.approx(_scipy_plcc_logistic(x, y), abs=1e-4)
 
 
 def test_conformal_quantile_definition_and_coverage():

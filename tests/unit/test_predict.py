@@ -8,7 +8,6 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from vmafkit.calibration import conformal_quantile
 from vmafkit.export import ort_session
 from vmafkit.predict import MODE_ENSEMBLE, MODE_SMOKE, load_ensemble, merge_members, predict_features, run_batched
 from vmafkit.registry import flip
@@ -38,6 +37,12 @@ def _features_file(tmp_path, corpus, n=30):
     return path, rows
 
 
+def _half_width(calibration_part, coverage=0.95):
+    """The interval's rule, by hand: each source's `coverage` quantile of its residuals (numpy's
+    inverse empirical CDF), then across the 3 sources k = min(3, ceil(4 * 0.9)) = 3: the largest."""
+    return max(float(np.quantile(v, coverage, method="inverted_cdf")) for v in calibration_part["sources"].values())
+
+
 def _member_scores(models, seeds, rows, encoder="libx264", preset="medium"):
     sidecar = json.loads((models / f"{ID}_seed0.json").read_text())
     spec = FeatureSpec.from_json(sidecar["feature_spec"])
@@ -52,7 +57,8 @@ def _member_scores(models, seeds, rows, encoder="libx264", preset="medium"):
 def test_smoke_falls_back_to_lowest_seed(models, tmp_path):
     m, _, corpus = models
     path, rows = _features_file(tmp_path, corpus)
-    result = cli(["predict", "--models", m, "--features", path, "--encoder", "libx264", "--json", "-"])
+    result = cli(["predict", "--models", m, "--features", path, "--encoder", "libx264", "--preset", "medium",
+                  "--json", "-"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["mode"] == MODE_SMOKE == "smoke-single-member" and out["members"] == [0]
@@ -60,8 +66,8 @@ def test_smoke_falls_back_to_lowest_seed(models, tmp_path):
     expected = _member_scores(m, [0], rows)[0]
     np.testing.assert_allclose([f["score"] for f in out["frames"]], expected, atol=1e-5)
     cal = json.loads((m / f"{ID}_calibration.json").read_text())
-    h = conformal_quantile(np.array(cal["single_member"]["frame"]["residuals"]), 0.95, presorted=True)
-    assert out["interval"]["frame_half_width"] == h and out["interval"]["calibrated_on"] == "seed 0 alone"
+    h = _half_width(cal["single_member"]["frame"])
+    assert out["interval"]["frame_half_width"] == pytest.approx(h, abs=1e-12) and out["interval"]["calibrated_on"] == "seed 0 alone"
 
 
 def test_ensemble_after_flip_and_cli_equals_api(models, tmp_path):
@@ -69,21 +75,24 @@ def test_ensemble_after_flip_and_cli_equals_api(models, tmp_path):
     flip(m / "registry.json", verdict_path)
     path, rows = _features_file(tmp_path, corpus)
     out_path = tmp_path / "pred.json"
-    result = cli(["predict", "--models", m, "--features", path, "--encoder", "libx264", "--json", out_path])
+    result = cli(["predict", "--models", m, "--features", path, "--encoder", "libx264", "--preset", "medium",
+                  "--json", out_path])
     assert result.exit_code == 0, result.output
     cli_out = json.loads(out_path.read_text())
     assert cli_out["mode"] == MODE_ENSEMBLE and cli_out["members"] == [0, 1, 2]
     assert result.stderr == ""
     api_rows = [json.loads(line) for line in path.read_text().splitlines()]
-    api_out = predict_features(m, api_rows, encoder="libx264")
+    api_out = predict_features(m, api_rows, encoder="libx264", preset="medium")
     assert json.loads(json.dumps(api_out)) == cli_out  # the same numbers, bit for bit
     members = _member_scores(m, [0, 1, 2], rows)
     scores = np.array([f["score"] for f in cli_out["frames"]])
     np.testing.assert_allclose(scores, members.mean(axis=0), atol=1e-5)
     cal = json.loads((m / f"{ID}_calibration.json").read_text())
-    h = conformal_quantile(np.array(cal["ensemble"]["frame"]["residuals"]), 0.95, presorted=True)
+    h = _half_width(cal["ensemble"]["frame"])
     frame = cli_out["frames"][0]
-    assert frame["lower"] == pytest.approx(frame["score"] - h) and frame["upper"] == pytest.approx(frame["score"] + h)
+    assert frame["lower"] == pytest.approx(max(0.0, frame["score"] - h))
+    assert frame["upper"] == pytest.approx(min(100.0, frame["score"] + h))
+    assert cli_out["interval"]["guarantee"].startswith("for at least 75% of new sources")
     assert frame["vmaf"] == rows[0]["vmaf"]
     # clips: (src, encoder, preset, cq) groups; score = mean of its frames
     for clip in cli_out["clips"]:
@@ -102,15 +111,24 @@ def test_coverage_changes_width(models, tmp_path):
     assert narrow < wide
 
 
-def test_rows_need_cq(models, tmp_path):
+def test_labels_are_optional_but_features_must_be_in_domain(models, tmp_path):
+    """A robust-recipe ensemble answers without cq/encoder/preset; features far outside what it
+    was trained on (adm2 0.5 < the corpus's minimum 0.79) are refused, exit 2, naming the row."""
     m, _, corpus = models
-    path = tmp_path / "nocq.jsonl"
-    path.write_text(json.dumps({k: 0.5 for k in C6}) + "\n")
-    result = cli(["predict", "--models", m, "--features", path])
-    assert result.exit_code == 2 and "no cq" in result.stderr
-    assert cli(["predict", "--models", m, "--features", path, "--cq", "30", "--json", "-"]).exit_code == 0
-    path.write_text('{"adm2": 1}\n')
-    result = cli(["predict", "--models", m, "--features", path, "--cq", "30"])
+    path, rows = _features_file(tmp_path, corpus, n=3)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    for line in lines:
+        line.pop("cq")
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    ok = cli(["predict", "--models", m, "--features", path, "--json", "-"])
+    assert ok.exit_code == 0, ok.output
+    assert "encoder/preset/cq not given" in ok.stderr
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({k: 0.5 for k in C6}) + "\n")
+    result = cli(["predict", "--models", m, "--features", bad])
+    assert result.exit_code == 2 and f"{bad}:1: outside the training domain: adm2 0.5 is outside" in result.stderr
+    bad.write_text('{"adm2": 1}\n')
+    result = cli(["predict", "--models", m, "--features", bad, "--cq", "30"])
     assert result.exit_code == 2 and "missing vif_scale0" in result.stderr
 
 
@@ -147,14 +165,27 @@ def test_ref_dis_path_uses_score_pair(models, tmp_path, monkeypatch):
 
     monkeypatch.setattr(score_mod, "score_pair", fake_score_pair)
     result = cli(["predict", "--models", m, "--ref", tmp_path / "r.y4m", "--dis", tmp_path / "d.mp4", "--cq", "30",
-                  "--encoder", "libx264", "--max-frames", "4", "--json", "-"])
+                  "--encoder", "libx264", "--preset", "medium", "--max-frames", "4", "--json", "-"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
-    assert calls and calls[0][2]["max_frames"] == 4
+    assert len(calls) == 1 and calls[0][2]["max_frames"] == 4
+    assert [str(calls[0][0]), str(calls[0][1])] == [str(tmp_path / "r.y4m"), str(tmp_path / "d.mp4")]
     assert out["n_frames"] == 4 and out["clips"][0]["name"] == "d.mp4" and out["source"]["backend"] == "fake"
-    expected = predict_features(m, frames, encoder="libx264", cq=30, clip="d.mp4")
-    assert out["clips"] == expected["clips"] and out["frames"] == expected["frames"]
-    assert out["clips"][0]["cq"] == 30.0
+    assert out["mode"] == MODE_SMOKE and out["members"] == [0]
+    # the oracle: seed 0's ONNX file run directly by onnxruntime on the canned features with the
+    # command line's labels (libx264, medium, cq 30); the clip score is the mean of its frames
+    expected = _member_scores(m, [0], [{**f, "cq": 30} for f in frames])[0]
+    np.testing.assert_allclose([f["score"] for f in out["frames"]], expected, atol=1e-5)
+    assert [f["frame_index"] for f in out["frames"]] == [0, 1, 2, 3]
+    assert [f["vmaf"] for f in out["frames"]] == [r["vmaf"] for r in rows]  # the teacher, echoed
+    assert len(out["clips"]) == 1
+    clip = out["clips"][0]
+    assert (clip["encoder"], clip["preset"], clip["cq"], clip["n_frames"]) == ("libx264", "medium", 30.0, 4)
+    assert clip["score"] == pytest.approx(float(np.mean(expected)), abs=1e-5)
+    h_clip = _half_width(json.loads((m / f"{ID}_calibration.json").read_text())["single_member"]["clip"])
+    assert clip["lower"] == pytest.approx(max(0.0, clip["score"] - h_clip))
+    assert clip["upper"] == pytest.approx(min(100.0, clip["score"] + h_clip))
+    assert clip["vmaf"] == pytest.approx(float(np.mean([r["vmaf"] for r in rows])))
 
 
 def test_merged_graph_equals_member_mean(models):

@@ -4,6 +4,7 @@ no leakage, held-out predictions, conformal bookkeeping, bad input -> exit 2."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -81,9 +82,13 @@ def test_predictions_file_matches_report(trained, corpus):
         held = c.group == fold["held_out"]
         assert fold["plcc"] == pytest.approx(M.plcc(pred[held], c.vmaf[held]), abs=1e-12)
         assert fold["rmse"] == pytest.approx(M.rmse(pred[held], c.vmaf[held]), abs=1e-9)
-        # conformal: half-width from the OTHER folds' residuals, coverage on this fold's
+        # conformal: half-width from the OTHER folds' residuals (each source's 90 % quantile by
+        # numpy's inverse empirical CDF, then the k-th of them, k = min(S, ceil((S + 1) * 0.9))),
+        # coverage on this fold's frames
         res = np.abs(pred - c.vmaf)
-        q = M.conformal_quantile(res[~held], 0.9)
+        others = sorted(float(np.quantile(res[c.group == g], 0.9, method="inverted_cdf"))
+                        for g in sorted(set(c.group.tolist())) if g != fold["held_out"])
+        q = others[min(len(others), math.ceil((len(others) + 1) * 0.9)) - 1]
         assert fold["conformal"]["0.9"]["halfwidth"] == pytest.approx(q)
         assert fold["conformal"]["0.9"]["coverage"] == pytest.approx(float(np.mean(res[held] <= q)))
         assert fold["clip"]["n_clips"] == 6  # 2 encoders x 3 cq
@@ -173,12 +178,60 @@ def test_bad_corpus_is_input_error_and_exit_2(tmp_path, case):
     assert len(lines) == 1 and path.name in lines[0] and lines[0].startswith("vmafkit: error:")
 
 
-@pytest.mark.parametrize("seeds", ["0,0", "", "-1", "a,b"])
-def test_bad_seed_lists_exit_2(tmp_path, corpus, seeds):
-    result = CliRunner().invoke(main, ["train", "--corpus", str(corpus), "--seeds", seeds, "--out-dir",
-                                       str(tmp_path / "o"), "--epochs", "1", "--no-progress"])
+@pytest.mark.parametrize("seeds, message", [
+    ("0,0", "vmafkit: error: seeds repeat: 0,0"),
+    ("", "vmafkit: error: no seeds given (e.g. --seeds 0,1,2,3,4)"),
+    ("-1", "vmafkit: error: seed -1 is not an integer in [0, 2^63)"),
+    ("a,b", "Invalid value for --seeds: expected comma-separated integers, got 'a,b'"),
+])
+def test_bad_seed_lists_exit_2(tmp_path, corpus, seeds, message):
+    out = tmp_path / "o"
+    result = CliRunner().invoke(main, ["train", "--corpus", str(corpus), "--seeds", seeds, "--out-dir", str(out),
+                                       "--epochs", "1", "--no-progress"])
     assert result.exit_code == 2, result.output
-    assert not list((tmp_path / "o").glob("loso_seed*.json")) if (tmp_path / "o").exists() else True
+    if message.startswith("vmafkit: error:"):
+        assert result.output == message + "\n"  # exactly one line, nothing else
+    else:  # click's own usage error
+        assert message in result.output and "Traceback" not in result.output
+    # refused before any work: the out dir is not even created, so no report can be in it
+    assert not out.exists()
+
+
+def _train_cli(corpus, out, seeds="0"):
+    return CliRunner().invoke(main, ["train", "--corpus", str(corpus), "--seeds", seeds, "--out-dir", str(out),
+                                     "--epochs", "1", "--device", "cpu", "--workers", "1", "--no-progress"])
+
+
+@pytest.mark.parametrize("verdict_name", ["PROMOTE.json", "HOLD.json"])
+def test_retrain_removes_stale_verdict_but_refused_run_keeps_it(tmp_path, corpus, verdict_name):
+    """train_loso removes PROMOTE.json / HOLD.json inside its lock, after the seeds, recipe and
+    corpus were checked: a run refused by those checks (exit 2) leaves the verdict alone, a run
+    that trains removes it (it describes the seed reports that are about to be replaced)."""
+    out = tmp_path / "loso"
+    out.mkdir()
+    verdict = out / verdict_name
+    verdict.write_text('{"verdict": "stale"}')
+    other = out / "notes.txt"  # a file that is not a verdict: never touched
+    other.write_text("keep")
+
+    # refused runs: bad seeds, too small a corpus (checked after loading), missing corpus file
+    few = write_corpus(tmp_path / "few.jsonl", synth_rows(frames=2))  # 36 rows < MIN_ROWS
+    for args in ((corpus, "0,0"), (few, "0"), (tmp_path / "absent.jsonl", "0")):
+        result = _train_cli(args[0], out, args[1])
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith("vmafkit: error:") and len(result.output.strip().splitlines()) == 1
+        assert verdict.read_text() == '{"verdict": "stale"}'
+    with pytest.raises(InputError):
+        train_loso(corpus, [0], out, Recipe(epochs=0), device="cpu", progress=False)
+    assert verdict.read_text() == '{"verdict": "stale"}'
+    assert not list(out.glob("loso_seed*"))
+
+    # a run that trains removes the stale verdict (both names), and writes the seed report
+    (out / "HOLD.json" if verdict_name == "PROMOTE.json" else out / "PROMOTE.json").write_text("{}")
+    result = _train_cli(corpus, out)
+    assert result.exit_code == 0, result.output
+    assert not (out / "PROMOTE.json").exists() and not (out / "HOLD.json").exists()
+    assert (out / "loso_seed0.json").is_file() and other.read_text() == "keep"
 
 
 def test_bad_recipe_values_are_input_errors(tmp_path, corpus):
