@@ -168,7 +168,7 @@ def _level(scores: np.ndarray, folds: np.ndarray, coverage: float,
     `checks`: other score arrays (same rows) whose per-fold coverage is also measured."""
     per_source = _by_fold(scores, folds)
     half, attained = source_half_width(list(per_source.values()), coverage)
-    per_fold = {}
+    per_fold: dict[str, dict[str, Any]] = {}
     for fold, mine in per_source.items():
         others = [v for f, v in per_source.items() if f != fold]
         q, _ = source_half_width(others, coverage)
@@ -177,7 +177,7 @@ def _level(scores: np.ndarray, folds: np.ndarray, coverage: float,
         for name, values in (checks or {}).items():
             item[f"coverage_{name}"] = float(np.mean(values[folds == fold] <= q))
         per_fold[fold] = item
-    covs = [v["coverage"] for v in per_fold.values()]
+    covs = [float(v["coverage"]) for v in per_fold.values()]
     return {
         "n": int(scores.size),
         "n_sources": len(per_source),

@@ -354,26 +354,28 @@ def predict_features(models: str | Path | LoadedEnsemble, rows: Sequence[Mapping
         for i, row in enumerate(rows):
             inside = problems[i] is None
             lo, hi = bounds(float(scores[i]), h_frame, inside)
-            item = {"clip": int(clip_of[i]), "frame_index": int(row.get("frame_index", i)),
-                    "score": float(scores[i]), "lower": lo, "upper": hi, "in_domain": inside}
+            item: dict[str, Any] = {"clip": int(clip_of[i]), "frame_index": int(row.get("frame_index", i)),
+                                    "score": float(scores[i]), "lower": lo, "upper": hi, "in_domain": inside}
             if not inside:
                 item["out_of_domain"] = problems[i]
-            if isinstance(teacher[i], (int, float)) and not isinstance(teacher[i], bool):
-                item["vmaf"] = float(teacher[i])
+            value = teacher[i]
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                item["vmaf"] = float(value)
             frames_out.append(item)
     clips_out = []
     for (name, enc, pre, cqv), c in keys.items():
         member = clip_of == c
         mean = float(np.clip(scores[member].mean(), *VMAF_RANGE))
-        reasons = sorted({problems[i] for i in np.flatnonzero(member) if problems[i] is not None})
+        reasons = sorted({p for p in (problems[i] for i in np.flatnonzero(member)) if p is not None})
         lo, hi = bounds(mean, h_clip, not reasons)
         item = {"clip": c, "name": name, "encoder": enc, "preset": pre, "cq": cqv, "n_frames": int(member.sum()),
                 "score": mean, "lower": lo, "upper": hi, "in_domain": not reasons}
         if reasons:
             item["out_of_domain"] = "; ".join(reasons)
         tv = [teacher[i] for i in np.flatnonzero(member)]
-        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in tv):
-            item["vmaf"] = float(np.mean(tv))
+        numbers = [float(v) for v in tv if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if len(numbers) == len(tv):
+            item["vmaf"] = float(np.mean(numbers))
         clips_out.append(item)
     calibrated = math.isfinite(h_frame)
     summary = (ens.calibration or {}).get("summary", {})

@@ -142,8 +142,8 @@ def label_sensitivity(reports: Mapping[int, Mapping[str, Any]]) -> dict[str, Any
     changes (true labels -> all "not given", true encoder -> another trained encoder)."""
     out: dict[str, Any] = {}
     for key in ("to_unknown", "to_other_encoder"):
-        parts = [(r.get("label_sensitivity") or {}).get(key) for r in reports.values()]
-        parts = [p for p in parts if p]
+        parts: list[dict[str, float]] = [part for r in reports.values()
+                                         if (part := (r.get("label_sensitivity") or {}).get(key))]
         out[key] = None if not parts else {
             "mean_abs": float(np.mean([p["mean_abs"] for p in parts])),
             "p95_abs_max": float(max(p["p95_abs"] for p in parts)),
