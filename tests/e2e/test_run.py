@@ -32,7 +32,7 @@ def _check_exit_matches_verdict(proc, out, seeds):
     """The exit code is what the one verdict file says (0 <=> PROMOTE.json, 1 <=> HOLD.json), the
     file's own `verdict` agrees with its name, the gate's per-seed PLCCs equal scipy's Pearson r
     recomputed from the held-out prediction files (mean over folds), and the verdict follows the
-    published thresholds (mean and every seed >= 0.95, spread <= 0.005, worst-fold coverage >= 0.80)
+    published thresholds (mean and every seed >= 0.95, spread <= 0.005, worst-fold coverage >= 0.75)
     applied to those numbers. Returns the verdict JSON."""
     from scipy.stats import pearsonr
 
@@ -54,7 +54,7 @@ def _check_exit_matches_verdict(proc, out, seeds):
     coverage = verdict["gate"]["interval_coverage_min"]
     passes = (mean >= 0.95 and min(recomputed.values()) >= 0.95
               and max(recomputed.values()) - min(recomputed.values()) <= 0.005 + 1e-12
-              and coverage is not None and coverage >= 0.80)
+              and coverage is not None and coverage >= 0.75)
     assert verdict["verdict"] == ("PROMOTE" if passes else "HOLD"), verdict["gate"]
     assert (out / "models" / "registry.json").is_file() == passes
     return verdict

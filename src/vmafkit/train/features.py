@@ -66,8 +66,9 @@ def encoder_slot(encoder: str) -> int:
 
 
 def mask_labels(x: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndarray:
-    """A copy of model inputs `x` [n, 20] where each row's encoder, preset and cq labels are,
-    independently with probability `rate`, replaced by the "not given" values above.
+    """A copy of model inputs `x` [n, 20] where, with probability `rate`, all of a row's encoder,
+    preset and cq labels are replaced by the "not given" values above, and otherwise each label
+    alone with probability `rate / 2` (what predict sees without any label, and with some).
 
     The teacher (libvmaf v0.6.1) is a function of the six features alone; masking teaches the
     network that the labels carry no information it needs, so leaving them out (or giving a
@@ -76,7 +77,8 @@ def mask_labels(x: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndar
     if rate <= 0:
         return out
     n = out.shape[0]
-    drop = rng.random((n, 3)) < rate
+    drop_all = rng.random(n) < rate
+    drop = (rng.random((n, 3)) < rate / 2) | drop_all[:, None]
     rows = np.flatnonzero(drop[:, 0])
     out[rows, ONEHOT_SLICE] = 0.0
     out[rows, NUM_FEATURES + encoder_slot(UNKNOWN_ENCODER)] = 1.0
