@@ -34,7 +34,7 @@ import numpy as np
 
 from . import thresholds as T
 from .errors import InputError
-from .io import iter_json_objects, sha256_file
+from .io import iter_json_objects, require_regular_file, sha256_file
 from .train.metrics import source_half_width, source_quantile
 
 PRED_COLUMNS = ("row", "src", "encoder", "preset", "cq", "frame_index", "vmaf", "pred", "fold")
@@ -76,6 +76,7 @@ def read_predictions(path: str | Path) -> dict[str, np.ndarray]:
     """Columns of one seed's held-out prediction file; InputError naming file:line on bad input."""
     path = Path(path)
     if path.suffix == ".parquet":
+        require_regular_file(path, what="prediction file")
         try:
             import pyarrow.parquet as pq
 
@@ -102,9 +103,10 @@ def read_predictions(path: str | Path) -> dict[str, np.ndarray]:
             value = row.get(key, 0.0 if key == "pred_unlabelled" else None)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise InputError(f"{where}: {key} must be a finite number, got {value!r}")
-        row_index = row["row"]
-        if isinstance(row_index, bool) or not isinstance(row_index, int) or row_index < 0:
-            raise InputError(f"{where}: row must be a non-negative integer, got {row_index!r}")
+        for key in ("row", "frame_index"):
+            index = row[key]
+            if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+                raise InputError(f"{where}: {key} must be a non-negative integer, got {index!r}")
         for key in PRED_COLUMNS:
             cols[key].append(row[key])
         unlabelled.append(row.get("pred_unlabelled"))

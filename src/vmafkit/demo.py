@@ -13,7 +13,6 @@ each clip's sha256; when the folder already holds the same clips nothing is rege
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import tempfile
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .errors import InputError
-from .io import atomic_output, atomic_write_json, atomic_write_text, exclusive_lock, sha256_file
+from .io import atomic_output, atomic_write_json, atomic_write_text, exclusive_lock, read_json, sha256_file
 from .media import ffmpeg as ffm
 from .media.sources import SOURCE_SUFFIXES
 
@@ -148,8 +147,8 @@ def _up_to_date(dest: Path, params: dict[str, Any], plan: list[dict[str, Any]]) 
     """True when the manifest matches these params and graphs and every clip has its recorded bytes."""
     manifest_path = dest / MANIFEST_NAME
     try:
-        manifest = json.loads(manifest_path.read_text("utf-8"))
-    except (OSError, ValueError):
+        manifest = read_json(manifest_path, what="demo manifest")
+    except InputError:  # missing, damaged or hostile: rebuild the demo clips
         return False
     if not isinstance(manifest, dict) or manifest.get("schema") != DEMO_SCHEMA or manifest.get("params") != params:
         return False

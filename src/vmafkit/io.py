@@ -13,9 +13,10 @@ import hashlib
 import json
 import math
 import os
+import stat
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from .errors import InputError
 
@@ -118,45 +119,244 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
-def read_json(path: str | Path, *, what: str = "JSON file") -> Any:
+# ---- reading user files -------------------------------------------------------------------
+# Every reader of a file the user names goes through `open_regular` and the caps below, so a
+# hostile path (/dev/zero, a FIFO, a folder, a 50 MB single line, JSON nested 100,000 deep, a
+# 0xFF byte) is one InputError (exit 2) naming the file (and line), never a hang, a memory
+# blow-up or a traceback. The caps are module constants so tests can lower them.
+
+MAX_JSON_BYTES = 256 << 20  # whole-file JSON (seed report, verdict, registry, sidecar, ...)
+MAX_LINE_BYTES = 1 << 20  # one line of a JSON-lines file (a corpus row is ~600 bytes)
+MAX_JSON_DEPTH = 64  # nesting of arrays/objects; vmafkit's own files stay under 10
+
+
+def open_regular(path: str | Path, *, what: str = "file") -> Any:
+    """Open `path` for binary reading, refusing anything but a regular file (exit 2).
+
+    O_NONBLOCK makes open() of a FIFO return at once (no writer needed), and fstat on the open
+    descriptor decides: a FIFO, a device (/dev/zero), a socket or a folder is refused before a
+    single byte is read. Symlinks to regular files are followed as usual."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise InputError(f"{what} not found", path=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {what}: {exc}", path=path) from None
+    except IsADirectoryError:
+        raise InputError(f"{what} is not a regular file (a folder)", path=path) from None
+    except OSError as exc:
+        raise InputError(f"cannot read {what}: {exc.strerror or exc}", path=path) from None
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"malformed {what}: {exc.msg} at line {exc.lineno} column {exc.colno}", path=path) from None
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(f"{what} is not a regular file ({_file_kind(st.st_mode)})", path=path)
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~os.O_NONBLOCK)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def require_regular_file(path: str | Path, *, what: str = "file") -> Path:
+    """`path` when it is an existing regular file (for readers that open it themselves, e.g.
+    pyarrow); else InputError (exit 2). Never blocks on a FIFO."""
+    with open_regular(path, what=what):
+        pass
+    return Path(path)
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a plain file"
+
+
+def read_bytes_capped(path: str | Path, *, what: str = "file", max_bytes: int | None = None) -> bytes:
+    """The whole of a regular file, refused (exit 2) when it is larger than `max_bytes`
+    (default MAX_JSON_BYTES), checked on the size and again on what is read (a growing file)."""
+    path = Path(path)
+    cap = MAX_JSON_BYTES if max_bytes is None else max_bytes
+    with open_regular(path, what=what) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > cap:
+            raise InputError(f"{what} is {size} bytes; the limit is {cap}", path=path)
+        try:
+            data = handle.read(cap + 1)
+        except OSError as exc:
+            raise InputError(f"cannot read {what}: {exc.strerror or exc}", path=path) from None
+    if len(data) > cap:
+        raise InputError(f"{what} is larger than the limit of {cap} bytes", path=path)
+    return data
+
+
+def _line_of(data: bytes, pos: int) -> int:
+    return data.count(b"\n", 0, pos) + 1
+
+
+def read_text_capped(path: str | Path, *, what: str = "file", max_bytes: int | None = None) -> str:
+    """A regular UTF-8 text file, whole, under the size cap; errors are one line naming file:line."""
+    path = Path(path)
+    data = read_bytes_capped(path, what=what, max_bytes=max_bytes)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}:{_line_of(data, exc.start)}: {what} is not UTF-8 "
+                         f"(byte 0x{data[exc.start]:02x})") from None
+
+
+def json_depth_exceeds(obj: Any, limit: int | None = None) -> bool:
+    """Whether `obj` nests arrays/objects deeper than `limit` (default MAX_JSON_DEPTH); iterative,
+    so it works on any object json.loads could build."""
+    limit = MAX_JSON_DEPTH if limit is None else limit
+    stack = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children: Iterable[Any]
+        if isinstance(value, dict):
+            children = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} (NaN or infinite) is not allowed")
 
 
+INT_LIMIT = 2**63  # a JSON integer must lie in [-INT_LIMIT, INT_LIMIT): every integer vmafkit reads is int64
+
+
+def _bounded_int(text: str) -> int:
+    digits = len(text) - text.startswith("-")
+    value = int(text) if digits <= 20 else None
+    if value is None or not -INT_LIMIT <= value < INT_LIMIT:
+        shown = text if len(text) <= 24 else f"{text[:20]}... ({digits} digits)"
+        raise ValueError(f"integer {shown} is outside the 64-bit range")
+    return value
+
+
+# Built once: json.loads with keyword arguments builds a decoder per call (3x slower on a corpus).
+_DECODER = json.JSONDecoder(parse_int=_bounded_int)
+_STRICT_DECODER = json.JSONDecoder(parse_int=_bounded_int, parse_constant=_reject_constant)
+
+
+class _JsonProblem(Exception):
+    """Why a text is not acceptable JSON (message only; callers add file or file:line)."""
+
+
+def _parse_json(text: str, strict: bool) -> Any:
+    # Cheap pre-check: a text with fewer brackets than the limit cannot nest deeper than it.
+    deep_possible = text.count("[") + text.count("{") > MAX_JSON_DEPTH
+    try:
+        if strict:
+            obj = _STRICT_DECODER.decode(text)
+        else:
+            obj = _DECODER.decode(text)
+    except json.JSONDecodeError as exc:
+        raise _JsonProblem(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise _JsonProblem(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except (ValueError, OverflowError) as exc:  # NaN/Infinity (strict), an integer out of range
+        raise _JsonProblem(" ".join(str(exc).split())[:200]) from None
+    if deep_possible and json_depth_exceeds(obj):
+        raise _JsonProblem(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    return obj
+
+
+def loads_json(text: str | bytes, *, where: str, what: str = "JSON", strict: bool = False) -> Any:
+    """json.loads with the nesting cap and one-line errors led by `where` (file or file:line).
+
+    Integers outside the 64-bit range (a 400-digit cq) are refused. `strict`: the constants NaN
+    and Infinity are refused too (a literal that overflows, 1e999, loads as inf: the row
+    validators refuse non-finite numbers with the key's name)."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{where}: {what} is not UTF-8 (byte 0x{text[exc.start]:02x})") from None
+    try:
+        return _parse_json(text, strict)
+    except _JsonProblem as exc:
+        raise InputError(f"{where}: malformed {what}: {exc}") from None
+
+
+def read_json(path: str | Path, *, what: str = "JSON file") -> Any:
+    """One JSON document from a regular file: size-capped, UTF-8, nesting-capped (exit 2 else)."""
+    path = Path(path)
+    text = read_text_capped(path, what=what)
+    try:
+        return _parse_json(text, strict=False)
+    except _JsonProblem as exc:
+        raise InputError(f"malformed {what}: {exc}", path=path) from None
+
+
+def read_toml(path: str | Path, *, what: str = "TOML file") -> dict[str, Any]:
+    """One TOML document from a regular file, with read_json's caps (size, UTF-8, nesting).
+
+    tomllib recurses on nested arrays/inline tables (RecursionError on deep input) and converts
+    integers with int() (ValueError past int_max_str_digits): both are refused (exit 2), and so
+    are integers outside the 64-bit range, as in JSON."""
+    import tomllib
+
+    path = Path(path)
+    text = read_text_capped(path, what=what)
+    try:
+        obj = tomllib.loads(text)
+    except RecursionError:
+        raise InputError(f"malformed {what}: nested deeper than {MAX_JSON_DEPTH} levels", path=path) from None
+    except (ValueError, OverflowError) as exc:  # tomllib.TOMLDecodeError is a ValueError
+        raise InputError(f"malformed {what}: {' '.join(str(exc).split())[:200]}", path=path) from None
+    if json_depth_exceeds(obj):
+        raise InputError(f"malformed {what}: nested deeper than {MAX_JSON_DEPTH} levels", path=path)
+    stack: list[Any] = [obj]
+    while stack:  # TOML has no integer hook: refuse what _bounded_int refuses in JSON, after the fact
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, int) and not isinstance(value, bool) and not -INT_LIMIT <= value < INT_LIMIT:
+            raise InputError(f"malformed {what}: integer {str(value)[:20]}... is outside the 64-bit range", path=path)
+    return obj
+
+
 def iter_json_objects(path: str | Path, *, what: str = "JSONL file") -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for each non-blank line of a JSON-lines file.
 
-    Strict JSON (NaN and Infinity are refused); every error is one line naming file:line.
-    """
+    Strict JSON (NaN and Infinity are refused, and integers outside the 64-bit range); lines
+    longer than MAX_LINE_BYTES, bytes that are not UTF-8 and nesting deeper than MAX_JSON_DEPTH
+    are refused; every error is one line naming file:line. The file must be a regular file."""
     path = Path(path)
-    try:
-        handle = open(path, "r", encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{what} not found", path=path) from None
-    except OSError as exc:
-        raise InputError(f"cannot read {what}: {exc.strerror}", path=path) from None
-    with handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
+    with open_regular(path, what=what) as handle:
+        lineno = 0
+        while True:
+            try:
+                raw = handle.readline(MAX_LINE_BYTES + 1)
+            except OSError as exc:
+                raise InputError(f"{path}:{lineno + 1}: cannot read {what}: {exc.strerror or exc}") from None
+            if not raw:
+                return
+            lineno += 1
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                raise InputError(f"{path}:{lineno}: line is longer than {MAX_LINE_BYTES} bytes")
+            if not raw.strip():
                 continue
             try:
-                row = json.loads(line, parse_constant=_reject_constant)
-            except (json.JSONDecodeError, ValueError) as exc:
-                msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-                raise InputError(f"{path}:{lineno}: line is not valid JSON ({msg})") from None
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(f"{path}:{lineno}: not UTF-8 (byte 0x{raw[exc.start]:02x} at column "
+                                 f"{exc.start + 1})") from None
+            try:
+                row = _parse_json(line, strict=True)
+            except _JsonProblem as exc:
+                raise InputError(f"{path}:{lineno}: line is not valid JSON ({exc})") from None
             if not isinstance(row, dict):
                 raise InputError(f"{path}:{lineno}: a row must be a JSON object, got {type(row).__name__}")
             yield lineno, row

@@ -282,6 +282,9 @@ def _labels(rows: Sequence[Mapping[str, Any]], encoder: str | None, preset: str 
         if pre is not None and not isinstance(pre, (str, int)) or isinstance(pre, bool):
             raise InputError(f"{where}: preset must be a string, got {pre!r}")
         presets.append(None if pre is None else str(pre))
+        index = row.get("frame_index", i)
+        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+            raise InputError(f"{where}: frame_index must be a non-negative integer, got {index!r}")
         value = row.get("cq", cq)
         if value is None:
             cqs[i] = math.nan

@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ import numpy as np
 
 from . import thresholds as T
 from .errors import InputError, VmafkitError
-from .io import atomic_write_text, iter_json_objects, sha256_file
+from .io import atomic_write_text, iter_json_objects, read_json, sha256_file
 
 REPORT_NAME = "report.html"
 CORPUS_NAME = "per_frame_canonical6.jsonl"
@@ -67,12 +66,7 @@ def _rel(path: Path | None, base: Path) -> str:
 
 
 def _read_json_object(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read: {exc}", path=path) from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"malformed JSON: {exc.msg} at line {exc.lineno}", path=path) from None
+    data = read_json(path, what="JSON file")
     if not isinstance(data, dict):
         raise InputError("is not a JSON object", path=path)
     return data

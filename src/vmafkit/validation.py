@@ -1,4 +1,5 @@
-"""JSON Schemas shipped in `vmafkit/schemas/` and one-line validation errors."""
+"""JSON Schemas shipped in `vmafkit/schemas/`, one-line validation errors, and the ranges of
+numeric command-line inputs (one place for the CLI options and the Python API checks)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,25 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from .errors import InputError
+
+# ---- ranges of numeric inputs ------------------------------------------------------------
+# Checked by the CLI options (click ranges) and again by the Python API (loso.check_recipe,
+# compare_bundles), so a value that loads but is nonsense stops with exit 2 up front instead of
+# allocating 240 GB (--batch-size 1e9) or running 160x slower (--encoder-threads 100000).
+EPOCHS_RANGE = (1, 100_000)
+BATCH_SIZE_RANGE = (1, 65_536)
+LR_MAX = 1.0  # --lr in (0, LR_MAX]; Adam diverges long before 1
+WEIGHT_DECAY_RANGE = (0.0, 1.0)
+BOOTSTRAP_RANGE = (1, 100_000)  # compare: resamples; 1e5 x ~20 folds x 5 seeds is ~80 MB
+# --encoder-threads is part of a corpus cell's identity, so its ceiling is a fixed constant, not
+# a function of this host's cores: 64 is far past where x264/x265/SVT-AV1 stop scaling.
+ENCODER_THREADS_RANGE = (1, 64)
+JOBS_RANGE = (1, 1024)  # --jobs / --workers / --threads: processes or threads on one host
+# Geometry and quality levels (corpus rows and the score/predict flags).
+CQ_RANGE_OTHER = (0, 255)  # cq of an encoder without an adapter: the widest adapter range (AV1 vaapi/amf)
+DIMENSION_MAX = 65536  # width/height: AV1's (the largest) maximum frame dimension
+FPS_MAX = 10000.0
 
 SCHEMA_FILES = {
     "registry": "registry.schema.json",
@@ -30,6 +47,8 @@ def load_schema(name: str) -> dict[str, Any]:
 
 def schema_errors(obj: Any, name: str) -> list[str]:
     """Every schema violation as 'path: message', sorted by location."""
+    import jsonschema
+
     schema = load_schema(name)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(obj), key=lambda e: [str(p) for p in e.absolute_path])
@@ -37,7 +56,14 @@ def schema_errors(obj: Any, name: str) -> list[str]:
 
 
 def validate_or_raise(obj: Any, name: str, *, path: str | Path | None = None, what: str | None = None) -> None:
-    errors = schema_errors(obj, name)
+    from .io import MAX_JSON_DEPTH, json_depth_exceeds
+
+    if json_depth_exceeds(obj):  # jsonschema recurses: refuse what read_json would refuse
+        raise InputError(f"malformed {what or name}: nested deeper than {MAX_JSON_DEPTH} levels", path=path)
+    try:
+        errors = schema_errors(obj, name)
+    except RecursionError:
+        raise InputError(f"malformed {what or name}: nested too deep to validate", path=path) from None
     if errors:
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
         raise InputError(f"malformed {what or name}: {errors[0]}{more}", path=path)

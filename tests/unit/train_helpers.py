@@ -29,7 +29,7 @@ def synth_rows(*, groups=("srcA", "srcB", "srcC"), encoders=("libx264", "libx265
                         "motion2": max(0.0, motion + rng.normal(0, 0.5)),
                     }
                     if src == extreme_group:
-                        feats = {k: v * 50.0 + 1000.0 for k, v in feats.items()}
+                        feats = {k: v + (500.0 if k == "motion2" else 50.0) for k, v in feats.items()}
                     vmaf = float(np.clip(100 * (0.6 * t + 0.4 * t ** 2) - 0.2 * feats["motion2"] * (1 - t), 0, 100))
                     rows.append({
                         "schema_version": SCHEMA_VERSION, "src": src, "src_sha256": f"{g_i:064x}", "encoder": enc,

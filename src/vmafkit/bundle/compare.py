@@ -9,6 +9,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..errors import InputError
+from ..validation import BOOTSTRAP_RANGE
 from .layout import DEFAULT_TOLERANCE, DEFAULT_BOOTSTRAP, DEFAULT_CONFIDENCE, DEFAULT_BOOTSTRAP_SEED
 from .reading import Limits, LoadedBundle, load_bundle
 
@@ -149,8 +150,9 @@ def compare_bundles(
         raise InputError(f"tolerance must be >= 0, got {tolerance}")
     if not (0 < confidence < 1):
         raise InputError(f"confidence must be in (0, 1), got {confidence}")
-    if n_bootstrap < 1:
-        raise InputError(f"n_bootstrap must be >= 1, got {n_bootstrap}")
+    low, high = BOOTSTRAP_RANGE
+    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)) or not low <= n_bootstrap <= high:
+        raise InputError(f"n_bootstrap must be an integer in {low}..{high}, got {n_bootstrap!r}")
     left, right = load_bundle(a, limits=limits), load_bundle(b, limits=limits)
     verdict_a, verdict_b = left.manifest.get("verdict"), right.manifest.get("verdict")
     seeds_a, folds_a, m_a = _plcc_matrix(left)

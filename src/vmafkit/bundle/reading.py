@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping
 
 
 from ..errors import InputError
-from ..io import CHUNK
+from ..io import CHUNK, loads_json
 from .layout import MANIFEST, ENVIRONMENT, VERDICT_FILES, SEED_REPORT_RE, FILE_MODE, DEFAULT_MAX_TOTAL_BYTES, DEFAULT_MAX_MEMBERS, CAPTURE_MAX_BYTES
 
 
@@ -190,10 +190,7 @@ def _scan(
 def _load_manifest(data: bytes | None, where: Path) -> dict[str, Any]:
     if data is None:
         raise InputError("is not a vmafkit bundle: no manifest.json", path=where)
-    try:
-        manifest = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"manifest.json is malformed: {exc}", path=where) from None
+    manifest = loads_json(data, where=f"{where}: manifest.json", what="manifest")
     import jsonschema
 
     schema = json.loads((Path(__file__).parent.parent / "schemas" / "bundle_manifest.schema.json").read_text())
@@ -329,10 +326,9 @@ def load_bundle(tarball: str | Path, *, limits: Limits = Limits()) -> LoadedBund
         raise InputError(f"does not verify: {problems[0]}; run `vmafkit verify` for the full list", path=tarball)
 
     def load(name: str) -> Any:
-        try:
-            return json.loads(scanned.captured[name].decode("utf-8"))
-        except (KeyError, UnicodeDecodeError, ValueError) as exc:
-            raise InputError(f"cannot read {name} in the bundle: {exc}", path=tarball) from None
+        if name not in scanned.captured:
+            raise InputError(f"cannot read {name} in the bundle: it is not there", path=tarball)
+        return loads_json(scanned.captured[name], where=f"{tarball}: {name}", what="bundle file")
 
     verdict_file = manifest.get("verdict_file") or next(
         (n for n in scanned.captured if PurePosixPath(n).name in VERDICT_FILES), None

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
+import math
 import sys
-from typing import Callable
+from typing import Any, Callable
 
 import click
 
@@ -41,3 +42,16 @@ def int_list(value: str | None, flag: str) -> list[int]:
         return [int(item) for item in split_list(value)]
     except ValueError:
         raise click.BadParameter(f"expected comma-separated integers, got {value!r}", param_hint=flag) from None
+
+
+class FiniteFloatRange(click.FloatRange):
+    """click.FloatRange that also refuses nan and inf (FloatRange lets nan through: every
+    comparison with nan is false)."""
+
+    name = "float range"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if number is not None and not math.isfinite(number):
+            self.fail(f"{number} is not a finite number.", param, ctx)
+        return number

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from .. import validation as V
 from ..io import dumps_json
 from ._common import int_list, run_command, split_list
 
@@ -14,11 +15,11 @@ from ._common import int_list, run_command, split_list
 @click.option("--cqs", default="19,25,31,37", show_default=True, help="Comma-separated CQ/CRF values.")
 @click.option("--presets", default="medium", show_default=True, help="Comma-separated presets.")
 @click.option("--out", required=True, help="Corpus JSONL to write (per_frame_canonical6.jsonl).")
-@click.option("--jobs", type=click.IntRange(min=1), help="Cells in parallel (default: the usable cores).")
+@click.option("--jobs", type=click.IntRange(*V.JOBS_RANGE), help="Cells in parallel (default: the usable cores).")
 @click.option("--max-frames", type=click.IntRange(min=1), help="Encode and score only the first N frames.")
 @click.option("--ffmpeg", "ffmpeg_path", help="ffmpeg binary to use.")
 @click.option("--vmaf-bin", help="Score with a standalone libvmaf `vmaf` CLI.")
-@click.option("--encoder-threads", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--encoder-threads", type=click.IntRange(*V.ENCODER_THREADS_RANGE), default=1, show_default=True,
               help="Threads per encode; part of each cell's identity, since encoders' output depends on it.")
 @click.option("--scheduler", help="Dask scheduler address (tcp://HOST:PORT); default: run locally.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")

@@ -8,7 +8,7 @@ import click
 
 from .. import thresholds as T
 from ..io import dumps_json
-from ._common import int_list, run_command
+from ._common import FiniteFloatRange, int_list, run_command
 
 _DEFAULT_SEEDS = ",".join(str(s) for s in T.DEFAULT_SEEDS)
 
@@ -46,7 +46,8 @@ def register(main: click.Group) -> None:
     @click.option("--ref-dir", type=click.Path(path_type=str), default=None,
                   help="Reference-clip folder to snapshot into the corpus fingerprint.")
     @click.option("--seeds", default=_DEFAULT_SEEDS, show_default=True, help="Comma-separated seeds.")
-    @click.option("--coverage", type=float, default=T.DEFAULT_COVERAGE, show_default=True,
+    @click.option("--coverage", type=FiniteFloatRange(0, 1, min_open=True, max_open=True), default=T.DEFAULT_COVERAGE,
+                  show_default=True,
                   help="Coverage of the calibrated interval reported in the verdict.")
     @run_command
     def verdict_cmd(loso_dir: str, ref_dir: str | None, seeds: str, coverage: float) -> int:

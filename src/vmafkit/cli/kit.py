@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from ._common import run_command
+from .. import validation as V
+from ._common import FiniteFloatRange, run_command
 from ..thresholds import PLCC_SPREAD_MAX
 
 
@@ -174,9 +175,10 @@ def register(main: click.Group) -> None:
     @main.command("compare")
     @click.argument("a", type=click.Path(path_type=Path))
     @click.argument("b", type=click.Path(path_type=Path))
-    @click.option("--tolerance", type=click.FloatRange(min=0), default=PLCC_SPREAD_MAX, show_default=True,
+    @click.option("--tolerance", type=FiniteFloatRange(min=0), default=PLCC_SPREAD_MAX, show_default=True,
                   help="Largest |mean PLCC difference| that still counts as the same finding.")
-    @click.option("--bootstrap", "n_bootstrap", type=click.IntRange(min=1), default=2000, show_default=True)
+    @click.option("--bootstrap", "n_bootstrap", type=click.IntRange(*V.BOOTSTRAP_RANGE), default=2000,
+                  show_default=True)
     @click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
                   show_default=True)
     @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap RNG seed.")

@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ..io import atomic_write_json, dumps_json
-from ._common import run_command, split_list
+from .. import validation as V
+from ._common import FiniteFloatRange, run_command, split_list
 
 
 @click.command("doctor")
@@ -52,14 +53,15 @@ def _print_doctor(report) -> None:
 @click.command("score")
 @click.option("--ref", required=True, help="Reference clip.")
 @click.option("--dis", required=True, help="Distorted clip.")
-@click.option("--width", type=int, help="Width of raw .yuv inputs (else from the name).")
-@click.option("--height", type=int, help="Height of raw .yuv inputs (else from the name).")
+@click.option("--width", type=click.IntRange(1, V.DIMENSION_MAX), help="Width of raw .yuv inputs (else from the name).")
+@click.option("--height", type=click.IntRange(1, V.DIMENSION_MAX),
+              help="Height of raw .yuv inputs (else from the name).")
 @click.option("--pix-fmt", help="Pixel format of raw .yuv inputs (default yuv420p or from the name).")
-@click.option("--fps", type=float, help="Frame rate of raw .yuv inputs.")
+@click.option("--fps", type=FiniteFloatRange(0, V.FPS_MAX, min_open=True), help="Frame rate of raw .yuv inputs.")
 @click.option("--max-frames", type=click.IntRange(min=1), help="Score only the first N frames.")
 @click.option("--ffmpeg", "ffmpeg_path", help="ffmpeg binary to use.")
 @click.option("--vmaf-bin", help="Score with this standalone libvmaf `vmaf` CLI instead of ffmpeg's filter.")
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="libvmaf threads.")
+@click.option("--threads", type=click.IntRange(*V.JOBS_RANGE), default=1, show_default=True, help="libvmaf threads.")
 @click.option("--json", "json_out", help="Write the result to this file (else print it).")
 @run_command
 def score_cmd(ref, dis, width, height, pix_fmt, fps, max_frames, ffmpeg_path, vmaf_bin, threads, json_out):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
-from ._common import int_list, run_command, split_list
+from .. import validation as V
+from ._common import FiniteFloatRange, int_list, run_command, split_list
 
 
 @click.command("run")
@@ -16,13 +19,13 @@ from ._common import int_list, run_command, split_list
 @click.option("--cqs", default="19,25,31,37", show_default=True)
 @click.option("--presets", default="medium", show_default=True)
 @click.option("--seeds", default="0,1,2,3,4", show_default=True)
-@click.option("--epochs", type=click.IntRange(min=1), default=200, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
-@click.option("--lr", type=float, default=5e-4, show_default=True)
-@click.option("--weight-decay", type=float, default=1e-5, show_default=True)
+@click.option("--epochs", type=click.IntRange(*V.EPOCHS_RANGE), default=200, show_default=True)
+@click.option("--batch-size", type=click.IntRange(*V.BATCH_SIZE_RANGE), default=32, show_default=True)
+@click.option("--lr", type=FiniteFloatRange(0, V.LR_MAX, min_open=True), default=5e-4, show_default=True)
+@click.option("--weight-decay", type=FiniteFloatRange(*V.WEIGHT_DECAY_RANGE), default=1e-5, show_default=True)
 @click.option("--recipe", "recipe_name", type=click.Choice(["robust", "seed"]), default="robust", show_default=True,
               help="robust: labels masked in training so predict may leave them out; seed: the seed kit's exact recipe")
-@click.option("--jobs", type=click.IntRange(min=1), help="Corpus cells in parallel (default: the usable cores).")
+@click.option("--jobs", type=click.IntRange(*V.JOBS_RANGE), help="Corpus cells in parallel (default: the usable cores).")
 @click.option("--max-frames", type=click.IntRange(min=1), help="Encode and score only the first N frames of each clip.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--ffmpeg", "ffmpeg_path", help="ffmpeg binary to use.")
@@ -36,10 +39,13 @@ def run_cmd(ref_dir, demo, out_dir, encoders, cqs, presets, seeds, epochs, batch
 
     Exit 0 PROMOTE, 1 HOLD, 2 error. A re-run resumes at the first step whose inputs changed.
     """
-    from ..pipeline import RunOptions, run_pipeline
+    from ..errors import not_a_folder
+    from ..pipeline import LOSO_DIR, MODELS_DIR, RunOptions, run_pipeline
 
     if demo and ref_dir:
         raise click.UsageError("give --ref-dir or --demo, not both")
+    if ref_dir and not os.path.isdir(ref_dir):
+        raise not_a_folder(ref_dir, "reference folder")
     opts = RunOptions(
         ref_dir=ref_dir, out_dir=out_dir, encoders=split_list(encoders) or "auto", cqs=int_list(cqs, "--cqs"),
         presets=split_list(presets), seeds=int_list(seeds, "--seeds"), epochs=epochs, batch_size=batch_size, lr=lr,
@@ -50,6 +56,10 @@ def run_cmd(ref_dir, demo, out_dir, encoders, cqs, presets, seeds, epochs, batch
                + ", ".join(f"{k} {v}" for k, v in result.steps.items()) + ")")
     if result.bundle:
         click.echo(f"bundle: {result.bundle}")
+    if result.verdict == "PROMOTE":  # run exported already: only the flip is left
+        models = result.out_dir / MODELS_DIR
+        click.echo(f"next: vmafkit registry flip --registry {models / 'registry.json'} --verdict "
+                   f"{result.out_dir / LOSO_DIR / 'PROMOTE.json'} (the export to {models} is done)")
     return result.exit_code
 
 

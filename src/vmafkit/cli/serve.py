@@ -8,7 +8,8 @@ import click
 
 from .. import thresholds as T
 from ..io import atomic_write_json, dumps_json
-from ._common import run_command, split_list
+from .. import validation as V
+from ._common import FiniteFloatRange, run_command, split_list
 
 
 def _print_prediction(result: dict) -> None:
@@ -110,20 +111,22 @@ def register(main: click.Group) -> None:
     @click.option("--encoder", default=None, help="Encoder of DIS (rows' own encoder key wins); optional for a "
                   "robust-recipe ensemble.")
     @click.option("--preset", default=None, help="Preset of DIS; optional for a robust-recipe ensemble.")
-    @click.option("--cq", type=float, default=None, help="Quality level DIS was encoded at; optional for a "
+    @click.option("--cq", type=FiniteFloatRange(*V.CQ_RANGE_OTHER), default=None,
+                  help="Quality level DIS was encoded at; optional for a "
                   "robust-recipe ensemble.")
     @click.option("--allow-out-of-domain", is_flag=True,
                   help="Score rows outside the training domain too, marked in_domain: false and without an interval "
                        "(default: refuse them, exit 2).")
-    @click.option("--coverage", type=float, default=T.DEFAULT_COVERAGE, show_default=True)
+    @click.option("--coverage", type=FiniteFloatRange(0, 1, min_open=True, max_open=True), default=T.DEFAULT_COVERAGE,
+                  show_default=True)
     @click.option("--id", "model_id", default=None, help="Ensemble id when the registry holds several.")
     @click.option("--json", "json_out", default=None, type=click.Path(path_type=str),
                   help="Write the full result (per frame and per clip) here; '-' for stdout.")
-    @click.option("--width", type=int, default=None)
-    @click.option("--height", type=int, default=None)
+    @click.option("--width", type=click.IntRange(1, V.DIMENSION_MAX), default=None)
+    @click.option("--height", type=click.IntRange(1, V.DIMENSION_MAX), default=None)
     @click.option("--pix-fmt", default=None)
-    @click.option("--fps", type=float, default=None)
-    @click.option("--max-frames", type=int, default=None)
+    @click.option("--fps", type=FiniteFloatRange(0, V.FPS_MAX, min_open=True), default=None)
+    @click.option("--max-frames", type=click.IntRange(min=1), default=None)
     @click.option("--ffmpeg", default=None)
     @run_command
     def predict_cmd(models, ref, dis, features, encoder, preset, cq, allow_out_of_domain, coverage, model_id, json_out,

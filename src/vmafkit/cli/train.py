@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from ._common import int_list, run_command
+from .. import validation as V
+from ._common import FiniteFloatRange, int_list, run_command
 
 
 def register(main: click.Group) -> None:
@@ -19,15 +20,15 @@ def register(main: click.Group) -> None:
               help="per-frame corpus (JSONL or Parquet)")
 @click.option("--seeds", default="0,1,2,3,4", show_default=True, help="comma-separated member seeds; exactly these are trained")
 @click.option("--out-dir", required=True, type=click.Path(path_type=Path, file_okay=False), help="where loso_seed{N}.json go")
-@click.option("--epochs", default=200, show_default=True, type=int)
-@click.option("--batch-size", default=32, show_default=True, type=int)
-@click.option("--lr", default=5e-4, show_default=True, type=float)
-@click.option("--weight-decay", default=1e-5, show_default=True, type=float)
+@click.option("--epochs", default=200, show_default=True, type=click.IntRange(*V.EPOCHS_RANGE))
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(*V.BATCH_SIZE_RANGE))
+@click.option("--lr", default=5e-4, show_default=True, type=FiniteFloatRange(0, V.LR_MAX, min_open=True))
+@click.option("--weight-decay", default=1e-5, show_default=True, type=FiniteFloatRange(*V.WEIGHT_DECAY_RANGE))
 @click.option("--recipe", "recipe_name", default="robust", show_default=True, type=click.Choice(["robust", "seed"]),
               help="robust: encoder/preset/cq labels randomly masked in training, so predict may leave them out; "
                    "seed: the seed kit's exact recipe")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
-@click.option("--workers", default=None, type=int,
+@click.option("--workers", default=None, type=click.IntRange(*V.JOBS_RANGE),
               help="CPU: parallel member shards (default: torch's intra-op thread count); results do not depend on it")
 @click.option("--scheduler", default=None, help="Dask scheduler address (tcp://HOST:PORT); default: train locally.")
 @click.option("--progress/--no-progress", default=None, help="progress bar (default: when stderr is a terminal)")

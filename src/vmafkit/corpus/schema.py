@@ -15,7 +15,8 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from ..errors import InputError
-from ..io import iter_json_objects
+from ..io import iter_json_objects, require_regular_file
+from ..validation import CQ_RANGE_OTHER, DIMENSION_MAX, FPS_MAX
 
 SCHEMA_VERSION = 1
 CORPUS_FILENAME = "per_frame_canonical6.jsonl"
@@ -82,25 +83,102 @@ class Corpus:
 _ARRAY_FIELDS = ("features", "vmaf", "src", "group", "encoder", "preset", "cq", "frame_index", "src_sha256")
 
 
+# ---- value ranges of a row ---------------------------------------------------------------
+# What a row may hold, checked at the edge (every reader of corpus rows calls validate_row), so
+# values that parse but are nonsense (vmaf 1e6, cq -5 or a 400-digit integer, frame_index 1.5,
+# adm2 1e308, an integer encoder, a null group) stop with exit 2 and file:line instead of being
+# trained on.
+VMAF_RANGE = (0.0, 100.0)  # libvmaf clips its VMAF score to [0, 100]
+# The canonical-6's physical bounds, generous on purpose: a real libvmaf score never comes near
+# them, they only stop nonsense (1e308, negatives). adm2 and vif_scale0..3 are ratios of
+# non-negative sums (distorted over reference information), so >= 0; they sit in about [0, 1],
+# exceed 1 a little on enhanced (sharpened) content, and libvmaf caps that enhancement gain at
+# 100 (adm_enhn_gain_limit / vif_enhn_gain_limit max), hence 100. motion2 is a mean absolute
+# difference of blurred luma on libvmaf's 8-bit scale, at most 255 (real clips: 0..~40); 1024
+# leaves room for any bit-depth scaling.
+FEATURE_BOUNDS: dict[str, tuple[float, float]] = {
+    "adm2": (0.0, 100.0), "vif_scale0": (0.0, 100.0), "vif_scale1": (0.0, 100.0), "vif_scale2": (0.0, 100.0),
+    "vif_scale3": (0.0, 100.0), "motion2": (0.0, 1024.0),
+}
+# cq: the adapter's own range (media/encoders.py, e.g. libx264 0..51, libsvtav1 1..63); an
+# encoder vmafkit has no adapter for (a shard of another kit) gets CQ_RANGE_OTHER, the widest
+# adapter range. CQ_RANGE_OTHER, DIMENSION_MAX and FPS_MAX live in validation.py (the CLI uses
+# them too).
+FRAME_INDEX_MAX = 2**63 - 1  # int64, the corpus column's type
+COUNT_MAX = 2**63 - 1  # enc_bytes, enc_time_ms
+STRING_KEYS = ("src", "src_sha256", "encoder", "preset", "pix_fmt")
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
+
+
+def cq_range(encoder: str) -> tuple[int, int]:
+    """The cq values `encoder` accepts: its adapter's range, else CQ_RANGE_OTHER."""
+    from ..media.encoders import ADAPTERS
+
+    adapter = ADAPTERS.get(encoder)
+    return adapter.cq_range if adapter is not None else CQ_RANGE_OTHER
+
+
+def _number(row: dict[str, Any], key: str, where: str) -> int | float:
+    value = row[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"{where}: {key} must be a number, got {_show(value)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(f"{where}: {key} is {value} (NaN or infinite)")
+    return value
+
+
+def _in_range(row: dict[str, Any], key: str, where: str, low: float, high: float, what: str = "") -> None:
+    value = _number(row, key, where)
+    if not low <= value <= high:
+        raise InputError(f"{where}: {key} {_show(value)} is out of range (allowed: {what or f'{low:g} to {high:g}'})")
+
+
+def _integer(row: dict[str, Any], key: str, where: str, low: int, high: int, what: str) -> None:
+    value = _number(row, key, where)
+    if isinstance(value, float) and not value.is_integer() or not low <= value <= high:
+        raise InputError(f"{where}: {key} must be {what}, got {_show(value)}")
+
+
 def validate_row(row: Any, where: str) -> dict[str, Any]:
-    """Check one decoded row; raise InputError naming `where` (file:line) on the first problem."""
+    """Check one decoded row; raise InputError naming `where` (file:line) on the first problem.
+
+    Types and ranges: vmaf in VMAF_RANGE, the canonical-6 in FEATURE_BOUNDS, cq in the encoder's
+    range, frame_index a non-negative integer, width/height positive integers, fps positive,
+    enc_bytes/enc_time_ms >= 0, all finite; src, src_sha256, encoder, preset, pix_fmt non-empty
+    strings; group, when present, a non-empty string."""
     if not isinstance(row, dict):
         raise InputError(f"{where}: a row must be a JSON object, got {type(row).__name__}")
     missing = [key for key in REQUIRED_KEYS if key not in row]
     if missing:
         raise InputError(f"{where}: missing keys {', '.join(missing)}")
     version = row.get("schema_version", SCHEMA_VERSION)
-    if version != SCHEMA_VERSION:
-        raise InputError(f"{where}: schema_version {version!r} is not the supported {SCHEMA_VERSION}")
+    if isinstance(version, bool) or version != SCHEMA_VERSION:
+        raise InputError(f"{where}: schema_version {_show(version)} is not the supported {SCHEMA_VERSION}")
     for key in NUMERIC_KEYS:
+        _number(row, key, where)
+    for key in STRING_KEYS:
         value = row[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise InputError(f"{where}: {key} must be a number, got {value!r}")
-        if not math.isfinite(value):
-            raise InputError(f"{where}: {key} is {value} (NaN or infinite)")
-    for key in ("src", "src_sha256", "encoder", "preset"):
-        if not isinstance(row[key], (str, int)) or str(row[key]) == "":
-            raise InputError(f"{where}: {key} must be a non-empty string, got {row[key]!r}")
+        if not isinstance(value, str) or not value.strip():
+            raise InputError(f"{where}: {key} must be a non-empty string, got {_show(value)}")
+    if "group" in row and (not isinstance(row["group"], str) or not row["group"].strip()):
+        raise InputError(f"{where}: group must be a non-empty string when present, got {_show(row['group'])}")
+    _in_range(row, TARGET, where, *VMAF_RANGE)
+    for key in CANONICAL6:
+        _in_range(row, key, where, *FEATURE_BOUNDS[key])
+    low, high = cq_range(row["encoder"])
+    _in_range(row, "cq", where, low, high, f"{low} to {high} for {row['encoder']}")
+    _integer(row, "frame_index", where, 0, FRAME_INDEX_MAX, "a non-negative integer")
+    for key in ("width", "height"):
+        _integer(row, key, where, 1, DIMENSION_MAX, f"a positive integer up to {DIMENSION_MAX}")
+    value = row["fps"]
+    if not 0 < value <= FPS_MAX:
+        raise InputError(f"{where}: fps {_show(value)} is out of range (allowed: above 0, up to {FPS_MAX:g})")
+    for key in ("enc_bytes", "enc_time_ms"):
+        _in_range(row, key, where, 0, COUNT_MAX, "0 or more")
     return row
 
 
@@ -116,7 +194,8 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
         numbered = ((f"{path}:row {i + 1}", row) for i, row in enumerate(_read_parquet(path)))
     else:
         numbered = ((f"{path}:{lineno}", row) for lineno, row in iter_jsonl(path))
-    rows, seen = [], {}
+    rows: list[dict[str, Any]] = []
+    seen: dict[tuple, str] = {}
     for where, row in numbered:
         validate_row(row, where)
         key = row_key(row)
@@ -131,6 +210,7 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
 def _read_parquet(path: Path) -> list[dict[str, Any]]:
     import pyarrow.parquet as pq
 
+    require_regular_file(path, what="corpus file")  # a FIFO would block pyarrow, a folder reads as a dataset
     try:
         return pq.read_table(path).to_pylist()
     except FileNotFoundError:

@@ -7,10 +7,8 @@ raw `.yuv` the flags / the file name); there is no global 1920x1080@25 default.
 from __future__ import annotations
 
 import difflib
-import json
 import math
 import re
-import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..io import sha256_file
+from ..io import read_json, read_toml, sha256_file
 from . import ffmpeg as ffm
 
 RAW_SUFFIXES = (".yuv", ".raw")
@@ -370,10 +368,7 @@ def _valid_override(key: str, value: Any) -> bool:
 
 
 def _parse_sources_config(path: Path) -> SourcesConfig:
-    try:
-        raw = tomllib.loads(path.read_text("utf-8")) if path.suffix == ".toml" else json.loads(path.read_text("utf-8"))
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"malformed sources file: {exc}", path=path) from None
+    raw = read_toml(path, what="sources file") if path.suffix == ".toml" else read_json(path, what="sources file")
     if not isinstance(raw, dict):
         raise InputError("sources file must hold a table/object", path=path)
     config = SourcesConfig(path=path)

@@ -142,18 +142,27 @@ def check_seeds(seeds: Sequence[int]) -> list[int]:
 
 
 def check_recipe(recipe: Recipe) -> None:
-    if recipe.epochs < 1:
-        raise InputError(f"--epochs must be >= 1, got {recipe.epochs}")
-    if recipe.batch_size < 1:
-        raise InputError(f"--batch-size must be >= 1, got {recipe.batch_size}")
-    if not (recipe.lr > 0 and math.isfinite(recipe.lr)):
-        raise InputError(f"--lr must be a positive number, got {recipe.lr}")
-    if not (recipe.weight_decay >= 0 and math.isfinite(recipe.weight_decay)):
-        raise InputError(f"--weight-decay must be >= 0, got {recipe.weight_decay}")
-    if not 0 <= recipe.dropout < 1:
-        raise InputError(f"dropout must be in [0, 1), got {recipe.dropout}")
-    if not 0 <= recipe.label_mask_rate < 1:
-        raise InputError(f"label_mask_rate must be in [0, 1), got {recipe.label_mask_rate}")
+    """The recipe's numbers within the ranges the CLI enforces (validation.py), for API callers too."""
+    from ..validation import BATCH_SIZE_RANGE, EPOCHS_RANGE, LR_MAX, WEIGHT_DECAY_RANGE
+
+    def integer(value, low: int, high: int, flag: str) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+            raise InputError(f"{flag} must be an integer in {low}..{high}, got {value!r}")
+
+    def number(value) -> bool:
+        return isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and math.isfinite(value)
+
+    integer(recipe.epochs, *EPOCHS_RANGE, "--epochs")
+    integer(recipe.batch_size, *BATCH_SIZE_RANGE, "--batch-size")
+    if not (number(recipe.lr) and 0 < recipe.lr <= LR_MAX):
+        raise InputError(f"--lr must be a number in (0, {LR_MAX:g}], got {recipe.lr!r}")
+    low, high = WEIGHT_DECAY_RANGE
+    if not (number(recipe.weight_decay) and low <= recipe.weight_decay <= high):
+        raise InputError(f"--weight-decay must be a number in [{low:g}, {high:g}], got {recipe.weight_decay!r}")
+    if not (number(recipe.dropout) and 0 <= recipe.dropout < 1):
+        raise InputError(f"dropout must be in [0, 1), got {recipe.dropout!r}")
+    if not (number(recipe.label_mask_rate) and 0 <= recipe.label_mask_rate < 1):
+        raise InputError(f"label_mask_rate must be in [0, 1), got {recipe.label_mask_rate!r}")
 
 
 def default_workers(device: torch.device) -> int:
@@ -215,11 +224,17 @@ def train_loso(
             "path": str(corpus_path), "sha256": corpus_sha, "rows": len(corpus),
             "sources": len(corpus.sources), "groups": corpus.groups,
         }
-        paths = []
+        # Held-out predictions of every member first, and a diverged fit (NaN/inf weights or
+        # outputs, e.g. from a too-large --lr) stops the run here: no report, no predictions.
+        per_seed = []
         for si, seed in enumerate(seeds):
             fold_models = [models[si * len(folds) + f.index] for f in folds]
             preds = [predict_one(m, f.x_val) for m, f in zip(fold_models, folds)]
             shifts = [label_shifts(m, f, corpus) for m, f in zip(fold_models, folds)]
+            check_converged(seed, folds, preds, shifts, recipe)
+            per_seed.append((seed, preds, shifts))
+        paths = []
+        for seed, preds, shifts in per_seed:
             where = dev.type if scheduler is None else f"dask:{device}"
             report = seed_report(seed, corpus, corpus_block, folds, preds, cells, recipe, where, shifts)
             report_path = out_dir / report_name(seed)
@@ -241,6 +256,23 @@ def train_loso(
             })
             paths.append(report_path)
     return paths
+
+
+def check_converged(seed: int, folds: list[Fold], preds: list[np.ndarray], shifts: list["LabelShift"],
+                    recipe: Recipe) -> None:
+    """InputError (exit 2) naming the seed and fold when a member's held-out predictions are not
+    all finite: training diverged, and its numbers must not reach a report or a JSON file."""
+    def non_finite(values: np.ndarray | None) -> int:
+        return 0 if values is None else int(np.count_nonzero(~np.isfinite(np.asarray(values, dtype=np.float64))))
+
+    for f, p, sh in zip(folds, preds, shifts):
+        bad = non_finite(p)
+        if bad or non_finite(sh.unlabelled) or non_finite(sh.to_unknown) or non_finite(sh.to_other):
+            what = f"{bad} of its {p.size} held-out predictions" if bad else "its predictions with other labels"
+            raise InputError(
+                f"training diverged: seed {seed}, fold {f.held_out!r}: {what} are NaN or infinite "
+                f"(--lr {recipe.lr:g}); retry with a smaller --lr (default {Recipe().lr:g}); "
+                "no report or predictions were written")
 
 
 def fold_inputs(x_train: np.ndarray, recipe: Recipe, salt: int) -> np.ndarray:
