@@ -33,6 +33,25 @@ class DoctorReport:
         return {**self.__dict__, "ok": self.ok}
 
 
+NOTE_WIDTH = 60
+
+
+def short_note(message: str, width: int = NOTE_WIDTH) -> str:
+    """`message` on one line, at most `width` characters, shortened only at a word boundary (with
+    '…'), never mid-word; a single word longer than `width` is kept whole. The full text stays in
+    the probe's `message` (and in `problems`)."""
+    text = " ".join(str(message).split())
+    if len(text) <= width:
+        return text
+    words, kept = text.split(" "), ""
+    for word in words:
+        candidate = f"{kept} {word}" if kept else word
+        if len(candidate) + 1 > width:  # room for the ellipsis
+            break
+        kept = candidate
+    return (kept or words[0]).rstrip(",;:") + "…"
+
+
 def _platform_info(ff: ffm.Ffmpeg | None) -> dict[str, Any]:
     try:
         from . import platform as host
@@ -59,7 +78,8 @@ def diagnose(encoders: Sequence[str] | None = None, steps: Sequence[str] = ALL_S
     if ff is not None:
         for name in to_probe:
             result = probe_encoder(ff, name)
-            probes[name] = {"ok": result.ok, "message": result.message, "hardware": ADAPTERS[name].hardware}
+            probes[name] = {"ok": result.ok, "message": result.message, "hardware": ADAPTERS[name].hardware,
+                            "note": "" if result.ok else short_note(result.message)}
         if "corpus" in steps:
             for name in requested:
                 if name in probes and not probes[name]["ok"]:

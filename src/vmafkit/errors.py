@@ -34,3 +34,65 @@ class RefusedError(VmafkitError):
     """A request that is well-formed but not allowed (export without PROMOTE, ...): exit 3."""
 
     exit_code = EXIT_REFUSED
+
+
+# ----------------------------------------------------------------------------- a full disk
+
+# errno -> what to tell the user. EFBIG is what a write past `ulimit -f` gives once SIGXFSZ is
+# ignored (Python ignores it at start-up; the CLI says so explicitly).
+_STORAGE_ERRNOS = {
+    "ENOSPC": "no space left on the device",
+    "EDQUOT": "the disk quota is exceeded",
+    "EFBIG": "a file outgrew the file size limit (`ulimit -f`) or the file system's largest file",
+}
+_STORAGE_TEXT = {"No space left on device": "ENOSPC", "Disk quota exceeded": "EDQUOT", "File too large": "EFBIG"}
+
+
+def storage_error(exc: BaseException) -> InputError | None:
+    """A one-line InputError (exit 2) for a write that failed because the disk (or quota, or file
+    size limit) is full, found anywhere in `exc`'s cause/context chain; None for anything else.
+
+    Every vmafkit write is atomic (temp file + rename) and every record (pipeline.json, the
+    registry history, the cell cache) is written only after the work it records, so after this
+    error nothing half-written or recorded-but-not-done is left behind."""
+    import errno as errno_mod
+
+    codes = {getattr(errno_mod, name): name for name in _STORAGE_ERRNOS if hasattr(errno_mod, name)}
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        name = codes.get(getattr(current, "errno", None)) if isinstance(current, OSError) else None
+        if name is None:
+            text = str(current)
+            name = next((code for needle, code in _STORAGE_TEXT.items() if needle in text), None)
+        if name is not None:
+            where = getattr(current, "filename", None)
+            target = f" {where}" if where else ""
+            return InputError(f"cannot write{target}: {_STORAGE_ERRNOS[name]} ({name}); finished work is kept "
+                              "and nothing records the failed step as done: free space (or raise the limit) and "
+                              "re-run the same command")
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def not_a_folder(path: str | Path, what: str = "folder") -> InputError:
+    """The InputError for a path that should be a folder and is not: says whether it is missing,
+    a file, or something else (so `--ref-dir clip.mp4` reads "clip.mp4: is a file, not a reference folder")."""
+    import os
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return InputError(f"{what} not found", path=path)
+    except OSError as exc:
+        return InputError(f"{what} cannot be read: {exc.strerror or exc}", path=path)
+    if stat.S_ISREG(mode):
+        return InputError(f"is a file, not a {what}", path=path)
+    if stat.S_ISDIR(mode):  # pragma: no cover - callers ask only for paths that are not folders
+        return InputError(f"{what} is not usable", path=path)
+    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+             (stat.S_ISSOCK, "a socket"))
+    kind = next((name for test, name in kinds if test(mode)), "not a folder")
+    return InputError(f"is {kind}, not a {what}", path=path)

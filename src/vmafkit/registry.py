@@ -3,10 +3,13 @@
 Flip and rollback read and check everything first and only then write (atomically): a refusal
 leaves registry.json byte-identical. Each change is appended to `registry_history.jsonl` beside
 the registry (rewritten atomically) with who (user@host), when (UTC), why and the previous state.
+A failed write (disk full, `ulimit -f`) leaves both files as they were: the history never records
+a flip or rollback that did not happen (`_commit`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
@@ -15,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .errors import InputError, RefusedError
-from .io import atomic_write_json, atomic_write_text, exclusive_lock, read_json, sha256_file
+from .io import atomic_output, atomic_write_bytes, atomic_write_json, exclusive_lock, read_json, sha256_file
 from .validation import schema_errors
 from .verdict import fingerprint_difference, load_trusted_verdict, load_verdict, same_corpus, utc_now
 
@@ -152,12 +155,30 @@ def _select(data: Mapping[str, Any], ids: Iterable[str] | None, ensemble: str | 
     return [i for i, r in enumerate(rows) if r.get("sidecar")]
 
 
-def _append_history(registry_path: Path, entry: dict[str, Any]) -> None:
+def _commit(registry_path: Path, data: dict[str, Any], entry: dict[str, Any], before: bytes | None) -> None:
+    """Write the new registry and append `entry` to the history so that a failure (disk full,
+    `ulimit -f`, a kill) leaves neither changed: the new history is written and fsync'd in a temp
+    file first, then the registry is replaced atomically (where a full disk strikes, the registry
+    write fails and the history temp file is dropped), then the history is renamed into place.
+    Should that last rename fail, the registry gets its `before` bytes back. The history never
+    records a change the registry does not hold."""
     path = history_path(registry_path)
     old = path.read_text(encoding="utf-8") if path.exists() else ""
     if old and not old.endswith("\n"):
         old += "\n"
-    atomic_write_text(path, old + json.dumps(entry, sort_keys=True) + "\n")
+    registry_written = False
+    try:
+        with atomic_output(path, "wb") as history:
+            history.write((old + json.dumps(entry, sort_keys=True) + "\n").encode("utf-8"))
+            history.flush()
+            os.fsync(history.fileno())  # ENOSPC / EFBIG for the history surface here, before any change
+            atomic_write_json(registry_path, data)
+            registry_written = True
+    except BaseException:
+        if registry_written and before is not None:
+            with contextlib.suppress(OSError):  # keep the original error; the history is unchanged either way
+                atomic_write_bytes(registry_path, before)
+        raise
 
 
 def read_history(registry_path: str | Path) -> list[dict[str, Any]]:
@@ -215,8 +236,7 @@ def flip(registry_path: str | Path, verdict_path: str | Path, *, ids: Iterable[s
         entry = {"action": "flip", "who": _who(), "when": utc_now(), "why": reason or f"PROMOTE verdict {verdict_path}",
                  "ids": [rows[i]["id"] for i in picked], "previous": previous,
                  "registry_sha256_before": _sha_or_none(before), "verdict_sha256": verdict_sha}
-        _append_history(registry_path, entry)
-        atomic_write_json(registry_path, data)
+        _commit(registry_path, data, entry, before)
         return entry
 
 
@@ -249,8 +269,7 @@ def rollback(registry_path: str | Path, reason: str, *, ids: Iterable[str] | Non
             rows[i]["smoke"] = True
             rows[i]["promoted_by"] = None
             rows[i]["notes"] = f"rolled back {entry['when']} by {entry['who']}: {entry['why']}"
-        _append_history(registry_path, entry)
-        atomic_write_json(registry_path, data)
+        _commit(registry_path, data, entry, before)
         return entry
 
 

@@ -13,7 +13,7 @@ from typing import Any, Iterable, Mapping
 
 from . import thresholds as T
 from .calibration import calibrate
-from .errors import InputError, RefusedError
+from .errors import InputError, RefusedError, not_a_folder
 from .gate import failing_aspects, gate_from_reports, load_evidence, normalise_seeds, report_corpus, seed_report_path
 from .io import atomic_write_json, read_json, sha256_file
 from .layout import HOLD_FILE, PROMOTE_FILE
@@ -35,7 +35,7 @@ def ref_dir_snapshot(ref_dir: str | Path) -> dict[str, Any]:
     that would dominate on a 37 GB corpus), and the file count. Symlinked folders are not followed."""
     ref_dir = Path(ref_dir)
     if not ref_dir.is_dir():
-        raise InputError("reference folder not found", path=ref_dir)
+        raise not_a_folder(ref_dir, "reference folder")
     lines = []
     for root, dirs, files in os.walk(ref_dir):
         dirs.sort()
@@ -152,12 +152,27 @@ def label_sensitivity(reports: Mapping[int, Mapping[str, Any]]) -> dict[str, Any
     return out if any(out.values()) else None
 
 
-def recommendation(gate: Mapping[str, Any], corpus_path: Path, verdict_path: Path) -> str:
+def recommendation(gate: Mapping[str, Any], corpus_path: Path, verdict_path: Path, *,
+                   exported_to: Path | None = None) -> str:
+    """What to do next. `exported_to`: where the members are (or are being) exported already; by
+    default OUT/models when the verdict is written inside a `vmafkit run` folder, which exports a
+    PROMOTE itself, so the advice never asks for an export that already happened."""
+    if exported_to is None:
+        from .pipeline import LOSO_DIR, MODELS_DIR, STATE_FILE
+
+        loso = Path(verdict_path).parent  # OUT/loso beside OUT/pipeline.json: a `vmafkit run` folder
+        if loso.name == LOSO_DIR and (loso.parent / STATE_FILE).is_file():
+            exported_to = loso.parent / MODELS_DIR
     if gate["passed"]:
+        if exported_to is not None:
+            return (f"flip seeds smoke->false: `vmafkit run` exports the members to {exported_to} (smoke=true), so "
+                    f"only vmafkit registry flip --registry {Path(exported_to) / 'registry.json'} --verdict "
+                    f"{verdict_path} is left; cite corpus sha256 in the flip.")
         return (f"flip seeds smoke->false: vmafkit export --corpus {corpus_path} --verdict {verdict_path} "
                 f"--out-dir MODELS, then vmafkit registry flip --registry MODELS/registry.json --verdict {verdict_path}; "
                 f"cite corpus sha256 in the flip.")
-    return ("keep smoke=true; investigate diversity / hyperparameters. Failing aspects: "
+    nothing = " (nothing was exported: `vmafkit run` exports only on PROMOTE)" if exported_to is not None else ""
+    return (f"keep smoke=true{nothing}; investigate diversity / hyperparameters. Failing aspects: "
             + "; ".join(failing_aspects(gate)))
 
 

@@ -2,25 +2,61 @@
 
 Each stage's subcommands live in their own module below and register on `main`; a command
 parses its flags, calls the Python API, prints, and returns an exit code. A `VmafkitError`
-becomes one line on stderr and its exit code (2 input, 3 refused).
+becomes one line on stderr and its exit code (2 input, 3 refused); so do a bad flag (exit 2) and a
+write that fails for want of space (ENOSPC, EDQUOT, or EFBIG past `ulimit -f`) wherever it
+happens (exit 2).
 """
 
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 
 import click
 
 from .. import __version__
+from ..errors import storage_error
 
 COMMAND_MODULES = ("media", "corpus", "train", "decide", "serve", "kit", "scale", "run", "report")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class VmafkitGroup(click.Group):
+    """The `vmafkit` group: every failure below it is one stderr line `vmafkit: error: ...` and exit
+    2: a bad flag (click's usage errors, which would print a usage block) and a full disk (which
+    would print a traceback) as much as a VmafkitError."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # `vmafkit registry` alone: click prints the help
+                raise
+            where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            message = " ".join(exc.format_message().split())
+            click.echo(f"vmafkit: error: {message} (see `{where} --help`)", err=True)
+            sys.exit(exc.exit_code)
+        except Exception as exc:  # noqa: BLE001 - only storage failures are mapped; the rest re-raise
+            err = storage_error(exc)
+            if err is None:
+                raise
+            click.echo(f"vmafkit: error: {err}", err=True)
+            sys.exit(err.exit_code)
+
+
+def ignore_file_size_signal() -> None:
+    """A write past `ulimit -f` then fails with EFBIG (mapped to a one-line error) instead of
+    killing the process with SIGXFSZ. CPython already ignores it at start-up; say so explicitly.
+    Child processes (ffmpeg, vmaf) get the default back, and their death by SIGXFSZ is reported."""
+    if hasattr(signal, "SIGXFSZ"):
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+@click.group(cls=VmafkitGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="vmafkit")
 def main() -> None:
     """Build a libvmaf corpus, retrain the LOSO ensemble, gate it, export, predict and bundle."""
+    ignore_file_size_signal()
 
 
 def _register_commands() -> None:

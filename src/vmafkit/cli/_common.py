@@ -38,8 +38,14 @@ def split_list(value: str | None) -> list[str]:
 
 
 def int_list(value: str | None, flag: str) -> list[int]:
+    if not value:
+        return []
+    items = [item.strip() for item in value.split(",")]
+    empty = [n for n, item in enumerate(items, start=1) if not item]
+    if empty:
+        raise click.BadParameter(f"item {empty[0]} of {value!r} is empty", param_hint=flag)
     try:
-        return [int(item) for item in split_list(value)]
+        return [int(item) for item in items]
     except ValueError:
         raise click.BadParameter(f"expected comma-separated integers, got {value!r}", param_hint=flag) from None
 

@@ -44,7 +44,7 @@ def _print_doctor(report) -> None:
     table = Table("encoder", "hardware", "works here", "requested", "note")
     for name, probe in sorted(report.encoders.items()):
         table.add_row(name, "yes" if probe["hardware"] else "", "[green]yes" if probe["ok"] else "[red]no",
-                      "yes" if name in report.requested_encoders else "", "" if probe["ok"] else probe["message"][:60])
+                      "yes" if name in report.requested_encoders else "", "" if probe["ok"] else probe.get("note", probe["message"]))
     console.print(table)
     console.print("python   " + ", ".join(f"{m} {'ok' if ok else 'MISSING'}" for m, ok in report.modules.items()))
     console.print("[green]ready" if report.ok else f"[red]{len(report.problems)} problem(s)")

@@ -42,6 +42,25 @@ def _same_numbers(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return all(abs(float(a[k]) - float(b[k])) <= SCORE_TOLERANCE for k in (TARGET, *CANONICAL6))
 
 
+# What a row records about how it was made: when two rows disagree, these tell why.
+PROVENANCE_KEYS = ("backend", "libvmaf_version", "ffmpeg_version", "vmaf_model", "encoder_version", "enc_threads",
+                   "width", "height", "pix_fmt", "src_width", "src_height", "fps")
+
+
+def _differences(first: dict[str, Any], other: dict[str, Any]) -> str:
+    """What actually differs between two rows of one key: the numbers (first's value vs other's),
+    then any provenance field; when no provenance field differs, say so, naming the shared ones."""
+    numbers = [f"{k} {float(first[k]):.6g} vs {float(other[k]):.6g}" for k in (TARGET, *CANONICAL6)
+               if abs(float(first[k]) - float(other[k])) > SCORE_TOLERANCE]
+    changed = [f"{k} {first.get(k)!r} vs {other.get(k)!r}" for k in PROVENANCE_KEYS if first.get(k) != other.get(k)]
+    text = ", ".join(numbers)
+    if changed:
+        return f"{text}; made differently: {', '.join(changed)}"
+    same = ", ".join(f"{k} {first.get(k)}" for k in ("backend", "libvmaf_version", "ffmpeg_version")
+                     if first.get(k) is not None)
+    return f"{text}; both rows record the same {same}" if same else text
+
+
 def _group_of(row: dict[str, Any]) -> str:
     """The row's LOSO group, as the corpus loader reads it (`group`, defaulting to `src`)."""
     return str(row.get("group") or row["src"])
@@ -78,9 +97,8 @@ def merge_shards(shards: Sequence[str | Path], out: str | Path, *, allow_mixed_v
                 first, first_where = kept[key]
                 if not _same_numbers(first, row):
                     raise InputError(
-                        f"{where}: row {dict(zip(MERGE_KEY, key))} was scored differently in {first_where} "
-                        f"(backend {first.get('backend')} vs {row.get('backend')}, libvmaf "
-                        f"{first.get('libvmaf_version')} vs {row.get('libvmaf_version')}); refusing to merge")
+                        f"{where}: row {dict(zip(MERGE_KEY, key))} was scored differently in {first_where}: "
+                        f"{_differences(first, row)}; refusing to merge")
                 duplicates += 1
                 continue
             kept[key] = (row, where)

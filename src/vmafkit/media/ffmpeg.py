@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -31,6 +32,12 @@ LIBVMAF_PIX_FMTS = (
     "yuv420p12le", "yuv422p12le", "yuv444p12le",
 )
 _FULL_RANGE_ALIASES = {"yuvj420p": "yuv420p", "yuvj422p": "yuv422p", "yuvj444p": "yuv444p"}
+# The smallest frame side libvmaf scores: measured with the wheel's ffmpeg n9.0.2 / libvmaf 86da14d
+# and vmaf_v0.6.1, every 8/10/12-bit 4:2:0, 4:2:2, 4:4:4 and gray format, 1 and 4 threads: ffmpeg
+# segfaults (no message) when either scored side is 16 or less; 17 works on an axis without chroma
+# subsampling, 18 on every axis. vmafkit crops odd sizes on subsampled axes to even before scoring
+# (17 -> 16 there), so "the scored size is at least 17x17" is exactly the set of sizes that work.
+LIBVMAF_MIN_SIDE = 17
 
 
 @dataclass(frozen=True)
@@ -124,7 +131,11 @@ def _libvmaf_version(path: str) -> str | None:
         graph = f"testsrc2=s=64x64:r=25:d=0.04,format=yuv420p,split[a][b];[a][b]libvmaf=log_fmt=json:log_path={log}"
         argv = [path, "-hide_banner", "-nostdin", "-loglevel", "error", "-filter_complex", graph, "-f", "null", "-"]
         result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-        if result.returncode != 0 or not log.exists():
+        if result.returncode != 0:  # a libvmaf that cannot score a test frame scores nothing: say why now,
+            # rather than label every row "libvmaf None" (e.g. a full disk or `ulimit -f` in the temp folder)
+            note = failure_note("ffmpeg", result.returncode, result.stderr or "") or last_error_line(result.stderr)
+            raise InputError(f"libvmaf fails on a 64x64 test frame (reading its version): {note}", path=path)
+        if not log.exists():
             return None
         try:
             return str(json.loads(log.read_text()).get("version") or "unknown")
@@ -187,6 +198,28 @@ def crop_filter(width: int, height: int, crop_w: int, crop_h: int) -> list[str]:
     if (crop_w, crop_h) == (width, height):
         return []
     return [f"crop={crop_w}:{crop_h}:0:0"]
+
+
+def cropped_size(width: int, height: int, crop: Sequence[str] = ()) -> tuple[int, int]:
+    """The size a stream is scored at after `crop_filter`'s crop (if any)."""
+    for step in crop:
+        match = re.fullmatch(r"crop=(\d+):(\d+):0:0", step)
+        if match:
+            return int(match.group(1)), int(match.group(2))
+    return width, height
+
+
+def check_scorable_size(width: int, height: int, *, path: str | Path | None = None,
+                        source_size: tuple[int, int] | None = None) -> None:
+    """Refuse, before any work, a frame libvmaf cannot score (it crashes without a message)."""
+    if min(width, height) >= LIBVMAF_MIN_SIDE:
+        return
+    cropped = ""
+    if source_size is not None and tuple(source_size) != (width, height):
+        cropped = f" (the source's {source_size[0]}x{source_size[1]} cropped to even on its chroma-subsampled axes)"
+    raise InputError(f"frames are {width}x{height} as scored{cropped}; libvmaf needs at least "
+                     f"{LIBVMAF_MIN_SIDE}x{LIBVMAF_MIN_SIDE} (ffmpeg's libvmaf filter crashes on smaller frames)",
+                     path=path)
 
 
 def encode_argv(
@@ -334,6 +367,7 @@ class Completed:
 
 
 def run_ffmpeg(argv: Sequence[str], *, timeout: float | None = None, env: dict | None = None) -> Completed:
+    """Run ffmpeg; a failure's stderr always ends in a telling line (see `describe_exit`)."""
     full_env = dict(os.environ)
     full_env.setdefault("SVT_LOG", "1")  # libsvtav1 prints a banner otherwise
     if env:
@@ -343,18 +377,78 @@ def run_ffmpeg(argv: Sequence[str], *, timeout: float | None = None, env: dict |
                               errors="replace")
     except subprocess.TimeoutExpired:
         raise InputError(f"ffmpeg did not finish within {timeout:.0f} s", path=argv[0]) from None
-    return Completed(proc.returncode, proc.stdout, proc.stderr)
+    except OSError as exc:
+        raise InputError(f"cannot run ffmpeg: {exc.strerror or exc}", path=argv[0]) from None
+    stderr = proc.stderr or ""
+    if proc.returncode != 0:
+        note = failure_note("ffmpeg", proc.returncode, stderr)
+        if note:
+            stderr = stderr.rstrip("\n") + ("\n" if stderr.strip() else "") + note + "\n"
+    return Completed(proc.returncode, proc.stdout, stderr)
+
+
+_SIGNAL_MEANING = {
+    "SIGXFSZ": "a file outgrew the file size limit, see `ulimit -f`",
+    "SIGSEGV": "it crashed",
+    "SIGBUS": "it crashed",
+    "SIGILL": "it crashed (an instruction this CPU lacks?)",
+    "SIGFPE": "it crashed",
+    "SIGABRT": "it aborted",
+    "SIGKILL": "killed from outside, e.g. by the out-of-memory killer",
+    "SIGTERM": "terminated from outside",
+    "SIGPIPE": "its output pipe was closed",
+}
+
+
+def describe_exit(returncode: int) -> str:
+    """'exited with status 1' or 'was killed by SIGSEGV (it crashed)'."""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        meaning = _SIGNAL_MEANING.get(name)
+        return f"was killed by {name}" + (f" ({meaning})" if meaning else "")
+    return f"exited with status {returncode}"
+
+
+def failure_note(tool: str, returncode: int, stderr: str) -> str | None:
+    """The line to add when a failed tool's own stderr does not say what happened: it printed
+    nothing, or it was killed by a signal (then its last words, if any, are kept in the note)."""
+    told = _telling_lines(stderr)
+    if returncode < 0:
+        return f"{tool} {describe_exit(returncode)}" + (f" after printing: {last_error_line(stderr)}" if told
+                                                         else " and printed nothing on stderr")
+    if not told:
+        return f"{tool} {describe_exit(returncode)} and printed nothing on stderr"
+    return None
 
 
 _GENERIC_ERRORS = ("Nothing was written", "Conversion failed", "Error while opening encoder", "Error splitting",
-                   "Error parsing global options", "Error opening output", "Terminating thread", "Task finished")
+                   "Error parsing global options", "Error opening output", "Terminating thread", "Task finished",
+                   "Could not open encoder before EOF", "Error sending frames to consumers",
+                   "Error while filtering", "Error while processing the decoded data", "Error marking filters as finished",
+                   "Error opening output files", "Error initializing output stream")
+_PREFIX = re.compile(r"^(\[[^\]]*\]\s*)+")
+
+
+def _telling_lines(stderr: str) -> list[str]:
+    """stderr's non-blank lines, whitespace collapsed, without ffmpeg's `[component @ 0x...]` prefixes."""
+    lines = [" ".join(_PREFIX.sub("", line.strip()).split()) for line in (stderr or "").splitlines()]
+    return [line for line in lines if line]
 
 
 def last_error_line(stderr: str) -> str:
     """The most telling line of ffmpeg's stderr (its last lines are often generic)."""
-    lines = [re.sub(r"^\[[^\]]*\]\s*", "", line.strip()) for line in stderr.splitlines() if line.strip()]
+    lines = _telling_lines(stderr)
     specific = [line for line in lines if not line.startswith(_GENERIC_ERRORS)]
-    return (specific or lines or ["no message"])[-1]
+    return (specific or lines or ["it printed nothing on stderr"])[-1]
+
+
+def last_lines(stderr: str, n: int = 3) -> str:
+    """A tool's own last `n` stderr lines, joined on one line with ' | '."""
+    lines = _telling_lines(stderr)
+    return " | ".join(lines[-n:]) if lines else ""
 
 
 def progress_frames(stdout: str) -> int:

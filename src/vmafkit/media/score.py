@@ -71,6 +71,8 @@ def run_libvmaf(
     what: str = "",
 ) -> list[dict[str, float]]:
     """One ffmpeg process decodes both streams and scores them; returns per-frame rows."""
+    ffm.check_scorable_size(*ffm.cropped_size(distorted.width, distorted.height, dis_crop),
+                            path=what or distorted.path)
     with tempfile.TemporaryDirectory(prefix="vmafkit-score-") as tmp:
         log_path = Path(tmp) / "vmaf.json"
         argv = ffm.score_argv(ff, distorted, reference, log_path, pix_fmt=pix_fmt, ref_crop=ref_crop,
@@ -121,6 +123,7 @@ def score_pair(
     if (ref_src.width, ref_src.height) != (dis_src.width, dis_src.height):
         raise InputError(f"size {dis_src.width}x{dis_src.height} differs from the reference's "
                          f"{ref_src.width}x{ref_src.height}", path=dis)
+    ffm.check_scorable_size(*ref_src.even_size, path=ref, source_size=(ref_src.width, ref_src.height))
     n_ref, n_dis = count_frames(ff, ref_src, max_frames), count_frames(ff, dis_src, max_frames)
     if n_ref == 0:
         raise InputError("reference has no decodable frames", path=ref)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, not_a_folder
 from ..io import read_json, read_toml, sha256_file
 from . import ffmpeg as ffm
 
@@ -423,7 +423,7 @@ def find_sources(ref_dir: str | Path, *, ff: ffm.Ffmpeg | None = None, min_sourc
     """Every media file directly in `ref_dir` (sorted by name), described and grouped."""
     ref_dir = Path(ref_dir)
     if not ref_dir.is_dir():
-        raise InputError("reference folder not found", path=ref_dir)
+        raise not_a_folder(ref_dir, "reference folder")
     config = read_sources_config(ref_dir)
     paths = sorted(p for p in ref_dir.iterdir() if p.is_file() and p.suffix.lower() in SOURCE_SUFFIXES
                    and not p.name.startswith("."))

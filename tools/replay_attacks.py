@@ -1,0 +1,356 @@
+#!/usr/bin/env python3
+"""Replay issue 12's cheap attack list against the real `vmafkit` CLI, each case in its own
+subprocess under a wall-clock limit and an address-space limit, and check what the user sees.
+
+    python tools/replay_attacks.py                  # every case; exit 1 if any fails
+    python tools/replay_attacks.py -k disk -k cqs   # only cases whose name contains one of these
+    python tools/replay_attacks.py --list           # the case names
+    python tools/replay_attacks.py --json out.json  # also write the results as JSON
+
+A case passes when the command
+  * exits with status 2 (no signal, no timeout: `--timeout`, default 60 s),
+  * stays under the address-space limit (RLIMIT_AS in the child, `--mem-gib`, default 4 GiB;
+    going over shows as a MemoryError traceback, an abort or a kill, all of which fail),
+  * prints exactly one stderr line starting "vmafkit: error:", nothing on stderr that is not a
+    "vmafkit: ..." line, and no "Traceback" anywhere,
+  * and, where the case says so, the error line matches its pattern (e.g. names the empty item)
+    and the files on disk pass the case's check (e.g. a failed `registry flip` leaves
+    registry.json byte-identical and writes no history entry).
+
+Disk-full cases run the child with RLIMIT_FSIZE (the `ulimit -f` of the issue): a write past it
+fails with EFBIG, since Python ignores SIGXFSZ.
+
+The inputs are built in a temp folder by the script (synthetic corpora from the test helpers,
+tiny clips from the bundled ffmpeg); nothing in the checkout is written. The table shows case,
+exit status, seconds, peak RSS of the vmafkit process and the verdict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+REPO = Path(__file__).resolve().parents[1]
+ERROR_PREFIX = "vmafkit: error:"
+
+
+@dataclass
+class Case:
+    name: str
+    argv: list[str]  # after `vmafkit`
+    expect: str | None = None  # regex the error line must match (case-insensitive)
+    fsize: int | None = None  # RLIMIT_FSIZE for the child, bytes (disk full)
+    check: Callable[[], str | None] | None = None  # after the run: a problem, or None
+    exit_code: int = 2
+    note: str = ""
+
+
+@dataclass
+class Result:
+    case: str
+    exit: int | None
+    seconds: float
+    rss_mb: float
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+    error_line: str = ""
+
+    def to_json(self) -> dict:
+        return self.__dict__
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def _clip(ff: str, path: Path, size: str, source: str = "testsrc2", frames: int = 3) -> Path:
+    w, h = size.split("x")
+    subprocess.run([ff, "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "lavfi", "-i",
+                    f"{source}=s=64x64:r=25", "-frames:v", str(frames), "-vf", f"scale={w}:{h}", "-pix_fmt", "yuv420p",
+                    str(path)], check=True)
+    return path
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _mutated(work: Path, good: Path, name: str, **changes) -> Path:
+    """The good corpus with its first row's fields replaced."""
+    rows = _rows(good)
+    rows[0].update(changes)
+    path = work / f"{name}.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _raw_first_row(work: Path, good: Path, name: str, key: str, raw_value: str) -> Path:
+    """The good corpus with the first row's `key` spelled as raw JSON text (e.g. a 400-digit number)."""
+    lines = good.read_text().splitlines()
+    row = json.loads(lines[0])
+    row[key] = "__RAW__"
+    lines[0] = json.dumps(row).replace('"__RAW__"', raw_value)
+    path = work / f"{name}.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+NONSENSE = {  # case name -> the first corpus row's replaced fields
+    "vmaf 1e6": {"vmaf": 1e6}, "vmaf -50": {"vmaf": -50.0}, "cq -5": {"cq": -5}, "cq 1e308": {"cq": 1e308},
+    "frame_index 1.5": {"frame_index": 1.5}, "frame_index -7": {"frame_index": -7}, "adm2 1e308": {"adm2": 1e308},
+    "encoder int": {"encoder": 264}, "group null": {"group": None}, 'frame_index "abc"': {"frame_index": "abc"},
+}
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")
+
+
+def prepare(work: Path) -> None:
+    """Write every input into `work` (run in its own process: the torch import of the export stays
+    out of the parent, whose peak RSS every child would otherwise inherit in its ru_maxrss)."""
+    sys.path.insert(0, str(REPO))
+    from tests.unit.decide_helpers import export_models, make_corpus
+    from vmafkit.media.ffmpeg import find_ffmpeg
+
+    ff = find_ffmpeg().path
+    good = make_corpus(work / "good.jsonl", cqs=(20, 23, 26, 30, 33, 36, 40), frames=8)  # 168 rows, 3 sources
+    (work / "reg").mkdir()
+    export_models(work / "reg", seeds=(0, 1))  # reg/loso/PROMOTE.json and its smoke export in reg/models
+    os.mkfifo(work / "fifo.jsonl")
+    with open(work / "line50mb.jsonl", "wb") as handle:  # one 50 MB line, no newline
+        handle.write(b'{"src": "' + b"x" * (50 << 20) + b'"}')
+    (work / "deep.jsonl").write_text("[" * 100_000 + "]" * 100_000 + "\n")
+    data = good.read_bytes()
+    (work / "xff.jsonl").write_bytes(data[:200] + b"\xff" + data[200:])
+    _raw_first_row(work, good, "cq400", "cq", "9" * 400)
+    for name, changes in NONSENSE.items():
+        _mutated(work, good, _slug(name), **changes)
+    refs = work / "refs"  # two tiny, valid, different clips
+    refs.mkdir()
+    _clip(ff, refs / "alpha.y4m", "64x48", "testsrc2", frames=2)
+    _clip(ff, refs / "beta.y4m", "64x48", "mandelbrot", frames=2)
+    shutil.copytree(refs, work / "refs_width")
+    (work / "refs_width" / "sources.toml").write_text('[sources.alpha]\nwidth = "160"\n')
+    shutil.copytree(refs, work / "refs_groups")
+    (work / "refs_groups" / "sources.toml").write_text("groups = 5\n")
+    _clip(ff, work / "tiny16.y4m", "16x16")
+    _clip(ff, work / "small64.y4m", "64x64")
+
+
+def build_cases(work: Path) -> list[Case]:
+    good = work / "good.jsonl"
+    models, verdict = work / "reg" / "models", work / "reg" / "loso" / "PROMOTE.json"
+    refs, fifo, tiny, small = work / "refs", work / "fifo.jsonl", work / "tiny16.y4m", work / "small64.y4m"
+    a_file = refs / "alpha.y4m"
+    registry = models / "registry.json"
+    registry_before = registry.read_bytes() if registry.exists() else b""  # absent only for --list
+    history = models / "registry_history.jsonl"
+
+    def flip_left_nothing() -> str | None:
+        if registry.read_bytes() != registry_before:
+            return "registry.json changed although the flip failed"
+        if history.exists():
+            return f"registry_history.jsonl records a flip that did not happen: {history.read_text()[:120]!r}"
+        return None
+
+    def no_file(path: Path) -> Callable[[], str | None]:
+        return lambda: f"{path.name} exists after a failed write" if path.exists() else None
+
+    def train(corpus: Path | str, name: str, *extra: str) -> list[str]:
+        return ["train", "--corpus", str(corpus), "--seeds", "0", "--out-dir", str(work / f"train-{_slug(name)}"),
+                "--epochs", "1", "--no-progress", *extra]
+
+    def corpus(refs_dir: Path, name: str, *extra: str, cqs: str = "30") -> list[str]:
+        return ["corpus", "--ref-dir", str(refs_dir), "--out", str(work / f"corpus-{_slug(name)}.jsonl"),
+                "--cqs", cqs, "--max-frames", "1", "--quiet", *extra]
+
+    merged = work / "merged-full.jsonl"
+    cases = [
+        # ---- bad files
+        Case("/dev/zero as --corpus", train("/dev/zero", "devzero")),
+        Case("/dev/zero as --features", ["predict", "--models", str(models), "--features", "/dev/zero"]),
+        Case("/dev/zero as merge shard", ["merge", "/dev/zero", "--out", str(work / "m-devzero.jsonl")]),
+        Case("FIFO as --corpus", train(fifo, "fifo")),
+        Case("FIFO as merge shard", ["merge", str(fifo), "--out", str(work / "m-fifo.jsonl")]),
+        Case("50 MB single line --corpus", train(work / "line50mb.jsonl", "line50")),
+        Case("50 MB single line merge shard", ["merge", str(work / "line50mb.jsonl"), "--out",
+                                               str(work / "m-line50.jsonl")]),
+        Case("400-digit cq", train(work / "cq400.jsonl", "cq400")),
+        Case("100,000-deep JSON", train(work / "deep.jsonl", "deep")),
+        Case("0xFF byte", train(work / "xff.jsonl", "xff")),
+        Case('sources.toml width="160"', corpus(work / "refs_width", "width"), expect="width"),
+        Case("sources.toml groups=5", corpus(work / "refs_groups", "groups"), expect="groups"),
+    ]
+    # ---- nonsense values in a corpus row
+    cases += [Case(f"corpus {name}", train(work / f"{_slug(name)}.jsonl", name)) for name in NONSENSE]
+    cases += [
+        # ---- flags
+        Case("train --batch-size 1000000000", train(good, "bs", "--batch-size", "1000000000"), expect="batch"),
+        Case("train --lr 1e10", train(good, "lr", "--lr", "1e10"), expect="lr"),
+        Case("compare --bootstrap 1000000000", ["compare", str(work / "a.tar.gz"), str(work / "b.tar.gz"),
+                                                "--bootstrap", "1000000000"], expect="bootstrap"),
+        Case("corpus --encoder-threads 100000", corpus(refs, "threads", "--encoder-threads", "100000"),
+             expect="encoder-threads"),
+        Case("corpus --cqs 19,,25", corpus(refs, "cqs", cqs="19,,25"), expect="empty"),
+        Case("run --ref-dir a file", ["run", "--ref-dir", str(a_file), "--out-dir", str(work / "run-file"), "--quiet"],
+             expect="is a file"),
+        Case("corpus --ref-dir a file", corpus(a_file, "reffile"), expect="is a file"),
+        Case("16x16 clip", ["score", "--ref", str(tiny), "--dis", str(tiny)], expect="17x17"),
+        Case("--vmaf-bin /bin/true", ["score", "--ref", str(small), "--dis", str(small), "--vmaf-bin", "/bin/true"],
+             expect="printed nothing|wrote no"),
+        # ---- disk full (ulimit -f): one line, and no record of work that did not happen
+        Case("disk full: registry flip", ["registry", "flip", "--registry", str(registry), "--verdict", str(verdict)],
+             fsize=len(registry_before), expect="EFBIG", check=flip_left_nothing),
+        Case("disk full: train", train(good, "full"), fsize=4096, expect="EFBIG"),
+        Case("disk full: merge output", ["merge", str(good), "--out", str(merged)], fsize=4096, expect="EFBIG",
+             check=no_file(merged)),
+    ]
+    return cases
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def _limits(mem_bytes: int, fsize: int | None) -> Callable[[], None]:
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (mem_bytes, mem_bytes))
+        if fsize is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash must not write a core file
+    return apply
+
+
+def run_case(case: Case, work: Path, timeout: float, mem_bytes: int) -> Result:
+    out_path, err_path = work / ".stdout", work / ".stderr"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "80"}
+    started = time.monotonic()
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "vmafkit", *case.argv], cwd=work, stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=err, env=env, preexec_fn=_limits(mem_bytes, case.fsize),
+                                start_new_session=True)
+        status = rusage = None
+        timed_out = False
+        while True:
+            pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() - started > timeout:
+                timed_out = True
+                with _quiet():
+                    os.killpg(proc.pid, signal.SIGKILL)
+                _, status, rusage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.05)
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here; keep Popen from waiting again
+        with _quiet():
+            os.killpg(proc.pid, signal.SIGKILL)  # nothing it started may outlive the case
+    seconds = time.monotonic() - started
+    stdout = out_path.read_text(errors="replace")
+    stderr = err_path.read_text(errors="replace")
+    code = proc.returncode
+    problems: list[str] = []
+    if timed_out:
+        problems.append(f"still running after {timeout:.0f} s (killed)")
+    elif code < 0:
+        problems.append(f"killed by {signal.Signals(-code).name}")
+    elif code != case.exit_code:
+        problems.append(f"exit {code}, expected {case.exit_code}")
+    if "Traceback" in stderr or "Traceback" in stdout:
+        problems.append("traceback")
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith(ERROR_PREFIX)]
+    if not timed_out:
+        if len(errors) != 1:
+            problems.append(f"{len(errors)} '{ERROR_PREFIX}' lines on stderr")
+        stray = [line for line in lines if not line.startswith("vmafkit: ")]
+        if stray and "traceback" not in problems:
+            problems.append(f"{len(stray)} other stderr line(s), first: {stray[0][:100]!r}")
+    error_line = errors[0] if errors else ""
+    if case.expect and errors and not re.search(case.expect, error_line, flags=re.IGNORECASE):
+        problems.append(f"error line does not match /{case.expect}/")
+    if case.check is not None:
+        problem = case.check()
+        if problem:
+            problems.append(problem)
+    return Result(case.name, None if timed_out else code, round(seconds, 1), round(rusage.ru_maxrss / 1024, 1),
+                  not problems, problems, error_line)
+
+
+class _quiet:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, tb):
+        return kind is not None and issubclass(kind, (ProcessLookupError, PermissionError))
+
+
+def print_table(results: list[Result]) -> None:
+    width = max(len(r.case) for r in results)
+    print(f"{'case':<{width}}  {'exit':>4}  {'seconds':>7}  {'RSS MB':>7}  verdict")
+    for r in results:
+        exit_text = "-" if r.exit is None else str(r.exit)
+        verdict = "PASS" if r.ok else "FAIL: " + "; ".join(r.problems)
+        print(f"{r.case:<{width}}  {exit_text:>4}  {r.seconds:>7.1f}  {r.rss_mb:>7.1f}  {verdict}")
+    failed = [r for r in results if not r.ok]
+    print(f"\n{len(results) - len(failed)} of {len(results)} cases pass" + (f"; {len(failed)} fail" if failed else ""))
+    for r in failed:
+        if r.error_line:
+            print(f"  {r.case}: {r.error_line[:300]}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-k", dest="only", action="append", default=[], help="Run only cases whose name contains this.")
+    parser.add_argument("--timeout", type=float, default=60.0, help="Seconds per case (default 60).")
+    parser.add_argument("--mem-gib", type=float, default=4.0, help="RLIMIT_AS per case in GiB (default 4).")
+    parser.add_argument("--json", type=Path, help="Also write the results here as JSON.")
+    parser.add_argument("--list", action="store_true", help="List the cases and exit.")
+    parser.add_argument("--keep", action="store_true", help="Keep the work folder (its path is printed).")
+    parser.add_argument("--prepare", type=Path, help=argparse.SUPPRESS)  # internal: write the inputs there
+    args = parser.parse_args(argv)
+    if args.prepare:
+        prepare(args.prepare)
+        return 0
+    work = Path(tempfile.mkdtemp(prefix="vmafkit-attacks-"))
+    try:
+        if args.list:
+            print("\n".join(c.name for c in build_cases(work)))
+            return 0
+        subprocess.run([sys.executable, str(Path(__file__).resolve()), "--prepare", str(work)], check=True,
+                       stdin=subprocess.DEVNULL)
+        cases = build_cases(work)
+        if args.only:
+            cases = [c for c in cases if any(k.lower() in c.name.lower() for k in args.only)]
+            if not cases:
+                parser.error(f"no case matches {args.only}")
+        mem = int(args.mem_gib * (1 << 30))
+        results = []
+        for case in cases:
+            result = run_case(case, work, args.timeout, mem)
+            results.append(result)
+            print(f"{'ok  ' if result.ok else 'FAIL'} {case.name} ({result.seconds:.1f} s)", file=sys.stderr, flush=True)
+        print_table(results)
+        if args.json:
+            args.json.write_text(json.dumps([r.to_json() for r in results], indent=2) + "\n")
+        return 0 if all(r.ok for r in results) else 1
+    finally:
+        if args.keep:
+            print(f"work folder kept: {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
