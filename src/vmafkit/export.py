@@ -159,9 +159,9 @@ def export_ensemble(corpus_path: str | Path, verdict_path: str | Path, out_dir: 
     """
     from .corpus.schema import load_corpus
     from .train.domain import training_domain
-    from .train.ensemble import MemberData, fit_members
+    from .train.ensemble import MemberData, fit_members, resolve_device
     from .train.features import FeatureSpec, input_schema, input_schema_hash
-    from .train.loso import fold_inputs
+    from .train.loso import default_workers, fold_inputs
     from .train.model import Recipe
 
     corpus_path, verdict_path, out_dir = Path(corpus_path), Path(verdict_path), Path(out_dir)
@@ -181,11 +181,12 @@ def export_ensemble(corpus_path: str | Path, verdict_path: str | Path, out_dir: 
     codec = spec.codec_block(corpus.encoder, corpus.preset, corpus.cq)
     x = np.concatenate([spec.standardise(corpus.features), codec], axis=1).astype(np.float32)
     y = corpus.vmaf.astype(np.float32)
-    # workers=1: one batched computation over all seeds. (workers=2 was measured to give
-    # different weights for one seed between two identical runs under pytest: not byte-stable.)
+    # One batched fit of all seeds, sharded over the CPU like `train` (default_workers): a
+    # member's weights are bit for bit the same whatever the number of workers (ensemble.py).
     x_fit = fold_inputs(x, recipe, FULL_CORPUS_SALT)
     members = [MemberData(x=x_fit, y=y, seed=int(s)) for s in seeds]
-    models = fit_members(members, recipe, device=device, progress=progress)
+    models = fit_members(members, recipe, device=device, progress=progress,
+                         workers=default_workers(resolve_device(device)))
     models = [m.to("cpu").eval() for m in models]
 
     schema_hash = input_schema_hash()

@@ -5,19 +5,27 @@ plus the hashes of the outputs it wrote, in `OUT/pipeline.json`. A re-run skips 
 fingerprint is unchanged and whose outputs are still the recorded bytes, and resumes at the first
 step whose inputs changed (then everything downstream of a changed output reruns, since its
 inputs changed too). Steps that write deterministic outputs let unchanged work stay skipped.
+
+Order of a run, so that any interruption or refusal leaves a folder the same command resumes in:
+every option value is checked first (nothing written); then the out-dir's lock is taken (a second
+run is told "in use"); then, under the lock, the reference clips and encoders are checked, and
+`pipeline.json` is written *before any step*, marking the folder as this run's. A run refused
+before that point removes what it created; after it, the folder is recognised as its own. The
+litter of killed runs (cell work folders, temp files) is swept at the start of the next run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .errors import EXIT_HOLD, EXIT_OK, InputError
+from .errors import EXIT_HOLD, EXIT_OK, InputError, not_a_folder
 from .io import atomic_write_json, exclusive_lock, read_json, sha256_file
 from .media.sources import snapshot_folder
 
@@ -30,6 +38,8 @@ BUNDLE_NAME = "results.tar.gz"
 DEMO_REFS = ".vmafkit-cache/demo-refs"
 DEFAULT_SEEDS = (0, 1, 2, 3, 4)
 DEFAULT_CQS = (19, 25, 31, 37)
+LOCK_NAME = ".vmafkit.lock"
+CACHE_NAME = ".vmafkit-cache"
 
 
 @dataclass
@@ -99,10 +109,19 @@ class StepLedger:
         if not isinstance(state, dict) or state.get("schema") != STATE_SCHEMA:
             raise InputError("is not a vmafkit pipeline state file; use an empty --out-dir", path=self.path)
         if state.get("identity") != self.identity:
-            raise InputError(
-                f"holds another run's files (reference {state.get('identity', {}).get('ref_dir')!r}); "
-                "pick an empty --out-dir for this one", path=self.out_dir)
+            if state.get("steps"):
+                raise InputError(
+                    f"holds another run's files (reference {state.get('identity', {}).get('ref_dir')!r}); "
+                    "pick an empty --out-dir for this one", path=self.out_dir)
+            # No step finished: what is there is content-addressed cell cache, reusable by any run.
+            state["identity"] = self.identity
+            self.adopted = True
         return state
+
+    adopted = False
+
+    def save(self) -> None:
+        atomic_write_json(self.path, self.state)
 
     def is_current(self, name: str, fingerprint: str) -> bool:
         record = self.state["steps"].get(name)
@@ -142,21 +161,100 @@ def run_step(ledger: StepLedger, name: str, params: dict[str, Any], inputs: Sequ
 # ----------------------------------------------------------------------------- the run
 
 
-def _check_out_dir(out_dir: Path) -> None:
+def _foreign_entries(out_dir: Path) -> list[str]:
+    """Top-level names in OUT that no vmafkit run wrote (empty when OUT is a run or is empty).
+
+    A folder with `pipeline.json` is a run. Without it, the lock and the cache are a run's, and so
+    is a `corpus/` holding only what the corpus step writes (an older vmafkit wrote `pipeline.json`
+    only after the corpus step: its interrupted first run left just that)."""
+    if (out_dir / STATE_FILE).exists():
+        return []
+    foreign = []
+    for entry in out_dir.iterdir():
+        if entry.name in (LOCK_NAME, CACHE_NAME) or entry.name.startswith(f".{STATE_FILE}."):
+            continue
+        if entry.name == Path(CORPUS_REL).parent.name and _only_corpus_step_files(entry):
+            continue
+        foreign.append(entry.name)
+    return sorted(foreign)
+
+
+def _only_corpus_step_files(folder: Path) -> bool:
+    if not folder.is_dir() or folder.is_symlink():
+        return False
+    corpus_name = Path(CORPUS_REL).name
+    return all(e.name in (corpus_name, CACHE_NAME) or e.name.startswith(f".{corpus_name}.") for e in folder.iterdir())
+
+
+def _check_out_dir(out_dir: Path, *, locked: bool = False) -> None:
+    """Refuse an out-dir that is a file, or that holds files no vmafkit run wrote. Before the lock
+    (`locked` False) a folder with a lock file is left to the check made under the lock, so that
+    a run still starting there is reported as "in use", not as foreign."""
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError("--out-dir exists and is not a folder", path=out_dir)
-    if out_dir.is_dir() and not (out_dir / STATE_FILE).exists():
-        foreign = [p.name for p in out_dir.iterdir() if p.name not in (".vmafkit.lock", ".vmafkit-cache")]
-        if foreign:
-            raise InputError(f"holds files that are not a vmafkit run ({', '.join(sorted(foreign)[:3])}); "
-                             "pick an empty --out-dir", path=out_dir)
+    if not out_dir.is_dir() or (not locked and (out_dir / LOCK_NAME).exists()):
+        return
+    foreign = _foreign_entries(out_dir)
+    if foreign:
+        raise InputError(f"holds files that are not a vmafkit run ({', '.join(foreign[:3])}); "
+                         "pick an empty --out-dir", path=out_dir)
+
+
+def validate_options(opts: "RunOptions") -> None:
+    """Every option value, checked before anything is written: a refused run leaves nothing."""
+    from .train.loso import check_recipe, check_seeds
+    from .train.model import Recipe
+
+    if not list(opts.cqs):
+        raise InputError("no cq values given (--cqs)")
+    if not list(opts.presets):
+        raise InputError("no presets given (--presets)")
+    if opts.max_frames is not None and opts.max_frames < 1:
+        raise InputError(f"--max-frames must be at least 1, got {opts.max_frames}")
+    if opts.jobs is not None and opts.jobs < 1:
+        raise InputError(f"--jobs must be at least 1, got {opts.jobs}")
+    check_seeds(opts.seeds)
+    try:
+        recipe = Recipe.named(opts.recipe, epochs=opts.epochs, batch_size=opts.batch_size, lr=opts.lr,
+                              weight_decay=opts.weight_decay)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    check_recipe(recipe)
+    if not opts.scheduler:
+        from .train.ensemble import resolve_device
+
+        resolve_device(opts.device)  # --device cuda without a GPU: refused now, not after the corpus
+    if not _is_auto(opts.encoders):
+        check_cell_values(list(opts.encoders), opts.cqs, opts.presets)
+    if not opts.demo:
+        if opts.ref_dir is None:
+            raise InputError("give --ref-dir DIR (a folder of reference clips) or --demo")
+        if not Path(opts.ref_dir).is_dir():
+            raise not_a_folder(opts.ref_dir, "reference folder")
+
+
+def _is_auto(encoders: Sequence[str] | str) -> bool:
+    return encoders == "auto" or list(encoders) == ["auto"]
+
+
+def check_cell_values(encoders: Sequence[str], cqs: Sequence[int], presets: Sequence[str]) -> None:
+    """Known encoders, each cq inside each encoder's range (what `plan_cells` would refuse later)."""
+    from .media.encoders import get_adapter
+
+    if not encoders:
+        raise InputError("no encoders given (--encoders)")
+    for encoder in encoders:
+        adapter = get_adapter(encoder)
+        for preset in presets:
+            for cq in cqs:
+                adapter.args(int(cq), preset)
 
 
 def resolve_encoders(requested: Sequence[str] | str, ffmpeg: str | None) -> tuple[list[str], str]:
     """`auto` = the platform's defaults that pass their probe (libx264 when none do)."""
     from .doctor import diagnose
 
-    if requested == "auto" or list(requested) == ["auto"]:
+    if _is_auto(requested):
         report = diagnose(None, ("corpus", "train"), ffmpeg=ffmpeg, probe_all=False)
         working = [e for e in report.requested_encoders if report.encoders.get(e, {}).get("ok")]
         if not working:
@@ -171,17 +269,33 @@ def resolve_encoders(requested: Sequence[str] | str, ffmpeg: str | None) -> tupl
 def run_pipeline(opts: RunOptions, log: Callable[[str], None] = print) -> RunResult:
     started = time.perf_counter()
     out_dir = Path(opts.out_dir).resolve()
+    validate_options(opts)
     _check_out_dir(out_dir)
+    before = sorted(os.listdir(out_dir)) if out_dir.is_dir() else None  # what a refusal must leave
+    made_parents = _missing_parents(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with exclusive_lock(out_dir):
-        ref_dir = _reference_folder(opts, out_dir, log)
-        ledger = StepLedger(out_dir, {"ref_dir": "demo" if opts.demo else str(ref_dir)})
-        encoders, family = resolve_encoders(opts.encoders, opts.ffmpeg)
+    with exclusive_lock(out_dir):  # a second run is told "in use" here, before anything else
+        ours = (out_dir / STATE_FILE).exists()
+        try:
+            _check_out_dir(out_dir, locked=True)
+            ref_dir = _reference_folder(opts, out_dir, log)
+            encoders, family = resolve_encoders(opts.encoders, opts.ffmpeg)
+            check_cell_values(encoders, opts.cqs, opts.presets)
+            sources = _sources(opts, ref_dir)
+            ledger = StepLedger(out_dir, {"ref_dir": "demo" if opts.demo else str(ref_dir)})
+            if not ours or ledger.adopted:
+                ledger.save()  # the folder is this run's from here on: any interruption resumes
+            ours = True
+        except BaseException:
+            if not ours:
+                _remove_what_we_made(out_dir, before, made_parents)
+            raise
+        _sweep_litter(out_dir, log)
         log(f"doctor: platform {family}; encoders {', '.join(encoders)}")
         result = RunResult(verdict="", exit_code=EXIT_OK, out_dir=out_dir, encoders=encoders)
         corpus = out_dir / CORPUS_REL
         loso = out_dir / LOSO_DIR
-        result.steps["corpus"] = _corpus_step(ledger, opts, ref_dir, corpus, encoders, log)
+        result.steps["corpus"] = _corpus_step(ledger, opts, ref_dir, sources, corpus, encoders, log)
         result.steps["train"] = _train_step(ledger, opts, corpus, loso, log)
         result.steps["verdict"], verdict_path = _verdict_step(ledger, opts, ref_dir, loso, log)
         result.verdict = json.loads(verdict_path.read_text())["verdict"]
@@ -197,6 +311,55 @@ def run_pipeline(opts: RunOptions, log: Callable[[str], None] = print) -> RunRes
     return result
 
 
+def _missing_parents(folder: Path) -> list[Path]:
+    """The parents of `folder` that do not exist yet, innermost first."""
+    missing = []
+    parent = folder.parent
+    while not parent.exists() and parent != parent.parent:
+        missing.append(parent)
+        parent = parent.parent
+    return missing
+
+
+def _remove_what_we_made(out_dir: Path, before: list[str] | None, made_parents: Sequence[Path] = ()) -> None:
+    """A run refused before `pipeline.json` was written removes what it created (the folder
+    itself and the parents it made, when it made it, else the entries that were not there), so
+    the corrected command starts from the folder as it was."""
+    if before is None:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        for parent in made_parents:
+            try:
+                parent.rmdir()  # only while empty: never what someone else put there meanwhile
+            except OSError:
+                break
+        return
+    for name in sorted(set(os.listdir(out_dir)) - set(before)):
+        path = out_dir / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _sweep_litter(out_dir: Path, log) -> None:
+    """What killed runs left: `pipeline.json` temps (only a run holding this folder's lock, i.e.
+    us, writes them), cell work folders no live build holds, bundle temps no live writer holds."""
+    from .bundle.pack import sweep_bundle_temps
+    from .corpus.build import CACHE_DIRNAME, sweep_cache_litter
+
+    removed = []
+    for temp in out_dir.glob(f".{STATE_FILE}.*.tmp"):
+        temp.unlink(missing_ok=True)
+        removed.append(temp.name)
+    cells = out_dir / Path(CORPUS_REL).parent / CACHE_DIRNAME / "cells"
+    if cells.is_dir():
+        removed += sweep_cache_litter(cells)
+    removed += sweep_bundle_temps(out_dir / BUNDLE_NAME)
+    if removed:
+        log(f"cleanup: removed {len(removed)} leftover(s) of killed runs ({', '.join(sorted(removed)[:3])}"
+            f"{', ...' if len(removed) > 3 else ''})")
+
+
 def _reference_folder(opts: RunOptions, out_dir: Path, log) -> Path:
     if opts.demo:
         from .demo import make_demo_clips
@@ -209,21 +372,31 @@ def _reference_folder(opts: RunOptions, out_dir: Path, log) -> Path:
         raise InputError("give --ref-dir DIR (a folder of reference clips) or --demo")
     ref_dir = Path(opts.ref_dir).resolve()
     if not ref_dir.is_dir():
-        raise InputError("reference folder not found", path=opts.ref_dir)
+        raise not_a_folder(opts.ref_dir, "reference folder")
     return ref_dir
 
 
-def _corpus_step(ledger, opts, ref_dir, corpus, encoders, log) -> str:
-    from .corpus.build import build_corpus
+def _sources(opts, ref_dir: Path) -> list:
+    """The reference clips, refused before any encode when LOSO cannot use them: fewer than 2
+    source groups, or two byte-identical clips."""
+    from .corpus.build import check_distinct_sources
     from .media.ffmpeg import find_ffmpeg
     from .media.sources import find_sources
 
-    ff = find_ffmpeg(opts.ffmpeg)
-    sources = find_sources(ref_dir, ff=ff)
+    sources = find_sources(ref_dir, ff=find_ffmpeg(opts.ffmpeg))
+    check_distinct_sources(sources, ref_dir)
     groups = sorted({s.group for s in sources})
     if len(groups) < 2:
         raise InputError(f"{len(sources)} source(s) in {len(groups)} group(s); LOSO needs at least 2 source groups",
                          path=ref_dir)
+    return sources
+
+
+def _corpus_step(ledger, opts, ref_dir, sources, corpus, encoders, log) -> str:
+    from .corpus.build import build_corpus
+    from .media.ffmpeg import find_ffmpeg
+
+    ff = find_ffmpeg(opts.ffmpeg)
     params = {"encoders": list(encoders), "cqs": list(opts.cqs), "presets": list(opts.presets),
               "max_frames": opts.max_frames, "ffmpeg": ff.version, "libvmaf": ff.libvmaf_version,
               "sources": {s.name: [s.sha256, s.group] for s in sources}}

@@ -22,8 +22,12 @@ and ``manifest.jsonl``, one JSON object a line, sorted by name::
 raw bytes for ``.yuv``; for ``.y4m`` the original header line + ``FRAME`` markers + frames
 (``y4m-exact``: byte-identical, checked against ``sha256``), or ffmpeg's y4m muxer when the
 original had per-frame parameters (``y4m-ffmpeg``: frames checked against ``decoded_sha256``).
-Every file is written to a temp name and renamed into place only after its hashes match; a
-mismatch refuses (exit 2) and leaves nothing behind. An existing file with the right sha256 is
+All or nothing: every entry is checked first (a safe name, an existing file that differs,
+a missing or corrupt packed file refuse before anything is written); the clips are then restored
+and verified in a hidden staging folder inside REF_DIR (``.vmafkit-extract-*``, flock-held while
+in use) and renamed into place only when every one matched; a mismatch refuses (exit 2) and
+leaves nothing behind, neither the clips before it nor a folder it made. A kill -9 can leave only
+the staging folder, which the next extract removes. An existing file with the right sha256 is
 kept; one with another sha256 is refused, never overwritten.
 
 Raw ``.yuv`` geometry comes from the name: ``WxH`` (e.g. ``_480x270_``), ``NNfps`` (default 25,
@@ -34,6 +38,7 @@ yuv420p). This is a small private parser until ``vmafkit.media.sources`` provide
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -41,6 +46,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -61,6 +67,9 @@ CONTAINER_SUFFIXES = (
 )
 DEFAULT_RAW_FPS = 25.0
 DEFAULT_RAW_PIX_FMT = "yuv420p"
+STAGING_PREFIX = ".vmafkit-extract-"
+STAGING_LOCK = ".lock"
+STALE_STAGING_AGE_S = 2.0  # a staging folder is locked within microseconds of being made
 
 
 
@@ -343,16 +352,22 @@ def _pack_one(ffmpeg: str, version: str, path: Path, rel: str, original_sha: str
 
 def extract_corpus(corpus_dir: str | Path, ref_dir: str | Path, *, ffmpeg: str | None = None,
                    log=lambda msg: None) -> list[Path]:
-    """Restore every clip of a packed corpus under REF_DIR, verified (see module docstring)."""
+    """Restore every clip of a packed corpus under REF_DIR, verified, all or nothing (see the
+    module docstring)."""
     corpus_dir, ref_dir = Path(corpus_dir), Path(ref_dir)
     entries = _read_manifest(corpus_dir / MANIFEST)
     if not entries:
         raise InputError("manifest.jsonl lists no clips", path=corpus_dir)
     ffmpeg = ffmpeg or ffmpeg_exe()
-    ref_dir.mkdir(parents=True, exist_ok=True)
-    written = []
+    # 1. Everything that can be checked without writing, for every entry, before writing anything.
+    written: list[Path] = []
+    todo: list[tuple[dict[str, Any], str, Path, Path]] = []
+    seen: set[str] = set()
     for entry in entries:
         rel = _safe_rel(entry["name"])
+        if rel in seen:
+            raise InputError(f"manifest.jsonl lists {rel!r} twice", path=corpus_dir)
+        seen.add(rel)
         packed = corpus_dir / _safe_rel(entry["packed"])
         target = ref_dir / rel
         if target.is_file():
@@ -361,18 +376,89 @@ def extract_corpus(corpus_dir: str | Path, ref_dir: str | Path, *, ffmpeg: str |
                 written.append(target)
                 continue
             raise InputError("already exists with other content; refusing to overwrite it", path=target)
+        if target.exists() or target.is_symlink():
+            raise InputError("already exists and is not a file; refusing to overwrite it", path=target)
         if not packed.is_file():
             raise InputError("packed file is missing", path=packed)
         if sha256_file(packed) != entry["packed_sha256"]:
             raise InputError("packed file's sha256 does not match manifest.jsonl (corrupt or edited); refused",
                              path=packed)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with _temp_path(target.parent, target.name) as tmp:
+        todo.append((entry, rel, packed, target))
+    if not todo:
+        return written
+    # 2. Restore and verify each clip in a staging folder; 3. rename them all into place.
+    made = _missing_folders(ref_dir)
+    ref_dir.mkdir(parents=True, exist_ok=True)
+    sweep_stale_staging(ref_dir)
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=ref_dir))
+    lock = open(staging / STAGING_LOCK, "wb")
+    published: list[Path] = []
+    done = False
+    try:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        staged = []
+        for number, (entry, rel, packed, target) in enumerate(todo):
+            tmp = staging / f"{number:06d}.tmp"
             _restore(ffmpeg, entry, packed, tmp)
+            staged.append((tmp, entry, rel, target))
+        for tmp, entry, rel, target in staged:
+            for folder in reversed(_missing_folders(target.parent)):
+                folder.mkdir()
+                made.append(folder)
+            if target.exists() or target.is_symlink():  # appeared while we were restoring
+                raise InputError("appeared while extracting; refusing to overwrite it", path=target)
             _publish(tmp, target)
-        log(f"restored {rel} ({entry['restore']}, verified)")
-        written.append(target)
+            published.append(target)
+            log(f"restored {rel} ({entry['restore']}, verified)")
+            written.append(target)
+        done = True
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        lock.close()
+        if not done:  # refused or interrupted: take back every clip and folder this call made
+            for target in published:
+                with contextlib.suppress(OSError):
+                    target.unlink()
+            for folder in sorted(set(made), key=lambda p: len(p.parts), reverse=True):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only when empty: never a folder that holds anything else
     return written
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """`folder` and those of its parents that do not exist yet, innermost first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def sweep_stale_staging(ref_dir: Path, *, now: float | None = None) -> list[str]:
+    """Remove the staging folders of killed extracts (lock free, not brand new); a live extract's
+    is kept. Returns the names removed."""
+    now = time.time() if now is None else now
+    removed = []
+    for folder in sorted(ref_dir.glob(f"{STAGING_PREFIX}*")):
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        try:
+            handle = open(folder / STAGING_LOCK, "rb")
+        except OSError:
+            handle = None
+        try:
+            if handle is not None:
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    continue  # a live extract
+            if now - folder.lstat().st_mtime >= STALE_STAGING_AGE_S:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder.name)
+        finally:
+            if handle is not None:
+                handle.close()
+    return removed
 
 
 def _restore(ffmpeg: str, entry: dict[str, Any], packed: Path, tmp: Path) -> None:

@@ -80,24 +80,49 @@ def test_kit_with_given_wheel_is_deterministic(kit, tmp_path):
     assert a == b
 
 
+def _outer_site_dirs() -> list[str]:
+    """The running interpreter's own package folders (a venv's, or the system Python's): where the
+    pinned dependencies are installed, whichever way the tests were set up."""
+    import site
+    import sysconfig
+
+    dirs = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], *site.getsitepackages()]
+    if site.ENABLE_USER_SITE:
+        dirs.append(site.getusersitepackages())
+    return [d for d in dict.fromkeys(dirs) if Path(d).is_dir()]
+
+
 @pytest.mark.slow
 def test_wheel_installs_into_a_fresh_venv_and_runs(kit, tmp_path):
-    """The two commands on a 'fresh machine': a new venv (system site-packages stand in for the
-    pinned dependencies, so nothing is downloaded), the wheel from the kit, `vmafkit --version`."""
-    with tarfile.open(kit, "r:gz") as tar:
-        tar.extractall(tmp_path, filter="data")
+    """The two commands on a 'fresh machine': a new venv, the wheel from the kit, `vmafkit --version`.
+
+    The pinned dependencies come from the interpreter running the tests (nothing is downloaded):
+    a `.pth` file in the new venv lists its package folders. Not `--system-site-packages`, which
+    inherits the *base* interpreter's, not those of a venv the tests run in. Plain path lines, so
+    the folders' own `.pth` files (the checkout's editable install) are not run: `import vmafkit`
+    finds the kit's wheel in the venv, which comes first on sys.path."""
+    with tarfile.open(kit, "r:gz") as tar:  # extraction filters: Python 3.11.4+ (Debian 12 has 3.11.2)
+        tar.extractall(tmp_path, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
     folder = tmp_path / PREFIX.rstrip("/")
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     py = venv / "bin" / "python"
+    inner_site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                check=True, capture_output=True, text=True).stdout.strip()
+    (Path(inner_site) / "_outer_interpreter_packages.pth").write_text("\n".join(_outer_site_dirs()) + "\n")
     wheel = next(folder.glob("vmafkit-*.whl"))
     subprocess.run([str(py), "-m", "pip", "install", "--no-deps", "--no-index", "--quiet", str(wheel)], check=True)
     where = subprocess.run([str(py), "-c", "import vmafkit; print(vmafkit.__file__)"], check=True,
                            capture_output=True, text=True, cwd=tmp_path).stdout.strip()
     assert where.startswith(str(venv)), where  # the kit's wheel, not the checkout
-    version = subprocess.run([str(venv / "bin" / "vmafkit"), "--version"], check=True, capture_output=True,
-                             text=True, cwd=tmp_path)
+    version = subprocess.run([str(venv / "bin" / "vmafkit"), "--version"], capture_output=True, text=True,
+                             cwd=tmp_path)
+    assert version.returncode == 0, version.stderr
     assert version.stdout.strip() == f"vmafkit, version {__version__}"
+    # the wheel's dependencies really import there (rich, click, numpy, torch, onnxruntime, ...)
+    deps = subprocess.run([str(py), "-c", "import rich, click, numpy, torch, onnxruntime, jsonschema, numba"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert deps.returncode == 0, deps.stderr
     checks = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=folder, capture_output=True, text=True)
     assert checks.returncode == 0, checks.stdout + checks.stderr
 

@@ -46,10 +46,17 @@ Staleness (a stale verdict or export is never bundled):
 
 The same OUT gives the same bytes: sorted names, mtime/uid/gid/uname fixed, gzip mtime 0, and
 ``generated_at_utc`` taken from the verdict file (unless the caller passes one).
+
+The tarball is written to a temp file beside it (``.NAME.XXXX.tmp``) that the writer holds an
+flock on; ``make_bundle`` first removes the temps of killed writers (those whose lock it can take
+and that are not brand new), never one a live writer is still filling (``sweep_bundle_temps``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import glob
 import gzip
 import hashlib
 import io
@@ -59,6 +66,7 @@ import platform as _platform
 import re
 import socket
 import tarfile
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
@@ -408,6 +416,33 @@ def _utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# A writer locks its temp within microseconds of creating it: an unlocked temp this old is dead.
+STALE_TEMP_AGE_S = 2.0
+
+
+def sweep_bundle_temps(tarball: str | Path, *, now: float | None = None) -> list[str]:
+    """Remove the temp files (``.NAME.XXXX.tmp``) that killed writers of `tarball` left beside it;
+    a temp whose flock is held (a live writer) is kept. Returns the names removed."""
+    tarball = Path(tarball)
+    now = time.time() if now is None else now
+    removed: list[str] = []
+    for temp in sorted(tarball.parent.glob(f".{glob.escape(tarball.name)}.*.tmp")):
+        try:
+            handle = open(temp, "rb")
+        except OSError:
+            continue
+        with handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # a live writer
+            with contextlib.suppress(OSError):
+                if now - os.fstat(handle.fileno()).st_mtime >= STALE_TEMP_AGE_S:
+                    temp.unlink()
+                    removed.append(temp.name)
+    return removed
+
+
 def make_bundle(
     out_dir: str | Path,
     tarball: str | Path,
@@ -454,7 +489,9 @@ def make_bundle(
     }
     manifest_bytes = dumps_json(manifest).encode("utf-8")
 
+    sweep_bundle_temps(tarball)
     with atomic_output(tarball, "wb") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # ours alone: a concurrent sweep keeps it
         with gzip.GzipFile(filename="", mode="wb", fileobj=handle, mtime=0, compresslevel=6) as gz:
             with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
                 tar.addfile(_tarinfo(MANIFEST, len(manifest_bytes)), io.BytesIO(manifest_bytes))

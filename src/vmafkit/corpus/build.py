@@ -3,14 +3,23 @@
 A finished cell is stored atomically in a content-addressed cache (its name is a hash of
 everything that determines its rows), so a re-run skips it, a half-written cell is never taken
 as done, and killing the run at any moment loses nothing already finished.
+
+Each cell works in a `.cell-*` folder of the cache, holding an flock on the `.lock` file inside it
+for as long as it works. A build first removes the work folders of killed builds, i.e. those whose
+lock it can take (never one a live build, sharing the cache, still holds), and the temp files a
+killed writer left in the cache.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
+import glob
 import hashlib
 import json
 import re
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -29,6 +38,12 @@ from .schema import CANONICAL6, SCHEMA_VERSION, TARGET, iter_jsonl, write_jsonl_
 CACHE_DIRNAME = ".vmafkit-cache"
 DEFAULT_CQS = (19, 25, 31, 37)
 DEFAULT_PRESETS = ("medium",)
+WORK_PREFIX = ".cell-"
+WORK_LOCK = ".lock"
+# A work folder is locked within microseconds of being made; one this old whose lock is free (or
+# that has no lock file: made by an older vmafkit) belongs to a build that was killed.
+LOCKED_LITTER_AGE_S = 2.0
+UNLOCKED_LITTER_AGE_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -77,6 +92,90 @@ class BuildResult:
 
     def to_json(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
+
+
+def check_distinct_sources(sources: Sequence[Source], ref_dir: str | Path | None = None) -> None:
+    """Refuse two byte-identical reference clips (same sha256) before any encode: every row of the
+    one would duplicate a row of the other (same src_sha256, encoder, preset, cq, frame), which
+    training refuses, and the same scene in two LOSO folds would leak. Both files are named as
+    they are in `ref_dir` (a source's own path is resolved through symlinks)."""
+    from ..media.sources import source_name
+
+    listed: dict[str, Path] = {}
+    if ref_dir is not None and Path(ref_dir).is_dir():
+        listed = {source_name(p): p for p in sorted(Path(ref_dir).iterdir()) if not p.name.startswith(".")}
+    seen: dict[str, Source] = {}
+    for source in sources:
+        first = seen.setdefault(source.sha256, source)
+        if first is not source:
+            a, b = (listed.get(s.name, s.path) for s in (first, source))
+            raise InputError(f"{a} and {b} are the same clip (sha256 {source.sha256[:16]}...); "
+                             "remove one of them from the reference folder")
+
+
+def _try_flock(path: Path):
+    """An open handle holding an exclusive flock on `path`, or None when another holder has it
+    (or the file is gone)."""
+    try:
+        handle = open(path, "rb")
+    except OSError:
+        return None
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    return handle
+
+
+def _age_s(path: Path, now: float) -> float:
+    try:
+        return now - path.lstat().st_mtime
+    except OSError:
+        return -1.0
+
+
+def sweep_cache_litter(cache_dir: str | Path, *, now: float | None = None) -> list[str]:
+    """Remove what killed builds left in the cell cache: `.cell-*` work folders whose lock is free
+    (no live build holds it) and that are not brand new, and stale atomic-write temp files.
+    Returns the names removed. Safe while other builds use the same cache."""
+    cache_dir = Path(cache_dir)
+    now = time.time() if now is None else now
+    removed: list[str] = []
+    try:
+        entries = sorted(cache_dir.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        if entry.name.startswith(WORK_PREFIX) and entry.is_dir() and not entry.is_symlink():
+            lock_file = entry / WORK_LOCK
+            if lock_file.exists():
+                held = _try_flock(lock_file)
+                if held is None:
+                    continue  # a live build works here
+                try:
+                    if _age_s(entry, now) >= LOCKED_LITTER_AGE_S:
+                        shutil.rmtree(entry, ignore_errors=True)
+                        removed.append(entry.name)
+                finally:
+                    held.close()
+            elif _age_s(entry, now) >= UNLOCKED_LITTER_AGE_S:
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry.name)
+        elif (entry.name.startswith(".") and entry.name.endswith(".tmp") and entry.is_file()
+              and _age_s(entry, now) >= UNLOCKED_LITTER_AGE_S):
+            with contextlib.suppress(OSError):  # a cell's atomic write lasts milliseconds
+                entry.unlink()
+                removed.append(entry.name)
+    return removed
+
+
+def _sweep_output_temps(out: Path) -> None:
+    """The corpus file's own temps (`.NAME.XXXX.tmp`) of a killed build; called under the lock
+    every build of `out` takes, so none of them is being written."""
+    for temp in out.parent.glob(f".{glob.escape(out.name)}.*.tmp"):
+        with contextlib.suppress(OSError):
+            temp.unlink()
 
 
 def plan_cells(sources: Sequence[Source], encoders: Sequence[str], presets: Sequence[str], cqs: Sequence[int]) -> list[Cell]:
@@ -137,26 +236,39 @@ def run_cell(cell: Cell, ctx: CellContext) -> list[dict[str, Any]]:
     cached = load_cached_cell(path)
     if cached is not None:
         return cached
-    source = cell.source
-    with tempfile.TemporaryDirectory(prefix=".cell-", dir=ctx.cache_dir) as tmp:
-        encoded = Path(tmp) / "encoded.mkv"
-        frames, enc_ms = _encode(cell, ctx, encoded)
-        dis = ffm.InputSpec(encoded, False, *source.even_size, source.pix_fmt, source.fps)
-        scorer_args = dict(pix_fmt=ffm.scoring_pix_fmt(source.pix_fmt), ref_crop=source.crop,
-                           max_frames=frames, threads=ctx.threads, what=f"{source.path} ({cell.encoder} cq{cell.cq})")
-        if ctx.vmaf_bin:
-            from ..media.vmafcli import score_with_vmaf_cli
-
-            scored = score_with_vmaf_cli(ctx.vmaf_bin, ctx.ff, dis, source.input_spec, **scorer_args)
-        else:
-            scored = run_libvmaf(ctx.ff, dis, source.input_spec, **scorer_args)
-        if len(scored) != frames:
-            raise InputError(f"mismatched frame counts: encoded {frames} frames, libvmaf scored {len(scored)} "
-                             f"({cell.encoder} cq{cell.cq})", path=source.path)
-        rows = _rows(cell, ctx, scored, enc_bytes=encoded.stat().st_size, enc_ms=enc_ms,
-                     enc_version=encoder_version(encoded, cell.encoder, ctx.ff))
+    lock = None
+    try:
+        with tempfile.TemporaryDirectory(prefix=WORK_PREFIX, dir=ctx.cache_dir) as tmp:
+            # Held until the folder is gone: a concurrent build's sweep never removes it.
+            lock = open(Path(tmp) / WORK_LOCK, "wb")
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            rows = _encode_and_score(cell, ctx, Path(tmp))
+    finally:
+        if lock is not None:
+            lock.close()
     atomic_write_text(path, write_jsonl_lines(rows))
     return rows
+
+
+def _encode_and_score(cell: Cell, ctx: CellContext, tmp: Path) -> list[dict[str, Any]]:
+    """Encode the cell into `tmp`, score it against its source; its rows."""
+    source = cell.source
+    encoded = tmp / "encoded.mkv"
+    frames, enc_ms = _encode(cell, ctx, encoded)
+    dis = ffm.InputSpec(encoded, False, *source.even_size, source.pix_fmt, source.fps)
+    scorer_args = dict(pix_fmt=ffm.scoring_pix_fmt(source.pix_fmt), ref_crop=source.crop,
+                       max_frames=frames, threads=ctx.threads, what=f"{source.path} ({cell.encoder} cq{cell.cq})")
+    if ctx.vmaf_bin:
+        from ..media.vmafcli import score_with_vmaf_cli
+
+        scored = score_with_vmaf_cli(ctx.vmaf_bin, ctx.ff, dis, source.input_spec, **scorer_args)
+    else:
+        scored = run_libvmaf(ctx.ff, dis, source.input_spec, **scorer_args)
+    if len(scored) != frames:
+        raise InputError(f"mismatched frame counts: encoded {frames} frames, libvmaf scored {len(scored)} "
+                         f"({cell.encoder} cq{cell.cq})", path=source.path)
+    return _rows(cell, ctx, scored, enc_bytes=encoded.stat().st_size, enc_ms=enc_ms,
+                 enc_version=encoder_version(encoded, cell.encoder, ctx.ff))
 
 
 def _encode(cell: Cell, ctx: CellContext, encoded: Path) -> tuple[int, int]:
@@ -231,6 +343,7 @@ def build_corpus(
     ff = ffm.find_ffmpeg(ffmpeg)
     require_working(ff, list(encoders))
     sources = list(sources) if sources is not None else find_sources(ref_dir, ff=ff)
+    check_distinct_sources(sources, ref_dir)
     cells = plan_cells(sources, encoders, presets, cqs)
     jobs = jobs or default_jobs(len(cells))
     # Absolute: tasks may run in other processes or on other hosts (Dask), whose cwd is not ours.
@@ -243,6 +356,8 @@ def build_corpus(
         executor.require_paths(  # on a cluster, every worker must see the same files
             readable=[s.path for s in sources] + [Path(ff.path)], writable=[cache])
         with exclusive_lock(cache.parent, name=f".{out.name}.lock"):
+            _sweep_output_temps(out)
+            sweep_cache_litter(cache)
             results, cached = _run_cells(cells, ctx, executor, progress)
             rows = [row for cell in cells for row in results[cell]]
             with atomic_output(out, "w") as handle:
