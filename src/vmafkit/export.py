@@ -30,8 +30,6 @@ DEFAULT_MODEL_ID = "fr_regressor_v2_ensemble_v1"
 MEMBER_KIND = "fr_regressor_v2_ensemble_member"
 SIDECAR_SCHEMA_VERSION = 1
 INPUT_NAMES = ("features", "codec_onehot")
-# The label-masking stream of a full-corpus refit (LOSO folds use their fold index instead).
-FULL_CORPUS_SALT = 2**31
 OUTPUT_NAME = "score"
 
 
@@ -160,8 +158,8 @@ def export_ensemble(corpus_path: str | Path, verdict_path: str | Path, out_dir: 
     from .corpus.schema import load_corpus
     from .train.domain import training_domain
     from .train.ensemble import MemberData, fit_members, resolve_device
-    from .train.features import FeatureSpec, input_schema, input_schema_hash
-    from .train.loso import default_workers, fold_inputs
+    from .train.features import input_schema, input_schema_hash
+    from .train.loso import default_workers, full_corpus_inputs, load_refit
     from .train.model import Recipe
 
     corpus_path, verdict_path, out_dir = Path(corpus_path), Path(verdict_path), Path(out_dir)
@@ -177,16 +175,22 @@ def export_ensemble(corpus_path: str | Path, verdict_path: str | Path, out_dir: 
     recipe = Recipe.from_json(verdict["recipe"])
     corpus = load_corpus(corpus_path)
     domain = training_domain(corpus, label_free=recipe.label_free)
-    spec = FeatureSpec.fit(corpus.features, corpus.cq)
+    full = full_corpus_inputs(corpus, recipe)
+    spec = full.spec
     codec = spec.codec_block(corpus.encoder, corpus.preset, corpus.cq)
     x = np.concatenate([spec.standardise(corpus.features), codec], axis=1).astype(np.float32)
-    y = corpus.vmaf.astype(np.float32)
-    # One batched fit of all seeds, sharded over the CPU like `train` (default_workers): a
-    # member's weights are bit for bit the same whatever the number of workers (ensemble.py).
-    x_fit = fold_inputs(x, recipe, FULL_CORPUS_SALT)
-    members = [MemberData(x=x_fit, y=y, seed=int(s)) for s in seeds]
-    models = fit_members(members, recipe, device=device, progress=progress,
-                         workers=default_workers(resolve_device(device)))
+    refits = verdict["evidence"].get("refits")
+    if refits:
+        # `train` fitted the production members beside the folds, and the verdict pins them
+        # (load_trusted_verdict has checked their sha256): nothing to fit again.
+        models = [load_refit(verdict_path.parent / item["file"], int(item["seed"]), spec, recipe,
+                             fingerprint["sha256"]) for item in sorted(refits, key=lambda r: seeds.index(r["seed"]))]
+    else:
+        # One batched fit of all seeds, sharded over the CPU like `train` (default_workers): a
+        # member's weights are bit for bit the same whatever the number of workers (ensemble.py).
+        members = [MemberData(x=full.x, y=full.y, seed=int(s)) for s in seeds]
+        models = fit_members(members, recipe, device=device, progress=progress,
+                             workers=default_workers(resolve_device(device)))
     models = [m.to("cpu").eval() for m in models]
 
     schema_hash = input_schema_hash()

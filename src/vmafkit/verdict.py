@@ -180,6 +180,7 @@ def build_verdict(loso_dir: str | Path, seeds: Iterable[int] = T.DEFAULT_SEEDS, 
                   argv: list[str] | None = None, coverage: float = T.DEFAULT_COVERAGE) -> tuple[dict[str, Any], Path]:
     """Compute the verdict (nothing is written): (verdict JSON, path it belongs at)."""
     from .corpus.schema import load_corpus
+    from .train.loso import refit_name
     from .train.model import Recipe
 
     loso_dir = Path(loso_dir)
@@ -199,7 +200,15 @@ def build_verdict(loso_dir: str | Path, seeds: Iterable[int] = T.DEFAULT_SEEDS, 
         "seed_reports": [{"seed": s, "file": report_paths[s].name, "sha256": sha256_file(report_paths[s])} for s in seeds],
         "predictions": [{"seed": s, "file": pred_paths[s].name, "sha256": sha256_file(pred_paths[s])} for s in seeds],
     }
-    inputs = [report_paths[s] for s in seeds] + [pred_paths[s] for s in seeds]
+    refit_paths = {s: loso_dir / refit_name(s) for s in seeds}
+    present = [s for s in seeds if refit_paths[s].is_file()]
+    if present and len(present) != len(seeds):
+        missing = [s for s in seeds if s not in present]
+        raise InputError(f"full-corpus member files missing for seeds {missing} ({refit_name(missing[0])})", path=loso_dir)
+    if present:  # the production members `train` fitted beside the folds: export ships these
+        evidence["refits"] = [{"seed": s, "file": refit_paths[s].name, "sha256": sha256_file(refit_paths[s])}
+                              for s in seeds]
+    inputs = [report_paths[s] for s in seeds] + [pred_paths[s] for s in seeds] + [refit_paths[s] for s in present]
     inputs.append(corpus_path)
     if ref_dir is not None:
         inputs.append(Path(ref_dir))
@@ -272,7 +281,7 @@ def stale_reason(verdict: Mapping[str, Any], loso_dir: Path) -> str | None:
     evidence = verdict.get("evidence")
     if not isinstance(evidence, dict):
         return "it pins no evidence (written by an older vmafkit, or by hand)"
-    for kind in ("seed_reports", "predictions"):
+    for kind in ("seed_reports", "predictions", "refits"):
         for item in evidence.get(kind) or []:
             pinned = loso_dir / str(item.get("file"))
             if not pinned.is_file():

@@ -72,3 +72,41 @@ def test_train_verdict_export_flip_predict(tmp_path):
     rollback(models / "registry.json", "e2e test")
     assert [h["action"] for h in read_history(models / "registry.json")] == ["flip", "rollback"]
     assert predict_features(models, feats)["mode"] == "smoke-single-member"
+
+
+@pytest.mark.slow
+def test_export_ships_the_members_train_fitted_bit_for_bit(tmp_path):
+    """train fits the production members (full corpus, one per seed) in its batched run; export
+    ships them without a second fit. A second export from a verdict without them refits from
+    scratch: the ONNX bytes are identical (a member's weights do not depend on its batch mates).
+    An edited refit file is refused (exit 3) through the verdict's pins."""
+    import shutil
+
+    from vmafkit.errors import RefusedError
+
+    corpus = make_corpus(tmp_path / "per_frame_canonical6.jsonl", sources=("srcA", "srcB", "srcC", "srcD", "srcE"),
+                         cqs=(20, 23, 26, 30, 33, 36, 40), frames=5)
+    loso = tmp_path / "loso"
+    train_loso(corpus, [0, 1], loso, Recipe(epochs=100, lr=2e-2), device="cpu", progress=False)
+    assert sorted(p.name for p in loso.glob("*.refit.json")) == ["loso_seed0.refit.json", "loso_seed1.refit.json"]
+    verdict, path = write_verdict(loso, [0, 1])
+    assert verdict["verdict"] == "PROMOTE", verdict["recommendation"]
+    assert [r["file"] for r in verdict["evidence"]["refits"]] == ["loso_seed0.refit.json", "loso_seed1.refit.json"]
+    export_ensemble(corpus, path, tmp_path / "shipped")
+
+    again = tmp_path / "again"
+    shutil.copytree(loso, again)
+    for refit in again.glob("*.refit.json"):
+        refit.unlink()
+    (again / "PROMOTE.json").unlink()
+    verdict2, path2 = write_verdict(again, [0, 1])
+    assert "refits" not in verdict2["evidence"]
+    export_ensemble(corpus, path2, tmp_path / "refitted")
+    for seed in (0, 1):
+        name = f"fr_regressor_v2_ensemble_v1_seed{seed}.onnx"
+        assert (tmp_path / "shipped" / name).read_bytes() == (tmp_path / "refitted" / name).read_bytes()
+
+    refit = loso / "loso_seed1.refit.json"
+    refit.write_text(refit.read_text().replace('"seed": 1', '"seed": 1 ', 1))
+    with pytest.raises(RefusedError, match="loso_seed1.refit.json changed since the verdict was written"):
+        export_ensemble(corpus, path, tmp_path / "tampered")

@@ -85,6 +85,66 @@ def timing_name(seed: int) -> str:
     return f"loso_seed{seed}.timing.json"
 
 
+def refit_name(seed: int) -> str:
+    return f"loso_seed{seed}.refit.json"
+
+
+REFIT_SCHEMA = "vmafkit-refit-v1"
+# The label-masking stream of the full-corpus members (LOSO folds use their fold index instead).
+FULL_CORPUS_SALT = 2**31
+
+
+@dataclass
+class FullCorpus:
+    """What the production members (one per seed, on every row) are fitted on."""
+
+    spec: FeatureSpec
+    x: np.ndarray  # [n, 20] float32, labels masked as the recipe says
+    y: np.ndarray
+
+
+def full_corpus_inputs(corpus: Corpus, recipe: Recipe) -> FullCorpus:
+    """The full-corpus transform and inputs: `export` ships members fitted on exactly these."""
+    spec = FeatureSpec.fit(corpus.features, corpus.cq)
+    x = model_inputs(corpus, np.arange(len(corpus)), spec)
+    return FullCorpus(spec=spec, x=fold_inputs(x, recipe, FULL_CORPUS_SALT), y=corpus.vmaf.astype(np.float32))
+
+
+def refit_record(seed: int, model, spec: FeatureSpec, recipe: Recipe, corpus_sha: str) -> dict[str, Any]:
+    """The JSON of one production member: its weights (float32 values, exact as JSON numbers)."""
+    state = {k: v.detach().to("cpu").numpy().astype(np.float64).tolist() for k, v in model.state_dict().items()}
+    return {"schema": REFIT_SCHEMA, "seed": int(seed), "corpus_sha256": corpus_sha, "recipe": recipe.to_json(),
+            "feature_spec": spec.to_json(), "state": state}
+
+
+def load_refit(path: Path, seed: int, spec: FeatureSpec, recipe: Recipe, corpus_sha: str):
+    """The FRRegressor of a refit file, after checking it is this seed's member of this corpus,
+    recipe and feature transform; InputError naming the file otherwise."""
+    from ..io import read_json
+    from .model import FRRegressor
+
+    data = read_json(path, what="refit file")
+    expected = {"schema": REFIT_SCHEMA, "seed": int(seed), "corpus_sha256": corpus_sha, "recipe": recipe.to_json(),
+                "feature_spec": spec.to_json()}
+    for key, value in expected.items():
+        if not isinstance(data, dict) or data.get(key) != value:
+            raise InputError(f"{key} does not match the corpus, recipe or seed being exported", path=path)
+    model = FRRegressor(hidden=recipe.hidden, dropout=recipe.dropout)
+    reference = model.state_dict()
+    state = data.get("state")
+    if not isinstance(state, dict) or set(state) != set(reference):
+        raise InputError("state does not hold the member's parameters", path=path)
+    try:
+        tensors = {k: torch.tensor(state[k], dtype=torch.float32) for k in reference}
+    except (TypeError, ValueError):
+        raise InputError("state holds values that are not numbers", path=path) from None
+    for k, t in tensors.items():
+        if t.shape != reference[k].shape or not torch.isfinite(t).all():
+            raise InputError(f"state {k} has the wrong shape or non-finite values", path=path)
+    model.load_state_dict(tensors)
+    return model.eval()
+
+
 @dataclass
 class Fold:
     index: int
@@ -208,6 +268,11 @@ def train_loso(
         folds = make_folds(corpus)
         inputs = [fold_inputs(f.x_train, recipe, f.index) for f in folds]  # shared by the seeds of a fold
         members = [MemberData(inputs[f.index], f.y_train, seed) for seed in seeds for f in folds]
+        # The production members (every row, one per seed) train in the same batched fit, so
+        # that a PROMOTE needs no second fit: `export` ships these (a member's weights do not
+        # depend on which members share its batch).
+        full = full_corpus_inputs(corpus, recipe)
+        members += [MemberData(full.x, full.y, seed) for seed in seeds]
         fit_started = time.perf_counter()
         cpu_started = _cpu_seconds()
         if scheduler is None:
@@ -232,9 +297,13 @@ def train_loso(
             preds = [predict_one(m, f.x_val) for m, f in zip(fold_models, folds)]
             shifts = [label_shifts(m, f, corpus) for m, f in zip(fold_models, folds)]
             check_converged(seed, folds, preds, shifts, recipe)
-            per_seed.append((seed, preds, shifts))
+            refit = models[len(seeds) * len(folds) + si]
+            if not all(torch.isfinite(v).all() for v in refit.state_dict().values()):
+                raise InputError(f"training diverged: seed {seed}, the full-corpus member has NaN or infinite weights "
+                                 f"(--lr {recipe.lr:g}); retry with a smaller --lr; no report was written")
+            per_seed.append((seed, preds, shifts, refit))
         paths = []
-        for seed, preds, shifts in per_seed:
+        for seed, preds, shifts, refit in per_seed:
             where = dev.type if scheduler is None else f"dask:{device}"
             report = seed_report(seed, corpus, corpus_block, folds, preds, cells, recipe, where, shifts)
             report_path = out_dir / report_name(seed)
@@ -245,8 +314,10 @@ def train_loso(
                 **{k: v for k, v in recipe.to_json().items()},
             }
             report["run_provenance"] = run_provenance(
-                ENTRYPOINT, args, inputs=[corpus_path], outputs=[report_path, pred_path, timing_path], argv=argv)
+                ENTRYPOINT, args, inputs=[corpus_path],
+                outputs=[report_path, pred_path, out_dir / refit_name(seed), timing_path], argv=argv)
             write_predictions(pred_path, seed, corpus, folds, preds, [sh.unlabelled for sh in shifts])
+            atomic_write_json(out_dir / refit_name(seed), refit_record(seed, refit, full.spec, recipe, corpus_sha))
             atomic_write_json(report_path, report)
             atomic_write_json(timing_path, {
                 "seed": seed, "wall_time_s": round(time.perf_counter() - started, 3), "fit_time_s": round(fit_time, 3),
