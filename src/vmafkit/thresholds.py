@@ -44,3 +44,23 @@ SOURCE_LEVEL = 0.9
 # Coverages whose half-widths the verdict reports (the calibration file holds every residual,
 # so `predict --coverage` may ask for any level in (0, 1)).
 REPORTED_COVERAGES = (0.5, 0.8, 0.9, 0.95, 0.99)
+
+# ---- subjective target (issue 15) ------------------------------------------------------------
+# Added as a block of its own: read only by `vmafkit.subjective` (`vmafkit subjective train` and
+# `vmafkit subjective gate`); nothing above depends on it. A model trained on subjective scores
+# is judged on the pooled held-out predictions of leave-one-content-out folds (every clip
+# predicted by models that never saw its content), not on the per-fold PLCC of the VMAF gate:
+# within one content, quality follows the encoding level so closely that a per-content PLCC is
+# high for almost any model, while the question is how well scores agree *across* contents.
+# The levels are a starting policy, to revisit on real data: below what libvmaf's v0.6.1 reaches
+# on its own (Netflix) training data, above what generic metrics reach across datasets.
+SUBJECTIVE_PLCC_MIN = 0.85  # pooled held-out PLCC, ensemble vs subjective scores
+SUBJECTIVE_SROCC_MIN = 0.85  # pooled held-out SROCC
+SUBJECTIVE_PLCC_LOW_MIN = 0.75  # lower end of the PLCC's bootstrap interval over contents
+SUBJECTIVE_COVERAGE_MIN = 0.85  # pooled held-out coverage of the ensemble's DEFAULT_COVERAGE interval
+SUBJECTIVE_SIGNIFICANCE = 0.05  # the ensemble may not be significantly worse than nu-SVR (paired bootstrap, PLCC)
+SUBJECTIVE_MIN_CONTENTS = 10  # fewer contents: a warning, and the gate cannot pass
+SUBJECTIVE_MIN_CLIPS_PER_CONTENT = 3  # fewer clips in a content: a warning
+SUBJECTIVE_BOOTSTRAP = 2000  # resamples of contents for every interval and paired test
+SUBJECTIVE_BOOTSTRAP_SEED = 15  # the bootstrap's fixed seed: same inputs, same report
+SUBJECTIVE_CI_LEVEL = 0.95  # two-sided percentile intervals

@@ -18,7 +18,7 @@ import click
 from .. import __version__
 from ..errors import storage_error
 
-COMMAND_MODULES = ("media", "corpus", "train", "decide", "serve", "kit", "scale", "run", "report")
+COMMAND_MODULES = ("media", "corpus", "train", "decide", "serve", "kit", "scale", "run", "report", "subjective")
 
 
 class VmafkitGroup(click.Group):

@@ -1,0 +1,56 @@
+"""Leave-one-content-out folds, and the warnings about too little data.
+
+One fold per content (scene), in sorted order: every clip of the held-out content is predicted by
+models that never saw that content; anything fitted (standardisation, [0, 1] rescaling, the
+logistic mapping, the target's scaling) is fitted on the training folds only. Folds are by content
+only, never by clip: clips of one scene share their look, so a clip-level split would score a
+model on scenes it was trained on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import thresholds as T
+from ..errors import InputError
+
+
+@dataclass(frozen=True)
+class Fold:
+    index: int
+    held_out: str
+    train: np.ndarray  # item indices
+    test: np.ndarray
+
+
+def content_folds(groups: np.ndarray) -> list[Fold]:
+    groups = np.asarray(groups, dtype=str)
+    contents = sorted(set(groups.tolist()))
+    if len(contents) < 2:
+        raise InputError(f"{len(contents)} content ({', '.join(contents)}): leave-one-content-out needs at least 2 "
+                         "(and statistics mean little below "
+                         f"{T.SUBJECTIVE_MIN_CONTENTS})")
+    folds = []
+    for i, content in enumerate(contents):
+        held = groups == content
+        folds.append(Fold(i, content, np.flatnonzero(~held), np.flatnonzero(held)))
+    return folds
+
+
+def data_warnings(groups: np.ndarray) -> list[str]:
+    """Human lines: contents with fewer than SUBJECTIVE_MIN_CLIPS_PER_CONTENT clips, a dataset of
+    fewer than SUBJECTIVE_MIN_CONTENTS contents."""
+    groups = np.asarray(groups, dtype=str)
+    names, counts = np.unique(groups, return_counts=True)
+    out = []
+    small = [(str(n), int(c)) for n, c in zip(names, counts) if c < T.SUBJECTIVE_MIN_CLIPS_PER_CONTENT]
+    if small:
+        listed = ", ".join(f"{n} ({c})" for n, c in small[:10]) + (" ..." if len(small) > 10 else "")
+        out.append(f"{len(small)} content group(s) have fewer than {T.SUBJECTIVE_MIN_CLIPS_PER_CONTENT} clips: {listed}; "
+                   "their held-out folds say little and their conformal quantiles are coarse")
+    if names.size < T.SUBJECTIVE_MIN_CONTENTS:
+        out.append(f"only {names.size} contents (< {T.SUBJECTIVE_MIN_CONTENTS}): the intervals over contents are wide, "
+                   "the conformal interval's source level is low, and the gate cannot pass")
+    return out

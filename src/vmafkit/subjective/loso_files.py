@@ -1,0 +1,113 @@
+"""The ensemble's held-out evidence in vmafkit's LOSO file format, in `OUT/loso/`.
+
+`loso_seed{N}.json` and `loso_seed{N}.predictions.jsonl` as `train.loso` writes them (same keys,
+`schema: vmafkit-loso-seed-v1`), with one item (clip) a row and one fold per content:
+
+* predictions: `row, seed, src (= the item id), group and fold (= its content), encoder
+  "unknown", preset "", cq 0, frame_index 0, vmaf, pred, pred_unlabelled`, where **`vmaf` holds
+  the subjective target** and `pred` / `pred_unlabelled` this seed's held-out prediction on the
+  target's scale (the codec block is always "not given" here, so they are equal);
+* the report: every SPEC key; per fold the PLCC/SROCC/KROCC/RMSE *within* the held-out content
+  (what `gate.check_report_numbers` recomputes), `pooled` (the same over all held-out clips: the
+  number that matters for a subjective target), and a `target` block that says what `vmaf`
+  means here: `{kind: "subjective", scale: {...}, pooling, features, ensemble_layout}`;
+* `corpus` names `OUT/subjective_items.jsonl` (the per-clip features and targets, one JSON
+  object a line) with its sha256.
+
+`vmafkit gate OUT/loso` reads these files as they are (and judges them against the *VMAF*
+thresholds: not meaningful for a subjective target). `vmafkit verdict` refuses them (exit 2):
+the items file is not a per-frame corpus. What would have to change for verdict, export, predict
+and the registry to take a subjective model is in the issue-15 hand-over notes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ..io import atomic_output, atomic_write_json, sha256_file
+from ..provenance import run_provenance
+from ..train import metrics
+from ..train.features import ENCODER_VOCAB_VERSION, NUM_CODECS
+from ..train.loso import REPORT_SCHEMA, predictions_name, report_name
+from ..train.model import Recipe
+from .folds import Fold
+from .items import Items
+
+LOSO_DIR = "loso"
+ITEMS_FILE = "subjective_items.jsonl"
+
+
+def write_items(path: Path, items: Items) -> None:
+    lines = []
+    for i in range(len(items)):
+        row: dict[str, Any] = {"row": i, "id": items.ids[i], "content": str(items.groups[i]), "score": float(items.target[i])}
+        row.update({name: float(items.features[i, j]) for j, name in enumerate(items.feature_names)})
+        if items.vmaf is not None:
+            row["vmaf_v061"] = float(items.vmaf[i])
+        if items.score_std is not None and np.isfinite(items.score_std[i]):
+            row["score_std"] = float(items.score_std[i])
+        if items.n_obs is not None and items.n_obs[i] > 0:
+            row["n_obs"] = int(items.n_obs[i])
+        lines.append(json.dumps(row, sort_keys=True, allow_nan=False) + "\n")
+    with atomic_output(path, "wb") as handle:
+        handle.write("".join(lines).encode("utf-8"))
+
+
+def _stats(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    return {"plcc": metrics.plcc(pred, y), "srocc": metrics.srocc(pred, y), "krocc": metrics.krocc(pred, y),
+            "rmse": metrics.rmse(pred, y)}
+
+
+def write_loso(out_dir: Path, items: Items, items_path: Path, folds: Sequence[Fold], per_seed: Mapping[int, np.ndarray],
+               recipe: Recipe, target_block: Mapping[str, Any], *, argv: list[str] | None = None,
+               device: str = "cpu") -> list[Path]:
+    """Write loso_seed{N}.json + .predictions.jsonl for every seed; returns the report paths."""
+    loso = out_dir / LOSO_DIR
+    loso.mkdir(parents=True, exist_ok=True)
+    y = items.target
+    corpus_block = {"path": str(items_path), "sha256": sha256_file(items_path), "rows": len(items),
+                    "sources": len(items), "groups": items.contents, "kind": "subjective-items"}
+    paths = []
+    for seed, pred in sorted(per_seed.items()):
+        folds_out: list[dict[str, Any]] = []
+        for f in folds:
+            p, t = pred[f.test], y[f.test]
+            folds_out.append({"held_out": f.held_out, "n_train": int(f.train.size), "n_val": int(f.test.size),
+                              **_stats(p, t)})
+        plccs = [float(fr["plcc"]) for fr in folds_out]
+        report_path = loso / report_name(seed)
+        pred_path = loso / predictions_name(seed)
+        report = {
+            "schema": REPORT_SCHEMA, "seed": int(seed), "corpus": corpus_block, "n_folds": len(folds), "folds": folds_out,
+            "mean_plcc": metrics.nanmean(plccs), "std_plcc": metrics.nanstd(plccs), "min_plcc": metrics.nanmin(plccs),
+            "max_plcc": metrics.nanmax(plccs), "n_undefined_folds": sum(1 for v in plccs if not np.isfinite(v)),
+            "mean_srocc": metrics.nanmean([float(fr["srocc"]) for fr in folds_out]),
+            "mean_rmse": metrics.nanmean([float(fr["rmse"]) for fr in folds_out]),
+            "mean_krocc": metrics.nanmean([float(fr["krocc"]) for fr in folds_out]),
+            "pooled": _stats(pred, y),
+            "epochs": recipe.epochs, "batch_size": recipe.batch_size, "lr": recipe.lr, "weight_decay": recipe.weight_decay,
+            "recipe": recipe.to_json(), "num_codecs": NUM_CODECS, "encoder_vocab_version": ENCODER_VOCAB_VERSION,
+            "device": device, "wall_time_s": None, "predictions_file": predictions_name(seed), "target": dict(target_block),
+            "run_provenance": run_provenance("vmafkit subjective train", {"out_dir": str(out_dir), "seed": int(seed)},
+                                             inputs=[items_path], outputs=[report_path, pred_path], argv=argv),
+        }
+        _write_predictions(pred_path, seed, items, folds, pred)
+        atomic_write_json(report_path, report)
+        paths.append(report_path)
+    return paths
+
+
+def _write_predictions(path: Path, seed: int, items: Items, folds: Sequence[Fold], pred: np.ndarray) -> None:
+    lines = []
+    values = pred.astype(np.float64).tolist()
+    for i in range(len(items)):
+        row = {"cq": 0, "encoder": "unknown", "fold": str(items.groups[i]), "frame_index": 0, "group": str(items.groups[i]),
+               "pred": values[i], "pred_unlabelled": values[i], "preset": "", "row": i, "seed": int(seed),
+               "src": items.ids[i], "vmaf": float(items.target[i])}
+        lines.append(json.dumps(row, sort_keys=True, allow_nan=False) + "\n")
+    with atomic_output(path, "wb") as handle:
+        handle.write("".join(lines).encode("utf-8"))
