@@ -293,7 +293,8 @@ def _synthetic_corpus(path: Path) -> Path:
                     feats = {"adm2": base, "vif_scale0": base * 0.6, "vif_scale1": base * 0.8, "vif_scale2": base * 0.9,
                              "vif_scale3": base * 0.95, "motion2": float(rng.uniform(0, 10))}
                     rows.append({"src": f"src{s}", "src_sha256": f"{s:064x}", "encoder": encoder, "preset": "medium",
-                                 "cq": cq, "frame_index": frame, "vmaf": float(100 * base - 5 * (encoder == "libx265")),
+                                 "cq": cq, "frame_index": frame,
+                                 "vmaf": float(min(100.0, 100 * base - 5 * (encoder == "libx265"))),
                                  **feats, "width": 320, "height": 180, "fps": 25.0, "pix_fmt": "yuv420p",
                                  "enc_bytes": 1000 + frame, "enc_time_ms": 10})
     assert all(set(REQUIRED_KEYS) <= set(r) for r in rows)

@@ -48,8 +48,9 @@ def test_score_with_hostile_names(tmp_path, name):
 def test_corpus_with_hostile_names_and_folder(tmp_path):
     folder = tmp_path / "refs, [x]: 'q' \\ -d"
     folder.mkdir()
-    for name in HOSTILE[:5]:
-        (folder / name).symlink_to(media("src01_hrc00_160x90_48f.yuv"))
+    clip = media("src01_hrc00_160x90_48f.yuv").read_bytes()
+    for i, name in enumerate(HOSTILE[:5]):  # five different clips (one luma sample each): duplicates are refused
+        (folder / name).write_bytes(clip[:i] + bytes([clip[i] ^ 1]) + clip[i + 1:])
     out_dir = tmp_path / "out: [x], 'y'"
     out_dir.mkdir()
     result = build_corpus(folder, ["libx264"], [30], out_dir / "c.jsonl", max_frames=2, progress=False)

@@ -25,7 +25,7 @@ from ..conftest import media
 from ..unit.decide_helpers import cli
 
 CORPUS_CLIPS = ("carphone_176x144_120f.mp4", "src01_hrc00_160x90_48f.yuv", "ciscovt2people_320x192_12fps_9f.yuv",
-                "parkjoy_480x270_50fps_10f.y4m")
+                "cityCC0_720x405_190f.mpg")
 CQS = (20, 26, 32, 38, 44)
 MAX_FRAMES = 8
 SEEDS = (0, 1, 2)

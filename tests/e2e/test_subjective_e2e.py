@@ -40,7 +40,7 @@ def api(dataset: Path, out: Path, **kw):
 
 
 def cli(*args, check_rc: int | None = 0) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "vmafkit.cli.subjective", *map(str, args)], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "vmafkit", "subjective", *map(str, args)], capture_output=True,
                           text=True, timeout=600)
     if check_rc is not None:
         assert proc.returncode == check_rc, proc.stderr

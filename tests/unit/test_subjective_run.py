@@ -182,7 +182,7 @@ def test_cli_errors_are_one_line_exit_2(tmp_path, args, expected):
     table = make_table(tmp_path / "t.jsonl", n_contents=3, per=2)
     argv = [a.replace("{t}", str(table)) if isinstance(a, str) else a for a in args]
     argv = [str(tmp_path / a) if a == "o" else a for a in argv]
-    proc = subprocess.run([sys.executable, "-m", "vmafkit.cli.subjective", "train", *argv], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "vmafkit", "subjective", "train", *argv], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr

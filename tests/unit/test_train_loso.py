@@ -48,7 +48,8 @@ def test_seed_list_honoured_and_report_keys(trained, corpus):
     out, paths = trained
     assert [p.name for p in paths] == ["loso_seed3.json", "loso_seed1.json"]
     assert sorted(p.name for p in out.glob("loso_seed*.json")) == [
-        "loso_seed1.json", "loso_seed1.timing.json", "loso_seed3.json", "loso_seed3.timing.json"]
+        "loso_seed1.json", "loso_seed1.refit.json", "loso_seed1.timing.json",
+        "loso_seed3.json", "loso_seed3.refit.json", "loso_seed3.timing.json"]
     rep = _read(out / "loso_seed3.json")
     assert SPEC_KEYS <= set(rep)
     assert rep["seed"] == 3 and rep["n_folds"] == 3 and rep["epochs"] == 3 and rep["lr"] == 5e-3
@@ -63,7 +64,7 @@ def test_seed_list_honoured_and_report_keys(trained, corpus):
     assert prov["schema"] == "ai-run-provenance-v1" and prov["inputs"][0]["sha256"] == rep["corpus"]["sha256"]
     assert prov["args"]["seeds"] == [3, 1]
     timing = _read(out / "loso_seed3.timing.json")
-    assert timing["wall_time_s"] > 0 and timing["members"] == 6
+    assert timing["wall_time_s"] > 0 and timing["members"] == 8  # 2 seeds x 3 folds + 2 full-corpus members
     assert rep["min_plcc"] <= rep["mean_plcc"] <= rep["max_plcc"]
     assert _read(out / "loso_seed1.json")["seed"] == 1
     assert _read(out / "loso_seed1.json")["folds"][0]["plcc"] != rep["folds"][0]["plcc"]  # seeds differ
@@ -100,7 +101,7 @@ def test_reports_are_byte_identical_across_runs_and_workers(trained, corpus):
     train_loso(corpus, [3, 1], out, FAST, device="cpu", progress=False, workers=2)
     after = {p.name: p.read_bytes() for p in out.iterdir() if "timing" not in p.name and not p.name.startswith(".")}
     assert set(before) == {"loso_seed3.json", "loso_seed1.json", "loso_seed3.predictions.jsonl",
-                           "loso_seed1.predictions.jsonl"}
+                           "loso_seed1.predictions.jsonl", "loso_seed3.refit.json", "loso_seed1.refit.json"}
     assert before == after
 
 
