@@ -226,7 +226,7 @@ def conformal_quantile(abs_residuals, coverage: float) -> float:
         return math.nan
     if not 0.0 < coverage < 1.0:
         raise ValueError(f"coverage must be in (0, 1), got {coverage}")
-    k = math.ceil((n + 1) * coverage)
+    k = math.ceil((n + 1) * coverage - 1e-9)  # 100 * 0.55 is 55.00000000000001 in binary
     if k > n:
         return math.inf
     return float(r[k - 1])
