@@ -30,9 +30,9 @@ def test_hand_written_gradients_match_autograd():
     k, B, H = 3, 8, 64
     mods = [initial_weights(s, Recipe()) for s in (0, 1, 2)]
     lin = [[m.net[0], m.net[3], m.net[6]] for m in mods]
-    params = [torch.stack([f(l) for l in lin]).detach().double().requires_grad_(True) for f in (
-        lambda l: l[0].weight.t(), lambda l: l[0].bias[None], lambda l: l[1].weight.t(),
-        lambda l: l[1].bias[None], lambda l: l[2].weight.t(), lambda l: l[2].bias[None])]
+    params = [torch.stack([f(ls) for ls in lin]).detach().double().requires_grad_(True) for f in (
+        lambda ls: ls[0].weight.t(), lambda ls: ls[0].bias[None], lambda ls: ls[1].weight.t(),
+        lambda ls: ls[1].bias[None], lambda ls: ls[2].weight.t(), lambda ls: ls[2].bias[None])]
     x = torch.randn(k, B, 20, dtype=torch.float64)
     y = torch.randn(k, B, 1, dtype=torch.float64) * 10
     real = torch.tensor([8, 5, 1])  # member 1 and 2: partial last batches, padded rows weigh 0
