@@ -167,7 +167,10 @@ def mutmut(work: Path, *args: str) -> int:
     env.setdefault("MKL_NUM_THREADS", "1")
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
     cmd = [sys.executable, "-m", "mutmut", *args]
-    print("+", " ".join(cmd), f"(in {work})", flush=True)
+    shown_args = [a for a in args if not a.startswith("vmafkit.")]
+    named = len(args) - len(shown_args)
+    print("+", " ".join([sys.executable, "-m", "mutmut", *shown_args]), f"+ {named} mutant names" if named else "",
+          f"(in {work})", flush=True)
     # mutmut redraws a spinner line many times a second: keep real lines, and the status every 60 s
     proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert proc.stdout is not None
@@ -257,12 +260,33 @@ def _function_ranges(source: str) -> dict[str, tuple[int, int]]:
     tree = ast.parse(source)
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            out[f"x_{node.name}"] = (node.lineno, node.end_lineno)
+            out[f"x_{node.name}"] = (_first_line(node), node.end_lineno)
         elif isinstance(node, ast.ClassDef):
             for item in node.body:
                 if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    out[f"xǁ{node.name}ǁ{item.name}"] = (item.lineno, item.end_lineno)
+                    out[f"xǁ{node.name}ǁ{item.name}"] = (_first_line(item), item.end_lineno)
     return out
+
+
+def _first_line(node: ast.AST) -> int:
+    """The function's first line as mutmut prints it: its first decorator, else `def`."""
+    return min([d.lineno for d in node.decorator_list] + [node.lineno])
+
+
+def _changed_line(diff: str, first: int) -> int | None:
+    """Source line of the first removed line of a mutant's diff (the diff is of the function
+    alone, so its line 1 is the function's first line)."""
+    old = None
+    for text in diff.splitlines():
+        hunk = re.match(r"@@ -(\d+)", text)
+        if hunk:
+            old = int(hunk.group(1))
+        elif old is not None and not text.startswith(("---", "+++")):
+            if text.startswith("-"):
+                return first + old - 1
+            if not text.startswith("+"):
+                old += 1
+    return None
 
 
 def survivor_details(work: Path, with_diff: bool) -> list[dict]:
@@ -286,12 +310,9 @@ def survivor_details(work: Path, with_diff: bool) -> list[dict]:
         diff = get_diff_for_mutant(key, path=rel)
         minus = [d[1:] for d in diff.splitlines() if d.startswith("-") and not d.startswith("---")]
         plus = [d[1:] for d in diff.splitlines() if d.startswith("+") and not d.startswith("+++")]
-        line = None
-        if minus:
-            for i in range(first - 1, last):
-                if lines[i].strip() == minus[0].strip():
-                    line = i + 1
-                    break
+        line = _changed_line(diff, first)
+        if line is not None and not (first <= line <= last and lines[line - 1].strip() == minus[0].strip()):
+            line = None  # the function moved since the mutants were generated
         out.append({"module": module, "mutant": key, "status": classify(results[module][key]), "line": line,
                     "before": minus[0].strip() if minus else "", "after": plus[0].strip() if plus else "",
                     "diff": diff if with_diff else None})

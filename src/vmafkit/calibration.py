@@ -35,6 +35,7 @@ import numpy as np
 from . import thresholds as T
 from .errors import InputError
 from .io import iter_json_objects, require_regular_file, sha256_file
+from .corpus.schema import clip_ids
 from .train.metrics import source_half_width, source_quantile
 
 PRED_COLUMNS = ("row", "src", "encoder", "preset", "cq", "frame_index", "vmaf", "pred", "fold")
@@ -148,10 +149,7 @@ def _align(per_seed: Mapping[int, dict[str, np.ndarray]], paths: Mapping[int, Pa
 
 
 def _cells(cols: Mapping[str, np.ndarray]) -> np.ndarray:
-    keys = np.char.add(np.char.add(np.char.add(cols["src"], "|"), cols["encoder"]),
-                       np.char.add(np.char.add("|", cols["preset"]), np.char.add("|", cols["cq"].astype(str))))
-    _, ids = np.unique(keys, return_inverse=True)
-    return ids.reshape(-1)
+    return clip_ids(cols["src"], cols["encoder"], cols["preset"], cols["cq"])
 
 
 def _cell_means(values: np.ndarray, cell: np.ndarray, n_cells: int) -> np.ndarray:

@@ -369,3 +369,55 @@ def test_calibrate_from_loso_files(tmp_path):
     assert str(info.value) == (f"{loso}: held-out prediction files missing for seeds [1, 3] "
                                "(expected loso_seed{N}.predictions.jsonl or .parquet)")
     assert calibrate_from_loso(loso, [5, 6]) is None
+
+
+def test_a_score_equal_to_the_half_width_is_inside():
+    """Folds A (scores 1 2) and B (2 3), coverage 0.5: A's quantile 1, B's 2. A's half-width
+    (from B) is 2: both of A's scores are inside (2 <= 2), coverage 1.0; B's (from A) is 1: none
+    of B's, 0.0. Fold A reaches 0.5 and B does not: hit rate 1/2 (a fold exactly at the level
+    counts: C below with coverage 0.5)."""
+    vmaf = np.full(4, 10.0)
+    cols = _cols(vmaf, vmaf + np.array([1.0, 2.0, 2.0, 3.0]), ["A", "A", "B", "B"], cq=[1.0, 2.0, 3.0, 4.0])
+    out = calibrate({0: cols}, 0.5)
+    per_fold = {f["fold"]: f for f in out["summary"]["per_fold"]}
+    assert (per_fold["A"]["frame_half_width"], per_fold["A"]["frame_coverage"]) == (2.0, 1.0)
+    assert (per_fold["B"]["frame_half_width"], per_fold["B"]["frame_coverage"]) == (1.0, 0.0)
+    assert (per_fold["A"]["clip_half_width"], per_fold["A"]["clip_coverage"]) == (2.0, 1.0)
+    assert out["summary"]["fold_frame_hit_rate"] == 0.5
+    # three folds: C's half-width (the k-th of A's 1 and B's 2 -> 2) covers exactly half of C (1 and 3)
+    cols = _cols(np.full(6, 10.0), 10.0 + np.array([1.0, 2.0, 2.0, 3.0, 1.0, 3.0]), ["A", "A", "B", "B", "C", "C"],
+                 cq=[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], unlabelled=10.0 + np.array([1.0, 2.0, 2.0, 3.0, 0.5, 1.5]))
+    # scores (the larger of labelled and unlabelled): A 1 2, B 2 3, C 1 3; quantiles 1, 2, 1;
+    # A from {2, 1} -> 2 (covers 2 of 2), B from {1, 1} -> 1 (0 of 2), C from {1, 2} -> 2 (1 of 2)
+    out = calibrate({0: cols}, 0.5, label_free=True)
+    per_fold = {f["fold"]: f for f in out["summary"]["per_fold"]}
+    assert [per_fold[f]["frame_coverage"] for f in "ABC"] == [1.0, 0.0, 0.5]
+    assert per_fold["C"]["frame_half_width"] == 2.0
+    assert per_fold["A"]["frame_coverage_labelled"] == 1.0 and per_fold["A"]["frame_coverage_unlabelled"] == 1.0
+    assert per_fold["C"]["frame_coverage_labelled"] == 0.5 and per_fold["C"]["frame_coverage_unlabelled"] == 1.0
+    assert out["summary"]["frame"]["fold_hit_rate"] == pytest.approx(2 / 3)  # A (1.0) and C (0.5 = the level)
+
+
+def test_read_predictions_columns_are_float64_even_for_integers(tmp_path):
+    rows = [_row(i, vmaf=50 + i, pred=49, cq=30, pred_unlabelled=48, encoder=["libx264", "libx265"][i % 2])
+            for i in range(3)]
+    cols = read_predictions(_write_jsonl(tmp_path / "p.jsonl", rows))
+    for key in ("vmaf", "pred", "cq", "pred_unlabelled"):
+        assert cols[key].dtype == np.float64, key
+    assert cols["encoder"].tolist() == ["libx264", "libx265", "libx264"]
+    assert cols["vmaf"].tolist() == [50.0, 51.0, 52.0]
+
+
+def test_clip_cells_do_not_merge_names_containing_the_separator():
+    vmaf = np.full(4, 10.0)
+    cols = _cols(vmaf, vmaf + np.array([1.0, 1.0, 3.0, 3.0]), ["F"] * 4, src=["a|b", "a|b", "a", "a"],
+                 encoder=["c", "c", "b|c", "b|c"])
+    # two different clips (mean errors 1 and 3), not one (mean error 2)
+    assert calibrate({0: cols}, 0.5)["file"]["ensemble"]["clip"]["sources"] == {"F": [1.0, 3.0]}
+
+
+def test_clip_cells_do_not_merge_encoder_and_preset_names_containing_the_separator():
+    vmaf = np.full(4, 10.0)
+    cols = _cols(vmaf, vmaf + np.array([1.0, 1.0, 3.0, 3.0]), ["F"] * 4, encoder=["x|y", "x|y", "x", "x"],
+                 preset=["z", "z", "y|z", "y|z"])
+    assert calibrate({0: cols}, 0.5)["file"]["ensemble"]["clip"]["sources"] == {"F": [1.0, 3.0]}

@@ -361,3 +361,32 @@ def test_run_gate_of_a_report_without_recipe_is_the_seed_recipe(tmp_path):
     _edit_report(loso, 0, recipe=_DROP)
     gate = run_gate(loso, [0])
     assert gate["interval_coverage_min"] == pytest.approx(_coverage_by_hand(loso, [0], 0.95, False), abs=1e-12)
+
+
+def test_thresholds_minus_eps_exactly_still_pass():
+    """The slack is inclusive: a value exactly at threshold -/+ GATE_EPS (as float arithmetic
+    gives it) passes every term."""
+    at_seed = T.PER_SEED_PLCC_MIN - EPS
+    gate = evaluate_gate({0: at_seed}, 0.9)
+    assert gate["failing_seeds"] == [] and gate["per_seed_pass"]
+    at_mean = T.MEAN_PLCC_MIN - EPS
+    assert evaluate_gate({0: at_mean}, 0.9)["mean_plcc_pass"]
+    at_spread = T.PLCC_SPREAD_MAX + EPS
+    gate = evaluate_gate({0: 0.0, 1: at_spread}, 0.9)
+    assert gate["plcc_spread"] == at_spread and gate["plcc_spread_pass"]
+    assert evaluate_gate({0: 0.96}, T.FOLD_COVERAGE_MIN - EPS)["interval_coverage_pass"]
+
+
+def test_failing_aspects_quote_the_threshold_the_gate_was_evaluated_with():
+    gate = evaluate_gate({0: 0.96}, 0.5)
+    gate["interval_coverage_threshold"] = 0.6  # a verdict written under another threshold
+    assert failing_aspects(gate) == ["worst-fold interval coverage 0.500 < 0.600 (a new source's frames fall "
+                                     "outside the calibrated interval too often)"]
+
+
+def test_a_schema_invalid_seed_report_is_named(tmp_path):
+    loso = _loso(tmp_path, {0: 0.96})
+    path = _edit_report(loso, 0, folds=_DROP)
+    with pytest.raises(InputError) as info:
+        load_seed_report(path, 0)
+    assert str(info.value) == f"{path}: malformed seed report: (top): 'folds' is a required property"

@@ -244,3 +244,32 @@ def test_conformal_quantile_rank_is_exact_for_decimal_coverages():
     # k = ceil(100 * 55 / 100) = 55 exactly -> 55.0; and ceil(100 * 7 / 100) = 7 -> 7.0
     assert M.conformal_quantile(r, 0.55) == 55.0
     assert M.conformal_quantile(r, 0.07) == 7.0
+
+
+def test_plcc_is_clipped_to_minus_one_one():
+    """x = 1 4 9 16 against 3.3 x: the plain ratio is 1.0000000000000002 in binary; a
+    correlation is never outside [-1, 1]."""
+    x = np.array([1.0, 4.0, 9.0, 16.0])
+    assert M.plcc(x, 3.3 * x) == 1.0
+    assert M.plcc(x, -3.3 * x) == -1.0
+
+
+def test_plcc_of_a_constant_is_nan_without_a_warning():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning would be an exception here
+        assert math.isnan(M.plcc([2.0, 2.0, 2.0], [1.0, 2.0, 3.0]))
+        assert math.isnan(M.plcc([1.0, 2.0, 3.0], [5.0, 5.0, 5.0]))
+
+
+@pytest.mark.parametrize("coverage", [0.0, 1.0, 1.5])
+def test_source_half_width_refuses_coverage_outside_the_open_interval(coverage):
+    with pytest.raises(ValueError) as info:
+        M.source_half_width([np.array([1.0, 2.0])], coverage)
+    assert str(info.value) == f"coverage must be in (0, 1), got {coverage}"
+
+
+def test_logistic_identity_fallback_is_float64():
+    mapped, params = M.logistic_fit([1, 2, 3], [3, 1, 2])  # integers, too few points
+    assert params is None and mapped.dtype == np.float64 and mapped.tolist() == [1.0, 2.0, 3.0]

@@ -550,3 +550,31 @@ def test_flip_of_a_member_of_no_ensemble(models):
     with pytest.raises(RefusedError) as info:
         flip(m / "registry.json", verdict_path, ids=["loose_seed1"])
     assert str(info.value) == "ensemble '' has seeds [1] but the verdict gated [0, 1]; registry unchanged"
+
+
+@pytest.mark.parametrize("case", ["smoke_sidecar_missing", "sidecar_unreadable", "sidecar_schema_invalid"])
+def test_a_sidecar_problem_row_does_not_stop_the_checks_of_the_next(models, case):
+    m, _, _ = models
+    data = _data(m)
+    sidecar_path = m / f"{ID}_seed0.json"
+    if case == "smoke_sidecar_missing":
+        sidecar_path.unlink()
+    else:
+        sidecar_path.write_text("{not json" if case == "sidecar_unreadable" else json.dumps({"seed": 0}))
+        data["models"][0]["sidecar_sha256"] = _sha(sidecar_path.read_bytes())
+    data["models"][1]["sha256"] = "0" * 64
+    problems = registry_problems(m / "registry.json", data)
+    assert f"models/1 ({ID}_seed1): sha256 of {ID}_seed1.onnx does not match the registry" in problems
+    assert len([p for p in problems if p.startswith("models/0 ")]) == (0 if case == "smoke_sidecar_missing" else 1)
+
+
+def test_a_sidecar_with_one_schema_error_names_it(models):
+    m, _, _ = models
+    data = _data(m)
+    sidecar_path = m / f"{ID}_seed0.json"
+    sidecar = json.loads(sidecar_path.read_text())
+    del sidecar["onnx_sha256"]  # exactly one thing wrong
+    sidecar_path.write_text(json.dumps(sidecar))
+    data["models"][0]["sidecar_sha256"] = _sha(sidecar_path.read_bytes())
+    assert registry_problems(m / "registry.json", data) == [
+        f"models/0 ({ID}_seed0): sidecar {ID}_seed0.json: (top): 'onnx_sha256' is a required property"]

@@ -435,3 +435,47 @@ def test_a_changed_refit_file_makes_the_verdict_stale(tmp_path):
                                            f"(sha256 {_sha(refit)[:12]} != pinned {old[:12]})")
     with pytest.raises(RefusedError, match=r"loso_seed1\.refit\.json changed since the verdict was written"):
         load_trusted_verdict(path)
+
+
+def test_utc_now_is_utc_whatever_the_local_zone(monkeypatch):
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")  # UTC-5 or UTC-4: never equal to UTC
+    time.tzset()
+    try:
+        start = datetime.now(timezone.utc).replace(microsecond=0)
+        t = datetime.strptime(utc_now(), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        assert start <= t <= datetime.now(timezone.utc)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_build_verdict_reads_a_corpus_relative_to_the_loso_folder(tmp_path, monkeypatch):
+    """A seed report naming the corpus by a relative path that only exists beside the reports."""
+    loso, corpus = make_loso_dir(tmp_path, PASSING)
+    inner = loso / "corpus.jsonl"
+    inner.write_bytes(corpus.read_bytes())
+    for seed in PASSING:
+        write_seed_report(loso, seed, corpus, extra={"corpus": {"path": "corpus.jsonl", "sha256": _sha(inner)}})
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    verdict, out_path = build_verdict(loso, [0, 1, 2], argv=[])
+    assert verdict["corpus"]["path"] == str(loso / "corpus.jsonl") and verdict["corpus"]["sha256"] == _sha(inner)
+    # the advice names that corpus, and the prediction files it calibrated on
+    assert verdict["recommendation"].startswith(f"flip seeds smoke->false: vmafkit export --corpus {inner} "
+                                                f"--verdict {out_path} --out-dir MODELS")
+    assert verdict["calibration"]["prediction_files"] == [
+        {"seed": s, "path": f"loso_seed{s}.predictions.jsonl", "sha256": _sha(loso / f"loso_seed{s}.predictions.jsonl")}
+        for s in (0, 1, 2)]
+
+
+def test_build_verdict_names_the_corpus_whose_rows_the_predictions_miss(tmp_path):
+    loso, corpus = make_loso_dir(tmp_path, {0: 0.96})
+    pred = loso / "loso_seed0.predictions.jsonl"
+    pred.write_text("".join(line + "\n" for line in pred.read_text().splitlines()[:-1]))  # one row fewer
+    write_seed_report(loso, 0, corpus)  # the report agrees with the shorter file
+    with pytest.raises(InputError) as info:
+        build_verdict(loso, [0], argv=[])
+    assert str(info.value) == f"{pred}: rows do not match the 72 rows of {corpus}"

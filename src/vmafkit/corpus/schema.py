@@ -70,14 +70,21 @@ class Corpus:
 
     def cell_ids(self) -> np.ndarray:
         """An integer id per (src, encoder, preset, cq): the unit of per-clip statistics."""
-        keys = np.char.add(np.char.add(np.char.add(self.src.astype(str), "|"), self.encoder.astype(str)),
-                           np.char.add(np.char.add("|", self.preset.astype(str)), np.char.add("|", self.cq.astype(str))))
-        _, ids = np.unique(keys, return_inverse=True)
-        return ids.astype(np.int64)
+        return clip_ids(self.src, self.encoder, self.preset, self.cq)
 
     def subset(self, mask: np.ndarray) -> "Corpus":
         cols = {name: getattr(self, name)[mask] for name in _ARRAY_FIELDS}
         return Corpus(path=self.path, meta=dict(self.meta), **cols)
+
+
+def clip_ids(*columns: np.ndarray) -> np.ndarray:
+    """An integer id per distinct tuple of the columns' values, in sorted order.
+
+    Keyed by the columns themselves, never by a joined string, so no name (a source called
+    'a|b') can make two clips one."""
+    codes = [np.unique(np.asarray(c).astype(str), return_inverse=True)[1].reshape(-1) for c in columns]
+    _, ids = np.unique(np.stack(codes, axis=1), axis=0, return_inverse=True)
+    return ids.reshape(-1).astype(np.int64)
 
 
 _ARRAY_FIELDS = ("features", "vmaf", "src", "group", "encoder", "preset", "cq", "frame_index", "src_sha256")
