@@ -21,12 +21,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchutil import cpu_model
+
 from vmafkit.corpus.build import build_corpus
-from vmafkit.executor import usable_cores
 from vmafkit.media import ffmpeg as ffm
 from vmafkit.media.encoders import get_adapter
 from vmafkit.media.sources import find_sources
-from benchutil import cpu_model
+from vmafkit.parallel.executor import usable_cores
 
 MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "media"
 CLIPS = ("bikes_640x272_250f.mp4", "box_640x480_456f.mp4", "cityCC0_720x405_190f.mpg", "seeking_720x480_150f.mp4")

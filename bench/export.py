@@ -24,10 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from vmafkit.export import export_ensemble
+from vmafkit.decide.verdict import write_verdict
+from vmafkit.serve.export import export_ensemble
 from vmafkit.train.loso import train_loso
 from vmafkit.train.model import Recipe
-from vmafkit.verdict import write_verdict
 
 
 def timed_export(corpus: Path, verdict: Path, out: Path) -> float:

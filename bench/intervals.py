@@ -4,7 +4,7 @@
 
 LOSO_DIR holds `vmafkit train`'s `loso_seed{N}.predictions.jsonl` files. For every fold (held-out
 source) the half-width is calibrated on the *other* folds' held-out residuals of the seed-mean
-ensemble (as `vmafkit.calibration` does) and the fold's frame coverage is measured. Variants:
+ensemble (as `vmafkit.decide.calibration` does) and the fold's frame coverage is measured. Variants:
 
   constant        |y - mean| <= q                         (what vmafkit ships)
   spread + c      |y - mean| <= q * (sd + c), sd = the seeds' standard deviation on the row,
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vmafkit.calibration import conformal_quantile, prediction_file, read_predictions
+from vmafkit.decide.calibration import conformal_quantile, prediction_file, read_predictions
 
 
 def held_out_table(loso_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

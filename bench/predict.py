@@ -25,7 +25,7 @@ TARGET = 1_000_000  # frames/s
 
 
 def build_members(n_members: int) -> list[bytes]:
-    from vmafkit.export import onnx_bytes
+    from vmafkit.serve.export import onnx_bytes
     from vmafkit.train.ensemble import initial_weights
     from vmafkit.train.features import FeatureSpec
     from vmafkit.train.model import Recipe
@@ -61,8 +61,8 @@ def main(argv=None) -> int:
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args(argv)
 
-    from vmafkit.export import ort_session
-    from vmafkit.predict import merge_members, run_batched
+    from vmafkit.serve.export import ort_session
+    from vmafkit.serve.predict import merge_members, run_batched
 
     blobs = build_members(args.members)
     merged = merge_members(blobs)

@@ -23,9 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from vmafkit.corpus.build import build_corpus
-from vmafkit.executor import usable_cores
 from benchutil import cpu_model
+
+from vmafkit.corpus.build import build_corpus
+from vmafkit.parallel.executor import usable_cores
 
 MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "media"
 CLIPS = ("bikes_640x272_250f.mp4", "parkjoy_480x270_50fps_10f.y4m", "seeking_720x480_150f.mp4")

@@ -72,7 +72,7 @@ def part_table(args, out: Path) -> list[dict]:
     rows = []
     for c in range(20):
         offset = rng.normal(0, 0.2)
-        for k in range(6):
+        for _ in range(6):
             q = rng.uniform(0, 1)
             feats = {"adm2": 0.5 + 0.5 * q + rng.normal(0, 0.03), "vif_scale0": 0.2 + 0.7 * q ** 1.5 + rng.normal(0, 0.03),
                      "vif_scale1": 0.3 + 0.6 * q + rng.normal(0, 0.03), "vif_scale2": 0.35 + 0.6 * q + rng.normal(0, 0.03),

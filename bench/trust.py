@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vmafkit.calibration import prediction_file, read_predictions
+from vmafkit.decide.calibration import prediction_file, read_predictions
+from vmafkit.decide.verdict import build_verdict
 from vmafkit.train.loso import train_loso
 from vmafkit.train.model import Recipe
-from vmafkit.verdict import build_verdict
 
 
 def unlabelled_coverage(loso: Path, seeds: list[int], per_fold: list[dict]) -> dict[str, float]:

@@ -37,12 +37,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 MODULES = {
-    "gate": "src/vmafkit/gate.py",
-    "verdict": "src/vmafkit/verdict.py",
-    "calibration": "src/vmafkit/calibration.py",
+    "gate": "src/vmafkit/decide/gate.py",
+    "verdict": "src/vmafkit/decide/verdict.py",
+    "calibration": "src/vmafkit/decide/calibration.py",
     "metrics": "src/vmafkit/train/metrics.py",
-    "registry": "src/vmafkit/registry.py",
-    "predict": "src/vmafkit/predict.py",
+    "registry": "src/vmafkit/serve/registry.py",
+    "predict": "src/vmafkit/serve/predict.py",
 }
 
 # The unit tests of those modules (and the tests that drive them through their callers).
@@ -360,7 +360,7 @@ def main() -> int:
     ap.add_argument("--markdown", action="store_true", help="print the survivors as a Markdown table (TESTING.md)")
     ap.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--min-score", type=float, default=0.90)
-    ap.add_argument("mutants", nargs="*", help="mutant names or globs to (re-)run, e.g. 'vmafkit.gate.*'")
+    ap.add_argument("mutants", nargs="*", help="mutant names or globs to (re-)run, e.g. 'vmafkit.decide.gate.*'")
     args = ap.parse_args()
 
     work = Path(args.workdir).resolve()

@@ -1,3 +1,3 @@
-from .cli import main
+from vmafkit.cli import main
 
 main()

@@ -15,10 +15,11 @@ import math
 import os
 import stat
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
-from .errors import InputError
+from vmafkit.errors import InputError
 
 CHUNK = 1 << 20
 

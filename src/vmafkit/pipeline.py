@@ -21,13 +21,14 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from .errors import EXIT_HOLD, EXIT_OK, InputError, not_a_folder
-from .io import atomic_write_json, exclusive_lock, read_json, sha256_file
-from .media.sources import snapshot_folder
+from vmafkit.errors import EXIT_HOLD, EXIT_OK, InputError, not_a_folder
+from vmafkit.io import atomic_write_json, exclusive_lock, read_json, sha256_file
+from vmafkit.media.sources import snapshot_folder
 
 STATE_FILE = "pipeline.json"
 STATE_SCHEMA = "vmafkit-pipeline-v1"
@@ -200,10 +201,10 @@ def _check_out_dir(out_dir: Path, *, locked: bool = False) -> None:
                          "pick an empty --out-dir", path=out_dir)
 
 
-def validate_options(opts: "RunOptions") -> None:
+def validate_options(opts: RunOptions) -> None:
     """Every option value, checked before anything is written: a refused run leaves nothing."""
-    from .train.loso import check_recipe, check_seeds
-    from .train.model import Recipe
+    from vmafkit.train.loso import check_recipe, check_seeds
+    from vmafkit.train.model import Recipe
 
     if not list(opts.cqs):
         raise InputError("no cq values given (--cqs)")
@@ -221,7 +222,7 @@ def validate_options(opts: "RunOptions") -> None:
         raise InputError(str(exc)) from None
     check_recipe(recipe)
     if not opts.scheduler:
-        from .train.ensemble import resolve_device
+        from vmafkit.train.ensemble import resolve_device
 
         resolve_device(opts.device)  # --device cuda without a GPU: refused now, not after the corpus
     if not _is_auto(opts.encoders):
@@ -239,7 +240,7 @@ def _is_auto(encoders: Sequence[str] | str) -> bool:
 
 def check_cell_values(encoders: Sequence[str], cqs: Sequence[int], presets: Sequence[str]) -> None:
     """Known encoders, each cq inside each encoder's range (what `plan_cells` would refuse later)."""
-    from .media.encoders import get_adapter
+    from vmafkit.media.encoders import get_adapter
 
     if not encoders:
         raise InputError("no encoders given (--encoders)")
@@ -252,7 +253,7 @@ def check_cell_values(encoders: Sequence[str], cqs: Sequence[int], presets: Sequ
 
 def resolve_encoders(requested: Sequence[str] | str, ffmpeg: str | None) -> tuple[list[str], str]:
     """`auto` = the platform's defaults that pass their probe (libx264 when none do)."""
-    from .doctor import diagnose
+    from vmafkit.host.doctor import diagnose
 
     if _is_auto(requested):
         report = diagnose(None, ("corpus", "train"), ffmpeg=ffmpeg, probe_all=False)
@@ -344,8 +345,8 @@ def _remove_what_we_made(out_dir: Path, before: list[str] | None, made_parents: 
 def _sweep_litter(out_dir: Path, log) -> None:
     """What killed runs left: `pipeline.json` temps (only a run holding this folder's lock, i.e.
     us, writes them), cell work folders no live build holds, bundle temps no live writer holds."""
-    from .bundle.pack import sweep_bundle_temps
-    from .corpus.build import CACHE_DIRNAME, sweep_cache_litter
+    from vmafkit.bundle.pack import sweep_bundle_temps
+    from vmafkit.corpus.build import CACHE_DIRNAME, sweep_cache_litter
 
     removed = []
     for temp in out_dir.glob(f".{STATE_FILE}.*.tmp"):
@@ -362,7 +363,7 @@ def _sweep_litter(out_dir: Path, log) -> None:
 
 def _reference_folder(opts: RunOptions, out_dir: Path, log) -> Path:
     if opts.demo:
-        from .demo import make_demo_clips
+        from vmafkit.media.demo import make_demo_clips
 
         dest = out_dir / DEMO_REFS
         clips = make_demo_clips(dest)
@@ -379,9 +380,9 @@ def _reference_folder(opts: RunOptions, out_dir: Path, log) -> Path:
 def _sources(opts, ref_dir: Path) -> list:
     """The reference clips, refused before any encode when LOSO cannot use them: fewer than 2
     source groups, or two byte-identical clips."""
-    from .corpus.build import check_distinct_sources
-    from .media.ffmpeg import find_ffmpeg
-    from .media.sources import find_sources
+    from vmafkit.corpus.build import check_distinct_sources
+    from vmafkit.media.ffmpeg import find_ffmpeg
+    from vmafkit.media.sources import find_sources
 
     sources = find_sources(ref_dir, ff=find_ffmpeg(opts.ffmpeg))
     check_distinct_sources(sources, ref_dir)
@@ -393,8 +394,8 @@ def _sources(opts, ref_dir: Path) -> list:
 
 
 def _corpus_step(ledger, opts, ref_dir, sources, corpus, encoders, log) -> str:
-    from .corpus.build import build_corpus
-    from .media.ffmpeg import find_ffmpeg
+    from vmafkit.corpus.build import build_corpus
+    from vmafkit.media.ffmpeg import find_ffmpeg
 
     ff = find_ffmpeg(opts.ffmpeg)
     params = {"encoders": list(encoders), "cqs": list(opts.cqs), "presets": list(opts.presets),
@@ -413,8 +414,8 @@ def _corpus_step(ledger, opts, ref_dir, sources, corpus, encoders, log) -> str:
 
 
 def _train_step(ledger, opts, corpus, loso, log) -> str:
-    from .train.loso import train_loso
-    from .train.model import Recipe
+    from vmafkit.train.loso import train_loso
+    from vmafkit.train.model import Recipe
 
     recipe = Recipe.named(opts.recipe, epochs=opts.epochs, batch_size=opts.batch_size, lr=opts.lr,
                           weight_decay=opts.weight_decay)
@@ -438,7 +439,7 @@ def _seed_of(path: Path) -> int | None:
 
 
 def _verdict_step(ledger, opts, ref_dir, loso, log) -> tuple[str, Path]:
-    from .verdict import write_verdict
+    from vmafkit.decide.verdict import write_verdict
 
     reports = [loso / f"loso_seed{s}.json" for s in opts.seeds]
     predictions = sorted(p for p in loso.glob("loso_seed*.predictions.*") if _seed_of(p) in opts.seeds)
@@ -468,7 +469,7 @@ def _export_step(ledger, opts, corpus, verdict_path, models, verdict, log) -> st
             return "removed"
         ledger.forget("export")
         return "not needed (HOLD)"
-    from .export import export_ensemble
+    from vmafkit.serve.export import export_ensemble
 
     def action():
         if models.exists():
@@ -482,7 +483,7 @@ def _export_step(ledger, opts, corpus, verdict_path, models, verdict, log) -> st
 
 def _report(out_dir: Path, corpus: Path, log) -> Path | None:
     try:
-        from .report import write_report
+        from vmafkit.report.page import write_report
     except ImportError:
         return None
     path = write_report(out_dir, corpus=corpus)
@@ -491,8 +492,8 @@ def _report(out_dir: Path, corpus: Path, log) -> Path | None:
 
 
 def _bundle(out_dir: Path, env: dict[str, Any], ffmpeg: str | None, log) -> Path:
-    from .bundle import make_bundle
-    from .media.ffmpeg import find_ffmpeg
+    from vmafkit.bundle import make_bundle
+    from vmafkit.media.ffmpeg import find_ffmpeg
 
     ff = find_ffmpeg(ffmpeg)
     tarball = out_dir / BUNDLE_NAME

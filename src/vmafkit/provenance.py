@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
-from .io import sha256_file
+from vmafkit.io import sha256_file
 
 PROVENANCE_SCHEMA = "ai-run-provenance-v1"
 

@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from vmafkit.errors import InputError
 
 # ---- ranges of numeric inputs ------------------------------------------------------------
 # Checked by the CLI options (click ranges) and again by the Python API (loso.check_recipe,
@@ -38,7 +38,7 @@ SCHEMA_FILES = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_schema(name: str) -> dict[str, Any]:
     """The JSON Schema `name` (a key of SCHEMA_FILES) as shipped in the package."""
     text = resources.files("vmafkit").joinpath("schemas", SCHEMA_FILES[name]).read_text(encoding="utf-8")
@@ -56,7 +56,7 @@ def schema_errors(obj: Any, name: str) -> list[str]:
 
 
 def validate_or_raise(obj: Any, name: str, *, path: str | Path | None = None, what: str | None = None) -> None:
-    from .io import MAX_JSON_DEPTH, json_depth_exceeds
+    from vmafkit.io import MAX_JSON_DEPTH, json_depth_exceeds
 
     if json_depth_exceeds(obj):  # jsonschema recurses: refuse what read_json would refuse
         raise InputError(f"malformed {what or name}: nested deeper than {MAX_JSON_DEPTH} levels", path=path)

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from vmafkit.bundle import make_bundle, select_files, verify_bundle
-from vmafkit.platform import PlatformInfo
+from vmafkit.host.platform import PlatformInfo
 
 from ..unit.decide_helpers import export_models, write_predictions, write_seed_report
 
@@ -38,7 +38,7 @@ def test_fresh_promote_and_export_are_all_bundled(run_dir, tmp_path):
 
 
 def test_after_a_hold_rerun_the_old_export_is_left_out(run_dir, tmp_path):
-    from vmafkit.verdict import write_verdict
+    from vmafkit.decide.verdict import write_verdict
 
     corpus = run_dir / "per_frame_canonical6.jsonl"
     for seed in (0, 1):

@@ -72,7 +72,7 @@ class LoopbackCluster:
         self.procs.append(proc)
         return proc
 
-    def start(self) -> "LoopbackCluster":
+    def start(self) -> LoopbackCluster:
         from distributed import Client
 
         self._spawn([*DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--dashboard-address", "127.0.0.1:0",

@@ -8,9 +8,9 @@ import os
 import pytest
 
 from vmafkit.corpus.build import build_corpus
-from vmafkit.demo import CLIPS, MANIFEST_NAME, make_demo_clips, parse_size
 from vmafkit.errors import InputError
 from vmafkit.io import sha256_file
+from vmafkit.media.demo import CLIPS, MANIFEST_NAME, make_demo_clips, parse_size
 from vmafkit.media.sources import describe_source, find_sources
 
 

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from vmafkit import __version__
+from vmafkit.bundle.kit import make_dist, pinned_requirements, project_root
 from vmafkit.cli import main
-from vmafkit.dist import make_dist, pinned_requirements, project_root
 from vmafkit.errors import InputError
 
 PREFIX = f"vmafkit-kit-{__version__}/"

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from vmafkit.bundle.refpack import extract_corpus, pack_corpus, parse_raw_name
 from vmafkit.cli import main
 from vmafkit.errors import InputError
 from vmafkit.media.sources import raw_frame_size as frame_size
-from vmafkit.refpack import extract_corpus, pack_corpus, parse_raw_name
 
 from ..conftest import media
 
@@ -200,7 +200,7 @@ def test_y4m_with_frame_parameters_restores_verified_frames(tmp_path):
     extract_corpus(tmp_path / "c", tmp_path / "back")
     restored = tmp_path / "back" / "params_480x270.y4m"
     assert restored.read_bytes().startswith(b"YUV4MPEG2 W480 H270")
-    from vmafkit.refpack import decoded_sha256, ffmpeg_exe
+    from vmafkit.bundle.refpack import decoded_sha256, ffmpeg_exe
 
     assert decoded_sha256(ffmpeg_exe(), ["-i", str(restored)], "yuv420p", restored) == entry["decoded_sha256"]
 

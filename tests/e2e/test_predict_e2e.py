@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from vmafkit.corpus.build import build_corpus
-from vmafkit.export import export_ensemble
-from vmafkit.registry import flip
+from vmafkit.decide.verdict import write_verdict
+from vmafkit.serve.export import export_ensemble
+from vmafkit.serve.registry import flip
 from vmafkit.train.loso import train_loso
 from vmafkit.train.model import Recipe
-from vmafkit.verdict import write_verdict
 
 from ..conftest import media
 from ..unit.decide_helpers import cli

@@ -211,7 +211,7 @@ def test_byte_identical_reference_clips_are_refused_before_any_encode(make_ref_d
 
 @pytest.fixture(scope="module")
 def packed(tmp_path_factory):
-    from vmafkit.refpack import pack_corpus
+    from vmafkit.bundle.refpack import pack_corpus
 
     base = tmp_path_factory.mktemp("packed")
     ref = base / "ref"
@@ -240,7 +240,7 @@ def _broken_copy(corpus: Path, dest: Path, how: str) -> Path:
 @pytest.mark.parametrize("how,message", [("corrupt packed file", "packed file's sha256"),
                                          ("lying manifest", "decoded frames")])
 def test_refused_extract_leaves_no_clip_behind(packed, tmp_path, how, message):
-    from vmafkit.refpack import extract_corpus
+    from vmafkit.bundle.refpack import extract_corpus
 
     bad = _broken_copy(packed[1], tmp_path / "bad", how)
     out = tmp_path / "out"
@@ -257,7 +257,7 @@ def test_refused_extract_leaves_no_clip_behind(packed, tmp_path, how, message):
 
 
 def test_extract_removes_a_killed_extracts_staging_then_restores_all(packed, tmp_path):
-    from vmafkit.refpack import extract_corpus
+    from vmafkit.bundle.refpack import extract_corpus
 
     ref, corpus = packed
     out = tmp_path / "out"

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 
 
-
 def make_corpus(path: Path, *, sources=("srcA", "srcB", "srcC"), encoders=("libx264",), cqs=(20, 30, 40),
                 frames=8, seed=0) -> Path:
     """A corpus whose vmaf is a smooth function of the canonical-6 and cq (learnable in a few epochs)."""
@@ -114,8 +113,8 @@ def make_loso_dir(tmp_path: Path, plccs: dict[int, float], *, corpus: Path | Non
 
 def export_models(tmp_path: Path, seeds=(0, 1, 2), *, plccs=None, model_id: str = "fr_regressor_v2_ensemble_v1"):
     """Tiny PROMOTE -> export (real full-corpus refit, 2 epochs). Returns (models dir, verdict path, corpus)."""
-    from vmafkit.export import export_ensemble
-    from vmafkit.verdict import write_verdict
+    from vmafkit.decide.verdict import write_verdict
+    from vmafkit.serve.export import export_ensemble
 
     plccs = plccs or {s: 0.96 for s in seeds}
     # 3 sources x 7 cq = 21 clips: enough cells for a bounded 95 % clip interval (k = 21 <= n).

@@ -9,8 +9,9 @@ import io
 import json
 import os
 import tarfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 FOLDS = ("bluesky", "ciscovt2people", "parkjoy", "sparks")
 

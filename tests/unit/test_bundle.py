@@ -21,7 +21,7 @@ from vmafkit.bundle import (
 )
 from vmafkit.cli import main
 from vmafkit.errors import InputError
-from vmafkit.platform import PlatformInfo
+from vmafkit.host.platform import PlatformInfo
 
 from .kit_helpers import (
     backdate,
@@ -498,7 +498,7 @@ def test_sigkill_while_bundling_keeps_the_old_bundle(run_dir, tmp_path):
     child = subprocess.Popen([sys.executable, "-c", f"""
 import time, pathlib
 import vmafkit.bundle.pack as b
-from vmafkit.platform import PlatformInfo
+from vmafkit.host.platform import PlatformInfo
 real = b._HashingReader.read
 def slow(self, size=-1):
     pathlib.Path({str(marker)!r}).write_text("x")

@@ -10,8 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vmafkit.calibration import (calibrate, calibrate_from_loso, conformal_quantile, conformal_rank, read_predictions,
-                                 source_half_width, source_quantile)
+from vmafkit.decide.calibration import (
+    calibrate,
+    calibrate_from_loso,
+    conformal_quantile,
+    conformal_rank,
+    read_predictions,
+    source_half_width,
+    source_quantile,
+)
 from vmafkit.errors import InputError
 
 from .decide_helpers import make_corpus, write_predictions

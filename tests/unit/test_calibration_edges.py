@@ -14,8 +14,16 @@ import numpy as np
 import pytest
 
 from vmafkit import thresholds as T
-from vmafkit.calibration import (METHOD, calibrate, calibrate_from_loso, conformal_quantile, conformal_rank,
-                                 guarantee_text, prediction_file, read_predictions)
+from vmafkit.decide.calibration import (
+    METHOD,
+    calibrate,
+    calibrate_from_loso,
+    conformal_quantile,
+    conformal_rank,
+    guarantee_text,
+    prediction_file,
+    read_predictions,
+)
 from vmafkit.errors import InputError
 
 from .decide_helpers import make_corpus, write_predictions

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from vmafkit.bundle import compare_bundles, make_bundle
 from vmafkit.cli import main
 from vmafkit.errors import InputError
-from vmafkit.platform import PlatformInfo
+from vmafkit.host.platform import PlatformInfo
 
 from .kit_helpers import FOLDS, make_run_dir, rewrite_bundle
 

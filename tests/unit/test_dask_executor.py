@@ -13,9 +13,9 @@ import time
 import numpy as np
 import pytest
 
-from vmafkit.dask_executor import DaskExecutor, _path_problems
 from vmafkit.errors import EXIT_INPUT, InputError
-from vmafkit.executor import make_executor
+from vmafkit.parallel.dask_executor import DaskExecutor, _path_problems
+from vmafkit.parallel.executor import make_executor
 
 
 def _closed_port() -> int:
@@ -104,7 +104,7 @@ def _vmafkit_tasks(dask_scheduler) -> list[str]:
 
 
 def test_map_unordered_yields_every_item_once(inproc_cluster, capsys, monkeypatch):
-    from vmafkit import dask_executor
+    from vmafkit.parallel import dask_executor
 
     monkeypatch.setattr(dask_executor, "_announced", set())
     with DaskExecutor(inproc_cluster) as ex:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
+from vmafkit.errors import InputError
 from vmafkit.media import ffmpeg as ffm
 from vmafkit.media.encoders import ADAPTERS, get_adapter, videotoolbox_quality
-from vmafkit.errors import InputError
 
 FAKE_FF = ffm.Ffmpeg(path="/fake/ffmpeg", reason="test", version="n0", has_libvmaf=True, libvmaf_version="x")
 

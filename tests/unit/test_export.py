@@ -11,16 +11,16 @@ import torch
 
 from vmafkit import thresholds as T
 from vmafkit.corpus.schema import load_corpus
+from vmafkit.decide.verdict import write_verdict
 from vmafkit.errors import RefusedError
-from vmafkit.export import export_ensemble, onnx_bytes, ort_session
 from vmafkit.io import sha256_file
-from vmafkit.registry import validate_registry
+from vmafkit.serve.export import export_ensemble, onnx_bytes, ort_session
+from vmafkit.serve.registry import validate_registry
 from vmafkit.train.ensemble import MemberData, fit_members
 from vmafkit.train.features import FeatureSpec, input_schema_hash
 from vmafkit.train.loso import FULL_CORPUS_SALT, fold_inputs
 from vmafkit.train.model import Recipe
 from vmafkit.validation import schema_errors
-from vmafkit.verdict import write_verdict
 
 from .decide_helpers import cli, export_models, make_corpus, make_loso_dir
 

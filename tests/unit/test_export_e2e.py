@@ -8,12 +8,12 @@ import json
 import numpy as np
 import pytest
 
-from vmafkit.export import export_ensemble
-from vmafkit.predict import predict_features
-from vmafkit.registry import flip, read_history, rollback, validate_registry
+from vmafkit.decide.verdict import write_verdict
+from vmafkit.serve.export import export_ensemble
+from vmafkit.serve.predict import predict_features
+from vmafkit.serve.registry import flip, read_history, rollback, validate_registry
 from vmafkit.train.loso import train_loso
 from vmafkit.train.model import Recipe
-from vmafkit.verdict import write_verdict
 
 from .decide_helpers import make_corpus, read_rows
 

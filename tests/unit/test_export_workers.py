@@ -7,8 +7,8 @@ import torch
 
 import vmafkit.train.ensemble as ensemble
 import vmafkit.train.loso as loso
-from vmafkit.export import export_ensemble
-from vmafkit.verdict import write_verdict
+from vmafkit.decide.verdict import write_verdict
+from vmafkit.serve.export import export_ensemble
 
 from .decide_helpers import make_corpus, make_loso_dir
 

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vmafkit import thresholds as T
+from vmafkit.decide.gate import evaluate_gate, failing_aspects, load_seed_reports, run_gate
 from vmafkit.errors import InputError
-from vmafkit.gate import evaluate_gate, failing_aspects, load_seed_reports, run_gate
 
 from .decide_helpers import cli, make_corpus, make_loso_dir, write_predictions, write_seed_report
 
@@ -31,8 +31,8 @@ def test_thresholds_values():
 def test_thresholds_are_not_repeated_elsewhere():
     """Only thresholds.py spells the gate numbers among the decide/serve modules."""
     root = Path(__import__("vmafkit").__file__).parent
-    files = ["gate.py", "verdict.py", "export.py", "registry.py", "predict.py", "calibration.py",
-             "cli/decide.py", "cli/serve.py"]
+    files = ["decide/gate.py", "decide/verdict.py", "serve/export.py", "serve/registry.py", "serve/predict.py",
+             "decide/calibration.py", "cli/decide.py", "cli/serve.py"]
     for name in files:
         text = (root / name).read_text()
         code = re.sub(r'""".*?"""', "", text, flags=re.S)

@@ -12,11 +12,22 @@ import numpy as np
 import pytest
 from scipy.stats import pearsonr
 
-from vmafkit import gate as G
 from vmafkit import thresholds as T
+from vmafkit.decide import gate as G
+from vmafkit.decide.gate import (
+    check_report_numbers,
+    evaluate_gate,
+    failing_aspects,
+    gate_from_reports,
+    load_evidence,
+    load_seed_report,
+    load_seed_reports,
+    normalise_seeds,
+    report_corpus,
+    run_gate,
+    seed_report_path,
+)
 from vmafkit.errors import InputError
-from vmafkit.gate import (check_report_numbers, evaluate_gate, failing_aspects, gate_from_reports, load_evidence,
-                          load_seed_report, load_seed_reports, normalise_seeds, report_corpus, run_gate, seed_report_path)
 
 from .decide_helpers import make_corpus, make_loso_dir, read_rows, write_seed_report
 
@@ -223,7 +234,7 @@ def test_recompute_tolerance_is_inclusive():
 
 
 def _cols(loso, seed):
-    from vmafkit.calibration import read_predictions
+    from vmafkit.decide.calibration import read_predictions
 
     return read_predictions(loso / f"loso_seed{seed}.predictions.jsonl")
 

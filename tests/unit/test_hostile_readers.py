@@ -13,23 +13,24 @@ import os
 import resource
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import vmafkit.io as vio
-from vmafkit.calibration import read_predictions
 from vmafkit.corpus.merge import merge_shards
 from vmafkit.corpus.schema import load_corpus
+from vmafkit.decide.calibration import read_predictions
+from vmafkit.decide.gate import load_seed_report
+from vmafkit.decide.verdict import load_verdict
 from vmafkit.errors import InputError
-from vmafkit.gate import load_seed_report
 from vmafkit.media.sources import read_sources_config
-from vmafkit.predict import read_feature_rows
-from vmafkit.registry import registry_problems
-from vmafkit.verdict import load_verdict
+from vmafkit.serve.predict import read_feature_rows
+from vmafkit.serve.registry import registry_problems
 
 from .decide_helpers import make_corpus, write_predictions, write_seed_report
 
@@ -89,8 +90,8 @@ def samples(tmp_path_factory) -> dict[str, bytes]:
     c6 = ("adm2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3", "motion2")
     features = "".join(json.dumps({**{k: r[k] for k in c6}, "frame_index": r["frame_index"], "cq": r["cq"]}) + "\n"
                        for r in rows[:10])
-    toml = ('[groups]\nscene = ["a", "b"]\n\n[sources.a]\nwidth = 160\nheight = 90\nfps = 25.0\n'
-            'pix_fmt = "yuv420p"\n').encode()
+    toml = (b'[groups]\nscene = ["a", "b"]\n\n[sources.a]\nwidth = 160\nheight = 90\nfps = 25.0\n'
+            b'pix_fmt = "yuv420p"\n')
     out = {
         "corpus_jsonl": corpus.read_bytes(),
         "corpus_parquet": (base / "c.parquet").read_bytes(),

@@ -28,7 +28,7 @@ from .train_helpers import synth_rows
 BAD_AT = 5  # 0-based row index of the damaged row: line 6 of the file
 
 
-def invoke(args: list) -> "object":
+def invoke(args: list) -> object:
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
 
 
@@ -281,7 +281,7 @@ def test_a_converged_fit_writes_strict_json(tmp_path, small_corpus):
 # ----------------------------------------------------------------------------- predictions and features files
 
 def test_prediction_file_frame_index_abc(tmp_path):
-    from vmafkit.calibration import read_predictions
+    from vmafkit.decide.calibration import read_predictions
 
     path = tmp_path / "loso_seed0.predictions.jsonl"
     row = {"row": 0, "src": "a", "group": "a", "encoder": "libx264", "preset": "medium", "cq": 30,

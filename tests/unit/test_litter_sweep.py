@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from vmafkit.bundle.pack import sweep_bundle_temps
+from vmafkit.bundle.refpack import sweep_stale_staging
 from vmafkit.corpus.build import check_distinct_sources, sweep_cache_litter
 from vmafkit.errors import InputError
-from vmafkit.refpack import sweep_stale_staging
 
 OLD = time.time() - 3600
 

@@ -10,8 +10,8 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from vmafkit.cli import main
 from vmafkit import errors as E
+from vmafkit.cli import main
 from vmafkit.errors import InputError
 from vmafkit.media import ffmpeg as ffm
 
@@ -105,7 +105,7 @@ def test_cli_ignores_sigxfsz(monkeypatch):
 
 
 def test_registry_commit_leaves_neither_file_changed_when_the_registry_write_fails(monkeypatch, tmp_path):
-    from vmafkit import registry
+    from vmafkit.serve import registry
 
     reg = tmp_path / "registry.json"
     reg.write_text('{"models": []}\n')
@@ -192,7 +192,7 @@ GATE_PASS = {"passed": True}
 
 
 def test_recommendation_after_run_exported_asks_only_for_the_flip(tmp_path):
-    from vmafkit.verdict import recommendation
+    from vmafkit.decide.verdict import recommendation
 
     out = tmp_path / "out"
     (out / "loso").mkdir(parents=True)
@@ -207,7 +207,7 @@ def test_recommendation_after_run_exported_asks_only_for_the_flip(tmp_path):
 
 
 def test_recommendation_hold_in_a_run_folder(tmp_path, monkeypatch):
-    from vmafkit import verdict as V
+    from vmafkit.decide import verdict as V
 
     monkeypatch.setattr(V, "failing_aspects", lambda gate: ["mean PLCC 0.90 < 0.95"])
     out = tmp_path / "out"
@@ -224,7 +224,7 @@ def test_recommendation_hold_in_a_run_folder(tmp_path, monkeypatch):
     "Cannot load libcuda.so.1",
 ])
 def test_doctor_notes_are_cut_only_at_word_boundaries(message):
-    from vmafkit.doctor import NOTE_WIDTH, short_note
+    from vmafkit.host.doctor import NOTE_WIDTH, short_note
 
     note = short_note(message)
     assert len(note) <= NOTE_WIDTH

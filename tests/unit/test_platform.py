@@ -10,9 +10,9 @@ import stat
 import pytest
 from click.testing import CliRunner
 
-from vmafkit import platform as plat
 from vmafkit.cli import main
 from vmafkit.errors import InputError
+from vmafkit.host import platform as plat
 
 H100 = "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-12345678-aaaa-bbbb-cccc-1234567890ab)\n"
 

@@ -8,9 +8,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from vmafkit.export import ort_session
-from vmafkit.predict import MODE_ENSEMBLE, MODE_SMOKE, load_ensemble, merge_members, predict_features, run_batched
-from vmafkit.registry import flip
+from vmafkit.serve.export import ort_session
+from vmafkit.serve.predict import MODE_ENSEMBLE, MODE_SMOKE, load_ensemble, merge_members, predict_features, run_batched
+from vmafkit.serve.registry import flip
 from vmafkit.train.features import FeatureSpec
 
 from .decide_helpers import cli, export_models, private_copy, read_rows

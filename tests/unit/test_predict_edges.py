@@ -16,10 +16,19 @@ import pytest
 
 from vmafkit import thresholds as T
 from vmafkit.errors import InputError
-from vmafkit.export import ort_session
-from vmafkit.predict import (MODE_ENSEMBLE, MODE_SMOKE, known_encoder, load_ensemble, merge_members, predict_features,
-                             predict_pair, read_feature_rows, run_batched)
-from vmafkit.registry import flip
+from vmafkit.serve.export import ort_session
+from vmafkit.serve.predict import (
+    MODE_ENSEMBLE,
+    MODE_SMOKE,
+    known_encoder,
+    load_ensemble,
+    merge_members,
+    predict_features,
+    predict_pair,
+    read_feature_rows,
+    run_batched,
+)
+from vmafkit.serve.registry import flip
 from vmafkit.train.features import FeatureSpec
 
 from .decide_helpers import export_models, private_copy, read_rows
@@ -446,7 +455,7 @@ def test_prediction_document_shape_and_interval_block(models):
     assert out["members"] == [0, 1] and out["coverage"] == 0.8 and out["n_frames"] == 5 and out["notes"] == []
     h_frame, attained = _oracle_half_width(cal["ensemble"]["frame"], 0.8)
     h_clip, _ = _oracle_half_width(cal["ensemble"]["clip"], 0.8)
-    from vmafkit.calibration import METHOD
+    from vmafkit.decide.calibration import METHOD
 
     assert out["interval"] == {
         "method": METHOD, "frame_half_width": pytest.approx(h_frame, abs=1e-12),
@@ -465,7 +474,7 @@ def test_prediction_document_shape_and_interval_block(models):
         assert c["lower"] == pytest.approx(max(0.0, c["score"] - h_clip)) and c["upper"] == pytest.approx(
             min(100.0, c["score"] + h_clip))
     smoke_m = m  # roll back: the smoke member's own calibration, named
-    from vmafkit.registry import rollback
+    from vmafkit.serve.registry import rollback
 
     rollback(smoke_m / "registry.json", "test")
     smoke = predict_features(m, rows, encoder="libx264", preset="medium")

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from vmafkit.decide.verdict import write_verdict
 from vmafkit.errors import InputError
-from vmafkit.registry import flip, read_history, rollback, validate_registry
-from vmafkit.verdict import write_verdict
+from vmafkit.serve.registry import flip, read_history, rollback, validate_registry
 
 from .decide_helpers import cli, export_models, make_corpus, make_loso_dir, private_copy
 

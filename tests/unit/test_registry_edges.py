@@ -16,10 +16,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from vmafkit import registry as R
 from vmafkit.errors import InputError, RefusedError
 from vmafkit.io import exclusive_lock
-from vmafkit.registry import flip, load_registry, read_history, registry_problems, rollback, validate_registry
+from vmafkit.serve import registry as R
+from vmafkit.serve.registry import flip, load_registry, read_history, registry_problems, rollback, validate_registry
 
 from .decide_helpers import export_models, private_copy
 

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from vmafkit.cli import main
 from vmafkit.corpus.schema import CANONICAL6, REQUIRED_KEYS
 from vmafkit.errors import InputError
-from vmafkit.report import write_report
+from vmafkit.report.page import write_report
 
 SOURCES = ("alpha_clip_q", "beta_clip_q", "gamma_clip_q")
 SEEDS = (3, 7)  # not 0/1, so the page must name the seeds it really read

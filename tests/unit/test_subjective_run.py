@@ -89,7 +89,7 @@ def test_predictions_are_held_out_and_within_the_scale(run):
 
 
 def test_loso_files_are_read_by_the_vmaf_gate(run):
-    from vmafkit.gate import load_evidence
+    from vmafkit.decide.gate import load_evidence
 
     tmp, _, result = run
     reports, preds, _ = load_evidence(tmp / "out" / "loso", [0, 1])  # checks every fold PLCC against the file

@@ -9,7 +9,13 @@ import torch
 
 from vmafkit.errors import InputError
 from vmafkit.train.ensemble import (
-    MemberData, _Trainer, batched_grads, fit_members, initial_weights, predict_members, resolve_device,
+    MemberData,
+    _Trainer,
+    batched_grads,
+    fit_members,
+    initial_weights,
+    predict_members,
+    resolve_device,
 )
 from vmafkit.train.model import FRRegressor, Recipe
 

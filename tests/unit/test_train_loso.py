@@ -79,7 +79,7 @@ def test_predictions_file_matches_report(trained, corpus):
     assert all(r["fold"] == r["group"] == r["src"] and r["seed"] == 3 for r in rows)
     assert [r["vmaf"] for r in rows] == c.vmaf.tolist()
     pred = np.array([r["pred"] for r in rows])
-    for i, fold in enumerate(rep["folds"]):
+    for fold in rep["folds"]:
         held = c.group == fold["held_out"]
         assert fold["plcc"] == pytest.approx(M.plcc(pred[held], c.vmaf[held]), abs=1e-12)
         assert fold["rmse"] == pytest.approx(M.rmse(pred[held], c.vmaf[held]), abs=1e-9)

@@ -14,7 +14,6 @@ import shutil
 import numpy as np
 import pytest
 
-
 from .decide_helpers import cli, export_models, make_loso_dir, private_copy, read_rows
 
 ID = "fr_regressor_v2_ensemble_v1"
@@ -128,7 +127,7 @@ def test_allow_out_of_domain_marks_rows_and_gives_no_interval(models, tmp_path):
 def test_scores_and_bounds_are_clipped_to_the_vmaf_scale(models, tmp_path, monkeypatch):
     """FAKE model output: the ensemble's raw scores are replaced by -7, 50, 103 (the synthetic
     corpus never reaches the edges); what is served must lie in [0, 100], bounds too."""
-    from vmafkit.predict import LoadedEnsemble, predict_features
+    from vmafkit.serve.predict import LoadedEnsemble, predict_features
 
     m, verdict, corpus = models
     rows = [{**{k: r[k] for k in C6}, "cq": r["cq"]} for r in read_rows(corpus)[:3]]
@@ -142,8 +141,8 @@ def test_scores_and_bounds_are_clipped_to_the_vmaf_scale(models, tmp_path, monke
 def test_seed_recipe_ensemble_needs_every_label(tmp_path):
     """An ensemble of the seed's exact recipe never saw the 'unknown' slot: no --encoder is out of
     its domain (the -28 VMAF trap), while the robust default answers without one."""
-    from vmafkit.export import export_ensemble
-    from vmafkit.verdict import write_verdict
+    from vmafkit.decide.verdict import write_verdict
+    from vmafkit.serve.export import export_ensemble
 
     from .decide_helpers import make_corpus, write_seed_report
 
@@ -167,7 +166,7 @@ def test_forged_hold_is_refused_by_flip(models, tmp_path, also_gate):
     m, _, corpus = models
     (tmp_path / "run2").mkdir()
     loso, _ = make_loso_dir(tmp_path / "run2", {0: 0.96, 1: 0.90}, corpus=corpus)
-    from vmafkit.verdict import write_verdict
+    from vmafkit.decide.verdict import write_verdict
 
     verdict, hold = write_verdict(loso, [0, 1])
     assert verdict["verdict"] == "HOLD"

@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 
+from vmafkit.decide.verdict import corpus_fingerprint, ref_dir_snapshot, same_corpus, write_verdict
 from vmafkit.errors import InputError
 from vmafkit.io import sha256_file
 from vmafkit.validation import schema_errors
-from vmafkit.verdict import corpus_fingerprint, ref_dir_snapshot, same_corpus, write_verdict
 
 from .decide_helpers import cli, make_corpus, make_loso_dir, write_seed_report
 

@@ -15,13 +15,27 @@ from pathlib import Path
 import pytest
 
 from vmafkit import thresholds as T
-from vmafkit import verdict as V
+from vmafkit.decide import verdict as V
+from vmafkit.decide.gate import evaluate_gate, failing_aspects
+from vmafkit.decide.verdict import (
+    build_verdict,
+    check_predictions_match_corpus,
+    corpus_fingerprint,
+    fingerprint_difference,
+    fingerprint_identity,
+    label_sensitivity,
+    load_trusted_verdict,
+    load_verdict,
+    recipe_from_reports,
+    recommendation,
+    ref_dir_snapshot,
+    resolve_corpus_path,
+    same_corpus,
+    stale_reason,
+    utc_now,
+    write_verdict,
+)
 from vmafkit.errors import InputError, RefusedError
-from vmafkit.gate import evaluate_gate, failing_aspects
-from vmafkit.verdict import (build_verdict, check_predictions_match_corpus, corpus_fingerprint, fingerprint_difference,
-                             fingerprint_identity, label_sensitivity, load_trusted_verdict, load_verdict,
-                             recipe_from_reports, recommendation, ref_dir_snapshot, resolve_corpus_path, same_corpus,
-                             stale_reason, utc_now, write_verdict)
 
 from .decide_helpers import make_corpus, make_loso_dir, read_rows, write_seed_report
 
@@ -55,7 +69,7 @@ def test_ref_dir_snapshot_skips_dangling_links_and_does_not_follow_folder_links(
     (ref / "linked").symlink_to(outside, target_is_directory=True)
     snap = ref_dir_snapshot(ref)
     # the folder link is listed by os.walk as a directory but not descended into
-    expected = hashlib.sha256("a.yuv\t4\nb/c.yuv\t0\n".encode("utf-8")).hexdigest()
+    expected = hashlib.sha256(b"a.yuv\t4\nb/c.yuv\t0\n").hexdigest()
     assert snap == {"path": str(ref), "sha256": expected, "count": 2}
     with pytest.raises(InputError) as info:
         ref_dir_snapshot(ref / "a.yuv")
@@ -66,7 +80,7 @@ def test_ref_dir_snapshot_of_non_ascii_names(tmp_path):
     ref = tmp_path / "refs"
     ref.mkdir()
     (ref / "café.yuv").write_bytes(b"ab")
-    assert ref_dir_snapshot(ref)["sha256"] == hashlib.sha256("café.yuv\t2\n".encode("utf-8")).hexdigest()
+    assert ref_dir_snapshot(ref)["sha256"] == hashlib.sha256("café.yuv\t2\n".encode()).hexdigest()
 
 
 def test_corpus_fingerprint_counts_rows_per_source_and_digest(tmp_path):
@@ -221,8 +235,8 @@ def test_resolve_corpus_path(tmp_path, monkeypatch):
 
 
 def test_predictions_must_hold_each_corpus_row_once(tmp_path):
-    from vmafkit.calibration import read_predictions
     from vmafkit.corpus.schema import load_corpus
+    from vmafkit.decide.calibration import read_predictions
 
     loso, corpus_path = make_loso_dir(tmp_path, {0: 0.96})
     corpus = load_corpus(corpus_path)

@@ -6,11 +6,18 @@
 * `layout`: the fixed names and default limits they share.
 """
 
-from .compare import CompareReport, compare_bundles
-from .layout import DEFAULT_MAX_MEMBERS, DEFAULT_MAX_TOTAL_BYTES, MANIFEST, SCHEMA_VERSION
-from .pack import Selection, environment_record, make_bundle, package_versions, select_files
-from .reading import (
-    Limits, LoadedBundle, UnsafeBundle, VerifyReport, load_bundle, safe_extract, safe_member_name, verify_bundle,
+from vmafkit.bundle.compare import CompareReport, compare_bundles
+from vmafkit.bundle.layout import DEFAULT_MAX_MEMBERS, DEFAULT_MAX_TOTAL_BYTES, MANIFEST, SCHEMA_VERSION
+from vmafkit.bundle.pack import Selection, environment_record, make_bundle, package_versions, select_files
+from vmafkit.bundle.reading import (
+    Limits,
+    LoadedBundle,
+    UnsafeBundle,
+    VerifyReport,
+    load_bundle,
+    safe_extract,
+    safe_member_name,
+    verify_bundle,
 )
 
 __all__ = [

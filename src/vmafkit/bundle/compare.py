@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
-from ..validation import BOOTSTRAP_RANGE
-from .layout import DEFAULT_TOLERANCE, DEFAULT_BOOTSTRAP, DEFAULT_CONFIDENCE, DEFAULT_BOOTSTRAP_SEED
-from .reading import Limits, LoadedBundle, load_bundle
+from vmafkit.bundle.layout import DEFAULT_BOOTSTRAP, DEFAULT_BOOTSTRAP_SEED, DEFAULT_CONFIDENCE, DEFAULT_TOLERANCE
+from vmafkit.bundle.reading import Limits, LoadedBundle, load_bundle
+from vmafkit.errors import InputError
+from vmafkit.validation import BOOTSTRAP_RANGE
 
 
 def _plcc_matrix(bundle: LoadedBundle) -> tuple[list[int], list[str], np.ndarray]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ..thresholds import PLCC_SPREAD_MAX
+from vmafkit.thresholds import PLCC_SPREAD_MAX
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"

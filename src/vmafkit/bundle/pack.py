@@ -67,16 +67,29 @@ import re
 import socket
 import tarfile
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
-
-from ..errors import InputError
-from ..io import atomic_output, dumps_json, read_json, sha256_file
-from .layout import SCHEMA_VERSION, MANIFEST, ENVIRONMENT, RESERVED_TOP, VERDICT_FILES, CORPUS_FILENAME, SEED_REPORT_RE, EXCLUDED_DIR_NAMES, EXCLUDED_SUFFIXES, SIDECAR_PATTERNS, FIXED_MTIME, FILE_MODE
+from vmafkit.bundle.layout import (
+    CORPUS_FILENAME,
+    ENVIRONMENT,
+    EXCLUDED_DIR_NAMES,
+    EXCLUDED_SUFFIXES,
+    FILE_MODE,
+    FIXED_MTIME,
+    MANIFEST,
+    RESERVED_TOP,
+    SCHEMA_VERSION,
+    SEED_REPORT_RE,
+    SIDECAR_PATTERNS,
+    VERDICT_FILES,
+)
+from vmafkit.errors import InputError
+from vmafkit.io import atomic_output, dumps_json, read_json, sha256_file
 
 
 @dataclass
@@ -355,7 +368,7 @@ def environment_record(extra_env: Mapping[str, Any] | None = None, platform_info
     """The environment record: host, platform, Python, packages; `extra_env` keys go on top
     (recommended: ffmpeg_version, libvmaf_version, ffmpeg_path, encoders, encoder_versions)."""
     if platform_info is None:
-        from ..platform import detect
+        from vmafkit.host.platform import detect
 
         platform_info = detect()
     plat = platform_info.to_dict() if hasattr(platform_info, "to_dict") else dict(platform_info)

@@ -16,14 +16,23 @@ import shutil
 import tarfile
 import tempfile
 import zlib
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Mapping
+from typing import Any
 
-
-from ..errors import InputError
-from ..io import CHUNK, loads_json
-from .layout import MANIFEST, ENVIRONMENT, VERDICT_FILES, SEED_REPORT_RE, FILE_MODE, DEFAULT_MAX_TOTAL_BYTES, DEFAULT_MAX_MEMBERS, CAPTURE_MAX_BYTES
+from vmafkit.bundle.layout import (
+    CAPTURE_MAX_BYTES,
+    DEFAULT_MAX_MEMBERS,
+    DEFAULT_MAX_TOTAL_BYTES,
+    ENVIRONMENT,
+    FILE_MODE,
+    MANIFEST,
+    SEED_REPORT_RE,
+    VERDICT_FILES,
+)
+from vmafkit.errors import InputError
+from vmafkit.io import CHUNK, loads_json
 
 
 class UnsafeBundle(InputError):

@@ -15,8 +15,8 @@ import sys
 
 import click
 
-from .. import __version__
-from ..errors import storage_error
+from vmafkit import __version__
+from vmafkit.errors import storage_error
 
 COMMAND_MODULES = ("media", "corpus", "train", "decide", "serve", "kit", "scale", "run", "report", "subjective")
 

@@ -1,3 +1,3 @@
-from . import main
+from vmafkit.cli import main
 
 main()

@@ -5,11 +5,12 @@ from __future__ import annotations
 import functools
 import math
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 
-from ..errors import VmafkitError
+from vmafkit.errors import VmafkitError
 
 
 def run_command(func: Callable[..., int | None]) -> Callable[..., None]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from .. import validation as V
-from ..io import dumps_json
-from ._common import int_list, run_command, split_list
+from vmafkit import validation as V
+from vmafkit.cli._common import int_list, run_command, split_list
+from vmafkit.io import dumps_json
 
 
 @click.command("corpus")
@@ -27,7 +27,7 @@ from ._common import int_list, run_command, split_list
 def corpus_cmd(ref_dir, encoders, cqs, presets, out, jobs, max_frames, ffmpeg_path, vmaf_bin, encoder_threads,
                scheduler, quiet):
     """Encode every (source, encoder, preset, cq) cell and score every frame with libvmaf."""
-    from ..corpus.build import build_corpus
+    from vmafkit.corpus.build import build_corpus
 
     result = build_corpus(ref_dir, split_list(encoders), int_list(cqs, "--cqs"), out, presets=split_list(presets),
                           jobs=jobs, max_frames=max_frames, ffmpeg=ffmpeg_path, vmaf_bin=vmaf_bin,
@@ -46,7 +46,7 @@ def corpus_cmd(ref_dir, encoders, cqs, presets, out, jobs, max_frames, ffmpeg_pa
 @run_command
 def merge_cmd(shards, out, allow_mixed_versions, as_json):
     """Merge corpus shards, deduplicated by (src_sha256, encoder, preset, cq, frame_index)."""
-    from ..corpus.merge import merge_shards
+    from vmafkit.corpus.merge import merge_shards
 
     summary = merge_shards(shards, out, allow_mixed_versions=allow_mixed_versions)
     if as_json:

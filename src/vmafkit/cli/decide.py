@@ -6,9 +6,9 @@ import sys
 
 import click
 
-from .. import thresholds as T
-from ..io import dumps_json
-from ._common import FiniteFloatRange, int_list, run_command
+from vmafkit import thresholds as T
+from vmafkit.cli._common import FiniteFloatRange, int_list, run_command
+from vmafkit.io import dumps_json
 
 _DEFAULT_SEEDS = ",".join(str(s) for s in T.DEFAULT_SEEDS)
 
@@ -32,7 +32,7 @@ def register(main: click.Group) -> None:
     @run_command
     def gate_cmd(loso_dir: str, seeds: str, as_json: bool) -> int:
         """Apply the production gate to LOSO_DIR/loso_seed{N}.json (exit 0 pass, 1 fail, 2 bad input)."""
-        from ..gate import run_gate
+        from vmafkit.decide.gate import run_gate
 
         gate = run_gate(loso_dir, int_list(seeds, "--seeds"))
         if as_json:
@@ -52,7 +52,7 @@ def register(main: click.Group) -> None:
     @run_command
     def verdict_cmd(loso_dir: str, ref_dir: str | None, seeds: str, coverage: float) -> int:
         """Write LOSO_DIR/PROMOTE.json or HOLD.json (exit 0 PROMOTE, 1 HOLD, 2 bad input)."""
-        from ..verdict import write_verdict
+        from vmafkit.decide.verdict import write_verdict
 
         verdict, path = write_verdict(loso_dir, int_list(seeds, "--seeds"), ref_dir=ref_dir, argv=list(sys.argv),
                                       coverage=coverage)

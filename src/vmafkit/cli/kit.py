@@ -9,9 +9,9 @@ from typing import Any
 
 import click
 
-from .. import validation as V
-from ._common import FiniteFloatRange, run_command
-from ..thresholds import PLCC_SPREAD_MAX
+from vmafkit import validation as V
+from vmafkit.cli._common import FiniteFloatRange, run_command
+from vmafkit.thresholds import PLCC_SPREAD_MAX
 
 
 def _console():
@@ -21,7 +21,7 @@ def _console():
 
 
 def _limits(max_bytes: int | None, max_members: int | None):
-    from ..bundle import DEFAULT_MAX_MEMBERS, DEFAULT_MAX_TOTAL_BYTES, Limits
+    from vmafkit.bundle import DEFAULT_MAX_MEMBERS, DEFAULT_MAX_TOTAL_BYTES, Limits
 
     return Limits(max_bytes or DEFAULT_MAX_TOTAL_BYTES, max_members or DEFAULT_MAX_MEMBERS)
 
@@ -54,7 +54,7 @@ def _fmt(value: Any, digits: int = 4, signed: bool = False) -> str:
 def _ffmpeg_env(ffmpeg: str | None) -> dict[str, Any]:
     """ffmpeg / libvmaf versions for the environment record, from the lead's locator if present."""
     try:
-        from ..media.ffmpeg import find_ffmpeg
+        from vmafkit.media.ffmpeg import find_ffmpeg
     except ImportError:
         return {}
     try:
@@ -67,7 +67,7 @@ def _ffmpeg_env(ffmpeg: str | None) -> dict[str, Any]:
 @contextlib.contextmanager
 def _out_lock(out_dir: Path):
     """Hold OUT's run lock while bundling; a read-only OUT (an extracted bundle) is bundled unlocked."""
-    from ..io import LockBusy, exclusive_lock
+    from vmafkit.io import LockBusy, exclusive_lock
 
     if not out_dir.is_dir():
         yield
@@ -94,7 +94,7 @@ def register(main: click.Group) -> None:
     @run_command
     def platform_cmd(as_json: bool, ffmpeg: str | None) -> int:
         """Print this host's family and its default encoder candidates."""
-        from ..platform import detect
+        from vmafkit.host.platform import detect
 
         info = detect(ffmpeg=ffmpeg)
         data = info.to_dict()
@@ -121,9 +121,9 @@ def register(main: click.Group) -> None:
     @run_command
     def bundle_cmd(out_dir: Path, tarball: Path, ffmpeg: str | None, env_items: tuple[str, ...]) -> int:
         """Bundle OUT_DIR's verdict, seed reports, corpus, exports and report, with a manifest."""
-        from ..bundle import make_bundle, verify_bundle
-        from ..errors import InputError
-        from ..io import sha256_file
+        from vmafkit.bundle import make_bundle, verify_bundle
+        from vmafkit.errors import InputError
+        from vmafkit.io import sha256_file
 
         extra: dict[str, Any] = _ffmpeg_env(ffmpeg)
         for item in env_items:
@@ -146,7 +146,7 @@ def register(main: click.Group) -> None:
     @run_command
     def verify_cmd(bundle: Path, as_json: bool, max_bytes: int | None, max_members: int | None) -> int:
         """Check every file's size and sha256 against the manifest. Exit 0 ok, 1 mismatch, 2 unreadable."""
-        from ..bundle import verify_bundle
+        from vmafkit.bundle import verify_bundle
 
         report = verify_bundle(bundle, limits=_limits(max_bytes, max_members))
         if as_json:
@@ -166,7 +166,7 @@ def register(main: click.Group) -> None:
     @run_command
     def extract_cmd(bundle: Path, dest: Path, max_bytes: int | None, max_members: int | None) -> int:
         """Extract a bundle safely (no `..`, absolute paths, links or devices; verified first)."""
-        from ..bundle import safe_extract
+        from vmafkit.bundle import safe_extract
 
         safe_extract(bundle, dest, limits=_limits(max_bytes, max_members))
         click.echo(f"extracted {bundle} -> {dest} (verified)")
@@ -187,7 +187,7 @@ def register(main: click.Group) -> None:
     def compare_cmd(a: Path, b: Path, tolerance: float, n_bootstrap: int, confidence: float, seed: int,
                     as_json: bool) -> int:
         """Are two sites' bundles the same finding? Exit 0 agree, 1 differ, 2 unreadable."""
-        from ..bundle import compare_bundles
+        from vmafkit.bundle import compare_bundles
 
         report = compare_bundles(a, b, tolerance, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed)
         if as_json:
@@ -203,7 +203,7 @@ def register(main: click.Group) -> None:
     @run_command
     def pack_corpus_cmd(ref_dir: Path, out: Path, ffmpeg: str | None) -> int:
         """Pack reference clips losslessly (FFV1/mkv) with a verified manifest.jsonl."""
-        from ..refpack import pack_corpus
+        from vmafkit.bundle.refpack import pack_corpus
 
         entries = pack_corpus(ref_dir, out, ffmpeg=ffmpeg, log=click.echo)
         before = sum(e["size"] for e in entries)
@@ -218,7 +218,7 @@ def register(main: click.Group) -> None:
     @run_command
     def extract_corpus_cmd(corpus: Path, out: Path, ffmpeg: str | None) -> int:
         """Restore a packed corpus's reference clips, each verified against its sha256."""
-        from ..refpack import extract_corpus
+        from vmafkit.bundle.refpack import extract_corpus
 
         written = extract_corpus(corpus, out, ffmpeg=ffmpeg, log=click.echo)
         click.echo(f"restored {len(written)} clip(s) into {out} (all verified)")
@@ -233,8 +233,8 @@ def register(main: click.Group) -> None:
     @run_command
     def dist_cmd(out: Path, project: Path | None, wheel: Path | None) -> int:
         """Write the portable kit: wheel, pinned requirements, README runbook, START.md."""
-        from ..dist import make_dist
-        from ..io import sha256_file
+        from vmafkit.bundle.kit import make_dist
+        from vmafkit.io import sha256_file
 
         path = make_dist(out, project=project, wheel=wheel)
         click.echo(f"kit: {path} (sha256 {sha256_file(path)})")

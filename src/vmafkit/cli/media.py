@@ -8,9 +8,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ..io import atomic_write_json, dumps_json
-from .. import validation as V
-from ._common import FiniteFloatRange, run_command, split_list
+from vmafkit import validation as V
+from vmafkit.cli._common import FiniteFloatRange, run_command, split_list
+from vmafkit.io import atomic_write_json, dumps_json
 
 
 @click.command("doctor")
@@ -22,7 +22,7 @@ from ._common import FiniteFloatRange, run_command, split_list
 @run_command
 def doctor_cmd(encoders, steps, ffmpeg_path, vmaf_bin, as_json):
     """Check this host: ffmpeg + libvmaf, working encoders (1-frame probes), platform family."""
-    from ..doctor import diagnose
+    from vmafkit.host.doctor import diagnose
 
     report = diagnose(split_list(encoders) or None, split_list(steps), ffmpeg=ffmpeg_path, vmaf_bin=vmaf_bin)
     if as_json:
@@ -66,7 +66,7 @@ def _print_doctor(report) -> None:
 @run_command
 def score_cmd(ref, dis, width, height, pix_fmt, fps, max_frames, ffmpeg_path, vmaf_bin, threads, json_out):
     """Per-frame canonical-6 + VMAF of DIS against REF, and per-clip means, as JSON."""
-    from ..media.score import score_pair
+    from vmafkit.media.score import score_pair
 
     result = score_pair(ref, dis, width=width, height=height, pix_fmt=pix_fmt, fps=fps, max_frames=max_frames,
                         ffmpeg=ffmpeg_path, vmaf_bin=vmaf_bin, threads=threads)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import run_command
+from vmafkit.cli._common import run_command
 
 
 @click.command("report")
@@ -18,7 +18,7 @@ def report_cmd(out_dir, corpus):
 
     Works on a partial run: a section whose inputs are missing says so.
     """
-    from ..report import write_report
+    from vmafkit.report.page import write_report
 
     path = write_report(out_dir, corpus=corpus)
     click.echo(str(path))

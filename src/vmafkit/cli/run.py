@@ -6,8 +6,8 @@ import os
 
 import click
 
-from .. import validation as V
-from ._common import FiniteFloatRange, int_list, run_command, split_list
+from vmafkit import validation as V
+from vmafkit.cli._common import FiniteFloatRange, int_list, run_command, split_list
 
 
 @click.command("run")
@@ -39,8 +39,8 @@ def run_cmd(ref_dir, demo, out_dir, encoders, cqs, presets, seeds, epochs, batch
 
     Exit 0 PROMOTE, 1 HOLD, 2 error. A re-run resumes at the first step whose inputs changed.
     """
-    from ..errors import not_a_folder
-    from ..pipeline import LOSO_DIR, MODELS_DIR, RunOptions, run_pipeline
+    from vmafkit.errors import not_a_folder
+    from vmafkit.pipeline import LOSO_DIR, MODELS_DIR, RunOptions, run_pipeline
 
     if demo and ref_dir:
         raise click.UsageError("give --ref-dir or --demo, not both")

@@ -6,10 +6,10 @@ import sys
 
 import click
 
-from .. import thresholds as T
-from ..io import atomic_write_json, dumps_json
-from .. import validation as V
-from ._common import FiniteFloatRange, run_command, split_list
+from vmafkit import thresholds as T
+from vmafkit import validation as V
+from vmafkit.cli._common import FiniteFloatRange, run_command, split_list
+from vmafkit.io import atomic_write_json, dumps_json
 
 
 def _print_prediction(result: dict) -> None:
@@ -40,7 +40,7 @@ def register(main: click.Group) -> None:
         """Refit every seed on the full corpus, export ONNX + sidecars + calibration, register as smoke.
 
         Exit 3 unless VERDICT is PROMOTE for exactly this CORPUS."""
-        from ..export import export_ensemble
+        from vmafkit.serve.export import export_ensemble
 
         summary = export_ensemble(corpus, verdict, out_dir, model_id=model_id, device=device,
                                   progress=sys.stderr.isatty(), argv=list(sys.argv))
@@ -60,7 +60,7 @@ def register(main: click.Group) -> None:
     @run_command
     def validate_cmd(registry: str) -> int:
         """Schema + sha256 + sidecar + input-schema checks (exit 0 valid, 2 invalid)."""
-        from ..registry import validate_registry
+        from vmafkit.serve.registry import validate_registry
 
         problems = validate_registry(registry)
         if problems:
@@ -79,7 +79,7 @@ def register(main: click.Group) -> None:
     @run_command
     def flip_cmd(registry: str, verdict: str, ids: str | None, ensemble: str | None) -> int:
         """smoke -> false, only with a PROMOTE verdict that pins the sidecars' corpus (exit 3 otherwise)."""
-        from ..registry import flip
+        from vmafkit.serve.registry import flip
 
         entry = flip(registry, verdict, ids=split_list(ids) or None, ensemble=ensemble)
         click.echo(f"flipped to production: {', '.join(entry['ids'])}")
@@ -93,7 +93,7 @@ def register(main: click.Group) -> None:
     @run_command
     def rollback_cmd(registry: str, reason: str, ids: str | None, ensemble: str | None) -> int:
         """smoke -> true and record who/when/why in registry_history.jsonl."""
-        from ..registry import rollback
+        from vmafkit.serve.registry import rollback
 
         entry = rollback(registry, reason, ids=split_list(ids) or None, ensemble=ensemble)
         if entry["action"] == "noop":
@@ -132,8 +132,8 @@ def register(main: click.Group) -> None:
     def predict_cmd(models, ref, dis, features, encoder, preset, cq, allow_out_of_domain, coverage, model_id, json_out,
                     width, height, pix_fmt, fps, max_frames, ffmpeg) -> int:
         """Per-frame and per-clip ensemble quality with a calibrated interval."""
-        from ..errors import InputError
-        from ..predict import load_ensemble, predict_features, predict_pair, read_feature_rows
+        from vmafkit.errors import InputError
+        from vmafkit.serve.predict import load_ensemble, predict_features, predict_pair, read_feature_rows
 
         if (features is None) == (ref is None and dis is None) or (features is None and (ref is None or dis is None)):
             raise InputError("give either --features FILE.jsonl or both --ref and --dis")

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import click
 
-from .. import thresholds as T
-from .. import validation as V
-from . import VmafkitGroup
-from ._common import FiniteFloatRange, int_list, run_command, split_list
+from vmafkit import thresholds as T
+from vmafkit import validation as V
+from vmafkit.cli import VmafkitGroup
+from vmafkit.cli._common import FiniteFloatRange, int_list, run_command, split_list
 
 
 def register(main: click.Group) -> None:
@@ -76,11 +76,11 @@ def train(dataset, table, features, target, group, id_column, out_dir, scale, sc
           progress) -> int:
     """Leave-one-content-out: the ensemble, nu-SVR (libvmaf's recipe), a linear model [and stock VMAF
     through a logistic] against the subjective scores, with bootstrap intervals over contents."""
-    from ..errors import InputError
-    from ..io import dumps_json
-    from ..subjective.models import subjective_recipe
-    from ..subjective.run import Options, train_from_dataset, train_from_table
-    from ..subjective.scale import resolve_scale
+    from vmafkit.errors import InputError
+    from vmafkit.io import dumps_json
+    from vmafkit.subjective.models import subjective_recipe
+    from vmafkit.subjective.run import Options, train_from_dataset, train_from_table
+    from vmafkit.subjective.scale import resolve_scale
 
     if (dataset is None) == (table is None):
         raise InputError("give exactly one of --dataset (videos) or --table (a feature table)")
@@ -125,8 +125,8 @@ def train(dataset, table, features, target, group, id_column, out_dir, scale, sc
 @run_command
 def gate(out_dir, as_json) -> int:
     """Re-derive the subjective gate from OUT's held-out predictions: exit 0 PROMOTE, 1 HOLD, 2 bad input."""
-    from ..io import dumps_json
-    from ..subjective.recheck import recheck
+    from vmafkit.io import dumps_json
+    from vmafkit.subjective.recheck import recheck
 
     result = recheck(out_dir)
     if as_json:

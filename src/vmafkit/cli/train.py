@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from .. import validation as V
-from ._common import FiniteFloatRange, int_list, run_command
+from vmafkit import validation as V
+from vmafkit.cli._common import FiniteFloatRange, int_list, run_command
 
 
 def register(main: click.Group) -> None:
@@ -36,15 +36,15 @@ def register(main: click.Group) -> None:
 def train(corpus, seeds, out_dir, epochs, batch_size, lr, weight_decay, recipe_name, device, workers, scheduler,
           progress) -> int:
     """Retrain every (seed, source-group) member with leave-one-source-out CV."""
-    from ..train.loso import train_loso
-    from ..train.model import Recipe
+    from vmafkit.train.loso import train_loso
+    from vmafkit.train.model import Recipe
 
     seed_list = int_list(seeds, "--seeds")
     recipe = Recipe.named(recipe_name, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay)
     show = sys.stderr.isatty() if progress is None else progress
     paths = train_loso(corpus, seed_list, out_dir, recipe=recipe, device=device, progress=show,
                        workers=workers, argv=list(sys.argv), scheduler=scheduler)
-    from ..io import read_json
+    from vmafkit.io import read_json
 
     for path in paths:
         rep = read_json(path, what="LOSO report")

@@ -22,18 +22,19 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from ..errors import InputError
-from ..executor import make_executor, usable_cores
-from ..io import atomic_output, atomic_write_text, ensure_parent_exists, exclusive_lock
-from ..media import ffmpeg as ffm
-from ..media.encoders import get_adapter, require_working
-from ..media.score import BACKEND_FFMPEG, BACKEND_VMAF_CLI, run_libvmaf
-from ..media.sources import Source, find_sources
-from .schema import CANONICAL6, SCHEMA_VERSION, TARGET, iter_jsonl, write_jsonl_lines
+from vmafkit.corpus.schema import CANONICAL6, SCHEMA_VERSION, TARGET, iter_jsonl, write_jsonl_lines
+from vmafkit.errors import InputError
+from vmafkit.io import atomic_output, atomic_write_text, ensure_parent_exists, exclusive_lock
+from vmafkit.media import ffmpeg as ffm
+from vmafkit.media.encoders import get_adapter, require_working
+from vmafkit.media.score import BACKEND_FFMPEG, BACKEND_VMAF_CLI, run_libvmaf
+from vmafkit.media.sources import Source, find_sources
+from vmafkit.parallel.executor import make_executor, usable_cores
 
 CACHE_DIRNAME = ".vmafkit-cache"
 DEFAULT_CQS = (19, 25, 31, 37)
@@ -99,7 +100,7 @@ def check_distinct_sources(sources: Sequence[Source], ref_dir: str | Path | None
     one would duplicate a row of the other (same src_sha256, encoder, preset, cq, frame), which
     training refuses, and the same scene in two LOSO folds would leak. Both files are named as
     they are in `ref_dir` (a source's own path is resolved through symlinks)."""
-    from ..media.sources import source_name
+    from vmafkit.media.sources import source_name
 
     listed: dict[str, Path] = {}
     if ref_dir is not None and Path(ref_dir).is_dir():
@@ -259,7 +260,7 @@ def _encode_and_score(cell: Cell, ctx: CellContext, tmp: Path) -> list[dict[str,
     scorer_args = dict(pix_fmt=ffm.scoring_pix_fmt(source.pix_fmt), ref_crop=source.crop,
                        max_frames=frames, threads=ctx.threads, what=f"{source.path} ({cell.encoder} cq{cell.cq})")
     if ctx.vmaf_bin:
-        from ..media.vmafcli import score_with_vmaf_cli
+        from vmafkit.media.vmafcli import score_with_vmaf_cli
 
         scored = score_with_vmaf_cli(ctx.vmaf_bin, ctx.ff, dis, source.input_spec, **scorer_args)
     else:
@@ -382,7 +383,7 @@ def _cost(cell: Cell, max_frames: int | None) -> float:
 
 
 def _run_cells(cells: list[Cell], ctx: CellContext, executor, progress: bool) -> tuple[dict[Cell, list], int]:
-    from ..progress import cell_progress
+    from vmafkit.progress import cell_progress
 
     results: dict[Cell, list] = {}
     todo = []

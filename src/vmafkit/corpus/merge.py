@@ -13,13 +13,23 @@ refuses.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from ..errors import InputError
-from ..io import atomic_output, ensure_parent_exists
-from .schema import CANONICAL6, MERGE_KEY, SCHEMA_VERSION, TARGET, iter_jsonl, row_key, validate_row, write_jsonl_lines
+from vmafkit.corpus.schema import (
+    CANONICAL6,
+    MERGE_KEY,
+    SCHEMA_VERSION,
+    TARGET,
+    iter_jsonl,
+    row_key,
+    validate_row,
+    write_jsonl_lines,
+)
+from vmafkit.errors import InputError
+from vmafkit.io import atomic_output, ensure_parent_exists
 
 SCORE_TOLERANCE = 1e-6
 

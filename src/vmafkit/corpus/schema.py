@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
-from ..io import iter_json_objects, require_regular_file
-from ..validation import CQ_RANGE_OTHER, DIMENSION_MAX, FPS_MAX
+from vmafkit.errors import InputError
+from vmafkit.io import iter_json_objects, require_regular_file
+from vmafkit.validation import CQ_RANGE_OTHER, DIMENSION_MAX, FPS_MAX
 
 SCHEMA_VERSION = 1
 CORPUS_FILENAME = "per_frame_canonical6.jsonl"
@@ -72,7 +73,7 @@ class Corpus:
         """An integer id per (src, encoder, preset, cq): the unit of per-clip statistics."""
         return clip_ids(self.src, self.encoder, self.preset, self.cq)
 
-    def subset(self, mask: np.ndarray) -> "Corpus":
+    def subset(self, mask: np.ndarray) -> Corpus:
         cols = {name: getattr(self, name)[mask] for name in _ARRAY_FIELDS}
         return Corpus(path=self.path, meta=dict(self.meta), **cols)
 
@@ -123,7 +124,7 @@ def _show(value: Any) -> str:
 
 def cq_range(encoder: str) -> tuple[int, int]:
     """The cq values `encoder` accepts: its adapter's range, else CQ_RANGE_OTHER."""
-    from ..media.encoders import ADAPTERS
+    from vmafkit.media.encoders import ADAPTERS
 
     adapter = ADAPTERS.get(encoder)
     return adapter.cq_range if adapter is not None else CQ_RANGE_OTHER

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
-from ..errors import InputError
-from . import ffmpeg as ffm
+from vmafkit.errors import InputError
+from vmafkit.media import ffmpeg as ffm
 
 X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
 # SPEC: x26x names ultrafast..placebo map onto nvenc's p1..p7.

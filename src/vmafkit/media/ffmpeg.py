@@ -16,11 +16,11 @@ import shutil
 import signal
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
-from ..errors import InputError
+from vmafkit.errors import InputError
 
 VMAF_MODEL = "vmaf_v0.6.1"
 ENV_FFMPEG = "VMAFKIT_FFMPEG"

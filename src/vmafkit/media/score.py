@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..corpus.schema import CANONICAL6, LIBVMAF_NAMES, TARGET
-from ..errors import InputError
-from . import ffmpeg as ffm
-from .sources import Source, describe_source
+from vmafkit.corpus.schema import CANONICAL6, LIBVMAF_NAMES, TARGET
+from vmafkit.errors import InputError
+from vmafkit.media import ffmpeg as ffm
+from vmafkit.media.sources import Source, describe_source
 
 BACKEND_FFMPEG = "ffmpeg-libvmaf"
 BACKEND_VMAF_CLI = "vmaf-cli"
@@ -131,7 +131,7 @@ def score_pair(
         raise InputError(f"has {n_dis} frames but the reference has {n_ref}", path=dis)
     compare_fmt = ffm.scoring_pix_fmt(ref_src.pix_fmt)
     if vmaf_bin:
-        from .vmafcli import score_with_vmaf_cli
+        from vmafkit.media.vmafcli import score_with_vmaf_cli
 
         frames = score_with_vmaf_cli(vmaf_bin, ff, dis_src.input_spec, ref_src.input_spec, pix_fmt=compare_fmt,
                                      ref_crop=ref_src.crop, dis_crop=dis_src.crop, max_frames=max_frames,

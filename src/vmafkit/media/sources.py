@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, not_a_folder
-from ..io import read_json, read_toml, sha256_file
-from . import ffmpeg as ffm
+from vmafkit.errors import InputError, not_a_folder
+from vmafkit.io import read_json, read_toml, sha256_file
+from vmafkit.media import ffmpeg as ffm
 
 RAW_SUFFIXES = (".yuv", ".raw")
 Y4M_SUFFIXES = (".y4m",)

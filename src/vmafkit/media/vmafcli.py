@@ -12,12 +12,12 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
-from ..errors import InputError
-from . import ffmpeg as ffm
-from .score import parse_libvmaf_log
+from vmafkit.errors import InputError
+from vmafkit.media import ffmpeg as ffm
+from vmafkit.media.score import parse_libvmaf_log
 
 
 def vmaf_cli_argv(vmaf_bin: str, ref_y4m: Path, dis_y4m: Path, log_path: Path, threads: int = 1) -> list[str]:

@@ -29,7 +29,7 @@ One concept per module:
 
 from __future__ import annotations
 
-from .items import Items
-from .run import SubjectiveResult, train_from_dataset, train_from_table
+from vmafkit.subjective.items import Items
+from vmafkit.subjective.run import SubjectiveResult, train_from_dataset, train_from_table
 
 __all__ = ["Items", "SubjectiveResult", "train_from_dataset", "train_from_table"]

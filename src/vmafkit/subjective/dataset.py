@@ -18,16 +18,17 @@ outside a declared `--scale`.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from ..errors import InputError
-from ..io import iter_json_objects
-from ..media.sources import source_name
-from ..validation import DIMENSION_MAX, FPS_MAX
-from . import readers
-from .scale import Scale
+from vmafkit.errors import InputError
+from vmafkit.io import iter_json_objects
+from vmafkit.media.sources import source_name
+from vmafkit.subjective import readers
+from vmafkit.subjective.scale import Scale
+from vmafkit.validation import DIMENSION_MAX, FPS_MAX
 
 REQUIRED = ("ref", "dis", "score")
 OPTIONAL = ("content", "score_std", "n_obs", "width", "height", "pix_fmt", "fps")

@@ -17,17 +17,18 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
-from ..io import atomic_output, iter_json_objects
-from . import gate as subjective_gate
-from .folds import Fold, content_folds
-from .interval import conformal
-from .stats import ContentBootstrap
+from vmafkit.errors import InputError
+from vmafkit.io import atomic_output, iter_json_objects
+from vmafkit.subjective import gate as subjective_gate
+from vmafkit.subjective.folds import Fold, content_folds
+from vmafkit.subjective.interval import conformal
+from vmafkit.subjective.stats import ContentBootstrap
 
 PREDICTIONS_FILE = "subjective_predictions.jsonl"
 BASELINES = ("nusvr", "linear", "vmaf_logistic")
@@ -103,7 +104,7 @@ def summarise(target: np.ndarray, groups: np.ndarray, preds: Mapping[str, np.nda
     models: dict[str, Any] = {}
     for name, values in preds.items():
         models[name] = {"n": int(values.size), **boot.scored(values, target)}
-    from .stats import statistics
+    from vmafkit.subjective.stats import statistics
 
     models["ensemble"]["per_seed"] = {str(s): statistics(v, target) for s, v in sorted(per_seed.items())}
     interval = conformal(preds["ensemble"], target, folds, coverage)

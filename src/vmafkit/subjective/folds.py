@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import thresholds as T
-from ..errors import InputError
+from vmafkit import thresholds as T
+from vmafkit.errors import InputError
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ It passes only when all of these hold:
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-from .. import thresholds as T
+from vmafkit import thresholds as T
 
 
 def evaluate(n_contents: int, ensemble: Mapping[str, Any], interval: Mapping[str, Any],

@@ -11,13 +11,14 @@ gives the pooled fraction inside (the held-out coverage), the per-content fracti
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from .. import thresholds as T
-from ..train.metrics import source_half_width
-from .folds import Fold
+from vmafkit import thresholds as T
+from vmafkit.subjective.folds import Fold
+from vmafkit.train.metrics import source_half_width
 
 
 def _finite(value: float) -> float | None:

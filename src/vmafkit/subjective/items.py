@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ..corpus.schema import CANONICAL6
-from ..errors import InputError
+from vmafkit.corpus.schema import CANONICAL6
+from vmafkit.errors import InputError
 
 
 @dataclass
@@ -42,7 +42,7 @@ class Items:
         """The features are exactly libvmaf's canonical-6, in the canonical order."""
         return tuple(self.feature_names) == CANONICAL6
 
-    def check(self) -> "Items":
+    def check(self) -> Items:
         n = len(self)
         if n == 0:
             raise InputError("no items to train on", path=self.source.get("path"))

@@ -23,19 +23,20 @@ and the registry to take a subjective model is in the issue-15 hand-over notes.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from ..io import atomic_output, atomic_write_json, sha256_file
-from ..provenance import run_provenance
-from ..train import metrics
-from ..train.features import ENCODER_VOCAB_VERSION, NUM_CODECS
-from ..train.loso import REPORT_SCHEMA, predictions_name, report_name
-from ..train.model import Recipe
-from .folds import Fold
-from .items import Items
+from vmafkit.io import atomic_output, atomic_write_json, sha256_file
+from vmafkit.provenance import run_provenance
+from vmafkit.subjective.folds import Fold
+from vmafkit.subjective.items import Items
+from vmafkit.train import metrics
+from vmafkit.train.features import ENCODER_VOCAB_VERSION, NUM_CODECS
+from vmafkit.train.loso import REPORT_SCHEMA, predictions_name, report_name
+from vmafkit.train.model import Recipe
 
 LOSO_DIR = "loso"
 ITEMS_FILE = "subjective_items.jsonl"

@@ -33,15 +33,16 @@ clips its score to [0, 100].
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
-from ..train.features import INPUT_WIDTH, unlabelled
-from ..train.model import Recipe
-from .folds import Fold
+from vmafkit.errors import InputError
+from vmafkit.subjective.folds import Fold
+from vmafkit.train.features import INPUT_WIDTH, unlabelled
+from vmafkit.train.model import Recipe
 
 NUSVR_C = 4.0
 NUSVR_NU = 0.9
@@ -59,13 +60,13 @@ class Affine:
     scale: np.ndarray
 
     @classmethod
-    def zscore(cls, a: np.ndarray) -> "Affine":
+    def zscore(cls, a: np.ndarray) -> Affine:
         a = np.asarray(a, dtype=np.float64)
         std = a.std(axis=0)
         return cls(a.mean(axis=0), np.where(std > 1e-12, std, 1.0))
 
     @classmethod
-    def unit_range(cls, a: np.ndarray) -> "Affine":
+    def unit_range(cls, a: np.ndarray) -> Affine:
         """[min, max] of the training rows -> [0, 1] (a constant column maps to 0)."""
         a = np.asarray(a, dtype=np.float64)
         lo, hi = a.min(axis=0), a.max(axis=0)
@@ -122,7 +123,7 @@ class EnsembleResult:
 
 def fit_predict_ensemble(x: np.ndarray, y: np.ndarray, folds: Sequence[Fold], seeds: Sequence[int], recipe: Recipe, *,
                          canonical: bool, device: str = "cpu", workers: int = 1, progress: bool = False) -> EnsembleResult:
-    from ..train.ensemble import MemberData, fit_members, predict_one
+    from vmafkit.train.ensemble import MemberData, fit_members, predict_one
 
     layout = ensemble_layout(x.shape[1], canonical)
     prepared = []
@@ -193,8 +194,8 @@ class LogisticMap:
     line: tuple[float, float] | None = None  # slope, intercept: the fallback when the fit failed
 
     @classmethod
-    def fit(cls, v: np.ndarray, y: np.ndarray) -> "LogisticMap":
-        from ..train.metrics import logistic_fit
+    def fit(cls, v: np.ndarray, y: np.ndarray) -> LogisticMap:
+        from vmafkit.train.metrics import logistic_fit
 
         v = np.asarray(v, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)

@@ -12,11 +12,12 @@ import csv
 import io as _io
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from ..errors import InputError
-from ..io import MAX_JSON_DEPTH, json_depth_exceeds, read_bytes_capped
+from vmafkit.errors import InputError
+from vmafkit.io import MAX_JSON_DEPTH, json_depth_exceeds, read_bytes_capped
 
 MAX_TABLE_BYTES = 256 << 20  # a table or dataset file, whole
 MAX_ROWS = 2_000_000

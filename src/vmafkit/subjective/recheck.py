@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
-from ..io import read_json
-from .evidence import PREDICTIONS_FILE, read_predictions, summarise
-from .run import REPORT_FILE, REPORT_SCHEMA
-from .stats import STATISTICS
+from vmafkit.errors import InputError
+from vmafkit.io import read_json
+from vmafkit.subjective.evidence import PREDICTIONS_FILE, read_predictions, summarise
+from vmafkit.subjective.run import REPORT_FILE, REPORT_SCHEMA
+from vmafkit.subjective.stats import STATISTICS
 
 TOLERANCE = 1e-9
 

@@ -3,9 +3,10 @@ tests, the ensemble's interval, the gate and the warnings."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-from .stats import STATISTICS
+from vmafkit.subjective.stats import STATISTICS
 
 ORDER = ("ensemble", "nusvr", "linear", "vmaf_logistic")
 

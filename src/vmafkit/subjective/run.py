@@ -26,20 +26,21 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from .. import thresholds as T
-from ..errors import InputError
-from ..io import atomic_write_json, exclusive_lock
-from ..provenance import run_provenance
-from ..train.model import Recipe
-from .folds import content_folds, data_warnings
-from .items import Items
-from .scale import Scale, resolve_scale
+from vmafkit import thresholds as T
+from vmafkit.errors import InputError
+from vmafkit.io import atomic_write_json, exclusive_lock
+from vmafkit.provenance import run_provenance
+from vmafkit.subjective.folds import content_folds, data_warnings
+from vmafkit.subjective.items import Items
+from vmafkit.subjective.scale import Scale, resolve_scale
+from vmafkit.train.model import Recipe
 
 REPORT_FILE = "subjective_report.json"
 TIMING_FILE = "subjective_timing.json"
@@ -73,8 +74,8 @@ class SubjectiveResult:
 
 
 def check_options(opts: Options) -> Options:
-    from ..train.loso import check_recipe, check_seeds
-    from ..validation import BOOTSTRAP_RANGE
+    from vmafkit.train.loso import check_recipe, check_seeds
+    from vmafkit.validation import BOOTSTRAP_RANGE
 
     opts.seeds = check_seeds(opts.seeds)
     check_recipe(opts.recipe)
@@ -104,8 +105,8 @@ def train_from_dataset(dataset: str | Path, out_dir: str | Path, opts: Options |
                        jobs: int | None = None, max_frames: int | None = None,
                        cache_dir: str | Path | None = None) -> SubjectiveResult:
     """Score the dataset's pairs (cached) and run `evaluate_items` on the pooled clips."""
-    from .dataset import read_dataset
-    from .scoring import items_from_scores, score_pairs
+    from vmafkit.subjective.dataset import read_dataset
+    from vmafkit.subjective.scoring import items_from_scores, score_pairs
 
     opts = check_options(opts or Options())
     out_dir = _prepare_out(out_dir)
@@ -132,7 +133,7 @@ def train_from_table(table: str | Path, features: Sequence[str], target: str, gr
                      opts: Options | None = None, *, scale: Scale | str | None = None,
                      id_column: str | None = None) -> SubjectiveResult:
     """Read the table's named columns and run `evaluate_items`."""
-    from .table import read_table
+    from vmafkit.subjective.table import read_table
 
     opts = check_options(opts or Options())
     out_dir = _prepare_out(out_dir)
@@ -160,12 +161,12 @@ def evaluate_items(items: Items, out_dir: str | Path, opts: Options | None = Non
 
 def _evaluate_locked(items: Items, out_dir: Path, opts: Options, scale: Scale, *, inputs: list[Path],
                      args: dict[str, Any], timing: dict[str, Any]) -> SubjectiveResult:
-    from ..train.ensemble import resolve_device
-    from ..train.loso import default_workers
-    from . import models as M
-    from .evidence import PREDICTIONS_FILE, summarise, write_predictions
-    from .loso_files import ITEMS_FILE, write_items, write_loso
-    from .report import format_table
+    from vmafkit.subjective import models as M
+    from vmafkit.subjective.evidence import PREDICTIONS_FILE, summarise, write_predictions
+    from vmafkit.subjective.loso_files import ITEMS_FILE, write_items, write_loso
+    from vmafkit.subjective.report import format_table
+    from vmafkit.train.ensemble import resolve_device
+    from vmafkit.train.loso import default_workers
 
     started = time.perf_counter()
     folds = content_folds(items.groups)

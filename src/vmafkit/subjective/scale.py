@@ -9,10 +9,11 @@ as a VMAF of 4.2. Scores outside a named scale's range are refused (exit 2, nami
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any
 
-from ..errors import InputError
+from vmafkit.errors import InputError
 
 
 @dataclass(frozen=True)

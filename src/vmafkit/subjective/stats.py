@@ -15,12 +15,13 @@ resamples come from a fixed seed: same inputs, same numbers.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
-from .. import thresholds as T
-from ..train import metrics
+from vmafkit import thresholds as T
+from vmafkit.train import metrics
 
 STATISTICS = ("plcc", "srocc", "krocc", "rmse")
 # Which direction is better, per statistic (for the paired comparison's wording).

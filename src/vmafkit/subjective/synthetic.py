@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
-from ..errors import InputError
-from ..media import ffmpeg as ffm
-from ..media.encoders import get_adapter
-from ..media.sources import describe_source, source_name
+from vmafkit.errors import InputError
+from vmafkit.media import ffmpeg as ffm
+from vmafkit.media.encoders import get_adapter
+from vmafkit.media.sources import describe_source, source_name
 
 DATASET_NAME = "dataset_SYNTHETIC_scores.json"
 README = """SYNTHETIC SUBJECTIVE SCORES - no person rated these clips.

@@ -20,16 +20,17 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
-from ..io import iter_json_objects, loads_json, require_regular_file, sha256_file
-from . import readers
-from .items import Items
-from .scale import Scale
+from vmafkit.errors import InputError
+from vmafkit.io import iter_json_objects, loads_json, require_regular_file, sha256_file
+from vmafkit.subjective import readers
+from vmafkit.subjective.items import Items
+from vmafkit.subjective.scale import Scale
 
 SUFFIXES = (".csv", ".parquet", ".jsonl", ".ndjson", ".json")
 

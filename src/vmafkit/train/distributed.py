@@ -16,14 +16,14 @@ inputs, so the retried group gives the same weights.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
-from ..errors import InputError
-from .ensemble import MemberData, fit_members
-from .model import FRRegressor, Recipe
+from vmafkit.errors import InputError
+from vmafkit.train.ensemble import MemberData, fit_members
+from vmafkit.train.model import FRRegressor, Recipe
 
 
 def plan_groups(members: Sequence[MemberData], n_groups: int) -> list[list[int]]:
@@ -79,8 +79,8 @@ def fit_members_distributed(
 
     The split is the one `fit_members(..., workers=groups)` uses for its local shards.
     """
-    from ..dask_executor import DaskExecutor
-    from ..progress import make_progress
+    from vmafkit.parallel.dask_executor import DaskExecutor
+    from vmafkit.progress import make_progress
 
     members = list(members)
     if not members:

@@ -9,13 +9,14 @@ row that gives none is inside; a model of the seed recipe needs every label.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from .. import thresholds as T
-from ..corpus.schema import CANONICAL6, Corpus
-from ..media.sources import bit_depth_of
+from vmafkit import thresholds as T
+from vmafkit.corpus.schema import CANONICAL6, Corpus
+from vmafkit.media.sources import bit_depth_of
 
 
 def training_domain(corpus: Corpus, *, label_free: bool) -> dict[str, Any]:

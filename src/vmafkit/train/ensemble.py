@@ -58,15 +58,15 @@ import math
 import multiprocessing as mp
 import sys
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
-from ..errors import InputError
-from .features import INPUT_WIDTH
-from .model import FRRegressor, Recipe
+from vmafkit.errors import InputError
+from vmafkit.train.features import INPUT_WIDTH
+from vmafkit.train.model import FRRegressor, Recipe
 
 DROPOUT_STREAM = 0x64726F70  # "drop": the SeedSequence salt of the CPU dropout stream
 _PARAM_NAMES = ("W1", "b1", "W2", "b2", "W3", "b3")
@@ -172,7 +172,7 @@ def _fit_sharded(members, recipe, dev, workers, callback):
     shards = _shards(members, workers)
     inits = [initial_weights(int(m.seed), recipe) for m in members]
     if dev.type == "cpu":
-        from . import kernels
+        from vmafkit.train import kernels
 
         kernels.warm_up()  # compiled (or loaded) once here, not in every forked child
     use_fork = sys.platform.startswith("linux") and "fork" in mp.get_all_start_methods()
@@ -465,7 +465,7 @@ class _Trainer:
         r = self.recipe
         fused_adam = torch._fused_adam_
         if self.fused:
-            from .kernels import adam
+            from vmafkit.train.kernels import adam
 
             lr, weight_decay = float(r.lr), float(r.weight_decay)
         with torch.no_grad():
@@ -559,7 +559,7 @@ class _FusedCpuStep:
     `_step_grads`, for the first k members."""
 
     def __init__(self, params, grads, batch_size: int, *, threshold: int, scale: float):
-        from . import kernels
+        from vmafkit.train import kernels
 
         kernels.warm_up()
         self.kernels = kernels
@@ -643,7 +643,7 @@ def _progress_callback(progress, n_members: int, epochs: int):
         return progress, None
     if not progress:
         return None, None
-    from ..progress import make_progress
+    from vmafkit.progress import make_progress
 
     bar = make_progress(True)
     task = bar.add_task(f"train {n_members} members", total=epochs, note="epochs, all members at once")

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from ..corpus.schema import CANONICAL6
+from vmafkit.corpus.schema import CANONICAL6
 
 ENCODER_VOCAB = (
     "libx264", "libx265", "libsvtav1", "libvvenc", "libvpx-vp9",
@@ -119,7 +120,7 @@ class FeatureSpec:
     encoder_vocab_version: str = ENCODER_VOCAB_VERSION
 
     @classmethod
-    def fit(cls, features: np.ndarray, cq: np.ndarray) -> "FeatureSpec":
+    def fit(cls, features: np.ndarray, cq: np.ndarray) -> FeatureSpec:
         features = np.asarray(features, dtype=np.float64)
         mean = features.mean(axis=0)
         std = features.std(axis=0)
@@ -158,7 +159,7 @@ class FeatureSpec:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "FeatureSpec":
+    def from_json(cls, data: dict[str, Any]) -> FeatureSpec:
         return cls(
             mean=tuple(data["mean"]), std=tuple(data["std"]), cq_min=float(data["cq_min"]), cq_max=float(data["cq_max"]),
             feature_order=tuple(data.get("feature_order", CANONICAL6)),

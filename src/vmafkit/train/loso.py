@@ -50,22 +50,23 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-from ..corpus.schema import Corpus, load_corpus
-from ..errors import InputError
-from ..io import atomic_output, atomic_write_json, exclusive_lock, sha256_file
-from ..layout import VERDICT_FILES
-from ..provenance import run_provenance
-from . import metrics
-from .ensemble import MemberData, fit_members, predict_one, resolve_device
-from .features import ENCODER_VOCAB_VERSION, NUM_CODECS, FeatureSpec, mask_labels, unlabelled, with_encoder
-from .model import Recipe
+from vmafkit.corpus.schema import Corpus, load_corpus
+from vmafkit.errors import InputError
+from vmafkit.io import atomic_output, atomic_write_json, exclusive_lock, sha256_file
+from vmafkit.layout import VERDICT_FILES
+from vmafkit.provenance import run_provenance
+from vmafkit.train import metrics
+from vmafkit.train.ensemble import MemberData, fit_members, predict_one, resolve_device
+from vmafkit.train.features import ENCODER_VOCAB_VERSION, NUM_CODECS, FeatureSpec, mask_labels, unlabelled, with_encoder
+from vmafkit.train.model import Recipe
 
 REPORT_SCHEMA = "vmafkit-loso-seed-v1"
 MIN_ROWS = 100
@@ -120,8 +121,8 @@ def refit_record(seed: int, model, spec: FeatureSpec, recipe: Recipe, corpus_sha
 def load_refit(path: Path, seed: int, spec: FeatureSpec, recipe: Recipe, corpus_sha: str):
     """The FRRegressor of a refit file, after checking it is this seed's member of this corpus,
     recipe and feature transform; InputError naming the file otherwise."""
-    from ..io import read_json
-    from .model import FRRegressor
+    from vmafkit.io import read_json
+    from vmafkit.train.model import FRRegressor
 
     data = read_json(path, what="refit file")
     expected = {"schema": REFIT_SCHEMA, "seed": int(seed), "corpus_sha256": corpus_sha, "recipe": recipe.to_json(),
@@ -203,7 +204,7 @@ def check_seeds(seeds: Sequence[int]) -> list[int]:
 
 def check_recipe(recipe: Recipe) -> None:
     """The recipe's numbers within the ranges the CLI enforces (validation.py), for API callers too."""
-    from ..validation import BATCH_SIZE_RANGE, EPOCHS_RANGE, LR_MAX, WEIGHT_DECAY_RANGE
+    from vmafkit.validation import BATCH_SIZE_RANGE, EPOCHS_RANGE, LR_MAX, WEIGHT_DECAY_RANGE
 
     def integer(value, low: int, high: int, flag: str) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
@@ -278,7 +279,7 @@ def train_loso(
         if scheduler is None:
             models = fit_members(members, recipe, device=str(dev), progress=progress, workers=workers)
         else:
-            from .distributed import fit_members_distributed
+            from vmafkit.train.distributed import fit_members_distributed
 
             models = fit_members_distributed(members, recipe, scheduler=scheduler, device=device, progress=progress)
         fit_time = time.perf_counter() - fit_started
@@ -329,7 +330,7 @@ def train_loso(
     return paths
 
 
-def check_converged(seed: int, folds: list[Fold], preds: list[np.ndarray], shifts: list["LabelShift"],
+def check_converged(seed: int, folds: list[Fold], preds: list[np.ndarray], shifts: list[LabelShift],
                     recipe: Recipe) -> None:
     """InputError (exit 2) naming the seed and fold when a member's held-out predictions are not
     all finite: training diverged, and its numbers must not reach a report or a JSON file."""

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from .. import thresholds as T
+from vmafkit import thresholds as T
 
 QUANTILES = (0.5, 0.8, 0.9, 0.95, 0.99)
 LOGISTIC_MAX_NFEV = 50

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from .features import INPUT_WIDTH
+from vmafkit.train.features import INPUT_WIDTH
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class Recipe:
         return self.label_mask_rate > 0
 
     @classmethod
-    def named(cls, name: str, **overrides) -> "Recipe":
+    def named(cls, name: str, **overrides) -> Recipe:
         """`Recipe.named("robust")` (the default) or `Recipe.named("seed")` (the seed kit's exact
         recipe: labels never masked), with any field overridden."""
         if name not in RECIPE_NAMES:
@@ -46,7 +46,7 @@ class Recipe:
         return cls(**{"label_mask_rate": 0.5 if name == "robust" else 0.0, **overrides})
 
     @classmethod
-    def from_json(cls, data: dict) -> "Recipe":
+    def from_json(cls, data: dict) -> Recipe:
         """The recipe a report or verdict recorded. Fields it lacks take this vmafkit's defaults,
         except `label_mask_rate`: a record without it predates label masking (the seed recipe)."""
         known = {k: data[k] for k in asdict(cls()) if k in data}

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
-from .errors import InputError
-from .media import ffmpeg as ffm
-from .media.encoders import ADAPTERS, probe_encoder
+from vmafkit.errors import InputError
+from vmafkit.media import ffmpeg as ffm
+from vmafkit.media.encoders import ADAPTERS, probe_encoder
 
 STEP_MODULES = {"train": ("torch",), "export": ("torch", "onnx", "onnxruntime"), "predict": ("onnxruntime",)}
 ALL_STEPS = ("corpus", "train", "export", "predict")
@@ -54,7 +55,7 @@ def short_note(message: str, width: int = NOTE_WIDTH) -> str:
 
 def _platform_info(ff: ffm.Ffmpeg | None) -> dict[str, Any]:
     try:
-        from . import platform as host
+        from vmafkit.host import platform as host
     except ImportError:
         return {"family": "unknown", "default_encoders": ["libx264"], "signals": {}}
     info = host.detect(ffmpeg=ff.path if ff else None)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import os
-from typing import Callable, Iterable, Iterator, Protocol, TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from typing import Protocol, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -68,7 +69,7 @@ class LocalExecutor:
 
 def make_executor(workers: int | None = None, scheduler: str | None = None) -> Executor:
     if scheduler:
-        from .dask_executor import DaskExecutor  # optional: only when a cluster is asked for
+        from vmafkit.parallel.dask_executor import DaskExecutor  # optional: only when a cluster is asked for
 
         return DaskExecutor(scheduler)
     return LocalExecutor(workers)

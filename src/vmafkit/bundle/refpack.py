@@ -47,15 +47,23 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from .errors import InputError
-from .io import CHUNK, atomic_write_text, dumps_json, exclusive_lock, sha256_file
-from .media.ffmpeg import (decode_raw_to_stdout_argv, decode_to_y4m_argv, ffv1_pack_argv, file_url, find_ffmpeg,
-                           frame_hash_argv, probe_argv)
-from .media.sources import RAW_LAYOUTS, geometry_from_name, parse_video_stream, parse_y4m_header, raw_frame_size
+from vmafkit.errors import InputError
+from vmafkit.io import CHUNK, atomic_write_text, dumps_json, exclusive_lock, sha256_file
+from vmafkit.media.ffmpeg import (
+    decode_raw_to_stdout_argv,
+    decode_to_y4m_argv,
+    ffv1_pack_argv,
+    file_url,
+    find_ffmpeg,
+    frame_hash_argv,
+    probe_argv,
+)
+from vmafkit.media.sources import RAW_LAYOUTS, geometry_from_name, parse_video_stream, parse_y4m_header, raw_frame_size
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.jsonl"
@@ -92,7 +100,7 @@ def _run_ffmpeg(argv: list[str], what: str, path: Path) -> bytes:
     return proc.stdout
 
 
-def _input_args(desc: "SourceInfo", path: Path) -> list[str]:
+def _input_args(desc: SourceInfo, path: Path) -> list[str]:
     if desc.container == "yuv":
         return ["-f", "rawvideo", "-pixel_format", desc.pix_fmt, "-video_size", f"{desc.width}x{desc.height}",
                 "-framerate", str(desc.fps), "-i", file_url(path)]
@@ -235,7 +243,7 @@ def _temp_path(folder: Path, name: str, suffix: str = ".tmp") -> Iterator[Path]:
 
 
 def _safe_rel(name: str) -> str:
-    from .bundle import UnsafeBundle, safe_member_name
+    from vmafkit.bundle import UnsafeBundle, safe_member_name
 
     try:
         return safe_member_name(name)

@@ -25,9 +25,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .errors import InputError
-from .io import atomic_output
+from vmafkit import __version__
+from vmafkit.errors import InputError
+from vmafkit.io import atomic_output
 
 FIXED_MTIME = 315532800
 TORCH_PIN = "torch==2.13.0"

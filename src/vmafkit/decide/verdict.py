@@ -6,19 +6,27 @@ import contextlib
 import datetime as _dt
 import hashlib
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from typing import Any, Iterable, Mapping
 
-from . import thresholds as T
-from .calibration import calibrate
-from .errors import InputError, RefusedError, not_a_folder
-from .gate import failing_aspects, gate_from_reports, load_evidence, normalise_seeds, report_corpus, seed_report_path
-from .io import atomic_write_json, read_json, sha256_file
-from .layout import HOLD_FILE, PROMOTE_FILE
-from .provenance import run_provenance
-from .validation import validate_or_raise
+from vmafkit import thresholds as T
+from vmafkit.decide.calibration import calibrate
+from vmafkit.decide.gate import (
+    failing_aspects,
+    gate_from_reports,
+    load_evidence,
+    normalise_seeds,
+    report_corpus,
+    seed_report_path,
+)
+from vmafkit.errors import InputError, RefusedError, not_a_folder
+from vmafkit.io import atomic_write_json, read_json, sha256_file
+from vmafkit.layout import HOLD_FILE, PROMOTE_FILE
+from vmafkit.provenance import run_provenance
+from vmafkit.validation import validate_or_raise
 
 VERDICT_SCHEMA_VERSION = 1
 # The fingerprint fields that identify the corpus itself (the path and the reference-folder
@@ -51,7 +59,7 @@ def ref_dir_snapshot(ref_dir: str | Path) -> dict[str, Any]:
 def corpus_fingerprint(corpus_path: str | Path, ref_dir: str | Path | None = None, *, corpus=None) -> dict[str, Any]:
     """{path, sha256, rows, n_sources, sources[{src, src_sha256, rows}], ref_dir}. `corpus`: the
     file already loaded (saves a second parse)."""
-    from .corpus.schema import load_corpus
+    from vmafkit.corpus.schema import load_corpus
 
     corpus_path = Path(corpus_path)
     corpus = load_corpus(corpus_path) if corpus is None else corpus
@@ -110,7 +118,7 @@ def resolve_corpus_path(reports: Mapping[int, Mapping[str, Any]], loso_dir: Path
 
 def recipe_from_reports(reports: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
     """The training recipe the seeds ran with (must agree across seeds)."""
-    from .train.model import Recipe
+    from vmafkit.train.model import Recipe
 
     keys = ("epochs", "batch_size", "lr", "weight_decay")
     recipes = {seed: {**{k: r[k] for k in keys}, **(r.get("recipe") or {})} for seed, r in reports.items()}
@@ -158,7 +166,7 @@ def recommendation(gate: Mapping[str, Any], corpus_path: Path, verdict_path: Pat
     default OUT/models when the verdict is written inside a `vmafkit run` folder, which exports a
     PROMOTE itself, so the advice never asks for an export that already happened."""
     if exported_to is None:
-        from .pipeline import LOSO_DIR, MODELS_DIR, STATE_FILE
+        from vmafkit.pipeline import LOSO_DIR, MODELS_DIR, STATE_FILE
 
         loso = Path(verdict_path).parent  # OUT/loso beside OUT/pipeline.json: a `vmafkit run` folder
         if loso.name == LOSO_DIR and (loso.parent / STATE_FILE).is_file():
@@ -179,9 +187,9 @@ def recommendation(gate: Mapping[str, Any], corpus_path: Path, verdict_path: Pat
 def build_verdict(loso_dir: str | Path, seeds: Iterable[int] = T.DEFAULT_SEEDS, *, ref_dir: str | Path | None = None,
                   argv: list[str] | None = None, coverage: float = T.DEFAULT_COVERAGE) -> tuple[dict[str, Any], Path]:
     """Compute the verdict (nothing is written): (verdict JSON, path it belongs at)."""
-    from .corpus.schema import load_corpus
-    from .train.loso import refit_name
-    from .train.model import Recipe
+    from vmafkit.corpus.schema import load_corpus
+    from vmafkit.train.loso import refit_name
+    from vmafkit.train.model import Recipe
 
     loso_dir = Path(loso_dir)
     seeds = normalise_seeds(seeds)

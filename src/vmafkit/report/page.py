@@ -20,15 +20,16 @@ import html
 import io
 import math
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from . import thresholds as T
-from .errors import InputError, VmafkitError
-from .io import atomic_write_text, iter_json_objects, read_json, sha256_file
+from vmafkit import thresholds as T
+from vmafkit.errors import InputError, VmafkitError
+from vmafkit.io import atomic_write_text, iter_json_objects, read_json, sha256_file
 
 REPORT_NAME = "report.html"
 CORPUS_NAME = "per_frame_canonical6.jsonl"
@@ -138,7 +139,7 @@ def _load_loso(inputs: RunInputs, loso: Path) -> None:
             verdict = _read_json_object(path)
             if verdict.get("verdict") not in ("PROMOTE", "HOLD"):
                 raise InputError("has no verdict PROMOTE or HOLD", path=path)
-            from .verdict import stale_reason
+            from vmafkit.decide.verdict import stale_reason
 
             stale = stale_reason(verdict, loso)
             if stale is not None:
@@ -325,7 +326,7 @@ def _gate(inp: RunInputs) -> tuple[dict[str, Any] | None, str]:
     plccs = {s: float(p) for s, p in plccs.items() if isinstance(p, (int, float)) and math.isfinite(p)}
     if not plccs:
         return None, ""
-    from .gate import evaluate_gate
+    from vmafkit.decide.gate import evaluate_gate
 
     calib = _provisional_calibration(inp)
     coverage = calib.get("fold_frame_coverage_min") if calib else None
@@ -337,8 +338,8 @@ def _provisional_calibration(inp: RunInputs) -> dict[str, Any] | None:
     when they are incomplete or unreadable)."""
     if not (inp.prediction_paths and inp.seed_reports and set(inp.prediction_paths) == set(inp.seed_reports)):
         return None
-    from .calibration import calibrate, read_predictions
-    from .train.model import Recipe
+    from vmafkit.decide.calibration import calibrate, read_predictions
+    from vmafkit.train.model import Recipe
 
     try:
         per_seed = {s: read_predictions(p) for s, p in inp.prediction_paths.items()}
@@ -565,7 +566,7 @@ def _held_out(inp: RunInputs) -> HeldOut:
 
 def _scatter_section(inp: RunInputs) -> str:
     held = _held_out(inp)
-    from .train.metrics import plcc, rmse
+    from vmafkit.train.metrics import plcc, rmse
 
     folds = sorted(set(held.fold.tolist()))
     shown = folds[:MAX_SCATTER_FOLDS]
@@ -629,9 +630,8 @@ def _coverage_section(inp: RunInputs) -> str:
     origin = f"from {_rel(inp.verdict_path, inp.out_dir)}" if calib else ""
     if not calib and inp.prediction_paths and inp.seed_reports and set(inp.prediction_paths) == set(inp.seed_reports):
         try:
-            from .calibration import calibrate, read_predictions
-
-            from .train.model import Recipe
+            from vmafkit.decide.calibration import calibrate, read_predictions
+            from vmafkit.train.model import Recipe
 
             per_seed = {s: read_predictions(p) for s, p in inp.prediction_paths.items()}
             first = next(iter(inp.seed_reports.values()))
@@ -746,7 +746,7 @@ def _corpus_section(inp: RunInputs) -> str:
                    "or the one the seed reports name); pass --corpus FILE")
     if not inp.corpus_path.is_file():
         return _na(f"corpus file {inp.corpus_path} not found")
-    from .corpus.schema import load_corpus
+    from vmafkit.corpus.schema import load_corpus
 
     corpus = load_corpus(inp.corpus_path)
     srcs = corpus.sources

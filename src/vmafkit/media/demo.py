@@ -16,14 +16,15 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from .errors import InputError
-from .io import atomic_output, atomic_write_json, atomic_write_text, exclusive_lock, read_json, sha256_file
-from .media import ffmpeg as ffm
-from .media.sources import SOURCE_SUFFIXES
+from vmafkit.errors import InputError
+from vmafkit.io import atomic_output, atomic_write_json, atomic_write_text, exclusive_lock, read_json, sha256_file
+from vmafkit.media import ffmpeg as ffm
+from vmafkit.media.sources import SOURCE_SUFFIXES
 
 DEMO_SCHEMA = "vmafkit-demo-clips-v1"
 MANIFEST_NAME = "demo_manifest.json"

@@ -8,13 +8,14 @@ and a report that disagrees (by more than `T.RECOMPUTE_TOL`) is refused, naming 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
-from . import thresholds as T
-from .errors import InputError
-from .io import read_json
-from .validation import validate_or_raise
+from vmafkit import thresholds as T
+from vmafkit.errors import InputError
+from vmafkit.io import read_json
+from vmafkit.validation import validate_or_raise
 
 
 def seed_report_path(loso_dir: str | Path, seed: int) -> Path:
@@ -34,7 +35,7 @@ def load_seed_report(path: str | Path, seed: int | None = None) -> dict[str, Any
                          path=path)
     if not math.isfinite(plcc) or not -1.0 <= plcc <= 1.0:
         raise InputError(f"mean_plcc {plcc!r} is not a correlation in [-1, 1]", path=path)
-    from .train.features import ENCODER_VOCAB_VERSION, NUM_CODECS
+    from vmafkit.train.features import ENCODER_VOCAB_VERSION, NUM_CODECS
 
     if "num_codecs" in report and report["num_codecs"] != NUM_CODECS:
         raise InputError(f"num_codecs {report['num_codecs']} is not this vmafkit's {NUM_CODECS}", path=path)
@@ -72,7 +73,7 @@ def _same(a: float | None, b: float) -> bool:
 def check_report_numbers(report: Mapping[str, Any], preds: Mapping[str, Any], report_path: Path) -> None:
     """InputError (naming the report) unless every fold PLCC and the mean/min/max in `report`
     equal what its held-out predictions give."""
-    from .train import metrics
+    from vmafkit.train import metrics
 
     folds_in_file = sorted(set(preds["fold"].tolist()))
     folds_in_report = sorted(str(f["held_out"]) for f in report["folds"])
@@ -97,7 +98,7 @@ def load_evidence(loso_dir: str | Path, seeds: Iterable[int] = T.DEFAULT_SEEDS
                   ) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]], dict[int, Path]]:
     """(reports, predictions, prediction paths) for every seed, each report checked against its
     predictions. A missing prediction file is an InputError: the gate cannot recompute."""
-    from .calibration import prediction_file, read_predictions
+    from vmafkit.decide.calibration import prediction_file, read_predictions
 
     reports = load_seed_reports(loso_dir, seeds)
     paths: dict[int, Path] = {}
@@ -165,8 +166,8 @@ def gate_from_reports(reports: Mapping[int, Mapping[str, Any]], interval_coverag
 def run_gate(loso_dir: str | Path, seeds: Iterable[int] = T.DEFAULT_SEEDS,
              coverage: float = T.DEFAULT_COVERAGE) -> dict[str, Any]:
     """Load and re-check the evidence of `loso_dir` and return the gate report."""
-    from .calibration import calibrate
-    from .train.model import Recipe
+    from vmafkit.decide.calibration import calibrate
+    from vmafkit.train.model import Recipe
 
     reports, preds, paths = load_evidence(loso_dir, seeds)
     label_free = Recipe.from_json(next(iter(reports.values())).get("recipe") or {}).label_free

@@ -25,9 +25,10 @@ import asyncio
 import os
 import sys
 import uuid
-from typing import Callable, Iterable, Iterator, TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
 
-from .errors import InputError
+from vmafkit.errors import InputError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -194,7 +195,7 @@ class DaskExecutor:
             except Exception:  # noqa: BLE001  (closing a client whose scheduler is gone)
                 pass
 
-    def __enter__(self) -> "DaskExecutor":
+    def __enter__(self) -> DaskExecutor:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -22,18 +22,19 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from . import thresholds as T
-from .calibration import METHOD as CALIBRATION_METHOD
-from .calibration import guarantee_text, source_half_width
-from .errors import InputError
-from .io import iter_json_objects, read_json
-from .validation import validate_or_raise
+from vmafkit import thresholds as T
+from vmafkit.decide.calibration import METHOD as CALIBRATION_METHOD
+from vmafkit.decide.calibration import guarantee_text, source_half_width
+from vmafkit.errors import InputError
+from vmafkit.io import iter_json_objects, read_json
+from vmafkit.validation import validate_or_raise
 
 MODE_ENSEMBLE = "ensemble"
 MODE_SMOKE = "smoke-single-member"
@@ -62,7 +63,7 @@ class LoadedEnsemble:
         """One onnxruntime session over the merged graph (all members + Mean), 1 intra-op thread:
         parallelism comes from `threads` Python threads each running its own share of batches."""
         if self._session is None:
-            from .export import ort_session
+            from vmafkit.serve.export import ort_session
 
             self._session = ort_session(merge_members(self.onnx_paths), threads=1)
         return self._session
@@ -126,7 +127,10 @@ def merge_members(onnx_paths: Sequence[str | Path | bytes]) -> bytes:
     nodes, inits, outs = [], [], []
     for k, model in enumerate(models):
         prefix = f"m{k}_"
-        rename = lambda name: name if (name in shared or name == "") else prefix + name  # noqa: E731
+
+        def rename(name: str, prefix: str = prefix) -> str:
+            return name if (name in shared or name == "") else prefix + name
+
         for init in model.graph.initializer:
             new = onnx.TensorProto()
             new.CopyFrom(init)
@@ -153,7 +157,7 @@ def merge_members(onnx_paths: Sequence[str | Path | bytes]) -> bytes:
 
 
 def _registry_rows(models_dir: Path, model_id: str | None) -> tuple[str, list[dict[str, Any]], Path]:
-    from .registry import load_registry
+    from vmafkit.serve.registry import load_registry
 
     registry_path = models_dir / "registry.json" if models_dir.is_dir() else models_dir
     data = load_registry(registry_path)  # schema + sha256 + input-schema hash, or InputError
@@ -171,7 +175,7 @@ def _registry_rows(models_dir: Path, model_id: str | None) -> tuple[str, list[di
 
 def load_ensemble(models: str | Path, *, model_id: str | None = None, threads: int = 2) -> LoadedEnsemble:
     """Read MODELS/registry.json (validated) and prepare the members to run."""
-    from .train.features import FeatureSpec
+    from vmafkit.train.features import FeatureSpec
 
     model_id, rows, registry_path = _registry_rows(Path(models), model_id)
     base = registry_path.parent
@@ -250,7 +254,7 @@ def known_encoder(name: str, where: str) -> str | None:
     closest known names."""
     import difflib
 
-    from .media.encoders import ADAPTERS
+    from vmafkit.media.encoders import ADAPTERS
 
     if name == "unknown":
         return None
@@ -307,7 +311,7 @@ def predict_features(models: str | Path | LoadedEnsemble, rows: Sequence[Mapping
     robust-recipe ensemble was trained for. Rows outside the training domain raise InputError
     unless `allow_out_of_domain` (module doc). Returns the dict `vmafkit predict --json` writes.
     """
-    from .train.domain import describe, row_problems
+    from vmafkit.train.domain import describe, row_problems
 
     if not 0.0 < coverage < 1.0:
         raise InputError(f"--coverage must be in (0, 1), got {coverage}")
@@ -406,7 +410,7 @@ def predict_pair(models: str | Path | LoadedEnsemble, ref: str | Path, dis: str 
                  preset: str | None = None, cq: float | None = None, coverage: float = T.DEFAULT_COVERAGE,
                  model_id: str | None = None, allow_out_of_domain: bool = False, **score_kwargs: Any) -> dict[str, Any]:
     """Score DIS against REF with libvmaf (canonical-6 per frame), then predict as above."""
-    from .media.score import score_pair
+    from vmafkit.media.score import score_pair
 
     ens = models if isinstance(models, LoadedEnsemble) else load_ensemble(models, model_id=model_id)
     if encoder is not None:

@@ -14,13 +14,14 @@ import getpass
 import json
 import os
 import socket
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
-from .errors import InputError, RefusedError
-from .io import atomic_output, atomic_write_bytes, atomic_write_json, exclusive_lock, read_json, sha256_file
-from .validation import schema_errors
-from .verdict import fingerprint_difference, load_trusted_verdict, load_verdict, same_corpus, utc_now
+from vmafkit.decide.verdict import fingerprint_difference, load_trusted_verdict, load_verdict, same_corpus, utc_now
+from vmafkit.errors import InputError, RefusedError
+from vmafkit.io import atomic_output, atomic_write_bytes, atomic_write_json, exclusive_lock, read_json, sha256_file
+from vmafkit.validation import schema_errors
 
 REGISTRY_SCHEMA_VERSION = 1
 HISTORY_FILE = "registry_history.jsonl"
@@ -46,7 +47,7 @@ def registry_problems(registry_path: str | Path, data: Any | None = None) -> lis
     """Every problem with the registry: schema first, then the semantic checks (ids unique, each
     ONNX present with the recorded sha256, sidecars for non-smoke rows and their consistency, the
     input-schema hash equal to this vmafkit's)."""
-    from .train.features import input_schema_hash
+    from vmafkit.train.features import input_schema_hash
 
     registry_path = Path(registry_path)
     if data is None:

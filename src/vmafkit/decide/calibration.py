@@ -27,16 +27,17 @@ and the worst fold and the fraction of folds that reach `coverage` are reported 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
-from . import thresholds as T
-from .errors import InputError
-from .io import iter_json_objects, require_regular_file, sha256_file
-from .corpus.schema import clip_ids
-from .train.metrics import source_half_width, source_quantile
+from vmafkit import thresholds as T
+from vmafkit.corpus.schema import clip_ids
+from vmafkit.errors import InputError
+from vmafkit.io import iter_json_objects, require_regular_file, sha256_file
+from vmafkit.train.metrics import source_half_width, source_quantile
 
 PRED_COLUMNS = ("row", "src", "encoder", "preset", "cq", "frame_index", "vmaf", "pred", "fold")
 METHOD = ("per-source quantile of LOSO held-out absolute residuals of the seed-mean ensemble, then split "

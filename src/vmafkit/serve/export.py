@@ -13,18 +13,25 @@ from __future__ import annotations
 import contextlib
 import io
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
-from . import thresholds as T
-from .calibration import calibrate_from_loso
-from .errors import InputError, RefusedError
-from .io import atomic_write_bytes, atomic_write_json, read_json, sha256_bytes, sha256_file
-from .provenance import run_provenance
-from .validation import validate_or_raise
-from .verdict import corpus_fingerprint, fingerprint_difference, load_trusted_verdict, load_verdict, same_corpus
+from vmafkit import thresholds as T
+from vmafkit.decide.calibration import calibrate_from_loso
+from vmafkit.decide.verdict import (
+    corpus_fingerprint,
+    fingerprint_difference,
+    load_trusted_verdict,
+    load_verdict,
+    same_corpus,
+)
+from vmafkit.errors import InputError, RefusedError
+from vmafkit.io import atomic_write_bytes, atomic_write_json, read_json, sha256_bytes, sha256_file
+from vmafkit.provenance import run_provenance
+from vmafkit.validation import validate_or_raise
 
 DEFAULT_MODEL_ID = "fr_regressor_v2_ensemble_v1"
 MEMBER_KIND = "fr_regressor_v2_ensemble_member"
@@ -120,7 +127,7 @@ def check_exportable(corpus_path: str | Path, verdict_path: str | Path) -> tuple
 
     The verdict is re-derived from the files it pins (`verdict.load_trusted_verdict`): a
     hand-edited verdict, or one whose seed reports or predictions changed since, is refused."""
-    from .train.model import Recipe
+    from vmafkit.train.model import Recipe
 
     verdict_path = Path(verdict_path)
     verdict = load_verdict(verdict_path)
@@ -155,12 +162,12 @@ def export_ensemble(corpus_path: str | Path, verdict_path: str | Path, out_dir: 
     Refuses (RefusedError, exit 3) unless the verdict is PROMOTE for this exact corpus; nothing
     is written unless every member passes the onnxruntime-vs-torch parity check.
     """
-    from .corpus.schema import load_corpus
-    from .train.domain import training_domain
-    from .train.ensemble import MemberData, fit_members, resolve_device
-    from .train.features import input_schema, input_schema_hash
-    from .train.loso import default_workers, full_corpus_inputs, load_refit
-    from .train.model import Recipe
+    from vmafkit.corpus.schema import load_corpus
+    from vmafkit.train.domain import training_domain
+    from vmafkit.train.ensemble import MemberData, fit_members, resolve_device
+    from vmafkit.train.features import input_schema, input_schema_hash
+    from vmafkit.train.loso import default_workers, full_corpus_inputs, load_refit
+    from vmafkit.train.model import Recipe
 
     corpus_path, verdict_path, out_dir = Path(corpus_path), Path(verdict_path), Path(out_dir)
     if not model_id or any(c in model_id for c in "/\\ ") or model_id.startswith("."):

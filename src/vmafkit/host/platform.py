@@ -40,9 +40,10 @@ import platform as _platform
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 CUDA = "linux-x86_64-cuda"
 SYCL = "linux-x86_64-sycl"
@@ -229,7 +230,7 @@ def detect(ffmpeg: str | os.PathLike[str] | None = None) -> PlatformInfo:
         family = fake_family.strip()
         if family not in DEFAULT_ENCODERS:
             # A typo in a test variable must not silently become a real detection.
-            from .errors import InputError
+            from vmafkit.errors import InputError
 
             raise InputError(f"{ENV_PLATFORM}={family!r} is not a family; use one of {', '.join(FAMILIES)}")
         signals: dict[str, Any] = {"faked": True, "fake_platform": family}

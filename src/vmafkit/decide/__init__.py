@@ -1,0 +1,1 @@
+"""Decide: recompute the evidence, apply the gate, write the verdict."""

@@ -1,0 +1,1 @@
+"""Host: what this machine is and whether it can run each step."""

@@ -1,0 +1,1 @@
+"""Parallel: the local and Dask executors and how work is grouped onto them."""

@@ -1,0 +1,1 @@
+"""Serve: export ONNX, keep the model registry, predict with an interval."""
