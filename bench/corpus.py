@@ -48,11 +48,31 @@ def bare_back_to_back(ff, sources, encoders, cqs, frames, work: Path) -> float:
             for cq in cqs:
                 args = adapter.args(cq, "medium")
                 enc = work / f"{source.name}_{encoder}_{cq}.mkv"
-                run(ffm.encode_argv(ff, source.input_spec, enc, encoder=encoder, codec_args=args.codec_args,
-                                    crop=source.crop, max_frames=frames, threads=1))
+                run(
+                    ffm.encode_argv(
+                        ff,
+                        source.input_spec,
+                        enc,
+                        encoder=encoder,
+                        codec_args=args.codec_args,
+                        crop=source.crop,
+                        max_frames=frames,
+                        threads=1,
+                    )
+                )
                 dis = ffm.InputSpec(enc, False, *source.even_size, source.pix_fmt, source.fps)
-                run(ffm.score_argv(ff, dis, source.input_spec, work / "a.json", pix_fmt=ffm.scoring_pix_fmt(source.pix_fmt),
-                                   ref_crop=source.crop, max_frames=frames, threads=1))
+                run(
+                    ffm.score_argv(
+                        ff,
+                        dis,
+                        source.input_spec,
+                        work / "a.json",
+                        pix_fmt=ffm.scoring_pix_fmt(source.pix_fmt),
+                        ref_crop=source.crop,
+                        max_frames=frames,
+                        threads=1,
+                    )
+                )
     return time.perf_counter() - started
 
 
@@ -71,14 +91,70 @@ def seed_way(ff, sources, encoders, cqs, frames, work: Path) -> float:
                 args = adapter.args(cq, "medium")
                 enc = work / f"{source.name}_{encoder}_{cq}.mkv"
                 ref_yuv, dis_yuv = work / "ref.yuv", work / "dis.yuv"
-                run(ffm.encode_argv(ff, source.input_spec, enc, encoder=encoder, codec_args=args.codec_args,
-                                    crop=source.crop, max_frames=frames, threads=1))
-                run([ff.path, "-y", "-loglevel", "error", "-i", str(enc), *passthrough, "-pix_fmt", "yuv420p",
-                     "-f", "rawvideo", str(dis_yuv)])
-                run([ff.path, "-y", "-loglevel", "error", *source.input_spec.args(), *passthrough, "-frames:v",
-                     str(frames), *vf, "-pix_fmt", "yuv420p", "-f", "rawvideo", str(ref_yuv)])
-                run([ff.path, "-loglevel", "error", *raw, "-i", str(dis_yuv), *raw, "-i", str(ref_yuv),
-                     "-lavfi", f"[0:v][1:v]libvmaf=log_fmt=json:log_path={work}/b.json", "-f", "null", "-"])
+                run(
+                    ffm.encode_argv(
+                        ff,
+                        source.input_spec,
+                        enc,
+                        encoder=encoder,
+                        codec_args=args.codec_args,
+                        crop=source.crop,
+                        max_frames=frames,
+                        threads=1,
+                    )
+                )
+                run(
+                    [
+                        ff.path,
+                        "-y",
+                        "-loglevel",
+                        "error",
+                        "-i",
+                        str(enc),
+                        *passthrough,
+                        "-pix_fmt",
+                        "yuv420p",
+                        "-f",
+                        "rawvideo",
+                        str(dis_yuv),
+                    ]
+                )
+                run(
+                    [
+                        ff.path,
+                        "-y",
+                        "-loglevel",
+                        "error",
+                        *source.input_spec.args(),
+                        *passthrough,
+                        "-frames:v",
+                        str(frames),
+                        *vf,
+                        "-pix_fmt",
+                        "yuv420p",
+                        "-f",
+                        "rawvideo",
+                        str(ref_yuv),
+                    ]
+                )
+                run(
+                    [
+                        ff.path,
+                        "-loglevel",
+                        "error",
+                        *raw,
+                        "-i",
+                        str(dis_yuv),
+                        *raw,
+                        "-i",
+                        str(ref_yuv),
+                        "-lavfi",
+                        f"[0:v][1:v]libvmaf=log_fmt=json:log_path={work}/b.json",
+                        "-f",
+                        "null",
+                        "-",
+                    ]
+                )
                 dis_yuv.unlink()
                 ref_yuv.unlink()
     return time.perf_counter() - started
@@ -118,17 +194,24 @@ def main() -> None:
     best = {k: min(v) for k, v in timings.items()}
     n_cells = len(sources) * len(encoders) * len(cqs)
     print(f"machine: {usable_cores()} cores, {cpu_model()}; ffmpeg {ff.version}; libvmaf {ff.libvmaf_version}")
-    print(f"cells: {n_cells} ({len(sources)} sources x {','.join(encoders)} x cq {opts.cqs}), {opts.frames} frames each; "
-          f"best of {opts.repeat}")
+    print(
+        f"cells: {n_cells} ({len(sources)} sources x {','.join(encoders)} x cq {opts.cqs}), {opts.frames} frames each; "
+        f"best of {opts.repeat}"
+    )
     print("| way | wall s | frames/s | vs vmafkit |")
     print("|---|---:|---:|---:|")
-    names = {"vmafkit": "vmafkit corpus", "a": "(a) bare encode + score, back to back",
-             "b": "(b) seed's way: encode, decode to .yuv, score"}
+    names = {
+        "vmafkit": "vmafkit corpus",
+        "a": "(a) bare encode + score, back to back",
+        "b": "(b) seed's way: encode, decode to .yuv, score",
+    }
     for key in ("vmafkit", "a", "b"):
         fps = n_cells * opts.frames / best[key]
         print(f"| {names[key]} | {best[key]:.2f} | {fps:.0f} | {best[key] / best['vmafkit']:.2f}x |")
-    print(f"vmafkit / (a) = {best['vmafkit'] / best['a']:.2f} (target <= 1.10); "
-          f"(b) / vmafkit = {best['b'] / best['vmafkit']:.2f} (target >= 1.80)")
+    print(
+        f"vmafkit / (a) = {best['vmafkit'] / best['a']:.2f} (target <= 1.10); "
+        f"(b) / vmafkit = {best['b'] / best['vmafkit']:.2f} (target >= 1.80)"
+    )
 
 
 if __name__ == "__main__":

@@ -64,8 +64,10 @@ def main() -> None:
         refit = timed_export(a.corpus, old_path, root / "refit")
         same = all((root / "shipped" / p.name).read_bytes() == p.read_bytes() for p in (root / "refit").glob("*.onnx"))
     per_fold = timing["fit_time_s"] / folds
-    print(f"corpus {a.corpus}: {folds} folds x {len(seeds)} seeds + {len(seeds)} production members, "
-          f"{a.epochs} epochs; train wall {train_wall:.1f} s, fit {timing['fit_time_s']:.1f} s\n")
+    print(
+        f"corpus {a.corpus}: {folds} folds x {len(seeds)} seeds + {len(seeds)} production members, "
+        f"{a.epochs} epochs; train wall {train_wall:.1f} s, fit {timing['fit_time_s']:.1f} s\n"
+    )
     print("| step | wall s | vs train per fold |")
     print("|---|---:|---:|")
     print(f"| train, fit per fold (fit / {folds}) | {per_fold:.1f} | 1.00x |")

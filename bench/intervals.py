@@ -25,7 +25,7 @@ from vmafkit.decide.calibration import conformal_quantile, prediction_file, read
 
 def held_out_table(loso_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(fold [n], vmaf [n], preds [n, seeds]) of every row, seeds in file order."""
-    seeds = sorted(int(p.name[len("loso_seed"):].split(".")[0]) for p in loso_dir.glob("loso_seed*.predictions.*"))
+    seeds = sorted(int(p.name[len("loso_seed") :].split(".")[0]) for p in loso_dir.glob("loso_seed*.predictions.*"))
     columns = [read_predictions(prediction_file(loso_dir, s)) for s in seeds]
     order = [np.argsort(c["row"]) for c in columns]
     first = columns[0]
@@ -45,8 +45,11 @@ def main() -> None:
     print(f"{len(y)} rows, {preds.shape[1]} seeds, {len(folds)} folds; coverage asked {a.coverage}")
     print("| interval | mean per-fold coverage | worst fold | mean half-width |")
     print("|---|---:|---:|---:|")
-    for name, scale in (("constant", np.ones_like(sd)), ("spread + 0.1", sd + 0.1),
-                        ("spread + median spread", sd + np.median(sd))):
+    for name, scale in (
+        ("constant", np.ones_like(sd)),
+        ("spread + 0.1", sd + 0.1),
+        ("spread + median spread", sd + np.median(sd)),
+    ):
         covered, widths = [], []
         for f in folds:
             held = fold == f

@@ -36,8 +36,12 @@ class EpochPermutation(Sampler):
 def fit_one(x: np.ndarray, y: np.ndarray, seed: int, recipe: Recipe = Recipe()) -> FRRegressor:
     torch.manual_seed(seed)
     model = FRRegressor(hidden=recipe.hidden, dropout=recipe.dropout)
-    data = TensorDataset(torch.from_numpy(np.asarray(x, dtype=np.float32)), torch.from_numpy(np.asarray(y, dtype=np.float32)))
-    loader = DataLoader(data, batch_size=recipe.batch_size, sampler=EpochPermutation(len(data), torch.Generator().manual_seed(seed)))
+    data = TensorDataset(
+        torch.from_numpy(np.asarray(x, dtype=np.float32)), torch.from_numpy(np.asarray(y, dtype=np.float32))
+    )
+    loader = DataLoader(
+        data, batch_size=recipe.batch_size, sampler=EpochPermutation(len(data), torch.Generator().manual_seed(seed))
+    )
     opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     loss_fn = torch.nn.MSELoss()
     model.train()

@@ -44,8 +44,9 @@ def ref_dir(work: Path, clips: tuple[str, ...], name: str) -> Path:
 def one_run(refs: Path, work: Path, cqs: list[int], frames: int, scheduler: str | None) -> tuple[float, int, int]:
     out_dir = Path(tempfile.mkdtemp(dir=work))  # fresh: no cached cell
     started = time.perf_counter()
-    result = build_corpus(refs, ["libx264"], cqs, out_dir / "c.jsonl", jobs=2, max_frames=frames, progress=False,
-                          scheduler=scheduler)
+    result = build_corpus(
+        refs, ["libx264"], cqs, out_dir / "c.jsonl", jobs=2, max_frames=frames, progress=False, scheduler=scheduler
+    )
     wall = time.perf_counter() - started
     assert result.cells_cached == 0 and result.cells_run == result.n_cells
     return wall, result.n_cells, result.n_rows
@@ -67,8 +68,9 @@ def round_robin(scenarios, refs, work, cqs, frames, repeat) -> list[dict]:
 def cluster(n_workers: int):
     from distributed import LocalCluster
 
-    return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                        dashboard_address="127.0.0.1:0")
+    return LocalCluster(
+        n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0"
+    )
 
 
 def main() -> None:
@@ -88,29 +90,55 @@ def main() -> None:
         refs = ref_dir(work, CLIPS, "refs")
         tiny = ref_dir(work, TINY_CLIPS, "tiny")
         one_run(refs, work, cqs[:1], 1, None)  # warm-up (page cache, ffmpeg): not timed
-        rows = round_robin([("local pool, 2 jobs", None), ("dask, 1 worker", one.scheduler_address),
-                            ("dask, 2 workers", two.scheduler_address)], refs, work, cqs, args.frames, args.repeat)
-        small = round_robin([("local pool, 2 jobs", None), ("dask, 2 workers", two.scheduler_address)],
-                            tiny, work, tiny_cqs, 1, args.repeat)
+        rows = round_robin(
+            [
+                ("local pool, 2 jobs", None),
+                ("dask, 1 worker", one.scheduler_address),
+                ("dask, 2 workers", two.scheduler_address),
+            ],
+            refs,
+            work,
+            cqs,
+            args.frames,
+            args.repeat,
+        )
+        small = round_robin(
+            [("local pool, 2 jobs", None), ("dask, 2 workers", two.scheduler_address)],
+            tiny,
+            work,
+            tiny_cqs,
+            1,
+            args.repeat,
+        )
     load_after = os.getloadavg()
 
-    print(f"machine: {os.cpu_count()} CPUs ({usable_cores()} usable), {cpu_model()}, "
-          f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, python {platform.python_version()}; "
-          f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after")
-    print(f"\ncells: {len(CLIPS)} clips x libx264 x cq {args.cqs}, {args.frames} frames each "
-          f"({args.repeat} rounds, fresh cache each run)")
+    print(
+        f"machine: {os.cpu_count()} CPUs ({usable_cores()} usable), {cpu_model()}, "
+        f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, python {platform.python_version()}; "
+        f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after"
+    )
+    print(
+        f"\ncells: {len(CLIPS)} clips x libx264 x cq {args.cqs}, {args.frames} frames each "
+        f"({args.repeat} rounds, fresh cache each run)"
+    )
     base = next(r for r in rows if r["label"] == "dask, 1 worker")["best"]
     print(f"{'run':<22}{'cells':>6}{'rows':>6}{'best s':>9}{'median s':>10}{'cells/s':>9}{'vs dask 1w':>12}")
     for r in rows:
-        print(f"{r['label']:<22}{r['cells']:>6}{r['rows']:>6}{r['best']:>9.2f}{r['median']:>10.2f}"
-              f"{r['cells'] / r['best']:>9.2f}{base / r['best']:>11.2f}x")
+        print(
+            f"{r['label']:<22}{r['cells']:>6}{r['rows']:>6}{r['best']:>9.2f}{r['median']:>10.2f}"
+            f"{r['cells'] / r['best']:>9.2f}{base / r['best']:>11.2f}x"
+        )
     print(f"\noverhead: {len(TINY_CLIPS)} clips x libx264 x cq {args.tiny_cqs}, 1 frame each (tiny cells)")
     print(f"{'run':<22}{'cells':>6}{'best s':>9}{'median s':>10}{'ms/cell':>9}")
     for r in small:
-        print(f"{r['label']:<22}{r['cells']:>6}{r['best']:>9.2f}{r['median']:>10.2f}{1000 * r['best'] / r['cells']:>9.1f}")
+        print(
+            f"{r['label']:<22}{r['cells']:>6}{r['best']:>9.2f}{r['median']:>10.2f}{1000 * r['best'] / r['cells']:>9.1f}"
+        )
     extra = small[1]["best"] - small[0]["best"]
-    print(f"dask - local (best runs): {extra:+.2f} s in all, {1000 * extra / small[0]['cells']:+.1f} ms per cell "
-          f"(connect + {small[0]['cells']} tasks)")
+    print(
+        f"dask - local (best runs): {extra:+.2f} s in all, {1000 * extra / small[0]['cells']:+.1f} ms per cell "
+        f"(connect + {small[0]['cells']} tasks)"
+    )
 
 
 if __name__ == "__main__":

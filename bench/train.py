@@ -44,8 +44,17 @@ from vmafkit.train import metrics  # noqa: E402
 from vmafkit.train.loso import make_folds, train_loso  # noqa: E402
 from vmafkit.train.model import Recipe  # noqa: E402
 
-NETFLIX_LIKE = ("BigBuckBunny_25fps", "BirdsInCage_30fps", "CrowdRun_25fps", "ElFuente1_30fps", "ElFuente2_30fps",
-                "FoxBird_25fps", "OldTownCross_25fps", "Seeking_25fps", "Tennis_24fps")
+NETFLIX_LIKE = (
+    "BigBuckBunny_25fps",
+    "BirdsInCage_30fps",
+    "CrowdRun_25fps",
+    "ElFuente1_30fps",
+    "ElFuente2_30fps",
+    "FoxBird_25fps",
+    "OldTownCross_25fps",
+    "Seeking_25fps",
+    "Tennis_24fps",
+)
 
 
 def synthetic_rows(frames: int = 470, seed: int = 0) -> list[dict]:
@@ -65,19 +74,34 @@ def synthetic_rows(frames: int = 470, seed: int = 0) -> list[dict]:
                     q = 1.0 - (cq - 15) / 32.0 - 0.12 * complexity - 0.04 * e + 0.1 * drift - 0.006 * motion
                     q = float(np.clip(q + 0.01 * rng.standard_normal(), 0.02, 1.0))
                     feats = {
-                        "adm2": 0.6 + 0.4 * q ** 0.8 + 0.005 * rng.standard_normal(),
-                        "vif_scale0": q ** 2.2, "vif_scale1": q ** 1.6, "vif_scale2": q ** 1.3, "vif_scale3": q ** 1.15,
+                        "adm2": 0.6 + 0.4 * q**0.8 + 0.005 * rng.standard_normal(),
+                        "vif_scale0": q**2.2,
+                        "vif_scale1": q**1.6,
+                        "vif_scale2": q**1.3,
+                        "vif_scale3": q**1.15,
                         "motion2": motion,
                     }
                     vmaf = 100 / (1 + np.exp(-7 * (0.7 * feats["adm2"] + 0.3 * feats["vif_scale1"] - 0.62)))
                     vmaf = float(np.clip(vmaf - 0.15 * motion * (1 - q) + 1.5 * rng.standard_normal(), 0, 100))
-                    rows.append({
-                        "schema_version": SCHEMA_VERSION, "src": src, "src_sha256": f"{g:064x}", "encoder": enc,
-                        "preset": "p4" if enc.endswith("nvenc") else "medium", "cq": cq, "frame_index": f,
-                        "vmaf": round(vmaf, 6), **{k: round(float(v), 6) for k, v in feats.items()},
-                        "width": 1920, "height": 1080, "fps": 25.0, "pix_fmt": "yuv420p", "enc_bytes": 0,
-                        "enc_time_ms": 0.0,
-                    })
+                    rows.append(
+                        {
+                            "schema_version": SCHEMA_VERSION,
+                            "src": src,
+                            "src_sha256": f"{g:064x}",
+                            "encoder": enc,
+                            "preset": "p4" if enc.endswith("nvenc") else "medium",
+                            "cq": cq,
+                            "frame_index": f,
+                            "vmaf": round(vmaf, 6),
+                            **{k: round(float(v), 6) for k, v in feats.items()},
+                            "width": 1920,
+                            "height": 1080,
+                            "fps": 25.0,
+                            "pix_fmt": "yuv420p",
+                            "enc_bytes": 0,
+                            "enc_time_ms": 0.0,
+                        }
+                    )
     return rows
 
 
@@ -91,7 +115,7 @@ def resampled_rows(path: Path, n: int, min_groups: int) -> list[dict]:
     # A drawn row becomes a new frame of its cell (the loader refuses a frame present twice).
     offset = 1 + max(int(r["frame_index"]) for r in rows)
     extra = [{**rows[i], "frame_index": int(rows[i]["frame_index"]) + offset * (k + 1)} for k, i in enumerate(pick)]
-    return (list(rows) + extra)[:max(n, len(rows))]
+    return (list(rows) + extra)[: max(n, len(rows))]
 
 
 def _loadavg() -> str:
@@ -110,8 +134,14 @@ def machine() -> dict:
                 break
     except OSError:
         pass
-    return {"nproc": os.cpu_count(), "cpu": cpu, "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "python": platform.python_version(), "date_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")}
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "date_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+    }
 
 
 def main() -> int:
@@ -123,9 +153,13 @@ def main() -> int:
     ap.add_argument("--epochs", type=int, default=200)
     ap.add_argument("--ref-members", type=int, default=2, help="members the reference trains (0: skip it)")
     ap.add_argument("--workers", type=int, default=None, help="vmafkit CPU shards (default: torch threads)")
-    ap.add_argument("--ref-threads", type=int, default=1,
-                    help="torch intra-op threads for the reference (1: fastest for a 20-64-64-1 MLP; 2 OpenMP "
-                         "threads spin badly when the cores are shared)")
+    ap.add_argument(
+        "--ref-threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads for the reference (1: fastest for a 20-64-64-1 MLP; 2 OpenMP "
+        "threads spin badly when the cores are shared)",
+    )
     ap.add_argument("--device", default="auto")
     ap.add_argument("--json", type=Path, help="write the results here too")
     args = ap.parse_args()
@@ -152,13 +186,27 @@ def main() -> int:
     reports = {s: json.loads((work / "loso" / f"loso_seed{s}.json").read_text()) for s in seeds}
     timing = json.loads((work / "loso" / f"loso_seed{seeds[0]}.timing.json").read_text())
     vm_mean = float(np.mean([r["mean_plcc"] for r in reports.values()]))
-    print(f"vmafkit: {vm_wall:.1f} s wall (fit {timing['fit_time_s']:.1f} s wall, {timing.get('fit_cpu_s')} CPU-s), "
-          f"mean PLCC {vm_mean:.5f}", flush=True)
+    print(
+        f"vmafkit: {vm_wall:.1f} s wall (fit {timing['fit_time_s']:.1f} s wall, {timing.get('fit_cpu_s')} CPU-s), "
+        f"mean PLCC {vm_mean:.5f}",
+        flush=True,
+    )
 
-    result = {"machine": machine(), "loadavg_before": load_start, "corpus": corpus_kind, "rows": len(corpus), "groups": len(corpus.groups),
-              "members": n_members, "recipe": recipe.to_json(), "vmafkit_wall_s": vm_wall,
-              "vmafkit_fit_s": timing["fit_time_s"], "vmafkit_fit_cpu_s": timing.get("fit_cpu_s"), "vmafkit_workers": timing["workers"],
-              "vmafkit_mean_plcc_all": vm_mean, "per_seed_mean_plcc": {s: r["mean_plcc"] for s, r in reports.items()}}
+    result = {
+        "machine": machine(),
+        "loadavg_before": load_start,
+        "corpus": corpus_kind,
+        "rows": len(corpus),
+        "groups": len(corpus.groups),
+        "members": n_members,
+        "recipe": recipe.to_json(),
+        "vmafkit_wall_s": vm_wall,
+        "vmafkit_fit_s": timing["fit_time_s"],
+        "vmafkit_fit_cpu_s": timing.get("fit_cpu_s"),
+        "vmafkit_workers": timing["workers"],
+        "vmafkit_mean_plcc_all": vm_mean,
+        "per_seed_mean_plcc": {s: r["mean_plcc"] for s, r in reports.items()},
+    }
     if args.ref_members > 0:
         folds = make_folds(corpus)
         chosen = [(seeds[0], f) for f in folds][: args.ref_members]
@@ -175,19 +223,28 @@ def main() -> int:
             pred = reference_trainer.predict(model, fold.x_val)
             ref_plcc.append(metrics.plcc(pred, corpus.vmaf[fold.val]))
             vm_plcc.append(reports[seed]["folds"][fold.index]["plcc"])
-            print(f"reference seed {seed} fold {fold.held_out}: {ref_times[-1]:.1f} s ({ref_cpu[-1]:.1f} CPU-s), PLCC {ref_plcc[-1]:.5f} "
-                  f"(vmafkit {vm_plcc[-1]:.5f})", flush=True)
+            print(
+                f"reference seed {seed} fold {fold.held_out}: {ref_times[-1]:.1f} s ({ref_cpu[-1]:.1f} CPU-s), PLCC {ref_plcc[-1]:.5f} "
+                f"(vmafkit {vm_plcc[-1]:.5f})",
+                flush=True,
+            )
         torch.set_num_threads(vm_threads)
         per_member = float(np.mean(ref_times))
         ref_est = per_member * n_members
-        result.update({
-            "reference_members_run": len(chosen), "reference_threads": args.ref_threads, "reference_s_per_member": per_member,
-            "reference_wall_s_extrapolated": ref_est,
-            "reference_cpu_s_per_member": float(np.mean(ref_cpu)),
-            "reference_cpu_s_extrapolated": float(np.mean(ref_cpu)) * n_members, "speedup": ref_est / vm_wall,
-            "reference_mean_plcc_subset": float(np.mean(ref_plcc)), "vmafkit_mean_plcc_subset": float(np.mean(vm_plcc)),
-            "plcc_diff_subset": float(np.mean(vm_plcc) - np.mean(ref_plcc)),
-        })
+        result.update(
+            {
+                "reference_members_run": len(chosen),
+                "reference_threads": args.ref_threads,
+                "reference_s_per_member": per_member,
+                "reference_wall_s_extrapolated": ref_est,
+                "reference_cpu_s_per_member": float(np.mean(ref_cpu)),
+                "reference_cpu_s_extrapolated": float(np.mean(ref_cpu)) * n_members,
+                "speedup": ref_est / vm_wall,
+                "reference_mean_plcc_subset": float(np.mean(ref_plcc)),
+                "vmafkit_mean_plcc_subset": float(np.mean(vm_plcc)),
+                "plcc_diff_subset": float(np.mean(vm_plcc) - np.mean(ref_plcc)),
+            }
+        )
     result["loadavg_after"] = _loadavg()
     _table(result)
     if args.json:
@@ -204,17 +261,23 @@ def _table(r: dict) -> None:
     print("| trainer | wall time (s) | speed ratio | mean PLCC (same members) | mean PLCC (all members) |")
     print("|---|---|---|---|---|")
     if "reference_wall_s_extrapolated" in r:
-        print(f"| reference (DataLoader, one member at a time, {r['reference_threads']} thread; "
-              f"{r['reference_members_run']} of {r['members']} members run, "
-              f"{r['reference_s_per_member']:.1f} s each, extrapolated) | {r['reference_wall_s_extrapolated']:.0f} | 1.0x | "
-              f"{r['reference_mean_plcc_subset']:.5f} | n/a |")
-        print(f"| vmafkit train (batched, {r['vmafkit_workers']} workers) | {r['vmafkit_wall_s']:.1f} | "
-              f"{r['speedup']:.1f}x | {r['vmafkit_mean_plcc_subset']:.5f} | {r['vmafkit_mean_plcc_all']:.5f} |")
+        print(
+            f"| reference (DataLoader, one member at a time, {r['reference_threads']} thread; "
+            f"{r['reference_members_run']} of {r['members']} members run, "
+            f"{r['reference_s_per_member']:.1f} s each, extrapolated) | {r['reference_wall_s_extrapolated']:.0f} | 1.0x | "
+            f"{r['reference_mean_plcc_subset']:.5f} | n/a |"
+        )
+        print(
+            f"| vmafkit train (batched, {r['vmafkit_workers']} workers) | {r['vmafkit_wall_s']:.1f} | "
+            f"{r['speedup']:.1f}x | {r['vmafkit_mean_plcc_subset']:.5f} | {r['vmafkit_mean_plcc_all']:.5f} |"
+        )
         print(f"PLCC difference (vmafkit - reference, same members): {r['plcc_diff_subset']:+.5f}")
         if r.get("vmafkit_fit_cpu_s"):
-            print(f"CPU seconds: reference {r['reference_cpu_s_extrapolated']:.0f} (extrapolated, "
-                  f"{r['reference_cpu_s_per_member']:.1f} per member); vmafkit fit {r['vmafkit_fit_cpu_s']:.0f} "
-                  f"(all shards) -> CPU ratio {r['reference_cpu_s_extrapolated'] / r['vmafkit_fit_cpu_s']:.1f}x")
+            print(
+                f"CPU seconds: reference {r['reference_cpu_s_extrapolated']:.0f} (extrapolated, "
+                f"{r['reference_cpu_s_per_member']:.1f} per member); vmafkit fit {r['vmafkit_fit_cpu_s']:.0f} "
+                f"(all shards) -> CPU ratio {r['reference_cpu_s_extrapolated'] / r['vmafkit_fit_cpu_s']:.1f}x"
+            )
     else:
         print(f"| vmafkit train (batched) | {r['vmafkit_wall_s']:.1f} | n/a | n/a | {r['vmafkit_mean_plcc_all']:.5f} |")
 

@@ -23,8 +23,10 @@ from vmafkit.train.model import Recipe
 
 def _members(count: int, rows: int) -> list[MemberData]:
     rng = np.random.default_rng(0)
-    data = [(rng.standard_normal((rows, 20)).astype(np.float32), rng.uniform(0, 100, rows).astype(np.float32))
-            for _ in range(9)]
+    data = [
+        (rng.standard_normal((rows, 20)).astype(np.float32), rng.uniform(0, 100, rows).astype(np.float32))
+        for _ in range(9)
+    ]
     return [MemberData(*data[i % 9], seed=i // 9) for i in range(count)]
 
 
@@ -66,8 +68,10 @@ def main() -> None:
     for name, fused in (("torch ops (`_step_grads`)", False), ("fused kernels (`_FusedCpuStep`)", True)):
         args = (fused, a.members, a.rows, a.epochs)
         rows.append((name, _ms_per_step(*args), _concurrent(a.concurrent, args)))
-    print(f"{a.members} members x {a.rows} rows, {a.epochs} epoch(s), 1 thread per process, "
-          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print(
+        f"{a.members} members x {a.rows} rows, {a.epochs} epoch(s), 1 thread per process, "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+    )
     print(f"| step | ms/step, 1 process | ms/step, {a.concurrent} processes at once (slowest) |")
     print("|---|---:|---:|")
     for name, alone, together in rows:

@@ -30,8 +30,9 @@ def unlabelled_coverage(loso: Path, seeds: list[int], per_fold: list[dict]) -> d
     cols = [read_predictions(prediction_file(loso, s)) for s in seeds]
     free = np.mean([c["pred_unlabelled"] for c in cols], axis=0)
     vmaf, fold = cols[0]["vmaf"], cols[0]["fold"]
-    return {f["fold"]: float(np.mean(np.abs(vmaf - free)[fold == f["fold"]] <= f["frame_half_width"]))
-            for f in per_fold}
+    return {
+        f["fold"]: float(np.mean(np.abs(vmaf - free)[fold == f["fold"]] <= f["frame_half_width"])) for f in per_fold
+    }
 
 
 def main() -> None:
@@ -63,33 +64,48 @@ def main() -> None:
             "half_width": cal["frame"]["half_width"],
             "clip_half_width": cal["clip"]["half_width"],
             "source_level": cal["source_level"],
-            "per_fold": {f["fold"]: {"labelled": f.get("frame_coverage_labelled", f["frame_coverage"]),
-                                     "unlabelled": free[f["fold"]], "half_width": f["frame_half_width"]}
-                         for f in cal["per_fold"]},
+            "per_fold": {
+                f["fold"]: {
+                    "labelled": f.get("frame_coverage_labelled", f["frame_coverage"]),
+                    "unlabelled": free[f["fold"]],
+                    "half_width": f["frame_half_width"],
+                }
+                for f in cal["per_fold"]
+            },
         }
-    print(f"corpus {a.corpus} ({reports[0]['corpus']['rows']} rows, {reports[0]['n_folds']} folds), "
-          f"{a.epochs} epochs, seeds {a.seeds}\n")
-    print("| recipe | verdict | mean PLCC | mean RMSE | shift to no labels: mean / p95 / max | shift to another "
-          "encoder: mean / max | frame half-width | worst fold, labelled | worst fold, no labels | folds >= 95 %, "
-          "no labels | train s |")
+    print(
+        f"corpus {a.corpus} ({reports[0]['corpus']['rows']} rows, {reports[0]['n_folds']} folds), "
+        f"{a.epochs} epochs, seeds {a.seeds}\n"
+    )
+    print(
+        "| recipe | verdict | mean PLCC | mean RMSE | shift to no labels: mean / p95 / max | shift to another "
+        "encoder: mean / max | frame half-width | worst fold, labelled | worst fold, no labels | folds >= 95 %, "
+        "no labels | train s |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in results.items():
         ls = r["label_sensitivity"] or {}
         unk, oth = ls.get("to_unknown"), ls.get("to_other_encoder")
         folds = r["per_fold"].values()
-        print(f"| {name} | {r['verdict']} | {r['mean_plcc']:.5f} | {r['mean_rmse']:.3f} | "
-              + (f"{unk['mean_abs']:.2f} / {unk['p95_abs_max']:.2f} / {unk['max_abs']:.2f}" if unk else "n/a") + " | "
-              + (f"{oth['mean_abs']:.2f} / {oth['max_abs']:.2f}" if oth else "n/a (one encoder)") + " | "
-              + f"{r['half_width']:.2f} | {min(f['labelled'] for f in folds):.3f} | "
-              + f"{min(f['unlabelled'] for f in folds):.3f} | "
-              + f"{sum(f['unlabelled'] >= 0.95 for f in folds)}/{len(folds)} | {r['train_wall_s']} |")
-    print("\nPer held-out source: frame coverage of the interval calibrated on the other sources "
-          "(labelled / no labels)")
+        print(
+            f"| {name} | {r['verdict']} | {r['mean_plcc']:.5f} | {r['mean_rmse']:.3f} | "
+            + (f"{unk['mean_abs']:.2f} / {unk['p95_abs_max']:.2f} / {unk['max_abs']:.2f}" if unk else "n/a")
+            + " | "
+            + (f"{oth['mean_abs']:.2f} / {oth['max_abs']:.2f}" if oth else "n/a (one encoder)")
+            + " | "
+            + f"{r['half_width']:.2f} | {min(f['labelled'] for f in folds):.3f} | "
+            + f"{min(f['unlabelled'] for f in folds):.3f} | "
+            + f"{sum(f['unlabelled'] >= 0.95 for f in folds)}/{len(folds)} | {r['train_wall_s']} |"
+        )
+    print(
+        "\nPer held-out source: frame coverage of the interval calibrated on the other sources (labelled / no labels)"
+    )
     print("| source | " + " | ".join(results) + " |")
     print("|---|" + "---:|" * len(results))
     for fold in next(iter(results.values()))["per_fold"]:
-        cells = [f"{r['per_fold'][fold]['labelled']:.3f} / {r['per_fold'][fold]['unlabelled']:.3f}"
-                 for r in results.values()]
+        cells = [
+            f"{r['per_fold'][fold]['labelled']:.3f} / {r['per_fold'][fold]['unlabelled']:.3f}" for r in results.values()
+        ]
         print(f"| {fold} | " + " | ".join(cells) + " |")
     if a.json:
         a.json.write_text(json.dumps(results, indent=2, sort_keys=True))

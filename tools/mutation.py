@@ -61,7 +61,7 @@ TESTS = [
 EDGE_TESTS_GLOB = "test_*_edges.py"
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
-KILLED = {1, 3}            # pytest: tests failed / internal error
+KILLED = {1, 3}  # pytest: tests failed / internal error
 TIMEOUT = {36, -24, 24, 152, 255}
 SURVIVED = {0}
 NO_TESTS = {5, 33}
@@ -77,17 +77,19 @@ def mutmut_section(tests: list[str]) -> str:
     def toml_list(items: list[str]) -> str:
         return "[" + ", ".join(json.dumps(i) for i in items) + "]"
 
-    return "\n".join([
-        "",
-        "[tool.mutmut]",
-        'source_paths = ["src"]',
-        f"only_mutate = {toml_list(list(MODULES.values()))}",
-        f"pytest_add_cli_args_test_selection = {toml_list(tests)}",
-        'pytest_add_cli_args = ["-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning"]',
-        # the work folder sits inside the checkout: git would report the checkout's changes
-        "use_git_change_detection = false",
-        "",
-    ])
+    return "\n".join(
+        [
+            "",
+            "[tool.mutmut]",
+            'source_paths = ["src"]',
+            f"only_mutate = {toml_list(list(MODULES.values()))}",
+            f"pytest_add_cli_args_test_selection = {toml_list(tests)}",
+            'pytest_add_cli_args = ["-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning"]',
+            # the work folder sits inside the checkout: git would report the checkout's changes
+            "use_git_change_detection = false",
+            "",
+        ]
+    )
 
 
 def _sync_file(src: Path, dst: Path) -> bool:
@@ -169,8 +171,13 @@ def mutmut(work: Path, *args: str) -> int:
     cmd = [sys.executable, "-m", "mutmut", *args]
     shown_args = [a for a in args if not a.startswith("vmafkit.")]
     named = len(args) - len(shown_args)
-    print("+", " ".join([sys.executable, "-m", "mutmut", *shown_args]), f"+ {named} mutant names" if named else "",
-          f"(in {work})", flush=True)
+    print(
+        "+",
+        " ".join([sys.executable, "-m", "mutmut", *shown_args]),
+        f"+ {named} mutant names" if named else "",
+        f"(in {work})",
+        flush=True,
+    )
     # mutmut redraws a spinner line many times a second: keep real lines, and the status every 60 s
     proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert proc.stdout is not None
@@ -224,8 +231,12 @@ def classify(code: int | None) -> str:
 
 
 def survivors(results: dict[str, dict[str, int | None]]) -> list[tuple[str, str]]:
-    return [(module, key) for module, codes in results.items() for key, code in sorted(codes.items())
-            if classify(code) in ("survived", "no tests", "suspicious", "not checked")]
+    return [
+        (module, key)
+        for module, codes in results.items()
+        for key, code in sorted(codes.items())
+        if classify(code) in ("survived", "no tests", "suspicious", "not checked")
+    ]
 
 
 def report(work: Path) -> float:
@@ -237,8 +248,18 @@ def report(work: Path) -> float:
         considered = sum(c.values()) - c["skipped"]
         dead = c["killed"] + c["timeout"]
         rate = dead / considered if considered else float("nan")
-        rows.append((module, considered, c["killed"], c["timeout"], c["survived"], c["no tests"],
-                     c["suspicious"] + c["not checked"], rate))
+        rows.append(
+            (
+                module,
+                considered,
+                c["killed"],
+                c["timeout"],
+                c["survived"],
+                c["no tests"],
+                c["suspicious"] + c["not checked"],
+                rate,
+            )
+        )
         totals.update(c)
     considered = sum(totals.values()) - totals["skipped"]
     dead = totals["killed"] + totals["timeout"]
@@ -249,8 +270,10 @@ def report(work: Path) -> float:
     for module, n, k, t, s, nt, other, rate in rows:
         print(f"{module:<12} {n:>7} {k:>7} {t:>7} {s:>8} {nt:>8} {other:>6} {rate:>9.1%}")
     print("-" * len(head))
-    print(f"{'overall':<12} {considered:>7} {totals['killed']:>7} {totals['timeout']:>7} {totals['survived']:>8} "
-          f"{totals['no tests']:>8} {totals['suspicious'] + totals['not checked']:>6} {overall:>9.1%}")
+    print(
+        f"{'overall':<12} {considered:>7} {totals['killed']:>7} {totals['timeout']:>7} {totals['survived']:>8} "
+        f"{totals['no tests']:>8} {totals['suspicious'] + totals['not checked']:>6} {overall:>9.1%}"
+    )
     return overall
 
 
@@ -313,9 +336,17 @@ def survivor_details(work: Path, with_diff: bool) -> list[dict]:
         line = _changed_line(diff, first)
         if line is not None and not (first <= line <= last and lines[line - 1].strip() == minus[0].strip()):
             line = None  # the function moved since the mutants were generated
-        out.append({"module": module, "mutant": key, "status": classify(results[module][key]), "line": line,
-                    "before": minus[0].strip() if minus else "", "after": plus[0].strip() if plus else "",
-                    "diff": diff if with_diff else None})
+        out.append(
+            {
+                "module": module,
+                "mutant": key,
+                "status": classify(results[module][key]),
+                "line": line,
+                "before": minus[0].strip() if minus else "",
+                "after": plus[0].strip() if plus else "",
+                "diff": diff if with_diff else None,
+            }
+        )
     return out
 
 
@@ -334,8 +365,16 @@ def explain(details: list[dict], harmless: list[dict]) -> None:
     for d in details:
         func = d["mutant"].rsplit(".", 1)[-1].rsplit("__mutmut_", 1)[0]
         d["function"] = func
-        d["reason"] = next((h["reason"] for h in harmless if h["module"] == d["module"] and h["function"] == func
-                            and " ".join(h["after"].split()) == " ".join(d["after"].split())), None)
+        d["reason"] = next(
+            (
+                h["reason"]
+                for h in harmless
+                if h["module"] == d["module"]
+                and h["function"] == func
+                and " ".join(h["after"].split()) == " ".join(d["after"].split())
+            ),
+            None,
+        )
 
 
 def markdown_table(details: list[dict]) -> str:
@@ -344,8 +383,10 @@ def markdown_table(details: list[dict]) -> str:
 
     rows = ["| module | line | function | mutation (before → after) | why harmless |", "|---|---:|---|---|---|"]
     for d in details:
-        rows.append(f"| {d['module']} | {d['line'] or ''} | `{d['function']}` | {cell(d['before'])} → {cell(d['after'])} "
-                    f"| {d['reason'] or 'UNEXPLAINED'} |")
+        rows.append(
+            f"| {d['module']} | {d['line'] or ''} | `{d['function']}` | {cell(d['before'])} → {cell(d['after'])} "
+            f"| {d['reason'] or 'UNEXPLAINED'} |"
+        )
     return "\n".join(rows)
 
 
@@ -390,12 +431,16 @@ def main() -> int:
     explain(details, load_harmless())
     unexplained = [d for d in details if d["reason"] is None]
     if details:
-        print(f"\n{len(details)} surviving mutants, {len(details) - len(unexplained)} of them judged harmless "
-              f"({HARMLESS_FILE.name}), {len(unexplained)} unexplained:")
+        print(
+            f"\n{len(details)} surviving mutants, {len(details) - len(unexplained)} of them judged harmless "
+            f"({HARMLESS_FILE.name}), {len(unexplained)} unexplained:"
+        )
         for d in details:
-            print(f"  {d['mutant']} [{d['status']}] {MODULES[d['module']]}:{d['line']}\n"
-                  f"      - {d['before']}\n      + {d['after']}\n"
-                  f"      = {'harmless: ' + d['reason'] if d['reason'] else 'UNEXPLAINED'}")
+            print(
+                f"  {d['mutant']} [{d['status']}] {MODULES[d['module']]}:{d['line']}\n"
+                f"      - {d['before']}\n      + {d['after']}\n"
+                f"      = {'harmless: ' + d['reason'] if d['reason'] else 'UNEXPLAINED'}"
+            )
             if d["diff"]:
                 print("\n".join("      " + x for x in d["diff"].splitlines()))
     if args.markdown:

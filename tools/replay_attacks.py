@@ -76,9 +76,28 @@ class Result:
 
 def _clip(ff: str, path: Path, size: str, source: str = "testsrc2", frames: int = 3) -> Path:
     w, h = size.split("x")
-    subprocess.run([ff, "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "lavfi", "-i",
-                    f"{source}=s=64x64:r=25", "-frames:v", str(frames), "-vf", f"scale={w}:{h}", "-pix_fmt", "yuv420p",
-                    str(path)], check=True)
+    subprocess.run(
+        [
+            ff,
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-nostdin",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"{source}=s=64x64:r=25",
+            "-frames:v",
+            str(frames),
+            "-vf",
+            f"scale={w}:{h}",
+            "-pix_fmt",
+            "yuv420p",
+            str(path),
+        ],
+        check=True,
+    )
     return path
 
 
@@ -107,9 +126,16 @@ def _raw_first_row(work: Path, good: Path, name: str, key: str, raw_value: str) 
 
 
 NONSENSE = {  # case name -> the first corpus row's replaced fields
-    "vmaf 1e6": {"vmaf": 1e6}, "vmaf -50": {"vmaf": -50.0}, "cq -5": {"cq": -5}, "cq 1e308": {"cq": 1e308},
-    "frame_index 1.5": {"frame_index": 1.5}, "frame_index -7": {"frame_index": -7}, "adm2 1e308": {"adm2": 1e308},
-    "encoder int": {"encoder": 264}, "group null": {"group": None}, 'frame_index "abc"': {"frame_index": "abc"},
+    "vmaf 1e6": {"vmaf": 1e6},
+    "vmaf -50": {"vmaf": -50.0},
+    "cq -5": {"cq": -5},
+    "cq 1e308": {"cq": 1e308},
+    "frame_index 1.5": {"frame_index": 1.5},
+    "frame_index -7": {"frame_index": -7},
+    "adm2 1e308": {"adm2": 1e308},
+    "encoder int": {"encoder": 264},
+    "group null": {"group": None},
+    'frame_index "abc"': {"frame_index": "abc"},
 }
 
 
@@ -169,12 +195,34 @@ def build_cases(work: Path) -> list[Case]:
         return lambda: f"{path.name} exists after a failed write" if path.exists() else None
 
     def train(corpus: Path | str, name: str, *extra: str) -> list[str]:
-        return ["train", "--corpus", str(corpus), "--seeds", "0", "--out-dir", str(work / f"train-{_slug(name)}"),
-                "--epochs", "1", "--no-progress", *extra]
+        return [
+            "train",
+            "--corpus",
+            str(corpus),
+            "--seeds",
+            "0",
+            "--out-dir",
+            str(work / f"train-{_slug(name)}"),
+            "--epochs",
+            "1",
+            "--no-progress",
+            *extra,
+        ]
 
     def corpus(refs_dir: Path, name: str, *extra: str, cqs: str = "30") -> list[str]:
-        return ["corpus", "--ref-dir", str(refs_dir), "--out", str(work / f"corpus-{_slug(name)}.jsonl"),
-                "--cqs", cqs, "--max-frames", "1", "--quiet", *extra]
+        return [
+            "corpus",
+            "--ref-dir",
+            str(refs_dir),
+            "--out",
+            str(work / f"corpus-{_slug(name)}.jsonl"),
+            "--cqs",
+            cqs,
+            "--max-frames",
+            "1",
+            "--quiet",
+            *extra,
+        ]
 
     merged = work / "merged-full.jsonl"
     cases = [
@@ -185,8 +233,10 @@ def build_cases(work: Path) -> list[Case]:
         Case("FIFO as --corpus", train(fifo, "fifo")),
         Case("FIFO as merge shard", ["merge", str(fifo), "--out", str(work / "m-fifo.jsonl")]),
         Case("50 MB single line --corpus", train(work / "line50mb.jsonl", "line50")),
-        Case("50 MB single line merge shard", ["merge", str(work / "line50mb.jsonl"), "--out",
-                                               str(work / "m-line50.jsonl")]),
+        Case(
+            "50 MB single line merge shard",
+            ["merge", str(work / "line50mb.jsonl"), "--out", str(work / "m-line50.jsonl")],
+        ),
         Case("400-digit cq", train(work / "cq400.jsonl", "cq400")),
         Case("100,000-deep JSON", train(work / "deep.jsonl", "deep")),
         Case("0xFF byte", train(work / "xff.jsonl", "xff")),
@@ -199,23 +249,45 @@ def build_cases(work: Path) -> list[Case]:
         # ---- flags
         Case("train --batch-size 1000000000", train(good, "bs", "--batch-size", "1000000000"), expect="batch"),
         Case("train --lr 1e10", train(good, "lr", "--lr", "1e10"), expect="lr"),
-        Case("compare --bootstrap 1000000000", ["compare", str(work / "a.tar.gz"), str(work / "b.tar.gz"),
-                                                "--bootstrap", "1000000000"], expect="bootstrap"),
-        Case("corpus --encoder-threads 100000", corpus(refs, "threads", "--encoder-threads", "100000"),
-             expect="encoder-threads"),
+        Case(
+            "compare --bootstrap 1000000000",
+            ["compare", str(work / "a.tar.gz"), str(work / "b.tar.gz"), "--bootstrap", "1000000000"],
+            expect="bootstrap",
+        ),
+        Case(
+            "corpus --encoder-threads 100000",
+            corpus(refs, "threads", "--encoder-threads", "100000"),
+            expect="encoder-threads",
+        ),
         Case("corpus --cqs 19,,25", corpus(refs, "cqs", cqs="19,,25"), expect="empty"),
-        Case("run --ref-dir a file", ["run", "--ref-dir", str(a_file), "--out-dir", str(work / "run-file"), "--quiet"],
-             expect="is a file"),
+        Case(
+            "run --ref-dir a file",
+            ["run", "--ref-dir", str(a_file), "--out-dir", str(work / "run-file"), "--quiet"],
+            expect="is a file",
+        ),
         Case("corpus --ref-dir a file", corpus(a_file, "reffile"), expect="is a file"),
         Case("16x16 clip", ["score", "--ref", str(tiny), "--dis", str(tiny)], expect="17x17"),
-        Case("--vmaf-bin /bin/true", ["score", "--ref", str(small), "--dis", str(small), "--vmaf-bin", "/bin/true"],
-             expect="printed nothing|wrote no"),
+        Case(
+            "--vmaf-bin /bin/true",
+            ["score", "--ref", str(small), "--dis", str(small), "--vmaf-bin", "/bin/true"],
+            expect="printed nothing|wrote no",
+        ),
         # ---- disk full (ulimit -f): one line, and no record of work that did not happen
-        Case("disk full: registry flip", ["registry", "flip", "--registry", str(registry), "--verdict", str(verdict)],
-             fsize=len(registry_before), expect="EFBIG", check=flip_left_nothing),
+        Case(
+            "disk full: registry flip",
+            ["registry", "flip", "--registry", str(registry), "--verdict", str(verdict)],
+            fsize=len(registry_before),
+            expect="EFBIG",
+            check=flip_left_nothing,
+        ),
         Case("disk full: train", train(good, "full"), fsize=4096, expect="EFBIG"),
-        Case("disk full: merge output", ["merge", str(good), "--out", str(merged)], fsize=4096, expect="EFBIG",
-             check=no_file(merged)),
+        Case(
+            "disk full: merge output",
+            ["merge", str(good), "--out", str(merged)],
+            fsize=4096,
+            expect="EFBIG",
+            check=no_file(merged),
+        ),
     ]
     return cases
 
@@ -229,6 +301,7 @@ def _limits(mem_bytes: int, fsize: int | None) -> Callable[[], None]:
         if fsize is not None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash must not write a core file
+
     return apply
 
 
@@ -237,9 +310,16 @@ def run_case(case: Case, work: Path, timeout: float, mem_bytes: int) -> Result:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "80"}
     started = time.monotonic()
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "vmafkit", *case.argv], cwd=work, stdin=subprocess.DEVNULL,
-                                stdout=out, stderr=err, env=env, preexec_fn=_limits(mem_bytes, case.fsize),
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vmafkit", *case.argv],
+            cwd=work,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            env=env,
+            preexec_fn=_limits(mem_bytes, case.fsize),
+            start_new_session=True,
+        )
         status = rusage = None
         timed_out = False
         while True:
@@ -284,8 +364,15 @@ def run_case(case: Case, work: Path, timeout: float, mem_bytes: int) -> Result:
         problem = case.check()
         if problem:
             problems.append(problem)
-    return Result(case.name, None if timed_out else code, round(seconds, 1), round(rusage.ru_maxrss / 1024, 1),
-                  not problems, problems, error_line)
+    return Result(
+        case.name,
+        None if timed_out else code,
+        round(seconds, 1),
+        round(rusage.ru_maxrss / 1024, 1),
+        not problems,
+        problems,
+        error_line,
+    )
 
 
 class _quiet:
@@ -328,8 +415,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.list:
             print("\n".join(c.name for c in build_cases(work)))
             return 0
-        subprocess.run([sys.executable, str(Path(__file__).resolve()), "--prepare", str(work)], check=True,
-                       stdin=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, str(Path(__file__).resolve()), "--prepare", str(work)],
+            check=True,
+            stdin=subprocess.DEVNULL,
+        )
         cases = build_cases(work)
         if args.only:
             cases = [c for c in cases if any(k.lower() in c.name.lower() for k in args.only)]
@@ -340,7 +430,9 @@ def main(argv: list[str] | None = None) -> int:
         for case in cases:
             result = run_case(case, work, args.timeout, mem)
             results.append(result)
-            print(f"{'ok  ' if result.ok else 'FAIL'} {case.name} ({result.seconds:.1f} s)", file=sys.stderr, flush=True)
+            print(
+                f"{'ok  ' if result.ok else 'FAIL'} {case.name} ({result.seconds:.1f} s)", file=sys.stderr, flush=True
+            )
         print_table(results)
         if args.json:
             args.json.write_text(json.dumps([r.to_json() for r in results], indent=2) + "\n")

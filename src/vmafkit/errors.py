@@ -69,9 +69,11 @@ def storage_error(exc: BaseException) -> InputError | None:
         if name is not None:
             where = getattr(current, "filename", None)
             target = f" {where}" if where else ""
-            return InputError(f"cannot write{target}: {_STORAGE_ERRNOS[name]} ({name}); finished work is kept "
-                              "and nothing records the failed step as done: free space (or raise the limit) and "
-                              "re-run the same command")
+            return InputError(
+                f"cannot write{target}: {_STORAGE_ERRNOS[name]} ({name}); finished work is kept "
+                "and nothing records the failed step as done: free space (or raise the limit) and "
+                "re-run the same command"
+            )
         current = current.__cause__ or current.__context__
     return None
 
@@ -92,7 +94,11 @@ def not_a_folder(path: str | Path, what: str = "folder") -> InputError:
         return InputError(f"is a file, not a {what}", path=path)
     if stat.S_ISDIR(mode):  # pragma: no cover - callers ask only for paths that are not folders
         return InputError(f"{what} is not usable", path=path)
-    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-             (stat.S_ISSOCK, "a socket"))
+    kinds = (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
     kind = next((name for test, name in kinds if test(mode)), "not a folder")
     return InputError(f"is {kind}, not a {what}", path=path)

@@ -167,8 +167,13 @@ def require_regular_file(path: str | Path, *, what: str = "file") -> Path:
 
 
 def _file_kind(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+    for test, name in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
         if test(mode):
             return name
     return "not a plain file"
@@ -203,8 +208,9 @@ def read_text_capped(path: str | Path, *, what: str = "file", max_bytes: int | N
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError(f"{path}:{_line_of(data, exc.start)}: {what} is not UTF-8 "
-                         f"(byte 0x{data[exc.start]:02x})") from None
+        raise InputError(
+            f"{path}:{_line_of(data, exc.start)}: {what} is not UTF-8 (byte 0x{data[exc.start]:02x})"
+        ) from None
 
 
 def json_depth_exceeds(obj: Any, limit: int | None = None) -> bool:
@@ -352,8 +358,9 @@ def iter_json_objects(path: str | Path, *, what: str = "JSONL file") -> Iterator
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise InputError(f"{path}:{lineno}: not UTF-8 (byte 0x{raw[exc.start]:02x} at column "
-                                 f"{exc.start + 1})") from None
+                raise InputError(
+                    f"{path}:{lineno}: not UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+                ) from None
             try:
                 row = _parse_json(line, strict=True)
             except _JsonProblem as exc:
@@ -383,7 +390,9 @@ def exclusive_lock(folder: str | Path, name: str = ".vmafkit.lock") -> Iterator[
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
-            raise LockBusy(f"is in use by {holder}; wait for it to finish or pick another folder", path=folder) from None
+            raise LockBusy(
+                f"is in use by {holder}; wait for it to finish or pick another folder", path=folder
+            ) from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()}")

@@ -113,7 +113,9 @@ class StepLedger:
             if state.get("steps"):
                 raise InputError(
                     f"holds another run's files (reference {state.get('identity', {}).get('ref_dir')!r}); "
-                    "pick an empty --out-dir for this one", path=self.out_dir)
+                    "pick an empty --out-dir for this one",
+                    path=self.out_dir,
+                )
             # No step finished: what is there is content-addressed cell cache, reusable by any run.
             state["identity"] = self.identity
             self.adopted = True
@@ -147,8 +149,14 @@ class StepLedger:
         return self.state["steps"].get(name, {}).get("info", {})
 
 
-def run_step(ledger: StepLedger, name: str, params: dict[str, Any], inputs: Sequence[Path],
-             action: Callable[[], tuple[Sequence[Path], dict[str, Any]]], log: Callable[[str], None]) -> str:
+def run_step(
+    ledger: StepLedger,
+    name: str,
+    params: dict[str, Any],
+    inputs: Sequence[Path],
+    action: Callable[[], tuple[Sequence[Path], dict[str, Any]]],
+    log: Callable[[str], None],
+) -> str:
     fingerprint = _fingerprint(params, inputs)
     if ledger.is_current(name, fingerprint):
         log(f"{name}: up to date, skipped")
@@ -197,8 +205,9 @@ def _check_out_dir(out_dir: Path, *, locked: bool = False) -> None:
         return
     foreign = _foreign_entries(out_dir)
     if foreign:
-        raise InputError(f"holds files that are not a vmafkit run ({', '.join(foreign[:3])}); "
-                         "pick an empty --out-dir", path=out_dir)
+        raise InputError(
+            f"holds files that are not a vmafkit run ({', '.join(foreign[:3])}); pick an empty --out-dir", path=out_dir
+        )
 
 
 def validate_options(opts: RunOptions) -> None:
@@ -216,8 +225,9 @@ def validate_options(opts: RunOptions) -> None:
         raise InputError(f"--jobs must be at least 1, got {opts.jobs}")
     check_seeds(opts.seeds)
     try:
-        recipe = Recipe.named(opts.recipe, epochs=opts.epochs, batch_size=opts.batch_size, lr=opts.lr,
-                              weight_decay=opts.weight_decay)
+        recipe = Recipe.named(
+            opts.recipe, epochs=opts.epochs, batch_size=opts.batch_size, lr=opts.lr, weight_decay=opts.weight_decay
+        )
     except ValueError as exc:
         raise InputError(str(exc)) from None
     check_recipe(recipe)
@@ -300,8 +310,9 @@ def run_pipeline(opts: RunOptions, log: Callable[[str], None] = print) -> RunRes
         result.steps["train"] = _train_step(ledger, opts, corpus, loso, log)
         result.steps["verdict"], verdict_path = _verdict_step(ledger, opts, ref_dir, loso, log)
         result.verdict = json.loads(verdict_path.read_text())["verdict"]
-        result.steps["export"] = _export_step(ledger, opts, corpus, verdict_path, out_dir / MODELS_DIR, result.verdict,
-                                              log)
+        result.steps["export"] = _export_step(
+            ledger, opts, corpus, verdict_path, out_dir / MODELS_DIR, result.verdict, log
+        )
         result.report = _report(out_dir, corpus, log)
         result.steps["report"] = "ran"
         if opts.bundle:
@@ -357,8 +368,10 @@ def _sweep_litter(out_dir: Path, log) -> None:
         removed += sweep_cache_litter(cells)
     removed += sweep_bundle_temps(out_dir / BUNDLE_NAME)
     if removed:
-        log(f"cleanup: removed {len(removed)} leftover(s) of killed runs ({', '.join(sorted(removed)[:3])}"
-            f"{', ...' if len(removed) > 3 else ''})")
+        log(
+            f"cleanup: removed {len(removed)} leftover(s) of killed runs ({', '.join(sorted(removed)[:3])}"
+            f"{', ...' if len(removed) > 3 else ''})"
+        )
 
 
 def _reference_folder(opts: RunOptions, out_dir: Path, log) -> Path:
@@ -388,8 +401,9 @@ def _sources(opts, ref_dir: Path) -> list:
     check_distinct_sources(sources, ref_dir)
     groups = sorted({s.group for s in sources})
     if len(groups) < 2:
-        raise InputError(f"{len(sources)} source(s) in {len(groups)} group(s); LOSO needs at least 2 source groups",
-                         path=ref_dir)
+        raise InputError(
+            f"{len(sources)} source(s) in {len(groups)} group(s); LOSO needs at least 2 source groups", path=ref_dir
+        )
     return sources
 
 
@@ -398,15 +412,31 @@ def _corpus_step(ledger, opts, ref_dir, sources, corpus, encoders, log) -> str:
     from vmafkit.media.ffmpeg import find_ffmpeg
 
     ff = find_ffmpeg(opts.ffmpeg)
-    params = {"encoders": list(encoders), "cqs": list(opts.cqs), "presets": list(opts.presets),
-              "max_frames": opts.max_frames, "ffmpeg": ff.version, "libvmaf": ff.libvmaf_version,
-              "sources": {s.name: [s.sha256, s.group] for s in sources}}
+    params = {
+        "encoders": list(encoders),
+        "cqs": list(opts.cqs),
+        "presets": list(opts.presets),
+        "max_frames": opts.max_frames,
+        "ffmpeg": ff.version,
+        "libvmaf": ff.libvmaf_version,
+        "sources": {s.name: [s.sha256, s.group] for s in sources},
+    }
 
     def action():
         corpus.parent.mkdir(parents=True, exist_ok=True)
-        built = build_corpus(ref_dir, encoders, opts.cqs, corpus, presets=opts.presets, jobs=opts.jobs,
-                             max_frames=opts.max_frames, ffmpeg=opts.ffmpeg, progress=opts.progress,
-                             scheduler=opts.scheduler, sources=sources)
+        built = build_corpus(
+            ref_dir,
+            encoders,
+            opts.cqs,
+            corpus,
+            presets=opts.presets,
+            jobs=opts.jobs,
+            max_frames=opts.max_frames,
+            ffmpeg=opts.ffmpeg,
+            progress=opts.progress,
+            scheduler=opts.scheduler,
+            sources=sources,
+        )
         log(f"corpus: {built.n_rows} rows, {built.n_cells} cells ({built.cells_cached} cached)")
         return [corpus], built.to_json()
 
@@ -417,15 +447,17 @@ def _train_step(ledger, opts, corpus, loso, log) -> str:
     from vmafkit.train.loso import train_loso
     from vmafkit.train.model import Recipe
 
-    recipe = Recipe.named(opts.recipe, epochs=opts.epochs, batch_size=opts.batch_size, lr=opts.lr,
-                          weight_decay=opts.weight_decay)
+    recipe = Recipe.named(
+        opts.recipe, epochs=opts.epochs, batch_size=opts.batch_size, lr=opts.lr, weight_decay=opts.weight_decay
+    )
     params = {"seeds": list(opts.seeds), "recipe": recipe.to_json(), "device": opts.device}
 
     def action():
         loso.mkdir(parents=True, exist_ok=True)
         kwargs = {"scheduler": opts.scheduler} if opts.scheduler else {}
-        paths = train_loso(corpus, list(opts.seeds), loso, recipe=recipe, device=opts.device, progress=opts.progress,
-                           **kwargs)
+        paths = train_loso(
+            corpus, list(opts.seeds), loso, recipe=recipe, device=opts.device, progress=opts.progress, **kwargs
+        )
         outputs = [Path(p) for p in paths]
         outputs += sorted(p for p in loso.glob("loso_seed*.predictions.*") if _seed_of(p) in opts.seeds)
         return outputs, {}
@@ -434,7 +466,7 @@ def _train_step(ledger, opts, corpus, loso, log) -> str:
 
 
 def _seed_of(path: Path) -> int | None:
-    digits = path.name[len("loso_seed"):].split(".")[0]
+    digits = path.name[len("loso_seed") :].split(".")[0]
     return int(digits) if digits.isdigit() else None
 
 
@@ -449,8 +481,10 @@ def _verdict_step(ledger, opts, ref_dir, loso, log) -> tuple[str, Path]:
     def action():
         verdict, path = write_verdict(loso, list(opts.seeds), ref_dir=ref_dir)
         holder["path"] = path
-        log(f"verdict: {verdict['verdict']} (mean PLCC {verdict['gate']['mean_plcc']:.4f}, "
-            f"spread {verdict['gate']['plcc_spread']:.4f})")
+        log(
+            f"verdict: {verdict['verdict']} (mean PLCC {verdict['gate']['mean_plcc']:.4f}, "
+            f"spread {verdict['gate']['plcc_spread']:.4f})"
+        )
         return [path], {"verdict": verdict["verdict"]}
 
     status = run_step(ledger, "verdict", params, [*reports, *predictions], action, log)
@@ -497,7 +531,10 @@ def _bundle(out_dir: Path, env: dict[str, Any], ffmpeg: str | None, log) -> Path
 
     ff = find_ffmpeg(ffmpeg)
     tarball = out_dir / BUNDLE_NAME
-    make_bundle(out_dir, tarball, extra_env={**env, "ffmpeg_version": ff.version, "libvmaf_version": ff.libvmaf_version,
-                                              "ffmpeg_path": ff.path})
+    make_bundle(
+        out_dir,
+        tarball,
+        extra_env={**env, "ffmpeg_version": ff.version, "libvmaf_version": ff.libvmaf_version, "ffmpeg_path": ff.path},
+    )
     log(f"bundle: {tarball} (check it with `vmafkit verify {tarball}`)")
     return tarball

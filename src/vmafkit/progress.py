@@ -16,11 +16,17 @@ def make_progress(enabled: bool = True) -> Progress:
     if not console.is_terminal:  # a log file or a pipe: no width to respect, so cut nothing
         console = Console(file=sys.stderr, width=max(console.width, 160))
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
-        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(bar_width=24),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
         # Last and elastic: on a narrow terminal the label is cut, never the counts or the ETA.
         TextColumn("{task.fields[note]}", table_column=Column(no_wrap=True, overflow="ellipsis", max_width=60)),
-        console=console, disable=not enabled, transient=False,
+        console=console,
+        disable=not enabled,
+        transient=False,
     )
 
 

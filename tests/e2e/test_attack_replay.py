@@ -18,16 +18,24 @@ def test_replay_script_lists_the_issue_cases(tmp_path):
     out = subprocess.run([sys.executable, str(SCRIPT), "--list"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     names = out.stdout.splitlines()
-    for expected in ("/dev/zero as --corpus", "FIFO as --corpus", "100,000-deep JSON", "corpus --cqs 19,,25",
-                     "16x16 clip", "--vmaf-bin /bin/true", "disk full: registry flip"):
+    for expected in (
+        "/dev/zero as --corpus",
+        "FIFO as --corpus",
+        "100,000-deep JSON",
+        "corpus --cqs 19,,25",
+        "16x16 clip",
+        "--vmaf-bin /bin/true",
+        "disk full: registry flip",
+    ):
         assert expected in names
 
 
 @pytest.mark.slow
 def test_every_attack_is_one_line_exit_2(tmp_path):
     report = tmp_path / "attacks.json"
-    out = subprocess.run([sys.executable, str(SCRIPT), "--json", str(report)], capture_output=True, text=True,
-                         timeout=1800)
+    out = subprocess.run(
+        [sys.executable, str(SCRIPT), "--json", str(report)], capture_output=True, text=True, timeout=1800
+    )
     results = json.loads(report.read_text()) if report.exists() else []
     failed = [f"{r['case']}: {'; '.join(r['problems'])} | {r['error_line'][:200]}" for r in results if not r["ok"]]
     assert out.returncode == 0 and results and not failed, "\n".join(failed) or out.stdout[-3000:] + out.stderr[-3000:]

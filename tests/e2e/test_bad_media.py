@@ -23,10 +23,28 @@ def ffmpeg(*args: str) -> None:
 def test_444_and_422_sources_keep_their_format(tmp_path):
     refs = tmp_path / "refs"
     refs.mkdir()
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=160x96:r=25", "-frames:v", "3", "-pix_fmt", "yuv444p",
-           str(refs / "chart444.y4m"))
-    ffmpeg("-f", "lavfi", "-i", "mandelbrot=s=160x96:r=25", "-frames:v", "3", "-pix_fmt", "yuv422p",
-           str(refs / "fractal422.y4m"))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=160x96:r=25",
+        "-frames:v",
+        "3",
+        "-pix_fmt",
+        "yuv444p",
+        str(refs / "chart444.y4m"),
+    )
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "mandelbrot=s=160x96:r=25",
+        "-frames:v",
+        "3",
+        "-pix_fmt",
+        "yuv422p",
+        str(refs / "fractal422.y4m"),
+    )
     out = tmp_path / "c.jsonl"
     build_corpus(refs, ["libx264"], [30], out, progress=False)
     rows = [json.loads(line) for line in out.read_text().splitlines()]
@@ -53,6 +71,9 @@ def test_truncated_raw_via_cli_names_file(tmp_path):
     refs = tmp_path / "refs"
     refs.mkdir()
     (refs / cut.name).symlink_to(cut)
-    proc = subprocess.run([*VMAFKIT, "corpus", "--ref-dir", str(refs), "--out", str(tmp_path / "c.jsonl"), "--quiet"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [*VMAFKIT, "corpus", "--ref-dir", str(refs), "--out", str(tmp_path / "c.jsonl"), "--quiet"],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2 and "cut_640x360.yuv" in proc.stderr and "whole number" in proc.stderr

@@ -56,7 +56,10 @@ def test_after_a_hold_rerun_the_old_export_is_left_out(run_dir, tmp_path):
     names = {f["path"] for f in manifest["files"]}
     assert not any(n.startswith("models/") for n in names)
     excluded = {e["path"]: e["reason"] for e in manifest["excluded"]}
-    assert {"models/registry.json", "models/fr_regressor_v2_ensemble_v1_calibration.json",
-            "models/fr_regressor_v2_ensemble_v1_seed0.onnx", "models/fr_regressor_v2_ensemble_v1_seed0.json"} <= set(
-        excluded)
+    assert {
+        "models/registry.json",
+        "models/fr_regressor_v2_ensemble_v1_calibration.json",
+        "models/fr_regressor_v2_ensemble_v1_seed0.onnx",
+        "models/fr_regressor_v2_ensemble_v1_seed0.json",
+    } <= set(excluded)
     assert "HOLD" in excluded["models/fr_regressor_v2_ensemble_v1_seed0.onnx"]

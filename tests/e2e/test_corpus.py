@@ -12,8 +12,12 @@ from vmafkit.corpus.build import build_corpus
 from vmafkit.corpus.schema import REQUIRED_KEYS, TIMING_KEYS, load_corpus
 
 VMAFKIT = [sys.executable, "-m", "vmafkit.cli"]
-CLIPS = ("parkjoy_480x270_50fps_10f.y4m", "ciscovt2people_320x192_12fps_9f.yuv", "cityCC0_720x405_190f.mpg",
-         "sparks_ref_480x270_5f.yuv420p10le.yuv")
+CLIPS = (
+    "parkjoy_480x270_50fps_10f.y4m",
+    "ciscovt2people_320x192_12fps_9f.yuv",
+    "cityCC0_720x405_190f.mpg",
+    "sparks_ref_480x270_5f.yuv420p10le.yuv",
+)
 
 
 def _rows(path):
@@ -28,8 +32,25 @@ def test_corpus_rows_resume_and_geometry(make_ref_dir, tmp_path):
     ref_dir = make_ref_dir(*CLIPS, sources={"groups": {"scenes": ["parkjoy_480x270_50fps_10f"]}})
     out = tmp_path / "out" / "per_frame_canonical6.jsonl"
     out.parent.mkdir()
-    proc = subprocess.run([*VMAFKIT, "corpus", "--ref-dir", str(ref_dir), "--encoders", "libx264", "--cqs", "22,40",
-                           "--out", str(out), "--max-frames", "3", "--quiet"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            *VMAFKIT,
+            "corpus",
+            "--ref-dir",
+            str(ref_dir),
+            "--encoders",
+            "libx264",
+            "--cqs",
+            "22,40",
+            "--out",
+            str(out),
+            "--max-frames",
+            "3",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     rows = _rows(out)
     assert len(rows) == 4 * 2 * 3
@@ -37,7 +58,10 @@ def test_corpus_rows_resume_and_geometry(make_ref_dir, tmp_path):
         assert set(REQUIRED_KEYS) <= set(row)
     by_src = {r["src"]: r for r in rows}
     # Each source keeps its own geometry, fps, pixel format and bit depth.
-    assert (by_src["parkjoy_480x270_50fps_10f"]["fps"], by_src["parkjoy_480x270_50fps_10f"]["group"]) == (50.0, "scenes")
+    assert (by_src["parkjoy_480x270_50fps_10f"]["fps"], by_src["parkjoy_480x270_50fps_10f"]["group"]) == (
+        50.0,
+        "scenes",
+    )
     assert by_src["ciscovt2people_320x192_12fps_9f"]["fps"] == 12.0
     city = by_src["cityCC0_720x405_190f"]
     assert (city["width"], city["height"], city["src_height"]) == (720, 404, 405)
@@ -77,17 +101,21 @@ def test_rows_are_deterministic_across_fresh_builds(make_ref_dir, tmp_path):
     assert outs[0] == outs[1] and len(outs[0]) == 2 * 2 * 2
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--encoders", "libx264", "--out", "{missing}/c.jsonl"], "does not exist"),
-    (["--encoders", "nope264", "--out", "{tmp}/c.jsonl"], "unknown encoder"),
-    (["--encoders", "h264_nvenc", "--out", "{tmp}/c.jsonl"], "probe failed"),
-    (["--encoders", "libx264", "--cqs", "99", "--out", "{tmp}/c.jsonl"], "outside libx264's range"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--encoders", "libx264", "--out", "{missing}/c.jsonl"], "does not exist"),
+        (["--encoders", "nope264", "--out", "{tmp}/c.jsonl"], "unknown encoder"),
+        (["--encoders", "h264_nvenc", "--out", "{tmp}/c.jsonl"], "probe failed"),
+        (["--encoders", "libx264", "--cqs", "99", "--out", "{tmp}/c.jsonl"], "outside libx264's range"),
+    ],
+)
 def test_bad_input_is_one_line_exit_2(make_ref_dir, tmp_path, args, message):
     ref_dir = make_ref_dir("bluesky_640x360_3f.yuv")
     args = [a.format(missing=tmp_path / "missing", tmp=tmp_path) for a in args]
-    proc = subprocess.run([*VMAFKIT, "corpus", "--ref-dir", str(ref_dir), "--quiet", *args], capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        [*VMAFKIT, "corpus", "--ref-dir", str(ref_dir), "--quiet", *args], capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert message in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
@@ -98,13 +126,15 @@ def test_bad_sources_name_the_file(tmp_path):
     ref_dir.mkdir()
     (ref_dir / "nogeometry.yuv").write_bytes(b"\0" * 1000)
     out = tmp_path / "c.jsonl"
-    proc = subprocess.run([*VMAFKIT, "corpus", "--ref-dir", str(ref_dir), "--out", str(out), "--quiet"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [*VMAFKIT, "corpus", "--ref-dir", str(ref_dir), "--out", str(out), "--quiet"], capture_output=True, text=True
+    )
     assert proc.returncode == 2 and "nogeometry.yuv" in proc.stderr and "unknown geometry" in proc.stderr
     (ref_dir / "nogeometry.yuv").unlink()
     (ref_dir / "notvideo.mp4").write_text("hello, I am not a video")
-    proc = subprocess.run([*VMAFKIT, "corpus", "--ref-dir", str(ref_dir), "--out", str(out), "--quiet"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [*VMAFKIT, "corpus", "--ref-dir", str(ref_dir), "--out", str(out), "--quiet"], capture_output=True, text=True
+    )
     assert proc.returncode == 2 and "notvideo.mp4" in proc.stderr
     assert not out.exists()
 
@@ -121,19 +151,50 @@ def test_one_process_scoring_equals_scoring_decoded_yuv_files(make_ref_dir, tmp_
     build_corpus(ref_dir, ["libx264"], [30], out, max_frames=20, progress=False)
     rows = _rows(out)
     keep = ["-fps_mode", "passthrough"]
-    for src, crop, size in (("box_640x480_456f.mp4", [], "640x480"),
-                            ("cityCC0_720x405_190f.mpg", ["-vf", "crop=720:404:0:0"], "720x404")):
+    for src, crop, size in (
+        ("box_640x480_456f.mp4", [], "640x480"),
+        ("cityCC0_720x405_190f.mpg", ["-vf", "crop=720:404:0:0"], "720x404"),
+    ):
+
         def ffmpeg(*args):
             subprocess.run([ff, "-y", "-loglevel", "error", *map(str, args)], check=True)
 
         enc, ref_yuv, dis_yuv, log = (tmp_path / n for n in ("e.mkv", "ref.yuv", "dis.yuv", "log.json"))
-        ffmpeg("-i", ref_dir / src, "-map", "0:v:0", *keep, "-frames:v", 20, *crop, "-threads", 1, "-c:v", "libx264",
-               "-crf", 30, "-preset", "medium", enc)
+        ffmpeg(
+            "-i",
+            ref_dir / src,
+            "-map",
+            "0:v:0",
+            *keep,
+            "-frames:v",
+            20,
+            *crop,
+            "-threads",
+            1,
+            "-c:v",
+            "libx264",
+            "-crf",
+            30,
+            "-preset",
+            "medium",
+            enc,
+        )
         ffmpeg("-i", enc, *keep, "-pix_fmt", "yuv420p", "-f", "rawvideo", dis_yuv)
         ffmpeg("-i", ref_dir / src, *keep, "-frames:v", 20, *crop, "-pix_fmt", "yuv420p", "-f", "rawvideo", ref_yuv)
         raw = ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", size]
-        ffmpeg(*raw, "-i", dis_yuv, *raw, "-i", ref_yuv, "-lavfi", f"[0:v][1:v]libvmaf=log_fmt=json:log_path={log}",
-               "-f", "null", "-")
+        ffmpeg(
+            *raw,
+            "-i",
+            dis_yuv,
+            *raw,
+            "-i",
+            ref_yuv,
+            "-lavfi",
+            f"[0:v][1:v]libvmaf=log_fmt=json:log_path={log}",
+            "-f",
+            "null",
+            "-",
+        )
         expected = [f["metrics"]["vmaf"] for f in json.loads(log.read_text())["frames"]]
         ours = [r["vmaf"] for r in rows if r["src"] == src.rsplit(".", 1)[0]]
         assert ours == expected, src

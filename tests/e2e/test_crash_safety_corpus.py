@@ -20,7 +20,9 @@ CLIPS = ("bikes_640x272_250f.mp4", "box_640x480_456f.mp4", "cup_640x480_217f.mp4
 
 
 def _rows(path):
-    return [{k: v for k, v in json.loads(line).items() if k not in TIMING_KEYS} for line in path.read_text().splitlines()]
+    return [
+        {k: v for k, v in json.loads(line).items() if k not in TIMING_KEYS} for line in path.read_text().splitlines()
+    ]
 
 
 @pytest.mark.slow
@@ -30,8 +32,23 @@ def test_sigkill_mid_corpus_then_resume(make_ref_dir, tmp_path):
     out.parent.mkdir()
     out.write_text("old complete corpus\n")
     cache = out.parent / ".vmafkit-cache" / "cells"
-    argv = [*VMAFKIT, "corpus", "--ref-dir", str(ref_dir), "--encoders", "libx264", "--cqs", "20,26,32,38,44",
-            "--out", str(out), "--max-frames", "12", "--jobs", "1", "--quiet"]
+    argv = [
+        *VMAFKIT,
+        "corpus",
+        "--ref-dir",
+        str(ref_dir),
+        "--encoders",
+        "libx264",
+        "--cqs",
+        "20,26,32,38,44",
+        "--out",
+        str(out),
+        "--max-frames",
+        "12",
+        "--jobs",
+        "1",
+        "--quiet",
+    ]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
     try:
@@ -61,7 +78,11 @@ def test_second_corpus_run_on_same_output_is_refused(make_ref_dir, tmp_path):
     ref_dir = make_ref_dir("bluesky_640x360_3f.yuv")
     out = tmp_path / "c.jsonl"
     with exclusive_lock(tmp_path / ".vmafkit-cache", name=".c.jsonl.lock"):
-        proc = subprocess.run([*VMAFKIT, "corpus", "--ref-dir", str(ref_dir), "--out", str(out), "--quiet"],
-                              capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [*VMAFKIT, "corpus", "--ref-dir", str(ref_dir), "--out", str(out), "--quiet"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert proc.returncode == 2 and "in use" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and not out.exists()

@@ -29,8 +29,11 @@ pytestmark = pytest.mark.slow
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and not p.name.startswith(".")}
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.name.startswith(".")
+    }
 
 
 def run_and_kill(argv: list[str], delay: float) -> bool:
@@ -68,8 +71,19 @@ def test_kill_during_train(tmp_path):
     out = tmp_path / "loso"
 
     def train(folder: Path, epochs: int) -> list[str]:
-        return [*VMAFKIT, "train", "--corpus", str(corpus), "--seeds", "0,1", "--out-dir", str(folder),
-                "--epochs", str(epochs), "--no-progress"]
+        return [
+            *VMAFKIT,
+            "train",
+            "--corpus",
+            str(corpus),
+            "--seeds",
+            "0,1",
+            "--out-dir",
+            str(folder),
+            "--epochs",
+            str(epochs),
+            "--no-progress",
+        ]
 
     argv = train(out, 12)
     assert subprocess.run(train(out, 6), capture_output=True).returncode == 0  # an earlier complete run
@@ -82,8 +96,9 @@ def test_kill_during_train(tmp_path):
     assert killed >= 2 and time.monotonic() - started < 300
     assert subprocess.run(argv, capture_output=True).returncode == 0
     final = snapshot(out)
-    assert {k: v for k, v in final.items() if not k.endswith(".timing.json")} == \
-           {k: v for k, v in new.items() if not k.endswith(".timing.json")}
+    assert {k: v for k, v in final.items() if not k.endswith(".timing.json")} == {
+        k: v for k, v in new.items() if not k.endswith(".timing.json")
+    }
 
 
 def test_kill_during_verdict_and_export_and_flip(tmp_path):
@@ -92,15 +107,22 @@ def test_kill_during_verdict_and_export_and_flip(tmp_path):
     loso = verdict_path.parent
     # verdict: any kill leaves a complete, valid verdict file (its timestamp differs per run)
     verdict_argv = [*VMAFKIT, "verdict", str(loso), "--seeds", "0,1,2"]
-    sweep(verdict_argv, loso, snapshot(loso), {}, [0.2, 0.5, 0.9, 1.4],
-          volatile=("PROMOTE.json", "HOLD.json"))
+    sweep(verdict_argv, loso, snapshot(loso), {}, [0.2, 0.5, 0.9, 1.4], volatile=("PROMOTE.json", "HOLD.json"))
     assert sorted(p.name for p in loso.glob("*.json") if p.name in ("PROMOTE.json", "HOLD.json")) == ["PROMOTE.json"]
     assert subprocess.run(verdict_argv, capture_output=True).returncode == 0
 
     # export into a folder that holds an older complete export of the same verdict
     out = tmp_path / "models"
-    export_argv = [*VMAFKIT, "export", "--corpus", str(corpus), "--verdict", str(loso / "PROMOTE.json"),
-                   "--out-dir", str(out)]
+    export_argv = [
+        *VMAFKIT,
+        "export",
+        "--corpus",
+        str(corpus),
+        "--verdict",
+        str(loso / "PROMOTE.json"),
+        "--out-dir",
+        str(out),
+    ]
     clean = tmp_path / "models-clean"
     assert subprocess.run([*export_argv[:-1], str(clean)], capture_output=True).returncode == 0
     new = {k: v.replace(str(clean).encode(), str(out).encode()) for k, v in snapshot(clean).items()}
@@ -138,8 +160,25 @@ def test_kill_during_verdict_and_export_and_flip(tmp_path):
 def test_kill_run_during_train_then_resume_skips_the_corpus(make_ref_dir, tmp_path):
     ref_dir = make_ref_dir("carphone_176x144_120f.mp4", "src01_hrc00_160x90_48f.yuv", "bikes_640x272_250f.mp4")
     out = tmp_path / "run"
-    argv = [*VMAFKIT, "run", "--ref-dir", str(ref_dir), "--out-dir", str(out), "--encoders", "libx264",
-            "--cqs", "22,38", "--seeds", "0,1", "--epochs", "300", "--max-frames", "20", "--quiet"]
+    argv = [
+        *VMAFKIT,
+        "run",
+        "--ref-dir",
+        str(ref_dir),
+        "--out-dir",
+        str(out),
+        "--encoders",
+        "libx264",
+        "--cqs",
+        "22,38",
+        "--seeds",
+        "0,1",
+        "--epochs",
+        "300",
+        "--max-frames",
+        "20",
+        "--quiet",
+    ]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + 180
     state = out / "pipeline.json"

@@ -67,16 +67,37 @@ class LoopbackCluster:
 
     def _spawn(self, argv: list[str], log: str) -> subprocess.Popen:
         with open(self.folder / log, "wb") as handle:
-            proc = subprocess.Popen(argv, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    cwd=self.folder, start_new_session=True)
+            proc = subprocess.Popen(
+                argv,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.folder,
+                start_new_session=True,
+            )
         self.procs.append(proc)
         return proc
 
     def start(self) -> LoopbackCluster:
         from distributed import Client
 
-        self._spawn([*DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--dashboard-address", "127.0.0.1:0",
-                     "--scheduler-file", str(self.scheduler_file), "--idle-timeout", "900"], "scheduler.log")
+        self._spawn(
+            [
+                *DASK,
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--dashboard-address",
+                "127.0.0.1:0",
+                "--scheduler-file",
+                str(self.scheduler_file),
+                "--idle-timeout",
+                "900",
+            ],
+            "scheduler.log",
+        )
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self.scheduler_file.is_file() or not self.scheduler_file.read_text().strip().endswith("}"):
             if time.monotonic() > deadline or self.procs[0].poll() is not None:
@@ -87,8 +108,25 @@ class LoopbackCluster:
         for i in range(self.n_workers):
             name = f"w{i}"
             self.workers[name] = self._spawn(
-                [*DASK, "worker", self.address, "--name", name, "--nthreads", "1", "--no-nanny", "--host", "127.0.0.1",
-                 "--no-dashboard", "--death-timeout", "60", "--local-directory", str(self.folder / name)], f"{name}.log")
+                [
+                    *DASK,
+                    "worker",
+                    self.address,
+                    "--name",
+                    name,
+                    "--nthreads",
+                    "1",
+                    "--no-nanny",
+                    "--host",
+                    "127.0.0.1",
+                    "--no-dashboard",
+                    "--death-timeout",
+                    "60",
+                    "--local-directory",
+                    str(self.folder / name),
+                ],
+                f"{name}.log",
+            )
         self.client = Client(self.address, timeout=30, set_as_default=False)
         self.client.wait_for_workers(self.n_workers, timeout=START_TIMEOUT_S)
         return self
@@ -127,8 +165,21 @@ def _without_timings(rows: list[dict]) -> list[dict]:
 
 
 def _corpus_argv(ref_dir: Path, out: Path, cqs: str, *extra: str) -> list[str]:
-    return [*VMAFKIT, "corpus", "--ref-dir", str(ref_dir), "--encoders", "libx264", "--cqs", cqs, "--out", str(out),
-            "--max-frames", "3", *extra]
+    return [
+        *VMAFKIT,
+        "corpus",
+        "--ref-dir",
+        str(ref_dir),
+        "--encoders",
+        "libx264",
+        "--cqs",
+        cqs,
+        "--out",
+        str(out),
+        "--max-frames",
+        "3",
+        *extra,
+    ]
 
 
 def _local_corpus(ref_dir: Path, folder: Path, cqs: list[int]) -> list[dict]:
@@ -143,8 +194,12 @@ def test_corpus_on_dask_equals_local_run(cluster, make_ref_dir, tmp_path):
     ref_dir = make_ref_dir(*CLIPS)
     (tmp_path / "dask").mkdir()
     out = tmp_path / "dask" / "c.jsonl"
-    proc = subprocess.run(_corpus_argv(ref_dir, out, "25,37", "--scheduler", cluster.address),
-                          capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    proc = subprocess.run(
+        _corpus_argv(ref_dir, out, "25,37", "--scheduler", cluster.address),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+    )
     assert proc.returncode == 0, proc.stderr
     # The dashboard is announced once; the progress bar runs and names the cluster.
     assert proc.stderr.count("dashboard http://127.0.0.1:") == 1, proc.stderr
@@ -157,8 +212,12 @@ def test_corpus_on_dask_equals_local_run(cluster, make_ref_dir, tmp_path):
     assert all(proc.poll() is None for proc in cluster.workers.values())
 
     # A re-run on the cluster finds every cell in the (shared) cache: nothing is encoded again.
-    again = subprocess.run(_corpus_argv(ref_dir, out, "25,37", "--scheduler", cluster.address, "--quiet"),
-                           capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    again = subprocess.run(
+        _corpus_argv(ref_dir, out, "25,37", "--scheduler", cluster.address, "--quiet"),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+    )
     assert again.returncode == 0, again.stderr
     assert "(6 cached, 0 encoded)" in again.stderr, again.stderr
     assert _rows(out) == rows
@@ -174,8 +233,12 @@ def test_worker_killed_mid_run_loses_and_repeats_nothing(cluster, make_ref_dir, 
     out = out_dir / "c.jsonl"
     cache = out_dir / ".vmafkit-cache" / "cells"
     log = open(tmp_path / "corpus.log", "wb")
-    run = subprocess.Popen(_corpus_argv(ref_dir, out, ",".join(map(str, cqs)), "--scheduler", cluster.address,
-                                        "--quiet"), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    run = subprocess.Popen(
+        _corpus_argv(ref_dir, out, ",".join(map(str, cqs)), "--scheduler", cluster.address, "--quiet"),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         # Wait for the first finished cell, then freeze (SIGSTOP) a worker that runs a cell, so the
         # cell cannot finish in the meantime, read which cells it holds, and SIGKILL it.
@@ -279,6 +342,7 @@ def test_members_fit_on_dask_equal_local_fits(cluster):
 
 # --- training: LOSO members on the cluster ------------------------------------------------------
 
+
 def _synthetic_corpus(path: Path) -> Path:
     """A few hundred rows with every REQUIRED_KEY: 4 sources x 2 encoders x 3 cqs x 12 frames."""
     from vmafkit.corpus.schema import REQUIRED_KEYS
@@ -290,13 +354,32 @@ def _synthetic_corpus(path: Path) -> Path:
             for cq in (22, 30, 38):
                 for frame in range(12):
                     base = 1.0 - (cq - 18) / 40 + 0.05 * s + rng.normal(0, 0.03)
-                    feats = {"adm2": base, "vif_scale0": base * 0.6, "vif_scale1": base * 0.8, "vif_scale2": base * 0.9,
-                             "vif_scale3": base * 0.95, "motion2": float(rng.uniform(0, 10))}
-                    rows.append({"src": f"src{s}", "src_sha256": f"{s:064x}", "encoder": encoder, "preset": "medium",
-                                 "cq": cq, "frame_index": frame,
-                                 "vmaf": float(min(100.0, 100 * base - 5 * (encoder == "libx265"))),
-                                 **feats, "width": 320, "height": 180, "fps": 25.0, "pix_fmt": "yuv420p",
-                                 "enc_bytes": 1000 + frame, "enc_time_ms": 10})
+                    feats = {
+                        "adm2": base,
+                        "vif_scale0": base * 0.6,
+                        "vif_scale1": base * 0.8,
+                        "vif_scale2": base * 0.9,
+                        "vif_scale3": base * 0.95,
+                        "motion2": float(rng.uniform(0, 10)),
+                    }
+                    rows.append(
+                        {
+                            "src": f"src{s}",
+                            "src_sha256": f"{s:064x}",
+                            "encoder": encoder,
+                            "preset": "medium",
+                            "cq": cq,
+                            "frame_index": frame,
+                            "vmaf": float(min(100.0, 100 * base - 5 * (encoder == "libx265"))),
+                            **feats,
+                            "width": 320,
+                            "height": 180,
+                            "fps": 25.0,
+                            "pix_fmt": "yuv420p",
+                            "enc_bytes": 1000 + frame,
+                            "enc_time_ms": 10,
+                        }
+                    )
     assert all(set(REQUIRED_KEYS) <= set(r) for r in rows)
     path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
     return path
@@ -320,8 +403,9 @@ def test_loso_reports_on_dask_equal_local_run(cluster, tmp_path):
     corpus = _synthetic_corpus(tmp_path / "corpus.jsonl")
     recipe = Recipe(epochs=3)
     local = loso.train_loso(corpus, [0, 1], tmp_path / "local", recipe=recipe, device="cpu", progress=False, workers=2)
-    remote = loso.train_loso(corpus, [0, 1], tmp_path / "dask", recipe=recipe, device="cpu", progress=False,
-                             scheduler=cluster.address)
+    remote = loso.train_loso(
+        corpus, [0, 1], tmp_path / "dask", recipe=recipe, device="cpu", progress=False, scheduler=cluster.address
+    )
     assert [p.name for p in remote] == [p.name for p in local] == ["loso_seed0.json", "loso_seed1.json"]
     for got, want in zip(remote, local):
         got_report, want_report = json.loads(got.read_text()), json.loads(want.read_text())
@@ -337,9 +421,28 @@ def test_cli_train_with_scheduler(cluster, tmp_path):
     corpus = _synthetic_corpus(tmp_path / "corpus.jsonl")
     outs = {}
     for name, extra in (("local", []), ("dask", ["--scheduler", cluster.address])):
-        proc = subprocess.run([*VMAFKIT, "train", "--corpus", str(corpus), "--seeds", "0,1", "--out-dir",
-                               str(tmp_path / name), "--epochs", "3", "--device", "cpu", "--workers", "2", *extra],
-                              capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+        proc = subprocess.run(
+            [
+                *VMAFKIT,
+                "train",
+                "--corpus",
+                str(corpus),
+                "--seeds",
+                "0,1",
+                "--out-dir",
+                str(tmp_path / name),
+                "--epochs",
+                "3",
+                "--device",
+                "cpu",
+                "--workers",
+                "2",
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT_S,
+        )
         assert proc.returncode == 0, proc.stderr
         outs[name] = proc
     assert "dashboard http://127.0.0.1:" in outs["dask"].stderr

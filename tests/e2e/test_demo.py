@@ -35,8 +35,14 @@ def test_nine_distinct_labelled_valid_clips(demo_dir):
     assert len(set(hashes.values())) == 9, "two demo clips have the same bytes"
     for path in paths:
         src = describe_source(path)
-        assert (src.kind, src.width, src.height, src.fps, src.frames, src.pix_fmt) == ("y4m", 320, 180, 24.0, 24,
-                                                                                        "yuv420p")
+        assert (src.kind, src.width, src.height, src.fps, src.frames, src.pix_fmt) == (
+            "y4m",
+            320,
+            180,
+            24.0,
+            24,
+            "yuv420p",
+        )
     # Clearly labelled synthetic, in the folder itself.
     assert "SYNTHETIC" in (demo_dir / "README.txt").read_text()
     assert "SYNTHETIC" in (demo_dir / "sources.toml").read_text()

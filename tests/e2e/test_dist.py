@@ -36,8 +36,10 @@ def members(path: Path) -> dict[str, bytes]:
 def test_kit_contents(kit):
     files = members(kit)
     wheel = f"{PREFIX}vmafkit-{__version__}-py3-none-any.whl"
-    assert set(files) == {wheel, *(PREFIX + n for n in ("requirements.txt", "README.md", "START.md",
-                                                         "install-and-run.sh", "SHA256SUMS"))}
+    assert set(files) == {
+        wheel,
+        *(PREFIX + n for n in ("requirements.txt", "README.md", "START.md", "install-and-run.sh", "SHA256SUMS")),
+    }
     reqs = [line for line in files[PREFIX + "requirements.txt"].decode().splitlines() if not line.startswith("#")]
     assert reqs == pinned_requirements(project_root() / "pyproject.toml")
     assert all("==" in r for r in reqs) and any(r.startswith("torch==2.13.0") for r in reqs)
@@ -59,7 +61,9 @@ def test_kit_contents(kit):
 
 
 def test_unpinned_dependency_is_refused(tmp_path):
-    (tmp_path / "pyproject.toml").write_text('[project]\nname = "vmafkit"\ndependencies = ["numpy>=2", "rich==15.0.0"]\n')
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "vmafkit"\ndependencies = ["numpy>=2", "rich==15.0.0"]\n'
+    )
     with pytest.raises(InputError, match="not pinned"):
         pinned_requirements(tmp_path / "pyproject.toml")
     with pytest.raises(InputError, match="not pinned"):
@@ -107,21 +111,33 @@ def test_wheel_installs_into_a_fresh_venv_and_runs(kit, tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     py = venv / "bin" / "python"
-    inner_site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                check=True, capture_output=True, text=True).stdout.strip()
+    inner_site = subprocess.run(
+        [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     (Path(inner_site) / "_outer_interpreter_packages.pth").write_text("\n".join(_outer_site_dirs()) + "\n")
     wheel = next(folder.glob("vmafkit-*.whl"))
     subprocess.run([str(py), "-m", "pip", "install", "--no-deps", "--no-index", "--quiet", str(wheel)], check=True)
-    where = subprocess.run([str(py), "-c", "import vmafkit; print(vmafkit.__file__)"], check=True,
-                           capture_output=True, text=True, cwd=tmp_path).stdout.strip()
+    where = subprocess.run(
+        [str(py), "-c", "import vmafkit; print(vmafkit.__file__)"],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    ).stdout.strip()
     assert where.startswith(str(venv)), where  # the kit's wheel, not the checkout
-    version = subprocess.run([str(venv / "bin" / "vmafkit"), "--version"], capture_output=True, text=True,
-                             cwd=tmp_path)
+    version = subprocess.run([str(venv / "bin" / "vmafkit"), "--version"], capture_output=True, text=True, cwd=tmp_path)
     assert version.returncode == 0, version.stderr
     assert version.stdout.strip() == f"vmafkit, version {__version__}"
     # the wheel's dependencies really import there (rich, click, numpy, torch, onnxruntime, ...)
-    deps = subprocess.run([str(py), "-c", "import rich, click, numpy, torch, onnxruntime, jsonschema, numba"],
-                          capture_output=True, text=True, cwd=tmp_path)
+    deps = subprocess.run(
+        [str(py), "-c", "import rich, click, numpy, torch, onnxruntime, jsonschema, numba"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert deps.returncode == 0, deps.stderr
     checks = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=folder, capture_output=True, text=True)
     assert checks.returncode == 0, checks.stdout + checks.stderr

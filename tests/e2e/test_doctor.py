@@ -10,8 +10,9 @@ VMAFKIT = [sys.executable, "-m", "vmafkit.cli"]
 
 
 def test_cpu_encoders_need_no_gpu():
-    proc = subprocess.run([*VMAFKIT, "doctor", "--encoders", "libx264,libx265", "--json"], capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        [*VMAFKIT, "doctor", "--encoders", "libx264,libx265", "--json"], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["ffmpeg"]["has_libvmaf"] and report["ffmpeg"]["libvmaf_version"]
@@ -20,8 +21,9 @@ def test_cpu_encoders_need_no_gpu():
 
 
 def test_a_failing_encoder_gives_one_hint_and_exit_2():
-    proc = subprocess.run([*VMAFKIT, "prereqs", "--encoders", "libx264,h264_nvenc", "--json"], capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        [*VMAFKIT, "prereqs", "--encoders", "libx264,h264_nvenc", "--json"], capture_output=True, text=True
+    )
     report = json.loads(proc.stdout)
     if report["encoders"]["h264_nvenc"]["ok"]:  # a host with a working NVIDIA GPU
         assert proc.returncode == 0
@@ -35,6 +37,7 @@ def test_explicit_ffmpeg_without_libvmaf_is_refused(tmp_path):
     fake = tmp_path / "ffmpeg"
     fake.write_text("#!/bin/sh\necho 'ffmpeg version 5.1-debian'\n")
     fake.chmod(0o755)
-    proc = subprocess.run([*VMAFKIT, "score", "--ffmpeg", str(fake), "--ref", "a.y4m", "--dis", "b.y4m"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [*VMAFKIT, "score", "--ffmpeg", str(fake), "--ref", "a.y4m", "--dis", "b.y4m"], capture_output=True, text=True
+    )
     assert proc.returncode == 2 and "no libvmaf" in proc.stderr

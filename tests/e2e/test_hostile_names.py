@@ -39,8 +39,11 @@ def test_score_with_hostile_names(tmp_path, name):
     result = score_pair(ref, dis, max_frames=3)
     assert len(result.frames) == 3 and 80 < result.mean["vmaf"] < 100
     out = folder / ("out " + name + ".json")
-    proc = subprocess.run([*VMAFKIT, "score", "--ref", str(ref), "--dis", str(dis), "--max-frames", "2",
-                           "--json", str(out)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [*VMAFKIT, "score", "--ref", str(ref), "--dis", str(dis), "--max-frames", "2", "--json", str(out)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     assert len(json.loads(out.read_text())["frames"]) == 2
 
@@ -50,7 +53,7 @@ def test_corpus_with_hostile_names_and_folder(tmp_path):
     folder.mkdir()
     clip = media("src01_hrc00_160x90_48f.yuv").read_bytes()
     for i, name in enumerate(HOSTILE[:5]):  # five different clips (one luma sample each): duplicates are refused
-        (folder / name).write_bytes(clip[:i] + bytes([clip[i] ^ 1]) + clip[i + 1:])
+        (folder / name).write_bytes(clip[:i] + bytes([clip[i] ^ 1]) + clip[i + 1 :])
     out_dir = tmp_path / "out: [x], 'y'"
     out_dir.mkdir()
     result = build_corpus(folder, ["libx264"], [30], out_dir / "c.jsonl", max_frames=2, progress=False)

@@ -22,11 +22,19 @@ VMAFKIT = [sys.executable, "-m", "vmafkit"]
 
 def vmafkit(*args, fsize: int | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     """The real CLI in a child process; `fsize`: its RLIMIT_FSIZE in bytes (`ulimit -f`)."""
+
     def limit():
         if fsize is not None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-    return subprocess.run([*VMAFKIT, *map(str, args)], capture_output=True, text=True, timeout=timeout,
-                          preexec_fn=limit, stdin=subprocess.DEVNULL)
+
+    return subprocess.run(
+        [*VMAFKIT, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=limit,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def one_error(proc: subprocess.CompletedProcess) -> str:
@@ -40,9 +48,28 @@ def one_error(proc: subprocess.CompletedProcess) -> str:
 
 def clip(path: Path, size: str, pix_fmt: str = "yuv420p", source: str = "testsrc2", frames: int = 3) -> Path:
     w, h = size.split("x")
-    subprocess.run([find_ffmpeg().path, "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "lavfi", "-i",
-                    f"{source}=s=64x64:r=25", "-frames:v", str(frames), "-vf", f"scale={w}:{h}", "-pix_fmt", pix_fmt,
-                    str(path)], check=True)
+    subprocess.run(
+        [
+            find_ffmpeg().path,
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-nostdin",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"{source}=s=64x64:r=25",
+            "-frames:v",
+            str(frames),
+            "-vf",
+            f"scale={w}:{h}",
+            "-pix_fmt",
+            pix_fmt,
+            str(path),
+        ],
+        check=True,
+    )
     return path
 
 
@@ -90,8 +117,9 @@ def test_rollback_on_a_full_disk_changes_nothing_and_records_nothing(models, tmp
     new_history = (trial / "registry_history.jsonl").stat().st_size
     assert new_history + 400 < new_registry
     before, history_before = registry.read_bytes(), (m / "registry_history.jsonl").read_bytes()
-    proc = vmafkit("registry", "rollback", "--registry", registry, "--reason", reason,
-                   fsize=(new_history + new_registry) // 2)  # room for the history, not for the registry
+    proc = vmafkit(
+        "registry", "rollback", "--registry", registry, "--reason", reason, fsize=(new_history + new_registry) // 2
+    )  # room for the history, not for the registry
     assert "EFBIG" in one_error(proc)
     assert registry.read_bytes() == before
     assert (m / "registry_history.jsonl").read_bytes() == history_before  # still one entry: the flip
@@ -171,12 +199,16 @@ def test_vmaf_bin_that_does_nothing_fails_at_once_and_says_so(pair):
 def test_vmaf_bin_failure_carries_its_last_stderr_lines(pair, tmp_path):
     ref, dis = pair
     fake = tmp_path / "vmaf"
-    fake.write_text("#!/bin/sh\necho 'vmaf: loading model' >&2\necho 'problem loading model file' >&2\n"
-                    "echo 'could not read model: vmaf_v0.6.1' >&2\nexit 3\n")
+    fake.write_text(
+        "#!/bin/sh\necho 'vmaf: loading model' >&2\necho 'problem loading model file' >&2\n"
+        "echo 'could not read model: vmaf_v0.6.1' >&2\nexit 3\n"
+    )
     fake.chmod(0o755)
     line = one_error(vmafkit("score", "--ref", ref, "--dis", dis, "--vmaf-bin", fake))
-    assert ("vmaf CLI exited with status 3: vmaf: loading model | problem loading model file | "
-            "could not read model: vmaf_v0.6.1") in line
+    assert (
+        "vmaf CLI exited with status 3: vmaf: loading model | problem loading model file | "
+        "could not read model: vmaf_v0.6.1"
+    ) in line
     crash = tmp_path / "crash"
     crash.write_text("#!/bin/sh\nkill -SEGV $$\n")
     crash.chmod(0o755)

@@ -46,8 +46,13 @@ def test_manifest_describes_each_source(packed):
     entries = {e["name"]: e for e in manifest(corpus)}
     assert set(entries) == {*CLIPS, "carphone_176x144_120f.mp4"}
     park = entries["parkjoy_480x270_50fps_10f.y4m"]
-    assert (park["width"], park["height"], park["pix_fmt"], park["fps"], park["n_frames"]) == (480, 270, "yuv420p",
-                                                                                                "50/1", 10)
+    assert (park["width"], park["height"], park["pix_fmt"], park["fps"], park["n_frames"]) == (
+        480,
+        270,
+        "yuv420p",
+        "50/1",
+        10,
+    )
     assert park["sha256"] == "755386a5e09be4f22c490a4feb8f3bf550c836b3c3be265d9e4b2677547d10d1"  # MANIFEST.md
     assert park["method"] == "ffv1" and park["restore"] == "y4m-exact" and park["packed"].endswith(".y4m.mkv")
     assert park["y4m_header"].startswith("YUV4MPEG2 W480 H270 F50:1")
@@ -68,8 +73,11 @@ def test_packed_ffv1_keeps_pixel_format(packed):
     import subprocess
 
     _, corpus = packed
-    out = subprocess.run([ffmpeg, "-hide_banner", "-i", str(corpus / "sparks_ref_480x270_5f.yuv420p10le.yuv.mkv")],
-                         capture_output=True, text=True).stderr
+    out = subprocess.run(
+        [ffmpeg, "-hide_banner", "-i", str(corpus / "sparks_ref_480x270_5f.yuv420p10le.yuv.mkv")],
+        capture_output=True,
+        text=True,
+    ).stderr
     assert "ffv1" in out and "yuv420p10le" in out
 
 
@@ -211,8 +219,10 @@ def test_hostile_file_names_round_trip(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     ref = Path("http:ref dir")
     ref.mkdir()
-    names = {"-lead ing:odd [1],'q'.y4m": "parkjoy_480x270_50fps_10f.y4m",
-             "http:x_640x360_é.yuv": "bluesky_640x360_3f.yuv"}
+    names = {
+        "-lead ing:odd [1],'q'.y4m": "parkjoy_480x270_50fps_10f.y4m",
+        "http:x_640x360_é.yuv": "bluesky_640x360_3f.yuv",
+    }
     for name, clip in names.items():
         (ref / name).symlink_to(media(clip))
     corpus = Path("c:orpus")

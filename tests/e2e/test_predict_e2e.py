@@ -24,8 +24,12 @@ from vmafkit.train.model import Recipe
 from ..conftest import media
 from ..unit.decide_helpers import cli
 
-CORPUS_CLIPS = ("carphone_176x144_120f.mp4", "src01_hrc00_160x90_48f.yuv", "ciscovt2people_320x192_12fps_9f.yuv",
-                "cityCC0_720x405_190f.mpg")
+CORPUS_CLIPS = (
+    "carphone_176x144_120f.mp4",
+    "src01_hrc00_160x90_48f.yuv",
+    "ciscovt2people_320x192_12fps_9f.yuv",
+    "cityCC0_720x405_190f.mpg",
+)
 CQS = (20, 26, 32, 38, 44)
 MAX_FRAMES = 8
 SEEDS = (0, 1, 2)
@@ -47,15 +51,47 @@ def _input_args(path: Path) -> list[str]:
 
 def _encode(ref: Path, out: Path, cq: int, frames: int) -> Path:
     """A real libx264 encode (preset medium, -crf cq) of the first `frames` frames of `ref`."""
-    subprocess.run([_ffmpeg(), "-v", "error", "-y", *_input_args(ref), "-frames:v", str(frames), "-c:v", "libx264",
-                    "-preset", "medium", "-crf", str(cq), "-pix_fmt", "yuv420p", str(out)], check=True)
+    subprocess.run(
+        [
+            _ffmpeg(),
+            "-v",
+            "error",
+            "-y",
+            *_input_args(ref),
+            "-frames:v",
+            str(frames),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "medium",
+            "-crf",
+            str(cq),
+            "-pix_fmt",
+            "yuv420p",
+            str(out),
+        ],
+        check=True,
+    )
     return out
 
 
 def _libvmaf_frames(ref: Path, dis: Path, log: Path) -> list[float]:
     """libvmaf's own per-frame VMAF (ffmpeg's libvmaf filter, default model), run directly here."""
-    subprocess.run([_ffmpeg(), "-v", "error", *_input_args(dis), *_input_args(ref), "-lavfi",
-                    f"[0:v][1:v]libvmaf=shortest=1:log_fmt=json:log_path={log}", "-f", "null", "-"], check=True)
+    subprocess.run(
+        [
+            _ffmpeg(),
+            "-v",
+            "error",
+            *_input_args(dis),
+            *_input_args(ref),
+            "-lavfi",
+            f"[0:v][1:v]libvmaf=shortest=1:log_fmt=json:log_path={log}",
+            "-f",
+            "null",
+            "-",
+        ],
+        check=True,
+    )
     return [float(f["metrics"]["vmaf"]) for f in json.loads(log.read_text())["frames"]]
 
 
@@ -124,8 +160,20 @@ def test_predict_ensemble_at_untrained_cq_matches_libvmaf(exported, tmp_path):
     ref = media("carphone_176x144_120f.mp4")
     dis = _encode(ref, tmp_path / "carphone_cq35.mp4", 35, MAX_FRAMES)
     out = tmp_path / "pred.json"
-    result = _predict(models, ref, dis, out, "--encoder", "libx264", "--preset", "medium", "--cq", "35",
-                      "--max-frames", str(MAX_FRAMES))
+    result = _predict(
+        models,
+        ref,
+        dis,
+        out,
+        "--encoder",
+        "libx264",
+        "--preset",
+        "medium",
+        "--cq",
+        "35",
+        "--max-frames",
+        str(MAX_FRAMES),
+    )
     assert result.exit_code == 0, result.output
     pred = json.loads(out.read_text())
     assert pred["mode"] == "ensemble" and pred["members"] == list(SEEDS)

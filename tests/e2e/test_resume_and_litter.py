@@ -25,11 +25,26 @@ from vmafkit.errors import InputError
 from ..conftest import media
 
 VMAFKIT = [sys.executable, "-m", "vmafkit.cli"]
-CLIPS = ("carphone_176x144_120f.mp4", "src01_hrc00_160x90_48f.yuv", "bikes_640x272_250f.mp4",
-         "seeking_720x480_150f.mp4")
+CLIPS = (
+    "carphone_176x144_120f.mp4",
+    "src01_hrc00_160x90_48f.yuv",
+    "bikes_640x272_250f.mp4",
+    "seeking_720x480_150f.mp4",
+)
 # 4 clips x 3 cqs = 12 cells (180 rows): long enough to be killed mid-corpus, enough rows for LOSO.
-TINY = ["--encoders", "libx264", "--cqs", "22,30,38", "--seeds", "0,1", "--epochs", "3", "--max-frames", "15",
-        "--quiet"]
+TINY = [
+    "--encoders",
+    "libx264",
+    "--cqs",
+    "22,30,38",
+    "--seeds",
+    "0,1",
+    "--epochs",
+    "3",
+    "--max-frames",
+    "15",
+    "--quiet",
+]
 CELLS_REL = Path("corpus") / ".vmafkit-cache" / "cells"
 OLD = time.time() - 3600
 
@@ -41,8 +56,9 @@ def vmafkit(*args, timeout=900):
 
 
 def start(*args) -> subprocess.Popen:
-    return subprocess.Popen([*VMAFKIT, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [*VMAFKIT, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
 
 
 def kill_group(proc: subprocess.Popen) -> None:
@@ -101,8 +117,7 @@ def test_first_run_killed_mid_corpus_resumes_and_cleans_the_litter(make_ref_dir,
     args = ["run", "--ref-dir", ref, "--out-dir", out, *TINY]
     proc = start(*args)
     try:
-        wait_for(lambda: finished_cells(out) and work_folders(out), timeout=300, what="a finished cell",
-                 procs=[proc])
+        wait_for(lambda: finished_cells(out) and work_folders(out), timeout=300, what="a finished cell", procs=[proc])
     finally:
         kill_group(proc)
     done_before = {p.name for p in finished_cells(out)}
@@ -172,8 +187,11 @@ def test_a_second_run_on_the_same_out_dir_is_told_in_use(make_ref_dir, tmp_path)
         time.sleep(0.3)
         second = start(*args)
         # whichever takes the lock runs; the other is refused at once
-        wait_for(lambda: first.poll() is not None or second.poll() is not None, timeout=120,
-                 what="one of two concurrent runs to be refused")
+        wait_for(
+            lambda: first.poll() is not None or second.poll() is not None,
+            timeout=120,
+            what="one of two concurrent runs to be refused",
+        )
         loser, winner = (first, second) if first.poll() is not None else (second, first)
         _, err = loser.communicate(timeout=60)
         refused(subprocess.CompletedProcess(loser.args, loser.returncode, "", err), "in use")
@@ -200,8 +218,9 @@ def test_byte_identical_reference_clips_are_refused_before_any_encode(make_ref_d
     assert not out.exists()  # nothing encoded, nothing left
     assert time.monotonic() - started < 120
 
-    corpus = vmafkit("corpus", "--ref-dir", ref, "--encoders", "libx264", "--cqs", "22",
-                     "--out", tmp_path / "c.jsonl", "--quiet")
+    corpus = vmafkit(
+        "corpus", "--ref-dir", ref, "--encoders", "libx264", "--cqs", "22", "--out", tmp_path / "c.jsonl", "--quiet"
+    )
     assert corpus.returncode == 2 and "same clip" in corpus.stderr, corpus.stderr
     assert not (tmp_path / ".vmafkit-cache").exists() and not (tmp_path / "c.jsonl").exists()
 
@@ -237,8 +256,9 @@ def _broken_copy(corpus: Path, dest: Path, how: str) -> Path:
     return dest
 
 
-@pytest.mark.parametrize("how,message", [("corrupt packed file", "packed file's sha256"),
-                                         ("lying manifest", "decoded frames")])
+@pytest.mark.parametrize(
+    "how,message", [("corrupt packed file", "packed file's sha256"), ("lying manifest", "decoded frames")]
+)
 def test_refused_extract_leaves_no_clip_behind(packed, tmp_path, how, message):
     from vmafkit.bundle.refpack import extract_corpus
 

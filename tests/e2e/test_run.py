@@ -13,8 +13,12 @@ import pytest
 from vmafkit.io import exclusive_lock
 
 VMAFKIT = [sys.executable, "-m", "vmafkit.cli"]
-CLIPS = ("carphone_176x144_120f.mp4", "src01_hrc00_160x90_48f.yuv", "bikes_640x272_250f.mp4",
-         "seeking_720x480_150f.mp4")
+CLIPS = (
+    "carphone_176x144_120f.mp4",
+    "src01_hrc00_160x90_48f.yuv",
+    "bikes_640x272_250f.mp4",
+    "seeking_720x480_150f.mp4",
+)
 TINY = ["--encoders", "libx264", "--cqs", "22,38", "--seeds", "0,1", "--epochs", "3", "--max-frames", "15", "--quiet"]
 
 
@@ -43,18 +47,26 @@ def _check_exit_matches_verdict(proc, out, seeds):
     assert verdict["seeds"] == sorted(seeds)
     recomputed = {}
     for seed in seeds:
-        rows = [json.loads(line) for line in (path.parent / f"loso_seed{seed}.predictions.jsonl").read_text().splitlines()]
+        rows = [
+            json.loads(line) for line in (path.parent / f"loso_seed{seed}.predictions.jsonl").read_text().splitlines()
+        ]
         folds = sorted({r["fold"] for r in rows})
-        per_fold = [pearsonr([r["pred"] for r in rows if r["fold"] == f], [r["vmaf"] for r in rows if r["fold"] == f])[0]
-                    for f in folds]
+        per_fold = [
+            pearsonr([r["pred"] for r in rows if r["fold"] == f], [r["vmaf"] for r in rows if r["fold"] == f])[0]
+            for f in folds
+        ]
         recomputed[seed] = float(np.mean(per_fold))
         assert verdict["gate"]["per_seed_plccs"][str(seed)] == pytest.approx(recomputed[seed], abs=1e-9)
     mean = float(np.mean(list(recomputed.values())))
     assert verdict["gate"]["mean_plcc"] == pytest.approx(mean, abs=1e-9)
     coverage = verdict["gate"]["interval_coverage_min"]
-    passes = (mean >= 0.95 and min(recomputed.values()) >= 0.95
-              and max(recomputed.values()) - min(recomputed.values()) <= 0.005 + 1e-12
-              and coverage is not None and coverage >= 0.75)
+    passes = (
+        mean >= 0.95
+        and min(recomputed.values()) >= 0.95
+        and max(recomputed.values()) - min(recomputed.values()) <= 0.005 + 1e-12
+        and coverage is not None
+        and coverage >= 0.75
+    )
     assert verdict["verdict"] == ("PROMOTE" if passes else "HOLD"), verdict["gate"]
     assert (out / "models" / "registry.json").is_file() == passes
     return verdict
@@ -66,7 +78,9 @@ def _one_line_error(proc, fragment):
     lines = proc.stderr.splitlines()
     assert proc.returncode == 2, proc.stderr
     assert lines and lines[-1].startswith("vmafkit: error: ") and fragment in lines[-1], proc.stderr
-    assert all(line.startswith("vmafkit: ") and not line.startswith("vmafkit: error") for line in lines[:-1]), proc.stderr
+    assert all(line.startswith("vmafkit: ") and not line.startswith("vmafkit: error") for line in lines[:-1]), (
+        proc.stderr
+    )
     assert "Traceback" not in proc.stderr + proc.stdout
     return lines
 
@@ -97,8 +111,21 @@ def test_run_on_real_clips_then_resume(make_ref_dir, tmp_path):
 @pytest.mark.slow
 def test_demo_with_tiny_settings(tmp_path):
     out = tmp_path / "demo"
-    proc = vmafkit("run", "--demo", "--out-dir", out, "--cqs", "20,40", "--seeds", "0", "--epochs", "2",
-                   "--max-frames", "6", "--quiet")
+    proc = vmafkit(
+        "run",
+        "--demo",
+        "--out-dir",
+        out,
+        "--cqs",
+        "20,40",
+        "--seeds",
+        "0",
+        "--epochs",
+        "2",
+        "--max-frames",
+        "6",
+        "--quiet",
+    )
     assert "Traceback" not in proc.stderr
     assert "SYNTHETIC" in proc.stderr
     encoders = re.search(r"^vmafkit: doctor: platform \S+; encoders (.+)$", proc.stderr, re.M).group(1).split(", ")

@@ -37,8 +37,11 @@ def test_reproduces_published_values(reference_values):
 def test_cli_writes_frames_and_means(tmp_path):
     out = tmp_path / "score.json"
     ref, dis = media("src01_hrc00_160x90_48f.yuv"), media("src01_hrc01_160x90_48f.yuv")
-    proc = subprocess.run([*VMAFKIT, "score", "--ref", str(ref), "--dis", str(dis), "--max-frames", "4",
-                           "--json", str(out)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [*VMAFKIT, "score", "--ref", str(ref), "--dis", str(dis), "--max-frames", "4", "--json", str(out)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(out.read_text())
     assert [f["frame_index"] for f in data["frames"]] == [0, 1, 2, 3]

@@ -24,9 +24,18 @@ from vmafkit.subjective.synthetic import DATASET_NAME, make_synthetic_dataset
 
 from ..conftest import media
 
-CLIPS = ("bigbuckbunny_1280x720_132f.mp4", "bikes_640x272_250f.mp4", "bluesky_640x360_3f.yuv", "box_640x480_456f.mp4",
-         "carphone_176x144_120f.mp4", "ciscovt2people_320x192_12fps_9f.yuv", "cityCC0_720x405_190f.mpg",
-         "cup_640x480_217f.mp4", "parkjoy_480x270_50fps_10f.y4m", "seeking_720x480_150f.mp4")
+CLIPS = (
+    "bigbuckbunny_1280x720_132f.mp4",
+    "bikes_640x272_250f.mp4",
+    "bluesky_640x360_3f.yuv",
+    "box_640x480_456f.mp4",
+    "carphone_176x144_120f.mp4",
+    "ciscovt2people_320x192_12fps_9f.yuv",
+    "cityCC0_720x405_190f.mpg",
+    "cup_640x480_217f.mp4",
+    "parkjoy_480x270_50fps_10f.y4m",
+    "seeking_720x480_150f.mp4",
+)
 FAST = ["--epochs", "20", "--seeds", "0,1", "--bootstrap", "200", "--jobs", "2", "--workers", "1"]
 
 
@@ -40,8 +49,9 @@ def api(dataset: Path, out: Path, **kw):
 
 
 def cli(*args, check_rc: int | None = 0) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "vmafkit", "subjective", *map(str, args)], capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "vmafkit", "subjective", *map(str, args)], capture_output=True, text=True, timeout=600
+    )
     if check_rc is not None:
         assert proc.returncode == check_rc, proc.stderr
     return proc
@@ -74,7 +84,9 @@ def test_four_models_side_by_side(first_run):
     for name, block in report["models"].items():
         assert -1 <= block["plcc"] <= 1 and len(block["plcc_ci"]) == 2 and block["rmse"] >= 0, name
     assert set(report["comparisons"]) == {"ensemble_vs_nusvr", "ensemble_vs_linear", "ensemble_vs_vmaf_logistic"}
-    assert report["target"]["features"] == list(CANONICAL6) and report["target"]["pooling"].startswith("mean over frames")
+    assert report["target"]["features"] == list(CANONICAL6) and report["target"]["pooling"].startswith(
+        "mean over frames"
+    )
     assert len(report["models"]["vmaf_logistic"]["mappings"]) == 10  # one logistic per training fold
     for line in ("ensemble", "nusvr", "linear", "vmaf_logistic", "significance:", "gate:"):
         assert line in proc.stdout
@@ -97,6 +109,7 @@ def test_pooled_features_are_vmafkit_scores_frame_means(first_run, dataset):
 
 def test_rerun_comes_from_the_cache_with_the_same_bytes(first_run, dataset, tmp_path):
     out, _ = first_run
+
     def report() -> dict:  # the run's argv aside (CLI there, Python here), the same bytes
         data = json.loads((out / "subjective_report.json").read_text())
         data["run_provenance"].pop("argv")

@@ -27,7 +27,8 @@ from ..conftest import media
 def fake_vmaf(tmp_path):
     ff = ffm.find_ffmpeg()
     script = tmp_path / "vmaf"
-    script.write_text(textwrap.dedent(f"""\
+    script.write_text(
+        textwrap.dedent(f"""\
         #!{sys.executable}
         # FAKE libvmaf CLI for tests: parses the real CLI's flags, scores with ffmpeg's libvmaf filter.
         import argparse, subprocess, sys
@@ -40,7 +41,8 @@ def fake_vmaf(tmp_path):
         graph = f"[0:v][1:v]libvmaf=log_fmt=json:log_path={{a.output}}:n_threads={{a.threads}}"
         sys.exit(subprocess.run([{ff.path!r}, "-loglevel", "error", "-i", a.distorted, "-i", a.reference,
                                  "-lavfi", graph, "-f", "null", "-"]).returncode)
-        """))
+        """)
+    )
     script.chmod(0o755)
     return script
 

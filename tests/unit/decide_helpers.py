@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 
 
-def make_corpus(path: Path, *, sources=("srcA", "srcB", "srcC"), encoders=("libx264",), cqs=(20, 30, 40),
-                frames=8, seed=0) -> Path:
+def make_corpus(
+    path: Path, *, sources=("srcA", "srcB", "srcC"), encoders=("libx264",), cqs=(20, 30, 40), frames=8, seed=0
+) -> Path:
     """A corpus whose vmaf is a smooth function of the canonical-6 and cq (learnable in a few epochs)."""
     rng = np.random.default_rng(seed)
     rows = []
@@ -30,10 +31,28 @@ def make_corpus(path: Path, *, sources=("srcA", "srcB", "srcC"), encoders=("libx
                         "vif_scale3": float(np.clip(0.65 + 0.33 * q, 0, 1)),
                         "motion2": float(2.0 + s_i + 0.5 * rng.random()),
                     }
-                    vmaf = float(np.clip(100 * (0.6 * feats["adm2"] + 0.4 * feats["vif_scale1"]) - 40 + 2 * s_i, 0, 100))
-                    rows.append({"src": src, "src_sha256": digest, "encoder": enc, "preset": "medium", "cq": cq,
-                                 "frame_index": f, "vmaf": vmaf, **feats, "width": 64, "height": 48, "fps": 25,
-                                 "pix_fmt": "yuv420p", "enc_bytes": 1000, "enc_time_ms": 1.0, "schema_version": 1})
+                    vmaf = float(
+                        np.clip(100 * (0.6 * feats["adm2"] + 0.4 * feats["vif_scale1"]) - 40 + 2 * s_i, 0, 100)
+                    )
+                    rows.append(
+                        {
+                            "src": src,
+                            "src_sha256": digest,
+                            "encoder": enc,
+                            "preset": "medium",
+                            "cq": cq,
+                            "frame_index": f,
+                            "vmaf": vmaf,
+                            **feats,
+                            "width": 64,
+                            "height": 48,
+                            "fps": 25,
+                            "pix_fmt": "yuv420p",
+                            "enc_bytes": 1000,
+                            "enc_time_ms": 1.0,
+                            "schema_version": 1,
+                        }
+                    )
     path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
     return path
 
@@ -61,9 +80,23 @@ def write_predictions(loso_dir: Path, seed: int, corpus: Path, *, plcc: float = 
         scale = np.sqrt(y @ y) * np.sqrt(1.0 / plcc**2 - 1.0) / np.sqrt(e @ e)
         pred[inside] = vmaf[inside] + bias + scale * e
     free = pred + 0.1 * rng.standard_normal(pred.size)
-    lines = [{"row": i, "src": r["src"], "group": r["src"], "encoder": r["encoder"], "preset": r["preset"],
-              "cq": r["cq"], "frame_index": r["frame_index"], "vmaf": r["vmaf"], "pred": float(pred[i]),
-              "pred_unlabelled": float(free[i]), "fold": r["src"], "seed": seed} for i, r in enumerate(rows)]
+    lines = [
+        {
+            "row": i,
+            "src": r["src"],
+            "group": r["src"],
+            "encoder": r["encoder"],
+            "preset": r["preset"],
+            "cq": r["cq"],
+            "frame_index": r["frame_index"],
+            "vmaf": r["vmaf"],
+            "pred": float(pred[i]),
+            "pred_unlabelled": float(free[i]),
+            "fold": r["src"],
+            "seed": seed,
+        }
+        for i, r in enumerate(rows)
+    ]
     path = Path(loso_dir) / f"loso_seed{seed}.predictions.jsonl"
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))
     return path
@@ -74,30 +107,63 @@ def write_seed_report(loso_dir: Path, seed: int, corpus: Path, *, epochs: int = 
     independent of vmafkit's metrics)."""
     from scipy.stats import pearsonr
 
-    preds = [json.loads(line) for line in (Path(loso_dir) / f"loso_seed{seed}.predictions.jsonl").read_text().splitlines()]
+    preds = [
+        json.loads(line) for line in (Path(loso_dir) / f"loso_seed{seed}.predictions.jsonl").read_text().splitlines()
+    ]
     folds = []
     for fold in sorted({p["fold"] for p in preds}):
         mine = [p for p in preds if p["fold"] == fold]
         value = float(pearsonr([p["pred"] for p in mine], [p["vmaf"] for p in mine])[0])
-        folds.append({"held_out": fold, "n_train": len(preds) - len(mine), "n_val": len(mine), "plcc": value,
-                      "srocc": value, "rmse": 1.0})
+        folds.append(
+            {
+                "held_out": fold,
+                "n_train": len(preds) - len(mine),
+                "n_val": len(mine),
+                "plcc": value,
+                "srocc": value,
+                "rmse": 1.0,
+            }
+        )
     plccs = [f["plcc"] for f in folds]
-    recipe = {"epochs": epochs, "batch_size": 32, "lr": 5e-4, "weight_decay": 1e-5, "hidden": 64, "dropout": 0.1,
-              "label_mask_rate": 0.5}
-    report = {"seed": seed, "corpus": {"path": str(corpus), "sha256": hashlib.sha256(Path(corpus).read_bytes()).hexdigest()},
-              "n_folds": len(folds), "folds": folds, "mean_plcc": float(np.mean(plccs)),
-              "std_plcc": float(np.std(plccs)), "min_plcc": min(plccs), "max_plcc": max(plccs), "mean_srocc": 0.9,
-              "mean_rmse": 1.0, "epochs": epochs, "batch_size": 32, "lr": 5e-4, "weight_decay": 1e-5, "recipe": recipe,
-              "num_codecs": 14, "encoder_vocab_version": "encoder-vocab-v1-12slot", "wall_time_s": 1.0,
-              "run_provenance": {"schema": "ai-run-provenance-v1"}}
+    recipe = {
+        "epochs": epochs,
+        "batch_size": 32,
+        "lr": 5e-4,
+        "weight_decay": 1e-5,
+        "hidden": 64,
+        "dropout": 0.1,
+        "label_mask_rate": 0.5,
+    }
+    report = {
+        "seed": seed,
+        "corpus": {"path": str(corpus), "sha256": hashlib.sha256(Path(corpus).read_bytes()).hexdigest()},
+        "n_folds": len(folds),
+        "folds": folds,
+        "mean_plcc": float(np.mean(plccs)),
+        "std_plcc": float(np.std(plccs)),
+        "min_plcc": min(plccs),
+        "max_plcc": max(plccs),
+        "mean_srocc": 0.9,
+        "mean_rmse": 1.0,
+        "epochs": epochs,
+        "batch_size": 32,
+        "lr": 5e-4,
+        "weight_decay": 1e-5,
+        "recipe": recipe,
+        "num_codecs": 14,
+        "encoder_vocab_version": "encoder-vocab-v1-12slot",
+        "wall_time_s": 1.0,
+        "run_provenance": {"schema": "ai-run-provenance-v1"},
+    }
     report.update(extra or {})
     path = Path(loso_dir) / f"loso_seed{seed}.json"
     path.write_text(json.dumps(report))
     return path
 
 
-def make_loso_dir(tmp_path: Path, plccs: dict[int, float], *, corpus: Path | None = None, predictions: bool = True,
-                  epochs: int = 2) -> tuple[Path, Path]:
+def make_loso_dir(
+    tmp_path: Path, plccs: dict[int, float], *, corpus: Path | None = None, predictions: bool = True, epochs: int = 2
+) -> tuple[Path, Path]:
     """A LOSO folder with one prediction file (every fold at exactly that seed's PLCC) and the seed
     report of it per seed; returns (dir, corpus). predictions=False removes the prediction files."""
     corpus = corpus or make_corpus(tmp_path / "per_frame_canonical6.jsonl")

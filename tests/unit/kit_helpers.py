@@ -20,15 +20,31 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def seed_report(seed: int, plccs: dict[str, float], corpus: str = "corpus/per_frame_canonical6.jsonl") -> dict[str, Any]:
-    folds = [{"held_out": name, "n_train": 30, "n_val": 10, "plcc": p, "srocc": p, "rmse": 1.0}
-             for name, p in plccs.items()]
+def seed_report(
+    seed: int, plccs: dict[str, float], corpus: str = "corpus/per_frame_canonical6.jsonl"
+) -> dict[str, Any]:
+    folds = [
+        {"held_out": name, "n_train": 30, "n_val": 10, "plcc": p, "srocc": p, "rmse": 1.0} for name, p in plccs.items()
+    ]
     values = list(plccs.values())
     return {
-        "seed": seed, "corpus": corpus, "n_folds": len(folds), "folds": folds,
-        "mean_plcc": sum(values) / len(values), "std_plcc": 0.0, "min_plcc": min(values), "max_plcc": max(values),
-        "mean_srocc": sum(values) / len(values), "mean_rmse": 1.0, "epochs": 3, "batch_size": 32, "lr": 5e-4,
-        "weight_decay": 1e-5, "num_codecs": 12, "encoder_vocab_version": 1, "wall_time_s": 1.0,
+        "seed": seed,
+        "corpus": corpus,
+        "n_folds": len(folds),
+        "folds": folds,
+        "mean_plcc": sum(values) / len(values),
+        "std_plcc": 0.0,
+        "min_plcc": min(values),
+        "max_plcc": max(values),
+        "mean_srocc": sum(values) / len(values),
+        "mean_rmse": 1.0,
+        "epochs": 3,
+        "batch_size": 32,
+        "lr": 5e-4,
+        "weight_decay": 1e-5,
+        "num_codecs": 12,
+        "encoder_vocab_version": 1,
+        "wall_time_s": 1.0,
     }
 
 
@@ -52,22 +68,38 @@ def make_run_dir(
     (out / "loso").mkdir(exist_ok=True)
     corpus = out / "corpus" / "per_frame_canonical6.jsonl"
     corpus.write_text(corpus_text)
-    fingerprint = {"path": str(corpus), "sha256": _sha(corpus), "rows": corpus_text.count("\n"),
-                   "sources": [{"src": "parkjoy"}, {"src": "sparks"}]}
+    fingerprint = {
+        "path": str(corpus),
+        "sha256": _sha(corpus),
+        "rows": corpus_text.count("\n"),
+        "sources": [{"src": "parkjoy"}, {"src": "sparks"}],
+    }
     inputs = []
     for s in seeds:
         values = (plcc or {}).get(s) or {f: 0.97 + 0.002 * i + 0.001 * s for i, f in enumerate(FOLDS)}
         values = {k: v + offset for k, v in values.items()}
         path = out / "loso" / f"loso_seed{s}.json"
         path.write_text(json.dumps(seed_report(s, values), sort_keys=True, indent=2))
-        inputs.append({"path": str(path), "exists": True, "kind": "file",
-                       "sha256": _sha(path) if record_hashes else None})
+        inputs.append(
+            {"path": str(path), "exists": True, "kind": "file", "sha256": _sha(path) if record_hashes else None}
+        )
     verdict_obj = {
-        "schema_version": 1, "verdict": verdict, "generated_at_utc": "2026-11-23T20:00:00Z",
-        "loso_dir": str(out / "loso"), "seeds": seeds, "gate": {"passed": verdict == "PROMOTE"},
-        "corpus": fingerprint, "recommendation": "test",
-        "run_provenance": {"schema": "ai-run-provenance-v1", "entrypoint": "test", "argv": [],
-                           "args": {"encoders": "libx264"}, "inputs": inputs, "outputs": []},
+        "schema_version": 1,
+        "verdict": verdict,
+        "generated_at_utc": "2026-11-23T20:00:00Z",
+        "loso_dir": str(out / "loso"),
+        "seeds": seeds,
+        "gate": {"passed": verdict == "PROMOTE"},
+        "corpus": fingerprint,
+        "recommendation": "test",
+        "run_provenance": {
+            "schema": "ai-run-provenance-v1",
+            "entrypoint": "test",
+            "argv": [],
+            "args": {"encoders": "libx264"},
+            "inputs": inputs,
+            "outputs": [],
+        },
     }
     (out / "loso" / f"{verdict}.json").write_text(json.dumps(verdict_obj, sort_keys=True, indent=2))
     if export:  # the layout of `vmafkit export` (OUT/models): member ONNX + sidecars, calibration, registry
@@ -76,10 +108,12 @@ def make_run_dir(
         verdict_sha = _sha(out / "loso" / f"{verdict}.json")
         for s in seeds:
             (models / f"fr_seed{s}.onnx").write_bytes(b"fake onnx bytes %d" % s)
-            (models / f"fr_seed{s}.json").write_text(json.dumps(
-                {"corpus": fingerprint, "seed": s, "verdict": {"sha256": verdict_sha}}))
-        (models / "fr_calibration.json").write_text(json.dumps(
-            {"corpus_sha256": fingerprint["sha256"], "verdict_sha256": verdict_sha}))
+            (models / f"fr_seed{s}.json").write_text(
+                json.dumps({"corpus": fingerprint, "seed": s, "verdict": {"sha256": verdict_sha}})
+            )
+        (models / "fr_calibration.json").write_text(
+            json.dumps({"corpus_sha256": fingerprint["sha256"], "verdict_sha256": verdict_sha})
+        )
         (models / "registry.json").write_text(json.dumps({"schema_version": 1, "models": []}))
     (out / "report.html").write_text("<html>report</html>\n")
     if env is not None:
@@ -134,8 +168,15 @@ def special_member(name: str, kind: bytes, linkname: str = "") -> tuple[tarfile.
 
 def manifest_for(files: dict[str, bytes], verdict: str = "PROMOTE") -> bytes:
     entries = [{"path": k, "size": len(v), "sha256": hashlib.sha256(v).hexdigest()} for k, v in sorted(files.items())]
-    return json.dumps({"schema_version": 1, "verdict": verdict, "generated_at_utc": "2026-01-01T00:00:00Z",
-                       "files": entries, "n_files": len(entries)}).encode()
+    return json.dumps(
+        {
+            "schema_version": 1,
+            "verdict": verdict,
+            "generated_at_utc": "2026-01-01T00:00:00Z",
+            "files": entries,
+            "n_files": len(entries),
+        }
+    ).encode()
 
 
 def read_members(tarball: Path) -> dict[str, bytes]:

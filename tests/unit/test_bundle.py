@@ -76,8 +76,14 @@ def test_bundle_holds_exactly_the_selected_files_and_verifies(run_dir, tmp_path)
     assert manifest["verdict"] == "PROMOTE" and manifest["verdict_file"] == "loso/PROMOTE.json"
     assert manifest["generated_at_utc"] == "2026-11-23T20:00:00Z"  # from the verdict: deterministic
     excluded = {e["path"] for e in manifest["excluded"]}
-    assert {".vmafkit.lock", "loso/.PROMOTE.json.abc123.tmp", "stray.tmp", "cache/", "cells/",
-            "old-results.tar.gz"} <= excluded
+    assert {
+        ".vmafkit.lock",
+        "loso/.PROMOTE.json.abc123.tmp",
+        "stray.tmp",
+        "cache/",
+        "cells/",
+        "old-results.tar.gz",
+    } <= excluded
     env = json.loads(members["environment.json"])
     assert env["ffmpeg_version"] == "9.0.2" and env["encoders"] == ["libx264"]
     assert env["platform"]["family"] == "linux-x86_64-cpu"
@@ -147,8 +153,9 @@ def test_environment_record_lists_dependencies():
 
 
 def test_refuses_promote_next_to_hold(run_dir, tmp_path):
-    (run_dir / "loso" / "HOLD.json").write_text((run_dir / "loso" / "PROMOTE.json").read_text().replace(
-        '"PROMOTE"', '"HOLD"'))
+    (run_dir / "loso" / "HOLD.json").write_text(
+        (run_dir / "loso" / "PROMOTE.json").read_text().replace('"PROMOTE"', '"HOLD"')
+    )
     with pytest.raises(InputError, match="more than one verdict"):
         bundle(run_dir, tmp_path / "r.tar.gz")
     assert not (tmp_path / "r.tar.gz").exists()
@@ -218,8 +225,12 @@ def test_export_of_another_verdict_is_left_out(run_dir, tmp_path):
     manifest = json.loads(read_members(bundle(run_dir, tmp_path / "r.tar.gz"))["manifest.json"])
     names = {f["path"] for f in manifest["files"]}
     assert "models/fr_seed0.onnx" in names
-    assert not names & {"models/fr_seed1.onnx", "models/fr_seed1.json", "models/fr_calibration.json",
-                        "models/registry.json"}
+    assert not names & {
+        "models/fr_seed1.onnx",
+        "models/fr_seed1.json",
+        "models/fr_calibration.json",
+        "models/registry.json",
+    }
     reasons = {e["path"]: e["reason"] for e in manifest["excluded"]}
     assert "another verdict" in reasons["models/fr_seed1.onnx"]
 
@@ -266,10 +277,13 @@ def test_verify_detects_a_lying_manifest(run_dir, tmp_path):
     assert any("size mismatch: report.html" in p for p in report.problems)
 
 
-@pytest.mark.parametrize("change,expected", [
-    (lambda m: m.pop("report.html"), "missing: report.html"),
-    (lambda m: m.__setitem__("extra.txt", b"x"), "extra: extra.txt"),
-])
+@pytest.mark.parametrize(
+    "change,expected",
+    [
+        (lambda m: m.pop("report.html"), "missing: report.html"),
+        (lambda m: m.__setitem__("extra.txt", b"x"), "extra: extra.txt"),
+    ],
+)
 def test_verify_requires_the_exact_file_set(run_dir, tmp_path, change, expected):
     good = bundle(run_dir, tmp_path / "good.tar.gz")
     report = verify_bundle(rewrite_bundle(good, tmp_path / "bad.tar.gz", change))
@@ -290,8 +304,10 @@ def test_verify_flags_n_files_that_lies(run_dir, tmp_path):
 
 def test_verify_duplicate_member(tmp_path):
     files = {"a.txt": b"a"}
-    path = write_tar(tmp_path / "d.tar.gz", [file_member("manifest.json", manifest_for(files)),
-                                            file_member("a.txt", b"a"), file_member("a.txt", b"a")])
+    path = write_tar(
+        tmp_path / "d.tar.gz",
+        [file_member("manifest.json", manifest_for(files)), file_member("a.txt", b"a"), file_member("a.txt", b"a")],
+    )
     report = verify_bundle(path)
     assert not report.ok and any("more than once" in p for p in report.problems)
 
@@ -375,8 +391,9 @@ def test_hostile_members_are_refused_and_nothing_is_written(tmp_path, kind):
 
 def test_tar_bomb_by_total_size_is_refused(tmp_path):
     big = b"\0" * (3 << 20)  # compresses to a few KiB
-    tarball = write_tar(tmp_path / "bomb.tar.gz", [file_member("manifest.json", manifest_for({"big": big})),
-                                                  file_member("big", big)])
+    tarball = write_tar(
+        tmp_path / "bomb.tar.gz", [file_member("manifest.json", manifest_for({"big": big})), file_member("big", big)]
+    )
     assert tarball.stat().st_size < 64 << 10
     limits = Limits(max_total_bytes=1 << 20)
     before = tree(tmp_path)
@@ -392,8 +409,10 @@ def test_tar_bomb_by_total_size_is_refused(tmp_path):
 
 def test_tar_bomb_by_member_count_is_refused(tmp_path):
     files = {f"f{i}": b"x" for i in range(50)}
-    tarball = write_tar(tmp_path / "many.tar.gz", [file_member("manifest.json", manifest_for(files)),
-                                                  *[file_member(k, v) for k, v in files.items()]])
+    tarball = write_tar(
+        tmp_path / "many.tar.gz",
+        [file_member("manifest.json", manifest_for(files)), *[file_member(k, v) for k, v in files.items()]],
+    )
     with pytest.raises(UnsafeBundle, match="more than 10 members"):
         safe_extract(tarball, tmp_path / "dest", limits=Limits(max_members=10))
     assert not (tmp_path / "dest").exists()
@@ -468,8 +487,13 @@ def test_refuses_any_recorded_input_changed_after_the_verdict(run_dir, tmp_path)
     import hashlib
 
     verdict["run_provenance"]["inputs"].append(
-        {"path": str(predictions), "exists": True, "kind": "file",
-         "sha256": hashlib.sha256(predictions.read_bytes()).hexdigest()})
+        {
+            "path": str(predictions),
+            "exists": True,
+            "kind": "file",
+            "sha256": hashlib.sha256(predictions.read_bytes()).hexdigest(),
+        }
+    )
     verdict_path.write_text(json.dumps(verdict))
     for name in ("fr_seed0.json", "fr_seed1.json"):  # the sidecars name the verdict by its hash
         sidecar = run_dir / "models" / name
@@ -495,7 +519,11 @@ def test_sigkill_while_bundling_keeps_the_old_bundle(run_dir, tmp_path):
     old = target.read_bytes()
     (run_dir / "report.html").write_text("<html>new report</html>\n")
     marker = tmp_path / "writing"
-    child = subprocess.Popen([sys.executable, "-c", f"""
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"""
 import time, pathlib
 import vmafkit.bundle.pack as b
 from vmafkit.host.platform import PlatformInfo
@@ -506,7 +534,9 @@ def slow(self, size=-1):
     return real(self, size)
 b._HashingReader.read = slow
 b.make_bundle({str(run_dir)!r}, {str(target)!r}, platform_info=PlatformInfo("unknown", ("libx264",), {{}}))
-"""])
+""",
+        ]
+    )
     try:
         for _ in range(600):
             if marker.exists() or child.poll() is not None:
@@ -532,8 +562,12 @@ from hypothesis import strategies as st  # noqa: E402
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from(["a", "b.txt", "..", ".", "", "/", "\\", "C:", "x\x00", "./", "~"]), min_size=1,
-                max_size=6).map("/".join) | st.text(max_size=30))
+@given(
+    st.lists(
+        st.sampled_from(["a", "b.txt", "..", ".", "", "/", "\\", "C:", "x\x00", "./", "~"]), min_size=1, max_size=6
+    ).map("/".join)
+    | st.text(max_size=30)
+)
 def test_safe_member_name_never_escapes(name):
     try:
         cleaned = safe_member_name(name)
@@ -560,4 +594,5 @@ def test_an_extracted_bundle_bundles_again_to_the_same_files(tmp_path, record_ha
     files_a = json.loads(read_members(first)["manifest.json"])["files"]
     files_b = json.loads(read_members(again)["manifest.json"])["files"]
     assert [f for f in files_a if f["path"] != "environment.json"] == [
-        f for f in files_b if f["path"] != "environment.json"]
+        f for f in files_b if f["path"] != "environment.json"
+    ]

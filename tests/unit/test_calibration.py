@@ -41,8 +41,9 @@ def _brute_force_rank_value(scores, k):
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.floats(min_value=0, max_value=50), min_size=1, max_size=60),
-       st.floats(min_value=0.05, max_value=0.99))
+@given(
+    st.lists(st.floats(min_value=0, max_value=50), min_size=1, max_size=60), st.floats(min_value=0.05, max_value=0.99)
+)
 def test_quantile_is_the_smallest_score_reaching_the_conformal_count(scores, coverage):
     q = conformal_quantile(np.array(scores), coverage)
     n = len(scores)
@@ -54,8 +55,9 @@ def test_quantile_is_the_smallest_score_reaching_the_conformal_count(scores, cov
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.floats(min_value=0, max_value=50), min_size=1, max_size=60),
-       st.floats(min_value=0.05, max_value=0.99))
+@given(
+    st.lists(st.floats(min_value=0, max_value=50), min_size=1, max_size=60), st.floats(min_value=0.05, max_value=0.99)
+)
 def test_source_quantile_is_numpys_inverted_cdf(scores, coverage):
     """Per source: the smallest half-width covering >= coverage of its frames, i.e. the inverse of
     the empirical CDF (numpy's 'inverted_cdf' quantile is an independent implementation)."""
@@ -79,9 +81,17 @@ def test_source_half_width_hand_cases():
 def _cols(vmaf, pred, folds, src=None):
     n = len(vmaf)
     src = src if src is not None else folds
-    return {"row": np.arange(n), "src": np.asarray(src), "encoder": np.array(["libx264"] * n),
-            "preset": np.array(["medium"] * n), "cq": np.full(n, 30.0), "frame_index": np.arange(n),
-            "vmaf": np.asarray(vmaf, float), "pred": np.asarray(pred, float), "fold": np.asarray(folds)}
+    return {
+        "row": np.arange(n),
+        "src": np.asarray(src),
+        "encoder": np.array(["libx264"] * n),
+        "preset": np.array(["medium"] * n),
+        "cq": np.full(n, 30.0),
+        "frame_index": np.arange(n),
+        "vmaf": np.asarray(vmaf, float),
+        "pred": np.asarray(pred, float),
+        "fold": np.asarray(folds),
+    }
 
 
 def test_ensemble_mean_over_seeds_and_per_fold_uses_other_folds():

@@ -31,11 +31,17 @@ from .decide_helpers import make_corpus, write_predictions
 
 def _cols(vmaf, pred, folds, *, src=None, encoder=None, preset=None, cq=None, unlabelled=None):
     n = len(vmaf)
-    out = {"row": np.arange(n), "src": np.asarray(src if src is not None else folds),
-           "encoder": np.asarray(encoder if encoder is not None else ["libx264"] * n),
-           "preset": np.asarray(preset if preset is not None else ["medium"] * n),
-           "cq": np.asarray(cq if cq is not None else [30.0] * n, float), "frame_index": np.arange(n),
-           "vmaf": np.asarray(vmaf, float), "pred": np.asarray(pred, float), "fold": np.asarray(folds)}
+    out = {
+        "row": np.arange(n),
+        "src": np.asarray(src if src is not None else folds),
+        "encoder": np.asarray(encoder if encoder is not None else ["libx264"] * n),
+        "preset": np.asarray(preset if preset is not None else ["medium"] * n),
+        "cq": np.asarray(cq if cq is not None else [30.0] * n, float),
+        "frame_index": np.arange(n),
+        "vmaf": np.asarray(vmaf, float),
+        "pred": np.asarray(pred, float),
+        "fold": np.asarray(folds),
+    }
     if unlabelled is not None:
         out["pred_unlabelled"] = np.asarray(unlabelled, float)
     return out
@@ -88,8 +94,10 @@ def test_conformal_quantile_of_shuffled_ranks(seed, n, coverage):
 
 
 def test_guarantee_text():
-    assert guarantee_text(0.95, 0.75, 3) == ("for at least 75% of new sources (split conformal over 3 LOSO sources), "
-                                             "at least 95% of frames (clips) lie inside the interval")
+    assert guarantee_text(0.95, 0.75, 3) == (
+        "for at least 75% of new sources (split conformal over 3 LOSO sources), "
+        "at least 95% of frames (clips) lie inside the interval"
+    )
 
 
 # ----------------------------------------------------------------------------- prediction files
@@ -101,8 +109,18 @@ def _write_jsonl(path, rows):
 
 
 def _row(i, **over):
-    return {"row": i, "src": "a", "encoder": "libx264", "preset": "medium", "cq": 30, "frame_index": i, "vmaf": 50.0,
-            "pred": 51.0, "fold": "a", **over}
+    return {
+        "row": i,
+        "src": "a",
+        "encoder": "libx264",
+        "preset": "medium",
+        "cq": 30,
+        "frame_index": i,
+        "vmaf": 50.0,
+        "pred": 51.0,
+        "fold": "a",
+        **over,
+    }
 
 
 def test_prediction_file_prefers_jsonl(tmp_path):
@@ -137,8 +155,18 @@ def test_read_predictions_with_unlabelled_predictions(tmp_path):
     assert str(info.value) == f"{path}: some rows have pred_unlabelled and some do not"
 
 
-@pytest.mark.parametrize("key, value", [("vmaf", "50"), ("pred", None), ("cq", True), ("vmaf", math.nan),
-                                        ("pred", math.inf), ("pred_unlabelled", None), ("pred_unlabelled", False)])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("vmaf", "50"),
+        ("pred", None),
+        ("cq", True),
+        ("vmaf", math.nan),
+        ("pred", math.inf),
+        ("pred_unlabelled", None),
+        ("pred_unlabelled", False),
+    ],
+)
 def test_read_predictions_refuses_a_non_finite_number(tmp_path, key, value):
     path = tmp_path / "p.jsonl"
     path.write_text(json.dumps(_row(0)) + "\n" + json.dumps(_row(1, **{key: value}), allow_nan=True) + "\n")
@@ -151,8 +179,9 @@ def test_read_predictions_refuses_a_non_finite_number(tmp_path, key, value):
     assert str(info.value) == f"{path}:2: {key} must be a finite number, got {value!r}"
 
 
-@pytest.mark.parametrize("key, value", [("row", -1), ("row", 1.0), ("row", True), ("row", "1"),
-                                        ("frame_index", -3), ("frame_index", 2.5)])
+@pytest.mark.parametrize(
+    "key, value", [("row", -1), ("row", 1.0), ("row", True), ("row", "1"), ("frame_index", -3), ("frame_index", 2.5)]
+)
 def test_read_predictions_refuses_a_bad_index(tmp_path, key, value):
     path = _write_jsonl(tmp_path / "p.jsonl", [_row(0), _row(1, **{key: value})])
     with pytest.raises(InputError) as info:
@@ -161,7 +190,9 @@ def test_read_predictions_refuses_a_bad_index(tmp_path, key, value):
 
 
 def test_read_predictions_structure_errors(tmp_path):
-    path = _write_jsonl(tmp_path / "p.jsonl", [_row(0), {k: v for k, v in _row(1).items() if k not in ("pred", "fold")}])
+    path = _write_jsonl(
+        tmp_path / "p.jsonl", [_row(0), {k: v for k, v in _row(1).items() if k not in ("pred", "fold")}]
+    )
     with pytest.raises(InputError) as info:
         read_predictions(path)
     assert str(info.value) == f"{path}:2: missing keys pred, fold"
@@ -211,7 +242,10 @@ def test_alignment_errors_name_the_seed_and_file(tmp_path):
     short = {k: v[:2] for k, v in a.items()}
     with pytest.raises(InputError) as info:
         calibrate({0: a, 4: short}, 0.5, {4: tmp_path / "s4.jsonl"})
-    assert str(info.value) == f"{tmp_path / 's4.jsonl'}: rows differ from seed 0's prediction file (seeds must cover the same corpus)"
+    assert (
+        str(info.value)
+        == f"{tmp_path / 's4.jsonl'}: rows differ from seed 0's prediction file (seeds must cover the same corpus)"
+    )
     shifted = dict(a, row=np.array([0, 1, 5]))
     with pytest.raises(InputError) as info:
         calibrate({0: a, 4: shifted}, 0.5)
@@ -234,9 +268,13 @@ def test_calibrate_input_errors(tmp_path):
         calibrate({0: a}, 1.0)
     free = dict(a, pred_unlabelled=np.array([1.0, 2.0]))
     with pytest.raises(InputError) as info:
-        calibrate({0: free, 1: a, 2: a}, 0.5, {0: tmp_path / "s0", 1: tmp_path / "s1", 2: tmp_path / "s2"},
-                  label_free=True)
-    assert str(info.value) == f"{tmp_path / 's1'}: the recipe is label-free but the prediction file has no pred_unlabelled column"
+        calibrate(
+            {0: free, 1: a, 2: a}, 0.5, {0: tmp_path / "s0", 1: tmp_path / "s1", 2: tmp_path / "s2"}, label_free=True
+        )
+    assert (
+        str(info.value)
+        == f"{tmp_path / 's1'}: the recipe is label-free but the prediction file has no pred_unlabelled column"
+    )
     with pytest.raises(InputError) as info:
         calibrate({0: a}, 0.5, label_free=True)
     assert str(info.value) == "the recipe is label-free but the prediction file has no pred_unlabelled column"
@@ -279,8 +317,16 @@ def test_calibrate_three_sources_by_hand_and_by_numpy():
     assert summary["fold_frame_hit_rate"] == pytest.approx(2 / 3)  # A and B reach 0.75
     assert summary["fold_clip_coverage_min"] == 0.0 and summary["fold_clip_coverage_mean"] == pytest.approx(0.6)
     frame = summary["frame"]
-    assert set(frame) == {"n", "n_sources", "half_width", "source_level", "half_widths", "pooled_coverage",
-                          "fold_coverage_min", "fold_hit_rate"}
+    assert set(frame) == {
+        "n",
+        "n_sources",
+        "half_width",
+        "source_level",
+        "half_widths",
+        "pooled_coverage",
+        "fold_coverage_min",
+        "fold_hit_rate",
+    }
     assert frame["n"] == 12 and frame["n_sources"] == 3
     assert frame["pooled_coverage"] == pytest.approx(np.mean(err <= 8.0))  # 11 of 12 (B's 10 is out)
     assert frame["fold_coverage_min"] == 0.0 and frame["fold_hit_rate"] == pytest.approx(2 / 3)
@@ -301,8 +347,17 @@ def test_calibrate_three_sources_by_hand_and_by_numpy():
     assert file["schema_version"] == 2 and file["kind"] == "per-source-conformal-abs-residual"
     assert file["method"] == METHOD and file["default_coverage"] == 0.75 and file["source_level"] == T.SOURCE_LEVEL
     assert file["label_free"] is False and file["summary"] is summary
-    assert set(file) == {"schema_version", "kind", "method", "default_coverage", "source_level", "label_free",
-                         "ensemble", "single_member", "summary"}
+    assert set(file) == {
+        "schema_version",
+        "kind",
+        "method",
+        "default_coverage",
+        "source_level",
+        "label_free",
+        "ensemble",
+        "single_member",
+        "summary",
+    }
     assert "frame_coverage_labelled" not in summary["per_fold"][0]
 
 
@@ -311,14 +366,25 @@ def test_calibrate_label_free_reports_both_coverages():
     A 1 5, B 2 2. Coverage 0.5: A's quantile 1, B's 2; fold A's half-width (from B) 2: covers
     1 of 2 scores, 2 of 2 labelled, 1 of 2 unlabelled; fold B's (from A) 1: 0 / 0 / 1 of 2."""
     vmaf = np.full(4, 50.0)
-    cols = _cols(vmaf, vmaf + np.array([1.0, -1.0, 2.0, -2.0]), ["A", "A", "B", "B"], cq=[1.0, 2.0, 3.0, 4.0],
-                 unlabelled=vmaf + np.array([0.0, 5.0, 2.0, 0.0]))
+    cols = _cols(
+        vmaf,
+        vmaf + np.array([1.0, -1.0, 2.0, -2.0]),
+        ["A", "A", "B", "B"],
+        cq=[1.0, 2.0, 3.0, 4.0],
+        unlabelled=vmaf + np.array([0.0, 5.0, 2.0, 0.0]),
+    )
     out = calibrate({0: cols}, 0.5, label_free=True)
     per_fold = {f["fold"]: f for f in out["summary"]["per_fold"]}
-    assert (per_fold["A"]["frame_coverage"], per_fold["A"]["frame_coverage_labelled"],
-            per_fold["A"]["frame_coverage_unlabelled"]) == (0.5, 1.0, 0.5)
-    assert (per_fold["B"]["frame_coverage"], per_fold["B"]["frame_coverage_labelled"],
-            per_fold["B"]["frame_coverage_unlabelled"]) == (0.0, 0.0, 0.5)
+    assert (
+        per_fold["A"]["frame_coverage"],
+        per_fold["A"]["frame_coverage_labelled"],
+        per_fold["A"]["frame_coverage_unlabelled"],
+    ) == (0.5, 1.0, 0.5)
+    assert (
+        per_fold["B"]["frame_coverage"],
+        per_fold["B"]["frame_coverage_labelled"],
+        per_fold["B"]["frame_coverage_unlabelled"],
+    ) == (0.0, 0.0, 0.5)
     assert out["summary"]["label_free"] is True and out["file"]["label_free"] is True
     assert out["file"]["ensemble"]["clip"]["sources"] == {"A": [1.0, 5.0], "B": [2.0, 2.0]}
 
@@ -331,10 +397,12 @@ def test_clips_are_cells_of_source_encoder_preset_and_cq():
     folds = ["A"] * 8
     same = _cols(vmaf, pred, folds)
     assert calibrate({0: same}, 0.5)["file"]["ensemble"]["clip"]["sources"] == {"A": [0.5]}  # |(1+3+1-1+2+2-4+0)/8|
-    for field, values in (("src", ["s", "s", "t", "t", "s", "s", "t", "t"]),
-                          ("encoder", ["x", "x", "y", "y", "x", "x", "y", "y"]),
-                          ("preset", ["p", "p", "q", "q", "p", "p", "q", "q"]),
-                          ("cq", [20.0, 20.0, 25.0, 25.0, 20.0, 20.0, 25.0, 25.0])):
+    for field, values in (
+        ("src", ["s", "s", "t", "t", "s", "s", "t", "t"]),
+        ("encoder", ["x", "x", "y", "y", "x", "x", "y", "y"]),
+        ("preset", ["p", "p", "q", "q", "p", "p", "q", "q"]),
+        ("cq", [20.0, 20.0, 25.0, 25.0, 20.0, 20.0, 25.0, 25.0]),
+    ):
         split = _cols(vmaf, pred, folds, **{field: values})
         # cell 1: frames 0 1 4 5 -> mean error (1 + 3 + 2 + 2) / 4 = 2; cell 2: 2 3 6 7 -> (1 - 1 - 4 + 0) / 4 = -1
         assert calibrate({0: split}, 0.5)["file"]["ensemble"]["clip"]["sources"] == {"A": [1.0, 2.0]}, field
@@ -343,8 +411,13 @@ def test_clips_are_cells_of_source_encoder_preset_and_cq():
 def test_a_fold_is_the_group_not_the_source_name():
     """Two sources of one group are one fold; cells keep their fold."""
     vmaf = np.array([10.0, 10.0, 10.0, 10.0])
-    cols = _cols(vmaf, vmaf + np.array([1.0, 2.0, 3.0, 4.0]), ["G", "G", "H", "H"], src=["a", "b", "c", "c"],
-                 cq=[1.0, 2.0, 3.0, 3.0])
+    cols = _cols(
+        vmaf,
+        vmaf + np.array([1.0, 2.0, 3.0, 4.0]),
+        ["G", "G", "H", "H"],
+        src=["a", "b", "c", "c"],
+        cq=[1.0, 2.0, 3.0, 3.0],
+    )
     out = calibrate({0: cols}, 0.5)
     assert out["file"]["ensemble"]["frame"]["sources"] == {"G": [1.0, 2.0], "H": [3.0, 4.0]}
     assert out["file"]["ensemble"]["clip"]["sources"] == {"G": [1.0, 2.0], "H": [3.5]}
@@ -367,15 +440,22 @@ def test_calibrate_from_loso_files(tmp_path):
         write_predictions(loso, seed, corpus)
     out = calibrate_from_loso(loso, [2, "0"], 0.9)
     files = out["summary"]["prediction_files"]
-    assert files == [{"seed": s, "path": f"loso_seed{s}.predictions.jsonl",
-                      "sha256": hashlib.sha256((loso / f"loso_seed{s}.predictions.jsonl").read_bytes()).hexdigest()}
-                     for s in (0, 2)]
+    assert files == [
+        {
+            "seed": s,
+            "path": f"loso_seed{s}.predictions.jsonl",
+            "sha256": hashlib.sha256((loso / f"loso_seed{s}.predictions.jsonl").read_bytes()).hexdigest(),
+        }
+        for s in (0, 2)
+    ]
     assert out["summary"]["coverage"] == 0.9 and out["summary"]["label_free"] is False
     assert calibrate_from_loso(loso, [0, 2], 0.9, label_free=True)["summary"]["label_free"] is True
     with pytest.raises(InputError) as info:
         calibrate_from_loso(loso, [0, 1, 2, 3])
-    assert str(info.value) == (f"{loso}: held-out prediction files missing for seeds [1, 3] "
-                               "(expected loso_seed{N}.predictions.jsonl or .parquet)")
+    assert str(info.value) == (
+        f"{loso}: held-out prediction files missing for seeds [1, 3] "
+        "(expected loso_seed{N}.predictions.jsonl or .parquet)"
+    )
     assert calibrate_from_loso(loso, [5, 6]) is None
 
 
@@ -393,8 +473,13 @@ def test_a_score_equal_to_the_half_width_is_inside():
     assert (per_fold["A"]["clip_half_width"], per_fold["A"]["clip_coverage"]) == (2.0, 1.0)
     assert out["summary"]["fold_frame_hit_rate"] == 0.5
     # three folds: C's half-width (the k-th of A's 1 and B's 2 -> 2) covers exactly half of C (1 and 3)
-    cols = _cols(np.full(6, 10.0), 10.0 + np.array([1.0, 2.0, 2.0, 3.0, 1.0, 3.0]), ["A", "A", "B", "B", "C", "C"],
-                 cq=[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], unlabelled=10.0 + np.array([1.0, 2.0, 2.0, 3.0, 0.5, 1.5]))
+    cols = _cols(
+        np.full(6, 10.0),
+        10.0 + np.array([1.0, 2.0, 2.0, 3.0, 1.0, 3.0]),
+        ["A", "A", "B", "B", "C", "C"],
+        cq=[1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+        unlabelled=10.0 + np.array([1.0, 2.0, 2.0, 3.0, 0.5, 1.5]),
+    )
     # scores (the larger of labelled and unlabelled): A 1 2, B 2 3, C 1 3; quantiles 1, 2, 1;
     # A from {2, 1} -> 2 (covers 2 of 2), B from {1, 1} -> 1 (0 of 2), C from {1, 2} -> 2 (1 of 2)
     out = calibrate({0: cols}, 0.5, label_free=True)
@@ -407,8 +492,10 @@ def test_a_score_equal_to_the_half_width_is_inside():
 
 
 def test_read_predictions_columns_are_float64_even_for_integers(tmp_path):
-    rows = [_row(i, vmaf=50 + i, pred=49, cq=30, pred_unlabelled=48, encoder=["libx264", "libx265"][i % 2])
-            for i in range(3)]
+    rows = [
+        _row(i, vmaf=50 + i, pred=49, cq=30, pred_unlabelled=48, encoder=["libx264", "libx265"][i % 2])
+        for i in range(3)
+    ]
     cols = read_predictions(_write_jsonl(tmp_path / "p.jsonl", rows))
     for key in ("vmaf", "pred", "cq", "pred_unlabelled"):
         assert cols[key].dtype == np.float64, key
@@ -418,14 +505,24 @@ def test_read_predictions_columns_are_float64_even_for_integers(tmp_path):
 
 def test_clip_cells_do_not_merge_names_containing_the_separator():
     vmaf = np.full(4, 10.0)
-    cols = _cols(vmaf, vmaf + np.array([1.0, 1.0, 3.0, 3.0]), ["F"] * 4, src=["a|b", "a|b", "a", "a"],
-                 encoder=["c", "c", "b|c", "b|c"])
+    cols = _cols(
+        vmaf,
+        vmaf + np.array([1.0, 1.0, 3.0, 3.0]),
+        ["F"] * 4,
+        src=["a|b", "a|b", "a", "a"],
+        encoder=["c", "c", "b|c", "b|c"],
+    )
     # two different clips (mean errors 1 and 3), not one (mean error 2)
     assert calibrate({0: cols}, 0.5)["file"]["ensemble"]["clip"]["sources"] == {"F": [1.0, 3.0]}
 
 
 def test_clip_cells_do_not_merge_encoder_and_preset_names_containing_the_separator():
     vmaf = np.full(4, 10.0)
-    cols = _cols(vmaf, vmaf + np.array([1.0, 1.0, 3.0, 3.0]), ["F"] * 4, encoder=["x|y", "x|y", "x", "x"],
-                 preset=["z", "z", "y|z", "y|z"])
+    cols = _cols(
+        vmaf,
+        vmaf + np.array([1.0, 1.0, 3.0, 3.0]),
+        ["F"] * 4,
+        encoder=["x|y", "x|y", "x", "x"],
+        preset=["z", "z", "y|z", "y|z"],
+    )
     assert calibrate({0: cols}, 0.5)["file"]["ensemble"]["clip"]["sources"] == {"F": [1.0, 3.0]}

@@ -21,9 +21,12 @@ CUDA = PlatformInfo("linux-x86_64-cuda", ("h264_nvenc",), {"faked": True})
 
 def site(tmp_path, name, *, platform=CPU, extra_env=None, **kw):
     out = make_run_dir(tmp_path / name, junk=False, **kw)
-    return make_bundle(out, tmp_path / f"{name}.tar.gz", platform_info=platform,
-                       extra_env=extra_env or {"ffmpeg_version": "9.0.2", "libvmaf_version": "3.0.0",
-                                               "encoders": ["libx264"]})
+    return make_bundle(
+        out,
+        tmp_path / f"{name}.tar.gz",
+        platform_info=platform,
+        extra_env=extra_env or {"ffmpeg_version": "9.0.2", "libvmaf_version": "3.0.0", "encoders": ["libx264"]},
+    )
 
 
 def test_same_bundle_agrees_exactly(tmp_path):
@@ -102,8 +105,13 @@ def test_unpaired_when_folds_differ(tmp_path):
 
 def test_differing_inputs_are_named(tmp_path):
     a = site(tmp_path, "a")
-    b = site(tmp_path, "b", platform=CUDA, corpus_text='{"src": "other"}\n',
-             extra_env={"ffmpeg_version": "7.1", "libvmaf_version": "3.0.0", "encoders": ["h264_nvenc"]})
+    b = site(
+        tmp_path,
+        "b",
+        platform=CUDA,
+        corpus_text='{"src": "other"}\n',
+        extra_env={"ffmpeg_version": "7.1", "libvmaf_version": "3.0.0", "encoders": ["h264_nvenc"]},
+    )
     report = compare_bundles(a, b)
     assert {"corpus.sha256", "corpus.rows", "ffmpeg_version", "encoders", "platform"} <= set(report.differing_inputs)
     assert "libvmaf_version" not in report.differing_inputs

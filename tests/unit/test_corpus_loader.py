@@ -18,17 +18,38 @@ FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthChe
 
 
 def make_row(src="a", frame=0, cq=25, **over):
-    row = {"schema_version": SCHEMA_VERSION, "src": src, "src_sha256": f"sha-{src}", "encoder": "libx264",
-           "preset": "medium", "cq": cq, "frame_index": frame, "vmaf": 80.0, "width": 64, "height": 64, "fps": 25.0,
-           "pix_fmt": "yuv420p", "enc_bytes": 10, "enc_time_ms": 1, **{k: 0.5 for k in CANONICAL6}}
+    row = {
+        "schema_version": SCHEMA_VERSION,
+        "src": src,
+        "src_sha256": f"sha-{src}",
+        "encoder": "libx264",
+        "preset": "medium",
+        "cq": cq,
+        "frame_index": frame,
+        "vmaf": 80.0,
+        "width": 64,
+        "height": 64,
+        "fps": 25.0,
+        "pix_fmt": "yuv420p",
+        "enc_bytes": 10,
+        "enc_time_ms": 1,
+        **{k: 0.5 for k in CANONICAL6},
+    }
     row.update(over)
     return row
 
 
 rows_strategy = st.lists(
-    st.tuples(st.sampled_from("abc"), st.integers(0, 30), st.sampled_from([19, 25, 31]),
-              st.floats(0, 100, allow_nan=False), st.floats(0, 2, allow_nan=False)),
-    min_size=1, max_size=40, unique_by=lambda t: t[:3],
+    st.tuples(
+        st.sampled_from("abc"),
+        st.integers(0, 30),
+        st.sampled_from([19, 25, 31]),
+        st.floats(0, 100, allow_nan=False),
+        st.floats(0, 2, allow_nan=False),
+    ),
+    min_size=1,
+    max_size=40,
+    unique_by=lambda t: t[:3],
 ).map(lambda items: [make_row(s, f, c, vmaf=v, adm2=a) for s, f, c, v, a in items])
 
 
@@ -59,8 +80,9 @@ def test_a_damaged_line_is_named(tmp_path, rows, data):
         lines[bad_at] = json.dumps({k: v for k, v in rows[bad_at].items() if k != key})
     elif damage in ("nan", "inf"):
         key = data.draw(st.sampled_from(CANONICAL6 + ("vmaf",)))
-        lines[bad_at] = lines[bad_at].replace(f'"{key}": {json.dumps(rows[bad_at][key])}',
-                                              f'"{key}": {"NaN" if damage == "nan" else "-Infinity"}')
+        lines[bad_at] = lines[bad_at].replace(
+            f'"{key}": {json.dumps(rows[bad_at][key])}', f'"{key}": {"NaN" if damage == "nan" else "-Infinity"}'
+        )
     elif damage == "version":
         lines[bad_at] = json.dumps({**rows[bad_at], "schema_version": data.draw(st.integers(2, 9))})
     elif damage == "text":
@@ -97,10 +119,11 @@ def test_one_clip_in_two_groups_is_refused(tmp_path):
     """A corpus joined by hand (not through `vmafkit merge`) where the same reference bytes carry
     two names, and so two LOSO groups: training would test on a clip it trained on."""
     path = tmp_path / "c.jsonl"
-    rows = [make_row("a", 0), make_row("a", 1),
-            make_row("a_copy", 0, cq=31, src_sha256="sha-a"), make_row("b", 0)]
+    rows = [make_row("a", 0), make_row("a", 1), make_row("a_copy", 0, cq=31, src_sha256="sha-a"), make_row("b", 0)]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    with pytest.raises(InputError, match=r"c\.jsonl: row 3: source sha-a \(src a_copy\) is in LOSO groups 'a' and 'a_copy'"):
+    with pytest.raises(
+        InputError, match=r"c\.jsonl: row 3: source sha-a \(src a_copy\) is in LOSO groups 'a' and 'a_copy'"
+    ):
         load_corpus(path)
     rows[2]["group"] = "a"  # the same clip under two names but one group: fine
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))

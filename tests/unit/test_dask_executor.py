@@ -70,9 +70,29 @@ def test_cli_names_the_address_and_exits_2(make_ref_dir, tmp_path):
     ref_dir = make_ref_dir("bluesky_640x360_3f.yuv")
     address = f"tcp://127.0.0.1:{_closed_port()}"
     env = {**os.environ, "VMAFKIT_DASK_TIMEOUT": "1"}
-    proc = subprocess.run([sys.executable, "-m", "vmafkit.cli", "corpus", "--ref-dir", str(ref_dir), "--out",
-                           str(tmp_path / "c.jsonl"), "--cqs", "30", "--max-frames", "1", "--scheduler", address,
-                           "--quiet"], capture_output=True, text=True, timeout=120, env=env)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vmafkit.cli",
+            "corpus",
+            "--ref-dir",
+            str(ref_dir),
+            "--out",
+            str(tmp_path / "c.jsonl"),
+            "--cqs",
+            "30",
+            "--max-frames",
+            "1",
+            "--scheduler",
+            address,
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and address in lines[0] and lines[0].startswith("vmafkit: error:"), proc.stderr
@@ -83,8 +103,14 @@ def test_cli_names_the_address_and_exits_2(make_ref_dir, tmp_path):
 def inproc_cluster():
     from distributed import LocalCluster
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1",
-                           dashboard_address="127.0.0.1:0")
+    cluster = LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=False,
+        protocol="tcp",
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+    )
     try:
         yield cluster.scheduler_address
     finally:
@@ -138,18 +164,23 @@ def test_require_paths_names_the_worker_and_the_path(inproc_cluster, tmp_path):
     present.write_bytes(b"x")
     assert _path_problems([str(present)], [str(tmp_path)]) == []
     assert _path_problems([str(tmp_path / "nope")], [str(tmp_path / "nodir")]) == [
-        f"cannot read {tmp_path / 'nope'}", f"cannot write {tmp_path / 'nodir'}"]
+        f"cannot read {tmp_path / 'nope'}",
+        f"cannot write {tmp_path / 'nodir'}",
+    ]
     with DaskExecutor(inproc_cluster, announce=False) as ex:
         ex.require_paths(readable=[present], writable=[tmp_path])
-        with pytest.raises(InputError, match=r"Dask worker tcp://127\.0\.0\.1:\d+ cannot read .*/missing\.y4m.*same absolute path"):
+        with pytest.raises(
+            InputError, match=r"Dask worker tcp://127\.0\.0\.1:\d+ cannot read .*/missing\.y4m.*same absolute path"
+        ):
             ex.require_paths(readable=[tmp_path / "missing.y4m"], writable=[tmp_path])
 
 
 def test_scheduler_without_workers_is_an_input_error():
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=0, processes=False, protocol="tcp", host="127.0.0.1",
-                      dashboard_address="127.0.0.1:0") as cluster:
+    with LocalCluster(
+        n_workers=0, processes=False, protocol="tcp", host="127.0.0.1", dashboard_address="127.0.0.1:0"
+    ) as cluster:
         with pytest.raises(InputError, match="has no workers .*dask worker"):
             DaskExecutor(cluster.scheduler_address, wait_for_workers_s=1, announce=False)
 

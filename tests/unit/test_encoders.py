@@ -17,16 +17,24 @@ FAKE_FF = ffm.Ffmpeg(path="/fake/ffmpeg", reason="test", version="n0", has_libvm
 
 def _argv(name, cq, preset=None, device="/dev/dri/renderD129"):
     args = get_adapter(name).args(cq, preset, device=device)
-    spec = ffm.InputSpec(path=__import__("pathlib").Path("/clips/a.y4m"), raw=False, width=64, height=64,
-                         pix_fmt="yuv420p", fps=25.0)
-    return ffm.encode_argv(FAKE_FF, spec, __import__("pathlib").Path("/tmp/o.mkv"), encoder=name,
-                           codec_args=args.codec_args, hw_init=args.hw_init, encoder_filters=args.filters)
+    spec = ffm.InputSpec(
+        path=__import__("pathlib").Path("/clips/a.y4m"), raw=False, width=64, height=64, pix_fmt="yuv420p", fps=25.0
+    )
+    return ffm.encode_argv(
+        FAKE_FF,
+        spec,
+        __import__("pathlib").Path("/tmp/o.mkv"),
+        encoder=name,
+        codec_args=args.codec_args,
+        hw_init=args.hw_init,
+        encoder_filters=args.filters,
+    )
 
 
 def _after_codec(argv, name):
     i = argv.index("-c:v")
     assert argv[i + 1] == name
-    return argv[i + 2:-1]
+    return argv[i + 2 : -1]
 
 
 def test_all_spec_families_are_present():
@@ -99,11 +107,19 @@ def test_videotoolbox_quality_clamp(name):
 
 def test_crop_goes_before_the_encoder_filters():
     args = get_adapter("h264_vaapi").args(30)
-    spec = ffm.InputSpec(path=__import__("pathlib").Path("/c/a.mpg"), raw=False, width=721, height=405,
-                         pix_fmt="yuv420p", fps=25.0)
-    argv = ffm.encode_argv(FAKE_FF, spec, __import__("pathlib").Path("/o.mkv"), encoder="h264_vaapi",
-                           codec_args=args.codec_args, hw_init=args.hw_init, encoder_filters=args.filters,
-                           crop=["crop=720:404:0:0"])
+    spec = ffm.InputSpec(
+        path=__import__("pathlib").Path("/c/a.mpg"), raw=False, width=721, height=405, pix_fmt="yuv420p", fps=25.0
+    )
+    argv = ffm.encode_argv(
+        FAKE_FF,
+        spec,
+        __import__("pathlib").Path("/o.mkv"),
+        encoder="h264_vaapi",
+        codec_args=args.codec_args,
+        hw_init=args.hw_init,
+        encoder_filters=args.filters,
+        crop=["crop=720:404:0:0"],
+    )
     assert argv[argv.index("-vf") + 1] == "crop=720:404:0:0,format=nv12,hwupload=extra_hw_frames=16"
 
 
@@ -115,7 +131,8 @@ def test_out_of_range_cq_and_unknown_encoder():
 
 
 def test_paths_are_file_urls_so_dash_names_are_not_options():
-    spec = ffm.InputSpec(path=__import__("pathlib").Path("/c/-rm -rf.y4m"), raw=False, width=64, height=64,
-                         pix_fmt="yuv420p", fps=25.0)
+    spec = ffm.InputSpec(
+        path=__import__("pathlib").Path("/c/-rm -rf.y4m"), raw=False, width=64, height=64, pix_fmt="yuv420p", fps=25.0
+    )
     argv = spec.args()
     assert argv[-1] == "file:/c/-rm -rf.y4m"

@@ -35,8 +35,10 @@ def exported(tmp_path_factory):
 def test_files_and_registry(exported):
     models, verdict_path, corpus = exported
     names = sorted(p.name for p in models.iterdir() if not p.name.startswith("."))
-    assert names == sorted([f"{ID}_seed{s}.{ext}" for s in (0, 1, 2) for ext in ("onnx", "json")]
-                           + [f"{ID}_calibration.json", "registry.json"])
+    assert names == sorted(
+        [f"{ID}_seed{s}.{ext}" for s in (0, 1, 2) for ext in ("onnx", "json")]
+        + [f"{ID}_calibration.json", "registry.json"]
+    )
     registry = json.loads((models / "registry.json").read_text())
     assert registry["schema_version"] == 1
     assert [r["id"] for r in registry["models"]] == [f"{ID}_seed{s}" for s in (0, 1, 2)]
@@ -98,7 +100,9 @@ def test_onnx_matches_full_corpus_torch_refit(exported):
     with torch.no_grad():
         expected = model(torch.from_numpy(x)).numpy()
     session = ort_session(models / f"{ID}_seed2.onnx")
-    got = session.run(["score"], {"features": c.features.astype(np.float32), "codec_onehot": codec.astype(np.float32)})[0]
+    got = session.run(["score"], {"features": c.features.astype(np.float32), "codec_onehot": codec.astype(np.float32)})[
+        0
+    ]
     assert got.shape == (len(c),)
     assert np.max(np.abs(got - expected)) <= T.EXPORT_PARITY_TOL
 
@@ -115,8 +119,10 @@ def _numpy_forward(module, spec, feats, codec):
     """The member by hand: standardise, concat, Linear-GELU(erf)-Linear-GELU-Linear (scipy's erf)."""
     from scipy.special import erf
 
-    w = [(layer.weight.detach().numpy().astype(np.float64), layer.bias.detach().numpy().astype(np.float64))
-         for layer in (module.net[0], module.net[3], module.net[6])]
+    w = [
+        (layer.weight.detach().numpy().astype(np.float64), layer.bias.detach().numpy().astype(np.float64))
+        for layer in (module.net[0], module.net[3], module.net[6])
+    ]
     gelu = lambda z: 0.5 * z * (1.0 + erf(z / np.sqrt(2.0)))  # noqa: E731
     x = np.concatenate([(feats - np.array(spec.mean)) / np.array(spec.std), codec], axis=1)
     h = gelu(x @ w[0][0].T + w[0][1])
@@ -137,8 +143,11 @@ def test_onnx_graph_equals_a_hand_written_forward_pass():
     codec = np.zeros((64, 14))
     codec[:, 0] = 1.0
     codec[:, 12:] = rng.random((64, 2))
-    run = lambda blob: ort_session(blob).run(["score"], {"features": feats.astype(np.float32),  # noqa: E731
-                                                         "codec_onehot": codec.astype(np.float32)})[0]
+
+    def run(blob):
+        inputs = {"features": feats.astype(np.float32), "codec_onehot": codec.astype(np.float32)}
+        return ort_session(blob).run(["score"], inputs)[0]
+
     np.testing.assert_allclose(run(onnx_bytes(member, spec)), _numpy_forward(member, spec, feats, codec), atol=1e-4)
     with torch.no_grad():
         member.net[6].bias[0] += 1.0

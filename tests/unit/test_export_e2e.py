@@ -22,8 +22,12 @@ C6 = ("adm2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3", "motion2")
 
 @pytest.mark.slow
 def test_train_verdict_export_flip_predict(tmp_path):
-    corpus = make_corpus(tmp_path / "per_frame_canonical6.jsonl", sources=("srcA", "srcB", "srcC", "srcD", "srcE"),
-                         cqs=(20, 23, 26, 30, 33, 36, 40), frames=5)
+    corpus = make_corpus(
+        tmp_path / "per_frame_canonical6.jsonl",
+        sources=("srcA", "srcB", "srcC", "srcD", "srcE"),
+        cqs=(20, 23, 26, 30, 33, 36, 40),
+        frames=5,
+    )
     loso = tmp_path / "loso"
     train_loso(corpus, [0, 1, 2], loso, Recipe(epochs=100, lr=2e-2), device="cpu", progress=False)
     verdict, path = write_verdict(loso, [0, 1, 2])
@@ -35,8 +39,10 @@ def test_train_verdict_export_flip_predict(tmp_path):
     # the ensemble interval is calibrated on seed-mean residuals from the trainer's prediction files,
     # labelled and unlabelled (robust recipe): per source the 95 % quantile (numpy's inverse
     # empirical CDF), then across 5 sources k = min(5, ceil(6 * 0.9)) = 5, the largest
-    lines = [[json.loads(line) for line in (loso / f"loso_seed{s}.predictions.jsonl").read_text().splitlines()]
-             for s in (0, 1, 2)]
+    lines = [
+        [json.loads(line) for line in (loso / f"loso_seed{s}.predictions.jsonl").read_text().splitlines()]
+        for s in (0, 1, 2)
+    ]
     vmaf = np.array([r["vmaf"] for r in read_rows(corpus)])
     src = np.array([r["src"] for r in read_rows(corpus)])
     pred = np.mean([[r["pred"] for r in seed] for seed in lines], axis=0)
@@ -50,14 +56,27 @@ def test_train_verdict_export_flip_predict(tmp_path):
     assert all(p["max_abs_diff"] <= 1e-4 for p in summary["parity"].values())
     assert validate_registry(models / "registry.json") == []
     rows = read_rows(corpus)
-    feats = [{**{k: r[k] for k in C6}, "frame_index": r["frame_index"], "vmaf": r["vmaf"], "cq": r["cq"],
-              "src": r["src"], "encoder": r["encoder"], "preset": r["preset"]} for r in rows]
+    feats = [
+        {
+            **{k: r[k] for k in C6},
+            "frame_index": r["frame_index"],
+            "vmaf": r["vmaf"],
+            "cq": r["cq"],
+            "src": r["src"],
+            "encoder": r["encoder"],
+            "preset": r["preset"],
+        }
+        for r in rows
+    ]
     smoke = predict_features(models, feats)
     assert smoke["mode"] == "smoke-single-member" and smoke["members"] == [0]
     # the ensemble answers without labels too (robust recipe), and not far from with them
-    unlabelled = predict_features(models, [{k: v for k, v in f.items() if k not in ("encoder", "preset", "cq")}
-                                           for f in feats])
-    moved = np.abs(np.array([f["score"] for f in unlabelled["frames"]]) - np.array([f["score"] for f in smoke["frames"]]))
+    unlabelled = predict_features(
+        models, [{k: v for k, v in f.items() if k not in ("encoder", "preset", "cq")} for f in feats]
+    )
+    moved = np.abs(
+        np.array([f["score"] for f in unlabelled["frames"]]) - np.array([f["score"] for f in smoke["frames"]])
+    )
     assert np.median(moved) < 2.0
     flip(models / "registry.json", path)
     full = predict_features(models, feats)
@@ -84,8 +103,12 @@ def test_export_ships_the_members_train_fitted_bit_for_bit(tmp_path):
 
     from vmafkit.errors import RefusedError
 
-    corpus = make_corpus(tmp_path / "per_frame_canonical6.jsonl", sources=("srcA", "srcB", "srcC", "srcD", "srcE"),
-                         cqs=(20, 23, 26, 30, 33, 36, 40), frames=5)
+    corpus = make_corpus(
+        tmp_path / "per_frame_canonical6.jsonl",
+        sources=("srcA", "srcB", "srcC", "srcD", "srcE"),
+        cqs=(20, 23, 26, 30, 33, 36, 40),
+        frames=5,
+    )
     loso = tmp_path / "loso"
     train_loso(corpus, [0, 1], loso, Recipe(epochs=100, lr=2e-2), device="cpu", progress=False)
     assert sorted(p.name for p in loso.glob("*.refit.json")) == ["loso_seed0.refit.json", "loso_seed1.refit.json"]

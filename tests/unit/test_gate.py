@@ -16,9 +16,22 @@ from vmafkit.errors import InputError
 
 from .decide_helpers import cli, make_corpus, make_loso_dir, write_predictions, write_seed_report
 
-GATE_KEYS = {"passed", "mean_plcc", "mean_plcc_threshold", "mean_plcc_pass", "plcc_spread", "plcc_spread_max",
-             "plcc_spread_pass", "per_seed_plccs", "per_seed_min", "per_seed_pass", "failing_seeds",
-             "interval_coverage_min", "interval_coverage_threshold", "interval_coverage_pass"}
+GATE_KEYS = {
+    "passed",
+    "mean_plcc",
+    "mean_plcc_threshold",
+    "mean_plcc_pass",
+    "plcc_spread",
+    "plcc_spread_max",
+    "plcc_spread_pass",
+    "per_seed_plccs",
+    "per_seed_min",
+    "per_seed_pass",
+    "failing_seeds",
+    "interval_coverage_min",
+    "interval_coverage_threshold",
+    "interval_coverage_pass",
+}
 COVERED = 0.9  # a worst-fold interval coverage above the gate's threshold
 
 
@@ -31,8 +44,16 @@ def test_thresholds_values():
 def test_thresholds_are_not_repeated_elsewhere():
     """Only thresholds.py spells the gate numbers among the decide/serve modules."""
     root = Path(__import__("vmafkit").__file__).parent
-    files = ["decide/gate.py", "decide/verdict.py", "serve/export.py", "serve/registry.py", "serve/predict.py",
-             "decide/calibration.py", "cli/decide.py", "cli/serve.py"]
+    files = [
+        "decide/gate.py",
+        "decide/verdict.py",
+        "serve/export.py",
+        "serve/registry.py",
+        "serve/predict.py",
+        "decide/calibration.py",
+        "cli/decide.py",
+        "cli/serve.py",
+    ]
     for name in files:
         text = (root / name).read_text()
         code = re.sub(r'""".*?"""', "", text, flags=re.S)
@@ -93,8 +114,10 @@ def test_interval_coverage_term():
     assert at["passed"] and at["interval_coverage_pass"] and at["interval_coverage_min"] == 0.75
     below = evaluate_gate(plccs, 0.74)
     assert not below["passed"] and not below["interval_coverage_pass"] and below["mean_plcc_pass"]
-    assert failing_aspects(below) == ["worst-fold interval coverage 0.740 < 0.750 (a new source's frames fall "
-                                      "outside the calibrated interval too often)"]
+    assert failing_aspects(below) == [
+        "worst-fold interval coverage 0.740 < 0.750 (a new source's frames fall "
+        "outside the calibrated interval too often)"
+    ]
     unmeasured = evaluate_gate(plccs, None)
     assert not unmeasured["passed"] and "not measured" in failing_aspects(unmeasured)[0]
 
@@ -114,12 +137,15 @@ def test_gate_recomputes_plcc_from_predictions(tmp_path):
     assert gate["plcc_spread"] == pytest.approx(0.008, abs=1e-9) and not gate["passed"]
 
 
-@pytest.mark.parametrize("edit", [
-    lambda r: r.update(mean_plcc=0.99),
-    lambda r: r["folds"][1].update(plcc=0.99),
-    lambda r: r.update(min_plcc=0.99),
-    lambda r: r["folds"][0].update(held_out="srcZ"),
-])
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda r: r.update(mean_plcc=0.99),
+        lambda r: r["folds"][1].update(plcc=0.99),
+        lambda r: r.update(min_plcc=0.99),
+        lambda r: r["folds"][0].update(held_out="srcZ"),
+    ],
+)
 def test_edited_seed_report_is_refused(tmp_path, edit):
     """Attack: only a cached number in the report is edited to pass the gate (folds average 0.76)."""
     loso = _loso(tmp_path, {0: 0.76})
@@ -139,23 +165,24 @@ def test_gate_without_predictions_is_refused(tmp_path):
         run_gate(loso, [0])
 
 
-
-
 def test_missing_seed_report_is_input_error(tmp_path):
     loso = _loso(tmp_path, {0: 0.96, 1: 0.96})
     with pytest.raises(InputError, match="loso_seed2.json"):
         load_seed_reports(loso, [0, 1, 2])
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda r: r.pop("mean_plcc"), "mean_plcc"),
-    (lambda r: r.update(mean_plcc=0.5), "mean_plcc 0.5 disagrees"),
-    (lambda r: r.update(mean_plcc="high"), "mean_plcc"),
-    (lambda r: r.update(seed=7), "seed 7"),
-    (lambda r: r.update(mean_plcc=1.5), r"\[-1, 1\]"),
-    (lambda r: r.update(num_codecs=12), "num_codecs"),
-    (lambda r: r.update(folds=[]), "folds"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda r: r.pop("mean_plcc"), "mean_plcc"),
+        (lambda r: r.update(mean_plcc=0.5), "mean_plcc 0.5 disagrees"),
+        (lambda r: r.update(mean_plcc="high"), "mean_plcc"),
+        (lambda r: r.update(seed=7), "seed 7"),
+        (lambda r: r.update(mean_plcc=1.5), r"\[-1, 1\]"),
+        (lambda r: r.update(num_codecs=12), "num_codecs"),
+        (lambda r: r.update(folds=[]), "folds"),
+    ],
+)
 def test_malformed_seed_report(tmp_path, mutate, message):
     loso = _loso(tmp_path, {0: 0.96})
     path = loso / "loso_seed0.json"

@@ -95,8 +95,10 @@ def test_gate_report_values_by_hand():
     assert gate["mean_plcc_threshold"] == T.MEAN_PLCC_MIN and gate["plcc_spread_max"] == T.PLCC_SPREAD_MAX
     assert gate["per_seed_min"] == T.PER_SEED_PLCC_MIN and gate["interval_coverage_threshold"] == T.FOLD_COVERAGE_MIN
     assert gate["interval_coverage_min"] == 0.85
-    assert all(type(gate[k]) is bool for k in ("passed", "mean_plcc_pass", "plcc_spread_pass", "per_seed_pass",
-                                                "interval_coverage_pass"))
+    assert all(
+        type(gate[k]) is bool
+        for k in ("passed", "mean_plcc_pass", "plcc_spread_pass", "per_seed_pass", "interval_coverage_pass")
+    )
     with pytest.raises(InputError, match="^the gate needs at least one seed$"):
         evaluate_gate({}, 0.9)
 
@@ -133,8 +135,10 @@ def test_failing_aspects_of_a_gate_without_the_interval_keys():
     gate = evaluate_gate({0: 0.96}, 0.9)
     for key in ("interval_coverage_pass", "interval_coverage_min", "interval_coverage_threshold"):
         del gate[key]
-    assert failing_aspects(gate) == [f"worst-fold interval coverage not measured < {T.FOLD_COVERAGE_MIN:.3f} "
-                                     "(a new source's frames fall outside the calibrated interval too often)"]
+    assert failing_aspects(gate) == [
+        f"worst-fold interval coverage not measured < {T.FOLD_COVERAGE_MIN:.3f} "
+        "(a new source's frames fall outside the calibrated interval too often)"
+    ]
 
 
 # ----------------------------------------------------------------------------- seeds
@@ -191,8 +195,9 @@ def test_null_mean_plcc_message(tmp_path):
     path = _edit_report(loso, 0, mean_plcc=None)
     with pytest.raises(InputError) as info:
         load_seed_report(path, 0)
-    assert str(info.value) == (f"{path}: mean_plcc is null: the PLCC of every fold is undefined "
-                               "(constant target or prediction)")
+    assert str(info.value) == (
+        f"{path}: mean_plcc is null: the PLCC of every fold is undefined (constant target or prediction)"
+    )
 
 
 def test_codec_layout_of_the_report_must_be_this_vmafkits(tmp_path):
@@ -206,8 +211,9 @@ def test_codec_layout_of_the_report_must_be_this_vmafkits(tmp_path):
     path = _edit_report(loso, 0, num_codecs=NUM_CODECS, encoder_vocab_version="vocab-v0")
     with pytest.raises(InputError) as info:
         load_seed_report(path, 0)
-    assert str(info.value) == (f"{path}: encoder_vocab_version 'vocab-v0' is not this vmafkit's "
-                               f"{ENCODER_VOCAB_VERSION!r}")
+    assert str(info.value) == (
+        f"{path}: encoder_vocab_version 'vocab-v0' is not this vmafkit's {ENCODER_VOCAB_VERSION!r}"
+    )
     # a report that predates both fields is read
     path = _edit_report(loso, 0, num_codecs=_DROP, encoder_vocab_version=_DROP)
     assert "num_codecs" not in load_seed_report(path, 0)
@@ -252,16 +258,20 @@ def test_report_numbers_are_checked_fold_by_fold(tmp_path):
     edited["folds"][1]["plcc"] = 0.5
     with pytest.raises(InputError) as info:
         check_report_numbers(edited, cols, loso / "loso_seed0.json")
-    assert str(info.value) == (f"{loso / 'loso_seed0.json'}: fold srcB: plcc 0.5 disagrees with its predictions "
-                               f"({expected:.6f}); the report was edited or belongs to other predictions")
+    assert str(info.value) == (
+        f"{loso / 'loso_seed0.json'}: fold srcB: plcc 0.5 disagrees with its predictions "
+        f"({expected:.6f}); the report was edited or belongs to other predictions"
+    )
     for key, value in (("mean_plcc", np.mean), ("min_plcc", np.min), ("max_plcc", np.max)):
         edited = json.loads(json.dumps(report))
         edited[key] = 0.25
         with pytest.raises(InputError) as info:
             check_report_numbers(edited, cols, loso / "loso_seed0.json")
         truth = value([f["plcc"] for f in report["folds"]])
-        assert str(info.value) == (f"{loso / 'loso_seed0.json'}: {key} 0.25 disagrees with the mean over its folds' "
-                                   f"predictions ({truth:.6f}); the report was edited")
+        assert str(info.value) == (
+            f"{loso / 'loso_seed0.json'}: {key} 0.25 disagrees with the mean over its folds' "
+            f"predictions ({truth:.6f}); the report was edited"
+        )
     # the summary keys are optional: a report without them is checked fold by fold only
     for key in ("mean_plcc", "min_plcc", "max_plcc"):
         report.pop(key)
@@ -274,8 +284,9 @@ def test_report_with_a_different_fold_set(tmp_path):
     report["folds"] = report["folds"][:2]
     with pytest.raises(InputError) as info:
         check_report_numbers(report, _cols(loso, 0), loso / "loso_seed0.json")
-    assert str(info.value) == (f"{loso / 'loso_seed0.json'}: folds ['srcA', 'srcB'] differ from the prediction "
-                               "file's ['srcA', 'srcB', 'srcC']")
+    assert str(info.value) == (
+        f"{loso / 'loso_seed0.json'}: folds ['srcA', 'srcB'] differ from the prediction file's ['srcA', 'srcB', 'srcC']"
+    )
 
 
 def test_an_undefined_fold_plcc_must_be_null(tmp_path):
@@ -307,8 +318,10 @@ def test_missing_prediction_file_message(tmp_path):
     (loso / "loso_seed1.predictions.jsonl").unlink()
     with pytest.raises(InputError) as info:
         load_evidence(loso, [0, 1])
-    assert str(info.value) == (f"{loso}: held-out prediction file of seed 1 missing (loso_seed1.predictions.jsonl): "
-                               "the gate recomputes every PLCC from it")
+    assert str(info.value) == (
+        f"{loso}: held-out prediction file of seed 1 missing (loso_seed1.predictions.jsonl): "
+        "the gate recomputes every PLCC from it"
+    )
 
 
 # ----------------------------------------------------------------------------- run_gate
@@ -318,8 +331,10 @@ def _coverage_by_hand(loso, seeds, coverage, label_free):
     """The worst fold's frame coverage, recomputed from the prediction files with numpy: per
     fold, the interval from the *other* folds (each fold's `coverage` quantile by numpy's
     inverted CDF, then the k-th smallest with k = min(S, ceil((S + 1) * 0.9)))."""
-    rows = [[json.loads(line) for line in (loso / f"loso_seed{s}.predictions.jsonl").read_text().splitlines()]
-            for s in seeds]
+    rows = [
+        [json.loads(line) for line in (loso / f"loso_seed{s}.predictions.jsonl").read_text().splitlines()]
+        for s in seeds
+    ]
     vmaf = np.array([r["vmaf"] for r in rows[0]])
     fold = np.array([r["fold"] for r in rows[0]])
     score = np.abs(vmaf - np.mean([[r["pred"] for r in seed] for seed in rows], axis=0))
@@ -343,7 +358,9 @@ def test_run_gate_interval_term_follows_the_recipe(tmp_path, label_mask_rate):
     loso, _ = make_loso_dir(tmp_path, {0: 0.96, 1: 0.961}, corpus=corpus)
     for seed in (0, 1):
         report = json.loads((loso / f"loso_seed{seed}.json").read_text())
-        write_seed_report(loso, seed, corpus, extra={"recipe": {**report["recipe"], "label_mask_rate": label_mask_rate}})
+        write_seed_report(
+            loso, seed, corpus, extra={"recipe": {**report["recipe"], "label_mask_rate": label_mask_rate}}
+        )
     for coverage in (0.95, 0.6):
         gate = run_gate(loso, [0, 1], coverage=coverage)
         expected = _coverage_by_hand(loso, [0, 1], coverage, label_free=label_mask_rate > 0)
@@ -391,8 +408,10 @@ def test_thresholds_minus_eps_exactly_still_pass():
 def test_failing_aspects_quote_the_threshold_the_gate_was_evaluated_with():
     gate = evaluate_gate({0: 0.96}, 0.5)
     gate["interval_coverage_threshold"] = 0.6  # a verdict written under another threshold
-    assert failing_aspects(gate) == ["worst-fold interval coverage 0.500 < 0.600 (a new source's frames fall "
-                                     "outside the calibrated interval too often)"]
+    assert failing_aspects(gate) == [
+        "worst-fold interval coverage 0.500 < 0.600 (a new source's frames fall "
+        "outside the calibrated interval too often)"
+    ]
 
 
 def test_a_schema_invalid_seed_report_is_named(tmp_path):

@@ -34,9 +34,12 @@ from vmafkit.serve.registry import registry_problems
 
 from .decide_helpers import make_corpus, write_predictions, write_seed_report
 
-FUZZ = settings(max_examples=40, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                       HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 SMALL_LINE = 4096
 SMALL_FILE = 64 << 10
 SECONDS = 10.0  # per call, generous for a loaded 2-core machine; the hang we guard against is forever
@@ -45,6 +48,7 @@ RSS_GROWTH_MB = 512
 
 # ----------------------------------------------------------------------------- the readers
 # name -> (file name, how to call the reader on a path, the path its errors name)
+
 
 def _merge(path: Path) -> Any:
     return merge_shards([path], path.parent / "merged.jsonl")
@@ -88,10 +92,10 @@ def samples(tmp_path_factory) -> dict[str, bytes]:
     report = write_seed_report(base, 0, corpus)
     pq.write_table(pa.Table.from_pylist(rows), base / "c.parquet")
     c6 = ("adm2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3", "motion2")
-    features = "".join(json.dumps({**{k: r[k] for k in c6}, "frame_index": r["frame_index"], "cq": r["cq"]}) + "\n"
-                       for r in rows[:10])
-    toml = (b'[groups]\nscene = ["a", "b"]\n\n[sources.a]\nwidth = 160\nheight = 90\nfps = 25.0\n'
-            b'pix_fmt = "yuv420p"\n')
+    features = "".join(
+        json.dumps({**{k: r[k] for k in c6}, "frame_index": r["frame_index"], "cq": r["cq"]}) + "\n" for r in rows[:10]
+    )
+    toml = b'[groups]\nscene = ["a", "b"]\n\n[sources.a]\nwidth = 160\nheight = 90\nfps = 25.0\npix_fmt = "yuv420p"\n'
     out = {
         "corpus_jsonl": corpus.read_bytes(),
         "corpus_parquet": (base / "c.parquet").read_bytes(),
@@ -116,9 +120,11 @@ def _hostile(valid: bytes, *, nesting: bool = True) -> st.SearchStrategy[bytes]:
         st.binary(max_size=2048),
         st.integers(0, n).map(lambda k: valid[:k]),  # truncated
         st.tuples(st.integers(0, n - 1), st.binary(min_size=1, max_size=16)).map(  # bytes overwritten
-            lambda t: valid[:t[0]] + t[1] + valid[t[0] + len(t[1]):]),
+            lambda t: valid[: t[0]] + t[1] + valid[t[0] + len(t[1]) :]
+        ),
         st.tuples(st.integers(0, n), st.sampled_from([b"\xff", b"\xc3", b"\x00", b"\xed\xa0\x80", b"\n", b"\r"])).map(
-            lambda t: valid[:t[0]] + t[1] + valid[t[0]:]),  # bad UTF-8, NUL, an extra line break
+            lambda t: valid[: t[0]] + t[1] + valid[t[0] :]
+        ),  # bad UTF-8, NUL, an extra line break
         st.integers(SMALL_LINE - 16, 3 * SMALL_LINE).map(lambda k: b'{"a": "' + b"x" * k + b'"}\n'),  # long line
         st.integers(SMALL_FILE - 64, SMALL_FILE + 4096).map(lambda k: b'["' + b"x" * k + b'"]'),  # large file
         st.integers(20, 400).map(lambda k: b'{"cq": ' + b"9" * k + b"}\n"),  # a 400-digit number
@@ -193,6 +199,7 @@ def test_valid_samples_load(name, samples, tmp_path):
 
 
 # ----------------------------------------------------------------------------- explicit cases
+
 
 @pytest.mark.parametrize("name", list(READERS))
 def test_dev_zero_is_refused_at_once(name, tmp_path):
@@ -368,8 +375,9 @@ def test_a_400_digit_cq_is_refused(name, tmp_path, samples):
     path.write_bytes(text.encode() + b"\n" + rest)
     outcome, message = _call(reader, path)
     assert outcome == "refused"
-    assert message.startswith(f"{path}:1: line is not valid JSON (integer 99999999999999999999... (400 digits) "
-                              "is outside the 64-bit range")
+    assert message.startswith(
+        f"{path}:1: line is not valid JSON (integer 99999999999999999999... (400 digits) is outside the 64-bit range"
+    )
 
 
 def test_a_400_digit_cq_from_parquet_is_refused_by_range(tmp_path, samples):
@@ -381,8 +389,11 @@ def test_a_400_digit_cq_from_parquet_is_refused_by_range(tmp_path, samples):
     rows[1]["cq"] = 2**63 - 1
     path = tmp_path / "c.parquet"
     pq.write_table(pa.Table.from_pylist(rows), path)
-    with pytest.raises(InputError, match=r"c.parquet:row 2: cq 9223372036854775807 is out of range \(allowed: 0 to 51 "
-                                         r"for libx264\)"):
+    with pytest.raises(
+        InputError,
+        match=r"c.parquet:row 2: cq 9223372036854775807 is out of range \(allowed: 0 to 51 "
+        r"for libx264\)",
+    ):
         load_corpus(path)
 
 
@@ -406,4 +417,7 @@ def test_readers_still_read_ordinary_files(tmp_path):
 def test_json_writers_never_write_bare_nan(tmp_path):
     text = vio.dumps_json({"a": float("nan"), "b": [float("inf"), 1.5], "c": {"d": -float("inf")}})
     assert json.loads(text, parse_constant=lambda c: pytest.fail(f"bare {c} written")) == {
-        "a": None, "b": [None, 1.5], "c": {"d": None}}
+        "a": None,
+        "b": [None, 1.5],
+        "c": {"d": None},
+    }

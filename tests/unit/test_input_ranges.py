@@ -52,7 +52,11 @@ NONSENSE = [
     ("cq", "-5", "cq -5 is out of range (allowed: 0 to 51 for libx264)"),
     ("cq", "1e308", "cq 1e+308 is out of range (allowed: 0 to 51 for libx264)"),
     ("cq", "52", "cq 52 is out of range (allowed: 0 to 51 for libx264)"),
-    ("cq", "9" * 400, "line is not valid JSON (integer 99999999999999999999... (400 digits) is outside the 64-bit range)"),
+    (
+        "cq",
+        "9" * 400,
+        "line is not valid JSON (integer 99999999999999999999... (400 digits) is outside the 64-bit range)",
+    ),
     ("cq", "1e999", "cq is inf (NaN or infinite)"),
     ("frame_index", "1.5", "frame_index must be a non-negative integer, got 1.5"),
     ("frame_index", "-7", "frame_index must be a non-negative integer, got -7"),
@@ -82,8 +86,24 @@ NONSENSE = [
 def test_train_refuses_nonsense_rows_with_file_and_line(tmp_path, key, raw, message):
     corpus = corpus_with(tmp_path, key, raw)
     out = tmp_path / "out"
-    result = invoke(["train", "--corpus", corpus, "--out-dir", out, "--seeds", "0", "--epochs", "1",
-                     "--device", "cpu", "--workers", "1", "--no-progress"])
+    result = invoke(
+        [
+            "train",
+            "--corpus",
+            corpus,
+            "--out-dir",
+            out,
+            "--seeds",
+            "0",
+            "--epochs",
+            "1",
+            "--device",
+            "cpu",
+            "--workers",
+            "1",
+            "--no-progress",
+        ]
+    )
     assert result.exit_code == 2, result.output
     assert result.stderr == f"vmafkit: error: {corpus}:{BAD_AT + 1}: {message}\n"
     assert not out.exists() or not list(out.glob("loso_seed*"))
@@ -107,8 +127,22 @@ def test_parquet_corpus_gets_the_same_checks(tmp_path):
     rows[BAD_AT]["vmaf"] = 1e6
     path = tmp_path / "c.parquet"
     pq.write_table(pa.Table.from_pylist(rows), path)
-    result = invoke(["train", "--corpus", path, "--out-dir", tmp_path / "out", "--seeds", "0", "--epochs", "1",
-                     "--device", "cpu", "--no-progress"])
+    result = invoke(
+        [
+            "train",
+            "--corpus",
+            path,
+            "--out-dir",
+            tmp_path / "out",
+            "--seeds",
+            "0",
+            "--epochs",
+            "1",
+            "--device",
+            "cpu",
+            "--no-progress",
+        ]
+    )
     assert result.exit_code == 2
     assert f"{path}:row {BAD_AT + 1}: vmaf 1000000.0 is out of range" in result.stderr
 
@@ -178,22 +212,29 @@ def test_flags_out_of_range_exit_2_before_any_work(tmp_path, monkeypatch, args, 
 def test_flags_keep_their_help_and_defaults():
     result = CliRunner().invoke(main, ["train", "--help"])
     assert result.exit_code == 0
-    for text in ("[default: 32; 1<=x<=65536]", "[default: 0.0005; 0<x<=1.0]", "[default: 200; 1<=x<=100000]",
-                 "CPU: parallel member shards"):
+    for text in (
+        "[default: 32; 1<=x<=65536]",
+        "[default: 0.0005; 0<x<=1.0]",
+        "[default: 200; 1<=x<=100000]",
+        "CPU: parallel member shards",
+    ):
         assert text in result.output
     result = CliRunner().invoke(main, ["corpus", "--help"])
     assert "Threads per encode" in result.output and "1<=x<=64" in result.output
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("batch_size", 10**9, "--batch-size must be an integer in 1..65536"),
-    ("epochs", 0, "--epochs must be an integer in 1..100000"),
-    ("epochs", 2.5, "--epochs must be an integer"),
-    ("lr", 1e10, "--lr must be a number in (0, 1]"),
-    ("lr", math.nan, "--lr must be a number in (0, 1]"),
-    ("weight_decay", -1e-5, "--weight-decay must be a number in [0, 1]"),
-    ("dropout", 1.0, "dropout must be in [0, 1)"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("batch_size", 10**9, "--batch-size must be an integer in 1..65536"),
+        ("epochs", 0, "--epochs must be an integer in 1..100000"),
+        ("epochs", 2.5, "--epochs must be an integer"),
+        ("lr", 1e10, "--lr must be a number in (0, 1]"),
+        ("lr", math.nan, "--lr must be a number in (0, 1]"),
+        ("weight_decay", -1e-5, "--weight-decay must be a number in [0, 1]"),
+        ("dropout", 1.0, "dropout must be in [0, 1)"),
+    ],
+)
 def test_the_python_api_checks_the_same_ranges(field, value, message):
     with pytest.raises(InputError) as err:
         check_recipe(Recipe(**{field: value}))
@@ -207,6 +248,7 @@ def test_compare_api_checks_the_bootstrap_range(tmp_path):
 
 # ----------------------------------------------------------------------------- diverged training
 
+
 @pytest.fixture
 def small_corpus(tmp_path):
     from .train_helpers import write_corpus
@@ -216,8 +258,26 @@ def small_corpus(tmp_path):
 
 def test_train_lr_1e10_exits_2_and_writes_nothing(tmp_path, small_corpus):
     out = tmp_path / "out"
-    result = invoke(["train", "--corpus", small_corpus, "--out-dir", out, "--seeds", "0", "--epochs", "2",
-                     "--lr", "1e10", "--device", "cpu", "--workers", "1", "--no-progress"])
+    result = invoke(
+        [
+            "train",
+            "--corpus",
+            small_corpus,
+            "--out-dir",
+            out,
+            "--seeds",
+            "0",
+            "--epochs",
+            "2",
+            "--lr",
+            "1e10",
+            "--device",
+            "cpu",
+            "--workers",
+            "1",
+            "--no-progress",
+        ]
+    )
     assert result.exit_code == 2
     assert "Invalid value for '--lr': 10000000000.0 is not in the range 0<x<=1" in result.stderr
     assert not out.exists()
@@ -253,8 +313,26 @@ def test_cli_divergence_in_range_exits_2_with_a_clear_message(tmp_path, small_co
 
     monkeypatch.setattr(loso, "fit_members", diverging_fit)
     out = tmp_path / "out"
-    result = invoke(["train", "--corpus", small_corpus, "--out-dir", out, "--seeds", "0,1", "--epochs", "1",
-                     "--lr", "0.01", "--device", "cpu", "--workers", "1", "--no-progress"])
+    result = invoke(
+        [
+            "train",
+            "--corpus",
+            small_corpus,
+            "--out-dir",
+            out,
+            "--seeds",
+            "0,1",
+            "--epochs",
+            "1",
+            "--lr",
+            "0.01",
+            "--device",
+            "cpu",
+            "--workers",
+            "1",
+            "--no-progress",
+        ]
+    )
     assert result.exit_code == 2, result.output
     line = result.stderr.strip()
     assert line.startswith("vmafkit: error: training diverged: seed 1, fold 'srcB': ")
@@ -280,12 +358,25 @@ def test_a_converged_fit_writes_strict_json(tmp_path, small_corpus):
 
 # ----------------------------------------------------------------------------- predictions and features files
 
+
 def test_prediction_file_frame_index_abc(tmp_path):
     from vmafkit.decide.calibration import read_predictions
 
     path = tmp_path / "loso_seed0.predictions.jsonl"
-    row = {"row": 0, "src": "a", "group": "a", "encoder": "libx264", "preset": "medium", "cq": 30,
-           "frame_index": "abc", "vmaf": 80.0, "pred": 79.0, "pred_unlabelled": 78.0, "fold": "a", "seed": 0}
+    row = {
+        "row": 0,
+        "src": "a",
+        "group": "a",
+        "encoder": "libx264",
+        "preset": "medium",
+        "cq": 30,
+        "frame_index": "abc",
+        "vmaf": 80.0,
+        "pred": 79.0,
+        "pred_unlabelled": 78.0,
+        "fold": "a",
+        "seed": 0,
+    }
     path.write_text(json.dumps(row) + "\n")
     with pytest.raises(InputError, match=r"loso_seed0.predictions.jsonl:1: frame_index"):
         read_predictions(path)
@@ -310,15 +401,20 @@ def _features(tmp_path: Path, corpus: Path, key: str, raw: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("key, raw, message", [
-    ("cq", "9" * 400, "feats.jsonl:2: line is not valid JSON (integer 99999999999999999999... (400 digits)"),
-    ("adm2", "1e308", "feats.jsonl:2: outside the training domain"),
-])
+@pytest.mark.parametrize(
+    "key, raw, message",
+    [
+        ("cq", "9" * 400, "feats.jsonl:2: line is not valid JSON (integer 99999999999999999999... (400 digits)"),
+        ("adm2", "1e308", "feats.jsonl:2: outside the training domain"),
+    ],
+)
 def test_predict_features_nonsense_exits_2(tmp_path, exported, key, raw, message):
     models, _, corpus = exported
     path = _features(tmp_path, corpus, key, raw)
-    result = CliRunner().invoke(main, ["predict", "--models", str(models), "--features", str(path),
-                                       "--encoder", "libx264", "--preset", "medium"])
+    result = CliRunner().invoke(
+        main,
+        ["predict", "--models", str(models), "--features", str(path), "--encoder", "libx264", "--preset", "medium"],
+    )
     assert result.exit_code == 2, result.output
     assert message in result.stderr
 
@@ -327,6 +423,8 @@ def test_predict_features_nonsense_exits_2(tmp_path, exported, key, raw, message
 def test_predict_features_frame_index_nonsense_exits_2(tmp_path, exported, raw):
     models, _, corpus = exported
     path = _features(tmp_path, corpus, "frame_index", raw)
-    result = CliRunner().invoke(main, ["predict", "--models", str(models), "--features", str(path),
-                                       "--encoder", "libx264", "--preset", "medium"])
+    result = CliRunner().invoke(
+        main,
+        ["predict", "--models", str(models), "--features", str(path), "--encoder", "libx264", "--preset", "medium"],
+    )
     assert result.exit_code == 2 and "feats.jsonl:2: frame_index" in result.stderr

@@ -12,10 +12,25 @@ from vmafkit.errors import InputError
 
 
 def row(src="a", cq=25, frame=0, vmaf=90.0, version="v1", **extra):
-    base = {"schema_version": SCHEMA_VERSION, "src": src, "src_sha256": f"sha-{src}", "encoder": "libx264",
-            "preset": "medium", "cq": cq, "frame_index": frame, "vmaf": vmaf, "width": 16, "height": 16, "fps": 25.0,
-            "pix_fmt": "yuv420p", "enc_bytes": 100, "enc_time_ms": 5, "libvmaf_version": version,
-            "backend": "ffmpeg-libvmaf", **{k: 0.5 for k in CANONICAL6}}
+    base = {
+        "schema_version": SCHEMA_VERSION,
+        "src": src,
+        "src_sha256": f"sha-{src}",
+        "encoder": "libx264",
+        "preset": "medium",
+        "cq": cq,
+        "frame_index": frame,
+        "vmaf": vmaf,
+        "width": 16,
+        "height": 16,
+        "fps": 25.0,
+        "pix_fmt": "yuv420p",
+        "enc_bytes": 100,
+        "enc_time_ms": 5,
+        "libvmaf_version": version,
+        "backend": "ffmpeg-libvmaf",
+        **{k: 0.5 for k in CANONICAL6},
+    }
     return {**base, **extra}
 
 
@@ -76,8 +91,10 @@ def test_refuses_one_clip_under_two_names_across_shards(tmp_path):
     # Two hosts scored the same bytes (same src_sha256) but named the clip differently, so the
     # default group (= src) differs: the clip would be trained on in one fold and held out in another.
     a = write(tmp_path / "host1.jsonl", [row("parkjoy", frame=0, src_sha256="abc123")])
-    b = write(tmp_path / "host2.jsonl", [row("other", frame=1, src_sha256="xyz"),
-                                        row("parkjoy_copy", frame=0, src_sha256="abc123")])
+    b = write(
+        tmp_path / "host2.jsonl",
+        [row("other", frame=1, src_sha256="xyz"), row("parkjoy_copy", frame=0, src_sha256="abc123")],
+    )
     out = tmp_path / "m.jsonl"
     with pytest.raises(InputError) as err:
         merge_shards([a, b], out)
@@ -97,13 +114,18 @@ def test_refuses_one_clip_with_two_group_values(tmp_path):
     # Same src name and bytes, but one host grouped it with another scene in sources.toml.
     a = write(tmp_path / "a.jsonl", [row("parkjoy", frame=0, src_sha256="abc", group="scene1")])
     b = write(tmp_path / "b.jsonl", [row("parkjoy", frame=1, src_sha256="abc")])
-    with pytest.raises(InputError, match=r"b.jsonl:1: src_sha256 abc .*group 'parkjoy' \(src 'parkjoy'\) "
-                                         r"here but in group 'scene1' \(src 'parkjoy'\) at .*a.jsonl:1"):
+    with pytest.raises(
+        InputError,
+        match=r"b.jsonl:1: src_sha256 abc .*group 'parkjoy' \(src 'parkjoy'\) "
+        r"here but in group 'scene1' \(src 'parkjoy'\) at .*a.jsonl:1",
+    ):
         merge_shards([a, b], tmp_path / "m.jsonl")
     assert merge_cli(a, b, "--out", tmp_path / "m.jsonl").exit_code == 2
     # within one shard too
-    both = write(tmp_path / "both.jsonl", [row("x", frame=0, src_sha256="s", group="g1"),
-                                           row("x", frame=1, src_sha256="s", group="g2")])
+    both = write(
+        tmp_path / "both.jsonl",
+        [row("x", frame=0, src_sha256="s", group="g1"), row("x", frame=1, src_sha256="s", group="g2")],
+    )
     with pytest.raises(InputError, match=r"both.jsonl:2: src_sha256 s .*'g2'.*'g1'"):
         merge_shards([both], tmp_path / "m.jsonl")
 
@@ -111,10 +133,17 @@ def test_refuses_one_clip_with_two_group_values(tmp_path):
 def test_one_clip_in_one_group_still_merges(tmp_path):
     # Different names but the same explicit group: no leak, so the merge goes through; a row
     # without `group` (original kit) has group = src, the same as one that spells it out.
-    a = write(tmp_path / "a.jsonl", [row("parkjoy", frame=0, src_sha256="abc", group="scene"),
-                                     row("legacy", frame=0, src_sha256="def")])
-    b = write(tmp_path / "b.jsonl", [row("parkjoy_copy", frame=1, src_sha256="abc", group="scene"),
-                                     row("legacy", frame=1, src_sha256="def", group="legacy")])
+    a = write(
+        tmp_path / "a.jsonl",
+        [row("parkjoy", frame=0, src_sha256="abc", group="scene"), row("legacy", frame=0, src_sha256="def")],
+    )
+    b = write(
+        tmp_path / "b.jsonl",
+        [
+            row("parkjoy_copy", frame=1, src_sha256="abc", group="scene"),
+            row("legacy", frame=1, src_sha256="def", group="legacy"),
+        ],
+    )
     summary = merge_shards([a, b], tmp_path / "m.jsonl")
     assert (summary.rows_out, summary.sources) == (4, ["legacy", "parkjoy", "parkjoy_copy"])
     result = merge_cli(a, b, "--out", tmp_path / "m2.jsonl")

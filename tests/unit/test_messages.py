@@ -46,12 +46,18 @@ def test_last_lines_keeps_the_tools_own_words_on_one_line():
     assert ffm.last_lines("  \n") == ""
 
 
-@pytest.mark.parametrize("script, expected", [
-    ("kill -SEGV $$", "ffmpeg was killed by SIGSEGV (it crashed) and printed nothing on stderr"),
-    ("echo 'Cannot open x' >&2; kill -XFSZ $$", "ffmpeg was killed by SIGXFSZ (a file outgrew the file size limit, "
-                                               "see `ulimit -f`) after printing: Cannot open x"),
-    ("exit 3", "ffmpeg exited with status 3 and printed nothing on stderr"),
-])
+@pytest.mark.parametrize(
+    "script, expected",
+    [
+        ("kill -SEGV $$", "ffmpeg was killed by SIGSEGV (it crashed) and printed nothing on stderr"),
+        (
+            "echo 'Cannot open x' >&2; kill -XFSZ $$",
+            "ffmpeg was killed by SIGXFSZ (a file outgrew the file size limit, "
+            "see `ulimit -f`) after printing: Cannot open x",
+        ),
+        ("exit 3", "ffmpeg exited with status 3 and printed nothing on stderr"),
+    ],
+)
 def test_run_ffmpeg_failure_always_ends_in_a_telling_line(script, expected):
     result = ffm.run_ffmpeg(["sh", "-c", script])
     assert result.returncode != 0
@@ -157,10 +163,26 @@ def test_run_ref_dir_that_is_a_file(tmp_path):
 def _row(**over):
     from vmafkit.corpus.schema import CANONICAL6
 
-    row = {"src": "a", "src_sha256": "0" * 64, "encoder": "libx264", "preset": "medium", "cq": 30, "frame_index": 0,
-           "vmaf": 90.0, "width": 64, "height": 48, "fps": 25.0, "pix_fmt": "yuv420p", "enc_bytes": 100,
-           "enc_time_ms": 5, "libvmaf_version": "86da14d", "ffmpeg_version": "n9.0.2", "backend": "ffmpeg-libvmaf",
-           "schema_version": 1, **{k: 0.5 for k in CANONICAL6}}
+    row = {
+        "src": "a",
+        "src_sha256": "0" * 64,
+        "encoder": "libx264",
+        "preset": "medium",
+        "cq": 30,
+        "frame_index": 0,
+        "vmaf": 90.0,
+        "width": 64,
+        "height": 48,
+        "fps": 25.0,
+        "pix_fmt": "yuv420p",
+        "enc_bytes": 100,
+        "enc_time_ms": 5,
+        "libvmaf_version": "86da14d",
+        "ffmpeg_version": "n9.0.2",
+        "backend": "ffmpeg-libvmaf",
+        "schema_version": 1,
+        **{k: 0.5 for k in CANONICAL6},
+    }
     row.update(over)
     return row
 
@@ -218,11 +240,14 @@ def test_recommendation_hold_in_a_run_folder(tmp_path, monkeypatch):
     assert "nothing was exported" in rec  # says what `run` did (and did not do)
 
 
-@pytest.mark.parametrize("message", [
-    "Failed to set value 'qsv:hw,child_device=/dev/dri/renderD128' for option 'init_hw_device': Invalid argument",
-    "Failed to create hardware device context (AMF) : Unknown error occurred because the driver is missing",
-    "Cannot load libcuda.so.1",
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Failed to set value 'qsv:hw,child_device=/dev/dri/renderD128' for option 'init_hw_device': Invalid argument",
+        "Failed to create hardware device context (AMF) : Unknown error occurred because the driver is missing",
+        "Cannot load libcuda.so.1",
+    ],
+)
 def test_doctor_notes_are_cut_only_at_word_boundaries(message):
     from vmafkit.host.doctor import NOTE_WIDTH, short_note
 
@@ -234,4 +259,3 @@ def test_doctor_notes_are_cut_only_at_word_boundaries(message):
         assert message[len(kept.rstrip(",;:"))] in " ,;:"  # the next character ends a word
     else:
         assert note == message
-

@@ -18,7 +18,7 @@ tied = st_h.lists(st_h.integers(min_value=0, max_value=6).map(float), min_size=3
 
 def _pairs(values):
     n = len(values) // 2
-    return np.array(values[:n]), np.array(values[n:2 * n])
+    return np.array(values[:n]), np.array(values[n : 2 * n])
 
 
 @settings(max_examples=150, deadline=None)
@@ -27,8 +27,11 @@ def test_rank_correlations_match_scipy_with_ties(values):
     a, b = _pairs(values)
     if len(a) < 2:
         return
-    for ours, theirs in ((M.srocc(a, b), st.spearmanr(a, b).statistic), (M.krocc(a, b), st.kendalltau(a, b).statistic),
-                         (M.plcc(a, b), st.pearsonr(a, b).statistic if np.ptp(a) and np.ptp(b) else math.nan)):
+    for ours, theirs in (
+        (M.srocc(a, b), st.spearmanr(a, b).statistic),
+        (M.krocc(a, b), st.kendalltau(a, b).statistic),
+        (M.plcc(a, b), st.pearsonr(a, b).statistic if np.ptp(a) and np.ptp(b) else math.nan),
+    ):
         if math.isnan(theirs):
             assert math.isnan(ours)
         else:

@@ -117,7 +117,9 @@ def test_abs_residual_quantiles_of_one_and_of_no_residual():
 # ----------------------------------------------------------------------------- logistic
 
 
-@pytest.mark.parametrize("params", [(30.0, 1.5, 5.0, 2.0, 10.0), (-4.0, -0.7, -1.3, 0.5, 2.0), (1.0, 3.0, 0.8, 0.0, 0.0)])
+@pytest.mark.parametrize(
+    "params", [(30.0, 1.5, 5.0, 2.0, 10.0), (-4.0, -0.7, -1.3, 0.5, 2.0), (1.0, 3.0, 0.8, 0.0, 0.0)]
+)
 def test_logistic_jacobian_is_the_derivative(params):
     """The analytic Jacobian the fit uses equals a central finite difference of the function."""
     x = np.linspace(-3.0, 9.0, 25)
@@ -134,8 +136,9 @@ def test_logistic_jacobian_is_the_derivative(params):
 
 def test_logistic_function_is_the_vqeg_formula():
     x = np.linspace(-5, 5, 11)
-    np.testing.assert_allclose(M._logistic5(x, 3.0, 0.8, 1.0, 0.2, -1.0), _vqeg(x, 3.0, 0.8, 1.0, 0.2, -1.0),
-                               rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(
+        M._logistic5(x, 3.0, 0.8, 1.0, 0.2, -1.0), _vqeg(x, 3.0, 0.8, 1.0, 0.2, -1.0), rtol=1e-14, atol=1e-14
+    )
 
 
 def test_logistic_fit_returns_the_mapping_in_target_units():

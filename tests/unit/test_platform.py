@@ -29,17 +29,20 @@ def linux(monkeypatch):
     monkeypatch.setenv(plat.ENV_DRI, "")
 
 
-@pytest.mark.parametrize("system,machine,nvidia,intel,family", [
-    ("Linux", "x86_64", True, True, plat.CUDA),
-    ("Linux", "x86_64", False, True, plat.SYCL),
-    ("Linux", "x86_64", False, False, plat.CPU),
-    ("Linux", "AMD64", False, False, plat.CPU),
-    ("Darwin", "arm64", False, False, plat.DARWIN_ARM64),
-    ("Darwin", "x86_64", True, True, plat.DARWIN_X86_64),
-    ("Linux", "aarch64", True, False, plat.UNKNOWN),
-    ("Windows", "AMD64", True, False, plat.UNKNOWN),
-    ("FreeBSD", "amd64", False, False, plat.UNKNOWN),
-])
+@pytest.mark.parametrize(
+    "system,machine,nvidia,intel,family",
+    [
+        ("Linux", "x86_64", True, True, plat.CUDA),
+        ("Linux", "x86_64", False, True, plat.SYCL),
+        ("Linux", "x86_64", False, False, plat.CPU),
+        ("Linux", "AMD64", False, False, plat.CPU),
+        ("Darwin", "arm64", False, False, plat.DARWIN_ARM64),
+        ("Darwin", "x86_64", True, True, plat.DARWIN_X86_64),
+        ("Linux", "aarch64", True, False, plat.UNKNOWN),
+        ("Windows", "AMD64", True, False, plat.UNKNOWN),
+        ("FreeBSD", "amd64", False, False, plat.UNKNOWN),
+    ],
+)
 def test_classify_table(system, machine, nvidia, intel, family):
     assert plat.classify(system, machine, nvidia, intel) == family
 
@@ -67,10 +70,15 @@ def test_fake_platform_typo_is_an_error(monkeypatch):
         plat.detect()
 
 
-@pytest.mark.parametrize("uname,family", [
-    ("Darwin/arm64", plat.DARWIN_ARM64), ("Darwin/x86_64", plat.DARWIN_X86_64),
-    ("Linux/aarch64", plat.UNKNOWN), ("Windows/AMD64", plat.UNKNOWN),
-])
+@pytest.mark.parametrize(
+    "uname,family",
+    [
+        ("Darwin/arm64", plat.DARWIN_ARM64),
+        ("Darwin/x86_64", plat.DARWIN_X86_64),
+        ("Linux/aarch64", plat.UNKNOWN),
+        ("Windows/AMD64", plat.UNKNOWN),
+    ],
+)
 def test_fake_uname(monkeypatch, uname, family):
     monkeypatch.setenv(plat.ENV_UNAME, uname)
     monkeypatch.setenv(plat.ENV_NVIDIA_SMI, H100)  # not consulted off linux-x86_64
@@ -87,11 +95,15 @@ def test_nvidia_gpu_gives_cuda(monkeypatch, linux):
     assert info.default_encoders == ("h264_nvenc", "hevc_nvenc", "av1_nvenc")
 
 
-@pytest.mark.parametrize("text", [
-    "", "missing",
-    "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.\n",
-    "No devices were found\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "missing",
+        "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.\n",
+        "No devices were found\n",
+    ],
+)
 def test_no_nvidia_gpu_lines_is_not_cuda(monkeypatch, linux, text):
     monkeypatch.setenv(plat.ENV_NVIDIA_SMI, text)
     monkeypatch.setenv(plat.ENV_VAINFO, "missing")
@@ -187,8 +199,7 @@ def test_real_vainfo_reader(tmp_path, monkeypatch, linux):
 
 def test_real_uname_on_this_host():
     info = plat.detect()
-    assert info.signals["uname"] == {"system": std_platform.system(), "machine": std_platform.machine(),
-                                     "faked": False}
+    assert info.signals["uname"] == {"system": std_platform.system(), "machine": std_platform.machine(), "faked": False}
     assert info.family in plat.FAMILIES
     assert info.default_encoders == plat.DEFAULT_ENCODERS[info.family]
 

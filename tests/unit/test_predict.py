@@ -32,8 +32,21 @@ def models(pristine, tmp_path):
 def _features_file(tmp_path, corpus, n=30):
     rows = read_rows(corpus)[:n]
     path = tmp_path / "feats.jsonl"
-    path.write_text("".join(json.dumps({**{k: r[k] for k in C6}, "frame_index": r["frame_index"], "vmaf": r["vmaf"],
-                                        "cq": r["cq"], "src": r["src"]}) + "\n" for r in rows))
+    path.write_text(
+        "".join(
+            json.dumps(
+                {
+                    **{k: r[k] for k in C6},
+                    "frame_index": r["frame_index"],
+                    "vmaf": r["vmaf"],
+                    "cq": r["cq"],
+                    "src": r["src"],
+                }
+            )
+            + "\n"
+            for r in rows
+        )
+    )
     return path, rows
 
 
@@ -48,17 +61,21 @@ def _member_scores(models, seeds, rows, encoder="libx264", preset="medium"):
     spec = FeatureSpec.from_json(sidecar["feature_spec"])
     feats = np.array([[r[k] for k in C6] for r in rows], dtype=np.float32)
     codec = spec.codec_block([encoder] * len(rows), [preset] * len(rows), np.array([r["cq"] for r in rows], float))
-    out = [ort_session(models / f"{ID}_seed{s}.onnx").run(["score"], {"features": feats,
-                                                                      "codec_onehot": codec.astype(np.float32)})[0]
-           for s in seeds]
+    out = [
+        ort_session(models / f"{ID}_seed{s}.onnx").run(
+            ["score"], {"features": feats, "codec_onehot": codec.astype(np.float32)}
+        )[0]
+        for s in seeds
+    ]
     return np.array(out, dtype=np.float64)
 
 
 def test_smoke_falls_back_to_lowest_seed(models, tmp_path):
     m, _, corpus = models
     path, rows = _features_file(tmp_path, corpus)
-    result = cli(["predict", "--models", m, "--features", path, "--encoder", "libx264", "--preset", "medium",
-                  "--json", "-"])
+    result = cli(
+        ["predict", "--models", m, "--features", path, "--encoder", "libx264", "--preset", "medium", "--json", "-"]
+    )
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["mode"] == MODE_SMOKE == "smoke-single-member" and out["members"] == [0]
@@ -67,7 +84,10 @@ def test_smoke_falls_back_to_lowest_seed(models, tmp_path):
     np.testing.assert_allclose([f["score"] for f in out["frames"]], expected, atol=1e-5)
     cal = json.loads((m / f"{ID}_calibration.json").read_text())
     h = _half_width(cal["single_member"]["frame"])
-    assert out["interval"]["frame_half_width"] == pytest.approx(h, abs=1e-12) and out["interval"]["calibrated_on"] == "seed 0 alone"
+    assert (
+        out["interval"]["frame_half_width"] == pytest.approx(h, abs=1e-12)
+        and out["interval"]["calibrated_on"] == "seed 0 alone"
+    )
 
 
 def test_ensemble_after_flip_and_cli_equals_api(models, tmp_path):
@@ -75,8 +95,9 @@ def test_ensemble_after_flip_and_cli_equals_api(models, tmp_path):
     flip(m / "registry.json", verdict_path)
     path, rows = _features_file(tmp_path, corpus)
     out_path = tmp_path / "pred.json"
-    result = cli(["predict", "--models", m, "--features", path, "--encoder", "libx264", "--preset", "medium",
-                  "--json", out_path])
+    result = cli(
+        ["predict", "--models", m, "--features", path, "--encoder", "libx264", "--preset", "medium", "--json", out_path]
+    )
     assert result.exit_code == 0, result.output
     cli_out = json.loads(out_path.read_text())
     assert cli_out["mode"] == MODE_ENSEMBLE and cli_out["members"] == [0, 1, 2]
@@ -164,8 +185,27 @@ def test_ref_dis_path_uses_score_pair(models, tmp_path, monkeypatch):
         return SimpleNamespace(frames=frames, mean={}, backend="fake", libvmaf_version=None)
 
     monkeypatch.setattr(score_mod, "score_pair", fake_score_pair)
-    result = cli(["predict", "--models", m, "--ref", tmp_path / "r.y4m", "--dis", tmp_path / "d.mp4", "--cq", "30",
-                  "--encoder", "libx264", "--preset", "medium", "--max-frames", "4", "--json", "-"])
+    result = cli(
+        [
+            "predict",
+            "--models",
+            m,
+            "--ref",
+            tmp_path / "r.y4m",
+            "--dis",
+            tmp_path / "d.mp4",
+            "--cq",
+            "30",
+            "--encoder",
+            "libx264",
+            "--preset",
+            "medium",
+            "--max-frames",
+            "4",
+            "--json",
+            "-",
+        ]
+    )
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert len(calls) == 1 and calls[0][2]["max_frames"] == 4
@@ -199,6 +239,8 @@ def test_merged_graph_equals_member_mean(models):
     merged = run_batched(ort_session(merge_members(paths)), feats, codec, batch=1024, threads=2)
     single = run_batched(ort_session(merge_members(paths)), feats, codec, batch=1024, threads=1)
     assert np.array_equal(merged, single)
-    mean = np.mean([ort_session(p).run(["score"], {"features": feats, "codec_onehot": codec})[0] for p in paths], axis=0)
+    mean = np.mean(
+        [ort_session(p).run(["score"], {"features": feats, "codec_onehot": codec})[0] for p in paths], axis=0
+    )
     np.testing.assert_allclose(merged, mean, atol=1e-5)
     assert load_ensemble(m).mode == MODE_SMOKE

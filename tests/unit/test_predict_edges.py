@@ -120,16 +120,23 @@ def _tiny_member(cap: float, scale: float) -> bytes:
     from onnx import TensorProto, helper
 
     graph = helper.make_graph(
-        [helper.make_node("ReduceSum", ["features", "axes"], ["s"], keepdims=0, name="sum"),
-         helper.make_node("Mul", ["s", "k"], ["ks"], name="scale"),
-         helper.make_node("Clip", ["ks", "", "cap"], ["score"], name="clip")],
+        [
+            helper.make_node("ReduceSum", ["features", "axes"], ["s"], keepdims=0, name="sum"),
+            helper.make_node("Mul", ["s", "k"], ["ks"], name="scale"),
+            helper.make_node("Clip", ["ks", "", "cap"], ["score"], name="clip"),
+        ],
         "member",
-        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", 6]),
-         helper.make_tensor_value_info("codec_onehot", TensorProto.FLOAT, ["N", 14])],
+        [
+            helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", 6]),
+            helper.make_tensor_value_info("codec_onehot", TensorProto.FLOAT, ["N", 14]),
+        ],
         [helper.make_tensor_value_info("score", TensorProto.FLOAT, ["N"])],
-        initializer=[helper.make_tensor("axes", TensorProto.INT64, [1], [1]),
-                     helper.make_tensor("k", TensorProto.FLOAT, [], [scale]),
-                     helper.make_tensor("cap", TensorProto.FLOAT, [], [cap])])
+        initializer=[
+            helper.make_tensor("axes", TensorProto.INT64, [1], [1]),
+            helper.make_tensor("k", TensorProto.FLOAT, [], [scale]),
+            helper.make_tensor("cap", TensorProto.FLOAT, [], [cap]),
+        ],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", T.EXPORT_OPSET)], producer_name="test")
     model.ir_version = 8
     onnx.checker.check_model(model)
@@ -161,7 +168,8 @@ def test_merge_of_hand_built_members_is_their_mean(k):
         assert model.producer_name == "vmafkit" and model.graph.name == "vmafkit_ensemble"
         assert model.graph.node[-1].op_type == "Mean" and model.graph.node[-1].name == "ensemble_mean"
         assert sorted(n.name for n in model.graph.node if n.name != "ensemble_mean") == sorted(
-            f"m{i}_{name}" for i in range(k) for name in ("sum", "scale", "clip"))
+            f"m{i}_{name}" for i in range(k) for name in ("sum", "scale", "clip")
+        )
 
 
 def test_merge_of_one_member_is_that_member(tmp_path):
@@ -195,14 +203,17 @@ def test_known_encoder_hints():
     assert str(info.value) == "row 3: encoder 'LIBX264' is not an encoder vmafkit knows; did you mean libx264?"
     with pytest.raises(InputError) as info:
         known_encoder("h264_nvnc", "--encoder")
-    assert str(info.value) == ("--encoder: encoder 'h264_nvnc' is not an encoder vmafkit knows; "
-                               "did you mean h264_nvenc or h264_qsv or hevc_nvenc?")
+    assert str(info.value) == (
+        "--encoder: encoder 'h264_nvnc' is not an encoder vmafkit knows; "
+        "did you mean h264_nvenc or h264_qsv or hevc_nvenc?"
+    )
     from vmafkit.media.encoders import ADAPTERS
 
     with pytest.raises(InputError) as info:
         known_encoder("zzzzzz", "row 1")
-    assert str(info.value) == (f"row 1: encoder 'zzzzzz' is not an encoder vmafkit knows; "
-                               f"known: {', '.join(sorted(ADAPTERS))}")
+    assert str(info.value) == (
+        f"row 1: encoder 'zzzzzz' is not an encoder vmafkit knows; known: {', '.join(sorted(ADAPTERS))}"
+    )
     assert str(info.value).index("av1_amf") < str(info.value).index("libx265")
 
 
@@ -232,8 +243,17 @@ def models(pristine, tmp_path):
 
 
 def _rows(corpus, n=6, **extra):
-    return [{**{k: r[k] for k in C6}, "frame_index": r["frame_index"], "vmaf": r["vmaf"], "cq": r["cq"], "src": r["src"],
-             **extra} for r in read_rows(corpus)[:n]]
+    return [
+        {
+            **{k: r[k] for k in C6},
+            "frame_index": r["frame_index"],
+            "vmaf": r["vmaf"],
+            "cq": r["cq"],
+            "src": r["src"],
+            **extra,
+        }
+        for r in read_rows(corpus)[:n]
+    ]
 
 
 def _member_scores(m, seeds, rows, encoder="libx264", preset="medium"):
@@ -244,8 +264,13 @@ def _member_scores(m, seeds, rows, encoder="libx264", preset="medium"):
     n = len(rows)
     cqs = np.array([r.get("cq", math.nan) for r in rows], float)
     codec = spec.codec_block([encoder] * n, [preset] * n, cqs).astype(np.float32)
-    return np.array([ort_session(m / f"{ID}_seed{s}.onnx").run(["score"], {"features": feats, "codec_onehot": codec})[0]
-                     for s in seeds], dtype=np.float64)
+    return np.array(
+        [
+            ort_session(m / f"{ID}_seed{s}.onnx").run(["score"], {"features": feats, "codec_onehot": codec})[0]
+            for s in seeds
+        ],
+        dtype=np.float64,
+    )
 
 
 def test_rows_without_where_are_named_by_their_position(models):
@@ -322,16 +347,32 @@ def test_predict_pair_is_predict_features_of_the_scored_frames(models, monkeypat
     frames = [{k: r[k] for k in C6} | {"frame_index": i} for i, r in enumerate(read_rows(corpus)[:4])]
     calls = []
     _fake_pair(monkeypatch, frames, calls)
-    out = predict_pair(m, tmp_path / "ref.y4m", tmp_path / "dis.mp4", encoder="libx264", preset="medium", cq=30,
-                       coverage=0.5, model_id=ID, max_frames=4)
+    out = predict_pair(
+        m,
+        tmp_path / "ref.y4m",
+        tmp_path / "dis.mp4",
+        encoder="libx264",
+        preset="medium",
+        cq=30,
+        coverage=0.5,
+        model_id=ID,
+        max_frames=4,
+    )
     assert calls == [(tmp_path / "ref.y4m", tmp_path / "dis.mp4", {"max_frames": 4})]
-    assert out["source"] == {"ref": str(tmp_path / "ref.y4m"), "dis": str(tmp_path / "dis.mp4"),
-                             "backend": "fake-backend", "libvmaf_version": "v9.9.9"}
+    assert out["source"] == {
+        "ref": str(tmp_path / "ref.y4m"),
+        "dis": str(tmp_path / "dis.mp4"),
+        "backend": "fake-backend",
+        "libvmaf_version": "v9.9.9",
+    }
     direct = predict_features(m, frames, encoder="libx264", preset="medium", cq=30, clip="dis.mp4", coverage=0.5)
     assert {k: v for k, v in out.items() if k != "source"} == direct
     assert out["coverage"] == 0.5 and out["clips"][0]["name"] == "dis.mp4" and out["mode"] == MODE_ENSEMBLE
-    np.testing.assert_allclose([f["score"] for f in out["frames"]],
-                               _member_scores(m, [0, 1], [{**f, "cq": 30} for f in frames]).mean(axis=0), atol=1e-5)
+    np.testing.assert_allclose(
+        [f["score"] for f in out["frames"]],
+        _member_scores(m, [0, 1], [{**f, "cq": 30} for f in frames]).mean(axis=0),
+        atol=1e-5,
+    )
 
 
 @pytest.mark.fake
@@ -449,8 +490,19 @@ def test_prediction_document_shape_and_interval_block(models):
     for r in rows:
         r.pop("frame_index")
     out = predict_features(m, rows, encoder="libx264", preset="medium", coverage=0.8)
-    assert list(out) == ["schema_version", "model", "mode", "members", "coverage", "interval", "domain", "notes",
-                         "n_frames", "frames", "clips"]
+    assert list(out) == [
+        "schema_version",
+        "model",
+        "mode",
+        "members",
+        "coverage",
+        "interval",
+        "domain",
+        "notes",
+        "n_frames",
+        "frames",
+        "clips",
+    ]
     assert out["schema_version"] == 1 and out["model"] == ID and out["mode"] == MODE_ENSEMBLE
     assert out["members"] == [0, 1] and out["coverage"] == 0.8 and out["n_frames"] == 5 and out["notes"] == []
     h_frame, attained = _oracle_half_width(cal["ensemble"]["frame"], 0.8)
@@ -458,21 +510,41 @@ def test_prediction_document_shape_and_interval_block(models):
     from vmafkit.decide.calibration import METHOD
 
     assert out["interval"] == {
-        "method": METHOD, "frame_half_width": pytest.approx(h_frame, abs=1e-12),
-        "clip_half_width": pytest.approx(h_clip, abs=1e-12), "source_level": attained,
-        "guarantee": (f"for at least {attained:.0%} of new sources (split conformal over "
-                      f"{cal['summary']['n_sources']} LOSO sources), at least 80% of frames (clips) lie inside the interval"),
-        "worst_fold_frame_coverage": cal["summary"]["fold_frame_coverage_min"], "calibrated_on": "ensemble"}
+        "method": METHOD,
+        "frame_half_width": pytest.approx(h_frame, abs=1e-12),
+        "clip_half_width": pytest.approx(h_clip, abs=1e-12),
+        "source_level": attained,
+        "guarantee": (
+            f"for at least {attained:.0%} of new sources (split conformal over "
+            f"{cal['summary']['n_sources']} LOSO sources), at least 80% of frames (clips) lie inside the interval"
+        ),
+        "worst_fold_frame_coverage": cal["summary"]["fold_frame_coverage_min"],
+        "calibrated_on": "ensemble",
+    }
     assert cal["summary"]["n_sources"] == 3 and attained == 0.75
-    assert out["domain"]["n_outside"] == 0 and out["domain"]["description"].startswith("trained on libx264 (presets medium")
+    assert out["domain"]["n_outside"] == 0 and out["domain"]["description"].startswith(
+        "trained on libx264 (presets medium"
+    )
     assert [f["frame_index"] for f in out["frames"]] == [0, 1, 2, 3, 4]  # no frame_index: the row's position
     for f in out["frames"]:
         assert set(f) == {"clip", "frame_index", "score", "lower", "upper", "in_domain", "vmaf"}
     for c in out["clips"]:
-        assert set(c) == {"clip", "name", "encoder", "preset", "cq", "n_frames", "score", "lower", "upper", "in_domain",
-                          "vmaf"}
+        assert set(c) == {
+            "clip",
+            "name",
+            "encoder",
+            "preset",
+            "cq",
+            "n_frames",
+            "score",
+            "lower",
+            "upper",
+            "in_domain",
+            "vmaf",
+        }
         assert c["lower"] == pytest.approx(max(0.0, c["score"] - h_clip)) and c["upper"] == pytest.approx(
-            min(100.0, c["score"] + h_clip))
+            min(100.0, c["score"] + h_clip)
+        )
     smoke_m = m  # roll back: the smoke member's own calibration, named
     from vmafkit.serve.registry import rollback
 
@@ -496,8 +568,10 @@ def test_without_calibration_every_bound_is_null(models):
         assert sidecar.get("calibration") in (None, f"{ID}_calibration.json")
     (m / f"{ID}_calibration.json").unlink()
     out = predict_features(m, _rows(corpus, 3), encoder="libx264", preset="medium")
-    assert out["notes"] == ["no calibration file: intervals are unbounded",
-                            "no calibration for this ensemble: bounds are null"]
+    assert out["notes"] == [
+        "no calibration file: intervals are unbounded",
+        "no calibration for this ensemble: bounds are null",
+    ]
     assert out["interval"]["frame_half_width"] is None and out["interval"]["clip_half_width"] is None
     assert out["interval"]["source_level"] is None and out["interval"]["guarantee"] is None
     assert out["interval"]["worst_fold_frame_coverage"] is None and out["interval"]["calibrated_on"] == "ensemble"
@@ -554,8 +628,10 @@ def test_load_ensemble_defaults_and_smoke_note(models):
     ens = load_ensemble(m)
     assert ens.threads == 2 and ens.model_id == ID and ens.mode == MODE_SMOKE and ens.seeds == [0]
     assert ens.onnx_paths == [m / f"{ID}_seed0.onnx"]
-    assert ens.notes == [f"registry rows {ID}_seed0, {ID}_seed1 are smoke=true: using ONE member ({ID}_seed0, the "
-                         "lowest seed) instead of the 2-member ensemble"]
+    assert ens.notes == [
+        f"registry rows {ID}_seed0, {ID}_seed1 are smoke=true: using ONE member ({ID}_seed0, the "
+        "lowest seed) instead of the 2-member ensemble"
+    ]
     assert load_ensemble(m / "registry.json", model_id=ID, threads=5).threads == 5
     with pytest.raises(InputError) as info:
         load_ensemble(m, model_id="nope")
@@ -578,8 +654,10 @@ def test_load_ensemble_picks_exported_members_of_one_ensemble(models):
     _save_registry(m, data)
     with pytest.raises(InputError) as info:
         load_ensemble(m)
-    assert str(info.value) == (f"{m / 'registry.json'}: registry holds ensembles ['fr_regressor_v2_ensemble_v1', "
-                               "'other_model']; pick one with --id")
+    assert str(info.value) == (
+        f"{m / 'registry.json'}: registry holds ensembles ['fr_regressor_v2_ensemble_v1', "
+        "'other_model']; pick one with --id"
+    )
     assert load_ensemble(m, model_id="other_model").seeds == [1]
 
 
@@ -589,8 +667,13 @@ def test_load_ensemble_sidecar_problems(models):
     sidecar = m / f"{ID}_seed1.json"
     original = sidecar.read_text()
     # the same transform and domain written with other key orders are the same
-    _edit_json(sidecar, lambda s: s.update(feature_spec=dict(reversed(list(s["feature_spec"].items()))),
-                                           domain=dict(reversed(list(s["domain"].items())))))
+    _edit_json(
+        sidecar,
+        lambda s: s.update(
+            feature_spec=dict(reversed(list(s["feature_spec"].items()))),
+            domain=dict(reversed(list(s["domain"].items()))),
+        ),
+    )
     _repin(m, sidecar.name, "sidecar_sha256")
     assert load_ensemble(m).mode == MODE_ENSEMBLE
     sidecar.write_text(original)
@@ -612,8 +695,10 @@ def test_load_ensemble_sidecar_problems(models):
     _repin(m, sidecar.name, "sidecar_sha256")
     with pytest.raises(InputError) as info:
         load_ensemble(m)
-    assert str(info.value) == (f"{sidecar}: sidecar says standardisation is outside the graph; this vmafkit only "
-                               "serves in-graph standardisation")
+    assert str(info.value) == (
+        f"{sidecar}: sidecar says standardisation is outside the graph; this vmafkit only "
+        "serves in-graph standardisation"
+    )
 
 
 def test_load_ensemble_missing_smoke_sidecar(models):
@@ -631,8 +716,12 @@ def test_calibration_named_by_the_row_wins_then_the_sidecars(models):
     cal_name = f"{ID}_calibration.json"
     alt = m / "alt_calibration.json"
     alt.write_text((m / cal_name).read_text())
-    _edit_json(alt, lambda c: c["single_member"]["frame"].update(
-        sources={k: [2 * x for x in v] for k, v in c["single_member"]["frame"]["sources"].items()}))
+    _edit_json(
+        alt,
+        lambda c: c["single_member"]["frame"].update(
+            sources={k: [2 * x for x in v] for k, v in c["single_member"]["frame"]["sources"].items()}
+        ),
+    )
     data = _registry(m)
     for row in data["models"]:
         row["calibration"] = alt.name
@@ -656,7 +745,9 @@ def test_calibration_named_by_the_row_wins_then_the_sidecars(models):
         row["calibration"] = "missing_calibration.json"
     _save_registry(m, data)
     out = predict_features(m, rows, encoder="libx264", preset="medium")
-    assert "no calibration file: intervals are unbounded" in out["notes"] and out["interval"]["frame_half_width"] is None
+    assert (
+        "no calibration file: intervals are unbounded" in out["notes"] and out["interval"]["frame_half_width"] is None
+    )
 
 
 def test_calibration_of_other_seeds_gives_no_interval(models):
@@ -706,4 +797,8 @@ def test_frame_index_must_be_a_non_negative_integer(models, bad):
         predict_features(m, rows, encoder="libx264", preset="medium")
     assert str(info.value) == f"row 2: frame_index must be a non-negative integer, got {bad!r}"
     rows[1]["frame_index"] = 0  # any non-negative integer, repeats allowed
-    assert [f["frame_index"] for f in predict_features(m, rows, encoder="libx264", preset="medium")["frames"]] == [0, 0, 2]
+    assert [f["frame_index"] for f in predict_features(m, rows, encoder="libx264", preset="medium")["frames"]] == [
+        0,
+        0,
+        2,
+    ]

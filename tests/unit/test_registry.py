@@ -35,15 +35,18 @@ def test_valid_registry_cli(models):
     assert result.exit_code == 0 and "valid" in result.stdout
 
 
-@pytest.mark.parametrize("mutate, problem", [
-    (lambda d, m: (m / f"{ID}_seed0.onnx").write_bytes(b"tampered"), "sha256 of"),
-    (lambda d, m: d["models"][0].update(input_schema_hash="0" * 64), "input_schema_hash"),
-    (lambda d, m: d["models"][1].update(sidecar=None, smoke=False), "needs a sidecar"),
-    (lambda d, m: d["models"][0].pop("sha256"), "'sha256' is a required property"),
-    (lambda d, m: d["models"].append(dict(d["models"][0])), "duplicate id"),
-    (lambda d, m: (m / f"{ID}_seed1.onnx").unlink(), "not found"),
-    (lambda d, m: d.update(schema_version=2), "schema_version"),
-])
+@pytest.mark.parametrize(
+    "mutate, problem",
+    [
+        (lambda d, m: (m / f"{ID}_seed0.onnx").write_bytes(b"tampered"), "sha256 of"),
+        (lambda d, m: d["models"][0].update(input_schema_hash="0" * 64), "input_schema_hash"),
+        (lambda d, m: d["models"][1].update(sidecar=None, smoke=False), "needs a sidecar"),
+        (lambda d, m: d["models"][0].pop("sha256"), "'sha256' is a required property"),
+        (lambda d, m: d["models"].append(dict(d["models"][0])), "duplicate id"),
+        (lambda d, m: (m / f"{ID}_seed1.onnx").unlink(), "not found"),
+        (lambda d, m: d.update(schema_version=2), "schema_version"),
+    ],
+)
 def test_invalid_registry(models, mutate, problem):
     m, _, _ = models
     data = json.loads((m / "registry.json").read_text())
@@ -132,8 +135,9 @@ def test_flip_subset_by_ids(models):
     m, verdict_path, _ = models
     # flipping one member alone is refused: the verdict gated both seeds together
     before = (m / "registry.json").read_bytes()
-    result = cli(["registry", "flip", "--registry", m / "registry.json", "--verdict", verdict_path,
-                  "--ids", f"{ID}_seed0"])
+    result = cli(
+        ["registry", "flip", "--registry", m / "registry.json", "--verdict", verdict_path, "--ids", f"{ID}_seed0"]
+    )
     assert result.exit_code == 3 and (m / "registry.json").read_bytes() == before
     entry = flip(m / "registry.json", verdict_path, ensemble=ID)
     assert entry["ids"] == [f"{ID}_seed0", f"{ID}_seed1"]

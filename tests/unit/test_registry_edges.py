@@ -59,7 +59,9 @@ def _now_between(stamp: str, start: datetime) -> bool:
 
 
 def _previous(rows):
-    return [{"id": r["id"], "smoke": r["smoke"], "notes": r["notes"], "promoted_by": r.get("promoted_by")} for r in rows]
+    return [
+        {"id": r["id"], "smoke": r["smoke"], "notes": r["notes"], "promoted_by": r.get("promoted_by")} for r in rows
+    ]
 
 
 # ----------------------------------------------------------------------------- flip
@@ -86,13 +88,21 @@ def test_flip_entry_rows_and_history_are_the_documented_record(models):
     for row in _data(m)["models"]:
         assert row["smoke"] is False
         promoted = row["promoted_by"]
-        assert set(promoted) == {"verdict_path", "verdict_sha256", "corpus_sha256", "generated_at_utc", "flipped_at_utc"}
+        assert set(promoted) == {
+            "verdict_path",
+            "verdict_sha256",
+            "corpus_sha256",
+            "generated_at_utc",
+            "flipped_at_utc",
+        }
         assert promoted["verdict_path"] == str(verdict_path) and promoted["verdict_sha256"] == verdict_sha
         assert promoted["corpus_sha256"] == corpus_sha
         assert promoted["generated_at_utc"] == verdict["generated_at_utc"]
         assert UTC.match(promoted["flipped_at_utc"]) and _now_between(promoted["flipped_at_utc"], start)
-        assert row["notes"] == (f"production: PROMOTE {verdict_sha[:12]} (corpus {corpus_sha[:12]}, "
-                                f"mean PLCC {verdict['gate']['mean_plcc']:.4f})")
+        assert row["notes"] == (
+            f"production: PROMOTE {verdict_sha[:12]} (corpus {corpus_sha[:12]}, "
+            f"mean PLCC {verdict['gate']['mean_plcc']:.4f})"
+        )
     # the history: one canonical JSON line (sorted keys), nothing before it
     text = (m / R.HISTORY_FILE).read_text(encoding="utf-8")
     assert text == json.dumps(entry, sort_keys=True) + "\n"
@@ -152,7 +162,9 @@ def test_flip_with_no_exported_rows(models):
     before = (m / "registry.json").read_bytes()
     with pytest.raises(RefusedError) as info:
         flip(m / "registry.json", verdict_path)
-    assert str(info.value) == f"{m / 'registry.json'}: no exported member rows (with sidecars) to flip; registry unchanged"
+    assert (
+        str(info.value) == f"{m / 'registry.json'}: no exported member rows (with sidecars) to flip; registry unchanged"
+    )
     assert (m / "registry.json").read_bytes() == before
     with pytest.raises(RefusedError) as info:
         flip(m / "registry.json", verdict_path, ids=[f"{ID}_seed0"])
@@ -338,11 +350,15 @@ def test_load_registry_counts_the_other_problems(models):
     assert len(problems) == 4  # per row: the registry's hash, and the sidecar's no longer equal to it
     with pytest.raises(InputError) as info:
         load_registry(reg)
-    assert str(info.value).endswith(" (+3 more)") and str(info.value).startswith(f"{reg}: invalid registry: {problems[0]}")
+    assert str(info.value).endswith(" (+3 more)") and str(info.value).startswith(
+        f"{reg}: invalid registry: {problems[0]}"
+    )
     from vmafkit.train.features import input_schema_hash
 
-    assert problems[0] == (f"models/0 ({ID}_seed0): input_schema_hash 000000000000 is not this vmafkit's "
-                           f"{input_schema_hash()[:12]} (weights of another input layout)")
+    assert problems[0] == (
+        f"models/0 ({ID}_seed0): input_schema_hash 000000000000 is not this vmafkit's "
+        f"{input_schema_hash()[:12]} (weights of another input layout)"
+    )
     assert problems[1] == f"models/0 ({ID}_seed0): sidecar's input_schema_hash differs from the registry's"
 
 
@@ -358,23 +374,30 @@ def test_registry_sidecar_and_calibration_problems(models):
         return registry_problems(reg, data)
 
     assert problems_with(lambda r: r.pop("sidecar_sha256")) == [
-        f"{where}: sidecar {ID}_seed1.json is not pinned (no sidecar_sha256)"]
+        f"{where}: sidecar {ID}_seed1.json is not pinned (no sidecar_sha256)"
+    ]
     assert problems_with(lambda r: r.update(sidecar_sha256="0" * 64)) == [
-        f"{where}: sidecar {ID}_seed1.json was changed (sha256 does not match sidecar_sha256)"]
+        f"{where}: sidecar {ID}_seed1.json was changed (sha256 does not match sidecar_sha256)"
+    ]
     assert problems_with(lambda r: r.pop("calibration_sha256")) == [
-        f"{where}: calibration file {ID}_calibration.json is not pinned (no calibration_sha256)"]
+        f"{where}: calibration file {ID}_calibration.json is not pinned (no calibration_sha256)"
+    ]
     assert problems_with(lambda r: r.update(calibration_sha256="0" * 64)) == [
-        f"{where}: calibration file {ID}_calibration.json was changed (sha256 does not match calibration_sha256)"]
+        f"{where}: calibration file {ID}_calibration.json was changed (sha256 does not match calibration_sha256)"
+    ]
     assert problems_with(lambda r: r.update(calibration="gone.json")) == []  # smoke: may lack it
     assert problems_with(lambda r: r.update(calibration="gone.json", smoke=False)) == [
-        f"{where}: calibration file gone.json not found"]
+        f"{where}: calibration file gone.json not found"
+    ]
     assert problems_with(lambda r: r.update(sidecar="gone.json")) == []
     assert problems_with(lambda r: r.update(sidecar="gone.json", smoke=False)) == [
-        f"{where}: sidecar {m / 'gone.json'} not found"]
+        f"{where}: sidecar {m / 'gone.json'} not found"
+    ]
     assert problems_with(lambda r: r.update(onnx="gone.onnx")) == [f"{where}: onnx file {m / 'gone.onnx'} not found"]
     assert problems_with(lambda r: r.update(sha256="0" * 64)) == [
         f"{where}: sha256 of {ID}_seed1.onnx does not match the registry",
-        f"{where}: sidecar's onnx_sha256 differs from the registry's sha256"]
+        f"{where}: sidecar's onnx_sha256 differs from the registry's sha256",
+    ]
 
 
 def test_registry_sidecar_content_problems(models):
@@ -396,8 +419,10 @@ def test_registry_sidecar_content_problems(models):
     sidecar = json.loads((m / f"{ID}_seed1.json").read_text())  # valid, but of the other member
     assert pin(json.dumps(sidecar)) == [f"{where}: sidecar's onnx_sha256 differs from the registry's sha256"]
     sidecar["input_schema_hash"] = "2" * 64
-    assert pin(json.dumps(sidecar)) == [f"{where}: sidecar's onnx_sha256 differs from the registry's sha256",
-                                        f"{where}: sidecar's input_schema_hash differs from the registry's"]
+    assert pin(json.dumps(sidecar)) == [
+        f"{where}: sidecar's onnx_sha256 differs from the registry's sha256",
+        f"{where}: sidecar's input_schema_hash differs from the registry's",
+    ]
 
 
 def test_duplicate_ids_are_reported_once_per_repeat(models):
@@ -505,8 +530,9 @@ def test_every_named_file_must_stay_inside_the_models_folder(models, key):
     outside.write_bytes((m / data["models"][0][key]).read_bytes())
     (m / f"link_{key}.json").symlink_to(outside)
     data["models"][0][key] = f"link_{key}.json"
-    assert registry_problems(m / "registry.json", data) == [f"models/0 ({ID}_seed0): link_{key}.json lies outside the "
-                                                             "models folder"]
+    assert registry_problems(m / "registry.json", data) == [
+        f"models/0 ({ID}_seed0): link_{key}.json lies outside the models folder"
+    ]
 
 
 def test_a_problem_row_does_not_stop_the_checks_of_the_next(models):
@@ -577,4 +603,5 @@ def test_a_sidecar_with_one_schema_error_names_it(models):
     sidecar_path.write_text(json.dumps(sidecar))
     data["models"][0]["sidecar_sha256"] = _sha(sidecar_path.read_bytes())
     assert registry_problems(m / "registry.json", data) == [
-        f"models/0 ({ID}_seed0): sidecar {ID}_seed0.json: (top): 'onnx_sha256' is a required property"]
+        f"models/0 ({ID}_seed0): sidecar {ID}_seed0.json: (top): 'onnx_sha256' is a required property"
+    ]

@@ -25,10 +25,18 @@ SOURCES = ("alpha_clip_q", "beta_clip_q", "gamma_clip_q")
 SEEDS = (3, 7)  # not 0/1, so the page must name the seeds it really read
 CQS = (22, 40)
 FRAMES = 4
-SECTION_TITLES = ("Verdict", "Gate margins", "Per-fold PLCC per seed", "Predicted vs VMAF per held-out source",
-                  "Interval coverage per fold", "Corpus summary")
-PLCC = {3: {"alpha_clip_q": 0.97, "beta_clip_q": 0.91, "gamma_clip_q": 0.955},
-        7: {"alpha_clip_q": 0.965, "beta_clip_q": 0.905, "gamma_clip_q": 0.96}}
+SECTION_TITLES = (
+    "Verdict",
+    "Gate margins",
+    "Per-fold PLCC per seed",
+    "Predicted vs VMAF per held-out source",
+    "Interval coverage per fold",
+    "Corpus summary",
+)
+PLCC = {
+    3: {"alpha_clip_q": 0.97, "beta_clip_q": 0.91, "gamma_clip_q": 0.955},
+    7: {"alpha_clip_q": 0.965, "beta_clip_q": 0.905, "gamma_clip_q": 0.96},
+}
 
 
 def _corpus_rows() -> list[dict]:
@@ -38,10 +46,23 @@ def _corpus_rows() -> list[dict]:
         for cq in CQS:
             for frame in range(FRAMES):
                 vmaf = 98.0 - (cq - 20) * (1.2 + 0.3 * s) - frame * 0.5
-                row = {"schema_version": 1, "src": src, "src_sha256": f"{s:064x}", "group": src,
-                       "encoder": "libx264", "preset": "medium", "cq": cq, "frame_index": frame, "vmaf": vmaf,
-                       "width": 64, "height": 36, "fps": 24.0, "pix_fmt": "yuv420p", "enc_bytes": 1000 - cq,
-                       "enc_time_ms": 5}
+                row = {
+                    "schema_version": 1,
+                    "src": src,
+                    "src_sha256": f"{s:064x}",
+                    "group": src,
+                    "encoder": "libx264",
+                    "preset": "medium",
+                    "cq": cq,
+                    "frame_index": frame,
+                    "vmaf": vmaf,
+                    "width": 64,
+                    "height": 36,
+                    "fps": 24.0,
+                    "pix_fmt": "yuv420p",
+                    "enc_bytes": 1000 - cq,
+                    "enc_time_ms": 5,
+                }
                 row.update({k: 0.5 + 0.01 * (i + frame) for i, k in enumerate(CANONICAL6)})
                 rows.append(row)
     assert all(set(REQUIRED_KEYS) <= set(r) for r in rows)
@@ -52,40 +73,100 @@ def _seed_report(seed: int, corpus_path: Path) -> dict:
     folds = []
     for src in SOURCES:
         p = PLCC[seed][src]
-        folds.append({"held_out": src, "n_train": 16, "n_val": 8, "plcc": p, "srocc": p - 0.01, "rmse": 3.0,
-                      "clip": {"n_clips": 2, "plcc": p, "srocc": 1.0, "rmse": 2.0},
-                      "conformal": {"0.95": {"halfwidth": 6.0, "coverage": 0.875 if src == "beta_clip_q" else 1.0}}})
+        folds.append(
+            {
+                "held_out": src,
+                "n_train": 16,
+                "n_val": 8,
+                "plcc": p,
+                "srocc": p - 0.01,
+                "rmse": 3.0,
+                "clip": {"n_clips": 2, "plcc": p, "srocc": 1.0, "rmse": 2.0},
+                "conformal": {"0.95": {"halfwidth": 6.0, "coverage": 0.875 if src == "beta_clip_q" else 1.0}},
+            }
+        )
     values = list(PLCC[seed].values())
-    return {"seed": seed, "corpus": {"path": str(corpus_path), "sha256": "x" * 64, "rows": 24},
-            "n_folds": 3, "folds": folds, "mean_plcc": sum(values) / 3, "min_plcc": min(values),
-            "max_plcc": max(values), "epochs": 3, "batch_size": 32, "lr": 5e-4, "weight_decay": 1e-5}
+    return {
+        "seed": seed,
+        "corpus": {"path": str(corpus_path), "sha256": "x" * 64, "rows": 24},
+        "n_folds": 3,
+        "folds": folds,
+        "mean_plcc": sum(values) / 3,
+        "min_plcc": min(values),
+        "max_plcc": max(values),
+        "epochs": 3,
+        "batch_size": 32,
+        "lr": 5e-4,
+        "weight_decay": 1e-5,
+    }
 
 
 def _predictions(seed: int, rows: list[dict]) -> list[dict]:
     rng = np.random.default_rng(seed)
-    return [{"row": i, "seed": seed, "src": r["src"], "group": r["src"], "encoder": r["encoder"],
-             "preset": r["preset"], "cq": float(r["cq"]), "frame_index": r["frame_index"], "vmaf": r["vmaf"],
-             "pred": r["vmaf"] + float(rng.normal(0, 2.5)), "fold": r["src"]} for i, r in enumerate(rows)]
+    return [
+        {
+            "row": i,
+            "seed": seed,
+            "src": r["src"],
+            "group": r["src"],
+            "encoder": r["encoder"],
+            "preset": r["preset"],
+            "cq": float(r["cq"]),
+            "frame_index": r["frame_index"],
+            "vmaf": r["vmaf"],
+            "pred": r["vmaf"] + float(rng.normal(0, 2.5)),
+            "fold": r["src"],
+        }
+        for i, r in enumerate(rows)
+    ]
 
 
 def _verdict(corpus_path: Path) -> dict:
     per_seed = {str(s): sum(PLCC[s].values()) / 3 for s in SEEDS}
-    gate = {"passed": False, "mean_plcc": sum(per_seed.values()) / 2, "mean_plcc_threshold": 0.95,
-            "mean_plcc_pass": False, "plcc_spread": abs(per_seed["3"] - per_seed["7"]), "plcc_spread_max": 0.005,
-            "plcc_spread_pass": True, "per_seed_plccs": per_seed, "per_seed_min": 0.95, "per_seed_pass": False,
-            "failing_seeds": [3, 7]}
+    gate = {
+        "passed": False,
+        "mean_plcc": sum(per_seed.values()) / 2,
+        "mean_plcc_threshold": 0.95,
+        "mean_plcc_pass": False,
+        "plcc_spread": abs(per_seed["3"] - per_seed["7"]),
+        "plcc_spread_max": 0.005,
+        "plcc_spread_pass": True,
+        "per_seed_plccs": per_seed,
+        "per_seed_min": 0.95,
+        "per_seed_pass": False,
+        "failing_seeds": [3, 7],
+    }
     calibration = {
         "coverage": 0.95,
         "frame": {"n": 24, "half_width": 5.5, "pooled_coverage": 0.96},
         "clip": {"n": 6, "half_width": 3.0, "pooled_coverage": 1.0},
-        "per_fold": [{"fold": src, "n_frames": 8, "frame_half_width": 5.5, "frame_coverage": 0.75 + 0.1 * k,
-                      "n_clips": 2, "clip_half_width": 3.0, "clip_coverage": 1.0} for k, src in enumerate(SOURCES)],
-        "fold_frame_coverage_mean": 0.85, "fold_frame_coverage_min": 0.75,
+        "per_fold": [
+            {
+                "fold": src,
+                "n_frames": 8,
+                "frame_half_width": 5.5,
+                "frame_coverage": 0.75 + 0.1 * k,
+                "n_clips": 2,
+                "clip_half_width": 3.0,
+                "clip_coverage": 1.0,
+            }
+            for k, src in enumerate(SOURCES)
+        ],
+        "fold_frame_coverage_mean": 0.85,
+        "fold_frame_coverage_min": 0.75,
     }
-    return {"schema_version": 1, "verdict": "HOLD", "generated_at_utc": "2026-01-02T03:04:05Z", "loso_dir": "loso",
-            "seeds": list(SEEDS), "gate": gate, "failing_aspects": ["mean_plcc 0.9442 < 0.9500"],
-            "corpus": {"path": str(corpus_path), "sha256": "c" * 64, "rows": 24, "n_sources": 3, "sources": []},
-            "calibration": calibration, "recommendation": "keep smoke=true; investigate diversity"}
+    return {
+        "schema_version": 1,
+        "verdict": "HOLD",
+        "generated_at_utc": "2026-01-02T03:04:05Z",
+        "loso_dir": "loso",
+        "seeds": list(SEEDS),
+        "gate": gate,
+        "failing_aspects": ["mean_plcc 0.9442 < 0.9500"],
+        "corpus": {"path": str(corpus_path), "sha256": "c" * 64, "rows": 24, "n_sources": 3, "sources": []},
+        "calibration": calibration,
+        "recommendation": "keep smoke=true; investigate diversity",
+    }
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
@@ -111,12 +192,18 @@ def make_run(out: Path, *, verdict: bool = True, predictions: str | None = "json
             pq.write_table(pa.Table.from_pylist(preds), out / "loso" / f"loso_seed{seed}.predictions.parquet")
     if verdict:
         data = _verdict(corpus_path)
-        data["evidence"] = {kind: [{"seed": s, "file": name.format(s),
-                                    "sha256": hashlib.sha256((out / "loso" / name.format(s)).read_bytes()).hexdigest()}
-                                   for s in SEEDS]
-                            for kind, name in (("seed_reports", "loso_seed{}.json"),
-                                               ("predictions", "loso_seed{}.predictions.jsonl"))
-                            if predictions == "jsonl" or kind == "seed_reports"}
+        data["evidence"] = {
+            kind: [
+                {
+                    "seed": s,
+                    "file": name.format(s),
+                    "sha256": hashlib.sha256((out / "loso" / name.format(s)).read_bytes()).hexdigest(),
+                }
+                for s in SEEDS
+            ]
+            for kind, name in (("seed_reports", "loso_seed{}.json"), ("predictions", "loso_seed{}.predictions.jsonl"))
+            if predictions == "jsonl" or kind == "seed_reports"
+        }
         (out / "loso" / "HOLD.json").write_text(json.dumps(data))
     return out
 

@@ -10,13 +10,16 @@ from vmafkit.errors import InputError
 from vmafkit.media.sources import describe_source, find_sources, geometry_from_name, raw_frame_size, snapshot_folder
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("clip_1920x1080_25fps.yuv", {"width": 1920, "height": 1080, "fps": 25.0}),
-    ("ciscovt2people_320x192_12fps_9f.yuv", {"width": 320, "height": 192, "fps": 12.0}),
-    ("sparks_ref_480x270_5f.yuv420p10le.yuv", {"width": 480, "height": 270, "pix_fmt": "yuv420p10le"}),
-    ("a_59.94fps_640x360.yuv", {"width": 640, "height": 360, "fps": 59.94}),
-    ("plain.yuv", {}),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("clip_1920x1080_25fps.yuv", {"width": 1920, "height": 1080, "fps": 25.0}),
+        ("ciscovt2people_320x192_12fps_9f.yuv", {"width": 320, "height": 192, "fps": 12.0}),
+        ("sparks_ref_480x270_5f.yuv420p10le.yuv", {"width": 480, "height": 270, "pix_fmt": "yuv420p10le"}),
+        ("a_59.94fps_640x360.yuv", {"width": 640, "height": 360, "fps": 59.94}),
+        ("plain.yuv", {}),
+    ],
+)
 def test_geometry_from_name(name, expected):
     assert geometry_from_name(name) == expected
 
@@ -136,37 +139,49 @@ def test_sources_entry_matching_no_source_is_refused(tmp_path):
 
 
 def test_source_in_two_groups_is_refused(tmp_path):
-    ref = folder_with(tmp_path, '[groups]\nscene1 = ["parkjoy_16x16", "sparks_16x16"]\n'
-                                'scene2 = ["bluesky_16x16", "parkjoy_16x16.yuv"]\n')
+    ref = folder_with(
+        tmp_path,
+        '[groups]\nscene1 = ["parkjoy_16x16", "sparks_16x16"]\nscene2 = ["bluesky_16x16", "parkjoy_16x16.yuv"]\n',
+    )
     message = refusal(ref)
     assert "source 'parkjoy_16x16' is in two groups: 'scene1' (groups.scene1) and 'scene2' (groups.scene2)" in message
 
 
 def test_source_grouped_in_groups_and_in_its_own_entry_differently_is_refused(tmp_path):
-    ref = folder_with(tmp_path, '[groups]\nscene = ["parkjoy_16x16", "sparks_16x16"]\n\n'
-                                '[sources.sparks_16x16]\ngroup = "other"\n')
+    ref = folder_with(
+        tmp_path, '[groups]\nscene = ["parkjoy_16x16", "sparks_16x16"]\n\n[sources.sparks_16x16]\ngroup = "other"\n'
+    )
     message = refusal(ref)
     assert "'sparks_16x16' is in two groups: 'scene'" in message and "'other' (sources.sparks_16x16.group)" in message
 
 
-@pytest.mark.parametrize("text, expected", [
-    ('groups = ["parkjoy_16x16"]\n', "groups must be a table"),
-    ('[groups]\nscene = "parkjoy_16x16"\n', "groups.scene must be a list of source names"),
-    ('[groups]\nscene = ["parkjoy_16x16", 3]\n', "groups.scene must be a list of source names"),
-    ('[groups]\nscene = ["parkjoy_16x16", ""]\n', "groups.scene names an empty source name"),
-    ('sources = 3\n', "sources must be a table"),
-    ('[sources.parkjoy_16x16]\ngroup = 3\n', "sources.parkjoy_16x16.group must be a non-empty string, got 3"),
-    ('[sources.parkjoy_16x16]\nwidth = "16"\n', "sources.parkjoy_16x16.width must be a positive integer"),
-    ('[sources.parkjoy_16x16]\nfps = true\n', "sources.parkjoy_16x16.fps must be a positive number"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ('groups = ["parkjoy_16x16"]\n', "groups must be a table"),
+        ('[groups]\nscene = "parkjoy_16x16"\n', "groups.scene must be a list of source names"),
+        ('[groups]\nscene = ["parkjoy_16x16", 3]\n', "groups.scene must be a list of source names"),
+        ('[groups]\nscene = ["parkjoy_16x16", ""]\n', "groups.scene names an empty source name"),
+        ("sources = 3\n", "sources must be a table"),
+        ("[sources.parkjoy_16x16]\ngroup = 3\n", "sources.parkjoy_16x16.group must be a non-empty string, got 3"),
+        ('[sources.parkjoy_16x16]\nwidth = "16"\n', "sources.parkjoy_16x16.width must be a positive integer"),
+        ("[sources.parkjoy_16x16]\nfps = true\n", "sources.parkjoy_16x16.fps must be a positive number"),
+    ],
+)
 def test_malformed_types_are_one_line_errors(tmp_path, text, expected):
     assert expected in refusal(folder_with(tmp_path, text))
 
 
 def test_valid_groups_still_apply(tmp_path):
-    ref = folder_with(tmp_path, '[groups]\nscene = ["parkjoy_16x16", "sparks_16x16.yuv", "parkjoy_16x16"]\n\n'
-                                '[sources.sparks_16x16]\ngroup = "scene"\nfps = 30\n\n'
-                                '[sources."bluesky_16x16.yuv"]\nwidth = 16\nheight = 16\n')
+    ref = folder_with(
+        tmp_path,
+        '[groups]\nscene = ["parkjoy_16x16", "sparks_16x16.yuv", "parkjoy_16x16"]\n\n'
+        '[sources.sparks_16x16]\ngroup = "scene"\nfps = 30\n\n'
+        '[sources."bluesky_16x16.yuv"]\nwidth = 16\nheight = 16\n',
+    )
     found = {s.name: (s.group, s.fps) for s in find_sources(ref)}
-    assert found == {"parkjoy_16x16": ("scene", 25.0), "sparks_16x16": ("scene", 30.0),
-                     "bluesky_16x16": ("bluesky_16x16", 25.0)}
+    assert found == {
+        "parkjoy_16x16": ("scene", 25.0),
+        "sparks_16x16": ("scene", 30.0),
+        "bluesky_16x16": ("bluesky_16x16", 25.0),
+    }

@@ -26,9 +26,12 @@ def clips(tmp_path) -> Path:
 
 
 def pairs() -> list[dict]:
-    return [{"ref": "a_ref.y4m", "dis": "a_1.mp4", "score": 4.1}, {"ref": "a_ref.y4m", "dis": "a_2.mp4", "score": 2.5},
-            {"ref": "b_ref.y4m", "dis": "b_1.mp4", "score": 3.9, "content": "scene-b", "score_std": 0.7, "n_obs": 24},
-            {"ref": "b_ref.y4m", "dis": "b_2.mp4", "score": 1.5, "content": "scene-b"}]
+    return [
+        {"ref": "a_ref.y4m", "dis": "a_1.mp4", "score": 4.1},
+        {"ref": "a_ref.y4m", "dis": "a_2.mp4", "score": 2.5},
+        {"ref": "b_ref.y4m", "dis": "b_1.mp4", "score": 3.9, "content": "scene-b", "score_std": 0.7, "n_obs": 24},
+        {"ref": "b_ref.y4m", "dis": "b_2.mp4", "score": 1.5, "content": "scene-b"},
+    ]
 
 
 def _error(call) -> str:
@@ -57,30 +60,46 @@ def test_csv_and_jsonl_give_the_same_pairs(clips):
     jsonl = clips / "d.jsonl"
     jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
     a, b = read_dataset(csv_path), read_dataset(jsonl)
-    assert [(p.ref, p.dis, p.score, p.content, p.score_std, p.n_obs) for p in a] == \
-           [(p.ref, p.dis, p.score, p.content, p.score_std, p.n_obs) for p in b]
+    assert [(p.ref, p.dis, p.score, p.content, p.score_std, p.n_obs) for p in a] == [
+        (p.ref, p.dis, p.score, p.content, p.score_std, p.n_obs) for p in b
+    ]
     assert a[3].where == f"{csv_path}:5"
 
 
 def test_raw_geometry_fields(clips):
     path = clips / "d.jsonl"
-    path.write_text(json.dumps({"ref": "raw_64x48_25fps.yuv", "dis": "a_1.mp4", "score": 3, "width": 64, "height": 48,
-                                "pix_fmt": "yuv420p", "fps": 25}) + "\n")
+    path.write_text(
+        json.dumps(
+            {
+                "ref": "raw_64x48_25fps.yuv",
+                "dis": "a_1.mp4",
+                "score": 3,
+                "width": 64,
+                "height": 48,
+                "pix_fmt": "yuv420p",
+                "fps": 25,
+            }
+        )
+        + "\n"
+    )
     pair = read_dataset(path)[0]
     assert pair.geometry == {"width": 64, "height": 48, "pix_fmt": "yuv420p", "fps": 25.0}
 
 
-@pytest.mark.parametrize("change, expected", [
-    ({"scroe": 3}, "unknown key 'scroe' (did you mean 'score'?)"),
-    ({"score": None}, "missing score"),
-    ({"score": "high"}, "score must be a number, got 'high'"),
-    ({"dis": "nope.mp4"}, "dis 'nope.mp4' not found"),
-    ({"width": 0}, "width must be an integer in 1..65536"),
-    ({"fps": -1}, "fps -1 is out of range"),
-    ({"n_obs": 2.5}, "n_obs must be an integer"),
-    ({"score_std": -0.1}, "score_std must be >= 0"),
-    ({"dis": "a_ref.y4m"}, "dis is the reference itself"),
-])
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        ({"scroe": 3}, "unknown key 'scroe' (did you mean 'score'?)"),
+        ({"score": None}, "missing score"),
+        ({"score": "high"}, "score must be a number, got 'high'"),
+        ({"dis": "nope.mp4"}, "dis 'nope.mp4' not found"),
+        ({"width": 0}, "width must be an integer in 1..65536"),
+        ({"fps": -1}, "fps -1 is out of range"),
+        ({"n_obs": 2.5}, "n_obs must be an integer"),
+        ({"score_std": -0.1}, "score_std must be >= 0"),
+        ({"dis": "a_ref.y4m"}, "dis is the reference itself"),
+    ],
+)
 def test_bad_entries_name_file_and_line(clips, change, expected):
     rows = pairs()
     rows[1].update(change)

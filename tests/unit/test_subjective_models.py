@@ -97,8 +97,11 @@ def test_held_out_predictions_never_see_the_held_out_targets(k):
 
     def run(yy):
         ens = M.fit_predict_ensemble(x, yy, folds, [0, 1], recipe, canonical=canonical, workers=1)
-        return {"ensemble": ens.mean, "nusvr": M.per_fold(M.fit_predict_nusvr, x, yy, folds),
-                "linear": M.per_fold(M.fit_predict_linear, x, yy, folds)}
+        return {
+            "ensemble": ens.mean,
+            "nusvr": M.per_fold(M.fit_predict_nusvr, x, yy, folds),
+            "linear": M.per_fold(M.fit_predict_linear, x, yy, folds),
+        }
 
     base = run(y)
     y2 = y.copy()

@@ -33,19 +33,35 @@ def make_table(path: Path, n_contents: int = 10, per: int = 4, seed: int = 0) ->
         offset = rng.normal(0, 0.15)
         for k in range(per):
             q = rng.uniform(0, 1)
-            feats = {"adm2": 0.5 + 0.5 * q + rng.normal(0, 0.02), "vif_scale0": 0.2 + 0.7 * q ** 1.5,
-                     "vif_scale1": 0.3 + 0.6 * q + rng.normal(0, 0.02), "vif_scale2": 0.35 + 0.6 * q,
-                     "vif_scale3": 0.4 + 0.55 * q + rng.normal(0, 0.02), "motion2": rng.uniform(0, 20)}
+            feats = {
+                "adm2": 0.5 + 0.5 * q + rng.normal(0, 0.02),
+                "vif_scale0": 0.2 + 0.7 * q**1.5,
+                "vif_scale1": 0.3 + 0.6 * q + rng.normal(0, 0.02),
+                "vif_scale2": 0.35 + 0.6 * q,
+                "vif_scale3": 0.4 + 0.55 * q + rng.normal(0, 0.02),
+                "motion2": rng.uniform(0, 20),
+            }
             mos = float(np.clip(1 + 4 / (1 + np.exp(-8 * (q - 0.5))) + offset + rng.normal(0, 0.1), 1, 5))
-            rows.append({"clip": f"c{c:02d}_{k}", "content": f"c{c:02d}", "mos": round(mos, 5),
-                         **{f: round(v, 6) for f, v in feats.items()}})
+            rows.append(
+                {
+                    "clip": f"c{c:02d}_{k}",
+                    "content": f"c{c:02d}",
+                    "mos": round(mos, 5),
+                    **{f: round(v, 6) for f, v in feats.items()},
+                }
+            )
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
 
 def opts(**kw) -> Options:
-    return Options(seeds=kw.pop("seeds", [0, 1]), recipe=subjective_recipe(epochs=kw.pop("epochs", 30)),
-                   n_boot=kw.pop("n_boot", 200), workers=1, **kw)
+    return Options(
+        seeds=kw.pop("seeds", [0, 1]),
+        recipe=subjective_recipe(epochs=kw.pop("epochs", 30)),
+        n_boot=kw.pop("n_boot", 200),
+        workers=1,
+        **kw,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +118,13 @@ def test_loso_files_are_read_by_the_vmaf_gate(run):
 def test_same_inputs_same_bytes(run, tmp_path):
     tmp, table, result = run
     train_from_table(table, CANON, "mos", "content", tmp_path / "again", opts(), scale="mos-1-5", id_column="clip")
-    for name in ("subjective_report.json", "subjective_predictions.jsonl", "subjective_items.jsonl",
-                 "loso/loso_seed0.json", "loso/loso_seed1.predictions.jsonl"):
+    for name in (
+        "subjective_report.json",
+        "subjective_predictions.jsonl",
+        "subjective_items.jsonl",
+        "loso/loso_seed0.json",
+        "loso/loso_seed1.predictions.jsonl",
+    ):
         a = (tmp / "out" / name).read_text().replace(str(tmp / "out"), "OUT")
         b = (tmp_path / "again" / name).read_text().replace(str(tmp_path / "again"), "OUT")
         assert a == b, name
@@ -143,7 +164,9 @@ def test_gate_holds_below_ten_contents(tmp_path):
 
 def test_other_feature_counts_pad_the_input(tmp_path):
     table = make_table(tmp_path / "t.jsonl", n_contents=5, per=3)
-    result = train_from_table(table, ["adm2", "vif_scale0"], "mos", "content", tmp_path / "out", opts(epochs=5, n_boot=50))
+    result = train_from_table(
+        table, ["adm2", "vif_scale0"], "mos", "content", tmp_path / "out", opts(epochs=5, n_boot=50)
+    )
     assert "FRRegressor(in_features=2)" in result.report["models"]["ensemble"]["input_layout"]
 
 
@@ -154,36 +177,124 @@ def invoke(*args):
 def test_cli_table_run_and_gate(tmp_path):
     table = make_table(tmp_path / "t.jsonl", n_contents=3, per=3)
     out = tmp_path / "out"
-    res = invoke("train", "--table", table, "--features", ",".join(CANON), "--target", "mos", "--group", "content",
-                 "--out-dir", out, "--epochs", "3", "--seeds", "0", "--bootstrap", "30", "--scale", "mos-1-5")
+    res = invoke(
+        "train",
+        "--table",
+        table,
+        "--features",
+        ",".join(CANON),
+        "--target",
+        "mos",
+        "--group",
+        "content",
+        "--out-dir",
+        out,
+        "--epochs",
+        "3",
+        "--seeds",
+        "0",
+        "--bootstrap",
+        "30",
+        "--scale",
+        "mos-1-5",
+    )
     assert res.exit_code == 0, res.output
     assert "ensemble" in res.output and (out / "subjective_report.json").is_file()
     res = invoke("gate", out)
     assert res.exit_code == 1 and "subjective gate: HOLD" in res.output  # 3 contents: cannot pass
-    res = invoke("train", "--table", table, "--features", "adm2", "--target", "mos", "--group", "content",
-                 "--out-dir", tmp_path / "j", "--epochs", "2", "--seeds", "0", "--bootstrap", "20", "--json")
+    res = invoke(
+        "train",
+        "--table",
+        table,
+        "--features",
+        "adm2",
+        "--target",
+        "mos",
+        "--group",
+        "content",
+        "--out-dir",
+        tmp_path / "j",
+        "--epochs",
+        "2",
+        "--seeds",
+        "0",
+        "--bootstrap",
+        "20",
+        "--json",
+    )
     assert res.exit_code == 0 and json.loads(res.stdout)["n_items"] == 9
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["--out-dir", "o"], "give exactly one of --dataset"),
-    (["--table", "{t}", "--out-dir", "o", "--features", "adm2"], "--table needs --target, --group"),
-    (["--table", "{t}", "--out-dir", "o", "--features", "adm2", "--target", "mos", "--group", "nope"],
-     "{t}:1: missing column 'nope'"),
-    (["--table", "{t}", "--out-dir", "o", "--features", "adm2", "--target", "mos", "--group", "content", "--jobs", "2"],
-     "--jobs go with --dataset"),
-    (["--dataset", "{t}", "--out-dir", "o", "--features", "adm2"], "--features go with --table"),
-    (["--table", "{t}", "--out-dir", "o", "--features", "adm2", "--target", "mos", "--group", "content",
-      "--scale", "mos-1-10"], "--scale 'mos-1-10' is not one of"),
-    (["--table", "{t}", "--out-dir", "o", "--features", "adm2", "--target", "mos", "--group", "content",
-      "--seeds", "1,1"], "seeds repeat"),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--out-dir", "o"], "give exactly one of --dataset"),
+        (["--table", "{t}", "--out-dir", "o", "--features", "adm2"], "--table needs --target, --group"),
+        (
+            ["--table", "{t}", "--out-dir", "o", "--features", "adm2", "--target", "mos", "--group", "nope"],
+            "{t}:1: missing column 'nope'",
+        ),
+        (
+            [
+                "--table",
+                "{t}",
+                "--out-dir",
+                "o",
+                "--features",
+                "adm2",
+                "--target",
+                "mos",
+                "--group",
+                "content",
+                "--jobs",
+                "2",
+            ],
+            "--jobs go with --dataset",
+        ),
+        (["--dataset", "{t}", "--out-dir", "o", "--features", "adm2"], "--features go with --table"),
+        (
+            [
+                "--table",
+                "{t}",
+                "--out-dir",
+                "o",
+                "--features",
+                "adm2",
+                "--target",
+                "mos",
+                "--group",
+                "content",
+                "--scale",
+                "mos-1-10",
+            ],
+            "--scale 'mos-1-10' is not one of",
+        ),
+        (
+            [
+                "--table",
+                "{t}",
+                "--out-dir",
+                "o",
+                "--features",
+                "adm2",
+                "--target",
+                "mos",
+                "--group",
+                "content",
+                "--seeds",
+                "1,1",
+            ],
+            "seeds repeat",
+        ),
+    ],
+)
 def test_cli_errors_are_one_line_exit_2(tmp_path, args, expected):
     table = make_table(tmp_path / "t.jsonl", n_contents=3, per=2)
     argv = [a.replace("{t}", str(table)) if isinstance(a, str) else a for a in args]
     argv = [str(tmp_path / a) if a == "o" else a for a in argv]
-    proc = subprocess.run([sys.executable, "-m", "vmafkit", "subjective", "train", *argv], capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "vmafkit", "subjective", "train", *argv], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert proc.stderr.startswith("vmafkit: error: ") and expected.replace("{t}", str(table)) in proc.stderr
@@ -193,8 +304,9 @@ def test_cli_errors_are_one_line_exit_2(tmp_path, args, expected):
 def test_items_file_is_itself_a_table(run, tmp_path):
     """subjective_items.jsonl (the per-clip features) reads back as a --table with the same numbers."""
     tmp, _, result = run
-    again = train_from_table(result.items_path, CANON, "score", "content", tmp_path / "rt", opts(), scale="mos-1-5",
-                             id_column="id")
+    again = train_from_table(
+        result.items_path, CANON, "score", "content", tmp_path / "rt", opts(), scale="mos-1-5", id_column="id"
+    )
     for name in ("ensemble", "nusvr", "linear"):
         assert again.report["models"][name]["plcc"] == result.report["models"][name]["plcc"], name
 
@@ -208,8 +320,27 @@ def test_scale_range_and_registration(tmp_path):
     register(group)
     assert "subjective" in group.commands and {"train", "gate"} <= set(group.commands["subjective"].commands)
     table = make_table(tmp_path / "t.jsonl", n_contents=3, per=2)
-    res = invoke("train", "--table", table, "--features", "adm2", "--target", "mos", "--group", "content",
-                 "--out-dir", tmp_path / "o", "--epochs", "2", "--seeds", "0", "--bootstrap", "20", "--scale-range", "0,10")
+    res = invoke(
+        "train",
+        "--table",
+        table,
+        "--features",
+        "adm2",
+        "--target",
+        "mos",
+        "--group",
+        "content",
+        "--out-dir",
+        tmp_path / "o",
+        "--epochs",
+        "2",
+        "--seeds",
+        "0",
+        "--bootstrap",
+        "20",
+        "--scale-range",
+        "0,10",
+    )
     assert res.exit_code == 0, res.output
     scale = json.loads((tmp_path / "o" / "subjective_report.json").read_text())["target"]["scale"]
     assert (scale["low"], scale["high"], scale["name"]) == (0.0, 10.0, "custom [0,10]")

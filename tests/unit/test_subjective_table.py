@@ -26,8 +26,14 @@ def _rows(n_contents: int = 4, per: int = 3) -> list[dict]:
     rows = []
     for c in range(n_contents):
         for k in range(per):
-            rows.append({"clip": f"c{c}_{k}", "content": f"c{c}", "mos": float(np.round(rng.uniform(1, 5), 4)),
-                         **{f: float(np.round(rng.normal(), 6)) for f in FEATURES}})
+            rows.append(
+                {
+                    "clip": f"c{c}_{k}",
+                    "content": f"c{c}",
+                    "mos": float(np.round(rng.uniform(1, 5), 4)),
+                    **{f: float(np.round(rng.normal(), 6)) for f in FEATURES},
+                }
+            )
     return rows
 
 

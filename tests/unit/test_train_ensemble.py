@@ -36,9 +36,17 @@ def test_hand_written_gradients_match_autograd():
     k, B, H = 3, 8, 64
     mods = [initial_weights(s, Recipe()) for s in (0, 1, 2)]
     lin = [[m.net[0], m.net[3], m.net[6]] for m in mods]
-    params = [torch.stack([f(ls) for ls in lin]).detach().double().requires_grad_(True) for f in (
-        lambda ls: ls[0].weight.t(), lambda ls: ls[0].bias[None], lambda ls: ls[1].weight.t(),
-        lambda ls: ls[1].bias[None], lambda ls: ls[2].weight.t(), lambda ls: ls[2].bias[None])]
+    params = [
+        torch.stack([f(ls) for ls in lin]).detach().double().requires_grad_(True)
+        for f in (
+            lambda ls: ls[0].weight.t(),
+            lambda ls: ls[0].bias[None],
+            lambda ls: ls[1].weight.t(),
+            lambda ls: ls[1].bias[None],
+            lambda ls: ls[2].weight.t(),
+            lambda ls: ls[2].bias[None],
+        )
+    ]
     x = torch.randn(k, B, 20, dtype=torch.float64)
     y = torch.randn(k, B, 1, dtype=torch.float64) * 10
     real = torch.tensor([8, 5, 1])  # member 1 and 2: partial last batches, padded rows weigh 0
@@ -73,7 +81,7 @@ def _plain_loop(x, y, seed, recipe):
     for _ in range(recipe.epochs):
         perm = torch.randperm(len(y), generator=gen)
         for a in range(0, len(y), recipe.batch_size):
-            b = perm[a:a + recipe.batch_size]
+            b = perm[a : a + recipe.batch_size]
             opt.zero_grad()
             torch.nn.functional.mse_loss(model(xt[b]), yt[b]).backward()
             opt.step()
@@ -114,8 +122,11 @@ def _loso_members(rows: list[int]) -> list[MemberData]:
 
 
 def _assert_same_weights(a: list[FRRegressor], b: list[FRRegressor], label: str) -> None:
-    differ = [i for i, (m1, m2) in enumerate(zip(a, b))
-              if not all(torch.equal(v1, v2) for v1, v2 in zip(m1.state_dict().values(), m2.state_dict().values()))]
+    differ = [
+        i
+        for i, (m1, m2) in enumerate(zip(a, b))
+        if not all(torch.equal(v1, v2) for v1, v2 in zip(m1.state_dict().values(), m2.state_dict().values()))
+    ]
     assert not differ, f"{label}: members {differ} of {len(a)} differ"
 
 
@@ -148,13 +159,17 @@ def test_adam_kernel_matches_torch_and_is_per_member():
         return np.concatenate([[0], np.cumsum(M * sizes)[:-1]]).astype(np.int64), int(M * sizes.sum())
 
     def member(bufs, offsets, j):
-        return [np.concatenate([b[o + j * n:o + (j + 1) * n] for o, n in zip(offsets, sizes)]) for b in bufs]
+        return [np.concatenate([b[o + j * n : o + (j + 1) * n] for o, n in zip(offsets, sizes)]) for b in bufs]
 
     M, k = 11, 9
     offsets, total = layout(M)
     rng = np.random.default_rng(0)
-    start = [rng.standard_normal(total), rng.standard_normal(total) * 10, rng.standard_normal(total) * 0.1,
-             rng.random(total) * 1e-2]
+    start = [
+        rng.standard_normal(total),
+        rng.standard_normal(total) * 10,
+        rng.standard_normal(total) * 0.1,
+        rng.random(total) * 1e-2,
+    ]
     bufs = [a.astype(np.float32) for a in start]
     steps = np.arange(M, dtype=np.int64) + 3  # every member its own step count
     hyper = (1e-3, 0.9, 0.999, 0.1, 1e-8)  # a large weight decay: its term is visible
@@ -166,8 +181,21 @@ def test_adam_kernel_matches_torch_and_is_per_member():
             np.testing.assert_array_equal(a, b)
     for j in range(k):
         p, g, m, v = (torch.from_numpy(a) for a in member(before, offsets, j))
-        torch._fused_adam_([p], [g], [m], [v], [], [torch.tensor(float(j + 4))], lr=hyper[0], beta1=hyper[1],
-                           beta2=hyper[2], weight_decay=hyper[3], eps=hyper[4], amsgrad=False, maximize=False)
+        torch._fused_adam_(
+            [p],
+            [g],
+            [m],
+            [v],
+            [],
+            [torch.tensor(float(j + 4))],
+            lr=hyper[0],
+            beta1=hyper[1],
+            beta2=hyper[2],
+            weight_decay=hyper[3],
+            eps=hyper[4],
+            amsgrad=False,
+            maximize=False,
+        )
         got = member(bufs, offsets, j)
         for name, a, b in zip(("param", "exp_avg", "exp_avg_sq"), (got[0], got[2], got[3]), (p, m, v)):
             # torch rounds exp_avg's lerp once (an FMA), the kernel twice: a few float32 ulps of the

@@ -54,8 +54,14 @@ def test_activation_applies_the_dropout_draws():
 def _stacked_params(seeds, recipe):
     mods = [initial_weights(s, recipe) for s in seeds]
     lin = [[m.net[0], m.net[3], m.net[6]] for m in mods]
-    getters = (lambda ls: ls[0].weight.t(), lambda ls: ls[0].bias[None], lambda ls: ls[1].weight.t(),
-               lambda ls: ls[1].bias[None], lambda ls: ls[2].weight.t(), lambda ls: ls[2].bias[None])
+    getters = (
+        lambda ls: ls[0].weight.t(),
+        lambda ls: ls[0].bias[None],
+        lambda ls: ls[1].weight.t(),
+        lambda ls: ls[1].bias[None],
+        lambda ls: ls[2].weight.t(),
+        lambda ls: ls[2].bias[None],
+    )
     return [torch.stack([f(layer) for layer in lin]).detach().contiguous() for f in getters]
 
 

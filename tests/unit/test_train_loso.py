@@ -20,11 +20,40 @@ from vmafkit.train.model import Recipe
 
 from .train_helpers import make_corpus, synth_rows, write_corpus
 
-SPEC_KEYS = {"seed", "corpus", "n_folds", "folds", "mean_plcc", "std_plcc", "min_plcc", "max_plcc", "mean_srocc",
-             "mean_rmse", "epochs", "batch_size", "lr", "weight_decay", "num_codecs", "encoder_vocab_version",
-             "wall_time_s", "run_provenance"}
-FOLD_KEYS = {"held_out", "n_train", "n_val", "plcc", "srocc", "rmse", "krocc", "plcc_logistic", "clip",
-             "abs_residual_quantiles", "conformal", "feature_spec"}
+SPEC_KEYS = {
+    "seed",
+    "corpus",
+    "n_folds",
+    "folds",
+    "mean_plcc",
+    "std_plcc",
+    "min_plcc",
+    "max_plcc",
+    "mean_srocc",
+    "mean_rmse",
+    "epochs",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "num_codecs",
+    "encoder_vocab_version",
+    "wall_time_s",
+    "run_provenance",
+}
+FOLD_KEYS = {
+    "held_out",
+    "n_train",
+    "n_val",
+    "plcc",
+    "srocc",
+    "rmse",
+    "krocc",
+    "plcc_logistic",
+    "clip",
+    "abs_residual_quantiles",
+    "conformal",
+    "feature_spec",
+}
 FAST = Recipe(epochs=3, lr=5e-3)
 
 
@@ -48,8 +77,13 @@ def test_seed_list_honoured_and_report_keys(trained, corpus):
     out, paths = trained
     assert [p.name for p in paths] == ["loso_seed3.json", "loso_seed1.json"]
     assert sorted(p.name for p in out.glob("loso_seed*.json")) == [
-        "loso_seed1.json", "loso_seed1.refit.json", "loso_seed1.timing.json",
-        "loso_seed3.json", "loso_seed3.refit.json", "loso_seed3.timing.json"]
+        "loso_seed1.json",
+        "loso_seed1.refit.json",
+        "loso_seed1.timing.json",
+        "loso_seed3.json",
+        "loso_seed3.refit.json",
+        "loso_seed3.timing.json",
+    ]
     rep = _read(out / "loso_seed3.json")
     assert SPEC_KEYS <= set(rep)
     assert rep["seed"] == 3 and rep["n_folds"] == 3 and rep["epochs"] == 3 and rep["lr"] == 5e-3
@@ -87,8 +121,11 @@ def test_predictions_file_matches_report(trained, corpus):
         # numpy's inverse empirical CDF, then the k-th of them, k = min(S, ceil((S + 1) * 0.9))),
         # coverage on this fold's frames
         res = np.abs(pred - c.vmaf)
-        others = sorted(float(np.quantile(res[c.group == g], 0.9, method="inverted_cdf"))
-                        for g in sorted(set(c.group.tolist())) if g != fold["held_out"])
+        others = sorted(
+            float(np.quantile(res[c.group == g], 0.9, method="inverted_cdf"))
+            for g in sorted(set(c.group.tolist()))
+            if g != fold["held_out"]
+        )
         q = others[min(len(others), math.ceil((len(others) + 1) * 0.9)) - 1]
         assert fold["conformal"]["0.9"]["halfwidth"] == pytest.approx(q)
         assert fold["conformal"]["0.9"]["coverage"] == pytest.approx(float(np.mean(res[held] <= q)))
@@ -100,8 +137,14 @@ def test_reports_are_byte_identical_across_runs_and_workers(trained, corpus):
     before = {p.name: p.read_bytes() for p in out.iterdir() if "timing" not in p.name and not p.name.startswith(".")}
     train_loso(corpus, [3, 1], out, FAST, device="cpu", progress=False, workers=2)
     after = {p.name: p.read_bytes() for p in out.iterdir() if "timing" not in p.name and not p.name.startswith(".")}
-    assert set(before) == {"loso_seed3.json", "loso_seed1.json", "loso_seed3.predictions.jsonl",
-                           "loso_seed1.predictions.jsonl", "loso_seed3.refit.json", "loso_seed1.refit.json"}
+    assert set(before) == {
+        "loso_seed3.json",
+        "loso_seed1.json",
+        "loso_seed3.predictions.jsonl",
+        "loso_seed1.predictions.jsonl",
+        "loso_seed3.refit.json",
+        "loso_seed1.refit.json",
+    }
     assert before == after
 
 
@@ -131,9 +174,27 @@ def test_feature_spec_fitted_on_training_fold_only(tmp_path):
 
 def test_cli_trains_the_given_seeds(tmp_path, corpus):
     out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["train", "--corpus", str(corpus), "--seeds", "2,0", "--out-dir", str(out),
-                                       "--epochs", "2", "--lr", "0.005", "--device", "cpu", "--workers", "1",
-                                       "--no-progress"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--corpus",
+            str(corpus),
+            "--seeds",
+            "2,0",
+            "--out-dir",
+            str(out),
+            "--epochs",
+            "2",
+            "--lr",
+            "0.005",
+            "--device",
+            "cpu",
+            "--workers",
+            "1",
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.glob("loso_seed?.json")) == ["loso_seed0.json", "loso_seed2.json"]
     assert "loso_seed2.json" in result.output and "mean_plcc=" in result.output
@@ -172,23 +233,41 @@ def test_bad_corpus_is_input_error_and_exit_2(tmp_path, case):
     with pytest.raises(InputError) as err:
         train_loso(path, [0], tmp_path / "out", Recipe(epochs=1), device="cpu", progress=False)
     assert path.name in str(err.value) and "\n" not in str(err.value)
-    result = CliRunner().invoke(main, ["train", "--corpus", str(path), "--seeds", "0", "--out-dir",
-                                       str(tmp_path / "out2"), "--epochs", "1", "--no-progress"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--corpus",
+            str(path),
+            "--seeds",
+            "0",
+            "--out-dir",
+            str(tmp_path / "out2"),
+            "--epochs",
+            "1",
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and path.name in lines[0] and lines[0].startswith("vmafkit: error:")
 
 
-@pytest.mark.parametrize("seeds, message", [
-    ("0,0", "vmafkit: error: seeds repeat: 0,0"),
-    ("", "vmafkit: error: no seeds given (e.g. --seeds 0,1,2,3,4)"),
-    ("-1", "vmafkit: error: seed -1 is not an integer in [0, 2^63)"),
-    ("a,b", "Invalid value for --seeds: expected comma-separated integers, got 'a,b'"),
-])
+@pytest.mark.parametrize(
+    "seeds, message",
+    [
+        ("0,0", "vmafkit: error: seeds repeat: 0,0"),
+        ("", "vmafkit: error: no seeds given (e.g. --seeds 0,1,2,3,4)"),
+        ("-1", "vmafkit: error: seed -1 is not an integer in [0, 2^63)"),
+        ("a,b", "Invalid value for --seeds: expected comma-separated integers, got 'a,b'"),
+    ],
+)
 def test_bad_seed_lists_exit_2(tmp_path, corpus, seeds, message):
     out = tmp_path / "o"
-    result = CliRunner().invoke(main, ["train", "--corpus", str(corpus), "--seeds", seeds, "--out-dir", str(out),
-                                       "--epochs", "1", "--no-progress"])
+    result = CliRunner().invoke(
+        main,
+        ["train", "--corpus", str(corpus), "--seeds", seeds, "--out-dir", str(out), "--epochs", "1", "--no-progress"],
+    )
     assert result.exit_code == 2, result.output
     if message.startswith("vmafkit: error:"):
         assert result.output == message + "\n"  # exactly one line, nothing else
@@ -199,8 +278,25 @@ def test_bad_seed_lists_exit_2(tmp_path, corpus, seeds, message):
 
 
 def _train_cli(corpus, out, seeds="0"):
-    return CliRunner().invoke(main, ["train", "--corpus", str(corpus), "--seeds", seeds, "--out-dir", str(out),
-                                     "--epochs", "1", "--device", "cpu", "--workers", "1", "--no-progress"])
+    return CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--corpus",
+            str(corpus),
+            "--seeds",
+            seeds,
+            "--out-dir",
+            str(out),
+            "--epochs",
+            "1",
+            "--device",
+            "cpu",
+            "--workers",
+            "1",
+            "--no-progress",
+        ],
+    )
 
 
 @pytest.mark.parametrize("verdict_name", ["PROMOTE.json", "HOLD.json"])

@@ -18,8 +18,15 @@ from .decide_helpers import cli, export_models, make_loso_dir, private_copy, rea
 
 ID = "fr_regressor_v2_ensemble_v1"
 C6 = ("adm2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3", "motion2")
-SEED_RECIPE = {"epochs": 2, "batch_size": 32, "lr": 5e-4, "weight_decay": 1e-5, "hidden": 64, "dropout": 0.1,
-               "label_mask_rate": 0.0}
+SEED_RECIPE = {
+    "epochs": 2,
+    "batch_size": 32,
+    "lr": 5e-4,
+    "weight_decay": 1e-5,
+    "hidden": 64,
+    "dropout": 0.1,
+    "label_mask_rate": 0.0,
+}
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +42,21 @@ def models(pristine, tmp_path):
 def _features(tmp_path, corpus, n=8, **override):
     rows = read_rows(corpus)[:n]
     path = tmp_path / "feats.jsonl"
-    path.write_text("".join(json.dumps({**{k: r[k] for k in C6}, "frame_index": r["frame_index"], "vmaf": r["vmaf"],
-                                        "src": r["src"], **override}) + "\n" for r in rows))
+    path.write_text(
+        "".join(
+            json.dumps(
+                {
+                    **{k: r[k] for k in C6},
+                    "frame_index": r["frame_index"],
+                    "vmaf": r["vmaf"],
+                    "src": r["src"],
+                    **override,
+                }
+            )
+            + "\n"
+            for r in rows
+        )
+    )
     return path
 
 
@@ -80,14 +100,17 @@ def test_untrained_preset_and_cq_are_refused(models, tmp_path):
     assert "cq 51 is outside the trained range 20-40" in line
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("cq", "NaN", "not valid JSON"),
-    ("cq", "Infinity", "not valid JSON"),
-    ("cq", "1e300", "cq 1e+300 is outside the trained range"),
-    ("adm2", "1e30", "adm2 1e+30 is outside the trained range"),
-    ("cq", "1e999", "cq must be a finite number, got inf"),
-    ("adm2", '"0.9"', "adm2 must be a finite number"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("cq", "NaN", "not valid JSON"),
+        ("cq", "Infinity", "not valid JSON"),
+        ("cq", "1e300", "cq 1e+300 is outside the trained range"),
+        ("adm2", "1e30", "adm2 1e+30 is outside the trained range"),
+        ("cq", "1e999", "cq must be a finite number, got inf"),
+        ("adm2", '"0.9"', "adm2 must be a finite number"),
+    ],
+)
 def test_non_finite_or_absurd_numbers_are_refused(models, tmp_path, field, value, message):
     m, _, corpus = models
     row = {**{k: read_rows(corpus)[0][k] for k in C6}, "cq": 30}
@@ -196,11 +219,14 @@ def test_stale_verdict_after_retrain_is_refused(tmp_path):
     assert _one_line_error(result, 3) and not (tmp_path / "again").exists()
 
 
-@pytest.mark.parametrize("edit, problem", [
-    ("zero_residuals", "calibration file fr_regressor_v2_ensemble_v1_calibration.json was changed"),
-    ("sidecar_cq_min", "sidecar fr_regressor_v2_ensemble_v1_seed0.json was changed"),
-    ("sidecar_domain", "sidecar fr_regressor_v2_ensemble_v1_seed1.json was changed"),
-])
+@pytest.mark.parametrize(
+    "edit, problem",
+    [
+        ("zero_residuals", "calibration file fr_regressor_v2_ensemble_v1_calibration.json was changed"),
+        ("sidecar_cq_min", "sidecar fr_regressor_v2_ensemble_v1_seed0.json was changed"),
+        ("sidecar_domain", "sidecar fr_regressor_v2_ensemble_v1_seed1.json was changed"),
+    ],
+)
 def test_edited_calibration_or_sidecar_is_caught(models, tmp_path, edit, problem):
     m, _, corpus = models
     if edit == "zero_residuals":

@@ -15,8 +15,17 @@ from vmafkit.validation import schema_errors
 
 from .decide_helpers import cli, make_corpus, make_loso_dir, write_seed_report
 
-SPEC_KEYS = {"schema_version", "verdict", "generated_at_utc", "loso_dir", "seeds", "gate", "corpus", "recommendation",
-             "run_provenance"}
+SPEC_KEYS = {
+    "schema_version",
+    "verdict",
+    "generated_at_utc",
+    "loso_dir",
+    "seeds",
+    "gate",
+    "corpus",
+    "recommendation",
+    "run_provenance",
+}
 PASSING = {0: 0.96, 1: 0.961, 2: 0.962}
 
 
@@ -94,8 +103,10 @@ def test_corpus_fingerprint(tmp_path):
     fp = corpus_fingerprint(corpus)
     assert fp["sha256"] == hashlib.sha256(corpus.read_bytes()).hexdigest()
     assert fp["rows"] == 12 and fp["n_sources"] == 2
-    assert fp["sources"] == [{"src": "a", "src_sha256": hashlib.sha256(b"a").hexdigest(), "rows": 6},
-                             {"src": "b", "src_sha256": hashlib.sha256(b"b").hexdigest(), "rows": 6}]
+    assert fp["sources"] == [
+        {"src": "a", "src_sha256": hashlib.sha256(b"a").hexdigest(), "rows": 6},
+        {"src": "b", "src_sha256": hashlib.sha256(b"b").hexdigest(), "rows": 6},
+    ]
     assert fp["ref_dir"] is None
     other = make_corpus(tmp_path / "d.jsonl", sources=("a", "b"), cqs=(20, 30), frames=3, seed=1)
     assert not same_corpus(fp, corpus_fingerprint(other))
@@ -135,8 +146,10 @@ def test_verdict_carries_calibration_and_fold_coverage(tmp_path):
     loso, _ = make_loso_dir(tmp_path, PASSING)
     verdict, _ = write_verdict(loso, [0, 1, 2])
     cal = verdict["calibration"]
-    rows = [[json.loads(line) for line in (loso / f"loso_seed{s}.predictions.jsonl").read_text().splitlines()]
-            for s in (0, 1, 2)]
+    rows = [
+        [json.loads(line) for line in (loso / f"loso_seed{s}.predictions.jsonl").read_text().splitlines()]
+        for s in (0, 1, 2)
+    ]
     vmaf = np.array([r["vmaf"] for r in rows[0]])
     fold = np.array([r["fold"] for r in rows[0]])
     pred = np.mean([[r["pred"] for r in seed] for seed in rows], axis=0)
@@ -158,10 +171,14 @@ def test_verdict_carries_calibration_and_fold_coverage(tmp_path):
 def test_verdict_pins_every_file_it_read(tmp_path):
     loso, _ = make_loso_dir(tmp_path, PASSING)
     verdict, _ = write_verdict(loso, [0, 1, 2])
-    pinned = {(item["file"], item["sha256"]) for kind in ("seed_reports", "predictions")
-              for item in verdict["evidence"][kind]}
-    expected = {(name, hashlib.sha256((loso / name).read_bytes()).hexdigest())
-                for s in (0, 1, 2) for name in (f"loso_seed{s}.json", f"loso_seed{s}.predictions.jsonl")}
+    pinned = {
+        (item["file"], item["sha256"]) for kind in ("seed_reports", "predictions") for item in verdict["evidence"][kind]
+    }
+    expected = {
+        (name, hashlib.sha256((loso / name).read_bytes()).hexdigest())
+        for s in (0, 1, 2)
+        for name in (f"loso_seed{s}.json", f"loso_seed{s}.predictions.jsonl")
+    }
     assert pinned == expected
 
 
@@ -190,8 +207,9 @@ def test_trainer_corpus_object_and_changed_bytes(tmp_path):
     bytes changed since training (exit 2, no verdict)."""
     loso, corpus = make_loso_dir(tmp_path, PASSING)
     for seed in PASSING:
-        write_seed_report(loso, seed, corpus,
-                          extra={"corpus": {"path": str(corpus), "sha256": sha256_file(corpus), "rows": 72}})
+        write_seed_report(
+            loso, seed, corpus, extra={"corpus": {"path": str(corpus), "sha256": sha256_file(corpus), "rows": 72}}
+        )
     verdict, path = write_verdict(loso, [0, 1, 2])
     assert verdict["verdict"] == "PROMOTE" and verdict["corpus"]["sha256"] == sha256_file(corpus)
     path.unlink()

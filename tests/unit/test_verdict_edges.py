@@ -94,8 +94,11 @@ def test_corpus_fingerprint_counts_rows_per_source_and_digest(tmp_path):
     assert fp["path"] == str(corpus) and fp["sha256"] == _sha(corpus) and fp["rows"] == 12
     b = hashlib.sha256(b"b").hexdigest()
     a = hashlib.sha256(b"a").hexdigest()
-    assert fp["sources"] == [{"src": "a", "src_sha256": a, "rows": 6}, {"src": "b", "src_sha256": b, "rows": 5},
-                             {"src": "b", "src_sha256": "f" * 64, "rows": 1}]
+    assert fp["sources"] == [
+        {"src": "a", "src_sha256": a, "rows": 6},
+        {"src": "b", "src_sha256": b, "rows": 5},
+        {"src": "b", "src_sha256": "f" * 64, "rows": 1},
+    ]
     assert fp["n_sources"] == 3
     assert fp["ref_dir"] == ref_dir_snapshot(ref)
 
@@ -135,17 +138,24 @@ def test_differs_tolerates_only_the_last_bits_of_numbers():
 def test_label_sensitivity_aggregates_over_seeds():
     reports = {
         0: {"label_sensitivity": {"to_unknown": {"mean_abs": 1.0, "p95_abs": 3.0, "max_abs": 7.0}}},
-        1: {"label_sensitivity": {"to_unknown": {"mean_abs": 2.0, "p95_abs": 5.0, "max_abs": 6.0},
-                                  "to_other_encoder": {"mean_abs": 0.5, "p95_abs": 0.7, "max_abs": 0.9}}},
+        1: {
+            "label_sensitivity": {
+                "to_unknown": {"mean_abs": 2.0, "p95_abs": 5.0, "max_abs": 6.0},
+                "to_other_encoder": {"mean_abs": 0.5, "p95_abs": 0.7, "max_abs": 0.9},
+            }
+        },
         2: {"label_sensitivity": None},
         3: {},
     }
     out = label_sensitivity(reports)
-    assert out == {"to_unknown": {"mean_abs": 1.5, "p95_abs_max": 5.0, "max_abs": 7.0},
-                   "to_other_encoder": {"mean_abs": 0.5, "p95_abs_max": 0.7, "max_abs": 0.9}}
+    assert out == {
+        "to_unknown": {"mean_abs": 1.5, "p95_abs_max": 5.0, "max_abs": 7.0},
+        "to_other_encoder": {"mean_abs": 0.5, "p95_abs_max": 0.7, "max_abs": 0.9},
+    }
     assert label_sensitivity({0: {}, 1: {"label_sensitivity": {"to_unknown": None}}}) is None
-    only = label_sensitivity({0: {"label_sensitivity": {"to_other_encoder": {"mean_abs": 1, "p95_abs": 2,
-                                                                              "max_abs": 3}}}})
+    only = label_sensitivity(
+        {0: {"label_sensitivity": {"to_other_encoder": {"mean_abs": 1, "p95_abs": 2, "max_abs": 3}}}}
+    )
     assert only == {"to_unknown": None, "to_other_encoder": {"mean_abs": 1.0, "p95_abs_max": 2.0, "max_abs": 3.0}}
 
 
@@ -167,15 +177,20 @@ def test_recommendation_texts(tmp_path):
     corpus, verdict_path = tmp_path / "c.jsonl", tmp_path / "loso" / "PROMOTE.json"
     assert recommendation(passed, corpus, verdict_path) == (
         f"flip seeds smoke->false: vmafkit export --corpus {corpus} --verdict {verdict_path} --out-dir MODELS, then "
-        f"vmafkit registry flip --registry MODELS/registry.json --verdict {verdict_path}; cite corpus sha256 in the flip.")
+        f"vmafkit registry flip --registry MODELS/registry.json --verdict {verdict_path}; cite corpus sha256 in the flip."
+    )
     assert recommendation(failed, corpus, verdict_path) == (
-        "keep smoke=true; investigate diversity / hyperparameters. Failing aspects: " + "; ".join(failing_aspects(failed)))
+        "keep smoke=true; investigate diversity / hyperparameters. Failing aspects: "
+        + "; ".join(failing_aspects(failed))
+    )
     models = tmp_path / "out" / "models"
     assert recommendation(passed, corpus, verdict_path, exported_to=models) == (
         f"flip seeds smoke->false: `vmafkit run` exports the members to {models} (smoke=true), so only vmafkit registry "
-        f"flip --registry {models / 'registry.json'} --verdict {verdict_path} is left; cite corpus sha256 in the flip.")
+        f"flip --registry {models / 'registry.json'} --verdict {verdict_path} is left; cite corpus sha256 in the flip."
+    )
     assert recommendation(failed, corpus, verdict_path, exported_to=models).startswith(
-        "keep smoke=true (nothing was exported: `vmafkit run` exports only on PROMOTE); investigate")
+        "keep smoke=true (nothing was exported: `vmafkit run` exports only on PROMOTE); investigate"
+    )
 
 
 def test_recommendation_inside_a_run_folder(tmp_path):
@@ -188,8 +203,9 @@ def test_recommendation_inside_a_run_folder(tmp_path):
     passed = evaluate_gate({0: 0.96}, 0.9)
     assert "vmafkit export" in recommendation(passed, tmp_path / "c", verdict_path)  # no pipeline.json yet
     (out / STATE_FILE).write_text("{}")
-    assert f"exports the members to {out / MODELS_DIR} (smoke=true)" in recommendation(passed, tmp_path / "c",
-                                                                                      verdict_path)
+    assert f"exports the members to {out / MODELS_DIR} (smoke=true)" in recommendation(
+        passed, tmp_path / "c", verdict_path
+    )
     other = tmp_path / "run2" / "elsewhere"
     other.mkdir(parents=True)
     (other.parent / STATE_FILE).write_text("{}")
@@ -216,19 +232,25 @@ def test_resolve_corpus_path(tmp_path, monkeypatch):
     assert resolve_corpus_path(_reports({0: "c.jsonl"}), loso) == Path("c.jsonl")  # exists from here
     with pytest.raises(InputError) as info:
         resolve_corpus_path(_reports({0: {"path": "c.jsonl", "sha256": digest}, 1: {"path": "d.jsonl"}}), loso)
-    assert str(info.value) == f"{loso}: seed reports name different corpora (seed 0: c.jsonl ({digest[:12]}); seed 1: d.jsonl)"
+    assert (
+        str(info.value)
+        == f"{loso}: seed reports name different corpora (seed 0: c.jsonl ({digest[:12]}); seed 1: d.jsonl)"
+    )
     with pytest.raises(InputError) as info:
-        resolve_corpus_path(_reports({0: {"path": "c.jsonl", "sha256": digest}, 1: {"path": "c.jsonl", "sha256": "0" * 64}}),
-                            loso)
-    assert str(info.value) == (f"{loso}: seed reports name different corpora (seed 0: c.jsonl ({digest[:12]}); "
-                               f"seed 1: c.jsonl (000000000000))")
+        resolve_corpus_path(
+            _reports({0: {"path": "c.jsonl", "sha256": digest}, 1: {"path": "c.jsonl", "sha256": "0" * 64}}), loso
+        )
+    assert str(info.value) == (
+        f"{loso}: seed reports name different corpora (seed 0: c.jsonl ({digest[:12]}); seed 1: c.jsonl (000000000000))"
+    )
     with pytest.raises(InputError) as info:
         resolve_corpus_path(_reports({0: "missing.jsonl"}), loso)
     assert str(info.value) == "missing.jsonl: corpus named by the seed reports not found"
     with pytest.raises(InputError) as info:
         resolve_corpus_path(_reports({0: {"path": str(corpus), "sha256": "a" * 64}}), loso)
-    assert str(info.value) == (f"{corpus}: corpus bytes changed since training (sha256 {digest[:12]} != the seed "
-                               f"reports' aaaaaaaaaaaa)")
+    assert str(info.value) == (
+        f"{corpus}: corpus bytes changed since training (sha256 {digest[:12]} != the seed reports' aaaaaaaaaaaa)"
+    )
 
 
 # ----------------------------------------------------------------------------- predictions vs corpus
@@ -275,18 +297,34 @@ def test_build_verdict_records_what_it_read(tmp_path):
     assert verdict["seeds"] == [0, 1, 2] and verdict["loso_dir"] == str(loso)
     assert verdict["failing_aspects"] == [] and verdict["calibration"]["coverage"] == 0.9
     assert verdict["evidence"] == {
-        "seed_reports": [{"seed": s, "file": f"loso_seed{s}.json", "sha256": _sha(loso / f"loso_seed{s}.json")}
-                         for s in (0, 1, 2)],
-        "predictions": [{"seed": s, "file": f"loso_seed{s}.predictions.jsonl",
-                         "sha256": _sha(loso / f"loso_seed{s}.predictions.jsonl")} for s in (0, 1, 2)]}
+        "seed_reports": [
+            {"seed": s, "file": f"loso_seed{s}.json", "sha256": _sha(loso / f"loso_seed{s}.json")} for s in (0, 1, 2)
+        ],
+        "predictions": [
+            {
+                "seed": s,
+                "file": f"loso_seed{s}.predictions.jsonl",
+                "sha256": _sha(loso / f"loso_seed{s}.predictions.jsonl"),
+            }
+            for s in (0, 1, 2)
+        ],
+    }
     prov = verdict["run_provenance"]
     assert prov["argv"] == ["vmafkit", "verdict", "x"]
-    assert prov["args"] == {"loso_dir": str(loso), "seeds": [0, 1, 2], "ref_dir": str(ref), "coverage": 0.9,
-                            "mean_plcc_min": T.MEAN_PLCC_MIN, "plcc_spread_max": T.PLCC_SPREAD_MAX,
-                            "per_seed_plcc_min": T.PER_SEED_PLCC_MIN}
+    assert prov["args"] == {
+        "loso_dir": str(loso),
+        "seeds": [0, 1, 2],
+        "ref_dir": str(ref),
+        "coverage": 0.9,
+        "mean_plcc_min": T.MEAN_PLCC_MIN,
+        "plcc_spread_max": T.PLCC_SPREAD_MAX,
+        "per_seed_plcc_min": T.PER_SEED_PLCC_MIN,
+    }
     assert [i["path"] for i in prov["inputs"]] == (
         [str(loso / f"loso_seed{s}.json") for s in (0, 1, 2)]
-        + [str(loso / f"loso_seed{s}.predictions.jsonl") for s in (0, 1, 2)] + [str(corpus), str(ref)])
+        + [str(loso / f"loso_seed{s}.predictions.jsonl") for s in (0, 1, 2)]
+        + [str(corpus), str(ref)]
+    )
     assert [o["path"] for o in prov["outputs"]] == [str(out_path)]
     assert verdict["corpus"]["ref_dir"]["count"] == 0
     assert verdict["label_sensitivity"] is None and verdict["recipe"]["name"] == "robust"
@@ -345,13 +383,18 @@ def test_stale_reason(promoted):
     loso, _, path = promoted
     verdict = json.loads(path.read_text())
     assert stale_reason(verdict, loso) is None
-    assert stale_reason({**verdict, "evidence": None}, loso) == "it pins no evidence (written by an older vmafkit, or by hand)"
+    assert (
+        stale_reason({**verdict, "evidence": None}, loso)
+        == "it pins no evidence (written by an older vmafkit, or by hand)"
+    )
     assert stale_reason({**verdict, "evidence": {}}, loso) is None
     target = loso / "loso_seed1.predictions.jsonl"
     old = _sha(target)
     target.write_text(target.read_text() + "\n")
-    assert stale_reason(verdict, loso) == (f"loso_seed1.predictions.jsonl changed since the verdict was written "
-                                           f"(sha256 {_sha(target)[:12]} != pinned {old[:12]})")
+    assert stale_reason(verdict, loso) == (
+        f"loso_seed1.predictions.jsonl changed since the verdict was written "
+        f"(sha256 {_sha(target)[:12]} != pinned {old[:12]})"
+    )
     (loso / "loso_seed2.json").unlink()
     assert stale_reason(verdict, loso) == "loso_seed2.json (pinned by the verdict) is gone"
 
@@ -366,18 +409,22 @@ def test_trusted_verdict_refusals_name_the_reason(promoted):
         load_trusted_verdict(path)
     assert str(info.value) == f"{path}: loso_seed2.json (pinned by the verdict) is gone; re-run `vmafkit verdict`"
     (loso / "moved.json").rename(loso / "loso_seed2.json")
-    for key, edit in (("gate", lambda v: v["gate"].update(mean_plcc=0.99)),
-                      ("calibration", lambda v: v["calibration"].update(n_sources=9)),
-                      ("recipe", lambda v: v["recipe"].update(epochs=99)),
-                      ("label_sensitivity", lambda v: v.update(label_sensitivity={"to_unknown": None})),
-                      ("seeds", lambda v: v.update(seeds=[2, 1, 0]))):
+    for key, edit in (
+        ("gate", lambda v: v["gate"].update(mean_plcc=0.99)),
+        ("calibration", lambda v: v["calibration"].update(n_sources=9)),
+        ("recipe", lambda v: v["recipe"].update(epochs=99)),
+        ("label_sensitivity", lambda v: v.update(label_sensitivity={"to_unknown": None})),
+        ("seeds", lambda v: v.update(seeds=[2, 1, 0])),
+    ):
         edited = json.loads(original)
         edit(edited)
         path.write_text(json.dumps(edited))
         with pytest.raises(RefusedError) as info:
             load_trusted_verdict(path)
-        assert str(info.value) == (f"{path}: {key} does not match what its pinned files give (hand-edited or stale "
-                                   "verdict); re-run `vmafkit verdict`"), key
+        assert str(info.value) == (
+            f"{path}: {key} does not match what its pinned files give (hand-edited or stale "
+            "verdict); re-run `vmafkit verdict`"
+        ), key
     edited = json.loads(original)
     edited["corpus"]["rows"] = 71
     path.write_text(json.dumps(edited))
@@ -423,8 +470,10 @@ def test_refit_files_are_pinned_when_every_seed_has_one(tmp_path):
     assert "refits" not in verdict["evidence"]
     _refits(loso, (0, 1, 2))
     verdict, _ = build_verdict(loso, [0, 1, 2], argv=[])
-    assert verdict["evidence"]["refits"] == [{"seed": s, "file": f"loso_seed{s}.refit.json",
-                                              "sha256": _sha(loso / f"loso_seed{s}.refit.json")} for s in (0, 1, 2)]
+    assert verdict["evidence"]["refits"] == [
+        {"seed": s, "file": f"loso_seed{s}.refit.json", "sha256": _sha(loso / f"loso_seed{s}.refit.json")}
+        for s in (0, 1, 2)
+    ]
     paths = [i["path"] for i in verdict["run_provenance"]["inputs"]]
     assert paths[6:9] == [str(loso / f"loso_seed{s}.refit.json") for s in (0, 1, 2)] and paths[9] == str(corpus)
 
@@ -445,8 +494,9 @@ def test_a_changed_refit_file_makes_the_verdict_stale(tmp_path):
     refit = loso / "loso_seed1.refit.json"
     old = _sha(refit)
     refit.write_text("{}")
-    assert stale_reason(verdict, loso) == (f"loso_seed1.refit.json changed since the verdict was written "
-                                           f"(sha256 {_sha(refit)[:12]} != pinned {old[:12]})")
+    assert stale_reason(verdict, loso) == (
+        f"loso_seed1.refit.json changed since the verdict was written (sha256 {_sha(refit)[:12]} != pinned {old[:12]})"
+    )
     with pytest.raises(RefusedError, match=r"loso_seed1\.refit\.json changed since the verdict was written"):
         load_trusted_verdict(path)
 
@@ -478,11 +528,13 @@ def test_build_verdict_reads_a_corpus_relative_to_the_loso_folder(tmp_path, monk
     verdict, out_path = build_verdict(loso, [0, 1, 2], argv=[])
     assert verdict["corpus"]["path"] == str(loso / "corpus.jsonl") and verdict["corpus"]["sha256"] == _sha(inner)
     # the advice names that corpus, and the prediction files it calibrated on
-    assert verdict["recommendation"].startswith(f"flip seeds smoke->false: vmafkit export --corpus {inner} "
-                                                f"--verdict {out_path} --out-dir MODELS")
+    assert verdict["recommendation"].startswith(
+        f"flip seeds smoke->false: vmafkit export --corpus {inner} --verdict {out_path} --out-dir MODELS"
+    )
     assert verdict["calibration"]["prediction_files"] == [
         {"seed": s, "path": f"loso_seed{s}.predictions.jsonl", "sha256": _sha(loso / f"loso_seed{s}.predictions.jsonl")}
-        for s in (0, 1, 2)]
+        for s in (0, 1, 2)
+    ]
 
 
 def test_build_verdict_names_the_corpus_whose_rows_the_predictions_miss(tmp_path):

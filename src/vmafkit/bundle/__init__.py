@@ -21,7 +21,23 @@ from vmafkit.bundle.reading import (
 )
 
 __all__ = [
-    "CompareReport", "DEFAULT_MAX_MEMBERS", "DEFAULT_MAX_TOTAL_BYTES", "Limits", "LoadedBundle", "MANIFEST", "SCHEMA_VERSION", "Selection", "UnsafeBundle", "VerifyReport",
-    "compare_bundles", "environment_record", "load_bundle", "make_bundle", "package_versions",
-    "safe_extract", "safe_member_name", "select_files", "verify_bundle",
+    "CompareReport",
+    "DEFAULT_MAX_MEMBERS",
+    "DEFAULT_MAX_TOTAL_BYTES",
+    "Limits",
+    "LoadedBundle",
+    "MANIFEST",
+    "SCHEMA_VERSION",
+    "Selection",
+    "UnsafeBundle",
+    "VerifyReport",
+    "compare_bundles",
+    "environment_record",
+    "load_bundle",
+    "make_bundle",
+    "package_versions",
+    "safe_extract",
+    "safe_member_name",
+    "select_files",
+    "verify_bundle",
 ]

@@ -18,7 +18,12 @@ from vmafkit.validation import BOOTSTRAP_RANGE
 def _plcc_matrix(bundle: LoadedBundle) -> tuple[list[int], list[str], np.ndarray]:
     seeds = sorted(bundle.seed_reports)
     folds: list[str] = sorted(
-        {str(f.get("held_out")) for r in bundle.seed_reports.values() for f in r.get("folds") or [] if isinstance(f, dict)}
+        {
+            str(f.get("held_out"))
+            for r in bundle.seed_reports.values()
+            for f in r.get("folds") or []
+            if isinstance(f, dict)
+        }
     )
     matrix = np.full((len(seeds), len(folds)), np.nan)
     for i, seed in enumerate(seeds):
@@ -152,7 +157,11 @@ def compare_bundles(
     if not (0 < confidence < 1):
         raise InputError(f"confidence must be in (0, 1), got {confidence}")
     low, high = BOOTSTRAP_RANGE
-    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)) or not low <= n_bootstrap <= high:
+    if (
+        isinstance(n_bootstrap, bool)
+        or not isinstance(n_bootstrap, (int, np.integer))
+        or not low <= n_bootstrap <= high
+    ):
         raise InputError(f"n_bootstrap must be an integer in {low}..{high}, got {n_bootstrap!r}")
     left, right = load_bundle(a, limits=limits), load_bundle(b, limits=limits)
     verdict_a, verdict_b = left.manifest.get("verdict"), right.manifest.get("verdict")
@@ -172,8 +181,9 @@ def compare_bundles(
             pa, pb = _num(va), _num(vb)
             if pa is None and pb is None:
                 continue
-            per_fold.append({"seed": s, "held_out": fold, "a": pa, "b": pb,
-                             "diff": None if pa is None or pb is None else pb - pa})
+            per_fold.append(
+                {"seed": s, "held_out": fold, "a": pa, "b": pb, "diff": None if pa is None or pb is None else pb - pa}
+            )
 
     mean_a = mean_b = diff = None
     ci = None
@@ -213,9 +223,24 @@ def compare_bundles(
     ]
     inputs.append({"name": "folds", "a": folds_a, "b": folds_b, "same": folds_a == folds_b})
     return CompareReport(
-        a=str(a), b=str(b), verdict_a=verdict_a, verdict_b=verdict_b, same_verdict=same_verdict,
-        tolerance=tolerance, confidence=confidence, n_bootstrap=n_bootstrap, bootstrap_seed=seed,
-        paired=paired, mean_plcc_a=mean_a, mean_plcc_b=mean_b, diff=diff, ci=ci,
-        within_tolerance=within, agree=agree, reason=reason, per_seed=per_seed, per_fold=per_fold,
+        a=str(a),
+        b=str(b),
+        verdict_a=verdict_a,
+        verdict_b=verdict_b,
+        same_verdict=same_verdict,
+        tolerance=tolerance,
+        confidence=confidence,
+        n_bootstrap=n_bootstrap,
+        bootstrap_seed=seed,
+        paired=paired,
+        mean_plcc_a=mean_a,
+        mean_plcc_b=mean_b,
+        diff=diff,
+        ci=ci,
+        within_tolerance=within,
+        agree=agree,
+        reason=reason,
+        per_seed=per_seed,
+        per_fold=per_fold,
         inputs=inputs,
     )

@@ -74,8 +74,9 @@ def project_root(start: str | Path | None = None) -> Path:
     here = Path(start) if start is not None else Path(__file__).resolve().parents[2]
     pyproject = here / "pyproject.toml"
     if not pyproject.is_file() or not re.search(r'(?m)^name\s*=\s*"vmafkit"', pyproject.read_text("utf-8")):
-        raise InputError("is not a vmafkit source checkout (no pyproject.toml naming vmafkit); pass --project",
-                         path=here)
+        raise InputError(
+            "is not a vmafkit source checkout (no pyproject.toml naming vmafkit); pass --project", path=here
+        )
     return here
 
 
@@ -116,10 +117,21 @@ def build_wheel(project: Path, into: Path) -> Path:
     for lic in project.glob("LICENSE*"):
         if lic.is_file():
             shutil.copy2(lic, stage / lic.name)
-    shutil.copytree(project / "src", stage / "src",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".*"))
-    argv = [sys.executable, "-m", "pip", "wheel", str(stage), "--no-deps", "--no-build-isolation",
-            "--quiet", "-w", str(into)]
+    shutil.copytree(
+        project / "src", stage / "src", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".*")
+    )
+    argv = [
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        str(stage),
+        "--no-deps",
+        "--no-build-isolation",
+        "--quiet",
+        "-w",
+        str(into),
+    ]
     proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     wheels = sorted(into.glob("vmafkit-*.whl"))
     if proc.returncode != 0 or len(wheels) != 1:
@@ -144,8 +156,11 @@ def make_dist(out: str | Path, *, project: str | Path | None = None, wheel: str 
     root = project_root(project)
     requirements = pinned_requirements(root / "pyproject.toml")
     readme = root / "README.md"
-    readme_bytes = readme.read_bytes() if readme.is_file() else (
-        b"# vmafkit\n\nSee START.md. (The project README was missing when this kit was built.)\n")
+    readme_bytes = (
+        readme.read_bytes()
+        if readme.is_file()
+        else (b"# vmafkit\n\nSee START.md. (The project README was missing when this kit was built.)\n")
+    )
     torch = next((r for r in requirements if r.lower().startswith("torch==")), TORCH_PIN)
     with tempfile.TemporaryDirectory(prefix="vmafkit-dist-") as tmp:
         wheel_path = Path(wheel) if wheel is not None else build_wheel(root, Path(tmp))
@@ -157,8 +172,12 @@ def make_dist(out: str | Path, *, project: str | Path | None = None, wheel: str 
         files: dict[str, tuple[bytes, int]] = {
             wheel_path.name: (wheel_path.read_bytes(), 0o644),
             "requirements.txt": (
-                ("# pinned from vmafkit's pyproject.toml; install with the wheel (see START.md)\n"
-                 + "".join(r + "\n" for r in requirements)).encode(), 0o644),
+                (
+                    "# pinned from vmafkit's pyproject.toml; install with the wheel (see START.md)\n"
+                    + "".join(r + "\n" for r in requirements)
+                ).encode(),
+                0o644,
+            ),
             "README.md": (readme_bytes, 0o644),
             "START.md": (START_MD.format(version=version_text, torch=torch).encode(), 0o644),
             "install-and-run.sh": (INSTALL_SH.format(version=version_text, torch=torch).encode(), 0o755),

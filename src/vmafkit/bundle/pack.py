@@ -194,9 +194,16 @@ def _json_or_none(path: Path) -> Any:
         return None
 
 
-def _exclude_stale_exports(files: dict[str, Path], excluded: list[dict[str, str]], verdict_name: str,
-                           verdict_rel: str, verdict_path: Path, verdict_mtime: int, corpus: Any,
-                           hasher: Callable[[Path], str]) -> None:
+def _exclude_stale_exports(
+    files: dict[str, Path],
+    excluded: list[dict[str, str]],
+    verdict_name: str,
+    verdict_rel: str,
+    verdict_path: Path,
+    verdict_mtime: int,
+    corpus: Any,
+    hasher: Callable[[Path], str],
+) -> None:
     """Leave out exports that do not derive from this verdict (see the module docstring)."""
     verdict_sha = hasher(verdict_path)
     verdict_fp = _fingerprint_key(corpus)
@@ -217,10 +224,16 @@ def _exclude_stale_exports(files: dict[str, Path], excluded: list[dict[str, str]
             reason = f"export next to a {verdict_name} verdict (stale, from an earlier run)"
         else:
             datas = [d for d in (_json_or_none(files[s]) for s in sidecars) if isinstance(d, Mapping)]
-            verdict_shas = [d["verdict"].get("sha256") for d in datas
-                            if isinstance(d.get("verdict"), Mapping) and d["verdict"].get("sha256")]
-            fps = [_fingerprint_key(d.get("corpus", d.get("corpus_fingerprint"))) for d in datas
-                   if d.get("corpus", d.get("corpus_fingerprint")) is not None]
+            verdict_shas = [
+                d["verdict"].get("sha256")
+                for d in datas
+                if isinstance(d.get("verdict"), Mapping) and d["verdict"].get("sha256")
+            ]
+            fps = [
+                _fingerprint_key(d.get("corpus", d.get("corpus_fingerprint")))
+                for d in datas
+                if d.get("corpus", d.get("corpus_fingerprint")) is not None
+            ]
             if verdict_shas:
                 if any(v != verdict_sha for v in verdict_shas):
                     reason = "export made from another verdict (stale)"
@@ -263,8 +276,9 @@ class _Hasher:
         return self.cache[key]
 
 
-def select_files(out_dir: str | Path, *, skip: Iterable[str | Path] = (), hasher: Callable[[Path], str] | None = None
-                 ) -> Selection:
+def select_files(
+    out_dir: str | Path, *, skip: Iterable[str | Path] = (), hasher: Callable[[Path], str] | None = None
+) -> Selection:
     """Apply the selection and staleness rules of the module docstring; refuse (exit 2) on a
     missing, doubled or stale verdict."""
     hasher = hasher or _Hasher()
@@ -310,9 +324,7 @@ def select_files(out_dir: str | Path, *, skip: Iterable[str | Path] = (), hasher
                     path=out_dir,
                 )
         elif match and files[rel].stat().st_mtime_ns > verdict_mtime:
-            raise InputError(
-                f"{verdict_rel} is stale: {rel} is newer than it; re-run the verdict step", path=out_dir
-            )
+            raise InputError(f"{verdict_rel} is stale: {rel} is newer than it; re-run the verdict step", path=out_dir)
 
     # The corpus the verdict's fingerprint pins, when it is bundled: matched by the tail of the
     # fingerprint's path, else by file name when exactly one bundled file has that name.

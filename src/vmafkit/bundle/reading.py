@@ -134,7 +134,9 @@ def _scan(
                 for member in tar:
                     members += 1
                     if members > limits.max_members:
-                        raise UnsafeBundle(f"has more than {limits.max_members} members (tar bomb?); refused", path=where)
+                        raise UnsafeBundle(
+                            f"has more than {limits.max_members} members (tar bomb?); refused", path=where
+                        )
                     name = safe_member_name(member.name)
                     kind = _kind(member)
                     if kind == "dir":
@@ -266,7 +268,11 @@ def verify_bundle(tarball: str | Path, *, limits: Limits = Limits()) -> VerifyRe
     manifest = _load_manifest(scanned.captured.get(MANIFEST), tarball)
     problems = _compare_to_manifest(manifest, scanned)
     return VerifyReport(
-        str(tarball), not problems, manifest.get("verdict"), len(manifest["files"]), problems,
+        str(tarball),
+        not problems,
+        manifest.get("verdict"),
+        len(manifest["files"]),
+        problems,
         manifest.get("generated_at_utc"),
     )
 

@@ -70,15 +70,32 @@ MANIFEST = "manifest.jsonl"
 RAW_SUFFIXES = (".yuv",)
 Y4M_SUFFIXES = (".y4m",)
 CONTAINER_SUFFIXES = (
-    ".mp4", ".mkv", ".mov", ".avi", ".mpg", ".mpeg", ".ts", ".m2ts", ".webm", ".m4v", ".ivf",
-    ".264", ".265", ".h264", ".h265", ".hevc", ".obu", ".flv", ".mxf", ".nut",
+    ".mp4",
+    ".mkv",
+    ".mov",
+    ".avi",
+    ".mpg",
+    ".mpeg",
+    ".ts",
+    ".m2ts",
+    ".webm",
+    ".m4v",
+    ".ivf",
+    ".264",
+    ".265",
+    ".h264",
+    ".h265",
+    ".hevc",
+    ".obu",
+    ".flv",
+    ".mxf",
+    ".nut",
 )
 DEFAULT_RAW_FPS = 25.0
 DEFAULT_RAW_PIX_FMT = "yuv420p"
 STAGING_PREFIX = ".vmafkit-extract-"
 STAGING_LOCK = ".lock"
 STALE_STAGING_AGE_S = 2.0  # a staging folder is locked within microseconds of being made
-
 
 
 # --------------------------------------------------------------------------- ffmpeg
@@ -102,8 +119,18 @@ def _run_ffmpeg(argv: list[str], what: str, path: Path) -> bytes:
 
 def _input_args(desc: SourceInfo, path: Path) -> list[str]:
     if desc.container == "yuv":
-        return ["-f", "rawvideo", "-pixel_format", desc.pix_fmt, "-video_size", f"{desc.width}x{desc.height}",
-                "-framerate", str(desc.fps), "-i", file_url(path)]
+        return [
+            "-f",
+            "rawvideo",
+            "-pixel_format",
+            desc.pix_fmt,
+            "-video_size",
+            f"{desc.width}x{desc.height}",
+            "-framerate",
+            str(desc.fps),
+            "-i",
+            file_url(path),
+        ]
     return ["-i", file_url(path)]
 
 
@@ -140,8 +167,13 @@ def parse_raw_name(name: str) -> tuple[int, int, float, str, str]:
         raise InputError("raw .yuv name carries no WxH geometry (e.g. clip_1920x1080_25fps.yuv)", path=name)
     fps = found.get("fps", DEFAULT_RAW_FPS)
     fps = int(fps) if float(fps).is_integer() else float(fps)
-    return (found["width"], found["height"], fps, found.get("pix_fmt", DEFAULT_RAW_PIX_FMT),
-            "name" if "fps" in found else "default")
+    return (
+        found["width"],
+        found["height"],
+        fps,
+        found.get("pix_fmt", DEFAULT_RAW_PIX_FMT),
+        "name" if "fps" in found else "default",
+    )
 
 
 def _parse_y4m(path: Path) -> SourceInfo:
@@ -171,8 +203,9 @@ def _parse_y4m(path: Path) -> SourceInfo:
             n_frames += 1
     if n_frames == 0:
         raise InputError("y4m file holds no frames", path=path)
-    return SourceInfo("y4m", width, height, pix_fmt, fps, "y4m", n_frames,
-                      header[:-1].decode("latin-1"), plain, digest.hexdigest())
+    return SourceInfo(
+        "y4m", width, height, pix_fmt, fps, "y4m", n_frames, header[:-1].decode("latin-1"), plain, digest.hexdigest()
+    )
 
 
 def _probe_container(ffmpeg: str, path: Path) -> SourceInfo:
@@ -181,8 +214,9 @@ def _probe_container(ffmpeg: str, path: Path) -> SourceInfo:
     if stream is None:
         raise InputError("ffmpeg finds no video stream in it", path=path)
     fps = None if stream["fps_assumed"] else stream["fps"]
-    return SourceInfo(path.suffix.lower().lstrip("."), stream["width"], stream["height"], stream["pix_fmt"], fps,
-                      "probe", None)
+    return SourceInfo(
+        path.suffix.lower().lstrip("."), stream["width"], stream["height"], stream["pix_fmt"], fps, "probe", None
+    )
 
 
 def describe_source(ffmpeg: str, path: Path) -> SourceInfo:
@@ -198,8 +232,9 @@ def describe_source(ffmpeg: str, path: Path) -> SourceInfo:
                 f"size {total} is not a whole number of {width}x{height} {pix_fmt} frames ({size} bytes each)",
                 path=path,
             )
-        return SourceInfo("yuv", width, height, pix_fmt, fps, fps_source, total // size,
-                          frames_sha256=sha256_file(path))
+        return SourceInfo(
+            "yuv", width, height, pix_fmt, fps, fps_source, total // size, frames_sha256=sha256_file(path)
+        )
     return _probe_container(ffmpeg, path)
 
 
@@ -266,14 +301,16 @@ def _read_manifest(path: Path) -> list[dict[str, Any]]:
         if missing:
             raise InputError(f"line {number}: missing keys {', '.join(missing)}", path=path)
         if entry.get("schema_version") != SCHEMA_VERSION:
-            raise InputError(f"line {number}: schema_version {entry.get('schema_version')!r}, expected "
-                             f"{SCHEMA_VERSION}", path=path)
+            raise InputError(
+                f"line {number}: schema_version {entry.get('schema_version')!r}, expected {SCHEMA_VERSION}", path=path
+            )
         entries.append(entry)
     return entries
 
 
-def pack_corpus(ref_dir: str | Path, corpus_dir: str | Path, *, ffmpeg: str | None = None,
-                log=lambda msg: None) -> list[dict[str, Any]]:
+def pack_corpus(
+    ref_dir: str | Path, corpus_dir: str | Path, *, ffmpeg: str | None = None, log=lambda msg: None
+) -> list[dict[str, Any]]:
     """Pack every clip under REF_DIR into CORPUS_DIR (see the module docstring); returns the
     manifest entries. Re-running reuses entries whose original and packed bytes are unchanged."""
     ref_dir, corpus_dir = Path(ref_dir), Path(corpus_dir)
@@ -314,10 +351,19 @@ def pack_corpus(ref_dir: str | Path, corpus_dir: str | Path, *, ffmpeg: str | No
 def _pack_one(ffmpeg: str, version: str, path: Path, rel: str, original_sha: str, corpus_dir: Path) -> dict[str, Any]:
     desc = describe_source(ffmpeg, path)
     entry: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION, "name": rel, "original_file": path.name,
-        "container": desc.container, "size": path.stat().st_size, "sha256": original_sha,
-        "width": desc.width, "height": desc.height, "pix_fmt": desc.pix_fmt, "fps": desc.fps,
-        "fps_source": desc.fps_source, "n_frames": desc.n_frames, "ffmpeg_version": version,
+        "schema_version": SCHEMA_VERSION,
+        "name": rel,
+        "original_file": path.name,
+        "container": desc.container,
+        "size": path.stat().st_size,
+        "sha256": original_sha,
+        "width": desc.width,
+        "height": desc.height,
+        "pix_fmt": desc.pix_fmt,
+        "fps": desc.fps,
+        "fps_source": desc.fps_source,
+        "n_frames": desc.n_frames,
+        "ffmpeg_version": version,
         "y4m_header": desc.y4m_header,
     }
     if desc.container not in ("yuv", "y4m"):
@@ -328,8 +374,14 @@ def _pack_one(ffmpeg: str, version: str, path: Path, rel: str, original_sha: str
             if sha256_file(tmp) != original_sha:
                 raise InputError("changed while being copied; re-run", path=path)
             _publish(tmp, target)
-        entry.update(method="copy", restore="copy", packed=rel, packed_size=target.stat().st_size,
-                     packed_sha256=original_sha, decoded_sha256=None)
+        entry.update(
+            method="copy",
+            restore="copy",
+            packed=rel,
+            packed_size=target.stat().st_size,
+            packed_sha256=original_sha,
+            decoded_sha256=None,
+        )
         return entry
 
     decoded = decoded_sha256(ffmpeg, _input_args(desc, path), desc.pix_fmt, path)
@@ -350,16 +402,23 @@ def _pack_one(ffmpeg: str, version: str, path: Path, rel: str, original_sha: str
         restore = "raw"
     else:
         restore = "y4m-exact" if desc.y4m_plain_frames else "y4m-ffmpeg"
-    entry.update(method="ffv1", restore=restore, packed=packed_rel, packed_size=target.stat().st_size,
-                 packed_sha256=packed_sha, decoded_sha256=decoded)
+    entry.update(
+        method="ffv1",
+        restore=restore,
+        packed=packed_rel,
+        packed_size=target.stat().st_size,
+        packed_sha256=packed_sha,
+        decoded_sha256=decoded,
+    )
     return entry
 
 
 # --------------------------------------------------------------------------- extract
 
 
-def extract_corpus(corpus_dir: str | Path, ref_dir: str | Path, *, ffmpeg: str | None = None,
-                   log=lambda msg: None) -> list[Path]:
+def extract_corpus(
+    corpus_dir: str | Path, ref_dir: str | Path, *, ffmpeg: str | None = None, log=lambda msg: None
+) -> list[Path]:
     """Restore every clip of a packed corpus under REF_DIR, verified, all or nothing (see the
     module docstring)."""
     corpus_dir, ref_dir = Path(corpus_dir), Path(ref_dir)
@@ -389,8 +448,9 @@ def extract_corpus(corpus_dir: str | Path, ref_dir: str | Path, *, ffmpeg: str |
         if not packed.is_file():
             raise InputError("packed file is missing", path=packed)
         if sha256_file(packed) != entry["packed_sha256"]:
-            raise InputError("packed file's sha256 does not match manifest.jsonl (corrupt or edited); refused",
-                             path=packed)
+            raise InputError(
+                "packed file's sha256 does not match manifest.jsonl (corrupt or edited); refused", path=packed
+            )
         todo.append((entry, rel, packed, target))
     if not todo:
         return written
@@ -490,6 +550,7 @@ def _restore(ffmpeg: str, entry: dict[str, Any], packed: Path, tmp: Path) -> Non
     frames_digest, file_digest = hashlib.sha256(), hashlib.sha256()
     n_frames = 0
     with open(tmp, "wb") as out, subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+
         def write(data: bytes) -> None:
             out.write(data)
             file_digest.update(data)
@@ -523,6 +584,12 @@ def _restore(ffmpeg: str, entry: dict[str, Any], packed: Path, tmp: Path) -> Non
 
 
 __all__ = [
-    "SourceInfo", "decoded_sha256", "describe_source", "extract_corpus", "ffmpeg_exe", "find_sources",
-    "pack_corpus", "parse_raw_name",
+    "SourceInfo",
+    "decoded_sha256",
+    "describe_source",
+    "extract_corpus",
+    "ffmpeg_exe",
+    "find_sources",
+    "pack_corpus",
+    "parse_raw_name",
 ]

@@ -19,22 +19,41 @@ from vmafkit.io import dumps_json
 @click.option("--max-frames", type=click.IntRange(min=1), help="Encode and score only the first N frames.")
 @click.option("--ffmpeg", "ffmpeg_path", help="ffmpeg binary to use.")
 @click.option("--vmaf-bin", help="Score with a standalone libvmaf `vmaf` CLI.")
-@click.option("--encoder-threads", type=click.IntRange(*V.ENCODER_THREADS_RANGE), default=1, show_default=True,
-              help="Threads per encode; part of each cell's identity, since encoders' output depends on it.")
+@click.option(
+    "--encoder-threads",
+    type=click.IntRange(*V.ENCODER_THREADS_RANGE),
+    default=1,
+    show_default=True,
+    help="Threads per encode; part of each cell's identity, since encoders' output depends on it.",
+)
 @click.option("--scheduler", help="Dask scheduler address (tcp://HOST:PORT); default: run locally.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @run_command
-def corpus_cmd(ref_dir, encoders, cqs, presets, out, jobs, max_frames, ffmpeg_path, vmaf_bin, encoder_threads,
-               scheduler, quiet):
+def corpus_cmd(
+    ref_dir, encoders, cqs, presets, out, jobs, max_frames, ffmpeg_path, vmaf_bin, encoder_threads, scheduler, quiet
+):
     """Encode every (source, encoder, preset, cq) cell and score every frame with libvmaf."""
     from vmafkit.corpus.build import build_corpus
 
-    result = build_corpus(ref_dir, split_list(encoders), int_list(cqs, "--cqs"), out, presets=split_list(presets),
-                          jobs=jobs, max_frames=max_frames, ffmpeg=ffmpeg_path, vmaf_bin=vmaf_bin,
-                          progress=not quiet, scheduler=scheduler, encoder_threads=encoder_threads)
-    click.echo(f"{result.n_rows} rows from {result.n_cells} cells ({result.cells_cached} cached, "
-               f"{result.cells_run} encoded) of {len(result.sources)} sources in {result.wall_s:.1f} s -> {result.out}",
-               err=True)
+    result = build_corpus(
+        ref_dir,
+        split_list(encoders),
+        int_list(cqs, "--cqs"),
+        out,
+        presets=split_list(presets),
+        jobs=jobs,
+        max_frames=max_frames,
+        ffmpeg=ffmpeg_path,
+        vmaf_bin=vmaf_bin,
+        progress=not quiet,
+        scheduler=scheduler,
+        encoder_threads=encoder_threads,
+    )
+    click.echo(
+        f"{result.n_rows} rows from {result.n_cells} cells ({result.cells_cached} cached, "
+        f"{result.cells_run} encoded) of {len(result.sources)} sources in {result.wall_s:.1f} s -> {result.out}",
+        err=True,
+    )
     return 0
 
 
@@ -52,8 +71,10 @@ def merge_cmd(shards, out, allow_mixed_versions, as_json):
     if as_json:
         click.echo(dumps_json(summary.to_json()), nl=False)
     else:
-        click.echo(f"rows in {summary.rows_in}, out {summary.rows_out}, duplicates {summary.duplicates}, "
-                   f"sources {len(summary.sources)}: {', '.join(summary.sources)} -> {summary.out}")
+        click.echo(
+            f"rows in {summary.rows_in}, out {summary.rows_out}, duplicates {summary.duplicates}, "
+            f"sources {len(summary.sources)}: {', '.join(summary.sources)} -> {summary.out}"
+        )
     return 0
 
 

@@ -16,8 +16,12 @@ _DEFAULT_SEEDS = ",".join(str(s) for s in T.DEFAULT_SEEDS)
 def _print_gate(gate: dict) -> None:
     click.echo(f"gate: {'PASS' if gate['passed'] else 'FAIL'}")
     mark = lambda ok: "ok  " if ok else "FAIL"  # noqa: E731
-    click.echo(f"  {mark(gate['mean_plcc_pass'])} mean PLCC   {gate['mean_plcc']:.4f}  (>= {gate['mean_plcc_threshold']})")
-    click.echo(f"  {mark(gate['plcc_spread_pass'])} PLCC spread {gate['plcc_spread']:.4f}  (<= {gate['plcc_spread_max']})")
+    click.echo(
+        f"  {mark(gate['mean_plcc_pass'])} mean PLCC   {gate['mean_plcc']:.4f}  (>= {gate['mean_plcc_threshold']})"
+    )
+    click.echo(
+        f"  {mark(gate['plcc_spread_pass'])} PLCC spread {gate['plcc_spread']:.4f}  (<= {gate['plcc_spread_max']})"
+    )
     click.echo(f"  {mark(gate['per_seed_pass'])} every seed  (>= {gate['per_seed_min']})")
     for seed, plcc in gate["per_seed_plccs"].items():
         flag = "  <- below" if int(seed) in gate["failing_seeds"] else ""
@@ -43,27 +47,38 @@ def register(main: click.Group) -> None:
 
     @main.command("verdict")
     @click.argument("loso_dir", type=click.Path(file_okay=False, path_type=str))
-    @click.option("--ref-dir", type=click.Path(path_type=str), default=None,
-                  help="Reference-clip folder to snapshot into the corpus fingerprint.")
+    @click.option(
+        "--ref-dir",
+        type=click.Path(path_type=str),
+        default=None,
+        help="Reference-clip folder to snapshot into the corpus fingerprint.",
+    )
     @click.option("--seeds", default=_DEFAULT_SEEDS, show_default=True, help="Comma-separated seeds.")
-    @click.option("--coverage", type=FiniteFloatRange(0, 1, min_open=True, max_open=True), default=T.DEFAULT_COVERAGE,
-                  show_default=True,
-                  help="Coverage of the calibrated interval reported in the verdict.")
+    @click.option(
+        "--coverage",
+        type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
+        default=T.DEFAULT_COVERAGE,
+        show_default=True,
+        help="Coverage of the calibrated interval reported in the verdict.",
+    )
     @run_command
     def verdict_cmd(loso_dir: str, ref_dir: str | None, seeds: str, coverage: float) -> int:
         """Write LOSO_DIR/PROMOTE.json or HOLD.json (exit 0 PROMOTE, 1 HOLD, 2 bad input)."""
         from vmafkit.decide.verdict import write_verdict
 
-        verdict, path = write_verdict(loso_dir, int_list(seeds, "--seeds"), ref_dir=ref_dir, argv=list(sys.argv),
-                                      coverage=coverage)
+        verdict, path = write_verdict(
+            loso_dir, int_list(seeds, "--seeds"), ref_dir=ref_dir, argv=list(sys.argv), coverage=coverage
+        )
         _print_gate(verdict["gate"])
         calib = verdict["calibration"]
         if calib is not None:
             fw, cw = calib["frame"]["half_width"], calib["clip"]["half_width"]
             fmt = lambda v: "unbounded" if v is None else f"±{v:.3f}"  # noqa: E731
-            click.echo(f"interval @ {calib['coverage']:.0%}: frame {fmt(fw)}, clip {fmt(cw)}; "
-                       f"per-fold frame coverage mean {calib['fold_frame_coverage_mean']:.3f} "
-                       f"min {calib['fold_frame_coverage_min']:.3f}")
+            click.echo(
+                f"interval @ {calib['coverage']:.0%}: frame {fmt(fw)}, clip {fmt(cw)}; "
+                f"per-fold frame coverage mean {calib['fold_frame_coverage_mean']:.3f} "
+                f"min {calib['fold_frame_coverage_min']:.3f}"
+            )
         click.echo(f"{verdict['verdict']}: {path}")
         click.echo(f"recommendation: {verdict['recommendation']}")
         return 0 if verdict["verdict"] == "PROMOTE" else 1

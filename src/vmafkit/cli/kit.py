@@ -27,10 +27,18 @@ def _limits(max_bytes: int | None, max_members: int | None):
 
 
 _limit_options = [
-    click.option("--max-bytes", type=click.IntRange(min=1), default=None,
-                 help="Refuse a bundle whose members add up to more (default 8 GiB)."),
-    click.option("--max-members", type=click.IntRange(min=1), default=None,
-                 help="Refuse a bundle with more members (default 100000)."),
+    click.option(
+        "--max-bytes",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Refuse a bundle whose members add up to more (default 8 GiB).",
+    ),
+    click.option(
+        "--max-members",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Refuse a bundle with more members (default 100000).",
+    ),
 ]
 
 
@@ -89,8 +97,12 @@ def _out_lock(out_dir: Path):
 def register(main: click.Group) -> None:
     @main.command("platform")
     @click.option("--json", "as_json", is_flag=True, help="Print the detection as JSON.")
-    @click.option("--ffmpeg", type=click.Path(dir_okay=False), default=None,
-                  help="Also list this ffmpeg's encoders and drop candidates it lacks.")
+    @click.option(
+        "--ffmpeg",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Also list this ffmpeg's encoders and drop candidates it lacks.",
+    )
     @run_command
     def platform_cmd(as_json: bool, ffmpeg: str | None) -> int:
         """Print this host's family and its default encoder candidates."""
@@ -113,11 +125,21 @@ def register(main: click.Group) -> None:
 
     @main.command("bundle")
     @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
-    @click.option("--out", "tarball", required=True, type=click.Path(dir_okay=False, path_type=Path),
-                  help="The bundle to write (.tar.gz).")
+    @click.option(
+        "--out",
+        "tarball",
+        required=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="The bundle to write (.tar.gz).",
+    )
     @click.option("--ffmpeg", default=None, help="ffmpeg whose version to record (default: the one vmafkit finds).")
-    @click.option("--env", "env_items", multiple=True, metavar="KEY=VALUE",
-                  help="Extra environment fact to record (repeatable), e.g. --env encoders=libx264.")
+    @click.option(
+        "--env",
+        "env_items",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Extra environment fact to record (repeatable), e.g. --env encoders=libx264.",
+    )
     @run_command
     def bundle_cmd(out_dir: Path, tarball: Path, ffmpeg: str | None, env_items: tuple[str, ...]) -> int:
         """Bundle OUT_DIR's verdict, seed reports, corpus, exports and report, with a manifest."""
@@ -175,17 +197,25 @@ def register(main: click.Group) -> None:
     @main.command("compare")
     @click.argument("a", type=click.Path(path_type=Path))
     @click.argument("b", type=click.Path(path_type=Path))
-    @click.option("--tolerance", type=FiniteFloatRange(min=0), default=PLCC_SPREAD_MAX, show_default=True,
-                  help="Largest |mean PLCC difference| that still counts as the same finding.")
-    @click.option("--bootstrap", "n_bootstrap", type=click.IntRange(*V.BOOTSTRAP_RANGE), default=2000,
-                  show_default=True)
-    @click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
-                  show_default=True)
+    @click.option(
+        "--tolerance",
+        type=FiniteFloatRange(min=0),
+        default=PLCC_SPREAD_MAX,
+        show_default=True,
+        help="Largest |mean PLCC difference| that still counts as the same finding.",
+    )
+    @click.option(
+        "--bootstrap", "n_bootstrap", type=click.IntRange(*V.BOOTSTRAP_RANGE), default=2000, show_default=True
+    )
+    @click.option(
+        "--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95, show_default=True
+    )
     @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap RNG seed.")
     @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
     @run_command
-    def compare_cmd(a: Path, b: Path, tolerance: float, n_bootstrap: int, confidence: float, seed: int,
-                    as_json: bool) -> int:
+    def compare_cmd(
+        a: Path, b: Path, tolerance: float, n_bootstrap: int, confidence: float, seed: int, as_json: bool
+    ) -> int:
         """Are two sites' bundles the same finding? Exit 0 agree, 1 differ, 2 unreadable."""
         from vmafkit.bundle import compare_bundles
 
@@ -226,10 +256,18 @@ def register(main: click.Group) -> None:
 
     @main.command("dist")
     @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
-    @click.option("--project", type=click.Path(file_okay=False, path_type=Path), default=None,
-                  help="Source checkout to build from (default: the one vmafkit runs from).")
-    @click.option("--wheel", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
-                  help="Use this wheel instead of building one.")
+    @click.option(
+        "--project",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Source checkout to build from (default: the one vmafkit runs from).",
+    )
+    @click.option(
+        "--wheel",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        default=None,
+        help="Use this wheel instead of building one.",
+    )
     @run_command
     def dist_cmd(out: Path, project: Path | None, wheel: Path | None) -> int:
         """Write the portable kit: wheel, pinned requirements, README runbook, START.md."""

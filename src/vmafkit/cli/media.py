@@ -38,13 +38,22 @@ def _print_doctor(report) -> None:
     console = Console()
     ff = report.ffmpeg
     if ff:
-        console.print(f"ffmpeg   {ff['path']}\n         found via {ff['reason']}; version {ff['version']}; "
-                      f"libvmaf {'yes ' + str(ff['libvmaf_version']) if ff['has_libvmaf'] else 'NO'}")
-    console.print(f"platform {report.platform['family']} (default encoders: {', '.join(report.platform['default_encoders'])})")
+        console.print(
+            f"ffmpeg   {ff['path']}\n         found via {ff['reason']}; version {ff['version']}; "
+            f"libvmaf {'yes ' + str(ff['libvmaf_version']) if ff['has_libvmaf'] else 'NO'}"
+        )
+    console.print(
+        f"platform {report.platform['family']} (default encoders: {', '.join(report.platform['default_encoders'])})"
+    )
     table = Table("encoder", "hardware", "works here", "requested", "note")
     for name, probe in sorted(report.encoders.items()):
-        table.add_row(name, "yes" if probe["hardware"] else "", "[green]yes" if probe["ok"] else "[red]no",
-                      "yes" if name in report.requested_encoders else "", "" if probe["ok"] else probe.get("note", probe["message"]))
+        table.add_row(
+            name,
+            "yes" if probe["hardware"] else "",
+            "[green]yes" if probe["ok"] else "[red]no",
+            "yes" if name in report.requested_encoders else "",
+            "" if probe["ok"] else probe.get("note", probe["message"]),
+        )
     console.print(table)
     console.print("python   " + ", ".join(f"{m} {'ok' if ok else 'MISSING'}" for m, ok in report.modules.items()))
     console.print("[green]ready" if report.ok else f"[red]{len(report.problems)} problem(s)")
@@ -54,8 +63,9 @@ def _print_doctor(report) -> None:
 @click.option("--ref", required=True, help="Reference clip.")
 @click.option("--dis", required=True, help="Distorted clip.")
 @click.option("--width", type=click.IntRange(1, V.DIMENSION_MAX), help="Width of raw .yuv inputs (else from the name).")
-@click.option("--height", type=click.IntRange(1, V.DIMENSION_MAX),
-              help="Height of raw .yuv inputs (else from the name).")
+@click.option(
+    "--height", type=click.IntRange(1, V.DIMENSION_MAX), help="Height of raw .yuv inputs (else from the name)."
+)
 @click.option("--pix-fmt", help="Pixel format of raw .yuv inputs (default yuv420p or from the name).")
 @click.option("--fps", type=FiniteFloatRange(0, V.FPS_MAX, min_open=True), help="Frame rate of raw .yuv inputs.")
 @click.option("--max-frames", type=click.IntRange(min=1), help="Score only the first N frames.")
@@ -68,8 +78,18 @@ def score_cmd(ref, dis, width, height, pix_fmt, fps, max_frames, ffmpeg_path, vm
     """Per-frame canonical-6 + VMAF of DIS against REF, and per-clip means, as JSON."""
     from vmafkit.media.score import score_pair
 
-    result = score_pair(ref, dis, width=width, height=height, pix_fmt=pix_fmt, fps=fps, max_frames=max_frames,
-                        ffmpeg=ffmpeg_path, vmaf_bin=vmaf_bin, threads=threads)
+    result = score_pair(
+        ref,
+        dis,
+        width=width,
+        height=height,
+        pix_fmt=pix_fmt,
+        fps=fps,
+        max_frames=max_frames,
+        ffmpeg=ffmpeg_path,
+        vmaf_bin=vmaf_bin,
+        threads=threads,
+    )
     if json_out:
         atomic_write_json(json_out, result.to_json())
         mean = result.mean

@@ -9,9 +9,11 @@ from vmafkit.cli._common import run_command
 
 @click.command("report")
 @click.argument("out_dir", type=click.Path(file_okay=False))
-@click.option("--corpus", type=click.Path(exists=True, dir_okay=False),
-              help="Corpus JSONL/Parquet (default: OUT/corpus/per_frame_canonical6.jsonl, "
-                   "or the one the seed reports name).")
+@click.option(
+    "--corpus",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Corpus JSONL/Parquet (default: OUT/corpus/per_frame_canonical6.jsonl, or the one the seed reports name).",
+)
 @run_command
 def report_cmd(out_dir, corpus):
     """Write OUT/report.html: verdict, gate margins, per-fold PLCC, predicted vs VMAF, coverage, corpus.

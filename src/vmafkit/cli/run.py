@@ -14,8 +14,12 @@ from vmafkit.cli._common import FiniteFloatRange, int_list, run_command, split_l
 @click.option("--ref-dir", type=click.Path(), help="Folder of reference clips.")
 @click.option("--demo", is_flag=True, help="Use nine built-in SYNTHETIC clips made by ffmpeg (no --ref-dir needed).")
 @click.option("--out-dir", required=True, type=click.Path(), help="Run folder (created; a re-run resumes in it).")
-@click.option("--encoders", default="auto", show_default=True,
-              help="Comma-separated encoders, or auto = this platform's defaults that pass their probe.")
+@click.option(
+    "--encoders",
+    default="auto",
+    show_default=True,
+    help="Comma-separated encoders, or auto = this platform's defaults that pass their probe.",
+)
 @click.option("--cqs", default="19,25,31,37", show_default=True)
 @click.option("--presets", default="medium", show_default=True)
 @click.option("--seeds", default="0,1,2,3,4", show_default=True)
@@ -23,9 +27,17 @@ from vmafkit.cli._common import FiniteFloatRange, int_list, run_command, split_l
 @click.option("--batch-size", type=click.IntRange(*V.BATCH_SIZE_RANGE), default=32, show_default=True)
 @click.option("--lr", type=FiniteFloatRange(0, V.LR_MAX, min_open=True), default=5e-4, show_default=True)
 @click.option("--weight-decay", type=FiniteFloatRange(*V.WEIGHT_DECAY_RANGE), default=1e-5, show_default=True)
-@click.option("--recipe", "recipe_name", type=click.Choice(["robust", "seed"]), default="robust", show_default=True,
-              help="robust: labels masked in training so predict may leave them out; seed: the seed kit's exact recipe")
-@click.option("--jobs", type=click.IntRange(*V.JOBS_RANGE), help="Corpus cells in parallel (default: the usable cores).")
+@click.option(
+    "--recipe",
+    "recipe_name",
+    type=click.Choice(["robust", "seed"]),
+    default="robust",
+    show_default=True,
+    help="robust: labels masked in training so predict may leave them out; seed: the seed kit's exact recipe",
+)
+@click.option(
+    "--jobs", type=click.IntRange(*V.JOBS_RANGE), help="Corpus cells in parallel (default: the usable cores)."
+)
 @click.option("--max-frames", type=click.IntRange(min=1), help="Encode and score only the first N frames of each clip.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--ffmpeg", "ffmpeg_path", help="ffmpeg binary to use.")
@@ -33,8 +45,27 @@ from vmafkit.cli._common import FiniteFloatRange, int_list, run_command, split_l
 @click.option("--no-bundle", is_flag=True, help="Skip the results bundle.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @run_command
-def run_cmd(ref_dir, demo, out_dir, encoders, cqs, presets, seeds, epochs, batch_size, lr, weight_decay, recipe_name, jobs,
-            max_frames, device, ffmpeg_path, scheduler, no_bundle, quiet):
+def run_cmd(
+    ref_dir,
+    demo,
+    out_dir,
+    encoders,
+    cqs,
+    presets,
+    seeds,
+    epochs,
+    batch_size,
+    lr,
+    weight_decay,
+    recipe_name,
+    jobs,
+    max_frames,
+    device,
+    ffmpeg_path,
+    scheduler,
+    no_bundle,
+    quiet,
+):
     """doctor -> corpus -> train -> verdict -> (PROMOTE) export -> report -> bundle.
 
     Exit 0 PROMOTE, 1 HOLD, 2 error. A re-run resumes at the first step whose inputs changed.
@@ -47,19 +78,40 @@ def run_cmd(ref_dir, demo, out_dir, encoders, cqs, presets, seeds, epochs, batch
     if ref_dir and not os.path.isdir(ref_dir):
         raise not_a_folder(ref_dir, "reference folder")
     opts = RunOptions(
-        ref_dir=ref_dir, out_dir=out_dir, encoders=split_list(encoders) or "auto", cqs=int_list(cqs, "--cqs"),
-        presets=split_list(presets), seeds=int_list(seeds, "--seeds"), epochs=epochs, batch_size=batch_size, lr=lr,
-        weight_decay=weight_decay, recipe=recipe_name, jobs=jobs, max_frames=max_frames, device=device, ffmpeg=ffmpeg_path,
-        scheduler=scheduler, demo=demo, progress=not quiet, bundle=not no_bundle)
+        ref_dir=ref_dir,
+        out_dir=out_dir,
+        encoders=split_list(encoders) or "auto",
+        cqs=int_list(cqs, "--cqs"),
+        presets=split_list(presets),
+        seeds=int_list(seeds, "--seeds"),
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        recipe=recipe_name,
+        jobs=jobs,
+        max_frames=max_frames,
+        device=device,
+        ffmpeg=ffmpeg_path,
+        scheduler=scheduler,
+        demo=demo,
+        progress=not quiet,
+        bundle=not no_bundle,
+    )
     result = run_pipeline(opts, log=lambda msg: click.echo(f"vmafkit: {msg}", err=True))
-    click.echo(f"{result.verdict}: {result.out_dir} ({result.wall_s:.0f} s; steps: "
-               + ", ".join(f"{k} {v}" for k, v in result.steps.items()) + ")")
+    click.echo(
+        f"{result.verdict}: {result.out_dir} ({result.wall_s:.0f} s; steps: "
+        + ", ".join(f"{k} {v}" for k, v in result.steps.items())
+        + ")"
+    )
     if result.bundle:
         click.echo(f"bundle: {result.bundle}")
     if result.verdict == "PROMOTE":  # run exported already: only the flip is left
         models = result.out_dir / MODELS_DIR
-        click.echo(f"next: vmafkit registry flip --registry {models / 'registry.json'} --verdict "
-                   f"{result.out_dir / LOSO_DIR / 'PROMOTE.json'} (the export to {models} is done)")
+        click.echo(
+            f"next: vmafkit registry flip --registry {models / 'registry.json'} --verdict "
+            f"{result.out_dir / LOSO_DIR / 'PROMOTE.json'} (the export to {models} is done)"
+        )
     return result.exit_code
 
 

@@ -14,24 +14,35 @@ from vmafkit.io import atomic_write_json, dumps_json
 
 def _print_prediction(result: dict) -> None:
     fmt = lambda v: "  -   " if v is None else f"{v:6.2f}"  # noqa: E731
-    click.echo(f"model {result['model']} ({result['mode']}, members {result['members']}); "
-               f"{result['domain']['description']}")
+    click.echo(
+        f"model {result['model']} ({result['mode']}, members {result['members']}); {result['domain']['description']}"
+    )
     guarantee = result["interval"]["guarantee"]
     click.echo(f"interval: {guarantee}" if guarantee else "interval: none (no calibration)")
     click.echo(f"{'clip':<28} {'frames':>6} {'score':>6} {'lower':>6} {'upper':>6} {'vmaf':>6}")
     for c in result["clips"]:
-        label = " ".join([c["name"], c["encoder"] or "-", c["preset"] or "-", "-" if c["cq"] is None else f"cq{c['cq']:g}"])
+        label = " ".join(
+            [c["name"], c["encoder"] or "-", c["preset"] or "-", "-" if c["cq"] is None else f"cq{c['cq']:g}"]
+        )
         flag = "" if c["in_domain"] else "  OUT OF DOMAIN"
-        click.echo(f"{label[:28]:<28} {c['n_frames']:>6} {fmt(c['score'])} {fmt(c['lower'])} {fmt(c['upper'])} "
-                   f"{fmt(c.get('vmaf'))}{flag}")
+        click.echo(
+            f"{label[:28]:<28} {c['n_frames']:>6} {fmt(c['score'])} {fmt(c['lower'])} {fmt(c['upper'])} "
+            f"{fmt(c.get('vmaf'))}{flag}"
+        )
 
 
 def register(main: click.Group) -> None:
     @main.command("export")
-    @click.option("--corpus", "corpus", required=True, type=click.Path(dir_okay=False, path_type=str),
-                  help="The corpus the verdict was computed on.")
-    @click.option("--verdict", "verdict", required=True, type=click.Path(dir_okay=False, path_type=str),
-                  help="DIR/PROMOTE.json.")
+    @click.option(
+        "--corpus",
+        "corpus",
+        required=True,
+        type=click.Path(dir_okay=False, path_type=str),
+        help="The corpus the verdict was computed on.",
+    )
+    @click.option(
+        "--verdict", "verdict", required=True, type=click.Path(dir_okay=False, path_type=str), help="DIR/PROMOTE.json."
+    )
     @click.option("--out-dir", required=True, type=click.Path(file_okay=False, path_type=str), help="MODELS folder.")
     @click.option("--id", "model_id", default="fr_regressor_v2_ensemble_v1", show_default=True, help="Ensemble id.")
     @click.option("--device", default="cpu", show_default=True, help="torch device for the full-corpus refit.")
@@ -42,11 +53,20 @@ def register(main: click.Group) -> None:
         Exit 3 unless VERDICT is PROMOTE for exactly this CORPUS."""
         from vmafkit.serve.export import export_ensemble
 
-        summary = export_ensemble(corpus, verdict, out_dir, model_id=model_id, device=device,
-                                  progress=sys.stderr.isatty(), argv=list(sys.argv))
+        summary = export_ensemble(
+            corpus,
+            verdict,
+            out_dir,
+            model_id=model_id,
+            device=device,
+            progress=sys.stderr.isatty(),
+            argv=list(sys.argv),
+        )
         for seed, check in summary["parity"].items():
-            click.echo(f"seed {seed}: onnxruntime vs torch max |diff| {check['max_abs_diff']:.2e} on {check['rows']} rows "
-                       f"(tolerance {check['tolerance']:g})")
+            click.echo(
+                f"seed {seed}: onnxruntime vs torch max |diff| {check['max_abs_diff']:.2e} on {check['rows']} rows "
+                f"(tolerance {check['tolerance']:g})"
+            )
         click.echo(f"exported {model_id} ({len(summary['seeds'])} members, smoke=true) -> {summary['registry']}")
         click.echo(f"next: vmafkit registry flip --registry {summary['registry']} --verdict {verdict}")
         return 0
@@ -103,25 +123,50 @@ def register(main: click.Group) -> None:
         return 0
 
     @main.command("predict")
-    @click.option("--models", required=True, type=click.Path(path_type=str), help="MODELS folder (or its registry.json).")
+    @click.option(
+        "--models", required=True, type=click.Path(path_type=str), help="MODELS folder (or its registry.json)."
+    )
     @click.option("--ref", type=click.Path(dir_okay=False, path_type=str), default=None)
     @click.option("--dis", type=click.Path(dir_okay=False, path_type=str), default=None)
-    @click.option("--features", "features", type=click.Path(dir_okay=False, path_type=str), default=None,
-                  help="JSONL of per-frame canonical-6 rows instead of --ref/--dis.")
-    @click.option("--encoder", default=None, help="Encoder of DIS (rows' own encoder key wins); optional for a "
-                  "robust-recipe ensemble.")
+    @click.option(
+        "--features",
+        "features",
+        type=click.Path(dir_okay=False, path_type=str),
+        default=None,
+        help="JSONL of per-frame canonical-6 rows instead of --ref/--dis.",
+    )
+    @click.option(
+        "--encoder",
+        default=None,
+        help="Encoder of DIS (rows' own encoder key wins); optional for a robust-recipe ensemble.",
+    )
     @click.option("--preset", default=None, help="Preset of DIS; optional for a robust-recipe ensemble.")
-    @click.option("--cq", type=FiniteFloatRange(*V.CQ_RANGE_OTHER), default=None,
-                  help="Quality level DIS was encoded at; optional for a "
-                  "robust-recipe ensemble.")
-    @click.option("--allow-out-of-domain", is_flag=True,
-                  help="Score rows outside the training domain too, marked in_domain: false and without an interval "
-                       "(default: refuse them, exit 2).")
-    @click.option("--coverage", type=FiniteFloatRange(0, 1, min_open=True, max_open=True), default=T.DEFAULT_COVERAGE,
-                  show_default=True)
+    @click.option(
+        "--cq",
+        type=FiniteFloatRange(*V.CQ_RANGE_OTHER),
+        default=None,
+        help="Quality level DIS was encoded at; optional for a robust-recipe ensemble.",
+    )
+    @click.option(
+        "--allow-out-of-domain",
+        is_flag=True,
+        help="Score rows outside the training domain too, marked in_domain: false and without an interval "
+        "(default: refuse them, exit 2).",
+    )
+    @click.option(
+        "--coverage",
+        type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
+        default=T.DEFAULT_COVERAGE,
+        show_default=True,
+    )
     @click.option("--id", "model_id", default=None, help="Ensemble id when the registry holds several.")
-    @click.option("--json", "json_out", default=None, type=click.Path(path_type=str),
-                  help="Write the full result (per frame and per clip) here; '-' for stdout.")
+    @click.option(
+        "--json",
+        "json_out",
+        default=None,
+        type=click.Path(path_type=str),
+        help="Write the full result (per frame and per clip) here; '-' for stdout.",
+    )
     @click.option("--width", type=click.IntRange(1, V.DIMENSION_MAX), default=None)
     @click.option("--height", type=click.IntRange(1, V.DIMENSION_MAX), default=None)
     @click.option("--pix-fmt", default=None)
@@ -129,8 +174,25 @@ def register(main: click.Group) -> None:
     @click.option("--max-frames", type=click.IntRange(min=1), default=None)
     @click.option("--ffmpeg", default=None)
     @run_command
-    def predict_cmd(models, ref, dis, features, encoder, preset, cq, allow_out_of_domain, coverage, model_id, json_out,
-                    width, height, pix_fmt, fps, max_frames, ffmpeg) -> int:
+    def predict_cmd(
+        models,
+        ref,
+        dis,
+        features,
+        encoder,
+        preset,
+        cq,
+        allow_out_of_domain,
+        coverage,
+        model_id,
+        json_out,
+        width,
+        height,
+        pix_fmt,
+        fps,
+        max_frames,
+        ffmpeg,
+    ) -> int:
         """Per-frame and per-clip ensemble quality with a calibrated interval."""
         from vmafkit.errors import InputError
         from vmafkit.serve.predict import load_ensemble, predict_features, predict_pair, read_feature_rows
@@ -139,13 +201,32 @@ def register(main: click.Group) -> None:
             raise InputError("give either --features FILE.jsonl or both --ref and --dis")
         ens = load_ensemble(models, model_id=model_id)
         if features is not None:
-            result = predict_features(ens, read_feature_rows(features), encoder=encoder, preset=preset, cq=cq,
-                                      coverage=coverage, allow_out_of_domain=allow_out_of_domain)
+            result = predict_features(
+                ens,
+                read_feature_rows(features),
+                encoder=encoder,
+                preset=preset,
+                cq=cq,
+                coverage=coverage,
+                allow_out_of_domain=allow_out_of_domain,
+            )
         else:
-            result = predict_pair(ens, ref, dis, encoder=encoder, preset=preset, cq=cq, coverage=coverage,
-                                  allow_out_of_domain=allow_out_of_domain,
-                                  width=width, height=height, pix_fmt=pix_fmt, fps=fps, max_frames=max_frames,
-                                  ffmpeg=ffmpeg)
+            result = predict_pair(
+                ens,
+                ref,
+                dis,
+                encoder=encoder,
+                preset=preset,
+                cq=cq,
+                coverage=coverage,
+                allow_out_of_domain=allow_out_of_domain,
+                width=width,
+                height=height,
+                pix_fmt=pix_fmt,
+                fps=fps,
+                max_frames=max_frames,
+                ffmpeg=ffmpeg,
+            )
         for note in result["notes"]:
             click.echo(f"vmafkit: note: {note}", err=True)
         if json_out == "-":

@@ -110,8 +110,10 @@ def check_distinct_sources(sources: Sequence[Source], ref_dir: str | Path | None
         first = seen.setdefault(source.sha256, source)
         if first is not source:
             a, b = (listed.get(s.name, s.path) for s in (first, source))
-            raise InputError(f"{a} and {b} are the same clip (sha256 {source.sha256[:16]}...); "
-                             "remove one of them from the reference folder")
+            raise InputError(
+                f"{a} and {b} are the same clip (sha256 {source.sha256[:16]}...); "
+                "remove one of them from the reference folder"
+            )
 
 
 def _try_flock(path: Path):
@@ -163,8 +165,12 @@ def sweep_cache_litter(cache_dir: str | Path, *, now: float | None = None) -> li
             elif _age_s(entry, now) >= UNLOCKED_LITTER_AGE_S:
                 shutil.rmtree(entry, ignore_errors=True)
                 removed.append(entry.name)
-        elif (entry.name.startswith(".") and entry.name.endswith(".tmp") and entry.is_file()
-              and _age_s(entry, now) >= UNLOCKED_LITTER_AGE_S):
+        elif (
+            entry.name.startswith(".")
+            and entry.name.endswith(".tmp")
+            and entry.is_file()
+            and _age_s(entry, now) >= UNLOCKED_LITTER_AGE_S
+        ):
             with contextlib.suppress(OSError):  # a cell's atomic write lasts milliseconds
                 entry.unlink()
                 removed.append(entry.name)
@@ -179,7 +185,9 @@ def _sweep_output_temps(out: Path) -> None:
             temp.unlink()
 
 
-def plan_cells(sources: Sequence[Source], encoders: Sequence[str], presets: Sequence[str], cqs: Sequence[int]) -> list[Cell]:
+def plan_cells(
+    sources: Sequence[Source], encoders: Sequence[str], presets: Sequence[str], cqs: Sequence[int]
+) -> list[Cell]:
     cells = []
     for source in sources:
         for encoder in encoders:
@@ -195,10 +203,19 @@ def cell_key(cell: Cell, ctx: CellContext) -> str:
     """Hash of everything that determines a cell's rows (not its timings)."""
     args = get_adapter(cell.encoder).args(cell.cq, cell.preset)
     identity = {
-        "schema_version": SCHEMA_VERSION, "src_sha256": cell.source.sha256, "encoder": cell.encoder,
-        "preset": cell.preset, "cq": cell.cq, "codec_args": list(args.codec_args), "filters": list(args.filters),
-        "ffmpeg_version": ctx.ff.version, "libvmaf_version": ctx.ff.libvmaf_version, "backend": ctx.backend,
-        "max_frames": ctx.max_frames, "encoder_threads": ctx.encoder_threads, "group": cell.source.group,
+        "schema_version": SCHEMA_VERSION,
+        "src_sha256": cell.source.sha256,
+        "encoder": cell.encoder,
+        "preset": cell.preset,
+        "cq": cell.cq,
+        "codec_args": list(args.codec_args),
+        "filters": list(args.filters),
+        "ffmpeg_version": ctx.ff.version,
+        "libvmaf_version": ctx.ff.libvmaf_version,
+        "backend": ctx.backend,
+        "max_frames": ctx.max_frames,
+        "encoder_threads": ctx.encoder_threads,
+        "group": cell.source.group,
         "geometry": [cell.source.width, cell.source.height, cell.source.pix_fmt, cell.source.fps, cell.source.kind],
     }
     text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
@@ -206,7 +223,9 @@ def cell_key(cell: Cell, ctx: CellContext) -> str:
 
 
 def cell_path(cell: Cell, ctx: CellContext) -> Path:
-    return ctx.cache_dir / f"{cell.source.name}__{cell.encoder}__{cell.preset}__cq{cell.cq}__{cell_key(cell, ctx)}.jsonl"
+    return (
+        ctx.cache_dir / f"{cell.source.name}__{cell.encoder}__{cell.preset}__cq{cell.cq}__{cell_key(cell, ctx)}.jsonl"
+    )
 
 
 def load_cached_cell(path: Path) -> list[dict[str, Any]] | None:
@@ -257,8 +276,13 @@ def _encode_and_score(cell: Cell, ctx: CellContext, tmp: Path) -> list[dict[str,
     encoded = tmp / "encoded.mkv"
     frames, enc_ms = _encode(cell, ctx, encoded)
     dis = ffm.InputSpec(encoded, False, *source.even_size, source.pix_fmt, source.fps)
-    scorer_args = dict(pix_fmt=ffm.scoring_pix_fmt(source.pix_fmt), ref_crop=source.crop,
-                       max_frames=frames, threads=ctx.threads, what=f"{source.path} ({cell.encoder} cq{cell.cq})")
+    scorer_args = dict(
+        pix_fmt=ffm.scoring_pix_fmt(source.pix_fmt),
+        ref_crop=source.crop,
+        max_frames=frames,
+        threads=ctx.threads,
+        what=f"{source.path} ({cell.encoder} cq{cell.cq})",
+    )
     if ctx.vmaf_bin:
         from vmafkit.media.vmafcli import score_with_vmaf_cli
 
@@ -266,18 +290,36 @@ def _encode_and_score(cell: Cell, ctx: CellContext, tmp: Path) -> list[dict[str,
     else:
         scored = run_libvmaf(ctx.ff, dis, source.input_spec, **scorer_args)
     if len(scored) != frames:
-        raise InputError(f"mismatched frame counts: encoded {frames} frames, libvmaf scored {len(scored)} "
-                         f"({cell.encoder} cq{cell.cq})", path=source.path)
-    return _rows(cell, ctx, scored, enc_bytes=encoded.stat().st_size, enc_ms=enc_ms,
-                 enc_version=encoder_version(encoded, cell.encoder, ctx.ff))
+        raise InputError(
+            f"mismatched frame counts: encoded {frames} frames, libvmaf scored {len(scored)} "
+            f"({cell.encoder} cq{cell.cq})",
+            path=source.path,
+        )
+    return _rows(
+        cell,
+        ctx,
+        scored,
+        enc_bytes=encoded.stat().st_size,
+        enc_ms=enc_ms,
+        enc_version=encoder_version(encoded, cell.encoder, ctx.ff),
+    )
 
 
 def _encode(cell: Cell, ctx: CellContext, encoded: Path) -> tuple[int, int]:
     source = cell.source
     args = get_adapter(cell.encoder).args(cell.cq, cell.preset)
-    argv = ffm.encode_argv(ctx.ff, source.input_spec, encoded, encoder=cell.encoder, codec_args=args.codec_args,
-                           hw_init=args.hw_init, encoder_filters=args.filters, crop=source.crop,
-                           max_frames=ctx.max_frames, threads=ctx.encoder_threads)
+    argv = ffm.encode_argv(
+        ctx.ff,
+        source.input_spec,
+        encoded,
+        encoder=cell.encoder,
+        codec_args=args.codec_args,
+        hw_init=args.hw_init,
+        encoder_filters=args.filters,
+        crop=source.crop,
+        max_frames=ctx.max_frames,
+        threads=ctx.encoder_threads,
+    )
     started = time.perf_counter()
     result = ffm.run_ffmpeg(argv)
     enc_ms = int(round((time.perf_counter() - started) * 1000))
@@ -289,21 +331,38 @@ def _encode(cell: Cell, ctx: CellContext, encoded: Path) -> tuple[int, int]:
     return frames, enc_ms
 
 
-def _rows(cell: Cell, ctx: CellContext, scored: list[dict[str, float]], *, enc_bytes: int, enc_ms: int,
-          enc_version: str) -> list[dict[str, Any]]:
+def _rows(
+    cell: Cell, ctx: CellContext, scored: list[dict[str, float]], *, enc_bytes: int, enc_ms: int, enc_version: str
+) -> list[dict[str, Any]]:
     source = cell.source
     width, height = source.even_size
     common = {
-        "schema_version": SCHEMA_VERSION, "src": source.name, "src_sha256": source.sha256, "group": source.group,
-        "encoder": cell.encoder, "preset": cell.preset, "cq": cell.cq, "width": width, "height": height,
-        "src_width": source.width, "src_height": source.height, "fps": source.fps, "pix_fmt": source.pix_fmt,
-        "bit_depth": source.bit_depth, "enc_bytes": enc_bytes, "enc_time_ms": enc_ms,
+        "schema_version": SCHEMA_VERSION,
+        "src": source.name,
+        "src_sha256": source.sha256,
+        "group": source.group,
+        "encoder": cell.encoder,
+        "preset": cell.preset,
+        "cq": cell.cq,
+        "width": width,
+        "height": height,
+        "src_width": source.width,
+        "src_height": source.height,
+        "fps": source.fps,
+        "pix_fmt": source.pix_fmt,
+        "bit_depth": source.bit_depth,
+        "enc_bytes": enc_bytes,
+        "enc_time_ms": enc_ms,
         "enc_threads": ctx.encoder_threads,
-        "ffmpeg_version": ctx.ff.version, "libvmaf_version": ctx.ff.libvmaf_version if not ctx.vmaf_bin else None,
-        "encoder_version": enc_version, "backend": ctx.backend, "vmaf_model": ffm.VMAF_MODEL,
+        "ffmpeg_version": ctx.ff.version,
+        "libvmaf_version": ctx.ff.libvmaf_version if not ctx.vmaf_bin else None,
+        "encoder_version": enc_version,
+        "backend": ctx.backend,
+        "vmaf_model": ffm.VMAF_MODEL,
     }
-    return [{**common, "frame_index": f["frame_index"], TARGET: f[TARGET], **{k: f[k] for k in CANONICAL6}}
-            for f in scored]
+    return [
+        {**common, "frame_index": f["frame_index"], TARGET: f[TARGET], **{k: f[k] for k in CANONICAL6}} for f in scored
+    ]
 
 
 def default_jobs(n_cells: int) -> int:
@@ -350,12 +409,19 @@ def build_corpus(
     # Absolute: tasks may run in other processes or on other hosts (Dask), whose cwd is not ours.
     cache = (Path(cache_dir) if cache_dir else out.parent / CACHE_DIRNAME / "cells").absolute()
     cache.mkdir(parents=True, exist_ok=True)
-    ctx = CellContext(ff=ff, cache_dir=cache, max_frames=max_frames, threads=max(1, usable_cores() // jobs),
-                      vmaf_bin=vmaf_bin, encoder_threads=encoder_threads)
+    ctx = CellContext(
+        ff=ff,
+        cache_dir=cache,
+        max_frames=max_frames,
+        threads=max(1, usable_cores() // jobs),
+        vmaf_bin=vmaf_bin,
+        encoder_threads=encoder_threads,
+    )
     executor = make_executor(jobs, scheduler)
     try:
         executor.require_paths(  # on a cluster, every worker must see the same files
-            readable=[s.path for s in sources] + [Path(ff.path)], writable=[cache])
+            readable=[s.path for s in sources] + [Path(ff.path)], writable=[cache]
+        )
         with exclusive_lock(cache.parent, name=f".{out.name}.lock"):
             _sweep_output_temps(out)
             sweep_cache_litter(cache)
@@ -365,9 +431,17 @@ def build_corpus(
                 handle.write(write_jsonl_lines(rows))
     finally:
         executor.close()  # a Dask client disconnects; the cluster keeps running
-    return BuildResult(out=out, n_rows=len(rows), n_cells=len(cells), cells_cached=cached, cells_run=len(cells) - cached,
-                       sources=[s.name for s in sources], encoders=list(encoders),
-                       wall_s=round(time.perf_counter() - started, 3), executor=executor.describe())
+    return BuildResult(
+        out=out,
+        n_rows=len(rows),
+        n_cells=len(cells),
+        cells_cached=cached,
+        cells_run=len(cells) - cached,
+        sources=[s.name for s in sources],
+        encoders=list(encoders),
+        wall_s=round(time.perf_counter() - started, 3),
+        executor=executor.describe(),
+    )
 
 
 def _expected_frames(cell: Cell, max_frames: int | None) -> int | None:
@@ -397,8 +471,9 @@ def _run_cells(cells: list[Cell], ctx: CellContext, executor, progress: bool) ->
     todo.sort(key=lambda c: -_cost(c, ctx.max_frames))
     expected = [_expected_frames(c, ctx.max_frames) for c in cells]
     total_frames = sum(expected) if all(e is not None for e in expected) else None
-    with cell_progress(enabled=progress, n_cells=len(cells), total_frames=total_frames,
-                       where=executor.describe()) as bar:
+    with cell_progress(
+        enabled=progress, n_cells=len(cells), total_frames=total_frames, where=executor.describe()
+    ) as bar:
         bar.advance(cells=len(results), frames=sum(len(r) for r in results.values()))
         for cell, rows in executor.map_unordered(functools.partial(run_cell, ctx=ctx), todo):
             results[cell] = rows

@@ -53,21 +53,37 @@ def _same_numbers(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 
 # What a row records about how it was made: when two rows disagree, these tell why.
-PROVENANCE_KEYS = ("backend", "libvmaf_version", "ffmpeg_version", "vmaf_model", "encoder_version", "enc_threads",
-                   "width", "height", "pix_fmt", "src_width", "src_height", "fps")
+PROVENANCE_KEYS = (
+    "backend",
+    "libvmaf_version",
+    "ffmpeg_version",
+    "vmaf_model",
+    "encoder_version",
+    "enc_threads",
+    "width",
+    "height",
+    "pix_fmt",
+    "src_width",
+    "src_height",
+    "fps",
+)
 
 
 def _differences(first: dict[str, Any], other: dict[str, Any]) -> str:
     """What actually differs between two rows of one key: the numbers (first's value vs other's),
     then any provenance field; when no provenance field differs, say so, naming the shared ones."""
-    numbers = [f"{k} {float(first[k]):.6g} vs {float(other[k]):.6g}" for k in (TARGET, *CANONICAL6)
-               if abs(float(first[k]) - float(other[k])) > SCORE_TOLERANCE]
+    numbers = [
+        f"{k} {float(first[k]):.6g} vs {float(other[k]):.6g}"
+        for k in (TARGET, *CANONICAL6)
+        if abs(float(first[k]) - float(other[k])) > SCORE_TOLERANCE
+    ]
     changed = [f"{k} {first.get(k)!r} vs {other.get(k)!r}" for k in PROVENANCE_KEYS if first.get(k) != other.get(k)]
     text = ", ".join(numbers)
     if changed:
         return f"{text}; made differently: {', '.join(changed)}"
-    same = ", ".join(f"{k} {first.get(k)}" for k in ("backend", "libvmaf_version", "ffmpeg_version")
-                     if first.get(k) is not None)
+    same = ", ".join(
+        f"{k} {first.get(k)}" for k in ("backend", "libvmaf_version", "ffmpeg_version") if first.get(k) is not None
+    )
     return f"{text}; both rows record the same {same}" if same else text
 
 
@@ -90,8 +106,10 @@ def merge_shards(shards: Sequence[str | Path], out: str | Path, *, allow_mixed_v
         for lineno, row in iter_jsonl(shard):
             where = f"{shard}:{lineno}"
             if row.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
-                raise InputError(f"{where}: schema_version {row.get('schema_version')!r} is not {SCHEMA_VERSION}; "
-                                 "re-score that shard with this vmafkit")
+                raise InputError(
+                    f"{where}: schema_version {row.get('schema_version')!r} is not {SCHEMA_VERSION}; "
+                    "re-score that shard with this vmafkit"
+                )
             validate_row(row, where)
             versions.setdefault(str(row.get("libvmaf_version")), where)
             count += 1
@@ -101,14 +119,16 @@ def merge_shards(shards: Sequence[str | Path], out: str | Path, *, allow_mixed_v
                 raise InputError(
                     f"{where}: src_sha256 {sha} (the same reference clip) is in LOSO group {group!r} (src {src!r}) "
                     f"here but in group {first_group!r} (src {first_src!r}) at {first_seen}; its frames would leak "
-                    "across folds: give the clip one name and group on every host (sources.toml [groups]) and re-score")
+                    "across folds: give the clip one name and group on every host (sources.toml [groups]) and re-score"
+                )
             key = row_key(row)
             if key in kept:
                 first, first_where = kept[key]
                 if not _same_numbers(first, row):
                     raise InputError(
                         f"{where}: row {dict(zip(MERGE_KEY, key))} was scored differently in {first_where}: "
-                        f"{_differences(first, row)}; refusing to merge")
+                        f"{_differences(first, row)}; refusing to merge"
+                    )
                 duplicates += 1
                 continue
             kept[key] = (row, where)
@@ -116,12 +136,21 @@ def merge_shards(shards: Sequence[str | Path], out: str | Path, *, allow_mixed_v
         rows_in += count
     if len(versions) > 1 and not allow_mixed_versions:
         detail = ", ".join(f"{v} (first at {w})" for v, w in sorted(versions.items()))
-        raise InputError(f"shards were scored by different libvmaf versions: {detail}; "
-                         "pass --allow-mixed-versions to merge anyway")
-    rows = sorted((row for row, _ in kept.values()), key=lambda r: (str(r["src"]), *map(str, row_key(r)[1:3]),
-                                                                     float(r["cq"]), int(r["frame_index"])))
+        raise InputError(
+            f"shards were scored by different libvmaf versions: {detail}; pass --allow-mixed-versions to merge anyway"
+        )
+    rows = sorted(
+        (row for row, _ in kept.values()),
+        key=lambda r: (str(r["src"]), *map(str, row_key(r)[1:3]), float(r["cq"]), int(r["frame_index"])),
+    )
     with atomic_output(out, "w") as handle:
         handle.write(write_jsonl_lines(rows))
-    return MergeSummary(out=out, rows_in=rows_in, rows_out=len(rows), duplicates=duplicates,
-                        sources=sorted({str(r["src"]) for r in rows}), per_shard=per_shard,
-                        libvmaf_versions=sorted(versions))
+    return MergeSummary(
+        out=out,
+        rows_in=rows_in,
+        rows_out=len(rows),
+        duplicates=duplicates,
+        sources=sorted({str(r["src"]) for r in rows}),
+        per_shard=per_shard,
+        libvmaf_versions=sorted(versions),
+    )

@@ -28,13 +28,33 @@ TARGET = "vmaf"
 LIBVMAF_NAMES = tuple(f"integer_{name}" for name in CANONICAL6)
 
 REQUIRED_KEYS = (
-    "src", "src_sha256", "encoder", "preset", "cq", "frame_index", TARGET, *CANONICAL6,
-    "width", "height", "fps", "pix_fmt", "enc_bytes", "enc_time_ms",
+    "src",
+    "src_sha256",
+    "encoder",
+    "preset",
+    "cq",
+    "frame_index",
+    TARGET,
+    *CANONICAL6,
+    "width",
+    "height",
+    "fps",
+    "pix_fmt",
+    "enc_bytes",
+    "enc_time_ms",
 )
 # Keys vmafkit adds so a shard is traceable; optional when reading shards of the original kit.
 TRACE_KEYS = (
-    "schema_version", "group", "ffmpeg_version", "libvmaf_version", "encoder_version",
-    "backend", "vmaf_model", "bit_depth", "src_width", "src_height",
+    "schema_version",
+    "group",
+    "ffmpeg_version",
+    "libvmaf_version",
+    "encoder_version",
+    "backend",
+    "vmaf_model",
+    "bit_depth",
+    "src_width",
+    "src_height",
 )
 NUMERIC_KEYS = (TARGET, *CANONICAL6, "cq", "frame_index", "width", "height", "fps", "enc_bytes", "enc_time_ms")
 MERGE_KEY = ("src_sha256", "encoder", "preset", "cq", "frame_index")
@@ -105,8 +125,12 @@ VMAF_RANGE = (0.0, 100.0)  # libvmaf clips its VMAF score to [0, 100]
 # difference of blurred luma on libvmaf's 8-bit scale, at most 255 (real clips: 0..~40); 1024
 # leaves room for any bit-depth scaling.
 FEATURE_BOUNDS: dict[str, tuple[float, float]] = {
-    "adm2": (0.0, 100.0), "vif_scale0": (0.0, 100.0), "vif_scale1": (0.0, 100.0), "vif_scale2": (0.0, 100.0),
-    "vif_scale3": (0.0, 100.0), "motion2": (0.0, 1024.0),
+    "adm2": (0.0, 100.0),
+    "vif_scale0": (0.0, 100.0),
+    "vif_scale1": (0.0, 100.0),
+    "vif_scale2": (0.0, 100.0),
+    "vif_scale3": (0.0, 100.0),
+    "motion2": (0.0, 1024.0),
 }
 # cq: the adapter's own range (media/encoders.py, e.g. libx264 0..51, libsvtav1 1..63); an
 # encoder vmafkit has no adapter for (a shard of another kit) gets CQ_RANGE_OTHER, the widest
@@ -208,8 +232,10 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
         validate_row(row, where)
         key = row_key(row)
         if key in seen:
-            raise InputError(f"{where}: duplicate row (same src_sha256, encoder, preset, cq, frame_index as {seen[key]}); "
-                             "deduplicate with `vmafkit merge`")
+            raise InputError(
+                f"{where}: duplicate row (same src_sha256, encoder, preset, cq, frame_index as {seen[key]}); "
+                "deduplicate with `vmafkit merge`"
+            )
         seen[key] = where
         rows.append(row)
     return rows
@@ -236,8 +262,11 @@ def rows_to_corpus(rows: list[dict[str, Any]], path: str | Path) -> Corpus:
         group = str(r.get("group") or r["src"])
         first = group_of.setdefault(str(r["src_sha256"]), group)
         if first != group:
-            raise InputError(f"row {i + 1}: source {str(r['src_sha256'])[:12]} (src {r['src']}) is in LOSO groups "
-                             f"{first!r} and {group!r}: one clip in two folds leaks between them", path=path)
+            raise InputError(
+                f"row {i + 1}: source {str(r['src_sha256'])[:12]} (src {r['src']}) is in LOSO groups "
+                f"{first!r} and {group!r}: one clip in two folds leaks between them",
+                path=path,
+            )
     sizes = sorted({(int(r["width"]), int(r["height"])) for r in rows})
     return Corpus(
         path=path,
@@ -250,8 +279,11 @@ def rows_to_corpus(rows: list[dict[str, Any]], path: str | Path) -> Corpus:
         cq=np.array([float(r["cq"]) for r in rows], dtype=np.float64),
         frame_index=np.array([int(r["frame_index"]) for r in rows], dtype=np.int64),
         src_sha256=np.array([str(r["src_sha256"]) for r in rows]),
-        meta={"n_rows": len(rows), "frame_sizes": [list(wh) for wh in sizes],
-              "pix_fmts": sorted({str(r["pix_fmt"]) for r in rows})},
+        meta={
+            "n_rows": len(rows),
+            "frame_sizes": [list(wh) for wh in sizes],
+            "pix_fmts": sorted({str(r["pix_fmt"]) for r in rows}),
+        },
     )
 
 

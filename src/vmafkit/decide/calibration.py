@@ -40,8 +40,10 @@ from vmafkit.io import iter_json_objects, require_regular_file, sha256_file
 from vmafkit.train.metrics import source_half_width, source_quantile
 
 PRED_COLUMNS = ("row", "src", "encoder", "preset", "cq", "frame_index", "vmaf", "pred", "fold")
-METHOD = ("per-source quantile of LOSO held-out absolute residuals of the seed-mean ensemble, then split "
-          "conformal across sources; clip = cell (src, encoder, preset, cq) mean")
+METHOD = (
+    "per-source quantile of LOSO held-out absolute residuals of the seed-mean ensemble, then split "
+    "conformal across sources; clip = cell (src, encoder, preset, cq) mean"
+)
 
 
 def conformal_rank(n: int, coverage: float) -> int:
@@ -141,7 +143,9 @@ def _align(per_seed: Mapping[int, dict[str, np.ndarray]], paths: Mapping[int, Pa
         other = per_seed[seed]
         where = paths.get(seed, f"seed {seed}")
         if other["row"].shape != base["row"].shape or not np.array_equal(other["row"], base["row"]):
-            raise InputError(f"rows differ from seed {seeds[0]}'s prediction file (seeds must cover the same corpus)", path=where)
+            raise InputError(
+                f"rows differ from seed {seeds[0]}'s prediction file (seeds must cover the same corpus)", path=where
+            )
         if not np.allclose(other["vmaf"], base["vmaf"], rtol=0, atol=1e-9):
             raise InputError(f"vmaf targets differ from seed {seeds[0]}'s prediction file", path=where)
         if not np.array_equal(other["fold"], base["fold"]):
@@ -163,8 +167,9 @@ def _by_fold(scores: np.ndarray, folds: np.ndarray) -> dict[str, np.ndarray]:
     return {fold: np.sort(scores[folds == fold]) for fold in sorted(set(folds.tolist()))}
 
 
-def _level(scores: np.ndarray, folds: np.ndarray, coverage: float,
-           checks: Mapping[str, np.ndarray] | None = None) -> dict[str, Any]:
+def _level(
+    scores: np.ndarray, folds: np.ndarray, coverage: float, checks: Mapping[str, np.ndarray] | None = None
+) -> dict[str, Any]:
     """Half-width over all folds, and per fold the coverage of a half-width from the other folds.
     `checks`: other score arrays (same rows) whose per-fold coverage is also measured."""
     per_source = _by_fold(scores, folds)
@@ -173,8 +178,12 @@ def _level(scores: np.ndarray, folds: np.ndarray, coverage: float,
     for fold, mine in per_source.items():
         others = [v for f, v in per_source.items() if f != fold]
         q, _ = source_half_width(others, coverage)
-        item = {"n": int(mine.size), "half_width": _finite(q), "coverage": float(np.mean(mine <= q)),
-                "source_quantile": source_quantile(mine, coverage)}
+        item = {
+            "n": int(mine.size),
+            "half_width": _finite(q),
+            "coverage": float(np.mean(mine <= q)),
+            "source_quantile": source_quantile(mine, coverage),
+        }
         for name, values in (checks or {}).items():
             item[f"coverage_{name}"] = float(np.mean(values[folds == fold] <= q))
         per_fold[fold] = item
@@ -184,8 +193,9 @@ def _level(scores: np.ndarray, folds: np.ndarray, coverage: float,
         "n_sources": len(per_source),
         "half_width": _finite(half),
         "source_level": attained,
-        "half_widths": {f"{c:g}": _finite(source_half_width(list(per_source.values()), c)[0])
-                        for c in T.REPORTED_COVERAGES},
+        "half_widths": {
+            f"{c:g}": _finite(source_half_width(list(per_source.values()), c)[0]) for c in T.REPORTED_COVERAGES
+        },
         "pooled_coverage": float(np.mean(scores <= half)),
         "fold_coverage_min": float(np.min(covs)),
         "fold_hit_rate": float(np.mean([c >= coverage for c in covs])),
@@ -199,12 +209,19 @@ def _finite(value: float) -> float | None:
 
 
 def guarantee_text(coverage: float, source_level: float, n_sources: int) -> str:
-    return (f"for at least {source_level:.0%} of new sources (split conformal over {n_sources} LOSO sources), "
-            f"at least {coverage:.0%} of frames (clips) lie inside the interval")
+    return (
+        f"for at least {source_level:.0%} of new sources (split conformal over {n_sources} LOSO sources), "
+        f"at least {coverage:.0%} of frames (clips) lie inside the interval"
+    )
 
 
-def calibrate(per_seed: Mapping[int, dict[str, np.ndarray]], coverage: float = T.DEFAULT_COVERAGE,
-              paths: Mapping[int, Path] | None = None, *, label_free: bool = False) -> dict[str, Any]:
+def calibrate(
+    per_seed: Mapping[int, dict[str, np.ndarray]],
+    coverage: float = T.DEFAULT_COVERAGE,
+    paths: Mapping[int, Path] | None = None,
+    *,
+    label_free: bool = False,
+) -> dict[str, Any]:
     """Calibration from aligned per-seed held-out predictions (see the module doc). `label_free`:
     the model answers without labels (robust recipe), so scores also cover `pred_unlabelled`.
 
@@ -218,8 +235,7 @@ def calibrate(per_seed: Mapping[int, dict[str, np.ndarray]], coverage: float = T
     base = _align(per_seed, paths)
     if label_free and any("pred_unlabelled" not in per_seed[s] for s in seeds):
         where = next((paths.get(s) for s in seeds if "pred_unlabelled" not in per_seed[s]), None)
-        raise InputError("the recipe is label-free but the prediction file has no pred_unlabelled column",
-                         path=where)
+        raise InputError("the recipe is label-free but the prediction file has no pred_unlabelled column", path=where)
     cell = _cells(base)
     n_cells = int(cell.max()) + 1
     cell_fold = np.empty(n_cells, dtype=object)
@@ -240,8 +256,10 @@ def calibrate(per_seed: Mapping[int, dict[str, np.ndarray]], coverage: float = T
             clip_free = np.abs(vmaf_cell - _cell_means(free, cell, n_cells))
             frame_score, clip_score = np.maximum(frame_labelled, frame_free), np.maximum(clip_labelled, clip_free)
             frame_checks["unlabelled"], clip_checks["unlabelled"] = frame_free, clip_free
-        return (_level(frame_score, base["fold"], coverage, frame_checks),
-                _level(clip_score, cell_fold, coverage, clip_checks))
+        return (
+            _level(frame_score, base["fold"], coverage, frame_checks),
+            _level(clip_score, cell_fold, coverage, clip_checks),
+        )
 
     ens_frame, ens_clip = levels(seeds)
     one_frame, one_clip = levels(seeds[:1])  # the smoke fallback member: lowest seed
@@ -249,9 +267,16 @@ def calibrate(per_seed: Mapping[int, dict[str, np.ndarray]], coverage: float = T
     per_fold = []
     for fold in folds:
         fr, cl = ens_frame["per_fold"][fold], ens_clip["per_fold"][fold]
-        item = {"fold": fold, "n_frames": fr["n"], "frame_half_width": fr["half_width"],
-                "frame_coverage": fr["coverage"], "frame_source_quantile": fr["source_quantile"],
-                "n_clips": cl["n"], "clip_half_width": cl["half_width"], "clip_coverage": cl["coverage"]}
+        item = {
+            "fold": fold,
+            "n_frames": fr["n"],
+            "frame_half_width": fr["half_width"],
+            "frame_coverage": fr["coverage"],
+            "frame_source_quantile": fr["source_quantile"],
+            "n_clips": cl["n"],
+            "clip_half_width": cl["half_width"],
+            "clip_coverage": cl["coverage"],
+        }
         if label_free:
             item["frame_coverage_labelled"] = fr["coverage_labelled"]
             item["frame_coverage_unlabelled"] = fr["coverage_unlabelled"]
@@ -284,8 +309,9 @@ def calibrate(per_seed: Mapping[int, dict[str, np.ndarray]], coverage: float = T
         "fold_clip_coverage_mean": float(np.mean(clip_cov)),
         "fold_clip_coverage_min": float(np.min(clip_cov)),
         "single_member": {"seed": seeds[0], "frame": public(one_frame), "clip": public(one_clip)},
-        "prediction_files": [{"seed": s, "path": Path(paths[s]).name, "sha256": sha256_file(paths[s])}
-                             for s in seeds if s in paths],
+        "prediction_files": [
+            {"seed": s, "path": Path(paths[s]).name, "sha256": sha256_file(paths[s])} for s in seeds if s in paths
+        ],
     }
     file = {
         "schema_version": 2,
@@ -301,8 +327,9 @@ def calibrate(per_seed: Mapping[int, dict[str, np.ndarray]], coverage: float = T
     return {"summary": summary, "file": file}
 
 
-def calibrate_from_loso(loso_dir: str | Path, seeds: Iterable[int], coverage: float = T.DEFAULT_COVERAGE, *,
-                        label_free: bool = False) -> dict[str, Any] | None:
+def calibrate_from_loso(
+    loso_dir: str | Path, seeds: Iterable[int], coverage: float = T.DEFAULT_COVERAGE, *, label_free: bool = False
+) -> dict[str, Any] | None:
     """Calibrate from the prediction files in `loso_dir`; None when no seed has one; InputError
     when only some seeds have one or a file is malformed."""
     seeds = sorted(int(s) for s in seeds)
@@ -312,8 +339,10 @@ def calibrate_from_loso(loso_dir: str | Path, seeds: Iterable[int], coverage: fl
         return None
     if len(present) != len(seeds):
         missing = [s for s in seeds if paths[s] is None]
-        raise InputError(f"held-out prediction files missing for seeds {missing} "
-                         f"(expected loso_seed{{N}}.predictions.jsonl or .parquet)", path=loso_dir)
+        raise InputError(
+            f"held-out prediction files missing for seeds {missing} "
+            f"(expected loso_seed{{N}}.predictions.jsonl or .parquet)",
+            path=loso_dir,
+        )
     per_seed = {s: read_predictions(p) for s, p in present.items()}
     return calibrate(per_seed, coverage, paths=present, label_free=label_free)
-

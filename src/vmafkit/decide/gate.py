@@ -31,8 +31,9 @@ def load_seed_report(path: str | Path, seed: int | None = None) -> dict[str, Any
         raise InputError(f"seed report says seed {report['seed']} but its name says seed {seed}", path=path)
     plcc = report["mean_plcc"]
     if plcc is None:
-        raise InputError("mean_plcc is null: the PLCC of every fold is undefined (constant target or prediction)",
-                         path=path)
+        raise InputError(
+            "mean_plcc is null: the PLCC of every fold is undefined (constant target or prediction)", path=path
+        )
     if not math.isfinite(plcc) or not -1.0 <= plcc <= 1.0:
         raise InputError(f"mean_plcc {plcc!r} is not a correlation in [-1, 1]", path=path)
     from vmafkit.train.features import ENCODER_VOCAB_VERSION, NUM_CODECS
@@ -41,7 +42,9 @@ def load_seed_report(path: str | Path, seed: int | None = None) -> dict[str, Any
         raise InputError(f"num_codecs {report['num_codecs']} is not this vmafkit's {NUM_CODECS}", path=path)
     version = report.get("encoder_vocab_version")
     if version is not None and version != ENCODER_VOCAB_VERSION:
-        raise InputError(f"encoder_vocab_version {version!r} is not this vmafkit's {ENCODER_VOCAB_VERSION!r}", path=path)
+        raise InputError(
+            f"encoder_vocab_version {version!r} is not this vmafkit's {ENCODER_VOCAB_VERSION!r}", path=path
+        )
     return report
 
 
@@ -84,18 +87,28 @@ def check_report_numbers(report: Mapping[str, Any], preds: Mapping[str, Any], re
         inside = preds["fold"] == str(fold["held_out"])
         value = metrics.plcc(preds["pred"][inside], preds["vmaf"][inside])
         if not _same(fold.get("plcc"), value):
-            raise InputError(f"fold {fold['held_out']}: plcc {fold.get('plcc')} disagrees with its predictions "
-                             f"({value:.6f}); the report was edited or belongs to other predictions", path=report_path)
+            raise InputError(
+                f"fold {fold['held_out']}: plcc {fold.get('plcc')} disagrees with its predictions "
+                f"({value:.6f}); the report was edited or belongs to other predictions",
+                path=report_path,
+            )
         plccs.append(value)
-    for key, value in (("mean_plcc", metrics.nanmean(plccs)), ("min_plcc", metrics.nanmin(plccs)),
-                       ("max_plcc", metrics.nanmax(plccs))):
+    for key, value in (
+        ("mean_plcc", metrics.nanmean(plccs)),
+        ("min_plcc", metrics.nanmin(plccs)),
+        ("max_plcc", metrics.nanmax(plccs)),
+    ):
         if key in report and not _same(report[key], value):
-            raise InputError(f"{key} {report[key]} disagrees with the mean over its folds' predictions ({value:.6f}); "
-                             "the report was edited", path=report_path)
+            raise InputError(
+                f"{key} {report[key]} disagrees with the mean over its folds' predictions ({value:.6f}); "
+                "the report was edited",
+                path=report_path,
+            )
 
 
-def load_evidence(loso_dir: str | Path, seeds: Iterable[int] = T.DEFAULT_SEEDS
-                  ) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]], dict[int, Path]]:
+def load_evidence(
+    loso_dir: str | Path, seeds: Iterable[int] = T.DEFAULT_SEEDS
+) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]], dict[int, Path]]:
     """(reports, predictions, prediction paths) for every seed, each report checked against its
     predictions. A missing prediction file is an InputError: the gate cannot recompute."""
     from vmafkit.decide.calibration import prediction_file, read_predictions
@@ -106,8 +119,11 @@ def load_evidence(loso_dir: str | Path, seeds: Iterable[int] = T.DEFAULT_SEEDS
     for seed, report in reports.items():
         found = prediction_file(loso_dir, seed)
         if found is None:
-            raise InputError(f"held-out prediction file of seed {seed} missing (loso_seed{seed}.predictions.jsonl): "
-                             "the gate recomputes every PLCC from it", path=loso_dir)
+            raise InputError(
+                f"held-out prediction file of seed {seed} missing (loso_seed{seed}.predictions.jsonl): "
+                "the gate recomputes every PLCC from it",
+                path=loso_dir,
+            )
         paths[seed] = found
         preds[seed] = read_predictions(found)
         check_report_numbers(report, preds[seed], seed_report_path(loso_dir, seed))
@@ -163,8 +179,9 @@ def gate_from_reports(reports: Mapping[int, Mapping[str, Any]], interval_coverag
     return evaluate_gate({seed: float(r["mean_plcc"]) for seed, r in reports.items()}, interval_coverage)
 
 
-def run_gate(loso_dir: str | Path, seeds: Iterable[int] = T.DEFAULT_SEEDS,
-             coverage: float = T.DEFAULT_COVERAGE) -> dict[str, Any]:
+def run_gate(
+    loso_dir: str | Path, seeds: Iterable[int] = T.DEFAULT_SEEDS, coverage: float = T.DEFAULT_COVERAGE
+) -> dict[str, Any]:
     """Load and re-check the evidence of `loso_dir` and return the gate report."""
     from vmafkit.decide.calibration import calibrate
     from vmafkit.train.model import Recipe
@@ -184,13 +201,17 @@ def failing_aspects(gate: Mapping[str, Any]) -> list[str]:
     if not gate["plcc_spread_pass"]:
         lo = min(plccs, key=lambda s: (plccs[s], s))
         hi = max(plccs, key=lambda s: (plccs[s], -s))
-        out.append(f"plcc_spread {gate['plcc_spread']:.4f} > {gate['plcc_spread_max']:.4f} "
-                   f"(seed {lo} lowest at {plccs[lo]:.4f}, seed {hi} highest at {plccs[hi]:.4f})")
+        out.append(
+            f"plcc_spread {gate['plcc_spread']:.4f} > {gate['plcc_spread_max']:.4f} "
+            f"(seed {lo} lowest at {plccs[lo]:.4f}, seed {hi} highest at {plccs[hi]:.4f})"
+        )
     for seed in gate["failing_seeds"]:
         out.append(f"seed {seed} plcc {plccs[int(seed)]:.4f} < {gate['per_seed_min']:.4f}")
     if not gate.get("interval_coverage_pass", False):
         value = gate.get("interval_coverage_min")
         shown = "not measured" if value is None else f"{value:.3f}"
-        out.append(f"worst-fold interval coverage {shown} < {gate.get('interval_coverage_threshold', T.FOLD_COVERAGE_MIN):.3f} "
-                   "(a new source's frames fall outside the calibrated interval too often)")
+        out.append(
+            f"worst-fold interval coverage {shown} < {gate.get('interval_coverage_threshold', T.FOLD_COVERAGE_MIN):.3f} "
+            "(a new source's frames fall outside the calibrated interval too often)"
+        )
     return out

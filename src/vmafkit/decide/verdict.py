@@ -100,8 +100,9 @@ def resolve_corpus_path(reports: Mapping[int, Mapping[str, Any]], loso_dir: Path
     paths = {seed: p for seed, (p, _) in named.items()}
     digests = {seed: d for seed, (_, d) in named.items() if d is not None}
     if len(set(paths.values())) != 1 or len(set(digests.values())) > 1:
-        detail = "; ".join(f"seed {s}: {p}" + (f" ({digests[s][:12]})" if s in digests else "")
-                           for s, p in sorted(paths.items()))
+        detail = "; ".join(
+            f"seed {s}: {p}" + (f" ({digests[s][:12]})" if s in digests else "") for s, p in sorted(paths.items())
+        )
         raise InputError(f"seed reports name different corpora ({detail})", path=loso_dir)
     path = Path(next(iter(paths.values())))
     if not path.is_absolute() and not path.exists() and (loso_dir / path).exists():
@@ -111,8 +112,11 @@ def resolve_corpus_path(reports: Mapping[int, Mapping[str, Any]], loso_dir: Path
     if digests:
         expected = next(iter(digests.values()))
         if sha256_file(path) != expected:
-            raise InputError(f"corpus bytes changed since training (sha256 {sha256_file(path)[:12]} != the seed "
-                             f"reports' {expected[:12]})", path=path)
+            raise InputError(
+                f"corpus bytes changed since training (sha256 {sha256_file(path)[:12]} != the seed "
+                f"reports' {expected[:12]})",
+                path=path,
+            )
     return path
 
 
@@ -129,8 +133,9 @@ def recipe_from_reports(reports: Mapping[int, Mapping[str, Any]]) -> dict[str, A
     return {**recipe, "name": Recipe.from_json(recipe).name}
 
 
-def check_predictions_match_corpus(preds: Mapping[int, Mapping[str, Any]], paths: Mapping[int, Path], corpus,
-                                   corpus_path: Path) -> None:
+def check_predictions_match_corpus(
+    preds: Mapping[int, Mapping[str, Any]], paths: Mapping[int, Path], corpus, corpus_path: Path
+) -> None:
     """Every prediction file holds each corpus row once, with the corpus's own vmaf and group:
     a prediction file with an edited target would make any PLCC."""
     for seed, cols in preds.items():
@@ -139,8 +144,9 @@ def check_predictions_match_corpus(preds: Mapping[int, Mapping[str, Any]], paths
             raise InputError(f"rows do not match the {len(corpus)} rows of {corpus_path}", path=where)
         if not np.array_equal(cols["vmaf"], corpus.vmaf):
             bad = int(np.flatnonzero(cols["vmaf"] != corpus.vmaf)[0])
-            raise InputError(f"row {bad}: vmaf {cols['vmaf'][bad]!r} is not the corpus's {corpus.vmaf[bad]!r}",
-                             path=where)
+            raise InputError(
+                f"row {bad}: vmaf {cols['vmaf'][bad]!r} is not the corpus's {corpus.vmaf[bad]!r}", path=where
+            )
         if not np.array_equal(cols["fold"], np.asarray(corpus.group, dtype=str)):
             raise InputError("fold of some row is not its source group in the corpus", path=where)
 
@@ -150,18 +156,24 @@ def label_sensitivity(reports: Mapping[int, Mapping[str, Any]]) -> dict[str, Any
     changes (true labels -> all "not given", true encoder -> another trained encoder)."""
     out: dict[str, Any] = {}
     for key in ("to_unknown", "to_other_encoder"):
-        parts: list[dict[str, float]] = [part for r in reports.values()
-                                         if (part := (r.get("label_sensitivity") or {}).get(key))]
-        out[key] = None if not parts else {
-            "mean_abs": float(np.mean([p["mean_abs"] for p in parts])),
-            "p95_abs_max": float(max(p["p95_abs"] for p in parts)),
-            "max_abs": float(max(p["max_abs"] for p in parts)),
-        }
+        parts: list[dict[str, float]] = [
+            part for r in reports.values() if (part := (r.get("label_sensitivity") or {}).get(key))
+        ]
+        out[key] = (
+            None
+            if not parts
+            else {
+                "mean_abs": float(np.mean([p["mean_abs"] for p in parts])),
+                "p95_abs_max": float(max(p["p95_abs"] for p in parts)),
+                "max_abs": float(max(p["max_abs"] for p in parts)),
+            }
+        )
     return out if any(out.values()) else None
 
 
-def recommendation(gate: Mapping[str, Any], corpus_path: Path, verdict_path: Path, *,
-                   exported_to: Path | None = None) -> str:
+def recommendation(
+    gate: Mapping[str, Any], corpus_path: Path, verdict_path: Path, *, exported_to: Path | None = None
+) -> str:
     """What to do next. `exported_to`: where the members are (or are being) exported already; by
     default OUT/models when the verdict is written inside a `vmafkit run` folder, which exports a
     PROMOTE itself, so the advice never asks for an export that already happened."""
@@ -173,19 +185,30 @@ def recommendation(gate: Mapping[str, Any], corpus_path: Path, verdict_path: Pat
             exported_to = loso.parent / MODELS_DIR
     if gate["passed"]:
         if exported_to is not None:
-            return (f"flip seeds smoke->false: `vmafkit run` exports the members to {exported_to} (smoke=true), so "
-                    f"only vmafkit registry flip --registry {Path(exported_to) / 'registry.json'} --verdict "
-                    f"{verdict_path} is left; cite corpus sha256 in the flip.")
-        return (f"flip seeds smoke->false: vmafkit export --corpus {corpus_path} --verdict {verdict_path} "
-                f"--out-dir MODELS, then vmafkit registry flip --registry MODELS/registry.json --verdict {verdict_path}; "
-                f"cite corpus sha256 in the flip.")
+            return (
+                f"flip seeds smoke->false: `vmafkit run` exports the members to {exported_to} (smoke=true), so "
+                f"only vmafkit registry flip --registry {Path(exported_to) / 'registry.json'} --verdict "
+                f"{verdict_path} is left; cite corpus sha256 in the flip."
+            )
+        return (
+            f"flip seeds smoke->false: vmafkit export --corpus {corpus_path} --verdict {verdict_path} "
+            f"--out-dir MODELS, then vmafkit registry flip --registry MODELS/registry.json --verdict {verdict_path}; "
+            f"cite corpus sha256 in the flip."
+        )
     nothing = " (nothing was exported: `vmafkit run` exports only on PROMOTE)" if exported_to is not None else ""
-    return (f"keep smoke=true{nothing}; investigate diversity / hyperparameters. Failing aspects: "
-            + "; ".join(failing_aspects(gate)))
+    return f"keep smoke=true{nothing}; investigate diversity / hyperparameters. Failing aspects: " + "; ".join(
+        failing_aspects(gate)
+    )
 
 
-def build_verdict(loso_dir: str | Path, seeds: Iterable[int] = T.DEFAULT_SEEDS, *, ref_dir: str | Path | None = None,
-                  argv: list[str] | None = None, coverage: float = T.DEFAULT_COVERAGE) -> tuple[dict[str, Any], Path]:
+def build_verdict(
+    loso_dir: str | Path,
+    seeds: Iterable[int] = T.DEFAULT_SEEDS,
+    *,
+    ref_dir: str | Path | None = None,
+    argv: list[str] | None = None,
+    coverage: float = T.DEFAULT_COVERAGE,
+) -> tuple[dict[str, Any], Path]:
     """Compute the verdict (nothing is written): (verdict JSON, path it belongs at)."""
     from vmafkit.corpus.schema import load_corpus
     from vmafkit.train.loso import refit_name
@@ -205,17 +228,22 @@ def build_verdict(loso_dir: str | Path, seeds: Iterable[int] = T.DEFAULT_SEEDS, 
     out_path = loso_dir / verdict_name
     report_paths = {s: seed_report_path(loso_dir, s) for s in seeds}
     evidence = {
-        "seed_reports": [{"seed": s, "file": report_paths[s].name, "sha256": sha256_file(report_paths[s])} for s in seeds],
+        "seed_reports": [
+            {"seed": s, "file": report_paths[s].name, "sha256": sha256_file(report_paths[s])} for s in seeds
+        ],
         "predictions": [{"seed": s, "file": pred_paths[s].name, "sha256": sha256_file(pred_paths[s])} for s in seeds],
     }
     refit_paths = {s: loso_dir / refit_name(s) for s in seeds}
     present = [s for s in seeds if refit_paths[s].is_file()]
     if present and len(present) != len(seeds):
         missing = [s for s in seeds if s not in present]
-        raise InputError(f"full-corpus member files missing for seeds {missing} ({refit_name(missing[0])})", path=loso_dir)
+        raise InputError(
+            f"full-corpus member files missing for seeds {missing} ({refit_name(missing[0])})", path=loso_dir
+        )
     if present:  # the production members `train` fitted beside the folds: export ships these
-        evidence["refits"] = [{"seed": s, "file": refit_paths[s].name, "sha256": sha256_file(refit_paths[s])}
-                              for s in seeds]
+        evidence["refits"] = [
+            {"seed": s, "file": refit_paths[s].name, "sha256": sha256_file(refit_paths[s])} for s in seeds
+        ]
     inputs = [report_paths[s] for s in seeds] + [pred_paths[s] for s in seeds] + [refit_paths[s] for s in present]
     inputs.append(corpus_path)
     if ref_dir is not None:
@@ -236,17 +264,32 @@ def build_verdict(loso_dir: str | Path, seeds: Iterable[int] = T.DEFAULT_SEEDS, 
         "recommendation": recommendation(gate, corpus_path, out_path),
         "run_provenance": run_provenance(
             "vmafkit verdict",
-            {"loso_dir": str(loso_dir), "seeds": seeds, "ref_dir": str(ref_dir) if ref_dir is not None else None,
-             "coverage": coverage, "mean_plcc_min": T.MEAN_PLCC_MIN, "plcc_spread_max": T.PLCC_SPREAD_MAX,
-             "per_seed_plcc_min": T.PER_SEED_PLCC_MIN},
-            inputs=inputs, outputs=[out_path], argv=argv),
+            {
+                "loso_dir": str(loso_dir),
+                "seeds": seeds,
+                "ref_dir": str(ref_dir) if ref_dir is not None else None,
+                "coverage": coverage,
+                "mean_plcc_min": T.MEAN_PLCC_MIN,
+                "plcc_spread_max": T.PLCC_SPREAD_MAX,
+                "per_seed_plcc_min": T.PER_SEED_PLCC_MIN,
+            },
+            inputs=inputs,
+            outputs=[out_path],
+            argv=argv,
+        ),
     }
     validate_or_raise(verdict, "verdict", what="verdict (internal)")
     return verdict, out_path
 
 
-def write_verdict(loso_dir: str | Path, seeds: Iterable[int] = T.DEFAULT_SEEDS, *, ref_dir: str | Path | None = None,
-                  argv: list[str] | None = None, coverage: float = T.DEFAULT_COVERAGE) -> tuple[dict[str, Any], Path]:
+def write_verdict(
+    loso_dir: str | Path,
+    seeds: Iterable[int] = T.DEFAULT_SEEDS,
+    *,
+    ref_dir: str | Path | None = None,
+    argv: list[str] | None = None,
+    coverage: float = T.DEFAULT_COVERAGE,
+) -> tuple[dict[str, Any], Path]:
     """Write exactly one of PROMOTE.json / HOLD.json in `loso_dir` and remove the other.
 
     Every input is read and checked before any file is touched: a missing or malformed seed
@@ -296,8 +339,10 @@ def stale_reason(verdict: Mapping[str, Any], loso_dir: Path) -> str | None:
                 return f"{item.get('file')} (pinned by the verdict) is gone"
             digest = sha256_file(pinned)
             if digest != item.get("sha256"):
-                return (f"{item.get('file')} changed since the verdict was written (sha256 {digest[:12]} != "
-                        f"pinned {str(item.get('sha256'))[:12]})")
+                return (
+                    f"{item.get('file')} changed since the verdict was written (sha256 {digest[:12]} != "
+                    f"pinned {str(item.get('sha256'))[:12]})"
+                )
     return None
 
 
@@ -318,9 +363,15 @@ def load_trusted_verdict(path: str | Path) -> dict[str, Any]:
         raise RefusedError(f"the verdict's evidence no longer checks out ({exc})", path=path) from None
     for key in DECIDING_KEYS:
         if _differs(verdict.get(key), fresh.get(key)):
-            raise RefusedError(f"{key} does not match what its pinned files give (hand-edited or stale verdict); "
-                               "re-run `vmafkit verdict`", path=path)
+            raise RefusedError(
+                f"{key} does not match what its pinned files give (hand-edited or stale verdict); "
+                "re-run `vmafkit verdict`",
+                path=path,
+            )
     if not same_corpus(verdict["corpus"], fresh["corpus"]):
-        raise RefusedError(f"corpus does not match what its pinned files give "
-                           f"({fingerprint_difference(verdict['corpus'], fresh['corpus'])})", path=path)
+        raise RefusedError(
+            f"corpus does not match what its pinned files give "
+            f"({fingerprint_difference(verdict['corpus'], fresh['corpus'])})",
+            path=path,
+        )
     return verdict

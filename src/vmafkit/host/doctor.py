@@ -62,8 +62,14 @@ def _platform_info(ff: ffm.Ffmpeg | None) -> dict[str, Any]:
     return {"family": info.family, "default_encoders": list(info.default_encoders), "signals": info.signals}
 
 
-def diagnose(encoders: Sequence[str] | None = None, steps: Sequence[str] = ALL_STEPS, *, ffmpeg: str | None = None,
-             vmaf_bin: str | None = None, probe_all: bool = True) -> DoctorReport:
+def diagnose(
+    encoders: Sequence[str] | None = None,
+    steps: Sequence[str] = ALL_STEPS,
+    *,
+    ffmpeg: str | None = None,
+    vmaf_bin: str | None = None,
+    probe_all: bool = True,
+) -> DoctorReport:
     problems: list[str] = []
     try:
         ff = ffm.find_ffmpeg(ffmpeg)
@@ -79,16 +85,30 @@ def diagnose(encoders: Sequence[str] | None = None, steps: Sequence[str] = ALL_S
     if ff is not None:
         for name in to_probe:
             result = probe_encoder(ff, name)
-            probes[name] = {"ok": result.ok, "message": result.message, "hardware": ADAPTERS[name].hardware,
-                            "note": "" if result.ok else short_note(result.message)}
+            probes[name] = {
+                "ok": result.ok,
+                "message": result.message,
+                "hardware": ADAPTERS[name].hardware,
+                "note": "" if result.ok else short_note(result.message),
+            }
         if "corpus" in steps:
             for name in requested:
                 if name in probes and not probes[name]["ok"]:
-                    problems.append(f"encoder {name}: 1-frame trial encode fails ({probes[name]['message']}); "
-                                    "drop it from --encoders or fix its driver/device")
+                    problems.append(
+                        f"encoder {name}: 1-frame trial encode fails ({probes[name]['message']}); "
+                        "drop it from --encoders or fix its driver/device"
+                    )
     if vmaf_bin and not (os.path.isfile(vmaf_bin) and os.access(vmaf_bin, os.X_OK)):
         problems.append(f"vmaf CLI {vmaf_bin}: not found or not executable")
     modules = {m: importlib.util.find_spec(m) is not None for s in steps for m in STEP_MODULES.get(s, ())}
-    problems += [f"python module {m}: missing; `pip install vmafkit` pulls it in" for m, ok in modules.items() if not ok]
-    return DoctorReport(ffmpeg=ff.describe() if ff else None, platform=platform, encoders=probes,
-                        requested_encoders=requested, modules=modules, problems=problems)
+    problems += [
+        f"python module {m}: missing; `pip install vmafkit` pulls it in" for m, ok in modules.items() if not ok
+    ]
+    return DoctorReport(
+        ffmpeg=ff.describe() if ff else None,
+        platform=platform,
+        encoders=probes,
+        requested_encoders=requested,
+        modules=modules,
+        problems=problems,
+    )

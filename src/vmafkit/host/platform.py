@@ -241,9 +241,7 @@ def detect(ffmpeg: str | os.PathLike[str] | None = None) -> PlatformInfo:
     uname = read_uname()
     is_linux_x86 = uname["system"].lower() == "linux" and uname["machine"].lower() in ("x86_64", "amd64")
     nvidia = read_nvidia() if is_linux_x86 else {"gpus": [], "status": "not checked", "faked": False}
-    intel = (
-        read_intel() if is_linux_x86 and not nvidia["gpus"] else {"present": False, "status": "not checked"}
-    )
+    intel = read_intel() if is_linux_x86 and not nvidia["gpus"] else {"present": False, "status": "not checked"}
     family = classify(uname["system"], uname["machine"], bool(nvidia["gpus"]), bool(intel.get("present")))
     signals = {
         "uname": uname,

@@ -35,8 +35,7 @@ DEFAULT_FRAMES = 24
 DEFAULT_SIZE = (320, 180)
 DEFAULT_FPS = 24
 # Every graph ends in this chain: limited-range 8-bit 4:2:0 with a bit-exact RGB->YUV conversion.
-_TO_YUV = ("scale=out_range=tv:flags=bicubic+accurate_rnd+full_chroma_int+bitexact,format=yuv420p,"
-           "setparams=range=tv")
+_TO_YUV = "scale=out_range=tv:flags=bicubic+accurate_rnd+full_chroma_int+bitexact,format=yuv420p,setparams=range=tv"
 
 
 @dataclass(frozen=True)
@@ -64,36 +63,61 @@ def _overlay_box(w: int, h: int) -> tuple[int, int]:
 #   cellauto 94.4 89.5 76.0 52.2     perlin 90.6 75.3 52.0 28.6        zoneplate 99.8 99.0 88.5 72.1
 #   sierpinski 97.8 97.0 93.7 84.2   grain 90.1 75.0 65.7 51.1         bars 99.9 99.8 99.3 91.3
 CLIPS: tuple[DemoClip, ...] = (
-    DemoClip("testsrc2", "ffmpeg's testsrc2 pattern: moving coloured shapes over bars; medium motion, sharp edges",
-             lambda w, h, r, n: f"testsrc2=s={w}x{h}:r={r}"),
-    DemoClip("mandelbrot", "Mandelbrot fractal zooming in 10x over the clip: fine detail and fast zoom motion",
-             lambda w, h, r, n: f"mandelbrot=s={w}x{h}:r={r}:maxiter=512:start_scale=1.5:end_scale=0.15:"
-                                f"end_pts={max(n, 2)}"),
-    DemoClip("life", "Conway's life (seeded) with mould trails in 2x2 cells: dense small changes everywhere",
-             lambda w, h, r, n: f"life=s={w // 2}x{h // 2}:r={r}:seed=7:ratio=0.3:mold=16:life_color=#f0e060:"
-                                f"death_color=#102040:mold_color=#40a060,scale={w}x{h}:flags=neighbor+bitexact"),
-    DemoClip("cellauto", "rule-30 cellular automaton, redrawn every frame and slightly blurred: "
-                         "grey high-frequency texture",
-             lambda w, h, r, n: f"cellauto=s={w}x{h}:r={r}:rule=30:seed=11:ratio=0.5:full=1:scroll=0,"
-                                f"gblur=sigma=0.7"),
-    DemoClip("perlin", "Perlin noise clouds (5 octaves) drifting: smooth low-contrast texture",
-             lambda w, h, r, n: f"perlin=s={w}x{h}:r={r}:octaves=5:persistence=0.6:xscale=4:yscale=3:tscale=2:"
-                                f"random_mode=seed:seed=3"),
-    DemoClip("zoneplate", "moving zone plate: rings up to the Nyquist limit with aliasing, worst case for an encoder",
-             lambda w, h, r, n: f"zoneplate=s={w}x{h}:r={r}:kx2=900:ky2=900:kt=60:kxt=20:kyt=10:ku=100:kv=50"),
-    DemoClip("sierpinski", "Sierpinski carpet sliding slowly: hard black/white edges, little motion",
-             lambda w, h, r, n: f"sierpinski=s={w}x{h}:r={r}:seed=5:jump=3:type=carpet"),
+    DemoClip(
+        "testsrc2",
+        "ffmpeg's testsrc2 pattern: moving coloured shapes over bars; medium motion, sharp edges",
+        lambda w, h, r, n: f"testsrc2=s={w}x{h}:r={r}",
+    ),
+    DemoClip(
+        "mandelbrot",
+        "Mandelbrot fractal zooming in 10x over the clip: fine detail and fast zoom motion",
+        lambda w, h, r, n: f"mandelbrot=s={w}x{h}:r={r}:maxiter=512:start_scale=1.5:end_scale=0.15:end_pts={max(n, 2)}",
+    ),
+    DemoClip(
+        "life",
+        "Conway's life (seeded) with mould trails in 2x2 cells: dense small changes everywhere",
+        lambda w, h, r, n: f"life=s={w // 2}x{h // 2}:r={r}:seed=7:ratio=0.3:mold=16:life_color=#f0e060:"
+        f"death_color=#102040:mold_color=#40a060,scale={w}x{h}:flags=neighbor+bitexact",
+    ),
+    DemoClip(
+        "cellauto",
+        "rule-30 cellular automaton, redrawn every frame and slightly blurred: grey high-frequency texture",
+        lambda w, h, r, n: f"cellauto=s={w}x{h}:r={r}:rule=30:seed=11:ratio=0.5:full=1:scroll=0,gblur=sigma=0.7",
+    ),
+    DemoClip(
+        "perlin",
+        "Perlin noise clouds (5 octaves) drifting: smooth low-contrast texture",
+        lambda w, h, r, n: f"perlin=s={w}x{h}:r={r}:octaves=5:persistence=0.6:xscale=4:yscale=3:tscale=2:"
+        f"random_mode=seed:seed=3",
+    ),
+    DemoClip(
+        "zoneplate",
+        "moving zone plate: rings up to the Nyquist limit with aliasing, worst case for an encoder",
+        lambda w, h, r, n: f"zoneplate=s={w}x{h}:r={r}:kx2=900:ky2=900:kt=60:kxt=20:kyt=10:ku=100:kv=50",
+    ),
+    DemoClip(
+        "sierpinski",
+        "Sierpinski carpet sliding slowly: hard black/white edges, little motion",
+        lambda w, h, r, n: f"sierpinski=s={w}x{h}:r={r}:seed=5:jump=3:type=carpet",
+    ),
     # gradients picks random colours whatever its seed: the colours are spelled out.
-    DemoClip("grain", "slowly turning radial gradient under strong temporal film grain (seeded noise filter)",
-             lambda w, h, r, n: f"gradients=s={w}x{h}:r={r}:seed=3:n=4:c0=#301060:c1=#c04080:c2=#f0a030:c3=#2080c0:"
-                                f"speed=0.02:type=radial,{_TO_YUV},"
-                                f"noise=alls=20:allf=t+u:all_seed=1234"),
-    DemoClip("bars", "SMPTE HD colour bars with a noise-textured test pattern gliding across: "
-                     "flat areas, one moving object",
-             lambda w, h, r, n: (lambda ow, oh: f"smptehdbars=s={w}x{h}:r={r}[bars];testsrc=s={ow}x{oh}:r={r},"
-                                                f"noise=alls=30:allf=u:all_seed=9[box];"
-                                                f"[bars][box]overlay=x='mod(n*{max(1, w // 35)},{w})':"
-                                                f"y='{h * 2 // 9}+{h // 9}*sin(n/4)'")(*_overlay_box(w, h))),
+    DemoClip(
+        "grain",
+        "slowly turning radial gradient under strong temporal film grain (seeded noise filter)",
+        lambda w, h, r, n: f"gradients=s={w}x{h}:r={r}:seed=3:n=4:c0=#301060:c1=#c04080:c2=#f0a030:c3=#2080c0:"
+        f"speed=0.02:type=radial,{_TO_YUV},"
+        f"noise=alls=20:allf=t+u:all_seed=1234",
+    ),
+    DemoClip(
+        "bars",
+        "SMPTE HD colour bars with a noise-textured test pattern gliding across: flat areas, one moving object",
+        lambda w, h, r, n: (
+            lambda ow, oh: f"smptehdbars=s={w}x{h}:r={r}[bars];testsrc=s={ow}x{oh}:r={r},"
+            f"noise=alls=30:allf=u:all_seed=9[box];"
+            f"[bars][box]overlay=x='mod(n*{max(1, w // 35)},{w})':"
+            f"y='{h * 2 // 9}+{h // 9}*sin(n/4)'"
+        )(*_overlay_box(w, h)),
+    ),
 )
 
 
@@ -119,8 +143,9 @@ def parse_size(size: Sequence[int] | str) -> tuple[int, int]:
     return width, height
 
 
-def demo_plan(*, frames: int = DEFAULT_FRAMES, size: Sequence[int] | str = DEFAULT_SIZE,
-              fps: float = DEFAULT_FPS) -> list[dict[str, Any]]:
+def demo_plan(
+    *, frames: int = DEFAULT_FRAMES, size: Sequence[int] | str = DEFAULT_SIZE, fps: float = DEFAULT_FPS
+) -> list[dict[str, Any]]:
     """What `make_demo_clips` would write: one {file, src, key, description, graph} per clip."""
     width, height = parse_size(size)
     if isinstance(frames, bool) or not isinstance(frames, int) or not 1 <= frames <= 100_000:
@@ -130,8 +155,15 @@ def demo_plan(*, frames: int = DEFAULT_FRAMES, size: Sequence[int] | str = DEFAU
     plan = []
     for clip in CLIPS:
         name = clip.file_name(width, height, fps)
-        plan.append({"file": name, "src": name[: -len(".y4m")], "key": clip.key, "description": clip.description,
-                     "graph": clip.full_graph(width, height, fps, frames)})
+        plan.append(
+            {
+                "file": name,
+                "src": name[: -len(".y4m")],
+                "key": clip.key,
+                "description": clip.description,
+                "graph": clip.full_graph(width, height, fps, frames),
+            }
+        )
     return plan
 
 
@@ -174,8 +206,9 @@ def _check_folder(dest: Path, plan: list[dict[str, Any]]) -> None:
         if path.name in ours:
             continue
         if not path.name.startswith(NAME_PREFIX):
-            raise InputError(f"holds {path.name}, which is not a vmafkit demo clip; use an empty folder for the demo",
-                             path=dest)
+            raise InputError(
+                f"holds {path.name}, which is not a vmafkit demo clip; use an empty folder for the demo", path=dest
+            )
 
 
 def _remove_stale(dest: Path, plan: list[dict[str, Any]]) -> None:
@@ -192,14 +225,19 @@ def _render(ff: ffm.Ffmpeg, item: dict[str, Any], dest: Path, params: dict[str, 
         rendered = Path(tmp) / item["file"]
         result = ffm.run_ffmpeg(ffm.synth_clip_argv(ff, item["graph"], rendered, frames=params["frames"]), timeout=600)
         if result.returncode != 0 or not rendered.is_file():
-            raise InputError(f"ffmpeg could not synthesise demo clip {item['key']}: "
-                             f"{ffm.last_error_line(result.stderr)}", path=dest / item["file"])
+            raise InputError(
+                f"ffmpeg could not synthesise demo clip {item['key']}: {ffm.last_error_line(result.stderr)}",
+                path=dest / item["file"],
+            )
         with open(rendered, "rb") as handle:
             header = handle.readline(4096)
         expected = _y4m_size(params["width"], params["height"], params["frames"], header)
         if not header.startswith(b"YUV4MPEG2 ") or rendered.stat().st_size != expected:
-            raise InputError(f"ffmpeg wrote a short or malformed demo clip {item['key']} "
-                             f"({rendered.stat().st_size} bytes, expected {expected})", path=dest / item["file"])
+            raise InputError(
+                f"ffmpeg wrote a short or malformed demo clip {item['key']} "
+                f"({rendered.stat().st_size} bytes, expected {expected})",
+                path=dest / item["file"],
+            )
         with open(rendered, "rb") as src, atomic_output(dest / item["file"], "wb") as out:
             shutil.copyfileobj(src, out, 1 << 20)
     path = dest / item["file"]
@@ -222,14 +260,22 @@ def _readme(params: dict[str, Any], clips: list[dict[str, Any]], ff: ffm.Ffmpeg)
         "",
     ]
     for clip in clips:
-        lines += [f"{clip['file']}", f"    {clip['description']}", f"    sha256 {clip['sha256']}",
-                  f"    lavfi: {clip['graph']}", ""]
+        lines += [
+            f"{clip['file']}",
+            f"    {clip['description']}",
+            f"    sha256 {clip['sha256']}",
+            f"    lavfi: {clip['graph']}",
+            "",
+        ]
     return "\n".join(lines)
 
 
 def _sources_toml(clips: list[dict[str, Any]]) -> str:
-    lines = ["# SYNTHETIC reference clips made by vmafkit's demo from ffmpeg lavfi sources (not camera content).",
-             "# Each clip is a different generator, so each is its own LOSO group.", ""]
+    lines = [
+        "# SYNTHETIC reference clips made by vmafkit's demo from ffmpeg lavfi sources (not camera content).",
+        "# Each clip is a different generator, so each is its own LOSO group.",
+        "",
+    ]
     for clip in clips:
         lines += [f"# {clip['description']}", f'[sources."{clip["src"]}"]', f'group = "{clip["src"]}"', ""]
     return "\n".join(lines)
@@ -267,11 +313,18 @@ def make_demo_clips(
         clips = [_render(ff, item, dest, params) for item in plan]
         atomic_write_text(dest / README_NAME, _readme(params, clips, ff))
         atomic_write_text(dest / SOURCES_NAME, _sources_toml(clips))
-        atomic_write_json(dest / MANIFEST_NAME, {
-            "schema": DEMO_SCHEMA, "synthetic": True,
-            "note": "synthetic clips from ffmpeg lavfi sources, not camera content",
-            "params": params, "ffmpeg_version": ff.version,
-            "clips": [{k: clip[k] for k in ("file", "src", "key", "description", "graph", "sha256", "size")}
-                      for clip in clips],
-        })
+        atomic_write_json(
+            dest / MANIFEST_NAME,
+            {
+                "schema": DEMO_SCHEMA,
+                "synthetic": True,
+                "note": "synthetic clips from ffmpeg lavfi sources, not camera content",
+                "params": params,
+                "ffmpeg_version": ff.version,
+                "clips": [
+                    {k: clip[k] for k in ("file", "src", "key", "description", "graph", "sha256", "size")}
+                    for clip in clips
+                ],
+            },
+        )
     return paths

@@ -15,17 +15,56 @@ from dataclasses import dataclass, field
 from vmafkit.errors import InputError
 from vmafkit.media import ffmpeg as ffm
 
-X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+X26X_PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+)
 # SPEC: x26x names ultrafast..placebo map onto nvenc's p1..p7.
 NVENC_PRESET_MAP = {
-    "ultrafast": "p1", "superfast": "p1", "veryfast": "p2", "faster": "p3", "fast": "p3",
-    "medium": "p4", "slow": "p5", "slower": "p6", "veryslow": "p7", "placebo": "p7",
+    "ultrafast": "p1",
+    "superfast": "p1",
+    "veryfast": "p2",
+    "faster": "p3",
+    "fast": "p3",
+    "medium": "p4",
+    "slow": "p5",
+    "slower": "p6",
+    "veryslow": "p7",
+    "placebo": "p7",
 }
 # Numeric-preset families: a name from the x26x ladder maps to a numeric speed level.
-SVT_PRESET_MAP = {"ultrafast": "12", "superfast": "11", "veryfast": "10", "faster": "9", "fast": "8",
-                  "medium": "8", "slow": "6", "slower": "4", "veryslow": "2", "placebo": "0"}
-CPU_USED_MAP = {"ultrafast": "8", "superfast": "8", "veryfast": "7", "faster": "6", "fast": "5",
-                "medium": "4", "slow": "3", "slower": "2", "veryslow": "1", "placebo": "0"}
+SVT_PRESET_MAP = {
+    "ultrafast": "12",
+    "superfast": "11",
+    "veryfast": "10",
+    "faster": "9",
+    "fast": "8",
+    "medium": "8",
+    "slow": "6",
+    "slower": "4",
+    "veryslow": "2",
+    "placebo": "0",
+}
+CPU_USED_MAP = {
+    "ultrafast": "8",
+    "superfast": "8",
+    "veryfast": "7",
+    "faster": "6",
+    "fast": "5",
+    "medium": "4",
+    "slow": "3",
+    "slower": "2",
+    "veryslow": "1",
+    "placebo": "0",
+}
 DEFAULT_HW_DEVICE = "/dev/dri/renderD128"
 ENV_HW_DEVICE = "VMAFKIT_HW_DEVICE"
 
@@ -90,13 +129,17 @@ def _nvenc(cq, preset, _dev):
 
 
 def _qsv(cq, preset, dev):
-    return EncodeArgs(("-global_quality", str(cq), "-preset", preset),
-                      hw_init=("-init_hw_device", f"qsv:hw,child_device={dev}"))
+    return EncodeArgs(
+        ("-global_quality", str(cq), "-preset", preset), hw_init=("-init_hw_device", f"qsv:hw,child_device={dev}")
+    )
 
 
 def _vaapi(cq, _preset, dev):
-    return EncodeArgs(("-qp", str(cq)), hw_init=("-init_hw_device", f"vaapi=va:{dev}", "-filter_hw_device", "va"),
-                      filters=("format=nv12", "hwupload=extra_hw_frames=16"))
+    return EncodeArgs(
+        ("-qp", str(cq)),
+        hw_init=("-init_hw_device", f"vaapi=va:{dev}", "-filter_hw_device", "va"),
+        filters=("format=nv12", "hwupload=extra_hw_frames=16"),
+    )
 
 
 def _amf(cq, _preset, _dev):
@@ -171,4 +214,6 @@ def require_working(ff: ffm.Ffmpeg, names: list[str]) -> None:
     failures = [p for p in failures if not p.ok]
     if failures:
         detail = "; ".join(f"{p.encoder}: {p.message}" for p in failures)
-        raise InputError(f"encoder probe failed on this host ({detail}); pick encoders `vmafkit doctor` lists as working")
+        raise InputError(
+            f"encoder probe failed on this host ({detail}); pick encoders `vmafkit doctor` lists as working"
+        )

@@ -27,9 +27,15 @@ ENV_FFMPEG = "VMAFKIT_FFMPEG"
 # Pixel formats libvmaf scores directly; anything else is converted to yuv420p (8-bit) or
 # yuv420p10le (deeper) on both sides of the comparison.
 LIBVMAF_PIX_FMTS = (
-    "yuv420p", "yuv422p", "yuv444p",
-    "yuv420p10le", "yuv422p10le", "yuv444p10le",
-    "yuv420p12le", "yuv422p12le", "yuv444p12le",
+    "yuv420p",
+    "yuv422p",
+    "yuv444p",
+    "yuv420p10le",
+    "yuv422p10le",
+    "yuv444p10le",
+    "yuv420p12le",
+    "yuv422p12le",
+    "yuv444p12le",
 )
 _FULL_RANGE_ALIASES = {"yuvj420p": "yuv420p", "yuvj422p": "yuv422p", "yuvj444p": "yuv444p"}
 # The smallest frame side libvmaf scores: measured with the wheel's ffmpeg n9.0.2 / libvmaf 86da14d
@@ -52,8 +58,11 @@ class Ffmpeg:
 
     def describe(self) -> dict:
         return {
-            "path": self.path, "reason": self.reason, "version": self.version,
-            "has_libvmaf": self.has_libvmaf, "libvmaf_version": self.libvmaf_version,
+            "path": self.path,
+            "reason": self.reason,
+            "version": self.version,
+            "has_libvmaf": self.has_libvmaf,
+            "libvmaf_version": self.libvmaf_version,
         }
 
 
@@ -99,14 +108,21 @@ def _checked(path: str, reason: str, require_libvmaf: bool) -> Ffmpeg:
         raise InputError(f"ffmpeg binary not found (from {reason})", path=path)
     found = _inspect_as(resolved, reason)
     if require_libvmaf and not found.has_libvmaf:
-        raise InputError(f"this ffmpeg (from {reason}) has no libvmaf filter; use a build with --enable-libvmaf", path=path)
+        raise InputError(
+            f"this ffmpeg (from {reason}) has no libvmaf filter; use a build with --enable-libvmaf", path=path
+        )
     return found
 
 
 def _inspect_as(path: str, reason: str) -> Ffmpeg:
     info = _inspect(path)
-    return Ffmpeg(path=info.path, reason=reason, version=info.version, has_libvmaf=info.has_libvmaf,
-                  libvmaf_version=info.libvmaf_version)
+    return Ffmpeg(
+        path=info.path,
+        reason=reason,
+        version=info.version,
+        has_libvmaf=info.has_libvmaf,
+        libvmaf_version=info.libvmaf_version,
+    )
 
 
 @functools.lru_cache(maxsize=16)
@@ -175,8 +191,18 @@ class InputSpec:
 
     def args(self) -> list[str]:
         if self.raw:
-            return ["-f", "rawvideo", "-pix_fmt", self.pix_fmt, "-s", f"{self.width}x{self.height}",
-                    "-framerate", _fps_text(self.fps), "-i", file_url(self.path)]
+            return [
+                "-f",
+                "rawvideo",
+                "-pix_fmt",
+                self.pix_fmt,
+                "-s",
+                f"{self.width}x{self.height}",
+                "-framerate",
+                _fps_text(self.fps),
+                "-i",
+                file_url(self.path),
+            ]
         return ["-i", file_url(self.path)]
 
 
@@ -209,17 +235,20 @@ def cropped_size(width: int, height: int, crop: Sequence[str] = ()) -> tuple[int
     return width, height
 
 
-def check_scorable_size(width: int, height: int, *, path: str | Path | None = None,
-                        source_size: tuple[int, int] | None = None) -> None:
+def check_scorable_size(
+    width: int, height: int, *, path: str | Path | None = None, source_size: tuple[int, int] | None = None
+) -> None:
     """Refuse, before any work, a frame libvmaf cannot score (it crashes without a message)."""
     if min(width, height) >= LIBVMAF_MIN_SIDE:
         return
     cropped = ""
     if source_size is not None and tuple(source_size) != (width, height):
         cropped = f" (the source's {source_size[0]}x{source_size[1]} cropped to even on its chroma-subsampled axes)"
-    raise InputError(f"frames are {width}x{height} as scored{cropped}; libvmaf needs at least "
-                     f"{LIBVMAF_MIN_SIDE}x{LIBVMAF_MIN_SIDE} (ffmpeg's libvmaf filter crashes on smaller frames)",
-                     path=path)
+    raise InputError(
+        f"frames are {width}x{height} as scored{cropped}; libvmaf needs at least "
+        f"{LIBVMAF_MIN_SIDE}x{LIBVMAF_MIN_SIDE} (ffmpeg's libvmaf filter crashes on smaller frames)",
+        path=path,
+    )
 
 
 def encode_argv(
@@ -237,8 +266,26 @@ def encode_argv(
 ) -> list[str]:
     """Encode a source (cropped to even size when needed); `-progress` reports frames encoded."""
     filters = [*crop, *encoder_filters]
-    argv = [ff.path, "-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-nostats", "-progress", "pipe:1",
-            *hw_init, *source.args(), "-map", "0:v:0", "-an", "-sn", "-dn", "-fps_mode", "passthrough"]
+    argv = [
+        ff.path,
+        "-hide_banner",
+        "-nostdin",
+        "-y",
+        "-loglevel",
+        "error",
+        "-nostats",
+        "-progress",
+        "pipe:1",
+        *hw_init,
+        *source.args(),
+        "-map",
+        "0:v:0",
+        "-an",
+        "-sn",
+        "-dn",
+        "-fps_mode",
+        "passthrough",
+    ]
     if max_frames:
         argv += ["-frames:v", str(max_frames)]
     if filters:
@@ -266,31 +313,61 @@ def score_argv(
     Both streams get frame-index timestamps (`setpts=N` in a common time base), so frame n of
     the encode is compared with frame n of the reference whatever the containers' clocks say.
     """
+
     def chain(label: str, crop: Sequence[str], out: str) -> str:
         steps = [*crop, f"format={pix_fmt}", "settb=1/1000", "setpts=N"]
         if max_frames:
             steps.insert(0, f"trim=end_frame={max_frames}")
         return f"[{label}]{','.join(steps)}[{out}]"
 
-    vmaf = (f"[dis][ref]libvmaf=model=version={VMAF_MODEL}:log_fmt=json:log_path={_filter_escape(log_path)}"
-            f":n_threads={threads}:shortest=1")
+    vmaf = (
+        f"[dis][ref]libvmaf=model=version={VMAF_MODEL}:log_fmt=json:log_path={_filter_escape(log_path)}"
+        f":n_threads={threads}:shortest=1"
+    )
     graph = ";".join([chain("0:v:0", dis_crop, "dis"), chain("1:v:0", ref_crop, "ref"), vmaf])
-    return [ff.path, "-hide_banner", "-nostdin", "-loglevel", "error", "-nostats",
-            *distorted.args(), *reference.args(), "-filter_complex", graph, "-f", "null", "-"]
+    return [
+        ff.path,
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-nostats",
+        *distorted.args(),
+        *reference.args(),
+        "-filter_complex",
+        graph,
+        "-f",
+        "null",
+        "-",
+    ]
 
 
 def _filter_escape(path: Path) -> str:
     """vmafkit picks the log path itself; refuse (never mis-quote) one with filter metacharacters."""
     text = str(path)
     if re.search(r"[:,\[\]';\\=\s]", text):
-        raise InputError("internal temp path has characters unsafe in a filter graph; set TMPDIR to a plain path",
-                         path=text)
+        raise InputError(
+            "internal temp path has characters unsafe in a filter graph; set TMPDIR to a plain path", path=text
+        )
     return text
 
 
 def count_frames_argv(ff: Ffmpeg, source: InputSpec, max_frames: int | None = None) -> list[str]:
-    argv = [ff.path, "-hide_banner", "-nostdin", "-loglevel", "error", "-nostats", "-progress", "pipe:1",
-            *source.args(), "-map", "0:v:0", "-fps_mode", "passthrough"]
+    argv = [
+        ff.path,
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-nostats",
+        "-progress",
+        "pipe:1",
+        *source.args(),
+        "-map",
+        "0:v:0",
+        "-fps_mode",
+        "passthrough",
+    ]
     if max_frames:
         argv += ["-frames:v", str(max_frames)]
     return argv + ["-f", "null", "-"]
@@ -301,11 +378,28 @@ def probe_argv(ff: Ffmpeg | str, path: Path) -> list[str]:
     return [getattr(ff, "path", ff), "-hide_banner", "-nostdin", "-i", file_url(path)]
 
 
-def probe_encoder_argv(ff: Ffmpeg, encoder: str, codec_args: Sequence[str], hw_init: Sequence[str] = (),
-                       encoder_filters: Sequence[str] = ()) -> list[str]:
+def probe_encoder_argv(
+    ff: Ffmpeg,
+    encoder: str,
+    codec_args: Sequence[str],
+    hw_init: Sequence[str] = (),
+    encoder_filters: Sequence[str] = (),
+) -> list[str]:
     """A 1-frame trial encode of a synthetic frame: proves the encoder works on this host."""
-    argv = [ff.path, "-hide_banner", "-nostdin", "-loglevel", "error", *hw_init,
-            "-f", "lavfi", "-i", "testsrc2=s=256x256:r=25", "-frames:v", "1"]
+    argv = [
+        ff.path,
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        *hw_init,
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=256x256:r=25",
+        "-frames:v",
+        "1",
+    ]
     if encoder_filters:
         argv += ["-vf", ",".join(encoder_filters)]
     return argv + ["-c:v", encoder, *codec_args, "-f", "null", "-"]
@@ -322,10 +416,35 @@ def synth_clip_argv(ff: Ffmpeg, graph: str, out_path: Path, *, frames: int) -> l
     """
     if frames < 1:
         raise InputError(f"a synthetic clip needs at least 1 frame, got {frames}")
-    return [ff.path, "-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-nostats",
-            "-filter_complex_threads", "1", "-filter_complex", f"{graph}[synth]", "-map", "[synth]",
-            "-frames:v", str(int(frames)), "-an", "-sn", "-dn", "-map_metadata", "-1",
-            "-fflags", "+bitexact", "-flags:v", "+bitexact", "-f", "yuv4mpegpipe", file_url(out_path)]
+    return [
+        ff.path,
+        "-hide_banner",
+        "-nostdin",
+        "-y",
+        "-loglevel",
+        "error",
+        "-nostats",
+        "-filter_complex_threads",
+        "1",
+        "-filter_complex",
+        f"{graph}[synth]",
+        "-map",
+        "[synth]",
+        "-frames:v",
+        str(int(frames)),
+        "-an",
+        "-sn",
+        "-dn",
+        "-map_metadata",
+        "-1",
+        "-fflags",
+        "+bitexact",
+        "-flags:v",
+        "+bitexact",
+        "-f",
+        "yuv4mpegpipe",
+        file_url(out_path),
+    ]
 
 
 FFV1_ARGS = ("-c:v", "ffv1", "-level", "3", "-g", "1", "-slicecrc", "1")
@@ -343,13 +462,37 @@ def frame_hash_argv(ff_path: str, input_args: Sequence[str], pix_fmt: str | None
 
 def ffv1_pack_argv(ff_path: str, input_args: Sequence[str], pix_fmt: str, out: Path) -> list[str]:
     """Lossless FFV1 (intra-only, slice CRCs) in Matroska, keeping the pixel format."""
-    return [*_quiet(ff_path), "-y", *input_args, "-map", "0:v:0", "-pix_fmt", pix_fmt, *FFV1_ARGS,
-            "-f", "matroska", file_url(out)]
+    return [
+        *_quiet(ff_path),
+        "-y",
+        *input_args,
+        "-map",
+        "0:v:0",
+        "-pix_fmt",
+        pix_fmt,
+        *FFV1_ARGS,
+        "-f",
+        "matroska",
+        file_url(out),
+    ]
 
 
 def decode_to_y4m_argv(ff_path: str, packed: Path, pix_fmt: str, out: Path) -> list[str]:
-    return [*_quiet(ff_path), "-y", "-i", file_url(packed), "-map", "0:v:0", "-pix_fmt", pix_fmt,
-            "-f", "yuv4mpegpipe", "-strict", "-1", file_url(out)]
+    return [
+        *_quiet(ff_path),
+        "-y",
+        "-i",
+        file_url(packed),
+        "-map",
+        "0:v:0",
+        "-pix_fmt",
+        pix_fmt,
+        "-f",
+        "yuv4mpegpipe",
+        "-strict",
+        "-1",
+        file_url(out),
+    ]
 
 
 def decode_raw_to_stdout_argv(ff_path: str, packed: Path, pix_fmt: str) -> list[str]:
@@ -373,8 +516,9 @@ def run_ffmpeg(argv: Sequence[str], *, timeout: float | None = None, env: dict |
     if env:
         full_env.update(env)
     try:
-        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, env=full_env,
-                              errors="replace")
+        proc = subprocess.run(
+            list(argv), capture_output=True, text=True, timeout=timeout, env=full_env, errors="replace"
+        )
     except subprocess.TimeoutExpired:
         raise InputError(f"ffmpeg did not finish within {timeout:.0f} s", path=argv[0]) from None
     except OSError as exc:
@@ -417,18 +561,31 @@ def failure_note(tool: str, returncode: int, stderr: str) -> str | None:
     nothing, or it was killed by a signal (then its last words, if any, are kept in the note)."""
     told = _telling_lines(stderr)
     if returncode < 0:
-        return f"{tool} {describe_exit(returncode)}" + (f" after printing: {last_error_line(stderr)}" if told
-                                                         else " and printed nothing on stderr")
+        return f"{tool} {describe_exit(returncode)}" + (
+            f" after printing: {last_error_line(stderr)}" if told else " and printed nothing on stderr"
+        )
     if not told:
         return f"{tool} {describe_exit(returncode)} and printed nothing on stderr"
     return None
 
 
-_GENERIC_ERRORS = ("Nothing was written", "Conversion failed", "Error while opening encoder", "Error splitting",
-                   "Error parsing global options", "Error opening output", "Terminating thread", "Task finished",
-                   "Could not open encoder before EOF", "Error sending frames to consumers",
-                   "Error while filtering", "Error while processing the decoded data", "Error marking filters as finished",
-                   "Error opening output files", "Error initializing output stream")
+_GENERIC_ERRORS = (
+    "Nothing was written",
+    "Conversion failed",
+    "Error while opening encoder",
+    "Error splitting",
+    "Error parsing global options",
+    "Error opening output",
+    "Terminating thread",
+    "Task finished",
+    "Could not open encoder before EOF",
+    "Error sending frames to consumers",
+    "Error while filtering",
+    "Error while processing the decoded data",
+    "Error marking filters as finished",
+    "Error opening output files",
+    "Error initializing output stream",
+)
 _PREFIX = re.compile(r"^(\[[^\]]*\]\s*)+")
 
 

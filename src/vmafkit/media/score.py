@@ -33,8 +33,13 @@ class PairScore:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"frames": self.frames, "mean": self.mean, "backend": self.backend,
-                "libvmaf_version": self.libvmaf_version, **self.meta}
+        return {
+            "frames": self.frames,
+            "mean": self.mean,
+            "backend": self.backend,
+            "libvmaf_version": self.libvmaf_version,
+            **self.meta,
+        }
 
 
 def parse_libvmaf_log(data: dict[str, Any], where: str) -> list[dict[str, float]]:
@@ -71,16 +76,25 @@ def run_libvmaf(
     what: str = "",
 ) -> list[dict[str, float]]:
     """One ffmpeg process decodes both streams and scores them; returns per-frame rows."""
-    ffm.check_scorable_size(*ffm.cropped_size(distorted.width, distorted.height, dis_crop),
-                            path=what or distorted.path)
+    ffm.check_scorable_size(*ffm.cropped_size(distorted.width, distorted.height, dis_crop), path=what or distorted.path)
     with tempfile.TemporaryDirectory(prefix="vmafkit-score-") as tmp:
         log_path = Path(tmp) / "vmaf.json"
-        argv = ffm.score_argv(ff, distorted, reference, log_path, pix_fmt=pix_fmt, ref_crop=ref_crop,
-                              dis_crop=dis_crop, max_frames=max_frames, threads=threads)
+        argv = ffm.score_argv(
+            ff,
+            distorted,
+            reference,
+            log_path,
+            pix_fmt=pix_fmt,
+            ref_crop=ref_crop,
+            dis_crop=dis_crop,
+            max_frames=max_frames,
+            threads=threads,
+        )
         result = ffm.run_ffmpeg(argv)
         if result.returncode != 0 or not log_path.exists():
-            raise InputError(f"libvmaf scoring failed: {ffm.last_error_line(result.stderr)}",
-                             path=what or distorted.path)
+            raise InputError(
+                f"libvmaf scoring failed: {ffm.last_error_line(result.stderr)}", path=what or distorted.path
+            )
         try:
             data = json.loads(log_path.read_text())
         except json.JSONDecodeError:
@@ -121,8 +135,10 @@ def score_pair(
     ref_src = describe_source(ref, ff=ff, **geometry)
     dis_src = describe_source(dis, ff=ff, **geometry)
     if (ref_src.width, ref_src.height) != (dis_src.width, dis_src.height):
-        raise InputError(f"size {dis_src.width}x{dis_src.height} differs from the reference's "
-                         f"{ref_src.width}x{ref_src.height}", path=dis)
+        raise InputError(
+            f"size {dis_src.width}x{dis_src.height} differs from the reference's {ref_src.width}x{ref_src.height}",
+            path=dis,
+        )
     ffm.check_scorable_size(*ref_src.even_size, path=ref, source_size=(ref_src.width, ref_src.height))
     n_ref, n_dis = count_frames(ff, ref_src, max_frames), count_frames(ff, dis_src, max_frames)
     if n_ref == 0:
@@ -133,17 +149,42 @@ def score_pair(
     if vmaf_bin:
         from vmafkit.media.vmafcli import score_with_vmaf_cli
 
-        frames = score_with_vmaf_cli(vmaf_bin, ff, dis_src.input_spec, ref_src.input_spec, pix_fmt=compare_fmt,
-                                     ref_crop=ref_src.crop, dis_crop=dis_src.crop, max_frames=max_frames,
-                                     threads=threads, what=str(dis))
+        frames = score_with_vmaf_cli(
+            vmaf_bin,
+            ff,
+            dis_src.input_spec,
+            ref_src.input_spec,
+            pix_fmt=compare_fmt,
+            ref_crop=ref_src.crop,
+            dis_crop=dis_src.crop,
+            max_frames=max_frames,
+            threads=threads,
+            what=str(dis),
+        )
         backend, version = BACKEND_VMAF_CLI, None
     else:
-        frames = run_libvmaf(ff, dis_src.input_spec, ref_src.input_spec, pix_fmt=compare_fmt, ref_crop=ref_src.crop,
-                             dis_crop=dis_src.crop, max_frames=max_frames, threads=threads, what=str(dis))
+        frames = run_libvmaf(
+            ff,
+            dis_src.input_spec,
+            ref_src.input_spec,
+            pix_fmt=compare_fmt,
+            ref_crop=ref_src.crop,
+            dis_crop=dis_src.crop,
+            max_frames=max_frames,
+            threads=threads,
+            what=str(dis),
+        )
         backend, version = BACKEND_FFMPEG, ff.libvmaf_version
     if len(frames) != n_ref:
         raise InputError(f"libvmaf scored {len(frames)} frames, expected {n_ref}", path=dis)
     width, height = ref_src.even_size
-    meta = {"ref": str(ref), "dis": str(dis), "width": width, "height": height, "pix_fmt": compare_fmt,
-            "ffmpeg_version": ff.version, "vmaf_model": ffm.VMAF_MODEL}
+    meta = {
+        "ref": str(ref),
+        "dis": str(dis),
+        "width": width,
+        "height": height,
+        "pix_fmt": compare_fmt,
+        "ffmpeg_version": ff.version,
+        "vmaf_model": ffm.VMAF_MODEL,
+    }
     return PairScore(frames=frames, mean=clip_means(frames), backend=backend, libvmaf_version=version, meta=meta)

@@ -21,26 +21,71 @@ from vmafkit.media import ffmpeg as ffm
 
 RAW_SUFFIXES = (".yuv", ".raw")
 Y4M_SUFFIXES = (".y4m",)
-CONTAINER_SUFFIXES = (".mp4", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".avi", ".ts", ".m2ts", ".mts", ".ivf",
-                      ".m4v", ".flv", ".nut", ".264", ".h264", ".265", ".hevc", ".obu")
+CONTAINER_SUFFIXES = (
+    ".mp4",
+    ".mkv",
+    ".mov",
+    ".webm",
+    ".mpg",
+    ".mpeg",
+    ".avi",
+    ".ts",
+    ".m2ts",
+    ".mts",
+    ".ivf",
+    ".m4v",
+    ".flv",
+    ".nut",
+    ".264",
+    ".h264",
+    ".265",
+    ".hevc",
+    ".obu",
+)
 SOURCE_SUFFIXES = RAW_SUFFIXES + Y4M_SUFFIXES + CONTAINER_SUFFIXES
 SOURCES_FILES = ("sources.toml", "sources.json")
 RAW_DEFAULT_FPS = 25.0
 
 # (log2 chroma width divisor, log2 chroma height divisor, bytes per sample, planes)
 RAW_LAYOUTS = {
-    "yuv420p": (1, 1, 1, 3), "yuv422p": (1, 0, 1, 3), "yuv444p": (0, 0, 1, 3), "gray": (0, 0, 1, 1),
-    "yuv420p10le": (1, 1, 2, 3), "yuv422p10le": (1, 0, 2, 3), "yuv444p10le": (0, 0, 2, 3),
-    "yuv420p12le": (1, 1, 2, 3), "yuv422p12le": (1, 0, 2, 3), "yuv444p12le": (0, 0, 2, 3),
-    "gray10le": (0, 0, 2, 1), "gray12le": (0, 0, 2, 1), "gray16le": (0, 0, 2, 1),
-    "yuv420p16le": (1, 1, 2, 3), "yuv422p16le": (1, 0, 2, 3), "yuv444p16le": (0, 0, 2, 3),
-    "nv12": (1, 1, 1, 3), "p010le": (1, 1, 2, 3),
+    "yuv420p": (1, 1, 1, 3),
+    "yuv422p": (1, 0, 1, 3),
+    "yuv444p": (0, 0, 1, 3),
+    "gray": (0, 0, 1, 1),
+    "yuv420p10le": (1, 1, 2, 3),
+    "yuv422p10le": (1, 0, 2, 3),
+    "yuv444p10le": (0, 0, 2, 3),
+    "yuv420p12le": (1, 1, 2, 3),
+    "yuv422p12le": (1, 0, 2, 3),
+    "yuv444p12le": (0, 0, 2, 3),
+    "gray10le": (0, 0, 2, 1),
+    "gray12le": (0, 0, 2, 1),
+    "gray16le": (0, 0, 2, 1),
+    "yuv420p16le": (1, 1, 2, 3),
+    "yuv422p16le": (1, 0, 2, 3),
+    "yuv444p16le": (0, 0, 2, 3),
+    "nv12": (1, 1, 1, 3),
+    "p010le": (1, 1, 2, 3),
 }
 Y4M_COLORSPACES = {
-    "420jpeg": "yuv420p", "420paldv": "yuv420p", "420mpeg2": "yuv420p", "420": "yuv420p", "422": "yuv422p",
-    "444": "yuv444p", "mono": "gray", "420p10": "yuv420p10le", "422p10": "yuv422p10le", "444p10": "yuv444p10le",
-    "420p12": "yuv420p12le", "422p12": "yuv422p12le", "444p12": "yuv444p12le", "mono10": "gray10le",
-    "mono12": "gray12le", "420p16": "yuv420p16le", "422p16": "yuv422p16le", "444p16": "yuv444p16le",
+    "420jpeg": "yuv420p",
+    "420paldv": "yuv420p",
+    "420mpeg2": "yuv420p",
+    "420": "yuv420p",
+    "422": "yuv422p",
+    "444": "yuv444p",
+    "mono": "gray",
+    "420p10": "yuv420p10le",
+    "422p10": "yuv422p10le",
+    "444p10": "yuv444p10le",
+    "420p12": "yuv420p12le",
+    "422p12": "yuv422p12le",
+    "444p12": "yuv444p12le",
+    "mono10": "gray10le",
+    "mono12": "gray12le",
+    "420p16": "yuv420p16le",
+    "422p16": "yuv422p16le",
+    "444p16": "yuv444p16le",
     "mono16": "gray16le",
 }
 
@@ -164,9 +209,18 @@ def describe_source(
         raise InputError(f"frame size {info['width']}x{info['height']} is too small to score", path=path)
     stem = source_name(path)
     return Source(
-        path=path.resolve(), name=stem, kind=info["kind"], width=info["width"], height=info["height"],
-        pix_fmt=info["pix_fmt"], fps=info["fps"], bit_depth=bit_depth_of(info["pix_fmt"]), frames=info["frames"],
-        sha256=sha256_file(path), size=path.stat().st_size, group=group or stem,
+        path=path.resolve(),
+        name=stem,
+        kind=info["kind"],
+        width=info["width"],
+        height=info["height"],
+        pix_fmt=info["pix_fmt"],
+        fps=info["fps"],
+        bit_depth=bit_depth_of(info["pix_fmt"]),
+        frames=info["frames"],
+        sha256=sha256_file(path),
+        size=path.stat().st_size,
+        group=group or stem,
         fps_assumed=info.get("fps_assumed", False),
     )
 
@@ -185,8 +239,9 @@ def _describe_raw(path: Path, width, height, pix_fmt, fps) -> dict[str, Any]:
     height = height or from_name.get("height")
     pix_fmt = pix_fmt or from_name.get("pix_fmt") or "yuv420p"
     if not width or not height:
-        raise InputError("raw video of unknown geometry: pass --width/--height or name it like clip_1920x1080_25fps.yuv",
-                         path=path)
+        raise InputError(
+            "raw video of unknown geometry: pass --width/--height or name it like clip_1920x1080_25fps.yuv", path=path
+        )
     fps_assumed = not (fps or from_name.get("fps"))
     fps = float(fps or from_name.get("fps") or RAW_DEFAULT_FPS)
     frame_size = raw_frame_size(width, height, pix_fmt)
@@ -196,10 +251,19 @@ def _describe_raw(path: Path, width, height, pix_fmt, fps) -> dict[str, Any]:
     if size % frame_size:
         raise InputError(
             f"size {size} bytes is not a whole number of {width}x{height} {pix_fmt} frames ({frame_size} bytes each): "
-            "truncated file or wrong geometry", path=path)
+            "truncated file or wrong geometry",
+            path=path,
+        )
     _check_raw_content(path, width, height, pix_fmt)
-    return {"kind": "raw", "width": width, "height": height, "pix_fmt": pix_fmt, "fps": fps,
-            "frames": size // frame_size, "fps_assumed": fps_assumed}
+    return {
+        "kind": "raw",
+        "width": width,
+        "height": height,
+        "pix_fmt": pix_fmt,
+        "fps": fps,
+        "frames": size // frame_size,
+        "fps_assumed": fps_assumed,
+    }
 
 
 def _mean_step(luma: np.ndarray, lag: int) -> float:
@@ -220,15 +284,21 @@ def _check_raw_content(path: Path, width: int, height: int, pix_fmt: str) -> Non
     count = width * height
     samples = np.fromfile(path, dtype=np.uint8 if sample_bytes == 1 else "<u2", count=count)
     if sample_bytes == 1 and count % 2 == 0 and samples[1::2].max() <= 15 < samples[0::2].max():
-        raise InputError(f"declared {pix_fmt} but the samples look 16-bit (every high byte <= 15); "
-                         "pass --pix-fmt yuv420p10le or name the file like clip.yuv420p10le.yuv", path=path)
+        raise InputError(
+            f"declared {pix_fmt} but the samples look 16-bit (every high byte <= 15); "
+            "pass --pix-fmt yuv420p10le or name the file like clip.yuv420p10le.yuv",
+            path=path,
+        )
     luma = samples.astype(np.float64)
     across = _mean_step(luma, 1)
     down = _mean_step(luma, width)
     beside = min(_mean_step(luma, width - 1), _mean_step(luma, width + 1))
     if across > 0 and down / across >= 1.8 and beside > 0 and down / beside >= 0.98:
-        raise InputError(f"declared geometry {width}x{height} looks wrong: the rows of the first frame do not line up; "
-                         "pass the right --width/--height", path=path)
+        raise InputError(
+            f"declared geometry {width}x{height} looks wrong: the rows of the first frame do not line up; "
+            "pass the right --width/--height",
+            path=path,
+        )
 
 
 @dataclass(frozen=True)
@@ -270,8 +340,14 @@ def _describe_y4m(path: Path) -> dict[str, Any]:
     frames = body // (frame_bytes + len(b"FRAME\n"))
     if frames == 0:
         raise InputError("y4m file has no frames", path=path)
-    return {"kind": "y4m", "width": width, "height": height, "pix_fmt": pix_fmt,
-            "fps": num / den if den else 25.0, "frames": frames}
+    return {
+        "kind": "y4m",
+        "width": width,
+        "height": height,
+        "pix_fmt": pix_fmt,
+        "fps": num / den if den else 25.0,
+        "frames": frames,
+    }
 
 
 def _describe_container(path: Path, ff: ffm.Ffmpeg) -> dict[str, Any]:
@@ -316,8 +392,13 @@ def parse_video_stream(stderr: str) -> dict[str, Any] | None:
             continue
         fps_match = re.search(r"([\d.]+)(k?) fps", match.group(1)) or re.search(r"([\d.]+)(k?) tbr", match.group(1))
         fps = float(fps_match.group(1)) * (1000 if fps_match.group(2) else 1) if fps_match else RAW_DEFAULT_FPS
-        return {"width": int(size.group(1)), "height": int(size.group(2)), "pix_fmt": pix_fmt, "fps": fps,
-                "fps_assumed": fps_match is None}
+        return {
+            "width": int(size.group(1)),
+            "height": int(size.group(2)),
+            "pix_fmt": pix_fmt,
+            "fps": fps,
+            "fps_assumed": fps_match is None,
+        }
     return None
 
 
@@ -355,8 +436,13 @@ def read_sources_config(ref_dir: Path) -> SourcesConfig:
     return SourcesConfig()
 
 
-_OVERRIDE_TYPES = {"width": "a positive integer", "height": "a positive integer", "fps": "a positive number",
-                   "pix_fmt": "a string", "group": "a non-empty string"}
+_OVERRIDE_TYPES = {
+    "width": "a positive integer",
+    "height": "a positive integer",
+    "fps": "a positive number",
+    "pix_fmt": "a string",
+    "group": "a non-empty string",
+}
 
 
 def _valid_override(key: str, value: Any) -> bool:
@@ -379,8 +465,11 @@ def _parse_sources_config(path: Path) -> SourcesConfig:
             raise InputError(f"{where} names an empty source name", path=path)
         key = _strip_suffix(name)
         if key in config.groups and config.groups[key] != group:
-            raise InputError(f"source {key!r} is in two groups: {config.groups[key]!r} ({group_where[key]}) and "
-                             f"{group!r} ({where}); a source belongs to one group", path=path)
+            raise InputError(
+                f"source {key!r} is in two groups: {config.groups[key]!r} ({group_where[key]}) and "
+                f"{group!r} ({where}); a source belongs to one group",
+                path=path,
+            )
         config.groups[key] = group
         group_where.setdefault(key, where)
         config.mentions.setdefault(key, (where, name))
@@ -425,12 +514,16 @@ def find_sources(ref_dir: str | Path, *, ff: ffm.Ffmpeg | None = None, min_sourc
     if not ref_dir.is_dir():
         raise not_a_folder(ref_dir, "reference folder")
     config = read_sources_config(ref_dir)
-    paths = sorted(p for p in ref_dir.iterdir() if p.is_file() and p.suffix.lower() in SOURCE_SUFFIXES
-                   and not p.name.startswith("."))
+    paths = sorted(
+        p
+        for p in ref_dir.iterdir()
+        if p.is_file() and p.suffix.lower() in SOURCE_SUFFIXES and not p.name.startswith(".")
+    )
     if len(paths) < min_sources:
         found = "no media files" if not paths else f"only {len(paths)} source(s)"
-        raise InputError(f"{found} (looked for {', '.join(SOURCE_SUFFIXES[:6])}, ...); need at least {min_sources}",
-                         path=ref_dir)
+        raise InputError(
+            f"{found} (looked for {', '.join(SOURCE_SUFFIXES[:6])}, ...); need at least {min_sources}", path=ref_dir
+        )
     config.check_names([source_name(p) for p in paths], ref_dir)
     sources = []
     for path in paths:
@@ -449,6 +542,8 @@ def snapshot_folder(ref_dir: str | Path) -> dict[str, Any]:
     import hashlib
 
     ref_dir = Path(ref_dir)
-    lines = sorted(f"{p.relative_to(ref_dir).as_posix()}\t{p.stat().st_size}" for p in ref_dir.rglob("*") if p.is_file())
+    lines = sorted(
+        f"{p.relative_to(ref_dir).as_posix()}\t{p.stat().st_size}" for p in ref_dir.rglob("*") if p.is_file()
+    )
     digest = hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
     return {"path": str(ref_dir), "sha256": digest, "n_files": len(lines)}

@@ -21,16 +21,48 @@ from vmafkit.media.score import parse_libvmaf_log
 
 
 def vmaf_cli_argv(vmaf_bin: str, ref_y4m: Path, dis_y4m: Path, log_path: Path, threads: int = 1) -> list[str]:
-    return [vmaf_bin, "--reference", str(ref_y4m), "--distorted", str(dis_y4m),
-            "--model", f"version={ffm.VMAF_MODEL}", "--json", "--output", str(log_path),
-            "--threads", str(threads), "--quiet"]
+    return [
+        vmaf_bin,
+        "--reference",
+        str(ref_y4m),
+        "--distorted",
+        str(dis_y4m),
+        "--model",
+        f"version={ffm.VMAF_MODEL}",
+        "--json",
+        "--output",
+        str(log_path),
+        "--threads",
+        str(threads),
+        "--quiet",
+    ]
 
 
-def decode_to_y4m_argv(ff: ffm.Ffmpeg, spec: ffm.InputSpec, out: Path, *, pix_fmt: str,
-                       crop: Sequence[str] = (), max_frames: int | None = None) -> list[str]:
+def decode_to_y4m_argv(
+    ff: ffm.Ffmpeg,
+    spec: ffm.InputSpec,
+    out: Path,
+    *,
+    pix_fmt: str,
+    crop: Sequence[str] = (),
+    max_frames: int | None = None,
+) -> list[str]:
     steps = [*crop, f"format={pix_fmt}"]
-    argv = [ff.path, "-hide_banner", "-nostdin", "-y", "-loglevel", "error", *spec.args(), "-map", "0:v:0",
-            "-fps_mode", "passthrough", "-vf", ",".join(steps)]
+    argv = [
+        ff.path,
+        "-hide_banner",
+        "-nostdin",
+        "-y",
+        "-loglevel",
+        "error",
+        *spec.args(),
+        "-map",
+        "0:v:0",
+        "-fps_mode",
+        "passthrough",
+        "-vf",
+        ",".join(steps),
+    ]
     if max_frames:
         argv += ["-frames:v", str(max_frames)]
     return argv + ["-strict", "-1", "-f", "yuv4mpegpipe", ffm.file_url(out)]
@@ -60,8 +92,7 @@ def score_with_vmaf_cli(
     before writing) is noticed at once, never after a timeout."""
     if not Path(vmaf_bin).is_file() or not os.access(vmaf_bin, os.X_OK):
         raise InputError("vmaf CLI not found or not executable", path=vmaf_bin)
-    ffm.check_scorable_size(*ffm.cropped_size(distorted.width, distorted.height, dis_crop),
-                            path=what or distorted.path)
+    ffm.check_scorable_size(*ffm.cropped_size(distorted.width, distorted.height, dis_crop), path=what or distorted.path)
     where = what or vmaf_bin
     with tempfile.TemporaryDirectory(prefix="vmafkit-cli-") as tmp:
         tmp_dir = Path(tmp)
@@ -70,10 +101,14 @@ def score_with_vmaf_cli(
         os.mkfifo(dis_pipe)
         jobs = [
             ("vmaf CLI", vmaf_cli_argv(vmaf_bin, ref_pipe, dis_pipe, log_path, threads)),
-            ("ffmpeg decoding the reference", decode_to_y4m_argv(ff, reference, ref_pipe, pix_fmt=pix_fmt,
-                                                                 crop=ref_crop, max_frames=max_frames)),
-            ("ffmpeg decoding the distorted clip", decode_to_y4m_argv(ff, distorted, dis_pipe, pix_fmt=pix_fmt,
-                                                                      crop=dis_crop, max_frames=max_frames)),
+            (
+                "ffmpeg decoding the reference",
+                decode_to_y4m_argv(ff, reference, ref_pipe, pix_fmt=pix_fmt, crop=ref_crop, max_frames=max_frames),
+            ),
+            (
+                "ffmpeg decoding the distorted clip",
+                decode_to_y4m_argv(ff, distorted, dis_pipe, pix_fmt=pix_fmt, crop=dis_crop, max_frames=max_frames),
+            ),
         ]
         procs: list[tuple[str, subprocess.Popen, Path]] = []
         try:
@@ -97,14 +132,18 @@ def score_with_vmaf_cli(
         if not log_path.exists() or log_path.stat().st_size == 0:
             stderr = _read(procs[0][2])  # the scorer's
             told = ffm.last_lines(stderr)
-            raise InputError(f"vmaf CLI exited with status 0 but wrote no score log "
-                             f"({'its last stderr lines: ' + told if told else 'it printed nothing on stderr'}); "
-                             f"is {vmaf_bin} really libvmaf's `vmaf` tool?", path=where)
+            raise InputError(
+                f"vmaf CLI exited with status 0 but wrote no score log "
+                f"({'its last stderr lines: ' + told if told else 'it printed nothing on stderr'}); "
+                f"is {vmaf_bin} really libvmaf's `vmaf` tool?",
+                path=where,
+            )
         try:
             data = json.loads(log_path.read_text(encoding="utf-8", errors="replace"))
         except json.JSONDecodeError as exc:
-            raise InputError(f"vmaf CLI wrote an unreadable score log ({exc.msg} at line {exc.lineno})",
-                             path=where) from None
+            raise InputError(
+                f"vmaf CLI wrote an unreadable score log ({exc.msg} at line {exc.lineno})", path=where
+            ) from None
         if not isinstance(data, dict):
             raise InputError("vmaf CLI wrote a score log that is not a JSON object", path=where)
     return parse_libvmaf_log(data, where)
@@ -140,8 +179,9 @@ def _culprit(procs: list[tuple[str, subprocess.Popen, Path]], settle_s: float = 
     while time.monotonic() < deadline and any(proc.poll() is None for _, proc, _ in procs):
         time.sleep(POLL_S)
     failed = [entry for entry in procs if entry[1].poll() not in (None, 0)]
-    own = [entry for entry in failed[1:] if entry[1].returncode != -signal.SIGPIPE
-           and "Broken pipe" not in _read(entry[2])]
+    own = [
+        entry for entry in failed[1:] if entry[1].returncode != -signal.SIGPIPE and "Broken pipe" not in _read(entry[2])
+    ]
     if own:
         return own[0]
     if procs[0][1].poll() not in (None, 0):

@@ -82,8 +82,9 @@ def check_scheduler(address: str, timeout: float | None = None) -> dict:
     try:
         identity = asyncio.run(_probe(normalized, timeout))
     except Exception as exc:  # noqa: BLE001  (OSError, timeouts, a non-Dask peer's garbage)
-        raise InputError(f"cannot reach a Dask scheduler at {address} within {timeout:g} s: "
-                         f"{type(exc).__name__}: {exc}") from None
+        raise InputError(
+            f"cannot reach a Dask scheduler at {address} within {timeout:g} s: {type(exc).__name__}: {exc}"
+        ) from None
     if not isinstance(identity, dict) or identity.get("type") != "Scheduler":
         raise InputError(f"{address} answered, but it is not a Dask scheduler")
     return identity
@@ -104,9 +105,15 @@ class DaskExecutor:
     `workers` is the cluster's total worker threads when connected (what callers size batches by).
     """
 
-    def __init__(self, scheduler_address: str, *, timeout: float | None = None,
-                 retries: int = DEFAULT_RETRIES, wait_for_workers_s: float = WORKER_WAIT_S,
-                 announce: bool = True):
+    def __init__(
+        self,
+        scheduler_address: str,
+        *,
+        timeout: float | None = None,
+        retries: int = DEFAULT_RETRIES,
+        wait_for_workers_s: float = WORKER_WAIT_S,
+        announce: bool = True,
+    ):
         from distributed import Client
 
         self.address = scheduler_address
@@ -121,17 +128,24 @@ class DaskExecutor:
             self.client.wait_for_workers(1, timeout=wait_for_workers_s)
         except Exception:  # noqa: BLE001  (TimeoutError)
             self.close()
-            raise InputError(f"the Dask scheduler at {scheduler_address} has no workers "
-                             f"(waited {wait_for_workers_s:g} s); start some with `dask worker {scheduler_address}`") from None
+            raise InputError(
+                f"the Dask scheduler at {scheduler_address} has no workers "
+                f"(waited {wait_for_workers_s:g} s); start some with `dask worker {scheduler_address}`"
+            ) from None
         nthreads = self.client.nthreads()
         self.n_workers = len(nthreads)
         self.workers = max(1, sum(nthreads.values()))
-        self._description = (f"dask {self.client.scheduler.address} "
-                             f"({self.n_workers} worker{'s' if self.n_workers != 1 else ''}, {self.workers} threads)")
+        self._description = (
+            f"dask {self.client.scheduler.address} "
+            f"({self.n_workers} worker{'s' if self.n_workers != 1 else ''}, {self.workers} threads)"
+        )
         if announce and self.client.scheduler.address not in _announced:
             _announced.add(self.client.scheduler.address)
-            print(f"vmafkit: dask scheduler {self.client.scheduler.address}, dashboard {self.dashboard_link()}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"vmafkit: dask scheduler {self.client.scheduler.address}, dashboard {self.dashboard_link()}",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def dashboard_link(self) -> str:
         try:
@@ -184,8 +198,11 @@ class DaskExecutor:
             raise InputError(f"could not check the Dask workers' files at {self.address}: {exc}") from None
         for worker, missing in sorted(problems.items()):
             if missing:
-                raise InputError(f"Dask worker {worker} {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
-                                 + ": sources, the cell cache and ffmpeg must be at the same absolute path on every worker")
+                raise InputError(
+                    f"Dask worker {worker} {missing[0]}"
+                    + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+                    + ": sources, the cell cache and ffmpeg must be at the same absolute path on every worker"
+                )
 
     def close(self) -> None:
         client = getattr(self, "client", None)

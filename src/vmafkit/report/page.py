@@ -106,8 +106,9 @@ def _keep_verdict_seeds(inputs: RunInputs) -> None:
         return
     extra = sorted((set(inputs.seed_reports) | set(inputs.prediction_paths)) - set(seeds))
     if extra:
-        inputs.problems.append(f"files of seeds {extra} are not part of the verdict (seeds {sorted(seeds)}); "
-                               "left out of this report")
+        inputs.problems.append(
+            f"files of seeds {extra} are not part of the verdict (seeds {sorted(seeds)}); left out of this report"
+        )
     for table in (inputs.seed_reports, inputs.seed_paths, inputs.prediction_paths):
         for seed in extra:
             table.pop(seed, None)
@@ -132,8 +133,9 @@ def _load_loso(inputs: RunInputs, loso: Path) -> None:
     verdicts = [p for p in (loso / "PROMOTE.json", loso / "HOLD.json") if p.is_file()]
     if len(verdicts) > 1:
         verdicts.sort(key=lambda p: p.stat().st_mtime_ns, reverse=True)
-        inputs.problems.append(f"both PROMOTE.json and HOLD.json exist in {loso}; "
-                               f"showing the newer, {verdicts[0].name}")
+        inputs.problems.append(
+            f"both PROMOTE.json and HOLD.json exist in {loso}; showing the newer, {verdicts[0].name}"
+        )
     for path in verdicts[:1]:
         try:
             verdict = _read_json_object(path)
@@ -233,7 +235,7 @@ def _labels(names: Sequence[str], limit: int = 28) -> tuple[list[str], str]:
     suffix = _common_prefix([n[::-1] for n in names])[::-1]
     if any(len(n) - len(prefix) - len(suffix) < 1 for n in names):
         prefix, suffix = "", ""
-    cut = [n[len(prefix): len(n) - len(suffix)] for n in names]
+    cut = [n[len(prefix) : len(n) - len(suffix)] for n in names]
     note = ""
     if prefix or suffix:
         parts = ([f"prefix “{prefix}”"] if prefix else []) + ([f"suffix “{suffix}”"] if suffix else [])
@@ -302,14 +304,26 @@ def _verdict_section(inp: RunInputs) -> str:
         rows.append(("failing aspects", "<br>".join(_esc(a) for a in aspects)))
     if corpus:
         rows += [
-            ("corpus sha256", f'<code>{_esc(corpus.get("sha256", "n/a"))}</code>'),
-            ("corpus rows / sources", _esc(f'{corpus.get("rows", "n/a")} rows, '
-                                           f'{corpus.get("n_sources", len(corpus.get("sources") or []))} sources')),
+            ("corpus sha256", f"<code>{_esc(corpus.get('sha256', 'n/a'))}</code>"),
+            (
+                "corpus rows / sources",
+                _esc(
+                    f"{corpus.get('rows', 'n/a')} rows, "
+                    f"{corpus.get('n_sources', len(corpus.get('sources') or []))} sources"
+                ),
+            ),
         ]
         ref = corpus.get("ref_dir")
         if isinstance(ref, dict):
-            rows.append(("reference folder", _esc(f'{ref.get("path", "")} (snapshot {str(ref.get("sha256", ""))[:16]}, '
-                                                  f'{ref.get("count", ref.get("n_files", "?"))} files)')))
+            rows.append(
+                (
+                    "reference folder",
+                    _esc(
+                        f"{ref.get('path', '')} (snapshot {str(ref.get('sha256', ''))[:16]}, "
+                        f"{ref.get('count', ref.get('n_files', '?'))} files)"
+                    ),
+                )
+            )
     recipe = v.get("recipe")
     if isinstance(recipe, dict):
         rows.append(("recipe", _esc(", ".join(f"{k}={recipe[k]}" for k in sorted(recipe)))))
@@ -363,9 +377,17 @@ def _gate_section(inp: RunInputs) -> str:
     def ok(margin: float) -> bool | None:
         return None if not math.isfinite(margin) else margin >= -T.GATE_EPS
 
-    rows = [("mean PLCC over seeds", "&ge;", _num(mean), _num(thr), _signed(mean - thr), _mark(ok(mean - thr))),
-            ("spread (max &minus; min)", "&le;", _num(spread), _num(smax), _signed(smax - spread),
-             _mark(ok(smax - spread)))]
+    rows = [
+        ("mean PLCC over seeds", "&ge;", _num(mean), _num(thr), _signed(mean - thr), _mark(ok(mean - thr))),
+        (
+            "spread (max &minus; min)",
+            "&le;",
+            _num(spread),
+            _num(smax),
+            _signed(smax - spread),
+            _mark(ok(smax - spread)),
+        ),
+    ]
     for seed, plcc in sorted(per_seed.items()):
         verdict_ok = ok(plcc - smin)
         if seed in failing:
@@ -373,10 +395,20 @@ def _gate_section(inp: RunInputs) -> str:
         rows.append((f"seed {seed}", "&ge;", _num(plcc), _num(smin), _signed(plcc - smin), _mark(verdict_ok)))
     cov = _float(gate.get("interval_coverage_min"))
     cov_min = _float(gate.get("interval_coverage_threshold", T.FOLD_COVERAGE_MIN))
-    rows.append(("worst-source interval coverage", "&ge;", _num(cov), _num(cov_min), _signed(cov - cov_min),
-                 _mark(ok(cov - cov_min))))
-    body = (f'<p class="muted">{_esc(origin)}. Margin = how far inside the threshold (negative: by how much '
-            f'it fails). Overall: {_mark(gate.get("passed")) if "passed" in gate else "n/a"}</p>')
+    rows.append(
+        (
+            "worst-source interval coverage",
+            "&ge;",
+            _num(cov),
+            _num(cov_min),
+            _signed(cov - cov_min),
+            _mark(ok(cov - cov_min)),
+        )
+    )
+    body = (
+        f'<p class="muted">{_esc(origin)}. Margin = how far inside the threshold (negative: by how much '
+        f"it fails). Overall: {_mark(gate.get('passed')) if 'passed' in gate else 'n/a'}</p>"
+    )
     body += _table(("check", "", "value", "threshold", "margin", ""), rows)
     if per_seed:
         body += _gate_figure(per_seed, mean, thr, smin, spread, smax)
@@ -390,8 +422,9 @@ def _signed(value: float) -> str:
     return f'<span class="{cls}">{value:+.4f}</span>'
 
 
-def _gate_figure(per_seed: Mapping[int, float], mean: float, thr: float, smin: float, spread: float,
-                 smax: float) -> str:
+def _gate_figure(
+    per_seed: Mapping[int, float], mean: float, thr: float, smin: float, spread: float, smax: float
+) -> str:
     seeds = sorted(per_seed)
     values = np.array([per_seed[s] for s in seeds])
     fig = _figure(9.5, 1.2 + 0.32 * len(seeds))
@@ -449,18 +482,30 @@ def _folds_section(inp: RunInputs) -> str:
         n_val = {f.get("n_val") for f in entries if f.get("n_val") is not None}
         srocc = _nanmean(_float(f.get("srocc")) for f in entries)
         rmse = _nanmean(_float(f.get("rmse")) for f in entries)
-        clip = _nanmean(_float((f.get("clip") or {}).get("plcc")) if isinstance(f.get("clip"), dict) else math.nan
-                        for f in entries)
-        row = [_esc(name), _esc(", ".join(str(n) for n in sorted(n_val)) or "n/a"), *cells,
-               _num(_nanmean(matrix[i])), _num(srocc), _num(rmse, 2), _num(clip)]
+        clip = _nanmean(
+            _float((f.get("clip") or {}).get("plcc")) if isinstance(f.get("clip"), dict) else math.nan for f in entries
+        )
+        row = [
+            _esc(name),
+            _esc(", ".join(str(n) for n in sorted(n_val)) or "n/a"),
+            *cells,
+            _num(_nanmean(matrix[i])),
+            _num(srocc),
+            _num(rmse, 2),
+            _num(clip),
+        ]
         rows.append(row)
     header = ["held-out source", "frames", *[f"seed {s}" for s in seeds], "mean", "SROCC", "RMSE", "clip PLCC"]
     head = "".join(f"<th>{_esc(h)}</th>" for h in header)
-    body_rows = "\n".join("<tr>" + "".join(c if c.startswith("<td") else f"<td>{c}</td>" for c in row) + "</tr>"
-                          for row in rows)
+    body_rows = "\n".join(
+        "<tr>" + "".join(c if c.startswith("<td") else f"<td>{c}</td>" for c in row) + "</tr>" for row in rows
+    )
     means = [_float(inp.seed_reports[s].get("mean_plcc")) for s in seeds]
-    foot = ("<tr><th>mean over folds</th><th></th>" + "".join(f"<th>{_num(m)}</th>" for m in means)
-            + f"<th>{_num(_nanmean(means))}</th><th></th><th></th><th></th></tr>")
+    foot = (
+        "<tr><th>mean over folds</th><th></th>"
+        + "".join(f"<th>{_num(m)}</th>" for m in means)
+        + f"<th>{_num(_nanmean(means))}</th><th></th><th></th><th></th></tr>"
+    )
     body += f"<table><thead><tr>{head}</tr></thead><tbody>\n{body_rows}\n</tbody><tfoot>{foot}</tfoot></table>"
     return body
 
@@ -543,13 +588,17 @@ def _held_out(inp: RunInputs) -> HeldOut:
     for seed in seeds:
         cols = _read_prediction_rows(inp.prediction_paths[seed])
         n = len(cols["vmaf"])
-        keys = cols.get("row") if cols.get("row") and None not in cols["row"] else list(zip(
-            *(cols.get(k) or [None] * n for k in ("src", "encoder", "preset", "cq", "frame_index"))))
+        keys = (
+            cols.get("row")
+            if cols.get("row") and None not in cols["row"]
+            else list(zip(*(cols.get(k) or [None] * n for k in ("src", "encoder", "preset", "cq", "frame_index"))))
+        )
         fold = cols.get("fold") or cols.get("src")
         cq = cols.get("cq") or [math.nan] * n
         for key, f, y, p, c in zip(keys, fold, cols["vmaf"], cols["pred"], cq):
-            if not (isinstance(p, (int, float)) and isinstance(y, (int, float)) and math.isfinite(p)
-                    and math.isfinite(y)):
+            if not (
+                isinstance(p, (int, float)) and isinstance(y, (int, float)) and math.isfinite(p) and math.isfinite(y)
+            ):
                 continue
             entry = sums.get(key)
             if entry is None:
@@ -560,8 +609,13 @@ def _held_out(inp: RunInputs) -> HeldOut:
     full = [e for e in sums.values() if e[3] == len(seeds)]
     if not full:
         raise InputError("the prediction files of the seeds share no rows")
-    return HeldOut(fold=np.array([e[0] for e in full]), vmaf=np.array([e[1] for e in full]),
-                   pred=np.array([e[2] / e[3] for e in full]), cq=np.array([e[4] for e in full]), n_seeds=len(seeds))
+    return HeldOut(
+        fold=np.array([e[0] for e in full]),
+        vmaf=np.array([e[1] for e in full]),
+        pred=np.array([e[2] / e[3] for e in full]),
+        cq=np.array([e[4] for e in full]),
+        n_seeds=len(seeds),
+    )
 
 
 def _scatter_section(inp: RunInputs) -> str:
@@ -574,8 +628,14 @@ def _scatter_section(inp: RunInputs) -> str:
     nrows = math.ceil(len(shown) / ncols)
     width, height = 3.4 * ncols + 1.2, 3.0 * nrows + 0.4
     fig = _figure(width, height, layout=None)
-    fig.subplots_adjust(left=0.75 / width, right=1 - 1.1 / width, bottom=0.55 / height, top=1 - 0.45 / height,
-                        wspace=0.32, hspace=0.42 * 3.0 / 2.6)
+    fig.subplots_adjust(
+        left=0.75 / width,
+        right=1 - 1.1 / width,
+        bottom=0.55 / height,
+        top=1 - 0.45 / height,
+        wspace=0.32,
+        hspace=0.42 * 3.0 / 2.6,
+    )
     lo = float(min(held.vmaf.min(), held.pred.min()))
     hi = float(max(held.vmaf.max(), held.pred.max()))
     pad = max(1.0, 0.03 * (hi - lo))
@@ -595,8 +655,9 @@ def _scatter_section(inp: RunInputs) -> str:
         idx = np.arange(y.size)
         if y.size > MAX_SCATTER_POINTS:
             idx = np.linspace(0, y.size - 1, MAX_SCATTER_POINTS).astype(int)
-        scatter = ax.scatter(y[idx], p[idx], c=c[idx] if norm else "#1565c0", cmap="viridis", norm=norm, s=7,
-                             alpha=0.75, linewidths=0)
+        scatter = ax.scatter(
+            y[idx], p[idx], c=c[idx] if norm else "#1565c0", cmap="viridis", norm=norm, s=7, alpha=0.75, linewidths=0
+        )
         ax.plot(lims, lims, color="#888", lw=0.8, ls="--")
         ax.set_xlim(lims)
         ax.set_ylim(lims)
@@ -608,13 +669,23 @@ def _scatter_section(inp: RunInputs) -> str:
             ax.set_ylabel("predicted (seed mean)", fontsize=8)
         if k >= len(shown) - ncols:
             ax.set_xlabel("VMAF (libvmaf)", fontsize=8)
-        rows.append((_esc(name), str(int(mask.sum())), _num(r), _num(plcc(p, y) ** 2 if math.isfinite(r) else math.nan),
-                     _num(e, 2), _num(float(np.mean(p - y)), 2)))
+        rows.append(
+            (
+                _esc(name),
+                str(int(mask.sum())),
+                _num(r),
+                _num(plcc(p, y) ** 2 if math.isfinite(r) else math.nan),
+                _num(e, 2),
+                _num(float(np.mean(p - y)), 2),
+            )
+        )
     if norm is not None and scatter is not None:
         cax = fig.add_axes((1 - 0.8 / width, 0.55 / height, 0.15 / width, min(0.5, 2.6 / height)))
         fig.colorbar(scatter, cax=cax, label="CQ")
-    note = (f"Each point is one frame, predicted by the models that did not see its source: the mean over "
-            f"{held.n_seeds} seed(s). Colour: CQ. Dashed: prediction = VMAF.")
+    note = (
+        f"Each point is one frame, predicted by the models that did not see its source: the mean over "
+        f"{held.n_seeds} seed(s). Colour: CQ. Dashed: prediction = VMAF."
+    )
     if len(folds) > len(shown):
         note += f" Showing the first {len(shown)} of {len(folds)} held-out sources."
     body = f'<p class="muted">{_esc(note)}</p>' + _png(fig, "predicted vs VMAF per held-out source")
@@ -636,7 +707,9 @@ def _coverage_section(inp: RunInputs) -> str:
             per_seed = {s: read_predictions(p) for s, p in inp.prediction_paths.items()}
             first = next(iter(inp.seed_reports.values()))
             label_free = Recipe.from_json(first.get("recipe") or {}).label_free if isinstance(first, dict) else False
-            calib = calibrate(per_seed, T.DEFAULT_COVERAGE, paths=inp.prediction_paths, label_free=label_free)["summary"]
+            calib = calibrate(per_seed, T.DEFAULT_COVERAGE, paths=inp.prediction_paths, label_free=label_free)[
+                "summary"
+            ]
             origin = "provisional: calibrated here from the held-out prediction files (no verdict file yet)"
         except InputError as exc:
             origin = f"ensemble calibration not possible ({exc})"
@@ -649,13 +722,19 @@ def _coverage_section(inp: RunInputs) -> str:
             conf = fold.get("conformal") if isinstance(fold, dict) else None
             if isinstance(conf, dict) and isinstance(conf.get(key), dict):
                 per_seed.setdefault(seed, {})[str(fold.get("held_out"))] = (
-                    _float(conf[key].get("coverage")), _float(conf[key].get("halfwidth")))
+                    _float(conf[key].get("coverage")),
+                    _float(conf[key].get("halfwidth")),
+                )
     if not isinstance(calib, dict) and not per_seed:
-        return _na("no interval calibration in the verdict, no conformal coverage in the seed reports, "
-                   "and no complete set of held-out prediction files to calibrate from")
-    body = (f'<p class="muted">Coverage = share of a held-out source\'s frames whose VMAF lies inside the '
-            f'{level:.0%} interval calibrated on the <i>other</i> sources (nominal {level:.0%}). '
-            f'{_esc(origin)}</p>')
+        return _na(
+            "no interval calibration in the verdict, no conformal coverage in the seed reports, "
+            "and no complete set of held-out prediction files to calibrate from"
+        )
+    body = (
+        f'<p class="muted">Coverage = share of a held-out source\'s frames whose VMAF lies inside the '
+        f"{level:.0%} interval calibrated on the <i>other</i> sources (nominal {level:.0%}). "
+        f"{_esc(origin)}</p>"
+    )
     ens = {}
     if isinstance(calib, dict) and isinstance(calib.get("per_fold"), list):
         for item in calib["per_fold"]:
@@ -672,8 +751,12 @@ def _coverage_section(inp: RunInputs) -> str:
         row = [_esc(name)]
         if ens:
             e = ens.get(name, {})
-            row += [_cov(e.get("frame_coverage"), level), _num(e.get("frame_half_width"), 2),
-                    _cov(e.get("clip_coverage"), level), _num(e.get("clip_half_width"), 2)]
+            row += [
+                _cov(e.get("frame_coverage"), level),
+                _num(e.get("frame_half_width"), 2),
+                _cov(e.get("clip_coverage"), level),
+                _num(e.get("clip_half_width"), 2),
+            ]
         row += [_cov(per_seed[s].get(name, (math.nan,))[0], level) for s in per_seed]
         rows.append(row)
     body += _table([_esc(h) for h in header], rows)
@@ -682,20 +765,28 @@ def _coverage_section(inp: RunInputs) -> str:
         clip = calib.get("clip") or {}
         frame_hw, clip_hw = _num(frame.get("half_width"), 2), _num(clip.get("half_width"), 2)
         guarantee = calib.get("guarantee")
-        body += (f'<p><b>Guarantee:</b> {_esc(guarantee) if guarantee else "n/a"}. Interval: &plusmn;{frame_hw} VMAF '
-                 f'per frame, &plusmn;{clip_hw} per clip; worst held-out source covers '
-                 f'{_num(calib.get("fold_frame_coverage_min"), 3)} of its frames (mean over sources '
-                 f'{_num(calib.get("fold_frame_coverage_mean"), 3)}; the gate asks &ge; {T.FOLD_COVERAGE_MIN:.2f}).</p>')
+        body += (
+            f"<p><b>Guarantee:</b> {_esc(guarantee) if guarantee else 'n/a'}. Interval: &plusmn;{frame_hw} VMAF "
+            f"per frame, &plusmn;{clip_hw} per clip; worst held-out source covers "
+            f"{_num(calib.get('fold_frame_coverage_min'), 3)} of its frames (mean over sources "
+            f"{_num(calib.get('fold_frame_coverage_mean'), 3)}; the gate asks &ge; {T.FOLD_COVERAGE_MIN:.2f}).</p>"
+        )
     sensitivity = inp.verdict.get("label_sensitivity") if inp.verdict else None
     if isinstance(sensitivity, dict):
         parts = []
-        for key, text in (("to_unknown", "with no encoder/preset/cq"), ("to_other_encoder", "with another trained encoder")):
+        for key, text in (
+            ("to_unknown", "with no encoder/preset/cq"),
+            ("to_other_encoder", "with another trained encoder"),
+        ):
             item = sensitivity.get(key)
             if isinstance(item, dict):
-                parts.append(f'{text}: mean {_num(item.get("mean_abs"), 2)}, max {_num(item.get("max_abs"), 2)} VMAF')
+                parts.append(f"{text}: mean {_num(item.get('mean_abs'), 2)}, max {_num(item.get('max_abs'), 2)} VMAF")
         if parts:
-            body += ('<p>Label sensitivity (how far held-out predictions move when only the codec labels change): '
-                     + "; ".join(parts) + '.</p>')
+            body += (
+                "<p>Label sensitivity (how far held-out predictions move when only the codec labels change): "
+                + "; ".join(parts)
+                + ".</p>"
+            )
     return body
 
 
@@ -707,8 +798,9 @@ def _cov(value: Any, level: float) -> str:
     return f'<span class="{cls}">{v:.3f}</span>'
 
 
-def _coverage_figure(folds: list[str], ens: Mapping[str, Mapping], per_seed: Mapping[int, Mapping[str, tuple]],
-                     level: float) -> str:
+def _coverage_figure(
+    folds: list[str], ens: Mapping[str, Mapping], per_seed: Mapping[int, Mapping[str, tuple]], level: float
+) -> str:
     series: list[tuple[str, list[float], str]] = []
     if ens:
         series.append(("ensemble (frames)", [_float(ens.get(f, {}).get("frame_coverage")) for f in folds], "#1565c0"))
@@ -727,8 +819,9 @@ def _coverage_figure(folds: list[str], ens: Mapping[str, Mapping], per_seed: Map
         ax.bar(x - 0.4 + width * (k + 0.5), np.nan_to_num(values, nan=0.0), width=width, color=color, label=label)
     ax.axhline(level, color="#c62828", ls="--", lw=1.2, label=f"nominal {level:.0%}")
     labels, note = _labels(folds, 22)
-    ax.set_xticks(x, labels, rotation=30 if len(folds) > 6 else 0, ha="right" if len(folds) > 6 else "center",
-                  fontsize=7)
+    ax.set_xticks(
+        x, labels, rotation=30 if len(folds) > 6 else 0, ha="right" if len(folds) > 6 else "center", fontsize=7
+    )
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("coverage")
     if note:
@@ -742,8 +835,10 @@ def _coverage_figure(folds: list[str], ens: Mapping[str, Mapping], per_seed: Map
 
 def _corpus_section(inp: RunInputs) -> str:
     if inp.corpus_path is None:
-        return _na("no corpus file (OUT/corpus/per_frame_canonical6.jsonl, OUT/per_frame_canonical6.jsonl, "
-                   "or the one the seed reports name); pass --corpus FILE")
+        return _na(
+            "no corpus file (OUT/corpus/per_frame_canonical6.jsonl, OUT/per_frame_canonical6.jsonl, "
+            "or the one the seed reports name); pass --corpus FILE"
+        )
     if not inp.corpus_path.is_file():
         return _na(f"corpus file {inp.corpus_path} not found")
     from vmafkit.corpus.schema import load_corpus
@@ -752,10 +847,12 @@ def _corpus_section(inp: RunInputs) -> str:
     srcs = corpus.sources
     combos = sorted({(e, p) for e, p in zip(corpus.encoder.tolist(), corpus.preset.tolist())})
     cqs = sorted(set(corpus.cq.tolist()))
-    body = (f'<p>{_esc(_rel(inp.corpus_path, inp.out_dir))}: <b>{len(corpus)}</b> rows, <b>{len(srcs)}</b> sources, '
-            f'encoders {_esc(", ".join(sorted(set(corpus.encoder.tolist()))))}, presets '
-            f'{_esc(", ".join(sorted(set(corpus.preset.tolist()))))}, CQ {_esc(", ".join(f"{c:g}" for c in cqs))}; '
-            f'VMAF {corpus.vmaf.min():.2f} to {corpus.vmaf.max():.2f} (mean {corpus.vmaf.mean():.2f}).</p>')
+    body = (
+        f"<p>{_esc(_rel(inp.corpus_path, inp.out_dir))}: <b>{len(corpus)}</b> rows, <b>{len(srcs)}</b> sources, "
+        f"encoders {_esc(', '.join(sorted(set(corpus.encoder.tolist()))))}, presets "
+        f"{_esc(', '.join(sorted(set(corpus.preset.tolist()))))}, CQ {_esc(', '.join(f'{c:g}' for c in cqs))}; "
+        f"VMAF {corpus.vmaf.min():.2f} to {corpus.vmaf.max():.2f} (mean {corpus.vmaf.mean():.2f}).</p>"
+    )
     body += _curves_figure(corpus, srcs, combos, cqs)
     # Rows per source x (encoder, preset, cq), and the mean VMAF of each cell.
     header = ["source", *[f"{e} {p}<br>cq {c:g}" for e, p in combos for c in cqs], "rows"]
@@ -767,8 +864,11 @@ def _corpus_section(inp: RunInputs) -> str:
             for c in cqs:
                 mask = in_src & (corpus.encoder == e) & (corpus.preset == p) & (corpus.cq == c)
                 n = int(mask.sum())
-                row.append(f'{n}<br><span class="muted">{corpus.vmaf[mask].mean():.1f}</span>' if n
-                           else '<span class="muted">0</span>')
+                row.append(
+                    f'{n}<br><span class="muted">{corpus.vmaf[mask].mean():.1f}</span>'
+                    if n
+                    else '<span class="muted">0</span>'
+                )
         row.append(f"<b>{int(in_src.sum())}</b>")
         rows.append(row)
     body += '<p class="muted">Rows (frames) per cell; below each count, the cell\'s mean VMAF.</p>'
@@ -863,16 +963,20 @@ def render_report(inputs: RunInputs) -> str:
     """The whole page as a string (no file is written)."""
     import matplotlib
 
-    with matplotlib.rc_context({"font.size": 8.5, "axes.titlesize": 9, "svg.hashsalt": "vmafkit",
-                                "figure.facecolor": "white"}):
+    with matplotlib.rc_context(
+        {"font.size": 8.5, "axes.titlesize": 9, "svg.hashsalt": "vmafkit", "figure.facecolor": "white"}
+    ):
         sections = [_guard(title, anchor, lambda fn=fn: fn(inputs)) for anchor, title, fn in SECTIONS]
     verdict = inputs.verdict.get("verdict") if inputs.verdict else None
-    status = (f'<span class="badge {str(verdict).lower()}">{_esc(verdict)}</span>' if verdict
-              else '<span class="muted">no verdict yet</span>')
+    status = (
+        f'<span class="badge {str(verdict).lower()}">{_esc(verdict)}</span>'
+        if verdict
+        else '<span class="muted">no verdict yet</span>'
+    )
     nav = "".join(f'<a href="#{anchor}">{_esc(title)}</a>' for anchor, title, _ in SECTIONS)
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>vmafkit report: {_esc(inputs.out_dir.name)}</title><style>{_CSS}</style></head><body><main>\n"
         f"<h1>vmafkit run report {status}</h1>"
         f'<p class="muted">Run folder <code>{_esc(inputs.out_dir.name)}</code>. Self-contained page: every plot is '

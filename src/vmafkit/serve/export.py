@@ -78,10 +78,17 @@ def onnx_bytes(model, spec, *, metadata: Mapping[str, str] | None = None) -> byt
         warnings.simplefilter("ignore")
         # The TorchScript-based exporter: fast (tens of ms), byte-deterministic, and a plain graph
         # (Sub, Div, Concat, Gemm, Erf-GELU). The dynamo exporter also works but takes seconds.
-        torch.onnx.export(graph, example, buffer, dynamo=False, opset_version=T.EXPORT_OPSET,
-                          input_names=list(INPUT_NAMES), output_names=[OUTPUT_NAME],
-                          dynamic_axes={"features": {0: "N"}, "codec_onehot": {0: "N"}, "score": {0: "N"}},
-                          do_constant_folding=True)
+        torch.onnx.export(
+            graph,
+            example,
+            buffer,
+            dynamo=False,
+            opset_version=T.EXPORT_OPSET,
+            input_names=list(INPUT_NAMES),
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={"features": {0: "N"}, "codec_onehot": {0: "N"}, "score": {0: "N"}},
+            do_constant_folding=True,
+        )
     proto = onnx.load_from_string(buffer.getvalue())
     proto.producer_name = "vmafkit"
     for key, value in sorted((metadata or {}).items()):
@@ -136,13 +143,18 @@ def check_exportable(corpus_path: str | Path, verdict_path: str | Path) -> tuple
     verdict = load_trusted_verdict(verdict_path)
     fingerprint = corpus_fingerprint(corpus_path)
     if not same_corpus(verdict["corpus"], fingerprint):
-        raise RefusedError(f"corpus does not match the verdict's fingerprint ({fingerprint_difference(verdict['corpus'], fingerprint)})",
-                           path=corpus_path)
+        raise RefusedError(
+            f"corpus does not match the verdict's fingerprint ({fingerprint_difference(verdict['corpus'], fingerprint)})",
+            path=corpus_path,
+        )
     label_free = Recipe.from_json(verdict["recipe"]).label_free
-    calib = calibrate_from_loso(verdict_path.parent, verdict["seeds"], verdict["calibration"]["coverage"],
-                                label_free=label_free)
+    calib = calibrate_from_loso(
+        verdict_path.parent, verdict["seeds"], verdict["calibration"]["coverage"], label_free=label_free
+    )
     if calib is None:  # load_trusted_verdict has just read them: only a race gets here
-        raise RefusedError("held-out prediction files of the verdict are gone; cannot calibrate intervals", path=verdict_path)
+        raise RefusedError(
+            "held-out prediction files of the verdict are gone; cannot calibrate intervals", path=verdict_path
+        )
     return verdict, fingerprint, calib
 
 
@@ -154,9 +166,16 @@ def load_registry_rows(path: Path) -> list[dict[str, Any]]:
     return list(data["models"])
 
 
-def export_ensemble(corpus_path: str | Path, verdict_path: str | Path, out_dir: str | Path, *,
-                    model_id: str = DEFAULT_MODEL_ID, device: str = "cpu", progress: bool = False,
-                    argv: list[str] | None = None) -> dict[str, Any]:
+def export_ensemble(
+    corpus_path: str | Path,
+    verdict_path: str | Path,
+    out_dir: str | Path,
+    *,
+    model_id: str = DEFAULT_MODEL_ID,
+    device: str = "cpu",
+    progress: bool = False,
+    argv: list[str] | None = None,
+) -> dict[str, Any]:
     """Refit each verdict seed on the full corpus and write ONNX + sidecars + calibration + registry.
 
     Refuses (RefusedError, exit 3) unless the verdict is PROMOTE for this exact corpus; nothing
@@ -190,35 +209,53 @@ def export_ensemble(corpus_path: str | Path, verdict_path: str | Path, out_dir: 
     if refits:
         # `train` fitted the production members beside the folds, and the verdict pins them
         # (load_trusted_verdict has checked their sha256): nothing to fit again.
-        models = [load_refit(verdict_path.parent / item["file"], int(item["seed"]), spec, recipe,
-                             fingerprint["sha256"]) for item in sorted(refits, key=lambda r: seeds.index(r["seed"]))]
+        models = [
+            load_refit(verdict_path.parent / item["file"], int(item["seed"]), spec, recipe, fingerprint["sha256"])
+            for item in sorted(refits, key=lambda r: seeds.index(r["seed"]))
+        ]
     else:
         # One batched fit of all seeds, sharded over the CPU like `train` (default_workers): a
         # member's weights are bit for bit the same whatever the number of workers (ensemble.py).
         members = [MemberData(x=full.x, y=full.y, seed=int(s)) for s in seeds]
-        models = fit_members(members, recipe, device=device, progress=progress,
-                             workers=default_workers(resolve_device(device)))
+        models = fit_members(
+            members, recipe, device=device, progress=progress, workers=default_workers(resolve_device(device))
+        )
     models = [m.to("cpu").eval() for m in models]
 
     schema_hash = input_schema_hash()
     calib_name = calibration_filename(model_id)
-    verdict_info = {"path": str(verdict_path), "sha256": sha256_file(verdict_path),
-                    "generated_at_utc": verdict["generated_at_utc"]}
+    verdict_info = {
+        "path": str(verdict_path),
+        "sha256": sha256_file(verdict_path),
+        "generated_at_utc": verdict["generated_at_utc"],
+    }
     blobs: dict[int, bytes] = {}
     checks: dict[int, dict] = {}
     for seed, model in zip(seeds, models):
-        blob = onnx_bytes(model, spec, metadata={
-            "vmafkit.id": member_id(model_id, seed), "vmafkit.ensemble": model_id, "vmafkit.seed": str(seed),
-            "vmafkit.input_schema_hash": schema_hash, "vmafkit.corpus_sha256": fingerprint["sha256"],
-            "vmafkit.standardisation_inside_graph": "true"})
+        blob = onnx_bytes(
+            model,
+            spec,
+            metadata={
+                "vmafkit.id": member_id(model_id, seed),
+                "vmafkit.ensemble": model_id,
+                "vmafkit.seed": str(seed),
+                "vmafkit.input_schema_hash": schema_hash,
+                "vmafkit.corpus_sha256": fingerprint["sha256"],
+                "vmafkit.standardisation_inside_graph": "true",
+            },
+        )
         check = parity(model, spec, blob, corpus.features, codec, x)
         if not check["max_abs_diff"] <= T.EXPORT_PARITY_TOL:
-            raise RefusedError(f"seed {seed}: onnxruntime differs from torch by {check['max_abs_diff']:.3g} "
-                               f"> {T.EXPORT_PARITY_TOL} on the corpus; nothing was written")
+            raise RefusedError(
+                f"seed {seed}: onnxruntime differs from torch by {check['max_abs_diff']:.3g} "
+                f"> {T.EXPORT_PARITY_TOL} on the corpus; nothing was written"
+            )
         blobs[seed], checks[seed] = blob, check
 
     calib_file = dict(calib["file"])
-    calib_file.update({"id": model_id, "corpus_sha256": fingerprint["sha256"], "verdict_sha256": verdict_info["sha256"]})
+    calib_file.update(
+        {"id": model_id, "corpus_sha256": fingerprint["sha256"], "verdict_sha256": verdict_info["sha256"]}
+    )
     validate_or_raise(calib_file, "calibration", what="calibration (internal)")
     atomic_write_json(out_dir / calib_name, calib_file)
     calib_sha = sha256_file(out_dir / calib_name)
@@ -231,34 +268,70 @@ def export_ensemble(corpus_path: str | Path, verdict_path: str | Path, out_dir: 
         digest = sha256_bytes(blobs[seed])
         sidecar = {
             "schema_version": SIDECAR_SCHEMA_VERSION,
-            "id": mid, "ensemble": model_id, "seed": int(seed), "kind": MEMBER_KIND,
-            "onnx": onnx_name, "onnx_sha256": digest, "opset": T.EXPORT_OPSET,
-            "inputs": {"features": ["N", 6], "codec_onehot": ["N", 14]}, "output": {OUTPUT_NAME: ["N"]},
+            "id": mid,
+            "ensemble": model_id,
+            "seed": int(seed),
+            "kind": MEMBER_KIND,
+            "onnx": onnx_name,
+            "onnx_sha256": digest,
+            "opset": T.EXPORT_OPSET,
+            "inputs": {"features": ["N", 6], "codec_onehot": ["N", 14]},
+            "output": {OUTPUT_NAME: ["N"]},
             "feature_order": list(spec.feature_order),
             "standardisation": {"inside_graph": True, "mean": list(spec.mean), "std": list(spec.std)},
             "feature_spec": spec.to_json(),
             "cq_range": [spec.cq_min, spec.cq_max],
-            "encoder_vocab": list(spec.encoder_vocab), "encoder_vocab_version": spec.encoder_vocab_version,
+            "encoder_vocab": list(spec.encoder_vocab),
+            "encoder_vocab_version": spec.encoder_vocab_version,
             "codec_layout": input_schema()["codec_layout"],
-            "input_schema": input_schema(), "input_schema_hash": schema_hash,
-            "corpus": fingerprint, "recipe": recipe.to_json(), "gate": verdict["gate"], "domain": domain,
+            "input_schema": input_schema(),
+            "input_schema_hash": schema_hash,
+            "corpus": fingerprint,
+            "recipe": recipe.to_json(),
+            "gate": verdict["gate"],
+            "domain": domain,
             "loso_plcc": float(verdict["gate"]["per_seed_plccs"][str(seed)]),
-            "verdict": verdict_info, "calibration": calib_name, "parity": checks[seed],
-            "run_provenance": run_provenance("vmafkit export", {"corpus": str(corpus_path), "verdict": str(verdict_path),
-                                                                "out_dir": str(out_dir), "id": model_id, "seed": seed},
-                                             inputs=[corpus_path, verdict_path], outputs=[onnx_path, out_dir / sidecar_name],
-                                             argv=argv),
+            "verdict": verdict_info,
+            "calibration": calib_name,
+            "parity": checks[seed],
+            "run_provenance": run_provenance(
+                "vmafkit export",
+                {
+                    "corpus": str(corpus_path),
+                    "verdict": str(verdict_path),
+                    "out_dir": str(out_dir),
+                    "id": model_id,
+                    "seed": seed,
+                },
+                inputs=[corpus_path, verdict_path],
+                outputs=[onnx_path, out_dir / sidecar_name],
+                argv=argv,
+            ),
         }
         validate_or_raise(sidecar, "sidecar", what="sidecar (internal)")
         atomic_write_json(out_dir / sidecar_name, sidecar)
         written += [onnx_path, out_dir / sidecar_name]
-        rows.append({"id": mid, "kind": MEMBER_KIND, "ensemble": model_id, "seed": int(seed), "onnx": onnx_name,
-                     "sha256": digest, "opset": T.EXPORT_OPSET, "smoke": True,
-                     "notes": f"exported from PROMOTE {verdict_info['sha256'][:12]} (corpus {fingerprint['sha256'][:12]}); "
-                              "smoke until `vmafkit registry flip`",
-                     "sidecar": sidecar_name, "sidecar_sha256": sha256_file(out_dir / sidecar_name),
-                     "calibration": calib_name, "calibration_sha256": calib_sha, "input_schema_hash": schema_hash,
-                     "corpus_sha256": fingerprint["sha256"], "promoted_by": None})
+        rows.append(
+            {
+                "id": mid,
+                "kind": MEMBER_KIND,
+                "ensemble": model_id,
+                "seed": int(seed),
+                "onnx": onnx_name,
+                "sha256": digest,
+                "opset": T.EXPORT_OPSET,
+                "smoke": True,
+                "notes": f"exported from PROMOTE {verdict_info['sha256'][:12]} (corpus {fingerprint['sha256'][:12]}); "
+                "smoke until `vmafkit registry flip`",
+                "sidecar": sidecar_name,
+                "sidecar_sha256": sha256_file(out_dir / sidecar_name),
+                "calibration": calib_name,
+                "calibration_sha256": calib_sha,
+                "input_schema_hash": schema_hash,
+                "corpus_sha256": fingerprint["sha256"],
+                "promoted_by": None,
+            }
+        )
 
     by_id = {r["id"]: r for r in rows}
     merged = [by_id.pop(r["id"], r) for r in existing if r.get("ensemble") != model_id or r["id"] in by_id]
@@ -267,6 +340,12 @@ def export_ensemble(corpus_path: str | Path, verdict_path: str | Path, out_dir: 
     validate_or_raise(registry, "registry", what="registry (internal)")
     atomic_write_json(registry_path, registry)
     written.append(registry_path)
-    return {"id": model_id, "seeds": seeds, "out_dir": str(out_dir), "registry": str(registry_path),
-            "files": [str(p) for p in written], "parity": {str(s): checks[s] for s in seeds},
-            "corpus_sha256": fingerprint["sha256"]}
+    return {
+        "id": model_id,
+        "seeds": seeds,
+        "out_dir": str(out_dir),
+        "registry": str(registry_path),
+        "files": [str(p) for p in written],
+        "parity": {str(s): checks[s] for s in seeds},
+        "corpus_sha256": fingerprint["sha256"],
+    }

@@ -84,8 +84,9 @@ class LoadedEnsemble:
         return frame, clip, attained
 
 
-def run_batched(session, features: np.ndarray, codec: np.ndarray, *, batch: int = DEFAULT_BATCH,
-                threads: int = 1) -> np.ndarray:
+def run_batched(
+    session, features: np.ndarray, codec: np.ndarray, *, batch: int = DEFAULT_BATCH, threads: int = 1
+) -> np.ndarray:
     """`score` [N] float32 of a (features, codec_onehot) -> score session, in batches of `batch`
     rows (small batches keep the activations in cache: measured up to 2x faster than 64 Ki rows,
     see BENCHMARKS.md), the rows split into `threads` contiguous shares run by Python threads (onnxruntime
@@ -109,7 +110,7 @@ def run_batched(session, features: np.ndarray, codec: np.ndarray, *, batch: int 
 
         per = -(-len(starts) // threads)
         with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(work, [starts[i:i + per] for i in range(0, len(starts), per)]))
+            list(pool.map(work, [starts[i : i + per] for i in range(0, len(starts), per)]))
     return out
 
 
@@ -147,8 +148,9 @@ def merge_members(onnx_paths: Sequence[str | Path | bytes]) -> bytes:
             nodes.append(new)
         outs.append(rename(model.graph.output[0].name))
     nodes.append(helper.make_node("Mean", outs, ["score"], name="ensemble_mean"))
-    graph = helper.make_graph(nodes, "vmafkit_ensemble", list(first.graph.input), [first.graph.output[0]],
-                              initializer=inits)
+    graph = helper.make_graph(
+        nodes, "vmafkit_ensemble", list(first.graph.input), [first.graph.output[0]], initializer=inits
+    )
     del graph.output[0].metadata_props[:]
     merged = helper.make_model(graph, opset_imports=list(first.opset_import), producer_name="vmafkit")
     merged.ir_version = first.ir_version
@@ -185,14 +187,18 @@ def load_ensemble(models: str | Path, *, model_id: str | None = None, threads: i
     else:
         mode, chosen = MODE_SMOKE, rows[:1]
         smoke = [r["id"] for r in rows if r["smoke"]]
-        notes.append(f"registry rows {', '.join(smoke)} are smoke=true: using ONE member ({chosen[0]['id']}, "
-                     f"the lowest seed) instead of the {len(rows)}-member ensemble")
+        notes.append(
+            f"registry rows {', '.join(smoke)} are smoke=true: using ONE member ({chosen[0]['id']}, "
+            f"the lowest seed) instead of the {len(rows)}-member ensemble"
+        )
     sidecars = [read_json(base / r["sidecar"], what="sidecar") for r in chosen]
     for r, s in zip(chosen, sidecars):
         validate_or_raise(s, "sidecar", path=base / r["sidecar"], what="sidecar")
         if not s["standardisation"]["inside_graph"]:
-            raise InputError("sidecar says standardisation is outside the graph; this vmafkit only serves in-graph "
-                             "standardisation", path=base / r["sidecar"])
+            raise InputError(
+                "sidecar says standardisation is outside the graph; this vmafkit only serves in-graph standardisation",
+                path=base / r["sidecar"],
+            )
     specs = {json.dumps(s["feature_spec"], sort_keys=True) for s in sidecars}
     if len(specs) != 1:
         raise InputError(f"members of {model_id} were exported with different feature transforms", path=registry_path)
@@ -214,13 +220,23 @@ def load_ensemble(models: str | Path, *, model_id: str | None = None, threads: i
             notes.append("calibration was made for other seeds than the registry's members: no interval")
     else:
         notes.append("no calibration file: intervals are unbounded")
-    return LoadedEnsemble(model_id=model_id, mode=mode, seeds=[int(r["seed"]) for r in chosen],
-                          onnx_paths=[base / r["onnx"] for r in chosen], spec=spec, domain=sidecars[0]["domain"],
-                          calibration=calibration,
-                          notes=notes, threads=threads)
+    return LoadedEnsemble(
+        model_id=model_id,
+        mode=mode,
+        seeds=[int(r["seed"]) for r in chosen],
+        onnx_paths=[base / r["onnx"] for r in chosen],
+        spec=spec,
+        domain=sidecars[0]["domain"],
+        calibration=calibration,
+        notes=notes,
+        threads=threads,
+    )
 
 
-_ALIASES = {name: (name, f"integer_{name}") for name in ("adm2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3", "motion2")}
+_ALIASES = {
+    name: (name, f"integer_{name}")
+    for name in ("adm2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3", "motion2")
+}
 
 
 def read_feature_rows(path: str | Path) -> list[dict[str, Any]]:
@@ -261,13 +277,16 @@ def known_encoder(name: str, where: str) -> str | None:
     if name in ADAPTERS:
         return name
     lowered = {k.lower(): k for k in ADAPTERS}
-    close = ([lowered[name.lower()]] if name.lower() in lowered else []) or difflib.get_close_matches(name, list(ADAPTERS), n=3)
+    close = ([lowered[name.lower()]] if name.lower() in lowered else []) or difflib.get_close_matches(
+        name, list(ADAPTERS), n=3
+    )
     hint = f"; did you mean {' or '.join(close)}?" if close else f"; known: {', '.join(sorted(ADAPTERS))}"
     raise InputError(f"{where}: encoder {name!r} is not an encoder vmafkit knows{hint}")
 
 
-def _labels(rows: Sequence[Mapping[str, Any]], encoder: str | None, preset: str | None, cq: float | None
-            ) -> tuple[list[str | None], list[str | None], np.ndarray]:
+def _labels(
+    rows: Sequence[Mapping[str, Any]], encoder: str | None, preset: str | None, cq: float | None
+) -> tuple[list[str | None], list[str | None], np.ndarray]:
     """Each row's (encoder, preset, cq): its own key wins, then the keyword; None / NaN = not given."""
     n = len(rows)
     encs: list[str | None] = []
@@ -299,10 +318,19 @@ def _labels(rows: Sequence[Mapping[str, Any]], encoder: str | None, preset: str 
     return encs, presets, cqs
 
 
-def predict_features(models: str | Path | LoadedEnsemble, rows: Sequence[Mapping[str, Any]], *,
-                     encoder: str | None = None, preset: str | None = None, cq: float | None = None,
-                     clip: str | None = None, coverage: float = T.DEFAULT_COVERAGE, model_id: str | None = None,
-                     with_frames: bool = True, allow_out_of_domain: bool = False) -> dict[str, Any]:
+def predict_features(
+    models: str | Path | LoadedEnsemble,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    encoder: str | None = None,
+    preset: str | None = None,
+    cq: float | None = None,
+    clip: str | None = None,
+    coverage: float = T.DEFAULT_COVERAGE,
+    model_id: str | None = None,
+    with_frames: bool = True,
+    allow_out_of_domain: bool = False,
+) -> dict[str, Any]:
     """Per-frame and per-clip predictions with intervals for feature rows.
 
     `rows`: mappings with the canonical-6 (or integer_*), optionally frame_index, vmaf (the
@@ -327,10 +355,13 @@ def predict_features(models: str | Path | LoadedEnsemble, rows: Sequence[Mapping
     if outside and not allow_out_of_domain:
         first = outside[0]
         where = rows[first].get("_where", f"row {first + 1}")
-        raise InputError(f"{where}: outside the training domain: {problems[first]} ({len(outside)} of {n} rows "
-                         f"outside; {describe(ens.domain)}); --allow-out-of-domain serves them marked in_domain: false")
-    codec = ens.spec.codec_block([e if e is not None else "unknown" for e in encs],
-                                 [p if p is not None else "" for p in presets], cqs)
+        raise InputError(
+            f"{where}: outside the training domain: {problems[first]} ({len(outside)} of {n} rows "
+            f"outside; {describe(ens.domain)}); --allow-out-of-domain serves them marked in_domain: false"
+        )
+    codec = ens.spec.codec_block(
+        [e if e is not None else "unknown" for e in encs], [p if p is not None else "" for p in presets], cqs
+    )
     scores = np.clip(ens.scores(feats, codec), *VMAF_RANGE)
     h_frame, h_clip, attained = ens.half_widths(coverage)
     notes = list(ens.notes)
@@ -340,8 +371,9 @@ def predict_features(models: str | Path | LoadedEnsemble, rows: Sequence[Mapping
     if missing:
         notes.append(f"{'/'.join(missing)} not given for some rows: predicted without them (robust recipe)")
     if outside:
-        notes.append(f"{len(outside)} of {n} rows are outside the training domain: scored, marked in_domain: false, "
-                     "no interval")
+        notes.append(
+            f"{len(outside)} of {n} rows are outside the training domain: scored, marked in_domain: false, no interval"
+        )
     if not math.isfinite(h_frame) or not math.isfinite(h_clip):
         notes.append("no calibration for this ensemble: bounds are null")
 
@@ -353,16 +385,23 @@ def predict_features(models: str | Path | LoadedEnsemble, rows: Sequence[Mapping
     keys: dict[tuple, int] = {}
     clip_of = np.empty(n, dtype=np.int64)
     for i in range(n):
-        clip_of[i] = keys.setdefault((names[i], encs[i], presets[i], None if np.isnan(cqs[i]) else float(cqs[i])),
-                                     len(keys))
+        clip_of[i] = keys.setdefault(
+            (names[i], encs[i], presets[i], None if np.isnan(cqs[i]) else float(cqs[i])), len(keys)
+        )
     teacher = [row.get("vmaf") for row in rows]
     frames_out = []
     if with_frames:
         for i, row in enumerate(rows):
             inside = problems[i] is None
             lo, hi = bounds(float(scores[i]), h_frame, inside)
-            item: dict[str, Any] = {"clip": int(clip_of[i]), "frame_index": int(row.get("frame_index", i)),
-                                    "score": float(scores[i]), "lower": lo, "upper": hi, "in_domain": inside}
+            item: dict[str, Any] = {
+                "clip": int(clip_of[i]),
+                "frame_index": int(row.get("frame_index", i)),
+                "score": float(scores[i]),
+                "lower": lo,
+                "upper": hi,
+                "in_domain": inside,
+            }
             if not inside:
                 item["out_of_domain"] = problems[i]
             value = teacher[i]
@@ -375,8 +414,18 @@ def predict_features(models: str | Path | LoadedEnsemble, rows: Sequence[Mapping
         mean = float(np.clip(scores[member].mean(), *VMAF_RANGE))
         reasons = sorted({p for p in (problems[i] for i in np.flatnonzero(member)) if p is not None})
         lo, hi = bounds(mean, h_clip, not reasons)
-        item = {"clip": c, "name": name, "encoder": enc, "preset": pre, "cq": cqv, "n_frames": int(member.sum()),
-                "score": mean, "lower": lo, "upper": hi, "in_domain": not reasons}
+        item = {
+            "clip": c,
+            "name": name,
+            "encoder": enc,
+            "preset": pre,
+            "cq": cqv,
+            "n_frames": int(member.sum()),
+            "score": mean,
+            "lower": lo,
+            "upper": hi,
+            "in_domain": not reasons,
+        }
         if reasons:
             item["out_of_domain"] = "; ".join(reasons)
         tv = [teacher[i] for i in np.flatnonzero(member)]
@@ -392,12 +441,15 @@ def predict_features(models: str | Path | LoadedEnsemble, rows: Sequence[Mapping
         "mode": ens.mode,
         "members": ens.seeds,
         "coverage": float(coverage),
-        "interval": {"method": CALIBRATION_METHOD, "frame_half_width": h_frame if calibrated else None,
-                     "clip_half_width": h_clip if math.isfinite(h_clip) else None,
-                     "source_level": attained if calibrated else None,
-                     "guarantee": guarantee_text(coverage, attained, summary.get("n_sources", 0)) if calibrated else None,
-                     "worst_fold_frame_coverage": summary.get("fold_frame_coverage_min") if calibrated else None,
-                     "calibrated_on": "ensemble" if ens.mode == MODE_ENSEMBLE else f"seed {ens.seeds[0]} alone"},
+        "interval": {
+            "method": CALIBRATION_METHOD,
+            "frame_half_width": h_frame if calibrated else None,
+            "clip_half_width": h_clip if math.isfinite(h_clip) else None,
+            "source_level": attained if calibrated else None,
+            "guarantee": guarantee_text(coverage, attained, summary.get("n_sources", 0)) if calibrated else None,
+            "worst_fold_frame_coverage": summary.get("fold_frame_coverage_min") if calibrated else None,
+            "calibrated_on": "ensemble" if ens.mode == MODE_ENSEMBLE else f"seed {ens.seeds[0]} alone",
+        },
         "domain": {"description": describe(ens.domain), "n_outside": len(outside)},
         "notes": notes,
         "n_frames": n,
@@ -406,9 +458,19 @@ def predict_features(models: str | Path | LoadedEnsemble, rows: Sequence[Mapping
     }
 
 
-def predict_pair(models: str | Path | LoadedEnsemble, ref: str | Path, dis: str | Path, *, encoder: str | None = None,
-                 preset: str | None = None, cq: float | None = None, coverage: float = T.DEFAULT_COVERAGE,
-                 model_id: str | None = None, allow_out_of_domain: bool = False, **score_kwargs: Any) -> dict[str, Any]:
+def predict_pair(
+    models: str | Path | LoadedEnsemble,
+    ref: str | Path,
+    dis: str | Path,
+    *,
+    encoder: str | None = None,
+    preset: str | None = None,
+    cq: float | None = None,
+    coverage: float = T.DEFAULT_COVERAGE,
+    model_id: str | None = None,
+    allow_out_of_domain: bool = False,
+    **score_kwargs: Any,
+) -> dict[str, Any]:
     """Score DIS against REF with libvmaf (canonical-6 per frame), then predict as above."""
     from vmafkit.media.score import score_pair
 
@@ -416,7 +478,20 @@ def predict_pair(models: str | Path | LoadedEnsemble, ref: str | Path, dis: str 
     if encoder is not None:
         known_encoder(encoder, "--encoder")  # refuse a typo before the scoring work
     pair = score_pair(ref, dis, **score_kwargs)
-    result = predict_features(ens, pair.frames, encoder=encoder, preset=preset, cq=cq, clip=Path(dis).name,
-                              coverage=coverage, allow_out_of_domain=allow_out_of_domain)
-    result["source"] = {"ref": str(ref), "dis": str(dis), "backend": pair.backend, "libvmaf_version": pair.libvmaf_version}
+    result = predict_features(
+        ens,
+        pair.frames,
+        encoder=encoder,
+        preset=preset,
+        cq=cq,
+        clip=Path(dis).name,
+        coverage=coverage,
+        allow_out_of_domain=allow_out_of_domain,
+    )
+    result["source"] = {
+        "ref": str(ref),
+        "dis": str(dis),
+        "backend": pair.backend,
+        "libvmaf_version": pair.libvmaf_version,
+    }
     return result

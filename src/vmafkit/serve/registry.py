@@ -62,7 +62,9 @@ def registry_problems(registry_path: str | Path, data: Any | None = None) -> lis
         if row["id"] in seen:
             problems.append(f"{where}: duplicate id")
         seen.add(row["id"])
-        escaping = [row[k] for k in ("onnx", "sidecar", "calibration") if row.get(k) and _outside(registry_path, row[k])]
+        escaping = [
+            row[k] for k in ("onnx", "sidecar", "calibration") if row.get(k) and _outside(registry_path, row[k])
+        ]
         if escaping:
             problems.append(f"{where}: {escaping[0]} lies outside the models folder")
             continue
@@ -72,8 +74,10 @@ def registry_problems(registry_path: str | Path, data: Any | None = None) -> lis
         elif sha256_file(onnx_path) != row["sha256"]:
             problems.append(f"{where}: sha256 of {onnx_path.name} does not match the registry")
         if row["input_schema_hash"] != current:
-            problems.append(f"{where}: input_schema_hash {row['input_schema_hash'][:12]} is not this vmafkit's "
-                            f"{current[:12]} (weights of another input layout)")
+            problems.append(
+                f"{where}: input_schema_hash {row['input_schema_hash'][:12]} is not this vmafkit's "
+                f"{current[:12]} (weights of another input layout)"
+            )
         sidecar_rel = row.get("sidecar")
         if not sidecar_rel:
             if not row["smoke"]:
@@ -111,7 +115,9 @@ def registry_problems(registry_path: str | Path, data: Any | None = None) -> lis
             elif row.get("calibration_sha256") is None:
                 problems.append(f"{where}: calibration file {calib} is not pinned (no calibration_sha256)")
             elif sha256_file(calib_path) != row["calibration_sha256"]:
-                problems.append(f"{where}: calibration file {calib} was changed (sha256 does not match calibration_sha256)")
+                problems.append(
+                    f"{where}: calibration file {calib} was changed (sha256 does not match calibration_sha256)"
+                )
     return problems
 
 
@@ -189,8 +195,14 @@ def read_history(registry_path: str | Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def flip(registry_path: str | Path, verdict_path: str | Path, *, ids: Iterable[str] | None = None,
-         ensemble: str | None = None, reason: str | None = None) -> dict[str, Any]:
+def flip(
+    registry_path: str | Path,
+    verdict_path: str | Path,
+    *,
+    ids: Iterable[str] | None = None,
+    ensemble: str | None = None,
+    reason: str | None = None,
+) -> dict[str, Any]:
     """smoke -> false for the selected member rows (default: every row with a sidecar), only when
     the verdict is PROMOTE, it pins the same corpus as every sidecar, the sidecars' gate equals the
     verdict's, the verdict's seeds are exactly the rows' seeds, and every ONNX matches its sha256."""
@@ -204,7 +216,9 @@ def flip(registry_path: str | Path, verdict_path: str | Path, *, ids: Iterable[s
         verdict = load_trusted_verdict(verdict_path)
         picked = _select(data, ids, ensemble)
         if not picked:
-            raise RefusedError("no exported member rows (with sidecars) to flip; registry unchanged", path=registry_path)
+            raise RefusedError(
+                "no exported member rows (with sidecars) to flip; registry unchanged", path=registry_path
+            )
         rows = data["models"]
         seeds_by_ensemble: dict[str, set[int]] = {}
         for i in picked:
@@ -213,36 +227,64 @@ def flip(registry_path: str | Path, verdict_path: str | Path, *, ids: Iterable[s
                 raise RefusedError(f"{row['id']}: has no sidecar; only exported members can be flipped")
             sidecar = read_json(_resolve(registry_path, row["sidecar"]), what="sidecar")
             if not same_corpus(verdict["corpus"], sidecar["corpus"]):
-                raise RefusedError(f"{row['id']}: sidecar pins another corpus than the verdict "
-                                   f"({fingerprint_difference(verdict['corpus'], sidecar['corpus'])}); registry unchanged")
+                raise RefusedError(
+                    f"{row['id']}: sidecar pins another corpus than the verdict "
+                    f"({fingerprint_difference(verdict['corpus'], sidecar['corpus'])}); registry unchanged"
+                )
             if sidecar["gate"] != verdict["gate"]:
                 raise RefusedError(f"{row['id']}: sidecar was exported under another gate result than this verdict's")
-            if sha256_file(_resolve(registry_path, row["onnx"])) != row["sha256"] or sidecar["onnx_sha256"] != row["sha256"]:
+            if (
+                sha256_file(_resolve(registry_path, row["onnx"])) != row["sha256"]
+                or sidecar["onnx_sha256"] != row["sha256"]
+            ):
                 raise RefusedError(f"{row['id']}: ONNX sha256 does not match the registry/sidecar; registry unchanged")
             seeds_by_ensemble.setdefault(row.get("ensemble", ""), set()).add(int(sidecar["seed"]))
         for name, seeds in seeds_by_ensemble.items():
             if seeds != set(verdict["seeds"]):
-                raise RefusedError(f"ensemble {name!r} has seeds {sorted(seeds)} but the verdict gated "
-                                   f"{sorted(verdict['seeds'])}; registry unchanged")
-        previous = [{"id": rows[i]["id"], "smoke": rows[i]["smoke"], "notes": rows[i]["notes"],
-                     "promoted_by": rows[i].get("promoted_by")} for i in picked]
+                raise RefusedError(
+                    f"ensemble {name!r} has seeds {sorted(seeds)} but the verdict gated "
+                    f"{sorted(verdict['seeds'])}; registry unchanged"
+                )
+        previous = [
+            {
+                "id": rows[i]["id"],
+                "smoke": rows[i]["smoke"],
+                "notes": rows[i]["notes"],
+                "promoted_by": rows[i].get("promoted_by"),
+            }
+            for i in picked
+        ]
         verdict_sha = sha256_file(verdict_path)
         for i in picked:
             rows[i]["smoke"] = False
-            rows[i]["promoted_by"] = {"verdict_path": str(verdict_path), "verdict_sha256": verdict_sha,
-                                      "corpus_sha256": verdict["corpus"]["sha256"],
-                                      "generated_at_utc": verdict["generated_at_utc"], "flipped_at_utc": utc_now()}
-            rows[i]["notes"] = (f"production: PROMOTE {verdict_sha[:12]} (corpus {verdict['corpus']['sha256'][:12]}, "
-                                f"mean PLCC {verdict['gate']['mean_plcc']:.4f})")
-        entry = {"action": "flip", "who": _who(), "when": utc_now(), "why": reason or f"PROMOTE verdict {verdict_path}",
-                 "ids": [rows[i]["id"] for i in picked], "previous": previous,
-                 "registry_sha256_before": _sha_or_none(before), "verdict_sha256": verdict_sha}
+            rows[i]["promoted_by"] = {
+                "verdict_path": str(verdict_path),
+                "verdict_sha256": verdict_sha,
+                "corpus_sha256": verdict["corpus"]["sha256"],
+                "generated_at_utc": verdict["generated_at_utc"],
+                "flipped_at_utc": utc_now(),
+            }
+            rows[i]["notes"] = (
+                f"production: PROMOTE {verdict_sha[:12]} (corpus {verdict['corpus']['sha256'][:12]}, "
+                f"mean PLCC {verdict['gate']['mean_plcc']:.4f})"
+            )
+        entry = {
+            "action": "flip",
+            "who": _who(),
+            "when": utc_now(),
+            "why": reason or f"PROMOTE verdict {verdict_path}",
+            "ids": [rows[i]["id"] for i in picked],
+            "previous": previous,
+            "registry_sha256_before": _sha_or_none(before),
+            "verdict_sha256": verdict_sha,
+        }
         _commit(registry_path, data, entry, before)
         return entry
 
 
-def rollback(registry_path: str | Path, reason: str, *, ids: Iterable[str] | None = None,
-             ensemble: str | None = None) -> dict[str, Any]:
+def rollback(
+    registry_path: str | Path, reason: str, *, ids: Iterable[str] | None = None, ensemble: str | None = None
+) -> dict[str, Any]:
     """smoke -> true for the selected rows (default: every non-smoke row) and record why.
 
     Returns the history entry; when every selected row is already smoke, nothing is written
@@ -257,13 +299,27 @@ def rollback(registry_path: str | Path, reason: str, *, ids: Iterable[str] | Non
         if errs:  # a rollback must work even when an ONNX went missing: schema only, not semantics
             raise InputError(f"invalid registry: {errs[0]}", path=registry_path)
         rows = data["models"]
-        picked = _select(data, ids, ensemble) if (ids or ensemble) else [i for i, r in enumerate(rows) if not r["smoke"]]
+        picked = (
+            _select(data, ids, ensemble) if (ids or ensemble) else [i for i, r in enumerate(rows) if not r["smoke"]]
+        )
         changed = [i for i in picked if not rows[i]["smoke"]]
-        entry = {"action": "rollback", "who": _who(), "when": utc_now(), "why": reason.strip(),
-                 "ids": [rows[i]["id"] for i in changed],
-                 "previous": [{"id": rows[i]["id"], "smoke": rows[i]["smoke"], "notes": rows[i]["notes"],
-                               "promoted_by": rows[i].get("promoted_by")} for i in changed],
-                 "registry_sha256_before": _sha_or_none(before)}
+        entry = {
+            "action": "rollback",
+            "who": _who(),
+            "when": utc_now(),
+            "why": reason.strip(),
+            "ids": [rows[i]["id"] for i in changed],
+            "previous": [
+                {
+                    "id": rows[i]["id"],
+                    "smoke": rows[i]["smoke"],
+                    "notes": rows[i]["notes"],
+                    "promoted_by": rows[i].get("promoted_by"),
+                }
+                for i in changed
+            ],
+            "registry_sha256_before": _sha_or_none(before),
+        }
         if not changed:
             return {**entry, "action": "noop"}
         for i in changed:

@@ -69,8 +69,9 @@ def _entries(path: Path) -> Iterator[tuple[int, Any]]:
     elif suffix == ".json":
         yield from readers.iter_json_array(path, what="dataset file")
     else:
-        raise InputError(f"dataset file must be .json (an array of pairs), .jsonl or .csv, not {suffix or 'no suffix'!r}",
-                         path=path)
+        raise InputError(
+            f"dataset file must be .json (an array of pairs), .jsonl or .csv, not {suffix or 'no suffix'!r}", path=path
+        )
 
 
 def _integer(value: Any, where: str, key: str, low: int, high: int) -> int:
@@ -157,8 +158,10 @@ def read_dataset(path: str | Path, scale: Scale | None = None) -> list[Pair]:
         for table, clip, what in ((content_of_ref, ref, "reference"), (content_of_dis, dis, "distorted clip")):
             first = table.setdefault(clip, (pair.content, where))
             if first[0] != pair.content:
-                raise InputError(f"{where}: {what} {clip.name} is in content {pair.content!r} here and in "
-                                 f"{first[0]!r} at {first[1]}: one scene in two folds leaks between them")
+                raise InputError(
+                    f"{where}: {what} {clip.name} is in content {pair.content!r} here and in "
+                    f"{first[0]!r} at {first[1]}: one scene in two folds leaks between them"
+                )
         pairs.append(pair)
     if not pairs:
         raise InputError("dataset file lists no pairs", path=path)

@@ -34,15 +34,28 @@ PREDICTIONS_FILE = "subjective_predictions.jsonl"
 BASELINES = ("nusvr", "linear", "vmaf_logistic")
 
 
-def write_predictions(path: Path, ids: Sequence[str], groups: np.ndarray, target: np.ndarray,
-                      columns: Mapping[str, np.ndarray], per_seed: Mapping[int, np.ndarray],
-                      lower: np.ndarray, upper: np.ndarray) -> None:
+def write_predictions(
+    path: Path,
+    ids: Sequence[str],
+    groups: np.ndarray,
+    target: np.ndarray,
+    columns: Mapping[str, np.ndarray],
+    per_seed: Mapping[int, np.ndarray],
+    lower: np.ndarray,
+    upper: np.ndarray,
+) -> None:
     lines = []
     for i in range(target.size):
-        row: dict[str, Any] = {"row": i, "id": ids[i], "content": str(groups[i]), "fold": str(groups[i]),
-                               "target": float(target[i]), "lower": float(lower[i]) if math.isfinite(lower[i]) else None,
-                               "upper": float(upper[i]) if math.isfinite(upper[i]) else None,
-                               "ensemble_seeds": {str(s): float(v[i]) for s, v in per_seed.items()}}
+        row: dict[str, Any] = {
+            "row": i,
+            "id": ids[i],
+            "content": str(groups[i]),
+            "fold": str(groups[i]),
+            "target": float(target[i]),
+            "lower": float(lower[i]) if math.isfinite(lower[i]) else None,
+            "upper": float(upper[i]) if math.isfinite(upper[i]) else None,
+            "ensemble_seeds": {str(s): float(v[i]) for s, v in per_seed.items()},
+        }
         for name, values in columns.items():
             row[name] = float(values[i])
         lines.append(json.dumps(row, sort_keys=True, allow_nan=False) + "\n")
@@ -68,8 +81,10 @@ def read_predictions(path: Path) -> dict[str, Any]:
         if row["row"] != expected:
             raise InputError(f"{where}: row {row['row']!r} out of order (expected {expected})")
         if row["fold"] != row["content"]:
-            raise InputError(f"{where}: fold {row['fold']!r} is not the clip's content {row['content']!r}: "
-                             "a clip must be predicted by the fold that held its content out")
+            raise InputError(
+                f"{where}: fold {row['fold']!r} is not the clip's content {row['content']!r}: "
+                "a clip must be predicted by the fold that held its content out"
+            )
         for key in numeric:
             value = row[key]
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -83,7 +98,9 @@ def read_predictions(path: Path) -> dict[str, Any]:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise InputError(f"{where}: ensemble_seeds[{s}] must be a finite number, got {value!r}")
             per_seed[s].append(float(value))
-        if abs(float(np.mean([ens[s] for s in seeds])) - float(row["ensemble"])) > 1e-9 * max(1.0, abs(row["ensemble"])):
+        if abs(float(np.mean([ens[s] for s in seeds])) - float(row["ensemble"])) > 1e-9 * max(
+            1.0, abs(row["ensemble"])
+        ):
             raise InputError(f"{where}: ensemble {row['ensemble']!r} is not the mean of its seeds' predictions")
         cols["row"].append(row["row"])
         cols["id"].append(str(row["id"]))
@@ -95,9 +112,18 @@ def read_predictions(path: Path) -> dict[str, Any]:
     return out
 
 
-def summarise(target: np.ndarray, groups: np.ndarray, preds: Mapping[str, np.ndarray],
-              per_seed: Mapping[int, np.ndarray], *, n_boot: int, seed: int, level: float, coverage: float,
-              folds: Sequence[Fold] | None = None) -> dict[str, Any]:
+def summarise(
+    target: np.ndarray,
+    groups: np.ndarray,
+    preds: Mapping[str, np.ndarray],
+    per_seed: Mapping[int, np.ndarray],
+    *,
+    n_boot: int,
+    seed: int,
+    level: float,
+    coverage: float,
+    folds: Sequence[Fold] | None = None,
+) -> dict[str, Any]:
     """{models, comparisons, interval, bootstrap, gate} from held-out predictions (module doc)."""
     folds = list(folds) if folds is not None else content_folds(groups)
     boot = ContentBootstrap(groups, n_boot=n_boot, seed=seed, level=level)
@@ -110,8 +136,18 @@ def summarise(target: np.ndarray, groups: np.ndarray, preds: Mapping[str, np.nda
     interval = conformal(preds["ensemble"], target, folds, coverage)
     held_half = interval.pop("_held_half_width")
     models["ensemble"]["interval"] = interval
-    comparisons = {f"ensemble_vs_{b}": boot.paired(preds["ensemble"], preds[b], target, "ensemble", b)
-                   for b in BASELINES if b in preds}
-    verdict = subjective_gate.evaluate(len(boot.contents), models["ensemble"], interval, comparisons["ensemble_vs_nusvr"])
-    return {"models": models, "comparisons": comparisons, "bootstrap": boot.describe(), "gate": verdict,
-            "_held_half_width": held_half}
+    comparisons = {
+        f"ensemble_vs_{b}": boot.paired(preds["ensemble"], preds[b], target, "ensemble", b)
+        for b in BASELINES
+        if b in preds
+    }
+    verdict = subjective_gate.evaluate(
+        len(boot.contents), models["ensemble"], interval, comparisons["ensemble_vs_nusvr"]
+    )
+    return {
+        "models": models,
+        "comparisons": comparisons,
+        "bootstrap": boot.describe(),
+        "gate": verdict,
+        "_held_half_width": held_half,
+    }

@@ -29,9 +29,11 @@ def content_folds(groups: np.ndarray) -> list[Fold]:
     groups = np.asarray(groups, dtype=str)
     contents = sorted(set(groups.tolist()))
     if len(contents) < 2:
-        raise InputError(f"{len(contents)} content ({', '.join(contents)}): leave-one-content-out needs at least 2 "
-                         "(and statistics mean little below "
-                         f"{T.SUBJECTIVE_MIN_CONTENTS})")
+        raise InputError(
+            f"{len(contents)} content ({', '.join(contents)}): leave-one-content-out needs at least 2 "
+            "(and statistics mean little below "
+            f"{T.SUBJECTIVE_MIN_CONTENTS})"
+        )
     folds = []
     for i, content in enumerate(contents):
         held = groups == content
@@ -48,9 +50,13 @@ def data_warnings(groups: np.ndarray) -> list[str]:
     small = [(str(n), int(c)) for n, c in zip(names, counts) if c < T.SUBJECTIVE_MIN_CLIPS_PER_CONTENT]
     if small:
         listed = ", ".join(f"{n} ({c})" for n, c in small[:10]) + (" ..." if len(small) > 10 else "")
-        out.append(f"{len(small)} content group(s) have fewer than {T.SUBJECTIVE_MIN_CLIPS_PER_CONTENT} clips: {listed}; "
-                   "their held-out folds say little and their conformal quantiles are coarse")
+        out.append(
+            f"{len(small)} content group(s) have fewer than {T.SUBJECTIVE_MIN_CLIPS_PER_CONTENT} clips: {listed}; "
+            "their held-out folds say little and their conformal quantiles are coarse"
+        )
     if names.size < T.SUBJECTIVE_MIN_CONTENTS:
-        out.append(f"only {names.size} contents (< {T.SUBJECTIVE_MIN_CONTENTS}): the intervals over contents are wide, "
-                   "the conformal interval's source level is low, and the gate cannot pass")
+        out.append(
+            f"only {names.size} contents (< {T.SUBJECTIVE_MIN_CONTENTS}): the intervals over contents are wide, "
+            "the conformal interval's source level is low, and the gate cannot pass"
+        )
     return out

@@ -25,8 +25,13 @@ def _finite(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-def conformal(pred: np.ndarray, target: np.ndarray, folds: Sequence[Fold], coverage: float = T.DEFAULT_COVERAGE,
-              level: float = T.SOURCE_LEVEL) -> dict[str, Any]:
+def conformal(
+    pred: np.ndarray,
+    target: np.ndarray,
+    folds: Sequence[Fold],
+    coverage: float = T.DEFAULT_COVERAGE,
+    level: float = T.SOURCE_LEVEL,
+) -> dict[str, Any]:
     pred = np.asarray(pred, dtype=np.float64)
     target = np.asarray(target, dtype=np.float64)
     residual = np.abs(target - pred)
@@ -38,14 +43,21 @@ def conformal(pred: np.ndarray, target: np.ndarray, folds: Sequence[Fold], cover
         h, attained = source_half_width(others, coverage, level)
         held_half[f.test] = h
         inside = residual[f.test] <= h
-        per_fold.append({"held_out": f.held_out, "n": int(f.test.size), "half_width": _finite(h),
-                         "source_level": attained, "coverage": float(inside.mean())})
+        per_fold.append(
+            {
+                "held_out": f.held_out,
+                "n": int(f.test.size),
+                "half_width": _finite(h),
+                "source_level": attained,
+                "coverage": float(inside.mean()),
+            }
+        )
     half, attained = source_half_width(list(per_source.values()), coverage, level)
     covered = residual <= held_half
     covs = [float(p["coverage"]) for p in per_fold]
     return {
         "method": "per-source (content) quantile of held-out |score - ensemble|, then split conformal across contents "
-                  "(train.metrics.source_half_width); each content judged with the half-width of the other contents",
+        "(train.metrics.source_half_width); each content judged with the half-width of the other contents",
         "coverage_target": float(coverage),
         "source_level_target": float(level),
         "half_width": _finite(half),

@@ -45,7 +45,12 @@ ITEMS_FILE = "subjective_items.jsonl"
 def write_items(path: Path, items: Items) -> None:
     lines = []
     for i in range(len(items)):
-        row: dict[str, Any] = {"row": i, "id": items.ids[i], "content": str(items.groups[i]), "score": float(items.target[i])}
+        row: dict[str, Any] = {
+            "row": i,
+            "id": items.ids[i],
+            "content": str(items.groups[i]),
+            "score": float(items.target[i]),
+        }
         row.update({name: float(items.features[i, j]) for j, name in enumerate(items.feature_names)})
         if items.vmaf is not None:
             row["vmaf_v061"] = float(items.vmaf[i])
@@ -59,42 +64,82 @@ def write_items(path: Path, items: Items) -> None:
 
 
 def _stats(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    return {"plcc": metrics.plcc(pred, y), "srocc": metrics.srocc(pred, y), "krocc": metrics.krocc(pred, y),
-            "rmse": metrics.rmse(pred, y)}
+    return {
+        "plcc": metrics.plcc(pred, y),
+        "srocc": metrics.srocc(pred, y),
+        "krocc": metrics.krocc(pred, y),
+        "rmse": metrics.rmse(pred, y),
+    }
 
 
-def write_loso(out_dir: Path, items: Items, items_path: Path, folds: Sequence[Fold], per_seed: Mapping[int, np.ndarray],
-               recipe: Recipe, target_block: Mapping[str, Any], *, argv: list[str] | None = None,
-               device: str = "cpu") -> list[Path]:
+def write_loso(
+    out_dir: Path,
+    items: Items,
+    items_path: Path,
+    folds: Sequence[Fold],
+    per_seed: Mapping[int, np.ndarray],
+    recipe: Recipe,
+    target_block: Mapping[str, Any],
+    *,
+    argv: list[str] | None = None,
+    device: str = "cpu",
+) -> list[Path]:
     """Write loso_seed{N}.json + .predictions.jsonl for every seed; returns the report paths."""
     loso = out_dir / LOSO_DIR
     loso.mkdir(parents=True, exist_ok=True)
     y = items.target
-    corpus_block = {"path": str(items_path), "sha256": sha256_file(items_path), "rows": len(items),
-                    "sources": len(items), "groups": items.contents, "kind": "subjective-items"}
+    corpus_block = {
+        "path": str(items_path),
+        "sha256": sha256_file(items_path),
+        "rows": len(items),
+        "sources": len(items),
+        "groups": items.contents,
+        "kind": "subjective-items",
+    }
     paths = []
     for seed, pred in sorted(per_seed.items()):
         folds_out: list[dict[str, Any]] = []
         for f in folds:
             p, t = pred[f.test], y[f.test]
-            folds_out.append({"held_out": f.held_out, "n_train": int(f.train.size), "n_val": int(f.test.size),
-                              **_stats(p, t)})
+            folds_out.append(
+                {"held_out": f.held_out, "n_train": int(f.train.size), "n_val": int(f.test.size), **_stats(p, t)}
+            )
         plccs = [float(fr["plcc"]) for fr in folds_out]
         report_path = loso / report_name(seed)
         pred_path = loso / predictions_name(seed)
         report = {
-            "schema": REPORT_SCHEMA, "seed": int(seed), "corpus": corpus_block, "n_folds": len(folds), "folds": folds_out,
-            "mean_plcc": metrics.nanmean(plccs), "std_plcc": metrics.nanstd(plccs), "min_plcc": metrics.nanmin(plccs),
-            "max_plcc": metrics.nanmax(plccs), "n_undefined_folds": sum(1 for v in plccs if not np.isfinite(v)),
+            "schema": REPORT_SCHEMA,
+            "seed": int(seed),
+            "corpus": corpus_block,
+            "n_folds": len(folds),
+            "folds": folds_out,
+            "mean_plcc": metrics.nanmean(plccs),
+            "std_plcc": metrics.nanstd(plccs),
+            "min_plcc": metrics.nanmin(plccs),
+            "max_plcc": metrics.nanmax(plccs),
+            "n_undefined_folds": sum(1 for v in plccs if not np.isfinite(v)),
             "mean_srocc": metrics.nanmean([float(fr["srocc"]) for fr in folds_out]),
             "mean_rmse": metrics.nanmean([float(fr["rmse"]) for fr in folds_out]),
             "mean_krocc": metrics.nanmean([float(fr["krocc"]) for fr in folds_out]),
             "pooled": _stats(pred, y),
-            "epochs": recipe.epochs, "batch_size": recipe.batch_size, "lr": recipe.lr, "weight_decay": recipe.weight_decay,
-            "recipe": recipe.to_json(), "num_codecs": NUM_CODECS, "encoder_vocab_version": ENCODER_VOCAB_VERSION,
-            "device": device, "wall_time_s": None, "predictions_file": predictions_name(seed), "target": dict(target_block),
-            "run_provenance": run_provenance("vmafkit subjective train", {"out_dir": str(out_dir), "seed": int(seed)},
-                                             inputs=[items_path], outputs=[report_path, pred_path], argv=argv),
+            "epochs": recipe.epochs,
+            "batch_size": recipe.batch_size,
+            "lr": recipe.lr,
+            "weight_decay": recipe.weight_decay,
+            "recipe": recipe.to_json(),
+            "num_codecs": NUM_CODECS,
+            "encoder_vocab_version": ENCODER_VOCAB_VERSION,
+            "device": device,
+            "wall_time_s": None,
+            "predictions_file": predictions_name(seed),
+            "target": dict(target_block),
+            "run_provenance": run_provenance(
+                "vmafkit subjective train",
+                {"out_dir": str(out_dir), "seed": int(seed)},
+                inputs=[items_path],
+                outputs=[report_path, pred_path],
+                argv=argv,
+            ),
         }
         _write_predictions(pred_path, seed, items, folds, pred)
         atomic_write_json(report_path, report)
@@ -106,9 +151,20 @@ def _write_predictions(path: Path, seed: int, items: Items, folds: Sequence[Fold
     lines = []
     values = pred.astype(np.float64).tolist()
     for i in range(len(items)):
-        row = {"cq": 0, "encoder": "unknown", "fold": str(items.groups[i]), "frame_index": 0, "group": str(items.groups[i]),
-               "pred": values[i], "pred_unlabelled": values[i], "preset": "", "row": i, "seed": int(seed),
-               "src": items.ids[i], "vmaf": float(items.target[i])}
+        row = {
+            "cq": 0,
+            "encoder": "unknown",
+            "fold": str(items.groups[i]),
+            "frame_index": 0,
+            "group": str(items.groups[i]),
+            "pred": values[i],
+            "pred_unlabelled": values[i],
+            "preset": "",
+            "row": i,
+            "seed": int(seed),
+            "src": items.ids[i],
+            "vmaf": float(items.target[i]),
+        }
         lines.append(json.dumps(row, sort_keys=True, allow_nan=False) + "\n")
     with atomic_output(path, "wb") as handle:
         handle.write("".join(lines).encode("utf-8"))

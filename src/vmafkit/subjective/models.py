@@ -47,8 +47,10 @@ from vmafkit.train.model import Recipe
 NUSVR_C = 4.0
 NUSVR_NU = 0.9
 NUSVR_GAMMA = 0.04
-NUSVR_SOURCE = ("libvmaf model/vmaf_v0.6.1.json: param_dict C=4.0, nu=0.9, gamma=0.04, norm_type=clip_0to1; "
-                "model_dict slopes/intercepts rescale the score and the 6 features")
+NUSVR_SOURCE = (
+    "libvmaf model/vmaf_v0.6.1.json: param_dict C=4.0, nu=0.9, gamma=0.04, norm_type=clip_0to1; "
+    "model_dict slopes/intercepts rescale the score and the 6 features"
+)
 MODEL_NAMES = ("ensemble", "nusvr", "linear", "vmaf_logistic")
 
 
@@ -86,14 +88,20 @@ class Affine:
 def ensemble_layout(n_features: int, canonical: bool) -> str:
     """How k features fill the model's 20-wide input (module doc)."""
     if canonical:
-        return ("canonical-6 standardised on the training folds + the codec block of 'not given' labels "
-                "(train.features.unlabelled: unknown encoder, preset_norm 0.5, crf_norm 0.5)")
+        return (
+            "canonical-6 standardised on the training folds + the codec block of 'not given' labels "
+            "(train.features.unlabelled: unknown encoder, preset_norm 0.5, crf_norm 0.5)"
+        )
     if n_features > INPUT_WIDTH:
-        raise InputError(f"{n_features} features: the ensemble's input is {INPUT_WIDTH} wide "
-                         f"(train.ensemble.fit_members checks x is [n, {INPUT_WIDTH}]); choose at most {INPUT_WIDTH}")
-    return (f"{n_features} features standardised on the training folds in input slots 1..{n_features}, zeros in the "
-            f"other {INPUT_WIDTH - n_features} (equivalent to FRRegressor(in_features={n_features}); fit_members "
-            f"accepts only [n, {INPUT_WIDTH}])")
+        raise InputError(
+            f"{n_features} features: the ensemble's input is {INPUT_WIDTH} wide "
+            f"(train.ensemble.fit_members checks x is [n, {INPUT_WIDTH}]); choose at most {INPUT_WIDTH}"
+        )
+    return (
+        f"{n_features} features standardised on the training folds in input slots 1..{n_features}, zeros in the "
+        f"other {INPUT_WIDTH - n_features} (equivalent to FRRegressor(in_features={n_features}); fit_members "
+        f"accepts only [n, {INPUT_WIDTH}])"
+    )
 
 
 def ensemble_inputs(x_std: np.ndarray, canonical: bool) -> np.ndarray:
@@ -121,8 +129,18 @@ class EnsembleResult:
     fold_specs: list[dict[str, Any]]
 
 
-def fit_predict_ensemble(x: np.ndarray, y: np.ndarray, folds: Sequence[Fold], seeds: Sequence[int], recipe: Recipe, *,
-                         canonical: bool, device: str = "cpu", workers: int = 1, progress: bool = False) -> EnsembleResult:
+def fit_predict_ensemble(
+    x: np.ndarray,
+    y: np.ndarray,
+    folds: Sequence[Fold],
+    seeds: Sequence[int],
+    recipe: Recipe,
+    *,
+    canonical: bool,
+    device: str = "cpu",
+    workers: int = 1,
+    progress: bool = False,
+) -> EnsembleResult:
     from vmafkit.train.ensemble import MemberData, fit_members, predict_one
 
     layout = ensemble_layout(x.shape[1], canonical)
@@ -141,19 +159,36 @@ def fit_predict_ensemble(x: np.ndarray, y: np.ndarray, folds: Sequence[Fold], se
         for fi, (f, _, fy, _, _, x_test) in enumerate(prepared):
             pred = fy.invert(predict_one(models[si * len(prepared) + fi], x_test).astype(np.float64))
             if not np.all(np.isfinite(pred)):
-                raise InputError(f"ensemble training diverged: seed {seed}, fold {f.held_out!r} gave NaN or infinite "
-                                 f"predictions (--lr {recipe.lr:g}); retry with a smaller --lr")
+                raise InputError(
+                    f"ensemble training diverged: seed {seed}, fold {f.held_out!r} gave NaN or infinite "
+                    f"predictions (--lr {recipe.lr:g}); retry with a smaller --lr"
+                )
             per_seed[si, f.test] = pred
-    specs = [{"held_out": p[0].held_out, "feature_mean": p[1].shift.tolist(), "feature_std": p[1].scale.tolist(),
-              "target_mean": float(p[2].shift), "target_std": float(p[2].scale)} for p in prepared]
+    specs = [
+        {
+            "held_out": p[0].held_out,
+            "feature_mean": p[1].shift.tolist(),
+            "feature_std": p[1].scale.tolist(),
+            "target_mean": float(p[2].shift),
+            "target_std": float(p[2].scale),
+        }
+        for p in prepared
+    ]
     return EnsembleResult(per_seed=per_seed, mean=per_seed.mean(axis=0), layout=layout, fold_specs=specs)
 
 
 # ------------------------------------------------------------------------------ nu-SVR, linear
 
 
-def fit_predict_nusvr(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *, C: float = NUSVR_C,
-                      nu: float = NUSVR_NU, gamma: float = NUSVR_GAMMA) -> np.ndarray:
+def fit_predict_nusvr(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    *,
+    C: float = NUSVR_C,
+    nu: float = NUSVR_NU,
+    gamma: float = NUSVR_GAMMA,
+) -> np.ndarray:
     """libvmaf v0.6.1's recipe (module doc) on one fold; predictions on the target's scale."""
     from sklearn.svm import NuSVR
 
@@ -216,12 +251,20 @@ class LogisticMap:
         return logistic5((v - self.x_mean) / self.x_std, *self.params) * self.y_std + self.y_mean
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": "vqeg-logistic-5" if self.params is not None else "linear (logistic fit failed)",
-                "params_standardised": self.params, "x_mean": self.x_mean, "x_std": self.x_std,
-                "y_mean": self.y_mean, "y_std": self.y_std, "line": list(self.line) if self.line else None}
+        return {
+            "kind": "vqeg-logistic-5" if self.params is not None else "linear (logistic fit failed)",
+            "params_standardised": self.params,
+            "x_mean": self.x_mean,
+            "x_std": self.x_std,
+            "y_mean": self.y_mean,
+            "y_std": self.y_std,
+            "line": list(self.line) if self.line else None,
+        }
 
 
-def fit_predict_vmaf_logistic(v_train: np.ndarray, y_train: np.ndarray, v_test: np.ndarray) -> tuple[np.ndarray, LogisticMap]:
+def fit_predict_vmaf_logistic(
+    v_train: np.ndarray, y_train: np.ndarray, v_test: np.ndarray
+) -> tuple[np.ndarray, LogisticMap]:
     mapping = LogisticMap.fit(v_train, y_train)
     pred = mapping.apply(v_test)
     if not np.all(np.isfinite(pred)):

@@ -133,7 +133,9 @@ def iter_json_array(path: str | Path, *, what: str, text: str | None = None) -> 
         except ValueError as exc:
             raise InputError(f"{path}:{_line_of(text, start)}: malformed JSON ({exc})") from None
         except RecursionError:
-            raise InputError(f"{path}:{_line_of(text, start)}: JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+            raise InputError(
+                f"{path}:{_line_of(text, start)}: JSON nested deeper than {MAX_JSON_DEPTH} levels"
+            ) from None
         if json_depth_exceeds(element):
             raise InputError(f"{path}:{_line_of(text, start)}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
         count += 1

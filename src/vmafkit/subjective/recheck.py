@@ -37,8 +37,10 @@ def recheck(out_dir: str | Path) -> dict[str, Any]:
     report_path = out_dir / REPORT_FILE
     report = read_json(report_path, what="subjective report")
     if not isinstance(report, dict) or report.get("schema") != REPORT_SCHEMA:
-        raise InputError(f"not a subjective report (schema {report.get('schema') if isinstance(report, dict) else None!r})",
-                         path=report_path)
+        raise InputError(
+            f"not a subjective report (schema {report.get('schema') if isinstance(report, dict) else None!r})",
+            path=report_path,
+        )
     try:
         boot = report["bootstrap"]
         coverage = report["models"]["ensemble"]["interval"]["coverage_target"]
@@ -46,23 +48,45 @@ def recheck(out_dir: str | Path) -> dict[str, Any]:
     except (KeyError, TypeError, ValueError):
         raise InputError("report lacks its bootstrap or interval settings", path=report_path) from None
     cols = read_predictions(out_dir / PREDICTIONS_FILE)
-    preds: dict[str, np.ndarray] = {name: cols[name] for name in ("ensemble", "nusvr", "linear", "vmaf_logistic") if name in cols}
+    preds: dict[str, np.ndarray] = {
+        name: cols[name] for name in ("ensemble", "nusvr", "linear", "vmaf_logistic") if name in cols
+    }
     if set(preds) != set(report.get("models", {})):
-        raise InputError(f"models {sorted(report.get('models', {}))} differ from the prediction file's {sorted(preds)}",
-                         path=report_path)
-    fresh = summarise(cols["target"], cols["groups"], preds, cols["per_seed"], n_boot=n_boot, seed=seed, level=level,
-                      coverage=coverage)
+        raise InputError(
+            f"models {sorted(report.get('models', {}))} differ from the prediction file's {sorted(preds)}",
+            path=report_path,
+        )
+    fresh = summarise(
+        cols["target"],
+        cols["groups"],
+        preds,
+        cols["per_seed"],
+        n_boot=n_boot,
+        seed=seed,
+        level=level,
+        coverage=coverage,
+    )
     fresh.pop("_held_half_width")
     for name, block in fresh["models"].items():
         for stat in STATISTICS:
             if not _same(report["models"][name].get(stat), block[stat]):
-                raise InputError(f"models.{name}.{stat} {report['models'][name].get(stat)} disagrees with the held-out "
-                                 f"predictions ({block[stat]}); the report was edited or belongs to other predictions",
-                                 path=report_path)
+                raise InputError(
+                    f"models.{name}.{stat} {report['models'][name].get(stat)} disagrees with the held-out "
+                    f"predictions ({block[stat]}); the report was edited or belongs to other predictions",
+                    path=report_path,
+                )
     if report.get("gate", {}).get("passed") != fresh["gate"]["passed"]:
-        raise InputError("gate.passed disagrees with what the held-out predictions give; the report was edited",
-                         path=report_path)
+        raise InputError(
+            "gate.passed disagrees with what the held-out predictions give; the report was edited", path=report_path
+        )
     if report.get("n_items") != len(cols["ids"]):
-        raise InputError(f"n_items {report.get('n_items')} != the prediction file's {len(cols['ids'])} rows", path=report_path)
-    return {"out_dir": str(out_dir), "models": fresh["models"], "comparisons": fresh["comparisons"], "gate": fresh["gate"],
-            "target": report.get("target")}
+        raise InputError(
+            f"n_items {report.get('n_items')} != the prediction file's {len(cols['ids'])} rows", path=report_path
+        )
+    return {
+        "out_dir": str(out_dir),
+        "models": fresh["models"],
+        "comparisons": fresh["comparisons"],
+        "gate": fresh["gate"],
+        "target": report.get("target"),
+    }

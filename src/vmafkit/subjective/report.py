@@ -25,9 +25,11 @@ def _cell(block: Mapping[str, Any], name: str) -> str:
 def format_table(report: Mapping[str, Any]) -> str:
     boot = report["bootstrap"]
     scale = report["target"]["scale"]
-    lines = [f"subjective: {report['n_items']} clips, {report['n_groups']} contents, leave-one-content-out; "
-             f"target scale {scale['name']}; {boot['resamples']} bootstrap resamples over contents "
-             f"({boot['level']:.0%} intervals)"]
+    lines = [
+        f"subjective: {report['n_items']} clips, {report['n_groups']} contents, leave-one-content-out; "
+        f"target scale {scale['name']}; {boot['resamples']} bootstrap resamples over contents "
+        f"({boot['level']:.0%} intervals)"
+    ]
     header = f"{'model':<14}" + "".join(f"{name.upper() + ' [CI]':<27}" for name in STATISTICS)
     lines.append(header)
     for name in ORDER:
@@ -36,13 +38,17 @@ def format_table(report: Mapping[str, Any]) -> str:
             lines.append(f"{name:<14}" + "".join(f"{_cell(block, stat):<27}" for stat in STATISTICS))
     for key, comp in report["comparisons"].items():
         lo, hi = comp["plcc_diff_ci"]
-        lines.append(f"{key.replace('_vs_', ' vs '):<28} PLCC diff {_num(comp['plcc_diff'], sign=True)} "
-                     f"[{_num(lo, sign=True)}, {_num(hi, sign=True)}], p = {_num(comp['plcc_p_value'], 3)}; "
-                     f"SROCC diff {_num(comp['srocc_diff'], sign=True)}, p = {_num(comp['srocc_p_value'], 3)}")
+        lines.append(
+            f"{key.replace('_vs_', ' vs '):<28} PLCC diff {_num(comp['plcc_diff'], sign=True)} "
+            f"[{_num(lo, sign=True)}, {_num(hi, sign=True)}], p = {_num(comp['plcc_p_value'], 3)}; "
+            f"SROCC diff {_num(comp['srocc_diff'], sign=True)}, p = {_num(comp['srocc_p_value'], 3)}"
+        )
     interval = report["models"]["ensemble"]["interval"]
-    lines.append(f"ensemble interval ({interval['coverage_target']:.0%}): held-out coverage "
-                 f"{_num(interval['held_out_coverage'], 3)} (worst content {_num(interval['fold_coverage_min'], 3)}), "
-                 f"half-width {_num(interval['half_width'])} at source level {_num(interval['source_level'], 3)}")
+    lines.append(
+        f"ensemble interval ({interval['coverage_target']:.0%}): held-out coverage "
+        f"{_num(interval['held_out_coverage'], 3)} (worst content {_num(interval['fold_coverage_min'], 3)}), "
+        f"half-width {_num(interval['half_width'])} at source level {_num(interval['source_level'], 3)}"
+    )
     lines.append(f"significance: {report['significance']}")
     gate = report["gate"]
     lines.append(f"gate: {gate['verdict']}" + ("" if gate["passed"] else " - " + "; ".join(gate["failing_aspects"])))

@@ -100,10 +100,18 @@ def _prepare_out(out_dir: str | Path) -> Path:
     return out_dir
 
 
-def train_from_dataset(dataset: str | Path, out_dir: str | Path, opts: Options | None = None, *,
-                       scale: Scale | str | None = None, ffmpeg: str | None = None, vmaf_bin: str | None = None,
-                       jobs: int | None = None, max_frames: int | None = None,
-                       cache_dir: str | Path | None = None) -> SubjectiveResult:
+def train_from_dataset(
+    dataset: str | Path,
+    out_dir: str | Path,
+    opts: Options | None = None,
+    *,
+    scale: Scale | str | None = None,
+    ffmpeg: str | None = None,
+    vmaf_bin: str | None = None,
+    jobs: int | None = None,
+    max_frames: int | None = None,
+    cache_dir: str | Path | None = None,
+) -> SubjectiveResult:
     """Score the dataset's pairs (cached) and run `evaluate_items` on the pooled clips."""
     from vmafkit.subjective.dataset import read_dataset
     from vmafkit.subjective.scoring import items_from_scores, score_pairs
@@ -117,21 +125,41 @@ def train_from_dataset(dataset: str | Path, out_dir: str | Path, opts: Options |
     out_dir.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(out_dir):
         cache = Path(cache_dir) if cache_dir is not None else out_dir / CACHE_DIRNAME / "pairs"
-        scored = score_pairs(pairs, cache, ffmpeg=ffmpeg, vmaf_bin=vmaf_bin, jobs=jobs, max_frames=max_frames,
-                             progress=opts.progress)
+        scored = score_pairs(
+            pairs, cache, ffmpeg=ffmpeg, vmaf_bin=vmaf_bin, jobs=jobs, max_frames=max_frames, progress=opts.progress
+        )
         items = items_from_scores(scored, dataset)
         scoring_s = time.perf_counter() - started
         if scale_obj is None:
             scale_obj = resolve_scale(None, items.target.tolist())
-        args = {"dataset": str(dataset), "max_frames": max_frames, "vmaf_bin": vmaf_bin,
-                "cache_dir": str(cache) if cache_dir is not None else None}
-        return _evaluate_locked(items, out_dir, opts, scale_obj, inputs=[Path(dataset)], args=args,
-                                timing={"scoring_s": round(scoring_s, 3)})
+        args = {
+            "dataset": str(dataset),
+            "max_frames": max_frames,
+            "vmaf_bin": vmaf_bin,
+            "cache_dir": str(cache) if cache_dir is not None else None,
+        }
+        return _evaluate_locked(
+            items,
+            out_dir,
+            opts,
+            scale_obj,
+            inputs=[Path(dataset)],
+            args=args,
+            timing={"scoring_s": round(scoring_s, 3)},
+        )
 
 
-def train_from_table(table: str | Path, features: Sequence[str], target: str, group: str, out_dir: str | Path,
-                     opts: Options | None = None, *, scale: Scale | str | None = None,
-                     id_column: str | None = None) -> SubjectiveResult:
+def train_from_table(
+    table: str | Path,
+    features: Sequence[str],
+    target: str,
+    group: str,
+    out_dir: str | Path,
+    opts: Options | None = None,
+    *,
+    scale: Scale | str | None = None,
+    id_column: str | None = None,
+) -> SubjectiveResult:
     """Read the table's named columns and run `evaluate_items`."""
     from vmafkit.subjective.table import read_table
 
@@ -148,19 +176,35 @@ def train_from_table(table: str | Path, features: Sequence[str], target: str, gr
         return _evaluate_locked(items, out_dir, opts, scale_obj, inputs=[Path(table)], args=args, timing={})
 
 
-def evaluate_items(items: Items, out_dir: str | Path, opts: Options | None = None, *,
-                   scale: Scale | None = None) -> SubjectiveResult:
+def evaluate_items(
+    items: Items, out_dir: str | Path, opts: Options | None = None, *, scale: Scale | None = None
+) -> SubjectiveResult:
     """Folds, models, statistics, gate and files for items already in memory."""
     opts = check_options(opts or Options())
     out_dir = _prepare_out(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(out_dir):
-        return _evaluate_locked(items.check(), out_dir, opts, scale or resolve_scale(None, items.target.tolist()),
-                                inputs=[], args={}, timing={})
+        return _evaluate_locked(
+            items.check(),
+            out_dir,
+            opts,
+            scale or resolve_scale(None, items.target.tolist()),
+            inputs=[],
+            args={},
+            timing={},
+        )
 
 
-def _evaluate_locked(items: Items, out_dir: Path, opts: Options, scale: Scale, *, inputs: list[Path],
-                     args: dict[str, Any], timing: dict[str, Any]) -> SubjectiveResult:
+def _evaluate_locked(
+    items: Items,
+    out_dir: Path,
+    opts: Options,
+    scale: Scale,
+    *,
+    inputs: list[Path],
+    args: dict[str, Any],
+    timing: dict[str, Any],
+) -> SubjectiveResult:
     from vmafkit.subjective import models as M
     from vmafkit.subjective.evidence import PREDICTIONS_FILE, summarise, write_predictions
     from vmafkit.subjective.loso_files import ITEMS_FILE, write_items, write_loso
@@ -177,42 +221,90 @@ def _evaluate_locked(items: Items, out_dir: Path, opts: Options, scale: Scale, *
     x, y = items.features, items.target
 
     fit_started = time.perf_counter()
-    ens = M.fit_predict_ensemble(x, y, folds, opts.seeds, opts.recipe, canonical=items.canonical, device=str(dev),
-                                 workers=workers, progress=opts.progress)
+    ens = M.fit_predict_ensemble(
+        x,
+        y,
+        folds,
+        opts.seeds,
+        opts.recipe,
+        canonical=items.canonical,
+        device=str(dev),
+        workers=workers,
+        progress=opts.progress,
+    )
     ensemble_s = time.perf_counter() - fit_started
     per_seed = {int(s): scale.clip(ens.per_seed[i]) for i, s in enumerate(opts.seeds)}
     ensemble = np.mean(np.stack([per_seed[int(s)] for s in opts.seeds]), axis=0)
-    preds = {"ensemble": ensemble,
-             "nusvr": scale.clip(M.per_fold(M.fit_predict_nusvr, x, y, folds)),
-             "linear": scale.clip(M.per_fold(M.fit_predict_linear, x, y, folds))}
+    preds = {
+        "ensemble": ensemble,
+        "nusvr": scale.clip(M.per_fold(M.fit_predict_nusvr, x, y, folds)),
+        "linear": scale.clip(M.per_fold(M.fit_predict_linear, x, y, folds)),
+    }
     mappings = []
     if items.vmaf is not None:
         vmaf_pred = np.full(y.size, np.nan)
         for f in folds:
-            vmaf_pred[f.test], mapping = M.fit_predict_vmaf_logistic(items.vmaf[f.train], y[f.train], items.vmaf[f.test])
+            vmaf_pred[f.test], mapping = M.fit_predict_vmaf_logistic(
+                items.vmaf[f.train], y[f.train], items.vmaf[f.test]
+            )
             mappings.append({"held_out": f.held_out, **mapping.to_json()})
         preds["vmaf_logistic"] = scale.clip(vmaf_pred)
-    summary = summarise(y, items.groups, preds, per_seed, n_boot=opts.n_boot, seed=opts.boot_seed, level=opts.level,
-                        coverage=opts.coverage, folds=folds)
+    summary = summarise(
+        y,
+        items.groups,
+        preds,
+        per_seed,
+        n_boot=opts.n_boot,
+        seed=opts.boot_seed,
+        level=opts.level,
+        coverage=opts.coverage,
+        folds=folds,
+    )
     held_half = summary.pop("_held_half_width")
     lower = scale.clip(ensemble - held_half) if np.all(np.isfinite(held_half)) else ensemble - held_half
     upper = scale.clip(ensemble + held_half) if np.all(np.isfinite(held_half)) else ensemble + held_half
 
-    target_block = {"kind": "subjective", "scale": scale.to_json(), "column": items.source.get("target", "score"),
-                    "features": list(items.feature_names), "pooling": items.pooling, "ensemble_layout": layout,
-                    "target_standardised_on_training_folds": True}
+    target_block = {
+        "kind": "subjective",
+        "scale": scale.to_json(),
+        "column": items.source.get("target", "score"),
+        "features": list(items.feature_names),
+        "pooling": items.pooling,
+        "ensemble_layout": layout,
+        "target_standardised_on_training_folds": True,
+    }
     models = summary["models"]
-    models["ensemble"].update({"recipe": opts.recipe.to_json(), "seeds": list(opts.seeds), "input_layout": layout,
-                               "target_scaling": "z-score with the training folds' mean/std, predictions mapped back",
-                               "prediction": "mean over seeds"})
-    models["nusvr"].update({"recipe": {"C": M.NUSVR_C, "nu": M.NUSVR_NU, "gamma": M.NUSVR_GAMMA, "kernel": "rbf",
-                                       "scaling": "features and target linearly to [0, 1] by the training folds' min/max",
-                                       "implementation": "scikit-learn NuSVR (libsvm)", "source": M.NUSVR_SOURCE}})
+    models["ensemble"].update(
+        {
+            "recipe": opts.recipe.to_json(),
+            "seeds": list(opts.seeds),
+            "input_layout": layout,
+            "target_scaling": "z-score with the training folds' mean/std, predictions mapped back",
+            "prediction": "mean over seeds",
+        }
+    )
+    models["nusvr"].update(
+        {
+            "recipe": {
+                "C": M.NUSVR_C,
+                "nu": M.NUSVR_NU,
+                "gamma": M.NUSVR_GAMMA,
+                "kernel": "rbf",
+                "scaling": "features and target linearly to [0, 1] by the training folds' min/max",
+                "implementation": "scikit-learn NuSVR (libsvm)",
+                "source": M.NUSVR_SOURCE,
+            }
+        }
+    )
     models["linear"].update({"recipe": "ordinary least squares on the training folds' standardised features"})
     if "vmaf_logistic" in models:
-        models["vmaf_logistic"].update({"recipe": "libvmaf's stock vmaf_v0.6.1 score (mean over frames) mapped by the VQEG "
-                                                  "5-parameter logistic fitted on the training folds",
-                                        "mappings": mappings})
+        models["vmaf_logistic"].update(
+            {
+                "recipe": "libvmaf's stock vmaf_v0.6.1 score (mean over frames) mapped by the VQEG "
+                "5-parameter logistic fitted on the training folds",
+                "mappings": mappings,
+            }
+        )
 
     out_dir.mkdir(parents=True, exist_ok=True)
     report_path = out_dir / REPORT_FILE
@@ -220,12 +312,16 @@ def _evaluate_locked(items: Items, out_dir: Path, opts: Options, scale: Scale, *
     items_path = out_dir / ITEMS_FILE
     write_items(items_path, items)
     write_predictions(predictions_path, items.ids, items.groups, y, preds, per_seed, lower, upper)
-    loso_reports = write_loso(out_dir, items, items_path, folds, per_seed, opts.recipe, target_block, argv=opts.argv,
-                              device=dev.type)
+    loso_reports = write_loso(
+        out_dir, items, items_path, folds, per_seed, opts.recipe, target_block, argv=opts.argv, device=dev.type
+    )
     counts = {c: int(n) for c, n in zip(*np.unique(items.groups, return_counts=True))}
     source = {k: v for k, v in items.source.items() if k not in ("scored_now", "from_cache", "n_frames")}
     if "n_frames" in items.source:
-        source["frames_per_clip"] = {"min": int(min(items.source["n_frames"])), "max": int(max(items.source["n_frames"]))}
+        source["frames_per_clip"] = {
+            "min": int(min(items.source["n_frames"])),
+            "max": int(max(items.source["n_frames"])),
+        }
     report = {
         "schema": REPORT_SCHEMA,
         "n_items": len(items),
@@ -233,26 +329,62 @@ def _evaluate_locked(items: Items, out_dir: Path, opts: Options, scale: Scale, *
         "contents": [{"content": c, "n": n} for c, n in sorted(counts.items())],
         "input": source,
         "target": target_block,
-        "folds": {"kind": "leave-one-content-out", "n_folds": len(folds),
-                  "fitted_on_training_folds": ["feature standardisation (ensemble, linear)",
-                                               "[0, 1] rescaling of features and target (nusvr)",
-                                               "target standardisation (ensemble)", "logistic mapping (vmaf_logistic)",
-                                               "conformal half-width (other contents only)"]},
+        "folds": {
+            "kind": "leave-one-content-out",
+            "n_folds": len(folds),
+            "fitted_on_training_folds": [
+                "feature standardisation (ensemble, linear)",
+                "[0, 1] rescaling of features and target (nusvr)",
+                "target standardisation (ensemble)",
+                "logistic mapping (vmaf_logistic)",
+                "conformal half-width (other contents only)",
+            ],
+        },
         "warnings": warnings,
         **summary,
         "significance": summary["comparisons"]["ensemble_vs_nusvr"]["reading"],
-        "files": {"predictions": PREDICTIONS_FILE, "items": ITEMS_FILE,
-                  "loso": [str(p.relative_to(out_dir)) for p in loso_reports], "timing": TIMING_FILE},
+        "files": {
+            "predictions": PREDICTIONS_FILE,
+            "items": ITEMS_FILE,
+            "loso": [str(p.relative_to(out_dir)) for p in loso_reports],
+            "timing": TIMING_FILE,
+        },
         "thresholds": {k: getattr(T, k) for k in dir(T) if k.startswith("SUBJECTIVE_")},
     }
     report["run_provenance"] = run_provenance(
-        ENTRYPOINT, {**args, "out_dir": str(out_dir), "seeds": list(opts.seeds), "bootstrap": opts.n_boot,
-                     "coverage": opts.coverage, "scale": scale.name, **opts.recipe.to_json()},
-        inputs=inputs, outputs=[report_path, predictions_path, items_path, *loso_reports], argv=opts.argv)
+        ENTRYPOINT,
+        {
+            **args,
+            "out_dir": str(out_dir),
+            "seeds": list(opts.seeds),
+            "bootstrap": opts.n_boot,
+            "coverage": opts.coverage,
+            "scale": scale.name,
+            **opts.recipe.to_json(),
+        },
+        inputs=inputs,
+        outputs=[report_path, predictions_path, items_path, *loso_reports],
+        argv=opts.argv,
+    )
     atomic_write_json(report_path, report)
-    atomic_write_json(out_dir / TIMING_FILE, {
-        **timing, "ensemble_fit_s": round(ensemble_s, 3), "evaluate_s": round(time.perf_counter() - started, 3),
-        "members": len(opts.seeds) * len(folds), "workers": workers, "device": dev.type,
-        "scored_now": items.source.get("scored_now"), "from_cache": items.source.get("from_cache")})
-    return SubjectiveResult(report=report, report_path=report_path, predictions_path=predictions_path,
-                            items_path=items_path, loso_reports=loso_reports, table=format_table(report))
+    atomic_write_json(
+        out_dir / TIMING_FILE,
+        {
+            **timing,
+            "ensemble_fit_s": round(ensemble_s, 3),
+            "evaluate_s": round(time.perf_counter() - started, 3),
+            "members": len(opts.seeds) * len(folds),
+            "workers": workers,
+            "device": dev.type,
+            "scored_now": items.source.get("scored_now"),
+            "from_cache": items.source.get("from_cache"),
+        },
+    )
+    return SubjectiveResult(
+        report=report,
+        report_path=report_path,
+        predictions_path=predictions_path,
+        items_path=items_path,
+        loso_reports=loso_reports,
+        table=format_table(report),
+    )

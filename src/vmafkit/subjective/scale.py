@@ -33,8 +33,10 @@ class Scale:
 
     def check(self, value: float, where: str) -> None:
         if self.declared and not (self.low - 1e-12 <= value <= self.high + 1e-12):  # type: ignore[operator]
-            raise InputError(f"{where}: score {value!r} is outside the {self.name} scale [{self.low:g}, {self.high:g}] "
-                             "(--scale names the scale the scores are on)")
+            raise InputError(
+                f"{where}: score {value!r} is outside the {self.name} scale [{self.low:g}, {self.high:g}] "
+                "(--scale names the scale the scores are on)"
+            )
 
     def clip(self, values):
         """Predictions clipped to the declared range (libvmaf clips its score the same way); unchanged
@@ -49,15 +51,22 @@ class Scale:
 SCALES: dict[str, Scale] = {
     "mos-1-5": Scale("mos-1-5", 1.0, 5.0, True, "mean opinion score, ACR 1 (bad) .. 5 (excellent)"),
     "mos-0-100": Scale("mos-0-100", 0.0, 100.0, True, "mean opinion score on a 0-100 continuous scale"),
-    "dmos-0-100": Scale("dmos-0-100", 0.0, 100.0, False, "differential MOS 0-100 (0 = same as reference; higher is worse)"),
+    "dmos-0-100": Scale(
+        "dmos-0-100", 0.0, 100.0, False, "differential MOS 0-100 (0 = same as reference; higher is worse)"
+    ),
     "dmos-0-5": Scale("dmos-0-5", 0.0, 5.0, False, "differential MOS 0-5 (higher is worse)"),
 }
 SCALE_NAMES = tuple(SCALES)
 UNSPECIFIED = "unspecified"
 
 
-def resolve_scale(name: str | None, scores: Sequence[float] = (), *, value_range: tuple[float, float] | None = None,
-                  higher_is_better: bool | None = None) -> Scale:
+def resolve_scale(
+    name: str | None,
+    scores: Sequence[float] = (),
+    *,
+    value_range: tuple[float, float] | None = None,
+    higher_is_better: bool | None = None,
+) -> Scale:
     """The Scale for a `--scale` name; `value_range` overrides (or, with no name, declares) the
     range. No name and no range: 'unspecified', with the observed range recorded and nothing
     refused or clipped."""
@@ -71,13 +80,25 @@ def resolve_scale(name: str | None, scores: Sequence[float] = (), *, value_range
         base = SCALES[name]
         if value_range is None and higher_is_better is None:
             return base
-        return Scale(base.name if value_range is None else f"{base.name} [{value_range[0]:g},{value_range[1]:g}]",
-                     value_range[0] if value_range else base.low, value_range[1] if value_range else base.high,
-                     base.higher_is_better if higher_is_better is None else higher_is_better, base.description)
+        return Scale(
+            base.name if value_range is None else f"{base.name} [{value_range[0]:g},{value_range[1]:g}]",
+            value_range[0] if value_range else base.low,
+            value_range[1] if value_range else base.high,
+            base.higher_is_better if higher_is_better is None else higher_is_better,
+            base.description,
+        )
     if value_range is not None:
-        return Scale(f"custom [{value_range[0]:g},{value_range[1]:g}]", float(value_range[0]), float(value_range[1]),
-                     higher_is_better, "a scale declared by --scale-range")
+        return Scale(
+            f"custom [{value_range[0]:g},{value_range[1]:g}]",
+            float(value_range[0]),
+            float(value_range[1]),
+            higher_is_better,
+            "a scale declared by --scale-range",
+        )
     observed = [float(s) for s in scores]
-    text = (f"not declared (--scale); observed scores {min(observed):g}..{max(observed):g}" if observed
-            else "not declared (--scale)")
+    text = (
+        f"not declared (--scale); observed scores {min(observed):g}..{max(observed):g}"
+        if observed
+        else "not declared (--scale)"
+    )
     return Scale(UNSPECIFIED, None, None, higher_is_better, text)

@@ -52,12 +52,19 @@ class ScoredPair:
     cache_file: Path
 
 
-def pair_identity(pair: Pair, ref_sha: str, dis_sha: str, ff: ffm.Ffmpeg, *, backend: str,
-                  max_frames: int | None) -> dict[str, Any]:
+def pair_identity(
+    pair: Pair, ref_sha: str, dis_sha: str, ff: ffm.Ffmpeg, *, backend: str, max_frames: int | None
+) -> dict[str, Any]:
     return {
-        "schema": CACHE_SCHEMA, "ref_sha256": ref_sha, "dis_sha256": dis_sha, "geometry": pair.geometry,
-        "ffmpeg_version": ff.version, "libvmaf_version": ff.libvmaf_version if backend == BACKEND_FFMPEG else None,
-        "backend": backend, "vmaf_model": ffm.VMAF_MODEL, "max_frames": max_frames,
+        "schema": CACHE_SCHEMA,
+        "ref_sha256": ref_sha,
+        "dis_sha256": dis_sha,
+        "geometry": pair.geometry,
+        "ffmpeg_version": ff.version,
+        "libvmaf_version": ff.libvmaf_version if backend == BACKEND_FFMPEG else None,
+        "backend": backend,
+        "vmaf_model": ffm.VMAF_MODEL,
+        "max_frames": max_frames,
     }
 
 
@@ -76,9 +83,14 @@ def load_cached(path: Path, identity: dict[str, Any]) -> dict[str, Any] | None:
         return None
     try:
         data = read_json(path, what="pair cache entry")
-        ok = (isinstance(data, dict) and data.get("identity") == identity and isinstance(data.get("frames"), list)
-              and data["frames"] and isinstance(data.get("mean"), dict)
-              and all(isinstance(data["mean"].get(k), (int, float)) for k in (TARGET, *CANONICAL6)))
+        ok = (
+            isinstance(data, dict)
+            and data.get("identity") == identity
+            and isinstance(data.get("frames"), list)
+            and data["frames"]
+            and isinstance(data.get("mean"), dict)
+            and all(isinstance(data["mean"].get(k), (int, float)) for k in (TARGET, *CANONICAL6))
+        )
     except InputError:
         ok = False
     if not ok:
@@ -87,8 +99,16 @@ def load_cached(path: Path, identity: dict[str, Any]) -> dict[str, Any] | None:
     return data
 
 
-def score_pairs(pairs: Sequence[Pair], cache_dir: str | Path, *, ffmpeg: str | None = None, vmaf_bin: str | None = None,
-                jobs: int | None = None, max_frames: int | None = None, progress: bool = False) -> list[ScoredPair]:
+def score_pairs(
+    pairs: Sequence[Pair],
+    cache_dir: str | Path,
+    *,
+    ffmpeg: str | None = None,
+    vmaf_bin: str | None = None,
+    jobs: int | None = None,
+    max_frames: int | None = None,
+    progress: bool = False,
+) -> list[ScoredPair]:
     """Score (or load from the cache) every pair; results in the order of `pairs`."""
     if max_frames is not None and max_frames < 1:
         raise InputError(f"--max-frames must be at least 1, got {max_frames}")
@@ -119,13 +139,27 @@ def score_pairs(pairs: Sequence[Pair], cache_dir: str | Path, *, ffmpeg: str | N
         if cached is not None:
             return ScoredPair(pair, {k: float(v) for k, v in cached["mean"].items()}, len(cached["frames"]), True, path)
         try:
-            scored = score_pair(pair.ref, pair.dis, **pair.geometry, max_frames=max_frames, ffmpeg=ff.path,
-                                vmaf_bin=vmaf_bin, threads=threads)
+            scored = score_pair(
+                pair.ref,
+                pair.dis,
+                **pair.geometry,
+                max_frames=max_frames,
+                ffmpeg=ff.path,
+                vmaf_bin=vmaf_bin,
+                threads=threads,
+            )
         except InputError as exc:
             raise InputError(f"{pair.where}: {exc}") from None
-        data = {"identity": identity, "ref": str(pair.ref), "dis": str(pair.dis), "frames": scored.frames,
-                "mean": scored.mean, "backend": scored.backend, "libvmaf_version": scored.libvmaf_version,
-                "pooling": POOLING}
+        data = {
+            "identity": identity,
+            "ref": str(pair.ref),
+            "dis": str(pair.dis),
+            "frames": scored.frames,
+            "mean": scored.mean,
+            "backend": scored.backend,
+            "libvmaf_version": scored.libvmaf_version,
+            "pooling": POOLING,
+        }
         atomic_write_json(path, data)
         return ScoredPair(pair, dict(scored.mean), len(scored.frames), False, path)
 
@@ -146,14 +180,25 @@ def items_from_scores(scored: Sequence[ScoredPair], dataset_path: str | Path) ->
     std = [p.score_std for p in pairs]
     obs = [p.n_obs for p in pairs]
     return Items(
-        ids=item_ids(pairs), features=features, feature_names=CANONICAL6,
+        ids=item_ids(pairs),
+        features=features,
+        feature_names=CANONICAL6,
         target=np.array([p.score for p in pairs], dtype=np.float64),
         groups=np.array([p.content for p in pairs], dtype=str),
         vmaf=np.array([s.mean[TARGET] for s in scored], dtype=np.float64),
-        score_std=np.array([np.nan if v is None else v for v in std], dtype=np.float64) if any(v is not None for v in std) else None,
-        n_obs=np.array([0 if v is None else v for v in obs], dtype=np.int64) if any(v is not None for v in obs) else None,
-        source={"kind": "dataset", "path": str(dataset_path), "sha256": sha256_file(dataset_path),
-                "n_frames": [s.n_frames for s in scored], "scored_now": sum(1 for s in scored if not s.cached),
-                "from_cache": sum(1 for s in scored if s.cached)},
+        score_std=np.array([np.nan if v is None else v for v in std], dtype=np.float64)
+        if any(v is not None for v in std)
+        else None,
+        n_obs=np.array([0 if v is None else v for v in obs], dtype=np.int64)
+        if any(v is not None for v in obs)
+        else None,
+        source={
+            "kind": "dataset",
+            "path": str(dataset_path),
+            "sha256": sha256_file(dataset_path),
+            "n_frames": [s.n_frames for s in scored],
+            "scored_now": sum(1 for s in scored if not s.cached),
+            "from_cache": sum(1 for s in scored if s.cached),
+        },
         pooling=POOLING,
     ).check()

@@ -26,8 +26,9 @@ from vmafkit.train import metrics
 STATISTICS = ("plcc", "srocc", "krocc", "rmse")
 # Which direction is better, per statistic (for the paired comparison's wording).
 HIGHER_IS_BETTER = {"plcc": True, "srocc": True, "krocc": True, "rmse": False}
-METHOD = ("percentile bootstrap over contents (clips of a drawn content resampled together), "
-          "paired across models, fixed seed")
+METHOD = (
+    "percentile bootstrap over contents (clips of a drawn content resampled together), paired across models, fixed seed"
+)
 
 
 def statistics(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
@@ -37,8 +38,13 @@ def statistics(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
 class ContentBootstrap:
     """Resamples of contents, shared by every model scored with it."""
 
-    def __init__(self, groups: np.ndarray, n_boot: int = T.SUBJECTIVE_BOOTSTRAP, seed: int = T.SUBJECTIVE_BOOTSTRAP_SEED,
-                 level: float = T.SUBJECTIVE_CI_LEVEL):
+    def __init__(
+        self,
+        groups: np.ndarray,
+        n_boot: int = T.SUBJECTIVE_BOOTSTRAP,
+        seed: int = T.SUBJECTIVE_BOOTSTRAP_SEED,
+        level: float = T.SUBJECTIVE_CI_LEVEL,
+    ):
         groups = np.asarray(groups, dtype=str)
         self.contents = sorted(set(groups.tolist()))
         self.members = [np.flatnonzero(groups == c) for c in self.contents]
@@ -51,8 +57,13 @@ class ContentBootstrap:
         self._memo: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]] = {}
 
     def describe(self) -> dict[str, Any]:
-        return {"method": METHOD, "resamples": self.n_boot, "seed": self.seed, "level": self.level,
-                "n_contents": len(self.contents)}
+        return {
+            "method": METHOD,
+            "resamples": self.n_boot,
+            "seed": self.seed,
+            "level": self.level,
+            "n_contents": len(self.contents),
+        }
 
     def replicate(self, fn) -> np.ndarray:
         """fn(index array) for every resample -> [B] float."""
@@ -94,7 +105,9 @@ class ContentBootstrap:
         self._memo[key] = (pred, target, reps)  # the arrays are kept, so their ids cannot be reused
         return reps
 
-    def paired(self, pred_a: np.ndarray, pred_b: np.ndarray, target: np.ndarray, a: str = "a", b: str = "b") -> dict[str, Any]:
+    def paired(
+        self, pred_a: np.ndarray, pred_b: np.ndarray, target: np.ndarray, a: str = "a", b: str = "b"
+    ) -> dict[str, Any]:
         """The difference statistic(a) - statistic(b) for every statistic, with its paired
         interval and p-value (module doc), and a one-line reading of the PLCC difference."""
         pred_a = np.asarray(pred_a, dtype=np.float64)
@@ -110,7 +123,14 @@ class ContentBootstrap:
             lo, hi, n = self.interval(d)
             p = None
             if n:
-                p = float(min(1.0, 2.0 * min(int(np.count_nonzero(finite <= 0)) + 1, int(np.count_nonzero(finite >= 0)) + 1) / (n + 1)))
+                p = float(
+                    min(
+                        1.0,
+                        2.0
+                        * min(int(np.count_nonzero(finite <= 0)) + 1, int(np.count_nonzero(finite >= 0)) + 1)
+                        / (n + 1),
+                    )
+                )
             out[f"{name}_diff"] = observed if math.isfinite(observed) else None
             out[f"{name}_diff_ci"] = [lo, hi]
             out[f"{name}_p_value"] = p

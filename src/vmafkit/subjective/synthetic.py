@@ -45,8 +45,16 @@ def _run(argv: list[str], what: Path) -> None:
         raise InputError(f"encode failed: {ffm.last_error_line(result.stderr)}", path=what)
 
 
-def make_synthetic_dataset(clips: Sequence[str | Path], out_dir: str | Path, *, cqs: Sequence[int] = (20, 30, 40, 50),
-                           frames: int = 6, width: int = 320, encoder: str = "libx264", ffmpeg: str | None = None) -> Path:
+def make_synthetic_dataset(
+    clips: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    cqs: Sequence[int] = (20, 30, 40, 50),
+    frames: int = 6,
+    width: int = 320,
+    encoder: str = "libx264",
+    ffmpeg: str | None = None,
+) -> Path:
     """Write references, encodes, the dataset file and its README into `out_dir`; returns the dataset path."""
     if not clips or not cqs:
         raise InputError("a synthetic dataset needs clips and cq values")
@@ -62,17 +70,46 @@ def make_synthetic_dataset(clips: Sequence[str | Path], out_dir: str | Path, *, 
         ref = out / f"{name}_ref.mkv"
         if not ref.exists():
             scale = [f"scale=w='min({int(width)},iw)':h=-2", "format=yuv420p"]
-            _run(ffm.encode_argv(ff, src.input_spec, ref, encoder="ffv1", codec_args=["-level", "3", "-g", "1"],
-                                 encoder_filters=scale, crop=src.crop, max_frames=frames, threads=1), Path(clip))
+            _run(
+                ffm.encode_argv(
+                    ff,
+                    src.input_spec,
+                    ref,
+                    encoder="ffv1",
+                    codec_args=["-level", "3", "-g", "1"],
+                    encoder_filters=scale,
+                    crop=src.crop,
+                    max_frames=frames,
+                    threads=1,
+                ),
+                Path(clip),
+            )
         ref_src = describe_source(ref, ff=ff)
         for cq in cqs:
             dis = out / f"{name}_{encoder}_cq{int(cq)}.mp4"
             if not dis.exists():
                 args = adapter.args(int(cq), "medium")
-                _run(ffm.encode_argv(ff, ref_src.input_spec, dis, encoder=encoder, codec_args=args.codec_args,
-                                     hw_init=args.hw_init, encoder_filters=args.filters, threads=1), ref)
-            pairs.append({"ref": ref.name, "dis": dis.name, "content": name,
-                          "score": round(synthetic_score(int(cq), cq_min, cq_max, name), 4)})
+                _run(
+                    ffm.encode_argv(
+                        ff,
+                        ref_src.input_spec,
+                        dis,
+                        encoder=encoder,
+                        codec_args=args.codec_args,
+                        hw_init=args.hw_init,
+                        encoder_filters=args.filters,
+                        threads=1,
+                    ),
+                    ref,
+                )
+            pairs.append(
+                {
+                    "ref": ref.name,
+                    "dis": dis.name,
+                    "content": name,
+                    "score": round(synthetic_score(int(cq), cq_min, cq_max, name), 4),
+                }
+            )
     path = out / DATASET_NAME
     path.write_text(json.dumps(pairs, indent=1) + "\n")
     (out / "README.txt").write_text(README)

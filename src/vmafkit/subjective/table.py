@@ -105,14 +105,23 @@ class _Collector:
             raise InputError(f"{where}: more than {readers.MAX_ROWS} rows")
 
 
-def read_table(path: str | Path, features: Sequence[str], target: str, group: str, *, id_column: str | None = None,
-               scale: Scale | None = None) -> Items:
+def read_table(
+    path: str | Path,
+    features: Sequence[str],
+    target: str,
+    group: str,
+    *,
+    id_column: str | None = None,
+    scale: Scale | None = None,
+) -> Items:
     """The named columns of a feature table as `Items` (module doc)."""
     path = Path(path)
     features = check_columns(features, target, group, id_column)
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
-        raise InputError(f"feature table must be one of {', '.join(SUFFIXES)}, not {suffix or 'no suffix'!r}", path=path)
+        raise InputError(
+            f"feature table must be one of {', '.join(SUFFIXES)}, not {suffix or 'no suffix'!r}", path=path
+        )
     col = _Collector(features, target, group, id_column)
     wanted = [*features, target, group] + ([id_column] if id_column else [])
     where_of: list[str] = []
@@ -142,10 +151,22 @@ def read_table(path: str | Path, features: Sequence[str], target: str, group: st
     if scale is not None:
         for i, value in enumerate(col.y):
             scale.check(value, where_of[i])
-    return Items(ids=col.ids, features=np.asarray(col.x, dtype=np.float64).reshape(len(col.y), len(features)),
-                 feature_names=tuple(features), target=y, groups=np.asarray(col.g, dtype=str),
-                 source={"kind": "table", "path": str(path), "sha256": sha256_file(path), "features": features,
-                         "target": target, "group": group, "id": id_column}).check()
+    return Items(
+        ids=col.ids,
+        features=np.asarray(col.x, dtype=np.float64).reshape(len(col.y), len(features)),
+        feature_names=tuple(features),
+        target=y,
+        groups=np.asarray(col.g, dtype=str),
+        source={
+            "kind": "table",
+            "path": str(path),
+            "sha256": sha256_file(path),
+            "features": features,
+            "target": target,
+            "group": group,
+            "id": id_column,
+        },
+    ).check()
 
 
 def _read_parquet(path: Path, wanted: list[str], col: _Collector, where_of: list[str]) -> None:
@@ -198,8 +219,10 @@ def _read_json(path: Path, wanted: list[str], col: _Collector, where_of: list[st
         return
     data = loads_json(text, where=str(path), what="feature table")
     if not isinstance(data, dict):
-        raise InputError("feature table must be a JSON object of columns {column: {row_id: value}} "
-                         "or an array of row objects", path=path)
+        raise InputError(
+            "feature table must be a JSON object of columns {column: {row_id: value}} or an array of row objects",
+            path=path,
+        )
     _missing(path, wanted, list(data))
     first = data[wanted[0]]
     if isinstance(first, dict):
@@ -207,8 +230,9 @@ def _read_json(path: Path, wanted: list[str], col: _Collector, where_of: list[st
     elif isinstance(first, list):
         row_ids = [str(i) for i in range(len(first))]
     else:
-        raise InputError(f"{path}: column {wanted[0]!r} must be an object {{row_id: value}} or a list, "
-                         f"got {type(first).__name__}")
+        raise InputError(
+            f"{path}: column {wanted[0]!r} must be an object {{row_id: value}} or a list, got {type(first).__name__}"
+        )
     if len(row_ids) > readers.MAX_ROWS:
         raise InputError(f"feature table has {len(row_ids)} rows; the limit is {readers.MAX_ROWS}", path=path)
     columns: dict[str, dict[str, Any]] = {}
@@ -217,8 +241,9 @@ def _read_json(path: Path, wanted: list[str], col: _Collector, where_of: list[st
         if isinstance(values, list):
             values = {str(i): v for i, v in enumerate(values)}
         if not isinstance(values, dict):
-            raise InputError(f"{path}: column {name!r} must be an object {{row_id: value}} or a list, "
-                             f"got {type(values).__name__}")
+            raise InputError(
+                f"{path}: column {name!r} must be an object {{row_id: value}} or a list, got {type(values).__name__}"
+            )
         if len(values) != len(row_ids) or any(rid not in values for rid in row_ids):
             odd = next((rid for rid in row_ids if rid not in values), None)
             if odd is None:
@@ -228,12 +253,25 @@ def _read_json(path: Path, wanted: list[str], col: _Collector, where_of: list[st
         columns[name] = values
     for rid in row_ids:
         row = {name: values[rid] for name, values in columns.items()}
-        bad = next((name for name, v in row.items()
-                    if name != col.group and name != col.id_column
-                    and (isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or v in (float("inf"), float("-inf")))),
-                   None)
+        bad = next(
+            (
+                name
+                for name, v in row.items()
+                if name != col.group
+                and name != col.id_column
+                and (
+                    isinstance(v, bool)
+                    or not isinstance(v, (int, float))
+                    or v != v
+                    or v in (float("inf"), float("-inf"))
+                )
+            ),
+            None,
+        )
         if bad is not None:
-            raise InputError(f"{path}: column {bad!r}, row {rid!r}: must be a finite number, got {readers.show(row[bad])}")
+            raise InputError(
+                f"{path}: column {bad!r}, row {rid!r}: must be a finite number, got {readers.show(row[bad])}"
+            )
         where = f"{path}: row {rid!r}"
         col.add(row, where, rid)
         where_of.append(where)

@@ -93,8 +93,7 @@ def fit_members_distributed(
         states: list[dict | None] = [None] * len(members)
         bar = make_progress(progress)
         with bar:
-            task_id = bar.add_task(f"train on {executor.describe()}", total=len(members),
-                                   note=f"{len(plan)} groups")
+            task_id = bar.add_task(f"train on {executor.describe()}", total=len(members), note=f"{len(plan)} groups")
             for (indices, *_), group_states in executor.map_unordered(_fit_group, tasks):
                 for i, state in zip(indices, group_states):
                     states[i] = state

@@ -25,13 +25,17 @@ def training_domain(corpus: Corpus, *, label_free: bool) -> dict[str, Any]:
     encoders: dict[str, Any] = {}
     for enc in sorted(set(corpus.encoder.tolist())):
         rows = corpus.encoder == enc
-        encoders[enc] = {"presets": sorted(set(corpus.preset[rows].tolist())),
-                         "cq": [float(corpus.cq[rows].min()), float(corpus.cq[rows].max())]}
+        encoders[enc] = {
+            "presets": sorted(set(corpus.preset[rows].tolist())),
+            "cq": [float(corpus.cq[rows].min()), float(corpus.cq[rows].max())],
+        }
     pix_fmts = list(corpus.meta.get("pix_fmts", []))
     return {
         "encoders": encoders,
-        "features": {name: [float(corpus.features[:, i].min()), float(corpus.features[:, i].max())]
-                     for i, name in enumerate(CANONICAL6)},
+        "features": {
+            name: [float(corpus.features[:, i].min()), float(corpus.features[:, i].max())]
+            for i, name in enumerate(CANONICAL6)
+        },
         "feature_margin": T.DOMAIN_FEATURE_MARGIN,
         "frame_sizes": list(corpus.meta.get("frame_sizes", [])),
         "pix_fmts": pix_fmts,
@@ -48,8 +52,10 @@ def feature_limits(domain: Mapping[str, Any], name: str) -> tuple[float, float]:
 
 def describe(domain: Mapping[str, Any]) -> str:
     """One line: what the ensemble was trained on."""
-    parts = [f"{enc} (presets {','.join(v['presets'])}; cq {v['cq'][0]:g}-{v['cq'][1]:g})"
-             for enc, v in domain["encoders"].items()]
+    parts = [
+        f"{enc} (presets {','.join(v['presets'])}; cq {v['cq'][0]:g}-{v['cq'][1]:g})"
+        for enc, v in domain["encoders"].items()
+    ]
     labels = "labels optional" if domain["label_free"] else "encoder, preset and cq required"
     return "trained on " + "; ".join(parts) + f"; {labels}"
 
@@ -74,8 +80,13 @@ def label_problems(domain: Mapping[str, Any], enc: str | None, preset: str | Non
     return reasons
 
 
-def row_problems(domain: Mapping[str, Any], features: np.ndarray, encoders: Sequence[str | None],
-                 presets: Sequence[str | None], cqs: np.ndarray) -> list[str | None]:
+def row_problems(
+    domain: Mapping[str, Any],
+    features: np.ndarray,
+    encoders: Sequence[str | None],
+    presets: Sequence[str | None],
+    cqs: np.ndarray,
+) -> list[str | None]:
     """Per row, why it lies outside the training domain (None = inside). A label of None (cq NaN)
     is "not given". `features` [N, 6] in CANONICAL6 order, finite."""
     n = features.shape[0]
@@ -91,6 +102,8 @@ def row_problems(domain: Mapping[str, Any], features: np.ndarray, encoders: Sequ
     outside = (features < limits[:, 0]) | (features > limits[:, 1])
     for i, j in zip(*np.nonzero(outside)):
         lo, hi = limits[j]
-        reasons[i].append(f"{CANONICAL6[j]} {features[i, j]:.6g} is outside the trained range {lo:.6g}..{hi:.6g} "
-                          f"(with a {domain['feature_margin']:.0%} margin)")
+        reasons[i].append(
+            f"{CANONICAL6[j]} {features[i, j]:.6g} is outside the trained range {lo:.6g}..{hi:.6g} "
+            f"(with a {domain['feature_margin']:.0%} margin)"
+        )
     return ["; ".join(r) if r else None for r in reasons]

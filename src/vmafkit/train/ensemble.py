@@ -185,8 +185,11 @@ def _fit_sharded(members, recipe, dev, workers, callback):
             children = []
             for shard in shards[1:]:
                 recv, send = ctx.Pipe(duplex=False)
-                proc = ctx.Process(target=_child_shard, args=(send, [members[i] for i in shard], recipe, dev,
-                                                              [inits[i] for i in shard]), daemon=True)
+                proc = ctx.Process(
+                    target=_child_shard,
+                    args=(send, [members[i] for i in shard], recipe, dev, [inits[i] for i in shard]),
+                    daemon=True,
+                )
                 proc.start()
                 send.close()
                 children.append((shard, proc, recv))
@@ -258,8 +261,15 @@ def _child_shard(conn, members, recipe, dev, inits) -> None:
 class _Trainer:
     """The batched loop for one set of members on one device."""
 
-    def __init__(self, members: Sequence[MemberData], recipe: Recipe, dev: torch.device,
-                 inits: Sequence[FRRegressor] | None = None, *, fused: bool | None = None):
+    def __init__(
+        self,
+        members: Sequence[MemberData],
+        recipe: Recipe,
+        dev: torch.device,
+        inits: Sequence[FRRegressor] | None = None,
+        *,
+        fused: bool | None = None,
+    ):
         self.recipe = recipe
         self.dev = dev
         # CPU: the fused numba kernels (kernels.py); CUDA: the plain torch step (`_step_grads`).
@@ -327,8 +337,14 @@ class _Trainer:
         starts on a 64-byte line; `self.params[q]` etc. are views of it. The fused CPU path runs
         Adam (`kernels.adam`) over the flat buffers, one call per step for all six blocks."""
         lin = [[layer for layer in m.net if isinstance(layer, torch.nn.Linear)] for m in mods]
-        getters = (lambda ls: ls[0].weight.t(), lambda ls: ls[0].bias[None, :], lambda ls: ls[1].weight.t(),
-                   lambda ls: ls[1].bias[None, :], lambda ls: ls[2].weight.t(), lambda ls: ls[2].bias[None, :])
+        getters = (
+            lambda ls: ls[0].weight.t(),
+            lambda ls: ls[0].bias[None, :],
+            lambda ls: ls[1].weight.t(),
+            lambda ls: ls[1].bias[None, :],
+            lambda ls: ls[2].weight.t(),
+            lambda ls: ls[2].bias[None, :],
+        )
         H = self.H
         shapes = ((INPUT_WIDTH, H), (1, H), (H, H), (1, H), (H, 1), (1, 1))
         sizes = [a * b for a, b in shapes]
@@ -341,7 +357,7 @@ class _Trainer:
         self.flat = [torch.zeros(total, dtype=torch.float32, device=self.dev) for _ in range(4)]
 
         def views(flat: torch.Tensor) -> list[torch.Tensor]:
-            return [flat[o:o + self.M * n].view(self.M, *shape) for o, n, shape in zip(offsets, sizes, shapes)]
+            return [flat[o : o + self.M * n].view(self.M, *shape) for o, n, shape in zip(offsets, sizes, shapes)]
 
         self.params, self.grads, self.exp_avg, self.exp_avg_sq = (views(f) for f in self.flat)
         with torch.no_grad():
@@ -396,9 +412,13 @@ class _Trainer:
         if self.fused:
             # Raw 16-bit draws: the kernels compare them with the threshold themselves.
             self.bits_np = np.zeros((C, 2, self.M, self.B, self.H), dtype=np.uint16)
-            self.fused_step = _FusedCpuStep(self.params, self.grads, self.B,
-                                            threshold=self.drop_threshold if self.p > 0 else 0,
-                                            scale=self.keep_scale if self.p > 0 else 1.0)
+            self.fused_step = _FusedCpuStep(
+                self.params,
+                self.grads,
+                self.B,
+                threshold=self.drop_threshold if self.p > 0 else 0,
+                scale=self.keep_scale if self.p > 0 else 1.0,
+            )
             self.y_np = self.y_buf.numpy().reshape(C, self.M, self.B)
             self.w_np_views = [self.loss_w.numpy()[s, :k] for s, k in enumerate(self.active)]
         elif self.dev.type == "cpu":
@@ -431,8 +451,10 @@ class _Trainer:
         flat = idx.view(self.S, self.M * self.B)
         for j in range(self.M):
             padded = torch.full((self.S * self.B,), self.offsets[j], dtype=torch.int64)
-            torch.add(torch.randperm(self.n[j], generator=self.shuffle_gen[j]), self.offsets[j], out=padded[: self.n[j]])
-            flat[:, j * self.B:(j + 1) * self.B] = padded.view(self.S, self.B)
+            torch.add(
+                torch.randperm(self.n[j], generator=self.shuffle_gen[j]), self.offsets[j], out=padded[: self.n[j]]
+            )
+            flat[:, j * self.B : (j + 1) * self.B] = padded.view(self.S, self.B)
         return idx.to(self.dev)
 
     def _masks(self, c0: int, c1: int) -> torch.Tensor | np.ndarray | None:
@@ -485,14 +507,32 @@ class _Trainer:
                         x, xT, y, m1, m2 = self._data_views(t, k)
                         if self.fused:
                             self.fused_step(k, x, xT, y, self.w_np_views[step], m1, m2)
-                            adam(*self.flat_np, self.block_offsets, self.block_sizes, k, self.adam_steps,
-                                 lr, 0.9, 0.999, weight_decay, 1e-8)
+                            adam(
+                                *self.flat_np,
+                                self.block_offsets,
+                                self.block_sizes,
+                                k,
+                                self.adam_steps,
+                                lr,
+                                0.9,
+                                0.999,
+                                weight_decay,
+                                1e-8,
+                            )
                             continue
                         _step_grads(self.k_views[k], x, xT, y, self.w_views[step], m1, m2)
                         g_act = self.groups_active[step]
                         self.step_views[g_act].add_(1.0)
-                        fused_adam(*self.adam_lists[g_act - 1], lr=r.lr, beta1=0.9, beta2=0.999,
-                                   weight_decay=r.weight_decay, eps=1e-8, amsgrad=False, maximize=False)
+                        fused_adam(
+                            *self.adam_lists[g_act - 1],
+                            lr=r.lr,
+                            beta1=0.9,
+                            beta2=0.999,
+                            weight_decay=r.weight_decay,
+                            eps=1e-8,
+                            amsgrad=False,
+                            maximize=False,
+                        )
                 if callback is not None:
                     callback(epoch + 1, r.epochs)
         states: list[dict[str, torch.Tensor]] = [None] * self.M  # type: ignore[list-item]
@@ -514,8 +554,7 @@ def _member_views(params, grads, k: int) -> tuple:
     """The first k members' parameter and gradient views the step needs (built once per k)."""
     W1, b1, W2, b2, W3, b3 = (p[:k] for p in params)
     gW1, gb1, gW2, gb2, gW3, gb3 = (g[:k] for g in grads)
-    return (W1, b1, W2, b2, W3.transpose(1, 2), b3, W2.transpose(1, 2),
-            gW1, gb1, gW2, gb2, gW3.transpose(1, 2), gb3)
+    return (W1, b1, W2, b2, W3.transpose(1, 2), b3, W2.transpose(1, 2), gW1, gb1, gW2, gb2, gW3.transpose(1, 2), gb3)
 
 
 _gelu = torch.nn.functional.gelu
@@ -566,8 +605,10 @@ class _FusedCpuStep:
         self.params, self.grads = params, grads
         M, H = params[0].shape[0], params[0].shape[2]
         # Activations and their gradients, [M, B, H] each; a step uses the first k members.
-        self.buf = {name: torch.zeros(M, batch_size, H, dtype=torch.float32)
-                    for name in ("z1", "a1", "s1", "z2", "a2", "s2", "gz2", "gd1")}
+        self.buf = {
+            name: torch.zeros(M, batch_size, H, dtype=torch.float32)
+            for name in ("z1", "a1", "s1", "z2", "a2", "s2", "gz2", "gd1")
+        }
         self.threshold = int(threshold)
         self.scale = np.float32(scale)
         self._views: dict[int, tuple] = {}
@@ -579,13 +620,40 @@ class _FusedCpuStep:
             W1, b1, W2, b2, W3, b3 = (p[:k] for p in self.params)
             gW1, gb1, gW2, gb2, gW3, gb3 = (g[:k] for g in self.grads)
             buf = {name: t[:k] for name, t in self.buf.items()}
-            tv = (W1, b1, W2, b2, W2.transpose(1, 2), gW1, gW2, buf["z1"], buf["a1"], buf["a1"].transpose(1, 2),
-                  buf["z2"], buf["gz2"], buf["gd1"])
+            tv = (
+                W1,
+                b1,
+                W2,
+                b2,
+                W2.transpose(1, 2),
+                gW1,
+                gW2,
+                buf["z1"],
+                buf["a1"],
+                buf["a1"].transpose(1, 2),
+                buf["z2"],
+                buf["gz2"],
+                buf["gd1"],
+            )
             npv = {name: t.numpy() for name, t in buf.items()}
             rows = {name: a.reshape(k, -1) for name, a in npv.items()}  # [k, B * H]: one member a row
-            nv = (rows["z1"], rows["a1"], rows["s1"], npv["z2"], W3.numpy().reshape(k, -1), b3.numpy().reshape(k),
-                  npv["a2"], npv["s2"], gW3.numpy().reshape(k, -1), gb3.numpy().reshape(k), npv["gz2"],
-                  gb2.numpy().reshape(k, -1), npv["gd1"], npv["s1"], gb1.numpy().reshape(k, -1))
+            nv = (
+                rows["z1"],
+                rows["a1"],
+                rows["s1"],
+                npv["z2"],
+                W3.numpy().reshape(k, -1),
+                b3.numpy().reshape(k),
+                npv["a2"],
+                npv["s2"],
+                gW3.numpy().reshape(k, -1),
+                gb3.numpy().reshape(k),
+                npv["gz2"],
+                gb2.numpy().reshape(k, -1),
+                npv["gd1"],
+                npv["s1"],
+                gb1.numpy().reshape(k, -1),
+            )
             cached = self._views[k] = (tv, nv)
         return cached
 
@@ -633,7 +701,7 @@ def predict_one(model: FRRegressor, x: np.ndarray, *, chunk: int = 65536) -> np.
     parts = []
     with torch.no_grad():
         for a in range(0, x.shape[0], chunk):
-            parts.append(model(torch.from_numpy(x[a:a + chunk]).to(device)).to("cpu").numpy())
+            parts.append(model(torch.from_numpy(x[a : a + chunk]).to(device)).to("cpu").numpy())
     model.train(was_training)
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
 

@@ -18,8 +18,18 @@ import numpy as np
 from vmafkit.corpus.schema import CANONICAL6
 
 ENCODER_VOCAB = (
-    "libx264", "libx265", "libsvtav1", "libvvenc", "libvpx-vp9",
-    "h264_nvenc", "hevc_nvenc", "av1_nvenc", "h264_qsv", "hevc_qsv", "av1_qsv", "unknown",
+    "libx264",
+    "libx265",
+    "libsvtav1",
+    "libvvenc",
+    "libvpx-vp9",
+    "h264_nvenc",
+    "hevc_nvenc",
+    "av1_nvenc",
+    "h264_qsv",
+    "hevc_qsv",
+    "av1_qsv",
+    "unknown",
 )
 ENCODER_VOCAB_VERSION = "encoder-vocab-v1-12slot"
 NUM_CODECS = len(ENCODER_VOCAB) + 2  # one-hot + preset_norm + crf_norm = 14
@@ -27,7 +37,18 @@ NUM_FEATURES = len(CANONICAL6)
 INPUT_WIDTH = NUM_FEATURES + NUM_CODECS  # 20
 
 # Preset ladders, fastest first; preset_norm is the position on the ladder scaled to [0, 1].
-_X26X_LADDER = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+_X26X_LADDER = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+)
 _NVENC_LADDER = ("p1", "p2", "p3", "p4", "p5", "p6", "p7")
 _QSV_LADDER = ("veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 
@@ -146,7 +167,9 @@ class FeatureSpec:
         n = len(encoder)
         block = np.zeros((n, NUM_CODECS), dtype=np.float64)
         # Unique (encoder, preset) pairs are few: map them once rather than per row.
-        pairs, inverse = np.unique(np.stack([encoder.astype(str), preset.astype(str)], axis=1), axis=0, return_inverse=True)
+        pairs, inverse = np.unique(
+            np.stack([encoder.astype(str), preset.astype(str)], axis=1), axis=0, return_inverse=True
+        )
         slots = np.array([encoder_slot(e) for e, _ in pairs], dtype=np.int64)[inverse.reshape(-1)]
         norms = np.array([preset_norm(e, p) for e, p in pairs], dtype=np.float64)[inverse.reshape(-1)]
         block[np.arange(n), slots] = 1.0
@@ -161,7 +184,10 @@ class FeatureSpec:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FeatureSpec:
         return cls(
-            mean=tuple(data["mean"]), std=tuple(data["std"]), cq_min=float(data["cq_min"]), cq_max=float(data["cq_max"]),
+            mean=tuple(data["mean"]),
+            std=tuple(data["std"]),
+            cq_min=float(data["cq_min"]),
+            cq_max=float(data["cq_max"]),
             feature_order=tuple(data.get("feature_order", CANONICAL6)),
             encoder_vocab=tuple(data.get("encoder_vocab", ENCODER_VOCAB)),
             encoder_vocab_version=data.get("encoder_vocab_version", ENCODER_VOCAB_VERSION),

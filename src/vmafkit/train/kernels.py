@@ -111,8 +111,9 @@ def activate(z, bits, threshold, scale, a, s):
     for start in range(0, n, _BLOCK):
         stop = min(start + _BLOCK, n)
         w = stop - start
-        _activate_block(z[start:stop], bits[start:stop], threshold, scale, a[start:stop], s[start:stop],
-                        poly[:w], pow2[:w])
+        _activate_block(
+            z[start:stop], bits[start:stop], threshold, scale, a[start:stop], s[start:stop], poly[:w], pow2[:w]
+        )
 
 
 @_jit
@@ -195,12 +196,14 @@ def adam(p, g, m, v, offsets, sizes, k, steps, lr, beta1, beta2, weight_decay, e
     for j in range(k):
         steps[j] += 1
         t = np.float64(steps[j])
-        step_size = np.float32(lr / (1.0 - beta1 ** t))
-        bias2_sqrt = np.float32(math.sqrt(1.0 - beta2 ** t))
+        step_size = np.float32(lr / (1.0 - beta1**t))
+        bias2_sqrt = np.float32(math.sqrt(1.0 - beta2**t))
         for q in range(offsets.shape[0]):
             n = sizes[q]
             a = offsets[q] + j * n
-            _adam_block(p[a:a + n], g[a:a + n], m[a:a + n], v[a:a + n], step_size, bias2_sqrt, c1, b2, c2, wd, e)
+            _adam_block(
+                p[a : a + n], g[a : a + n], m[a : a + n], v[a : a + n], step_size, bias2_sqrt, c1, b2, c2, wd, e
+            )
 
 
 def warm_up() -> None:
@@ -214,12 +217,40 @@ def warm_up() -> None:
     row = np.zeros((k, B), dtype=np.float32)
     one = np.zeros(k, dtype=np.float32)
     activate(z.reshape(-1), bits.reshape(-1), 0, np.float32(1.0), z.copy().reshape(-1), z.copy().reshape(-1))
-    activate_rows(z.reshape(k, -1), bits.reshape(k, -1), 0, np.float32(1.0), z.copy().reshape(k, -1),
-                  z.copy().reshape(k, -1))
-    output_grads(z, bits, 0, np.float32(1.0), vec, one, row, row, z.copy(), z.copy(), vec.copy(), one.copy(),
-                 z.copy(), vec.copy())
+    activate_rows(
+        z.reshape(k, -1), bits.reshape(k, -1), 0, np.float32(1.0), z.copy().reshape(k, -1), z.copy().reshape(k, -1)
+    )
+    output_grads(
+        z,
+        bits,
+        0,
+        np.float32(1.0),
+        vec,
+        one,
+        row,
+        row,
+        z.copy(),
+        z.copy(),
+        vec.copy(),
+        one.copy(),
+        z.copy(),
+        vec.copy(),
+    )
     hidden_grads(z.copy(), z.copy(), vec.copy())
     flat = np.zeros(2 * H, dtype=np.float32)
     layout = np.array([0, H], dtype=np.int64)
-    adam(flat, flat.copy(), flat.copy(), flat.copy(), layout, np.array([H, H], dtype=np.int64), k,
-         np.zeros(k, dtype=np.int64), 1e-3, 0.9, 0.999, 0.0, 1e-8)
+    adam(
+        flat,
+        flat.copy(),
+        flat.copy(),
+        flat.copy(),
+        layout,
+        np.array([H, H], dtype=np.int64),
+        k,
+        np.zeros(k, dtype=np.int64),
+        1e-3,
+        0.9,
+        0.999,
+        0.0,
+        1e-8,
+    )

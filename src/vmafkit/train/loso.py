@@ -114,8 +114,14 @@ def full_corpus_inputs(corpus: Corpus, recipe: Recipe) -> FullCorpus:
 def refit_record(seed: int, model, spec: FeatureSpec, recipe: Recipe, corpus_sha: str) -> dict[str, Any]:
     """The JSON of one production member: its weights (float32 values, exact as JSON numbers)."""
     state = {k: v.detach().to("cpu").numpy().astype(np.float64).tolist() for k, v in model.state_dict().items()}
-    return {"schema": REFIT_SCHEMA, "seed": int(seed), "corpus_sha256": corpus_sha, "recipe": recipe.to_json(),
-            "feature_spec": spec.to_json(), "state": state}
+    return {
+        "schema": REFIT_SCHEMA,
+        "seed": int(seed),
+        "corpus_sha256": corpus_sha,
+        "recipe": recipe.to_json(),
+        "feature_spec": spec.to_json(),
+        "state": state,
+    }
 
 
 def load_refit(path: Path, seed: int, spec: FeatureSpec, recipe: Recipe, corpus_sha: str):
@@ -125,8 +131,13 @@ def load_refit(path: Path, seed: int, spec: FeatureSpec, recipe: Recipe, corpus_
     from vmafkit.train.model import FRRegressor
 
     data = read_json(path, what="refit file")
-    expected = {"schema": REFIT_SCHEMA, "seed": int(seed), "corpus_sha256": corpus_sha, "recipe": recipe.to_json(),
-                "feature_spec": spec.to_json()}
+    expected = {
+        "schema": REFIT_SCHEMA,
+        "seed": int(seed),
+        "corpus_sha256": corpus_sha,
+        "recipe": recipe.to_json(),
+        "feature_spec": spec.to_json(),
+    }
     for key, value in expected.items():
         if not isinstance(data, dict) or data.get(key) != value:
             raise InputError(f"{key} does not match the corpus, recipe or seed being exported", path=path)
@@ -173,11 +184,18 @@ def make_folds(corpus: Corpus) -> list[Fold]:
         train = np.flatnonzero(~held)
         val = np.flatnonzero(held)
         spec = FeatureSpec.fit(corpus.features[train], corpus.cq[train])
-        folds.append(Fold(
-            index=i, held_out=group, train=train, val=val, spec=spec,
-            x_train=model_inputs(corpus, train, spec), y_train=corpus.vmaf[train].astype(np.float32),
-            x_val=model_inputs(corpus, val, spec),
-        ))
+        folds.append(
+            Fold(
+                index=i,
+                held_out=group,
+                train=train,
+                val=val,
+                spec=spec,
+                x_train=model_inputs(corpus, train, spec),
+                y_train=corpus.vmaf[train].astype(np.float32),
+                x_val=model_inputs(corpus, val, spec),
+            )
+        )
     return folds
 
 
@@ -187,7 +205,8 @@ def check_corpus(corpus: Corpus, path: Path) -> None:
     groups = corpus.groups
     if len(groups) < MIN_GROUPS:
         raise InputError(
-            f"corpus has {len(groups)} source group ({', '.join(groups)}); LOSO needs at least {MIN_GROUPS}", path=path)
+            f"corpus has {len(groups)} source group ({', '.join(groups)}); LOSO needs at least {MIN_GROUPS}", path=path
+        )
 
 
 def check_seeds(seeds: Sequence[int]) -> list[int]:
@@ -287,8 +306,11 @@ def train_loso(
 
         cells = corpus.cell_ids()
         corpus_block = {
-            "path": str(corpus_path), "sha256": corpus_sha, "rows": len(corpus),
-            "sources": len(corpus.sources), "groups": corpus.groups,
+            "path": str(corpus_path),
+            "sha256": corpus_sha,
+            "rows": len(corpus),
+            "sources": len(corpus.sources),
+            "groups": corpus.groups,
         }
         # Held-out predictions of every member first, and a diverged fit (NaN/inf weights or
         # outputs, e.g. from a too-large --lr) stops the run here: no report, no predictions.
@@ -300,8 +322,10 @@ def train_loso(
             check_converged(seed, folds, preds, shifts, recipe)
             refit = models[len(seeds) * len(folds) + si]
             if not all(torch.isfinite(v).all() for v in refit.state_dict().values()):
-                raise InputError(f"training diverged: seed {seed}, the full-corpus member has NaN or infinite weights "
-                                 f"(--lr {recipe.lr:g}); retry with a smaller --lr; no report was written")
+                raise InputError(
+                    f"training diverged: seed {seed}, the full-corpus member has NaN or infinite weights "
+                    f"(--lr {recipe.lr:g}); retry with a smaller --lr; no report was written"
+                )
             per_seed.append((seed, preds, shifts, refit))
         paths = []
         for seed, preds, shifts, refit in per_seed:
@@ -311,29 +335,46 @@ def train_loso(
             pred_path = out_dir / predictions_name(seed)
             timing_path = out_dir / timing_name(seed)
             args = {
-                "corpus": str(corpus_path), "seeds": list(seeds), "out_dir": str(out_dir), "device": where,
+                "corpus": str(corpus_path),
+                "seeds": list(seeds),
+                "out_dir": str(out_dir),
+                "device": where,
                 **{k: v for k, v in recipe.to_json().items()},
             }
             report["run_provenance"] = run_provenance(
-                ENTRYPOINT, args, inputs=[corpus_path],
-                outputs=[report_path, pred_path, out_dir / refit_name(seed), timing_path], argv=argv)
+                ENTRYPOINT,
+                args,
+                inputs=[corpus_path],
+                outputs=[report_path, pred_path, out_dir / refit_name(seed), timing_path],
+                argv=argv,
+            )
             write_predictions(pred_path, seed, corpus, folds, preds, [sh.unlabelled for sh in shifts])
             atomic_write_json(out_dir / refit_name(seed), refit_record(seed, refit, full.spec, recipe, corpus_sha))
             atomic_write_json(report_path, report)
-            atomic_write_json(timing_path, {
-                "seed": seed, "wall_time_s": round(time.perf_counter() - started, 3), "fit_time_s": round(fit_time, 3),
-                "fit_cpu_s": round(fit_cpu, 3),
-                "members": len(members), "device": where, "torch_threads": torch.get_num_threads(),
-                "workers": workers if (dev.type == "cpu" and scheduler is None) else 1, "report": report_name(seed),
-            })
+            atomic_write_json(
+                timing_path,
+                {
+                    "seed": seed,
+                    "wall_time_s": round(time.perf_counter() - started, 3),
+                    "fit_time_s": round(fit_time, 3),
+                    "fit_cpu_s": round(fit_cpu, 3),
+                    "members": len(members),
+                    "device": where,
+                    "torch_threads": torch.get_num_threads(),
+                    "workers": workers if (dev.type == "cpu" and scheduler is None) else 1,
+                    "report": report_name(seed),
+                },
+            )
             paths.append(report_path)
     return paths
 
 
-def check_converged(seed: int, folds: list[Fold], preds: list[np.ndarray], shifts: list[LabelShift],
-                    recipe: Recipe) -> None:
+def check_converged(
+    seed: int, folds: list[Fold], preds: list[np.ndarray], shifts: list[LabelShift], recipe: Recipe
+) -> None:
     """InputError (exit 2) naming the seed and fold when a member's held-out predictions are not
     all finite: training diverged, and its numbers must not reach a report or a JSON file."""
+
     def non_finite(values: np.ndarray | None) -> int:
         return 0 if values is None else int(np.count_nonzero(~np.isfinite(np.asarray(values, dtype=np.float64))))
 
@@ -344,7 +385,8 @@ def check_converged(seed: int, folds: list[Fold], preds: list[np.ndarray], shift
             raise InputError(
                 f"training diverged: seed {seed}, fold {f.held_out!r}: {what} are NaN or infinite "
                 f"(--lr {recipe.lr:g}); retry with a smaller --lr (default {Recipe().lr:g}); "
-                "no report or predictions were written")
+                "no report or predictions were written"
+            )
 
 
 def fold_inputs(x_train: np.ndarray, recipe: Recipe, salt: int) -> np.ndarray:
@@ -353,7 +395,7 @@ def fold_inputs(x_train: np.ndarray, recipe: Recipe, salt: int) -> np.ndarray:
     batched trainer keeps one copy of it (per-member copies made a run 1.6-2x slower)."""
     if recipe.label_mask_rate <= 0:
         return x_train
-    rng = np.random.default_rng([int(salt), 0x1abe1])
+    rng = np.random.default_rng([int(salt), 0x1ABE1])
     return mask_labels(x_train, recipe.label_mask_rate, rng)
 
 
@@ -385,8 +427,11 @@ def _shift_summary(values: list[np.ndarray | None]) -> dict[str, Any] | None:
     if not present:
         return None
     pooled = np.concatenate(present)
-    return {"mean_abs": float(pooled.mean()), "p95_abs": float(np.quantile(pooled, 0.95)),
-            "max_abs": float(pooled.max())}
+    return {
+        "mean_abs": float(pooled.mean()),
+        "p95_abs": float(np.quantile(pooled, 0.95)),
+        "max_abs": float(pooled.max()),
+    }
 
 
 def _cpu_seconds() -> float:
@@ -398,9 +443,17 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def seed_report(seed: int, corpus: Corpus, corpus_block: dict, folds: list[Fold], preds: list[np.ndarray],
-                cells: np.ndarray, recipe: Recipe, device: str,
-                shifts: list[LabelShift] | None = None) -> dict[str, Any]:
+def seed_report(
+    seed: int,
+    corpus: Corpus,
+    corpus_block: dict,
+    folds: list[Fold],
+    preds: list[np.ndarray],
+    cells: np.ndarray,
+    recipe: Recipe,
+    device: str,
+    shifts: list[LabelShift] | None = None,
+) -> dict[str, Any]:
     residuals = [np.abs(p.astype(np.float64) - corpus.vmaf[f.val]) for f, p in zip(folds, preds)]
     sorted_residuals = [np.sort(r) for r in residuals]
     fold_reports = []
@@ -415,19 +468,29 @@ def seed_report(seed: int, corpus: Corpus, corpus_block: dict, folds: list[Fold]
         for level in metrics.COVERAGES:
             q, _ = metrics.source_half_width(others, level)
             conformal[f"{level:g}"] = {"halfwidth": q, "coverage": float(np.mean(r <= q))}
-        fold_reports.append({
-            "held_out": f.held_out, "n_train": int(f.train.size), "n_val": int(f.val.size),
-            **stats,
-            "clip": {"n_clips": int(clip_pred.size), "plcc": metrics.plcc(clip_pred, clip_true),
-                     "srocc": metrics.srocc(clip_pred, clip_true), "rmse": metrics.rmse(clip_pred, clip_true)},
-            "abs_residual_quantiles": metrics.abs_residual_quantiles(p, y),
-            "conformal": conformal,
-            "feature_spec": f.spec.to_json(),
-        })
+        fold_reports.append(
+            {
+                "held_out": f.held_out,
+                "n_train": int(f.train.size),
+                "n_val": int(f.val.size),
+                **stats,
+                "clip": {
+                    "n_clips": int(clip_pred.size),
+                    "plcc": metrics.plcc(clip_pred, clip_true),
+                    "srocc": metrics.srocc(clip_pred, clip_true),
+                    "rmse": metrics.rmse(clip_pred, clip_true),
+                },
+                "abs_residual_quantiles": metrics.abs_residual_quantiles(p, y),
+                "conformal": conformal,
+                "feature_spec": f.spec.to_json(),
+            }
+        )
         if shifts is not None:
             sh = shifts[f.index]
-            fold_reports[-1]["label_sensitivity"] = {"to_unknown": _shift_summary([sh.to_unknown]),
-                                                     "to_other_encoder": _shift_summary([sh.to_other])}
+            fold_reports[-1]["label_sensitivity"] = {
+                "to_unknown": _shift_summary([sh.to_unknown]),
+                "to_other_encoder": _shift_summary([sh.to_other]),
+            }
 
     def col(key: str, sub: str | None = None) -> list[float]:
         return [fr[sub][key] if sub else fr[key] for fr in fold_reports]
@@ -437,8 +500,9 @@ def seed_report(seed: int, corpus: Corpus, corpus_block: dict, folds: list[Fold]
     all_true = np.concatenate([corpus.vmaf[f.val] for f in folds])
     pooled = metrics.agreement(all_pred, all_true)
     pooled["abs_residual_quantiles"] = metrics.abs_residual_quantiles(all_pred, all_true)
-    pooled["conformal_halfwidth"] = {f"{lv:g}": metrics.source_half_width(sorted_residuals, lv)[0]
-                                     for lv in metrics.COVERAGES}
+    pooled["conformal_halfwidth"] = {
+        f"{lv:g}": metrics.source_half_width(sorted_residuals, lv)[0] for lv in metrics.COVERAGES
+    }
     coverage = {}
     for level in metrics.COVERAGES:
         cov = [fr["conformal"][f"{level:g}"]["coverage"] for fr in fold_reports]
@@ -474,15 +538,23 @@ def seed_report(seed: int, corpus: Corpus, corpus_block: dict, folds: list[Fold]
         "wall_time_s": None,
         "timing_file": timing_name(seed),
         "predictions_file": predictions_name(seed),
-        "label_sensitivity": None if shifts is None else {
+        "label_sensitivity": None
+        if shifts is None
+        else {
             "to_unknown": _shift_summary([sh.to_unknown for sh in shifts]),
             "to_other_encoder": _shift_summary([sh.to_other for sh in shifts]),
         },
     }
 
 
-def write_predictions(path: Path, seed: int, corpus: Corpus, folds: list[Fold], preds: list[np.ndarray],
-                      preds_unlabelled: list[np.ndarray]) -> None:
+def write_predictions(
+    path: Path,
+    seed: int,
+    corpus: Corpus,
+    folds: list[Fold],
+    preds: list[np.ndarray],
+    preds_unlabelled: list[np.ndarray],
+) -> None:
     pred = np.empty(len(corpus), dtype=np.float32)
     free = np.empty(len(corpus), dtype=np.float32)
     fold_of = np.empty(len(corpus), dtype=object)

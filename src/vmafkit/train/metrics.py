@@ -163,10 +163,15 @@ def logistic_fit(pred, target) -> tuple[np.ndarray, np.ndarray | None]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fit = least_squares(lambda p: _logistic5(fx, *p) - fy, x0=[1.0, 1.0, 0.0, 0.5, 0.0],
-                                jac=lambda p: _logistic5_jac(fx, *p), method="trf", x_scale="jac",
-                                bounds=([-np.inf, -50.0, -np.inf, -np.inf, -np.inf], [np.inf, 50.0, np.inf, np.inf, np.inf]),
-                                max_nfev=LOGISTIC_MAX_NFEV)
+            fit = least_squares(
+                lambda p: _logistic5(fx, *p) - fy,
+                x0=[1.0, 1.0, 0.0, 0.5, 0.0],
+                jac=lambda p: _logistic5_jac(fx, *p),
+                method="trf",
+                x_scale="jac",
+                bounds=([-np.inf, -50.0, -np.inf, -np.inf, -np.inf], [np.inf, 50.0, np.inf, np.inf, np.inf]),
+                max_nfev=LOGISTIC_MAX_NFEV,
+            )
         # A fit that stops at the evaluation budget is still a least-squares improvement on the
         # start; it is deterministic, so it is used (near-linear data never "converges": b1 -> 0).
         mapped = _logistic5(xs, *fit.x) * sy + ay
@@ -243,8 +248,9 @@ def source_rank(n_sources: int, level: float) -> int:
     return max(1, min(n_sources, int(math.ceil((n_sources + 1) * level - 1e-9))))
 
 
-def source_half_width(per_source: Sequence[np.ndarray], coverage: float,
-                      level: float = T.SOURCE_LEVEL) -> tuple[float, float]:
+def source_half_width(
+    per_source: Sequence[np.ndarray], coverage: float, level: float = T.SOURCE_LEVEL
+) -> tuple[float, float]:
     """(half-width, attained source level) from per-source *sorted* scores: at least `coverage`
     of the frames of at least that level of new sources lie inside (module doc)."""
     if not 0.0 < coverage < 1.0:

@@ -29,7 +29,7 @@ class Recipe:
 
     @property
     def name(self) -> str:
-        """"robust" when labels are masked in training (the default), "seed" when not."""
+        """ "robust" when labels are masked in training (the default), "seed" when not."""
         return "robust" if self.label_mask_rate > 0 else "seed"
 
     @property
@@ -63,8 +63,12 @@ class FRRegressor(nn.Module):
     def __init__(self, hidden: int = 64, dropout: float = 0.1, in_features: int = INPUT_WIDTH):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(in_features, hidden), nn.GELU(), nn.Dropout(dropout),
-            nn.Linear(hidden, hidden), nn.GELU(), nn.Dropout(dropout),
+            nn.Linear(in_features, hidden),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, hidden),
+            nn.GELU(),
+            nn.Dropout(dropout),
             nn.Linear(hidden, 1),
         )
 
