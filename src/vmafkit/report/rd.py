@@ -1,0 +1,282 @@
+"""Rate–quality analysis of a corpus: curves, the convex hull across rungs, BD-rate, cq for a target.
+
+A corpus is a rate–quality grid: every (source, encoder, preset, rung, cq) cell has its encoded
+size (`enc_bytes`, the whole file, container included) and per-frame VMAF. One cell is one point:
+
+- rate: `enc_bytes * 8 / 1000 / duration` kbit/s, duration = (last frame_index + 1) / fps;
+- quality: the mean VMAF of the cell's frames.
+
+A curve is the points of one (source, encoder) — with the preset in the name when an encoder was
+run with several — across every rung. With one rung, BD-rate uses the curve's points as the
+Bjøntegaard method does (a point that costs more bits for less VMAF than another is dropped, so
+the curve is monotone); with several rungs, it uses their upper convex hull in the (log10 rate,
+VMAF) plane: the points an ABR ladder would pick.
+
+BD-rate (Bjøntegaard) of a test curve against an anchor: log10(rate) as a piecewise-cubic
+(PCHIP, monotone) function of VMAF for each curve, both integrated over the VMAF range the two
+curves share; the mean difference d gives (10**d - 1) * 100 percent. Negative: the test encoder
+needs fewer bits than the anchor for the same VMAF. Curves that share no VMAF range, or have
+fewer than two hull points, get no number but a reason.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.interpolate import PchipInterpolator
+
+from vmafkit.errors import InputError
+
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 0
+CONFIDENCE = 0.95
+# Two points make a (linear) PCHIP; the Bjøntegaard convention is four. Fewer than two: no curve.
+MIN_CURVE_POINTS = 2
+
+
+@dataclass(frozen=True)
+class RatePoint:
+    """One corpus cell on the rate–quality plane."""
+
+    rate_kbps: float
+    vmaf: float
+    cq: float
+    width: int
+    height: int
+    n_frames: int
+
+    @property
+    def rung(self) -> str:
+        return f"{self.width}x{self.height}"
+
+
+@dataclass(frozen=True)
+class BdRate:
+    """BD-rate of `encoder` against the anchor on one source: `pct` or, when none, `reason`."""
+
+    src: str
+    encoder: str
+    pct: float | None
+    reason: str | None
+    overlap: tuple[float, float] | None
+    basis: str = "points"
+
+
+@dataclass(frozen=True)
+class EncoderSummary:
+    """The mean BD-rate of one encoder over the sources that have one, and its bootstrap interval."""
+
+    encoder: str
+    n_sources: int
+    mean_pct: float | None
+    interval: tuple[float, float] | None
+
+
+@dataclass(frozen=True)
+class CqForTarget:
+    """The cq at which a (source, encoder, rung) reaches the target VMAF, by linear interpolation."""
+
+    src: str
+    encoder: str
+    rung: str
+    cq: float | None
+    reason: str | None
+
+
+def curve_points(rows: Iterable[Mapping], *, where: str = "corpus") -> dict[tuple[str, str], list[RatePoint]]:
+    """Group validated corpus rows into cells and cells into curves keyed by (src, encoder)."""
+    cells: dict[tuple, dict] = {}
+    presets: dict[str, set[str]] = defaultdict(set)
+    for row in rows:
+        key = (row["src"], row["encoder"], row["preset"], int(row["width"]), int(row["height"]), float(row["cq"]))
+        presets[row["encoder"]].add(row["preset"])
+        cell = cells.setdefault(key, {"bytes": set(), "fps": set(), "vmaf": 0.0, "n": 0, "last": -1, "frames": set()})
+        cell["bytes"].add(int(row["enc_bytes"]))
+        cell["fps"].add(float(row["fps"]))
+        cell["vmaf"] += float(row["vmaf"])
+        cell["n"] += 1
+        cell["last"] = max(cell["last"], int(row["frame_index"]))
+    curves: dict[tuple[str, str], list[RatePoint]] = defaultdict(list)
+    for (src, encoder, preset, width, height, cq), cell in sorted(cells.items()):
+        if len(cell["bytes"]) != 1 or len(cell["fps"]) != 1:
+            raise InputError(
+                f"cell ({src}, {encoder}, {preset}, {width}x{height}, cq {cq:g}) has "
+                f"{len(cell['bytes'])} different enc_bytes and {len(cell['fps'])} different fps values; "
+                "one encode has one size and one frame rate",
+                path=where,
+            )
+        (size,) = cell["bytes"]
+        (fps,) = cell["fps"]
+        duration = (cell["last"] + 1) / fps
+        name = encoder if len(presets[encoder]) == 1 else f"{encoder}/{preset}"
+        curves[(src, name)].append(
+            RatePoint(
+                rate_kbps=size * 8 / 1000 / duration,
+                vmaf=cell["vmaf"] / cell["n"],
+                cq=cq,
+                width=width,
+                height=height,
+                n_frames=cell["n"],
+            )
+        )
+    return dict(curves)
+
+
+def upper_hull(points: Sequence[RatePoint]) -> list[RatePoint]:
+    """The upper convex hull in the (log10 rate, VMAF) plane, up to its highest VMAF, rate ascending.
+
+    Monotone-chain hull; points of equal rate keep the better one. The result rises strictly in
+    both rate and VMAF, which is what the BD-rate interpolation needs."""
+    best: dict[float, RatePoint] = {}
+    for p in points:
+        if p.rate_kbps <= 0 or not math.isfinite(p.rate_kbps):
+            continue
+        if p.rate_kbps not in best or p.vmaf > best[p.rate_kbps].vmaf:
+            best[p.rate_kbps] = p
+    ordered = [best[r] for r in sorted(best)]
+    hull: list[RatePoint] = []
+    for p in ordered:
+        while len(hull) >= 2 and _not_right_turn(hull[-2], hull[-1], p):
+            hull.pop()
+        hull.append(p)
+    top = max(range(len(hull)), key=lambda i: hull[i].vmaf, default=-1)
+    return hull[: top + 1]
+
+
+def monotone_points(points: Sequence[RatePoint]) -> list[RatePoint]:
+    """The points whose VMAF beats every cheaper point's, rate ascending."""
+    out: list[RatePoint] = []
+    for p in sorted(points, key=lambda p: (p.rate_kbps, -p.vmaf)):
+        if p.rate_kbps > 0 and math.isfinite(p.rate_kbps) and (not out or p.vmaf > out[-1].vmaf):
+            if out and p.rate_kbps == out[-1].rate_kbps:
+                continue
+            out.append(p)
+    return out
+
+
+def curve_basis(points: Sequence[RatePoint]) -> tuple[str, list[RatePoint]]:
+    """What BD-rate is computed on: ("points", the monotone points) for one rung, ("hull", the
+    upper convex hull) across several."""
+    if len({p.rung for p in points}) > 1:
+        return "hull", upper_hull(points)
+    return "points", monotone_points(points)
+
+
+def _not_right_turn(a: RatePoint, b: RatePoint, c: RatePoint) -> bool:
+    ax, bx, cx = math.log10(a.rate_kbps), math.log10(b.rate_kbps), math.log10(c.rate_kbps)
+    cross = (bx - ax) * (c.vmaf - a.vmaf) - (b.vmaf - a.vmaf) * (cx - ax)
+    return cross >= 0
+
+
+def bd_rate_pct(
+    anchor: Sequence[tuple[float, float]], test: Sequence[tuple[float, float]]
+) -> tuple[float | None, str | None, tuple[float, float] | None]:
+    """BD-rate in percent of `test` against `anchor`, each a list of (rate, vmaf) points.
+
+    Returns (pct, None, overlap) or (None, reason, overlap-or-None)."""
+    curves = []
+    for name, pts in (("anchor", anchor), ("test", test)):
+        pts = sorted((float(q), float(r)) for r, q in pts)
+        qualities = [q for q, _ in pts]
+        if len(pts) < MIN_CURVE_POINTS:
+            return None, f"the {name} curve has {len(pts)} point(s); BD-rate needs at least {MIN_CURVE_POINTS}", None
+        if any(b <= a for a, b in zip(qualities, qualities[1:])):
+            return None, f"the {name} curve's VMAF does not rise strictly with rate", None
+        if any(r <= 0 for _, r in pts):
+            return None, f"the {name} curve has a rate of 0", None
+        curves.append((np.array(qualities), np.log10([r for _, r in pts])))
+    (qa, la), (qt, lt) = curves
+    low, high = max(qa[0], qt[0]), min(qa[-1], qt[-1])
+    if not high > low:
+        return (
+            None,
+            f"the VMAF ranges do not overlap (anchor {qa[0]:.2f}–{qa[-1]:.2f}, test {qt[0]:.2f}–{qt[-1]:.2f})",
+            None,
+        )
+    area_anchor = PchipInterpolator(qa, la).integrate(low, high)
+    area_test = PchipInterpolator(qt, lt).integrate(low, high)
+    mean_diff = (area_test - area_anchor) / (high - low)
+    return float((10.0**mean_diff - 1.0) * 100.0), None, (float(low), float(high))
+
+
+def bd_rates(curves: Mapping[tuple[str, str], Sequence[RatePoint]], anchor: str) -> list[BdRate]:
+    """BD-rate of every other encoder against `anchor`, per source (see `curve_basis`)."""
+    encoders = sorted({enc for _, enc in curves})
+    if anchor not in encoders:
+        raise InputError(f"anchor encoder {anchor!r} is not in the corpus (it has: {', '.join(encoders)})")
+    out = []
+    for src in sorted({s for s, _ in curves}):
+        if (src, anchor) not in curves:
+            for enc in encoders:
+                if enc != anchor and (src, enc) in curves:
+                    out.append(BdRate(src, enc, None, f"source has no {anchor} curve", None))
+            continue
+        anchor_basis, anchor_points = curve_basis(curves[(src, anchor)])
+        for enc in encoders:
+            if enc == anchor or (src, enc) not in curves:
+                continue
+            test_basis, test_points = curve_basis(curves[(src, enc)])
+            pct, reason, overlap = bd_rate_pct(
+                [(p.rate_kbps, p.vmaf) for p in anchor_points], [(p.rate_kbps, p.vmaf) for p in test_points]
+            )
+            basis = "hull" if "hull" in (anchor_basis, test_basis) else "points"
+            out.append(BdRate(src, enc, pct, reason, overlap, basis))
+    return out
+
+
+def summarize(
+    results: Sequence[BdRate],
+    *,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+    confidence: float = CONFIDENCE,
+) -> list[EncoderSummary]:
+    """Mean BD-rate per encoder over the sources that have a number, with a percentile bootstrap
+    interval over sources (none with fewer than two sources)."""
+    out = []
+    for enc in sorted({r.encoder for r in results}):
+        values = np.array([r.pct for r in results if r.encoder == enc and r.pct is not None], dtype=float)
+        if values.size == 0:
+            out.append(EncoderSummary(enc, 0, None, None))
+            continue
+        interval = None
+        if values.size >= 2:
+            rng = np.random.default_rng(seed)
+            means = values[rng.integers(0, values.size, size=(resamples, values.size))].mean(axis=1)
+            tail = (1.0 - confidence) / 2 * 100
+            interval = (float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail)))
+        out.append(EncoderSummary(enc, int(values.size), float(values.mean()), interval))
+    return out
+
+
+def cq_for_target(curves: Mapping[tuple[str, str], Sequence[RatePoint]], target: float) -> list[CqForTarget]:
+    """Per (source, encoder, rung): the cq whose interpolated mean VMAF equals `target`.
+
+    Along cq, VMAF falls; the answer is the largest cq that still reaches the target, found by
+    linear interpolation between the two tried cqs around it. Outside the tried cqs: no number."""
+    out = []
+    for (src, enc), points in sorted(curves.items()):
+        by_rung: dict[str, list[RatePoint]] = defaultdict(list)
+        for p in points:
+            by_rung[p.rung].append(p)
+        for rung, pts in sorted(by_rung.items()):
+            pts = sorted(pts, key=lambda p: p.cq)
+            cq, reason = _crossing([p.cq for p in pts], [p.vmaf for p in pts], target)
+            out.append(CqForTarget(src, enc, rung, cq, reason))
+    return out
+
+
+def _crossing(cqs: Sequence[float], vmafs: Sequence[float], target: float) -> tuple[float | None, str | None]:
+    if vmafs[0] < target:
+        return None, f"not reached: the lowest cq tried ({cqs[0]:g}) gives VMAF {vmafs[0]:.2f}"
+    for k in range(len(cqs) - 1, -1, -1):
+        if vmafs[k] >= target:
+            if k == len(cqs) - 1:
+                return None, f"every cq tried reaches it: the highest ({cqs[k]:g}) gives VMAF {vmafs[k]:.2f}"
+            c0, c1, v0, v1 = cqs[k], cqs[k + 1], vmafs[k], vmafs[k + 1]
+            return c0 + (v0 - target) * (c1 - c0) / (v0 - v1), None
+    raise AssertionError("unreachable: vmafs[0] >= target")
