@@ -55,6 +55,7 @@ TRACE_KEYS = (
     "bit_depth",
     "src_width",
     "src_height",
+    "imported_from",  # set by `vmafkit import-corpus`: the row was scored by the seed kit, not by vmafkit
 )
 NUMERIC_KEYS = (TARGET, *CANONICAL6, "cq", "frame_index", "width", "height", "fps", "enc_bytes", "enc_time_ms")
 MERGE_KEY = ("src_sha256", "encoder", "preset", "cq", "frame_index")
@@ -186,7 +187,10 @@ def validate_row(row: Any, where: str) -> dict[str, Any]:
         raise InputError(f"{where}: a row must be a JSON object, got {type(row).__name__}")
     missing = [key for key in REQUIRED_KEYS if key not in row]
     if missing:
-        raise InputError(f"{where}: missing keys {', '.join(missing)}")
+        hint = ""
+        if "src_sha256" in missing and all(key in row for key in ("src", "encoder", "cq", TARGET, *CANONICAL6)):
+            hint = " (this looks like a seed-kit corpus: convert it with `vmafkit import-corpus`)"
+        raise InputError(f"{where}: missing keys {', '.join(missing)}{hint}")
     version = row.get("schema_version", SCHEMA_VERSION)
     if isinstance(version, bool) or version != SCHEMA_VERSION:
         raise InputError(f"{where}: schema_version {_show(version)} is not the supported {SCHEMA_VERSION}")

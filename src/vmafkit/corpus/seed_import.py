@@ -1,0 +1,157 @@
+"""`vmafkit import-corpus`: turn a corpus made by the seed kit into a native vmafkit corpus.
+
+The seed kit wrote rows with only `src, encoder, cq, frame_index, enc_bytes, enc_time_ms, vmaf`
+and the six features. Those rows are hours of encoding; this module fills in what a native row
+also carries, from the reference clips the rows were made from (matched by name: the clip's file
+name without its extension, as vmafkit names sources):
+
+- from the clip: `src_sha256`, `width`/`height` (the even size encodes use), `src_width`/
+  `src_height`, `fps`, `pix_fmt`, `bit_depth`, and the `group` from the folder's sources file;
+- from flags: `preset` (one for all encoders, or one per encoder), `libvmaf_version`;
+- always: `imported_from` = "seed-kit sha256:<hash of the seed file>", so an imported row is
+  never mistaken for one vmafkit scored itself.
+
+A row whose source is not in the folder, or whose values are out of range, stops the import with
+exit 2 and FILE:LINE; nothing is written until every row has passed.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vmafkit.corpus.schema import (
+    CANONICAL6,
+    SCHEMA_VERSION,
+    TARGET,
+    read_rows,
+    row_key,
+    validate_row,
+    write_jsonl_lines,
+)
+from vmafkit.errors import InputError
+from vmafkit.io import atomic_write_text, iter_json_objects, sha256_file
+from vmafkit.media import ffmpeg as ffm
+from vmafkit.media.sources import Source, find_sources
+
+SEED_KEYS = ("src", "encoder", "cq", "frame_index", "enc_bytes", "enc_time_ms", TARGET, *CANONICAL6)
+IMPORTED_FROM_PREFIX = "seed-kit sha256:"
+UNKNOWN_VERSION = "unknown"
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    out: Path
+    n_rows: int
+    sources: list[str]
+    encoders: list[str]
+    imported_from: str
+
+
+def parse_presets(value: str, encoders: Sequence[str]) -> dict[str, str]:
+    """`--preset medium` (every encoder) or `--preset libx264=medium,libx265=slow` -> {encoder: preset}."""
+    value = value.strip()
+    if not value:
+        raise InputError("--preset is empty")
+    if "=" not in value:
+        return dict.fromkeys(encoders, value)
+    presets: dict[str, str] = {}
+    for item in value.split(","):
+        encoder, sep, preset = (part.strip() for part in item.partition("="))
+        if not sep or not encoder or not preset:
+            raise InputError(f"--preset item {item.strip()!r} is not ENCODER=PRESET")
+        presets[encoder] = preset
+    missing = [e for e in encoders if e not in presets]
+    if missing:
+        raise InputError(f"--preset names no preset for {', '.join(missing)} (the seed file uses them)")
+    return presets
+
+
+def import_seed_corpus(
+    seed_file: str | Path,
+    ref_dir: str | Path,
+    out: str | Path,
+    *,
+    preset: str,
+    libvmaf_version: str | None = None,
+    ffmpeg: str | None = None,
+) -> ImportSummary:
+    """Read `seed_file`, complete every row from the clips in `ref_dir`, write `out` atomically."""
+    seed_file, out = Path(seed_file), Path(out)
+    numbered = list(iter_json_objects(seed_file, what="seed corpus"))
+    if not numbered:
+        raise InputError("has no rows", path=seed_file)
+    for lineno, row in numbered:
+        _check_seed_row(row, f"{seed_file}:{lineno}")
+    encoders = sorted({row["encoder"] for _, row in numbered})
+    presets = parse_presets(preset, encoders)
+    sources = {s.name: s for s in find_sources(ref_dir, ff=ffm.find_ffmpeg(ffmpeg, require_libvmaf=False))}
+    imported_from = IMPORTED_FROM_PREFIX + sha256_file(seed_file)
+    rows: list[dict[str, Any]] = []
+    seen: dict[tuple, int] = {}
+    for lineno, row in numbered:
+        where = f"{seed_file}:{lineno}"
+        source = sources.get(row["src"])
+        if source is None:
+            raise InputError(f"{where}: source {row['src']!r} is not in {ref_dir}{_did_you_mean(row['src'], sources)}")
+        full = _complete(row, source, presets[row["encoder"]], libvmaf_version, imported_from)
+        validate_row(full, where)
+        key = row_key(full)
+        if key in seen:
+            raise InputError(f"{where}: the same frame as line {seen[key]} (src, encoder, cq, frame_index)")
+        seen[key] = lineno
+        rows.append(full)
+    rows.sort(key=lambda r: (r["src"], r["encoder"], r["preset"], r["cq"], r["frame_index"]))
+    atomic_write_text(out, write_jsonl_lines(rows))
+    read_rows(out)  # what was written reads back as a native corpus
+    return ImportSummary(
+        out=out,
+        n_rows=len(rows),
+        sources=sorted({r["src"] for r in rows}),
+        encoders=encoders,
+        imported_from=imported_from,
+    )
+
+
+def _check_seed_row(row: Any, where: str) -> None:
+    if not isinstance(row, dict):
+        raise InputError(f"{where}: a row must be a JSON object, got {type(row).__name__}")
+    missing = [k for k in SEED_KEYS if k not in row]
+    if missing:
+        raise InputError(f"{where}: missing keys {', '.join(missing)} (a seed-kit row has {', '.join(SEED_KEYS)})")
+    for key in ("src", "encoder"):
+        if not isinstance(row[key], str) or not row[key].strip():
+            raise InputError(f"{where}: {key} must be a non-empty string, got {row[key]!r}")
+
+
+def _complete(
+    row: Mapping[str, Any], source: Source, preset: str, libvmaf_version: str | None, imported_from: str
+) -> dict[str, Any]:
+    width, height = source.even_size
+    return {
+        **{k: row[k] for k in SEED_KEYS},
+        "schema_version": SCHEMA_VERSION,
+        "src_sha256": source.sha256,
+        "group": source.group,
+        "preset": preset,
+        "width": width,
+        "height": height,
+        "src_width": source.width,
+        "src_height": source.height,
+        "fps": source.fps,
+        "pix_fmt": source.pix_fmt,
+        "bit_depth": source.bit_depth,
+        "libvmaf_version": libvmaf_version or UNKNOWN_VERSION,
+        "vmaf_model": ffm.VMAF_MODEL,
+        "imported_from": imported_from,
+    }
+
+
+def _did_you_mean(name: str, sources: Mapping[str, Source]) -> str:
+    close = difflib.get_close_matches(name, list(sources), n=1)
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    return f" (it has: {', '.join(sorted(sources)[:8])}{', ...' if len(sources) > 8 else ''})"
