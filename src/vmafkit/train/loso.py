@@ -456,7 +456,7 @@ def seed_report(
 ) -> dict[str, Any]:
     residuals = [np.abs(p.astype(np.float64) - corpus.vmaf[f.val]) for f, p in zip(folds, preds)]
     sorted_residuals = [np.sort(r) for r in residuals]
-    fold_reports = []
+    fold_reports: list[dict[str, Any]] = []
     for f, p, r in zip(folds, preds, residuals):
         y = corpus.vmaf[f.val]
         stats = metrics.agreement(p, y)
@@ -498,7 +498,7 @@ def seed_report(
     plccs = col("plcc")
     all_pred = np.concatenate(preds).astype(np.float64)
     all_true = np.concatenate([corpus.vmaf[f.val] for f in folds])
-    pooled = metrics.agreement(all_pred, all_true)
+    pooled: dict[str, Any] = metrics.agreement(all_pred, all_true)
     pooled["abs_residual_quantiles"] = metrics.abs_residual_quantiles(all_pred, all_true)
     pooled["conformal_halfwidth"] = {
         f"{lv:g}": metrics.source_half_width(sorted_residuals, lv)[0] for lv in metrics.COVERAGES
