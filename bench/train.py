@@ -5,7 +5,7 @@
 
 Corpus: with --corpus, real rows are read and resampled with replacement (numpy seed 0) up to
 --rows, keeping every source group (at least 9 are required unless --min-groups says otherwise).
-Without --corpus a SYNTHETIC corpus is generated (see `synthetic_rows`): the runbook's shape, 9
+Without --corpus a SYNTHETIC corpus is generated (see `synthetic_rows`): a production retrain's shape, 9
 source groups x {h264_nvenc, h264_qsv} x cq {19, 25, 31, 37} x 470 frames = 33,840 rows, with
 canonical-6 features driven by a per-frame latent quality (cq, source content, AR(1) drift over
 frames) and a nonlinear VMAF target plus noise. The printed table says which one was used.

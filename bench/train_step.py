@@ -3,7 +3,7 @@
     python bench/train_step.py [--members 23] [--rows 30080] [--epochs 1] [--concurrent 2]
 
 Each variant trains `--members` members (9 distinct random data sets, seeds 0, 1, ...) for
-`--epochs` epochs of the SPEC recipe in one process with one intra-op thread, as one shard of
+`--epochs` epochs of the default recipe in one process with one intra-op thread, as one shard of
 `vmafkit train` does; then again with `--concurrent` such processes at once (what 2 workers on a
 2-core machine do). Prints milliseconds per step (every member advanced by one batch).
 """

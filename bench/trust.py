@@ -2,8 +2,8 @@
 
     python bench/trust.py --corpus CORPUS --out-dir DIR [--epochs 200] [--seeds 0,1,2,3,4]
 
-Trains the LOSO ensemble twice on CORPUS (`--recipe robust`, the default, and `--recipe seed`, the
-seed kit's exact recipe), derives each verdict (nothing is written but the LOSO folders), and
+Trains the LOSO ensemble twice on CORPUS (`--recipe robust`, the default, and `--recipe seed`, labels
+never masked), derives each verdict (nothing is written but the LOSO folders), and
 prints, per recipe: the gate's mean PLCC, mean RMSE, how far held-out predictions move when only
 the codec block changes (true labels -> none given; true encoder -> another trained one), the
 interval's half-width and guarantee, and per held-out source the frame coverage of the interval

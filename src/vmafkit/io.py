@@ -14,6 +14,7 @@ import json
 import math
 import os
 import stat
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -310,9 +311,14 @@ def read_toml(path: str | Path, *, what: str = "TOML file") -> dict[str, Any]:
     tomllib recurses on nested arrays/inline tables (RecursionError on deep input) and converts
     integers with int() (ValueError past int_max_str_digits): both are refused (exit 2), and so
     are integers outside the 64-bit range, as in JSON."""
-    import tomllib
-
     path = Path(path)
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - 3.10: tomllib is new in 3.11, tomli is its backport
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError:
+            raise InputError(f"reading a {what} needs Python 3.11+ or the tomli package", path=path) from None
     text = read_text_capped(path, what=what)
     try:
         obj = tomllib.loads(text)

@@ -6,7 +6,7 @@ a threshold here and nowhere else.
 
 from __future__ import annotations
 
-# Production gate (ADR-0303): mean PLCC over seeds, spread (max - min) over seeds, every seed.
+# Production gate: mean PLCC over seeds, spread (max - min) over seeds, every seed.
 MEAN_PLCC_MIN = 0.95
 PLCC_SPREAD_MAX = 0.005
 PER_SEED_PLCC_MIN = 0.95

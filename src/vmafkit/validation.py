@@ -41,7 +41,7 @@ SCHEMA_FILES = {
 @functools.cache
 def load_schema(name: str) -> dict[str, Any]:
     """The JSON Schema `name` (a key of SCHEMA_FILES) as shipped in the package."""
-    text = resources.files("vmafkit").joinpath("schemas", SCHEMA_FILES[name]).read_text(encoding="utf-8")
+    text = resources.files("vmafkit").joinpath("schemas").joinpath(SCHEMA_FILES[name]).read_text(encoding="utf-8")
     return json.loads(text)
 
 

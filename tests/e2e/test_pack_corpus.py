@@ -53,7 +53,8 @@ def test_manifest_describes_each_source(packed):
         "50/1",
         10,
     )
-    assert park["sha256"] == "755386a5e09be4f22c490a4feb8f3bf550c836b3c3be265d9e4b2677547d10d1"  # MANIFEST.md
+    # the sha256 published with the test clips (../shared/data/MANIFEST.md)
+    assert park["sha256"] == "755386a5e09be4f22c490a4feb8f3bf550c836b3c3be265d9e4b2677547d10d1"
     assert park["method"] == "ffv1" and park["restore"] == "y4m-exact" and park["packed"].endswith(".y4m.mkv")
     assert park["y4m_header"].startswith("YUV4MPEG2 W480 H270 F50:1")
     sparks = entries["sparks_ref_480x270_5f.yuv420p10le.yuv"]

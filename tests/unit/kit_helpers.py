@@ -1,5 +1,5 @@
 """Small run folders (verdict, seed reports, corpus, export, report) and hostile tarballs for the
-bundle / compare tests. The JSON shapes follow SPEC; the values are made up and labelled so."""
+bundle / compare tests. The JSON shapes follow src/vmafkit/schemas/; the values are made up and labelled so."""
 
 from __future__ import annotations
 

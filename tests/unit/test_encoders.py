@@ -1,4 +1,4 @@
-"""Encoder adapters against the SPEC's argv contract.
+"""Encoder adapters against their argv contract, spelled out here by hand.
 
 The hardware encoders (nvenc, qsv, vaapi, amf, videotoolbox) cannot run on this CI host: their
 tests are FAKES in the sense that no encode happens — they check only the argv vmafkit builds.
@@ -37,7 +37,7 @@ def _after_codec(argv, name):
     return argv[i + 2 : -1]
 
 
-def test_all_spec_families_are_present():
+def test_all_contract_families_are_present():
     expected = {"libx264", "libx265", "libsvtav1", "libaom-av1", "libvpx-vp9"}
     expected |= {f"{c}_{f}" for c in ("h264", "hevc", "av1") for f in ("nvenc", "qsv", "vaapi", "amf")}
     expected |= {"h264_videotoolbox", "hevc_videotoolbox"}

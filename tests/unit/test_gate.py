@@ -1,4 +1,4 @@
-"""The production gate: thresholds from one module, SPEC report keys, exit codes."""
+"""The production gate: thresholds from one module, the gate report's published keys, exit codes."""
 
 from __future__ import annotations
 

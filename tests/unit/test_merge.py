@@ -132,7 +132,7 @@ def test_refuses_one_clip_with_two_group_values(tmp_path):
 
 def test_one_clip_in_one_group_still_merges(tmp_path):
     # Different names but the same explicit group: no leak, so the merge goes through; a row
-    # without `group` (original kit) has group = src, the same as one that spells it out.
+    # without `group` (written before the key existed) has group = src, the same as one that spells it out.
     a = write(
         tmp_path / "a.jsonl",
         [row("parkjoy", frame=0, src_sha256="abc", group="scene"), row("legacy", frame=0, src_sha256="def")],

@@ -20,7 +20,8 @@ from vmafkit.train.model import Recipe
 
 from .train_helpers import make_corpus, synth_rows, write_corpus
 
-SPEC_KEYS = {
+# The report's published keys (README.md, "Files in --out-dir"), written out here, not taken from the code.
+REPORT_KEYS = {
     "seed",
     "corpus",
     "n_folds",
@@ -85,7 +86,7 @@ def test_seed_list_honoured_and_report_keys(trained, corpus):
         "loso_seed3.timing.json",
     ]
     rep = _read(out / "loso_seed3.json")
-    assert SPEC_KEYS <= set(rep)
+    assert REPORT_KEYS <= set(rep)
     assert rep["seed"] == 3 and rep["n_folds"] == 3 and rep["epochs"] == 3 and rep["lr"] == 5e-3
     assert rep["num_codecs"] == 14 and rep["wall_time_s"] is None
     assert [f["held_out"] for f in rep["folds"]] == ["srcA", "srcB", "srcC"]

@@ -1,4 +1,4 @@
-"""PROMOTE/HOLD files: exactly one written, SPEC keys, corpus fingerprint, exit codes."""
+"""PROMOTE/HOLD files: exactly one written, the published keys, corpus fingerprint, exit codes."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from vmafkit.validation import schema_errors
 
 from .decide_helpers import cli, make_corpus, make_loso_dir, write_seed_report
 
-SPEC_KEYS = {
+# A verdict's published keys (README.md, "Keys:"), written out here, not taken from the code or the schema.
+VERDICT_KEYS = {
     "schema_version",
     "verdict",
     "generated_at_utc",
@@ -36,7 +37,7 @@ def test_promote_written_and_hold_removed(tmp_path):
     assert result.exit_code == 0, result.output
     assert (loso / "PROMOTE.json").is_file() and not (loso / "HOLD.json").exists()
     verdict = json.loads((loso / "PROMOTE.json").read_text())
-    assert SPEC_KEYS <= set(verdict)
+    assert VERDICT_KEYS <= set(verdict)
     assert schema_errors(verdict, "verdict") == []
     assert verdict["verdict"] == "PROMOTE" and verdict["seeds"] == [0, 1, 2]
     assert verdict["gate"]["passed"] is True

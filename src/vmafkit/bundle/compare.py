@@ -73,7 +73,9 @@ def _input_facts(bundle: LoadedBundle) -> dict[str, Any]:
     if isinstance(encoders, list):
         encoders = sorted(str(e) for e in encoders)
     packages = env.get("packages") or {}
-    ffmpeg = env.get("ffmpeg") if isinstance(env.get("ffmpeg"), Mapping) else {}
+    ffmpeg = env.get("ffmpeg")
+    if not isinstance(ffmpeg, Mapping):
+        ffmpeg = {}
     first = bundle.seed_reports[min(bundle.seed_reports)]
     facts = {
         "corpus.sha256": corpus.get("sha256") if isinstance(corpus, Mapping) else corpus,

@@ -81,17 +81,15 @@ def project_root(start: str | Path | None = None) -> Path:
 
 
 def _load_pyproject(path: Path) -> dict[str, Any]:
-    try:
-        import tomllib  # Python >= 3.11
-    except ModuleNotFoundError:  # pragma: no cover - 3.10
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - 3.10
         try:
-            import tomli as tomllib  # type: ignore[no-redef]
+            import tomli as tomllib
         except ModuleNotFoundError:
-            tomllib = None
-    if tomllib is None:  # pragma: no cover
-        from importlib import metadata
+            from importlib import metadata
 
-        return {"project": {"dependencies": metadata.requires("vmafkit") or []}}
+            return {"project": {"dependencies": metadata.requires("vmafkit") or []}}
     with open(path, "rb") as handle:
         return tomllib.load(handle)
 

@@ -72,7 +72,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypedDict
 
 from vmafkit.bundle.layout import (
     CORPUS_FILENAME,
@@ -90,6 +90,12 @@ from vmafkit.bundle.layout import (
 )
 from vmafkit.errors import InputError
 from vmafkit.io import atomic_output, dumps_json, read_json, sha256_file
+
+
+class ManifestEntry(TypedDict):
+    path: str
+    size: int
+    sha256: str
 
 
 @dataclass
@@ -497,7 +503,9 @@ def make_bundle(
             env[key] = value
     env_bytes = dumps_json(env).encode("utf-8")
 
-    entries = [{"path": ENVIRONMENT, "size": len(env_bytes), "sha256": hashlib.sha256(env_bytes).hexdigest()}]
+    entries: list[ManifestEntry] = [
+        {"path": ENVIRONMENT, "size": len(env_bytes), "sha256": hashlib.sha256(env_bytes).hexdigest()}
+    ]
     for rel in sorted(selection.files):
         path = selection.files[rel]
         entries.append({"path": rel, "size": path.stat().st_size, "sha256": hasher(path)})

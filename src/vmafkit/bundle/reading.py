@@ -158,6 +158,7 @@ def _scan(
                     keep = capture(name) and member.size <= CAPTURE_MAX_BYTES
                     kept = bytearray() if keep else None
                     source = tar.extractfile(member)
+                    assert source is not None  # a regular member always has a data stream
                     sink = None
                     if write_into is not None:
                         target = write_into / name

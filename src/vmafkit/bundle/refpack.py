@@ -119,6 +119,7 @@ def _run_ffmpeg(argv: list[str], what: str, path: Path) -> bytes:
 
 def _input_args(desc: SourceInfo, path: Path) -> list[str]:
     if desc.container == "yuv":
+        assert desc.pix_fmt is not None  # a raw source's geometry comes from its name, always complete
         return [
             "-f",
             "rawvideo",
@@ -384,6 +385,7 @@ def _pack_one(ffmpeg: str, version: str, path: Path, rel: str, original_sha: str
         )
         return entry
 
+    assert desc.pix_fmt is not None  # read from the y4m header or the raw name, never probed
     decoded = decoded_sha256(ffmpeg, _input_args(desc, path), desc.pix_fmt, path)
     if desc.frames_sha256 != decoded:
         # ffmpeg read other frames than the file holds (wrong geometry, odd header): refuse.
@@ -550,6 +552,7 @@ def _restore(ffmpeg: str, entry: dict[str, Any], packed: Path, tmp: Path) -> Non
     frames_digest, file_digest = hashlib.sha256(), hashlib.sha256()
     n_frames = 0
     with open(tmp, "wb") as out, subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None and proc.stderr is not None  # both are PIPEs
 
         def write(data: bytes) -> None:
             out.write(data)

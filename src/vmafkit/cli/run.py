@@ -33,7 +33,7 @@ from vmafkit.cli._common import FiniteFloatRange, int_list, run_command, split_l
     type=click.Choice(["robust", "seed"]),
     default="robust",
     show_default=True,
-    help="robust: labels masked in training so predict may leave them out; seed: the seed kit's exact recipe",
+    help="robust: labels masked in training so predict may leave them out; seed: labels never masked",
 )
 @click.option(
     "--jobs", type=click.IntRange(*V.JOBS_RANGE), help="Corpus cells in parallel (default: the usable cores)."

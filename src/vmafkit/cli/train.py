@@ -40,7 +40,7 @@ def register(main: click.Group) -> None:
     show_default=True,
     type=click.Choice(["robust", "seed"]),
     help="robust: encoder/preset/cq labels randomly masked in training, so predict may leave them out; "
-    "seed: the seed kit's exact recipe",
+    "seed: labels never masked, so predict needs every label",
 )
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option(

@@ -25,7 +25,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from vmafkit.corpus.schema import CANONICAL6, SCHEMA_VERSION, TARGET, iter_jsonl, write_jsonl_lines
 from vmafkit.errors import InputError
@@ -270,19 +270,29 @@ def run_cell(cell: Cell, ctx: CellContext) -> list[dict[str, Any]]:
     return rows
 
 
+class _ScorerArgs(TypedDict):
+    """The keyword arguments both scorers (run_libvmaf, score_with_vmaf_cli) take for one cell."""
+
+    pix_fmt: str
+    ref_crop: list[str]
+    max_frames: int
+    threads: int
+    what: str
+
+
 def _encode_and_score(cell: Cell, ctx: CellContext, tmp: Path) -> list[dict[str, Any]]:
     """Encode the cell into `tmp`, score it against its source; its rows."""
     source = cell.source
     encoded = tmp / "encoded.mkv"
     frames, enc_ms = _encode(cell, ctx, encoded)
     dis = ffm.InputSpec(encoded, False, *source.even_size, source.pix_fmt, source.fps)
-    scorer_args = dict(
-        pix_fmt=ffm.scoring_pix_fmt(source.pix_fmt),
-        ref_crop=source.crop,
-        max_frames=frames,
-        threads=ctx.threads,
-        what=f"{source.path} ({cell.encoder} cq{cell.cq})",
-    )
+    scorer_args: _ScorerArgs = {
+        "pix_fmt": ffm.scoring_pix_fmt(source.pix_fmt),
+        "ref_crop": source.crop,
+        "max_frames": frames,
+        "threads": ctx.threads,
+        "what": f"{source.path} ({cell.encoder} cq{cell.cq})",
+    }
     if ctx.vmaf_bin:
         from vmafkit.media.vmafcli import score_with_vmaf_cli
 
@@ -470,7 +480,8 @@ def _run_cells(cells: list[Cell], ctx: CellContext, executor, progress: bool) ->
     # Biggest cells first, so the last ones to finish are short and no worker idles long at the end.
     todo.sort(key=lambda c: -_cost(c, ctx.max_frames))
     expected = [_expected_frames(c, ctx.max_frames) for c in cells]
-    total_frames = sum(expected) if all(e is not None for e in expected) else None
+    known = [e for e in expected if e is not None]
+    total_frames = sum(known) if len(known) == len(expected) else None
     with cell_progress(
         enabled=progress, n_cells=len(cells), total_frames=total_frames, where=executor.describe()
     ) as bar:

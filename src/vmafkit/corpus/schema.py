@@ -43,7 +43,7 @@ REQUIRED_KEYS = (
     "enc_bytes",
     "enc_time_ms",
 )
-# Keys vmafkit adds so a shard is traceable; optional when reading shards of the original kit.
+# Keys vmafkit adds so a shard is traceable; optional when reading, so shards written without them still load.
 TRACE_KEYS = (
     "schema_version",
     "group",

@@ -49,8 +49,8 @@ def load_seed_report(path: str | Path, seed: int | None = None) -> dict[str, Any
 
 
 def report_corpus(report: Mapping[str, Any]) -> tuple[str, str | None]:
-    """(corpus path, sha256 or None): the SPEC's `corpus` is a path; vmafkit's trainer writes an
-    object {path, sha256, rows, ...}. Both are read."""
+    """(corpus path, sha256 or None): a report's `corpus` may be a plain path (older reports);
+    vmafkit's trainer writes an object {path, sha256, rows, ...}. Both are read."""
     corpus = report["corpus"]
     if isinstance(corpus, str):
         return corpus, None
@@ -142,9 +142,10 @@ def normalise_seeds(seeds: Iterable[int]) -> list[int]:
 
 
 def evaluate_gate(per_seed_plccs: Mapping[int, float], interval_coverage: float | None = None) -> dict[str, Any]:
-    """The gate report (SPEC keys). `per_seed_plccs` maps seed -> that seed's mean LOSO PLCC;
-    `interval_coverage`: the worst fold's frame coverage of the interval calibrated on the other
-    folds (calibration), gated against `T.FOLD_COVERAGE_MIN`; None = not evaluated (fails)."""
+    """The gate report (the `gate` object of schemas/verdict.schema.json). `per_seed_plccs` maps
+    seed -> that seed's mean LOSO PLCC; `interval_coverage`: the worst fold's frame coverage of the
+    interval calibrated on the other folds (calibration), gated against `T.FOLD_COVERAGE_MIN`;
+    None = not evaluated (fails)."""
     if not per_seed_plccs:
         raise InputError("the gate needs at least one seed")
     seeds = sorted(int(s) for s in per_seed_plccs)

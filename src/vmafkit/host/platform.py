@@ -1,6 +1,6 @@
 """Host family detection and the default encoder candidates per family.
 
-Families (SPEC "Kit"): ``linux-x86_64-cuda`` (nvenc), ``linux-x86_64-sycl`` (qsv),
+Families (the ``platform.family`` of a bundle's environment.json): ``linux-x86_64-cuda`` (nvenc), ``linux-x86_64-sycl`` (qsv),
 ``linux-x86_64-cpu`` (libx264 baseline), ``darwin-arm64`` / ``darwin-x86_64`` (videotoolbox),
 and ``unknown`` (anything else; libx264 as the candidate).
 

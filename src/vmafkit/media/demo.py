@@ -57,6 +57,16 @@ def _overlay_box(w: int, h: int) -> tuple[int, int]:
     return max(16, (w * 3 // 10) & ~1), max(16, (h * 3 // 8) & ~1)
 
 
+def _bars_graph(w: int, h: int, r: str, n: int) -> str:
+    ow, oh = _overlay_box(w, h)
+    return (
+        f"smptehdbars=s={w}x{h}:r={r}[bars];testsrc=s={ow}x{oh}:r={r},"
+        f"noise=alls=30:allf=u:all_seed=9[box];"
+        f"[bars][box]overlay=x='mod(n*{max(1, w // 35)},{w})':"
+        f"y='{h * 2 // 9}+{h // 9}*sin(n/4)'"
+    )
+
+
 # The nine clips, in the order the README lists them. Mean VMAF measured with libx264 preset medium
 # at the defaults (320x180, 24 fps, 24 frames; imageio-ffmpeg 0.8.1), CQ 19 / 25 / 31 / 37:
 #   testsrc2 98.7 96.4 89.6 76.8     mandelbrot 98.8 91.1 71.1 38.7    life 99.5 98.6 78.5 44.0
@@ -111,12 +121,7 @@ CLIPS: tuple[DemoClip, ...] = (
     DemoClip(
         "bars",
         "SMPTE HD colour bars with a noise-textured test pattern gliding across: flat areas, one moving object",
-        lambda w, h, r, n: (
-            lambda ow, oh: f"smptehdbars=s={w}x{h}:r={r}[bars];testsrc=s={ow}x{oh}:r={r},"
-            f"noise=alls=30:allf=u:all_seed=9[box];"
-            f"[bars][box]overlay=x='mod(n*{max(1, w // 35)},{w})':"
-            f"y='{h * 2 // 9}+{h // 9}*sin(n/4)'"
-        )(*_overlay_box(w, h)),
+        _bars_graph,
     ),
 )
 

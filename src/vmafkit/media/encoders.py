@@ -1,8 +1,8 @@
 """The encoder adapter table: name -> family, the argv for (cq, preset), hardware init, probe.
 
-The argv shapes are the original kit's contract (SPEC, "Encoders"); they are kept as they were
-so corpora stay interchangeable. An encoder is used only after `probe_encoder` shows that a
-1-frame trial encode works on this host.
+The argv shapes are a contract: corpora built with them stay interchangeable with earlier ones,
+so change none (tests/unit/test_encoders.py spells each one out). An encoder is used only after
+`probe_encoder` shows that a 1-frame trial encode works on this host.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ X26X_PRESETS = (
     "veryslow",
     "placebo",
 )
-# SPEC: x26x names ultrafast..placebo map onto nvenc's p1..p7.
+# x26x names ultrafast..placebo map onto nvenc's p1..p7 (part of the argv contract above).
 NVENC_PRESET_MAP = {
     "ultrafast": "p1",
     "superfast": "p1",
@@ -147,7 +147,7 @@ def _amf(cq, _preset, _dev):
 
 
 def videotoolbox_quality(cq: int) -> int:
-    """SPEC: -q:v clamp(100 - 2*CQ, 1, 100)."""
+    """-q:v clamp(100 - 2*CQ, 1, 100) (part of the argv contract)."""
     return max(1, min(100, 100 - 2 * int(cq)))
 
 

@@ -375,7 +375,7 @@ def count_frames_argv(ff: Ffmpeg, source: InputSpec, max_frames: int | None = No
 
 def probe_argv(ff: Ffmpeg | str, path: Path) -> list[str]:
     """`ffmpeg -i` alone prints the stream description (the wheel ships no ffprobe)."""
-    return [getattr(ff, "path", ff), "-hide_banner", "-nostdin", "-i", file_url(path)]
+    return [ff.path if isinstance(ff, Ffmpeg) else ff, "-hide_banner", "-nostdin", "-i", file_url(path)]
 
 
 def probe_encoder_argv(

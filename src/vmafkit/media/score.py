@@ -131,9 +131,8 @@ def score_pair(
     anything else is an error, never a silently misaligned score.
     """
     ff = ffm.find_ffmpeg(ffmpeg)
-    geometry = {"width": width, "height": height, "pix_fmt": pix_fmt, "fps": fps}
-    ref_src = describe_source(ref, ff=ff, **geometry)
-    dis_src = describe_source(dis, ff=ff, **geometry)
+    ref_src = describe_source(ref, ff=ff, width=width, height=height, pix_fmt=pix_fmt, fps=fps)
+    dis_src = describe_source(dis, ff=ff, width=width, height=height, pix_fmt=pix_fmt, fps=fps)
     if (ref_src.width, ref_src.height) != (dis_src.width, dis_src.height):
         raise InputError(
             f"size {dis_src.width}x{dis_src.height} differs from the reference's {ref_src.width}x{ref_src.height}",

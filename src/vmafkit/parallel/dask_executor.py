@@ -135,14 +135,17 @@ class DaskExecutor:
         nthreads = self.client.nthreads()
         self.n_workers = len(nthreads)
         self.workers = max(1, sum(nthreads.values()))
+        scheduler = self.client.scheduler
+        # distributed types these as optional; both are set once Client() has connected
+        assert scheduler is not None and scheduler.address is not None
+        address: str = scheduler.address
         self._description = (
-            f"dask {self.client.scheduler.address} "
-            f"({self.n_workers} worker{'s' if self.n_workers != 1 else ''}, {self.workers} threads)"
+            f"dask {address} ({self.n_workers} worker{'s' if self.n_workers != 1 else ''}, {self.workers} threads)"
         )
-        if announce and self.client.scheduler.address not in _announced:
-            _announced.add(self.client.scheduler.address)
+        if announce and address not in _announced:
+            _announced.add(address)
             print(
-                f"vmafkit: dask scheduler {self.client.scheduler.address}, dashboard {self.dashboard_link()}",
+                f"vmafkit: dask scheduler {address}, dashboard {self.dashboard_link()}",
                 file=sys.stderr,
                 flush=True,
             )

@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -254,7 +254,7 @@ def _common_prefix(names: Sequence[str]) -> str:
     return prefix[: cut + 1] if cut >= 0 else ""
 
 
-def _figure(width: float, height: float, layout: str | None = "constrained"):
+def _figure(width: float, height: float, layout: Literal["constrained", "compressed", "tight"] | None = "constrained"):
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), dpi=DPI, layout=layout)
@@ -290,8 +290,12 @@ def _verdict_section(inp: RunInputs) -> str:
         where = _rel(inp.loso_dir, inp.out_dir) if inp.loso_dir else "OUT or OUT/loso"
         return _na(f"no PROMOTE.json or HOLD.json in {where} (the verdict step has not run)")
     name = str(v.get("verdict"))
-    gate = v.get("gate") if isinstance(v.get("gate"), dict) else {}
-    corpus = v.get("corpus") if isinstance(v.get("corpus"), dict) else {}
+    gate = v.get("gate")
+    if not isinstance(gate, dict):
+        gate = {}
+    corpus = v.get("corpus")
+    if not isinstance(corpus, dict):
+        corpus = {}
     rows = [
         ("verdict", f'<span class="badge {name.lower()}">{_esc(name)}</span>'),
         ("gate passed", _mark(gate.get("passed")) if "passed" in gate else "n/a"),
@@ -336,8 +340,8 @@ def _verdict_section(inp: RunInputs) -> str:
 def _gate(inp: RunInputs) -> tuple[dict[str, Any] | None, str]:
     if inp.verdict is not None and isinstance(inp.verdict.get("gate"), dict):
         return inp.verdict["gate"], f"from {_rel(inp.verdict_path, inp.out_dir)}"
-    plccs = {s: r.get("mean_plcc") for s, r in inp.seed_reports.items()}
-    plccs = {s: float(p) for s, p in plccs.items() if isinstance(p, (int, float)) and math.isfinite(p)}
+    reported = {s: r.get("mean_plcc") for s, r in inp.seed_reports.items()}
+    plccs = {s: float(p) for s, p in reported.items() if isinstance(p, (int, float)) and math.isfinite(p)}
     if not plccs:
         return None, ""
     from vmafkit.decide.gate import evaluate_gate
@@ -479,7 +483,7 @@ def _folds_section(inp: RunInputs) -> str:
     for i, name in enumerate(folds):
         cells = [f'<td class="{"low" if math.isfinite(v) and v < smin else ""}">{_num(v)}</td>' for v in matrix[i]]
         entries = by_fold[name].values()
-        n_val = {f.get("n_val") for f in entries if f.get("n_val") is not None}
+        n_val = {n for n in (f.get("n_val") for f in entries) if n is not None}
         srocc = _nanmean(_float(f.get("srocc")) for f in entries)
         rmse = _nanmean(_float(f.get("rmse")) for f in entries)
         clip = _nanmean(
@@ -542,6 +546,7 @@ def _heatmap(folds: list[str], seeds: list[int], matrix: np.ndarray, smin: float
 
 def _read_prediction_rows(path: Path) -> dict[str, list]:
     """Columns of a held-out prediction file (JSONL or Parquet); lenient about extra columns."""
+    cols: dict[str, list]
     if path.suffix == ".parquet":
         try:
             import pyarrow.parquet as pq
@@ -550,7 +555,7 @@ def _read_prediction_rows(path: Path) -> dict[str, list]:
         except Exception as exc:  # pyarrow raises many types for a bad file
             raise InputError(f"not a readable Parquet file ({exc})", path=path) from None
     else:
-        cols: dict[str, list] = {}
+        cols = {}
         n = 0
         for _, row in iter_json_objects(path, what="predictions file"):
             for key, value in row.items():
@@ -588,12 +593,13 @@ def _held_out(inp: RunInputs) -> HeldOut:
     for seed in seeds:
         cols = _read_prediction_rows(inp.prediction_paths[seed])
         n = len(cols["vmaf"])
+        row_ids = cols.get("row")
         keys = (
-            cols.get("row")
-            if cols.get("row") and None not in cols["row"]
+            row_ids
+            if row_ids and None not in row_ids
             else list(zip(*(cols.get(k) or [None] * n for k in ("src", "encoder", "preset", "cq", "frame_index"))))
         )
-        fold = cols.get("fold") or cols.get("src")
+        fold = cols.get("fold") or cols["src"]  # _read_prediction_rows checked that one of the two is there
         cq = cols.get("cq") or [math.nan] * n
         for key, f, y, p, c in zip(keys, fold, cols["vmaf"], cols["pred"], cq):
             if not (
@@ -704,10 +710,10 @@ def _coverage_section(inp: RunInputs) -> str:
             from vmafkit.decide.calibration import calibrate, read_predictions
             from vmafkit.train.model import Recipe
 
-            per_seed = {s: read_predictions(p) for s, p in inp.prediction_paths.items()}
+            predictions = {s: read_predictions(p) for s, p in inp.prediction_paths.items()}
             first = next(iter(inp.seed_reports.values()))
             label_free = Recipe.from_json(first.get("recipe") or {}).label_free if isinstance(first, dict) else False
-            calib = calibrate(per_seed, T.DEFAULT_COVERAGE, paths=inp.prediction_paths, label_free=label_free)[
+            calib = calibrate(predictions, T.DEFAULT_COVERAGE, paths=inp.prediction_paths, label_free=label_free)[
                 "summary"
             ]
             origin = "provisional: calibrated here from the held-out prediction files (no verdict file yet)"
@@ -801,16 +807,16 @@ def _cov(value: Any, level: float) -> str:
 def _coverage_figure(
     folds: list[str], ens: Mapping[str, Mapping], per_seed: Mapping[int, Mapping[str, tuple]], level: float
 ) -> str:
-    series: list[tuple[str, list[float], str]] = []
+    series: list[tuple[str, list[float], str | tuple[float, float, float, float]]] = []
     if ens:
         series.append(("ensemble (frames)", [_float(ens.get(f, {}).get("frame_coverage")) for f in folds], "#1565c0"))
         series.append(("ensemble (clips)", [_float(ens.get(f, {}).get("clip_coverage")) for f in folds], "#6a1b9a"))
     from matplotlib import colormaps
 
     greys = colormaps["Greys"]
-    for k, (seed, values) in enumerate(sorted(per_seed.items())):
+    for k, (seed, by_fold) in enumerate(sorted(per_seed.items())):
         shade = greys(0.35 + 0.5 * k / max(1, len(per_seed) - 1))
-        series.append((f"seed {seed}", [values.get(f, (math.nan,))[0] for f in folds], shade))
+        series.append((f"seed {seed}", [by_fold.get(f, (math.nan,))[0] for f in folds], shade))
     fig = _figure(min(max(6.0, 0.75 * len(folds) * max(1, len(series)) / 2.5 + 2), 11.5), 3.9)
     ax = fig.add_subplot(1, 1, 1)
     x = np.arange(len(folds))

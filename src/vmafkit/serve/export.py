@@ -78,10 +78,11 @@ def onnx_bytes(model, spec, *, metadata: Mapping[str, str] | None = None) -> byt
         warnings.simplefilter("ignore")
         # The TorchScript-based exporter: fast (tens of ms), byte-deterministic, and a plain graph
         # (Sub, Div, Concat, Gemm, Erf-GELU). The dynamo exporter also works but takes seconds.
+        # torch annotates `f` as a path, but this exporter writes to a binary file object too.
         torch.onnx.export(
             graph,
             example,
-            buffer,
+            buffer,  # type: ignore[arg-type]
             dynamo=False,
             opset_version=T.EXPORT_OPSET,
             input_names=list(INPUT_NAMES),

@@ -7,7 +7,7 @@
   "unknown", preset "", cq 0, frame_index 0, vmaf, pred, pred_unlabelled`, where **`vmaf` holds
   the subjective target** and `pred` / `pred_unlabelled` this seed's held-out prediction on the
   target's scale (the codec block is always "not given" here, so they are equal);
-* the report: every SPEC key; per fold the PLCC/SROCC/KROCC/RMSE *within* the held-out content
+* the report: every key of schemas/seed_report.schema.json; per fold the PLCC/SROCC/KROCC/RMSE *within* the held-out content
   (what `gate.check_report_numbers` recomputes), `pooled` (the same over all held-out clips: the
   number that matters for a subjective target), and a `target` block that says what `vmaf`
   means here: `{kind: "subjective", scale: {...}, pooling, features, ensemble_layout}`;
@@ -16,8 +16,8 @@
 
 `vmafkit gate OUT/loso` reads these files as they are (and judges them against the *VMAF*
 thresholds: not meaningful for a subjective target). `vmafkit verdict` refuses them (exit 2):
-the items file is not a per-frame corpus. What would have to change for verdict, export, predict
-and the registry to take a subjective model is in the issue-15 hand-over notes.
+the items file is not a per-frame corpus, and verdict, export, predict and the registry take only
+models trained on one.
 """
 
 from __future__ import annotations

@@ -117,7 +117,7 @@ def ensemble_inputs(x_std: np.ndarray, canonical: bool) -> np.ndarray:
 
 
 def subjective_recipe(epochs: int = 200, batch_size: int = 32, lr: float = 5e-4, weight_decay: float = 1e-5) -> Recipe:
-    """FRRegressor's recipe (SPEC) with no label masking: the codec block is constant here."""
+    """FRRegressor's recipe (`Recipe`'s defaults) with no label masking: the codec block is constant here."""
     return Recipe(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, label_mask_rate=0.0)
 
 

@@ -375,9 +375,9 @@ class _Trainer:
         self.step_vec = torch.zeros(len(self.groups), dtype=torch.float32, device=self.dev)
         self.group_steps = [self.step_vec[g] for g in range(len(self.groups))]
         # Adam's tensor lists for "the first g groups" (prefix), built once.
-        self.adam_lists = []
+        self.adam_lists: list[tuple[list[torch.Tensor], ...]] = []
         for g in range(1, len(self.groups) + 1):
-            lists = ([], [], [], [], [])
+            lists: tuple[list[torch.Tensor], ...] = ([], [], [], [], [])
             for gi in range(g):
                 a, b = self.groups[gi]
                 for t in range(len(self.params)):
@@ -393,7 +393,7 @@ class _Trainer:
     def _rngs(self) -> None:
         self.shuffle_gen = [torch.Generator().manual_seed(s) for s in self.seeds]
         if self.dev.type == "cpu":
-            self.drop_gen = [np.random.SFC64(np.random.SeedSequence([s, DROPOUT_STREAM])) for s in self.seeds]
+            self.drop_bitgen = [np.random.SFC64(np.random.SeedSequence([s, DROPOUT_STREAM])) for s in self.seeds]
         else:
             self.drop_gen = [torch.Generator(device=self.dev).manual_seed(s ^ DROPOUT_STREAM) for s in self.seeds]
         self.drop_threshold = int(round(self.p * 65536))
@@ -437,6 +437,9 @@ class _Trainer:
         if views is None:
             C, M, B = self.C, self.M, self.B
             x = self.x_buf.view(C, M, B, INPUT_WIDTH)[t, :k]
+            y: torch.Tensor | np.ndarray
+            m1: torch.Tensor | np.ndarray | None
+            m2: torch.Tensor | np.ndarray | None
             if self.fused:
                 y, m1, m2 = self.y_np[t, :k], self.bits_np[t, 0, :k], self.bits_np[t, 1, :k]
             else:
@@ -472,7 +475,7 @@ class _Trainer:
                 break  # members are ordered by steps: the rest are finished too
             if self.dev.type == "cpu":
                 count = a * per_step
-                bits = self.drop_gen[j].random_raw((count + 3) // 4).view(np.uint16)[:count].reshape(a, 2, B, H)
+                bits = self.drop_bitgen[j].random_raw((count + 3) // 4).view(np.uint16)[:count].reshape(a, 2, B, H)
                 if self.fused:
                     self.bits_np[:a, :, j] = bits
                     continue

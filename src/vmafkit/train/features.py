@@ -98,7 +98,7 @@ def mask_labels(x: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndar
     out = np.array(x, dtype=np.float32, copy=True)
     if rate <= 0:
         return out
-    n = out.shape[0]
+    n: int = out.shape[0]
     drop_all = rng.random(n) < rate
     drop = (rng.random((n, 3)) < rate / 2) | drop_all[:, None]
     rows = np.flatnonzero(drop[:, 0])
@@ -159,16 +159,18 @@ class FeatureSpec:
         norm = np.zeros_like(cq) if span <= 0 else (cq - self.cq_min) / span
         return np.where(np.isnan(cq), UNKNOWN_CRF_NORM, norm)
 
-    def codec_block(self, encoder: Sequence[str], preset: Sequence[str], cq: np.ndarray) -> np.ndarray:
+    def codec_block(
+        self, encoder: Sequence[str] | np.ndarray, preset: Sequence[str] | np.ndarray, cq: np.ndarray
+    ) -> np.ndarray:
         """[N, 14]: 12-slot encoder one-hot, preset_norm, crf_norm. A label that is not given is
         encoder "unknown", preset "" (UNKNOWN_PRESET_NORM) or cq NaN (UNKNOWN_CRF_NORM)."""
-        encoder = np.asarray(encoder)
-        preset = np.asarray(preset)
-        n = len(encoder)
+        encoders = np.asarray(encoder)
+        presets = np.asarray(preset)
+        n = len(encoders)
         block = np.zeros((n, NUM_CODECS), dtype=np.float64)
         # Unique (encoder, preset) pairs are few: map them once rather than per row.
         pairs, inverse = np.unique(
-            np.stack([encoder.astype(str), preset.astype(str)], axis=1), axis=0, return_inverse=True
+            np.stack([encoders.astype(str), presets.astype(str)], axis=1), axis=0, return_inverse=True
         )
         slots = np.array([encoder_slot(e) for e, _ in pairs], dtype=np.int64)[inverse.reshape(-1)]
         norms = np.array([preset_norm(e, p) for e, p in pairs], dtype=np.float64)[inverse.reshape(-1)]

@@ -7,10 +7,10 @@ group order. For each fold the `FeatureSpec` (canonical-6 mean/std and the cq ra
 
 Files written to `out_dir` for each seed N (all atomically, canonical JSON with sorted keys):
 
-`loso_seed{N}.json` — the report. Every key of the SPEC (`seed, corpus, n_folds, folds[{held_out,
-n_train, n_val, plcc, srocc, rmse}], mean_plcc, std_plcc, min_plcc, max_plcc, mean_srocc,
-mean_rmse, epochs, batch_size, lr, weight_decay, num_codecs, encoder_vocab_version, wall_time_s,
-run_provenance`) plus:
+`loso_seed{N}.json` — the report: the keys `seed, corpus, n_folds, folds[{held_out, n_train,
+n_val, plcc, srocc, rmse}], mean_plcc, std_plcc, min_plcc, max_plcc, mean_srocc, mean_rmse,
+epochs, batch_size, lr, weight_decay, num_codecs, encoder_vocab_version, wall_time_s,
+run_provenance` (schemas/seed_report.schema.json checks those the gate reads) plus:
 
 * `wall_time_s` is always `null` here so that the report is byte-identical across re-runs on CPU;
   the measured time is in `loso_seed{N}.timing.json` (`timing_file` names it).
@@ -456,7 +456,7 @@ def seed_report(
 ) -> dict[str, Any]:
     residuals = [np.abs(p.astype(np.float64) - corpus.vmaf[f.val]) for f, p in zip(folds, preds)]
     sorted_residuals = [np.sort(r) for r in residuals]
-    fold_reports = []
+    fold_reports: list[dict[str, Any]] = []
     for f, p, r in zip(folds, preds, residuals):
         y = corpus.vmaf[f.val]
         stats = metrics.agreement(p, y)
@@ -498,7 +498,7 @@ def seed_report(
     plccs = col("plcc")
     all_pred = np.concatenate(preds).astype(np.float64)
     all_true = np.concatenate([corpus.vmaf[f.val] for f in folds])
-    pooled = metrics.agreement(all_pred, all_true)
+    pooled: dict[str, Any] = metrics.agreement(all_pred, all_true)
     pooled["abs_residual_quantiles"] = metrics.abs_residual_quantiles(all_pred, all_true)
     pooled["conformal_halfwidth"] = {
         f"{lv:g}": metrics.source_half_width(sorted_residuals, lv)[0] for lv in metrics.COVERAGES

@@ -12,9 +12,10 @@ from vmafkit.train.features import INPUT_WIDTH
 
 @dataclass(frozen=True)
 class Recipe:
-    """The training recipe: the original kit's, plus `label_mask_rate`, the probability that a
-    training row's encoder, preset and cq labels are each replaced by "not given"
-    (`features.mask_labels`). 0 is the seed kit's exact recipe (`--recipe seed`)."""
+    """The training recipe: FRRegressor 20-64-64-1 with these fields, plus `label_mask_rate`, the
+    probability that a training row's encoder, preset and cq labels are each replaced by "not
+    given" (`features.mask_labels`). 0 is the `seed` recipe (`--recipe seed`: labels never masked,
+    the recipe vmafkit started from)."""
 
     epochs: int = 200
     batch_size: int = 32
@@ -39,8 +40,8 @@ class Recipe:
 
     @classmethod
     def named(cls, name: str, **overrides) -> Recipe:
-        """`Recipe.named("robust")` (the default) or `Recipe.named("seed")` (the seed kit's exact
-        recipe: labels never masked), with any field overridden."""
+        """`Recipe.named("robust")` (the default) or `Recipe.named("seed")` (labels never masked),
+        with any field overridden."""
         if name not in RECIPE_NAMES:
             raise ValueError(f"unknown recipe {name!r} (choose {', '.join(RECIPE_NAMES)})")
         return cls(**{"label_mask_rate": 0.5 if name == "robust" else 0.0, **overrides})
