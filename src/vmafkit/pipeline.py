@@ -509,7 +509,7 @@ def _export_step(ledger, opts, corpus, verdict_path, models, verdict, log) -> st
         if models.exists():
             shutil.rmtree(models)
         models.mkdir(parents=True)
-        export_ensemble(corpus, verdict_path, models, progress=opts.progress)
+        export_ensemble(corpus, verdict_path, models, device=opts.device, progress=opts.progress)
         return sorted(p for p in models.rglob("*") if p.is_file()), {}
 
     return run_step(ledger, "export", {"device": opts.device}, [corpus, verdict_path], action, log)
