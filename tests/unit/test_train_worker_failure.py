@@ -40,7 +40,7 @@ def _children(pid: int) -> list[int]:
 def test_a_killed_training_worker_is_one_error_line_and_exit_2(tmp_path):
     corpus = write_corpus(tmp_path / "c.jsonl", synth_rows())
     out = tmp_path / "loso"
-    argv = [sys.executable, "-m", "vmafkit.cli", "train", "--corpus", str(corpus), "--out-dir", str(out)]
+    argv = [sys.executable, "-m", "vmafkit.cli", "train", "--corpus", str(corpus), "--out", str(out)]
     argv += ["--seeds", "0", "--epochs", EPOCHS, "--device", "cpu", "--workers", "2", "--no-progress"]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
