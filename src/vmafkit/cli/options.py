@@ -126,7 +126,7 @@ def _progress_or_terminal(ctx: click.Context, param: click.Parameter, value: boo
 
 def progress_option(func: F) -> F:
     """`--progress/--no-progress` (the command receives a bool); `--quiet` is its old spelling."""
-    func = click.option(
+    return click.option(
         "--progress/--no-progress",
         "progress",
         cls=_RenamedOption,
@@ -134,7 +134,6 @@ def progress_option(func: F) -> F:
         callback=_progress_or_terminal,
         help="Progress bars on stderr (default: on when stderr is a terminal).",
     )(func)
-    return func
 
 
 def quiet_alias(func: F) -> F:
