@@ -201,7 +201,7 @@ def build_cases(work: Path) -> list[Case]:
             str(corpus),
             "--seeds",
             "0",
-            "--out-dir",
+            "--out",
             str(work / f"train-{_slug(name)}"),
             "--epochs",
             "1",
@@ -220,7 +220,7 @@ def build_cases(work: Path) -> list[Case]:
             cqs,
             "--max-frames",
             "1",
-            "--quiet",
+            "--no-progress",
             *extra,
         ]
 
@@ -262,7 +262,7 @@ def build_cases(work: Path) -> list[Case]:
         Case("corpus --cqs 19,,25", corpus(refs, "cqs", cqs="19,,25"), expect="empty"),
         Case(
             "run --ref-dir a file",
-            ["run", "--ref-dir", str(a_file), "--out-dir", str(work / "run-file"), "--quiet"],
+            ["run", "--ref-dir", str(a_file), "--out", str(work / "run-file"), "--no-progress"],
             expect="is a file",
         ),
         Case("corpus --ref-dir a file", corpus(a_file, "reffile"), expect="is a file"),

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 EXIT_OK = 0
-EXIT_HOLD = 1
-EXIT_INPUT = 2
+EXIT_HOLD = 1  # the answer is no: a HOLD verdict, a failed gate, a bundle that does not verify, bundles that differ
+EXIT_INPUT = 2  # every error that is not a refusal: bad input, a missing tool, a failed worker
 EXIT_REFUSED = 3
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, the shell's convention)
 
 
 class VmafkitError(Exception):
@@ -34,6 +35,17 @@ class RefusedError(VmafkitError):
     """A request that is well-formed but not allowed (export without PROMOTE, ...): exit 3."""
 
     exit_code = EXIT_REFUSED
+
+
+class LockBusy(InputError):
+    """The folder's lock is held by another process (another run in it): exit 2."""
+
+
+class WorkerError(VmafkitError):
+    """A worker (a training shard's process, a task on the Dask cluster) failed or died: exit 2.
+    The message says what it reported (its exception, or its exit code), on one line."""
+
+    exit_code = EXIT_INPUT
 
 
 # ----------------------------------------------------------------------------- a full disk

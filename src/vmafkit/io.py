@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from vmafkit.errors import InputError
+from vmafkit.errors import InputError, LockBusy
 
 CHUNK = 1 << 20
 
@@ -374,10 +374,6 @@ def iter_json_objects(path: str | Path, *, what: str = "JSONL file") -> Iterator
             if not isinstance(row, dict):
                 raise InputError(f"{path}:{lineno}: a row must be a JSON object, got {type(row).__name__}")
             yield lineno, row
-
-
-class LockBusy(InputError):
-    pass
 
 
 @contextlib.contextmanager

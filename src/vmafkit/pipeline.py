@@ -108,12 +108,12 @@ class StepLedger:
             return {"schema": STATE_SCHEMA, "identity": self.identity, "steps": {}}
         state = read_json(self.path, what="pipeline state")
         if not isinstance(state, dict) or state.get("schema") != STATE_SCHEMA:
-            raise InputError("is not a vmafkit pipeline state file; use an empty --out-dir", path=self.path)
+            raise InputError("is not a vmafkit pipeline state file; use an empty --out folder", path=self.path)
         if state.get("identity") != self.identity:
             if state.get("steps"):
                 raise InputError(
                     f"holds another run's files (reference {state.get('identity', {}).get('ref_dir')!r}); "
-                    "pick an empty --out-dir for this one",
+                    "pick an empty --out folder for this one",
                     path=self.out_dir,
                 )
             # No step finished: what is there is content-addressed cell cache, reusable by any run.
@@ -200,13 +200,14 @@ def _check_out_dir(out_dir: Path, *, locked: bool = False) -> None:
     (`locked` False) a folder with a lock file is left to the check made under the lock, so that
     a run still starting there is reported as "in use", not as foreign."""
     if out_dir.exists() and not out_dir.is_dir():
-        raise InputError("--out-dir exists and is not a folder", path=out_dir)
+        raise InputError("--out exists and is not a folder", path=out_dir)
     if not out_dir.is_dir() or (not locked and (out_dir / LOCK_NAME).exists()):
         return
     foreign = _foreign_entries(out_dir)
     if foreign:
         raise InputError(
-            f"holds files that are not a vmafkit run ({', '.join(foreign[:3])}); pick an empty --out-dir", path=out_dir
+            f"holds files that are not a vmafkit run ({', '.join(foreign[:3])}); pick an empty --out folder",
+            path=out_dir,
         )
 
 
@@ -509,7 +510,7 @@ def _export_step(ledger, opts, corpus, verdict_path, models, verdict, log) -> st
         if models.exists():
             shutil.rmtree(models)
         models.mkdir(parents=True)
-        export_ensemble(corpus, verdict_path, models, progress=opts.progress)
+        export_ensemble(corpus, verdict_path, models, device=opts.device, progress=opts.progress)
         return sorted(p for p in models.rglob("*") if p.is_file()), {}
 
     return run_step(ledger, "export", {"device": opts.device}, [corpus, verdict_path], action, log)

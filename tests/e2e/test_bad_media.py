@@ -72,7 +72,7 @@ def test_truncated_raw_via_cli_names_file(tmp_path):
     refs.mkdir()
     (refs / cut.name).symlink_to(cut)
     proc = subprocess.run(
-        [*VMAFKIT, "corpus", "--ref-dir", str(refs), "--out", str(tmp_path / "c.jsonl"), "--quiet"],
+        [*VMAFKIT, "corpus", "--ref-dir", str(refs), "--out", str(tmp_path / "c.jsonl"), "--no-progress"],
         capture_output=True,
         text=True,
     )

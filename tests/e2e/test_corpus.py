@@ -46,7 +46,7 @@ def test_corpus_rows_resume_and_geometry(make_ref_dir, tmp_path):
             str(out),
             "--max-frames",
             "3",
-            "--quiet",
+            "--no-progress",
         ],
         capture_output=True,
         text=True,
@@ -114,7 +114,7 @@ def test_bad_input_is_one_line_exit_2(make_ref_dir, tmp_path, args, message):
     ref_dir = make_ref_dir("bluesky_640x360_3f.yuv")
     args = [a.format(missing=tmp_path / "missing", tmp=tmp_path) for a in args]
     proc = subprocess.run(
-        [*VMAFKIT, "corpus", "--ref-dir", str(ref_dir), "--quiet", *args], capture_output=True, text=True
+        [*VMAFKIT, "corpus", "--ref-dir", str(ref_dir), "--no-progress", *args], capture_output=True, text=True
     )
     assert proc.returncode == 2
     assert message in proc.stderr
@@ -127,13 +127,17 @@ def test_bad_sources_name_the_file(tmp_path):
     (ref_dir / "nogeometry.yuv").write_bytes(b"\0" * 1000)
     out = tmp_path / "c.jsonl"
     proc = subprocess.run(
-        [*VMAFKIT, "corpus", "--ref-dir", str(ref_dir), "--out", str(out), "--quiet"], capture_output=True, text=True
+        [*VMAFKIT, "corpus", "--ref-dir", str(ref_dir), "--out", str(out), "--no-progress"],
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 2 and "nogeometry.yuv" in proc.stderr and "unknown geometry" in proc.stderr
     (ref_dir / "nogeometry.yuv").unlink()
     (ref_dir / "notvideo.mp4").write_text("hello, I am not a video")
     proc = subprocess.run(
-        [*VMAFKIT, "corpus", "--ref-dir", str(ref_dir), "--out", str(out), "--quiet"], capture_output=True, text=True
+        [*VMAFKIT, "corpus", "--ref-dir", str(ref_dir), "--out", str(out), "--no-progress"],
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 2 and "notvideo.mp4" in proc.stderr
     assert not out.exists()

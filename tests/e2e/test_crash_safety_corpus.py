@@ -47,7 +47,7 @@ def test_sigkill_mid_corpus_then_resume(make_ref_dir, tmp_path):
         "12",
         "--jobs",
         "1",
-        "--quiet",
+        "--no-progress",
     ]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
@@ -79,7 +79,7 @@ def test_second_corpus_run_on_same_output_is_refused(make_ref_dir, tmp_path):
     out = tmp_path / "c.jsonl"
     with exclusive_lock(tmp_path / ".vmafkit-cache", name=".c.jsonl.lock"):
         proc = subprocess.run(
-            [*VMAFKIT, "corpus", "--ref-dir", str(ref_dir), "--out", str(out), "--quiet"],
+            [*VMAFKIT, "corpus", "--ref-dir", str(ref_dir), "--out", str(out), "--no-progress"],
             capture_output=True,
             text=True,
             timeout=60,

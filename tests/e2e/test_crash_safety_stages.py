@@ -78,7 +78,7 @@ def test_kill_during_train(tmp_path):
             str(corpus),
             "--seeds",
             "0,1",
-            "--out-dir",
+            "--out",
             str(folder),
             "--epochs",
             str(epochs),
@@ -120,7 +120,7 @@ def test_kill_during_verdict_and_export_and_flip(tmp_path):
         str(corpus),
         "--verdict",
         str(loso / "PROMOTE.json"),
-        "--out-dir",
+        "--out",
         str(out),
     ]
     clean = tmp_path / "models-clean"
@@ -165,7 +165,7 @@ def test_kill_run_during_train_then_resume_skips_the_corpus(make_ref_dir, tmp_pa
         "run",
         "--ref-dir",
         str(ref_dir),
-        "--out-dir",
+        "--out",
         str(out),
         "--encoders",
         "libx264",
@@ -177,7 +177,7 @@ def test_kill_run_during_train_then_resume_skips_the_corpus(make_ref_dir, tmp_pa
         "300",
         "--max-frames",
         "20",
-        "--quiet",
+        "--no-progress",
     ]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + 180

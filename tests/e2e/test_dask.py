@@ -195,7 +195,7 @@ def test_corpus_on_dask_equals_local_run(cluster, make_ref_dir, tmp_path):
     (tmp_path / "dask").mkdir()
     out = tmp_path / "dask" / "c.jsonl"
     proc = subprocess.run(
-        _corpus_argv(ref_dir, out, "25,37", "--scheduler", cluster.address),
+        _corpus_argv(ref_dir, out, "25,37", "--scheduler", cluster.address, "--progress"),  # stderr is a pipe
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT_S,
@@ -213,7 +213,7 @@ def test_corpus_on_dask_equals_local_run(cluster, make_ref_dir, tmp_path):
 
     # A re-run on the cluster finds every cell in the (shared) cache: nothing is encoded again.
     again = subprocess.run(
-        _corpus_argv(ref_dir, out, "25,37", "--scheduler", cluster.address, "--quiet"),
+        _corpus_argv(ref_dir, out, "25,37", "--scheduler", cluster.address, "--no-progress"),
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT_S,
@@ -234,7 +234,7 @@ def test_worker_killed_mid_run_loses_and_repeats_nothing(cluster, make_ref_dir, 
     cache = out_dir / ".vmafkit-cache" / "cells"
     log = open(tmp_path / "corpus.log", "wb")
     run = subprocess.Popen(
-        _corpus_argv(ref_dir, out, ",".join(map(str, cqs)), "--scheduler", cluster.address, "--quiet"),
+        _corpus_argv(ref_dir, out, ",".join(map(str, cqs)), "--scheduler", cluster.address, "--no-progress"),
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -429,7 +429,7 @@ def test_cli_train_with_scheduler(cluster, tmp_path):
                 str(corpus),
                 "--seeds",
                 "0,1",
-                "--out-dir",
+                "--out",
                 str(tmp_path / name),
                 "--epochs",
                 "3",

@@ -149,7 +149,7 @@ def test_final_corpus_write_on_a_full_disk(tmp_path):
     clip(refs / "beta.y4m", "96x64", source="mandelbrot", frames=12)
     out = tmp_path / "corpus" / "c.jsonl"
     out.parent.mkdir()
-    args = ("corpus", "--ref-dir", refs, "--out", out, "--cqs", "30", "--quiet")
+    args = ("corpus", "--ref-dir", refs, "--out", out, "--cqs", "30", "--no-progress")
     assert vmafkit(*args).returncode == 0  # every cell is cached now
     size = out.stat().st_size
     out.unlink()
@@ -161,7 +161,9 @@ def test_final_corpus_write_on_a_full_disk(tmp_path):
 
 def test_encode_on_a_full_disk_says_so(refs, tmp_path):
     # room for libvmaf's 3 KB version-probe log, not for a lossless (cq 0) encode (10 KB)
-    proc = vmafkit("corpus", "--ref-dir", refs, "--out", tmp_path / "c.jsonl", "--cqs", "0", "--quiet", fsize=5000)
+    proc = vmafkit(
+        "corpus", "--ref-dir", refs, "--out", tmp_path / "c.jsonl", "--cqs", "0", "--no-progress", fsize=5000
+    )
     line = one_error(proc)
     assert "encode failed" in line and "SIGXFSZ" in line and "ulimit -f" in line  # never "no message"
 

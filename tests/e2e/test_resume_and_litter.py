@@ -43,7 +43,7 @@ TINY = [
     "3",
     "--max-frames",
     "15",
-    "--quiet",
+    "--no-progress",
 ]
 CELLS_REL = Path("corpus") / ".vmafkit-cache" / "cells"
 OLD = time.time() - 3600
@@ -110,11 +110,11 @@ def refused(proc, fragment: str) -> str:
 
 def test_first_run_killed_mid_corpus_resumes_and_cleans_the_litter(make_ref_dir, tmp_path):
     """kill -9 during the corpus step of the very first run; the same command then resumes (no
-    'pick an empty --out-dir'), reuses every finished cell, and removes the work folders of the
+    'pick an empty --out folder'), reuses every finished cell, and removes the work folders of the
     killed run and a killed bundle writer's temp, but not a work folder a live build still holds."""
     ref = make_ref_dir(*CLIPS)
     out = tmp_path / "run"
-    args = ["run", "--ref-dir", ref, "--out-dir", out, *TINY]
+    args = ["run", "--ref-dir", ref, "--out", out, *TINY]
     proc = start(*args)
     try:
         wait_for(lambda: finished_cells(out) and work_folders(out), timeout=300, what="a finished cell", procs=[proc])
@@ -152,35 +152,35 @@ def test_first_run_killed_mid_corpus_resumes_and_cleans_the_litter(make_ref_dir,
 
 def test_refused_bad_value_leaves_nothing_and_the_corrected_command_runs(make_ref_dir, tmp_path):
     """`--cqs 22,52` (52 is outside libx264's 0..51) is refused before any folder is made; the
-    corrected command on the same --out-dir then runs (it was refused as 'not a vmafkit run')."""
+    corrected command on the same --out folder then runs (it was refused as 'not a vmafkit run')."""
     ref = make_ref_dir(*CLIPS)
     out = tmp_path / "new" / "run"
     bad = [*TINY[:2], "--cqs", "22,52", *TINY[4:]]
-    refused(vmafkit("run", "--ref-dir", ref, "--out-dir", out, *bad), "cq 52 is outside libx264's range")
+    refused(vmafkit("run", "--ref-dir", ref, "--out", out, *bad), "cq 52 is outside libx264's range")
     assert not (tmp_path / "new").exists()
     # refused under the lock (byte-identical clips): the folders it made are taken back as well
     twins = make_ref_dir(*CLIPS[:2], folder="twins")
     shutil.copyfile(media(CLIPS[0]), twins / "twin.mp4")
-    refused(vmafkit("run", "--ref-dir", twins, "--out-dir", out, *TINY), "same clip")
+    refused(vmafkit("run", "--ref-dir", twins, "--out", out, *TINY), "same clip")
     assert not (tmp_path / "new").exists()
     mine = tmp_path / "mine"  # a folder the user made for it: left as it was (empty)
     mine.mkdir()
-    refused(vmafkit("run", "--ref-dir", ref, "--out-dir", mine, *bad), "cq 52")
+    refused(vmafkit("run", "--ref-dir", ref, "--out", mine, *bad), "cq 52")
     assert list(mine.iterdir()) == []
     # a refusal found only under the lock (one source group) takes back what it made, too
     one = make_ref_dir(CLIPS[0], folder="one")
-    refused(vmafkit("run", "--ref-dir", one, "--out-dir", mine, *TINY), "at least 2 source groups")
+    refused(vmafkit("run", "--ref-dir", one, "--out", mine, *TINY), "at least 2 source groups")
     assert list(mine.iterdir()) == []
 
-    ran_to_a_verdict(vmafkit("run", "--ref-dir", ref, "--out-dir", out, *TINY), out)
+    ran_to_a_verdict(vmafkit("run", "--ref-dir", ref, "--out", out, *TINY), out)
 
 
 def test_a_second_run_on_the_same_out_dir_is_told_in_use(make_ref_dir, tmp_path):
     """Started 0.3 s after the first, and again while the first is in its corpus step: 'in use',
-    never 'pick an empty --out-dir'."""
+    never 'pick an empty --out folder'."""
     ref = make_ref_dir(*CLIPS)
     out = tmp_path / "run"
-    args = ["run", "--ref-dir", ref, "--out-dir", out, *TINY]
+    args = ["run", "--ref-dir", ref, "--out", out, *TINY]
     first = start(*args)
     second = None
     try:
@@ -212,14 +212,23 @@ def test_byte_identical_reference_clips_are_refused_before_any_encode(make_ref_d
     shutil.copyfile(media(CLIPS[1]), ref / "again_160x90_48f.yuv")  # same bytes, another name
     out = tmp_path / "run"
     started = time.monotonic()
-    proc = vmafkit("run", "--ref-dir", ref, "--out-dir", out, *TINY)
+    proc = vmafkit("run", "--ref-dir", ref, "--out", out, *TINY)
     line = refused(proc, "same clip")
     assert str(ref / CLIPS[1]) in line and str(ref / "again_160x90_48f.yuv") in line
     assert not out.exists()  # nothing encoded, nothing left
     assert time.monotonic() - started < 120
 
     corpus = vmafkit(
-        "corpus", "--ref-dir", ref, "--encoders", "libx264", "--cqs", "22", "--out", tmp_path / "c.jsonl", "--quiet"
+        "corpus",
+        "--ref-dir",
+        ref,
+        "--encoders",
+        "libx264",
+        "--cqs",
+        "22",
+        "--out",
+        tmp_path / "c.jsonl",
+        "--no-progress",
     )
     assert corpus.returncode == 2 and "same clip" in corpus.stderr, corpus.stderr
     assert not (tmp_path / ".vmafkit-cache").exists() and not (tmp_path / "c.jsonl").exists()

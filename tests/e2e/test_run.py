@@ -19,7 +19,19 @@ CLIPS = (
     "bikes_640x272_250f.mp4",
     "seeking_720x480_150f.mp4",
 )
-TINY = ["--encoders", "libx264", "--cqs", "22,38", "--seeds", "0,1", "--epochs", "3", "--max-frames", "15", "--quiet"]
+TINY = [
+    "--encoders",
+    "libx264",
+    "--cqs",
+    "22,38",
+    "--seeds",
+    "0,1",
+    "--epochs",
+    "3",
+    "--max-frames",
+    "15",
+    "--no-progress",
+]
 
 
 def vmafkit(*args, timeout=600):
@@ -89,7 +101,7 @@ def _one_line_error(proc, fragment):
 def test_run_on_real_clips_then_resume(make_ref_dir, tmp_path):
     ref_dir = make_ref_dir(*CLIPS)
     out = tmp_path / "run"
-    proc = vmafkit("run", "--ref-dir", ref_dir, "--out-dir", out, *TINY)
+    proc = vmafkit("run", "--ref-dir", ref_dir, "--out", out, *TINY)
     verdict = _check_exit_matches_verdict(proc, out, [0, 1])
     assert verdict["corpus"]["rows"] == 4 * 2 * 15
     assert len((out / "corpus" / "per_frame_canonical6.jsonl").read_text().splitlines()) == 4 * 2 * 15
@@ -98,12 +110,12 @@ def test_run_on_real_clips_then_resume(make_ref_dir, tmp_path):
     bundle = out / "results.tar.gz"
     assert vmafkit("verify", bundle).returncode == 0
 
-    again = vmafkit("run", "--ref-dir", ref_dir, "--out-dir", out, *TINY)
+    again = vmafkit("run", "--ref-dir", ref_dir, "--out", out, *TINY)
     assert again.returncode == proc.returncode
     assert "corpus skipped" in again.stdout and "train skipped" in again.stdout
     assert json.loads(_verdict_file(out).read_text()) == verdict  # untouched by the resumed run
 
-    changed = vmafkit("run", "--ref-dir", ref_dir, "--out-dir", out, *TINY[:4], "--seeds", "0", *TINY[6:])
+    changed = vmafkit("run", "--ref-dir", ref_dir, "--out", out, *TINY[:4], "--seeds", "0", *TINY[6:])
     assert "corpus skipped" in changed.stdout and "train ran" in changed.stdout
     _check_exit_matches_verdict(changed, out, [0])
 
@@ -114,7 +126,7 @@ def test_demo_with_tiny_settings(tmp_path):
     proc = vmafkit(
         "run",
         "--demo",
-        "--out-dir",
+        "--out",
         out,
         "--cqs",
         "20,40",
@@ -124,7 +136,7 @@ def test_demo_with_tiny_settings(tmp_path):
         "2",
         "--max-frames",
         "6",
-        "--quiet",
+        "--no-progress",
     )
     assert "Traceback" not in proc.stderr
     assert "SYNTHETIC" in proc.stderr
@@ -146,11 +158,11 @@ def test_demo_with_tiny_settings(tmp_path):
 def test_bad_run_inputs_exit_2(make_ref_dir, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    proc = vmafkit("run", "--ref-dir", empty, "--out-dir", tmp_path / "o1", *TINY)
+    proc = vmafkit("run", "--ref-dir", empty, "--out", tmp_path / "o1", *TINY)
     _one_line_error(proc, "no media files")
 
     one = make_ref_dir("carphone_176x144_120f.mp4", folder="one")
-    proc = vmafkit("run", "--ref-dir", one, "--out-dir", tmp_path / "o2", *TINY)
+    proc = vmafkit("run", "--ref-dir", one, "--out", tmp_path / "o2", *TINY)
     _one_line_error(proc, "at least 2 source")
     assert not (tmp_path / "o2" / "corpus").exists()  # refused before any encode
 
@@ -158,13 +170,13 @@ def test_bad_run_inputs_exit_2(make_ref_dir, tmp_path):
     foreign.mkdir()
     (foreign / "thesis.tex").write_text("precious")
     two = make_ref_dir(*CLIPS[:2], folder="two")
-    proc = vmafkit("run", "--ref-dir", two, "--out-dir", foreign, *TINY)
+    proc = vmafkit("run", "--ref-dir", two, "--out", foreign, *TINY)
     _one_line_error(proc, "not a vmafkit run")
     assert sorted(p.name for p in foreign.iterdir()) == ["thesis.tex"]
     assert (foreign / "thesis.tex").read_text() == "precious"
 
     busy = tmp_path / "busy"
     with exclusive_lock(busy):
-        proc = vmafkit("run", "--ref-dir", two, "--out-dir", busy, *TINY)
+        proc = vmafkit("run", "--ref-dir", two, "--out", busy, *TINY)
     assert len(_one_line_error(proc, "in use")) == 1  # refused at the lock: before any other step
     assert not (busy / "pipeline.json").exists()

@@ -66,7 +66,7 @@ def dataset(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def first_run(dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("subjective_out") / "out"
-    proc = cli("train", "--dataset", dataset, "--out-dir", out, "--scale", "mos-1-5", *FAST)
+    proc = cli("train", "--dataset", dataset, "--out", out, "--scale", "mos-1-5", *FAST)
     return out, proc
 
 
@@ -160,6 +160,6 @@ def test_bad_media_is_one_line_naming_the_dataset_line(dataset, tmp_path):
     pairs[4]["dis"] = "not_video.mp4"
     path = folder / "d.jsonl"
     path.write_text("".join(json.dumps(p) + "\n" for p in pairs))
-    proc = cli("train", "--dataset", path, "--out-dir", tmp_path / "out", *FAST, check_rc=2)
+    proc = cli("train", "--dataset", path, "--out", tmp_path / "out", *FAST, check_rc=2)
     assert proc.stderr.startswith(f"vmafkit: error: {path}:5: ") and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1

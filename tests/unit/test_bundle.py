@@ -342,7 +342,7 @@ def test_cli_verify_exit_codes(run_dir, tmp_path):
     result = runner.invoke(main, ["verify", str(bad)])
     assert result.exit_code == 1 and "sha256 mismatch" in result.output
     assert runner.invoke(main, ["verify", str(tmp_path / "missing.tar.gz")]).exit_code == 2
-    result = runner.invoke(main, ["verify", "--json", str(good)])
+    result = runner.invoke(main, ["verify", str(good), "--json"])
     assert json.loads(result.output)["ok"] is True
 
 
@@ -384,7 +384,7 @@ def test_hostile_members_are_refused_and_nothing_is_written(tmp_path, kind):
         safe_extract(tarball, work / "dest")
     assert tree(tmp_path) == before  # no dest, no temp folder, nothing beside it
     assert not os.path.exists("/tmp/vmafkit-evil-absolute.txt")
-    result = CliRunner().invoke(main, ["extract", str(tarball), "--dest", str(work / "dest")])
+    result = CliRunner().invoke(main, ["extract", str(tarball), "--out", str(work / "dest")])
     assert result.exit_code == 2 and "refused" in result.output
     assert tree(tmp_path) == before
 

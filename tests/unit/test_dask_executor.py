@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from vmafkit.errors import EXIT_INPUT, InputError
+from vmafkit.errors import EXIT_INPUT, InputError, WorkerError
 from vmafkit.parallel.dask_executor import DaskExecutor, _path_problems
 from vmafkit.parallel.executor import make_executor
 
@@ -86,7 +86,7 @@ def test_cli_names_the_address_and_exits_2(make_ref_dir, tmp_path):
             "1",
             "--scheduler",
             address,
-            "--quiet",
+            "--no-progress",
         ],
         capture_output=True,
         text=True,
@@ -206,6 +206,23 @@ def test_fit_members_distributed_refuses_no_members(inproc_cluster):
 
     with pytest.raises(InputError, match="no ensemble members"):
         fit_members_distributed([], scheduler=inproc_cluster)
+
+
+def test_a_training_task_that_fails_on_a_worker_is_one_line(inproc_cluster):
+    """A group that raises on the worker (here torch refuses a layer of -1 units) comes back as a
+    WorkerError naming the cluster and the worker's exception: one line, exit 2, no traceback."""
+    from vmafkit.train.distributed import fit_members_distributed
+    from vmafkit.train.ensemble import MemberData
+    from vmafkit.train.model import Recipe
+
+    members = [MemberData(np.ones((8, 20), np.float32), np.ones(8, np.float32), seed=0)]
+    with DaskExecutor(inproc_cluster, retries=0, announce=False) as ex:
+        with pytest.raises(WorkerError) as info:
+            fit_members_distributed(members, Recipe(epochs=1, hidden=-1), scheduler=ex)
+    message = str(info.value)
+    assert message.startswith(f"training on dask {inproc_cluster} (2 workers"), message
+    assert "RuntimeError: " in message and "negative dimension" in message and "\n" not in message
+    assert info.value.exit_code == EXIT_INPUT
 
 
 def test_plan_groups_keeps_the_seeds_of_one_fold_together():

@@ -158,7 +158,7 @@ def test_refuses_hold(tmp_path):
     loso, corpus = make_loso_dir(tmp_path, {0: 0.96, 1: 0.90})
     _, hold = write_verdict(loso, [0, 1])
     out = tmp_path / "models"
-    result = cli(["export", "--corpus", corpus, "--verdict", hold, "--out-dir", out])
+    result = cli(["export", "--corpus", corpus, "--verdict", hold, "--out", out])
     assert result.exit_code == 3 and "not PROMOTE" in result.stderr
     assert not out.exists() or not any(out.iterdir())
 
@@ -168,7 +168,7 @@ def test_refuses_other_corpus(tmp_path):
     _, promote = write_verdict(loso, [0, 1])
     other = make_corpus(tmp_path / "other.jsonl", seed=5)
     out = tmp_path / "models"
-    result = cli(["export", "--corpus", other, "--verdict", promote, "--out-dir", out])
+    result = cli(["export", "--corpus", other, "--verdict", promote, "--out", out])
     assert result.exit_code == 3 and "fingerprint" in result.stderr
     assert not out.exists() or not any(out.iterdir())
 
@@ -190,7 +190,7 @@ def test_malformed_verdict_exit_2(tmp_path):
     corpus = make_corpus(tmp_path / "c.jsonl")
     bad = tmp_path / "PROMOTE.json"
     bad.write_text('{"verdict": "PROMOTE"}')
-    result = cli(["export", "--corpus", corpus, "--verdict", bad, "--out-dir", tmp_path / "m"])
+    result = cli(["export", "--corpus", corpus, "--verdict", bad, "--out", tmp_path / "m"])
     assert result.exit_code == 2 and "malformed verdict" in result.stderr
 
 
@@ -216,7 +216,7 @@ def test_forged_or_stale_verdict_is_refused(tmp_path):
     data["verdict"] = "PROMOTE"
     forged.write_text(json.dumps(data))
     out = tmp_path / "models"
-    result = cli(["export", "--corpus", corpus, "--verdict", forged, "--out-dir", out])
+    result = cli(["export", "--corpus", corpus, "--verdict", forged, "--out", out])
     assert result.exit_code == 3 and "verdict does not match what its pinned files give" in result.stderr
     assert not out.exists() or not any(out.iterdir())
 
@@ -227,13 +227,13 @@ def test_forged_or_stale_verdict_is_refused(tmp_path):
     data = json.loads(original)
     data["gate"]["mean_plcc"] = 0.999
     promote.write_text(json.dumps(data))
-    result = cli(["export", "--corpus", corpus2, "--verdict", promote, "--out-dir", out])
+    result = cli(["export", "--corpus", corpus2, "--verdict", promote, "--out", out])
     assert result.exit_code == 3 and "gate does not match" in result.stderr
     promote.write_text(original)
     report = loso2 / "loso_seed1.json"
     report.write_text(report.read_text().replace('"wall_time_s": 1.0', '"wall_time_s": 2.0'))
     pinned = hashlib.sha256(report.read_bytes()).hexdigest()
     assert pinned not in original
-    result = cli(["export", "--corpus", corpus2, "--verdict", promote, "--out-dir", out])
+    result = cli(["export", "--corpus", corpus2, "--verdict", promote, "--out", out])
     assert result.exit_code == 3 and "loso_seed1.json changed since the verdict was written" in result.stderr
     assert not out.exists() or not any(out.iterdir())

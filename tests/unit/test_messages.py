@@ -151,7 +151,7 @@ def test_not_a_folder_says_what_it_is(tmp_path):
 def test_run_ref_dir_that_is_a_file(tmp_path):
     clip = tmp_path / "clip.mp4"
     clip.write_bytes(b"x")
-    result = CliRunner().invoke(main, ["run", "--ref-dir", str(clip), "--out-dir", str(tmp_path / "out")])
+    result = CliRunner().invoke(main, ["run", "--ref-dir", str(clip), "--out", str(tmp_path / "out")])
     assert result.exit_code == 2
     assert one_error_line(result.output) == f"vmafkit: error: {clip}: is a file, not a reference folder"
     assert not (tmp_path / "out").exists()

@@ -31,7 +31,7 @@ def _rows(models):
 
 def test_valid_registry_cli(models):
     m, _, _ = models
-    result = cli(["registry", "validate", m / "registry.json"])
+    result = cli(["registry", "validate", "--registry", m / "registry.json"])
     assert result.exit_code == 0 and "valid" in result.stdout
 
 
@@ -54,7 +54,7 @@ def test_invalid_registry(models, mutate, problem):
     (m / "registry.json").write_text(json.dumps(data))
     problems = validate_registry(m / "registry.json")
     assert any(problem in p for p in problems), problems
-    result = cli(["registry", "validate", m / "registry.json"])
+    result = cli(["registry", "validate", "--registry", m / "registry.json"])
     assert result.exit_code == 2 and problem in result.stderr
 
 
@@ -136,7 +136,7 @@ def test_flip_subset_by_ids(models):
     # flipping one member alone is refused: the verdict gated both seeds together
     before = (m / "registry.json").read_bytes()
     result = cli(
-        ["registry", "flip", "--registry", m / "registry.json", "--verdict", verdict_path, "--ids", f"{ID}_seed0"]
+        ["registry", "flip", "--registry", m / "registry.json", "--verdict", verdict_path, "--rows", f"{ID}_seed0"]
     )
     assert result.exit_code == 3 and (m / "registry.json").read_bytes() == before
     entry = flip(m / "registry.json", verdict_path, ensemble=ID)

@@ -187,7 +187,7 @@ def test_cli_table_run_and_gate(tmp_path):
         "mos",
         "--group",
         "content",
-        "--out-dir",
+        "--out",
         out,
         "--epochs",
         "3",
@@ -212,7 +212,7 @@ def test_cli_table_run_and_gate(tmp_path):
         "mos",
         "--group",
         "content",
-        "--out-dir",
+        "--out",
         tmp_path / "j",
         "--epochs",
         "2",
@@ -228,17 +228,17 @@ def test_cli_table_run_and_gate(tmp_path):
 @pytest.mark.parametrize(
     "args, expected",
     [
-        (["--out-dir", "o"], "give exactly one of --dataset"),
-        (["--table", "{t}", "--out-dir", "o", "--features", "adm2"], "--table needs --target, --group"),
+        (["--out", "o"], "give exactly one of --dataset"),
+        (["--table", "{t}", "--out", "o", "--features", "adm2"], "--table needs --target, --group"),
         (
-            ["--table", "{t}", "--out-dir", "o", "--features", "adm2", "--target", "mos", "--group", "nope"],
+            ["--table", "{t}", "--out", "o", "--features", "adm2", "--target", "mos", "--group", "nope"],
             "{t}:1: missing column 'nope'",
         ),
         (
             [
                 "--table",
                 "{t}",
-                "--out-dir",
+                "--out",
                 "o",
                 "--features",
                 "adm2",
@@ -251,12 +251,12 @@ def test_cli_table_run_and_gate(tmp_path):
             ],
             "--jobs go with --dataset",
         ),
-        (["--dataset", "{t}", "--out-dir", "o", "--features", "adm2"], "--features go with --table"),
+        (["--dataset", "{t}", "--out", "o", "--features", "adm2"], "--features go with --table"),
         (
             [
                 "--table",
                 "{t}",
-                "--out-dir",
+                "--out",
                 "o",
                 "--features",
                 "adm2",
@@ -273,7 +273,7 @@ def test_cli_table_run_and_gate(tmp_path):
             [
                 "--table",
                 "{t}",
-                "--out-dir",
+                "--out",
                 "o",
                 "--features",
                 "adm2",
@@ -330,7 +330,7 @@ def test_scale_range_and_registration(tmp_path):
         "mos",
         "--group",
         "content",
-        "--out-dir",
+        "--out",
         tmp_path / "o",
         "--epochs",
         "2",

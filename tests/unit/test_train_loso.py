@@ -183,7 +183,7 @@ def test_cli_trains_the_given_seeds(tmp_path, corpus):
             str(corpus),
             "--seeds",
             "2,0",
-            "--out-dir",
+            "--out",
             str(out),
             "--epochs",
             "2",
@@ -242,7 +242,7 @@ def test_bad_corpus_is_input_error_and_exit_2(tmp_path, case):
             str(path),
             "--seeds",
             "0",
-            "--out-dir",
+            "--out",
             str(tmp_path / "out2"),
             "--epochs",
             "1",
@@ -267,7 +267,7 @@ def test_bad_seed_lists_exit_2(tmp_path, corpus, seeds, message):
     out = tmp_path / "o"
     result = CliRunner().invoke(
         main,
-        ["train", "--corpus", str(corpus), "--seeds", seeds, "--out-dir", str(out), "--epochs", "1", "--no-progress"],
+        ["train", "--corpus", str(corpus), "--seeds", seeds, "--out", str(out), "--epochs", "1", "--no-progress"],
     )
     assert result.exit_code == 2, result.output
     if message.startswith("vmafkit: error:"):
@@ -287,7 +287,7 @@ def _train_cli(corpus, out, seeds="0"):
             str(corpus),
             "--seeds",
             seeds,
-            "--out-dir",
+            "--out",
             str(out),
             "--epochs",
             "1",

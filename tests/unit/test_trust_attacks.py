@@ -215,7 +215,7 @@ def test_stale_verdict_after_retrain_is_refused(tmp_path):
     line = _one_line_error(cli(["registry", "flip", "--registry", m / "registry.json", "--verdict", verdict_path]), 3)
     assert "changed since the verdict was written" in line
     assert (m / "registry.json").read_bytes() == before
-    result = cli(["export", "--corpus", corpus, "--verdict", verdict_path, "--out-dir", tmp_path / "again"])
+    result = cli(["export", "--corpus", corpus, "--verdict", verdict_path, "--out", tmp_path / "again"])
     assert _one_line_error(result, 3) and not (tmp_path / "again").exists()
 
 
@@ -244,7 +244,7 @@ def test_edited_calibration_or_sidecar_is_caught(models, tmp_path, edit, problem
         else:
             data["domain"]["encoders"]["libx265"] = {"presets": ["medium"], "cq": [0, 51]}
     path.write_text(json.dumps(data))
-    result = cli(["registry", "validate", m / "registry.json"])
+    result = cli(["registry", "validate", "--registry", m / "registry.json"])
     assert result.exit_code == 2 and problem in result.stderr
     line = _one_line_error(_predict(m, _features(tmp_path, corpus), "--encoder", "libx264"))
     assert problem in line
@@ -256,7 +256,7 @@ def test_registry_paths_must_stay_in_the_models_folder(models, target):
     data = json.loads((m / "registry.json").read_text())
     data["models"][0]["onnx"] = target
     (m / "registry.json").write_text(json.dumps(data))
-    result = cli(["registry", "validate", m / "registry.json"])
+    result = cli(["registry", "validate", "--registry", m / "registry.json"])
     assert result.exit_code == 2 and "onnx" in result.stderr
 
 
@@ -266,7 +266,7 @@ def test_symlink_out_of_the_models_folder_is_refused(models, tmp_path):
     shutil.copy(m / f"{ID}_seed0.onnx", outside)
     (m / f"{ID}_seed0.onnx").unlink()
     (m / f"{ID}_seed0.onnx").symlink_to(outside)
-    result = cli(["registry", "validate", m / "registry.json"])
+    result = cli(["registry", "validate", "--registry", m / "registry.json"])
     assert result.exit_code == 2 and "lies outside the models folder" in result.stderr
 
 

@@ -176,7 +176,7 @@ def test_recommendation_texts(tmp_path):
     failed = evaluate_gate({0: 0.90}, 0.9)
     corpus, verdict_path = tmp_path / "c.jsonl", tmp_path / "loso" / "PROMOTE.json"
     assert recommendation(passed, corpus, verdict_path) == (
-        f"flip seeds smoke->false: vmafkit export --corpus {corpus} --verdict {verdict_path} --out-dir MODELS, then "
+        f"flip seeds smoke->false: vmafkit export --corpus {corpus} --verdict {verdict_path} --out MODELS, then "
         f"vmafkit registry flip --registry MODELS/registry.json --verdict {verdict_path}; cite corpus sha256 in the flip."
     )
     assert recommendation(failed, corpus, verdict_path) == (
@@ -529,7 +529,7 @@ def test_build_verdict_reads_a_corpus_relative_to_the_loso_folder(tmp_path, monk
     assert verdict["corpus"]["path"] == str(loso / "corpus.jsonl") and verdict["corpus"]["sha256"] == _sha(inner)
     # the advice names that corpus, and the prediction files it calibrated on
     assert verdict["recommendation"].startswith(
-        f"flip seeds smoke->false: vmafkit export --corpus {inner} --verdict {out_path} --out-dir MODELS"
+        f"flip seeds smoke->false: vmafkit export --corpus {inner} --verdict {out_path} --out MODELS"
     )
     assert verdict["calibration"]["prediction_files"] == [
         {"seed": s, "path": f"loso_seed{s}.predictions.jsonl", "sha256": _sha(loso / f"loso_seed{s}.predictions.jsonl")}

@@ -38,10 +38,10 @@ Two commands, from this folder (Python >= 3.10 with pip; no clone, no build):
 
 ```sh
 python3 -m pip install {torch} -r requirements.txt vmafkit-*.whl
-vmafkit run --ref-dir /path/to/reference/clips --out-dir vmafkit-out
+vmafkit run --ref-dir /path/to/reference/clips --out vmafkit-out
 ```
 
-No clips of your own yet? `vmafkit run --demo --out-dir vmafkit-demo` runs the whole pipeline on
+No clips of your own yet? `vmafkit run --demo --out vmafkit-demo` runs the whole pipeline on
 synthetic clips. `./install-and-run.sh` does both steps (demo when given no arguments, otherwise
 it passes its arguments to `vmafkit run`).
 
@@ -57,13 +57,13 @@ checks this kit.
 INSTALL_SH = """#!/bin/sh
 # vmafkit kit {version}: install the pinned environment, then run the pipeline.
 # Usage: ./install-and-run.sh                      (demo run on synthetic clips)
-#        ./install-and-run.sh --ref-dir DIR --out-dir OUT [more `vmafkit run` flags]
+#        ./install-and-run.sh --ref-dir DIR --out OUT [more `vmafkit run` flags]
 set -eu
 cd "$(dirname "$0")"
 PYTHON="${{PYTHON:-python3}}"
 "$PYTHON" -m pip install {torch} -r requirements.txt ./vmafkit-*.whl
 if [ "$#" -eq 0 ]; then
-    exec vmafkit run --demo --out-dir vmafkit-demo
+    exec vmafkit run --demo --out vmafkit-demo
 fi
 exec vmafkit run "$@"
 """

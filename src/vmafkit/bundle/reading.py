@@ -291,7 +291,7 @@ def safe_extract(
     tarball = Path(tarball)
     dest = Path(dest)
     if dest.is_symlink() or (dest.exists() and (not dest.is_dir() or any(dest.iterdir()))):
-        raise InputError("already exists and is not an empty folder; pick a new --dest", path=dest)
+        raise InputError("already exists and is not an empty folder; pick a new --out folder", path=dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)).resolve()
     try:

@@ -1,24 +1,22 @@
 """The `vmafkit` command: a thin layer over `vmafkit.api`.
 
-Each stage's subcommands live in their own module below and register on `main`; a command
-parses its flags, calls the Python API, prints, and returns an exit code. A `VmafkitError`
-becomes one line on stderr and its exit code (2 input, 3 refused); so do a bad flag (exit 2) and a
-write that fails for want of space (ENOSPC, EDQUOT, or EFBIG past `ulimit -f`) wherever it
-happens (exit 2).
+Each stage's subcommands live in their own module below and register on `main` (the modules
+are listed at the bottom of this file); a command parses its flags, calls the Python API, prints,
+and returns an exit code. Flags that several commands have are defined once in `options.py`. A
+`VmafkitError` becomes one line on stderr and its exit code (2 input, 3 refused); so do a bad flag
+(exit 2) and a write that fails for want of space (ENOSPC, EDQUOT, or EFBIG past `ulimit -f`)
+wherever it happens (exit 2).
 """
 
 from __future__ import annotations
 
-import importlib
 import signal
 import sys
 
 import click
 
 from vmafkit import __version__
-from vmafkit.errors import storage_error
-
-COMMAND_MODULES = ("media", "corpus", "train", "decide", "serve", "kit", "scale", "run", "report", "subjective")
+from vmafkit.errors import EXIT_INPUT, storage_error
 
 
 class VmafkitGroup(click.Group):
@@ -34,14 +32,28 @@ class VmafkitGroup(click.Group):
                 raise
             where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
             message = " ".join(exc.format_message().split())
+            hint = _json_took_an_argument(exc)
+            if hint:
+                message = f"{message.rstrip('.')}; {hint}"
             click.echo(f"vmafkit: error: {message} (see `{where} --help`)", err=True)
-            sys.exit(exc.exit_code)
+            sys.exit(EXIT_INPUT)
         except Exception as exc:  # noqa: BLE001 - only storage failures are mapped; the rest re-raise
             err = storage_error(exc)
             if err is None:
                 raise
             click.echo(f"vmafkit: error: {err}", err=True)
             sys.exit(err.exit_code)
+
+
+def _json_took_an_argument(exc: click.UsageError) -> str:
+    """`vmafkit verify --json B.tar.gz`: `--json` took B.tar.gz as its PATH, so BUNDLE is missing.
+    Say so, since click only reports the missing argument."""
+    if not (isinstance(exc, click.MissingParameter) and isinstance(exc.param, click.Argument)):
+        return ""
+    taken = exc.ctx.params.get("json_to") if exc.ctx is not None else None
+    if not taken or taken == "-":
+        return ""
+    return f"--json took {taken!r} as its PATH: put a bare --json after the arguments, or write --json=-"
 
 
 def ignore_file_size_signal() -> None:
@@ -59,18 +71,12 @@ def main() -> None:
     ignore_file_size_signal()
 
 
-def _register_commands() -> None:
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"{__name__}.{name}":  # that stage's CLI is not written yet
-                continue
-            raise
-        module.register(main)
+# Every command module, in the pipeline's order; each registers its commands on `main`.
+from vmafkit.cli import corpus, decide, kit, media, report, run, serve, subjective, train  # noqa: E402
 
-
-_register_commands()
+COMMAND_MODULES = (media, corpus, train, decide, serve, kit, run, report, subjective)
+for _module in COMMAND_MODULES:
+    _module.register(main)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from vmafkit.errors import VmafkitError
+from vmafkit.errors import EXIT_INTERRUPTED, EXIT_OK, VmafkitError
 
 
 def run_command(func: Callable[..., int | None]) -> Callable[..., None]:
@@ -25,8 +25,8 @@ def run_command(func: Callable[..., int | None]) -> Callable[..., None]:
             sys.exit(err.exit_code)
         except KeyboardInterrupt:
             click.echo("vmafkit: interrupted; finished work is kept, re-run the same command to resume", err=True)
-            sys.exit(130)
-        sys.exit(int(code or 0))
+            sys.exit(EXIT_INTERRUPTED)
+        sys.exit(EXIT_OK if code is None else int(code))
 
     return wrapper
 

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from vmafkit import validation as V
 from vmafkit.cli._common import int_list, run_command, split_list
-from vmafkit.io import dumps_json
+from vmafkit.cli.options import (
+    emit_json,
+    ffmpeg_option,
+    json_option,
+    max_frames_option,
+    out_option,
+    progress_option,
+    quiet_alias,
+    scheduler_option,
+    vmaf_bin_option,
+)
+from vmafkit.errors import EXIT_OK, InputError
+
+CORPUS_SUFFIXES = (".jsonl", ".parquet")
 
 
 @click.command("corpus")
@@ -14,11 +29,11 @@ from vmafkit.io import dumps_json
 @click.option("--encoders", default="libx264", show_default=True, help="Comma-separated encoders.")
 @click.option("--cqs", default="19,25,31,37", show_default=True, help="Comma-separated CQ/CRF values.")
 @click.option("--presets", default="medium", show_default=True, help="Comma-separated presets.")
-@click.option("--out", required=True, help="Corpus JSONL to write (per_frame_canonical6.jsonl).")
+@out_option("Corpus JSONL to write (per_frame_canonical6.jsonl).")
 @click.option("--jobs", type=click.IntRange(*V.JOBS_RANGE), help="Cells in parallel (default: the usable cores).")
-@click.option("--max-frames", type=click.IntRange(min=1), help="Encode and score only the first N frames.")
-@click.option("--ffmpeg", "ffmpeg_path", help="ffmpeg binary to use.")
-@click.option("--vmaf-bin", help="Score with a standalone libvmaf `vmaf` CLI.")
+@max_frames_option
+@ffmpeg_option
+@vmaf_bin_option
 @click.option(
     "--encoder-threads",
     type=click.IntRange(*V.ENCODER_THREADS_RANGE),
@@ -26,11 +41,12 @@ from vmafkit.io import dumps_json
     show_default=True,
     help="Threads per encode; part of each cell's identity, since encoders' output depends on it.",
 )
-@click.option("--scheduler", help="Dask scheduler address (tcp://HOST:PORT); default: run locally.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@scheduler_option
+@progress_option
+@quiet_alias
 @run_command
 def corpus_cmd(
-    ref_dir, encoders, cqs, presets, out, jobs, max_frames, ffmpeg_path, vmaf_bin, encoder_threads, scheduler, quiet
+    ref_dir, encoders, cqs, presets, out, jobs, max_frames, ffmpeg, vmaf_bin, encoder_threads, scheduler, progress
 ):
     """Encode every (source, encoder, preset, cq) cell and score every frame with libvmaf."""
     from vmafkit.corpus.build import build_corpus
@@ -43,9 +59,9 @@ def corpus_cmd(
         presets=split_list(presets),
         jobs=jobs,
         max_frames=max_frames,
-        ffmpeg=ffmpeg_path,
+        ffmpeg=ffmpeg,
         vmaf_bin=vmaf_bin,
-        progress=not quiet,
+        progress=progress,
         scheduler=scheduler,
         encoder_threads=encoder_threads,
     )
@@ -54,28 +70,32 @@ def corpus_cmd(
         f"{result.cells_run} encoded) of {len(result.sources)} sources in {result.wall_s:.1f} s -> {result.out}",
         err=True,
     )
-    return 0
+    return EXIT_OK
 
 
 @click.command("merge")
 @click.argument("shards", nargs=-1, required=True)
-@click.option("--out", required=True, help="Merged corpus JSONL.")
+@out_option("Merged corpus JSONL.")
 @click.option("--allow-mixed-versions", is_flag=True, help="Merge shards scored by different libvmaf versions.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@json_option
 @run_command
-def merge_cmd(shards, out, allow_mixed_versions, as_json):
+def merge_cmd(shards, out, allow_mixed_versions, json_to):
     """Merge corpus shards, deduplicated by (src_sha256, encoder, preset, cq, frame_index)."""
     from vmafkit.corpus.merge import merge_shards
 
+    if json_to is not None and Path(json_to).suffix.lower() in CORPUS_SUFFIXES:
+        # `merge --json a.jsonl b.jsonl`: --json took shard a as its PATH and would overwrite it
+        raise InputError(
+            "--json would write the summary over a corpus file; put a bare --json after the shards, or write --json=-",
+            path=json_to,
+        )
     summary = merge_shards(shards, out, allow_mixed_versions=allow_mixed_versions)
-    if as_json:
-        click.echo(dumps_json(summary.to_json()), nl=False)
-    else:
+    if not emit_json(summary.to_json(), json_to):
         click.echo(
             f"rows in {summary.rows_in}, out {summary.rows_out}, duplicates {summary.duplicates}, "
             f"sources {len(summary.sources)}: {', '.join(summary.sources)} -> {summary.out}"
         )
-    return 0
+    return EXIT_OK
 
 
 def register(main: click.Group) -> None:

@@ -8,9 +8,8 @@ import click
 
 from vmafkit import thresholds as T
 from vmafkit.cli._common import FiniteFloatRange, int_list, run_command
-from vmafkit.io import dumps_json
-
-_DEFAULT_SEEDS = ",".join(str(s) for s in T.DEFAULT_SEEDS)
+from vmafkit.cli.options import emit_json, json_option, seeds_option
+from vmafkit.errors import EXIT_HOLD, EXIT_OK
 
 
 def _print_gate(gate: dict) -> None:
@@ -31,19 +30,17 @@ def _print_gate(gate: dict) -> None:
 def register(main: click.Group) -> None:
     @main.command("gate")
     @click.argument("loso_dir", type=click.Path(file_okay=False, path_type=str))
-    @click.option("--seeds", default=_DEFAULT_SEEDS, show_default=True, help="Comma-separated seeds.")
-    @click.option("--json", "as_json", is_flag=True, help="Print the gate report as JSON.")
+    @seeds_option
+    @json_option
     @run_command
-    def gate_cmd(loso_dir: str, seeds: str, as_json: bool) -> int:
+    def gate_cmd(loso_dir: str, seeds: str, json_to: str | None) -> int:
         """Apply the production gate to LOSO_DIR/loso_seed{N}.json (exit 0 pass, 1 fail, 2 bad input)."""
         from vmafkit.decide.gate import run_gate
 
         gate = run_gate(loso_dir, int_list(seeds, "--seeds"))
-        if as_json:
-            click.echo(dumps_json(gate), nl=False)
-        else:
+        if not emit_json(gate, json_to):
             _print_gate(gate)
-        return 0 if gate["passed"] else 1
+        return EXIT_OK if gate["passed"] else EXIT_HOLD
 
     @main.command("verdict")
     @click.argument("loso_dir", type=click.Path(file_okay=False, path_type=str))
@@ -53,7 +50,7 @@ def register(main: click.Group) -> None:
         default=None,
         help="Reference-clip folder to snapshot into the corpus fingerprint.",
     )
-    @click.option("--seeds", default=_DEFAULT_SEEDS, show_default=True, help="Comma-separated seeds.")
+    @seeds_option
     @click.option(
         "--coverage",
         type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
@@ -81,4 +78,4 @@ def register(main: click.Group) -> None:
             )
         click.echo(f"{verdict['verdict']}: {path}")
         click.echo(f"recommendation: {verdict['recommendation']}")
-        return 0 if verdict["verdict"] == "PROMOTE" else 1
+        return EXIT_OK if verdict["verdict"] == "PROMOTE" else EXIT_HOLD

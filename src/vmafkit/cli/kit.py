@@ -11,6 +11,8 @@ import click
 
 from vmafkit import validation as V
 from vmafkit.cli._common import FiniteFloatRange, run_command
+from vmafkit.cli.options import emit_json, ffmpeg_option, json_option, out_option
+from vmafkit.errors import EXIT_HOLD, EXIT_OK, LockBusy
 from vmafkit.thresholds import PLCC_SPREAD_MAX
 
 
@@ -75,7 +77,7 @@ def _ffmpeg_env(ffmpeg: str | None) -> dict[str, Any]:
 @contextlib.contextmanager
 def _out_lock(out_dir: Path):
     """Hold OUT's run lock while bundling; a read-only OUT (an extracted bundle) is bundled unlocked."""
-    from vmafkit.io import LockBusy, exclusive_lock
+    from vmafkit.io import exclusive_lock
 
     if not out_dir.is_dir():
         yield
@@ -96,23 +98,18 @@ def _out_lock(out_dir: Path):
 
 def register(main: click.Group) -> None:
     @main.command("platform")
-    @click.option("--json", "as_json", is_flag=True, help="Print the detection as JSON.")
-    @click.option(
-        "--ffmpeg",
-        type=click.Path(dir_okay=False),
-        default=None,
-        help="Also list this ffmpeg's encoders and drop candidates it lacks.",
-    )
+    @json_option
+    @ffmpeg_option
     @run_command
-    def platform_cmd(as_json: bool, ffmpeg: str | None) -> int:
-        """Print this host's family and its default encoder candidates."""
+    def platform_cmd(json_to: str | None, ffmpeg: str | None) -> int:
+        """Print this host's family and its default encoder candidates.
+
+        With --ffmpeg, also list that ffmpeg's encoders and drop the candidates it lacks."""
         from vmafkit.host.platform import detect
 
         info = detect(ffmpeg=ffmpeg)
-        data = info.to_dict()
-        if as_json:
-            click.echo(json.dumps(data, indent=2, sort_keys=True))
-            return 0
+        if emit_json(info.to_dict(), json_to):
+            return EXIT_OK
         console = _console()
         console.print(f"family: [bold]{info.family}[/bold]{' (faked)' if info.faked else ''}")
         console.print(f"default encoders: {', '.join(info.default_encoders)}")
@@ -121,18 +118,12 @@ def register(main: click.Group) -> None:
         console.print("each candidate is used only if its 1-frame probe passes (`vmafkit doctor`).")
         signals = {k: v for k, v in info.signals.items() if k != "ffmpeg_encoders"}
         console.print(f"signals: {json.dumps(signals, sort_keys=True)}")
-        return 0
+        return EXIT_OK
 
     @main.command("bundle")
     @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
-    @click.option(
-        "--out",
-        "tarball",
-        required=True,
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="The bundle to write (.tar.gz).",
-    )
-    @click.option("--ffmpeg", default=None, help="ffmpeg whose version to record (default: the one vmafkit finds).")
+    @out_option("The bundle to write (.tar.gz).", type=click.Path(dir_okay=False, path_type=Path))
+    @ffmpeg_option
     @click.option(
         "--env",
         "env_items",
@@ -141,8 +132,9 @@ def register(main: click.Group) -> None:
         help="Extra environment fact to record (repeatable), e.g. --env encoders=libx264.",
     )
     @run_command
-    def bundle_cmd(out_dir: Path, tarball: Path, ffmpeg: str | None, env_items: tuple[str, ...]) -> int:
-        """Bundle OUT_DIR's verdict, seed reports, corpus, exports and report, with a manifest."""
+    def bundle_cmd(out_dir: Path, out: Path, ffmpeg: str | None, env_items: tuple[str, ...]) -> int:
+        """Bundle OUT_DIR's verdict, seed reports, corpus, exports and report, with a manifest
+        (and the versions of the ffmpeg that --ffmpeg names, or that vmafkit finds)."""
         from vmafkit.bundle import make_bundle, verify_bundle
         from vmafkit.errors import InputError
         from vmafkit.io import sha256_file
@@ -154,45 +146,39 @@ def register(main: click.Group) -> None:
                 raise InputError(f"--env expects KEY=VALUE, got {item!r}")
             extra[key] = [v for v in value.split(",") if v] if key == "encoders" else value
         with _out_lock(out_dir):  # a `vmafkit run` still writing OUT holds it: refuse, never half-bundle
-            path = make_bundle(out_dir, tarball, extra_env=extra)
+            path = make_bundle(out_dir, out, extra_env=extra)
         report = verify_bundle(path)
         if not report.ok:  # pragma: no cover - would be a bug in make_bundle
             raise InputError(f"the bundle just written does not verify: {report.problems[0]}", path=path)
         click.echo(f"bundle: {path} ({report.verdict}, {report.n_files} files, sha256 {sha256_file(path)})")
-        return 0
+        return EXIT_OK
 
     @main.command("verify")
     @click.argument("bundle", type=click.Path(path_type=Path))
-    @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+    @json_option
     @_with_limits
     @run_command
-    def verify_cmd(bundle: Path, as_json: bool, max_bytes: int | None, max_members: int | None) -> int:
+    def verify_cmd(bundle: Path, json_to: str | None, max_bytes: int | None, max_members: int | None) -> int:
         """Check every file's size and sha256 against the manifest. Exit 0 ok, 1 mismatch, 2 unreadable."""
         from vmafkit.bundle import verify_bundle
 
         report = verify_bundle(bundle, limits=_limits(max_bytes, max_members))
-        if as_json:
-            click.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True))
-        elif report.ok:
-            click.echo(f"ok: {bundle} ({report.verdict}, {report.n_files} files verified)")
-        else:
-            click.echo(f"MISMATCH: {bundle}: {len(report.problems)} problem(s)", err=True)
-            for problem in report.problems:
-                click.echo(f"  {problem}", err=True)
+        if not emit_json(report.to_dict(), json_to):
+            _print_verify(bundle, report)
         return report.exit_code
 
     @main.command("extract")
     @click.argument("bundle", type=click.Path(path_type=Path))
-    @click.option("--dest", required=True, type=click.Path(path_type=Path), help="New (or empty) folder to fill.")
+    @out_option("New (or empty) folder to fill.", type=click.Path(path_type=Path), old=("--dest",))
     @_with_limits
     @run_command
-    def extract_cmd(bundle: Path, dest: Path, max_bytes: int | None, max_members: int | None) -> int:
+    def extract_cmd(bundle: Path, out: Path, max_bytes: int | None, max_members: int | None) -> int:
         """Extract a bundle safely (no `..`, absolute paths, links or devices; verified first)."""
         from vmafkit.bundle import safe_extract
 
-        safe_extract(bundle, dest, limits=_limits(max_bytes, max_members))
-        click.echo(f"extracted {bundle} -> {dest} (verified)")
-        return 0
+        safe_extract(bundle, out, limits=_limits(max_bytes, max_members))
+        click.echo(f"extracted {bundle} -> {out} (verified)")
+        return EXIT_OK
 
     @main.command("compare")
     @click.argument("a", type=click.Path(path_type=Path))
@@ -211,25 +197,25 @@ def register(main: click.Group) -> None:
         "--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95, show_default=True
     )
     @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap RNG seed.")
-    @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+    @json_option
     @run_command
     def compare_cmd(
-        a: Path, b: Path, tolerance: float, n_bootstrap: int, confidence: float, seed: int, as_json: bool
+        a: Path, b: Path, tolerance: float, n_bootstrap: int, confidence: float, seed: int, json_to: str | None
     ) -> int:
         """Are two sites' bundles the same finding? Exit 0 agree, 1 differ, 2 unreadable."""
         from vmafkit.bundle import compare_bundles
 
         report = compare_bundles(a, b, tolerance, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed)
-        if as_json:
-            click.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True))
-            return 0 if report.agree else 1
-        _print_compare(report)
-        return 0 if report.agree else 1
+        if not emit_json(report.to_dict(), json_to):
+            _print_compare(report)
+        return EXIT_OK if report.agree else EXIT_HOLD
 
     @main.command("pack-corpus")
     @click.option("--ref-dir", required=True, type=click.Path(file_okay=False, path_type=Path))
-    @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path))
-    @click.option("--ffmpeg", default=None, help="ffmpeg binary (default: the one vmafkit finds).")
+    @out_option(
+        "Folder for the packed clips and their manifest.jsonl.", type=click.Path(file_okay=False, path_type=Path)
+    )
+    @ffmpeg_option
     @run_command
     def pack_corpus_cmd(ref_dir: Path, out: Path, ffmpeg: str | None) -> int:
         """Pack reference clips losslessly (FFV1/mkv) with a verified manifest.jsonl."""
@@ -239,12 +225,12 @@ def register(main: click.Group) -> None:
         before = sum(e["size"] for e in entries)
         after = sum(e["packed_size"] for e in entries)
         click.echo(f"packed {len(entries)} clip(s) into {out}: {before} -> {after} bytes")
-        return 0
+        return EXIT_OK
 
     @main.command("extract-corpus")
     @click.option("--corpus", required=True, type=click.Path(file_okay=False, path_type=Path))
-    @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path))
-    @click.option("--ffmpeg", default=None, help="ffmpeg binary (default: the one vmafkit finds).")
+    @out_option("Folder for the restored reference clips.", type=click.Path(file_okay=False, path_type=Path))
+    @ffmpeg_option
     @run_command
     def extract_corpus_cmd(corpus: Path, out: Path, ffmpeg: str | None) -> int:
         """Restore a packed corpus's reference clips, each verified against its sha256."""
@@ -252,10 +238,10 @@ def register(main: click.Group) -> None:
 
         written = extract_corpus(corpus, out, ffmpeg=ffmpeg, log=click.echo)
         click.echo(f"restored {len(written)} clip(s) into {out} (all verified)")
-        return 0
+        return EXIT_OK
 
     @main.command("dist")
-    @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+    @out_option("The kit to write (.tar.gz).", type=click.Path(dir_okay=False, path_type=Path))
     @click.option(
         "--project",
         type=click.Path(file_okay=False, path_type=Path),
@@ -276,7 +262,16 @@ def register(main: click.Group) -> None:
 
         path = make_dist(out, project=project, wheel=wheel)
         click.echo(f"kit: {path} (sha256 {sha256_file(path)})")
-        return 0
+        return EXIT_OK
+
+
+def _print_verify(bundle: Path, report) -> None:
+    if report.ok:
+        click.echo(f"ok: {bundle} ({report.verdict}, {report.n_files} files verified)")
+        return
+    click.echo(f"MISMATCH: {bundle}: {len(report.problems)} problem(s)", err=True)
+    for problem in report.problems:
+        click.echo(f"  {problem}", err=True)
 
 
 def _print_compare(report) -> None:

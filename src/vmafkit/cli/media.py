@@ -2,36 +2,37 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 from rich.console import Console
 from rich.table import Table
 
 from vmafkit import validation as V
 from vmafkit.cli._common import FiniteFloatRange, run_command, split_list
-from vmafkit.io import atomic_write_json, dumps_json
+from vmafkit.cli.options import STDOUT, emit_json, ffmpeg_option, json_option, max_frames_option, vmaf_bin_option
+from vmafkit.errors import EXIT_OK, InputError
 
 
 @click.command("doctor")
 @click.option("--encoders", help="Encoders you plan to use (default: this platform's defaults).")
 @click.option("--steps", default="corpus,train,export,predict", show_default=True, help="Steps you plan to run.")
-@click.option("--ffmpeg", "ffmpeg_path", help="ffmpeg binary to use (else $VMAFKIT_FFMPEG, PATH, the wheel's).")
-@click.option("--vmaf-bin", help="Standalone libvmaf `vmaf` CLI to check.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@ffmpeg_option
+@vmaf_bin_option
+@json_option
 @run_command
-def doctor_cmd(encoders, steps, ffmpeg_path, vmaf_bin, as_json):
-    """Check this host: ffmpeg + libvmaf, working encoders (1-frame probes), platform family."""
+def doctor_cmd(encoders, steps, ffmpeg, vmaf_bin, json_to):
+    """Check this host: ffmpeg + libvmaf, working encoders (1-frame probes), platform family.
+
+    Exit 0 ready, 2 when something the steps need is missing (one `missing:` line each)."""
     from vmafkit.host.doctor import diagnose
 
-    report = diagnose(split_list(encoders) or None, split_list(steps), ffmpeg=ffmpeg_path, vmaf_bin=vmaf_bin)
-    if as_json:
-        click.echo(dumps_json(report.to_json()), nl=False)
-    else:
+    report = diagnose(split_list(encoders) or None, split_list(steps), ffmpeg=ffmpeg, vmaf_bin=vmaf_bin)
+    if not emit_json(report.to_json(), json_to):
         _print_doctor(report)
     for problem in report.problems:
         click.echo(f"vmafkit: missing: {problem}", err=True)
-    return 0 if report.ok else 2
+    if not report.ok:
+        raise InputError(f"this host is not ready for {steps}: {len(report.problems)} thing(s) missing (above)")
+    return EXIT_OK
 
 
 def _print_doctor(report) -> None:
@@ -68,14 +69,15 @@ def _print_doctor(report) -> None:
 )
 @click.option("--pix-fmt", help="Pixel format of raw .yuv inputs (default yuv420p or from the name).")
 @click.option("--fps", type=FiniteFloatRange(0, V.FPS_MAX, min_open=True), help="Frame rate of raw .yuv inputs.")
-@click.option("--max-frames", type=click.IntRange(min=1), help="Score only the first N frames.")
-@click.option("--ffmpeg", "ffmpeg_path", help="ffmpeg binary to use.")
-@click.option("--vmaf-bin", help="Score with this standalone libvmaf `vmaf` CLI instead of ffmpeg's filter.")
+@max_frames_option
+@ffmpeg_option
+@vmaf_bin_option
 @click.option("--threads", type=click.IntRange(*V.JOBS_RANGE), default=1, show_default=True, help="libvmaf threads.")
-@click.option("--json", "json_out", help="Write the result to this file (else print it).")
+@json_option
 @run_command
-def score_cmd(ref, dis, width, height, pix_fmt, fps, max_frames, ffmpeg_path, vmaf_bin, threads, json_out):
-    """Per-frame canonical-6 + VMAF of DIS against REF, and per-clip means, as JSON."""
+def score_cmd(ref, dis, width, height, pix_fmt, fps, max_frames, ffmpeg, vmaf_bin, threads, json_to):
+    """Per-frame canonical-6 + VMAF of DIS against REF, and per-clip means, as JSON (on stdout
+    unless --json PATH)."""
     from vmafkit.media.score import score_pair
 
     result = score_pair(
@@ -86,17 +88,13 @@ def score_cmd(ref, dis, width, height, pix_fmt, fps, max_frames, ffmpeg_path, vm
         pix_fmt=pix_fmt,
         fps=fps,
         max_frames=max_frames,
-        ffmpeg=ffmpeg_path,
+        ffmpeg=ffmpeg,
         vmaf_bin=vmaf_bin,
         threads=threads,
     )
-    if json_out:
-        atomic_write_json(json_out, result.to_json())
-        mean = result.mean
-        click.echo(f"{len(result.frames)} frames; mean vmaf {mean['vmaf']:.4f} -> {json_out}", err=True)
-    else:
-        sys.stdout.write(dumps_json(result.to_json()))
-    return 0
+    if not emit_json(result.to_json(), json_to or STDOUT):
+        click.echo(f"{len(result.frames)} frames; mean vmaf {result.mean['vmaf']:.4f} -> {json_to}", err=True)
+    return EXIT_OK
 
 
 def register(main: click.Group) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from vmafkit.cli._common import run_command
+from vmafkit.errors import EXIT_OK
 
 
 @click.command("report")
@@ -24,7 +25,7 @@ def report_cmd(out_dir, corpus):
 
     path = write_report(out_dir, corpus=corpus)
     click.echo(str(path))
-    return 0
+    return EXIT_OK
 
 
 def register(main: click.Group) -> None:

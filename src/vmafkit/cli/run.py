@@ -7,13 +7,24 @@ import os
 import click
 
 from vmafkit import validation as V
-from vmafkit.cli._common import FiniteFloatRange, int_list, run_command, split_list
+from vmafkit.cli._common import int_list, run_command, split_list
+from vmafkit.cli.options import (
+    ffmpeg_option,
+    max_frames_option,
+    out_option,
+    progress_option,
+    quiet_alias,
+    recipe_option,
+    scheduler_option,
+    seeds_option,
+    training_options,
+)
 
 
 @click.command("run")
 @click.option("--ref-dir", type=click.Path(), help="Folder of reference clips.")
 @click.option("--demo", is_flag=True, help="Use nine built-in SYNTHETIC clips made by ffmpeg (no --ref-dir needed).")
-@click.option("--out-dir", required=True, type=click.Path(), help="Run folder (created; a re-run resumes in it).")
+@out_option("Run folder (created; a re-run resumes in it).", type=click.Path(), old=("--out-dir",))
 @click.option(
     "--encoders",
     default="auto",
@@ -22,33 +33,24 @@ from vmafkit.cli._common import FiniteFloatRange, int_list, run_command, split_l
 )
 @click.option("--cqs", default="19,25,31,37", show_default=True)
 @click.option("--presets", default="medium", show_default=True)
-@click.option("--seeds", default="0,1,2,3,4", show_default=True)
-@click.option("--epochs", type=click.IntRange(*V.EPOCHS_RANGE), default=200, show_default=True)
-@click.option("--batch-size", type=click.IntRange(*V.BATCH_SIZE_RANGE), default=32, show_default=True)
-@click.option("--lr", type=FiniteFloatRange(0, V.LR_MAX, min_open=True), default=5e-4, show_default=True)
-@click.option("--weight-decay", type=FiniteFloatRange(*V.WEIGHT_DECAY_RANGE), default=1e-5, show_default=True)
-@click.option(
-    "--recipe",
-    "recipe_name",
-    type=click.Choice(["robust", "seed"]),
-    default="robust",
-    show_default=True,
-    help="robust: labels masked in training so predict may leave them out; seed: labels never masked",
-)
+@seeds_option
+@training_options
+@recipe_option
 @click.option(
     "--jobs", type=click.IntRange(*V.JOBS_RANGE), help="Corpus cells in parallel (default: the usable cores)."
 )
-@click.option("--max-frames", type=click.IntRange(min=1), help="Encode and score only the first N frames of each clip.")
+@max_frames_option
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--ffmpeg", "ffmpeg_path", help="ffmpeg binary to use.")
-@click.option("--scheduler", help="Dask scheduler address (tcp://HOST:PORT) for corpus cells and ensemble fits.")
+@ffmpeg_option
+@scheduler_option
 @click.option("--no-bundle", is_flag=True, help="Skip the results bundle.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@progress_option
+@quiet_alias
 @run_command
 def run_cmd(
     ref_dir,
     demo,
-    out_dir,
+    out,
     encoders,
     cqs,
     presets,
@@ -57,14 +59,14 @@ def run_cmd(
     batch_size,
     lr,
     weight_decay,
-    recipe_name,
+    recipe,
     jobs,
     max_frames,
     device,
-    ffmpeg_path,
+    ffmpeg,
     scheduler,
     no_bundle,
-    quiet,
+    progress,
 ):
     """doctor -> corpus -> train -> verdict -> (PROMOTE) export -> report -> bundle.
 
@@ -79,7 +81,7 @@ def run_cmd(
         raise not_a_folder(ref_dir, "reference folder")
     opts = RunOptions(
         ref_dir=ref_dir,
-        out_dir=out_dir,
+        out_dir=out,
         encoders=split_list(encoders) or "auto",
         cqs=int_list(cqs, "--cqs"),
         presets=split_list(presets),
@@ -88,14 +90,14 @@ def run_cmd(
         batch_size=batch_size,
         lr=lr,
         weight_decay=weight_decay,
-        recipe=recipe_name,
+        recipe=recipe,
         jobs=jobs,
         max_frames=max_frames,
         device=device,
-        ffmpeg=ffmpeg_path,
+        ffmpeg=ffmpeg,
         scheduler=scheduler,
         demo=demo,
-        progress=not quiet,
+        progress=progress,
         bundle=not no_bundle,
     )
     result = run_pipeline(opts, log=lambda msg: click.echo(f"vmafkit: {msg}", err=True))

@@ -9,7 +9,19 @@ import click
 from vmafkit import thresholds as T
 from vmafkit import validation as V
 from vmafkit.cli._common import FiniteFloatRange, run_command, split_list
-from vmafkit.io import atomic_write_json, dumps_json
+from vmafkit.cli.options import (
+    deprecated_argument,
+    deprecated_option,
+    emit_json,
+    ffmpeg_option,
+    json_option,
+    max_frames_option,
+    out_option,
+    progress_option,
+    registry_option,
+    renamed_option,
+)
+from vmafkit.errors import EXIT_OK, InputError
 
 
 def _print_prediction(result: dict) -> None:
@@ -31,6 +43,18 @@ def _print_prediction(result: dict) -> None:
         )
 
 
+def _rows_option(default_rows: str):
+    """`--rows` (registry row ids); `--ids` is its old spelling (beside `--id`, the ensemble)."""
+
+    def decorate(func):
+        func = deprecated_option("--ids", "--rows", "rows")(func)
+        return renamed_option(
+            "--rows", "rows", default=None, metavar="IDS", help=f"Comma-separated row ids (default: {default_rows})."
+        )(func)
+
+    return decorate
+
+
 def register(main: click.Group) -> None:
     @main.command("export")
     @click.option(
@@ -43,24 +67,23 @@ def register(main: click.Group) -> None:
     @click.option(
         "--verdict", "verdict", required=True, type=click.Path(dir_okay=False, path_type=str), help="DIR/PROMOTE.json."
     )
-    @click.option("--out-dir", required=True, type=click.Path(file_okay=False, path_type=str), help="MODELS folder.")
+    @out_option(
+        "MODELS folder (ONNX, sidecars, calibration, registry.json).",
+        type=click.Path(file_okay=False, path_type=str),
+        old=("--out-dir",),
+    )
     @click.option("--id", "model_id", default="fr_regressor_v2_ensemble_v1", show_default=True, help="Ensemble id.")
     @click.option("--device", default="cpu", show_default=True, help="torch device for the full-corpus refit.")
+    @progress_option
     @run_command
-    def export_cmd(corpus: str, verdict: str, out_dir: str, model_id: str, device: str) -> int:
+    def export_cmd(corpus: str, verdict: str, out: str, model_id: str, device: str, progress: bool) -> int:
         """Refit every seed on the full corpus, export ONNX + sidecars + calibration, register as smoke.
 
         Exit 3 unless VERDICT is PROMOTE for exactly this CORPUS."""
         from vmafkit.serve.export import export_ensemble
 
         summary = export_ensemble(
-            corpus,
-            verdict,
-            out_dir,
-            model_id=model_id,
-            device=device,
-            progress=sys.stderr.isatty(),
-            argv=list(sys.argv),
+            corpus, verdict, out, model_id=model_id, device=device, progress=progress, argv=list(sys.argv)
         )
         for seed, check in summary["parity"].items():
             click.echo(
@@ -69,58 +92,58 @@ def register(main: click.Group) -> None:
             )
         click.echo(f"exported {model_id} ({len(summary['seeds'])} members, smoke=true) -> {summary['registry']}")
         click.echo(f"next: vmafkit registry flip --registry {summary['registry']} --verdict {verdict}")
-        return 0
+        return EXIT_OK
 
     @main.group("registry")
     def registry_group() -> None:
         """Validate the model registry, flip it to production, or roll it back."""
 
     @registry_group.command("validate")
-    @click.argument("registry", type=click.Path(path_type=str))
+    @registry_option
+    @deprecated_argument("REGISTRY", "--registry", "registry")
     @run_command
     def validate_cmd(registry: str) -> int:
         """Schema + sha256 + sidecar + input-schema checks (exit 0 valid, 2 invalid)."""
         from vmafkit.serve.registry import validate_registry
 
         problems = validate_registry(registry)
+        for problem in problems:
+            click.echo(f"{registry}: {problem}", err=True)
         if problems:
-            for problem in problems:
-                click.echo(f"{registry}: {problem}", err=True)
-            click.echo(f"vmafkit: error: {registry}: invalid registry ({len(problems)} problems)", err=True)
-            return 2
+            raise InputError(f"invalid registry ({len(problems)} problems)", path=registry)
         click.echo(f"{registry}: valid")
-        return 0
+        return EXIT_OK
 
     @registry_group.command("flip")
-    @click.option("--registry", required=True, type=click.Path(path_type=str))
+    @registry_option
     @click.option("--verdict", required=True, type=click.Path(dir_okay=False, path_type=str))
-    @click.option("--ids", default=None, help="Comma-separated row ids (default: every exported member row).")
+    @_rows_option("every exported member row")
     @click.option("--id", "ensemble", default=None, help="Only the rows of this ensemble.")
     @run_command
-    def flip_cmd(registry: str, verdict: str, ids: str | None, ensemble: str | None) -> int:
+    def flip_cmd(registry: str, verdict: str, rows: str | None, ensemble: str | None) -> int:
         """smoke -> false, only with a PROMOTE verdict that pins the sidecars' corpus (exit 3 otherwise)."""
         from vmafkit.serve.registry import flip
 
-        entry = flip(registry, verdict, ids=split_list(ids) or None, ensemble=ensemble)
+        entry = flip(registry, verdict, ids=split_list(rows) or None, ensemble=ensemble)
         click.echo(f"flipped to production: {', '.join(entry['ids'])}")
-        return 0
+        return EXIT_OK
 
     @registry_group.command("rollback")
-    @click.option("--registry", required=True, type=click.Path(path_type=str))
+    @registry_option
     @click.option("--reason", required=True, help="Why (recorded in registry_history.jsonl).")
-    @click.option("--ids", default=None, help="Comma-separated row ids (default: every non-smoke row).")
+    @_rows_option("every non-smoke row")
     @click.option("--id", "ensemble", default=None, help="Only the rows of this ensemble.")
     @run_command
-    def rollback_cmd(registry: str, reason: str, ids: str | None, ensemble: str | None) -> int:
+    def rollback_cmd(registry: str, reason: str, rows: str | None, ensemble: str | None) -> int:
         """smoke -> true and record who/when/why in registry_history.jsonl."""
         from vmafkit.serve.registry import rollback
 
-        entry = rollback(registry, reason, ids=split_list(ids) or None, ensemble=ensemble)
+        entry = rollback(registry, reason, ids=split_list(rows) or None, ensemble=ensemble)
         if entry["action"] == "noop":
             click.echo("nothing to roll back: the selected rows are already smoke=true")
         else:
             click.echo(f"rolled back to smoke: {', '.join(entry['ids'])} ({entry['who']}, {entry['when']})")
-        return 0
+        return EXIT_OK
 
     @main.command("predict")
     @click.option(
@@ -160,19 +183,13 @@ def register(main: click.Group) -> None:
         show_default=True,
     )
     @click.option("--id", "model_id", default=None, help="Ensemble id when the registry holds several.")
-    @click.option(
-        "--json",
-        "json_out",
-        default=None,
-        type=click.Path(path_type=str),
-        help="Write the full result (per frame and per clip) here; '-' for stdout.",
-    )
+    @json_option
     @click.option("--width", type=click.IntRange(1, V.DIMENSION_MAX), default=None)
     @click.option("--height", type=click.IntRange(1, V.DIMENSION_MAX), default=None)
     @click.option("--pix-fmt", default=None)
     @click.option("--fps", type=FiniteFloatRange(0, V.FPS_MAX, min_open=True), default=None)
-    @click.option("--max-frames", type=click.IntRange(min=1), default=None)
-    @click.option("--ffmpeg", default=None)
+    @max_frames_option
+    @ffmpeg_option
     @run_command
     def predict_cmd(
         models,
@@ -185,7 +202,7 @@ def register(main: click.Group) -> None:
         allow_out_of_domain,
         coverage,
         model_id,
-        json_out,
+        json_to,
         width,
         height,
         pix_fmt,
@@ -193,8 +210,8 @@ def register(main: click.Group) -> None:
         max_frames,
         ffmpeg,
     ) -> int:
-        """Per-frame and per-clip ensemble quality with a calibrated interval."""
-        from vmafkit.errors import InputError
+        """Per-frame and per-clip ensemble quality with a calibrated interval (the JSON holds every
+        frame; the text, every clip)."""
         from vmafkit.serve.predict import load_ensemble, predict_features, predict_pair, read_feature_rows
 
         if (features is None) == (ref is None and dis is None) or (features is None and (ref is None or dis is None)):
@@ -229,10 +246,6 @@ def register(main: click.Group) -> None:
             )
         for note in result["notes"]:
             click.echo(f"vmafkit: note: {note}", err=True)
-        if json_out == "-":
-            click.echo(dumps_json(result), nl=False)
-        else:
-            if json_out:
-                atomic_write_json(json_out, result)
+        if not emit_json(result, json_to):
             _print_prediction(result)
-        return 0
+        return EXIT_OK

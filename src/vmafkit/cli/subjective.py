@@ -1,7 +1,7 @@
 """`vmafkit subjective train|gate`: subjective scores (MOS/DMOS) as the training target (issue 15).
 
-Registered on `vmafkit` once "subjective" is in `cli.COMMAND_MODULES`; until then the same group
-runs as `python -m vmafkit.cli.subjective ...` (identical flags, errors and exit codes).
+The same group also runs as `python -m vmafkit.cli.subjective ...` (identical flags, errors and
+exit codes).
 """
 
 from __future__ import annotations
@@ -15,6 +15,20 @@ from vmafkit import thresholds as T
 from vmafkit import validation as V
 from vmafkit.cli import VmafkitGroup
 from vmafkit.cli._common import FiniteFloatRange, int_list, run_command, split_list
+from vmafkit.cli.options import (
+    deprecated_option,
+    emit_json,
+    ffmpeg_option,
+    json_option,
+    max_frames_option,
+    out_option,
+    progress_option,
+    renamed_option,
+    seeds_option,
+    training_options,
+    vmaf_bin_option,
+)
+from vmafkit.errors import EXIT_HOLD, EXIT_OK, InputError
 
 
 def register(main: click.Group) -> None:
@@ -52,8 +66,15 @@ def _scale_range(value: str | None):
 @click.option("--features", default=None, help="--table: comma-separated feature columns")
 @click.option("--target", default=None, help="--table: the subjective score column")
 @click.option("--group", default=None, help="--table: the content column (one leave-one-out fold per content)")
-@click.option("--id", "id_column", default=None, help="--table: a column naming each row (default: row0, row1, ...)")
-@click.option("--out-dir", required=True, type=click.Path(path_type=Path, file_okay=False))
+@renamed_option(
+    "--id-column", "id_column", default=None, help="--table: a column naming each row (default: row0, row1, ...)"
+)
+@deprecated_option("--id", "--id-column", "id_column")
+@out_option(
+    "Folder for subjective_report.json, the predictions and loso/.",
+    type=click.Path(path_type=Path, file_okay=False),
+    old=("--out-dir",),
+)
 @click.option(
     "--scale",
     default=None,
@@ -61,11 +82,8 @@ def _scale_range(value: str | None):
     "(recorded in every output; scores outside it are refused)",
 )
 @click.option("--scale-range", default=None, help="LOW,HIGH: declare (or override) the scale's range")
-@click.option("--seeds", default="0,1,2,3,4", show_default=True, help="ensemble member seeds")
-@click.option("--epochs", default=200, show_default=True, type=click.IntRange(*V.EPOCHS_RANGE))
-@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(*V.BATCH_SIZE_RANGE))
-@click.option("--lr", default=5e-4, show_default=True, type=FiniteFloatRange(0, V.LR_MAX, min_open=True))
-@click.option("--weight-decay", default=1e-5, show_default=True, type=FiniteFloatRange(*V.WEIGHT_DECAY_RANGE))
+@seeds_option
+@training_options
 @click.option(
     "--bootstrap",
     default=T.SUBJECTIVE_BOOTSTRAP,
@@ -83,19 +101,17 @@ def _scale_range(value: str | None):
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option("--workers", default=None, type=click.IntRange(*V.JOBS_RANGE), help="CPU shards for the ensemble fit")
 @click.option("--jobs", default=None, type=click.IntRange(*V.JOBS_RANGE), help="--dataset: pairs scored at once")
-@click.option(
-    "--max-frames", default=None, type=click.IntRange(1, None), help="--dataset: score at most N frames a clip"
-)
-@click.option("--ffmpeg", default=None, help="--dataset: ffmpeg with libvmaf (default: found as `vmafkit doctor` says)")
-@click.option("--vmaf-bin", default=None, help="--dataset: score with a standalone libvmaf `vmaf` CLI")
+@max_frames_option
+@ffmpeg_option
+@vmaf_bin_option
 @click.option(
     "--cache-dir",
     default=None,
     type=click.Path(path_type=Path, file_okay=False),
     help="--dataset: the scored-pair cache (default OUT/.vmafkit-cache/pairs)",
 )
-@click.option("--json", "as_json", is_flag=True, help="print the report JSON instead of the table")
-@click.option("--progress/--no-progress", default=None, help="progress on stderr (default: when it is a terminal)")
+@json_option
+@progress_option
 @run_command
 def train(
     dataset,
@@ -104,7 +120,7 @@ def train(
     target,
     group,
     id_column,
-    out_dir,
+    out,
     scale,
     scale_range,
     seeds,
@@ -121,13 +137,13 @@ def train(
     ffmpeg,
     vmaf_bin,
     cache_dir,
-    as_json,
+    json_to,
     progress,
 ) -> int:
     """Leave-one-content-out: the ensemble, nu-SVR (libvmaf's recipe), a linear model [and stock VMAF
-    through a logistic] against the subjective scores, with bootstrap intervals over contents."""
-    from vmafkit.errors import InputError
-    from vmafkit.io import dumps_json
+    through a logistic] against the subjective scores, with bootstrap intervals over contents.
+
+    --jobs, --max-frames, --ffmpeg, --vmaf-bin and --cache-dir go with --dataset."""
     from vmafkit.subjective.models import subjective_recipe
     from vmafkit.subjective.run import Options, train_from_dataset, train_from_table
     from vmafkit.subjective.scale import resolve_scale
@@ -137,7 +153,12 @@ def train(
     if dataset is not None:
         given = [
             flag
-            for flag, v in (("--features", features), ("--target", target), ("--group", group), ("--id", id_column))
+            for flag, v in (
+                ("--features", features),
+                ("--target", target),
+                ("--group", group),
+                ("--id-column", id_column),
+            )
             if v is not None
         ]
         if given:
@@ -163,7 +184,6 @@ def train(
         if video_only:
             raise InputError(f"{', '.join(video_only)} go with --dataset")
     scale_obj = resolve_scale(scale, value_range=_scale_range(scale_range)) if (scale or scale_range) else None
-    show = sys.stderr.isatty() if progress is None else progress
     opts = Options(
         seeds=int_list(seeds, "--seeds"),
         recipe=subjective_recipe(epochs, batch_size, lr, weight_decay),
@@ -171,13 +191,13 @@ def train(
         workers=workers,
         n_boot=bootstrap,
         coverage=coverage,
-        progress=show,
+        progress=progress,
         argv=list(sys.argv),
     )
     if dataset is not None:
         result = train_from_dataset(
             dataset,
-            out_dir,
+            out,
             opts,
             scale=scale_obj,
             ffmpeg=ffmpeg,
@@ -188,31 +208,26 @@ def train(
         )
     else:
         result = train_from_table(
-            table, split_list(features), target, group, out_dir, opts, scale=scale_obj, id_column=id_column
+            table, split_list(features), target, group, out, opts, scale=scale_obj, id_column=id_column
         )
-    if as_json:
-        click.echo(dumps_json(result.report), nl=False)
-    else:
+    if not emit_json(result.report, json_to):
         click.echo(result.table)
         click.echo(f"report: {result.report_path}")
     for warning in result.report["warnings"]:
         click.echo(f"vmafkit: warning: {warning}", err=True)
-    return 0
+    return EXIT_OK
 
 
 @subjective.command("gate")
 @click.argument("out_dir", type=click.Path(path_type=Path, file_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="print the gate JSON")
+@json_option
 @run_command
-def gate(out_dir, as_json) -> int:
+def gate(out_dir, json_to) -> int:
     """Re-derive the subjective gate from OUT's held-out predictions: exit 0 PROMOTE, 1 HOLD, 2 bad input."""
-    from vmafkit.io import dumps_json
     from vmafkit.subjective.recheck import recheck
 
     result = recheck(out_dir)
-    if as_json:
-        click.echo(dumps_json(result), nl=False)
-    else:
+    if not emit_json(result, json_to):
         verdict = result["gate"]
         click.echo(f"subjective gate: {verdict['verdict']}")
         for name, check in verdict["checks"].items():
@@ -221,7 +236,7 @@ def gate(out_dir, as_json) -> int:
             )
         for line in verdict["failing_aspects"]:
             click.echo(f"  - {line}")
-    return 0 if result["gate"]["passed"] else 1
+    return EXIT_OK if result["gate"]["passed"] else EXIT_HOLD
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m vmafkit.cli.subjective`

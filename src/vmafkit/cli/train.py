@@ -8,7 +8,16 @@ from pathlib import Path
 import click
 
 from vmafkit import validation as V
-from vmafkit.cli._common import FiniteFloatRange, int_list, run_command
+from vmafkit.cli._common import int_list, run_command
+from vmafkit.cli.options import (
+    out_option,
+    progress_option,
+    recipe_option,
+    scheduler_option,
+    seeds_option,
+    training_options,
+)
+from vmafkit.errors import EXIT_OK
 
 
 def register(main: click.Group) -> None:
@@ -23,25 +32,14 @@ def register(main: click.Group) -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="per-frame corpus (JSONL or Parquet)",
 )
-@click.option(
-    "--seeds", default="0,1,2,3,4", show_default=True, help="comma-separated member seeds; exactly these are trained"
+@seeds_option
+@out_option(
+    "Folder for loso_seed{N}.json and their prediction files.",
+    type=click.Path(path_type=Path, file_okay=False),
+    old=("--out-dir",),
 )
-@click.option(
-    "--out-dir", required=True, type=click.Path(path_type=Path, file_okay=False), help="where loso_seed{N}.json go"
-)
-@click.option("--epochs", default=200, show_default=True, type=click.IntRange(*V.EPOCHS_RANGE))
-@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(*V.BATCH_SIZE_RANGE))
-@click.option("--lr", default=5e-4, show_default=True, type=FiniteFloatRange(0, V.LR_MAX, min_open=True))
-@click.option("--weight-decay", default=1e-5, show_default=True, type=FiniteFloatRange(*V.WEIGHT_DECAY_RANGE))
-@click.option(
-    "--recipe",
-    "recipe_name",
-    default="robust",
-    show_default=True,
-    type=click.Choice(["robust", "seed"]),
-    help="robust: encoder/preset/cq labels randomly masked in training, so predict may leave them out; "
-    "seed: labels never masked, so predict needs every label",
-)
+@training_options
+@recipe_option
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option(
     "--workers",
@@ -49,39 +47,37 @@ def register(main: click.Group) -> None:
     type=click.IntRange(*V.JOBS_RANGE),
     help="CPU: parallel member shards (default: torch's intra-op thread count); results do not depend on it",
 )
-@click.option("--scheduler", default=None, help="Dask scheduler address (tcp://HOST:PORT); default: train locally.")
-@click.option("--progress/--no-progress", default=None, help="progress bar (default: when stderr is a terminal)")
+@scheduler_option
+@progress_option
 @run_command
 def train(
-    corpus, seeds, out_dir, epochs, batch_size, lr, weight_decay, recipe_name, device, workers, scheduler, progress
+    corpus, seeds, out, epochs, batch_size, lr, weight_decay, recipe, device, workers, scheduler, progress
 ) -> int:
     """Retrain every (seed, source-group) member with leave-one-source-out CV."""
+    from vmafkit.io import read_json
     from vmafkit.train.loso import train_loso
     from vmafkit.train.model import Recipe
 
     seed_list = int_list(seeds, "--seeds")
-    recipe = Recipe.named(recipe_name, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay)
-    show = sys.stderr.isatty() if progress is None else progress
+    recipe_obj = Recipe.named(recipe, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay)
     paths = train_loso(
         corpus,
         seed_list,
-        out_dir,
-        recipe=recipe,
+        out,
+        recipe=recipe_obj,
         device=device,
-        progress=show,
+        progress=progress,
         workers=workers,
         argv=list(sys.argv),
         scheduler=scheduler,
     )
-    from vmafkit.io import read_json
-
     for path in paths:
         rep = read_json(path, what="LOSO report")
         click.echo(
             f"{path}  mean_plcc={_fmt(rep.get('mean_plcc'))} min={_fmt(rep.get('min_plcc'))} "
             f"max={_fmt(rep.get('max_plcc'))} mean_rmse={_fmt(rep.get('mean_rmse'))}"
         )
-    return 0
+    return EXIT_OK
 
 
 def _fmt(value) -> str:

@@ -192,7 +192,7 @@ def recommendation(
             )
         return (
             f"flip seeds smoke->false: vmafkit export --corpus {corpus_path} --verdict {verdict_path} "
-            f"--out-dir MODELS, then vmafkit registry flip --registry MODELS/registry.json --verdict {verdict_path}; "
+            f"--out MODELS, then vmafkit registry flip --registry MODELS/registry.json --verdict {verdict_path}; "
             f"cite corpus sha256 in the flip."
         )
     nothing = " (nothing was exported: `vmafkit run` exports only on PROMOTE)" if exported_to is not None else ""

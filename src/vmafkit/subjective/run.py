@@ -93,7 +93,7 @@ def check_options(opts: Options) -> Options:
 def _prepare_out(out_dir: str | Path) -> Path:
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
-        raise InputError("--out-dir exists and is not a folder", path=out_dir)
+        raise InputError("--out exists and is not a folder", path=out_dir)
     parent = out_dir.absolute().parent
     if not parent.is_dir():
         raise InputError(f"folder {parent} does not exist", path=out_dir)

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from vmafkit.errors import InputError
+from vmafkit.errors import InputError, VmafkitError, WorkerError
 from vmafkit.train.ensemble import MemberData, fit_members
 from vmafkit.train.model import FRRegressor, Recipe
 
@@ -94,14 +94,19 @@ def fit_members_distributed(
         bar = make_progress(progress)
         with bar:
             task_id = bar.add_task(f"train on {executor.describe()}", total=len(members), note=f"{len(plan)} groups")
-            for (indices, *_), group_states in executor.map_unordered(_fit_group, tasks):
-                for i, state in zip(indices, group_states):
-                    states[i] = state
-                bar.update(task_id, advance=len(indices))
+            try:
+                for (indices, *_), group_states in executor.map_unordered(_fit_group, tasks):
+                    for i, state in zip(indices, group_states):
+                        states[i] = state
+                    bar.update(task_id, advance=len(indices))
+            except VmafkitError:
+                raise
+            except Exception as exc:  # a task that raised on a worker, or a worker lost too often (KilledWorker)
+                raise WorkerError(f"training on {executor.describe()} failed: {type(exc).__name__}: {exc}") from exc
     finally:
         if owned:
             executor.close()
     missing = [i for i, s in enumerate(states) if s is None]
     if missing:  # cannot happen unless a task returned too few states
-        raise RuntimeError(f"members {missing} came back without weights")
+        raise WorkerError(f"training on the Dask cluster: members {missing} came back without weights")
     return [_to_model(state, recipe) for state in states]  # type: ignore[arg-type]

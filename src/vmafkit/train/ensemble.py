@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing as mp
+import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -64,7 +65,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from vmafkit.errors import InputError
+from vmafkit.errors import InputError, WorkerError
 from vmafkit.train.features import INPUT_WIDTH
 from vmafkit.train.model import FRRegressor, Recipe
 
@@ -200,11 +201,15 @@ def _fit_sharded(members, recipe, dev, workers, callback):
                 for shard, proc, recv in children:
                     try:
                         status, payload = recv.recv()
-                    except EOFError:
-                        status, payload = "error", f"worker process exited with code {proc.exitcode}"
+                    except EOFError:  # it died before sending anything (killed, out of memory)
+                        proc.join()
+                        status, payload = "error", _how_it_ended(proc.exitcode)
                     proc.join()
                     if status != "ok":
-                        raise RuntimeError(f"training worker failed: {payload}")
+                        raise WorkerError(
+                            f"training worker (pid {proc.pid}, {len(shard)} of {len(members)} members) failed: "
+                            f"{payload}"
+                        )
                     for i, state in zip(shard, payload):
                         results[i] = {k: torch.from_numpy(v) for k, v in state.items()}
             finally:
@@ -235,11 +240,20 @@ def _fit_sharded(members, recipe, dev, workers, callback):
     return [results[i] for i in range(len(members))]
 
 
+def _how_it_ended(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        return f"the process was killed by {name}"
+    return f"the process exited with code {exitcode}"
+
+
 def _die_with_parent() -> None:
     """Linux: SIGTERM this process when its parent dies (a killed `vmafkit train` leaves no orphan)."""
     try:
         import ctypes
-        import signal
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG = 1
     except Exception:  # not glibc: the parent's finally-block still terminates us on normal errors

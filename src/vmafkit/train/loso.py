@@ -277,7 +277,7 @@ def train_loso(
     check_corpus(corpus, corpus_path)
     corpus_sha = sha256_file(corpus_path)
     if out_dir.exists() and not out_dir.is_dir():
-        raise InputError("--out-dir exists and is not a folder", path=out_dir)
+        raise InputError("--out exists and is not a folder", path=out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     workers = default_workers(dev) if workers is None else max(1, int(workers))
 

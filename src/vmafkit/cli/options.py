@@ -1,0 +1,300 @@
+"""The flags several commands share, each defined once, and the old spellings kept for one release.
+
+A concept has one spelling everywhere: `--progress/--no-progress`, `--json [PATH]`, `--out`,
+`--registry`, `--ffmpeg`, `--vmaf-bin`, `--seeds`, `--recipe`, `--scheduler`, `--max-frames` and
+the training hyperparameters. A command that has one of these flags takes it from here, so its
+name, help and default are the same in every command (`tests/unit/test_cli_grammar.py` checks).
+
+A renamed flag keeps its old spelling for one release (`DEPRECATED_UNTIL`): hidden from `--help`,
+it still works and prints one warning line on stderr. The old spelling is an eager hidden option
+(or argument) that only records what it was given; the new option (`_RenamedOption`) takes that
+value when the user did not give the new spelling too, so click's own required-check, type
+conversion and range errors apply to the old spelling unchanged.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from click.core import ParameterSource
+
+from vmafkit import thresholds as T
+from vmafkit import validation as V
+from vmafkit.cli._common import FiniteFloatRange
+from vmafkit.io import atomic_write_json, dumps_json
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEPRECATED_UNTIL = "0.3"  # the release that drops the old spellings
+STDOUT = "-"
+
+# Recipe()'s defaults and RECIPE_NAMES (vmafkit.train.model, which imports torch: too slow to
+# import for `vmafkit --help`); tests/unit/test_cli_grammar.py checks they agree.
+RECIPE_CHOICES = ("robust", "seed")
+DEFAULT_EPOCHS = 200
+DEFAULT_BATCH_SIZE = 32
+DEFAULT_LR = 5e-4
+DEFAULT_WEIGHT_DECAY = 1e-5
+
+_GIVEN = object()  # the old spelling passes on the value it was given (not a constant)
+
+
+def warn_deprecated(old: str, new: str) -> None:
+    click.echo(f"vmafkit: warning: {old} is deprecated; use {new} (removed in {DEPRECATED_UNTIL})", err=True)
+
+
+def _old_spellings(ctx: click.Context) -> dict[str, tuple[str, str, Any]]:
+    """target parameter name -> (old spelling, new spelling, value), for this command's context."""
+    return ctx.meta.setdefault(f"vmafkit.old_spellings.{id(ctx)}", {})
+
+
+class _RenamedOption(click.Option):
+    """An option that also takes its value from its deprecated spelling (see the module doc)."""
+
+    def consume_value(self, ctx: click.Context, opts: Any) -> tuple[Any, ParameterSource]:
+        value, source = super().consume_value(ctx, opts)
+        old = _old_spellings(ctx).get(self.name or "")
+        if old is None:
+            return value, source
+        old_name, new_name, old_value = old
+        if source == ParameterSource.COMMANDLINE:
+            spellings = "/".join([*self.opts, *self.secondary_opts])
+            raise click.UsageError(f"{old_name} is the old spelling of {new_name}; drop it, {spellings} is given", ctx)
+        return old_value, ParameterSource.COMMANDLINE
+
+
+def _record_old_spelling(target: str, old: str, new: str, value: Any) -> Callable[..., None]:
+    def callback(ctx: click.Context, param: click.Parameter, given: Any) -> None:
+        if given is None or given is False or ctx.resilient_parsing:
+            return
+        warn_deprecated(old, new)
+        _old_spellings(ctx)[target] = (old, new, given if value is _GIVEN else value)
+
+    return callback
+
+
+def renamed_option(*param_decls: str, **attrs: Any) -> Callable[[F], F]:
+    """click.option for a flag that has a `deprecated_option` (its old spelling)."""
+    return click.option(*param_decls, cls=_RenamedOption, **attrs)
+
+
+def deprecated_option(old: str, new: str, target: str, *, value: Any = _GIVEN) -> Callable[[F], F]:
+    """Hidden `old` for the option `new` (whose parameter is `target`, a `_RenamedOption`).
+    `value`: what a bare flag `old` means (`--quiet` -> progress False); else `old VALUE`."""
+    is_flag = value is not _GIVEN
+    return click.option(
+        old,
+        f"deprecated_{old.lstrip('-').replace('-', '_')}",
+        is_flag=is_flag,
+        default=False if is_flag else None,
+        hidden=True,
+        is_eager=True,
+        expose_value=False,
+        callback=_record_old_spelling(target, old, new, value),
+    )
+
+
+class _HiddenArgument(click.Argument):
+    """A positional argument kept for an old command line: not in the usage line."""
+
+    def get_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return []
+
+
+def deprecated_argument(metavar: str, new: str, target: str) -> Callable[[F], F]:
+    """A hidden optional positional argument `metavar`, the old spelling of the option `new`."""
+    return click.argument(
+        f"deprecated_{metavar.lower()}",
+        cls=_HiddenArgument,
+        required=False,
+        is_eager=True,
+        expose_value=False,
+        metavar=metavar,
+        callback=_record_old_spelling(target, f"{metavar} as an argument", f"{new} {metavar}", _GIVEN),
+    )
+
+
+# ----------------------------------------------------------------------------- progress
+
+
+def _progress_or_terminal(ctx: click.Context, param: click.Parameter, value: bool | None) -> bool:
+    return sys.stderr.isatty() if value is None else bool(value)
+
+
+def progress_option(func: F) -> F:
+    """`--progress/--no-progress` (the command receives a bool); `--quiet` is its old spelling."""
+    return click.option(
+        "--progress/--no-progress",
+        "progress",
+        cls=_RenamedOption,
+        default=None,
+        callback=_progress_or_terminal,
+        help="Progress bars on stderr (default: on when stderr is a terminal).",
+    )(func)
+
+
+def quiet_alias(func: F) -> F:
+    """`--quiet`, the old spelling of `--no-progress` (corpus, run)."""
+    return deprecated_option("--quiet", "--no-progress", "progress", value=False)(func)
+
+
+# ----------------------------------------------------------------------------- JSON output
+
+
+def json_option(func: F) -> F:
+    """`--json [PATH]`: bare, the JSON goes to stdout (instead of the text); with PATH, it is written
+    there (atomically) and the text is printed as usual. The command receives `json_to`: None, "-" or
+    a path. Bare `--json` goes after the command's arguments (else it takes the next one as PATH)."""
+    return click.option(
+        "--json",
+        "json_to",
+        is_flag=False,
+        flag_value=STDOUT,
+        default=None,
+        metavar="[PATH]",
+        type=click.Path(dir_okay=False, allow_dash=True, path_type=str),
+        help="Print the result as JSON to stdout, or with PATH write the JSON to PATH.",
+    )(func)
+
+
+def emit_json(payload: Any, json_to: str | None) -> bool:
+    """Send `payload` where `--json` says; True when it went to stdout (so the text is not printed)."""
+    if json_to is None:
+        return False
+    if json_to == STDOUT:
+        click.echo(dumps_json(payload), nl=False)
+        return True
+    atomic_write_json(json_to, payload)
+    return False
+
+
+# ----------------------------------------------------------------------------- where results go
+
+
+def out_option(help: str, *, type: click.ParamType | None = None, old: tuple[str, ...] = ()) -> Callable[[F], F]:
+    """`--out` (required): the file or folder the command writes. `old`: its former spellings."""
+
+    def decorate(func: F) -> F:
+        for old_name in old:
+            func = deprecated_option(old_name, "--out", "out")(func)
+        return click.option("--out", "out", cls=_RenamedOption, required=True, type=type, help=help)(func)
+
+    return decorate
+
+
+def registry_option(func: F) -> F:
+    return click.option(
+        "--registry",
+        "registry",
+        cls=_RenamedOption,
+        required=True,
+        type=click.Path(path_type=str),
+        help="The models folder's registry.json.",
+    )(func)
+
+
+# ----------------------------------------------------------------------------- tools and work
+
+
+def ffmpeg_option(func: F) -> F:
+    return click.option(
+        "--ffmpeg",
+        "ffmpeg",
+        default=None,
+        metavar="PATH",
+        help="ffmpeg binary to use (default: $VMAFKIT_FFMPEG, else an ffmpeg on PATH that has libvmaf, "
+        "else the imageio-ffmpeg wheel's).",
+    )(func)
+
+
+def vmaf_bin_option(func: F) -> F:
+    return click.option(
+        "--vmaf-bin",
+        "vmaf_bin",
+        default=None,
+        metavar="PATH",
+        help="Score with this standalone libvmaf `vmaf` CLI instead of ffmpeg's libvmaf filter.",
+    )(func)
+
+
+def max_frames_option(func: F) -> F:
+    return click.option(
+        "--max-frames",
+        "max_frames",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Only the first N frames of each clip.",
+    )(func)
+
+
+def scheduler_option(func: F) -> F:
+    return click.option(
+        "--scheduler",
+        "scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="Dask scheduler address (tcp://HOST:PORT); default: run on this machine.",
+    )(func)
+
+
+def seeds_option(func: F) -> F:
+    return click.option(
+        "--seeds",
+        "seeds",
+        default=",".join(str(s) for s in T.DEFAULT_SEEDS),
+        show_default=True,
+        metavar="LIST",
+        help="Comma-separated ensemble member seeds.",
+    )(func)
+
+
+def recipe_option(func: F) -> F:
+    return click.option(
+        "--recipe",
+        "recipe",
+        type=click.Choice(RECIPE_CHOICES),
+        default="robust",
+        show_default=True,
+        help="robust: encoder/preset/cq labels randomly masked in training, so predict may leave them out; "
+        "seed: the seed kit's exact recipe.",
+    )(func)
+
+
+def training_options(func: F) -> F:
+    """`--epochs --batch-size --lr --weight-decay`, with the recipe's defaults."""
+    options = [
+        click.option(
+            "--epochs",
+            type=click.IntRange(*V.EPOCHS_RANGE),
+            default=DEFAULT_EPOCHS,
+            show_default=True,
+            help="Training epochs.",
+        ),
+        click.option(
+            "--batch-size",
+            type=click.IntRange(*V.BATCH_SIZE_RANGE),
+            default=DEFAULT_BATCH_SIZE,
+            show_default=True,
+            help="Training batch size.",
+        ),
+        click.option(
+            "--lr",
+            type=FiniteFloatRange(0, V.LR_MAX, min_open=True),
+            default=DEFAULT_LR,
+            show_default=True,
+            help="Adam learning rate.",
+        ),
+        click.option(
+            "--weight-decay",
+            type=FiniteFloatRange(*V.WEIGHT_DECAY_RANGE),
+            default=DEFAULT_WEIGHT_DECAY,
+            show_default=True,
+            help="Adam L2 weight decay.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
