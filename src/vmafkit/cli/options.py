@@ -259,7 +259,7 @@ def recipe_option(func: F) -> F:
         default="robust",
         show_default=True,
         help="robust: encoder/preset/cq labels randomly masked in training, so predict may leave them out; "
-        "seed: the seed kit's exact recipe.",
+        "seed: labels never masked, so predict needs every label.",
     )(func)
 
 
