@@ -63,6 +63,7 @@ WHERE = {
         "predict",
         "subjective train",
         "subjective gate",
+        "rd",
     },
     "--registry": {"registry validate", "registry flip", "registry rollback"},
     "--out": {
@@ -77,6 +78,7 @@ WHERE = {
         "pack-corpus",
         "extract-corpus",
         "dist",
+        "import-corpus",
     },
     "--ffmpeg": {
         "corpus",
@@ -90,6 +92,7 @@ WHERE = {
         "extract-corpus",
         "predict",
         "subjective train",
+        "import-corpus",
     },
     "--seeds": {"train", "run", "gate", "verdict", "subjective train"},
     "--recipe": {"train", "run"},

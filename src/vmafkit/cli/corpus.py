@@ -1,4 +1,4 @@
-"""Commands of the corpus stage: `corpus` and `merge`."""
+"""Commands of the corpus stage: `corpus`, `merge` and `import-corpus`."""
 
 from __future__ import annotations
 
@@ -98,6 +98,33 @@ def merge_cmd(shards, out, allow_mixed_versions, json_to):
     return EXIT_OK
 
 
+@click.command("import-corpus")
+@click.argument("seed_file", type=click.Path(dir_okay=False))
+@click.option("--ref-dir", required=True, help="Folder of the reference clips the seed corpus was made from.")
+@out_option("Native corpus JSONL to write.")
+@click.option(
+    "--preset",
+    required=True,
+    help="Preset the seed kit encoded with: one for every encoder, or ENCODER=PRESET,... per encoder.",
+)
+@click.option("--libvmaf-version", help="libvmaf version that scored the seed corpus (default: unknown).")
+@ffmpeg_option
+@run_command
+def import_corpus_cmd(seed_file, ref_dir, out, preset, libvmaf_version, ffmpeg):
+    """Turn a seed-kit corpus (src, encoder, cq, frame_index, enc_bytes, enc_time_ms, vmaf and the six
+    features per row) into a native corpus, completing each row from its reference clip in REF_DIR."""
+    from vmafkit.corpus.seed_import import import_seed_corpus
+
+    summary = import_seed_corpus(seed_file, ref_dir, out, preset=preset, libvmaf_version=libvmaf_version, ffmpeg=ffmpeg)
+    click.echo(
+        f"{summary.n_rows} rows of {len(summary.sources)} sources ({', '.join(summary.encoders)}) "
+        f"imported -> {summary.out}",
+        err=True,
+    )
+    return EXIT_OK
+
+
 def register(main: click.Group) -> None:
     main.add_command(corpus_cmd)
     main.add_command(merge_cmd)
+    main.add_command(import_corpus_cmd)

@@ -1,10 +1,12 @@
-"""`vmafkit report OUT`: the self-contained HTML report of a run folder."""
+"""Commands of the report stage: `report` (the HTML page of a run folder) and `rd` (rate–quality
+curves and BD-rate from a corpus)."""
 
 from __future__ import annotations
 
 import click
 
-from vmafkit.cli._common import run_command
+from vmafkit.cli._common import FiniteFloatRange, run_command
+from vmafkit.cli.options import emit_json, json_option
 from vmafkit.errors import EXIT_OK
 
 
@@ -28,5 +30,42 @@ def report_cmd(out_dir, corpus):
     return EXIT_OK
 
 
+@click.command("rd")
+@click.argument("corpus", type=click.Path(dir_okay=False))
+@click.option("--anchor", help="Encoder the others are compared with (default: the first in name order).")
+@click.option(
+    "--target",
+    type=FiniteFloatRange(0, 100),
+    default=95.0,
+    show_default=True,
+    help="VMAF for the 'cq that reaches it' table.",
+)
+@click.option(
+    "--plots",
+    type=click.Path(file_okay=False),
+    help="Folder for one rate–quality plot per source (rd_<source>.png).",
+)
+@json_option
+@run_command
+def rd_cmd(corpus, anchor, target, plots, json_to):
+    """Rate–quality curves of CORPUS, BD-rate of every encoder against an anchor, and the cq for a VMAF.
+
+    A point is one (source, encoder, rung, cq) cell: kbit/s from enc_bytes and the duration, and the
+    mean VMAF of its frames. BD-rate: PCHIP of log10 rate over VMAF, over the shared VMAF range;
+    negative = fewer bits than the anchor at equal VMAF; none (with the reason) where curves do not
+    overlap. The mean over sources carries a 95 % bootstrap interval.
+    """
+    from vmafkit.report.rd import analyse_corpus, format_table, write_plots
+
+    analysis = analyse_corpus(corpus, anchor=anchor, target=target)
+    if plots:
+        for path in write_plots(analysis, plots):
+            click.echo(f"plot: {path}", err=True)
+    if not emit_json(analysis.to_json(), json_to):
+        click.echo(format_table(analysis))
+    return EXIT_OK
+
+
 def register(main: click.Group) -> None:
     main.add_command(report_cmd)
+    main.add_command(rd_cmd)

@@ -25,10 +25,13 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
 
 import numpy as np
 from scipy.interpolate import PchipInterpolator
 
+from vmafkit.corpus.schema import read_rows
 from vmafkit.errors import InputError
 
 BOOTSTRAP_RESAMPLES = 2000
@@ -280,3 +283,159 @@ def _crossing(cqs: Sequence[float], vmafs: Sequence[float], target: float) -> tu
             c0, c1, v0, v1 = cqs[k], cqs[k + 1], vmafs[k], vmafs[k + 1]
             return c0 + (v0 - target) * (c1 - c0) / (v0 - v1), None
     raise AssertionError("unreachable: vmafs[0] >= target")
+
+
+@dataclass(frozen=True)
+class RdAnalysis:
+    """Everything `vmafkit rd` reports about one corpus."""
+
+    corpus: str
+    anchor: str
+    target: float
+    curves: dict[tuple[str, str], list[RatePoint]]
+    bd: list[BdRate]
+    summary: list[EncoderSummary]
+    cq_rows: list[CqForTarget]
+
+    def to_json(self) -> dict:
+        curves = []
+        for (src, enc), points in sorted(self.curves.items()):
+            basis, used = curve_basis(points)
+            used_ids = {id(p) for p in used}
+            curves.append(
+                {
+                    "src": src,
+                    "encoder": enc,
+                    "basis": basis,
+                    "points": [
+                        {
+                            "rung": p.rung,
+                            "cq": p.cq,
+                            "kbps": p.rate_kbps,
+                            "vmaf": p.vmaf,
+                            "n_frames": p.n_frames,
+                            "used": id(p) in used_ids,
+                        }
+                        for p in sorted(points, key=lambda p: (p.rate_kbps, p.cq))
+                    ],
+                }
+            )
+        return {
+            "corpus": self.corpus,
+            "anchor": self.anchor,
+            "bd_rate": [
+                {
+                    "src": r.src,
+                    "encoder": r.encoder,
+                    "bd_rate_pct": r.pct,
+                    "reason": r.reason,
+                    "vmaf_range": None if r.overlap is None else list(r.overlap),
+                    "basis": r.basis,
+                }
+                for r in self.bd
+            ],
+            "summary": [
+                {
+                    "encoder": s.encoder,
+                    "n_sources": s.n_sources,
+                    "mean_bd_rate_pct": s.mean_pct,
+                    "interval": None if s.interval is None else list(s.interval),
+                    "confidence": CONFIDENCE,
+                }
+                for s in self.summary
+            ],
+            "cq_for_target": {
+                "target_vmaf": self.target,
+                "rows": [
+                    {"src": r.src, "encoder": r.encoder, "rung": r.rung, "cq": r.cq, "reason": r.reason}
+                    for r in self.cq_rows
+                ],
+            },
+            "curves": curves,
+        }
+
+
+def analyse_corpus(corpus: str | Path, *, anchor: str | None = None, target: float = 95.0) -> RdAnalysis:
+    """Read a corpus file and run the whole rate–quality analysis on it."""
+    rows = read_rows(corpus)
+    if not rows:
+        raise InputError("has no rows", path=corpus)
+    curves = curve_points(rows, where=str(corpus))
+    encoders = sorted({enc for _, enc in curves})
+    anchor = anchor or encoders[0]
+    bd = bd_rates(curves, anchor)
+    return RdAnalysis(
+        corpus=str(corpus),
+        anchor=anchor,
+        target=float(target),
+        curves=curves,
+        bd=bd,
+        summary=summarize(bd),
+        cq_rows=cq_for_target(curves, target),
+    )
+
+
+def format_table(analysis: RdAnalysis) -> str:
+    """The plain-text report `vmafkit rd` prints."""
+    lines = [f"BD-rate against {analysis.anchor} (negative: fewer bits for the same VMAF)", ""]
+    width = max([len(r.src) for r in analysis.bd] + [6])
+    for r in analysis.bd:
+        value = f"{r.pct:+8.2f} %" if r.pct is not None else f"    none   ({r.reason})"
+        lines.append(f"  {r.src:<{width}}  {r.encoder:<14} {value}")
+    if not analysis.bd:
+        lines.append("  (one encoder only: nothing to compare)")
+    lines.append("")
+    for s in analysis.summary:
+        if s.mean_pct is None:
+            lines.append(f"  {s.encoder}: no source has a BD-rate")
+            continue
+        interval = (
+            "" if s.interval is None else f", {CONFIDENCE:.0%} interval [{s.interval[0]:+.2f}, {s.interval[1]:+.2f}]"
+        )
+        lines.append(f"  {s.encoder}: mean {s.mean_pct:+.2f} % over {s.n_sources} source(s){interval}")
+    lines += ["", f"cq that reaches VMAF {analysis.target:g}", ""]
+    for row in analysis.cq_rows:
+        value = f"{row.cq:6.1f}" if row.cq is not None else f"  none ({row.reason})"
+        lines.append(f"  {row.src:<{width}}  {row.encoder:<14} {row.rung:>10} {value}")
+    return "\n".join(lines)
+
+
+def plot_file_name(src: str) -> str:
+    """`rd_<source>.png`, with anything but letters, digits, '.', '-' and '_' replaced."""
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in src)
+    return f"rd_{safe}.png"
+
+
+def write_plots(analysis: RdAnalysis, folder: str | Path) -> list[Path]:
+    """One rate–quality plot per source: every cell as a marker, the curve BD-rate uses as a line."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from vmafkit.io import atomic_write_bytes
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for src in sorted({s for s, _ in analysis.curves}):
+        fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        for k, enc in enumerate(sorted(e for s, e in analysis.curves if s == src)):
+            points = analysis.curves[(src, enc)]
+            basis, used = curve_basis(points)
+            color = f"C{k % 10}"
+            ax.scatter([p.rate_kbps for p in points], [p.vmaf for p in points], color=color, s=18, alpha=0.6)
+            label = enc if basis == "points" else f"{enc} (hull across rungs)"
+            ax.plot([p.rate_kbps for p in used], [p.vmaf for p in used], color=color, marker="o", label=label)
+        ax.set_xscale("log")
+        ax.set_xlabel("rate (kbit/s, log scale)")
+        ax.set_ylabel("mean VMAF")
+        ax.set_title(src, fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        buffer = BytesIO()
+        fig.savefig(buffer, format="png", dpi=110)
+        path = folder / plot_file_name(src)
+        atomic_write_bytes(path, buffer.getvalue())
+        written.append(path)
+    return written
