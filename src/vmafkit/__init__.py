@@ -1,3 +1,5 @@
 """vmafkit: libvmaf corpus -> LOSO deep ensemble -> gate -> ONNX -> predictions -> bundle."""
 
-__version__ = "0.1.0"
+from vmafkit._version import __version__
+
+__all__ = ["__version__"]

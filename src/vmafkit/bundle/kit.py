@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from vmafkit import __version__
+from vmafkit._version import __version__
 from vmafkit.errors import InputError
 from vmafkit.io import atomic_output
 

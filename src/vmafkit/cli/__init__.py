@@ -15,7 +15,7 @@ import sys
 
 import click
 
-from vmafkit import __version__
+from vmafkit._version import __version__
 from vmafkit.errors import storage_error
 
 COMMAND_MODULES = ("media", "corpus", "train", "decide", "serve", "kit", "scale", "run", "report", "subjective")
