@@ -1,4 +1,6 @@
-"""Shared fixtures: the real clips in ../shared/data/media (never copied into the repo)."""
+"""Shared fixtures: the real clips in ../shared/data/media (never copied into the repo), and the
+made-up data of tests/factories.py.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ import os
 from pathlib import Path
 
 import pytest
+
+from .factories import make_corpus, write_corpus
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("VMAFKIT_SHARED", REPO.parent / "shared"))
@@ -42,3 +46,16 @@ def reference_values() -> dict:
     if not REFERENCE_VALUES.is_file():
         pytest.skip("published reference values are not available")
     return json.loads(REFERENCE_VALUES.read_text())
+
+
+@pytest.fixture
+def synthetic_corpus(tmp_path):
+    """`synthetic_corpus(name="per_frame_canonical6.jsonl", rows=None, **shape)`: a corpus file in
+    tmp_path, of `rows` or of `factories.synthetic_rows(**shape)`."""
+
+    def make(name: str = "per_frame_canonical6.jsonl", rows: list[dict] | None = None, **shape) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return write_corpus(path, rows) if rows is not None else make_corpus(path, **shape)
+
+    return make
