@@ -1,7 +1,7 @@
-"""The `vmafkit` command: a thin layer over `vmafkit.api`.
+"""The `vmafkit` command: a thin layer over the stage functions, which `vmafkit.api` offers to Python.
 
 Each stage's subcommands live in their own module below and register on `main`; a command
-parses its flags, calls the Python API, prints, and returns an exit code. A `VmafkitError`
+parses its flags, calls its stage's function, prints, and returns an exit code. A `VmafkitError`
 becomes one line on stderr and its exit code (2 input, 3 refused); so do a bad flag (exit 2) and a
 write that fails for want of space (ENOSPC, EDQUOT, or EFBIG past `ulimit -f`) wherever it
 happens (exit 2).
