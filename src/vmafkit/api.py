@@ -33,7 +33,7 @@ from vmafkit.decide.verdict import write_verdict as _write_verdict
 from vmafkit.errors import InputError, RefusedError, VmafkitError
 from vmafkit.media.demo import make_demo_clips
 from vmafkit.media.score import PairScore, score_pair
-from vmafkit.pipeline import RunOptions, RunResult, run_pipeline
+from vmafkit.pipeline import RunOptions, RunResult, resolve_encoders, run_pipeline
 from vmafkit.serve.export import DEFAULT_MODEL_ID, export_ensemble
 from vmafkit.serve.predict import predict_features, predict_pair, read_feature_rows
 
@@ -98,8 +98,6 @@ def _encoder_list(encoders: Sequence[str] | str, ffmpeg: str | None) -> list[str
     default encoders that pass their 1-frame probe (as `vmafkit run --encoders auto`)."""
     if isinstance(encoders, str):
         if encoders.strip() == "auto":
-            from vmafkit.pipeline import resolve_encoders
-
             return resolve_encoders("auto", ffmpeg)[0]
         return [name.strip() for name in encoders.split(",") if name.strip()]
     return list(encoders)

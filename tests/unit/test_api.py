@@ -7,6 +7,7 @@ import inspect
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -37,8 +38,11 @@ def test_import_vmafkit_imports_no_heavy_module():
 
 def test_every_public_name_resolves_and_is_the_apis():
     assert set(vmafkit.__all__) == {"__version__", *api.__all__}
+    package = Path(vmafkit.__file__).parent
     for name in api.__all__:
         assert getattr(vmafkit, name) is getattr(api, name), name
+        # a subpackage of that name would replace the function on vmafkit once it is imported
+        assert not (package / name).exists() and not (package / f"{name}.py").exists(), name
     assert set(vmafkit.__all__) <= set(dir(vmafkit))
     with pytest.raises(AttributeError, match="no attribute 'not_an_api_name'"):
         vmafkit.not_an_api_name  # noqa: B018
