@@ -1,4 +1,10 @@
-"""Shared fixtures: the real clips in ../shared/data/media (never copied into the repo)."""
+"""Shared fixtures: the real clips in ../shared/data/media (never copied into the repo), and the
+made-up data of tests/factories.py.
+
+A missing media folder or reference-values file FAILS the tests that need it (a CI host without
+them must not pass by skipping every real-media test); set VMAFKIT_ALLOW_MISSING_MEDIA=1 to skip
+those tests instead, e.g. on a laptop without the shared data. VMAFKIT_SHARED moves the folder.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +14,29 @@ from pathlib import Path
 
 import pytest
 
+from .factories import make_corpus, write_corpus
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("VMAFKIT_SHARED", REPO.parent / "shared"))
 MEDIA = SHARED / "data" / "media"
 REFERENCE_VALUES = SHARED / "data" / "reference" / "vmaf_reference_values.json"
+ALLOW_MISSING_ENV = "VMAFKIT_ALLOW_MISSING_MEDIA"
+
+
+def missing_shared_data(what: str, path: Path) -> None:
+    """Fail (or, when the opt-out is set, skip) the test that needs `path`, saying how to fix it."""
+    if os.environ.get(ALLOW_MISSING_ENV) == "1":
+        pytest.skip(f"{what} {path} is not available ({ALLOW_MISSING_ENV}=1)")
+    pytest.fail(
+        f"{what} {path} is missing: put the shared test data there (or point VMAFKIT_SHARED at it), "
+        f"or set {ALLOW_MISSING_ENV}=1 to skip the tests that need it",
+        pytrace=False,
+    )
 
 
 def media(name: str) -> Path:
+    if not MEDIA.is_dir():
+        missing_shared_data("test media folder", MEDIA)
     path = MEDIA / name
     if not path.is_file():
         pytest.skip(f"test clip {path} is not available")
@@ -40,5 +62,18 @@ def make_ref_dir(tmp_path):
 @pytest.fixture(scope="session")
 def reference_values() -> dict:
     if not REFERENCE_VALUES.is_file():
-        pytest.skip("published reference values are not available")
+        missing_shared_data("published reference values file", REFERENCE_VALUES)
     return json.loads(REFERENCE_VALUES.read_text())
+
+
+@pytest.fixture
+def synthetic_corpus(tmp_path):
+    """`synthetic_corpus(name="per_frame_canonical6.jsonl", rows=None, **shape)`: a corpus file in
+    tmp_path, of `rows` or of `factories.synthetic_rows(**shape)`."""
+
+    def make(name: str = "per_frame_canonical6.jsonl", rows: list[dict] | None = None, **shape) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return write_corpus(path, rows) if rows is not None else make_corpus(path, **shape)
+
+    return make

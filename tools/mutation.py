@@ -8,8 +8,8 @@ predict) with mutmut 3, and a per-module kill-rate report.
     python tools/mutation.py --report        # the report of the last run, nothing re-run
     python tools/mutation.py --report --diffs    # ... with the diff of every survivor
 
-The checkout is never touched: src/, tests/conftest.py, tests/unit/ and pyproject.toml are
-copied into a work folder (default build/mutation, already git-ignored) whose pyproject.toml gets
+The checkout is never touched: src/, tests/unit/, the shared test modules (tests/__init__.py,
+conftest.py, factories.py) and pyproject.toml are copied into a work folder (default build/mutation, already git-ignored) whose pyproject.toml gets
 the [tool.mutmut] section, and mutmut runs there (it writes its mutants/ below the work folder).
 A file whose content did not change is not re-copied, so mutmut can reuse its mutants.
 
@@ -59,6 +59,8 @@ TESTS = [
 ]
 # Edge-case tests written against mutation survivors: every tests/unit/test_<module>_edges.py.
 EDGE_TESTS_GLOB = "test_*_edges.py"
+# Beside tests/unit/, what the unit tests import from tests/ (the package, its conftest, the data factories).
+SHARED_TEST_FILES = ("__init__.py", "conftest.py", "factories.py")
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 KILLED = {1, 3}  # pytest: tests failed / internal error
@@ -132,9 +134,10 @@ def stage(work: Path, tests: list[str]) -> None:
         copied = work / "mutants" / "src" / rel
         if rel not in mutated and copied.exists():
             copied.unlink()  # mutmut only copies a non-mutated file when the copy is missing
-    # tests: only the unit tests and the shared conftest (mutmut copies tests/ into mutants/)
+    # tests: only the unit tests and what they share (mutmut copies tests/ into mutants/)
     _sync_tree(REPO / "tests" / "unit", work / "tests" / "unit")
-    _sync_file(REPO / "tests" / "conftest.py", work / "tests" / "conftest.py")
+    for shared in SHARED_TEST_FILES:
+        _sync_file(REPO / "tests" / shared, work / "tests" / shared)
     if (work / "tests" / "e2e").exists():
         shutil.rmtree(work / "tests" / "e2e")
     pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")

@@ -147,7 +147,7 @@ def prepare(work: Path) -> None:
     """Write every input into `work` (run in its own process: the torch import of the export stays
     out of the parent, whose peak RSS every child would otherwise inherit in its ru_maxrss)."""
     sys.path.insert(0, str(REPO))
-    from tests.unit.decide_helpers import export_models, make_corpus
+    from tests.factories import export_models, make_corpus
     from vmafkit.media.ffmpeg import find_ffmpeg
 
     ff = find_ffmpeg().path

@@ -1,3 +1,67 @@
-"""vmafkit: libvmaf corpus -> LOSO deep ensemble -> gate -> ONNX -> predictions -> bundle."""
+"""vmafkit: libvmaf corpus -> LOSO deep ensemble -> gate -> ONNX -> predictions -> bundle.
 
-__version__ = "0.1.0"
+The stage functions (`vmafkit.score`, `build_corpus`, `train_loso`, `gate`, `write_verdict`,
+`export`, `predict`, `run`, `make_bundle`, ...) live in `vmafkit.api` and are loaded on first use,
+so that `import vmafkit` and `vmafkit --version` stay fast (no numpy, torch or onnxruntime).
+"""
+
+import importlib as _importlib
+import typing as _typing
+
+from vmafkit._version import __version__
+
+if _typing.TYPE_CHECKING:
+    from vmafkit.api import (
+        BuildResult,
+        InputError,
+        PairScore,
+        RefusedError,
+        RunResult,
+        VmafkitError,
+        build_corpus,
+        export,
+        gate,
+        make_bundle,
+        make_demo_clips,
+        predict,
+        run,
+        score,
+        train_loso,
+        write_verdict,
+    )
+
+# Equal to vmafkit.api.__all__ plus __version__ (a test checks): listed here so that reading them
+# does not import the API.
+__all__ = [
+    "__version__",
+    "BuildResult",
+    "InputError",
+    "PairScore",
+    "RefusedError",
+    "RunResult",
+    "VmafkitError",
+    "build_corpus",
+    "export",
+    "gate",
+    "make_bundle",
+    "make_demo_clips",
+    "predict",
+    "run",
+    "score",
+    "train_loso",
+    "write_verdict",
+]
+_API_NAMES = frozenset(__all__) - {"__version__"}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    """PEP 562: `vmafkit.NAME` for an API name imports `vmafkit.api` then, and caches the value."""
+    if name in _API_NAMES:
+        value = getattr(_importlib.import_module("vmafkit.api"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'vmafkit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*(k for k in globals() if not k.startswith("_") or k.startswith("__")), *_API_NAMES})

@@ -10,7 +10,7 @@ import pytest
 from vmafkit.bundle import make_bundle, select_files, verify_bundle
 from vmafkit.host.platform import PlatformInfo
 
-from ..unit.decide_helpers import export_models, write_predictions, write_seed_report
+from ..factories import export_models, write_predictions, write_seed_report
 
 PLATFORM = PlatformInfo("linux-x86_64-cpu", ("libx264",), {"faked": True})
 

@@ -21,8 +21,7 @@ import pytest
 
 from vmafkit.io import dumps_json
 
-from ..unit.decide_helpers import export_models
-from ..unit.train_helpers import make_corpus as make_train_corpus
+from ..factories import TRAINER_SHAPE, export_models, make_corpus
 
 VMAFKIT = [sys.executable, "-m", "vmafkit.cli"]
 pytestmark = pytest.mark.slow
@@ -67,7 +66,7 @@ def sweep(argv, folder, old, new, delays, *, volatile=(), reset=None) -> int:
 
 
 def test_kill_during_train(tmp_path):
-    corpus = make_train_corpus(tmp_path / "c.jsonl", frames=30)
+    corpus = make_corpus(tmp_path / "c.jsonl", **{**TRAINER_SHAPE, "frames": 30})
     out = tmp_path / "loso"
 
     def train(folder: Path, epochs: int) -> list[str]:

@@ -23,6 +23,8 @@ import pytest
 from vmafkit.corpus.build import build_corpus
 from vmafkit.corpus.schema import TIMING_KEYS
 
+from ..factories import TRAINER_SHAPE, make_corpus
+
 VMAFKIT = [sys.executable, "-m", "vmafkit.cli"]
 DASK = [sys.executable, "-m", "dask"]
 CLIPS = ("parkjoy_480x270_50fps_10f.y4m", "ciscovt2people_320x192_12fps_9f.yuv", "bluesky_640x360_3f.yuv")
@@ -344,45 +346,8 @@ def test_members_fit_on_dask_equal_local_fits(cluster):
 
 
 def _synthetic_corpus(path: Path) -> Path:
-    """A few hundred rows with every REQUIRED_KEY: 4 sources x 2 encoders x 3 cqs x 12 frames."""
-    from vmafkit.corpus.schema import REQUIRED_KEYS
-
-    rng = np.random.default_rng(7)
-    rows = []
-    for s in range(4):
-        for encoder in ("libx264", "libx265"):
-            for cq in (22, 30, 38):
-                for frame in range(12):
-                    base = 1.0 - (cq - 18) / 40 + 0.05 * s + rng.normal(0, 0.03)
-                    feats = {
-                        "adm2": base,
-                        "vif_scale0": base * 0.6,
-                        "vif_scale1": base * 0.8,
-                        "vif_scale2": base * 0.9,
-                        "vif_scale3": base * 0.95,
-                        "motion2": float(rng.uniform(0, 10)),
-                    }
-                    rows.append(
-                        {
-                            "src": f"src{s}",
-                            "src_sha256": f"{s:064x}",
-                            "encoder": encoder,
-                            "preset": "medium",
-                            "cq": cq,
-                            "frame_index": frame,
-                            "vmaf": float(min(100.0, 100 * base - 5 * (encoder == "libx265"))),
-                            **feats,
-                            "width": 320,
-                            "height": 180,
-                            "fps": 25.0,
-                            "pix_fmt": "yuv420p",
-                            "enc_bytes": 1000 + frame,
-                            "enc_time_ms": 10,
-                        }
-                    )
-    assert all(set(REQUIRED_KEYS) <= set(r) for r in rows)
-    path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
-    return path
+    """A few hundred rows: 4 sources x 2 encoders x 3 cqs x 12 frames."""
+    return make_corpus(path, sources=("src0", "src1", "src2", "src3"), **TRAINER_SHAPE)
 
 
 def _comparable(report: dict) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 import tarfile
@@ -111,24 +112,32 @@ def test_wheel_installs_into_a_fresh_venv_and_runs(kit, tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     py = venv / "bin" / "python"
+    # A fresh machine has no PYTHONPATH: one pointing at a checkout's src/ would shadow the wheel.
+    fresh = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     inner_site = subprocess.run(
         [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         check=True,
         capture_output=True,
         text=True,
+        env=fresh,
     ).stdout.strip()
     (Path(inner_site) / "_outer_interpreter_packages.pth").write_text("\n".join(_outer_site_dirs()) + "\n")
     wheel = next(folder.glob("vmafkit-*.whl"))
-    subprocess.run([str(py), "-m", "pip", "install", "--no-deps", "--no-index", "--quiet", str(wheel)], check=True)
+    subprocess.run(
+        [str(py), "-m", "pip", "install", "--no-deps", "--no-index", "--quiet", str(wheel)], check=True, env=fresh
+    )
     where = subprocess.run(
         [str(py), "-c", "import vmafkit; print(vmafkit.__file__)"],
         check=True,
         capture_output=True,
         text=True,
         cwd=tmp_path,
+        env=fresh,
     ).stdout.strip()
     assert where.startswith(str(venv)), where  # the kit's wheel, not the checkout
-    version = subprocess.run([str(venv / "bin" / "vmafkit"), "--version"], capture_output=True, text=True, cwd=tmp_path)
+    version = subprocess.run(
+        [str(venv / "bin" / "vmafkit"), "--version"], capture_output=True, text=True, cwd=tmp_path, env=fresh
+    )
     assert version.returncode == 0, version.stderr
     assert version.stdout.strip() == f"vmafkit, version {__version__}"
     # the wheel's dependencies really import there (rich, click, numpy, torch, onnxruntime, ...)
@@ -137,6 +146,7 @@ def test_wheel_installs_into_a_fresh_venv_and_runs(kit, tmp_path):
         capture_output=True,
         text=True,
         cwd=tmp_path,
+        env=fresh,
     )
     assert deps.returncode == 0, deps.stderr
     checks = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=folder, capture_output=True, text=True)

@@ -15,7 +15,7 @@ import pytest
 
 from vmafkit.media.ffmpeg import find_ffmpeg
 
-from ..unit.decide_helpers import export_models, make_corpus, private_copy
+from ..factories import export_models, make_corpus, private_copy
 
 VMAFKIT = [sys.executable, "-m", "vmafkit"]
 

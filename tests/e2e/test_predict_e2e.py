@@ -22,7 +22,7 @@ from vmafkit.train.loso import train_loso
 from vmafkit.train.model import Recipe
 
 from ..conftest import media
-from ..unit.decide_helpers import cli
+from ..factories import cli
 
 CORPUS_CLIPS = (
     "carphone_176x144_120f.mp4",

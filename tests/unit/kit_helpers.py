@@ -13,7 +13,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from vmafkit.corpus.schema import write_jsonl_lines
+
+from ..factories import synthetic_rows
+
 FOLDS = ("bluesky", "ciscovt2people", "parkjoy", "sparks")
+CORPUS_SOURCES = ("parkjoy", "sparks")
 
 
 def _sha(path: Path) -> str:
@@ -58,7 +63,7 @@ def make_run_dir(
     export: bool = True,
     junk: bool = True,
     record_hashes: bool = True,
-    corpus_text: str = '{"src": "parkjoy", "vmaf": 90.0}\n{"src": "sparks", "vmaf": 80.0}\n',
+    corpus_text: str | None = None,
     env: dict[str, Any] | None = None,
 ) -> Path:
     """OUT/{corpus/per_frame_canonical6.jsonl, loso/loso_seed{N}.json, loso/<VERDICT>.json,
@@ -67,12 +72,14 @@ def make_run_dir(
     (out / "corpus").mkdir(parents=True, exist_ok=True)
     (out / "loso").mkdir(exist_ok=True)
     corpus = out / "corpus" / "per_frame_canonical6.jsonl"
+    if corpus_text is None:
+        corpus_text = write_jsonl_lines(synthetic_rows(sources=CORPUS_SOURCES, frames=1))
     corpus.write_text(corpus_text)
     fingerprint = {
         "path": str(corpus),
         "sha256": _sha(corpus),
         "rows": corpus_text.count("\n"),
-        "sources": [{"src": "parkjoy"}, {"src": "sparks"}],
+        "sources": [{"src": src} for src in CORPUS_SOURCES],
     }
     inputs = []
     for s in seeds:

@@ -38,7 +38,7 @@ STAGES: dict[str, int] = {
     "bundle": 9,
     "pipeline": 10,
     "api": 11,
-    "__init__": 11,
+    "__init__": 12,  # the package's front door: re-exports the API (lazily)
     "cli": 12,
     "__main__": 13,
 }

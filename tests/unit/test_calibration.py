@@ -21,7 +21,7 @@ from vmafkit.decide.calibration import (
 )
 from vmafkit.errors import InputError
 
-from .decide_helpers import make_corpus, write_predictions
+from ..factories import make_corpus, write_predictions
 
 
 def test_conformal_rank_and_quantile():

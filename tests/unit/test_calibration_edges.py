@@ -26,7 +26,7 @@ from vmafkit.decide.calibration import (
 )
 from vmafkit.errors import InputError
 
-from .decide_helpers import make_corpus, write_predictions
+from ..factories import make_corpus, write_predictions
 
 
 def _cols(vmaf, pred, folds, *, src=None, encoder=None, preset=None, cq=None, unlabelled=None):

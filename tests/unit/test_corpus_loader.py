@@ -11,32 +11,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vmafkit.corpus.schema import CANONICAL6, REQUIRED_KEYS, SCHEMA_VERSION, load_corpus
+from vmafkit.corpus.schema import CANONICAL6, REQUIRED_KEYS, load_corpus
 from vmafkit.errors import InputError
+
+from ..factories import corpus_row
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def make_row(src="a", frame=0, cq=25, **over):
-    row = {
-        "schema_version": SCHEMA_VERSION,
-        "src": src,
-        "src_sha256": f"sha-{src}",
-        "encoder": "libx264",
-        "preset": "medium",
-        "cq": cq,
-        "frame_index": frame,
-        "vmaf": 80.0,
-        "width": 64,
-        "height": 64,
-        "fps": 25.0,
-        "pix_fmt": "yuv420p",
-        "enc_bytes": 10,
-        "enc_time_ms": 1,
-        **{k: 0.5 for k in CANONICAL6},
-    }
-    row.update(over)
-    return row
+    return corpus_row(src, frame=frame, cq=cq, **{"src_sha256": f"sha-{src}", **over})
 
 
 rows_strategy = st.lists(

@@ -22,7 +22,7 @@ from vmafkit.train.loso import FULL_CORPUS_SALT, fold_inputs
 from vmafkit.train.model import Recipe
 from vmafkit.validation import schema_errors
 
-from .decide_helpers import cli, export_models, make_corpus, make_loso_dir
+from ..factories import cli, export_models, make_corpus, make_loso_dir
 
 ID = "fr_regressor_v2_ensemble_v1"
 

@@ -15,7 +15,7 @@ from vmafkit.serve.registry import flip, read_history, rollback, validate_regist
 from vmafkit.train.loso import train_loso
 from vmafkit.train.model import Recipe
 
-from .decide_helpers import make_corpus, read_rows
+from ..factories import make_corpus, read_rows
 
 C6 = ("adm2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3", "motion2")
 

@@ -10,7 +10,7 @@ import vmafkit.train.loso as loso
 from vmafkit.decide.verdict import write_verdict
 from vmafkit.serve.export import export_ensemble
 
-from .decide_helpers import make_corpus, make_loso_dir
+from ..factories import make_corpus, make_loso_dir
 
 
 def _promote(tmp_path):

@@ -14,7 +14,7 @@ from vmafkit import thresholds as T
 from vmafkit.decide.gate import evaluate_gate, failing_aspects, load_seed_reports, run_gate
 from vmafkit.errors import InputError
 
-from .decide_helpers import cli, make_corpus, make_loso_dir, write_predictions, write_seed_report
+from ..factories import cli, make_corpus, make_loso_dir, write_predictions, write_seed_report
 
 GATE_KEYS = {
     "passed",

@@ -29,7 +29,7 @@ from vmafkit.decide.gate import (
 )
 from vmafkit.errors import InputError
 
-from .decide_helpers import make_corpus, make_loso_dir, read_rows, write_seed_report
+from ..factories import make_corpus, make_loso_dir, read_rows, write_seed_report
 
 EPS = T.GATE_EPS
 

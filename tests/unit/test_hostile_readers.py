@@ -32,7 +32,7 @@ from vmafkit.media.sources import read_sources_config
 from vmafkit.serve.predict import read_feature_rows
 from vmafkit.serve.registry import registry_problems
 
-from .decide_helpers import make_corpus, write_predictions, write_seed_report
+from ..factories import make_corpus, write_predictions, write_seed_report
 
 FUZZ = settings(
     max_examples=40,

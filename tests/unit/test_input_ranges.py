@@ -23,7 +23,7 @@ from vmafkit.train import loso
 from vmafkit.train.loso import check_recipe, train_loso
 from vmafkit.train.model import Recipe
 
-from .train_helpers import synth_rows
+from ..factories import TRAINER_SHAPE, export_models, read_rows, synthetic_rows, write_corpus
 
 BAD_AT = 5  # 0-based row index of the damaged row: line 6 of the file
 
@@ -34,7 +34,7 @@ def invoke(args: list) -> object:
 
 def corpus_with(tmp_path: Path, key: str, raw_value: str, name: str = "c.jsonl") -> Path:
     """The synthetic corpus with row BAD_AT's `key` replaced by the JSON text `raw_value`."""
-    rows = synth_rows(frames=4)
+    rows = synthetic_rows(**{**TRAINER_SHAPE, "frames": 4})
     lines = [json.dumps(r, sort_keys=True) for r in rows]
     row = dict(rows[BAD_AT])
     row[key] = "__PLACEHOLDER__"
@@ -123,7 +123,7 @@ def test_parquet_corpus_gets_the_same_checks(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    rows = synth_rows(frames=4)
+    rows = synthetic_rows(**{**TRAINER_SHAPE, "frames": 4})
     rows[BAD_AT]["vmaf"] = 1e6
     path = tmp_path / "c.parquet"
     pq.write_table(pa.Table.from_pylist(rows), path)
@@ -150,7 +150,7 @@ def test_parquet_corpus_gets_the_same_checks(tmp_path):
 def test_an_unknown_encoder_gets_the_widest_cq_range(tmp_path):
     from vmafkit.corpus.schema import validate_row
 
-    row = synth_rows(frames=1)[0]
+    row = synthetic_rows(frames=1)[0]
     validate_row({**row, "encoder": "some_other_kit_encoder", "cq": 200}, "x:1")
     with pytest.raises(InputError, match=r"x:1: cq 256 is out of range \(allowed: 0 to 255 for some_other"):
         validate_row({**row, "encoder": "some_other_kit_encoder", "cq": 256}, "x:1")
@@ -251,9 +251,7 @@ def test_compare_api_checks_the_bootstrap_range(tmp_path):
 
 @pytest.fixture
 def small_corpus(tmp_path):
-    from .train_helpers import write_corpus
-
-    return write_corpus(tmp_path / "c.jsonl", synth_rows(frames=6))
+    return write_corpus(tmp_path / "c.jsonl", synthetic_rows(**{**TRAINER_SHAPE, "frames": 6}))
 
 
 def test_train_lr_1e10_exits_2_and_writes_nothing(tmp_path, small_corpus):
@@ -384,14 +382,10 @@ def test_prediction_file_frame_index_abc(tmp_path):
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    from .decide_helpers import export_models
-
     return export_models(tmp_path_factory.mktemp("ranges_models"), seeds=(0, 1))
 
 
 def _features(tmp_path: Path, corpus: Path, key: str, raw: str) -> Path:
-    from .decide_helpers import read_rows
-
     c6 = ("adm2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3", "motion2")
     rows = [{**{k: r[k] for k in c6}, "frame_index": r["frame_index"], "cq": r["cq"]} for r in read_rows(corpus)[:4]]
     lines = [json.dumps(r) for r in rows]

@@ -7,31 +7,14 @@ import json
 import pytest
 
 from vmafkit.corpus.merge import merge_shards
-from vmafkit.corpus.schema import CANONICAL6, SCHEMA_VERSION
 from vmafkit.errors import InputError
+
+from ..factories import corpus_row
 
 
 def row(src="a", cq=25, frame=0, vmaf=90.0, version="v1", **extra):
-    base = {
-        "schema_version": SCHEMA_VERSION,
-        "src": src,
-        "src_sha256": f"sha-{src}",
-        "encoder": "libx264",
-        "preset": "medium",
-        "cq": cq,
-        "frame_index": frame,
-        "vmaf": vmaf,
-        "width": 16,
-        "height": 16,
-        "fps": 25.0,
-        "pix_fmt": "yuv420p",
-        "enc_bytes": 100,
-        "enc_time_ms": 5,
-        "libvmaf_version": version,
-        "backend": "ffmpeg-libvmaf",
-        **{k: 0.5 for k in CANONICAL6},
-    }
-    return {**base, **extra}
+    traced = {"src_sha256": f"sha-{src}", "libvmaf_version": version, "backend": "ffmpeg-libvmaf"}
+    return corpus_row(src, frame=frame, cq=cq, vmaf=vmaf, **{**traced, **extra})
 
 
 def write(path, rows):

@@ -15,6 +15,8 @@ from vmafkit.cli import main
 from vmafkit.errors import InputError
 from vmafkit.media import ffmpeg as ffm
 
+from ..factories import corpus_row
+
 NVENC_STDERR = """\
 [h264_nvenc @ 0x5621c29dbb00] Cannot load libcuda.so.1
 [vost#0:0/h264_nvenc @ 0x5621c29dafc0] [enc:h264_nvenc @ 0x5621c29dba40] Error while opening encoder - maybe incorrect parameters such as bit_rate, rate, width or height.
@@ -161,30 +163,9 @@ def test_run_ref_dir_that_is_a_file(tmp_path):
 
 
 def _row(**over):
-    from vmafkit.corpus.schema import CANONICAL6
-
-    row = {
-        "src": "a",
-        "src_sha256": "0" * 64,
-        "encoder": "libx264",
-        "preset": "medium",
-        "cq": 30,
-        "frame_index": 0,
-        "vmaf": 90.0,
-        "width": 64,
-        "height": 48,
-        "fps": 25.0,
-        "pix_fmt": "yuv420p",
-        "enc_bytes": 100,
-        "enc_time_ms": 5,
-        "libvmaf_version": "86da14d",
-        "ffmpeg_version": "n9.0.2",
-        "backend": "ffmpeg-libvmaf",
-        "schema_version": 1,
-        **{k: 0.5 for k in CANONICAL6},
-    }
-    row.update(over)
-    return row
+    """A row as the ffmpeg back-end records it (with its versions), features 0.5."""
+    traced = {"libvmaf_version": "86da14d", "ffmpeg_version": "n9.0.2", "backend": "ffmpeg-libvmaf"}
+    return corpus_row("a", cq=30, **{**traced, **over})
 
 
 def _shard(path, row):

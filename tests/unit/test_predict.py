@@ -13,7 +13,7 @@ from vmafkit.serve.predict import MODE_ENSEMBLE, MODE_SMOKE, load_ensemble, merg
 from vmafkit.serve.registry import flip
 from vmafkit.train.features import FeatureSpec
 
-from .decide_helpers import cli, export_models, private_copy, read_rows
+from ..factories import cli, export_models, private_copy, read_rows
 
 ID = "fr_regressor_v2_ensemble_v1"
 C6 = ("adm2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3", "motion2")

@@ -2,7 +2,7 @@
 
 Oracles: a fake onnxruntime session whose output is a known function of its inputs (so every
 batch and every row can be checked), tiny ONNX graphs built here by hand and run member by member
-with onnxruntime, and the real exported members run directly (decide_helpers.export_models)."""
+with onnxruntime, and the real exported members run directly (factories.export_models)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from vmafkit.serve.predict import (
 from vmafkit.serve.registry import flip
 from vmafkit.train.features import FeatureSpec
 
-from .decide_helpers import export_models, private_copy, read_rows
+from ..factories import export_models, private_copy, read_rows
 
 ID = "fr_regressor_v2_ensemble_v1"
 C6 = ("adm2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3", "motion2")

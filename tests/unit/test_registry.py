@@ -10,7 +10,7 @@ from vmafkit.decide.verdict import write_verdict
 from vmafkit.errors import InputError
 from vmafkit.serve.registry import flip, read_history, rollback, validate_registry
 
-from .decide_helpers import cli, export_models, make_corpus, make_loso_dir, private_copy
+from ..factories import cli, export_models, make_corpus, make_loso_dir, private_copy
 
 ID = "fr_regressor_v2_ensemble_v1"
 

@@ -21,7 +21,7 @@ from vmafkit.io import exclusive_lock
 from vmafkit.serve import registry as R
 from vmafkit.serve.registry import flip, load_registry, read_history, registry_problems, rollback, validate_registry
 
-from .decide_helpers import export_models, private_copy
+from ..factories import export_models, private_copy
 
 ID = "fr_regressor_v2_ensemble_v1"
 UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")

@@ -17,9 +17,11 @@ import pytest
 from click.testing import CliRunner
 
 from vmafkit.cli import main
-from vmafkit.corpus.schema import CANONICAL6, REQUIRED_KEYS
+from vmafkit.corpus.schema import REQUIRED_KEYS
 from vmafkit.errors import InputError
 from vmafkit.report.page import write_report
+
+from ..factories import synthetic_rows
 
 SOURCES = ("alpha_clip_q", "beta_clip_q", "gamma_clip_q")
 SEEDS = (3, 7)  # not 0/1, so the page must name the seeds it really read
@@ -40,31 +42,8 @@ PLCC = {
 
 
 def _corpus_rows() -> list[dict]:
-    """Made-up rows (not libvmaf output) with every REQUIRED_KEYS field."""
-    rows = []
-    for s, src in enumerate(SOURCES):
-        for cq in CQS:
-            for frame in range(FRAMES):
-                vmaf = 98.0 - (cq - 20) * (1.2 + 0.3 * s) - frame * 0.5
-                row = {
-                    "schema_version": 1,
-                    "src": src,
-                    "src_sha256": f"{s:064x}",
-                    "group": src,
-                    "encoder": "libx264",
-                    "preset": "medium",
-                    "cq": cq,
-                    "frame_index": frame,
-                    "vmaf": vmaf,
-                    "width": 64,
-                    "height": 36,
-                    "fps": 24.0,
-                    "pix_fmt": "yuv420p",
-                    "enc_bytes": 1000 - cq,
-                    "enc_time_ms": 5,
-                }
-                row.update({k: 0.5 + 0.01 * (i + frame) for i, k in enumerate(CANONICAL6)})
-                rows.append(row)
+    """Made-up rows (not libvmaf output) with every REQUIRED_KEYS field and a group."""
+    rows = [{**row, "group": row["src"]} for row in synthetic_rows(sources=SOURCES, cqs=CQS, frames=FRAMES)]
     assert all(set(REQUIRED_KEYS) <= set(r) for r in rows)
     return rows
 

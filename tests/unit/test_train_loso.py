@@ -18,7 +18,7 @@ from vmafkit.train import metrics as M
 from vmafkit.train.loso import make_folds, train_loso
 from vmafkit.train.model import Recipe
 
-from .train_helpers import make_corpus, synth_rows, write_corpus
+from ..factories import TRAINER_SHAPE, make_corpus, synthetic_rows, write_corpus
 
 # The report's published keys (README.md, "Files in --out-dir"), written out here, not taken from the code.
 REPORT_KEYS = {
@@ -60,7 +60,7 @@ FAST = Recipe(epochs=3, lr=5e-3)
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    return make_corpus(tmp_path_factory.mktemp("corpus") / "corpus.jsonl")  # 3 groups x 72 = 216 rows
+    return make_corpus(tmp_path_factory.mktemp("corpus") / "corpus.jsonl", **TRAINER_SHAPE)  # 3 groups x 72 = 216 rows
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +150,7 @@ def test_reports_are_byte_identical_across_runs_and_workers(trained, corpus):
 
 
 def test_feature_spec_fitted_on_training_fold_only(tmp_path):
-    rows = synth_rows(extreme_group="srcC")
+    rows = synthetic_rows(**TRAINER_SHAPE, extreme_group="srcC")
     for r in rows:
         if r["src"] == "srcC":
             r["cq"] += 12
@@ -204,9 +204,9 @@ def test_cli_trains_the_given_seeds(tmp_path, corpus):
 
 
 def _bad_corpora(tmp_path: Path):
-    good = synth_rows()
-    few = synth_rows(frames=2)  # 3 groups x 12 = 36 rows
-    one_group = synth_rows(groups=("only",), frames=30)
+    good = synthetic_rows(**TRAINER_SHAPE)
+    few = synthetic_rows(**{**TRAINER_SHAPE, "frames": 2})  # 3 groups x 12 = 36 rows
+    one_group = synthetic_rows(**{**TRAINER_SHAPE, "frames": 30}, sources=("only",))
     nan_line = json.dumps(good[0]).replace(f'"vmaf": {json.dumps(good[0]["vmaf"])}', '"vmaf": NaN')
     missing = [dict(r) for r in good]
     del missing[5]["motion2"]
@@ -313,7 +313,7 @@ def test_retrain_removes_stale_verdict_but_refused_run_keeps_it(tmp_path, corpus
     other.write_text("keep")
 
     # refused runs: bad seeds, too small a corpus (checked after loading), missing corpus file
-    few = write_corpus(tmp_path / "few.jsonl", synth_rows(frames=2))  # 36 rows < MIN_ROWS
+    few = write_corpus(tmp_path / "few.jsonl", synthetic_rows(**{**TRAINER_SHAPE, "frames": 2}))  # 36 rows < MIN_ROWS
     for args in ((corpus, "0,0"), (few, "0"), (tmp_path / "absent.jsonl", "0")):
         result = _train_cli(args[0], out, args[1])
         assert result.exit_code == 2, result.output

@@ -2,7 +2,7 @@
 
 Each test is one attack a user (or a hostile input) can make against predict, the registry or
 the verdict, and the refusal it must get: exit 2 (bad input) or 3 (refused), one line naming the
-file or value, nothing changed. The models are tiny real exports (decide_helpers.export_models):
+file or value, nothing changed. The models are tiny real exports (factories.export_models):
 libx264 / medium / cq 20-40 only.
 """
 
@@ -14,7 +14,7 @@ import shutil
 import numpy as np
 import pytest
 
-from .decide_helpers import cli, export_models, make_loso_dir, private_copy, read_rows
+from ..factories import cli, export_models, make_loso_dir, private_copy, read_rows
 
 ID = "fr_regressor_v2_ensemble_v1"
 C6 = ("adm2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3", "motion2")
@@ -167,7 +167,7 @@ def test_seed_recipe_ensemble_needs_every_label(tmp_path):
     from vmafkit.decide.verdict import write_verdict
     from vmafkit.serve.export import export_ensemble
 
-    from .decide_helpers import make_corpus, write_seed_report
+    from ..factories import make_corpus, write_seed_report
 
     corpus = make_corpus(tmp_path / "per_frame_canonical6.jsonl", cqs=(20, 23, 26, 30, 33, 36, 40), frames=4)
     loso, _ = make_loso_dir(tmp_path, {0: 0.96, 1: 0.961}, corpus=corpus)

@@ -13,7 +13,7 @@ from vmafkit.errors import InputError
 from vmafkit.io import sha256_file
 from vmafkit.validation import schema_errors
 
-from .decide_helpers import cli, make_corpus, make_loso_dir, write_seed_report
+from ..factories import cli, make_corpus, make_loso_dir, write_seed_report
 
 # A verdict's published keys (README.md, "Keys:"), written out here, not taken from the code or the schema.
 VERDICT_KEYS = {

@@ -37,7 +37,7 @@ from vmafkit.decide.verdict import (
 )
 from vmafkit.errors import InputError, RefusedError
 
-from .decide_helpers import make_corpus, make_loso_dir, read_rows, write_seed_report
+from ..factories import make_corpus, make_loso_dir, read_rows, write_seed_report
 
 PASSING = {0: 0.96, 1: 0.961, 2: 0.962}
 

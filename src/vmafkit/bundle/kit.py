@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from vmafkit import __version__
+from vmafkit._version import __version__
 from vmafkit.errors import InputError
 from vmafkit.io import atomic_output
 
@@ -71,7 +71,7 @@ exec vmafkit run "$@"
 
 def project_root(start: str | Path | None = None) -> Path:
     """The source checkout holding vmafkit's pyproject.toml (dist needs one to build the wheel)."""
-    here = Path(start) if start is not None else Path(__file__).resolve().parents[2]
+    here = Path(start) if start is not None else Path(__file__).resolve().parents[3]  # src/vmafkit/bundle/kit.py
     pyproject = here / "pyproject.toml"
     if not pyproject.is_file() or not re.search(r'(?m)^name\s*=\s*"vmafkit"', pyproject.read_text("utf-8")):
         raise InputError(

@@ -1,7 +1,7 @@
-"""The `vmafkit` command: a thin layer over `vmafkit.api`.
+"""The `vmafkit` command: a thin layer over the stage functions, which `vmafkit.api` offers to Python.
 
 Each stage's subcommands live in their own module below and register on `main` (the modules
-are listed at the bottom of this file); a command parses its flags, calls the Python API, prints,
+are listed at the bottom of this file); a command parses its flags, calls its stage's function, prints,
 and returns an exit code. Flags that several commands have are defined once in `options.py`. A
 `VmafkitError` becomes one line on stderr and its exit code (2 input, 3 refused); so do a bad flag
 (exit 2) and a write that fails for want of space (ENOSPC, EDQUOT, or EFBIG past `ulimit -f`)
@@ -15,7 +15,7 @@ import sys
 
 import click
 
-from vmafkit import __version__
+from vmafkit._version import __version__
 from vmafkit.errors import EXIT_INPUT, storage_error
 
 

@@ -1,24 +1,78 @@
-"""Synthetic corpora, seed reports and held-out prediction files for the gate/verdict/export/
-registry/predict tests (small: a few hundred rows)."""
+"""Made-up test data, one maker per kind: corpus rows and corpora, held-out prediction files, seed
+reports, LOSO folders and tiny real exports.
+
+The corpora are synthetic (not libvmaf output): `synthetic_rows` is the one corpus factory, and
+every other maker (and every test that needs a corpus row) builds on `corpus_row`. Its vmaf is a
+smooth function of the canonical-6 (learnable in a few epochs), its rows follow
+corpus/schema.py's REQUIRED_KEYS. tests/conftest.py offers the same as fixtures.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from vmafkit.corpus.schema import CANONICAL6, SCHEMA_VERSION, write_jsonl_lines
 
-def make_corpus(
-    path: Path, *, sources=("srcA", "srcB", "srcC"), encoders=("libx264",), cqs=(20, 30, 40), frames=8, seed=0
-) -> Path:
-    """A corpus whose vmaf is a smooth function of the canonical-6 and cq (learnable in a few epochs)."""
+DEFAULT_SOURCES = ("srcA", "srcB", "srcC")
+
+# What the trainer tests need beside the defaults: a second encoder (the label-sensitivity
+# measures move a row to another trained encoder) and enough rows per source that 3 sources clear
+# the trainer's 100-row minimum even at a few frames (3 x 2 x 3 x 6 = 108).
+TRAINER_SHAPE: dict[str, Any] = {"encoders": ("libx264", "libx265"), "cqs": (22, 30, 38), "frames": 12}
+
+
+def source_digest(src: str) -> str:
+    """The made-up `src_sha256` of a source: the sha256 of its name."""
+    return hashlib.sha256(src.encode()).hexdigest()
+
+
+def corpus_row(src: str = "a", *, frame: int = 0, cq: int = 25, **over: Any) -> dict[str, Any]:
+    """One valid corpus row (every REQUIRED_KEY, features 0.5, vmaf 80); `over` replaces or adds keys."""
+    row: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "src": src,
+        "src_sha256": source_digest(src),
+        "encoder": "libx264",
+        "preset": "medium",
+        "cq": cq,
+        "frame_index": frame,
+        "vmaf": 80.0,
+        "width": 64,
+        "height": 48,
+        "fps": 25,
+        "pix_fmt": "yuv420p",
+        "enc_bytes": 1000,
+        "enc_time_ms": 1.0,
+        **{k: 0.5 for k in CANONICAL6},
+    }
+    row.update(over)
+    return row
+
+
+def synthetic_rows(
+    *,
+    sources: Sequence[str] = DEFAULT_SOURCES,
+    encoders: Sequence[str] = ("libx264",),
+    cqs: Sequence[int] = (20, 30, 40),
+    frames: int = 8,
+    seed: int = 0,
+    extreme_group: str | None = None,
+) -> list[dict[str, Any]]:
+    """Rows for every (source, encoder, cq, frame), in that order, whose vmaf is a smooth function
+    of the canonical-6 (and so of cq) with a per-source offset; the same arguments give the same rows.
+
+    `extreme_group`: that source's features are shifted far outside the others' range after its
+    vmaf is drawn (leakage tests: a statistic fitted on it would be far off)."""
     rng = np.random.default_rng(seed)
     rows = []
     for s_i, src in enumerate(sources):
-        digest = hashlib.sha256(src.encode()).hexdigest()
         for enc in encoders:
             for cq in cqs:
                 for f in range(frames):
@@ -34,31 +88,28 @@ def make_corpus(
                     vmaf = float(
                         np.clip(100 * (0.6 * feats["adm2"] + 0.4 * feats["vif_scale1"]) - 40 + 2 * s_i, 0, 100)
                     )
-                    rows.append(
-                        {
-                            "src": src,
-                            "src_sha256": digest,
-                            "encoder": enc,
-                            "preset": "medium",
-                            "cq": cq,
-                            "frame_index": f,
-                            "vmaf": vmaf,
-                            **feats,
-                            "width": 64,
-                            "height": 48,
-                            "fps": 25,
-                            "pix_fmt": "yuv420p",
-                            "enc_bytes": 1000,
-                            "enc_time_ms": 1.0,
-                            "schema_version": 1,
-                        }
-                    )
-    path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
-    return path
+                    if src == extreme_group:
+                        feats = {k: v + (500.0 if k == "motion2" else 50.0) for k, v in feats.items()}
+                    rows.append(corpus_row(src, frame=f, cq=cq, encoder=enc, vmaf=vmaf, **feats))
+    return rows
 
 
-def read_rows(path: Path) -> list[dict]:
+def write_corpus(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
+    """The rows as a corpus file, in the corpus's own JSONL form."""
+    Path(path).write_text(write_jsonl_lines(rows))
+    return Path(path)
+
+
+def make_corpus(path: Path, **shape: Any) -> Path:
+    """`write_corpus(path, synthetic_rows(**shape))`."""
+    return write_corpus(path, synthetic_rows(**shape))
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+# ----------------------------------------------------------------------------- LOSO evidence
 
 
 def write_predictions(loso_dir: Path, seed: int, corpus: Path, *, plcc: float = 0.96, bias: float = 0.0) -> Path:
@@ -202,6 +253,7 @@ def private_copy(pristine: tuple[Path, Path, Path], tmp_path: Path) -> tuple[Pat
 
 
 def cli(args, **kwargs):
+    """The real `vmafkit` command in-process (click's runner), exceptions not swallowed."""
     from click.testing import CliRunner
 
     from vmafkit.cli import main

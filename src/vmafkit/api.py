@@ -1,0 +1,353 @@
+"""The Python API: one function per pipeline stage, as `import vmafkit` exposes them.
+
+    import vmafkit
+    pair = vmafkit.score("ref.y4m", "dis.mp4")                       # libvmaf, frame by frame
+    vmafkit.build_corpus("refs", "corpus.jsonl", encoders=["libx264"], cqs=[22, 34])
+    vmafkit.train_loso("corpus.jsonl", "loso", seeds=[0, 1], epochs=20)
+    vmafkit.gate("loso", seeds=[0, 1])                                 # the gate report, nothing written
+    verdict, path = vmafkit.write_verdict("loso", seeds=[0, 1])        # PROMOTE.json or HOLD.json
+    vmafkit.export("corpus.jsonl", path, "models")                     # PROMOTE only: ONNX + registry
+    vmafkit.predict("models", ref="ref.y4m", dis="dis.mp4")            # ensemble score + interval
+    vmafkit.run("out", demo=True)                                      # all of it, resumable
+
+Each function does what its `vmafkit` subcommand does and raises what the subcommand reports:
+`InputError` (bad input, exit 2 on the command line) and `RefusedError` (exit 3). Options are
+keyword-only; an option left at None takes the stage's own default (one owner per default).
+Unlike the commands, nothing draws progress bars unless `progress=True`.
+
+The training stage imports torch; it is imported when a function needs it, not with this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from vmafkit import thresholds as T
+from vmafkit.bundle.pack import make_bundle
+from vmafkit.corpus.build import DEFAULT_CQS, DEFAULT_PRESETS, BuildResult
+from vmafkit.corpus.build import build_corpus as _build_corpus
+from vmafkit.decide.gate import run_gate
+from vmafkit.decide.verdict import write_verdict as _write_verdict
+from vmafkit.errors import InputError, RefusedError, VmafkitError
+from vmafkit.media.demo import make_demo_clips
+from vmafkit.media.score import PairScore, score_pair
+from vmafkit.pipeline import RunOptions, RunResult, resolve_encoders, run_pipeline
+from vmafkit.serve.export import DEFAULT_MODEL_ID, export_ensemble
+from vmafkit.serve.predict import predict_features, predict_pair, read_feature_rows
+
+__all__ = [
+    "BuildResult",
+    "InputError",
+    "PairScore",
+    "RefusedError",
+    "RunResult",
+    "VmafkitError",
+    "build_corpus",
+    "export",
+    "gate",
+    "make_bundle",
+    "make_demo_clips",
+    "predict",
+    "run",
+    "score",
+    "train_loso",
+    "write_verdict",
+]
+
+PathLike = str | Path
+
+
+def score(
+    ref: PathLike,
+    dis: PathLike,
+    *,
+    width: int | None = None,
+    height: int | None = None,
+    pix_fmt: str | None = None,
+    fps: float | None = None,
+    max_frames: int | None = None,
+    ffmpeg: str | None = None,
+    vmaf_bin: str | None = None,
+    threads: int = 1,
+) -> PairScore:
+    """Score `dis` against `ref` with real libvmaf: per-frame VMAF and canonical-6 features
+    (`.frames`) and their means (`.mean`); `.to_json()` is what `vmafkit score --json` writes.
+
+    `width`/`height`/`pix_fmt`/`fps` describe raw `.yuv` inputs whose names lack them;
+    `vmaf_bin` scores with a standalone libvmaf `vmaf` CLI instead of ffmpeg's filter. Both
+    inputs must decode to the same size and frame count (after `max_frames`), else InputError.
+    """
+    return score_pair(
+        ref,
+        dis,
+        width=width,
+        height=height,
+        pix_fmt=pix_fmt,
+        fps=fps,
+        max_frames=max_frames,
+        ffmpeg=ffmpeg,
+        vmaf_bin=vmaf_bin,
+        threads=threads,
+    )
+
+
+def _encoder_list(encoders: Sequence[str] | str, ffmpeg: str | None) -> list[str]:
+    """A list of encoder names; a string is comma-separated, and "auto" is this platform's
+    default encoders that pass their 1-frame probe (as `vmafkit run --encoders auto`)."""
+    if isinstance(encoders, str):
+        if encoders.strip() == "auto":
+            return resolve_encoders("auto", ffmpeg)[0]
+        return [name.strip() for name in encoders.split(",") if name.strip()]
+    return list(encoders)
+
+
+def build_corpus(
+    ref_dir: PathLike,
+    out: PathLike,
+    *,
+    encoders: Sequence[str] | str = ("libx264",),
+    cqs: Sequence[int] = DEFAULT_CQS,
+    presets: Sequence[str] = DEFAULT_PRESETS,
+    max_frames: int | None = None,
+    jobs: int | None = None,
+    ffmpeg: str | None = None,
+    vmaf_bin: str | None = None,
+    scheduler: str | None = None,
+    encoder_threads: int = 1,
+    progress: bool = False,
+) -> BuildResult:
+    """Encode every reference clip in `ref_dir` with each encoder at each cq and preset, score
+    every frame with libvmaf, and write the per-frame corpus to `out` (JSONL, atomically).
+
+    Finished cells are cached beside `out` (`.vmafkit-cache/cells/`), so a repeated or interrupted
+    call resumes. `encoders`: names, a comma-separated string, or "auto". `jobs` cells run at once
+    (default: the usable cores); `scheduler` sends them to a Dask cluster instead.
+    """
+    return _build_corpus(
+        ref_dir,
+        _encoder_list(encoders, ffmpeg),
+        cqs,
+        out,
+        presets=presets,
+        jobs=jobs,
+        max_frames=max_frames,
+        ffmpeg=ffmpeg,
+        vmaf_bin=vmaf_bin,
+        progress=progress,
+        scheduler=scheduler,
+        encoder_threads=encoder_threads,
+    )
+
+
+def train_loso(
+    corpus: PathLike,
+    out_dir: PathLike,
+    *,
+    seeds: Sequence[int] = T.DEFAULT_SEEDS,
+    recipe: str = "robust",
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    weight_decay: float | None = None,
+    device: str = "auto",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = False,
+) -> list[Path]:
+    """Retrain the ensemble with leave-one-source-out folds: one member per (seed, source group),
+    plus one full-corpus member per seed. Writes `loso_seed{N}.json`, `.predictions.jsonl`,
+    `.refit.json` and `.timing.json` per seed into `out_dir`; returns the seed reports' paths.
+
+    `recipe`: "robust" (labels masked in training, the default) or "seed" (the seed kit's exact
+    recipe); `epochs`, `batch_size`, `lr`, `weight_decay` override it (None: the recipe's own).
+    `device`: "auto", "cpu" or "cuda". A retrain removes the folder's old verdict.
+    """
+    from vmafkit.train.loso import train_loso as _train_loso
+    from vmafkit.train.model import Recipe
+
+    overrides = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay}
+    try:
+        chosen = Recipe.named(recipe, **{k: v for k, v in overrides.items() if v is not None})
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    return _train_loso(
+        corpus,
+        list(seeds),
+        out_dir,
+        recipe=chosen,
+        device=device,
+        progress=progress,
+        workers=workers,
+        scheduler=scheduler,
+    )
+
+
+def gate(
+    loso_dir: PathLike, *, seeds: Sequence[int] = T.DEFAULT_SEEDS, coverage: float = T.DEFAULT_COVERAGE
+) -> dict[str, Any]:
+    """The production gate over a LOSO folder, every PLCC recomputed from its prediction files
+    (a seed report that disagrees with them is refused): the gate report, `["passed"]` the
+    outcome. Nothing is written; `write_verdict` records the same gate in a verdict file."""
+    return run_gate(loso_dir, seeds, coverage)
+
+
+def write_verdict(
+    loso_dir: PathLike,
+    *,
+    seeds: Sequence[int] = T.DEFAULT_SEEDS,
+    ref_dir: PathLike | None = None,
+    coverage: float = T.DEFAULT_COVERAGE,
+) -> tuple[dict[str, Any], Path]:
+    """Gate the LOSO folder and write exactly one of `PROMOTE.json` / `HOLD.json` in it (the other
+    is removed); returns (verdict, its path). `verdict["verdict"]` is "PROMOTE" or "HOLD";
+    `ref_dir` (the reference clips) is snapshotted into the corpus fingerprint."""
+    return _write_verdict(loso_dir, seeds, ref_dir=ref_dir, coverage=coverage)
+
+
+def export(
+    corpus: PathLike,
+    verdict: PathLike,
+    out_dir: PathLike,
+    *,
+    model_id: str = DEFAULT_MODEL_ID,
+    device: str = "cpu",
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Export a PROMOTE verdict's ensemble to ONNX in `out_dir`: one model and sidecar per seed,
+    the calibration file and `registry.json` rows (smoke until `vmafkit registry flip`).
+
+    Refuses with RefusedError unless `verdict` (a PROMOTE.json path) re-derives from the files it
+    pins and names this `corpus`; nothing is written unless every member passes the onnxruntime
+    parity check. Returns the export summary."""
+    return export_ensemble(corpus, verdict, out_dir, model_id=model_id, device=device, progress=progress)
+
+
+def predict(
+    models: PathLike,
+    ref: PathLike | None = None,
+    dis: PathLike | None = None,
+    *,
+    features: PathLike | Sequence[Mapping[str, Any]] | None = None,
+    encoder: str | None = None,
+    preset: str | None = None,
+    cq: float | None = None,
+    coverage: float = T.DEFAULT_COVERAGE,
+    model_id: str | None = None,
+    allow_out_of_domain: bool = False,
+    width: int | None = None,
+    height: int | None = None,
+    pix_fmt: str | None = None,
+    fps: float | None = None,
+    max_frames: int | None = None,
+    ffmpeg: str | None = None,
+) -> dict[str, Any]:
+    """The exported ensemble's quality prediction with a calibrated interval, per frame and per
+    clip: the dict `vmafkit predict --json` writes (`["clips"][0]["pred"]`, `["lower"]`, ...).
+
+    Give either `ref` and `dis` (scored with libvmaf first; the geometry options are `score`'s) or
+    `features`: a JSONL file or a list of rows holding the canonical-6. `encoder`/`preset`/`cq`
+    label the rows; a robust-recipe ensemble also answers without them. Rows outside what the
+    ensemble was trained on raise InputError unless `allow_out_of_domain` (then they are marked
+    and get no interval).
+    """
+    if features is not None:
+        if ref is not None or dis is not None:
+            raise InputError("give either features or ref and dis, not both")
+        rows = read_feature_rows(features) if isinstance(features, (str, Path)) else list(features)
+        return predict_features(
+            models,
+            rows,
+            encoder=encoder,
+            preset=preset,
+            cq=cq,
+            coverage=coverage,
+            model_id=model_id,
+            allow_out_of_domain=allow_out_of_domain,
+        )
+    if ref is None or dis is None:
+        raise InputError("give either features or both ref and dis")
+    return predict_pair(
+        models,
+        ref,
+        dis,
+        encoder=encoder,
+        preset=preset,
+        cq=cq,
+        coverage=coverage,
+        model_id=model_id,
+        allow_out_of_domain=allow_out_of_domain,
+        width=width,
+        height=height,
+        pix_fmt=pix_fmt,
+        fps=fps,
+        max_frames=max_frames,
+        ffmpeg=ffmpeg,
+    )
+
+
+def run(
+    out_dir: PathLike,
+    *,
+    ref_dir: PathLike | None = None,
+    demo: bool = False,
+    encoders: Sequence[str] | str = "auto",
+    cqs: Sequence[int] = DEFAULT_CQS,
+    presets: Sequence[str] = DEFAULT_PRESETS,
+    seeds: Sequence[int] = T.DEFAULT_SEEDS,
+    recipe: str = "robust",
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    weight_decay: float | None = None,
+    max_frames: int | None = None,
+    jobs: int | None = None,
+    device: str = "auto",
+    ffmpeg: str | None = None,
+    scheduler: str | None = None,
+    bundle: bool = True,
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> RunResult:
+    """The whole job, as `vmafkit run`: doctor -> corpus -> train -> verdict -> (PROMOTE) export ->
+    report -> bundle, into `out_dir`. A repeated call resumes at the first step whose inputs
+    changed. Give `ref_dir` (reference clips) or `demo=True` (nine synthetic clips ffmpeg makes).
+
+    Returns a RunResult: `.verdict` ("PROMOTE"/"HOLD"), `.exit_code` (0/1, the command's),
+    `.steps`, `.bundle`, `.report`. `log` receives one line per step (default: silent).
+    """
+    if demo and ref_dir is not None:
+        raise InputError("give ref_dir or demo=True, not both")
+    if isinstance(encoders, str) and encoders.strip() != "auto":
+        encoders = _encoder_list(encoders, ffmpeg)
+    opts = RunOptions(
+        ref_dir=Path(ref_dir) if ref_dir is not None else None,
+        out_dir=Path(out_dir),
+        encoders=encoders,
+        cqs=list(cqs),
+        presets=list(presets),
+        seeds=list(seeds),
+        recipe=recipe,
+        jobs=jobs,
+        max_frames=max_frames,
+        device=device,
+        ffmpeg=ffmpeg,
+        scheduler=scheduler,
+        demo=demo,
+        progress=progress,
+        bundle=bundle,
+    )
+    if epochs is not None:
+        opts.epochs = epochs
+    if batch_size is not None:
+        opts.batch_size = batch_size
+    if lr is not None:
+        opts.lr = lr
+    if weight_decay is not None:
+        opts.weight_decay = weight_decay
+    return run_pipeline(opts, log=log or (lambda message: None))
+
+
+# `make_bundle(out_dir, tarball)` (bundle.pack) and `make_demo_clips(dest)` (media.demo) are
+# exported as they are: their signatures are already the API's.

@@ -1,0 +1,143 @@
+"""The public Python API: `import vmafkit` is light, every exported name resolves, the options are
+keyword-only, and the wrappers pass their options to the stages the way the commands do."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import vmafkit
+from vmafkit import api
+from vmafkit.errors import InputError
+
+from ..factories import TRAINER_SHAPE, cli, export_models, make_loso_dir, private_copy, read_rows
+
+HEAVY = ("torch", "numpy", "onnxruntime", "dask", "vmafkit.api")
+# Positional parameters with a default: predict's ref and dis (the pair) are an alternative to features.
+POSITIONAL_WITH_DEFAULT = {"predict": {"ref", "dis"}}
+
+
+def test_import_vmafkit_imports_no_heavy_module():
+    code = (
+        "import json, sys, vmafkit; "
+        f"print(json.dumps([vmafkit.__version__, [m for m in {list(HEAVY)!r} if m in sys.modules]]))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    version, loaded = json.loads(proc.stdout)
+    assert loaded == []
+    from vmafkit._version import __version__
+
+    assert version == __version__
+
+
+def test_every_public_name_resolves_and_is_the_apis():
+    assert set(vmafkit.__all__) == {"__version__", *api.__all__}
+    package = Path(vmafkit.__file__).parent
+    for name in api.__all__:
+        assert getattr(vmafkit, name) is getattr(api, name), name
+        # a subpackage of that name would replace the function on vmafkit once it is imported
+        assert not (package / name).exists() and not (package / f"{name}.py").exists(), name
+    assert set(vmafkit.__all__) <= set(dir(vmafkit))
+    with pytest.raises(AttributeError, match="no attribute 'not_an_api_name'"):
+        vmafkit.not_an_api_name  # noqa: B018
+
+
+@pytest.mark.parametrize("name", [n for n in api.__all__ if inspect.isfunction(getattr(api, n))])
+def test_functions_are_documented_typed_and_take_options_by_keyword(name):
+    func = getattr(api, name)
+    assert (func.__doc__ or "").strip(), name
+    for param in inspect.signature(func).parameters.values():
+        assert param.annotation is not inspect.Parameter.empty, f"{name}({param.name}) has no type"
+        if param.default is not inspect.Parameter.empty and param.name not in POSITIONAL_WITH_DEFAULT.get(name, ()):
+            assert param.kind is inspect.Parameter.KEYWORD_ONLY, f"{name}({param.name}) is an option: keyword-only"
+
+
+def test_version_has_one_source():
+    tomllib = pytest.importorskip("tomllib")
+    from vmafkit.bundle.kit import project_root
+
+    pyproject = tomllib.loads((project_root() / "pyproject.toml").read_text())
+    assert "version" not in pyproject["project"] and "version" in pyproject["project"]["dynamic"]
+    assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "vmafkit._version.__version__"}
+    assert "py.typed" in pyproject["tool"]["setuptools"]["package-data"]["vmafkit"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "vmafkit.cli", "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.stdout.strip() == f"vmafkit, version {vmafkit.__version__}"
+
+
+# ----------------------------------------------------------------------------- gate and verdict
+
+
+def test_gate_and_verdict_on_known_plccs(tmp_path):
+    """Every fold of seed N has exactly the PLCC asked for (factories.write_predictions): 0.96 and
+    0.958 pass the gate, a seed at 0.90 fails it alone."""
+    (tmp_path / "good").mkdir()
+    (tmp_path / "bad").mkdir()
+    loso, _ = make_loso_dir(tmp_path / "good", {0: 0.96, 1: 0.958})
+    before = sorted(loso.iterdir())
+    report = vmafkit.gate(loso, seeds=[0, 1])
+    assert report["passed"] and report["per_seed_plccs"] == pytest.approx({"0": 0.96, "1": 0.958}, abs=1e-9)
+    assert sorted(loso.iterdir()) == before  # the gate writes nothing
+    verdict, path = vmafkit.write_verdict(loso, seeds=[0, 1])
+    assert verdict["verdict"] == "PROMOTE" and path == loso / "PROMOTE.json" and path.is_file()
+
+    bad, _ = make_loso_dir(tmp_path / "bad", {0: 0.96, 1: 0.90})
+    assert vmafkit.gate(bad, seeds=[0, 1])["failing_seeds"] == [1]
+    verdict, path = vmafkit.write_verdict(bad, seeds=[0, 1])
+    assert verdict["verdict"] == "HOLD" and path.name == "HOLD.json"
+    with pytest.raises(InputError, match="loso_seed2"):  # the default seeds 0..4: seed 2 has no report
+        vmafkit.gate(bad)
+
+
+# ----------------------------------------------------------------------------- train
+
+
+def test_train_loso_takes_recipe_overrides(tmp_path, synthetic_corpus):
+    corpus = synthetic_corpus(**{**TRAINER_SHAPE, "frames": 6})  # 108 rows
+    paths = vmafkit.train_loso(corpus, tmp_path / "loso", seeds=[4], recipe="seed", epochs=1, lr=5e-3, device="cpu")
+    assert [p.name for p in paths] == ["loso_seed4.json"]
+    report = json.loads(paths[0].read_text())
+    assert (report["epochs"], report["lr"], report["batch_size"]) == (1, 5e-3, 32)  # 32: SPEC's batch
+    assert report["recipe"]["label_mask_rate"] == 0.0  # the seed kit's recipe masks no labels
+    with pytest.raises(InputError, match="unknown recipe 'fancy'"):
+        vmafkit.train_loso(corpus, tmp_path / "other", seeds=[0], recipe="fancy")
+    assert not (tmp_path / "other").exists()
+
+
+# ----------------------------------------------------------------------------- predict and run
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    return export_models(tmp_path_factory.mktemp("api_models"), seeds=(0, 1))
+
+
+def test_predict_from_features_equals_the_command(exported, tmp_path):
+    models, _, corpus = private_copy(exported, tmp_path)
+    c6 = ("adm2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3", "motion2")
+    rows = [{**{k: r[k] for k in c6}, "frame_index": r["frame_index"], "src": r["src"]} for r in read_rows(corpus)[:9]]
+    features = tmp_path / "features.jsonl"
+    features.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "pred.json"
+    result = cli(["predict", "--models", models, "--features", features, "--cq", "30", "--json", out])
+    assert result.exit_code == 0, result.output
+    from_file = vmafkit.predict(models, features=features, cq=30)
+    assert json.loads(json.dumps(from_file)) == json.loads(out.read_text())
+    assert vmafkit.predict(models, features=rows, cq=30) == from_file
+    with pytest.raises(InputError, match="not both"):
+        vmafkit.predict(models, tmp_path / "a.y4m", tmp_path / "b.y4m", features=rows)
+    with pytest.raises(InputError, match="both ref and dis"):
+        vmafkit.predict(models, tmp_path / "a.y4m")
+
+
+def test_run_refuses_demo_and_ref_dir_together(tmp_path):
+    with pytest.raises(InputError, match="not both"):
+        vmafkit.run(tmp_path / "out", ref_dir=tmp_path, demo=True)
+    assert not (tmp_path / "out").exists()
