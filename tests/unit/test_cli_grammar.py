@@ -16,9 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 import vmafkit.cli as cli_package
+from tests.factories import TRAINER_SHAPE, synthetic_rows, write_corpus
 from vmafkit.cli import COMMAND_MODULES, main
-
-from .train_helpers import synth_rows, write_corpus
 
 CLI_DIR = Path(cli_package.__file__).parent
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -276,7 +275,7 @@ def test_registry_validate_with_the_old_positional_reaches_the_command(tmp_path)
 
 
 def test_train_with_out_dir_still_trains_into_that_folder(tmp_path):
-    corpus = write_corpus(tmp_path / "c.jsonl", synth_rows(frames=6))
+    corpus = write_corpus(tmp_path / "c.jsonl", synthetic_rows(**{**TRAINER_SHAPE, "frames": 6}))
     out = tmp_path / "loso"
     argv = ["train", "--corpus", str(corpus), "--out-dir", str(out), "--seeds", "0", "--epochs", "1"]
     result = CliRunner().invoke(main, [*argv, "--device", "cpu", "--workers", "1", "--no-progress"])
@@ -315,7 +314,7 @@ def test_platform_json_bare_prints_and_json_path_writes(tmp_path, monkeypatch):
 
 @pytest.fixture
 def shards(tmp_path):
-    rows = synth_rows(frames=2)
+    rows = synthetic_rows(**{**TRAINER_SHAPE, "frames": 2})
     half = len(rows) // 2
     return write_corpus(tmp_path / "a.jsonl", rows[:half]), write_corpus(tmp_path / "b.jsonl", rows[half:])
 

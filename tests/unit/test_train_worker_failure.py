@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .train_helpers import synth_rows, write_corpus
+from tests.factories import TRAINER_SHAPE, synthetic_rows, write_corpus
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="shards are forked processes on Linux")
 
@@ -38,7 +38,7 @@ def _children(pid: int) -> list[int]:
 
 
 def test_a_killed_training_worker_is_one_error_line_and_exit_2(tmp_path):
-    corpus = write_corpus(tmp_path / "c.jsonl", synth_rows())
+    corpus = write_corpus(tmp_path / "c.jsonl", synthetic_rows(**TRAINER_SHAPE))
     out = tmp_path / "loso"
     argv = [sys.executable, "-m", "vmafkit.cli", "train", "--corpus", str(corpus), "--out", str(out)]
     argv += ["--seeds", "0", "--epochs", EPOCHS, "--device", "cpu", "--workers", "2", "--no-progress"]
