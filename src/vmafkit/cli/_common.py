@@ -11,6 +11,10 @@ from typing import Any
 import click
 
 from vmafkit.errors import VmafkitError
+from vmafkit.train.recipe import DEFAULT_SEEDS, Recipe
+
+DEFAULT_RECIPE = Recipe()  # the option defaults of every command that trains
+DEFAULT_SEEDS_TEXT = ",".join(str(s) for s in DEFAULT_SEEDS)
 
 
 def run_command(func: Callable[..., int | None]) -> Callable[..., None]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from vmafkit import layout
 from vmafkit import validation as V
 from vmafkit.cli._common import int_list, run_command, split_list
 from vmafkit.io import dumps_json
@@ -14,7 +15,7 @@ from vmafkit.io import dumps_json
 @click.option("--encoders", default="libx264", show_default=True, help="Comma-separated encoders.")
 @click.option("--cqs", default="19,25,31,37", show_default=True, help="Comma-separated CQ/CRF values.")
 @click.option("--presets", default="medium", show_default=True, help="Comma-separated presets.")
-@click.option("--out", required=True, help="Corpus JSONL to write (per_frame_canonical6.jsonl).")
+@click.option("--out", required=True, help=f"Corpus JSONL to write ({layout.CORPUS_FILE}).")
 @click.option("--jobs", type=click.IntRange(*V.JOBS_RANGE), help="Cells in parallel (default: the usable cores).")
 @click.option("--max-frames", type=click.IntRange(min=1), help="Encode and score only the first N frames.")
 @click.option("--ffmpeg", "ffmpeg_path", help="ffmpeg binary to use.")

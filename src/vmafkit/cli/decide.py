@@ -7,10 +7,8 @@ import sys
 import click
 
 from vmafkit import thresholds as T
-from vmafkit.cli._common import FiniteFloatRange, int_list, run_command
+from vmafkit.cli._common import DEFAULT_SEEDS_TEXT, FiniteFloatRange, int_list, run_command
 from vmafkit.io import dumps_json
-
-_DEFAULT_SEEDS = ",".join(str(s) for s in T.DEFAULT_SEEDS)
 
 
 def _print_gate(gate: dict) -> None:
@@ -31,7 +29,7 @@ def _print_gate(gate: dict) -> None:
 def register(main: click.Group) -> None:
     @main.command("gate")
     @click.argument("loso_dir", type=click.Path(file_okay=False, path_type=str))
-    @click.option("--seeds", default=_DEFAULT_SEEDS, show_default=True, help="Comma-separated seeds.")
+    @click.option("--seeds", default=DEFAULT_SEEDS_TEXT, show_default=True, help="Comma-separated seeds.")
     @click.option("--json", "as_json", is_flag=True, help="Print the gate report as JSON.")
     @run_command
     def gate_cmd(loso_dir: str, seeds: str, as_json: bool) -> int:
@@ -53,7 +51,7 @@ def register(main: click.Group) -> None:
         default=None,
         help="Reference-clip folder to snapshot into the corpus fingerprint.",
     )
-    @click.option("--seeds", default=_DEFAULT_SEEDS, show_default=True, help="Comma-separated seeds.")
+    @click.option("--seeds", default=DEFAULT_SEEDS_TEXT, show_default=True, help="Comma-separated seeds.")
     @click.option(
         "--coverage",
         type=FiniteFloatRange(0, 1, min_open=True, max_open=True),

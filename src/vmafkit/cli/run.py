@@ -7,7 +7,8 @@ import os
 import click
 
 from vmafkit import validation as V
-from vmafkit.cli._common import FiniteFloatRange, int_list, run_command, split_list
+from vmafkit.cli._common import DEFAULT_RECIPE, DEFAULT_SEEDS_TEXT, FiniteFloatRange, int_list, run_command, split_list
+from vmafkit.train.recipe import RECIPE_NAMES
 
 
 @click.command("run")
@@ -22,16 +23,23 @@ from vmafkit.cli._common import FiniteFloatRange, int_list, run_command, split_l
 )
 @click.option("--cqs", default="19,25,31,37", show_default=True)
 @click.option("--presets", default="medium", show_default=True)
-@click.option("--seeds", default="0,1,2,3,4", show_default=True)
-@click.option("--epochs", type=click.IntRange(*V.EPOCHS_RANGE), default=200, show_default=True)
-@click.option("--batch-size", type=click.IntRange(*V.BATCH_SIZE_RANGE), default=32, show_default=True)
-@click.option("--lr", type=FiniteFloatRange(0, V.LR_MAX, min_open=True), default=5e-4, show_default=True)
-@click.option("--weight-decay", type=FiniteFloatRange(*V.WEIGHT_DECAY_RANGE), default=1e-5, show_default=True)
+@click.option("--seeds", default=DEFAULT_SEEDS_TEXT, show_default=True)
+@click.option("--epochs", type=click.IntRange(*V.EPOCHS_RANGE), default=DEFAULT_RECIPE.epochs, show_default=True)
+@click.option(
+    "--batch-size", type=click.IntRange(*V.BATCH_SIZE_RANGE), default=DEFAULT_RECIPE.batch_size, show_default=True
+)
+@click.option("--lr", type=FiniteFloatRange(0, V.LR_MAX, min_open=True), default=DEFAULT_RECIPE.lr, show_default=True)
+@click.option(
+    "--weight-decay",
+    type=FiniteFloatRange(*V.WEIGHT_DECAY_RANGE),
+    default=DEFAULT_RECIPE.weight_decay,
+    show_default=True,
+)
 @click.option(
     "--recipe",
     "recipe_name",
-    type=click.Choice(["robust", "seed"]),
-    default="robust",
+    type=click.Choice(RECIPE_NAMES),
+    default=DEFAULT_RECIPE.name,
     show_default=True,
     help="robust: labels masked in training so predict may leave them out; seed: the seed kit's exact recipe",
 )
@@ -70,8 +78,9 @@ def run_cmd(
 
     Exit 0 PROMOTE, 1 HOLD, 2 error. A re-run resumes at the first step whose inputs changed.
     """
+    from vmafkit import layout
     from vmafkit.errors import not_a_folder
-    from vmafkit.pipeline import LOSO_DIR, MODELS_DIR, RunOptions, run_pipeline
+    from vmafkit.pipeline import RunOptions, run_pipeline
 
     if demo and ref_dir:
         raise click.UsageError("give --ref-dir or --demo, not both")
@@ -107,10 +116,10 @@ def run_cmd(
     if result.bundle:
         click.echo(f"bundle: {result.bundle}")
     if result.verdict == "PROMOTE":  # run exported already: only the flip is left
-        models = result.out_dir / MODELS_DIR
+        models = layout.models_dir(result.out_dir)
         click.echo(
-            f"next: vmafkit registry flip --registry {models / 'registry.json'} --verdict "
-            f"{result.out_dir / LOSO_DIR / 'PROMOTE.json'} (the export to {models} is done)"
+            f"next: vmafkit registry flip --registry {layout.registry_file(models)} --verdict "
+            f"{layout.verdict_file(layout.loso_dir(result.out_dir), 'PROMOTE')} (the export to {models} is done)"
         )
     return result.exit_code
 

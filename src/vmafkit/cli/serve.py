@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from vmafkit import layout
 from vmafkit import thresholds as T
 from vmafkit import validation as V
 from vmafkit.cli._common import FiniteFloatRange, run_command, split_list
@@ -41,7 +42,11 @@ def register(main: click.Group) -> None:
         help="The corpus the verdict was computed on.",
     )
     @click.option(
-        "--verdict", "verdict", required=True, type=click.Path(dir_okay=False, path_type=str), help="DIR/PROMOTE.json."
+        "--verdict",
+        "verdict",
+        required=True,
+        type=click.Path(dir_okay=False, path_type=str),
+        help=f"DIR/{layout.PROMOTE_FILE}.",
     )
     @click.option("--out-dir", required=True, type=click.Path(file_okay=False, path_type=str), help="MODELS folder.")
     @click.option("--id", "model_id", default="fr_regressor_v2_ensemble_v1", show_default=True, help="Ensemble id.")
@@ -107,7 +112,7 @@ def register(main: click.Group) -> None:
 
     @registry_group.command("rollback")
     @click.option("--registry", required=True, type=click.Path(path_type=str))
-    @click.option("--reason", required=True, help="Why (recorded in registry_history.jsonl).")
+    @click.option("--reason", required=True, help=f"Why (recorded in {layout.REGISTRY_HISTORY_FILE}).")
     @click.option("--ids", default=None, help="Comma-separated row ids (default: every non-smoke row).")
     @click.option("--id", "ensemble", default=None, help="Only the rows of this ensemble.")
     @run_command
@@ -124,7 +129,10 @@ def register(main: click.Group) -> None:
 
     @main.command("predict")
     @click.option(
-        "--models", required=True, type=click.Path(path_type=str), help="MODELS folder (or its registry.json)."
+        "--models",
+        required=True,
+        type=click.Path(path_type=str),
+        help=f"MODELS folder (or its {layout.REGISTRY_FILE}).",
     )
     @click.option("--ref", type=click.Path(dir_okay=False, path_type=str), default=None)
     @click.option("--dis", type=click.Path(dir_okay=False, path_type=str), default=None)

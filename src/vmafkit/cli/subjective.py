@@ -11,10 +11,11 @@ from pathlib import Path
 
 import click
 
+from vmafkit import layout
 from vmafkit import thresholds as T
 from vmafkit import validation as V
 from vmafkit.cli import VmafkitGroup
-from vmafkit.cli._common import FiniteFloatRange, int_list, run_command, split_list
+from vmafkit.cli._common import DEFAULT_RECIPE, DEFAULT_SEEDS_TEXT, FiniteFloatRange, int_list, run_command, split_list
 
 
 def register(main: click.Group) -> None:
@@ -61,11 +62,18 @@ def _scale_range(value: str | None):
     "(recorded in every output; scores outside it are refused)",
 )
 @click.option("--scale-range", default=None, help="LOW,HIGH: declare (or override) the scale's range")
-@click.option("--seeds", default="0,1,2,3,4", show_default=True, help="ensemble member seeds")
-@click.option("--epochs", default=200, show_default=True, type=click.IntRange(*V.EPOCHS_RANGE))
-@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(*V.BATCH_SIZE_RANGE))
-@click.option("--lr", default=5e-4, show_default=True, type=FiniteFloatRange(0, V.LR_MAX, min_open=True))
-@click.option("--weight-decay", default=1e-5, show_default=True, type=FiniteFloatRange(*V.WEIGHT_DECAY_RANGE))
+@click.option("--seeds", default=DEFAULT_SEEDS_TEXT, show_default=True, help="ensemble member seeds")
+@click.option("--epochs", default=DEFAULT_RECIPE.epochs, show_default=True, type=click.IntRange(*V.EPOCHS_RANGE))
+@click.option(
+    "--batch-size", default=DEFAULT_RECIPE.batch_size, show_default=True, type=click.IntRange(*V.BATCH_SIZE_RANGE)
+)
+@click.option("--lr", default=DEFAULT_RECIPE.lr, show_default=True, type=FiniteFloatRange(0, V.LR_MAX, min_open=True))
+@click.option(
+    "--weight-decay",
+    default=DEFAULT_RECIPE.weight_decay,
+    show_default=True,
+    type=FiniteFloatRange(*V.WEIGHT_DECAY_RANGE),
+)
 @click.option(
     "--bootstrap",
     default=T.SUBJECTIVE_BOOTSTRAP,
@@ -92,7 +100,7 @@ def _scale_range(value: str | None):
     "--cache-dir",
     default=None,
     type=click.Path(path_type=Path, file_okay=False),
-    help="--dataset: the scored-pair cache (default OUT/.vmafkit-cache/pairs)",
+    help=f"--dataset: the scored-pair cache (default {layout.pair_cache_dir('OUT')})",
 )
 @click.option("--json", "as_json", is_flag=True, help="print the report JSON instead of the table")
 @click.option("--progress/--no-progress", default=None, help="progress on stderr (default: when it is a terminal)")
@@ -166,7 +174,7 @@ def train(
     show = sys.stderr.isatty() if progress is None else progress
     opts = Options(
         seeds=int_list(seeds, "--seeds"),
-        recipe=subjective_recipe(epochs, batch_size, lr, weight_decay),
+        recipe=subjective_recipe(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay),
         device=device,
         workers=workers,
         n_boot=bootstrap,

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import click
 
+from vmafkit import layout
 from vmafkit import validation as V
-from vmafkit.cli._common import FiniteFloatRange, int_list, run_command
+from vmafkit.cli._common import DEFAULT_RECIPE, DEFAULT_SEEDS_TEXT, FiniteFloatRange, int_list, run_command
+from vmafkit.train.recipe import RECIPE_NAMES
 
 
 def register(main: click.Group) -> None:
@@ -24,21 +26,34 @@ def register(main: click.Group) -> None:
     help="per-frame corpus (JSONL or Parquet)",
 )
 @click.option(
-    "--seeds", default="0,1,2,3,4", show_default=True, help="comma-separated member seeds; exactly these are trained"
+    "--seeds",
+    default=DEFAULT_SEEDS_TEXT,
+    show_default=True,
+    help="comma-separated member seeds; exactly these are trained",
 )
 @click.option(
-    "--out-dir", required=True, type=click.Path(path_type=Path, file_okay=False), help="where loso_seed{N}.json go"
+    "--out-dir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help=f"where the seed reports ({layout.SEED_REPORTS}) go",
 )
-@click.option("--epochs", default=200, show_default=True, type=click.IntRange(*V.EPOCHS_RANGE))
-@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(*V.BATCH_SIZE_RANGE))
-@click.option("--lr", default=5e-4, show_default=True, type=FiniteFloatRange(0, V.LR_MAX, min_open=True))
-@click.option("--weight-decay", default=1e-5, show_default=True, type=FiniteFloatRange(*V.WEIGHT_DECAY_RANGE))
+@click.option("--epochs", default=DEFAULT_RECIPE.epochs, show_default=True, type=click.IntRange(*V.EPOCHS_RANGE))
+@click.option(
+    "--batch-size", default=DEFAULT_RECIPE.batch_size, show_default=True, type=click.IntRange(*V.BATCH_SIZE_RANGE)
+)
+@click.option("--lr", default=DEFAULT_RECIPE.lr, show_default=True, type=FiniteFloatRange(0, V.LR_MAX, min_open=True))
+@click.option(
+    "--weight-decay",
+    default=DEFAULT_RECIPE.weight_decay,
+    show_default=True,
+    type=FiniteFloatRange(*V.WEIGHT_DECAY_RANGE),
+)
 @click.option(
     "--recipe",
     "recipe_name",
-    default="robust",
+    default=DEFAULT_RECIPE.name,
     show_default=True,
-    type=click.Choice(["robust", "seed"]),
+    type=click.Choice(RECIPE_NAMES),
     help="robust: encoder/preset/cq labels randomly masked in training, so predict may leave them out; "
     "seed: the seed kit's exact recipe",
 )
@@ -57,7 +72,7 @@ def train(
 ) -> int:
     """Retrain every (seed, source-group) member with leave-one-source-out CV."""
     from vmafkit.train.loso import train_loso
-    from vmafkit.train.model import Recipe
+    from vmafkit.train.recipe import Recipe
 
     seed_list = int_list(seeds, "--seeds")
     recipe = Recipe.named(recipe_name, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay)
