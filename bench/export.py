@@ -24,10 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from vmafkit import layout
 from vmafkit.decide.verdict import write_verdict
 from vmafkit.serve.export import export_ensemble
 from vmafkit.train.loso import train_loso
-from vmafkit.train.model import Recipe
+from vmafkit.train.recipe import DEFAULT_SEEDS, Recipe
 
 
 def timed_export(corpus: Path, verdict: Path, out: Path) -> float:
@@ -39,8 +40,8 @@ def timed_export(corpus: Path, verdict: Path, out: Path) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", type=Path, required=True)
-    ap.add_argument("--seeds", default="0,1,2,3,4")
-    ap.add_argument("--epochs", type=int, default=200)
+    ap.add_argument("--seeds", default=",".join(map(str, DEFAULT_SEEDS)))
+    ap.add_argument("--epochs", type=int, default=Recipe().epochs)
     a = ap.parse_args()
     seeds = [int(s) for s in a.seeds.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
@@ -49,8 +50,8 @@ def main() -> None:
         started = time.perf_counter()
         train_loso(a.corpus, seeds, loso, Recipe(epochs=a.epochs), device="cpu", progress=False)
         train_wall = time.perf_counter() - started
-        timing = json.loads((loso / f"loso_seed{seeds[0]}.timing.json").read_text())
-        folds = json.loads((loso / f"loso_seed{seeds[0]}.json").read_text())["n_folds"]
+        timing = json.loads(layout.timing_file(loso, seeds[0]).read_text())
+        folds = json.loads(layout.seed_report(loso, seeds[0]).read_text())["n_folds"]
         verdict, path = write_verdict(loso, seeds)
         if verdict["verdict"] != "PROMOTE":
             raise SystemExit(f"verdict is {verdict['verdict']}: nothing to export ({verdict['failing_aspects']})")
@@ -59,7 +60,7 @@ def main() -> None:
         shutil.copytree(loso, old)
         for refit in old.glob("*.refit.json"):
             refit.unlink()
-        (old / "PROMOTE.json").unlink()
+        layout.verdict_file(old, "PROMOTE").unlink()
         _, old_path = write_verdict(old, seeds)
         refit = timed_export(a.corpus, old_path, root / "refit")
         same = all((root / "shipped" / p.name).read_bytes() == p.read_bytes() for p in (root / "refit").glob("*.onnx"))

@@ -20,12 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from vmafkit.decide.calibration import conformal_quantile, prediction_file, read_predictions
+from vmafkit import layout
+from vmafkit.train.metrics import conformal_quantile
+from vmafkit.train.predictions import prediction_file, read_predictions
 
 
 def held_out_table(loso_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(fold [n], vmaf [n], preds [n, seeds]) of every row, seeds in file order."""
-    seeds = sorted(int(p.name[len("loso_seed") :].split(".")[0]) for p in loso_dir.glob("loso_seed*.predictions.*"))
+    seeds = sorted(int(m.group(1)) for p in loso_dir.iterdir() if (m := layout.PREDICTIONS_RE.match(p.name)))
     columns = [read_predictions(prediction_file(loso_dir, s)) for s in seeds]
     order = [np.argsort(c["row"]) for c in columns]
     first = columns[0]

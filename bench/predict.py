@@ -28,7 +28,7 @@ def build_members(n_members: int) -> list[bytes]:
     from vmafkit.serve.export import onnx_bytes
     from vmafkit.train.ensemble import initial_weights
     from vmafkit.train.features import FeatureSpec
-    from vmafkit.train.model import Recipe
+    from vmafkit.train.recipe import Recipe
 
     spec = FeatureSpec(
         mean=(0.9, 0.6, 0.8, 0.85, 0.9, 3.0), std=(0.05, 0.15, 0.1, 0.08, 0.06, 2.0), cq_min=19.0, cq_max=37.0

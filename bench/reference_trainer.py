@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
-from vmafkit.train.model import FRRegressor, Recipe
+from vmafkit.train.model import FRRegressor
+from vmafkit.train.recipe import Recipe
 
 
 class EpochPermutation(Sampler):

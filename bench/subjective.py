@@ -199,10 +199,12 @@ def part_iqa(args, out: Path) -> list[dict]:
 
 
 def main() -> None:
+    from vmafkit.train.recipe import DEFAULT_SEEDS, Recipe
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out-dir", type=Path, required=True)
-    ap.add_argument("--epochs", type=int, default=200)
-    ap.add_argument("--seeds", default="0,1,2,3,4")
+    ap.add_argument("--epochs", type=int, default=Recipe().epochs)
+    ap.add_argument("--seeds", default=",".join(map(str, DEFAULT_SEEDS)))
     ap.add_argument("--bootstrap", type=int, default=2000)
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--jobs", type=int, default=2)

@@ -39,10 +39,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import reference_trainer  # noqa: E402
 
+from vmafkit import layout  # noqa: E402
 from vmafkit.corpus.schema import SCHEMA_VERSION, load_corpus, read_rows, write_jsonl_lines  # noqa: E402
 from vmafkit.train import metrics  # noqa: E402
 from vmafkit.train.loso import make_folds, train_loso  # noqa: E402
-from vmafkit.train.model import Recipe  # noqa: E402
+from vmafkit.train.recipe import DEFAULT_SEEDS, Recipe  # noqa: E402
 
 NETFLIX_LIKE = (
     "BigBuckBunny_25fps",
@@ -149,8 +150,8 @@ def main() -> int:
     ap.add_argument("--corpus", type=Path)
     ap.add_argument("--rows", type=int, default=33840)
     ap.add_argument("--min-groups", type=int, default=9)
-    ap.add_argument("--seeds", default="0,1,2,3,4")
-    ap.add_argument("--epochs", type=int, default=200)
+    ap.add_argument("--seeds", default=",".join(map(str, DEFAULT_SEEDS)))
+    ap.add_argument("--epochs", type=int, default=Recipe().epochs)
     ap.add_argument("--ref-members", type=int, default=2, help="members the reference trains (0: skip it)")
     ap.add_argument("--workers", type=int, default=None, help="vmafkit CPU shards (default: torch threads)")
     ap.add_argument(
@@ -174,7 +175,7 @@ def main() -> int:
     else:
         rows = synthetic_rows(frames=max(1, round(args.rows / 72)))
         corpus_kind = f"SYNTHETIC (bench/train.py synthetic_rows: 9 groups x 2 enc x 4 cq), {len(rows)} rows"
-    corpus_path = work / "per_frame_canonical6.jsonl"
+    corpus_path = work / layout.CORPUS_FILE
     corpus_path.write_text(write_jsonl_lines(rows))
     corpus = load_corpus(corpus_path)
     n_members = len(seeds) * len(corpus.groups)
@@ -183,8 +184,8 @@ def main() -> int:
     t0 = time.perf_counter()
     train_loso(corpus_path, seeds, work / "loso", recipe, device=args.device, progress=True, workers=args.workers)
     vm_wall = time.perf_counter() - t0
-    reports = {s: json.loads((work / "loso" / f"loso_seed{s}.json").read_text()) for s in seeds}
-    timing = json.loads((work / "loso" / f"loso_seed{seeds[0]}.timing.json").read_text())
+    reports = {s: json.loads(layout.seed_report(work / layout.LOSO_DIR, s).read_text()) for s in seeds}
+    timing = json.loads(layout.timing_file(work / layout.LOSO_DIR, seeds[0]).read_text())
     vm_mean = float(np.mean([r["mean_plcc"] for r in reports.values()]))
     print(
         f"vmafkit: {vm_wall:.1f} s wall (fit {timing['fit_time_s']:.1f} s wall, {timing.get('fit_cpu_s')} CPU-s), "

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from vmafkit.train.ensemble import MemberData, _Trainer
-from vmafkit.train.model import Recipe
+from vmafkit.train.recipe import Recipe
 
 
 def _members(count: int, rows: int) -> list[MemberData]:

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from vmafkit.decide.calibration import prediction_file, read_predictions
+from vmafkit import layout
 from vmafkit.decide.verdict import build_verdict
 from vmafkit.train.loso import train_loso
-from vmafkit.train.model import Recipe
+from vmafkit.train.predictions import prediction_file, read_predictions
+from vmafkit.train.recipe import DEFAULT_SEEDS, Recipe
 
 
 def unlabelled_coverage(loso: Path, seeds: list[int], per_fold: list[dict]) -> dict[str, float]:
@@ -39,8 +40,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", type=Path, required=True)
     ap.add_argument("--out-dir", type=Path, required=True)
-    ap.add_argument("--epochs", type=int, default=200)
-    ap.add_argument("--seeds", default="0,1,2,3,4")
+    ap.add_argument("--epochs", type=int, default=Recipe().epochs)
+    ap.add_argument("--seeds", default=",".join(map(str, DEFAULT_SEEDS)))
     ap.add_argument("--recipes", default="robust,seed", help="which recipes to train (comma-separated)")
     ap.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     a = ap.parse_args()
@@ -52,7 +53,7 @@ def main() -> None:
         train_loso(a.corpus, seeds, loso, Recipe.named(name, epochs=a.epochs), device="cpu", progress=False)
         wall = time.perf_counter() - started
         verdict, _ = build_verdict(loso, seeds)
-        reports = [json.loads((loso / f"loso_seed{s}.json").read_text()) for s in seeds]
+        reports = [json.loads(layout.seed_report(loso, s).read_text()) for s in seeds]
         cal = verdict["calibration"]
         free = unlabelled_coverage(loso, seeds, cal["per_fold"])
         results[name] = {

@@ -36,6 +36,7 @@ from vmafkit.media.score import PairScore, score_pair
 from vmafkit.pipeline import RunOptions, RunResult, resolve_encoders, run_pipeline
 from vmafkit.serve.export import DEFAULT_MODEL_ID, export_ensemble
 from vmafkit.serve.predict import predict_features, predict_pair, read_feature_rows
+from vmafkit.train.recipe import DEFAULT_SEEDS
 
 __all__ = [
     "BuildResult",
@@ -145,7 +146,7 @@ def train_loso(
     corpus: PathLike,
     out_dir: PathLike,
     *,
-    seeds: Sequence[int] = T.DEFAULT_SEEDS,
+    seeds: Sequence[int] = DEFAULT_SEEDS,
     recipe: str = "robust",
     epochs: int | None = None,
     batch_size: int | None = None,
@@ -185,7 +186,7 @@ def train_loso(
 
 
 def gate(
-    loso_dir: PathLike, *, seeds: Sequence[int] = T.DEFAULT_SEEDS, coverage: float = T.DEFAULT_COVERAGE
+    loso_dir: PathLike, *, seeds: Sequence[int] = DEFAULT_SEEDS, coverage: float = T.DEFAULT_COVERAGE
 ) -> dict[str, Any]:
     """The production gate over a LOSO folder, every PLCC recomputed from its prediction files
     (a seed report that disagrees with them is refused): the gate report, `["passed"]` the
@@ -196,7 +197,7 @@ def gate(
 def write_verdict(
     loso_dir: PathLike,
     *,
-    seeds: Sequence[int] = T.DEFAULT_SEEDS,
+    seeds: Sequence[int] = DEFAULT_SEEDS,
     ref_dir: PathLike | None = None,
     coverage: float = T.DEFAULT_COVERAGE,
 ) -> tuple[dict[str, Any], Path]:
@@ -295,7 +296,7 @@ def run(
     encoders: Sequence[str] | str = "auto",
     cqs: Sequence[int] = DEFAULT_CQS,
     presets: Sequence[str] = DEFAULT_PRESETS,
-    seeds: Sequence[int] = T.DEFAULT_SEEDS,
+    seeds: Sequence[int] = DEFAULT_SEEDS,
     recipe: str = "robust",
     epochs: int | None = None,
     batch_size: int | None = None,

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from vmafkit.errors import InputError, LockBusy
+from vmafkit.layout import LOCK_FILE
 
 CHUNK = 1 << 20
 
@@ -377,7 +378,7 @@ def iter_json_objects(path: str | Path, *, what: str = "JSONL file") -> Iterator
 
 
 @contextlib.contextmanager
-def exclusive_lock(folder: str | Path, name: str = ".vmafkit.lock") -> Iterator[Path]:
+def exclusive_lock(folder: str | Path, name: str = LOCK_FILE) -> Iterator[Path]:
     """Hold an advisory lock on `folder` for the block; a second holder fails at once (exit 2).
 
     flock is released by the kernel when the process dies, so a kill -9 never leaves a stale lock.

@@ -1,4 +1,27 @@
-"""Names of the files a LOSO folder holds that more than one stage reads or removes.
+"""The one owner of every run-folder and file name vmafkit writes, and so of what its readers look for.
+
+A `vmafkit run` folder (OUT), and where each name below is used::
+
+    OUT/pipeline.json                           STATE_FILE: which step ran on what (pipeline.py)
+    OUT/.vmafkit.lock                           LOCK_FILE: the advisory lock of a writer (io.exclusive_lock)
+    OUT/.vmafkit-cache/demo-refs/               demo_refs_dir: the --demo reference clips
+    OUT/corpus/per_frame_canonical6.jsonl       corpus_file: the corpus step's output
+    OUT/corpus/.vmafkit-cache/cells/            cell_cache_dir: the content-addressed cell cache
+    OUT/loso/                                   loso_dir: what `train` and `verdict` write
+        loso_seed{N}.json                       seed_report: one seed's LOSO report
+        loso_seed{N}.predictions.jsonl          predictions_file: its held-out prediction of every row
+        loso_seed{N}.timing.json                timing_file: its wall and CPU times
+        loso_seed{N}.refit.json                 refit_file: its production member (every row)
+        PROMOTE.json | HOLD.json                verdict_file: exactly one of them
+    OUT/models/                                 models_dir: what `export` writes
+        <id>_seed{N}.onnx, <id>_seed{N}.json    member_onnx_name, sidecar_name (member_id names a member)
+        <id>_calibration.json                   calibration_name
+        registry.json, registry_history.jsonl   REGISTRY_FILE, REGISTRY_HISTORY_FILE (+ REGISTRY_LOCK)
+    OUT/report.html                             REPORT_FILE
+    OUT/results.tar.gz                          BUNDLE_FILE
+
+A `vmafkit subjective train` folder holds its own files (subjective/) plus `loso/` in the layout
+above and the scored-pair cache `.vmafkit-cache/pairs/` (pair_cache_dir).
 
 The verdict step writes one of the verdict files; training removes both, because a verdict
 describes the seed reports it was computed from and a retrain replaces them.
@@ -6,6 +29,147 @@ describes the seed reports it was computed from and a retrain replaces them.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+STATE_FILE = "pipeline.json"
+LOCK_FILE = ".vmafkit.lock"
+CACHE_DIR = ".vmafkit-cache"
+CORPUS_DIR = "corpus"
+CORPUS_FILE = "per_frame_canonical6.jsonl"
+LOSO_DIR = "loso"
+MODELS_DIR = "models"
+REPORT_FILE = "report.html"
+BUNDLE_FILE = "results.tar.gz"
+
+VERDICTS = ("PROMOTE", "HOLD")
 PROMOTE_FILE = "PROMOTE.json"
 HOLD_FILE = "HOLD.json"
-VERDICT_FILES = (PROMOTE_FILE, HOLD_FILE)
+VERDICT_FILES = {PROMOTE_FILE: "PROMOTE", HOLD_FILE: "HOLD"}  # file name -> the verdict it holds
+
+REGISTRY_FILE = "registry.json"
+REGISTRY_HISTORY_FILE = "registry_history.jsonl"
+REGISTRY_LOCK = ".registry.lock"
+
+_SEED_PREFIX = "loso_seed"
+_REPORT_SUFFIX = ".json"
+_PREDICTIONS_SUFFIX = ".predictions.jsonl"
+_TIMING_SUFFIX = ".timing.json"
+_REFIT_SUFFIX = ".refit.json"
+SEED_REPORT_RE = re.compile(rf"^{_SEED_PREFIX}(\d+){re.escape(_REPORT_SUFFIX)}$")
+PREDICTIONS_RE = re.compile(rf"^{_SEED_PREFIX}(\d+){re.escape(_PREDICTIONS_SUFFIX)}$")
+# How messages name the per-seed files when no seed is meant in particular.
+SEED_REPORTS = f"{_SEED_PREFIX}{{N}}{_REPORT_SUFFIX}"
+PREDICTION_FILES = f"{_SEED_PREFIX}{{N}}{_PREDICTIONS_SUFFIX}"
+
+
+# ---- OUT -------------------------------------------------------------------------------------
+
+
+def corpus_file(out_dir: str | Path) -> Path:
+    return Path(out_dir) / CORPUS_DIR / CORPUS_FILE
+
+
+def loso_dir(out_dir: str | Path) -> Path:
+    return Path(out_dir) / LOSO_DIR
+
+
+def models_dir(out_dir: str | Path) -> Path:
+    return Path(out_dir) / MODELS_DIR
+
+
+def demo_refs_dir(out_dir: str | Path) -> Path:
+    return Path(out_dir) / CACHE_DIR / "demo-refs"
+
+
+def cell_cache_dir(corpus_path: str | Path) -> Path:
+    """The cell cache of a corpus file: beside it, so that runs writing the same corpus share it."""
+    return Path(corpus_path).parent / CACHE_DIR / "cells"
+
+
+def pair_cache_dir(out_dir: str | Path) -> Path:
+    return Path(out_dir) / CACHE_DIR / "pairs"
+
+
+def is_run_folder(folder: str | Path) -> bool:
+    """Whether `folder` is a `vmafkit run` folder (it holds the pipeline's state file)."""
+    return (Path(folder) / STATE_FILE).is_file()
+
+
+# ---- a LOSO folder ---------------------------------------------------------------------------
+
+
+def seed_report_name(seed: int) -> str:
+    return f"{_SEED_PREFIX}{int(seed)}{_REPORT_SUFFIX}"
+
+
+def predictions_name(seed: int) -> str:
+    return f"{_SEED_PREFIX}{int(seed)}{_PREDICTIONS_SUFFIX}"
+
+
+def timing_name(seed: int) -> str:
+    return f"{_SEED_PREFIX}{int(seed)}{_TIMING_SUFFIX}"
+
+
+def refit_name(seed: int) -> str:
+    return f"{_SEED_PREFIX}{int(seed)}{_REFIT_SUFFIX}"
+
+
+def seed_report(loso: str | Path, seed: int) -> Path:
+    return Path(loso) / seed_report_name(seed)
+
+
+def predictions_file(loso: str | Path, seed: int) -> Path:
+    return Path(loso) / predictions_name(seed)
+
+
+def timing_file(loso: str | Path, seed: int) -> Path:
+    return Path(loso) / timing_name(seed)
+
+
+def refit_file(loso: str | Path, seed: int) -> Path:
+    return Path(loso) / refit_name(seed)
+
+
+def verdict_file(loso: str | Path, verdict: str) -> Path:
+    """PROMOTE.json or HOLD.json in `loso`."""
+    if verdict not in VERDICTS:
+        raise ValueError(f"verdict {verdict!r} is not one of {VERDICTS}")
+    return Path(loso) / f"{verdict}.json"
+
+
+def seed_of(name: str) -> int | None:
+    """The seed a seed report or prediction file name carries (None for any other name)."""
+    match = SEED_REPORT_RE.match(name) or PREDICTIONS_RE.match(name)
+    return int(match.group(1)) if match else None
+
+
+# ---- a models folder -------------------------------------------------------------------------
+
+
+def member_id(model_id: str, seed: int) -> str:
+    return f"{model_id}_seed{int(seed)}"
+
+
+ONNX_SUFFIX = ".onnx"
+
+
+def member_onnx_name(member: str) -> str:
+    return f"{member}{ONNX_SUFFIX}"
+
+
+def sidecar_name(member: str) -> str:
+    """The sidecar of a member; for `X.onnx` it is `X.json`."""
+    return f"{member}.json"
+
+
+def calibration_name(model_id: str) -> str:
+    return f"{model_id}_calibration.json"
+
+
+def is_calibration_name(name: str) -> bool:
+    return name.endswith(calibration_name(""))
+
+
+def registry_file(models: str | Path) -> Path:
+    return Path(models) / REGISTRY_FILE

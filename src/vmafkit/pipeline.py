@@ -26,21 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vmafkit import layout
 from vmafkit.errors import EXIT_HOLD, EXIT_OK, InputError, not_a_folder
 from vmafkit.io import atomic_write_json, exclusive_lock, read_json, sha256_file
 from vmafkit.media.sources import snapshot_folder
+from vmafkit.train.recipe import DEFAULT_SEEDS, Recipe
 
-STATE_FILE = "pipeline.json"
 STATE_SCHEMA = "vmafkit-pipeline-v1"
-CORPUS_REL = "corpus/per_frame_canonical6.jsonl"
-LOSO_DIR = "loso"
-MODELS_DIR = "models"
-BUNDLE_NAME = "results.tar.gz"
-DEMO_REFS = ".vmafkit-cache/demo-refs"
-DEFAULT_SEEDS = (0, 1, 2, 3, 4)
 DEFAULT_CQS = (19, 25, 31, 37)
-LOCK_NAME = ".vmafkit.lock"
-CACHE_NAME = ".vmafkit-cache"
+_RECIPE = Recipe()
 
 
 @dataclass
@@ -51,11 +45,11 @@ class RunOptions:
     cqs: Sequence[int] = DEFAULT_CQS
     presets: Sequence[str] = ("medium",)
     seeds: Sequence[int] = DEFAULT_SEEDS
-    epochs: int = 200
-    batch_size: int = 32
-    lr: float = 5e-4
-    weight_decay: float = 1e-5
-    recipe: str = "robust"
+    epochs: int = _RECIPE.epochs
+    batch_size: int = _RECIPE.batch_size
+    lr: float = _RECIPE.lr
+    weight_decay: float = _RECIPE.weight_decay
+    recipe: str = _RECIPE.name
     jobs: int | None = None
     max_frames: int | None = None
     device: str = "auto"
@@ -99,7 +93,7 @@ class StepLedger:
 
     def __init__(self, out_dir: Path, identity: dict[str, Any]):
         self.out_dir = out_dir
-        self.path = out_dir / STATE_FILE
+        self.path = out_dir / layout.STATE_FILE
         self.identity = identity
         self.state = self._load()
 
@@ -176,13 +170,13 @@ def _foreign_entries(out_dir: Path) -> list[str]:
     A folder with `pipeline.json` is a run. Without it, the lock and the cache are a run's, and so
     is a `corpus/` holding only what the corpus step writes (an older vmafkit wrote `pipeline.json`
     only after the corpus step: its interrupted first run left just that)."""
-    if (out_dir / STATE_FILE).exists():
+    if (out_dir / layout.STATE_FILE).exists():
         return []
     foreign = []
     for entry in out_dir.iterdir():
-        if entry.name in (LOCK_NAME, CACHE_NAME) or entry.name.startswith(f".{STATE_FILE}."):
+        if entry.name in (layout.LOCK_FILE, layout.CACHE_DIR) or entry.name.startswith(f".{layout.STATE_FILE}."):
             continue
-        if entry.name == Path(CORPUS_REL).parent.name and _only_corpus_step_files(entry):
+        if entry.name == layout.CORPUS_DIR and _only_corpus_step_files(entry):
             continue
         foreign.append(entry.name)
     return sorted(foreign)
@@ -191,8 +185,10 @@ def _foreign_entries(out_dir: Path) -> list[str]:
 def _only_corpus_step_files(folder: Path) -> bool:
     if not folder.is_dir() or folder.is_symlink():
         return False
-    corpus_name = Path(CORPUS_REL).name
-    return all(e.name in (corpus_name, CACHE_NAME) or e.name.startswith(f".{corpus_name}.") for e in folder.iterdir())
+    corpus_name = layout.CORPUS_FILE
+    return all(
+        e.name in (corpus_name, layout.CACHE_DIR) or e.name.startswith(f".{corpus_name}.") for e in folder.iterdir()
+    )
 
 
 def _check_out_dir(out_dir: Path, *, locked: bool = False) -> None:
@@ -201,7 +197,7 @@ def _check_out_dir(out_dir: Path, *, locked: bool = False) -> None:
     a run still starting there is reported as "in use", not as foreign."""
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError("--out exists and is not a folder", path=out_dir)
-    if not out_dir.is_dir() or (not locked and (out_dir / LOCK_NAME).exists()):
+    if not out_dir.is_dir() or (not locked and (out_dir / layout.LOCK_FILE).exists()):
         return
     foreign = _foreign_entries(out_dir)
     if foreign:
@@ -214,7 +210,6 @@ def _check_out_dir(out_dir: Path, *, locked: bool = False) -> None:
 def validate_options(opts: RunOptions) -> None:
     """Every option value, checked before anything is written: a refused run leaves nothing."""
     from vmafkit.train.loso import check_recipe, check_seeds
-    from vmafkit.train.model import Recipe
 
     if not list(opts.cqs):
         raise InputError("no cq values given (--cqs)")
@@ -287,7 +282,7 @@ def run_pipeline(opts: RunOptions, log: Callable[[str], None] = print) -> RunRes
     made_parents = _missing_parents(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(out_dir):  # a second run is told "in use" here, before anything else
-        ours = (out_dir / STATE_FILE).exists()
+        ours = (out_dir / layout.STATE_FILE).exists()
         try:
             _check_out_dir(out_dir, locked=True)
             ref_dir = _reference_folder(opts, out_dir, log)
@@ -305,14 +300,14 @@ def run_pipeline(opts: RunOptions, log: Callable[[str], None] = print) -> RunRes
         _sweep_litter(out_dir, log)
         log(f"doctor: platform {family}; encoders {', '.join(encoders)}")
         result = RunResult(verdict="", exit_code=EXIT_OK, out_dir=out_dir, encoders=encoders)
-        corpus = out_dir / CORPUS_REL
-        loso = out_dir / LOSO_DIR
+        corpus = layout.corpus_file(out_dir)
+        loso = layout.loso_dir(out_dir)
         result.steps["corpus"] = _corpus_step(ledger, opts, ref_dir, sources, corpus, encoders, log)
         result.steps["train"] = _train_step(ledger, opts, corpus, loso, log)
         result.steps["verdict"], verdict_path = _verdict_step(ledger, opts, ref_dir, loso, log)
         result.verdict = json.loads(verdict_path.read_text())["verdict"]
         result.steps["export"] = _export_step(
-            ledger, opts, corpus, verdict_path, out_dir / MODELS_DIR, result.verdict, log
+            ledger, opts, corpus, verdict_path, layout.models_dir(out_dir), result.verdict, log
         )
         result.report = _report(out_dir, corpus, log)
         result.steps["report"] = "ran"
@@ -358,16 +353,16 @@ def _sweep_litter(out_dir: Path, log) -> None:
     """What killed runs left: `pipeline.json` temps (only a run holding this folder's lock, i.e.
     us, writes them), cell work folders no live build holds, bundle temps no live writer holds."""
     from vmafkit.bundle.pack import sweep_bundle_temps
-    from vmafkit.corpus.build import CACHE_DIRNAME, sweep_cache_litter
+    from vmafkit.corpus.build import sweep_cache_litter
 
     removed = []
-    for temp in out_dir.glob(f".{STATE_FILE}.*.tmp"):
+    for temp in out_dir.glob(f".{layout.STATE_FILE}.*.tmp"):
         temp.unlink(missing_ok=True)
         removed.append(temp.name)
-    cells = out_dir / Path(CORPUS_REL).parent / CACHE_DIRNAME / "cells"
+    cells = layout.cell_cache_dir(layout.corpus_file(out_dir))
     if cells.is_dir():
         removed += sweep_cache_litter(cells)
-    removed += sweep_bundle_temps(out_dir / BUNDLE_NAME)
+    removed += sweep_bundle_temps(out_dir / layout.BUNDLE_FILE)
     if removed:
         log(
             f"cleanup: removed {len(removed)} leftover(s) of killed runs ({', '.join(sorted(removed)[:3])}"
@@ -379,7 +374,7 @@ def _reference_folder(opts: RunOptions, out_dir: Path, log) -> Path:
     if opts.demo:
         from vmafkit.media.demo import make_demo_clips
 
-        dest = out_dir / DEMO_REFS
+        dest = layout.demo_refs_dir(out_dir)
         clips = make_demo_clips(dest)
         log(f"demo: {len(clips)} SYNTHETIC reference clips (ffmpeg lavfi sources) in {dest}")
         return dest
@@ -446,7 +441,6 @@ def _corpus_step(ledger, opts, ref_dir, sources, corpus, encoders, log) -> str:
 
 def _train_step(ledger, opts, corpus, loso, log) -> str:
     from vmafkit.train.loso import train_loso
-    from vmafkit.train.model import Recipe
 
     recipe = Recipe.named(
         opts.recipe, epochs=opts.epochs, batch_size=opts.batch_size, lr=opts.lr, weight_decay=opts.weight_decay
@@ -460,22 +454,17 @@ def _train_step(ledger, opts, corpus, loso, log) -> str:
             corpus, list(opts.seeds), loso, recipe=recipe, device=opts.device, progress=opts.progress, **kwargs
         )
         outputs = [Path(p) for p in paths]
-        outputs += sorted(p for p in loso.glob("loso_seed*.predictions.*") if _seed_of(p) in opts.seeds)
+        outputs += [layout.predictions_file(loso, s) for s in opts.seeds]
         return outputs, {}
 
     return run_step(ledger, "train", params, [corpus], action, log)
 
 
-def _seed_of(path: Path) -> int | None:
-    digits = path.name[len("loso_seed") :].split(".")[0]
-    return int(digits) if digits.isdigit() else None
-
-
 def _verdict_step(ledger, opts, ref_dir, loso, log) -> tuple[str, Path]:
     from vmafkit.decide.verdict import write_verdict
 
-    reports = [loso / f"loso_seed{s}.json" for s in opts.seeds]
-    predictions = sorted(p for p in loso.glob("loso_seed*.predictions.*") if _seed_of(p) in opts.seeds)
+    reports = [layout.seed_report(loso, s) for s in opts.seeds]
+    predictions = [layout.predictions_file(loso, s) for s in opts.seeds]
     params = {"seeds": list(opts.seeds), "ref_dir": str(ref_dir)}
     holder: dict[str, Path] = {}
 
@@ -491,7 +480,7 @@ def _verdict_step(ledger, opts, ref_dir, loso, log) -> tuple[str, Path]:
     status = run_step(ledger, "verdict", params, [*reports, *predictions], action, log)
     if "path" not in holder:
         name = ledger.info("verdict").get("verdict", "HOLD")
-        holder["path"] = loso / f"{name}.json"
+        holder["path"] = layout.verdict_file(loso, name)
     return status, holder["path"]
 
 
@@ -511,16 +500,15 @@ def _export_step(ledger, opts, corpus, verdict_path, models, verdict, log) -> st
             shutil.rmtree(models)
         models.mkdir(parents=True)
         export_ensemble(corpus, verdict_path, models, device=opts.device, progress=opts.progress)
-        return sorted(p for p in models.rglob("*") if p.is_file()), {}
+        # what export wrote; not the registry lock it held (rewritten by every later registry change)
+        return sorted(p for p in models.rglob("*") if p.is_file() and not p.name.startswith(".")), {}
 
     return run_step(ledger, "export", {"device": opts.device}, [corpus, verdict_path], action, log)
 
 
-def _report(out_dir: Path, corpus: Path, log) -> Path | None:
-    try:
-        from vmafkit.report.page import write_report
-    except ImportError:
-        return None
+def _report(out_dir: Path, corpus: Path, log) -> Path:
+    from vmafkit.report import write_report
+
     path = write_report(out_dir, corpus=corpus)
     log(f"report: {path}")
     return path
@@ -531,7 +519,7 @@ def _bundle(out_dir: Path, env: dict[str, Any], ffmpeg: str | None, log) -> Path
     from vmafkit.media.ffmpeg import find_ffmpeg
 
     ff = find_ffmpeg(ffmpeg)
-    tarball = out_dir / BUNDLE_NAME
+    tarball = out_dir / layout.BUNDLE_FILE
     make_bundle(
         out_dir,
         tarball,

@@ -25,9 +25,6 @@ RECOMPUTE_TOL = 1e-9
 # spread printed as 0.0050 must pass a gate that reads "<= 0.005".
 GATE_EPS = 1e-12
 
-# Default ensemble members.
-DEFAULT_SEEDS = (0, 1, 2, 3, 4)
-
 # ONNX export: onnxruntime vs torch on the full corpus, max abs difference in VMAF points.
 EXPORT_PARITY_TOL = 1e-4
 EXPORT_OPSET = 17

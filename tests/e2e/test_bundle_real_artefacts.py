@@ -58,6 +58,7 @@ def test_after_a_hold_rerun_the_old_export_is_left_out(run_dir, tmp_path):
     excluded = {e["path"]: e["reason"] for e in manifest["excluded"]}
     assert {
         "models/registry.json",
+        "models/registry_history.jsonl",  # the export registered its rows: the history goes with the registry
         "models/fr_regressor_v2_ensemble_v1_calibration.json",
         "models/fr_regressor_v2_ensemble_v1_seed0.onnx",
         "models/fr_regressor_v2_ensemble_v1_seed0.json",

@@ -321,7 +321,7 @@ def _states(models):
 def test_members_fit_on_dask_equal_local_fits(cluster):
     from vmafkit.train.distributed import fit_members_distributed, plan_groups
     from vmafkit.train.ensemble import fit_members
-    from vmafkit.train.model import Recipe
+    from vmafkit.train.recipe import Recipe
 
     members = _members()
     recipe = Recipe(epochs=4)
@@ -363,7 +363,7 @@ def _comparable(report: dict) -> dict:
 def test_loso_reports_on_dask_equal_local_run(cluster, tmp_path):
     """The LOSO members fitted as Dask tasks give exactly the local run's reports."""
     from vmafkit.train import loso
-    from vmafkit.train.model import Recipe
+    from vmafkit.train.recipe import Recipe
 
     corpus = _synthetic_corpus(tmp_path / "corpus.jsonl")
     recipe = Recipe(epochs=3)

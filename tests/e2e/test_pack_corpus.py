@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from vmafkit.bundle.refpack import extract_corpus, pack_corpus, parse_raw_name
+from vmafkit.bundle.refpack import describe_packable, extract_corpus, pack_corpus
 from vmafkit.cli import main
 from vmafkit.errors import InputError
+from vmafkit.media.ffmpeg import find_ffmpeg
 from vmafkit.media.sources import raw_frame_size as frame_size
 
 from ..conftest import media
@@ -188,9 +189,15 @@ def test_extract_without_manifest_is_exit_2(tmp_path):
     assert result.exit_code == 2 and "manifest.jsonl" in result.output
 
 
-def test_raw_name_parser_and_frame_sizes():
-    assert parse_raw_name("sparks_ref_480x270_5f.yuv420p10le.yuv")[:4] == (480, 270, 25, "yuv420p10le")
-    assert parse_raw_name("ciscovt2people_320x192_12fps_9f.yuv")[:4] == (320, 192, 12, "yuv420p")
+def _manifest_view(name):
+    clip = describe_packable(find_ffmpeg(require_libvmaf=False), media(name))
+    return (clip.source.width, clip.source.height, clip.fps, clip.source.pix_fmt, clip.fps_source)
+
+
+def test_raw_geometry_from_the_name_and_frame_sizes():
+    """What the manifest records of a raw clip, read (by media.sources) from its name alone."""
+    assert _manifest_view("sparks_ref_480x270_5f.yuv420p10le.yuv") == (480, 270, 25, "yuv420p10le", "default")
+    assert _manifest_view("ciscovt2people_320x192_12fps_9f.yuv") == (320, 192, 12, "yuv420p", "name")
     assert frame_size(640, 360, "yuv420p") == 640 * 360 * 3 // 2
     assert frame_size(480, 270, "yuv420p10le") == 480 * 270 * 3
     assert frame_size(5, 3, "yuv420p") == 15 + 2 * 3 * 2  # odd sizes round chroma up

@@ -19,7 +19,7 @@ from vmafkit.decide.verdict import write_verdict
 from vmafkit.serve.export import export_ensemble
 from vmafkit.serve.registry import flip
 from vmafkit.train.loso import train_loso
-from vmafkit.train.model import Recipe
+from vmafkit.train.recipe import Recipe
 
 from ..conftest import media
 from ..factories import cli

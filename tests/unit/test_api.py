@@ -104,7 +104,7 @@ def test_train_loso_takes_recipe_overrides(tmp_path, synthetic_corpus):
     paths = vmafkit.train_loso(corpus, tmp_path / "loso", seeds=[4], recipe="seed", epochs=1, lr=5e-3, device="cpu")
     assert [p.name for p in paths] == ["loso_seed4.json"]
     report = json.loads(paths[0].read_text())
-    assert (report["epochs"], report["lr"], report["batch_size"]) == (1, 5e-3, 32)  # 32: SPEC's batch
+    assert (report["epochs"], report["lr"], report["batch_size"]) == (1, 5e-3, 32)  # 32: the recipe's default batch
     assert report["recipe"]["label_mask_rate"] == 0.0  # the seed kit's recipe masks no labels
     with pytest.raises(InputError, match="unknown recipe 'fancy'"):
         vmafkit.train_loso(corpus, tmp_path / "other", seeds=[0], recipe="fancy")

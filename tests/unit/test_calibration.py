@@ -10,29 +10,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vmafkit.decide.calibration import (
-    calibrate,
-    calibrate_from_loso,
-    conformal_quantile,
-    conformal_rank,
-    read_predictions,
-    source_half_width,
-    source_quantile,
-)
+from vmafkit.decide.calibration import calibrate, calibrate_from_loso
 from vmafkit.errors import InputError
+from vmafkit.train.metrics import conformal_quantile, source_half_width, source_quantile
+from vmafkit.train.predictions import prediction_file
 
 from ..factories import make_corpus, write_predictions
 
 
-def test_conformal_rank_and_quantile():
-    assert conformal_rank(19, 0.95) == 19  # ceil(20 * 0.95) = 19, exactly (no float overshoot to 20)
-    assert conformal_rank(99, 0.9) == 90
+def test_conformal_quantile_ranks():
     scores = np.arange(1, 20, dtype=float)  # 1..19
-    assert conformal_quantile(scores, 0.95) == 19.0
+    assert conformal_quantile(scores, 0.95) == 19.0  # k = ceil(20 * 0.95) = 19 exactly (no float overshoot to 20)
     assert conformal_quantile(scores[:18], 0.95) == math.inf  # k = 19 > n = 18
-    assert conformal_quantile(np.arange(1, 100, dtype=float)[::-1], 0.9) == 90.0
-    with pytest.raises(InputError):
-        conformal_rank(10, 1.0)
+    assert conformal_quantile(np.arange(1, 100, dtype=float)[::-1], 0.9) == 90.0  # k = ceil(100 * 0.9) = 90
+    with pytest.raises(InputError, match=r"coverage must be in \(0, 1\), got 1.0"):
+        calibrate({0: _cols([1.0, 2.0], [1.0, 2.0], ["A", "B"])}, 1.0)
 
 
 def _brute_force_rank_value(scores, k):
@@ -176,7 +168,8 @@ def test_prediction_files(tmp_path):
         calibrate_from_loso(loso, [0, 1])
 
 
-def test_parquet_prediction_file(tmp_path):
+def test_a_parquet_prediction_file_is_not_one_vmafkit_reads(tmp_path):
+    """vmafkit writes held-out predictions as JSON lines only; a Parquet copy is not looked at."""
     pa = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq
 
@@ -187,6 +180,5 @@ def test_parquet_prediction_file(tmp_path):
     rows = [json.loads(line) for line in jsonl.read_text().splitlines()]
     jsonl.unlink()
     pq.write_table(pa.Table.from_pylist(rows), loso / "loso_seed0.predictions.parquet")
-    cols = read_predictions(loso / "loso_seed0.predictions.parquet")
-    assert cols["row"].tolist() == list(range(72))
-    assert calibrate_from_loso(loso, [0])["summary"]["frame"]["n"] == 72
+    assert prediction_file(loso, 0) is None
+    assert calibrate_from_loso(loso, [0]) is None

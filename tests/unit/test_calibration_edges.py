@@ -14,17 +14,10 @@ import numpy as np
 import pytest
 
 from vmafkit import thresholds as T
-from vmafkit.decide.calibration import (
-    METHOD,
-    calibrate,
-    calibrate_from_loso,
-    conformal_quantile,
-    conformal_rank,
-    guarantee_text,
-    prediction_file,
-    read_predictions,
-)
+from vmafkit.decide.calibration import METHOD, calibrate, calibrate_from_loso, guarantee_text
 from vmafkit.errors import InputError
+from vmafkit.train.metrics import conformal_quantile
+from vmafkit.train.predictions import prediction_file, read_predictions
 
 from ..factories import make_corpus, write_predictions
 
@@ -59,17 +52,17 @@ def _oracle_half_width(per_source, coverage, level=T.SOURCE_LEVEL):
 
 
 @pytest.mark.parametrize("coverage", [0.0, 1.0, -0.5, 2.0])
-def test_conformal_rank_refuses_coverage_outside_the_open_interval(coverage):
+def test_calibrate_refuses_coverage_outside_the_open_interval(coverage):
     with pytest.raises(InputError) as info:
-        conformal_rank(10, coverage)
+        calibrate({0: _cols([1.0, 2.0], [1.0, 2.0], ["A", "B"])}, coverage)
     assert str(info.value) == f"coverage must be in (0, 1), got {coverage}"
 
 
 def test_conformal_rank_by_hand():
-    assert conformal_rank(1, 0.5) == 1  # ceil(2 * 0.5) = 1
-    assert conformal_rank(3, 0.5) == 2  # ceil(4 * 0.5) = 2
-    assert conformal_rank(4, 0.5) == 3  # ceil(5 * 0.5) = 3 (2.5 up)
-    assert conformal_rank(9, 1e-6) == 1
+    assert conformal_quantile([7.0], 0.5) == 7.0  # k = ceil(2 * 0.5) = 1
+    assert conformal_quantile([9.0, 7.0, 8.0], 0.5) == 8.0  # k = ceil(4 * 0.5) = 2
+    assert conformal_quantile([9.0, 7.0, 8.0, 6.0], 0.5) == 8.0  # k = ceil(5 * 0.5) = 3 (2.5 up)
+    assert conformal_quantile([5.0, 3.0] * 4 + [4.0], 1e-6) == 3.0  # k = 1
 
 
 def test_conformal_quantile_of_a_large_unsorted_array():
@@ -78,9 +71,9 @@ def test_conformal_quantile_of_a_large_unsorted_array():
     # k = ceil(1001 * 0.9) = 901 -> the 901st smallest = 900.0
     assert conformal_quantile(scores, 0.9) == 900.0
     assert conformal_quantile(list(scores.astype(int)), 0.5) == 500.0  # k = ceil(1001 * 0.5) = 501
-    assert conformal_quantile(np.sort(scores), 0.9, presorted=True) == 900.0
+    assert conformal_quantile(np.sort(scores), 0.9) == 900.0
     assert conformal_quantile([], 0.9) == math.inf
-    assert conformal_quantile([3.0, 1.0, 2.0], 0.5, presorted=False) == 2.0  # k = 2
+    assert conformal_quantile([3.0, 1.0, 2.0], 0.5) == 2.0  # k = 2
     # k = ceil(4 * 0.75) = 3 = n: the largest, not inf
     assert conformal_quantile([3.0, 1.0, 2.0], 0.75) == 3.0
 
@@ -123,10 +116,10 @@ def _row(i, **over):
     }
 
 
-def test_prediction_file_prefers_jsonl(tmp_path):
+def test_prediction_file_is_the_jsonl_train_writes(tmp_path):
     assert prediction_file(tmp_path, 3) is None
-    (tmp_path / "loso_seed3.predictions.parquet").write_bytes(b"")
-    assert prediction_file(tmp_path, "3") == tmp_path / "loso_seed3.predictions.parquet"
+    (tmp_path / "loso_seed3.predictions.parquet").write_bytes(b"")  # not a form vmafkit writes
+    assert prediction_file(tmp_path, "3") is None
     (tmp_path / "loso_seed3.predictions.jsonl").write_text("")
     assert prediction_file(tmp_path, 3) == tmp_path / "loso_seed3.predictions.jsonl"
     (tmp_path / "loso_seed4.predictions.jsonl").mkdir()  # a folder is not a prediction file
@@ -206,32 +199,6 @@ def test_read_predictions_structure_errors(tmp_path):
     assert str(info.value) == f"{path}: prediction file has no rows"
     with pytest.raises(InputError, match=r"nope\.jsonl: prediction file not found$"):
         read_predictions(tmp_path / "nope.jsonl")
-
-
-def test_read_parquet_predictions(tmp_path):
-    pa = pytest.importorskip("pyarrow")
-    import pyarrow.parquet as pq
-
-    path = tmp_path / "p.parquet"
-    pq.write_table(pa.Table.from_pylist([_row(1), _row(0, vmaf=12.5)]), path)
-    cols = read_predictions(path)
-    assert cols["row"].tolist() == [0, 1] and cols["vmaf"].tolist() == [12.5, 50.0]
-    pq.write_table(pa.Table.from_pylist([_row(0), _row(1, vmaf=None)]), path)
-    with pytest.raises(InputError) as info:
-        read_predictions(path)
-    assert str(info.value) == f"{path}:2: vmaf must be a finite number, got None"
-    bad = tmp_path / "bad.parquet"
-    bad.write_bytes(b"not parquet at all")
-    with pytest.raises(InputError) as info:
-        read_predictions(bad)
-    assert str(info.value).startswith(f"{bad}: not a readable Parquet file (")
-    with pytest.raises(InputError, match=r"gone\.parquet: prediction file not found$"):
-        read_predictions(tmp_path / "gone.parquet")
-    empty = tmp_path / "empty.parquet"
-    pq.write_table(pa.Table.from_pylist([_row(0)]).slice(0, 0), empty)
-    with pytest.raises(InputError) as info:
-        read_predictions(empty)
-    assert str(info.value) == f"{empty}: prediction file has no rows"
 
 
 # ----------------------------------------------------------------------------- alignment
@@ -453,8 +420,7 @@ def test_calibrate_from_loso_files(tmp_path):
     with pytest.raises(InputError) as info:
         calibrate_from_loso(loso, [0, 1, 2, 3])
     assert str(info.value) == (
-        f"{loso}: held-out prediction files missing for seeds [1, 3] "
-        "(expected loso_seed{N}.predictions.jsonl or .parquet)"
+        f"{loso}: held-out prediction files missing for seeds [1, 3] (expected loso_seed{{N}}.predictions.jsonl)"
     )
     assert calibrate_from_loso(loso, [5, 6]) is None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -12,14 +13,14 @@ import torch
 from vmafkit import thresholds as T
 from vmafkit.corpus.schema import load_corpus
 from vmafkit.decide.verdict import write_verdict
-from vmafkit.errors import RefusedError
-from vmafkit.io import sha256_file
+from vmafkit.errors import InputError, RefusedError
+from vmafkit.io import exclusive_lock, sha256_file
 from vmafkit.serve.export import export_ensemble, onnx_bytes, ort_session
-from vmafkit.serve.registry import validate_registry
+from vmafkit.serve.registry import read_history, validate_registry
 from vmafkit.train.ensemble import MemberData, fit_members
 from vmafkit.train.features import FeatureSpec, input_schema_hash
 from vmafkit.train.loso import FULL_CORPUS_SALT, fold_inputs
-from vmafkit.train.model import Recipe
+from vmafkit.train.recipe import Recipe
 from vmafkit.validation import schema_errors
 
 from ..factories import cli, export_models, make_corpus, make_loso_dir
@@ -37,7 +38,7 @@ def test_files_and_registry(exported):
     names = sorted(p.name for p in models.iterdir() if not p.name.startswith("."))
     assert names == sorted(
         [f"{ID}_seed{s}.{ext}" for s in (0, 1, 2) for ext in ("onnx", "json")]
-        + [f"{ID}_calibration.json", "registry.json"]
+        + [f"{ID}_calibration.json", "registry.json", "registry_history.jsonl"]
     )
     registry = json.loads((models / "registry.json").read_text())
     assert registry["schema_version"] == 1
@@ -47,6 +48,30 @@ def test_files_and_registry(exported):
         assert row["sha256"] == sha256_file(models / row["onnx"])
         assert row["input_schema_hash"] == input_schema_hash()
     assert validate_registry(models / "registry.json") == []
+    # registered through the registry (its lock and history), like a flip or a rollback
+    (entry,) = read_history(models / "registry.json")
+    verdict_sha = sha256_file(verdict_path)
+    assert entry["action"] == "register" and entry["ids"] == [f"{ID}_seed{s}" for s in (0, 1, 2)]
+    assert entry["previous"] == [] and entry["registry_sha256_before"] is None
+    assert entry["why"].startswith(f"export of PROMOTE {verdict_sha[:12]} (corpus ")
+
+
+def test_export_registers_under_the_registry_lock_and_records_what_it_replaced(exported, tmp_path):
+    models, verdict_path, corpus = exported
+    again = tmp_path / "again"
+    again.mkdir()
+    with exclusive_lock(again, ".registry.lock"):  # a flip or rollback in progress
+        with pytest.raises(InputError, match="is in use"):
+            export_ensemble(corpus, verdict_path, again)
+    assert not (again / "registry.json").exists()
+    export_ensemble(corpus, verdict_path, again)
+    first = (again / "registry.json").read_bytes()
+    export_ensemble(corpus, verdict_path, again)  # re-export: the same rows replace themselves
+    history = read_history(again / "registry.json")
+    assert [h["action"] for h in history] == ["register", "register"]
+    assert history[1]["registry_sha256_before"] == hashlib.sha256(first).hexdigest()
+    assert [p["id"] for p in history[1]["previous"]] == [f"{ID}_seed{s}" for s in (0, 1, 2)]
+    assert all(p["smoke"] is True for p in history[1]["previous"])
 
 
 def test_onnx_graph_contract(exported):

@@ -13,7 +13,7 @@ from vmafkit.serve.export import export_ensemble
 from vmafkit.serve.predict import predict_features
 from vmafkit.serve.registry import flip, read_history, rollback, validate_registry
 from vmafkit.train.loso import train_loso
-from vmafkit.train.model import Recipe
+from vmafkit.train.recipe import Recipe
 
 from ..factories import make_corpus, read_rows
 
@@ -89,7 +89,7 @@ def test_train_verdict_export_flip_predict(tmp_path):
     inside = np.mean([(f["lower"] <= f["vmaf"] <= f["upper"]) for f in full["frames"]])
     assert inside >= 0.8
     rollback(models / "registry.json", "e2e test")
-    assert [h["action"] for h in read_history(models / "registry.json")] == ["flip", "rollback"]
+    assert [h["action"] for h in read_history(models / "registry.json")] == ["register", "flip", "rollback"]
     assert predict_features(models, feats)["mode"] == "smoke-single-member"
 
 

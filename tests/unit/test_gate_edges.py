@@ -25,7 +25,6 @@ from vmafkit.decide.gate import (
     normalise_seeds,
     report_corpus,
     run_gate,
-    seed_report_path,
 )
 from vmafkit.errors import InputError
 
@@ -158,10 +157,24 @@ def test_normalise_seeds():
 # ----------------------------------------------------------------------------- seed reports
 
 
-def test_report_corpus_reads_both_forms():
-    assert report_corpus({"corpus": "c.jsonl"}) == ("c.jsonl", None)
-    assert report_corpus({"corpus": {"path": "c.jsonl"}}) == ("c.jsonl", None)
+def test_report_corpus_reads_only_the_object_train_writes():
     assert report_corpus({"corpus": {"path": "c.jsonl", "sha256": "ab" * 32}}) == ("c.jsonl", "ab" * 32)
+    expected = (
+        "r.json: corpus must be the object `vmafkit train` writes ({path, sha256, rows, ...}), not {shown}; "
+        "retrain with `vmafkit train`"
+    )
+    for corpus in ("c.jsonl", {"path": "c.jsonl"}, {"path": "c.jsonl", "sha256": None}, {"sha256": "ab"}):
+        with pytest.raises(InputError) as info:
+            report_corpus({"corpus": corpus}, "r.json")
+        assert str(info.value) == expected.replace("{shown}", repr(corpus))
+
+
+def test_a_seed_report_with_the_original_kits_plain_corpus_path_is_refused(tmp_path):
+    loso = _loso(tmp_path, {0: 0.96})
+    path = _edit_report(loso, 0, corpus="c.jsonl")
+    with pytest.raises(InputError) as info:
+        load_seed_report(path, 0)
+    assert str(info.value).startswith(f"{path}: corpus must be the object `vmafkit train` writes")
 
 
 @pytest.mark.parametrize("value", [1.0, -1.0, 0.0])
@@ -225,7 +238,6 @@ def test_load_seed_reports_of_a_missing_folder(tmp_path):
     assert str(info.value) == f"{tmp_path / 'nope'}: LOSO folder not found"
     loso = _loso(tmp_path, {2: 0.96, 0: 0.96})
     assert list(load_seed_reports(loso, [2, 0])) == [0, 2]
-    assert seed_report_path(loso, "2") == loso / "loso_seed2.json"
 
 
 # ----------------------------------------------------------------------------- recomputation

@@ -21,7 +21,7 @@ from vmafkit.cli import main
 from vmafkit.errors import InputError
 from vmafkit.train import loso
 from vmafkit.train.loso import check_recipe, train_loso
-from vmafkit.train.model import Recipe
+from vmafkit.train.recipe import Recipe
 
 from ..factories import TRAINER_SHAPE, export_models, read_rows, synthetic_rows, write_corpus
 

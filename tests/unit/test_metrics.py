@@ -128,7 +128,7 @@ def test_conformal_quantile_definition_and_coverage():
     assert M.conformal_quantile(r, 0.9) == 18.0  # ceil(20 * 0.9) = 18th smallest
     assert M.conformal_quantile(r, 0.5) == 10.0
     assert M.conformal_quantile(r[:5], 0.95) == math.inf  # too few for the level
-    assert math.isnan(M.conformal_quantile([], 0.9))
+    assert M.conformal_quantile([], 0.9) == math.inf  # no residuals: k = 1 > n = 0
     rng = np.random.default_rng(0)
     hits = []
     for _ in range(200):

@@ -88,10 +88,26 @@ def test_conformal_quantile_rank_equal_to_n_is_the_largest_residual():
     assert M.conformal_quantile(np.arange(1.0, 9.0), 0.9) == math.inf
 
 
-def test_conformal_quantile_takes_absolute_values_and_drops_non_finite():
-    # |r| = 3 1 2 5, NaN and inf dropped; n = 4, coverage 0.5: k = ceil(5 * 0.5) = 3 -> 3.0
+def test_conformal_quantile_edges_by_hand():
+    """The edges conformal_quantile's doc decides (it is the one conformal quantile of vmafkit),
+    each answer worked out by hand from k = ceil((n + 1) * coverage)."""
+    # absolute values; NaN left out, inf kept (a real miss): |r| = 3 1 2 inf 5, n = 5,
+    # k = ceil(6 * 0.5) = 3 -> sorted 1 2 3 5 inf -> 3.0
     assert M.conformal_quantile([-3.0, 1.0, math.nan, -2.0, math.inf, 5.0], 0.5) == 3.0
-    assert math.isnan(M.conformal_quantile([math.nan, math.inf], 0.5))
+    # n = 2, k = ceil(3 * 0.5) = 2 -> the 2nd smallest of 1 and inf: inf (dropping inf would say 1.0)
+    assert M.conformal_quantile([1.0, -math.inf], 0.5) == math.inf
+    # no residuals, or only NaN: n = 0, k = 1 > 0 -> inf (an unbounded interval), never NaN
+    assert M.conformal_quantile([], 0.5) == math.inf
+    assert M.conformal_quantile([math.nan, math.nan], 0.01) == math.inf
+    # one residual: k = ceil(2 * 0.5) = 1 -> it; k = ceil(2 * 0.51) = 2 > 1 -> inf
+    assert M.conformal_quantile([-4.0], 0.5) == 4.0
+    assert M.conformal_quantile([-4.0], 0.51) == math.inf
+    # ties: |r| = 2 2 2 1, n = 4, k = ceil(5 * 0.8) = 4 -> 2.0
+    assert M.conformal_quantile([2.0, -2.0, 2.0, 1.0], 0.8) == 2.0
+    # the coverage is checked first, whatever the residuals
+    for residuals in ([], [math.nan], [1.0]):
+        with pytest.raises(ValueError, match=r"coverage must be in \(0, 1\)"):
+            M.conformal_quantile(residuals, 1.0)
 
 
 # ----------------------------------------------------------------------------- residual quantiles

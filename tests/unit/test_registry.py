@@ -70,7 +70,7 @@ def test_flip_then_rollback_with_history(models):
     assert result.exit_code == 0, result.output
     assert all(r["smoke"] is True and r["promoted_by"] is None for r in _rows(m))
     history = read_history(m / "registry.json")
-    assert [h["action"] for h in history] == ["flip", "rollback"]
+    assert [h["action"] for h in history] == ["register", "flip", "rollback"]  # register: the export
     last = history[-1]
     assert last["why"] == "bad corpus snapshot" and "@" in last["who"] and last["when"].endswith("Z")
     assert [p["smoke"] for p in last["previous"]] == [False, False]
@@ -78,7 +78,7 @@ def test_flip_then_rollback_with_history(models):
     # rolling back again changes nothing and writes nothing
     before = (m / "registry.json").read_bytes()
     assert rollback(m / "registry.json", "again")["action"] == "noop"
-    assert (m / "registry.json").read_bytes() == before and len(read_history(m / "registry.json")) == 2
+    assert (m / "registry.json").read_bytes() == before and len(read_history(m / "registry.json")) == 3
 
 
 def test_flip_refuses_hold_byte_identical(models, tmp_path):
@@ -86,10 +86,10 @@ def test_flip_refuses_hold_byte_identical(models, tmp_path):
     (tmp_path / "h").mkdir()
     loso, _ = make_loso_dir(tmp_path / "h", {0: 0.96, 1: 0.90}, corpus=corpus)
     _, hold = write_verdict(loso, [0, 1])
-    before = (m / "registry.json").read_bytes()
+    before, history = (m / "registry.json").read_bytes(), read_history(m / "registry.json")
     result = cli(["registry", "flip", "--registry", m / "registry.json", "--verdict", hold])
     assert result.exit_code == 3 and "not PROMOTE" in result.stderr
-    assert (m / "registry.json").read_bytes() == before and read_history(m / "registry.json") == []
+    assert (m / "registry.json").read_bytes() == before and read_history(m / "registry.json") == history
 
 
 def test_flip_refuses_other_corpus(models, tmp_path):

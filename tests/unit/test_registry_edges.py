@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from vmafkit import layout
 from vmafkit.errors import InputError, RefusedError
 from vmafkit.io import exclusive_lock
 from vmafkit.serve import registry as R
@@ -71,6 +72,7 @@ def test_flip_entry_rows_and_history_are_the_documented_record(models):
     m, verdict_path, _ = models
     reg = m / "registry.json"
     before = reg.read_bytes()
+    history_before = (m / layout.REGISTRY_HISTORY_FILE).read_text(encoding="utf-8")  # the export's entry
     rows_before = _data(m)["models"]
     verdict = json.loads(verdict_path.read_text())
     verdict_sha = _sha(verdict_path.read_bytes())
@@ -103,10 +105,10 @@ def test_flip_entry_rows_and_history_are_the_documented_record(models):
             f"production: PROMOTE {verdict_sha[:12]} (corpus {corpus_sha[:12]}, "
             f"mean PLCC {verdict['gate']['mean_plcc']:.4f})"
         )
-    # the history: one canonical JSON line (sorted keys), nothing before it
-    text = (m / R.HISTORY_FILE).read_text(encoding="utf-8")
-    assert text == json.dumps(entry, sort_keys=True) + "\n"
-    assert read_history(reg) == [entry]
+    # the history: one canonical JSON line (sorted keys) after the export's
+    text = (m / layout.REGISTRY_HISTORY_FILE).read_text(encoding="utf-8")
+    assert text == history_before + json.dumps(entry, sort_keys=True) + "\n"
+    assert [h["action"] for h in read_history(reg)] == ["register", "flip"] and read_history(reg)[-1] == entry
     assert validate_registry(reg) == []
 
 
@@ -121,23 +123,25 @@ def test_flip_reason_and_a_second_flip_records_the_first(models):
     assert second["previous"] == _previous(promoted_rows)
     assert all(p["promoted_by"] is not None and p["smoke"] is False for p in second["previous"])
     assert second["registry_sha256_before"] == _sha(before)
-    assert [h["why"] for h in read_history(reg)] == [f"PROMOTE verdict {verdict_path}", "re-flip after audit"]
+    assert [h["why"] for h in read_history(reg)][1:] == [f"PROMOTE verdict {verdict_path}", "re-flip after audit"]
 
 
 def test_history_without_a_final_newline_gets_one(models):
     m, verdict_path, _ = models
-    (m / R.HISTORY_FILE).write_text('{"action": "imported"}')  # no trailing newline
+    (m / layout.REGISTRY_HISTORY_FILE).write_text('{"action": "imported"}')  # no trailing newline
     entry = flip(m / "registry.json", verdict_path)
-    text = (m / R.HISTORY_FILE).read_text()
+    text = (m / layout.REGISTRY_HISTORY_FILE).read_text()
     assert text == '{"action": "imported"}\n' + json.dumps(entry, sort_keys=True) + "\n"
     assert read_history(m / "registry.json") == [{"action": "imported"}, entry]
 
 
 def test_history_with_a_final_newline_is_appended_to_as_is(models):
     m, verdict_path, _ = models
-    (m / R.HISTORY_FILE).write_text('{"action": "imported"}\n\n')  # blank lines are skipped by the reader
+    (m / layout.REGISTRY_HISTORY_FILE).write_text('{"action": "imported"}\n\n')  # blank lines are skipped by the reader
     entry = flip(m / "registry.json", verdict_path)
-    assert (m / R.HISTORY_FILE).read_text() == '{"action": "imported"}\n\n' + json.dumps(entry, sort_keys=True) + "\n"
+    assert (m / layout.REGISTRY_HISTORY_FILE).read_text() == '{"action": "imported"}\n\n' + json.dumps(
+        entry, sort_keys=True
+    ) + "\n"
     assert read_history(m / "registry.json") == [{"action": "imported"}, entry]
 
 
@@ -173,12 +177,12 @@ def test_flip_with_no_exported_rows(models):
 
 def test_flip_of_an_unknown_ensemble_or_id_is_an_input_error(models):
     m, verdict_path, _ = models
-    before = (m / "registry.json").read_bytes()
+    before, history = (m / "registry.json").read_bytes(), read_history(m / "registry.json")
     with pytest.raises(InputError, match=r"^no registry rows of ensemble 'other_model'$"):
         flip(m / "registry.json", verdict_path, ensemble="other_model")
     with pytest.raises(InputError, match=r"^no registry rows with ids \['nope', 'nada'\]$"):
         flip(m / "registry.json", verdict_path, ids=[f"{ID}_seed0", "nope", "nada"])
-    assert (m / "registry.json").read_bytes() == before and read_history(m / "registry.json") == []
+    assert (m / "registry.json").read_bytes() == before and read_history(m / "registry.json") == history
 
 
 def test_flip_of_one_member_names_the_ensemble_and_both_seed_sets(models):
@@ -245,18 +249,18 @@ def test_rollback_entry_rows_and_history(models):
     for row in _data(m)["models"]:
         assert row["smoke"] is True and row["promoted_by"] is None
         assert row["notes"] == f"rolled back {entry['when']} by {_who()}: bad corpus snapshot"
-    assert read_history(reg) == [flipped, entry]
-    assert (m / R.HISTORY_FILE).read_text().splitlines()[1] == json.dumps(entry, sort_keys=True)
+    assert read_history(reg)[1:] == [flipped, entry]  # after the export's entry
+    assert (m / layout.REGISTRY_HISTORY_FILE).read_text().splitlines()[2] == json.dumps(entry, sort_keys=True)
 
 
 def test_rollback_noop_entry_writes_nothing(models):
     m, _, _ = models
     reg = m / "registry.json"
-    before = reg.read_bytes()
+    before, history = reg.read_bytes(), (m / layout.REGISTRY_HISTORY_FILE).read_bytes()
     entry = rollback(reg, "nothing to do")
     assert entry["action"] == "noop" and entry["ids"] == [] and entry["previous"] == []
     assert entry["registry_sha256_before"] == _sha(before) and entry["why"] == "nothing to do"
-    assert reg.read_bytes() == before and not (m / R.HISTORY_FILE).exists()
+    assert reg.read_bytes() == before and (m / layout.REGISTRY_HISTORY_FILE).read_bytes() == history
 
 
 def test_rollback_of_selected_rows_only(models):
@@ -458,26 +462,26 @@ def _fail_replace_into(monkeypatch, name):
     monkeypatch.setattr(os, "replace", replace)
 
 
-@pytest.mark.parametrize("failing", ["registry.json", R.HISTORY_FILE])
+@pytest.mark.parametrize("failing", ["registry.json", layout.REGISTRY_HISTORY_FILE])
 def test_a_failed_write_leaves_registry_and_history_as_they_were(models, monkeypatch, failing):
     """Whichever of the two files cannot be put in place, neither changes: the history never
     records a flip the registry does not hold, and the registry gets its old bytes back."""
     m, verdict_path, _ = models
     reg = m / "registry.json"
-    (m / R.HISTORY_FILE).write_text('{"action": "imported"}\n')
-    before, history_before = reg.read_bytes(), (m / R.HISTORY_FILE).read_bytes()
+    (m / layout.REGISTRY_HISTORY_FILE).write_text('{"action": "imported"}\n')
+    before, history_before = reg.read_bytes(), (m / layout.REGISTRY_HISTORY_FILE).read_bytes()
     _fail_replace_into(monkeypatch, failing)
     with pytest.raises(OSError):
         flip(reg, verdict_path)
-    assert reg.read_bytes() == before and (m / R.HISTORY_FILE).read_bytes() == history_before
+    assert reg.read_bytes() == before and (m / layout.REGISTRY_HISTORY_FILE).read_bytes() == history_before
     assert sorted(p.name for p in m.iterdir() if p.name.endswith(".tmp")) == []
     monkeypatch.undo()
     flip(reg, verdict_path)
     _fail_replace_into(monkeypatch, failing)
-    before, history_before = reg.read_bytes(), (m / R.HISTORY_FILE).read_bytes()
+    before, history_before = reg.read_bytes(), (m / layout.REGISTRY_HISTORY_FILE).read_bytes()
     with pytest.raises(OSError):
         rollback(reg, "disk full")
-    assert reg.read_bytes() == before and (m / R.HISTORY_FILE).read_bytes() == history_before
+    assert reg.read_bytes() == before and (m / layout.REGISTRY_HISTORY_FILE).read_bytes() == history_before
 
 
 def test_load_registry_of_a_broken_or_missing_file(models):
@@ -501,13 +505,13 @@ def test_when_the_restore_fails_too_the_first_error_is_raised(models, monkeypatc
     m, verdict_path, _ = models
     reg = m / "registry.json"
     history_before = b'{"action": "imported"}\n'
-    (m / R.HISTORY_FILE).write_bytes(history_before)
+    (m / layout.REGISTRY_HISTORY_FILE).write_bytes(history_before)
     real = os.replace
     calls = {"registry": 0}
 
     def replace(src, dst, *args, **kwargs):
         name = os.path.basename(os.fspath(dst))
-        if name == R.HISTORY_FILE:
+        if name == layout.REGISTRY_HISTORY_FILE:
             raise OSError(errno.ENOSPC, "No space left on device")
         if name == "registry.json":
             calls["registry"] += 1
@@ -519,7 +523,7 @@ def test_when_the_restore_fails_too_the_first_error_is_raised(models, monkeypatc
     with pytest.raises(OSError) as info:
         flip(reg, verdict_path)
     assert info.value.errno == errno.ENOSPC and calls["registry"] == 2
-    assert (m / R.HISTORY_FILE).read_bytes() == history_before
+    assert (m / layout.REGISTRY_HISTORY_FILE).read_bytes() == history_before
 
 
 @pytest.mark.parametrize("key", ["sidecar", "calibration"])

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from vmafkit.cli import main
 from vmafkit.corpus.schema import REQUIRED_KEYS
 from vmafkit.errors import InputError
-from vmafkit.report.page import write_report
+from vmafkit.report import write_report
 
 from ..factories import synthetic_rows
 
@@ -251,8 +251,8 @@ def test_full_run_report_is_self_contained_and_has_every_section(tmp_path):
     assert write_report(out).read_text() == page
 
 
-def test_parquet_predictions_and_no_verdict_give_a_provisional_report(tmp_path):
-    out = make_run(tmp_path / "run", verdict=False, predictions="parquet")
+def test_no_verdict_gives_a_provisional_report(tmp_path):
+    out = make_run(tmp_path / "run", verdict=False)
     page = write_report(out).read_text()
     assert_self_contained(page)
     assert "Not available" in _section(page, "verdict")
@@ -261,6 +261,13 @@ def test_parquet_predictions_and_no_verdict_give_a_provisional_report(tmp_path):
     scatter = _section(page, "scatter")
     assert "Not available" not in scatter and "data:image/png;base64," in scatter
     assert "mean over 2 seed(s)" in scatter
+
+
+def test_parquet_predictions_are_not_a_form_the_report_reads(tmp_path):
+    """vmafkit writes held-out predictions as JSON lines only: a Parquet copy is not read."""
+    out = make_run(tmp_path / "run", verdict=False, predictions="parquet")
+    page = write_report(out).read_text()
+    assert "Not available: no held-out prediction files (loso_seed{N}.predictions.jsonl)" in _section(page, "scatter")
 
 
 def test_empty_run_folder_says_not_available_everywhere(tmp_path):

@@ -67,7 +67,7 @@ def test_groups_from_sources_file_and_snapshot(tmp_path):
     assert groups == {"a_16x16": "scene", "b_16x16": "scene", "c_16x16": "c_16x16"}
     snap = snapshot_folder(tmp_path)
     (tmp_path / "c_16x16.yuv").write_bytes(b"\1" * 768)
-    assert snapshot_folder(tmp_path)["sha256"] != snap["sha256"] and snap["n_files"] == 4
+    assert snapshot_folder(tmp_path)["sha256"] != snap["sha256"] and snap["count"] == 4
 
 
 def test_empty_folder_and_bad_sources_file(tmp_path):

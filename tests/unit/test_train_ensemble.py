@@ -17,7 +17,8 @@ from vmafkit.train.ensemble import (
     predict_members,
     resolve_device,
 )
-from vmafkit.train.model import FRRegressor, Recipe
+from vmafkit.train.model import FRRegressor
+from vmafkit.train.recipe import Recipe
 
 
 def _data(n, seed):

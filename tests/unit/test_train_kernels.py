@@ -9,7 +9,7 @@ import torch
 
 from vmafkit.train import kernels
 from vmafkit.train.ensemble import MemberData, _FusedCpuStep, _Trainer, initial_weights
-from vmafkit.train.model import Recipe
+from vmafkit.train.recipe import Recipe
 
 THRESHOLD = 6554  # p = 0.1 on 16 bits, as the trainer draws it
 

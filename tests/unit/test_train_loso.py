@@ -16,7 +16,7 @@ from vmafkit.corpus.schema import CANONICAL6, load_corpus
 from vmafkit.errors import InputError
 from vmafkit.train import metrics as M
 from vmafkit.train.loso import make_folds, train_loso
-from vmafkit.train.model import Recipe
+from vmafkit.train.recipe import Recipe
 
 from ..factories import TRAINER_SHAPE, make_corpus, synthetic_rows, write_corpus
 

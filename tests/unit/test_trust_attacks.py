@@ -198,10 +198,10 @@ def test_forged_hold_is_refused_by_flip(models, tmp_path, also_gate):
         verdict["gate"].update(passed=True, per_seed_pass=True, failing_seeds=[])
     forged = loso / "PROMOTE.json"
     forged.write_text(json.dumps(verdict))
-    before = (m / "registry.json").read_bytes()
+    before, history = (m / "registry.json").read_bytes(), (m / "registry_history.jsonl").read_bytes()
     line = _one_line_error(cli(["registry", "flip", "--registry", m / "registry.json", "--verdict", forged]), 3)
     assert "does not match what its pinned files give" in line
-    assert (m / "registry.json").read_bytes() == before and not (m / "registry_history.jsonl").exists()
+    assert (m / "registry.json").read_bytes() == before and (m / "registry_history.jsonl").read_bytes() == history
 
 
 def test_stale_verdict_after_retrain_is_refused(tmp_path):

@@ -8,9 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from vmafkit.decide.verdict import corpus_fingerprint, ref_dir_snapshot, same_corpus, write_verdict
+from vmafkit.decide.verdict import corpus_fingerprint, load_trusted_verdict, same_corpus, write_verdict
 from vmafkit.errors import InputError
 from vmafkit.io import sha256_file
+from vmafkit.media.sources import snapshot_folder
 from vmafkit.validation import schema_errors
 
 from ..factories import cli, make_corpus, make_loso_dir, write_seed_report
@@ -119,13 +120,13 @@ def test_ref_dir_snapshot_is_relpath_size_lines(tmp_path):
     (ref / "sub").mkdir(parents=True)
     (ref / "b.yuv").write_bytes(b"12345")
     (ref / "sub" / "a.y4m").write_bytes(b"xy")
-    snap = ref_dir_snapshot(ref)
+    snap = snapshot_folder(ref)
     expected = hashlib.sha256(b"b.yuv\t5\nsub/a.y4m\t2\n").hexdigest()
     assert snap == {"path": str(ref), "sha256": expected, "count": 2}
     (ref / "b.yuv").write_bytes(b"123456")
-    assert ref_dir_snapshot(ref)["sha256"] != expected
+    assert snapshot_folder(ref)["sha256"] != expected
     with pytest.raises(InputError):
-        ref_dir_snapshot(tmp_path / "nope")
+        snapshot_folder(tmp_path / "nope")
 
 
 def test_verdict_with_ref_dir(tmp_path):
@@ -134,7 +135,11 @@ def test_verdict_with_ref_dir(tmp_path):
     ref.mkdir()
     (ref / "x.yuv").write_bytes(b"abc")
     verdict, path = write_verdict(loso, [0, 1, 2], ref_dir=ref)
-    assert verdict["corpus"]["ref_dir"]["count"] == 1
+    # the one folder snapshot (media.sources, which the pipeline's step records use too), in the
+    # form and with the value a verdict has always pinned; the verdict re-checks
+    snapshot = {"path": str(ref), "sha256": hashlib.sha256(b"x.yuv\t3\n").hexdigest(), "count": 1}
+    assert verdict["corpus"]["ref_dir"] == snapshot
+    assert load_trusted_verdict(path)["corpus"]["ref_dir"] == snapshot
     assert any(i["kind"] == "dir" for i in verdict["run_provenance"]["inputs"])
     assert cli(["verdict", loso, "--seeds", "0,1,2", "--ref-dir", tmp_path / "missing"]).exit_code == 2
 

@@ -28,7 +28,6 @@ from vmafkit.decide.verdict import (
     load_verdict,
     recipe_from_reports,
     recommendation,
-    ref_dir_snapshot,
     resolve_corpus_path,
     same_corpus,
     stale_reason,
@@ -36,6 +35,7 @@ from vmafkit.decide.verdict import (
     write_verdict,
 )
 from vmafkit.errors import InputError, RefusedError
+from vmafkit.media.sources import snapshot_folder
 
 from ..factories import make_corpus, make_loso_dir, read_rows, write_seed_report
 
@@ -67,12 +67,12 @@ def test_ref_dir_snapshot_skips_dangling_links_and_does_not_follow_folder_links(
     outside.mkdir()
     (outside / "big.yuv").write_bytes(b"x" * 99)
     (ref / "linked").symlink_to(outside, target_is_directory=True)
-    snap = ref_dir_snapshot(ref)
+    snap = snapshot_folder(ref)
     # the folder link is listed by os.walk as a directory but not descended into
     expected = hashlib.sha256(b"a.yuv\t4\nb/c.yuv\t0\n").hexdigest()
     assert snap == {"path": str(ref), "sha256": expected, "count": 2}
     with pytest.raises(InputError) as info:
-        ref_dir_snapshot(ref / "a.yuv")
+        snapshot_folder(ref / "a.yuv")
     assert str(info.value) == f"{ref / 'a.yuv'}: is a file, not a reference folder"
 
 
@@ -80,7 +80,7 @@ def test_ref_dir_snapshot_of_non_ascii_names(tmp_path):
     ref = tmp_path / "refs"
     ref.mkdir()
     (ref / "café.yuv").write_bytes(b"ab")
-    assert ref_dir_snapshot(ref)["sha256"] == hashlib.sha256("café.yuv\t2\n".encode()).hexdigest()
+    assert snapshot_folder(ref)["sha256"] == hashlib.sha256("café.yuv\t2\n".encode()).hexdigest()
 
 
 def test_corpus_fingerprint_counts_rows_per_source_and_digest(tmp_path):
@@ -100,7 +100,7 @@ def test_corpus_fingerprint_counts_rows_per_source_and_digest(tmp_path):
         {"src": "b", "src_sha256": "f" * 64, "rows": 1},
     ]
     assert fp["n_sources"] == 3
-    assert fp["ref_dir"] == ref_dir_snapshot(ref)
+    assert fp["ref_dir"] == snapshot_folder(ref)
 
 
 def test_fingerprint_identity_and_difference():
@@ -195,7 +195,7 @@ def test_recommendation_texts(tmp_path):
 
 def test_recommendation_inside_a_run_folder(tmp_path):
     """OUT/loso beside OUT/pipeline.json: the run exports itself, only the flip is left."""
-    from vmafkit.pipeline import LOSO_DIR, MODELS_DIR, STATE_FILE
+    from vmafkit.layout import LOSO_DIR, MODELS_DIR, STATE_FILE
 
     out = tmp_path / "out"
     (out / LOSO_DIR).mkdir(parents=True)
@@ -224,18 +224,22 @@ def test_resolve_corpus_path(tmp_path, monkeypatch):
     digest = _sha(corpus)
     loso = tmp_path / "loso"
     loso.mkdir()
-    assert resolve_corpus_path(_reports({0: str(corpus), 1: {"path": str(corpus), "sha256": digest}}), loso) == corpus
+    pinned = {"path": str(corpus), "sha256": digest}
+    assert resolve_corpus_path(_reports({0: pinned, 1: pinned}), loso) == corpus
     # a relative path that does not exist from here is read relative to the LOSO folder
     (loso / "inner.jsonl").write_bytes(corpus.read_bytes())
     monkeypatch.chdir(tmp_path)
-    assert resolve_corpus_path(_reports({0: "inner.jsonl"}), loso) == loso / "inner.jsonl"
-    assert resolve_corpus_path(_reports({0: "c.jsonl"}), loso) == Path("c.jsonl")  # exists from here
+    assert resolve_corpus_path(_reports({0: {"path": "inner.jsonl", "sha256": digest}}), loso) == loso / "inner.jsonl"
+    here = {"path": "c.jsonl", "sha256": digest}
+    assert resolve_corpus_path(_reports({0: here}), loso) == Path("c.jsonl")  # exists from here
     with pytest.raises(InputError) as info:
-        resolve_corpus_path(_reports({0: {"path": "c.jsonl", "sha256": digest}, 1: {"path": "d.jsonl"}}), loso)
-    assert (
-        str(info.value)
-        == f"{loso}: seed reports name different corpora (seed 0: c.jsonl ({digest[:12]}); seed 1: d.jsonl)"
+        resolve_corpus_path(_reports({0: here, 1: {"path": "d.jsonl", "sha256": digest}}), loso)
+    assert str(info.value) == (
+        f"{loso}: seed reports name different corpora (seed 0: c.jsonl ({digest[:12]}); seed 1: d.jsonl ({digest[:12]}))"
     )
+    with pytest.raises(InputError) as info:  # the original kit's plain path pins no bytes: refused
+        resolve_corpus_path(_reports({0: here, 1: "c.jsonl"}), loso)
+    assert str(info.value).startswith(f"{loso / 'loso_seed1.json'}: corpus must be the object `vmafkit train` writes")
     with pytest.raises(InputError) as info:
         resolve_corpus_path(
             _reports({0: {"path": "c.jsonl", "sha256": digest}, 1: {"path": "c.jsonl", "sha256": "0" * 64}}), loso
@@ -244,7 +248,7 @@ def test_resolve_corpus_path(tmp_path, monkeypatch):
         f"{loso}: seed reports name different corpora (seed 0: c.jsonl ({digest[:12]}); seed 1: c.jsonl (000000000000))"
     )
     with pytest.raises(InputError) as info:
-        resolve_corpus_path(_reports({0: "missing.jsonl"}), loso)
+        resolve_corpus_path(_reports({0: {"path": "missing.jsonl", "sha256": digest}}), loso)
     assert str(info.value) == "missing.jsonl: corpus named by the seed reports not found"
     with pytest.raises(InputError) as info:
         resolve_corpus_path(_reports({0: {"path": str(corpus), "sha256": "a" * 64}}), loso)

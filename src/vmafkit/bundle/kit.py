@@ -25,6 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from vmafkit import layout
 from vmafkit._version import __version__
 from vmafkit.errors import InputError
 from vmafkit.io import atomic_output
@@ -48,8 +49,8 @@ it passes its arguments to `vmafkit run`).
 For a CUDA build of torch pick its index first, e.g.
 `python3 -m pip install {torch} --index-url https://download.pytorch.org/whl/cu128`.
 
-Send back `vmafkit-out/results.tar.gz` (or run `vmafkit bundle vmafkit-out --out results.tar.gz`);
-the receiver checks it with `vmafkit verify results.tar.gz` and compares sites with
+Send back `vmafkit-out/{bundle}` (or run `vmafkit bundle vmafkit-out --out {bundle}`);
+the receiver checks it with `vmafkit verify {bundle}` and compares sites with
 `vmafkit compare theirs.tar.gz ours.tar.gz`. README.md is the full runbook. `sha256sum -c SHA256SUMS`
 checks this kit.
 """
@@ -177,7 +178,7 @@ def make_dist(out: str | Path, *, project: str | Path | None = None, wheel: str 
                 0o644,
             ),
             "README.md": (readme_bytes, 0o644),
-            "START.md": (START_MD.format(version=version_text, torch=torch).encode(), 0o644),
+            "START.md": (START_MD.format(version=version_text, torch=torch, bundle=layout.BUNDLE_FILE).encode(), 0o644),
             "install-and-run.sh": (INSTALL_SH.format(version=version_text, torch=torch).encode(), 0o755),
         }
         sums = "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, (data, _) in sorted(files.items()))

@@ -1,8 +1,7 @@
-"""A bundle's fixed names and default limits, shared by packing, reading and comparing."""
+"""A bundle's own fixed names and default limits, shared by packing, reading and comparing (the
+names of the run folder it packs are `vmafkit.layout`'s)."""
 
 from __future__ import annotations
-
-import re
 
 from vmafkit.thresholds import PLCC_SPREAD_MAX
 
@@ -10,13 +9,9 @@ SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 ENVIRONMENT = "environment.json"
 RESERVED_TOP = (MANIFEST, ENVIRONMENT)
-VERDICT_FILES = {"PROMOTE.json": "PROMOTE", "HOLD.json": "HOLD"}
-CORPUS_FILENAME = "per_frame_canonical6.jsonl"
-SEED_REPORT_RE = re.compile(r"^loso_seed(\d+)\.json$")
 
 EXCLUDED_DIR_NAMES = frozenset({"cache", "cells", "cell_cache", "tmp", "__pycache__"})
 EXCLUDED_SUFFIXES = (".tmp", ".lock", ".partial", ".pyc", ".tar.gz", ".tgz")
-SIDECAR_PATTERNS = ("{stem}.json", "{stem}.onnx.json", "{stem}.sidecar.json", "{stem}_sidecar.json")
 
 FIXED_MTIME = 315532800  # 1980-01-01T00:00:00Z, what zip tools accept too
 FILE_MODE = 0o644

@@ -36,13 +36,13 @@ Staleness (a stale verdict or export is never bundled):
 * the corpus file named by the verdict's ``corpus`` fingerprint (``path`` or
   ``per_frame_canonical6.jsonl``), when bundled, must have the fingerprint's ``sha256`` -> else
   refused (exit 2);
-* exports (``*.onnx`` and their sidecars ``X.json`` / ``X.onnx.json`` / ``X.sidecar.json`` /
-  ``X_sidecar.json``): left out next to a HOLD verdict; next to PROMOTE, left out when the
+* exports (``X.onnx`` and its sidecar ``X.json``, the names `vmafkit export` writes): left out
+  next to a HOLD verdict; next to PROMOTE, left out when the
   sidecar's ``verdict.sha256`` is not the bundled verdict file's sha256, else (no such key) when
   its ``corpus`` fingerprint's sha256 differs from the verdict's, else (neither) when the
   ``.onnx`` is older than the verdict. ``*_calibration.json`` files carrying ``verdict_sha256`` /
-  ``corpus_sha256`` follow the same rule, and a ``registry.json`` in a folder where anything
-  was left out as stale is left out too.
+  ``corpus_sha256`` follow the same rule, and a ``registry.json`` (and its
+  ``registry_history.jsonl``) in a folder where anything was left out as stale is left out too.
 
 The same OUT gives the same bytes: sorted names, mtime/uid/gid/uname fixed, gzip mtime 0, and
 ``generated_at_utc`` taken from the verdict file (unless the caller passes one).
@@ -74,8 +74,8 @@ from importlib import metadata
 from pathlib import Path, PurePosixPath
 from typing import Any, TypedDict
 
+from vmafkit import layout
 from vmafkit.bundle.layout import (
-    CORPUS_FILENAME,
     ENVIRONMENT,
     EXCLUDED_DIR_NAMES,
     EXCLUDED_SUFFIXES,
@@ -84,12 +84,10 @@ from vmafkit.bundle.layout import (
     MANIFEST,
     RESERVED_TOP,
     SCHEMA_VERSION,
-    SEED_REPORT_RE,
-    SIDECAR_PATTERNS,
-    VERDICT_FILES,
 )
 from vmafkit.errors import InputError
 from vmafkit.io import atomic_output, dumps_json, read_json, sha256_file
+from vmafkit.layout import SEED_REPORT_RE, VERDICT_FILES
 
 
 class ManifestEntry(TypedDict):
@@ -221,10 +219,9 @@ def _exclude_stale_exports(
             del files[rel]
             stale_dirs.add(str(PurePosixPath(rel).parent))
 
-    for rel in sorted(r for r in files if r.endswith(".onnx")):
-        stem = rel[: -len(".onnx")]
-        sidecars = [p.format(stem=stem) for p in SIDECAR_PATTERNS]
-        sidecars = [s for s in sidecars if s in files and s != verdict_rel]
+    for rel in sorted(r for r in files if r.endswith(layout.ONNX_SUFFIX)):
+        sidecar = layout.sidecar_name(rel[: -len(layout.ONNX_SUFFIX)])
+        sidecars = [sidecar] if sidecar in files and sidecar != verdict_rel else []
         reason = None
         if verdict_name != "PROMOTE":
             reason = f"export next to a {verdict_name} verdict (stale, from an earlier run)"
@@ -235,11 +232,7 @@ def _exclude_stale_exports(
                 for d in datas
                 if isinstance(d.get("verdict"), Mapping) and d["verdict"].get("sha256")
             ]
-            fps = [
-                _fingerprint_key(d.get("corpus", d.get("corpus_fingerprint")))
-                for d in datas
-                if d.get("corpus", d.get("corpus_fingerprint")) is not None
-            ]
+            fps = [_fingerprint_key(d["corpus"]) for d in datas if d.get("corpus") is not None]
             if verdict_shas:
                 if any(v != verdict_sha for v in verdict_shas):
                     reason = "export made from another verdict (stale)"
@@ -252,7 +245,7 @@ def _exclude_stale_exports(
             for member in [rel, *sidecars]:
                 drop(member, reason)
 
-    for rel in sorted(r for r in files if r.endswith("_calibration.json")):
+    for rel in sorted(r for r in files if layout.is_calibration_name(PurePosixPath(r).name)):
         data = _json_or_none(files[rel])
         if not isinstance(data, Mapping) or not ("verdict_sha256" in data or "corpus_sha256" in data):
             continue  # not an export's calibration file
@@ -263,7 +256,8 @@ def _exclude_stale_exports(
         elif data.get("corpus_sha256") not in (None, verdict_fp):
             drop(rel, "export calibration of another corpus (stale)")
 
-    for rel in sorted(r for r in files if PurePosixPath(r).name == "registry.json"):
+    registry_files = (layout.REGISTRY_FILE, layout.REGISTRY_HISTORY_FILE)
+    for rel in sorted(r for r in files if PurePosixPath(r).name in registry_files):
         if str(PurePosixPath(rel).parent) in stale_dirs:
             drop(rel, "registry beside stale exports")
 
@@ -295,7 +289,7 @@ def select_files(
 
     verdicts = sorted(rel for rel in files if PurePosixPath(rel).name in VERDICT_FILES)
     if not verdicts:
-        raise InputError("holds no PROMOTE.json or HOLD.json; run the verdict step first", path=out_dir)
+        raise InputError(f"holds no {' or '.join(VERDICT_FILES)}; run the verdict step first", path=out_dir)
     if len(verdicts) > 1:
         raise InputError(
             f"holds more than one verdict ({', '.join(verdicts)}): one is stale; re-run the verdict step, "
@@ -336,7 +330,7 @@ def select_files(
     # fingerprint's path, else by file name when exactly one bundled file has that name.
     corpus = verdict.get("corpus")
     if isinstance(corpus, Mapping) and corpus.get("sha256"):
-        corpus_path = str(corpus.get("path") or CORPUS_FILENAME).replace("\\", "/")
+        corpus_path = str(corpus.get("path") or layout.CORPUS_FILE).replace("\\", "/")
         hits = [rel for rel in files if corpus_path == rel or corpus_path.endswith("/" + rel)]
         if not hits:
             same_name = [rel for rel in files if PurePosixPath(rel).name == PurePosixPath(corpus_path).name]

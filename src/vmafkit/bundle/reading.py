@@ -28,11 +28,10 @@ from vmafkit.bundle.layout import (
     ENVIRONMENT,
     FILE_MODE,
     MANIFEST,
-    SEED_REPORT_RE,
-    VERDICT_FILES,
 )
 from vmafkit.errors import InputError
 from vmafkit.io import CHUNK, loads_json
+from vmafkit.layout import SEED_REPORT_RE, SEED_REPORTS, VERDICT_FILES
 
 
 class UnsafeBundle(InputError):
@@ -361,6 +360,6 @@ def load_bundle(tarball: str | Path, *, limits: Limits = Limits()) -> LoadedBund
                 raise InputError(f"two seed reports for seed {report['seed']} in the bundle", path=tarball)
             seed_reports[report["seed"]] = report
     if not seed_reports:
-        raise InputError("bundle holds no loso_seed{N}.json", path=tarball)
+        raise InputError(f"bundle holds no {SEED_REPORTS}", path=tarball)
     environment = load(ENVIRONMENT) if ENVIRONMENT in scanned.captured else {}
     return LoadedBundle(tarball, manifest, load(verdict_file), environment, seed_reports)

@@ -30,21 +30,22 @@ leaves nothing behind, neither the clips before it nor a folder it made. A kill 
 the staging folder, which the next extract removes. An existing file with the right sha256 is
 kept; one with another sha256 is refused, never overwritten.
 
-Raw ``.yuv`` geometry comes from the name: ``WxH`` (e.g. ``_480x270_``), ``NNfps`` (default 25,
-recorded as ``fps_source: default``) and an optional pix_fmt token (``.yuv420p10le.``; default
-yuv420p). This is a small private parser until ``vmafkit.media.sources`` provides one.
+Which files are clips, and a clip's geometry, fps and pixel format, are `vmafkit.media.sources`'
+(raw ``.yuv``: ``WxH`` in the name, e.g. ``_480x270_``, ``NNfps`` (default 25, recorded as
+``fps_source: default``) and an optional pix_fmt token ``.yuv420p10le.``, default yuv420p);
+every ffmpeg command line and process is `vmafkit.media.ffmpeg`'s.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -54,45 +55,20 @@ from typing import Any
 
 from vmafkit.errors import InputError
 from vmafkit.io import CHUNK, atomic_write_text, dumps_json, exclusive_lock, sha256_file
-from vmafkit.media.ffmpeg import (
-    decode_raw_to_stdout_argv,
-    decode_to_y4m_argv,
-    ffv1_pack_argv,
-    file_url,
-    find_ffmpeg,
-    frame_hash_argv,
-    probe_argv,
+from vmafkit.media import ffmpeg as ffm
+from vmafkit.media.sources import (
+    RAW_LAYOUTS,
+    RAW_SUFFIXES,
+    Y4M_SUFFIXES,
+    Source,
+    describe_source,
+    media_files,
+    parse_y4m_header,
+    raw_frame_size,
 )
-from vmafkit.media.sources import RAW_LAYOUTS, geometry_from_name, parse_video_stream, parse_y4m_header, raw_frame_size
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.jsonl"
-RAW_SUFFIXES = (".yuv",)
-Y4M_SUFFIXES = (".y4m",)
-CONTAINER_SUFFIXES = (
-    ".mp4",
-    ".mkv",
-    ".mov",
-    ".avi",
-    ".mpg",
-    ".mpeg",
-    ".ts",
-    ".m2ts",
-    ".webm",
-    ".m4v",
-    ".ivf",
-    ".264",
-    ".265",
-    ".h264",
-    ".h265",
-    ".hevc",
-    ".obu",
-    ".flv",
-    ".mxf",
-    ".nut",
-)
-DEFAULT_RAW_FPS = 25.0
-DEFAULT_RAW_PIX_FMT = "yuv420p"
 STAGING_PREFIX = ".vmafkit-extract-"
 STAGING_LOCK = ".lock"
 STALE_STAGING_AGE_S = 2.0  # a staging folder is locked within microseconds of being made
@@ -102,89 +78,53 @@ STALE_STAGING_AGE_S = 2.0  # a staging folder is locked within microseconds of b
 
 
 def ffmpeg_exe() -> str:
-    return find_ffmpeg(require_libvmaf=False).path  # packing needs no libvmaf
+    return _find_ffmpeg(None).path
 
 
-def ffmpeg_version(ffmpeg: str) -> str:
-    return find_ffmpeg(ffmpeg, require_libvmaf=False).version
+def _find_ffmpeg(ffmpeg: str | None) -> ffm.Ffmpeg:
+    return ffm.find_ffmpeg(ffmpeg, require_libvmaf=False)  # packing needs no libvmaf
 
 
-def _run_ffmpeg(argv: list[str], what: str, path: Path) -> bytes:
-    proc = subprocess.run(argv, capture_output=True, check=False)
-    if proc.returncode != 0:
-        tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["(no message)"]
-        raise InputError(f"ffmpeg failed to {what}: {tail[0]}", path=path)
-    return proc.stdout
-
-
-def _input_args(desc: SourceInfo, path: Path) -> list[str]:
-    if desc.container == "yuv":
-        assert desc.pix_fmt is not None  # a raw source's geometry comes from its name, always complete
-        return [
-            "-f",
-            "rawvideo",
-            "-pixel_format",
-            desc.pix_fmt,
-            "-video_size",
-            f"{desc.width}x{desc.height}",
-            "-framerate",
-            str(desc.fps),
-            "-i",
-            file_url(path),
-        ]
-    return ["-i", file_url(path)]
+def _run_ffmpeg(argv: list[str], what: str, path: Path) -> str:
+    result = ffm.run_ffmpeg(argv)
+    if result.returncode != 0:
+        raise InputError(f"ffmpeg failed to {what}: {ffm.last_error_line(result.stderr)}", path=path)
+    return result.stdout
 
 
 def decoded_sha256(ffmpeg: str, args: list[str], pix_fmt: str | None, path: Path) -> str:
     """sha256 over the decoded raw frames (ffmpeg's hash muxer over rawvideo)."""
-    out = _run_ffmpeg(frame_hash_argv(ffmpeg, args, pix_fmt), "decode", path)
-    match = re.search(rb"SHA256=([0-9a-f]{64})", out)
+    out = _run_ffmpeg(ffm.frame_hash_argv(ffmpeg, args, pix_fmt), "decode", path)
+    match = re.search(r"SHA256=([0-9a-f]{64})", out)
     if not match:
         raise InputError("ffmpeg printed no frame hash", path=path)
-    return match.group(1).decode()
+    return match.group(1)
 
 
-# --------------------------------------------------------------------------- describing sources
+# --------------------------------------------------------------------------- what the manifest records
 
 
 @dataclass
-class SourceInfo:
-    container: str
-    width: int | None
-    height: int | None
-    pix_fmt: str | None
-    fps: Any
-    fps_source: str
-    n_frames: int | None
+class Packable:
+    """A reference clip (media's `Source`) and what the manifest records beyond it."""
+
+    source: Source
+    container: str  # y4m | yuv | the container's suffix
+    fps: Any  # "num/den" for y4m (its header's), a number for raw, None when a container's is unknown
+    fps_source: str  # y4m | name | default | probe
     y4m_header: str | None = None
     y4m_plain_frames: bool = False
-    frames_sha256: str | None = None  # sha256 of the frame payloads, computed here (y4m/yuv)
+    frames_sha256: str | None = None  # sha256 of the frame payloads (y4m / raw), checked against the decode
 
 
-def parse_raw_name(name: str) -> tuple[int, int, float, str, str]:
-    """(width, height, fps, pix_fmt, fps_source) from a raw file name."""
-    found = geometry_from_name(name)
-    if "width" not in found:
-        raise InputError("raw .yuv name carries no WxH geometry (e.g. clip_1920x1080_25fps.yuv)", path=name)
-    fps = found.get("fps", DEFAULT_RAW_FPS)
-    fps = int(fps) if float(fps).is_integer() else float(fps)
-    return (
-        found["width"],
-        found["height"],
-        fps,
-        found.get("pix_fmt", DEFAULT_RAW_PIX_FMT),
-        "name" if "fps" in found else "default",
-    )
-
-
-def _parse_y4m(path: Path) -> SourceInfo:
+def _walk_y4m(path: Path) -> tuple[str, str, int, bool, str]:
+    """(header line, "num/den", frame count, every marker a plain FRAME, sha256 of the frame
+    payloads) of a y4m file, reading every frame: a missing marker or a short frame is refused."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         header = handle.readline(4096)
         y4m = parse_y4m_header(header, path)
-        width, height, pix_fmt = y4m.width, y4m.height, y4m.pix_fmt
-        fps = f"{y4m.fps_num}/{y4m.fps_den}"
-        size = raw_frame_size(width, height, pix_fmt)
+        size = raw_frame_size(y4m.width, y4m.height, y4m.pix_fmt)
         n_frames = 0
         plain = True
         while True:
@@ -204,53 +144,27 @@ def _parse_y4m(path: Path) -> SourceInfo:
             n_frames += 1
     if n_frames == 0:
         raise InputError("y4m file holds no frames", path=path)
-    return SourceInfo(
-        "y4m", width, height, pix_fmt, fps, "y4m", n_frames, header[:-1].decode("latin-1"), plain, digest.hexdigest()
-    )
+    return header[:-1].decode("latin-1"), f"{y4m.fps_num}/{y4m.fps_den}", n_frames, plain, digest.hexdigest()
 
 
-def _probe_container(ffmpeg: str, path: Path) -> SourceInfo:
-    proc = subprocess.run(probe_argv(ffmpeg, path), capture_output=True, check=False)
-    stream = parse_video_stream(proc.stderr.decode("utf-8", "replace"))
-    if stream is None:
-        raise InputError("ffmpeg finds no video stream in it", path=path)
-    fps = None if stream["fps_assumed"] else stream["fps"]
-    return SourceInfo(
-        path.suffix.lower().lstrip("."), stream["width"], stream["height"], stream["pix_fmt"], fps, "probe", None
-    )
-
-
-def describe_source(ffmpeg: str, path: Path) -> SourceInfo:
+def describe_packable(ff: ffm.Ffmpeg, path: Path) -> Packable:
+    source = describe_source(path, ff=ff)
     suffix = path.suffix.lower()
     if suffix in Y4M_SUFFIXES:
-        return _parse_y4m(path)
-    if suffix in RAW_SUFFIXES:
-        width, height, fps, pix_fmt, fps_source = parse_raw_name(path.name)
-        size = raw_frame_size(width, height, pix_fmt)
-        total = path.stat().st_size
-        if total == 0 or total % size:
-            raise InputError(
-                f"size {total} is not a whole number of {width}x{height} {pix_fmt} frames ({size} bytes each)",
-                path=path,
-            )
-        return SourceInfo(
-            "yuv", width, height, pix_fmt, fps, fps_source, total // size, frames_sha256=sha256_file(path)
-        )
-    return _probe_container(ffmpeg, path)
+        header, rate, n_frames, plain, frames_sha = _walk_y4m(path)
+        source = dataclasses.replace(source, frames=n_frames)
+        return Packable(source, "y4m", rate, "y4m", header, plain, frames_sha)
+    if suffix in RAW_SUFFIXES:  # the file is its frames; geometry and fps from the name
+        fps = int(source.fps) if float(source.fps).is_integer() else source.fps
+        return Packable(source, "yuv", fps, "default" if source.fps_assumed else "name", frames_sha256=source.sha256)
+    return Packable(source, suffix.lstrip("."), None if source.fps_assumed else source.fps, "probe")
 
 
-def find_sources(ref_dir: Path) -> list[Path]:
+def find_clips(ref_dir: Path) -> list[Path]:
+    """Every reference clip under `ref_dir`, recursively (media's `media_files`)."""
     if not ref_dir.is_dir():
         raise InputError("is not a folder", path=ref_dir)
-    found = []
-    for root, dirnames, filenames in os.walk(ref_dir):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            path = Path(root) / name
-            if name.startswith(".") or path.is_symlink() and not path.is_file():
-                continue
-            if path.suffix.lower() in (*RAW_SUFFIXES, *Y4M_SUFFIXES, *CONTAINER_SUFFIXES):
-                found.append(path)
+    found = media_files(ref_dir, recursive=True)
     if not found:
         raise InputError("holds no reference clips (.y4m, .yuv or a video container)", path=ref_dir)
     return found
@@ -315,11 +229,11 @@ def pack_corpus(
     """Pack every clip under REF_DIR into CORPUS_DIR (see the module docstring); returns the
     manifest entries. Re-running reuses entries whose original and packed bytes are unchanged."""
     ref_dir, corpus_dir = Path(ref_dir), Path(corpus_dir)
-    sources = find_sources(ref_dir)
+    sources = find_clips(ref_dir)
     if corpus_dir.resolve() == ref_dir.resolve() or ref_dir.resolve() in corpus_dir.resolve().parents:
         raise InputError("--out must not be inside --ref-dir", path=corpus_dir)
-    ffmpeg = ffmpeg or ffmpeg_exe()
-    version = ffmpeg_version(ffmpeg)
+    ff = _find_ffmpeg(ffmpeg)
+    version = ff.version
     corpus_dir.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(corpus_dir):
         previous: dict[str, dict[str, Any]] = {}
@@ -339,7 +253,7 @@ def pack_corpus(
                     log(f"kept   {rel}")
                     entries.append(old)
                     continue
-            entries.append(_pack_one(ffmpeg, version, path, rel, original_sha, corpus_dir))
+            entries.append(_pack_one(ff, path, rel, original_sha, corpus_dir))
             log(f"packed {rel} -> {entries[-1]['packed']} ({entries[-1]['method']})")
         packed_names = [e["packed"] for e in entries]
         if len(set(packed_names)) != len(packed_names):
@@ -349,25 +263,26 @@ def pack_corpus(
     return entries
 
 
-def _pack_one(ffmpeg: str, version: str, path: Path, rel: str, original_sha: str, corpus_dir: Path) -> dict[str, Any]:
-    desc = describe_source(ffmpeg, path)
+def _pack_one(ff: ffm.Ffmpeg, path: Path, rel: str, original_sha: str, corpus_dir: Path) -> dict[str, Any]:
+    clip = describe_packable(ff, path)
+    source = clip.source
     entry: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "name": rel,
         "original_file": path.name,
-        "container": desc.container,
+        "container": clip.container,
         "size": path.stat().st_size,
         "sha256": original_sha,
-        "width": desc.width,
-        "height": desc.height,
-        "pix_fmt": desc.pix_fmt,
-        "fps": desc.fps,
-        "fps_source": desc.fps_source,
-        "n_frames": desc.n_frames,
-        "ffmpeg_version": version,
-        "y4m_header": desc.y4m_header,
+        "width": source.width,
+        "height": source.height,
+        "pix_fmt": source.pix_fmt,
+        "fps": clip.fps,
+        "fps_source": clip.fps_source,
+        "n_frames": source.frames,
+        "ffmpeg_version": ff.version,
+        "y4m_header": clip.y4m_header,
     }
-    if desc.container not in ("yuv", "y4m"):
+    if clip.frames_sha256 is None:  # a compressed container: shipped as it is
         target = corpus_dir / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         with _temp_path(target.parent, target.name) as tmp:
@@ -385,25 +300,24 @@ def _pack_one(ffmpeg: str, version: str, path: Path, rel: str, original_sha: str
         )
         return entry
 
-    assert desc.pix_fmt is not None  # read from the y4m header or the raw name, never probed
-    decoded = decoded_sha256(ffmpeg, _input_args(desc, path), desc.pix_fmt, path)
-    if desc.frames_sha256 != decoded:
+    decoded = decoded_sha256(ff.path, source.input_spec.args(), source.pix_fmt, path)
+    if clip.frames_sha256 != decoded:
         # ffmpeg read other frames than the file holds (wrong geometry, odd header): refuse.
         raise InputError("ffmpeg's decoded frames differ from the file's frames; check the geometry", path=path)
     packed_rel = rel + ".mkv"
     target = corpus_dir / packed_rel
     target.parent.mkdir(parents=True, exist_ok=True)
     with _temp_path(target.parent, target.name) as tmp:
-        _run_ffmpeg(ffv1_pack_argv(ffmpeg, _input_args(desc, path), desc.pix_fmt, tmp), "encode FFV1", path)
-        roundtrip = decoded_sha256(ffmpeg, ["-i", file_url(tmp)], desc.pix_fmt, path)
+        _run_ffmpeg(ffm.ffv1_pack_argv(ff.path, source.input_spec.args(), source.pix_fmt, tmp), "encode FFV1", path)
+        roundtrip = decoded_sha256(ff.path, ffm.file_input_args(tmp), source.pix_fmt, path)
         if roundtrip != decoded:
             raise InputError("FFV1 round trip changed the frames; not packed", path=path)
         packed_sha = sha256_file(tmp)
         _publish(tmp, target)
-    if desc.container == "yuv":
+    if clip.container == "yuv":
         restore = "raw"
     else:
-        restore = "y4m-exact" if desc.y4m_plain_frames else "y4m-ffmpeg"
+        restore = "y4m-exact" if clip.y4m_plain_frames else "y4m-ffmpeg"
     entry.update(
         method="ffv1",
         restore=restore,
@@ -427,7 +341,7 @@ def extract_corpus(
     entries = _read_manifest(corpus_dir / MANIFEST)
     if not entries:
         raise InputError("manifest.jsonl lists no clips", path=corpus_dir)
-    ffmpeg = ffmpeg or ffmpeg_exe()
+    ffmpeg = _find_ffmpeg(ffmpeg).path
     # 1. Everything that can be checked without writing, for every entry, before writing anything.
     written: list[Path] = []
     todo: list[tuple[dict[str, Any], str, Path, Path]] = []
@@ -543,16 +457,14 @@ def _restore(ffmpeg: str, entry: dict[str, Any], packed: Path, tmp: Path) -> Non
     if pix_fmt not in RAW_LAYOUTS or restore not in ("raw", "y4m-exact", "y4m-ffmpeg"):
         raise InputError(f"manifest entry has an unknown restore {restore!r} or pix_fmt {pix_fmt!r}", path=name)
     if restore == "y4m-ffmpeg":
-        _run_ffmpeg(decode_to_y4m_argv(ffmpeg, packed, pix_fmt, tmp), "decode", packed)
-        if decoded_sha256(ffmpeg, ["-i", file_url(tmp)], pix_fmt, tmp) != entry["decoded_sha256"]:
+        _run_ffmpeg(ffm.decode_to_y4m_argv(ffmpeg, packed, pix_fmt, tmp), "decode", packed)
+        if decoded_sha256(ffmpeg, ffm.file_input_args(tmp), pix_fmt, tmp) != entry["decoded_sha256"]:
             raise InputError("decoded frames do not match decoded_sha256; refused", path=name)
         return
     size = raw_frame_size(int(entry["width"]), int(entry["height"]), pix_fmt)
-    argv = decode_raw_to_stdout_argv(ffmpeg, packed, pix_fmt)
     frames_digest, file_digest = hashlib.sha256(), hashlib.sha256()
     n_frames = 0
-    with open(tmp, "wb") as out, subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
-        assert proc.stdout is not None and proc.stderr is not None  # both are PIPEs
+    with open(tmp, "wb") as out, ffm.stream_ffmpeg(ffm.decode_raw_to_stdout_argv(ffmpeg, packed, pix_fmt)) as decoder:
 
         def write(data: bytes) -> None:
             out.write(data)
@@ -561,21 +473,19 @@ def _restore(ffmpeg: str, entry: dict[str, Any], packed: Path, tmp: Path) -> Non
         if restore == "y4m-exact":
             write(str(entry["y4m_header"]).encode("latin-1") + b"\n")
         while True:
-            frame = proc.stdout.read(size)
+            frame = decoder.stdout.read(size)
             if not frame:
                 break
             if len(frame) != size:
-                proc.kill()
                 raise InputError("decoder returned a partial frame; refused", path=name)
             frames_digest.update(frame)
             if restore == "y4m-exact":
                 write(b"FRAME\n")
             write(frame)
             n_frames += 1
-        err = proc.stderr.read()
-        proc.wait()
-        if proc.returncode != 0:
-            raise InputError(f"ffmpeg failed to decode: {err.decode('utf-8', 'replace').strip()[-200:]}", path=packed)
+        result = decoder.finish()
+        if result.returncode != 0:
+            raise InputError(f"ffmpeg failed to decode: {ffm.last_error_line(result.stderr)}", path=packed)
         out.flush()
         os.fsync(out.fileno())
     if frames_digest.hexdigest() != entry["decoded_sha256"]:
@@ -587,12 +497,12 @@ def _restore(ffmpeg: str, entry: dict[str, Any], packed: Path, tmp: Path) -> Non
 
 
 __all__ = [
-    "SourceInfo",
+    "Packable",
     "decoded_sha256",
-    "describe_source",
+    "describe_packable",
     "extract_corpus",
     "ffmpeg_exe",
-    "find_sources",
+    "find_clips",
     "pack_corpus",
-    "parse_raw_name",
+    "sweep_stale_staging",
 ]

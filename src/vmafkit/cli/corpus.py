@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from vmafkit import layout
 from vmafkit import validation as V
 from vmafkit.cli._common import int_list, run_command, split_list
 from vmafkit.cli.options import (
@@ -29,7 +30,7 @@ CORPUS_SUFFIXES = (".jsonl", ".parquet")
 @click.option("--encoders", default="libx264", show_default=True, help="Comma-separated encoders.")
 @click.option("--cqs", default="19,25,31,37", show_default=True, help="Comma-separated CQ/CRF values.")
 @click.option("--presets", default="medium", show_default=True, help="Comma-separated presets.")
-@out_option("Corpus JSONL to write (per_frame_canonical6.jsonl).")
+@out_option(f"Corpus JSONL to write ({layout.CORPUS_FILE}).")
 @click.option("--jobs", type=click.IntRange(*V.JOBS_RANGE), help="Cells in parallel (default: the usable cores).")
 @max_frames_option
 @ffmpeg_option

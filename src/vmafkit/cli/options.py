@@ -21,23 +21,23 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
-from vmafkit import thresholds as T
 from vmafkit import validation as V
 from vmafkit.cli._common import FiniteFloatRange
 from vmafkit.io import atomic_write_json, dumps_json
+from vmafkit.train.recipe import DEFAULT_SEEDS, RECIPE_NAMES, Recipe
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEPRECATED_UNTIL = "0.3"  # the release that drops the old spellings
 STDOUT = "-"
 
-# Recipe()'s defaults and RECIPE_NAMES (vmafkit.train.model, which imports torch: too slow to
-# import for `vmafkit --help`); tests/unit/test_cli_grammar.py checks they agree.
-RECIPE_CHOICES = ("robust", "seed")
-DEFAULT_EPOCHS = 200
-DEFAULT_BATCH_SIZE = 32
-DEFAULT_LR = 5e-4
-DEFAULT_WEIGHT_DECAY = 1e-5
+# The training options' defaults are the recipe's (train/recipe.py imports no torch).
+_DEFAULT_RECIPE = Recipe()
+RECIPE_CHOICES = RECIPE_NAMES
+DEFAULT_EPOCHS = _DEFAULT_RECIPE.epochs
+DEFAULT_BATCH_SIZE = _DEFAULT_RECIPE.batch_size
+DEFAULT_LR = _DEFAULT_RECIPE.lr
+DEFAULT_WEIGHT_DECAY = _DEFAULT_RECIPE.weight_decay
 
 _GIVEN = object()  # the old spelling passes on the value it was given (not a constant)
 
@@ -244,7 +244,7 @@ def seeds_option(func: F) -> F:
     return click.option(
         "--seeds",
         "seeds",
-        default=",".join(str(s) for s in T.DEFAULT_SEEDS),
+        default=",".join(str(s) for s in DEFAULT_SEEDS),
         show_default=True,
         metavar="LIST",
         help="Comma-separated ensemble member seeds.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from vmafkit import layout
 from vmafkit.cli._common import FiniteFloatRange, run_command
 from vmafkit.cli.options import emit_json, json_option
 from vmafkit.errors import EXIT_OK
@@ -15,7 +16,7 @@ from vmafkit.errors import EXIT_OK
 @click.option(
     "--corpus",
     type=click.Path(exists=True, dir_okay=False),
-    help="Corpus JSONL/Parquet (default: OUT/corpus/per_frame_canonical6.jsonl, or the one the seed reports name).",
+    help=f"Corpus JSONL/Parquet (default: OUT/{layout.CORPUS_DIR}/{layout.CORPUS_FILE}, or the one the seed reports name).",
 )
 @run_command
 def report_cmd(out_dir, corpus):
@@ -23,7 +24,7 @@ def report_cmd(out_dir, corpus):
 
     Works on a partial run: a section whose inputs are missing says so.
     """
-    from vmafkit.report.page import write_report
+    from vmafkit.report import write_report
 
     path = write_report(out_dir, corpus=corpus)
     click.echo(str(path))

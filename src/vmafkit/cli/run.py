@@ -72,8 +72,9 @@ def run_cmd(
 
     Exit 0 PROMOTE, 1 HOLD, 2 error. A re-run resumes at the first step whose inputs changed.
     """
+    from vmafkit import layout
     from vmafkit.errors import not_a_folder
-    from vmafkit.pipeline import LOSO_DIR, MODELS_DIR, RunOptions, run_pipeline
+    from vmafkit.pipeline import RunOptions, run_pipeline
 
     if demo and ref_dir:
         raise click.UsageError("give --ref-dir or --demo, not both")
@@ -109,10 +110,10 @@ def run_cmd(
     if result.bundle:
         click.echo(f"bundle: {result.bundle}")
     if result.verdict == "PROMOTE":  # run exported already: only the flip is left
-        models = result.out_dir / MODELS_DIR
+        models = layout.models_dir(result.out_dir)
         click.echo(
-            f"next: vmafkit registry flip --registry {models / 'registry.json'} --verdict "
-            f"{result.out_dir / LOSO_DIR / 'PROMOTE.json'} (the export to {models} is done)"
+            f"next: vmafkit registry flip --registry {layout.registry_file(models)} --verdict "
+            f"{layout.verdict_file(layout.loso_dir(result.out_dir), 'PROMOTE')} (the export to {models} is done)"
         )
     return result.exit_code
 

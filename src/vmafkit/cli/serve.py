@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from vmafkit import layout
 from vmafkit import thresholds as T
 from vmafkit import validation as V
 from vmafkit.cli._common import FiniteFloatRange, run_command, split_list
@@ -65,7 +66,11 @@ def register(main: click.Group) -> None:
         help="The corpus the verdict was computed on.",
     )
     @click.option(
-        "--verdict", "verdict", required=True, type=click.Path(dir_okay=False, path_type=str), help="DIR/PROMOTE.json."
+        "--verdict",
+        "verdict",
+        required=True,
+        type=click.Path(dir_okay=False, path_type=str),
+        help=f"DIR/{layout.PROMOTE_FILE}.",
     )
     @out_option(
         "MODELS folder (ONNX, sidecars, calibration, registry.json).",
@@ -130,7 +135,7 @@ def register(main: click.Group) -> None:
 
     @registry_group.command("rollback")
     @registry_option
-    @click.option("--reason", required=True, help="Why (recorded in registry_history.jsonl).")
+    @click.option("--reason", required=True, help=f"Why (recorded in {layout.REGISTRY_HISTORY_FILE}).")
     @_rows_option("every non-smoke row")
     @click.option("--id", "ensemble", default=None, help="Only the rows of this ensemble.")
     @run_command
@@ -147,7 +152,10 @@ def register(main: click.Group) -> None:
 
     @main.command("predict")
     @click.option(
-        "--models", required=True, type=click.Path(path_type=str), help="MODELS folder (or its registry.json)."
+        "--models",
+        required=True,
+        type=click.Path(path_type=str),
+        help=f"MODELS folder (or its {layout.REGISTRY_FILE}).",
     )
     @click.option("--ref", type=click.Path(dir_okay=False, path_type=str), default=None)
     @click.option("--dis", type=click.Path(dir_okay=False, path_type=str), default=None)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from vmafkit import layout
 from vmafkit import thresholds as T
 from vmafkit import validation as V
 from vmafkit.cli import VmafkitGroup
@@ -108,7 +109,7 @@ def _scale_range(value: str | None):
     "--cache-dir",
     default=None,
     type=click.Path(path_type=Path, file_okay=False),
-    help="--dataset: the scored-pair cache (default OUT/.vmafkit-cache/pairs)",
+    help=f"--dataset: the scored-pair cache (default {layout.pair_cache_dir('OUT')})",
 )
 @json_option
 @progress_option
@@ -186,7 +187,7 @@ def train(
     scale_obj = resolve_scale(scale, value_range=_scale_range(scale_range)) if (scale or scale_range) else None
     opts = Options(
         seeds=int_list(seeds, "--seeds"),
-        recipe=subjective_recipe(epochs, batch_size, lr, weight_decay),
+        recipe=subjective_recipe(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay),
         device=device,
         workers=workers,
         n_boot=bootstrap,

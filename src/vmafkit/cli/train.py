@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from vmafkit import layout
 from vmafkit import validation as V
 from vmafkit.cli._common import int_list, run_command
 from vmafkit.cli.options import (
@@ -34,7 +35,7 @@ def register(main: click.Group) -> None:
 )
 @seeds_option
 @out_option(
-    "Folder for loso_seed{N}.json and their prediction files.",
+    f"Folder for the seed reports ({layout.SEED_REPORTS}) and their prediction files.",
     type=click.Path(path_type=Path, file_okay=False),
     old=("--out-dir",),
 )
@@ -56,7 +57,7 @@ def train(
     """Retrain every (seed, source-group) member with leave-one-source-out CV."""
     from vmafkit.io import read_json
     from vmafkit.train.loso import train_loso
-    from vmafkit.train.model import Recipe
+    from vmafkit.train.recipe import Recipe
 
     seed_list = int_list(seeds, "--seeds")
     recipe_obj = Recipe.named(recipe, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
+from vmafkit import layout
 from vmafkit.corpus.schema import CANONICAL6, SCHEMA_VERSION, TARGET, iter_jsonl, write_jsonl_lines
 from vmafkit.errors import InputError
 from vmafkit.io import atomic_output, atomic_write_text, ensure_parent_exists, exclusive_lock
@@ -36,7 +37,6 @@ from vmafkit.media.score import BACKEND_FFMPEG, BACKEND_VMAF_CLI, run_libvmaf
 from vmafkit.media.sources import Source, find_sources
 from vmafkit.parallel.executor import make_executor, usable_cores
 
-CACHE_DIRNAME = ".vmafkit-cache"
 DEFAULT_CQS = (19, 25, 31, 37)
 DEFAULT_PRESETS = ("medium",)
 WORK_PREFIX = ".cell-"
@@ -383,7 +383,7 @@ def build_corpus(
     ref_dir: str | Path,
     encoders: Sequence[str],
     cqs: Sequence[int] = DEFAULT_CQS,
-    out: str | Path = "per_frame_canonical6.jsonl",
+    out: str | Path = layout.CORPUS_FILE,
     *,
     presets: Sequence[str] = DEFAULT_PRESETS,
     jobs: int | None = None,
@@ -417,7 +417,7 @@ def build_corpus(
     cells = plan_cells(sources, encoders, presets, cqs)
     jobs = jobs or default_jobs(len(cells))
     # Absolute: tasks may run in other processes or on other hosts (Dask), whose cwd is not ours.
-    cache = (Path(cache_dir) if cache_dir else out.parent / CACHE_DIRNAME / "cells").absolute()
+    cache = (Path(cache_dir) if cache_dir else layout.cell_cache_dir(out)).absolute()
     cache.mkdir(parents=True, exist_ok=True)
     ctx = CellContext(
         ff=ff,

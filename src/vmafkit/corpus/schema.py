@@ -1,4 +1,4 @@
-"""The corpus row schema (one JSON object a line in `per_frame_canonical6.jsonl`).
+"""The corpus row schema (one JSON object a line in the corpus file, `layout.CORPUS_FILE`).
 
 This module is the one owner of the row's keys and version. Readers get a column-oriented
 `Corpus` (numpy arrays) and one-line errors that name the file and line.
@@ -17,15 +17,11 @@ import numpy as np
 
 from vmafkit.errors import InputError
 from vmafkit.io import iter_json_objects, require_regular_file
+from vmafkit.media.libvmaf import CANONICAL6, TARGET
 from vmafkit.validation import CQ_RANGE_OTHER, DIMENSION_MAX, FPS_MAX
 
 SCHEMA_VERSION = 1
-CORPUS_FILENAME = "per_frame_canonical6.jsonl"
 
-CANONICAL6 = ("adm2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3", "motion2")
-TARGET = "vmaf"
-# libvmaf's metric names for the canonical-6, in the same order.
-LIBVMAF_NAMES = tuple(f"integer_{name}" for name in CANONICAL6)
 
 REQUIRED_KEYS = (
     "src",

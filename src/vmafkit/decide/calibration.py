@@ -1,8 +1,8 @@
 """Prediction intervals that hold for a new source, calibrated on the LOSO held-out residuals.
 
-The trainer writes, per seed, every row's *held-out* prediction (`loso_seed{N}.predictions.jsonl`
-or `.parquet`: row, src, group, encoder, preset, cq, frame_index, vmaf, pred, [pred_unlabelled],
-fold). The ensemble prediction of a row is the mean over seeds. A frame's score is
+The trainer writes, per seed, every row's *held-out* prediction (`loso_seed{N}.predictions.jsonl`,
+read by `train.predictions.read_predictions`: row, src, group, encoder, preset, cq, frame_index,
+vmaf, pred, pred_unlabelled, fold). The ensemble prediction of a row is the mean over seeds. A frame's score is
 |vmaf - ensemble|; for a model of the robust recipe it is the larger of that and the same with
 every label left out (`pred_unlabelled`), so one interval holds whether or not predict is told
 the encoder, preset and cq. A clip's score is |mean vmaf - mean ensemble| over one cell (src,
@@ -33,107 +33,18 @@ from typing import Any
 
 import numpy as np
 
+from vmafkit import layout
 from vmafkit import thresholds as T
 from vmafkit.corpus.schema import clip_ids
 from vmafkit.errors import InputError
-from vmafkit.io import iter_json_objects, require_regular_file, sha256_file
-from vmafkit.train.metrics import source_half_width, source_quantile
+from vmafkit.io import sha256_file
+from vmafkit.train.metrics import cell_means, source_half_width, source_quantile
+from vmafkit.train.predictions import prediction_file, read_predictions
 
-PRED_COLUMNS = ("row", "src", "encoder", "preset", "cq", "frame_index", "vmaf", "pred", "fold")
 METHOD = (
     "per-source quantile of LOSO held-out absolute residuals of the seed-mean ensemble, then split "
     "conformal across sources; clip = cell (src, encoder, preset, cq) mean"
 )
-
-
-def conformal_rank(n: int, coverage: float) -> int:
-    """k = ceil((n + 1) * coverage): the rank of the conformal quantile among n scores."""
-    if not 0.0 < coverage < 1.0:
-        raise InputError(f"coverage must be in (0, 1), got {coverage}")
-    return int(math.ceil((n + 1) * coverage - 1e-9))
-
-
-def conformal_quantile(scores: np.ndarray, coverage: float, *, presorted: bool = False) -> float:
-    """The finite-sample conformal quantile of `scores` at `coverage`; inf when n is too small."""
-    scores = np.asarray(scores, dtype=np.float64)
-    n = scores.size
-    if n == 0:
-        return math.inf
-    k = conformal_rank(n, coverage)
-    if k > n:
-        return math.inf
-    if presorted:
-        return float(scores[k - 1])
-    return float(np.partition(scores, k - 1)[k - 1])
-
-
-def prediction_file(loso_dir: str | Path, seed: int) -> Path | None:
-    """The seed's held-out prediction file (jsonl preferred over parquet), or None."""
-    for suffix in ("jsonl", "parquet"):
-        path = Path(loso_dir) / f"loso_seed{int(seed)}.predictions.{suffix}"
-        if path.is_file():
-            return path
-    return None
-
-
-def read_predictions(path: str | Path) -> dict[str, np.ndarray]:
-    """Columns of one seed's held-out prediction file; InputError naming file:line on bad input."""
-    path = Path(path)
-    if path.suffix == ".parquet":
-        require_regular_file(path, what="prediction file")
-        try:
-            import pyarrow.parquet as pq
-
-            rows = pq.read_table(path).to_pylist()
-        except FileNotFoundError:
-            raise InputError("prediction file not found", path=path) from None
-        except Exception as exc:
-            raise InputError(f"not a readable Parquet file ({exc})", path=path) from None
-        numbered = [(i + 1, r) for i, r in enumerate(rows)]
-    else:
-        numbered = list(iter_json_objects(path, what="prediction file"))
-    if not numbered:
-        raise InputError("prediction file has no rows", path=path)
-    cols: dict[str, list] = {k: [] for k in PRED_COLUMNS}
-    unlabelled: list[float | None] = []
-    for lineno, row in numbered:
-        where = f"{path}:{lineno}"
-        if not isinstance(row, dict):
-            raise InputError(f"{where}: a row must be a JSON object")
-        missing = [k for k in PRED_COLUMNS if k not in row]
-        if missing:
-            raise InputError(f"{where}: missing keys {', '.join(missing)}")
-        for key in ("vmaf", "pred", "cq", "pred_unlabelled"):
-            value = row.get(key, 0.0 if key == "pred_unlabelled" else None)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise InputError(f"{where}: {key} must be a finite number, got {value!r}")
-        for key in ("row", "frame_index"):
-            index = row[key]
-            if isinstance(index, bool) or not isinstance(index, int) or index < 0:
-                raise InputError(f"{where}: {key} must be a non-negative integer, got {index!r}")
-        for key in PRED_COLUMNS:
-            cols[key].append(row[key])
-        unlabelled.append(row.get("pred_unlabelled"))
-    out = {
-        "row": np.asarray(cols["row"], dtype=np.int64),
-        "src": np.asarray([str(v) for v in cols["src"]]),
-        "encoder": np.asarray([str(v) for v in cols["encoder"]]),
-        "preset": np.asarray([str(v) for v in cols["preset"]]),
-        "cq": np.asarray(cols["cq"], dtype=np.float64),
-        "frame_index": np.asarray(cols["frame_index"], dtype=np.int64),
-        "vmaf": np.asarray(cols["vmaf"], dtype=np.float64),
-        "pred": np.asarray(cols["pred"], dtype=np.float64),
-        "fold": np.asarray([str(v) for v in cols["fold"]]),
-    }
-    if all(v is not None for v in unlabelled):
-        out["pred_unlabelled"] = np.asarray(unlabelled, dtype=np.float64)
-    elif any(v is not None for v in unlabelled):
-        raise InputError("some rows have pred_unlabelled and some do not", path=path)
-    order = np.argsort(out["row"], kind="stable")
-    out = {k: v[order] for k, v in out.items()}
-    if np.unique(out["row"]).size != out["row"].size:
-        raise InputError("prediction file repeats a row index (each row must be held out exactly once)", path=path)
-    return out
 
 
 def _align(per_seed: Mapping[int, dict[str, np.ndarray]], paths: Mapping[int, Path]) -> dict[str, np.ndarray]:
@@ -155,12 +66,6 @@ def _align(per_seed: Mapping[int, dict[str, np.ndarray]], paths: Mapping[int, Pa
 
 def _cells(cols: Mapping[str, np.ndarray]) -> np.ndarray:
     return clip_ids(cols["src"], cols["encoder"], cols["preset"], cols["cq"])
-
-
-def _cell_means(values: np.ndarray, cell: np.ndarray, n_cells: int) -> np.ndarray:
-    sums = np.bincount(cell, weights=values, minlength=n_cells)
-    counts = np.bincount(cell, minlength=n_cells)
-    return sums / counts
 
 
 def _by_fold(scores: np.ndarray, folds: np.ndarray) -> dict[str, np.ndarray]:
@@ -229,31 +134,32 @@ def calibrate(
     """
     if not per_seed:
         raise InputError("no prediction files to calibrate on")
-    conformal_rank(1, coverage)  # validates coverage
+    if not 0.0 < coverage < 1.0:
+        raise InputError(f"coverage must be in (0, 1), got {coverage}")
     paths = dict(paths or {})
     seeds = sorted(per_seed)
     base = _align(per_seed, paths)
     if label_free and any("pred_unlabelled" not in per_seed[s] for s in seeds):
         where = next((paths.get(s) for s in seeds if "pred_unlabelled" not in per_seed[s]), None)
         raise InputError("the recipe is label-free but the prediction file has no pred_unlabelled column", path=where)
-    cell = _cells(base)
+    cell = _cells(base)  # ids 0..n_cells-1, so cell_means returns cell i at index i
     n_cells = int(cell.max()) + 1
     cell_fold = np.empty(n_cells, dtype=object)
     cell_fold[cell] = base["fold"]
     cell_fold = cell_fold.astype(str)
-    vmaf_cell = _cell_means(base["vmaf"], cell, n_cells)
+    vmaf_cell = cell_means(base["vmaf"], cell)
 
     def levels(members: list[int]) -> tuple[dict, dict]:
         pred = np.stack([per_seed[s]["pred"] for s in members]).mean(axis=0)
         frame_labelled = np.abs(base["vmaf"] - pred)
-        clip_labelled = np.abs(vmaf_cell - _cell_means(pred, cell, n_cells))
+        clip_labelled = np.abs(vmaf_cell - cell_means(pred, cell))
         frame_score, clip_score = frame_labelled, clip_labelled
         frame_checks = {"labelled": frame_labelled}
         clip_checks = {"labelled": clip_labelled}
         if label_free:
             free = np.stack([per_seed[s]["pred_unlabelled"] for s in members]).mean(axis=0)
             frame_free = np.abs(base["vmaf"] - free)
-            clip_free = np.abs(vmaf_cell - _cell_means(free, cell, n_cells))
+            clip_free = np.abs(vmaf_cell - cell_means(free, cell))
             frame_score, clip_score = np.maximum(frame_labelled, frame_free), np.maximum(clip_labelled, clip_free)
             frame_checks["unlabelled"], clip_checks["unlabelled"] = frame_free, clip_free
         return (
@@ -340,8 +246,7 @@ def calibrate_from_loso(
     if len(present) != len(seeds):
         missing = [s for s in seeds if paths[s] is None]
         raise InputError(
-            f"held-out prediction files missing for seeds {missing} "
-            f"(expected loso_seed{{N}}.predictions.jsonl or .parquet)",
+            f"held-out prediction files missing for seeds {missing} (expected {layout.PREDICTION_FILES})",
             path=loso_dir,
         )
     per_seed = {s: read_predictions(p) for s, p in present.items()}

@@ -1,5 +1,5 @@
-"""The production gate: read `loso_seed{N}.json` reports, re-derive every PLCC from the held-out
-prediction files beside them, and judge them against `thresholds`.
+"""The production gate: read the seed reports (`loso_seed{N}.json`), re-derive every PLCC from the
+held-out prediction files beside them, and judge them against `thresholds`.
 
 A seed report is a cache of numbers that can be recomputed, so it is never trusted: each fold's
 PLCC, and the mean, min and max over folds, are recomputed from `loso_seed{N}.predictions.*`
@@ -12,14 +12,12 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from vmafkit import layout
 from vmafkit import thresholds as T
 from vmafkit.errors import InputError
 from vmafkit.io import read_json
+from vmafkit.train.recipe import DEFAULT_SEEDS
 from vmafkit.validation import validate_or_raise
-
-
-def seed_report_path(loso_dir: str | Path, seed: int) -> Path:
-    return Path(loso_dir) / f"loso_seed{int(seed)}.json"
 
 
 def load_seed_report(path: str | Path, seed: int | None = None) -> dict[str, Any]:
@@ -36,6 +34,7 @@ def load_seed_report(path: str | Path, seed: int | None = None) -> dict[str, Any
         )
     if not math.isfinite(plcc) or not -1.0 <= plcc <= 1.0:
         raise InputError(f"mean_plcc {plcc!r} is not a correlation in [-1, 1]", path=path)
+    report_corpus(report, path)
     from vmafkit.train.features import ENCODER_VOCAB_VERSION, NUM_CODECS
 
     if "num_codecs" in report and report["num_codecs"] != NUM_CODECS:
@@ -48,23 +47,35 @@ def load_seed_report(path: str | Path, seed: int | None = None) -> dict[str, Any
     return report
 
 
-def report_corpus(report: Mapping[str, Any]) -> tuple[str, str | None]:
-    """(corpus path, sha256 or None): a report's `corpus` may be a plain path (older reports);
-    vmafkit's trainer writes an object {path, sha256, rows, ...}. Both are read."""
+def report_corpus(report: Mapping[str, Any], path: str | Path | None = None) -> tuple[str, str]:
+    """(corpus path, sha256) of a seed report: vmafkit's trainer writes `corpus` as an object
+    {path, sha256, rows, ...}. The original kit's plain path (no sha256: nothing pins the bytes)
+    is refused, naming the report (`path`)."""
     corpus = report["corpus"]
-    if isinstance(corpus, str):
-        return corpus, None
-    return str(corpus["path"]), corpus.get("sha256")
+    if not (
+        isinstance(corpus, Mapping) and isinstance(corpus.get("path"), str) and isinstance(corpus.get("sha256"), str)
+    ):
+        raise InputError(
+            "corpus must be the object `vmafkit train` writes ({path, sha256, rows, ...}), not "
+            f"{_shown(corpus)}; retrain with `vmafkit train`",
+            path=path,
+        )
+    return str(corpus["path"]), corpus["sha256"]
 
 
-def load_seed_reports(loso_dir: str | Path, seeds: Iterable[int] = T.DEFAULT_SEEDS) -> dict[int, dict[str, Any]]:
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def load_seed_reports(loso_dir: str | Path, seeds: Iterable[int] = DEFAULT_SEEDS) -> dict[int, dict[str, Any]]:
     """{seed: report} for every seed; a missing or malformed report raises InputError. The
     reports' numbers are not checked here (see `load_evidence`)."""
     seeds = normalise_seeds(seeds)
     loso_dir = Path(loso_dir)
     if not loso_dir.is_dir():
         raise InputError("LOSO folder not found", path=loso_dir)
-    return {seed: load_seed_report(seed_report_path(loso_dir, seed), seed) for seed in seeds}
+    return {seed: load_seed_report(layout.seed_report(loso_dir, seed), seed) for seed in seeds}
 
 
 def _same(a: float | None, b: float) -> bool:
@@ -107,11 +118,11 @@ def check_report_numbers(report: Mapping[str, Any], preds: Mapping[str, Any], re
 
 
 def load_evidence(
-    loso_dir: str | Path, seeds: Iterable[int] = T.DEFAULT_SEEDS
+    loso_dir: str | Path, seeds: Iterable[int] = DEFAULT_SEEDS
 ) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]], dict[int, Path]]:
     """(reports, predictions, prediction paths) for every seed, each report checked against its
     predictions. A missing prediction file is an InputError: the gate cannot recompute."""
-    from vmafkit.decide.calibration import prediction_file, read_predictions
+    from vmafkit.train.predictions import prediction_file, read_predictions
 
     reports = load_seed_reports(loso_dir, seeds)
     paths: dict[int, Path] = {}
@@ -120,13 +131,13 @@ def load_evidence(
         found = prediction_file(loso_dir, seed)
         if found is None:
             raise InputError(
-                f"held-out prediction file of seed {seed} missing (loso_seed{seed}.predictions.jsonl): "
+                f"held-out prediction file of seed {seed} missing ({layout.predictions_name(seed)}): "
                 "the gate recomputes every PLCC from it",
                 path=loso_dir,
             )
         paths[seed] = found
         preds[seed] = read_predictions(found)
-        check_report_numbers(report, preds[seed], seed_report_path(loso_dir, seed))
+        check_report_numbers(report, preds[seed], layout.seed_report(loso_dir, seed))
     return reports, preds, paths
 
 
@@ -181,11 +192,11 @@ def gate_from_reports(reports: Mapping[int, Mapping[str, Any]], interval_coverag
 
 
 def run_gate(
-    loso_dir: str | Path, seeds: Iterable[int] = T.DEFAULT_SEEDS, coverage: float = T.DEFAULT_COVERAGE
+    loso_dir: str | Path, seeds: Iterable[int] = DEFAULT_SEEDS, coverage: float = T.DEFAULT_COVERAGE
 ) -> dict[str, Any]:
     """Load and re-check the evidence of `loso_dir` and return the gate report."""
     from vmafkit.decide.calibration import calibrate
-    from vmafkit.train.model import Recipe
+    from vmafkit.train.recipe import Recipe
 
     reports, preds, paths = load_evidence(loso_dir, seeds)
     label_free = Recipe.from_json(next(iter(reports.values())).get("recipe") or {}).label_free

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import hashlib
-import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from vmafkit import layout
 from vmafkit import thresholds as T
 from vmafkit.decide.calibration import calibrate
 from vmafkit.decide.gate import (
@@ -20,12 +19,12 @@ from vmafkit.decide.gate import (
     load_evidence,
     normalise_seeds,
     report_corpus,
-    seed_report_path,
 )
-from vmafkit.errors import InputError, RefusedError, not_a_folder
+from vmafkit.errors import InputError, RefusedError
 from vmafkit.io import atomic_write_json, read_json, sha256_file
-from vmafkit.layout import HOLD_FILE, PROMOTE_FILE
+from vmafkit.media.sources import snapshot_folder
 from vmafkit.provenance import run_provenance
+from vmafkit.train.recipe import DEFAULT_SEEDS
 from vmafkit.validation import validate_or_raise
 
 VERDICT_SCHEMA_VERSION = 1
@@ -36,24 +35,6 @@ IDENTITY_KEYS = ("sha256", "rows", "sources")
 
 def utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def ref_dir_snapshot(ref_dir: str | Path) -> dict[str, Any]:
-    """sha256 over the sorted `relpath\\tsize` lines of every file below `ref_dir` (not the bytes:
-    that would dominate on a 37 GB corpus), and the file count. Symlinked folders are not followed."""
-    ref_dir = Path(ref_dir)
-    if not ref_dir.is_dir():
-        raise not_a_folder(ref_dir, "reference folder")
-    lines = []
-    for root, dirs, files in os.walk(ref_dir):
-        dirs.sort()
-        for name in files:
-            full = Path(root) / name
-            with contextlib.suppress(FileNotFoundError):
-                lines.append(f"{full.relative_to(ref_dir).as_posix()}\t{full.stat().st_size}")
-    lines.sort()
-    digest = hashlib.sha256("".join(line + "\n" for line in lines).encode("utf-8")).hexdigest()
-    return {"path": str(ref_dir), "sha256": digest, "count": len(lines)}
 
 
 def corpus_fingerprint(corpus_path: str | Path, ref_dir: str | Path | None = None, *, corpus=None) -> dict[str, Any]:
@@ -72,7 +53,7 @@ def corpus_fingerprint(corpus_path: str | Path, ref_dir: str | Path | None = Non
         "rows": len(corpus),
         "n_sources": len(sources),
         "sources": [{"src": s, "src_sha256": d, "rows": n} for (s, d), n in sorted(sources.items())],
-        "ref_dir": ref_dir_snapshot(ref_dir) if ref_dir is not None else None,
+        "ref_dir": snapshot_folder(ref_dir) if ref_dir is not None else None,
     }
 
 
@@ -94,35 +75,30 @@ def fingerprint_difference(expected: Mapping[str, Any], actual: Mapping[str, Any
 
 
 def resolve_corpus_path(reports: Mapping[int, Mapping[str, Any]], loso_dir: Path) -> Path:
-    """The one corpus every seed report names (path, and sha256 where the report carries it);
-    InputError when they disagree, the file is missing, or its bytes changed since training."""
-    named = {seed: report_corpus(r) for seed, r in reports.items()}
-    paths = {seed: p for seed, (p, _) in named.items()}
-    digests = {seed: d for seed, (_, d) in named.items() if d is not None}
-    if len(set(paths.values())) != 1 or len(set(digests.values())) > 1:
-        detail = "; ".join(
-            f"seed {s}: {p}" + (f" ({digests[s][:12]})" if s in digests else "") for s, p in sorted(paths.items())
-        )
+    """The one corpus every seed report names (path and sha256); InputError when they disagree,
+    the file is missing, or its bytes changed since training."""
+    named = {seed: report_corpus(r, layout.seed_report(loso_dir, seed)) for seed, r in reports.items()}
+    if len(set(named.values())) != 1:
+        detail = "; ".join(f"seed {s}: {p} ({d[:12]})" for s, (p, d) in sorted(named.items()))
         raise InputError(f"seed reports name different corpora ({detail})", path=loso_dir)
-    path = Path(next(iter(paths.values())))
+    name, expected = next(iter(named.values()))
+    path = Path(name)
     if not path.is_absolute() and not path.exists() and (loso_dir / path).exists():
         path = loso_dir / path
     if not path.is_file():
         raise InputError("corpus named by the seed reports not found", path=path)
-    if digests:
-        expected = next(iter(digests.values()))
-        if sha256_file(path) != expected:
-            raise InputError(
-                f"corpus bytes changed since training (sha256 {sha256_file(path)[:12]} != the seed "
-                f"reports' {expected[:12]})",
-                path=path,
-            )
+    actual = sha256_file(path)
+    if actual != expected:
+        raise InputError(
+            f"corpus bytes changed since training (sha256 {actual[:12]} != the seed reports' {expected[:12]})",
+            path=path,
+        )
     return path
 
 
 def recipe_from_reports(reports: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
     """The training recipe the seeds ran with (must agree across seeds)."""
-    from vmafkit.train.model import Recipe
+    from vmafkit.train.recipe import Recipe
 
     keys = ("epochs", "batch_size", "lr", "weight_decay")
     recipes = {seed: {**{k: r[k] for k in keys}, **(r.get("recipe") or {})} for seed, r in reports.items()}
@@ -178,21 +154,20 @@ def recommendation(
     default OUT/models when the verdict is written inside a `vmafkit run` folder, which exports a
     PROMOTE itself, so the advice never asks for an export that already happened."""
     if exported_to is None:
-        from vmafkit.pipeline import LOSO_DIR, MODELS_DIR, STATE_FILE
-
         loso = Path(verdict_path).parent  # OUT/loso beside OUT/pipeline.json: a `vmafkit run` folder
-        if loso.name == LOSO_DIR and (loso.parent / STATE_FILE).is_file():
-            exported_to = loso.parent / MODELS_DIR
+        if loso == layout.loso_dir(loso.parent) and layout.is_run_folder(loso.parent):
+            exported_to = layout.models_dir(loso.parent)
     if gate["passed"]:
         if exported_to is not None:
             return (
                 f"flip seeds smoke->false: `vmafkit run` exports the members to {exported_to} (smoke=true), so "
-                f"only vmafkit registry flip --registry {Path(exported_to) / 'registry.json'} --verdict "
+                f"only vmafkit registry flip --registry {layout.registry_file(exported_to)} --verdict "
                 f"{verdict_path} is left; cite corpus sha256 in the flip."
             )
         return (
             f"flip seeds smoke->false: vmafkit export --corpus {corpus_path} --verdict {verdict_path} "
-            f"--out MODELS, then vmafkit registry flip --registry MODELS/registry.json --verdict {verdict_path}; "
+            f"--out MODELS, then vmafkit registry flip --registry {layout.registry_file('MODELS')} "
+            f"--verdict {verdict_path}; "
             f"cite corpus sha256 in the flip."
         )
     nothing = " (nothing was exported: `vmafkit run` exports only on PROMOTE)" if exported_to is not None else ""
@@ -203,7 +178,7 @@ def recommendation(
 
 def build_verdict(
     loso_dir: str | Path,
-    seeds: Iterable[int] = T.DEFAULT_SEEDS,
+    seeds: Iterable[int] = DEFAULT_SEEDS,
     *,
     ref_dir: str | Path | None = None,
     argv: list[str] | None = None,
@@ -211,8 +186,7 @@ def build_verdict(
 ) -> tuple[dict[str, Any], Path]:
     """Compute the verdict (nothing is written): (verdict JSON, path it belongs at)."""
     from vmafkit.corpus.schema import load_corpus
-    from vmafkit.train.loso import refit_name
-    from vmafkit.train.model import Recipe
+    from vmafkit.train.recipe import Recipe
 
     loso_dir = Path(loso_dir)
     seeds = normalise_seeds(seeds)
@@ -224,21 +198,20 @@ def build_verdict(
     fingerprint = corpus_fingerprint(corpus_path, ref_dir, corpus=corpus)
     calib = calibrate(preds, coverage, pred_paths, label_free=Recipe.from_json(recipe).label_free)
     gate = gate_from_reports(reports, calib["summary"]["fold_frame_coverage_min"])
-    verdict_name = PROMOTE_FILE if gate["passed"] else HOLD_FILE
-    out_path = loso_dir / verdict_name
-    report_paths = {s: seed_report_path(loso_dir, s) for s in seeds}
+    out_path = layout.verdict_file(loso_dir, "PROMOTE" if gate["passed"] else "HOLD")
+    report_paths = {s: layout.seed_report(loso_dir, s) for s in seeds}
     evidence = {
         "seed_reports": [
             {"seed": s, "file": report_paths[s].name, "sha256": sha256_file(report_paths[s])} for s in seeds
         ],
         "predictions": [{"seed": s, "file": pred_paths[s].name, "sha256": sha256_file(pred_paths[s])} for s in seeds],
     }
-    refit_paths = {s: loso_dir / refit_name(s) for s in seeds}
+    refit_paths = {s: layout.refit_file(loso_dir, s) for s in seeds}
     present = [s for s in seeds if refit_paths[s].is_file()]
     if present and len(present) != len(seeds):
         missing = [s for s in seeds if s not in present]
         raise InputError(
-            f"full-corpus member files missing for seeds {missing} ({refit_name(missing[0])})", path=loso_dir
+            f"full-corpus member files missing for seeds {missing} ({layout.refit_name(missing[0])})", path=loso_dir
         )
     if present:  # the production members `train` fitted beside the folds: export ships these
         evidence["refits"] = [
@@ -284,22 +257,23 @@ def build_verdict(
 
 def write_verdict(
     loso_dir: str | Path,
-    seeds: Iterable[int] = T.DEFAULT_SEEDS,
+    seeds: Iterable[int] = DEFAULT_SEEDS,
     *,
     ref_dir: str | Path | None = None,
     argv: list[str] | None = None,
     coverage: float = T.DEFAULT_COVERAGE,
 ) -> tuple[dict[str, Any], Path]:
-    """Write exactly one of PROMOTE.json / HOLD.json in `loso_dir` and remove the other.
+    """Write exactly one of the verdict files (PROMOTE / HOLD) in `loso_dir` and remove the other.
 
     Every input is read and checked before any file is touched: a missing or malformed seed
     report raises InputError and leaves any existing verdict file as it was.
     """
     verdict, out_path = build_verdict(loso_dir, seeds, ref_dir=ref_dir, argv=argv, coverage=coverage)
     atomic_write_json(out_path, verdict)
-    other = out_path.parent / (HOLD_FILE if out_path.name == PROMOTE_FILE else PROMOTE_FILE)
-    with contextlib.suppress(FileNotFoundError):
-        other.unlink()
+    for name in layout.VERDICT_FILES:
+        if name != out_path.name:
+            with contextlib.suppress(FileNotFoundError):
+                (out_path.parent / name).unlink()
     return verdict, out_path
 
 

@@ -45,6 +45,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vmafkit.media.ffmpeg import list_encoders_argv
+
 CUDA = "linux-x86_64-cuda"
 SYCL = "linux-x86_64-sycl"
 CPU = "linux-x86_64-cpu"
@@ -193,7 +195,7 @@ def read_ffmpeg_encoders(ffmpeg: str | os.PathLike[str] | None) -> list[str] | N
         return sorted({name.strip() for name in fake.split(",") if name.strip()})
     if ffmpeg is None:
         return None
-    text, problem = _run([str(ffmpeg), "-hide_banner", "-encoders"], timeout=15.0)
+    text, problem = _run(list_encoders_argv(str(ffmpeg)), timeout=15.0)
     if problem is not None:
         return None
     names = set()

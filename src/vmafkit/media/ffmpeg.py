@@ -8,6 +8,7 @@ user names ever lands inside a filter string.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -16,9 +17,10 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 from vmafkit.errors import InputError
 
@@ -161,7 +163,7 @@ def _libvmaf_version(path: str) -> str | None:
 
 def encoder_names(ff: Ffmpeg) -> set[str]:
     """Encoders compiled into this ffmpeg (compiled in is not the same as working: see probes)."""
-    out = subprocess.run([ff.path, "-hide_banner", "-encoders"], capture_output=True, text=True, timeout=30).stdout
+    out = subprocess.run(list_encoders_argv(ff.path), capture_output=True, text=True, timeout=30).stdout
     names = set()
     for line in out.splitlines():
         parts = line.split()
@@ -176,6 +178,11 @@ def encoder_names(ff: Ffmpeg) -> set[str]:
 def file_url(path: str | os.PathLike) -> str:
     """`file:` + absolute path: immune to leading '-', ':' and protocol-looking names."""
     return "file:" + os.path.abspath(os.fspath(path))
+
+
+def file_input_args(path: str | os.PathLike) -> list[str]:
+    """An input ffmpeg probes itself (a container, a y4m): `-i file:...`."""
+    return ["-i", file_url(path)]
 
 
 @dataclass(frozen=True)
@@ -203,7 +210,7 @@ class InputSpec:
                 "-i",
                 file_url(self.path),
             ]
-        return ["-i", file_url(self.path)]
+        return file_input_args(self.path)
 
 
 def _fps_text(fps: float) -> str:
@@ -373,6 +380,42 @@ def count_frames_argv(ff: Ffmpeg, source: InputSpec, max_frames: int | None = No
     return argv + ["-f", "null", "-"]
 
 
+def list_encoders_argv(ff_path: str) -> list[str]:
+    """`ffmpeg -encoders`: every encoder compiled in, one a line."""
+    return [ff_path, "-hide_banner", "-encoders"]
+
+
+def decode_to_y4m_pipe_argv(
+    ff: Ffmpeg,
+    spec: InputSpec,
+    out: Path,
+    *,
+    pix_fmt: str,
+    crop: Sequence[str] = (),
+    max_frames: int | None = None,
+) -> list[str]:
+    """Decode a source as y4m into `out` (a named pipe the standalone `vmaf` CLI reads)."""
+    steps = [*crop, f"format={pix_fmt}"]
+    argv = [
+        ff.path,
+        "-hide_banner",
+        "-nostdin",
+        "-y",
+        "-loglevel",
+        "error",
+        *spec.args(),
+        "-map",
+        "0:v:0",
+        "-fps_mode",
+        "passthrough",
+        "-vf",
+        ",".join(steps),
+    ]
+    if max_frames:
+        argv += ["-frames:v", str(max_frames)]
+    return argv + ["-strict", "-1", "-f", "yuv4mpegpipe", file_url(out)]
+
+
 def probe_argv(ff: Ffmpeg | str, path: Path) -> list[str]:
     """`ffmpeg -i` alone prints the stream description (the wheel ships no ffprobe)."""
     return [ff.path if isinstance(ff, Ffmpeg) else ff, "-hide_banner", "-nostdin", "-i", file_url(path)]
@@ -529,6 +572,46 @@ def run_ffmpeg(argv: Sequence[str], *, timeout: float | None = None, env: dict |
         if note:
             stderr = stderr.rstrip("\n") + ("\n" if stderr.strip() else "") + note + "\n"
     return Completed(proc.returncode, proc.stdout, stderr)
+
+
+class FfmpegStream:
+    """A running ffmpeg whose stdout is read as a stream (`stream_ffmpeg`); its stderr goes to a
+    temp file, so a chatty ffmpeg can never block on a full pipe."""
+
+    def __init__(self, proc: subprocess.Popen, stderr_file: Any):
+        assert proc.stdout is not None  # started with stdout=PIPE
+        self.proc = proc
+        self.stdout: IO[bytes] = proc.stdout
+        self._stderr_file = stderr_file
+
+    def finish(self) -> Completed:
+        """Wait for ffmpeg to exit; its status and stderr (with `failure_note`'s line when needed)."""
+        self.proc.wait()
+        self._stderr_file.seek(0)
+        stderr = self._stderr_file.read().decode("utf-8", "replace")
+        if self.proc.returncode != 0:
+            note = failure_note("ffmpeg", self.proc.returncode, stderr)
+            if note:
+                stderr = stderr.rstrip("\n") + ("\n" if stderr.strip() else "") + note + "\n"
+        return Completed(self.proc.returncode, "", stderr)
+
+
+@contextlib.contextmanager
+def stream_ffmpeg(argv: Sequence[str]) -> Iterator[FfmpegStream]:
+    """Run ffmpeg with its stdout readable as it is written; killed if the block leaves early."""
+    with tempfile.TemporaryFile() as stderr_file:
+        try:
+            proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr_file)
+        except OSError as exc:
+            raise InputError(f"cannot run ffmpeg: {exc.strerror or exc}", path=argv[0]) from None
+        try:
+            yield FfmpegStream(proc, stderr_file)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
 
 
 _SIGNAL_MEANING = {

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vmafkit.corpus.schema import CANONICAL6, LIBVMAF_NAMES, TARGET
 from vmafkit.errors import InputError
 from vmafkit.media import ffmpeg as ffm
+from vmafkit.media.libvmaf import CANONICAL6, TARGET, parse_libvmaf_log
 from vmafkit.media.sources import Source, describe_source
 
 BACKEND_FFMPEG = "ffmpeg-libvmaf"
@@ -40,22 +40,6 @@ class PairScore:
             "libvmaf_version": self.libvmaf_version,
             **self.meta,
         }
-
-
-def parse_libvmaf_log(data: dict[str, Any], where: str) -> list[dict[str, float]]:
-    """libvmaf's JSON log -> [{frame_index, vmaf, adm2, ...}] in frame order."""
-    frames = []
-    for entry in data.get("frames", []):
-        metrics = entry.get("metrics", {})
-        try:
-            row = {"frame_index": int(entry["frameNum"]), TARGET: float(metrics["vmaf"])}
-            for ours, theirs in zip(CANONICAL6, LIBVMAF_NAMES):
-                row[ours] = float(metrics[theirs])
-        except KeyError as exc:
-            raise InputError(f"libvmaf log lacks {exc.args[0]}", path=where) from None
-        frames.append(row)
-    frames.sort(key=lambda r: r["frame_index"])
-    return frames
 
 
 def clip_means(frames: list[dict[str, float]]) -> dict[str, float]:

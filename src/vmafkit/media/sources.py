@@ -6,8 +6,11 @@ raw `.yuv` the flags / the file name); there is no global 1920x1080@25 default.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import hashlib
 import math
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,8 +42,10 @@ CONTAINER_SUFFIXES = (
     ".264",
     ".h264",
     ".265",
+    ".h265",
     ".hevc",
     ".obu",
+    ".mxf",
 )
 SOURCE_SUFFIXES = RAW_SUFFIXES + Y4M_SUFFIXES + CONTAINER_SUFFIXES
 SOURCES_FILES = ("sources.toml", "sources.json")
@@ -240,7 +245,9 @@ def _describe_raw(path: Path, width, height, pix_fmt, fps) -> dict[str, Any]:
     pix_fmt = pix_fmt or from_name.get("pix_fmt") or "yuv420p"
     if not width or not height:
         raise InputError(
-            "raw video of unknown geometry: pass --width/--height or name it like clip_1920x1080_25fps.yuv", path=path
+            "raw video of unknown geometry: pass --width/--height or put WxH in its name, like "
+            "clip_1920x1080_25fps.yuv",
+            path=path,
         )
     fps_assumed = not (fps or from_name.get("fps"))
     fps = float(fps or from_name.get("fps") or RAW_DEFAULT_FPS)
@@ -510,17 +517,30 @@ def _strip_suffix(name: str) -> str:
     return source_name(Path(name))
 
 
+def is_media_file(path: Path) -> bool:
+    """A regular, not hidden file with a media suffix (SOURCE_SUFFIXES): a reference clip."""
+    return path.suffix.lower() in SOURCE_SUFFIXES and not path.name.startswith(".") and path.is_file()
+
+
+def media_files(folder: Path, *, recursive: bool = False) -> list[Path]:
+    """The reference clips in `folder` (`is_media_file`), sorted by name; `recursive`: below it
+    too, hidden folders left out, sorted by relative path."""
+    if not recursive:
+        return sorted(p for p in folder.iterdir() if is_media_file(p))
+    found = []
+    for root, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found += [Path(root) / name for name in filenames if is_media_file(Path(root) / name)]
+    return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
+
+
 def find_sources(ref_dir: str | Path, *, ff: ffm.Ffmpeg | None = None, min_sources: int = 1) -> list[Source]:
     """Every media file directly in `ref_dir` (sorted by name), described and grouped."""
     ref_dir = Path(ref_dir)
     if not ref_dir.is_dir():
         raise not_a_folder(ref_dir, "reference folder")
     config = read_sources_config(ref_dir)
-    paths = sorted(
-        p
-        for p in ref_dir.iterdir()
-        if p.is_file() and p.suffix.lower() in SOURCE_SUFFIXES and not p.name.startswith(".")
-    )
+    paths = media_files(ref_dir)
     if len(paths) < min_sources:
         found = "no media files" if not paths else f"only {len(paths)} source(s)"
         raise InputError(
@@ -539,13 +559,21 @@ def find_sources(ref_dir: str | Path, *, ff: ffm.Ffmpeg | None = None, min_sourc
     return sources
 
 
-def snapshot_folder(ref_dir: str | Path) -> dict[str, Any]:
-    """sha256 over sorted `relpath\\tsize` lines (cheap: sizes, not bytes, of every file)."""
-    import hashlib
-
-    ref_dir = Path(ref_dir)
-    lines = sorted(
-        f"{p.relative_to(ref_dir).as_posix()}\t{p.stat().st_size}" for p in ref_dir.rglob("*") if p.is_file()
-    )
-    digest = hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
-    return {"path": str(ref_dir), "sha256": digest, "n_files": len(lines)}
+def snapshot_folder(folder: str | Path) -> dict[str, Any]:
+    """{path, sha256, count}: sha256 over the sorted `relpath\\tsize` lines (each ending in a
+    newline) of every file below `folder`, and the file count. Sizes, not bytes: hashing the bytes
+    would dominate on a 37 GB reference folder. Symlinked folders are not followed; a dangling
+    link is left out. This is the reference-folder snapshot a verdict pins (verdict.schema.json: `ref_dir`)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise not_a_folder(folder, "reference folder")
+    lines = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in files:
+            full = Path(root) / name
+            with contextlib.suppress(FileNotFoundError):
+                lines.append(f"{full.relative_to(folder).as_posix()}\t{full.stat().st_size}")
+    lines.sort()
+    digest = hashlib.sha256("".join(line + "\n" for line in lines).encode("utf-8")).hexdigest()
+    return {"path": str(folder), "sha256": digest, "count": len(lines)}

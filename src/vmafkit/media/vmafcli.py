@@ -17,7 +17,7 @@ from pathlib import Path
 
 from vmafkit.errors import InputError
 from vmafkit.media import ffmpeg as ffm
-from vmafkit.media.score import parse_libvmaf_log
+from vmafkit.media.libvmaf import parse_libvmaf_log
 
 
 def vmaf_cli_argv(vmaf_bin: str, ref_y4m: Path, dis_y4m: Path, log_path: Path, threads: int = 1) -> list[str]:
@@ -36,36 +36,6 @@ def vmaf_cli_argv(vmaf_bin: str, ref_y4m: Path, dis_y4m: Path, log_path: Path, t
         str(threads),
         "--quiet",
     ]
-
-
-def decode_to_y4m_argv(
-    ff: ffm.Ffmpeg,
-    spec: ffm.InputSpec,
-    out: Path,
-    *,
-    pix_fmt: str,
-    crop: Sequence[str] = (),
-    max_frames: int | None = None,
-) -> list[str]:
-    steps = [*crop, f"format={pix_fmt}"]
-    argv = [
-        ff.path,
-        "-hide_banner",
-        "-nostdin",
-        "-y",
-        "-loglevel",
-        "error",
-        *spec.args(),
-        "-map",
-        "0:v:0",
-        "-fps_mode",
-        "passthrough",
-        "-vf",
-        ",".join(steps),
-    ]
-    if max_frames:
-        argv += ["-frames:v", str(max_frames)]
-    return argv + ["-strict", "-1", "-f", "yuv4mpegpipe", ffm.file_url(out)]
 
 
 DECODER_GRACE_S = 10.0  # after the scorer exits, how long its decoders may take to finish writing
@@ -103,11 +73,15 @@ def score_with_vmaf_cli(
             ("vmaf CLI", vmaf_cli_argv(vmaf_bin, ref_pipe, dis_pipe, log_path, threads)),
             (
                 "ffmpeg decoding the reference",
-                decode_to_y4m_argv(ff, reference, ref_pipe, pix_fmt=pix_fmt, crop=ref_crop, max_frames=max_frames),
+                ffm.decode_to_y4m_pipe_argv(
+                    ff, reference, ref_pipe, pix_fmt=pix_fmt, crop=ref_crop, max_frames=max_frames
+                ),
             ),
             (
                 "ffmpeg decoding the distorted clip",
-                decode_to_y4m_argv(ff, distorted, dis_pipe, pix_fmt=pix_fmt, crop=dis_crop, max_frames=max_frames),
+                ffm.decode_to_y4m_pipe_argv(
+                    ff, distorted, dis_pipe, pix_fmt=pix_fmt, crop=dis_crop, max_frames=max_frames
+                ),
             ),
         ]
         procs: list[tuple[str, subprocess.Popen, Path]] = []

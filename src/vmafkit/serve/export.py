@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from vmafkit import layout
 from vmafkit import thresholds as T
 from vmafkit.decide.calibration import calibrate_from_loso
 from vmafkit.decide.verdict import (
@@ -29,8 +30,9 @@ from vmafkit.decide.verdict import (
     same_corpus,
 )
 from vmafkit.errors import InputError, RefusedError
-from vmafkit.io import atomic_write_bytes, atomic_write_json, read_json, sha256_bytes, sha256_file
+from vmafkit.io import atomic_write_bytes, atomic_write_json, sha256_bytes, sha256_file
 from vmafkit.provenance import run_provenance
+from vmafkit.serve.registry import read_rows, register
 from vmafkit.validation import validate_or_raise
 
 DEFAULT_MODEL_ID = "fr_regressor_v2_ensemble_v1"
@@ -38,14 +40,6 @@ MEMBER_KIND = "fr_regressor_v2_ensemble_member"
 SIDECAR_SCHEMA_VERSION = 1
 INPUT_NAMES = ("features", "codec_onehot")
 OUTPUT_NAME = "score"
-
-
-def member_id(model_id: str, seed: int) -> str:
-    return f"{model_id}_seed{int(seed)}"
-
-
-def calibration_filename(model_id: str) -> str:
-    return f"{model_id}_calibration.json"
 
 
 def _export_module(model, spec):
@@ -135,7 +129,7 @@ def check_exportable(corpus_path: str | Path, verdict_path: str | Path) -> tuple
 
     The verdict is re-derived from the files it pins (`verdict.load_trusted_verdict`): a
     hand-edited verdict, or one whose seed reports or predictions changed since, is refused."""
-    from vmafkit.train.model import Recipe
+    from vmafkit.train.recipe import Recipe
 
     verdict_path = Path(verdict_path)
     verdict = load_verdict(verdict_path)
@@ -159,14 +153,6 @@ def check_exportable(corpus_path: str | Path, verdict_path: str | Path) -> tuple
     return verdict, fingerprint, calib
 
 
-def load_registry_rows(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    data = read_json(path, what="registry")
-    validate_or_raise(data, "registry", path=path, what="registry")
-    return list(data["models"])
-
-
 def export_ensemble(
     corpus_path: str | Path,
     verdict_path: str | Path,
@@ -187,7 +173,7 @@ def export_ensemble(
     from vmafkit.train.ensemble import MemberData, fit_members, resolve_device
     from vmafkit.train.features import input_schema, input_schema_hash
     from vmafkit.train.loso import default_workers, full_corpus_inputs, load_refit
-    from vmafkit.train.model import Recipe
+    from vmafkit.train.recipe import Recipe
 
     corpus_path, verdict_path, out_dir = Path(corpus_path), Path(verdict_path), Path(out_dir)
     if not model_id or any(c in model_id for c in "/\\ ") or model_id.startswith("."):
@@ -195,8 +181,8 @@ def export_ensemble(
     verdict, fingerprint, calib = check_exportable(corpus_path, verdict_path)
     fingerprint = dict(verdict["corpus"])  # pin the verdict's snapshot (incl. the reference folder)
     out_dir.mkdir(parents=True, exist_ok=True)
-    registry_path = out_dir / "registry.json"
-    existing = load_registry_rows(registry_path)  # a bad registry stops us before any work
+    registry_path = layout.registry_file(out_dir)
+    read_rows(registry_path)  # a bad registry stops us before any work
 
     seeds = list(verdict["seeds"])
     recipe = Recipe.from_json(verdict["recipe"])
@@ -224,7 +210,7 @@ def export_ensemble(
     models = [m.to("cpu").eval() for m in models]
 
     schema_hash = input_schema_hash()
-    calib_name = calibration_filename(model_id)
+    calib_name = layout.calibration_name(model_id)
     verdict_info = {
         "path": str(verdict_path),
         "sha256": sha256_file(verdict_path),
@@ -237,7 +223,7 @@ def export_ensemble(
             model,
             spec,
             metadata={
-                "vmafkit.id": member_id(model_id, seed),
+                "vmafkit.id": layout.member_id(model_id, seed),
                 "vmafkit.ensemble": model_id,
                 "vmafkit.seed": str(seed),
                 "vmafkit.input_schema_hash": schema_hash,
@@ -263,8 +249,8 @@ def export_ensemble(
     written: list[Path] = [out_dir / calib_name]
     rows: list[dict[str, Any]] = []
     for seed in seeds:
-        mid = member_id(model_id, seed)
-        onnx_name, sidecar_name = f"{mid}.onnx", f"{mid}.json"
+        mid = layout.member_id(model_id, seed)
+        onnx_name, sidecar_name = layout.member_onnx_name(mid), layout.sidecar_name(mid)
         onnx_path = atomic_write_bytes(out_dir / onnx_name, blobs[seed])
         digest = sha256_bytes(blobs[seed])
         sidecar = {
@@ -334,12 +320,12 @@ def export_ensemble(
             }
         )
 
-    by_id = {r["id"]: r for r in rows}
-    merged = [by_id.pop(r["id"], r) for r in existing if r.get("ensemble") != model_id or r["id"] in by_id]
-    merged += [r for r in rows if r["id"] in by_id]
-    registry = {"schema_version": 1, "models": merged}
-    validate_or_raise(registry, "registry", what="registry (internal)")
-    atomic_write_json(registry_path, registry)
+    register(
+        registry_path,
+        rows,
+        ensemble=model_id,
+        why=f"export of PROMOTE {verdict_info['sha256'][:12]} (corpus {fingerprint['sha256'][:12]})",
+    )
     written.append(registry_path)
     return {
         "id": model_id,

@@ -29,11 +29,13 @@ from typing import Any
 
 import numpy as np
 
+from vmafkit import layout
 from vmafkit import thresholds as T
 from vmafkit.decide.calibration import METHOD as CALIBRATION_METHOD
-from vmafkit.decide.calibration import guarantee_text, source_half_width
+from vmafkit.decide.calibration import guarantee_text
 from vmafkit.errors import InputError
 from vmafkit.io import iter_json_objects, read_json
+from vmafkit.train.metrics import source_half_width
 from vmafkit.validation import validate_or_raise
 
 MODE_ENSEMBLE = "ensemble"
@@ -161,7 +163,7 @@ def merge_members(onnx_paths: Sequence[str | Path | bytes]) -> bytes:
 def _registry_rows(models_dir: Path, model_id: str | None) -> tuple[str, list[dict[str, Any]], Path]:
     from vmafkit.serve.registry import load_registry
 
-    registry_path = models_dir / "registry.json" if models_dir.is_dir() else models_dir
+    registry_path = layout.registry_file(models_dir) if models_dir.is_dir() else models_dir
     data = load_registry(registry_path)  # schema + sha256 + input-schema hash, or InputError
     members = [r for r in data["models"] if r.get("ensemble") and r.get("sidecar")]
     ensembles = sorted({r["ensemble"] for r in members})
@@ -176,7 +178,8 @@ def _registry_rows(models_dir: Path, model_id: str | None) -> tuple[str, list[di
 
 
 def load_ensemble(models: str | Path, *, model_id: str | None = None, threads: int = 2) -> LoadedEnsemble:
-    """Read MODELS/registry.json (validated) and prepare the members to run."""
+    """Read the registry of MODELS (the folder, or its registry file; validated) and prepare the
+    members to run."""
     from vmafkit.train.features import FeatureSpec
 
     model_id, rows, registry_path = _registry_rows(Path(models), model_id)
@@ -233,14 +236,9 @@ def load_ensemble(models: str | Path, *, model_id: str | None = None, threads: i
     )
 
 
-_ALIASES = {
-    name: (name, f"integer_{name}")
-    for name in ("adm2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3", "motion2")
-}
-
-
 def read_feature_rows(path: str | Path) -> list[dict[str, Any]]:
-    """A JSONL of per-frame feature rows (canonical-6 by name or libvmaf's integer_* name)."""
+    """A JSONL of per-frame feature rows, the canonical-6 by the names `vmafkit score` and the
+    corpus write them (adm2, vif_scale0, ...)."""
     path = Path(path)
     rows = []
     for lineno, row in iter_json_objects(path, what="features file"):
@@ -254,11 +252,10 @@ def read_feature_rows(path: str | Path) -> list[dict[str, Any]]:
 def _column(rows: Sequence[Mapping[str, Any]], name: str) -> np.ndarray:
     out = np.empty(len(rows), dtype=np.float64)
     for i, row in enumerate(rows):
-        key = next((k for k in _ALIASES[name] if k in row), None)
         where = row.get("_where", f"row {i + 1}")
-        if key is None:
+        if name not in row:
             raise InputError(f"{where}: missing {name}")
-        value = row[key]
+        value = row[name]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise InputError(f"{where}: {name} must be a finite number, got {value!r}")
         out[i] = float(value)
@@ -333,7 +330,7 @@ def predict_features(
 ) -> dict[str, Any]:
     """Per-frame and per-clip predictions with intervals for feature rows.
 
-    `rows`: mappings with the canonical-6 (or integer_*), optionally frame_index, vmaf (the
+    `rows`: mappings with the canonical-6, optionally frame_index, vmaf (the
     teacher, echoed back), encoder, preset, cq and clip (or src). A row's own encoder/preset/cq/clip
     win; the keyword arguments fill what rows lack; a label given nowhere is "not given", which a
     robust-recipe ensemble was trained for. Rows outside the training domain raise InputError

@@ -1,10 +1,12 @@
-"""The model registry (`registry.json`): schema + semantic validation, flip, rollback, history.
+"""The model registry (`registry.json`): schema + semantic validation, register, flip, rollback,
+history. This module is the registry's only writer: `export` registers its members here.
 
-Flip and rollback read and check everything first and only then write (atomically): a refusal
-leaves registry.json byte-identical. Each change is appended to `registry_history.jsonl` beside
-the registry (rewritten atomically) with who (user@host), when (UTC), why and the previous state.
-A failed write (disk full, `ulimit -f`) leaves both files as they were: the history never records
-a flip or rollback that did not happen (`_commit`).
+Register, flip and rollback take the registry's lock, read and check everything first and only
+then write (atomically): a refusal leaves registry.json byte-identical. Each change is appended
+to the history (`registry_history.jsonl` beside the registry, rewritten atomically) with who
+(user@host), when (UTC), why and the previous state. A failed write (disk full, `ulimit -f`)
+leaves both files as they were: the history never records a change that did not happen
+(`_commit`).
 """
 
 from __future__ import annotations
@@ -18,18 +20,17 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from vmafkit import layout
 from vmafkit.decide.verdict import fingerprint_difference, load_trusted_verdict, load_verdict, same_corpus, utc_now
 from vmafkit.errors import InputError, RefusedError
 from vmafkit.io import atomic_output, atomic_write_bytes, atomic_write_json, exclusive_lock, read_json, sha256_file
-from vmafkit.validation import schema_errors
+from vmafkit.validation import schema_errors, validate_or_raise
 
 REGISTRY_SCHEMA_VERSION = 1
-HISTORY_FILE = "registry_history.jsonl"
-LOCK_NAME = ".registry.lock"
 
 
 def history_path(registry_path: str | Path) -> Path:
-    return Path(registry_path).parent / HISTORY_FILE
+    return Path(registry_path).parent / layout.REGISTRY_HISTORY_FILE
 
 
 def _resolve(registry_path: Path, rel: str) -> Path:
@@ -188,6 +189,47 @@ def _commit(registry_path: Path, data: dict[str, Any], entry: dict[str, Any], be
         raise
 
 
+def read_rows(registry_path: str | Path) -> list[dict[str, Any]]:
+    """The rows of a registry, schema-checked ([] when there is none yet); InputError (exit 2)
+    for a malformed one. An export reads them before any work, so a bad registry stops it early."""
+    registry_path = Path(registry_path)
+    if not registry_path.exists():
+        return []
+    data = read_json(registry_path, what="registry")
+    validate_or_raise(data, "registry", path=registry_path, what="registry")
+    return list(data["models"])
+
+
+def register(registry_path: str | Path, rows: list[dict[str, Any]], *, ensemble: str, why: str) -> dict[str, Any]:
+    """Add the member rows of `ensemble`, replacing the ones it had: a row keeps the place of the
+    row with its id, rows of the ensemble that are not in `rows` go, rows of other ensembles stay.
+    Under the registry's lock, with a history entry (action "register"); returns the entry."""
+    registry_path = Path(registry_path)
+    with exclusive_lock(registry_path.parent, layout.REGISTRY_LOCK):
+        before = registry_path.read_bytes() if registry_path.exists() else None
+        existing = read_rows(registry_path)
+        by_id = {r["id"]: r for r in rows}
+        replaced = [r for r in existing if r.get("ensemble") == ensemble or r["id"] in by_id]
+        merged = [by_id.pop(r["id"], r) for r in existing if r.get("ensemble") != ensemble or r["id"] in by_id]
+        merged += [r for r in rows if r["id"] in by_id]
+        data = {"schema_version": REGISTRY_SCHEMA_VERSION, "models": merged}
+        validate_or_raise(data, "registry", what="registry (internal)")
+        entry = {
+            "action": "register",
+            "who": _who(),
+            "when": utc_now(),
+            "why": why,
+            "ids": [r["id"] for r in rows],
+            "previous": [
+                {"id": r["id"], "smoke": r["smoke"], "notes": r["notes"], "promoted_by": r.get("promoted_by")}
+                for r in replaced
+            ],
+            "registry_sha256_before": _sha_or_none(before),
+        }
+        _commit(registry_path, data, entry, before)
+        return entry
+
+
 def read_history(registry_path: str | Path) -> list[dict[str, Any]]:
     path = history_path(registry_path)
     if not path.exists():
@@ -207,7 +249,7 @@ def flip(
     the verdict is PROMOTE, it pins the same corpus as every sidecar, the sidecars' gate equals the
     verdict's, the verdict's seeds are exactly the rows' seeds, and every ONNX matches its sha256."""
     registry_path, verdict_path = Path(registry_path), Path(verdict_path)
-    with exclusive_lock(registry_path.parent, LOCK_NAME):
+    with exclusive_lock(registry_path.parent, layout.REGISTRY_LOCK):
         before = registry_path.read_bytes() if registry_path.exists() else None
         data = load_registry(registry_path)
         verdict = load_verdict(verdict_path)
@@ -292,7 +334,7 @@ def rollback(
     registry_path = Path(registry_path)
     if not reason or not reason.strip():
         raise InputError("rollback needs a --reason")
-    with exclusive_lock(registry_path.parent, LOCK_NAME):
+    with exclusive_lock(registry_path.parent, layout.REGISTRY_LOCK):
         before = registry_path.read_bytes() if registry_path.exists() else None
         data = read_json(registry_path, what="registry")
         errs = schema_errors(data, "registry")

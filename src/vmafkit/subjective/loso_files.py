@@ -29,16 +29,17 @@ from typing import Any
 
 import numpy as np
 
+from vmafkit import layout
 from vmafkit.io import atomic_output, atomic_write_json, sha256_file
 from vmafkit.provenance import run_provenance
 from vmafkit.subjective.folds import Fold
 from vmafkit.subjective.items import Items
 from vmafkit.train import metrics
 from vmafkit.train.features import ENCODER_VOCAB_VERSION, NUM_CODECS
-from vmafkit.train.loso import REPORT_SCHEMA, predictions_name, report_name
-from vmafkit.train.model import Recipe
+from vmafkit.train.loso import REPORT_SCHEMA
+from vmafkit.train.predictions import write_predictions
+from vmafkit.train.recipe import Recipe
 
-LOSO_DIR = "loso"
 ITEMS_FILE = "subjective_items.jsonl"
 
 
@@ -85,7 +86,7 @@ def write_loso(
     device: str = "cpu",
 ) -> list[Path]:
     """Write loso_seed{N}.json + .predictions.jsonl for every seed; returns the report paths."""
-    loso = out_dir / LOSO_DIR
+    loso = layout.loso_dir(out_dir)
     loso.mkdir(parents=True, exist_ok=True)
     y = items.target
     corpus_block = {
@@ -105,8 +106,8 @@ def write_loso(
                 {"held_out": f.held_out, "n_train": int(f.train.size), "n_val": int(f.test.size), **_stats(p, t)}
             )
         plccs = [float(fr["plcc"]) for fr in folds_out]
-        report_path = loso / report_name(seed)
-        pred_path = loso / predictions_name(seed)
+        report_path = layout.seed_report(loso, seed)
+        pred_path = layout.predictions_file(loso, seed)
         report = {
             "schema": REPORT_SCHEMA,
             "seed": int(seed),
@@ -131,7 +132,7 @@ def write_loso(
             "encoder_vocab_version": ENCODER_VOCAB_VERSION,
             "device": device,
             "wall_time_s": None,
-            "predictions_file": predictions_name(seed),
+            "predictions_file": pred_path.name,
             "target": dict(target_block),
             "run_provenance": run_provenance(
                 "vmafkit subjective train",
@@ -141,30 +142,27 @@ def write_loso(
                 argv=argv,
             ),
         }
-        _write_predictions(pred_path, seed, items, folds, pred)
+        _write_predictions(pred_path, seed, items, pred)
         atomic_write_json(report_path, report)
         paths.append(report_path)
     return paths
 
 
-def _write_predictions(path: Path, seed: int, items: Items, folds: Sequence[Fold], pred: np.ndarray) -> None:
-    lines = []
-    values = pred.astype(np.float64).tolist()
-    for i in range(len(items)):
-        row = {
-            "cq": 0,
-            "encoder": "unknown",
-            "fold": str(items.groups[i]),
-            "frame_index": 0,
-            "group": str(items.groups[i]),
-            "pred": values[i],
-            "pred_unlabelled": values[i],
-            "preset": "",
-            "row": i,
-            "seed": int(seed),
-            "src": items.ids[i],
-            "vmaf": float(items.target[i]),
-        }
-        lines.append(json.dumps(row, sort_keys=True, allow_nan=False) + "\n")
-    with atomic_output(path, "wb") as handle:
-        handle.write("".join(lines).encode("utf-8"))
+def _write_predictions(path: Path, seed: int, items: Items, pred: np.ndarray) -> None:
+    """The LOSO prediction file of the items: no codec labels, so `pred_unlabelled` is `pred`."""
+    n = len(items)
+    groups = [str(g) for g in items.groups]
+    write_predictions(
+        path,
+        seed,
+        src=items.ids,
+        group=groups,
+        encoder=["unknown"] * n,
+        preset=[""] * n,
+        cq=np.zeros(n, dtype=np.int64),
+        frame_index=np.zeros(n, dtype=np.int64),
+        vmaf=np.asarray(items.target, dtype=np.float64),
+        fold=groups,
+        pred=np.asarray(pred, dtype=np.float64),
+        pred_unlabelled=np.asarray(pred, dtype=np.float64),
+    )

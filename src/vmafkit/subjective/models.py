@@ -42,7 +42,7 @@ import numpy as np
 from vmafkit.errors import InputError
 from vmafkit.subjective.folds import Fold
 from vmafkit.train.features import INPUT_WIDTH, unlabelled
-from vmafkit.train.model import Recipe
+from vmafkit.train.recipe import Recipe
 
 NUSVR_C = 4.0
 NUSVR_NU = 0.9
@@ -116,9 +116,10 @@ def ensemble_inputs(x_std: np.ndarray, canonical: bool) -> np.ndarray:
     return out
 
 
-def subjective_recipe(epochs: int = 200, batch_size: int = 32, lr: float = 5e-4, weight_decay: float = 1e-5) -> Recipe:
-    """FRRegressor's recipe (`Recipe`'s defaults) with no label masking: the codec block is constant here."""
-    return Recipe(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, label_mask_rate=0.0)
+def subjective_recipe(**overrides) -> Recipe:
+    """FRRegressor's recipe (`Recipe`'s defaults) with no label masking: the codec block is
+    constant here. `overrides`: epochs, batch_size, lr, weight_decay."""
+    return Recipe.named("seed", **overrides)
 
 
 @dataclass

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from vmafkit import layout
 from vmafkit import thresholds as T
 from vmafkit.errors import InputError
 from vmafkit.io import atomic_write_json, exclusive_lock
@@ -40,19 +41,18 @@ from vmafkit.provenance import run_provenance
 from vmafkit.subjective.folds import content_folds, data_warnings
 from vmafkit.subjective.items import Items
 from vmafkit.subjective.scale import Scale, resolve_scale
-from vmafkit.train.model import Recipe
+from vmafkit.train.recipe import DEFAULT_SEEDS, Recipe
 
 REPORT_FILE = "subjective_report.json"
 TIMING_FILE = "subjective_timing.json"
 REPORT_SCHEMA = "vmafkit-subjective-report-v1"
 ENTRYPOINT = "vmafkit subjective train"
-CACHE_DIRNAME = ".vmafkit-cache"
 
 
 @dataclass
 class Options:
-    seeds: Sequence[int] = T.DEFAULT_SEEDS
-    recipe: Recipe = field(default_factory=lambda: Recipe(label_mask_rate=0.0))
+    seeds: Sequence[int] = DEFAULT_SEEDS
+    recipe: Recipe = field(default_factory=lambda: Recipe.named("seed"))
     device: str = "cpu"
     workers: int | None = None
     n_boot: int = T.SUBJECTIVE_BOOTSTRAP
@@ -124,7 +124,7 @@ def train_from_dataset(
     started = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(out_dir):
-        cache = Path(cache_dir) if cache_dir is not None else out_dir / CACHE_DIRNAME / "pairs"
+        cache = Path(cache_dir) if cache_dir is not None else layout.pair_cache_dir(out_dir)
         scored = score_pairs(
             pairs, cache, ffmpeg=ffmpeg, vmaf_bin=vmaf_bin, jobs=jobs, max_frames=max_frames, progress=opts.progress
         )

@@ -40,7 +40,6 @@ from vmafkit.subjective.items import Items
 
 CACHE_SCHEMA = "vmafkit-subjective-pair-v1"
 POOLING = "mean over frames (canonical-6 and libvmaf's per-frame v0.6.1 score)"
-CACHE_SUBDIR = ("pairs",)
 
 
 @dataclass

@@ -23,7 +23,8 @@ import torch
 
 from vmafkit.errors import InputError, VmafkitError, WorkerError
 from vmafkit.train.ensemble import MemberData, fit_members
-from vmafkit.train.model import FRRegressor, Recipe
+from vmafkit.train.model import FRRegressor
+from vmafkit.train.recipe import Recipe
 
 
 def plan_groups(members: Sequence[MemberData], n_groups: int) -> list[list[int]]:

@@ -67,7 +67,8 @@ import torch
 
 from vmafkit.errors import InputError, WorkerError
 from vmafkit.train.features import INPUT_WIDTH
-from vmafkit.train.model import FRRegressor, Recipe
+from vmafkit.train.model import FRRegressor
+from vmafkit.train.recipe import Recipe
 
 DROPOUT_STREAM = 0x64726F70  # "drop": the SeedSequence salt of the CPU dropout stream
 _PARAM_NAMES = ("W1", "b1", "W2", "b2", "W3", "b3")

@@ -1,4 +1,5 @@
 """Leave-one-source-out training: folds x seeds -> `loso_seed{N}.json` (+ predictions, timing).
+The file names are `layout`'s.
 
 One fold per distinct `group` of the corpus (`Corpus.group`, which defaults to `src`), in sorted
 group order. For each fold the `FeatureSpec` (canonical-6 mean/std and the cq range of
@@ -33,11 +34,7 @@ run_provenance` (schemas/seed_report.schema.json checks those the gate reads) pl
 * Undefined numbers (NaN) are written as null.
 
 `loso_seed{N}.predictions.jsonl` — the held-out prediction of every corpus row by this seed's
-member of the fold that held it out: one JSON object a line, sorted keys, rows in corpus order
-(`row` = 0-based index of the row in the corpus file, blank lines not counted):
-`{"cq", "encoder", "fold", "frame_index", "group", "pred", "preset", "row", "seed", "src", "vmaf"}`
-where `fold` is the held-out group of the fold that predicted the row (the same string as `group`,
-and as `folds[i].held_out` in the report) and `pred` is the float32 prediction as a JSON number.
+member of the fold that held it out (the format: `train.predictions`).
 
 `loso_seed{N}.timing.json` — `{seed, wall_time_s (the whole run: load, fit, predict, write),
 fit_time_s (wall time of the batched fit of all members; shared by every seed), fit_cpu_s (CPU
@@ -47,7 +44,6 @@ deterministic, kept out of the report on purpose.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Sequence
@@ -58,36 +54,21 @@ from typing import Any
 import numpy as np
 import torch
 
+from vmafkit import layout
 from vmafkit.corpus.schema import Corpus, load_corpus
 from vmafkit.errors import InputError
-from vmafkit.io import atomic_output, atomic_write_json, exclusive_lock, sha256_file
-from vmafkit.layout import VERDICT_FILES
+from vmafkit.io import atomic_write_json, exclusive_lock, sha256_file
 from vmafkit.provenance import run_provenance
 from vmafkit.train import metrics
 from vmafkit.train.ensemble import MemberData, fit_members, predict_one, resolve_device
 from vmafkit.train.features import ENCODER_VOCAB_VERSION, NUM_CODECS, FeatureSpec, mask_labels, unlabelled, with_encoder
-from vmafkit.train.model import Recipe
+from vmafkit.train.predictions import write_predictions
+from vmafkit.train.recipe import Recipe
 
 REPORT_SCHEMA = "vmafkit-loso-seed-v1"
 MIN_ROWS = 100
 MIN_GROUPS = 2
 ENTRYPOINT = "vmafkit train"
-
-
-def report_name(seed: int) -> str:
-    return f"loso_seed{seed}.json"
-
-
-def predictions_name(seed: int) -> str:
-    return f"loso_seed{seed}.predictions.jsonl"
-
-
-def timing_name(seed: int) -> str:
-    return f"loso_seed{seed}.timing.json"
-
-
-def refit_name(seed: int) -> str:
-    return f"loso_seed{seed}.refit.json"
 
 
 REFIT_SCHEMA = "vmafkit-refit-v1"
@@ -283,7 +264,7 @@ def train_loso(
 
     with exclusive_lock(out_dir):
         # A verdict describes the seed reports it was computed from: retraining makes it stale.
-        for name in VERDICT_FILES:
+        for name in layout.VERDICT_FILES:
             (out_dir / name).unlink(missing_ok=True)
         folds = make_folds(corpus)
         inputs = [fold_inputs(f.x_train, recipe, f.index) for f in folds]  # shared by the seeds of a fold
@@ -331,9 +312,10 @@ def train_loso(
         for seed, preds, shifts, refit in per_seed:
             where = dev.type if scheduler is None else f"dask:{device}"
             report = seed_report(seed, corpus, corpus_block, folds, preds, cells, recipe, where, shifts)
-            report_path = out_dir / report_name(seed)
-            pred_path = out_dir / predictions_name(seed)
-            timing_path = out_dir / timing_name(seed)
+            report_path = layout.seed_report(out_dir, seed)
+            pred_path = layout.predictions_file(out_dir, seed)
+            timing_path = layout.timing_file(out_dir, seed)
+            refit_path = layout.refit_file(out_dir, seed)
             args = {
                 "corpus": str(corpus_path),
                 "seeds": list(seeds),
@@ -345,11 +327,11 @@ def train_loso(
                 ENTRYPOINT,
                 args,
                 inputs=[corpus_path],
-                outputs=[report_path, pred_path, out_dir / refit_name(seed), timing_path],
+                outputs=[report_path, pred_path, refit_path, timing_path],
                 argv=argv,
             )
-            write_predictions(pred_path, seed, corpus, folds, preds, [sh.unlabelled for sh in shifts])
-            atomic_write_json(out_dir / refit_name(seed), refit_record(seed, refit, full.spec, recipe, corpus_sha))
+            _write_held_out(pred_path, seed, corpus, folds, preds, [sh.unlabelled for sh in shifts])
+            atomic_write_json(refit_path, refit_record(seed, refit, full.spec, recipe, corpus_sha))
             atomic_write_json(report_path, report)
             atomic_write_json(
                 timing_path,
@@ -362,7 +344,7 @@ def train_loso(
                     "device": where,
                     "torch_threads": torch.get_num_threads(),
                     "workers": workers if (dev.type == "cpu" and scheduler is None) else 1,
-                    "report": report_name(seed),
+                    "report": report_path.name,
                 },
             )
             paths.append(report_path)
@@ -536,8 +518,8 @@ def seed_report(
         "encoder_vocab_version": ENCODER_VOCAB_VERSION,
         "device": device,
         "wall_time_s": None,
-        "timing_file": timing_name(seed),
-        "predictions_file": predictions_name(seed),
+        "timing_file": layout.timing_name(seed),
+        "predictions_file": layout.predictions_name(seed),
         "label_sensitivity": None
         if shifts is None
         else {
@@ -547,7 +529,7 @@ def seed_report(
     }
 
 
-def write_predictions(
+def _write_held_out(
     path: Path,
     seed: int,
     corpus: Corpus,
@@ -555,6 +537,7 @@ def write_predictions(
     preds: list[np.ndarray],
     preds_unlabelled: list[np.ndarray],
 ) -> None:
+    """The seed's held-out prediction file: each row predicted by the member of the fold that held it out."""
     pred = np.empty(len(corpus), dtype=np.float32)
     free = np.empty(len(corpus), dtype=np.float32)
     fold_of = np.empty(len(corpus), dtype=object)
@@ -562,27 +545,17 @@ def write_predictions(
         pred[f.val] = p
         free[f.val] = u
         fold_of[f.val] = f.held_out
-    # Equivalent to json.dumps(row, sort_keys=True) per row (tested), ~5x faster: strings are
-    # escaped once per distinct value, floats use repr() as json does.
-    esc: dict[str, str] = {}
-
-    def q(value) -> str:
-        text = str(value)
-        if text not in esc:
-            esc[text] = json.dumps(text)
-        return esc[text]
-
-    cq = corpus.cq.tolist()
-    fi = corpus.frame_index.tolist()
-    vm = corpus.vmaf.tolist()
-    pr = pred.astype(np.float64).tolist()
-    pu = free.astype(np.float64).tolist()
-    lines = [
-        f'{{"cq": {cq[i]!r}, "encoder": {q(corpus.encoder[i])}, "fold": {q(fold_of[i])}, "frame_index": {fi[i]}, '
-        f'"group": {q(corpus.group[i])}, "pred": {pr[i]!r}, "pred_unlabelled": {pu[i]!r}, '
-        f'"preset": {q(corpus.preset[i])}, "row": {i}, '
-        f'"seed": {seed}, "src": {q(corpus.src[i])}, "vmaf": {vm[i]!r}}}\n'
-        for i in range(len(corpus))
-    ]
-    with atomic_output(path, "wb") as handle:
-        handle.write("".join(lines).encode("utf-8"))
+    write_predictions(
+        path,
+        seed,
+        src=corpus.src,
+        group=corpus.group,
+        encoder=corpus.encoder,
+        preset=corpus.preset,
+        cq=corpus.cq,
+        frame_index=corpus.frame_index,
+        vmaf=corpus.vmaf,
+        fold=fold_of,
+        pred=pred,
+        pred_unlabelled=free,
+    )

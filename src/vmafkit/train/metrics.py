@@ -220,21 +220,29 @@ def nanstd(values: Iterable[float]) -> float:
 
 
 def conformal_quantile(abs_residuals, coverage: float) -> float:
-    """Split-conformal half-width: the ceil((n+1)*coverage)-th smallest |residual|.
+    """Split-conformal half-width: the k-th smallest |residual| with k = ceil((n + 1) * coverage).
 
-    With exchangeable residuals, |r_new| <= q has probability >= coverage. inf when n is too
-    small for the level (ceil((n+1)*coverage) > n), NaN for no residuals."""
-    r = np.sort(np.abs(np.asarray(abs_residuals, dtype=np.float64).reshape(-1)))
-    r = r[np.isfinite(r)]
-    n = r.size
-    if n == 0:
-        return math.nan
+    With n exchangeable residuals, |r_new| <= q has probability >= coverage. The edges, decided
+    once for every caller:
+
+    * `coverage` outside the open interval (0, 1): ValueError, whatever the residuals;
+    * values are taken as absolute values; NaN residuals (undefined predictions) are left out,
+      an infinite residual is a real miss and stays (it sorts last);
+    * k > n, including n = 0 (no residuals, or only NaN): inf. Too few residuals for the level
+      mean no finite half-width carries the guarantee, and an unbounded interval does; unlike the
+      agreement statistics above, this answer is defined, so it is not NaN;
+    * k is computed with a 1e-9 slack: 100 * 0.55 is 55.00000000000001 in binary, and the 55th
+      smallest is meant.
+    """
     if not 0.0 < coverage < 1.0:
         raise ValueError(f"coverage must be in (0, 1), got {coverage}")
-    k = math.ceil((n + 1) * coverage - 1e-9)  # 100 * 0.55 is 55.00000000000001 in binary
+    r = np.abs(np.asarray(abs_residuals, dtype=np.float64).reshape(-1))
+    r = r[~np.isnan(r)]
+    n = r.size
+    k = math.ceil((n + 1) * coverage - 1e-9)
     if k > n:
         return math.inf
-    return float(r[k - 1])
+    return float(np.partition(r, k - 1)[k - 1])
 
 
 def source_quantile(sorted_scores: np.ndarray, coverage: float) -> float:
