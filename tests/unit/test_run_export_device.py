@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from vmafkit import pipeline
+from vmafkit import layout, pipeline
 from vmafkit.serve import export
 
 
@@ -39,4 +39,4 @@ def test_the_export_step_gets_the_run_device(tmp_path, monkeypatch, device):
     other = pipeline.RunOptions(ref_dir=None, out_dir=out, device="cpu", progress=False)
     assert pipeline._export_step(ledger, other, corpus, verdict, out / "models", "PROMOTE", log=lambda _: None) == "ran"
     assert received["device"] == "cpu"
-    assert json.loads((out / pipeline.STATE_FILE).read_text())["steps"]["export"]
+    assert json.loads((out / layout.STATE_FILE).read_text())["steps"]["export"]

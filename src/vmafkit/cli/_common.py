@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from vmafkit.errors import EXIT_INTERRUPTED, EXIT_OK, VmafkitError
+from vmafkit.errors import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, VmafkitError, storage_error
 
 
 def run_command(func: Callable[..., int | None]) -> Callable[..., None]:
@@ -62,3 +62,40 @@ class FiniteFloatRange(click.FloatRange):
         if number is not None and not math.isfinite(number):
             self.fail(f"{number} is not a finite number.", param, ctx)
         return number
+
+
+class VmafkitGroup(click.Group):
+    """The `vmafkit` group: every failure below it is one stderr line `vmafkit: error: ...` and exit
+    2: a bad flag (click's usage errors, which would print a usage block) and a full disk (which
+    would print a traceback) as much as a VmafkitError."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # `vmafkit registry` alone: click prints the help
+                raise
+            where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            message = " ".join(exc.format_message().split())
+            hint = _json_took_an_argument(exc)
+            if hint:
+                message = f"{message.rstrip('.')}; {hint}"
+            click.echo(f"vmafkit: error: {message} (see `{where} --help`)", err=True)
+            sys.exit(EXIT_INPUT)
+        except Exception as exc:  # noqa: BLE001 - only storage failures are mapped; the rest re-raise
+            err = storage_error(exc)
+            if err is None:
+                raise
+            click.echo(f"vmafkit: error: {err}", err=True)
+            sys.exit(err.exit_code)
+
+
+def _json_took_an_argument(exc: click.UsageError) -> str:
+    """`vmafkit verify --json B.tar.gz`: `--json` took B.tar.gz as its PATH, so BUNDLE is missing.
+    Say so, since click only reports the missing argument."""
+    if not (isinstance(exc, click.MissingParameter) and isinstance(exc.param, click.Argument)):
+        return ""
+    taken = exc.ctx.params.get("json_to") if exc.ctx is not None else None
+    if not taken or taken == "-":
+        return ""
+    return f"--json took {taken!r} as its PATH: put a bare --json after the arguments, or write --json=-"

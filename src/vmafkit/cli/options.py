@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
+from vmafkit import layout
 from vmafkit import validation as V
 from vmafkit.cli._common import FiniteFloatRange
 from vmafkit.io import atomic_write_json, dumps_json
@@ -192,7 +193,7 @@ def registry_option(func: F) -> F:
         cls=_RenamedOption,
         required=True,
         type=click.Path(path_type=str),
-        help="The models folder's registry.json.",
+        help=f"The models folder's {layout.REGISTRY_FILE}.",
     )(func)
 
 

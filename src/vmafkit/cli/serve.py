@@ -73,7 +73,7 @@ def register(main: click.Group) -> None:
         help=f"DIR/{layout.PROMOTE_FILE}.",
     )
     @out_option(
-        "MODELS folder (ONNX, sidecars, calibration, registry.json).",
+        f"MODELS folder (ONNX, sidecars, calibration, {layout.REGISTRY_FILE}).",
         type=click.Path(file_okay=False, path_type=str),
         old=("--out-dir",),
     )

@@ -14,8 +14,7 @@ import click
 from vmafkit import layout
 from vmafkit import thresholds as T
 from vmafkit import validation as V
-from vmafkit.cli import VmafkitGroup
-from vmafkit.cli._common import FiniteFloatRange, int_list, run_command, split_list
+from vmafkit.cli._common import FiniteFloatRange, VmafkitGroup, int_list, run_command, split_list
 from vmafkit.cli.options import (
     deprecated_option,
     emit_json,
