@@ -34,6 +34,7 @@ SECTION_TITLES = (
     "Predicted vs VMAF per held-out source",
     "Interval coverage per fold",
     "Corpus summary",
+    "Rate–quality and BD-rate",
 )
 PLCC = {
     3: {"alpha_clip_q": 0.97, "beta_clip_q": 0.91, "gamma_clip_q": 0.955},
@@ -222,7 +223,7 @@ def test_full_run_report_is_self_contained_and_has_every_section(tmp_path):
     page = path.read_text()
     assert_self_contained(page)
     images = _images(page)
-    assert len(images) == 5  # gate, heatmap, scatter, coverage, VMAF-vs-CQ curves
+    assert len(images) == 6  # gate, heatmap, scatter, coverage, VMAF-vs-CQ curves, rate–quality curves
     assert all(img.startswith(b"\x89PNG\r\n\x1a\n") and len(img) > 2000 for img in images)
     for title in SECTION_TITLES:
         assert f"<h2>{title}</h2>" in page
@@ -312,3 +313,23 @@ def test_cli_report(tmp_path):
     missing = CliRunner().invoke(main, ["report", str(tmp_path / "nope")])
     assert missing.exit_code == 2
     assert "not found" in missing.output
+
+
+def test_rate_quality_section_shows_bd_rate_against_the_anchor(tmp_path):
+    """libx265 cells are libx264's with twice the bytes at the same VMAF: +100 % by definition."""
+    from ..factories import corpus_row, write_corpus
+
+    rows = []
+    for src, offset in (("alpha", 0.0), ("beta", 3.0)):
+        for cq, size, vmaf in ((20, 8000, 95.0), (30, 4000, 85.0), (40, 2000, 70.0)):
+            for encoder, factor in (("libx264", 1), ("libx265", 2)):
+                rows.append(corpus_row(src, cq=cq, encoder=encoder, enc_bytes=size * factor, vmaf=vmaf - offset))
+    corpus = write_corpus(tmp_path / "c.jsonl", rows)
+    out = tmp_path / "run"
+    out.mkdir()
+    page = write_report(out, corpus=corpus).read_text()
+    section = page[page.index('<section id="rd">') :]
+    section = section[: section.index("</section>")]
+    assert "libx265 vs libx264" in section
+    assert section.count("+100.00 %") == 3  # alpha, beta, and their mean
+    assert "rate–quality curves per source" in section

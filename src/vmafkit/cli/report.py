@@ -56,11 +56,12 @@ def rd_cmd(corpus, anchor, target, plots, json_to):
     negative = fewer bits than the anchor at equal VMAF; none (with the reason) where curves do not
     overlap. The mean over sources carries a 95 % bootstrap interval.
     """
-    from vmafkit.report.rd import analyse_corpus, format_table, write_plots
+    from vmafkit.report.figures import write_rd_plots
+    from vmafkit.report.rd import analyse_corpus, format_table
 
     analysis = analyse_corpus(corpus, anchor=anchor, target=target)
     if plots:
-        for path in write_plots(analysis, plots):
+        for path in write_rd_plots(analysis.curves, plots):
             click.echo(f"plot: {path}", err=True)
     if not emit_json(analysis.to_json(), json_to):
         click.echo(format_table(analysis))

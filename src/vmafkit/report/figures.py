@@ -8,12 +8,15 @@ import html
 import io
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from vmafkit import thresholds as T
+from vmafkit.io import atomic_write_bytes
 from vmafkit.report.inputs import HeldOut
+from vmafkit.report.rd import RatePoint, curve_basis
 
 DPI = 96
 MAX_SCATTER_POINTS = 3000  # per fold: a deterministic, evenly spaced subsample beyond this
@@ -241,3 +244,65 @@ def scatter_figure(held: HeldOut, folds: Sequence[str]) -> str:
         cax = fig.add_axes((1 - 0.8 / width, 0.55 / height, 0.15 / width, min(0.5, 2.6 / height)))
         fig.colorbar(scatter, cax=cax, label="CQ")
     return png(fig, "predicted vs VMAF per held-out source")
+
+
+def draw_rate_quality(ax, curves: Mapping[tuple[str, str], Sequence[RatePoint]], src: str) -> None:
+    """One source's rate–quality plane: every cell as a marker, the curve BD-rate uses as a line."""
+    for k, enc in enumerate(sorted(e for s, e in curves if s == src)):
+        points = curves[(src, enc)]
+        basis, used = curve_basis(points)
+        color = f"C{k % 10}"
+        ax.scatter([p.rate_kbps for p in points], [p.vmaf for p in points], color=color, s=14, alpha=0.5)
+        label = enc if basis == "points" else f"{enc} (hull across rungs)"
+        ax.plot([p.rate_kbps for p in used], [p.vmaf for p in used], color=color, marker="o", ms=3.5, label=label)
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    # labels at 1, 2 and 5 per decade, written as plain numbers: the default minor labels overlap
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("rate (kbit/s, log scale)", fontsize=8)
+    ax.set_ylabel("mean VMAF", fontsize=8)
+    ax.set_title(short_text(src, 48), fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.tick_params(labelsize=7)
+
+
+def rate_quality_figure(curves: Mapping[tuple[str, str], Sequence[RatePoint]], srcs: Sequence[str]) -> str:
+    """Small multiples: one rate–quality panel per source in `srcs`."""
+    ncols = min(3, len(srcs))
+    nrows = math.ceil(len(srcs) / ncols)
+    fig = figure(4.0 * ncols, 3.1 * nrows + 0.4)
+    for k, src in enumerate(srcs):
+        draw_rate_quality(fig.add_subplot(nrows, ncols, k + 1), curves, src)
+    handles, labels = fig.axes[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside upper center", ncol=min(6, len(labels)), fontsize=7, frameon=False)
+    return png(fig, "rate–quality curves per source")
+
+
+def rd_plot_name(src: str) -> str:
+    """`rd_<source>.png`, with anything but letters, digits, '.', '-' and '_' replaced."""
+    return "rd_" + "".join(c if c.isalnum() or c in "._-" else "_" for c in src) + ".png"
+
+
+def write_rd_plots(curves: Mapping[tuple[str, str], Sequence[RatePoint]], folder: str | Path) -> list[Path]:
+    """One PNG file per source in `folder` (`vmafkit rd --plots`), each written atomically."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for src in sorted({s for s, _ in curves}):
+        fig = figure(6.4, 4.2)
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        draw_rate_quality(ax, curves, src)
+        ax.legend(fontsize=8)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
+        path = folder / rd_plot_name(src)
+        atomic_write_bytes(path, buffer.getvalue())
+        written.append(path)
+    return written

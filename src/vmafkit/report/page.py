@@ -29,6 +29,7 @@ from vmafkit.report.figures import (
     format_number,
     gate_figure,
     heatmap,
+    rate_quality_figure,
     scatter_figure,
 )
 from vmafkit.report.inputs import RunInputs, find_inputs, held_out, provisional_calibration
@@ -471,6 +472,61 @@ def _corpus_section(inp: RunInputs) -> str:
     return body
 
 
+MAX_RD_PANELS = 12  # sources drawn in the report; `vmafkit rd --plots` draws every one
+
+
+def _rate_quality_section(inp: RunInputs) -> str:
+    if inp.corpus_path is None or not inp.corpus_path.is_file():
+        return _na("no corpus file: see the corpus summary")
+    from vmafkit.report.rd import CONFIDENCE, analyse_corpus
+
+    analysis = analyse_corpus(inp.corpus_path)
+    srcs = sorted({s for s, _ in analysis.curves})
+    encoders = sorted({e for _, e in analysis.curves})
+    body = (
+        "<p>One point per (source, encoder, rung, cq) cell: kbit/s from the encoded size and the duration, "
+        "and the cell's mean VMAF. BD-rate: PCHIP of log10 rate over VMAF, over the VMAF range both curves "
+        f"share; negative = fewer bits than the anchor <b>{_esc(analysis.anchor)}</b> at equal VMAF. "
+        "<code>vmafkit rd</code> prints the same numbers, with the cq that reaches a target VMAF.</p>"
+    )
+    if len(encoders) < 2:
+        body += f'<p class="muted">One encoder ({_esc(", ".join(encoders))}): no BD-rate to compute.</p>'
+    else:
+        others = [e for e in encoders if e != analysis.anchor]
+        by = {(r.src, r.encoder): r for r in analysis.bd}
+        rows = []
+        for src in srcs:
+            cells = []
+            for enc in others:
+                r = by.get((src, enc))
+                if r is None:
+                    cells.append('<span class="muted">-</span>')
+                elif r.pct is None:
+                    cells.append(f'<span class="muted" title="{_esc(r.reason)}">none</span>')
+                else:
+                    cells.append(f"{r.pct:+.2f} %")
+            rows.append([_esc(src), *cells])
+        foot = []
+        for summary in analysis.summary:
+            if summary.mean_pct is None:
+                foot.append("none")
+            elif summary.interval is None:
+                foot.append(f"{summary.mean_pct:+.2f} %")
+            else:
+                low, high = summary.interval
+                foot.append(f"{summary.mean_pct:+.2f} %<br>[{low:+.2f}, {high:+.2f}]")
+        rows.append([f"<b>mean over sources</b> ({CONFIDENCE:.0%} bootstrap)", *foot])
+        body += _table(["source", *[f"{_esc(e)} vs {_esc(analysis.anchor)}" for e in others]], rows)
+        reasons = sorted({r.reason for r in analysis.bd if r.reason})
+        if reasons:
+            body += '<p class="muted">No BD-rate where: ' + "; ".join(_esc(r) for r in reasons) + ".</p>"
+    shown = srcs[:MAX_RD_PANELS]
+    body += rate_quality_figure(analysis.curves, shown)
+    if len(srcs) > len(shown):
+        body += f'<p class="muted">{len(shown)} of {len(srcs)} sources drawn; <code>vmafkit rd --plots DIR</code> draws all.</p>'
+    return body
+
+
 # ----------------------------------------------------------------------------- inputs + page
 
 
@@ -524,6 +580,7 @@ SECTIONS = (
     ("scatter", "Predicted vs VMAF per held-out source", _scatter_section),
     ("coverage", "Interval coverage per fold", _coverage_section),
     ("corpus", "Corpus summary", _corpus_section),
+    ("rd", "Rate–quality and BD-rate", _rate_quality_section),
     ("inputs", "Inputs", _inputs_section),
 )
 

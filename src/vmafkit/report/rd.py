@@ -25,7 +25,6 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -398,44 +397,3 @@ def format_table(analysis: RdAnalysis) -> str:
         value = f"{row.cq:6.1f}" if row.cq is not None else f"  none ({row.reason})"
         lines.append(f"  {row.src:<{width}}  {row.encoder:<14} {row.rung:>10} {value}")
     return "\n".join(lines)
-
-
-def plot_file_name(src: str) -> str:
-    """`rd_<source>.png`, with anything but letters, digits, '.', '-' and '_' replaced."""
-    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in src)
-    return f"rd_{safe}.png"
-
-
-def write_plots(analysis: RdAnalysis, folder: str | Path) -> list[Path]:
-    """One rate–quality plot per source: every cell as a marker, the curve BD-rate uses as a line."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from vmafkit.io import atomic_write_bytes
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for src in sorted({s for s, _ in analysis.curves}):
-        fig = Figure(figsize=(6.4, 4.2), layout="constrained")
-        FigureCanvasAgg(fig)
-        ax = fig.add_subplot()
-        for k, enc in enumerate(sorted(e for s, e in analysis.curves if s == src)):
-            points = analysis.curves[(src, enc)]
-            basis, used = curve_basis(points)
-            color = f"C{k % 10}"
-            ax.scatter([p.rate_kbps for p in points], [p.vmaf for p in points], color=color, s=18, alpha=0.6)
-            label = enc if basis == "points" else f"{enc} (hull across rungs)"
-            ax.plot([p.rate_kbps for p in used], [p.vmaf for p in used], color=color, marker="o", label=label)
-        ax.set_xscale("log")
-        ax.set_xlabel("rate (kbit/s, log scale)")
-        ax.set_ylabel("mean VMAF")
-        ax.set_title(src, fontsize=10)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-        buffer = BytesIO()
-        fig.savefig(buffer, format="png", dpi=110)
-        path = folder / plot_file_name(src)
-        atomic_write_bytes(path, buffer.getvalue())
-        written.append(path)
-    return written
