@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from vmafkit import layout
-from vmafkit.corpus.schema import CANONICAL6, SCHEMA_VERSION, TARGET, iter_jsonl, write_jsonl_lines
+from vmafkit.corpus.schema import CANONICAL6, SCHEMA_VERSION, TARGET, iter_jsonl, source_columns, write_jsonl_lines
 from vmafkit.errors import InputError
 from vmafkit.io import atomic_output, atomic_write_text, ensure_parent_exists, exclusive_lock
 from vmafkit.media import ffmpeg as ffm
@@ -344,23 +344,11 @@ def _encode(cell: Cell, ctx: CellContext, encoded: Path) -> tuple[int, int]:
 def _rows(
     cell: Cell, ctx: CellContext, scored: list[dict[str, float]], *, enc_bytes: int, enc_ms: int, enc_version: str
 ) -> list[dict[str, Any]]:
-    source = cell.source
-    width, height = source.even_size
     common = {
-        "schema_version": SCHEMA_VERSION,
-        "src": source.name,
-        "src_sha256": source.sha256,
-        "group": source.group,
+        **source_columns(cell.source),
         "encoder": cell.encoder,
         "preset": cell.preset,
         "cq": cell.cq,
-        "width": width,
-        "height": height,
-        "src_width": source.width,
-        "src_height": source.height,
-        "fps": source.fps,
-        "pix_fmt": source.pix_fmt,
-        "bit_depth": source.bit_depth,
         "enc_bytes": enc_bytes,
         "enc_time_ms": enc_ms,
         "enc_threads": ctx.encoder_threads,

@@ -18,6 +18,7 @@ import numpy as np
 from vmafkit.errors import InputError
 from vmafkit.io import iter_json_objects, require_regular_file
 from vmafkit.media.libvmaf import CANONICAL6, TARGET
+from vmafkit.media.sources import Source
 from vmafkit.validation import CQ_RANGE_OTHER, DIMENSION_MAX, FPS_MAX
 
 SCHEMA_VERSION = 1
@@ -285,6 +286,25 @@ def rows_to_corpus(rows: list[dict[str, Any]], path: str | Path) -> Corpus:
             "pix_fmts": sorted({str(r["pix_fmt"]) for r in rows}),
         },
     )
+
+
+def source_columns(source: Source) -> dict[str, Any]:
+    """The columns a row takes from its reference clip: identity, group, the size encodes and
+    scoring use (chroma-subsampled axes cropped to even), the clip's own size, fps, pixel format."""
+    width, height = source.even_size
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "src": source.name,
+        "src_sha256": source.sha256,
+        "group": source.group,
+        "width": width,
+        "height": height,
+        "src_width": source.width,
+        "src_height": source.height,
+        "fps": source.fps,
+        "pix_fmt": source.pix_fmt,
+        "bit_depth": source.bit_depth,
+    }
 
 
 def load_corpus(path: str | Path) -> Corpus:

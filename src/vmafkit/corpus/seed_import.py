@@ -25,10 +25,10 @@ from typing import Any
 
 from vmafkit.corpus.schema import (
     CANONICAL6,
-    SCHEMA_VERSION,
     TARGET,
     read_rows,
     row_key,
+    source_columns,
     validate_row,
     write_jsonl_lines,
 )
@@ -130,20 +130,10 @@ def _check_seed_row(row: Any, where: str) -> None:
 def _complete(
     row: Mapping[str, Any], source: Source, preset: str, libvmaf_version: str | None, imported_from: str
 ) -> dict[str, Any]:
-    width, height = source.even_size
     return {
         **{k: row[k] for k in SEED_KEYS},
-        "schema_version": SCHEMA_VERSION,
-        "src_sha256": source.sha256,
-        "group": source.group,
+        **source_columns(source),
         "preset": preset,
-        "width": width,
-        "height": height,
-        "src_width": source.width,
-        "src_height": source.height,
-        "fps": source.fps,
-        "pix_fmt": source.pix_fmt,
-        "bit_depth": source.bit_depth,
         "libvmaf_version": libvmaf_version or UNKNOWN_VERSION,
         "vmaf_model": ffm.VMAF_MODEL,
         "imported_from": imported_from,

@@ -35,8 +35,7 @@ from vmafkit.provenance import run_provenance
 from vmafkit.subjective.folds import Fold
 from vmafkit.subjective.items import Items
 from vmafkit.train import metrics
-from vmafkit.train.features import ENCODER_VOCAB_VERSION, NUM_CODECS
-from vmafkit.train.loso import REPORT_SCHEMA
+from vmafkit.train.loso import REPORT_SCHEMA, training_fields
 from vmafkit.train.predictions import write_predictions
 from vmafkit.train.recipe import Recipe
 
@@ -123,15 +122,7 @@ def write_loso(
             "mean_rmse": metrics.nanmean([float(fr["rmse"]) for fr in folds_out]),
             "mean_krocc": metrics.nanmean([float(fr["krocc"]) for fr in folds_out]),
             "pooled": _stats(pred, y),
-            "epochs": recipe.epochs,
-            "batch_size": recipe.batch_size,
-            "lr": recipe.lr,
-            "weight_decay": recipe.weight_decay,
-            "recipe": recipe.to_json(),
-            "num_codecs": NUM_CODECS,
-            "encoder_vocab_version": ENCODER_VOCAB_VERSION,
-            "device": device,
-            "wall_time_s": None,
+            **training_fields(recipe, device),
             "predictions_file": pred_path.name,
             "target": dict(target_block),
             "run_provenance": run_provenance(

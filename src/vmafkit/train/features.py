@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from vmafkit.corpus.schema import CANONICAL6
+from vmafkit.media.encoders import X26X_PRESETS
 
 ENCODER_VOCAB = (
     "libx264",
@@ -37,18 +38,7 @@ NUM_FEATURES = len(CANONICAL6)
 INPUT_WIDTH = NUM_FEATURES + NUM_CODECS  # 20
 
 # Preset ladders, fastest first; preset_norm is the position on the ladder scaled to [0, 1].
-_X26X_LADDER = (
-    "ultrafast",
-    "superfast",
-    "veryfast",
-    "faster",
-    "fast",
-    "medium",
-    "slow",
-    "slower",
-    "veryslow",
-    "placebo",
-)
+_X26X_LADDER = X26X_PRESETS  # the x264/x265 adapter's presets, fastest first
 _NVENC_LADDER = ("p1", "p2", "p3", "p4", "p5", "p6", "p7")
 _QSV_LADDER = ("veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 

@@ -425,6 +425,21 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def training_fields(recipe: Recipe, device: str) -> dict[str, Any]:
+    """The seed report's record of how its members were trained (the trainer sets wall_time_s)."""
+    return {
+        "epochs": recipe.epochs,
+        "batch_size": recipe.batch_size,
+        "lr": recipe.lr,
+        "weight_decay": recipe.weight_decay,
+        "recipe": recipe.to_json(),
+        "num_codecs": NUM_CODECS,
+        "encoder_vocab_version": ENCODER_VOCAB_VERSION,
+        "device": device,
+        "wall_time_s": None,
+    }
+
+
 def seed_report(
     seed: int,
     corpus: Corpus,
@@ -509,15 +524,7 @@ def seed_report(
         "mean_clip_rmse": metrics.nanmean(col("rmse", "clip")),
         "pooled": pooled,
         "conformal_coverage": coverage,
-        "epochs": recipe.epochs,
-        "batch_size": recipe.batch_size,
-        "lr": recipe.lr,
-        "weight_decay": recipe.weight_decay,
-        "recipe": recipe.to_json(),
-        "num_codecs": NUM_CODECS,
-        "encoder_vocab_version": ENCODER_VOCAB_VERSION,
-        "device": device,
-        "wall_time_s": None,
+        **training_fields(recipe, device),
         "timing_file": layout.timing_name(seed),
         "predictions_file": layout.predictions_name(seed),
         "label_sensitivity": None
