@@ -183,12 +183,13 @@ def build_cases(work: Path) -> list[Case]:
     registry = models / "registry.json"
     registry_before = registry.read_bytes() if registry.exists() else b""  # absent only for --list
     history = models / "registry_history.jsonl"
+    history_before = history.read_bytes() if history.exists() else b""  # export's register entry
 
     def flip_left_nothing() -> str | None:
         if registry.read_bytes() != registry_before:
             return "registry.json changed although the flip failed"
-        if history.exists():
-            return f"registry_history.jsonl records a flip that did not happen: {history.read_text()[:120]!r}"
+        if (history.read_bytes() if history.exists() else b"") != history_before:
+            return f"registry_history.jsonl records a flip that did not happen: {history.read_text()[-120:]!r}"
         return None
 
     def no_file(path: Path) -> Callable[[], str | None]:

@@ -50,7 +50,9 @@ def run_and_kill(argv: list[str], delay: float) -> bool:
 def assert_old_or_new(folder: Path, old: dict[str, bytes], new: dict[str, bytes], *, volatile=()) -> None:
     for name, data in snapshot(folder).items():
         if any(name.endswith(v) for v in volatile):
-            json.loads(data)  # complete JSON; content varies by run (timings, timestamps)
+            # complete JSON (a JSON-lines file: every line whole); content varies by run (timings, timestamps)
+            for line in data.decode().splitlines() if name.endswith(".jsonl") else [data]:
+                json.loads(line)
             continue
         assert data in (old.get(name), new.get(name)), f"{name} is neither the old nor the new complete file"
 
@@ -132,10 +134,18 @@ def test_kill_during_verdict_and_export_and_flip(tmp_path):
     new["registry.json"] = dumps_json(registry_rows).encode()
     shutil.copytree(models, out)
     old = snapshot(out)
-    killed = sweep(export_argv, out, old, new, [0.4, 0.9, 1.5, 2.2, 3.0])
+    # the history entry export adds carries its own time and what the registry held before
+    killed = sweep(export_argv, out, old, new, [0.4, 0.9, 1.5, 2.2, 3.0], volatile=("registry_history.jsonl",))
     assert killed >= 1
     assert subprocess.run(export_argv, capture_output=True).returncode == 0
-    assert snapshot(out) == new
+
+    final = snapshot(out)
+    history = [json.loads(line) for line in final.pop("registry_history.jsonl").decode().splitlines()]
+    expected = dict(new)
+    (registered,) = [json.loads(line)["ids"] for line in expected.pop("registry_history.jsonl").decode().splitlines()]
+    assert final == expected
+    # the older export's entry, any a killed export completed, and the last export's: all whole registers
+    assert len(history) >= 2 and all((h["action"], h["ids"]) == ("register", registered) for h in history)
 
     # registry flip: the registry is the old or the flipped file, and history lines are whole
     registry = out / "registry.json"

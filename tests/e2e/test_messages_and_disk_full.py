@@ -89,18 +89,18 @@ def models(pristine, tmp_path):
 def test_flip_on_a_full_disk_changes_nothing_and_records_nothing(models):
     m, verdict, _ = models
     registry = m / "registry.json"
-    before = registry.read_bytes()
+    before, history_before = registry.read_bytes(), (m / "registry_history.jsonl").read_bytes()
     # the new registry (it grows: promoted_by) cannot be written; the history entry (smaller) could
     proc = vmafkit("registry", "flip", "--registry", registry, "--verdict", verdict, fsize=len(before))
     assert "EFBIG" in one_error(proc)
     assert registry.read_bytes() == before
-    assert not (m / "registry_history.jsonl").exists()  # no flip that never happened
+    assert (m / "registry_history.jsonl").read_bytes() == history_before  # no flip that never happened
     assert not list(m.glob(".*.tmp"))
-    # with room again the same command works and records exactly one flip
+    # with room again the same command works and records exactly one flip (after export's register)
     proc = vmafkit("registry", "flip", "--registry", registry, "--verdict", verdict)
     assert proc.returncode == 0, proc.stderr
     history = [json.loads(line) for line in (m / "registry_history.jsonl").read_text().splitlines()]
-    assert [h["action"] for h in history] == ["flip"]
+    assert [h["action"] for h in history] == ["register", "flip"]
 
 
 def test_rollback_on_a_full_disk_changes_nothing_and_records_nothing(models, tmp_path):
@@ -122,7 +122,7 @@ def test_rollback_on_a_full_disk_changes_nothing_and_records_nothing(models, tmp
     )  # room for the history, not for the registry
     assert "EFBIG" in one_error(proc)
     assert registry.read_bytes() == before
-    assert (m / "registry_history.jsonl").read_bytes() == history_before  # still one entry: the flip
+    assert (m / "registry_history.jsonl").read_bytes() == history_before  # still export's register and the flip
 
 
 def test_merge_output_on_a_full_disk(tmp_path):
