@@ -1,4 +1,4 @@
-"""Atomic writes, hashing, canonical JSON and advisory locks.
+"""Atomic writes, hashing, canonical JSON and CSV, and advisory locks.
 
 Every file vmafkit writes goes through `atomic_write_*`: the bytes land in a temp file in the
 same folder, are fsync'd, then renamed over the target, so a reader (or a crash) only ever sees
@@ -8,15 +8,17 @@ the old complete file or the new complete one.
 from __future__ import annotations
 
 import contextlib
+import csv
 import fcntl
 import hashlib
+import io
 import json
 import math
 import os
 import stat
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +57,17 @@ def dumps_json(obj: Any, *, indent: int | None = 2) -> str:
     """Canonical JSON: sorted keys, strict (no NaN), trailing newline when indented."""
     text = json.dumps(_json_safe(obj), sort_keys=True, indent=indent, allow_nan=False, ensure_ascii=False)
     return text + "\n" if indent is not None else text
+
+
+def dumps_csv(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
+    """CSV with a header line of `columns`, then one line per row in that column order (numbers as
+    Python writes them, so they read back to the same floats; a missing value is an empty field)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([row.get(column, "") for column in columns])
+    return buffer.getvalue()
 
 
 def ensure_parent_exists(path: str | Path) -> Path:

@@ -95,6 +95,10 @@ WHERE = {
     },
     "--seeds": {"train", "run", "gate", "verdict", "subjective train"},
     "--recipe": {"train", "run"},
+    "--csv": {"score"},
+    "--model": {"score", "corpus"},
+    "--metrics": {"score", "corpus"},
+    "--subsample": {"score", "corpus"},
 }
 # Flags with one name, help and default wherever they appear (--out's help says what is written).
 SAME_EVERYWHERE = [
@@ -103,6 +107,9 @@ SAME_EVERYWHERE = [
     "--registry",
     "--ffmpeg",
     "--vmaf-bin",
+    "--model",
+    "--metrics",
+    "--subsample",
     "--seeds",
     "--recipe",
     "--scheduler",
@@ -141,6 +148,9 @@ def test_the_shared_flags_mean_what_the_grammar_says():
     assert "terminal" in progress.help
     as_json = _option(COMMANDS["score"], "--json")  # optional value: bare means stdout
     assert as_json.is_flag is False and as_json.flag_value == "-" and as_json.default is None
+    as_csv = _option(COMMANDS["score"], "--csv")  # built like --json
+    assert as_csv.is_flag is False and as_csv.flag_value == "-" and as_csv.default is None
+    assert as_csv.metavar == as_json.metavar == "[PATH]"
     for name in WHERE["--out"]:
         out = _option(COMMANDS[name], "--out")
         assert out.opts == ["--out"] and out.required, name

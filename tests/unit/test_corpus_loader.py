@@ -112,3 +112,59 @@ def test_one_clip_in_two_groups_is_refused(tmp_path):
     rows[2]["group"] = "a"  # the same clip under two names but one group: fine
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert load_corpus(path).groups == ["a", "b"]
+
+
+# ----------------------------------------------------------------------------- one libvmaf model
+
+
+def test_rows_of_two_libvmaf_models_never_load_together(tmp_path):
+    """A row without vmaf_model was scored with vmaf_v0.6.1 (the only model before --model)."""
+    same = write(tmp_path / "same.jsonl", [make_row(frame=0), make_row(frame=1, vmaf_model="vmaf_v0.6.1")])
+    assert load_corpus(same).meta["vmaf_model"] == "vmaf_v0.6.1"
+    neg = write(tmp_path / "neg.jsonl", [make_row(frame=0, vmaf_model="vmaf_v0.6.1neg")])
+    assert load_corpus(neg).meta["vmaf_model"] == "vmaf_v0.6.1neg"
+    mixed = write(tmp_path / "mixed.jsonl", [make_row(frame=0), make_row(frame=1, vmaf_model="vmaf_v0.6.1neg")])
+    with pytest.raises(InputError) as info:
+        load_corpus(mixed)
+    assert str(info.value) == (
+        f"{mixed}: row 2 was scored with libvmaf model vmaf_v0.6.1neg but row 1 with vmaf_v0.6.1; "
+        "a corpus holds one model's rows (build one corpus per --model)"
+    )
+
+
+@pytest.mark.parametrize(
+    "over, message",
+    [
+        ({"vmaf_model": 3}, "vmaf_model must be a non-empty string when present, got 3"),
+        ({"vmaf_model": " "}, "vmaf_model must be a non-empty string when present, got ' '"),
+        ({"psnr_y": "40"}, "psnr_y must be a number, got '40'"),
+        ({"float_ssim": None}, "float_ssim must be a number, got None"),
+    ],
+)
+def test_model_and_metric_columns_are_checked(tmp_path, over, message):
+    path = write(tmp_path / "c.jsonl", [make_row(frame=0), make_row(frame=1, **over)])
+    with pytest.raises(InputError) as info:
+        load_corpus(path)
+    assert str(info.value) == f"{path}:2: {message}"
+
+
+def test_metric_columns_load_beside_the_canonical_six(tmp_path):
+    path = write(tmp_path / "c.jsonl", [make_row(frame=0, psnr_y=40.5, cambi=0.25, ciede2000=41.0)])
+    assert len(load_corpus(path)) == 1
+
+
+def test_train_refuses_a_corpus_of_two_models(tmp_path):
+    from click.testing import CliRunner
+
+    from vmafkit.cli import main
+
+    rows = [make_row(src, 0) for src in "abc"] + [make_row("c", 1, vmaf_model="vmaf_4k_v0.6.1")]
+    corpus = write(tmp_path / "mixed.jsonl", rows)
+    args = ["train", "--corpus", str(corpus), "--out", str(tmp_path / "loso"), "--seeds", "0", "--epochs", "1"]
+    result = CliRunner().invoke(main, [*args, "--no-progress"])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"vmafkit: error: {corpus}: row 4 was scored with libvmaf model vmaf_4k_v0.6.1 but row 1 with vmaf_v0.6.1; "
+        "a corpus holds one model's rows (build one corpus per --model)"
+    ]
+    assert not (tmp_path / "loso" / "loso_seed0.json").exists()

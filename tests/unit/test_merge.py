@@ -131,3 +131,47 @@ def test_one_clip_in_one_group_still_merges(tmp_path):
     assert (summary.rows_out, summary.sources) == (4, ["legacy", "parkjoy", "parkjoy_copy"])
     result = merge_cli(a, b, "--out", tmp_path / "m2.jsonl")
     assert result.exit_code == 0, result.output
+
+
+# ----------------------------------------------------------------------------- libvmaf model and metrics
+
+
+def test_shards_of_two_libvmaf_models_never_merge(tmp_path):
+    default = write(tmp_path / "default.jsonl", [row(frame=0)])  # no vmaf_model: vmaf_v0.6.1
+    same = write(tmp_path / "same.jsonl", [row(frame=1, vmaf_model="vmaf_v0.6.1")])
+    assert merge_shards([default, same], tmp_path / "m.jsonl").rows_out == 2
+    neg = write(tmp_path / "neg.jsonl", [row(frame=2, vmaf_model="vmaf_v0.6.1neg")])
+    out = tmp_path / "m2.jsonl"
+    with pytest.raises(InputError) as info:
+        merge_shards([default, neg], out)
+    assert str(info.value) == (
+        f"{neg}:1: scored with libvmaf model vmaf_v0.6.1neg, but {default}:1 with vmaf_v0.6.1; "
+        "the models' vmaf and features differ, so their corpora never merge"
+    )
+    assert not out.exists()
+    result = merge_cli(neg, default, "--out", out)
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        f"vmafkit: error: {default}:1: scored with libvmaf model vmaf_v0.6.1, but {neg}:1 with vmaf_v0.6.1neg; "
+        "the models' vmaf and features differ, so their corpora never merge"
+    ]
+
+
+def test_metric_columns_must_match_and_their_numbers_agree(tmp_path):
+    psnr = {"psnr_y": 40.0, "psnr_cb": 41.0, "psnr_cr": 42.0}
+    a = write(tmp_path / "a.jsonl", [row(frame=0, **psnr), row(frame=1, **psnr)])
+    b = write(tmp_path / "b.jsonl", [row(frame=1, **psnr), row(frame=2, **psnr)])
+    summary = merge_shards([a, b], tmp_path / "m.jsonl")
+    assert (summary.rows_out, summary.duplicates) == (3, 1)
+    merged = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
+    assert all(r["psnr_y"] == 40.0 for r in merged)
+    plain = write(tmp_path / "plain.jsonl", [row(frame=5)])
+    with pytest.raises(InputError) as info:
+        merge_shards([a, plain], tmp_path / "m.jsonl")
+    assert str(info.value) == (
+        f"{plain}:1: metric columns none, but {a}:1 has psnr_y, psnr_cb, psnr_cr; "
+        "merge shards scored with the same --metrics"
+    )
+    other = write(tmp_path / "other.jsonl", [row(frame=1, **{**psnr, "psnr_y": 39.0})])
+    with pytest.raises(InputError, match=r"other\.jsonl:1: row .* was scored differently .*: psnr_y 40 vs 39"):
+        merge_shards([a, other], tmp_path / "m.jsonl")

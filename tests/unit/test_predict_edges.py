@@ -358,7 +358,8 @@ def test_predict_pair_is_predict_features_of_the_scored_frames(models, monkeypat
         model_id=ID,
         max_frames=4,
     )
-    assert calls == [(tmp_path / "ref.y4m", tmp_path / "dis.mp4", {"max_frames": 4})]
+    # scored with the libvmaf model the ensemble was trained on (its corpus's: the default)
+    assert calls == [(tmp_path / "ref.y4m", tmp_path / "dis.mp4", {"max_frames": 4, "vmaf_model": "vmaf_v0.6.1"})]
     assert out["source"] == {
         "ref": str(tmp_path / "ref.y4m"),
         "dis": str(tmp_path / "dis.mp4"),
@@ -398,6 +399,49 @@ def test_predict_pair_refuses_an_encoder_typo_before_scoring(models, monkeypatch
         predict_pair(m, "r.y4m", "d.mp4", encoder="libx246")
     assert str(info.value).startswith("--encoder: encoder 'libx246' is not an encoder vmafkit knows; did you mean")
     assert calls == []
+
+
+def test_features_of_another_libvmaf_model_are_outside_the_domain(models):
+    m, _, corpus = models
+    sidecar = json.loads((m / f"{ID}_seed0.json").read_text())
+    assert sidecar["domain"]["vmaf_model"] == "vmaf_v0.6.1"  # the corpus's rows carry no model: the default
+    assert predict_features(m, _rows(corpus, 3, vmaf_model="vmaf_v0.6.1"))["domain"]["n_outside"] == 0
+    rows = _rows(corpus, 3)
+    rows[1]["vmaf_model"] = "vmaf_v0.6.1neg"
+    with pytest.raises(InputError) as info:
+        predict_features(m, rows)
+    assert str(info.value).startswith(
+        "row 2: outside the training domain: features of libvmaf model vmaf_v0.6.1neg, but this ensemble was "
+        "trained on vmaf_v0.6.1's (1 of 3 rows outside; trained on libx264"
+    )
+    assert "; libvmaf model vmaf_v0.6.1)" in str(info.value)
+    out = predict_features(m, _rows(corpus, 3), vmaf_model="vmaf_4k_v0.6.1", allow_out_of_domain=True)
+    assert [f["in_domain"] for f in out["frames"]] == [False] * 3
+    assert out["frames"][0]["out_of_domain"].startswith("features of libvmaf model vmaf_4k_v0.6.1, but")
+    rows = _rows(corpus, 2)
+    rows[0]["vmaf_model"] = 7
+    with pytest.raises(InputError, match="^row 1: vmaf_model must be a model name, got 7$"):
+        predict_features(m, rows)
+
+
+@pytest.mark.fake
+def test_predict_pair_scores_with_the_ensembles_own_model(models, monkeypatch):
+    """FAKE libvmaf: a NEG-trained ensemble (its domain says so) has the pair scored with the NEG
+    model, and its features are then inside; an old sidecar without the key means vmaf_v0.6.1."""
+    m, _, corpus = models
+    frames = [{k: r[k] for k in C6} for r in read_rows(corpus)[:3]]
+    calls = []
+    _fake_pair(monkeypatch, frames, calls)
+    ens = load_ensemble(m)
+    ens.domain = {**ens.domain, "vmaf_model": "vmaf_v0.6.1neg"}
+    out = predict_pair(ens, "r.y4m", "d.mp4", max_frames=3)
+    assert calls[-1][2] == {"max_frames": 3, "vmaf_model": "vmaf_v0.6.1neg"}
+    assert out["domain"]["n_outside"] == 0
+    with pytest.raises(InputError, match="features of libvmaf model vmaf_v0.6.1, but this ensemble was trained on"):
+        predict_pair(ens, "r.y4m", "d.mp4", vmaf_model="vmaf_v0.6.1")
+    del ens.domain["vmaf_model"]
+    predict_pair(ens, "r.y4m", "d.mp4")
+    assert calls[-1][2] == {"vmaf_model": "vmaf_v0.6.1"}
 
 
 def test_predict_pair_with_an_unknown_model_id(models):

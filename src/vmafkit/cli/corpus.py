@@ -13,6 +13,7 @@ from vmafkit.cli.options import (
     emit_json,
     ffmpeg_option,
     json_option,
+    libvmaf_options,
     max_frames_option,
     out_option,
     progress_option,
@@ -35,6 +36,7 @@ CORPUS_SUFFIXES = (".jsonl", ".parquet")
 @max_frames_option
 @ffmpeg_option
 @vmaf_bin_option
+@libvmaf_options
 @click.option(
     "--encoder-threads",
     type=click.IntRange(*V.ENCODER_THREADS_RANGE),
@@ -47,7 +49,21 @@ CORPUS_SUFFIXES = (".jsonl", ".parquet")
 @quiet_alias
 @run_command
 def corpus_cmd(
-    ref_dir, encoders, cqs, presets, out, jobs, max_frames, ffmpeg, vmaf_bin, encoder_threads, scheduler, progress
+    ref_dir,
+    encoders,
+    cqs,
+    presets,
+    out,
+    jobs,
+    max_frames,
+    ffmpeg,
+    vmaf_bin,
+    vmaf_model,
+    metrics,
+    subsample,
+    encoder_threads,
+    scheduler,
+    progress,
 ):
     """Encode every (source, encoder, preset, cq) cell and score every frame with libvmaf."""
     from vmafkit.corpus.build import build_corpus
@@ -65,6 +81,9 @@ def corpus_cmd(
         progress=progress,
         scheduler=scheduler,
         encoder_threads=encoder_threads,
+        vmaf_model=vmaf_model,
+        metrics=metrics,
+        subsample=subsample,
     )
     click.echo(
         f"{result.n_rows} rows from {result.n_cells} cells ({result.cells_cached} cached, "

@@ -8,7 +8,17 @@ from rich.table import Table
 
 from vmafkit import validation as V
 from vmafkit.cli._common import FiniteFloatRange, run_command, split_list
-from vmafkit.cli.options import STDOUT, emit_json, ffmpeg_option, json_option, max_frames_option, vmaf_bin_option
+from vmafkit.cli.options import (
+    STDOUT,
+    csv_option,
+    emit_csv,
+    emit_json,
+    ffmpeg_option,
+    json_option,
+    libvmaf_options,
+    max_frames_option,
+    vmaf_bin_option,
+)
 from vmafkit.errors import EXIT_OK, InputError
 
 
@@ -73,12 +83,33 @@ def _print_doctor(report) -> None:
 @ffmpeg_option
 @vmaf_bin_option
 @click.option("--threads", type=click.IntRange(*V.JOBS_RANGE), default=1, show_default=True, help="libvmaf threads.")
+@libvmaf_options
 @json_option
+@csv_option
 @run_command
-def score_cmd(ref, dis, width, height, pix_fmt, fps, max_frames, ffmpeg, vmaf_bin, threads, json_to):
-    """Per-frame canonical-6 + VMAF of DIS against REF, and per-clip means, as JSON (on stdout
-    unless --json PATH)."""
-    from vmafkit.media.score import score_pair
+def score_cmd(
+    ref,
+    dis,
+    width,
+    height,
+    pix_fmt,
+    fps,
+    max_frames,
+    ffmpeg,
+    vmaf_bin,
+    threads,
+    vmaf_model,
+    metrics,
+    subsample,
+    json_to,
+    csv_to,
+):
+    """Per-frame canonical-6 + VMAF (+ --metrics) of DIS against REF, and per-clip means, as JSON
+    (on stdout unless --json PATH, or a bare --csv takes stdout); --csv: the frames as CSV."""
+    from vmafkit.media.score import frame_columns, score_pair
+
+    if json_to == STDOUT and csv_to == STDOUT:
+        raise click.UsageError("a bare --json and a bare --csv would both print on stdout; give one of them a PATH")
 
     result = score_pair(
         ref,
@@ -91,9 +122,15 @@ def score_cmd(ref, dis, width, height, pix_fmt, fps, max_frames, ffmpeg, vmaf_bi
         ffmpeg=ffmpeg,
         vmaf_bin=vmaf_bin,
         threads=threads,
+        vmaf_model=vmaf_model,
+        metrics=metrics,
+        subsample=subsample,
     )
-    if not emit_json(result.to_json(), json_to or STDOUT):
-        click.echo(f"{len(result.frames)} frames; mean vmaf {result.mean['vmaf']:.4f} -> {json_to}", err=True)
+    csv_printed = emit_csv(frame_columns(metrics), result.frames, csv_to)
+    json_printed = emit_json(result.to_json(), json_to or (None if csv_printed else STDOUT))
+    if not (json_printed or csv_printed):
+        written = " and ".join(path for path in (json_to, csv_to) if path)
+        click.echo(f"{len(result.frames)} frames; mean vmaf {result.mean['vmaf']:.4f} -> {written}", err=True)
     return EXIT_OK
 
 

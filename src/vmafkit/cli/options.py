@@ -1,8 +1,8 @@
 """The flags several commands share, each defined once, and the old spellings kept for one release.
 
-A concept has one spelling everywhere: `--progress/--no-progress`, `--json [PATH]`, `--out`,
-`--registry`, `--ffmpeg`, `--vmaf-bin`, `--seeds`, `--recipe`, `--scheduler`, `--max-frames` and
-the training hyperparameters. A command that has one of these flags takes it from here, so its
+A concept has one spelling everywhere: `--progress/--no-progress`, `--json [PATH]`, `--csv [PATH]`,
+`--out`, `--registry`, `--ffmpeg`, `--vmaf-bin`, `--model`, `--metrics`, `--subsample`, `--seeds`,
+`--recipe`, `--scheduler`, `--max-frames` and the training hyperparameters. A command that has one of these flags takes it from here, so its
 name, help and default are the same in every command (`tests/unit/test_cli_grammar.py` checks).
 
 A renamed flag keeps its old spelling for one release (`DEPRECATED_UNTIL`): hidden from `--help`,
@@ -15,7 +15,7 @@ conversion and range errors apply to the old spelling unchanged.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import click
@@ -24,7 +24,9 @@ from click.core import ParameterSource
 from vmafkit import layout
 from vmafkit import validation as V
 from vmafkit.cli._common import FiniteFloatRange
-from vmafkit.io import atomic_write_json, dumps_json
+from vmafkit.errors import InputError
+from vmafkit.io import atomic_write_json, atomic_write_text, dumps_csv, dumps_json
+from vmafkit.media import libvmaf
 from vmafkit.train.recipe import DEFAULT_SEEDS, RECIPE_NAMES, Recipe
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -172,6 +174,34 @@ def emit_json(payload: Any, json_to: str | None) -> bool:
     return False
 
 
+def csv_option(func: F) -> F:
+    """`--csv [PATH]`, built like `--json [PATH]`: bare, the CSV goes to stdout; with PATH, it is
+    written there (atomically). The command receives `csv_to`: None, "-" or a path."""
+    return click.option(
+        "--csv",
+        "csv_to",
+        is_flag=False,
+        flag_value=STDOUT,
+        default=None,
+        metavar="[PATH]",
+        type=click.Path(dir_okay=False, allow_dash=True, path_type=str),
+        help="Print the per-frame rows as CSV (a header line, then one line per frame) to stdout, "
+        "or with PATH write them to PATH.",
+    )(func)
+
+
+def emit_csv(columns: Sequence[str], rows: Iterable[Mapping[str, Any]], csv_to: str | None) -> bool:
+    """Send the rows as CSV where `--csv` says; True when they went to stdout."""
+    if csv_to is None:
+        return False
+    text = dumps_csv(columns, rows)
+    if csv_to == STDOUT:
+        click.echo(text, nl=False)
+        return True
+    atomic_write_text(csv_to, text)
+    return False
+
+
 # ----------------------------------------------------------------------------- where results go
 
 
@@ -219,6 +249,50 @@ def vmaf_bin_option(func: F) -> F:
         metavar="PATH",
         help="Score with this standalone libvmaf `vmaf` CLI instead of ffmpeg's libvmaf filter.",
     )(func)
+
+
+def _metrics(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...]:
+    try:
+        return libvmaf.parse_metrics(value)
+    except InputError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+def libvmaf_options(func: F) -> F:
+    """`--model`, `--metrics`, `--subsample`: what libvmaf computes in its one pass (`media.libvmaf`)."""
+    options = [
+        click.option(
+            "--model",
+            "vmaf_model",
+            type=click.Choice(list(libvmaf.MODELS)),
+            default=libvmaf.DEFAULT_MODEL,
+            show_default=True,
+            metavar="NAME",
+            help=f"libvmaf model, one of {', '.join(libvmaf.MODELS)}: it gives the vmaf score and the "
+            "canonical-6 features (the neg and float models compute other features than vmaf_v0.6.1); "
+            "vmaf_v0.6.1_phone is vmaf_v0.6.1 with libvmaf's phone transform.",
+        ),
+        click.option(
+            "--metrics",
+            "metrics",
+            default=None,
+            callback=_metrics,
+            metavar="LIST",
+            help=f"Comma-separated extra per-frame metrics, in the same pass: {', '.join(libvmaf.METRICS)}.",
+        ),
+        click.option(
+            "--subsample",
+            "subsample",
+            type=click.IntRange(min=1),
+            default=1,
+            show_default=True,
+            metavar="N",
+            help="Score only frames 0, N, 2N, ... (libvmaf's n_subsample); frame_index stays the true index.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
 
 
 def max_frames_option(func: F) -> F:

@@ -32,6 +32,7 @@ from vmafkit.corpus.schema import CANONICAL6, SCHEMA_VERSION, TARGET, iter_jsonl
 from vmafkit.errors import InputError
 from vmafkit.io import atomic_output, atomic_write_text, ensure_parent_exists, exclusive_lock
 from vmafkit.media import ffmpeg as ffm
+from vmafkit.media import libvmaf
 from vmafkit.media.encoders import get_adapter, require_working
 from vmafkit.media.score import BACKEND_FFMPEG, BACKEND_VMAF_CLI, run_libvmaf
 from vmafkit.media.sources import Source, find_sources
@@ -72,6 +73,10 @@ class CellContext:
     threads: int  # libvmaf threads: any count gives the same numbers
     vmaf_bin: str | None = None
     encoder_threads: int = 1  # part of the cell identity: x264/x265 output depends on it
+    # Run-wide libvmaf choices (libvmaf.MODELS / METRICS, n_subsample): part of the cell identity.
+    vmaf_model: str = ffm.VMAF_MODEL
+    metrics: tuple[str, ...] = ()
+    subsample: int = 1
 
     @property
     def backend(self) -> str:
@@ -218,8 +223,23 @@ def cell_key(cell: Cell, ctx: CellContext) -> str:
         "group": cell.source.group,
         "geometry": [cell.source.width, cell.source.height, cell.source.pix_fmt, cell.source.fps, cell.source.kind],
     }
+    identity.update(_libvmaf_identity(ctx))
     text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _libvmaf_identity(ctx: CellContext) -> dict[str, Any]:
+    """The libvmaf choices a cell was scored with, for its key. Only those that differ from the
+    defaults are added, so the cells a build without these choices cached keep their keys (no
+    other choice hashes without them)."""
+    identity: dict[str, Any] = {}
+    if ctx.vmaf_model != ffm.VMAF_MODEL:
+        identity["vmaf_model"] = ctx.vmaf_model
+    if ctx.metrics:
+        identity["metrics"] = list(ctx.metrics)
+    if ctx.subsample != 1:
+        identity["subsample"] = ctx.subsample
+    return identity
 
 
 def cell_path(cell: Cell, ctx: CellContext) -> Path:
@@ -278,6 +298,9 @@ class _ScorerArgs(TypedDict):
     max_frames: int
     threads: int
     what: str
+    vmaf_model: str
+    metrics: tuple[str, ...]
+    subsample: int
 
 
 def _encode_and_score(cell: Cell, ctx: CellContext, tmp: Path) -> list[dict[str, Any]]:
@@ -292,6 +315,9 @@ def _encode_and_score(cell: Cell, ctx: CellContext, tmp: Path) -> list[dict[str,
         "max_frames": frames,
         "threads": ctx.threads,
         "what": f"{source.path} ({cell.encoder} cq{cell.cq})",
+        "vmaf_model": ctx.vmaf_model,
+        "metrics": ctx.metrics,
+        "subsample": ctx.subsample,
     }
     if ctx.vmaf_bin:
         from vmafkit.media.vmafcli import score_with_vmaf_cli
@@ -299,9 +325,11 @@ def _encode_and_score(cell: Cell, ctx: CellContext, tmp: Path) -> list[dict[str,
         scored = score_with_vmaf_cli(ctx.vmaf_bin, ctx.ff, dis, source.input_spec, **scorer_args)
     else:
         scored = run_libvmaf(ctx.ff, dis, source.input_spec, **scorer_args)
-    if len(scored) != frames:
+    expected = libvmaf.scored_frames(frames, ctx.subsample)
+    if len(scored) != expected:
+        subsampled = f" (expected {expected}: --subsample {ctx.subsample})" if ctx.subsample != 1 else ""
         raise InputError(
-            f"mismatched frame counts: encoded {frames} frames, libvmaf scored {len(scored)} "
+            f"mismatched frame counts: encoded {frames} frames, libvmaf scored {len(scored)}{subsampled} "
             f"({cell.encoder} cq{cell.cq})",
             path=source.path,
         )
@@ -356,11 +384,10 @@ def _rows(
         "libvmaf_version": ctx.ff.libvmaf_version if not ctx.vmaf_bin else None,
         "encoder_version": enc_version,
         "backend": ctx.backend,
-        "vmaf_model": ffm.VMAF_MODEL,
+        "vmaf_model": ctx.vmaf_model,
     }
-    return [
-        {**common, "frame_index": f["frame_index"], TARGET: f[TARGET], **{k: f[k] for k in CANONICAL6}} for f in scored
-    ]
+    keys = (TARGET, *CANONICAL6, *libvmaf.metric_columns(ctx.metrics))
+    return [{**common, "frame_index": f["frame_index"], **{k: f[k] for k in keys}} for f in scored]
 
 
 def default_jobs(n_cells: int) -> int:
@@ -383,12 +410,16 @@ def build_corpus(
     scheduler: str | None = None,
     sources: Sequence[Source] | None = None,
     encoder_threads: int = 1,
+    vmaf_model: str = ffm.VMAF_MODEL,
+    metrics: Sequence[str] = (),
+    subsample: int = 1,
 ) -> BuildResult:
     """Encode and score every cell in parallel, then write the corpus atomically (sorted rows).
 
     Encoders run with a fixed thread count (default 1; parallelism comes from running cells side
     by side) because x264/x265 bitstreams depend on it: the same cells give the same rows
-    whatever --jobs is.
+    whatever --jobs is. `vmaf_model`, `metrics` and `subsample` are libvmaf's choices, as for
+    `score_pair`: every row records the model, and carries the metrics' columns.
     """
     started = time.perf_counter()
     out = ensure_parent_exists(out)
@@ -398,10 +429,15 @@ def build_corpus(
         raise InputError("no cq values given")
     if max_frames is not None and max_frames < 1:
         raise InputError(f"--max-frames must be at least 1, got {max_frames}")
+    libvmaf.get_model(vmaf_model)
+    metrics = libvmaf.parse_metrics(metrics)
+    libvmaf.check_subsample(subsample)
     ff = ffm.find_ffmpeg(ffmpeg)
     require_working(ff, list(encoders))
     sources = list(sources) if sources is not None else find_sources(ref_dir, ff=ff)
     check_distinct_sources(sources, ref_dir)
+    for source in sources:
+        libvmaf.check_metric_sizes(metrics, *source.even_size, path=source.path)
     cells = plan_cells(sources, encoders, presets, cqs)
     jobs = jobs or default_jobs(len(cells))
     # Absolute: tasks may run in other processes or on other hosts (Dask), whose cwd is not ours.
@@ -414,6 +450,9 @@ def build_corpus(
         threads=max(1, usable_cores() // jobs),
         vmaf_bin=vmaf_bin,
         encoder_threads=encoder_threads,
+        vmaf_model=vmaf_model,
+        metrics=metrics,
+        subsample=subsample,
     )
     executor = make_executor(jobs, scheduler)
     try:
@@ -449,6 +488,11 @@ def _expected_frames(cell: Cell, max_frames: int | None) -> int | None:
     return min(frames, max_frames) if max_frames else frames
 
 
+def _scored_frames(cell: Cell, ctx: CellContext) -> int | None:
+    frames = _expected_frames(cell, ctx.max_frames)
+    return None if frames is None else libvmaf.scored_frames(frames, ctx.subsample)
+
+
 def _cost(cell: Cell, max_frames: int | None) -> float:
     frames = _expected_frames(cell, max_frames) or 250  # unknown length: assume a typical clip
     return cell.source.width * cell.source.height * frames
@@ -467,7 +511,7 @@ def _run_cells(cells: list[Cell], ctx: CellContext, executor, progress: bool) ->
             results[cell] = rows
     # Biggest cells first, so the last ones to finish are short and no worker idles long at the end.
     todo.sort(key=lambda c: -_cost(c, ctx.max_frames))
-    expected = [_expected_frames(c, ctx.max_frames) for c in cells]
+    expected = [_scored_frames(c, ctx) for c in cells]
     known = [e for e in expected if e is not None]
     total_frames = sum(known) if len(known) == len(expected) else None
     with cell_progress(

@@ -5,6 +5,10 @@ key must carry the same numbers: if they differ (another libvmaf build or back-e
 refuses rather than keeping one silently. Shards scored by different libvmaf versions are
 refused unless explicitly allowed, since their numbers are not interchangeable.
 
+Rows of two libvmaf models (`vmaf_model`) never merge: their vmaf and features are different
+quantities. Nor do rows that carry different extra metric columns (`--metrics`): every row of the
+merged corpus has the same columns.
+
 One reference clip (one `src_sha256`) must sit in one LOSO group across all shards: when two hosts
 named the same clip differently (another `src`, so another default group) or gave it different
 `group` values, its frames would be trained on in one fold and held out in another, so the merge
@@ -24,12 +28,14 @@ from vmafkit.corpus.schema import (
     SCHEMA_VERSION,
     TARGET,
     iter_jsonl,
+    model_of,
     row_key,
     validate_row,
     write_jsonl_lines,
 )
 from vmafkit.errors import InputError
 from vmafkit.io import atomic_output, ensure_parent_exists
+from vmafkit.media.libvmaf import METRIC_COLUMNS
 
 SCORE_TOLERANCE = 1e-6
 
@@ -48,8 +54,17 @@ class MergeSummary:
         return {**self.__dict__, "out": str(self.out)}
 
 
+def _scores(row: dict[str, Any]) -> tuple[str, ...]:
+    """The numbers libvmaf gave a row: vmaf, the canonical-6 and its metric columns."""
+    return (TARGET, *CANONICAL6, *_metric_columns(row))
+
+
+def _metric_columns(row: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(k for k in METRIC_COLUMNS if k in row)
+
+
 def _same_numbers(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    return all(abs(float(a[k]) - float(b[k])) <= SCORE_TOLERANCE for k in (TARGET, *CANONICAL6))
+    return all(abs(float(a[k]) - float(b[k])) <= SCORE_TOLERANCE for k in _scores(a))
 
 
 # What a row records about how it was made: when two rows disagree, these tell why.
@@ -74,7 +89,7 @@ def _differences(first: dict[str, Any], other: dict[str, Any]) -> str:
     then any provenance field; when no provenance field differs, say so, naming the shared ones."""
     numbers = [
         f"{k} {float(first[k]):.6g} vs {float(other[k]):.6g}"
-        for k in (TARGET, *CANONICAL6)
+        for k in _scores(first)
         if abs(float(first[k]) - float(other[k])) > SCORE_TOLERANCE
     ]
     changed = [f"{k} {first.get(k)!r} vs {other.get(k)!r}" for k in PROVENANCE_KEYS if first.get(k) != other.get(k)]
@@ -101,6 +116,8 @@ def merge_shards(shards: Sequence[str | Path], out: str | Path, *, allow_mixed_v
     per_shard: dict[str, int] = {}
     versions: dict[str, str] = {}
     groups: dict[str, tuple[str, str, str]] = {}  # src_sha256 -> (group, src, where first seen)
+    first_model: tuple[str, str] | None = None  # (vmaf_model, where first seen)
+    first_columns: tuple[tuple[str, ...], str] | None = None  # (metric columns, where first seen)
     for shard in map(Path, shards):
         count = 0
         for lineno, row in iter_jsonl(shard):
@@ -111,6 +128,19 @@ def merge_shards(shards: Sequence[str | Path], out: str | Path, *, allow_mixed_v
                     "re-score that shard with this vmafkit"
                 )
             validate_row(row, where)
+            first_model = first_model or (model_of(row), where)
+            if model_of(row) != first_model[0]:
+                raise InputError(
+                    f"{where}: scored with libvmaf model {model_of(row)}, but {first_model[1]} with "
+                    f"{first_model[0]}; the models' vmaf and features differ, so their corpora never merge"
+                )
+            columns = _metric_columns(row)
+            first_columns = first_columns or (columns, where)
+            if columns != first_columns[0]:
+                raise InputError(
+                    f"{where}: metric columns {', '.join(columns) or 'none'}, but {first_columns[1]} has "
+                    f"{', '.join(first_columns[0]) or 'none'}; merge shards scored with the same --metrics"
+                )
             versions.setdefault(str(row.get("libvmaf_version")), where)
             count += 1
             sha, group, src = str(row["src_sha256"]), _group_of(row), str(row["src"])

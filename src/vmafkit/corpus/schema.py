@@ -17,7 +17,7 @@ import numpy as np
 
 from vmafkit.errors import InputError
 from vmafkit.io import iter_json_objects, require_regular_file
-from vmafkit.media.libvmaf import CANONICAL6, TARGET
+from vmafkit.media.libvmaf import CANONICAL6, DEFAULT_MODEL, METRIC_COLUMNS, TARGET
 from vmafkit.media.sources import Source
 from vmafkit.validation import CQ_RANGE_OTHER, DIMENSION_MAX, FPS_MAX
 
@@ -56,6 +56,10 @@ TRACE_KEYS = (
 )
 NUMERIC_KEYS = (TARGET, *CANONICAL6, "cq", "frame_index", "width", "height", "fps", "enc_bytes", "enc_time_ms")
 MERGE_KEY = ("src_sha256", "encoder", "preset", "cq", "frame_index")
+# The libvmaf model a row was scored with (`vmaf_model`) decides what its vmaf and canonical-6 are;
+# a row without the key was scored with DEFAULT_MODEL, the only model vmafkit scored before it had
+# a --model. The extra metric columns (`--metrics`) are media.libvmaf.METRIC_COLUMNS.
+MODEL_KEY = "vmaf_model"
 # Keys that vary between identical re-runs (timings): left out of determinism comparisons.
 TIMING_KEYS = ("enc_time_ms",)
 
@@ -179,7 +183,8 @@ def validate_row(row: Any, where: str) -> dict[str, Any]:
     Types and ranges: vmaf in VMAF_RANGE, the canonical-6 in FEATURE_BOUNDS, cq in the encoder's
     range, frame_index a non-negative integer, width/height positive integers, fps positive,
     enc_bytes/enc_time_ms >= 0, all finite; src, src_sha256, encoder, preset, pix_fmt non-empty
-    strings; group, when present, a non-empty string."""
+    strings; group and vmaf_model, when present, non-empty strings; a metric column, when present,
+    a finite number."""
     if not isinstance(row, dict):
         raise InputError(f"{where}: a row must be a JSON object, got {type(row).__name__}")
     missing = [key for key in REQUIRED_KEYS if key not in row]
@@ -197,8 +202,12 @@ def validate_row(row: Any, where: str) -> dict[str, Any]:
         value = row[key]
         if not isinstance(value, str) or not value.strip():
             raise InputError(f"{where}: {key} must be a non-empty string, got {_show(value)}")
-    if "group" in row and (not isinstance(row["group"], str) or not row["group"].strip()):
-        raise InputError(f"{where}: group must be a non-empty string when present, got {_show(row['group'])}")
+    for key in ("group", MODEL_KEY):
+        if key in row and (not isinstance(row[key], str) or not row[key].strip()):
+            raise InputError(f"{where}: {key} must be a non-empty string when present, got {_show(row[key])}")
+    for key in METRIC_COLUMNS:
+        if key in row:
+            _number(row, key, where)
     _in_range(row, TARGET, where, *VMAF_RANGE)
     for key in CANONICAL6:
         _in_range(row, key, where, *FEATURE_BOUNDS[key])
@@ -254,10 +263,25 @@ def _read_parquet(path: Path) -> list[dict[str, Any]]:
         raise InputError(f"not a readable Parquet file ({exc})", path=path) from None
 
 
+def model_of(row: dict[str, Any]) -> str:
+    """The libvmaf model a row was scored with (MODEL_KEY)."""
+    return str(row.get(MODEL_KEY) or DEFAULT_MODEL)
+
+
 def rows_to_corpus(rows: list[dict[str, Any]], path: str | Path) -> Corpus:
+    """Columns of validated rows. Rows of two libvmaf models are refused: their vmaf and features
+    are different quantities, so nothing may be trained on both."""
     path = Path(path)
     if not rows:
         raise InputError("corpus has no rows", path=path)
+    model = model_of(rows[0])
+    for i, r in enumerate(rows):
+        if model_of(r) != model:
+            raise InputError(
+                f"row {i + 1} was scored with libvmaf model {model_of(r)} but row 1 with {model}; "
+                "a corpus holds one model's rows (build one corpus per --model)",
+                path=path,
+            )
     group_of: dict[str, str] = {}
     for i, r in enumerate(rows):
         group = str(r.get("group") or r["src"])
@@ -284,6 +308,7 @@ def rows_to_corpus(rows: list[dict[str, Any]], path: str | Path) -> Corpus:
             "n_rows": len(rows),
             "frame_sizes": [list(wh) for wh in sizes],
             "pix_fmts": sorted({str(r["pix_fmt"]) for r in rows}),
+            MODEL_KEY: model,
         },
     )
 

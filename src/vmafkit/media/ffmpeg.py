@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from vmafkit.errors import InputError
+from vmafkit.media import libvmaf
 
-VMAF_MODEL = "vmaf_v0.6.1"
+VMAF_MODEL = libvmaf.DEFAULT_MODEL
 ENV_FFMPEG = "VMAFKIT_FFMPEG"
 # Pixel formats libvmaf scores directly; anything else is converted to yuv420p (8-bit) or
 # yuv420p10le (deeper) on both sides of the comparison.
@@ -314,6 +315,9 @@ def score_argv(
     dis_crop: Sequence[str] = (),
     max_frames: int | None = None,
     threads: int = 1,
+    vmaf_model: str = VMAF_MODEL,
+    metrics: Sequence[str] = (),
+    subsample: int = 1,
 ) -> list[str]:
     """Decode both streams and score them in one process: no decoded YUV ever touches the disk.
 
@@ -328,8 +332,8 @@ def score_argv(
         return f"[{label}]{','.join(steps)}[{out}]"
 
     vmaf = (
-        f"[dis][ref]libvmaf=model=version={VMAF_MODEL}:log_fmt=json:log_path={_filter_escape(log_path)}"
-        f":n_threads={threads}:shortest=1"
+        f"[dis][ref]libvmaf={libvmaf_options(vmaf_model, metrics, subsample)}:log_fmt=json"
+        f":log_path={_filter_escape(log_path)}:n_threads={threads}:shortest=1"
     )
     graph = ";".join([chain("0:v:0", dis_crop, "dis"), chain("1:v:0", ref_crop, "ref"), vmaf])
     return [
@@ -347,6 +351,21 @@ def score_argv(
         "null",
         "-",
     ]
+
+
+def libvmaf_options(vmaf_model: str, metrics: Sequence[str] = (), subsample: int = 1) -> str:
+    """The libvmaf filter's model, feature and n_subsample options, as they go into the graph.
+
+    Inside a filter graph an option value's own `:` is written `\\:` (one backslash for the
+    graph's parser, one for the option parser); measured: a single backslash is read as a
+    second filter option ("Error applying option 'enable_transform'")."""
+    model = libvmaf.get_model(vmaf_model)
+    options = [f"model=version={model.version}" + ("\\\\:enable_transform=true" if model.transform else "")]
+    if metrics:
+        options.append("feature=" + "|".join(f"name={libvmaf.METRICS[name].feature}" for name in metrics))
+    if subsample != 1:
+        options.append(f"n_subsample={libvmaf.check_subsample(subsample)}")
+    return ":".join(options)
 
 
 def _filter_escape(path: Path) -> str:

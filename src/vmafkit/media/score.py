@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vmafkit.errors import InputError
 from vmafkit.media import ffmpeg as ffm
+from vmafkit.media import libvmaf
 from vmafkit.media.libvmaf import CANONICAL6, TARGET, parse_libvmaf_log
 from vmafkit.media.sources import Source, describe_source
 
@@ -42,9 +44,15 @@ class PairScore:
         }
 
 
+def frame_columns(metrics: Sequence[str] = ()) -> tuple[str, ...]:
+    """The keys of every per-frame row, in order: FRAME_KEYS, then the metrics' columns."""
+    return (*FRAME_KEYS, *libvmaf.metric_columns(metrics))
+
+
 def clip_means(frames: list[dict[str, float]]) -> dict[str, float]:
-    keys = (TARGET, *CANONICAL6)
-    return {k: sum(f[k] for f in frames) / len(frames) for k in keys} if frames else {}
+    """Per-clip arithmetic means of every per-frame column but frame_index."""
+    keys = [key for key in frames[0] if key != "frame_index"] if frames else []
+    return {k: sum(f[k] for f in frames) / len(frames) for k in keys}
 
 
 def run_libvmaf(
@@ -58,9 +66,16 @@ def run_libvmaf(
     max_frames: int | None = None,
     threads: int = 1,
     what: str = "",
+    vmaf_model: str = ffm.VMAF_MODEL,
+    metrics: Sequence[str] = (),
+    subsample: int = 1,
 ) -> list[dict[str, float]]:
-    """One ffmpeg process decodes both streams and scores them; returns per-frame rows."""
+    """One ffmpeg process decodes both streams and scores them; returns per-frame rows (every
+    `subsample`-th frame, keeping its true frame_index)."""
     ffm.check_scorable_size(*ffm.cropped_size(distorted.width, distorted.height, dis_crop), path=what or distorted.path)
+    libvmaf.check_metric_sizes(
+        metrics, *ffm.cropped_size(distorted.width, distorted.height, dis_crop), path=what or distorted.path
+    )
     with tempfile.TemporaryDirectory(prefix="vmafkit-score-") as tmp:
         log_path = Path(tmp) / "vmaf.json"
         argv = ffm.score_argv(
@@ -73,6 +88,9 @@ def run_libvmaf(
             dis_crop=dis_crop,
             max_frames=max_frames,
             threads=threads,
+            vmaf_model=vmaf_model,
+            metrics=metrics,
+            subsample=subsample,
         )
         result = ffm.run_ffmpeg(argv)
         if result.returncode != 0 or not log_path.exists():
@@ -83,7 +101,7 @@ def run_libvmaf(
             data = json.loads(log_path.read_text())
         except json.JSONDecodeError:
             raise InputError("libvmaf wrote an unreadable log", path=what or distorted.path) from None
-    return parse_libvmaf_log(data, str(what or distorted.path))
+    return parse_libvmaf_log(data, str(what or distorted.path), vmaf_model=vmaf_model, metrics=metrics)
 
 
 def count_frames(ff: ffm.Ffmpeg, source: Source, max_frames: int | None = None) -> int:
@@ -108,12 +126,20 @@ def score_pair(
     ffmpeg: str | None = None,
     vmaf_bin: str | None = None,
     threads: int = 1,
+    vmaf_model: str = ffm.VMAF_MODEL,
+    metrics: Sequence[str] = (),
+    subsample: int = 1,
 ) -> PairScore:
     """Score DIS against REF. Geometry flags apply to raw inputs that lack it in their names.
 
     Both inputs must decode to the same number of frames (after `max_frames`) and the same size;
-    anything else is an error, never a silently misaligned score.
+    anything else is an error, never a silently misaligned score. `vmaf_model` (libvmaf.MODELS)
+    gives the score and the canonical-6, `metrics` (libvmaf.METRICS) add their columns, and with
+    `subsample` N only frames 0, N, 2N, ... are scored, in the same pass.
     """
+    libvmaf.get_model(vmaf_model)  # refuse a bad name before any work
+    metrics = libvmaf.parse_metrics(metrics)
+    libvmaf.check_subsample(subsample)
     ff = ffm.find_ffmpeg(ffmpeg)
     ref_src = describe_source(ref, ff=ff, width=width, height=height, pix_fmt=pix_fmt, fps=fps)
     dis_src = describe_source(dis, ff=ff, width=width, height=height, pix_fmt=pix_fmt, fps=fps)
@@ -123,6 +149,7 @@ def score_pair(
             path=dis,
         )
     ffm.check_scorable_size(*ref_src.even_size, path=ref, source_size=(ref_src.width, ref_src.height))
+    libvmaf.check_metric_sizes(metrics, *ref_src.even_size, path=ref)
     n_ref, n_dis = count_frames(ff, ref_src, max_frames), count_frames(ff, dis_src, max_frames)
     if n_ref == 0:
         raise InputError("reference has no decodable frames", path=ref)
@@ -143,6 +170,9 @@ def score_pair(
             max_frames=max_frames,
             threads=threads,
             what=str(dis),
+            vmaf_model=vmaf_model,
+            metrics=metrics,
+            subsample=subsample,
         )
         backend, version = BACKEND_VMAF_CLI, None
     else:
@@ -156,10 +186,14 @@ def score_pair(
             max_frames=max_frames,
             threads=threads,
             what=str(dis),
+            vmaf_model=vmaf_model,
+            metrics=metrics,
+            subsample=subsample,
         )
         backend, version = BACKEND_FFMPEG, ff.libvmaf_version
-    if len(frames) != n_ref:
-        raise InputError(f"libvmaf scored {len(frames)} frames, expected {n_ref}", path=dis)
+    expected = libvmaf.scored_frames(n_ref, subsample)
+    if len(frames) != expected:
+        raise InputError(f"libvmaf scored {len(frames)} frames, expected {expected}", path=dis)
     width, height = ref_src.even_size
     meta = {
         "ref": str(ref),
@@ -168,6 +202,8 @@ def score_pair(
         "height": height,
         "pix_fmt": compare_fmt,
         "ffmpeg_version": ff.version,
-        "vmaf_model": ffm.VMAF_MODEL,
+        "vmaf_model": vmaf_model,
+        "metrics": list(metrics),
+        "subsample": subsample,
     }
     return PairScore(frames=frames, mean=clip_means(frames), backend=backend, libvmaf_version=version, meta=meta)

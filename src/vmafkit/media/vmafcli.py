@@ -17,18 +17,38 @@ from pathlib import Path
 
 from vmafkit.errors import InputError
 from vmafkit.media import ffmpeg as ffm
+from vmafkit.media import libvmaf
 from vmafkit.media.libvmaf import parse_libvmaf_log
 
 
-def vmaf_cli_argv(vmaf_bin: str, ref_y4m: Path, dis_y4m: Path, log_path: Path, threads: int = 1) -> list[str]:
-    return [
+def vmaf_cli_argv(
+    vmaf_bin: str,
+    ref_y4m: Path,
+    dis_y4m: Path,
+    log_path: Path,
+    threads: int = 1,
+    *,
+    vmaf_model: str = ffm.VMAF_MODEL,
+    metrics: Sequence[str] = (),
+    subsample: int = 1,
+) -> list[str]:
+    """libvmaf's CLI (3.x) takes the same model, features and subsampling as ffmpeg's filter:
+    `--model version=V[:enable_transform=true]`, one `--feature NAME` each, `--subsample N`."""
+    model = libvmaf.get_model(vmaf_model)
+    argv = [
         vmaf_bin,
         "--reference",
         str(ref_y4m),
         "--distorted",
         str(dis_y4m),
         "--model",
-        f"version={ffm.VMAF_MODEL}",
+        f"version={model.version}" + (":enable_transform=true" if model.transform else ""),
+    ]
+    for name in metrics:
+        argv += ["--feature", libvmaf.METRICS[name].feature]
+    if subsample != 1:
+        argv += ["--subsample", str(libvmaf.check_subsample(subsample))]
+    return argv + [
         "--json",
         "--output",
         str(log_path),
@@ -54,6 +74,9 @@ def score_with_vmaf_cli(
     max_frames: int | None = None,
     threads: int = 1,
     what: str = "",
+    vmaf_model: str = ffm.VMAF_MODEL,
+    metrics: Sequence[str] = (),
+    subsample: int = 1,
 ) -> list[dict[str, float]]:
     """Decode both streams into named pipes and score them with `vmaf_bin`.
 
@@ -63,6 +86,9 @@ def score_with_vmaf_cli(
     if not Path(vmaf_bin).is_file() or not os.access(vmaf_bin, os.X_OK):
         raise InputError("vmaf CLI not found or not executable", path=vmaf_bin)
     ffm.check_scorable_size(*ffm.cropped_size(distorted.width, distorted.height, dis_crop), path=what or distorted.path)
+    libvmaf.check_metric_sizes(
+        metrics, *ffm.cropped_size(distorted.width, distorted.height, dis_crop), path=what or distorted.path
+    )
     where = what or vmaf_bin
     with tempfile.TemporaryDirectory(prefix="vmafkit-cli-") as tmp:
         tmp_dir = Path(tmp)
@@ -70,7 +96,19 @@ def score_with_vmaf_cli(
         os.mkfifo(ref_pipe)
         os.mkfifo(dis_pipe)
         jobs = [
-            ("vmaf CLI", vmaf_cli_argv(vmaf_bin, ref_pipe, dis_pipe, log_path, threads)),
+            (
+                "vmaf CLI",
+                vmaf_cli_argv(
+                    vmaf_bin,
+                    ref_pipe,
+                    dis_pipe,
+                    log_path,
+                    threads,
+                    vmaf_model=vmaf_model,
+                    metrics=metrics,
+                    subsample=subsample,
+                ),
+            ),
             (
                 "ffmpeg decoding the reference",
                 ffm.decode_to_y4m_pipe_argv(
@@ -120,7 +158,7 @@ def score_with_vmaf_cli(
             ) from None
         if not isinstance(data, dict):
             raise InputError("vmaf CLI wrote a score log that is not a JSON object", path=where)
-    return parse_libvmaf_log(data, where)
+    return parse_libvmaf_log(data, where, vmaf_model=vmaf_model, metrics=metrics)
 
 
 def _wait_all(procs: list[tuple[str, subprocess.Popen, Path]]):

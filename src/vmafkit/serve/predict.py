@@ -9,7 +9,9 @@ mean of the per-frame ensemble scores, with a half-width calibrated the same way
 
 Nothing is served outside the training domain the sidecars record (`train.domain`): an encoder
 name no adapter knows, an untrained encoder, preset or cq, a feature outside the trained range,
-or a non-finite input is an InputError (exit 2) naming the row and the domain. With
+features another libvmaf model computed (a row's `vmaf_model`; `predict --ref --dis` scores with
+the ensemble's own model), or a non-finite input is an InputError (exit 2) naming the row and the
+domain. With
 `allow_out_of_domain` such rows are scored but marked `in_domain: false` with the reason, and
 get no interval (none was measured there).
 
@@ -315,10 +317,22 @@ def _labels(
     return encs, presets, cqs
 
 
+def _vmaf_models(rows: Sequence[Mapping[str, Any]], vmaf_model: str | None) -> list[str | None]:
+    """Each row's libvmaf model: its own `vmaf_model` key, else the keyword; None = not said."""
+    models: list[str | None] = []
+    for i, row in enumerate(rows):
+        value = row.get("vmaf_model", vmaf_model)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise InputError(f"{row.get('_where', f'row {i + 1}')}: vmaf_model must be a model name, got {value!r}")
+        models.append(value)
+    return models
+
+
 def predict_features(
     models: str | Path | LoadedEnsemble,
     rows: Sequence[Mapping[str, Any]],
     *,
+    vmaf_model: str | None = None,
     encoder: str | None = None,
     preset: str | None = None,
     cq: float | None = None,
@@ -331,8 +345,9 @@ def predict_features(
     """Per-frame and per-clip predictions with intervals for feature rows.
 
     `rows`: mappings with the canonical-6, optionally frame_index, vmaf (the
-    teacher, echoed back), encoder, preset, cq and clip (or src). A row's own encoder/preset/cq/clip
-    win; the keyword arguments fill what rows lack; a label given nowhere is "not given", which a
+    teacher, echoed back), encoder, preset, cq, clip (or src) and vmaf_model (the libvmaf model that
+    computed the features). A row's own encoder/preset/cq/clip/vmaf_model win; the keyword arguments
+    fill what rows lack; a label given nowhere is "not given", which a
     robust-recipe ensemble was trained for. Rows outside the training domain raise InputError
     unless `allow_out_of_domain` (module doc). Returns the dict `vmafkit predict --json` writes.
     """
@@ -347,7 +362,7 @@ def predict_features(
     n = len(rows)
     encs, presets, cqs = _labels(rows, encoder, preset, cq)
     names = [str(row.get("clip", row.get("src", clip if clip is not None else "clip"))) for row in rows]
-    problems = row_problems(ens.domain, feats, encs, presets, cqs)
+    problems = row_problems(ens.domain, feats, encs, presets, cqs, vmaf_models=_vmaf_models(rows, vmaf_model))
     outside = [i for i, p in enumerate(problems) if p is not None]
     if outside and not allow_out_of_domain:
         first = outside[0]
@@ -468,16 +483,20 @@ def predict_pair(
     allow_out_of_domain: bool = False,
     **score_kwargs: Any,
 ) -> dict[str, Any]:
-    """Score DIS against REF with libvmaf (canonical-6 per frame), then predict as above."""
+    """Score DIS against REF with libvmaf (canonical-6 per frame) and the libvmaf model the ensemble
+    was trained on (unless `score_kwargs` names another), then predict as above."""
     from vmafkit.media.score import score_pair
+    from vmafkit.train.domain import model_of
 
     ens = models if isinstance(models, LoadedEnsemble) else load_ensemble(models, model_id=model_id)
     if encoder is not None:
         known_encoder(encoder, "--encoder")  # refuse a typo before the scoring work
+    score_kwargs.setdefault("vmaf_model", model_of(ens.domain))
     pair = score_pair(ref, dis, **score_kwargs)
     result = predict_features(
         ens,
         pair.frames,
+        vmaf_model=score_kwargs["vmaf_model"],
         encoder=encoder,
         preset=preset,
         cq=cq,

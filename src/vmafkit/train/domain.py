@@ -3,7 +3,8 @@
 Export writes `training_domain(...)` into every sidecar (pinned by the registry's sha256), and
 predict checks every row against it before a number is served: an encoder, a preset or a cq the
 ensemble never saw, or a feature outside the trained range by more than `T.DOMAIN_FEATURE_MARGIN`
-of that range, is outside. A model of the robust recipe was also trained without labels, so a
+of that range, is outside; so is a row whose features another libvmaf model computed
+(`vmaf_model`: the NEG and float models compute the canonical-6 differently). A model of the robust recipe was also trained without labels, so a
 row that gives none is inside; a model of the seed recipe needs every label.
 """
 
@@ -15,13 +16,14 @@ from typing import Any
 import numpy as np
 
 from vmafkit import thresholds as T
-from vmafkit.corpus.schema import CANONICAL6, Corpus
+from vmafkit.corpus.schema import CANONICAL6, MODEL_KEY, Corpus
+from vmafkit.media.libvmaf import DEFAULT_MODEL
 from vmafkit.media.sources import bit_depth_of
 
 
 def training_domain(corpus: Corpus, *, label_free: bool) -> dict[str, Any]:
     """{encoders: {E: {presets, cq: [lo, hi]}}, features: {name: [lo, hi]}, feature_margin,
-    frame_sizes, pix_fmts, bit_depths, label_free} of the rows a model was fitted on."""
+    frame_sizes, pix_fmts, bit_depths, label_free, vmaf_model} of the rows a model was fitted on."""
     encoders: dict[str, Any] = {}
     for enc in sorted(set(corpus.encoder.tolist())):
         rows = corpus.encoder == enc
@@ -41,7 +43,14 @@ def training_domain(corpus: Corpus, *, label_free: bool) -> dict[str, Any]:
         "pix_fmts": pix_fmts,
         "bit_depths": sorted({bit_depth_of(p) for p in pix_fmts}),
         "label_free": bool(label_free),
+        MODEL_KEY: str(corpus.meta.get(MODEL_KEY, DEFAULT_MODEL)),
     }
+
+
+def model_of(domain: Mapping[str, Any]) -> str:
+    """The libvmaf model whose features the ensemble was trained on; a domain recorded before
+    vmafkit had a --model was vmaf_v0.6.1's."""
+    return str(domain.get(MODEL_KEY) or DEFAULT_MODEL)
 
 
 def feature_limits(domain: Mapping[str, Any], name: str) -> tuple[float, float]:
@@ -57,7 +66,7 @@ def describe(domain: Mapping[str, Any]) -> str:
         for enc, v in domain["encoders"].items()
     ]
     labels = "labels optional" if domain["label_free"] else "encoder, preset and cq required"
-    return "trained on " + "; ".join(parts) + f"; {labels}"
+    return "trained on " + "; ".join(parts) + f"; {labels}; libvmaf model {model_of(domain)}"
 
 
 def label_problems(domain: Mapping[str, Any], enc: str | None, preset: str | None, cq: float) -> list[str]:
@@ -86,11 +95,18 @@ def row_problems(
     encoders: Sequence[str | None],
     presets: Sequence[str | None],
     cqs: np.ndarray,
+    *,
+    vmaf_models: Sequence[str | None] | None = None,
 ) -> list[str | None]:
     """Per row, why it lies outside the training domain (None = inside). A label of None (cq NaN)
-    is "not given". `features` [N, 6] in CANONICAL6 order, finite."""
+    is "not given". `features` [N, 6] in CANONICAL6 order, finite. `vmaf_models`: per row, the
+    libvmaf model that computed its features (None: not said, taken as the trained one)."""
     n = features.shape[0]
     reasons: list[list[str]] = [[] for _ in range(n)]
+    trained_model = model_of(domain)
+    for i, model in enumerate(vmaf_models or ()):
+        if model is not None and model != trained_model:
+            reasons[i].append(f"features of libvmaf model {model}, but this ensemble was trained on {trained_model}'s")
     by_labels: dict[tuple, list[str]] = {}
     for i in range(n):
         cq = float(cqs[i])

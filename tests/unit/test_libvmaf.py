@@ -1,0 +1,251 @@
+"""libvmaf's models, metrics and subsampling: the argv both back-ends get, log parsing, cache keys.
+
+The expected argv pieces are written out by hand from ffmpeg's and libvmaf's option syntax (and
+were run against the wheel's ffmpeg: tests/e2e/test_models_metrics.py); none is built with the
+code under test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vmafkit.corpus.build import Cell, CellContext, cell_key
+from vmafkit.corpus.schema import CANONICAL6, LIBVMAF_NAMES
+from vmafkit.errors import InputError
+from vmafkit.media import ffmpeg as ffm
+from vmafkit.media import libvmaf
+from vmafkit.media.score import frame_columns, parse_libvmaf_log
+from vmafkit.media.sources import Source
+from vmafkit.media.vmafcli import vmaf_cli_argv
+
+FF = ffm.Ffmpeg(path="/opt/ffmpeg", reason="test", version="n9", has_libvmaf=True, libvmaf_version="86da14d")
+SPEC = ffm.InputSpec(Path("/clips/a.y4m"), False, 64, 64, "yuv420p", 25.0)
+
+
+def test_the_tables_agree_with_the_corpus_schema():
+    assert libvmaf.MODELS[libvmaf.DEFAULT_MODEL].feature_names == LIBVMAF_NAMES
+    assert libvmaf._CANONICAL6 == CANONICAL6
+    assert ffm.VMAF_MODEL == "vmaf_v0.6.1"
+    neg = libvmaf.MODELS["vmaf_v0.6.1neg"].feature_names
+    assert neg == (
+        "integer_adm2_egl_1",
+        "integer_vif_scale0_egl_1",
+        "integer_vif_scale1_egl_1",
+        "integer_vif_scale2_egl_1",
+        "integer_vif_scale3_egl_1",
+        "integer_motion2",
+    )
+    assert libvmaf.MODELS["vmaf_float_v0.6.1"].feature_names == tuple(CANONICAL6)
+    assert not set(libvmaf.METRIC_COLUMNS) & {"frame_index", "vmaf", *CANONICAL6}
+
+
+def _libvmaf_filter(argv: list[str]) -> str:
+    graph = argv[argv.index("-filter_complex") + 1]
+    return graph[graph.index("libvmaf=") :]
+
+
+def _score_argv(**kwargs) -> list[str]:
+    return ffm.score_argv(FF, SPEC, SPEC, Path("/tmp/x/vmaf.json"), pix_fmt="yuv420p", **kwargs)
+
+
+def test_default_filter_is_unchanged():
+    assert _libvmaf_filter(_score_argv()) == (
+        "libvmaf=model=version=vmaf_v0.6.1:log_fmt=json:log_path=/tmp/x/vmaf.json:n_threads=1:shortest=1"
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs, options",
+    [
+        ({"vmaf_model": "vmaf_v0.6.1neg"}, "model=version=vmaf_v0.6.1neg"),
+        ({"vmaf_model": "vmaf_4k_v0.6.1"}, "model=version=vmaf_4k_v0.6.1"),
+        ({"vmaf_model": "vmaf_v0.6.1_phone"}, "model=version=vmaf_v0.6.1\\\\:enable_transform=true"),
+        (
+            {"metrics": ("psnr", "ssim", "ms_ssim", "cambi", "psnr_hvs", "ciede")},
+            "model=version=vmaf_v0.6.1:feature=name=psnr|name=float_ssim|name=float_ms_ssim|name=cambi"
+            "|name=psnr_hvs|name=ciede",
+        ),
+        ({"subsample": 3}, "model=version=vmaf_v0.6.1:n_subsample=3"),
+        (
+            {"vmaf_model": "vmaf_float_v0.6.1", "metrics": ("psnr",), "subsample": 2},
+            "model=version=vmaf_float_v0.6.1:feature=name=psnr:n_subsample=2",
+        ),
+    ],
+)
+def test_model_metrics_and_subsample_in_the_filter(kwargs, options):
+    assert _libvmaf_filter(_score_argv(**kwargs)) == (
+        f"libvmaf={options}:log_fmt=json:log_path=/tmp/x/vmaf.json:n_threads=1:shortest=1"
+    )
+
+
+def test_an_unknown_model_is_refused_listing_the_allowed_ones():
+    with pytest.raises(InputError) as info:
+        _score_argv(vmaf_model="vmaf_v0.6.0")
+    message = str(info.value)
+    assert message.startswith("unknown libvmaf model 'vmaf_v0.6.0'; allowed: vmaf_v0.6.1, vmaf_v0.6.1neg,")
+    assert "vmaf_v0.6.1_phone" in message and "\n" not in message
+
+
+def test_vmaf_cli_argv_passes_model_metrics_and_subsample_through():
+    default = vmaf_cli_argv("/opt/vmaf", Path("/p/ref.y4m"), Path("/p/dis.y4m"), Path("/p/log.json"), threads=2)
+    assert default == [
+        "/opt/vmaf",
+        "--reference",
+        "/p/ref.y4m",
+        "--distorted",
+        "/p/dis.y4m",
+        "--model",
+        "version=vmaf_v0.6.1",
+        "--json",
+        "--output",
+        "/p/log.json",
+        "--threads",
+        "2",
+        "--quiet",
+    ]
+    argv = vmaf_cli_argv(
+        "/opt/vmaf",
+        Path("/p/ref.y4m"),
+        Path("/p/dis.y4m"),
+        Path("/p/log.json"),
+        vmaf_model="vmaf_v0.6.1_phone",
+        metrics=("psnr", "ms_ssim"),
+        subsample=4,
+    )
+    assert argv[5:13] == [
+        "--model",
+        "version=vmaf_v0.6.1:enable_transform=true",
+        "--feature",
+        "psnr",
+        "--feature",
+        "float_ms_ssim",
+        "--subsample",
+        "4",
+    ]
+    neg = vmaf_cli_argv("/opt/vmaf", Path("/r"), Path("/d"), Path("/l"), vmaf_model="vmaf_4k_v0.6.1neg")
+    assert neg[neg.index("--model") + 1] == "version=vmaf_4k_v0.6.1neg" and "--feature" not in neg
+
+
+def test_parse_metrics_keeps_order_drops_repeats_and_names_the_allowed():
+    assert libvmaf.parse_metrics(" psnr, ssim,,psnr ,cambi") == ("psnr", "ssim", "cambi")
+    assert libvmaf.parse_metrics(None) == () == libvmaf.parse_metrics("")
+    assert libvmaf.parse_metrics(["ciede"]) == ("ciede",)
+    with pytest.raises(InputError) as info:
+        libvmaf.parse_metrics("psnr,vmaf")
+    assert str(info.value) == "unknown metric 'vmaf'; allowed: psnr, psnr_hvs, ssim, ms_ssim, cambi, ciede"
+
+
+@pytest.mark.parametrize("frames", [1, 2, 5, 47, 48, 49])
+@pytest.mark.parametrize("subsample", [1, 2, 5, 48, 100])
+def test_scored_frames_counts_indices_0_n_2n(frames, subsample):
+    assert libvmaf.scored_frames(frames, subsample) == len(range(0, frames, subsample))
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_subsample_must_be_a_positive_whole_number(bad):
+    with pytest.raises(InputError, match="--subsample must be a whole number of at least 1"):
+        libvmaf.check_subsample(bad)
+
+
+def test_metric_size_limits_are_the_measured_ones():
+    # measured on the wheel's ffmpeg: ms_ssim 176x176 works, 175 on either side fails;
+    # cambi 216x100 and 100x216 work, 215x215 fails
+    for width, height in ((176, 176), (1920, 176)):
+        libvmaf.check_metric_sizes(["ms_ssim"], width, height)
+    for width, height in ((175, 400), (400, 175)):
+        with pytest.raises(InputError, match=rf"frames are {width}x{height} as scored; --metrics ms_ssim needs"):
+            libvmaf.check_metric_sizes(["ms_ssim"], width, height, path="clip.y4m")
+    for width, height in ((216, 100), (100, 216), (216, 18)):
+        libvmaf.check_metric_sizes(["cambi"], width, height)
+    with pytest.raises(InputError, match="cambi needs a side of at least 216"):
+        libvmaf.check_metric_sizes(["psnr", "cambi"], 215, 215)
+    libvmaf.check_metric_sizes(["psnr", "ssim", "psnr_hvs", "ciede"], 18, 18)
+
+
+def _log(*frames: dict) -> dict:
+    return {"frames": [{"frameNum": i, "metrics": m} for i, m in frames]}
+
+
+def test_the_log_is_read_under_the_models_and_metrics_names():
+    neg = {
+        "vmaf": 90.5,
+        "integer_adm2_egl_1": 0.91,
+        "integer_vif_scale0_egl_1": 0.5,
+        "integer_vif_scale1_egl_1": 0.6,
+        "integer_vif_scale2_egl_1": 0.7,
+        "integer_vif_scale3_egl_1": 0.8,
+        "integer_motion2": 3.0,
+        "integer_adm2": 0.99,  # the unlimited one is in the log too: not the NEG model's feature
+        "psnr_y": 40.0,
+        "psnr_cb": 41.0,
+        "psnr_cr": 42.0,
+        "float_ssim": 0.97,
+    }
+    rows = parse_libvmaf_log(_log((5, neg), (0, neg)), "log", vmaf_model="vmaf_v0.6.1neg", metrics=("psnr", "ssim"))
+    assert [r["frame_index"] for r in rows] == [0, 5]
+    assert rows[0] == {
+        "frame_index": 0,
+        "vmaf": 90.5,
+        "adm2": 0.91,
+        "vif_scale0": 0.5,
+        "vif_scale1": 0.6,
+        "vif_scale2": 0.7,
+        "vif_scale3": 0.8,
+        "motion2": 3.0,
+        "psnr_y": 40.0,
+        "psnr_cb": 41.0,
+        "psnr_cr": 42.0,
+        "float_ssim": 0.97,
+    }
+    assert tuple(rows[0]) == frame_columns(("psnr", "ssim"))
+    with pytest.raises(InputError, match="^log: libvmaf log lacks integer_vif_scale0$"):
+        parse_libvmaf_log(_log((0, neg)), "log")  # read as vmaf_v0.6.1, whose adm2 is not in the log
+    with pytest.raises(InputError, match="^log: libvmaf log lacks ciede2000$"):
+        parse_libvmaf_log(_log((0, neg)), "log", vmaf_model="vmaf_v0.6.1neg", metrics=("ciede",))
+
+
+# ----------------------------------------------------------------------------- cell cache keys
+
+
+def _cell() -> Cell:
+    source = Source(
+        path=Path("/refs/a.y4m"),
+        name="a",
+        kind="y4m",
+        width=64,
+        height=64,
+        pix_fmt="yuv420p",
+        fps=25.0,
+        bit_depth=8,
+        frames=10,
+        sha256="ab" * 32,
+        size=1000,
+        group="a",
+    )
+    return Cell(source, "libx264", "medium", 30)
+
+
+def _ctx(**kwargs) -> CellContext:
+    return CellContext(ff=FF, cache_dir=Path("/cache"), max_frames=4, threads=1, **kwargs)
+
+
+def test_every_libvmaf_choice_is_part_of_the_cell_key():
+    cell = _cell()
+    default = cell_key(cell, _ctx())
+    assert cell_key(cell, _ctx(vmaf_model="vmaf_v0.6.1", metrics=(), subsample=1)) == default
+    keys = {
+        cell_key(cell, _ctx(**kwargs))
+        for kwargs in (
+            {},
+            {"vmaf_model": "vmaf_v0.6.1neg"},
+            {"vmaf_model": "vmaf_v0.6.1_phone"},
+            {"vmaf_model": "vmaf_4k_v0.6.1"},
+            {"metrics": ("psnr",)},
+            {"metrics": ("psnr", "ssim")},
+            {"metrics": ("ssim", "psnr")},
+            {"subsample": 2},
+            {"vmaf_model": "vmaf_v0.6.1neg", "subsample": 2},
+        )
+    }
+    assert len(keys) == 9
