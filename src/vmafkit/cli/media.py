@@ -8,7 +8,16 @@ from rich.table import Table
 
 from vmafkit import validation as V
 from vmafkit.cli._common import FiniteFloatRange, run_command, split_list
-from vmafkit.cli.options import STDOUT, emit_json, ffmpeg_option, json_option, max_frames_option, vmaf_bin_option
+from vmafkit.cli.options import (
+    STDOUT,
+    emit_json,
+    ffmpeg_option,
+    json_option,
+    max_frames_option,
+    resolution_option,
+    scale_option,
+    vmaf_bin_option,
+)
 from vmafkit.errors import EXIT_OK, InputError
 
 
@@ -63,21 +72,26 @@ def _print_doctor(report) -> None:
 @click.command("score")
 @click.option("--ref", required=True, help="Reference clip.")
 @click.option("--dis", required=True, help="Distorted clip.")
-@click.option("--width", type=click.IntRange(1, V.DIMENSION_MAX), help="Width of raw .yuv inputs (else from the name).")
 @click.option(
-    "--height", type=click.IntRange(1, V.DIMENSION_MAX), help="Height of raw .yuv inputs (else from the name)."
+    "--width",
+    type=click.IntRange(1, V.DIMENSION_MAX),
+    help="Width of raw inputs (else from the name); with --height/--pix-fmt, any name but a .y4m or a known "
+    "container is read as raw video.",
 )
-@click.option("--pix-fmt", help="Pixel format of raw .yuv inputs (default yuv420p or from the name).")
-@click.option("--fps", type=FiniteFloatRange(0, V.FPS_MAX, min_open=True), help="Frame rate of raw .yuv inputs.")
+@click.option("--height", type=click.IntRange(1, V.DIMENSION_MAX), help="Height of raw inputs (else from the name).")
+@click.option("--pix-fmt", help="Pixel format of raw inputs (default yuv420p or from the name).")
+@click.option("--fps", type=FiniteFloatRange(0, V.FPS_MAX, min_open=True), help="Frame rate of raw inputs.")
+@scale_option
+@resolution_option
 @max_frames_option
 @ffmpeg_option
 @vmaf_bin_option
 @click.option("--threads", type=click.IntRange(*V.JOBS_RANGE), default=1, show_default=True, help="libvmaf threads.")
 @json_option
 @run_command
-def score_cmd(ref, dis, width, height, pix_fmt, fps, max_frames, ffmpeg, vmaf_bin, threads, json_to):
+def score_cmd(ref, dis, width, height, pix_fmt, fps, scale, resolution, max_frames, ffmpeg, vmaf_bin, threads, json_to):
     """Per-frame canonical-6 + VMAF of DIS against REF, and per-clip means, as JSON (on stdout
-    unless --json PATH)."""
+    unless --json PATH). A DIS of another size is scored upscaled with --scale, or both at --resolution."""
     from vmafkit.media.score import score_pair
 
     result = score_pair(
@@ -91,7 +105,11 @@ def score_cmd(ref, dis, width, height, pix_fmt, fps, max_frames, ffmpeg, vmaf_bi
         ffmpeg=ffmpeg,
         vmaf_bin=vmaf_bin,
         threads=threads,
+        scale=scale,
+        resolution=resolution,
     )
+    for note in result.meta.get("notes", []):
+        click.echo(f"vmafkit: note: {note}", err=True)
     if not emit_json(result.to_json(), json_to or STDOUT):
         click.echo(f"{len(result.frames)} frames; mean vmaf {result.mean['vmaf']:.4f} -> {json_to}", err=True)
     return EXIT_OK

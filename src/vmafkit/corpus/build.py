@@ -1,5 +1,9 @@
 """Build the per-frame corpus: every (source, encoder, preset, cq) cell encoded and scored.
 
+With a resolution ladder (`resolutions`), each cell is also encoded at every rung below the
+source's height (aspect kept, even sizes) and scored scaled back up to the source's size, the way
+streaming ladders are scored; a rung is part of the cell's identity and its rows' `width`/`height`.
+
 A finished cell is stored atomically in a content-addressed cache (its name is a hash of
 everything that determines its rows), so a re-run skips it, a half-written cell is never taken
 as done, and killing the run at any moment loses nothing already finished.
@@ -32,7 +36,7 @@ from vmafkit.errors import InputError
 from vmafkit.io import atomic_output, atomic_write_text, ensure_parent_exists, exclusive_lock
 from vmafkit.media import ffmpeg as ffm
 from vmafkit.media.encoders import get_adapter, require_working
-from vmafkit.media.score import BACKEND_FFMPEG, BACKEND_VMAF_CLI, run_libvmaf
+from vmafkit.media.score import BACKEND_FFMPEG, BACKEND_VMAF_CLI, check_resolution, run_libvmaf
 from vmafkit.media.sources import Source, find_sources
 from vmafkit.parallel.executor import make_executor, usable_cores
 
@@ -53,13 +57,20 @@ class Cell:
     encoder: str
     preset: str  # the preset the encoder really uses (numeric for svt/aom/vpx, p1..p7 for nvenc)
     cq: int
+    rung: tuple[int, int] | None = None  # encoded size of a ladder rung; None: the source's (even) size
+
+    @property
+    def encoded_size(self) -> tuple[int, int]:
+        return self.rung or self.source.even_size
 
     @property
     def label(self) -> str:
-        return f"{self.source.name} {self.encoder} {self.preset} cq{self.cq}"
+        rung = f" {self.rung[0]}x{self.rung[1]}" if self.rung else ""
+        return f"{self.source.name} {self.encoder} {self.preset} cq{self.cq}{rung}"
 
     def sort_key(self) -> tuple:
-        return (self.source.name, self.encoder, self.preset, self.cq)
+        rung = (1, -self.rung[1], -self.rung[0]) if self.rung else (0, 0, 0)  # the source's size, then rungs down
+        return (self.source.name, self.encoder, self.preset, self.cq, rung)
 
 
 @dataclass(frozen=True)
@@ -72,10 +83,48 @@ class CellContext:
     threads: int  # libvmaf threads: any count gives the same numbers
     vmaf_bin: str | None = None
     encoder_threads: int = 1  # part of the cell identity: x264/x265 output depends on it
+    scale_filter: str = ffm.DEFAULT_SCALE_FILTER  # resizes rungs down and up, and both sides to `resolution`
+    resolution: tuple[int, int] | None = None  # score every cell at this size; None: at the source's even size
 
     @property
     def backend(self) -> str:
         return BACKEND_VMAF_CLI if self.vmaf_bin else BACKEND_FFMPEG
+
+
+@dataclass(frozen=True)
+class CellGeometry:
+    """The resizes of one cell: the encode down to its rung, then both sides to the scored size."""
+
+    encode_scale: list[str]
+    ref_scale: list[str]
+    dis_scale: list[str]
+    scored_size: tuple[int, int]
+
+    @property
+    def scaled(self) -> bool:
+        return bool(self.encode_scale or self.ref_scale or self.dis_scale)
+
+
+def cell_geometry(cell: Cell, ctx: CellContext) -> CellGeometry:
+    even = cell.source.even_size
+    encoded = cell.encoded_size
+    scored = ctx.resolution or even
+    return CellGeometry(
+        encode_scale=ffm.scale_filter(*even, *encoded, ctx.scale_filter),
+        ref_scale=ffm.scale_filter(*even, *scored, ctx.scale_filter),
+        dis_scale=ffm.scale_filter(*encoded, *scored, ctx.scale_filter),
+        scored_size=scored,
+    )
+
+
+def rung_size(source: Source, height: int) -> tuple[int, int] | None:
+    """The encoded size of a ladder rung `height` for `source`: that height (made even) and the
+    width that keeps the source's aspect (nearest even); None at or above the source's height."""
+    width, source_height = source.even_size
+    if height >= source_height:
+        return None
+    height -= height % 2
+    return max(2, 2 * ((width * height + source_height) // (2 * source_height))), max(2, height)
 
 
 @dataclass
@@ -186,16 +235,23 @@ def _sweep_output_temps(out: Path) -> None:
 
 
 def plan_cells(
-    sources: Sequence[Source], encoders: Sequence[str], presets: Sequence[str], cqs: Sequence[int]
+    sources: Sequence[Source],
+    encoders: Sequence[str],
+    presets: Sequence[str],
+    cqs: Sequence[int],
+    *,
+    resolutions: Sequence[int] = (),
 ) -> list[Cell]:
     cells = []
     for source in sources:
+        rungs = {rung_size(source, height) for height in resolutions} if resolutions else {None}
         for encoder in encoders:
             adapter = get_adapter(encoder)
             for preset in presets:
                 for cq in cqs:
                     adapter.args(cq, preset)  # validates the cq range up front
-                    cells.append(Cell(source, encoder, adapter.preset_for(preset), int(cq)))
+                    for rung in rungs:
+                        cells.append(Cell(source, encoder, adapter.preset_for(preset), int(cq), rung))
     return sorted(set(cells), key=Cell.sort_key)
 
 
@@ -218,13 +274,22 @@ def cell_key(cell: Cell, ctx: CellContext) -> str:
         "group": cell.source.group,
         "geometry": [cell.source.width, cell.source.height, cell.source.pix_fmt, cell.source.fps, cell.source.kind],
     }
+    # Only a cell that is resized has these: the cells of a corpus without a ladder or --resolution keep their keys.
+    if cell.rung is not None:
+        identity["rung"] = list(cell.rung)
+    geometry = cell_geometry(cell, ctx)
+    if geometry.scaled:
+        identity["scored_size"] = list(geometry.scored_size)
+        identity["scale_filter"] = ctx.scale_filter
     text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def cell_path(cell: Cell, ctx: CellContext) -> Path:
+    rung = f"__{cell.rung[0]}x{cell.rung[1]}" if cell.rung else ""
     return (
-        ctx.cache_dir / f"{cell.source.name}__{cell.encoder}__{cell.preset}__cq{cell.cq}__{cell_key(cell, ctx)}.jsonl"
+        ctx.cache_dir
+        / f"{cell.source.name}__{cell.encoder}__{cell.preset}__cq{cell.cq}{rung}__{cell_key(cell, ctx)}.jsonl"
     )
 
 
@@ -278,20 +343,25 @@ class _ScorerArgs(TypedDict):
     max_frames: int
     threads: int
     what: str
+    ref_scale: list[str]
+    dis_scale: list[str]
 
 
 def _encode_and_score(cell: Cell, ctx: CellContext, tmp: Path) -> list[dict[str, Any]]:
     """Encode the cell into `tmp`, score it against its source; its rows."""
     source = cell.source
     encoded = tmp / "encoded.mkv"
-    frames, enc_ms = _encode(cell, ctx, encoded)
-    dis = ffm.InputSpec(encoded, False, *source.even_size, source.pix_fmt, source.fps)
+    geometry = cell_geometry(cell, ctx)
+    frames, enc_ms = _encode(cell, ctx, encoded, geometry.encode_scale)
+    dis = ffm.InputSpec(encoded, False, *cell.encoded_size, source.pix_fmt, source.fps)
     scorer_args: _ScorerArgs = {
         "pix_fmt": ffm.scoring_pix_fmt(source.pix_fmt),
         "ref_crop": source.crop,
         "max_frames": frames,
         "threads": ctx.threads,
         "what": f"{source.path} ({cell.encoder} cq{cell.cq})",
+        "ref_scale": geometry.ref_scale,
+        "dis_scale": geometry.dis_scale,
     }
     if ctx.vmaf_bin:
         from vmafkit.media.vmafcli import score_with_vmaf_cli
@@ -315,7 +385,7 @@ def _encode_and_score(cell: Cell, ctx: CellContext, tmp: Path) -> list[dict[str,
     )
 
 
-def _encode(cell: Cell, ctx: CellContext, encoded: Path) -> tuple[int, int]:
+def _encode(cell: Cell, ctx: CellContext, encoded: Path, scale: list[str]) -> tuple[int, int]:
     source = cell.source
     args = get_adapter(cell.encoder).args(cell.cq, cell.preset)
     argv = ffm.encode_argv(
@@ -329,6 +399,7 @@ def _encode(cell: Cell, ctx: CellContext, encoded: Path) -> tuple[int, int]:
         crop=source.crop,
         max_frames=ctx.max_frames,
         threads=ctx.encoder_threads,
+        scale=scale,
     )
     started = time.perf_counter()
     result = ffm.run_ffmpeg(argv)
@@ -345,8 +416,8 @@ def _rows(
     cell: Cell, ctx: CellContext, scored: list[dict[str, float]], *, enc_bytes: int, enc_ms: int, enc_version: str
 ) -> list[dict[str, Any]]:
     source = cell.source
-    width, height = source.even_size
-    common = {
+    width, height = cell.encoded_size
+    common: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "src": source.name,
         "src_sha256": source.sha256,
@@ -370,6 +441,10 @@ def _rows(
         "backend": ctx.backend,
         "vmaf_model": ffm.VMAF_MODEL,
     }
+    geometry = cell_geometry(cell, ctx)
+    if geometry.scaled:  # scored at another size than encoded: say at which, and with what filter
+        common["scored_width"], common["scored_height"] = geometry.scored_size
+        common["scale_filter"] = ctx.scale_filter
     return [
         {**common, "frame_index": f["frame_index"], TARGET: f[TARGET], **{k: f[k] for k in CANONICAL6}} for f in scored
     ]
@@ -395,6 +470,9 @@ def build_corpus(
     scheduler: str | None = None,
     sources: Sequence[Source] | None = None,
     encoder_threads: int = 1,
+    resolutions: Sequence[int] = (),
+    scale: str | None = None,
+    resolution: tuple[int, int] | None = None,
 ) -> BuildResult:
     """Encode and score every cell in parallel, then write the corpus atomically (sorted rows).
 
@@ -410,11 +488,18 @@ def build_corpus(
         raise InputError("no cq values given")
     if max_frames is not None and max_frames < 1:
         raise InputError(f"--max-frames must be at least 1, got {max_frames}")
+    if resolution is not None:
+        check_resolution(resolution)
+    bad_rungs = [height for height in resolutions if height < 2]
+    if bad_rungs:
+        raise InputError(f"--resolutions: rung height {bad_rungs[0]} is below 2")
+    scale_filter = scale or ffm.DEFAULT_SCALE_FILTER
+    ffm.check_scale_filter(scale_filter)
     ff = ffm.find_ffmpeg(ffmpeg)
     require_working(ff, list(encoders))
     sources = list(sources) if sources is not None else find_sources(ref_dir, ff=ff)
     check_distinct_sources(sources, ref_dir)
-    cells = plan_cells(sources, encoders, presets, cqs)
+    cells = plan_cells(sources, encoders, presets, cqs, resolutions=resolutions)
     jobs = jobs or default_jobs(len(cells))
     # Absolute: tasks may run in other processes or on other hosts (Dask), whose cwd is not ours.
     cache = (Path(cache_dir) if cache_dir else out.parent / CACHE_DIRNAME / "cells").absolute()
@@ -426,6 +511,8 @@ def build_corpus(
         threads=max(1, usable_cores() // jobs),
         vmaf_bin=vmaf_bin,
         encoder_threads=encoder_threads,
+        scale_filter=scale_filter,
+        resolution=(resolution[0], resolution[1]) if resolution is not None else None,
     )
     executor = make_executor(jobs, scheduler)
     try:

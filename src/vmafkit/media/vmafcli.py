@@ -46,8 +46,9 @@ def decode_to_y4m_argv(
     pix_fmt: str,
     crop: Sequence[str] = (),
     max_frames: int | None = None,
+    scale: Sequence[str] = (),
 ) -> list[str]:
-    steps = [*crop, f"format={pix_fmt}"]
+    steps = [*crop, *scale, f"format={pix_fmt}"]
     argv = [
         ff.path,
         "-hide_banner",
@@ -84,6 +85,8 @@ def score_with_vmaf_cli(
     max_frames: int | None = None,
     threads: int = 1,
     what: str = "",
+    ref_scale: Sequence[str] = (),
+    dis_scale: Sequence[str] = (),
 ) -> list[dict[str, float]]:
     """Decode both streams into named pipes and score them with `vmaf_bin`.
 
@@ -92,7 +95,8 @@ def score_with_vmaf_cli(
     before writing) is noticed at once, never after a timeout."""
     if not Path(vmaf_bin).is_file() or not os.access(vmaf_bin, os.X_OK):
         raise InputError("vmaf CLI not found or not executable", path=vmaf_bin)
-    ffm.check_scorable_size(*ffm.cropped_size(distorted.width, distorted.height, dis_crop), path=what or distorted.path)
+    scored = ffm.scored_size(distorted.width, distorted.height, [*dis_crop, *dis_scale])
+    ffm.check_scorable_size(*scored, path=what or distorted.path)
     where = what or vmaf_bin
     with tempfile.TemporaryDirectory(prefix="vmafkit-cli-") as tmp:
         tmp_dir = Path(tmp)
@@ -103,11 +107,15 @@ def score_with_vmaf_cli(
             ("vmaf CLI", vmaf_cli_argv(vmaf_bin, ref_pipe, dis_pipe, log_path, threads)),
             (
                 "ffmpeg decoding the reference",
-                decode_to_y4m_argv(ff, reference, ref_pipe, pix_fmt=pix_fmt, crop=ref_crop, max_frames=max_frames),
+                decode_to_y4m_argv(
+                    ff, reference, ref_pipe, pix_fmt=pix_fmt, crop=ref_crop, max_frames=max_frames, scale=ref_scale
+                ),
             ),
             (
                 "ffmpeg decoding the distorted clip",
-                decode_to_y4m_argv(ff, distorted, dis_pipe, pix_fmt=pix_fmt, crop=dis_crop, max_frames=max_frames),
+                decode_to_y4m_argv(
+                    ff, distorted, dis_pipe, pix_fmt=pix_fmt, crop=dis_crop, max_frames=max_frames, scale=dis_scale
+                ),
             ),
         ]
         procs: list[tuple[str, subprocess.Popen, Path]] = []

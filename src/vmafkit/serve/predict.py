@@ -284,6 +284,21 @@ def known_encoder(name: str, where: str) -> str | None:
     raise InputError(f"{where}: encoder {name!r} is not an encoder vmafkit knows{hint}")
 
 
+def _rung_of(row: Mapping[str, Any]) -> str | None:
+    """The row's ladder rung from its integer width/height (+ scored_width/scored_height); None when it gives none."""
+    from vmafkit.corpus.schema import rung_label
+
+    sizes = {k: row[k] for k in ("width", "height", "scored_width", "scored_height") if k in row}
+    for key, value in sizes.items():
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not (math.isfinite(value) and value > 0 and value == int(value))
+        ):
+            raise InputError(f"{row.get('_where', 'a row')}: {key} must be a positive integer, got {value!r}")
+    return rung_label({k: int(v) for k, v in sizes.items()}) if "width" in sizes and "height" in sizes else None
+
+
 def _labels(
     rows: Sequence[Mapping[str, Any]], encoder: str | None, preset: str | None, cq: float | None
 ) -> tuple[list[str | None], list[str | None], np.ndarray]:
@@ -350,7 +365,7 @@ def predict_features(
     n = len(rows)
     encs, presets, cqs = _labels(rows, encoder, preset, cq)
     names = [str(row.get("clip", row.get("src", clip if clip is not None else "clip"))) for row in rows]
-    problems = row_problems(ens.domain, feats, encs, presets, cqs)
+    problems = row_problems(ens.domain, feats, encs, presets, cqs, rungs=[_rung_of(row) for row in rows])
     outside = [i for i, p in enumerate(problems) if p is not None]
     if outside and not allow_out_of_domain:
         first = outside[0]
@@ -478,9 +493,12 @@ def predict_pair(
     if encoder is not None:
         known_encoder(encoder, "--encoder")  # refuse a typo before the scoring work
     pair = score_pair(ref, dis, **score_kwargs)
+    scored = {"scored_width": pair.meta["width"], "scored_height": pair.meta["height"]}
+    encoded = {"width": pair.meta.get("dis_width", scored["scored_width"])}
+    encoded["height"] = pair.meta.get("dis_height", scored["scored_height"])
     result = predict_features(
         ens,
-        pair.frames,
+        [{**frame, **encoded, **scored} for frame in pair.frames],
         encoder=encoder,
         preset=preset,
         cq=cq,

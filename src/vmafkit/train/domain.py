@@ -5,6 +5,11 @@ predict checks every row against it before a number is served: an encoder, a pre
 ensemble never saw, or a feature outside the trained range by more than `T.DOMAIN_FEATURE_MARGIN`
 of that range, is outside. A model of the robust recipe was also trained without labels, so a
 row that gives none is inside; a model of the seed recipe needs every label.
+
+Resolution-ladder rungs (`corpus.schema.rung_label`: "native" for a distorted video scored at its
+encoded size, "480p" for a 480-line encode scaled up to be scored) are part of the domain too: a
+row of a rung the ensemble never saw is outside. A row that gives no size, and a sidecar written
+before rungs were recorded, are not checked.
 """
 
 from __future__ import annotations
@@ -15,13 +20,13 @@ from typing import Any
 import numpy as np
 
 from vmafkit import thresholds as T
-from vmafkit.corpus.schema import CANONICAL6, Corpus
+from vmafkit.corpus.schema import CANONICAL6, NATIVE_RUNG, Corpus
 from vmafkit.media.sources import bit_depth_of
 
 
 def training_domain(corpus: Corpus, *, label_free: bool) -> dict[str, Any]:
     """{encoders: {E: {presets, cq: [lo, hi]}}, features: {name: [lo, hi]}, feature_margin,
-    frame_sizes, pix_fmts, bit_depths, label_free} of the rows a model was fitted on."""
+    frame_sizes, pix_fmts, bit_depths, rungs, label_free} of the rows a model was fitted on."""
     encoders: dict[str, Any] = {}
     for enc in sorted(set(corpus.encoder.tolist())):
         rows = corpus.encoder == enc
@@ -40,6 +45,7 @@ def training_domain(corpus: Corpus, *, label_free: bool) -> dict[str, Any]:
         "frame_sizes": list(corpus.meta.get("frame_sizes", [])),
         "pix_fmts": pix_fmts,
         "bit_depths": sorted({bit_depth_of(p) for p in pix_fmts}),
+        "rungs": list(corpus.meta.get("rungs", [])),
         "label_free": bool(label_free),
     }
 
@@ -57,7 +63,18 @@ def describe(domain: Mapping[str, Any]) -> str:
         for enc, v in domain["encoders"].items()
     ]
     labels = "labels optional" if domain["label_free"] else "encoder, preset and cq required"
-    return "trained on " + "; ".join(parts) + f"; {labels}"
+    rungs = domain.get("rungs") or []
+    ladder = f"; rungs {', '.join(rungs)}" if rungs and rungs != [NATIVE_RUNG] else ""
+    return "trained on " + "; ".join(parts) + ladder + f"; {labels}"
+
+
+def rung_problem(domain: Mapping[str, Any], rung: str | None) -> str | None:
+    """Why a row's rung (None: not given) is outside the domain; None when inside or unrecorded."""
+    trained = domain.get("rungs") or []
+    if rung is None or not trained or rung in trained:
+        return None
+    what = "scored at its encoded size" if rung == NATIVE_RUNG else "its encode scaled up to be scored"
+    return f"rung {rung} ({what}) was not trained (trained rungs: {', '.join(trained)})"
 
 
 def label_problems(domain: Mapping[str, Any], enc: str | None, preset: str | None, cq: float) -> list[str]:
@@ -86,9 +103,11 @@ def row_problems(
     encoders: Sequence[str | None],
     presets: Sequence[str | None],
     cqs: np.ndarray,
+    *,
+    rungs: Sequence[str | None] | None = None,
 ) -> list[str | None]:
     """Per row, why it lies outside the training domain (None = inside). A label of None (cq NaN)
-    is "not given". `features` [N, 6] in CANONICAL6 order, finite."""
+    is "not given", and so is a rung of None. `features` [N, 6] in CANONICAL6 order, finite."""
     n = features.shape[0]
     reasons: list[list[str]] = [[] for _ in range(n)]
     by_labels: dict[tuple, list[str]] = {}
@@ -98,6 +117,9 @@ def row_problems(
         if key not in by_labels:
             by_labels[key] = label_problems(domain, encoders[i], presets[i], cq)
         reasons[i].extend(by_labels[key])
+        rung = rung_problem(domain, rungs[i]) if rungs is not None else None
+        if rung is not None:
+            reasons[i].append(rung)
     limits = np.array([feature_limits(domain, name) for name in CANONICAL6])
     outside = (features < limits[:, 0]) | (features > limits[:, 1])
     for i, j in zip(*np.nonzero(outside)):
