@@ -473,6 +473,18 @@ def predict_features(
     }
 
 
+def _pair_sizes(meta: Mapping[str, Any]) -> dict[str, int]:
+    """The distorted video's own size and the size it was scored at (its ladder rung), from a score's meta."""
+    if "width" not in meta:
+        return {}
+    return {
+        "width": meta.get("dis_width", meta["width"]),
+        "height": meta.get("dis_height", meta["height"]),
+        "scored_width": meta["width"],
+        "scored_height": meta["height"],
+    }
+
+
 def predict_pair(
     models: str | Path | LoadedEnsemble,
     ref: str | Path,
@@ -493,12 +505,9 @@ def predict_pair(
     if encoder is not None:
         known_encoder(encoder, "--encoder")  # refuse a typo before the scoring work
     pair = score_pair(ref, dis, **score_kwargs)
-    scored = {"scored_width": pair.meta["width"], "scored_height": pair.meta["height"]}
-    encoded = {"width": pair.meta.get("dis_width", scored["scored_width"])}
-    encoded["height"] = pair.meta.get("dis_height", scored["scored_height"])
     result = predict_features(
         ens,
-        [{**frame, **encoded, **scored} for frame in pair.frames],
+        [{**frame, **_pair_sizes(pair.meta)} for frame in pair.frames],
         encoder=encoder,
         preset=preset,
         cq=cq,
