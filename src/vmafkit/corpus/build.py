@@ -119,12 +119,11 @@ def cell_geometry(cell: Cell, ctx: CellContext) -> CellGeometry:
 
 def rung_size(source: Source, height: int) -> tuple[int, int] | None:
     """The encoded size of a ladder rung `height` for `source`: that height (made even) and the
-    width that keeps the source's aspect (nearest even); None at or above the source's height."""
-    width, source_height = source.even_size
-    if height >= source_height:
+    width that keeps the source's aspect (nearest even); None at or above the source's (even) height."""
+    if height >= source.even_size[1]:
         return None
-    height -= height % 2
-    return max(2, 2 * ((width * height + source_height) // (2 * source_height))), max(2, height)
+    height = max(2, height - height % 2)
+    return max(2, 2 * ((source.width * height + source.height) // (2 * source.height))), height
 
 
 @dataclass

@@ -284,7 +284,7 @@ def known_encoder(name: str, where: str) -> str | None:
     raise InputError(f"{where}: encoder {name!r} is not an encoder vmafkit knows{hint}")
 
 
-def _rung_of(row: Mapping[str, Any]) -> str | None:
+def _rung_of(row: Mapping[str, Any], where: str) -> str | None:
     """The row's ladder rung from its integer width/height (+ scored_width/scored_height); None when it gives none."""
     from vmafkit.corpus.schema import rung_label
 
@@ -295,7 +295,7 @@ def _rung_of(row: Mapping[str, Any]) -> str | None:
             or not isinstance(value, (int, float))
             or not (math.isfinite(value) and value > 0 and value == int(value))
         ):
-            raise InputError(f"{row.get('_where', 'a row')}: {key} must be a positive integer, got {value!r}")
+            raise InputError(f"{where}: {key} must be a positive integer, got {value!r}")
     return rung_label({k: int(v) for k, v in sizes.items()}) if "width" in sizes and "height" in sizes else None
 
 
@@ -365,7 +365,8 @@ def predict_features(
     n = len(rows)
     encs, presets, cqs = _labels(rows, encoder, preset, cq)
     names = [str(row.get("clip", row.get("src", clip if clip is not None else "clip"))) for row in rows]
-    problems = row_problems(ens.domain, feats, encs, presets, cqs, rungs=[_rung_of(row) for row in rows])
+    rungs = [_rung_of(row, row.get("_where", f"row {i + 1}")) for i, row in enumerate(rows)]
+    problems = row_problems(ens.domain, feats, encs, presets, cqs, rungs=rungs)
     outside = [i for i, p in enumerate(problems) if p is not None]
     if outside and not allow_out_of_domain:
         first = outside[0]
