@@ -203,3 +203,23 @@ def test_a_resolution_ladder_corpus_scores_each_rung_upscaled_to_its_source(make
     assert (again.cells_cached, again.cells_run) == (1, 1)
     lanczos = [json.loads(line) for line in out.read_text().splitlines() if '"height": 48' in line]
     assert {r["scale_filter"] for r in lanczos} == {"lanczos"}
+
+
+def test_a_corpus_scored_at_a_display_resolution_records_it(make_ref_dir, tmp_path):
+    ref_dir = make_ref_dir("src01_hrc00_160x90_48f.yuv")
+    out = tmp_path / "c.jsonl"
+    build_corpus(ref_dir, ["libx264"], [30], out, max_frames=FRAMES, progress=False, resolution=(320, 180))
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {(r["width"], r["height"], r["scored_width"], r["scored_height"], r["scale_filter"]) for r in rows} == {
+        (160, 90, 320, 180, "bicubic")
+    }
+    raw = ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", "160x90", "-framerate", 25]
+    source, encode = media("src01_hrc00_160x90_48f.yuv"), tmp_path / "e.mkv"
+    codec = ["-threads", 1, "-c:v", "libx264", "-crf", 30, "-preset", "medium"]
+    _ffmpeg(*raw, "-i", source, "-fps_mode", "passthrough", "-frames:v", FRAMES, *codec, encode)
+    up = "scale=320:180:flags=bicubic,format=yuv420p"
+    expected = _hand_scored(
+        ["-i", encode, *raw, "-i", source], f"[0:v]{up}[d];[1:v]trim=end_frame={FRAMES},{up}[r]", tmp_path / "h.json"
+    )
+    _agree(sorted(rows, key=lambda r: r["frame_index"]), expected)
+    assert load_corpus(out).meta["rungs"] == ["90p"]

@@ -219,7 +219,8 @@ def score_pair(
     ref_src = describe_source(ref, ff=ff, width=width, height=height, pix_fmt=pix_fmt, fps=fps)
     dis_src = describe_source(dis, ff=ff, width=width, height=height, pix_fmt=pix_fmt, fps=fps)
     geometry = pair_geometry(ref_src, dis_src, scale=scale, resolution=resolution, where=dis)
-    ffm.check_scorable_size(*ref_src.even_size, path=ref, source_size=(ref_src.width, ref_src.height))
+    cropped_from = (ref_src.width, ref_src.height) if geometry.size == ref_src.even_size else None
+    ffm.check_scorable_size(*geometry.size, path=ref, source_size=cropped_from)
     n_ref, n_dis = count_frames(ff, ref_src, max_frames), count_frames(ff, dis_src, max_frames)
     if n_ref == 0:
         raise InputError("reference has no decodable frames", path=ref)
