@@ -223,3 +223,25 @@ def test_a_corpus_scored_at_a_display_resolution_records_it(make_ref_dir, tmp_pa
     )
     _agree(sorted(rows, key=lambda r: r["frame_index"]), expected)
     assert load_corpus(out).meta["rungs"] == ["90p"]
+
+
+def test_predict_refuses_an_upscaled_pair_for_an_ensemble_trained_without_rungs(seeking_384x288, tmp_path):
+    from ..unit.decide_helpers import export_models
+
+    models, _, _ = export_models(tmp_path, seeds=(0, 1))
+    ref = media("seeking_720x480_150f.mp4")
+    args = ["predict", "--models", models, "--ref", ref, "--dis", seeking_384x288, "--max-frames", FRAMES]
+    args += ["--scale", "bicubic"]
+    proc = subprocess.run(
+        [*VMAFKIT, *map(str, args), "--allow-out-of-domain", "--json"], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    frames = json.loads(proc.stdout)["frames"]
+    assert len(frames) == FRAMES and not any(f["in_domain"] for f in frames)
+    assert all(
+        "rung 288p (its encode scaled up to be scored) was not trained (trained rungs: native)" in f["out_of_domain"]
+        for f in frames
+    )
+    refused = subprocess.run([*VMAFKIT, *map(str, args)], capture_output=True, text=True)
+    assert refused.returncode == 2 and "rung 288p" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
