@@ -58,6 +58,8 @@ class RunOptions:
     demo: bool = False
     progress: bool = True
     bundle: bool = True
+    resolutions: Sequence[int] = ()  # the corpus's resolution ladder (rung heights); () = none
+    scale: str | None = None  # the ladder's scale filter; None = bicubic
 
 
 @dataclass
@@ -417,6 +419,9 @@ def _corpus_step(ledger, opts, ref_dir, sources, corpus, encoders, log) -> str:
         "libvmaf": ff.libvmaf_version,
         "sources": {s.name: [s.sha256, s.group] for s in sources},
     }
+    if opts.resolutions:  # only then: the corpus step of a run without a ladder keeps its fingerprint
+        params["resolutions"] = list(opts.resolutions)
+        params["scale"] = opts.scale
 
     def action():
         corpus.parent.mkdir(parents=True, exist_ok=True)
@@ -432,6 +437,8 @@ def _corpus_step(ledger, opts, ref_dir, sources, corpus, encoders, log) -> str:
             progress=opts.progress,
             scheduler=opts.scheduler,
             sources=sources,
+            resolutions=opts.resolutions,
+            scale=opts.scale,
         )
         log(f"corpus: {built.n_rows} rows, {built.n_cells} cells ({built.cells_cached} cached)")
         return [corpus], built.to_json()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+from vmafkit.media.score import PairScore
 from vmafkit.serve.export import ort_session
 from vmafkit.serve.predict import MODE_ENSEMBLE, MODE_SMOKE, load_ensemble, merge_members, predict_features, run_batched
 from vmafkit.serve.registry import flip
@@ -182,7 +182,7 @@ def test_ref_dis_path_uses_score_pair(models, tmp_path, monkeypatch):
 
     def fake_score_pair(ref, dis, **kwargs):
         calls.append((ref, dis, kwargs))
-        return SimpleNamespace(frames=frames, mean={}, backend="fake", libvmaf_version=None)
+        return PairScore(frames=frames, mean={}, backend="fake", libvmaf_version=None)
 
     monkeypatch.setattr(score_mod, "score_pair", fake_score_pair)
     result = cli(

@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import math
 import threading
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from vmafkit import thresholds as T
 from vmafkit.errors import InputError
+from vmafkit.media.score import PairScore
 from vmafkit.serve.export import ort_session
 from vmafkit.serve.predict import (
     MODE_ENSEMBLE,
@@ -333,7 +333,7 @@ def _fake_pair(monkeypatch, frames, calls):
 
     def fake_score_pair(ref, dis, **kwargs):
         calls.append((ref, dis, kwargs))
-        return SimpleNamespace(frames=frames, mean={}, backend="fake-backend", libvmaf_version="v9.9.9")
+        return PairScore(frames=frames, mean={}, backend="fake-backend", libvmaf_version="v9.9.9")
 
     monkeypatch.setattr(score_mod, "score_pair", fake_score_pair)
 

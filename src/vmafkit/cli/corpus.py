@@ -18,6 +18,9 @@ from vmafkit.cli.options import (
     out_option,
     progress_option,
     quiet_alias,
+    resolution_option,
+    resolutions_option,
+    scale_option,
     scheduler_option,
     vmaf_bin_option,
 )
@@ -44,6 +47,9 @@ CORPUS_SUFFIXES = (".jsonl", ".parquet")
     show_default=True,
     help="Threads per encode; part of each cell's identity, since encoders' output depends on it.",
 )
+@resolutions_option
+@scale_option
+@resolution_option
 @scheduler_option
 @progress_option
 @quiet_alias
@@ -62,10 +68,13 @@ def corpus_cmd(
     metrics,
     subsample,
     encoder_threads,
+    resolutions,
+    scale,
+    resolution,
     scheduler,
     progress,
 ):
-    """Encode every (source, encoder, preset, cq) cell and score every frame with libvmaf."""
+    """Encode every (source, encoder, preset, cq[, ladder rung]) cell and score every frame with libvmaf."""
     from vmafkit.corpus.build import build_corpus
 
     result = build_corpus(
@@ -84,6 +93,9 @@ def corpus_cmd(
         vmaf_model=vmaf_model,
         metrics=metrics,
         subsample=subsample,
+        resolutions=resolutions or (),
+        scale=scale,
+        resolution=resolution,
     )
     click.echo(
         f"{result.n_rows} rows from {result.n_cells} cells ({result.cells_cached} cached, "
@@ -100,7 +112,7 @@ def corpus_cmd(
 @json_option
 @run_command
 def merge_cmd(shards, out, allow_mixed_versions, json_to):
-    """Merge corpus shards, deduplicated by (src_sha256, encoder, preset, cq, frame_index)."""
+    """Merge corpus shards, deduplicated by (src_sha256, encoder, preset, cq, width, height, frame_index)."""
     from vmafkit.corpus.merge import merge_shards
 
     if json_to is not None and Path(json_to).suffix.lower() in CORPUS_SUFFIXES:

@@ -17,6 +17,8 @@ from vmafkit.cli.options import (
     json_option,
     libvmaf_options,
     max_frames_option,
+    resolution_option,
+    scale_option,
     vmaf_bin_option,
 )
 from vmafkit.errors import EXIT_OK, InputError
@@ -73,12 +75,17 @@ def _print_doctor(report) -> None:
 @click.command("score")
 @click.option("--ref", required=True, help="Reference clip.")
 @click.option("--dis", required=True, help="Distorted clip.")
-@click.option("--width", type=click.IntRange(1, V.DIMENSION_MAX), help="Width of raw .yuv inputs (else from the name).")
 @click.option(
-    "--height", type=click.IntRange(1, V.DIMENSION_MAX), help="Height of raw .yuv inputs (else from the name)."
+    "--width",
+    type=click.IntRange(1, V.DIMENSION_MAX),
+    help="Width of raw inputs (else from the name); with --height/--pix-fmt, any name but a .y4m or a known "
+    "container is read as raw video.",
 )
-@click.option("--pix-fmt", help="Pixel format of raw .yuv inputs (default yuv420p or from the name).")
-@click.option("--fps", type=FiniteFloatRange(0, V.FPS_MAX, min_open=True), help="Frame rate of raw .yuv inputs.")
+@click.option("--height", type=click.IntRange(1, V.DIMENSION_MAX), help="Height of raw inputs (else from the name).")
+@click.option("--pix-fmt", help="Pixel format of raw inputs (default yuv420p or from the name).")
+@click.option("--fps", type=FiniteFloatRange(0, V.FPS_MAX, min_open=True), help="Frame rate of raw inputs.")
+@scale_option
+@resolution_option
 @max_frames_option
 @ffmpeg_option
 @vmaf_bin_option
@@ -94,6 +101,8 @@ def score_cmd(
     height,
     pix_fmt,
     fps,
+    scale,
+    resolution,
     max_frames,
     ffmpeg,
     vmaf_bin,
@@ -105,7 +114,8 @@ def score_cmd(
     csv_to,
 ):
     """Per-frame canonical-6 + VMAF (+ --metrics) of DIS against REF, and per-clip means, as JSON
-    (on stdout unless --json PATH, or a bare --csv takes stdout); --csv: the frames as CSV."""
+    (on stdout unless --json PATH, or a bare --csv takes stdout); --csv: the frames as CSV. A DIS
+    of another size is scored upscaled with --scale, or both at --resolution."""
     from vmafkit.media.score import frame_columns, score_pair
 
     if json_to == STDOUT and csv_to == STDOUT:
@@ -125,7 +135,11 @@ def score_cmd(
         vmaf_model=vmaf_model,
         metrics=metrics,
         subsample=subsample,
+        scale=scale,
+        resolution=resolution,
     )
+    for note in result.meta.get("notes", []):
+        click.echo(f"vmafkit: note: {note}", err=True)
     csv_printed = emit_csv(frame_columns(metrics), result.frames, csv_to)
     json_printed = emit_json(result.to_json(), json_to or (None if csv_printed else STDOUT))
     if not (json_printed or csv_printed):

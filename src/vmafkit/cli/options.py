@@ -14,6 +14,7 @@ conversion and range errors apply to the old spelling unchanged.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -27,6 +28,7 @@ from vmafkit.cli._common import FiniteFloatRange
 from vmafkit.errors import InputError
 from vmafkit.io import atomic_write_json, atomic_write_text, dumps_csv, dumps_json
 from vmafkit.media import libvmaf
+from vmafkit.media.ffmpeg import SCALE_FILTERS
 from vmafkit.train.recipe import DEFAULT_SEEDS, RECIPE_NAMES, Recipe
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -373,3 +375,79 @@ def training_options(func: F) -> F:
     for option in reversed(options):
         func = option(func)
     return func
+
+
+# ----------------------------------------------------------------------------- geometry
+
+
+class _Size(click.ParamType):
+    """`WxH` -> (W, H), both 1..DIMENSION_MAX."""
+
+    name = "size"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[int, int]:
+        if isinstance(value, tuple):
+            return value
+        match = re.fullmatch(r"\s*(\d{1,6})\s*[xX]\s*(\d{1,6})\s*", str(value))
+        if not match:
+            self.fail(f"expected WIDTHxHEIGHT such as 1920x1080, got {value!r}", param, ctx)
+        width, height = int(match.group(1)), int(match.group(2))
+        if not (1 <= width <= V.DIMENSION_MAX and 1 <= height <= V.DIMENSION_MAX):
+            self.fail(f"{value!r}: width and height must be 1 to {V.DIMENSION_MAX}", param, ctx)
+        return width, height
+
+
+class _Heights(click.ParamType):
+    """`1080,720,480` -> (1080, 720, 480): ladder rung heights, 2..DIMENSION_MAX."""
+
+    name = "heights"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[int, ...]:
+        if isinstance(value, tuple):
+            return value
+        items = [item.strip().removesuffix("p") for item in str(value).split(",")]
+        if not all(item.isdigit() for item in items):
+            self.fail(f"expected comma-separated heights such as 1080,720,480, got {value!r}", param, ctx)
+        heights = tuple(int(item) for item in items)
+        bad = [h for h in heights if not 2 <= h <= V.DIMENSION_MAX]
+        if bad:
+            self.fail(f"height {bad[0]} is out of range (2 to {V.DIMENSION_MAX})", param, ctx)
+        return heights
+
+
+def scale_option(func: F) -> F:
+    return click.option(
+        "--scale",
+        "scale",
+        type=click.Choice(SCALE_FILTERS),
+        default=None,
+        metavar="FILTER",
+        help="ffmpeg scale algorithm (bicubic, lanczos, ...) that resizes a distorted video of another size to "
+        "the reference's size (score refuses such a pair without it), both sides to --resolution, and ladder "
+        "rungs both ways (default there: bicubic, libvmaf's documented procedure).",
+    )(func)
+
+
+def resolution_option(func: F) -> F:
+    return click.option(
+        "--resolution",
+        "resolution",
+        type=_Size(),
+        default=None,
+        metavar="WxH",
+        help="Score at this size (e.g. the display's): the reference and the distorted are both scaled to it "
+        "with --scale (default bicubic); even width and height.",
+    )(func)
+
+
+def resolutions_option(func: F) -> F:
+    return click.option(
+        "--resolutions",
+        "resolutions",
+        type=_Heights(),
+        default=None,
+        metavar="HEIGHTS",
+        help="Resolution ladder, comma-separated heights (e.g. 1080,720,480): every cell is encoded at each rung "
+        "(aspect kept, even sizes; a rung at or above the source's height is the source's size) and scored "
+        "scaled back up to the source's size with --scale (default bicubic).",
+    )(func)

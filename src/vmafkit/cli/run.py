@@ -15,6 +15,8 @@ from vmafkit.cli.options import (
     progress_option,
     quiet_alias,
     recipe_option,
+    resolutions_option,
+    scale_option,
     scheduler_option,
     seeds_option,
     training_options,
@@ -33,6 +35,8 @@ from vmafkit.cli.options import (
 )
 @click.option("--cqs", default="19,25,31,37", show_default=True)
 @click.option("--presets", default="medium", show_default=True)
+@resolutions_option
+@scale_option
 @seeds_option
 @training_options
 @recipe_option
@@ -54,6 +58,8 @@ def run_cmd(
     encoders,
     cqs,
     presets,
+    resolutions,
+    scale,
     seeds,
     epochs,
     batch_size,
@@ -100,6 +106,8 @@ def run_cmd(
         demo=demo,
         progress=progress,
         bundle=not no_bundle,
+        resolutions=resolutions or (),
+        scale=scale,
     )
     result = run_pipeline(opts, log=lambda msg: click.echo(f"vmafkit: {msg}", err=True))
     click.echo(

@@ -21,6 +21,8 @@ from vmafkit.cli.options import (
     progress_option,
     registry_option,
     renamed_option,
+    resolution_option,
+    scale_option,
 )
 from vmafkit.errors import EXIT_OK, InputError
 
@@ -196,6 +198,8 @@ def register(main: click.Group) -> None:
     @click.option("--height", type=click.IntRange(1, V.DIMENSION_MAX), default=None)
     @click.option("--pix-fmt", default=None)
     @click.option("--fps", type=FiniteFloatRange(0, V.FPS_MAX, min_open=True), default=None)
+    @scale_option
+    @resolution_option
     @max_frames_option
     @ffmpeg_option
     @run_command
@@ -215,6 +219,8 @@ def register(main: click.Group) -> None:
         height,
         pix_fmt,
         fps,
+        scale,
+        resolution,
         max_frames,
         ffmpeg,
     ) -> int:
@@ -249,6 +255,8 @@ def register(main: click.Group) -> None:
                 height=height,
                 pix_fmt=pix_fmt,
                 fps=fps,
+                scale=scale,
+                resolution=resolution,
                 max_frames=max_frames,
                 ffmpeg=ffmpeg,
             )

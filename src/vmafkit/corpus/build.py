@@ -1,5 +1,9 @@
 """Build the per-frame corpus: every (source, encoder, preset, cq) cell encoded and scored.
 
+With a resolution ladder (`resolutions`), each cell is also encoded at every rung below the
+source's height (aspect kept, even sizes) and scored scaled back up to the source's size, the way
+streaming ladders are scored; a rung is part of the cell's identity and its rows' `width`/`height`.
+
 A finished cell is stored atomically in a content-addressed cache (its name is a hash of
 everything that determines its rows), so a re-run skips it, a half-written cell is never taken
 as done, and killing the run at any moment loses nothing already finished.
@@ -34,7 +38,7 @@ from vmafkit.io import atomic_output, atomic_write_text, ensure_parent_exists, e
 from vmafkit.media import ffmpeg as ffm
 from vmafkit.media import libvmaf
 from vmafkit.media.encoders import get_adapter, require_working
-from vmafkit.media.score import BACKEND_FFMPEG, BACKEND_VMAF_CLI, run_libvmaf
+from vmafkit.media.score import BACKEND_FFMPEG, BACKEND_VMAF_CLI, check_resolution, run_libvmaf
 from vmafkit.media.sources import Source, find_sources
 from vmafkit.parallel.executor import make_executor, usable_cores
 
@@ -54,13 +58,20 @@ class Cell:
     encoder: str
     preset: str  # the preset the encoder really uses (numeric for svt/aom/vpx, p1..p7 for nvenc)
     cq: int
+    rung: tuple[int, int] | None = None  # encoded size of a ladder rung; None: the source's (even) size
+
+    @property
+    def encoded_size(self) -> tuple[int, int]:
+        return self.rung or self.source.even_size
 
     @property
     def label(self) -> str:
-        return f"{self.source.name} {self.encoder} {self.preset} cq{self.cq}"
+        rung = f" {self.rung[0]}x{self.rung[1]}" if self.rung else ""
+        return f"{self.source.name} {self.encoder} {self.preset} cq{self.cq}{rung}"
 
     def sort_key(self) -> tuple:
-        return (self.source.name, self.encoder, self.preset, self.cq)
+        rung = (1, -self.rung[1], -self.rung[0]) if self.rung else (0, 0, 0)  # the source's size, then rungs down
+        return (self.source.name, self.encoder, self.preset, self.cq, rung)
 
 
 @dataclass(frozen=True)
@@ -77,10 +88,47 @@ class CellContext:
     vmaf_model: str = ffm.VMAF_MODEL
     metrics: tuple[str, ...] = ()
     subsample: int = 1
+    scale_filter: str = ffm.DEFAULT_SCALE_FILTER  # resizes rungs down and up, and both sides to `resolution`
+    resolution: tuple[int, int] | None = None  # score every cell at this size; None: at the source's even size
 
     @property
     def backend(self) -> str:
         return BACKEND_VMAF_CLI if self.vmaf_bin else BACKEND_FFMPEG
+
+
+@dataclass(frozen=True)
+class CellGeometry:
+    """The resizes of one cell: the encode down to its rung, then both sides to the scored size."""
+
+    encode_scale: list[str]
+    ref_scale: list[str]
+    dis_scale: list[str]
+    scored_size: tuple[int, int]
+
+    @property
+    def scaled(self) -> bool:
+        return bool(self.encode_scale or self.ref_scale or self.dis_scale)
+
+
+def cell_geometry(cell: Cell, ctx: CellContext) -> CellGeometry:
+    even = cell.source.even_size
+    encoded = cell.encoded_size
+    scored = ctx.resolution or even
+    return CellGeometry(
+        encode_scale=ffm.scale_filter(*even, *encoded, ctx.scale_filter),
+        ref_scale=ffm.scale_filter(*even, *scored, ctx.scale_filter),
+        dis_scale=ffm.scale_filter(*encoded, *scored, ctx.scale_filter),
+        scored_size=scored,
+    )
+
+
+def rung_size(source: Source, height: int) -> tuple[int, int] | None:
+    """The encoded size of a ladder rung `height` for `source`: that height (made even) and the
+    width that keeps the source's aspect (nearest even); None at or above the source's (even) height."""
+    if height >= source.even_size[1]:
+        return None
+    height = max(2, height - height % 2)
+    return max(2, 2 * ((source.width * height + source.height) // (2 * source.height))), height
 
 
 @dataclass
@@ -191,16 +239,23 @@ def _sweep_output_temps(out: Path) -> None:
 
 
 def plan_cells(
-    sources: Sequence[Source], encoders: Sequence[str], presets: Sequence[str], cqs: Sequence[int]
+    sources: Sequence[Source],
+    encoders: Sequence[str],
+    presets: Sequence[str],
+    cqs: Sequence[int],
+    *,
+    resolutions: Sequence[int] = (),
 ) -> list[Cell]:
     cells = []
     for source in sources:
+        rungs = {rung_size(source, height) for height in resolutions} if resolutions else {None}
         for encoder in encoders:
             adapter = get_adapter(encoder)
             for preset in presets:
                 for cq in cqs:
                     adapter.args(cq, preset)  # validates the cq range up front
-                    cells.append(Cell(source, encoder, adapter.preset_for(preset), int(cq)))
+                    for rung in rungs:
+                        cells.append(Cell(source, encoder, adapter.preset_for(preset), int(cq), rung))
     return sorted(set(cells), key=Cell.sort_key)
 
 
@@ -224,6 +279,13 @@ def cell_key(cell: Cell, ctx: CellContext) -> str:
         "geometry": [cell.source.width, cell.source.height, cell.source.pix_fmt, cell.source.fps, cell.source.kind],
     }
     identity.update(_libvmaf_identity(ctx))
+    # Only a cell that is resized has these: the cells of a corpus without a ladder or --resolution keep their keys.
+    if cell.rung is not None:
+        identity["rung"] = list(cell.rung)
+    geometry = cell_geometry(cell, ctx)
+    if geometry.scaled:
+        identity["scored_size"] = list(geometry.scored_size)
+        identity["scale_filter"] = ctx.scale_filter
     text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
@@ -243,8 +305,10 @@ def _libvmaf_identity(ctx: CellContext) -> dict[str, Any]:
 
 
 def cell_path(cell: Cell, ctx: CellContext) -> Path:
+    rung = f"__{cell.rung[0]}x{cell.rung[1]}" if cell.rung else ""
     return (
-        ctx.cache_dir / f"{cell.source.name}__{cell.encoder}__{cell.preset}__cq{cell.cq}__{cell_key(cell, ctx)}.jsonl"
+        ctx.cache_dir
+        / f"{cell.source.name}__{cell.encoder}__{cell.preset}__cq{cell.cq}{rung}__{cell_key(cell, ctx)}.jsonl"
     )
 
 
@@ -301,14 +365,17 @@ class _ScorerArgs(TypedDict):
     vmaf_model: str
     metrics: tuple[str, ...]
     subsample: int
+    ref_scale: list[str]
+    dis_scale: list[str]
 
 
 def _encode_and_score(cell: Cell, ctx: CellContext, tmp: Path) -> list[dict[str, Any]]:
     """Encode the cell into `tmp`, score it against its source; its rows."""
     source = cell.source
     encoded = tmp / "encoded.mkv"
-    frames, enc_ms = _encode(cell, ctx, encoded)
-    dis = ffm.InputSpec(encoded, False, *source.even_size, source.pix_fmt, source.fps)
+    geometry = cell_geometry(cell, ctx)
+    frames, enc_ms = _encode(cell, ctx, encoded, geometry.encode_scale)
+    dis = ffm.InputSpec(encoded, False, *cell.encoded_size, source.pix_fmt, source.fps)
     scorer_args: _ScorerArgs = {
         "pix_fmt": ffm.scoring_pix_fmt(source.pix_fmt),
         "ref_crop": source.crop,
@@ -318,6 +385,8 @@ def _encode_and_score(cell: Cell, ctx: CellContext, tmp: Path) -> list[dict[str,
         "vmaf_model": ctx.vmaf_model,
         "metrics": ctx.metrics,
         "subsample": ctx.subsample,
+        "ref_scale": geometry.ref_scale,
+        "dis_scale": geometry.dis_scale,
     }
     if ctx.vmaf_bin:
         from vmafkit.media.vmafcli import score_with_vmaf_cli
@@ -343,7 +412,7 @@ def _encode_and_score(cell: Cell, ctx: CellContext, tmp: Path) -> list[dict[str,
     )
 
 
-def _encode(cell: Cell, ctx: CellContext, encoded: Path) -> tuple[int, int]:
+def _encode(cell: Cell, ctx: CellContext, encoded: Path, scale: list[str]) -> tuple[int, int]:
     source = cell.source
     args = get_adapter(cell.encoder).args(cell.cq, cell.preset)
     argv = ffm.encode_argv(
@@ -357,6 +426,7 @@ def _encode(cell: Cell, ctx: CellContext, encoded: Path) -> tuple[int, int]:
         crop=source.crop,
         max_frames=ctx.max_frames,
         threads=ctx.encoder_threads,
+        scale=scale,
     )
     started = time.perf_counter()
     result = ffm.run_ffmpeg(argv)
@@ -372,8 +442,11 @@ def _encode(cell: Cell, ctx: CellContext, encoded: Path) -> tuple[int, int]:
 def _rows(
     cell: Cell, ctx: CellContext, scored: list[dict[str, float]], *, enc_bytes: int, enc_ms: int, enc_version: str
 ) -> list[dict[str, Any]]:
-    common = {
+    width, height = cell.encoded_size
+    common: dict[str, Any] = {
         **source_columns(cell.source),
+        "width": width,  # the encoded size: a ladder rung's, else the source's even size
+        "height": height,
         "encoder": cell.encoder,
         "preset": cell.preset,
         "cq": cell.cq,
@@ -386,6 +459,10 @@ def _rows(
         "backend": ctx.backend,
         "vmaf_model": ctx.vmaf_model,
     }
+    geometry = cell_geometry(cell, ctx)
+    if geometry.scaled:  # scored at another size than encoded: say at which, and with what filter
+        common["scored_width"], common["scored_height"] = geometry.scored_size
+        common["scale_filter"] = ctx.scale_filter
     keys = (TARGET, *CANONICAL6, *libvmaf.metric_columns(ctx.metrics))
     return [{**common, "frame_index": f["frame_index"], **{k: f[k] for k in keys}} for f in scored]
 
@@ -413,6 +490,9 @@ def build_corpus(
     vmaf_model: str = ffm.VMAF_MODEL,
     metrics: Sequence[str] = (),
     subsample: int = 1,
+    resolutions: Sequence[int] = (),
+    scale: str | None = None,
+    resolution: tuple[int, int] | None = None,
 ) -> BuildResult:
     """Encode and score every cell in parallel, then write the corpus atomically (sorted rows).
 
@@ -432,13 +512,20 @@ def build_corpus(
     libvmaf.get_model(vmaf_model)
     metrics = libvmaf.parse_metrics(metrics)
     libvmaf.check_subsample(subsample)
+    if resolution is not None:
+        check_resolution(resolution)
+    bad_rungs = [height for height in resolutions if height < 2]
+    if bad_rungs:
+        raise InputError(f"--resolutions: rung height {bad_rungs[0]} is below 2")
+    scale_filter = scale or ffm.DEFAULT_SCALE_FILTER
+    ffm.check_scale_filter(scale_filter)
     ff = ffm.find_ffmpeg(ffmpeg)
     require_working(ff, list(encoders))
     sources = list(sources) if sources is not None else find_sources(ref_dir, ff=ff)
     check_distinct_sources(sources, ref_dir)
     for source in sources:
         libvmaf.check_metric_sizes(metrics, *source.even_size, path=source.path)
-    cells = plan_cells(sources, encoders, presets, cqs)
+    cells = plan_cells(sources, encoders, presets, cqs, resolutions=resolutions)
     jobs = jobs or default_jobs(len(cells))
     # Absolute: tasks may run in other processes or on other hosts (Dask), whose cwd is not ours.
     cache = (Path(cache_dir) if cache_dir else layout.cell_cache_dir(out)).absolute()
@@ -453,6 +540,8 @@ def build_corpus(
         vmaf_model=vmaf_model,
         metrics=metrics,
         subsample=subsample,
+        scale_filter=scale_filter,
+        resolution=(resolution[0], resolution[1]) if resolution is not None else None,
     )
     executor = make_executor(jobs, scheduler)
     try:

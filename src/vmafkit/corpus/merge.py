@@ -1,6 +1,6 @@
 """Merge corpus shards from several hosts into one corpus.
 
-Rows are deduplicated by (src_sha256, encoder, preset, cq, frame_index). Two rows with the same
+Rows are deduplicated by (src_sha256, encoder, preset, cq, width, height, frame_index). Two rows with the same
 key must carry the same numbers: if they differ (another libvmaf build or back-end), the merge
 refuses rather than keeping one silently. Shards scored by different libvmaf versions are
 refused unless explicitly allowed, since their numbers are not interchangeable.
@@ -81,6 +81,9 @@ PROVENANCE_KEYS = (
     "src_width",
     "src_height",
     "fps",
+    "scored_width",
+    "scored_height",
+    "scale_filter",
 )
 
 
@@ -171,7 +174,14 @@ def merge_shards(shards: Sequence[str | Path], out: str | Path, *, allow_mixed_v
         )
     rows = sorted(
         (row for row, _ in kept.values()),
-        key=lambda r: (str(r["src"]), *map(str, row_key(r)[1:3]), float(r["cq"]), int(r["frame_index"])),
+        key=lambda r: (
+            str(r["src"]),
+            *map(str, row_key(r)[1:3]),
+            float(r["cq"]),
+            -int(r["height"]),
+            -int(r["width"]),
+            int(r["frame_index"]),
+        ),
     )
     with atomic_output(out, "w") as handle:
         handle.write(write_jsonl_lines(rows))

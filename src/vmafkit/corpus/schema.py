@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,9 +53,15 @@ TRACE_KEYS = (
     "src_width",
     "src_height",
     "imported_from",  # set by `vmafkit import-corpus`: the row was scored by the seed kit, not by vmafkit
+    # A row scored at another size than it was encoded at (a ladder rung scaled up to its source, or
+    # `--resolution`): that size and the ffmpeg scale algorithm; absent when nothing was resized.
+    "scored_width",
+    "scored_height",
+    "scale_filter",
 )
 NUMERIC_KEYS = (TARGET, *CANONICAL6, "cq", "frame_index", "width", "height", "fps", "enc_bytes", "enc_time_ms")
-MERGE_KEY = ("src_sha256", "encoder", "preset", "cq", "frame_index")
+# width/height: the encoded size, so the rungs of a resolution ladder (same cq, another size) are distinct rows.
+MERGE_KEY = ("src_sha256", "encoder", "preset", "cq", "width", "height", "frame_index")
 # The libvmaf model a row was scored with (`vmaf_model`) decides what its vmaf and canonical-6 are;
 # a row without the key was scored with DEFAULT_MODEL, the only model vmafkit scored before it had
 # a --model. The extra metric columns (`--metrics`) are media.libvmaf.METRIC_COLUMNS.
@@ -214,8 +220,12 @@ def validate_row(row: Any, where: str) -> dict[str, Any]:
     low, high = cq_range(row["encoder"])
     _in_range(row, "cq", where, low, high, f"{low} to {high} for {row['encoder']}")
     _integer(row, "frame_index", where, 0, FRAME_INDEX_MAX, "a non-negative integer")
-    for key in ("width", "height"):
+    for key in ("width", "height", *(k for k in ("scored_width", "scored_height") if k in row)):
         _integer(row, key, where, 1, DIMENSION_MAX, f"a positive integer up to {DIMENSION_MAX}")
+    if "scale_filter" in row and (not isinstance(row["scale_filter"], str) or not row["scale_filter"].strip()):
+        raise InputError(
+            f"{where}: scale_filter must be a non-empty string when present, got {_show(row['scale_filter'])}"
+        )
     value = row["fps"]
     if not 0 < value <= FPS_MAX:
         raise InputError(f"{where}: fps {_show(value)} is out of range (allowed: above 0, up to {FPS_MAX:g})")
@@ -243,8 +253,7 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
         key = row_key(row)
         if key in seen:
             raise InputError(
-                f"{where}: duplicate row (same src_sha256, encoder, preset, cq, frame_index as {seen[key]}); "
-                "deduplicate with `vmafkit merge`"
+                f"{where}: duplicate row (same {', '.join(MERGE_KEY)} as {seen[key]}); deduplicate with `vmafkit merge`"
             )
         seen[key] = where
         rows.append(row)
@@ -293,6 +302,7 @@ def rows_to_corpus(rows: list[dict[str, Any]], path: str | Path) -> Corpus:
                 path=path,
             )
     sizes = sorted({(int(r["width"]), int(r["height"])) for r in rows})
+    rungs = sorted({label for r in rows if (label := rung_label(r)) is not None}, key=rung_order)
     return Corpus(
         path=path,
         features=np.array([[float(r[k]) for k in CANONICAL6] for r in rows], dtype=np.float64),
@@ -309,6 +319,7 @@ def rows_to_corpus(rows: list[dict[str, Any]], path: str | Path) -> Corpus:
             "frame_sizes": [list(wh) for wh in sizes],
             "pix_fmts": sorted({str(r["pix_fmt"]) for r in rows}),
             MODEL_KEY: model,
+            "rungs": rungs,
         },
     )
 
@@ -330,6 +341,25 @@ def source_columns(source: Source) -> dict[str, Any]:
         "pix_fmt": source.pix_fmt,
         "bit_depth": source.bit_depth,
     }
+
+
+NATIVE_RUNG = "native"
+
+
+def rung_label(row: Mapping[str, Any]) -> str | None:
+    """Which rung a row (corpus or feature row) was scored at: "native" when at its encoded size,
+    "480p" when its 480-line encode was scaled up to be scored; None when the row gives no size."""
+    if "height" not in row:
+        return None
+    scored = (row.get("scored_width", row.get("width")), row.get("scored_height", row["height"]))
+    if scored == (row.get("width"), row["height"]):
+        return NATIVE_RUNG
+    return f"{int(row['height'])}p"
+
+
+def rung_order(label: str) -> tuple[int, int]:
+    """Sort key of rung labels: native first, then the rungs from the highest down."""
+    return (0, 0) if label == NATIVE_RUNG else (1, -int(label.removesuffix("p")))
 
 
 def load_corpus(path: str | Path) -> Corpus:

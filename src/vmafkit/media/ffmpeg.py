@@ -47,6 +47,22 @@ _FULL_RANGE_ALIASES = {"yuvj420p": "yuv420p", "yuvj422p": "yuv422p", "yuvj444p":
 # subsampling, 18 on every axis. vmafkit crops odd sizes on subsampled axes to even before scoring
 # (17 -> 16 there), so "the scored size is at least 17x17" is exactly the set of sizes that work.
 LIBVMAF_MIN_SIDE = 17
+# ffmpeg's scale filter algorithms (swscale `flags=`); libvmaf's documented procedure for an encode
+# smaller than its reference upsamples it to the reference (or display) size with bicubic.
+SCALE_FILTERS = (
+    "bicubic",
+    "bilinear",
+    "fast_bilinear",
+    "neighbor",
+    "area",
+    "bicublin",
+    "gauss",
+    "sinc",
+    "lanczos",
+    "spline",
+    "experimental",
+)
+DEFAULT_SCALE_FILTER = "bicubic"
 
 
 @dataclass(frozen=True)
@@ -234,6 +250,29 @@ def crop_filter(width: int, height: int, crop_w: int, crop_h: int) -> list[str]:
     return [f"crop={crop_w}:{crop_h}:0:0"]
 
 
+def scale_filter(width: int, height: int, to_width: int, to_height: int, flags: str) -> list[str]:
+    """A resize to `to_width`x`to_height` with the scale algorithm `flags`, or nothing when the size is already that."""
+    check_scale_filter(flags)
+    if (to_width, to_height) == (width, height):
+        return []
+    return [f"scale={to_width}:{to_height}:flags={flags}"]
+
+
+def check_scale_filter(flags: str) -> None:
+    if flags not in SCALE_FILTERS:
+        raise InputError(f"unknown scale filter {flags!r}; use one of {', '.join(SCALE_FILTERS)}")
+
+
+def scored_size(width: int, height: int, steps: Sequence[str] = ()) -> tuple[int, int]:
+    """The size a stream is scored at after its `crop_filter` and `scale_filter` steps (the last one decides)."""
+    for step in steps:
+        match = re.fullmatch(r"(?:crop=(\d+):(\d+):0:0|scale=(\d+):(\d+):flags=\w+)", step)
+        if match:
+            numbers = [int(g) for g in match.groups() if g is not None]
+            width, height = numbers[0], numbers[1]
+    return width, height
+
+
 def cropped_size(width: int, height: int, crop: Sequence[str] = ()) -> tuple[int, int]:
     """The size a stream is scored at after `crop_filter`'s crop (if any)."""
     for step in crop:
@@ -271,9 +310,11 @@ def encode_argv(
     crop: Sequence[str] = (),
     max_frames: int | None = None,
     threads: int | None = None,
+    scale: Sequence[str] = (),
 ) -> list[str]:
-    """Encode a source (cropped to even size when needed); `-progress` reports frames encoded."""
-    filters = [*crop, *encoder_filters]
+    """Encode a source (cropped to even size when needed, then scaled to a ladder rung's size when
+    `scale` says so); `-progress` reports frames encoded."""
+    filters = [*crop, *scale, *encoder_filters]
     argv = [
         ff.path,
         "-hide_banner",
@@ -318,15 +359,19 @@ def score_argv(
     vmaf_model: str = VMAF_MODEL,
     metrics: Sequence[str] = (),
     subsample: int = 1,
+    ref_scale: Sequence[str] = (),
+    dis_scale: Sequence[str] = (),
 ) -> list[str]:
     """Decode both streams and score them in one process: no decoded YUV ever touches the disk.
 
     Both streams get frame-index timestamps (`setpts=N` in a common time base), so frame n of
     the encode is compared with frame n of the reference whatever the containers' clocks say.
+    A side of another size is resized (`ref_scale` / `dis_scale`, from `scale_filter`) after its
+    crop and before the conversion to the scoring pixel format, as libvmaf's documented procedure does.
     """
 
-    def chain(label: str, crop: Sequence[str], out: str) -> str:
-        steps = [*crop, f"format={pix_fmt}", "settb=1/1000", "setpts=N"]
+    def chain(label: str, crop: Sequence[str], scale: Sequence[str], out: str) -> str:
+        steps = [*crop, *scale, f"format={pix_fmt}", "settb=1/1000", "setpts=N"]
         if max_frames:
             steps.insert(0, f"trim=end_frame={max_frames}")
         return f"[{label}]{','.join(steps)}[{out}]"
@@ -335,7 +380,7 @@ def score_argv(
         f"[dis][ref]libvmaf={libvmaf_options(vmaf_model, metrics, subsample)}:log_fmt=json"
         f":log_path={_filter_escape(log_path)}:n_threads={threads}:shortest=1"
     )
-    graph = ";".join([chain("0:v:0", dis_crop, "dis"), chain("1:v:0", ref_crop, "ref"), vmaf])
+    graph = ";".join([chain("0:v:0", dis_crop, dis_scale, "dis"), chain("1:v:0", ref_crop, ref_scale, "ref"), vmaf])
     return [
         ff.path,
         "-hide_banner",
@@ -412,9 +457,11 @@ def decode_to_y4m_pipe_argv(
     pix_fmt: str,
     crop: Sequence[str] = (),
     max_frames: int | None = None,
+    scale: Sequence[str] = (),
 ) -> list[str]:
-    """Decode a source as y4m into `out` (a named pipe the standalone `vmaf` CLI reads)."""
-    steps = [*crop, f"format={pix_fmt}"]
+    """Decode a source as y4m into `out` (a named pipe the standalone `vmaf` CLI reads), cropped
+    and scaled like the libvmaf filter's inputs (`score_argv`)."""
+    steps = [*crop, *scale, f"format={pix_fmt}"]
     argv = [
         ff.path,
         "-hide_banner",

@@ -69,13 +69,14 @@ def run_libvmaf(
     vmaf_model: str = ffm.VMAF_MODEL,
     metrics: Sequence[str] = (),
     subsample: int = 1,
+    ref_scale: list[str] | tuple = (),
+    dis_scale: list[str] | tuple = (),
 ) -> list[dict[str, float]]:
     """One ffmpeg process decodes both streams and scores them; returns per-frame rows (every
     `subsample`-th frame, keeping its true frame_index)."""
-    ffm.check_scorable_size(*ffm.cropped_size(distorted.width, distorted.height, dis_crop), path=what or distorted.path)
-    libvmaf.check_metric_sizes(
-        metrics, *ffm.cropped_size(distorted.width, distorted.height, dis_crop), path=what or distorted.path
-    )
+    scored = ffm.scored_size(distorted.width, distorted.height, [*dis_crop, *dis_scale])
+    ffm.check_scorable_size(*scored, path=what or distorted.path)
+    libvmaf.check_metric_sizes(metrics, *scored, path=what or distorted.path)
     with tempfile.TemporaryDirectory(prefix="vmafkit-score-") as tmp:
         log_path = Path(tmp) / "vmaf.json"
         argv = ffm.score_argv(
@@ -91,6 +92,8 @@ def run_libvmaf(
             vmaf_model=vmaf_model,
             metrics=metrics,
             subsample=subsample,
+            ref_scale=ref_scale,
+            dis_scale=dis_scale,
         )
         result = ffm.run_ffmpeg(argv)
         if result.returncode != 0 or not log_path.exists():
@@ -102,6 +105,82 @@ def run_libvmaf(
         except json.JSONDecodeError:
             raise InputError("libvmaf wrote an unreadable log", path=what or distorted.path) from None
     return parse_libvmaf_log(data, str(what or distorted.path), vmaf_model=vmaf_model, metrics=metrics)
+
+
+@dataclass(frozen=True)
+class PairGeometry:
+    """How the two sides of a pair are brought to one size before scoring: each side's own crop to
+    even (Source.crop), then these resizes; `notes` say what was done that the user did not ask for."""
+
+    size: tuple[int, int]  # the size both sides are scored at
+    ref_size: tuple[int, int]
+    dis_size: tuple[int, int]
+    ref_scale: list[str]
+    dis_scale: list[str]
+    scale_filter: str | None  # the resize algorithm, when a side is resized
+    notes: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        """What the score output records beyond the scored size (nothing for a same-size pair)."""
+        out: dict[str, Any] = {}
+        if self.scale_filter is not None:
+            out.update(
+                scale_filter=self.scale_filter,
+                ref_width=self.ref_size[0],
+                ref_height=self.ref_size[1],
+                dis_width=self.dis_size[0],
+                dis_height=self.dis_size[1],
+            )
+        if self.notes:
+            out["notes"] = list(self.notes)
+        return out
+
+
+def pair_geometry(
+    ref: Source,
+    dis: Source,
+    *,
+    scale: str | None = None,
+    resolution: tuple[int, int] | None = None,
+    where: str | Path | None = None,
+) -> PairGeometry:
+    """The scored size and each side's resize (see `score_pair`), or an InputError naming DIS."""
+    ref_w, ref_h = ref.even_size
+    dis_w, dis_h = dis.even_size
+    ref_size, dis_size = (ref.width, ref.height), (dis.width, dis.height)
+    if resolution is not None:
+        check_resolution(resolution)
+        flags = scale or ffm.DEFAULT_SCALE_FILTER
+        ref_scale = ffm.scale_filter(ref_w, ref_h, *resolution, flags)
+        dis_scale = ffm.scale_filter(dis_w, dis_h, *resolution, flags)
+        used = flags if ref_scale or dis_scale else None
+        return PairGeometry((resolution[0], resolution[1]), ref_size, dis_size, ref_scale, dis_scale, used, [])
+    if (ref_w, ref_h) == (dis_w, dis_h):
+        notes = []
+        if ref_size != dis_size:
+            cropped = [f"{side} {s.width}x{s.height}" for side, s in (("reference", ref), ("distorted", dis)) if s.crop]
+            notes.append(
+                f"{' and '.join(cropped)} cropped top-left to {ref_w}x{ref_h} to match the other side, as the corpus "
+                "scores an odd-size source against its encode"
+            )
+        return PairGeometry((ref_w, ref_h), ref_size, dis_size, [], [], None, notes)
+    if scale is None:
+        raise InputError(
+            f"size {dis.width}x{dis.height} differs from the reference's {ref.width}x{ref.height}; pass --scale "
+            f"{ffm.DEFAULT_SCALE_FILTER} to upscale it to the reference's size (libvmaf's documented procedure) "
+            "or --resolution WxH to score both at one size",
+            path=where or dis.path,
+        )
+    dis_scale = ffm.scale_filter(dis_w, dis_h, ref_w, ref_h, scale)
+    return PairGeometry((ref_w, ref_h), ref_size, dis_size, [], dis_scale, scale, [])
+
+
+def check_resolution(resolution: tuple[int, int]) -> None:
+    """A scoring resolution is even on both axes (4:2:0 video is scored at even sizes) and big enough for libvmaf."""
+    width, height = resolution
+    if width % 2 or height % 2:
+        raise InputError(f"--resolution {width}x{height}: width and height must be even")
+    ffm.check_scorable_size(width, height)
 
 
 def count_frames(ff: ffm.Ffmpeg, source: Source, max_frames: int | None = None) -> int:
@@ -129,13 +208,17 @@ def score_pair(
     vmaf_model: str = ffm.VMAF_MODEL,
     metrics: Sequence[str] = (),
     subsample: int = 1,
+    scale: str | None = None,
+    resolution: tuple[int, int] | None = None,
 ) -> PairScore:
     """Score DIS against REF. Geometry flags apply to raw inputs that lack it in their names.
 
-    Both inputs must decode to the same number of frames (after `max_frames`) and the same size;
-    anything else is an error, never a silently misaligned score. `vmaf_model` (libvmaf.MODELS)
-    gives the score and the canonical-6, `metrics` (libvmaf.METRICS) add their columns, and with
-    `subsample` N only frames 0, N, 2N, ... are scored, in the same pass.
+    Both inputs must decode to the same number of frames (after `max_frames`). Sizes (`pair_geometry`):
+    the same, or the same once both are cropped to even (the corpus's odd-size case), or DIS scaled
+    to REF's size with the `scale` filter, or both scaled to `resolution`; anything else is an
+    error, never a silently misaligned score. `vmaf_model` (libvmaf.MODELS) gives the score and the
+    canonical-6, `metrics` (libvmaf.METRICS) add their columns, and with `subsample` N only frames
+    0, N, 2N, ... are scored, in the same pass.
     """
     libvmaf.get_model(vmaf_model)  # refuse a bad name before any work
     metrics = libvmaf.parse_metrics(metrics)
@@ -143,13 +226,10 @@ def score_pair(
     ff = ffm.find_ffmpeg(ffmpeg)
     ref_src = describe_source(ref, ff=ff, width=width, height=height, pix_fmt=pix_fmt, fps=fps)
     dis_src = describe_source(dis, ff=ff, width=width, height=height, pix_fmt=pix_fmt, fps=fps)
-    if (ref_src.width, ref_src.height) != (dis_src.width, dis_src.height):
-        raise InputError(
-            f"size {dis_src.width}x{dis_src.height} differs from the reference's {ref_src.width}x{ref_src.height}",
-            path=dis,
-        )
-    ffm.check_scorable_size(*ref_src.even_size, path=ref, source_size=(ref_src.width, ref_src.height))
-    libvmaf.check_metric_sizes(metrics, *ref_src.even_size, path=ref)
+    geometry = pair_geometry(ref_src, dis_src, scale=scale, resolution=resolution, where=dis)
+    cropped_from = (ref_src.width, ref_src.height) if geometry.size == ref_src.even_size else None
+    ffm.check_scorable_size(*geometry.size, path=ref, source_size=cropped_from)
+    libvmaf.check_metric_sizes(metrics, *geometry.size, path=ref)
     n_ref, n_dis = count_frames(ff, ref_src, max_frames), count_frames(ff, dis_src, max_frames)
     if n_ref == 0:
         raise InputError("reference has no decodable frames", path=ref)
@@ -173,6 +253,8 @@ def score_pair(
             vmaf_model=vmaf_model,
             metrics=metrics,
             subsample=subsample,
+            ref_scale=geometry.ref_scale,
+            dis_scale=geometry.dis_scale,
         )
         backend, version = BACKEND_VMAF_CLI, None
     else:
@@ -189,12 +271,14 @@ def score_pair(
             vmaf_model=vmaf_model,
             metrics=metrics,
             subsample=subsample,
+            ref_scale=geometry.ref_scale,
+            dis_scale=geometry.dis_scale,
         )
         backend, version = BACKEND_FFMPEG, ff.libvmaf_version
     expected = libvmaf.scored_frames(n_ref, subsample)
     if len(frames) != expected:
         raise InputError(f"libvmaf scored {len(frames)} frames, expected {expected}", path=dis)
-    width, height = ref_src.even_size
+    width, height = geometry.size
     meta = {
         "ref": str(ref),
         "dis": str(dis),
@@ -205,5 +289,6 @@ def score_pair(
         "vmaf_model": vmaf_model,
         "metrics": list(metrics),
         "subsample": subsample,
+        **geometry.to_json(),
     }
     return PairScore(frames=frames, mean=clip_means(frames), backend=backend, libvmaf_version=version, meta=meta)

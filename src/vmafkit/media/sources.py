@@ -204,7 +204,7 @@ def describe_source(
     except OSError as exc:
         raise InputError(f"source is not readable: {exc.strerror}", path=path) from None
     suffix = path.suffix.lower()
-    if suffix in RAW_SUFFIXES:
+    if is_raw_name(path, geometry_given=any(v is not None for v in (width, height, pix_fmt))):
         info = _describe_raw(path, width, height, pix_fmt, fps)
     elif suffix in Y4M_SUFFIXES:
         info = _describe_y4m(path)
@@ -228,6 +228,16 @@ def describe_source(
         group=group or stem,
         fps_assumed=info.get("fps_assumed", False),
     )
+
+
+def is_raw_name(path: Path, *, geometry_given: bool = False) -> bool:
+    """Raw video: a `.yuv`/`.raw` name, a pixel format as the suffix (`clip.yuv444p`), or, when
+    --width/--height/--pix-fmt are given, any name but a y4m's or a known container's (those
+    carry their own geometry, so the flags meant for the raw side of a pair leave them alone)."""
+    suffix = path.suffix.lower()
+    if suffix in RAW_SUFFIXES or suffix[1:] in RAW_LAYOUTS:
+        return True
+    return geometry_given and suffix not in Y4M_SUFFIXES + CONTAINER_SUFFIXES
 
 
 def source_name(path: Path) -> str:
@@ -256,6 +266,17 @@ def _describe_raw(path: Path, width, height, pix_fmt, fps) -> dict[str, Any]:
     if size == 0:
         raise InputError("raw video is empty (0 frames)", path=path)
     if size % frame_size:
+        fits = _other_pix_fmts_that_fit(size, width, height, pix_fmt)
+        if fits:
+            fit_fmt, fit_frames = fits[0]
+            others = ", ".join(f"{n} frame{'s' * (n != 1)} of {f}" for f, n in fits[1:3])
+            also = f" (or {others})" if others else ""
+            raise InputError(
+                f"size {size} bytes is {fit_frames} frame{'s' * (fit_frames != 1)} of {fit_fmt} at {width}x{height}"
+                f"{also} but not a whole number of {pix_fmt} frames ({frame_size} bytes each): "
+                f"pass --pix-fmt {fit_fmt}?",
+                path=path,
+            )
         raise InputError(
             f"size {size} bytes is not a whole number of {width}x{height} {pix_fmt} frames ({frame_size} bytes each): "
             "truncated file or wrong geometry",
@@ -271,6 +292,17 @@ def _describe_raw(path: Path, width, height, pix_fmt, fps) -> dict[str, Any]:
         "frames": size // frame_size,
         "fps_assumed": fps_assumed,
     }
+
+
+def _other_pix_fmts_that_fit(size: int, width: int, height: int, pix_fmt: str) -> list[tuple[str, int]]:
+    """(pixel format, frames) for each other raw layout whose frames fill `size` bytes exactly, named
+    by its first format in RAW_LAYOUTS (yuv420p10le stands for yuv420p12le too); gray last."""
+    fits: dict[tuple, tuple[str, int]] = {}
+    for candidate, layout in sorted(RAW_LAYOUTS.items(), key=lambda item: item[1][3] == 1):
+        frame = raw_frame_size(width, height, candidate)
+        if layout != RAW_LAYOUTS.get(pix_fmt) and size % frame == 0:
+            fits.setdefault(layout, (candidate, size // frame))
+    return list(fits.values())
 
 
 def _mean_step(luma: np.ndarray, lag: int) -> float:
@@ -363,7 +395,10 @@ def _describe_container(path: Path, ff: ffm.Ffmpeg) -> dict[str, Any]:
     if stream is None:
         reason = ffm.last_error_line(result.stderr)
         if "Invalid data" in result.stderr or "could not find codec" in result.stderr.lower():
-            raise InputError("ffmpeg cannot decode this file (not a video it knows)", path=path)
+            raw_hint = (
+                "" if path.suffix.lower() in CONTAINER_SUFFIXES else "; raw video? pass --width/--height/--pix-fmt"
+            )
+            raise InputError(f"ffmpeg cannot decode this file (not a video it knows{raw_hint})", path=path)
         if "Output file" in reason or "output file" in reason:
             reason = "no video stream"
         raise InputError(f"no decodable video stream ({reason})", path=path)

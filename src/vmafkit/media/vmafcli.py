@@ -77,6 +77,8 @@ def score_with_vmaf_cli(
     vmaf_model: str = ffm.VMAF_MODEL,
     metrics: Sequence[str] = (),
     subsample: int = 1,
+    ref_scale: Sequence[str] = (),
+    dis_scale: Sequence[str] = (),
 ) -> list[dict[str, float]]:
     """Decode both streams into named pipes and score them with `vmaf_bin`.
 
@@ -85,10 +87,9 @@ def score_with_vmaf_cli(
     before writing) is noticed at once, never after a timeout."""
     if not Path(vmaf_bin).is_file() or not os.access(vmaf_bin, os.X_OK):
         raise InputError("vmaf CLI not found or not executable", path=vmaf_bin)
-    ffm.check_scorable_size(*ffm.cropped_size(distorted.width, distorted.height, dis_crop), path=what or distorted.path)
-    libvmaf.check_metric_sizes(
-        metrics, *ffm.cropped_size(distorted.width, distorted.height, dis_crop), path=what or distorted.path
-    )
+    scored = ffm.scored_size(distorted.width, distorted.height, [*dis_crop, *dis_scale])
+    ffm.check_scorable_size(*scored, path=what or distorted.path)
+    libvmaf.check_metric_sizes(metrics, *scored, path=what or distorted.path)
     where = what or vmaf_bin
     with tempfile.TemporaryDirectory(prefix="vmafkit-cli-") as tmp:
         tmp_dir = Path(tmp)
@@ -112,13 +113,13 @@ def score_with_vmaf_cli(
             (
                 "ffmpeg decoding the reference",
                 ffm.decode_to_y4m_pipe_argv(
-                    ff, reference, ref_pipe, pix_fmt=pix_fmt, crop=ref_crop, max_frames=max_frames
+                    ff, reference, ref_pipe, pix_fmt=pix_fmt, crop=ref_crop, max_frames=max_frames, scale=ref_scale
                 ),
             ),
             (
                 "ffmpeg decoding the distorted clip",
                 ffm.decode_to_y4m_pipe_argv(
-                    ff, distorted, dis_pipe, pix_fmt=pix_fmt, crop=dis_crop, max_frames=max_frames
+                    ff, distorted, dis_pipe, pix_fmt=pix_fmt, crop=dis_crop, max_frames=max_frames, scale=dis_scale
                 ),
             ),
         ]

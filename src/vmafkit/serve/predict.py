@@ -283,6 +283,21 @@ def known_encoder(name: str, where: str) -> str | None:
     raise InputError(f"{where}: encoder {name!r} is not an encoder vmafkit knows{hint}")
 
 
+def _rung_of(row: Mapping[str, Any], where: str) -> str | None:
+    """The row's ladder rung from its integer width/height (+ scored_width/scored_height); None when it gives none."""
+    from vmafkit.corpus.schema import rung_label
+
+    sizes = {k: row[k] for k in ("width", "height", "scored_width", "scored_height") if k in row}
+    for key, value in sizes.items():
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not (math.isfinite(value) and value > 0 and value == int(value))
+        ):
+            raise InputError(f"{where}: {key} must be a positive integer, got {value!r}")
+    return rung_label({k: int(v) for k, v in sizes.items()}) if "width" in sizes and "height" in sizes else None
+
+
 def _labels(
     rows: Sequence[Mapping[str, Any]], encoder: str | None, preset: str | None, cq: float | None
 ) -> tuple[list[str | None], list[str | None], np.ndarray]:
@@ -362,7 +377,10 @@ def predict_features(
     n = len(rows)
     encs, presets, cqs = _labels(rows, encoder, preset, cq)
     names = [str(row.get("clip", row.get("src", clip if clip is not None else "clip"))) for row in rows]
-    problems = row_problems(ens.domain, feats, encs, presets, cqs, vmaf_models=_vmaf_models(rows, vmaf_model))
+    rungs = [_rung_of(row, row.get("_where", f"row {i + 1}")) for i, row in enumerate(rows)]
+    problems = row_problems(
+        ens.domain, feats, encs, presets, cqs, vmaf_models=_vmaf_models(rows, vmaf_model), rungs=rungs
+    )
     outside = [i for i, p in enumerate(problems) if p is not None]
     if outside and not allow_out_of_domain:
         first = outside[0]
@@ -470,6 +488,18 @@ def predict_features(
     }
 
 
+def _pair_sizes(meta: Mapping[str, Any]) -> dict[str, int]:
+    """The distorted video's own size and the size it was scored at (its ladder rung), from a score's meta."""
+    if "width" not in meta:
+        return {}
+    return {
+        "width": meta.get("dis_width", meta["width"]),
+        "height": meta.get("dis_height", meta["height"]),
+        "scored_width": meta["width"],
+        "scored_height": meta["height"],
+    }
+
+
 def predict_pair(
     models: str | Path | LoadedEnsemble,
     ref: str | Path,
@@ -495,7 +525,7 @@ def predict_pair(
     pair = score_pair(ref, dis, **score_kwargs)
     result = predict_features(
         ens,
-        pair.frames,
+        [{**frame, **_pair_sizes(pair.meta)} for frame in pair.frames],
         vmaf_model=score_kwargs["vmaf_model"],
         encoder=encoder,
         preset=preset,

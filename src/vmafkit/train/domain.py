@@ -6,6 +6,11 @@ ensemble never saw, or a feature outside the trained range by more than `T.DOMAI
 of that range, is outside; so is a row whose features another libvmaf model computed
 (`vmaf_model`: the NEG and float models compute the canonical-6 differently). A model of the robust recipe was also trained without labels, so a
 row that gives none is inside; a model of the seed recipe needs every label.
+
+Resolution-ladder rungs (`corpus.schema.rung_label`: "native" for a distorted video scored at its
+encoded size, "480p" for a 480-line encode scaled up to be scored) are part of the domain too: a
+row of a rung the ensemble never saw is outside. A row that gives no size, and a sidecar written
+before rungs were recorded, are not checked.
 """
 
 from __future__ import annotations
@@ -16,14 +21,14 @@ from typing import Any
 import numpy as np
 
 from vmafkit import thresholds as T
-from vmafkit.corpus.schema import CANONICAL6, MODEL_KEY, Corpus
+from vmafkit.corpus.schema import CANONICAL6, MODEL_KEY, NATIVE_RUNG, Corpus
 from vmafkit.media.libvmaf import DEFAULT_MODEL
 from vmafkit.media.sources import bit_depth_of
 
 
 def training_domain(corpus: Corpus, *, label_free: bool) -> dict[str, Any]:
     """{encoders: {E: {presets, cq: [lo, hi]}}, features: {name: [lo, hi]}, feature_margin,
-    frame_sizes, pix_fmts, bit_depths, label_free, vmaf_model} of the rows a model was fitted on."""
+    frame_sizes, pix_fmts, bit_depths, rungs, label_free, vmaf_model} of the rows a model was fitted on."""
     encoders: dict[str, Any] = {}
     for enc in sorted(set(corpus.encoder.tolist())):
         rows = corpus.encoder == enc
@@ -42,6 +47,7 @@ def training_domain(corpus: Corpus, *, label_free: bool) -> dict[str, Any]:
         "frame_sizes": list(corpus.meta.get("frame_sizes", [])),
         "pix_fmts": pix_fmts,
         "bit_depths": sorted({bit_depth_of(p) for p in pix_fmts}),
+        "rungs": list(corpus.meta.get("rungs", [])),
         "label_free": bool(label_free),
         MODEL_KEY: str(corpus.meta.get(MODEL_KEY, DEFAULT_MODEL)),
     }
@@ -66,7 +72,18 @@ def describe(domain: Mapping[str, Any]) -> str:
         for enc, v in domain["encoders"].items()
     ]
     labels = "labels optional" if domain["label_free"] else "encoder, preset and cq required"
-    return "trained on " + "; ".join(parts) + f"; {labels}; libvmaf model {model_of(domain)}"
+    rungs = domain.get("rungs") or []
+    ladder = f"; rungs {', '.join(rungs)}" if rungs and rungs != [NATIVE_RUNG] else ""
+    return "trained on " + "; ".join(parts) + ladder + f"; {labels}; libvmaf model {model_of(domain)}"
+
+
+def rung_problem(domain: Mapping[str, Any], rung: str | None) -> str | None:
+    """Why a row's rung (None: not given) is outside the domain; None when inside or unrecorded."""
+    trained = domain.get("rungs") or []
+    if rung is None or not trained or rung in trained:
+        return None
+    what = "scored at its encoded size" if rung == NATIVE_RUNG else "its encode scaled up to be scored"
+    return f"rung {rung} ({what}) was not trained (trained rungs: {', '.join(trained)})"
 
 
 def label_problems(domain: Mapping[str, Any], enc: str | None, preset: str | None, cq: float) -> list[str]:
@@ -97,10 +114,12 @@ def row_problems(
     cqs: np.ndarray,
     *,
     vmaf_models: Sequence[str | None] | None = None,
+    rungs: Sequence[str | None] | None = None,
 ) -> list[str | None]:
     """Per row, why it lies outside the training domain (None = inside). A label of None (cq NaN)
-    is "not given". `features` [N, 6] in CANONICAL6 order, finite. `vmaf_models`: per row, the
-    libvmaf model that computed its features (None: not said, taken as the trained one)."""
+    is "not given", and so is a rung of None. `features` [N, 6] in CANONICAL6 order, finite.
+    `vmaf_models`: per row, the libvmaf model that computed its features (None: not said, taken as
+    the trained one)."""
     n = features.shape[0]
     reasons: list[list[str]] = [[] for _ in range(n)]
     trained_model = model_of(domain)
@@ -114,6 +133,9 @@ def row_problems(
         if key not in by_labels:
             by_labels[key] = label_problems(domain, encoders[i], presets[i], cq)
         reasons[i].extend(by_labels[key])
+        rung = rung_problem(domain, rungs[i]) if rungs is not None else None
+        if rung is not None:
+            reasons[i].append(rung)
     limits = np.array([feature_limits(domain, name) for name in CANONICAL6])
     outside = (features < limits[:, 0]) | (features > limits[:, 1])
     for i, j in zip(*np.nonzero(outside)):
