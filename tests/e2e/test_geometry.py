@@ -226,7 +226,7 @@ def test_a_corpus_scored_at_a_display_resolution_records_it(make_ref_dir, tmp_pa
 
 
 def test_predict_refuses_an_upscaled_pair_for_an_ensemble_trained_without_rungs(seeking_384x288, tmp_path):
-    from ..unit.decide_helpers import export_models
+    from tests.factories import export_models
 
     models, _, _ = export_models(tmp_path, seeds=(0, 1))
     ref = media("seeking_720x480_150f.mp4")

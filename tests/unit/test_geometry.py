@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from tests.factories import synthetic_rows, write_corpus
 from vmafkit.cli import main
 from vmafkit.corpus import build
 from vmafkit.corpus.merge import merge_shards
@@ -23,10 +24,7 @@ from vmafkit.errors import InputError
 from vmafkit.media import ffmpeg as ffm
 from vmafkit.media.score import pair_geometry
 from vmafkit.media.sources import Source, describe_source
-from vmafkit.media.vmafcli import decode_to_y4m_argv
 from vmafkit.train.domain import describe, row_problems
-
-from .train_helpers import synth_rows, write_corpus
 
 FF = ffm.Ffmpeg(path="/opt/ffmpeg", reason="test", version="n9.0.2", has_libvmaf=True, libvmaf_version="86da14d")
 
@@ -108,7 +106,9 @@ def test_encode_argv_crops_then_scales_to_the_rung_then_the_encoders_own_filters
 
 def test_the_vmaf_cli_backend_decodes_with_the_same_scale_step():
     spec = ffm.InputSpec(Path("/d/dis.mp4"), False, 384, 288, "yuv420p", 25.0)
-    argv = decode_to_y4m_argv(FF, spec, Path("/t/dis.y4m"), pix_fmt="yuv420p", scale=["scale=720:480:flags=spline"])
+    argv = ffm.decode_to_y4m_pipe_argv(
+        FF, spec, Path("/t/dis.y4m"), pix_fmt="yuv420p", scale=["scale=720:480:flags=spline"]
+    )
     assert argv[argv.index("-vf") + 1] == "scale=720:480:flags=spline,format=yuv420p"
 
 
@@ -304,7 +304,7 @@ def test_rows_of_a_rung_record_the_encoded_size_and_how_it_was_scored(tmp_path):
 
 def _ladder_rows() -> list[dict]:
     """Two sources at 320x180, each also at a 172x96 rung scored back at 320x180 (same cq, same frames)."""
-    rows = synth_rows(groups=("srcA", "srcB"), encoders=("libx264",), cqs=(30,), frames=2)
+    rows = synthetic_rows(sources=("srcA", "srcB"), encoders=("libx264",), cqs=(30,), frames=2)
     rung = {"width": 172, "height": 96, "scored_width": 320, "scored_height": 180, "scale_filter": "bicubic"}
     return rows + [{**r, **rung, "vmaf": r["vmaf"] / 2} for r in rows]
 
@@ -365,7 +365,9 @@ def test_an_untrained_rung_is_outside_the_domain():
         "rung native (scored at its encoded size) was not trained (trained rungs: 480p)"
     )
     assert row_problems(_domain(None), feats, *labels, rungs=rungs) == [None] * 3  # a sidecar from before rungs
-    assert describe(_domain(["native", "480p"])).endswith("cq 20-40); rungs native, 480p; labels optional")
+    assert describe(_domain(["native", "480p"])).endswith(
+        "cq 20-40); rungs native, 480p; labels optional; libvmaf model vmaf_v0.6.1"
+    )
     assert "rungs" not in describe(_domain(["native"]))
 
 
@@ -433,7 +435,7 @@ def test_run_passes_the_ladder_to_the_corpus_step(monkeypatch, tmp_path):
 @pytest.fixture(scope="module")
 def native_models(tmp_path_factory):
     """A real exported ensemble trained on rows scored at their encoded size only (no ladder)."""
-    from .decide_helpers import export_models
+    from tests.factories import export_models
 
     return export_models(tmp_path_factory.mktemp("rung_models"), seeds=(0, 1))
 
@@ -455,3 +457,46 @@ def test_predict_refuses_a_rung_the_ensemble_never_saw(native_models):
     assert "trained rungs: native" in allowed["frames"][0]["out_of_domain"]
     with pytest.raises(InputError, match=r"row 1: height must be a positive integer, got 48.5"):
         predict_features(ensemble, [{**rows[0], **upscaled, "height": 48.5}])
+
+
+def test_ladder_rungs_are_separate_clips_in_the_corpus_and_the_prediction_file(tmp_path):
+    """Two rungs of one (src, encoder, preset, cq): per-clip statistics must not average them."""
+    import numpy as np
+
+    from tests.factories import corpus_row
+    from vmafkit.corpus.schema import rows_to_corpus
+    from vmafkit.train.predictions import read_predictions, write_predictions
+
+    native = [corpus_row("a", frame=f, cq=30, width=64, height=48) for f in range(2)]
+    rung = [
+        corpus_row("a", frame=f, cq=30, width=32, height=24, scored_width=64, scored_height=48, vmaf=60.0)
+        for f in range(2)
+    ]
+    corpus = rows_to_corpus(native + rung, tmp_path / "c.jsonl")
+    assert corpus.rung.tolist() == ["native", "native", "24p", "24p"]
+    ids = corpus.cell_ids()
+    assert ids[0] == ids[1] and ids[2] == ids[3] and ids[0] != ids[2]
+
+    columns = {
+        "src": corpus.src,
+        "group": corpus.group,
+        "encoder": corpus.encoder,
+        "preset": corpus.preset,
+        "cq": corpus.cq,
+        "frame_index": corpus.frame_index,
+        "vmaf": corpus.vmaf,
+        "fold": corpus.group,
+        "pred": corpus.vmaf.astype(np.float32),
+        "pred_unlabelled": corpus.vmaf.astype(np.float32),
+    }
+    path = tmp_path / "loso_seed0.predictions.jsonl"
+    write_predictions(path, 0, **columns, rung=corpus.rung)
+    assert read_predictions(path)["rung"].tolist() == ["native", "native", "24p", "24p"]
+    write_predictions(path, 0, **columns)  # one rung: no key, read as native
+    assert '"rung"' not in path.read_text()
+    assert read_predictions(path)["rung"].tolist() == ["native"] * 4
+    lines = path.read_text().splitlines()
+    lines[0] = lines[0].replace('"row": 0,', '"row": 0, "rung": "24p",')
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match="some rows have a rung and some do not"):
+        read_predictions(path)

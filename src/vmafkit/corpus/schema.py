@@ -84,6 +84,7 @@ class Corpus:
     cq: np.ndarray  # [N] float64
     frame_index: np.ndarray  # [N] int64
     src_sha256: np.ndarray  # [N] str
+    rung: np.ndarray  # [N] str: rung_label ("native", or "480p" for a ladder rung scored upscaled)
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -98,8 +99,8 @@ class Corpus:
         return sorted(set(self.group.tolist()))
 
     def cell_ids(self) -> np.ndarray:
-        """An integer id per (src, encoder, preset, cq): the unit of per-clip statistics."""
-        return clip_ids(self.src, self.encoder, self.preset, self.cq)
+        """An integer id per (src, encoder, preset, cq, rung): the unit of per-clip statistics."""
+        return clip_ids(self.src, self.encoder, self.preset, self.cq, self.rung)
 
     def subset(self, mask: np.ndarray) -> Corpus:
         cols = {name: getattr(self, name)[mask] for name in _ARRAY_FIELDS}
@@ -116,7 +117,7 @@ def clip_ids(*columns: np.ndarray) -> np.ndarray:
     return ids.reshape(-1).astype(np.int64)
 
 
-_ARRAY_FIELDS = ("features", "vmaf", "src", "group", "encoder", "preset", "cq", "frame_index", "src_sha256")
+_ARRAY_FIELDS = ("features", "vmaf", "src", "group", "encoder", "preset", "cq", "frame_index", "src_sha256", "rung")
 
 
 # ---- value ranges of a row ---------------------------------------------------------------
@@ -314,6 +315,7 @@ def rows_to_corpus(rows: list[dict[str, Any]], path: str | Path) -> Corpus:
         cq=np.array([float(r["cq"]) for r in rows], dtype=np.float64),
         frame_index=np.array([int(r["frame_index"]) for r in rows], dtype=np.int64),
         src_sha256=np.array([str(r["src_sha256"]) for r in rows]),
+        rung=np.array([rung_label(r) or NATIVE_RUNG for r in rows]),
         meta={
             "n_rows": len(rows),
             "frame_sizes": [list(wh) for wh in sizes],

@@ -65,7 +65,7 @@ def _align(per_seed: Mapping[int, dict[str, np.ndarray]], paths: Mapping[int, Pa
 
 
 def _cells(cols: Mapping[str, np.ndarray]) -> np.ndarray:
-    return clip_ids(cols["src"], cols["encoder"], cols["preset"], cols["cq"])
+    return clip_ids(cols["src"], cols["encoder"], cols["preset"], cols["cq"], cols["rung"])
 
 
 def _by_fold(scores: np.ndarray, folds: np.ndarray) -> dict[str, np.ndarray]:

@@ -565,4 +565,6 @@ def _write_held_out(
         fold=fold_of,
         pred=pred,
         pred_unlabelled=free,
+        # ladder rungs keep the clips of one cq apart; a one-rung corpus writes no rung key
+        rung=corpus.rung if np.unique(corpus.rung).size > 1 else None,
     )

@@ -8,7 +8,9 @@ blank lines not counted):
 "seed", "src", "vmaf"}` where `fold` is the held-out group of the fold that predicted the row (the
 same string as `group`, and as `folds[i].held_out` in the seed report), `pred` is the float32
 prediction as a JSON number and `pred_unlabelled` the same member's prediction with encoder,
-preset and cq all "not given".
+preset and cq all "not given". A corpus of several resolution-ladder rungs adds `rung` (its
+`corpus.schema.rung_label`), so the rungs of one (src, encoder, preset, cq) stay separate clips;
+without the key every row is at one rung.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from vmafkit import layout
+from vmafkit.corpus.schema import NATIVE_RUNG
 from vmafkit.errors import InputError
 from vmafkit.io import atomic_output, iter_json_objects
 
@@ -41,6 +44,7 @@ def write_predictions(
     fold: Sequence[str] | np.ndarray,
     pred: np.ndarray,
     pred_unlabelled: np.ndarray,
+    rung: Sequence[str] | np.ndarray | None = None,
 ) -> None:
     """Write one row per index of the columns (the corpus's own, and per row the fold that held
     it out and that fold's member's predictions, written exactly as given: float32 from training)."""
@@ -59,10 +63,11 @@ def write_predictions(
     vm = np.asarray(vmaf, dtype=np.float64).tolist()
     pr = np.asarray(pred).astype(np.float64).tolist()
     pu = np.asarray(pred_unlabelled).astype(np.float64).tolist()
+    rungs = [f', "rung": {q(r)}' for r in rung] if rung is not None else [""] * len(vm)
     lines = [
         f'{{"cq": {cqs[i]!r}, "encoder": {q(encoder[i])}, "fold": {q(fold[i])}, "frame_index": {fi[i]}, '
         f'"group": {q(group[i])}, "pred": {pr[i]!r}, "pred_unlabelled": {pu[i]!r}, '
-        f'"preset": {q(preset[i])}, "row": {i}, '
+        f'"preset": {q(preset[i])}, "row": {i}{rungs[i]}, '
         f'"seed": {seed}, "src": {q(src[i])}, "vmaf": {vm[i]!r}}}\n'
         for i in range(len(vm))
     ]
@@ -78,14 +83,15 @@ def prediction_file(loso_dir: str | Path, seed: int) -> Path | None:
 
 def read_predictions(path: str | Path) -> dict[str, np.ndarray]:
     """Columns of one seed's held-out prediction file, sorted by `row`: row, src, encoder, preset,
-    cq, frame_index, vmaf, pred, fold and (when every row has it) pred_unlabelled. Any problem is
-    an InputError naming file:line."""
+    cq, frame_index, vmaf, pred, fold, rung (every row's, or "native" for all when no row has one)
+    and (when every row has it) pred_unlabelled. Any problem is an InputError naming file:line."""
     path = Path(path)
     numbered = list(iter_json_objects(path, what="prediction file"))
     if not numbered:
         raise InputError("prediction file has no rows", path=path)
     cols: dict[str, list] = {k: [] for k in COLUMNS}
     unlabelled: list[float | None] = []
+    rungs: list[str | None] = []
     for lineno, row in numbered:
         where = f"{path}:{lineno}"
         missing = [k for k in COLUMNS if k not in row]
@@ -102,6 +108,10 @@ def read_predictions(path: str | Path) -> dict[str, np.ndarray]:
         for key in COLUMNS:
             cols[key].append(row[key])
         unlabelled.append(row.get("pred_unlabelled"))
+        rung = row.get("rung")
+        if rung is not None and (not isinstance(rung, str) or not rung):
+            raise InputError(f"{where}: rung must be a non-empty string, got {rung!r}")
+        rungs.append(rung)
     out = {
         "row": np.asarray(cols["row"], dtype=np.int64),
         "src": np.asarray([str(v) for v in cols["src"]]),
@@ -113,6 +123,9 @@ def read_predictions(path: str | Path) -> dict[str, np.ndarray]:
         "pred": np.asarray(cols["pred"], dtype=np.float64),
         "fold": np.asarray([str(v) for v in cols["fold"]]),
     }
+    if any(r is not None for r in rungs) and any(r is None for r in rungs):
+        raise InputError("some rows have a rung and some do not", path=path)
+    out["rung"] = np.asarray([r if r is not None else NATIVE_RUNG for r in rungs])
     if all(v is not None for v in unlabelled):
         out["pred_unlabelled"] = np.asarray(unlabelled, dtype=np.float64)
     elif any(v is not None for v in unlabelled):
