@@ -135,7 +135,8 @@ def test_read_predictions_sorts_by_row_and_types_the_columns(tmp_path):
     assert cols["cq"].tolist() == [30.0, 25.5, 30.0] and cols["cq"].dtype == np.float64
     assert cols["vmaf"].tolist() == [50.0, 50.0, 10.0] and cols["vmaf"].dtype == np.float64
     assert cols["pred"].dtype == np.float64 and "pred_unlabelled" not in cols
-    assert set(cols) == {"row", "src", "encoder", "preset", "cq", "frame_index", "vmaf", "pred", "fold"}
+    assert set(cols) == {"row", "src", "encoder", "preset", "cq", "frame_index", "vmaf", "pred", "fold", "rung"}
+    assert cols["rung"].tolist() == ["native"] * 3  # no rung key: one rung
 
 
 def test_read_predictions_with_unlabelled_predictions(tmp_path):

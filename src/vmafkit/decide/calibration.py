@@ -65,7 +65,8 @@ def _align(per_seed: Mapping[int, dict[str, np.ndarray]], paths: Mapping[int, Pa
 
 
 def _cells(cols: Mapping[str, np.ndarray]) -> np.ndarray:
-    return clip_ids(cols["src"], cols["encoder"], cols["preset"], cols["cq"], cols["rung"])
+    rung = [cols["rung"]] if "rung" in cols else []  # read_predictions always gives it; a hand-made table may not
+    return clip_ids(cols["src"], cols["encoder"], cols["preset"], cols["cq"], *rung)
 
 
 def _by_fold(scores: np.ndarray, folds: np.ndarray) -> dict[str, np.ndarray]:
