@@ -175,3 +175,34 @@ def test_cq_for_target_interpolates_between_tried_cqs():
     assert low.cq is None and "every cq tried reaches it" in low.reason
     (exact,) = cq_for_target({("a", "x"): pts}, 80)
     assert exact.cq == pytest.approx(30.0)
+
+
+def test_cq_for_target_by_a_real_exported_ensemble(tmp_path):
+    """`--models`: each cell's prediction is the one `predict` serves for that cell's rows, and the
+    model's cq lies between the cqs of its interval's ends (lower end: smaller, safer cq)."""
+    import numpy as np
+
+    from tests.factories import export_models
+    from vmafkit.corpus.schema import read_rows
+    from vmafkit.report.rd import analyse_corpus, model_predictions
+    from vmafkit.serve.predict import predict_features
+
+    models, _, corpus = export_models(tmp_path)
+    rows = read_rows(corpus)
+    predicted = model_predictions(rows, models, coverage=0.9)
+    src, enc, cq = rows[0]["src"], rows[0]["encoder"], float(rows[0]["cq"])
+    cell = [r for r in rows if (r["src"], r["encoder"], float(r["cq"])) == (src, enc, cq)]
+    (clip,) = predict_features(models, cell, coverage=0.9, with_frames=False)["clips"]
+    point = predicted[(src, enc, f"{rows[0]['width']}x{rows[0]['height']}", cq)]
+    assert (point.score, point.lower, point.upper) == (clip["score"], clip["lower"], clip["upper"])
+
+    scores = {k: v.score for k, v in predicted.items() if k[0] == src}
+    target = float(np.median(list(scores.values())))
+    analysis = analyse_corpus(corpus, target=target, models=models, coverage=0.9)
+    row = next(r for r in analysis.cq_rows if r.src == src)
+    assert row.model_cq is not None
+    low, high = row.model_cq_range
+    assert low is None or low <= row.model_cq
+    assert high is None or row.model_cq <= high
+    payload = analysis.to_json()["cq_for_target"]
+    assert payload["models"] == str(models) and "model_cq_range" in payload["rows"][0]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from vmafkit import layout
+from vmafkit import thresholds as T
 from vmafkit.cli._common import FiniteFloatRange, run_command
 from vmafkit.cli.options import emit_json, json_option
 from vmafkit.errors import EXIT_OK
@@ -46,9 +47,22 @@ def report_cmd(out_dir, corpus):
     type=click.Path(file_okay=False),
     help="Folder for one rate–quality plot per source (rd_<source>.png).",
 )
+@click.option(
+    "--models",
+    type=click.Path(path_type=str),
+    help=f"MODELS folder (or its {layout.REGISTRY_FILE}): the cq for --target also by the ensemble's "
+    "prediction and its calibrated interval.",
+)
+@click.option(
+    "--coverage",
+    type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
+    default=T.DEFAULT_COVERAGE,
+    show_default=True,
+    help="With --models: the interval's coverage.",
+)
 @json_option
 @run_command
-def rd_cmd(corpus, anchor, target, plots, json_to):
+def rd_cmd(corpus, anchor, target, plots, models, coverage, json_to):
     """Rate–quality curves of CORPUS, BD-rate of every encoder against an anchor, and the cq for a VMAF.
 
     A point is one (source, encoder, rung, cq) cell: kbit/s from enc_bytes and the duration, and the
@@ -59,7 +73,7 @@ def rd_cmd(corpus, anchor, target, plots, json_to):
     from vmafkit.report.figures import write_rd_plots
     from vmafkit.report.rd import analyse_corpus, format_table
 
-    analysis = analyse_corpus(corpus, anchor=anchor, target=target)
+    analysis = analyse_corpus(corpus, anchor=anchor, target=target, models=models, coverage=coverage)
     if plots:
         for path in write_rd_plots(analysis.curves, plots):
             click.echo(f"plot: {path}", err=True)

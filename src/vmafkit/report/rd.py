@@ -57,6 +57,17 @@ class RatePoint:
 
 
 @dataclass(frozen=True)
+class ModelPoint:
+    """The ensemble's per-clip VMAF of one cell, its interval (None when uncalibrated or outside
+    the domain) and, outside the domain, why."""
+
+    score: float
+    lower: float | None
+    upper: float | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
 class BdRate:
     """BD-rate of `encoder` against the anchor on one source: `pct` or, when none, `reason`."""
 
@@ -87,45 +98,80 @@ class CqForTarget:
     rung: str
     cq: float | None
     reason: str | None
+    # with a model: the cq at which its prediction reaches the target, and the cqs at which the
+    # lower and the upper end of its interval do (the lower end's is the smaller, safe choice)
+    model_cq: float | None = None
+    model_cq_range: tuple[float | None, float | None] | None = None
+    model_reason: str | None = None
 
 
-def curve_points(rows: Iterable[Mapping], *, where: str = "corpus") -> dict[tuple[str, str], list[RatePoint]]:
-    """Group validated corpus rows into cells and cells into curves keyed by (src, encoder)."""
-    cells: dict[tuple, dict] = {}
+def _cells(rows: Iterable[Mapping]) -> tuple[dict[tuple, list[Mapping]], dict[str, set[str]]]:
+    """Rows grouped into cells (src, encoder, preset, width, height, cq), and each encoder's presets."""
+    cells: dict[tuple, list[Mapping]] = defaultdict(list)
     presets: dict[str, set[str]] = defaultdict(set)
     for row in rows:
         key = (row["src"], row["encoder"], row["preset"], int(row["width"]), int(row["height"]), float(row["cq"]))
         presets[row["encoder"]].add(row["preset"])
-        cell = cells.setdefault(key, {"bytes": set(), "fps": set(), "vmaf": 0.0, "n": 0, "last": -1, "frames": set()})
-        cell["bytes"].add(int(row["enc_bytes"]))
-        cell["fps"].add(float(row["fps"]))
-        cell["vmaf"] += float(row["vmaf"])
-        cell["n"] += 1
-        cell["last"] = max(cell["last"], int(row["frame_index"]))
+        cells[key].append(row)
+    return cells, presets
+
+
+def _curve_name(encoder: str, preset: str, presets: Mapping[str, set[str]]) -> str:
+    return encoder if len(presets[encoder]) == 1 else f"{encoder}/{preset}"
+
+
+def curve_points(rows: Iterable[Mapping], *, where: str = "corpus") -> dict[tuple[str, str], list[RatePoint]]:
+    """Group validated corpus rows into cells and cells into curves keyed by (src, encoder)."""
+    cells, presets = _cells(rows)
     curves: dict[tuple[str, str], list[RatePoint]] = defaultdict(list)
     for (src, encoder, preset, width, height, cq), cell in sorted(cells.items()):
-        if len(cell["bytes"]) != 1 or len(cell["fps"]) != 1:
+        sizes = {int(r["enc_bytes"]) for r in cell}
+        rates = {float(r["fps"]) for r in cell}
+        if len(sizes) != 1 or len(rates) != 1:
             raise InputError(
                 f"cell ({src}, {encoder}, {preset}, {width}x{height}, cq {cq:g}) has "
-                f"{len(cell['bytes'])} different enc_bytes and {len(cell['fps'])} different fps values; "
+                f"{len(sizes)} different enc_bytes and {len(rates)} different fps values; "
                 "one encode has one size and one frame rate",
                 path=where,
             )
-        (size,) = cell["bytes"]
-        (fps,) = cell["fps"]
-        duration = (cell["last"] + 1) / fps
-        name = encoder if len(presets[encoder]) == 1 else f"{encoder}/{preset}"
-        curves[(src, name)].append(
+        (size,) = sizes
+        (fps,) = rates
+        duration = (max(int(r["frame_index"]) for r in cell) + 1) / fps
+        curves[(src, _curve_name(encoder, preset, presets))].append(
             RatePoint(
                 rate_kbps=size * 8 / 1000 / duration,
-                vmaf=cell["vmaf"] / cell["n"],
+                vmaf=sum(float(r["vmaf"]) for r in cell) / len(cell),
                 cq=cq,
                 width=width,
                 height=height,
-                n_frames=cell["n"],
+                n_frames=len(cell),
             )
         )
     return dict(curves)
+
+
+def model_predictions(
+    rows: Sequence[Mapping], models: str | Path, *, coverage: float
+) -> dict[tuple[str, str, str, float], ModelPoint]:
+    """The ensemble in MODELS on every cell: its per-clip prediction and calibrated interval, keyed
+    by (src, curve name, rung "WxH", cq). A cell outside the model's training domain gets no
+    number but the reason."""
+    from vmafkit.serve.predict import load_ensemble, predict_features
+
+    ensemble = load_ensemble(models)
+    cells, presets = _cells(rows)
+    out = {}
+    for (src, encoder, preset, width, height, cq), cell in sorted(cells.items()):
+        result = predict_features(
+            ensemble, cell, clip=src, coverage=coverage, with_frames=False, allow_out_of_domain=True
+        )
+        (clip,) = result["clips"]
+        key = (src, _curve_name(encoder, preset, presets), f"{width}x{height}", cq)
+        if clip["in_domain"]:
+            out[key] = ModelPoint(clip["score"], clip["lower"], clip["upper"], None)
+        else:
+            out[key] = ModelPoint(clip["score"], None, None, f"outside the model's domain: {clip['out_of_domain']}")
+    return out
 
 
 def upper_hull(points: Sequence[RatePoint]) -> list[RatePoint]:
@@ -255,11 +301,17 @@ def summarize(
     return out
 
 
-def cq_for_target(curves: Mapping[tuple[str, str], Sequence[RatePoint]], target: float) -> list[CqForTarget]:
+def cq_for_target(
+    curves: Mapping[tuple[str, str], Sequence[RatePoint]],
+    target: float,
+    model: Mapping[tuple[str, str, str, float], ModelPoint] | None = None,
+) -> list[CqForTarget]:
     """Per (source, encoder, rung): the cq whose interpolated mean VMAF equals `target`.
 
     Along cq, VMAF falls; the answer is the largest cq that still reaches the target, found by
-    linear interpolation between the two tried cqs around it. Outside the tried cqs: no number."""
+    linear interpolation between the two tried cqs around it. Outside the tried cqs: no number.
+    With `model` (`model_predictions`), the same for the ensemble's prediction and for both ends
+    of its interval."""
     out = []
     for (src, enc), points in sorted(curves.items()):
         by_rung: dict[str, list[RatePoint]] = defaultdict(list)
@@ -267,9 +319,28 @@ def cq_for_target(curves: Mapping[tuple[str, str], Sequence[RatePoint]], target:
             by_rung[p.rung].append(p)
         for rung, pts in sorted(by_rung.items()):
             pts = sorted(pts, key=lambda p: p.cq)
-            cq, reason = _crossing([p.cq for p in pts], [p.vmaf for p in pts], target)
-            out.append(CqForTarget(src, enc, rung, cq, reason))
+            cqs = [p.cq for p in pts]
+            cq, reason = _crossing(cqs, [p.vmaf for p in pts], target)
+            row = CqForTarget(src, enc, rung, cq, reason)
+            if model is not None:
+                row = _with_model(row, cqs, [model[(src, enc, rung, c)] for c in cqs], target)
+            out.append(row)
     return out
+
+
+def _with_model(row: CqForTarget, cqs: list[float], predicted: list[ModelPoint], target: float) -> CqForTarget:
+    from dataclasses import replace
+
+    outside = next((p.reason for p in predicted if p.reason), None)
+    if outside:
+        return replace(row, model_reason=outside)
+    model_cq, reason = _crossing(cqs, [p.score for p in predicted], target)
+    lows, highs = [p.lower for p in predicted], [p.upper for p in predicted]
+    if any(v is None for v in lows + highs):
+        return replace(row, model_cq=model_cq, model_reason=reason or "the model has no calibrated interval")
+    safe, _ = _crossing(cqs, [float(v) for v in lows if v is not None], target)
+    bold, _ = _crossing(cqs, [float(v) for v in highs if v is not None], target)
+    return replace(row, model_cq=model_cq, model_cq_range=(safe, bold), model_reason=reason)
 
 
 def _crossing(cqs: Sequence[float], vmafs: Sequence[float], target: float) -> tuple[float | None, str | None]:
@@ -295,6 +366,7 @@ class RdAnalysis:
     bd: list[BdRate]
     summary: list[EncoderSummary]
     cq_rows: list[CqForTarget]
+    models: str | None = None
 
     def to_json(self) -> dict:
         curves = []
@@ -345,8 +417,24 @@ class RdAnalysis:
             ],
             "cq_for_target": {
                 "target_vmaf": self.target,
+                "models": self.models,
                 "rows": [
-                    {"src": r.src, "encoder": r.encoder, "rung": r.rung, "cq": r.cq, "reason": r.reason}
+                    {
+                        "src": r.src,
+                        "encoder": r.encoder,
+                        "rung": r.rung,
+                        "cq": r.cq,
+                        "reason": r.reason,
+                        **(
+                            {
+                                "model_cq": r.model_cq,
+                                "model_cq_range": None if r.model_cq_range is None else list(r.model_cq_range),
+                                "model_reason": r.model_reason,
+                            }
+                            if self.models is not None
+                            else {}
+                        ),
+                    }
                     for r in self.cq_rows
                 ],
             },
@@ -354,8 +442,16 @@ class RdAnalysis:
         }
 
 
-def analyse_corpus(corpus: str | Path, *, anchor: str | None = None, target: float = 95.0) -> RdAnalysis:
-    """Read a corpus file and run the whole rate–quality analysis on it."""
+def analyse_corpus(
+    corpus: str | Path,
+    *,
+    anchor: str | None = None,
+    target: float = 95.0,
+    models: str | Path | None = None,
+    coverage: float = CONFIDENCE,
+) -> RdAnalysis:
+    """Read a corpus file and run the whole rate–quality analysis on it; with `models` (a models
+    folder), "the cq for the target" also by the ensemble's prediction and its interval."""
     rows = read_rows(corpus)
     if not rows:
         raise InputError("has no rows", path=corpus)
@@ -370,14 +466,29 @@ def analyse_corpus(corpus: str | Path, *, anchor: str | None = None, target: flo
         curves=curves,
         bd=bd,
         summary=summarize(bd),
-        cq_rows=cq_for_target(curves, target),
+        cq_rows=cq_for_target(
+            curves, target, model_predictions(rows, models, coverage=coverage) if models is not None else None
+        ),
+        models=None if models is None else str(models),
     )
+
+
+def _model_text(row: CqForTarget) -> str:
+    def show(value: float | None) -> str:
+        return "—" if value is None else f"{value:.1f}"
+
+    text = show(row.model_cq)
+    if row.model_cq_range is not None:
+        text += f" [{show(row.model_cq_range[0])}, {show(row.model_cq_range[1])}]"
+    if row.model_reason:
+        text += f" ({row.model_reason})"
+    return text
 
 
 def format_table(analysis: RdAnalysis) -> str:
     """The plain-text report `vmafkit rd` prints."""
     lines = [f"BD-rate against {analysis.anchor} (negative: fewer bits for the same VMAF)", ""]
-    width = max([len(r.src) for r in analysis.bd] + [6])
+    width = max([len(src) for src, _ in analysis.curves] + [6])
     for r in analysis.bd:
         value = f"{r.pct:+8.2f} %" if r.pct is not None else f"    none   ({r.reason})"
         lines.append(f"  {r.src:<{width}}  {r.encoder:<14} {value}")
@@ -393,7 +504,11 @@ def format_table(analysis: RdAnalysis) -> str:
         )
         lines.append(f"  {s.encoder}: mean {s.mean_pct:+.2f} % over {s.n_sources} source(s){interval}")
     lines += ["", f"cq that reaches VMAF {analysis.target:g}", ""]
+    if analysis.models is not None:
+        lines[-1:-1] = [f"  (libvmaf's VMAF, then the model in {analysis.models}: its prediction [interval])"]
     for row in analysis.cq_rows:
         value = f"{row.cq:6.1f}" if row.cq is not None else f"  none ({row.reason})"
+        if analysis.models is not None:
+            value += "   model " + _model_text(row)
         lines.append(f"  {row.src:<{width}}  {row.encoder:<14} {row.rung:>10} {value}")
     return "\n".join(lines)

@@ -415,8 +415,9 @@ def predict_features(
     keys: dict[tuple, int] = {}
     clip_of = np.empty(n, dtype=np.int64)
     for i in range(n):
+        # a ladder's rungs of one cq are separate clips
         clip_of[i] = keys.setdefault(
-            (names[i], encs[i], presets[i], None if np.isnan(cqs[i]) else float(cqs[i])), len(keys)
+            (names[i], encs[i], presets[i], None if np.isnan(cqs[i]) else float(cqs[i]), rungs[i]), len(keys)
         )
     teacher = [row.get("vmaf") for row in rows]
     frames_out = []
@@ -439,7 +440,7 @@ def predict_features(
                 item["vmaf"] = float(value)
             frames_out.append(item)
     clips_out = []
-    for (name, enc, pre, cqv), c in keys.items():
+    for (name, enc, pre, cqv, rung), c in keys.items():
         member = clip_of == c
         mean = float(np.clip(scores[member].mean(), *VMAF_RANGE))
         reasons = sorted({p for p in (problems[i] for i in np.flatnonzero(member)) if p is not None})
@@ -450,6 +451,7 @@ def predict_features(
             "encoder": enc,
             "preset": pre,
             "cq": cqv,
+            **({"rung": rung} if rung is not None else {}),
             "n_frames": int(member.sum()),
             "score": mean,
             "lower": lo,
