@@ -236,44 +236,27 @@ def score_pair(
     if n_ref != n_dis:
         raise InputError(f"has {n_dis} frames but the reference has {n_ref}", path=dis)
     compare_fmt = ffm.scoring_pix_fmt(ref_src.pix_fmt)
+    # the same pair, the same options: both back-ends give the same numbers
+    how: dict[str, Any] = {
+        "pix_fmt": compare_fmt,
+        "ref_crop": ref_src.crop,
+        "dis_crop": dis_src.crop,
+        "max_frames": max_frames,
+        "threads": threads,
+        "what": str(dis),
+        "vmaf_model": vmaf_model,
+        "metrics": metrics,
+        "subsample": subsample,
+        "ref_scale": geometry.ref_scale,
+        "dis_scale": geometry.dis_scale,
+    }
     if vmaf_bin:
         from vmafkit.media.vmafcli import score_with_vmaf_cli
 
-        frames = score_with_vmaf_cli(
-            vmaf_bin,
-            ff,
-            dis_src.input_spec,
-            ref_src.input_spec,
-            pix_fmt=compare_fmt,
-            ref_crop=ref_src.crop,
-            dis_crop=dis_src.crop,
-            max_frames=max_frames,
-            threads=threads,
-            what=str(dis),
-            vmaf_model=vmaf_model,
-            metrics=metrics,
-            subsample=subsample,
-            ref_scale=geometry.ref_scale,
-            dis_scale=geometry.dis_scale,
-        )
+        frames = score_with_vmaf_cli(vmaf_bin, ff, dis_src.input_spec, ref_src.input_spec, **how)
         backend, version = BACKEND_VMAF_CLI, None
     else:
-        frames = run_libvmaf(
-            ff,
-            dis_src.input_spec,
-            ref_src.input_spec,
-            pix_fmt=compare_fmt,
-            ref_crop=ref_src.crop,
-            dis_crop=dis_src.crop,
-            max_frames=max_frames,
-            threads=threads,
-            what=str(dis),
-            vmaf_model=vmaf_model,
-            metrics=metrics,
-            subsample=subsample,
-            ref_scale=geometry.ref_scale,
-            dis_scale=geometry.dis_scale,
-        )
+        frames = run_libvmaf(ff, dis_src.input_spec, ref_src.input_spec, **how)
         backend, version = BACKEND_FFMPEG, ff.libvmaf_version
     expected = libvmaf.scored_frames(n_ref, subsample)
     if len(frames) != expected:
