@@ -66,7 +66,7 @@ def dataset(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def first_run(dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("subjective_out") / "out"
-    proc = cli("train", "--dataset", dataset, "--out", out, "--scale", "mos-1-5", *FAST)
+    proc = cli("train", "--dataset", dataset, "--out", out, "--score-scale", "mos-1-5", *FAST)
     return out, proc
 
 

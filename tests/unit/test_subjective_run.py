@@ -195,7 +195,7 @@ def test_cli_table_run_and_gate(tmp_path):
         "0",
         "--bootstrap",
         "30",
-        "--scale",
+        "--score-scale",
         "mos-1-5",
     )
     assert res.exit_code == 0, res.output
@@ -264,10 +264,10 @@ def test_cli_table_run_and_gate(tmp_path):
                 "mos",
                 "--group",
                 "content",
-                "--scale",
+                "--score-scale",
                 "mos-1-10",
             ],
-            "--scale 'mos-1-10' is not one of",
+            "--score-scale 'mos-1-10' is not one of",
         ),
         (
             [
@@ -338,7 +338,7 @@ def test_scale_range_and_registration(tmp_path):
         "0",
         "--bootstrap",
         "20",
-        "--scale-range",
+        "--score-scale-range",
         "0,10",
     )
     assert res.exit_code == 0, res.output

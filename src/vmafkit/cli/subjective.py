@@ -47,7 +47,7 @@ def _scale_range(value: str | None):
     try:
         low, high = (float(p) for p in parts)
     except ValueError:
-        raise click.BadParameter(f"expected LOW,HIGH, got {value!r}", param_hint="--scale-range") from None
+        raise click.BadParameter(f"expected LOW,HIGH, got {value!r}", param_hint="--score-scale-range") from None
     return low, high
 
 
@@ -75,13 +75,21 @@ def _scale_range(value: str | None):
     type=click.Path(path_type=Path, file_okay=False),
     old=("--out-dir",),
 )
-@click.option(
-    "--scale",
+@renamed_option(
+    "--score-scale",
+    "score_scale",
     default=None,
     help="the scores' scale: mos-1-5, mos-0-100, dmos-0-100 or dmos-0-5 "
     "(recorded in every output; scores outside it are refused)",
 )
-@click.option("--scale-range", default=None, help="LOW,HIGH: declare (or override) the scale's range")
+@deprecated_option("--scale", "--score-scale", "score_scale")
+@renamed_option(
+    "--score-scale-range",
+    "score_scale_range",
+    default=None,
+    help="LOW,HIGH: declare (or override) the score scale's range",
+)
+@deprecated_option("--scale-range", "--score-scale-range", "score_scale_range")
 @seeds_option
 @training_options
 @click.option(
@@ -121,8 +129,8 @@ def train(
     group,
     id_column,
     out,
-    scale,
-    scale_range,
+    score_scale,
+    score_scale_range,
     seeds,
     epochs,
     batch_size,
@@ -183,7 +191,11 @@ def train(
         ]
         if video_only:
             raise InputError(f"{', '.join(video_only)} go with --dataset")
-    scale_obj = resolve_scale(scale, value_range=_scale_range(scale_range)) if (scale or scale_range) else None
+    scale_obj = (
+        resolve_scale(score_scale, value_range=_scale_range(score_scale_range))
+        if (score_scale or score_scale_range)
+        else None
+    )
     opts = Options(
         seeds=int_list(seeds, "--seeds"),
         recipe=subjective_recipe(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay),

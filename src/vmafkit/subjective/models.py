@@ -26,7 +26,7 @@ only and asked about the held-out content.
   subjective scale by the VQEG 5-parameter logistic (`train.metrics.logistic_fit`) fitted on the
   training folds; a straight line when the logistic fit fails.
 
-With a declared scale (`--scale`), every model's predictions are clipped to its range, as libvmaf
+With a declared scale (`--score-scale`), every model's predictions are clipped to its range, as libvmaf
 clips its score to [0, 100].
 """
 
