@@ -15,9 +15,9 @@
   object a line) with its sha256.
 
 `vmafkit gate OUT/loso` reads these files as they are (and judges them against the *VMAF*
-thresholds: not meaningful for a subjective target). `vmafkit verdict` refuses them (exit 2):
-the items file is not a per-frame corpus, and verdict, export, predict and the registry take only
-models trained on one.
+thresholds: not meaningful for a subjective target). `vmafkit verdict OUT` (or `OUT/loso`) sees
+the subjective run and judges it with the subjective gate instead (`decide.subjective_verdict`),
+checking these files against `subjective_predictions.jsonl` and pinning them by sha256.
 """
 
 from __future__ import annotations
