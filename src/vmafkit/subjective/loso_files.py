@@ -36,7 +36,6 @@ from vmafkit.subjective.folds import Fold
 from vmafkit.subjective.items import Items
 from vmafkit.train import metrics
 from vmafkit.train.features import ENCODER_VOCAB_VERSION, NUM_CODECS
-from vmafkit.train.loso import REPORT_SCHEMA
 from vmafkit.train.predictions import write_predictions
 from vmafkit.train.recipe import Recipe
 
@@ -86,6 +85,8 @@ def write_loso(
     device: str = "cpu",
 ) -> list[Path]:
     """Write loso_seed{N}.json + .predictions.jsonl for every seed; returns the report paths."""
+    from vmafkit.train.loso import REPORT_SCHEMA  # the trainer's module brings torch: only when writing
+
     loso = layout.loso_dir(out_dir)
     loso.mkdir(parents=True, exist_ok=True)
     y = items.target
