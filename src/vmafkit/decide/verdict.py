@@ -1,4 +1,9 @@
-"""PROMOTE/HOLD verdict files and the corpus fingerprint that pins what was trained on."""
+"""PROMOTE/HOLD verdict files and the corpus fingerprint that pins what was trained on.
+
+The one owner of the verdict file: its common keys, writing it, re-deriving it before anything
+trusts it. A verdict's `target` says what its ensemble predicts (`{kind: "vmaf"}`, or for a
+`vmafkit subjective train` folder `{kind: "subjective", scale}`, whose keys
+`decide.subjective_verdict` derives)."""
 
 from __future__ import annotations
 
