@@ -34,7 +34,7 @@ from vmafkit.errors import InputError, RefusedError, VmafkitError
 from vmafkit.media.demo import make_demo_clips
 from vmafkit.media.score import PairScore, score_pair
 from vmafkit.pipeline import RunOptions, RunResult, resolve_encoders, run_pipeline
-from vmafkit.serve.export import DEFAULT_MODEL_ID, export_ensemble
+from vmafkit.serve.export import export_ensemble
 from vmafkit.serve.predict import predict_features, predict_pair, read_feature_rows
 from vmafkit.train.recipe import DEFAULT_SEEDS
 
@@ -197,13 +197,15 @@ def gate(
 def write_verdict(
     loso_dir: PathLike,
     *,
-    seeds: Sequence[int] = DEFAULT_SEEDS,
+    seeds: Sequence[int] | None = None,
     ref_dir: PathLike | None = None,
-    coverage: float = T.DEFAULT_COVERAGE,
+    coverage: float | None = None,
 ) -> tuple[dict[str, Any], Path]:
     """Gate the LOSO folder and write exactly one of `PROMOTE.json` / `HOLD.json` in it (the other
     is removed); returns (verdict, its path). `verdict["verdict"]` is "PROMOTE" or "HOLD";
-    `ref_dir` (the reference clips) is snapshotted into the corpus fingerprint."""
+    `ref_dir` (the reference clips) is snapshotted into the corpus fingerprint. `seeds` and
+    `coverage` default to DEFAULT_SEEDS and 0.95; for a `vmafkit subjective train` folder (or its
+    loso/) the verdict is the subjective gate's, with the run's own seeds and coverage."""
     return _write_verdict(loso_dir, seeds, ref_dir=ref_dir, coverage=coverage)
 
 
@@ -212,7 +214,7 @@ def export(
     verdict: PathLike,
     out_dir: PathLike,
     *,
-    model_id: str = DEFAULT_MODEL_ID,
+    model_id: str | None = None,
     device: str = "cpu",
     progress: bool = False,
 ) -> dict[str, Any]:
@@ -251,11 +253,32 @@ def predict(
     `features`: a JSONL file or a list of rows holding the canonical-6. `encoder`/`preset`/`cq`
     label the rows; a robust-recipe ensemble also answers without them. Rows outside what the
     ensemble was trained on raise InputError unless `allow_out_of_domain` (then they are marked
-    and get no interval).
+    and get no interval). An ensemble trained on subjective scores (`vmafkit subjective train`)
+    reads its own feature columns instead, takes no labels, and answers per clip on its scale
+    (`serve.subjective_predict`).
     """
+    from vmafkit.serve import subjective_predict
+
+    if features is not None and (ref is not None or dis is not None):
+        raise InputError("give either features or ref and dis, not both")
+    if subjective_predict.is_subjective_ensemble(models, model_id):
+        return subjective_predict.predict(
+            models,
+            features=features,
+            ref=ref,
+            dis=dis,
+            coverage=coverage,
+            model_id=model_id,
+            allow_out_of_domain=allow_out_of_domain,
+            labels={"encoder": encoder, "preset": preset, "cq": cq},
+            width=width,
+            height=height,
+            pix_fmt=pix_fmt,
+            fps=fps,
+            max_frames=max_frames,
+            ffmpeg=ffmpeg,
+        )
     if features is not None:
-        if ref is not None or dis is not None:
-            raise InputError("give either features or ref and dis, not both")
         rows = read_feature_rows(features) if isinstance(features, (str, Path)) else list(features)
         return predict_features(
             models,

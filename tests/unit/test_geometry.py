@@ -374,7 +374,10 @@ def test_an_untrained_rung_is_outside_the_domain():
 # ----------------------------------------------------------------------------- CLI
 
 
-GEOMETRY_FLAGS = {"--scale": {"score", "corpus", "predict", "run"}, "--resolution": {"score", "corpus", "predict"}}
+GEOMETRY_FLAGS = {
+    "--scale": {"score", "corpus", "predict", "run", "subjective train"},
+    "--resolution": {"score", "corpus", "predict"},
+}
 
 
 @pytest.mark.parametrize("flag", sorted(GEOMETRY_FLAGS))

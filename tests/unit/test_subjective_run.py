@@ -21,37 +21,14 @@ from vmafkit.io import dumps_json
 from vmafkit.subjective.models import subjective_recipe
 from vmafkit.subjective.recheck import recheck
 from vmafkit.subjective.run import Options, train_from_table
+from vmafkit.subjective.synthetic import write_synthetic_table
 
 CANON = ["adm2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3", "motion2"]
 
 
 def make_table(path: Path, n_contents: int = 10, per: int = 4, seed: int = 0) -> Path:
     """A generated table: canonical-6-like features and a nonlinear SYNTHETIC MOS with a content effect."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for c in range(n_contents):
-        offset = rng.normal(0, 0.15)
-        for k in range(per):
-            q = rng.uniform(0, 1)
-            feats = {
-                "adm2": 0.5 + 0.5 * q + rng.normal(0, 0.02),
-                "vif_scale0": 0.2 + 0.7 * q**1.5,
-                "vif_scale1": 0.3 + 0.6 * q + rng.normal(0, 0.02),
-                "vif_scale2": 0.35 + 0.6 * q,
-                "vif_scale3": 0.4 + 0.55 * q + rng.normal(0, 0.02),
-                "motion2": rng.uniform(0, 20),
-            }
-            mos = float(np.clip(1 + 4 / (1 + np.exp(-8 * (q - 0.5))) + offset + rng.normal(0, 0.1), 1, 5))
-            rows.append(
-                {
-                    "clip": f"c{c:02d}_{k}",
-                    "content": f"c{c:02d}",
-                    "mos": round(mos, 5),
-                    **{f: round(v, 6) for f, v in feats.items()},
-                }
-            )
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
+    return write_synthetic_table(path, n_contents, per, seed)
 
 
 def opts(**kw) -> Options:
@@ -195,7 +172,7 @@ def test_cli_table_run_and_gate(tmp_path):
         "0",
         "--bootstrap",
         "30",
-        "--scale",
+        "--score-scale",
         "mos-1-5",
     )
     assert res.exit_code == 0, res.output
@@ -264,10 +241,10 @@ def test_cli_table_run_and_gate(tmp_path):
                 "mos",
                 "--group",
                 "content",
-                "--scale",
+                "--score-scale",
                 "mos-1-10",
             ],
-            "--scale 'mos-1-10' is not one of",
+            "--score-scale 'mos-1-10' is not one of",
         ),
         (
             [
@@ -338,7 +315,7 @@ def test_scale_range_and_registration(tmp_path):
         "0",
         "--bootstrap",
         "20",
-        "--scale-range",
+        "--score-scale-range",
         "0,10",
     )
     assert res.exit_code == 0, res.output

@@ -230,3 +230,21 @@ def test_null_mean_plcc_is_input_error(tmp_path):
     write_seed_report(loso, 1, corpus, extra={"mean_plcc": None})
     with pytest.raises(InputError, match="mean_plcc is null"):
         write_verdict(loso, [0, 1, 2])
+
+
+def test_a_verdict_names_its_target_and_one_without_reads_as_vmaf(tmp_path):
+    """New VMAF verdicts say target {kind: vmaf}; one written before the key existed is still a
+    valid VMAF verdict (the schema's else branch) and is trusted as before."""
+    from vmafkit.decide.verdict import verdict_target
+
+    loso, _ = make_loso_dir(tmp_path, PASSING)
+    verdict, path = write_verdict(loso, [0, 1, 2])
+    assert verdict["target"] == {"kind": "vmaf"}
+    old = dict(verdict)
+    del old["target"]
+    assert schema_errors(old, "verdict") == [] and verdict_target(old) == {"kind": "vmaf"}
+    path.write_text(json.dumps(old))
+    assert load_trusted_verdict(path)["verdict"] == "PROMOTE"
+    # A VMAF verdict cannot pass for a subjective one: the schema's subjective branch needs its keys.
+    claimed = {**verdict, "target": {"kind": "subjective", "scale": {"name": "mos-1-5", "low": 1, "high": 5}}}
+    assert any("features" in e or "models" in e for e in schema_errors(claimed, "verdict"))

@@ -27,6 +27,20 @@ def _print_gate(gate: dict) -> None:
         click.echo(f"      seed {seed}: {plcc:.4f}{flag}")
 
 
+def _print_subjective(verdict: dict) -> None:
+    gate, scale = verdict["gate"], verdict["target"]["scale"]
+    click.echo(f"target: subjective scores, scale {scale['name']}; features {', '.join(verdict['features'])}")
+    click.echo(f"subjective gate: {'PASS' if gate['passed'] else 'FAIL'}")
+    for name, check in gate["checks"].items():
+        click.echo(f"  {'ok  ' if check['pass'] else 'FAIL'} {name}: {check['value']} (threshold {check['threshold']})")
+    calib = verdict["calibration"]
+    half = calib.get("half_width")
+    click.echo(
+        f"interval @ {calib['coverage']:.0%}: ±{'unbounded' if half is None else f'{half:.3f}'} per clip; "
+        f"held-out coverage {calib['held_out_coverage']:.3f} (worst content {calib['fold_coverage_min']:.3f})"
+    )
+
+
 def register(main: click.Group) -> None:
     @main.command("gate")
     @click.argument("loso_dir", type=click.Path(file_okay=False, path_type=str))
@@ -60,15 +74,27 @@ def register(main: click.Group) -> None:
     )
     @run_command
     def verdict_cmd(loso_dir: str, ref_dir: str | None, seeds: str, coverage: float) -> int:
-        """Write LOSO_DIR/PROMOTE.json or HOLD.json (exit 0 PROMOTE, 1 HOLD, 2 bad input)."""
-        from vmafkit.decide.verdict import write_verdict
+        """Write LOSO_DIR/PROMOTE.json or HOLD.json (exit 0 PROMOTE, 1 HOLD, 2 bad input).
 
+        LOSO_DIR may also be a `vmafkit subjective train` folder (or its loso/): its verdict re-derives
+        the subjective gate, with the run's seeds and coverage unless --seeds / --coverage are given."""
+        from vmafkit.decide.verdict import verdict_target, write_verdict
+
+        ctx = click.get_current_context()
+        given = lambda name: ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT  # noqa: E731
         verdict, path = write_verdict(
-            loso_dir, int_list(seeds, "--seeds"), ref_dir=ref_dir, argv=list(sys.argv), coverage=coverage
+            loso_dir,
+            int_list(seeds, "--seeds") if given("seeds") else None,
+            ref_dir=ref_dir,
+            argv=list(sys.argv),
+            coverage=coverage if given("coverage") else None,
         )
-        _print_gate(verdict["gate"])
         calib = verdict["calibration"]
-        if calib is not None:
+        if verdict_target(verdict)["kind"] != "vmaf":
+            _print_subjective(verdict)
+        else:
+            _print_gate(verdict["gate"])
+        if verdict_target(verdict)["kind"] == "vmaf" and calib is not None:
             fw, cw = calib["frame"]["half_width"], calib["clip"]["half_width"]
             fmt = lambda v: "unbounded" if v is None else f"±{v:.3f}"  # noqa: E731
             click.echo(

@@ -415,11 +415,23 @@ class _Heights(click.ParamType):
         return heights
 
 
+class _ScaleFilter(click.Choice):
+    """ffmpeg's scale algorithms; a score scale's name (`subjective train --scale mos-1-5`, the
+    spelling before 0.2) is pointed to --score-scale."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value.lower().startswith(("mos-", "dmos-")):
+            self.fail(
+                f"{value!r} is a score scale: use --score-scale {value} (--scale is the upscaling filter)", param, ctx
+            )
+        return super().convert(value, param, ctx)
+
+
 def scale_option(func: F) -> F:
     return click.option(
         "--scale",
         "scale",
-        type=click.Choice(SCALE_FILTERS),
+        type=_ScaleFilter(SCALE_FILTERS),
         default=None,
         metavar="FILTER",
         help="ffmpeg scale algorithm (bicubic, lanczos, ...) that resizes a distorted video of another size to "

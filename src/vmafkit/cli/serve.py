@@ -46,6 +46,23 @@ def _print_prediction(result: dict) -> None:
         )
 
 
+def _print_subjective_prediction(result: dict) -> None:
+    fmt = lambda v: "  -   " if v is None else f"{v:6.3f}"  # noqa: E731
+    scale = result["target"]["scale"]
+    bounds = "" if scale.get("low") is None else f" [{scale['low']:g}, {scale['high']:g}]"
+    direction = {True: ", higher is better", False: ", higher is worse"}.get(scale.get("higher_is_better"), "")
+    click.echo(
+        f"model {result['model']} ({result['mode']}, members {result['members']}); {result['domain']['description']}"
+    )
+    click.echo(f"predicts subjective scores on the {scale['name']} scale{bounds}{direction}")
+    guarantee = result["interval"]["guarantee"]
+    click.echo(f"interval: {guarantee}" if guarantee else "interval: none (no calibration)")
+    click.echo(f"{'clip':<36} {'rows':>5} {'score':>6} {'lower':>6} {'upper':>6}")
+    for c in result["clips"]:
+        flag = "" if c["in_domain"] else "  OUT OF DOMAIN"
+        click.echo(f"{c['name'][:36]:<36} {c['n_rows']:>5} {fmt(c['score'])} {fmt(c['lower'])} {fmt(c['upper'])}{flag}")
+
+
 def _rows_option(default_rows: str):
     """`--rows` (registry row ids); `--ids` is its old spelling (beside `--id`, the ensemble)."""
 
@@ -79,11 +96,16 @@ def register(main: click.Group) -> None:
         type=click.Path(file_okay=False, path_type=str),
         old=("--out-dir",),
     )
-    @click.option("--id", "model_id", default="fr_regressor_v2_ensemble_v1", show_default=True, help="Ensemble id.")
+    @click.option(
+        "--id",
+        "model_id",
+        default=None,
+        help="Ensemble id (default: export's own id for the verdict's target, a VMAF or a subjective ensemble).",
+    )
     @click.option("--device", default="cpu", show_default=True, help="torch device for the full-corpus refit.")
     @progress_option
     @run_command
-    def export_cmd(corpus: str, verdict: str, out: str, model_id: str, device: str, progress: bool) -> int:
+    def export_cmd(corpus: str, verdict: str, out: str, model_id: str | None, device: str, progress: bool) -> int:
         """Refit every seed on the full corpus, export ONNX + sidecars + calibration, register as smoke.
 
         Exit 3 unless VERDICT is PROMOTE for exactly this CORPUS."""
@@ -97,7 +119,7 @@ def register(main: click.Group) -> None:
                 f"seed {seed}: onnxruntime vs torch max |diff| {check['max_abs_diff']:.2e} on {check['rows']} rows "
                 f"(tolerance {check['tolerance']:g})"
             )
-        click.echo(f"exported {model_id} ({len(summary['seeds'])} members, smoke=true) -> {summary['registry']}")
+        click.echo(f"exported {summary['id']} ({len(summary['seeds'])} members, smoke=true) -> {summary['registry']}")
         click.echo(f"next: vmafkit registry flip --registry {summary['registry']} --verdict {verdict}")
         return EXIT_OK
 
@@ -166,7 +188,8 @@ def register(main: click.Group) -> None:
         "features",
         type=click.Path(dir_okay=False, path_type=str),
         default=None,
-        help="JSONL of per-frame canonical-6 rows instead of --ref/--dis.",
+        help="JSONL of per-frame canonical-6 rows instead of --ref/--dis; for a subjective model, JSONL or CSV "
+        "rows of its feature columns (rows sharing a clip/id are pooled by their mean).",
     )
     @click.option(
         "--encoder",
@@ -230,6 +253,30 @@ def register(main: click.Group) -> None:
 
         if (features is None) == (ref is None and dis is None) or (features is None and (ref is None or dis is None)):
             raise InputError("give either --features FILE.jsonl or both --ref and --dis")
+        from vmafkit.serve import subjective_predict
+
+        if subjective_predict.is_subjective_ensemble(models, model_id):
+            result = subjective_predict.predict(
+                models,
+                features=features,
+                ref=ref,
+                dis=dis,
+                coverage=coverage,
+                model_id=model_id,
+                allow_out_of_domain=allow_out_of_domain,
+                labels={"encoder": encoder, "preset": preset, "cq": cq},
+                width=width,
+                height=height,
+                pix_fmt=pix_fmt,
+                fps=fps,
+                max_frames=max_frames,
+                ffmpeg=ffmpeg,
+            )
+            for note in result["notes"]:
+                click.echo(f"vmafkit: note: {note}", err=True)
+            if not emit_json(result, json_to):
+                _print_subjective_prediction(result)
+            return EXIT_OK
         ens = load_ensemble(models, model_id=model_id)
         if features is not None:
             result = predict_features(

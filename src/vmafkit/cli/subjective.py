@@ -24,6 +24,7 @@ from vmafkit.cli.options import (
     out_option,
     progress_option,
     renamed_option,
+    scale_option,
     seeds_option,
     training_options,
     vmaf_bin_option,
@@ -47,7 +48,7 @@ def _scale_range(value: str | None):
     try:
         low, high = (float(p) for p in parts)
     except ValueError:
-        raise click.BadParameter(f"expected LOW,HIGH, got {value!r}", param_hint="--scale-range") from None
+        raise click.BadParameter(f"expected LOW,HIGH, got {value!r}", param_hint="--score-scale-range") from None
     return low, high
 
 
@@ -75,13 +76,21 @@ def _scale_range(value: str | None):
     type=click.Path(path_type=Path, file_okay=False),
     old=("--out-dir",),
 )
-@click.option(
-    "--scale",
+@renamed_option(
+    "--score-scale",
+    "score_scale",
     default=None,
     help="the scores' scale: mos-1-5, mos-0-100, dmos-0-100 or dmos-0-5 "
     "(recorded in every output; scores outside it are refused)",
 )
-@click.option("--scale-range", default=None, help="LOW,HIGH: declare (or override) the scale's range")
+@scale_option
+@renamed_option(
+    "--score-scale-range",
+    "score_scale_range",
+    default=None,
+    help="LOW,HIGH: declare (or override) the score scale's range",
+)
+@deprecated_option("--scale-range", "--score-scale-range", "score_scale_range")
 @seeds_option
 @training_options
 @click.option(
@@ -121,8 +130,9 @@ def train(
     group,
     id_column,
     out,
+    score_scale,
     scale,
-    scale_range,
+    score_scale_range,
     seeds,
     epochs,
     batch_size,
@@ -143,7 +153,7 @@ def train(
     """Leave-one-content-out: the ensemble, nu-SVR (libvmaf's recipe), a linear model [and stock VMAF
     through a logistic] against the subjective scores, with bootstrap intervals over contents.
 
-    --jobs, --max-frames, --ffmpeg, --vmaf-bin and --cache-dir go with --dataset."""
+    --jobs, --max-frames, --ffmpeg, --vmaf-bin, --cache-dir and --scale go with --dataset."""
     from vmafkit.subjective.models import subjective_recipe
     from vmafkit.subjective.run import Options, train_from_dataset, train_from_table
     from vmafkit.subjective.scale import resolve_scale
@@ -178,12 +188,17 @@ def train(
                 ("--ffmpeg", ffmpeg),
                 ("--vmaf-bin", vmaf_bin),
                 ("--cache-dir", cache_dir),
+                ("--scale", scale),
             )
             if v is not None
         ]
         if video_only:
             raise InputError(f"{', '.join(video_only)} go with --dataset")
-    scale_obj = resolve_scale(scale, value_range=_scale_range(scale_range)) if (scale or scale_range) else None
+    scale_obj = (
+        resolve_scale(score_scale, value_range=_scale_range(score_scale_range))
+        if (score_scale or score_scale_range)
+        else None
+    )
     opts = Options(
         seeds=int_list(seeds, "--seeds"),
         recipe=subjective_recipe(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay),
@@ -205,6 +220,7 @@ def train(
             jobs=jobs,
             max_frames=max_frames,
             cache_dir=cache_dir,
+            scale_filter=scale,
         )
     else:
         result = train_from_table(

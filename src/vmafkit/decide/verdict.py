@@ -1,4 +1,9 @@
-"""PROMOTE/HOLD verdict files and the corpus fingerprint that pins what was trained on."""
+"""PROMOTE/HOLD verdict files and the corpus fingerprint that pins what was trained on.
+
+The one owner of the verdict file: its common keys, writing it, re-deriving it before anything
+trusts it. A verdict's `target` says what its ensemble predicts (`{kind: "vmaf"}`, or for a
+`vmafkit subjective train` folder `{kind: "subjective", scale}`, whose keys
+`decide.subjective_verdict` derives)."""
 
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ from vmafkit.train.recipe import DEFAULT_SEEDS
 from vmafkit.validation import validate_or_raise
 
 VERDICT_SCHEMA_VERSION = 1
+VMAF_TARGET = "vmaf"  # `target.kind` of an ensemble that learns libvmaf's score
 # The fingerprint fields that identify the corpus itself (the path and the reference-folder
 # snapshot describe where it lived and are informational).
 IDENTITY_KEYS = ("sha256", "rows", "sources")
@@ -176,20 +182,52 @@ def recommendation(
     )
 
 
+def verdict_target(verdict: Mapping[str, Any]) -> dict[str, Any]:
+    """What the verdict's ensemble predicts: `{"kind": "vmaf"}` or `{"kind": "subjective", "scale":
+    {...}}`; a verdict written before the key existed is a VMAF one."""
+    target = verdict.get("target")
+    return dict(target) if isinstance(target, Mapping) else {"kind": VMAF_TARGET}
+
+
+def gate_headline(verdict: Mapping[str, Any]) -> str:
+    """A few words on what passed the gate (registry notes)."""
+    gate = verdict["gate"]
+    target = verdict_target(verdict)
+    if target["kind"] == VMAF_TARGET:
+        return f"mean PLCC {gate['mean_plcc']:.4f}"
+    plcc = gate["checks"]["plcc"]["value"]
+    return f"{target['kind']} {target['scale']['name']}, pooled held-out PLCC {plcc:.4f}"
+
+
 def build_verdict(
     loso_dir: str | Path,
-    seeds: Iterable[int] = DEFAULT_SEEDS,
+    seeds: Iterable[int] | None = None,
     *,
     ref_dir: str | Path | None = None,
     argv: list[str] | None = None,
-    coverage: float = T.DEFAULT_COVERAGE,
+    coverage: float | None = None,
 ) -> tuple[dict[str, Any], Path]:
-    """Compute the verdict (nothing is written): (verdict JSON, path it belongs at)."""
+    """Compute the verdict (nothing is written): (verdict JSON, path it belongs at).
+
+    `loso_dir`: a LOSO folder, or a `vmafkit subjective train` folder (or its loso/), whose verdict
+    `decide.subjective_verdict` derives. `seeds` / `coverage` None: DEFAULT_SEEDS and
+    T.DEFAULT_COVERAGE for a LOSO folder, the run's own for a subjective one."""
     from vmafkit.corpus.schema import load_corpus
+    from vmafkit.decide import subjective_verdict
     from vmafkit.train.recipe import Recipe
 
+    subjective_run = subjective_verdict.run_folder(loso_dir)
+    if subjective_run is not None:
+        if ref_dir is not None:
+            raise InputError("--ref-dir snapshots a VMAF corpus's references; a subjective run has none", path=ref_dir)
+        body = subjective_verdict.build_body(subjective_run, seeds, coverage=coverage, argv=argv)
+        out_path = body.pop("_path")
+        verdict = {"schema_version": VERDICT_SCHEMA_VERSION, "generated_at_utc": utc_now(), **body}
+        validate_or_raise(verdict, "verdict", what="verdict (internal)")
+        return verdict, out_path
+    coverage = T.DEFAULT_COVERAGE if coverage is None else coverage
     loso_dir = Path(loso_dir)
-    seeds = normalise_seeds(seeds)
+    seeds = normalise_seeds(DEFAULT_SEEDS if seeds is None else seeds)
     reports, preds, pred_paths = load_evidence(loso_dir, seeds)
     corpus_path = resolve_corpus_path(reports, loso_dir)
     recipe = recipe_from_reports(reports)
@@ -227,6 +265,7 @@ def build_verdict(
         "generated_at_utc": utc_now(),
         "loso_dir": str(loso_dir),
         "seeds": seeds,
+        "target": {"kind": VMAF_TARGET},
         "gate": gate,
         "failing_aspects": failing_aspects(gate),
         "corpus": fingerprint,
@@ -257,11 +296,11 @@ def build_verdict(
 
 def write_verdict(
     loso_dir: str | Path,
-    seeds: Iterable[int] = DEFAULT_SEEDS,
+    seeds: Iterable[int] | None = None,
     *,
     ref_dir: str | Path | None = None,
     argv: list[str] | None = None,
-    coverage: float = T.DEFAULT_COVERAGE,
+    coverage: float | None = None,
 ) -> tuple[dict[str, Any], Path]:
     """Write exactly one of the verdict files (PROMOTE / HOLD) in `loso_dir` and remove the other.
 
@@ -306,9 +345,15 @@ def stale_reason(verdict: Mapping[str, Any], loso_dir: Path) -> str | None:
     evidence = verdict.get("evidence")
     if not isinstance(evidence, dict):
         return "it pins no evidence (written by an older vmafkit, or by hand)"
-    for kind in ("seed_reports", "predictions", "refits"):
+    # A subjective run's own files are pinned relative to the run folder, the LOSO folder's parent.
+    for kind, folder in (
+        ("seed_reports", loso_dir),
+        ("predictions", loso_dir),
+        ("refits", loso_dir),
+        ("subjective", loso_dir.parent),
+    ):
         for item in evidence.get(kind) or []:
-            pinned = loso_dir / str(item.get("file"))
+            pinned = folder / str(item.get("file"))
             if not pinned.is_file():
                 return f"{item.get('file')} (pinned by the verdict) is gone"
             digest = sha256_file(pinned)
@@ -330,12 +375,22 @@ def load_trusted_verdict(path: str | Path) -> dict[str, Any]:
     stale = stale_reason(verdict, loso_dir)
     if stale is not None:
         raise RefusedError(f"{stale}; re-run `vmafkit verdict`", path=path)
+    from vmafkit.decide import subjective_verdict
+
     coverage = verdict["calibration"]["coverage"]
+    subjective = verdict_target(verdict)["kind"] == subjective_verdict.KIND
+    if subjective and subjective_verdict.run_folder(loso_dir) is None:
+        raise RefusedError("a subjective verdict must lie in its run folder's LOSO folder", path=path)
     try:
         fresh, _ = build_verdict(loso_dir, verdict["seeds"], coverage=coverage)
     except InputError as exc:
         raise RefusedError(f"the verdict's evidence no longer checks out ({exc})", path=path) from None
-    for key in DECIDING_KEYS:
+    if verdict_target(verdict) != verdict_target(fresh):
+        raise RefusedError(
+            "target does not match what its pinned files give (hand-edited or stale verdict); re-run `vmafkit verdict`",
+            path=path,
+        )
+    for key in DECIDING_KEYS + (subjective_verdict.DECIDING_KEYS if subjective else ()):
         if _differs(verdict.get(key), fresh.get(key)):
             raise RefusedError(
                 f"{key} does not match what its pinned files give (hand-edited or stale verdict); "

@@ -306,3 +306,40 @@ def write_rd_plots(curves: Mapping[tuple[str, str], Sequence[RatePoint]], folder
         atomic_write_bytes(path, buffer.getvalue())
         written.append(path)
     return written
+
+
+def subjective_figure(run) -> str:
+    """Left: each model's pooled held-out PLCC and SROCC with their bootstrap intervals over contents.
+    Right: the ensemble's held-out prediction vs the subjective score, coloured by content."""
+    names = list(run.predictions)
+    fig = figure(10.5, 3.9)
+    left = fig.add_subplot(1, 2, 1)
+    y = np.arange(len(names))
+    for offset, stat, color in ((-0.15, "plcc", "#1565c0"), (0.15, "srocc", "#6a1b9a")):
+        values = np.array([as_float(run.models[n].get(stat)) for n in names])
+        cis = [run.models[n].get(f"{stat}_ci") or [None, None] for n in names]
+        lo = np.array([as_float(c[0]) for c in cis])
+        hi = np.array([as_float(c[1]) for c in cis])
+        err = np.vstack([np.nan_to_num(values - lo), np.nan_to_num(hi - values)])
+        left.errorbar(values, y + offset, xerr=err, fmt="o", color=color, ms=4, capsize=3, label=stat.upper())
+    left.axvline(T.SUBJECTIVE_PLCC_MIN, color="#c62828", ls="--", lw=1, label=f"gate {T.SUBJECTIVE_PLCC_MIN}")
+    left.set_yticks(y, names)
+    left.invert_yaxis()
+    left.set_xlabel("pooled held-out correlation (95% bootstrap interval over contents)", fontsize=8)
+    left.legend(fontsize=7, loc="lower left")
+    left.grid(alpha=0.3)
+    right = fig.add_subplot(1, 2, 2)
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if len(run.contents) <= 10 else "tab20"]
+    for i, content in enumerate(run.contents):
+        mask = run.groups == content
+        right.scatter(run.target[mask], run.predictions["ensemble"][mask], s=12, color=cmap(i % cmap.N))
+    low = float(min(run.target.min(), run.predictions["ensemble"].min()))
+    high = float(max(run.target.max(), run.predictions["ensemble"].max()))
+    right.plot([low, high], [low, high], color="#888", lw=0.8, ls="--")
+    right.set_xlabel(f"subjective score ({run.scale.get('name', '?')})", fontsize=8)
+    right.set_ylabel("ensemble, held out (content left out)", fontsize=8)
+    right.set_title("colour: content", fontsize=8)
+    right.grid(alpha=0.3)
+    return png(fig, "models' held-out correlation with intervals, and ensemble vs subjective score")

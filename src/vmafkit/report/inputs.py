@@ -6,6 +6,8 @@ partial run.
 Where inputs are looked for: the seed reports, their held-out predictions and the verdict file in
 `OUT/loso` (the `vmafkit run` layout) or `OUT` itself; the corpus is `--corpus`, else
 `OUT/corpus/<corpus file>`, `OUT/<corpus file>`, or the path the seed reports / verdict name.
+A `vmafkit subjective train` folder (`subjective_run`) is read through `subjective.recheck`: the
+statistics are re-derived from its held-out predictions, never taken from its report.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class RunInputs:
     corpus_path: Path | None = None
     corpus_explicit: bool = False
     problems: list[str] = field(default_factory=list)  # unreadable inputs, one line each
+    subjective_dir: Path | None = None  # a `vmafkit subjective train` folder
 
 
 def _read_json_object(path: Path) -> dict[str, Any]:
@@ -61,6 +64,9 @@ def find_inputs(out_dir: str | Path, corpus: str | Path | None = None) -> RunInp
     if not out_dir.is_dir():
         raise InputError("run folder not found", path=out_dir)
     inputs = RunInputs(out_dir=out_dir)
+    from vmafkit.decide.subjective_verdict import run_folder
+
+    inputs.subjective_dir = run_folder(out_dir)
     candidates = [d for d in (layout.loso_dir(out_dir), out_dir) if d.is_dir()]
     for folder in candidates:
         if _seed_files(folder, layout.SEED_REPORT_RE) or _verdict_files(folder):
@@ -199,4 +205,61 @@ def held_out(inputs: RunInputs) -> HeldOut:
         pred=np.mean(np.stack([cols["pred"] for cols in per_seed]), axis=0),
         cq=base["cq"],
         n_seeds=len(seeds),
+    )
+
+
+@dataclass
+class SubjectiveRun:
+    """A subjective run as its held-out predictions give it (`subjective.recheck`)."""
+
+    models: dict[str, Any]  # {name: {plcc, plcc_ci, ..., [interval]}}
+    comparisons: dict[str, Any]  # {ensemble_vs_<model>: paired bootstrap}
+    gate: dict[str, Any]
+    scale: dict[str, Any]
+    features: list[str]
+    warnings: list[str]
+    bootstrap: dict[str, Any]
+    n_items: int
+    contents: list[str]
+    target: np.ndarray  # per clip: the subjective score
+    predictions: dict[str, np.ndarray]  # per clip: each model's held-out prediction
+    groups: np.ndarray  # per clip: its content
+    files: dict[str, Path]  # the run's own files, by role
+
+
+def subjective_run(inputs: RunInputs) -> SubjectiveRun:
+    """The subjective run of `inputs` re-derived from its evidence; InputError when there is none
+    or its report disagrees with its held-out predictions."""
+    from vmafkit.subjective.evidence import PREDICTIONS_FILE, read_predictions
+    from vmafkit.subjective.folds import data_warnings
+    from vmafkit.subjective.loso_files import ITEMS_FILE
+    from vmafkit.subjective.recheck import recheck
+    from vmafkit.subjective.run import REPORT_FILE
+
+    folder = inputs.subjective_dir
+    if folder is None:
+        raise InputError("not a `vmafkit subjective train` folder", path=inputs.out_dir)
+    fresh = recheck(folder)
+    cols = read_predictions(folder / PREDICTIONS_FILE)
+    report = _read_json_object(folder / REPORT_FILE)
+    target: dict[str, Any] = fresh["target"] if isinstance(fresh.get("target"), dict) else {}
+    names = [n for n in ("ensemble", "nusvr", "linear", "vmaf_logistic") if n in cols]
+    return SubjectiveRun(
+        models=fresh["models"],
+        comparisons=fresh["comparisons"],
+        gate=fresh["gate"],
+        scale=dict(target.get("scale") or {}),
+        features=list(target.get("features") or []),
+        warnings=data_warnings(cols["groups"]),
+        bootstrap=dict(report.get("bootstrap") or {}),
+        n_items=len(cols["ids"]),
+        contents=sorted(set(cols["groups"].tolist())),
+        target=cols["target"],
+        predictions={n: cols[n] for n in names},
+        groups=cols["groups"],
+        files={
+            "report": folder / REPORT_FILE,
+            "predictions": folder / PREDICTIONS_FILE,
+            "items": folder / ITEMS_FILE,
+        },
     )

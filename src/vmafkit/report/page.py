@@ -2,7 +2,9 @@
 run, plots embedded as PNG data URIs.
 
 Sections: the verdict, the gate's margins, per-fold PLCC per seed, predicted vs VMAF per held-out
-source, interval coverage per fold, and a corpus summary. Each section reads only its own inputs
+source, interval coverage per fold, and a corpus summary; for a `vmafkit subjective train` folder,
+the verdict, the models side by side (ensemble, nu-SVR, linear, stock VMAF + logistic) with their
+intervals, the paired tests, the interval's coverage and the data warnings, and the subjective gate. Each section reads only its own inputs
 (`inputs.py` finds them) and, when they are missing or unreadable, says "not available" and why,
 so the report works on a partial run. The page has inline CSS, no scripts and no external links,
 and holds no clock time of its own: the same run folder gives the same bytes.
@@ -31,8 +33,10 @@ from vmafkit.report.figures import (
     heatmap,
     rate_quality_figure,
     scatter_figure,
+    subjective_figure,
 )
-from vmafkit.report.inputs import RunInputs, find_inputs, held_out, provisional_calibration
+from vmafkit.report.inputs import RunInputs, find_inputs, held_out, provisional_calibration, subjective_run
+from vmafkit.subjective.stats import STATISTICS
 
 MAX_SCATTER_FOLDS = 48
 
@@ -90,6 +94,14 @@ def _guard(title: str, anchor: str, build) -> str:
 # ----------------------------------------------------------------------------- sections
 
 
+def _scale_text(scale: Any) -> str:
+    if not isinstance(scale, dict):
+        return "n/a"
+    low, high = scale.get("low"), scale.get("high")
+    bounds = f" [{low:g}, {high:g}]" if isinstance(low, (int, float)) and isinstance(high, (int, float)) else ""
+    return f"{scale.get('name', 'n/a')}{bounds}"
+
+
 def _verdict_section(inp: RunInputs) -> str:
     v = inp.verdict
     if v is None:
@@ -102,8 +114,15 @@ def _verdict_section(inp: RunInputs) -> str:
     corpus = v.get("corpus")
     if not isinstance(corpus, dict):
         corpus = {}
+    target: dict[str, Any] = v["target"] if isinstance(v.get("target"), dict) else {"kind": "vmaf"}
+    shown_target = (
+        "libvmaf's VMAF score"
+        if target.get("kind") == "vmaf"
+        else f"{target.get('kind')} scores, scale {_scale_text(target.get('scale'))}"
+    )
     rows = [
         ("verdict", f'<span class="badge {name.lower()}">{_esc(name)}</span>'),
+        ("target", _esc(shown_target)),
         ("gate passed", _mark(gate.get("passed")) if "passed" in gate else "n/a"),
         ("file", _esc(_rel(inp.verdict_path, inp.out_dir))),
         ("generated (UTC)", _esc(v.get("generated_at_utc", "n/a"))),
@@ -527,6 +546,108 @@ def _rate_quality_section(inp: RunInputs) -> str:
     return body
 
 
+# ----------------------------------------------------------------------------- subjective run
+
+SUBJECTIVE_MODELS = (
+    ("ensemble", "vmafkit's deep ensemble (mean over seeds)"),
+    ("nusvr", "nu-SVR, libvmaf v0.6.1's recipe"),
+    ("linear", "linear least squares"),
+    ("vmaf_logistic", "libvmaf's stock score through a VQEG logistic"),
+)
+
+
+def _with_ci(block: dict, stat: str) -> str:
+    lo, hi = block.get(f"{stat}_ci") or [None, None]
+    return f'{format_number(block.get(stat))} <span class="muted">[{format_number(lo)}, {format_number(hi)}]</span>'
+
+
+def _subjective_section(inp: RunInputs) -> str:
+    run = subjective_run(inp)
+    level = run.bootstrap.get("level", T.SUBJECTIVE_CI_LEVEL)
+    shown_scale = _esc(_scale_text(run.scale))
+    body = (
+        f"<p><b>{run.n_items}</b> clips, <b>{len(run.contents)}</b> contents, leave-one-content-out; target "
+        f"scale {shown_scale}; features {_esc(', '.join(run.features))}. Every number is re-derived here from "
+        f"the held-out predictions ({_esc(run.files['predictions'].name)}): intervals are {level:.0%} bootstrap "
+        f"intervals over contents ({_esc(run.bootstrap.get('resamples', 'n/a'))} resamples).</p>"
+    )
+    rows = []
+    for name, what in SUBJECTIVE_MODELS:
+        block = run.models.get(name)
+        if block is None:
+            rows.append((_esc(name), _esc(what), *['<span class="muted">n/a (no videos)</span>'] * 4))
+            continue
+        rows.append((f"<b>{_esc(name)}</b>", _esc(what), *[_with_ci(block, stat) for stat in STATISTICS]))
+    body += _table(("model", "", "PLCC", "SROCC", "KROCC", "RMSE"), rows)
+    body += subjective_figure(run)
+    versus = run.comparisons.get("ensemble_vs_nusvr")
+    if isinstance(versus, dict):
+        body += f'<p class="rec"><b>Ensemble vs SVR.</b> {_esc(versus.get("reading", "n/a"))}</p>'
+    comp_rows = []
+    for key, comp in run.comparisons.items():
+        lo, hi = comp.get("plcc_diff_ci") or [None, None]
+        comp_rows.append(
+            (
+                _esc(key.replace("_vs_", " vs ")),
+                f"{_signed(as_float(comp.get('plcc_diff')))} [{format_number(lo)}, {format_number(hi)}]",
+                format_number(comp.get("plcc_p_value"), 3),
+                _signed(as_float(comp.get("srocc_diff"))),
+                format_number(comp.get("srocc_p_value"), 3),
+            )
+        )
+    body += "<p>Paired bootstrap over contents (the same resampled contents for both models):</p>"
+    body += _table(("comparison", "PLCC difference [interval]", "p", "SROCC difference", "p"), comp_rows)
+    interval = run.models["ensemble"].get("interval") or {}
+    target_cov = as_float(interval.get("coverage_target"))
+    body += (
+        f"<p><b>Coverage.</b> The ensemble's {target_cov:.0%} interval (&plusmn;"
+        f"{format_number(interval.get('half_width'), 3)}, calibrated per content, level "
+        f"{format_number(interval.get('source_level'), 3)}) held on "
+        f"<b>{format_number(interval.get('held_out_coverage'), 3)}</b> of held-out clips, each content judged "
+        f"with the half-width of the other contents; worst content {format_number(interval.get('fold_coverage_min'), 3)}"
+        f" (the gate asks &ge; {T.SUBJECTIVE_COVERAGE_MIN}).</p>"
+    )
+    cov_rows = [
+        (
+            _esc(fold.get("held_out")),
+            _esc(fold.get("n")),
+            format_number(fold.get("half_width"), 3),
+            _cov(fold.get("coverage"), target_cov),
+        )
+        for fold in interval.get("per_fold") or []
+    ]
+    body += _table(("held-out content", "clips", "half-width", "coverage"), cov_rows)
+    if run.warnings:
+        body += "<p><b>Warnings.</b></p><ul>" + "".join(f"<li>{_esc(w)}</li>" for w in run.warnings) + "</ul>"
+    else:
+        body += '<p class="muted">No data warnings (every content has enough clips, enough contents).</p>'
+    return body
+
+
+def _subjective_gate_section(inp: RunInputs) -> str:
+    run = subjective_run(inp)
+    gate = run.gate
+    rows = []
+    for name, check in gate["checks"].items():
+        value = check.get("value")
+        shown = (
+            ", ".join(f"{k} {format_number(v, 4)}" for k, v in value.items())
+            if isinstance(value, dict)
+            else format_number(value)
+            if isinstance(value, float)
+            else _esc(value)
+        )
+        rows.append((_esc(name), shown, _esc(check.get("threshold")), _mark(bool(check.get("pass")))))
+    body = (
+        f'<p class="muted">Re-derived from the held-out predictions (thresholds: the SUBJECTIVE_* block of '
+        f"thresholds.py). Overall: {_mark(gate.get('passed'))} ({_esc(gate.get('verdict'))})</p>"
+    )
+    body += _table(("check", "value", "threshold", ""), rows)
+    if gate.get("failing_aspects"):
+        body += "<ul>" + "".join(f"<li>{_esc(a)}</li>" for a in gate["failing_aspects"]) + "</ul>"
+    return body
+
+
 # ----------------------------------------------------------------------------- inputs + page
 
 
@@ -541,11 +662,17 @@ def _inputs_section(inp: RunInputs) -> str:
             rows.append((_esc(what), _esc(_rel(path, inp.out_dir)), f"<code>{sha256_file(path)[:16]}</code>"))
 
     add("verdict", inp.verdict_path)
+    if inp.subjective_dir is not None:
+        from vmafkit.subjective.evidence import PREDICTIONS_FILE
+        from vmafkit.subjective.run import REPORT_FILE
+
+        add("subjective report", inp.subjective_dir / REPORT_FILE)
+        add("subjective held-out predictions", inp.subjective_dir / PREDICTIONS_FILE)
     for seed, path in sorted(inp.seed_paths.items()):
         add(f"seed report {seed}", path)
     for seed, path in sorted(inp.prediction_paths.items()):
         add(f"held-out predictions {seed}", path)
-    add("corpus", inp.corpus_path)
+    add("items (one row per clip)" if inp.subjective_dir is not None else "corpus", inp.corpus_path)
     body = _table(("input", "path (relative to the run folder)", "sha256 (first 16)"), rows, cls="kv txt")
     if inp.problems:
         items = "".join(f"<li>{_esc(p)}</li>" for p in inp.problems)
@@ -585,21 +712,30 @@ SECTIONS = (
 )
 
 
+SUBJECTIVE_SECTIONS = (
+    ("verdict", "Verdict", _verdict_section),
+    ("subjective", "Models against the subjective scores", _subjective_section),
+    ("subjective-gate", "Subjective gate", _subjective_gate_section),
+    ("inputs", "Inputs", _inputs_section),
+)
+
+
 def render_report(inputs: RunInputs) -> str:
     """The whole page as a string (no file is written)."""
     import matplotlib
 
+    chosen = SUBJECTIVE_SECTIONS if inputs.subjective_dir is not None else SECTIONS
     with matplotlib.rc_context(
         {"font.size": 8.5, "axes.titlesize": 9, "svg.hashsalt": "vmafkit", "figure.facecolor": "white"}
     ):
-        sections = [_guard(title, anchor, lambda fn=fn: fn(inputs)) for anchor, title, fn in SECTIONS]
+        sections = [_guard(title, anchor, lambda fn=fn: fn(inputs)) for anchor, title, fn in chosen]
     verdict = inputs.verdict.get("verdict") if inputs.verdict else None
     status = (
         f'<span class="badge {str(verdict).lower()}">{_esc(verdict)}</span>'
         if verdict
         else '<span class="muted">no verdict yet</span>'
     )
-    nav = "".join(f'<a href="#{anchor}">{_esc(title)}</a>' for anchor, title, _ in SECTIONS)
+    nav = "".join(f'<a href="#{anchor}">{_esc(title)}</a>' for anchor, title, _ in chosen)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'

@@ -10,9 +10,6 @@ the sidecar, which also carries mean/std), so a consumer feeds raw libvmaf numbe
 
 from __future__ import annotations
 
-import contextlib
-import io
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,23 +20,26 @@ from vmafkit import layout
 from vmafkit import thresholds as T
 from vmafkit.decide.calibration import calibrate_from_loso
 from vmafkit.decide.verdict import (
+    VMAF_TARGET,
     corpus_fingerprint,
     fingerprint_difference,
     load_trusted_verdict,
     load_verdict,
     same_corpus,
+    verdict_target,
 )
 from vmafkit.errors import InputError, RefusedError
 from vmafkit.io import atomic_write_bytes, atomic_write_json, sha256_bytes, sha256_file
 from vmafkit.provenance import run_provenance
+from vmafkit.serve.onnx_graph import OUTPUT_NAME, graph_onnx_bytes, ort_session
 from vmafkit.serve.registry import read_rows, register
 from vmafkit.validation import validate_or_raise
 
 DEFAULT_MODEL_ID = "fr_regressor_v2_ensemble_v1"
+DEFAULT_SUBJECTIVE_MODEL_ID = "fr_regressor_v2_subjective_v1"  # the default id of a subjective ensemble
 MEMBER_KIND = "fr_regressor_v2_ensemble_member"
 SIDECAR_SCHEMA_VERSION = 1
 INPUT_NAMES = ("features", "codec_onehot")
-OUTPUT_NAME = "score"
 
 
 def _export_module(model, spec):
@@ -62,46 +62,11 @@ def _export_module(model, spec):
 
 def onnx_bytes(model, spec, *, metadata: Mapping[str, str] | None = None) -> bytes:
     """Serialise one member (standardisation inside) to ONNX opset 17; same weights -> same bytes."""
-    import onnx
     import torch
 
     graph = _export_module(model, spec)
     example = (torch.zeros(2, len(spec.mean)), torch.zeros(2, 14))
-    buffer = io.BytesIO()
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        # The TorchScript-based exporter: fast (tens of ms), byte-deterministic, and a plain graph
-        # (Sub, Div, Concat, Gemm, Erf-GELU). The dynamo exporter also works but takes seconds.
-        # torch annotates `f` as a path, but this exporter writes to a binary file object too.
-        torch.onnx.export(
-            graph,
-            example,
-            buffer,  # type: ignore[arg-type]
-            dynamo=False,
-            opset_version=T.EXPORT_OPSET,
-            input_names=list(INPUT_NAMES),
-            output_names=[OUTPUT_NAME],
-            dynamic_axes={"features": {0: "N"}, "codec_onehot": {0: "N"}, "score": {0: "N"}},
-            do_constant_folding=True,
-        )
-    proto = onnx.load_from_string(buffer.getvalue())
-    proto.producer_name = "vmafkit"
-    for key, value in sorted((metadata or {}).items()):
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, str(value)
-    onnx.checker.check_model(proto, full_check=True)
-    return proto.SerializeToString(deterministic=True)
-
-
-def ort_session(model: bytes | str | Path, threads: int = 1):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    source = model if isinstance(model, bytes) else str(model)
-    return ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
+    return graph_onnx_bytes(graph, example, INPUT_NAMES, metadata=metadata)
 
 
 def parity(model, spec, data: bytes, features: np.ndarray, codec: np.ndarray, x_train: np.ndarray) -> dict[str, Any]:
@@ -158,7 +123,7 @@ def export_ensemble(
     verdict_path: str | Path,
     out_dir: str | Path,
     *,
-    model_id: str = DEFAULT_MODEL_ID,
+    model_id: str | None = None,
     device: str = "cpu",
     progress: bool = False,
     argv: list[str] | None = None,
@@ -166,8 +131,23 @@ def export_ensemble(
     """Refit each verdict seed on the full corpus and write ONNX + sidecars + calibration + registry.
 
     Refuses (RefusedError, exit 3) unless the verdict is PROMOTE for this exact corpus; nothing
-    is written unless every member passes the onnxruntime-vs-torch parity check.
+    is written unless every member passes the onnxruntime-vs-torch parity check. A subjective
+    verdict (`target.kind` "subjective") goes to `serve.subjective_export` (its corpus is the run's
+    items file). `model_id` None: DEFAULT_MODEL_ID, or DEFAULT_SUBJECTIVE_MODEL_ID for a subjective one.
     """
+    if verdict_target(load_verdict(verdict_path))["kind"] != VMAF_TARGET:
+        from vmafkit.serve.subjective_export import export_subjective
+
+        return export_subjective(
+            corpus_path,
+            verdict_path,
+            out_dir,
+            model_id=model_id or DEFAULT_SUBJECTIVE_MODEL_ID,
+            device=device,
+            progress=progress,
+            argv=argv,
+        )
+    model_id = model_id or DEFAULT_MODEL_ID
     from vmafkit.corpus.schema import load_corpus
     from vmafkit.train.domain import training_domain
     from vmafkit.train.ensemble import MemberData, fit_members, resolve_device
@@ -259,6 +239,7 @@ def export_ensemble(
             "ensemble": model_id,
             "seed": int(seed),
             "kind": MEMBER_KIND,
+            "target": {"kind": VMAF_TARGET},
             "onnx": onnx_name,
             "onnx_sha256": digest,
             "opset": T.EXPORT_OPSET,

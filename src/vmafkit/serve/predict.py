@@ -179,12 +179,24 @@ def _registry_rows(models_dir: Path, model_id: str | None) -> tuple[str, list[di
     return model_id, rows, registry_path
 
 
+def _refuse_subjective(model_id: str, rows: Sequence[Mapping[str, Any]], registry_path: Path) -> None:
+    from vmafkit.subjective.exported import MEMBER_KIND
+
+    if any(r["kind"] == MEMBER_KIND for r in rows):
+        raise InputError(
+            f"ensemble {model_id} predicts subjective scores from its own feature columns: serve it with "
+            "serve.subjective_predict (`vmafkit predict` and vmafkit.predict choose it themselves)",
+            path=registry_path,
+        )
+
+
 def load_ensemble(models: str | Path, *, model_id: str | None = None, threads: int = 2) -> LoadedEnsemble:
     """Read the registry of MODELS (the folder, or its registry file; validated) and prepare the
     members to run."""
     from vmafkit.train.features import FeatureSpec
 
     model_id, rows, registry_path = _registry_rows(Path(models), model_id)
+    _refuse_subjective(model_id, rows, registry_path)
     base = registry_path.parent
     notes: list[str] = []
     if all(not r["smoke"] for r in rows):

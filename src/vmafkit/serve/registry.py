@@ -21,9 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from vmafkit import layout
-from vmafkit.decide.verdict import fingerprint_difference, load_trusted_verdict, load_verdict, same_corpus, utc_now
+from vmafkit.decide.verdict import (
+    fingerprint_difference,
+    gate_headline,
+    load_trusted_verdict,
+    load_verdict,
+    same_corpus,
+    utc_now,
+)
 from vmafkit.errors import InputError, RefusedError
 from vmafkit.io import atomic_output, atomic_write_bytes, atomic_write_json, exclusive_lock, read_json, sha256_file
+from vmafkit.subjective import exported
 from vmafkit.validation import schema_errors, validate_or_raise
 
 REGISTRY_SCHEMA_VERSION = 1
@@ -74,7 +82,11 @@ def registry_problems(registry_path: str | Path, data: Any | None = None) -> lis
             problems.append(f"{where}: onnx file {onnx_path} not found")
         elif sha256_file(onnx_path) != row["sha256"]:
             problems.append(f"{where}: sha256 of {onnx_path.name} does not match the registry")
-        if row["input_schema_hash"] != current:
+        if row["kind"] == exported.MEMBER_KIND:
+            problem = _subjective_schema_problem(registry_path, row)
+            if problem is not None:
+                problems.append(f"{where}: {problem}")
+        elif row["input_schema_hash"] != current:
             problems.append(
                 f"{where}: input_schema_hash {row['input_schema_hash'][:12]} is not this vmafkit's "
                 f"{current[:12]} (weights of another input layout)"
@@ -120,6 +132,25 @@ def registry_problems(registry_path: str | Path, data: Any | None = None) -> lis
                     f"{where}: calibration file {calib} was changed (sha256 does not match calibration_sha256)"
                 )
     return problems
+
+
+def _subjective_schema_problem(registry_path: Path, row: Mapping[str, Any]) -> str | None:
+    """A subjective member's input schema is its feature columns, which its sidecar names: the
+    row's input_schema_hash must be the hash of the schema those columns give."""
+    if not row.get("sidecar"):
+        return "a subjective member needs its sidecar (it names the model's feature columns)"
+    path = _resolve(registry_path, row["sidecar"])
+    try:
+        order = json.loads(path.read_text(encoding="utf-8"))["feature_order"]
+        expected = exported.input_schema_hash([str(name) for name in order])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # the sidecar's own checks below say what is wrong with it
+    if row["input_schema_hash"] != expected:
+        return (
+            f"input_schema_hash {row['input_schema_hash'][:12]} is not {expected[:12]}, the subjective input "
+            f"schema of its sidecar's feature columns (weights of another input layout)"
+        )
+    return None
 
 
 def load_registry(registry_path: str | Path) -> dict[str, Any]:
@@ -308,7 +339,7 @@ def flip(
             }
             rows[i]["notes"] = (
                 f"production: PROMOTE {verdict_sha[:12]} (corpus {verdict['corpus']['sha256'][:12]}, "
-                f"mean PLCC {verdict['gate']['mean_plcc']:.4f})"
+                f"{gate_headline(verdict)})"
             )
         entry = {
             "action": "flip",

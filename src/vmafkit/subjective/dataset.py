@@ -4,7 +4,7 @@ pix_fmt, fps]} in a JSON array, a JSON lines file or a CSV file with a header.
 * `ref`, `dis`: paths (relative ones are relative to the dataset file's folder); any input
   `vmafkit score` accepts: .y4m, raw .yuv (geometry from `width`/`height`/`pix_fmt`/`fps` or
   from the name), or a container ffmpeg reads.
-* `score`: the subjective score of `dis` (MOS, DMOS, ...; `--scale` names the scale).
+* `score`: the subjective score of `dis` (MOS, DMOS, ...; `--score-scale` names the scale).
 * `content`: the scene; one leave-one-content-out fold each. Default: the reference's source
   name (its stem), so two references of one scene must name their content explicitly.
 * `score_std`, `n_obs`: optional, recorded (not used by the fit).
@@ -12,7 +12,7 @@ pix_fmt, fps]} in a JSON array, a JSON lines file or a CSV file with a header.
 Refused (exit 2, naming file:line): unknown keys (with a "did you mean"), missing or non-finite
 values, a file that does not exist, the same (ref, dis) twice, one distorted clip in two contents,
 one reference in two contents (a fold would be trained and tested on the same scene), scores
-outside a declared `--scale`.
+outside a declared `--score-scale`.
 """
 
 from __future__ import annotations

@@ -68,3 +68,17 @@ def conformal(
         "per_fold": per_fold,
         "_held_half_width": held_half,
     }
+
+
+def residuals_by_content(pred: np.ndarray, target: np.ndarray, groups: np.ndarray) -> dict[str, list[float]]:
+    """{content: sorted |score - prediction| of its clips}: what `conformal` calibrates on, kept in
+    an export's calibration file so that predict can give the interval at any coverage."""
+    residual = np.abs(np.asarray(target, dtype=np.float64) - np.asarray(pred, dtype=np.float64))
+    groups = np.asarray(groups, dtype=str)
+    return {str(c): np.sort(residual[groups == c]).tolist() for c in sorted(set(groups.tolist()))}
+
+
+def half_width(per_content: dict[str, Sequence[float]], coverage: float, level: float = T.SOURCE_LEVEL):
+    """(half-width, attained content level) of a calibration's per-content residuals at `coverage`:
+    the same number `conformal` reports as `half_width`."""
+    return source_half_width([np.asarray(v, dtype=np.float64) for v in per_content.values()], coverage, level)

@@ -15,9 +15,9 @@
   object a line) with its sha256.
 
 `vmafkit gate OUT/loso` reads these files as they are (and judges them against the *VMAF*
-thresholds: not meaningful for a subjective target). `vmafkit verdict` refuses them (exit 2):
-the items file is not a per-frame corpus, and verdict, export, predict and the registry take only
-models trained on one.
+thresholds: not meaningful for a subjective target). `vmafkit verdict OUT` (or `OUT/loso`) sees
+the subjective run and judges it with the subjective gate instead (`decide.subjective_verdict`),
+checking these files against `subjective_predictions.jsonl` and pinning them by sha256.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from vmafkit.provenance import run_provenance
 from vmafkit.subjective.folds import Fold
 from vmafkit.subjective.items import Items
 from vmafkit.train import metrics
-from vmafkit.train.loso import REPORT_SCHEMA, training_fields
 from vmafkit.train.predictions import write_predictions
 from vmafkit.train.recipe import Recipe
 
@@ -85,6 +84,8 @@ def write_loso(
     device: str = "cpu",
 ) -> list[Path]:
     """Write loso_seed{N}.json + .predictions.jsonl for every seed; returns the report paths."""
+    from vmafkit.train.loso import REPORT_SCHEMA, training_fields  # the trainer brings torch: only when writing
+
     loso = layout.loso_dir(out_dir)
     loso.mkdir(parents=True, exist_ok=True)
     y = items.target

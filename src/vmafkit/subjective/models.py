@@ -26,7 +26,7 @@ only and asked about the held-out content.
   subjective scale by the VQEG 5-parameter logistic (`train.metrics.logistic_fit`) fitted on the
   training folds; a straight line when the logistic fit fails.
 
-With a declared scale (`--scale`), every model's predictions are clipped to its range, as libvmaf
+With a declared scale (`--score-scale`), every model's predictions are clipped to its range, as libvmaf
 clips its score to [0, 100].
 """
 
@@ -176,6 +176,59 @@ def fit_predict_ensemble(
         for p in prepared
     ]
     return EnsembleResult(per_seed=per_seed, mean=per_seed.mean(axis=0), layout=layout, fold_specs=specs)
+
+
+@dataclass
+class ProductionEnsemble:
+    """One member per seed fitted on every item (what an export ships), and the transforms the
+    members' inputs and outputs went through (fitted on every item too)."""
+
+    models: list  # FRRegressor, eval mode, on the CPU
+    seeds: list[int]
+    features: Affine  # raw features -> standardised
+    target: Affine  # standardised target -> subjective scale (invert)
+    tail: np.ndarray  # [20 - k] float32: the constant input slots after the k features
+    layout: str
+    canonical: bool
+
+    def inputs(self, x: np.ndarray) -> np.ndarray:
+        """[n, 20] float32: what the members are fed for raw features `x` [n, k] (training path)."""
+        return ensemble_inputs(self.features.apply(x), self.canonical)
+
+
+def fit_production(
+    x: np.ndarray,
+    y: np.ndarray,
+    seeds: Sequence[int],
+    recipe: Recipe,
+    *,
+    canonical: bool,
+    device: str = "cpu",
+    workers: int = 1,
+    progress: bool = False,
+) -> ProductionEnsemble:
+    """The members an export ships: the LOSO recipe (`fit_predict_ensemble`) on every item, one per
+    seed, in one batched `fit_members` call (deterministic for a seed, whatever `workers`)."""
+    from vmafkit.train.ensemble import MemberData, fit_members
+
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    layout = ensemble_layout(x.shape[1], canonical)
+    fx, fy = Affine.zscore(x), Affine.zscore(y)
+    x_in = ensemble_inputs(fx.apply(x), canonical)
+    y_in = fy.apply(y).astype(np.float32)
+    members = [MemberData(x_in, y_in, int(seed)) for seed in seeds]
+    models = fit_members(members, recipe, device=device, progress=progress, workers=workers)
+    tail = ensemble_inputs(np.zeros((1, x.shape[1])), canonical)[0, x.shape[1] :].astype(np.float32)
+    return ProductionEnsemble(
+        models=[m.to("cpu").eval() for m in models],
+        seeds=[int(s) for s in seeds],
+        features=fx,
+        target=fy,
+        tail=tail,
+        layout=layout,
+        canonical=canonical,
+    )
 
 
 # ------------------------------------------------------------------------------ nu-SVR, linear

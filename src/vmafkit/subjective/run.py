@@ -111,8 +111,11 @@ def train_from_dataset(
     jobs: int | None = None,
     max_frames: int | None = None,
     cache_dir: str | Path | None = None,
+    scale_filter: str | None = None,
 ) -> SubjectiveResult:
-    """Score the dataset's pairs (cached) and run `evaluate_items` on the pooled clips."""
+    """Score the dataset's pairs (cached) and run `evaluate_items` on the pooled clips. A pair whose
+    distorted video has another size is scored upscaled to the reference's with `scale_filter`
+    (ffmpeg's scale algorithm, as `vmafkit score --scale`); without one it is refused."""
     from vmafkit.subjective.dataset import read_dataset
     from vmafkit.subjective.scoring import items_from_scores, score_pairs
 
@@ -126,7 +129,14 @@ def train_from_dataset(
     with exclusive_lock(out_dir):
         cache = Path(cache_dir) if cache_dir is not None else layout.pair_cache_dir(out_dir)
         scored = score_pairs(
-            pairs, cache, ffmpeg=ffmpeg, vmaf_bin=vmaf_bin, jobs=jobs, max_frames=max_frames, progress=opts.progress
+            pairs,
+            cache,
+            ffmpeg=ffmpeg,
+            vmaf_bin=vmaf_bin,
+            jobs=jobs,
+            max_frames=max_frames,
+            progress=opts.progress,
+            scale_filter=scale_filter,
         )
         items = items_from_scores(scored, dataset)
         scoring_s = time.perf_counter() - started
@@ -135,6 +145,7 @@ def train_from_dataset(
         args = {
             "dataset": str(dataset),
             "max_frames": max_frames,
+            "scale_filter": scale_filter,
             "vmaf_bin": vmaf_bin,
             "cache_dir": str(cache) if cache_dir is not None else None,
         }

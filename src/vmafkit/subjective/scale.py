@@ -35,7 +35,7 @@ class Scale:
         if self.declared and not (self.low - 1e-12 <= value <= self.high + 1e-12):  # type: ignore[operator]
             raise InputError(
                 f"{where}: score {value!r} is outside the {self.name} scale [{self.low:g}, {self.high:g}] "
-                "(--scale names the scale the scores are on)"
+                "(--score-scale names the scale the scores are on)"
             )
 
     def clip(self, values):
@@ -67,16 +67,18 @@ def resolve_scale(
     value_range: tuple[float, float] | None = None,
     higher_is_better: bool | None = None,
 ) -> Scale:
-    """The Scale for a `--scale` name; `value_range` overrides (or, with no name, declares) the
+    """The Scale for a `--score-scale` name; `value_range` overrides (or, with no name, declares) the
     range. No name and no range: 'unspecified', with the observed range recorded and nothing
     refused or clipped."""
     if value_range is not None:
         low, high = (float(v) for v in value_range)
         if not (math.isfinite(low) and math.isfinite(high) and low < high):
-            raise InputError(f"--scale-range {low:g},{high:g}: need two finite numbers LOW < HIGH")
+            raise InputError(f"--score-scale-range {low:g},{high:g}: need two finite numbers LOW < HIGH")
     if name is not None and name != UNSPECIFIED:
         if name not in SCALES:
-            raise InputError(f"--scale {name!r} is not one of {', '.join(SCALE_NAMES)} (or use --scale-range LO,HI)")
+            raise InputError(
+                f"--score-scale {name!r} is not one of {', '.join(SCALE_NAMES)} (or use --score-scale-range LO,HI)"
+            )
         base = SCALES[name]
         if value_range is None and higher_is_better is None:
             return base
@@ -93,12 +95,12 @@ def resolve_scale(
             float(value_range[0]),
             float(value_range[1]),
             higher_is_better,
-            "a scale declared by --scale-range",
+            "a scale declared by --score-scale-range",
         )
     observed = [float(s) for s in scores]
     text = (
-        f"not declared (--scale); observed scores {min(observed):g}..{max(observed):g}"
+        f"not declared (--score-scale); observed scores {min(observed):g}..{max(observed):g}"
         if observed
-        else "not declared (--scale)"
+        else "not declared (--score-scale)"
     )
     return Scale(UNSPECIFIED, None, None, higher_is_better, text)

@@ -52,9 +52,19 @@ class ScoredPair:
 
 
 def pair_identity(
-    pair: Pair, ref_sha: str, dis_sha: str, ff: ffm.Ffmpeg, *, backend: str, max_frames: int | None
+    pair: Pair,
+    ref_sha: str,
+    dis_sha: str,
+    ff: ffm.Ffmpeg,
+    *,
+    backend: str,
+    max_frames: int | None,
+    scale_filter: str | None = None,
 ) -> dict[str, Any]:
+    # a scale filter joins the identity only when given: the cache of runs without one stays valid
+    scaled = {"scale_filter": scale_filter} if scale_filter is not None else {}
     return {
+        **scaled,
         "schema": CACHE_SCHEMA,
         "ref_sha256": ref_sha,
         "dis_sha256": dis_sha,
@@ -107,6 +117,7 @@ def score_pairs(
     jobs: int | None = None,
     max_frames: int | None = None,
     progress: bool = False,
+    scale_filter: str | None = None,
 ) -> list[ScoredPair]:
     """Score (or load from the cache) every pair; results in the order of `pairs`."""
     if max_frames is not None and max_frames < 1:
@@ -126,7 +137,15 @@ def score_pairs(
 
     plans = []
     for pair in pairs:
-        identity = pair_identity(pair, digest(pair.ref), digest(pair.dis), ff, backend=backend, max_frames=max_frames)
+        identity = pair_identity(
+            pair,
+            digest(pair.ref),
+            digest(pair.dis),
+            ff,
+            backend=backend,
+            max_frames=max_frames,
+            scale_filter=scale_filter,
+        )
         plans.append((pair, identity, cache / f"{_safe(pair.name)}__{identity_key(identity)}.json"))
     jobs = max(1, min(jobs or usable_cores(), len(plans)))
     threads = max(1, usable_cores() // jobs)
@@ -146,6 +165,7 @@ def score_pairs(
                 ffmpeg=ff.path,
                 vmaf_bin=vmaf_bin,
                 threads=threads,
+                scale=scale_filter,
             )
         except InputError as exc:
             raise InputError(f"{pair.where}: {exc}") from None

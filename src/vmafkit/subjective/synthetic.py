@@ -1,4 +1,5 @@
-"""A small subjective dataset made from real clips, with a SYNTHETIC score (tests, benchmarks).
+"""A small subjective dataset made from real clips, with a SYNTHETIC score (tests, benchmarks), and
+a generated feature table (`write_synthetic_table`) for runs that need no video at all.
 
 No human rated these clips: the score is a made-up function of the encoding level and the content
 (`synthetic_score`), so a run on it exercises the whole pipeline (real ffmpeg encodes, real
@@ -113,4 +114,43 @@ def make_synthetic_dataset(
     path = out / DATASET_NAME
     path.write_text(json.dumps(pairs, indent=1) + "\n")
     (out / "README.txt").write_text(README)
+    return path
+
+
+TABLE_FEATURES = ("adm2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3", "motion2")
+
+
+def write_synthetic_table(path: str | Path, n_contents: int = 10, per: int = 4, seed: int = 0) -> Path:
+    """A JSON lines feature table with a SYNTHETIC MOS (no person rated anything): per content a
+    random offset, per clip a hidden quality q in [0, 1]; canonical-6-like features that follow q
+    (with noise), and a MOS that is a logistic of q plus the content's offset and noise, clipped to
+    1-5. Columns: clip, content, mos and TABLE_FEATURES (`--table ... --features` of all six,
+    `--target mos --group content --id-column clip`)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(n_contents):
+        offset = rng.normal(0, 0.15)
+        for k in range(per):
+            q = rng.uniform(0, 1)
+            feats = {
+                "adm2": 0.5 + 0.5 * q + rng.normal(0, 0.02),
+                "vif_scale0": 0.2 + 0.7 * q**1.5,
+                "vif_scale1": 0.3 + 0.6 * q + rng.normal(0, 0.02),
+                "vif_scale2": 0.35 + 0.6 * q,
+                "vif_scale3": 0.4 + 0.55 * q + rng.normal(0, 0.02),
+                "motion2": rng.uniform(0, 20),
+            }
+            mos = float(np.clip(1 + 4 / (1 + np.exp(-8 * (q - 0.5))) + offset + rng.normal(0, 0.1), 1, 5))
+            rows.append(
+                {
+                    "clip": f"c{c:02d}_{k}",
+                    "content": f"c{c:02d}",
+                    "mos": round(mos, 5),
+                    **{f: round(v, 6) for f, v in feats.items()},
+                }
+            )
+    path = Path(path)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path

@@ -145,3 +145,39 @@ def row_problems(
             f"(with a {domain['feature_margin']:.0%} margin)"
         )
     return ["; ".join(r) if r else None for r in reasons]
+
+
+# ---- a model of named feature columns (a subjective ensemble): feature ranges only -------------
+
+
+def feature_domain(names: Sequence[str], features: np.ndarray) -> dict[str, Any]:
+    """{features: {name: [lo, hi]}, feature_margin} of the rows [n, k] a model of the named
+    columns was fitted on (no encoders, presets or cq: such a model takes no codec labels)."""
+    features = np.asarray(features, dtype=np.float64)
+    return {
+        "features": {
+            str(name): [float(features[:, j].min()), float(features[:, j].max())] for j, name in enumerate(names)
+        },
+        "feature_margin": T.DOMAIN_FEATURE_MARGIN,
+    }
+
+
+def feature_problems(domain: Mapping[str, Any], names: Sequence[str], features: np.ndarray) -> list[str | None]:
+    """Per row of `features` [N, k] (columns `names`, finite), why it lies outside the domain's
+    feature ranges (None = inside)."""
+    limits = np.array([feature_limits(domain, name) for name in names]).reshape(len(names), 2)
+    outside = (features < limits[:, 0]) | (features > limits[:, 1])
+    reasons: list[list[str]] = [[] for _ in range(features.shape[0])]
+    for i, j in zip(*np.nonzero(outside)):
+        lo, hi = limits[j]
+        reasons[i].append(
+            f"{names[j]} {features[i, j]:.6g} is outside the trained range {lo:.6g}..{hi:.6g} "
+            f"(with a {domain['feature_margin']:.0%} margin)"
+        )
+    return ["; ".join(r) if r else None for r in reasons]
+
+
+def describe_features(domain: Mapping[str, Any]) -> str:
+    """One line: the feature ranges a model of named columns was trained on."""
+    ranges = ", ".join(f"{name} {lo:.4g}..{hi:.4g}" for name, (lo, hi) in domain["features"].items())
+    return f"trained on {ranges} (a {domain['feature_margin']:.0%} margin outside is allowed)"

@@ -1,0 +1,335 @@
+"""Predictions of an exported subjective ensemble (`vmafkit predict` on a registry whose members are
+`subjective.exported.MEMBER_KIND`), with the interval calibrated on its held-out residuals.
+
+Input: rows holding the model's feature columns by name (the sidecar's `feature_order`), from
+a JSON lines or a CSV file (`--features`), or libvmaf's canonical-6 per frame of a scored pair
+(`--ref/--dis`, for a model trained on them). A missing, non-numeric or non-finite value is an
+InputError (exit 2) naming FILE:LINE.
+
+Pooling: a subjective model was trained on one row per clip (a `--dataset` clip's features are the
+mean over its frames). Rows sharing a clip id (their key `clip`, else `id`) are pooled by the mean
+of their features, as training pooled frames, and that clip is predicted once; a row without a
+clip id is a clip of its own. A clip's score is the mean of the members' scores, clipped to the
+scale's range when the scale declares one (MOS 1-5, ...), and its interval [score - h, score + h]
+(clipped the same way) has the half-width of the held-out per-content residuals at the requested
+coverage (`subjective.interval.half_width`: the guarantee is about a new content).
+
+The training domain is the items' feature ranges (`train.domain.feature_domain`): a clip whose
+pooled features lie outside them (beyond the margin) is refused, naming its first row's FILE:LINE,
+unless `allow_out_of_domain` (then it is scored, marked `in_domain: false`, without an interval).
+
+As for a VMAF ensemble, while any registry row of the ensemble is smoke=true only the lowest seed
+runs, with the interval of that member's own held-out residuals (`mode: smoke-single-member`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vmafkit import thresholds as T
+from vmafkit.errors import InputError
+from vmafkit.io import iter_json_objects, read_json
+from vmafkit.serve.predict import MODE_ENSEMBLE, MODE_SMOKE, _registry_rows, merge_members
+from vmafkit.subjective import exported
+from vmafkit.subjective.interval import half_width
+from vmafkit.subjective.readers import iter_csv, parse_number
+from vmafkit.validation import validate_or_raise
+
+PREDICTION_SCHEMA_VERSION = 1
+CLIP_KEYS = ("clip", "id")
+POOLING = (
+    "rows sharing a clip id (key clip, else id) pooled by the mean of their features, as training pooled a "
+    "clip's frames; a row without one is a clip of its own"
+)
+
+
+@dataclass
+class LoadedSubjective:
+    model_id: str
+    mode: str
+    seeds: list[int]
+    onnx_paths: list[Path]
+    feature_order: list[str]
+    target: dict[str, Any]  # {kind, scale, ...} of the sidecar
+    domain: dict[str, Any]
+    calibration: dict[str, Any] | None
+    notes: list[str] = field(default_factory=list)
+    _session: Any = None
+
+    @property
+    def scale(self) -> dict[str, Any]:
+        return self.target["scale"]
+
+    def clip_to_scale(self, values):
+        low, high = self.scale.get("low"), self.scale.get("high")
+        values = np.asarray(values, dtype=np.float64)
+        return values if low is None or high is None else np.clip(values, low, high)
+
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        """The members' mean [N] (float64) for raw features [N, k] in `feature_order`, unclipped."""
+        if self._session is None:
+            from vmafkit.serve.onnx_graph import ort_session
+
+            self._session = ort_session(merge_members(self.onnx_paths), threads=1)
+        x = np.ascontiguousarray(features, dtype=np.float32)
+        return self._session.run([exported.OUTPUT_NAME], {exported.INPUT_NAME: x})[0].astype(np.float64)
+
+    def half_width(self, coverage: float) -> tuple[float, float]:
+        """(half-width, attained content level) at `coverage`; (inf, 0) when uncalibrated."""
+        if self.calibration is None:
+            return math.inf, 0.0
+        part = self.calibration["ensemble"] if self.mode == MODE_ENSEMBLE else self.calibration["single_member"]
+        return half_width(part["clip"]["sources"], coverage, self.calibration["source_level"])
+
+
+def is_subjective_ensemble(models: str | Path, model_id: str | None = None) -> bool:
+    """Whether the registry's ensemble (`model_id`, or its only one) predicts subjective scores."""
+    _, rows, _ = _registry_rows(Path(models), model_id)
+    return any(r["kind"] == exported.MEMBER_KIND for r in rows)
+
+
+def load_subjective(models: str | Path, *, model_id: str | None = None) -> LoadedSubjective:
+    """Read the registry of MODELS (validated) and prepare the subjective ensemble's members."""
+    model_id, rows, registry_path = _registry_rows(Path(models), model_id)
+    if any(r["kind"] != exported.MEMBER_KIND for r in rows):
+        raise InputError(f"ensemble {model_id} is not (only) a subjective ensemble", path=registry_path)
+    base = registry_path.parent
+    notes: list[str] = []
+    if all(not r["smoke"] for r in rows):
+        mode, chosen = MODE_ENSEMBLE, rows
+    else:
+        mode, chosen = MODE_SMOKE, rows[:1]
+        notes.append(
+            f"registry rows {', '.join(r['id'] for r in rows if r['smoke'])} are smoke=true: using ONE member "
+            f"({chosen[0]['id']}, the lowest seed) instead of the {len(rows)}-member ensemble"
+        )
+    sidecars = []
+    for row in chosen:
+        sidecar = read_json(base / row["sidecar"], what="sidecar")
+        validate_or_raise(sidecar, "sidecar", path=base / row["sidecar"], what="sidecar")
+        sidecars.append(sidecar)
+    first = sidecars[0]
+    for key in ("feature_order", "target", "domain"):
+        if any(s[key] != first[key] for s in sidecars[1:]):
+            raise InputError(f"members of {model_id} record different {key}", path=registry_path)
+    calibration = None
+    calib_path = base / chosen[0]["calibration"] if chosen[0].get("calibration") else None
+    if calib_path is not None and calib_path.is_file():
+        calibration = read_json(calib_path, what="calibration file")
+        validate_or_raise(calibration, "calibration", path=calib_path, what="calibration file")
+        if mode == MODE_SMOKE and calibration["single_member"]["seed"] != chosen[0]["seed"]:
+            calibration = None
+            notes.append("calibration's single-member residuals are of another seed: no interval")
+        elif mode == MODE_ENSEMBLE and sorted(calibration["ensemble"]["seeds"]) != [int(r["seed"]) for r in chosen]:
+            calibration = None
+            notes.append("calibration was made for other seeds than the registry's members: no interval")
+    else:
+        notes.append("no calibration file: intervals are unbounded")
+    return LoadedSubjective(
+        model_id=model_id,
+        mode=mode,
+        seeds=[int(r["seed"]) for r in chosen],
+        onnx_paths=[base / r["onnx"] for r in chosen],
+        feature_order=list(first["feature_order"]),
+        target=dict(first["target"]),
+        domain=dict(first["domain"]),
+        calibration=calibration,
+        notes=notes,
+    )
+
+
+def read_rows(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of a JSON lines (.jsonl, .ndjson) or CSV (.csv, a header line) file, each with its
+    FILE:LINE under the key `_where`."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    rows: list[dict[str, Any]] = []
+    if suffix == ".csv":
+        _, lines = iter_csv(path, what="features file")
+        for line, row in lines:
+            rows.append({**row, "_where": f"{path}:{line}"})
+    elif suffix in (".jsonl", ".ndjson"):
+        for line, row in iter_json_objects(path, what="features file"):
+            rows.append({**row, "_where": f"{path}:{line}"})
+    else:
+        raise InputError(
+            f"features file of a subjective model must be .jsonl or .csv, not {suffix or 'no suffix'!r}", path=path
+        )
+    if not rows:
+        raise InputError("features file has no rows", path=path)
+    return rows
+
+
+def _clip_name(row: Mapping[str, Any], where: str) -> str | None:
+    for key in CLIP_KEYS:
+        value = row.get(key)
+        if value is None or value == "":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise InputError(f"{where}: {key} must be a string, got {value!r}")
+        return str(value)
+    return None
+
+
+def predict_rows(
+    ens: LoadedSubjective,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    coverage: float = T.DEFAULT_COVERAGE,
+    allow_out_of_domain: bool = False,
+) -> dict[str, Any]:
+    """Per-clip predictions with intervals (module doc); the dict `vmafkit predict --json` writes."""
+    from vmafkit.train.domain import describe_features, feature_problems
+
+    if not 0.0 < coverage < 1.0:
+        raise InputError(f"--coverage must be in (0, 1), got {coverage}")
+    if not rows:
+        raise InputError("no feature rows to predict")
+    names = ens.feature_order
+    matrix = np.empty((len(rows), len(names)), dtype=np.float64)
+    clips: dict[str, list[int]] = {}
+    for i, row in enumerate(rows):
+        where = str(row.get("_where", f"row {i + 1}"))
+        missing = [name for name in names if name not in row]
+        if missing:
+            raise InputError(f"{where}: missing feature column {missing[0]!r} (the model reads {', '.join(names)})")
+        matrix[i] = [parse_number(row[name], where, name) for name in names]
+        clips.setdefault(_clip_name(row, where) or where, []).append(i)
+    pooled = np.stack([matrix[members].mean(axis=0) for members in clips.values()])
+    firsts = [str(rows[members[0]].get("_where", f"row {members[0] + 1}")) for members in clips.values()]
+    problems = feature_problems(ens.domain, names, pooled)
+    outside = [c for c, p in enumerate(problems) if p is not None]
+    if outside and not allow_out_of_domain:
+        c = outside[0]
+        name, members = list(clips.items())[c]
+        pooled_note = f" (clip {name}: the mean of its {len(members)} rows)" if len(members) > 1 else ""
+        raise InputError(
+            f"{firsts[c]}: outside the training domain{pooled_note}: {problems[c]} ({len(outside)} of {len(clips)} "
+            f"clips outside; {describe_features(ens.domain)}); --allow-out-of-domain serves them marked "
+            "in_domain: false"
+        )
+    scores = ens.clip_to_scale(ens.scores(pooled))
+    h, attained = ens.half_width(coverage)
+    notes = list(ens.notes)
+    if outside:
+        notes.append(
+            f"{len(outside)} of {len(clips)} clips are outside the training domain: scored, marked "
+            "in_domain: false, no interval"
+        )
+    if not math.isfinite(h):
+        notes.append("no calibration for this ensemble: bounds are null")
+    clips_out = []
+    for c, (name, members) in enumerate(clips.items()):
+        inside = problems[c] is None
+        lower = upper = None
+        if inside and math.isfinite(h):
+            lower, upper = (float(v) for v in ens.clip_to_scale([scores[c] - h, scores[c] + h]))
+        item: dict[str, Any] = {
+            "clip": c,
+            "name": name,
+            "where": firsts[c],
+            "n_rows": len(members),
+            "score": float(scores[c]),
+            "lower": lower,
+            "upper": upper,
+            "in_domain": inside,
+        }
+        if not inside:
+            item["out_of_domain"] = problems[c]
+        clips_out.append(item)
+    calibrated = math.isfinite(h)
+    n_contents = int((ens.calibration or {}).get("summary", {}).get("n_sources", 0))
+    return {
+        "schema_version": PREDICTION_SCHEMA_VERSION,
+        "model": ens.model_id,
+        "mode": ens.mode,
+        "members": ens.seeds,
+        "target": {"kind": ens.target["kind"], "scale": ens.scale},
+        "features": names,
+        "coverage": float(coverage),
+        "pooling": POOLING,
+        "interval": {
+            "method": (ens.calibration or {}).get("method"),
+            "half_width": h if calibrated else None,
+            "content_level": attained if calibrated else None,
+            "guarantee": _guarantee(coverage, attained, n_contents) if calibrated else None,
+            "calibrated_on": "ensemble" if ens.mode == MODE_ENSEMBLE else f"seed {ens.seeds[0]} alone",
+        },
+        "domain": {"description": describe_features(ens.domain), "n_outside": len(outside)},
+        "notes": notes,
+        "n_rows": len(rows),
+        "clips": clips_out,
+    }
+
+
+def _guarantee(coverage: float, level: float, n_contents: int) -> str:
+    return (
+        f"for at least {level:.0%} of new contents (split conformal over {n_contents} held-out contents), "
+        f"at least {coverage:.0%} of clips lie inside the interval"
+    )
+
+
+def predict_pair(
+    ens: LoadedSubjective,
+    ref: str | Path,
+    dis: str | Path,
+    *,
+    coverage: float = T.DEFAULT_COVERAGE,
+    allow_out_of_domain: bool = False,
+    **score_kwargs: Any,
+) -> dict[str, Any]:
+    """Score DIS against REF with libvmaf and predict the clip (its frames pooled by their mean):
+    for a model whose features are libvmaf's canonical-6, as `subjective train --dataset` trains."""
+    from vmafkit.corpus.schema import CANONICAL6
+    from vmafkit.media.score import score_pair
+
+    if tuple(ens.feature_order) != CANONICAL6:
+        raise InputError(
+            f"ensemble {ens.model_id} reads {', '.join(ens.feature_order)}; --ref/--dis give libvmaf's canonical-6 "
+            "only: give its feature columns with --features"
+        )
+    pair = score_pair(ref, dis, **score_kwargs)
+    frames = [{**frame, "clip": Path(dis).name, "_where": f"{dis}: frame {i}"} for i, frame in enumerate(pair.frames)]
+    result = predict_rows(ens, frames, coverage=coverage, allow_out_of_domain=allow_out_of_domain)
+    result["source"] = {
+        "ref": str(ref),
+        "dis": str(dis),
+        "backend": pair.backend,
+        "libvmaf_version": pair.libvmaf_version,
+    }
+    return result
+
+
+def predict(
+    models: str | Path,
+    *,
+    features: str | Path | Sequence[Mapping[str, Any]] | None = None,
+    ref: str | Path | None = None,
+    dis: str | Path | None = None,
+    coverage: float = T.DEFAULT_COVERAGE,
+    model_id: str | None = None,
+    allow_out_of_domain: bool = False,
+    labels: Mapping[str, Any] | None = None,
+    **score_kwargs: Any,
+) -> dict[str, Any]:
+    """`vmafkit predict` for a subjective ensemble: `features` (a file or rows) or `ref` and `dis`.
+    `labels` ({encoder, preset, cq} the caller was given): refused, the model takes none."""
+    given = [k for k, v in (labels or {}).items() if v is not None]
+    if given:
+        raise InputError(
+            f"--{'/--'.join(given)}: a subjective ensemble takes no codec labels (it was trained on its "
+            "feature columns alone)"
+        )
+    ens = load_subjective(models, model_id=model_id)
+    if features is not None:
+        rows = read_rows(features) if isinstance(features, (str, Path)) else list(features)
+        return predict_rows(ens, rows, coverage=coverage, allow_out_of_domain=allow_out_of_domain)
+    if ref is None or dis is None:
+        raise InputError("give either features or both ref and dis")
+    return predict_pair(ens, ref, dis, coverage=coverage, allow_out_of_domain=allow_out_of_domain, **score_kwargs)
