@@ -102,6 +102,7 @@ WHERE = {
 }
 # Flags with one name, help and default wherever they appear (--out's help says what is written).
 SAME_EVERYWHERE = [
+    "--scale",
     "--progress",
     "--json",
     "--registry",

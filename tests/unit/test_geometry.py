@@ -375,7 +375,7 @@ def test_an_untrained_rung_is_outside_the_domain():
 
 
 GEOMETRY_FLAGS = {
-    "--scale": {"score", "corpus", "predict", "run", "subjective train"},
+    "--scale": {"score", "corpus", "predict", "run"},  # top-level commands; `subjective train` too (test_cli_grammar)
     "--resolution": {"score", "corpus", "predict"},
 }
 
