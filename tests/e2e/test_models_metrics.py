@@ -275,6 +275,6 @@ def test_corpus_refuses_a_metric_the_sources_are_too_small_for(make_ref_dir, tmp
     )
     assert proc.returncode == 2 and not out.exists()
     assert proc.stderr.strip().splitlines() == [
-        f"vmafkit: error: {media('carphone_176x144_120f.mp4')}: frames are 176x144 as scored; "
+        f"vmafkit: error: {media('carphone_176x144_120f.mp4').resolve()}: frames are 176x144 as scored; "
         "--metrics ms_ssim needs at least 176x176"
     ]
