@@ -26,12 +26,13 @@ from typing import Any
 
 from vmafkit import thresholds as T
 from vmafkit.bundle.pack import make_bundle
-from vmafkit.corpus.build import DEFAULT_CQS, DEFAULT_PRESETS, BuildResult
+from vmafkit.corpus.build import BuildResult
 from vmafkit.corpus.build import build_corpus as _build_corpus
 from vmafkit.decide.gate import run_gate
 from vmafkit.decide.verdict import write_verdict as _write_verdict
 from vmafkit.errors import InputError, RefusedError, VmafkitError
 from vmafkit.media.demo import make_demo_clips
+from vmafkit.media.encoders import DEFAULT_CQS, DEFAULT_PRESETS
 from vmafkit.media.score import PairScore, score_pair
 from vmafkit.pipeline import RunOptions, RunResult, resolve_encoders, run_pipeline
 from vmafkit.serve.export import export_ensemble

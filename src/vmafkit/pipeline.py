@@ -29,11 +29,11 @@ from typing import Any
 from vmafkit import layout
 from vmafkit.errors import EXIT_HOLD, EXIT_OK, InputError, not_a_folder
 from vmafkit.io import atomic_write_json, exclusive_lock, read_json, sha256_file
+from vmafkit.media.encoders import DEFAULT_CQS, DEFAULT_PRESETS
 from vmafkit.media.sources import snapshot_folder
 from vmafkit.train.recipe import DEFAULT_SEEDS, Recipe
 
 STATE_SCHEMA = "vmafkit-pipeline-v1"
-DEFAULT_CQS = (19, 25, 31, 37)
 _RECIPE = Recipe()
 
 
@@ -43,7 +43,7 @@ class RunOptions:
     out_dir: Path
     encoders: Sequence[str] | str = "auto"
     cqs: Sequence[int] = DEFAULT_CQS
-    presets: Sequence[str] = ("medium",)
+    presets: Sequence[str] = DEFAULT_PRESETS
     seeds: Sequence[int] = DEFAULT_SEEDS
     epochs: int = _RECIPE.epochs
     batch_size: int = _RECIPE.batch_size

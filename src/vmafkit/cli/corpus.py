@@ -12,6 +12,7 @@ from vmafkit.cli._common import int_list, run_command, split_list
 from vmafkit.cli.options import (
     emit_json,
     ffmpeg_option,
+    grid_options,
     json_option,
     libvmaf_options,
     max_frames_option,
@@ -32,8 +33,7 @@ CORPUS_SUFFIXES = (".jsonl", ".parquet")
 @click.command("corpus")
 @click.option("--ref-dir", required=True, help="Folder of reference clips (.y4m, .yuv, any container).")
 @click.option("--encoders", default="libx264", show_default=True, help="Comma-separated encoders.")
-@click.option("--cqs", default="19,25,31,37", show_default=True, help="Comma-separated CQ/CRF values.")
-@click.option("--presets", default="medium", show_default=True, help="Comma-separated presets.")
+@grid_options
 @out_option(f"Corpus JSONL to write ({layout.CORPUS_FILE}).")
 @click.option("--jobs", type=click.IntRange(*V.JOBS_RANGE), help="Cells in parallel (default: the usable cores).")
 @max_frames_option

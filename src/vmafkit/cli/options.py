@@ -28,6 +28,7 @@ from vmafkit.cli._common import FiniteFloatRange
 from vmafkit.errors import InputError
 from vmafkit.io import atomic_write_json, atomic_write_text, dumps_csv, dumps_json
 from vmafkit.media import libvmaf
+from vmafkit.media.encoders import DEFAULT_CQS, DEFAULT_PRESETS
 from vmafkit.media.ffmpeg import SCALE_FILTERS
 from vmafkit.train.recipe import DEFAULT_SEEDS, RECIPE_NAMES, Recipe
 
@@ -462,4 +463,20 @@ def resolutions_option(func: F) -> F:
         help="Resolution ladder, comma-separated heights (e.g. 1080,720,480): every cell is encoded at each rung "
         "(aspect kept, even sizes; a rung at or above the source's height is the source's size) and scored "
         "scaled back up to the source's size with --scale (default bicubic).",
+    )(func)
+
+
+def grid_options(func: F) -> F:
+    """`--cqs` and `--presets`: the corpus grid (corpus, run), defaults from the encoder adapters."""
+    func = click.option(
+        "--presets",
+        default=",".join(DEFAULT_PRESETS),
+        show_default=True,
+        help="Comma-separated encoder presets.",
+    )(func)
+    return click.option(
+        "--cqs",
+        default=",".join(str(cq) for cq in DEFAULT_CQS),
+        show_default=True,
+        help="Comma-separated CQ/CRF values.",
     )(func)

@@ -10,6 +10,7 @@ from vmafkit import validation as V
 from vmafkit.cli._common import int_list, run_command, split_list
 from vmafkit.cli.options import (
     ffmpeg_option,
+    grid_options,
     max_frames_option,
     out_option,
     progress_option,
@@ -33,8 +34,7 @@ from vmafkit.cli.options import (
     show_default=True,
     help="Comma-separated encoders, or auto = this platform's defaults that pass their probe.",
 )
-@click.option("--cqs", default="19,25,31,37", show_default=True)
-@click.option("--presets", default="medium", show_default=True)
+@grid_options
 @resolutions_option
 @scale_option
 @seeds_option

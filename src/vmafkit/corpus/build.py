@@ -37,13 +37,11 @@ from vmafkit.errors import InputError
 from vmafkit.io import atomic_output, atomic_write_text, ensure_parent_exists, exclusive_lock
 from vmafkit.media import ffmpeg as ffm
 from vmafkit.media import libvmaf
-from vmafkit.media.encoders import get_adapter, require_working
+from vmafkit.media.encoders import DEFAULT_CQS, DEFAULT_PRESETS, get_adapter, require_working
 from vmafkit.media.score import BACKEND_FFMPEG, BACKEND_VMAF_CLI, check_resolution, run_libvmaf
 from vmafkit.media.sources import Source, find_sources
 from vmafkit.parallel.executor import make_executor, usable_cores
 
-DEFAULT_CQS = (19, 25, 31, 37)
-DEFAULT_PRESETS = ("medium",)
 WORK_PREFIX = ".cell-"
 WORK_LOCK = ".lock"
 # A work folder is locked within microseconds of being made; one this old whose lock is free (or

@@ -15,6 +15,11 @@ from dataclasses import dataclass, field
 from vmafkit.errors import InputError
 from vmafkit.media import ffmpeg as ffm
 
+# The corpus grid when none is given: four quality levels from near-transparent to clearly
+# degraded on the x264/x265 scale, one preset. `corpus`, `run` and the Python API take these.
+DEFAULT_CQS = (19, 25, 31, 37)
+DEFAULT_PRESETS = ("medium",)
+
 X26X_PRESETS = (
     "ultrafast",
     "superfast",
