@@ -20,8 +20,13 @@ A `vmafkit run` folder (OUT), and where each name below is used::
     OUT/report.html                             REPORT_FILE
     OUT/results.tar.gz                          BUNDLE_FILE
 
-A `vmafkit subjective train` folder holds its own files (subjective/) plus `loso/` in the layout
-above and the scored-pair cache `.vmafkit-cache/pairs/` (pair_cache_dir).
+A `vmafkit subjective train` folder (OUT) holds, beside `loso/` in the layout above::
+
+    OUT/subjective_report.json                  SUBJECTIVE_REPORT_FILE: the side-by-side models
+    OUT/subjective_predictions.jsonl            SUBJECTIVE_PREDICTIONS_FILE: held-out predictions per clip
+    OUT/subjective_items.jsonl                  SUBJECTIVE_ITEMS_FILE: the clips trained on (features, score)
+    OUT/subjective_timing.json                  SUBJECTIVE_TIMING_FILE: wall times per step
+    OUT/.vmafkit-cache/pairs/                   pair_cache_dir: the scored-pair cache
 
 The verdict step writes one of the verdict files; training removes both, because a verdict
 describes the seed reports it was computed from and a retrain replaces them.
@@ -40,6 +45,10 @@ CORPUS_FILE = "per_frame_canonical6.jsonl"
 LOSO_DIR = "loso"
 MODELS_DIR = "models"
 REPORT_FILE = "report.html"
+SUBJECTIVE_REPORT_FILE = "subjective_report.json"
+SUBJECTIVE_PREDICTIONS_FILE = "subjective_predictions.jsonl"
+SUBJECTIVE_ITEMS_FILE = "subjective_items.jsonl"
+SUBJECTIVE_TIMING_FILE = "subjective_timing.json"
 BUNDLE_FILE = "results.tar.gz"
 
 VERDICTS = ("PROMOTE", "HOLD")

@@ -36,6 +36,10 @@ RUN_FOLDER_NAMES = (
     ".vmafkit-cache",
     ".vmafkit.lock",
     "_calibration.json",
+    "subjective_report.json",
+    "subjective_predictions.jsonl",
+    "subjective_items.jsonl",
+    "subjective_timing.json",
 )
 
 

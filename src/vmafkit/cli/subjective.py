@@ -72,7 +72,7 @@ def _scale_range(value: str | None):
 )
 @deprecated_option("--id", "--id-column", "id_column")
 @out_option(
-    "Folder for subjective_report.json, the predictions and loso/.",
+    f"Folder for {layout.SUBJECTIVE_REPORT_FILE}, the predictions and {layout.LOSO_DIR}/.",
     type=click.Path(path_type=Path, file_okay=False),
     old=("--out-dir",),
 )

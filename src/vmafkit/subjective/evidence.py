@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from vmafkit import layout
 from vmafkit.errors import InputError
 from vmafkit.io import atomic_output, iter_json_objects
 from vmafkit.subjective import gate as subjective_gate
@@ -30,7 +31,7 @@ from vmafkit.subjective.folds import Fold, content_folds
 from vmafkit.subjective.interval import conformal
 from vmafkit.subjective.stats import ContentBootstrap
 
-PREDICTIONS_FILE = "subjective_predictions.jsonl"
+PREDICTIONS_FILE = layout.SUBJECTIVE_PREDICTIONS_FILE
 BASELINES = ("nusvr", "linear", "vmaf_logistic")
 
 

@@ -38,7 +38,7 @@ from vmafkit.train import metrics
 from vmafkit.train.predictions import write_predictions
 from vmafkit.train.recipe import Recipe
 
-ITEMS_FILE = "subjective_items.jsonl"
+ITEMS_FILE = layout.SUBJECTIVE_ITEMS_FILE
 
 
 def write_items(path: Path, items: Items) -> None:

@@ -43,8 +43,8 @@ from vmafkit.subjective.items import Items
 from vmafkit.subjective.scale import Scale, resolve_scale
 from vmafkit.train.recipe import DEFAULT_SEEDS, Recipe
 
-REPORT_FILE = "subjective_report.json"
-TIMING_FILE = "subjective_timing.json"
+REPORT_FILE = layout.SUBJECTIVE_REPORT_FILE
+TIMING_FILE = layout.SUBJECTIVE_TIMING_FILE
 REPORT_SCHEMA = "vmafkit-subjective-report-v1"
 ENTRYPOINT = "vmafkit subjective train"
 
