@@ -29,16 +29,15 @@ from vmafkit.decide.verdict import (
     verdict_target,
 )
 from vmafkit.errors import InputError, RefusedError
-from vmafkit.io import atomic_write_bytes, atomic_write_json, sha256_bytes, sha256_file
-from vmafkit.provenance import run_provenance
+from vmafkit.io import atomic_write_json, sha256_file
+from vmafkit.serve.members import ExportedEnsemble, export_summary, write_members
 from vmafkit.serve.onnx_graph import OUTPUT_NAME, graph_onnx_bytes, ort_session
-from vmafkit.serve.registry import read_rows, register
+from vmafkit.serve.registry import read_rows
 from vmafkit.validation import validate_or_raise
 
 DEFAULT_MODEL_ID = "fr_regressor_v2_ensemble_v1"
 DEFAULT_SUBJECTIVE_MODEL_ID = "fr_regressor_v2_subjective_v1"  # the default id of a subjective ensemble
 MEMBER_KIND = "fr_regressor_v2_ensemble_member"
-SIDECAR_SCHEMA_VERSION = 1
 INPUT_NAMES = ("features", "codec_onehot")
 
 
@@ -225,24 +224,23 @@ def export_ensemble(
     )
     validate_or_raise(calib_file, "calibration", what="calibration (internal)")
     atomic_write_json(out_dir / calib_name, calib_file)
-    calib_sha = sha256_file(out_dir / calib_name)
-    written: list[Path] = [out_dir / calib_name]
-    rows: list[dict[str, Any]] = []
-    for seed in seeds:
-        mid = layout.member_id(model_id, seed)
-        onnx_name, sidecar_name = layout.member_onnx_name(mid), layout.sidecar_name(mid)
-        onnx_path = atomic_write_bytes(out_dir / onnx_name, blobs[seed])
-        digest = sha256_bytes(blobs[seed])
-        sidecar = {
-            "schema_version": SIDECAR_SCHEMA_VERSION,
-            "id": mid,
-            "ensemble": model_id,
-            "seed": int(seed),
-            "kind": MEMBER_KIND,
+    export = ExportedEnsemble(
+        out_dir=out_dir,
+        model_id=model_id,
+        kind=MEMBER_KIND,
+        corpus_path=corpus_path,
+        verdict_path=verdict_path,
+        verdict_info=verdict_info,
+        fingerprint=fingerprint,
+        input_schema_hash=schema_hash,
+        calibration_name=calib_name,
+        calibration_sha256=sha256_file(out_dir / calib_name),
+        argv=argv,
+    )
+
+    def model_block(seed: int) -> dict[str, Any]:
+        return {
             "target": {"kind": VMAF_TARGET},
-            "onnx": onnx_name,
-            "onnx_sha256": digest,
-            "opset": T.EXPORT_OPSET,
             "inputs": {"features": ["N", 6], "codec_onehot": ["N", 14]},
             "output": {OUTPUT_NAME: ["N"]},
             "feature_order": list(spec.feature_order),
@@ -253,67 +251,19 @@ def export_ensemble(
             "encoder_vocab_version": spec.encoder_vocab_version,
             "codec_layout": input_schema()["codec_layout"],
             "input_schema": input_schema(),
-            "input_schema_hash": schema_hash,
-            "corpus": fingerprint,
             "recipe": recipe.to_json(),
             "gate": verdict["gate"],
             "domain": domain,
             "loso_plcc": float(verdict["gate"]["per_seed_plccs"][str(seed)]),
-            "verdict": verdict_info,
-            "calibration": calib_name,
-            "parity": checks[seed],
-            "run_provenance": run_provenance(
-                "vmafkit export",
-                {
-                    "corpus": str(corpus_path),
-                    "verdict": str(verdict_path),
-                    "out_dir": str(out_dir),
-                    "id": model_id,
-                    "seed": seed,
-                },
-                inputs=[corpus_path, verdict_path],
-                outputs=[onnx_path, out_dir / sidecar_name],
-                argv=argv,
-            ),
         }
-        validate_or_raise(sidecar, "sidecar", what="sidecar (internal)")
-        atomic_write_json(out_dir / sidecar_name, sidecar)
-        written += [onnx_path, out_dir / sidecar_name]
-        rows.append(
-            {
-                "id": mid,
-                "kind": MEMBER_KIND,
-                "ensemble": model_id,
-                "seed": int(seed),
-                "onnx": onnx_name,
-                "sha256": digest,
-                "opset": T.EXPORT_OPSET,
-                "smoke": True,
-                "notes": f"exported from PROMOTE {verdict_info['sha256'][:12]} (corpus {fingerprint['sha256'][:12]}); "
-                "smoke until `vmafkit registry flip`",
-                "sidecar": sidecar_name,
-                "sidecar_sha256": sha256_file(out_dir / sidecar_name),
-                "calibration": calib_name,
-                "calibration_sha256": calib_sha,
-                "input_schema_hash": schema_hash,
-                "corpus_sha256": fingerprint["sha256"],
-                "promoted_by": None,
-            }
-        )
 
-    register(
-        registry_path,
-        rows,
-        ensemble=model_id,
-        why=f"export of PROMOTE {verdict_info['sha256'][:12]} (corpus {fingerprint['sha256'][:12]})",
+    pinned = f"PROMOTE {verdict_info['sha256'][:12]} (corpus {fingerprint['sha256'][:12]})"
+    files = write_members(
+        export,
+        blobs,
+        checks,
+        model_block,
+        notes=f"exported from {pinned}; smoke until `vmafkit registry flip`",
+        why=f"export of {pinned}",
     )
-    written.append(registry_path)
-    return {
-        "id": model_id,
-        "seeds": seeds,
-        "out_dir": str(out_dir),
-        "registry": str(registry_path),
-        "files": [str(p) for p in written],
-        "parity": {str(s): checks[s] for s in seeds},
-        "corpus_sha256": fingerprint["sha256"],
-    }
+    return export_summary(export, seeds, checks, [out_dir / calib_name, *files])

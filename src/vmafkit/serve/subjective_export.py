@@ -32,10 +32,10 @@ from vmafkit import thresholds as T
 from vmafkit.decide.subjective_verdict import items_fingerprint, run_folder
 from vmafkit.decide.verdict import fingerprint_difference, load_trusted_verdict, load_verdict, same_corpus
 from vmafkit.errors import InputError, RefusedError
-from vmafkit.io import atomic_write_bytes, atomic_write_json, read_json, sha256_bytes, sha256_file
-from vmafkit.provenance import run_provenance
+from vmafkit.io import atomic_write_json, read_json, sha256_file
+from vmafkit.serve.members import ExportedEnsemble, export_summary, write_members
 from vmafkit.serve.onnx_graph import graph_onnx_bytes, ort_session
-from vmafkit.serve.registry import read_rows, register
+from vmafkit.serve.registry import read_rows
 from vmafkit.subjective import exported
 from vmafkit.subjective.evidence import PREDICTIONS_FILE, read_predictions
 from vmafkit.subjective.interval import residuals_by_content
@@ -45,7 +45,6 @@ from vmafkit.subjective.stats import statistics
 from vmafkit.subjective.table import read_table
 from vmafkit.validation import validate_or_raise
 
-SIDECAR_SCHEMA_VERSION = 1
 CALIBRATION_METHOD = (
     "per-content quantile of held-out |score - ensemble| (leave-one-content-out), then split conformal "
     "across contents; an item is one clip, so `frame` and `clip` hold the same residuals"
@@ -229,23 +228,22 @@ def export_subjective(
     calib.update({"id": model_id, "corpus_sha256": fingerprint["sha256"], "verdict_sha256": verdict_info["sha256"]})
     validate_or_raise(calib, "calibration", what="calibration (internal)")
     atomic_write_json(models_dir / calib_name, calib)
-    calib_sha = sha256_file(models_dir / calib_name)
-    written: list[Path] = [models_dir / calib_name]
-    rows: list[dict[str, Any]] = []
-    for seed in seeds:
-        mid = layout.member_id(model_id, seed)
-        onnx_name, sidecar_name = layout.member_onnx_name(mid), layout.sidecar_name(mid)
-        onnx_path = atomic_write_bytes(models_dir / onnx_name, blobs[seed])
-        digest = sha256_bytes(blobs[seed])
-        sidecar = {
-            "schema_version": SIDECAR_SCHEMA_VERSION,
-            "id": mid,
-            "ensemble": model_id,
-            "seed": seed,
-            "kind": exported.MEMBER_KIND,
-            "onnx": onnx_name,
-            "onnx_sha256": digest,
-            "opset": T.EXPORT_OPSET,
+    export = ExportedEnsemble(
+        out_dir=models_dir,
+        model_id=model_id,
+        kind=exported.MEMBER_KIND,
+        corpus_path=corpus_path,
+        verdict_path=verdict_path,
+        verdict_info=verdict_info,
+        fingerprint=fingerprint,
+        input_schema_hash=schema_hash,
+        calibration_name=calib_name,
+        calibration_sha256=sha256_file(models_dir / calib_name),
+        argv=argv,
+    )
+
+    def model_block(seed: int) -> dict[str, Any]:
+        return {
             "inputs": {exported.INPUT_NAME: ["N", len(features)]},
             "output": {exported.OUTPUT_NAME: ["N"]},
             "feature_order": features,
@@ -266,68 +264,20 @@ def export_subjective(
             },
             "input_layout": ensemble.layout,
             "input_schema": exported.input_schema(features),
-            "input_schema_hash": schema_hash,
             "pooling": {"training": target_block.get("pooling"), "predict": POOLING},
-            "corpus": fingerprint,
             "recipe": recipe.to_json(),
             "gate": verdict["gate"],
             "domain": domain,
             "loso_plcc": float(statistics(cols["per_seed"][seed], cols["target"])["plcc"]),
-            "verdict": verdict_info,
-            "calibration": calib_name,
-            "parity": checks[seed],
-            "run_provenance": run_provenance(
-                "vmafkit export",
-                {
-                    "corpus": str(corpus_path),
-                    "verdict": str(verdict_path),
-                    "out_dir": str(models_dir),
-                    "id": model_id,
-                    "seed": seed,
-                },
-                inputs=[corpus_path, verdict_path],
-                outputs=[onnx_path, models_dir / sidecar_name],
-                argv=argv,
-            ),
         }
-        validate_or_raise(sidecar, "sidecar", what="sidecar (internal)")
-        atomic_write_json(models_dir / sidecar_name, sidecar)
-        written += [onnx_path, models_dir / sidecar_name]
-        rows.append(
-            {
-                "id": mid,
-                "kind": exported.MEMBER_KIND,
-                "ensemble": model_id,
-                "seed": seed,
-                "onnx": onnx_name,
-                "sha256": digest,
-                "opset": T.EXPORT_OPSET,
-                "smoke": True,
-                "notes": f"subjective ({scale['name']}) export of PROMOTE {verdict_info['sha256'][:12]} "
-                f"(items {fingerprint['sha256'][:12]}); smoke until `vmafkit registry flip`",
-                "sidecar": sidecar_name,
-                "sidecar_sha256": sha256_file(models_dir / sidecar_name),
-                "calibration": calib_name,
-                "calibration_sha256": calib_sha,
-                "input_schema_hash": schema_hash,
-                "corpus_sha256": fingerprint["sha256"],
-                "promoted_by": None,
-            }
-        )
-    register(
-        registry_path,
-        rows,
-        ensemble=model_id,
-        why=f"subjective export of PROMOTE {verdict_info['sha256'][:12]} (items {fingerprint['sha256'][:12]})",
+
+    pinned = f"PROMOTE {verdict_info['sha256'][:12]} (items {fingerprint['sha256'][:12]})"
+    files = write_members(
+        export,
+        blobs,
+        checks,
+        model_block,
+        notes=f"subjective ({scale['name']}) export of {pinned}; smoke until `vmafkit registry flip`",
+        why=f"subjective export of {pinned}",
     )
-    written.append(registry_path)
-    return {
-        "id": model_id,
-        "seeds": seeds,
-        "out_dir": str(models_dir),
-        "registry": str(registry_path),
-        "files": [str(p) for p in written],
-        "parity": {str(s): checks[s] for s in seeds},
-        "corpus_sha256": fingerprint["sha256"],
-        "target": target,
-    }
+    return {**export_summary(export, seeds, checks, [models_dir / calib_name, *files]), "target": target}

@@ -1,0 +1,130 @@
+"""Writing what an export leaves in the models folder: each member's ONNX file and sidecar, and
+their registry rows (through the registry's lock and history).
+
+The VMAF export (`export.py`) and the subjective one (`subjective_export.py`) differ in what a
+sidecar says about the model (inputs, standardisation, target, domain); what every member carries,
+how it is written and how it is registered is here, once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vmafkit import layout
+from vmafkit import thresholds as T
+from vmafkit.io import atomic_write_bytes, atomic_write_json, sha256_bytes, sha256_file
+from vmafkit.provenance import run_provenance
+from vmafkit.serve.registry import register
+from vmafkit.validation import validate_or_raise
+
+SIDECAR_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ExportedEnsemble:
+    """What every member of one export shares."""
+
+    out_dir: Path
+    model_id: str
+    kind: str  # the registry row's and sidecar's `kind`
+    corpus_path: Path
+    verdict_path: Path
+    verdict_info: Mapping[str, Any]  # {path, sha256, generated_at_utc}
+    fingerprint: Mapping[str, Any]  # the corpus (or items) fingerprint: {sha256, ...}
+    input_schema_hash: str
+    calibration_name: str
+    calibration_sha256: str
+    argv: list[str] | None
+
+
+def write_members(
+    export: ExportedEnsemble,
+    blobs: Mapping[int, bytes],
+    parity: Mapping[int, Mapping[str, Any]],
+    model_block: Callable[[int], Mapping[str, Any]],
+    *,
+    notes: str,
+    why: str,
+) -> list[Path]:
+    """Write each seed's ONNX file and sidecar (the common keys plus `model_block(seed)`), then
+    register every member as a smoke row in one registry change; returns the files written."""
+    written: list[Path] = []
+    rows: list[dict[str, Any]] = []
+    for seed in blobs:  # the order the seeds were given
+        mid = layout.member_id(export.model_id, seed)
+        onnx_name, sidecar_name = layout.member_onnx_name(mid), layout.sidecar_name(mid)
+        onnx_path = atomic_write_bytes(export.out_dir / onnx_name, blobs[seed])
+        sidecar_path = export.out_dir / sidecar_name
+        digest = sha256_bytes(blobs[seed])
+        sidecar = {
+            **model_block(seed),
+            "schema_version": SIDECAR_SCHEMA_VERSION,
+            "id": mid,
+            "ensemble": export.model_id,
+            "seed": int(seed),
+            "kind": export.kind,
+            "onnx": onnx_name,
+            "onnx_sha256": digest,
+            "opset": T.EXPORT_OPSET,
+            "input_schema_hash": export.input_schema_hash,
+            "corpus": dict(export.fingerprint),
+            "verdict": dict(export.verdict_info),
+            "calibration": export.calibration_name,
+            "parity": dict(parity[seed]),
+            "run_provenance": run_provenance(
+                "vmafkit export",
+                {
+                    "corpus": str(export.corpus_path),
+                    "verdict": str(export.verdict_path),
+                    "out_dir": str(export.out_dir),
+                    "id": export.model_id,
+                    "seed": seed,
+                },
+                inputs=[export.corpus_path, export.verdict_path],
+                outputs=[onnx_path, sidecar_path],
+                argv=export.argv,
+            ),
+        }
+        validate_or_raise(sidecar, "sidecar", what="sidecar (internal)")
+        atomic_write_json(sidecar_path, sidecar)
+        written += [onnx_path, sidecar_path]
+        rows.append(
+            {
+                "id": mid,
+                "kind": export.kind,
+                "ensemble": export.model_id,
+                "seed": int(seed),
+                "onnx": onnx_name,
+                "sha256": digest,
+                "opset": T.EXPORT_OPSET,
+                "smoke": True,
+                "notes": notes,
+                "sidecar": sidecar_name,
+                "sidecar_sha256": sha256_file(sidecar_path),
+                "calibration": export.calibration_name,
+                "calibration_sha256": export.calibration_sha256,
+                "input_schema_hash": export.input_schema_hash,
+                "corpus_sha256": export.fingerprint["sha256"],
+                "promoted_by": None,
+            }
+        )
+    registry_path = layout.registry_file(export.out_dir)
+    register(registry_path, rows, ensemble=export.model_id, why=why)
+    return [*written, registry_path]
+
+
+def export_summary(
+    export: ExportedEnsemble, seeds: Sequence[int], parity: Mapping[int, Any], files: Sequence[Path]
+) -> dict[str, Any]:
+    """What `export` returns (and `vmafkit export --json` prints)."""
+    return {
+        "id": export.model_id,
+        "seeds": list(seeds),
+        "out_dir": str(export.out_dir),
+        "registry": str(layout.registry_file(export.out_dir)),
+        "files": [str(p) for p in files],
+        "parity": {str(s): parity[s] for s in seeds},
+        "corpus_sha256": export.fingerprint["sha256"],
+    }
