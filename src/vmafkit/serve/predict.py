@@ -190,14 +190,9 @@ def _refuse_subjective(model_id: str, rows: Sequence[Mapping[str, Any]], registr
         )
 
 
-def load_ensemble(models: str | Path, *, model_id: str | None = None, threads: int = 2) -> LoadedEnsemble:
-    """Read the registry of MODELS (the folder, or its registry file; validated) and prepare the
-    members to run."""
-    from vmafkit.train.features import FeatureSpec
-
-    model_id, rows, registry_path = _registry_rows(Path(models), model_id)
-    _refuse_subjective(model_id, rows, registry_path)
-    base = registry_path.parent
+def choose_members(rows: list[dict[str, Any]], base: Path) -> tuple[str, list[dict[str, Any]], list[dict], list[str]]:
+    """(mode, the rows served, their validated sidecars, notes): every member when none is a smoke
+    row, else ONE member (the lowest seed), said in a note."""
     notes: list[str] = []
     if all(not r["smoke"] for r in rows):
         mode, chosen = MODE_ENSEMBLE, rows
@@ -208,9 +203,46 @@ def load_ensemble(models: str | Path, *, model_id: str | None = None, threads: i
             f"registry rows {', '.join(smoke)} are smoke=true: using ONE member ({chosen[0]['id']}, "
             f"the lowest seed) instead of the {len(rows)}-member ensemble"
         )
-    sidecars = [read_json(base / r["sidecar"], what="sidecar") for r in chosen]
+    sidecars = []
+    for row in chosen:
+        sidecar = read_json(base / row["sidecar"], what="sidecar")
+        validate_or_raise(sidecar, "sidecar", path=base / row["sidecar"], what="sidecar")
+        sidecars.append(sidecar)
+    return mode, chosen, sidecars, notes
+
+
+def member_calibration(
+    base: Path, mode: str, chosen: list[dict[str, Any]], sidecars: list[dict], notes: list[str]
+) -> dict | None:
+    """The members' calibration file (named by the registry row, else by the sidecar), validated,
+    when it fits what is served (the one member's seed, or exactly the ensemble's seeds); else None
+    and a note saying why there is no interval."""
+    calib_name = chosen[0].get("calibration") or sidecars[0].get("calibration")
+    calib_path = base / calib_name if calib_name else None
+    if calib_path is None or not calib_path.is_file():
+        notes.append("no calibration file: intervals are unbounded")
+        return None
+    calibration = read_json(calib_path, what="calibration file")
+    validate_or_raise(calibration, "calibration", path=calib_path, what="calibration file")
+    if mode == MODE_SMOKE and calibration["single_member"]["seed"] != chosen[0]["seed"]:
+        notes.append("calibration's single-member residuals are of another seed: no interval")
+        return None
+    if mode == MODE_ENSEMBLE and sorted(calibration["ensemble"]["seeds"]) != [int(r["seed"]) for r in chosen]:
+        notes.append("calibration was made for other seeds than the registry's members: no interval")
+        return None
+    return calibration
+
+
+def load_ensemble(models: str | Path, *, model_id: str | None = None, threads: int = 2) -> LoadedEnsemble:
+    """Read the registry of MODELS (the folder, or its registry file; validated) and prepare the
+    members to run."""
+    from vmafkit.train.features import FeatureSpec
+
+    model_id, rows, registry_path = _registry_rows(Path(models), model_id)
+    _refuse_subjective(model_id, rows, registry_path)
+    base = registry_path.parent
+    mode, chosen, sidecars, notes = choose_members(rows, base)
     for r, s in zip(chosen, sidecars):
-        validate_or_raise(s, "sidecar", path=base / r["sidecar"], what="sidecar")
         if not s["standardisation"]["inside_graph"]:
             raise InputError(
                 "sidecar says standardisation is outside the graph; this vmafkit only serves in-graph standardisation",
@@ -223,20 +255,7 @@ def load_ensemble(models: str | Path, *, model_id: str | None = None, threads: i
     domains = {json.dumps(s["domain"], sort_keys=True) for s in sidecars}
     if len(domains) != 1:
         raise InputError(f"members of {model_id} record different training domains", path=registry_path)
-    calibration = None
-    calib_name = chosen[0].get("calibration") or sidecars[0].get("calibration")
-    calib_path = base / calib_name if calib_name else None
-    if calib_path is not None and calib_path.is_file():
-        calibration = read_json(calib_path, what="calibration file")
-        validate_or_raise(calibration, "calibration", path=calib_path, what="calibration file")
-        if mode == MODE_SMOKE and calibration["single_member"]["seed"] != chosen[0]["seed"]:
-            calibration = None
-            notes.append("calibration's single-member residuals are of another seed: no interval")
-        elif mode == MODE_ENSEMBLE and sorted(calibration["ensemble"]["seeds"]) != [int(r["seed"]) for r in chosen]:
-            calibration = None
-            notes.append("calibration was made for other seeds than the registry's members: no interval")
-    else:
-        notes.append("no calibration file: intervals are unbounded")
+    calibration = member_calibration(base, mode, chosen, sidecars, notes)
     return LoadedEnsemble(
         model_id=model_id,
         mode=mode,

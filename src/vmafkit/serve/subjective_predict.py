@@ -34,12 +34,11 @@ import numpy as np
 
 from vmafkit import thresholds as T
 from vmafkit.errors import InputError
-from vmafkit.io import iter_json_objects, read_json
-from vmafkit.serve.predict import MODE_ENSEMBLE, MODE_SMOKE, _registry_rows, merge_members
+from vmafkit.io import iter_json_objects
+from vmafkit.serve.predict import MODE_ENSEMBLE, _registry_rows, choose_members, member_calibration, merge_members
 from vmafkit.subjective import exported
 from vmafkit.subjective.interval import half_width
 from vmafkit.subjective.readers import iter_csv, parse_number
-from vmafkit.validation import validate_or_raise
 
 PREDICTION_SCHEMA_VERSION = 1
 CLIP_KEYS = ("clip", "id")
@@ -100,37 +99,12 @@ def load_subjective(models: str | Path, *, model_id: str | None = None) -> Loade
     if any(r["kind"] != exported.MEMBER_KIND for r in rows):
         raise InputError(f"ensemble {model_id} is not (only) a subjective ensemble", path=registry_path)
     base = registry_path.parent
-    notes: list[str] = []
-    if all(not r["smoke"] for r in rows):
-        mode, chosen = MODE_ENSEMBLE, rows
-    else:
-        mode, chosen = MODE_SMOKE, rows[:1]
-        notes.append(
-            f"registry rows {', '.join(r['id'] for r in rows if r['smoke'])} are smoke=true: using ONE member "
-            f"({chosen[0]['id']}, the lowest seed) instead of the {len(rows)}-member ensemble"
-        )
-    sidecars = []
-    for row in chosen:
-        sidecar = read_json(base / row["sidecar"], what="sidecar")
-        validate_or_raise(sidecar, "sidecar", path=base / row["sidecar"], what="sidecar")
-        sidecars.append(sidecar)
+    mode, chosen, sidecars, notes = choose_members(rows, base)
     first = sidecars[0]
     for key in ("feature_order", "target", "domain"):
         if any(s[key] != first[key] for s in sidecars[1:]):
             raise InputError(f"members of {model_id} record different {key}", path=registry_path)
-    calibration = None
-    calib_path = base / chosen[0]["calibration"] if chosen[0].get("calibration") else None
-    if calib_path is not None and calib_path.is_file():
-        calibration = read_json(calib_path, what="calibration file")
-        validate_or_raise(calibration, "calibration", path=calib_path, what="calibration file")
-        if mode == MODE_SMOKE and calibration["single_member"]["seed"] != chosen[0]["seed"]:
-            calibration = None
-            notes.append("calibration's single-member residuals are of another seed: no interval")
-        elif mode == MODE_ENSEMBLE and sorted(calibration["ensemble"]["seeds"]) != [int(r["seed"]) for r in chosen]:
-            calibration = None
-            notes.append("calibration was made for other seeds than the registry's members: no interval")
-    else:
-        notes.append("no calibration file: intervals are unbounded")
+    calibration = member_calibration(base, mode, chosen, sidecars, notes)
     return LoadedSubjective(
         model_id=model_id,
         mode=mode,
