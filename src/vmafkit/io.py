@@ -110,8 +110,11 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
 
 @contextlib.contextmanager
 def atomic_output(path: str | Path, mode: str = "wb") -> Iterator[Any]:
-    """Stream into a temp file next to `path`; rename over it only if the block succeeds."""
+    """Stream into a temp file next to `path`; rename over it only if the block succeeds. A folder
+    at `path` is refused (InputError) before anything is written: the rename would fail."""
     path = ensure_parent_exists(path)
+    if path.is_dir():
+        raise InputError("is a folder; give the path of a file to write", path=path)
     fd, tmp = _open_temp(path)
     try:
         with os.fdopen(fd, mode) as handle:

@@ -421,3 +421,15 @@ def test_json_writers_never_write_bare_nan(tmp_path):
         "b": [None, 1.5],
         "c": {"d": None},
     }
+
+
+def test_an_output_path_that_is_a_folder_is_refused_and_the_folder_kept(tmp_path):
+    """`--out DIR` where a file is written: one InputError naming it, no temp file left, the folder
+    and its content as they were (the rename over a folder would raise IsADirectoryError)."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("keep")
+    with pytest.raises(InputError, match=r"models: is a folder; give the path of a file to write"):
+        vio.atomic_write_text(folder, "text")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["models"]
+    assert (folder / "keep.txt").read_text() == "keep"
