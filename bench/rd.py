@@ -7,7 +7,9 @@ For every source and encoder it prints:
 - the original Bjøntegaard computation (VCEG-M33: a cubic polynomial fitted to log10 rate over
   quality, integrated the same way), written here with numpy alone, as the hand computation;
 - the same PCHIP integral done numerically (trapezoid rule on 100,001 samples), which checks the
-  closed-form integration.
+  closed-form integration;
+- the spreadsheet computation: straight lines between the points in (VMAF, log10 rate), integrated
+  exactly (trapezoids at the union of both curves' points) over the shared VMAF range.
 Then the time the whole analysis takes, and "the cq that reaches VMAF T" per source and encoder.
 """
 
@@ -49,6 +51,19 @@ def trapezoid_bd_rate(anchor: list[tuple[float, float]], test: list[tuple[float,
     return float((10**diff - 1) * 100)
 
 
+def straight_line_bd_rate(anchor: list[tuple[float, float]], test: list[tuple[float, float]]) -> float | None:
+    """By hand: piecewise-linear log10 rate over VMAF, trapezoids at every point of either curve."""
+    qa, qt = [q for _, q in anchor], [q for _, q in test]
+    low, high = max(min(qa), min(qt)), min(max(qa), max(qt))
+    if not high > low:
+        return None
+    knots = sorted({low, high, *[q for q in qa + qt if low <= q <= high]})
+    fa = np.interp(knots, qa, np.log10([r for r, _ in anchor]))
+    ft = np.interp(knots, qt, np.log10([r for r, _ in test]))
+    area = sum((knots[i + 1] - knots[i]) * ((ft - fa)[i] + (ft - fa)[i + 1]) / 2 for i in range(len(knots) - 1))
+    return float((10 ** (area / (high - low)) - 1) * 100)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", type=Path, required=True)
@@ -67,21 +82,23 @@ def main() -> None:
     t_analysis = time.perf_counter() - t0
 
     print(f"{len(rows)} rows, {len(curves)} curves; read {t_read:.2f} s, analysis {t_analysis * 1000:.1f} ms\n")
-    print("| source | encoder | basis | vmafkit (PCHIP) | VCEG-M33 cubic | PCHIP, trapezoid | |Δ| PCHIP |")
-    print("|---|---|---|---:|---:|---:|---:|")
+    print(
+        "| source | encoder | basis | vmafkit (PCHIP) | VCEG-M33 cubic | PCHIP, trapezoid | |Δ| PCHIP | straight lines |"
+    )
+    print("|---|---|---|---:|---:|---:|---:|---:|")
     worst = 0.0
     for r in results:
         _, anchor_pts = curve_basis(curves[(r.src, args.anchor)])
         _, test_pts = curve_basis(curves[(r.src, r.encoder)])
         a = [(p.rate_kbps, p.vmaf) for p in anchor_pts]
         t = [(p.rate_kbps, p.vmaf) for p in test_pts]
-        poly, trap = polynomial_bd_rate(a, t), trapezoid_bd_rate(a, t)
+        poly, trap, lines = polynomial_bd_rate(a, t), trapezoid_bd_rate(a, t), straight_line_bd_rate(a, t)
         ours = "—" if r.pct is None else f"{r.pct:+.2f} %"
         delta = "" if r.pct is None or trap is None else f"{abs(r.pct - trap):.1e}"
         if r.pct is not None and trap is not None:
             worst = max(worst, abs(r.pct - trap))
         fmt = lambda v: "—" if v is None else f"{v:+.2f} %"  # noqa: E731
-        print(f"| {r.src} | {r.encoder} | {r.basis} | {ours} | {fmt(poly)} | {fmt(trap)} | {delta} |")
+        print(f"| {r.src} | {r.encoder} | {r.basis} | {ours} | {fmt(poly)} | {fmt(trap)} | {delta} | {fmt(lines)} |")
     print(f"\nlargest |PCHIP closed form - trapezoid|: {worst:.1e} percentage points\n")
     for s in summary:
         interval = "n/a" if s.interval is None else f"[{s.interval[0]:+.2f}, {s.interval[1]:+.2f}]"
