@@ -6,6 +6,7 @@ moved past the anchor's must get no number but the reason; the imported corpus m
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -66,6 +67,19 @@ def test_rd_json_table_and_plots(real, tmp_path):
         "rd_carphone_176x144_120f.png",
         "rd_src01_hrc00_160x90_48f.png",
     ]
+
+    # --csv PATH: the same BD-rates, read back with the csv module
+    table = tmp_path / "bd.csv"
+    assert _vmafkit("rd", str(both), "--anchor", "libx264", "--csv", str(table)).returncode == 0
+    with table.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["src"], r["encoder"]) for r in rows] == [(r["src"], r["encoder"]) for r in report["bd_rate"]]
+    for got, want in zip(rows, report["bd_rate"]):
+        assert got["anchor"] == "libx264" and got["basis"] == want["basis"]
+        if want["bd_rate_pct"] is None:
+            assert got["bd_rate_pct"] == "" and got["reason"] == want["reason"]
+        else:
+            assert float(got["bd_rate_pct"]) == want["bd_rate_pct"]
 
     text = _vmafkit("rd", str(both), "--anchor", "libx264", "--target", "80")
     assert text.returncode == 0, text.stderr

@@ -95,7 +95,7 @@ WHERE = {
     },
     "--seeds": {"train", "run", "gate", "verdict", "subjective train"},
     "--recipe": {"train", "run"},
-    "--csv": {"score"},
+    "--csv": {"score", "rd"},
     "--model": {"score", "corpus"},
     "--metrics": {"score", "corpus"},
     "--subsample": {"score", "corpus"},

@@ -188,8 +188,8 @@ def csv_option(func: F) -> F:
         default=None,
         metavar="[PATH]",
         type=click.Path(dir_okay=False, allow_dash=True, path_type=str),
-        help="Print the per-frame rows as CSV (a header line, then one line per frame) to stdout, "
-        "or with PATH write them to PATH.",
+        help="Print the result's rows as CSV (a header line, then one line per row: per frame for score, "
+        "per source and encoder for rd) to stdout, or with PATH write them to PATH.",
     )(func)
 
 

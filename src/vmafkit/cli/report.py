@@ -8,7 +8,7 @@ import click
 from vmafkit import layout
 from vmafkit import thresholds as T
 from vmafkit.cli._common import FiniteFloatRange, run_command
-from vmafkit.cli.options import emit_json, json_option
+from vmafkit.cli.options import STDOUT, csv_option, emit_csv, emit_json, json_option
 from vmafkit.errors import EXIT_OK
 
 
@@ -61,8 +61,9 @@ def report_cmd(out_dir, corpus):
     help="With --models: the interval's coverage.",
 )
 @json_option
+@csv_option
 @run_command
-def rd_cmd(corpus, anchor, target, plots, models, coverage, json_to):
+def rd_cmd(corpus, anchor, target, plots, models, coverage, json_to, csv_to):
     """Rate–quality curves of CORPUS, BD-rate of every encoder against an anchor, and the cq for a VMAF.
 
     A point is one (source, encoder, rung, cq) cell: kbit/s from enc_bytes and the duration, and the
@@ -71,13 +72,17 @@ def rd_cmd(corpus, anchor, target, plots, models, coverage, json_to):
     overlap. The mean over sources carries a 95 % bootstrap interval.
     """
     from vmafkit.report.figures import write_rd_plots
-    from vmafkit.report.rd import analyse_corpus, format_table
+    from vmafkit.report.rd import CSV_COLUMNS, analyse_corpus, csv_rows, format_table
+
+    if json_to == STDOUT and csv_to == STDOUT:
+        raise click.UsageError("a bare --json and a bare --csv would both print on stdout; give one of them a PATH")
 
     analysis = analyse_corpus(corpus, anchor=anchor, target=target, models=models, coverage=coverage)
     if plots:
         for path in write_rd_plots(analysis.curves, plots):
             click.echo(f"plot: {path}", err=True)
-    if not emit_json(analysis.to_json(), json_to):
+    csv_printed = emit_csv(CSV_COLUMNS, csv_rows(analysis), csv_to)
+    if not emit_json(analysis.to_json(), json_to) and not csv_printed:
         click.echo(format_table(analysis))
     return EXIT_OK
 

@@ -442,6 +442,26 @@ class RdAnalysis:
         }
 
 
+CSV_COLUMNS = ("src", "encoder", "anchor", "bd_rate_pct", "reason", "vmaf_low", "vmaf_high", "basis")
+
+
+def csv_rows(analysis: RdAnalysis) -> list[dict]:
+    """One row per (source, encoder) BD-rate, for `vmafkit rd --csv`."""
+    return [
+        {
+            "src": r.src,
+            "encoder": r.encoder,
+            "anchor": analysis.anchor,
+            "bd_rate_pct": r.pct,
+            "reason": r.reason,
+            "vmaf_low": None if r.overlap is None else r.overlap[0],
+            "vmaf_high": None if r.overlap is None else r.overlap[1],
+            "basis": r.basis,
+        }
+        for r in analysis.bd
+    ]
+
+
 def analyse_corpus(
     corpus: str | Path,
     *,
