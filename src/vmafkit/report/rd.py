@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -199,9 +199,8 @@ def monotone_points(points: Sequence[RatePoint]) -> list[RatePoint]:
     """The points whose VMAF beats every cheaper point's, rate ascending."""
     out: list[RatePoint] = []
     for p in sorted(points, key=lambda p: (p.rate_kbps, -p.vmaf)):
-        if p.rate_kbps > 0 and math.isfinite(p.rate_kbps) and (not out or p.vmaf > out[-1].vmaf):
-            if out and p.rate_kbps == out[-1].rate_kbps:
-                continue
+        usable = p.rate_kbps > 0 and math.isfinite(p.rate_kbps)
+        if usable and (not out or (p.rate_kbps > out[-1].rate_kbps and p.vmaf > out[-1].vmaf)):
             out.append(p)
     return out
 
@@ -329,8 +328,6 @@ def cq_for_target(
 
 
 def _with_model(row: CqForTarget, cqs: list[float], predicted: list[ModelPoint], target: float) -> CqForTarget:
-    from dataclasses import replace
-
     outside = next((p.reason for p in predicted if p.reason), None)
     if outside:
         return replace(row, model_reason=outside)
