@@ -61,3 +61,8 @@ SUBJECTIVE_MIN_CLIPS_PER_CONTENT = 3  # fewer clips in a content: a warning
 SUBJECTIVE_BOOTSTRAP = 2000  # resamples of contents for every interval and paired test
 SUBJECTIVE_BOOTSTRAP_SEED = 15  # the bootstrap's fixed seed: same inputs, same report
 SUBJECTIVE_CI_LEVEL = 0.95  # two-sided percentile intervals
+
+# ---- rd (issue 19) ----------------------------------------------------------------------------
+# `vmafkit rd`: the mean BD-rate per encoder counts one value per LOSO group; its percentile
+# interval resamples the groups this many times (fixed seed: same corpus, same interval).
+RD_BOOTSTRAP = 2000

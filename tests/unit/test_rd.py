@@ -152,17 +152,109 @@ def test_bd_rates_per_source_and_the_anchor_is_checked():
         bd_rates(curves, "vp9")
 
 
-def test_summary_bootstrap_interval_brackets_the_mean_and_needs_two_sources():
+def test_summary_bootstrap_interval_brackets_the_mean_and_needs_two_groups():
     from vmafkit.report.rd import BdRate
 
     results = [BdRate(s, "x", v, None, (0, 1)) for s, v in (("a", -10.0), ("b", -30.0), ("c", -20.0))]
     results.append(BdRate("d", "x", None, "no overlap", None))
     (s,) = summarize(results)
-    assert s.n_sources == 3 and s.mean_pct == pytest.approx(-20.0)
+    assert s.n_sources == 3 and s.n_groups == 3 and s.mean_pct == pytest.approx(-20.0)
     low, high = s.interval
     assert -30.0 <= low < -20.0 < high <= -10.0
     (one,) = summarize(results[:1])
     assert one.mean_pct == -10.0 and one.interval is None
+    # two sources of one scene are one group: still no interval
+    (scene,) = summarize([BdRate(s, "x", v, None, (0, 1), group="g") for s, v in (("a", -10.0), ("b", -30.0))])
+    assert scene.n_groups == 1 and scene.n_sources == 2 and scene.mean_pct == -20.0 and scene.interval is None
+
+
+def _grouped(values_and_groups):
+    from vmafkit.report.rd import BdRate
+
+    return [BdRate(f"s{i}", "x", v, None, (0, 1), group=g) for i, (v, g) in enumerate(values_and_groups)]
+
+
+def test_summary_counts_one_value_per_loso_group_by_hand():
+    # +10 on its own scene; +2 and +2 on two sources of one scene. By hand: groups {a: 10, s: 2},
+    # mean over groups (10 + 2) / 2 = 6.0 — not the per-source mean (10 + 2 + 2) / 3 = 4.67.
+    (s,) = summarize(_grouped([(10.0, "a"), (2.0, "s"), (2.0, "s")]))
+    assert s.mean_pct == pytest.approx(6.0, abs=1e-12)
+    assert (s.n_groups, s.n_sources) == (2, 3)
+    assert s.counted == "one value per LOSO group, 2 groups from 3 sources"
+    # a group's value is the mean of its sources: {a: 10, s: (1 + 5) / 2 = 3} -> 6.5
+    (s,) = summarize(_grouped([(10.0, "a"), (1.0, "s"), (5.0, "s")]))
+    assert s.mean_pct == pytest.approx(6.5, abs=1e-12)
+
+
+def test_summary_interval_is_a_bootstrap_over_groups_not_sources():
+    # Every group's mean is 6 although the sources differ: resampling groups can only give 6, so the
+    # interval has zero width (a bootstrap over the five sources would not).
+    (s,) = summarize(_grouped([(4.0, "a"), (8.0, "a"), (6.0, "b"), (5.0, "c"), (7.0, "c")]))
+    assert s.mean_pct == pytest.approx(6.0) and s.interval == pytest.approx((6.0, 6.0), abs=1e-12)
+
+
+def _percentile(sorted_values, q):
+    """The q-th percentile by the textbook linear rule: position (n - 1) q / 100, interpolated."""
+    pos = (len(sorted_values) - 1) * q / 100
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def test_summary_interval_against_a_plain_reimplementation():
+    import numpy as np
+
+    from vmafkit import thresholds as T
+
+    values_and_groups = [(-12.0, "a"), (-4.0, "a"), (3.0, "b"), (-20.0, "c"), (9.0, "d"), (1.0, "d"), (-2.0, "e")]
+    (s,) = summarize(_grouped(values_and_groups))
+    # the definition: group means (by hand), B resamples of G groups with replacement (seed 0, the
+    # draws as one B x G block), each resample's mean, the 2.5th and 97.5th percentiles
+    group_means = [-8.0, 3.0, -20.0, 5.0, -2.0]  # a, b, c, d, e
+    b = T.RD_BOOTSTRAP
+    draws = np.random.default_rng(0).integers(0, len(group_means), size=(b, len(group_means)))
+    means = sorted(sum(group_means[int(k)] for k in row) / len(row) for row in draws)
+    assert s.mean_pct == pytest.approx(sum(group_means) / 5, abs=1e-12)  # -4.4
+    assert s.interval == pytest.approx((_percentile(means, 2.5), _percentile(means, 97.5)), abs=1e-9)
+    assert b == 2000
+
+
+def test_rd_says_how_it_counted_in_text_and_json(tmp_path):
+    """`vmafkit rd` on a corpus whose sources b and c are one scene: libx265 spends +10 % on a and
+    +2 % on b and c at every cq (same VMAF), so the summary is (10 + 2) / 2 = 6 %, over 2 groups."""
+    import json
+
+    from tests.factories import cli, corpus_row, write_corpus
+
+    rows = []
+    for src, extra, group in (("a", 1.10, None), ("b", 1.02, "scene"), ("c", 1.02, "scene")):
+        for cq, size, vmaf in ((20, 40000, 90.0), (30, 20000, 80.0), (40, 10000, 70.0)):
+            for enc, nbytes in (("libx264", size), ("libx265", round(size * extra))):
+                over = {} if group is None else {"group": group}
+                rows.append(corpus_row(src, cq=cq, encoder=enc, enc_bytes=nbytes, vmaf=vmaf, **over))
+    corpus = write_corpus(tmp_path / "c.jsonl", rows)
+
+    payload = json.loads(cli(["rd", corpus, "--anchor", "libx264", "--json"]).output)
+    assert [(r["src"], r["group"]) for r in payload["bd_rate"]] == [("a", "a"), ("b", "scene"), ("c", "scene")]
+    (x265,) = payload["summary"]
+    assert x265["mean_bd_rate_pct"] == pytest.approx(6.0, abs=1e-9)
+    assert (x265["n_groups"], x265["n_sources"]) == (2, 3)
+    assert x265["aggregation"] == "one value per LOSO group, 2 groups from 3 sources"
+    assert x265["bootstrap"]["over"] == "LOSO groups"
+
+    text = cli(["rd", corpus, "--anchor", "libx264"])
+    assert text.exit_code == 0
+    assert "libx265: mean +6.00 % (one value per LOSO group, 2 groups from 3 sources)" in text.output
+
+
+def test_a_source_in_two_groups_is_refused():
+    from tests.factories import corpus_row
+    from vmafkit.report.rd import source_groups
+
+    rows = [corpus_row("a", group="g1"), corpus_row("a", cq=30, group="g2"), corpus_row("b")]
+    with pytest.raises(InputError, match="source a is in LOSO groups 'g1' and 'g2'"):
+        source_groups(rows, where="c.jsonl")
+    assert source_groups(rows[1:]) == {"a": "g2", "b": "b"}
 
 
 def test_cq_for_target_interpolates_between_tried_cqs():

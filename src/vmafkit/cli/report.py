@@ -69,7 +69,8 @@ def rd_cmd(corpus, anchor, target, plots, models, coverage, json_to, csv_to):
     A point is one (source, encoder, rung, cq) cell: kbit/s from enc_bytes and the duration, and the
     mean VMAF of its frames. BD-rate: PCHIP of log10 rate over VMAF, over the shared VMAF range;
     negative = fewer bits than the anchor at equal VMAF; none (with the reason) where curves do not
-    overlap. The mean over sources carries a 95 % bootstrap interval.
+    overlap. The summary counts one value per LOSO group (the mean of its sources: sources of one
+    scene count once) and averages the groups, with a 95 % bootstrap interval over groups.
     """
     from vmafkit.report.figures import write_rd_plots
     from vmafkit.report.rd import CSV_COLUMNS, analyse_corpus, csv_rows, format_table

@@ -17,6 +17,11 @@ BD-rate (Bjøntegaard) of a test curve against an anchor: log10(rate) as a piece
 curves share; the mean difference d gives (10**d - 1) * 100 percent. Negative: the test encoder
 needs fewer bits than the anchor for the same VMAF. Curves that share no VMAF range, or have
 fewer than two hull points, get no number but a reason.
+
+The summary per encoder counts each LOSO group once: sources of one scene (the corpus rows'
+`group`, which defaults to the source's own name) are one piece of evidence, not several. Each
+group's value is the mean BD-rate of its sources; the summary is the mean over groups, and its
+interval a percentile bootstrap that resamples groups.
 """
 
 from __future__ import annotations
@@ -32,8 +37,8 @@ from scipy.interpolate import PchipInterpolator
 
 from vmafkit.corpus.schema import read_rows
 from vmafkit.errors import InputError
+from vmafkit.thresholds import RD_BOOTSTRAP
 
-BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
 CONFIDENCE = 0.95
 # Two points make a (linear) PCHIP; the Bjøntegaard convention is four. Fewer than two: no curve.
@@ -69,7 +74,8 @@ class ModelPoint:
 
 @dataclass(frozen=True)
 class BdRate:
-    """BD-rate of `encoder` against the anchor on one source: `pct` or, when none, `reason`."""
+    """BD-rate of `encoder` against the anchor on one source: `pct` or, when none, `reason`.
+    `group`: the source's LOSO group (None: the source is its own group)."""
 
     src: str
     encoder: str
@@ -77,16 +83,29 @@ class BdRate:
     reason: str | None
     overlap: tuple[float, float] | None
     basis: str = "points"
+    group: str | None = None
+
+    @property
+    def loso_group(self) -> str:
+        return self.src if self.group is None else self.group
 
 
 @dataclass(frozen=True)
 class EncoderSummary:
-    """The mean BD-rate of one encoder over the sources that have one, and its bootstrap interval."""
+    """The BD-rate of one encoder as one value per LOSO group (the mean over the group's sources
+    that have a number), the mean over those groups, and its bootstrap interval over groups."""
 
     encoder: str
     n_sources: int
     mean_pct: float | None
     interval: tuple[float, float] | None
+    n_groups: int = 0
+
+    @property
+    def counted(self) -> str:
+        """How the mean was counted, in words."""
+        groups = f"{self.n_groups} group{'' if self.n_groups == 1 else 's'}"
+        return f"one value per LOSO group, {groups} from {self.n_sources} source{'' if self.n_sources == 1 else 's'}"
 
 
 @dataclass(frozen=True)
@@ -174,6 +193,22 @@ def model_predictions(
     return out
 
 
+def source_groups(rows: Iterable[Mapping], *, where: str = "corpus") -> dict[str, str]:
+    """Each source's LOSO group: the rows' `group`, or the source's own name where there is none.
+    A source whose rows name two groups is refused."""
+    groups: dict[str, str] = {}
+    for row in rows:
+        src = str(row["src"])
+        group = str(row.get("group") or src)
+        first = groups.setdefault(src, group)
+        if first != group:
+            raise InputError(
+                f"source {src} is in LOSO groups {first!r} and {group!r}; one source belongs to one group",
+                path=where,
+            )
+    return groups
+
+
 def upper_hull(points: Sequence[RatePoint]) -> list[RatePoint]:
     """The upper convex hull in the (log10 rate, VMAF) plane, up to its highest VMAF, rate ascending.
 
@@ -250,8 +285,15 @@ def bd_rate_pct(
     return float((10.0**mean_diff - 1.0) * 100.0), None, (float(low), float(high))
 
 
-def bd_rates(curves: Mapping[tuple[str, str], Sequence[RatePoint]], anchor: str) -> list[BdRate]:
-    """BD-rate of every other encoder against `anchor`, per source (see `curve_basis`)."""
+def bd_rates(
+    curves: Mapping[tuple[str, str], Sequence[RatePoint]],
+    anchor: str,
+    groups: Mapping[str, str] | None = None,
+) -> list[BdRate]:
+    """BD-rate of every other encoder against `anchor`, per source (see `curve_basis`); each result
+    carries its source's LOSO group from `groups` (`source_groups`; without it, each source is its
+    own group)."""
+    groups = groups or {}
     encoders = sorted({enc for _, enc in curves})
     if anchor not in encoders:
         raise InputError(f"anchor encoder {anchor!r} is not in the corpus (it has: {', '.join(encoders)})")
@@ -260,7 +302,7 @@ def bd_rates(curves: Mapping[tuple[str, str], Sequence[RatePoint]], anchor: str)
         if (src, anchor) not in curves:
             for enc in encoders:
                 if enc != anchor and (src, enc) in curves:
-                    out.append(BdRate(src, enc, None, f"source has no {anchor} curve", None))
+                    out.append(BdRate(src, enc, None, f"source has no {anchor} curve", None, group=groups.get(src)))
             continue
         anchor_basis, anchor_points = curve_basis(curves[(src, anchor)])
         for enc in encoders:
@@ -271,32 +313,38 @@ def bd_rates(curves: Mapping[tuple[str, str], Sequence[RatePoint]], anchor: str)
                 [(p.rate_kbps, p.vmaf) for p in anchor_points], [(p.rate_kbps, p.vmaf) for p in test_points]
             )
             basis = "hull" if "hull" in (anchor_basis, test_basis) else "points"
-            out.append(BdRate(src, enc, pct, reason, overlap, basis))
+            out.append(BdRate(src, enc, pct, reason, overlap, basis, group=groups.get(src)))
     return out
 
 
 def summarize(
     results: Sequence[BdRate],
     *,
-    resamples: int = BOOTSTRAP_RESAMPLES,
+    resamples: int = RD_BOOTSTRAP,
     seed: int = BOOTSTRAP_SEED,
     confidence: float = CONFIDENCE,
 ) -> list[EncoderSummary]:
-    """Mean BD-rate per encoder over the sources that have a number, with a percentile bootstrap
-    interval over sources (none with fewer than two sources)."""
+    """Per encoder: one value per LOSO group (the mean BD-rate of the group's sources that have a
+    number), their mean, and a percentile bootstrap interval that resamples groups (none with
+    fewer than two groups). Sources of one scene thus count once, not once per source."""
     out = []
     for enc in sorted({r.encoder for r in results}):
-        values = np.array([r.pct for r in results if r.encoder == enc and r.pct is not None], dtype=float)
-        if values.size == 0:
-            out.append(EncoderSummary(enc, 0, None, None))
+        by_group: dict[str, list[float]] = defaultdict(list)
+        for r in results:
+            if r.encoder == enc and r.pct is not None:
+                by_group[r.loso_group].append(r.pct)
+        n_sources = sum(len(v) for v in by_group.values())
+        if not by_group:
+            out.append(EncoderSummary(enc, 0, None, None, 0))
             continue
+        values = np.array([np.mean(by_group[g]) for g in sorted(by_group)], dtype=float)
         interval = None
         if values.size >= 2:
             rng = np.random.default_rng(seed)
             means = values[rng.integers(0, values.size, size=(resamples, values.size))].mean(axis=1)
             tail = (1.0 - confidence) / 2 * 100
             interval = (float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail)))
-        out.append(EncoderSummary(enc, int(values.size), float(values.mean()), interval))
+        out.append(EncoderSummary(enc, n_sources, float(values.mean()), interval, int(values.size)))
     return out
 
 
@@ -394,6 +442,7 @@ class RdAnalysis:
             "bd_rate": [
                 {
                     "src": r.src,
+                    "group": r.loso_group,
                     "encoder": r.encoder,
                     "bd_rate_pct": r.pct,
                     "reason": r.reason,
@@ -406,9 +455,12 @@ class RdAnalysis:
                 {
                     "encoder": s.encoder,
                     "n_sources": s.n_sources,
+                    "n_groups": s.n_groups,
+                    "aggregation": s.counted,
                     "mean_bd_rate_pct": s.mean_pct,
                     "interval": None if s.interval is None else list(s.interval),
                     "confidence": CONFIDENCE,
+                    "bootstrap": {"over": "LOSO groups", "resamples": RD_BOOTSTRAP, "seed": BOOTSTRAP_SEED},
                 }
                 for s in self.summary
             ],
@@ -475,7 +527,7 @@ def analyse_corpus(
     curves = curve_points(rows, where=str(corpus))
     encoders = sorted({enc for _, enc in curves})
     anchor = anchor or encoders[0]
-    bd = bd_rates(curves, anchor)
+    bd = bd_rates(curves, anchor, source_groups(rows, where=str(corpus)))
     return RdAnalysis(
         corpus=str(corpus),
         anchor=anchor,
@@ -517,9 +569,11 @@ def format_table(analysis: RdAnalysis) -> str:
             lines.append(f"  {s.encoder}: no source has a BD-rate")
             continue
         interval = (
-            "" if s.interval is None else f", {CONFIDENCE:.0%} interval [{s.interval[0]:+.2f}, {s.interval[1]:+.2f}]"
+            ""
+            if s.interval is None
+            else f", {CONFIDENCE:.0%} bootstrap interval over groups [{s.interval[0]:+.2f}, {s.interval[1]:+.2f}]"
         )
-        lines.append(f"  {s.encoder}: mean {s.mean_pct:+.2f} % over {s.n_sources} source(s){interval}")
+        lines.append(f"  {s.encoder}: mean {s.mean_pct:+.2f} % ({s.counted}){interval}")
     lines += ["", f"cq that reaches VMAF {analysis.target:g}", ""]
     if analysis.models is not None:
         lines[-1:-1] = [f"  (libvmaf's VMAF, then the model in {analysis.models}: its prediction [interval])"]
