@@ -83,7 +83,8 @@ def synthetic_rows(
                         "vif_scale1": float(np.clip(0.5 + 0.45 * q, 0, 1)),
                         "vif_scale2": float(np.clip(0.6 + 0.38 * q, 0, 1)),
                         "vif_scale3": float(np.clip(0.65 + 0.33 * q, 0, 1)),
-                        "motion2": float(2.0 + s_i + 0.5 * rng.random()),
+                        # one range for every source: a held-out source inside the others' domain
+                        "motion2": float(2.0 + 0.5 * rng.random()),
                     }
                     vmaf = float(
                         np.clip(100 * (0.6 * feats["adm2"] + 0.4 * feats["vif_scale1"]) - 40 + 2 * s_i, 0, 100)
@@ -154,9 +155,9 @@ def write_predictions(loso_dir: Path, seed: int, corpus: Path, *, plcc: float = 
 
 
 def write_seed_report(loso_dir: Path, seed: int, corpus: Path, *, epochs: int = 2, extra: dict | None = None) -> Path:
-    """The seed report of the predictions file beside it, its PLCCs computed by scipy (an oracle
-    independent of vmafkit's metrics)."""
-    from scipy.stats import pearsonr
+    """The seed report of the predictions file beside it, its PLCCs and SROCCs computed by scipy
+    and its RMSEs by numpy (oracles independent of vmafkit's metrics)."""
+    from scipy.stats import pearsonr, spearmanr
 
     preds = [
         json.loads(line) for line in (Path(loso_dir) / f"loso_seed{seed}.predictions.jsonl").read_text().splitlines()
@@ -164,15 +165,16 @@ def write_seed_report(loso_dir: Path, seed: int, corpus: Path, *, epochs: int = 
     folds = []
     for fold in sorted({p["fold"] for p in preds}):
         mine = [p for p in preds if p["fold"] == fold]
-        value = float(pearsonr([p["pred"] for p in mine], [p["vmaf"] for p in mine])[0])
+        pred = np.array([p["pred"] for p in mine])
+        vmaf = np.array([p["vmaf"] for p in mine])
         folds.append(
             {
                 "held_out": fold,
                 "n_train": len(preds) - len(mine),
                 "n_val": len(mine),
-                "plcc": value,
-                "srocc": value,
-                "rmse": 1.0,
+                "plcc": float(pearsonr(pred, vmaf)[0]),
+                "srocc": float(spearmanr(pred, vmaf)[0]),
+                "rmse": float(np.sqrt(np.mean((pred - vmaf) ** 2))),
             }
         )
     plccs = [f["plcc"] for f in folds]
@@ -194,8 +196,8 @@ def write_seed_report(loso_dir: Path, seed: int, corpus: Path, *, epochs: int = 
         "std_plcc": float(np.std(plccs)),
         "min_plcc": min(plccs),
         "max_plcc": max(plccs),
-        "mean_srocc": 0.9,
-        "mean_rmse": 1.0,
+        "mean_srocc": float(np.mean([f["srocc"] for f in folds])),
+        "mean_rmse": float(np.mean([f["rmse"] for f in folds])),
         "epochs": epochs,
         "batch_size": 32,
         "lr": 5e-4,
@@ -259,3 +261,21 @@ def cli(args, **kwargs):
     from vmafkit.cli import main
 
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False, **kwargs)
+
+
+def passing_terms() -> dict[str, Any]:
+    """accuracy= and calibration= blocks that pass every gate term in VMAF points (thresholds.py),
+    for tests of the PLCC terms alone: `evaluate_gate(plccs, coverage, **passing_terms())`."""
+    return {
+        "accuracy": {
+            "pooled": {"rmse": 1.0, "srocc": 0.99},
+            "source_rmse_max": {"source": "srcA", "value": 1.5},
+            "source_bias_max": {"source": "srcA", "value": 0.5},
+            "baseline": {"pooled": {"rmse": 1.2, "srocc": 0.99}, "paired_worse_p": 0.5},
+        },
+        "calibration": {
+            "frame": {"half_width": 3.0},
+            "refused": {"rate": 0.0},
+            "coverage_check": {"n_below": 1, "n_below_allowed": 4},
+        },
+    }

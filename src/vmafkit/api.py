@@ -28,7 +28,7 @@ from vmafkit import thresholds as T
 from vmafkit.bundle.pack import make_bundle
 from vmafkit.corpus.build import BuildResult
 from vmafkit.corpus.build import build_corpus as _build_corpus
-from vmafkit.decide.gate import run_gate
+from vmafkit.decide.derive import run_gate
 from vmafkit.decide.verdict import write_verdict as _write_verdict
 from vmafkit.errors import InputError, RefusedError, VmafkitError
 from vmafkit.media.demo import make_demo_clips

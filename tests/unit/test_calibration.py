@@ -60,13 +60,23 @@ def test_source_quantile_is_numpys_inverted_cdf(scores, coverage):
 
 def test_source_half_width_hand_cases():
     sources = [np.array([1.0, 2.0, 3.0, 4.0]), np.array([10.0, 20.0]), np.array([0.5])]
-    # 75 % quantiles: 3.0, 20.0, 0.5 -> sorted 0.5, 3, 20; S = 3: k = min(3, ceil(4 * 0.9)) = 3
-    assert source_half_width(sources, 0.75, 0.9) == (20.0, 0.75)
-    # level 0.5: k = ceil(4 * 0.5) = 2 -> 3.0, stated level 2 / 4
-    assert source_half_width(sources, 0.75, 0.5) == (3.0, 0.5)
-    # 19 sources at level 0.9: k = ceil(20 * 0.9) = 18 -> the 18th smallest, level 18 / 20
+    # 75 % quantiles: 3.0, 20.0, 0.5 -> sorted 0.5, 3, 20. S = 3 at level 0.9, confidence 0.9:
+    # even the largest covers 0.9 of sources only with probability 1 - 0.9^3 = 0.271, so k = 3 and
+    # the level attained at confidence 0.9 is 0.1 ** (1 / 3)
+    assert source_half_width(sources, 0.75, 0.9) == (20.0, pytest.approx(0.1 ** (1 / 3)))
+    # level 0.5 at confidence 0.5: P(Bin(3, 0.5) <= 1) = (1 + 3) / 8 = 0.5 -> k = 2 -> 3.0, level 0.5
+    assert source_half_width(sources, 0.75, 0.5, 0.5) == (3.0, 0.5)
+    # 19 sources at 0.9 / 0.9: k = 19 (the largest), attained 0.1 ** (1 / 19)
     many = [np.array([float(v)]) for v in range(1, 20)]
-    assert source_half_width(many, 0.95, 0.9) == (18.0, 0.9)
+    assert source_half_width(many, 0.95, 0.9) == (19.0, pytest.approx(0.1 ** (1 / 19)))
+    # 60 sources: P(Bin(60, 0.9) <= k - 1) first reaches 0.9 at k = 58 (by hand with math.comb)
+    sixty = [np.array([float(v)]) for v in range(1, 61)]
+
+    def cdf(k: int) -> float:
+        return sum(math.comb(60, j) * 0.9**j * 0.1 ** (60 - j) for j in range(k + 1))
+
+    assert cdf(56) < 0.9 <= cdf(57)
+    assert source_half_width(sixty, 0.95, 0.9) == (58.0, 0.9)
     assert source_half_width([], 0.95, 0.9) == (math.inf, 0.0)
 
 
@@ -109,7 +119,7 @@ def test_ensemble_mean_over_seeds_and_per_fold_uses_other_folds():
     np.testing.assert_allclose(out["file"]["single_member"]["frame"]["sources"]["B"], err_b + 1.0, atol=1e-12)
     # two sources, level 0.9: k = min(2, ceil(3 * 0.9)) = 2, the larger source quantile; level 2 / 3
     assert summary["frame"]["half_width"] == pytest.approx(err_b[35], abs=1e-12)
-    assert summary["source_level"] == pytest.approx(2 / 3)
+    assert summary["source_level"] == pytest.approx(0.1 ** (1 / 2))
     assert summary["fold_frame_coverage_min"] == 0.0 and summary["fold_frame_coverage_mean"] == 0.5
     assert summary["fold_frame_hit_rate"] == 0.5
 

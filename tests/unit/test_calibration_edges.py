@@ -44,8 +44,12 @@ def _oracle_half_width(per_source, coverage, level=T.SOURCE_LEVEL):
     qs = sorted(float(np.quantile(v, coverage, method="inverted_cdf")) for v in per_source if len(v))
     if not qs:
         return math.inf, 0.0
-    k = max(1, min(len(qs), math.ceil((len(qs) + 1) * level - 1e-9)))
-    return qs[k - 1], k / (len(qs) + 1)
+    # the tolerance rank by hand: the smallest k with P(Binomial(S, level) <= k - 1) >= 0.9
+    n = len(qs)
+    for k in range(1, n + 1):
+        if sum(math.comb(n, j) * level**j * (1 - level) ** (n - j) for j in range(k)) >= T.SOURCE_CONFIDENCE:
+            return qs[k - 1], level
+    return qs[-1], (1 - T.SOURCE_CONFIDENCE) ** (1 / n)
 
 
 # ----------------------------------------------------------------------------- ranks and quantiles
@@ -88,8 +92,9 @@ def test_conformal_quantile_of_shuffled_ranks(seed, n, coverage):
 
 def test_guarantee_text():
     assert guarantee_text(0.95, 0.75, 3) == (
-        "for at least 75% of new sources (split conformal over 3 LOSO sources), "
-        "at least 95% of frames (clips) lie inside the interval"
+        "with 90% confidence (a tolerance bound over 3 LOSO sources), at least 75% of new sources have at "
+        "least 95% of their in-domain frames (clips) inside the interval; residuals of the fold models, "
+        "served around the full-corpus refit (jackknife: no finite-sample guarantee for the refit itself)"
     )
 
 
@@ -271,7 +276,7 @@ def test_calibrate_three_sources_by_hand_and_by_numpy():
     s1 = _cols(vmaf, vmaf + sign * err - 0.25, folds, cq=cq)
     out = calibrate({1: s1, 0: s0}, 0.75)
     summary, file = out["summary"], out["file"]
-    assert summary["frame"]["half_width"] == 8.0 and summary["source_level"] == 0.75
+    assert summary["frame"]["half_width"] == 8.0 and summary["source_level"] == pytest.approx(0.1 ** (1 / 3))
     assert (summary["frame"]["half_width"], summary["source_level"]) == _oracle_half_width(list(res.values()), 0.75)
     per_fold = {f["fold"]: f for f in summary["per_fold"]}
     assert [f["fold"] for f in summary["per_fold"]] == ["A", "B", "C"]
@@ -294,8 +299,16 @@ def test_calibrate_three_sources_by_hand_and_by_numpy():
         "pooled_coverage",
         "fold_coverage_min",
         "fold_hit_rate",
+        "sources_below",
+        "sources_below_allowed",
     }
     assert frame["n"] == 12 and frame["n_sources"] == 3
+    # C (0.0) is below 0.75 at the interval of the others; a true guarantee at the attained level
+    # l = 0.1 ** (1 / 3) leaves Binomial(3, 1 - l) sources below: P(<= 2) = 1 - (1 - l) ** 3 = 0.846
+    # < 0.95, so up to 3 are allowed
+    assert frame["sources_below"] == ["C"]
+    miss = 1 - 0.1 ** (1 / 3)
+    assert 1 - miss**3 < 0.95 and frame["sources_below_allowed"] == 3
     assert frame["pooled_coverage"] == pytest.approx(np.mean(err <= 8.0))  # 11 of 12 (B's 10 is out)
     assert frame["fold_coverage_min"] == 0.0 and frame["fold_hit_rate"] == pytest.approx(2 / 3)
     assert list(frame["half_widths"]) == ["0.5", "0.8", "0.9", "0.95", "0.99"]
@@ -310,7 +323,7 @@ def test_calibrate_three_sources_by_hand_and_by_numpy():
     # the fixed fields
     assert summary["method"] == METHOD and summary["coverage"] == 0.75 and summary["source_level_target"] == 0.9
     assert summary["n_sources"] == 3 and summary["label_free"] is False and summary["seeds"] == [0, 1]
-    assert summary["guarantee"] == guarantee_text(0.75, 0.75, 3)
+    assert summary["guarantee"] == guarantee_text(0.75, summary["source_level"], 3)
     assert summary["prediction_files"] == []
     assert file["schema_version"] == 2 and file["kind"] == "per-source-conformal-abs-residual"
     assert file["method"] == METHOD and file["default_coverage"] == 0.75 and file["source_level"] == T.SOURCE_LEVEL
@@ -397,7 +410,7 @@ def test_one_source_has_no_interval_for_itself():
     out = calibrate({0: cols}, 0.5)
     (fold,) = out["summary"]["per_fold"]
     assert fold["frame_half_width"] is None and fold["frame_coverage"] == 1.0  # inf covers everything
-    assert out["summary"]["frame"]["half_width"] == 0.5 and out["summary"]["source_level"] == 0.5
+    assert out["summary"]["frame"]["half_width"] == 0.5 and out["summary"]["source_level"] == pytest.approx(0.1)
 
 
 def test_calibrate_from_loso_files(tmp_path):

@@ -11,12 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vmafkit import thresholds as T
-from vmafkit.decide.gate import evaluate_gate, failing_aspects, load_seed_reports, run_gate
+from vmafkit.decide.derive import run_gate
+from vmafkit.decide.gate import evaluate_gate, failing_aspects, load_seed_reports
 from vmafkit.errors import InputError
 
-from ..factories import cli, make_corpus, make_loso_dir, write_predictions, write_seed_report
+from ..factories import cli, make_corpus, make_loso_dir, passing_terms, write_predictions, write_seed_report
 
 GATE_KEYS = {
+    "checks",
     "passed",
     "mean_plcc",
     "mean_plcc_threshold",
@@ -61,7 +63,7 @@ def test_thresholds_are_not_repeated_elsewhere():
 
 
 def test_all_pass_and_report_keys():
-    gate = evaluate_gate({0: 0.96, 1: 0.961, 2: 0.962, 3: 0.96, 4: 0.9605}, COVERED)
+    gate = evaluate_gate({0: 0.96, 1: 0.961, 2: 0.962, 3: 0.96, 4: 0.9605}, COVERED, **passing_terms())
     assert set(gate) == GATE_KEYS
     assert gate["passed"] and gate["mean_plcc_pass"] and gate["plcc_spread_pass"] and gate["per_seed_pass"]
     assert gate["per_seed_plccs"] == {"0": 0.96, "1": 0.961, "2": 0.962, "3": 0.96, "4": 0.9605}
@@ -72,26 +74,26 @@ def test_all_pass_and_report_keys():
 
 def test_spread_exactly_at_threshold_passes():
     # 0.955 - 0.950 is 0.0050000000000000044 in binary: the gate must still read it as 0.005.
-    gate = evaluate_gate({0: 0.955, 1: 0.950}, COVERED)
+    gate = evaluate_gate({0: 0.955, 1: 0.950}, COVERED, **passing_terms())
     assert gate["plcc_spread_pass"] and gate["passed"]
 
 
 def test_spread_fails_names_seeds():
-    gate = evaluate_gate({0: 0.99, 1: 0.97, 2: 0.98}, COVERED)
+    gate = evaluate_gate({0: 0.99, 1: 0.97, 2: 0.98}, COVERED, **passing_terms())
     assert not gate["passed"] and not gate["plcc_spread_pass"] and gate["per_seed_pass"] and gate["mean_plcc_pass"]
     (line,) = failing_aspects(gate)
     assert "plcc_spread 0.0200 > 0.0050" in line and "seed 1 lowest" in line and "seed 0 highest" in line
 
 
 def test_one_seed_below_fails():
-    gate = evaluate_gate({0: 0.952, 1: 0.949, 2: 0.952}, COVERED)
+    gate = evaluate_gate({0: 0.952, 1: 0.949, 2: 0.952}, COVERED, **passing_terms())
     assert not gate["passed"] and gate["failing_seeds"] == [1] and not gate["per_seed_pass"]
     assert gate["plcc_spread_pass"] and gate["mean_plcc_pass"]
     assert any("seed 1 plcc 0.9490 < 0.9500" in a for a in failing_aspects(gate))
 
 
 def test_mean_below_fails():
-    gate = evaluate_gate({0: 0.90, 1: 0.901}, COVERED)
+    gate = evaluate_gate({0: 0.90, 1: 0.901}, COVERED, **passing_terms())
     assert not gate["mean_plcc_pass"] and gate["failing_seeds"] == [0, 1]
     assert failing_aspects(gate)[0].startswith("mean_plcc 0.9005 < 0.9500")
 
@@ -99,7 +101,7 @@ def test_mean_below_fails():
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.floats(min_value=0.9, max_value=1.0), min_size=1, max_size=6))
 def test_gate_is_the_three_conditions(plccs):
-    gate = evaluate_gate(dict(enumerate(plccs)), COVERED)
+    gate = evaluate_gate(dict(enumerate(plccs)), COVERED, **passing_terms())
     mean = sum(plccs) / len(plccs)
     spread = max(plccs) - min(plccs)
     eps = T.GATE_EPS
@@ -110,15 +112,15 @@ def test_gate_is_the_three_conditions(plccs):
 
 def test_interval_coverage_term():
     plccs = {0: 0.96, 1: 0.961}
-    at = evaluate_gate(plccs, 0.75)
+    at = evaluate_gate(plccs, 0.75, **passing_terms())
     assert at["passed"] and at["interval_coverage_pass"] and at["interval_coverage_min"] == 0.75
-    below = evaluate_gate(plccs, 0.74)
+    below = evaluate_gate(plccs, 0.74, **passing_terms())
     assert not below["passed"] and not below["interval_coverage_pass"] and below["mean_plcc_pass"]
     assert failing_aspects(below) == [
         "worst-fold interval coverage 0.740 < 0.750 (a new source's frames fall "
         "outside the calibrated interval too often)"
     ]
-    unmeasured = evaluate_gate(plccs, None)
+    unmeasured = evaluate_gate(plccs, None, **passing_terms())
     assert not unmeasured["passed"] and "not measured" in failing_aspects(unmeasured)[0]
 
 

@@ -14,6 +14,7 @@ from scipy.stats import pearsonr
 
 from vmafkit import thresholds as T
 from vmafkit.decide import gate as G
+from vmafkit.decide.derive import run_gate
 from vmafkit.decide.gate import (
     check_report_numbers,
     evaluate_gate,
@@ -24,11 +25,10 @@ from vmafkit.decide.gate import (
     load_seed_reports,
     normalise_seeds,
     report_corpus,
-    run_gate,
 )
 from vmafkit.errors import InputError
 
-from ..factories import make_corpus, make_loso_dir, read_rows, write_seed_report
+from ..factories import make_corpus, make_loso_dir, passing_terms, read_rows, write_seed_report
 
 EPS = T.GATE_EPS
 
@@ -58,36 +58,36 @@ _DROP = object()
 
 def test_per_seed_threshold_has_exactly_eps_of_slack():
     base = {0: 0.97, 1: 0.97}
-    just_in = evaluate_gate({**base, 2: T.PER_SEED_PLCC_MIN - EPS / 2}, 0.9)
+    just_in = evaluate_gate({**base, 2: T.PER_SEED_PLCC_MIN - EPS / 2}, 0.9, **passing_terms())
     assert just_in["failing_seeds"] == [] and just_in["per_seed_pass"]
-    just_out = evaluate_gate({**base, 2: T.PER_SEED_PLCC_MIN - 3 * EPS}, 0.9)
+    just_out = evaluate_gate({**base, 2: T.PER_SEED_PLCC_MIN - 3 * EPS}, 0.9, **passing_terms())
     assert just_out["failing_seeds"] == [2] and not just_out["per_seed_pass"] and not just_out["passed"]
 
 
 def test_mean_threshold_has_exactly_eps_of_slack():
-    at = evaluate_gate({0: T.MEAN_PLCC_MIN - EPS / 2}, 0.9)
+    at = evaluate_gate({0: T.MEAN_PLCC_MIN - EPS / 2}, 0.9, **passing_terms())
     assert at["mean_plcc_pass"] and at["passed"]
-    below = evaluate_gate({0: T.MEAN_PLCC_MIN - 3 * EPS}, 0.9)
+    below = evaluate_gate({0: T.MEAN_PLCC_MIN - 3 * EPS}, 0.9, **passing_terms())
     assert not below["mean_plcc_pass"]
 
 
 def test_spread_threshold_has_exactly_eps_of_slack():
     lo = 0.96
-    inside = evaluate_gate({0: lo, 1: lo + T.PLCC_SPREAD_MAX + EPS / 2}, 0.9)
+    inside = evaluate_gate({0: lo, 1: lo + T.PLCC_SPREAD_MAX + EPS / 2}, 0.9, **passing_terms())
     assert inside["plcc_spread_pass"] and inside["passed"]
-    outside = evaluate_gate({0: lo, 1: lo + T.PLCC_SPREAD_MAX + 3 * EPS}, 0.9)
+    outside = evaluate_gate({0: lo, 1: lo + T.PLCC_SPREAD_MAX + 3 * EPS}, 0.9, **passing_terms())
     assert not outside["plcc_spread_pass"] and not outside["passed"]
 
 
 def test_coverage_threshold_has_exactly_eps_of_slack():
     plccs = {0: 0.96}
-    assert evaluate_gate(plccs, T.FOLD_COVERAGE_MIN - EPS / 2)["interval_coverage_pass"]
-    assert not evaluate_gate(plccs, T.FOLD_COVERAGE_MIN - 3 * EPS)["interval_coverage_pass"]
-    assert evaluate_gate(plccs, 1.0)["interval_coverage_pass"]
+    assert evaluate_gate(plccs, T.FOLD_COVERAGE_MIN - EPS / 2, **passing_terms())["interval_coverage_pass"]
+    assert not evaluate_gate(plccs, T.FOLD_COVERAGE_MIN - 3 * EPS, **passing_terms())["interval_coverage_pass"]
+    assert evaluate_gate(plccs, 1.0, **passing_terms())["interval_coverage_pass"]
 
 
 def test_gate_report_values_by_hand():
-    gate = evaluate_gate({2: 0.97, 0: 0.99, 1: 0.96}, 0.85)
+    gate = evaluate_gate({2: 0.97, 0: 0.99, 1: 0.96}, 0.85, **passing_terms())
     assert gate["mean_plcc"] == pytest.approx((0.97 + 0.99 + 0.96) / 3, abs=1e-15)
     assert gate["plcc_spread"] == pytest.approx(0.03, abs=1e-15)
     assert list(gate["per_seed_plccs"].items()) == [("0", 0.99), ("1", 0.96), ("2", 0.97)]
@@ -103,7 +103,7 @@ def test_gate_report_values_by_hand():
 
 
 def test_gate_from_reports_reads_mean_plcc():
-    gate = gate_from_reports({3: {"mean_plcc": 0.96}, 1: {"mean_plcc": "0.97"}}, 0.9)
+    gate = gate_from_reports({3: {"mean_plcc": 0.96}, 1: {"mean_plcc": "0.97"}}, 0.9, **passing_terms())
     assert gate["per_seed_plccs"] == {"1": 0.97, "3": 0.96} and gate["interval_coverage_min"] == 0.9
 
 
@@ -111,13 +111,13 @@ def test_gate_from_reports_reads_mean_plcc():
 
 
 def test_failing_aspects_ties_name_the_lowest_seed():
-    gate = evaluate_gate({3: 0.99, 0: 0.97, 2: 0.97, 1: 0.99}, 0.9)
+    gate = evaluate_gate({3: 0.99, 0: 0.97, 2: 0.97, 1: 0.99}, 0.9, **passing_terms())
     (line,) = failing_aspects(gate)
     assert line == "plcc_spread 0.0200 > 0.0050 (seed 0 lowest at 0.9700, seed 1 highest at 0.9900)"
 
 
 def test_failing_aspects_every_aspect_in_order():
-    gate = evaluate_gate({0: 0.90, 1: 0.95, 2: 0.91}, 0.5)
+    gate = evaluate_gate({0: 0.90, 1: 0.95, 2: 0.91}, 0.5, **passing_terms())
     assert failing_aspects(gate) == [
         "mean_plcc 0.9200 < 0.9500",
         "plcc_spread 0.0500 > 0.0050 (seed 0 lowest at 0.9000, seed 1 highest at 0.9500)",
@@ -131,7 +131,7 @@ def test_failing_aspects_every_aspect_in_order():
 def test_failing_aspects_of_a_gate_without_the_interval_keys():
     """A gate written before the interval term existed: the term counts as not measured, against
     this vmafkit's threshold."""
-    gate = evaluate_gate({0: 0.96}, 0.9)
+    gate = evaluate_gate({0: 0.96}, 0.9, **passing_terms())
     for key in ("interval_coverage_pass", "interval_coverage_min", "interval_coverage_threshold"):
         del gate[key]
     assert failing_aspects(gate) == [
@@ -315,7 +315,16 @@ def test_an_undefined_fold_plcc_must_be_null(tmp_path):
     report = json.loads((loso / "loso_seed0.json").read_text())
     defined = [f["plcc"] for f in report["folds"] if f["held_out"] != "srcC"]
     report["folds"][2]["plcc"] = None
-    report.update(mean_plcc=float(np.mean(defined)), min_plcc=min(defined), max_plcc=max(defined))
+    report["folds"][2]["srocc"] = None  # constant predictions: no rank correlation either
+    report["folds"][2]["rmse"] = float(np.sqrt(np.mean([(50.0 - r["vmaf"]) ** 2 for r in rows if r["fold"] == "srcC"])))
+    sroccs = [f["srocc"] for f in report["folds"] if f["srocc"] is not None]
+    report.update(
+        mean_plcc=float(np.mean(defined)),
+        min_plcc=min(defined),
+        max_plcc=max(defined),
+        mean_srocc=float(np.mean(sroccs)),
+        mean_rmse=float(np.mean([f["rmse"] for f in report["folds"]])),
+    )
     (loso / "loso_seed0.json").write_text(json.dumps(report))
     reports, preds, paths = load_evidence(loso, [0])
     assert paths == {0: pred_path} and reports[0]["folds"][2]["plcc"] is None
@@ -407,18 +416,18 @@ def test_thresholds_minus_eps_exactly_still_pass():
     """The slack is inclusive: a value exactly at threshold -/+ GATE_EPS (as float arithmetic
     gives it) passes every term."""
     at_seed = T.PER_SEED_PLCC_MIN - EPS
-    gate = evaluate_gate({0: at_seed}, 0.9)
+    gate = evaluate_gate({0: at_seed}, 0.9, **passing_terms())
     assert gate["failing_seeds"] == [] and gate["per_seed_pass"]
     at_mean = T.MEAN_PLCC_MIN - EPS
-    assert evaluate_gate({0: at_mean}, 0.9)["mean_plcc_pass"]
+    assert evaluate_gate({0: at_mean}, 0.9, **passing_terms())["mean_plcc_pass"]
     at_spread = T.PLCC_SPREAD_MAX + EPS
-    gate = evaluate_gate({0: 0.0, 1: at_spread}, 0.9)
+    gate = evaluate_gate({0: 0.0, 1: at_spread}, 0.9, **passing_terms())
     assert gate["plcc_spread"] == at_spread and gate["plcc_spread_pass"]
-    assert evaluate_gate({0: 0.96}, T.FOLD_COVERAGE_MIN - EPS)["interval_coverage_pass"]
+    assert evaluate_gate({0: 0.96}, T.FOLD_COVERAGE_MIN - EPS, **passing_terms())["interval_coverage_pass"]
 
 
 def test_failing_aspects_quote_the_threshold_the_gate_was_evaluated_with():
-    gate = evaluate_gate({0: 0.96}, 0.5)
+    gate = evaluate_gate({0: 0.96}, 0.5, **passing_terms())
     gate["interval_coverage_threshold"] = 0.6  # a verdict written under another threshold
     assert failing_aspects(gate) == [
         "worst-fold interval coverage 0.500 < 0.600 (a new source's frames fall "

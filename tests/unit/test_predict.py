@@ -113,7 +113,9 @@ def test_ensemble_after_flip_and_cli_equals_api(models, tmp_path):
     frame = cli_out["frames"][0]
     assert frame["lower"] == pytest.approx(max(0.0, frame["score"] - h))
     assert frame["upper"] == pytest.approx(min(100.0, frame["score"] + h))
-    assert cli_out["interval"]["guarantee"].startswith("for at least 75% of new sources")
+    assert cli_out["interval"]["guarantee"].startswith(
+        "with 90% confidence (a tolerance bound over 3 LOSO sources), at least 46% of new sources"
+    )
     assert frame["vmaf"] == rows[0]["vmaf"]
     # clips: (src, encoder, preset, cq) groups; score = mean of its frames
     for clip in cli_out["clips"]:

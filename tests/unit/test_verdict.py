@@ -164,8 +164,10 @@ def test_verdict_carries_calibration_and_fold_coverage(tmp_path):
     q = {f: np.sort(score[fold == f])[22] for f in ("srcA", "srcB", "srcC")}
     assert cal["coverage"] == 0.95 and cal["frame"]["n"] == 72 and cal["n_sources"] == 3
     assert cal["frame"]["half_width"] == pytest.approx(max(q.values()), abs=1e-12)
-    assert cal["source_level"] == pytest.approx(0.75)
-    assert cal["guarantee"].startswith("for at least 75% of new sources")
+    assert cal["source_level"] == pytest.approx(0.1 ** (1 / 3))  # tolerance bound: k = S = 3
+    assert cal["guarantee"].startswith(
+        "with 90% confidence (a tolerance bound over 3 LOSO sources), at least 46% of new sources"
+    )
     for item in cal["per_fold"]:
         h = max(v for f, v in q.items() if f != item["fold"])
         assert item["frame_half_width"] == pytest.approx(h, abs=1e-12)

@@ -12,6 +12,7 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from vmafkit import thresholds as T
@@ -37,7 +38,7 @@ from vmafkit.decide.verdict import (
 from vmafkit.errors import InputError, RefusedError
 from vmafkit.media.sources import snapshot_folder
 
-from ..factories import make_corpus, make_loso_dir, read_rows, write_seed_report
+from ..factories import make_corpus, make_loso_dir, passing_terms, read_rows, write_seed_report
 
 PASSING = {0: 0.96, 1: 0.961, 2: 0.962}
 
@@ -135,28 +136,25 @@ def test_differs_tolerates_only_the_last_bits_of_numbers():
     assert V._differs([1], 5) and V._differs(5, [1]) and V._differs(None, []) and V._differs({}, None)
 
 
-def test_label_sensitivity_aggregates_over_seeds():
-    reports = {
-        0: {"label_sensitivity": {"to_unknown": {"mean_abs": 1.0, "p95_abs": 3.0, "max_abs": 7.0}}},
+def test_label_sensitivity_is_recomputed_from_the_prediction_files():
+    """Per seed: mean, 95th percentile (numpy 'linear', by hand) and max of |pred_unlabelled - pred|
+    and of shift_other_encoder (NaN rows left out); over seeds: mean of means, largest p95 and max.
+    A seed report's own numbers play no part (they are not even given)."""
+    pred = np.zeros(5)
+    preds = {
+        0: {"pred": pred, "pred_unlabelled": np.array([1.0, 2.0, 3.0, 4.0, 5.0])},
         1: {
-            "label_sensitivity": {
-                "to_unknown": {"mean_abs": 2.0, "p95_abs": 5.0, "max_abs": 6.0},
-                "to_other_encoder": {"mean_abs": 0.5, "p95_abs": 0.7, "max_abs": 0.9},
-            }
+            "pred": pred,
+            "pred_unlabelled": np.array([0.0, 0.0, 0.0, 0.0, 10.0]),
+            "shift_other_encoder": np.array([0.5, np.nan, 1.5, np.nan, 1.0]),
         },
-        2: {"label_sensitivity": None},
-        3: {},
     }
-    out = label_sensitivity(reports)
-    assert out == {
-        "to_unknown": {"mean_abs": 1.5, "p95_abs_max": 5.0, "max_abs": 7.0},
-        "to_other_encoder": {"mean_abs": 0.5, "p95_abs_max": 0.7, "max_abs": 0.9},
-    }
-    assert label_sensitivity({0: {}, 1: {"label_sensitivity": {"to_unknown": None}}}) is None
-    only = label_sensitivity(
-        {0: {"label_sensitivity": {"to_other_encoder": {"mean_abs": 1, "p95_abs": 2, "max_abs": 3}}}}
-    )
-    assert only == {"to_unknown": None, "to_other_encoder": {"mean_abs": 1.0, "p95_abs_max": 2.0, "max_abs": 3.0}}
+    out = label_sensitivity(preds)
+    # seed 0: mean 3, p95 = 4 + 0.8 * (5 - 4) = 4.8, max 5; seed 1: mean 2, p95 = 0 + 0.8 * 10 = 8, max 10
+    assert out["to_unknown"] == pytest.approx({"mean_abs": 2.5, "p95_abs_max": 8.0, "max_abs": 10.0})
+    # seed 1 only, rows 0.5 1.5 1.0: mean 1, p95 = 1.0 + 0.9 * 0.5 = 1.45, max 1.5
+    assert out["to_other_encoder"] == pytest.approx({"mean_abs": 1.0, "p95_abs_max": 1.45, "max_abs": 1.5})
+    assert label_sensitivity({0: {"pred": pred}}) is None
 
 
 def test_recipe_from_reports():
@@ -172,8 +170,8 @@ def test_recipe_from_reports():
 
 
 def test_recommendation_texts(tmp_path):
-    passed = evaluate_gate({0: 0.96}, 0.9)
-    failed = evaluate_gate({0: 0.90}, 0.9)
+    passed = evaluate_gate({0: 0.96}, 0.9, **passing_terms())
+    failed = evaluate_gate({0: 0.90}, 0.9, **passing_terms())
     corpus, verdict_path = tmp_path / "c.jsonl", tmp_path / "loso" / "PROMOTE.json"
     assert recommendation(passed, corpus, verdict_path) == (
         f"flip seeds smoke->false: vmafkit export --corpus {corpus} --verdict {verdict_path} --out MODELS, then "
@@ -200,7 +198,7 @@ def test_recommendation_inside_a_run_folder(tmp_path):
     out = tmp_path / "out"
     (out / LOSO_DIR).mkdir(parents=True)
     verdict_path = out / LOSO_DIR / "PROMOTE.json"
-    passed = evaluate_gate({0: 0.96}, 0.9)
+    passed = evaluate_gate({0: 0.96}, 0.9, **passing_terms())
     assert "vmafkit export" in recommendation(passed, tmp_path / "c", verdict_path)  # no pipeline.json yet
     (out / STATE_FILE).write_text("{}")
     assert f"exports the members to {out / MODELS_DIR} (smoke=true)" in recommendation(
@@ -331,7 +329,8 @@ def test_build_verdict_records_what_it_read(tmp_path):
     )
     assert [o["path"] for o in prov["outputs"]] == [str(out_path)]
     assert verdict["corpus"]["ref_dir"]["count"] == 0
-    assert verdict["label_sensitivity"] is None and verdict["recipe"]["name"] == "robust"
+    # recomputed from the prediction files' pred_unlabelled (the factory's reports carry none)
+    assert verdict["label_sensitivity"]["to_other_encoder"] is None and verdict["recipe"]["name"] == "robust"
     plain, _ = build_verdict(loso, [0, 1, 2], argv=[])
     assert plain["run_provenance"]["args"]["ref_dir"] is None and plain["corpus"]["ref_dir"] is None
     assert plain["calibration"]["coverage"] == T.DEFAULT_COVERAGE and len(plain["run_provenance"]["inputs"]) == 7

@@ -49,7 +49,7 @@ def register(main: click.Group) -> None:
     @run_command
     def gate_cmd(loso_dir: str, seeds: str, json_to: str | None) -> int:
         """Apply the production gate to LOSO_DIR/loso_seed{N}.json (exit 0 pass, 1 fail, 2 bad input)."""
-        from vmafkit.decide.gate import run_gate
+        from vmafkit.decide.derive import run_gate
 
         gate = run_gate(loso_dir, int_list(seeds, "--seeds"))
         if not emit_json(gate, json_to):

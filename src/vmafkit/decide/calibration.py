@@ -8,20 +8,38 @@ every label left out (`pred_unlabelled`), so one interval holds whether or not p
 the encoder, preset and cq. A clip's score is |mean vmaf - mean ensemble| over one cell (src,
 encoder, preset, cq).
 
+Only rows that would be *served* are calibrated on: each row is checked against the training
+domain of the fold that held it out (`train.domain.held_out_served`), exactly as predict checks a
+row against the exported ensemble's domain, and a refused row is left out (predict gives it no
+interval). The refusals are counted per source and gated on their own (`gate`), so a source that
+is mostly unlike the others is a finding rather than a wider interval for everyone. A clip is
+calibrated on only when every frame of it is served.
+
 Frames of one source are not exchangeable with frames of another: a pooled quantile covers 95 %
 of frames on average while a new source can see 50 %. So the guarantee is about sources:
 
 1. per source s (a LOSO fold), q_s = the smallest half-width that covers at least a fraction
-   `coverage` (the frame level, default 0.95) of that source's frames (scores sorted,
+   `coverage` (the frame level, default 0.95) of that source's served frames (scores sorted,
    q_s = score[ceil(coverage * n_s)]);
-2. across the S sources, the half-width is the k-th smallest q_s with k = ceil((S + 1) *
-   SOURCE_LEVEL) (split conformal over sources); when S is too small for SOURCE_LEVEL, k = S and
-   the attained level k / (S + 1) is what is stated.
+2. across the S sources, the half-width is the k-th smallest q_s, k from a distribution-free
+   tolerance bound (`metrics.tolerance_rank`): with confidence SOURCE_CONFIDENCE (0.9) over the
+   calibration sources, at least SOURCE_LEVEL (0.9) of new sources have q_s at most that. With
+   fewer than 22 sources that level is out of reach, k = S (the largest q_s) and the level
+   attained at that confidence, (1 - 0.9) ** (1 / S), is stated: 0.77 at 9 sources, 0.84 at 13.
 
-"For at least `source_level` of new sources, at least `coverage` of frames lie inside", where
-the sources are exchangeable with the corpus's. Each fold's coverage is also measured with a
-half-width calibrated on the *other* folds only (an honest estimate of what a new source sees),
-and the worst fold and the fraction of folds that reach `coverage` are reported and gated.
+What is and is not guaranteed, exactly: the residuals are those of the *fold* models (trained
+without the source), the interval is served around the full-corpus refit (the jackknife, not
+jackknife+/CV+). The bound holds for the fold models' predictions of sources exchangeable with
+the corpus's; for the refit it holds only to the extent that the refit, trained on one more
+source, is no less accurate than a fold model (it has no finite-sample guarantee of its own).
+
+The check that can fail (`coverage_check`): each source's coverage at the half-width calibrated on
+the *other* sources. The number of sources below `coverage` may not exceed what the guarantee
+allows (`metrics.allowed_misses`: the 95 % quantile of Binomial(S, 1 - attained level)), and the
+worst source may not fall below `T.FOLD_COVERAGE_MIN`. With k = S (fewer than 22 sources), at most
+one source can fall below by construction (only the one whose q_s exceeds every other's), so the
+count bites from 22 sources on and the floor is what bites below: it fails when one source's
+frames are far less predictable than every other source's.
 """
 
 from __future__ import annotations
@@ -38,12 +56,13 @@ from vmafkit import thresholds as T
 from vmafkit.corpus.schema import clip_ids
 from vmafkit.errors import InputError
 from vmafkit.io import sha256_file
-from vmafkit.train.metrics import cell_means, source_half_width, source_quantile
+from vmafkit.train.metrics import allowed_misses, cell_means, source_half_width, source_quantile
 from vmafkit.train.predictions import prediction_file, read_predictions
 
 METHOD = (
-    "per-source quantile of LOSO held-out absolute residuals of the seed-mean ensemble, then split "
-    "conformal across sources; clip = cell (src, encoder, preset, cq) mean"
+    "per-source quantile of LOSO held-out absolute residuals of the seed-mean ensemble on the rows each "
+    "fold's training domain serves, then a distribution-free tolerance bound across sources; clip = cell "
+    "(src, encoder, preset, cq) mean; residuals of the fold models, interval served around the refit (jackknife)"
 )
 
 
@@ -93,12 +112,15 @@ def _level(
         for name, values in (checks or {}).items():
             item[f"coverage_{name}"] = float(np.mean(values[folds == fold] <= q))
         per_fold[fold] = item
-    covs = [float(v["coverage"]) for v in per_fold.values()]
+    covs = [float(v["coverage"]) for v in per_fold.values()] or [math.nan]
+    below = [f for f, v in per_fold.items() if v["coverage"] < coverage - 1e-12]
     return {
         "n": int(scores.size),
         "n_sources": len(per_source),
         "half_width": _finite(half),
         "source_level": attained,
+        "sources_below": below,
+        "sources_below_allowed": allowed_misses(len(per_source), attained),
         "half_widths": {
             f"{c:g}": _finite(source_half_width(list(per_source.values()), c)[0]) for c in T.REPORTED_COVERAGES
         },
@@ -116,8 +138,10 @@ def _finite(value: float) -> float | None:
 
 def guarantee_text(coverage: float, source_level: float, n_sources: int) -> str:
     return (
-        f"for at least {source_level:.0%} of new sources (split conformal over {n_sources} LOSO sources), "
-        f"at least {coverage:.0%} of frames (clips) lie inside the interval"
+        f"with {T.SOURCE_CONFIDENCE:.0%} confidence (a tolerance bound over {n_sources} LOSO sources), at least "
+        f"{source_level:.0%} of new sources have at least {coverage:.0%} of their in-domain frames (clips) inside "
+        "the interval; residuals of the fold models, served around the full-corpus refit (jackknife: no "
+        "finite-sample guarantee for the refit itself)"
     )
 
 
@@ -127,9 +151,12 @@ def calibrate(
     paths: Mapping[int, Path] | None = None,
     *,
     label_free: bool = False,
+    served: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Calibration from aligned per-seed held-out predictions (see the module doc). `label_free`:
     the model answers without labels (robust recipe), so scores also cover `pred_unlabelled`.
+    `served`: per row (in `row` order), whether the fold's training domain serves it
+    (`train.domain.held_out_served`); None = every row.
 
     Returns {"summary": <JSON for the verdict>, "file": <JSON for the export's calibration file>}.
     """
@@ -143,12 +170,21 @@ def calibrate(
     if label_free and any("pred_unlabelled" not in per_seed[s] for s in seeds):
         where = next((paths.get(s) for s in seeds if "pred_unlabelled" not in per_seed[s]), None)
         raise InputError("the recipe is label-free but the prediction file has no pred_unlabelled column", path=where)
+    n_rows = base["row"].size
+    served = np.ones(n_rows, dtype=bool) if served is None else np.asarray(served, dtype=bool)
+    if served.shape != (n_rows,):
+        raise InputError(f"served mask has {served.size} rows, the prediction files {n_rows}")
+    if not served.any():
+        raise InputError("every held-out row lies outside its fold's training domain: nothing to calibrate on")
     cell = _cells(base)  # ids 0..n_cells-1, so cell_means returns cell i at index i
     n_cells = int(cell.max()) + 1
     cell_fold = np.empty(n_cells, dtype=object)
     cell_fold[cell] = base["fold"]
     cell_fold = cell_fold.astype(str)
     vmaf_cell = cell_means(base["vmaf"], cell)
+    cell_served = np.bincount(cell, weights=(~served).astype(np.float64), minlength=n_cells) == 0
+    frame_fold = base["fold"][served]
+    clip_fold = cell_fold[cell_served]
 
     def levels(members: list[int]) -> tuple[dict, dict]:
         pred = np.stack([per_seed[s]["pred"] for s in members]).mean(axis=0)
@@ -163,20 +199,25 @@ def calibrate(
             clip_free = np.abs(vmaf_cell - cell_means(free, cell))
             frame_score, clip_score = np.maximum(frame_labelled, frame_free), np.maximum(clip_labelled, clip_free)
             frame_checks["unlabelled"], clip_checks["unlabelled"] = frame_free, clip_free
+        frame_checks = {k: v[served] for k, v in frame_checks.items()}
+        clip_checks = {k: v[cell_served] for k, v in clip_checks.items()}
         return (
-            _level(frame_score, base["fold"], coverage, frame_checks),
-            _level(clip_score, cell_fold, coverage, clip_checks),
+            _level(frame_score[served], frame_fold, coverage, frame_checks),
+            _level(clip_score[cell_served], clip_fold, coverage, clip_checks),
         )
 
     ens_frame, ens_clip = levels(seeds)
     one_frame, one_clip = levels(seeds[:1])  # the smoke fallback member: lowest seed
     folds = sorted(ens_frame["per_fold"])
+    refused = _refusals(base["fold"], served)
     per_fold = []
+    no_clip = {"n": 0, "half_width": None, "coverage": None}
     for fold in folds:
-        fr, cl = ens_frame["per_fold"][fold], ens_clip["per_fold"][fold]
+        fr, cl = ens_frame["per_fold"][fold], ens_clip["per_fold"].get(fold, no_clip)
         item = {
             "fold": fold,
             "n_frames": fr["n"],
+            "refusal_rate": refused["per_source"][fold],
             "frame_half_width": fr["half_width"],
             "frame_coverage": fr["coverage"],
             "frame_source_quantile": fr["source_quantile"],
@@ -197,13 +238,22 @@ def calibrate(
         return {"n": level["n"], "sources": sources}
 
     frame_cov = [f["frame_coverage"] for f in per_fold]
-    clip_cov = [f["clip_coverage"] for f in per_fold]
+    clip_cov = [f["clip_coverage"] for f in per_fold if f["clip_coverage"] is not None] or [math.nan]
     summary = {
         "method": METHOD,
         "coverage": float(coverage),
         "source_level_target": T.SOURCE_LEVEL,
+        "source_confidence": T.SOURCE_CONFIDENCE,
         "source_level": ens_frame["source_level"],
         "n_sources": ens_frame["n_sources"],
+        "refused": refused,
+        "coverage_check": {
+            "sources_below": ens_frame["sources_below"],
+            "n_below": len(ens_frame["sources_below"]),
+            "n_below_allowed": ens_frame["sources_below_allowed"],
+            "worst": float(np.min(frame_cov)),
+            "worst_min": T.FOLD_COVERAGE_MIN,
+        },
         "label_free": bool(label_free),
         "guarantee": guarantee_text(coverage, ens_frame["source_level"], ens_frame["n_sources"]),
         "seeds": seeds,
@@ -213,8 +263,8 @@ def calibrate(
         "fold_frame_coverage_mean": float(np.mean(frame_cov)),
         "fold_frame_coverage_min": float(np.min(frame_cov)),
         "fold_frame_hit_rate": ens_frame["fold_hit_rate"],
-        "fold_clip_coverage_mean": float(np.mean(clip_cov)),
-        "fold_clip_coverage_min": float(np.min(clip_cov)),
+        "fold_clip_coverage_mean": _finite(float(np.mean(clip_cov))),
+        "fold_clip_coverage_min": _finite(float(np.min(clip_cov))),
         "single_member": {"seed": seeds[0], "frame": public(one_frame), "clip": public(one_clip)},
         "prediction_files": [
             {"seed": s, "path": Path(paths[s]).name, "sha256": sha256_file(paths[s])} for s in seeds if s in paths
@@ -234,8 +284,19 @@ def calibrate(
     return {"summary": summary, "file": file}
 
 
+def _refusals(folds: np.ndarray, served: np.ndarray) -> dict[str, Any]:
+    """{n, rate, per_source: {fold: rate}} of held-out rows their fold's domain refuses."""
+    per_source = {fold: float(np.mean(~served[folds == fold])) for fold in sorted(set(folds.tolist()))}
+    return {"n": int((~served).sum()), "rate": float(np.mean(~served)), "per_source": per_source}
+
+
 def calibrate_from_loso(
-    loso_dir: str | Path, seeds: Iterable[int], coverage: float = T.DEFAULT_COVERAGE, *, label_free: bool = False
+    loso_dir: str | Path,
+    seeds: Iterable[int],
+    coverage: float = T.DEFAULT_COVERAGE,
+    *,
+    label_free: bool = False,
+    served: np.ndarray | None = None,
 ) -> dict[str, Any] | None:
     """Calibrate from the prediction files in `loso_dir`; None when no seed has one; InputError
     when only some seeds have one or a file is malformed."""
@@ -251,4 +312,4 @@ def calibrate_from_loso(
             path=loso_dir,
         )
     per_seed = {s: read_predictions(p) for s, p in present.items()}
-    return calibrate(per_seed, coverage, paths=present, label_free=label_free)
+    return calibrate(per_seed, coverage, paths=present, label_free=label_free, served=served)

@@ -79,7 +79,7 @@ def load_seed_reports(loso_dir: str | Path, seeds: Iterable[int] = DEFAULT_SEEDS
 
 
 def _same(a: float | None, b: float) -> bool:
-    if a is None:
+    if a is None or (isinstance(a, float) and math.isnan(a)):
         return not math.isfinite(b)
     return math.isfinite(b) and abs(float(a) - b) <= T.RECOMPUTE_TOL
 
@@ -93,21 +93,26 @@ def check_report_numbers(report: Mapping[str, Any], preds: Mapping[str, Any], re
     folds_in_report = sorted(str(f["held_out"]) for f in report["folds"])
     if folds_in_file != folds_in_report:
         raise InputError(f"folds {folds_in_report} differ from the prediction file's {folds_in_file}", path=report_path)
-    plccs = []
+    per_key: dict[str, list[float]] = {"plcc": [], "srocc": [], "rmse": []}
+    compute = {"plcc": metrics.plcc, "srocc": metrics.srocc, "rmse": metrics.rmse}
     for fold in report["folds"]:
         inside = preds["fold"] == str(fold["held_out"])
-        value = metrics.plcc(preds["pred"][inside], preds["vmaf"][inside])
-        if not _same(fold.get("plcc"), value):
-            raise InputError(
-                f"fold {fold['held_out']}: plcc {fold.get('plcc')} disagrees with its predictions "
-                f"({value:.6f}); the report was edited or belongs to other predictions",
-                path=report_path,
-            )
-        plccs.append(value)
+        for key, fn in compute.items():
+            value = fn(preds["pred"][inside], preds["vmaf"][inside])
+            if (key == "plcc" or key in fold) and not _same(fold.get(key), value):
+                raise InputError(
+                    f"fold {fold['held_out']}: {key} {fold.get(key)} disagrees with its predictions "
+                    f"({value:.6f}); the report was edited or belongs to other predictions",
+                    path=report_path,
+                )
+            per_key[key].append(value)
+    plccs = per_key["plcc"]
     for key, value in (
         ("mean_plcc", metrics.nanmean(plccs)),
         ("min_plcc", metrics.nanmin(plccs)),
         ("max_plcc", metrics.nanmax(plccs)),
+        ("mean_srocc", metrics.nanmean(per_key["srocc"])),
+        ("mean_rmse", metrics.nanmean(per_key["rmse"])),
     ):
         if key in report and not _same(report[key], value):
             raise InputError(
@@ -152,11 +157,71 @@ def normalise_seeds(seeds: Iterable[int]) -> list[int]:
     return sorted(seeds)
 
 
-def evaluate_gate(per_seed_plccs: Mapping[int, float], interval_coverage: float | None = None) -> dict[str, Any]:
+def _check(value: float | None, threshold: float, *, at_most: bool) -> dict[str, Any]:
+    """One gate term: {value, threshold, pass}; a value that was not measured (None/NaN) fails."""
+    measured = value is not None and math.isfinite(value)
+    if not measured:
+        passed = False
+    elif at_most:
+        passed = value <= threshold + T.GATE_EPS  # type: ignore[operator]
+    else:
+        passed = value >= threshold - T.GATE_EPS  # type: ignore[operator]
+    return {"value": value if measured else None, "threshold": threshold, "pass": bool(passed)}
+
+
+def accuracy_checks(
+    accuracy: Mapping[str, Any] | None, calibration: Mapping[str, Any] | None
+) -> dict[str, dict[str, Any]]:
+    """The gate's terms in VMAF points and against the baseline (thresholds.py), from the accuracy
+    block (`decide.accuracy`) and the calibration summary (`decide.calibration`); a block that is
+    None fails every term it carries."""
+    acc = accuracy or {}
+    pooled = acc.get("pooled") or {}
+    base = acc.get("baseline") or {}
+    base_pooled = base.get("pooled") or {}
+    calib = calibration or {}
+    frame = calib.get("frame") or {}
+    check = calib.get("coverage_check") or {}
+    refused = calib.get("refused") or {}
+    checks = {
+        "pooled_rmse": _check(pooled.get("rmse"), T.POOLED_RMSE_MAX, at_most=True),
+        "source_rmse_max": _check((acc.get("source_rmse_max") or {}).get("value"), T.SOURCE_RMSE_MAX, at_most=True),
+        "source_bias_max": _check((acc.get("source_bias_max") or {}).get("value"), T.SOURCE_BIAS_MAX, at_most=True),
+        "frame_half_width_median": _check(
+            frame.get("median_half_width", frame.get("half_width")), T.FRAME_HALF_WIDTH_MEDIAN_MAX, at_most=True
+        ),
+        "refusal_rate": _check(refused.get("rate"), T.REFUSAL_RATE_MAX, at_most=True),
+        "coverage_sources_below": _check(check.get("n_below"), float(check.get("n_below_allowed", -1)), at_most=True),
+    }
+    base_rmse, ens_rmse = base_pooled.get("rmse"), pooled.get("rmse")
+    base_srocc, ens_srocc = base_pooled.get("srocc"), pooled.get("srocc")
+    checks["baseline_rmse"] = _check(
+        ens_rmse, base_rmse * (1.0 + T.BASELINE_RMSE_MARGIN) if base_rmse is not None else math.nan, at_most=True
+    )
+    checks["baseline_srocc"] = _check(
+        ens_srocc, base_srocc - T.BASELINE_SROCC_MARGIN if base_srocc is not None else math.nan, at_most=False
+    )
+    p_value = base.get("paired_worse_p")
+    if base and p_value is None:  # every per-source difference 0, or one source: nothing to test
+        checks["baseline_paired"] = {"value": None, "threshold": T.BASELINE_ALPHA, "pass": bool(base)}
+    else:
+        checks["baseline_paired"] = _check(p_value, T.BASELINE_ALPHA, at_most=False)
+    return checks
+
+
+def evaluate_gate(
+    per_seed_plccs: Mapping[int, float],
+    interval_coverage: float | None = None,
+    *,
+    accuracy: Mapping[str, Any] | None = None,
+    calibration: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """The gate report (the `gate` object of schemas/verdict.schema.json). `per_seed_plccs` maps
-    seed -> that seed's mean LOSO PLCC; `interval_coverage`: the worst fold's frame coverage of the
-    interval calibrated on the other folds (calibration), gated against `T.FOLD_COVERAGE_MIN`;
-    None = not evaluated (fails)."""
+    seed -> that seed's mean LOSO PLCC; `interval_coverage`: the worst source's frame coverage of
+    the interval calibrated on the other sources, gated against `T.FOLD_COVERAGE_MIN`; `accuracy`
+    (`decide.accuracy.accuracy_evidence`) and `calibration` (the calibration summary): the terms
+    in VMAF points, against the baseline, the refusals and the coverage count (`accuracy_checks`).
+    Anything None was not evaluated, and fails."""
     if not per_seed_plccs:
         raise InputError("the gate needs at least one seed")
     seeds = sorted(int(s) for s in per_seed_plccs)
@@ -168,8 +233,10 @@ def evaluate_gate(per_seed_plccs: Mapping[int, float], interval_coverage: float 
     spread_pass = spread <= T.PLCC_SPREAD_MAX + T.GATE_EPS
     per_seed_pass = not failing
     coverage_pass = interval_coverage is not None and interval_coverage >= T.FOLD_COVERAGE_MIN - T.GATE_EPS
+    checks = accuracy_checks(accuracy, calibration)
+    checks_pass = all(c["pass"] for c in checks.values())
     return {
-        "passed": bool(mean_pass and spread_pass and per_seed_pass and coverage_pass),
+        "passed": bool(mean_pass and spread_pass and per_seed_pass and coverage_pass and checks_pass),
         "mean_plcc": mean_plcc,
         "mean_plcc_threshold": T.MEAN_PLCC_MIN,
         "mean_plcc_pass": bool(mean_pass),
@@ -183,29 +250,78 @@ def evaluate_gate(per_seed_plccs: Mapping[int, float], interval_coverage: float 
         "interval_coverage_min": interval_coverage,
         "interval_coverage_threshold": T.FOLD_COVERAGE_MIN,
         "interval_coverage_pass": bool(coverage_pass),
+        "checks": checks,
     }
 
 
-def gate_from_reports(reports: Mapping[int, Mapping[str, Any]], interval_coverage: float | None) -> dict[str, Any]:
-    """The gate over reports already checked against their predictions (`load_evidence`)."""
-    return evaluate_gate({seed: float(r["mean_plcc"]) for seed, r in reports.items()}, interval_coverage)
-
-
-def run_gate(
-    loso_dir: str | Path, seeds: Iterable[int] = DEFAULT_SEEDS, coverage: float = T.DEFAULT_COVERAGE
+def gate_from_reports(
+    reports: Mapping[int, Mapping[str, Any]],
+    interval_coverage: float | None,
+    *,
+    accuracy: Mapping[str, Any] | None = None,
+    calibration: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Load and re-check the evidence of `loso_dir` and return the gate report."""
-    from vmafkit.decide.calibration import calibrate
-    from vmafkit.train.recipe import Recipe
+    """The gate over reports already checked against their predictions (`load_evidence`)."""
+    return evaluate_gate(
+        {seed: float(r["mean_plcc"]) for seed, r in reports.items()},
+        interval_coverage,
+        accuracy=accuracy,
+        calibration=calibration,
+    )
 
-    reports, preds, paths = load_evidence(loso_dir, seeds)
-    label_free = Recipe.from_json(next(iter(reports.values())).get("recipe") or {}).label_free
-    calib = calibrate(preds, coverage, paths, label_free=label_free)
-    return gate_from_reports(reports, calib["summary"]["fold_frame_coverage_min"])
+
+_CHECK_TEXT = {
+    "pooled_rmse": ("pooled held-out RMSE {value:.2f} VMAF > {threshold:.2f}", "the ensemble is inaccurate"),
+    "source_rmse_max": (
+        "worst source RMSE {value:.2f} VMAF > {threshold:.2f} ({source})",
+        "one source is predicted badly",
+    ),
+    "source_bias_max": ("worst source |bias| {value:.2f} VMAF > {threshold:.2f} ({source})", "predictions are shifted"),
+    "frame_half_width_median": (
+        "median served frame half-width {value:.2f} VMAF > {threshold:.2f}",
+        "the interval is too wide to act on",
+    ),
+    "refusal_rate": (
+        "{value:.1%} of held-out frames refused by their fold's domain > {threshold:.0%}",
+        "new content like the corpus's is often outside the training domain",
+    ),
+    "coverage_sources_below": (
+        "{value:.0f} sources below the frame coverage at an interval calibrated without them > {threshold:.0f} allowed",
+        "the interval's guarantee does not hold",
+    ),
+    "baseline_rmse": (
+        "pooled RMSE {value:.3f} > libvmaf's nu-SVR recipe's x {margin} = {threshold:.3f}",
+        "the ensemble does not beat the classic baseline",
+    ),
+    "baseline_srocc": (
+        "pooled SROCC {value:.4f} < libvmaf's nu-SVR recipe's - {srocc_margin} = {threshold:.4f}",
+        "the ensemble ranks frames worse than the classic baseline",
+    ),
+    "baseline_paired": (
+        "per-source RMSE worse than the nu-SVR baseline's (Wilcoxon p = {value:.3g} < {threshold:g})",
+        "the ensemble is significantly worse than the classic baseline",
+    ),
+}
 
 
-def failing_aspects(gate: Mapping[str, Any]) -> list[str]:
-    """One human line per failing aspect, naming the seeds involved."""
+def _check_line(name: str, check: Mapping[str, Any], sources: Mapping[str, Any]) -> str:
+    text, why = _CHECK_TEXT.get(name, (name + " {value} vs {threshold}", "failed"))
+    if check.get("value") is None and name != "baseline_paired":
+        return f"{name} not measured ({why})"
+    if check.get("value") is None:
+        return f"{name}: no paired test possible ({why})"
+    line = text.format(
+        value=check["value"],
+        threshold=check["threshold"],
+        source=sources.get(name, "?"),
+        margin=f"{1 + T.BASELINE_RMSE_MARGIN:g}",
+        srocc_margin=f"{T.BASELINE_SROCC_MARGIN:g}",
+    )
+    return f"{line} ({why})"
+
+
+def failing_aspects(gate: Mapping[str, Any], accuracy: Mapping[str, Any] | None = None) -> list[str]:
+    """One human line per failing aspect, naming the seeds (and sources) involved."""
     out: list[str] = []
     plccs = {int(k): float(v) for k, v in gate["per_seed_plccs"].items()}
     if not gate["mean_plcc_pass"]:
@@ -226,4 +342,11 @@ def failing_aspects(gate: Mapping[str, Any]) -> list[str]:
             f"worst-fold interval coverage {shown} < {gate.get('interval_coverage_threshold', T.FOLD_COVERAGE_MIN):.3f} "
             "(a new source's frames fall outside the calibrated interval too often)"
         )
+    sources = {
+        "source_rmse_max": ((accuracy or {}).get("source_rmse_max") or {}).get("source"),
+        "source_bias_max": ((accuracy or {}).get("source_bias_max") or {}).get("source"),
+    }
+    for name, check in (gate.get("checks") or {}).items():
+        if not check.get("pass"):
+            out.append(_check_line(name, check, sources))
     return out

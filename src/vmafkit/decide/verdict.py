@@ -13,23 +13,20 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from vmafkit import layout
 from vmafkit import thresholds as T
-from vmafkit.decide.calibration import calibrate
-from vmafkit.decide.gate import (
-    failing_aspects,
-    gate_from_reports,
-    load_evidence,
-    normalise_seeds,
-    report_corpus,
+from vmafkit.decide.derive import (  # noqa: F401  (resolve_corpus_path ... are part of verdict's API)
+    check_predictions_match_corpus,
+    derive_evidence,
+    label_sensitivity,
+    recipe_from_reports,
+    resolve_corpus_path,
 )
+from vmafkit.decide.gate import failing_aspects
 from vmafkit.errors import InputError, RefusedError
 from vmafkit.io import atomic_write_json, read_json, sha256_file
 from vmafkit.media.sources import snapshot_folder
 from vmafkit.provenance import run_provenance
-from vmafkit.train.recipe import DEFAULT_SEEDS
 from vmafkit.validation import validate_or_raise
 
 VERDICT_SCHEMA_VERSION = 1
@@ -80,81 +77,13 @@ def fingerprint_difference(expected: Mapping[str, Any], actual: Mapping[str, Any
     return "no difference"
 
 
-def resolve_corpus_path(reports: Mapping[int, Mapping[str, Any]], loso_dir: Path) -> Path:
-    """The one corpus every seed report names (path and sha256); InputError when they disagree,
-    the file is missing, or its bytes changed since training."""
-    named = {seed: report_corpus(r, layout.seed_report(loso_dir, seed)) for seed, r in reports.items()}
-    if len(set(named.values())) != 1:
-        detail = "; ".join(f"seed {s}: {p} ({d[:12]})" for s, (p, d) in sorted(named.items()))
-        raise InputError(f"seed reports name different corpora ({detail})", path=loso_dir)
-    name, expected = next(iter(named.values()))
-    path = Path(name)
-    if not path.is_absolute() and not path.exists() and (loso_dir / path).exists():
-        path = loso_dir / path
-    if not path.is_file():
-        raise InputError("corpus named by the seed reports not found", path=path)
-    actual = sha256_file(path)
-    if actual != expected:
-        raise InputError(
-            f"corpus bytes changed since training (sha256 {actual[:12]} != the seed reports' {expected[:12]})",
-            path=path,
-        )
-    return path
-
-
-def recipe_from_reports(reports: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
-    """The training recipe the seeds ran with (must agree across seeds)."""
-    from vmafkit.train.recipe import Recipe
-
-    keys = ("epochs", "batch_size", "lr", "weight_decay")
-    recipes = {seed: {**{k: r[k] for k in keys}, **(r.get("recipe") or {})} for seed, r in reports.items()}
-    distinct = {tuple(sorted(v.items())) for v in recipes.values()}
-    if len(distinct) != 1:
-        raise InputError(f"seed reports were trained with different recipes: {recipes}")
-    recipe = Recipe.from_json(next(iter(recipes.values()))).to_json()
-    return {**recipe, "name": Recipe.from_json(recipe).name}
-
-
-def check_predictions_match_corpus(
-    preds: Mapping[int, Mapping[str, Any]], paths: Mapping[int, Path], corpus, corpus_path: Path
-) -> None:
-    """Every prediction file holds each corpus row once, with the corpus's own vmaf and group:
-    a prediction file with an edited target would make any PLCC."""
-    for seed, cols in preds.items():
-        where = paths[seed]
-        if cols["row"].size != len(corpus) or not np.array_equal(cols["row"], np.arange(len(corpus))):
-            raise InputError(f"rows do not match the {len(corpus)} rows of {corpus_path}", path=where)
-        if not np.array_equal(cols["vmaf"], corpus.vmaf):
-            bad = int(np.flatnonzero(cols["vmaf"] != corpus.vmaf)[0])
-            raise InputError(
-                f"row {bad}: vmaf {cols['vmaf'][bad]!r} is not the corpus's {corpus.vmaf[bad]!r}", path=where
-            )
-        if not np.array_equal(cols["fold"], np.asarray(corpus.group, dtype=str)):
-            raise InputError("fold of some row is not its source group in the corpus", path=where)
-
-
-def label_sensitivity(reports: Mapping[int, Mapping[str, Any]]) -> dict[str, Any] | None:
-    """The largest movement, over seeds, of held-out predictions when only the codec block
-    changes (true labels -> all "not given", true encoder -> another trained encoder)."""
-    out: dict[str, Any] = {}
-    for key in ("to_unknown", "to_other_encoder"):
-        parts: list[dict[str, float]] = [
-            part for r in reports.values() if (part := (r.get("label_sensitivity") or {}).get(key))
-        ]
-        out[key] = (
-            None
-            if not parts
-            else {
-                "mean_abs": float(np.mean([p["mean_abs"] for p in parts])),
-                "p95_abs_max": float(max(p["p95_abs"] for p in parts)),
-                "max_abs": float(max(p["max_abs"] for p in parts)),
-            }
-        )
-    return out if any(out.values()) else None
-
-
 def recommendation(
-    gate: Mapping[str, Any], corpus_path: Path, verdict_path: Path, *, exported_to: Path | None = None
+    gate: Mapping[str, Any],
+    corpus_path: Path,
+    verdict_path: Path,
+    *,
+    exported_to: Path | None = None,
+    accuracy: Mapping[str, Any] | None = None,
 ) -> str:
     """What to do next. `exported_to`: where the members are (or are being) exported already; by
     default OUT/models when the verdict is written inside a `vmafkit run` folder, which exports a
@@ -178,7 +107,7 @@ def recommendation(
         )
     nothing = " (nothing was exported: `vmafkit run` exports only on PROMOTE)" if exported_to is not None else ""
     return f"keep smoke=true{nothing}; investigate diversity / hyperparameters. Failing aspects: " + "; ".join(
-        failing_aspects(gate)
+        failing_aspects(gate, accuracy)
     )
 
 
@@ -212,9 +141,7 @@ def build_verdict(
     `loso_dir`: a LOSO folder, or a `vmafkit subjective train` folder (or its loso/), whose verdict
     `decide.subjective_verdict` derives. `seeds` / `coverage` None: DEFAULT_SEEDS and
     T.DEFAULT_COVERAGE for a LOSO folder, the run's own for a subjective one."""
-    from vmafkit.corpus.schema import load_corpus
     from vmafkit.decide import subjective_verdict
-    from vmafkit.train.recipe import Recipe
 
     subjective_run = subjective_verdict.run_folder(loso_dir)
     if subjective_run is not None:
@@ -227,15 +154,11 @@ def build_verdict(
         return verdict, out_path
     coverage = T.DEFAULT_COVERAGE if coverage is None else coverage
     loso_dir = Path(loso_dir)
-    seeds = normalise_seeds(DEFAULT_SEEDS if seeds is None else seeds)
-    reports, preds, pred_paths = load_evidence(loso_dir, seeds)
-    corpus_path = resolve_corpus_path(reports, loso_dir)
-    recipe = recipe_from_reports(reports)
-    corpus = load_corpus(corpus_path)
-    check_predictions_match_corpus(preds, pred_paths, corpus, corpus_path)
-    fingerprint = corpus_fingerprint(corpus_path, ref_dir, corpus=corpus)
-    calib = calibrate(preds, coverage, pred_paths, label_free=Recipe.from_json(recipe).label_free)
-    gate = gate_from_reports(reports, calib["summary"]["fold_frame_coverage_min"])
+    ev = derive_evidence(loso_dir, seeds, coverage)
+    seeds, pred_paths, corpus_path, recipe = ev.seeds, ev.prediction_paths, ev.corpus_path, ev.recipe
+    fingerprint = corpus_fingerprint(corpus_path, ref_dir, corpus=ev.corpus)
+    calib = ev.calibration
+    gate = ev.gate()
     out_path = layout.verdict_file(loso_dir, "PROMOTE" if gate["passed"] else "HOLD")
     report_paths = {s: layout.seed_report(loso_dir, s) for s in seeds}
     evidence = {
@@ -267,13 +190,14 @@ def build_verdict(
         "seeds": seeds,
         "target": {"kind": VMAF_TARGET},
         "gate": gate,
-        "failing_aspects": failing_aspects(gate),
+        "failing_aspects": failing_aspects(gate, ev.accuracy),
         "corpus": fingerprint,
         "recipe": recipe,
         "evidence": evidence,
-        "label_sensitivity": label_sensitivity(reports),
+        "label_sensitivity": ev.label_sensitivity,
         "calibration": calib["summary"],
-        "recommendation": recommendation(gate, corpus_path, out_path),
+        "accuracy": ev.accuracy,
+        "recommendation": recommendation(gate, corpus_path, out_path, accuracy=ev.accuracy),
         "run_provenance": run_provenance(
             "vmafkit verdict",
             {
@@ -324,7 +248,7 @@ def load_verdict(path: str | Path) -> dict[str, Any]:
 
 
 # What a verdict decides; everything else (time, argv, paths) may differ on a re-derivation.
-DECIDING_KEYS = ("verdict", "seeds", "gate", "recipe", "evidence", "calibration", "label_sensitivity")
+DECIDING_KEYS = ("verdict", "seeds", "gate", "recipe", "evidence", "calibration", "accuracy", "label_sensitivity")
 
 
 def _differs(a: Any, b: Any, tol: float = 1e-9) -> bool:

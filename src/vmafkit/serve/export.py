@@ -106,9 +106,14 @@ def check_exportable(corpus_path: str | Path, verdict_path: str | Path) -> tuple
             f"corpus does not match the verdict's fingerprint ({fingerprint_difference(verdict['corpus'], fingerprint)})",
             path=corpus_path,
         )
+    from vmafkit.corpus.schema import load_corpus
+    from vmafkit.train.domain import held_out_served
+
     label_free = Recipe.from_json(verdict["recipe"]).label_free
+    # calibrate on exactly the rows the verdict did: those each fold's own training domain serves
+    served, _ = held_out_served(load_corpus(corpus_path), label_free=label_free)
     calib = calibrate_from_loso(
-        verdict_path.parent, verdict["seeds"], verdict["calibration"]["coverage"], label_free=label_free
+        verdict_path.parent, verdict["seeds"], verdict["calibration"]["coverage"], label_free=label_free, served=served
     )
     if calib is None:  # load_trusted_verdict has just read them: only a race gets here
         raise RefusedError(

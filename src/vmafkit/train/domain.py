@@ -7,6 +7,16 @@ of that range, is outside; so is a row whose features another libvmaf model comp
 (`vmaf_model`: the NEG and float models compute the canonical-6 differently). A model of the robust recipe was also trained without labels, so a
 row that gives none is inside; a model of the seed recipe needs every label.
 
+The six features are strongly correlated (the four vif scales move together), so a row can lie
+inside every per-feature range and still far from anything trained on. The domain therefore also
+holds a joint distance (`joint`): the Mahalanobis distance of the standardised features from the
+training rows' mean, under their (ridge-regularised) covariance, and the largest such distance
+among the training rows; a row farther than that by more than `T.DOMAIN_JOINT_MARGIN` is outside.
+A sidecar written before the joint distance existed is checked per feature only.
+
+`held_out_served` applies each LOSO fold's own training domain to its held-out rows, exactly as
+predict would: the decide stage calibrates and measures accuracy on the rows that would be served.
+
 Resolution-ladder rungs (`corpus.schema.rung_label`: "native" for a distorted video scored at its
 encoded size, "480p" for a 480-line encode scaled up to be scored) are part of the domain too: a
 row of a rung the ensemble never saw is outside. A row that gives no size, and a sidecar written
@@ -50,7 +60,74 @@ def training_domain(corpus: Corpus, *, label_free: bool) -> dict[str, Any]:
         "rungs": list(corpus.meta.get("rungs", [])),
         "label_free": bool(label_free),
         MODEL_KEY: str(corpus.meta.get(MODEL_KEY, DEFAULT_MODEL)),
+        "joint": joint_domain(corpus.features),
     }
+
+
+JOINT_KIND = "mahalanobis-standardised"
+# Ridge added to the correlation matrix before inverting it: the vif scales are nearly collinear,
+# and a singular matrix would make the distance blow up along a direction nobody trained on
+# *and* nobody will see (it is relative to the diagonal, which is 1 after standardising).
+JOINT_RIDGE = 0.05
+
+
+def joint_domain(features: np.ndarray) -> dict[str, Any]:
+    """{kind, mean, std, precision, max_distance, margin}: the Mahalanobis distance of standardised
+    features [n, k] from their mean, and the largest distance among these rows."""
+    x = np.asarray(features, dtype=np.float64)
+    mean = x.mean(axis=0)
+    std = x.std(axis=0)
+    std = np.where(std > 1e-12, std, 1.0)
+    z = (x - mean) / std
+    corr = np.atleast_2d(np.cov(z, rowvar=False, bias=True)) if z.shape[0] > 1 else np.eye(x.shape[1])
+    precision = np.linalg.inv(corr + JOINT_RIDGE * np.eye(x.shape[1]))
+    distances = _mahalanobis(z, precision)
+    return {
+        "kind": JOINT_KIND,
+        "mean": mean.tolist(),
+        "std": std.tolist(),
+        "precision": precision.tolist(),
+        "max_distance": float(distances.max()) if distances.size else 0.0,
+        "margin": T.DOMAIN_JOINT_MARGIN,
+    }
+
+
+def _mahalanobis(z: np.ndarray, precision: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", z, precision, z), 0.0))
+
+
+def joint_distances(joint: Mapping[str, Any], features: np.ndarray) -> np.ndarray:
+    """Per row of `features` [N, k], its distance in the units of `joint["max_distance"]`."""
+    z = (np.asarray(features, dtype=np.float64) - np.asarray(joint["mean"])) / np.asarray(joint["std"])
+    return _mahalanobis(z, np.asarray(joint["precision"], dtype=np.float64))
+
+
+def joint_limit(joint: Mapping[str, Any]) -> float:
+    return float(joint["max_distance"]) * (1.0 + float(joint["margin"]))
+
+
+def held_out_served(corpus: Corpus, *, label_free: bool) -> tuple[np.ndarray, list[str | None]]:
+    """(served [N] bool, reason per row): each row checked against the training domain of the LOSO
+    fold that held it out (the corpus's other groups), as predict checks a row against the
+    exported ensemble's domain. A row's labels are given (the corpus has them)."""
+    served = np.ones(len(corpus), dtype=bool)
+    reasons: list[str | None] = [None] * len(corpus)
+    for group in corpus.groups:
+        held = corpus.group == group
+        domain = training_domain(corpus.subset(~held), label_free=label_free)
+        rows = np.flatnonzero(held)
+        problems = row_problems(
+            domain,
+            corpus.features[rows],
+            corpus.encoder[rows].tolist(),
+            corpus.preset[rows].tolist(),
+            corpus.cq[rows],
+            rungs=corpus.rung[rows].tolist(),
+        )
+        for i, problem in zip(rows.tolist(), problems):
+            reasons[i] = problem
+            served[i] = problem is None
+    return served, reasons
 
 
 def model_of(domain: Mapping[str, Any]) -> str:
@@ -144,6 +221,16 @@ def row_problems(
             f"{CANONICAL6[j]} {features[i, j]:.6g} is outside the trained range {lo:.6g}..{hi:.6g} "
             f"(with a {domain['feature_margin']:.0%} margin)"
         )
+    joint = domain.get("joint")
+    if joint is not None and n:
+        distance = joint_distances(joint, features)
+        limit = joint_limit(joint)
+        for i in np.flatnonzero(distance > limit).tolist():
+            reasons[i].append(
+                f"its features together lie {distance[i]:.3g} from the trained rows' centre (Mahalanobis, "
+                f"standardised), beyond the farthest trained row's {float(joint['max_distance']):.3g} "
+                f"with a {float(joint['margin']):.0%} margin"
+            )
     return ["; ".join(r) if r else None for r in reasons]
 
 

@@ -330,7 +330,7 @@ def train_loso(
                 outputs=[report_path, pred_path, refit_path, timing_path],
                 argv=argv,
             )
-            _write_held_out(pred_path, seed, corpus, folds, preds, [sh.unlabelled for sh in shifts])
+            _write_held_out(pred_path, seed, corpus, folds, preds, shifts)
             atomic_write_json(refit_path, refit_record(seed, refit, full.spec, recipe, corpus_sha))
             atomic_write_json(report_path, report)
             atomic_write_json(
@@ -542,15 +542,20 @@ def _write_held_out(
     corpus: Corpus,
     folds: list[Fold],
     preds: list[np.ndarray],
-    preds_unlabelled: list[np.ndarray],
+    shifts: list[LabelShift],
 ) -> None:
-    """The seed's held-out prediction file: each row predicted by the member of the fold that held it out."""
+    """The seed's held-out prediction file: each row predicted by the member of the fold that held
+    it out, with that member's label-free prediction and its largest move to another encoder (the
+    verdict recomputes the label sensitivity from these, never from the report)."""
     pred = np.empty(len(corpus), dtype=np.float32)
     free = np.empty(len(corpus), dtype=np.float32)
+    other = np.full(len(corpus), np.nan, dtype=np.float64)
     fold_of = np.empty(len(corpus), dtype=object)
-    for f, p, u in zip(folds, preds, preds_unlabelled):
+    for f, p, sh in zip(folds, preds, shifts):
         pred[f.val] = p
-        free[f.val] = u
+        free[f.val] = sh.unlabelled
+        if sh.to_other is not None:
+            other[f.val] = sh.to_other
         fold_of[f.val] = f.held_out
     write_predictions(
         path,
@@ -565,6 +570,7 @@ def _write_held_out(
         fold=fold_of,
         pred=pred,
         pred_unlabelled=free,
+        shift_other_encoder=other,
         # ladder rungs keep the clips of one cq apart; a one-rung corpus writes no rung key
         rung=corpus.rung if np.unique(corpus.rung).size > 1 else None,
     )

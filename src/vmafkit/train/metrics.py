@@ -252,22 +252,58 @@ def source_quantile(sorted_scores: np.ndarray, coverage: float) -> float:
 
 
 def source_rank(n_sources: int, level: float) -> int:
-    """k of the cross-source conformal step: ceil((S + 1) * level), at most S."""
+    """k of split conformal over sources: ceil((S + 1) * level), at most S. The k-th smallest of S
+    exchangeable per-source quantiles is, *on average over calibration sets*, at least the
+    quantile of a share k / (S + 1) of new sources (a marginal statement)."""
     return max(1, min(n_sources, int(math.ceil((n_sources + 1) * level - 1e-9))))
 
 
+def tolerance_rank(n_sources: int, level: float, confidence: float) -> tuple[int, float]:
+    """(k, attained level) of a distribution-free tolerance bound over sources.
+
+    The k-th smallest of S i.i.d. per-source quantiles is at least the `level`-quantile of their
+    distribution with probability P(Binomial(S, level) <= k - 1). k is the smallest rank whose
+    probability reaches `confidence`: with that confidence, at least `level` of new sources have a
+    quantile no larger than the k-th smallest. When even k = S falls short (S < log(1 - confidence)
+    / log(level): 22 sources for 0.9 / 0.9), k = S and the level attained at `confidence` is
+    (1 - confidence) ** (1 / S), which is what is then stated."""
+    from scipy.stats import binom
+
+    if n_sources < 1:
+        return 0, 0.0
+    for k in range(1, n_sources + 1):
+        if binom.cdf(k - 1, n_sources, level) >= confidence - 1e-12:
+            return k, float(level)
+    return n_sources, float((1.0 - confidence) ** (1.0 / n_sources))
+
+
 def source_half_width(
-    per_source: Sequence[np.ndarray], coverage: float, level: float = T.SOURCE_LEVEL
+    per_source: Sequence[np.ndarray],
+    coverage: float,
+    level: float = T.SOURCE_LEVEL,
+    confidence: float = T.SOURCE_CONFIDENCE,
 ) -> tuple[float, float]:
-    """(half-width, attained source level) from per-source *sorted* scores: at least `coverage`
-    of the frames of at least that level of new sources lie inside (module doc)."""
+    """(half-width, attained source level) from per-source *sorted* scores: with `confidence`, at
+    least that level of new sources have at least `coverage` of their frames inside
+    (`tolerance_rank`)."""
     if not 0.0 < coverage < 1.0:
         raise ValueError(f"coverage must be in (0, 1), got {coverage}")
     quantiles = sorted(source_quantile(np.asarray(s), coverage) for s in per_source if len(s))
     if not quantiles:
         return math.inf, 0.0
-    k = source_rank(len(quantiles), level)
-    return quantiles[k - 1], k / (len(quantiles) + 1)
+    k, attained = tolerance_rank(len(quantiles), level, confidence)
+    return quantiles[k - 1], attained
+
+
+def allowed_misses(n_sources: int, attained_level: float, alpha: float = T.COVERAGE_CHECK_ALPHA) -> int:
+    """How many of `n_sources` held-out sources may fall below the frame level before the check
+    fails: the (1 - alpha) quantile of Binomial(S, 1 - attained level), the number a true
+    guarantee leaves below with probability at least 1 - alpha."""
+    from scipy.stats import binom
+
+    if n_sources < 1:
+        return 0
+    return int(binom.ppf(1.0 - alpha, n_sources, 1.0 - attained_level))
 
 
 def abs_residual_quantiles(pred, target, levels: Sequence[float] = QUANTILES) -> dict[str, float]:

@@ -8,7 +8,8 @@ blank lines not counted):
 "seed", "src", "vmaf"}` where `fold` is the held-out group of the fold that predicted the row (the
 same string as `group`, and as `folds[i].held_out` in the seed report), `pred` is the float32
 prediction as a JSON number and `pred_unlabelled` the same member's prediction with encoder,
-preset and cq all "not given". A corpus of several resolution-ladder rungs adds `rung` (its
+preset and cq all "not given". `shift_other_encoder` (optional; null when the fold trained on no
+other encoder) is the largest |prediction with another trained encoder - pred| of that row. A corpus of several resolution-ladder rungs adds `rung` (its
 `corpus.schema.rung_label`), so the rungs of one (src, encoder, preset, cq) stay separate clips;
 without the key every row is at one rung.
 """
@@ -45,6 +46,7 @@ def write_predictions(
     pred: np.ndarray,
     pred_unlabelled: np.ndarray,
     rung: Sequence[str] | np.ndarray | None = None,
+    shift_other_encoder: np.ndarray | None = None,
 ) -> None:
     """Write one row per index of the columns (the corpus's own, and per row the fold that held
     it out and that fold's member's predictions, written exactly as given: float32 from training)."""
@@ -64,11 +66,19 @@ def write_predictions(
     pr = np.asarray(pred).astype(np.float64).tolist()
     pu = np.asarray(pred_unlabelled).astype(np.float64).tolist()
     rungs = [f', "rung": {q(r)}' for r in rung] if rung is not None else [""] * len(vm)
+    shifts = (
+        [
+            f'"shift_other_encoder": {v!r}, ' if math.isfinite(v) else '"shift_other_encoder": null, '
+            for v in np.asarray(shift_other_encoder, dtype=np.float64).tolist()
+        ]
+        if shift_other_encoder is not None
+        else [""] * len(vm)
+    )
     lines = [
         f'{{"cq": {cqs[i]!r}, "encoder": {q(encoder[i])}, "fold": {q(fold[i])}, "frame_index": {fi[i]}, '
         f'"group": {q(group[i])}, "pred": {pr[i]!r}, "pred_unlabelled": {pu[i]!r}, '
         f'"preset": {q(preset[i])}, "row": {i}{rungs[i]}, '
-        f'"seed": {seed}, "src": {q(src[i])}, "vmaf": {vm[i]!r}}}\n'
+        f'"seed": {seed}, {shifts[i]}"src": {q(src[i])}, "vmaf": {vm[i]!r}}}\n'
         for i in range(len(vm))
     ]
     with atomic_output(path, "wb") as handle:
@@ -91,6 +101,8 @@ def read_predictions(path: str | Path) -> dict[str, np.ndarray]:
         raise InputError("prediction file has no rows", path=path)
     cols: dict[str, list] = {k: [] for k in COLUMNS}
     unlabelled: list[float | None] = []
+    shifts: list[float | None] = []
+    has_shift: list[bool] = []
     rungs: list[str | None] = []
     for lineno, row in numbered:
         where = f"{path}:{lineno}"
@@ -108,6 +120,13 @@ def read_predictions(path: str | Path) -> dict[str, np.ndarray]:
         for key in COLUMNS:
             cols[key].append(row[key])
         unlabelled.append(row.get("pred_unlabelled"))
+        shift = row.get("shift_other_encoder")
+        has_shift.append("shift_other_encoder" in row)
+        if shift is not None and (
+            isinstance(shift, bool) or not isinstance(shift, (int, float)) or not 0.0 <= shift <= 1e6
+        ):
+            raise InputError(f"{where}: shift_other_encoder must be null or a number in [0, 1e6], got {shift!r}")
+        shifts.append(shift)
         rung = row.get("rung")
         if rung is not None and (not isinstance(rung, str) or not rung):
             raise InputError(f"{where}: rung must be a non-empty string, got {rung!r}")
@@ -130,6 +149,10 @@ def read_predictions(path: str | Path) -> dict[str, np.ndarray]:
         out["pred_unlabelled"] = np.asarray(unlabelled, dtype=np.float64)
     elif any(v is not None for v in unlabelled):
         raise InputError("some rows have pred_unlabelled and some do not", path=path)
+    if all(has_shift):
+        out["shift_other_encoder"] = np.asarray([math.nan if v is None else v for v in shifts], dtype=np.float64)
+    elif any(has_shift):
+        raise InputError("some rows have shift_other_encoder and some do not", path=path)
     order = np.argsort(out["row"], kind="stable")
     out = {k: v[order] for k, v in out.items()}
     if np.unique(out["row"]).size != out["row"].size:
