@@ -131,7 +131,7 @@ def test_gate_recomputes_and_refuses_an_edited_report(run, tmp_path):
 
 def test_gate_holds_below_ten_contents(tmp_path):
     table = make_table(tmp_path / "small.jsonl", n_contents=4, per=2)
-    result = train_from_table(table, CANON, "mos", "content", tmp_path / "out", opts(epochs=5, n_boot=50))
+    result = train_from_table(table, CANON, "mos", "content", tmp_path / "out", opts(epochs=5, n_boot=199))
     assert not result.report["gate"]["passed"]
     assert any("contents < 10" in line for line in result.report["gate"]["failing_aspects"])
     warnings = result.report["warnings"]
@@ -142,7 +142,7 @@ def test_gate_holds_below_ten_contents(tmp_path):
 def test_other_feature_counts_pad_the_input(tmp_path):
     table = make_table(tmp_path / "t.jsonl", n_contents=5, per=3)
     result = train_from_table(
-        table, ["adm2", "vif_scale0"], "mos", "content", tmp_path / "out", opts(epochs=5, n_boot=50)
+        table, ["adm2", "vif_scale0"], "mos", "content", tmp_path / "out", opts(epochs=5, n_boot=199)
     )
     assert "FRRegressor(in_features=2)" in result.report["models"]["ensemble"]["input_layout"]
 
@@ -171,7 +171,7 @@ def test_cli_table_run_and_gate(tmp_path):
         "--seeds",
         "0",
         "--bootstrap",
-        "30",
+        "199",
         "--score-scale",
         "mos-1-5",
     )
@@ -196,7 +196,7 @@ def test_cli_table_run_and_gate(tmp_path):
         "--seeds",
         "0",
         "--bootstrap",
-        "20",
+        "199",
         "--json",
     )
     assert res.exit_code == 0 and json.loads(res.stdout)["n_items"] == 9
@@ -314,7 +314,7 @@ def test_scale_range_and_registration(tmp_path):
         "--seeds",
         "0",
         "--bootstrap",
-        "20",
+        "199",
         "--score-scale-range",
         "0,10",
     )

@@ -38,11 +38,11 @@ def test_dense_kendall_equals_the_project_kendall(pairs):
 
 def test_resamples_draw_whole_contents():
     groups, y, pred = data()
-    boot = ContentBootstrap(groups, n_boot=50, seed=3)
+    boot = ContentBootstrap(groups, n_boot=199, seed=3)
     for draw, idx in zip(boot.draws, boot._indices):
         expected = np.concatenate([np.flatnonzero(groups == boot.contents[c]) for c in draw])
         assert np.array_equal(idx, expected)  # every clip of a drawn content, a content drawn twice twice
-    again = ContentBootstrap(groups, n_boot=50, seed=3)
+    again = ContentBootstrap(groups, n_boot=199, seed=3)
     assert np.array_equal(boot.draws, again.draws)  # fixed seed: same resamples
 
 

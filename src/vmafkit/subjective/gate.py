@@ -11,14 +11,43 @@ It passes only when all of these hold:
 * the interval holds: pooled held-out coverage of the ensemble's interval >= SUBJECTIVE_COVERAGE_MIN;
 * the ensemble is not significantly worse than libvmaf's own recipe (nu-SVR) on the same folds:
   not (PLCC difference < 0 with paired-bootstrap p < SUBJECTIVE_SIGNIFICANCE).
+
+That last check can only fail if the paired test can reach its level. With B resamples its
+p-value (`stats.ContentBootstrap.paired`: 2 min(#{d* <= 0} + 1, #{d* >= 0} + 1) / (B + 1)) moves in
+steps of its one-sided tail, the smallest of which is 1/(B + 1): with `--bootstrap 10` no p-value
+falls below 2/11 = 0.18, and "not significantly worse than nu-SVR" passes whatever the data. So a
+resample count is refused (`check_resamples`, exit 2) unless that smallest tail is at most
+SUBJECTIVE_SIGNIFICANCE / SUBJECTIVE_BOOTSTRAP_P_FACTOR, i.e. B + 1 >= FACTOR / SIGNIFICANCE
+(199 at 0.05 and 10) — for the flag and for the settings a report was made with.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from vmafkit import thresholds as T
+from vmafkit.errors import InputError
+
+
+def min_resamples() -> int:
+    """The fewest bootstrap resamples B with 1/(B + 1) <= SUBJECTIVE_SIGNIFICANCE / SUBJECTIVE_BOOTSTRAP_P_FACTOR."""
+    # the tolerance keeps 10 / 0.05 = 200 (not 200.00000000000003) from asking for one more
+    return math.ceil(T.SUBJECTIVE_BOOTSTRAP_P_FACTOR / T.SUBJECTIVE_SIGNIFICANCE - 1e-9) - 1
+
+
+def check_resamples(n_boot: int, what: str = "--bootstrap") -> int:
+    """`n_boot` when the paired test can reach SUBJECTIVE_SIGNIFICANCE with it (module doc); else
+    one line naming `what` (the flag, or where the count came from) and the minimum."""
+    least = min_resamples()
+    if n_boot < least:
+        raise InputError(
+            f"{what} {n_boot} is too few resamples: the paired test against nu-SVR cannot give a p-value "
+            f"below 2/(B+1) = {2 / (n_boot + 1):.3g}, so the gate could never find the ensemble significantly "
+            f"worse at {T.SUBJECTIVE_SIGNIFICANCE}; the minimum is {least} (--bootstrap {least})"
+        )
+    return n_boot
 
 
 def evaluate(

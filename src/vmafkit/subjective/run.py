@@ -39,6 +39,7 @@ from vmafkit.errors import InputError
 from vmafkit.io import atomic_write_json, exclusive_lock
 from vmafkit.provenance import run_provenance
 from vmafkit.subjective.folds import content_folds, data_warnings
+from vmafkit.subjective.gate import check_resamples
 from vmafkit.subjective.items import Items
 from vmafkit.subjective.scale import Scale, resolve_scale
 from vmafkit.train.recipe import DEFAULT_SEEDS, Recipe
@@ -84,6 +85,7 @@ def check_options(opts: Options) -> Options:
     low, high = BOOTSTRAP_RANGE
     if isinstance(opts.n_boot, bool) or not isinstance(opts.n_boot, int) or not low <= opts.n_boot <= high:
         raise InputError(f"--bootstrap must be an integer in {low}..{high}, got {opts.n_boot!r}")
+    check_resamples(opts.n_boot, "--bootstrap")
     for name, value in (("--coverage", opts.coverage), ("confidence level", opts.level)):
         if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 < value < 1):
             raise InputError(f"{name} must be in (0, 1), got {value!r}")

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from vmafkit import thresholds as T
+from vmafkit.subjective.gate import check_resamples
 from vmafkit.train import metrics
 
 STATISTICS = ("plcc", "srocc", "krocc", "rmse")
@@ -45,6 +46,9 @@ class ContentBootstrap:
         seed: int = T.SUBJECTIVE_BOOTSTRAP_SEED,
         level: float = T.SUBJECTIVE_CI_LEVEL,
     ):
+        # too few resamples and the paired test can never reach SUBJECTIVE_SIGNIFICANCE: refused here
+        # too, for a count read from a report's own settings (`vmafkit subjective gate`)
+        check_resamples(int(n_boot), "the run's --bootstrap")
         groups = np.asarray(groups, dtype=str)
         self.contents = sorted(set(groups.tolist()))
         self.members = [np.flatnonzero(groups == c) for c in self.contents]
