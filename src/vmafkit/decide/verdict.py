@@ -107,7 +107,7 @@ def recommendation(
         )
     nothing = " (nothing was exported: `vmafkit run` exports only on PROMOTE)" if exported_to is not None else ""
     return f"keep smoke=true{nothing}; investigate diversity / hyperparameters. Failing aspects: " + "; ".join(
-        failing_aspects(gate, accuracy)
+        failing_aspects(gate) if accuracy is None else failing_aspects(gate, accuracy)
     )
 
 
