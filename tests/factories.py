@@ -27,6 +27,18 @@ DEFAULT_SOURCES = ("srcA", "srcB", "srcC")
 # the trainer's 100-row minimum even at a few frames (3 x 2 x 3 x 6 = 108).
 TRAINER_SHAPE: dict[str, Any] = {"encoders": ("libx264", "libx265"), "cqs": (22, 30, 38), "frames": 12}
 
+# A corpus a real (few-epoch) ensemble learns well enough to PROMOTE: its features predict vmaf up
+# to a per-source offset and a codec effect the features miss, which the ensemble's labels learn and
+# the nu-SVR baseline cannot, so the ensemble earns its keep as on the demo's clips.
+LEARNABLE_SHAPE: dict[str, Any] = {
+    "sources": ("srcA", "srcB", "srcC"),
+    "encoders": ("libx264", "libx265"),
+    "cqs": (20, 23, 26, 30, 33, 36, 40),
+    "frames": 5,
+    "encoder_effect": {"libx265": 6.0},
+    "source_offset": 0.5,
+}
+
 
 def source_digest(src: str) -> str:
     """The made-up `src_sha256` of a source: the sha256 of its name."""
@@ -64,9 +76,17 @@ def synthetic_rows(
     frames: int = 8,
     seed: int = 0,
     extreme_group: str | None = None,
+    encoder_effect: dict[str, float] | None = None,
+    source_offset: float = 2.0,
 ) -> list[dict[str, Any]]:
     """Rows for every (source, encoder, cq, frame), in that order, whose vmaf is a smooth function
-    of the canonical-6 (and so of cq) with a per-source offset; the same arguments give the same rows.
+    of the canonical-6 (and so of cq) with a per-source offset no feature reveals (what a held-out
+    source's content adds); the same arguments give the same rows. Every source spans one motion2
+    range, so a held-out source lies inside the others' training domain.
+
+    `source_offset`: VMAF points each further source adds (the offset no feature reveals).
+    `encoder_effect`: VMAF points added to an encoder's rows that no feature shows (what the
+    ensemble's codec labels can learn and libvmaf's nu-SVR recipe, on features alone, cannot).
 
     `extreme_group`: that source's features are shifted far outside the others' range after its
     vmaf is drawn (leakage tests: a statistic fitted on it would be far off)."""
@@ -87,7 +107,14 @@ def synthetic_rows(
                         "motion2": float(2.0 + 0.5 * rng.random()),
                     }
                     vmaf = float(
-                        np.clip(100 * (0.6 * feats["adm2"] + 0.4 * feats["vif_scale1"]) - 40 + 2 * s_i, 0, 100)
+                        np.clip(
+                            100 * (0.6 * feats["adm2"] + 0.4 * feats["vif_scale1"])
+                            - 40
+                            + source_offset * s_i
+                            + (encoder_effect or {}).get(enc, 0.0),
+                            0,
+                            100,
+                        )
                     )
                     if src == extreme_group:
                         feats = {k: v + (500.0 if k == "motion2" else 50.0) for k, v in feats.items()}

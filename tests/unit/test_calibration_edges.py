@@ -301,7 +301,12 @@ def test_calibrate_three_sources_by_hand_and_by_numpy():
         "fold_hit_rate",
         "sources_below",
         "sources_below_allowed",
+        "multiplier",
+        "half_width_p90",
     }
+    # one seed: no spread, absolute residuals, so the multiplier is the half-width
+    assert frame["multiplier"] == frame["half_width"] == frame["half_width_p90"] == 8.0
+    assert summary["normalisation"]["kind"] == "none"
     assert frame["n"] == 12 and frame["n_sources"] == 3
     # C (0.0) is below 0.75 at the interval of the others; a true guarantee at the attained level
     # l = 0.1 ** (1 / 3) leaves Binomial(3, 1 - l) sources below: P(<= 2) = 1 - (1 - l) ** 3 = 0.846

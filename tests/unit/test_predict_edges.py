@@ -163,13 +163,15 @@ def test_merge_of_hand_built_members_is_their_mean(k):
     assert [(o.domain, o.version) for o in model.opset_import] == [("", T.EXPORT_OPSET)]
     assert model.ir_version == 8
     assert [i.name for i in model.graph.input] == ["features", "codec_onehot"]
-    assert [o.name for o in model.graph.output] == ["score"]
+    assert [o.name for o in model.graph.output] == (["score"] if k == 1 else ["score", "spread"])
     if k > 1:
         assert model.producer_name == "vmafkit" and model.graph.name == "vmafkit_ensemble"
-        assert model.graph.node[-1].op_type == "Mean" and model.graph.node[-1].name == "ensemble_mean"
-        assert sorted(n.name for n in model.graph.node if n.name != "ensemble_mean") == sorted(
-            f"m{i}_{name}" for i in range(k) for name in ("sum", "scale", "clip")
-        )
+        # the spread output is the members' population standard deviation (numpy's std, ddof 0)
+        spread = ort_session(merged).run(["spread"], {"features": feats, "codec_onehot": codec})[0]
+        np.testing.assert_allclose(spread, np.std([_run(m, feats, codec) for m in members], axis=0), atol=1e-5)
+        assert any(n.op_type == "Mean" and n.name == "ensemble_mean" for n in model.graph.node)
+        member_nodes = sorted(n.name for n in model.graph.node if n.name.startswith("m") and "_" in n.name)
+        assert member_nodes == sorted(f"m{i}_{name}" for i in range(k) for name in ("sum", "scale", "clip"))
 
 
 def test_merge_of_one_member_is_that_member(tmp_path):
@@ -520,10 +522,14 @@ def test_labels_not_given_are_the_unknown_codec_slot(models):
 
 def _oracle_half_width(part, coverage=0.95, level=T.SOURCE_LEVEL):
     """Each source's `coverage` quantile (numpy's inverted CDF), then the k-th smallest across the
-    S sources, k = min(S, ceil((S + 1) * level)); the attained level k / (S + 1)."""
+    S sources, k the smallest rank with P(Binomial(S, level) <= k - 1) >= 0.9 (by math.comb); when
+    none reaches it, k = S and the attained level is 0.1 ** (1 / S)."""
     qs = sorted(float(np.quantile(v, coverage, method="inverted_cdf")) for v in part["sources"].values())
-    k = min(len(qs), math.ceil((len(qs) + 1) * level - 1e-9))
-    return qs[k - 1], k / (len(qs) + 1)
+    n = len(qs)
+    for k in range(1, n + 1):
+        if sum(math.comb(n, j) * level**j * (1 - level) ** (n - j) for j in range(k)) >= T.SOURCE_CONFIDENCE:
+            return qs[k - 1], level
+    return qs[-1], (1 - T.SOURCE_CONFIDENCE) ** (1 / n)
 
 
 def test_prediction_document_shape_and_interval_block(models):
@@ -549,30 +555,42 @@ def test_prediction_document_shape_and_interval_block(models):
     ]
     assert out["schema_version"] == 1 and out["model"] == ID and out["mode"] == MODE_ENSEMBLE
     assert out["members"] == [0, 1] and out["coverage"] == 0.8 and out["n_frames"] == 5 and out["notes"] == []
-    h_frame, attained = _oracle_half_width(cal["ensemble"]["frame"], 0.8)
-    h_clip, _ = _oracle_half_width(cal["ensemble"]["clip"], 0.8)
+    q_frame, attained = _oracle_half_width(cal["ensemble"]["frame"], 0.8)
+    q_clip, _ = _oracle_half_width(cal["ensemble"]["clip"], 0.8)
+    # each frame's half-width: the multiplier times (the members' spread + the calibration's offset)
+    # for an adaptive calibration, the multiplier itself for an absolute one
+    norm = cal["ensemble"]["normalisation"]
+    members = _member_scores(m, [0, 1], rows)
+    scale = members.std(axis=0) + norm["offset"] if norm["kind"] == "ensemble-spread" else np.ones(len(rows))
+    clip_of = np.array([f["clip"] for f in out["frames"]])
+    clip_scale = [scale[clip_of == c["clip"]].mean() for c in out["clips"]]
+    for f, sc in zip(out["frames"], scale):
+        assert f["upper"] - f["score"] == pytest.approx(min(q_frame * sc, 100 - f["score"]), abs=1e-5)
     from vmafkit.decide.calibration import METHOD
 
     assert out["interval"] == {
         "method": METHOD,
-        "frame_half_width": pytest.approx(h_frame, abs=1e-12),
-        "clip_half_width": pytest.approx(h_clip, abs=1e-12),
+        "frame_half_width": pytest.approx(float(np.median(q_frame * scale)), abs=1e-5),
+        "clip_half_width": pytest.approx(float(np.median(q_clip * np.array(clip_scale))), abs=1e-5),
+        "adaptive": norm["kind"] == "ensemble-spread",
         "source_level": attained,
         "guarantee": (
-            f"for at least {attained:.0%} of new sources (split conformal over "
-            f"{cal['summary']['n_sources']} LOSO sources), at least 80% of frames (clips) lie inside the interval"
+            f"with 90% confidence (a tolerance bound over {cal['summary']['n_sources']} LOSO sources), at least "
+            f"{attained:.0%} of new sources have at least 80% of their in-domain frames (clips) inside the interval; "
+            "residuals of the fold models, served around the full-corpus refit (jackknife: no finite-sample "
+            "guarantee for the refit itself)"
         ),
         "worst_fold_frame_coverage": cal["summary"]["fold_frame_coverage_min"],
         "calibrated_on": "ensemble",
     }
-    assert cal["summary"]["n_sources"] == 3 and attained == 0.75
+    assert cal["summary"]["n_sources"] == 3 and attained == pytest.approx(0.1 ** (1 / 3))
     assert out["domain"]["n_outside"] == 0 and out["domain"]["description"].startswith(
         "trained on libx264 (presets medium"
     )
     assert [f["frame_index"] for f in out["frames"]] == [0, 1, 2, 3, 4]  # no frame_index: the row's position
     for f in out["frames"]:
         assert set(f) == {"clip", "frame_index", "score", "lower", "upper", "in_domain", "vmaf"}
-    for c in out["clips"]:
+    for c, sc in zip(out["clips"], clip_scale):
         assert set(c) == {
             "clip",
             "name",
@@ -586,9 +604,8 @@ def test_prediction_document_shape_and_interval_block(models):
             "in_domain",
             "vmaf",
         }
-        assert c["lower"] == pytest.approx(max(0.0, c["score"] - h_clip)) and c["upper"] == pytest.approx(
-            min(100.0, c["score"] + h_clip)
-        )
+        assert c["lower"] == pytest.approx(max(0.0, c["score"] - q_clip * sc), abs=1e-5)
+        assert c["upper"] == pytest.approx(min(100.0, c["score"] + q_clip * sc), abs=1e-5)
     smoke_m = m  # roll back: the smoke member's own calibration, named
     from vmafkit.serve.registry import rollback
 

@@ -145,10 +145,11 @@ def test_verdict_with_ref_dir(tmp_path):
 
 
 def test_verdict_carries_calibration_and_fold_coverage(tmp_path):
-    """The interval is the per-source-then-across-sources rule, recomputed here by hand from the
-    prediction files: 3 sources of 24 frames; a source's 95 % quantile is its 23rd smallest score
-    (ceil(0.95 * 24) = 23); across 3 sources k = min(3, ceil(4 * 0.9)) = 3, the largest; the
-    attained source level is 3 / 4. Each fold's coverage uses the largest of the *other* two."""
+    """The interval is the per-source-then-across-sources rule, recomputed here by hand (numpy) from
+    the prediction files: 3 sources of 24 frames; a source's 95 % quantile is its 23rd smallest score
+    (ceil(0.95 * 24) = 23); across 3 sources the tolerance rank is 3, the largest; the attained
+    source level 0.1 ** (1 / 3). The score is absolute or spread-normalised, whichever candidate
+    serves the smallest median half-width. Each fold's coverage uses the largest of the *other* two."""
     loso, _ = make_loso_dir(tmp_path, PASSING)
     verdict, _ = write_verdict(loso, [0, 1, 2])
     cal = verdict["calibration"]
@@ -158,20 +159,44 @@ def test_verdict_carries_calibration_and_fold_coverage(tmp_path):
     ]
     vmaf = np.array([r["vmaf"] for r in rows[0]])
     fold = np.array([r["fold"] for r in rows[0]])
-    pred = np.mean([[r["pred"] for r in seed] for seed in rows], axis=0)
-    free = np.mean([[r["pred_unlabelled"] for r in seed] for seed in rows], axis=0)
-    score = np.maximum(np.abs(vmaf - pred), np.abs(vmaf - free))
-    q = {f: np.sort(score[fold == f])[22] for f in ("srcA", "srcB", "srcC")}
+    preds = np.array([[r["pred"] for r in seed] for seed in rows])
+    frees = np.array([[r["pred_unlabelled"] for r in seed] for seed in rows])
+    pred, free = preds.mean(axis=0), frees.mean(axis=0)
+
+    def by_hand(offset):
+        """(score, labelled scale) per row: absolute residuals (offset None), or each divided by
+        the seeds' population std + offset, the larger of labelled and unlabelled."""
+        lab = np.ones(vmaf.size) if offset is None else preds.std(axis=0) + offset
+        unl = np.ones(vmaf.size) if offset is None else frees.std(axis=0) + offset
+        return np.maximum(np.abs(vmaf - pred) / lab, np.abs(vmaf - free) / unl), lab
+
+    def quantiles(score):
+        return {f: np.sort(score[fold == f])[22] for f in ("srcA", "srcB", "srcC")}
+
     assert cal["coverage"] == 0.95 and cal["frame"]["n"] == 72 and cal["n_sources"] == 3
-    assert cal["frame"]["half_width"] == pytest.approx(max(q.values()), abs=1e-12)
+    # every candidate's median served half-width, by hand; the sharpest is served
+    median_spread = float(np.median(preds.std(axis=0)))
+    widths = {}
+    for key in cal["normalisation"]["chosen_from"]:
+        offset = None if key == "none" else float(key) * median_spread
+        score, lab = by_hand(offset)
+        widths[key] = float(np.median(max(quantiles(score).values()) * lab))
+    assert cal["normalisation"]["chosen_from"] == pytest.approx(widths, abs=1e-9)
+    chosen = min(widths, key=lambda k: (widths[k], k != "none"))
+    assert cal["frame"]["half_width"] == pytest.approx(widths[chosen], abs=1e-9)
+    offset = None if chosen == "none" else float(chosen) * median_spread
+    assert cal["normalisation"].get("offset") == (None if offset is None else pytest.approx(offset))
+    score, lab = by_hand(offset)
+    q = quantiles(score)
     assert cal["source_level"] == pytest.approx(0.1 ** (1 / 3))  # tolerance bound: k = S = 3
     assert cal["guarantee"].startswith(
         "with 90% confidence (a tolerance bound over 3 LOSO sources), at least 46% of new sources"
     )
     for item in cal["per_fold"]:
         h = max(v for f, v in q.items() if f != item["fold"])
-        assert item["frame_half_width"] == pytest.approx(h, abs=1e-12)
-        assert item["frame_coverage"] == pytest.approx(np.mean(score[fold == item["fold"]] <= h))
+        mine = fold == item["fold"]
+        assert item["frame_half_width"] == pytest.approx(float(np.median(h * lab[mine])), abs=1e-9)
+        assert item["frame_coverage"] == pytest.approx(np.mean(score[mine] <= h))
     assert cal["fold_frame_coverage_min"] == pytest.approx(min(f["frame_coverage"] for f in cal["per_fold"]))
     assert verdict["gate"]["interval_coverage_min"] == cal["fold_frame_coverage_min"]
 

@@ -12,7 +12,8 @@ statistic is computed on the rows the fold's own training domain serves
   (one number per source, as the PLCC terms of the gate do);
 * baseline: libvmaf's nu-SVR recipe (`train.baseline`) on the same folds and rows, its pooled RMSE
   and SROCC, and a one-sided Wilcoxon signed-rank test over sources of "the ensemble's per-source
-  RMSE is larger than the baseline's" (scipy; exact for fewer than 50 sources without ties).
+  RMSE is larger than the baseline's plus the allowed margin" (`rmse_allowance`; scipy, exact for
+  fewer than 50 sources without ties).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from vmafkit import thresholds as T
 from vmafkit.corpus.schema import Corpus
 from vmafkit.train import metrics
 
@@ -43,12 +45,20 @@ def _finite(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+def rmse_allowance(baseline_rmse: float) -> float:
+    """The largest RMSE the ensemble may have beside a baseline of `baseline_rmse`: that plus the
+    larger of `T.BASELINE_RMSE_MARGIN` of it and `T.BASELINE_RMSE_MARGIN_VMAF` VMAF points."""
+    return baseline_rmse + max(T.BASELINE_RMSE_MARGIN * baseline_rmse, T.BASELINE_RMSE_MARGIN_VMAF)
+
+
 def paired_worse_p(ensemble_rmse: list[float], baseline_rmse: list[float]) -> float | None:
-    """One-sided p-value of "the ensemble's per-source RMSE exceeds the baseline's" (Wilcoxon
-    signed-rank over sources); None with fewer than 2 sources or when every difference is 0."""
+    """One-sided p-value of "the ensemble's per-source RMSE exceeds the baseline's allowance"
+    (`rmse_allowance`; Wilcoxon signed-rank over sources); None with fewer than 2 sources or when
+    every difference is 0."""
     from scipy.stats import wilcoxon
 
-    diff = np.asarray(ensemble_rmse, dtype=np.float64) - np.asarray(baseline_rmse, dtype=np.float64)
+    allowed = np.array([rmse_allowance(float(b)) for b in baseline_rmse])
+    diff = np.asarray(ensemble_rmse, dtype=np.float64) - allowed
     if diff.size < 2 or not np.any(diff != 0):
         return None
     return float(wilcoxon(diff, alternative="greater", zero_method="wilcox").pvalue)

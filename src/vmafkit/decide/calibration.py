@@ -92,11 +92,25 @@ def _by_fold(scores: np.ndarray, folds: np.ndarray) -> dict[str, np.ndarray]:
     return {fold: np.sort(scores[folds == fold]) for fold in sorted(set(folds.tolist()))}
 
 
+def _served_half_width(q: float, scales: np.ndarray | None, quantile: float = 0.5) -> float:
+    """A quantile over rows of the half-width served: q x each row's scale (q itself unscaled)."""
+    if scales is None or not math.isfinite(q):
+        return q
+    return float(np.quantile(q * scales, quantile))
+
+
 def _level(
-    scores: np.ndarray, folds: np.ndarray, coverage: float, checks: Mapping[str, np.ndarray] | None = None
+    scores: np.ndarray,
+    folds: np.ndarray,
+    coverage: float,
+    checks: Mapping[str, np.ndarray] | None = None,
+    scales: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Half-width over all folds, and per fold the coverage of a half-width from the other folds.
-    `checks`: other score arrays (same rows) whose per-fold coverage is also measured."""
+    """Multiplier over all folds, and per fold the coverage of a multiplier from the other folds.
+    `checks`: other score arrays (same rows) whose per-fold coverage is also measured. `scales`:
+    per row, what the multiplier is multiplied by to give its half-width in VMAF points (None:
+    scores are absolute residuals, the multiplier is the half-width); the half-widths reported are
+    the median (and 90th percentile) over the rows of what would be served."""
     per_source = _by_fold(scores, folds)
     half, attained = source_half_width(list(per_source.values()), coverage)
     per_fold: dict[str, dict[str, Any]] = {}
@@ -105,7 +119,7 @@ def _level(
         q, _ = source_half_width(others, coverage)
         item = {
             "n": int(mine.size),
-            "half_width": _finite(q),
+            "half_width": _finite(_served_half_width(q, None if scales is None else scales[folds == fold])),
             "coverage": float(np.mean(mine <= q)),
             "source_quantile": source_quantile(mine, coverage),
         }
@@ -117,12 +131,15 @@ def _level(
     return {
         "n": int(scores.size),
         "n_sources": len(per_source),
-        "half_width": _finite(half),
+        "multiplier": _finite(half),
+        "half_width": _finite(_served_half_width(half, scales)),
+        "half_width_p90": _finite(_served_half_width(half, scales, 0.9)),
         "source_level": attained,
         "sources_below": below,
         "sources_below_allowed": allowed_misses(len(per_source), attained),
         "half_widths": {
-            f"{c:g}": _finite(source_half_width(list(per_source.values()), c)[0]) for c in T.REPORTED_COVERAGES
+            f"{c:g}": _finite(_served_half_width(source_half_width(list(per_source.values()), c)[0], scales))
+            for c in T.REPORTED_COVERAGES
         },
         "pooled_coverage": float(np.mean(scores <= half)),
         "fold_coverage_min": float(np.min(covs)),
@@ -186,28 +203,51 @@ def calibrate(
     frame_fold = base["fold"][served]
     clip_fold = cell_fold[cell_served]
 
-    def levels(members: list[int]) -> tuple[dict, dict]:
-        pred = np.stack([per_seed[s]["pred"] for s in members]).mean(axis=0)
-        frame_labelled = np.abs(base["vmaf"] - pred)
-        clip_labelled = np.abs(vmaf_cell - cell_means(pred, cell))
-        frame_score, clip_score = frame_labelled, clip_labelled
-        frame_checks = {"labelled": frame_labelled}
-        clip_checks = {"labelled": clip_labelled}
-        if label_free:
-            free = np.stack([per_seed[s]["pred_unlabelled"] for s in members]).mean(axis=0)
-            frame_free = np.abs(base["vmaf"] - free)
-            clip_free = np.abs(vmaf_cell - cell_means(free, cell))
-            frame_score, clip_score = np.maximum(frame_labelled, frame_free), np.maximum(clip_labelled, clip_free)
-            frame_checks["unlabelled"], clip_checks["unlabelled"] = frame_free, clip_free
-        frame_checks = {k: v[served] for k, v in frame_checks.items()}
-        clip_checks = {k: v[cell_served] for k, v in clip_checks.items()}
+    def levels(members: list[int], offset: float | None) -> tuple[dict, dict]:
+        """Frame and clip levels of the mean of `members`; `offset` None: absolute residuals, else
+        residuals divided by (spread over members + offset) (`normalisation`)."""
+        frame_scores, clip_scores, frame_scales, clip_scales = [], [], [], []
+        frame_checks: dict[str, np.ndarray] = {}
+        clip_checks: dict[str, np.ndarray] = {}
+        for kind, key in (("labelled", "pred"), ("unlabelled", "pred_unlabelled")):
+            if kind == "unlabelled" and not label_free:
+                continue
+            stack = np.stack([per_seed[s][key] for s in members])
+            pred = stack.mean(axis=0)
+            frame_scale = np.ones(n_rows) if offset is None else stack.std(axis=0) + offset
+            clip_scale = cell_means(frame_scale, cell)
+            frame = np.abs(base["vmaf"] - pred) / frame_scale
+            clip = np.abs(vmaf_cell - cell_means(pred, cell)) / clip_scale
+            frame_checks[kind], clip_checks[kind] = frame[served], clip[cell_served]
+            frame_scores.append(frame)
+            clip_scores.append(clip)
+            frame_scales.append(frame_scale)
+            clip_scales.append(clip_scale)
+        frame_score, clip_score = np.max(frame_scores, axis=0), np.max(clip_scores, axis=0)
+        # the half-width reported is the one served with labels given (the common case)
+        scaled = offset is not None
         return (
-            _level(frame_score[served], frame_fold, coverage, frame_checks),
-            _level(clip_score[cell_served], clip_fold, coverage, clip_checks),
+            _level(
+                frame_score[served], frame_fold, coverage, frame_checks, frame_scales[0][served] if scaled else None
+            ),
+            _level(
+                clip_score[cell_served],
+                clip_fold,
+                coverage,
+                clip_checks,
+                clip_scales[0][cell_served] if scaled else None,
+            ),
         )
 
-    ens_frame, ens_clip = levels(seeds)
-    one_frame, one_clip = levels(seeds[:1])  # the smoke fallback member: lowest seed
+    candidates: dict[str, tuple[float | None, dict, dict]] = {"none": (None, *levels(seeds, None))}
+    for factor in T.SPREAD_OFFSETS:
+        offset = spread_offset(per_seed, seeds, served, factor)
+        if offset is not None:
+            candidates[f"{factor:g}"] = (offset, *levels(seeds, offset))
+    # the sharpest: the smallest median served frame half-width (ties: the simpler, absolute)
+    chosen = min(candidates, key=lambda k: (_width_key(candidates[k][1]), k != "none"))
+    offset, ens_frame, ens_clip = candidates[chosen]
+    one_frame, one_clip = levels(seeds[:1], None)  # the smoke fallback member (lowest seed): no spread
     folds = sorted(ens_frame["per_fold"])
     refused = _refusals(base["fold"], served)
     per_fold = []
@@ -257,6 +297,10 @@ def calibrate(
         "label_free": bool(label_free),
         "guarantee": guarantee_text(coverage, ens_frame["source_level"], ens_frame["n_sources"]),
         "seeds": seeds,
+        "normalisation": {
+            **normalisation(offset),
+            "chosen_from": {k: _finite(float(v[1]["half_width"] or math.inf)) for k, v in candidates.items()},
+        },
         "frame": public(ens_frame),
         "clip": public(ens_clip),
         "per_fold": per_fold,
@@ -277,11 +321,55 @@ def calibrate(
         "default_coverage": float(coverage),
         "source_level": T.SOURCE_LEVEL,
         "label_free": bool(label_free),
-        "ensemble": {"seeds": seeds, "frame": residuals(ens_frame), "clip": residuals(ens_clip)},
+        "ensemble": {
+            "seeds": seeds,
+            "normalisation": normalisation(offset),
+            "frame": residuals(ens_frame),
+            "clip": residuals(ens_clip),
+        },
         "single_member": {"seed": seeds[0], "frame": residuals(one_frame), "clip": residuals(one_clip)},
         "summary": summary,
     }
     return {"summary": summary, "file": file}
+
+
+NORMALISED = "ensemble-spread"
+ABSOLUTE = "none"
+
+
+def _width_key(level: Mapping[str, Any]) -> float:
+    value = level.get("half_width")
+    return math.inf if value is None else float(value)
+
+
+def spread_offset(
+    per_seed: Mapping[int, Mapping[str, np.ndarray]], seeds: list[int], served: np.ndarray, factor: float
+) -> float | None:
+    """The offset c of the normalised score |residual| / (spread + c): `factor` times the median
+    spread (population std over the seeds' held-out predictions) of the served rows. None
+    (absolute residuals) for one seed, or when the seeds never disagree."""
+    if len(seeds) < 2:
+        return None
+    spread = np.stack([per_seed[s]["pred"] for s in seeds]).std(axis=0)[served]
+    offset = factor * float(np.median(spread))
+    return offset if offset > 0.0 else None
+
+
+def normalisation(offset: float | None) -> dict[str, Any]:
+    """The calibration file's description of its scores: what predict divides by."""
+    if offset is None:
+        return {"kind": ABSOLUTE}
+    return {"kind": NORMALISED, "offset": offset}
+
+
+def row_scales(normalisation_block: Mapping[str, Any] | None, spread: np.ndarray | None, n: int) -> np.ndarray:
+    """Per row, what the calibrated multiplier is multiplied by: spread + offset for a normalised
+    calibration (`spread`: the members' population std per row), 1 for an absolute one."""
+    if not normalisation_block or normalisation_block.get("kind") == ABSOLUTE:
+        return np.ones(n)
+    if spread is None:
+        raise InputError("the calibration is normalised by the ensemble's spread, but no spread was computed")
+    return np.asarray(spread, dtype=np.float64) + float(normalisation_block["offset"])
 
 
 def _refusals(folds: np.ndarray, served: np.ndarray) -> dict[str, Any]:

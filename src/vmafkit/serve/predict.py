@@ -33,14 +33,16 @@ import numpy as np
 
 from vmafkit import layout
 from vmafkit import thresholds as T
+from vmafkit.decide.calibration import ABSOLUTE, guarantee_text, row_scales
 from vmafkit.decide.calibration import METHOD as CALIBRATION_METHOD
-from vmafkit.decide.calibration import guarantee_text
 from vmafkit.errors import InputError
 from vmafkit.io import iter_json_objects, read_json
+from vmafkit.serve.onnx_graph import OUTPUT_NAME
 from vmafkit.train.metrics import source_half_width
 from vmafkit.validation import validate_or_raise
 
 MODE_ENSEMBLE = "ensemble"
+SPREAD_NAME = "spread"  # the merged graph's second output: the members' population std
 MODE_SMOKE = "smoke-single-member"
 PREDICTION_SCHEMA_VERSION = 1
 VMAF_RANGE = (0.0, 100.0)
@@ -76,12 +78,28 @@ class LoadedEnsemble:
         """Ensemble mean [N] (float64) for raw canonical-6 [N, 6] and codec block [N, 14]."""
         return run_batched(self.session, features, codec, threads=self.threads).astype(np.float64)
 
-    def half_widths(self, coverage: float) -> tuple[float, float, float]:
-        """(frame, clip) half-widths at `coverage` of frames (clips) for the calibration's share of
-        new sources, and that share (the attained source level); inf, inf, 0 when uncalibrated."""
+    def scores_and_spread(self, features: np.ndarray, codec: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(ensemble mean, spread) [N] float64: the spread is the members' population std (what a
+        normalised calibration scales its intervals by); None for one member."""
+        if len(self.onnx_paths) < 2:
+            return self.scores(features, codec), None
+        out = run_batched(self.session, features, codec, threads=self.threads, outputs=(OUTPUT_NAME, SPREAD_NAME))
+        return out[0].astype(np.float64), out[1].astype(np.float64)
+
+    def calibration_part(self) -> dict[str, Any] | None:
+        """The calibration block the running members use (the ensemble's, or the smoke member's)."""
         if self.calibration is None:
+            return None
+        return self.calibration["ensemble"] if self.mode == MODE_ENSEMBLE else self.calibration["single_member"]
+
+    def half_widths(self, coverage: float) -> tuple[float, float, float]:
+        """(frame, clip) multipliers at `coverage` of frames (clips) for the calibration's share of
+        new sources, and that share (the attained source level); inf, inf, 0 when uncalibrated. A
+        row's half-width is the multiplier times its scale (`calibration.row_scales`: 1 for an
+        absolute calibration)."""
+        part = self.calibration_part()
+        if part is None or self.calibration is None:
             return math.inf, math.inf, 0.0
-        part = self.calibration["ensemble"] if self.mode == MODE_ENSEMBLE else self.calibration["single_member"]
         level = self.calibration["source_level"]
         frame, attained = source_half_width([np.asarray(v) for v in part["frame"]["sources"].values()], coverage, level)
         clip, _ = source_half_width([np.asarray(v) for v in part["clip"]["sources"].values()], coverage, level)
@@ -89,7 +107,13 @@ class LoadedEnsemble:
 
 
 def run_batched(
-    session, features: np.ndarray, codec: np.ndarray, *, batch: int = DEFAULT_BATCH, threads: int = 1
+    session,
+    features: np.ndarray,
+    codec: np.ndarray,
+    *,
+    batch: int = DEFAULT_BATCH,
+    threads: int = 1,
+    outputs: Sequence[str] = (OUTPUT_NAME,),
 ) -> np.ndarray:
     """`score` [N] float32 of a (features, codec_onehot) -> score session, in batches of `batch`
     rows (small batches keep the activations in cache: measured up to 2x faster than 64 Ki rows,
@@ -98,13 +122,15 @@ def run_batched(
     feats = np.ascontiguousarray(features, dtype=np.float32)
     codec = np.ascontiguousarray(codec, dtype=np.float32)
     n = feats.shape[0]
-    out = np.empty(n, dtype=np.float32)
+    names = list(outputs)
+    out = np.empty((len(names), n), dtype=np.float32)
     starts = list(range(0, n, batch))
 
     def work(share: list[int]) -> None:
         for a in share:
             b = min(a + batch, n)
-            out[a:b] = session.run(["score"], {"features": feats[a:b], "codec_onehot": codec[a:b]})[0]
+            for k, values in enumerate(session.run(names, {"features": feats[a:b], "codec_onehot": codec[a:b]})):
+                out[k, a:b] = values
 
     threads = max(1, min(int(threads), len(starts)))
     if threads == 1:
@@ -115,12 +141,14 @@ def run_batched(
         per = -(-len(starts) // threads)
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(work, [starts[i : i + per] for i in range(0, len(starts), per)]))
-    return out
+    return out[0] if len(names) == 1 else out
 
 
 def merge_members(onnx_paths: Sequence[str | Path | bytes]) -> bytes:
     """One ONNX graph that runs every member on the shared inputs and outputs their Mean as
-    `score` (one onnxruntime call per batch instead of one per member)."""
+    `score` (one onnxruntime call per batch instead of one per member) and, with two or more
+    members, their population standard deviation as `spread` (sqrt of the mean squared deviation
+    from the mean: computed from deviations, not E[x^2] - E[x]^2, which float32 cancels)."""
     import onnx
     from onnx import helper
 
@@ -151,11 +179,22 @@ def merge_members(onnx_paths: Sequence[str | Path | bytes]) -> bytes:
             new.output.extend(rename(n) for n in node.output)
             nodes.append(new)
         outs.append(rename(model.graph.output[0].name))
-    nodes.append(helper.make_node("Mean", outs, ["score"], name="ensemble_mean"))
+    nodes.append(helper.make_node("Mean", outs, [OUTPUT_NAME], name="ensemble_mean"))
+    squares = []
+    for k, member_out in enumerate(outs):
+        nodes.append(helper.make_node("Sub", [member_out, OUTPUT_NAME], [f"dev{k}"], name=f"spread_dev{k}"))
+        nodes.append(helper.make_node("Mul", [f"dev{k}", f"dev{k}"], [f"sq{k}"], name=f"spread_sq{k}"))
+        squares.append(f"sq{k}")
+    nodes.append(helper.make_node("Mean", squares, ["spread_var"], name="spread_mean"))
+    nodes.append(helper.make_node("Sqrt", ["spread_var"], [SPREAD_NAME], name="spread_sqrt"))
+    spread_out = onnx.ValueInfoProto()
+    spread_out.CopyFrom(first.graph.output[0])
+    spread_out.name = SPREAD_NAME
     graph = helper.make_graph(
-        nodes, "vmafkit_ensemble", list(first.graph.input), [first.graph.output[0]], initializer=inits
+        nodes, "vmafkit_ensemble", list(first.graph.input), [first.graph.output[0], spread_out], initializer=inits
     )
     del graph.output[0].metadata_props[:]
+    del graph.output[1].metadata_props[:]
     merged = helper.make_model(graph, opset_imports=list(first.opset_import), producer_name="vmafkit")
     merged.ir_version = first.ir_version
     onnx.checker.check_model(merged)
@@ -423,8 +462,10 @@ def predict_features(
     codec = ens.spec.codec_block(
         [e if e is not None else "unknown" for e in encs], [p if p is not None else "" for p in presets], cqs
     )
-    scores = np.clip(ens.scores(feats, codec), *VMAF_RANGE)
+    raw, spread = ens.scores_and_spread(feats, codec)
+    scores = np.clip(raw, *VMAF_RANGE)
     h_frame, h_clip, attained = ens.half_widths(coverage)
+    scale = row_scales((ens.calibration_part() or {}).get("normalisation"), spread, n)
     notes = list(ens.notes)
     missing = [k for k, given in (("encoder", encs), ("preset", presets)) if any(v is None for v in given)]
     if np.isnan(cqs).any():
@@ -455,7 +496,7 @@ def predict_features(
     if with_frames:
         for i, row in enumerate(rows):
             inside = problems[i] is None
-            lo, hi = bounds(float(scores[i]), h_frame, inside)
+            lo, hi = bounds(float(scores[i]), h_frame * scale[i], inside)
             item: dict[str, Any] = {
                 "clip": int(clip_of[i]),
                 "frame_index": int(row.get("frame_index", i)),
@@ -471,11 +512,15 @@ def predict_features(
                 item["vmaf"] = float(value)
             frames_out.append(item)
     clips_out = []
+    clip_widths: list[float] = []
     for (name, enc, pre, cqv, rung), c in keys.items():
         member = clip_of == c
         mean = float(np.clip(scores[member].mean(), *VMAF_RANGE))
         reasons = sorted({p for p in (problems[i] for i in np.flatnonzero(member)) if p is not None})
-        lo, hi = bounds(mean, h_clip, not reasons)
+        clip_h = h_clip * float(scale[member].mean())
+        if not reasons:
+            clip_widths.append(clip_h)
+        lo, hi = bounds(mean, clip_h, not reasons)
         item = {
             "clip": c,
             "name": name,
@@ -498,6 +543,9 @@ def predict_features(
         clips_out.append(item)
     calibrated = math.isfinite(h_frame)
     summary = (ens.calibration or {}).get("summary", {})
+    adaptive = ((ens.calibration_part() or {}).get("normalisation") or {}).get("kind", ABSOLUTE) != ABSOLUTE
+    served_rows = np.array([p is None for p in problems], dtype=bool)
+    typical = float(np.median(h_frame * scale[served_rows])) if calibrated and served_rows.any() else h_frame
     return {
         "schema_version": PREDICTION_SCHEMA_VERSION,
         "model": ens.model_id,
@@ -506,8 +554,13 @@ def predict_features(
         "coverage": float(coverage),
         "interval": {
             "method": CALIBRATION_METHOD,
-            "frame_half_width": h_frame if calibrated else None,
-            "clip_half_width": h_clip if math.isfinite(h_clip) else None,
+            "frame_half_width": typical if calibrated else None,
+            # typical served half-widths: the median over in-domain frames (clips); every frame and
+            # clip carries its own bounds (an adaptive calibration scales them by the members' spread)
+            "clip_half_width": (float(np.median(clip_widths)) if clip_widths else (None if adaptive else h_clip))
+            if math.isfinite(h_clip)
+            else None,
+            "adaptive": adaptive,
             "source_level": attained if calibrated else None,
             "guarantee": guarantee_text(coverage, attained, summary.get("n_sources", 0)) if calibrated else None,
             "worst_fold_frame_coverage": summary.get("fold_frame_coverage_min") if calibrated else None,

@@ -244,8 +244,8 @@ def predict_rows(
 
 def _guarantee(coverage: float, level: float, n_contents: int) -> str:
     return (
-        f"for at least {level:.0%} of new contents (split conformal over {n_contents} held-out contents), "
-        f"at least {coverage:.0%} of clips lie inside the interval"
+        f"with {T.SOURCE_CONFIDENCE:.0%} confidence (a tolerance bound over {n_contents} held-out contents), "
+        f"at least {level:.0%} of new contents have at least {coverage:.0%} of their clips inside the interval"
     )
 
 

@@ -2,9 +2,9 @@
 often it held on held-out contents.
 
 Per content s, q_s = the smallest half-width covering at least `coverage` of that content's clips
-(|score - ensemble|); the half-width is the k-th smallest q_s over contents with
-k = ceil((S + 1) * SOURCE_LEVEL) (`train.metrics.source_half_width`): "for at least that level of
-new contents, at least `coverage` of their clips lie inside". Held-out check: each content's
+(|score - ensemble|); the half-width is the k-th smallest q_s over contents, k from the tolerance
+bound of `train.metrics.source_half_width`: "with SOURCE_CONFIDENCE, for at least the attained
+level of new contents, at least `coverage` of their clips lie inside". Held-out check: each content's
 clips are judged against the half-width calibrated on the *other* contents only, and the report
 gives the pooled fraction inside (the held-out coverage), the per-content fractions and the worst.
 """
@@ -56,7 +56,7 @@ def conformal(
     covered = residual <= held_half
     covs = [float(p["coverage"]) for p in per_fold]
     return {
-        "method": "per-source (content) quantile of held-out |score - ensemble|, then split conformal across contents "
+        "method": "per-source (content) quantile of held-out |score - ensemble|, then a tolerance bound across contents "
         "(train.metrics.source_half_width); each content judged with the half-width of the other contents",
         "coverage_target": float(coverage),
         "source_level_target": float(level),

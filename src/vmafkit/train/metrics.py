@@ -8,6 +8,7 @@ when nothing is left, so one undefined fold cannot make a summary order-dependen
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Iterable, Sequence
@@ -258,6 +259,7 @@ def source_rank(n_sources: int, level: float) -> int:
     return max(1, min(n_sources, int(math.ceil((n_sources + 1) * level - 1e-9))))
 
 
+@functools.lru_cache(maxsize=256)
 def tolerance_rank(n_sources: int, level: float, confidence: float) -> tuple[int, float]:
     """(k, attained level) of a distribution-free tolerance bound over sources.
 
