@@ -26,17 +26,20 @@ SOURCE_BIAS_MAX = 5.0  # every source's |mean(prediction - vmaf)|
 FRAME_HALF_WIDTH_MEDIAN_MAX = 8.0
 
 # The ensemble must earn its keep against libvmaf's own recipe (train/baseline.py: a nu-SVR on
-# the same features, on the same folds). It HOLDs when its pooled RMSE exceeds the baseline's by
-# more than the larger of BASELINE_RMSE_MARGIN (relative) and BASELINE_RMSE_MARGIN_VMAF (VMAF
-# points), when its pooled SROCC falls below the baseline's by more than BASELINE_SROCC_MARGIN, or
-# when a one-sided Wilcoxon signed-rank test over sources finds its per-source RMSE worse than the
-# baseline's plus that same margin at BASELINE_ALPHA. Margins: the seed-to-seed spread of the
-# ensembles' pooled RMSE was ~4 % and of SROCC ~0.002; half a VMAF point is far below a
-# just-noticeable difference (several points), and is the practical equivalence the gate allows: a
-# refit of libvmaf's recipe reproduces the vmaf_v0.6.1 teacher (itself a nu-SVR on these features)
-# at RMSE 0.23 on the 13 real clips, where the ensemble is at 0.65 (BENCHMARKS.md).
+# the same features, on the same folds). A non-inferiority check, not a superiority one: it HOLDs
+# when its pooled RMSE exceeds the baseline's by more than the larger of BASELINE_RMSE_MARGIN
+# (relative) and BASELINE_RMSE_MARGIN_VMAF (VMAF points), when its pooled SROCC falls below the
+# baseline's by more than BASELINE_SROCC_MARGIN, or when a one-sided Wilcoxon signed-rank test over
+# sources finds its per-source RMSE beyond the baseline's plus that same margin at BASELINE_ALPHA.
+# Why a margin in VMAF points: a refit of libvmaf's recipe reproduces the vmaf_v0.6.1 teacher
+# (itself a nu-SVR on these features) very closely, at RMSE 0.23 on the 13 real clips where the
+# ensemble is at 0.65 (BENCHMARKS.md); one VMAF point of RMSE is a sixth of the ~6-point
+# just-noticeable difference, so "within a point of libvmaf's own recipe" is the practical
+# equivalence asked of the ensemble, while the failures it must catch are far beyond it (an
+# under-trained ensemble at 3.4 against 1.86, a one-feature model at 7.5). Relative margin: the
+# seed-to-seed spread of the ensembles' pooled RMSE was ~4 %; SROCC's ~0.002.
 BASELINE_RMSE_MARGIN = 0.10
-BASELINE_RMSE_MARGIN_VMAF = 0.5
+BASELINE_RMSE_MARGIN_VMAF = 1.0
 BASELINE_SROCC_MARGIN = 0.005
 BASELINE_ALPHA = 0.05
 
@@ -66,11 +69,14 @@ EXPORT_OPSET = 17
 
 # Serving: a feature may lie this fraction of its trained range outside that range and still count
 # as inside the training domain (predict refuses beyond it unless --allow-out-of-domain). Chosen
-# from the held-out coverage of rows near the boundary (BENCHMARKS.md, "Domain margin").
+# from the held-out coverage of rows near the boundary (bench/domain_margin.py, BENCHMARKS.md): on
+# the 13 real clips the rows a 5 % margin admits are covered 0.978 (inside: 0.999), those a 10 %
+# margin would add 0.915, 20 %: 0.70.
 DOMAIN_FEATURE_MARGIN = 0.05
 # ... and the features together may lie this fraction beyond the largest Mahalanobis distance of a
 # trained row (train/domain.py: the six features are strongly correlated, so a row inside every
-# range can still be unlike anything trained on).
+# range can still be unlike anything trained on). At 10 % it refused demo rows predicted no worse
+# than the rows kept (bench/domain_margin.py), so it is set to catch gross outliers only.
 DOMAIN_JOINT_MARGIN = 0.5
 
 # Prediction intervals: default coverage of the conformal interval.
@@ -81,14 +87,19 @@ DEFAULT_COVERAGE = 0.95
 # level that is attained at that confidence is stated instead.
 SOURCE_LEVEL = 0.9
 SOURCE_CONFIDENCE = 0.9
-# Locally adaptive intervals: a frame's score may be |residual| / (ensemble spread + c), c = a
-# factor x the median spread, so a frame the seeds agree on gets a narrow interval and one they
-# dispute a wide one. Calibration tries the absolute score and each factor below and serves the one
-# with the smallest median frame half-width (the choice looks at widths only, never at coverage, so
-# the held-out coverage check still judges it). Measured (BENCHMARKS.md, "Adaptive intervals"): on
-# the 13 real clips the spread tracks the error (1.77 at factor 1 against 3.22 absolute); on the
-# synthetic demo it does not (absolute 4.20 is the sharpest), hence a choice, not a constant.
-SPREAD_OFFSETS = (0.5, 1.0, 2.0, 4.0)
+# Locally adaptive intervals: with two or more seeds a frame's score is |residual| / (ensemble
+# spread + c), c = SPREAD_OFFSET x the median spread of the served held-out rows, so a frame the
+# seeds agree on gets a narrower interval than one they dispute. One fixed rule, not a choice made
+# on the data the check judges. Measured (bench/intervals.py, BENCHMARKS.md "Adaptive
+# intervals"), median frame half-width / worst held-out source coverage, absolute -> factor 4:
+# 13 real clips 3.22/0.87 -> 2.31/0.87; 8 real clips 2.86/0.88 -> 1.59/0.92; demo 4.20/0.95 ->
+# 4.11/0.90; three faster demo recipes 5.12/0.88 -> 4.02/0.86, 6.43/0.53 -> 4.39/0.94, 4.48/0.80
+# -> 4.12/0.80. Smaller factors were sharper on the real clips (1: 1.77) but fell to 0.69 on a demo
+# recipe; the spread of 5 seeds is a noisy difficulty measure, and c keeps it a correction.
+SPREAD_OFFSET = 4.0
+# ... with at least this many seeds: the spread of two predictions is one difference, and on the
+# 9-source test corpus it let a source fall to 0.60 where absolute residuals held 0.9.
+SPREAD_MIN_SEEDS = 3
 # Coverages whose half-widths the verdict reports (the calibration file holds every residual,
 # so `predict --coverage` may ask for any level in (0, 1)).
 REPORTED_COVERAGES = (0.5, 0.8, 0.9, 0.95, 0.99)

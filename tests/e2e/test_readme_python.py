@@ -35,16 +35,16 @@ def test_readme_python_example_runs(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     work = tmp_path / "vmafkit-python"
-    # 9 demo clips x libx264 x 3 cqs x the first 12 frames of each
+    # 9 demo clips x libx264 x 4 cqs x the first 24 frames of each
     rows = [json.loads(line) for line in (work / "corpus.jsonl").read_text().splitlines()]
-    assert len(rows) == 9 * 3 * 12 and {r["cq"] for r in rows} == {22, 30, 38}
-    assert f"corpus: {len(rows)} rows from 27 encodes" in proc.stdout
+    assert len(rows) == 9 * 4 * 24 and {r["cq"] for r in rows} == {19, 25, 31, 37}
+    assert f"corpus: {len(rows)} rows from 36 encodes" in proc.stdout
     # the example's settings clear the gate here; so the export and the prediction ran
     assert (work / "loso" / "PROMOTE.json").is_file() and not (work / "loso" / "HOLD.json").exists()
     assert "gate passed: True" in proc.stdout
     registry = json.loads((work / "models" / "registry.json").read_text())
-    assert sorted(row["seed"] for row in registry["models"]) == [0, 1]
+    assert sorted(row["seed"] for row in registry["models"]) == [0, 1, 2]
     first = rows[0]
-    vmaf = sum(r["vmaf"] for r in rows[:12]) / 12  # the predicted encode's libvmaf mean, from the corpus
+    vmaf = sum(r["vmaf"] for r in rows[:24]) / 24  # the predicted encode's libvmaf mean, from the corpus
     line = proc.stdout.strip().splitlines()[-1]
     assert line.startswith(f"{first['src']} at cq {first['cq']}: predicted ") and line.endswith(f"libvmaf {vmaf:.1f}")

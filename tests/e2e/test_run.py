@@ -49,7 +49,7 @@ def _check_exit_matches_verdict(proc, out, seeds):
     file's own `verdict` agrees with its name, the gate's per-seed PLCCs equal scipy's Pearson r
     recomputed from the held-out prediction files (mean over folds), and the verdict follows the
     published thresholds (mean and every seed >= 0.95, spread <= 0.005, worst-fold coverage >= 0.75)
-    applied to those numbers. Returns the verdict JSON."""
+    applied to those numbers, and every accuracy term. Returns the verdict JSON."""
     from scipy.stats import pearsonr
 
     path = _verdict_file(out)
@@ -78,6 +78,8 @@ def _check_exit_matches_verdict(proc, out, seeds):
         and max(recomputed.values()) - min(recomputed.values()) <= 0.005 + 1e-12
         and coverage is not None
         and coverage >= 0.75
+        # the terms in VMAF points and against the nu-SVR (their numbers: tests/unit/test_decide_accuracy.py)
+        and all(check["pass"] for check in verdict["gate"]["checks"].values())
     )
     assert verdict["verdict"] == ("PROMOTE" if passes else "HOLD"), verdict["gate"]
     assert (out / "models" / "registry.json").is_file() == passes

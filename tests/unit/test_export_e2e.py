@@ -50,13 +50,19 @@ def test_train_verdict_export_flip_predict(tmp_path):
         for s in (0, 1, 2)
     ]
     vmaf = np.array([r["vmaf"] for r in rows])
-    pred = np.mean([[r["pred"] for r in seed] for seed in lines], axis=0)
-    free = np.mean([[r["pred_unlabelled"] for r in seed] for seed in lines], axis=0)
-    score = np.maximum(np.abs(vmaf - pred), np.abs(vmaf - free))
-    expected = max(np.quantile(score[(src == s) & served], 0.95, method="inverted_cdf") for s in set(src.tolist()))
-    # that is the absolute candidate; the interval served is the sharpest candidate, never wider
-    assert cal["normalisation"]["chosen_from"]["none"] == pytest.approx(expected, abs=1e-9)
-    assert cal["frame"]["half_width"] <= expected + 1e-12
+    preds = np.array([[r["pred"] for r in seed] for seed in lines])
+    frees = np.array([[r["pred_unlabelled"] for r in seed] for seed in lines])
+    # three seeds: each residual over (the seeds' population std + 4 x its median over served rows)
+    offset = 4.0 * np.median(preds.std(axis=0)[served])
+    scale = preds.std(axis=0) + offset
+    score = np.maximum(
+        np.abs(vmaf - preds.mean(axis=0)) / scale, np.abs(vmaf - frees.mean(axis=0)) / (frees.std(axis=0) + offset)
+    )
+    multiplier = max(np.quantile(score[(src == s) & served], 0.95, method="inverted_cdf") for s in set(src.tolist()))
+    assert cal["normalisation"] == {"kind": "ensemble-spread", "offset": pytest.approx(offset, abs=1e-9)}
+    assert cal["frame"]["multiplier"] == pytest.approx(multiplier, abs=1e-9)
+    # the half-width reported is the median of what is served on the served rows (labels given)
+    assert cal["frame"]["half_width"] == pytest.approx(float(np.median(multiplier * scale[served])), abs=1e-9)
 
     models = tmp_path / "models"
     summary = export_ensemble(corpus, path, models)

@@ -110,7 +110,10 @@ def test_ensemble_after_flip_and_cli_equals_api(models, tmp_path):
     # predict serves the member mean clipped to the VMAF range [0, 100]
     np.testing.assert_allclose(scores, np.clip(members.mean(axis=0), 0.0, 100.0), atol=1e-5)
     cal = json.loads((m / f"{ID}_calibration.json").read_text())
-    h = _half_width(cal["ensemble"]["frame"])
+    norm = cal["ensemble"]["normalisation"]
+    # an adaptive calibration scales each frame's half-width by (the members' spread + the offset)
+    scale = members.std(axis=0)[0] + norm["offset"] if norm["kind"] == "ensemble-spread" else 1.0
+    h = _half_width(cal["ensemble"]["frame"]) * scale
     frame = cli_out["frames"][0]
     assert frame["lower"] == pytest.approx(max(0.0, frame["score"] - h))
     assert frame["upper"] == pytest.approx(min(100.0, frame["score"] + h))

@@ -30,6 +30,7 @@ FRAMES = 4
 SECTION_TITLES = (
     "Verdict",
     "Gate margins",
+    "Accuracy against libvmaf&#x27;s recipe",
     "Per-fold PLCC per seed",
     "Predicted vs VMAF per held-out source",
     "Interval coverage per fold",
@@ -134,6 +135,25 @@ def _verdict(corpus_path: Path) -> dict:
         ],
         "fold_frame_coverage_mean": 0.85,
         "fold_frame_coverage_min": 0.75,
+        "refused": {
+            "n": 2,
+            "rate": 2 / 24,
+            "per_source": {"alpha_clip_q": 0.25, "beta_clip_q": 0.0, "gamma_clip_q": 0.0},
+        },
+        "frame_bands": [{"band": [80.0, 90.0], "n": 22, "coverage": 0.909, "median_half_width": 5.25}],
+    }
+    gate["checks"] = {
+        "pooled_rmse": {"value": 2.125, "threshold": 5.0, "pass": True},
+        "baseline_rmse": {"value": 2.125, "threshold": 1.75, "pass": False},
+    }
+    accuracy = {
+        "pooled": {"n": 22, "rmse": 2.125, "bias": -0.375, "plcc": 0.9625, "srocc": 0.9375},
+        "fold_mean": {"rmse": 2.0, "plcc": 0.95, "srocc": 0.93},
+        "baseline": {"pooled": {"n": 22, "rmse": 0.75, "bias": 0.125, "plcc": 0.9875, "srocc": 0.9812}},
+        "per_source": {
+            src: {"n": 8 - (2 if k == 0 else 0), "rmse": 1.5 + k, "bias": 0.25 * k, "baseline_rmse": 0.5}
+            for k, src in enumerate(SOURCES)
+        },
     }
     return {
         "schema_version": 1,
@@ -145,6 +165,7 @@ def _verdict(corpus_path: Path) -> dict:
         "failing_aspects": ["mean_plcc 0.9442 < 0.9500"],
         "corpus": {"path": str(corpus_path), "sha256": "c" * 64, "rows": 24, "n_sources": 3, "sources": []},
         "calibration": calibration,
+        "accuracy": accuracy,
         "recommendation": "keep smoke=true; investigate diversity",
     }
 
@@ -241,6 +262,12 @@ def test_full_run_report_is_self_contained_and_has_every_section(tmp_path):
     assert "0.9050" in _section(page, "folds")
     coverage = _section(page, "coverage")
     assert "0.750" in coverage and "0.875" in coverage
+    assert "80–90" in coverage and "0.909" in coverage and "5.25" in coverage  # the quality band row
+    # Accuracy: the verdict's numbers, ensemble beside the nu-SVR, per source with its refusals
+    accuracy = _section(page, "accuracy")
+    assert "2.125" in accuracy and "0.750" in accuracy and "25.0%" in accuracy
+    gate_rows = _section(page, "gate")
+    assert "RMSE vs nu-SVR allowance" in gate_rows and "-0.3750" in gate_rows  # 1.75 - 2.125
     assert "24</b> rows" in _section(page, "corpus")
     # A stale seed report of a seed the verdict does not list is left out, and the page says so.
     stale = {**_seed_report(3, out / "corpus" / "per_frame_canonical6.jsonl"), "seed": 5}

@@ -148,8 +148,8 @@ def test_verdict_carries_calibration_and_fold_coverage(tmp_path):
     """The interval is the per-source-then-across-sources rule, recomputed here by hand (numpy) from
     the prediction files: 3 sources of 24 frames; a source's 95 % quantile is its 23rd smallest score
     (ceil(0.95 * 24) = 23); across 3 sources the tolerance rank is 3, the largest; the attained
-    source level 0.1 ** (1 / 3). The score is absolute or spread-normalised, whichever candidate
-    serves the smallest median half-width. Each fold's coverage uses the largest of the *other* two."""
+    source level 0.1 ** (1 / 3). The score is the residual over the seeds' spread + 4 x its median
+    (three seeds). Each fold's coverage uses the largest of the *other* two."""
     loso, _ = make_loso_dir(tmp_path, PASSING)
     verdict, _ = write_verdict(loso, [0, 1, 2])
     cal = verdict["calibration"]
@@ -174,18 +174,11 @@ def test_verdict_carries_calibration_and_fold_coverage(tmp_path):
         return {f: np.sort(score[fold == f])[22] for f in ("srcA", "srcB", "srcC")}
 
     assert cal["coverage"] == 0.95 and cal["frame"]["n"] == 72 and cal["n_sources"] == 3
-    # every candidate's median served half-width, by hand; the sharpest is served
-    median_spread = float(np.median(preds.std(axis=0)))
-    widths = {}
-    for key in cal["normalisation"]["chosen_from"]:
-        offset = None if key == "none" else float(key) * median_spread
-        score, lab = by_hand(offset)
-        widths[key] = float(np.median(max(quantiles(score).values()) * lab))
-    assert cal["normalisation"]["chosen_from"] == pytest.approx(widths, abs=1e-9)
-    chosen = min(widths, key=lambda k: (widths[k], k != "none"))
-    assert cal["frame"]["half_width"] == pytest.approx(widths[chosen], abs=1e-9)
-    offset = None if chosen == "none" else float(chosen) * median_spread
-    assert cal["normalisation"].get("offset") == (None if offset is None else pytest.approx(offset))
+    # three seeds: scores over (spread + 4 x the median spread), by hand
+    offset = 4.0 * float(np.median(preds.std(axis=0)))
+    assert cal["normalisation"] == {"kind": "ensemble-spread", "offset": pytest.approx(offset)}
+    score, lab = by_hand(offset)
+    assert cal["frame"]["half_width"] == pytest.approx(float(np.median(max(quantiles(score).values()) * lab)))
     score, lab = by_hand(offset)
     q = quantiles(score)
     assert cal["source_level"] == pytest.approx(0.1 ** (1 / 3))  # tolerance bound: k = S = 3

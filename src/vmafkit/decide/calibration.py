@@ -114,9 +114,11 @@ def _level(
     per_source = _by_fold(scores, folds)
     half, attained = source_half_width(list(per_source.values()), coverage)
     per_fold: dict[str, dict[str, Any]] = {}
+    held_out_multiplier = np.empty(scores.size)
     for fold, mine in per_source.items():
         others = [v for f, v in per_source.items() if f != fold]
         q, _ = source_half_width(others, coverage)
+        held_out_multiplier[folds == fold] = q
         item = {
             "n": int(mine.size),
             "half_width": _finite(_served_half_width(q, None if scales is None else scales[folds == fold])),
@@ -126,8 +128,6 @@ def _level(
         for name, values in (checks or {}).items():
             item[f"coverage_{name}"] = float(np.mean(values[folds == fold] <= q))
         per_fold[fold] = item
-    covs = [float(v["coverage"]) for v in per_fold.values()] or [math.nan]
-    below = [f for f, v in per_fold.items() if v["coverage"] < coverage - 1e-12]
     return {
         "n": int(scores.size),
         "n_sources": len(per_source),
@@ -135,17 +135,29 @@ def _level(
         "half_width": _finite(_served_half_width(half, scales)),
         "half_width_p90": _finite(_served_half_width(half, scales, 0.9)),
         "source_level": attained,
-        "sources_below": below,
-        "sources_below_allowed": allowed_misses(len(per_source), attained),
+        **_fold_stats(per_fold, coverage, attained),
         "half_widths": {
             f"{c:g}": _finite(_served_half_width(source_half_width(list(per_source.values()), c)[0], scales))
             for c in T.REPORTED_COVERAGES
         },
         "pooled_coverage": float(np.mean(scores <= half)),
-        "fold_coverage_min": float(np.min(covs)),
-        "fold_hit_rate": float(np.mean([c >= coverage for c in covs])),
         "per_fold": per_fold,
         "_per_source": per_source,
+        "_held_out_multiplier": held_out_multiplier,
+        "_scores": scores,
+        "_scales": np.ones(scores.size) if scales is None else scales,
+    }
+
+
+def _fold_stats(per_fold: Mapping[str, Mapping[str, Any]], coverage: float, attained: float) -> dict[str, Any]:
+    """The held-out summary of per-fold coverages: the worst, the share reaching `coverage`, the
+    folds below it and how many the guarantee allows below."""
+    covs = [float(v["coverage"]) for v in per_fold.values()] or [math.nan]
+    return {
+        "sources_below": [f for f, v in per_fold.items() if v["coverage"] < coverage - 1e-12],
+        "sources_below_allowed": allowed_misses(len(per_fold), attained),
+        "fold_coverage_min": float(np.min(covs)),
+        "fold_hit_rate": float(np.mean([c >= coverage for c in covs])),
     }
 
 
@@ -239,14 +251,8 @@ def calibrate(
             ),
         )
 
-    candidates: dict[str, tuple[float | None, dict, dict]] = {"none": (None, *levels(seeds, None))}
-    for factor in T.SPREAD_OFFSETS:
-        offset = spread_offset(per_seed, seeds, served, factor)
-        if offset is not None:
-            candidates[f"{factor:g}"] = (offset, *levels(seeds, offset))
-    # the sharpest: the smallest median served frame half-width (ties: the simpler, absolute)
-    chosen = min(candidates, key=lambda k: (_width_key(candidates[k][1]), k != "none"))
-    offset, ens_frame, ens_clip = candidates[chosen]
+    offset = spread_offset(per_seed, seeds, served)
+    ens_frame, ens_clip = levels(seeds, offset)
     one_frame, one_clip = levels(seeds[:1], None)  # the smoke fallback member (lowest seed): no spread
     folds = sorted(ens_frame["per_fold"])
     refused = _refusals(base["fold"], served)
@@ -271,7 +277,7 @@ def calibrate(
         per_fold.append(item)
 
     def public(level: dict) -> dict:
-        return {k: v for k, v in level.items() if k not in ("_per_source", "per_fold")}
+        return {k: v for k, v in level.items() if not k.startswith("_") and k != "per_fold"}
 
     def residuals(level: dict) -> dict:
         sources = {fold: values.tolist() for fold, values in level["_per_source"].items()}
@@ -297,13 +303,11 @@ def calibrate(
         "label_free": bool(label_free),
         "guarantee": guarantee_text(coverage, ens_frame["source_level"], ens_frame["n_sources"]),
         "seeds": seeds,
-        "normalisation": {
-            **normalisation(offset),
-            "chosen_from": {k: _finite(float(v[1]["half_width"] or math.inf)) for k, v in candidates.items()},
-        },
+        "normalisation": normalisation(offset),
         "frame": public(ens_frame),
         "clip": public(ens_clip),
         "per_fold": per_fold,
+        "frame_bands": quality_bands(ens_frame, base["vmaf"][served]),
         "fold_frame_coverage_mean": float(np.mean(frame_cov)),
         "fold_frame_coverage_min": float(np.min(frame_cov)),
         "fold_frame_hit_rate": ens_frame["fold_hit_rate"],
@@ -337,21 +341,17 @@ NORMALISED = "ensemble-spread"
 ABSOLUTE = "none"
 
 
-def _width_key(level: Mapping[str, Any]) -> float:
-    value = level.get("half_width")
-    return math.inf if value is None else float(value)
-
-
 def spread_offset(
-    per_seed: Mapping[int, Mapping[str, np.ndarray]], seeds: list[int], served: np.ndarray, factor: float
+    per_seed: Mapping[int, Mapping[str, np.ndarray]], seeds: list[int], served: np.ndarray
 ) -> float | None:
-    """The offset c of the normalised score |residual| / (spread + c): `factor` times the median
-    spread (population std over the seeds' held-out predictions) of the served rows. None
-    (absolute residuals) for one seed, or when the seeds never disagree."""
-    if len(seeds) < 2:
+    """The offset c of the normalised score |residual| / (spread + c): `T.SPREAD_OFFSET` times the
+    median spread (population std over the seeds' held-out predictions) of the served rows. None
+    (absolute residuals) for fewer than `T.SPREAD_MIN_SEEDS` seeds (the spread of two is one
+    difference: too noisy to scale by), or when the seeds never disagree."""
+    if len(seeds) < T.SPREAD_MIN_SEEDS:
         return None
     spread = np.stack([per_seed[s]["pred"] for s in seeds]).std(axis=0)[served]
-    offset = factor * float(np.median(spread))
+    offset = T.SPREAD_OFFSET * float(np.median(spread))
     return offset if offset > 0.0 else None
 
 
@@ -370,6 +370,30 @@ def row_scales(normalisation_block: Mapping[str, Any] | None, spread: np.ndarray
     if spread is None:
         raise InputError("the calibration is normalised by the ensemble's spread, but no spread was computed")
     return np.asarray(spread, dtype=np.float64) + float(normalisation_block["offset"])
+
+
+QUALITY_BANDS = ((0.0, 60.0), (60.0, 80.0), (80.0, 90.0), (90.0, 100.0))
+
+
+def quality_bands(level: Mapping[str, Any], vmaf: np.ndarray) -> list[dict[str, Any]]:
+    """Per band of the held-out vmaf (the last band includes 100): rows, the coverage of each row by
+    the interval calibrated without its source, and the median half-width that interval serves."""
+    out = []
+    for lo, hi in QUALITY_BANDS:
+        rows = (vmaf >= lo) & ((vmaf < hi) if hi < 100.0 else (vmaf <= hi))
+        if not rows.any():
+            continue
+        multiplier = level["_held_out_multiplier"][rows]
+        width = multiplier * level["_scales"][rows]
+        out.append(
+            {
+                "band": [lo, hi],
+                "n": int(rows.sum()),
+                "coverage": float(np.mean(level["_scores"][rows] <= multiplier)),
+                "median_half_width": _finite(float(np.median(width))),
+            }
+        )
+    return out
 
 
 def _refusals(folds: np.ndarray, served: np.ndarray) -> dict[str, Any]:

@@ -226,6 +226,26 @@ def _gate_section(inp: RunInputs) -> str:
             _mark(ok(cov - cov_min)),
         )
     )
+    checks = gate.get("checks") or {}
+    for name in sorted(
+        checks, key=lambda k: (list(_CHECK_NAMES).index(k) if k in _CHECK_NAMES else len(_CHECK_NAMES), k)
+    ):
+        check = checks[name]
+        if not isinstance(check, dict):
+            continue
+        at_least = name in _AT_LEAST_CHECKS
+        value, threshold = as_float(check.get("value")), as_float(check.get("threshold"))
+        margin = value - threshold if at_least else threshold - value
+        rows.append(
+            (
+                _esc(_CHECK_NAMES.get(name, name)),
+                "&ge;" if at_least else "&le;",
+                format_number(value) if check.get("value") is not None else "not measured",
+                format_number(threshold),
+                _signed(margin),
+                _mark(bool(check.get("pass"))),
+            )
+        )
     body = (
         f'<p class="muted">{_esc(origin)}. Margin = how far inside the threshold (negative: by how much '
         f"it fails). Overall: {_mark(gate.get('passed')) if 'passed' in gate else 'n/a'}</p>"
@@ -233,6 +253,75 @@ def _gate_section(inp: RunInputs) -> str:
     body += _table(("check", "", "value", "threshold", "margin", ""), rows)
     if per_seed:
         body += gate_figure(per_seed, mean, thr, smin, spread, smax)
+    return body
+
+
+_AT_LEAST_CHECKS = ("baseline_srocc", "baseline_paired")
+_CHECK_NAMES = {
+    "pooled_rmse": "pooled held-out RMSE (VMAF)",
+    "source_rmse_max": "worst source RMSE (VMAF)",
+    "source_bias_max": "worst source |bias| (VMAF)",
+    "frame_half_width_median": "median frame half-width (VMAF)",
+    "refusal_rate": "held-out frames refused",
+    "coverage_sources_below": "sources below the frame coverage",
+    "baseline_rmse": "RMSE vs nu-SVR allowance",
+    "baseline_srocc": "SROCC vs nu-SVR - margin",
+    "baseline_paired": "Wilcoxon p (worse than nu-SVR)",
+}
+
+
+def _accuracy_section(inp: RunInputs) -> str:
+    acc = inp.verdict.get("accuracy") if inp.verdict else None
+    if not isinstance(acc, dict):
+        return _na("no accuracy block in the verdict (written by an older vmafkit, or no verdict yet)")
+    pooled, base = acc.get("pooled") or {}, (acc.get("baseline") or {}).get("pooled") or {}
+    fold_mean = acc.get("fold_mean") or {}
+    body = (
+        '<p class="muted">Held-out predictions of the rows each fold\'s own training domain serves, in VMAF '
+        "points, beside libvmaf's own recipe (a nu-SVR on the same six features) refitted on the same folds. "
+        "Pooled = every served frame (row-weighted); fold mean = one number per source.</p>"
+    )
+    body += _table(
+        ("", "RMSE", "bias", "PLCC", "SROCC"),
+        [
+            (
+                "ensemble, pooled",
+                format_number(pooled.get("rmse"), 3),
+                format_number(pooled.get("bias"), 3),
+                format_number(pooled.get("plcc"), 4),
+                format_number(pooled.get("srocc"), 4),
+            ),
+            (
+                "ensemble, fold mean",
+                format_number(fold_mean.get("rmse"), 3),
+                "",
+                format_number(fold_mean.get("plcc"), 4),
+                format_number(fold_mean.get("srocc"), 4),
+            ),
+            (
+                "nu-SVR (libvmaf's recipe), pooled",
+                format_number(base.get("rmse"), 3),
+                format_number(base.get("bias"), 3),
+                format_number(base.get("plcc"), 4),
+                format_number(base.get("srocc"), 4),
+            ),
+        ],
+    )
+    calib = inp.verdict.get("calibration") if inp.verdict else {}
+    refused = ((calib or {}).get("refused") or {}).get("per_source") or {}
+    rows = []
+    for source, item in sorted((acc.get("per_source") or {}).items()):
+        rows.append(
+            (
+                _esc(source),
+                str(item.get("n", "")),
+                f"{as_float(refused.get(source)):.1%}" if source in refused else "",
+                format_number(item.get("rmse"), 2),
+                format_number(item.get("bias"), 2),
+                format_number(item.get("baseline_rmse"), 2),
+            )
+        )
+    body += _table(("source", "served frames", "refused", "RMSE", "bias", "nu-SVR RMSE"), rows)
     return body
 
 
@@ -412,9 +501,26 @@ def _coverage_section(inp: RunInputs) -> str:
         guarantee = calib.get("guarantee")
         body += (
             f"<p><b>Guarantee:</b> {_esc(guarantee) if guarantee else 'n/a'}. Interval: &plusmn;{frame_hw} VMAF "
-            f"per frame, &plusmn;{clip_hw} per clip; worst held-out source covers "
+            f"per frame, &plusmn;{clip_hw} per clip (medians of what is served"
+            f"{'; each frame scaled by the members&#39; spread' if (calib.get('normalisation') or {}).get('kind') == 'ensemble-spread' else ''}); worst held-out source covers "
             f"{format_number(calib.get('fold_frame_coverage_min'), 3)} of its frames (mean over sources "
             f"{format_number(calib.get('fold_frame_coverage_mean'), 3)}; the gate asks &ge; {T.FOLD_COVERAGE_MIN:.2f}).</p>"
+        )
+    bands = calib.get("frame_bands") if isinstance(calib, dict) else None
+    if isinstance(bands, list) and bands:
+        body += "<p>Per quality band of the held-out VMAF (each frame judged by the interval calibrated without its source):</p>"
+        body += _table(
+            ("VMAF band", "frames", "coverage", "median half-width"),
+            [
+                (
+                    _esc("–".join(f"{v:g}" for v in b.get("band", []))),
+                    str(b.get("n", "")),
+                    _cov(b.get("coverage"), level),
+                    format_number(b.get("median_half_width"), 2),
+                )
+                for b in bands
+                if isinstance(b, dict)
+            ],
         )
     sensitivity = inp.verdict.get("label_sensitivity") if inp.verdict else None
     if isinstance(sensitivity, dict):
@@ -703,6 +809,7 @@ code{font-size:.92em}
 SECTIONS = (
     ("verdict", "Verdict", _verdict_section),
     ("gate", "Gate margins", _gate_section),
+    ("accuracy", "Accuracy against libvmaf's recipe", _accuracy_section),
     ("folds", "Per-fold PLCC per seed", _folds_section),
     ("scatter", "Predicted vs VMAF per held-out source", _scatter_section),
     ("coverage", "Interval coverage per fold", _coverage_section),
