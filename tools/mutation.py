@@ -1,19 +1,21 @@
 #!/usr/bin/env python3
-"""Mutation testing of the decision modules (gate, verdict, calibration, metrics, registry,
-predict) with mutmut 3, and a per-module kill-rate report.
+"""Mutation testing of the decision modules (gate, verdict, calibration, accuracy, derive, metrics,
+domain, baseline, rd, the subjective gate, registry, predict) with mutmut 3, and a per-module
+kill-rate report.
 
     python tools/mutation.py                 # fresh run, then the report (exit 1 below --min-score)
     python tools/mutation.py --keep          # reuse the previous results where the source is unchanged
     python tools/mutation.py --rerun-survivors   # re-test only the mutants that survived last time
     python tools/mutation.py --report        # the report of the last run, nothing re-run
     python tools/mutation.py --report --diffs    # ... with the diff of every survivor
+    python tools/mutation.py --modules gate,accuracy   # only these modules
 
 The checkout is never touched: src/, tests/unit/, the shared test modules (tests/__init__.py,
 conftest.py, factories.py) and pyproject.toml are copied into a work folder (default build/mutation, already git-ignored) whose pyproject.toml gets
 the [tool.mutmut] section, and mutmut runs there (it writes its mutants/ below the work folder).
 A file whose content did not change is not re-copied, so mutmut can reuse its mutants.
 
-Only the six modules are mutated; each mutant is tested by the unit tests (from the selection
+Only the modules in MODULES (or --modules) are mutated; each mutant is tested by the unit tests (from the selection
 below) that call the mutated function, `-x -q -p no:cacheprovider`; tests/e2e never runs.
 Kill rate = (killed + timeout) / (every mutant except "skipped"); a mutant no test reaches
 ("no tests") counts as a survivor.
@@ -40,7 +42,13 @@ MODULES = {
     "gate": "src/vmafkit/decide/gate.py",
     "verdict": "src/vmafkit/decide/verdict.py",
     "calibration": "src/vmafkit/decide/calibration.py",
+    "accuracy": "src/vmafkit/decide/accuracy.py",
+    "derive": "src/vmafkit/decide/derive.py",
     "metrics": "src/vmafkit/train/metrics.py",
+    "domain": "src/vmafkit/train/domain.py",
+    "baseline": "src/vmafkit/train/baseline.py",
+    "rd": "src/vmafkit/report/rd.py",
+    "subjective_gate": "src/vmafkit/subjective/gate.py",
     "registry": "src/vmafkit/serve/registry.py",
     "predict": "src/vmafkit/serve/predict.py",
 }
@@ -56,6 +64,12 @@ TESTS = [
     "tests/unit/test_trust_attacks.py",
     "tests/unit/test_export.py",
     "tests/unit/test_report.py",
+    "tests/unit/test_decide_accuracy.py",
+    "tests/unit/test_rd.py",
+    "tests/unit/test_subjective_stats.py",
+    "tests/unit/test_subjective_gate_resamples.py",
+    "tests/unit/test_subjective_run.py",
+    "tests/unit/test_predict_edges.py",
 ]
 # Edge-case tests written against mutation survivors: every tests/unit/test_<module>_edges.py.
 EDGE_TESTS_GLOB = "test_*_edges.py"
@@ -404,8 +418,19 @@ def main() -> int:
     ap.add_argument("--markdown", action="store_true", help="print the survivors as a Markdown table (TESTING.md)")
     ap.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--min-score", type=float, default=0.90)
+    ap.add_argument(
+        "--modules", help=f"comma-separated subset of the modules to mutate (default all: {', '.join(MODULES)})"
+    )
     ap.add_argument("mutants", nargs="*", help="mutant names or globs to (re-)run, e.g. 'vmafkit.decide.gate.*'")
     args = ap.parse_args()
+    if args.modules:
+        chosen = [m.strip() for m in args.modules.split(",") if m.strip()]
+        unknown = sorted(set(chosen) - set(MODULES))
+        if unknown:
+            ap.error(f"unknown modules {unknown}; known: {', '.join(MODULES)}")
+        for name in list(MODULES):
+            if name not in chosen:
+                del MODULES[name]
 
     work = Path(args.workdir).resolve()
     if not args.report:

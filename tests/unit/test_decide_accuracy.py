@@ -66,8 +66,9 @@ def _truth(corpus: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def test_the_baseline_is_libvmafs_recipe_by_scikit_learn(corpus_path):
-    """Held-out nu-SVR predictions equal scikit-learn's MinMaxScaler(-1, 1) + NuSVR(C=4, nu=0.9,
-    gamma=0.04) on the other sources, score rescaled to [-1, 1] and back."""
+    """Held-out nu-SVR predictions equal scikit-learn's MinMaxScaler(0, 1) + NuSVR(C=4, nu=0.9,
+    gamma=0.04) on the other sources, the score rescaled to [0, 1] by the training rows' range and
+    back (libvmaf's `clip_0to1`), clipped to [0, 100]."""
     from sklearn.preprocessing import MinMaxScaler
     from sklearn.svm import NuSVR
 
@@ -75,11 +76,13 @@ def test_the_baseline_is_libvmafs_recipe_by_scikit_learn(corpus_path):
     got = baseline.loso_predictions(corpus)
     for src in ("s00", "s07"):
         held = corpus.group == src
-        scale = MinMaxScaler((-1, 1)).fit(corpus.features[~held])
+        scale = MinMaxScaler((0, 1)).fit(corpus.features[~held])
+        target = MinMaxScaler((0, 1)).fit(corpus.vmaf[~held].reshape(-1, 1))
         model = NuSVR(nu=0.9, C=4.0, gamma=0.04).fit(
-            scale.transform(corpus.features[~held]), corpus.vmaf[~held] / 50 - 1
+            scale.transform(corpus.features[~held]), target.transform(corpus.vmaf[~held].reshape(-1, 1)).ravel()
         )
-        expected = np.clip((model.predict(scale.transform(corpus.features[held])) + 1) * 50, 0, 100)
+        raw = model.predict(scale.transform(corpus.features[held])).reshape(-1, 1)
+        expected = np.clip(target.inverse_transform(raw).ravel(), 0, 100)
         np.testing.assert_allclose(got[held], expected, atol=1e-6)
 
 
@@ -246,3 +249,41 @@ def test_an_under_trained_real_ensemble_holds_and_a_trained_one_promotes(tmp_pat
     assert not weak["gate"]["checks"]["baseline_rmse"]["pass"]
     assert any("nu-SVR" in line for line in weak["failing_aspects"])
     assert verdicts[60]["verdict"] == "PROMOTE", verdicts[60]["failing_aspects"]
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("true", "shift_other_encoder must be null or a number in [0, 1e6], got True"),
+        ('"1.0"', "shift_other_encoder must be null or a number in [0, 1e6], got '1.0'"),
+        ("-0.5", "shift_other_encoder must be null or a number in [0, 1e6], got -0.5"),
+        ("1e300", "shift_other_encoder must be null or a number in [0, 1e6], got 1e+300"),
+        ("NaN", "line is not valid JSON (NaN (NaN or infinite) is not allowed)"),
+    ],
+)
+def test_a_bad_label_shift_column_is_one_line_naming_file_and_line(tmp_path, corpus_path, value, problem):
+    from vmafkit.errors import InputError
+    from vmafkit.train.predictions import read_predictions
+
+    y, _, _ = _truth(corpus_path)
+    loso = _loso(tmp_path, corpus_path, y)
+    path = loso / "loso_seed0.predictions.jsonl"
+    lines = path.read_text().splitlines()
+    lines[2] = lines[2][:-1] + f', "shift_other_encoder": {value}}}'
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError) as info:
+        read_predictions(path)
+    assert str(info.value) == f"{path}:3: {problem}" and "\n" not in str(info.value)
+
+
+def test_a_label_shift_column_on_some_rows_only_is_refused(tmp_path, corpus_path):
+    from vmafkit.errors import InputError
+    from vmafkit.train.predictions import read_predictions
+
+    y, _, _ = _truth(corpus_path)
+    path = _loso(tmp_path, corpus_path, y) / "loso_seed0.predictions.jsonl"
+    lines = path.read_text().splitlines()
+    lines[0] = lines[0][:-1] + ', "shift_other_encoder": null}'
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match="some rows have shift_other_encoder and some do not"):
+        read_predictions(path)

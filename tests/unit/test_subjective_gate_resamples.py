@@ -1,8 +1,8 @@
 """The subjective gate refuses a bootstrap too small for its paired test to reach significance.
 
-Oracle, by hand: the paired test's p-value is 2 min(#{d* <= 0} + 1, #{d* >= 0} + 1) / (B + 1), so its
-one-sided tail is at least 1/(B + 1). The rule asks that smallest tail to be at most a tenth of the
-significance level 0.05: 1/(B + 1) <= 0.005, B + 1 >= 200, B >= 199. With B = 10 the p-value never
+Oracle, by hand: the paired test's p-value is 2 min(#{d* <= 0} + 1, #{d* >= 0} + 1) / (B + 1), so it
+is at least 2/(B + 1). The rule asks that smallest p-value to be at most a fifth of the
+significance level 0.05: 2/(B + 1) <= 0.01, B + 1 >= 200, B >= 199. With B = 10 the p-value never
 falls below 2/11 = 0.18, and "not significantly worse than nu-SVR" would pass whatever the data."""
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from vmafkit.subjective.run import Options, check_options, train_from_table
 from vmafkit.subjective.stats import ContentBootstrap
 from vmafkit.subjective.synthetic import write_synthetic_table
 
-MINIMUM = 199  # by hand (module doc), for SUBJECTIVE_SIGNIFICANCE 0.05 and a factor of 10
+MINIMUM = 199  # by hand (module doc), for SUBJECTIVE_SIGNIFICANCE 0.05 and a factor of 5
 CANON = ["adm2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3", "motion2"]
 
 
 def test_the_hand_computed_minimum_matches_the_thresholds_it_was_computed_for():
-    assert (T.SUBJECTIVE_SIGNIFICANCE, T.SUBJECTIVE_BOOTSTRAP_P_FACTOR) == (0.05, 10)
+    assert (T.SUBJECTIVE_SIGNIFICANCE, T.SUBJECTIVE_BOOTSTRAP_P_FACTOR) == (0.05, 5)
     assert T.SUBJECTIVE_BOOTSTRAP >= MINIMUM  # the default is legal
 
 

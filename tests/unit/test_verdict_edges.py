@@ -418,6 +418,11 @@ def test_trusted_verdict_refusals_name_the_reason(promoted):
         ("recipe", lambda v: v["recipe"].update(epochs=99)),
         ("label_sensitivity", lambda v: v.update(label_sensitivity={"to_unknown": None})),
         ("seeds", lambda v: v.update(seeds=[2, 1, 0])),
+        # the accuracy terms and the baseline are re-derived too: a flattering RMSE is caught
+        ("accuracy", lambda v: v["accuracy"]["pooled"].update(rmse=0.01)),
+        ("accuracy", lambda v: v["accuracy"]["baseline"]["pooled"].update(rmse=99.0)),
+        ("gate", lambda v: v["gate"]["checks"]["baseline_rmse"].update(threshold=99.0)),
+        ("calibration", lambda v: v["calibration"]["refused"].update(rate=0.5)),
     ):
         edited = json.loads(original)
         edit(edited)

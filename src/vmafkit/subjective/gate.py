@@ -32,9 +32,10 @@ from vmafkit.errors import InputError
 
 
 def min_resamples() -> int:
-    """The fewest bootstrap resamples B with 1/(B + 1) <= SUBJECTIVE_SIGNIFICANCE / SUBJECTIVE_BOOTSTRAP_P_FACTOR."""
-    # the tolerance keeps 10 / 0.05 = 200 (not 200.00000000000003) from asking for one more
-    return math.ceil(T.SUBJECTIVE_BOOTSTRAP_P_FACTOR / T.SUBJECTIVE_SIGNIFICANCE - 1e-9) - 1
+    """The fewest bootstrap resamples B whose smallest attainable two-sided p-value, 2/(B + 1), is
+    at most SUBJECTIVE_SIGNIFICANCE / SUBJECTIVE_BOOTSTRAP_P_FACTOR."""
+    # the tolerance keeps 2 x 5 / 0.05 = 200 (not 200.00000000000003) from asking for one more
+    return math.ceil(2 * T.SUBJECTIVE_BOOTSTRAP_P_FACTOR / T.SUBJECTIVE_SIGNIFICANCE - 1e-9) - 1
 
 
 def check_resamples(n_boot: int, what: str = "--bootstrap") -> int:

@@ -15,7 +15,7 @@ only and asked about the held-out content.
   folds' mean/std (predictions are mapped back): the recipe's lr and epochs were tuned for VMAF's
   0-100 on thousands of rows; a MOS of 1-5 or a few hundred clips would otherwise train on
   another effective scale. The ensemble's prediction is the mean over seeds.
-* `nusvr` — libvmaf v0.6.1's training recipe: scikit-learn's NuSVR (libsvm's nu-SVR, RBF kernel)
+* `nusvr` — libvmaf v0.6.1's training recipe (`train.baseline`, its one home): scikit-learn's NuSVR (libsvm's nu-SVR, RBF kernel)
   with C = 4.0, nu = 0.9, gamma = 0.04, the features AND the target linearly rescaled to [0, 1]
   by the training folds' min/max (libvmaf's `norm_type: clip_0to1`; held-out values are rescaled
   with the same numbers, not clipped), predictions mapped back. Source: libvmaf's
@@ -41,16 +41,14 @@ import numpy as np
 
 from vmafkit.errors import InputError
 from vmafkit.subjective.folds import Fold
+from vmafkit.train import baseline
 from vmafkit.train.features import INPUT_WIDTH, unlabelled
 from vmafkit.train.recipe import Recipe
 
-NUSVR_C = 4.0
-NUSVR_NU = 0.9
-NUSVR_GAMMA = 0.04
-NUSVR_SOURCE = (
-    "libvmaf model/vmaf_v0.6.1.json: param_dict C=4.0, nu=0.9, gamma=0.04, norm_type=clip_0to1; "
-    "model_dict slopes/intercepts rescale the score and the 6 features"
-)
+NUSVR_C = baseline.C
+NUSVR_NU = baseline.NU
+NUSVR_GAMMA = baseline.GAMMA
+NUSVR_SOURCE = baseline.SOURCE
 MODEL_NAMES = ("ensemble", "nusvr", "linear", "vmaf_logistic")
 
 
@@ -66,14 +64,6 @@ class Affine:
         a = np.asarray(a, dtype=np.float64)
         std = a.std(axis=0)
         return cls(a.mean(axis=0), np.where(std > 1e-12, std, 1.0))
-
-    @classmethod
-    def unit_range(cls, a: np.ndarray) -> Affine:
-        """[min, max] of the training rows -> [0, 1] (a constant column maps to 0)."""
-        a = np.asarray(a, dtype=np.float64)
-        lo, hi = a.min(axis=0), a.max(axis=0)
-        span = hi - lo
-        return cls(lo, np.where(span > 1e-12, span, 1.0))
 
     def apply(self, a: np.ndarray) -> np.ndarray:
         return (np.asarray(a, dtype=np.float64) - self.shift) / self.scale
@@ -243,14 +233,8 @@ def fit_predict_nusvr(
     nu: float = NUSVR_NU,
     gamma: float = NUSVR_GAMMA,
 ) -> np.ndarray:
-    """libvmaf v0.6.1's recipe (module doc) on one fold; predictions on the target's scale."""
-    from sklearn.svm import NuSVR
-
-    fx = Affine.unit_range(x_train)
-    fy = Affine.unit_range(np.asarray(y_train, dtype=np.float64).reshape(-1, 1))
-    model = NuSVR(C=C, nu=nu, gamma=gamma, kernel="rbf")
-    model.fit(fx.apply(x_train), fy.apply(np.asarray(y_train).reshape(-1, 1)).ravel())
-    return fy.invert(model.predict(fx.apply(x_test)).reshape(-1, 1)).ravel()
+    """libvmaf v0.6.1's recipe (`train.baseline`) on one fold; predictions on the target's scale."""
+    return baseline.fit_predict(x_train, y_train, x_test, C=C, nu=nu, gamma=gamma)
 
 
 def fit_predict_linear(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:

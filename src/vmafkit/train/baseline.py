@@ -1,13 +1,15 @@
-"""The classic baseline the ensemble must beat: libvmaf's own training recipe, a nu-SVR on the
-same six features, fitted on the same leave-one-group-out folds.
+"""The classic baseline the ensembles must beat: libvmaf's own training recipe, a nu-SVR, fitted
+on the same leave-one-group-out folds. The one home of that recipe (the subjective models use it
+too).
 
 libvmaf's vmaf_v0.6.1 model is a libsvm nu-SVR (RBF kernel, C = 4, nu = 0.9, gamma = 0.04) whose
-features and score are each rescaled linearly to [-1, 1] over the training set
-("linear_rescale"); its prediction is mapped back and clipped to [0, 100]. The same recipe is used
-here (scikit-learn's `NuSVR` wraps libsvm), per fold on the fold's training rows only.
+features and score are each rescaled linearly to [0, 1] over the training set (its model file's
+`param_dict`: `norm_type: clip_0to1`; the `model_dict` holds the 7 slopes and intercepts); held-out
+values are rescaled with the same numbers, not clipped, and the prediction is mapped back.
+scikit-learn's `NuSVR` wraps libsvm.
 
 A kernel SVR costs O(n^2) memory and between O(n^2) and O(n^3) time, and libvmaf was itself
-trained on a few thousand frames; each fold is therefore fitted on at most `MAX_TRAIN_ROWS`
+trained on a few thousand frames; each VMAF fold is therefore fitted on at most `MAX_TRAIN_ROWS`
 training rows, evenly spaced over the corpus order (deterministic: the same corpus gives the same
 baseline, so a verdict can re-derive it)."""
 
@@ -22,27 +24,54 @@ from vmafkit.corpus.schema import Corpus
 NU = 0.9
 C = 4.0
 GAMMA = 0.04
+SOURCE = (
+    "libvmaf model/vmaf_v0.6.1.json: param_dict C=4.0, nu=0.9, gamma=0.04, norm_type=clip_0to1; "
+    "model_dict slopes/intercepts rescale the score and the 6 features"
+)
 MAX_TRAIN_ROWS = 3000
 SCORE_RANGE = (0.0, 100.0)
 RECIPE = {"model": "nu-SVR (libsvm via scikit-learn)", "kernel": "rbf", "C": C, "nu": NU, "gamma": GAMMA}
 
 
 @dataclass(frozen=True)
-class LinearRescale:
-    """x -> slope * x + intercept, mapping each training column's [min, max] onto [-1, 1]."""
+class UnitRange:
+    """x -> (x - low) / (high - low), column-wise, [low, high] of the training rows (a constant
+    column maps to 0); `invert` maps back."""
 
-    slope: np.ndarray
-    intercept: np.ndarray
+    low: np.ndarray
+    span: np.ndarray
 
     @classmethod
-    def fit(cls, values: np.ndarray) -> LinearRescale:
+    def fit(cls, values: np.ndarray) -> UnitRange:
+        values = np.asarray(values, dtype=np.float64)
         lo, hi = values.min(axis=0), values.max(axis=0)
-        span = np.where(hi - lo > 1e-12, hi - lo, 1.0)
-        slope = 2.0 / span
-        return cls(slope=slope, intercept=-1.0 - slope * lo)
+        return cls(lo, np.where(hi - lo > 1e-12, hi - lo, 1.0))
 
     def apply(self, values: np.ndarray) -> np.ndarray:
-        return values * self.slope + self.intercept
+        return (np.asarray(values, dtype=np.float64) - self.low) / self.span
+
+    def invert(self, values: np.ndarray) -> np.ndarray:
+        return np.asarray(values, dtype=np.float64) * self.span + self.low
+
+
+def fit_predict(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    *,
+    C: float = C,
+    nu: float = NU,
+    gamma: float = GAMMA,
+) -> np.ndarray:
+    """libvmaf's nu-SVR recipe fitted on (x_train [n, k], y_train [n]), predicting x_test [m, k] on
+    the target's own scale (not clipped: the caller knows the scale)."""
+    from sklearn.svm import NuSVR
+
+    features = UnitRange.fit(x_train)
+    score = UnitRange.fit(np.asarray(y_train, dtype=np.float64).reshape(-1, 1))
+    model = NuSVR(C=C, nu=nu, gamma=gamma, kernel="rbf")
+    model.fit(features.apply(x_train), score.apply(np.asarray(y_train).reshape(-1, 1)).ravel())
+    return score.invert(model.predict(features.apply(x_test)).reshape(-1, 1)).ravel()
 
 
 def training_rows(rows: np.ndarray) -> np.ndarray:
@@ -50,18 +79,6 @@ def training_rows(rows: np.ndarray) -> np.ndarray:
     if rows.size <= MAX_TRAIN_ROWS:
         return rows
     return rows[np.linspace(0, rows.size - 1, MAX_TRAIN_ROWS).round().astype(np.int64)]
-
-
-def fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:
-    """libvmaf's nu-SVR recipe fitted on (x_train, y_train) [n, k], [n], predicting x_test [m, k]."""
-    from sklearn.svm import NuSVR
-
-    features = LinearRescale.fit(x_train)
-    score_lo, score_hi = SCORE_RANGE
-    model = NuSVR(nu=NU, C=C, gamma=GAMMA, kernel="rbf")
-    model.fit(features.apply(x_train), (y_train - score_lo) * 2.0 / (score_hi - score_lo) - 1.0)
-    scaled = model.predict(features.apply(x_test))
-    return np.clip((scaled + 1.0) * (score_hi - score_lo) / 2.0 + score_lo, score_lo, score_hi)
 
 
 _CACHE: dict[tuple[str, int], np.ndarray] = {}
@@ -78,7 +95,9 @@ def loso_predictions(corpus: Corpus, *, cache_key: str | None = None) -> np.ndar
     for group in corpus.groups:
         held = corpus.group == group
         train = training_rows(np.flatnonzero(~held))
-        out[held] = fit_predict(corpus.features[train], corpus.vmaf[train], corpus.features[held])
+        out[held] = np.clip(
+            fit_predict(corpus.features[train], corpus.vmaf[train], corpus.features[held]), *SCORE_RANGE
+        )
     if key is not None:
         _CACHE[key] = out.copy()
     return out
