@@ -140,25 +140,38 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 # ----------------------------------------------------------------------------- LOSO evidence
 
 
-def write_predictions(loso_dir: Path, seed: int, corpus: Path, *, plcc: float = 0.96, bias: float = 0.0) -> Path:
+def write_predictions(
+    loso_dir: Path,
+    seed: int,
+    corpus: Path,
+    *,
+    plcc: float = 0.96,
+    bias: float = 0.0,
+    pred: np.ndarray | None = None,
+) -> Path:
     """Held-out predictions whose PLCC with vmaf is exactly `plcc` in every fold: vmaf + bias + a
     noise vector drawn from the seed and made orthogonal to the fold's centred vmaf, scaled so that
     corr = |y| / sqrt(|y|^2 + |e|^2) = plcc. `pred_unlabelled` adds a little more noise (what a
-    robust-recipe member predicts with its labels left out)."""
+    robust-recipe member predicts with its labels left out). `pred`: these predictions instead (one
+    per corpus row; `pred_unlabelled` is then the same)."""
     rng = np.random.default_rng(1000 + seed)
     rows = read_rows(corpus)
     vmaf = np.array([r["vmaf"] for r in rows])
     src = np.array([r["src"] for r in rows])
-    pred = np.empty_like(vmaf)
-    for fold in sorted(set(src.tolist())):
-        inside = src == fold
-        y = vmaf[inside] - vmaf[inside].mean()
-        e = rng.standard_normal(y.size)
-        e -= e.mean()
-        e -= y * (e @ y) / (y @ y)
-        scale = np.sqrt(y @ y) * np.sqrt(1.0 / plcc**2 - 1.0) / np.sqrt(e @ e)
-        pred[inside] = vmaf[inside] + bias + scale * e
-    free = pred + 0.1 * rng.standard_normal(pred.size)
+    if pred is not None:
+        pred = np.asarray(pred, dtype=np.float64)
+        free = pred
+    else:
+        pred = np.empty_like(vmaf)
+        for fold in sorted(set(src.tolist())):
+            inside = src == fold
+            y = vmaf[inside] - vmaf[inside].mean()
+            e = rng.standard_normal(y.size)
+            e -= e.mean()
+            e -= y * (e @ y) / (y @ y)
+            scale = np.sqrt(y @ y) * np.sqrt(1.0 / plcc**2 - 1.0) / np.sqrt(e @ e)
+            pred[inside] = vmaf[inside] + bias + scale * e
+        free = pred + 0.1 * rng.standard_normal(pred.size)
     lines = [
         {
             "row": i,

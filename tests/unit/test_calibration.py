@@ -112,13 +112,11 @@ def test_ensemble_mean_over_seeds_and_per_fold_uses_other_folds():
     # 90 % of 40 frames: the 36th smallest residual of each source
     assert per_fold["A"]["frame_coverage"] == 1.0 and per_fold["A"]["frame_half_width"] == pytest.approx(err_b[35])
     assert per_fold["B"]["frame_coverage"] == 0.0 and per_fold["B"]["frame_half_width"] == pytest.approx(err_a[35])
-    # the seeds differ by 2 on every frame: spread 1 everywhere, so the file's scores are the
-    # residuals over 1 + 4 x 1 = 5 (`SPREAD_OFFSET` x the median spread) and the half-widths above
-    # (multiplier x 5) are the residuals again
-    assert out["file"]["ensemble"]["normalisation"] == {"kind": "ensemble-spread", "offset": 4.0}
+    # two seeds: too few to scale by their spread (`SPREAD_MIN_SEEDS`), so the scores are absolute
+    assert out["file"]["ensemble"]["normalisation"] == {"kind": "none"}
     sources = out["file"]["ensemble"]["frame"]["sources"]
-    np.testing.assert_allclose(sources["A"], err_a / 5, atol=1e-12)
-    np.testing.assert_allclose(sources["B"], err_b / 5, atol=1e-12)
+    np.testing.assert_allclose(sources["A"], err_a, atol=1e-12)
+    np.testing.assert_allclose(sources["B"], err_b, atol=1e-12)
     # single member (seed 0) keeps its +1 offset
     np.testing.assert_allclose(out["file"]["single_member"]["frame"]["sources"]["B"], err_b + 1.0, atol=1e-12)
     # two sources, level 0.9: k = min(2, ceil(3 * 0.9)) = 2, the larger source quantile; level 2 / 3

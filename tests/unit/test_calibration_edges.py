@@ -283,10 +283,9 @@ def test_calibrate_three_sources_by_hand_and_by_numpy():
     assert (per_fold["A"]["frame_half_width"], per_fold["A"]["frame_coverage"]) == (8.0, 1.0)
     assert (per_fold["B"]["frame_half_width"], per_fold["B"]["frame_coverage"]) == (8.0, 0.8)
     assert (per_fold["C"]["frame_half_width"], per_fold["C"]["frame_coverage"]) == (3.0, 0.0)
-    # the two seeds disagree by 0.5 on every frame: spread 0.25 everywhere, so every score is divided
-    # by 0.25 + 4 x 0.25 = 1.25 (`SPREAD_OFFSET`) and every served half-width multiplied back by it
-    assert summary["normalisation"] == {"kind": "ensemble-spread", "offset": 1.0}
-    assert [per_fold[f]["frame_source_quantile"] for f in "ABC"] == pytest.approx([3.0 / 1.25, 2.0 / 1.25, 8.0 / 1.25])
+    # two seeds: too few to scale by their spread (`SPREAD_MIN_SEEDS`), so the scores are absolute
+    assert summary["normalisation"] == {"kind": "none"}
+    assert [per_fold[f]["frame_source_quantile"] for f in "ABC"] == [3.0, 2.0, 8.0]
     assert [per_fold[f]["n_frames"] for f in "ABC"] == [4, 5, 3] == [per_fold[f]["n_clips"] for f in "ABC"]
     assert summary["fold_frame_coverage_min"] == 0.0
     assert summary["fold_frame_coverage_mean"] == pytest.approx((1.0 + 0.8 + 0.0) / 3)
@@ -307,8 +306,8 @@ def test_calibrate_three_sources_by_hand_and_by_numpy():
         "multiplier",
         "half_width_p90",
     }
-    # a constant scale 1.25: the multiplier is the half-width / 1.25
-    assert frame["multiplier"] == pytest.approx(8.0 / 1.25) and frame["half_width"] == frame["half_width_p90"] == 8.0
+    # absolute scores: the multiplier is the half-width
+    assert frame["multiplier"] == frame["half_width"] == frame["half_width_p90"] == 8.0
     assert frame["n"] == 12 and frame["n_sources"] == 3
     # C (0.0) is below 0.75 at the interval of the others; a true guarantee at the attained level
     # l = 0.1 ** (1 / 3) leaves Binomial(3, 1 - l) sources below: P(<= 2) = 1 - (1 - l) ** 3 = 0.846
@@ -322,10 +321,7 @@ def test_calibrate_three_sources_by_hand_and_by_numpy():
     for c in T.REPORTED_COVERAGES:
         assert frame["half_widths"][f"{c:g}"] == _oracle_half_width(list(res.values()), c)[0]
     # the file keeps every source's sorted residuals, for the ensemble and for the lowest seed alone
-    assert file["ensemble"]["frame"]["n"] == 12
-    assert file["ensemble"]["frame"]["sources"] == {
-        f: pytest.approx([x / 1.25 for x in sorted(v)]) for f, v in res.items()
-    }
+    assert file["ensemble"]["frame"] == {"n": 12, "sources": {f: sorted(v) for f, v in res.items()}}
     assert file["ensemble"]["seeds"] == [0, 1] and file["single_member"]["seed"] == 0
     one = file["single_member"]["frame"]["sources"]
     np.testing.assert_allclose(np.sort(np.concatenate(list(one.values()))), np.sort(np.abs(sign * err + 0.25)))

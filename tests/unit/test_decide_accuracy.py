@@ -5,7 +5,6 @@ hand-computed domain limits."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ from vmafkit.decide.derive import run_gate
 from vmafkit.train import baseline
 from vmafkit.train.domain import held_out_served, joint_domain, row_problems, training_domain
 
-from ..factories import make_corpus, read_rows, write_seed_report
+from ..factories import make_corpus, read_rows, write_predictions, write_seed_report
 
 SOURCES = tuple(f"s{i:02d}" for i in range(12))
 
@@ -30,28 +29,11 @@ def corpus_path(tmp_path_factory) -> Path:
 
 def _loso(tmp_path: Path, corpus: Path, pred: np.ndarray, seeds=(0, 1)) -> Path:
     """A LOSO folder whose every seed predicts `pred` (+ a seed-specific wiggle of 1e-3)."""
-    rows = read_rows(corpus)
     loso = tmp_path / "loso"
     loso.mkdir()
+    wiggle = 1e-3 * ((np.arange(pred.size) % 3) - 1)
     for seed in seeds:
-        lines = [
-            {
-                "row": i,
-                "src": r["src"],
-                "group": r["src"],
-                "encoder": r["encoder"],
-                "preset": r["preset"],
-                "cq": r["cq"],
-                "frame_index": r["frame_index"],
-                "vmaf": r["vmaf"],
-                "pred": float(pred[i] + 1e-3 * seed * ((i % 3) - 1)),
-                "pred_unlabelled": float(pred[i]),
-                "fold": r["src"],
-                "seed": seed,
-            }
-            for i, r in enumerate(rows)
-        ]
-        (loso / f"loso_seed{seed}.predictions.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+        write_predictions(loso, seed, corpus, pred=pred + seed * wiggle)
         write_seed_report(loso, seed, corpus)
     return loso
 

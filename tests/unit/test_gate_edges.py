@@ -350,8 +350,8 @@ def test_missing_prediction_file_message(tmp_path):
 
 def _coverage_by_hand(loso, seeds, coverage, label_free):
     """The worst fold's frame coverage, recomputed from the prediction files with numpy: each
-    residual divided by the seeds' population std + 4 x its median (labelled and, for the robust
-    recipe, unlabelled: the larger); per fold, the interval from the *other* folds (each fold's
+    residual (with three or more seeds: divided by the seeds' population std + 4 x its median),
+    labelled and, for the robust recipe, unlabelled: the larger; per fold, the interval from the *other* folds (each fold's
     `coverage` quantile by numpy's inverted CDF, then the largest: the tolerance rank below 22
     sources)."""
     rows = [
@@ -363,8 +363,8 @@ def _coverage_by_hand(loso, seeds, coverage, label_free):
     preds = np.array([[r["pred"] for r in seed] for seed in rows])
     frees = np.array([[r.get("pred_unlabelled", 0.0) for r in seed] for seed in rows])
     offset = 4.0 * np.median(preds.std(axis=0))
-    # one seed has no spread: its residuals are absolute
-    scale, scale_free = (1.0, 1.0) if len(seeds) < 2 else (preds.std(axis=0) + offset, frees.std(axis=0) + offset)
+    # fewer than three seeds: too few to scale by their spread, the residuals are absolute
+    scale, scale_free = (1.0, 1.0) if len(seeds) < 3 else (preds.std(axis=0) + offset, frees.std(axis=0) + offset)
     score = np.abs(vmaf - preds.mean(axis=0)) / scale
     if label_free:
         score = np.maximum(score, np.abs(vmaf - frees.mean(axis=0)) / scale_free)
@@ -381,15 +381,15 @@ def _coverage_by_hand(loso, seeds, coverage, label_free):
 def test_run_gate_interval_term_follows_the_recipe(tmp_path, label_mask_rate):
     """The robust recipe's interval also covers the unlabelled predictions; the seed recipe's not."""
     corpus = make_corpus(tmp_path / "c.jsonl")
-    loso, _ = make_loso_dir(tmp_path, {0: 0.96, 1: 0.961}, corpus=corpus)
-    for seed in (0, 1):
+    loso, _ = make_loso_dir(tmp_path, {0: 0.96, 1: 0.961, 2: 0.962}, corpus=corpus)
+    for seed in (0, 1, 2):
         report = json.loads((loso / f"loso_seed{seed}.json").read_text())
         write_seed_report(
             loso, seed, corpus, extra={"recipe": {**report["recipe"], "label_mask_rate": label_mask_rate}}
         )
     for coverage in (0.95, 0.6):
-        gate = run_gate(loso, [0, 1], coverage=coverage)
-        expected = _coverage_by_hand(loso, [0, 1], coverage, label_free=label_mask_rate > 0)
+        gate = run_gate(loso, [0, 1, 2], coverage=coverage)
+        expected = _coverage_by_hand(loso, [0, 1, 2], coverage, label_free=label_mask_rate > 0)
         assert gate["interval_coverage_min"] == pytest.approx(expected, abs=1e-12)
 
 

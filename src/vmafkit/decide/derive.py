@@ -150,7 +150,8 @@ def derive_evidence(
     label_free = Recipe.from_json(recipe).label_free
     served, _ = held_out_served(corpus, label_free=label_free)
     calib = calibrate(preds, coverage, pred_paths, label_free=label_free, served=served)
-    baseline = loso_predictions(corpus, cache_key=sha256_file(corpus_path))
+    # resolve_corpus_path has checked the file's bytes against the reports' sha256: it is the key
+    baseline = loso_predictions(corpus, cache_key=report_corpus(next(iter(reports.values())))[1])
     accuracy = accuracy_evidence(seed_mean(preds), corpus, served, baseline=baseline)
     return Evidence(
         seeds=seeds,

@@ -18,7 +18,7 @@ import numpy as np
 
 from vmafkit import layout
 from vmafkit import thresholds as T
-from vmafkit.decide.calibration import calibrate_from_loso
+from vmafkit.decide.derive import derive_evidence
 from vmafkit.decide.verdict import (
     VMAF_TARGET,
     corpus_fingerprint,
@@ -93,7 +93,6 @@ def check_exportable(corpus_path: str | Path, verdict_path: str | Path) -> tuple
 
     The verdict is re-derived from the files it pins (`verdict.load_trusted_verdict`): a
     hand-edited verdict, or one whose seed reports or predictions changed since, is refused."""
-    from vmafkit.train.recipe import Recipe
 
     verdict_path = Path(verdict_path)
     verdict = load_verdict(verdict_path)
@@ -106,19 +105,8 @@ def check_exportable(corpus_path: str | Path, verdict_path: str | Path) -> tuple
             f"corpus does not match the verdict's fingerprint ({fingerprint_difference(verdict['corpus'], fingerprint)})",
             path=corpus_path,
         )
-    from vmafkit.corpus.schema import load_corpus
-    from vmafkit.train.domain import held_out_served
-
-    label_free = Recipe.from_json(verdict["recipe"]).label_free
-    # calibrate on exactly the rows the verdict did: those each fold's own training domain serves
-    served, _ = held_out_served(load_corpus(corpus_path), label_free=label_free)
-    calib = calibrate_from_loso(
-        verdict_path.parent, verdict["seeds"], verdict["calibration"]["coverage"], label_free=label_free, served=served
-    )
-    if calib is None:  # load_trusted_verdict has just read them: only a race gets here
-        raise RefusedError(
-            "held-out prediction files of the verdict are gone; cannot calibrate intervals", path=verdict_path
-        )
+    # the calibration of exactly the evidence the verdict was re-derived from (served rows only)
+    calib = derive_evidence(verdict_path.parent, verdict["seeds"], verdict["calibration"]["coverage"]).calibration
     return verdict, fingerprint, calib
 
 
