@@ -103,8 +103,17 @@ class Corpus:
         return clip_ids(self.src, self.encoder, self.preset, self.cq, self.rung)
 
     def subset(self, mask: np.ndarray) -> Corpus:
+        """The rows of `mask`, with the meta that describes rows (their count, their rungs) recomputed
+        from them: a fold's training domain must list only the rungs its training rows hold, or a
+        held-out source alone at a rung would count as served. (`frame_sizes` and `pix_fmts` stay the
+        whole corpus's: the arrays do not keep them, and no domain check reads them.)"""
         cols = {name: getattr(self, name)[mask] for name in _ARRAY_FIELDS}
-        return Corpus(path=self.path, meta=dict(self.meta), **cols)
+        meta = dict(self.meta)
+        meta["n_rows"] = int(cols["rung"].size)
+        if "rungs" in meta:
+            present = set(cols["rung"].tolist())
+            meta["rungs"] = [r for r in meta["rungs"] if r in present]
+        return Corpus(path=self.path, meta=meta, **cols)
 
 
 def clip_ids(*columns: np.ndarray) -> np.ndarray:

@@ -9,8 +9,11 @@ It passes only when all of these hold:
 * PLCC >= SUBJECTIVE_PLCC_MIN and SROCC >= SUBJECTIVE_SROCC_MIN;
 * the lower end of the PLCC's bootstrap interval over contents >= SUBJECTIVE_PLCC_LOW_MIN;
 * the interval holds: pooled held-out coverage of the ensemble's interval >= SUBJECTIVE_COVERAGE_MIN;
-* the ensemble is not significantly worse than libvmaf's own recipe (nu-SVR) on the same folds:
-  not (PLCC difference < 0 with paired-bootstrap p < SUBJECTIVE_SIGNIFICANCE).
+* the ensemble is not significantly worse than libvmaf's own recipe (nu-SVR) on the same folds, on
+  any of PLCC, SROCC and RMSE (`VERSUS_NUSVR`): for each, not (the difference ensemble - nu-SVR
+  points the worse way with paired-bootstrap p < SUBJECTIVE_SIGNIFICANCE). A better PLCC does not
+  buy a worse ranking: an ensemble that only fits the scale better must still order the clips as
+  well as the baseline does.
 
 That last check can only fail if the paired test can reach its level. With B resamples its
 p-value (`stats.ContentBootstrap.paired`: 2 min(#{d* <= 0} + 1, #{d* >= 0} + 1) / (B + 1)) moves in
@@ -51,6 +54,20 @@ def check_resamples(n_boot: int, what: str = "--bootstrap") -> int:
     return n_boot
 
 
+# The statistics compared with nu-SVR, and the sign of a difference (ensemble - nu-SVR) that is worse.
+VERSUS_NUSVR = {"plcc": -1, "srocc": -1, "rmse": +1}
+
+
+def worse_than_nusvr(versus_nusvr: Mapping[str, Any]) -> list[str]:
+    """The statistics of `VERSUS_NUSVR` on which the ensemble is significantly worse."""
+    worse = []
+    for name, bad_sign in VERSUS_NUSVR.items():
+        diff, p = versus_nusvr.get(f"{name}_diff"), versus_nusvr.get(f"{name}_p_value")
+        if diff is not None and p is not None and diff * bad_sign > 0 and p < T.SUBJECTIVE_SIGNIFICANCE:
+            worse.append(name)
+    return worse
+
+
 def evaluate(
     n_contents: int, ensemble: Mapping[str, Any], interval: Mapping[str, Any], versus_nusvr: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -60,8 +77,8 @@ def evaluate(
         return value is not None and value >= threshold - eps
 
     plcc_low = (ensemble.get("plcc_ci") or [None, None])[0]
-    diff, p = versus_nusvr.get("plcc_diff"), versus_nusvr.get("plcc_p_value")
-    worse = diff is not None and p is not None and diff < 0 and p < T.SUBJECTIVE_SIGNIFICANCE
+    worse = worse_than_nusvr(versus_nusvr)
+    versus = {key: versus_nusvr.get(key) for name in VERSUS_NUSVR for key in (f"{name}_diff", f"{name}_p_value")}
     checks = {
         "contents": (
             n_contents >= T.SUBJECTIVE_MIN_CONTENTS,
@@ -95,10 +112,14 @@ def evaluate(
         ),
         "not_worse_than_nusvr": (
             not worse,
-            {"plcc_diff": diff, "p_value": p},
+            versus,
             T.SUBJECTIVE_SIGNIFICANCE,
-            f"significantly worse than nu-SVR (libvmaf's recipe): PLCC difference {_f(diff)}, "
-            f"p = {_f(p, 3)} < {T.SUBJECTIVE_SIGNIFICANCE}",
+            "significantly worse than nu-SVR (libvmaf's recipe): "
+            + "; ".join(
+                f"{name.upper()} difference {_f(versus[f'{name}_diff'])}, "
+                f"p = {_p(versus[f'{name}_p_value'])} < {T.SUBJECTIVE_SIGNIFICANCE}"
+                for name in worse
+            ),
         ),
     }
     report = {
@@ -116,3 +137,9 @@ def evaluate(
 
 def _f(value, digits: int = 4) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _p(value) -> str:
+    """A p-value with enough digits that one just below the level never prints as the level
+    (100/2001 = 0.04998 is "0.04998", not "0.050")."""
+    return "n/a" if value is None else f"{value:.4g}"
