@@ -266,7 +266,10 @@ def bd_rate_pct(
         qualities = [q for q, _ in pts]
         if len(pts) < MIN_CURVE_POINTS:
             return None, f"the {name} curve has {len(pts)} point(s); BD-rate needs at least {MIN_CURVE_POINTS}", None
-        if any(b <= a for a, b in zip(qualities, qualities[1:])):
+        rates = [r for _, r in pts]
+        # sorted by VMAF, both columns must rise: equal VMAF, equal rate, or VMAF falling as the
+        # rate rises are not one rate-quality curve
+        if any(b <= a for a, b in zip(qualities, qualities[1:])) or any(b <= a for a, b in zip(rates, rates[1:])):
             return None, f"the {name} curve's VMAF does not rise strictly with rate", None
         if any(r <= 0 for _, r in pts):
             return None, f"the {name} curve has a rate of 0", None
