@@ -80,9 +80,15 @@ def show(title: str, result, seconds: float, extra: str = "") -> dict:
         },
         "coverage": rep["models"]["ensemble"]["interval"]["held_out_coverage"],
         "comparisons": {
-            k: {s: v[s] for s in ("plcc_diff", "plcc_diff_ci", "plcc_p_value")} for k, v in rep["comparisons"].items()
+            k: {
+                f"{stat}_{part}": v[f"{stat}_{part}"]
+                for stat in ("plcc", "srocc", "rmse")
+                for part in ("diff", "p_value")
+            }
+            for k, v in rep["comparisons"].items()
         },
         "gate": rep["gate"]["verdict"],
+        "failing": rep["gate"]["failing_aspects"],
     }
 
 

@@ -28,12 +28,14 @@ exit status, seconds, peak RSS of the vmafkit process and the verdict.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
 import resource
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -173,6 +175,14 @@ def prepare(work: Path) -> None:
     (work / "refs_groups" / "sources.toml").write_text("groups = 5\n")
     _clip(ff, work / "tiny16.y4m", "16x16")
     _clip(ff, work / "small64.y4m", "64x64")
+    # issue 20's output rule: a features file and a corpus that a refused command must leave as they are
+    (work / "features.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _rows(good)[:4]))
+    shutil.copy(good, work / "standing.jsonl")
+    os.mkfifo(work / "out_fifo")
+    # a private character device (/dev/null's numbers) stands in for /dev/null, so a regression
+    # replaces this node, never the machine's /dev/null; creating one needs root (as in CI)
+    with contextlib.suppress(OSError):
+        os.mknod(work / "null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
 
 
 def build_cases(work: Path) -> list[Case]:
@@ -225,6 +235,32 @@ def build_cases(work: Path) -> list[Case]:
             *extra,
         ]
 
+    def unchanged(*paths: Path) -> Callable[[], str | None]:
+        """What stands at each path now (a regular file's bytes; else its kind and device number)
+        is what stands there after the run."""
+
+        def snapshot(path: Path):
+            if not path.exists():
+                return None
+            st = path.stat()
+            return path.read_bytes() if path.is_file() else (st.st_mode, st.st_rdev)
+
+        before = {path: snapshot(path) for path in paths}
+
+        def check() -> str | None:
+            for path, was in before.items():
+                if snapshot(path) != was:
+                    return f"{path} changed although the command was refused"
+            return None
+
+        return check
+
+    def both(*checks: Callable[[], str | None]) -> Callable[[], str | None]:
+        return lambda: next((problem for c in checks if (problem := c()) is not None), None)
+
+    features, standing, out_fifo = work / "features.jsonl", work / "standing.jsonl", work / "out_fifo"
+    seed_report = work / "reg" / "loso" / "loso_seed0.json"
+    dev_null = work / "null"  # see prepare(); absent when not root: those cases are left out
     merged = work / "merged-full.jsonl"
     cases = [
         # ---- bad files
@@ -289,7 +325,82 @@ def build_cases(work: Path) -> list[Case]:
             expect="EFBIG",
             check=no_file(merged),
         ),
+        # ---- issue 20: one output rule (a regular file or a new path; never an input; never twice)
+        Case(
+            "score --json a device",
+            ["score", "--ref", str(small), "--dis", str(small), "--json", str(dev_null)],
+            expect="not a regular file",
+            check=unchanged(dev_null),
+        ),
+        Case(
+            "score --csv FIFO",
+            ["score", "--ref", str(small), "--dis", str(small), "--csv", str(out_fifo)],
+            expect="FIFO",
+            check=unchanged(out_fifo),
+        ),
+        Case(
+            "score --json DIS",
+            ["score", "--ref", str(tiny), "--dis", str(small), "--json", str(small)],
+            expect="--dis",
+            check=unchanged(small),
+        ),
+        Case(
+            "score --json x --csv x",
+            ["score", "--ref", str(small), "--dis", str(small), "--json", str(work / "x.out"), "--csv", "x.out"],
+            expect="same file",
+            check=no_file(work / "x.out"),
+        ),
+        Case(
+            "rd CORPUS --json CORPUS",
+            ["rd", str(standing), "--json", str(standing)],
+            expect="CORPUS",
+            check=unchanged(standing),
+        ),
+        Case("rd --csv a device", ["rd", str(standing), "--csv", str(dev_null)], check=unchanged(dev_null)),
+        Case(
+            "merge --out a shard",
+            ["merge", str(standing), str(good), "--out", str(standing)],
+            expect="shard",
+            check=unchanged(standing),
+        ),
+        Case(
+            "merge --json a device",
+            ["merge", str(good), "--out", str(work / "m-null.jsonl"), "--json", str(dev_null)],
+            check=both(unchanged(dev_null), no_file(work / "m-null.jsonl")),
+        ),
+        Case(
+            "predict --json FEATURES",
+            ["predict", "--models", str(models), "--features", str(features), "--json", str(features)],
+            expect="--features",
+            check=unchanged(features),
+        ),
+        Case(
+            "gate --json a seed report",
+            ["gate", str(seed_report.parent), "--seeds", "0,1", "--json", str(seed_report)],
+            expect="LOSO_DIR",
+            check=unchanged(seed_report),
+        ),
+        Case(
+            "corpus --out a reference clip",
+            ["corpus", "--ref-dir", str(refs), "--out", str(a_file), "--cqs", "30", "--max-frames", "1"],
+            expect="reference clip",
+            check=unchanged(a_file),
+        ),
+        Case(
+            'corpus --presets "" over a corpus',
+            ["corpus", "--ref-dir", str(refs), "--out", str(standing), "--cqs", "30", "--presets", ""],
+            expect="presets",
+            check=unchanged(standing),
+        ),
+        Case(
+            "import-corpus --out its seed file",
+            ["import-corpus", str(standing), "--ref-dir", str(refs), "--out", str(standing), "--preset", "medium"],
+            expect="seed corpus",
+            check=unchanged(standing),
+        ),
     ]
+    if not dev_null.exists() and (work / "good.jsonl").exists():
+        cases = [c for c in cases if str(dev_null) not in c.argv]
     return cases
 
 

@@ -108,13 +108,79 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
     return atomic_write_text(path, dumps_json(obj))
 
 
+# ---- where an output may go ---------------------------------------------------------------
+# One rule for every file vmafkit writes: a regular file (replaced whole, atomically) or a new
+# path. Anything else standing at the path (a folder, a device such as /dev/null, a FIFO, a
+# socket, a link to one of those) is refused before a byte is written: the rename would replace
+# the machine's /dev/null with a regular file. And no command writes over a file it reads, or
+# writes two outputs to one path (`check_distinct_paths`).
+
+
+def check_output_path(path: str | Path) -> Path:
+    """`path` when vmafkit may write a file there (see above); else InputError naming it."""
+    path = ensure_parent_exists(path)
+    try:
+        st = os.stat(path)  # follows a link: what a reader of the path would see
+    except FileNotFoundError:
+        return path  # a new path (or a dangling link, which the rename replaces)
+    except OSError as exc:
+        raise InputError(f"cannot write here: {exc.strerror or exc}", path=path) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError("is a folder; give the path of a file to write", path=path)
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(
+            f"is not a regular file ({_file_kind(st.st_mode)}); vmafkit writes only regular files, which it "
+            "replaces whole: give the path of a file",
+            path=path,
+        )
+    return path
+
+
+def same_path(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name one file: the same inode when both exist (links and `..` included),
+    else the same absolute path once resolved."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).resolve() == Path(b).resolve()
+
+
+def _named_paths(named: Mapping[str, Any]) -> list[tuple[str, Path]]:
+    out = []
+    for label, value in named.items():
+        if value is None:
+            continue
+        values = value if isinstance(value, (list, tuple)) else [value]
+        out += [(label, Path(v)) for v in values if v is not None and str(v) != "-"]
+    return out
+
+
+def check_distinct_paths(inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> None:
+    """Refuse (InputError, before anything is written) an output that is one of the command's
+    inputs, or two outputs on one path. `inputs`/`outputs`: {label a user recognises (the flag or
+    argument): a path, a list of paths, None (not given) or "-" (stdout)}."""
+    outs = _named_paths(outputs)
+    ins = _named_paths(inputs)
+    for i, (label, path) in enumerate(outs):
+        for in_label, in_path in ins:
+            if same_path(path, in_path):
+                raise InputError(
+                    f"{label} names the same file as {in_label}, an input of this command: writing it would "
+                    "destroy that input; give another path",
+                    path=path,
+                )
+        for other_label, other in outs[i + 1 :]:
+            if same_path(path, other):
+                raise InputError(
+                    f"{label} and {other_label} name the same file: give each output its own path", path=path
+                )
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | Path, mode: str = "wb") -> Iterator[Any]:
-    """Stream into a temp file next to `path`; rename over it only if the block succeeds. A folder
-    at `path` is refused (InputError) before anything is written: the rename would fail."""
-    path = ensure_parent_exists(path)
-    if path.is_dir():
-        raise InputError("is a folder; give the path of a file to write", path=path)
+    """Stream into a temp file next to `path`; rename over it only if the block succeeds. A path
+    vmafkit may not write (`check_output_path`) is refused before anything is written."""
+    path = check_output_path(path)
     fd, tmp = _open_temp(path)
     try:
         with os.fdopen(fd, mode) as handle:

@@ -182,3 +182,37 @@ def is_calibration_name(name: str) -> bool:
 
 def registry_file(models: str | Path) -> Path:
     return Path(models) / REGISTRY_FILE
+
+
+def own_files(folder: str | Path) -> list[Path]:
+    """The files directly in `folder` that vmafkit names itself (seed reports and their prediction,
+    timing and refit files, verdicts, registry, members and their sidecars, calibration, the corpus
+    and subjective files): what a command that reads the folder takes as its inputs. A user's own
+    file there (an earlier `--json out.json`) is not one of them. None when `folder` is no folder."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    fixed = {
+        CORPUS_FILE,
+        STATE_FILE,
+        SUBJECTIVE_REPORT_FILE,
+        SUBJECTIVE_PREDICTIONS_FILE,
+        SUBJECTIVE_ITEMS_FILE,
+        SUBJECTIVE_TIMING_FILE,
+        REGISTRY_FILE,
+        REGISTRY_HISTORY_FILE,
+        *VERDICT_FILES,
+    }
+    names = {child.name for child in folder.iterdir() if child.is_file()}
+    onnx_stems = {name[: -len(ONNX_SUFFIX)] for name in names if name.endswith(ONNX_SUFFIX)}
+    per_seed = (_REPORT_SUFFIX, _PREDICTIONS_SUFFIX, _TIMING_SUFFIX, _REFIT_SUFFIX)
+    own = [
+        name
+        for name in names
+        if name in fixed
+        or name.endswith(ONNX_SUFFIX)
+        or is_calibration_name(name)
+        or (name.endswith(".json") and name[: -len(".json")] in onnx_stems)
+        or (name.startswith(_SEED_PREFIX) and name.endswith(per_seed))
+    ]
+    return [folder / name for name in sorted(own)]

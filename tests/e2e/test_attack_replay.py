@@ -26,6 +26,10 @@ def test_replay_script_lists_the_issue_cases(tmp_path):
         "16x16 clip",
         "--vmaf-bin /bin/true",
         "disk full: registry flip",
+        "score --json DIS",
+        "rd CORPUS --json CORPUS",
+        "corpus --out a reference clip",
+        'corpus --presets "" over a corpus',
     ):
         assert expected in names
 

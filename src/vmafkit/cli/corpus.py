@@ -10,6 +10,7 @@ from vmafkit import layout
 from vmafkit import validation as V
 from vmafkit.cli._common import int_list, run_command, split_list
 from vmafkit.cli.options import (
+    check_outputs,
     emit_json,
     ffmpeg_option,
     grid_options,
@@ -121,6 +122,7 @@ def merge_cmd(shards, out, allow_mixed_versions, json_to):
             "--json would write the summary over a corpus file; put a bare --json after the shards, or write --json=-",
             path=json_to,
         )
+    check_outputs({"a shard": list(shards)}, {"--out": out, "--json": json_to})
     summary = merge_shards(shards, out, allow_mixed_versions=allow_mixed_versions)
     if not emit_json(summary.to_json(), json_to):
         click.echo(

@@ -6,9 +6,10 @@ import sys
 
 import click
 
+from vmafkit import layout
 from vmafkit import thresholds as T
 from vmafkit.cli._common import FiniteFloatRange, int_list, run_command
-from vmafkit.cli.options import emit_json, json_option, seeds_option
+from vmafkit.cli.options import check_outputs, emit_json, json_option, seeds_option
 from vmafkit.errors import EXIT_HOLD, EXIT_OK
 
 
@@ -51,6 +52,7 @@ def register(main: click.Group) -> None:
         """Apply the production gate to LOSO_DIR/loso_seed{N}.json (exit 0 pass, 1 fail, 2 bad input)."""
         from vmafkit.decide.derive import run_gate
 
+        check_outputs({"a file in LOSO_DIR": layout.own_files(loso_dir)}, {"--json": json_to})
         gate = run_gate(loso_dir, int_list(seeds, "--seeds"))
         if not emit_json(gate, json_to):
             _print_gate(gate)

@@ -11,7 +11,7 @@ import click
 
 from vmafkit import validation as V
 from vmafkit.cli._common import FiniteFloatRange, run_command
-from vmafkit.cli.options import emit_json, ffmpeg_option, json_option, out_option
+from vmafkit.cli.options import check_outputs, emit_json, ffmpeg_option, json_option, out_option
 from vmafkit.errors import EXIT_HOLD, EXIT_OK, LockBusy
 from vmafkit.thresholds import PLCC_SPREAD_MAX
 
@@ -162,6 +162,7 @@ def register(main: click.Group) -> None:
         """Check every file's size and sha256 against the manifest. Exit 0 ok, 1 mismatch, 2 unreadable."""
         from vmafkit.bundle import verify_bundle
 
+        check_outputs({"BUNDLE": bundle}, {"--json": json_to})
         report = verify_bundle(bundle, limits=_limits(max_bytes, max_members))
         if not emit_json(report.to_dict(), json_to):
             _print_verify(bundle, report)
@@ -205,6 +206,7 @@ def register(main: click.Group) -> None:
         """Are two sites' bundles the same finding? Exit 0 agree, 1 differ, 2 unreadable."""
         from vmafkit.bundle import compare_bundles
 
+        check_outputs({"A": a, "B": b}, {"--json": json_to})
         report = compare_bundles(a, b, tolerance, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed)
         if not emit_json(report.to_dict(), json_to):
             _print_compare(report)

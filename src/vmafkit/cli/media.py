@@ -10,6 +10,7 @@ from vmafkit import validation as V
 from vmafkit.cli._common import FiniteFloatRange, run_command, split_list
 from vmafkit.cli.options import (
     STDOUT,
+    check_outputs,
     csv_option,
     emit_csv,
     emit_json,
@@ -120,6 +121,7 @@ def score_cmd(
 
     if json_to == STDOUT and csv_to == STDOUT:
         raise click.UsageError("a bare --json and a bare --csv would both print on stdout; give one of them a PATH")
+    check_outputs({"--ref": ref, "--dis": dis}, {"--json": json_to, "--csv": csv_to})
 
     result = score_pair(
         ref,

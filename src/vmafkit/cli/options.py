@@ -26,7 +26,14 @@ from vmafkit import layout
 from vmafkit import validation as V
 from vmafkit.cli._common import FiniteFloatRange
 from vmafkit.errors import InputError
-from vmafkit.io import atomic_write_json, atomic_write_text, dumps_csv, dumps_json
+from vmafkit.io import (
+    atomic_write_json,
+    atomic_write_text,
+    check_distinct_paths,
+    check_output_path,
+    dumps_csv,
+    dumps_json,
+)
 from vmafkit.media import libvmaf
 from vmafkit.media.encoders import DEFAULT_CQS, DEFAULT_PRESETS
 from vmafkit.media.ffmpeg import SCALE_FILTERS
@@ -175,6 +182,20 @@ def emit_json(payload: Any, json_to: str | None) -> bool:
         return True
     atomic_write_json(json_to, payload)
     return False
+
+
+def check_outputs(
+    inputs: Mapping[str, Any], files: Mapping[str, Any], folders: Mapping[str, Any] | None = None
+) -> None:
+    """Before a command does any work: every file it was told to write (`files`: --json PATH,
+    --csv PATH, --out FILE; None or "-" = not given / stdout) may be written there
+    (`io.check_output_path`: a regular file or a new path), and no output, file or folder, is one of
+    its `inputs` or shares a path with another output (`io.check_distinct_paths`). So a refused
+    output costs no work and leaves every other output unwritten."""
+    for value in files.values():
+        if value is not None and str(value) != STDOUT:
+            check_output_path(value)
+    check_distinct_paths(inputs, {**files, **(folders or {})})
 
 
 def csv_option(func: F) -> F:

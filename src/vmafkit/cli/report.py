@@ -8,7 +8,7 @@ import click
 from vmafkit import layout
 from vmafkit import thresholds as T
 from vmafkit.cli._common import FiniteFloatRange, run_command
-from vmafkit.cli.options import STDOUT, csv_option, emit_csv, emit_json, json_option
+from vmafkit.cli.options import STDOUT, check_outputs, csv_option, emit_csv, emit_json, json_option
 from vmafkit.errors import EXIT_OK
 
 
@@ -77,6 +77,11 @@ def rd_cmd(corpus, anchor, target, plots, models, coverage, json_to, csv_to):
 
     if json_to == STDOUT and csv_to == STDOUT:
         raise click.UsageError("a bare --json and a bare --csv would both print on stdout; give one of them a PATH")
+    check_outputs(
+        {"CORPUS": corpus, "--models": [models, *layout.own_files(models)] if models else None},
+        {"--json": json_to, "--csv": csv_to},
+        {"--plots": plots},
+    )
 
     analysis = analyse_corpus(corpus, anchor=anchor, target=target, models=models, coverage=coverage)
     if plots:

@@ -11,6 +11,7 @@ from vmafkit import thresholds as T
 from vmafkit import validation as V
 from vmafkit.cli._common import FiniteFloatRange, run_command, split_list
 from vmafkit.cli.options import (
+    check_outputs,
     deprecated_argument,
     deprecated_option,
     emit_json,
@@ -253,6 +254,10 @@ def register(main: click.Group) -> None:
 
         if (features is None) == (ref is None and dis is None) or (features is None and (ref is None or dis is None)):
             raise InputError("give either --features FILE.jsonl or both --ref and --dis")
+        check_outputs(
+            {"--features": features, "--ref": ref, "--dis": dis, "--models": [models, *layout.own_files(models)]},
+            {"--json": json_to},
+        )
         from vmafkit.serve import subjective_predict
 
         if subjective_predict.is_subjective_ensemble(models, model_id):

@@ -16,6 +16,7 @@ from vmafkit import thresholds as T
 from vmafkit import validation as V
 from vmafkit.cli._common import FiniteFloatRange, VmafkitGroup, int_list, run_command, split_list
 from vmafkit.cli.options import (
+    check_outputs,
     deprecated_option,
     emit_json,
     ffmpeg_option,
@@ -194,6 +195,7 @@ def train(
         ]
         if video_only:
             raise InputError(f"{', '.join(video_only)} go with --dataset")
+    check_outputs({"--dataset": dataset, "--table": table}, {"--json": json_to}, {"--out": out})
     scale_obj = (
         resolve_scale(score_scale, value_range=_scale_range(score_scale_range))
         if (score_scale or score_scale_range)
@@ -242,6 +244,13 @@ def gate(out_dir, json_to) -> int:
     """Re-derive the subjective gate from OUT's held-out predictions: exit 0 PROMOTE, 1 HOLD, 2 bad input."""
     from vmafkit.subjective.recheck import recheck
 
+    check_outputs(
+        {
+            "a file in OUT_DIR": layout.own_files(out_dir),
+            "a file in OUT_DIR/loso": layout.own_files(Path(out_dir) / "loso"),
+        },
+        {"--json": json_to},
+    )
     result = recheck(out_dir)
     if not emit_json(result, json_to):
         verdict = result["gate"]

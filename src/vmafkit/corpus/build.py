@@ -34,7 +34,7 @@ from typing import Any, TypedDict
 from vmafkit import layout
 from vmafkit.corpus.schema import CANONICAL6, SCHEMA_VERSION, TARGET, iter_jsonl, source_columns, write_jsonl_lines
 from vmafkit.errors import InputError
-from vmafkit.io import atomic_output, atomic_write_text, ensure_parent_exists, exclusive_lock
+from vmafkit.io import atomic_output, atomic_write_text, check_distinct_paths, check_output_path, exclusive_lock
 from vmafkit.media import ffmpeg as ffm
 from vmafkit.media import libvmaf
 from vmafkit.media.encoders import DEFAULT_CQS, DEFAULT_PRESETS, get_adapter, require_working
@@ -500,11 +500,14 @@ def build_corpus(
     `score_pair`: every row records the model, and carries the metrics' columns.
     """
     started = time.perf_counter()
-    out = ensure_parent_exists(out)
+    out = check_output_path(out)
     if not encoders:
         raise InputError("no encoders given")
     if not cqs:
         raise InputError("no cq values given")
+    if not presets:
+        # an empty grid would replace an existing corpus at `out` with nothing
+        raise InputError("no presets given (--presets is empty)")
     if max_frames is not None and max_frames < 1:
         raise InputError(f"--max-frames must be at least 1, got {max_frames}")
     libvmaf.get_model(vmaf_model)
@@ -521,6 +524,7 @@ def build_corpus(
     require_working(ff, list(encoders))
     sources = list(sources) if sources is not None else find_sources(ref_dir, ff=ff)
     check_distinct_sources(sources, ref_dir)
+    check_distinct_paths({"a reference clip": [s.path for s in sources]}, {"--out": out})
     for source in sources:
         libvmaf.check_metric_sizes(metrics, *source.even_size, path=source.path)
     cells = plan_cells(sources, encoders, presets, cqs, resolutions=resolutions)

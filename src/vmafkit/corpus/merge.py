@@ -34,7 +34,7 @@ from vmafkit.corpus.schema import (
     write_jsonl_lines,
 )
 from vmafkit.errors import InputError
-from vmafkit.io import atomic_output, ensure_parent_exists
+from vmafkit.io import atomic_output, check_distinct_paths, check_output_path
 from vmafkit.media.libvmaf import METRIC_COLUMNS
 
 SCORE_TOLERANCE = 1e-6
@@ -113,7 +113,8 @@ def _group_of(row: dict[str, Any]) -> str:
 def merge_shards(shards: Sequence[str | Path], out: str | Path, *, allow_mixed_versions: bool = False) -> MergeSummary:
     if not shards:
         raise InputError("merge needs at least one shard")
-    out = ensure_parent_exists(out)
+    out = check_output_path(out)
+    check_distinct_paths({"a shard": list(shards)}, {"--out": out})
     kept: dict[tuple, tuple[dict[str, Any], str]] = {}
     rows_in = duplicates = 0
     per_shard: dict[str, int] = {}

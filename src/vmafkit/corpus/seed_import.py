@@ -33,7 +33,7 @@ from vmafkit.corpus.schema import (
     write_jsonl_lines,
 )
 from vmafkit.errors import InputError
-from vmafkit.io import atomic_write_text, iter_json_objects, sha256_file
+from vmafkit.io import atomic_write_text, check_distinct_paths, check_output_path, iter_json_objects, sha256_file
 from vmafkit.media import ffmpeg as ffm
 from vmafkit.media.sources import Source, find_sources
 
@@ -80,7 +80,8 @@ def import_seed_corpus(
     ffmpeg: str | None = None,
 ) -> ImportSummary:
     """Read `seed_file`, complete every row from the clips in `ref_dir`, write `out` atomically."""
-    seed_file, out = Path(seed_file), Path(out)
+    seed_file, out = Path(seed_file), check_output_path(out)
+    check_distinct_paths({"the seed corpus": seed_file}, {"--out": out})
     numbered = list(iter_json_objects(seed_file, what="seed corpus"))
     if not numbered:
         raise InputError("has no rows", path=seed_file)
@@ -89,6 +90,7 @@ def import_seed_corpus(
     encoders = sorted({row["encoder"] for _, row in numbered})
     presets = parse_presets(preset, encoders)
     sources = {s.name: s for s in find_sources(ref_dir, ff=ffm.find_ffmpeg(ffmpeg, require_libvmaf=False))}
+    check_distinct_paths({"a reference clip": [s.path for s in sources.values()]}, {"--out": out})
     imported_from = IMPORTED_FROM_PREFIX + sha256_file(seed_file)
     rows: list[dict[str, Any]] = []
     seen: dict[tuple, int] = {}
