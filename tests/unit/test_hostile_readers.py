@@ -208,9 +208,8 @@ def test_dev_zero_is_refused_at_once(name, tmp_path):
     path.symlink_to("/dev/zero")  # the reader's own file name, pointing at /dev/zero
     before = _peak_rss_mb()
     outcome, message = _call(reader, path)
-    if name == "sources_toml":  # read_sources_config only reads a *regular* sources.toml: ignored
-        assert outcome == "ok"
-        return
+    # sources_toml too: a sources file that is not a regular file is refused, never skipped (its
+    # groups would silently not apply)
     assert outcome == "refused" and "not a regular file (a character device)" in message
     _assert_refusal_names_file(message, path)
     assert _peak_rss_mb() - before < 64
@@ -252,9 +251,6 @@ def test_fifo_returns_promptly(name, tmp_path):
     path = tmp_path / filename
     os.mkfifo(path)
     outcome, value = _run_with_fifo_guard(path, lambda: reader(path))
-    if name == "sources_toml":  # not a regular file: not a sources file, ignored
-        assert outcome == "ok"
-        return
     assert outcome == "error" and isinstance(value, InputError), value
     assert "not a regular file (a FIFO)" in str(value)
     _assert_refusal_names_file(str(value), path)
@@ -266,9 +262,6 @@ def test_directory_is_refused(name, tmp_path):
     path = tmp_path / filename
     path.mkdir()
     outcome, message = _call(reader, path)
-    if name == "sources_toml":
-        assert outcome == "ok"
-        return
     assert outcome == "refused" and "not a regular file (a folder)" in message
     _assert_refusal_names_file(message, path)
 

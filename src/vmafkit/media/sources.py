@@ -472,12 +472,27 @@ class SourcesConfig:
 
 
 def read_sources_config(ref_dir: Path) -> SourcesConfig:
-    """`[groups] scene = ["a", "b"]` and `[sources.NAME] width=.. height=.. pix_fmt=.. fps=.. group=..`."""
-    for name in SOURCES_FILES:
-        path = ref_dir / name
-        if path.is_file():
-            return _parse_sources_config(path)
-    return SourcesConfig()
+    """`[groups] scene = ["a", "b"]` and `[sources.NAME] width=.. height=.. pix_fmt=.. fps=.. group=..`.
+
+    One sources file or none: with both names present the reader would have to pick one and the
+    other's groups would silently not apply, and a name present as a folder, FIFO, device or
+    dangling link would silently read as no groups at all (one scene in two LOSO folds), so
+    both are refused (exit 2) rather than skipped."""
+    present = [ref_dir / name for name in SOURCES_FILES if os.path.lexists(ref_dir / name)]
+    if len(present) > 1:
+        raise InputError(
+            f"two sources files, {present[0]} and {present[1]}: vmafkit reads one; "
+            "merge them into one and remove the other"
+        )
+    if not present:
+        return SourcesConfig()
+    path = present[0]
+    if path.is_symlink() and not path.exists():  # a missing target, or a loop
+        target = ""
+        with contextlib.suppress(OSError):
+            target = f" (to {os.readlink(path)!r})"
+        raise InputError(f"sources file is a dangling symbolic link{target}; fix or remove it", path=path)
+    return _parse_sources_config(path)  # reading it refuses a folder, FIFO, device or socket (exit 2)
 
 
 _OVERRIDE_TYPES = {
