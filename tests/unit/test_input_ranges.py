@@ -77,7 +77,7 @@ NONSENSE = [
     ("height", "90.5", "height must be a positive integer up to 65536, got 90.5"),
     ("fps", "0", "fps 0 is out of range (allowed: above 0, up to 10000)"),
     ("fps", "-25", "fps -25 is out of range (allowed: above 0, up to 10000)"),
-    ("enc_bytes", "-1", "enc_bytes -1 is out of range (allowed: 0 or more)"),
+    ("enc_bytes", "-1", "enc_bytes must be a non-negative integer (the encoded file's size in bytes), got -1"),
     ("schema_version", "true", "schema_version True is not the supported 1"),
 ]
 

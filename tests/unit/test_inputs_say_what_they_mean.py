@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
+from vmafkit.corpus.schema import load_corpus, validate_row
 from vmafkit.errors import InputError
 from vmafkit.media.sources import find_sources, read_sources_config
+
+from ..factories import corpus_row, write_corpus
 
 # ----------------------------------------------------------------------------- sources files
 
@@ -83,3 +87,72 @@ def test_a_sources_file_that_is_not_a_regular_file_is_refused_naming_it(tmp_path
     message = str(err.value)
     assert message.startswith(f"{path}: ") and kind in message and "\n" not in message
     assert os.path.lexists(path)  # left as it was
+
+
+# ----------------------------------------------------------------------------- corpus fields
+
+
+@pytest.fixture(scope="module")
+def ffmpeg_pix_fmts() -> set[str]:
+    """ffmpeg's own list of pixel format names (`ffmpeg -pix_fmts`), read here, not by vmafkit."""
+    import imageio_ffmpeg
+
+    out = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-pix_fmts"], capture_output=True, text=True, check=True
+    ).stdout
+    names = {line.split()[1] for line in out.split("-----", 1)[1].splitlines() if len(line.split()) > 1}
+    assert {"yuv420p", "yuv420p10le", "rgb24"} <= names
+    return names
+
+
+@pytest.mark.parametrize(
+    "change, field, allowed",
+    [
+        ({"bit_depth": 99}, "bit_depth", "must be 8"),  # yuv420p: 8 bits a sample
+        ({"pix_fmt": "yuv420p10le", "bit_depth": 8}, "bit_depth", "must be 10"),  # ...10le: 10 bits
+        ({"bit_depth": 8.5}, "bit_depth", "must be 8"),
+        ({"pix_fmt": "bogus"}, "pix_fmt", "allowed: "),
+        ({"pix_fmt": "YUV420P"}, "pix_fmt", "allowed: "),
+        ({"enc_bytes": 1.5}, "enc_bytes", "non-negative integer"),
+        ({"enc_bytes": -1}, "enc_bytes", "non-negative integer"),
+        ({"encoder": "LIBX264"}, "encoder", "did you mean 'libx264'"),
+        ({"encoder": "Libx265"}, "encoder", "did you mean 'libx265'"),
+        ({"encoder": "H264_NVENC"}, "encoder", "did you mean 'h264_nvenc'"),
+        ({"src_width": 0}, "src_width", "positive integer"),
+    ],
+)
+def test_a_corpus_row_out_of_range_is_refused_naming_file_line_field_and_range(tmp_path, change, field, allowed):
+    path = write_corpus(tmp_path / "c.jsonl", [corpus_row("a"), corpus_row("a", frame=1, **change)])
+    with pytest.raises(InputError) as err:
+        load_corpus(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}:2: {field} ") and allowed in message and "\n" not in message
+
+
+def test_train_refuses_such_a_corpus_with_exit_2_and_one_line(tmp_path):
+    path = write_corpus(tmp_path / "c.jsonl", [corpus_row("a"), corpus_row("b", encoder="LIBX264")])
+    from click.testing import CliRunner
+
+    from vmafkit.cli import main
+
+    result = CliRunner().invoke(main, ["train", "--corpus", str(path), "--out", str(tmp_path / "loso")])
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and f"{path}:2: encoder 'LIBX264'" in result.output
+    assert not (tmp_path / "loso").exists()
+
+
+def test_rows_in_range_still_load(tmp_path, ffmpeg_pix_fmts):
+    other = sorted(ffmpeg_pix_fmts - {"yuv420p"})[:3]  # formats ffmpeg knows, some vmafkit never names
+    assert "bogus" not in ffmpeg_pix_fmts and "YUV420P" not in ffmpeg_pix_fmts
+    rows = [
+        corpus_row("a", bit_depth=8),
+        corpus_row("a", frame=1, pix_fmt="yuv420p10le", bit_depth=10),
+        corpus_row("a", frame=2, enc_bytes=0),
+        corpus_row("a", frame=3, enc_bytes=123456789.0),  # a JSON float that is a whole number
+        corpus_row("a", frame=4, encoder="x264-of-another-kit"),  # not a vmafkit encoder: still allowed
+        corpus_row("a", frame=5, pix_fmt="rgb24", bit_depth=8),  # a container clip ffmpeg decodes
+        *(corpus_row("a", frame=6 + i, pix_fmt=name) for i, name in enumerate(other)),
+    ]
+    for i, row in enumerate(rows):
+        validate_row(row, f"row {i}")
+    assert len(load_corpus(write_corpus(tmp_path / "c.jsonl", rows))) == len(rows)

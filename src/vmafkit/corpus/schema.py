@@ -197,10 +197,11 @@ def validate_row(row: Any, where: str) -> dict[str, Any]:
     """Check one decoded row; raise InputError naming `where` (file:line) on the first problem.
 
     Types and ranges: vmaf in VMAF_RANGE, the canonical-6 in FEATURE_BOUNDS, cq in the encoder's
-    range, frame_index a non-negative integer, width/height positive integers, fps positive,
-    enc_bytes/enc_time_ms >= 0, all finite; src, src_sha256, encoder, preset, pix_fmt non-empty
-    strings; group and vmaf_model, when present, non-empty strings; a metric column, when present,
-    a finite number."""
+    range, frame_index a non-negative integer, width/height (and src_/scored_ sizes, when present)
+    positive integers, fps positive, enc_bytes a non-negative integer, enc_time_ms >= 0, all
+    finite; src, src_sha256, encoder, preset, pix_fmt non-empty strings; group and vmaf_model, when
+    present, non-empty strings; a metric column, when present, a finite number; encoder not a known
+    encoder's name in another case; pix_fmt a pixel format and bit_depth, when present, its depth."""
     if not isinstance(row, dict):
         raise InputError(f"{where}: a row must be a JSON object, got {type(row).__name__}")
     missing = [key for key in REQUIRED_KEYS if key not in row]
@@ -230,7 +231,8 @@ def validate_row(row: Any, where: str) -> dict[str, Any]:
     low, high = cq_range(row["encoder"])
     _in_range(row, "cq", where, low, high, f"{low} to {high} for {row['encoder']}")
     _integer(row, "frame_index", where, 0, FRAME_INDEX_MAX, "a non-negative integer")
-    for key in ("width", "height", *(k for k in ("scored_width", "scored_height") if k in row)):
+    optional_sizes = (k for k in ("src_width", "src_height", "scored_width", "scored_height") if k in row)
+    for key in ("width", "height", *optional_sizes):
         _integer(row, key, where, 1, DIMENSION_MAX, f"a positive integer up to {DIMENSION_MAX}")
     if "scale_filter" in row and (not isinstance(row["scale_filter"], str) or not row["scale_filter"].strip()):
         raise InputError(
@@ -239,9 +241,44 @@ def validate_row(row: Any, where: str) -> dict[str, Any]:
     value = row["fps"]
     if not 0 < value <= FPS_MAX:
         raise InputError(f"{where}: fps {_show(value)} is out of range (allowed: above 0, up to {FPS_MAX:g})")
-    for key in ("enc_bytes", "enc_time_ms"):
-        _in_range(row, key, where, 0, COUNT_MAX, "0 or more")
+    _integer(row, "enc_bytes", where, 0, COUNT_MAX, "a non-negative integer (the encoded file's size in bytes)")
+    _in_range(row, "enc_time_ms", where, 0, COUNT_MAX, "0 or more")
+    _check_encoder_name(row["encoder"], where)
+    _check_pix_fmt(row, where)
     return row
+
+
+def _check_encoder_name(encoder: str, where: str) -> None:
+    """An encoder vmafkit has no adapter for is allowed (a shard of another kit), but not a known
+    name spelt in another case or with spaces: 'LIBX264' would train as a different, unknown encoder."""
+    from vmafkit.media.encoders import ADAPTERS
+
+    if encoder in ADAPTERS:
+        return
+    folded = encoder.strip().casefold()
+    close = next((name for name in ADAPTERS if name.casefold() == folded), None)
+    if close is not None:
+        raise InputError(
+            f"{where}: encoder {_show(encoder)} is not a known encoder name (did you mean {close!r}? "
+            "encoder names are ffmpeg's, exactly as written)"
+        )
+
+
+def _check_pix_fmt(row: dict[str, Any], where: str) -> None:
+    """pix_fmt a pixel format a source can be in (media.sources.is_pix_fmt), bit_depth (when
+    present) the depth vmafkit derives from it (media.sources.bit_depth_of), as it writes them."""
+    from vmafkit.media.sources import KNOWN_PIX_FMTS, bit_depth_of, is_pix_fmt
+
+    pix_fmt = row["pix_fmt"]
+    if not is_pix_fmt(pix_fmt):
+        known = ", ".join(sorted(KNOWN_PIX_FMTS))
+        raise InputError(
+            f"{where}: pix_fmt {_show(pix_fmt)} is not a pixel format (allowed: {known}, "
+            "or another name `ffmpeg -pix_fmts` lists)"
+        )
+    if "bit_depth" in row:
+        depth = bit_depth_of(pix_fmt)
+        _integer(row, "bit_depth", where, depth, depth, f"{depth}, the bit depth of pix_fmt {pix_fmt}")
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:

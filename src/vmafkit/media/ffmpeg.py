@@ -40,7 +40,7 @@ LIBVMAF_PIX_FMTS = (
     "yuv422p12le",
     "yuv444p12le",
 )
-_FULL_RANGE_ALIASES = {"yuvj420p": "yuv420p", "yuvj422p": "yuv422p", "yuvj444p": "yuv444p"}
+FULL_RANGE_ALIASES = {"yuvj420p": "yuv420p", "yuvj422p": "yuv422p", "yuvj444p": "yuv444p"}
 # The smallest frame side libvmaf scores: measured with the wheel's ffmpeg n9.0.2 / libvmaf 86da14d
 # and vmaf_v0.6.1, every 8/10/12-bit 4:2:0, 4:2:2, 4:4:4 and gray format, 1 and 4 threads: ffmpeg
 # segfaults (no message) when either scored side is 16 or less; 17 works on an axis without chroma
@@ -159,6 +159,18 @@ def _inspect(path: str) -> Ffmpeg:
     return Ffmpeg(path=path, reason="", version=version, has_libvmaf=has_libvmaf, libvmaf_version=libvmaf_version)
 
 
+@functools.lru_cache(maxsize=16)
+def pixel_formats(path: str) -> frozenset[str]:
+    """The names of every pixel format the ffmpeg at `path` knows (`ffmpeg -pix_fmts`): what a
+    clip in a container can decode to; empty when that ffmpeg does not run or does not say."""
+    try:
+        out = subprocess.run([path, "-hide_banner", "-pix_fmts"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return frozenset()
+    _, _, table = (out or "").partition("-----")
+    return frozenset(m.group(1) for m in re.finditer(r"^[A-Z.]{5}\s+(\S+)", table, flags=re.MULTILINE))
+
+
 def _libvmaf_version(path: str) -> str | None:
     """libvmaf reports its version only in its log: score one synthetic frame to read it."""
     with tempfile.TemporaryDirectory(prefix="vmafkit-ver-") as tmp:
@@ -236,7 +248,7 @@ def _fps_text(fps: float) -> str:
 
 def scoring_pix_fmt(pix_fmt: str) -> str:
     """The pixel format both sides are compared in."""
-    pix_fmt = _FULL_RANGE_ALIASES.get(pix_fmt, pix_fmt)
+    pix_fmt = FULL_RANGE_ALIASES.get(pix_fmt, pix_fmt)
     if pix_fmt in LIBVMAF_PIX_FMTS:
         return pix_fmt
     deep = bool(re.search(r"(1[0-6])(le|be)$", pix_fmt)) or pix_fmt.startswith("p01")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import hashlib
 import math
 import os
@@ -149,6 +150,25 @@ def _subsampling(pix_fmt: str) -> tuple[bool, bool]:
 def bit_depth_of(pix_fmt: str) -> int:
     match = re.search(r"(\d{2})(le|be)$", pix_fmt)
     return int(match.group(1)) if match else 8
+
+
+# The pixel formats vmafkit names itself: raw layouts, y4m colour spaces, the formats libvmaf scores
+# and the full-range (yuvj) ones it maps onto them. A clip in a container may also decode to any
+# other format its ffmpeg knows (rgb24, gbrp, yuv411p, ...), which scoring converts.
+KNOWN_PIX_FMTS = frozenset((*RAW_LAYOUTS, *Y4M_COLORSPACES.values(), *ffm.LIBVMAF_PIX_FMTS, *ffm.FULL_RANGE_ALIASES))
+
+
+@functools.lru_cache(maxsize=256)
+def is_pix_fmt(name: str) -> bool:
+    """Whether a source can be in pixel format `name`: one of KNOWN_PIX_FMTS, or one the ffmpeg
+    vmafkit uses lists in `ffmpeg -pix_fmts` (asked only for a name outside KNOWN_PIX_FMTS)."""
+    if name in KNOWN_PIX_FMTS:
+        return True
+    try:
+        ff = ffm.find_ffmpeg(require_libvmaf=False)
+    except InputError:
+        return False
+    return name in ffm.pixel_formats(ff.path)
 
 
 def raw_frame_size(width: int, height: int, pix_fmt: str) -> int:
