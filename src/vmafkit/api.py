@@ -13,6 +13,8 @@
 Each function does what its `vmafkit` subcommand does and raises what the subcommand reports:
 `InputError` (bad input, exit 2 on the command line) and `RefusedError` (exit 3). Options are
 keyword-only; an option left at None takes the stage's own default (one owner per default).
+`seeds` is a list of integers wherever it appears, checked by the one check `--seeds` gets
+(validation.check_seeds): a string such as '12' is refused, never read as seeds 1 and 2.
 Unlike the commands, nothing draws progress bars unless `progress=True`.
 
 The training stage imports torch; it is imported when a function needs it, not with this module.
@@ -38,6 +40,7 @@ from vmafkit.pipeline import RunOptions, RunResult, resolve_encoders, run_pipeli
 from vmafkit.serve.export import export_ensemble
 from vmafkit.serve.predict import predict_features, predict_pair, read_feature_rows
 from vmafkit.train.recipe import DEFAULT_SEEDS
+from vmafkit.validation import check_seeds
 
 __all__ = [
     "BuildResult",
@@ -169,6 +172,7 @@ def train_loso(
     from vmafkit.train.loso import train_loso as _train_loso
     from vmafkit.train.model import Recipe
 
+    seeds = check_seeds(seeds, "seeds")
     overrides = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay}
     try:
         chosen = Recipe.named(recipe, **{k: v for k, v in overrides.items() if v is not None})
@@ -176,7 +180,7 @@ def train_loso(
         raise InputError(str(exc)) from None
     return _train_loso(
         corpus,
-        list(seeds),
+        seeds,
         out_dir,
         recipe=chosen,
         device=device,
@@ -192,7 +196,7 @@ def gate(
     """The production gate over a LOSO folder, every PLCC recomputed from its prediction files
     (a seed report that disagrees with them is refused): the gate report, `["passed"]` the
     outcome. Nothing is written; `write_verdict` records the same gate in a verdict file."""
-    return run_gate(loso_dir, seeds, coverage)
+    return run_gate(loso_dir, check_seeds(seeds, "seeds"), coverage)
 
 
 def write_verdict(
@@ -207,7 +211,8 @@ def write_verdict(
     `ref_dir` (the reference clips) is snapshotted into the corpus fingerprint. `seeds` and
     `coverage` default to DEFAULT_SEEDS and 0.95; for a `vmafkit subjective train` folder (or its
     loso/) the verdict is the subjective gate's, with the run's own seeds and coverage."""
-    return _write_verdict(loso_dir, seeds, ref_dir=ref_dir, coverage=coverage)
+    checked = None if seeds is None else check_seeds(seeds, "seeds")
+    return _write_verdict(loso_dir, checked, ref_dir=ref_dir, coverage=coverage)
 
 
 def export(
@@ -352,7 +357,7 @@ def run(
         encoders=encoders,
         cqs=list(cqs),
         presets=list(presets),
-        seeds=list(seeds),
+        seeds=check_seeds(seeds, "seeds"),
         recipe=recipe,
         jobs=jobs,
         max_frames=max_frames,

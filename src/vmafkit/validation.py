@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Iterable, Mapping
 from importlib import resources
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,35 @@ JOBS_RANGE = (1, 1024)  # --jobs / --workers / --threads: processes or threads o
 CQ_RANGE_OTHER = (0, 255)  # cq of an encoder without an adapter: the widest adapter range (AV1 vaapi/amf)
 DIMENSION_MAX = 65536  # width/height: AV1's (the largest) maximum frame dimension
 FPS_MAX = 10000.0
+SEED_LIMIT = 2**63  # seeds are in [0, SEED_LIMIT): torch and numpy take a 64-bit seed
+
+
+def check_seeds(seeds: object, argument: str | None = None) -> list[int]:
+    """The one check of ensemble member seeds: `--seeds` once parsed, and every Python API function's
+    `seeds` (named `argument` in the message), so the API takes exactly what the CLI takes.
+
+    A list (any iterable but a string, bytes or a mapping) of distinct integers in [0, 2^63), at
+    least one; a string is refused rather than read one character at a time (`seeds='12'` would
+    be seeds 1 and 2), and so are a single number, floats and bools."""
+    named = f"{argument}: " if argument else ""
+    if isinstance(seeds, (str, bytes, bytearray, memoryview, Mapping)) or not isinstance(seeds, Iterable):
+        text = repr(seeds)
+        shown = text if len(text) <= 40 else f"{text[:37]}..."
+        hint = " (a string is not split into seeds)" if isinstance(seeds, (str, bytes, bytearray)) else ""
+        raise InputError(
+            f"{argument or 'seeds'} must be a list of distinct non-negative integers such as [0, 1, 2], "
+            f"got {type(seeds).__name__} {shown}{hint}"
+        )
+    values = list(seeds)
+    if not values:
+        raise InputError(f"{named}no seeds given (e.g. {'[0, 1, 2, 3, 4]' if argument else '--seeds 0,1,2,3,4'})")
+    for seed in values:
+        if isinstance(seed, bool) or not isinstance(seed, Integral) or not 0 <= int(seed) < SEED_LIMIT:
+            raise InputError(f"{named}seed {seed!r} is not an integer in [0, 2^63)")
+    if len(set(values)) != len(values):
+        raise InputError(f"{named}seeds repeat: {','.join(map(str, values))}")
+    return [int(seed) for seed in values]
+
 
 SCHEMA_FILES = {
     "registry": "registry.schema.json",

@@ -18,8 +18,10 @@ import os
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+import vmafkit
 from vmafkit.corpus.schema import load_corpus, validate_row
 from vmafkit.errors import InputError
 from vmafkit.media.sources import find_sources, read_sources_config
@@ -156,3 +158,61 @@ def test_rows_in_range_still_load(tmp_path, ffmpeg_pix_fmts):
     for i, row in enumerate(rows):
         validate_row(row, f"row {i}")
     assert len(load_corpus(write_corpus(tmp_path / "c.jsonl", rows))) == len(rows)
+
+
+# ----------------------------------------------------------------------------- the API's seeds
+
+
+BAD_SEEDS = [
+    pytest.param("12", "got str '12' (a string is not split into seeds)", id="str"),
+    pytest.param(b"12", "got bytes b'12'", id="bytes"),
+    pytest.param(1.5, "got float 1.5", id="float"),
+    pytest.param(True, "got bool True", id="bool"),
+    pytest.param(3, "got int 3", id="int"),
+    pytest.param({0: 1}, "got dict", id="dict"),
+    pytest.param([-1], "seed -1 is not an integer", id="negative"),
+    pytest.param([0, 1.0], "seed 1.0 is not an integer", id="float item"),
+    pytest.param([True], "seed True is not an integer", id="bool item"),
+    pytest.param(["1"], "seed '1' is not an integer", id="str item"),
+    pytest.param([2**63], "is not an integer in [0, 2^63)", id="huge"),
+    pytest.param([], "no seeds given", id="empty"),
+    pytest.param([1, 1], "seeds repeat", id="repeat"),
+]
+
+
+def _api_calls(tmp_path: Path):
+    missing = tmp_path / "missing"
+    return {
+        "gate": lambda seeds: vmafkit.gate(missing, seeds=seeds),
+        "write_verdict": lambda seeds: vmafkit.write_verdict(missing, seeds=seeds),
+        "train_loso": lambda seeds: vmafkit.train_loso(missing / "c.jsonl", tmp_path / "out", seeds=seeds),
+        "run": lambda seeds: vmafkit.run(tmp_path / "out", demo=True, seeds=seeds),
+    }
+
+
+@pytest.mark.parametrize("function", ["gate", "write_verdict", "train_loso", "run"])
+@pytest.mark.parametrize("seeds, says", BAD_SEEDS)
+def test_every_api_function_refuses_seeds_that_are_not_a_list_of_integers(tmp_path, function, seeds, says):
+    with pytest.raises(vmafkit.InputError) as err:
+        _api_calls(tmp_path)[function](seeds)
+    message = str(err.value)
+    assert message.startswith("seeds") and says in message and "\n" not in message  # names the argument
+    assert not (tmp_path / "out").exists()  # refused before any work
+
+
+def test_seeds_12_never_gates_seeds_1_and_2(tmp_path):
+    """The reported case end to end: a LOSO folder holding seeds 1 and 2 only (so reading '12' a
+    character at a time would find everything it looks for) is still refused."""
+    from ..factories import make_loso_dir
+
+    loso, _ = make_loso_dir(tmp_path, {1: 0.96, 2: 0.96})
+    assert vmafkit.gate(loso, seeds=[1, 2])["passed"] in (True, False)  # the list form gates
+    with pytest.raises(vmafkit.InputError, match=r"^seeds must be a list .* got str '12'"):
+        vmafkit.gate(loso, seeds="12")
+
+
+def test_lists_tuples_ranges_and_numpy_integers_are_seeds(tmp_path):
+    from vmafkit.validation import check_seeds
+
+    for seeds in ([0, 1], (0, 1), range(2), np.array([0, 1]), [np.int64(0), np.int32(1)]):
+        assert check_seeds(seeds, "seeds") == [0, 1] and all(type(s) is int for s in check_seeds(seeds))

@@ -191,15 +191,10 @@ def check_corpus(corpus: Corpus, path: Path) -> None:
 
 
 def check_seeds(seeds: Sequence[int]) -> list[int]:
-    seeds = list(seeds)
-    if not seeds:
-        raise InputError("no seeds given (e.g. --seeds 0,1,2,3,4)")
-    for s in seeds:
-        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0 or s >= 2**63:
-            raise InputError(f"seed {s!r} is not an integer in [0, 2^63)")
-    if len(set(seeds)) != len(seeds):
-        raise InputError(f"seeds repeat: {','.join(map(str, seeds))}")
-    return [int(s) for s in seeds]
+    """`--seeds` (and a run's seeds) checked by the one seed check, validation.check_seeds."""
+    from vmafkit.validation import check_seeds as checked
+
+    return checked(seeds)
 
 
 def check_recipe(recipe: Recipe) -> None:
