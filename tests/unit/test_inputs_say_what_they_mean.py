@@ -13,6 +13,7 @@ clip's sha256 from hashlib), and ffmpeg's own list of pixel formats (`ffmpeg -pi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -23,10 +24,11 @@ import pytest
 
 import vmafkit
 from vmafkit.corpus.schema import load_corpus, validate_row
+from vmafkit.corpus.seed_import import import_seed_corpus
 from vmafkit.errors import InputError
 from vmafkit.media.sources import find_sources, read_sources_config
 
-from ..factories import corpus_row, write_corpus
+from ..factories import cli, corpus_row, write_corpus
 
 # ----------------------------------------------------------------------------- sources files
 
@@ -216,3 +218,99 @@ def test_lists_tuples_ranges_and_numpy_integers_are_seeds(tmp_path):
 
     for seeds in ([0, 1], (0, 1), range(2), np.array([0, 1]), [np.int64(0), np.int32(1)]):
         assert check_seeds(seeds, "seeds") == [0, 1] and all(type(s) is int for s in check_seeds(seeds))
+
+
+# ----------------------------------------------------------------------------- import-corpus conflicts
+
+W, H, FRAMES = 32, 32, 2  # a raw yuv420p clip: W*H*3/2 bytes a frame
+
+
+@pytest.fixture
+def seed_setup(tmp_path):
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    clip = refs / f"clip_{W}x{H}.yuv"
+    luma = bytes(range(0, 8 * W, 8)) * H  # a horizontal ramp: its rows line up at width W
+    clip.write_bytes((luma + bytes([128]) * (W * H // 2)) * FRAMES)
+    base = {"src": f"clip_{W}x{H}", "encoder": "libx264", "cq": 23, "enc_bytes": 900, "enc_time_ms": 12}
+    base |= {"vmaf": 90.0, **{k: 0.5 for k in ("adm2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3")}}
+    base["motion2"] = 1.0
+    rows = [{**base, "frame_index": i} for i in range(FRAMES)]
+    return refs, rows, hashlib.sha256(clip.read_bytes()).hexdigest()
+
+
+def _write_seed(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+# field, the seed row's own value, what the import writes (worked out by hand; sha256 by hashlib)
+CONFLICTS = [
+    ("src_sha256", "0" * 64, "SHA"),
+    ("group", "scene-7", f"clip_{W}x{H}"),  # no sources file: a clip is its own group
+    ("vmaf_model", "vmaf_4k_v0.6.1", "vmaf_v0.6.1"),  # libvmaf's default model
+    ("libvmaf_version", "2.3.1", "3.0.0"),  # --libvmaf-version 3.0.0
+    ("width", 1920, W),
+    ("preset", "slow", "medium"),  # --preset medium
+]
+
+
+@pytest.mark.parametrize("field, theirs, ours", CONFLICTS, ids=[c[0] for c in CONFLICTS])
+def test_import_refuses_a_seed_rows_own_value_it_would_replace(tmp_path, seed_setup, field, theirs, ours):
+    refs, rows, sha = seed_setup
+    ours = sha if ours == "SHA" else ours
+    rows[1][field] = theirs
+    seed = _write_seed(tmp_path / "seed.jsonl", rows)
+    out = tmp_path / "imported.jsonl"
+    with pytest.raises(InputError) as err:
+        import_seed_corpus(seed, refs, out, preset="medium", libvmaf_version="3.0.0")
+    message = str(err.value)
+    assert message.startswith(f"{seed}:2: ") and field in message and "\n" not in message
+    assert repr(theirs) in message and repr(ours) in message and "--overwrite-field" in message
+    assert not out.exists()
+    # named explicitly, the import's value replaces the row's
+    import_seed_corpus(seed, refs, out, preset="medium", libvmaf_version="3.0.0", overwrite_fields=[field])
+    written = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r[field] for r in written] == [ours, ours]
+
+
+def test_a_seed_rows_own_value_that_agrees_is_kept_and_no_field_needs_naming(tmp_path, seed_setup):
+    refs, rows, sha = seed_setup
+    for row in rows:
+        row.update(src_sha256=sha, group=f"clip_{W}x{H}", width=W, preset="medium", fps=25.0)
+    seed = _write_seed(tmp_path / "seed.jsonl", rows)
+    summary = import_seed_corpus(seed, refs, tmp_path / "imported.jsonl", preset="medium")
+    assert summary.n_rows == FRAMES
+
+
+def test_overwrite_field_names_only_fields_the_import_writes(tmp_path, seed_setup):
+    refs, rows, _ = seed_setup
+    seed = _write_seed(tmp_path / "seed.jsonl", rows)
+    with pytest.raises(InputError, match=r"--overwrite-field 'grup' is not a field .*did you mean 'group'"):
+        import_seed_corpus(seed, refs, tmp_path / "o.jsonl", preset="medium", overwrite_fields=["grup"])
+    with pytest.raises(InputError, match=r"--overwrite-field 'vmaf' is not a field the import writes"):
+        import_seed_corpus(seed, refs, tmp_path / "o.jsonl", preset="medium", overwrite_fields=["vmaf"])
+    with pytest.raises(InputError, match=r"overwrite_fields must be a list"):
+        import_seed_corpus(seed, refs, tmp_path / "o.jsonl", preset="medium", overwrite_fields="group")
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_the_cli_refuses_with_exit_2_and_passes_overwrite_field_through(tmp_path, seed_setup):
+    refs, rows, _ = seed_setup
+    rows[0]["group"], rows[0]["preset"] = "scene-7", "slow"
+    seed = _write_seed(tmp_path / "seed.jsonl", rows)
+    out = tmp_path / "imported.jsonl"
+    base = ["import-corpus", seed, "--ref-dir", refs, "--out", out, "--preset", "medium"]
+    from click.testing import CliRunner
+
+    from vmafkit.cli import main
+
+    refused = CliRunner().invoke(main, [str(a) for a in base])
+    assert refused.exit_code == 2 and refused.output.count("\n") == 1
+    assert f"{seed}:1: the seed row's group is 'scene-7'" in refused.output and not out.exists()
+    one = CliRunner().invoke(main, [str(a) for a in [*base, "--overwrite-field", "group"]])
+    assert one.exit_code == 2 and "preset is 'slow'" in one.output  # group named, preset not
+    result = cli([*base, "--overwrite-field", "group", "--overwrite-field", "preset"])
+    assert result.exit_code == 0, result.output
+    written = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {(r["group"], r["preset"]) for r in written} == {(f"clip_{W}x{H}", "medium")}

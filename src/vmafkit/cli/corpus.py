@@ -142,14 +142,30 @@ def merge_cmd(shards, out, allow_mixed_versions, json_to):
     help="Preset the seed kit encoded with: one for every encoder, or ENCODER=PRESET,... per encoder.",
 )
 @click.option("--libvmaf-version", help="libvmaf version that scored the seed corpus (default: unknown).")
+@click.option(
+    "--overwrite-field",
+    "overwrite_fields",
+    multiple=True,
+    metavar="FIELD",
+    help="Replace a seed row's own value of FIELD (e.g. group, preset, src_sha256) by what the import "
+    "writes; without it a row whose value differs stops the import. Repeatable.",
+)
 @ffmpeg_option
 @run_command
-def import_corpus_cmd(seed_file, ref_dir, out, preset, libvmaf_version, ffmpeg):
+def import_corpus_cmd(seed_file, ref_dir, out, preset, libvmaf_version, overwrite_fields, ffmpeg):
     """Turn a seed-kit corpus (src, encoder, cq, frame_index, enc_bytes, enc_time_ms, vmaf and the six
     features per row) into a native corpus, completing each row from its reference clip in REF_DIR."""
     from vmafkit.corpus.seed_import import import_seed_corpus
 
-    summary = import_seed_corpus(seed_file, ref_dir, out, preset=preset, libvmaf_version=libvmaf_version, ffmpeg=ffmpeg)
+    summary = import_seed_corpus(
+        seed_file,
+        ref_dir,
+        out,
+        preset=preset,
+        libvmaf_version=libvmaf_version,
+        ffmpeg=ffmpeg,
+        overwrite_fields=overwrite_fields,
+    )
     click.echo(
         f"{summary.n_rows} rows of {len(summary.sources)} sources ({', '.join(summary.encoders)}) "
         f"imported -> {summary.out}",

@@ -11,6 +11,11 @@ name without its extension, as vmafkit names sources):
 - always: `imported_from` = "seed-kit sha256:<hash of the seed file>", so an imported row is
   never mistaken for one vmafkit scored itself.
 
+A seed row that already carries one of these fields (FILLED_FIELDS) with another value than the
+import would write stops the import (exit 2, FILE:LINE, the field and both values) unless the
+field is named in `overwrite_fields` (`--overwrite-field`): a row's own `src_sha256`, `group` or
+`vmaf_model` is never replaced without a word.
+
 A row whose source is not in the folder, or whose values are out of range, stops the import with
 exit 2 and FILE:LINE; nothing is written until every row has passed.
 """
@@ -38,6 +43,24 @@ from vmafkit.media import ffmpeg as ffm
 from vmafkit.media.sources import Source, find_sources
 
 SEED_KEYS = ("src", "encoder", "cq", "frame_index", "enc_bytes", "enc_time_ms", TARGET, *CANONICAL6)
+# The fields the import writes itself (from the clip, the flags, the seed file's hash): a seed row's
+# own value of one of them must agree, or the field be named in overwrite_fields.
+FILLED_FIELDS = (
+    "schema_version",
+    "src_sha256",
+    "group",
+    "width",
+    "height",
+    "src_width",
+    "src_height",
+    "fps",
+    "pix_fmt",
+    "bit_depth",
+    "preset",
+    "libvmaf_version",
+    "vmaf_model",
+    "imported_from",
+)
 IMPORTED_FROM_PREFIX = "seed-kit sha256:"
 UNKNOWN_VERSION = "unknown"
 
@@ -78,8 +101,13 @@ def import_seed_corpus(
     preset: str,
     libvmaf_version: str | None = None,
     ffmpeg: str | None = None,
+    overwrite_fields: Sequence[str] = (),
 ) -> ImportSummary:
-    """Read `seed_file`, complete every row from the clips in `ref_dir`, write `out` atomically."""
+    """Read `seed_file`, complete every row from the clips in `ref_dir`, write `out` atomically.
+
+    A seed row's own value of a field the import writes (FILLED_FIELDS) that differs from what it
+    would write is refused unless that field is in `overwrite_fields` (then replaced)."""
+    overwrite = check_overwrite_fields(overwrite_fields)
     seed_file, out = Path(seed_file), check_output_path(out)
     check_distinct_paths({"the seed corpus": seed_file}, {"--out": out})
     numbered = list(iter_json_objects(seed_file, what="seed corpus"))
@@ -100,6 +128,7 @@ def import_seed_corpus(
         if source is None:
             raise InputError(f"{where}: source {row['src']!r} is not in {ref_dir}{_did_you_mean(row['src'], sources)}")
         full = _complete(row, source, presets[row["encoder"]], libvmaf_version, imported_from)
+        _check_conflicts(row, full, overwrite, where)
         validate_row(full, where)
         key = row_key(full)
         if key in seen:
@@ -140,6 +169,42 @@ def _complete(
         "vmaf_model": ffm.VMAF_MODEL,
         "imported_from": imported_from,
     }
+
+
+def check_overwrite_fields(fields: Sequence[str]) -> frozenset[str]:
+    """The fields named for --overwrite-field, each one of FILLED_FIELDS (else InputError)."""
+    if isinstance(fields, (str, bytes)) or not isinstance(fields, Sequence):
+        raise InputError(f"overwrite_fields must be a list of field names, got {type(fields).__name__} {fields!r:.40}")
+    for field in fields:
+        if not isinstance(field, str) or field not in FILLED_FIELDS:
+            close = difflib.get_close_matches(str(field), FILLED_FIELDS, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise InputError(
+                f"--overwrite-field {field!r} is not a field the import writes ({hint}one of {', '.join(FILLED_FIELDS)})"
+            )
+    return frozenset(fields)
+
+
+def _check_conflicts(
+    seed_row: Mapping[str, Any], full: Mapping[str, Any], overwrite: frozenset[str], where: str
+) -> None:
+    """Refuse a seed row's own value of a filled field that the import would replace by another."""
+    for field in FILLED_FIELDS:
+        if field in seed_row and field not in overwrite and not _same(seed_row[field], full[field]):
+            raise InputError(
+                f"{where}: the seed row's {field} is {_shown(seed_row[field])} but the import would write "
+                f"{_shown(full[field])}; fix the row or pass --overwrite-field {field} to replace it"
+            )
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal values of the same JSON kind (25 and 25.0 are the same fps; true is not 1)."""
+    return a == b and isinstance(a, bool) == isinstance(b, bool)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
 
 
 def _did_you_mean(name: str, sources: Mapping[str, Source]) -> str:
