@@ -59,6 +59,14 @@ VERDICT_FILES = {PROMOTE_FILE: "PROMOTE", HOLD_FILE: "HOLD"}  # file name -> the
 REGISTRY_FILE = "registry.json"
 REGISTRY_HISTORY_FILE = "registry_history.jsonl"
 REGISTRY_LOCK = ".registry.lock"
+# An export switching its files into a models folder (serve/folder.py): the journal of the switch,
+# the staged new files and the replaced old ones, each in the models folder itself (one file system,
+# so every move is a rename).
+EXPORT_JOURNAL = ".export-journal.json"
+EXPORT_STAGING_PREFIX = ".export-staging-"
+EXPORT_PREVIOUS_PREFIX = ".export-previous-"
+# `vmafkit run` ending in HOLD moves an earlier run's smoke export aside: MODELS.superseded-<UTC stamp>
+SUPERSEDED_INFIX = ".superseded-"
 
 _SEED_PREFIX = "loso_seed"
 _REPORT_SUFFIX = ".json"

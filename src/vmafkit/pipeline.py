@@ -491,21 +491,48 @@ def _verdict_step(ledger, opts, ref_dir, loso, log) -> tuple[str, Path]:
     return status, holder["path"]
 
 
+def _set_aside(models: Path) -> Path:
+    """Move an earlier run's export out of the way, whole (registry history included): a new
+    name beside it, never a deletion."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    aside = models.with_name(f"{models.name}{layout.SUPERSEDED_INFIX}{stamp}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = models.with_name(f"{models.name}{layout.SUPERSEDED_INFIX}{stamp}-{n}")
+    os.replace(models, aside)
+    return aside
+
+
+def _flipped(models: Path) -> bool:
+    """Whether the models folder serves: a registry row someone flipped (smoke false)."""
+    from vmafkit.serve.registry import read_rows
+
+    try:
+        return any(not row.get("smoke", True) for row in read_rows(layout.registry_file(models)))
+    except InputError:
+        return True  # unreadable: treat it as production, never move or delete it
+
+
 def _export_step(ledger, opts, corpus, verdict_path, models, verdict, log) -> str:
     if verdict != "PROMOTE":
-        if models.exists():
-            shutil.rmtree(models)  # an export from an earlier PROMOTE is stale now
-            log("export: HOLD, removed the stale export of an earlier run")
-            ledger.forget("export")
-            return "removed"
         ledger.forget("export")
-        return "not needed (HOLD)"
+        if not models.exists():
+            return "not needed (HOLD)"
+        if _flipped(models):
+            # a models folder in production (flipped) is served from where it stands: this run's
+            # HOLD says nothing about it, so it is left exactly as it is, history included
+            log(f"export: HOLD; {models} holds a flipped export of an earlier run, left as it is (not this run's)")
+            return "kept (flipped, not this run's)"
+        aside = _set_aside(models)  # a smoke export of an earlier PROMOTE: stale, kept aside
+        log(f"export: HOLD; the earlier run's smoke export moved aside to {aside}")
+        return "moved aside"
     from vmafkit.serve.export import export_ensemble
 
     def action():
-        if models.exists():
-            shutil.rmtree(models)
-        models.mkdir(parents=True)
+        # into the folder as it stands: the export switches its files and registry rows in as one
+        # change (serve/folder.py), keeps other ensembles' rows and appends to the history
+        models.mkdir(parents=True, exist_ok=True)
         export_ensemble(corpus, verdict_path, models, device=opts.device, progress=opts.progress)
         # what export wrote; not the registry lock it held (rewritten by every later registry change)
         return sorted(p for p in models.rglob("*") if p.is_file() and not p.name.startswith(".")), {}

@@ -29,7 +29,7 @@ from vmafkit.decide.verdict import (
     verdict_target,
 )
 from vmafkit.errors import InputError, RefusedError
-from vmafkit.io import atomic_write_json, sha256_file
+from vmafkit.io import dumps_json, sha256_file
 from vmafkit.serve.members import ExportedEnsemble, export_summary, write_members
 from vmafkit.serve.onnx_graph import OUTPUT_NAME, graph_onnx_bytes, ort_session
 from vmafkit.serve.registry import read_rows
@@ -216,7 +216,6 @@ def export_ensemble(
         {"id": model_id, "corpus_sha256": fingerprint["sha256"], "verdict_sha256": verdict_info["sha256"]}
     )
     validate_or_raise(calib_file, "calibration", what="calibration (internal)")
-    atomic_write_json(out_dir / calib_name, calib_file)
     export = ExportedEnsemble(
         out_dir=out_dir,
         model_id=model_id,
@@ -227,7 +226,7 @@ def export_ensemble(
         fingerprint=fingerprint,
         input_schema_hash=schema_hash,
         calibration_name=calib_name,
-        calibration_sha256=sha256_file(out_dir / calib_name),
+        calibration_bytes=dumps_json(calib_file).encode("utf-8"),
         argv=argv,
     )
 

@@ -1,5 +1,6 @@
-"""Writing what an export leaves in the models folder: each member's ONNX file and sidecar, and
-their registry rows (through the registry's lock and history).
+"""Writing what an export leaves in the models folder: each member's ONNX file and sidecar, the
+calibration, and their registry rows, switched in as one change under the registry's lock
+(`serve.folder.commit_files`: a refused or killed export leaves the folder as it was).
 
 The VMAF export (`export.py`) and the subjective one (`subjective_export.py`) differ in what a
 sidecar says about the model (inputs, standardisation, target, domain); what every member carries,
@@ -14,9 +15,10 @@ from typing import Any
 
 from vmafkit import layout
 from vmafkit import thresholds as T
-from vmafkit.io import atomic_write_bytes, atomic_write_json, sha256_bytes, sha256_file
+from vmafkit.io import dumps_json, sha256_bytes
 from vmafkit.provenance import run_provenance
-from vmafkit.serve.registry import register
+from vmafkit.serve.folder import commit_files
+from vmafkit.serve.registry import register_locked
 from vmafkit.validation import validate_or_raise
 
 SIDECAR_SCHEMA_VERSION = 1
@@ -35,8 +37,12 @@ class ExportedEnsemble:
     fingerprint: Mapping[str, Any]  # the corpus (or items) fingerprint: {sha256, ...}
     input_schema_hash: str
     calibration_name: str
-    calibration_sha256: str
+    calibration_bytes: bytes  # the calibration file, written with the members
     argv: list[str] | None
+
+    @property
+    def calibration_sha256(self) -> str:
+        return sha256_bytes(self.calibration_bytes)
 
 
 def write_members(
@@ -48,14 +54,15 @@ def write_members(
     notes: str,
     why: str,
 ) -> list[Path]:
-    """Write each seed's ONNX file and sidecar (the common keys plus `model_block(seed)`), then
-    register every member as a smoke row in one registry change; returns the files written."""
-    written: list[Path] = []
+    """Each seed's ONNX file and sidecar (the common keys plus `model_block(seed)`) and the
+    calibration, switched into the models folder together with the registry change that registers
+    every member as a smoke row (module doc); returns the files written."""
+    files: dict[str, bytes] = {export.calibration_name: export.calibration_bytes}
     rows: list[dict[str, Any]] = []
     for seed in blobs:  # the order the seeds were given
         mid = layout.member_id(export.model_id, seed)
         onnx_name, sidecar_name = layout.member_onnx_name(mid), layout.sidecar_name(mid)
-        onnx_path = atomic_write_bytes(export.out_dir / onnx_name, blobs[seed])
+        onnx_path = export.out_dir / onnx_name
         sidecar_path = export.out_dir / sidecar_name
         digest = sha256_bytes(blobs[seed])
         sidecar = {
@@ -88,8 +95,8 @@ def write_members(
             ),
         }
         validate_or_raise(sidecar, "sidecar", what="sidecar (internal)")
-        atomic_write_json(sidecar_path, sidecar)
-        written += [onnx_path, sidecar_path]
+        sidecar_bytes = dumps_json(sidecar).encode("utf-8")
+        files[onnx_name], files[sidecar_name] = blobs[seed], sidecar_bytes
         rows.append(
             {
                 "id": mid,
@@ -102,7 +109,7 @@ def write_members(
                 "smoke": True,
                 "notes": notes,
                 "sidecar": sidecar_name,
-                "sidecar_sha256": sha256_file(sidecar_path),
+                "sidecar_sha256": sha256_bytes(sidecar_bytes),
                 "calibration": export.calibration_name,
                 "calibration_sha256": export.calibration_sha256,
                 "input_schema_hash": export.input_schema_hash,
@@ -111,8 +118,8 @@ def write_members(
             }
         )
     registry_path = layout.registry_file(export.out_dir)
-    register(registry_path, rows, ensemble=export.model_id, why=why)
-    return [*written, registry_path]
+    commit_files(export.out_dir, files, lambda: register_locked(registry_path, rows, ensemble=export.model_id, why=why))
+    return [export.out_dir / name for name in files if name != export.calibration_name] + [registry_path]
 
 
 def export_summary(

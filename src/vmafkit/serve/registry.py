@@ -31,6 +31,7 @@ from vmafkit.decide.verdict import (
 )
 from vmafkit.errors import InputError, RefusedError
 from vmafkit.io import atomic_output, atomic_write_bytes, atomic_write_json, exclusive_lock, read_json, sha256_file
+from vmafkit.serve.folder import recover
 from vmafkit.subjective import exported
 from vmafkit.validation import schema_errors, validate_or_raise
 
@@ -62,6 +63,11 @@ def registry_problems(registry_path: str | Path, data: Any | None = None) -> lis
     if data is None:
         data = read_json(registry_path, what="registry")
     problems = schema_errors(data, "registry")
+    if (registry_path.parent / layout.EXPORT_JOURNAL).exists():
+        problems.append(
+            f"an export into this folder was interrupted ({layout.EXPORT_JOURNAL}); the next export, "
+            "`registry flip` or `registry rollback` finishes or undoes it"
+        )
     if problems:
         return problems
     current = input_schema_hash()
@@ -237,28 +243,35 @@ def register(registry_path: str | Path, rows: list[dict[str, Any]], *, ensemble:
     Under the registry's lock, with a history entry (action "register"); returns the entry."""
     registry_path = Path(registry_path)
     with exclusive_lock(registry_path.parent, layout.REGISTRY_LOCK):
-        before = registry_path.read_bytes() if registry_path.exists() else None
-        existing = read_rows(registry_path)
-        by_id = {r["id"]: r for r in rows}
-        replaced = [r for r in existing if r.get("ensemble") == ensemble or r["id"] in by_id]
-        merged = [by_id.pop(r["id"], r) for r in existing if r.get("ensemble") != ensemble or r["id"] in by_id]
-        merged += [r for r in rows if r["id"] in by_id]
-        data = {"schema_version": REGISTRY_SCHEMA_VERSION, "models": merged}
-        validate_or_raise(data, "registry", what="registry (internal)")
-        entry = {
-            "action": "register",
-            "who": _who(),
-            "when": utc_now(),
-            "why": why,
-            "ids": [r["id"] for r in rows],
-            "previous": [
-                {"id": r["id"], "smoke": r["smoke"], "notes": r["notes"], "promoted_by": r.get("promoted_by")}
-                for r in replaced
-            ],
-            "registry_sha256_before": _sha_or_none(before),
-        }
-        _commit(registry_path, data, entry, before)
-        return entry
+        recover(registry_path.parent, locked=True)
+        return register_locked(registry_path, rows, ensemble=ensemble, why=why)
+
+
+def register_locked(registry_path: Path, rows: list[dict[str, Any]], *, ensemble: str, why: str) -> dict[str, Any]:
+    """`register`'s change, for a caller that holds the registry lock (an export's switch,
+    `serve.folder.commit_files`)."""
+    before = registry_path.read_bytes() if registry_path.exists() else None
+    existing = read_rows(registry_path)
+    by_id = {r["id"]: r for r in rows}
+    replaced = [r for r in existing if r.get("ensemble") == ensemble or r["id"] in by_id]
+    merged = [by_id.pop(r["id"], r) for r in existing if r.get("ensemble") != ensemble or r["id"] in by_id]
+    merged += [r for r in rows if r["id"] in by_id]
+    data = {"schema_version": REGISTRY_SCHEMA_VERSION, "models": merged}
+    validate_or_raise(data, "registry", what="registry (internal)")
+    entry = {
+        "action": "register",
+        "who": _who(),
+        "when": utc_now(),
+        "why": why,
+        "ids": [r["id"] for r in rows],
+        "previous": [
+            {"id": r["id"], "smoke": r["smoke"], "notes": r["notes"], "promoted_by": r.get("promoted_by")}
+            for r in replaced
+        ],
+        "registry_sha256_before": _sha_or_none(before),
+    }
+    _commit(registry_path, data, entry, before)
+    return entry
 
 
 def read_history(registry_path: str | Path) -> list[dict[str, Any]]:
@@ -281,6 +294,7 @@ def flip(
     verdict's, the verdict's seeds are exactly the rows' seeds, and every ONNX matches its sha256."""
     registry_path, verdict_path = Path(registry_path), Path(verdict_path)
     with exclusive_lock(registry_path.parent, layout.REGISTRY_LOCK):
+        recover(registry_path.parent, locked=True)  # a killed export's switch, finished or undone first
         before = registry_path.read_bytes() if registry_path.exists() else None
         data = load_registry(registry_path)
         verdict = load_verdict(verdict_path)
@@ -366,6 +380,7 @@ def rollback(
     if not reason or not reason.strip():
         raise InputError("rollback needs a --reason")
     with exclusive_lock(registry_path.parent, layout.REGISTRY_LOCK):
+        recover(registry_path.parent, locked=True)  # a killed export's switch, finished or undone first
         before = registry_path.read_bytes() if registry_path.exists() else None
         data = read_json(registry_path, what="registry")
         errs = schema_errors(data, "registry")

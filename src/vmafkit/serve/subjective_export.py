@@ -32,7 +32,7 @@ from vmafkit import thresholds as T
 from vmafkit.decide.subjective_verdict import items_fingerprint, run_folder
 from vmafkit.decide.verdict import fingerprint_difference, load_trusted_verdict, load_verdict, same_corpus
 from vmafkit.errors import InputError, RefusedError
-from vmafkit.io import atomic_write_json, read_json, sha256_file
+from vmafkit.io import dumps_json, read_json, sha256_file
 from vmafkit.serve.members import ExportedEnsemble, export_summary, write_members
 from vmafkit.serve.onnx_graph import graph_onnx_bytes, ort_session
 from vmafkit.serve.registry import read_rows
@@ -227,7 +227,6 @@ def export_subjective(
     calib = _calibration(cols, seeds, float(verdict["calibration"]["coverage"]), target)
     calib.update({"id": model_id, "corpus_sha256": fingerprint["sha256"], "verdict_sha256": verdict_info["sha256"]})
     validate_or_raise(calib, "calibration", what="calibration (internal)")
-    atomic_write_json(models_dir / calib_name, calib)
     export = ExportedEnsemble(
         out_dir=models_dir,
         model_id=model_id,
@@ -238,7 +237,7 @@ def export_subjective(
         fingerprint=fingerprint,
         input_schema_hash=schema_hash,
         calibration_name=calib_name,
-        calibration_sha256=sha256_file(models_dir / calib_name),
+        calibration_bytes=dumps_json(calib).encode("utf-8"),
         argv=argv,
     )
 
