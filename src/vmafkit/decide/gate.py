@@ -312,7 +312,7 @@ def _check_line(name: str, check: Mapping[str, Any], sources: Mapping[str, Any])
     line = text.format(
         value=check["value"],
         threshold=check["threshold"],
-        source=sources.get(name, "?"),
+        source=sources.get(name) or "source not given",
         srocc_margin=f"{T.BASELINE_SROCC_MARGIN:g}",
     )
     return f"{line} ({why})"

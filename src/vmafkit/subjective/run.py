@@ -86,6 +86,9 @@ def check_options(opts: Options) -> Options:
     if isinstance(opts.n_boot, bool) or not isinstance(opts.n_boot, int) or not low <= opts.n_boot <= high:
         raise InputError(f"--bootstrap must be an integer in {low}..{high}, got {opts.n_boot!r}")
     check_resamples(opts.n_boot, "--bootstrap")
+    seed = opts.boot_seed
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise InputError(f"the bootstrap seed must be an integer in 0..2**63-1, got {seed!r}")
     for name, value in (("--coverage", opts.coverage), ("confidence level", opts.level)):
         if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 < value < 1):
             raise InputError(f"{name} must be in (0, 1), got {value!r}")
