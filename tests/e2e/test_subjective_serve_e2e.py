@@ -28,7 +28,9 @@ import pytest
 from vmafkit.subjective.synthetic import TABLE_FEATURES, write_synthetic_table
 
 FEATURES = list(TABLE_FEATURES)
-FAST = ["--epochs", "30", "--seeds", "0,1", "--bootstrap", "200", "--workers", "1", "--no-progress"]
+# 100 epochs: at 30 this 10-content ensemble is significantly worse than nu-SVR on RMSE (p 0.0498), which the
+# gate HOLDs since it compares RMSE and SROCC too
+FAST = ["--epochs", "100", "--seeds", "0,1", "--bootstrap", "200", "--workers", "1", "--no-progress"]
 SCALE = (1.0, 5.0)
 COVERAGE = 0.95
 CONTENT_LEVEL = 0.9  # thresholds.SOURCE_LEVEL, written out: the conformal step across contents
