@@ -392,6 +392,18 @@ def build_cases(work: Path) -> list[Case]:
             expect="presets",
             check=unchanged(standing),
         ),
+        Case("rd --plots a device", ["rd", str(standing), "--plots", str(dev_null)], check=unchanged(dev_null)),
+        Case(
+            "rd --plots under a file",
+            ["rd", str(standing), "--plots", str(a_file / "plots")],
+            expect="is a file",
+            check=unchanged(a_file),
+        ),
+        Case(
+            "a 300-byte file name",
+            ["score", "--ref", str(work / ("n" * 300 + ".y4m")), "--dis", str(small)],
+            expect="longer than the file system allows",
+        ),
         Case(
             "import-corpus --out its seed file",
             ["import-corpus", str(standing), "--ref-dir", str(refs), "--out", str(standing), "--preset", "medium"],

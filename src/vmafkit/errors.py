@@ -90,6 +90,28 @@ def storage_error(exc: BaseException) -> InputError | None:
     return None
 
 
+def path_error(exc: BaseException) -> InputError | None:
+    """A one-line InputError (exit 2) for a path the operating system refuses by its shape (a name
+    longer than the file system allows, too many symlinks, a path through a file), found anywhere
+    in `exc`'s cause/context chain; None for anything else."""
+    import errno as errno_mod
+
+    reasons = {
+        errno_mod.ENAMETOOLONG: "a name in this path is longer than the file system allows (255 bytes a name)",
+        errno_mod.ELOOP: "this path loops through symbolic links",
+        errno_mod.ENOTDIR: "a folder in this path is a file",
+    }
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in reasons:
+            where = current.filename if current.filename is not None else None
+            return InputError(reasons[current.errno], path=where)
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def not_a_folder(path: str | Path, what: str = "folder") -> InputError:
     """The InputError for a path that should be a folder and is not: says whether it is missing,
     a file, or something else (so `--ref-dir clip.mp4` reads "clip.mp4: is a file, not a reference folder")."""

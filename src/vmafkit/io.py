@@ -136,6 +136,22 @@ def check_output_path(path: str | Path) -> Path:
     return path
 
 
+def ensure_output_folder(path: str | Path, what: str = "output folder") -> Path:
+    """`path` as a folder vmafkit may write files into, created with its parents; InputError when
+    something that is not a folder stands at it (or on the way to it)."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        kind = _file_kind(os.stat(path).st_mode) if path.exists() else "a dangling link"
+        raise InputError(f"is {kind}, not a folder (the {what})", path=path) from None
+    except NotADirectoryError:
+        raise InputError(f"a folder on the way to this {what} is a file", path=path) from None
+    except OSError as exc:
+        raise InputError(f"cannot create the {what}: {exc.strerror or exc}", path=path) from None
+    return path
+
+
 def same_path(a: str | Path, b: str | Path) -> bool:
     """Whether two paths name one file: the same inode when both exist (links and `..` included),
     else the same absolute path once resolved."""
@@ -188,6 +204,14 @@ def atomic_output(path: str | Path, mode: str = "wb") -> Iterator[Any]:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        if exc.filename is None and exc.errno is not None:
+            # a failed write() or fsync() names no file: name the one being written, so a full disk
+            # reads "cannot write PATH: ..." (errors.storage_error)
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

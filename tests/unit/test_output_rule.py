@@ -129,3 +129,41 @@ def test_a_folders_own_files_are_the_names_vmafkit_gives_and_not_a_users(tmp_pat
     (tmp_path / "loso_seed3.json.d").mkdir()  # a folder is no file
     assert [p.name for p in own_files(tmp_path)] == sorted(set(names) - {"gate.json", "notes.json"})
     assert own_files(tmp_path / "missing") == [] and own_files(tmp_path / "gate.json") == []
+
+
+def test_an_output_folder_is_refused_when_a_file_or_device_stands_there(tmp_path):
+    from vmafkit.io import ensure_output_folder
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match=r"fifo: is a FIFO, not a folder \(the plots folder\)"):
+        ensure_output_folder(fifo, "plots folder")
+    afile = tmp_path / "a.txt"
+    afile.write_text("x")
+    with pytest.raises(InputError, match="a folder on the way to this plots folder is a file"):
+        ensure_output_folder(afile / "plots", "plots folder")
+    made = ensure_output_folder(tmp_path / "x" / "y")
+    assert made.is_dir() and afile.read_text() == "x" and stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_plot_names_that_replace_alike_get_distinct_files():
+    from vmafkit.report.figures import rd_plot_names
+
+    names = rd_plot_names(["a b", "a_b", "clip"])
+    assert names["clip"] == "rd_clip.png"
+    assert len(set(names.values())) == 3  # "a b" and "a_b" both sanitise to rd_a_b.png
+    assert names["a b"].startswith("rd_a_b_") and names["a_b"].startswith("rd_a_b_")
+    assert names["a b"] != names["a_b"]
+
+
+def test_a_name_longer_than_the_file_system_allows_is_one_line(tmp_path):
+    from vmafkit.errors import path_error
+
+    long = tmp_path / ("a" * 300)
+    with pytest.raises(OSError) as err:
+        open(long, "w")
+    mapped = path_error(err.value)
+    assert mapped is not None and str(mapped).endswith(
+        "a name in this path is longer than the file system allows (255 bytes a name)"
+    )
+    assert path_error(ValueError("x")) is None

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from vmafkit.errors import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, VmafkitError, storage_error
+from vmafkit.errors import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, VmafkitError, path_error, storage_error
 
 
 def run_command(func: Callable[..., int | None]) -> Callable[..., None]:
@@ -83,7 +83,7 @@ class VmafkitGroup(click.Group):
             click.echo(f"vmafkit: error: {message} (see `{where} --help`)", err=True)
             sys.exit(EXIT_INPUT)
         except Exception as exc:  # noqa: BLE001 - only storage failures are mapped; the rest re-raise
-            err = storage_error(exc)
+            err = storage_error(exc) or path_error(exc)
             if err is None:
                 raise
             click.echo(f"vmafkit: error: {err}", err=True)

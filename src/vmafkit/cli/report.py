@@ -10,6 +10,7 @@ from vmafkit import thresholds as T
 from vmafkit.cli._common import FiniteFloatRange, run_command
 from vmafkit.cli.options import STDOUT, check_outputs, csv_option, emit_csv, emit_json, json_option
 from vmafkit.errors import EXIT_OK
+from vmafkit.io import ensure_output_folder
 
 
 @click.command("report")
@@ -83,6 +84,8 @@ def rd_cmd(corpus, anchor, target, plots, models, coverage, json_to, csv_to):
         {"--plots": plots},
     )
 
+    if plots:
+        ensure_output_folder(plots, "plots folder")  # before the analysis: a bad --plots costs no work
     analysis = analyse_corpus(corpus, anchor=anchor, target=target, models=models, coverage=coverage)
     if plots:
         for path in write_rd_plots(analysis.curves, plots):

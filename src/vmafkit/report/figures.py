@@ -14,7 +14,7 @@ from typing import Any, Literal
 import numpy as np
 
 from vmafkit import thresholds as T
-from vmafkit.io import atomic_write_bytes
+from vmafkit.io import atomic_write_bytes, ensure_output_folder
 from vmafkit.report.inputs import HeldOut
 from vmafkit.report.rd import RatePoint, curve_basis
 
@@ -287,14 +287,31 @@ def rd_plot_name(src: str) -> str:
     return "rd_" + "".join(c if c.isalnum() or c in "._-" else "_" for c in src) + ".png"
 
 
+def rd_plot_names(sources: Sequence[str]) -> dict[str, str]:
+    """Each source's plot file name (`rd_plot_name`); sources whose names replace to the same file
+    (`a b` and `a_b`) each get their name's sha256 prefix too, so no plot overwrites another."""
+    import hashlib
+    from collections import Counter
+
+    plain = {src: rd_plot_name(src) for src in sources}
+    taken = Counter(plain.values())
+    return {
+        src: name
+        if taken[name] == 1
+        else f"{name[: -len('.png')]}_{hashlib.sha256(src.encode('utf-8')).hexdigest()[:8]}.png"
+        for src, name in plain.items()
+    }
+
+
 def write_rd_plots(curves: Mapping[tuple[str, str], Sequence[RatePoint]], folder: str | Path) -> list[Path]:
     """One PNG file per source in `folder` (`vmafkit rd --plots`), each written atomically."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = ensure_output_folder(folder, "plots folder")
+    sources = sorted({s for s, _ in curves})
+    names = rd_plot_names(sources)
     written = []
-    for src in sorted({s for s, _ in curves}):
+    for src in sources:
         fig = figure(6.4, 4.2)
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
@@ -302,7 +319,7 @@ def write_rd_plots(curves: Mapping[tuple[str, str], Sequence[RatePoint]], folder
         ax.legend(fontsize=8)
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
-        path = folder / rd_plot_name(src)
+        path = folder / names[src]
         atomic_write_bytes(path, buffer.getvalue())
         written.append(path)
     return written
