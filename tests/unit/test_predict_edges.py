@@ -314,14 +314,20 @@ def test_cq_must_be_a_finite_number(models, bad):
     assert str(info.value) == f"row 1: cq must be a finite number, got {bad!r}"
 
 
-def test_a_rows_own_labels_win_over_the_keywords(models):
-    """Rows 0-2 say preset "fast" (untrained): only they are outside; rows 3-5 take the keyword
-    "medium". The clips split by preset; the unknown encoder name "unknown" = not given."""
+def test_a_keyword_fills_only_rows_that_do_not_say_their_own(models):
+    """Rows 0-2 say preset "fast" (untrained): only they are outside; rows 3-5 say nothing and take
+    the keyword... unless the keyword contradicts a row that does say (issue 20: which one was meant
+    cannot be guessed, so it is refused). The clips split by preset; the unknown encoder name
+    "unknown" = not given."""
     m, _, corpus = models
     rows = _rows(corpus, 6)
     for r in rows[:3]:
         r["preset"] = "fast"
-    out = predict_features(m, rows, encoder="libx264", preset="medium", allow_out_of_domain=True)
+    with pytest.raises(InputError, match=r"row 1: the row's preset 'fast' contradicts --preset 'medium'"):
+        predict_features(m, rows, encoder="libx264", preset="medium", allow_out_of_domain=True)
+    for r in rows[3:]:
+        r["preset"] = "medium"
+    out = predict_features(m, rows, encoder="libx264", allow_out_of_domain=True)
     assert [f["in_domain"] for f in out["frames"]] == [False] * 3 + [True] * 3
     assert all("preset fast was not trained for libx264" in f["out_of_domain"] for f in out["frames"][:3])
     assert {(c["preset"], c["in_domain"]) for c in out["clips"]} == {("fast", False), ("medium", True)}
@@ -863,3 +869,14 @@ def test_frame_index_must_be_a_non_negative_integer(models, bad):
         0,
         2,
     ]
+
+
+def test_a_misspelt_encoder_keyword_is_refused_even_when_every_row_names_its_own(models):
+    m, _, corpus = models
+    rows = _rows(corpus, 2)
+    for r in rows:
+        r["encoder"] = "libx264"
+    with pytest.raises(InputError, match="--encoder: encoder 'libx246' is not an encoder vmafkit knows"):
+        predict_features(m, rows, encoder="libx246", preset="medium")
+    with pytest.raises(InputError, match=r"the row's cq 30 contradicts --cq 31"):
+        predict_features(m, [{**rows[0], "cq": 30}], cq=31)

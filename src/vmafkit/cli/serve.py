@@ -195,7 +195,7 @@ def register(main: click.Group) -> None:
     @click.option(
         "--encoder",
         default=None,
-        help="Encoder of DIS (rows' own encoder key wins); optional for a robust-recipe ensemble.",
+        help="Encoder of DIS (for --features rows that name none: a row that names another is refused); optional for a robust-recipe ensemble.",
     )
     @click.option("--preset", default=None, help="Preset of DIS; optional for a robust-recipe ensemble.")
     @click.option(

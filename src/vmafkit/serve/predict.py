@@ -371,14 +371,19 @@ def _rung_of(row: Mapping[str, Any], where: str) -> str | None:
 def _labels(
     rows: Sequence[Mapping[str, Any]], encoder: str | None, preset: str | None, cq: float | None
 ) -> tuple[list[str | None], list[str | None], np.ndarray]:
-    """Each row's (encoder, preset, cq): its own key wins, then the keyword; None / NaN = not given."""
+    """Each row's (encoder, preset, cq): its own key, else the keyword; None / NaN = not given. A
+    keyword is checked even where every row says its own, and a row that says otherwise than a
+    given keyword is refused: which of the two was meant cannot be guessed."""
     n = len(rows)
     encs: list[str | None] = []
     presets: list[str | None] = []
     cqs = np.empty(n, dtype=np.float64)
     checked: dict[str, str | None] = {}
+    if encoder is not None:
+        checked[encoder] = known_encoder(encoder, "--encoder")
     for i, row in enumerate(rows):
         where = row.get("_where", f"row {i + 1}")
+        _no_contradiction(row, where, encoder=encoder, preset=preset, cq=cq)
         enc = row.get("encoder", encoder)
         if enc is not None and not isinstance(enc, str):
             raise InputError(f"{where}: encoder must be a string, got {enc!r}")
@@ -400,6 +405,23 @@ def _labels(
         else:
             cqs[i] = float(value)
     return encs, presets, cqs
+
+
+def _no_contradiction(row: Mapping[str, Any], where: str, **given: Any) -> None:
+    for key, value in given.items():
+        own = row.get(key)
+        if value is None or own is None:
+            continue
+        same = (
+            isinstance(own, (int, float)) and not isinstance(own, bool) and float(own) == float(value)
+            if key == "cq"
+            else str(own) == str(value)
+        )
+        if not same:
+            raise InputError(
+                f"{where}: the row's {key} {own!r} contradicts --{key} {value!r}; give --{key} only for rows "
+                f"that do not say their own {key}, or correct the row"
+            )
 
 
 def _vmaf_models(rows: Sequence[Mapping[str, Any]], vmaf_model: str | None) -> list[str | None]:
@@ -431,8 +453,9 @@ def predict_features(
 
     `rows`: mappings with the canonical-6, optionally frame_index, vmaf (the
     teacher, echoed back), encoder, preset, cq, clip (or src) and vmaf_model (the libvmaf model that
-    computed the features). A row's own encoder/preset/cq/clip/vmaf_model win; the keyword arguments
-    fill what rows lack; a label given nowhere is "not given", which a
+    computed the features). The keyword arguments fill what rows lack; a row whose own encoder,
+    preset or cq differs from a given keyword is refused (its clip and vmaf_model win); a label
+    given nowhere is "not given", which a
     robust-recipe ensemble was trained for. Rows outside the training domain raise InputError
     unless `allow_out_of_domain` (module doc). Returns the dict `vmafkit predict --json` writes.
     """
