@@ -136,3 +136,13 @@ def test_paths_are_file_urls_so_dash_names_are_not_options():
     )
     argv = spec.args()
     assert argv[-1] == "file:/c/-rm -rf.y4m"
+
+
+def test_an_encoder_typo_gets_a_did_you_mean():
+    from vmafkit.media.encoders import get_adapter
+
+    with pytest.raises(InputError) as err:
+        get_adapter("libx246")  # two letters swapped
+    assert str(err.value) == "unknown encoder 'libx246'; did you mean 'libx265' or 'libx264'?"
+    with pytest.raises(InputError, match="unknown encoder 'foo'; known: av1_amf, .*libx264, libx265$"):
+        get_adapter("foo")

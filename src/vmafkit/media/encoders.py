@@ -190,7 +190,11 @@ def get_adapter(name: str) -> Adapter:
     try:
         return ADAPTERS[name]
     except KeyError:
-        raise InputError(f"unknown encoder {name!r}; known: {', '.join(sorted(ADAPTERS))}") from None
+        import difflib
+
+        close = difflib.get_close_matches(str(name).strip().lower(), sorted(ADAPTERS), n=2, cutoff=0.6)
+        hint = f"did you mean {' or '.join(map(repr, close))}?" if close else f"known: {', '.join(sorted(ADAPTERS))}"
+        raise InputError(f"unknown encoder {name!r}; {hint}") from None
 
 
 @dataclass(frozen=True)
