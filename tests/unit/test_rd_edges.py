@@ -559,3 +559,32 @@ def test_csv_rows_have_the_columns_in_order_and_the_overlap_split():
 )
 def test_bd_rate_refuses_a_curve_whose_vmaf_does_not_rise_with_rate(anchor, test, which):
     assert bd_rate_pct(anchor, test) == (None, f"the {which} curve's VMAF does not rise strictly with rate", None)
+
+
+def test_a_curve_that_is_not_monotone_still_finds_the_cq_that_reaches_the_target():
+    """cq 20 gives 94 (below 95: encoder noise), cq 25 gives 96, cq 30 gives 90: the answer is
+    between 25 and 30, by hand 25 + (96 - 95) * (30 - 25) / (96 - 90) = 25.8333."""
+    from vmafkit.report.rd import _crossing
+
+    cq, reason = _crossing([20, 25, 30], [94.0, 96.0, 90.0], 95.0)
+    assert reason is None and cq == pytest.approx(25 + 5 / 6)
+    assert _crossing([20, 25, 30], [90.0, 94.0, 93.0], 95.0) == (
+        None,
+        "not reached: the best cq tried (25) gives VMAF 94.00",
+    )
+    assert _crossing([20, 25, 30], [94.0, 92.0, 96.0], 95.0) == (
+        None,
+        "the highest cq tried (30) reaches it (VMAF 96.00): no cq above it was tried",
+    )
+
+
+def test_two_clips_under_one_source_name_and_a_cell_without_a_size_are_refused(tmp_path):
+    from vmafkit.report.rd import curve_points
+
+    rows = [corpus_row("clip", frame=0, cq=cq, enc_bytes=1000 * (40 - cq)) for cq in (20, 30)]
+    other = {**rows[0], "src_sha256": "f" * 64, "cq": 25}
+    with pytest.raises(InputError, match="src 'clip' names two reference clips"):
+        curve_points([*rows, other], where="c.jsonl")
+    zero = [{**rows[0], "enc_bytes": 0}, rows[1]]
+    with pytest.raises(InputError, match=r"c.jsonl: cell \(clip, libx264, medium, .* cq 20\) has enc_bytes 0"):
+        curve_points(zero, where="c.jsonl")

@@ -124,11 +124,22 @@ class CqForTarget:
     model_reason: str | None = None
 
 
-def _cells(rows: Iterable[Mapping]) -> tuple[dict[tuple, list[Mapping]], dict[str, set[str]]]:
-    """Rows grouped into cells (src, encoder, preset, width, height, cq), and each encoder's presets."""
+def _cells(rows: Iterable[Mapping], where: str = "corpus") -> tuple[dict[tuple, list[Mapping]], dict[str, set[str]]]:
+    """Rows grouped into cells (src, encoder, preset, width, height, cq), and each encoder's presets.
+    A source name is a curve's name, so two reference clips under one name (another src_sha256)
+    are refused rather than blended into one curve."""
     cells: dict[tuple, list[Mapping]] = defaultdict(list)
     presets: dict[str, set[str]] = defaultdict(set)
+    clip_of: dict[str, str] = {}
     for row in rows:
+        sha = str(row.get("src_sha256", ""))
+        first = clip_of.setdefault(str(row["src"]), sha)
+        if first != sha:
+            raise InputError(
+                f"src {row['src']!r} names two reference clips (src_sha256 {first[:12]} and {sha[:12]}); "
+                "their curves would blend into one: give each clip its own name and re-score",
+                path=where,
+            )
         key = (row["src"], row["encoder"], row["preset"], int(row["width"]), int(row["height"]), float(row["cq"]))
         presets[row["encoder"]].add(row["preset"])
         cells[key].append(row)
@@ -141,7 +152,7 @@ def _curve_name(encoder: str, preset: str, presets: Mapping[str, set[str]]) -> s
 
 def curve_points(rows: Iterable[Mapping], *, where: str = "corpus") -> dict[tuple[str, str], list[RatePoint]]:
     """Group validated corpus rows into cells and cells into curves keyed by (src, encoder)."""
-    cells, presets = _cells(rows)
+    cells, presets = _cells(rows, where)
     curves: dict[tuple[str, str], list[RatePoint]] = defaultdict(list)
     for (src, encoder, preset, width, height, cq), cell in sorted(cells.items()):
         sizes = {int(r["enc_bytes"]) for r in cell}
@@ -155,6 +166,12 @@ def curve_points(rows: Iterable[Mapping], *, where: str = "corpus") -> dict[tupl
             )
         (size,) = sizes
         (fps,) = rates
+        if size <= 0:
+            raise InputError(
+                f"cell ({src}, {encoder}, {preset}, {width}x{height}, cq {cq:g}) has enc_bytes 0: its encode's "
+                "size, and so its rate, is unknown; rd needs every cell's size (re-score it with `vmafkit corpus`)",
+                path=where,
+            )
         duration = (max(int(r["frame_index"]) for r in cell) + 1) / fps
         curves[(src, _curve_name(encoder, preset, presets))].append(
             RatePoint(
@@ -392,15 +409,21 @@ def _with_model(row: CqForTarget, cqs: list[float], predicted: list[ModelPoint],
 
 
 def _crossing(cqs: Sequence[float], vmafs: Sequence[float], target: float) -> tuple[float | None, str | None]:
-    if vmafs[0] < target:
-        return None, f"not reached: the lowest cq tried ({cqs[0]:g}) gives VMAF {vmafs[0]:.2f}"
-    for k in range(len(cqs) - 1, -1, -1):
-        if vmafs[k] >= target:
-            if k == len(cqs) - 1:
-                return None, f"every cq tried reaches it: the highest ({cqs[k]:g}) gives VMAF {vmafs[k]:.2f}"
-            c0, c1, v0, v1 = cqs[k], cqs[k + 1], vmafs[k], vmafs[k + 1]
-            return c0 + (v0 - target) * (c1 - c0) / (v0 - v1), None
-    raise AssertionError("unreachable: vmafs[0] >= target")
+    """The largest cq whose VMAF reaches `target`, interpolated towards the next cq tried. A curve
+    need not fall monotonically (encoder noise at a low cq): any cq that reaches the target counts,
+    not only the lowest."""
+    reaching = [k for k, v in enumerate(vmafs) if v >= target]
+    if not reaching:
+        best = max(range(len(vmafs)), key=lambda k: (vmafs[k], -k))
+        which = "lowest" if best == 0 else "best"
+        return None, f"not reached: the {which} cq tried ({cqs[best]:g}) gives VMAF {vmafs[best]:.2f}"
+    k = reaching[-1]
+    if k == len(cqs) - 1:
+        if len(reaching) == len(cqs):
+            return None, f"every cq tried reaches it: the highest ({cqs[k]:g}) gives VMAF {vmafs[k]:.2f}"
+        return None, f"the highest cq tried ({cqs[k]:g}) reaches it (VMAF {vmafs[k]:.2f}): no cq above it was tried"
+    c0, c1, v0, v1 = cqs[k], cqs[k + 1], vmafs[k], vmafs[k + 1]
+    return c0 + (v0 - target) * (c1 - c0) / (v0 - v1), None
 
 
 @dataclass(frozen=True)
