@@ -109,3 +109,27 @@ def test_the_reports_settings_are_checked_like_the_runs_options(copy, where, val
         recheck(copy)
     assert "subjective_report.json: the run's settings: " in str(err.value) or "below 0.95" in str(err.value)
     assert message in str(err.value)
+
+
+def test_the_nusvr_baseline_trains_on_at_most_3000_evenly_spaced_rows():
+    """Bounded cost (issue 20: 20,000 items took 433 s): a fold with 3,500 training rows is fitted
+    on the 3,000 rows at round(linspace(0, 3499, 3000)), the documented rule, here fitted directly
+    with scikit-learn's NuSVR and libvmaf's settings."""
+    from sklearn.svm import NuSVR
+
+    from vmafkit.subjective.models import fit_predict_nusvr
+
+    rng = np.random.default_rng(5)
+    x = rng.uniform(size=(3500, 3))
+    y = x @ [1.0, 2.0, -1.0] + rng.normal(0, 0.05, 3500)
+    test = rng.uniform(size=(7, 3))
+    keep = np.linspace(0, 3499, 3000).round().astype(int)
+    lo, hi = x[keep].min(axis=0), x[keep].max(axis=0)
+    ylo, yhi = y[keep].min(), y[keep].max()
+    model = NuSVR(C=4.0, nu=0.9, gamma=0.04).fit((x[keep] - lo) / (hi - lo), (y[keep] - ylo) / (yhi - ylo))
+    expected = model.predict((test - lo) / (hi - lo)) * (yhi - ylo) + ylo
+    np.testing.assert_allclose(fit_predict_nusvr(x, y, test), expected, atol=1e-9)
+    small = fit_predict_nusvr(x[:50], y[:50], test)  # under the cap: every row
+    lo, hi, ylo, yhi = x[:50].min(axis=0), x[:50].max(axis=0), y[:50].min(), y[:50].max()
+    model = NuSVR(C=4.0, nu=0.9, gamma=0.04).fit((x[:50] - lo) / (hi - lo), (y[:50] - ylo) / (yhi - ylo))
+    np.testing.assert_allclose(small, model.predict((test - lo) / (hi - lo)) * (yhi - ylo) + ylo, atol=1e-9)

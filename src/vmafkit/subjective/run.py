@@ -309,6 +309,8 @@ def _evaluate_locked(
                 "scaling": "features and target linearly to [0, 1] by the training folds' min/max",
                 "implementation": "scikit-learn NuSVR (libsvm)",
                 "source": M.NUSVR_SOURCE,
+                "training_rows": f"at most {M.NUSVR_MAX_TRAIN_ROWS} per fold, evenly spaced (more: the fit's "
+                "cost grows with the square of the rows)",
             }
         }
     )
