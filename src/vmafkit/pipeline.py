@@ -68,6 +68,7 @@ class RunResult:
     exit_code: int
     out_dir: Path
     steps: dict[str, str] = field(default_factory=dict)  # step -> "ran" | "skipped" | "removed"
+    step_s: dict[str, float] = field(default_factory=dict)  # step -> its wall seconds in this run
     bundle: Path | None = None
     report: Path | None = None
     encoders: list[str] = field(default_factory=list)
@@ -304,18 +305,32 @@ def run_pipeline(opts: RunOptions, log: Callable[[str], None] = print) -> RunRes
         result = RunResult(verdict="", exit_code=EXIT_OK, out_dir=out_dir, encoders=encoders)
         corpus = layout.corpus_file(out_dir)
         loso = layout.loso_dir(out_dir)
+        clock = time.perf_counter()
+
+        def timed(step: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            result.step_s[step] = round(now - clock, 1)
+            clock = now
+
         result.steps["corpus"] = _corpus_step(ledger, opts, ref_dir, sources, corpus, encoders, log)
+        timed("corpus")
         result.steps["train"] = _train_step(ledger, opts, corpus, loso, log)
+        timed("train")
         result.steps["verdict"], verdict_path = _verdict_step(ledger, opts, ref_dir, loso, log)
         result.verdict = json.loads(verdict_path.read_text())["verdict"]
+        timed("verdict")
         result.steps["export"] = _export_step(
             ledger, opts, corpus, verdict_path, layout.models_dir(out_dir), result.verdict, log
         )
+        timed("export")
         result.report = _report(out_dir, corpus, log)
         result.steps["report"] = "ran"
+        timed("report")
         if opts.bundle:
             result.bundle = _bundle(out_dir, {"platform_family": family, "encoders": encoders}, opts.ffmpeg, log)
             result.steps["bundle"] = "ran"
+            timed("bundle")
     result.exit_code = EXIT_OK if result.verdict == "PROMOTE" else EXIT_HOLD
     result.wall_s = round(time.perf_counter() - started, 1)
     return result
@@ -514,6 +529,20 @@ def _flipped(models: Path) -> bool:
         return True  # unreadable: treat it as production, never move or delete it
 
 
+def _serves_verdict(models: Path, verdict_path: Path) -> bool:
+    """Whether every row of the models folder's registry was flipped on `verdict_path`'s bytes."""
+    from vmafkit.serve.registry import read_rows
+
+    try:
+        rows = read_rows(layout.registry_file(models))
+    except InputError:
+        return False
+    digest = sha256_file(verdict_path)
+    return bool(rows) and all(
+        not row.get("smoke", True) and (row.get("promoted_by") or {}).get("verdict_sha256") == digest for row in rows
+    )
+
+
 def _export_step(ledger, opts, corpus, verdict_path, models, verdict, log) -> str:
     if verdict != "PROMOTE":
         ledger.forget("export")
@@ -527,6 +556,11 @@ def _export_step(ledger, opts, corpus, verdict_path, models, verdict, log) -> st
         aside = _set_aside(models)  # a smoke export of an earlier PROMOTE: stale, kept aside
         log(f"export: HOLD; the earlier run's smoke export moved aside to {aside}")
         return "moved aside"
+    if models.exists() and _serves_verdict(models, verdict_path):
+        # flipped to production from this very verdict: exporting again would only put its rows
+        # back to smoke (a re-run must never demote what the operator promoted)
+        log(f"export: up to date ({models} serves this verdict, flipped; left as it is)")
+        return "skipped (flipped)"
     from vmafkit.serve.export import export_ensemble
 
     def action():

@@ -193,3 +193,21 @@ def test_a_hold_run_leaves_a_flipped_folder_and_moves_a_smoke_one_aside(prod, tm
     assert status == "moved aside" and not models.exists()
     (aside,) = [p for p in models.parent.iterdir() if p.name.startswith("models" + layout.SUPERSEDED_INFIX)]
     assert snapshot(aside) == smoke  # whole, registry history included
+
+
+def test_a_rerun_that_promotes_the_same_verdict_leaves_the_flipped_folder_as_it_is(prod):
+    """`vmafkit run` again after the operator flipped: exporting again would put the rows back to
+    smoke. The folder serves this very verdict, so the step is skipped and nothing changes; with
+    another verdict's bytes it is not skipped."""
+    from vmafkit import pipeline
+
+    models, verdict, corpus = prod
+    before = snapshot(models)
+    logs: list[str] = []
+    status = pipeline._export_step(None, None, corpus, verdict, models, "PROMOTE", logs.append)
+    assert status == "skipped (flipped)" and snapshot(models) == before
+    assert "serves this verdict" in logs[0]
+    other = models.parent / "other_PROMOTE.json"
+    other.write_bytes(verdict.read_bytes() + b" ")
+    assert pipeline._serves_verdict(models, verdict) is True
+    assert pipeline._serves_verdict(models, other) is False

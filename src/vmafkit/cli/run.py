@@ -112,13 +112,18 @@ def run_cmd(
     result = run_pipeline(opts, log=lambda msg: click.echo(f"vmafkit: {msg}", err=True))
     click.echo(
         f"{result.verdict}: {result.out_dir} ({result.wall_s:.0f} s; steps: "
-        + ", ".join(f"{k} {v}" for k, v in result.steps.items())
+        + ", ".join(
+            f"{k} {v}" + (f" {result.step_s[k]:.0f} s" if not v.startswith("skipped") and k in result.step_s else "")
+            for k, v in result.steps.items()
+        )
         + ")"
     )
     if result.bundle:
         click.echo(f"bundle: {result.bundle}")
-    if result.verdict == "PROMOTE":  # run exported already: only the flip is left
-        models = layout.models_dir(result.out_dir)
+    models = layout.models_dir(result.out_dir)
+    if result.steps.get("export", "").startswith("skipped (flipped)"):
+        click.echo(f"models: {models} serves this PROMOTE (flipped); nothing left to do")
+    elif result.verdict == "PROMOTE":  # run exported already: only the flip is left
         click.echo(
             f"next: vmafkit registry flip --registry {layout.registry_file(models)} --verdict "
             f"{layout.verdict_file(layout.loso_dir(result.out_dir), 'PROMOTE')} (the export to {models} is done)"
