@@ -242,6 +242,7 @@ def train(
 @run_command
 def gate(out_dir, json_to) -> int:
     """Re-derive the subjective gate from OUT's held-out predictions: exit 0 PROMOTE, 1 HOLD, 2 bad input."""
+    from vmafkit.subjective.gate import check_line
     from vmafkit.subjective.recheck import recheck
 
     check_outputs(
@@ -256,9 +257,7 @@ def gate(out_dir, json_to) -> int:
         verdict = result["gate"]
         click.echo(f"subjective gate: {verdict['verdict']}")
         for name, check in verdict["checks"].items():
-            click.echo(
-                f"  {'ok  ' if check['pass'] else 'FAIL'} {name}: {check['value']} (threshold {check['threshold']})"
-            )
+            click.echo(f"  {check_line(name, check)}")
         for line in verdict["failing_aspects"]:
             click.echo(f"  - {line}")
     return EXIT_OK if result["gate"]["passed"] else EXIT_HOLD

@@ -135,6 +135,23 @@ def evaluate(
     }
 
 
+def check_line(name: str, check: Mapping[str, Any]) -> str:
+    """One printed line per check (`subjective gate`, `verdict`): numbers to 4 significant places,
+    the nu-SVR comparison as its differences and p-values."""
+    value = check.get("value")
+    if isinstance(value, Mapping):
+        shown = ", ".join(f"{k} {_g(v)}" for k, v in value.items())
+    else:
+        shown = _g(value)
+    return f"{'ok  ' if check.get('pass') else 'FAIL'} {name}: {shown} (threshold {_g(check.get('threshold'))})"
+
+
+def _g(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "n/a" if value is None else str(value)
+
+
 def _f(value, digits: int = 4) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
