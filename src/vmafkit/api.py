@@ -40,7 +40,7 @@ from vmafkit.pipeline import RunOptions, RunResult, resolve_encoders, run_pipeli
 from vmafkit.serve.export import export_ensemble
 from vmafkit.serve.predict import predict_features, predict_pair, read_feature_rows
 from vmafkit.train.recipe import DEFAULT_SEEDS
-from vmafkit.validation import check_seeds
+from vmafkit.validation import check_api_arguments, check_seeds
 
 __all__ = [
     "BuildResult",
@@ -64,6 +64,32 @@ __all__ = [
 PathLike = str | Path
 
 
+def _checked(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Check every argument against the function's annotations and the CLI's ranges
+    (`validation.check_api_arguments`) before any work: a wrong type or value is one InputError
+    naming the function and the argument, as the command line says it in one line."""
+    import functools
+    import inspect
+    import typing
+
+    signature = inspect.signature(func)
+    hints: dict[str, Any] = {}
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not hints:
+            hints.update(typing.get_type_hints(func))
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise InputError(f"{func.__name__}(): {exc}") from None
+        check_api_arguments(func.__name__, bound.arguments, hints)
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+@_checked
 def score(
     ref: PathLike,
     dis: PathLike,
@@ -108,6 +134,7 @@ def _encoder_list(encoders: Sequence[str] | str, ffmpeg: str | None) -> list[str
     return list(encoders)
 
 
+@_checked
 def build_corpus(
     ref_dir: PathLike,
     out: PathLike,
@@ -146,6 +173,7 @@ def build_corpus(
     )
 
 
+@_checked
 def train_loso(
     corpus: PathLike,
     out_dir: PathLike,
@@ -190,6 +218,7 @@ def train_loso(
     )
 
 
+@_checked
 def gate(
     loso_dir: PathLike, *, seeds: Sequence[int] = DEFAULT_SEEDS, coverage: float = T.DEFAULT_COVERAGE
 ) -> dict[str, Any]:
@@ -199,6 +228,7 @@ def gate(
     return run_gate(loso_dir, check_seeds(seeds, "seeds"), coverage)
 
 
+@_checked
 def write_verdict(
     loso_dir: PathLike,
     *,
@@ -215,6 +245,7 @@ def write_verdict(
     return _write_verdict(loso_dir, checked, ref_dir=ref_dir, coverage=coverage)
 
 
+@_checked
 def export(
     corpus: PathLike,
     verdict: PathLike,
@@ -233,6 +264,7 @@ def export(
     return export_ensemble(corpus, verdict, out_dir, model_id=model_id, device=device, progress=progress)
 
 
+@_checked
 def predict(
     models: PathLike,
     ref: PathLike | None = None,
@@ -317,6 +349,7 @@ def predict(
     )
 
 
+@_checked
 def run(
     out_dir: PathLike,
     *,

@@ -98,3 +98,123 @@ def validate_or_raise(obj: Any, name: str, *, path: str | Path | None = None, wh
     if errors:
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
         raise InputError(f"malformed {what or name}: {errors[0]}{more}", path=path)
+
+
+# ---- the Python API's arguments ---------------------------------------------------------------
+# The API takes what the CLI takes, typed and ranged the same way: each public function's
+# arguments are checked against its annotations and the ranges below (the CLI flags' own ranges)
+# before any work, so a wrong type or value is one InputError naming the function and the
+# argument, never a TypeError deep inside (`vmafkit.api`).
+
+API_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
+    # name: (low, high, low end open, high end open)
+    "threads": (*JOBS_RANGE, False, False),
+    "jobs": (*JOBS_RANGE, False, False),
+    "workers": (*JOBS_RANGE, False, False),
+    "encoder_threads": (*ENCODER_THREADS_RANGE, False, False),
+    "max_frames": (1, None, False, False),
+    "epochs": (*EPOCHS_RANGE, False, False),
+    "batch_size": (*BATCH_SIZE_RANGE, False, False),
+    "lr": (0.0, LR_MAX, True, False),
+    "weight_decay": (*WEIGHT_DECAY_RANGE, False, False),
+    "width": (1, DIMENSION_MAX, False, False),
+    "height": (1, DIMENSION_MAX, False, False),
+    "fps": (0.0, FPS_MAX, True, False),
+    "cq": (*CQ_RANGE_OTHER, False, False),
+    "coverage": (0.0, 1.0, True, True),
+}
+
+
+def _hint_matches(value: Any, hint: Any) -> bool:
+    import collections.abc as abc
+    import os
+    import types
+    import typing
+
+    if hint is Any:
+        return True
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_hint_matches(value, arm) for arm in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if isinstance(hint, type) and issubclass(hint, os.PathLike):
+        return isinstance(value, os.PathLike)
+    if origin in (abc.Sequence, list, tuple):
+        args = typing.get_args(hint)
+        if isinstance(value, (str, bytes)) or not isinstance(value, abc.Sequence):
+            return False
+        return not args or all(_hint_matches(item, args[0]) for item in value)
+    if origin in (abc.Mapping, dict):
+        return isinstance(value, abc.Mapping)
+    if origin is abc.Callable or hint is abc.Callable:
+        return callable(value)
+    return True  # a type this check does not know: the stage's own checks judge it
+
+
+def _hint_text(hint: Any) -> str:
+    import types
+    import typing
+
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(_hint_text(arm) for arm in typing.get_args(hint))
+    if hint is type(None):
+        return "None"
+    name = getattr(hint, "__name__", None)
+    if name is not None and not typing.get_args(hint):
+        return {
+            "Path": "a path",
+            "str": "a string",
+            "int": "an integer",
+            "float": "a number",
+            "bool": "True/False",
+        }.get(name, name)
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is not None and getattr(origin, "__name__", "") == "Sequence" and args:
+        items = {int: "integers", str: "strings", float: "numbers"}.get(args[0])
+        if items is None:
+            items = "mappings" if getattr(typing.get_origin(args[0]), "__name__", "") == "Mapping" else "items"
+        return f"a list of {items}"
+    return str(hint).replace("typing.", "").replace("collections.abc.", "")
+
+
+def check_api_arguments(function: str, arguments: Mapping[str, Any], hints: Mapping[str, Any]) -> None:
+    """Each argument against its annotation, then against API_RANGES; InputError on the first
+    that fails (`function(): name must be ..., got ...`)."""
+    import math
+
+    for name, value in arguments.items():
+        if name == "seeds":  # the one seed check `--seeds` gets, with its own messages
+            if value is not None:
+                check_seeds(value, "seeds")
+            continue
+        hint = hints.get(name)
+        if hint is not None and not _hint_matches(value, hint):
+            raise InputError(f"{function}(): {name} must be {_hint_text(hint)}, got {_short(value)}")
+        bounds = API_RANGES.get(name)
+        if bounds is None or value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        low, high, low_open, high_open = bounds
+        inside = (
+            math.isfinite(value)
+            and (low is None or (value > low if low_open else value >= low))
+            and (high is None or (value < high if high_open else value <= high))
+        )
+        if not inside:
+            top = "∞)" if high is None else f"{high:g}{')' if high_open else ']'}"
+            span = f"{'(' if low_open else '['}{low:g}, {top}"
+            raise InputError(f"{function}(): {name} must be in {span}, got {_short(value)}")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
