@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,9 @@ def run_command(func: Callable[..., int | None]) -> Callable[..., None]:
             click.echo(f"vmafkit: error: {err}", err=True)
             sys.exit(err.exit_code)
         except KeyboardInterrupt:
+            # one Ctrl-C is the answer; a second one while worker threads are joined at exit would
+            # print a traceback from the interpreter's shutdown, so further ones are ignored
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
             click.echo("vmafkit: interrupted; finished work is kept, re-run the same command to resume", err=True)
             sys.exit(EXIT_INTERRUPTED)
         sys.exit(EXIT_OK if code is None else int(code))
