@@ -284,28 +284,27 @@ def evidence(tmp_path):
     return json.loads(path.read_text()), read_predictions(loso / "loso_seed0.predictions.jsonl"), path
 
 
-def test_a_fold_srocc_that_disagrees_is_refused(evidence):
+def _fold_srocc(pred, vmaf):
+    return spearmanr(pred, vmaf)[0]
+
+
+def _fold_rmse(pred, vmaf):
+    return float(np.sqrt(np.mean((pred - vmaf) ** 2)))
+
+
+@pytest.mark.parametrize(
+    ("stat", "fold_index", "source", "edited", "oracle"),
+    [("srocc", 1, "srcB", 0.25, _fold_srocc), ("rmse", 0, "srcA", 99.0, _fold_rmse)],
+)
+def test_a_fold_statistic_that_disagrees_is_refused(evidence, stat, fold_index, source, edited, oracle):
     report, cols, path = evidence
-    inside = cols["fold"] == "srcB"
-    truth = spearmanr(cols["pred"][inside], cols["vmaf"][inside])[0]
-    report["folds"][1]["srocc"] = 0.25
+    inside = cols["fold"] == source
+    truth = oracle(cols["pred"][inside], cols["vmaf"][inside])
+    report["folds"][fold_index][stat] = edited
     with pytest.raises(InputError) as info:
         check_report_numbers(report, cols, path)
     assert str(info.value) == (
-        f"{path}: fold srcB: srocc 0.25 disagrees with its predictions ({truth:.6f}); "
-        "the report was edited or belongs to other predictions"
-    )
-
-
-def test_a_fold_rmse_that_disagrees_is_refused(evidence):
-    report, cols, path = evidence
-    inside = cols["fold"] == "srcA"
-    truth = float(np.sqrt(np.mean((cols["pred"][inside] - cols["vmaf"][inside]) ** 2)))
-    report["folds"][0]["rmse"] = 99.0
-    with pytest.raises(InputError) as info:
-        check_report_numbers(report, cols, path)
-    assert str(info.value) == (
-        f"{path}: fold srcA: rmse 99.0 disagrees with its predictions ({truth:.6f}); "
+        f"{path}: fold {source}: {stat} {edited} disagrees with its predictions ({truth:.6f}); "
         "the report was edited or belongs to other predictions"
     )
 
