@@ -270,18 +270,28 @@ def make_loso_dir(
     return loso, corpus
 
 
-def export_models(tmp_path: Path, seeds=(0, 1, 2), *, plccs=None, model_id: str = "fr_regressor_v2_ensemble_v1"):
-    """Tiny PROMOTE -> export (real full-corpus refit, 2 epochs). Returns (models dir, verdict path, corpus)."""
+def trained_loso(tmp_path: Path, seeds=(0, 1, 2)) -> tuple[Path, Path]:
+    """A LOSO folder the REAL trainer wrote (fold members, refits, predictions) on the learnable
+    corpus, at the recipe that PROMOTEs it (~1 s a seed): (loso dir, corpus)."""
+    from vmafkit.train.loso import train_loso
+    from vmafkit.train.recipe import Recipe
+
+    corpus = make_corpus(Path(tmp_path) / "per_frame_canonical6.jsonl", **LEARNABLE_SHAPE)
+    loso = Path(tmp_path) / "loso"
+    train_loso(corpus, list(seeds), loso, Recipe(epochs=100, lr=2e-2), device="cpu", progress=False)
+    return loso, corpus
+
+
+def export_models(tmp_path: Path, seeds=(0, 1, 2), *, model_id: str = "fr_regressor_v2_ensemble_v1"):
+    """Real training -> PROMOTE -> export (members tied to the held-out evidence, as export
+    requires). Returns (models dir, verdict path, corpus)."""
     from vmafkit.decide.verdict import write_verdict
     from vmafkit.serve.export import export_ensemble
 
-    plccs = plccs or {s: 0.96 for s in seeds}
-    # 3 sources x 7 cq = 21 clips: enough cells for a bounded 95 % clip interval (k = 21 <= n).
-    corpus = make_corpus(tmp_path / "per_frame_canonical6.jsonl", cqs=(20, 23, 26, 30, 33, 36, 40), frames=4)
-    loso, corpus = make_loso_dir(tmp_path, plccs, corpus=corpus, epochs=2)
-    verdict, verdict_path = write_verdict(loso, list(plccs))
-    assert verdict["verdict"] == "PROMOTE"
-    models = tmp_path / "models"
+    loso, corpus = trained_loso(tmp_path, seeds)
+    verdict, verdict_path = write_verdict(loso, list(seeds))
+    assert verdict["verdict"] == "PROMOTE", verdict["recommendation"]
+    models = Path(tmp_path) / "models"
     export_ensemble(corpus, verdict_path, models, model_id=model_id)
     return models, verdict_path, corpus
 

@@ -12,6 +12,7 @@ A `vmafkit run` folder (OUT), and where each name below is used::
         loso_seed{N}.predictions.jsonl          predictions_file: its held-out prediction of every row
         loso_seed{N}.timing.json                timing_file: its wall and CPU times
         loso_seed{N}.refit.json                 refit_file: its production member (every row)
+        loso_seed{N}.folds.f32                  fold_members_file: its LOSO members' weights
         PROMOTE.json | HOLD.json                verdict_file: exactly one of them
     OUT/models/                                 models_dir: what `export` writes
         <id>_seed{N}.onnx, <id>_seed{N}.json    member_onnx_name, sidecar_name (member_id names a member)
@@ -73,6 +74,7 @@ _REPORT_SUFFIX = ".json"
 _PREDICTIONS_SUFFIX = ".predictions.jsonl"
 _TIMING_SUFFIX = ".timing.json"
 _REFIT_SUFFIX = ".refit.json"
+_FOLD_MEMBERS_SUFFIX = ".folds.f32"
 SEED_REPORT_RE = re.compile(rf"^{_SEED_PREFIX}(\d+){re.escape(_REPORT_SUFFIX)}$")
 PREDICTIONS_RE = re.compile(rf"^{_SEED_PREFIX}(\d+){re.escape(_PREDICTIONS_SUFFIX)}$")
 # How messages name the per-seed files when no seed is meant in particular.
@@ -132,6 +134,10 @@ def refit_name(seed: int) -> str:
     return f"{_SEED_PREFIX}{int(seed)}{_REFIT_SUFFIX}"
 
 
+def fold_members_name(seed: int) -> str:
+    return f"{_SEED_PREFIX}{int(seed)}{_FOLD_MEMBERS_SUFFIX}"
+
+
 def seed_report(loso: str | Path, seed: int) -> Path:
     return Path(loso) / seed_report_name(seed)
 
@@ -146,6 +152,10 @@ def timing_file(loso: str | Path, seed: int) -> Path:
 
 def refit_file(loso: str | Path, seed: int) -> Path:
     return Path(loso) / refit_name(seed)
+
+
+def fold_members_file(loso: str | Path, seed: int) -> Path:
+    return Path(loso) / fold_members_name(seed)
 
 
 def verdict_file(loso: str | Path, verdict: str) -> Path:
@@ -194,7 +204,7 @@ def registry_file(models: str | Path) -> Path:
 
 def own_files(folder: str | Path) -> list[Path]:
     """The files directly in `folder` that vmafkit names itself (seed reports and their prediction,
-    timing and refit files, verdicts, registry, members and their sidecars, calibration, the corpus
+    timing, refit and fold-member files, verdicts, registry, members and their sidecars, calibration, the corpus
     and subjective files): what a command that reads the folder takes as its inputs. A user's own
     file there (an earlier `--json out.json`) is not one of them. None when `folder` is no folder."""
     folder = Path(folder)
@@ -213,7 +223,7 @@ def own_files(folder: str | Path) -> list[Path]:
     }
     names = {child.name for child in folder.iterdir() if child.is_file()}
     onnx_stems = {name[: -len(ONNX_SUFFIX)] for name in names if name.endswith(ONNX_SUFFIX)}
-    per_seed = (_REPORT_SUFFIX, _PREDICTIONS_SUFFIX, _TIMING_SUFFIX, _REFIT_SUFFIX)
+    per_seed = (_REPORT_SUFFIX, _PREDICTIONS_SUFFIX, _TIMING_SUFFIX, _REFIT_SUFFIX, _FOLD_MEMBERS_SUFFIX)
     own = [
         name
         for name in names

@@ -10,12 +10,14 @@ import vmafkit.train.loso as loso
 from vmafkit.decide.verdict import write_verdict
 from vmafkit.serve.export import export_ensemble
 
-from ..factories import make_corpus, make_loso_dir
+from ..factories import trained_loso
 
 
 def _promote(tmp_path):
-    corpus = make_corpus(tmp_path / "per_frame_canonical6.jsonl", cqs=(20, 23, 26, 30, 33, 36, 40), frames=4)
-    loso_dir, corpus = make_loso_dir(tmp_path, {0: 0.96, 1: 0.96, 2: 0.96}, corpus=corpus, epochs=2)
+    """A real run whose full-corpus members were deleted (the verdict then pins none): export refits."""
+    loso_dir, corpus = trained_loso(tmp_path, (0, 1, 2))
+    for refit in loso_dir.glob("loso_seed*.refit.json"):
+        refit.unlink()
     verdict, path = write_verdict(loso_dir, [0, 1, 2])
     assert verdict["verdict"] == "PROMOTE"
     return corpus, path
@@ -41,7 +43,8 @@ def test_export_refits_with_trains_workers_and_the_same_bytes(tmp_path, monkeypa
         export_ensemble(corpus, verdict, tmp_path / "one")
     finally:
         torch.set_num_threads(threads)
-    assert calls == [(3, expected), (3, 1)]  # one batched fit of all 3 seeds, sharded as train shards
+    refits = [call for call in calls if call[0] == 3]  # the 1-member fits are export's retrain check
+    assert refits == [(3, expected), (3, 1)]  # one batched fit of all 3 seeds, sharded as train shards
     sharded = sorted((tmp_path / "sharded").glob("*.onnx"))
     assert len(sharded) == 3
     for path in sharded:

@@ -346,6 +346,8 @@ def test_a_converged_fit_writes_strict_json(tmp_path, small_corpus):
         raise AssertionError(f"bare {constant} in a JSON file")
 
     for path in out.glob("loso_seed0*"):
+        if path.suffix == ".f32":  # the fold members: float32 weights, checked finite by their reader
+            continue
         text = path.read_text()
         lines = text.splitlines() if path.suffix == ".jsonl" else [text]
         for line in lines:

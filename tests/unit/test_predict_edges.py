@@ -828,8 +828,13 @@ def test_calibration_of_other_seeds_gives_no_interval(models):
     out = predict_features(m, rows, encoder="libx264", preset="medium")
     assert "calibration's single-member residuals are of another seed: no interval" in out["notes"]
     assert out["interval"]["frame_half_width"] is None and out["frames"][0]["lower"] is None
-    # ensemble: only the ensemble's seeds matter (the single member's seed is not used)
+    # ensemble: only the ensemble's seeds matter (the single member's seed is not used); flip
+    # itself refuses an edited calibration, so the edit comes back after the flip
+    cal.write_text(original)
+    _repin(m, cal.name, "calibration_sha256")
     flip(m / "registry.json", verdict_path)
+    _edit_json(cal, lambda c: c["single_member"].update(seed=1))
+    _repin(m, cal.name, "calibration_sha256")
     out = predict_features(m, rows, encoder="libx264", preset="medium")
     assert out["mode"] == MODE_ENSEMBLE and out["interval"]["frame_half_width"] is not None
     cal.write_text(original)

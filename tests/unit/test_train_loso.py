@@ -145,6 +145,8 @@ def test_reports_are_byte_identical_across_runs_and_workers(trained, corpus):
         "loso_seed1.predictions.jsonl",
         "loso_seed3.refit.json",
         "loso_seed1.refit.json",
+        "loso_seed3.folds.f32",
+        "loso_seed1.folds.f32",
     }
     assert before == after
 

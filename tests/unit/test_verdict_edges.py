@@ -118,22 +118,24 @@ def test_fingerprint_identity_and_difference():
 
 
 def test_differs_tolerates_only_the_last_bits_of_numbers():
-    assert not V._differs({"a": [1.0, {"b": 2}]}, {"a": [1.0 + 1e-10, {"b": 2}]})
-    assert not V._differs(1.0, 1.0 + 1e-9 / 2) and V._differs(1.0, 1.0 + 2e-9)
-    assert not V._differs(0.0, 1e-9)  # the tolerance is inclusive
-    assert V._differs({"a": 1}, {"a": 1, "b": 2}) and V._differs({"a": 1, "b": 2}, {"a": 1})
-    assert V._differs([1, 2], [1, 2, 3]) and V._differs([1, 2, 3], [1, 2])
-    assert V._differs([1, 2], [1, 3]) and not V._differs([], [])
-    assert V._differs(True, False) and V._differs("PROMOTE", "HOLD") and not V._differs(None, None)
-    assert V._differs(1, "1") and V._differs({"a": 1}, [1]) and V._differs(True, 2)
-    assert V._differs(0.5, 0.5 + 1e-6, 1e-7) and not V._differs(0.5, 0.5 + 1e-6, 1e-5)
+    assert not V.json_differs({"a": [1.0, {"b": 2}]}, {"a": [1.0 + 1e-10, {"b": 2}]})
+    assert not V.json_differs(1.0, 1.0 + 1e-9 / 2) and V.json_differs(1.0, 1.0 + 2e-9)
+    assert not V.json_differs(0.0, 1e-9)  # the tolerance is inclusive
+    assert V.json_differs({"a": 1}, {"a": 1, "b": 2}) and V.json_differs({"a": 1, "b": 2}, {"a": 1})
+    assert V.json_differs([1, 2], [1, 2, 3]) and V.json_differs([1, 2, 3], [1, 2])
+    assert V.json_differs([1, 2], [1, 3]) and not V.json_differs([], [])
+    assert V.json_differs(True, False) and V.json_differs("PROMOTE", "HOLD") and not V.json_differs(None, None)
+    assert V.json_differs(1, "1") and V.json_differs({"a": 1}, [1]) and V.json_differs(True, 2)
+    assert V.json_differs(0.5, 0.5 + 1e-6, 1e-7) and not V.json_differs(0.5, 0.5 + 1e-6, 1e-5)
     # the tolerance reaches nested values
-    assert not V._differs({"a": [0.5]}, {"a": [0.5 + 1e-6]}, 1e-5) and V._differs({"a": [0.5]}, {"a": [0.6]}, 1e-5)
-    assert not V._differs([{"a": 0.5}], [{"a": 0.5 + 1e-6}], 1e-5)
+    assert not V.json_differs({"a": [0.5]}, {"a": [0.5 + 1e-6]}, 1e-5) and V.json_differs(
+        {"a": [0.5]}, {"a": [0.6]}, 1e-5
+    )
+    assert not V.json_differs([{"a": 0.5}], [{"a": 0.5 + 1e-6}], 1e-5)
     # a JSON boolean is not a number, even next to one that is within the tolerance of 1
-    assert V._differs(True, 1.0 + 1e-12) and V._differs(1.0 + 1e-12, True)
+    assert V.json_differs(True, 1.0 + 1e-12) and V.json_differs(1.0 + 1e-12, True)
     # a list is only compared with a list, a dict with a dict
-    assert V._differs([1], 5) and V._differs(5, [1]) and V._differs(None, []) and V._differs({}, None)
+    assert V.json_differs([1], 5) and V.json_differs(5, [1]) and V.json_differs(None, []) and V.json_differs({}, None)
 
 
 def test_label_sensitivity_is_recomputed_from_the_prediction_files():

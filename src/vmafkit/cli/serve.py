@@ -120,6 +120,21 @@ def register(main: click.Group) -> None:
                 f"seed {seed}: onnxruntime vs torch max |diff| {check['max_abs_diff']:.2e} on {check['rows']} rows "
                 f"(tolerance {check['tolerance']:g})"
             )
+        checks = summary.get("evidence_checks") or {}
+        retrained, refit = checks.get("retrained_member"), checks.get("refit_error")
+        if retrained is not None:
+            click.echo(
+                f"evidence: {retrained['skipped']}"
+                if "skipped" in retrained
+                else f"evidence: seed {retrained['seed']}'s member of fold {retrained['fold']!r}, retrained, "
+                "equals the saved one bit for bit"
+            )
+        if refit is not None:
+            click.echo(
+                f"evidence: the full-corpus members put {refit['covered']:.1%} of the corpus's served rows within "
+                f"the calibrated half-width {refit['half_width']:.2f} (>= {refit['coverage']:.0%}; RMSE "
+                f"{refit['rmse_on_corpus']:.3f}, held out {refit['held_out_rmse']:.3f})"
+            )
         click.echo(f"exported {summary['id']} ({len(summary['seeds'])} members, smoke=true) -> {summary['registry']}")
         click.echo(f"next: vmafkit registry flip --registry {summary['registry']} --verdict {verdict}")
         return EXIT_OK

@@ -1,5 +1,5 @@
 """Re-derive everything a decision rests on from the files it pins: the seed reports checked
-against their held-out predictions, the corpus they name (by sha256), the rows each fold's domain
+against their held-out predictions, those predictions replayed from the saved fold members, the corpus they name (by sha256), the rows each fold's domain
 serves, the calibration, the accuracy terms beside the nu-SVR baseline refitted from the corpus,
 and the label sensitivity. `verdict` writes what this returns; `run_gate` judges it."""
 
@@ -120,6 +120,9 @@ class Evidence:
     calibration: dict[str, Any]  # {"summary", "file"}
     accuracy: dict[str, Any]
     label_sensitivity: dict[str, Any] | None
+    # {seed: {file, sha256}} of the fold members every held-out prediction was replayed from;
+    # None when the seed reports name none (not written by `vmafkit train`: export refuses it)
+    fold_members: dict[int, dict[str, Any]] | None = None
 
     def gate(self) -> dict[str, Any]:
         summary = self.calibration["summary"]
@@ -138,6 +141,7 @@ def derive_evidence(
     from vmafkit.decide.calibration import calibrate
     from vmafkit.train.baseline import loso_predictions
     from vmafkit.train.domain import held_out_served
+    from vmafkit.train.fold_members import check_seed_members
     from vmafkit.train.recipe import Recipe
 
     loso_dir = Path(loso_dir)
@@ -147,6 +151,7 @@ def derive_evidence(
     recipe = recipe_from_reports(reports)
     corpus = load_corpus(corpus_path)
     check_predictions_match_corpus(preds, pred_paths, corpus, corpus_path)
+    fold_members = check_seed_members(loso_dir, reports, preds, corpus, Recipe.from_json(recipe))
     label_free = Recipe.from_json(recipe).label_free
     served, _ = held_out_served(corpus, label_free=label_free)
     calib = calibrate(preds, coverage, pred_paths, label_free=label_free, served=served)
@@ -165,6 +170,7 @@ def derive_evidence(
         calibration=calib,
         accuracy=accuracy,
         label_sensitivity=label_sensitivity(preds),
+        fold_members=fold_members,
     )
 
 

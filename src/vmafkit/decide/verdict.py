@@ -16,6 +16,7 @@ from typing import Any
 from vmafkit import layout
 from vmafkit import thresholds as T
 from vmafkit.decide.derive import (  # noqa: F401  (resolve_corpus_path ... are part of verdict's API)
+    Evidence,
     check_predictions_match_corpus,
     derive_evidence,
     label_sensitivity,
@@ -141,6 +142,19 @@ def build_verdict(
     `loso_dir`: a LOSO folder, or a `vmafkit subjective train` folder (or its loso/), whose verdict
     `decide.subjective_verdict` derives. `seeds` / `coverage` None: DEFAULT_SEEDS and
     T.DEFAULT_COVERAGE for a LOSO folder, the run's own for a subjective one."""
+    verdict, out_path, _ = _build_verdict(loso_dir, seeds, ref_dir=ref_dir, argv=argv, coverage=coverage)
+    return verdict, out_path
+
+
+def _build_verdict(
+    loso_dir: str | Path,
+    seeds: Iterable[int] | None = None,
+    *,
+    ref_dir: str | Path | None = None,
+    argv: list[str] | None = None,
+    coverage: float | None = None,
+) -> tuple[dict[str, Any], Path, Evidence | None]:
+    """`build_verdict`, and the evidence it was computed from (None for a subjective run)."""
     from vmafkit.decide import subjective_verdict
 
     subjective_run = subjective_verdict.run_folder(loso_dir)
@@ -151,7 +165,7 @@ def build_verdict(
         out_path = body.pop("_path")
         verdict = {"schema_version": VERDICT_SCHEMA_VERSION, "generated_at_utc": utc_now(), **body}
         validate_or_raise(verdict, "verdict", what="verdict (internal)")
-        return verdict, out_path
+        return verdict, out_path, None
     coverage = T.DEFAULT_COVERAGE if coverage is None else coverage
     loso_dir = Path(loso_dir)
     ev = derive_evidence(loso_dir, seeds, coverage)
@@ -178,7 +192,10 @@ def build_verdict(
         evidence["refits"] = [
             {"seed": s, "file": refit_paths[s].name, "sha256": sha256_file(refit_paths[s])} for s in seeds
         ]
+    if ev.fold_members is not None:  # the members every held-out prediction was replayed from
+        evidence["fold_members"] = [{"seed": s, **ev.fold_members[s]} for s in seeds]
     inputs = [report_paths[s] for s in seeds] + [pred_paths[s] for s in seeds] + [refit_paths[s] for s in present]
+    inputs += [loso_dir / ev.fold_members[s]["file"] for s in seeds] if ev.fold_members is not None else []
     inputs.append(corpus_path)
     if ref_dir is not None:
         inputs.append(Path(ref_dir))
@@ -215,7 +232,7 @@ def build_verdict(
         ),
     }
     validate_or_raise(verdict, "verdict", what="verdict (internal)")
-    return verdict, out_path
+    return verdict, out_path, ev
 
 
 def write_verdict(
@@ -251,13 +268,13 @@ def load_verdict(path: str | Path) -> dict[str, Any]:
 DECIDING_KEYS = ("verdict", "seeds", "gate", "recipe", "evidence", "calibration", "accuracy", "label_sensitivity")
 
 
-def _differs(a: Any, b: Any, tol: float = 1e-9) -> bool:
+def json_differs(a: Any, b: Any, tol: float = 1e-9) -> bool:
     """Whether two JSON values differ (numbers by more than `tol`: a float's last bit may move
     between the writing and the re-deriving process)."""
     if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() != b.keys() or any(_differs(a[k], b[k], tol) for k in a)
+        return a.keys() != b.keys() or any(json_differs(a[k], b[k], tol) for k in a)
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) != len(b) or any(_differs(x, y, tol) for x, y in zip(a, b))
+        return len(a) != len(b) or any(json_differs(x, y, tol) for x, y in zip(a, b))
     numbers = (int, float)
     if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool) and not isinstance(b, bool):
         return not abs(a - b) <= tol
@@ -274,6 +291,7 @@ def stale_reason(verdict: Mapping[str, Any], loso_dir: Path) -> str | None:
         ("seed_reports", loso_dir),
         ("predictions", loso_dir),
         ("refits", loso_dir),
+        ("fold_members", loso_dir),
         ("subjective", loso_dir.parent),
     ):
         for item in evidence.get(kind) or []:
@@ -293,6 +311,12 @@ def load_trusted_verdict(path: str | Path) -> dict[str, Any]:
     """The verdict at `path`, after re-deriving it from the files it pins (its LOSO folder, beside
     it): RefusedError (exit 3) when a pinned file changed or is gone, or when the recomputed
     verdict differs in anything it decides (a hand-edited or stale verdict). Nothing is written."""
+    return trusted_verdict_evidence(path)[0]
+
+
+def trusted_verdict_evidence(path: str | Path) -> tuple[dict[str, Any], Evidence | None]:
+    """`load_trusted_verdict`, and the evidence it was re-derived from (None for a subjective
+    verdict): what export and flip compare the files they ship or switch to."""
     path = Path(path)
     verdict = load_verdict(path)
     loso_dir = path.parent
@@ -306,7 +330,7 @@ def load_trusted_verdict(path: str | Path) -> dict[str, Any]:
     if subjective and subjective_verdict.run_folder(loso_dir) is None:
         raise RefusedError("a subjective verdict must lie in its run folder's LOSO folder", path=path)
     try:
-        fresh, _ = build_verdict(loso_dir, verdict["seeds"], coverage=coverage)
+        fresh, _, evidence = _build_verdict(loso_dir, verdict["seeds"], coverage=coverage)
     except InputError as exc:
         raise RefusedError(f"the verdict's evidence no longer checks out ({exc})", path=path) from None
     if verdict_target(verdict) != verdict_target(fresh):
@@ -315,7 +339,7 @@ def load_trusted_verdict(path: str | Path) -> dict[str, Any]:
             path=path,
         )
     for key in DECIDING_KEYS + (subjective_verdict.DECIDING_KEYS if subjective else ()):
-        if _differs(verdict.get(key), fresh.get(key)):
+        if json_differs(verdict.get(key), fresh.get(key)):
             raise RefusedError(
                 f"{key} does not match what its pinned files give (hand-edited or stale verdict); "
                 "re-run `vmafkit verdict`",
@@ -327,4 +351,4 @@ def load_trusted_verdict(path: str | Path) -> dict[str, Any]:
             f"({fingerprint_difference(verdict['corpus'], fresh['corpus'])})",
             path=path,
         )
-    return verdict
+    return verdict, evidence

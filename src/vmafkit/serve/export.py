@@ -18,14 +18,14 @@ import numpy as np
 
 from vmafkit import layout
 from vmafkit import thresholds as T
-from vmafkit.decide.derive import derive_evidence
+from vmafkit.decide.derive import Evidence
 from vmafkit.decide.verdict import (
     VMAF_TARGET,
     corpus_fingerprint,
     fingerprint_difference,
-    load_trusted_verdict,
     load_verdict,
     same_corpus,
+    trusted_verdict_evidence,
     verdict_target,
 )
 from vmafkit.errors import InputError, RefusedError
@@ -88,26 +88,90 @@ def parity(model, spec, data: bytes, features: np.ndarray, codec: np.ndarray, x_
     }
 
 
-def check_exportable(corpus_path: str | Path, verdict_path: str | Path) -> tuple[dict, dict, dict]:
-    """(verdict, fingerprint, calibration) or RefusedError (exit 3) / InputError (exit 2).
+def check_exportable(corpus_path: str | Path, verdict_path: str | Path) -> tuple[dict, dict, Evidence]:
+    """(verdict, fingerprint, evidence) or RefusedError (exit 3) / InputError (exit 2).
 
-    The verdict is re-derived from the files it pins (`verdict.load_trusted_verdict`): a
-    hand-edited verdict, or one whose seed reports or predictions changed since, is refused."""
+    The verdict is re-derived from the files it pins (`verdict.trusted_verdict_evidence`): a
+    hand-edited verdict, or one whose seed reports or predictions changed since, is refused; so is
+    one whose held-out predictions were not replayed from saved fold members (a LOSO folder not
+    written by `vmafkit train`)."""
 
     verdict_path = Path(verdict_path)
     verdict = load_verdict(verdict_path)
     if verdict["verdict"] != "PROMOTE":
         raise RefusedError(f"verdict is {verdict['verdict']}, not PROMOTE: nothing is exported", path=verdict_path)
-    verdict = load_trusted_verdict(verdict_path)
+    verdict, evidence = trusted_verdict_evidence(verdict_path)
+    if evidence is None or evidence.fold_members is None:
+        raise RefusedError(
+            f"the verdict's held-out predictions are not tied to trained members (no "
+            f"{layout.fold_members_name(verdict['seeds'][0])} pinned: the LOSO folder was not written by "
+            "`vmafkit train`); re-run `vmafkit train` and `vmafkit verdict`; nothing is exported",
+            path=verdict_path,
+        )
     fingerprint = corpus_fingerprint(corpus_path)
     if not same_corpus(verdict["corpus"], fingerprint):
         raise RefusedError(
             f"corpus does not match the verdict's fingerprint ({fingerprint_difference(verdict['corpus'], fingerprint)})",
             path=corpus_path,
         )
-    # the calibration of exactly the evidence the verdict was re-derived from (served rows only)
-    calib = derive_evidence(verdict_path.parent, verdict["seeds"], verdict["calibration"]["coverage"]).calibration
-    return verdict, fingerprint, calib
+    return verdict, fingerprint, evidence
+
+
+def check_retrained_member(evidence: Evidence, verdict: Mapping[str, Any], verdict_path: Path) -> dict[str, Any]:
+    """Retrain one fold member, drawn at random, on this CPU and refuse (exit 3) unless it equals the
+    saved one bit for bit: held-out predictions replayed from members fitted on their own held-out
+    rows, or with another seed or recipe, would otherwise pass. CPU training is bit for bit
+    reproducible (any batch, any thread count); GPU training is not, so a run whose seed reports
+    say it trained on a GPU is not retrained (said in the result): its predictions are still all
+    replayed from its members."""
+    from vmafkit.train.fold_members import retrain_matches
+    from vmafkit.train.recipe import Recipe
+
+    devices = sorted({str(r.get("device", "cpu")) for r in evidence.reports.values()})
+    if any(d not in ("cpu", "dask:cpu") for d in devices):
+        return {"skipped": f"trained on {', '.join(devices)}: a CPU retrain is not bit for bit the same, not retrained"}
+    pinned = verdict["evidence"]["fold_members"]
+    check = retrain_matches(evidence.corpus, Recipe.from_json(verdict["recipe"]), verdict_path.parent, pinned)
+    if not check["matches"]:
+        raise RefusedError(
+            f"seed {check['seed']}, fold {check['fold']!r}: the saved member is not the one its recipe trains on "
+            f"its fold (max weight difference {check['max_abs_diff']:.3g}; held-out RMSE {check['saved_rmse']:.3f} "
+            f"saved vs {check['retrained_rmse']:.3f} retrained): it was not trained as the verdict says; "
+            "nothing is exported",
+            path=verdict_path,
+        )
+    return check
+
+
+def check_refit_error(pred: np.ndarray, evidence: Evidence, verdict_path: Path) -> dict[str, Any]:
+    """The refitted members' ensemble against the verdict's calibration: on the served corpus rows
+    (rows they were fitted on), at least the calibrated share (coverage, 0.95 by default) must lie
+    within the calibrated median frame half-width of the truth; else the members shipped are not
+    the ones the verdict describes (RefusedError, exit 3). Fitted rows are not always predicted
+    better than held-out ones (label masking: a real corpus gave RMSE 0.75 fitted vs 0.66 held out),
+    so the check is the interval's promise, not a comparison of RMSEs."""
+    served = evidence.served
+    errors = np.abs(pred[served] - evidence.corpus.vmaf[served])
+    summary = evidence.calibration["summary"]
+    half_width = float(summary["frame"]["half_width"])
+    coverage = float(summary["coverage"])
+    covered = float(np.mean(errors <= half_width)) if errors.size else 1.0
+    check = {
+        "rows": int(served.sum()),
+        "rmse_on_corpus": float(np.sqrt(np.mean(errors**2))) if errors.size else 0.0,
+        "held_out_rmse": float(evidence.accuracy["pooled"]["rmse"]),
+        "half_width": half_width,
+        "covered": covered,
+        "coverage": coverage,
+    }
+    if not covered >= coverage:
+        raise RefusedError(
+            f"the full-corpus members put only {covered:.1%} of the corpus's served rows within the calibrated "
+            f"half-width {half_width:.2f} VMAF (the verdict promises {coverage:.0%} of new ones): they are not the "
+            "members it describes; nothing is exported",
+            path=verdict_path,
+        )
+    return check
 
 
 def export_ensemble(
@@ -150,7 +214,10 @@ def export_ensemble(
     corpus_path, verdict_path, out_dir = Path(corpus_path), Path(verdict_path), Path(out_dir)
     if not model_id or any(c in model_id for c in "/\\ ") or model_id.startswith("."):
         raise InputError(f"model id {model_id!r} must be a plain name")
-    verdict, fingerprint, calib = check_exportable(corpus_path, verdict_path)
+    verdict, fingerprint, evidence = check_exportable(corpus_path, verdict_path)
+    # the calibration of exactly the evidence the verdict was re-derived from (served rows only)
+    calib = evidence.calibration
+    retrain_check = check_retrained_member(evidence, verdict, verdict_path)
     fingerprint = dict(verdict["corpus"])  # pin the verdict's snapshot (incl. the reference folder)
     out_dir.mkdir(parents=True, exist_ok=True)
     registry_path = layout.registry_file(out_dir)
@@ -180,6 +247,9 @@ def export_ensemble(
             members, recipe, device=device, progress=progress, workers=default_workers(resolve_device(device))
         )
     models = [m.to("cpu").eval() for m in models]
+    from vmafkit.train.ensemble import predict_members
+
+    refit_check = check_refit_error(predict_members(models, x).astype(np.float64).mean(axis=0), evidence, verdict_path)
 
     schema_hash = input_schema_hash()
     calib_name = layout.calibration_name(model_id)
@@ -258,4 +328,6 @@ def export_ensemble(
         notes=f"exported from {pinned}; smoke until `vmafkit registry flip`",
         why=f"export of {pinned}",
     )
-    return export_summary(export, seeds, checks, [out_dir / calib_name, *files])
+    summary = export_summary(export, seeds, checks, [out_dir / calib_name, *files])
+    summary["evidence_checks"] = {"retrained_member": retrain_check, "refit_error": refit_check}
+    return summary

@@ -24,9 +24,9 @@ from vmafkit import layout
 from vmafkit.decide.verdict import (
     fingerprint_difference,
     gate_headline,
-    load_trusted_verdict,
     load_verdict,
     same_corpus,
+    trusted_verdict_evidence,
     utc_now,
 )
 from vmafkit.errors import InputError, RefusedError
@@ -300,7 +300,7 @@ def flip(
         verdict = load_verdict(verdict_path)
         if verdict["verdict"] != "PROMOTE":
             raise RefusedError(f"verdict is {verdict['verdict']}, not PROMOTE; registry unchanged", path=verdict_path)
-        verdict = load_trusted_verdict(verdict_path)
+        verdict, evidence = trusted_verdict_evidence(verdict_path)
         picked = _select(data, ids, ensemble)
         if not picked:
             raise RefusedError(
@@ -332,6 +332,10 @@ def flip(
                     f"ensemble {name!r} has seeds {sorted(seeds)} but the verdict gated "
                     f"{sorted(verdict['seeds'])}; registry unchanged"
                 )
+        if evidence is not None:  # a VMAF verdict: what is switched in must be what its files give
+            from vmafkit.serve.rederive import check_against_evidence
+
+            check_against_evidence(registry_path, [rows[i] for i in picked], verdict, verdict_path, evidence)
         previous = [
             {
                 "id": rows[i]["id"],

@@ -36,6 +36,10 @@ run_provenance` (schemas/seed_report.schema.json checks those the gate reads) pl
 `loso_seed{N}.predictions.jsonl` — the held-out prediction of every corpus row by this seed's
 member of the fold that held it out (the format: `train.predictions`).
 
+`loso_seed{N}.folds.f32` — the weights of this seed's member of every fold (`train.fold_members`
+has the format); the report's `fold_members` names it with its sha256, and every decision
+re-runs those members on their held-out rows before it believes the prediction file.
+
 `loso_seed{N}.timing.json` — `{seed, wall_time_s (the whole run: load, fit, predict, write),
 fit_time_s (wall time of the batched fit of all members; shared by every seed), fit_cpu_s (CPU
 seconds of that fit, all shards), members, device, torch_threads, workers, report}`: not
@@ -61,7 +65,16 @@ from vmafkit.io import atomic_write_json, exclusive_lock, sha256_file
 from vmafkit.provenance import run_provenance
 from vmafkit.train import metrics
 from vmafkit.train.ensemble import MemberData, fit_members, predict_one, resolve_device
-from vmafkit.train.features import ENCODER_VOCAB_VERSION, NUM_CODECS, FeatureSpec, mask_labels, unlabelled, with_encoder
+from vmafkit.train.features import (
+    ENCODER_VOCAB_VERSION,
+    NUM_CODECS,
+    FeatureSpec,
+    fold_inputs,
+    model_inputs,
+    unlabelled,
+    with_encoder,
+)
+from vmafkit.train.fold_members import write_fold_members
 from vmafkit.train.predictions import write_predictions
 from vmafkit.train.recipe import Recipe
 
@@ -148,13 +161,6 @@ class Fold:
     x_train: np.ndarray  # [n_train, 20] float32
     y_train: np.ndarray
     x_val: np.ndarray
-
-
-def model_inputs(corpus: Corpus, rows: np.ndarray, spec: FeatureSpec) -> np.ndarray:
-    """[n, 20] float32: standardised canonical-6 then the codec block, for the given rows."""
-    std = spec.standardise(corpus.features[rows])
-    codec = spec.codec_block(corpus.encoder[rows], corpus.preset[rows], corpus.cq[rows])
-    return np.concatenate([std, codec], axis=1).astype(np.float32)
 
 
 def make_folds(corpus: Corpus) -> list[Fold]:
@@ -302,15 +308,16 @@ def train_loso(
                     f"training diverged: seed {seed}, the full-corpus member has NaN or infinite weights "
                     f"(--lr {recipe.lr:g}); retry with a smaller --lr; no report was written"
                 )
-            per_seed.append((seed, preds, shifts, refit))
+            per_seed.append((seed, preds, shifts, refit, fold_models))
         paths = []
-        for seed, preds, shifts, refit in per_seed:
+        for seed, preds, shifts, refit, fold_models in per_seed:
             where = dev.type if scheduler is None else f"dask:{device}"
             report = seed_report(seed, corpus, corpus_block, folds, preds, cells, recipe, where, shifts)
             report_path = layout.seed_report(out_dir, seed)
             pred_path = layout.predictions_file(out_dir, seed)
             timing_path = layout.timing_file(out_dir, seed)
             refit_path = layout.refit_file(out_dir, seed)
+            members_path = layout.fold_members_file(out_dir, seed)
             args = {
                 "corpus": str(corpus_path),
                 "seeds": list(seeds),
@@ -322,10 +329,11 @@ def train_loso(
                 ENTRYPOINT,
                 args,
                 inputs=[corpus_path],
-                outputs=[report_path, pred_path, refit_path, timing_path],
+                outputs=[report_path, pred_path, refit_path, members_path, timing_path],
                 argv=argv,
             )
             _write_held_out(pred_path, seed, corpus, folds, preds, shifts)
+            report["fold_members"] = write_fold_members(members_path, fold_models)
             atomic_write_json(refit_path, refit_record(seed, refit, full.spec, recipe, corpus_sha))
             atomic_write_json(report_path, report)
             atomic_write_json(
@@ -364,16 +372,6 @@ def check_converged(
                 f"(--lr {recipe.lr:g}); retry with a smaller --lr (default {Recipe().lr:g}); "
                 "no report or predictions were written"
             )
-
-
-def fold_inputs(x_train: np.ndarray, recipe: Recipe, salt: int) -> np.ndarray:
-    """A fold's training inputs with labels masked as the recipe says, from a stream fixed by the
-    fold (`salt`), so re-runs are identical. One array for all the seeds of the fold: the
-    batched trainer keeps one copy of it (per-member copies made a run 1.6-2x slower)."""
-    if recipe.label_mask_rate <= 0:
-        return x_train
-    rng = np.random.default_rng([int(salt), 0x1ABE1])
-    return mask_labels(x_train, recipe.label_mask_rate, rng)
 
 
 @dataclass
