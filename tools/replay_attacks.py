@@ -179,10 +179,59 @@ def prepare(work: Path) -> None:
     (work / "features.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _rows(good)[:4]))
     shutil.copy(good, work / "standing.jsonl")
     os.mkfifo(work / "out_fifo")
+    # issue 20's evidence and input cases: a 160x90 raw clip (to be declared 320x180), a LOSO
+    # folder whose predictions were forged with the seed reports recomputed, a models folder whose
+    # calibration was zeroed with the registry's pins updated
+    subprocess.run(
+        [ff, "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "lavfi", "-i", "testsrc2=s=160x90:r=25"]
+        + ["-frames:v", "8", "-pix_fmt", "yuv420p", "-f", "rawvideo", str(work / "raw_160x90.yuv")],
+        check=True,
+    )
+    _forge_predictions(work)
+    _edit_models_with_pins(work)
     # a private character device (/dev/null's numbers) stands in for /dev/null, so a regression
     # replaces this node, never the machine's /dev/null; creating one needs root (as in CI)
     with contextlib.suppress(OSError):
         os.mknod(work / "null", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+
+
+def _forge_predictions(work: Path) -> None:
+    """reg/loso copied to forged_loso with every held-out prediction replaced by vmaf +- 0.5 and
+    the seed reports recomputed from them (tests.factories, scipy): issue 20's attack."""
+    from tests.factories import write_seed_report
+
+    loso = work / "forged_loso"
+    shutil.copytree(work / "reg" / "loso", loso)
+    for verdict in ("PROMOTE.json", "HOLD.json"):
+        (loso / verdict).unlink(missing_ok=True)
+    for seed in (0, 1):
+        path = loso / f"loso_seed{seed}.predictions.jsonl"
+        rows = _rows(path)
+        for row in rows:
+            row["pred"] = row["pred_unlabelled"] = row["vmaf"] + (0.5 if row["row"] % 2 else -0.5)
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        report = json.loads((loso / f"loso_seed{seed}.json").read_text())
+        keep = {k: report[k] for k in ("recipe", "lr", "batch_size", "weight_decay", "fold_members")}
+        write_seed_report(loso, seed, Path(report["corpus"]["path"]), epochs=report["epochs"], extra=keep)
+
+
+def _edit_models_with_pins(work: Path) -> None:
+    """reg/models copied to edited_models, its calibration's residuals zeroed and every registry
+    pin updated to match: `registry validate` is satisfied, flip must not be."""
+    import hashlib
+
+    models = work / "edited_models"
+    shutil.copytree(work / "reg" / "models", models)
+    calibration = next(models.glob("*_calibration.json"))
+    data = json.loads(calibration.read_text())
+    for level in ("frame", "clip"):
+        sources = data["ensemble"][level]["sources"]
+        data["ensemble"][level]["sources"] = {k: [0.0] * len(v) for k, v in sources.items()}
+    calibration.write_text(json.dumps(data))
+    registry = json.loads((models / "registry.json").read_text())
+    for row in registry["models"]:
+        row["calibration_sha256"] = hashlib.sha256(calibration.read_bytes()).hexdigest()
+    (models / "registry.json").write_text(json.dumps(registry))
 
 
 def build_cases(work: Path) -> list[Case]:
@@ -190,6 +239,7 @@ def build_cases(work: Path) -> list[Case]:
     models, verdict = work / "reg" / "models", work / "reg" / "loso" / "PROMOTE.json"
     refs, fifo, tiny, small = work / "refs", work / "fifo.jsonl", work / "tiny16.y4m", work / "small64.y4m"
     a_file = refs / "alpha.y4m"
+    raw, edited_registry = work / "raw_160x90.yuv", work / "edited_models" / "registry.json"
     registry = models / "registry.json"
     registry_before = registry.read_bytes() if registry.exists() else b""  # absent only for --list
     history = models / "registry_history.jsonl"
@@ -403,6 +453,35 @@ def build_cases(work: Path) -> list[Case]:
             "a 300-byte file name",
             ["score", "--ref", str(work / ("n" * 300 + ".y4m")), "--dis", str(small)],
             expect="longer than the file system allows",
+        ),
+        # ---- issue 20: evidence tied to what was trained; inputs that say what they mean
+        Case(
+            "verdict on forged predictions (reports recomputed)",
+            ["verdict", str(work / "forged_loso"), "--seeds", "0,1"],
+            expect="saved member",
+            check=both(no_file(work / "forged_loso" / "PROMOTE.json"), no_file(work / "forged_loso" / "HOLD.json")),
+        ),
+        Case(
+            "flip a folder edited with its pins updated",
+            ["registry", "flip", "--registry", str(edited_registry), "--verdict", str(verdict)],
+            expect="calibration .* not what the verdict's pinned files give",
+            check=unchanged(edited_registry),
+            exit_code=3,
+        ),
+        Case(
+            "raw 160x90 declared 320x180",
+            ["score", "--ref", str(raw), "--dis", str(raw), "--width", "320", "--height", "180"],
+            expect="looks 160 wide",
+        ),
+        Case(
+            "score --resolution 65536x65536",
+            ["score", "--ref", str(small), "--dis", str(small), "--resolution", "65536x65536", "--scale", "bicubic"],
+            expect="too large to score",
+        ),
+        Case(
+            "score --subsample 99999999999",
+            ["score", "--ref", str(small), "--dis", str(small), "--subsample", "99999999999"],
+            expect="--subsample",
         ),
         Case(
             "import-corpus --out its seed file",

@@ -28,6 +28,9 @@ ENCODER_THREADS_RANGE = (1, 64)
 JOBS_RANGE = (1, 1024)  # --jobs / --workers / --threads: processes or threads on one host
 # Geometry and quality levels (corpus rows and the score/predict flags).
 CQ_RANGE_OTHER = (0, 255)  # cq of an encoder without an adapter: the widest adapter range (AV1 vaapi/amf)
+# --subsample: libvmaf's n_subsample is a C int, and past 2**31 it fails with ffmpeg's "Numerical
+# result out of range"; a million frames apart (4.6 h at 60 fps) already scores only frame 0.
+SUBSAMPLE_RANGE = (1, 1_000_000)
 DIMENSION_MAX = 65536  # width/height: AV1's (the largest) maximum frame dimension
 FPS_MAX = 10000.0
 SEED_LIMIT = 2**63  # seeds are in [0, SEED_LIMIT): torch and numpy take a 64-bit seed
@@ -76,6 +79,28 @@ def load_schema(name: str) -> dict[str, Any]:
     return json.loads(text)
 
 
+# What each pattern of the schemas means, for messages: jsonschema's own says "'a b' does not
+# match '^[A-Za-z0-9._-]+$'", which a user has to decode.
+PATTERN_MEANINGS = {
+    "^[0-9a-f]{64}$": "a sha256 (64 lowercase hex digits)",
+    "^[A-Za-z0-9._-]+$": "a plain name (letters, digits, '.', '_' and '-' only)",
+    "^[^/\\\\]+$": "a plain file name (no '/' or '\\')",
+    "^(?![/\\\\])(?!.*(^|/)\\.\\.(/|$))[^\\\\\\x00]+$": (
+        "a relative path inside the folder (no leading '/', no '..', no '\\')"
+    ),
+    "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$": "a UTC time like 2026-01-31T12:00:00Z",
+}
+
+
+def _schema_message(error: Any) -> str:
+    pattern = error.schema.get("pattern") if error.validator == "pattern" and isinstance(error.schema, dict) else None
+    meaning = PATTERN_MEANINGS.get(pattern) if isinstance(pattern, str) else None
+    if meaning is None:
+        return str(error.message)
+    shown = repr(error.instance)
+    return f"{shown[:80] + '...' if len(shown) > 80 else shown} is not {meaning}"
+
+
 def schema_errors(obj: Any, name: str) -> list[str]:
     """Every schema violation as 'path: message', sorted by location."""
     import jsonschema
@@ -83,7 +108,7 @@ def schema_errors(obj: Any, name: str) -> list[str]:
     schema = load_schema(name)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(obj), key=lambda e: [str(p) for p in e.absolute_path])
-    return [f"{'/'.join(str(p) for p in e.absolute_path) or '(top)'}: {e.message}" for e in errors]
+    return [f"{'/'.join(str(p) for p in e.absolute_path) or '(top)'}: {_schema_message(e)}" for e in errors]
 
 
 def validate_or_raise(obj: Any, name: str, *, path: str | Path | None = None, what: str | None = None) -> None:

@@ -274,7 +274,7 @@ def test_cq_for_target_by_a_real_exported_ensemble(tmp_path):
     model's cq lies between the cqs of its interval's ends (lower end: smaller, safer cq)."""
     import numpy as np
 
-    from tests.factories import export_models
+    from tests.factories import cli, export_models
     from vmafkit.corpus.schema import read_rows
     from vmafkit.report.rd import analyse_corpus, model_predictions
     from vmafkit.serve.predict import predict_features
@@ -298,3 +298,8 @@ def test_cq_for_target_by_a_real_exported_ensemble(tmp_path):
     assert high is None or row.model_cq <= high
     payload = analysis.to_json()["cq_for_target"]
     assert payload["models"] == str(models) and "model_cq_range" in payload["rows"][0]
+    # a smoke registry (exported, not flipped) is served by one member: rd says so, as predict does
+    (smoke_note,) = [n for n in payload["model_notes"] if "smoke=true" in n]
+    assert "using ONE member" in smoke_note and smoke_note in analysis.model_notes
+    result = cli(["rd", str(corpus), "--target", str(target), "--models", str(models)])
+    assert result.exit_code == 0 and f"vmafkit: note: {smoke_note}" in result.stderr

@@ -315,7 +315,7 @@ def fake_ensemble(monkeypatch):
         else:
             h = 20 * coverage
             clip = {"score": score, "lower": score - h, "upper": score + h, "in_domain": True}
-        return {"clips": [clip]}
+        return {"clips": [clip], "notes": []}
 
     monkeypatch.setattr(predict, "load_ensemble", load_ensemble)
     monkeypatch.setattr(predict, "predict_features", predict_features)

@@ -307,7 +307,7 @@ def libvmaf_options(func: F) -> F:
         click.option(
             "--subsample",
             "subsample",
-            type=click.IntRange(min=1),
+            type=click.IntRange(*V.SUBSAMPLE_RANGE),
             default=1,
             show_default=True,
             metavar="N",

@@ -87,6 +87,8 @@ def rd_cmd(corpus, anchor, target, plots, models, coverage, json_to, csv_to):
     if plots:
         ensure_output_folder(plots, "plots folder")  # before the analysis: a bad --plots costs no work
     analysis = analyse_corpus(corpus, anchor=anchor, target=target, models=models, coverage=coverage)
+    for note in analysis.model_notes:
+        click.echo(f"vmafkit: note: {note}", err=True)
     if plots:
         for path in write_rd_plots(analysis.curves, plots):
             click.echo(f"plot: {path}", err=True)

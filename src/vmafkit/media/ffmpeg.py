@@ -41,6 +41,8 @@ LIBVMAF_PIX_FMTS = (
     "yuv444p12le",
 )
 FULL_RANGE_ALIASES = {"yuvj420p": "yuv420p", "yuvj422p": "yuv422p", "yuvj444p": "yuv444p"}
+# libavutil's av_image_check_size: (w + 128) * (h + 128) must stay below INT_MAX / 8.
+FFMPEG_IMAGE_AREA_LIMIT = (2**31 - 1) // 8
 # The smallest frame side libvmaf scores: measured with the wheel's ffmpeg n9.0.2 / libvmaf 86da14d
 # and vmaf_v0.6.1, every 8/10/12-bit 4:2:0, 4:2:2, 4:4:4 and gray format, 1 and 4 threads: ffmpeg
 # segfaults (no message) when either scored side is 16 or less; 17 works on an axis without chroma
@@ -297,7 +299,14 @@ def cropped_size(width: int, height: int, crop: Sequence[str] = ()) -> tuple[int
 def check_scorable_size(
     width: int, height: int, *, path: str | Path | None = None, source_size: tuple[int, int] | None = None
 ) -> None:
-    """Refuse, before any work, a frame libvmaf cannot score (it crashes without a message)."""
+    """Refuse, before any work, a frame libvmaf cannot score (it crashes without a message) or one
+    larger than ffmpeg's image size limit (its "Error reinitializing filters!" says nothing of it)."""
+    if (width + 128) * (height + 128) >= FFMPEG_IMAGE_AREA_LIMIT:
+        raise InputError(
+            f"frames of {width}x{height} are too large to score: ffmpeg refuses an image with "
+            f"(width + 128) x (height + 128) >= {FFMPEG_IMAGE_AREA_LIMIT} (16K UHD, 15360x8640, is within it)",
+            path=path,
+        )
     if min(width, height) >= LIBVMAF_MIN_SIDE:
         return
     cropped = ""

@@ -187,11 +187,12 @@ def curve_points(rows: Iterable[Mapping], *, where: str = "corpus") -> dict[tupl
 
 
 def model_predictions(
-    rows: Sequence[Mapping], models: str | Path, *, coverage: float
+    rows: Sequence[Mapping], models: str | Path, *, coverage: float, notes: list[str] | None = None
 ) -> dict[tuple[str, str, str, float], ModelPoint]:
     """The ensemble in MODELS on every cell: its per-clip prediction and calibrated interval, keyed
     by (src, curve name, rung "WxH", cq). A cell outside the model's training domain gets no
-    number but the reason."""
+    number but the reason. `notes`: collects what `predict` notes about the models (e.g. a smoke
+    registry served by one member), each once."""
     from vmafkit.serve.predict import load_ensemble, predict_features
 
     ensemble = load_ensemble(models)
@@ -202,6 +203,8 @@ def model_predictions(
             ensemble, cell, clip=src, coverage=coverage, with_frames=False, allow_out_of_domain=True
         )
         (clip,) = result["clips"]
+        if notes is not None:
+            notes.extend(note for note in result["notes"] if note not in notes)
         key = (src, _curve_name(encoder, preset, presets), f"{width}x{height}", cq)
         if clip["in_domain"]:
             out[key] = ModelPoint(clip["score"], clip["lower"], clip["upper"], None)
@@ -438,6 +441,7 @@ class RdAnalysis:
     summary: list[EncoderSummary]
     cq_rows: list[CqForTarget]
     models: str | None = None
+    model_notes: tuple[str, ...] = ()  # what predict notes about MODELS (smoke registry, ...)
 
     def to_json(self) -> dict:
         curves = []
@@ -493,6 +497,7 @@ class RdAnalysis:
             "cq_for_target": {
                 "target_vmaf": self.target,
                 "models": self.models,
+                "model_notes": list(self.model_notes),
                 "rows": [
                     {
                         "src": r.src,
@@ -554,6 +559,8 @@ def analyse_corpus(
     encoders = sorted({enc for _, enc in curves})
     anchor = anchor or encoders[0]
     bd = bd_rates(curves, anchor, source_groups(rows, where=str(corpus)))
+    notes: list[str] = []
+    predicted = model_predictions(rows, models, coverage=coverage, notes=notes) if models is not None else None
     return RdAnalysis(
         corpus=str(corpus),
         anchor=anchor,
@@ -561,10 +568,9 @@ def analyse_corpus(
         curves=curves,
         bd=bd,
         summary=summarize(bd),
-        cq_rows=cq_for_target(
-            curves, target, model_predictions(rows, models, coverage=coverage) if models is not None else None
-        ),
+        cq_rows=cq_for_target(curves, target, predicted),
         models=None if models is None else str(models),
+        model_notes=tuple(notes),
     )
 
 
