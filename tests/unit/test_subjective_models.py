@@ -122,3 +122,17 @@ def test_ensemble_is_deterministic_and_reports_its_layout():
     assert np.allclose(a.mean, a.per_seed.mean(axis=0))
     assert "unknown encoder" in a.layout
     assert "FRRegressor(in_features=3)" in M.ensemble_layout(3, canonical=False)
+
+
+def test_per_fold_reports_each_fold_and_fits_the_training_rows_only():
+    """The baselines' progress advances once per fold, and each fold's predictions are a fit on the
+    other contents only (oracle: numpy's least squares on those rows)."""
+    groups, x, y = data()
+    folds = content_folds(groups)
+    calls = []
+    pred = M.per_fold(M.fit_predict_linear, x, y, folds, lambda: calls.append(1))
+    assert len(calls) == len(folds) == len(set(groups.tolist()))
+    f = folds[0]
+    design = np.c_[x[f.train], np.ones(f.train.size)]
+    coef, *_ = np.linalg.lstsq(design, y[f.train], rcond=None)
+    assert pred[f.test] == pytest.approx(np.c_[x[f.test], np.ones(f.test.size)] @ coef, abs=1e-6)

@@ -33,7 +33,7 @@ clips its score to [0, 100].
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -317,9 +317,14 @@ def fit_predict_vmaf_logistic(
 # ------------------------------------------------------------------------------ all folds
 
 
-def per_fold(fit_predict, x: np.ndarray, y: np.ndarray, folds: Sequence[Fold]) -> np.ndarray:
-    """Held-out predictions [n] of a `fit_predict(x_train, y_train, x_test)` over the folds."""
+def per_fold(
+    fit_predict, x: np.ndarray, y: np.ndarray, folds: Sequence[Fold], advance: Callable[[], None] | None = None
+) -> np.ndarray:
+    """Held-out predictions [n] of a `fit_predict(x_train, y_train, x_test)` over the folds;
+    `advance` is called after each fold (a progress bar)."""
     out = np.full(y.size, math.nan)
     for f in folds:
         out[f.test] = fit_predict(x[f.train], y[f.train], x[f.test])
+        if advance is not None:
+            advance()
     return out

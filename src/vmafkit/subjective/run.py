@@ -37,6 +37,7 @@ from vmafkit import layout
 from vmafkit import thresholds as T
 from vmafkit.errors import InputError
 from vmafkit.io import atomic_write_json, exclusive_lock
+from vmafkit.progress import make_progress
 from vmafkit.provenance import run_provenance
 from vmafkit.subjective.folds import content_folds, data_warnings
 from vmafkit.subjective.gate import check_resamples
@@ -251,11 +252,17 @@ def _evaluate_locked(
     ensemble_s = time.perf_counter() - fit_started
     per_seed = {int(s): scale.clip(ens.per_seed[i]) for i, s in enumerate(opts.seeds)}
     ensemble = np.mean(np.stack([per_seed[int(s)] for s in opts.seeds]), axis=0)
-    preds = {
-        "ensemble": ensemble,
-        "nusvr": scale.clip(M.per_fold(M.fit_predict_nusvr, x, y, folds)),
-        "linear": scale.clip(M.per_fold(M.fit_predict_linear, x, y, folds)),
-    }
+    preds = {"ensemble": ensemble}
+    # nu-SVR's fits are the slow part of a large table (its cost grows with the square of the
+    # training rows up to NUSVR_MAX_TRAIN_ROWS): shown with an ETA
+    with make_progress(opts.progress) as bar:
+        task = bar.add_task("baselines", total=2 * len(folds), note="nu-SVR, then linear, per fold")
+
+        def advance() -> None:
+            bar.update(task, advance=1)
+
+        preds["nusvr"] = scale.clip(M.per_fold(M.fit_predict_nusvr, x, y, folds, advance))
+        preds["linear"] = scale.clip(M.per_fold(M.fit_predict_linear, x, y, folds, advance))
     mappings = []
     if items.vmaf is not None:
         vmaf_pred = np.full(y.size, np.nan)
