@@ -462,12 +462,20 @@ def _corpus_step(ledger, opts, ref_dir, sources, corpus, encoders, log) -> str:
 
 
 def _train_step(ledger, opts, corpus, loso, log) -> str:
+    from vmafkit.train.fold_members import FORMAT as FOLD_MEMBERS_FORMAT
     from vmafkit.train.loso import train_loso
 
     recipe = Recipe.named(
         opts.recipe, epochs=opts.epochs, batch_size=opts.batch_size, lr=opts.lr, weight_decay=opts.weight_decay
     )
-    params = {"seeds": list(opts.seeds), "recipe": recipe.to_json(), "device": opts.device}
+    # `evidence`: a LOSO folder of an older vmafkit keeps no fold members, and export refuses its
+    # verdict; naming what train writes makes a resumed run of such a folder retrain
+    params = {
+        "seeds": list(opts.seeds),
+        "recipe": recipe.to_json(),
+        "device": opts.device,
+        "evidence": FOLD_MEMBERS_FORMAT,
+    }
 
     def action():
         loso.mkdir(parents=True, exist_ok=True)
@@ -477,6 +485,7 @@ def _train_step(ledger, opts, corpus, loso, log) -> str:
         )
         outputs = [Path(p) for p in paths]
         outputs += [layout.predictions_file(loso, s) for s in opts.seeds]
+        outputs += [layout.fold_members_file(loso, s) for s in opts.seeds]
         return outputs, {}
 
     return run_step(ledger, "train", params, [corpus], action, log)

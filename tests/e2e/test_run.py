@@ -117,6 +117,13 @@ def test_run_on_real_clips_then_resume(make_ref_dir, tmp_path):
     assert "corpus skipped" in again.stdout and "train skipped" in again.stdout
     assert json.loads(_verdict_file(out).read_text()) == verdict  # untouched by the resumed run
 
+    # a LOSO folder without its fold members (as an older vmafkit left it) is trained again, so the
+    # resumed run's verdict can be exported
+    (out / "loso" / "loso_seed1.folds.f32").unlink()
+    retrained = vmafkit("run", "--ref-dir", ref_dir, "--out", out, *TINY)
+    assert "corpus skipped" in retrained.stdout and "train ran" in retrained.stdout
+    assert (out / "loso" / "loso_seed1.folds.f32").is_file()
+
     changed = vmafkit("run", "--ref-dir", ref_dir, "--out", out, *TINY[:4], "--seeds", "0", *TINY[6:])
     assert "corpus skipped" in changed.stdout and "train ran" in changed.stdout
     _check_exit_matches_verdict(changed, out, [0])
