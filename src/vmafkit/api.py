@@ -38,7 +38,8 @@ from vmafkit.media.encoders import DEFAULT_CQS, DEFAULT_PRESETS
 from vmafkit.media.score import PairScore, score_pair
 from vmafkit.pipeline import RunOptions, RunResult, resolve_encoders, run_pipeline
 from vmafkit.serve.export import export_ensemble
-from vmafkit.serve.predict import predict_features, predict_pair, read_feature_rows
+from vmafkit.serve.handle import Ensemble
+from vmafkit.serve.handle import load as _load
 from vmafkit.train.recipe import DEFAULT_SEEDS
 from vmafkit.validation import check_api_arguments, check_seeds
 
@@ -52,6 +53,7 @@ __all__ = [
     "build_corpus",
     "export",
     "gate",
+    "load",
     "make_bundle",
     "make_demo_clips",
     "predict",
@@ -295,58 +297,32 @@ def predict(
     reads its own feature columns instead, takes no labels, and answers per clip on its scale
     (`serve.subjective_predict`).
     """
-    from vmafkit.serve import subjective_predict
-
     if features is not None and (ref is not None or dis is not None):
         raise InputError("give either features or ref and dis, not both")
-    if subjective_predict.is_subjective_ensemble(models, model_id):
-        return subjective_predict.predict(
-            models,
-            features=features,
-            ref=ref,
-            dis=dis,
-            coverage=coverage,
-            model_id=model_id,
-            allow_out_of_domain=allow_out_of_domain,
-            labels={"encoder": encoder, "preset": preset, "cq": cq},
-            width=width,
-            height=height,
-            pix_fmt=pix_fmt,
-            fps=fps,
-            max_frames=max_frames,
-            ffmpeg=ffmpeg,
-        )
-    if features is not None:
-        rows = read_feature_rows(features) if isinstance(features, (str, Path)) else list(features)
-        return predict_features(
-            models,
-            rows,
-            encoder=encoder,
-            preset=preset,
-            cq=cq,
-            coverage=coverage,
-            model_id=model_id,
-            allow_out_of_domain=allow_out_of_domain,
-        )
-    if ref is None or dis is None:
-        raise InputError("give either features or both ref and dis")
-    return predict_pair(
-        models,
-        ref,
-        dis,
+    ensemble = _load(models, model_id=model_id)
+    geometry: dict[str, Any] = {"width": width, "height": height, "pix_fmt": pix_fmt, "fps": fps}
+    geometry.update(max_frames=max_frames, ffmpeg=ffmpeg)
+    return ensemble.predict(
+        features,
+        ref=ref,
+        dis=dis,
         encoder=encoder,
         preset=preset,
         cq=cq,
         coverage=coverage,
-        model_id=model_id,
         allow_out_of_domain=allow_out_of_domain,
-        width=width,
-        height=height,
-        pix_fmt=pix_fmt,
-        fps=fps,
-        max_frames=max_frames,
-        ffmpeg=ffmpeg,
-    )
+        **({} if features is not None else geometry),
+    ).to_json()
+
+
+@_checked
+def load(models: PathLike, *, model_id: str | None = None, threads: int = 2) -> Ensemble:
+    """The exported ensemble in the models folder `models` (or its registry.json), loaded once:
+    `.predict(features | ref=, dis=, ...)` (what `predict` takes, keyword-only) returns a
+    `Prediction` (`.clips`, `.frames`, `.notes`, `.to_json()`) and reuses the loaded members;
+    `.target_kind`, `.feature_order`, `.domain`, `.interval(coverage)` describe it. `model_id` picks
+    one of several ensembles; `threads`: onnxruntime batches run at once."""
+    return _load(models, model_id=model_id, threads=threads)
 
 
 @_checked

@@ -25,7 +25,7 @@ def readme_python_block() -> str:
 
 def test_the_block_is_found():
     code = readme_python_block()
-    assert code.startswith("import json\n") and "vmafkit.predict(" in code
+    assert code.startswith("import json\n") and "vmafkit.load(" in code and ".predict(" in code
 
 
 def test_readme_python_example_runs(tmp_path):

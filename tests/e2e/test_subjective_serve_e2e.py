@@ -361,3 +361,25 @@ def test_report_shows_the_models_side_by_side(promoted):
     report = json.loads((out / "subjective_report.json").read_text())
     plcc = report["models"]["ensemble"]["plcc"]
     assert f"{plcc:.4f}" in page
+
+
+def test_load_gives_a_subjective_handle_that_predicts_like_onnxruntime_by_hand(promoted, exported):
+    """`vmafkit.load(MODELS)` on a subjective ensemble: its target kind and feature set come from
+    the export, `predict` takes no codec labels, and its clips are the member run by hand."""
+    import vmafkit
+
+    _, out, _ = promoted
+    models, _ = exported
+    ens = vmafkit.load(models)
+    assert ens.target_kind == "subjective" and ens.feature_order == list(FEATURES)
+    assert ens.mode == "smoke-single-member" and ens.seeds == [0]
+    rows, pooled = feature_rows(out)
+    x = np.stack([pooled[n] for n in pooled]).astype(np.float32)
+    expected = run_by_hand(sorted(models.glob("*_seed*.onnx"))[:1], x)
+    result = ens.predict(rows)
+    assert [c["score"] for c in result.clips] == pytest.approx(list(expected), abs=1e-5)
+    assert result.to_json()["clips"] == result.clips
+    with pytest.raises(vmafkit.InputError, match="takes no codec labels"):
+        ens.predict(rows, encoder="libx264")
+    interval = ens.interval(0.9)
+    assert interval["coverage"] == 0.9 and "frame" not in interval

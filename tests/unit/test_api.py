@@ -141,3 +141,35 @@ def test_run_refuses_demo_and_ref_dir_together(tmp_path):
     with pytest.raises(InputError, match="not both"):
         vmafkit.run(tmp_path / "out", ref_dir=tmp_path, demo=True)
     assert not (tmp_path / "out").exists()
+
+
+def test_load_reads_the_registry_once_and_reuses_its_session(exported, tmp_path, monkeypatch):
+    """`vmafkit.load(MODELS)`: one registry read, one onnxruntime session however many predictions,
+    and the predictions `vmafkit predict` gives (the command now runs this handle; the oracle is
+    the earlier entry point, `serve.predict.predict_features` on the folder, which loads anew)."""
+    import vmafkit.serve.registry as registry
+    from vmafkit.serve.predict import predict_features
+
+    models, _, corpus = private_copy(exported, tmp_path)
+    c6 = ("adm2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3", "motion2")
+    rows = [{**{k: r[k] for k in c6}, "frame_index": r["frame_index"], "src": r["src"]} for r in read_rows(corpus)[:9]]
+    expected = predict_features(models, rows, encoder="libx264", preset="medium", cq=30)
+    reads = []
+    real = registry.load_registry
+    monkeypatch.setattr(registry, "load_registry", lambda *a, **k: reads.append(a) or real(*a, **k))
+    ens = vmafkit.load(models)
+    first = ens.predict(rows, encoder="libx264", preset="medium", cq=30)
+    session = ens._loaded.session
+    second = ens.predict(features=rows, encoder="libx264", preset="medium", cq=30)
+    assert len(reads) == 1 and ens._loaded.session is session
+    assert first.to_json() == second.to_json() == expected
+    assert ens.target_kind == "vmaf" and ens.feature_order == list(c6) and ens.seeds == [0]
+    assert ens.mode == "smoke-single-member" and any("smoke=true" in n for n in first.notes)
+    assert set(ens.domain["encoders"]) == {"libx264", "libx265"}
+    # one member's calibration is absolute: every frame's half-width is the multiplier itself
+    assert expected["interval"]["adaptive"] is False
+    assert ens.interval(0.95)["frame"] == pytest.approx(expected["interval"]["frame_half_width"], abs=1e-12)
+    with pytest.raises(InputError, match="either features or both ref and dis"):
+        ens.predict()
+    with pytest.raises(InputError, match="threads"):
+        vmafkit.load(models, threads=0)

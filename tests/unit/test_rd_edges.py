@@ -290,35 +290,37 @@ def _cell_rows():
 
 @pytest.fixture
 def fake_ensemble(monkeypatch):
-    """A stand-in for the ensemble with `predict_features`' contract: a clip's score (here its mean
-    vmaf minus 2), an interval whose half-width grows with `coverage` (here 20 x coverage), and rows
-    outside the training domain (here cq above 36) refused unless `allow_out_of_domain`, else
+    """A stand-in for `vmafkit.load`'s handle with its `predict` contract: a clip's score (here its
+    mean vmaf minus 2), an interval whose half-width grows with `coverage` (here 20 x coverage), and
+    rows outside the training domain (here cq above 36) refused unless `allow_out_of_domain`, else
     scored with no interval and the reason."""
-    import vmafkit.serve.predict as predict
+    import vmafkit.serve.handle as handle
     from vmafkit import thresholds as T
 
-    ensemble = object()
     loaded = []
 
-    def load_ensemble(models, **_):
+    class FakeEnsemble:
+        target_kind = handle.VMAF_TARGET
+        model_id = "fake"
+        registry = "MODELS/registry.json"
+
+        def predict(self, rows, *, coverage=T.DEFAULT_COVERAGE, allow_out_of_domain=False, **_):
+            score = sum(r["vmaf"] for r in rows) / len(rows) - 2
+            outside = [f"cq {r['cq']} above the trained 20-36" for r in rows if r["cq"] > 36]
+            if outside and not allow_out_of_domain:
+                raise InputError(f"outside the training domain: {outside[0]}")
+            if outside:
+                clip = {"score": score, "lower": None, "upper": None, "in_domain": False, "out_of_domain": outside[0]}
+            else:
+                h = 20 * coverage
+                clip = {"score": score, "lower": score - h, "upper": score + h, "in_domain": True}
+            return handle.Prediction.from_json({"clips": [clip], "notes": []})
+
+    def load(models, **_):
         loaded.append(models)
-        return ensemble
+        return FakeEnsemble()
 
-    def predict_features(ens, rows, *, coverage=T.DEFAULT_COVERAGE, allow_out_of_domain=False, **_):
-        assert ens is ensemble
-        score = sum(r["vmaf"] for r in rows) / len(rows) - 2
-        outside = [f"cq {r['cq']} above the trained 20-36" for r in rows if r["cq"] > 36]
-        if outside and not allow_out_of_domain:
-            raise InputError(f"outside the training domain: {outside[0]}")
-        if outside:
-            clip = {"score": score, "lower": None, "upper": None, "in_domain": False, "out_of_domain": outside[0]}
-        else:
-            h = 20 * coverage
-            clip = {"score": score, "lower": score - h, "upper": score + h, "in_domain": True}
-        return {"clips": [clip], "notes": []}
-
-    monkeypatch.setattr(predict, "load_ensemble", load_ensemble)
-    monkeypatch.setattr(predict, "predict_features", predict_features)
+    monkeypatch.setattr(handle, "load", load)
     return loaded
 
 
@@ -588,3 +590,16 @@ def test_two_clips_under_one_source_name_and_a_cell_without_a_size_are_refused(t
     zero = [{**rows[0], "enc_bytes": 0}, rows[1]]
     with pytest.raises(InputError, match=r"c.jsonl: cell \(clip, libx264, medium, .* cq 20\) has enc_bytes 0"):
         curve_points(zero, where="c.jsonl")
+
+
+def test_rd_models_refuses_an_ensemble_of_subjective_scores(monkeypatch):
+    import vmafkit.serve.handle as handle
+
+    class Subjective:
+        target_kind = handle.SUBJECTIVE_TARGET
+        model_id = "people"
+        registry = "MODELS/registry.json"
+
+    monkeypatch.setattr(handle, "load", lambda models, **_: Subjective())
+    with pytest.raises(InputError, match="predicts subjective scores; rd --models needs one trained on VMAF"):
+        model_predictions(_cell_rows(), "MODELS", coverage=0.5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -265,7 +266,7 @@ def register(main: click.Group) -> None:
     ) -> int:
         """Per-frame and per-clip ensemble quality with a calibrated interval (the JSON holds every
         frame; the text, every clip)."""
-        from vmafkit.serve.predict import load_ensemble, predict_features, predict_pair, read_feature_rows
+        from vmafkit.serve.handle import SUBJECTIVE_TARGET, load
 
         if (features is None) == (ref is None and dis is None) or (features is None and (ref is None or dis is None)):
             raise InputError("give either --features FILE.jsonl or both --ref and --dis")
@@ -273,62 +274,28 @@ def register(main: click.Group) -> None:
             {"--features": features, "--ref": ref, "--dis": dis, "--models": [models, *layout.own_files(models)]},
             {"--json": json_to},
         )
-        from vmafkit.serve import subjective_predict
-
-        if subjective_predict.is_subjective_ensemble(models, model_id):
-            result = subjective_predict.predict(
-                models,
-                features=features,
-                ref=ref,
-                dis=dis,
-                coverage=coverage,
-                model_id=model_id,
-                allow_out_of_domain=allow_out_of_domain,
-                labels={"encoder": encoder, "preset": preset, "cq": cq},
-                width=width,
-                height=height,
-                pix_fmt=pix_fmt,
-                fps=fps,
-                max_frames=max_frames,
-                ffmpeg=ffmpeg,
-            )
-            for note in result["notes"]:
-                click.echo(f"vmafkit: note: {note}", err=True)
-            if not emit_json(result, json_to):
-                _print_subjective_prediction(result)
-            return EXIT_OK
-        ens = load_ensemble(models, model_id=model_id)
-        if features is not None:
-            result = predict_features(
-                ens,
-                read_feature_rows(features),
-                encoder=encoder,
-                preset=preset,
-                cq=cq,
-                coverage=coverage,
-                allow_out_of_domain=allow_out_of_domain,
-            )
-        else:
-            result = predict_pair(
-                ens,
-                ref,
-                dis,
-                encoder=encoder,
-                preset=preset,
-                cq=cq,
-                coverage=coverage,
-                allow_out_of_domain=allow_out_of_domain,
-                width=width,
-                height=height,
-                pix_fmt=pix_fmt,
-                fps=fps,
-                scale=scale,
-                resolution=resolution,
-                max_frames=max_frames,
-                ffmpeg=ffmpeg,
-            )
+        ensemble = load(models, model_id=model_id)
+        geometry: dict[str, Any] = {"width": width, "height": height, "pix_fmt": pix_fmt, "fps": fps}
+        geometry.update(max_frames=max_frames, ffmpeg=ffmpeg)
+        if ensemble.target_kind != SUBJECTIVE_TARGET:
+            geometry.update(scale=scale, resolution=resolution)
+        prediction = ensemble.predict(
+            features,
+            ref=ref,
+            dis=dis,
+            encoder=encoder,
+            preset=preset,
+            cq=cq,
+            coverage=coverage,
+            allow_out_of_domain=allow_out_of_domain,
+            **({} if features is not None else geometry),
+        )
+        result = prediction.to_json()
         for note in result["notes"]:
             click.echo(f"vmafkit: note: {note}", err=True)
         if not emit_json(result, json_to):
-            _print_prediction(result)
+            if ensemble.target_kind == SUBJECTIVE_TARGET:
+                _print_subjective_prediction(result)
+            else:
+                _print_prediction(result)
         return EXIT_OK

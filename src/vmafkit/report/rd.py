@@ -193,18 +193,21 @@ def model_predictions(
     by (src, curve name, rung "WxH", cq). A cell outside the model's training domain gets no
     number but the reason. `notes`: collects what `predict` notes about the models (e.g. a smoke
     registry served by one member), each once."""
-    from vmafkit.serve.predict import load_ensemble, predict_features
+    from vmafkit.serve.handle import VMAF_TARGET, load
 
-    ensemble = load_ensemble(models)
+    ensemble = load(models)
+    if ensemble.target_kind != VMAF_TARGET:
+        raise InputError(
+            f"ensemble {ensemble.model_id} predicts {ensemble.target_kind} scores; rd --models needs one trained on VMAF",
+            path=ensemble.registry,
+        )
     cells, presets = _cells(rows)
     out = {}
     for (src, encoder, preset, width, height, cq), cell in sorted(cells.items()):
-        result = predict_features(
-            ensemble, cell, clip=src, coverage=coverage, with_frames=False, allow_out_of_domain=True
-        )
-        (clip,) = result["clips"]
+        result = ensemble.predict(cell, clip=src, coverage=coverage, with_frames=False, allow_out_of_domain=True)
+        (clip,) = result.clips
         if notes is not None:
-            notes.extend(note for note in result["notes"] if note not in notes)
+            notes.extend(note for note in result.notes if note not in notes)
         key = (src, _curve_name(encoder, preset, presets), f"{width}x{height}", cq)
         if clip["in_domain"]:
             out[key] = ModelPoint(clip["score"], clip["lower"], clip["upper"], None)

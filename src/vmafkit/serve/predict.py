@@ -201,7 +201,8 @@ def merge_members(onnx_paths: Sequence[str | Path | bytes]) -> bytes:
     return merged.SerializeToString(deterministic=True)
 
 
-def _registry_rows(models_dir: Path, model_id: str | None) -> tuple[str, list[dict[str, Any]], Path]:
+def registry_rows(models_dir: Path, model_id: str | None) -> tuple[str, list[dict[str, Any]], Path]:
+    """(ensemble id, its member rows by seed, the registry file) of MODELS, the registry validated."""
     from vmafkit.serve.registry import load_registry
 
     registry_path = layout.registry_file(models_dir) if models_dir.is_dir() else models_dir
@@ -275,9 +276,16 @@ def member_calibration(
 def load_ensemble(models: str | Path, *, model_id: str | None = None, threads: int = 2) -> LoadedEnsemble:
     """Read the registry of MODELS (the folder, or its registry file; validated) and prepare the
     members to run."""
+    model_id, rows, registry_path = registry_rows(Path(models), model_id)
+    return ensemble_from_rows(model_id, rows, registry_path, threads=threads)
+
+
+def ensemble_from_rows(
+    model_id: str, rows: list[dict[str, Any]], registry_path: Path, *, threads: int = 2
+) -> LoadedEnsemble:
+    """`load_ensemble` from the registry rows `registry_rows` read (the registry is read once)."""
     from vmafkit.train.features import FeatureSpec
 
-    model_id, rows, registry_path = _registry_rows(Path(models), model_id)
     _refuse_subjective(model_id, rows, registry_path)
     base = registry_path.parent
     mode, chosen, sidecars, notes = choose_members(rows, base)

@@ -35,7 +35,7 @@ import numpy as np
 from vmafkit import thresholds as T
 from vmafkit.errors import InputError
 from vmafkit.io import iter_json_objects
-from vmafkit.serve.predict import MODE_ENSEMBLE, _registry_rows, choose_members, member_calibration, merge_members
+from vmafkit.serve.predict import MODE_ENSEMBLE, choose_members, member_calibration, merge_members, registry_rows
 from vmafkit.subjective import exported
 from vmafkit.subjective.interval import half_width
 from vmafkit.subjective.readers import iter_csv, parse_number
@@ -89,13 +89,18 @@ class LoadedSubjective:
 
 def is_subjective_ensemble(models: str | Path, model_id: str | None = None) -> bool:
     """Whether the registry's ensemble (`model_id`, or its only one) predicts subjective scores."""
-    _, rows, _ = _registry_rows(Path(models), model_id)
+    _, rows, _ = registry_rows(Path(models), model_id)
     return any(r["kind"] == exported.MEMBER_KIND for r in rows)
 
 
 def load_subjective(models: str | Path, *, model_id: str | None = None) -> LoadedSubjective:
     """Read the registry of MODELS (validated) and prepare the subjective ensemble's members."""
-    model_id, rows, registry_path = _registry_rows(Path(models), model_id)
+    model_id, rows, registry_path = registry_rows(Path(models), model_id)
+    return subjective_from_rows(model_id, rows, registry_path)
+
+
+def subjective_from_rows(model_id: str, rows: list[dict[str, Any]], registry_path: Path) -> LoadedSubjective:
+    """`load_subjective` from the registry rows `predict.registry_rows` read (read once)."""
     if any(r["kind"] != exported.MEMBER_KIND for r in rows):
         raise InputError(f"ensemble {model_id} is not (only) a subjective ensemble", path=registry_path)
     base = registry_path.parent
