@@ -35,13 +35,15 @@ from vmafkit.decide.verdict import write_verdict as _write_verdict
 from vmafkit.errors import InputError, RefusedError, VmafkitError
 from vmafkit.media.demo import make_demo_clips
 from vmafkit.media.encoders import DEFAULT_CQS, DEFAULT_PRESETS
+from vmafkit.media.libvmaf import DEFAULT_MODEL as DEFAULT_VMAF_MODEL
+from vmafkit.media.libvmaf import parse_metrics
 from vmafkit.media.score import PairScore, score_pair
 from vmafkit.pipeline import RunOptions, RunResult, resolve_encoders, run_pipeline
 from vmafkit.serve.export import export_ensemble
 from vmafkit.serve.handle import Ensemble
 from vmafkit.serve.handle import load as _load
 from vmafkit.train.recipe import DEFAULT_SEEDS
-from vmafkit.validation import check_api_arguments, check_seeds
+from vmafkit.validation import check_api_arguments, check_seeds, parse_heights, parse_size
 
 __all__ = [
     "BuildResult",
@@ -104,13 +106,22 @@ def score(
     ffmpeg: str | None = None,
     vmaf_bin: str | None = None,
     threads: int = 1,
+    vmaf_model: str = DEFAULT_VMAF_MODEL,
+    metrics: Sequence[str] | str = (),
+    subsample: int = 1,
+    scale: str | None = None,
+    resolution: Sequence[int] | str | None = None,
 ) -> PairScore:
     """Score `dis` against `ref` with real libvmaf: per-frame VMAF and canonical-6 features
     (`.frames`) and their means (`.mean`); `.to_json()` is what `vmafkit score --json` writes.
 
     `width`/`height`/`pix_fmt`/`fps` describe raw `.yuv` inputs whose names lack them;
     `vmaf_bin` scores with a standalone libvmaf `vmaf` CLI instead of ffmpeg's filter. Both
-    inputs must decode to the same size and frame count (after `max_frames`), else InputError.
+    inputs must decode to the same size and frame count (after `max_frames`), else InputError,
+    unless `scale` (an ffmpeg scale algorithm such as "bicubic") resizes `dis` to `ref`'s size, or
+    `resolution` ("1920x1080" or (1920, 1080)) scores both at that size. `vmaf_model` (a libvmaf
+    model name), `metrics` (extra per-frame metrics, e.g. ["psnr", "ssim"]) and `subsample` (score
+    frames 0, N, 2N, ...) are `vmafkit score`'s `--model`, `--metrics` and `--subsample`.
     """
     return score_pair(
         ref,
@@ -123,6 +134,11 @@ def score(
         ffmpeg=ffmpeg,
         vmaf_bin=vmaf_bin,
         threads=threads,
+        vmaf_model=vmaf_model,
+        metrics=parse_metrics(metrics),
+        subsample=subsample,
+        scale=scale,
+        resolution=None if resolution is None else parse_size(resolution),
     )
 
 
@@ -150,6 +166,12 @@ def build_corpus(
     vmaf_bin: str | None = None,
     scheduler: str | None = None,
     encoder_threads: int = 1,
+    vmaf_model: str = DEFAULT_VMAF_MODEL,
+    metrics: Sequence[str] | str = (),
+    subsample: int = 1,
+    resolutions: Sequence[int] | str = (),
+    scale: str | None = None,
+    resolution: Sequence[int] | str | None = None,
     progress: bool = False,
 ) -> BuildResult:
     """Encode every reference clip in `ref_dir` with each encoder at each cq and preset, score
@@ -157,7 +179,10 @@ def build_corpus(
 
     Finished cells are cached beside `out` (`.vmafkit-cache/cells/`), so a repeated or interrupted
     call resumes. `encoders`: names, a comma-separated string, or "auto". `jobs` cells run at once
-    (default: the usable cores); `scheduler` sends them to a Dask cluster instead.
+    (default: the usable cores); `scheduler` sends them to a Dask cluster instead. `vmaf_model`,
+    `metrics`, `subsample`, `scale` and `resolution` are `score`'s; `resolutions` (rung heights,
+    e.g. [1080, 720, 480] or "1080,720,480") encodes every cell at each rung of a ladder and scores
+    it scaled back up to the source's size (`vmafkit corpus --resolutions`).
     """
     return _build_corpus(
         ref_dir,
@@ -172,6 +197,12 @@ def build_corpus(
         progress=progress,
         scheduler=scheduler,
         encoder_threads=encoder_threads,
+        vmaf_model=vmaf_model,
+        metrics=parse_metrics(metrics),
+        subsample=subsample,
+        resolutions=parse_heights(resolutions) if resolutions else (),
+        scale=scale,
+        resolution=None if resolution is None else parse_size(resolution),
     )
 
 
@@ -285,6 +316,8 @@ def predict(
     fps: float | None = None,
     max_frames: int | None = None,
     ffmpeg: str | None = None,
+    scale: str | None = None,
+    resolution: Sequence[int] | str | None = None,
 ) -> dict[str, Any]:
     """The exported ensemble's quality prediction with a calibrated interval, per frame and per
     clip: the dict `vmafkit predict --json` writes (`["clips"][0]["pred"]`, `["lower"]`, ...).
@@ -302,6 +335,8 @@ def predict(
     ensemble = _load(models, model_id=model_id)
     geometry: dict[str, Any] = {"width": width, "height": height, "pix_fmt": pix_fmt, "fps": fps}
     geometry.update(max_frames=max_frames, ffmpeg=ffmpeg)
+    if scale is not None or resolution is not None:  # a VMAF ensemble's pair is scored as `score` does
+        geometry.update(scale=scale, resolution=None if resolution is None else parse_size(resolution))
     return ensemble.predict(
         features,
         ref=ref,
@@ -345,6 +380,8 @@ def run(
     device: str = "auto",
     ffmpeg: str | None = None,
     scheduler: str | None = None,
+    resolutions: Sequence[int] | str = (),
+    scale: str | None = None,
     bundle: bool = True,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
@@ -355,6 +392,7 @@ def run(
 
     Returns a RunResult: `.verdict` ("PROMOTE"/"HOLD"), `.exit_code` (0/1, the command's),
     `.steps`, `.bundle`, `.report`. `log` receives one line per step (default: silent).
+    `resolutions` and `scale`: the corpus's resolution ladder, as for `build_corpus`.
     """
     if demo and ref_dir is not None:
         raise InputError("give ref_dir or demo=True, not both")
@@ -376,6 +414,8 @@ def run(
         demo=demo,
         progress=progress,
         bundle=bundle,
+        resolutions=parse_heights(resolutions) if resolutions else (),
+        scale=scale,
     )
     if epochs is not None:
         opts.epochs = epochs

@@ -131,6 +131,44 @@ def validate_or_raise(obj: Any, name: str, *, path: str | Path | None = None, wh
 # before any work, so a wrong type or value is one InputError naming the function and the
 # argument, never a TypeError deep inside (`vmafkit.api`).
 
+
+def parse_size(value: Any, flag: str = "--resolution") -> tuple[int, int]:
+    """`WxH` (or a (W, H) pair) -> (W, H), both 1..DIMENSION_MAX; InputError naming `flag`."""
+    import re
+
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(_is_int(v) for v in value):
+        width, height = int(value[0]), int(value[1])
+    else:
+        match = re.fullmatch(r"\s*(\d{1,6})\s*[xX]\s*(\d{1,6})\s*", str(value)) if isinstance(value, str) else None
+        if not match:
+            raise InputError(f"{flag}: expected WIDTHxHEIGHT such as 1920x1080, got {value!r}")
+        width, height = int(match.group(1)), int(match.group(2))
+    if not (1 <= width <= DIMENSION_MAX and 1 <= height <= DIMENSION_MAX):
+        raise InputError(f"{flag}: {value!r}: width and height must be 1 to {DIMENSION_MAX}")
+    return width, height
+
+
+def parse_heights(value: Any, flag: str = "--resolutions") -> tuple[int, ...]:
+    """`1080,720,480` (or a sequence of heights) -> (1080, 720, 480), each 2..DIMENSION_MAX."""
+    if isinstance(value, (tuple, list)) and all(_is_int(v) for v in value):
+        heights = tuple(int(v) for v in value)
+    else:
+        items = [item.strip().removesuffix("p") for item in str(value).split(",")] if isinstance(value, str) else []
+        if not items or not all(item.isdigit() for item in items):
+            raise InputError(f"{flag}: expected comma-separated heights such as 1080,720,480, got {value!r}")
+        heights = tuple(int(item) for item in items)
+    bad = [h for h in heights if not 2 <= h <= DIMENSION_MAX]
+    if bad:
+        raise InputError(f"{flag}: height {bad[0]} is out of range (2 to {DIMENSION_MAX})")
+    return heights
+
+
+def _is_int(value: Any) -> bool:
+    import numbers
+
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 API_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     # name: (low, high, low end open, high end open)
     "threads": (*JOBS_RANGE, False, False),
@@ -147,6 +185,7 @@ API_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "fps": (0.0, FPS_MAX, True, False),
     "cq": (*CQ_RANGE_OTHER, False, False),
     "coverage": (0.0, 1.0, True, True),
+    "subsample": (*SUBSAMPLE_RANGE, False, False),
 }
 
 

@@ -14,7 +14,6 @@ conversion and range errors apply to the old spelling unchanged.
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -403,38 +402,32 @@ def training_options(func: F) -> F:
 
 
 class _Size(click.ParamType):
-    """`WxH` -> (W, H), both 1..DIMENSION_MAX."""
+    """`WxH` -> (W, H), both 1..DIMENSION_MAX (`validation.parse_size`, the API's check too)."""
 
     name = "size"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[int, int]:
         if isinstance(value, tuple):
             return value
-        match = re.fullmatch(r"\s*(\d{1,6})\s*[xX]\s*(\d{1,6})\s*", str(value))
-        if not match:
-            self.fail(f"expected WIDTHxHEIGHT such as 1920x1080, got {value!r}", param, ctx)
-        width, height = int(match.group(1)), int(match.group(2))
-        if not (1 <= width <= V.DIMENSION_MAX and 1 <= height <= V.DIMENSION_MAX):
-            self.fail(f"{value!r}: width and height must be 1 to {V.DIMENSION_MAX}", param, ctx)
-        return width, height
+        try:
+            return V.parse_size(str(value))
+        except InputError as exc:
+            self.fail(str(exc).split(": ", 1)[1], param, ctx)
 
 
 class _Heights(click.ParamType):
-    """`1080,720,480` -> (1080, 720, 480): ladder rung heights, 2..DIMENSION_MAX."""
+    """`1080,720,480` -> (1080, 720, 480): ladder rung heights, 2..DIMENSION_MAX
+    (`validation.parse_heights`, the API's check too)."""
 
     name = "heights"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[int, ...]:
         if isinstance(value, tuple):
             return value
-        items = [item.strip().removesuffix("p") for item in str(value).split(",")]
-        if not all(item.isdigit() for item in items):
-            self.fail(f"expected comma-separated heights such as 1080,720,480, got {value!r}", param, ctx)
-        heights = tuple(int(item) for item in items)
-        bad = [h for h in heights if not 2 <= h <= V.DIMENSION_MAX]
-        if bad:
-            self.fail(f"height {bad[0]} is out of range (2 to {V.DIMENSION_MAX})", param, ctx)
-        return heights
+        try:
+            return V.parse_heights(str(value))
+        except InputError as exc:
+            self.fail(str(exc).split(": ", 1)[1], param, ctx)
 
 
 class _ScaleFilter(click.Choice):

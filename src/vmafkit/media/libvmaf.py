@@ -133,8 +133,11 @@ def metric_columns(metrics: Iterable[str]) -> tuple[str, ...]:
 
 
 def check_subsample(subsample: int) -> int:
-    if isinstance(subsample, bool) or not isinstance(subsample, int) or subsample < 1:
-        raise InputError(f"--subsample must be a whole number of at least 1, got {subsample!r}")
+    from vmafkit.validation import SUBSAMPLE_RANGE
+
+    low, high = SUBSAMPLE_RANGE
+    if isinstance(subsample, bool) or not isinstance(subsample, int) or not low <= subsample <= high:
+        raise InputError(f"--subsample must be a whole number from {low} to {high}, got {subsample!r}")
     return subsample
 
 
