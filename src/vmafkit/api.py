@@ -22,14 +22,17 @@ The training stage imports torch; it is imported when a function needs it, not w
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vmafkit import thresholds as T
 from vmafkit.bundle.pack import make_bundle
 from vmafkit.corpus.build import BuildResult
 from vmafkit.corpus.build import build_corpus as _build_corpus
+from vmafkit.corpus.merge import MergeSummary
+from vmafkit.corpus.seed_import import ImportSummary
 from vmafkit.decide.derive import run_gate
 from vmafkit.decide.verdict import write_verdict as _write_verdict
 from vmafkit.errors import InputError, RefusedError, VmafkitError
@@ -55,15 +58,25 @@ __all__ = [
     "build_corpus",
     "export",
     "gate",
+    "import_corpus",
     "load",
     "make_bundle",
     "make_demo_clips",
+    "merge",
     "predict",
+    "rd",
+    "registry_flip",
+    "registry_rollback",
+    "registry_validate",
     "run",
     "score",
     "train_loso",
+    "write_report",
     "write_verdict",
 ]
+
+if TYPE_CHECKING:  # imported when called: the report stage draws with matplotlib
+    from vmafkit.report.rd import RdAnalysis
 
 PathLike = str | Path
 
@@ -74,6 +87,7 @@ def _checked(func: Callable[..., Any]) -> Callable[..., Any]:
     naming the function and the argument, as the command line says it in one line."""
     import functools
     import inspect
+    import types
     import typing
 
     signature = inspect.signature(func)
@@ -82,7 +96,11 @@ def _checked(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not hints:
-            hints.update(typing.get_type_hints(func))
+            # the parameters' hints only: a return type may be imported for type checkers alone
+            params = types.SimpleNamespace(
+                __annotations__={k: v for k, v in func.__annotations__.items() if k != "return"}
+            )
+            hints.update(typing.get_type_hints(params, globalns=func.__globals__))
         try:
             bound = signature.bind(*args, **kwargs)
         except TypeError as exc:
@@ -430,3 +448,111 @@ def run(
 
 # `make_bundle(out_dir, tarball)` (bundle.pack) and `make_demo_clips(dest)` (media.demo) are
 # exported as they are: their signatures are already the API's.
+
+
+@_checked
+def merge(shards: Sequence[PathLike], out: PathLike, *, allow_mixed_versions: bool = False) -> MergeSummary:
+    """Merge corpus shards into `out` (atomically), deduplicated by (src_sha256, encoder, preset, cq,
+    width, height, frame_index), as `vmafkit merge`; shards scored by different libvmaf versions
+    are refused unless `allow_mixed_versions`. Returns the summary (`.to_json()`)."""
+    from vmafkit.corpus.merge import merge_shards
+
+    return merge_shards(list(shards), out, allow_mixed_versions=allow_mixed_versions)
+
+
+@_checked
+def import_corpus(
+    seed_file: PathLike,
+    ref_dir: PathLike,
+    out: PathLike,
+    *,
+    preset: str,
+    libvmaf_version: str | None = None,
+    overwrite_fields: Sequence[str] = (),
+    ffmpeg: str | None = None,
+) -> ImportSummary:
+    """A seed-kit corpus made native, as `vmafkit import-corpus`: every row completed from its
+    reference clip in `ref_dir`; a row whose own value of a field the import writes differs stops
+    the import unless the field is in `overwrite_fields`."""
+    from vmafkit.corpus.seed_import import import_seed_corpus
+
+    return import_seed_corpus(
+        seed_file,
+        ref_dir,
+        out,
+        preset=preset,
+        libvmaf_version=libvmaf_version,
+        ffmpeg=ffmpeg,
+        overwrite_fields=list(overwrite_fields),
+    )
+
+
+@_checked
+def rd(
+    corpus: PathLike,
+    *,
+    anchor: str | None = None,
+    target: float = 95.0,
+    models: PathLike | None = None,
+    coverage: float = T.DEFAULT_COVERAGE,
+    plots: PathLike | None = None,
+) -> RdAnalysis:
+    """Rate-quality curves, BD-rate against `anchor` and the cq that reaches `target` VMAF, as
+    `vmafkit rd` (`.to_json()` is its JSON); with `models`, that cq also by the ensemble's
+    prediction and interval; with `plots`, one rate-quality plot per source in that folder."""
+    from vmafkit.io import ensure_output_folder
+    from vmafkit.report.figures import write_rd_plots
+    from vmafkit.report.rd import analyse_corpus
+
+    if not 0.0 <= target <= 100.0:
+        raise InputError(f"rd(): target must be in [0, 100], got {target!r}")
+    if plots is not None:
+        ensure_output_folder(plots, "plots folder")  # before the analysis: a bad folder costs no work
+    analysis = analyse_corpus(corpus, anchor=anchor, target=target, models=models, coverage=coverage)
+    if plots is not None:
+        written = write_rd_plots(analysis.curves, plots)
+        analysis = dataclasses.replace(analysis, plot_files=tuple(str(p) for p in written))
+    return analysis
+
+
+@_checked
+def write_report(out_dir: PathLike, *, corpus: PathLike | None = None) -> Path:
+    """Write OUT/report.html (verdict, gate margins, per-fold PLCC, predicted vs VMAF, coverage,
+    corpus), as `vmafkit report`; a section whose inputs are missing says so."""
+    from vmafkit.report import write_report as _write_report
+
+    return _write_report(out_dir, corpus=corpus)
+
+
+@_checked
+def registry_validate(registry: PathLike) -> list[str]:
+    """Every problem of a models folder's registry (schema, sha256 pins, sidecars, input schema);
+    empty when valid, as `vmafkit registry validate`."""
+    from vmafkit.serve.registry import validate_registry
+
+    return validate_registry(registry)
+
+
+@_checked
+def registry_flip(
+    registry: PathLike, verdict: PathLike, *, rows: Sequence[str] | None = None, ensemble: str | None = None
+) -> dict[str, Any]:
+    """Put exported rows into production (smoke -> false) on a PROMOTE verdict, as `vmafkit
+    registry flip`: RefusedError unless the verdict re-derives from its files and the folder's
+    calibration, domains and ONNX members are what they give. `rows`: the member row ids (default:
+    every exported row; `ensemble`: only its rows). Returns the history entry."""
+    from vmafkit.serve.registry import flip
+
+    return flip(registry, verdict, ids=list(rows) if rows else None, ensemble=ensemble)
+
+
+@_checked
+def registry_rollback(
+    registry: PathLike, *, reason: str, rows: Sequence[str] | None = None, ensemble: str | None = None
+) -> dict[str, Any]:
+    """Take rows out of production (smoke -> true) and record who, when and `reason`, as `vmafkit
+    registry rollback`. `rows`: the member row ids (default: every non-smoke row; `ensemble`: only its
+    rows). Returns the history entry (action "noop" when nothing was in production)."""
+    from vmafkit.serve.registry import rollback
+
+    return rollback(registry, reason, ids=list(rows) if rows else None, ensemble=ensemble)

@@ -114,7 +114,7 @@ def corpus_cmd(
 @run_command
 def merge_cmd(shards, out, allow_mixed_versions, json_to):
     """Merge corpus shards, deduplicated by (src_sha256, encoder, preset, cq, width, height, frame_index)."""
-    from vmafkit.corpus.merge import merge_shards
+    from vmafkit import api
 
     if json_to is not None and Path(json_to).suffix.lower() in CORPUS_SUFFIXES:
         # `merge --json a.jsonl b.jsonl`: --json took shard a as its PATH and would overwrite it
@@ -123,7 +123,7 @@ def merge_cmd(shards, out, allow_mixed_versions, json_to):
             path=json_to,
         )
     check_outputs({"a shard": list(shards)}, {"--out": out, "--json": json_to})
-    summary = merge_shards(shards, out, allow_mixed_versions=allow_mixed_versions)
+    summary = api.merge(list(shards), out, allow_mixed_versions=allow_mixed_versions)
     if not emit_json(summary.to_json(), json_to):
         click.echo(
             f"rows in {summary.rows_in}, out {summary.rows_out}, duplicates {summary.duplicates}, "
@@ -155,16 +155,16 @@ def merge_cmd(shards, out, allow_mixed_versions, json_to):
 def import_corpus_cmd(seed_file, ref_dir, out, preset, libvmaf_version, overwrite_fields, ffmpeg):
     """Turn a seed-kit corpus (src, encoder, cq, frame_index, enc_bytes, enc_time_ms, vmaf and the six
     features per row) into a native corpus, completing each row from its reference clip in REF_DIR."""
-    from vmafkit.corpus.seed_import import import_seed_corpus
+    from vmafkit import api
 
-    summary = import_seed_corpus(
+    summary = api.import_corpus(
         seed_file,
         ref_dir,
         out,
         preset=preset,
         libvmaf_version=libvmaf_version,
         ffmpeg=ffmpeg,
-        overwrite_fields=overwrite_fields,
+        overwrite_fields=list(overwrite_fields),
     )
     click.echo(
         f"{summary.n_rows} rows of {len(summary.sources)} sources ({', '.join(summary.encoders)}) "

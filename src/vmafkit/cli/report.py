@@ -10,7 +10,6 @@ from vmafkit import thresholds as T
 from vmafkit.cli._common import FiniteFloatRange, run_command
 from vmafkit.cli.options import STDOUT, check_outputs, csv_option, emit_csv, emit_json, json_option
 from vmafkit.errors import EXIT_OK
-from vmafkit.io import ensure_output_folder
 
 
 @click.command("report")
@@ -26,9 +25,9 @@ def report_cmd(out_dir, corpus):
 
     Works on a partial run: a section whose inputs are missing says so.
     """
-    from vmafkit.report import write_report
+    from vmafkit import api
 
-    path = write_report(out_dir, corpus=corpus)
+    path = api.write_report(out_dir, corpus=corpus)
     click.echo(str(path))
     return EXIT_OK
 
@@ -73,8 +72,8 @@ def rd_cmd(corpus, anchor, target, plots, models, coverage, json_to, csv_to):
     overlap. The summary counts one value per LOSO group (the mean of its sources: sources of one
     scene count once) and averages the groups, with a 95 % bootstrap interval over groups.
     """
-    from vmafkit.report.figures import write_rd_plots
-    from vmafkit.report.rd import CSV_COLUMNS, analyse_corpus, csv_rows, format_table
+    from vmafkit import api
+    from vmafkit.report.rd import CSV_COLUMNS, csv_rows, format_table
 
     if json_to == STDOUT and csv_to == STDOUT:
         raise click.UsageError("a bare --json and a bare --csv would both print on stdout; give one of them a PATH")
@@ -84,14 +83,11 @@ def rd_cmd(corpus, anchor, target, plots, models, coverage, json_to, csv_to):
         {"--plots": plots},
     )
 
-    if plots:
-        ensure_output_folder(plots, "plots folder")  # before the analysis: a bad --plots costs no work
-    analysis = analyse_corpus(corpus, anchor=anchor, target=target, models=models, coverage=coverage)
+    analysis = api.rd(corpus, anchor=anchor, target=target, models=models, coverage=coverage, plots=plots)
     for note in analysis.model_notes:
         click.echo(f"vmafkit: note: {note}", err=True)
-    if plots:
-        for path in write_rd_plots(analysis.curves, plots):
-            click.echo(f"plot: {path}", err=True)
+    for path in analysis.plot_files:
+        click.echo(f"plot: {path}", err=True)
     csv_printed = emit_csv(CSV_COLUMNS, csv_rows(analysis), csv_to)
     if not emit_json(analysis.to_json(), json_to) and not csv_printed:
         click.echo(format_table(analysis))

@@ -150,9 +150,9 @@ def register(main: click.Group) -> None:
     @run_command
     def validate_cmd(registry: str) -> int:
         """Schema + sha256 + sidecar + input-schema checks (exit 0 valid, 2 invalid)."""
-        from vmafkit.serve.registry import validate_registry
+        from vmafkit import api
 
-        problems = validate_registry(registry)
+        problems = api.registry_validate(registry)
         for problem in problems:
             click.echo(f"{registry}: {problem}", err=True)
         if problems:
@@ -168,9 +168,9 @@ def register(main: click.Group) -> None:
     @run_command
     def flip_cmd(registry: str, verdict: str, rows: str | None, ensemble: str | None) -> int:
         """smoke -> false, only with a PROMOTE verdict that pins the sidecars' corpus (exit 3 otherwise)."""
-        from vmafkit.serve.registry import flip
+        from vmafkit import api
 
-        entry = flip(registry, verdict, ids=split_list(rows) or None, ensemble=ensemble)
+        entry = api.registry_flip(registry, verdict, rows=split_list(rows) or None, ensemble=ensemble)
         click.echo(f"flipped to production: {', '.join(entry['ids'])}")
         return EXIT_OK
 
@@ -182,9 +182,9 @@ def register(main: click.Group) -> None:
     @run_command
     def rollback_cmd(registry: str, reason: str, rows: str | None, ensemble: str | None) -> int:
         """smoke -> true and record who/when/why in registry_history.jsonl."""
-        from vmafkit.serve.registry import rollback
+        from vmafkit import api
 
-        entry = rollback(registry, reason, ids=split_list(rows) or None, ensemble=ensemble)
+        entry = api.registry_rollback(registry, reason=reason, rows=split_list(rows) or None, ensemble=ensemble)
         if entry["action"] == "noop":
             click.echo("nothing to roll back: the selected rows are already smoke=true")
         else:

@@ -445,6 +445,7 @@ class RdAnalysis:
     cq_rows: list[CqForTarget]
     models: str | None = None
     model_notes: tuple[str, ...] = ()  # what predict notes about MODELS (smoke registry, ...)
+    plot_files: tuple[str, ...] = ()  # the plots written (`vmafkit.rd(plots=...)`)
 
     def to_json(self) -> dict:
         curves = []
