@@ -99,6 +99,8 @@ WHERE = {
     "--model": {"score", "corpus"},
     "--metrics": {"score", "corpus"},
     "--subsample": {"score", "corpus"},
+    "--device": {"train", "run", "export", "subjective train"},
+    "--coverage": {"verdict", "predict", "rd", "subjective train"},
 }
 # Flags with one name, help and default wherever they appear (--out's help says what is written).
 SAME_EVERYWHERE = [
@@ -141,6 +143,23 @@ def test_a_shared_flag_has_one_name_help_and_default_everywhere(flag):
     differing = {name: d for name, d in definitions.items() if d != first}
     assert not differing, f"{flag} differs: {differing} vs {first}"
     assert first["help"], f"{flag} has no help"
+
+
+@pytest.mark.parametrize(
+    "flag, defaults",
+    [
+        ("--device", {"train": "auto", "run": "auto", "export": "cpu", "subjective train": "cpu"}),
+        ("--coverage", {"verdict": 0.95, "predict": 0.95, "rd": 0.95, "subjective train": 0.95}),
+    ],
+)
+def test_device_and_coverage_have_one_type_and_the_stated_defaults(flag, defaults):
+    """Defined once (`options.device_option` / `coverage_option`): the same choices or range
+    everywhere; --device's default is "cpu" only where the option's definition says why."""
+    found = {name: _option(cmd, flag) for name, cmd in COMMANDS.items() if _option(cmd, flag)}
+    assert {name: option.default for name, option in found.items()} == defaults
+    types = {name: option.to_info_dict()["type"] for name, option in found.items()}
+    assert len({repr(t) for t in types.values()}) == 1, types
+    assert all(option.help for option in found.values())
 
 
 def test_the_shared_flags_mean_what_the_grammar_says():

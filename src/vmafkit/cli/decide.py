@@ -7,9 +7,8 @@ import sys
 import click
 
 from vmafkit import layout
-from vmafkit import thresholds as T
-from vmafkit.cli._common import FiniteFloatRange, int_list, run_command
-from vmafkit.cli.options import check_outputs, emit_json, json_option, seeds_option
+from vmafkit.cli._common import int_list, run_command
+from vmafkit.cli.options import check_outputs, coverage_option, emit_json, json_option, seeds_option
 from vmafkit.errors import EXIT_HOLD, EXIT_OK
 
 
@@ -69,13 +68,7 @@ def register(main: click.Group) -> None:
         help="Reference-clip folder to snapshot into the corpus fingerprint.",
     )
     @seeds_option
-    @click.option(
-        "--coverage",
-        type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
-        default=T.DEFAULT_COVERAGE,
-        show_default=True,
-        help="Coverage of the calibrated interval reported in the verdict.",
-    )
+    @coverage_option("Coverage of the calibrated interval reported in the verdict.")
     @run_command
     def verdict_cmd(loso_dir: str, ref_dir: str | None, seeds: str, coverage: float) -> int:
         """Write LOSO_DIR/PROMOTE.json or HOLD.json (exit 0 PROMOTE, 1 HOLD, 2 bad input).

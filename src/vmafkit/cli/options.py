@@ -2,8 +2,11 @@
 
 A concept has one spelling everywhere: `--progress/--no-progress`, `--json [PATH]`, `--csv [PATH]`,
 `--out`, `--registry`, `--ffmpeg`, `--vmaf-bin`, `--model`, `--metrics`, `--subsample`, `--seeds`,
-`--recipe`, `--scheduler`, `--max-frames` and the training hyperparameters. A command that has one of these flags takes it from here, so its
-name, help and default are the same in every command (`tests/unit/test_cli_grammar.py` checks).
+`--recipe`, `--scheduler`, `--max-frames`, `--device`, `--coverage` and the training
+hyperparameters. A command that has one of these flags takes it from here, so its name, type and
+default are the same in every command (`tests/unit/test_cli_grammar.py` checks); where a default
+or help must differ (`--device`'s "cpu" for export and subjective train, `--coverage`'s meaning),
+the definition takes it as an argument and says why.
 
 A renamed flag keeps its old spelling for one release (`DEPRECATED_UNTIL`): hidden from `--help`,
 it still works and prints one warning line on stderr. The old spelling is an eager hidden option
@@ -22,6 +25,7 @@ import click
 from click.core import ParameterSource
 
 from vmafkit import layout
+from vmafkit import thresholds as T
 from vmafkit import validation as V
 from vmafkit.cli._common import FiniteFloatRange
 from vmafkit.errors import InputError
@@ -494,3 +498,27 @@ def grid_options(func: F) -> F:
         show_default=True,
         help="Comma-separated CQ/CRF values.",
     )(func)
+
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def device_option(*, default: str = "auto", purpose: str = "torch device") -> Callable[[F], F]:
+    """`--device` (train, run, export, subjective train), defined once. "auto" is a GPU when torch
+    sees one; export keeps "cpu" (a refit on the CPU gives the same ONNX bytes on every host) and
+    subjective train too (its few hundred items train faster than a GPU is set up)."""
+    return click.option(
+        "--device", type=click.Choice(list(DEVICES)), default=default, show_default=True, help=f"{purpose}."
+    )
+
+
+def coverage_option(purpose: str) -> Callable[[F], F]:
+    """`--coverage` (verdict, predict, rd, subjective train): a share in (0, 1), default
+    thresholds.DEFAULT_COVERAGE; `purpose` says what it covers there."""
+    return click.option(
+        "--coverage",
+        type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
+        default=T.DEFAULT_COVERAGE,
+        show_default=True,
+        help=purpose,
+    )

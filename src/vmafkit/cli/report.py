@@ -6,9 +6,8 @@ from __future__ import annotations
 import click
 
 from vmafkit import layout
-from vmafkit import thresholds as T
 from vmafkit.cli._common import FiniteFloatRange, run_command
-from vmafkit.cli.options import STDOUT, check_outputs, csv_option, emit_csv, emit_json, json_option
+from vmafkit.cli.options import STDOUT, check_outputs, coverage_option, csv_option, emit_csv, emit_json, json_option
 from vmafkit.errors import EXIT_OK
 
 
@@ -53,13 +52,7 @@ def report_cmd(out_dir, corpus):
     help=f"MODELS folder (or its {layout.REGISTRY_FILE}): the cq for --target also by the ensemble's "
     "prediction and its calibrated interval.",
 )
-@click.option(
-    "--coverage",
-    type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
-    default=T.DEFAULT_COVERAGE,
-    show_default=True,
-    help="With --models: the interval's coverage.",
-)
+@coverage_option("With --models: the interval's coverage.")
 @json_option
 @csv_option
 @run_command

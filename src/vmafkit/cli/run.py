@@ -9,6 +9,7 @@ import click
 from vmafkit import validation as V
 from vmafkit.cli._common import int_list, run_command, split_list
 from vmafkit.cli.options import (
+    device_option,
     ffmpeg_option,
     grid_options,
     max_frames_option,
@@ -44,7 +45,7 @@ from vmafkit.cli.options import (
     "--jobs", type=click.IntRange(*V.JOBS_RANGE), help="Corpus cells in parallel (default: the usable cores)."
 )
 @max_frames_option
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@device_option(purpose="torch device for training (auto: a GPU when torch sees one)")
 @ffmpeg_option
 @scheduler_option
 @click.option("--no-bundle", is_flag=True, help="Skip the results bundle.")

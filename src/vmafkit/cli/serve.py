@@ -8,13 +8,14 @@ from typing import Any
 import click
 
 from vmafkit import layout
-from vmafkit import thresholds as T
 from vmafkit import validation as V
 from vmafkit.cli._common import FiniteFloatRange, run_command, split_list
 from vmafkit.cli.options import (
     check_outputs,
+    coverage_option,
     deprecated_argument,
     deprecated_option,
+    device_option,
     emit_json,
     ffmpeg_option,
     json_option,
@@ -104,7 +105,7 @@ def register(main: click.Group) -> None:
         default=None,
         help="Ensemble id (default: export's own id for the verdict's target, a VMAF or a subjective ensemble).",
     )
-    @click.option("--device", default="cpu", show_default=True, help="torch device for the full-corpus refit.")
+    @device_option(default="cpu", purpose="torch device for a full-corpus refit (when train's members are gone)")
     @progress_option
     @run_command
     def export_cmd(corpus: str, verdict: str, out: str, model_id: str | None, device: str, progress: bool) -> int:
@@ -226,12 +227,7 @@ def register(main: click.Group) -> None:
         help="Score rows outside the training domain too, marked in_domain: false and without an interval "
         "(default: refuse them, exit 2).",
     )
-    @click.option(
-        "--coverage",
-        type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
-        default=T.DEFAULT_COVERAGE,
-        show_default=True,
-    )
+    @coverage_option("Share of frames (clips) of a new source the interval is calibrated to cover.")
     @click.option("--id", "model_id", default=None, help="Ensemble id when the registry holds several.")
     @json_option
     @click.option("--width", type=click.IntRange(1, V.DIMENSION_MAX), default=None)

@@ -14,10 +14,12 @@ import click
 from vmafkit import layout
 from vmafkit import thresholds as T
 from vmafkit import validation as V
-from vmafkit.cli._common import FiniteFloatRange, VmafkitGroup, int_list, run_command, split_list
+from vmafkit.cli._common import VmafkitGroup, int_list, run_command, split_list
 from vmafkit.cli.options import (
     check_outputs,
+    coverage_option,
     deprecated_option,
+    device_option,
     emit_json,
     ffmpeg_option,
     json_option,
@@ -101,14 +103,8 @@ def _scale_range(value: str | None):
     type=click.IntRange(*V.BOOTSTRAP_RANGE),
     help="resamples of contents for intervals and the paired tests",
 )
-@click.option(
-    "--coverage",
-    default=T.DEFAULT_COVERAGE,
-    show_default=True,
-    type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
-    help="the ensemble interval's coverage",
-)
-@click.option("--device", default="cpu", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@coverage_option("the ensemble interval's coverage")
+@device_option(default="cpu", purpose="torch device for the ensemble fit")
 @click.option("--workers", default=None, type=click.IntRange(*V.JOBS_RANGE), help="CPU shards for the ensemble fit")
 @click.option("--jobs", default=None, type=click.IntRange(*V.JOBS_RANGE), help="--dataset: pairs scored at once")
 @max_frames_option

@@ -11,6 +11,7 @@ from vmafkit import layout
 from vmafkit import validation as V
 from vmafkit.cli._common import int_list, run_command
 from vmafkit.cli.options import (
+    device_option,
     out_option,
     progress_option,
     recipe_option,
@@ -41,7 +42,7 @@ def register(main: click.Group) -> None:
 )
 @training_options
 @recipe_option
-@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@device_option(purpose="torch device for the members' fit (auto: a GPU when torch sees one)")
 @click.option(
     "--workers",
     default=None,
