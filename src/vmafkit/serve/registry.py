@@ -77,66 +77,70 @@ def registry_problems(registry_path: str | Path, data: Any | None = None) -> lis
         if row["id"] in seen:
             problems.append(f"{where}: duplicate id")
         seen.add(row["id"])
-        escaping = [
-            row[k] for k in ("onnx", "sidecar", "calibration") if row.get(k) and _outside(registry_path, row[k])
-        ]
-        if escaping:
-            problems.append(f"{where}: {escaping[0]} lies outside the models folder")
-            continue
-        onnx_path = _resolve(registry_path, row["onnx"])
-        if not onnx_path.is_file():
-            problems.append(f"{where}: onnx file {onnx_path} not found")
-        elif sha256_file(onnx_path) != row["sha256"]:
-            problems.append(f"{where}: sha256 of {onnx_path.name} does not match the registry")
-        if row["kind"] == exported.MEMBER_KIND:
-            problem = _subjective_schema_problem(registry_path, row)
-            if problem is not None:
-                problems.append(f"{where}: {problem}")
-        elif row["input_schema_hash"] != current:
-            problems.append(
-                f"{where}: input_schema_hash {row['input_schema_hash'][:12]} is not this vmafkit's "
-                f"{current[:12]} (weights of another input layout)"
-            )
-        sidecar_rel = row.get("sidecar")
-        if not sidecar_rel:
+        problems += [f"{where}: {problem}" for problem in _row_problems(registry_path, row, current)]
+    return problems
+
+
+def _row_problems(registry_path: Path, row: Mapping[str, Any], current_schema: str) -> list[str]:
+    """One registry row's problems: its files inside the folder, the ONNX bytes its sha256 pins,
+    its input schema, then its sidecar and calibration (`_sidecar_problems`)."""
+    escaping = [row[k] for k in ("onnx", "sidecar", "calibration") if row.get(k) and _outside(registry_path, row[k])]
+    if escaping:
+        return [f"{escaping[0]} lies outside the models folder"]
+    problems = []
+    onnx_path = _resolve(registry_path, row["onnx"])
+    if not onnx_path.is_file():
+        problems.append(f"onnx file {onnx_path} not found")
+    elif sha256_file(onnx_path) != row["sha256"]:
+        problems.append(f"sha256 of {onnx_path.name} does not match the registry")
+    if row["kind"] == exported.MEMBER_KIND:
+        problem = _subjective_schema_problem(registry_path, row)
+        if problem is not None:
+            problems.append(problem)
+    elif row["input_schema_hash"] != current_schema:
+        problems.append(
+            f"input_schema_hash {row['input_schema_hash'][:12]} is not this vmafkit's "
+            f"{current_schema[:12]} (weights of another input layout)"
+        )
+    return problems + _sidecar_problems(registry_path, row)
+
+
+def _sidecar_problems(registry_path: Path, row: Mapping[str, Any]) -> list[str]:
+    """The row's sidecar (present for a non-smoke row, pinned, schema-valid, agreeing with the row)
+    and its calibration file (present for a non-smoke row, pinned)."""
+    sidecar_rel = row.get("sidecar")
+    if not sidecar_rel:
+        return [] if row["smoke"] else ["a non-smoke row needs a sidecar"]
+    sidecar_path = _resolve(registry_path, sidecar_rel)
+    if not sidecar_path.is_file():
+        return [] if row["smoke"] else [f"sidecar {sidecar_path} not found"]
+    problems = []
+    pinned = row.get("sidecar_sha256")
+    if pinned is None:
+        problems.append(f"sidecar {sidecar_path.name} is not pinned (no sidecar_sha256)")
+    elif sha256_file(sidecar_path) != pinned:
+        problems.append(f"sidecar {sidecar_path.name} was changed (sha256 does not match sidecar_sha256)")
+    try:
+        sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return problems + [f"sidecar {sidecar_path.name} unreadable ({exc})"]
+    errs = schema_errors(sidecar, "sidecar")
+    if errs:
+        return problems + [f"sidecar {sidecar_path.name}: {errs[0]}"]
+    if sidecar["onnx_sha256"] != row["sha256"]:
+        problems.append("sidecar's onnx_sha256 differs from the registry's sha256")
+    if sidecar["input_schema_hash"] != row["input_schema_hash"]:
+        problems.append("sidecar's input_schema_hash differs from the registry's")
+    calib = row.get("calibration")
+    if calib:
+        calib_path = _resolve(registry_path, calib)
+        if not calib_path.is_file():
             if not row["smoke"]:
-                problems.append(f"{where}: a non-smoke row needs a sidecar")
-            continue
-        sidecar_path = _resolve(registry_path, sidecar_rel)
-        if not sidecar_path.is_file():
-            if not row["smoke"]:
-                problems.append(f"{where}: sidecar {sidecar_path} not found")
-            continue
-        pinned = row.get("sidecar_sha256")
-        if pinned is None:
-            problems.append(f"{where}: sidecar {sidecar_path.name} is not pinned (no sidecar_sha256)")
-        elif sha256_file(sidecar_path) != pinned:
-            problems.append(f"{where}: sidecar {sidecar_path.name} was changed (sha256 does not match sidecar_sha256)")
-        try:
-            sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            problems.append(f"{where}: sidecar {sidecar_path.name} unreadable ({exc})")
-            continue
-        errs = schema_errors(sidecar, "sidecar")
-        if errs:
-            problems.append(f"{where}: sidecar {sidecar_path.name}: {errs[0]}")
-            continue
-        if sidecar["onnx_sha256"] != row["sha256"]:
-            problems.append(f"{where}: sidecar's onnx_sha256 differs from the registry's sha256")
-        if sidecar["input_schema_hash"] != row["input_schema_hash"]:
-            problems.append(f"{where}: sidecar's input_schema_hash differs from the registry's")
-        calib = row.get("calibration")
-        if calib:
-            calib_path = _resolve(registry_path, calib)
-            if not calib_path.is_file():
-                if not row["smoke"]:
-                    problems.append(f"{where}: calibration file {calib} not found")
-            elif row.get("calibration_sha256") is None:
-                problems.append(f"{where}: calibration file {calib} is not pinned (no calibration_sha256)")
-            elif sha256_file(calib_path) != row["calibration_sha256"]:
-                problems.append(
-                    f"{where}: calibration file {calib} was changed (sha256 does not match calibration_sha256)"
-                )
+                problems.append(f"calibration file {calib} not found")
+        elif row.get("calibration_sha256") is None:
+            problems.append(f"calibration file {calib} is not pinned (no calibration_sha256)")
+        elif sha256_file(calib_path) != row["calibration_sha256"]:
+            problems.append(f"calibration file {calib} was changed (sha256 does not match calibration_sha256)")
     return problems
 
 
