@@ -154,10 +154,12 @@ def test_scored_frames_counts_indices_0_n_2n(frames, subsample):
     assert libvmaf.scored_frames(frames, subsample) == len(range(0, frames, subsample))
 
 
-@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
-def test_subsample_must_be_a_positive_whole_number(bad):
-    with pytest.raises(InputError, match="--subsample must be a whole number of at least 1"):
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2", 1_000_001, 99_999_999_999])
+def test_subsample_must_be_a_whole_number_in_range(bad):
+    # past 2**31 libvmaf fails with "Numerical result out of range"; a million is the stated cap
+    with pytest.raises(InputError, match="--subsample must be a whole number from 1 to 1000000"):
         libvmaf.check_subsample(bad)
+    assert libvmaf.check_subsample(1_000_000) == 1_000_000
 
 
 def test_metric_size_limits_are_the_measured_ones():

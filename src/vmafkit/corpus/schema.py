@@ -40,25 +40,6 @@ REQUIRED_KEYS = (
     "enc_bytes",
     "enc_time_ms",
 )
-# Keys vmafkit adds so a shard is traceable; optional when reading, so shards written without them still load.
-TRACE_KEYS = (
-    "schema_version",
-    "group",
-    "ffmpeg_version",
-    "libvmaf_version",
-    "encoder_version",
-    "backend",
-    "vmaf_model",
-    "bit_depth",
-    "src_width",
-    "src_height",
-    "imported_from",  # set by `vmafkit import-corpus`: the row was scored by the seed kit, not by vmafkit
-    # A row scored at another size than it was encoded at (a ladder rung scaled up to its source, or
-    # `--resolution`): that size and the ffmpeg scale algorithm; absent when nothing was resized.
-    "scored_width",
-    "scored_height",
-    "scale_filter",
-)
 NUMERIC_KEYS = (TARGET, *CANONICAL6, "cq", "frame_index", "width", "height", "fps", "enc_bytes", "enc_time_ms")
 # width/height: the encoded size, so the rungs of a resolution ladder (same cq, another size) are distinct rows.
 MERGE_KEY = ("src_sha256", "encoder", "preset", "cq", "width", "height", "frame_index")

@@ -51,11 +51,6 @@ RUN_FILES = (REPORT_FILE, PREDICTIONS_FILE, ITEMS_FILE)
 COVERAGE_TOL = 1e-12
 
 
-def is_subjective(verdict: dict[str, Any]) -> bool:
-    target = verdict.get("target")
-    return isinstance(target, dict) and target.get("kind") == KIND
-
-
 def run_folder(path: str | Path) -> Path | None:
     """The subjective run folder that `path` is, or whose LOSO folder it is; None otherwise."""
     path = Path(path)

@@ -64,9 +64,6 @@ DEFAULT_ENCODERS: dict[str, tuple[str, ...]] = {
     UNKNOWN: ("libx264",),
 }
 FAMILIES = tuple(DEFAULT_ENCODERS)
-# What a caller may fall back to when every default candidate fails its probe.
-FALLBACK_ENCODERS = ("libx264",)
-
 INTEL_VENDOR = "0x8086"
 DEV_DRI = "/dev/dri"  # render nodes live here ...
 SYSFS_DRM = "/sys/class/drm"  # ... and their PCI vendor here (module constants so tests can redirect them)

@@ -192,17 +192,6 @@ def _libvmaf_version(path: str) -> str | None:
             return None
 
 
-def encoder_names(ff: Ffmpeg) -> set[str]:
-    """Encoders compiled into this ffmpeg (compiled in is not the same as working: see probes)."""
-    out = subprocess.run(list_encoders_argv(ff.path), capture_output=True, text=True, timeout=30).stdout
-    names = set()
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) >= 2 and re.fullmatch(r"V[F.][S.][X.][B.][D.]", parts[0]):
-            names.add(parts[1])
-    return names
-
-
 # ----------------------------------------------------------------------------- argv builders
 
 

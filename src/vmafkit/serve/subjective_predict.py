@@ -87,12 +87,6 @@ class LoadedSubjective:
         return half_width(part["clip"]["sources"], coverage, self.calibration["source_level"])
 
 
-def is_subjective_ensemble(models: str | Path, model_id: str | None = None) -> bool:
-    """Whether the registry's ensemble (`model_id`, or its only one) predicts subjective scores."""
-    _, rows, _ = registry_rows(Path(models), model_id)
-    return any(r["kind"] == exported.MEMBER_KIND for r in rows)
-
-
 def load_subjective(models: str | Path, *, model_id: str | None = None) -> LoadedSubjective:
     """Read the registry of MODELS (validated) and prepare the subjective ensemble's members."""
     model_id, rows, registry_path = registry_rows(Path(models), model_id)

@@ -50,7 +50,6 @@ NUSVR_NU = baseline.NU
 NUSVR_GAMMA = baseline.GAMMA
 NUSVR_SOURCE = baseline.SOURCE
 NUSVR_MAX_TRAIN_ROWS = baseline.MAX_TRAIN_ROWS
-MODEL_NAMES = ("ensemble", "nusvr", "linear", "vmaf_logistic")
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,6 @@ from vmafkit.train import metrics
 
 STATISTICS = ("plcc", "srocc", "krocc", "rmse")
 # Which direction is better, per statistic (for the paired comparison's wording).
-HIGHER_IS_BETTER = {"plcc": True, "srocc": True, "krocc": True, "rmse": False}
 METHOD = (
     "percentile bootstrap over contents (clips of a drawn content resampled together), paired across models, fixed seed"
 )
