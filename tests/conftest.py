@@ -77,3 +77,21 @@ def synthetic_corpus(tmp_path):
         return write_corpus(path, rows) if rows is not None else make_corpus(path, **shape)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def pristine_models(tmp_path_factory):
+    """One real export shared by every test that needs one (real training of 2 seeds on the
+    learnable corpus, PROMOTE, export: smoke rows): (models folder, verdict path, corpus). Read
+    only: `models` gives each test its own copy of the folder."""
+    from .factories import export_models
+
+    return export_models(tmp_path_factory.mktemp("pristine_models"), seeds=(0, 1))
+
+
+@pytest.fixture
+def models(pristine_models, tmp_path):
+    """A private copy of the shared export's models folder: (models, verdict path, corpus)."""
+    from .factories import private_copy
+
+    return private_copy(pristine_models, tmp_path)

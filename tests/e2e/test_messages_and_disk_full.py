@@ -15,7 +15,7 @@ import pytest
 
 from vmafkit.media.ffmpeg import find_ffmpeg
 
-from ..factories import export_models, make_corpus, private_copy
+from ..factories import make_corpus
 
 VMAFKIT = [sys.executable, "-m", "vmafkit"]
 
@@ -74,16 +74,6 @@ def clip(path: Path, size: str, pix_fmt: str = "yuv420p", source: str = "testsrc
 
 
 # ----------------------------------------------------------------------------- disk full
-
-
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory):
-    return export_models(tmp_path_factory.mktemp("full"), seeds=(0, 1))
-
-
-@pytest.fixture
-def models(pristine, tmp_path):
-    return private_copy(pristine, tmp_path)
 
 
 def test_flip_on_a_full_disk_changes_nothing_and_records_nothing(models):

@@ -15,7 +15,7 @@ import vmafkit
 from vmafkit import api
 from vmafkit.errors import InputError
 
-from ..factories import TRAINER_SHAPE, cli, export_models, make_loso_dir, private_copy, read_rows
+from ..factories import TRAINER_SHAPE, cli, make_loso_dir, private_copy, read_rows
 
 HEAVY = ("torch", "numpy", "onnxruntime", "dask", "vmafkit.api")
 # Positional parameters with a default: predict's ref and dis (the pair) are an alternative to features.
@@ -114,13 +114,8 @@ def test_train_loso_takes_recipe_overrides(tmp_path, synthetic_corpus):
 # ----------------------------------------------------------------------------- predict and run
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    return export_models(tmp_path_factory.mktemp("api_models"), seeds=(0, 1))
-
-
-def test_predict_from_features_equals_the_command(exported, tmp_path):
-    models, _, corpus = private_copy(exported, tmp_path)
+def test_predict_from_features_equals_the_command(pristine_models, tmp_path):
+    models, _, corpus = private_copy(pristine_models, tmp_path)
     c6 = ("adm2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3", "motion2")
     rows = [{**{k: r[k] for k in c6}, "frame_index": r["frame_index"], "src": r["src"]} for r in read_rows(corpus)[:9]]
     features = tmp_path / "features.jsonl"
@@ -143,14 +138,14 @@ def test_run_refuses_demo_and_ref_dir_together(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_load_reads_the_registry_once_and_reuses_its_session(exported, tmp_path, monkeypatch):
+def test_load_reads_the_registry_once_and_reuses_its_session(pristine_models, tmp_path, monkeypatch):
     """`vmafkit.load(MODELS)`: one registry read, one onnxruntime session however many predictions,
     and the predictions `vmafkit predict` gives (the command now runs this handle; the oracle is
     the earlier entry point, `serve.predict.predict_features` on the folder, which loads anew)."""
     import vmafkit.serve.registry as registry
     from vmafkit.serve.predict import predict_features
 
-    models, _, corpus = private_copy(exported, tmp_path)
+    models, _, corpus = private_copy(pristine_models, tmp_path)
     c6 = ("adm2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3", "motion2")
     rows = [{**{k: r[k] for k in c6}, "frame_index": r["frame_index"], "src": r["src"]} for r in read_rows(corpus)[:9]]
     expected = predict_features(models, rows, encoder="libx264", preset="medium", cq=30)

@@ -24,7 +24,7 @@ import pytest
 
 from vmafkit.errors import InputError, RefusedError
 
-from ..factories import cli, export_models, private_copy, read_rows, trained_loso, write_seed_report
+from ..factories import cli, read_rows, trained_loso, write_seed_report
 
 TRAINED_RECIPE = {"epochs": 100, "lr": 2e-2}
 
@@ -265,16 +265,6 @@ def test_half_the_seeds_without_members_is_an_error(loso):
 
 
 # --- flip re-derives what it switches in --------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def pristine_models(tmp_path_factory):
-    return export_models(tmp_path_factory.mktemp("tied_models"), seeds=(0, 1))
-
-
-@pytest.fixture
-def models(pristine_models, tmp_path):
-    return private_copy(pristine_models, tmp_path)
 
 
 def _repin(models: Path) -> None:

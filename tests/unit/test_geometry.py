@@ -435,12 +435,10 @@ def test_run_passes_the_ladder_to_the_corpus_step(monkeypatch, tmp_path):
     assert (tuple(seen["opts"].resolutions), seen["opts"].scale) == ((720, 480), "lanczos")
 
 
-@pytest.fixture(scope="module")
-def native_models(tmp_path_factory):
+@pytest.fixture
+def native_models(pristine_models):
     """A real exported ensemble trained on rows scored at their encoded size only (no ladder)."""
-    from tests.factories import export_models
-
-    return export_models(tmp_path_factory.mktemp("rung_models"), seeds=(0, 1))
+    return pristine_models
 
 
 def test_predict_refuses_a_rung_the_ensemble_never_saw(native_models):

@@ -23,7 +23,7 @@ from vmafkit.train import loso
 from vmafkit.train.loso import check_recipe, train_loso
 from vmafkit.train.recipe import Recipe
 
-from ..factories import TRAINER_SHAPE, export_models, read_rows, synthetic_rows, write_corpus
+from ..factories import TRAINER_SHAPE, read_rows, synthetic_rows, write_corpus
 
 BAD_AT = 5  # 0-based row index of the damaged row: line 6 of the file
 
@@ -382,11 +382,6 @@ def test_prediction_file_frame_index_abc(tmp_path):
         read_predictions(path)
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    return export_models(tmp_path_factory.mktemp("ranges_models"), seeds=(0, 1))
-
-
 def _features(tmp_path: Path, corpus: Path, key: str, raw: str) -> Path:
     c6 = ("adm2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3", "motion2")
     rows = [{**{k: r[k] for k in c6}, "frame_index": r["frame_index"], "cq": r["cq"]} for r in read_rows(corpus)[:4]]
@@ -404,8 +399,8 @@ def _features(tmp_path: Path, corpus: Path, key: str, raw: str) -> Path:
         ("adm2", "1e308", "feats.jsonl:2: outside the training domain"),
     ],
 )
-def test_predict_features_nonsense_exits_2(tmp_path, exported, key, raw, message):
-    models, _, corpus = exported
+def test_predict_features_nonsense_exits_2(tmp_path, pristine_models, key, raw, message):
+    models, _, corpus = pristine_models
     path = _features(tmp_path, corpus, key, raw)
     result = CliRunner().invoke(
         main,
@@ -416,8 +411,8 @@ def test_predict_features_nonsense_exits_2(tmp_path, exported, key, raw, message
 
 
 @pytest.mark.parametrize("raw", ['"abc"', "1.5", "-7"])
-def test_predict_features_frame_index_nonsense_exits_2(tmp_path, exported, raw):
-    models, _, corpus = exported
+def test_predict_features_frame_index_nonsense_exits_2(tmp_path, pristine_models, raw):
+    models, _, corpus = pristine_models
     path = _features(tmp_path, corpus, "frame_index", raw)
     result = CliRunner().invoke(
         main,

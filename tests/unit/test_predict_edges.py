@@ -31,7 +31,7 @@ from vmafkit.serve.predict import (
 from vmafkit.serve.registry import flip
 from vmafkit.train.features import FeatureSpec
 
-from ..factories import export_models, private_copy, read_rows
+from ..factories import read_rows
 
 ID = "fr_regressor_v2_ensemble_v1"
 C6 = ("adm2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3", "motion2")
@@ -232,16 +232,6 @@ def test_read_feature_rows(tmp_path):
 
 
 # ----------------------------------------------------------------------------- the exported ensemble
-
-
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory):
-    return export_models(tmp_path_factory.mktemp("pred_edges"), seeds=(0, 1))
-
-
-@pytest.fixture
-def models(pristine, tmp_path):
-    return private_copy(pristine, tmp_path)
 
 
 def _rows(corpus, n=6, **extra):

@@ -10,19 +10,9 @@ from vmafkit.decide.verdict import write_verdict
 from vmafkit.errors import InputError
 from vmafkit.serve.registry import flip, read_history, rollback, validate_registry
 
-from ..factories import cli, export_models, make_corpus, make_loso_dir, private_copy
+from ..factories import cli, make_corpus, make_loso_dir
 
 ID = "fr_regressor_v2_ensemble_v1"
-
-
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory):
-    return export_models(tmp_path_factory.mktemp("reg"), seeds=(0, 1))
-
-
-@pytest.fixture
-def models(pristine, tmp_path):
-    return private_copy(pristine, tmp_path)
 
 
 def _rows(models):

@@ -22,20 +22,8 @@ from vmafkit.io import exclusive_lock
 from vmafkit.serve import registry as R
 from vmafkit.serve.registry import flip, load_registry, read_history, registry_problems, rollback, validate_registry
 
-from ..factories import export_models, private_copy
-
 ID = "fr_regressor_v2_ensemble_v1"
 UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-
-
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory):
-    return export_models(tmp_path_factory.mktemp("reg_edges"), seeds=(0, 1))
-
-
-@pytest.fixture
-def models(pristine, tmp_path):
-    return private_copy(pristine, tmp_path)
 
 
 def _sha(data: bytes) -> str:

@@ -14,7 +14,7 @@ import shutil
 import numpy as np
 import pytest
 
-from ..factories import cli, export_models, make_loso_dir, private_copy, read_rows
+from ..factories import cli, export_models, make_loso_dir, read_rows
 
 ID = "fr_regressor_v2_ensemble_v1"
 C6 = ("adm2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3", "motion2")
@@ -27,16 +27,6 @@ SEED_RECIPE = {
     "dropout": 0.1,
     "label_mask_rate": 0.0,
 }
-
-
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory):
-    return export_models(tmp_path_factory.mktemp("attack"), seeds=(0, 1))
-
-
-@pytest.fixture
-def models(pristine, tmp_path):
-    return private_copy(pristine, tmp_path)
 
 
 def _features(tmp_path, corpus, n=8, **override):

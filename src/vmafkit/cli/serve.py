@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import click
 
@@ -262,7 +261,8 @@ def register(main: click.Group) -> None:
     ) -> int:
         """Per-frame and per-clip ensemble quality with a calibrated interval (the JSON holds every
         frame; the text, every clip)."""
-        from vmafkit.serve.handle import SUBJECTIVE_TARGET, load
+        from vmafkit import api
+        from vmafkit.serve.handle import SUBJECTIVE_TARGET
 
         if (features is None) == (ref is None and dis is None) or (features is None and (ref is None or dis is None)):
             raise InputError("give either --features FILE.jsonl or both --ref and --dis")
@@ -270,27 +270,31 @@ def register(main: click.Group) -> None:
             {"--features": features, "--ref": ref, "--dis": dis, "--models": [models, *layout.own_files(models)]},
             {"--json": json_to},
         )
-        ensemble = load(models, model_id=model_id)
-        geometry: dict[str, Any] = {"width": width, "height": height, "pix_fmt": pix_fmt, "fps": fps}
-        geometry.update(max_frames=max_frames, ffmpeg=ffmpeg)
-        if ensemble.target_kind != SUBJECTIVE_TARGET:
-            geometry.update(scale=scale, resolution=resolution)
-        prediction = ensemble.predict(
-            features,
-            ref=ref,
-            dis=dis,
+        result = api.predict(
+            models,
+            ref,
+            dis,
+            features=features,
             encoder=encoder,
             preset=preset,
             cq=cq,
             coverage=coverage,
+            model_id=model_id,
             allow_out_of_domain=allow_out_of_domain,
-            **({} if features is not None else geometry),
+            width=width,
+            height=height,
+            pix_fmt=pix_fmt,
+            fps=fps,
+            max_frames=max_frames,
+            ffmpeg=ffmpeg,
+            scale=scale,
+            resolution=resolution,
         )
-        result = prediction.to_json()
+        subjective = (result.get("target") or {}).get("kind") == SUBJECTIVE_TARGET
         for note in result["notes"]:
             click.echo(f"vmafkit: note: {note}", err=True)
         if not emit_json(result, json_to):
-            if ensemble.target_kind == SUBJECTIVE_TARGET:
+            if subjective:
                 _print_subjective_prediction(result)
             else:
                 _print_prediction(result)
