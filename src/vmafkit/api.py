@@ -46,6 +46,7 @@ from vmafkit.serve.export import export_ensemble
 from vmafkit.serve.handle import Ensemble
 from vmafkit.serve.handle import load as _load
 from vmafkit.train.recipe import DEFAULT_SEEDS
+from vmafkit.train.result import TrainResult
 from vmafkit.validation import check_api_arguments, check_seeds, parse_heights, parse_size
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "PairScore",
     "RefusedError",
     "RunResult",
+    "TrainResult",
     "VmafkitError",
     "build_corpus",
     "export",
@@ -239,14 +241,16 @@ def train_loso(
     workers: int | None = None,
     scheduler: str | None = None,
     progress: bool = False,
-) -> list[Path]:
+) -> TrainResult:
     """Retrain the ensemble with leave-one-source-out folds: one member per (seed, source group),
     plus one full-corpus member per seed. Writes `loso_seed{N}.json`, `.predictions.jsonl`,
     `.refit.json` and `.timing.json` per seed into `out_dir`; returns the seed reports' paths.
 
     `recipe`: "robust" (labels masked in training, the default) or "seed" (the seed kit's exact
     recipe); `epochs`, `batch_size`, `lr`, `weight_decay` override it (None: the recipe's own).
-    `device`: "auto", "cpu" or "cuda". A retrain removes the folder's old verdict.
+    `device`: "auto", "cpu" or "cuda". A retrain removes the folder's old verdict. Returns a
+    TrainResult (`.loso_dir`, `.seeds`, `.reports`, `.to_json()`), which `gate` and
+    `write_verdict` take in place of the folder, its seeds with it.
     """
     from vmafkit.train.loso import train_loso as _train_loso
     from vmafkit.train.model import Recipe
@@ -257,7 +261,7 @@ def train_loso(
         chosen = Recipe.named(recipe, **{k: v for k, v in overrides.items() if v is not None})
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    return _train_loso(
+    reports = _train_loso(
         corpus,
         seeds,
         out_dir,
@@ -267,21 +271,31 @@ def train_loso(
         workers=workers,
         scheduler=scheduler,
     )
+    return TrainResult(loso_dir=Path(out_dir), seeds=tuple(seeds), reports=tuple(reports))
+
+
+def _loso_and_seeds(loso_dir: PathLike | TrainResult, seeds: Sequence[int] | None) -> tuple[Path, list[int] | None]:
+    """A LOSO folder (or what `train_loso` returned, whose seeds are the default) and the seeds."""
+    if isinstance(loso_dir, TrainResult):
+        return loso_dir.loso_dir, check_seeds(loso_dir.seeds if seeds is None else seeds, "seeds")
+    return Path(loso_dir), None if seeds is None else check_seeds(seeds, "seeds")
 
 
 @_checked
 def gate(
-    loso_dir: PathLike, *, seeds: Sequence[int] = DEFAULT_SEEDS, coverage: float = T.DEFAULT_COVERAGE
+    loso_dir: PathLike | TrainResult, *, seeds: Sequence[int] | None = None, coverage: float = T.DEFAULT_COVERAGE
 ) -> dict[str, Any]:
-    """The production gate over a LOSO folder, every PLCC recomputed from its prediction files
-    (a seed report that disagrees with them is refused): the gate report, `["passed"]` the
-    outcome. Nothing is written; `write_verdict` records the same gate in a verdict file."""
-    return run_gate(loso_dir, check_seeds(seeds, "seeds"), coverage)
+    """The production gate over a LOSO folder (or `train_loso`'s result), every PLCC recomputed
+    from its prediction files (a seed report that disagrees with them is refused): the gate report,
+    `["passed"]` the outcome. `seeds`: default the result's seeds, or DEFAULT_SEEDS for a folder.
+    Nothing is written; `write_verdict` records the same gate in a verdict file."""
+    folder, chosen = _loso_and_seeds(loso_dir, seeds)
+    return run_gate(folder, DEFAULT_SEEDS if chosen is None else chosen, coverage)
 
 
 @_checked
 def write_verdict(
-    loso_dir: PathLike,
+    loso_dir: PathLike | TrainResult,
     *,
     seeds: Sequence[int] | None = None,
     ref_dir: PathLike | None = None,
@@ -291,9 +305,10 @@ def write_verdict(
     is removed); returns (verdict, its path). `verdict["verdict"]` is "PROMOTE" or "HOLD";
     `ref_dir` (the reference clips) is snapshotted into the corpus fingerprint. `seeds` and
     `coverage` default to DEFAULT_SEEDS and 0.95; for a `vmafkit subjective train` folder (or its
-    loso/) the verdict is the subjective gate's, with the run's own seeds and coverage."""
-    checked = None if seeds is None else check_seeds(seeds, "seeds")
-    return _write_verdict(loso_dir, checked, ref_dir=ref_dir, coverage=coverage)
+    loso/) the verdict is the subjective gate's, with the run's own seeds and coverage. Given
+    `train_loso`'s result, its folder and seeds are used."""
+    folder, chosen = _loso_and_seeds(loso_dir, seeds)
+    return _write_verdict(folder, chosen, ref_dir=ref_dir, coverage=coverage)
 
 
 @_checked

@@ -221,6 +221,8 @@ def _hint_matches(value: Any, hint: Any) -> bool:
         return isinstance(value, abc.Mapping)
     if origin is abc.Callable or hint is abc.Callable:
         return callable(value)
+    if isinstance(hint, type) and hint.__module__.startswith("vmafkit."):
+        return isinstance(value, hint)  # one of vmafkit's own result types (e.g. TrainResult)
     return True  # a type this check does not know: the stage's own checks judge it
 
 

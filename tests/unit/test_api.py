@@ -111,6 +111,22 @@ def test_train_loso_takes_recipe_overrides(tmp_path, synthetic_corpus):
     assert not (tmp_path / "other").exists()
 
 
+def test_a_runs_objects_chain_with_their_seeds(tmp_path, synthetic_corpus):
+    """What train_loso returns is what gate and write_verdict take: its folder and its seeds (the
+    folder alone means DEFAULT_SEEDS, which this folder lacks)."""
+    corpus = synthetic_corpus(**{**TRAINER_SHAPE, "frames": 6})
+    trained = vmafkit.train_loso(corpus, tmp_path / "loso", seeds=[4, 7], epochs=2, device="cpu")
+    assert trained.seeds == (4, 7) and trained.loso_dir == tmp_path / "loso"
+    assert trained.to_json()["reports"] == [str(tmp_path / "loso" / f"loso_seed{s}.json") for s in (4, 7)]
+    gate = vmafkit.gate(trained)
+    assert set(gate["per_seed_plccs"]) == {"4", "7"}
+    verdict, path = vmafkit.write_verdict(trained)
+    assert verdict["seeds"] == [4, 7] and path.parent == trained.loso_dir
+    assert vmafkit.gate(trained, seeds=[7])["per_seed_plccs"].keys() == {"7"}
+    with pytest.raises(InputError):
+        vmafkit.gate(tmp_path / "loso")  # DEFAULT_SEEDS: seeds 0-4 were not trained here
+
+
 # ----------------------------------------------------------------------------- predict and run
 
 
