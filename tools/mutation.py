@@ -51,10 +51,13 @@ MODULES = {
     "subjective_gate": "src/vmafkit/subjective/gate.py",
     "registry": "src/vmafkit/serve/registry.py",
     "predict": "src/vmafkit/serve/predict.py",
+    "fold_members": "src/vmafkit/train/fold_members.py",
+    "rederive": "src/vmafkit/serve/rederive.py",
 }
 
 # The unit tests of those modules (and the tests that drive them through their callers).
 TESTS = [
+    "tests/unit/test_evidence_tied_to_members.py",
     "tests/unit/test_gate.py",
     "tests/unit/test_verdict.py",
     "tests/unit/test_calibration.py",
