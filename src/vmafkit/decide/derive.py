@@ -151,8 +151,9 @@ def derive_evidence(
     recipe = recipe_from_reports(reports)
     corpus = load_corpus(corpus_path)
     check_predictions_match_corpus(preds, pred_paths, corpus, corpus_path)
-    fold_members = check_seed_members(loso_dir, reports, preds, corpus, Recipe.from_json(recipe))
-    label_free = Recipe.from_json(recipe).label_free
+    trained_with = Recipe.from_json(recipe)
+    fold_members = check_seed_members(loso_dir, reports, preds, corpus, trained_with)
+    label_free = trained_with.label_free
     served, _ = held_out_served(corpus, label_free=label_free)
     calib = calibrate(preds, coverage, pred_paths, label_free=label_free, served=served)
     # resolve_corpus_path has checked the file's bytes against the reports' sha256: it is the key

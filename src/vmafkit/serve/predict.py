@@ -225,7 +225,7 @@ def _refuse_subjective(model_id: str, rows: Sequence[Mapping[str, Any]], registr
     if any(r["kind"] == MEMBER_KIND for r in rows):
         raise InputError(
             f"ensemble {model_id} predicts subjective scores from its own feature columns: serve it with "
-            "serve.subjective_predict (`vmafkit predict` and vmafkit.predict choose it themselves)",
+            "vmafkit.load (`vmafkit predict` and vmafkit.predict choose it themselves)",
             path=registry_path,
         )
 

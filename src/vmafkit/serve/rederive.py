@@ -36,7 +36,7 @@ def check_against_evidence(
     from vmafkit.serve.onnx_graph import OUTPUT_NAME, ort_session
     from vmafkit.train.domain import training_domain
     from vmafkit.train.ensemble import predict_one
-    from vmafkit.train.features import FeatureSpec
+    from vmafkit.train.features import FeatureSpec, model_inputs
     from vmafkit.train.loso import load_refit
     from vmafkit.train.recipe import Recipe
 
@@ -53,8 +53,8 @@ def check_against_evidence(
     domain = training_domain(corpus, label_free=recipe.label_free)
     refits = {int(item["seed"]): item for item in verdict["evidence"].get("refits") or []}
     spec = FeatureSpec.fit(corpus.features, corpus.cq)
-    codec = spec.codec_block(corpus.encoder, corpus.preset, corpus.cq).astype(np.float32)
-    x = np.concatenate([spec.standardise(corpus.features), codec], axis=1).astype(np.float32)
+    x = model_inputs(corpus, np.arange(len(corpus)), spec)  # what the member sees: standardised + codec
+    codec = np.ascontiguousarray(x[:, len(spec.feature_order) :])  # the ONNX graph standardises itself
     raw = np.ascontiguousarray(corpus.features, dtype=np.float32)
     checked_calibration: set[str] = set()
     for row in rows:

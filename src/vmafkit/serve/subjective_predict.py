@@ -277,32 +277,3 @@ def predict_pair(
         "libvmaf_version": pair.libvmaf_version,
     }
     return result
-
-
-def predict(
-    models: str | Path,
-    *,
-    features: str | Path | Sequence[Mapping[str, Any]] | None = None,
-    ref: str | Path | None = None,
-    dis: str | Path | None = None,
-    coverage: float = T.DEFAULT_COVERAGE,
-    model_id: str | None = None,
-    allow_out_of_domain: bool = False,
-    labels: Mapping[str, Any] | None = None,
-    **score_kwargs: Any,
-) -> dict[str, Any]:
-    """`vmafkit predict` for a subjective ensemble: `features` (a file or rows) or `ref` and `dis`.
-    `labels` ({encoder, preset, cq} the caller was given): refused, the model takes none."""
-    given = [k for k, v in (labels or {}).items() if v is not None]
-    if given:
-        raise InputError(
-            f"--{'/--'.join(given)}: a subjective ensemble takes no codec labels (it was trained on its "
-            "feature columns alone)"
-        )
-    ens = load_subjective(models, model_id=model_id)
-    if features is not None:
-        rows = read_rows(features) if isinstance(features, (str, Path)) else list(features)
-        return predict_rows(ens, rows, coverage=coverage, allow_out_of_domain=allow_out_of_domain)
-    if ref is None or dis is None:
-        raise InputError("give either features or both ref and dis")
-    return predict_pair(ens, ref, dis, coverage=coverage, allow_out_of_domain=allow_out_of_domain, **score_kwargs)
