@@ -23,62 +23,46 @@ The training stage imports torch; it is imported when a function needs it, not w
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vmafkit import __all__ as _package_names
 from vmafkit import thresholds as T
-from vmafkit.bundle.pack import make_bundle
+from vmafkit.bundle import layout as bundle_layout
+from vmafkit.bundle.pack import make_bundle as make_bundle
 from vmafkit.corpus.build import BuildResult
 from vmafkit.corpus.build import build_corpus as _build_corpus
+from vmafkit.corpus.grid import AUTO, Grid
 from vmafkit.corpus.merge import MergeSummary
 from vmafkit.corpus.seed_import import ImportSummary
 from vmafkit.decide.derive import run_gate
 from vmafkit.decide.verdict import write_verdict as _write_verdict
-from vmafkit.errors import InputError, RefusedError, VmafkitError
-from vmafkit.media.demo import make_demo_clips
-from vmafkit.media.encoders import DEFAULT_CQS, DEFAULT_PRESETS
-from vmafkit.media.libvmaf import DEFAULT_MODEL as DEFAULT_VMAF_MODEL
-from vmafkit.media.libvmaf import parse_metrics
+from vmafkit.errors import InputError
+from vmafkit.errors import RefusedError as RefusedError
+from vmafkit.errors import VmafkitError as VmafkitError
+from vmafkit.media.demo import make_demo_clips as make_demo_clips
+from vmafkit.media.options import RawGeometry, Scoring
 from vmafkit.media.score import PairScore, score_pair
 from vmafkit.pipeline import RunOptions, RunResult, resolve_encoders, run_pipeline
 from vmafkit.serve.export import export_ensemble
 from vmafkit.serve.handle import Ensemble
 from vmafkit.serve.handle import load as _load
-from vmafkit.train.recipe import DEFAULT_SEEDS
+from vmafkit.train.recipe import DEFAULT_SEEDS, SUBJECTIVE_TRAINING, Training
 from vmafkit.train.result import TrainResult
-from vmafkit.validation import check_api_arguments, check_seeds, parse_heights, parse_size
+from vmafkit.validation import check_api_arguments, check_seeds
 
-__all__ = [
-    "BuildResult",
-    "InputError",
-    "PairScore",
-    "RefusedError",
-    "RunResult",
-    "TrainResult",
-    "VmafkitError",
-    "build_corpus",
-    "export",
-    "gate",
-    "import_corpus",
-    "load",
-    "make_bundle",
-    "make_demo_clips",
-    "merge",
-    "predict",
-    "rd",
-    "registry_flip",
-    "registry_rollback",
-    "registry_validate",
-    "run",
-    "score",
-    "train_loso",
-    "write_report",
-    "write_verdict",
-]
+# the names `import vmafkit` offers, listed once in vmafkit/__init__.py (read there without this module)
+__all__ = [name for name in _package_names if name != "__version__"]
 
-if TYPE_CHECKING:  # imported when called: the report stage draws with matplotlib
+if TYPE_CHECKING:  # imported when called: the report stage draws with matplotlib; the rest is light anyway
+    from vmafkit.bundle.compare import CompareReport
+    from vmafkit.bundle.reading import Limits, VerifyReport
+    from vmafkit.host.doctor import DoctorReport
+    from vmafkit.host.platform import PlatformInfo
     from vmafkit.report.rd import RdAnalysis
+    from vmafkit.subjective.run import SubjectiveResult
 
 PathLike = str | Path
 
@@ -86,9 +70,10 @@ PathLike = str | Path
 def _checked(func: Callable[..., Any]) -> Callable[..., Any]:
     """Check every argument against the function's annotations and the CLI's ranges
     (`validation.check_api_arguments`) before any work: a wrong type or value is one InputError
-    naming the function and the argument, as the command line says it in one line."""
+    naming the function and the argument, as the command line says it in one line. A keyword that
+    is a field of one of the function's option objects (`width=` for `geometry=RawGeometry(...)`),
+    the spelling before 0.2, still works for one release, with a DeprecationWarning."""
     import functools
-    import inspect
     import types
     import typing
 
@@ -103,6 +88,7 @@ def _checked(func: Callable[..., Any]) -> Callable[..., Any]:
                 __annotations__={k: v for k, v in func.__annotations__.items() if k != "return"}
             )
             hints.update(typing.get_type_hints(params, globalns=func.__globals__))
+        kwargs = _fold_moved_keywords(func.__name__, signature, hints, kwargs)
         try:
             bound = signature.bind(*args, **kwargs)
         except TypeError as exc:
@@ -113,63 +99,70 @@ def _checked(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+OPTION_OBJECTS = (RawGeometry, Scoring, Grid, Training)
+DEPRECATED_UNTIL = "0.3"  # the release that drops the flat keywords the option objects replaced
+
+
+def _fold_moved_keywords(
+    function: str, signature: inspect.Signature, hints: Mapping[str, Any], kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """`score(ref, dis, width=160)` -> `score(ref, dis, geometry=RawGeometry(width=160))`, warned."""
+    import warnings
+
+    groups = {name: hint for name, hint in hints.items() if hint in OPTION_OBJECTS}
+    moved: dict[str, dict[str, Any]] = {}
+    for key in [k for k in kwargs if k not in signature.parameters]:
+        for group, cls in groups.items():
+            if key in {f.name for f in dataclasses.fields(cls)}:
+                moved.setdefault(group, {})[key] = kwargs.pop(key)
+                break
+    for group, fields in moved.items():
+        if group in kwargs:
+            raise InputError(f"{function}(): give {group}= or its fields ({', '.join(fields)}), not both")
+        cls = groups[group]
+        spelled = ", ".join(f"{k}=..." for k in fields)
+        warnings.warn(
+            f"{function}({spelled}) is deprecated: pass {group}=vmafkit.{cls.__name__}({spelled}) "
+            f"(the flat keywords are removed in {DEPRECATED_UNTIL})",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        kwargs[group] = dataclasses.replace(signature.parameters[group].default, **fields)
+    return kwargs
+
+
 @_checked
 def score(
     ref: PathLike,
     dis: PathLike,
     *,
-    width: int | None = None,
-    height: int | None = None,
-    pix_fmt: str | None = None,
-    fps: float | None = None,
+    geometry: RawGeometry = RawGeometry(),
+    scoring: Scoring = Scoring(),
     max_frames: int | None = None,
     ffmpeg: str | None = None,
     vmaf_bin: str | None = None,
     threads: int = 1,
-    vmaf_model: str = DEFAULT_VMAF_MODEL,
-    metrics: Sequence[str] | str = (),
-    subsample: int = 1,
-    scale: str | None = None,
-    resolution: Sequence[int] | str | None = None,
 ) -> PairScore:
     """Score `dis` against `ref` with real libvmaf: per-frame VMAF and canonical-6 features
     (`.frames`) and their means (`.mean`); `.to_json()` is what `vmafkit score --json` writes.
 
-    `width`/`height`/`pix_fmt`/`fps` describe raw `.yuv` inputs whose names lack them;
-    `vmaf_bin` scores with a standalone libvmaf `vmaf` CLI instead of ffmpeg's filter. Both
-    inputs must decode to the same size and frame count (after `max_frames`), else InputError,
-    unless `scale` (an ffmpeg scale algorithm such as "bicubic") resizes `dis` to `ref`'s size, or
-    `resolution` ("1920x1080" or (1920, 1080)) scores both at that size. `vmaf_model` (a libvmaf
-    model name), `metrics` (extra per-frame metrics, e.g. ["psnr", "ssim"]) and `subsample` (score
-    frames 0, N, 2N, ...) are `vmafkit score`'s `--model`, `--metrics` and `--subsample`.
+    `geometry` (RawGeometry: width, height, pix_fmt, fps) describes raw `.yuv` inputs whose names
+    lack it. Both inputs must decode to the same size and frame count (after `max_frames`), else
+    InputError, unless `scoring` (Scoring) upscales `dis` with `scale` (an ffmpeg scale algorithm
+    such as "bicubic") or scores both at `resolution` ("1920x1080"); its `vmaf_model`, `metrics` and
+    `subsample` are `vmafkit score`'s --model, --metrics and --subsample. `vmaf_bin` scores with a
+    standalone libvmaf `vmaf` CLI instead of ffmpeg's filter.
     """
     return score_pair(
         ref,
         dis,
-        width=width,
-        height=height,
-        pix_fmt=pix_fmt,
-        fps=fps,
+        **geometry.as_kwargs(),
+        **scoring.as_kwargs(),
         max_frames=max_frames,
         ffmpeg=ffmpeg,
         vmaf_bin=vmaf_bin,
         threads=threads,
-        vmaf_model=vmaf_model,
-        metrics=parse_metrics(metrics),
-        subsample=subsample,
-        scale=scale,
-        resolution=None if resolution is None else parse_size(resolution),
     )
-
-
-def _encoder_list(encoders: Sequence[str] | str, ffmpeg: str | None) -> list[str]:
-    """A list of encoder names; a string is comma-separated, and "auto" is this platform's
-    default encoders that pass their 1-frame probe (as `vmafkit run --encoders auto`)."""
-    if isinstance(encoders, str):
-        if encoders.strip() == "auto":
-            return resolve_encoders("auto", ffmpeg)[0]
-        return [name.strip() for name in encoders.split(",") if name.strip()]
-    return list(encoders)
 
 
 @_checked
@@ -177,39 +170,35 @@ def build_corpus(
     ref_dir: PathLike,
     out: PathLike,
     *,
-    encoders: Sequence[str] | str = ("libx264",),
-    cqs: Sequence[int] = DEFAULT_CQS,
-    presets: Sequence[str] = DEFAULT_PRESETS,
+    grid: Grid = Grid(),
+    scoring: Scoring = Scoring(),
     max_frames: int | None = None,
     jobs: int | None = None,
     ffmpeg: str | None = None,
     vmaf_bin: str | None = None,
     scheduler: str | None = None,
     encoder_threads: int = 1,
-    vmaf_model: str = DEFAULT_VMAF_MODEL,
-    metrics: Sequence[str] | str = (),
-    subsample: int = 1,
-    resolutions: Sequence[int] | str = (),
-    scale: str | None = None,
-    resolution: Sequence[int] | str | None = None,
     progress: bool = False,
 ) -> BuildResult:
-    """Encode every reference clip in `ref_dir` with each encoder at each cq and preset, score
-    every frame with libvmaf, and write the per-frame corpus to `out` (JSONL, atomically).
+    """Encode every reference clip in `ref_dir` at every cell of `grid` (Grid: encoders, cqs,
+    presets and ladder rungs), score every frame with libvmaf as `scoring` says (Scoring, as for
+    `score`), and write the per-frame corpus to `out` (JSONL, atomically).
 
     Finished cells are cached beside `out` (`.vmafkit-cache/cells/`), so a repeated or interrupted
-    call resumes. `encoders`: names, a comma-separated string, or "auto". `jobs` cells run at once
-    (default: the usable cores); `scheduler` sends them to a Dask cluster instead. `vmaf_model`,
-    `metrics`, `subsample`, `scale` and `resolution` are `score`'s; `resolutions` (rung heights,
-    e.g. [1080, 720, 480] or "1080,720,480") encodes every cell at each rung of a ladder and scores
-    it scaled back up to the source's size (`vmafkit corpus --resolutions`).
+    call resumes. `Grid(encoders="auto")` is this platform's default encoders that pass their
+    1-frame probe. `jobs` cells run at once (default: the usable cores); `scheduler` sends them to a
+    Dask cluster instead. With `grid.resolutions` (rung heights) every cell is encoded at each rung
+    and scored scaled back up to the source's size (`vmafkit corpus --resolutions`).
     """
+    encoders = resolve_encoders(AUTO, ffmpeg)[0] if grid.auto_encoders else list(grid.encoders)
     return _build_corpus(
         ref_dir,
-        _encoder_list(encoders, ffmpeg),
-        cqs,
+        encoders,
+        grid.cqs,
         out,
-        presets=presets,
+        presets=grid.presets,
+        resolutions=grid.heights,
+        **scoring.as_kwargs(),
         jobs=jobs,
         max_frames=max_frames,
         ffmpeg=ffmpeg,
@@ -217,12 +206,6 @@ def build_corpus(
         progress=progress,
         scheduler=scheduler,
         encoder_threads=encoder_threads,
-        vmaf_model=vmaf_model,
-        metrics=parse_metrics(metrics),
-        subsample=subsample,
-        resolutions=parse_heights(resolutions) if resolutions else (),
-        scale=scale,
-        resolution=None if resolution is None else parse_size(resolution),
     )
 
 
@@ -232,44 +215,37 @@ def train_loso(
     out_dir: PathLike,
     *,
     seeds: Sequence[int] = DEFAULT_SEEDS,
-    recipe: str = "robust",
-    epochs: int | None = None,
-    batch_size: int | None = None,
-    lr: float | None = None,
-    weight_decay: float | None = None,
+    training: Training = Training(),
     device: str = "auto",
     workers: int | None = None,
     scheduler: str | None = None,
     progress: bool = False,
+    argv: Sequence[str] | None = None,
 ) -> TrainResult:
     """Retrain the ensemble with leave-one-source-out folds: one member per (seed, source group),
     plus one full-corpus member per seed. Writes `loso_seed{N}.json`, `.predictions.jsonl`,
-    `.refit.json` and `.timing.json` per seed into `out_dir`; returns the seed reports' paths.
+    `.refit.json` and `.timing.json` per seed into `out_dir`.
 
-    `recipe`: "robust" (labels masked in training, the default) or "seed" (the seed kit's exact
-    recipe); `epochs`, `batch_size`, `lr`, `weight_decay` override it (None: the recipe's own).
-    `device`: "auto", "cpu" or "cuda". A retrain removes the folder's old verdict. Returns a
-    TrainResult (`.loso_dir`, `.seeds`, `.reports`, `.to_json()`), which `gate` and
-    `write_verdict` take in place of the folder, its seeds with it.
+    `training` (Training): the recipe, "robust" (labels masked in training, the default) or "seed"
+    (the seed kit's exact recipe), and its `epochs`, `batch_size`, `lr`, `weight_decay` overrides
+    (None: the recipe's own). `device`: "auto", "cpu" or "cuda". `argv` is recorded in the reports
+    (the command line that asked). A retrain removes the folder's old verdict. Returns a TrainResult
+    (`.loso_dir`, `.seeds`, `.reports`, `.to_json()`), which `gate` and `write_verdict` take in place
+    of the folder, its seeds with it.
     """
     from vmafkit.train.loso import train_loso as _train_loso
-    from vmafkit.train.model import Recipe
 
     seeds = check_seeds(seeds, "seeds")
-    overrides = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay}
-    try:
-        chosen = Recipe.named(recipe, **{k: v for k, v in overrides.items() if v is not None})
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
     reports = _train_loso(
         corpus,
         seeds,
         out_dir,
-        recipe=chosen,
+        recipe=training.to_recipe(),
         device=device,
         progress=progress,
         workers=workers,
         scheduler=scheduler,
+        **({} if argv is None else {"argv": list(argv)}),
     )
     return TrainResult(loso_dir=Path(out_dir), seeds=tuple(seeds), reports=tuple(reports))
 
@@ -343,44 +319,40 @@ def predict(
     coverage: float = T.DEFAULT_COVERAGE,
     model_id: str | None = None,
     allow_out_of_domain: bool = False,
-    width: int | None = None,
-    height: int | None = None,
-    pix_fmt: str | None = None,
-    fps: float | None = None,
+    geometry: RawGeometry = RawGeometry(),
+    scoring: Scoring = Scoring(),
     max_frames: int | None = None,
     ffmpeg: str | None = None,
-    scale: str | None = None,
-    resolution: Sequence[int] | str | None = None,
 ) -> dict[str, Any]:
     """The exported ensemble's quality prediction with a calibrated interval, per frame and per
     clip: the dict `vmafkit predict --json` writes (`["clips"][0]["pred"]`, `["lower"]`, ...).
+    `load(models).predict(...)` returns the same as a `Prediction` and keeps the members loaded.
 
-    Give either `ref` and `dis` (scored with libvmaf first; the geometry options are `score`'s) or
-    `features`: a JSONL file or a list of rows holding the canonical-6. `encoder`/`preset`/`cq`
-    label the rows; a robust-recipe ensemble also answers without them. Rows outside what the
-    ensemble was trained on raise InputError unless `allow_out_of_domain` (then they are marked
-    and get no interval). An ensemble trained on subjective scores (`vmafkit subjective train`)
-    reads its own feature columns instead, takes no labels, and answers per clip on its scale
-    (`serve.subjective_predict`).
+    Give either `ref` and `dis` (scored with libvmaf first, `geometry` and `scoring` as for
+    `score`) or `features`: a JSONL file or a list of rows holding the canonical-6. `encoder`/
+    `preset`/`cq` label the rows; a robust-recipe ensemble also answers without them. Rows outside
+    what the ensemble was trained on raise InputError unless `allow_out_of_domain` (then they are
+    marked and get no interval). An ensemble trained on subjective scores (`vmafkit subjective
+    train`) reads its own feature columns instead, takes no labels, and answers per clip on its scale.
     """
-    if features is not None and (ref is not None or dis is not None):
-        raise InputError("give either features or ref and dis, not both")
-    ensemble = _load(models, model_id=model_id)
-    geometry: dict[str, Any] = {"width": width, "height": height, "pix_fmt": pix_fmt, "fps": fps}
-    geometry.update(max_frames=max_frames, ffmpeg=ffmpeg)
-    if scale is not None or resolution is not None:  # a VMAF ensemble's pair is scored as `score` does
-        geometry.update(scale=scale, resolution=None if resolution is None else parse_size(resolution))
-    return ensemble.predict(
-        features,
-        ref=ref,
-        dis=dis,
-        encoder=encoder,
-        preset=preset,
-        cq=cq,
-        coverage=coverage,
-        allow_out_of_domain=allow_out_of_domain,
-        **({} if features is not None else geometry),
-    ).to_json()
+    return (
+        _load(models, model_id=model_id)
+        .predict(
+            features,
+            ref=ref,
+            dis=dis,
+            encoder=encoder,
+            preset=preset,
+            cq=cq,
+            coverage=coverage,
+            allow_out_of_domain=allow_out_of_domain,
+            geometry=geometry,
+            scoring=scoring,
+            max_frames=max_frames,
+            ffmpeg=ffmpeg,
+        )
+        .to_json()
+    )
 
 
 @_checked
@@ -399,22 +371,15 @@ def run(
     *,
     ref_dir: PathLike | None = None,
     demo: bool = False,
-    encoders: Sequence[str] | str = "auto",
-    cqs: Sequence[int] = DEFAULT_CQS,
-    presets: Sequence[str] = DEFAULT_PRESETS,
+    grid: Grid = Grid(encoders=AUTO),
+    scoring: Scoring = Scoring(),
     seeds: Sequence[int] = DEFAULT_SEEDS,
-    recipe: str = "robust",
-    epochs: int | None = None,
-    batch_size: int | None = None,
-    lr: float | None = None,
-    weight_decay: float | None = None,
+    training: Training = Training(),
     max_frames: int | None = None,
     jobs: int | None = None,
     device: str = "auto",
     ffmpeg: str | None = None,
     scheduler: str | None = None,
-    resolutions: Sequence[int] | str = (),
-    scale: str | None = None,
     bundle: bool = True,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
@@ -423,22 +388,20 @@ def run(
     report -> bundle, into `out_dir`. A repeated call resumes at the first step whose inputs
     changed. Give `ref_dir` (reference clips) or `demo=True` (nine synthetic clips ffmpeg makes).
 
-    Returns a RunResult: `.verdict` ("PROMOTE"/"HOLD"), `.exit_code` (0/1, the command's),
-    `.steps`, `.bundle`, `.report`. `log` receives one line per step (default: silent).
-    `resolutions` and `scale`: the corpus's resolution ladder, as for `build_corpus`.
+    `grid`, `scoring` and `training` are `build_corpus`'s and `train_loso`'s (the grid's default
+    encoders here: "auto", this platform's that pass their probe). Returns a RunResult:
+    `.verdict` ("PROMOTE"/"HOLD"), `.exit_code` (0/1, the command's), `.steps`, `.bundle`,
+    `.report`. `log` receives one line per step (default: silent).
     """
     if demo and ref_dir is not None:
         raise InputError("give ref_dir or demo=True, not both")
-    if isinstance(encoders, str) and encoders.strip() != "auto":
-        encoders = _encoder_list(encoders, ffmpeg)
     opts = RunOptions(
         ref_dir=Path(ref_dir) if ref_dir is not None else None,
         out_dir=Path(out_dir),
-        encoders=encoders,
-        cqs=list(cqs),
-        presets=list(presets),
+        grid=grid,
+        scoring=scoring,
+        training=training,
         seeds=check_seeds(seeds, "seeds"),
-        recipe=recipe,
         jobs=jobs,
         max_frames=max_frames,
         device=device,
@@ -447,17 +410,7 @@ def run(
         demo=demo,
         progress=progress,
         bundle=bundle,
-        resolutions=parse_heights(resolutions) if resolutions else (),
-        scale=scale,
     )
-    if epochs is not None:
-        opts.epochs = epochs
-    if batch_size is not None:
-        opts.batch_size = batch_size
-    if lr is not None:
-        opts.lr = lr
-    if weight_decay is not None:
-        opts.weight_decay = weight_decay
     return run_pipeline(opts, log=log or (lambda message: None))
 
 
@@ -571,3 +524,213 @@ def registry_rollback(
     from vmafkit.serve.registry import rollback
 
     return rollback(registry, reason, ids=list(rows) if rows else None, ensemble=ensemble)
+
+
+# ----------------------------------------------------------------------------- host and bundles
+
+
+@_checked
+def doctor(
+    *,
+    encoders: Sequence[str] | None = None,
+    steps: Sequence[str] = ("corpus", "train", "export", "predict"),
+    ffmpeg: str | None = None,
+    vmaf_bin: str | None = None,
+) -> DoctorReport:
+    """This host's readiness, as `vmafkit doctor`: ffmpeg + libvmaf, each encoder's 1-frame probe
+    (`encoders`, default this platform's defaults), the Python modules `steps` need.
+    `.ok`, `.problems` (one line each), `.to_json()`. Nothing is raised for a host that is not ready."""
+    from vmafkit.host.doctor import diagnose
+
+    return diagnose(list(encoders) if encoders else None, list(steps), ffmpeg=ffmpeg, vmaf_bin=vmaf_bin)
+
+
+@_checked
+def platform(*, ffmpeg: str | None = None) -> PlatformInfo:
+    """This host's family and its default encoder candidates, as `vmafkit platform` (`.to_dict()`
+    is its JSON); with `ffmpeg`, the candidates that ffmpeg lacks are dropped."""
+    from vmafkit.host.platform import detect
+
+    return detect(ffmpeg=ffmpeg)
+
+
+@_checked
+def bundle(
+    out_dir: PathLike, out: PathLike, *, ffmpeg: str | None = None, env: Mapping[str, str] | None = None
+) -> Path:
+    """Bundle a run folder's verdict, seed reports, corpus, exports and report into the tarball
+    `out` with a manifest, as `vmafkit bundle` (under the folder's run lock, verified as written);
+    `env`: extra environment facts to record (`{"encoders": "libx264,libx265"}`). `make_bundle` is
+    the same without the lock, the ffmpeg record and the check."""
+    from vmafkit.bundle.pack import bundle_run_folder
+
+    return bundle_run_folder(out_dir, out, ffmpeg=ffmpeg, env=env)
+
+
+@_checked
+def verify(bundle: PathLike, *, max_bytes: int | None = None, max_members: int | None = None) -> VerifyReport:
+    """Every member's size and sha256 against the bundle's manifest, as `vmafkit verify`: `.ok`,
+    `.problems`, `.exit_code` (0 ok, 1 mismatch), `.to_dict()`. An unreadable or hostile bundle
+    raises InputError; `max_bytes`/`max_members` bound what is read (default 8 GiB, 100,000)."""
+    from vmafkit.bundle.reading import verify_bundle
+
+    return verify_bundle(bundle, limits=_bundle_limits(max_bytes, max_members))
+
+
+@_checked
+def extract(bundle: PathLike, out: PathLike, *, max_bytes: int | None = None, max_members: int | None = None) -> Path:
+    """Extract a bundle into `out` (new or empty) safely, verified first, as `vmafkit extract`."""
+    from vmafkit.bundle.reading import safe_extract
+
+    return safe_extract(bundle, out, limits=_bundle_limits(max_bytes, max_members))
+
+
+def _bundle_limits(max_bytes: int | None, max_members: int | None) -> Limits:
+    from vmafkit.bundle.reading import Limits
+
+    default = Limits()
+    return Limits(max_bytes or default.max_total_bytes, max_members or default.max_members)
+
+
+@_checked
+def compare(
+    a: PathLike,
+    b: PathLike,
+    *,
+    tolerance: float = bundle_layout.DEFAULT_TOLERANCE,
+    n_bootstrap: int = bundle_layout.DEFAULT_BOOTSTRAP,
+    confidence: float = bundle_layout.DEFAULT_CONFIDENCE,
+    seed: int = bundle_layout.DEFAULT_BOOTSTRAP_SEED,
+) -> CompareReport:
+    """Are two sites' bundles the same finding? As `vmafkit compare`: `.agree`, `.reason`, the
+    per-seed and per-fold PLCCs and a paired bootstrap CI of the mean PLCC difference."""
+    from vmafkit.bundle.compare import compare_bundles
+
+    return compare_bundles(a, b, tolerance, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed)
+
+
+@_checked
+def pack_corpus(
+    ref_dir: PathLike, out: PathLike, *, ffmpeg: str | None = None, log: Callable[[str], None] | None = None
+) -> list[dict[str, Any]]:
+    """Pack reference clips losslessly (FFV1/mkv) into `out` with a verified manifest.jsonl, as
+    `vmafkit pack-corpus`; returns the manifest entries. `log` receives one line per clip."""
+    from vmafkit.bundle.refpack import pack_corpus as _pack_corpus
+
+    return _pack_corpus(ref_dir, out, ffmpeg=ffmpeg, log=log or (lambda message: None))
+
+
+@_checked
+def extract_corpus(
+    corpus: PathLike, out: PathLike, *, ffmpeg: str | None = None, log: Callable[[str], None] | None = None
+) -> list[Path]:
+    """Restore a packed corpus's reference clips into `out`, each verified against its sha256, as
+    `vmafkit extract-corpus`; returns their paths."""
+    from vmafkit.bundle.refpack import extract_corpus as _extract_corpus
+
+    return _extract_corpus(corpus, out, ffmpeg=ffmpeg, log=log or (lambda message: None))
+
+
+@_checked
+def dist(out: PathLike, *, project: PathLike | None = None, wheel: PathLike | None = None) -> Path:
+    """Write the portable kit (wheel, pinned requirements, README runbook, START.md), as `vmafkit
+    dist`; `wheel` skips building one, `project` is the source checkout (default: vmafkit's own)."""
+    from vmafkit.bundle.kit import make_dist
+
+    return make_dist(out, project=project, wheel=wheel)
+
+
+# ----------------------------------------------------------------------------- subjective scores
+
+
+@_checked
+def subjective_train(
+    out: PathLike,
+    *,
+    dataset: PathLike | None = None,
+    table: PathLike | None = None,
+    features: Sequence[str] | str | None = None,
+    target: str | None = None,
+    group: str | None = None,
+    id_column: str | None = None,
+    score_scale: str | None = None,
+    score_scale_range: Sequence[float] | None = None,
+    seeds: Sequence[int] = DEFAULT_SEEDS,
+    training: Training = SUBJECTIVE_TRAINING,
+    bootstrap: int = T.SUBJECTIVE_BOOTSTRAP,
+    coverage: float = T.DEFAULT_COVERAGE,
+    device: str = "cpu",
+    workers: int | None = None,
+    jobs: int | None = None,
+    max_frames: int | None = None,
+    ffmpeg: str | None = None,
+    vmaf_bin: str | None = None,
+    cache_dir: PathLike | None = None,
+    scale: str | None = None,
+    progress: bool = False,
+    argv: Sequence[str] | None = None,
+) -> SubjectiveResult:
+    """Train against subjective scores (MOS/DMOS), as `vmafkit subjective train`: leave-one-content-
+    out, the ensemble, nu-SVR (libvmaf's recipe), a linear model [and stock VMAF through a
+    logistic], with bootstrap intervals over contents, into the folder `out`.
+
+    Give `dataset` (video pairs with scores: libvmaf scores them, cached in `cache_dir`; `jobs`,
+    `max_frames`, `ffmpeg`, `vmaf_bin` and `scale`, the upscaling filter for a distorted clip of
+    another size, go with it) or `table` (a feature table, with `features` (its columns), `target`,
+    `group` (the content column) and `id_column`). `score_scale` ("mos-1-5", ...) or
+    `score_scale_range` ((low, high)) says the scores' scale. `training`: the hyperparameters
+    (the recipe is the seed kit's: there are no codec labels to mask). Returns the result
+    (`.report`, `.report_path`, `.table`); `write_verdict(out)` then gates it.
+    """
+    from vmafkit.subjective.run import Options, train_from_dataset, train_from_table
+    from vmafkit.subjective.scale import resolve_scale
+
+    if (dataset is None) == (table is None):
+        raise InputError("give exactly one of --dataset (videos) or --table (a feature table)")
+    if training.recipe != SUBJECTIVE_TRAINING.recipe:
+        raise InputError("subjective_train(): training.recipe must be 'seed': a subjective model has no codec labels")
+    table_only = {"features": features, "target": target, "group": group, "id_column": id_column}
+    video_only: dict[str, Any] = {"jobs": jobs, "max_frames": max_frames, "ffmpeg": ffmpeg, "vmaf_bin": vmaf_bin}
+    video_only.update(cache_dir=cache_dir, scale=scale)
+    misplaced = [k for k, v in (table_only if dataset is not None else video_only).items() if v is not None]
+    if misplaced:
+        spelled = ", ".join(f"--{name.replace('_', '-')}" for name in misplaced)
+        kind = "--table" if dataset is not None else "--dataset"
+        raise InputError(f"{spelled} go with {kind}" + _SUBJECTIVE_DATASET_HINT * (dataset is not None))
+    missing = [f"--{k}" for k in ("features", "target", "group") if table is not None and not table_only[k]]
+    if missing:
+        raise InputError(f"--table needs {', '.join(missing)}")
+    if score_scale_range is not None and len(score_scale_range) != 2:
+        raise InputError(f"--score-scale-range: expected LOW,HIGH, got {list(score_scale_range)!r}")
+    scale_range = None if score_scale_range is None else (float(score_scale_range[0]), float(score_scale_range[1]))
+    score = resolve_scale(score_scale, value_range=scale_range) if (score_scale or scale_range) else None
+    opts = Options(
+        seeds=check_seeds(seeds, "seeds"),
+        recipe=training.to_recipe(),
+        device=device,
+        workers=workers,
+        n_boot=bootstrap,
+        coverage=coverage,
+        progress=progress,
+        argv=None if argv is None else list(argv),
+    )
+    if dataset is not None:
+        return train_from_dataset(
+            dataset, out, opts, scale=score, ffmpeg=ffmpeg, vmaf_bin=vmaf_bin, jobs=jobs, max_frames=max_frames,
+            cache_dir=cache_dir, scale_filter=scale,
+        )  # fmt: skip
+    assert table is not None and target is not None and group is not None and features is not None
+    columns = [c.strip() for c in features.split(",") if c.strip()] if isinstance(features, str) else list(features)
+    return train_from_table(table, columns, target, group, out, opts, scale=score, id_column=id_column)
+
+
+_SUBJECTIVE_DATASET_HINT = "; --dataset uses libvmaf's canonical-6, the pairs' score and content"
+
+
+@_checked
+def subjective_gate(out_dir: PathLike) -> dict[str, Any]:
+    """Re-derive the subjective gate from a `subjective_train` folder's held-out predictions, as
+    `vmafkit subjective gate`: `["gate"]["passed"]`, `["gate"]["verdict"]`, its checks."""
+    from vmafkit.subjective.recheck import recheck
+
+    return recheck(out_dir)

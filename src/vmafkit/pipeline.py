@@ -16,6 +16,7 @@ litter of killed runs (cell work folders, temp files) is swept at the start of t
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -27,29 +28,27 @@ from pathlib import Path
 from typing import Any
 
 from vmafkit import layout
+from vmafkit.corpus.grid import AUTO, Grid
 from vmafkit.errors import EXIT_HOLD, EXIT_OK, InputError, not_a_folder
 from vmafkit.io import atomic_write_json, exclusive_lock, read_json, sha256_file
-from vmafkit.media.encoders import DEFAULT_CQS, DEFAULT_PRESETS
+from vmafkit.media.options import Scoring
 from vmafkit.media.sources import snapshot_folder
-from vmafkit.train.recipe import DEFAULT_SEEDS, Recipe
+from vmafkit.train.recipe import DEFAULT_SEEDS, Training
 
 STATE_SCHEMA = "vmafkit-pipeline-v1"
-_RECIPE = Recipe()
 
 
 @dataclass
 class RunOptions:
+    """What `vmafkit run` (and `vmafkit.run`) was asked: the typed option objects the commands share
+    (`Grid`, `Scoring`, `Training`) and the run's own settings."""
+
     ref_dir: Path | None
     out_dir: Path
-    encoders: Sequence[str] | str = "auto"
-    cqs: Sequence[int] = DEFAULT_CQS
-    presets: Sequence[str] = DEFAULT_PRESETS
+    grid: Grid = field(default_factory=lambda: Grid(encoders=AUTO))
+    scoring: Scoring = field(default_factory=Scoring)
+    training: Training = field(default_factory=Training)
     seeds: Sequence[int] = DEFAULT_SEEDS
-    epochs: int = _RECIPE.epochs
-    batch_size: int = _RECIPE.batch_size
-    lr: float = _RECIPE.lr
-    weight_decay: float = _RECIPE.weight_decay
-    recipe: str = _RECIPE.name
     jobs: int | None = None
     max_frames: int | None = None
     device: str = "auto"
@@ -58,8 +57,6 @@ class RunOptions:
     demo: bool = False
     progress: bool = True
     bundle: bool = True
-    resolutions: Sequence[int] = ()  # the corpus's resolution ladder (rung heights); () = none
-    scale: str | None = None  # the ladder's scale filter; None = bicubic
 
 
 @dataclass
@@ -214,28 +211,18 @@ def validate_options(opts: RunOptions) -> None:
     """Every option value, checked before anything is written: a refused run leaves nothing."""
     from vmafkit.train.loso import check_recipe, check_seeds
 
-    if not list(opts.cqs):
-        raise InputError("no cq values given (--cqs)")
-    if not list(opts.presets):
-        raise InputError("no presets given (--presets)")
     if opts.max_frames is not None and opts.max_frames < 1:
         raise InputError(f"--max-frames must be at least 1, got {opts.max_frames}")
     if opts.jobs is not None and opts.jobs < 1:
         raise InputError(f"--jobs must be at least 1, got {opts.jobs}")
     check_seeds(opts.seeds)
-    try:
-        recipe = Recipe.named(
-            opts.recipe, epochs=opts.epochs, batch_size=opts.batch_size, lr=opts.lr, weight_decay=opts.weight_decay
-        )
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
-    check_recipe(recipe)
+    check_recipe(opts.training.to_recipe())
     if not opts.scheduler:
         from vmafkit.train.ensemble import resolve_device
 
         resolve_device(opts.device)  # --device cuda without a GPU: refused now, not after the corpus
-    if not _is_auto(opts.encoders):
-        check_cell_values(list(opts.encoders), opts.cqs, opts.presets)
+    if not opts.grid.auto_encoders:
+        check_cell_values(list(opts.grid.encoders), opts.grid.cqs, opts.grid.presets)
     if not opts.demo:
         if opts.ref_dir is None:
             raise InputError("give --ref-dir DIR (a folder of reference clips) or --demo")
@@ -289,8 +276,8 @@ def run_pipeline(opts: RunOptions, log: Callable[[str], None] = print) -> RunRes
         try:
             _check_out_dir(out_dir, locked=True)
             ref_dir = _reference_folder(opts, out_dir, log)
-            encoders, family = resolve_encoders(opts.encoders, opts.ffmpeg)
-            check_cell_values(encoders, opts.cqs, opts.presets)
+            encoders, family = resolve_encoders(opts.grid.encoders, opts.ffmpeg)
+            check_cell_values(encoders, opts.grid.cqs, opts.grid.presets)
             sources = _sources(opts, ref_dir)
             ledger = StepLedger(out_dir, {"ref_dir": "demo" if opts.demo else str(ref_dir)})
             if not ours or ledger.adopted:
@@ -427,33 +414,36 @@ def _corpus_step(ledger, opts, ref_dir, sources, corpus, encoders, log) -> str:
     ff = find_ffmpeg(opts.ffmpeg)
     params = {
         "encoders": list(encoders),
-        "cqs": list(opts.cqs),
-        "presets": list(opts.presets),
+        "cqs": list(opts.grid.cqs),
+        "presets": list(opts.grid.presets),
         "max_frames": opts.max_frames,
         "ffmpeg": ff.version,
         "libvmaf": ff.libvmaf_version,
         "sources": {s.name: [s.sha256, s.group] for s in sources},
     }
-    if opts.resolutions:  # only then: the corpus step of a run without a ladder keeps its fingerprint
-        params["resolutions"] = list(opts.resolutions)
-        params["scale"] = opts.scale
+    # only when given: the corpus step of a run without a ladder or another scoring keeps its fingerprint
+    if opts.grid.resolutions:
+        params["resolutions"] = list(opts.grid.resolutions)
+        params["scale"] = opts.scoring.scale
+    if not dataclasses.replace(opts.scoring, scale=None).is_default:
+        params["scoring"] = opts.scoring.as_kwargs()
 
     def action():
         corpus.parent.mkdir(parents=True, exist_ok=True)
         built = build_corpus(
             ref_dir,
             encoders,
-            opts.cqs,
+            opts.grid.cqs,
             corpus,
-            presets=opts.presets,
+            presets=opts.grid.presets,
             jobs=opts.jobs,
             max_frames=opts.max_frames,
             ffmpeg=opts.ffmpeg,
             progress=opts.progress,
             scheduler=opts.scheduler,
             sources=sources,
-            resolutions=opts.resolutions,
-            scale=opts.scale,
+            resolutions=opts.grid.heights,
+            **opts.scoring.as_kwargs(),
         )
         log(f"corpus: {built.n_rows} rows, {built.n_cells} cells ({built.cells_cached} cached)")
         return [corpus], built.to_json()
@@ -465,9 +455,7 @@ def _train_step(ledger, opts, corpus, loso, log) -> str:
     from vmafkit.train.fold_members import FORMAT as FOLD_MEMBERS_FORMAT
     from vmafkit.train.loso import train_loso
 
-    recipe = Recipe.named(
-        opts.recipe, epochs=opts.epochs, batch_size=opts.batch_size, lr=opts.lr, weight_decay=opts.weight_decay
-    )
+    recipe = opts.training.to_recipe()
     # `evidence`: a LOSO folder of an older vmafkit keeps no fold members, and export refuses its
     # verdict; naming what train writes makes a resumed run of such a folder retrain
     params = {

@@ -284,3 +284,18 @@ def check_api_arguments(function: str, arguments: Mapping[str, Any], hints: Mapp
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_fields(options: Any) -> None:
+    """A typed options object (a dataclass such as `media.options.Scoring`) checked the way the API
+    checks its arguments: each field against its annotation and API_RANGES, one InputError naming
+    the class and the field (`Scoring(): subsample must be in [1, 1e+06], got 0`)."""
+    import dataclasses
+    import sys
+    import typing
+
+    cls = type(options)
+    module = sys.modules[cls.__module__].__dict__
+    hints = typing.get_type_hints(cls, globalns=module)
+    values = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)}
+    check_api_arguments(cls.__name__, values, hints)

@@ -101,21 +101,44 @@ def test_gate_and_verdict_on_known_plccs(tmp_path):
 
 def test_train_loso_takes_recipe_overrides(tmp_path, synthetic_corpus):
     corpus = synthetic_corpus(**{**TRAINER_SHAPE, "frames": 6})  # 108 rows
-    paths = vmafkit.train_loso(corpus, tmp_path / "loso", seeds=[4], recipe="seed", epochs=1, lr=5e-3, device="cpu")
+    training = vmafkit.Training(recipe="seed", epochs=1, lr=5e-3)
+    paths = vmafkit.train_loso(corpus, tmp_path / "loso", seeds=[4], training=training, device="cpu")
     assert [p.name for p in paths] == ["loso_seed4.json"]
     report = json.loads(paths[0].read_text())
     assert (report["epochs"], report["lr"], report["batch_size"]) == (1, 5e-3, 32)  # 32: the recipe's default batch
     assert report["recipe"]["label_mask_rate"] == 0.0  # the seed kit's recipe masks no labels
-    with pytest.raises(InputError, match="unknown recipe 'fancy'"):
-        vmafkit.train_loso(corpus, tmp_path / "other", seeds=[0], recipe="fancy")
+    with pytest.raises(InputError, match="Training\\(\\): recipe must be one of robust, seed, got 'fancy'"):
+        vmafkit.train_loso(corpus, tmp_path / "other", seeds=[0], training=vmafkit.Training(recipe="fancy"))
     assert not (tmp_path / "other").exists()
+
+
+def test_the_flat_keywords_of_before_0_2_still_work_for_one_release(tmp_path, synthetic_corpus):
+    """`train_loso(..., recipe="seed", epochs=1)` (the spelling before the option objects) trains
+    exactly what `training=Training(recipe="seed", epochs=1)` trains, and warns once, naming the new
+    spelling; the flat keywords and the object together are refused."""
+    corpus = synthetic_corpus(**{**TRAINER_SHAPE, "frames": 6})
+    with pytest.warns(DeprecationWarning, match=r"pass training=vmafkit.Training\(recipe=..., epochs=...\)") as caught:
+        old = vmafkit.train_loso(corpus, tmp_path / "old", seeds=[4], recipe="seed", epochs=1, device="cpu")
+    assert len(caught) == 1
+    new = vmafkit.train_loso(
+        corpus, tmp_path / "new", seeds=[4], training=vmafkit.Training(recipe="seed", epochs=1), device="cpu"
+    )
+    old_report, new_report = (json.loads(r.reports[0].read_text()) for r in (old, new))
+    assert old_report["recipe"] == new_report["recipe"] and old_report["recipe"]["epochs"] == 1
+    assert old_report["folds"] == new_report["folds"]
+    with pytest.raises(InputError, match="give training= or its fields \\(epochs\\), not both"):
+        vmafkit.train_loso(corpus, tmp_path / "both", epochs=1, training=vmafkit.Training())
+    with pytest.warns(DeprecationWarning, match=r"run\(cqs=...\) is deprecated"):
+        with pytest.raises(InputError, match="Grid\\(\\): cqs is empty"):
+            vmafkit.run(tmp_path / "run", demo=True, cqs=[])
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_runs_objects_chain_with_their_seeds(tmp_path, synthetic_corpus):
     """What train_loso returns is what gate and write_verdict take: its folder and its seeds (the
     folder alone means DEFAULT_SEEDS, which this folder lacks)."""
     corpus = synthetic_corpus(**{**TRAINER_SHAPE, "frames": 6})
-    trained = vmafkit.train_loso(corpus, tmp_path / "loso", seeds=[4, 7], epochs=2, device="cpu")
+    trained = vmafkit.train_loso(corpus, tmp_path / "loso", seeds=[4, 7], training=vmafkit.Training(epochs=2), device="cpu")
     assert trained.seeds == (4, 7) and trained.loso_dir == tmp_path / "loso"
     assert trained.to_json()["reports"] == [str(tmp_path / "loso" / f"loso_seed{s}.json") for s in (4, 7)]
     gate = vmafkit.gate(trained)

@@ -536,3 +536,56 @@ def make_bundle(
                         if reader.digest.hexdigest() != entry["sha256"] or src.read(1):
                             raise InputError("changed while bundling; re-run bundle", path=selection.files[rel])
     return tarball
+
+
+def bundle_run_folder(
+    out_dir: str | Path, tarball: str | Path, *, ffmpeg: str | None = None, env: Mapping[str, str] | None = None
+) -> Path:
+    """`vmafkit bundle`: `make_bundle` under OUT's run lock (a `vmafkit run` still writing OUT is
+    refused, never half-bundled; a read-only OUT, such as an extracted bundle, is bundled unlocked),
+    with the versions of the ffmpeg vmafkit finds (or `ffmpeg`) and `env`'s extra facts recorded
+    (`encoders` as a comma-separated list), then verified as written."""
+    from vmafkit.bundle.reading import verify_bundle
+
+    extra: dict[str, Any] = _ffmpeg_record(ffmpeg)
+    for key, value in (env or {}).items():
+        extra[key] = [v for v in value.split(",") if v] if key == "encoders" else value
+    with _run_lock_if_writable(Path(out_dir)):
+        path = make_bundle(out_dir, tarball, extra_env=extra)
+    report = verify_bundle(path)
+    if not report.ok:  # pragma: no cover - would be a bug in make_bundle
+        raise InputError(f"the bundle just written does not verify: {report.problems[0]}", path=path)
+    return path
+
+
+def _ffmpeg_record(ffmpeg: str | None) -> dict[str, Any]:
+    """ffmpeg / libvmaf versions for the environment record; a missing ffmpeg must not stop bundling."""
+    from vmafkit.media.ffmpeg import find_ffmpeg
+
+    try:
+        found = find_ffmpeg(ffmpeg, require_libvmaf=False)
+    except Exception as exc:  # noqa: BLE001 - recorded instead
+        return {"ffmpeg_error": str(exc)}
+    return {"ffmpeg_path": found.path, "ffmpeg_version": found.version, "libvmaf_version": found.libvmaf_version}
+
+
+@contextlib.contextmanager
+def _run_lock_if_writable(out_dir: Path):
+    from vmafkit.errors import LockBusy
+    from vmafkit.io import exclusive_lock
+
+    if not out_dir.is_dir():
+        yield
+        return
+    try:
+        lock = exclusive_lock(out_dir)
+        lock.__enter__()
+    except LockBusy:
+        raise
+    except OSError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.__exit__(None, None, None)

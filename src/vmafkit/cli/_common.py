@@ -86,6 +86,9 @@ class VmafkitGroup(click.Group):
                 message = f"{message.rstrip('.')}; {hint}"
             click.echo(f"vmafkit: error: {message} (see `{where} --help`)", err=True)
             sys.exit(EXIT_INPUT)
+        except VmafkitError as refused:  # an option object refused as the flags became it (options.collected)
+            click.echo(f"vmafkit: error: {refused}", err=True)
+            sys.exit(refused.exit_code)
         except Exception as exc:  # noqa: BLE001 - only storage failures are mapped; the rest re-raise
             err = storage_error(exc) or path_error(exc)
             if err is None:

@@ -8,22 +8,19 @@ import click
 
 from vmafkit import layout
 from vmafkit import validation as V
-from vmafkit.cli._common import int_list, run_command, split_list
+from vmafkit.cli._common import run_command
 from vmafkit.cli.options import (
     check_outputs,
     emit_json,
     ffmpeg_option,
     grid_options,
     json_option,
-    libvmaf_options,
     max_frames_option,
     out_option,
     progress_option,
     quiet_alias,
-    resolution_option,
-    resolutions_option,
-    scale_option,
     scheduler_option,
+    scoring_options,
     vmaf_bin_option,
 )
 from vmafkit.errors import EXIT_OK, InputError
@@ -33,14 +30,16 @@ CORPUS_SUFFIXES = (".jsonl", ".parquet")
 
 @click.command("corpus")
 @click.option("--ref-dir", required=True, help="Folder of reference clips (.y4m, .yuv, any container).")
-@click.option("--encoders", default="libx264", show_default=True, help="Comma-separated encoders.")
-@grid_options
+@grid_options(
+    encoders="libx264",
+    encoders_help="Comma-separated encoders, or auto = this platform's defaults that pass their probe.",
+)
 @out_option(f"Corpus JSONL to write ({layout.CORPUS_FILE}).")
 @click.option("--jobs", type=click.IntRange(*V.JOBS_RANGE), help="Cells in parallel (default: the usable cores).")
 @max_frames_option
 @ffmpeg_option
 @vmaf_bin_option
-@libvmaf_options
+@scoring_options()
 @click.option(
     "--encoder-threads",
     type=click.IntRange(*V.ENCODER_THREADS_RANGE),
@@ -48,42 +47,19 @@ CORPUS_SUFFIXES = (".jsonl", ".parquet")
     show_default=True,
     help="Threads per encode; part of each cell's identity, since encoders' output depends on it.",
 )
-@resolutions_option
-@scale_option
-@resolution_option
 @scheduler_option
 @progress_option
 @quiet_alias
 @run_command
-def corpus_cmd(
-    ref_dir,
-    encoders,
-    cqs,
-    presets,
-    out,
-    jobs,
-    max_frames,
-    ffmpeg,
-    vmaf_bin,
-    vmaf_model,
-    metrics,
-    subsample,
-    encoder_threads,
-    resolutions,
-    scale,
-    resolution,
-    scheduler,
-    progress,
-):
+def corpus_cmd(ref_dir, grid, out, jobs, max_frames, ffmpeg, vmaf_bin, scoring, encoder_threads, scheduler, progress):
     """Encode every (source, encoder, preset, cq[, ladder rung]) cell and score every frame with libvmaf."""
-    from vmafkit.corpus.build import build_corpus
+    from vmafkit import api
 
-    result = build_corpus(
+    result = api.build_corpus(
         ref_dir,
-        split_list(encoders),
-        int_list(cqs, "--cqs"),
         out,
-        presets=split_list(presets),
+        grid=grid,
+        scoring=scoring,
         jobs=jobs,
         max_frames=max_frames,
         ffmpeg=ffmpeg,
@@ -91,12 +67,6 @@ def corpus_cmd(
         progress=progress,
         scheduler=scheduler,
         encoder_threads=encoder_threads,
-        vmaf_model=vmaf_model,
-        metrics=metrics,
-        subsample=subsample,
-        resolutions=resolutions or (),
-        scale=scale,
-        resolution=resolution,
     )
     click.echo(
         f"{result.n_rows} rows from {result.n_cells} cells ({result.cells_cached} cached, "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -10,22 +9,16 @@ from typing import Any
 import click
 
 from vmafkit import validation as V
+from vmafkit.bundle.layout import DEFAULT_BOOTSTRAP, DEFAULT_BOOTSTRAP_SEED, DEFAULT_CONFIDENCE, DEFAULT_TOLERANCE
 from vmafkit.cli._common import FiniteFloatRange, run_command
 from vmafkit.cli.options import check_outputs, emit_json, ffmpeg_option, json_option, out_option
-from vmafkit.errors import EXIT_HOLD, EXIT_OK, LockBusy
-from vmafkit.thresholds import PLCC_SPREAD_MAX
+from vmafkit.errors import EXIT_HOLD, EXIT_OK
 
 
 def _console():
     from rich.console import Console
 
     return Console(highlight=False, soft_wrap=True)
-
-
-def _limits(max_bytes: int | None, max_members: int | None):
-    from vmafkit.bundle import DEFAULT_MAX_MEMBERS, DEFAULT_MAX_TOTAL_BYTES, Limits
-
-    return Limits(max_bytes or DEFAULT_MAX_TOTAL_BYTES, max_members or DEFAULT_MAX_MEMBERS)
 
 
 _limit_options = [
@@ -61,41 +54,6 @@ def _fmt(value: Any, digits: int = 4, signed: bool = False) -> str:
     return str(value)
 
 
-def _ffmpeg_env(ffmpeg: str | None) -> dict[str, Any]:
-    """ffmpeg / libvmaf versions for the environment record, from the lead's locator if present."""
-    try:
-        from vmafkit.media.ffmpeg import find_ffmpeg
-    except ImportError:
-        return {}
-    try:
-        found = find_ffmpeg(ffmpeg, require_libvmaf=False)
-    except Exception as exc:  # noqa: BLE001 - a missing ffmpeg must not stop bundling
-        return {"ffmpeg_error": str(exc)}
-    return {"ffmpeg_path": found.path, "ffmpeg_version": found.version, "libvmaf_version": found.libvmaf_version}
-
-
-@contextlib.contextmanager
-def _out_lock(out_dir: Path):
-    """Hold OUT's run lock while bundling; a read-only OUT (an extracted bundle) is bundled unlocked."""
-    from vmafkit.io import exclusive_lock
-
-    if not out_dir.is_dir():
-        yield
-        return
-    try:
-        lock = exclusive_lock(out_dir)
-        lock.__enter__()
-    except LockBusy:
-        raise
-    except OSError:
-        yield
-        return
-    try:
-        yield
-    finally:
-        lock.__exit__(None, None, None)
-
-
 def register(main: click.Group) -> None:
     @main.command("platform")
     @json_option
@@ -105,9 +63,9 @@ def register(main: click.Group) -> None:
         """Print this host's family and its default encoder candidates.
 
         With --ffmpeg, also list that ffmpeg's encoders and drop the candidates it lacks."""
-        from vmafkit.host.platform import detect
+        from vmafkit import api
 
-        info = detect(ffmpeg=ffmpeg)
+        info = api.platform(ffmpeg=ffmpeg)
         if emit_json(info.to_dict(), json_to):
             return EXIT_OK
         console = _console()
@@ -126,30 +84,27 @@ def register(main: click.Group) -> None:
     @ffmpeg_option
     @click.option(
         "--env",
-        "env_items",
+        "env",
         multiple=True,
         metavar="KEY=VALUE",
         help="Extra environment fact to record (repeatable), e.g. --env encoders=libx264.",
     )
     @run_command
-    def bundle_cmd(out_dir: Path, out: Path, ffmpeg: str | None, env_items: tuple[str, ...]) -> int:
+    def bundle_cmd(out_dir: Path, out: Path, ffmpeg: str | None, env: tuple[str, ...]) -> int:
         """Bundle OUT_DIR's verdict, seed reports, corpus, exports and report, with a manifest
         (and the versions of the ffmpeg that --ffmpeg names, or that vmafkit finds)."""
-        from vmafkit.bundle import make_bundle, verify_bundle
+        from vmafkit import api
         from vmafkit.errors import InputError
         from vmafkit.io import sha256_file
 
-        extra: dict[str, Any] = _ffmpeg_env(ffmpeg)
-        for item in env_items:
+        facts: dict[str, str] = {}
+        for item in env:
             key, sep, value = item.partition("=")
             if not sep or not key:
                 raise InputError(f"--env expects KEY=VALUE, got {item!r}")
-            extra[key] = [v for v in value.split(",") if v] if key == "encoders" else value
-        with _out_lock(out_dir):  # a `vmafkit run` still writing OUT holds it: refuse, never half-bundle
-            path = make_bundle(out_dir, out, extra_env=extra)
-        report = verify_bundle(path)
-        if not report.ok:  # pragma: no cover - would be a bug in make_bundle
-            raise InputError(f"the bundle just written does not verify: {report.problems[0]}", path=path)
+            facts[key] = value
+        path = api.bundle(out_dir, out, ffmpeg=ffmpeg, env=facts)
+        report = api.verify(path)
         click.echo(f"bundle: {path} ({report.verdict}, {report.n_files} files, sha256 {sha256_file(path)})")
         return EXIT_OK
 
@@ -160,10 +115,10 @@ def register(main: click.Group) -> None:
     @run_command
     def verify_cmd(bundle: Path, json_to: str | None, max_bytes: int | None, max_members: int | None) -> int:
         """Check every file's size and sha256 against the manifest. Exit 0 ok, 1 mismatch, 2 unreadable."""
-        from vmafkit.bundle import verify_bundle
+        from vmafkit import api
 
         check_outputs({"BUNDLE": bundle}, {"--json": json_to})
-        report = verify_bundle(bundle, limits=_limits(max_bytes, max_members))
+        report = api.verify(bundle, max_bytes=max_bytes, max_members=max_members)
         if not emit_json(report.to_dict(), json_to):
             _print_verify(bundle, report)
         return report.exit_code
@@ -175,9 +130,9 @@ def register(main: click.Group) -> None:
     @run_command
     def extract_cmd(bundle: Path, out: Path, max_bytes: int | None, max_members: int | None) -> int:
         """Extract a bundle safely (no `..`, absolute paths, links or devices; verified first)."""
-        from vmafkit.bundle import safe_extract
+        from vmafkit import api
 
-        safe_extract(bundle, out, limits=_limits(max_bytes, max_members))
+        api.extract(bundle, out, max_bytes=max_bytes, max_members=max_members)
         click.echo(f"extracted {bundle} -> {out} (verified)")
         return EXIT_OK
 
@@ -187,27 +142,36 @@ def register(main: click.Group) -> None:
     @click.option(
         "--tolerance",
         type=FiniteFloatRange(min=0),
-        default=PLCC_SPREAD_MAX,
+        default=DEFAULT_TOLERANCE,
         show_default=True,
         help="Largest |mean PLCC difference| that still counts as the same finding.",
     )
     @click.option(
-        "--bootstrap", "n_bootstrap", type=click.IntRange(*V.BOOTSTRAP_RANGE), default=2000, show_default=True
+        "--bootstrap",
+        "n_bootstrap",
+        type=click.IntRange(*V.BOOTSTRAP_RANGE),
+        default=DEFAULT_BOOTSTRAP,
+        show_default=True,
+        help="Bootstrap resamples of the folds.",
     )
     @click.option(
-        "--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95, show_default=True
+        "--confidence",
+        type=click.FloatRange(0, 1, min_open=True, max_open=True),
+        default=DEFAULT_CONFIDENCE,
+        show_default=True,
+        help="Confidence level of the difference's interval.",
     )
-    @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap RNG seed.")
+    @click.option("--seed", type=int, default=DEFAULT_BOOTSTRAP_SEED, show_default=True, help="Bootstrap RNG seed.")
     @json_option
     @run_command
     def compare_cmd(
         a: Path, b: Path, tolerance: float, n_bootstrap: int, confidence: float, seed: int, json_to: str | None
     ) -> int:
         """Are two sites' bundles the same finding? Exit 0 agree, 1 differ, 2 unreadable."""
-        from vmafkit.bundle import compare_bundles
+        from vmafkit import api
 
         check_outputs({"A": a, "B": b}, {"--json": json_to})
-        report = compare_bundles(a, b, tolerance, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed)
+        report = api.compare(a, b, tolerance=tolerance, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed)
         if not emit_json(report.to_dict(), json_to):
             _print_compare(report)
         return EXIT_OK if report.agree else EXIT_HOLD
@@ -221,9 +185,9 @@ def register(main: click.Group) -> None:
     @run_command
     def pack_corpus_cmd(ref_dir: Path, out: Path, ffmpeg: str | None) -> int:
         """Pack reference clips losslessly (FFV1/mkv) with a verified manifest.jsonl."""
-        from vmafkit.bundle.refpack import pack_corpus
+        from vmafkit import api
 
-        entries = pack_corpus(ref_dir, out, ffmpeg=ffmpeg, log=click.echo)
+        entries = api.pack_corpus(ref_dir, out, ffmpeg=ffmpeg, log=click.echo)
         before = sum(e["size"] for e in entries)
         after = sum(e["packed_size"] for e in entries)
         click.echo(f"packed {len(entries)} clip(s) into {out}: {before} -> {after} bytes")
@@ -236,9 +200,9 @@ def register(main: click.Group) -> None:
     @run_command
     def extract_corpus_cmd(corpus: Path, out: Path, ffmpeg: str | None) -> int:
         """Restore a packed corpus's reference clips, each verified against its sha256."""
-        from vmafkit.bundle.refpack import extract_corpus
+        from vmafkit import api
 
-        written = extract_corpus(corpus, out, ffmpeg=ffmpeg, log=click.echo)
+        written = api.extract_corpus(corpus, out, ffmpeg=ffmpeg, log=click.echo)
         click.echo(f"restored {len(written)} clip(s) into {out} (all verified)")
         return EXIT_OK
 
@@ -259,10 +223,10 @@ def register(main: click.Group) -> None:
     @run_command
     def dist_cmd(out: Path, project: Path | None, wheel: Path | None) -> int:
         """Write the portable kit: wheel, pinned requirements, README runbook, START.md."""
-        from vmafkit.bundle.kit import make_dist
+        from vmafkit import api
         from vmafkit.io import sha256_file
 
-        path = make_dist(out, project=project, wheel=wheel)
+        path = api.dist(out, project=project, wheel=wheel)
         click.echo(f"kit: {path} (sha256 {sha256_file(path)})")
         return EXIT_OK
 

@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vmafkit import validation as V
-from vmafkit.cli._common import FiniteFloatRange, run_command, split_list
+from vmafkit.cli._common import run_command, split_list
 from vmafkit.cli.options import (
     STDOUT,
     check_outputs,
@@ -15,11 +15,10 @@ from vmafkit.cli.options import (
     emit_csv,
     emit_json,
     ffmpeg_option,
+    geometry_options,
     json_option,
-    libvmaf_options,
     max_frames_option,
-    resolution_option,
-    scale_option,
+    scoring_options,
     vmaf_bin_option,
 )
 from vmafkit.errors import EXIT_OK, InputError
@@ -36,9 +35,11 @@ def doctor_cmd(encoders, steps, ffmpeg, vmaf_bin, json_to):
     """Check this host: ffmpeg + libvmaf, working encoders (1-frame probes), platform family.
 
     Exit 0 ready, 2 when something the steps need is missing (one `missing:` line each)."""
-    from vmafkit.host.doctor import diagnose
+    from vmafkit import api
 
-    report = diagnose(split_list(encoders) or None, split_list(steps), ffmpeg=ffmpeg, vmaf_bin=vmaf_bin)
+    report = api.doctor(
+        encoders=split_list(encoders) or None, steps=split_list(steps), ffmpeg=ffmpeg, vmaf_bin=vmaf_bin
+    )
     if not emit_json(report.to_json(), json_to):
         _print_doctor(report)
     for problem in report.problems:
@@ -76,73 +77,38 @@ def _print_doctor(report) -> None:
 @click.command("score")
 @click.option("--ref", required=True, help="Reference clip.")
 @click.option("--dis", required=True, help="Distorted clip.")
-@click.option(
-    "--width",
-    type=click.IntRange(1, V.DIMENSION_MAX),
-    help="Width of raw inputs (else from the name); with --height/--pix-fmt, any name but a .y4m or a known "
-    "container is read as raw video.",
-)
-@click.option("--height", type=click.IntRange(1, V.DIMENSION_MAX), help="Height of raw inputs (else from the name).")
-@click.option("--pix-fmt", help="Pixel format of raw inputs (default yuv420p or from the name).")
-@click.option("--fps", type=FiniteFloatRange(0, V.FPS_MAX, min_open=True), help="Frame rate of raw inputs.")
-@scale_option
-@resolution_option
+@geometry_options
+@scoring_options()
 @max_frames_option
 @ffmpeg_option
 @vmaf_bin_option
 @click.option("--threads", type=click.IntRange(*V.JOBS_RANGE), default=1, show_default=True, help="libvmaf threads.")
-@libvmaf_options
 @json_option
 @csv_option
 @run_command
-def score_cmd(
-    ref,
-    dis,
-    width,
-    height,
-    pix_fmt,
-    fps,
-    scale,
-    resolution,
-    max_frames,
-    ffmpeg,
-    vmaf_bin,
-    threads,
-    vmaf_model,
-    metrics,
-    subsample,
-    json_to,
-    csv_to,
-):
+def score_cmd(ref, dis, geometry, scoring, max_frames, ffmpeg, vmaf_bin, threads, json_to, csv_to):
     """Per-frame canonical-6 + VMAF (+ --metrics) of DIS against REF, and per-clip means, as JSON
     (on stdout unless --json PATH, or a bare --csv takes stdout); --csv: the frames as CSV. A DIS
     of another size is scored upscaled with --scale, or both at --resolution."""
-    from vmafkit.media.score import frame_columns, score_pair
+    from vmafkit import api
+    from vmafkit.media.score import frame_columns
 
     if json_to == STDOUT and csv_to == STDOUT:
         raise click.UsageError("a bare --json and a bare --csv would both print on stdout; give one of them a PATH")
     check_outputs({"--ref": ref, "--dis": dis}, {"--json": json_to, "--csv": csv_to})
-
-    result = score_pair(
+    result = api.score(
         ref,
         dis,
-        width=width,
-        height=height,
-        pix_fmt=pix_fmt,
-        fps=fps,
+        geometry=geometry,
+        scoring=scoring,
         max_frames=max_frames,
         ffmpeg=ffmpeg,
         vmaf_bin=vmaf_bin,
         threads=threads,
-        vmaf_model=vmaf_model,
-        metrics=metrics,
-        subsample=subsample,
-        scale=scale,
-        resolution=resolution,
     )
     for note in result.meta.get("notes", []):
         click.echo(f"vmafkit: note: {note}", err=True)
-    csv_printed = emit_csv(frame_columns(metrics), result.frames, csv_to)
+    csv_printed = emit_csv(frame_columns(scoring.metrics), result.frames, csv_to)
     json_printed = emit_json(result.to_json(), json_to or (None if csv_printed else STDOUT))
     if not (json_printed or csv_printed):
         written = " and ".join(path for path in (json_to, csv_to) if path)

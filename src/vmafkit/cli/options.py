@@ -28,6 +28,7 @@ from vmafkit import layout
 from vmafkit import thresholds as T
 from vmafkit import validation as V
 from vmafkit.cli._common import FiniteFloatRange
+from vmafkit.corpus.grid import Grid
 from vmafkit.errors import InputError
 from vmafkit.io import (
     atomic_write_json,
@@ -40,7 +41,8 @@ from vmafkit.io import (
 from vmafkit.media import libvmaf
 from vmafkit.media.encoders import DEFAULT_CQS, DEFAULT_PRESETS
 from vmafkit.media.ffmpeg import SCALE_FILTERS
-from vmafkit.train.recipe import DEFAULT_SEEDS, RECIPE_NAMES, Recipe
+from vmafkit.media.options import RawGeometry, Scoring
+from vmafkit.train.recipe import DEFAULT_SEEDS, RECIPE_NAMES, SUBJECTIVE_TRAINING, Recipe, Training
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -366,7 +368,20 @@ def recipe_option(func: F) -> F:
 
 
 def training_options(func: F) -> F:
-    """`--epochs --batch-size --lr --weight-decay`, with the recipe's defaults."""
+    """`--epochs --batch-size --lr --weight-decay --recipe`, with the recipe's defaults, given to the
+    command as one `training` (train.recipe.Training)."""
+    return recipe_option(hyperparameter_options(collected(Training, "training")(func)))
+
+
+def subjective_training_options(func: F) -> F:
+    """`--epochs --batch-size --lr --weight-decay` as one `training` on the seed kit's recipe
+    (subjective train: no codec labels to mask, so no --recipe)."""
+    return hyperparameter_options(collected(Training, "training", base=SUBJECTIVE_TRAINING)(func))
+
+
+def hyperparameter_options(func: F) -> F:
+    """`--epochs --batch-size --lr --weight-decay`, with the recipe's defaults, as they are: each
+    flag a keyword (`training_options` and `subjective_training_options` collect them)."""
     options = [
         click.option(
             "--epochs",
@@ -397,9 +412,36 @@ def training_options(func: F) -> F:
             help="Adam L2 weight decay.",
         ),
     ]
+    return _stacked(options, func)
+
+
+def _stacked(options: Sequence[Callable[[F], F]], func: F) -> F:
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def collected(cls: type, keyword: str, base: Any = None) -> Callable[[F], F]:
+    """The flags named like `cls`'s fields arrive in the command as one `cls` object, `keyword`:
+    the typed option objects (`RawGeometry`, `Scoring`, `Grid`, `Training`) the API functions take.
+    A flag left unset (None) leaves the field at the class's default (or `base`'s). Applied below
+    the flags' own decorators, so click still sees (and `--help` shows) each flag."""
+    import dataclasses
+    import functools
+
+    fields = {f.name for f in dataclasses.fields(cls)}
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            given = {name: kwargs.pop(name) for name in fields & set(kwargs)}
+            chosen = {name: value for name, value in given.items() if value is not None}
+            kwargs[keyword] = dataclasses.replace(base, **chosen) if base is not None else cls(**chosen)
+            return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
 
 
 # ----------------------------------------------------------------------------- geometry
@@ -446,6 +488,38 @@ class _ScaleFilter(click.Choice):
         return super().convert(value, param, ctx)
 
 
+def geometry_options(func: F) -> F:
+    """`--width --height --pix-fmt --fps` of raw inputs, given to the command as one `geometry`
+    (media.options.RawGeometry)."""
+    options = [
+        click.option(
+            "--width",
+            type=click.IntRange(1, V.DIMENSION_MAX),
+            help="Width of raw inputs (else from the name); with --height/--pix-fmt, any name but a .y4m or a "
+            "known container is read as raw video.",
+        ),
+        click.option(
+            "--height", type=click.IntRange(1, V.DIMENSION_MAX), help="Height of raw inputs (else from the name)."
+        ),
+        click.option("--pix-fmt", help="Pixel format of raw inputs (default yuv420p or from the name)."),
+        click.option("--fps", type=FiniteFloatRange(0, V.FPS_MAX, min_open=True), help="Frame rate of raw inputs."),
+    ]
+    return _stacked(options, collected(RawGeometry, "geometry")(func))
+
+
+def scoring_options(*, libvmaf_choice: bool = True) -> Callable[[F], F]:
+    """`--scale --resolution` and (with `libvmaf_choice`) `--model --metrics --subsample`, given to the
+    command as one `scoring` (media.options.Scoring). predict has no libvmaf choice: its ensemble's
+    features come from the model it was trained on."""
+
+    def decorate(func: F) -> F:
+        func = collected(Scoring, "scoring")(func)
+        func = resolution_option(scale_option(func))
+        return libvmaf_options(func) if libvmaf_choice else func
+
+    return decorate
+
+
 def scale_option(func: F) -> F:
     return click.option(
         "--scale",
@@ -484,20 +558,47 @@ def resolutions_option(func: F) -> F:
     )(func)
 
 
-def grid_options(func: F) -> F:
-    """`--cqs` and `--presets`: the corpus grid (corpus, run), defaults from the encoder adapters."""
-    func = click.option(
-        "--presets",
-        default=",".join(DEFAULT_PRESETS),
-        show_default=True,
-        help="Comma-separated encoder presets.",
-    )(func)
-    return click.option(
-        "--cqs",
-        default=",".join(str(cq) for cq in DEFAULT_CQS),
-        show_default=True,
-        help="Comma-separated CQ/CRF values.",
-    )(func)
+def grid_options(*, encoders: str, encoders_help: str) -> Callable[[F], F]:
+    """`--encoders --cqs --presets --resolutions`: the corpus grid (corpus, run), given to the command
+    as one `grid` (corpus.grid.Grid). `encoders`: the command's default (corpus: libx264, run: auto,
+    which probes this platform's encoders first); the cq and preset defaults are the adapters'."""
+
+    def decorate(func: F) -> F:
+        func = _parsed_grid_lists(collected(Grid, "grid")(func))
+        options = [
+            click.option("--encoders", default=encoders, show_default=True, help=encoders_help),
+            click.option(
+                "--cqs",
+                default=",".join(str(cq) for cq in DEFAULT_CQS),
+                show_default=True,
+                help="Comma-separated CQ/CRF values.",
+            ),
+            click.option(
+                "--presets",
+                default=",".join(DEFAULT_PRESETS),
+                show_default=True,
+                help="Comma-separated encoder presets.",
+            ),
+            resolutions_option,
+        ]
+        return _stacked(options, func)
+
+    return decorate
+
+
+def _parsed_grid_lists(func: F) -> F:
+    """--cqs and --presets as the lists a Grid takes (`--cqs 19,x` is one line naming --cqs)."""
+    import functools
+
+    from vmafkit.cli._common import int_list, split_list
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        kwargs["cqs"] = int_list(kwargs["cqs"], "--cqs")
+        kwargs["presets"] = split_list(kwargs["presets"])
+        return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 DEVICES = ("auto", "cpu", "cuda")

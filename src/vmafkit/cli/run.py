@@ -7,7 +7,7 @@ import os
 import click
 
 from vmafkit import validation as V
-from vmafkit.cli._common import int_list, run_command, split_list
+from vmafkit.cli._common import int_list, run_command
 from vmafkit.cli.options import (
     device_option,
     ffmpeg_option,
@@ -16,8 +16,6 @@ from vmafkit.cli.options import (
     out_option,
     progress_option,
     quiet_alias,
-    recipe_option,
-    resolutions_option,
     scale_option,
     scheduler_option,
     seeds_option,
@@ -29,18 +27,12 @@ from vmafkit.cli.options import (
 @click.option("--ref-dir", type=click.Path(), help="Folder of reference clips.")
 @click.option("--demo", is_flag=True, help="Use nine built-in SYNTHETIC clips made by ffmpeg (no --ref-dir needed).")
 @out_option("Run folder (created; a re-run resumes in it).", type=click.Path(), old=("--out-dir",))
-@click.option(
-    "--encoders",
-    default="auto",
-    show_default=True,
-    help="Comma-separated encoders, or auto = this platform's defaults that pass their probe.",
+@grid_options(
+    encoders="auto", encoders_help="Comma-separated encoders, or auto = this platform's defaults that pass their probe."
 )
-@grid_options
-@resolutions_option
 @scale_option
 @seeds_option
 @training_options
-@recipe_option
 @click.option(
     "--jobs", type=click.IntRange(*V.JOBS_RANGE), help="Corpus cells in parallel (default: the usable cores)."
 )
@@ -56,17 +48,10 @@ def run_cmd(
     ref_dir,
     demo,
     out,
-    encoders,
-    cqs,
-    presets,
-    resolutions,
+    grid,
     scale,
     seeds,
-    epochs,
-    batch_size,
-    lr,
-    weight_decay,
-    recipe,
+    training,
     jobs,
     max_frames,
     device,
@@ -79,38 +64,31 @@ def run_cmd(
 
     Exit 0 PROMOTE, 1 HOLD, 2 error. A re-run resumes at the first step whose inputs changed.
     """
-    from vmafkit import layout
+    from vmafkit import api, layout
     from vmafkit.errors import not_a_folder
-    from vmafkit.pipeline import RunOptions, run_pipeline
+    from vmafkit.media.options import Scoring
 
     if demo and ref_dir:
         raise click.UsageError("give --ref-dir or --demo, not both")
     if ref_dir and not os.path.isdir(ref_dir):
         raise not_a_folder(ref_dir, "reference folder")
-    opts = RunOptions(
+    result = api.run(
+        out,
         ref_dir=ref_dir,
-        out_dir=out,
-        encoders=split_list(encoders) or "auto",
-        cqs=int_list(cqs, "--cqs"),
-        presets=split_list(presets),
+        demo=demo,
+        grid=grid,
+        scoring=Scoring(scale=scale),
         seeds=int_list(seeds, "--seeds"),
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        weight_decay=weight_decay,
-        recipe=recipe,
+        training=training,
         jobs=jobs,
         max_frames=max_frames,
         device=device,
         ffmpeg=ffmpeg,
         scheduler=scheduler,
-        demo=demo,
-        progress=progress,
         bundle=not no_bundle,
-        resolutions=resolutions or (),
-        scale=scale,
+        progress=progress,
+        log=lambda msg: click.echo(f"vmafkit: {msg}", err=True),
     )
-    result = run_pipeline(opts, log=lambda msg: click.echo(f"vmafkit: {msg}", err=True))
     click.echo(
         f"{result.verdict}: {result.out_dir} ({result.wall_s:.0f} s; steps: "
         + ", ".join(

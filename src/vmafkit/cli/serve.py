@@ -17,14 +17,14 @@ from vmafkit.cli.options import (
     device_option,
     emit_json,
     ffmpeg_option,
+    geometry_options,
     json_option,
     max_frames_option,
     out_option,
     progress_option,
     registry_option,
     renamed_option,
-    resolution_option,
-    scale_option,
+    scoring_options,
 )
 from vmafkit.errors import EXIT_OK, InputError
 
@@ -229,12 +229,8 @@ def register(main: click.Group) -> None:
     @coverage_option("Share of frames (clips) of a new source the interval is calibrated to cover.")
     @click.option("--id", "model_id", default=None, help="Ensemble id when the registry holds several.")
     @json_option
-    @click.option("--width", type=click.IntRange(1, V.DIMENSION_MAX), default=None)
-    @click.option("--height", type=click.IntRange(1, V.DIMENSION_MAX), default=None)
-    @click.option("--pix-fmt", default=None)
-    @click.option("--fps", type=FiniteFloatRange(0, V.FPS_MAX, min_open=True), default=None)
-    @scale_option
-    @resolution_option
+    @geometry_options
+    @scoring_options(libvmaf_choice=False)
     @max_frames_option
     @ffmpeg_option
     @run_command
@@ -250,12 +246,8 @@ def register(main: click.Group) -> None:
         coverage,
         model_id,
         json_to,
-        width,
-        height,
-        pix_fmt,
-        fps,
-        scale,
-        resolution,
+        geometry,
+        scoring,
         max_frames,
         ffmpeg,
     ) -> int:
@@ -281,14 +273,10 @@ def register(main: click.Group) -> None:
             coverage=coverage,
             model_id=model_id,
             allow_out_of_domain=allow_out_of_domain,
-            width=width,
-            height=height,
-            pix_fmt=pix_fmt,
-            fps=fps,
+            geometry=geometry,
+            scoring=scoring,
             max_frames=max_frames,
             ffmpeg=ffmpeg,
-            scale=scale,
-            resolution=resolution,
         )
         subjective = (result.get("target") or {}).get("kind") == SUBJECTIVE_TARGET
         for note in result["notes"]:

@@ -29,10 +29,10 @@ from vmafkit.cli.options import (
     renamed_option,
     scale_option,
     seeds_option,
-    training_options,
+    subjective_training_options,
     vmaf_bin_option,
 )
-from vmafkit.errors import EXIT_HOLD, EXIT_OK, InputError
+from vmafkit.errors import EXIT_HOLD, EXIT_OK
 
 
 def register(main: click.Group) -> None:
@@ -95,7 +95,7 @@ def _scale_range(value: str | None):
 )
 @deprecated_option("--scale-range", "--score-scale-range", "score_scale_range")
 @seeds_option
-@training_options
+@subjective_training_options
 @click.option(
     "--bootstrap",
     default=T.SUBJECTIVE_BOOTSTRAP,
@@ -131,10 +131,7 @@ def train(
     scale,
     score_scale_range,
     seeds,
-    epochs,
-    batch_size,
-    lr,
-    weight_decay,
+    training,
     bootstrap,
     coverage,
     device,
@@ -151,79 +148,34 @@ def train(
     through a logistic] against the subjective scores, with bootstrap intervals over contents.
 
     --jobs, --max-frames, --ffmpeg, --vmaf-bin, --cache-dir and --scale go with --dataset."""
-    from vmafkit.subjective.models import subjective_recipe
-    from vmafkit.subjective.run import Options, train_from_dataset, train_from_table
-    from vmafkit.subjective.scale import resolve_scale
+    from vmafkit import api
 
-    if (dataset is None) == (table is None):
-        raise InputError("give exactly one of --dataset (videos) or --table (a feature table)")
-    if dataset is not None:
-        given = [
-            flag
-            for flag, v in (
-                ("--features", features),
-                ("--target", target),
-                ("--group", group),
-                ("--id-column", id_column),
-            )
-            if v is not None
-        ]
-        if given:
-            raise InputError(
-                f"{', '.join(given)} go with --table; --dataset uses libvmaf's canonical-6, the pairs' "
-                "score and content"
-            )
-    else:
-        missing = [flag for flag, v in (("--features", features), ("--target", target), ("--group", group)) if not v]
-        if missing:
-            raise InputError(f"--table needs {', '.join(missing)}")
-        video_only = [
-            flag
-            for flag, v in (
-                ("--jobs", jobs),
-                ("--max-frames", max_frames),
-                ("--ffmpeg", ffmpeg),
-                ("--vmaf-bin", vmaf_bin),
-                ("--cache-dir", cache_dir),
-                ("--scale", scale),
-            )
-            if v is not None
-        ]
-        if video_only:
-            raise InputError(f"{', '.join(video_only)} go with --dataset")
     check_outputs({"--dataset": dataset, "--table": table}, {"--json": json_to}, {"--out": out})
-    scale_obj = (
-        resolve_scale(score_scale, value_range=_scale_range(score_scale_range))
-        if (score_scale or score_scale_range)
-        else None
-    )
-    opts = Options(
+    result = api.subjective_train(
+        out,
+        dataset=dataset,
+        table=table,
+        features=split_list(features) if features is not None else None,
+        target=target,
+        group=group,
+        id_column=id_column,
+        score_scale=score_scale,
+        score_scale_range=_scale_range(score_scale_range),
         seeds=int_list(seeds, "--seeds"),
-        recipe=subjective_recipe(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay),
+        training=training,
+        bootstrap=bootstrap,
+        coverage=coverage,
         device=device,
         workers=workers,
-        n_boot=bootstrap,
-        coverage=coverage,
+        jobs=jobs,
+        max_frames=max_frames,
+        ffmpeg=ffmpeg,
+        vmaf_bin=vmaf_bin,
+        cache_dir=cache_dir,
+        scale=scale,
         progress=progress,
-        argv=list(sys.argv),
+        argv=sys.argv,
     )
-    if dataset is not None:
-        result = train_from_dataset(
-            dataset,
-            out,
-            opts,
-            scale=scale_obj,
-            ffmpeg=ffmpeg,
-            vmaf_bin=vmaf_bin,
-            jobs=jobs,
-            max_frames=max_frames,
-            cache_dir=cache_dir,
-            scale_filter=scale,
-        )
-    else:
-        result = train_from_table(
-            table, split_list(features), target, group, out, opts, scale=scale_obj, id_column=id_column
-        )
     if not emit_json(result.report, json_to):
         click.echo(result.table)
         click.echo(f"report: {result.report_path}")
@@ -238,8 +190,8 @@ def train(
 @run_command
 def gate(out_dir, json_to) -> int:
     """Re-derive the subjective gate from OUT's held-out predictions: exit 0 PROMOTE, 1 HOLD, 2 bad input."""
+    from vmafkit import api
     from vmafkit.subjective.gate import check_line
-    from vmafkit.subjective.recheck import recheck
 
     check_outputs(
         {
@@ -248,7 +200,7 @@ def gate(out_dir, json_to) -> int:
         },
         {"--json": json_to},
     )
-    result = recheck(out_dir)
+    result = api.subjective_gate(out_dir)
     if not emit_json(result, json_to):
         verdict = result["gate"]
         click.echo(f"subjective gate: {verdict['verdict']}")

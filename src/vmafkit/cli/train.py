@@ -14,7 +14,6 @@ from vmafkit.cli.options import (
     device_option,
     out_option,
     progress_option,
-    recipe_option,
     scheduler_option,
     seeds_option,
     training_options,
@@ -41,7 +40,6 @@ def register(main: click.Group) -> None:
     old=("--out-dir",),
 )
 @training_options
-@recipe_option
 @device_option(purpose="torch device for the members' fit (auto: a GPU when torch sees one)")
 @click.option(
     "--workers",
@@ -52,28 +50,23 @@ def register(main: click.Group) -> None:
 @scheduler_option
 @progress_option
 @run_command
-def train(
-    corpus, seeds, out, epochs, batch_size, lr, weight_decay, recipe, device, workers, scheduler, progress
-) -> int:
+def train(corpus, seeds, out, training, device, workers, scheduler, progress) -> int:
     """Retrain every (seed, source-group) member with leave-one-source-out CV."""
+    from vmafkit import api
     from vmafkit.io import read_json
-    from vmafkit.train.loso import train_loso
-    from vmafkit.train.recipe import Recipe
 
-    seed_list = int_list(seeds, "--seeds")
-    recipe_obj = Recipe.named(recipe, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay)
-    paths = train_loso(
+    result = api.train_loso(
         corpus,
-        seed_list,
         out,
-        recipe=recipe_obj,
+        seeds=int_list(seeds, "--seeds"),
+        training=training,
         device=device,
         progress=progress,
         workers=workers,
-        argv=list(sys.argv),
+        argv=sys.argv,
         scheduler=scheduler,
     )
-    for path in paths:
+    for path in result.reports:
         rep = read_json(path, what="LOSO report")
         click.echo(
             f"{path}  mean_plcc={_fmt(rep.get('mean_plcc'))} min={_fmt(rep.get('min_plcc'))} "

@@ -21,6 +21,7 @@ from typing import Any
 
 from vmafkit import thresholds as T
 from vmafkit.errors import InputError
+from vmafkit.media.options import RawGeometry, Scoring
 from vmafkit.serve import predict as vmaf_predict
 from vmafkit.serve import subjective_predict
 from vmafkit.subjective.exported import MEMBER_KIND as SUBJECTIVE_MEMBER_KIND
@@ -138,15 +139,25 @@ class Ensemble:
         allow_out_of_domain: bool = False,
         with_frames: bool = True,
         clip: str | None = None,
-        **score_options: Any,
+        geometry: RawGeometry = RawGeometry(),
+        scoring: Scoring = Scoring(),
+        max_frames: int | None = None,
+        ffmpeg: str | None = None,
     ) -> Prediction:
         """Predict `features` (a JSON-lines file or rows holding `feature_order`), or the pair
-        `ref`/`dis` (scored with libvmaf first; `score_options` are `vmafkit.score`'s: width,
-        height, pix_fmt, fps, scale, resolution, max_frames, ffmpeg). `encoder`/`preset`/`cq`
-        label the rows (a VMAF ensemble only). Rows outside the domain raise InputError unless
-        `allow_out_of_domain` (then they are marked and get no interval)."""
-        if (features is None) == (ref is None and dis is None) or (features is None and (ref is None or dis is None)):
+        `ref`/`dis` (scored with libvmaf first; `geometry`, `scoring`, `max_frames` and `ffmpeg` are
+        `vmafkit.score`'s, and the libvmaf model is the ensemble's own unless `scoring` names it).
+        `encoder`/`preset`/`cq` label the rows (a VMAF ensemble only). Rows outside the domain
+        raise InputError unless `allow_out_of_domain` (then they are marked and get no interval)."""
+        if features is not None and (ref is not None or dis is not None):
+            raise InputError("give either features or ref and dis, not both")
+        if features is None and (ref is None or dis is None):
             raise InputError("give either features or both ref and dis")
+        score_options = {**geometry.as_kwargs(), **scoring.as_kwargs(), "max_frames": max_frames, "ffmpeg": ffmpeg}
+        if features is not None and (geometry != RawGeometry() or not scoring.is_default or max_frames or ffmpeg):
+            raise InputError(
+                "geometry, scoring, max_frames and ffmpeg are how ref and dis are scored: give ref and dis"
+            )
         loaded = self._loaded
         if isinstance(loaded, subjective_predict.LoadedSubjective):
             given = [
@@ -169,8 +180,6 @@ class Ensemble:
                 )
             return Prediction.from_json(payload)
         if features is not None:
-            if score_options:
-                raise InputError(f"{', '.join(sorted(score_options))}: scoring options go with ref and dis")
             rows = vmaf_predict.read_feature_rows(features) if isinstance(features, (str, Path)) else list(features)
             payload = vmaf_predict.predict_features(
                 loaded,

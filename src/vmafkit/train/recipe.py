@@ -57,3 +57,35 @@ class Recipe:
 
 
 RECIPE_NAMES = ("robust", "seed")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Training:
+    """The training options the commands share (`--recipe`, `--epochs`, `--batch-size`, `--lr`,
+    `--weight-decay`), as `vmafkit train`, `run` and the API take them: a named recipe and the
+    fields that override it (None: the recipe's own value). `.recipe()` is the Recipe they give."""
+
+    recipe: str = "robust"
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    weight_decay: float | None = None
+
+    def __post_init__(self) -> None:
+        from vmafkit.errors import InputError
+        from vmafkit.validation import check_fields
+
+        check_fields(self)
+        if self.recipe not in RECIPE_NAMES:
+            raise InputError(f"Training(): recipe must be one of {', '.join(RECIPE_NAMES)}, got {self.recipe!r}")
+
+    def overrides(self) -> dict[str, int | float]:
+        """The fields given (not None), as Recipe keywords."""
+        given = {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "weight_decay": self.weight_decay}
+        return {name: value for name, value in given.items() if value is not None}
+
+    def to_recipe(self) -> Recipe:
+        return Recipe.named(self.recipe, **self.overrides())
+
+
+SUBJECTIVE_TRAINING = Training(recipe="seed")  # subjective scores: no codec labels to mask

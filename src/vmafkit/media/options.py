@@ -1,0 +1,81 @@
+"""How a pair is read and how it is scored: the two option objects every scoring entry point takes.
+
+`RawGeometry` describes raw `.yuv` inputs whose names do not say their size (`--width`, `--height`,
+`--pix-fmt`, `--fps`); `Scoring` is the libvmaf choice (`--model`, `--metrics`, `--subsample`) and
+the size the pair is scored at (`--scale`, `--resolution`). `vmafkit score`, `corpus`, `run` and
+`predict` parse their flags into these objects and hand them to the API function of the same
+name, so an option is spelled, typed and checked in one place. Each object checks itself when made
+(one InputError naming the class and the field) and normalises the spellings the command line
+uses: `metrics="psnr,ssim"` and `resolution="1280x720"` become tuples.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from vmafkit.media import libvmaf
+from vmafkit.media.ffmpeg import check_scale_filter
+from vmafkit.validation import check_fields, parse_size
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RawGeometry:
+    """Size, pixel format and frame rate of raw inputs (else read from their names)."""
+
+    width: int | None = None
+    height: int | None = None
+    pix_fmt: str | None = None
+    fps: float | None = None
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """The stage functions' keywords (`media.score.score_pair`, `media.sources.describe_source`)."""
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Scoring:
+    """The libvmaf model, extra metrics, frame subsampling, and the size the pair is scored at:
+    `scale` (an ffmpeg scale algorithm) upscales a smaller distorted clip to the reference's size,
+    `resolution` ("WxH" or (W, H)) scales both to that size."""
+
+    vmaf_model: str | None = None  # None: libvmaf.DEFAULT_MODEL, or for predict the ensemble's own
+    metrics: Sequence[str] | str = ()
+    subsample: int = 1
+    scale: str | None = None
+    resolution: Sequence[int] | str | None = None
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if self.vmaf_model is not None:
+            libvmaf.get_model(self.vmaf_model)
+        libvmaf.check_subsample(self.subsample)
+        if self.scale is not None:
+            check_scale_filter(self.scale)
+        object.__setattr__(self, "metrics", libvmaf.parse_metrics(self.metrics))
+        if self.resolution is not None:
+            object.__setattr__(self, "resolution", parse_size(self.resolution))
+
+    @property
+    def size(self) -> tuple[int, int] | None:
+        """`resolution` as (width, height), or None."""
+        return None if self.resolution is None else (int(self.resolution[0]), int(self.resolution[1]))
+
+    @property
+    def is_default(self) -> bool:
+        return self == Scoring()
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """The stage functions' keywords (`media.score.score_pair`, `corpus.build.build_corpus`)."""
+        chosen = {"vmaf_model": self.vmaf_model} if self.vmaf_model is not None else {}
+        return {
+            **chosen,
+            "metrics": tuple(self.metrics),
+            "subsample": self.subsample,
+            "scale": self.scale,
+            "resolution": self.size,
+        }
