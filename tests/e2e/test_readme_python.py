@@ -46,5 +46,15 @@ def test_readme_python_example_runs(tmp_path):
     assert sorted(row["seed"] for row in registry["models"]) == [0, 1, 2]
     first = rows[0]
     vmaf = sum(r["vmaf"] for r in rows[:24]) / 24  # the predicted encode's libvmaf mean, from the corpus
-    line = proc.stdout.strip().splitlines()[-1]
+    *_, line, rd_line = proc.stdout.strip().splitlines()
     assert line.startswith(f"{first['src']} at cq {first['cq']}: predicted ") and line.endswith(f"libvmaf {vmaf:.1f}")
+    # rd's cq for VMAF 95, against a linear interpolation of the corpus's per-cq means written here
+    means = {}
+    for cq in (19, 25, 31, 37):
+        frames = [r["vmaf"] for r in rows if r["src"] == first["src"] and r["cq"] == cq]
+        means[cq] = sum(frames) / len(frames)
+    above = max(cq for cq, v in means.items() if v >= 95)
+    below = min(cq for cq, v in means.items() if v < 95)
+    expected = above + (means[above] - 95) * (below - above) / (means[above] - means[below])
+    assert rd_line == f"{first['src']} with libx264: VMAF 95 at cq {expected:.2f}"
+    assert "PSNR-Y" in proc.stdout
