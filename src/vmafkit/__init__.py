@@ -24,7 +24,6 @@ if _typing.TYPE_CHECKING:
         TrainResult,
         VmafkitError,
         build_corpus,
-        bundle,
         compare,
         dist,
         doctor,
@@ -48,6 +47,7 @@ if _typing.TYPE_CHECKING:
         score,
         train_loso,
         verify,
+        write_bundle,
         write_report,
         write_verdict,
     )
@@ -68,7 +68,6 @@ __all__ = [
     "Training",
     "VmafkitError",
     "build_corpus",
-    "bundle",
     "compare",
     "dist",
     "doctor",
@@ -92,6 +91,7 @@ __all__ = [
     "score",
     "train_loso",
     "verify",
+    "write_bundle",
     "write_report",
     "write_verdict",
 ]

@@ -276,15 +276,17 @@ def write_verdict(
     seeds: Sequence[int] | None = None,
     ref_dir: PathLike | None = None,
     coverage: float | None = None,
+    argv: Sequence[str] | None = None,
 ) -> tuple[dict[str, Any], Path]:
     """Gate the LOSO folder and write exactly one of `PROMOTE.json` / `HOLD.json` in it (the other
     is removed); returns (verdict, its path). `verdict["verdict"]` is "PROMOTE" or "HOLD";
     `ref_dir` (the reference clips) is snapshotted into the corpus fingerprint. `seeds` and
     `coverage` default to DEFAULT_SEEDS and 0.95; for a `vmafkit subjective train` folder (or its
     loso/) the verdict is the subjective gate's, with the run's own seeds and coverage. Given
-    `train_loso`'s result, its folder and seeds are used."""
+    `train_loso`'s result, its folder and seeds are used. `argv`: the command line recorded in it."""
     folder, chosen = _loso_and_seeds(loso_dir, seeds)
-    return _write_verdict(folder, chosen, ref_dir=ref_dir, coverage=coverage)
+    recorded = {} if argv is None else {"argv": list(argv)}
+    return _write_verdict(folder, chosen, ref_dir=ref_dir, coverage=coverage, **recorded)
 
 
 @_checked
@@ -555,7 +557,7 @@ def platform(*, ffmpeg: str | None = None) -> PlatformInfo:
 
 
 @_checked
-def bundle(
+def write_bundle(
     out_dir: PathLike, out: PathLike, *, ffmpeg: str | None = None, env: Mapping[str, str] | None = None
 ) -> Path:
     """Bundle a run folder's verdict, seed reports, corpus, exports and report into the tarball

@@ -32,7 +32,7 @@ COMMAND_FUNCTIONS = {
     "doctor": "doctor",
     "prereqs": "doctor",
     "platform": "platform",
-    "bundle": "bundle",
+    "bundle": "write_bundle",
     "verify": "verify",
     "extract": "extract",
     "compare": "compare",

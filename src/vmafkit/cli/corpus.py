@@ -51,23 +51,11 @@ CORPUS_SUFFIXES = (".jsonl", ".parquet")
 @progress_option
 @quiet_alias
 @run_command
-def corpus_cmd(ref_dir, grid, out, jobs, max_frames, ffmpeg, vmaf_bin, scoring, encoder_threads, scheduler, progress):
+def corpus_cmd(ref_dir, out, **options):
     """Encode every (source, encoder, preset, cq[, ladder rung]) cell and score every frame with libvmaf."""
     from vmafkit import api
 
-    result = api.build_corpus(
-        ref_dir,
-        out,
-        grid=grid,
-        scoring=scoring,
-        jobs=jobs,
-        max_frames=max_frames,
-        ffmpeg=ffmpeg,
-        vmaf_bin=vmaf_bin,
-        progress=progress,
-        scheduler=scheduler,
-        encoder_threads=encoder_threads,
-    )
+    result = api.build_corpus(ref_dir, out, **options)
     click.echo(
         f"{result.n_rows} rows from {result.n_cells} cells ({result.cells_cached} cached, "
         f"{result.cells_run} encoded) of {len(result.sources)} sources in {result.wall_s:.1f} s -> {result.out}",

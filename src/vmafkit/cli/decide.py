@@ -7,7 +7,7 @@ import sys
 import click
 
 from vmafkit import layout
-from vmafkit.cli._common import int_list, run_command
+from vmafkit.cli._common import run_command
 from vmafkit.cli.options import check_outputs, coverage_option, emit_json, json_option, seeds_option
 from vmafkit.errors import EXIT_HOLD, EXIT_OK
 
@@ -49,12 +49,12 @@ def register(main: click.Group) -> None:
     @seeds_option
     @json_option
     @run_command
-    def gate_cmd(loso_dir: str, seeds: str, json_to: str | None) -> int:
+    def gate_cmd(loso_dir: str, seeds: tuple[int, ...], json_to: str | None) -> int:
         """Apply the production gate to LOSO_DIR/loso_seed{N}.json (exit 0 pass, 1 fail, 2 bad input)."""
-        from vmafkit.decide.derive import run_gate
+        from vmafkit import api
 
         check_outputs({"a file in LOSO_DIR": layout.own_files(loso_dir)}, {"--json": json_to})
-        gate = run_gate(loso_dir, int_list(seeds, "--seeds"))
+        gate = api.gate(loso_dir, seeds=seeds)
         if not emit_json(gate, json_to):
             _print_gate(gate)
         return EXIT_OK if gate["passed"] else EXIT_HOLD
@@ -70,20 +70,21 @@ def register(main: click.Group) -> None:
     @seeds_option
     @coverage_option("Coverage of the calibrated interval reported in the verdict.")
     @run_command
-    def verdict_cmd(loso_dir: str, ref_dir: str | None, seeds: str, coverage: float) -> int:
+    def verdict_cmd(loso_dir: str, ref_dir: str | None, seeds: tuple[int, ...], coverage: float) -> int:
         """Write LOSO_DIR/PROMOTE.json or HOLD.json (exit 0 PROMOTE, 1 HOLD, 2 bad input).
 
         LOSO_DIR may also be a `vmafkit subjective train` folder (or its loso/): its verdict re-derives
         the subjective gate, with the run's seeds and coverage unless --seeds / --coverage are given."""
-        from vmafkit.decide.verdict import verdict_target, write_verdict
+        from vmafkit import api
+        from vmafkit.decide.verdict import verdict_target
 
         ctx = click.get_current_context()
         given = lambda name: ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT  # noqa: E731
-        verdict, path = write_verdict(
+        verdict, path = api.write_verdict(
             loso_dir,
-            int_list(seeds, "--seeds") if given("seeds") else None,
+            seeds=seeds if given("seeds") else None,
             ref_dir=ref_dir,
-            argv=list(sys.argv),
+            argv=sys.argv,
             coverage=coverage if given("coverage") else None,
         )
         calib = verdict["calibration"]

@@ -103,7 +103,7 @@ def register(main: click.Group) -> None:
             if not sep or not key:
                 raise InputError(f"--env expects KEY=VALUE, got {item!r}")
             facts[key] = value
-        path = api.bundle(out_dir, out, ffmpeg=ffmpeg, env=facts)
+        path = api.write_bundle(out_dir, out, ffmpeg=ffmpeg, env=facts)
         report = api.verify(path)
         click.echo(f"bundle: {path} ({report.verdict}, {report.n_files} files, sha256 {sha256_file(path)})")
         return EXIT_OK

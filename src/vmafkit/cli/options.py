@@ -344,13 +344,21 @@ def scheduler_option(func: F) -> F:
     )(func)
 
 
+def _seed_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
+    from vmafkit.cli._common import int_list
+
+    return tuple(int_list(value, "--seeds"))
+
+
 def seeds_option(func: F) -> F:
+    """`--seeds LIST`: the command receives a tuple of integers (checked by the API's one seed check)."""
     return click.option(
         "--seeds",
         "seeds",
         default=",".join(str(s) for s in DEFAULT_SEEDS),
         show_default=True,
         metavar="LIST",
+        callback=_seed_list,
         help="Comma-separated ensemble member seeds.",
     )(func)
 
@@ -513,11 +521,16 @@ def scoring_options(*, libvmaf_choice: bool = True) -> Callable[[F], F]:
     features come from the model it was trained on."""
 
     def decorate(func: F) -> F:
-        func = collected(Scoring, "scoring")(func)
+        func = collected_scoring(func)
         func = resolution_option(scale_option(func))
         return libvmaf_options(func) if libvmaf_choice else func
 
     return decorate
+
+
+def collected_scoring(func: F) -> F:
+    """The scoring flags a command has (run: --scale alone) as one `scoring` (media.options.Scoring)."""
+    return collected(Scoring, "scoring")(func)
 
 
 def scale_option(func: F) -> F:

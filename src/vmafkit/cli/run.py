@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from vmafkit import validation as V
-from vmafkit.cli._common import int_list, run_command
+from vmafkit.cli._common import run_command
 from vmafkit.cli.options import (
+    collected_scoring,
     device_option,
     ffmpeg_option,
     grid_options,
@@ -31,6 +30,7 @@ from vmafkit.cli.options import (
     encoders="auto", encoders_help="Comma-separated encoders, or auto = this platform's defaults that pass their probe."
 )
 @scale_option
+@collected_scoring
 @seeds_option
 @training_options
 @click.option(
@@ -44,51 +44,17 @@ from vmafkit.cli.options import (
 @progress_option
 @quiet_alias
 @run_command
-def run_cmd(
-    ref_dir,
-    demo,
-    out,
-    grid,
-    scale,
-    seeds,
-    training,
-    jobs,
-    max_frames,
-    device,
-    ffmpeg,
-    scheduler,
-    no_bundle,
-    progress,
-):
+def run_cmd(out, demo, ref_dir, no_bundle, **options):
     """doctor -> corpus -> train -> verdict -> (PROMOTE) export -> report -> bundle.
 
     Exit 0 PROMOTE, 1 HOLD, 2 error. A re-run resumes at the first step whose inputs changed.
     """
     from vmafkit import api, layout
-    from vmafkit.errors import not_a_folder
-    from vmafkit.media.options import Scoring
 
     if demo and ref_dir:
         raise click.UsageError("give --ref-dir or --demo, not both")
-    if ref_dir and not os.path.isdir(ref_dir):
-        raise not_a_folder(ref_dir, "reference folder")
-    result = api.run(
-        out,
-        ref_dir=ref_dir,
-        demo=demo,
-        grid=grid,
-        scoring=Scoring(scale=scale),
-        seeds=int_list(seeds, "--seeds"),
-        training=training,
-        jobs=jobs,
-        max_frames=max_frames,
-        device=device,
-        ffmpeg=ffmpeg,
-        scheduler=scheduler,
-        bundle=not no_bundle,
-        progress=progress,
-        log=lambda msg: click.echo(f"vmafkit: {msg}", err=True),
-    )
+    log = lambda msg: click.echo(f"vmafkit: {msg}", err=True)  # noqa: E731
+    result = api.run(out, ref_dir=ref_dir, demo=demo, bundle=not no_bundle, log=log, **options)
     click.echo(
         f"{result.verdict}: {result.out_dir} ({result.wall_s:.0f} s; steps: "
         + ", ".join(

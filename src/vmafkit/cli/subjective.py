@@ -14,7 +14,7 @@ import click
 from vmafkit import layout
 from vmafkit import thresholds as T
 from vmafkit import validation as V
-from vmafkit.cli._common import VmafkitGroup, int_list, run_command, split_list
+from vmafkit.cli._common import VmafkitGroup, run_command, split_list
 from vmafkit.cli.options import (
     check_outputs,
     coverage_option,
@@ -44,7 +44,7 @@ def subjective() -> None:
     """Train and judge models against subjective scores (MOS/DMOS) instead of libvmaf's."""
 
 
-def _scale_range(value: str | None):
+def _scale_range(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[float, float] | None:
     if value is None:
         return None
     parts = split_list(value)
@@ -91,6 +91,7 @@ def _scale_range(value: str | None):
     "--score-scale-range",
     "score_scale_range",
     default=None,
+    callback=_scale_range,
     help="LOW,HIGH: declare (or override) the score scale's range",
 )
 @deprecated_option("--scale-range", "--score-scale-range", "score_scale_range")
@@ -119,31 +120,7 @@ def _scale_range(value: str | None):
 @json_option
 @progress_option
 @run_command
-def train(
-    dataset,
-    table,
-    features,
-    target,
-    group,
-    id_column,
-    out,
-    score_scale,
-    scale,
-    score_scale_range,
-    seeds,
-    training,
-    bootstrap,
-    coverage,
-    device,
-    workers,
-    jobs,
-    max_frames,
-    ffmpeg,
-    vmaf_bin,
-    cache_dir,
-    json_to,
-    progress,
-) -> int:
+def train(dataset, table, out, json_to, **options) -> int:
     """Leave-one-content-out: the ensemble, nu-SVR (libvmaf's recipe), a linear model [and stock VMAF
     through a logistic] against the subjective scores, with bootstrap intervals over contents.
 
@@ -151,31 +128,7 @@ def train(
     from vmafkit import api
 
     check_outputs({"--dataset": dataset, "--table": table}, {"--json": json_to}, {"--out": out})
-    result = api.subjective_train(
-        out,
-        dataset=dataset,
-        table=table,
-        features=split_list(features) if features is not None else None,
-        target=target,
-        group=group,
-        id_column=id_column,
-        score_scale=score_scale,
-        score_scale_range=_scale_range(score_scale_range),
-        seeds=int_list(seeds, "--seeds"),
-        training=training,
-        bootstrap=bootstrap,
-        coverage=coverage,
-        device=device,
-        workers=workers,
-        jobs=jobs,
-        max_frames=max_frames,
-        ffmpeg=ffmpeg,
-        vmaf_bin=vmaf_bin,
-        cache_dir=cache_dir,
-        scale=scale,
-        progress=progress,
-        argv=sys.argv,
-    )
+    result = api.subjective_train(out, dataset=dataset, table=table, argv=sys.argv, **options)
     if not emit_json(result.report, json_to):
         click.echo(result.table)
         click.echo(f"report: {result.report_path}")

@@ -9,7 +9,7 @@ import click
 
 from vmafkit import layout
 from vmafkit import validation as V
-from vmafkit.cli._common import int_list, run_command
+from vmafkit.cli._common import run_command
 from vmafkit.cli.options import (
     device_option,
     out_option,
@@ -50,22 +50,12 @@ def register(main: click.Group) -> None:
 @scheduler_option
 @progress_option
 @run_command
-def train(corpus, seeds, out, training, device, workers, scheduler, progress) -> int:
+def train(corpus, out, **options) -> int:
     """Retrain every (seed, source-group) member with leave-one-source-out CV."""
     from vmafkit import api
     from vmafkit.io import read_json
 
-    result = api.train_loso(
-        corpus,
-        out,
-        seeds=int_list(seeds, "--seeds"),
-        training=training,
-        device=device,
-        progress=progress,
-        workers=workers,
-        argv=sys.argv,
-        scheduler=scheduler,
-    )
+    result = api.train_loso(corpus, out, argv=sys.argv, **options)
     for path in result.reports:
         rep = read_json(path, what="LOSO report")
         click.echo(
