@@ -138,7 +138,9 @@ def test_a_runs_objects_chain_with_their_seeds(tmp_path, synthetic_corpus):
     """What train_loso returns is what gate and write_verdict take: its folder and its seeds (the
     folder alone means DEFAULT_SEEDS, which this folder lacks)."""
     corpus = synthetic_corpus(**{**TRAINER_SHAPE, "frames": 6})
-    trained = vmafkit.train_loso(corpus, tmp_path / "loso", seeds=[4, 7], training=vmafkit.Training(epochs=2), device="cpu")
+    trained = vmafkit.train_loso(
+        corpus, tmp_path / "loso", seeds=[4, 7], training=vmafkit.Training(epochs=2), device="cpu"
+    )
     assert trained.seeds == (4, 7) and trained.loso_dir == tmp_path / "loso"
     assert trained.to_json()["reports"] == [str(tmp_path / "loso" / f"loso_seed{s}.json") for s in (4, 7)]
     gate = vmafkit.gate(trained)

@@ -52,15 +52,8 @@ def _source(width: int, height: int, *, name: str = "clip", pix_fmt: str = "yuv4
 def test_score_argv_scales_the_distorted_after_its_crop_and_before_the_format():
     dis = ffm.InputSpec(Path("/d/dis.mp4"), False, 384, 288, "yuv420p", 25.0)
     ref = ffm.InputSpec(Path("/d/ref.mp4"), False, 720, 480, "yuv420p", 25.0)
-    argv = ffm.score_argv(
-        FF,
-        dis,
-        ref,
-        Path("/tmp/v/log.json"),
-        pix_fmt="yuv420p",
-        max_frames=3,
-        dis_scale=ffm.scale_filter(384, 288, 720, 480, "bicubic"),
-    )
+    job = ffm.ScoreJob(dis, ref, "yuv420p", max_frames=3, dis_scale=ffm.scale_filter(384, 288, 720, 480, "bicubic"))
+    argv = ffm.score_argv(FF, job, Path("/tmp/v/log.json"))
     graph = argv[argv.index("-filter_complex") + 1]
     assert graph == (
         "[0:v:0]trim=end_frame=3,scale=720:480:flags=bicubic,format=yuv420p,settb=1/1000,setpts=N[dis];"
@@ -72,16 +65,15 @@ def test_score_argv_scales_the_distorted_after_its_crop_and_before_the_format():
 def test_score_argv_scales_both_sides_to_a_display_resolution():
     dis = ffm.InputSpec(Path("/d/dis.mp4"), False, 384, 288, "yuv420p", 25.0)
     ref = ffm.InputSpec(Path("/d/ref.mpg"), False, 720, 405, "yuv420p", 25.0)
-    argv = ffm.score_argv(
-        FF,
+    job = ffm.ScoreJob(
         dis,
         ref,
-        Path("/tmp/v/log.json"),
-        pix_fmt="yuv420p",
+        "yuv420p",
         ref_crop=["crop=720:404:0:0"],
         ref_scale=["scale=1280:720:flags=lanczos"],
         dis_scale=["scale=1280:720:flags=lanczos"],
     )
+    argv = ffm.score_argv(FF, job, Path("/tmp/v/log.json"))
     graph = argv[argv.index("-filter_complex") + 1]
     assert graph.split(";")[:2] == [
         "[0:v:0]scale=1280:720:flags=lanczos,format=yuv420p,settb=1/1000,setpts=N[dis]",
@@ -106,9 +98,8 @@ def test_encode_argv_crops_then_scales_to_the_rung_then_the_encoders_own_filters
 
 def test_the_vmaf_cli_backend_decodes_with_the_same_scale_step():
     spec = ffm.InputSpec(Path("/d/dis.mp4"), False, 384, 288, "yuv420p", 25.0)
-    argv = ffm.decode_to_y4m_pipe_argv(
-        FF, spec, Path("/t/dis.y4m"), pix_fmt="yuv420p", scale=["scale=720:480:flags=spline"]
-    )
+    job = ffm.ScoreJob(spec, spec, "yuv420p", dis_scale=["scale=720:480:flags=spline"])
+    argv = ffm.decode_to_y4m_pipe_argv(FF, job, Path("/t/dis.y4m"), side="dis")
     assert argv[argv.index("-vf") + 1] == "scale=720:480:flags=spline,format=yuv420p"
 
 
@@ -420,7 +411,7 @@ def test_bad_ladders_are_usage_errors(value, message):
 
 
 def test_run_passes_the_ladder_to_the_corpus_step(monkeypatch, tmp_path):
-    import vmafkit.pipeline as pipeline
+    import vmafkit.api as api
 
     seen = {}
 
@@ -428,11 +419,11 @@ def test_run_passes_the_ladder_to_the_corpus_step(monkeypatch, tmp_path):
         seen["opts"] = opts
         raise InputError("stop here")
 
-    monkeypatch.setattr(pipeline, "run_pipeline", fake_run_pipeline)
+    monkeypatch.setattr(api, "run_pipeline", fake_run_pipeline)
     args = ["run", "--demo", "--out", str(tmp_path / "o"), "--resolutions", "720p,480", "--scale", "lanczos"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2 and "stop here" in result.stderr
-    assert (tuple(seen["opts"].resolutions), seen["opts"].scale) == ((720, 480), "lanczos")
+    assert (seen["opts"].grid.resolutions, seen["opts"].scoring.scale) == ((720, 480), "lanczos")
 
 
 @pytest.fixture

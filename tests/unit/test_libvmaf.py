@@ -58,7 +58,7 @@ def _libvmaf_filter(argv: list[str]) -> str:
 
 
 def _score_argv(**kwargs) -> list[str]:
-    return ffm.score_argv(FF, SPEC, SPEC, Path("/tmp/x/vmaf.json"), pix_fmt="yuv420p", **kwargs)
+    return ffm.score_argv(FF, ffm.ScoreJob(SPEC, SPEC, "yuv420p", **kwargs), Path("/tmp/x/vmaf.json"))
 
 
 def test_default_filter_is_unchanged():

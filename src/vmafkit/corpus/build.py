@@ -29,7 +29,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 from vmafkit import layout
 from vmafkit.corpus.schema import CANONICAL6, SCHEMA_VERSION, TARGET, iter_jsonl, source_columns, write_jsonl_lines
@@ -352,21 +352,6 @@ def run_cell(cell: Cell, ctx: CellContext) -> list[dict[str, Any]]:
     return rows
 
 
-class _ScorerArgs(TypedDict):
-    """The keyword arguments both scorers (run_libvmaf, score_with_vmaf_cli) take for one cell."""
-
-    pix_fmt: str
-    ref_crop: list[str]
-    max_frames: int
-    threads: int
-    what: str
-    vmaf_model: str
-    metrics: tuple[str, ...]
-    subsample: int
-    ref_scale: list[str]
-    dis_scale: list[str]
-
-
 def _encode_and_score(cell: Cell, ctx: CellContext, tmp: Path) -> list[dict[str, Any]]:
     """Encode the cell into `tmp`, score it against its source; its rows."""
     source = cell.source
@@ -374,24 +359,26 @@ def _encode_and_score(cell: Cell, ctx: CellContext, tmp: Path) -> list[dict[str,
     geometry = cell_geometry(cell, ctx)
     frames, enc_ms = _encode(cell, ctx, encoded, geometry.encode_scale)
     dis = ffm.InputSpec(encoded, False, *cell.encoded_size, source.pix_fmt, source.fps)
-    scorer_args: _ScorerArgs = {
-        "pix_fmt": ffm.scoring_pix_fmt(source.pix_fmt),
-        "ref_crop": source.crop,
-        "max_frames": frames,
-        "threads": ctx.threads,
-        "what": f"{source.path} ({cell.encoder} cq{cell.cq})",
-        "vmaf_model": ctx.vmaf_model,
-        "metrics": ctx.metrics,
-        "subsample": ctx.subsample,
-        "ref_scale": geometry.ref_scale,
-        "dis_scale": geometry.dis_scale,
-    }
+    job = ffm.ScoreJob(
+        dis,
+        source.input_spec,
+        ffm.scoring_pix_fmt(source.pix_fmt),
+        ref_crop=source.crop,
+        ref_scale=geometry.ref_scale,
+        dis_scale=geometry.dis_scale,
+        max_frames=frames,
+        threads=ctx.threads,
+        vmaf_model=ctx.vmaf_model,
+        metrics=ctx.metrics,
+        subsample=ctx.subsample,
+        what=f"{source.path} ({cell.encoder} cq{cell.cq})",
+    )
     if ctx.vmaf_bin:
         from vmafkit.media.vmafcli import score_with_vmaf_cli
 
-        scored = score_with_vmaf_cli(ctx.vmaf_bin, ctx.ff, dis, source.input_spec, **scorer_args)
+        scored = score_with_vmaf_cli(ctx.vmaf_bin, ctx.ff, job)
     else:
-        scored = run_libvmaf(ctx.ff, dis, source.input_spec, **scorer_args)
+        scored = run_libvmaf(ctx.ff, job)
     expected = libvmaf.scored_frames(frames, ctx.subsample)
     if len(scored) != expected:
         subsampled = f" (expected {expected}: --subsample {ctx.subsample})" if ctx.subsample != 1 else ""

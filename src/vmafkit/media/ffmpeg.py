@@ -178,7 +178,7 @@ def _libvmaf_version(path: str) -> str | None:
     with tempfile.TemporaryDirectory(prefix="vmafkit-ver-") as tmp:
         log = Path(tmp) / "log.json"
         graph = f"testsrc2=s=64x64:r=25:d=0.04,format=yuv420p,split[a][b];[a][b]libvmaf=log_fmt=json:log_path={log}"
-        argv = [path, "-hide_banner", "-nostdin", "-loglevel", "error", "-filter_complex", graph, "-f", "null", "-"]
+        argv = [*_quiet(path), "-filter_complex", graph, "-f", "null", "-"]
         result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
         if result.returncode != 0:  # a libvmaf that cannot score a test frame scores nothing: say why now,
             # rather than label every row "libvmaf None" (e.g. a full disk or `ulimit -f` in the temp folder)
@@ -325,26 +325,8 @@ def encode_argv(
     """Encode a source (cropped to even size when needed, then scaled to a ladder rung's size when
     `scale` says so); `-progress` reports frames encoded."""
     filters = [*crop, *scale, *encoder_filters]
-    argv = [
-        ff.path,
-        "-hide_banner",
-        "-nostdin",
-        "-y",
-        "-loglevel",
-        "error",
-        "-nostats",
-        "-progress",
-        "pipe:1",
-        *hw_init,
-        *source.args(),
-        "-map",
-        "0:v:0",
-        "-an",
-        "-sn",
-        "-dn",
-        "-fps_mode",
-        "passthrough",
-    ]
+    argv = [*_quiet(ff.path, overwrite=True, progress=True), *hw_init, *source.args(), *FIRST_VIDEO_AS_IS]
+    argv += ["-an", "-sn", "-dn"]
     if max_frames:
         argv += ["-frames:v", str(max_frames)]
     if filters:
@@ -355,23 +337,39 @@ def encode_argv(
     return argv
 
 
-def score_argv(
-    ff: Ffmpeg,
-    distorted: InputSpec,
-    reference: InputSpec,
-    log_path: Path,
-    *,
-    pix_fmt: str,
-    ref_crop: Sequence[str] = (),
-    dis_crop: Sequence[str] = (),
-    max_frames: int | None = None,
-    threads: int = 1,
-    vmaf_model: str = VMAF_MODEL,
-    metrics: Sequence[str] = (),
-    subsample: int = 1,
-    ref_scale: Sequence[str] = (),
-    dis_scale: Sequence[str] = (),
-) -> list[str]:
+@dataclass(frozen=True)
+class ScoreJob:
+    """One pair to score and how: what both scoring back-ends take (ffmpeg's libvmaf filter,
+    `media.score.run_libvmaf`, and a standalone `vmaf` CLI, `media.vmafcli.score_with_vmaf_cli`).
+    Each side is cropped (`*_crop`, from `crop_filter`), then resized (`*_scale`, from
+    `scale_filter`), then converted to `pix_fmt`; `what` names the pair in errors."""
+
+    distorted: InputSpec
+    reference: InputSpec
+    pix_fmt: str
+    ref_crop: Sequence[str] = ()
+    dis_crop: Sequence[str] = ()
+    ref_scale: Sequence[str] = ()
+    dis_scale: Sequence[str] = ()
+    max_frames: int | None = None
+    threads: int = 1
+    vmaf_model: str = VMAF_MODEL
+    metrics: Sequence[str] = ()
+    subsample: int = 1
+    what: str = ""
+
+    @property
+    def where(self) -> str:
+        return str(self.what or self.distorted.path)
+
+    def check_scored_size(self) -> None:
+        """The size both sides are scored at suits libvmaf and every metric asked for."""
+        scored = scored_size(self.distorted.width, self.distorted.height, [*self.dis_crop, *self.dis_scale])
+        check_scorable_size(*scored, path=self.where)
+        libvmaf.check_metric_sizes(self.metrics, *scored, path=self.where)
+
+
+def score_argv(ff: Ffmpeg, job: ScoreJob, log_path: Path) -> list[str]:
     """Decode both streams and score them in one process: no decoded YUV ever touches the disk.
 
     Both streams get frame-index timestamps (`setpts=N` in a common time base), so frame n of
@@ -381,31 +379,18 @@ def score_argv(
     """
 
     def chain(label: str, crop: Sequence[str], scale: Sequence[str], out: str) -> str:
-        steps = [*crop, *scale, f"format={pix_fmt}", "settb=1/1000", "setpts=N"]
-        if max_frames:
-            steps.insert(0, f"trim=end_frame={max_frames}")
+        steps = [*crop, *scale, f"format={job.pix_fmt}", "settb=1/1000", "setpts=N"]
+        if job.max_frames:
+            steps.insert(0, f"trim=end_frame={job.max_frames}")
         return f"[{label}]{','.join(steps)}[{out}]"
 
     vmaf = (
-        f"[dis][ref]libvmaf={libvmaf_options(vmaf_model, metrics, subsample)}:log_fmt=json"
-        f":log_path={_filter_escape(log_path)}:n_threads={threads}:shortest=1"
+        f"[dis][ref]libvmaf={libvmaf_options(job.vmaf_model, job.metrics, job.subsample)}:log_fmt=json"
+        f":log_path={_filter_escape(log_path)}:n_threads={job.threads}:shortest=1"
     )
-    graph = ";".join([chain("0:v:0", dis_crop, dis_scale, "dis"), chain("1:v:0", ref_crop, ref_scale, "ref"), vmaf])
-    return [
-        ff.path,
-        "-hide_banner",
-        "-nostdin",
-        "-loglevel",
-        "error",
-        "-nostats",
-        *distorted.args(),
-        *reference.args(),
-        "-filter_complex",
-        graph,
-        "-f",
-        "null",
-        "-",
-    ]
+    dis, ref = chain("0:v:0", job.dis_crop, job.dis_scale, "dis"), chain("1:v:0", job.ref_crop, job.ref_scale, "ref")
+    inputs = [*job.distorted.args(), *job.reference.args()]
+    return [*_quiet(ff.path), *inputs, "-filter_complex", ";".join([dis, ref, vmaf]), "-f", "null", "-"]
 
 
 def libvmaf_options(vmaf_model: str, metrics: Sequence[str] = (), subsample: int = 1) -> str:
@@ -434,21 +419,7 @@ def _filter_escape(path: Path) -> str:
 
 
 def count_frames_argv(ff: Ffmpeg, source: InputSpec, max_frames: int | None = None) -> list[str]:
-    argv = [
-        ff.path,
-        "-hide_banner",
-        "-nostdin",
-        "-loglevel",
-        "error",
-        "-nostats",
-        "-progress",
-        "pipe:1",
-        *source.args(),
-        "-map",
-        "0:v:0",
-        "-fps_mode",
-        "passthrough",
-    ]
+    argv = [*_quiet(ff.path, progress=True), *source.args(), *FIRST_VIDEO_AS_IS]
     if max_frames:
         argv += ["-frames:v", str(max_frames)]
     return argv + ["-f", "null", "-"]
@@ -459,36 +430,16 @@ def list_encoders_argv(ff_path: str) -> list[str]:
     return [ff_path, "-hide_banner", "-encoders"]
 
 
-def decode_to_y4m_pipe_argv(
-    ff: Ffmpeg,
-    spec: InputSpec,
-    out: Path,
-    *,
-    pix_fmt: str,
-    crop: Sequence[str] = (),
-    max_frames: int | None = None,
-    scale: Sequence[str] = (),
-) -> list[str]:
-    """Decode a source as y4m into `out` (a named pipe the standalone `vmaf` CLI reads), cropped
-    and scaled like the libvmaf filter's inputs (`score_argv`)."""
-    steps = [*crop, *scale, f"format={pix_fmt}"]
-    argv = [
-        ff.path,
-        "-hide_banner",
-        "-nostdin",
-        "-y",
-        "-loglevel",
-        "error",
-        *spec.args(),
-        "-map",
-        "0:v:0",
-        "-fps_mode",
-        "passthrough",
-        "-vf",
-        ",".join(steps),
-    ]
-    if max_frames:
-        argv += ["-frames:v", str(max_frames)]
+def decode_to_y4m_pipe_argv(ff: Ffmpeg, job: ScoreJob, out: Path, *, side: str) -> list[str]:
+    """Decode one side of `job` ("ref" or "dis") as y4m into `out` (a named pipe the standalone
+    `vmaf` CLI reads), cropped and scaled like the libvmaf filter's inputs (`score_argv`)."""
+    spec, crop, scale = (
+        (job.reference, job.ref_crop, job.ref_scale) if side == "ref" else (job.distorted, job.dis_crop, job.dis_scale)
+    )
+    steps = [*crop, *scale, f"format={job.pix_fmt}"]
+    argv = [*_quiet(ff.path, overwrite=True), *spec.args(), *FIRST_VIDEO_AS_IS, "-vf", ",".join(steps)]
+    if job.max_frames:
+        argv += ["-frames:v", str(job.max_frames)]
     return argv + ["-strict", "-1", "-f", "yuv4mpegpipe", file_url(out)]
 
 
@@ -505,20 +456,7 @@ def probe_encoder_argv(
     encoder_filters: Sequence[str] = (),
 ) -> list[str]:
     """A 1-frame trial encode of a synthetic frame: proves the encoder works on this host."""
-    argv = [
-        ff.path,
-        "-hide_banner",
-        "-nostdin",
-        "-loglevel",
-        "error",
-        *hw_init,
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=s=256x256:r=25",
-        "-frames:v",
-        "1",
-    ]
+    argv = [*_quiet(ff.path), *hw_init, "-f", "lavfi", "-i", "testsrc2=s=256x256:r=25", "-frames:v", "1"]
     if encoder_filters:
         argv += ["-vf", ",".join(encoder_filters)]
     return argv + ["-c:v", encoder, *codec_args, "-f", "null", "-"]
@@ -536,13 +474,7 @@ def synth_clip_argv(ff: Ffmpeg, graph: str, out_path: Path, *, frames: int) -> l
     if frames < 1:
         raise InputError(f"a synthetic clip needs at least 1 frame, got {frames}")
     return [
-        ff.path,
-        "-hide_banner",
-        "-nostdin",
-        "-y",
-        "-loglevel",
-        "error",
-        "-nostats",
+        *_quiet(ff.path, overwrite=True),
         "-filter_complex_threads",
         "1",
         "-filter_complex",
@@ -569,8 +501,14 @@ def synth_clip_argv(ff: Ffmpeg, graph: str, out_path: Path, *, frames: int) -> l
 FFV1_ARGS = ("-c:v", "ffv1", "-level", "3", "-g", "1", "-slicecrc", "1")
 
 
-def _quiet(ff_path: str) -> list[str]:
-    return [ff_path, "-nostdin", "-hide_banner", "-loglevel", "error"]
+FIRST_VIDEO_AS_IS = ("-map", "0:v:0", "-fps_mode", "passthrough")  # every frame of the first video stream
+
+
+def _quiet(ff_path: str, *, overwrite: bool = False, progress: bool = False) -> list[str]:
+    """How every vmafkit ffmpeg starts: no banner, no stdin, errors only, no stats line; `overwrite`
+    (-y) where the output is vmafkit's own temp file; `progress` for `-progress pipe:1` lines."""
+    argv = [ff_path, "-hide_banner", "-nostdin", *(["-y"] if overwrite else []), "-loglevel", "error", "-nostats"]
+    return argv + (["-progress", "pipe:1"] if progress else [])
 
 
 def frame_hash_argv(ff_path: str, input_args: Sequence[str], pix_fmt: str | None) -> list[str]:
@@ -582,8 +520,7 @@ def frame_hash_argv(ff_path: str, input_args: Sequence[str], pix_fmt: str | None
 def ffv1_pack_argv(ff_path: str, input_args: Sequence[str], pix_fmt: str, out: Path) -> list[str]:
     """Lossless FFV1 (intra-only, slice CRCs) in Matroska, keeping the pixel format."""
     return [
-        *_quiet(ff_path),
-        "-y",
+        *_quiet(ff_path, overwrite=True),
         *input_args,
         "-map",
         "0:v:0",
@@ -598,8 +535,7 @@ def ffv1_pack_argv(ff_path: str, input_args: Sequence[str], pix_fmt: str, out: P
 
 def decode_to_y4m_argv(ff_path: str, packed: Path, pix_fmt: str, out: Path) -> list[str]:
     return [
-        *_quiet(ff_path),
-        "-y",
+        *_quiet(ff_path, overwrite=True),
         "-i",
         file_url(packed),
         "-map",

@@ -55,56 +55,21 @@ def clip_means(frames: list[dict[str, float]]) -> dict[str, float]:
     return {k: sum(f[k] for f in frames) / len(frames) for k in keys}
 
 
-def run_libvmaf(
-    ff: ffm.Ffmpeg,
-    distorted: ffm.InputSpec,
-    reference: ffm.InputSpec,
-    *,
-    pix_fmt: str,
-    ref_crop: list[str] | tuple = (),
-    dis_crop: list[str] | tuple = (),
-    max_frames: int | None = None,
-    threads: int = 1,
-    what: str = "",
-    vmaf_model: str = ffm.VMAF_MODEL,
-    metrics: Sequence[str] = (),
-    subsample: int = 1,
-    ref_scale: list[str] | tuple = (),
-    dis_scale: list[str] | tuple = (),
-) -> list[dict[str, float]]:
+def run_libvmaf(ff: ffm.Ffmpeg, job: ffm.ScoreJob) -> list[dict[str, float]]:
     """One ffmpeg process decodes both streams and scores them; returns per-frame rows (every
     `subsample`-th frame, keeping its true frame_index)."""
-    scored = ffm.scored_size(distorted.width, distorted.height, [*dis_crop, *dis_scale])
-    ffm.check_scorable_size(*scored, path=what or distorted.path)
-    libvmaf.check_metric_sizes(metrics, *scored, path=what or distorted.path)
+    job.check_scored_size()
     with tempfile.TemporaryDirectory(prefix="vmafkit-score-") as tmp:
         log_path = Path(tmp) / "vmaf.json"
-        argv = ffm.score_argv(
-            ff,
-            distorted,
-            reference,
-            log_path,
-            pix_fmt=pix_fmt,
-            ref_crop=ref_crop,
-            dis_crop=dis_crop,
-            max_frames=max_frames,
-            threads=threads,
-            vmaf_model=vmaf_model,
-            metrics=metrics,
-            subsample=subsample,
-            ref_scale=ref_scale,
-            dis_scale=dis_scale,
-        )
+        argv = ffm.score_argv(ff, job, log_path)
         result = ffm.run_ffmpeg(argv)
         if result.returncode != 0 or not log_path.exists():
-            raise InputError(
-                f"libvmaf scoring failed: {ffm.last_error_line(result.stderr)}", path=what or distorted.path
-            )
+            raise InputError(f"libvmaf scoring failed: {ffm.last_error_line(result.stderr)}", path=job.where)
         try:
             data = json.loads(log_path.read_text())
         except json.JSONDecodeError:
-            raise InputError("libvmaf wrote an unreadable log", path=what or distorted.path) from None
-    return parse_libvmaf_log(data, str(what or distorted.path), vmaf_model=vmaf_model, metrics=metrics)
+            raise InputError("libvmaf wrote an unreadable log", path=job.where) from None
+    return parse_libvmaf_log(data, job.where, vmaf_model=job.vmaf_model, metrics=job.metrics)
 
 
 @dataclass(frozen=True)
@@ -237,26 +202,28 @@ def score_pair(
         raise InputError(f"has {n_dis} frames but the reference has {n_ref}", path=dis)
     compare_fmt = ffm.scoring_pix_fmt(ref_src.pix_fmt)
     # the same pair, the same options: both back-ends give the same numbers
-    how: dict[str, Any] = {
-        "pix_fmt": compare_fmt,
-        "ref_crop": ref_src.crop,
-        "dis_crop": dis_src.crop,
-        "max_frames": max_frames,
-        "threads": threads,
-        "what": str(dis),
-        "vmaf_model": vmaf_model,
-        "metrics": metrics,
-        "subsample": subsample,
-        "ref_scale": geometry.ref_scale,
-        "dis_scale": geometry.dis_scale,
-    }
+    job = ffm.ScoreJob(
+        dis_src.input_spec,
+        ref_src.input_spec,
+        compare_fmt,
+        ref_crop=ref_src.crop,
+        dis_crop=dis_src.crop,
+        ref_scale=geometry.ref_scale,
+        dis_scale=geometry.dis_scale,
+        max_frames=max_frames,
+        threads=threads,
+        vmaf_model=vmaf_model,
+        metrics=metrics,
+        subsample=subsample,
+        what=str(dis),
+    )
     if vmaf_bin:
         from vmafkit.media.vmafcli import score_with_vmaf_cli
 
-        frames = score_with_vmaf_cli(vmaf_bin, ff, dis_src.input_spec, ref_src.input_spec, **how)
+        frames = score_with_vmaf_cli(vmaf_bin, ff, job)
         backend, version = BACKEND_VMAF_CLI, None
     else:
-        frames = run_libvmaf(ff, dis_src.input_spec, ref_src.input_spec, **how)
+        frames = run_libvmaf(ff, job)
         backend, version = BACKEND_FFMPEG, ff.libvmaf_version
     expected = libvmaf.scored_frames(n_ref, subsample)
     if len(frames) != expected:

@@ -62,24 +62,7 @@ DECODER_GRACE_S = 10.0  # after the scorer exits, how long its decoders may take
 POLL_S = 0.05
 
 
-def score_with_vmaf_cli(
-    vmaf_bin: str,
-    ff: ffm.Ffmpeg,
-    distorted: ffm.InputSpec,
-    reference: ffm.InputSpec,
-    *,
-    pix_fmt: str,
-    ref_crop: Sequence[str] = (),
-    dis_crop: Sequence[str] = (),
-    max_frames: int | None = None,
-    threads: int = 1,
-    what: str = "",
-    vmaf_model: str = ffm.VMAF_MODEL,
-    metrics: Sequence[str] = (),
-    subsample: int = 1,
-    ref_scale: Sequence[str] = (),
-    dis_scale: Sequence[str] = (),
-) -> list[dict[str, float]]:
+def score_with_vmaf_cli(vmaf_bin: str, ff: ffm.Ffmpeg, job: ffm.ScoreJob) -> list[dict[str, float]]:
     """Decode both streams into named pipes and score them with `vmaf_bin`.
 
     Every failure is one line that carries the failing tool's own last stderr lines, or says that
@@ -87,41 +70,27 @@ def score_with_vmaf_cli(
     before writing) is noticed at once, never after a timeout."""
     if not Path(vmaf_bin).is_file() or not os.access(vmaf_bin, os.X_OK):
         raise InputError("vmaf CLI not found or not executable", path=vmaf_bin)
-    scored = ffm.scored_size(distorted.width, distorted.height, [*dis_crop, *dis_scale])
-    ffm.check_scorable_size(*scored, path=what or distorted.path)
-    libvmaf.check_metric_sizes(metrics, *scored, path=what or distorted.path)
-    where = what or vmaf_bin
+    job.check_scored_size()
+    where = job.what or vmaf_bin
     with tempfile.TemporaryDirectory(prefix="vmafkit-cli-") as tmp:
         tmp_dir = Path(tmp)
         ref_pipe, dis_pipe, log_path = tmp_dir / "ref.y4m", tmp_dir / "dis.y4m", tmp_dir / "vmaf.json"
         os.mkfifo(ref_pipe)
         os.mkfifo(dis_pipe)
+        scorer = vmaf_cli_argv(
+            vmaf_bin,
+            ref_pipe,
+            dis_pipe,
+            log_path,
+            job.threads,
+            vmaf_model=job.vmaf_model,
+            metrics=job.metrics,
+            subsample=job.subsample,
+        )
         jobs = [
-            (
-                "vmaf CLI",
-                vmaf_cli_argv(
-                    vmaf_bin,
-                    ref_pipe,
-                    dis_pipe,
-                    log_path,
-                    threads,
-                    vmaf_model=vmaf_model,
-                    metrics=metrics,
-                    subsample=subsample,
-                ),
-            ),
-            (
-                "ffmpeg decoding the reference",
-                ffm.decode_to_y4m_pipe_argv(
-                    ff, reference, ref_pipe, pix_fmt=pix_fmt, crop=ref_crop, max_frames=max_frames, scale=ref_scale
-                ),
-            ),
-            (
-                "ffmpeg decoding the distorted clip",
-                ffm.decode_to_y4m_pipe_argv(
-                    ff, distorted, dis_pipe, pix_fmt=pix_fmt, crop=dis_crop, max_frames=max_frames, scale=dis_scale
-                ),
-            ),
+            ("vmaf CLI", scorer),
+            ("ffmpeg decoding the reference", ffm.decode_to_y4m_pipe_argv(ff, job, ref_pipe, side="ref")),
+            ("ffmpeg decoding the distorted clip", ffm.decode_to_y4m_pipe_argv(ff, job, dis_pipe, side="dis")),
         ]
         procs: list[tuple[str, subprocess.Popen, Path]] = []
         try:
@@ -159,7 +128,7 @@ def score_with_vmaf_cli(
             ) from None
         if not isinstance(data, dict):
             raise InputError("vmaf CLI wrote a score log that is not a JSON object", path=where)
-    return parse_libvmaf_log(data, where, vmaf_model=vmaf_model, metrics=metrics)
+    return parse_libvmaf_log(data, where, vmaf_model=job.vmaf_model, metrics=job.metrics)
 
 
 def _wait_all(procs: list[tuple[str, subprocess.Popen, Path]]):
