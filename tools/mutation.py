@@ -57,22 +57,22 @@ MODULES = {
 
 # The unit tests of those modules (and the tests that drive them through their callers).
 TESTS = [
-    "tests/unit/test_evidence_tied_to_members.py",
-    "tests/unit/test_gate.py",
-    "tests/unit/test_verdict.py",
-    "tests/unit/test_calibration.py",
-    "tests/unit/test_metrics.py",
-    "tests/unit/test_registry.py",
-    "tests/unit/test_predict.py",
-    "tests/unit/test_trust_attacks.py",
-    "tests/unit/test_export.py",
-    "tests/unit/test_report.py",
-    "tests/unit/test_decide_accuracy.py",
-    "tests/unit/test_rd.py",
-    "tests/unit/test_subjective_stats.py",
-    "tests/unit/test_subjective_gate_resamples.py",
-    "tests/unit/test_subjective_run.py",
-    "tests/unit/test_predict_edges.py",
+    "tests/unit/decide/test_evidence_tied_to_members.py",
+    "tests/unit/decide/test_gate.py",
+    "tests/unit/decide/test_verdict.py",
+    "tests/unit/decide/test_calibration.py",
+    "tests/unit/train/test_metrics.py",
+    "tests/unit/serve/test_registry.py",
+    "tests/unit/serve/test_predict.py",
+    "tests/unit/decide/test_trust_attacks.py",
+    "tests/unit/serve/test_export.py",
+    "tests/unit/report/test_report.py",
+    "tests/unit/decide/test_decide_accuracy.py",
+    "tests/unit/report/test_rd.py",
+    "tests/unit/subjective/test_subjective_stats.py",
+    "tests/unit/subjective/test_subjective_gate_resamples.py",
+    "tests/unit/subjective/test_subjective_run.py",
+    "tests/unit/serve/test_predict_edges.py",
 ]
 # Edge-case tests written against mutation survivors: every tests/unit/test_<module>_edges.py.
 EDGE_TESTS_GLOB = "test_*_edges.py"

@@ -5,9 +5,12 @@ The stage functions (`vmafkit.score`, `build_corpus`, `train_loso`, `gate`, `wri
 so that `import vmafkit` and `vmafkit --version` stay fast (no numpy, torch or onnxruntime).
 """
 
+# ruff: noqa: F401 - the names below are imported for type checkers only; __all__ is read from _public
+
 import importlib as _importlib
 import typing as _typing
 
+from vmafkit import _public
 from vmafkit._version import __version__
 
 if _typing.TYPE_CHECKING:
@@ -52,50 +55,8 @@ if _typing.TYPE_CHECKING:
         write_verdict,
     )
 
-# The one list of the public names (vmafkit.api.__all__ is this less __version__): here, so that
-# reading them does not import the API.
-__all__ = [
-    "__version__",
-    "BuildResult",
-    "Grid",
-    "InputError",
-    "PairScore",
-    "RawGeometry",
-    "RefusedError",
-    "RunResult",
-    "Scoring",
-    "TrainResult",
-    "Training",
-    "VmafkitError",
-    "build_corpus",
-    "compare",
-    "dist",
-    "doctor",
-    "export",
-    "extract",
-    "extract_corpus",
-    "gate",
-    "import_corpus",
-    "load",
-    "make_bundle",
-    "make_demo_clips",
-    "merge",
-    "pack_corpus",
-    "platform",
-    "predict",
-    "rd",
-    "registry_flip",
-    "registry_rollback",
-    "registry_validate",
-    "run",
-    "score",
-    "train_loso",
-    "verify",
-    "write_bundle",
-    "write_report",
-    "write_verdict",
-]
-_API_NAMES = frozenset(__all__) - {"__version__"}
+__all__ = ["__version__", *_public.API_NAMES]
+_API_NAMES = frozenset(_public.API_NAMES)
 
 
 def __getattr__(name: str) -> _typing.Any:

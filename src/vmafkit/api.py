@@ -28,8 +28,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vmafkit import __all__ as _package_names
 from vmafkit import thresholds as T
+from vmafkit._public import API_NAMES
 from vmafkit.bundle import layout as bundle_layout
 from vmafkit.bundle.pack import make_bundle as make_bundle
 from vmafkit.corpus.build import BuildResult
@@ -53,8 +53,7 @@ from vmafkit.train.recipe import DEFAULT_SEEDS, SUBJECTIVE_TRAINING, Training
 from vmafkit.train.result import TrainResult
 from vmafkit.validation import check_api_arguments, check_seeds
 
-# the names `import vmafkit` offers, listed once in vmafkit/__init__.py (read there without this module)
-__all__ = [name for name in _package_names if name != "__version__"]
+__all__ = list(API_NAMES)  # listed once, in vmafkit/_public.py
 
 if TYPE_CHECKING:  # imported when called: the report stage draws with matplotlib; the rest is light anyway
     from vmafkit.bundle.compare import CompareReport

@@ -78,7 +78,7 @@ def _check_exit_matches_verdict(proc, out, seeds):
         and max(recomputed.values()) - min(recomputed.values()) <= 0.005 + 1e-12
         and coverage is not None
         and coverage >= 0.75
-        # the terms in VMAF points and against the nu-SVR (their numbers: tests/unit/test_decide_accuracy.py)
+        # the terms in VMAF points and against the nu-SVR (their numbers: tests/unit/decide/test_decide_accuracy.py)
         and all(check["pass"] for check in verdict["gate"]["checks"].values())
     )
     assert verdict["verdict"] == ("PROMOTE" if passes else "HOLD"), verdict["gate"]

@@ -4,7 +4,7 @@ A concept has one spelling everywhere: `--progress/--no-progress`, `--json [PATH
 `--out`, `--registry`, `--ffmpeg`, `--vmaf-bin`, `--model`, `--metrics`, `--subsample`, `--seeds`,
 `--recipe`, `--scheduler`, `--max-frames`, `--device`, `--coverage` and the training
 hyperparameters. A command that has one of these flags takes it from here, so its name, type and
-default are the same in every command (`tests/unit/test_cli_grammar.py` checks); where a default
+default are the same in every command (`tests/unit/front_door/test_cli_grammar.py` checks); where a default
 or help must differ (`--device`'s "cpu" for export and subjective train, `--coverage`'s meaning),
 the definition takes it as an argument and says why.
 

@@ -1,7 +1,7 @@
 """The encoder adapter table: name -> family, the argv for (cq, preset), hardware init, probe.
 
 The argv shapes are a contract: corpora built with them stay interchangeable with earlier ones,
-so change none (tests/unit/test_encoders.py spells each one out). An encoder is used only after
+so change none (tests/unit/media/test_encoders.py spells each one out). An encoder is used only after
 `probe_encoder` shows that a 1-frame trial encode works on this host.
 """
 

@@ -1,0 +1,170 @@
+"""Property-based tests of the corpus loader (issue 7): any damage gives one InputError that
+names the file and line; valid corpora load whole."""
+
+from __future__ import annotations
+
+import json
+import math
+import string
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from vmafkit.corpus.schema import CANONICAL6, REQUIRED_KEYS, load_corpus
+from vmafkit.errors import InputError
+
+from ...factories import corpus_row
+
+FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def make_row(src="a", frame=0, cq=25, **over):
+    return corpus_row(src, frame=frame, cq=cq, **{"src_sha256": f"sha-{src}", **over})
+
+
+rows_strategy = st.lists(
+    st.tuples(
+        st.sampled_from("abc"),
+        st.integers(0, 30),
+        st.sampled_from([19, 25, 31]),
+        st.floats(0, 100, allow_nan=False),
+        st.floats(0, 2, allow_nan=False),
+    ),
+    min_size=1,
+    max_size=40,
+    unique_by=lambda t: t[:3],
+).map(lambda items: [make_row(s, f, c, vmaf=v, adm2=a) for s, f, c, v, a in items])
+
+
+def write(path, rows, raw_lines=()):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows) + "".join(raw_lines))
+    return path
+
+
+@FAST
+@given(rows=rows_strategy)
+def test_valid_corpora_load_whole(tmp_path, rows):
+    corpus = load_corpus(write(tmp_path / "c.jsonl", rows))
+    assert len(corpus) == len(rows)
+    assert corpus.features.shape == (len(rows), 6)
+    assert sorted(corpus.sources) == sorted({r["src"] for r in rows})
+
+
+@FAST
+@given(rows=rows_strategy, data=st.data())
+def test_a_damaged_line_is_named(tmp_path, rows, data):
+    bad_at = data.draw(st.integers(0, len(rows) - 1))
+    damage = data.draw(st.sampled_from(["truncate", "drop_key", "nan", "inf", "version", "text", "duplicate"]))
+    lines = [json.dumps(r) for r in rows]
+    if damage == "truncate":
+        lines[bad_at] = lines[bad_at][: data.draw(st.integers(1, len(lines[bad_at]) - 1))]
+    elif damage == "drop_key":
+        key = data.draw(st.sampled_from(REQUIRED_KEYS))
+        lines[bad_at] = json.dumps({k: v for k, v in rows[bad_at].items() if k != key})
+    elif damage in ("nan", "inf"):
+        key = data.draw(st.sampled_from(CANONICAL6 + ("vmaf",)))
+        lines[bad_at] = lines[bad_at].replace(
+            f'"{key}": {json.dumps(rows[bad_at][key])}', f'"{key}": {"NaN" if damage == "nan" else "-Infinity"}'
+        )
+    elif damage == "version":
+        lines[bad_at] = json.dumps({**rows[bad_at], "schema_version": data.draw(st.integers(2, 9))})
+    elif damage == "text":
+        lines[bad_at] = data.draw(st.text(string.ascii_letters + "{}[],:", min_size=1, max_size=20))
+    else:
+        lines.insert(bad_at + 1, lines[bad_at])
+        bad_at += 1
+    path = tmp_path / "c.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError) as err:
+        load_corpus(path)
+    message = str(err.value)
+    assert f"{path}:{bad_at + 1}" in message and "\n" not in message
+
+
+def test_empty_file_and_blank_lines(tmp_path):
+    with pytest.raises(InputError, match="no rows"):
+        load_corpus(write(tmp_path / "e.jsonl", []))
+    path = write(tmp_path / "b.jsonl", [make_row()], raw_lines=["\n", "   \n"])
+    assert len(load_corpus(path)) == 1
+
+
+def test_non_finite_numbers_from_parquet_are_refused(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "c.parquet"
+    pq.write_table(pa.Table.from_pylist([make_row(), make_row(frame=1, vmaf=math.inf)]), path)
+    with pytest.raises(InputError, match=r"c.parquet:row 2: vmaf is inf"):
+        load_corpus(path)
+
+
+def test_one_clip_in_two_groups_is_refused(tmp_path):
+    """A corpus joined by hand (not through `vmafkit merge`) where the same reference bytes carry
+    two names, and so two LOSO groups: training would test on a clip it trained on."""
+    path = tmp_path / "c.jsonl"
+    rows = [make_row("a", 0), make_row("a", 1), make_row("a_copy", 0, cq=31, src_sha256="sha-a"), make_row("b", 0)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(
+        InputError, match=r"c\.jsonl: row 3: source sha-a \(src a_copy\) is in LOSO groups 'a' and 'a_copy'"
+    ):
+        load_corpus(path)
+    rows[2]["group"] = "a"  # the same clip under two names but one group: fine
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert load_corpus(path).groups == ["a", "b"]
+
+
+# ----------------------------------------------------------------------------- one libvmaf model
+
+
+def test_rows_of_two_libvmaf_models_never_load_together(tmp_path):
+    """A row without vmaf_model was scored with vmaf_v0.6.1 (the only model before --model)."""
+    same = write(tmp_path / "same.jsonl", [make_row(frame=0), make_row(frame=1, vmaf_model="vmaf_v0.6.1")])
+    assert load_corpus(same).meta["vmaf_model"] == "vmaf_v0.6.1"
+    neg = write(tmp_path / "neg.jsonl", [make_row(frame=0, vmaf_model="vmaf_v0.6.1neg")])
+    assert load_corpus(neg).meta["vmaf_model"] == "vmaf_v0.6.1neg"
+    mixed = write(tmp_path / "mixed.jsonl", [make_row(frame=0), make_row(frame=1, vmaf_model="vmaf_v0.6.1neg")])
+    with pytest.raises(InputError) as info:
+        load_corpus(mixed)
+    assert str(info.value) == (
+        f"{mixed}: row 2 was scored with libvmaf model vmaf_v0.6.1neg but row 1 with vmaf_v0.6.1; "
+        "a corpus holds one model's rows (build one corpus per --model)"
+    )
+
+
+@pytest.mark.parametrize(
+    "over, message",
+    [
+        ({"vmaf_model": 3}, "vmaf_model must be a non-empty string when present, got 3"),
+        ({"vmaf_model": " "}, "vmaf_model must be a non-empty string when present, got ' '"),
+        ({"psnr_y": "40"}, "psnr_y must be a number, got '40'"),
+        ({"float_ssim": None}, "float_ssim must be a number, got None"),
+    ],
+)
+def test_model_and_metric_columns_are_checked(tmp_path, over, message):
+    path = write(tmp_path / "c.jsonl", [make_row(frame=0), make_row(frame=1, **over)])
+    with pytest.raises(InputError) as info:
+        load_corpus(path)
+    assert str(info.value) == f"{path}:2: {message}"
+
+
+def test_metric_columns_load_beside_the_canonical_six(tmp_path):
+    path = write(tmp_path / "c.jsonl", [make_row(frame=0, psnr_y=40.5, cambi=0.25, ciede2000=41.0)])
+    assert len(load_corpus(path)) == 1
+
+
+def test_train_refuses_a_corpus_of_two_models(tmp_path):
+    from click.testing import CliRunner
+
+    from vmafkit.cli import main
+
+    rows = [make_row(src, 0) for src in "abc"] + [make_row("c", 1, vmaf_model="vmaf_4k_v0.6.1")]
+    corpus = write(tmp_path / "mixed.jsonl", rows)
+    args = ["train", "--corpus", str(corpus), "--out", str(tmp_path / "loso"), "--seeds", "0", "--epochs", "1"]
+    result = CliRunner().invoke(main, [*args, "--no-progress"])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"vmafkit: error: {corpus}: row 4 was scored with libvmaf model vmaf_4k_v0.6.1 but row 1 with vmaf_v0.6.1; "
+        "a corpus holds one model's rows (build one corpus per --model)"
+    ]
+    assert not (tmp_path / "loso" / "loso_seed0.json").exists()
