@@ -16,6 +16,8 @@ from vmafkit._version import __version__
 if _typing.TYPE_CHECKING:
     from vmafkit.api import (
         BuildResult,
+        ExportResult,
+        GateResult,
         Grid,
         InputError,
         PairScore,
@@ -25,6 +27,7 @@ if _typing.TYPE_CHECKING:
         Scoring,
         Training,
         TrainResult,
+        VerdictResult,
         VmafkitError,
         build_corpus,
         compare,

@@ -3,6 +3,8 @@
 
 API_NAMES = (
     "BuildResult",
+    "ExportResult",
+    "GateResult",
     "Grid",
     "InputError",
     "PairScore",
@@ -12,6 +14,7 @@ API_NAMES = (
     "Scoring",
     "TrainResult",
     "Training",
+    "VerdictResult",
     "VmafkitError",
     "build_corpus",
     "compare",

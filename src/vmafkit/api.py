@@ -38,6 +38,7 @@ from vmafkit.corpus.grid import AUTO, Grid
 from vmafkit.corpus.merge import MergeSummary
 from vmafkit.corpus.seed_import import ImportSummary
 from vmafkit.decide.derive import run_gate
+from vmafkit.decide.results import GateResult, VerdictResult
 from vmafkit.decide.verdict import write_verdict as _write_verdict
 from vmafkit.errors import InputError
 from vmafkit.errors import RefusedError as RefusedError
@@ -49,6 +50,7 @@ from vmafkit.pipeline import RunOptions, RunResult, resolve_encoders, run_pipeli
 from vmafkit.serve.export import export_ensemble
 from vmafkit.serve.handle import Ensemble
 from vmafkit.serve.handle import load as _load
+from vmafkit.serve.results import ExportResult
 from vmafkit.train.recipe import DEFAULT_SEEDS, SUBJECTIVE_TRAINING, Training
 from vmafkit.train.result import TrainResult
 from vmafkit.validation import check_api_arguments, check_seeds
@@ -259,13 +261,13 @@ def _loso_and_seeds(loso_dir: PathLike | TrainResult, seeds: Sequence[int] | Non
 @_checked
 def gate(
     loso_dir: PathLike | TrainResult, *, seeds: Sequence[int] | None = None, coverage: float = T.DEFAULT_COVERAGE
-) -> dict[str, Any]:
+) -> GateResult:
     """The production gate over a LOSO folder (or `train_loso`'s result), every PLCC recomputed
     from its prediction files (a seed report that disagrees with them is refused): the gate report,
     `["passed"]` the outcome. `seeds`: default the result's seeds, or DEFAULT_SEEDS for a folder.
     Nothing is written; `write_verdict` records the same gate in a verdict file."""
     folder, chosen = _loso_and_seeds(loso_dir, seeds)
-    return run_gate(folder, DEFAULT_SEEDS if chosen is None else chosen, coverage)
+    return GateResult.from_json(run_gate(folder, DEFAULT_SEEDS if chosen is None else chosen, coverage))
 
 
 @_checked
@@ -276,7 +278,7 @@ def write_verdict(
     ref_dir: PathLike | None = None,
     coverage: float | None = None,
     argv: Sequence[str] | None = None,
-) -> tuple[dict[str, Any], Path]:
+) -> VerdictResult:
     """Gate the LOSO folder and write exactly one of `PROMOTE.json` / `HOLD.json` in it (the other
     is removed); returns (verdict, its path). `verdict["verdict"]` is "PROMOTE" or "HOLD";
     `ref_dir` (the reference clips) is snapshotted into the corpus fingerprint. `seeds` and
@@ -285,26 +287,34 @@ def write_verdict(
     `train_loso`'s result, its folder and seeds are used. `argv`: the command line recorded in it."""
     folder, chosen = _loso_and_seeds(loso_dir, seeds)
     recorded = {} if argv is None else {"argv": list(argv)}
-    return _write_verdict(folder, chosen, ref_dir=ref_dir, coverage=coverage, **recorded)
+    return VerdictResult.from_json(*_write_verdict(folder, chosen, ref_dir=ref_dir, coverage=coverage, **recorded))
 
 
 @_checked
 def export(
     corpus: PathLike,
-    verdict: PathLike,
+    verdict: PathLike | VerdictResult,
     out_dir: PathLike,
     *,
     model_id: str | None = None,
     device: str = "cpu",
     progress: bool = False,
-) -> dict[str, Any]:
+    argv: Sequence[str] | None = None,
+) -> ExportResult:
     """Export a PROMOTE verdict's ensemble to ONNX in `out_dir`: one model and sidecar per seed,
     the calibration file and `registry.json` rows (smoke until `vmafkit registry flip`).
 
     Refuses with RefusedError unless `verdict` (a PROMOTE.json path) re-derives from the files it
     pins and names this `corpus`; nothing is written unless every member passes the onnxruntime
-    parity check. Returns the export summary."""
-    return export_ensemble(corpus, verdict, out_dir, model_id=model_id, device=device, progress=progress)
+    parity check. Returns an ExportResult (`.model_id`, `.seeds`, `.registry`, `.files`,
+    `.to_json()`: `vmafkit export --json`'s summary, parity and evidence checks included). `verdict`
+    may also be `write_verdict`'s result."""
+    recorded = {} if argv is None else {"argv": list(argv)}
+    verdict_path = verdict.path if isinstance(verdict, VerdictResult) else verdict
+    summary = export_ensemble(
+        corpus, verdict_path, out_dir, model_id=model_id, device=device, progress=progress, **recorded
+    )
+    return ExportResult.from_json(summary)
 
 
 @_checked

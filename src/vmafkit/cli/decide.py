@@ -55,7 +55,7 @@ def register(main: click.Group) -> None:
 
         check_outputs({"a file in LOSO_DIR": layout.own_files(loso_dir)}, {"--json": json_to})
         gate = api.gate(loso_dir, seeds=seeds)
-        if not emit_json(gate, json_to):
+        if not emit_json(gate.to_json(), json_to):
             _print_gate(gate)
         return EXIT_OK if gate["passed"] else EXIT_HOLD
 
@@ -80,13 +80,14 @@ def register(main: click.Group) -> None:
 
         ctx = click.get_current_context()
         given = lambda name: ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT  # noqa: E731
-        verdict, path = api.write_verdict(
+        result = api.write_verdict(
             loso_dir,
             seeds=seeds if given("seeds") else None,
             ref_dir=ref_dir,
             argv=sys.argv,
             coverage=coverage if given("coverage") else None,
         )
+        verdict, path = result.to_json(), result.path
         calib = verdict["calibration"]
         if verdict_target(verdict)["kind"] != "vmaf":
             _print_subjective(verdict)

@@ -111,11 +111,9 @@ def register(main: click.Group) -> None:
         """Refit every seed on the full corpus, export ONNX + sidecars + calibration, register as smoke.
 
         Exit 3 unless VERDICT is PROMOTE for exactly this CORPUS."""
-        from vmafkit.serve.export import export_ensemble
+        from vmafkit import api
 
-        summary = export_ensemble(
-            corpus, verdict, out, model_id=model_id, device=device, progress=progress, argv=list(sys.argv)
-        )
+        summary = api.export(corpus, verdict, out, model_id=model_id, device=device, progress=progress, argv=sys.argv)
         for seed, check in summary["parity"].items():
             click.echo(
                 f"seed {seed}: onnxruntime vs torch max |diff| {check['max_abs_diff']:.2e} on {check['rows']} rows "

@@ -77,21 +77,32 @@ def test_version_has_one_source():
 
 def test_gate_and_verdict_on_known_plccs(tmp_path):
     """Every fold of seed N has exactly the PLCC asked for (factories.write_predictions): 0.96 and
-    0.958 pass the gate, a seed at 0.90 fails it alone."""
+    0.958 pass the gate, a seed at 0.90 fails it alone. The results are typed; their fields agree
+    with their JSON and with the verdict file written."""
     (tmp_path / "good").mkdir()
     (tmp_path / "bad").mkdir()
     loso, _ = make_loso_dir(tmp_path / "good", {0: 0.96, 1: 0.958})
     before = sorted(loso.iterdir())
     report = vmafkit.gate(loso, seeds=[0, 1])
-    assert report["passed"] and report["per_seed_plccs"] == pytest.approx({"0": 0.96, "1": 0.958}, abs=1e-9)
+    assert isinstance(report, vmafkit.GateResult) and report.passed
+    assert report.per_seed_plccs == pytest.approx({"0": 0.96, "1": 0.958}, abs=1e-9)
+    assert report.mean_plcc == pytest.approx(0.959, abs=1e-9) and report.plcc_spread == pytest.approx(0.002, abs=1e-9)
+    assert report["passed"] is True and report.to_json()["mean_plcc"] == report.mean_plcc  # 0.1's dict access
     assert sorted(loso.iterdir()) == before  # the gate writes nothing
-    verdict, path = vmafkit.write_verdict(loso, seeds=[0, 1])
-    assert verdict["verdict"] == "PROMOTE" and path == loso / "PROMOTE.json" and path.is_file()
+    written = vmafkit.write_verdict(loso, seeds=[0, 1])
+    assert isinstance(written, vmafkit.VerdictResult) and written.promoted
+    assert written.verdict == "PROMOTE" and written.path == loso / "PROMOTE.json"
+    assert json.loads(written.path.read_text()) == written.to_json()
+    assert written["gate"]["passed"] is True
 
     bad, _ = make_loso_dir(tmp_path / "bad", {0: 0.96, 1: 0.90})
-    assert vmafkit.gate(bad, seeds=[0, 1])["failing_seeds"] == [1]
-    verdict, path = vmafkit.write_verdict(bad, seeds=[0, 1])
-    assert verdict["verdict"] == "HOLD" and path.name == "HOLD.json"
+    assert vmafkit.gate(bad, seeds=[0, 1]).failing_seeds == [1]
+    held = vmafkit.write_verdict(bad, seeds=[0, 1])
+    assert held.verdict == "HOLD" and held.path.name == "HOLD.json" and not held.promoted
+    assert held.recommendation == json.loads(held.path.read_text())["recommendation"] != ""
+    with pytest.warns(DeprecationWarning, match="unpacking write_verdict"):
+        verdict, path = held  # the (verdict, path) tuple of 0.1
+    assert verdict["verdict"] == "HOLD" and path == held.path
     with pytest.raises(InputError, match="loso_seed2"):  # the default seeds 0..4: seed 2 has no report
         vmafkit.gate(bad)
 
@@ -145,8 +156,8 @@ def test_a_runs_objects_chain_with_their_seeds(tmp_path, synthetic_corpus):
     assert trained.to_json()["reports"] == [str(tmp_path / "loso" / f"loso_seed{s}.json") for s in (4, 7)]
     gate = vmafkit.gate(trained)
     assert set(gate["per_seed_plccs"]) == {"4", "7"}
-    verdict, path = vmafkit.write_verdict(trained)
-    assert verdict["seeds"] == [4, 7] and path.parent == trained.loso_dir
+    written = vmafkit.write_verdict(trained)
+    assert written["seeds"] == [4, 7] and written.path.parent == trained.loso_dir
     assert vmafkit.gate(trained, seeds=[7])["per_seed_plccs"].keys() == {"7"}
     with pytest.raises(InputError):
         vmafkit.gate(tmp_path / "loso")  # DEFAULT_SEEDS: seeds 0-4 were not trained here

@@ -66,13 +66,11 @@ def test_any_wrong_argument_is_an_input_error(name, data, tmp_path, monkeypatch)
         (lambda: vmafkit.score(b"a", "b"), "score(): ref must be a string or a path, got b'a'"),
         (lambda: vmafkit.score("a", "b", threads=10**6), "score(): threads must be in [1, 1024], got 1000000"),
         (lambda: vmafkit.score("a", "b", max_frames="3"), "score(): max_frames must be an integer or None, got '3'"),
-        (lambda: vmafkit.score("a", "b", fps=0), "score(): fps must be in (0, 10000], got 0"),
-        (
-            lambda: vmafkit.build_corpus("r", "o", cqs="19,25"),
-            "build_corpus(): cqs must be a list of integers, got '19,25'",
-        ),
-        (lambda: vmafkit.train_loso("c", "o", lr=float("nan")), "train_loso(): lr must be in (0, 1], got nan"),
-        (lambda: vmafkit.train_loso("c", "o", epochs=0), "train_loso(): epochs must be in [1, 100000], got 0"),
+        (lambda: vmafkit.RawGeometry(fps=0), "RawGeometry(): fps must be in (0, 10000], got 0"),
+        (lambda: vmafkit.Grid(cqs="19,25"), "Grid(): cqs must be a list of integers, got '19,25'"),
+        (lambda: vmafkit.Training(lr=float("nan")), "Training(): lr must be in (0, 1], got nan"),
+        (lambda: vmafkit.Training(epochs=0), "Training(): epochs must be in [1, 100000], got 0"),
+        (lambda: vmafkit.score("a", "b", scoring="psnr"), "score(): scoring must be Scoring, got 'psnr'"),
         (lambda: vmafkit.predict("m", coverage=1.0), "predict(): coverage must be in (0, 1), got 1.0"),
         (lambda: vmafkit.run("o", demo="yes"), "run(): demo must be True/False, got 'yes'"),
         (lambda: vmafkit.run("o", max_frames=0), "run(): max_frames must be in [1, ∞), got 0"),
@@ -84,6 +82,28 @@ def test_the_messages_name_the_function_the_argument_and_what_it_takes(call, mes
     with pytest.raises(InputError) as err:
         call()
     assert str(err.value) == message
+
+
+OPTION_OBJECTS = ("RawGeometry", "Scoring", "Grid", "Training")
+
+
+@pytest.mark.parametrize("name", OPTION_OBJECTS)
+@settings(max_examples=80, deadline=None)
+@given(data=st.data())
+def test_an_option_object_takes_a_value_or_raises_input_error(name, data):
+    """Any value for any field: the object is made (a value that is valid), or one InputError
+    naming the class; never a TypeError, ValueError or a half-checked object."""
+    import dataclasses
+
+    cls = getattr(vmafkit, name)
+    field = data.draw(st.sampled_from([f.name for f in dataclasses.fields(cls)]), label="field")
+    value = data.draw(JUNK, label="value")
+    try:
+        made = cls(**{field: value})
+    except InputError as exc:
+        assert str(exc).startswith(f"{name}(): ") or "unknown" in str(exc) or "--" in str(exc), str(exc)
+    else:
+        assert dataclasses.replace(made) == made  # checks again, and passes again
 
 
 def test_the_api_ranges_are_the_cli_flags_ranges():

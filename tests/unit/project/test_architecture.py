@@ -27,6 +27,7 @@ STAGES: dict[str, int] = {
     "validation": 0,
     "_version": 0,
     "_public": 0,
+    "results": 0,
     "parallel": 1,
     "media": 2,
     "host": 3,
