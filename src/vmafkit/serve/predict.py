@@ -280,6 +280,40 @@ def load_ensemble(models: str | Path, *, model_id: str | None = None, threads: i
     return ensemble_from_rows(model_id, rows, registry_path, threads=threads)
 
 
+@dataclass(frozen=True)
+class ChosenMembers:
+    """The members a registry's rows say will run (`choose_members`), their sidecars and calibration:
+    what both kinds of loaded ensemble (VMAF, subjective) are made from."""
+
+    mode: str
+    rows: list[dict[str, Any]]
+    sidecars: list[dict[str, Any]]
+    notes: list[str]
+    calibration: dict[str, Any] | None
+    base: Path
+
+    @property
+    def seeds(self) -> list[int]:
+        return [int(r["seed"]) for r in self.rows]
+
+    @property
+    def onnx_paths(self) -> list[Path]:
+        return [self.base / r["onnx"] for r in self.rows]
+
+
+def load_members(
+    model_id: str, rows: list[dict[str, Any]], registry_path: Path, agree: Mapping[str, str]
+) -> ChosenMembers:
+    """The members of `model_id` that will run; `agree`: the sidecar keys every member must hold the
+    same value of, each with what a disagreement is called (InputError naming the registry)."""
+    base = registry_path.parent
+    mode, chosen, sidecars, notes = choose_members(rows, base)
+    for key, disagreement in agree.items():
+        if len({json.dumps(s[key], sort_keys=True) for s in sidecars}) != 1:
+            raise InputError(f"members of {model_id} {disagreement}", path=registry_path)
+    return ChosenMembers(mode, chosen, sidecars, notes, member_calibration(base, mode, chosen, sidecars, notes), base)
+
+
 def ensemble_from_rows(
     model_id: str, rows: list[dict[str, Any]], registry_path: Path, *, threads: int = 2
 ) -> LoadedEnsemble:
@@ -287,31 +321,27 @@ def ensemble_from_rows(
     from vmafkit.train.features import FeatureSpec
 
     _refuse_subjective(model_id, rows, registry_path)
-    base = registry_path.parent
-    mode, chosen, sidecars, notes = choose_members(rows, base)
-    for r, s in zip(chosen, sidecars):
+    agree = {
+        "feature_spec": "were exported with different feature transforms",
+        "domain": "record different training domains",
+    }
+    members = load_members(model_id, rows, registry_path, agree)
+    for r, s in zip(members.rows, members.sidecars):
         if not s["standardisation"]["inside_graph"]:
             raise InputError(
                 "sidecar says standardisation is outside the graph; this vmafkit only serves in-graph standardisation",
-                path=base / r["sidecar"],
+                path=members.base / r["sidecar"],
             )
-    specs = {json.dumps(s["feature_spec"], sort_keys=True) for s in sidecars}
-    if len(specs) != 1:
-        raise InputError(f"members of {model_id} were exported with different feature transforms", path=registry_path)
-    spec = FeatureSpec.from_json(sidecars[0]["feature_spec"])
-    domains = {json.dumps(s["domain"], sort_keys=True) for s in sidecars}
-    if len(domains) != 1:
-        raise InputError(f"members of {model_id} record different training domains", path=registry_path)
-    calibration = member_calibration(base, mode, chosen, sidecars, notes)
+    first = members.sidecars[0]
     return LoadedEnsemble(
         model_id=model_id,
-        mode=mode,
-        seeds=[int(r["seed"]) for r in chosen],
-        onnx_paths=[base / r["onnx"] for r in chosen],
-        spec=spec,
-        domain=sidecars[0]["domain"],
-        calibration=calibration,
-        notes=notes,
+        mode=members.mode,
+        seeds=members.seeds,
+        onnx_paths=members.onnx_paths,
+        spec=FeatureSpec.from_json(first["feature_spec"]),
+        domain=first["domain"],
+        calibration=members.calibration,
+        notes=members.notes,
         threads=threads,
     )
 

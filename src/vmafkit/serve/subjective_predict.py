@@ -35,7 +35,7 @@ import numpy as np
 from vmafkit import thresholds as T
 from vmafkit.errors import InputError
 from vmafkit.io import iter_json_objects
-from vmafkit.serve.predict import MODE_ENSEMBLE, choose_members, member_calibration, merge_members, registry_rows
+from vmafkit.serve.predict import MODE_ENSEMBLE, load_members, merge_members, registry_rows
 from vmafkit.subjective import exported
 from vmafkit.subjective.interval import half_width
 from vmafkit.subjective.readers import iter_csv, parse_number
@@ -97,23 +97,19 @@ def subjective_from_rows(model_id: str, rows: list[dict[str, Any]], registry_pat
     """`load_subjective` from the registry rows `predict.registry_rows` read (read once)."""
     if any(r["kind"] != exported.MEMBER_KIND for r in rows):
         raise InputError(f"ensemble {model_id} is not (only) a subjective ensemble", path=registry_path)
-    base = registry_path.parent
-    mode, chosen, sidecars, notes = choose_members(rows, base)
-    first = sidecars[0]
-    for key in ("feature_order", "target", "domain"):
-        if any(s[key] != first[key] for s in sidecars[1:]):
-            raise InputError(f"members of {model_id} record different {key}", path=registry_path)
-    calibration = member_calibration(base, mode, chosen, sidecars, notes)
+    agree = {key: f"record different {key}" for key in ("feature_order", "target", "domain")}
+    members = load_members(model_id, rows, registry_path, agree)
+    first = members.sidecars[0]
     return LoadedSubjective(
         model_id=model_id,
-        mode=mode,
-        seeds=[int(r["seed"]) for r in chosen],
-        onnx_paths=[base / r["onnx"] for r in chosen],
+        mode=members.mode,
+        seeds=members.seeds,
+        onnx_paths=members.onnx_paths,
         feature_order=list(first["feature_order"]),
         target=dict(first["target"]),
         domain=dict(first["domain"]),
-        calibration=calibration,
-        notes=notes,
+        calibration=members.calibration,
+        notes=members.notes,
     )
 
 
