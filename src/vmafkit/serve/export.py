@@ -29,11 +29,10 @@ from vmafkit.decide.verdict import (
     verdict_target,
 )
 from vmafkit.errors import InputError, RefusedError
-from vmafkit.io import dumps_json, sha256_file
+from vmafkit.io import sha256_file
 from vmafkit.serve.members import ExportedEnsemble, export_summary, write_members
 from vmafkit.serve.onnx_graph import OUTPUT_NAME, graph_onnx_bytes, ort_session
 from vmafkit.serve.registry import read_rows
-from vmafkit.validation import validate_or_raise
 
 DEFAULT_MODEL_ID = "fr_regressor_v2_ensemble_v1"
 DEFAULT_SUBJECTIVE_MODEL_ID = "fr_regressor_v2_subjective_v1"  # the default id of a subjective ensemble
@@ -252,7 +251,6 @@ def export_ensemble(
     refit_check = check_refit_error(predict_members(models, x).astype(np.float64).mean(axis=0), evidence, verdict_path)
 
     schema_hash = input_schema_hash()
-    calib_name = layout.calibration_name(model_id)
     verdict_info = {
         "path": str(verdict_path),
         "sha256": sha256_file(verdict_path),
@@ -281,12 +279,8 @@ def export_ensemble(
             )
         blobs[seed], checks[seed] = blob, check
 
-    calib_file = dict(calib["file"])
-    calib_file.update(
-        {"id": model_id, "corpus_sha256": fingerprint["sha256"], "verdict_sha256": verdict_info["sha256"]}
-    )
-    validate_or_raise(calib_file, "calibration", what="calibration (internal)")
-    export = ExportedEnsemble(
+    export = ExportedEnsemble.pinned(
+        calib["file"],
         out_dir=out_dir,
         model_id=model_id,
         kind=MEMBER_KIND,
@@ -295,8 +289,6 @@ def export_ensemble(
         verdict_info=verdict_info,
         fingerprint=fingerprint,
         input_schema_hash=schema_hash,
-        calibration_name=calib_name,
-        calibration_bytes=dumps_json(calib_file).encode("utf-8"),
         argv=argv,
     )
 
@@ -328,6 +320,6 @@ def export_ensemble(
         notes=f"exported from {pinned}; smoke until `vmafkit registry flip`",
         why=f"export of {pinned}",
     )
-    summary = export_summary(export, seeds, checks, [out_dir / calib_name, *files])
+    summary = export_summary(export, seeds, checks, [out_dir / export.calibration_name, *files])
     summary["evidence_checks"] = {"retrained_member": retrain_check, "refit_error": refit_check}
     return summary

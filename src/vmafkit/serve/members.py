@@ -44,6 +44,31 @@ class ExportedEnsemble:
     def calibration_sha256(self) -> str:
         return sha256_bytes(self.calibration_bytes)
 
+    @classmethod
+    def pinned(
+        cls,
+        calibration: Mapping[str, Any],
+        *,
+        out_dir: Path,
+        model_id: str,
+        kind: str,
+        corpus_path: Path,
+        verdict_path: Path,
+        verdict_info: Mapping[str, Any],
+        fingerprint: Mapping[str, Any],
+        input_schema_hash: str,
+        argv: list[str] | None,
+    ) -> ExportedEnsemble:
+        """An export whose calibration file is `calibration` pinned to this ensemble, its corpus and
+        its verdict (their ids and sha256), checked against the calibration schema."""
+        pinned = {**calibration, "id": model_id, "corpus_sha256": fingerprint["sha256"]}
+        pinned["verdict_sha256"] = verdict_info["sha256"]
+        validate_or_raise(pinned, "calibration", what="calibration (internal)")
+        return cls(
+            out_dir, model_id, kind, corpus_path, verdict_path, verdict_info, fingerprint, input_schema_hash,
+            layout.calibration_name(model_id), dumps_json(pinned).encode("utf-8"), argv,
+        )  # fmt: skip
+
 
 def write_members(
     export: ExportedEnsemble,

@@ -32,7 +32,7 @@ from vmafkit import thresholds as T
 from vmafkit.decide.subjective_verdict import items_fingerprint, run_folder
 from vmafkit.decide.verdict import fingerprint_difference, load_trusted_verdict, load_verdict, same_corpus
 from vmafkit.errors import InputError, RefusedError
-from vmafkit.io import dumps_json, read_json, sha256_file
+from vmafkit.io import read_json, sha256_file
 from vmafkit.serve.members import ExportedEnsemble, export_summary, write_members
 from vmafkit.serve.onnx_graph import graph_onnx_bytes, ort_session
 from vmafkit.serve.registry import read_rows
@@ -43,7 +43,6 @@ from vmafkit.subjective.loso_files import ITEMS_FILE
 from vmafkit.subjective.run import REPORT_FILE
 from vmafkit.subjective.stats import statistics
 from vmafkit.subjective.table import read_table
-from vmafkit.validation import validate_or_raise
 
 CALIBRATION_METHOD = (
     "per-content quantile of held-out |score - ensemble| (leave-one-content-out), then split conformal "
@@ -223,11 +222,9 @@ def export_subjective(
             )
         blobs[seed], checks[seed] = blob, check
 
-    calib_name = layout.calibration_name(model_id)
     calib = _calibration(cols, seeds, float(verdict["calibration"]["coverage"]), target)
-    calib.update({"id": model_id, "corpus_sha256": fingerprint["sha256"], "verdict_sha256": verdict_info["sha256"]})
-    validate_or_raise(calib, "calibration", what="calibration (internal)")
-    export = ExportedEnsemble(
+    export = ExportedEnsemble.pinned(
+        calib,
         out_dir=models_dir,
         model_id=model_id,
         kind=exported.MEMBER_KIND,
@@ -236,8 +233,6 @@ def export_subjective(
         verdict_info=verdict_info,
         fingerprint=fingerprint,
         input_schema_hash=schema_hash,
-        calibration_name=calib_name,
-        calibration_bytes=dumps_json(calib).encode("utf-8"),
         argv=argv,
     )
 
@@ -279,4 +274,4 @@ def export_subjective(
         notes=f"subjective ({scale['name']}) export of {pinned}; smoke until `vmafkit registry flip`",
         why=f"subjective export of {pinned}",
     )
-    return {**export_summary(export, seeds, checks, [models_dir / calib_name, *files]), "target": target}
+    return {**export_summary(export, seeds, checks, [models_dir / export.calibration_name, *files]), "target": target}
