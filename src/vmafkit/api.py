@@ -660,8 +660,8 @@ def subjective_train(
     *,
     dataset: PathLike | None = None,
     table: PathLike | None = None,
-    features: Sequence[str] | str | None = None,
-    target: str | None = None,
+    feature_columns: Sequence[str] | str | None = None,
+    score_column: str | None = None,
     group: str | None = None,
     id_column: str | None = None,
     score_scale: str | None = None,
@@ -687,7 +687,7 @@ def subjective_train(
 
     Give `dataset` (video pairs with scores: libvmaf scores them, cached in `cache_dir`; `jobs`,
     `max_frames`, `ffmpeg`, `vmaf_bin` and `scale`, the upscaling filter for a distorted clip of
-    another size, go with it) or `table` (a feature table, with `features` (its columns), `target`,
+    another size, go with it) or `table` (a feature table, with `feature_columns`, `score_column`,
     `group` (the content column) and `id_column`). `score_scale` ("mos-1-5", ...) or
     `score_scale_range` ((low, high)) says the scores' scale. `training`: the hyperparameters
     (the recipe is the seed kit's: there are no codec labels to mask). Returns the result
@@ -700,7 +700,8 @@ def subjective_train(
         raise InputError("give exactly one of --dataset (videos) or --table (a feature table)")
     if training.recipe != SUBJECTIVE_TRAINING.recipe:
         raise InputError("subjective_train(): training.recipe must be 'seed': a subjective model has no codec labels")
-    table_only = {"features": features, "target": target, "group": group, "id_column": id_column}
+    table_only = {"feature_columns": feature_columns, "score_column": score_column, "group": group}
+    table_only["id_column"] = id_column
     video_only: dict[str, Any] = {"jobs": jobs, "max_frames": max_frames, "ffmpeg": ffmpeg, "vmaf_bin": vmaf_bin}
     video_only.update(cache_dir=cache_dir, scale=scale)
     misplaced = [k for k, v in (table_only if dataset is not None else video_only).items() if v is not None]
@@ -708,7 +709,8 @@ def subjective_train(
         spelled = ", ".join(f"--{name.replace('_', '-')}" for name in misplaced)
         kind = "--table" if dataset is not None else "--dataset"
         raise InputError(f"{spelled} go with {kind}" + _SUBJECTIVE_DATASET_HINT * (dataset is not None))
-    missing = [f"--{k}" for k in ("features", "target", "group") if table is not None and not table_only[k]]
+    needed = ("feature_columns", "score_column", "group")
+    missing = [f"--{k.replace('_', '-')}" for k in needed if table is not None and not table_only[k]]
     if missing:
         raise InputError(f"--table needs {', '.join(missing)}")
     if score_scale_range is not None and len(score_scale_range) != 2:
@@ -730,9 +732,10 @@ def subjective_train(
             dataset, out, opts, scale=score, ffmpeg=ffmpeg, vmaf_bin=vmaf_bin, jobs=jobs, max_frames=max_frames,
             cache_dir=cache_dir, scale_filter=scale,
         )  # fmt: skip
-    assert table is not None and target is not None and group is not None and features is not None
-    columns = [c.strip() for c in features.split(",") if c.strip()] if isinstance(features, str) else list(features)
-    return train_from_table(table, columns, target, group, out, opts, scale=score, id_column=id_column)
+    assert table is not None and score_column is not None and group is not None and feature_columns is not None
+    columns = feature_columns
+    columns = [c.strip() for c in columns.split(",") if c.strip()] if isinstance(columns, str) else list(columns)
+    return train_from_table(table, columns, score_column, group, out, opts, scale=score, id_column=id_column)
 
 
 _SUBJECTIVE_DATASET_HINT = "; --dataset uses libvmaf's canonical-6, the pairs' score and content"

@@ -51,7 +51,7 @@ def train(tmp: Path, name: str, n_contents: int, per: int) -> Path:
     table = write_synthetic_table(tmp / f"{name}.jsonl", n_contents=n_contents, per=per)
     out = tmp / name
     vmafkit(
-        "subjective", "train", "--table", table, "--features", ",".join(FEATURES), "--target", "mos",
+        "subjective", "train", "--table", table, "--feature-columns", ",".join(FEATURES), "--score-column", "mos",
         "--group", "content", "--id-column", "clip", "--score-scale", "mos-1-5", "--out", out, *FAST,
     )  # fmt: skip
     return out

@@ -67,8 +67,10 @@ def _scale_range(ctx: click.Context, param: click.Parameter, value: str | None) 
     type=click.Path(path_type=Path, dir_okay=False),
     help="features: CSV, Parquet, JSON lines, or a JSON object of columns {column: {row_id: value}}",
 )
-@click.option("--features", default=None, help="--table: comma-separated feature columns")
-@click.option("--target", default=None, help="--table: the subjective score column")
+@renamed_option("--feature-columns", "feature_columns", default=None, help="--table: comma-separated feature columns")
+@deprecated_option("--features", "--feature-columns", "feature_columns")
+@renamed_option("--score-column", "score_column", default=None, help="--table: the subjective score column")
+@deprecated_option("--target", "--score-column", "score_column")
 @click.option("--group", default=None, help="--table: the content column (one leave-one-out fold per content)")
 @renamed_option(
     "--id-column", "id_column", default=None, help="--table: a column naming each row (default: row0, row1, ...)"

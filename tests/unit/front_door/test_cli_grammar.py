@@ -205,6 +205,8 @@ OLD_SPELLINGS = {
     ("export", "--out-dir"): "--out",
     ("subjective train", "--out-dir"): "--out",
     ("subjective train", "--id"): "--id-column",
+    ("subjective train", "--features"): "--feature-columns",
+    ("subjective train", "--target"): "--score-column",
     ("subjective train", "--scale-range"): "--score-scale-range",
     ("extract", "--dest"): "--out",
     ("registry flip", "--ids"): "--rows",

@@ -58,7 +58,7 @@ def test_the_boundary(n_boot, ok):
 
 def test_cli_train_refuses_ten_with_exit_2_and_one_line(tmp_path):
     table = write_synthetic_table(tmp_path / "t.jsonl", 3, 3, 0)
-    args = ["train", "--table", table, "--features", "adm2", "--target", "mos", "--group", "content"]
+    args = ["train", "--table", table, "--feature-columns", "adm2", "--score-column", "mos", "--group", "content"]
     args += ["--out", tmp_path / "o", "--epochs", "2", "--seeds", "0", "--bootstrap", "10"]
     res = CliRunner().invoke(subjective, [str(a) for a in args])
     assert res.exit_code == 2
