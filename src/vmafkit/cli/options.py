@@ -345,9 +345,10 @@ def scheduler_option(func: F) -> F:
 
 
 def _seed_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
+    """The seeds as integers, checked by the one seed check in the command line's words."""
     from vmafkit.cli._common import int_list
 
-    return tuple(int_list(value, "--seeds"))
+    return tuple(V.check_seeds(int_list(value, "--seeds")))
 
 
 def seeds_option(func: F) -> F:

@@ -9,20 +9,11 @@ model on scenes it was trained on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from vmafkit import thresholds as T
 from vmafkit.errors import InputError
-
-
-@dataclass(frozen=True)
-class Fold:
-    index: int
-    held_out: str
-    train: np.ndarray  # item indices
-    test: np.ndarray
+from vmafkit.train.folds import Fold, leave_one_group_out
 
 
 def content_folds(groups: np.ndarray) -> list[Fold]:
@@ -34,11 +25,7 @@ def content_folds(groups: np.ndarray) -> list[Fold]:
             "(and statistics mean little below "
             f"{T.SUBJECTIVE_MIN_CONTENTS})"
         )
-    folds = []
-    for i, content in enumerate(contents):
-        held = groups == content
-        folds.append(Fold(i, content, np.flatnonzero(~held), np.flatnonzero(held)))
-    return folds
+    return leave_one_group_out(groups)
 
 
 def data_warnings(groups: np.ndarray) -> list[str]:

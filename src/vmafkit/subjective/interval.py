@@ -35,18 +35,18 @@ def conformal(
     pred = np.asarray(pred, dtype=np.float64)
     target = np.asarray(target, dtype=np.float64)
     residual = np.abs(target - pred)
-    per_source = {f.held_out: np.sort(residual[f.test]) for f in folds}
+    per_source = {f.held_out: np.sort(residual[f.held]) for f in folds}
     held_half = np.empty(pred.size)
     per_fold: list[dict[str, Any]] = []
     for f in folds:
         others = [v for name, v in per_source.items() if name != f.held_out]
         h, attained = source_half_width(others, coverage, level)
-        held_half[f.test] = h
-        inside = residual[f.test] <= h
+        held_half[f.held] = h
+        inside = residual[f.held] <= h
         per_fold.append(
             {
                 "held_out": f.held_out,
-                "n": int(f.test.size),
+                "n": int(f.held.size),
                 "half_width": _finite(h),
                 "source_level": attained,
                 "coverage": float(inside.mean()),

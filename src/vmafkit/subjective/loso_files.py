@@ -101,9 +101,9 @@ def write_loso(
     for seed, pred in sorted(per_seed.items()):
         folds_out: list[dict[str, Any]] = []
         for f in folds:
-            p, t = pred[f.test], y[f.test]
+            p, t = pred[f.held], y[f.held]
             folds_out.append(
-                {"held_out": f.held_out, "n_train": int(f.train.size), "n_val": int(f.test.size), **_stats(p, t)}
+                {"held_out": f.held_out, "n_train": int(f.train.size), "n_val": int(f.held.size), **_stats(p, t)}
             )
         plccs = [float(fr["plcc"]) for fr in folds_out]
         report_path = layout.seed_report(loso, seed)

@@ -141,7 +141,7 @@ def fit_predict_ensemble(
         fy = Affine.zscore(y[f.train])
         x_train = ensemble_inputs(fx.apply(x[f.train]), canonical)
         y_train = fy.apply(y[f.train]).astype(np.float32)
-        prepared.append((f, fx, fy, x_train, y_train, ensemble_inputs(fx.apply(x[f.test]), canonical)))
+        prepared.append((f, fx, fy, x_train, y_train, ensemble_inputs(fx.apply(x[f.held]), canonical)))
     # One member per (seed, fold); the seeds of a fold share one x array (the trainer keeps one copy).
     members = [MemberData(p[3], p[4], int(seed)) for seed in seeds for p in prepared]
     models = fit_members(members, recipe, device=device, progress=progress, workers=workers)
@@ -154,7 +154,7 @@ def fit_predict_ensemble(
                     f"ensemble training diverged: seed {seed}, fold {f.held_out!r} gave NaN or infinite "
                     f"predictions (--lr {recipe.lr:g}); retry with a smaller --lr"
                 )
-            per_seed[si, f.test] = pred
+            per_seed[si, f.held] = pred
     specs = [
         {
             "held_out": p[0].held_out,
@@ -323,7 +323,7 @@ def per_fold(
     `advance` is called after each fold (a progress bar)."""
     out = np.full(y.size, math.nan)
     for f in folds:
-        out[f.test] = fit_predict(x[f.train], y[f.train], x[f.test])
+        out[f.held] = fit_predict(x[f.train], y[f.train], x[f.held])
         if advance is not None:
             advance()
     return out

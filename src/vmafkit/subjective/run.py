@@ -267,8 +267,8 @@ def _evaluate_locked(
     if items.vmaf is not None:
         vmaf_pred = np.full(y.size, np.nan)
         for f in folds:
-            vmaf_pred[f.test], mapping = M.fit_predict_vmaf_logistic(
-                items.vmaf[f.train], y[f.train], items.vmaf[f.test]
+            vmaf_pred[f.held], mapping = M.fit_predict_vmaf_logistic(
+                items.vmaf[f.train], y[f.train], items.vmaf[f.held]
             )
             mappings.append({"held_out": f.held_out, **mapping.to_json()})
         preds["vmaf_logistic"] = scale.clip(vmaf_pred)

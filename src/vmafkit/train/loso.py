@@ -75,6 +75,7 @@ from vmafkit.train.features import (
     with_encoder,
 )
 from vmafkit.train.fold_members import write_fold_members
+from vmafkit.train.folds import Fold, leave_one_group_out
 from vmafkit.train.predictions import write_predictions
 from vmafkit.train.recipe import Recipe
 
@@ -151,36 +152,32 @@ def load_refit(path: Path, seed: int, spec: FeatureSpec, recipe: Recipe, corpus_
     return model.eval()
 
 
-@dataclass
-class Fold:
-    index: int
-    held_out: str
-    train: np.ndarray  # row indices
-    val: np.ndarray
+@dataclass(frozen=True)
+class TrainedFold(Fold):
+    """A LOSO fold with what training its member needs: the FeatureSpec fitted on its training rows
+    only, and both sides' model inputs."""
+
     spec: FeatureSpec
     x_train: np.ndarray  # [n_train, 20] float32
     y_train: np.ndarray
-    x_val: np.ndarray
+    x_held: np.ndarray
 
 
-def make_folds(corpus: Corpus) -> list[Fold]:
+def make_folds(corpus: Corpus) -> list[TrainedFold]:
     """One fold per group (sorted); the FeatureSpec of a fold is fitted on its training rows only."""
     folds = []
-    for i, group in enumerate(corpus.groups):
-        held = corpus.group == group
-        train = np.flatnonzero(~held)
-        val = np.flatnonzero(held)
-        spec = FeatureSpec.fit(corpus.features[train], corpus.cq[train])
+    for fold in leave_one_group_out(corpus.group):
+        spec = FeatureSpec.fit(corpus.features[fold.train], corpus.cq[fold.train])
         folds.append(
-            Fold(
-                index=i,
-                held_out=group,
-                train=train,
-                val=val,
+            TrainedFold(
+                fold.index,
+                fold.held_out,
+                fold.train,
+                fold.held,
                 spec=spec,
-                x_train=model_inputs(corpus, train, spec),
-                y_train=corpus.vmaf[train].astype(np.float32),
-                x_val=model_inputs(corpus, val, spec),
+                x_train=model_inputs(corpus, fold.train, spec),
+                y_train=corpus.vmaf[fold.train].astype(np.float32),
+                x_held=model_inputs(corpus, fold.held, spec),
             )
         )
     return folds
@@ -299,7 +296,7 @@ def train_loso(
         per_seed = []
         for si, seed in enumerate(seeds):
             fold_models = [models[si * len(folds) + f.index] for f in folds]
-            preds = [predict_one(m, f.x_val) for m, f in zip(fold_models, folds)]
+            preds = [predict_one(m, f.x_held) for m, f in zip(fold_models, folds)]
             shifts = [label_shifts(m, f, corpus) for m, f in zip(fold_models, folds)]
             check_converged(seed, folds, preds, shifts, recipe)
             refit = models[len(seeds) * len(folds) + si]
@@ -355,7 +352,7 @@ def train_loso(
 
 
 def check_converged(
-    seed: int, folds: list[Fold], preds: list[np.ndarray], shifts: list[LabelShift], recipe: Recipe
+    seed: int, folds: list[TrainedFold], preds: list[np.ndarray], shifts: list[LabelShift], recipe: Recipe
 ) -> None:
     """InputError (exit 2) naming the seed and fold when a member's held-out predictions are not
     all finite: training diverged, and its numbers must not reach a report or a JSON file."""
@@ -383,14 +380,14 @@ class LabelShift:
     to_other: np.ndarray | None  # per row, the largest |pred(other trained encoder) - pred(true)|
 
 
-def label_shifts(model, fold: Fold, corpus: Corpus) -> LabelShift:
-    true = predict_one(model, fold.x_val).astype(np.float64)
-    free = predict_one(model, unlabelled(fold.x_val))
+def label_shifts(model, fold: TrainedFold, corpus: Corpus) -> LabelShift:
+    true = predict_one(model, fold.x_held).astype(np.float64)
+    free = predict_one(model, unlabelled(fold.x_held))
     trained = sorted(set(corpus.encoder[fold.train].tolist()))
-    held_enc = corpus.encoder[fold.val]
+    held_enc = corpus.encoder[fold.held]
     other = None
     for enc in trained:
-        swapped = np.abs(predict_one(model, with_encoder(fold.x_val, enc)).astype(np.float64) - true)
+        swapped = np.abs(predict_one(model, with_encoder(fold.x_held, enc)).astype(np.float64) - true)
         swapped[held_enc == enc] = 0.0  # the same label: no change by definition
         if np.any(held_enc != enc):
             other = swapped if other is None else np.maximum(other, swapped)
@@ -437,20 +434,20 @@ def seed_report(
     seed: int,
     corpus: Corpus,
     corpus_block: dict,
-    folds: list[Fold],
+    folds: list[TrainedFold],
     preds: list[np.ndarray],
     cells: np.ndarray,
     recipe: Recipe,
     device: str,
     shifts: list[LabelShift] | None = None,
 ) -> dict[str, Any]:
-    residuals = [np.abs(p.astype(np.float64) - corpus.vmaf[f.val]) for f, p in zip(folds, preds)]
+    residuals = [np.abs(p.astype(np.float64) - corpus.vmaf[f.held]) for f, p in zip(folds, preds)]
     sorted_residuals = [np.sort(r) for r in residuals]
     fold_reports: list[dict[str, Any]] = []
     for f, p, r in zip(folds, preds, residuals):
-        y = corpus.vmaf[f.val]
+        y = corpus.vmaf[f.held]
         stats = metrics.agreement(p, y)
-        fold_cells = cells[f.val]
+        fold_cells = cells[f.held]
         clip_pred = metrics.cell_means(p, fold_cells)
         clip_true = metrics.cell_means(y, fold_cells)
         others = [sorted_residuals[g.index] for g in folds if g.index != f.index]
@@ -462,7 +459,7 @@ def seed_report(
             {
                 "held_out": f.held_out,
                 "n_train": int(f.train.size),
-                "n_val": int(f.val.size),
+                "n_val": int(f.held.size),
                 **stats,
                 "clip": {
                     "n_clips": int(clip_pred.size),
@@ -487,7 +484,7 @@ def seed_report(
 
     plccs = col("plcc")
     all_pred = np.concatenate(preds).astype(np.float64)
-    all_true = np.concatenate([corpus.vmaf[f.val] for f in folds])
+    all_true = np.concatenate([corpus.vmaf[f.held] for f in folds])
     pooled: dict[str, Any] = metrics.agreement(all_pred, all_true)
     pooled["abs_residual_quantiles"] = metrics.abs_residual_quantiles(all_pred, all_true)
     pooled["conformal_halfwidth"] = {
@@ -533,7 +530,7 @@ def _write_held_out(
     path: Path,
     seed: int,
     corpus: Corpus,
-    folds: list[Fold],
+    folds: list[TrainedFold],
     preds: list[np.ndarray],
     shifts: list[LabelShift],
 ) -> None:
@@ -545,11 +542,11 @@ def _write_held_out(
     other = np.full(len(corpus), np.nan, dtype=np.float64)
     fold_of = np.empty(len(corpus), dtype=object)
     for f, p, sh in zip(folds, preds, shifts):
-        pred[f.val] = p
-        free[f.val] = sh.unlabelled
+        pred[f.held] = p
+        free[f.held] = sh.unlabelled
         if sh.to_other is not None:
-            other[f.val] = sh.to_other
-        fold_of[f.val] = f.held_out
+            other[f.held] = sh.to_other
+        fold_of[f.held] = f.held_out
     write_predictions(
         path,
         seed,

@@ -135,4 +135,4 @@ def test_per_fold_reports_each_fold_and_fits_the_training_rows_only():
     f = folds[0]
     design = np.c_[x[f.train], np.ones(f.train.size)]
     coef, *_ = np.linalg.lstsq(design, y[f.train], rcond=None)
-    assert pred[f.test] == pytest.approx(np.c_[x[f.test], np.ones(f.test.size)] @ coef, abs=1e-6)
+    assert pred[f.held] == pytest.approx(np.c_[x[f.held], np.ones(f.held.size)] @ coef, abs=1e-6)

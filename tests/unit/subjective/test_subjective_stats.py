@@ -89,10 +89,10 @@ def test_folds_hold_out_each_content_once():
     groups, _, _ = data(n_contents=5, per=3)
     folds = content_folds(groups)
     assert [f.held_out for f in folds] == sorted(set(groups))
-    held = np.concatenate([f.test for f in folds])
+    held = np.concatenate([f.held for f in folds])
     assert np.array_equal(np.sort(held), np.arange(groups.size))
     for f in folds:
-        assert set(groups[f.test]) == {f.held_out} and f.held_out not in set(groups[f.train])
+        assert set(groups[f.held]) == {f.held_out} and f.held_out not in set(groups[f.train])
     with pytest.raises(InputError, match="needs at least 2"):
         content_folds(np.array(["x", "x", "x"]))
 

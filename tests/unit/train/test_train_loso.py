@@ -165,7 +165,7 @@ def test_feature_spec_fitted_on_training_fold_only(tmp_path):
     np.testing.assert_allclose(held_c.spec.mean, expect_mean, rtol=1e-12)
     assert held_c.spec.cq_max == 38.0 and held_c.spec.cq_min == 22.0  # not srcC's 34..50
     # the held-out rows are transformed with the training statistics: far out of range
-    assert held_c.x_val[:, :6].min() > 10
+    assert held_c.x_held[:, :6].min() > 10
     assert held_c.x_train[:, :6].std(axis=0) == pytest.approx(np.ones(6), abs=1e-4)
     # and the report records the same fitted numbers
     train_loso(corpus, [0], tmp_path / "out", Recipe(epochs=1), device="cpu", progress=False, workers=1)
