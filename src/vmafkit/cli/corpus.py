@@ -110,20 +110,12 @@ def merge_cmd(shards, out, allow_mixed_versions, json_to):
 )
 @ffmpeg_option
 @run_command
-def import_corpus_cmd(seed_file, ref_dir, out, preset, libvmaf_version, overwrite_fields, ffmpeg):
+def import_corpus_cmd(seed_file, ref_dir, out, **options):
     """Turn a seed-kit corpus (src, encoder, cq, frame_index, enc_bytes, enc_time_ms, vmaf and the six
     features per row) into a native corpus, completing each row from its reference clip in REF_DIR."""
     from vmafkit import api
 
-    summary = api.import_corpus(
-        seed_file,
-        ref_dir,
-        out,
-        preset=preset,
-        libvmaf_version=libvmaf_version,
-        ffmpeg=ffmpeg,
-        overwrite_fields=list(overwrite_fields),
-    )
+    summary = api.import_corpus(seed_file, ref_dir, out, **options)
     click.echo(
         f"{summary.n_rows} rows of {len(summary.sources)} sources ({', '.join(summary.encoders)}) "
         f"imported -> {summary.out}",

@@ -360,19 +360,11 @@ def _encode_and_score(cell: Cell, ctx: CellContext, tmp: Path) -> list[dict[str,
     frames, enc_ms = _encode(cell, ctx, encoded, geometry.encode_scale)
     dis = ffm.InputSpec(encoded, False, *cell.encoded_size, source.pix_fmt, source.fps)
     job = ffm.ScoreJob(
-        dis,
-        source.input_spec,
-        ffm.scoring_pix_fmt(source.pix_fmt),
-        ref_crop=source.crop,
-        ref_scale=geometry.ref_scale,
-        dis_scale=geometry.dis_scale,
-        max_frames=frames,
-        threads=ctx.threads,
-        vmaf_model=ctx.vmaf_model,
-        metrics=ctx.metrics,
-        subsample=ctx.subsample,
+        dis, source.input_spec, ffm.scoring_pix_fmt(source.pix_fmt),
+        ref_crop=source.crop, ref_scale=geometry.ref_scale, dis_scale=geometry.dis_scale,
+        max_frames=frames, threads=ctx.threads, vmaf_model=ctx.vmaf_model, metrics=ctx.metrics, subsample=ctx.subsample,
         what=f"{source.path} ({cell.encoder} cq{cell.cq})",
-    )
+    )  # fmt: skip
     if ctx.vmaf_bin:
         from vmafkit.media.vmafcli import score_with_vmaf_cli
 

@@ -203,20 +203,11 @@ def score_pair(
     compare_fmt = ffm.scoring_pix_fmt(ref_src.pix_fmt)
     # the same pair, the same options: both back-ends give the same numbers
     job = ffm.ScoreJob(
-        dis_src.input_spec,
-        ref_src.input_spec,
-        compare_fmt,
-        ref_crop=ref_src.crop,
-        dis_crop=dis_src.crop,
-        ref_scale=geometry.ref_scale,
-        dis_scale=geometry.dis_scale,
-        max_frames=max_frames,
-        threads=threads,
-        vmaf_model=vmaf_model,
-        metrics=metrics,
-        subsample=subsample,
+        dis_src.input_spec, ref_src.input_spec, compare_fmt,
+        ref_crop=ref_src.crop, dis_crop=dis_src.crop, ref_scale=geometry.ref_scale, dis_scale=geometry.dis_scale,
+        max_frames=max_frames, threads=threads, vmaf_model=vmaf_model, metrics=metrics, subsample=subsample,
         what=str(dis),
-    )
+    )  # fmt: skip
     if vmaf_bin:
         from vmafkit.media.vmafcli import score_with_vmaf_cli
 

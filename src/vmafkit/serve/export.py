@@ -280,17 +280,10 @@ def export_ensemble(
         blobs[seed], checks[seed] = blob, check
 
     export = ExportedEnsemble.pinned(
-        calib["file"],
-        out_dir=out_dir,
-        model_id=model_id,
-        kind=MEMBER_KIND,
-        corpus_path=corpus_path,
-        verdict_path=verdict_path,
-        verdict_info=verdict_info,
-        fingerprint=fingerprint,
-        input_schema_hash=schema_hash,
+        calib["file"], out_dir=out_dir, model_id=model_id, kind=MEMBER_KIND, corpus_path=corpus_path,
+        verdict_path=verdict_path, verdict_info=verdict_info, fingerprint=fingerprint, input_schema_hash=schema_hash,
         argv=argv,
-    )
+    )  # fmt: skip
 
     def model_block(seed: int) -> dict[str, Any]:
         return {

@@ -224,17 +224,10 @@ def export_subjective(
 
     calib = _calibration(cols, seeds, float(verdict["calibration"]["coverage"]), target)
     export = ExportedEnsemble.pinned(
-        calib,
-        out_dir=models_dir,
-        model_id=model_id,
-        kind=exported.MEMBER_KIND,
-        corpus_path=corpus_path,
-        verdict_path=verdict_path,
-        verdict_info=verdict_info,
-        fingerprint=fingerprint,
-        input_schema_hash=schema_hash,
+        calib, out_dir=models_dir, model_id=model_id, kind=exported.MEMBER_KIND, corpus_path=corpus_path,
+        verdict_path=verdict_path, verdict_info=verdict_info, fingerprint=fingerprint, input_schema_hash=schema_hash,
         argv=argv,
-    )
+    )  # fmt: skip
 
     def model_block(seed: int) -> dict[str, Any]:
         return {
