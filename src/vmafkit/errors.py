@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+import types
 from pathlib import Path
 
 EXIT_OK = 0
@@ -136,3 +139,27 @@ def not_a_folder(path: str | Path, what: str = "folder") -> InputError:
     )
     kind = next((name for test, name in kinds if test(mode)), "not a folder")
     return InputError(f"is {kind}, not a {what}", path=path)
+
+
+# Ctrl-C reaches vmafkit's ffmpeg children too (one process group): a child that exits on it must
+# read as the interruption it is, not as a failed encode or score, in whichever thread waits for it.
+INTERRUPTED = threading.Event()
+
+
+def _note_interrupt(signum: int, frame: types.FrameType | None) -> None:
+    INTERRUPTED.set()
+    signal.default_int_handler(signum, frame)
+
+
+def watch_interrupts() -> None:
+    """Record Ctrl-C (then raise KeyboardInterrupt as Python does), so `raise_if_interrupted` can
+    tell a child killed by it from a child that failed. Main thread only (signal's rule)."""
+    INTERRUPTED.clear()  # a command run in-process (tests) starts from no Ctrl-C
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _note_interrupt)
+
+
+def raise_if_interrupted() -> None:
+    """KeyboardInterrupt when Ctrl-C has been pressed: for a worker whose child process failed."""
+    if INTERRUPTED.is_set():
+        raise KeyboardInterrupt

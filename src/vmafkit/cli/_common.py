@@ -11,7 +11,15 @@ from typing import Any
 
 import click
 
-from vmafkit.errors import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, VmafkitError, path_error, storage_error
+from vmafkit.errors import (
+    EXIT_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    VmafkitError,
+    path_error,
+    storage_error,
+    watch_interrupts,
+)
 
 
 def run_command(func: Callable[..., int | None]) -> Callable[..., None]:
@@ -19,6 +27,7 @@ def run_command(func: Callable[..., int | None]) -> Callable[..., None]:
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        watch_interrupts()
         try:
             code = func(*args, **kwargs)
         except VmafkitError as err:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from vmafkit.errors import InputError
+from vmafkit.errors import InputError, raise_if_interrupted
 from vmafkit.media import libvmaf
 
 VMAF_MODEL = libvmaf.DEFAULT_MODEL
@@ -580,6 +580,7 @@ def run_ffmpeg(argv: Sequence[str], *, timeout: float | None = None, env: dict |
         raise InputError(f"cannot run ffmpeg: {exc.strerror or exc}", path=argv[0]) from None
     stderr = proc.stderr or ""
     if proc.returncode != 0:
+        raise_if_interrupted()  # ffmpeg stopped by the Ctrl-C the user pressed: not a failure
         note = failure_note("ffmpeg", proc.returncode, stderr)
         if note:
             stderr = stderr.rstrip("\n") + ("\n" if stderr.strip() else "") + note + "\n"
@@ -602,6 +603,7 @@ class FfmpegStream:
         self._stderr_file.seek(0)
         stderr = self._stderr_file.read().decode("utf-8", "replace")
         if self.proc.returncode != 0:
+            raise_if_interrupted()
             note = failure_note("ffmpeg", self.proc.returncode, stderr)
             if note:
                 stderr = stderr.rstrip("\n") + ("\n" if stderr.strip() else "") + note + "\n"

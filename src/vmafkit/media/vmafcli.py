@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from vmafkit.errors import InputError
+from vmafkit.errors import InputError, raise_if_interrupted
 from vmafkit.media import ffmpeg as ffm
 from vmafkit.media import libvmaf
 from vmafkit.media.libvmaf import parse_libvmaf_log
@@ -109,6 +109,7 @@ def score_with_vmaf_cli(vmaf_bin: str, ff: ffm.Ffmpeg, job: ffm.ScoreJob) -> lis
                     proc.kill()
                     proc.wait()
         if failed is not None:
+            raise_if_interrupted()  # stopped by the Ctrl-C the user pressed: not a failure
             name, proc, err_path = failed
             raise InputError(f"{name} {_tool_story(proc.returncode, _read(err_path))}", path=where)
         if not log_path.exists() or log_path.stat().st_size == 0:
