@@ -40,23 +40,22 @@ from vmafkit.provenance import run_provenance
 from vmafkit.subjective.evidence import PREDICTIONS_FILE, read_predictions
 from vmafkit.subjective.loso_files import ITEMS_FILE
 from vmafkit.subjective.recheck import recheck
-from vmafkit.subjective.run import REPORT_FILE
 from vmafkit.subjective.table import read_table
 
 KIND = "subjective"
 # Keys of a subjective verdict that decide something beyond verdict.DECIDING_KEYS.
 DECIDING_KEYS = ("target", "features", "models", "comparisons")
 # The run's own files, pinned by a subjective verdict (relative to the run folder).
-RUN_FILES = (REPORT_FILE, PREDICTIONS_FILE, ITEMS_FILE)
+RUN_FILES = (layout.SUBJECTIVE_REPORT_FILE, PREDICTIONS_FILE, ITEMS_FILE)
 COVERAGE_TOL = 1e-12
 
 
 def run_folder(path: str | Path) -> Path | None:
     """The subjective run folder that `path` is, or whose LOSO folder it is; None otherwise."""
     path = Path(path)
-    if (path / REPORT_FILE).is_file():
+    if (path / layout.SUBJECTIVE_REPORT_FILE).is_file():
         return path
-    if path == layout.loso_dir(path.parent) and (path.parent / REPORT_FILE).is_file():
+    if path == layout.loso_dir(path.parent) and (path.parent / layout.SUBJECTIVE_REPORT_FILE).is_file():
         return path.parent
     return None
 
@@ -139,7 +138,7 @@ def build_body(
     out_dir = Path(out_dir)
     loso = layout.loso_dir(out_dir)
     fresh = recheck(out_dir)
-    report = read_json(out_dir / REPORT_FILE, what="subjective report")
+    report = read_json(out_dir / layout.SUBJECTIVE_REPORT_FILE, what="subjective report")
     cols = read_predictions(out_dir / PREDICTIONS_FILE)
     run_seeds = sorted(int(s) for s in cols["per_seed"])
     if seeds is not None and normalise_seeds(seeds) != run_seeds:
@@ -164,7 +163,9 @@ def build_body(
     target_block = report.get("target") if isinstance(report.get("target"), dict) else {}
     features = list(target_block.get("features") or [])
     if not features or not isinstance(target_block.get("scale"), dict):
-        raise InputError("report names no features or no scale in `target`", path=out_dir / REPORT_FILE)
+        raise InputError(
+            "report names no features or no scale in `target`", path=out_dir / layout.SUBJECTIVE_REPORT_FILE
+        )
     items = read_table(items_path, features, "score", "content", id_column="id")
     _check_agreement(cols, preds, pred_paths, items)
 

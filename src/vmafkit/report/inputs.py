@@ -234,14 +234,13 @@ def subjective_run(inputs: RunInputs) -> SubjectiveRun:
     from vmafkit.subjective.folds import data_warnings
     from vmafkit.subjective.loso_files import ITEMS_FILE
     from vmafkit.subjective.recheck import recheck
-    from vmafkit.subjective.run import REPORT_FILE
 
     folder = inputs.subjective_dir
     if folder is None:
         raise InputError("not a `vmafkit subjective train` folder", path=inputs.out_dir)
     fresh = recheck(folder)
     cols = read_predictions(folder / PREDICTIONS_FILE)
-    report = _read_json_object(folder / REPORT_FILE)
+    report = _read_json_object(folder / layout.SUBJECTIVE_REPORT_FILE)
     target: dict[str, Any] = fresh["target"] if isinstance(fresh.get("target"), dict) else {}
     names = [n for n in ("ensemble", "nusvr", "linear", "vmaf_logistic") if n in cols]
     return SubjectiveRun(
@@ -258,7 +257,7 @@ def subjective_run(inputs: RunInputs) -> SubjectiveRun:
         predictions={n: cols[n] for n in names},
         groups=cols["groups"],
         files={
-            "report": folder / REPORT_FILE,
+            "report": folder / layout.SUBJECTIVE_REPORT_FILE,
             "predictions": folder / PREDICTIONS_FILE,
             "items": folder / ITEMS_FILE,
         },

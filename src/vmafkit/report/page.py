@@ -770,9 +770,8 @@ def _inputs_section(inp: RunInputs) -> str:
     add("verdict", inp.verdict_path)
     if inp.subjective_dir is not None:
         from vmafkit.subjective.evidence import PREDICTIONS_FILE
-        from vmafkit.subjective.run import REPORT_FILE
 
-        add("subjective report", inp.subjective_dir / REPORT_FILE)
+        add("subjective report", inp.subjective_dir / layout.SUBJECTIVE_REPORT_FILE)
         add("subjective held-out predictions", inp.subjective_dir / PREDICTIONS_FILE)
     for seed, path in sorted(inp.seed_paths.items()):
         add(f"seed report {seed}", path)

@@ -40,7 +40,6 @@ from vmafkit.subjective import exported
 from vmafkit.subjective.evidence import PREDICTIONS_FILE, read_predictions
 from vmafkit.subjective.interval import residuals_by_content
 from vmafkit.subjective.loso_files import ITEMS_FILE
-from vmafkit.subjective.run import REPORT_FILE
 from vmafkit.subjective.stats import statistics
 from vmafkit.subjective.table import read_table
 
@@ -169,7 +168,7 @@ def export_subjective(
 
     seeds = [int(s) for s in verdict["seeds"]]
     features = list(verdict["features"])
-    report = read_json(run_dir / REPORT_FILE, what="subjective report")
+    report = read_json(run_dir / layout.SUBJECTIVE_REPORT_FILE, what="subjective report")
     target_block = report["target"]
     items = read_table(corpus_path, features, "score", "content", id_column="id")
     recipe = Recipe.from_json(verdict["recipe"])

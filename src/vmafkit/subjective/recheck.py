@@ -27,10 +27,11 @@ from typing import Any
 
 import numpy as np
 
+from vmafkit import layout
 from vmafkit.errors import InputError
 from vmafkit.io import read_json
 from vmafkit.subjective.evidence import PREDICTIONS_FILE, read_predictions, summarise
-from vmafkit.subjective.run import REPORT_FILE, REPORT_SCHEMA
+from vmafkit.subjective.run import REPORT_SCHEMA
 from vmafkit.subjective.stats import STATISTICS
 
 TOLERANCE = 1e-9
@@ -50,7 +51,7 @@ def recheck(out_dir: str | Path) -> dict[str, Any]:
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         raise InputError("subjective run folder not found", path=out_dir)
-    report_path = out_dir / REPORT_FILE
+    report_path = out_dir / layout.SUBJECTIVE_REPORT_FILE
     report = read_json(report_path, what="subjective report")
     if not isinstance(report, dict) or report.get("schema") != REPORT_SCHEMA:
         raise InputError(

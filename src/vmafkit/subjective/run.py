@@ -45,7 +45,6 @@ from vmafkit.subjective.items import Items
 from vmafkit.subjective.scale import Scale, resolve_scale
 from vmafkit.train.recipe import DEFAULT_SEEDS, Recipe
 
-REPORT_FILE = layout.SUBJECTIVE_REPORT_FILE
 TIMING_FILE = layout.SUBJECTIVE_TIMING_FILE
 REPORT_SCHEMA = "vmafkit-subjective-report-v1"
 ENTRYPOINT = "vmafkit subjective train"
@@ -232,7 +231,7 @@ def _evaluate_locked(
     started = time.perf_counter()
     folds = content_folds(items.groups)
     warnings = data_warnings(items.groups)
-    layout = M.ensemble_layout(items.features.shape[1], items.canonical)
+    member_layout = M.ensemble_layout(items.features.shape[1], items.canonical)
     dev = resolve_device(opts.device)
     workers = default_workers(dev) if opts.workers is None else max(1, int(opts.workers))
     x, y = items.features, items.target
@@ -293,7 +292,7 @@ def _evaluate_locked(
         "column": items.source.get("target", "score"),
         "features": list(items.feature_names),
         "pooling": items.pooling,
-        "ensemble_layout": layout,
+        "ensemble_layout": member_layout,
         "target_standardised_on_training_folds": True,
     }
     models = summary["models"]
@@ -301,7 +300,7 @@ def _evaluate_locked(
         {
             "recipe": opts.recipe.to_json(),
             "seeds": list(opts.seeds),
-            "input_layout": layout,
+            "input_layout": member_layout,
             "target_scaling": "z-score with the training folds' mean/std, predictions mapped back",
             "prediction": "mean over seeds",
         }
@@ -332,7 +331,7 @@ def _evaluate_locked(
         )
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    report_path = out_dir / REPORT_FILE
+    report_path = out_dir / layout.SUBJECTIVE_REPORT_FILE
     predictions_path = out_dir / PREDICTIONS_FILE
     items_path = out_dir / ITEMS_FILE
     write_items(items_path, items)
