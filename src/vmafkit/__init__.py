@@ -51,6 +51,8 @@ if _typing.TYPE_CHECKING:
         registry_validate,
         run,
         score,
+        subjective_gate,
+        subjective_train,
         train_loso,
         verify,
         write_bundle,

@@ -38,6 +38,8 @@ API_NAMES = (
     "registry_validate",
     "run",
     "score",
+    "subjective_gate",
+    "subjective_train",
     "train_loso",
     "verify",
     "write_bundle",

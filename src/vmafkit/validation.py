@@ -186,6 +186,9 @@ API_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "cq": (*CQ_RANGE_OTHER, False, False),
     "coverage": (0.0, 1.0, True, True),
     "subsample": (*SUBSAMPLE_RANGE, False, False),
+    "max_bytes": (1, None, False, False),
+    "max_members": (1, None, False, False),
+    "bootstrap": (*BOOTSTRAP_RANGE, False, False),
 }
 
 

@@ -222,3 +222,31 @@ def test_rd_and_registry_validate_give_what_the_commands_give(tmp_path):
     problems = vmafkit.registry_validate(registry)
     printed = cli(["registry", "validate", "--registry", str(registry)])
     assert printed.exit_code == 2 and problems and all(p in printed.stderr for p in problems)
+
+
+def test_every_api_function_is_a_public_name():
+    """A function the commands call is reachable as `vmafkit.NAME` (listed in vmafkit/_public.py)."""
+    import vmafkit
+
+    for function in set(COMMAND_FUNCTIONS.values()):
+        assert function in vmafkit.__all__, function
+        assert getattr(vmafkit, function) is getattr(api, function)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda v: v.verify("b.tar.gz", max_bytes=0), r"verify\(\): max_bytes must be in \[1, "),
+        (lambda v: v.extract("b.tar.gz", "out", max_members=0), r"extract\(\): max_members must be in \[1, "),
+        (
+            lambda v: v.subjective_train("o", table="t.csv", bootstrap=0),
+            r"subjective_train\(\): bootstrap must be in \[1, ",
+        ),
+    ],
+)
+def test_the_new_functions_take_the_ranges_their_flags_take(call, message):
+    """0 is what --max-bytes / --max-members / --bootstrap refuse; the API refused nothing and read 0 as the default."""
+    import vmafkit
+
+    with pytest.raises(vmafkit.InputError, match=message):
+        call(vmafkit)
