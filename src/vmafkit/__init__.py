@@ -23,6 +23,7 @@ if _typing.TYPE_CHECKING:
         PairScore,
         RawGeometry,
         RefusedError,
+        RegistryChange,
         RunResult,
         Scoring,
         Training,

@@ -10,6 +10,7 @@ API_NAMES = (
     "PairScore",
     "RawGeometry",
     "RefusedError",
+    "RegistryChange",
     "RunResult",
     "Scoring",
     "TrainResult",

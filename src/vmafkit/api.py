@@ -1,14 +1,15 @@
 """The Python API: one function per pipeline stage, as `import vmafkit` exposes them.
 
     import vmafkit
-    pair = vmafkit.score("ref.y4m", "dis.mp4")                       # libvmaf, frame by frame
-    vmafkit.build_corpus("refs", "corpus.jsonl", encoders=["libx264"], cqs=[22, 34])
-    vmafkit.train_loso("corpus.jsonl", "loso", seeds=[0, 1], epochs=20)
-    vmafkit.gate("loso", seeds=[0, 1])                                 # the gate report, nothing written
-    verdict, path = vmafkit.write_verdict("loso", seeds=[0, 1])        # PROMOTE.json or HOLD.json
-    vmafkit.export("corpus.jsonl", path, "models")                     # PROMOTE only: ONNX + registry
-    vmafkit.predict("models", ref="ref.y4m", dis="dis.mp4")            # ensemble score + interval
-    vmafkit.run("out", demo=True)                                      # all of it, resumable
+    from vmafkit import Grid, Training
+    pair = vmafkit.score("ref.y4m", "dis.mp4")                        # libvmaf, frame by frame
+    vmafkit.build_corpus("refs", "corpus.jsonl", grid=Grid(encoders=("libx264",), cqs=(22, 34)))
+    vmafkit.train_loso("corpus.jsonl", "loso", seeds=[0, 1], training=Training(epochs=20))
+    vmafkit.gate("loso", seeds=[0, 1])                                # a GateResult, nothing written
+    verdict = vmafkit.write_verdict("loso", seeds=[0, 1])             # PROMOTE.json or HOLD.json
+    vmafkit.export("corpus.jsonl", verdict, "models")                 # PROMOTE only: ONNX + registry
+    vmafkit.load("models").predict(ref="ref.y4m", dis="dis.mp4")      # ensemble score + interval
+    vmafkit.run("out", demo=True)                                     # all of it, resumable
 
 Each function does what its `vmafkit` subcommand does and raises what the subcommand reports:
 `InputError` (bad input, exit 2 on the command line) and `RefusedError` (exit 3). Options are
@@ -32,8 +33,7 @@ from vmafkit import thresholds as T
 from vmafkit._public import API_NAMES
 from vmafkit.bundle import layout as bundle_layout
 from vmafkit.bundle.pack import make_bundle as make_bundle
-from vmafkit.corpus.build import BuildResult
-from vmafkit.corpus.build import build_corpus as _build_corpus
+from vmafkit.corpus.build import BuildResult, build_grid
 from vmafkit.corpus.grid import AUTO, Grid
 from vmafkit.corpus.merge import MergeSummary
 from vmafkit.corpus.seed_import import ImportSummary
@@ -50,7 +50,7 @@ from vmafkit.pipeline import RunOptions, RunResult, resolve_encoders, run_pipeli
 from vmafkit.serve.export import export_ensemble
 from vmafkit.serve.handle import Ensemble
 from vmafkit.serve.handle import load as _load
-from vmafkit.serve.results import ExportResult
+from vmafkit.serve.results import ExportResult, RegistryChange
 from vmafkit.train.recipe import DEFAULT_SEEDS, SUBJECTIVE_TRAINING, Training
 from vmafkit.train.result import TrainResult
 from vmafkit.validation import check_api_arguments, check_seeds
@@ -62,8 +62,8 @@ if TYPE_CHECKING:  # imported when called: the report stage draws with matplotli
     from vmafkit.bundle.reading import Limits, VerifyReport
     from vmafkit.host.doctor import DoctorReport
     from vmafkit.host.platform import PlatformInfo
+    from vmafkit.pipeline.subjective import SubjectiveResult
     from vmafkit.report.rd import RdAnalysis
-    from vmafkit.subjective.run import SubjectiveResult
 
 PathLike = str | Path
 
@@ -192,14 +192,12 @@ def build_corpus(
     and scored scaled back up to the source's size (`vmafkit corpus --resolutions`).
     """
     encoders = resolve_encoders(AUTO, ffmpeg)[0] if grid.auto_encoders else list(grid.encoders)
-    return _build_corpus(
+    return build_grid(
         ref_dir,
-        encoders,
-        grid.cqs,
+        grid,
         out,
-        presets=grid.presets,
-        resolutions=grid.heights,
-        **scoring.as_kwargs(),
+        encoders=encoders,
+        scoring=scoring,
         jobs=jobs,
         max_frames=max_frames,
         ffmpeg=ffmpeg,
@@ -515,26 +513,26 @@ def registry_validate(registry: PathLike) -> list[str]:
 @_checked
 def registry_flip(
     registry: PathLike, verdict: PathLike, *, rows: Sequence[str] | None = None, ensemble: str | None = None
-) -> dict[str, Any]:
+) -> RegistryChange:
     """Put exported rows into production (smoke -> false) on a PROMOTE verdict, as `vmafkit
     registry flip`: RefusedError unless the verdict re-derives from its files and the folder's
     calibration, domains and ONNX members are what they give. `rows`: the member row ids (default:
-    every exported row; `ensemble`: only its rows). Returns the history entry."""
+    every exported row; `ensemble`: only its rows). Returns the change (`.to_json()`: the history entry)."""
     from vmafkit.serve.registry import flip
 
-    return flip(registry, verdict, ids=list(rows) if rows else None, ensemble=ensemble)
+    return RegistryChange.from_json(flip(registry, verdict, ids=list(rows) if rows else None, ensemble=ensemble))
 
 
 @_checked
 def registry_rollback(
     registry: PathLike, *, reason: str, rows: Sequence[str] | None = None, ensemble: str | None = None
-) -> dict[str, Any]:
+) -> RegistryChange:
     """Take rows out of production (smoke -> true) and record who, when and `reason`, as `vmafkit
     registry rollback`. `rows`: the member row ids (default: every non-smoke row; `ensemble`: only its
-    rows). Returns the history entry (action "noop" when nothing was in production)."""
+    rows). Returns the change (`.action` "noop" when nothing was in production)."""
     from vmafkit.serve.registry import rollback
 
-    return rollback(registry, reason, ids=list(rows) if rows else None, ensemble=ensemble)
+    return RegistryChange.from_json(rollback(registry, reason, ids=list(rows) if rows else None, ensemble=ensemble))
 
 
 # ----------------------------------------------------------------------------- host and bundles
@@ -693,8 +691,8 @@ def subjective_train(
     (the recipe is the seed kit's: there are no codec labels to mask). Returns the result
     (`.report`, `.report_path`, `.table`); `write_verdict(out)` then gates it.
     """
-    from vmafkit.subjective.run import Options, train_from_dataset, train_from_table
-    from vmafkit.subjective.scale import resolve_scale
+    from vmafkit.corpus.subjective_scale import resolve_scale
+    from vmafkit.pipeline.subjective import Options, train_from_dataset, train_from_table
 
     if (dataset is None) == (table is None):
         raise InputError("give exactly one of --dataset (videos) or --table (a feature table)")
@@ -745,6 +743,6 @@ _SUBJECTIVE_DATASET_HINT = "; --dataset uses libvmaf's canonical-6, the pairs' s
 def subjective_gate(out_dir: PathLike) -> dict[str, Any]:
     """Re-derive the subjective gate from a `subjective_train` folder's held-out predictions, as
     `vmafkit subjective gate`: `["gate"]["passed"]`, `["gate"]["verdict"]`, its checks."""
-    from vmafkit.subjective.recheck import recheck
+    from vmafkit.decide.subjective_recheck import recheck
 
     return recheck(out_dir)

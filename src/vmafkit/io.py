@@ -254,6 +254,8 @@ def open_regular(path: str | Path, *, what: str = "file") -> Any:
         raise InputError(f"{what} is not a regular file (a folder)", path=path) from None
     except OSError as exc:
         raise InputError(f"cannot read {what}: {exc.strerror or exc}", path=path) from None
+    except ValueError:  # a NUL byte in the path
+        raise InputError(f"cannot read {what}: the path contains a NUL byte", path=repr(str(path))) from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):

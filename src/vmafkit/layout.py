@@ -2,7 +2,7 @@
 
 A `vmafkit run` folder (OUT), and where each name below is used::
 
-    OUT/pipeline.json                           STATE_FILE: which step ran on what (pipeline.py)
+    OUT/pipeline.json                           STATE_FILE: which step ran on what (pipeline/)
     OUT/.vmafkit.lock                           LOCK_FILE: the advisory lock of a writer (io.exclusive_lock)
     OUT/.vmafkit-cache/demo-refs/               demo_refs_dir: the --demo reference clips
     OUT/corpus/per_frame_canonical6.jsonl       corpus_file: the corpus step's output

@@ -122,7 +122,7 @@ SUBJECTIVE_MIN_CONTENTS = 10  # fewer contents: a warning, and the gate cannot p
 SUBJECTIVE_MIN_CLIPS_PER_CONTENT = 3  # fewer clips in a content: a warning
 SUBJECTIVE_BOOTSTRAP = 2000  # resamples of contents for every interval and paired test
 # fewest resamples: the smallest two-sided p-value the paired test can give, 2/(B+1), at most
-# SUBJECTIVE_SIGNIFICANCE / this (subjective/gate.py): B >= 199 at 0.05
+# SUBJECTIVE_SIGNIFICANCE / this (decide/subjective_gate.py): B >= 199 at 0.05
 SUBJECTIVE_BOOTSTRAP_P_FACTOR = 5
 SUBJECTIVE_BOOTSTRAP_SEED = 15  # the bootstrap's fixed seed: same inputs, same report
 SUBJECTIVE_CI_LEVEL = 0.95  # two-sided percentile intervals

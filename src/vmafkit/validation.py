@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from numbers import Integral
@@ -266,6 +267,9 @@ def check_api_arguments(function: str, arguments: Mapping[str, Any], hints: Mapp
             if value is not None:
                 check_seeds(value, "seeds")
             continue
+        if isinstance(value, (str, os.PathLike)) and "\x00" in os.fspath(value):
+            # no path or name holds one; the OS would refuse it with a bare ValueError
+            raise InputError(f"{function}(): {name} contains a NUL byte, got {_short(value)}")
         hint = hints.get(name)
         if hint is not None and not _hint_matches(value, hint):
             raise InputError(f"{function}(): {name} must be {_hint_text(hint)}, got {_short(value)}")

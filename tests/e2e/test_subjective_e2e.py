@@ -1,6 +1,6 @@
 """Issue 15 end to end: `vmafkit subjective train --dataset` on real clips and real libvmaf.
 
-The dataset is made here (`vmafkit.subjective.synthetic`): ten real clips of
+The dataset is made here (`vmafkit.corpus.subjective_synthetic`): ten real clips of
 ../shared/data/media, cut to 4 frames and scaled to 160 px wide (lossless FFV1 references), each
 encoded with libx264 at three cq values. The SCORES ARE SYNTHETIC (a function of cq and content,
 see synthetic.README): no person rated these clips, so the numbers below check the pipeline, not
@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from vmafkit.corpus.schema import CANONICAL6
+from vmafkit.corpus.subjective_synthetic import DATASET_NAME, make_synthetic_dataset
 from vmafkit.media.score import score_pair
-from vmafkit.subjective.synthetic import DATASET_NAME, make_synthetic_dataset
 
 from ..conftest import media
 
@@ -41,8 +41,8 @@ FAST = ["--epochs", "20", "--seeds", "0,1", "--bootstrap", "200", "--jobs", "2",
 
 def api(dataset: Path, out: Path, **kw):
     """The same run as `cli("train", ..., *FAST)`, in this process (no second start-up of torch)."""
-    from vmafkit.subjective.models import subjective_recipe
-    from vmafkit.subjective.run import Options, train_from_dataset
+    from vmafkit.pipeline.subjective import Options, train_from_dataset
+    from vmafkit.train.subjective_models import subjective_recipe
 
     opts = Options(seeds=[0, 1], recipe=subjective_recipe(epochs=20), n_boot=200, workers=1)
     return train_from_dataset(dataset, out, opts, jobs=2, **kw)

@@ -14,9 +14,9 @@ import imageio_ffmpeg
 import pytest
 
 from tests.conftest import media
+from vmafkit.corpus.subjective_dataset import Pair
+from vmafkit.corpus.subjective_scoring import score_pairs
 from vmafkit.errors import InputError
-from vmafkit.subjective.dataset import Pair
-from vmafkit.subjective.scoring import score_pairs
 
 VMAFKIT = [sys.executable, "-m", "vmafkit"]
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vmafkit.subjective.synthetic import TABLE_FEATURES, write_synthetic_table
+from vmafkit.corpus.subjective_synthetic import TABLE_FEATURES, write_synthetic_table
 
 FEATURES = list(TABLE_FEATURES)
 # 100 epochs: at 30 this 10-content ensemble is significantly worse than nu-SVR on RMSE (p 0.0498), which the

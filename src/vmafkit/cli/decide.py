@@ -31,7 +31,7 @@ def _print_subjective(verdict: dict) -> None:
     gate, scale = verdict["gate"], verdict["target"]["scale"]
     click.echo(f"target: subjective scores, scale {scale['name']}; features {', '.join(verdict['features'])}")
     click.echo(f"subjective gate: {'PASS' if gate['passed'] else 'FAIL'}")
-    from vmafkit.subjective.gate import check_line
+    from vmafkit.decide.subjective_gate import check_line
 
     for name, check in gate["checks"].items():
         click.echo(f"  {check_line(name, check)}")

@@ -245,6 +245,17 @@ def out_option(help: str, *, type: click.ParamType | None = None, old: tuple[str
     return decorate
 
 
+def corpus_option(help: str, *, required: bool = True) -> Callable[[F], F]:
+    """`--corpus`: a per-frame corpus file (JSONL or Parquet) the command reads."""
+    return click.option(
+        "--corpus",
+        "corpus",
+        required=required,
+        type=click.Path(dir_okay=False, path_type=str),
+        help=help,
+    )
+
+
 def registry_option(func: F) -> F:
     return click.option(
         "--registry",

@@ -7,16 +7,24 @@ import click
 
 from vmafkit import layout
 from vmafkit.cli._common import FiniteFloatRange, run_command
-from vmafkit.cli.options import STDOUT, check_outputs, coverage_option, csv_option, emit_csv, emit_json, json_option
+from vmafkit.cli.options import (
+    STDOUT,
+    check_outputs,
+    corpus_option,
+    coverage_option,
+    csv_option,
+    emit_csv,
+    emit_json,
+    json_option,
+)
 from vmafkit.errors import EXIT_OK
 
 
 @click.command("report")
 @click.argument("out_dir", type=click.Path(file_okay=False))
-@click.option(
-    "--corpus",
-    type=click.Path(exists=True, dir_okay=False),
-    help=f"Corpus JSONL/Parquet (default: OUT/{layout.CORPUS_DIR}/{layout.CORPUS_FILE}, or the one the seed reports name).",
+@corpus_option(
+    f"Corpus JSONL/Parquet (default: OUT/{layout.CORPUS_DIR}/{layout.CORPUS_FILE}, or the one the seed reports name).",
+    required=False,
 )
 @run_command
 def report_cmd(out_dir, corpus):

@@ -11,6 +11,7 @@ from vmafkit import validation as V
 from vmafkit.cli._common import FiniteFloatRange, run_command, split_list
 from vmafkit.cli.options import (
     check_outputs,
+    corpus_option,
     coverage_option,
     deprecated_argument,
     deprecated_option,
@@ -79,13 +80,7 @@ def _rows_option(default_rows: str):
 
 def register(main: click.Group) -> None:
     @main.command("export")
-    @click.option(
-        "--corpus",
-        "corpus",
-        required=True,
-        type=click.Path(dir_okay=False, path_type=str),
-        help="The corpus the verdict was computed on.",
-    )
+    @corpus_option("The corpus the verdict was computed on.")
     @click.option(
         "--verdict",
         "verdict",
@@ -169,7 +164,7 @@ def register(main: click.Group) -> None:
         from vmafkit import api
 
         entry = api.registry_flip(registry, verdict, rows=split_list(rows) or None, ensemble=ensemble)
-        click.echo(f"flipped to production: {', '.join(entry['ids'])}")
+        click.echo(f"flipped to production: {', '.join(entry.ids)}")
         return EXIT_OK
 
     @registry_group.command("rollback")
@@ -183,10 +178,10 @@ def register(main: click.Group) -> None:
         from vmafkit import api
 
         entry = api.registry_rollback(registry, reason=reason, rows=split_list(rows) or None, ensemble=ensemble)
-        if entry["action"] == "noop":
+        if entry.action == "noop":
             click.echo("nothing to roll back: the selected rows are already smoke=true")
         else:
-            click.echo(f"rolled back to smoke: {', '.join(entry['ids'])} ({entry['who']}, {entry['when']})")
+            click.echo(f"rolled back to smoke: {', '.join(entry.ids)} ({entry.who}, {entry.when})")
         return EXIT_OK
 
     @main.command("predict")

@@ -146,7 +146,7 @@ def train(dataset, table, out, json_to, **options) -> int:
 def gate(out_dir, json_to) -> int:
     """Re-derive the subjective gate from OUT's held-out predictions: exit 0 PROMOTE, 1 HOLD, 2 bad input."""
     from vmafkit import api
-    from vmafkit.subjective.gate import check_line
+    from vmafkit.decide.subjective_gate import check_line
 
     check_outputs(
         {

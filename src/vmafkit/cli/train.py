@@ -11,6 +11,7 @@ from vmafkit import layout
 from vmafkit import validation as V
 from vmafkit.cli._common import run_command
 from vmafkit.cli.options import (
+    corpus_option,
     device_option,
     out_option,
     progress_option,
@@ -26,13 +27,7 @@ def register(main: click.Group) -> None:
 
 
 @click.command("train")
-@click.option(
-    "--corpus",
-    "corpus",
-    required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="per-frame corpus (JSONL or Parquet)",
-)
+@corpus_option("The per-frame corpus to train on (JSONL or Parquet).")
 @seeds_option
 @out_option(
     f"Folder for the seed reports ({layout.SEED_REPORTS}) and their prediction files.",

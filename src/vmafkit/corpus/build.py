@@ -32,12 +32,14 @@ from pathlib import Path
 from typing import Any
 
 from vmafkit import layout
+from vmafkit.corpus.grid import Grid
 from vmafkit.corpus.schema import CANONICAL6, SCHEMA_VERSION, TARGET, iter_jsonl, source_columns, write_jsonl_lines
 from vmafkit.errors import InputError
 from vmafkit.io import atomic_output, atomic_write_text, check_distinct_paths, check_output_path, exclusive_lock
 from vmafkit.media import ffmpeg as ffm
 from vmafkit.media import libvmaf
 from vmafkit.media.encoders import DEFAULT_CQS, DEFAULT_PRESETS, get_adapter, require_working
+from vmafkit.media.options import Scoring
 from vmafkit.media.score import BACKEND_FFMPEG, BACKEND_VMAF_CLI, check_resolution, run_libvmaf
 from vmafkit.media.sources import Source, find_sources
 from vmafkit.parallel.executor import make_executor, usable_cores
@@ -592,3 +594,27 @@ def _run_cells(cells: list[Cell], ctx: CellContext, executor, progress: bool) ->
             results[cell] = rows
             bar.advance(cells=1, frames=len(rows), label=cell.label)
     return results, len(cells) - len(todo)
+
+
+def build_grid(
+    ref_dir: str | Path,
+    grid: Grid,
+    out: str | Path,
+    *,
+    encoders: Sequence[str],
+    scoring: Scoring = Scoring(),
+    **work: Any,
+) -> BuildResult:
+    """`build_corpus` over the option objects the API and `vmafkit run` hold: the cells of `grid`
+    (with `encoders`, the grid's own or the ones "auto" resolved to), scored as `scoring` says;
+    `work` is build_corpus's other keywords (jobs, max_frames, ffmpeg, progress, ...)."""
+    return build_corpus(
+        ref_dir,
+        encoders,
+        grid.cqs,
+        out,
+        presets=grid.presets,
+        resolutions=grid.heights,
+        **scoring.as_kwargs(),
+        **work,
+    )

@@ -33,14 +33,14 @@ from typing import Any
 import numpy as np
 
 from vmafkit import layout
+from vmafkit.corpus.subjective_table import read_table
 from vmafkit.decide.gate import load_evidence, normalise_seeds, report_corpus
+from vmafkit.decide.subjective_evidence import PREDICTIONS_FILE, read_predictions
+from vmafkit.decide.subjective_recheck import recheck
 from vmafkit.errors import InputError
 from vmafkit.io import read_json, sha256_file
 from vmafkit.provenance import run_provenance
-from vmafkit.subjective.evidence import PREDICTIONS_FILE, read_predictions
-from vmafkit.subjective.loso_files import ITEMS_FILE
-from vmafkit.subjective.recheck import recheck
-from vmafkit.subjective.table import read_table
+from vmafkit.train.subjective_loso import ITEMS_FILE
 
 KIND = "subjective"
 # Keys of a subjective verdict that decide something beyond verdict.DECIDING_KEYS.

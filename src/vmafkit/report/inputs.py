@@ -230,10 +230,10 @@ class SubjectiveRun:
 def subjective_run(inputs: RunInputs) -> SubjectiveRun:
     """The subjective run of `inputs` re-derived from its evidence; InputError when there is none
     or its report disagrees with its held-out predictions."""
-    from vmafkit.subjective.evidence import PREDICTIONS_FILE, read_predictions
-    from vmafkit.subjective.folds import data_warnings
-    from vmafkit.subjective.loso_files import ITEMS_FILE
-    from vmafkit.subjective.recheck import recheck
+    from vmafkit.decide.subjective_evidence import PREDICTIONS_FILE, read_predictions
+    from vmafkit.decide.subjective_recheck import recheck
+    from vmafkit.train.folds import data_warnings
+    from vmafkit.train.subjective_loso import ITEMS_FILE
 
     folder = inputs.subjective_dir
     if folder is None:

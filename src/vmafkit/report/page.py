@@ -22,6 +22,7 @@ import numpy as np
 
 from vmafkit import layout
 from vmafkit import thresholds as T
+from vmafkit.decide.subjective_stats import STATISTICS
 from vmafkit.errors import VmafkitError
 from vmafkit.io import atomic_write_text, sha256_file
 from vmafkit.report.figures import (
@@ -36,7 +37,6 @@ from vmafkit.report.figures import (
     subjective_figure,
 )
 from vmafkit.report.inputs import RunInputs, find_inputs, held_out, provisional_calibration, subjective_run
-from vmafkit.subjective.stats import STATISTICS
 
 MAX_SCATTER_FOLDS = 48
 
@@ -769,7 +769,7 @@ def _inputs_section(inp: RunInputs) -> str:
 
     add("verdict", inp.verdict_path)
     if inp.subjective_dir is not None:
-        from vmafkit.subjective.evidence import PREDICTIONS_FILE
+        from vmafkit.decide.subjective_evidence import PREDICTIONS_FILE
 
         add("subjective report", inp.subjective_dir / layout.SUBJECTIVE_REPORT_FILE)
         add("subjective held-out predictions", inp.subjective_dir / PREDICTIONS_FILE)

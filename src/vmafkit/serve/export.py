@@ -29,8 +29,7 @@ from vmafkit.decide.verdict import (
     verdict_target,
 )
 from vmafkit.errors import InputError, RefusedError
-from vmafkit.io import sha256_file
-from vmafkit.serve.members import ExportedEnsemble, export_summary, write_members
+from vmafkit.serve.members import ExportedEnsemble, export_summary, onnx_metadata, verdict_pin, write_members
 from vmafkit.serve.onnx_graph import OUTPUT_NAME, graph_onnx_bytes, ort_session
 from vmafkit.serve.registry import read_rows
 
@@ -251,25 +250,14 @@ def export_ensemble(
     refit_check = check_refit_error(predict_members(models, x).astype(np.float64).mean(axis=0), evidence, verdict_path)
 
     schema_hash = input_schema_hash()
-    verdict_info = {
-        "path": str(verdict_path),
-        "sha256": sha256_file(verdict_path),
-        "generated_at_utc": verdict["generated_at_utc"],
-    }
+    verdict_info = verdict_pin(verdict_path, verdict)
     blobs: dict[int, bytes] = {}
     checks: dict[int, dict] = {}
     for seed, model in zip(seeds, models):
         blob = onnx_bytes(
             model,
             spec,
-            metadata={
-                "vmafkit.id": layout.member_id(model_id, seed),
-                "vmafkit.ensemble": model_id,
-                "vmafkit.seed": str(seed),
-                "vmafkit.input_schema_hash": schema_hash,
-                "vmafkit.corpus_sha256": fingerprint["sha256"],
-                "vmafkit.standardisation_inside_graph": "true",
-            },
+            metadata=onnx_metadata(model_id, seed, schema_hash, fingerprint["sha256"]),
         )
         check = parity(model, spec, blob, corpus.features, codec, x)
         if not check["max_abs_diff"] <= T.EXPORT_PARITY_TOL:

@@ -24,7 +24,7 @@ from vmafkit.errors import InputError
 from vmafkit.media.options import RawGeometry, Scoring
 from vmafkit.serve import predict as vmaf_predict
 from vmafkit.serve import subjective_predict
-from vmafkit.subjective.exported import MEMBER_KIND as SUBJECTIVE_MEMBER_KIND
+from vmafkit.serve.subjective_members import MEMBER_KIND as SUBJECTIVE_MEMBER_KIND
 
 VMAF_TARGET = "vmaf"
 SUBJECTIVE_TARGET = "subjective"

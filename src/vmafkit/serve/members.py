@@ -15,13 +15,36 @@ from typing import Any
 
 from vmafkit import layout
 from vmafkit import thresholds as T
-from vmafkit.io import dumps_json, sha256_bytes
+from vmafkit.io import dumps_json, sha256_bytes, sha256_file
 from vmafkit.provenance import run_provenance
 from vmafkit.serve.folder import commit_files
 from vmafkit.serve.registry import register_locked
 from vmafkit.validation import validate_or_raise
 
 SIDECAR_SCHEMA_VERSION = 1
+
+
+def verdict_pin(verdict_path: Path, verdict: Mapping[str, Any]) -> dict[str, Any]:
+    """What every member records of the verdict it was exported under."""
+    return {
+        "path": str(verdict_path),
+        "sha256": sha256_file(verdict_path),
+        "generated_at_utc": verdict["generated_at_utc"],
+    }
+
+
+def onnx_metadata(model_id: str, seed: int, input_schema_hash: str, corpus_sha256: str, **own: str) -> dict[str, str]:
+    """The metadata every member's ONNX file carries (onnxruntime shows it), with the model's own
+    keys (`own`, prefixed `vmafkit.`) before the last one."""
+    return {
+        "vmafkit.id": layout.member_id(model_id, seed),
+        "vmafkit.ensemble": model_id,
+        "vmafkit.seed": str(seed),
+        "vmafkit.input_schema_hash": input_schema_hash,
+        "vmafkit.corpus_sha256": corpus_sha256,
+        **{f"vmafkit.{key}": value for key, value in own.items()},
+        "vmafkit.standardisation_inside_graph": "true",
+    }
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,6 +40,9 @@ from vmafkit.io import iter_json_objects, read_json
 from vmafkit.serve.onnx_graph import OUTPUT_NAME
 from vmafkit.train.metrics import source_half_width
 from vmafkit.validation import validate_or_raise
+
+if TYPE_CHECKING:
+    from vmafkit.media.score import PairScore
 
 MODE_ENSEMBLE = "ensemble"
 SPREAD_NAME = "spread"  # the merged graph's second output: the members' population std
@@ -220,7 +223,7 @@ def registry_rows(models_dir: Path, model_id: str | None) -> tuple[str, list[dic
 
 
 def _refuse_subjective(model_id: str, rows: Sequence[Mapping[str, Any]], registry_path: Path) -> None:
-    from vmafkit.subjective.exported import MEMBER_KIND
+    from vmafkit.serve.subjective_members import MEMBER_KIND
 
     if any(r["kind"] == MEMBER_KIND for r in rows):
         raise InputError(
@@ -473,6 +476,18 @@ def _vmaf_models(rows: Sequence[Mapping[str, Any]], vmaf_model: str | None) -> l
     return models
 
 
+def served_item(
+    labels: Mapping[str, Any], score: float, bounds: tuple[float | None, float | None], problem: str | None
+) -> dict[str, Any]:
+    """One served value as predict's output carries it (a frame, a clip; either target): what it
+    is, its score and interval (None, None without one), and whether it is inside the training
+    domain, with the reason when it is not."""
+    item = {**labels, "score": score, "lower": bounds[0], "upper": bounds[1], "in_domain": problem is None}
+    if problem is not None:
+        item["out_of_domain"] = problem
+    return item
+
+
 def predict_features(
     models: str | Path | LoadedEnsemble,
     rows: Sequence[Mapping[str, Any]],
@@ -557,17 +572,12 @@ def predict_features(
     if with_frames:
         for i, row in enumerate(rows):
             inside = problems[i] is None
-            lo, hi = bounds(float(scores[i]), h_frame * scale[i], inside)
-            item: dict[str, Any] = {
-                "clip": int(clip_of[i]),
-                "frame_index": int(row.get("frame_index", i)),
-                "score": float(scores[i]),
-                "lower": lo,
-                "upper": hi,
-                "in_domain": inside,
-            }
-            if not inside:
-                item["out_of_domain"] = problems[i]
+            item = served_item(
+                {"clip": int(clip_of[i]), "frame_index": int(row.get("frame_index", i))},
+                float(scores[i]),
+                bounds(float(scores[i]), h_frame * scale[i], inside),
+                problems[i],
+            )
             value = teacher[i]
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 item["vmaf"] = float(value)
@@ -581,22 +591,11 @@ def predict_features(
         clip_h = h_clip * float(scale[member].mean())
         if not reasons:
             clip_widths.append(clip_h)
-        lo, hi = bounds(mean, clip_h, not reasons)
-        item = {
-            "clip": c,
-            "name": name,
-            "encoder": enc,
-            "preset": pre,
-            "cq": cqv,
-            **({"rung": rung} if rung is not None else {}),
-            "n_frames": int(member.sum()),
-            "score": mean,
-            "lower": lo,
-            "upper": hi,
-            "in_domain": not reasons,
-        }
-        if reasons:
-            item["out_of_domain"] = "; ".join(reasons)
+        labels = {"clip": c, "name": name, "encoder": enc, "preset": pre, "cq": cqv}
+        if rung is not None:
+            labels["rung"] = rung
+        labels["n_frames"] = int(member.sum())
+        item = served_item(labels, mean, bounds(mean, clip_h, not reasons), "; ".join(reasons) or None)
         tv = [teacher[i] for i in np.flatnonzero(member)]
         numbers = [float(v) for v in tv if isinstance(v, (int, float)) and not isinstance(v, bool)]
         if len(numbers) == len(tv):
@@ -633,6 +632,11 @@ def predict_features(
         "frames": frames_out,
         "clips": clips_out,
     }
+
+
+def pair_source(ref: str | Path, dis: str | Path, pair: PairScore) -> dict[str, Any]:
+    """What a prediction from a scored pair (`media.score.PairScore`) records of where it came from."""
+    return {"ref": str(ref), "dis": str(dis), "backend": pair.backend, "libvmaf_version": pair.libvmaf_version}
 
 
 def _pair_sizes(meta: Mapping[str, Any]) -> dict[str, int]:
@@ -681,10 +685,5 @@ def predict_pair(
         coverage=coverage,
         allow_out_of_domain=allow_out_of_domain,
     )
-    result["source"] = {
-        "ref": str(ref),
-        "dis": str(dis),
-        "backend": pair.backend,
-        "libvmaf_version": pair.libvmaf_version,
-    }
+    result["source"] = pair_source(ref, dis, pair)
     return result

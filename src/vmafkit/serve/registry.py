@@ -31,8 +31,8 @@ from vmafkit.decide.verdict import (
 )
 from vmafkit.errors import InputError, RefusedError
 from vmafkit.io import atomic_output, atomic_write_bytes, atomic_write_json, exclusive_lock, read_json, sha256_file
+from vmafkit.serve import subjective_members
 from vmafkit.serve.folder import recover
-from vmafkit.subjective import exported
 from vmafkit.validation import schema_errors, validate_or_raise
 
 REGISTRY_SCHEMA_VERSION = 1
@@ -93,7 +93,7 @@ def _row_problems(registry_path: Path, row: Mapping[str, Any], current_schema: s
         problems.append(f"onnx file {onnx_path} not found")
     elif sha256_file(onnx_path) != row["sha256"]:
         problems.append(f"sha256 of {onnx_path.name} does not match the registry")
-    if row["kind"] == exported.MEMBER_KIND:
+    if row["kind"] == subjective_members.MEMBER_KIND:
         problem = _subjective_schema_problem(registry_path, row)
         if problem is not None:
             problems.append(problem)
@@ -152,7 +152,7 @@ def _subjective_schema_problem(registry_path: Path, row: Mapping[str, Any]) -> s
     path = _resolve(registry_path, row["sidecar"])
     try:
         order = json.loads(path.read_text(encoding="utf-8"))["feature_order"]
-        expected = exported.input_schema_hash([str(name) for name in order])
+        expected = subjective_members.input_schema_hash([str(name) for name in order])
     except (OSError, ValueError, KeyError, TypeError):
         return None  # the sidecar's own checks below say what is wrong with it
     if row["input_schema_hash"] != expected:

@@ -1,4 +1,5 @@
-"""What `vmafkit.export` returns: a typed result (see `vmafkit.results`)."""
+"""What `vmafkit.export`, `registry_flip` and `registry_rollback` return: typed results (see
+`vmafkit.results`)."""
 
 from __future__ import annotations
 
@@ -32,4 +33,30 @@ class ExportResult(JsonResult):
             registry=Path(summary["registry"]),
             files=[Path(p) for p in summary["files"]],
             _json=dict(summary),
+        )
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class RegistryChange(JsonResult):
+    """A registry flip or rollback: its `action` ("flip", "rollback", or "noop" when every selected
+    row already was where the rollback puts it), the row `ids` it changed, and `who`, `when` and
+    `why` (`to_json()`: the history entry appended to registry_history.jsonl, rows' previous state
+    included)."""
+
+    action: str
+    ids: list[str]
+    who: str
+    when: str
+    why: str
+    _json: dict[str, Any] = dataclasses.field(repr=False)
+
+    @classmethod
+    def from_json(cls, entry: Mapping[str, Any]) -> RegistryChange:
+        return cls(
+            action=str(entry["action"]),
+            ids=[str(i) for i in entry["ids"]],
+            who=str(entry["who"]),
+            when=str(entry["when"]),
+            why=str(entry["why"]),
+            _json=dict(entry),
         )

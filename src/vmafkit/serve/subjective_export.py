@@ -29,19 +29,19 @@ import numpy as np
 
 from vmafkit import layout
 from vmafkit import thresholds as T
+from vmafkit.corpus.subjective_table import read_table
+from vmafkit.decide.subjective_evidence import PREDICTIONS_FILE, read_predictions
+from vmafkit.decide.subjective_interval import residuals_by_content
+from vmafkit.decide.subjective_stats import statistics
 from vmafkit.decide.subjective_verdict import items_fingerprint, run_folder
 from vmafkit.decide.verdict import fingerprint_difference, load_trusted_verdict, load_verdict, same_corpus
 from vmafkit.errors import InputError, RefusedError
-from vmafkit.io import read_json, sha256_file
-from vmafkit.serve.members import ExportedEnsemble, export_summary, write_members
+from vmafkit.io import read_json
+from vmafkit.serve import subjective_members
+from vmafkit.serve.members import ExportedEnsemble, export_summary, onnx_metadata, verdict_pin, write_members
 from vmafkit.serve.onnx_graph import graph_onnx_bytes, ort_session
 from vmafkit.serve.registry import read_rows
-from vmafkit.subjective import exported
-from vmafkit.subjective.evidence import PREDICTIONS_FILE, read_predictions
-from vmafkit.subjective.interval import residuals_by_content
-from vmafkit.subjective.loso_files import ITEMS_FILE
-from vmafkit.subjective.stats import statistics
-from vmafkit.subjective.table import read_table
+from vmafkit.train.subjective_loso import ITEMS_FILE
 
 CALIBRATION_METHOD = (
     "per-content quantile of held-out |score - ensemble| (leave-one-content-out), then split conformal "
@@ -85,7 +85,11 @@ def _parity(model, ensemble, data: bytes, x: np.ndarray) -> dict[str, Any]:
     import torch
 
     x32 = np.ascontiguousarray(x, dtype=np.float32)
-    ort_out = ort_session(data).run([exported.OUTPUT_NAME], {exported.INPUT_NAME: x32})[0].astype(np.float64)
+    ort_out = (
+        ort_session(data)
+        .run([subjective_members.OUTPUT_NAME], {subjective_members.INPUT_NAME: x32})[0]
+        .astype(np.float64)
+    )
     with torch.no_grad():
         graph_out = _graph(model, ensemble)(torch.from_numpy(x32)).numpy().astype(np.float64)
         trained = model(torch.from_numpy(ensemble.inputs(x))).numpy().astype(np.float64)
@@ -152,11 +156,11 @@ def export_subjective(
 ) -> dict[str, Any]:
     """Export a subjective PROMOTE verdict's ensemble (module doc); returns the export summary
     (the keys `serve.export.export_ensemble` returns)."""
-    from vmafkit.subjective.models import fit_production
     from vmafkit.train.domain import feature_domain
     from vmafkit.train.ensemble import resolve_device
     from vmafkit.train.loso import default_workers
     from vmafkit.train.recipe import Recipe
+    from vmafkit.train.subjective_models import fit_production
 
     corpus_path, verdict_path, models_dir = Path(corpus_path), Path(verdict_path), Path(out_dir)
     if not model_id or any(c in model_id for c in "/\\ ") or model_id.startswith("."):
@@ -185,14 +189,10 @@ def export_subjective(
     cols = read_predictions(run_dir / PREDICTIONS_FILE)
     scale: dict[str, Any] = dict(verdict["target"]["scale"])
     target: dict[str, Any] = {"kind": "subjective", "scale": scale}
-    schema_hash = exported.input_schema_hash(features)
+    schema_hash = subjective_members.input_schema_hash(features)
     domain = feature_domain(features, items.features)
     fingerprint = dict(verdict["corpus"])
-    verdict_info = {
-        "path": str(verdict_path),
-        "sha256": sha256_file(verdict_path),
-        "generated_at_utc": verdict["generated_at_utc"],
-    }
+    verdict_info = verdict_pin(verdict_path, verdict)
 
     import torch
 
@@ -202,16 +202,10 @@ def export_subjective(
         blob = graph_onnx_bytes(
             _graph(model, ensemble),
             (torch.zeros(2, len(features)),),
-            [exported.INPUT_NAME],
-            metadata={
-                "vmafkit.id": layout.member_id(model_id, seed),
-                "vmafkit.ensemble": model_id,
-                "vmafkit.seed": str(seed),
-                "vmafkit.input_schema_hash": schema_hash,
-                "vmafkit.corpus_sha256": fingerprint["sha256"],
-                "vmafkit.target": f"subjective {scale['name']}",
-                "vmafkit.standardisation_inside_graph": "true",
-            },
+            [subjective_members.INPUT_NAME],
+            metadata=onnx_metadata(
+                model_id, seed, schema_hash, fingerprint["sha256"], target=f"subjective {scale['name']}"
+            ),
         )
         check = _parity(model, ensemble, blob, items.features)
         if not check["max_abs_diff"] <= T.EXPORT_PARITY_TOL:
@@ -223,15 +217,15 @@ def export_subjective(
 
     calib = _calibration(cols, seeds, float(verdict["calibration"]["coverage"]), target)
     export = ExportedEnsemble.pinned(
-        calib, out_dir=models_dir, model_id=model_id, kind=exported.MEMBER_KIND, corpus_path=corpus_path,
+        calib, out_dir=models_dir, model_id=model_id, kind=subjective_members.MEMBER_KIND, corpus_path=corpus_path,
         verdict_path=verdict_path, verdict_info=verdict_info, fingerprint=fingerprint, input_schema_hash=schema_hash,
         argv=argv,
     )  # fmt: skip
 
     def model_block(seed: int) -> dict[str, Any]:
         return {
-            "inputs": {exported.INPUT_NAME: ["N", len(features)]},
-            "output": {exported.OUTPUT_NAME: ["N"]},
+            "inputs": {subjective_members.INPUT_NAME: ["N", len(features)]},
+            "output": {subjective_members.OUTPUT_NAME: ["N"]},
             "feature_order": features,
             "standardisation": {
                 "inside_graph": True,
@@ -249,7 +243,7 @@ def export_subjective(
                 "clipped": "by predict, to the scale's range (not in the graph)",
             },
             "input_layout": ensemble.layout,
-            "input_schema": exported.input_schema(features),
+            "input_schema": subjective_members.input_schema(features),
             "pooling": {"training": target_block.get("pooling"), "predict": POOLING},
             "recipe": recipe.to_json(),
             "gate": verdict["gate"],

@@ -33,12 +33,12 @@ from typing import Any
 import numpy as np
 
 from vmafkit import thresholds as T
+from vmafkit.corpus.subjective_readers import iter_csv, parse_number
+from vmafkit.decide.subjective_interval import half_width
 from vmafkit.errors import InputError
 from vmafkit.io import iter_json_objects
-from vmafkit.serve.predict import MODE_ENSEMBLE, load_members, merge_members, registry_rows
-from vmafkit.subjective import exported
-from vmafkit.subjective.interval import half_width
-from vmafkit.subjective.readers import iter_csv, parse_number
+from vmafkit.serve import subjective_members
+from vmafkit.serve.predict import MODE_ENSEMBLE, load_members, merge_members, pair_source, registry_rows, served_item
 
 PREDICTION_SCHEMA_VERSION = 1
 CLIP_KEYS = ("clip", "id")
@@ -77,7 +77,9 @@ class LoadedSubjective:
 
             self._session = ort_session(merge_members(self.onnx_paths), threads=1)
         x = np.ascontiguousarray(features, dtype=np.float32)
-        return self._session.run([exported.OUTPUT_NAME], {exported.INPUT_NAME: x})[0].astype(np.float64)
+        return self._session.run([subjective_members.OUTPUT_NAME], {subjective_members.INPUT_NAME: x})[0].astype(
+            np.float64
+        )
 
     def half_width(self, coverage: float) -> tuple[float, float]:
         """(half-width, attained content level) at `coverage`; (inf, 0) when uncalibrated."""
@@ -95,7 +97,7 @@ def load_subjective(models: str | Path, *, model_id: str | None = None) -> Loade
 
 def subjective_from_rows(model_id: str, rows: list[dict[str, Any]], registry_path: Path) -> LoadedSubjective:
     """`load_subjective` from the registry rows `predict.registry_rows` read (read once)."""
-    if any(r["kind"] != exported.MEMBER_KIND for r in rows):
+    if any(r["kind"] != subjective_members.MEMBER_KIND for r in rows):
         raise InputError(f"ensemble {model_id} is not (only) a subjective ensemble", path=registry_path)
     agree = {key: f"record different {key}" for key in ("feature_order", "target", "domain")}
     members = load_members(model_id, rows, registry_path, agree)
@@ -199,19 +201,8 @@ def predict_rows(
         lower = upper = None
         if inside and math.isfinite(h):
             lower, upper = (float(v) for v in ens.clip_to_scale([scores[c] - h, scores[c] + h]))
-        item: dict[str, Any] = {
-            "clip": c,
-            "name": name,
-            "where": firsts[c],
-            "n_rows": len(members),
-            "score": float(scores[c]),
-            "lower": lower,
-            "upper": upper,
-            "in_domain": inside,
-        }
-        if not inside:
-            item["out_of_domain"] = problems[c]
-        clips_out.append(item)
+        labels = {"clip": c, "name": name, "where": firsts[c], "n_rows": len(members)}
+        clips_out.append(served_item(labels, float(scores[c]), (lower, upper), problems[c]))
     calibrated = math.isfinite(h)
     n_contents = int((ens.calibration or {}).get("summary", {}).get("n_sources", 0))
     return {
@@ -266,10 +257,5 @@ def predict_pair(
     pair = score_pair(ref, dis, **score_kwargs)
     frames = [{**frame, "clip": Path(dis).name, "_where": f"{dis}: frame {i}"} for i, frame in enumerate(pair.frames)]
     result = predict_rows(ens, frames, coverage=coverage, allow_out_of_domain=allow_out_of_domain)
-    result["source"] = {
-        "ref": str(ref),
-        "dis": str(dis),
-        "backend": pair.backend,
-        "libvmaf_version": pair.libvmaf_version,
-    }
+    result["source"] = pair_source(ref, dis, pair)
     return result

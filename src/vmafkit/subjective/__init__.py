@@ -1,35 +1,35 @@
-"""Subjective scores as the training target (issue 15): train against people, not only libvmaf.
+"""Deprecated home of the subjective target (0.1): it now lives in the stages.
 
-One concept per module:
-
-* `scale`    — what scale the subjective score is on (MOS 1-5, DMOS 0-100, ...), carried into
-               every output so a consumer knows what a prediction means.
-* `items`    — `Items`: one row per clip (features, target, content group), the common input of
-               both entry points below.
-* `readers`  — bounded, line-numbered readers of CSV files and JSON arrays.
-* `dataset`  — the video dataset reader: JSON / JSON lines / CSV pairs {ref, dis, score, ...}.
-* `table`    — the feature-table reader: CSV, Parquet, JSON lines, or a JSON object of columns.
-* `scoring`  — libvmaf scoring of every pair (`media.score.score_pair`), cached per pair in a
-               content-addressed cache (resumable), frames pooled per clip by their mean.
-* `folds`    — leave-one-content-out folds and the data-size warnings.
-* `models`   — the four models compared on the same folds: the FRRegressor deep ensemble, nu-SVR
-               with libvmaf v0.6.1's recipe, a linear model, and libvmaf's stock score through a
-               VQEG logistic fitted on the training folds.
-* `stats`    — PLCC/SROCC/KROCC/RMSE with bootstrap intervals over contents, and the paired
-               bootstrap test of two models.
-* `interval` — the ensemble's per-source conformal interval and its held-out coverage.
-* `gate`     — the subjective gate (thresholds in `vmafkit.thresholds`, SUBJECTIVE_* block).
-* `evidence` — every clip's held-out predictions (subjective_predictions.jsonl) and the statistics
-               derived from them; `recheck` re-derives them for `vmafkit subjective gate`.
-* `loso_files` — the ensemble's held-out evidence in the LOSO file format (loso_seed{N}.*).
-* `report`   — the table printed to stdout.
-* `run`      — the whole `vmafkit subjective train` job: folds, models, statistics, files.
-* `synthetic` — a small dataset from real clips with a SYNTHETIC score (tests, benchmarks).
+The subjective slice was dealt into the pipeline's stages in 0.2: its data beside the corpus
+(`corpus.subjective_*`), its models and folds in `train/`, its gate, interval, evidence and
+verdict in `decide/`, its member definition in `serve/`, its table in `report/`, and the job in
+`pipeline.subjective`. The four names this package exported keep working until 0.3, with a
+DeprecationWarning naming their new home.
 """
 
 from __future__ import annotations
 
-from vmafkit.subjective.items import Items
-from vmafkit.subjective.run import SubjectiveResult, train_from_dataset, train_from_table
+import importlib
+import warnings
+from typing import Any
 
-__all__ = ["Items", "SubjectiveResult", "train_from_dataset", "train_from_table"]
+_MOVED = {
+    "Items": "vmafkit.corpus.subjective_items",
+    "SubjectiveResult": "vmafkit.pipeline.subjective",
+    "train_from_dataset": "vmafkit.pipeline.subjective",
+    "train_from_table": "vmafkit.pipeline.subjective",
+}
+
+__all__ = sorted(_MOVED)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MOVED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    home = _MOVED[name]
+    warnings.warn(
+        f"vmafkit.subjective.{name} moved to {home}.{name}; the old path goes in 0.3",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return getattr(importlib.import_module(home), name)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -199,25 +200,18 @@ def _finite(values: Iterable[float]) -> np.ndarray:
     return arr[np.isfinite(arr)]
 
 
-def nanmin(values: Iterable[float]) -> float:
-    arr = _finite(values)
-    return float(arr.min()) if arr.size else math.nan
+def _of_finite(reduce: Callable[[np.ndarray], Any]) -> Callable[[Iterable[float]], float]:
+    def statistic(values: Iterable[float]) -> float:
+        arr = _finite(values)
+        return float(reduce(arr)) if arr.size else math.nan
+
+    return statistic
 
 
-def nanmax(values: Iterable[float]) -> float:
-    arr = _finite(values)
-    return float(arr.max()) if arr.size else math.nan
-
-
-def nanmean(values: Iterable[float]) -> float:
-    arr = _finite(values)
-    return float(arr.mean()) if arr.size else math.nan
-
-
-def nanstd(values: Iterable[float]) -> float:
-    """Population standard deviation (ddof=0) of the finite values."""
-    arr = _finite(values)
-    return float(arr.std()) if arr.size else math.nan
+nanmin = _of_finite(np.min)
+nanmax = _of_finite(np.max)
+nanmean = _of_finite(np.mean)
+nanstd = _of_finite(np.std)  # population standard deviation (ddof=0)
 
 
 def conformal_quantile(abs_residuals, coverage: float) -> float:

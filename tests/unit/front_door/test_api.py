@@ -220,3 +220,32 @@ def test_load_reads_the_registry_once_and_reuses_its_session(pristine_models, tm
         ens.predict()
     with pytest.raises(InputError, match="threads"):
         vmafkit.load(models, threads=0)
+
+
+def test_registry_flip_and_rollback_return_the_history_entry_they_append(models):
+    """`registry_flip` / `registry_rollback` give a RegistryChange: its fields are the entry the
+    registry's history file gained (read back from the file, not from the function)."""
+    from vmafkit import layout
+
+    folder, verdict_path, _ = models
+    history = folder / layout.REGISTRY_HISTORY_FILE
+    rows = json.loads((folder / layout.REGISTRY_FILE).read_text())["models"]
+
+    flipped = vmafkit.registry_flip(folder / layout.REGISTRY_FILE, verdict_path)
+    written = json.loads(history.read_text().splitlines()[-1])
+    assert isinstance(flipped, vmafkit.RegistryChange)
+    assert (flipped.action, flipped.ids, flipped.who, flipped.why) == (
+        "flip",
+        written["ids"],
+        written["who"],
+        written["why"],
+    )
+    assert sorted(flipped.ids) == sorted(r["id"] for r in rows) and flipped.to_json() == written
+
+    back = vmafkit.registry_rollback(folder / layout.REGISTRY_FILE, reason="bad week", rows=flipped.ids[:1])
+    written = json.loads(history.read_text().splitlines()[-1])
+    assert (back.action, back.ids, back.why) == ("rollback", flipped.ids[:1], "bad week") and back.to_json() == written
+
+    lines = history.read_text().splitlines()
+    again = vmafkit.registry_rollback(folder / layout.REGISTRY_FILE, reason="twice", rows=flipped.ids[:1])
+    assert (again.action, again.ids) == ("noop", []) and history.read_text().splitlines() == lines

@@ -33,13 +33,13 @@ STAGES: dict[str, int] = {
     "host": 3,
     "corpus": 4,
     "train": 5,
-    "subjective": 6,
     "decide": 7,
     "serve": 8,
     "report": 9,
     "bundle": 9,
     "pipeline": 10,
     "api": 11,
+    "subjective": 11,  # the 0.1 home of the subjective target: a deprecation shim over pipeline.subjective
     "__init__": 12,  # the package's front door: re-exports the API (lazily)
     "cli": 12,
     "__main__": 13,

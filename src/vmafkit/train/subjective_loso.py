@@ -30,11 +30,11 @@ from typing import Any
 import numpy as np
 
 from vmafkit import layout
+from vmafkit.corpus.subjective_items import Items
 from vmafkit.io import atomic_output, atomic_write_json, sha256_file
 from vmafkit.provenance import run_provenance
-from vmafkit.subjective.folds import Fold
-from vmafkit.subjective.items import Items
 from vmafkit.train import metrics
+from vmafkit.train.folds import Fold
 from vmafkit.train.predictions import write_predictions
 from vmafkit.train.recipe import Recipe
 

@@ -16,12 +16,12 @@ from click.testing import CliRunner
 
 from vmafkit import thresholds as T
 from vmafkit.cli.subjective import subjective
+from vmafkit.corpus.subjective_synthetic import write_synthetic_table
+from vmafkit.decide.subjective_recheck import recheck
 from vmafkit.errors import InputError
 from vmafkit.io import dumps_json
-from vmafkit.subjective.models import subjective_recipe
-from vmafkit.subjective.recheck import recheck
-from vmafkit.subjective.run import Options, train_from_table
-from vmafkit.subjective.synthetic import write_synthetic_table
+from vmafkit.pipeline.subjective import Options, train_from_table
+from vmafkit.train.subjective_models import subjective_recipe
 
 CANON = ["adm2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3", "motion2"]
 

@@ -24,14 +24,17 @@ from typing import Any
 import numpy as np
 
 from vmafkit import layout
+from vmafkit.decide import subjective_gate
+from vmafkit.decide.subjective_gate import StatisticsSettings
+from vmafkit.decide.subjective_interval import conformal
+from vmafkit.decide.subjective_stats import ContentBootstrap
 from vmafkit.errors import InputError
 from vmafkit.io import atomic_output, iter_json_objects
-from vmafkit.subjective import gate as subjective_gate
-from vmafkit.subjective.folds import Fold, content_folds
-from vmafkit.subjective.interval import conformal
-from vmafkit.subjective.stats import ContentBootstrap
+from vmafkit.train.folds import Fold, content_folds
 
 PREDICTIONS_FILE = layout.SUBJECTIVE_PREDICTIONS_FILE
+# the schema of subjective_report.json: `pipeline.subjective` writes it, `subjective_recheck` reads it
+REPORT_SCHEMA = "vmafkit-subjective-report-v1"
 BASELINES = ("nusvr", "linear", "vmaf_logistic")
 
 
@@ -118,23 +121,20 @@ def summarise(
     groups: np.ndarray,
     preds: Mapping[str, np.ndarray],
     per_seed: Mapping[int, np.ndarray],
+    settings: StatisticsSettings,
     *,
-    n_boot: int,
-    seed: int,
-    level: float,
-    coverage: float,
     folds: Sequence[Fold] | None = None,
 ) -> dict[str, Any]:
     """{models, comparisons, interval, bootstrap, gate} from held-out predictions (module doc)."""
     folds = list(folds) if folds is not None else content_folds(groups)
-    boot = ContentBootstrap(groups, n_boot=n_boot, seed=seed, level=level)
+    boot = ContentBootstrap(groups, n_boot=settings.n_boot, seed=settings.boot_seed, level=settings.level)
     models: dict[str, Any] = {}
     for name, values in preds.items():
         models[name] = {"n": int(values.size), **boot.scored(values, target)}
-    from vmafkit.subjective.stats import statistics
+    from vmafkit.decide.subjective_stats import statistics
 
     models["ensemble"]["per_seed"] = {str(s): statistics(v, target) for s, v in sorted(per_seed.items())}
-    interval = conformal(preds["ensemble"], target, folds, coverage)
+    interval = conformal(preds["ensemble"], target, folds, settings.coverage)
     held_half = interval.pop("_held_half_width")
     models["ensemble"]["interval"] = interval
     comparisons = {

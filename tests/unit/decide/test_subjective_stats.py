@@ -13,11 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vmafkit import thresholds as T
+from vmafkit.decide.subjective_interval import conformal
+from vmafkit.decide.subjective_stats import ContentBootstrap, krocc_small
 from vmafkit.errors import InputError
-from vmafkit.subjective.folds import content_folds, data_warnings
-from vmafkit.subjective.interval import conformal
-from vmafkit.subjective.stats import ContentBootstrap, krocc_small
 from vmafkit.train import metrics
+from vmafkit.train.folds import content_folds, data_warnings
 
 
 def data(n_contents=8, per=4, noise=0.3, seed=0):

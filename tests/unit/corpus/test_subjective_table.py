@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vmafkit.corpus.subjective_scale import SCALES
+from vmafkit.corpus.subjective_table import read_table
 from vmafkit.errors import InputError
-from vmafkit.subjective.scale import SCALES
-from vmafkit.subjective.table import read_table
 
 FEATURES = ["f1", "f2", "f3"]
 
@@ -196,7 +196,7 @@ def test_hostile_files(tmp_path):
 
 
 def test_size_cap(tmp_path, monkeypatch):
-    import vmafkit.subjective.readers as readers
+    import vmafkit.corpus.subjective_readers as readers
 
     monkeypatch.setattr(readers, "MAX_TABLE_BYTES", 200)
     path = write(tmp_path, _rows(4, 5), "csv")

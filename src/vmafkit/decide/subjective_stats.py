@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from vmafkit import thresholds as T
-from vmafkit.subjective.gate import check_resamples
+from vmafkit.decide.subjective_gate import check_resamples
 from vmafkit.train import metrics
 
 STATISTICS = ("plcc", "srocc", "krocc", "rmse")

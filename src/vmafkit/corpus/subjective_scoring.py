@@ -30,13 +30,13 @@ import numpy as np
 
 from vmafkit.corpus.build import sweep_cache_litter
 from vmafkit.corpus.schema import CANONICAL6, TARGET
+from vmafkit.corpus.subjective_dataset import Pair, item_ids
+from vmafkit.corpus.subjective_items import Items
 from vmafkit.errors import InputError
 from vmafkit.io import atomic_write_json, read_json, sha256_file
 from vmafkit.media import ffmpeg as ffm
 from vmafkit.media.score import BACKEND_FFMPEG, BACKEND_VMAF_CLI, score_pair
 from vmafkit.parallel.executor import LocalExecutor, usable_cores
-from vmafkit.subjective.dataset import Pair, item_ids
-from vmafkit.subjective.items import Items
 
 CACHE_SCHEMA = "vmafkit-subjective-pair-v1"
 POOLING = "mean over frames (canonical-6 and libvmaf's per-frame v0.6.1 score)"

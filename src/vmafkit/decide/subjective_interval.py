@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from vmafkit import thresholds as T
-from vmafkit.subjective.folds import Fold
+from vmafkit.train.folds import Fold
 from vmafkit.train.metrics import source_half_width
 
 

@@ -2,7 +2,8 @@
 
 Oracles: limits and distances computed by hand in the comments (ranges and margins chosen so the
 float arithmetic is exact), scipy's Mahalanobis distance under a ridge-regularised covariance
-computed here with numpy, and the exact texts a user reads (which feature, the value, the range)."""
+computed here with numpy, and the exact texts a user reads (which feature, the value, the range).
+"""
 
 from __future__ import annotations
 

@@ -408,7 +408,7 @@ def _sources(opts, ref_dir: Path) -> list:
 
 
 def _corpus_step(ledger, opts, ref_dir, sources, corpus, encoders, log) -> str:
-    from vmafkit.corpus.build import build_corpus
+    from vmafkit.corpus.build import build_grid
     from vmafkit.media.ffmpeg import find_ffmpeg
 
     ff = find_ffmpeg(opts.ffmpeg)
@@ -430,20 +430,18 @@ def _corpus_step(ledger, opts, ref_dir, sources, corpus, encoders, log) -> str:
 
     def action():
         corpus.parent.mkdir(parents=True, exist_ok=True)
-        built = build_corpus(
+        built = build_grid(
             ref_dir,
-            encoders,
-            opts.grid.cqs,
+            opts.grid,
             corpus,
-            presets=opts.grid.presets,
+            encoders=encoders,
+            scoring=opts.scoring,
+            sources=sources,
             jobs=opts.jobs,
             max_frames=opts.max_frames,
             ffmpeg=opts.ffmpeg,
             progress=opts.progress,
             scheduler=opts.scheduler,
-            sources=sources,
-            resolutions=opts.grid.heights,
-            **opts.scoring.as_kwargs(),
         )
         log(f"corpus: {built.n_rows} rows, {built.n_cells} cells ({built.cells_cached} cached)")
         return [corpus], built.to_json()

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from vmafkit.corpus.subjective_dataset import item_ids, read_dataset
+from vmafkit.corpus.subjective_scale import SCALES
 from vmafkit.errors import InputError
-from vmafkit.subjective.dataset import item_ids, read_dataset
-from vmafkit.subjective.scale import SCALES
 
 
 @pytest.fixture

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vmafkit.corpus import subjective_readers as readers
+from vmafkit.corpus.subjective_scale import Scale
 from vmafkit.errors import InputError
 from vmafkit.io import iter_json_objects
 from vmafkit.media.sources import source_name
-from vmafkit.subjective import readers
-from vmafkit.subjective.scale import Scale
 from vmafkit.validation import DIMENSION_MAX, FPS_MAX
 
 REQUIRED = ("ref", "dis", "score")

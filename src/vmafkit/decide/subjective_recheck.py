@@ -28,11 +28,11 @@ from typing import Any
 import numpy as np
 
 from vmafkit import layout
+from vmafkit.decide.subjective_evidence import PREDICTIONS_FILE, REPORT_SCHEMA, read_predictions, summarise
+from vmafkit.decide.subjective_gate import StatisticsSettings
+from vmafkit.decide.subjective_stats import STATISTICS
 from vmafkit.errors import InputError
 from vmafkit.io import read_json
-from vmafkit.subjective.evidence import PREDICTIONS_FILE, read_predictions, summarise
-from vmafkit.subjective.run import REPORT_SCHEMA
-from vmafkit.subjective.stats import STATISTICS
 
 TOLERANCE = 1e-9
 # |refitted - recorded| allowed for a baseline's held-out prediction, relative to the scores' span:
@@ -58,7 +58,7 @@ def recheck(out_dir: str | Path) -> dict[str, Any]:
             f"not a subjective report (schema {report.get('schema') if isinstance(report, dict) else None!r})",
             path=report_path,
         )
-    n_boot, seed, level, coverage = _settings(report, report_path)
+    settings = _settings(report, report_path)
     cols = read_predictions(out_dir / PREDICTIONS_FILE)
     preds: dict[str, np.ndarray] = {
         name: cols[name] for name in ("ensemble", "nusvr", "linear", "vmaf_logistic") if name in cols
@@ -74,10 +74,7 @@ def recheck(out_dir: str | Path) -> dict[str, Any]:
         cols["groups"],
         preds,
         cols["per_seed"],
-        n_boot=n_boot,
-        seed=seed,
-        level=level,
-        coverage=coverage,
+        settings,
     )
     fresh.pop("_held_half_width")
     for name, block in fresh["models"].items():
@@ -105,10 +102,9 @@ def recheck(out_dir: str | Path) -> dict[str, Any]:
     }
 
 
-def _settings(report: dict[str, Any], report_path: Path) -> tuple[int, int, float, float]:
+def _settings(report: dict[str, Any], report_path: Path) -> StatisticsSettings:
     """The run's bootstrap and interval settings, checked as `subjective train` checks its options."""
     from vmafkit import thresholds as T
-    from vmafkit.subjective.run import Options, check_options
 
     try:
         boot = report["bootstrap"]
@@ -124,7 +120,7 @@ def _settings(report: dict[str, Any], report_path: Path) -> tuple[int, int, floa
     if isinstance(n_boot, float) and n_boot.is_integer():
         n_boot = int(n_boot)
     try:
-        check_options(Options(n_boot=n_boot, boot_seed=seed, level=level, coverage=coverage))
+        settings = StatisticsSettings(n_boot, seed, level, coverage)
     except InputError as exc:
         raise InputError(f"the run's settings: {exc}", path=report_path) from None
     if level < T.SUBJECTIVE_CI_LEVEL:
@@ -133,16 +129,16 @@ def _settings(report: dict[str, Any], report_path: Path) -> tuple[int, int, floa
             "that level at least",
             path=report_path,
         )
-    return int(n_boot), int(seed), float(level), float(coverage)
+    return settings
 
 
 def _check_baselines(out_dir: Path, report: dict[str, Any], report_path: Path, cols: dict[str, Any]) -> None:
     """Refit the cheap baselines on the items and compare with the predictions file (module doc)."""
-    from vmafkit.subjective import models as M
-    from vmafkit.subjective.folds import content_folds
-    from vmafkit.subjective.loso_files import ITEMS_FILE
-    from vmafkit.subjective.scale import Scale
-    from vmafkit.subjective.table import read_table
+    from vmafkit.corpus.subjective_scale import Scale
+    from vmafkit.corpus.subjective_table import read_table
+    from vmafkit.train import subjective_models as M
+    from vmafkit.train.folds import content_folds
+    from vmafkit.train.subjective_loso import ITEMS_FILE
 
     target = report.get("target")
     scale_json = target.get("scale") if isinstance(target, dict) else None

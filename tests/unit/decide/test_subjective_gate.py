@@ -1,18 +1,44 @@
-"""Edge cases of the subjective gate (`vmafkit.subjective.gate`) found by mutation testing.
+"""Edge cases of the subjective gate (`vmafkit.decide.subjective_gate`) found by mutation testing.
 
 The inputs have the shapes `subjective.evidence` hands the gate: the ensemble's bootstrap block
 ({plcc, plcc_ci: [lo, hi], srocc, ...}), the conformal interval block ({held_out_coverage, ...}) and
 the paired comparison with nu-SVR ({plcc_diff, plcc_p_value, srocc_diff, ..., rmse_p_value}). Every expected verdict is
 worked out by hand from the rules in the module doc, and every expected message is written out in
-full: the lines are what a user reads."""
+full: the lines are what a user reads.
+
+The subjective gate refuses a bootstrap too small for its paired test to reach significance.
+
+Oracle, by hand: the paired test's p-value is 2 min(#{d* <= 0} + 1, #{d* >= 0} + 1) / (B + 1), so it
+is at least 2/(B + 1). The rule asks that smallest p-value to be at most a fifth of the
+significance level 0.05: 2/(B + 1) <= 0.01, B + 1 >= 200, B >= 199. With B = 10 the p-value never
+falls below 2/11 = 0.18, and "not significantly worse than nu-SVR" would pass whatever the data.
+
+Issue 20, item 3 (subjective): the gate never reads its settings from the file it checks
+unchecked, and refits its cheap baselines instead of trusting their recorded predictions. The
+oracles: the report's own numbers as the run wrote them, scikit-learn's NuSVR fitted here on the
+items file with libvmaf's published settings, and hand-chosen bad values.
+"""
 
 from __future__ import annotations
 
-import pytest
+import json
+import shutil
 
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from tests.unit.pipeline.test_subjective_run import CANON, make_table, opts
 from vmafkit import thresholds as T
+from vmafkit.cli.subjective import subjective
+from vmafkit.corpus.subjective_synthetic import write_synthetic_table
+from vmafkit.decide.subjective_gate import check_resamples, evaluate
+from vmafkit.decide.subjective_recheck import recheck
+from vmafkit.decide.subjective_stats import ContentBootstrap
 from vmafkit.errors import InputError
-from vmafkit.subjective.gate import check_resamples, evaluate
+from vmafkit.io import dumps_json
+from vmafkit.pipeline.subjective import Options, check_options, train_from_table
+from vmafkit.train.subjective_models import subjective_recipe
 
 EPS = T.GATE_EPS
 CHECKS = ("contents", "plcc", "srocc", "plcc_ci_low", "coverage", "not_worse_than_nusvr")
@@ -261,3 +287,185 @@ def test_too_few_resamples_name_where_the_count_came_from():
         check_resamples(10, "the run's --bootstrap")
     assert str(err.value).startswith("the run's --bootstrap 10 is too few resamples")
     assert "2/(B+1) = 0.182," in str(err.value)  # 2 / 11
+
+
+MINIMUM = 199  # by hand (module doc), for SUBJECTIVE_SIGNIFICANCE 0.05 and a factor of 5
+
+
+def test_the_hand_computed_minimum_matches_the_thresholds_it_was_computed_for():
+    assert (T.SUBJECTIVE_SIGNIFICANCE, T.SUBJECTIVE_BOOTSTRAP_P_FACTOR) == (0.05, 5)
+    assert T.SUBJECTIVE_BOOTSTRAP >= MINIMUM  # the default is legal
+
+
+def _opts(n_boot: int) -> Options:
+    return Options(seeds=[0], recipe=subjective_recipe(epochs=2), n_boot=n_boot, workers=1)
+
+
+def test_ten_resamples_are_refused_naming_the_option_and_the_minimum():
+    with pytest.raises(InputError) as err:
+        check_options(_opts(10))
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith("--bootstrap 10 is too few resamples")
+    assert f"the minimum is {MINIMUM} (--bootstrap {MINIMUM})" in message
+    assert "2/(B+1) = 0.182" in message  # 2 / 11, the smallest p-value with 10 resamples
+
+
+@pytest.mark.parametrize("n_boot, ok", [(MINIMUM - 1, False), (MINIMUM, True), (T.SUBJECTIVE_BOOTSTRAP, True)])
+def test_the_boundary(n_boot, ok):
+    if ok:
+        assert check_options(_opts(n_boot)).n_boot == n_boot
+        ContentBootstrap(np.array(["a", "b", "c"]), n_boot=n_boot)
+    else:
+        with pytest.raises(InputError, match=f"--bootstrap {n_boot} is too few.*the minimum is {MINIMUM}"):
+            check_options(_opts(n_boot))
+        with pytest.raises(InputError, match=f"the run's --bootstrap {n_boot} is too few"):
+            ContentBootstrap(np.array(["a", "b", "c"]), n_boot=n_boot)
+
+
+def test_cli_train_refuses_ten_with_exit_2_and_one_line(tmp_path):
+    table = write_synthetic_table(tmp_path / "t.jsonl", 3, 3, 0)
+    args = ["train", "--table", table, "--feature-columns", "adm2", "--score-column", "mos", "--group", "content"]
+    args += ["--out", tmp_path / "o", "--epochs", "2", "--seeds", "0", "--bootstrap", "10"]
+    res = CliRunner().invoke(subjective, [str(a) for a in args])
+    assert res.exit_code == 2
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and "--bootstrap 10 is too few" in lines[0] and f"minimum is {MINIMUM}" in lines[0]
+    assert not (tmp_path / "o").exists()  # refused before anything was trained or written
+
+
+def test_gate_refuses_a_report_made_with_too_few_resamples(tmp_path):
+    """A run made before the rule (or a report edited to claim fewer resamples): `subjective gate`
+    takes the count from the report's own settings, and refuses it the same way."""
+    table = write_synthetic_table(tmp_path / "t.jsonl", 4, 3, 0)
+    out = tmp_path / "out"
+    train_from_table(table, CANON, "mos", "content", out, _opts(MINIMUM), id_column="clip")
+    gate = CliRunner().invoke(subjective, ["gate", str(out)])
+    assert gate.exit_code == 1, gate.output  # accepted: judged (HOLD: 4 contents are too few to promote)
+
+    report_path = out / "subjective_report.json"
+    report = json.loads(report_path.read_text())
+    report["bootstrap"]["resamples"] = 10
+    report_path.write_text(json.dumps(report))
+    gate = CliRunner().invoke(subjective, ["gate", str(out)])
+    assert gate.exit_code == 2
+    lines = gate.output.strip().splitlines()
+    assert len(lines) == 1
+    assert "--bootstrap 10 is too few" in lines[0] and f"the minimum is {MINIMUM}" in lines[0]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("trust")
+    table = make_table(tmp / "table.jsonl", n_contents=10, per=4, seed=3)
+    train_from_table(table, CANON, "mos", "content", tmp / "out", opts(), scale="mos-1-5", id_column="clip")
+    return tmp / "out"
+
+
+@pytest.fixture
+def copy(run_dir, tmp_path):
+    dst = tmp_path / "out"
+    shutil.copytree(run_dir, dst)
+    return dst
+
+
+def _edit_report(folder, change):
+    path = folder / "subjective_report.json"
+    report = json.loads(path.read_text())
+    change(report)
+    path.write_text(dumps_json(report))
+
+
+def _edit_predictions(folder, change):
+    path = folder / "subjective_predictions.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    for row in rows:
+        change(row)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_the_recorded_nusvr_is_what_libvmafs_recipe_gives_on_the_items(run_dir):
+    """Independent oracle: sklearn's NuSVR, C 4 nu 0.9 gamma 0.04, features and score rescaled to
+    [0, 1] by the training folds' min/max (libvmaf's clip_0to1), one fit per held-out content."""
+    from sklearn.svm import NuSVR
+
+    items = [json.loads(line) for line in (run_dir / "subjective_items.jsonl").read_text().splitlines()]
+    recorded = {
+        r["id"]: r["nusvr"]
+        for r in map(json.loads, (run_dir / "subjective_predictions.jsonl").read_text().splitlines())
+    }
+    x = np.array([[r[f] for f in CANON] for r in items])
+    y = np.array([r["score"] for r in items])
+    contents = np.array([r["content"] for r in items])
+    for content in np.unique(contents):
+        train, test = contents != content, contents == content
+        lo, hi = x[train].min(axis=0), x[train].max(axis=0)
+        ylo, yhi = y[train].min(), y[train].max()
+        model = NuSVR(C=4.0, nu=0.9, gamma=0.04).fit((x[train] - lo) / (hi - lo), (y[train] - ylo) / (yhi - ylo))
+        expected = np.clip(model.predict((x[test] - lo) / (hi - lo)) * (yhi - ylo) + ylo, 1, 5)
+        got = [recorded[i] for i in np.array([r["id"] for r in items])[test]]
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+    recheck(run_dir)  # and the untouched run passes
+
+
+@pytest.mark.parametrize("name, shift", [("nusvr", -0.5), ("linear", +0.3)])
+def test_a_degraded_baseline_is_refused(copy, name, shift):
+    _edit_predictions(copy, lambda row: row.__setitem__(name, min(5.0, max(1.0, row[name] + shift))))
+    with pytest.raises(InputError, match=rf"{name} predictions differ from {name} refitted on subjective_items.jsonl"):
+        recheck(copy)
+
+
+def test_a_baseline_within_float_noise_passes(copy):
+    _edit_predictions(copy, lambda row: row.__setitem__("nusvr", row["nusvr"] + 1e-9))
+    recheck(copy)
+
+
+@pytest.mark.parametrize(
+    "where, value, message",
+    [
+        (("bootstrap", "resamples"), 1e9, "--bootstrap must be an integer in 1..100000, got 1000000000"),
+        (("bootstrap", "resamples"), 10, "--bootstrap 10 is too few resamples"),
+        (("bootstrap", "resamples"), "2000", "--bootstrap must be an integer"),
+        (("bootstrap", "level"), 5, "confidence level must be in (0, 1), got 5"),
+        (("bootstrap", "level"), 0.5, "bootstrap.level 0.5 is below 0.95"),
+        (("bootstrap", "seed"), -1, "the bootstrap seed must be an integer in 0..2**63-1, got -1"),
+        (("bootstrap", "seed"), 1.5, "the bootstrap seed must be an integer"),
+        (("models", "ensemble", "interval", "coverage_target"), 1.5, "--coverage must be in (0, 1), got 1.5"),
+    ],
+)
+def test_the_reports_settings_are_checked_like_the_runs_options(copy, where, value, message):
+    def change(report):
+        block = report
+        for key in where[:-1]:
+            block = block[key]
+        block[where[-1]] = value
+
+    _edit_report(copy, change)
+    with pytest.raises(InputError) as err:
+        recheck(copy)
+    assert "subjective_report.json: the run's settings: " in str(err.value) or "below 0.95" in str(err.value)
+    assert message in str(err.value)
+
+
+def test_the_nusvr_baseline_trains_on_at_most_3000_evenly_spaced_rows():
+    """Bounded cost (issue 20: 20,000 items took 433 s): a fold with 3,500 training rows is fitted
+    on the 3,000 rows at round(linspace(0, 3499, 3000)), the documented rule, here fitted directly
+    with scikit-learn's NuSVR and libvmaf's settings."""
+    from sklearn.svm import NuSVR
+
+    from vmafkit.train.subjective_models import fit_predict_nusvr
+
+    rng = np.random.default_rng(5)
+    x = rng.uniform(size=(3500, 3))
+    y = x @ [1.0, 2.0, -1.0] + rng.normal(0, 0.05, 3500)
+    test = rng.uniform(size=(7, 3))
+    keep = np.linspace(0, 3499, 3000).round().astype(int)
+    lo, hi = x[keep].min(axis=0), x[keep].max(axis=0)
+    ylo, yhi = y[keep].min(), y[keep].max()
+    model = NuSVR(C=4.0, nu=0.9, gamma=0.04).fit((x[keep] - lo) / (hi - lo), (y[keep] - ylo) / (yhi - ylo))
+    expected = model.predict((test - lo) / (hi - lo)) * (yhi - ylo) + ylo
+    np.testing.assert_allclose(fit_predict_nusvr(x, y, test), expected, atol=1e-9)
+    small = fit_predict_nusvr(x[:50], y[:50], test)  # under the cap: every row
+    lo, hi, ylo, yhi = x[:50].min(axis=0), x[:50].max(axis=0), y[:50].min(), y[:50].max()
+    model = NuSVR(C=4.0, nu=0.9, gamma=0.04).fit((x[:50] - lo) / (hi - lo), (y[:50] - ylo) / (yhi - ylo))
+    np.testing.assert_allclose(small, model.predict((test - lo) / (hi - lo)) * (yhi - ylo) + ylo, atol=1e-9)

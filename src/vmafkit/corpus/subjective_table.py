@@ -26,11 +26,11 @@ from typing import Any
 
 import numpy as np
 
+from vmafkit.corpus import subjective_readers as readers
+from vmafkit.corpus.subjective_items import Items
+from vmafkit.corpus.subjective_scale import Scale
 from vmafkit.errors import InputError
 from vmafkit.io import iter_json_objects, loads_json, require_regular_file, sha256_file
-from vmafkit.subjective import readers
-from vmafkit.subjective.items import Items
-from vmafkit.subjective.scale import Scale
 
 SUFFIXES = (".csv", ".parquet", ".jsonl", ".ndjson", ".json")
 

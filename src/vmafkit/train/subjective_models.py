@@ -40,9 +40,9 @@ from typing import Any
 import numpy as np
 
 from vmafkit.errors import InputError
-from vmafkit.subjective.folds import Fold
 from vmafkit.train import baseline
 from vmafkit.train.features import INPUT_WIDTH, unlabelled
+from vmafkit.train.folds import Fold
 from vmafkit.train.recipe import Recipe
 
 NUSVR_C = baseline.C
@@ -224,20 +224,12 @@ def fit_production(
 # ------------------------------------------------------------------------------ nu-SVR, linear
 
 
-def fit_predict_nusvr(
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    x_test: np.ndarray,
-    *,
-    C: float = NUSVR_C,
-    nu: float = NUSVR_NU,
-    gamma: float = NUSVR_GAMMA,
-) -> np.ndarray:
+def fit_predict_nusvr(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:
     """libvmaf v0.6.1's recipe (`train.baseline`) on one fold; predictions on the target's scale.
     At most NUSVR_MAX_TRAIN_ROWS training rows, evenly spaced (`baseline.training_rows`, as the VMAF
     gate's baseline): libsvm's cost grows with the square of the rows (20,000 items took 433 s)."""
     rows = baseline.training_rows(np.arange(len(y_train)))
-    return baseline.fit_predict(np.asarray(x_train)[rows], np.asarray(y_train)[rows], x_test, C=C, nu=nu, gamma=gamma)
+    return baseline.fit_predict(np.asarray(x_train)[rows], np.asarray(y_train)[rows], x_test)
 
 
 def fit_predict_linear(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:

@@ -24,7 +24,6 @@ CPU, the timing file apart):
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,18 +34,18 @@ import numpy as np
 
 from vmafkit import layout
 from vmafkit import thresholds as T
+from vmafkit.corpus.subjective_items import Items
+from vmafkit.corpus.subjective_scale import Scale, resolve_scale
+from vmafkit.decide.subjective_evidence import REPORT_SCHEMA
+from vmafkit.decide.subjective_gate import StatisticsSettings
 from vmafkit.errors import InputError
 from vmafkit.io import atomic_write_json, exclusive_lock
 from vmafkit.progress import make_progress
 from vmafkit.provenance import run_provenance
-from vmafkit.subjective.folds import content_folds, data_warnings
-from vmafkit.subjective.gate import check_resamples
-from vmafkit.subjective.items import Items
-from vmafkit.subjective.scale import Scale, resolve_scale
+from vmafkit.train.folds import content_folds, data_warnings
 from vmafkit.train.recipe import DEFAULT_SEEDS, Recipe
 
 TIMING_FILE = layout.SUBJECTIVE_TIMING_FILE
-REPORT_SCHEMA = "vmafkit-subjective-report-v1"
 ENTRYPOINT = "vmafkit subjective train"
 
 
@@ -76,22 +75,12 @@ class SubjectiveResult:
 
 def check_options(opts: Options) -> Options:
     from vmafkit.train.loso import check_recipe, check_seeds
-    from vmafkit.validation import BOOTSTRAP_RANGE
 
     opts.seeds = check_seeds(opts.seeds)
     check_recipe(opts.recipe)
     if opts.recipe.label_mask_rate != 0:
         raise InputError("the subjective ensemble trains without label masking (its codec block is constant)")
-    low, high = BOOTSTRAP_RANGE
-    if isinstance(opts.n_boot, bool) or not isinstance(opts.n_boot, int) or not low <= opts.n_boot <= high:
-        raise InputError(f"--bootstrap must be an integer in {low}..{high}, got {opts.n_boot!r}")
-    check_resamples(opts.n_boot, "--bootstrap")
-    seed = opts.boot_seed
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-        raise InputError(f"the bootstrap seed must be an integer in 0..2**63-1, got {seed!r}")
-    for name, value in (("--coverage", opts.coverage), ("confidence level", opts.level)):
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 < value < 1):
-            raise InputError(f"{name} must be in (0, 1), got {value!r}")
+    StatisticsSettings(opts.n_boot, opts.boot_seed, opts.level, opts.coverage)  # checks itself
     return opts
 
 
@@ -121,8 +110,8 @@ def train_from_dataset(
     """Score the dataset's pairs (cached) and run `evaluate_items` on the pooled clips. A pair whose
     distorted video has another size is scored upscaled to the reference's with `scale_filter`
     (ffmpeg's scale algorithm, as `vmafkit score --scale`); without one it is refused."""
-    from vmafkit.subjective.dataset import read_dataset
-    from vmafkit.subjective.scoring import items_from_scores, score_pairs
+    from vmafkit.corpus.subjective_dataset import read_dataset
+    from vmafkit.corpus.subjective_scoring import items_from_scores, score_pairs
 
     opts = check_options(opts or Options())
     out_dir = _prepare_out(out_dir)
@@ -177,7 +166,7 @@ def train_from_table(
     id_column: str | None = None,
 ) -> SubjectiveResult:
     """Read the table's named columns and run `evaluate_items`."""
-    from vmafkit.subjective.table import read_table
+    from vmafkit.corpus.subjective_table import read_table
 
     opts = check_options(opts or Options())
     out_dir = _prepare_out(out_dir)
@@ -221,12 +210,12 @@ def _evaluate_locked(
     args: dict[str, Any],
     timing: dict[str, Any],
 ) -> SubjectiveResult:
-    from vmafkit.subjective import models as M
-    from vmafkit.subjective.evidence import PREDICTIONS_FILE, summarise, write_predictions
-    from vmafkit.subjective.loso_files import ITEMS_FILE, write_items, write_loso
-    from vmafkit.subjective.report import format_table
+    from vmafkit.decide.subjective_evidence import PREDICTIONS_FILE, summarise, write_predictions
+    from vmafkit.report.subjective_table import format_table
+    from vmafkit.train import subjective_models as M
     from vmafkit.train.ensemble import resolve_device
     from vmafkit.train.loso import default_workers
+    from vmafkit.train.subjective_loso import ITEMS_FILE, write_items, write_loso
 
     started = time.perf_counter()
     folds = content_folds(items.groups)
@@ -276,10 +265,7 @@ def _evaluate_locked(
         items.groups,
         preds,
         per_seed,
-        n_boot=opts.n_boot,
-        seed=opts.boot_seed,
-        level=opts.level,
-        coverage=opts.coverage,
+        StatisticsSettings(opts.n_boot, opts.boot_seed, opts.level, opts.coverage),
         folds=folds,
     )
     held_half = summary.pop("_held_half_width")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from vmafkit.subjective.stats import STATISTICS
+from vmafkit.decide.subjective_stats import STATISTICS
 
 ORDER = ("ensemble", "nusvr", "linear", "vmaf_logistic")
 

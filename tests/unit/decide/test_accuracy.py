@@ -3,7 +3,8 @@ realistic size (12 sources x 16 rows).
 
 Oracles: numpy for RMSE and bias, scipy's pearsonr / spearmanr for the per-source correlations,
 exact Wilcoxon signed-rank tails counted by hand (the subsets of ranks whose sum stays under the
-observed negative rank sum), and libvmaf's vmaf_v0.6.1 recipe for the baseline's settings."""
+observed negative rank sum), and libvmaf's vmaf_v0.6.1 recipe for the baseline's settings.
+"""
 
 from __future__ import annotations
 

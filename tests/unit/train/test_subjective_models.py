@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from vmafkit.errors import InputError
-from vmafkit.subjective import models as M
-from vmafkit.subjective.folds import content_folds
 from vmafkit.train import metrics
+from vmafkit.train import subjective_models as M
 from vmafkit.train.features import INPUT_WIDTH, unlabelled
+from vmafkit.train.folds import content_folds
 
 
 def data(n_contents=6, per=4, k=6, seed=0):

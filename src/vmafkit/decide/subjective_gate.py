@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from vmafkit import thresholds as T
@@ -52,6 +53,37 @@ def check_resamples(n_boot: int, what: str = "--bootstrap") -> int:
             f"worse at {T.SUBJECTIVE_SIGNIFICANCE}; the minimum is {least} (--bootstrap {least})"
         )
     return n_boot
+
+
+@dataclass(frozen=True)
+class StatisticsSettings:
+    """How a subjective run's statistics are computed (checked when made): `n_boot` bootstrap
+    resamples over contents drawn from `boot_seed`, every interval at confidence `level`, and the
+    ensemble's conformal interval at `coverage`."""
+
+    n_boot: int = T.SUBJECTIVE_BOOTSTRAP
+    boot_seed: int = T.SUBJECTIVE_BOOTSTRAP_SEED
+    level: float = T.SUBJECTIVE_CI_LEVEL
+    coverage: float = T.DEFAULT_COVERAGE
+
+    def __post_init__(self) -> None:
+        check_statistics_settings(self.n_boot, self.boot_seed, self.level, self.coverage)
+
+
+def check_statistics_settings(n_boot: object, boot_seed: object, level: object, coverage: object) -> None:
+    """The bootstrap and interval settings of a subjective run, checked where they are chosen
+    (`subjective train`) and where a recorded run is re-derived (`subjective gate`)."""
+    from vmafkit.validation import BOOTSTRAP_RANGE
+
+    low, high = BOOTSTRAP_RANGE
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or not low <= n_boot <= high:
+        raise InputError(f"--bootstrap must be an integer in {low}..{high}, got {n_boot!r}")
+    check_resamples(n_boot, "--bootstrap")
+    if isinstance(boot_seed, bool) or not isinstance(boot_seed, int) or not 0 <= boot_seed < 2**63:
+        raise InputError(f"the bootstrap seed must be an integer in 0..2**63-1, got {boot_seed!r}")
+    for name, value in (("--coverage", coverage), ("confidence level", level)):
+        if isinstance(value, bool) or not (isinstance(value, (int, float)) and math.isfinite(value) and 0 < value < 1):
+            raise InputError(f"{name} must be in (0, 1), got {value!r}")
 
 
 # The statistics compared with nu-SVR, and the sign of a difference (ensemble - nu-SVR) that is worse.
