@@ -144,7 +144,7 @@ def test_resume_scores_only_what_is_missing(dataset, tmp_path):
 def test_gate_runs_on_the_real_run(first_run):
     from click.testing import CliRunner
 
-    from vmafkit.cli.subjective import subjective
+    from vmafkit.cli.subjective import subjective_group as subjective
 
     out, _ = first_run
     res = CliRunner().invoke(subjective, ["gate", str(out)], catch_exceptions=False)

@@ -158,32 +158,8 @@ def _scan(
                     kept = bytearray() if keep else None
                     source = tar.extractfile(member)
                     assert source is not None  # a regular member always has a data stream
-                    sink = None
-                    if write_into is not None:
-                        target = write_into / name
-                        if os.path.commonpath([write_into, target.parent]) != str(write_into):
-                            raise UnsafeBundle(f"member {member.name!r} escapes the target; refused", path=where)
-                        target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-                        try:
-                            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
-                        except (FileExistsError, IsADirectoryError):
-                            raise UnsafeBundle(f"member {member.name!r} appears twice; refused", path=where) from None
-                        sink = os.fdopen(fd, "wb")
-                    try:
-                        size = 0
-                        while True:
-                            block = source.read(CHUNK)
-                            if not block:
-                                break
-                            size += len(block)
-                            digest.update(block)
-                            if kept is not None:
-                                kept.extend(block)
-                            if sink is not None:
-                                sink.write(block)
-                    finally:
-                        if sink is not None:
-                            sink.close()
+                    sink = _member_sink(write_into, name, member.name, where) if write_into is not None else None
+                    size = _stream_member(source, digest, kept, sink)
                     if write_into is not None:  # keep the member's mtime (a bundle's are all equal)
                         os.utime(write_into / name, (max(member.mtime, 0), max(member.mtime, 0)))
                     out.files[name] = (size, digest.hexdigest())
@@ -196,6 +172,38 @@ def _scan(
     except (tarfile.TarError, gzip.BadGzipFile, EOFError, zlib.error, OSError, ValueError) as exc:
         raise InputError(f"cannot read bundle: {exc.__class__.__name__}: {exc}", path=tarball) from None
     return out
+
+
+def _member_sink(write_into: Path, name: str, member_name: str, where: str) -> Any:
+    """A new file for the member under `write_into`: never outside it, never one that exists,
+    never through a link."""
+    target = write_into / name
+    if os.path.commonpath([write_into, target.parent]) != str(write_into):
+        raise UnsafeBundle(f"member {member_name!r} escapes the target; refused", path=where)
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
+    except (FileExistsError, IsADirectoryError):
+        raise UnsafeBundle(f"member {member_name!r} appears twice; refused", path=where) from None
+    return os.fdopen(fd, "wb")
+
+
+def _stream_member(source: Any, digest: Any, kept: bytearray | None, sink: Any) -> int:
+    """The member's data in CHUNKs into its digest, the kept bytes and the sink (closed after);
+    returns its size."""
+    size = 0
+    try:
+        while block := source.read(CHUNK):
+            size += len(block)
+            digest.update(block)
+            if kept is not None:
+                kept.extend(block)
+            if sink is not None:
+                sink.write(block)
+    finally:
+        if sink is not None:
+            sink.close()
+    return size
 
 
 def _load_manifest(data: bytes | None, where: Path) -> dict[str, Any]:

@@ -43,64 +43,69 @@ def _print_subjective(verdict: dict) -> None:
     )
 
 
-def register(main: click.Group) -> None:
-    @main.command("gate")
-    @click.argument("loso_dir", type=click.Path(file_okay=False, path_type=str))
-    @seeds_option
-    @json_option
-    @run_command
-    def gate_cmd(loso_dir: str, seeds: tuple[int, ...], json_to: str | None) -> int:
-        """Apply the production gate to LOSO_DIR/loso_seed{N}.json (exit 0 pass, 1 fail, 2 bad input)."""
-        from vmafkit import api
+@click.command("gate")
+@click.argument("loso_dir", type=click.Path(file_okay=False, path_type=str))
+@seeds_option
+@json_option
+@run_command
+def gate_cmd(loso_dir: str, seeds: tuple[int, ...], json_to: str | None) -> int:
+    """Apply the production gate to LOSO_DIR/loso_seed{N}.json (exit 0 pass, 1 fail, 2 bad input)."""
+    from vmafkit import api
 
-        check_outputs({"a file in LOSO_DIR": layout.own_files(loso_dir)}, {"--json": json_to})
-        gate = api.gate(loso_dir, seeds=seeds)
-        if not emit_json(gate.to_json(), json_to):
-            _print_gate(gate)
-        return EXIT_OK if gate["passed"] else EXIT_HOLD
+    check_outputs({"a file in LOSO_DIR": layout.own_files(loso_dir)}, {"--json": json_to})
+    gate = api.gate(loso_dir, seeds=seeds)
+    if not emit_json(gate.to_json(), json_to):
+        _print_gate(gate)
+    return EXIT_OK if gate["passed"] else EXIT_HOLD
 
-    @main.command("verdict")
-    @click.argument("loso_dir", type=click.Path(file_okay=False, path_type=str))
-    @click.option(
-        "--ref-dir",
-        type=click.Path(path_type=str),
-        default=None,
-        help="Reference-clip folder to snapshot into the corpus fingerprint.",
+
+@click.command("verdict")
+@click.argument("loso_dir", type=click.Path(file_okay=False, path_type=str))
+@click.option(
+    "--ref-dir",
+    type=click.Path(path_type=str),
+    default=None,
+    help="Reference-clip folder to snapshot into the corpus fingerprint.",
+)
+@seeds_option
+@coverage_option("Coverage of the calibrated interval reported in the verdict.")
+@run_command
+def verdict_cmd(loso_dir: str, ref_dir: str | None, seeds: tuple[int, ...], coverage: float) -> int:
+    """Write LOSO_DIR/PROMOTE.json or HOLD.json (exit 0 PROMOTE, 1 HOLD, 2 bad input).
+
+    LOSO_DIR may also be a `vmafkit subjective train` folder (or its loso/): its verdict re-derives
+    the subjective gate, with the run's seeds and coverage unless --seeds / --coverage are given."""
+    from vmafkit import api
+    from vmafkit.decide.verdict import verdict_target
+
+    ctx = click.get_current_context()
+    given = lambda name: ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT  # noqa: E731
+    result = api.write_verdict(
+        loso_dir,
+        seeds=seeds if given("seeds") else None,
+        ref_dir=ref_dir,
+        argv=sys.argv,
+        coverage=coverage if given("coverage") else None,
     )
-    @seeds_option
-    @coverage_option("Coverage of the calibrated interval reported in the verdict.")
-    @run_command
-    def verdict_cmd(loso_dir: str, ref_dir: str | None, seeds: tuple[int, ...], coverage: float) -> int:
-        """Write LOSO_DIR/PROMOTE.json or HOLD.json (exit 0 PROMOTE, 1 HOLD, 2 bad input).
-
-        LOSO_DIR may also be a `vmafkit subjective train` folder (or its loso/): its verdict re-derives
-        the subjective gate, with the run's seeds and coverage unless --seeds / --coverage are given."""
-        from vmafkit import api
-        from vmafkit.decide.verdict import verdict_target
-
-        ctx = click.get_current_context()
-        given = lambda name: ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT  # noqa: E731
-        result = api.write_verdict(
-            loso_dir,
-            seeds=seeds if given("seeds") else None,
-            ref_dir=ref_dir,
-            argv=sys.argv,
-            coverage=coverage if given("coverage") else None,
+    verdict, path = result.to_json(), result.path
+    calib = verdict["calibration"]
+    if verdict_target(verdict)["kind"] != "vmaf":
+        _print_subjective(verdict)
+    else:
+        _print_gate(verdict["gate"])
+    if verdict_target(verdict)["kind"] == "vmaf" and calib is not None:
+        fw, cw = calib["frame"]["half_width"], calib["clip"]["half_width"]
+        fmt = lambda v: "unbounded" if v is None else f"±{v:.3f}"  # noqa: E731
+        click.echo(
+            f"interval @ {calib['coverage']:.0%}: frame {fmt(fw)}, clip {fmt(cw)}; "
+            f"per-fold frame coverage mean {calib['fold_frame_coverage_mean']:.3f} "
+            f"min {calib['fold_frame_coverage_min']:.3f}"
         )
-        verdict, path = result.to_json(), result.path
-        calib = verdict["calibration"]
-        if verdict_target(verdict)["kind"] != "vmaf":
-            _print_subjective(verdict)
-        else:
-            _print_gate(verdict["gate"])
-        if verdict_target(verdict)["kind"] == "vmaf" and calib is not None:
-            fw, cw = calib["frame"]["half_width"], calib["clip"]["half_width"]
-            fmt = lambda v: "unbounded" if v is None else f"±{v:.3f}"  # noqa: E731
-            click.echo(
-                f"interval @ {calib['coverage']:.0%}: frame {fmt(fw)}, clip {fmt(cw)}; "
-                f"per-fold frame coverage mean {calib['fold_frame_coverage_mean']:.3f} "
-                f"min {calib['fold_frame_coverage_min']:.3f}"
-            )
-        click.echo(f"{verdict['verdict']}: {path}")
-        click.echo(f"recommendation: {verdict['recommendation']}")
-        return EXIT_OK if verdict["verdict"] == "PROMOTE" else EXIT_HOLD
+    click.echo(f"{verdict['verdict']}: {path}")
+    click.echo(f"recommendation: {verdict['recommendation']}")
+    return EXIT_OK if verdict["verdict"] == "PROMOTE" else EXIT_HOLD
+
+
+def register(main: click.Group) -> None:
+    main.add_command(gate_cmd)
+    main.add_command(verdict_cmd)

@@ -54,181 +54,185 @@ def _fmt(value: Any, digits: int = 4, signed: bool = False) -> str:
     return str(value)
 
 
-def register(main: click.Group) -> None:
-    @main.command("platform")
-    @json_option
-    @ffmpeg_option
-    @run_command
-    def platform_cmd(json_to: str | None, ffmpeg: str | None) -> int:
-        """Print this host's family and its default encoder candidates.
+@click.command("platform")
+@json_option
+@ffmpeg_option
+@run_command
+def platform_cmd(json_to: str | None, ffmpeg: str | None) -> int:
+    """Print this host's family and its default encoder candidates.
 
-        With --ffmpeg, also list that ffmpeg's encoders and drop the candidates it lacks."""
-        from vmafkit import api
+    With --ffmpeg, also list that ffmpeg's encoders and drop the candidates it lacks."""
+    from vmafkit import api
 
-        info = api.platform(ffmpeg=ffmpeg)
-        if emit_json(info.to_dict(), json_to):
-            return EXIT_OK
-        console = _console()
-        console.print(f"family: [bold]{info.family}[/bold]{' (faked)' if info.faked else ''}")
-        console.print(f"default encoders: {', '.join(info.default_encoders)}")
-        if "ffmpeg_encoders" in info.signals:
-            console.print(f"in this ffmpeg: {', '.join(info.candidates()) or '(none)'}")
-        console.print("each candidate is used only if its 1-frame probe passes (`vmafkit doctor`).")
-        signals = {k: v for k, v in info.signals.items() if k != "ffmpeg_encoders"}
-        console.print(f"signals: {json.dumps(signals, sort_keys=True)}")
+    info = api.platform(ffmpeg=ffmpeg)
+    if emit_json(info.to_dict(), json_to):
         return EXIT_OK
+    console = _console()
+    console.print(f"family: [bold]{info.family}[/bold]{' (faked)' if info.faked else ''}")
+    console.print(f"default encoders: {', '.join(info.default_encoders)}")
+    if "ffmpeg_encoders" in info.signals:
+        console.print(f"in this ffmpeg: {', '.join(info.candidates()) or '(none)'}")
+    console.print("each candidate is used only if its 1-frame probe passes (`vmafkit doctor`).")
+    signals = {k: v for k, v in info.signals.items() if k != "ffmpeg_encoders"}
+    console.print(f"signals: {json.dumps(signals, sort_keys=True)}")
+    return EXIT_OK
 
-    @main.command("bundle")
-    @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
-    @out_option("The bundle to write (.tar.gz).", type=click.Path(dir_okay=False, path_type=Path))
-    @ffmpeg_option
-    @click.option(
-        "--env",
-        "env",
-        multiple=True,
-        metavar="KEY=VALUE",
-        help="Extra environment fact to record (repeatable), e.g. --env encoders=libx264.",
-    )
-    @run_command
-    def bundle_cmd(out_dir: Path, out: Path, ffmpeg: str | None, env: tuple[str, ...]) -> int:
-        """Bundle OUT_DIR's verdict, seed reports, corpus, exports and report, with a manifest
-        (and the versions of the ffmpeg that --ffmpeg names, or that vmafkit finds)."""
-        from vmafkit import api
-        from vmafkit.errors import InputError
-        from vmafkit.io import sha256_file
 
-        facts: dict[str, str] = {}
-        for item in env:
-            key, sep, value = item.partition("=")
-            if not sep or not key:
-                raise InputError(f"--env expects KEY=VALUE, got {item!r}")
-            facts[key] = value
-        path = api.write_bundle(out_dir, out, ffmpeg=ffmpeg, env=facts)
-        report = api.verify(path)
-        click.echo(f"bundle: {path} ({report.verdict}, {report.n_files} files, sha256 {sha256_file(path)})")
-        return EXIT_OK
+@click.command("bundle")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@out_option("The bundle to write (.tar.gz).", type=click.Path(dir_okay=False, path_type=Path))
+@ffmpeg_option
+@click.option(
+    "--env",
+    "env",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Extra environment fact to record (repeatable), e.g. --env encoders=libx264.",
+)
+@run_command
+def bundle_cmd(out_dir: Path, out: Path, ffmpeg: str | None, env: tuple[str, ...]) -> int:
+    """Bundle OUT_DIR's verdict, seed reports, corpus, exports and report, with a manifest
+    (and the versions of the ffmpeg that --ffmpeg names, or that vmafkit finds)."""
+    from vmafkit import api
+    from vmafkit.errors import InputError
+    from vmafkit.io import sha256_file
 
-    @main.command("verify")
-    @click.argument("bundle", type=click.Path(path_type=Path))
-    @json_option
-    @_with_limits
-    @run_command
-    def verify_cmd(bundle: Path, json_to: str | None, max_bytes: int | None, max_members: int | None) -> int:
-        """Check every file's size and sha256 against the manifest. Exit 0 ok, 1 mismatch, 2 unreadable."""
-        from vmafkit import api
+    facts: dict[str, str] = {}
+    for item in env:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--env expects KEY=VALUE, got {item!r}")
+        facts[key] = value
+    path = api.write_bundle(out_dir, out, ffmpeg=ffmpeg, env=facts)
+    report = api.verify(path)
+    click.echo(f"bundle: {path} ({report.verdict}, {report.n_files} files, sha256 {sha256_file(path)})")
+    return EXIT_OK
 
-        check_outputs({"BUNDLE": bundle}, {"--json": json_to})
-        report = api.verify(bundle, max_bytes=max_bytes, max_members=max_members)
-        if not emit_json(report.to_dict(), json_to):
-            _print_verify(bundle, report)
-        return report.exit_code
 
-    @main.command("extract")
-    @click.argument("bundle", type=click.Path(path_type=Path))
-    @out_option("New (or empty) folder to fill.", type=click.Path(path_type=Path), old=("--dest",))
-    @_with_limits
-    @run_command
-    def extract_cmd(bundle: Path, out: Path, max_bytes: int | None, max_members: int | None) -> int:
-        """Extract a bundle safely (no `..`, absolute paths, links or devices; verified first)."""
-        from vmafkit import api
+@click.command("verify")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@json_option
+@_with_limits
+@run_command
+def verify_cmd(bundle: Path, json_to: str | None, max_bytes: int | None, max_members: int | None) -> int:
+    """Check every file's size and sha256 against the manifest. Exit 0 ok, 1 mismatch, 2 unreadable."""
+    from vmafkit import api
 
-        api.extract(bundle, out, max_bytes=max_bytes, max_members=max_members)
-        click.echo(f"extracted {bundle} -> {out} (verified)")
-        return EXIT_OK
+    check_outputs({"BUNDLE": bundle}, {"--json": json_to})
+    report = api.verify(bundle, max_bytes=max_bytes, max_members=max_members)
+    if not emit_json(report.to_dict(), json_to):
+        _print_verify(bundle, report)
+    return report.exit_code
 
-    @main.command("compare")
-    @click.argument("a", type=click.Path(path_type=Path))
-    @click.argument("b", type=click.Path(path_type=Path))
-    @click.option(
-        "--tolerance",
-        type=FiniteFloatRange(min=0),
-        default=DEFAULT_TOLERANCE,
-        show_default=True,
-        help="Largest |mean PLCC difference| that still counts as the same finding.",
-    )
-    @click.option(
-        "--bootstrap",
-        "n_bootstrap",
-        type=click.IntRange(*V.BOOTSTRAP_RANGE),
-        default=DEFAULT_BOOTSTRAP,
-        show_default=True,
-        help="Bootstrap resamples of the folds.",
-    )
-    @click.option(
-        "--confidence",
-        type=click.FloatRange(0, 1, min_open=True, max_open=True),
-        default=DEFAULT_CONFIDENCE,
-        show_default=True,
-        help="Confidence level of the difference's interval.",
-    )
-    @click.option("--seed", type=int, default=DEFAULT_BOOTSTRAP_SEED, show_default=True, help="Bootstrap RNG seed.")
-    @json_option
-    @run_command
-    def compare_cmd(
-        a: Path, b: Path, tolerance: float, n_bootstrap: int, confidence: float, seed: int, json_to: str | None
-    ) -> int:
-        """Are two sites' bundles the same finding? Exit 0 agree, 1 differ, 2 unreadable."""
-        from vmafkit import api
 
-        check_outputs({"A": a, "B": b}, {"--json": json_to})
-        report = api.compare(a, b, tolerance=tolerance, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed)
-        if not emit_json(report.to_dict(), json_to):
-            _print_compare(report)
-        return EXIT_OK if report.agree else EXIT_HOLD
+@click.command("extract")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@out_option("New (or empty) folder to fill.", type=click.Path(path_type=Path), old=("--dest",))
+@_with_limits
+@run_command
+def extract_cmd(bundle: Path, out: Path, max_bytes: int | None, max_members: int | None) -> int:
+    """Extract a bundle safely (no `..`, absolute paths, links or devices; verified first)."""
+    from vmafkit import api
 
-    @main.command("pack-corpus")
-    @click.option("--ref-dir", required=True, type=click.Path(file_okay=False, path_type=Path))
-    @out_option(
-        "Folder for the packed clips and their manifest.jsonl.", type=click.Path(file_okay=False, path_type=Path)
-    )
-    @ffmpeg_option
-    @run_command
-    def pack_corpus_cmd(ref_dir: Path, out: Path, ffmpeg: str | None) -> int:
-        """Pack reference clips losslessly (FFV1/mkv) with a verified manifest.jsonl."""
-        from vmafkit import api
+    api.extract(bundle, out, max_bytes=max_bytes, max_members=max_members)
+    click.echo(f"extracted {bundle} -> {out} (verified)")
+    return EXIT_OK
 
-        entries = api.pack_corpus(ref_dir, out, ffmpeg=ffmpeg, log=click.echo)
-        before = sum(e["size"] for e in entries)
-        after = sum(e["packed_size"] for e in entries)
-        click.echo(f"packed {len(entries)} clip(s) into {out}: {before} -> {after} bytes")
-        return EXIT_OK
 
-    @main.command("extract-corpus")
-    @click.option("--corpus", required=True, type=click.Path(file_okay=False, path_type=Path))
-    @out_option("Folder for the restored reference clips.", type=click.Path(file_okay=False, path_type=Path))
-    @ffmpeg_option
-    @run_command
-    def extract_corpus_cmd(corpus: Path, out: Path, ffmpeg: str | None) -> int:
-        """Restore a packed corpus's reference clips, each verified against its sha256."""
-        from vmafkit import api
+@click.command("compare")
+@click.argument("a", type=click.Path(path_type=Path))
+@click.argument("b", type=click.Path(path_type=Path))
+@click.option(
+    "--tolerance",
+    type=FiniteFloatRange(min=0),
+    default=DEFAULT_TOLERANCE,
+    show_default=True,
+    help="Largest |mean PLCC difference| that still counts as the same finding.",
+)
+@click.option(
+    "--bootstrap",
+    "n_bootstrap",
+    type=click.IntRange(*V.BOOTSTRAP_RANGE),
+    default=DEFAULT_BOOTSTRAP,
+    show_default=True,
+    help="Bootstrap resamples of the folds.",
+)
+@click.option(
+    "--confidence",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=DEFAULT_CONFIDENCE,
+    show_default=True,
+    help="Confidence level of the difference's interval.",
+)
+@click.option("--seed", type=int, default=DEFAULT_BOOTSTRAP_SEED, show_default=True, help="Bootstrap RNG seed.")
+@json_option
+@run_command
+def compare_cmd(
+    a: Path, b: Path, tolerance: float, n_bootstrap: int, confidence: float, seed: int, json_to: str | None
+) -> int:
+    """Are two sites' bundles the same finding? Exit 0 agree, 1 differ, 2 unreadable."""
+    from vmafkit import api
 
-        written = api.extract_corpus(corpus, out, ffmpeg=ffmpeg, log=click.echo)
-        click.echo(f"restored {len(written)} clip(s) into {out} (all verified)")
-        return EXIT_OK
+    check_outputs({"A": a, "B": b}, {"--json": json_to})
+    report = api.compare(a, b, tolerance=tolerance, n_bootstrap=n_bootstrap, confidence=confidence, seed=seed)
+    if not emit_json(report.to_dict(), json_to):
+        _print_compare(report)
+    return EXIT_OK if report.agree else EXIT_HOLD
 
-    @main.command("dist")
-    @out_option("The kit to write (.tar.gz).", type=click.Path(dir_okay=False, path_type=Path))
-    @click.option(
-        "--project",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        help="Source checkout to build from (default: the one vmafkit runs from).",
-    )
-    @click.option(
-        "--wheel",
-        type=click.Path(dir_okay=False, exists=True, path_type=Path),
-        default=None,
-        help="Use this wheel instead of building one.",
-    )
-    @run_command
-    def dist_cmd(out: Path, project: Path | None, wheel: Path | None) -> int:
-        """Write the portable kit: wheel, pinned requirements, README runbook, START.md."""
-        from vmafkit import api
-        from vmafkit.io import sha256_file
 
-        path = api.dist(out, project=project, wheel=wheel)
-        click.echo(f"kit: {path} (sha256 {sha256_file(path)})")
-        return EXIT_OK
+@click.command("pack-corpus")
+@click.option("--ref-dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@out_option("Folder for the packed clips and their manifest.jsonl.", type=click.Path(file_okay=False, path_type=Path))
+@ffmpeg_option
+@run_command
+def pack_corpus_cmd(ref_dir: Path, out: Path, ffmpeg: str | None) -> int:
+    """Pack reference clips losslessly (FFV1/mkv) with a verified manifest.jsonl."""
+    from vmafkit import api
+
+    entries = api.pack_corpus(ref_dir, out, ffmpeg=ffmpeg, log=click.echo)
+    before = sum(e["size"] for e in entries)
+    after = sum(e["packed_size"] for e in entries)
+    click.echo(f"packed {len(entries)} clip(s) into {out}: {before} -> {after} bytes")
+    return EXIT_OK
+
+
+@click.command("extract-corpus")
+@click.option("--corpus", required=True, type=click.Path(file_okay=False, path_type=Path))
+@out_option("Folder for the restored reference clips.", type=click.Path(file_okay=False, path_type=Path))
+@ffmpeg_option
+@run_command
+def extract_corpus_cmd(corpus: Path, out: Path, ffmpeg: str | None) -> int:
+    """Restore a packed corpus's reference clips, each verified against its sha256."""
+    from vmafkit import api
+
+    written = api.extract_corpus(corpus, out, ffmpeg=ffmpeg, log=click.echo)
+    click.echo(f"restored {len(written)} clip(s) into {out} (all verified)")
+    return EXIT_OK
+
+
+@click.command("dist")
+@out_option("The kit to write (.tar.gz).", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--project",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Source checkout to build from (default: the one vmafkit runs from).",
+)
+@click.option(
+    "--wheel",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Use this wheel instead of building one.",
+)
+@run_command
+def dist_cmd(out: Path, project: Path | None, wheel: Path | None) -> int:
+    """Write the portable kit: wheel, pinned requirements, README runbook, START.md."""
+    from vmafkit import api
+    from vmafkit.io import sha256_file
+
+    path = api.dist(out, project=project, wheel=wheel)
+    click.echo(f"kit: {path} (sha256 {sha256_file(path)})")
+    return EXIT_OK
 
 
 def _print_verify(bundle: Path, report) -> None:
@@ -274,3 +278,14 @@ def _print_compare(report) -> None:
     console.print(f"{verdict}: {report.reason}")
     if report.differing_inputs:
         console.print(f"inputs that differ: {', '.join(report.differing_inputs)}")
+
+
+def register(main: click.Group) -> None:
+    main.add_command(platform_cmd)
+    main.add_command(bundle_cmd)
+    main.add_command(verify_cmd)
+    main.add_command(extract_cmd)
+    main.add_command(compare_cmd)
+    main.add_command(pack_corpus_cmd)
+    main.add_command(extract_corpus_cmd)
+    main.add_command(dist_cmd)

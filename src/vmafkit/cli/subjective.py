@@ -35,12 +35,8 @@ from vmafkit.cli.options import (
 from vmafkit.errors import EXIT_HOLD, EXIT_OK
 
 
-def register(main: click.Group) -> None:
-    main.add_command(subjective)
-
-
 @click.group("subjective", cls=VmafkitGroup, context_settings={"help_option_names": ["-h", "--help"]})
-def subjective() -> None:
+def subjective_group() -> None:
     """Train and judge models against subjective scores (MOS/DMOS) instead of libvmaf's."""
 
 
@@ -55,7 +51,7 @@ def _scale_range(ctx: click.Context, param: click.Parameter, value: str | None) 
     return low, high
 
 
-@subjective.command("train")
+@subjective_group.command("train")
 @click.option(
     "--dataset",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -122,7 +118,7 @@ def _scale_range(ctx: click.Context, param: click.Parameter, value: str | None) 
 @json_option
 @progress_option
 @run_command
-def train(dataset, table, out, json_to, **options) -> int:
+def train_cmd(dataset, table, out, json_to, **options) -> int:
     """Leave-one-content-out: the ensemble, nu-SVR (libvmaf's recipe), a linear model [and stock VMAF
     through a logistic] against the subjective scores, with bootstrap intervals over contents.
 
@@ -139,11 +135,11 @@ def train(dataset, table, out, json_to, **options) -> int:
     return EXIT_OK
 
 
-@subjective.command("gate")
+@subjective_group.command("gate")
 @click.argument("out_dir", type=click.Path(path_type=Path, file_okay=False))
 @json_option
 @run_command
-def gate(out_dir, json_to) -> int:
+def gate_cmd(out_dir, json_to) -> int:
     """Re-derive the subjective gate from OUT's held-out predictions: exit 0 PROMOTE, 1 HOLD, 2 bad input."""
     from vmafkit import api
     from vmafkit.decide.subjective_gate import check_line
@@ -166,5 +162,9 @@ def gate(out_dir, json_to) -> int:
     return EXIT_OK if result["gate"]["passed"] else EXIT_HOLD
 
 
+def register(main: click.Group) -> None:
+    main.add_command(subjective_group)
+
+
 if __name__ == "__main__":  # pragma: no cover - `python -m vmafkit.cli.subjective`
-    subjective(prog_name="vmafkit subjective")
+    subjective_group(prog_name="vmafkit subjective")

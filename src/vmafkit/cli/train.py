@@ -22,10 +22,6 @@ from vmafkit.cli.options import (
 from vmafkit.errors import EXIT_OK
 
 
-def register(main: click.Group) -> None:
-    main.add_command(train)
-
-
 @click.command("train")
 @corpus_option("The per-frame corpus to train on (JSONL or Parquet).")
 @seeds_option
@@ -45,7 +41,7 @@ def register(main: click.Group) -> None:
 @scheduler_option
 @progress_option
 @run_command
-def train(corpus, out, **options) -> int:
+def train_cmd(corpus, out, **options) -> int:
     """Retrain every (seed, source-group) member with leave-one-source-out CV."""
     from vmafkit import api
     from vmafkit.io import read_json
@@ -62,3 +58,7 @@ def train(corpus, out, **options) -> int:
 
 def _fmt(value) -> str:
     return "n/a" if value is None else f"{value:.4f}"
+
+
+def register(main: click.Group) -> None:
+    main.add_command(train_cmd)

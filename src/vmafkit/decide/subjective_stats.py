@@ -68,10 +68,6 @@ class ContentBootstrap:
             "n_contents": len(self.contents),
         }
 
-    def replicate(self, fn) -> np.ndarray:
-        """fn(index array) for every resample -> [B] float."""
-        return np.array([fn(idx) for idx in self._indices], dtype=np.float64)
-
     def interval(self, values: np.ndarray) -> tuple[float | None, float | None, int]:
         finite = values[np.isfinite(values)]
         if finite.size == 0:

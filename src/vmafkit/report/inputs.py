@@ -21,7 +21,7 @@ import numpy as np
 from vmafkit import layout
 from vmafkit import thresholds as T
 from vmafkit.errors import InputError
-from vmafkit.io import read_json
+from vmafkit.io import read_json, require_regular_file
 
 
 @dataclass
@@ -34,7 +34,6 @@ class RunInputs:
     verdict: dict[str, Any] | None = None
     verdict_path: Path | None = None
     corpus_path: Path | None = None
-    corpus_explicit: bool = False
     problems: list[str] = field(default_factory=list)  # unreadable inputs, one line each
     subjective_dir: Path | None = None  # a `vmafkit subjective train` folder
 
@@ -143,8 +142,8 @@ def _corpus_named_by(inputs: RunInputs) -> list[Path]:
 
 
 def _find_corpus(inputs: RunInputs, corpus: str | Path | None) -> None:
-    if corpus is not None:
-        inputs.corpus_path, inputs.corpus_explicit = Path(corpus), True
+    if corpus is not None:  # named by the user: it must be there (a missing default is a missing section)
+        inputs.corpus_path = require_regular_file(corpus, what="corpus")
         return
     beside = inputs.out_dir / layout.CORPUS_FILE
     for path in (layout.corpus_file(inputs.out_dir), beside, *_corpus_named_by(inputs)):

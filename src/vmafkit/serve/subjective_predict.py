@@ -38,7 +38,7 @@ from vmafkit.decide.subjective_interval import half_width
 from vmafkit.errors import InputError
 from vmafkit.io import iter_json_objects
 from vmafkit.serve import subjective_members
-from vmafkit.serve.predict import MODE_ENSEMBLE, load_members, merge_members, pair_source, registry_rows, served_item
+from vmafkit.serve.predict import MODE_ENSEMBLE, load_members, merge_members, pair_source, served_item
 
 PREDICTION_SCHEMA_VERSION = 1
 CLIP_KEYS = ("clip", "id")
@@ -89,14 +89,9 @@ class LoadedSubjective:
         return half_width(part["clip"]["sources"], coverage, self.calibration["source_level"])
 
 
-def load_subjective(models: str | Path, *, model_id: str | None = None) -> LoadedSubjective:
-    """Read the registry of MODELS (validated) and prepare the subjective ensemble's members."""
-    model_id, rows, registry_path = registry_rows(Path(models), model_id)
-    return subjective_from_rows(model_id, rows, registry_path)
-
-
 def subjective_from_rows(model_id: str, rows: list[dict[str, Any]], registry_path: Path) -> LoadedSubjective:
-    """`load_subjective` from the registry rows `predict.registry_rows` read (read once)."""
+    """The subjective ensemble of the registry rows `predict.registry_rows` read (read once):
+    its members prepared, their sidecars checked to agree."""
     if any(r["kind"] != subjective_members.MEMBER_KIND for r in rows):
         raise InputError(f"ensemble {model_id} is not (only) a subjective ensemble", path=registry_path)
     agree = {key: f"record different {key}" for key in ("feature_order", "target", "domain")}

@@ -10,7 +10,7 @@ bit for bit (`retrain_matches`), so members fitted on their own held-out rows ar
 
 Format (one owner, this module): no header, raw little-endian float32, the members in fold order
 (`Corpus.groups`, sorted), each member's parameters in `FRRegressor.state_dict()` order, each
-tensor row-major. The size is exactly n_folds x `parameters_per_member(recipe)` x 4 bytes, so
+tensor row-major. The size is exactly n_folds x (the recipe's parameter count) x 4 bytes, so
 the reader checks the size before it reads a byte. The seed report names the file and its
 sha256 (`fold_members`); the verdict pins it like the other evidence. ~22 KB a member.
 """
@@ -44,10 +44,6 @@ _DTYPE = np.dtype("<f4")
 
 def _template(recipe: Recipe) -> dict[str, torch.Tensor]:
     return FRRegressor(hidden=recipe.hidden, dropout=recipe.dropout).state_dict()
-
-
-def parameters_per_member(recipe: Recipe) -> int:
-    return sum(int(t.numel()) for t in _template(recipe).values())
 
 
 def member_bytes(model: FRRegressor) -> bytes:

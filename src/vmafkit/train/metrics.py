@@ -1,4 +1,5 @@
-"""Agreement metrics between predictions and the VMAF teacher, and conformal quantiles.
+"""Agreement metrics between predictions and the VMAF teacher, and the per-source quantile and
+tolerance rank the intervals are built from (`decide.calibration`).
 
 All functions take 1-D arrays, compute in float64, and return a Python float; a statistic that
 is undefined (fewer than 2 points, a constant input) is NaN, never an exception. Reports turn NaN
@@ -214,43 +215,10 @@ nanmean = _of_finite(np.mean)
 nanstd = _of_finite(np.std)  # population standard deviation (ddof=0)
 
 
-def conformal_quantile(abs_residuals, coverage: float) -> float:
-    """Split-conformal half-width: the k-th smallest |residual| with k = ceil((n + 1) * coverage).
-
-    With n exchangeable residuals, |r_new| <= q has probability >= coverage. The edges, decided
-    once for every caller:
-
-    * `coverage` outside the open interval (0, 1): ValueError, whatever the residuals;
-    * values are taken as absolute values; NaN residuals (undefined predictions) are left out,
-      an infinite residual is a real miss and stays (it sorts last);
-    * k > n, including n = 0 (no residuals, or only NaN): inf. Too few residuals for the level
-      mean no finite half-width carries the guarantee, and an unbounded interval does; unlike the
-      agreement statistics above, this answer is defined, so it is not NaN;
-    * k is computed with a 1e-9 slack: 100 * 0.55 is 55.00000000000001 in binary, and the 55th
-      smallest is meant.
-    """
-    if not 0.0 < coverage < 1.0:
-        raise ValueError(f"coverage must be in (0, 1), got {coverage}")
-    r = np.abs(np.asarray(abs_residuals, dtype=np.float64).reshape(-1))
-    r = r[~np.isnan(r)]
-    n = r.size
-    k = math.ceil((n + 1) * coverage - 1e-9)
-    if k > n:
-        return math.inf
-    return float(np.partition(r, k - 1)[k - 1])
-
-
 def source_quantile(sorted_scores: np.ndarray, coverage: float) -> float:
     """The smallest half-width covering at least `coverage` of one source's (sorted) scores."""
     n = sorted_scores.size
     return float(sorted_scores[max(1, math.ceil(coverage * n - 1e-9)) - 1])
-
-
-def source_rank(n_sources: int, level: float) -> int:
-    """k of split conformal over sources: ceil((S + 1) * level), at most S. The k-th smallest of S
-    exchangeable per-source quantiles is, *on average over calibration sets*, at least the
-    quantile of a share k / (S + 1) of new sources (a marginal statement)."""
-    return max(1, min(n_sources, int(math.ceil((n_sources + 1) * level - 1e-9))))
 
 
 @functools.lru_cache(maxsize=256)

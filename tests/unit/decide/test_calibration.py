@@ -41,38 +41,15 @@ from vmafkit.decide.calibration import (
     spread_offset,
 )
 from vmafkit.errors import InputError
-from vmafkit.train.metrics import conformal_quantile, source_half_width, source_quantile
+from vmafkit.train.metrics import source_half_width, source_quantile
 from vmafkit.train.predictions import prediction_file, read_predictions
 
 from ...factories import make_corpus, write_predictions
 
 
-def test_conformal_quantile_ranks():
-    scores = np.arange(1, 20, dtype=float)  # 1..19
-    assert conformal_quantile(scores, 0.95) == 19.0  # k = ceil(20 * 0.95) = 19 exactly (no float overshoot to 20)
-    assert conformal_quantile(scores[:18], 0.95) == math.inf  # k = 19 > n = 18
-    assert conformal_quantile(np.arange(1, 100, dtype=float)[::-1], 0.9) == 90.0  # k = ceil(100 * 0.9) = 90
+def test_calibrate_refuses_a_coverage_of_one():
     with pytest.raises(InputError, match=r"coverage must be in \(0, 1\), got 1.0"):
         calibrate({0: _cols([1.0, 2.0], [1.0, 2.0], ["A", "B"])}, 1.0)
-
-
-def _brute_force_rank_value(scores, k):
-    """The smallest score s with at least k scores <= s (the definition, O(n^2))."""
-    return min(s for s in scores if sum(t <= s for t in scores) >= k)
-
-
-@settings(max_examples=100, deadline=None)
-@given(
-    st.lists(st.floats(min_value=0, max_value=50), min_size=1, max_size=60), st.floats(min_value=0.05, max_value=0.99)
-)
-def test_quantile_is_the_smallest_score_reaching_the_conformal_count(scores, coverage):
-    q = conformal_quantile(np.array(scores), coverage)
-    n = len(scores)
-    k = math.ceil((n + 1) * coverage - 1e-9)  # the split-conformal count, Vovk et al. / Lei et al. 2018
-    if k > n:
-        assert q == math.inf
-    else:
-        assert q == _brute_force_rank_value(scores, k)
 
 
 @settings(max_examples=100, deadline=None)
@@ -263,34 +240,6 @@ def test_calibrate_refuses_coverage_outside_the_open_interval(coverage):
     with pytest.raises(InputError) as info:
         calibrate({0: _cols_edges([1.0, 2.0], [1.0, 2.0], ["A", "B"])}, coverage)
     assert str(info.value) == f"coverage must be in (0, 1), got {coverage}"
-
-
-def test_conformal_rank_by_hand():
-    assert conformal_quantile([7.0], 0.5) == 7.0  # k = ceil(2 * 0.5) = 1
-    assert conformal_quantile([9.0, 7.0, 8.0], 0.5) == 8.0  # k = ceil(4 * 0.5) = 2
-    assert conformal_quantile([9.0, 7.0, 8.0, 6.0], 0.5) == 8.0  # k = ceil(5 * 0.5) = 3 (2.5 up)
-    assert conformal_quantile([5.0, 3.0] * 4 + [4.0], 1e-6) == 3.0  # k = 1
-
-
-def test_conformal_quantile_of_a_large_unsorted_array():
-    rng = np.random.default_rng(5)
-    scores = rng.permutation(np.arange(1000.0))  # 0..999 shuffled
-    # k = ceil(1001 * 0.9) = 901 -> the 901st smallest = 900.0
-    assert conformal_quantile(scores, 0.9) == 900.0
-    assert conformal_quantile(list(scores.astype(int)), 0.5) == 500.0  # k = ceil(1001 * 0.5) = 501
-    assert conformal_quantile(np.sort(scores), 0.9) == 900.0
-    assert conformal_quantile([], 0.9) == math.inf
-    assert conformal_quantile([3.0, 1.0, 2.0], 0.5) == 2.0  # k = 2
-    # k = ceil(4 * 0.75) = 3 = n: the largest, not inf
-    assert conformal_quantile([3.0, 1.0, 2.0], 0.75) == 3.0
-
-
-@pytest.mark.parametrize("seed, n, coverage", [(9, 500, 0.9), (12, 301, 0.5), (191, 1000, 0.5), (219, 1000, 0.9)])
-def test_conformal_quantile_of_shuffled_ranks(seed, n, coverage):
-    """0..n-1 shuffled: the k-th smallest is k - 1, k = ceil((n + 1) * coverage)."""
-    scores = np.random.default_rng(seed).permutation(n).astype(float)
-    k = math.ceil((n + 1) * coverage - 1e-9)
-    assert conformal_quantile(scores, coverage) == float(k - 1)
 
 
 def test_guarantee_text():

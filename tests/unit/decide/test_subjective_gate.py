@@ -30,7 +30,7 @@ from click.testing import CliRunner
 
 from tests.unit.pipeline.test_subjective_run import CANON, make_table, opts
 from vmafkit import thresholds as T
-from vmafkit.cli.subjective import subjective
+from vmafkit.cli.subjective import subjective_group as subjective
 from vmafkit.corpus.subjective_synthetic import write_synthetic_table
 from vmafkit.decide.subjective_gate import check_resamples, evaluate
 from vmafkit.decide.subjective_recheck import recheck

@@ -425,3 +425,47 @@ def test_training_defaults_are_the_recipes():
     assert (options.DEFAULT_EPOCHS, options.DEFAULT_BATCH_SIZE) == (recipe.epochs, recipe.batch_size)
     assert (options.DEFAULT_LR, options.DEFAULT_WEIGHT_DECAY) == (recipe.lr, recipe.weight_decay)
     assert options.RECIPE_CHOICES == RECIPE_NAMES
+
+
+# ----------------------------------------------------------------------------- one module shape
+
+
+def _is_click_decorator(node: ast.expr) -> bool:
+    return (
+        isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("command", "group")
+    )
+
+
+@pytest.mark.parametrize("module", COMMAND_MODULES, ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+def test_every_command_module_has_the_same_shape(module):
+    """Commands are defined at module level (`<name>_cmd`, a group `<name>_group`), never inside a
+    function, and the module ends with `register(main)`, which only adds them."""
+    tree = ast.parse(Path(module.__file__).read_text())
+    body = [n for n in tree.body if not (isinstance(n, ast.If) and "__main__" in ast.unparse(n.test))]
+    last = body[-1]
+    assert isinstance(last, ast.FunctionDef) and last.name == "register", f"{module.__name__}: register is not last"
+    added = []
+    for statement in last.body:
+        call = statement.value if isinstance(statement, ast.Expr) else None
+        assert isinstance(call, ast.Call) and ast.unparse(call.func) == "main.add_command", ast.unparse(statement)
+        added.append(ast.unparse(call.args[0]))
+    top_level = []
+    for node in tree.body:
+        for inner in ast.walk(node):
+            if isinstance(inner, ast.FunctionDef) and any(_is_click_decorator(d) for d in inner.decorator_list):
+                assert inner in tree.body, f"{module.__name__}: command {inner.name} is defined inside a function"
+                assert inner.name.endswith(("_cmd", "_group")), f"{module.__name__}: {inner.name}"
+                if any(
+                    ast.unparse(d.func).startswith("click.") for d in inner.decorator_list if _is_click_decorator(d)
+                ):
+                    top_level.append(inner.name)
+    assert sorted(set(added)) == sorted(top_level), f"{module.__name__}: registers {added}, defines {top_level}"
+
+
+def test_the_shape_check_catches_a_command_defined_inside_register(tmp_path, monkeypatch):
+    """The check above bites: a module whose command is defined inside `register` fails it."""
+    bad = tmp_path / "bad_commands.py"
+    bad.write_text("import click\n\n\ndef register(main):\n    @main.command('x')\n    def x_cmd():\n        pass\n")
+    module = type("M", (), {"__file__": str(bad), "__name__": "bad_commands"})
+    with pytest.raises(AssertionError, match="main.command|inside a function"):
+        test_every_command_module_has_the_same_shape(module)

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from vmafkit import thresholds as T
-from vmafkit.cli.subjective import subjective
+from vmafkit.cli.subjective import subjective_group as subjective
 from vmafkit.corpus.subjective_synthetic import write_synthetic_table
 from vmafkit.decide.subjective_recheck import recheck
 from vmafkit.errors import InputError

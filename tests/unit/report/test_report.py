@@ -330,6 +330,17 @@ def test_explicit_corpus_and_missing_folder(tmp_path):
         write_report(tmp_path / "missing")
 
 
+def test_a_named_corpus_that_is_not_there_is_an_error_not_a_missing_section(tmp_path):
+    """`--corpus` names a file: when it is missing (or a folder) the command says so, exit 2, and
+    writes no page; only the default places may be absent."""
+    out = make_run(tmp_path / "run", corpus=False)
+    result = CliRunner().invoke(main, ["report", str(out), "--corpus", str(tmp_path / "typo.jsonl")])
+    assert result.exit_code == 2 and "typo.jsonl: corpus not found" in result.output
+    assert not (out / "report.html").exists()
+    with pytest.raises(InputError, match="not a regular file"):
+        write_report(out, corpus=tmp_path)
+
+
 def test_cli_report(tmp_path):
     out = tmp_path / "run"
     out.mkdir()

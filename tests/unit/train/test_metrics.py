@@ -136,21 +136,6 @@ def test_plcc_logistic_subsampled_fit_matches_scipy_full_fit():
     assert M.plcc_logistic(x, y) == pytest.approx(_scipy_plcc_logistic(x, y), abs=1e-4)
 
 
-def test_conformal_quantile_definition_and_coverage():
-    r = np.arange(1.0, 20.0)  # 19 residuals
-    assert M.conformal_quantile(r, 0.9) == 18.0  # ceil(20 * 0.9) = 18th smallest
-    assert M.conformal_quantile(r, 0.5) == 10.0
-    assert M.conformal_quantile(r[:5], 0.95) == math.inf  # too few for the level
-    assert M.conformal_quantile([], 0.9) == math.inf  # no residuals: k = 1 > n = 0
-    rng = np.random.default_rng(0)
-    hits = []
-    for _ in range(200):
-        cal = np.abs(rng.standard_normal(50))
-        test = np.abs(rng.standard_normal(200))
-        hits.append(np.mean(test <= M.conformal_quantile(cal, 0.9)))
-    assert 0.89 <= float(np.mean(hits)) <= 0.95  # marginal coverage >= nominal (finite-sample)
-
-
 def test_abs_residual_quantiles_and_cell_means():
     q = M.abs_residual_quantiles([1.0, 2.0, 3.0, 4.0, 5.0], [0.0] * 5)
     assert list(q) == ["0.5", "0.8", "0.9", "0.95", "0.99"]
@@ -204,53 +189,11 @@ def test_column_vectors_are_flattened_like_1d():
     np.testing.assert_array_equal(M.rankdata(x.reshape(1, -1, 1)), st.rankdata(x))
     assert M.krocc(col_x, col_y) == pytest.approx(st.kendalltau(x, y).statistic, abs=1e-12)
     assert M.srocc(col_x, col_y) == pytest.approx(st.spearmanr(x, y).statistic, abs=1e-12)
-    residuals = np.array([[4.0], [-9.0], [1.0], [0.5], [2.0]])
-    # |r| sorted: 0.5 1 2 4 9; n = 5, coverage 0.5: k = ceil(6 * 0.5) = 3 -> 2.0
-    assert M.conformal_quantile(residuals, 0.5) == 2.0
-    assert M.conformal_quantile(residuals.reshape(1, -1), 0.5) == 2.0
 
 
 def test_rankdata_of_empty_and_single():
     assert M.rankdata([]).shape == (0,)
     np.testing.assert_array_equal(M.rankdata([4.0]), [1.0])
-
-
-# ----------------------------------------------------------------------------- conformal quantile
-
-
-@pytest.mark.parametrize("coverage", [0.0, 1.0, 1.5, -0.2])
-def test_conformal_quantile_refuses_coverage_outside_the_open_unit_interval(coverage):
-    with pytest.raises(ValueError, match=r"coverage must be in \(0, 1\), got"):
-        M.conformal_quantile([1.0, 2.0, 3.0], coverage)
-
-
-def test_conformal_quantile_rank_equal_to_n_is_the_largest_residual():
-    # n = 9, coverage 0.9: k = ceil(10 * 0.9) = 9 = n -> the 9th smallest, 9.0 (not inf)
-    assert M.conformal_quantile(np.arange(1.0, 10.0), 0.9) == 9.0
-    # n = 8: k = 9 > 8 -> inf
-    assert M.conformal_quantile(np.arange(1.0, 9.0), 0.9) == math.inf
-
-
-def test_conformal_quantile_edges_by_hand():
-    """The edges conformal_quantile's doc decides (it is the one conformal quantile of vmafkit),
-    each answer worked out by hand from k = ceil((n + 1) * coverage)."""
-    # absolute values; NaN left out, inf kept (a real miss): |r| = 3 1 2 inf 5, n = 5,
-    # k = ceil(6 * 0.5) = 3 -> sorted 1 2 3 5 inf -> 3.0
-    assert M.conformal_quantile([-3.0, 1.0, math.nan, -2.0, math.inf, 5.0], 0.5) == 3.0
-    # n = 2, k = ceil(3 * 0.5) = 2 -> the 2nd smallest of 1 and inf: inf (dropping inf would say 1.0)
-    assert M.conformal_quantile([1.0, -math.inf], 0.5) == math.inf
-    # no residuals, or only NaN: n = 0, k = 1 > 0 -> inf (an unbounded interval), never NaN
-    assert M.conformal_quantile([], 0.5) == math.inf
-    assert M.conformal_quantile([math.nan, math.nan], 0.01) == math.inf
-    # one residual: k = ceil(2 * 0.5) = 1 -> it; k = ceil(2 * 0.51) = 2 > 1 -> inf
-    assert M.conformal_quantile([-4.0], 0.5) == 4.0
-    assert M.conformal_quantile([-4.0], 0.51) == math.inf
-    # ties: |r| = 2 2 2 1, n = 4, k = ceil(5 * 0.8) = 4 -> 2.0
-    assert M.conformal_quantile([2.0, -2.0, 2.0, 1.0], 0.8) == 2.0
-    # the coverage is checked first, whatever the residuals
-    for residuals in ([], [math.nan], [1.0]):
-        with pytest.raises(ValueError, match=r"coverage must be in \(0, 1\)"):
-            M.conformal_quantile(residuals, 1.0)
 
 
 # ----------------------------------------------------------------------------- residual quantiles
@@ -401,13 +344,6 @@ def test_cell_means_by_hand():
     np.testing.assert_array_equal(M.cell_means([2, 10, 4, 1, 2, 6], [5, 1, 5, -3, -3, -3]), [3.0, 10.0, 3.0])
 
 
-def test_conformal_quantile_rank_is_exact_for_decimal_coverages():
-    r = np.arange(1.0, 100.0)  # n = 99
-    # k = ceil(100 * 55 / 100) = 55 exactly -> 55.0; and ceil(100 * 7 / 100) = 7 -> 7.0
-    assert M.conformal_quantile(r, 0.55) == 55.0
-    assert M.conformal_quantile(r, 0.07) == 7.0
-
-
 def test_plcc_is_clipped_to_minus_one_one():
     """x = 1 4 9 16 against 3.3 x: the plain ratio is 1.0000000000000002 in binary; a
     correlation is never outside [-1, 1]."""
@@ -495,25 +431,6 @@ def test_plcc_of_exactly_proportional_scores_is_exactly_one():
 # ----------------------------------------------------------------------------- ranks over sources
 
 
-@pytest.mark.parametrize(
-    ("n_sources", "level", "k"),
-    [
-        (19, 0.5, 10),  # ceil(20 x 0.5) = 10
-        (19, 0.9, 18),  # ceil(20 x 0.9) = 18
-        (13, 0.6, 9),  # ceil(14 x 0.6) = ceil(8.4) = 9
-        (9, 0.9, 9),  # ceil(10 x 0.9) = 9 = S
-        (9, 0.95, 9),  # ceil(10 x 0.95) = 10, at most S = 9
-        (99, 0.55, 55),  # 100 x 0.55 is 55.00000000000001 in binary: the 1e-9 slack keeps k = 55
-        (99, 0.07, 7),  # 100 x 0.07 is 7.000000000000001: k = 7
-        (12, 0.05, 1),  # ceil(13 x 0.05) = ceil(0.65) = 1
-        (12, 0.0, 1),  # ceil(0) = 0: at least the smallest
-        (1, 0.5, 1),  # ceil(2 x 0.5) = 1
-    ],
-)
-def test_source_rank_by_hand(n_sources, level, k):
-    assert M.source_rank(n_sources, level) == k
-
-
 # ----------------------------------------------------------------------------- allowed misses
 
 
@@ -532,24 +449,6 @@ def test_allowed_misses_by_hand():
     # no sources: nothing may fall below
     assert M.allowed_misses(0, 0.9) == 0
     assert M.allowed_misses(0, 0.5) == 0
-
-
-# ----------------------------------------------------------------------------- conformal quantile
-
-
-def test_conformal_quantile_is_the_kth_smallest_of_shuffled_residuals():
-    """1..99 shuffled: the k-th smallest is k, k = ceil(100 x coverage) (50, 80, 90, 95)."""
-    for seed in range(64):
-        r = np.random.default_rng(seed).permutation(np.arange(1.0, 100.0))
-        for coverage, k in ((0.5, 50), (0.8, 80), (0.9, 90), (0.95, 95)):
-            assert M.conformal_quantile(r, coverage) == float(k), (seed, coverage)
-
-
-def test_conformal_quantile_leaves_out_undefined_residuals():
-    """None (an undefined prediction) is left out like NaN: 9 residuals 1..9, k = ceil(10 x 0.5) = 5."""
-    r = [3.0, None, 9.0, 1.0, 7.0, None, 5.0, 2.0, 8.0, 4.0, 6.0]
-    assert M.conformal_quantile(r, 0.5) == 5.0
-    assert M.conformal_quantile(["3", "-1", "2"], 0.5) == 2.0  # |3| 1 2 sorted: 1 2 3, k = 2
 
 
 # ----------------------------------------------------------------------------- logistic fit
