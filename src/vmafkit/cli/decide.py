@@ -76,7 +76,7 @@ def verdict_cmd(loso_dir: str, ref_dir: str | None, seeds: tuple[int, ...], cove
     LOSO_DIR may also be a `vmafkit subjective train` folder (or its loso/): its verdict re-derives
     the subjective gate, with the run's seeds and coverage unless --seeds / --coverage are given."""
     from vmafkit import api
-    from vmafkit.decide.verdict import verdict_target
+    from vmafkit.decide.verdict import VMAF_TARGET, verdict_target
 
     ctx = click.get_current_context()
     given = lambda name: ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT  # noqa: E731
@@ -89,18 +89,18 @@ def verdict_cmd(loso_dir: str, ref_dir: str | None, seeds: tuple[int, ...], cove
     )
     verdict, path = result.to_json(), result.path
     calib = verdict["calibration"]
-    if verdict_target(verdict)["kind"] != "vmaf":
+    if verdict_target(verdict)["kind"] != VMAF_TARGET:
         _print_subjective(verdict)
     else:
         _print_gate(verdict["gate"])
-    if verdict_target(verdict)["kind"] == "vmaf" and calib is not None:
-        fw, cw = calib["frame"]["half_width"], calib["clip"]["half_width"]
-        fmt = lambda v: "unbounded" if v is None else f"±{v:.3f}"  # noqa: E731
-        click.echo(
-            f"interval @ {calib['coverage']:.0%}: frame {fmt(fw)}, clip {fmt(cw)}; "
-            f"per-fold frame coverage mean {calib['fold_frame_coverage_mean']:.3f} "
-            f"min {calib['fold_frame_coverage_min']:.3f}"
-        )
+        if calib is not None:
+            fw, cw = calib["frame"]["half_width"], calib["clip"]["half_width"]
+            fmt = lambda v: "unbounded" if v is None else f"±{v:.3f}"  # noqa: E731
+            click.echo(
+                f"interval @ {calib['coverage']:.0%}: frame {fmt(fw)}, clip {fmt(cw)}; "
+                f"per-fold frame coverage mean {calib['fold_frame_coverage_mean']:.3f} "
+                f"min {calib['fold_frame_coverage_min']:.3f}"
+            )
     click.echo(f"{verdict['verdict']}: {path}")
     click.echo(f"recommendation: {verdict['recommendation']}")
     return EXIT_OK if verdict["verdict"] == "PROMOTE" else EXIT_HOLD

@@ -251,7 +251,7 @@ def predict_cmd(
     """Per-frame and per-clip ensemble quality with a calibrated interval (the JSON holds every
     frame; the text, every clip)."""
     from vmafkit import api
-    from vmafkit.serve.handle import SUBJECTIVE_TARGET
+    from vmafkit.decide.subjective_verdict import KIND as SUBJECTIVE_TARGET
 
     if (features is None) == (ref is None and dis is None) or (features is None and (ref is None or dis is None)):
         raise InputError("give either --features FILE.jsonl or both --ref and --dis")

@@ -193,7 +193,8 @@ def model_predictions(
     by (src, curve name, rung "WxH", cq). A cell outside the model's training domain gets no
     number but the reason. `notes`: collects what `predict` notes about the models (e.g. a smoke
     registry served by one member), each once."""
-    from vmafkit.serve.handle import VMAF_TARGET, load
+    from vmafkit.decide.verdict import VMAF_TARGET
+    from vmafkit.serve.handle import load
 
     ensemble = load(models)
     if ensemble.target_kind != VMAF_TARGET:

@@ -13,7 +13,6 @@ the command line), a refusal `RefusedError`. `vmafkit predict` and `vmafkit rd -
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +24,6 @@ from vmafkit.media.options import RawGeometry, Scoring
 from vmafkit.serve import predict as vmaf_predict
 from vmafkit.serve import subjective_predict
 from vmafkit.serve.subjective_members import MEMBER_KIND as SUBJECTIVE_MEMBER_KIND
-
-VMAF_TARGET = "vmaf"
-SUBJECTIVE_TARGET = "subjective"
 
 
 @dataclass(frozen=True)
@@ -87,14 +83,12 @@ class Ensemble:
     @property
     def target_kind(self) -> str:
         """ "vmaf" (trained on libvmaf's score) or "subjective" (on people's scores)."""
-        return SUBJECTIVE_TARGET if isinstance(self._loaded, subjective_predict.LoadedSubjective) else VMAF_TARGET
+        return self._loaded.target_kind
 
     @property
     def feature_order(self) -> list[str]:
         """The feature columns each row must carry, in the model's order (its feature set)."""
-        if isinstance(self._loaded, subjective_predict.LoadedSubjective):
-            return list(self._loaded.feature_order)
-        return list(self._loaded.spec.feature_order)
+        return list(self._loaded.feature_order)
 
     @property
     def domain(self) -> dict[str, Any]:
@@ -116,15 +110,7 @@ class Ensemble:
         source_level} for a subjective one; None values when uncalibrated."""
         if not 0.0 < coverage < 1.0:
             raise InputError(f"coverage must be in (0, 1), got {coverage}")
-
-        def finite(value: float) -> float | None:
-            return value if math.isfinite(value) else None
-
-        if isinstance(self._loaded, subjective_predict.LoadedSubjective):
-            clip, level = self._loaded.half_width(coverage)
-            return {"coverage": coverage, "clip": finite(clip), "source_level": level or None}
-        frame, clip, level = self._loaded.half_widths(coverage)
-        return {"coverage": coverage, "frame": finite(frame), "clip": finite(clip), "source_level": level or None}
+        return self._loaded.interval(coverage)
 
     def predict(
         self,
@@ -158,53 +144,17 @@ class Ensemble:
             raise InputError(
                 "geometry, scoring, max_frames and ffmpeg are how ref and dis are scored: give ref and dis"
             )
-        loaded = self._loaded
-        if isinstance(loaded, subjective_predict.LoadedSubjective):
-            given = [
-                name for name, value in (("encoder", encoder), ("preset", preset), ("cq", cq)) if value is not None
-            ]
-            if given:
-                raise InputError(
-                    f"--{'/--'.join(given)}: a subjective ensemble takes no codec labels (it was trained on its "
-                    "feature columns alone)"
-                )
-            if features is not None:
-                rows = subjective_predict.read_rows(features) if isinstance(features, (str, Path)) else list(features)
-                payload = subjective_predict.predict_rows(
-                    loaded, rows, coverage=coverage, allow_out_of_domain=allow_out_of_domain
-                )
-            else:
-                assert ref is not None and dis is not None
-                payload = subjective_predict.predict_pair(
-                    loaded, ref, dis, coverage=coverage, allow_out_of_domain=allow_out_of_domain, **score_options
-                )
-            return Prediction.from_json(payload)
-        if features is not None:
-            rows = vmaf_predict.read_feature_rows(features) if isinstance(features, (str, Path)) else list(features)
-            payload = vmaf_predict.predict_features(
-                loaded,
-                rows,
-                encoder=encoder,
-                preset=preset,
-                cq=cq,
-                coverage=coverage,
-                clip=clip,
-                with_frames=with_frames,
-                allow_out_of_domain=allow_out_of_domain,
-            )
-        else:
-            assert ref is not None and dis is not None
-            payload = vmaf_predict.predict_pair(
-                loaded,
-                ref,
-                dis,
-                encoder=encoder,
-                preset=preset,
-                cq=cq,
-                coverage=coverage,
-                allow_out_of_domain=allow_out_of_domain,
-                **score_options,
-            )
+        payload = self._loaded.serve(
+            features,
+            ref,
+            dis,
+            labels={"encoder": encoder, "preset": preset, "cq": cq},
+            coverage=coverage,
+            allow_out_of_domain=allow_out_of_domain,
+            with_frames=with_frames,
+            clip=clip,
+            score_options=score_options,
+        )
         return Prediction.from_json(payload)
 
 

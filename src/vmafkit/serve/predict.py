@@ -27,7 +27,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -35,6 +35,7 @@ from vmafkit import layout
 from vmafkit import thresholds as T
 from vmafkit.decide.calibration import ABSOLUTE, guarantee_text, row_scales
 from vmafkit.decide.calibration import METHOD as CALIBRATION_METHOD
+from vmafkit.decide.verdict import VMAF_TARGET
 from vmafkit.errors import InputError
 from vmafkit.io import iter_json_objects, read_json
 from vmafkit.serve.onnx_graph import OUTPUT_NAME
@@ -95,6 +96,52 @@ class LoadedEnsemble:
             return None
         return self.calibration["ensemble"] if self.mode == MODE_ENSEMBLE else self.calibration["single_member"]
 
+    target_kind: ClassVar[str] = VMAF_TARGET
+
+    @property
+    def feature_order(self) -> list[str]:
+        return list(self.spec.feature_order)
+
+    def interval(self, coverage: float) -> dict[str, Any]:
+        """The calibrated interval's multipliers at `coverage` (`vmafkit.load(...).interval`)."""
+        frame, clip, level = self.half_widths(coverage)
+        return {
+            "coverage": coverage,
+            "frame": finite_or_none(frame),
+            "clip": finite_or_none(clip),
+            "source_level": level or None,
+        }
+
+    def serve(
+        self,
+        features: str | Path | Sequence[Mapping[str, Any]] | None,
+        ref: str | Path | None,
+        dis: str | Path | None,
+        *,
+        labels: Mapping[str, Any],
+        coverage: float,
+        allow_out_of_domain: bool,
+        with_frames: bool,
+        clip: str | None,
+        score_options: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        """The prediction document for rows (`features`) or a pair scored first (`ref`, `dis`)."""
+        if features is not None:
+            rows = read_feature_rows(features) if isinstance(features, (str, Path)) else list(features)
+            return predict_features(
+                self,
+                rows,
+                **labels,
+                coverage=coverage,
+                clip=clip,
+                with_frames=with_frames,
+                allow_out_of_domain=allow_out_of_domain,
+            )
+        assert ref is not None and dis is not None
+        return predict_pair(
+            self, ref, dis, **labels, coverage=coverage, allow_out_of_domain=allow_out_of_domain, **score_options
+        )
+
     def half_widths(self, coverage: float) -> tuple[float, float, float]:
         """(frame, clip) multipliers at `coverage` of frames (clips) for the calibration's share of
         new sources, and that share (the attained source level); inf, inf, 0 when uncalibrated. A
@@ -107,6 +154,11 @@ class LoadedEnsemble:
         frame, attained = source_half_width([np.asarray(v) for v in part["frame"]["sources"].values()], coverage, level)
         clip, _ = source_half_width([np.asarray(v) for v in part["clip"]["sources"].values()], coverage, level)
         return frame, clip, attained
+
+
+def finite_or_none(value: float) -> float | None:
+    """A half-width as a document carries it: None for an unbounded (uncalibrated) one."""
+    return value if math.isfinite(value) else None
 
 
 def run_batched(

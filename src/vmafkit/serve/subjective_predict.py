@@ -28,17 +28,25 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from vmafkit import thresholds as T
 from vmafkit.corpus.subjective_readers import iter_csv, parse_number
 from vmafkit.decide.subjective_interval import half_width
+from vmafkit.decide.subjective_verdict import KIND as SUBJECTIVE_TARGET
 from vmafkit.errors import InputError
 from vmafkit.io import iter_json_objects
 from vmafkit.serve import subjective_members
-from vmafkit.serve.predict import MODE_ENSEMBLE, load_members, merge_members, pair_source, served_item
+from vmafkit.serve.predict import (
+    MODE_ENSEMBLE,
+    finite_or_none,
+    load_members,
+    merge_members,
+    pair_source,
+    served_item,
+)
 
 PREDICTION_SCHEMA_VERSION = 1
 CLIP_KEYS = ("clip", "id")
@@ -80,6 +88,40 @@ class LoadedSubjective:
         return self._session.run([subjective_members.OUTPUT_NAME], {subjective_members.INPUT_NAME: x})[0].astype(
             np.float64
         )
+
+    target_kind: ClassVar[str] = SUBJECTIVE_TARGET
+
+    def interval(self, coverage: float) -> dict[str, Any]:
+        """The calibrated interval's half-width at `coverage` (`vmafkit.load(...).interval`)."""
+        clip, level = self.half_width(coverage)
+        return {"coverage": coverage, "clip": finite_or_none(clip), "source_level": level or None}
+
+    def serve(
+        self,
+        features: str | Path | Sequence[Mapping[str, Any]] | None,
+        ref: str | Path | None,
+        dis: str | Path | None,
+        *,
+        labels: Mapping[str, Any],
+        coverage: float,
+        allow_out_of_domain: bool,
+        with_frames: bool,
+        clip: str | None,
+        score_options: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        """The prediction document for rows (`features`) or a pair scored first (`ref`, `dis`):
+        per clip only (`with_frames` and `clip` do not apply), and no codec labels."""
+        given = [name for name, value in labels.items() if value is not None]
+        if given:
+            raise InputError(
+                f"--{'/--'.join(given)}: a subjective ensemble takes no codec labels (it was trained on its "
+                "feature columns alone)"
+            )
+        if features is not None:
+            rows = read_rows(features) if isinstance(features, (str, Path)) else list(features)
+            return predict_rows(self, rows, coverage=coverage, allow_out_of_domain=allow_out_of_domain)
+        assert ref is not None and dis is not None
+        return predict_pair(self, ref, dis, coverage=coverage, allow_out_of_domain=allow_out_of_domain, **score_options)
 
     def half_width(self, coverage: float) -> tuple[float, float]:
         """(half-width, attained content level) at `coverage`; (inf, 0) when uncalibrated."""

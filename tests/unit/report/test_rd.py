@@ -18,6 +18,8 @@ import math
 import pytest
 
 from tests.factories import corpus_row, write_corpus
+from vmafkit.decide.subjective_verdict import KIND as SUBJECTIVE_TARGET
+from vmafkit.decide.verdict import VMAF_TARGET
 from vmafkit.errors import InputError
 from vmafkit.report.rd import (
     CSV_COLUMNS,
@@ -588,7 +590,7 @@ def fake_ensemble(monkeypatch):
     loaded = []
 
     class FakeEnsemble:
-        target_kind = handle.VMAF_TARGET
+        target_kind = VMAF_TARGET
         model_id = "fake"
         registry = "MODELS/registry.json"
 
@@ -884,7 +886,7 @@ def test_rd_models_refuses_an_ensemble_of_subjective_scores(monkeypatch):
     import vmafkit.serve.handle as handle
 
     class Subjective:
-        target_kind = handle.SUBJECTIVE_TARGET
+        target_kind = SUBJECTIVE_TARGET
         model_id = "people"
         registry = "MODELS/registry.json"
 
