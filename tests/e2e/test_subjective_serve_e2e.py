@@ -133,6 +133,11 @@ def test_too_few_contents_is_a_hold_that_export_refuses(tmp_path):
     assert "not PROMOTE" in refused.stderr and not (tmp_path / "m" / "registry.json").exists()
     page = Path(vmafkit("report", out).stdout.strip()).read_text()
     assert "only 4 contents" in page and "HOLD" in page
+    # the inputs a subjective page names: its own report and predictions, and the items as its data
+    inputs = page[page.index('id="inputs"') :]
+    for what in ("subjective report", "subjective held-out predictions", "items (one row per clip)"):
+        assert what in inputs, what
+    assert ">corpus<" not in inputs
 
 
 def test_verdict_refuses_other_seeds_and_a_report_that_disagrees(promoted, tmp_path):

@@ -757,7 +757,9 @@ def _subjective_gate_section(inp: RunInputs) -> str:
 # ----------------------------------------------------------------------------- inputs + page
 
 
-def _inputs_section(inp: RunInputs) -> str:
+def _inputs_table(inp: RunInputs, run_files: Sequence[tuple[str, Path]], data_label: str) -> str:
+    """Every input the page read, with its sha256: the verdict, the run's own files, the seed
+    reports and their predictions, and the data trained on (`data_label`)."""
     rows = []
 
     def add(what: str, path: Path | None) -> None:
@@ -768,21 +770,33 @@ def _inputs_section(inp: RunInputs) -> str:
             rows.append((_esc(what), _esc(_rel(path, inp.out_dir)), f"<code>{sha256_file(path)[:16]}</code>"))
 
     add("verdict", inp.verdict_path)
-    if inp.subjective_dir is not None:
-        from vmafkit.decide.subjective_evidence import PREDICTIONS_FILE
-
-        add("subjective report", inp.subjective_dir / layout.SUBJECTIVE_REPORT_FILE)
-        add("subjective held-out predictions", inp.subjective_dir / PREDICTIONS_FILE)
+    for what, path in run_files:
+        add(what, path)
     for seed, path in sorted(inp.seed_paths.items()):
         add(f"seed report {seed}", path)
     for seed, path in sorted(inp.prediction_paths.items()):
         add(f"held-out predictions {seed}", path)
-    add("items (one row per clip)" if inp.subjective_dir is not None else "corpus", inp.corpus_path)
+    add(data_label, inp.corpus_path)
     body = _table(("input", "path (relative to the run folder)", "sha256 (first 16)"), rows, cls="kv txt")
     if inp.problems:
         items = "".join(f"<li>{_esc(p)}</li>" for p in inp.problems)
         body += f"<p>Inputs that could not be read or were left out:</p><ul>{items}</ul>"
     return body
+
+
+def _inputs_section(inp: RunInputs) -> str:
+    return _inputs_table(inp, (), "corpus")
+
+
+def _subjective_inputs_section(inp: RunInputs) -> str:
+    from vmafkit.decide.subjective_evidence import PREDICTIONS_FILE
+
+    assert inp.subjective_dir is not None  # only a subjective run's page has this section
+    run_files = (
+        ("subjective report", inp.subjective_dir / layout.SUBJECTIVE_REPORT_FILE),
+        ("subjective held-out predictions", inp.subjective_dir / PREDICTIONS_FILE),
+    )
+    return _inputs_table(inp, run_files, "items (one row per clip)")
 
 
 _CSS = """
@@ -822,7 +836,7 @@ SUBJECTIVE_SECTIONS = (
     ("verdict", "Verdict", _verdict_section),
     ("subjective", "Models against the subjective scores", _subjective_section),
     ("subjective-gate", "Subjective gate", _subjective_gate_section),
-    ("inputs", "Inputs", _inputs_section),
+    ("inputs", "Inputs", _subjective_inputs_section),
 )
 
 
