@@ -89,6 +89,22 @@ def pristine_models(tmp_path_factory):
     return export_models(tmp_path_factory.mktemp("pristine_models"), seeds=(0, 1))
 
 
+@pytest.fixture(scope="session")
+def pristine_three_seed_models(tmp_path_factory):
+    """The shared export of three seeds (an ensemble of more than two members), read only:
+    (models folder, verdict path, corpus); `three_seeds` gives each test its own copy."""
+    from .factories import export_models
+
+    return export_models(tmp_path_factory.mktemp("pristine_three_seed_models"), seeds=(0, 1, 2))
+
+
+@pytest.fixture
+def three_seeds(pristine_three_seed_models, tmp_path):
+    from .factories import private_copy
+
+    return private_copy(pristine_three_seed_models, tmp_path)
+
+
 @pytest.fixture
 def models(pristine_models, tmp_path):
     """A private copy of the shared export's models folder: (models, verdict path, corpus)."""

@@ -292,17 +292,17 @@ def test_cq_for_target_interpolates_between_tried_cqs():
     assert exact.cq == pytest.approx(30.0)
 
 
-def test_cq_for_target_by_a_real_exported_ensemble(tmp_path):
+def test_cq_for_target_by_a_real_exported_ensemble(models):
     """`--models`: each cell's prediction is the one `predict` serves for that cell's rows, and the
     model's cq lies between the cqs of its interval's ends (lower end: smaller, safer cq)."""
     import numpy as np
 
-    from tests.factories import cli, export_models
+    from tests.factories import cli
     from vmafkit.corpus.schema import read_rows
     from vmafkit.report.rd import analyse_corpus, model_predictions
     from vmafkit.serve.predict import predict_features
 
-    models, _, corpus = export_models(tmp_path)
+    models, _, corpus = models
     rows = read_rows(corpus)
     predicted = model_predictions(rows, models, coverage=0.9)
     src, enc, cq = rows[0]["src"], rows[0]["encoder"], float(rows[0]["cq"])

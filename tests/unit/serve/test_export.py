@@ -24,14 +24,15 @@ from vmafkit.train.loso import FULL_CORPUS_SALT, fold_inputs
 from vmafkit.train.recipe import Recipe
 from vmafkit.validation import schema_errors
 
-from ...factories import cli, export_models, make_corpus, make_loso_dir, trained_loso
+from ...factories import cli, make_corpus, make_loso_dir, private_copy, trained_loso
 
 ID = "fr_regressor_v2_ensemble_v1"
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    return export_models(tmp_path_factory.mktemp("export"), seeds=(0, 1, 2))
+def exported(pristine_three_seed_models, tmp_path_factory):
+    """One copy of the shared three-seed export for this module's tests."""
+    return private_copy(pristine_three_seed_models, tmp_path_factory.mktemp("export"))
 
 
 def test_files_and_registry(exported):

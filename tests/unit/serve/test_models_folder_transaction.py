@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.factories import export_models
+from tests.factories import private_copy
 from vmafkit import layout
 from vmafkit.errors import LockBusy, RefusedError
 from vmafkit.io import exclusive_lock
@@ -36,10 +36,9 @@ def snapshot(folder: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def production(tmp_path_factory):
+def production(pristine_models, tmp_path_factory):
     """A flipped (production) models folder, and the PROMOTE verdict and corpus it came from."""
-    base = tmp_path_factory.mktemp("prod")
-    models, verdict, corpus = export_models(base, seeds=(0, 1))
+    models, verdict, corpus = private_copy(pristine_models, tmp_path_factory.mktemp("prod"))
     flip(layout.registry_file(models), verdict)
     return models, verdict, corpus
 

@@ -34,21 +34,10 @@ from vmafkit.serve.predict import (
 from vmafkit.serve.registry import flip
 from vmafkit.train.features import FeatureSpec
 
-from ...factories import cli, export_models, private_copy, read_rows
+from ...factories import cli, read_rows
 
 ID = "fr_regressor_v2_ensemble_v1"
 C6 = ("adm2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3", "motion2")
-
-
-@pytest.fixture(scope="module")
-def pristine_three_seeds(tmp_path_factory):
-    """An export of three seeds (the shared `pristine_models` has two): an ensemble of more than two."""
-    return export_models(tmp_path_factory.mktemp("pred"), seeds=(0, 1, 2))
-
-
-@pytest.fixture
-def three_seeds(pristine_three_seeds, tmp_path):
-    return private_copy(pristine_three_seeds, tmp_path)
 
 
 def _features_file(tmp_path, corpus, n=30):
