@@ -86,11 +86,11 @@ def test_packed_ffv1_keeps_pixel_format(packed):
 def test_extract_is_byte_identical_and_rerun_keeps(packed, tmp_path):
     ref, corpus = packed
     runner = CliRunner()
-    result = runner.invoke(main, ["extract-corpus", "--corpus", str(corpus), "--out", str(tmp_path / "back")])
+    result = runner.invoke(main, ["extract-corpus", "--packed", str(corpus), "--out", str(tmp_path / "back")])
     assert result.exit_code == 0, result.output
     for entry in manifest(corpus):
         assert (tmp_path / "back" / entry["name"]).read_bytes() == (ref / entry["name"]).read_bytes()
-    again = runner.invoke(main, ["extract-corpus", "--corpus", str(corpus), "--out", str(tmp_path / "back")])
+    again = runner.invoke(main, ["extract-corpus", "--packed", str(corpus), "--out", str(tmp_path / "back")])
     assert again.exit_code == 0 and again.output.count("kept") == 4
     assert not [p for p in (tmp_path / "back").iterdir() if p.name.endswith(".tmp")]
 
@@ -119,7 +119,7 @@ def test_corrupt_packed_file_is_refused(packed, tmp_path):
     data = bytearray(target.read_bytes())
     data[len(data) // 2] ^= 0xFF
     target.write_bytes(bytes(data))
-    result = CliRunner().invoke(main, ["extract-corpus", "--corpus", str(bad), "--out", str(tmp_path / "out")])
+    result = CliRunner().invoke(main, ["extract-corpus", "--packed", str(bad), "--out", str(tmp_path / "out")])
     assert result.exit_code == 2 and "packed file's sha256" in result.output
     assert not (tmp_path / "out" / "bluesky_640x360_3f.yuv").exists()
 
@@ -185,7 +185,7 @@ def test_raw_file_without_geometry_and_empty_dir_are_refused(tmp_path):
 
 
 def test_extract_without_manifest_is_exit_2(tmp_path):
-    result = CliRunner().invoke(main, ["extract-corpus", "--corpus", str(tmp_path), "--out", str(tmp_path / "o")])
+    result = CliRunner().invoke(main, ["extract-corpus", "--packed", str(tmp_path), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "manifest.jsonl" in result.output
 
 

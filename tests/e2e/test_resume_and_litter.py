@@ -289,7 +289,7 @@ def test_refused_extract_leaves_no_clip_behind(packed, tmp_path, how, message):
     mine = tmp_path / "mine"  # a folder with the user's own file in it: left exactly as it was
     (mine / "sub").mkdir(parents=True)
     (mine / "notes.txt").write_text("mine")
-    proc = vmafkit("extract-corpus", "--corpus", bad, "--out", mine)
+    proc = vmafkit("extract-corpus", "--packed", bad, "--out", mine)
     assert proc.returncode == 2 and message in proc.stdout + proc.stderr, proc.stdout + proc.stderr
     assert sorted(str(p.relative_to(mine)) for p in mine.rglob("*")) == ["notes.txt", "sub"]
 

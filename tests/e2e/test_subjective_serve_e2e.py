@@ -1,5 +1,5 @@
 """A subjective ensemble end to end past training: `vmafkit subjective train --table` on a GENERATED
-feature table (`subjective.synthetic.write_synthetic_table`: SYNTHETIC MOS, no person rated
+feature table (`corpus.subjective_synthetic.write_synthetic_table`: SYNTHETIC MOS, no person rated
 anything) -> `vmafkit verdict` (PROMOTE, and HOLD on too few contents) -> `vmafkit export` ->
 `vmafkit registry flip` -> `vmafkit predict` -> `vmafkit report`, every step a real `vmafkit`
 process.

@@ -11,7 +11,15 @@ import click
 from vmafkit import validation as V
 from vmafkit.bundle.layout import DEFAULT_BOOTSTRAP, DEFAULT_BOOTSTRAP_SEED, DEFAULT_CONFIDENCE, DEFAULT_TOLERANCE
 from vmafkit.cli._common import FiniteFloatRange, run_command
-from vmafkit.cli.options import check_outputs, emit_json, ffmpeg_option, json_option, out_option
+from vmafkit.cli.options import (
+    check_outputs,
+    deprecated_option,
+    emit_json,
+    ffmpeg_option,
+    json_option,
+    out_option,
+    renamed_option,
+)
 from vmafkit.errors import EXIT_HOLD, EXIT_OK
 
 
@@ -197,7 +205,14 @@ def pack_corpus_cmd(ref_dir: Path, out: Path, ffmpeg: str | None) -> int:
 
 
 @click.command("extract-corpus")
-@click.option("--corpus", required=True, type=click.Path(file_okay=False, path_type=Path))
+@renamed_option(
+    "--packed",
+    "corpus",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The folder pack-corpus wrote (its manifest.jsonl and packed clips).",
+)
+@deprecated_option("--corpus", "--packed", "corpus")
 @out_option("Folder for the restored reference clips.", type=click.Path(file_okay=False, path_type=Path))
 @ffmpeg_option
 @run_command

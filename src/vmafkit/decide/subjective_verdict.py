@@ -4,8 +4,8 @@
 VMAF run (`verdict.py` owns the file and its common keys); this module computes what is
 particular to a subjective run, from its evidence, never from the numbers its report caches:
 
-* the gate: `subjective.recheck` re-derives every statistic, the interval's held-out coverage and
-  the subjective gate (`subjective.gate`, thresholds `SUBJECTIVE_*`) from
+* the gate: `decide.subjective_recheck` re-derives every statistic, the interval's held-out coverage and
+  the subjective gate (`decide.subjective_gate`, thresholds `SUBJECTIVE_*`) from
   `subjective_predictions.jsonl`, and refuses a report that disagrees;
 * the LOSO files of the run (`loso/`) are checked against that file: every seed report's fold
   PLCCs against its prediction file (`gate.load_evidence`), every seed's held-out predictions
@@ -15,7 +15,7 @@ particular to a subjective run, from its evidence, never from the numbers its re
   `features`: the model's input columns in order;
 * `corpus`: the fingerprint of the items file (`subjective_items.jsonl`: one row per clip), its
   "sources" being the contents (the leave-one-out groups);
-* `calibration`: the ensemble's conformal interval and its held-out coverage (`subjective.interval`);
+* `calibration`: the ensemble's conformal interval and its held-out coverage (`decide.subjective_interval`);
 * `evidence`: the sha256 of every seed report and prediction file (in `loso/`) and of the run's
   report, predictions and items files (`evidence.subjective`, named relative to OUT), so
   `verdict.stale_reason` sees any of them change.

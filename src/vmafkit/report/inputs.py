@@ -6,7 +6,7 @@ partial run.
 Where inputs are looked for: the seed reports, their held-out predictions and the verdict file in
 `OUT/loso` (the `vmafkit run` layout) or `OUT` itself; the corpus is `--corpus`, else
 `OUT/corpus/<corpus file>`, `OUT/<corpus file>`, or the path the seed reports / verdict name.
-A `vmafkit subjective train` folder (`subjective_run`) is read through `subjective.recheck`: the
+A `vmafkit subjective train` folder (`subjective_run`) is read through `decide.subjective_recheck`: the
 statistics are re-derived from its held-out predictions, never taken from its report.
 """
 
@@ -209,7 +209,7 @@ def held_out(inputs: RunInputs) -> HeldOut:
 
 @dataclass
 class SubjectiveRun:
-    """A subjective run as its held-out predictions give it (`subjective.recheck`)."""
+    """A subjective run as its held-out predictions give it (`decide.subjective_recheck`)."""
 
     models: dict[str, Any]  # {name: {plcc, plcc_ci, ..., [interval]}}
     comparisons: dict[str, Any]  # {ensemble_vs_<model>: paired bootstrap}

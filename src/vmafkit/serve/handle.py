@@ -144,10 +144,10 @@ class Ensemble:
             raise InputError(
                 "geometry, scoring, max_frames and ffmpeg are how ref and dis are scored: give ref and dis"
             )
-        payload = self._loaded.serve(
-            features,
-            ref,
-            dis,
+        request = vmaf_predict.ServeRequest(
+            features=features,
+            ref=ref,
+            dis=dis,
             labels={"encoder": encoder, "preset": preset, "cq": cq},
             coverage=coverage,
             allow_out_of_domain=allow_out_of_domain,
@@ -155,6 +155,7 @@ class Ensemble:
             clip=clip,
             score_options=score_options,
         )
+        payload = self._loaded.serve(request)
         return Prediction.from_json(payload)
 
 

@@ -53,6 +53,23 @@ VMAF_RANGE = (0.0, 100.0)
 DEFAULT_BATCH = 4096
 
 
+@dataclass(frozen=True)
+class ServeRequest:
+    """What `vmafkit.load(...).predict` asks of a loaded ensemble, whatever its target: rows
+    (`features`: a file or mappings) or a pair (`ref`, `dis`, scored with `score_options` first),
+    the codec `labels` (encoder, preset, cq; None where not given), and how to serve them."""
+
+    features: str | Path | Sequence[Mapping[str, Any]] | None
+    ref: str | Path | None
+    dis: str | Path | None
+    labels: Mapping[str, Any]
+    coverage: float
+    allow_out_of_domain: bool
+    with_frames: bool
+    clip: str | None
+    score_options: Mapping[str, Any]
+
+
 @dataclass
 class LoadedEnsemble:
     """The members that will run, their shared feature transform and the calibration."""
@@ -112,35 +129,15 @@ class LoadedEnsemble:
             "source_level": level or None,
         }
 
-    def serve(
-        self,
-        features: str | Path | Sequence[Mapping[str, Any]] | None,
-        ref: str | Path | None,
-        dis: str | Path | None,
-        *,
-        labels: Mapping[str, Any],
-        coverage: float,
-        allow_out_of_domain: bool,
-        with_frames: bool,
-        clip: str | None,
-        score_options: Mapping[str, Any],
-    ) -> dict[str, Any]:
-        """The prediction document for rows (`features`) or a pair scored first (`ref`, `dis`)."""
-        if features is not None:
-            rows = read_feature_rows(features) if isinstance(features, (str, Path)) else list(features)
-            return predict_features(
-                self,
-                rows,
-                **labels,
-                coverage=coverage,
-                clip=clip,
-                with_frames=with_frames,
-                allow_out_of_domain=allow_out_of_domain,
-            )
-        assert ref is not None and dis is not None
-        return predict_pair(
-            self, ref, dis, **labels, coverage=coverage, allow_out_of_domain=allow_out_of_domain, **score_options
-        )
+    def serve(self, request: ServeRequest) -> dict[str, Any]:
+        """The prediction document for the request's rows, or its pair scored first."""
+        r = request
+        options = {**r.labels, "coverage": r.coverage, "allow_out_of_domain": r.allow_out_of_domain}
+        if r.features is not None:
+            rows = read_feature_rows(r.features) if isinstance(r.features, (str, Path)) else list(r.features)
+            return predict_features(self, rows, clip=r.clip, with_frames=r.with_frames, **options)
+        assert r.ref is not None and r.dis is not None
+        return predict_pair(self, r.ref, r.dis, **options, **r.score_options)
 
     def half_widths(self, coverage: float) -> tuple[float, float, float]:
         """(frame, clip) multipliers at `coverage` of frames (clips) for the calibration's share of
@@ -355,6 +352,17 @@ class ChosenMembers:
     def onnx_paths(self) -> list[Path]:
         return [self.base / r["onnx"] for r in self.rows]
 
+    def loaded_fields(self, model_id: str) -> dict[str, Any]:
+        """What every loaded ensemble (VMAF, subjective) takes from its members."""
+        return {
+            "model_id": model_id,
+            "mode": self.mode,
+            "seeds": self.seeds,
+            "onnx_paths": self.onnx_paths,
+            "calibration": self.calibration,
+            "notes": self.notes,
+        }
+
 
 def load_members(
     model_id: str, rows: list[dict[str, Any]], registry_path: Path, agree: Mapping[str, str]
@@ -389,14 +397,9 @@ def ensemble_from_rows(
             )
     first = members.sidecars[0]
     return LoadedEnsemble(
-        model_id=model_id,
-        mode=members.mode,
-        seeds=members.seeds,
-        onnx_paths=members.onnx_paths,
+        **members.loaded_fields(model_id),
         spec=FeatureSpec.from_json(first["feature_spec"]),
         domain=first["domain"],
-        calibration=members.calibration,
-        notes=members.notes,
         threads=threads,
     )
 

@@ -52,11 +52,5 @@ class RegistryChange(JsonResult):
 
     @classmethod
     def from_json(cls, entry: Mapping[str, Any]) -> RegistryChange:
-        return cls(
-            action=str(entry["action"]),
-            ids=[str(i) for i in entry["ids"]],
-            who=str(entry["who"]),
-            when=str(entry["when"]),
-            why=str(entry["why"]),
-            _json=dict(entry),
-        )
+        words = {key: str(entry[key]) for key in ("action", "who", "when", "why")}
+        return cls(ids=[str(i) for i in entry["ids"]], _json=dict(entry), **words)

@@ -3,21 +3,21 @@ interval's calibration file and the registry rows (smoke=true until `vmafkit reg
 
 Refuses (RefusedError, exit 3) unless the verdict is PROMOTE and re-derives from the files it
 pins (`verdict.load_trusted_verdict`), and `--corpus` is the items file it names. Then one member
-per verdict seed is fitted on every item with the run's recipe (`subjective.models.fit_production`:
+per verdict seed is fitted on every item with the run's recipe (`train.subjective_models.fit_production`:
 deterministic for a seed), and each is exported as
 
     features [N, k] float32 (RAW, `feature_order`)  ->  standardise (the items' mean/std)
-      -> the model's 20-wide input (`subjective.models.ensemble_layout`: k slots, then the constant
+      -> the model's 20-wide input (`train.subjective_models.ensemble_layout`: k slots, then the constant
          rest: the "not given" codec block for the canonical-6, zeros otherwise)
       -> FRRegressor -> * target std + target mean  ->  score [N] on the subjective scale
 
-(`subjective.exported`: the one input, the input schema and its hash). Nothing is written
+(`serve.subjective_members`: the one input, the input schema and its hash). Nothing is written
 unless onnxruntime agrees with torch on every item within `T.EXPORT_PARITY_TOL`. Scores are not
 clipped in the graph: predict clips the ensemble mean (and the bounds) to a declared scale.
 
 The calibration file is the calibration schema's, with an item (one clip) in place of both a
 frame and a clip: per content, the sorted held-out |score - ensemble| of `subjective_predictions.jsonl`
-(and of the lowest seed alone, for a smoke registry), what `subjective.interval` calibrated on.
+(and of the lowest seed alone, for a smoke registry), what `decide.subjective_interval` calibrated on.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Predictions of an exported subjective ensemble (`vmafkit predict` on a registry whose members are
-`subjective.exported.MEMBER_KIND`), with the interval calibrated on its held-out residuals.
+`serve.subjective_members.MEMBER_KIND`), with the interval calibrated on its held-out residuals.
 
 Input: rows holding the model's feature columns by name (the sidecar's `feature_order`), from
 a JSON lines or a CSV file (`--features`), or libvmaf's canonical-6 per frame of a scored pair
@@ -12,7 +12,7 @@ of their features, as training pooled frames, and that clip is predicted once; a
 clip id is a clip of its own. A clip's score is the mean of the members' scores, clipped to the
 scale's range when the scale declares one (MOS 1-5, ...), and its interval [score - h, score + h]
 (clipped the same way) has the half-width of the held-out per-content residuals at the requested
-coverage (`subjective.interval.half_width`: the guarantee is about a new content).
+coverage (`decide.subjective_interval.half_width`: the guarantee is about a new content).
 
 The training domain is the items' feature ranges (`train.domain.feature_domain`): a clip whose
 pooled features lie outside them (beyond the margin) is refused, naming its first row's FILE:LINE,
@@ -41,6 +41,7 @@ from vmafkit.io import iter_json_objects
 from vmafkit.serve import subjective_members
 from vmafkit.serve.predict import (
     MODE_ENSEMBLE,
+    ServeRequest,
     finite_or_none,
     load_members,
     merge_members,
@@ -96,32 +97,23 @@ class LoadedSubjective:
         clip, level = self.half_width(coverage)
         return {"coverage": coverage, "clip": finite_or_none(clip), "source_level": level or None}
 
-    def serve(
-        self,
-        features: str | Path | Sequence[Mapping[str, Any]] | None,
-        ref: str | Path | None,
-        dis: str | Path | None,
-        *,
-        labels: Mapping[str, Any],
-        coverage: float,
-        allow_out_of_domain: bool,
-        with_frames: bool,
-        clip: str | None,
-        score_options: Mapping[str, Any],
-    ) -> dict[str, Any]:
-        """The prediction document for rows (`features`) or a pair scored first (`ref`, `dis`):
-        per clip only (`with_frames` and `clip` do not apply), and no codec labels."""
-        given = [name for name, value in labels.items() if value is not None]
+    def serve(self, request: ServeRequest) -> dict[str, Any]:
+        """The prediction document for the request's rows, or its pair scored first: per clip only
+        (`with_frames` and `clip` do not apply), and no codec labels."""
+        r = request
+        given = [name for name, value in r.labels.items() if value is not None]
         if given:
             raise InputError(
                 f"--{'/--'.join(given)}: a subjective ensemble takes no codec labels (it was trained on its "
                 "feature columns alone)"
             )
-        if features is not None:
-            rows = read_rows(features) if isinstance(features, (str, Path)) else list(features)
-            return predict_rows(self, rows, coverage=coverage, allow_out_of_domain=allow_out_of_domain)
-        assert ref is not None and dis is not None
-        return predict_pair(self, ref, dis, coverage=coverage, allow_out_of_domain=allow_out_of_domain, **score_options)
+        if r.features is not None:
+            rows = read_rows(r.features) if isinstance(r.features, (str, Path)) else list(r.features)
+            return predict_rows(self, rows, coverage=r.coverage, allow_out_of_domain=r.allow_out_of_domain)
+        assert r.ref is not None and r.dis is not None
+        return predict_pair(
+            self, r.ref, r.dis, coverage=r.coverage, allow_out_of_domain=r.allow_out_of_domain, **r.score_options
+        )
 
     def half_width(self, coverage: float) -> tuple[float, float]:
         """(half-width, attained content level) at `coverage`; (inf, 0) when uncalibrated."""
@@ -140,15 +132,10 @@ def subjective_from_rows(model_id: str, rows: list[dict[str, Any]], registry_pat
     members = load_members(model_id, rows, registry_path, agree)
     first = members.sidecars[0]
     return LoadedSubjective(
-        model_id=model_id,
-        mode=members.mode,
-        seeds=members.seeds,
-        onnx_paths=members.onnx_paths,
+        **members.loaded_fields(model_id),
         feature_order=list(first["feature_order"]),
         target=dict(first["target"]),
         domain=dict(first["domain"]),
-        calibration=members.calibration,
-        notes=members.notes,
     )
 
 

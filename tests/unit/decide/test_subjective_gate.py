@@ -1,6 +1,6 @@
 """Edge cases of the subjective gate (`vmafkit.decide.subjective_gate`) found by mutation testing.
 
-The inputs have the shapes `subjective.evidence` hands the gate: the ensemble's bootstrap block
+The inputs have the shapes `decide.subjective_evidence` hands the gate: the ensemble's bootstrap block
 ({plcc, plcc_ci: [lo, hi], srocc, ...}), the conformal interval block ({held_out_coverage, ...}) and
 the paired comparison with nu-SVR ({plcc_diff, plcc_p_value, srocc_diff, ..., rmse_p_value}). Every expected verdict is
 worked out by hand from the rules in the module doc, and every expected message is written out in

@@ -209,6 +209,7 @@ OLD_SPELLINGS = {
     ("subjective train", "--target"): "--score-column",
     ("subjective train", "--scale-range"): "--score-scale-range",
     ("extract", "--dest"): "--out",
+    ("extract-corpus", "--corpus"): "--packed",
     ("registry flip", "--ids"): "--rows",
     ("registry rollback", "--ids"): "--rows",
 }
@@ -249,6 +250,7 @@ REQUIRED = {
     "export": ["--corpus", "c.jsonl", "--verdict", "PROMOTE.json"],
     "subjective train": [],
     "extract": ["b.tar.gz"],
+    "extract-corpus": ["--out", "refs"],
     "registry flip": ["--registry", "r.json", "--verdict", "PROMOTE.json"],
     "registry rollback": ["--registry", "r.json", "--reason", "why"],
     "registry validate": [],
@@ -270,6 +272,7 @@ ALIAS_CASES = [
         "--score-scale-range",
     ),
     ("extract", ["--dest", "d"], ["--out", "d"], "--dest", "--out"),
+    ("extract-corpus", ["--corpus", "p"], ["--packed", "p"], "--corpus", "--packed"),
     ("registry flip", ["--ids", "a,b"], ["--rows", "a,b"], "--ids", "--rows"),
     ("registry rollback", ["--ids", "a"], ["--rows", "a"], "--ids", "--rows"),
     ("registry validate", ["r.json"], ["--registry", "r.json"], "REGISTRY as an argument", "--registry REGISTRY"),
@@ -469,3 +472,50 @@ def test_the_shape_check_catches_a_command_defined_inside_register(tmp_path, mon
     module = type("M", (), {"__file__": str(bad), "__name__": "bad_commands"})
     with pytest.raises(AssertionError, match="main.command|inside a function"):
         test_every_command_module_has_the_same_shape(module)
+
+
+# ----------------------------------------------------------------------------- one meaning a flag
+
+# Flags on two or more commands whose definitions differ, each with why. Every other such flag
+# has one definition (name, type, help, default) wherever it appears.
+DIFFER_BY_DESIGN = {
+    "--out": "what is written differs (a file, a folder): out_option, one name, its help says what",
+    "--corpus": "a corpus file (corpus_option); required except for report, which finds the run's own",
+    "--device": "cpu by default where a full refit's bits must not depend on a GPU (device_option)",
+    "--coverage": "one range and default (coverage_option); the help says what the interval is for",
+    "--encoders": "a grid to build (corpus, run: grid_options) or encoders to check (doctor)",
+    "--jobs": "what runs at once differs: cells (corpus, run) or pairs (subjective train)",
+    "--ref-dir": "reference clips to encode, snapshot, pack or import against: the help says which",
+    "--ref": "score needs the pair; predict takes it or --features (so not required there)",
+    "--dis": "score needs the pair; predict takes it or --features (so not required there)",
+    "--bootstrap": "resamples of a bootstrap; the help says of which statistic",
+    "--id": "an ensemble's id: the one written (export) or the one chosen (predict, registry)",
+    "--verdict": "the verdict file, exported under (export) or flipped on (registry flip)",
+    "--workers": "CPU shards of an ensemble fit; the help names the fit",
+    "--preset": "an encoder preset: the one a seed corpus used (import-corpus), a row label (predict)",
+    "--models": "a models folder: predicted with (predict, required) or drawn beside a curve (rd)",
+    "--rows": "member row ids; the default (every exported row / every non-smoke row) differs",
+}
+
+
+def test_a_flag_on_several_commands_is_defined_once_or_named_here():
+    """Each flag on two or more commands has one definition everywhere, or is on the list above;
+    and the list has no stale entry."""
+    seen: dict[str, dict[str, dict]] = {}
+    for name, command in COMMANDS.items():
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.hidden:
+                for flag in param.opts:
+                    if flag.startswith("--"):
+                        info = _definition(param)
+                        info.pop("name", None)
+                        seen.setdefault(flag, {})[name] = info
+    shared = {flag: by_command for flag, by_command in seen.items() if len(by_command) > 1}
+    differing = sorted(
+        flag
+        for flag, by_command in shared.items()
+        if any(d != next(iter(by_command.values())) for d in by_command.values())
+    )
+    assert [flag for flag in differing if flag not in DIFFER_BY_DESIGN] == []
+    stale = [flag for flag in DIFFER_BY_DESIGN if flag not in differing]
+    assert stale == [], f"defined once now: drop them from DIFFER_BY_DESIGN: {stale}"
