@@ -36,6 +36,7 @@ describes the seed reports it was computed from and a retrain replaces them.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 STATE_FILE = "pipeline.json"
@@ -118,24 +119,20 @@ def is_run_folder(folder: str | Path) -> bool:
 # ---- a LOSO folder ---------------------------------------------------------------------------
 
 
-def seed_report_name(seed: int) -> str:
-    return f"{_SEED_PREFIX}{int(seed)}{_REPORT_SUFFIX}"
+def _seed_file(suffix: str) -> Callable[[int], str]:
+    """The name of one of a seed's files: loso_seed{N} and the file's suffix."""
+
+    def name(seed: int) -> str:
+        return f"{_SEED_PREFIX}{int(seed)}{suffix}"
+
+    return name
 
 
-def predictions_name(seed: int) -> str:
-    return f"{_SEED_PREFIX}{int(seed)}{_PREDICTIONS_SUFFIX}"
-
-
-def timing_name(seed: int) -> str:
-    return f"{_SEED_PREFIX}{int(seed)}{_TIMING_SUFFIX}"
-
-
-def refit_name(seed: int) -> str:
-    return f"{_SEED_PREFIX}{int(seed)}{_REFIT_SUFFIX}"
-
-
-def fold_members_name(seed: int) -> str:
-    return f"{_SEED_PREFIX}{int(seed)}{_FOLD_MEMBERS_SUFFIX}"
+seed_report_name = _seed_file(_REPORT_SUFFIX)
+predictions_name = _seed_file(_PREDICTIONS_SUFFIX)
+timing_name = _seed_file(_TIMING_SUFFIX)
+refit_name = _seed_file(_REFIT_SUFFIX)
+fold_members_name = _seed_file(_FOLD_MEMBERS_SUFFIX)
 
 
 def seed_report(loso: str | Path, seed: int) -> Path:
