@@ -87,7 +87,7 @@ def _print_doctor(report) -> None:
 @csv_option
 @run_command
 def score_cmd(ref, dis, geometry, scoring, max_frames, ffmpeg, vmaf_bin, threads, json_to, csv_to):
-    """Per-frame canonical-6 + VMAF (+ --metrics) of DIS against REF, and per-clip means, as JSON
+    """Per-frame VMAF and its model's features (+ --metrics) of DIS against REF, and per-clip means, as JSON
     (on stdout unless --json PATH, or a bare --csv takes stdout); --csv: the frames as CSV. A DIS
     of another size is scored upscaled with --scale, or both at --resolution."""
     from vmafkit import api
@@ -108,7 +108,7 @@ def score_cmd(ref, dis, geometry, scoring, max_frames, ffmpeg, vmaf_bin, threads
     )
     for note in result.meta.get("notes", []):
         click.echo(f"vmafkit: note: {note}", err=True)
-    csv_printed = emit_csv(frame_columns(scoring.metrics), result.frames, csv_to)
+    csv_printed = emit_csv(frame_columns(scoring.metrics, result.meta["vmaf_model"]), result.frames, csv_to)
     json_printed = emit_json(result.to_json(), json_to or (None if csv_printed else STDOUT))
     if not (json_printed or csv_printed):
         written = " and ".join(path for path in (json_to, csv_to) if path)

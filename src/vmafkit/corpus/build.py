@@ -491,7 +491,7 @@ def build_corpus(
         raise InputError("no presets given (--presets is empty)")
     if max_frames is not None and max_frames < 1:
         raise InputError(f"--max-frames must be at least 1, got {max_frames}")
-    libvmaf.get_model(vmaf_model)
+    libvmaf.require_canonical6(vmaf_model, "a corpus")
     metrics = libvmaf.parse_metrics(metrics)
     libvmaf.check_subsample(subsample)
     if resolution is not None:

@@ -237,13 +237,16 @@ def _fps_text(fps: float) -> str:
     return f"{fps:.6f}".rstrip("0").rstrip(".")
 
 
-def scoring_pix_fmt(pix_fmt: str) -> str:
-    """The pixel format both sides are compared in."""
+def scoring_pix_fmt(pix_fmt: str, bit_depth: int | None = None) -> str:
+    """The pixel format both sides are compared in; with `bit_depth` 10 (a v1 model), its 10-bit
+    form whatever the source's depth."""
     pix_fmt = FULL_RANGE_ALIASES.get(pix_fmt, pix_fmt)
-    if pix_fmt in LIBVMAF_PIX_FMTS:
-        return pix_fmt
-    deep = bool(re.search(r"(1[0-6])(le|be)$", pix_fmt)) or pix_fmt.startswith("p01")
-    return "yuv420p10le" if deep else "yuv420p"
+    if pix_fmt not in LIBVMAF_PIX_FMTS:
+        deep = bool(re.search(r"(1[0-6])(le|be)$", pix_fmt)) or pix_fmt.startswith("p01")
+        pix_fmt = "yuv420p10le" if deep else "yuv420p"
+    if bit_depth == 10 and not pix_fmt.endswith("10le"):
+        pix_fmt += "10le"
+    return pix_fmt
 
 
 def crop_filter(width: int, height: int, crop_w: int, crop_h: int) -> list[str]:
@@ -357,6 +360,7 @@ class ScoreJob:
     metrics: Sequence[str] = ()
     subsample: int = 1
     what: str = ""
+    encode: libvmaf.EncodeSide | None = None  # what DIS was encoded at (v1's CAMBI is told)
 
     @property
     def where(self) -> str:
@@ -385,7 +389,7 @@ def score_argv(ff: Ffmpeg, job: ScoreJob, log_path: Path) -> list[str]:
         return f"[{label}]{','.join(steps)}[{out}]"
 
     vmaf = (
-        f"[dis][ref]libvmaf={libvmaf_options(job.vmaf_model, job.metrics, job.subsample)}:log_fmt=json"
+        f"[dis][ref]libvmaf={libvmaf_options(job.vmaf_model, job.metrics, job.subsample, job.encode)}:log_fmt=json"
         f":log_path={_filter_escape(log_path)}:n_threads={job.threads}:shortest=1"
     )
     dis, ref = chain("0:v:0", job.dis_crop, job.dis_scale, "dis"), chain("1:v:0", job.ref_crop, job.ref_scale, "ref")
@@ -393,14 +397,15 @@ def score_argv(ff: Ffmpeg, job: ScoreJob, log_path: Path) -> list[str]:
     return [*_quiet(ff.path), *inputs, "-filter_complex", ";".join([dis, ref, vmaf]), "-f", "null", "-"]
 
 
-def libvmaf_options(vmaf_model: str, metrics: Sequence[str] = (), subsample: int = 1) -> str:
+def libvmaf_options(
+    vmaf_model: str, metrics: Sequence[str] = (), subsample: int = 1, encode: libvmaf.EncodeSide | None = None
+) -> str:
     """The libvmaf filter's model, feature and n_subsample options, as they go into the graph.
 
     Inside a filter graph an option value's own `:` is written `\\:` (one backslash for the
     graph's parser, one for the option parser); measured: a single backslash is read as a
     second filter option ("Error applying option 'enable_transform'")."""
-    model = libvmaf.get_model(vmaf_model)
-    options = [f"model=version={model.version}" + ("\\\\:enable_transform=true" if model.transform else "")]
+    options = ["model=" + "\\\\:".join(libvmaf.model_spec(vmaf_model, encode))]
     if metrics:
         options.append("feature=" + "|".join(f"name={libvmaf.METRICS[name].feature}" for name in metrics))
     if subsample != 1:

@@ -13,6 +13,17 @@ A model decides what the corpus's feature columns hold, not only the `vmaf` scor
 compute ADM and VIF with an enhancement gain limit of 1 (`integer_adm2_egl_1`, ...), the float
 models compute the float features (`adm2`, ...). vmafkit stores them under the canonical-6 names
 either way and records the model in every row (`vmaf_model`), so rows of two models never meet.
+
+A model's **feature set** names the elementary features it logs, under stable column names:
+`vmaf-v0.6.1` is the canonical-6 (every v0.6.1-family model), `vmaf-v1.0.16` the 14 features of
+the VMAF v1 models (ADM2/3 and its four scales, AIM, motion2/3, motion SAD, CAMBI at high
+resolution, SpEED chroma U/V/UV; no VIF). libvmaf names a v1 feature after its parameters
+(`integer_adm2_csf_2_dlmw_0.7_egl_1_min_0.5_nw_0.02_nvd_5` for the 5H model; CAMBI gains
+`_encbd_8_ench_272_encw_640` with encode-side parameters), so a v1 column is read from the one log
+name that starts with its prefix (`V1_FEATURES`). v1 is scored at 10 bits, as Netflix's v1 notes
+ask for SDR ("even if the encoded video is 8-bit"), and its CAMBI is told the encode's own width,
+height and bit depth (`cambi.enc_width`/`enc_height`/`enc_bitdepth`), measured to matter: an 8-bit
+encode scored at 10 bits without them reads as more banded (CAMBI 13.0 against 9.4 on bikes).
 """
 
 from __future__ import annotations
@@ -31,6 +42,27 @@ TARGET = "vmaf"
 # libvmaf's log names of the canonical-6 under the default model, in the same order.
 LIBVMAF_NAMES = tuple(f"integer_{name}" for name in CANONICAL6)
 
+V0_FEATURE_SET = "vmaf-v0.6.1"
+V1_FEATURE_SET = "vmaf-v1.0.16"
+# The v1 column -> the prefix of its libvmaf log name (the rest spells the model's parameters).
+V1_FEATURES = {
+    "integer_adm2": "integer_adm2_",
+    "integer_adm3": "integer_adm3_",
+    "integer_adm_scale0": "integer_adm_scale0_",
+    "integer_adm_scale1": "integer_adm_scale1_",
+    "integer_adm_scale2": "integer_adm_scale2_",
+    "integer_adm_scale3": "integer_adm_scale3_",
+    "integer_aim": "integer_aim_",
+    "integer_motion2": "integer_motion2_",
+    "integer_motion3": "integer_motion3_",
+    "integer_motion_sad": "VMAF_integer_feature_motion_sad_score_",
+    "cambi_hrs": "cambi_hrs_",
+    "speed_chroma_u": "speed_chroma_u_",
+    "speed_chroma_v": "speed_chroma_v_",
+    "speed_chroma_uv": "speed_chroma_uv_",
+}
+FEATURE_SETS: dict[str, tuple[str, ...]] = {V0_FEATURE_SET: CANONICAL6, V1_FEATURE_SET: tuple(V1_FEATURES)}
+
 
 @dataclass(frozen=True)
 class VmafModel:
@@ -39,8 +71,23 @@ class VmafModel:
     name: str  # what --model takes and what rows record as `vmaf_model`
     version: str  # libvmaf's built-in model
     transform: bool  # libvmaf's enable_transform: the phone model's score mapping
-    feature_names: tuple[str, ...]  # libvmaf's log names of the canonical-6, in their order
+    feature_names: tuple[str, ...]  # libvmaf's log names of the feature set's columns, in their order
     about: str
+    feature_set: str = V0_FEATURE_SET
+    score_max: float = 100.0  # the top of the model's score range (110 for v1's 4K 3H model)
+    bit_depth: int | None = None  # scored at this depth whatever the inputs' (10 for v1), or theirs
+    # The smallest 16:9 size measured to score (libvmaf's SpEED and CAMBI refuse smaller frames
+    # with "problem during vmaf_read_pictures"); named when libvmaf fails on a smaller one.
+    smallest_16_9: tuple[int, int] | None = None
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The per-frame feature columns this model's rows carry (its feature set)."""
+        return FEATURE_SETS[self.feature_set]
+
+    @property
+    def is_v1(self) -> bool:
+        return self.feature_set == V1_FEATURE_SET
 
 
 def _integer(suffix: str = "") -> tuple[str, ...]:
@@ -64,6 +111,26 @@ MODELS: dict[str, VmafModel] = {
         VmafModel("vmaf_float_4k_v0.6.1", "vmaf_float_4k_v0.6.1", False, _float(), "float features, 4K"),
         # Not a libvmaf built-in name: vmaf_v0.6.1 with its phone score transform switched on.
         VmafModel("vmaf_v0.6.1_phone", "vmaf_v0.6.1", True, _integer(), "vmaf_v0.6.1 with the phone transform"),
+        *(
+            VmafModel(
+                f"vmaf_v1.0.16{hfr}_{condition}",
+                f"vmaf_v1.0.16{hfr}_{condition}",
+                False,
+                tuple(V1_FEATURES.values()),
+                f"VMAF v1, {about}{', high frame rate (~50/60 fps)' if hfr else ''}",
+                feature_set=V1_FEATURE_SET,
+                score_max=score_max,
+                bit_depth=10,
+                smallest_16_9=smallest,
+            )
+            for hfr in ("", "_hfr")
+            for condition, about, score_max, smallest in (
+                ("3d0h", "1080p at 3H (the standard model)", 100.0, (320, 180)),
+                ("5d0h", "1080p at 5H (the phone model)", 100.0, (480, 270)),
+                ("1d5h_2160", "4K at 1.5H (the default 4K model)", 100.0, (320, 180)),
+                ("3d0h_2160", "4K at 3H (consumer TV; scores up to 110)", 110.0, (640, 360)),
+            )
+        ),
     )
 }
 
@@ -165,17 +232,88 @@ def check_metric_sizes(metrics: Iterable[str], width: int, height: int, *, path:
             )
 
 
+@dataclass(frozen=True)
+class EncodeSide:
+    """What the distorted clip was encoded at, before any rescaling for scoring: v1's CAMBI is told
+    it (`cambi.enc_width`, `enc_height`, `enc_bitdepth`)."""
+
+    width: int
+    height: int
+    bit_depth: int
+
+
+def require_canonical6(vmaf_model: str, what: str) -> VmafModel:
+    """The model, when `what` (a command that trains on or serves the canonical-6) can use its
+    features; else one line saying why not."""
+    model = get_model(vmaf_model)
+    if model.feature_set != V0_FEATURE_SET:
+        raise InputError(
+            f"--model {model.name}: {what} needs v0.6.1's canonical-6, and {model.name} logs the "
+            f"{model.feature_set} features ({', '.join(model.columns[:3])}, ...); `vmafkit score` scores with "
+            "it, training on v1 features is not supported yet"
+        )
+    return model
+
+
+def too_small_hint(model: VmafModel, width: int, height: int) -> str | None:
+    """Why libvmaf may have refused frames of this size with this model (a v1 model's SpEED and CAMBI
+    need larger frames than v0.6.1's features), or None when the size is not the likely cause."""
+    if model.smallest_16_9 is None:
+        return None
+    least_w, least_h = model.smallest_16_9
+    if width >= least_w and height >= least_h:
+        return None
+    return (
+        f"{model.name} needs larger frames than {width}x{height} (its SpEED and CAMBI features; "
+        f"{least_w}x{least_h} is the smallest 16:9 size measured to work): score at a larger --resolution "
+        "or with a v0.6.1 model"
+    )
+
+
+def model_spec(vmaf_model: str, encode: EncodeSide | None = None) -> list[str]:
+    """The `key=value` words of libvmaf's model option (joined with `:` by the `vmaf` CLI, with an
+    escaped `\\:` inside ffmpeg's filter graph): the built-in model, its score transform, and for
+    a v1 model the encode side of its CAMBI."""
+    model = get_model(vmaf_model)
+    words = [f"version={model.version}"]
+    if model.transform:
+        words.append("enable_transform=true")
+    if model.is_v1 and encode is not None:
+        words += [
+            f"cambi.enc_width={encode.width}",
+            f"cambi.enc_height={encode.height}",
+            f"cambi.enc_bitdepth={encode.bit_depth}",
+        ]
+    return words
+
+
+def _log_names(model: VmafModel, first_frame: dict[str, Any], where: str) -> list[tuple[str, str]]:
+    """(column, libvmaf's log name) for the model's feature set, read off the first frame's keys."""
+    if not model.is_v1:
+        return list(zip(model.columns, model.feature_names))
+    names = []
+    for column, prefix in zip(model.columns, model.feature_names):
+        found = [key for key in first_frame if key.startswith(prefix)]
+        if len(found) != 1:
+            raise InputError(f"libvmaf log has {len(found)} entries for {column} ({prefix}*), expected 1", path=where)
+        names.append((column, found[0]))
+    return names
+
+
 def parse_libvmaf_log(
     data: dict[str, Any], where: str, *, vmaf_model: str = DEFAULT_MODEL, metrics: Sequence[str] = ()
 ) -> list[dict[str, float]]:
-    """libvmaf's JSON log -> [{frame_index, vmaf, adm2, ..., metric columns}] in frame order.
+    """libvmaf's JSON log -> [{frame_index, vmaf, <the model's feature set>, metric columns}] in
+    frame order.
 
-    The canonical-6 are read under the names `vmaf_model` gives them (`MODELS`), the metrics
-    under their own columns (`METRICS`)."""
-    names = list(zip(CANONICAL6, get_model(vmaf_model).feature_names))
+    The feature set's columns are read under the names `vmaf_model` gives them (`MODELS`; a v1
+    model's by their prefix), the metrics under their own columns (`METRICS`)."""
+    entries = data.get("frames", [])
+    first = entries[0].get("metrics", {}) if entries and isinstance(entries[0], dict) else {}
+    names = _log_names(get_model(vmaf_model), first, where)
     columns = metric_columns(metrics)
     frames = []
-    for entry in data.get("frames", []):
+    for entry in entries:
         metrics_of_frame = entry.get("metrics", {})
         try:
             row = {"frame_index": int(entry["frameNum"]), TARGET: float(metrics_of_frame["vmaf"])}

@@ -6,6 +6,7 @@ one process) and a standalone libvmaf `vmaf` CLI (`vmafcli.py`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 from collections.abc import Sequence
@@ -17,16 +18,17 @@ from vmafkit.errors import InputError
 from vmafkit.media import ffmpeg as ffm
 from vmafkit.media import libvmaf
 from vmafkit.media.libvmaf import CANONICAL6, TARGET, parse_libvmaf_log
-from vmafkit.media.sources import Source, describe_source
+from vmafkit.media.sources import Source, bit_depth_of, describe_source
 
 BACKEND_FFMPEG = "ffmpeg-libvmaf"
 BACKEND_VMAF_CLI = "vmaf-cli"
-FRAME_KEYS = ("frame_index", TARGET, *CANONICAL6)
+FRAME_KEYS = ("frame_index", TARGET, *CANONICAL6)  # a v0.6.1-family model's rows
 
 
 @dataclass
 class PairScore:
-    """Per-frame canonical-6 + vmaf, and their per-clip means."""
+    """Per-frame vmaf and the model's feature set (the canonical-6 for v0.6.1), and their per-clip
+    means."""
 
     frames: list[dict[str, float]]
     mean: dict[str, float]
@@ -44,9 +46,11 @@ class PairScore:
         }
 
 
-def frame_columns(metrics: Sequence[str] = ()) -> tuple[str, ...]:
-    """The keys of every per-frame row, in order: FRAME_KEYS, then the metrics' columns."""
-    return (*FRAME_KEYS, *libvmaf.metric_columns(metrics))
+def frame_columns(metrics: Sequence[str] = (), vmaf_model: str = libvmaf.DEFAULT_MODEL) -> tuple[str, ...]:
+    """The keys of every per-frame row, in order: frame_index, vmaf, the model's feature set, then
+    the metrics' columns."""
+    model = libvmaf.get_model(vmaf_model)
+    return ("frame_index", TARGET, *model.columns, *libvmaf.metric_columns(metrics))
 
 
 def clip_means(frames: list[dict[str, float]]) -> dict[str, float]:
@@ -200,22 +204,30 @@ def score_pair(
         raise InputError("reference has no decodable frames", path=ref)
     if n_ref != n_dis:
         raise InputError(f"has {n_dis} frames but the reference has {n_ref}", path=dis)
-    compare_fmt = ffm.scoring_pix_fmt(ref_src.pix_fmt)
+    model = libvmaf.get_model(vmaf_model)
+    compare_fmt = ffm.scoring_pix_fmt(ref_src.pix_fmt, model.bit_depth)
+    encode = libvmaf.EncodeSide(dis_src.width, dis_src.height, bit_depth_of(dis_src.pix_fmt)) if model.is_v1 else None
     # the same pair, the same options: both back-ends give the same numbers
     job = ffm.ScoreJob(
         dis_src.input_spec, ref_src.input_spec, compare_fmt,
         ref_crop=ref_src.crop, dis_crop=dis_src.crop, ref_scale=geometry.ref_scale, dis_scale=geometry.dis_scale,
         max_frames=max_frames, threads=threads, vmaf_model=vmaf_model, metrics=metrics, subsample=subsample,
-        what=str(dis),
+        what=str(dis), encode=encode,
     )  # fmt: skip
-    if vmaf_bin:
-        from vmafkit.media.vmafcli import score_with_vmaf_cli
+    try:
+        if vmaf_bin:
+            from vmafkit.media.vmafcli import score_with_vmaf_cli
 
-        frames = score_with_vmaf_cli(vmaf_bin, ff, job)
-        backend, version = BACKEND_VMAF_CLI, None
-    else:
-        frames = run_libvmaf(ff, job)
-        backend, version = BACKEND_FFMPEG, ff.libvmaf_version
+            frames = score_with_vmaf_cli(vmaf_bin, ff, job)
+            backend, version = BACKEND_VMAF_CLI, None
+        else:
+            frames = run_libvmaf(ff, job)
+            backend, version = BACKEND_FFMPEG, ff.libvmaf_version
+    except InputError as exc:
+        hint = libvmaf.too_small_hint(model, *geometry.size)
+        if hint is None:
+            raise
+        raise InputError(f"{exc}; {hint}") from None
     expected = libvmaf.scored_frames(n_ref, subsample)
     if len(frames) != expected:
         raise InputError(f"libvmaf scored {len(frames)} frames, expected {expected}", path=dis)
@@ -228,6 +240,8 @@ def score_pair(
         "pix_fmt": compare_fmt,
         "ffmpeg_version": ff.version,
         "vmaf_model": vmaf_model,
+        "feature_set": model.feature_set,
+        **({"encode": dataclasses.asdict(encode)} if encode is not None else {}),
         "metrics": list(metrics),
         "subsample": subsample,
         **geometry.to_json(),

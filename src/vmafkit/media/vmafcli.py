@@ -31,10 +31,10 @@ def vmaf_cli_argv(
     vmaf_model: str = ffm.VMAF_MODEL,
     metrics: Sequence[str] = (),
     subsample: int = 1,
+    encode: libvmaf.EncodeSide | None = None,
 ) -> list[str]:
     """libvmaf's CLI (3.x) takes the same model, features and subsampling as ffmpeg's filter:
     `--model version=V[:enable_transform=true]`, one `--feature NAME` each, `--subsample N`."""
-    model = libvmaf.get_model(vmaf_model)
     argv = [
         vmaf_bin,
         "--reference",
@@ -42,7 +42,7 @@ def vmaf_cli_argv(
         "--distorted",
         str(dis_y4m),
         "--model",
-        f"version={model.version}" + (":enable_transform=true" if model.transform else ""),
+        ":".join(libvmaf.model_spec(vmaf_model, encode)),
     ]
     for name in metrics:
         argv += ["--feature", libvmaf.METRICS[name].feature]
@@ -86,6 +86,7 @@ def score_with_vmaf_cli(vmaf_bin: str, ff: ffm.Ffmpeg, job: ffm.ScoreJob) -> lis
             vmaf_model=job.vmaf_model,
             metrics=job.metrics,
             subsample=job.subsample,
+            encode=job.encode,
         )
         jobs = [
             ("vmaf CLI", scorer),

@@ -721,6 +721,7 @@ def predict_pair(
 ) -> dict[str, Any]:
     """Score DIS against REF with libvmaf (canonical-6 per frame) and the libvmaf model the ensemble
     was trained on (unless `score_kwargs` names another), then predict as above."""
+    from vmafkit.media.libvmaf import require_canonical6
     from vmafkit.media.score import score_pair
     from vmafkit.train.domain import model_of
 
@@ -728,6 +729,7 @@ def predict_pair(
     if encoder is not None:
         known_encoder(encoder, "--encoder")  # refuse a typo before the scoring work
     score_kwargs.setdefault("vmaf_model", model_of(ens.domain))
+    require_canonical6(score_kwargs["vmaf_model"], "the ensemble")
     pair = score_pair(ref, dis, **score_kwargs)
     result = predict_features(
         ens,

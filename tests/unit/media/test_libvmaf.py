@@ -219,6 +219,123 @@ def test_the_log_is_read_under_the_models_and_metrics_names():
         parse_libvmaf_log(_log((0, neg)), "log", vmaf_model="vmaf_v0.6.1neg", metrics=("ciede",))
 
 
+# ----------------------------------------------------------------------------- VMAF v1
+
+# One frame of a v1 log as the wheel's libvmaf writes it for vmaf_v1.0.16_5d0h with CAMBI's encode
+# parameters (names copied from a real run: tests/e2e/test_v1_models.py runs them all).
+_A = "_csf_2_dlmw_0.7_egl_1_min_0.5_nw_0.02_nvd_5"
+_S = "_mxv_45_nnf_0.1_ps_0.6_psm_bilinear_snn_0.19_wvm_5"
+V1_FRAME = {
+    "VMAF_integer_feature_motion_sad_score_mmxv_18": 2.5,
+    "cambi_hrs_1080_cmxv_17_vlt_0.06_encbd_8_ench_272_encw_640": 9.38,
+    f"integer_adm2{_A}": 0.92,
+    f"integer_adm3{_A}": 0.93,
+    f"integer_adm_scale0{_A}": 0.95,
+    f"integer_adm_scale1{_A}": 0.87,
+    f"integer_adm_scale2{_A}": 0.89,
+    f"integer_adm_scale3{_A}": 0.95,
+    f"integer_aim{_A}": 0.04,
+    "integer_motion2_mmxv_18": 2.2,
+    "integer_motion3_mmxv_18": 2.6,
+    f"speed_chroma_u{_S}": 0.1,
+    f"speed_chroma_uv{_S}": 0.3,
+    f"speed_chroma_v{_S}": 0.2,
+    "vmaf": 70.9,
+}
+
+
+def test_a_v1_log_is_read_into_the_v1_columns_by_their_prefixes():
+    (row,) = parse_libvmaf_log(_log((0, V1_FRAME)), "log", vmaf_model="vmaf_v1.0.16_5d0h")
+    assert row == {
+        "frame_index": 0,
+        "vmaf": 70.9,
+        "integer_adm2": 0.92,
+        "integer_adm3": 0.93,
+        "integer_adm_scale0": 0.95,
+        "integer_adm_scale1": 0.87,
+        "integer_adm_scale2": 0.89,
+        "integer_adm_scale3": 0.95,
+        "integer_aim": 0.04,
+        "integer_motion2": 2.2,
+        "integer_motion3": 2.6,
+        "integer_motion_sad": 2.5,
+        "cambi_hrs": 9.38,
+        "speed_chroma_u": 0.1,
+        "speed_chroma_v": 0.2,
+        "speed_chroma_uv": 0.3,
+    }
+    assert tuple(row) == frame_columns((), "vmaf_v1.0.16_5d0h")
+    assert libvmaf.MODELS["vmaf_v1.0.16_5d0h"].columns == tuple(row)[2:]
+
+
+def test_a_v1_log_missing_or_doubling_a_feature_is_refused():
+    missing = {k: v for k, v in V1_FRAME.items() if not k.startswith("integer_aim")}
+    with pytest.raises(InputError, match=r"^log: libvmaf log has 0 entries for integer_aim \(integer_aim_\*\)"):
+        parse_libvmaf_log(_log((0, missing)), "log", vmaf_model="vmaf_v1.0.16_3d0h")
+    doubled = {**V1_FRAME, "cambi_hrs_1080_cmxv_17_vlt_0.06": 13.0}
+    with pytest.raises(InputError, match="has 2 entries for cambi_hrs"):
+        parse_libvmaf_log(_log((0, doubled)), "log", vmaf_model="vmaf_v1.0.16_3d0h")
+    # read as v0.6.1, a v1 log lacks the canonical-6
+    with pytest.raises(InputError, match="lacks integer_adm2$"):
+        parse_libvmaf_log(_log((0, V1_FRAME)), "log")
+
+
+def test_every_v1_model_is_offered_with_its_range_depth_and_features():
+    v1 = sorted(name for name, model in libvmaf.MODELS.items() if model.is_v1)
+    assert v1 == sorted(
+        f"vmaf_v1.0.16{hfr}_{c}" for hfr in ("", "_hfr") for c in ("3d0h", "5d0h", "1d5h_2160", "3d0h_2160")
+    )
+    for name in v1:
+        model = libvmaf.MODELS[name]
+        assert (model.version, model.bit_depth, model.feature_set) == (name, 10, "vmaf-v1.0.16")
+        assert model.score_max == (110.0 if name.endswith("3d0h_2160") else 100.0)  # Netflix's models_v1.md
+    assert libvmaf.MODELS["vmaf_v0.6.1"].bit_depth is None and libvmaf.MODELS["vmaf_v0.6.1"].columns == CANONICAL6
+
+
+def test_a_v1_model_tells_cambi_the_encode_side_in_both_back_ends():
+    encode = libvmaf.EncodeSide(640, 360, 8)
+    assert ffm.libvmaf_options("vmaf_v1.0.16_3d0h", encode=encode) == (
+        "model=version=vmaf_v1.0.16_3d0h\\\\:cambi.enc_width=640\\\\:cambi.enc_height=360\\\\:cambi.enc_bitdepth=8"
+    )
+    argv = vmaf_cli_argv(
+        "vmaf", Path("r.y4m"), Path("d.y4m"), Path("l.json"), vmaf_model="vmaf_v1.0.16_3d0h", encode=encode
+    )
+    assert argv[argv.index("--model") + 1] == (
+        "version=vmaf_v1.0.16_3d0h:cambi.enc_width=640:cambi.enc_height=360:cambi.enc_bitdepth=8"
+    )
+    # a v0.6.1 model has no CAMBI to tell
+    assert ffm.libvmaf_options("vmaf_v0.6.1", encode=encode) == "model=version=vmaf_v0.6.1"
+
+
+@pytest.mark.parametrize(
+    "source, depth, scored",
+    [
+        ("yuv420p", None, "yuv420p"),
+        ("yuv420p", 10, "yuv420p10le"),
+        ("yuv444p", 10, "yuv444p10le"),
+        ("yuv420p10le", 10, "yuv420p10le"),
+        ("yuvj420p", 10, "yuv420p10le"),
+        ("rgb24", 10, "yuv420p10le"),
+        ("p010le", None, "yuv420p10le"),
+    ],
+)
+def test_v1_scores_at_10_bits_whatever_the_sources_depth(source, depth, scored):
+    assert ffm.scoring_pix_fmt(source, depth) == scored
+
+
+def test_training_and_serving_refuse_a_v1_model_in_one_line():
+    assert libvmaf.require_canonical6("vmaf_v0.6.1neg", "a corpus").name == "vmaf_v0.6.1neg"
+    with pytest.raises(InputError, match=r"^--model vmaf_v1.0.16_3d0h: a corpus needs v0.6.1's canonical-6"):
+        libvmaf.require_canonical6("vmaf_v1.0.16_3d0h", "a corpus")
+
+
+def test_the_too_small_hint_names_only_sizes_below_the_measured_minimum():
+    model = libvmaf.MODELS["vmaf_v1.0.16_5d0h"]
+    assert "480x270" in (libvmaf.too_small_hint(model, 432, 240) or "")
+    assert libvmaf.too_small_hint(model, 480, 270) is None
+    assert libvmaf.too_small_hint(libvmaf.MODELS["vmaf_v0.6.1"], 16, 16) is None
+
+
 # ----------------------------------------------------------------------------- cell cache keys
 
 
