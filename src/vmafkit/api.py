@@ -143,6 +143,7 @@ def score(
     ffmpeg: str | None = None,
     vmaf_bin: str | None = None,
     threads: int = 1,
+    pool: Sequence[str] = ("mean",),
 ) -> PairScore:
     """Score `dis` against `ref` with real libvmaf: per-frame VMAF and canonical-6 features
     (`.frames`) and their means (`.mean`); `.to_json()` is what `vmafkit score --json` writes.
@@ -152,7 +153,8 @@ def score(
     InputError, unless `scoring` (Scoring) upscales `dis` with `scale` (an ffmpeg scale algorithm
     such as "bicubic") or scores both at `resolution` ("1920x1080"); its `vmaf_model`, `metrics` and
     `subsample` are `vmafkit score`'s --model, --metrics and --subsample. `vmaf_bin` scores with a
-    standalone libvmaf `vmaf` CLI instead of ffmpeg's filter.
+    standalone libvmaf `vmaf` CLI instead of ffmpeg's filter. `pool` ("mean", "harmonic", "min",
+    "p1", "p5", ...: `media.pooling`) gives the clip's vmaf pooled those ways (`.pooled`).
     """
     return score_pair(
         ref,
@@ -163,6 +165,7 @@ def score(
         ffmpeg=ffmpeg,
         vmaf_bin=vmaf_bin,
         threads=threads,
+        pools=pool,
     )
 
 

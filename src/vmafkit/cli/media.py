@@ -18,6 +18,7 @@ from vmafkit.cli.options import (
     geometry_options,
     json_option,
     max_frames_option,
+    pool_option,
     scoring_options,
     vmaf_bin_option,
 )
@@ -83,10 +84,11 @@ def _print_doctor(report) -> None:
 @ffmpeg_option
 @vmaf_bin_option
 @click.option("--threads", type=click.IntRange(*V.JOBS_RANGE), default=1, show_default=True, help="libvmaf threads.")
+@pool_option
 @json_option
 @csv_option
 @run_command
-def score_cmd(ref, dis, geometry, scoring, max_frames, ffmpeg, vmaf_bin, threads, json_to, csv_to):
+def score_cmd(ref, dis, geometry, scoring, max_frames, ffmpeg, vmaf_bin, threads, pool, json_to, csv_to):
     """Per-frame VMAF and its model's features (+ --metrics) of DIS against REF, and per-clip means, as JSON
     (on stdout unless --json PATH, or a bare --csv takes stdout); --csv: the frames as CSV. A DIS
     of another size is scored upscaled with --scale, or both at --resolution."""
@@ -105,6 +107,7 @@ def score_cmd(ref, dis, geometry, scoring, max_frames, ffmpeg, vmaf_bin, threads
         ffmpeg=ffmpeg,
         vmaf_bin=vmaf_bin,
         threads=threads,
+        pool=pool,
     )
     for note in result.meta.get("notes", []):
         click.echo(f"vmafkit: note: {note}", err=True)
@@ -112,7 +115,8 @@ def score_cmd(ref, dis, geometry, scoring, max_frames, ffmpeg, vmaf_bin, threads
     json_printed = emit_json(result.to_json(), json_to or (None if csv_printed else STDOUT))
     if not (json_printed or csv_printed):
         written = " and ".join(path for path in (json_to, csv_to) if path)
-        click.echo(f"{len(result.frames)} frames; mean vmaf {result.mean['vmaf']:.4f} -> {written}", err=True)
+        pools = ", ".join(f"{name} {value:.4f}" for name, value in result.pooled.items())
+        click.echo(f"{len(result.frames)} frames; vmaf {pools} -> {written}", err=True)
     return EXIT_OK
 
 

@@ -335,6 +335,24 @@ def libvmaf_options(func: F) -> F:
     return func
 
 
+def _pool_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+    from vmafkit.cli._common import split_list
+
+    return tuple(split_list(value))
+
+
+def pool_option(func: F) -> F:
+    """`--pool LIST`: how the clip's per-frame VMAF is pooled (`media.pooling`)."""
+    return click.option(
+        "--pool",
+        "pool",
+        default="mean",
+        show_default=True,
+        callback=_pool_list,
+        help="Pool the clip's VMAF these ways: mean, harmonic (libvmaf's), min, pN (N-th percentile, e.g. p5).",
+    )(func)
+
+
 def max_frames_option(func: F) -> F:
     return click.option(
         "--max-frames",

@@ -16,7 +16,7 @@ from typing import Any
 
 from vmafkit.errors import InputError
 from vmafkit.media import ffmpeg as ffm
-from vmafkit.media import libvmaf
+from vmafkit.media import libvmaf, pooling
 from vmafkit.media.libvmaf import CANONICAL6, TARGET, parse_libvmaf_log
 from vmafkit.media.sources import Source, bit_depth_of, describe_source
 
@@ -35,11 +35,13 @@ class PairScore:
     backend: str
     libvmaf_version: str | None
     meta: dict[str, Any] = field(default_factory=dict)
+    pooled: dict[str, float] = field(default_factory=dict)  # the clip's vmaf by each asked pool
 
     def to_json(self) -> dict[str, Any]:
         return {
             "frames": self.frames,
             "mean": self.mean,
+            **({"pooled": {TARGET: self.pooled}} if self.pooled else {}),
             "backend": self.backend,
             "libvmaf_version": self.libvmaf_version,
             **self.meta,
@@ -179,6 +181,7 @@ def score_pair(
     subsample: int = 1,
     scale: str | None = None,
     resolution: tuple[int, int] | None = None,
+    pools: Sequence[str] = pooling.DEFAULT_POOLS,
 ) -> PairScore:
     """Score DIS against REF. Geometry flags apply to raw inputs that lack it in their names.
 
@@ -187,9 +190,11 @@ def score_pair(
     to REF's size with the `scale` filter, or both scaled to `resolution`; anything else is an
     error, never a silently misaligned score. `vmaf_model` (libvmaf.MODELS) gives the score and the
     canonical-6, `metrics` (libvmaf.METRICS) add their columns, and with `subsample` N only frames
-    0, N, 2N, ... are scored, in the same pass.
+    0, N, 2N, ... are scored, in the same pass. `pools` (`media.pooling`) give the clip's vmaf
+    pooled those ways (`.pooled`).
     """
     libvmaf.get_model(vmaf_model)  # refuse a bad name before any work
+    pools = pooling.parse_pools(pools)
     metrics = libvmaf.parse_metrics(metrics)
     libvmaf.check_subsample(subsample)
     ff = ffm.find_ffmpeg(ffmpeg)
@@ -246,4 +251,11 @@ def score_pair(
         "subsample": subsample,
         **geometry.to_json(),
     }
-    return PairScore(frames=frames, mean=clip_means(frames), backend=backend, libvmaf_version=version, meta=meta)
+    return PairScore(
+        frames=frames,
+        mean=clip_means(frames),
+        backend=backend,
+        libvmaf_version=version,
+        meta=meta,
+        pooled=pooling.pooled([f[TARGET] for f in frames], pools),
+    )
