@@ -493,6 +493,8 @@ def build_corpus(
         raise InputError(f"--max-frames must be at least 1, got {max_frames}")
     libvmaf.require_canonical6(vmaf_model, "a corpus")
     metrics = libvmaf.parse_metrics(metrics)
+    if vmaf_bin:
+        libvmaf.check_vmaf_cli_metrics(metrics)
     libvmaf.check_subsample(subsample)
     if resolution is not None:
         check_resolution(resolution)

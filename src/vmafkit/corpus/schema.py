@@ -17,7 +17,7 @@ import numpy as np
 
 from vmafkit.errors import InputError
 from vmafkit.io import iter_json_objects, require_regular_file
-from vmafkit.media.libvmaf import CANONICAL6, DEFAULT_MODEL, METRIC_COLUMNS, TARGET
+from vmafkit.media.libvmaf import CANONICAL6, DEFAULT_MODEL, INFINITE_AS_NULL_COLUMNS, METRIC_COLUMNS, TARGET
 from vmafkit.media.sources import Source
 from vmafkit.validation import CQ_RANGE_OTHER, DIMENSION_MAX, FPS_MAX
 
@@ -204,7 +204,7 @@ def validate_row(row: Any, where: str) -> dict[str, Any]:
         if key in row and (not isinstance(row[key], str) or not row[key].strip()):
             raise InputError(f"{where}: {key} must be a non-empty string when present, got {_show(row[key])}")
     for key in METRIC_COLUMNS:
-        if key in row:
+        if key in row and not (row[key] is None and key in INFINITE_AS_NULL_COLUMNS):
             _number(row, key, where)
     _in_range(row, TARGET, where, *VMAF_RANGE)
     for key in CANONICAL6:

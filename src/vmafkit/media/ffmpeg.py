@@ -394,7 +394,24 @@ def score_argv(ff: Ffmpeg, job: ScoreJob, log_path: Path) -> list[str]:
     )
     dis, ref = chain("0:v:0", job.dis_crop, job.dis_scale, "dis"), chain("1:v:0", job.ref_crop, job.ref_scale, "ref")
     inputs = [*job.distorted.args(), *job.reference.args()]
-    return [*_quiet(ff.path), *inputs, "-filter_complex", ";".join([dis, ref, vmaf]), "-f", "null", "-"]
+    if not libvmaf.filter_metrics(job.metrics):
+        return [*_quiet(ff.path), *inputs, "-filter_complex", ";".join([dis, ref, vmaf]), "-f", "null", "-"]
+    # XPSNR (ffmpeg's own filter) on the same decoded, cropped, scaled and converted frames
+    graph = [
+        dis.replace("[dis]", "[dis_all]"),
+        ref.replace("[ref]", "[ref_all]"),
+        "[dis_all]split[dis][dis_x]",
+        "[ref_all]split[ref][ref_x]",
+        vmaf + "[scored]",
+        f"[dis_x][ref_x]xpsnr=stats_file={_filter_escape(xpsnr_stats_path(log_path))}:shortest=1[xpsnr]",
+    ]
+    outputs = ["-map", "[scored]", "-f", "null", "-", "-map", "[xpsnr]", "-f", "null", "-"]
+    return [*_quiet(ff.path), *inputs, "-filter_complex", ";".join(graph), *outputs]
+
+
+def xpsnr_stats_path(log_path: Path) -> Path:
+    """Where `score_argv` has ffmpeg's xpsnr filter write its per-frame stats: beside the libvmaf log."""
+    return log_path.with_name(log_path.stem + ".xpsnr.txt")
 
 
 def libvmaf_options(
@@ -406,6 +423,7 @@ def libvmaf_options(
     graph's parser, one for the option parser); measured: a single backslash is read as a
     second filter option ("Error applying option 'enable_transform'")."""
     options = ["model=" + "\\\\:".join(libvmaf.model_spec(vmaf_model, encode))]
+    metrics = libvmaf.libvmaf_metrics(metrics)
     if metrics:
         options.append("feature=" + "|".join(f"name={libvmaf.METRICS[name].feature}" for name in metrics))
     if subsample != 1:

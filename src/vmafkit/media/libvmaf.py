@@ -137,15 +137,17 @@ MODELS: dict[str, VmafModel] = {
 
 @dataclass(frozen=True)
 class Metric:
-    """One `--metrics` choice: a libvmaf feature extractor computed in the same pass as VMAF."""
+    """One `--metrics` choice: a libvmaf feature extractor computed in the same pass as VMAF, or
+    an ffmpeg filter run on the same decoded frames beside libvmaf (`ffmpeg_filter`: XPSNR)."""
 
     name: str  # what --metrics takes
-    feature: str  # libvmaf's feature extractor
+    feature: str  # libvmaf's feature extractor ("" for an ffmpeg filter)
     columns: tuple[str, ...]  # what it writes per frame: libvmaf's own log names, kept as the columns
     about: str
     # The smallest frames it scores (libvmaf fails "problem during vmaf_read_pictures" below them):
     min_both_sides: int = 0  # each side at least this
     min_larger_side: int = 0  # the larger side at least this
+    ffmpeg_filter: str | None = None  # computed by this ffmpeg filter, not by libvmaf
 
 
 METRICS: dict[str, Metric] = {
@@ -164,9 +166,14 @@ METRICS: dict[str, Metric] = {
         # Measured: 216x100 and 100x216 work, 215x215 fails (libvmaf's CAMBI_MIN_WIDTH_HEIGHT).
         Metric("cambi", "cambi", ("cambi",), "CAMBI banding (0 = none; higher is worse)", min_larger_side=216),
         Metric("ciede", "ciede", ("ciede2000",), "CIEDE2000 colour difference"),
+        # ffmpeg's xpsnr filter (ITU-T's extended perceptually weighted PSNR), on the same frames
+        Metric("xpsnr", "", ("xpsnr_y", "xpsnr_u", "xpsnr_v"), "XPSNR of Y, U and V (dB)", ffmpeg_filter="xpsnr"),
     )
 }
 METRIC_COLUMNS = tuple(column for metric in METRICS.values() for column in metric.columns)
+# XPSNR of a plane identical to the reference's is infinite; JSON has no infinity, so it is written
+# null (and read back as null) in these columns only.
+INFINITE_AS_NULL_COLUMNS = METRICS["xpsnr"].columns
 
 
 def get_model(name: str) -> VmafModel:
@@ -192,6 +199,46 @@ def parse_metrics(names: str | Iterable[str] | None) -> tuple[str, ...]:
         if item not in chosen:
             chosen.append(item)
     return tuple(chosen)
+
+
+def libvmaf_metrics(metrics: Iterable[str]) -> tuple[str, ...]:
+    """The metrics libvmaf computes itself (not an ffmpeg filter's), in their order."""
+    return tuple(name for name in metrics if METRICS[name].ffmpeg_filter is None)
+
+
+def filter_metrics(metrics: Iterable[str]) -> tuple[str, ...]:
+    """The metrics an ffmpeg filter computes beside libvmaf (XPSNR), in their order."""
+    return tuple(name for name in metrics if METRICS[name].ffmpeg_filter is not None)
+
+
+def check_vmaf_cli_metrics(metrics: Iterable[str]) -> None:
+    """The standalone `vmaf` CLI runs libvmaf alone: an ffmpeg filter's metric (XPSNR) is refused,
+    before any work, for that back-end."""
+    if filter_metrics(metrics):
+        raise InputError(
+            f"--metrics {', '.join(filter_metrics(metrics))} is ffmpeg's own filter, which the vmaf CLI "
+            "back-end cannot run: score without --vmaf-bin"
+        )
+
+
+def parse_xpsnr_stats(text: str, where: str) -> dict[int, dict[str, float]]:
+    """ffmpeg's xpsnr stats file (`n:    1  XPSNR y: 43.6692  XPSNR u: 52.1385  XPSNR v: 53.1321`,
+    n counted from 1) -> {frame_index: {xpsnr_y, xpsnr_u, xpsnr_v}}. A frame identical in a plane
+    reads `inf` there, kept as infinity. The closing `XPSNR average, N frames ...` line is the
+    filter's own summary over every frame it saw, not only the scored ones: left out."""
+    frames: dict[int, dict[str, float]] = {}
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        words = line.replace(":", " ").split()
+        if not words or line.startswith("XPSNR average"):
+            continue
+        try:
+            if words[0] != "n" or words[2::3] != ["XPSNR"] * 3 or words[3::3] != ["y", "u", "v"]:
+                raise ValueError
+            n = int(words[1])
+            frames[n - 1] = {f"xpsnr_{p}": float(v) for p, v in zip("yuv", words[4::3])}
+        except (ValueError, IndexError):
+            raise InputError(f"unreadable xpsnr stats line {lineno}: {line[:80]!r}", path=where) from None
+    return frames
 
 
 def metric_columns(metrics: Iterable[str]) -> tuple[str, ...]:
@@ -311,7 +358,7 @@ def parse_libvmaf_log(
     entries = data.get("frames", [])
     first = entries[0].get("metrics", {}) if entries and isinstance(entries[0], dict) else {}
     names = _log_names(get_model(vmaf_model), first, where)
-    columns = metric_columns(metrics)
+    columns = metric_columns(libvmaf_metrics(metrics))
     frames = []
     for entry in entries:
         metrics_of_frame = entry.get("metrics", {})

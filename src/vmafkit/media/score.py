@@ -75,7 +75,17 @@ def run_libvmaf(ff: ffm.Ffmpeg, job: ffm.ScoreJob) -> list[dict[str, float]]:
             data = json.loads(log_path.read_text())
         except json.JSONDecodeError:
             raise InputError("libvmaf wrote an unreadable log", path=job.where) from None
-    return parse_libvmaf_log(data, job.where, vmaf_model=job.vmaf_model, metrics=job.metrics)
+        frames = parse_libvmaf_log(data, job.where, vmaf_model=job.vmaf_model, metrics=job.metrics)
+        if libvmaf.filter_metrics(job.metrics):
+            stats_path = ffm.xpsnr_stats_path(log_path)
+            text = stats_path.read_text() if stats_path.is_file() else ""
+            xpsnr = libvmaf.parse_xpsnr_stats(text, job.where)
+            for frame in frames:
+                index = int(frame["frame_index"])
+                if index not in xpsnr:
+                    raise InputError(f"xpsnr gave no value for frame {index}", path=job.where)
+                frame.update(xpsnr[index])
+    return frames
 
 
 @dataclass(frozen=True)
@@ -196,6 +206,8 @@ def score_pair(
     libvmaf.get_model(vmaf_model)  # refuse a bad name before any work
     pools = pooling.parse_pools(pools)
     metrics = libvmaf.parse_metrics(metrics)
+    if vmaf_bin:
+        libvmaf.check_vmaf_cli_metrics(metrics)
     libvmaf.check_subsample(subsample)
     ff = ffm.find_ffmpeg(ffmpeg)
     ref_src = describe_source(ref, ff=ff, width=width, height=height, pix_fmt=pix_fmt, fps=fps)

@@ -35,6 +35,7 @@ def vmaf_cli_argv(
 ) -> list[str]:
     """libvmaf's CLI (3.x) takes the same model, features and subsampling as ffmpeg's filter:
     `--model version=V[:enable_transform=true]`, one `--feature NAME` each, `--subsample N`."""
+    libvmaf.check_vmaf_cli_metrics(metrics)
     argv = [
         vmaf_bin,
         "--reference",

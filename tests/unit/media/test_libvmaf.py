@@ -145,7 +145,7 @@ def test_parse_metrics_keeps_order_drops_repeats_and_names_the_allowed():
     assert libvmaf.parse_metrics(["ciede"]) == ("ciede",)
     with pytest.raises(InputError) as info:
         libvmaf.parse_metrics("psnr,vmaf")
-    assert str(info.value) == "unknown metric 'vmaf'; allowed: psnr, psnr_hvs, ssim, ms_ssim, cambi, ciede"
+    assert str(info.value) == "unknown metric 'vmaf'; allowed: psnr, psnr_hvs, ssim, ms_ssim, cambi, ciede, xpsnr"
 
 
 @pytest.mark.parametrize("frames", [1, 2, 5, 47, 48, 49])
@@ -217,6 +217,46 @@ def test_the_log_is_read_under_the_models_and_metrics_names():
         parse_libvmaf_log(_log((0, neg)), "log")  # read as vmaf_v0.6.1, whose adm2 is not in the log
     with pytest.raises(InputError, match="^log: libvmaf log lacks ciede2000$"):
         parse_libvmaf_log(_log((0, neg)), "log", vmaf_model="vmaf_v0.6.1neg", metrics=("ciede",))
+
+
+# ----------------------------------------------------------------------------- XPSNR (ffmpeg's filter)
+
+
+def test_xpsnr_runs_beside_libvmaf_on_the_same_frames_in_one_process():
+    argv = _score_argv(metrics=("psnr", "xpsnr"))
+    graph = argv[argv.index("-filter_complex") + 1].split(";")
+    assert graph[2:4] == ["[dis_all]split[dis][dis_x]", "[ref_all]split[ref][ref_x]"]
+    assert graph[0].endswith("setpts=N[dis_all]") and graph[1].endswith("setpts=N[ref_all]")
+    # libvmaf computes psnr only; xpsnr is the filter's, into its stats file beside the log
+    assert graph[4].startswith("[dis][ref]libvmaf=model=version=vmaf_v0.6.1:feature=name=psnr:log_fmt=json")
+    assert graph[4].endswith("[scored]")
+    assert graph[5] == "[dis_x][ref_x]xpsnr=stats_file=/tmp/x/vmaf.xpsnr.txt:shortest=1[xpsnr]"
+    assert argv[-10:] == ["-map", "[scored]", "-f", "null", "-", "-map", "[xpsnr]", "-f", "null", "-"]
+
+
+def test_without_xpsnr_the_graph_has_no_split():
+    assert "split" not in _score_argv(metrics=("psnr",))[-5]
+
+
+def test_the_xpsnr_stats_file_is_read_by_frame_from_1():
+    text = (
+        "n:    1  XPSNR y: 43.6692  XPSNR u: 52.1385  XPSNR v: 53.1321\n"
+        "n:    2  XPSNR y: inf  XPSNR u: inf  XPSNR v: 37.3513\n"
+        "\n"
+        "XPSNR average, 2 frames  y: inf  u: inf  v: 45.2417  (minimum: 43.6692)\n"
+    )
+    frames = libvmaf.parse_xpsnr_stats(text, "s.txt")
+    assert frames == {
+        0: {"xpsnr_y": 43.6692, "xpsnr_u": 52.1385, "xpsnr_v": 53.1321},
+        1: {"xpsnr_y": float("inf"), "xpsnr_u": float("inf"), "xpsnr_v": 37.3513},
+    }
+    with pytest.raises(InputError, match=r"^s.txt: unreadable xpsnr stats line 1: 'n: 1 PSNR y: 3'"):
+        libvmaf.parse_xpsnr_stats("n: 1 PSNR y: 3", "s.txt")
+
+
+def test_the_vmaf_cli_back_end_refuses_xpsnr():
+    with pytest.raises(InputError, match="^--metrics xpsnr is ffmpeg's own filter.*score without --vmaf-bin$"):
+        vmaf_cli_argv("vmaf", Path("r.y4m"), Path("d.y4m"), Path("l.json"), metrics=("psnr", "xpsnr"))
 
 
 # ----------------------------------------------------------------------------- VMAF v1
