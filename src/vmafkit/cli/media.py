@@ -115,8 +115,8 @@ def score_cmd(ref, dis, geometry, scoring, max_frames, ffmpeg, vmaf_bin, threads
     json_printed = emit_json(result.to_json(), json_to or (None if csv_printed else STDOUT))
     if not (json_printed or csv_printed):
         written = " and ".join(path for path in (json_to, csv_to) if path)
-        pools = ", ".join(f"{name} {value:.4f}" for name, value in result.pooled.items())
-        click.echo(f"{len(result.frames)} frames; vmaf {pools} -> {written}", err=True)
+        pools = ", ".join(f"{name} vmaf {value:.4f}" for name, value in result.pooled.items())
+        click.echo(f"{len(result.frames)} frames; {pools} -> {written}", err=True)
     return EXIT_OK
 
 

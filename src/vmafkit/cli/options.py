@@ -308,9 +308,17 @@ def libvmaf_options(func: F) -> F:
             default=libvmaf.DEFAULT_MODEL,
             show_default=True,
             metavar="NAME",
-            help=f"libvmaf model, one of {', '.join(libvmaf.MODELS)}: it gives the vmaf score and the "
-            "canonical-6 features (the neg and float models compute other features than vmaf_v0.6.1); "
-            "vmaf_v0.6.1_phone is vmaf_v0.6.1 with libvmaf's phone transform.",
+            help=f"libvmaf model, one of {', '.join(libvmaf.MODELS)}: it gives the vmaf score and its "
+            "features (the v0.6.1 family: the canonical-6, computed otherwise by the neg and float models; "
+            "vmaf_v1.0.16_*: VMAF v1's own, scored at 10 bits); vmaf_v0.6.1_phone is vmaf_v0.6.1 with "
+            "libvmaf's phone transform.",
+        ),
+        click.option(
+            "--hdr-as-sdr",
+            "hdr_as_sdr",
+            is_flag=True,
+            default=False,
+            help="Score clips tagged PQ or HLG (HDR) with these SDR models anyway (refused otherwise).",
         ),
         click.option(
             "--metrics",

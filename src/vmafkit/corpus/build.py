@@ -41,7 +41,7 @@ from vmafkit.media import libvmaf
 from vmafkit.media.encoders import DEFAULT_CQS, DEFAULT_PRESETS, get_adapter, require_working
 from vmafkit.media.options import Scoring
 from vmafkit.media.score import BACKEND_FFMPEG, BACKEND_VMAF_CLI, check_resolution, run_libvmaf
-from vmafkit.media.sources import Source, find_sources
+from vmafkit.media.sources import Source, find_sources, refuse_hdr
 from vmafkit.parallel.executor import make_executor, usable_cores
 
 WORK_PREFIX = ".cell-"
@@ -472,6 +472,7 @@ def build_corpus(
     resolutions: Sequence[int] = (),
     scale: str | None = None,
     resolution: tuple[int, int] | None = None,
+    hdr_as_sdr: bool = False,
 ) -> BuildResult:
     """Encode and score every cell in parallel, then write the corpus atomically (sorted rows).
 
@@ -510,6 +511,7 @@ def build_corpus(
     check_distinct_paths({"a reference clip": [s.path for s in sources]}, {"--out": out})
     for source in sources:
         libvmaf.check_metric_sizes(metrics, *source.even_size, path=source.path)
+        refuse_hdr(source, vmaf_model, hdr_as_sdr)
     cells = plan_cells(sources, encoders, presets, cqs, resolutions=resolutions)
     jobs = jobs or default_jobs(len(cells))
     # Absolute: tasks may run in other processes or on other hosts (Dask), whose cwd is not ours.

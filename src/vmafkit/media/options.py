@@ -48,6 +48,7 @@ class Scoring:
     subsample: int = 1
     scale: str | None = None
     resolution: Sequence[int] | str | None = None
+    hdr_as_sdr: bool = False  # score a clip tagged PQ or HLG with these SDR models anyway
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -78,4 +79,6 @@ class Scoring:
             "subsample": self.subsample,
             "scale": self.scale,
             "resolution": self.size,
+            # only when chosen: a run folder's fingerprint of its scoring stays what it was
+            **({"hdr_as_sdr": True} if self.hdr_as_sdr else {}),
         }

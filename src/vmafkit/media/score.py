@@ -18,7 +18,7 @@ from vmafkit.errors import InputError
 from vmafkit.media import ffmpeg as ffm
 from vmafkit.media import libvmaf, pooling
 from vmafkit.media.libvmaf import CANONICAL6, TARGET, parse_libvmaf_log
-from vmafkit.media.sources import Source, bit_depth_of, describe_source
+from vmafkit.media.sources import Source, bit_depth_of, colour_mismatch_notes, describe_source, refuse_hdr
 
 BACKEND_FFMPEG = "ffmpeg-libvmaf"
 BACKEND_VMAF_CLI = "vmaf-cli"
@@ -192,6 +192,7 @@ def score_pair(
     scale: str | None = None,
     resolution: tuple[int, int] | None = None,
     pools: Sequence[str] = pooling.DEFAULT_POOLS,
+    hdr_as_sdr: bool = False,
 ) -> PairScore:
     """Score DIS against REF. Geometry flags apply to raw inputs that lack it in their names.
 
@@ -201,7 +202,8 @@ def score_pair(
     error, never a silently misaligned score. `vmaf_model` (libvmaf.MODELS) gives the score and the
     canonical-6, `metrics` (libvmaf.METRICS) add their columns, and with `subsample` N only frames
     0, N, 2N, ... are scored, in the same pass. `pools` (`media.pooling`) give the clip's vmaf
-    pooled those ways (`.pooled`).
+    pooled those ways (`.pooled`). A side tagged PQ or HLG is refused unless `hdr_as_sdr`; a range
+    or matrix that differs between the sides is a note.
     """
     libvmaf.get_model(vmaf_model)  # refuse a bad name before any work
     pools = pooling.parse_pools(pools)
@@ -212,6 +214,8 @@ def score_pair(
     ff = ffm.find_ffmpeg(ffmpeg)
     ref_src = describe_source(ref, ff=ff, width=width, height=height, pix_fmt=pix_fmt, fps=fps)
     dis_src = describe_source(dis, ff=ff, width=width, height=height, pix_fmt=pix_fmt, fps=fps)
+    for side in (ref_src, dis_src):
+        refuse_hdr(side, vmaf_model, hdr_as_sdr)
     geometry = pair_geometry(ref_src, dis_src, scale=scale, resolution=resolution, where=dis)
     cropped_from = (ref_src.width, ref_src.height) if geometry.size == ref_src.even_size else None
     ffm.check_scorable_size(*geometry.size, path=ref, source_size=cropped_from)
@@ -261,8 +265,13 @@ def score_pair(
         **({"encode": dataclasses.asdict(encode)} if encode is not None else {}),
         "metrics": list(metrics),
         "subsample": subsample,
+        "colour": {"ref": ref_src.colour.to_json(), "dis": dis_src.colour.to_json()},
+        **({"hdr_as_sdr": True} if hdr_as_sdr else {}),
         **geometry.to_json(),
     }
+    colour_notes = colour_mismatch_notes(ref_src, dis_src)
+    if colour_notes:
+        meta["notes"] = [*meta.get("notes", []), *colour_notes]
     return PairScore(
         frames=frames,
         mean=clip_means(frames),
