@@ -476,10 +476,12 @@ def rd(
     models: PathLike | None = None,
     coverage: float = T.DEFAULT_COVERAGE,
     plots: PathLike | None = None,
+    pool: Sequence[str] = ("mean",),
 ) -> RdAnalysis:
     """Rate-quality curves, BD-rate against `anchor` and the cq that reaches `target` VMAF, as
     `vmafkit rd` (`.to_json()` is its JSON); with `models`, that cq also by the ensemble's
-    prediction and interval; with `plots`, one rate-quality plot per source in that folder."""
+    prediction and interval; with `plots`, one rate-quality plot per source in that folder. `pool`
+    (one name: "mean", "harmonic", "min", "p5", ...) makes each cell's quality from its frames."""
     from vmafkit.io import ensure_output_folder
     from vmafkit.report.figures import write_rd_plots
     from vmafkit.report.rd import analyse_corpus
@@ -488,9 +490,9 @@ def rd(
         raise InputError(f"rd(): target must be in [0, 100], got {target!r}")
     if plots is not None:
         ensure_output_folder(plots, "plots folder")  # before the analysis: a bad folder costs no work
-    analysis = analyse_corpus(corpus, anchor=anchor, target=target, models=models, coverage=coverage)
+    analysis = analyse_corpus(corpus, anchor=anchor, target=target, models=models, coverage=coverage, pool=pool)
     if plots is not None:
-        written = write_rd_plots(analysis.curves, plots)
+        written = write_rd_plots(analysis.curves, plots, pool=analysis.pool)
         analysis = dataclasses.replace(analysis, plot_files=tuple(str(p) for p in written))
     return analysis
 

@@ -16,6 +16,7 @@ from vmafkit.cli.options import (
     emit_csv,
     emit_json,
     json_option,
+    pool_option,
 )
 from vmafkit.errors import EXIT_OK
 
@@ -61,10 +62,11 @@ def report_cmd(out_dir, corpus):
     "prediction and its calibrated interval.",
 )
 @coverage_option("With --models: the interval's coverage.")
+@pool_option
 @json_option
 @csv_option
 @run_command
-def rd_cmd(corpus, anchor, target, plots, models, coverage, json_to, csv_to):
+def rd_cmd(corpus, anchor, target, plots, models, coverage, pool, json_to, csv_to):
     """Rate–quality curves of CORPUS, BD-rate of every encoder against an anchor, and the cq for a VMAF.
 
     A point is one (source, encoder, rung, cq) cell: kbit/s from enc_bytes and the duration, and the
@@ -84,7 +86,7 @@ def rd_cmd(corpus, anchor, target, plots, models, coverage, json_to, csv_to):
         {"--plots": plots},
     )
 
-    analysis = api.rd(corpus, anchor=anchor, target=target, models=models, coverage=coverage, plots=plots)
+    analysis = api.rd(corpus, anchor=anchor, target=target, models=models, coverage=coverage, plots=plots, pool=pool)
     for note in analysis.model_notes:
         click.echo(f"vmafkit: note: {note}", err=True)
     for path in analysis.plot_files:

@@ -246,7 +246,7 @@ def scatter_figure(held: HeldOut, folds: Sequence[str]) -> str:
     return png(fig, "predicted vs VMAF per held-out source")
 
 
-def draw_rate_quality(ax, curves: Mapping[tuple[str, str], Sequence[RatePoint]], src: str) -> None:
+def draw_rate_quality(ax, curves: Mapping[tuple[str, str], Sequence[RatePoint]], src: str, pool: str = "mean") -> None:
     """One source's rate–quality plane: every cell as a marker, the curve BD-rate uses as a line."""
     for k, enc in enumerate(sorted(e for s, e in curves if s == src)):
         points = curves[(src, enc)]
@@ -263,7 +263,7 @@ def draw_rate_quality(ax, curves: Mapping[tuple[str, str], Sequence[RatePoint]],
     ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("rate (kbit/s, log scale)", fontsize=8)
-    ax.set_ylabel("mean VMAF", fontsize=8)
+    ax.set_ylabel("mean VMAF" if pool == "mean" else f"VMAF ({pool} of the frames)", fontsize=8)
     ax.set_title(short_text(src, 48), fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.tick_params(labelsize=7)
@@ -303,8 +303,11 @@ def rd_plot_names(sources: Sequence[str]) -> dict[str, str]:
     }
 
 
-def write_rd_plots(curves: Mapping[tuple[str, str], Sequence[RatePoint]], folder: str | Path) -> list[Path]:
-    """One PNG file per source in `folder` (`vmafkit rd --plots`), each written atomically."""
+def write_rd_plots(
+    curves: Mapping[tuple[str, str], Sequence[RatePoint]], folder: str | Path, *, pool: str = "mean"
+) -> list[Path]:
+    """One PNG file per source in `folder` (`vmafkit rd --plots`), each written atomically; the
+    quality axis says the `pool` the curves were made with."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     folder = ensure_output_folder(folder, "plots folder")
@@ -315,7 +318,7 @@ def write_rd_plots(curves: Mapping[tuple[str, str], Sequence[RatePoint]], folder
         fig = figure(6.4, 4.2)
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
-        draw_rate_quality(ax, curves, src)
+        draw_rate_quality(ax, curves, src, pool)
         ax.legend(fontsize=8)
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})

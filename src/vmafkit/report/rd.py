@@ -4,7 +4,8 @@ A corpus is a rate–quality grid: every (source, encoder, preset, rung, cq) cel
 size (`enc_bytes`, the whole file, container included) and per-frame VMAF. One cell is one point:
 
 - rate: `enc_bytes * 8 / 1000 / duration` kbit/s, duration = (last frame_index + 1) / fps;
-- quality: the mean VMAF of the cell's frames.
+- quality: the VMAF of the cell's frames pooled by their mean, or by the pool asked for (`--pool`: harmonic,
+  min, a low percentile: `media.pooling`); one pool a run.
 
 A curve is the points of one (source, encoder) — with the preset in the name when an encoder was
 run with several — across every rung. With one rung, BD-rate uses the curve's points as the
@@ -37,6 +38,7 @@ from scipy.interpolate import PchipInterpolator
 
 from vmafkit.corpus.schema import read_rows
 from vmafkit.errors import InputError
+from vmafkit.media import pooling
 from vmafkit.thresholds import RD_BOOTSTRAP
 
 BOOTSTRAP_SEED = 0
@@ -150,8 +152,11 @@ def _curve_name(encoder: str, preset: str, presets: Mapping[str, set[str]]) -> s
     return encoder if len(presets[encoder]) == 1 else f"{encoder}/{preset}"
 
 
-def curve_points(rows: Iterable[Mapping], *, where: str = "corpus") -> dict[tuple[str, str], list[RatePoint]]:
-    """Group validated corpus rows into cells and cells into curves keyed by (src, encoder)."""
+def curve_points(
+    rows: Iterable[Mapping], *, where: str = "corpus", pool: str = "mean"
+) -> dict[tuple[str, str], list[RatePoint]]:
+    """Group validated corpus rows into cells and cells into curves keyed by (src, encoder); a
+    cell's quality is its frames' VMAF pooled by `pool` (`media.pooling`: mean, harmonic, ...)."""
     cells, presets = _cells(rows, where)
     curves: dict[tuple[str, str], list[RatePoint]] = defaultdict(list)
     for (src, encoder, preset, width, height, cq), cell in sorted(cells.items()):
@@ -176,7 +181,7 @@ def curve_points(rows: Iterable[Mapping], *, where: str = "corpus") -> dict[tupl
         curves[(src, _curve_name(encoder, preset, presets))].append(
             RatePoint(
                 rate_kbps=size * 8 / 1000 / duration,
-                vmaf=sum(float(r["vmaf"]) for r in cell) / len(cell),
+                vmaf=pooling.pool([float(r["vmaf"]) for r in cell], pool),
                 cq=cq,
                 width=width,
                 height=height,
@@ -447,6 +452,7 @@ class RdAnalysis:
     models: str | None = None
     model_notes: tuple[str, ...] = ()  # what predict notes about MODELS (smoke registry, ...)
     plot_files: tuple[str, ...] = ()  # the plots written (`vmafkit.rd(plots=...)`)
+    pool: str = "mean"  # how a cell's frames make its quality (`media.pooling`)
 
     def to_json(self) -> dict:
         curves = []
@@ -474,6 +480,7 @@ class RdAnalysis:
         return {
             "corpus": self.corpus,
             "anchor": self.anchor,
+            "pool": self.pool,
             "bd_rate": [
                 {
                     "src": r.src,
@@ -527,7 +534,7 @@ class RdAnalysis:
         }
 
 
-CSV_COLUMNS = ("src", "encoder", "anchor", "bd_rate_pct", "reason", "vmaf_low", "vmaf_high", "basis")
+CSV_COLUMNS = ("src", "encoder", "anchor", "bd_rate_pct", "reason", "vmaf_low", "vmaf_high", "basis", "pool")
 
 
 def csv_rows(analysis: RdAnalysis) -> list[dict]:
@@ -542,6 +549,7 @@ def csv_rows(analysis: RdAnalysis) -> list[dict]:
             "vmaf_low": None if r.overlap is None else r.overlap[0],
             "vmaf_high": None if r.overlap is None else r.overlap[1],
             "basis": r.basis,
+            "pool": analysis.pool,
         }
         for r in analysis.bd
     ]
@@ -554,13 +562,21 @@ def analyse_corpus(
     target: float = 95.0,
     models: str | Path | None = None,
     coverage: float = CONFIDENCE,
+    pool: str | Sequence[str] = "mean",
 ) -> RdAnalysis:
     """Read a corpus file and run the whole rate–quality analysis on it; with `models` (a models
-    folder), "the cq for the target" also by the ensemble's prediction and its interval."""
+    folder), "the cq for the target" also by the ensemble's prediction and its interval. `pool`
+    (one of `media.pooling`'s) makes each cell's quality from its frames."""
+    (pool,) = _one_pool(pool)
+    if models is not None and pool != "mean":
+        raise InputError(
+            f"--models compares with the ensemble's clip prediction, a mean over frames; --pool {pool} "
+            "has no prediction to compare with: leave --pool at mean with --models"
+        )
     rows = read_rows(corpus)
     if not rows:
         raise InputError("has no rows", path=corpus)
-    curves = curve_points(rows, where=str(corpus))
+    curves = curve_points(rows, where=str(corpus), pool=pool)
     encoders = sorted({enc for _, enc in curves})
     anchor = anchor or encoders[0]
     bd = bd_rates(curves, anchor, source_groups(rows, where=str(corpus)))
@@ -576,7 +592,16 @@ def analyse_corpus(
         cq_rows=cq_for_target(curves, target, predicted),
         models=None if models is None else str(models),
         model_notes=tuple(notes),
+        pool=pool,
     )
+
+
+def _one_pool(pool: str | Sequence[str]) -> tuple[str]:
+    """rd draws one set of curves per run: exactly one pool."""
+    pools = pooling.parse_pools(pool)
+    if len(pools) != 1:
+        raise InputError(f"rd takes one pool a run (one set of curves), got {', '.join(pools)}")
+    return (pools[0],)
 
 
 def _model_text(row: CqForTarget) -> str:
@@ -593,7 +618,8 @@ def _model_text(row: CqForTarget) -> str:
 
 def format_table(analysis: RdAnalysis) -> str:
     """The plain-text report `vmafkit rd` prints."""
-    lines = [f"BD-rate against {analysis.anchor} (negative: fewer bits for the same VMAF)", ""]
+    quality = "VMAF" if analysis.pool == "mean" else f"VMAF (each clip's {analysis.pool})"
+    lines = [f"BD-rate against {analysis.anchor} (negative: fewer bits for the same {quality})", ""]
     width = max([len(src) for src, _ in analysis.curves] + [6])
     for r in analysis.bd:
         value = f"{r.pct:+8.2f} %" if r.pct is not None else f"    none   ({r.reason})"
@@ -611,7 +637,7 @@ def format_table(analysis: RdAnalysis) -> str:
             else f", {CONFIDENCE:.0%} bootstrap interval over groups [{s.interval[0]:+.2f}, {s.interval[1]:+.2f}]"
         )
         lines.append(f"  {s.encoder}: mean {s.mean_pct:+.2f} % ({s.counted}){interval}")
-    lines += ["", f"cq that reaches VMAF {analysis.target:g}", ""]
+    lines += ["", f"cq that reaches {quality} {analysis.target:g}", ""]
     if analysis.models is not None:
         lines[-1:-1] = [f"  (libvmaf's VMAF, then the model in {analysis.models}: its prediction [interval])"]
     for row in analysis.cq_rows:

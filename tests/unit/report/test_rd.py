@@ -825,6 +825,7 @@ def test_csv_rows_have_the_columns_in_order_and_the_overlap_split():
             "vmaf_low": 30.0,
             "vmaf_high": 60.0,
             "basis": "hull",
+            "pool": "mean",
         },
         {
             "src": "b",
@@ -835,6 +836,7 @@ def test_csv_rows_have_the_columns_in_order_and_the_overlap_split():
             "vmaf_low": None,
             "vmaf_high": None,
             "basis": "points",
+            "pool": "mean",
         },
     ]
 
@@ -893,3 +895,47 @@ def test_rd_models_refuses_an_ensemble_of_subjective_scores(monkeypatch):
     monkeypatch.setattr(handle, "load", lambda models, **_: Subjective())
     with pytest.raises(InputError, match="predicts subjective scores; rd --models needs one trained on VMAF"):
         model_predictions(_cell_rows(), "MODELS", coverage=0.5)
+
+
+# ----------------------------------------------------------------------------- --pool
+
+
+def test_a_cells_quality_is_its_frames_pooled_as_asked():
+    # 4 frames at 25 fps, 2000 bytes: 100 kbit/s; frames 90, 90, 90, 30 (one collapse)
+    rows = _rows("a", "libx264", 23, 2000, [90, 90, 90, 30])
+    by = {pool: curve_points(rows, pool=pool)[("a", "libx264")][0].vmaf for pool in ("mean", "min", "harmonic", "p50")}
+    assert by["mean"] == pytest.approx(75.0)
+    assert by["min"] == pytest.approx(30.0)
+    # libvmaf's harmonic mean: 1 / mean(1/91, 1/91, 1/91, 1/31) - 1
+    assert by["harmonic"] == pytest.approx(1 / ((3 / 91 + 1 / 31) / 4) - 1)
+    assert by["p50"] == pytest.approx(90.0)  # h = 3 * 0.5 = 1.5 between the 2nd and 3rd sorted (90, 90)
+
+
+def test_bd_rate_by_a_low_pool_sees_the_dips_the_mean_hides():
+    """libx265 halves the bytes at the same mean VMAF, but each of its cells has one frame 30 points
+    down: by the mean it saves 50 %; by each cell's minimum (40..60) its curve lies wholly below
+    the anchor's (70..90), so there is no BD-rate to give, and the reason says why."""
+    rows = []
+    for cq, size, vmaf in ((20, 4000, 90.0), (30, 2000, 80.0), (40, 1000, 70.0)):
+        rows += _rows("a", "libx264", cq, size, [vmaf] * 4)
+        rows += _rows("a", "libx265", cq, size // 2, [vmaf + 10, vmaf + 10, vmaf + 10, vmaf - 30])
+    (by_mean,) = bd_rates(curve_points(rows), "libx264", {"a": "a"})
+    (by_min,) = bd_rates(curve_points(rows, pool="min"), "libx264", {"a": "a"})
+    assert by_mean.pct == pytest.approx(-50.0, abs=1e-9)
+    assert by_min.pct is None and "overlap" in (by_min.reason or "")
+
+
+def test_rd_takes_one_pool_and_none_but_mean_with_models(tmp_path):
+    corpus = _half_rate_corpus(tmp_path)
+    assert analyse_corpus(corpus, pool="harmonic").to_json()["pool"] == "harmonic"
+    table = format_table(analyse_corpus(corpus, pool="harmonic"))
+    assert (
+        table.splitlines()[0]
+        == "BD-rate against libx264 (negative: fewer bits for the same VMAF (each clip's harmonic))"
+    )
+    with pytest.raises(InputError, match="^rd takes one pool a run .*got mean, min$"):
+        analyse_corpus(corpus, pool=("mean", "min"))
+    with pytest.raises(InputError, match="^--models compares with the ensemble's clip prediction"):
+        analyse_corpus(corpus, pool="min", models=tmp_path)
+    with pytest.raises(InputError, match="unknown pool 'median'"):
+        analyse_corpus(corpus, pool="median")
