@@ -158,3 +158,39 @@ def test_a_corpus_and_predict_refuse_a_v1_model_naming_why(tmp_path, pair):
     with pytest.raises(InputError, match=r"a corpus needs v0.6.1's canonical-6.*vmaf-v1.0.16"):
         build_corpus(refs, ["libx264"], [30], tmp_path / "c.jsonl", vmaf_model="vmaf_v1.0.16_3d0h", progress=False)
     assert not (tmp_path / "c.jsonl").exists()
+
+
+def test_a_144p_rung_upscaled_tells_cambi_its_depth_only_and_says_so(pair):
+    """libvmaf's CAMBI refuses an encode size below 216x150 (the whole run fails with it): vmafkit
+    tells it the bit depth alone, equal to libvmaf run that way by hand, and a note says so."""
+    tmp, _, _ = pair
+    rung = encode(tmp, "rung144.mp4", "-vf", "scale=256:144", "-c:v", "libx264", "-crf", "30", "-preset", "veryfast")
+    model = "vmaf_v1.0.16_3d0h"
+    result = score_pair(media(REF), rung, vmaf_model=model, max_frames=FRAMES, scale="bicubic")
+    log = tmp / "oracle-144.json"
+    graph = (
+        f"[0:v]scale=1280:720:flags=bicubic,format=yuv420p10le[d];[1:v]trim=end_frame={FRAMES},format=yuv420p10le[r];"
+        f"[d][r]libvmaf=model=version={model}\\\\:cambi.enc_bitdepth=8:log_fmt=json:log_path={log}:shortest=1"
+    )
+    argv = [find_ffmpeg().path, "-nostdin", "-loglevel", "error", "-i", rung, "-i", media(REF)]
+    subprocess.run([*map(str, argv), "-lavfi", graph, "-f", "null", "-"], check=True, capture_output=True)
+    by_hand = {f["frameNum"]: f["metrics"] for f in json.loads(log.read_text())["frames"]}
+    names = logged_names(model, 0, 0, 8)
+    names["cambi_hrs"] = "cambi_hrs_1080_cmxv_17_vlt_0.06_encbd_8"
+    _assert_equal_to_the_log(result, by_hand, names)
+    assert result.meta["encode"] == {"width": None, "height": None, "bit_depth": 8}
+    assert any("encoded at 256x144, below the 216x150" in note for note in result.meta["notes"])
+
+
+def test_a_12_bit_pair_is_scored_at_10_bits_like_any_other(tmp_path):
+    ref12, dis12 = tmp_path / "ref12.y4m", tmp_path / "dis12.y4m"
+    ff = find_ffmpeg().path
+    base = [ff, "-nostdin", "-loglevel", "error", "-y", "-i", str(media(REF)), "-frames:v", str(FRAMES)]
+    subprocess.run([*base, "-pix_fmt", "yuv420p12le", "-strict", "-1", str(ref12)], check=True)
+    subprocess.run(
+        [*base, "-vf", "gblur=sigma=1.5", "-pix_fmt", "yuv420p12le", "-strict", "-1", str(dis12)], check=True
+    )
+    result = score_pair(ref12, dis12, vmaf_model="vmaf_v1.0.16_3d0h")
+    log = oracle(tmp_path, dis12, ref12, "vmaf_v1.0.16_3d0h", "", (1280, 720, 12))
+    _assert_equal_to_the_log(result, log, logged_names("vmaf_v1.0.16_3d0h", 1280, 720, 12))
+    assert result.meta["pix_fmt"] == "yuv420p10le" and result.meta["encode"]["bit_depth"] == 12

@@ -113,10 +113,12 @@ def score_cmd(ref, dis, geometry, scoring, max_frames, ffmpeg, vmaf_bin, threads
         click.echo(f"vmafkit: note: {note}", err=True)
     csv_printed = emit_csv(frame_columns(scoring.metrics, result.meta["vmaf_model"]), result.frames, csv_to)
     json_printed = emit_json(result.to_json(), json_to or (None if csv_printed else STDOUT))
+    pools = ", ".join(f"{name} vmaf {value:.4f}" for name, value in result.pooled.items())
     if not (json_printed or csv_printed):
         written = " and ".join(path for path in (json_to, csv_to) if path)
-        pools = ", ".join(f"{name} vmaf {value:.4f}" for name, value in result.pooled.items())
         click.echo(f"{len(result.frames)} frames; {pools} -> {written}", err=True)
+    elif csv_printed and not json_to:  # the CSV holds frames only: the pools would be lost
+        click.echo(f"vmafkit: {len(result.frames)} frames; {pools}", err=True)
     return EXIT_OK
 
 

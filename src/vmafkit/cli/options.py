@@ -310,8 +310,8 @@ def libvmaf_options(func: F) -> F:
             metavar="NAME",
             help=f"libvmaf model, one of {', '.join(libvmaf.MODELS)}: it gives the vmaf score and its "
             "features (the v0.6.1 family: the canonical-6, computed otherwise by the neg and float models; "
-            "vmaf_v1.0.16_*: VMAF v1's own, scored at 10 bits); vmaf_v0.6.1_phone is vmaf_v0.6.1 with "
-            "libvmaf's phone transform.",
+            "vmaf_v1.0.16_*: VMAF v1's own, scored at 10 bits, on frames of at least 320x180, 480x270 for "
+            "5d0h, 640x360 for 3d0h_2160); vmaf_v0.6.1_phone is vmaf_v0.6.1 with libvmaf's phone transform.",
         ),
         click.option(
             "--hdr-as-sdr",
@@ -344,9 +344,12 @@ def libvmaf_options(func: F) -> F:
 
 
 def _pool_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
-    from vmafkit.cli._common import split_list
+    from vmafkit.media.pooling import parse_pools
 
-    return tuple(split_list(value))
+    try:
+        return parse_pools(value)
+    except InputError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
 
 
 def pool_option(func: F) -> F:
@@ -357,7 +360,9 @@ def pool_option(func: F) -> F:
         default="mean",
         show_default=True,
         callback=_pool_list,
-        help="Pool the clip's VMAF these ways: mean, harmonic (libvmaf's), min, pN (N-th percentile, e.g. p5).",
+        metavar="LIST",
+        help="Comma-separated: pool each clip's VMAF these ways: mean, harmonic (libvmaf's), min, pN (the N-th "
+        "percentile of the frames, N from 1 to 99, e.g. p5).",
     )(func)
 
 

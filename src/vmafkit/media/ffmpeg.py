@@ -241,12 +241,13 @@ def scoring_pix_fmt(pix_fmt: str, bit_depth: int | None = None) -> str:
     """The pixel format both sides are compared in; with `bit_depth` 10 (a v1 model), its 10-bit
     form whatever the source's depth."""
     pix_fmt = FULL_RANGE_ALIASES.get(pix_fmt, pix_fmt)
-    if pix_fmt not in LIBVMAF_PIX_FMTS:
-        deep = bool(re.search(r"(1[0-6])(le|be)$", pix_fmt)) or pix_fmt.startswith("p01")
-        pix_fmt = "yuv420p10le" if deep else "yuv420p"
-    if bit_depth == 10 and not pix_fmt.endswith("10le"):
-        pix_fmt += "10le"
-    return pix_fmt
+    if bit_depth == 10:
+        layout = re.match(r"yuv4[024]{2}p", pix_fmt)
+        return f"{layout.group(0) if layout else 'yuv420p'}10le"
+    if pix_fmt in LIBVMAF_PIX_FMTS:
+        return pix_fmt
+    deep = bool(re.search(r"(1[0-6])(le|be)$", pix_fmt)) or pix_fmt.startswith("p01")
+    return "yuv420p10le" if deep else "yuv420p"
 
 
 def crop_filter(width: int, height: int, crop_w: int, crop_h: int) -> list[str]:

@@ -279,14 +279,27 @@ def check_metric_sizes(metrics: Iterable[str], width: int, height: int, *, path:
             )
 
 
+# The smallest encode size libvmaf's CAMBI takes as `enc_width`/`enc_height` (measured: 216x150
+# works; 215x150, 216x149 and every portrait size tried, 150x216 among them, fail the whole run).
+CAMBI_ENCODE_MIN = (216, 150)
+
+
 @dataclass(frozen=True)
 class EncodeSide:
     """What the distorted clip was encoded at, before any rescaling for scoring: v1's CAMBI is told
-    it (`cambi.enc_width`, `enc_height`, `enc_bitdepth`)."""
+    it (`cambi.enc_width`, `enc_height`, `enc_bitdepth`); width and height are None for an encode
+    smaller than CAMBI_ENCODE_MIN, which CAMBI refuses to be told (it then judges the frames at the
+    scored size, told the bit depth alone)."""
 
-    width: int
-    height: int
+    width: int | None
+    height: int | None
     bit_depth: int
+
+    @classmethod
+    def of(cls, width: int, height: int, bit_depth: int) -> EncodeSide:
+        if width >= CAMBI_ENCODE_MIN[0] and height >= CAMBI_ENCODE_MIN[1]:
+            return cls(width, height, bit_depth)
+        return cls(None, None, bit_depth)
 
 
 def require_canonical6(vmaf_model: str, what: str) -> VmafModel:
@@ -326,11 +339,9 @@ def model_spec(vmaf_model: str, encode: EncodeSide | None = None) -> list[str]:
     if model.transform:
         words.append("enable_transform=true")
     if model.is_v1 and encode is not None:
-        words += [
-            f"cambi.enc_width={encode.width}",
-            f"cambi.enc_height={encode.height}",
-            f"cambi.enc_bitdepth={encode.bit_depth}",
-        ]
+        if encode.width is not None and encode.height is not None:
+            words += [f"cambi.enc_width={encode.width}", f"cambi.enc_height={encode.height}"]
+        words.append(f"cambi.enc_bitdepth={encode.bit_depth}")
     return words
 
 
@@ -348,28 +359,52 @@ def _log_names(model: VmafModel, first_frame: dict[str, Any], where: str) -> lis
 
 
 def parse_libvmaf_log(
-    data: dict[str, Any], where: str, *, vmaf_model: str = DEFAULT_MODEL, metrics: Sequence[str] = ()
+    data: Any, where: str, *, vmaf_model: str = DEFAULT_MODEL, metrics: Sequence[str] = ()
 ) -> list[dict[str, float]]:
     """libvmaf's JSON log -> [{frame_index, vmaf, <the model's feature set>, metric columns}] in
     frame order.
 
     The feature set's columns are read under the names `vmaf_model` gives them (`MODELS`; a v1
-    model's by their prefix), the metrics under their own columns (`METRICS`)."""
-    entries = data.get("frames", [])
-    first = entries[0].get("metrics", {}) if entries and isinstance(entries[0], dict) else {}
-    names = _log_names(get_model(vmaf_model), first, where)
+    model's by their prefix), the metrics under their own columns (`METRICS`). A log of another
+    shape (a back-end's `vmaf` CLI may be anything), a value that is not a finite number (vmaf,
+    features; a metric may be infinite, as PSNR of identical frames) or a frame twice is one
+    InputError naming `where`."""
+    entries = data.get("frames") if isinstance(data, dict) else None
+    if not isinstance(entries, list) or not all(
+        isinstance(e, dict) and isinstance(e.get("metrics"), dict) for e in entries
+    ):
+        raise InputError("libvmaf log is not {frames: [{frameNum, metrics: {...}}, ...]}", path=where)
+    names = _log_names(get_model(vmaf_model), entries[0]["metrics"] if entries else {}, where)
     columns = metric_columns(libvmaf_metrics(metrics))
     frames = []
+    seen: set[int] = set()
     for entry in entries:
-        metrics_of_frame = entry.get("metrics", {})
+        values = entry["metrics"]
         try:
-            row = {"frame_index": int(entry["frameNum"]), TARGET: float(metrics_of_frame["vmaf"])}
+            index = entry["frameNum"]
+            if isinstance(index, bool) or not isinstance(index, int) or index < 0 or index in seen:
+                raise InputError(f"libvmaf log has frameNum {index!r} twice or not a frame number", path=where)
+            seen.add(index)
+            row = {"frame_index": index, TARGET: _finite(values[TARGET], TARGET, where)}
             for ours, theirs in names:
-                row[ours] = float(metrics_of_frame[theirs])
+                row[ours] = _finite(values[theirs], theirs, where)
             for column in columns:
-                row[column] = float(metrics_of_frame[column])
+                row[column] = _number(values[column], column, where)
         except KeyError as exc:
             raise InputError(f"libvmaf log lacks {exc.args[0]}", path=where) from None
         frames.append(row)
     frames.sort(key=lambda r: r["frame_index"])
     return frames
+
+
+def _number(value: Any, name: str, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise InputError(f"libvmaf log's {name} is {value!r}, not a number", path=where)
+    return float(value)
+
+
+def _finite(value: Any, name: str, where: str) -> float:
+    number = _number(value, name, where)
+    if not math.isfinite(number):
+        raise InputError(f"libvmaf log's {name} is {value!r}, not a finite number", path=where)
+    return number

@@ -227,7 +227,9 @@ def score_pair(
         raise InputError(f"has {n_dis} frames but the reference has {n_ref}", path=dis)
     model = libvmaf.get_model(vmaf_model)
     compare_fmt = ffm.scoring_pix_fmt(ref_src.pix_fmt, model.bit_depth)
-    encode = libvmaf.EncodeSide(dis_src.width, dis_src.height, bit_depth_of(dis_src.pix_fmt)) if model.is_v1 else None
+    encode = (
+        libvmaf.EncodeSide.of(dis_src.width, dis_src.height, bit_depth_of(dis_src.pix_fmt)) if model.is_v1 else None
+    )
     # the same pair, the same options: both back-ends give the same numbers
     job = ffm.ScoreJob(
         dis_src.input_spec, ref_src.input_spec, compare_fmt,
@@ -269,9 +271,16 @@ def score_pair(
         **({"hdr_as_sdr": True} if hdr_as_sdr else {}),
         **geometry.to_json(),
     }
-    colour_notes = colour_mismatch_notes(ref_src, dis_src)
-    if colour_notes:
-        meta["notes"] = [*meta.get("notes", []), *colour_notes]
+    notes = colour_mismatch_notes(ref_src, dis_src)
+    if encode is not None and encode.width is None:
+        least_w, least_h = libvmaf.CAMBI_ENCODE_MIN
+        notes.append(
+            f"the distorted clip was encoded at {dis_src.width}x{dis_src.height}, below the {least_w}x{least_h} "
+            f"libvmaf's CAMBI takes as an encode size: {model.name}'s CAMBI is told the encode's bit depth only "
+            "and judges the frames at the scored size"
+        )
+    if notes:
+        meta["notes"] = [*meta.get("notes", []), *notes]
     return PairScore(
         frames=frames,
         mean=clip_means(frames),

@@ -146,11 +146,11 @@ def refuse_hdr(source: Source, vmaf_model: str, hdr_as_sdr: bool) -> None:
 def effective_range(source: Source) -> str | None:
     """The range ffmpeg converts a YUV source from: its tag, else ffmpeg's default for the pixel
     format (full for the `yuvj*` formats, limited for the other YUV ones); None for RGB or grey."""
+    if not source.pix_fmt.startswith("yuv"):
+        return None
     if source.colour.range:
         return source.colour.range
-    if source.pix_fmt.startswith("yuvj"):
-        return "pc"
-    return "tv" if source.pix_fmt.startswith("yuv") else None
+    return "pc" if source.pix_fmt.startswith("yuvj") else "tv"
 
 
 def colour_mismatch_notes(ref: Source, dis: Source) -> list[str]:
@@ -168,7 +168,7 @@ def colour_mismatch_notes(ref: Source, dis: Source) -> list[str]:
 
         notes.append(
             f"the reference is {said(ref, ref_range)} and the distorted clip {said(dis, dis_range)}: ffmpeg "
-            "converts the full-range side before scoring, which is right only if its tag is"
+            "converts the full-range side before scoring, which is right only if that side's tag is true"
         )
     ref_matrix, dis_matrix = ref.colour.matrix, dis.colour.matrix
     if (
@@ -251,8 +251,15 @@ def _subsampling(pix_fmt: str) -> tuple[bool, bool]:
 
 
 def bit_depth_of(pix_fmt: str) -> int:
-    match = re.search(r"(\d{2})(le|be)$", pix_fmt)
-    return int(match.group(1)) if match else 8
+    """Bits per component: yuv420p10le 10, gbrp16le 16; a packed RGB name counts every component
+    (rgb48be, rgba64le: 16 each) or spells each one's (rgb565le: under 8, read as 8)."""
+    match = re.search(r"(\d+)(le|be)$", pix_fmt)
+    if not match:
+        return 8
+    bits = int(match.group(1))
+    if bits <= 16:
+        return bits
+    return 16 if bits in (48, 64) else 8
 
 
 # The pixel formats vmafkit names itself: raw layouts, y4m colour spaces, the formats libvmaf scores
@@ -506,6 +513,7 @@ class Y4mHeader:
     fps_num: int
     fps_den: int
     pix_fmt: str
+    colour_range: str | None = None  # XCOLORRANGE=FULL / LIMITED, as ffmpeg reads it
 
 
 def parse_y4m_header(header: bytes, path: Path) -> Y4mHeader:
@@ -524,7 +532,10 @@ def parse_y4m_header(header: bytes, path: Path) -> Y4mHeader:
     pix_fmt = Y4M_COLORSPACES.get(colorspace)
     if pix_fmt is None:
         raise InputError(f"y4m colorspace C{colorspace} is not supported", path=path)
-    return Y4mHeader(width, height, num, den, pix_fmt)
+    ranges = {"XCOLORRANGE=FULL": "pc", "XCOLORRANGE=LIMITED": "tv"}
+    tokens = header.decode("ascii", "replace").split()
+    colour_range = next((ranges[token] for token in tokens if token in ranges), None)
+    return Y4mHeader(width, height, num, den, pix_fmt, colour_range)
 
 
 def _describe_y4m(path: Path) -> dict[str, Any]:
@@ -545,6 +556,7 @@ def _describe_y4m(path: Path) -> dict[str, Any]:
         "pix_fmt": pix_fmt,
         "fps": num / den if den else 25.0,
         "frames": frames,
+        "colour": Colour(range=y4m.colour_range),
     }
 
 

@@ -102,3 +102,37 @@ def test_hdr_as_sdr_is_part_of_the_scoring_choice_only_when_chosen():
     assert "hdr_as_sdr" not in Scoring().as_kwargs()
     assert Scoring(hdr_as_sdr=True).as_kwargs()["hdr_as_sdr"] is True
     assert not Scoring(hdr_as_sdr=True).is_default
+
+
+def test_a_y4m_says_its_range_in_xcolorrange(tmp_path):
+    from vmafkit.media.sources import describe_source
+
+    frame = bytes(4 * 4 + 2 * 2 * 2)  # one 4x4 yuv420p frame
+    for token, expected in (("XCOLORRANGE=FULL", "pc"), ("XCOLORRANGE=LIMITED", "tv"), ("XYSCSS=420JPEG", None)):
+        path = tmp_path / f"{expected}.y4m"
+        path.write_bytes(
+            f"YUV4MPEG2 W4 H4 F25:1 Ip A1:1 C420jpeg XYSCSS=420JPEG {token}\n".encode() + b"FRAME\n" + frame
+        )
+        assert describe_source(path).colour.range == expected
+
+
+@pytest.mark.parametrize(
+    "pix_fmt, bits",
+    [
+        ("yuv420p", 8),
+        ("yuv420p10le", 10),
+        ("gbrp16le", 16),
+        ("rgb48be", 16),
+        ("rgba64le", 16),
+        ("rgb565le", 8),
+        ("rgb24", 8),
+    ],
+)
+def test_bit_depth_is_per_component(pix_fmt, bits):
+    from vmafkit.media.sources import bit_depth_of
+
+    assert bit_depth_of(pix_fmt) == bits
+
+
+def test_rgb_is_full_range_by_definition_so_no_range_note():
+    assert colour_mismatch_notes(_source(), _source("rgb48be", Colour("pc"))) == []

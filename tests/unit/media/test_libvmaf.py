@@ -420,3 +420,77 @@ def test_every_libvmaf_choice_is_part_of_the_cell_key():
         )
     }
     assert len(keys) == 9
+
+
+# ----------------------------------------------------------------------------- found by attacking the above
+
+
+@pytest.mark.parametrize(
+    "source, scored",
+    [
+        ("yuv420p12le", "yuv420p10le"),
+        ("yuv444p12le", "yuv444p10le"),
+        ("yuv422p16le", "yuv422p10le"),
+        ("gray", "yuv420p10le"),
+    ],
+)
+def test_any_depth_is_scored_at_the_10_bit_form_of_its_layout_for_v1(source, scored):
+    assert ffm.scoring_pix_fmt(source, 10) == scored
+
+
+def test_an_encode_too_small_for_cambi_is_told_its_depth_only():
+    # measured: libvmaf's CAMBI refuses enc_width < 216 or enc_height < 150 (the whole run fails)
+    assert libvmaf.EncodeSide.of(216, 150, 8) == libvmaf.EncodeSide(216, 150, 8)
+    for width, height in ((256, 144), (215, 150), (150, 216)):
+        small = libvmaf.EncodeSide.of(width, height, 8)
+        assert (small.width, small.height, small.bit_depth) == (None, None, 8)
+    assert libvmaf.model_spec("vmaf_v1.0.16_3d0h", libvmaf.EncodeSide.of(256, 144, 8)) == [
+        "version=vmaf_v1.0.16_3d0h",
+        "cambi.enc_bitdepth=8",
+    ]
+
+
+@pytest.mark.parametrize(
+    "log, said",
+    [
+        ({"frames": "xy"}, "is not {frames:"),
+        ({"frames": [{"frameNum": 0, "metrics": None}]}, "is not {frames:"),
+        ([1, 2], "is not {frames:"),
+        (
+            {"frames": [{"frameNum": 0, "metrics": {**dict.fromkeys(LIBVMAF_NAMES, 0.5), "vmaf": "abc"}}]},
+            "vmaf is 'abc'",
+        ),
+        (
+            {"frames": [{"frameNum": 0, "metrics": {**dict.fromkeys(LIBVMAF_NAMES, 0.5), "vmaf": float("nan")}}]},
+            "vmaf is nan",
+        ),
+        (
+            {"frames": [{"frameNum": 0, "metrics": {**dict.fromkeys(LIBVMAF_NAMES, 0.5), "vmaf": float("inf")}}]},
+            "not a finite",
+        ),
+        (
+            {"frames": [{"frameNum": 0, "metrics": {**dict.fromkeys(LIBVMAF_NAMES, 0.5), "vmaf": 90.0}}] * 2},
+            "frameNum 0 twice",
+        ),
+        (
+            {"frames": [{"frameNum": "0", "metrics": {**dict.fromkeys(LIBVMAF_NAMES, 0.5), "vmaf": 90.0}}]},
+            "frameNum '0'",
+        ),
+    ],
+)
+def test_a_log_of_another_shape_is_one_error_naming_it(log, said):
+    with pytest.raises(InputError) as info:
+        parse_libvmaf_log(log, "vmaf.json")
+    assert str(info.value).startswith("vmaf.json: libvmaf log") and said in str(info.value)
+
+
+def test_an_infinite_metric_is_kept():
+    frame = {
+        **dict.fromkeys(LIBVMAF_NAMES, 0.5),
+        "vmaf": 99.0,
+        "psnr_y": float("inf"),
+        "psnr_cb": 60.0,
+        "psnr_cr": 60.0,
+    }
+    (row,) = parse_libvmaf_log({"frames": [{"frameNum": 0, "metrics": frame}]}, "l", metrics=("psnr",))
+    assert row["psnr_y"] == float("inf")
