@@ -31,7 +31,8 @@ from vmafkit.media import ffmpeg as ffm
 from vmafkit.media.score import score_pair
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "data" / "media"
-CLIPS = ("bikes_640x272_250f.mp4", "cup_640x480_217f.mp4", "bigbuckbunny_1280x720_132f.mp4")
+# at least 640x360: the smallest 16:9 size vmaf_v1.0.16_3d0h_2160 scores (measured)
+CLIPS = ("cup_640x480_217f.mp4", "box_640x480_456f.mp4", "bigbuckbunny_1280x720_132f.mp4")
 WAYS = {
     "v0.6.1": {"vmaf_model": "vmaf_v0.6.1"},
     "v0.6.1 at 10 bits": {"vmaf_model": "vmaf_v0.6.1", "ten_bit": True},
@@ -57,7 +58,7 @@ def ten_bit_v061(ff: str, ref: Path, dis: Path, frames: int, threads: int, log: 
         f":n_threads={threads}:shortest=1"
     )
     argv = [ff, "-nostdin", "-loglevel", "error", "-i", str(dis), "-i", str(ref), "-lavfi", graph, "-f", "null", "-"]
-    subprocess.run(argv, check=True)
+    subprocess.run(argv, check=True, capture_output=True)
 
 
 def main() -> int:
