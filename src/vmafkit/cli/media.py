@@ -117,7 +117,8 @@ def score_cmd(ref, dis, geometry, scoring, max_frames, ffmpeg, vmaf_bin, threads
     if not (json_printed or csv_printed):
         written = " and ".join(path for path in (json_to, csv_to) if path)
         click.echo(f"{len(result.frames)} frames; {pools} -> {written}", err=True)
-    elif csv_printed and not json_to:  # the CSV holds frames only: the pools would be lost
+    elif csv_printed and not json_to and list(result.pooled) != ["mean"]:
+        # the CSV holds frames only: the pools asked for would be lost
         click.echo(f"vmafkit: {len(result.frames)} frames; {pools}", err=True)
     return EXIT_OK
 
