@@ -10,6 +10,7 @@ import pytest
 
 from vmafkit.corpus.build import build_corpus
 from vmafkit.corpus.schema import REQUIRED_KEYS, TIMING_KEYS, load_corpus
+from vmafkit.errors import InputError
 
 VMAFKIT = [sys.executable, "-m", "vmafkit.cli"]
 CLIPS = (
@@ -202,3 +203,24 @@ def test_one_process_scoring_equals_scoring_decoded_yuv_files(make_ref_dir, tmp_
         expected = [f["metrics"]["vmaf"] for f in json.loads(log.read_text())["frames"]]
         ours = [r["vmaf"] for r in rows if r["src"] == src.rsplit(".", 1)[0]]
         assert ours == expected, src
+
+
+def test_every_row_carries_its_builds_scoring_recipe_and_a_mixed_corpus_does_not_train(make_ref_dir, tmp_path):
+    """Two real builds of one clip, one subsampled: each row names its build's recipe (the
+    recipe written out by hand here), the ids differ, and their rows together are refused."""
+    from vmafkit.media import libvmaf
+
+    ref_dir = make_ref_dir("parkjoy_480x270_50fps_10f.y4m")
+    plain = build_corpus(ref_dir, ["libx264"], [30], tmp_path / "plain.jsonl", max_frames=4, progress=False)
+    sub = build_corpus(ref_dir, ["libx264"], [40], tmp_path / "sub.jsonl", max_frames=4, progress=False, subsample=2)
+    by_hand = {
+        "model": "vmaf_v0.6.1", "feature_set": "vmaf-v0.6.1", "metrics": [], "subsample": 2, "depth": "source",
+        "scale_filter": None, "hdr_as_sdr": False,
+    }  # fmt: skip
+    plain_ids = {r["scoring_recipe"] for r in _rows(plain.out)}
+    sub_ids = {r["scoring_recipe"] for r in _rows(sub.out)}
+    assert plain_ids == {"1dfce7f748d20cc1"} and sub_ids == {libvmaf.recipe_id(by_hand)} != plain_ids
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text(plain.out.read_text() + sub.out.read_text())
+    with pytest.raises(InputError, match="scored with scoring recipe"):
+        load_corpus(mixed)

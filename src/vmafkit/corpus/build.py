@@ -539,7 +539,17 @@ def build_corpus(
             _sweep_output_temps(out)
             sweep_cache_litter(cache)
             results, cached = _run_cells(cells, ctx, executor, progress)
-            rows = [row for cell in cells for row in results[cell]]
+            recipe = libvmaf.recipe_id(
+                libvmaf.scoring_recipe(
+                    vmaf_model,
+                    metrics,
+                    subsample,
+                    scale_filter if (resolutions or resolution is not None) else None,
+                    hdr_as_sdr,
+                )
+            )
+            # the recipe is the build's, not a cell's: cached cells of an earlier build carry it too
+            rows = [{**row, libvmaf.RECIPE_KEY: recipe} for cell in cells for row in results[cell]]
             with atomic_output(out, "w") as handle:
                 handle.write(write_jsonl_lines(rows))
     finally:

@@ -35,7 +35,7 @@ from vmafkit.corpus.schema import (
 )
 from vmafkit.errors import InputError
 from vmafkit.io import atomic_output, check_distinct_paths, check_output_path
-from vmafkit.media.libvmaf import METRIC_COLUMNS
+from vmafkit.media.libvmaf import METRIC_COLUMNS, RECIPE_KEY
 
 SCORE_TOLERANCE = 1e-6
 
@@ -122,6 +122,7 @@ def merge_shards(shards: Sequence[str | Path], out: str | Path, *, allow_mixed_v
     groups: dict[str, tuple[str, str, str]] = {}  # src_sha256 -> (group, src, where first seen)
     first_model: tuple[str, str] | None = None  # (vmaf_model, where first seen)
     first_columns: tuple[tuple[str, ...], str] | None = None  # (metric columns, where first seen)
+    first_recipe: tuple[str | None, str] | None = None  # (scoring recipe id, where first seen)
     for shard in map(Path, shards):
         count = 0
         for lineno, row in iter_jsonl(shard):
@@ -144,6 +145,13 @@ def merge_shards(shards: Sequence[str | Path], out: str | Path, *, allow_mixed_v
                 raise InputError(
                     f"{where}: metric columns {', '.join(columns) or 'none'}, but {first_columns[1]} has "
                     f"{', '.join(first_columns[0]) or 'none'}; merge shards scored with the same --metrics"
+                )
+            first_recipe = first_recipe or (row.get(RECIPE_KEY), where)
+            if row.get(RECIPE_KEY) != first_recipe[0]:
+                raise InputError(
+                    f"{where}: scoring recipe {row.get(RECIPE_KEY)}, but {first_recipe[1]} has {first_recipe[0]} "
+                    "(another subsampling, depth, scale filter or HDR choice, or a shard of a vmafkit before "
+                    "recipes: None); merge shards scored the same way, re-scoring the odd one"
                 )
             versions.setdefault(str(row.get("libvmaf_version")), where)
             count += 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,14 @@ import numpy as np
 
 from vmafkit.errors import InputError
 from vmafkit.io import iter_json_objects, require_regular_file
-from vmafkit.media.libvmaf import CANONICAL6, DEFAULT_MODEL, INFINITE_AS_NULL_COLUMNS, METRIC_COLUMNS, TARGET
+from vmafkit.media.libvmaf import (
+    CANONICAL6,
+    DEFAULT_MODEL,
+    INFINITE_AS_NULL_COLUMNS,
+    METRIC_COLUMNS,
+    RECIPE_KEY,
+    TARGET,
+)
 from vmafkit.media.sources import Source
 from vmafkit.validation import CQ_RANGE_OTHER, DIMENSION_MAX, FPS_MAX
 
@@ -200,6 +208,8 @@ def validate_row(row: Any, where: str) -> dict[str, Any]:
         value = row[key]
         if not isinstance(value, str) or not value.strip():
             raise InputError(f"{where}: {key} must be a non-empty string, got {_show(value)}")
+    if RECIPE_KEY in row and not (isinstance(row[RECIPE_KEY], str) and re.fullmatch(r"[0-9a-f]{16}", row[RECIPE_KEY])):
+        raise InputError(f"{where}: {RECIPE_KEY} must be 16 hex digits when present, got {_show(row[RECIPE_KEY])}")
     for key in ("group", MODEL_KEY):
         if key in row and (not isinstance(row[key], str) or not row[key].strip()):
             raise InputError(f"{where}: {key} must be a non-empty string when present, got {_show(row[key])}")
@@ -317,6 +327,13 @@ def rows_to_corpus(rows: list[dict[str, Any]], path: str | Path) -> Corpus:
             raise InputError(
                 f"row {i + 1} was scored with libvmaf model {model_of(r)} but row 1 with {model}; "
                 "a corpus holds one model's rows (build one corpus per --model)",
+                path=path,
+            )
+        if r.get(RECIPE_KEY) != rows[0].get(RECIPE_KEY):
+            raise InputError(
+                f"row {i + 1} was scored with scoring recipe {r.get(RECIPE_KEY)} but row 1 with "
+                f"{rows[0].get(RECIPE_KEY)} (another model, metrics, subsampling, depth, scale filter or "
+                "libvmaf build): their numbers are not one quantity; re-score one of them",
                 path=path,
             )
     group_of: dict[str, str] = {}

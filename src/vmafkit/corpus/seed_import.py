@@ -40,6 +40,7 @@ from vmafkit.corpus.schema import (
 from vmafkit.errors import InputError
 from vmafkit.io import atomic_write_text, check_distinct_paths, check_output_path, iter_json_objects, sha256_file
 from vmafkit.media import ffmpeg as ffm
+from vmafkit.media.libvmaf import RECIPE_KEY, recipe_id, scoring_recipe
 from vmafkit.media.sources import Source, find_sources
 
 SEED_KEYS = ("src", "encoder", "cq", "frame_index", "enc_bytes", "enc_time_ms", TARGET, *CANONICAL6)
@@ -59,6 +60,7 @@ FILLED_FIELDS = (
     "preset",
     "libvmaf_version",
     "vmaf_model",
+    "scoring_recipe",
     "imported_from",
 )
 IMPORTED_FROM_PREFIX = "seed-kit sha256:"
@@ -167,6 +169,8 @@ def _complete(
         "preset": preset,
         "libvmaf_version": libvmaf_version or UNKNOWN_VERSION,
         "vmaf_model": ffm.VMAF_MODEL,
+        # the seed kit scored with libvmaf's defaults: v0.6.1, every frame, no extra metric, no resize
+        RECIPE_KEY: recipe_id(scoring_recipe(ffm.VMAF_MODEL, (), 1, None)),
         "imported_from": imported_from,
     }
 

@@ -28,8 +28,10 @@ encode scored at 10 bits without them reads as more banded (CAMBI 13.0 against 9
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -209,6 +211,39 @@ def libvmaf_metrics(metrics: Iterable[str]) -> tuple[str, ...]:
 def filter_metrics(metrics: Iterable[str]) -> tuple[str, ...]:
     """The metrics an ffmpeg filter computes beside libvmaf (XPSNR), in their order."""
     return tuple(name for name in metrics if METRICS[name].ffmpeg_filter is not None)
+
+
+RECIPE_KEY = "scoring_recipe"  # a corpus row's: the id of the scoring recipe it was scored with
+
+
+def scoring_recipe(
+    vmaf_model: str,
+    metrics: Sequence[str],
+    subsample: int,
+    scale_filter: str | None,
+    hdr_as_sdr: bool = False,
+) -> dict[str, Any]:
+    """What makes two rows' numbers one quantity: the model and its feature set, the extra metrics,
+    the subsampling, the depth it scores at (10 bits for v1, else the clip's own), the scale filter
+    a resized side went through (None: nothing resized), and whether HDR was accepted as SDR. The
+    libvmaf build is left out: every row carries its own `libvmaf_version`, which `merge` checks
+    apart so that `--allow-mixed-versions` can accept a difference there and nowhere else."""
+    model = get_model(vmaf_model)
+    return {
+        "model": model.name,
+        "feature_set": model.feature_set,
+        "metrics": list(metrics),
+        "subsample": int(subsample),
+        "depth": model.bit_depth or "source",
+        "scale_filter": scale_filter,
+        "hdr_as_sdr": bool(hdr_as_sdr),
+    }
+
+
+def recipe_id(recipe: Mapping[str, Any]) -> str:
+    """The recipe's id: the first 16 hex digits of the sha256 of its canonical JSON."""
+    text = json.dumps(dict(recipe), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def check_vmaf_cli_metrics(metrics: Iterable[str]) -> None:

@@ -264,6 +264,9 @@ def score_pair(
         "ffmpeg_version": ff.version,
         "vmaf_model": vmaf_model,
         "feature_set": model.feature_set,
+        libvmaf.RECIPE_KEY: libvmaf.recipe_id(
+            libvmaf.scoring_recipe(vmaf_model, metrics, subsample, geometry.scale_filter, hdr_as_sdr)
+        ),
         **({"encode": dataclasses.asdict(encode)} if encode is not None else {}),
         "metrics": list(metrics),
         "subsample": subsample,

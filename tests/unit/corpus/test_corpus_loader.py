@@ -168,3 +168,28 @@ def test_train_refuses_a_corpus_of_two_models(tmp_path):
         "a corpus holds one model's rows (build one corpus per --model)"
     ]
     assert not (tmp_path / "loso" / "loso_seed0.json").exists()
+
+
+def test_a_corpus_of_two_scoring_recipes_is_refused_naming_the_row(tmp_path):
+    from vmafkit.corpus.schema import load_corpus
+
+    from ...factories import corpus_row, write_corpus
+
+    rows = [corpus_row("a", frame=i, scoring_recipe="0123456789abcdef") for i in range(3)]
+    rows.append(corpus_row("b", frame=0, scoring_recipe="fedcba9876543210"))
+    path = write_corpus(tmp_path / "c.jsonl", rows)
+    with pytest.raises(
+        InputError, match=r"row 4 was scored with scoring recipe fedcba9876543210 but row 1 with 0123456789abcdef"
+    ):
+        load_corpus(path)
+
+
+@pytest.mark.parametrize("bad", ["0123", "0123456789ABCDEF", 12, None, "0123456789abcdeg"])
+def test_a_scoring_recipe_is_16_hex_digits(tmp_path, bad):
+    from vmafkit.corpus.schema import load_corpus
+
+    from ...factories import corpus_row, write_corpus
+
+    path = write_corpus(tmp_path / "c.jsonl", [corpus_row("a", scoring_recipe=bad)])
+    with pytest.raises(InputError, match="scoring_recipe must be 16 hex digits when present"):
+        load_corpus(path)

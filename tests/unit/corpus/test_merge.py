@@ -175,3 +175,20 @@ def test_metric_columns_must_match_and_their_numbers_agree(tmp_path):
     other = write(tmp_path / "other.jsonl", [row(frame=1, **{**psnr, "psnr_y": 39.0})])
     with pytest.raises(InputError, match=r"other\.jsonl:1: row .* was scored differently .*: psnr_y 40 vs 39"):
         merge_shards([a, other], tmp_path / "m.jsonl")
+
+
+# ----------------------------------------------------------------------------- scoring recipe
+
+
+def test_shards_of_two_scoring_recipes_never_merge(tmp_path):
+    a = write(tmp_path / "a.jsonl", [row("a", scoring_recipe="0123456789abcdef")])
+    b = write(tmp_path / "b.jsonl", [row("b", scoring_recipe="fedcba9876543210")])
+    old = write(tmp_path / "old.jsonl", [row("c")])  # a shard of a vmafkit before recipes
+    with pytest.raises(
+        InputError, match=r"b.jsonl:1: scoring recipe fedcba9876543210, but .*a.jsonl:1 has 0123456789abcdef"
+    ):
+        merge_shards([a, b], tmp_path / "m.jsonl")
+    with pytest.raises(InputError, match=r"old.jsonl:1: scoring recipe None, but .*a.jsonl:1 has 0123456789abcdef"):
+        merge_shards([a, old], tmp_path / "m.jsonl")
+    same = write(tmp_path / "same.jsonl", [row("d", scoring_recipe="0123456789abcdef")])
+    assert merge_shards([a, same], tmp_path / "m.jsonl").rows_out == 2

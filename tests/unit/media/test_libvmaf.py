@@ -494,3 +494,35 @@ def test_an_infinite_metric_is_kept():
     }
     (row,) = parse_libvmaf_log({"frames": [{"frameNum": 0, "metrics": frame}]}, "l", metrics=("psnr",))
     assert row["psnr_y"] == float("inf")
+
+
+# ----------------------------------------------------------------------------- the scoring recipe
+
+
+def test_the_recipe_of_libvmafs_defaults_is_pinned_and_each_choice_changes_it():
+    default = libvmaf.scoring_recipe("vmaf_v0.6.1", (), 1, None)
+    assert default == {
+        "model": "vmaf_v0.6.1",
+        "feature_set": "vmaf-v0.6.1",
+        "metrics": [],
+        "subsample": 1,
+        "depth": "source",
+        "scale_filter": None,
+        "hdr_as_sdr": False,
+    }
+    # pinned: rows written by this version carry it; a change here splits every corpus in two
+    # the sha256 of its canonical JSON, computed with sha256sum:
+    # {"depth":"source","feature_set":"vmaf-v0.6.1","hdr_as_sdr":false,"metrics":[],"model":"vmaf_v0.6.1",
+    #  "scale_filter":null,"subsample":1}
+    assert libvmaf.recipe_id(default) == "1dfce7f748d20cc1"
+    others = [
+        libvmaf.scoring_recipe("vmaf_v0.6.1neg", (), 1, None),
+        libvmaf.scoring_recipe("vmaf_v0.6.1", ("psnr",), 1, None),
+        libvmaf.scoring_recipe("vmaf_v0.6.1", (), 2, None),
+        libvmaf.scoring_recipe("vmaf_v0.6.1", (), 1, "bicubic"),
+        libvmaf.scoring_recipe("vmaf_v0.6.1", (), 1, None, hdr_as_sdr=True),
+        libvmaf.scoring_recipe("vmaf_v1.0.16_3d0h", (), 1, None),
+    ]
+    ids = {libvmaf.recipe_id(r) for r in others}
+    assert len(ids) == len(others) and libvmaf.recipe_id(default) not in ids
+    assert libvmaf.scoring_recipe("vmaf_v1.0.16_3d0h", (), 1, None)["depth"] == 10
