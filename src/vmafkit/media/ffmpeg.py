@@ -393,14 +393,17 @@ def score_argv(ff: Ffmpeg, job: ScoreJob, log_path: Path) -> list[str]:
         f"[dis][ref]libvmaf={libvmaf_options(job.vmaf_model, job.metrics, job.subsample, job.encode)}:log_fmt=json"
         f":log_path={_filter_escape(log_path)}:n_threads={job.threads}:shortest=1"
     )
-    dis, ref = chain("0:v:0", job.dis_crop, job.dis_scale, "dis"), chain("1:v:0", job.ref_crop, job.ref_scale, "ref")
     inputs = [*job.distorted.args(), *job.reference.args()]
     if not libvmaf.filter_metrics(job.metrics):
+        dis, ref = (
+            chain("0:v:0", job.dis_crop, job.dis_scale, "dis"),
+            chain("1:v:0", job.ref_crop, job.ref_scale, "ref"),
+        )
         return [*_quiet(ff.path), *inputs, "-filter_complex", ";".join([dis, ref, vmaf]), "-f", "null", "-"]
     # XPSNR (ffmpeg's own filter) on the same decoded, cropped, scaled and converted frames
     graph = [
-        dis.replace("[dis]", "[dis_all]"),
-        ref.replace("[ref]", "[ref_all]"),
+        chain("0:v:0", job.dis_crop, job.dis_scale, "dis_all"),
+        chain("1:v:0", job.ref_crop, job.ref_scale, "ref_all"),
         "[dis_all]split[dis][dis_x]",
         "[ref_all]split[ref][ref_x]",
         vmaf + "[scored]",
