@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from vmafkit.corpus.schema import (
-    CANONICAL6,
     MERGE_KEY,
     SCHEMA_VERSION,
     TARGET,
@@ -35,7 +34,7 @@ from vmafkit.corpus.schema import (
 )
 from vmafkit.errors import InputError
 from vmafkit.io import atomic_output, check_distinct_paths, check_output_path
-from vmafkit.media.libvmaf import METRIC_COLUMNS, RECIPE_KEY
+from vmafkit.media.libvmaf import METRIC_COLUMNS, RECIPE_KEY, feature_columns
 
 SCORE_TOLERANCE = 1e-6
 
@@ -55,8 +54,8 @@ class MergeSummary:
 
 
 def _scores(row: dict[str, Any]) -> tuple[str, ...]:
-    """The numbers libvmaf gave a row: vmaf, the canonical-6 and its metric columns."""
-    return (TARGET, *CANONICAL6, *_metric_columns(row))
+    """The numbers libvmaf gave a row: vmaf, its model's feature columns and its metric columns."""
+    return (TARGET, *feature_columns(model_of(row)), *_metric_columns(row))
 
 
 def _metric_columns(row: dict[str, Any]) -> tuple[str, ...]:

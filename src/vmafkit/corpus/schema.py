@@ -25,6 +25,10 @@ from vmafkit.media.libvmaf import (
     METRIC_COLUMNS,
     RECIPE_KEY,
     TARGET,
+    V1_FEATURES,
+    feature_columns,
+    feature_set_of,
+    score_max_of,
 )
 from vmafkit.media.sources import Source
 from vmafkit.validation import CQ_RANGE_OTHER, DIMENSION_MAX, FPS_MAX
@@ -40,7 +44,6 @@ REQUIRED_KEYS = (
     "cq",
     "frame_index",
     TARGET,
-    *CANONICAL6,
     "width",
     "height",
     "fps",
@@ -48,13 +51,18 @@ REQUIRED_KEYS = (
     "enc_bytes",
     "enc_time_ms",
 )
-NUMERIC_KEYS = (TARGET, *CANONICAL6, "cq", "frame_index", "width", "height", "fps", "enc_bytes", "enc_time_ms")
+# A row also carries its model's feature columns (`media.libvmaf.feature_columns`): the canonical-6
+# for the v0.6.1 family, VMAF v1's own 14 for a v1 model.
+NUMERIC_KEYS = (TARGET, "cq", "frame_index", "width", "height", "fps", "enc_bytes", "enc_time_ms")
 # width/height: the encoded size, so the rungs of a resolution ladder (same cq, another size) are distinct rows.
 MERGE_KEY = ("src_sha256", "encoder", "preset", "cq", "width", "height", "frame_index")
 # The libvmaf model a row was scored with (`vmaf_model`) decides what its vmaf and canonical-6 are;
 # a row without the key was scored with DEFAULT_MODEL, the only model vmafkit scored before it had
 # a --model. The extra metric columns (`--metrics`) are media.libvmaf.METRIC_COLUMNS.
 MODEL_KEY = "vmaf_model"
+# The model's feature set (`media.libvmaf.FEATURE_SETS`), written beside it so a reader sees which
+# feature columns a row holds; a row without it holds its model's (`feature_set_of`).
+FEATURE_SET_KEY = "feature_set"
 # Keys that vary between identical re-runs (timings): left out of determinism comparisons.
 TIMING_KEYS = ("enc_time_ms",)
 
@@ -64,7 +72,7 @@ class Corpus:
     """Column view of a corpus file: what training and export consume."""
 
     path: Path
-    features: np.ndarray  # [N, 6] float64, CANONICAL6 order
+    features: np.ndarray  # [N, k] float64, in `feature_order` (the corpus model's feature set)
     vmaf: np.ndarray  # [N]
     src: np.ndarray  # [N] str
     group: np.ndarray  # [N] str: LOSO group (defaults to src)
@@ -75,6 +83,12 @@ class Corpus:
     src_sha256: np.ndarray  # [N] str
     rung: np.ndarray  # [N] str: rung_label ("native", or "480p" for a ladder rung scored upscaled)
     meta: dict[str, Any] = field(default_factory=dict)
+    feature_order: tuple[str, ...] = CANONICAL6
+
+    @property
+    def feature_set(self) -> str:
+        """The named feature set of `features` (`media.libvmaf.FEATURE_SETS`)."""
+        return feature_set_of(str(self.meta.get(MODEL_KEY) or DEFAULT_MODEL))
 
     def __len__(self) -> int:
         return int(self.vmaf.shape[0])
@@ -102,7 +116,7 @@ class Corpus:
         if "rungs" in meta:
             present = set(cols["rung"].tolist())
             meta["rungs"] = [r for r in meta["rungs"] if r in present]
-        return Corpus(path=self.path, meta=meta, **cols)
+        return Corpus(path=self.path, meta=meta, feature_order=self.feature_order, **cols)
 
 
 def clip_ids(*columns: np.ndarray) -> np.ndarray:
@@ -139,6 +153,16 @@ FEATURE_BOUNDS: dict[str, tuple[float, float]] = {
     "vif_scale3": (0.0, 100.0),
     "motion2": (0.0, 1024.0),
 }
+# VMAF v1's features, as generously: ADM2/3 and its scales are ratios like adm2 (gain limited),
+# AIM a fraction of the reference's detail (about 0..0.1 on real encodes), motion2/3 and the motion
+# SAD mean absolute differences on libvmaf's 8-bit scale (like motion2), CAMBI_HRS a banding score
+# of at most 24 by construction, SpEED chroma a difference of local entropies (bits, small).
+FEATURE_BOUNDS.update(
+    {name: (0.0, 100.0) for name in V1_FEATURES if name.startswith(("integer_adm", "integer_aim"))}
+    | {name: (0.0, 1024.0) for name in V1_FEATURES if name.startswith("integer_motion")}
+    | {"cambi_hrs": (0.0, 100.0)}
+    | {name: (0.0, 1e4) for name in V1_FEATURES if name.startswith("speed_chroma")}
+)
 # cq: the adapter's own range (media/encoders.py, e.g. libx264 0..51, libsvtav1 1..63); an
 # encoder vmafkit has no adapter for (a shard of another kit) gets CQ_RANGE_OTHER, the widest
 # adapter range. CQ_RANGE_OTHER, DIMENSION_MAX and FPS_MAX live in validation.py (the CLI uses
@@ -185,7 +209,8 @@ def _integer(row: dict[str, Any], key: str, where: str, low: int, high: int, wha
 def validate_row(row: Any, where: str) -> dict[str, Any]:
     """Check one decoded row; raise InputError naming `where` (file:line) on the first problem.
 
-    Types and ranges: vmaf in VMAF_RANGE, the canonical-6 in FEATURE_BOUNDS, cq in the encoder's
+    Types and ranges: vmaf in VMAF_RANGE (to 110 for the model that scores so), the model's
+    feature columns (the canonical-6, or v1's) in FEATURE_BOUNDS, cq in the encoder's
     range, frame_index a non-negative integer, width/height (and src_/scored_ sizes, when present)
     positive integers, fps positive, enc_bytes a non-negative integer, enc_time_ms >= 0, all
     finite; src, src_sha256, encoder, preset, pix_fmt non-empty strings; group and vmaf_model, when
@@ -193,7 +218,16 @@ def validate_row(row: Any, where: str) -> dict[str, Any]:
     encoder's name in another case; pix_fmt a pixel format and bit_depth, when present, its depth."""
     if not isinstance(row, dict):
         raise InputError(f"{where}: a row must be a JSON object, got {type(row).__name__}")
-    missing = [key for key in REQUIRED_KEYS if key not in row]
+    model = row.get(MODEL_KEY) or DEFAULT_MODEL
+    if not isinstance(model, str) or not model.strip():
+        raise InputError(f"{where}: {MODEL_KEY} must be a non-empty string when present, got {_show(model)}")
+    columns = feature_columns(model)
+    if FEATURE_SET_KEY in row and row[FEATURE_SET_KEY] != feature_set_of(model):
+        raise InputError(
+            f"{where}: {FEATURE_SET_KEY} {_show(row[FEATURE_SET_KEY])} is not the feature set of "
+            f"{MODEL_KEY} {model} ({feature_set_of(model)})"
+        )
+    missing = [key for key in (*REQUIRED_KEYS, *columns) if key not in row]
     if missing:
         hint = ""
         if "src_sha256" in missing and all(key in row for key in ("src", "encoder", "cq", TARGET, *CANONICAL6)):
@@ -202,7 +236,7 @@ def validate_row(row: Any, where: str) -> dict[str, Any]:
     version = row.get("schema_version", SCHEMA_VERSION)
     if isinstance(version, bool) or version != SCHEMA_VERSION:
         raise InputError(f"{where}: schema_version {_show(version)} is not the supported {SCHEMA_VERSION}")
-    for key in NUMERIC_KEYS:
+    for key in (*NUMERIC_KEYS, *columns):
         _number(row, key, where)
     for key in STRING_KEYS:
         value = row[key]
@@ -216,8 +250,8 @@ def validate_row(row: Any, where: str) -> dict[str, Any]:
     for key in METRIC_COLUMNS:
         if key in row and not (row[key] is None and key in INFINITE_AS_NULL_COLUMNS):
             _number(row, key, where)
-    _in_range(row, TARGET, where, *VMAF_RANGE)
-    for key in CANONICAL6:
+    _in_range(row, TARGET, where, VMAF_RANGE[0], score_max_of(model))
+    for key in columns:
         _in_range(row, key, where, *FEATURE_BOUNDS[key])
     low, high = cq_range(row["encoder"])
     _in_range(row, "cq", where, low, high, f"{low} to {high} for {row['encoder']}")
@@ -322,6 +356,7 @@ def rows_to_corpus(rows: list[dict[str, Any]], path: str | Path) -> Corpus:
     if not rows:
         raise InputError("corpus has no rows", path=path)
     model = model_of(rows[0])
+    columns = feature_columns(model)
     for i, r in enumerate(rows):
         if model_of(r) != model:
             raise InputError(
@@ -350,7 +385,8 @@ def rows_to_corpus(rows: list[dict[str, Any]], path: str | Path) -> Corpus:
     rungs = sorted({label for r in rows if (label := rung_label(r)) is not None}, key=rung_order)
     return Corpus(
         path=path,
-        features=np.array([[float(r[k]) for k in CANONICAL6] for r in rows], dtype=np.float64),
+        features=np.array([[float(r[k]) for k in columns] for r in rows], dtype=np.float64),
+        feature_order=columns,
         vmaf=np.array([float(r[TARGET]) for r in rows], dtype=np.float64),
         src=np.array([str(r["src"]) for r in rows]),
         group=np.array([str(r.get("group") or r["src"]) for r in rows]),
@@ -365,6 +401,7 @@ def rows_to_corpus(rows: list[dict[str, Any]], path: str | Path) -> Corpus:
             "frame_sizes": [list(wh) for wh in sizes],
             "pix_fmts": sorted({str(r["pix_fmt"]) for r in rows}),
             MODEL_KEY: model,
+            RECIPE_KEY: rows[0].get(RECIPE_KEY),
             "rungs": rungs,
         },
     )

@@ -337,17 +337,23 @@ class EncodeSide:
         return cls(None, None, bit_depth)
 
 
-def require_canonical6(vmaf_model: str, what: str) -> VmafModel:
-    """The model, when `what` (a command that trains on or serves the canonical-6) can use its
-    features; else one line saying why not."""
-    model = get_model(vmaf_model)
-    if model.feature_set != V0_FEATURE_SET:
-        raise InputError(
-            f"--model {model.name}: {what} needs v0.6.1's canonical-6, and {model.name} logs the "
-            f"{model.feature_set} features ({', '.join(model.columns[:3])}, ...); `vmafkit score` scores with "
-            "it, training on v1 features is not supported yet"
-        )
-    return model
+def feature_columns(vmaf_model: str) -> tuple[str, ...]:
+    """The feature columns a row scored with `vmaf_model` carries: its model's feature set, the
+    canonical-6 for a model name vmafkit does not know (a row of another kit's corpus)."""
+    model = MODELS.get(vmaf_model)
+    return model.columns if model is not None else CANONICAL6
+
+
+def feature_set_of(vmaf_model: str) -> str:
+    """The feature set of a row scored with `vmaf_model` (the v0.6.1 one for an unknown name)."""
+    model = MODELS.get(vmaf_model)
+    return model.feature_set if model is not None else V0_FEATURE_SET
+
+
+def score_max_of(vmaf_model: str) -> float:
+    """The top of `vmaf_model`'s score range (100, or 110 for v1's 4K 3H model)."""
+    model = MODELS.get(vmaf_model)
+    return model.score_max if model is not None else 100.0
 
 
 def too_small_hint(model: VmafModel, width: int, height: int) -> str | None:

@@ -205,7 +205,7 @@ def export_ensemble(
     from vmafkit.corpus.schema import load_corpus
     from vmafkit.train.domain import training_domain
     from vmafkit.train.ensemble import MemberData, fit_members, resolve_device
-    from vmafkit.train.features import input_schema, input_schema_hash
+    from vmafkit.train.features import NUM_CODECS, input_schema, input_schema_hash
     from vmafkit.train.loso import default_workers, full_corpus_inputs, load_refit
     from vmafkit.train.recipe import Recipe
 
@@ -249,7 +249,7 @@ def export_ensemble(
 
     refit_check = check_refit_error(predict_members(models, x).astype(np.float64).mean(axis=0), evidence, verdict_path)
 
-    schema_hash = input_schema_hash()
+    schema_hash = input_schema_hash(spec.feature_order)
     verdict_info = verdict_pin(verdict_path, verdict)
     blobs: dict[int, bytes] = {}
     checks: dict[int, dict] = {}
@@ -276,7 +276,7 @@ def export_ensemble(
     def model_block(seed: int) -> dict[str, Any]:
         return {
             "target": {"kind": VMAF_TARGET},
-            "inputs": {"features": ["N", 6], "codec_onehot": ["N", 14]},
+            "inputs": {"features": ["N", len(spec.feature_order)], "codec_onehot": ["N", NUM_CODECS]},
             "output": {OUTPUT_NAME: ["N"]},
             "feature_order": list(spec.feature_order),
             "standardisation": {"inside_graph": True, "mean": list(spec.mean), "std": list(spec.std)},
@@ -284,8 +284,8 @@ def export_ensemble(
             "cq_range": [spec.cq_min, spec.cq_max],
             "encoder_vocab": list(spec.encoder_vocab),
             "encoder_vocab_version": spec.encoder_vocab_version,
-            "codec_layout": input_schema()["codec_layout"],
-            "input_schema": input_schema(),
+            "codec_layout": input_schema(spec.feature_order)["codec_layout"],
+            "input_schema": input_schema(spec.feature_order),
             "recipe": recipe.to_json(),
             "gate": verdict["gate"],
             "domain": domain,

@@ -5,7 +5,8 @@ half-width at the requested coverage from the calibration file: per-source quant
 held-out residuals, then a conformal step across sources (`calibration`), so the interval's
 guarantee is about a *new source*. Per clip (the frames sharing (clip, encoder, preset, cq)): the
 mean of the per-frame ensemble scores, with a half-width calibrated the same way on the LOSO
-*cell-mean* residuals. Scores and bounds are clipped to VMAF's [0, 100].
+*cell-mean* residuals. Scores and bounds are clipped to the model's range ([0, 100]; [0, 110] for
+VMAF v1's 4K 3H model).
 
 Nothing is served outside the training domain the sidecars record (`train.domain`): an encoder
 name no adapter knows, an untrained encoder, preset or cq, a feature outside the trained range,
@@ -405,8 +406,8 @@ def ensemble_from_rows(
 
 
 def read_feature_rows(path: str | Path) -> list[dict[str, Any]]:
-    """A JSONL of per-frame feature rows, the canonical-6 by the names `vmafkit score` and the
-    corpus write them (adm2, vif_scale0, ...)."""
+    """A JSONL of per-frame feature rows, the ensemble's feature set by the names `vmafkit score` and
+    the corpus write them (adm2, vif_scale0, ... for v0.6.1; integer_adm2, cambi_hrs, ... for v1)."""
     path = Path(path)
     rows = []
     for lineno, row in iter_json_objects(path, what="features file"):
@@ -415,6 +416,67 @@ def read_feature_rows(path: str | Path) -> list[dict[str, Any]]:
     if not rows:
         raise InputError("features file has no rows", path=path)
     return rows
+
+
+def _served_problems(
+    ens: LoadedEnsemble,
+    rows: Sequence[Mapping[str, Any]],
+    feats: np.ndarray,
+    labels: tuple[list[str | None], list[str | None], np.ndarray],
+    vmaf_model: str | None,
+    rungs: list[str | None],
+    allow_out_of_domain: bool,
+) -> list[str | None]:
+    """Per row, why it lies outside the ensemble's training domain (None: inside); InputError naming
+    the first such row unless `allow_out_of_domain`."""
+    from vmafkit.train.domain import describe, row_problems
+
+    encs, presets, cqs = labels
+    problems = row_problems(
+        ens.domain,
+        feats,
+        encs,
+        presets,
+        cqs,
+        vmaf_models=_vmaf_models(rows, vmaf_model),
+        rungs=rungs,
+        recipes=[_recipe_of(row, i) for i, row in enumerate(rows)],
+    )
+    outside = [i for i, p in enumerate(problems) if p is not None]
+    if outside and not allow_out_of_domain:
+        first = outside[0]
+        where = rows[first].get("_where", f"row {first + 1}")
+        raise InputError(
+            f"{where}: outside the training domain: {problems[first]} ({len(outside)} of {len(rows)} rows "
+            f"outside; {describe(ens.domain)}); --allow-out-of-domain serves them marked in_domain: false"
+        )
+    return problems
+
+
+def _require_feature_set(ens: LoadedEnsemble, rows: Sequence[Mapping[str, Any]]) -> None:
+    """One line when the first row lacks a feature the ensemble takes: which feature set it takes,
+    and the libvmaf model that logs it (rows of another feature set are not this ensemble's input)."""
+    from vmafkit.train.domain import model_of
+
+    order = ens.spec.feature_order
+    missing = [name for name in order if name not in rows[0]]
+    if missing:
+        where = rows[0].get("_where", "row 1")
+        raise InputError(
+            f"{where}: missing {missing[0]}: this ensemble takes the {ens.domain.get('feature_set', 'vmaf-v0.6.1')} "
+            f"features ({', '.join(order[:3])}, ...), logged by libvmaf model {model_of(ens.domain)}; "
+            f"score with `vmafkit score --model {model_of(ens.domain)}`"
+        )
+
+
+def _recipe_of(row: Mapping[str, Any], i: int) -> str | None:
+    """A row's scoring recipe id (a corpus row's), or None when it gives none."""
+    from vmafkit.media.libvmaf import RECIPE_KEY
+
+    value = row.get(RECIPE_KEY)
+    if value is not None and not isinstance(value, str):
+        raise InputError(f"{row.get('_where', f'row {i + 1}')}: {RECIPE_KEY} must be a string, got {value!r}")
+    return value
 
 
 def _column(rows: Sequence[Mapping[str, Any]], name: str) -> np.ndarray:
@@ -567,34 +629,28 @@ def predict_features(
     robust-recipe ensemble was trained for. Rows outside the training domain raise InputError
     unless `allow_out_of_domain` (module doc). Returns the dict `vmafkit predict --json` writes.
     """
-    from vmafkit.train.domain import describe, row_problems
+    from vmafkit.media.libvmaf import score_max_of
+    from vmafkit.train.domain import describe, model_of
 
     if not 0.0 < coverage < 1.0:
         raise InputError(f"--coverage must be in (0, 1), got {coverage}")
     if not rows:
         raise InputError("no feature rows to predict")
     ens = models if isinstance(models, LoadedEnsemble) else load_ensemble(models, model_id=model_id)
+    _require_feature_set(ens, rows)
     feats = np.stack([_column(rows, name) for name in ens.spec.feature_order], axis=1)
     n = len(rows)
     encs, presets, cqs = _labels(rows, encoder, preset, cq)
     names = [str(row.get("clip", row.get("src", clip if clip is not None else "clip"))) for row in rows]
     rungs = [_rung_of(row, row.get("_where", f"row {i + 1}")) for i, row in enumerate(rows)]
-    problems = row_problems(
-        ens.domain, feats, encs, presets, cqs, vmaf_models=_vmaf_models(rows, vmaf_model), rungs=rungs
-    )
+    problems = _served_problems(ens, rows, feats, (encs, presets, cqs), vmaf_model, rungs, allow_out_of_domain)
     outside = [i for i, p in enumerate(problems) if p is not None]
-    if outside and not allow_out_of_domain:
-        first = outside[0]
-        where = rows[first].get("_where", f"row {first + 1}")
-        raise InputError(
-            f"{where}: outside the training domain: {problems[first]} ({len(outside)} of {n} rows "
-            f"outside; {describe(ens.domain)}); --allow-out-of-domain serves them marked in_domain: false"
-        )
     codec = ens.spec.codec_block(
         [e if e is not None else "unknown" for e in encs], [p if p is not None else "" for p in presets], cqs
     )
     raw, spread = ens.scores_and_spread(feats, codec)
-    scores = np.clip(raw, *VMAF_RANGE)
+    score_range = (VMAF_RANGE[0], score_max_of(model_of(ens.domain)))  # to 110 for v1's 4K 3H model
+    scores = np.clip(raw, *score_range)
     h_frame, h_clip, attained = ens.half_widths(coverage)
     scale = row_scales((ens.calibration_part() or {}).get("normalisation"), spread, n)
     notes = list(ens.notes)
@@ -613,7 +669,7 @@ def predict_features(
     def bounds(value: float, h: float, inside: bool) -> tuple[float | None, float | None]:
         if not inside or not math.isfinite(h):
             return None, None
-        return max(VMAF_RANGE[0], value - h), min(VMAF_RANGE[1], value + h)
+        return max(score_range[0], value - h), min(score_range[1], value + h)
 
     keys: dict[tuple, int] = {}
     clip_of = np.empty(n, dtype=np.int64)
@@ -641,7 +697,7 @@ def predict_features(
     clip_widths: list[float] = []
     for (name, enc, pre, cqv, rung), c in keys.items():
         member = clip_of == c
-        mean = float(np.clip(scores[member].mean(), *VMAF_RANGE))
+        mean = float(np.clip(scores[member].mean(), *score_range))
         reasons = sorted({p for p in (problems[i] for i in np.flatnonzero(member)) if p is not None})
         clip_h = h_clip * float(scale[member].mean())
         if not reasons:
@@ -719,9 +775,8 @@ def predict_pair(
     allow_out_of_domain: bool = False,
     **score_kwargs: Any,
 ) -> dict[str, Any]:
-    """Score DIS against REF with libvmaf (canonical-6 per frame) and the libvmaf model the ensemble
-    was trained on (unless `score_kwargs` names another), then predict as above."""
-    from vmafkit.media.libvmaf import require_canonical6
+    """Score DIS against REF with libvmaf (the ensemble's features per frame) and the libvmaf model
+    the ensemble was trained on (unless `score_kwargs` names another), then predict as above."""
     from vmafkit.media.score import score_pair
     from vmafkit.train.domain import model_of
 
@@ -729,7 +784,6 @@ def predict_pair(
     if encoder is not None:
         known_encoder(encoder, "--encoder")  # refuse a typo before the scoring work
     score_kwargs.setdefault("vmaf_model", model_of(ens.domain))
-    require_canonical6(score_kwargs["vmaf_model"], "the ensemble")
     pair = score_pair(ref, dis, **score_kwargs)
     result = predict_features(
         ens,

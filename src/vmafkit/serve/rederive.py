@@ -52,7 +52,7 @@ def check_against_evidence(
     expected_calibration = evidence.calibration["file"]
     domain = training_domain(corpus, label_free=recipe.label_free)
     refits = {int(item["seed"]): item for item in verdict["evidence"].get("refits") or []}
-    spec = FeatureSpec.fit(corpus.features, corpus.cq)
+    spec = FeatureSpec.fit_corpus(corpus)
     x = model_inputs(corpus, np.arange(len(corpus)), spec)  # what the member sees: standardised + codec
     codec = np.ascontiguousarray(x[:, len(spec.feature_order) :])  # the ONNX graph standardises itself
     raw = np.ascontiguousarray(corpus.features, dtype=np.float32)

@@ -31,6 +31,7 @@ from vmafkit.decide.verdict import (
 )
 from vmafkit.errors import InputError, RefusedError
 from vmafkit.io import atomic_output, atomic_write_bytes, atomic_write_json, exclusive_lock, read_json, sha256_file
+from vmafkit.media.libvmaf import FEATURE_SETS
 from vmafkit.serve import subjective_members
 from vmafkit.serve.folder import recover
 from vmafkit.validation import schema_errors, validate_or_raise
@@ -70,7 +71,7 @@ def registry_problems(registry_path: str | Path, data: Any | None = None) -> lis
         )
     if problems:
         return problems
-    current = input_schema_hash()
+    current = {input_schema_hash(order) for order in FEATURE_SETS.values()}
     seen: set[str] = set()
     for i, row in enumerate(data["models"]):
         where = f"models/{i} ({row['id']})"
@@ -81,7 +82,7 @@ def registry_problems(registry_path: str | Path, data: Any | None = None) -> lis
     return problems
 
 
-def _row_problems(registry_path: Path, row: Mapping[str, Any], current_schema: str) -> list[str]:
+def _row_problems(registry_path: Path, row: Mapping[str, Any], current_schemas: set[str]) -> list[str]:
     """One registry row's problems: its files inside the folder, the ONNX bytes its sha256 pins,
     its input schema, then its sidecar and calibration (`_sidecar_problems`)."""
     escaping = [row[k] for k in ("onnx", "sidecar", "calibration") if row.get(k) and _outside(registry_path, row[k])]
@@ -97,10 +98,11 @@ def _row_problems(registry_path: Path, row: Mapping[str, Any], current_schema: s
         problem = _subjective_schema_problem(registry_path, row)
         if problem is not None:
             problems.append(problem)
-    elif row["input_schema_hash"] != current_schema:
+    elif row["input_schema_hash"] not in current_schemas:
         problems.append(
-            f"input_schema_hash {row['input_schema_hash'][:12]} is not this vmafkit's "
-            f"{current_schema[:12]} (weights of another input layout)"
+            f"input_schema_hash {row['input_schema_hash'][:12]} is none of this vmafkit's "
+            f"({', '.join(sorted(h[:12] for h in current_schemas))}: one per feature set; weights of another "
+            "input layout)"
         )
     return problems + _sidecar_problems(registry_path, row)
 
@@ -131,6 +133,8 @@ def _sidecar_problems(registry_path: Path, row: Mapping[str, Any]) -> list[str]:
         problems.append("sidecar's onnx_sha256 differs from the registry's sha256")
     if sidecar["input_schema_hash"] != row["input_schema_hash"]:
         problems.append("sidecar's input_schema_hash differs from the registry's")
+    elif row["kind"] != subjective_members.MEMBER_KIND and row["input_schema_hash"] != _vmaf_schema_hash(sidecar):
+        problems.append("input_schema_hash is not the hash of the input schema of its sidecar's feature_order")
     calib = row.get("calibration")
     if calib:
         calib_path = _resolve(registry_path, calib)
@@ -142,6 +146,15 @@ def _sidecar_problems(registry_path: Path, row: Mapping[str, Any]) -> list[str]:
         elif sha256_file(calib_path) != row["calibration_sha256"]:
             problems.append(f"calibration file {calib} was changed (sha256 does not match calibration_sha256)")
     return problems
+
+
+def _vmaf_schema_hash(sidecar: Mapping[str, Any]) -> str | None:
+    from vmafkit.train.features import input_schema_hash
+
+    try:
+        return input_schema_hash([str(name) for name in sidecar["feature_order"]])
+    except (KeyError, TypeError):
+        return None
 
 
 def _subjective_schema_problem(registry_path: Path, row: Mapping[str, Any]) -> str | None:

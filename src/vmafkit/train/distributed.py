@@ -58,7 +58,8 @@ def _fit_group(task: tuple) -> list[dict[str, np.ndarray]]:
 
 
 def _to_model(state: dict[str, np.ndarray], recipe: Recipe) -> FRRegressor:
-    model = FRRegressor(hidden=recipe.hidden, dropout=recipe.dropout)
+    width = int(np.shape(state["net.0.weight"])[1])  # the first Linear's in_features
+    model = FRRegressor(hidden=recipe.hidden, dropout=recipe.dropout, in_features=width)
     model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})
     return model.eval()
 

@@ -32,7 +32,8 @@ import numpy as np
 
 from vmafkit import thresholds as T
 from vmafkit.corpus.schema import CANONICAL6, MODEL_KEY, NATIVE_RUNG, Corpus
-from vmafkit.media.libvmaf import DEFAULT_MODEL
+from vmafkit.errors import InputError
+from vmafkit.media.libvmaf import DEFAULT_MODEL, RECIPE_KEY
 from vmafkit.media.sources import bit_depth_of
 
 
@@ -51,8 +52,10 @@ def training_domain(corpus: Corpus, *, label_free: bool) -> dict[str, Any]:
         "encoders": encoders,
         "features": {
             name: [float(corpus.features[:, i].min()), float(corpus.features[:, i].max())]
-            for i, name in enumerate(CANONICAL6)
+            for i, name in enumerate(corpus.feature_order)
         },
+        "feature_order": list(corpus.feature_order),
+        "feature_set": corpus.feature_set,
         "feature_margin": T.DOMAIN_FEATURE_MARGIN,
         "frame_sizes": list(corpus.meta.get("frame_sizes", [])),
         "pix_fmts": pix_fmts,
@@ -60,6 +63,7 @@ def training_domain(corpus: Corpus, *, label_free: bool) -> dict[str, Any]:
         "rungs": list(corpus.meta.get("rungs", [])),
         "label_free": bool(label_free),
         MODEL_KEY: str(corpus.meta.get(MODEL_KEY, DEFAULT_MODEL)),
+        RECIPE_KEY: corpus.meta.get(RECIPE_KEY),
         "joint": joint_domain(corpus.features),
     }
 
@@ -136,6 +140,12 @@ def model_of(domain: Mapping[str, Any]) -> str:
     return str(domain.get(MODEL_KEY) or DEFAULT_MODEL)
 
 
+def feature_order(domain: Mapping[str, Any]) -> tuple[str, ...]:
+    """The feature columns the ensemble takes, in their order; a domain recorded before feature
+    sets existed was the canonical-6's."""
+    return tuple(domain.get("feature_order") or CANONICAL6)
+
+
 def feature_limits(domain: Mapping[str, Any], name: str) -> tuple[float, float]:
     lo, hi = domain["features"][name]
     pad = domain["feature_margin"] * max(hi - lo, 1e-9)
@@ -192,17 +202,25 @@ def row_problems(
     *,
     vmaf_models: Sequence[str | None] | None = None,
     rungs: Sequence[str | None] | None = None,
+    recipes: Sequence[str | None] | None = None,
 ) -> list[str | None]:
     """Per row, why it lies outside the training domain (None = inside). A label of None (cq NaN)
-    is "not given", and so is a rung of None. `features` [N, 6] in CANONICAL6 order, finite.
-    `vmaf_models`: per row, the libvmaf model that computed its features (None: not said, taken as
-    the trained one)."""
+    is "not given", and so is a rung of None. `features` [N, k] in the domain's `feature_order`,
+    finite. `vmaf_models` / `recipes`: per row, the libvmaf model that computed its features and
+    the scoring recipe id it was scored with (None: not said, taken as the trained one's)."""
     n = features.shape[0]
     reasons: list[list[str]] = [[] for _ in range(n)]
     trained_model = model_of(domain)
     for i, model in enumerate(vmaf_models or ()):
         if model is not None and model != trained_model:
             reasons[i].append(f"features of libvmaf model {model}, but this ensemble was trained on {trained_model}'s")
+    trained_recipe = domain.get(RECIPE_KEY)
+    for i, recipe in enumerate(recipes or ()):
+        if recipe is not None and trained_recipe is not None and recipe != trained_recipe:
+            reasons[i].append(
+                f"scored with scoring recipe {recipe}, but this ensemble was trained on rows of recipe "
+                f"{trained_recipe} (another model, metrics, subsampling, depth or scale filter)"
+            )
     by_labels: dict[tuple, list[str]] = {}
     for i in range(n):
         cq = float(cqs[i])
@@ -213,12 +231,17 @@ def row_problems(
         rung = rung_problem(domain, rungs[i]) if rungs is not None else None
         if rung is not None:
             reasons[i].append(rung)
-    limits = np.array([feature_limits(domain, name) for name in CANONICAL6])
+    names = feature_order(domain)
+    if features.shape[1] != len(names):
+        raise InputError(
+            f"features have {features.shape[1]} columns, the ensemble takes {len(names)} ({', '.join(names)})"
+        )
+    limits = np.array([feature_limits(domain, name) for name in names])
     outside = (features < limits[:, 0]) | (features > limits[:, 1])
     for i, j in zip(*np.nonzero(outside)):
         lo, hi = limits[j]
         reasons[i].append(
-            f"{CANONICAL6[j]} {features[i, j]:.6g} is outside the trained range {lo:.6g}..{hi:.6g} "
+            f"{names[j]} {features[i, j]:.6g} is outside the trained range {lo:.6g}..{hi:.6g} "
             f"(with a {domain['feature_margin']:.0%} margin)"
         )
     joint = domain.get("joint")

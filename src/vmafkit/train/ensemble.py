@@ -66,7 +66,7 @@ import numpy as np
 import torch
 
 from vmafkit.errors import InputError, WorkerError
-from vmafkit.train.features import INPUT_WIDTH
+from vmafkit.train.features import INPUT_WIDTH, NUM_CODECS
 from vmafkit.train.model import FRRegressor
 from vmafkit.train.recipe import Recipe
 
@@ -102,27 +102,38 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         raise InputError(f"--device {name}: not a device (use auto, cpu or cuda)") from None
 
 
-def initial_weights(seed: int, recipe: Recipe) -> FRRegressor:
-    """The member's initial module: PyTorch's default init under `torch.manual_seed(seed)`."""
+def initial_weights(seed: int, recipe: Recipe, width: int = INPUT_WIDTH) -> FRRegressor:
+    """The member's initial module: PyTorch's default init under `torch.manual_seed(seed)`, for
+    inputs `width` wide (20 for the canonical-6, 28 for VMAF v1's features)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
-        return FRRegressor(hidden=recipe.hidden, dropout=recipe.dropout)
+        return FRRegressor(hidden=recipe.hidden, dropout=recipe.dropout, in_features=width)
 
 
-def _check_members(members: Sequence[MemberData]) -> None:
+def member_width(members: Sequence[MemberData]) -> int:
+    """The members' common input width: some features, then the 14-wide codec block."""
     if not members:
         raise InputError("no ensemble members to train")
+    shape = np.shape(members[0].x)
+    width = int(shape[1]) if len(shape) == 2 else INPUT_WIDTH
+    return width if width > NUM_CODECS else INPUT_WIDTH
+
+
+def _check_members(members: Sequence[MemberData]) -> int:
+    """The members' input width, after checking every member's x and y against it."""
+    width = member_width(members)
     for i, m in enumerate(members):
         x = np.asarray(m.x)
         y = np.asarray(m.y)
-        if x.ndim != 2 or x.shape[1] != INPUT_WIDTH:
-            raise InputError(f"member {i}: x must be [n, {INPUT_WIDTH}], got {list(x.shape)}")
+        if x.ndim != 2 or x.shape[1] != width:
+            raise InputError(f"member {i}: x must be [n, {width}], got {list(x.shape)}")
         if y.shape != (x.shape[0],):
             raise InputError(f"member {i}: y must be [{x.shape[0]}], got {list(y.shape)}")
         if x.shape[0] < 1:
             raise InputError(f"member {i}: no training rows")
         if not (np.isfinite(x).all() and np.isfinite(y).all()):
             raise InputError(f"member {i}: x or y holds NaN or infinite values")
+    return width
 
 
 def fit_members(
@@ -172,7 +183,7 @@ def _fit_sharded(members, recipe, dev, workers, callback):
     One intra-op thread per shard. Initial weights are drawn here, before any fork or thread, as
     they come from torch's global RNG."""
     shards = _shards(members, workers)
-    inits = [initial_weights(int(m.seed), recipe) for m in members]
+    inits = [initial_weights(int(m.seed), recipe, member_width(members)) for m in members]
     if dev.type == "cpu":
         from vmafkit.train import kernels
 
@@ -293,6 +304,7 @@ class _Trainer:
             raise InputError(f"the fused kernels run on the CPU only, not on {dev}")
         self.B = int(recipe.batch_size)
         self.H = int(recipe.hidden)
+        self.W = member_width(members)
         if self.B < 1 or recipe.epochs < 0:
             raise InputError(f"batch size must be >= 1 and epochs >= 0 (got {self.B}, {recipe.epochs})")
         self.p = float(recipe.dropout)
@@ -307,7 +319,7 @@ class _Trainer:
         self.S = max(self.steps)
         self._data([members[i] for i in self.order])
         if inits is None:
-            inits = [initial_weights(int(m.seed), recipe) for m in members]
+            inits = [initial_weights(int(m.seed), recipe, self.W) for m in members]
         self._params([inits[i] for i in self.order])
         self._rngs()
         self._buffers()
@@ -361,7 +373,7 @@ class _Trainer:
             lambda ls: ls[2].bias[None, :],
         )
         H = self.H
-        shapes = ((INPUT_WIDTH, H), (1, H), (H, H), (1, H), (H, 1), (1, 1))
+        shapes = ((self.W, H), (1, H), (H, H), (1, H), (H, 1), (1, 1))
         sizes = [a * b for a, b in shapes]
         offsets, total = [], 0
         for n in sizes:
@@ -422,7 +434,7 @@ class _Trainer:
         self.w_views = [self.loss_w[s, :k].unsqueeze(-1) for s, k in enumerate(self.active)]
         # Reused, not reallocated per chunk: fresh large allocations cost page faults.
         self.keep_scale_f32 = np.float32(self.keep_scale)
-        self.x_buf = torch.empty(C * self.M * self.B, INPUT_WIDTH, dtype=torch.float32, device=self.dev)
+        self.x_buf = torch.empty(C * self.M * self.B, self.W, dtype=torch.float32, device=self.dev)
         self.y_buf = torch.empty(C * self.M * self.B, dtype=torch.float32, device=self.dev)
         if self.fused:
             # Raw 16-bit draws: the kernels compare them with the threshold themselves.
@@ -451,7 +463,7 @@ class _Trainer:
         views = self._view_cache.get(key)
         if views is None:
             C, M, B = self.C, self.M, self.B
-            x = self.x_buf.view(C, M, B, INPUT_WIDTH)[t, :k]
+            x = self.x_buf.view(C, M, B, self.W)[t, :k]
             y: torch.Tensor | np.ndarray
             m1: torch.Tensor | np.ndarray | None
             m2: torch.Tensor | np.ndarray | None
@@ -691,7 +703,7 @@ class _FusedCpuStep:
 
 
 def _to_module(state: dict[str, torch.Tensor], recipe: Recipe) -> FRRegressor:
-    model = FRRegressor(hidden=recipe.hidden, dropout=recipe.dropout)
+    model = FRRegressor(hidden=recipe.hidden, dropout=recipe.dropout, in_features=int(state["W1"].shape[0]))
     layers = [layer for layer in model.net if isinstance(layer, torch.nn.Linear)]
     with torch.no_grad():
         for layer, (w, b) in zip(layers, (("W1", "b1"), ("W2", "b2"), ("W3", "b3"))):

@@ -1,4 +1,5 @@
-"""Model inputs: the standardised canonical-6 and the 14-wide codec block.
+"""Model inputs: the standardised features of the corpus's feature set (v0.6.1's canonical-6, or
+VMAF v1's 14) and the 14-wide codec block after them.
 
 Everything that is *fitted* (mean/std, the cq range of `crf_norm`) is fitted on the rows it is
 given, which for LOSO is the training fold only; `FeatureSpec` carries the fitted numbers so the
@@ -38,7 +39,18 @@ ENCODER_VOCAB = (
 ENCODER_VOCAB_VERSION = "encoder-vocab-v1-12slot"
 NUM_CODECS = len(ENCODER_VOCAB) + 2  # one-hot + preset_norm + crf_norm = 14
 NUM_FEATURES = len(CANONICAL6)
-INPUT_WIDTH = NUM_FEATURES + NUM_CODECS  # 20
+INPUT_WIDTH = NUM_FEATURES + NUM_CODECS  # 20: a canonical-6 model's; a v1 model's is 14 + 14 = 28
+
+
+def input_width(n_features: int) -> int:
+    """The width of a model's input row: its features, then the codec block."""
+    return int(n_features) + NUM_CODECS
+
+
+def feature_count(x: np.ndarray) -> int:
+    """How many feature columns precede the codec block in model inputs `x` [n, k + 14]."""
+    return int(x.shape[1]) - NUM_CODECS
+
 
 # Preset ladders, fastest first; preset_norm is the position on the ladder scaled to [0, 1].
 _X26X_LADDER = X26X_PRESETS  # the x264/x265 adapter's presets, fastest first
@@ -70,9 +82,10 @@ UNKNOWN_ENCODER = "unknown"
 # replaced by these, so a prediction without --encoder/--preset/--cq is inside what was trained.
 UNKNOWN_PRESET_NORM = 0.5
 UNKNOWN_CRF_NORM = 0.5
-ONEHOT_SLICE = slice(NUM_FEATURES, NUM_FEATURES + len(ENCODER_VOCAB))
-PRESET_COLUMN = NUM_FEATURES + len(ENCODER_VOCAB)
-CRF_COLUMN = PRESET_COLUMN + 1
+# Positions inside the codec block (add the feature count for a column of the model inputs).
+ONEHOT_OFFSETS = slice(0, len(ENCODER_VOCAB))
+PRESET_OFFSET = len(ENCODER_VOCAB)
+CRF_OFFSET = PRESET_OFFSET + 1
 
 
 def encoder_slot(encoder: str) -> int:
@@ -80,8 +93,13 @@ def encoder_slot(encoder: str) -> int:
     return ENCODER_VOCAB.index(name) if name in ENCODER_VOCAB else ENCODER_VOCAB.index(UNKNOWN_ENCODER)
 
 
+def _codec_view(out: np.ndarray) -> np.ndarray:
+    """The codec block of model inputs (a view: writing it writes `out`)."""
+    return out[:, feature_count(out) :]
+
+
 def mask_labels(x: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndarray:
-    """A copy of model inputs `x` [n, 20] where, with probability `rate`, all of a row's encoder,
+    """A copy of model inputs `x` [n, k + 14] where, with probability `rate`, all of a row's encoder,
     preset and cq labels are replaced by the "not given" values above, and otherwise each label
     alone with probability `rate / 2` (what predict sees without any label, and with some).
 
@@ -95,10 +113,11 @@ def mask_labels(x: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndar
     drop_all = rng.random(n) < rate
     drop = (rng.random((n, 3)) < rate / 2) | drop_all[:, None]
     rows = np.flatnonzero(drop[:, 0])
-    out[rows, ONEHOT_SLICE] = 0.0
-    out[rows, NUM_FEATURES + encoder_slot(UNKNOWN_ENCODER)] = 1.0
-    out[drop[:, 1], PRESET_COLUMN] = UNKNOWN_PRESET_NORM
-    out[drop[:, 2], CRF_COLUMN] = UNKNOWN_CRF_NORM
+    codec = _codec_view(out)
+    codec[rows, ONEHOT_OFFSETS] = 0.0
+    codec[rows, encoder_slot(UNKNOWN_ENCODER)] = 1.0
+    codec[drop[:, 1], PRESET_OFFSET] = UNKNOWN_PRESET_NORM
+    codec[drop[:, 2], CRF_OFFSET] = UNKNOWN_CRF_NORM
     return out
 
 
@@ -106,24 +125,27 @@ def unlabelled(x: np.ndarray) -> np.ndarray:
     """`x` with every row's labels replaced by the "not given" values (what predict feeds when
     neither --encoder, --preset nor --cq is known)."""
     out = np.array(x, dtype=np.float32, copy=True)
-    out[:, ONEHOT_SLICE] = 0.0
-    out[:, NUM_FEATURES + encoder_slot(UNKNOWN_ENCODER)] = 1.0
-    out[:, PRESET_COLUMN] = UNKNOWN_PRESET_NORM
-    out[:, CRF_COLUMN] = UNKNOWN_CRF_NORM
+    codec = _codec_view(out)
+    codec[:, ONEHOT_OFFSETS] = 0.0
+    codec[:, encoder_slot(UNKNOWN_ENCODER)] = 1.0
+    codec[:, PRESET_OFFSET] = UNKNOWN_PRESET_NORM
+    codec[:, CRF_OFFSET] = UNKNOWN_CRF_NORM
     return out
 
 
 def with_encoder(x: np.ndarray, encoder: str) -> np.ndarray:
     """`x` with every row's encoder one-hot set to `encoder` (preset and cq kept)."""
     out = np.array(x, dtype=np.float32, copy=True)
-    out[:, ONEHOT_SLICE] = 0.0
-    out[:, NUM_FEATURES + encoder_slot(encoder)] = 1.0
+    codec = _codec_view(out)
+    codec[:, ONEHOT_OFFSETS] = 0.0
+    codec[:, encoder_slot(encoder)] = 1.0
     return out
 
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    """The fitted transform: standardisation of canonical-6 and the cq range of crf_norm."""
+    """The fitted transform: standardisation of the features (`feature_order`: the corpus's feature
+    set) and the cq range of crf_norm."""
 
     mean: tuple[float, ...]
     std: tuple[float, ...]
@@ -134,13 +156,31 @@ class FeatureSpec:
     encoder_vocab_version: str = ENCODER_VOCAB_VERSION
 
     @classmethod
-    def fit(cls, features: np.ndarray, cq: np.ndarray) -> FeatureSpec:
+    def fit(cls, features: np.ndarray, cq: np.ndarray, feature_order: Sequence[str] = CANONICAL6) -> FeatureSpec:
         features = np.asarray(features, dtype=np.float64)
+        if features.ndim != 2 or features.shape[1] != len(feature_order):
+            raise ValueError(f"features are {list(features.shape)}, expected [n, {len(feature_order)}]")
         mean = features.mean(axis=0)
         std = features.std(axis=0)
         std = np.where(std > 1e-12, std, 1.0)  # a constant feature (e.g. motion2 of a still) stays 0
         cq = np.asarray(cq, dtype=np.float64)
-        return cls(tuple(map(float, mean)), tuple(map(float, std)), float(cq.min()), float(cq.max()))
+        return cls(
+            tuple(map(float, mean)),
+            tuple(map(float, std)),
+            float(cq.min()),
+            float(cq.max()),
+            feature_order=tuple(feature_order),
+        )
+
+    @classmethod
+    def fit_corpus(cls, corpus: Corpus, rows: np.ndarray | slice = slice(None)) -> FeatureSpec:
+        """Fitted on the corpus's `rows` (its training fold), in the corpus's feature order."""
+        return cls.fit(corpus.features[rows], corpus.cq[rows], corpus.feature_order)
+
+    @property
+    def width(self) -> int:
+        """The width of the model inputs this spec makes."""
+        return input_width(len(self.feature_order))
 
     def standardise(self, features: np.ndarray) -> np.ndarray:
         return (np.asarray(features, dtype=np.float64) - np.array(self.mean)) / np.array(self.std)
@@ -189,24 +229,25 @@ class FeatureSpec:
         )
 
 
-def input_schema() -> dict[str, Any]:
-    """What a model's inputs mean; its hash guards against loading weights of another layout."""
+def input_schema(feature_order: Sequence[str] = CANONICAL6) -> dict[str, Any]:
+    """What a model's inputs mean; its hash guards against loading weights of another layout (a
+    canonical-6 model's schema is what it was before feature sets, so its hash is unchanged)."""
     return {
-        "feature_order": list(CANONICAL6),
+        "feature_order": list(feature_order),
         "encoder_vocab": list(ENCODER_VOCAB),
         "encoder_vocab_version": ENCODER_VOCAB_VERSION,
         "codec_layout": ["onehot:12", "preset_norm", "crf_norm"],
-        "inputs": {"features": [None, NUM_FEATURES], "codec_onehot": [None, NUM_CODECS]},
+        "inputs": {"features": [None, len(feature_order)], "codec_onehot": [None, NUM_CODECS]},
     }
 
 
-def input_schema_hash() -> str:
-    text = json.dumps(input_schema(), sort_keys=True, separators=(",", ":"))
+def input_schema_hash(feature_order: Sequence[str] = CANONICAL6) -> str:
+    text = json.dumps(input_schema(feature_order), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 def model_inputs(corpus: Corpus, rows: np.ndarray, spec: FeatureSpec) -> np.ndarray:
-    """[n, 20] float32: standardised canonical-6 then the codec block, for the given rows."""
+    """[n, k + 14] float32: the standardised features then the codec block, for the given rows."""
     std = spec.standardise(corpus.features[rows])
     codec = spec.codec_block(corpus.encoder[rows], corpus.preset[rows], corpus.cq[rows])
     return np.concatenate([std, codec], axis=1).astype(np.float32)

@@ -31,7 +31,7 @@ from vmafkit.corpus.schema import Corpus
 from vmafkit.errors import InputError
 from vmafkit.io import atomic_output, read_bytes_capped, sha256_file
 from vmafkit.train.ensemble import MemberData, fit_members, predict_one
-from vmafkit.train.features import FeatureSpec, fold_inputs, model_inputs, unlabelled
+from vmafkit.train.features import INPUT_WIDTH, FeatureSpec, fold_inputs, input_width, model_inputs, unlabelled
 from vmafkit.train.model import FRRegressor
 from vmafkit.train.recipe import Recipe
 
@@ -42,8 +42,8 @@ REPLAY_TOL = 1e-3
 _DTYPE = np.dtype("<f4")
 
 
-def _template(recipe: Recipe) -> dict[str, torch.Tensor]:
-    return FRRegressor(hidden=recipe.hidden, dropout=recipe.dropout).state_dict()
+def _template(recipe: Recipe, width: int) -> dict[str, torch.Tensor]:
+    return FRRegressor(hidden=recipe.hidden, dropout=recipe.dropout, in_features=width).state_dict()
 
 
 def member_bytes(model: FRRegressor) -> bytes:
@@ -63,11 +63,11 @@ def write_fold_members(path: str | Path, models: Sequence[FRRegressor]) -> dict[
     return {"file": path.name, "sha256": sha256_file(path), "format": FORMAT}
 
 
-def read_fold_members(path: str | Path, n_folds: int, recipe: Recipe) -> list[FRRegressor]:
-    """The n_folds members of a fold-members file; InputError naming the file when its size is not
-    exactly what n_folds members of this recipe take, or a weight is not finite."""
+def read_fold_members(path: str | Path, n_folds: int, recipe: Recipe, width: int = INPUT_WIDTH) -> list[FRRegressor]:
+    """The n_folds members (inputs `width` wide) of a fold-members file; InputError naming the file
+    when its size is not exactly what n_folds members of this recipe take, or a weight is not finite."""
     path = Path(path)
-    template = _template(recipe)
+    template = _template(recipe, width)
     per_member = sum(int(t.numel()) for t in template.values())
     expected = n_folds * per_member * _DTYPE.itemsize
     data = read_bytes_capped(path, what="fold-members file", max_bytes=expected)
@@ -85,7 +85,7 @@ def read_fold_members(path: str | Path, n_folds: int, recipe: Recipe) -> list[FR
             count = int(ref.numel())
             state[name] = torch.from_numpy(values[i, at : at + count].astype(np.float32)).reshape(ref.shape)
             at += count
-        model = FRRegressor(hidden=recipe.hidden, dropout=recipe.dropout)
+        model = FRRegressor(hidden=recipe.hidden, dropout=recipe.dropout, in_features=width)
         model.load_state_dict(state)
         models.append(model.eval())
     return models
@@ -128,7 +128,7 @@ def replay_held_out(
     for group, model in zip(groups, models):
         held = np.flatnonzero(corpus.group == group)
         train = np.flatnonzero(corpus.group != group)
-        spec = FeatureSpec.fit(corpus.features[train], corpus.cq[train])
+        spec = FeatureSpec.fit_corpus(corpus, train)
         x_val = model_inputs(corpus, held, spec)
         checks = [("pred", x_val)]
         if "pred_unlabelled" in cols:
@@ -176,7 +176,7 @@ def check_seed_members(
                 f"{entry['sha256'][:12]})",
                 path=path,
             )
-        models = read_fold_members(path, len(corpus.groups), recipe)
+        models = read_fold_members(path, len(corpus.groups), recipe, input_width(len(corpus.feature_order)))
         replay_held_out(corpus, recipe, models, preds[seed], layout.predictions_file(loso_dir, seed))
         out[seed] = {"file": entry["file"], "sha256": digest}
     return out
@@ -198,9 +198,10 @@ def retrain_matches(
     item = sorted(pinned, key=lambda p: int(p["seed"]))[index // len(groups)]
     fold = index % len(groups)
     seed = int(item["seed"])
-    saved = read_fold_members(loso_dir / str(item["file"]), len(groups), recipe)[fold]
+    width = input_width(len(corpus.feature_order))
+    saved = read_fold_members(loso_dir / str(item["file"]), len(groups), recipe, width)[fold]
     train = np.flatnonzero(corpus.group != groups[fold])
-    spec = FeatureSpec.fit(corpus.features[train], corpus.cq[train])
+    spec = FeatureSpec.fit_corpus(corpus, train)
     x_train = fold_inputs(model_inputs(corpus, train, spec), recipe, fold)
     fresh = fit_members([MemberData(x_train, corpus.vmaf[train].astype(np.float32), seed)], recipe, device="cpu")[0]
     a, b = saved.state_dict(), fresh.state_dict()

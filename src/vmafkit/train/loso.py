@@ -95,13 +95,13 @@ class FullCorpus:
     """What the production members (one per seed, on every row) are fitted on."""
 
     spec: FeatureSpec
-    x: np.ndarray  # [n, 20] float32, labels masked as the recipe says
+    x: np.ndarray  # [n, k + 14] float32, labels masked as the recipe says
     y: np.ndarray
 
 
 def full_corpus_inputs(corpus: Corpus, recipe: Recipe) -> FullCorpus:
     """The full-corpus transform and inputs: `export` ships members fitted on exactly these."""
-    spec = FeatureSpec.fit(corpus.features, corpus.cq)
+    spec = FeatureSpec.fit_corpus(corpus)
     x = model_inputs(corpus, np.arange(len(corpus)), spec)
     return FullCorpus(spec=spec, x=fold_inputs(x, recipe, FULL_CORPUS_SALT), y=corpus.vmaf.astype(np.float32))
 
@@ -136,7 +136,7 @@ def load_refit(path: Path, seed: int, spec: FeatureSpec, recipe: Recipe, corpus_
     for key, value in expected.items():
         if not isinstance(data, dict) or data.get(key) != value:
             raise InputError(f"{key} does not match the corpus, recipe or seed being exported", path=path)
-    model = FRRegressor(hidden=recipe.hidden, dropout=recipe.dropout)
+    model = FRRegressor(hidden=recipe.hidden, dropout=recipe.dropout, in_features=spec.width)
     reference = model.state_dict()
     state = data.get("state")
     if not isinstance(state, dict) or set(state) != set(reference):
@@ -158,7 +158,7 @@ class TrainedFold(Fold):
     only, and both sides' model inputs."""
 
     spec: FeatureSpec
-    x_train: np.ndarray  # [n_train, 20] float32
+    x_train: np.ndarray  # [n_train, k + 14] float32
     y_train: np.ndarray
     x_held: np.ndarray
 
@@ -167,7 +167,7 @@ def make_folds(corpus: Corpus) -> list[TrainedFold]:
     """One fold per group (sorted); the FeatureSpec of a fold is fitted on its training rows only."""
     folds = []
     for fold in leave_one_group_out(corpus.group):
-        spec = FeatureSpec.fit(corpus.features[fold.train], corpus.cq[fold.train])
+        spec = FeatureSpec.fit_corpus(corpus, fold.train)
         folds.append(
             TrainedFold(
                 fold.index,

@@ -193,3 +193,51 @@ def test_a_scoring_recipe_is_16_hex_digits(tmp_path, bad):
     path = write_corpus(tmp_path / "c.jsonl", [corpus_row("a", scoring_recipe=bad)])
     with pytest.raises(InputError, match="scoring_recipe must be 16 hex digits when present"):
         load_corpus(path)
+
+
+# ---- feature sets: a v1 row carries v1's columns, a v0.6.1 row the canonical-6 -------------------
+
+
+def _v1_row(**over):
+    from ...factories import as_v1_rows
+
+    return {**as_v1_rows([corpus_row()])[0], **over}
+
+
+def test_a_v1_row_needs_v1_s_columns_and_not_the_canonical_six(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_text(json.dumps(_v1_row()) + "\n")
+    corpus = load_corpus(path)
+    assert corpus.feature_set == "vmaf-v1.0.16" and corpus.features.shape == (1, 14)
+    assert corpus.feature_order[0] == "integer_adm2" and corpus.features[0, 0] == 0.5  # adm2 0.5 carried over
+    row = _v1_row()
+    del row["cambi_hrs"]
+    path.write_text(json.dumps(row) + "\n")
+    with pytest.raises(InputError, match=r"c.jsonl:1: missing keys cambi_hrs$"):
+        load_corpus(path)
+
+
+@pytest.mark.parametrize(
+    ("over", "message"),
+    [
+        ({"cambi_hrs": -1.0}, r"cambi_hrs -1.0 is out of range \(allowed: 0 to 100\)"),
+        ({"integer_motion_sad": 2000.0}, r"integer_motion_sad 2000.0 is out of range \(allowed: 0 to 1024\)"),
+        ({"speed_chroma_uv": "1.5"}, r"speed_chroma_uv must be a number, got '1.5'"),
+        ({"feature_set": "vmaf-v0.6.1"}, r"feature_set 'vmaf-v0.6.1' is not the feature set of vmaf_model"),
+        ({"vmaf": 101.0}, r"vmaf 101.0 is out of range \(allowed: 0 to 100\)"),
+    ],
+)
+def test_v1_columns_are_range_checked(tmp_path, over, message):
+    path = tmp_path / "c.jsonl"
+    path.write_text(json.dumps(_v1_row(**over)) + "\n")
+    with pytest.raises(InputError, match=message):
+        load_corpus(path)
+
+
+def test_the_4k_3h_v1_model_scores_up_to_110(tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_text(json.dumps(_v1_row(vmaf_model="vmaf_v1.0.16_3d0h_2160", vmaf=109.5)) + "\n")
+    assert load_corpus(path).vmaf[0] == 109.5
+    path.write_text(json.dumps(_v1_row(vmaf_model="vmaf_v1.0.16_3d0h_2160", vmaf=110.5)) + "\n")
+    with pytest.raises(InputError, match=r"allowed: 0 to 110"):
+        load_corpus(path)

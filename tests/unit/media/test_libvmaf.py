@@ -363,10 +363,16 @@ def test_v1_scores_at_10_bits_whatever_the_sources_depth(source, depth, scored):
     assert ffm.scoring_pix_fmt(source, depth) == scored
 
 
-def test_training_and_serving_refuse_a_v1_model_in_one_line():
-    assert libvmaf.require_canonical6("vmaf_v0.6.1neg", "a corpus").name == "vmaf_v0.6.1neg"
-    with pytest.raises(InputError, match=r"^--model vmaf_v1.0.16_3d0h: a corpus needs v0.6.1's canonical-6"):
-        libvmaf.require_canonical6("vmaf_v1.0.16_3d0h", "a corpus")
+def test_a_row_s_feature_columns_and_score_range_follow_its_model():
+    canonical = ("adm2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3", "motion2")
+    assert libvmaf.feature_columns("vmaf_v0.6.1neg") == canonical
+    assert libvmaf.feature_columns("a model of another kit") == canonical  # the v0.6.1 columns, as before
+    v1 = libvmaf.feature_columns("vmaf_v1.0.16_hfr_5d0h")
+    assert len(v1) == 14 and v1[0] == "integer_adm2" and v1[-1] == "speed_chroma_uv"
+    assert libvmaf.feature_set_of("vmaf_v1.0.16_3d0h") == "vmaf-v1.0.16"
+    assert libvmaf.feature_set_of("vmaf_float_v0.6.1") == "vmaf-v0.6.1"
+    assert libvmaf.score_max_of("vmaf_v1.0.16_3d0h_2160") == 110.0
+    assert libvmaf.score_max_of("vmaf_v1.0.16_3d0h") == 100.0
 
 
 def test_the_too_small_hint_names_only_sizes_below_the_measured_minimum():

@@ -483,11 +483,13 @@ def test_load_registry_counts_the_other_problems(models):
     assert str(info.value).endswith(" (+3 more)") and str(info.value).startswith(
         f"{reg}: invalid registry: {problems[0]}"
     )
+    from vmafkit.media.libvmaf import CANONICAL6, V1_FEATURES
     from vmafkit.train.features import input_schema_hash
 
+    known = sorted(input_schema_hash(order)[:12] for order in (CANONICAL6, tuple(V1_FEATURES)))
     assert problems[0] == (
-        f"models/0 ({ID}_seed0): input_schema_hash 000000000000 is not this vmafkit's "
-        f"{input_schema_hash()[:12]} (weights of another input layout)"
+        f"models/0 ({ID}_seed0): input_schema_hash 000000000000 is none of this vmafkit's "
+        f"({', '.join(known)}: one per feature set; weights of another input layout)"
     )
     assert problems[1] == f"models/0 ({ID}_seed0): sidecar's input_schema_hash differs from the registry's"
 
