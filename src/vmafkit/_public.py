@@ -37,6 +37,7 @@ API_NAMES = (
     "registry_flip",
     "registry_rollback",
     "registry_validate",
+    "rescore",
     "run",
     "score",
     "subjective_gate",

@@ -441,6 +441,29 @@ def merge(shards: Sequence[PathLike], out: PathLike, *, allow_mixed_versions: bo
 
 
 @_checked
+def rescore(
+    corpus: PathLike,
+    out: PathLike,
+    *,
+    ref_dir: PathLike,
+    scoring: Scoring = Scoring(),
+    jobs: int | None = None,
+    ffmpeg: str | None = None,
+    vmaf_bin: str | None = None,
+    progress: bool = False,
+) -> BuildResult:
+    """Re-score `corpus` with `scoring`'s libvmaf model, metrics and subsampling, from the encodes its
+    build kept (no encoder runs), as `vmafkit rescore`: the new corpus, written to `out`, is what
+    `build_corpus` with those choices writes, row for row. `ref_dir`: the reference clips it was
+    built from. Every cell keeps its geometry, so `scoring.scale` / `scoring.resolution` must be unset."""
+    from vmafkit.corpus.rescore import rescore_corpus
+
+    return rescore_corpus(
+        corpus, out, ref_dir=ref_dir, scoring=scoring, jobs=jobs, ffmpeg=ffmpeg, vmaf_bin=vmaf_bin, progress=progress
+    )
+
+
+@_checked
 def import_corpus(
     seed_file: PathLike,
     ref_dir: PathLike,

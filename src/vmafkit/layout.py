@@ -7,6 +7,8 @@ A `vmafkit run` folder (OUT), and where each name below is used::
     OUT/.vmafkit-cache/demo-refs/               demo_refs_dir: the --demo reference clips
     OUT/corpus/per_frame_canonical6.jsonl       corpus_file: the corpus step's output
     OUT/corpus/.vmafkit-cache/cells/            cell_cache_dir: the content-addressed cell cache
+        encodes/<key>.mkv, <key>.json           kept_encode_files: each cell's encode, kept for `rescore`
+        rescored/<key>.jsonl                    rescored_cell_file: a cell `rescore` scored (a re-run resumes)
     OUT/loso/                                   loso_dir: what `train` and `verdict` write
         loso_seed{N}.json                       seed_report: one seed's LOSO report
         loso_seed{N}.predictions.jsonl          predictions_file: its held-out prediction of every row
@@ -105,6 +107,24 @@ def demo_refs_dir(out_dir: str | Path) -> Path:
 def cell_cache_dir(corpus_path: str | Path) -> Path:
     """The cell cache of a corpus file: beside it, so that runs writing the same corpus share it."""
     return Path(corpus_path).parent / CACHE_DIR / "cells"
+
+
+KEPT_ENCODES_DIR = "encodes"
+
+
+def kept_encodes_dir(cell_cache: str | Path) -> Path:
+    """Where a cell cache keeps its cells' encodes (content-addressed by the encode's identity)."""
+    return Path(cell_cache) / KEPT_ENCODES_DIR
+
+
+def kept_encode_files(cell_cache: str | Path, key: str) -> tuple[Path, Path]:
+    """(the encoded video, its record: sha256, size, frames, encode time) of encode `key`."""
+    folder = kept_encodes_dir(cell_cache)
+    return folder / f"{key}.mkv", folder / f"{key}.json"
+
+
+def rescored_cell_file(cell_cache: str | Path, key: str) -> Path:
+    return Path(cell_cache) / "rescored" / f"{key}.jsonl"
 
 
 def pair_cache_dir(out_dir: str | Path) -> Path:

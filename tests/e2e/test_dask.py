@@ -221,7 +221,7 @@ def test_corpus_on_dask_equals_local_run(cluster, make_ref_dir, tmp_path):
         timeout=RUN_TIMEOUT_S,
     )
     assert again.returncode == 0, again.stderr
-    assert "(6 cached, 0 encoded)" in again.stderr, again.stderr
+    assert "(6 cached, 0 encoded, " in again.stderr, again.stderr
     assert _rows(out) == rows
 
 
@@ -289,7 +289,7 @@ def test_worker_killed_mid_run_loses_and_repeats_nothing(cluster, make_ref_dir, 
     after = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in cache.glob("*.jsonl")}
     assert len(after) == 3 * len(cqs)
     assert {name: after[name] for name in finished_before} == finished_before
-    assert "(0 cached, 24 encoded)" in output, output
+    assert "(0 cached, 24 encoded, " in output, output
     # The cell the dead worker was running was run again on the survivor, and finished there.
     for key in in_flight:
         story = [(t[2], t[3]) for t in cluster.client.story(key, on_error="ignore") if t[0] == "scheduler"]

@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 
 from vmafkit.corpus.build import build_corpus
-from vmafkit.errors import InputError
 from vmafkit.media.ffmpeg import find_ffmpeg
 from vmafkit.media.score import score_pair
 
@@ -150,14 +149,35 @@ def test_frames_too_small_for_v1_are_one_line_naming_the_model(tmp_path):
     assert "vmaf_v1.0.16_5d0h needs larger frames than 176x144" in line and "480x270" in line
 
 
-def test_a_corpus_and_predict_refuse_a_v1_model_naming_why(tmp_path, pair):
-    """Training reads v0.6.1's canonical-6; a v1 corpus is refused before any encode."""
+def test_a_v1_corpus_row_holds_libvmaf_s_own_numbers_for_its_kept_encode(tmp_path):
+    """A v1 corpus: every row names its feature set and carries the 14 v1 columns (no canonical-6),
+    each equal to libvmaf run by hand on the very encode the build kept (its record's sha256 is
+    the file's)."""
+    import hashlib
+
+    from vmafkit import layout
+    from vmafkit.corpus.schema import load_corpus, read_rows
+
     refs = tmp_path / "refs"
     refs.mkdir()
     (refs / REF).symlink_to(media(REF))
-    with pytest.raises(InputError, match=r"a corpus needs v0.6.1's canonical-6.*vmaf-v1.0.16"):
-        build_corpus(refs, ["libx264"], [30], tmp_path / "c.jsonl", vmaf_model="vmaf_v1.0.16_3d0h", progress=False)
-    assert not (tmp_path / "c.jsonl").exists()
+    out = tmp_path / "c.jsonl"
+    model = "vmaf_v1.0.16_3d0h"
+    build_corpus(refs, ["libx264"], [34], out, vmaf_model=model, max_frames=FRAMES, progress=False)
+    rows = read_rows(out)
+    assert len(rows) == FRAMES and {r["feature_set"] for r in rows} == {"vmaf-v1.0.16"}
+    assert "adm2" not in rows[0] and "vif_scale0" not in rows[0]
+    video, record = layout.kept_encode_files(layout.cell_cache_dir(out), rows[0]["encode_key"])
+    assert json.loads(record.read_text())["sha256"] == hashlib.sha256(video.read_bytes()).hexdigest()
+    log = oracle(tmp_path, video, media(REF), model, "", (1280, 720, 8))
+    names = logged_names(model, 1280, 720, 8)
+    for row in rows:
+        logged = log[row["frame_index"]]
+        assert row["vmaf"] == pytest.approx(logged["vmaf"], abs=1e-6)
+        for column, name in names.items():
+            assert row[column] == pytest.approx(logged[name], abs=1e-6), column
+    corpus = load_corpus(out)
+    assert set(corpus.feature_order) == set(names) and corpus.features.shape == (FRAMES, 14)
 
 
 def test_a_144p_rung_upscaled_tells_cambi_its_depth_only_and_says_so(pair):

@@ -1,4 +1,4 @@
-"""Commands of the corpus stage: `corpus`, `merge` and `import-corpus`."""
+"""Commands of the corpus stage: `corpus`, `rescore`, `merge` and `import-corpus`."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from vmafkit.cli.options import (
     out_option,
     progress_option,
     quiet_alias,
+    rescoring_options,
     scheduler_option,
     scoring_options,
     vmaf_bin_option,
@@ -56,11 +57,28 @@ def corpus_cmd(ref_dir, out, **options):
     from vmafkit import api
 
     result = api.build_corpus(ref_dir, out, **options)
-    click.echo(
-        f"{result.n_rows} rows from {result.n_cells} cells ({result.cells_cached} cached, "
-        f"{result.cells_run} encoded) of {len(result.sources)} sources in {result.wall_s:.1f} s -> {result.out}",
-        err=True,
-    )
+    click.echo(result.summary_line(), err=True)
+    return EXIT_OK
+
+
+@click.command("rescore")
+@click.argument("corpus", type=click.Path(dir_okay=False))
+@click.option("--ref-dir", required=True, help="Folder of the reference clips the corpus was built from.")
+@out_option("New corpus JSONL to write (the old one is left as it is).")
+@click.option("--jobs", type=click.IntRange(*V.JOBS_RANGE), help="Cells in parallel (default: the usable cores).")
+@ffmpeg_option
+@vmaf_bin_option
+@rescoring_options
+@progress_option
+@run_command
+def rescore_cmd(corpus, ref_dir, out, **options):
+    """Score CORPUS again with another --model / --metrics / --subsample from the encodes its build
+    kept: no encoder runs, and the result equals a fresh `vmafkit corpus` with those choices."""
+    from vmafkit import api
+
+    check_outputs({"the corpus": [corpus]}, {"--out": out})
+    result = api.rescore(corpus, out, ref_dir=ref_dir, **options)
+    click.echo(result.summary_line(), err=True)
     return EXIT_OK
 
 
@@ -126,5 +144,6 @@ def import_corpus_cmd(seed_file, ref_dir, out, **options):
 
 def register(main: click.Group) -> None:
     main.add_command(corpus_cmd)
+    main.add_command(rescore_cmd)
     main.add_command(merge_cmd)
     main.add_command(import_corpus_cmd)

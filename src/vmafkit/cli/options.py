@@ -571,6 +571,12 @@ def scoring_options(*, libvmaf_choice: bool = True) -> Callable[[F], F]:
     return decorate
 
 
+def rescoring_options(func: F) -> F:
+    """`--model --metrics --subsample --hdr-as-sdr` as one `scoring` (rescore: each cell keeps the
+    geometry it was built with, so no --scale or --resolution)."""
+    return libvmaf_options(collected_scoring(func))
+
+
 def collected_scoring(func: F) -> F:
     """The scoring flags a command has (run: --scale alone) as one `scoring` (media.options.Scoring)."""
     return collected(Scoring, "scoring")(func)

@@ -11,6 +11,7 @@ from vmafkit.cli.options import (
     device_option,
     ffmpeg_option,
     grid_options,
+    libvmaf_options,
     max_frames_option,
     out_option,
     progress_option,
@@ -29,6 +30,7 @@ from vmafkit.cli.options import (
 @grid_options(
     encoders="auto", encoders_help="Comma-separated encoders, or auto = this platform's defaults that pass their probe."
 )
+@libvmaf_options
 @scale_option
 @collected_scoring
 @seeds_option

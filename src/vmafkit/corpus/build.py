@@ -33,7 +33,8 @@ from typing import Any
 
 from vmafkit import layout
 from vmafkit.corpus.grid import Grid
-from vmafkit.corpus.schema import CANONICAL6, SCHEMA_VERSION, TARGET, iter_jsonl, source_columns, write_jsonl_lines
+from vmafkit.corpus.kept_encodes import ENCODE_KEY, KeptEncode, find_kept_encode, keep_encode
+from vmafkit.corpus.schema import FEATURE_SET_KEY, SCHEMA_VERSION, TARGET, iter_jsonl, source_columns, write_jsonl_lines
 from vmafkit.errors import InputError
 from vmafkit.io import atomic_output, atomic_write_text, check_distinct_paths, check_output_path, exclusive_lock
 from vmafkit.media import ffmpeg as ffm
@@ -137,12 +138,25 @@ class BuildResult:
     n_rows: int
     n_cells: int
     cells_cached: int
-    cells_run: int
+    cells_run: int  # cells scored by this build (not taken whole from the cell cache)
     sources: list[str]
     encoders: list[str]
     wall_s: float
     executor: str
     failures: list[str] = field(default_factory=list)
+    encodes_reused: int = 0  # of cells_run, those scored from a kept encode (no encoder launched)
+
+    @property
+    def encodes_run(self) -> int:
+        return self.cells_run - self.encodes_reused
+
+    def summary_line(self) -> str:
+        """What the command line prints when a build ends."""
+        return (
+            f"{self.n_rows} rows from {self.n_cells} cells ({self.cells_cached} cached, {self.encodes_run} encoded, "
+            f"{self.encodes_reused} scored from kept encodes) of {len(self.sources)} sources in {self.wall_s:.1f} s "
+            f"-> {self.out}"
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in self.__dict__.items()}
@@ -193,15 +207,16 @@ def _age_s(path: Path, now: float) -> float:
 
 def sweep_cache_litter(cache_dir: str | Path, *, now: float | None = None) -> list[str]:
     """Remove what killed builds left in the cell cache: `.cell-*` work folders whose lock is free
-    (no live build holds it) and that are not brand new, and stale atomic-write temp files.
+    (no live build holds it) and that are not brand new, and stale atomic-write temp files (of
+    cells and of kept-encode records).
     Returns the names removed. Safe while other builds use the same cache."""
     cache_dir = Path(cache_dir)
     now = time.time() if now is None else now
     removed: list[str] = []
-    try:
-        entries = sorted(cache_dir.iterdir())
-    except OSError:
-        return removed
+    entries: list[Path] = []
+    for folder in (cache_dir, layout.kept_encodes_dir(cache_dir)):  # a kept encode's record is written atomically too
+        with contextlib.suppress(OSError):
+            entries += sorted(folder.iterdir())
     for entry in entries:
         if entry.name.startswith(WORK_PREFIX) and entry.is_dir() and not entry.is_symlink():
             lock_file = entry / WORK_LOCK
@@ -354,18 +369,53 @@ def run_cell(cell: Cell, ctx: CellContext) -> list[dict[str, Any]]:
     return rows
 
 
-def _encode_and_score(cell: Cell, ctx: CellContext, tmp: Path) -> list[dict[str, Any]]:
-    """Encode the cell into `tmp`, score it against its source; its rows."""
+def encode_key(cell: Cell, ctx: CellContext) -> str:
+    """Hash of everything that decides a cell's encoded bytes, and nothing that only decides how it
+    is scored: builds that differ in libvmaf's choices share the encode (corpus.kept_encodes)."""
+    args = get_adapter(cell.encoder).args(cell.cq, cell.preset)
     source = cell.source
-    encoded = tmp / "encoded.mkv"
+    identity = {
+        "schema_version": SCHEMA_VERSION,
+        "src_sha256": source.sha256,
+        "encoder": cell.encoder,
+        "preset": cell.preset,
+        "cq": cell.cq,
+        "codec_args": list(args.codec_args),
+        "filters": list(args.filters),
+        "ffmpeg_version": ctx.ff.version,
+        "max_frames": ctx.max_frames,
+        "encoder_threads": ctx.encoder_threads,
+        "geometry": [source.width, source.height, source.pix_fmt, source.fps, source.kind],
+        "encoded_size": list(cell.encoded_size),
+        "encode_scale": cell_geometry(cell, ctx).encode_scale,
+    }
+    text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _encode_and_score(cell: Cell, ctx: CellContext, tmp: Path) -> list[dict[str, Any]]:
+    """Encode the cell into `tmp` (or take its kept encode) and keep it, score it against its
+    source; its rows."""
+    key = encode_key(cell, ctx)
+    kept = find_kept_encode(ctx.cache_dir, key)
+    if kept is None:
+        encoded = tmp / "encoded.mkv"
+        frames, enc_ms = _encode(cell, ctx, encoded, cell_geometry(cell, ctx).encode_scale)
+        version = encoder_version(encoded, cell.encoder, ctx.ff)
+        kept = keep_encode(ctx.cache_dir, key, encoded, frames=frames, enc_time_ms=enc_ms, encoder_version=version)
+    return score_kept_encode(cell, ctx, kept)
+
+
+def score_kept_encode(cell: Cell, ctx: CellContext, kept: KeptEncode) -> list[dict[str, Any]]:
+    """Score a cell's encode against its source as `ctx` says; the cell's rows."""
+    source = cell.source
     geometry = cell_geometry(cell, ctx)
-    frames, enc_ms = _encode(cell, ctx, encoded, geometry.encode_scale)
-    dis = ffm.InputSpec(encoded, False, *cell.encoded_size, source.pix_fmt, source.fps)
+    dis = ffm.InputSpec(kept.path, False, *cell.encoded_size, source.pix_fmt, source.fps)
     job = ffm.ScoreJob(
         dis, source.input_spec, ffm.scoring_pix_fmt(source.pix_fmt),
         ref_crop=source.crop, ref_scale=geometry.ref_scale, dis_scale=geometry.dis_scale,
-        max_frames=frames, threads=ctx.threads, vmaf_model=ctx.vmaf_model, metrics=ctx.metrics, subsample=ctx.subsample,
-        what=f"{source.path} ({cell.encoder} cq{cell.cq})",
+        max_frames=kept.frames, threads=ctx.threads, vmaf_model=ctx.vmaf_model, metrics=ctx.metrics,
+        subsample=ctx.subsample, what=f"{source.path} ({cell.encoder} cq{cell.cq})",
     )  # fmt: skip
     if ctx.vmaf_bin:
         from vmafkit.media.vmafcli import score_with_vmaf_cli
@@ -373,22 +423,15 @@ def _encode_and_score(cell: Cell, ctx: CellContext, tmp: Path) -> list[dict[str,
         scored = score_with_vmaf_cli(ctx.vmaf_bin, ctx.ff, job)
     else:
         scored = run_libvmaf(ctx.ff, job)
-    expected = libvmaf.scored_frames(frames, ctx.subsample)
+    expected = libvmaf.scored_frames(kept.frames, ctx.subsample)
     if len(scored) != expected:
         subsampled = f" (expected {expected}: --subsample {ctx.subsample})" if ctx.subsample != 1 else ""
         raise InputError(
-            f"mismatched frame counts: encoded {frames} frames, libvmaf scored {len(scored)}{subsampled} "
+            f"mismatched frame counts: encoded {kept.frames} frames, libvmaf scored {len(scored)}{subsampled} "
             f"({cell.encoder} cq{cell.cq})",
             path=source.path,
         )
-    return _rows(
-        cell,
-        ctx,
-        scored,
-        enc_bytes=encoded.stat().st_size,
-        enc_ms=enc_ms,
-        enc_version=encoder_version(encoded, cell.encoder, ctx.ff),
-    )
+    return _rows(cell, ctx, scored, kept)
 
 
 def _encode(cell: Cell, ctx: CellContext, encoded: Path, scale: list[str]) -> tuple[int, int]:
@@ -418,9 +461,7 @@ def _encode(cell: Cell, ctx: CellContext, encoded: Path, scale: list[str]) -> tu
     return frames, enc_ms
 
 
-def _rows(
-    cell: Cell, ctx: CellContext, scored: list[dict[str, float]], *, enc_bytes: int, enc_ms: int, enc_version: str
-) -> list[dict[str, Any]]:
+def _rows(cell: Cell, ctx: CellContext, scored: list[dict[str, float]], kept: KeptEncode) -> list[dict[str, Any]]:
     width, height = cell.encoded_size
     common: dict[str, Any] = {
         **source_columns(cell.source),
@@ -429,12 +470,13 @@ def _rows(
         "encoder": cell.encoder,
         "preset": cell.preset,
         "cq": cell.cq,
-        "enc_bytes": enc_bytes,
-        "enc_time_ms": enc_ms,
+        "enc_bytes": kept.enc_bytes,
+        "enc_time_ms": kept.enc_time_ms,
         "enc_threads": ctx.encoder_threads,
+        ENCODE_KEY: kept.key,
         "ffmpeg_version": ctx.ff.version,
         "libvmaf_version": ctx.ff.libvmaf_version if not ctx.vmaf_bin else None,
-        "encoder_version": enc_version,
+        "encoder_version": kept.encoder_version,
         "backend": ctx.backend,
         "vmaf_model": ctx.vmaf_model,
     }
@@ -442,7 +484,7 @@ def _rows(
     if geometry.scaled:  # scored at another size than encoded: say at which, and with what filter
         common["scored_width"], common["scored_height"] = geometry.scored_size
         common["scale_filter"] = ctx.scale_filter
-    keys = (TARGET, *CANONICAL6, *libvmaf.metric_columns(ctx.metrics))
+    keys = (TARGET, *libvmaf.feature_columns(ctx.vmaf_model), *libvmaf.metric_columns(ctx.metrics))
     return [{**common, "frame_index": f["frame_index"], **{k: f[k] for k in keys}} for f in scored]
 
 
@@ -492,7 +534,7 @@ def build_corpus(
         raise InputError("no presets given (--presets is empty)")
     if max_frames is not None and max_frames < 1:
         raise InputError(f"--max-frames must be at least 1, got {max_frames}")
-    libvmaf.require_canonical6(vmaf_model, "a corpus")
+    libvmaf.get_model(vmaf_model)
     metrics = libvmaf.parse_metrics(metrics)
     if vmaf_bin:
         libvmaf.check_vmaf_cli_metrics(metrics)
@@ -538,7 +580,7 @@ def build_corpus(
         with exclusive_lock(cache.parent, name=f".{out.name}.lock"):
             _sweep_output_temps(out)
             sweep_cache_litter(cache)
-            results, cached = _run_cells(cells, ctx, executor, progress)
+            results, cached, reused = _run_cells(cells, ctx, executor, progress)
             recipe = libvmaf.recipe_id(
                 libvmaf.scoring_recipe(
                     vmaf_model,
@@ -549,7 +591,12 @@ def build_corpus(
                 )
             )
             # the recipe is the build's, not a cell's: cached cells of an earlier build carry it too
-            rows = [{**row, libvmaf.RECIPE_KEY: recipe} for cell in cells for row in results[cell]]
+            feature_set = libvmaf.feature_set_of(vmaf_model)
+            rows = [
+                {**row, libvmaf.RECIPE_KEY: recipe, FEATURE_SET_KEY: feature_set}
+                for cell in cells
+                for row in results[cell]
+            ]
             with atomic_output(out, "w") as handle:
                 handle.write(write_jsonl_lines(rows))
     finally:
@@ -560,6 +607,7 @@ def build_corpus(
         n_cells=len(cells),
         cells_cached=cached,
         cells_run=len(cells) - cached,
+        encodes_reused=reused,
         sources=[s.name for s in sources],
         encoders=list(encoders),
         wall_s=round(time.perf_counter() - started, 3),
@@ -584,7 +632,9 @@ def _cost(cell: Cell, max_frames: int | None) -> float:
     return cell.source.width * cell.source.height * frames
 
 
-def _run_cells(cells: list[Cell], ctx: CellContext, executor, progress: bool) -> tuple[dict[Cell, list], int]:
+def _run_cells(cells: list[Cell], ctx: CellContext, executor, progress: bool) -> tuple[dict[Cell, list], int, int]:
+    """Every cell's rows, the number taken whole from the cell cache, and the number of the others
+    whose encode was kept (scored without encoding)."""
     from vmafkit.progress import cell_progress
 
     results: dict[Cell, list] = {}
@@ -595,6 +645,7 @@ def _run_cells(cells: list[Cell], ctx: CellContext, executor, progress: bool) ->
             todo.append(cell)
         else:
             results[cell] = rows
+    reused = sum(1 for cell in todo if layout.kept_encode_files(ctx.cache_dir, encode_key(cell, ctx))[1].is_file())
     # Biggest cells first, so the last ones to finish are short and no worker idles long at the end.
     todo.sort(key=lambda c: -_cost(c, ctx.max_frames))
     expected = [_scored_frames(c, ctx) for c in cells]
@@ -607,7 +658,7 @@ def _run_cells(cells: list[Cell], ctx: CellContext, executor, progress: bool) ->
         for cell, rows in executor.map_unordered(functools.partial(run_cell, ctx=ctx), todo):
             results[cell] = rows
             bar.advance(cells=1, frames=len(rows), label=cell.label)
-    return results, len(cells) - len(todo)
+    return results, len(cells) - len(todo), reused
 
 
 def build_grid(

@@ -23,6 +23,7 @@ COMMAND_FUNCTIONS = {
     "predict": "predict",
     "run": "run",
     "rd": "rd",
+    "rescore": "rescore",
     "merge": "merge",
     "import-corpus": "import_corpus",
     "report": "write_report",
@@ -104,7 +105,7 @@ def test_the_option_objects_are_the_same_everywhere():
                 seen.setdefault(where.split(".")[0], set()).add(function)
     assert seen == {
         "geometry": {"score", "predict"},
-        "scoring": {"score", "build_corpus", "predict", "run"},
+        "scoring": {"score", "build_corpus", "rescore", "predict", "run"},
         "grid": {"build_corpus", "run"},
         "training": {"train_loso", "run", "subjective_train"},
     }

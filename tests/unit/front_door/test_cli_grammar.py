@@ -49,7 +49,7 @@ def _visible_flags(command: click.Command) -> set[str]:
 
 # Which commands have each shared flag: exactly these (a new command adds itself here).
 WHERE = {
-    "--progress": {"corpus", "run", "train", "export", "subjective train"},
+    "--progress": {"corpus", "rescore", "run", "train", "export", "subjective train"},
     "--json": {
         "merge",
         "gate",
@@ -67,6 +67,7 @@ WHERE = {
     "--registry": {"registry validate", "registry flip", "registry rollback"},
     "--out": {
         "corpus",
+        "rescore",
         "merge",
         "train",
         "export",
@@ -81,6 +82,7 @@ WHERE = {
     },
     "--ffmpeg": {
         "corpus",
+        "rescore",
         "doctor",
         "prereqs",
         "score",
@@ -96,9 +98,9 @@ WHERE = {
     "--seeds": {"train", "run", "gate", "verdict", "subjective train"},
     "--recipe": {"train", "run"},
     "--csv": {"score", "rd"},
-    "--model": {"score", "corpus"},
-    "--metrics": {"score", "corpus"},
-    "--subsample": {"score", "corpus"},
+    "--model": {"rescore", "score", "corpus", "run"},
+    "--metrics": {"rescore", "score", "corpus", "run"},
+    "--subsample": {"rescore", "score", "corpus", "run"},
     "--device": {"train", "run", "export", "subjective train"},
     "--coverage": {"verdict", "predict", "rd", "subjective train"},
 }

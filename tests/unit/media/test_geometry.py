@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from tests.factories import synthetic_rows, write_corpus
 from vmafkit.cli import main
 from vmafkit.corpus import build
+from vmafkit.corpus.kept_encodes import KeptEncode
 from vmafkit.corpus.merge import merge_shards
 from vmafkit.corpus.schema import CANONICAL6, SCHEMA_VERSION, read_rows, rows_to_corpus, rung_label, validate_row
 from vmafkit.errors import InputError
@@ -273,11 +274,19 @@ def test_a_cell_without_a_ladder_keeps_its_cache_key(tmp_path):
 def test_rows_of_a_rung_record_the_encoded_size_and_how_it_was_scored(tmp_path):
     source = _source(720, 405, name="city")
     scored = [{"frame_index": 0, "vmaf": 50.0, **{k: 0.5 for k in CANONICAL6}}]
-    args = {"enc_bytes": 10, "enc_ms": 1, "enc_version": "x264"}
-    (native,) = build._rows(build.Cell(source, "libx264", "medium", 30), _ctx(tmp_path), scored, **args)
-    assert (native["width"], native["height"]) == (720, 404)
+    kept = KeptEncode(
+        key="k" * 32,
+        path=tmp_path / "e.mkv",
+        sha256="0" * 64,
+        enc_bytes=10,
+        frames=1,
+        enc_time_ms=1,
+        encoder_version="x264",
+    )
+    (native,) = build._rows(build.Cell(source, "libx264", "medium", 30), _ctx(tmp_path), scored, kept)
+    assert (native["width"], native["height"]) == (720, 404) and native["encode_key"] == "k" * 32
     assert not {"scored_width", "scored_height", "scale_filter"} & set(native)
-    (rung,) = build._rows(build.Cell(source, "libx264", "medium", 30, (426, 240)), _ctx(tmp_path), scored, **args)
+    (rung,) = build._rows(build.Cell(source, "libx264", "medium", 30, (426, 240)), _ctx(tmp_path), scored, kept)
     assert {k: rung[k] for k in ("width", "height", "scored_width", "scored_height", "scale_filter")} == {
         "width": 426,
         "height": 240,
