@@ -131,3 +131,6 @@ SUBJECTIVE_CI_LEVEL = 0.95  # two-sided percentile intervals
 # `vmafkit rd`: the mean BD-rate per encoder counts one value per LOSO group; its percentile
 # interval resamples the groups this many times (fixed seed: same corpus, same interval).
 RD_BOOTSTRAP = 2000
+# The report lists a corpus cell whose 5th-percentile frame VMAF lies this far below its mean: dips
+# the mean hides (a just-noticeable difference is commonly put near 6 VMAF points).
+REPORT_DIP_VMAF = 5.0

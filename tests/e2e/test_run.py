@@ -189,3 +189,21 @@ def test_bad_run_inputs_exit_2(make_ref_dir, tmp_path):
         proc = vmafkit("run", "--ref-dir", two, "--out", busy, *TINY)
     assert len(_one_line_error(proc, "in use")) == 1  # refused at the lock: before any other step
     assert not (busy / "pipeline.json").exists()
+
+
+@pytest.mark.slow
+def test_run_with_a_vmaf_v1_model_trains_on_its_features_and_reaches_a_verdict(make_ref_dir, tmp_path):
+    """The whole job on VMAF v1 (issue 22, item 2): the corpus carries v1's 14 features, the
+    ensemble trains on them (the seed reports' inputs), and the verdict is what scipy recomputes."""
+    clips = ("bikes_640x272_250f.mp4", "seeking_720x480_150f.mp4", "cup_640x480_217f.mp4", "box_640x480_456f.mp4")
+    ref_dir = make_ref_dir(*clips)  # v1 scores frames of 320x180 and more: not TINY's small clips
+    out = tmp_path / "run"
+    proc = vmafkit("run", "--ref-dir", ref_dir, "--out", out, "--model", "vmaf_v1.0.16_3d0h", *TINY, "--no-bundle")
+    verdict = _check_exit_matches_verdict(proc, out, [0, 1])
+    rows = [json.loads(line) for line in (out / "corpus" / "per_frame_canonical6.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 * 2 * 15 and {r["feature_set"] for r in rows} == {"vmaf-v1.0.16"}
+    assert "cambi_hrs" in rows[0] and "adm2" not in rows[0]
+    assert verdict["corpus"]["rows"] == len(rows)
+    folds = json.loads((out / "loso" / "loso_seed0.json").read_text())["folds"]
+    assert list(folds[0]["feature_spec"]["feature_order"])[:2] == ["integer_adm2", "integer_adm3"]
+    assert len(folds[0]["feature_spec"]["mean"]) == 14

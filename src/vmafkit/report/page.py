@@ -25,6 +25,7 @@ from vmafkit import thresholds as T
 from vmafkit.decide.subjective_stats import STATISTICS
 from vmafkit.errors import VmafkitError
 from vmafkit.io import atomic_write_text, sha256_file
+from vmafkit.media.pooling import pool
 from vmafkit.report.figures import (
     as_float,
     coverage_figure,
@@ -575,9 +576,10 @@ def _corpus_section(inp: RunInputs) -> str:
         f"VMAF {corpus.vmaf.min():.2f} to {corpus.vmaf.max():.2f} (mean {corpus.vmaf.mean():.2f}).</p>"
     )
     body += curves_figure(corpus, srcs, combos, cqs)
-    # Rows per source x (encoder, preset, cq), and the mean VMAF of each cell.
+    # Rows per source x (encoder, preset, cq), and each cell's VMAF pooled as mean and as p5.
     header = ["source", *[f"{e} {p}<br>cq {c:g}" for e, p in combos for c in cqs], "rows"]
     rows = []
+    dips: list[tuple[float, str]] = []
     for src in srcs:
         in_src = corpus.src == src
         row = [_esc(src)]
@@ -585,17 +587,36 @@ def _corpus_section(inp: RunInputs) -> str:
             for c in cqs:
                 mask = in_src & (corpus.encoder == e) & (corpus.preset == p) & (corpus.cq == c)
                 n = int(mask.sum())
-                row.append(
-                    f'{n}<br><span class="muted">{corpus.vmaf[mask].mean():.1f}</span>'
-                    if n
-                    else '<span class="muted">0</span>'
-                )
+                if not n:
+                    row.append('<span class="muted">0</span>')
+                    continue
+                mean, low = pool(corpus.vmaf[mask], "mean"), pool(corpus.vmaf[mask], REPORT_DIP_POOL)
+                if mean - low > T.REPORT_DIP_VMAF:
+                    dips.append((mean - low, f"{src} {e} {p} cq {c:g}: mean {mean:.1f}, {REPORT_DIP_POOL} {low:.1f}"))
+                row.append(f'{n}<br><span class="muted">{mean:.1f} / {low:.1f}</span>')
         row.append(f"<b>{int(in_src.sum())}</b>")
         rows.append(row)
-    body += '<p class="muted">Rows (frames) per cell; below each count, the cell\'s mean VMAF.</p>'
+    body += (
+        f'<p class="muted">Rows (frames) per cell; below each count, the cell\'s VMAF pooled as the mean / '
+        f"as the {REPORT_DIP_POOL[1:]}th percentile of its frames (media.pooling: the pool that shows dips the "
+        "mean hides).</p>"
+    )
     body += _table([h if "<br>" in h else _esc(h) for h in header], rows, cls="wide")
+    if dips:
+        listed = "".join(f"<li>{_esc(text)}</li>" for _, text in sorted(dips, reverse=True)[:10])
+        body += (
+            f"<p><b>{len(dips)}</b> cell(s) whose {REPORT_DIP_POOL} lies more than {T.REPORT_DIP_VMAF:g} VMAF below "
+            f"their mean (frames of much lower quality than the mean says; the worst first):</p><ul>{listed}</ul>"
+        )
+    else:
+        body += (
+            f'<p class="muted">No cell\'s {REPORT_DIP_POOL} lies more than {T.REPORT_DIP_VMAF:g} VMAF below its '
+            "mean.</p>"
+        )
     return body
 
+
+REPORT_DIP_POOL = "p5"  # the pool the corpus table shows beside each cell's mean
 
 MAX_RD_PANELS = 12  # sources drawn in the report; `vmafkit rd --plots` draws every one
 

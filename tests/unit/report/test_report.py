@@ -371,3 +371,25 @@ def test_rate_quality_section_shows_bd_rate_against_the_anchor(tmp_path):
     assert "libx265 vs libx264" in section
     assert section.count("+100.00 %") == 3  # alpha, beta, and their mean
     assert "rate–quality curves per source" in section
+
+
+def test_the_corpus_table_shows_each_cell_s_p5_and_lists_the_cells_whose_dips_the_mean_hides(tmp_path):
+    """One cell of 20 frames at 90 VMAF but 3 at 40: its mean is 82.5, its 5th percentile 40 (numpy,
+    the oracle), so it is listed; the cells without a dip are not."""
+    out = make_run(tmp_path / "run", corpus=False)
+    rows = synthetic_rows(sources=SOURCES, cqs=CQS, frames=20)
+    dipped = [r for r in rows if r["src"] == SOURCES[1] and r["cq"] == CQS[0]]
+    for r in rows:
+        if r["src"] != SOURCES[1] or r["cq"] != CQS[0]:
+            r["vmaf"] = 70.0 + 0.1 * r["frame_index"]  # no dip: p5 within 2 VMAF of the mean
+    for r in dipped:
+        r["vmaf"] = 40.0 if r["frame_index"] < 3 else 90.0
+    values = [r["vmaf"] for r in dipped]
+    assert (np.mean(values), np.percentile(values, 5)) == (pytest.approx(82.5), pytest.approx(40.0))
+    other = tmp_path / "c.jsonl"
+    _write_jsonl(other, rows)
+    section = _section(write_report(out, corpus=other).read_text(), "corpus")
+    assert "82.5 / 40.0" in section
+    assert "<b>1</b> cell(s) whose p5 lies more than 5 VMAF below their mean" in section
+    assert f"{SOURCES[1]} libx264 medium cq {CQS[0]}: mean 82.5, p5 40.0" in section
+    assert f"{SOURCES[0]} libx264" not in section.split("cell(s) whose")[1]
