@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
+import vmafkit
 from vmafkit.corpus.build import build_corpus
+from vmafkit.errors import InputError
 from vmafkit.media.ffmpeg import find_ffmpeg
 from vmafkit.media.score import score_pair
 
@@ -214,3 +216,25 @@ def test_a_12_bit_pair_is_scored_at_10_bits_like_any_other(tmp_path):
     log = oracle(tmp_path, dis12, ref12, "vmaf_v1.0.16_3d0h", "", (1280, 720, 12))
     _assert_equal_to_the_log(result, log, logged_names("vmaf_v1.0.16_3d0h", 1280, 720, 12))
     assert result.meta["pix_fmt"] == "yuv420p10le" and result.meta["encode"]["bit_depth"] == 12
+
+
+def test_predict_scores_a_real_pair_with_a_v1_ensemble_s_own_model(tmp_path, pair):
+    """`predict --ref --dis` with an ensemble trained on v1 features scores the pair with that v1
+    model (the frames' teacher vmaf equals libvmaf's by hand) and checks its frames against the
+    domain (the ensemble is the synthetic v1 one: real features lie outside its ranges, which
+    predict names, and --allow-out-of-domain serves them marked)."""
+    from vmafkit import api
+
+    from ..factories import export_models
+
+    (tmp_path / "v1").mkdir()
+    models, _, _ = export_models(tmp_path / "v1", seeds=(0, 1), v1=True)
+    _, half, _ = pair
+    with pytest.raises(InputError, match=r"outside the training domain: .*integer_"):
+        api.predict(models, media(REF), half, max_frames=FRAMES, scoring=vmafkit.Scoring(scale="bicubic"))
+    result = api.predict(
+        models, media(REF), half, max_frames=FRAMES, scoring=vmafkit.Scoring(scale="bicubic"), allow_out_of_domain=True
+    )
+    log = oracle(tmp_path, half, media(REF), "vmaf_v1.0.16_3d0h", "scale=1280:720:flags=bicubic,", (640, 360, 8))
+    assert [f["vmaf"] for f in result["frames"]] == pytest.approx([log[i]["vmaf"] for i in range(FRAMES)], abs=1e-6)
+    assert all(f["in_domain"] is False and f["lower"] is None for f in result["frames"])

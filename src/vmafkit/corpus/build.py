@@ -274,25 +274,35 @@ def plan_cells(
     return sorted(set(cells), key=Cell.sort_key)
 
 
-def cell_key(cell: Cell, ctx: CellContext) -> str:
-    """Hash of everything that determines a cell's rows (not its timings)."""
+def _encode_identity(cell: Cell, ctx: CellContext) -> dict[str, Any]:
+    """What decides a cell's encode: the part of its identity the cell key and the encode key share."""
     args = get_adapter(cell.encoder).args(cell.cq, cell.preset)
-    identity = {
+    source = cell.source
+    return {
         "schema_version": SCHEMA_VERSION,
-        "src_sha256": cell.source.sha256,
+        "src_sha256": source.sha256,
         "encoder": cell.encoder,
         "preset": cell.preset,
         "cq": cell.cq,
         "codec_args": list(args.codec_args),
         "filters": list(args.filters),
         "ffmpeg_version": ctx.ff.version,
-        "libvmaf_version": ctx.ff.libvmaf_version,
-        "backend": ctx.backend,
         "max_frames": ctx.max_frames,
         "encoder_threads": ctx.encoder_threads,
-        "group": cell.source.group,
-        "geometry": [cell.source.width, cell.source.height, cell.source.pix_fmt, cell.source.fps, cell.source.kind],
+        "geometry": [source.width, source.height, source.pix_fmt, source.fps, source.kind],
     }
+
+
+def identity_hash(identity: dict[str, Any]) -> str:
+    """A cache name: the first 32 hex digits of the sha256 of the identity's canonical JSON."""
+    text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def cell_key(cell: Cell, ctx: CellContext) -> str:
+    """Hash of everything that determines a cell's rows (not its timings)."""
+    identity = _encode_identity(cell, ctx)
+    identity.update({"libvmaf_version": ctx.ff.libvmaf_version, "backend": ctx.backend, "group": cell.source.group})
     identity.update(_libvmaf_identity(ctx))
     # Only a cell that is resized has these: the cells of a corpus without a ladder or --resolution keep their keys.
     if cell.rung is not None:
@@ -301,8 +311,7 @@ def cell_key(cell: Cell, ctx: CellContext) -> str:
     if geometry.scaled:
         identity["scored_size"] = list(geometry.scored_size)
         identity["scale_filter"] = ctx.scale_filter
-    text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    return identity_hash(identity)
 
 
 def _libvmaf_identity(ctx: CellContext) -> dict[str, Any]:
@@ -372,25 +381,10 @@ def run_cell(cell: Cell, ctx: CellContext) -> list[dict[str, Any]]:
 def encode_key(cell: Cell, ctx: CellContext) -> str:
     """Hash of everything that decides a cell's encoded bytes, and nothing that only decides how it
     is scored: builds that differ in libvmaf's choices share the encode (corpus.kept_encodes)."""
-    args = get_adapter(cell.encoder).args(cell.cq, cell.preset)
-    source = cell.source
-    identity = {
-        "schema_version": SCHEMA_VERSION,
-        "src_sha256": source.sha256,
-        "encoder": cell.encoder,
-        "preset": cell.preset,
-        "cq": cell.cq,
-        "codec_args": list(args.codec_args),
-        "filters": list(args.filters),
-        "ffmpeg_version": ctx.ff.version,
-        "max_frames": ctx.max_frames,
-        "encoder_threads": ctx.encoder_threads,
-        "geometry": [source.width, source.height, source.pix_fmt, source.fps, source.kind],
-        "encoded_size": list(cell.encoded_size),
-        "encode_scale": cell_geometry(cell, ctx).encode_scale,
-    }
-    text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    identity = _encode_identity(cell, ctx)
+    identity["encoded_size"] = list(cell.encoded_size)
+    identity["encode_scale"] = cell_geometry(cell, ctx).encode_scale
+    return identity_hash(identity)
 
 
 def _encode_and_score(cell: Cell, ctx: CellContext, tmp: Path) -> list[dict[str, Any]]:

@@ -16,8 +16,6 @@ kit) cannot be re-scored: the error names it, and rebuilding that corpus once ke
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +29,7 @@ from vmafkit.corpus.build import (
     CellContext,
     check_distinct_sources,
     default_jobs,
+    identity_hash,
     load_cached_cell,
     score_kept_encode,
     sweep_cache_litter,
@@ -131,6 +130,11 @@ def rescore_corpus(
     try:
         with exclusive_lock(out.parent, name=f".{out.name}.lock"):
             sweep_cache_litter(cache)
+            cached = sum(
+                1
+                for item in plan
+                if layout.rescored_cell_file(cache, rescore_key(item, contexts[item.context_key])).is_file()
+            )
             results = _score_all(plan, contexts, executor, progress, total_frames)
             recipe = libvmaf.recipe_id(
                 libvmaf.scoring_recipe(
@@ -154,9 +158,9 @@ def rescore_corpus(
         out=out,
         n_rows=len(new_rows),
         n_cells=len(plan),
-        cells_cached=0,
-        cells_run=len(plan),
-        encodes_reused=len(plan),
+        cells_cached=cached,  # re-scored by an earlier, interrupted rescore
+        cells_run=len(plan) - cached,
+        encodes_reused=len(plan) - cached,
         sources=sorted({item.cell.source.name for item in plan}),
         encoders=sorted({item.cell.encoder for item in plan}),
         wall_s=round(time.perf_counter() - started, 3),
@@ -232,8 +236,7 @@ def rescore_key(item: RescoreCell, ctx: CellContext) -> str:
         "metrics": list(ctx.metrics),
         "subsample": ctx.subsample,
     }
-    text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    return identity_hash(identity)
 
 
 def _score_one(item: RescoreCell, contexts: dict[tuple, CellContext]) -> list[dict[str, Any]]:
