@@ -179,3 +179,106 @@ def test_a_corpus_without_encode_keys_or_its_clips_is_refused_naming_why(tmp_pat
 
     proc = vmafkit("rescore", str(corpus), "--ref-dir", str(refs), "--out", str(corpus))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def _edited(path: Path, dest: Path, edit) -> Path:
+    """A copy of corpus `path` (beside it, so it shares its cell cache) with `edit(rows)` applied."""
+    rows = rows_of(path)
+    edit(rows)
+    dest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return dest
+
+
+def test_what_a_corpus_row_says_about_its_encode_is_checked_before_any_scoring(tmp_path, built, logged_ffmpeg):
+    """Found by attacking rescore: a row pointing at another cell's encode, a key that is a path, a
+    cell cut short, a record whose frame count was changed, a renamed clip. Each stops with one line
+    and exit 2 before libvmaf runs (the wrapper's log), instead of writing wrong rows."""
+    refs, corpus = built
+    wrapper, log = logged_ffmpeg
+    rows = rows_of(corpus)
+    other_cell = next(r["encode_key"] for r in rows if (r["src"], r["cq"]) != (rows[0]["src"], rows[0]["cq"]))
+    first_cell = [i for i, r in enumerate(rows) if (r["src"], r["cq"]) == (rows[0]["src"], rows[0]["cq"])]
+
+    def point_elsewhere(rs):
+        for i in first_cell:
+            rs[i]["encode_key"] = other_cell
+
+    def traverse(rs):
+        for i in first_cell:
+            rs[i]["encode_key"] = "../../../../etc/passwd"
+
+    def relabel_cq(rs):
+        for i in first_cell:
+            rs[i]["cq"] = 35
+
+    cases = {
+        "elsewhere": (point_elsewhere, "is not this row's cell"),
+        "traversal": (traverse, "is not an encode key (32 hex digits)"),
+        "relabelled": (relabel_cq, "is not this row's cell"),
+        "cut": (lambda rs: rs.pop(first_cell[-1]), "rescore re-scores whole cells"),
+        "threads": (lambda rs: rs[0].update(enc_threads="x"), "enc_threads must be a number"),
+    }
+    log.unlink()
+    for name, (edit, message) in cases.items():
+        bad = _edited(corpus, corpus.parent / f"{name}.jsonl", edit)
+        proc = vmafkit(
+            "rescore", str(bad), "--ref-dir", str(refs), "--out", str(tmp_path / "n.jsonl"), "--ffmpeg", str(wrapper)
+        )
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, (name, proc.stderr)
+        assert len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr, (name, proc.stderr)
+    assert scorings_in(log) == 0 and not (tmp_path / "n.jsonl").exists()
+
+    video, record = layout.kept_encode_files(layout.cell_cache_dir(corpus), rows[0]["encode_key"])
+    data = json.loads(record.read_text())
+    record.write_text(json.dumps({**data, "frames": 2}))  # the video has 4
+    proc = vmafkit("rescore", str(corpus), "--ref-dir", str(refs), "--out", str(tmp_path / "n.jsonl"))
+    assert proc.returncode == 2 and "rescore re-scores whole cells" in proc.stderr and "frames" in proc.stderr
+    record.write_text(json.dumps(data))
+
+    renamed = tmp_path / "renamed"
+    renamed.mkdir()
+    for clip in CLIPS:
+        (renamed / f"x_{clip}").symlink_to(media(clip))
+    proc = vmafkit("rescore", str(corpus), "--ref-dir", str(renamed), "--out", str(tmp_path / "n.jsonl"))
+    assert proc.returncode == 2 and "re-scored rows would change their source name or fold" in proc.stderr
+
+
+def test_rescore_never_writes_over_its_inputs_or_into_the_cache(tmp_path, built):
+    refs, corpus = built
+    clip = refs / CLIPS[0]
+    key = rows_of(corpus)[0]["encode_key"]
+    video, record = layout.kept_encode_files(layout.cell_cache_dir(corpus), key)
+    before = {p: p.read_bytes() for p in (video, record)}
+    for out, message in (
+        (clip, "a reference clip"),
+        (video, "inside the cell cache"),
+        (record, "inside the cell cache"),
+    ):
+        proc = vmafkit("rescore", str(corpus), "--ref-dir", str(refs), "--out", str(out))
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert clip.resolve() == media(CLIPS[0]).resolve() and all(p.read_bytes() == b for p, b in before.items())
+
+
+def test_a_damaged_re_scored_cell_in_the_cache_is_scored_again(tmp_path, built):
+    refs, corpus = built
+    new = tmp_path / "corpus" / "psnr.jsonl"
+    args = ("rescore", str(corpus), "--ref-dir", str(refs), "--metrics", "psnr", "--out", str(new))
+    assert vmafkit(*args).returncode == 0
+    first = new.read_text()
+    done = sorted((layout.cell_cache_dir(corpus) / "rescored").glob("*.jsonl"))
+    done[0].write_text('{"a": 1}\n')
+    again = vmafkit(*args)
+    assert again.returncode == 0 and "(3 cached" in again.stderr  # the damaged one was scored again
+    assert new.read_text() == first
+
+
+def test_a_v1_corpus_of_frames_too_small_for_the_model_is_refused_before_any_encode(tmp_path, logged_ffmpeg):
+    wrapper, log = logged_ffmpeg
+    refs = tmp_path / "small"
+    refs.mkdir()
+    (refs / "carphone_176x144_120f.mp4").symlink_to(media("carphone_176x144_120f.mp4"))
+    out = tmp_path / "c.jsonl"
+    proc = vmafkit("corpus", "--ref-dir", str(refs), "--out", str(out), *GRID, "--model", V1, "--ffmpeg", str(wrapper))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "vmaf_v1.0.16_3d0h cannot score 176x144 frames" in proc.stderr and "320x180" in proc.stderr
+    assert encodes_in(log) == 0 and not out.exists()

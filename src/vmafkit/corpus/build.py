@@ -20,8 +20,6 @@ import contextlib
 import fcntl
 import functools
 import glob
-import hashlib
-import json
 import re
 import shutil
 import tempfile
@@ -33,15 +31,23 @@ from typing import Any
 
 from vmafkit import layout
 from vmafkit.corpus.grid import Grid
-from vmafkit.corpus.kept_encodes import ENCODE_KEY, KeptEncode, find_kept_encode, keep_encode
-from vmafkit.corpus.schema import FEATURE_SET_KEY, SCHEMA_VERSION, TARGET, iter_jsonl, source_columns, write_jsonl_lines
+from vmafkit.corpus.kept_encodes import ENCODE_KEY, KeptEncode, find_kept_encode, identity_hash, keep_encode
+from vmafkit.corpus.schema import (
+    FEATURE_SET_KEY,
+    SCHEMA_VERSION,
+    TARGET,
+    iter_jsonl,
+    source_columns,
+    validate_row,
+    write_jsonl_lines,
+)
 from vmafkit.errors import InputError
 from vmafkit.io import atomic_output, atomic_write_text, check_distinct_paths, check_output_path, exclusive_lock
 from vmafkit.media import ffmpeg as ffm
 from vmafkit.media import libvmaf
 from vmafkit.media.encoders import DEFAULT_CQS, DEFAULT_PRESETS, get_adapter, require_working
 from vmafkit.media.options import Scoring
-from vmafkit.media.score import BACKEND_FFMPEG, BACKEND_VMAF_CLI, check_resolution, run_libvmaf
+from vmafkit.media.score import BACKEND_FFMPEG, BACKEND_VMAF_CLI, check_model_fits, check_resolution, run_libvmaf
 from vmafkit.media.sources import Source, find_sources, refuse_hdr
 from vmafkit.parallel.executor import make_executor, usable_cores
 
@@ -293,12 +299,6 @@ def _encode_identity(cell: Cell, ctx: CellContext) -> dict[str, Any]:
     }
 
 
-def identity_hash(identity: dict[str, Any]) -> str:
-    """A cache name: the first 32 hex digits of the sha256 of the identity's canonical JSON."""
-    text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
 def cell_key(cell: Cell, ctx: CellContext) -> str:
     """Hash of everything that determines a cell's rows (not its timings)."""
     identity = _encode_identity(cell, ctx)
@@ -336,16 +336,22 @@ def cell_path(cell: Cell, ctx: CellContext) -> Path:
     )
 
 
-def load_cached_cell(path: Path) -> list[dict[str, Any]] | None:
-    """A cached cell's rows, or None when absent; a corrupt cache file is discarded."""
+def load_cached_cell(path: Path, cell: Cell) -> list[dict[str, Any]] | None:
+    """A cached cell's rows, or None when absent. A cache file that is damaged (unparsable, a row
+    that fails the corpus row checks, or rows of another cell) is discarded, and the cell made again."""
     if not path.is_file():
         return None
     try:
-        rows = [row for _, row in iter_jsonl(path)]
+        rows = [validate_row(row, f"{path}:{lineno}") for lineno, row in iter_jsonl(path)]
     except InputError:
+        rows = []
+    identity = (cell.source.sha256, cell.encoder, cell.preset, cell.cq, cell.encoded_size)
+    if not rows or any(
+        (r["src_sha256"], r["encoder"], r["preset"], r["cq"], (r["width"], r["height"])) != identity for r in rows
+    ):
         path.unlink(missing_ok=True)
         return None
-    return rows or None
+    return rows
 
 
 def encoder_version(encoded: Path, encoder: str, ff: ffm.Ffmpeg) -> str:
@@ -361,7 +367,7 @@ def encoder_version(encoded: Path, encoder: str, ff: ffm.Ffmpeg) -> str:
 def run_cell(cell: Cell, ctx: CellContext) -> list[dict[str, Any]]:
     """Encode, decode + score, and store one cell; returns its rows (from the cache if done)."""
     path = cell_path(cell, ctx)
-    cached = load_cached_cell(path)
+    cached = load_cached_cell(path, cell)
     if cached is not None:
         return cached
     lock = None
@@ -378,25 +384,30 @@ def run_cell(cell: Cell, ctx: CellContext) -> list[dict[str, Any]]:
     return rows
 
 
-def encode_key(cell: Cell, ctx: CellContext) -> str:
-    """Hash of everything that decides a cell's encoded bytes, and nothing that only decides how it
-    is scored: builds that differ in libvmaf's choices share the encode (corpus.kept_encodes)."""
+def encode_identity(cell: Cell, ctx: CellContext) -> dict[str, Any]:
+    """Everything that decides a cell's encoded bytes, and nothing that only decides how it is
+    scored: builds that differ in libvmaf's choices share the encode (corpus.kept_encodes)."""
     identity = _encode_identity(cell, ctx)
     identity["encoded_size"] = list(cell.encoded_size)
     identity["encode_scale"] = cell_geometry(cell, ctx).encode_scale
-    return identity_hash(identity)
+    return identity
+
+
+def encode_key(cell: Cell, ctx: CellContext) -> str:
+    """The kept encode's key: the hash of `encode_identity`."""
+    return identity_hash(encode_identity(cell, ctx))
 
 
 def _encode_and_score(cell: Cell, ctx: CellContext, tmp: Path) -> list[dict[str, Any]]:
     """Encode the cell into `tmp` (or take its kept encode) and keep it, score it against its
     source; its rows."""
-    key = encode_key(cell, ctx)
-    kept = find_kept_encode(ctx.cache_dir, key)
+    identity = encode_identity(cell, ctx)
+    kept = find_kept_encode(ctx.cache_dir, identity_hash(identity))
     if kept is None:
         encoded = tmp / "encoded.mkv"
         frames, enc_ms = _encode(cell, ctx, encoded, cell_geometry(cell, ctx).encode_scale)
         version = encoder_version(encoded, cell.encoder, ctx.ff)
-        kept = keep_encode(ctx.cache_dir, key, encoded, frames=frames, enc_time_ms=enc_ms, encoder_version=version)
+        kept = keep_encode(ctx.cache_dir, identity, encoded, frames=frames, enc_time_ms=enc_ms, encoder_version=version)
     return score_kept_encode(cell, ctx, kept)
 
 
@@ -482,6 +493,13 @@ def _rows(cell: Cell, ctx: CellContext, scored: list[dict[str, float]], kept: Ke
     return [{**common, "frame_index": f["frame_index"], **{k: f[k] for k in keys}} for f in scored]
 
 
+def check_outside_cache(out: Path, cache: Path) -> None:
+    """A corpus is never written into the cell cache (over a cell, a kept encode or its record)."""
+    resolved, folder = out.resolve(), cache.resolve()
+    if resolved == folder or folder in resolved.parents:
+        raise InputError(f"--out lies inside the cell cache {cache}: write the corpus elsewhere", path=out)
+
+
 def default_jobs(n_cells: int) -> int:
     return max(1, min(usable_cores(), n_cells))
 
@@ -548,10 +566,12 @@ def build_corpus(
     for source in sources:
         libvmaf.check_metric_sizes(metrics, *source.even_size, path=source.path)
         refuse_hdr(source, vmaf_model, hdr_as_sdr)
+        check_model_fits(ff, vmaf_model, *(resolution or source.even_size), path=source.path)
     cells = plan_cells(sources, encoders, presets, cqs, resolutions=resolutions)
     jobs = jobs or default_jobs(len(cells))
     # Absolute: tasks may run in other processes or on other hosts (Dask), whose cwd is not ours.
     cache = (Path(cache_dir) if cache_dir else layout.cell_cache_dir(out)).absolute()
+    check_outside_cache(out, cache)
     cache.mkdir(parents=True, exist_ok=True)
     ctx = CellContext(
         ff=ff,
@@ -634,7 +654,7 @@ def _run_cells(cells: list[Cell], ctx: CellContext, executor, progress: bool) ->
     results: dict[Cell, list] = {}
     todo = []
     for cell in cells:
-        rows = load_cached_cell(cell_path(cell, ctx))
+        rows = load_cached_cell(cell_path(cell, ctx), cell)
         if rows is None:
             todo.append(cell)
         else:

@@ -16,8 +16,12 @@ The disk cost is the encodes' own size: the corpus's `enc_bytes` summed over its
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-from dataclasses import asdict, dataclass
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +31,22 @@ from vmafkit.io import atomic_write_json, read_json, sha256_file
 
 RECORD_SCHEMA = "vmafkit.kept-encode/1"
 ENCODE_KEY = "encode_key"  # a corpus row's: the key of the kept encode its cell was scored from
+KEY_PATTERN = re.compile(r"[0-9a-f]{32}")
+
+
+def identity_hash(identity: Mapping[str, Any]) -> str:
+    """A cache name (a cell's, an encode's): the first 32 hex digits of the sha256 of the
+    identity's canonical JSON."""
+    text = json.dumps(dict(identity), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def check_key(key: Any, where: str) -> str:
+    """An encode key as vmafkit writes it (32 hex digits): never a path, whatever a file says."""
+    if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
+        shown = repr(key) if len(repr(key)) <= 40 else f"{repr(key)[:20]}..."
+        raise InputError(f"{where}: {ENCODE_KEY} {shown} is not an encode key (32 hex digits)")
+    return key
 
 
 @dataclass(frozen=True)
@@ -40,6 +60,9 @@ class KeptEncode:
     frames: int
     enc_time_ms: int
     encoder_version: str
+    # what the key is the hash of (source, encoder, preset, cq, size, ...): a reader checks the key
+    # against it and the cell it is asked for against it, so no encode serves another cell
+    identity: dict[str, Any] = field(default_factory=dict)
 
     def record(self) -> dict[str, Any]:
         data = asdict(self)
@@ -48,10 +71,17 @@ class KeptEncode:
 
 
 def keep_encode(
-    cell_cache: Path, key: str, encoded: Path, *, frames: int, enc_time_ms: int, encoder_version: str
+    cell_cache: Path,
+    identity: Mapping[str, Any],
+    encoded: Path,
+    *,
+    frames: int,
+    enc_time_ms: int,
+    encoder_version: str,
 ) -> KeptEncode:
     """Move a finished encode (in the same file system: a cell's work folder inside the cache) into
-    the cache under `key`, and write its record; the kept encode."""
+    the cache under the hash of its `identity`, and write its record; the kept encode."""
+    key = identity_hash(identity)
     video, record = layout.kept_encode_files(cell_cache, key)
     video.parent.mkdir(parents=True, exist_ok=True)
     kept = KeptEncode(
@@ -62,6 +92,7 @@ def keep_encode(
         frames=int(frames),
         enc_time_ms=int(enc_time_ms),
         encoder_version=encoder_version,
+        identity=dict(identity),
     )
     os.replace(encoded, video)
     atomic_write_json(record, kept.record())
@@ -80,6 +111,7 @@ def find_kept_encode(cell_cache: Path, key: str) -> KeptEncode | None:
 def load_kept_encode(cell_cache: Path, key: str) -> KeptEncode:
     """The kept encode `key`, its video re-hashed against its record; InputError naming the file
     that is missing or does not match."""
+    check_key(key, "kept encode")
     video, record_path = layout.kept_encode_files(cell_cache, key)
     if not record_path.is_file():
         raise InputError(
@@ -91,13 +123,15 @@ def load_kept_encode(cell_cache: Path, key: str) -> KeptEncode:
     fields = ("sha256", "enc_bytes", "frames", "enc_time_ms", "encoder_version")
     if not isinstance(data, dict) or data.get("schema") != RECORD_SCHEMA or data.get("key") != key:
         raise InputError(f"not a kept-encode record of encode {key}", path=record_path)
-    if any(name not in data for name in fields) or not _well_formed(data):
+    if any(name not in data for name in (*fields, "identity")) or not _well_formed(data):
         raise InputError("kept-encode record lacks a field or holds a value of the wrong type", path=record_path)
+    if not isinstance(data["identity"], dict) or identity_hash(data["identity"]) != key:
+        raise InputError("kept-encode record's identity does not hash to its key (edited?)", path=record_path)
     if not video.is_file():
         raise InputError("kept encode not found (its record is there)", path=video)
     if video.stat().st_size != data["enc_bytes"] or sha256_file(video) != data["sha256"]:
         raise InputError("kept encode changed since it was encoded (size or sha256 differ from its record)", path=video)
-    return KeptEncode(key=key, path=video, **{name: data[name] for name in fields})
+    return KeptEncode(key=key, path=video, identity=data["identity"], **{name: data[name] for name in fields})
 
 
 def _well_formed(data: dict[str, Any]) -> bool:

@@ -28,19 +28,27 @@ from vmafkit.corpus.build import (
     Cell,
     CellContext,
     check_distinct_sources,
+    check_outside_cache,
     default_jobs,
-    identity_hash,
     load_cached_cell,
     score_kept_encode,
     sweep_cache_litter,
 )
-from vmafkit.corpus.kept_encodes import ENCODE_KEY, load_kept_encode
-from vmafkit.corpus.schema import FEATURE_SET_KEY, MERGE_KEY, SCHEMA_VERSION, read_rows, write_jsonl_lines
+from vmafkit.corpus.kept_encodes import ENCODE_KEY, KeptEncode, identity_hash, load_kept_encode
+from vmafkit.corpus.schema import (
+    FEATURE_SET_KEY,
+    MERGE_KEY,
+    SCHEMA_VERSION,
+    read_rows,
+    rows_to_corpus,
+    write_jsonl_lines,
+)
 from vmafkit.errors import InputError
 from vmafkit.io import atomic_output, atomic_write_text, check_distinct_paths, check_output_path, exclusive_lock
 from vmafkit.media import ffmpeg as ffm
 from vmafkit.media import libvmaf
 from vmafkit.media.options import Scoring
+from vmafkit.media.score import check_model_fits
 from vmafkit.media.sources import Source, find_sources, refuse_hdr
 from vmafkit.parallel.executor import make_executor, usable_cores
 
@@ -92,7 +100,6 @@ def rescore_corpus(
     libvmaf.check_subsample(scoring.subsample)
     if vmaf_bin:
         libvmaf.check_vmaf_cli_metrics(metrics)
-    check_distinct_paths({"the corpus": [corpus]}, {"--out": out})
     rows = read_rows(corpus)
     if not rows:
         raise InputError("corpus has no rows", path=corpus)
@@ -100,13 +107,19 @@ def rescore_corpus(
     sources = find_sources(ref_dir, ff=ff)
     check_distinct_sources(sources, ref_dir)
     cache = (Path(cache_dir) if cache_dir else layout.cell_cache_dir(corpus)).absolute()
-    plan = _plan(rows, corpus, {s.sha256: s for s in sources}, ref_dir)
+    check_distinct_paths({"the corpus": [corpus], "a reference clip": [s.path for s in sources]}, {"--out": out})
+    check_outside_cache(out, cache)
+    rows_to_corpus(rows, corpus)  # one model, one recipe, one group per clip, as train reads it
+    plan = _plan(rows, corpus, {s.sha256: s for s in sources}, ref_dir, cache)
     for item in plan:
         libvmaf.check_metric_sizes(
             metrics, *(item.resolution or item.cell.source.even_size), path=item.cell.source.path
         )
         refuse_hdr(item.cell.source, model.name, scoring.hdr_as_sdr)
-    # every encode checked before any scoring: a missing one stops the run at once
+    for size, source in sorted(
+        {(item.resolution or item.cell.source.even_size, item.cell.source) for item in plan}, key=str
+    ):
+        check_model_fits(ff, model.name, *size, path=source.path)
     frames = [load_kept_encode(cache, item.encode_key).frames for item in plan]
     total_frames = sum(libvmaf.scored_frames(n, scoring.subsample) for n in frames)
     jobs = jobs or default_jobs(len(plan))
@@ -130,10 +143,13 @@ def rescore_corpus(
     try:
         with exclusive_lock(out.parent, name=f".{out.name}.lock"):
             sweep_cache_litter(cache)
-            cached = sum(
+            cached = sum(  # a damaged one is discarded here, and scored again
                 1
                 for item in plan
-                if layout.rescored_cell_file(cache, rescore_key(item, contexts[item.context_key])).is_file()
+                if load_cached_cell(
+                    layout.rescored_cell_file(cache, rescore_key(item, contexts[item.context_key])), item.cell
+                )
+                is not None
             )
             results = _score_all(plan, contexts, executor, progress, total_frames)
             recipe = libvmaf.recipe_id(
@@ -169,33 +185,36 @@ def rescore_corpus(
 
 
 def _plan(
-    rows: Sequence[dict[str, Any]], corpus: Path, by_sha: dict[str, Source], ref_dir: str | Path
+    rows: Sequence[dict[str, Any]], corpus: Path, by_sha: dict[str, Source], ref_dir: str | Path, cache: Path
 ) -> list[RescoreCell]:
-    """The old corpus's cells, in its row order, each with its source and kept encode's key."""
+    """The old corpus's cells, in its row order, each with its source and kept encode; every check
+    that ties a cell to its encode and its clip is made here, before any scoring."""
     cells: dict[tuple, RescoreCell] = {}
+    frames_of: dict[tuple, list[int]] = {}
     for lineno, row in enumerate(rows, start=1):
         where = f"{corpus}: row {lineno}"
         key = tuple(row[k] for k in CELL_KEY)
         encode = row.get(ENCODE_KEY)
-        if not isinstance(encode, str) or not encode:
+        if encode is None:
             raise InputError(
                 f"{where}: row names no kept encode ({ENCODE_KEY}): the corpus was built before vmafkit kept "
                 "encodes (or imported); rebuild it once with `vmafkit corpus` and it can be re-scored from then on"
             )
+        frames_of.setdefault(key, []).append(int(row["frame_index"]))
         known = cells.get(key)
         if known is not None:
             if known.encode_key != encode:
                 raise InputError(f"{where}: {ENCODE_KEY} differs from the rest of its cell's rows ({known.where})")
             continue
-        source = by_sha.get(str(row["src_sha256"]))
-        if source is None:
-            raise InputError(
-                f"{where}: no clip in {ref_dir} has this row's src_sha256 ({str(row['src_sha256'])[:12]}, src "
-                f"{row['src']}): give the reference clips the corpus was built from"
-            )
+        source = _source_of(row, where, by_sha, ref_dir)
         size = (int(row["width"]), int(row["height"]))
         scored = (int(row.get("scored_width", size[0])), int(row.get("scored_height", size[1])))
-        cells[key] = RescoreCell(
+        scale_filter = str(row.get("scale_filter") or ffm.DEFAULT_SCALE_FILTER)
+        try:
+            ffm.check_scale_filter(scale_filter)
+        except InputError as exc:
+            raise InputError(f"{where}: {exc}") from None
+        item = RescoreCell(
             cell=Cell(
                 source,
                 str(row["encoder"]),
@@ -203,14 +222,81 @@ def _plan(
                 int(row["cq"]),
                 None if size == source.even_size else size,
             ),
-            encode_key=encode,
-            scale_filter=str(row.get("scale_filter") or ffm.DEFAULT_SCALE_FILTER),
+            encode_key=str(encode),
+            scale_filter=scale_filter,
             # what the build's CellContext.resolution was: scored at the source's size unless it said otherwise
             resolution=None if scored == source.even_size else scored,
             encoder_threads=int(row.get("enc_threads", 1)),
             where=where,
         )
+        _check_encode_is_the_cells(item, row, load_kept_encode(cache, item.encode_key))
+        cells[key] = item
+    for key, item in cells.items():
+        _check_whole_cell(item, frames_of[key], load_kept_encode(cache, item.encode_key))
     return list(cells.values())
+
+
+def _source_of(row: dict[str, Any], where: str, by_sha: dict[str, Source], ref_dir: str | Path) -> Source:
+    """The clip of `ref_dir` the row was made from (by sha256), under the name and LOSO group the
+    corpus gave it: a clip renamed or regrouped since would silently move rows between folds."""
+    source = by_sha.get(str(row["src_sha256"]))
+    if source is None:
+        raise InputError(
+            f"{where}: no clip in {ref_dir} has this row's src_sha256 ({str(row['src_sha256'])[:12]}, src "
+            f"{row['src']}): give the reference clips the corpus was built from"
+        )
+    group = str(row.get("group") or row["src"])
+    if (source.name, source.group) != (str(row["src"]), group):
+        raise InputError(
+            f"{where}: src {row['src']} (LOSO group {group}) is {source.path.name} (group {source.group}) in "
+            f"{ref_dir}: re-scored rows would change their source name or fold; give the folder (and sources "
+            "file) the corpus was built from"
+        )
+    return source
+
+
+def _check_encode_is_the_cells(item: RescoreCell, row: dict[str, Any], kept: KeptEncode) -> None:
+    """The kept encode named by a row is the encode of that row's cell: its identity (what its key
+    is the hash of) names the cell's source, encoder, preset, cq, size, threads and argv, and its
+    size is the row's enc_bytes."""
+    from vmafkit.media.encoders import ADAPTERS
+
+    cell = item.cell
+    expected = {
+        "src_sha256": cell.source.sha256,
+        "encoder": cell.encoder,
+        "preset": cell.preset,
+        "cq": cell.cq,
+        "encoded_size": list(cell.encoded_size),
+        "encoder_threads": item.encoder_threads,
+    }
+    adapter = ADAPTERS.get(cell.encoder)
+    if adapter is not None:
+        expected["codec_args"] = list(adapter.args(cell.cq, cell.preset).codec_args)
+    differ = [name for name, value in expected.items() if kept.identity.get(name) != value]
+    if int(row["enc_bytes"]) != kept.enc_bytes:
+        differ.append("enc_bytes")
+    if differ:
+        raise InputError(
+            f"{item.where}: kept encode {item.encode_key} is not this row's cell ({cell.label}): its "
+            f"{', '.join(differ)} differ; the corpus's rows or the encode were changed after the build"
+        )
+
+
+def _check_whole_cell(item: RescoreCell, indices: list[int], kept: KeptEncode) -> None:
+    """The corpus holds exactly the frames a build scored of the kept encode: 0, s, 2s, ... below
+    its frame count (s: the build's subsampling). Rescore re-scores whole cells, so a cell cut
+    short (or a record whose frame count was changed) is refused rather than filled in."""
+    ordered = sorted(indices)
+    step = ordered[1] - ordered[0] if len(ordered) > 1 else 1
+    if step < 1 or ordered != list(range(0, kept.frames, step)):
+        shown = f"{len(ordered)} frames ({ordered[0]}..{ordered[-1]})"
+        raise InputError(
+            f"{item.where}: the corpus holds {shown} of cell {item.cell.label}, which is not every "
+            f"{'' if step == 1 else f'{step}th '}frame of its kept encode's {kept.frames} "
+            f"({layout.kept_encode_files(kept.path.parent.parent, kept.key)[1]}): rescore re-scores whole cells; give "
+            "the corpus as it was built"
+        )
 
 
 def _recipe_scale_filter(rows: Sequence[dict[str, Any]]) -> str | None:
@@ -243,11 +329,14 @@ def _score_one(item: RescoreCell, contexts: dict[tuple, CellContext]) -> list[di
     """A cell's new rows: from an earlier (interrupted) rescore's cache, else scored and cached."""
     ctx = contexts[item.context_key]
     done = layout.rescored_cell_file(ctx.cache_dir, rescore_key(item, ctx))
-    rows = load_cached_cell(done)
+    rows = load_cached_cell(done, item.cell)
     if rows is None:
         rows = score_kept_encode(item.cell, ctx, load_kept_encode(ctx.cache_dir, item.encode_key))
-        done.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(done, write_jsonl_lines(rows))
+        try:
+            done.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(done, write_jsonl_lines(rows))
+        except OSError as exc:
+            raise InputError(f"cannot keep the re-scored cell ({exc.strerror or exc})", path=done.parent) from None
     return rows
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from vmafkit.corpus.kept_encodes import ENCODE_KEY, check_key
 from vmafkit.errors import InputError
 from vmafkit.io import iter_json_objects, require_regular_file
 from vmafkit.media.libvmaf import (
@@ -31,7 +32,7 @@ from vmafkit.media.libvmaf import (
     score_max_of,
 )
 from vmafkit.media.sources import Source
-from vmafkit.validation import CQ_RANGE_OTHER, DIMENSION_MAX, FPS_MAX
+from vmafkit.validation import CQ_RANGE_OTHER, DIMENSION_MAX, ENCODER_THREADS_RANGE, FPS_MAX
 
 SCHEMA_VERSION = 1
 
@@ -218,15 +219,8 @@ def validate_row(row: Any, where: str) -> dict[str, Any]:
     encoder's name in another case; pix_fmt a pixel format and bit_depth, when present, its depth."""
     if not isinstance(row, dict):
         raise InputError(f"{where}: a row must be a JSON object, got {type(row).__name__}")
-    model = row.get(MODEL_KEY) or DEFAULT_MODEL
-    if not isinstance(model, str) or not model.strip():
-        raise InputError(f"{where}: {MODEL_KEY} must be a non-empty string when present, got {_show(model)}")
-    columns = feature_columns(model)
-    if FEATURE_SET_KEY in row and row[FEATURE_SET_KEY] != feature_set_of(model):
-        raise InputError(
-            f"{where}: {FEATURE_SET_KEY} {_show(row[FEATURE_SET_KEY])} is not the feature set of "
-            f"{MODEL_KEY} {model} ({feature_set_of(model)})"
-        )
+    model, columns = _model_columns(row, where)
+    _check_cache_keys(row, where)
     missing = [key for key in (*REQUIRED_KEYS, *columns) if key not in row]
     if missing:
         hint = ""
@@ -271,6 +265,29 @@ def validate_row(row: Any, where: str) -> dict[str, Any]:
     _check_encoder_name(row["encoder"], where)
     _check_pix_fmt(row, where)
     return row
+
+
+def _model_columns(row: dict[str, Any], where: str) -> tuple[str, tuple[str, ...]]:
+    """The row's libvmaf model and the feature columns it must carry; its `feature_set`, when
+    present, must be that model's."""
+    model = row.get(MODEL_KEY) or DEFAULT_MODEL
+    if not isinstance(model, str) or not model.strip():
+        raise InputError(f"{where}: {MODEL_KEY} must be a non-empty string when present, got {_show(model)}")
+    if FEATURE_SET_KEY in row and row[FEATURE_SET_KEY] != feature_set_of(model):
+        raise InputError(
+            f"{where}: {FEATURE_SET_KEY} {_show(row[FEATURE_SET_KEY])} is not the feature set of "
+            f"{MODEL_KEY} {_show(model)} ({feature_set_of(model)})"
+        )
+    return model, feature_columns(model)
+
+
+def _check_cache_keys(row: dict[str, Any], where: str) -> None:
+    """What ties a row to its kept encode (`encode_key`, and the encoder threads it ran with)."""
+    if ENCODE_KEY in row:
+        check_key(row[ENCODE_KEY], where)
+    if "enc_threads" in row:
+        low, high = ENCODER_THREADS_RANGE
+        _integer(row, "enc_threads", where, low, high, f"an integer from {low} to {high}")
 
 
 def _check_encoder_name(encoder: str, where: str) -> None:

@@ -445,6 +445,18 @@ def _filter_escape(path: Path) -> str:
     return text
 
 
+def model_fit_probe_argv(ff: Ffmpeg, vmaf_model: str, width: int, height: int) -> list[str]:
+    """libvmaf with `vmaf_model` on one synthetic frame of WxH (at the depth the model scores at):
+    whether the model's features can work at that size at all (v1's SpEED and CAMBI cannot below
+    a limit that depends on both sides)."""
+    pix_fmt = scoring_pix_fmt("yuv420p", libvmaf.get_model(vmaf_model).bit_depth)
+    graph = (
+        f"testsrc2=s={int(width)}x{int(height)}:r=25:d=0.04,format={pix_fmt},split[a][b];"
+        f"[a][b]libvmaf={libvmaf_options(vmaf_model)}"
+    )
+    return [*_quiet(ff.path), "-filter_complex", graph, "-f", "null", "-"]
+
+
 def count_frames_argv(ff: Ffmpeg, source: InputSpec, max_frames: int | None = None) -> list[str]:
     argv = [*_quiet(ff.path, progress=True), *source.args(), *FIRST_VIDEO_AS_IS]
     if max_frames:

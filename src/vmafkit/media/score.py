@@ -7,6 +7,7 @@ one process) and a standalone libvmaf `vmaf` CLI (`vmafcli.py`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import tempfile
 from collections.abc import Sequence
@@ -162,6 +163,34 @@ def check_resolution(resolution: tuple[int, int]) -> None:
     if width % 2 or height % 2:
         raise InputError(f"--resolution {width}x{height}: width and height must be even")
     ffm.check_scorable_size(width, height)
+
+
+@functools.lru_cache(maxsize=256)
+def _model_fits(ff: ffm.Ffmpeg, vmaf_model: str, width: int, height: int) -> str | None:
+    """None when libvmaf scores a WxH frame with the model; else its last error line."""
+    result = ffm.run_ffmpeg(ffm.model_fit_probe_argv(ff, vmaf_model, width, height), timeout=120)
+    if result.returncode == 0:
+        return None
+    return ffm.failure_note("ffmpeg", result.returncode, result.stderr or "") or ffm.last_error_line(result.stderr)
+
+
+def check_model_fits(ff: ffm.Ffmpeg, vmaf_model: str, width: int, height: int, *, path: str | Path) -> None:
+    """Refuse, before any encode or scoring, a model that cannot score frames of WxH at all (VMAF
+    v1's SpEED and CAMBI below a size that depends on both sides: measured, 640x350 scores with
+    3d0h_2160 and 640x272 does not), by scoring one synthetic frame of that size. Models without a
+    size limit (the v0.6.1 family) are not probed."""
+    model = libvmaf.get_model(vmaf_model)
+    if model.smallest_16_9 is None:
+        return
+    failure = _model_fits(ff, model.name, int(width), int(height))
+    if failure is not None:
+        least_w, least_h = model.smallest_16_9
+        raise InputError(
+            f"{model.name} cannot score {width}x{height} frames (libvmaf on a test frame of that size: {failure}); "
+            f"{least_w}x{least_h} is the smallest 16:9 size measured to work: score at a larger --resolution or "
+            "with a v0.6.1 model",
+            path=path,
+        )
 
 
 def count_frames(ff: ffm.Ffmpeg, source: Source, max_frames: int | None = None) -> int:

@@ -41,7 +41,7 @@ from vmafkit.errors import InputError
 from vmafkit.io import iter_json_objects, read_json
 from vmafkit.serve.onnx_graph import OUTPUT_NAME
 from vmafkit.train.metrics import source_half_width
-from vmafkit.validation import validate_or_raise
+from vmafkit.validation import CQ_RANGE_OTHER, validate_or_raise
 
 if TYPE_CHECKING:
     from vmafkit.media.score import PairScore
@@ -469,6 +469,39 @@ def _require_feature_set(ens: LoadedEnsemble, rows: Sequence[Mapping[str, Any]])
         )
 
 
+def _check_physical(rows: Sequence[Mapping[str, Any]], feats: np.ndarray, ens: LoadedEnsemble) -> None:
+    """What no libvmaf run writes is an error, even with --allow-out-of-domain (which serves values
+    outside the trained range, never nonsense): a feature outside its physical bounds (the corpus
+    row's, `corpus.schema.FEATURE_BOUNDS`), a `feature_set` other than the ensemble's, a teacher
+    `vmaf` that is not a number within the model's score range."""
+    from vmafkit.corpus.schema import FEATURE_BOUNDS, FEATURE_SET_KEY
+    from vmafkit.media.libvmaf import V0_FEATURE_SET, score_max_of
+    from vmafkit.train.domain import model_of
+
+    order = ens.spec.feature_order
+    bounds = np.array([FEATURE_BOUNDS.get(name, (-np.inf, np.inf)) for name in order]).reshape(len(order), 2)
+    bad = np.argwhere((feats < bounds[:, 0]) | (feats > bounds[:, 1]))
+    if bad.size:
+        i, j = (int(v) for v in bad[0])
+        raise InputError(
+            f"{rows[i].get('_where', f'row {i + 1}')}: {order[j]} {float(feats[i, j])!r} is not a value libvmaf writes "
+            f"(allowed: {bounds[j, 0]:g} to {bounds[j, 1]:g})"
+        )
+    trained = ens.domain.get("feature_set", V0_FEATURE_SET)
+    top = score_max_of(model_of(ens.domain))
+    for i, row in enumerate(rows):
+        where = row.get("_where", f"row {i + 1}")
+        if FEATURE_SET_KEY in row and row[FEATURE_SET_KEY] != trained:
+            raise InputError(f"{where}: {FEATURE_SET_KEY} {row[FEATURE_SET_KEY]!r} is not this ensemble's ({trained})")
+        value = row.get("vmaf")
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= top
+        ):
+            raise InputError(
+                f"{where}: vmaf (the teacher's score, echoed back) must be a number from 0 to {top:g}, got {value!r}"
+            )
+
+
 def _recipe_of(row: Mapping[str, Any], i: int) -> str | None:
     """A row's scoring recipe id (a corpus row's), or None when it gives none."""
     from vmafkit.media.libvmaf import RECIPE_KEY
@@ -560,6 +593,10 @@ def _labels(
             cqs[i] = math.nan
         elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise InputError(f"{where}: cq must be a finite number, got {value!r}")
+        elif not CQ_RANGE_OTHER[0] <= value <= CQ_RANGE_OTHER[1]:
+            raise InputError(
+                f"{where}: cq {value!r} is out of range (allowed: {CQ_RANGE_OTHER[0]} to {CQ_RANGE_OTHER[1]})"
+            )
         else:
             cqs[i] = float(value)
     return encs, presets, cqs
@@ -639,6 +676,7 @@ def predict_features(
     ens = models if isinstance(models, LoadedEnsemble) else load_ensemble(models, model_id=model_id)
     _require_feature_set(ens, rows)
     feats = np.stack([_column(rows, name) for name in ens.spec.feature_order], axis=1)
+    _check_physical(rows, feats, ens)
     n = len(rows)
     encs, presets, cqs = _labels(rows, encoder, preset, cq)
     names = [str(row.get("clip", row.get("src", clip if clip is not None else "clip"))) for row in rows]

@@ -99,3 +99,23 @@ def test_a_registry_row_claiming_the_canonical_6_schema_for_v1_members_is_a_prob
     path.write_text(json.dumps(data))
     problems = registry_problems(path)
     assert any("differs from the registry's" in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("over", "message"),
+    [
+        ({"feature_set": "vmaf-v0.6.1"}, r"feature_set 'vmaf-v0.6.1' is not this ensemble's \(vmaf-v1.0.16\)"),
+        ({"vmaf": 105.0}, r"vmaf \(the teacher's score, echoed back\) must be a number from 0 to 100, got 105.0"),
+        ({"vmaf": "x"}, r"vmaf .* must be a number from 0 to 100, got 'x'"),
+        ({"integer_adm2": -0.1}, r"integer_adm2 -0.1 is not a value libvmaf writes \(allowed: 0 to 100\)"),
+        ({"cambi_hrs": 1e300}, r"cambi_hrs 1e\+300 is not a value libvmaf writes"),
+        ({"cq": 1e300}, r"cq 1e\+300 is out of range \(allowed: 0 to 255\)"),
+    ],
+)
+def test_what_no_libvmaf_run_writes_is_refused_even_out_of_domain(v1_export, over, message):
+    """Found by attacking predict: --allow-out-of-domain serves values outside the trained range,
+    never values no libvmaf run can write (they were scored 0.0, or warned of overflow)."""
+    models, _, corpus = v1_export
+    row = {**read_rows(corpus)[0], **over}
+    with pytest.raises(InputError, match=message):
+        predict_features(models, [row], allow_out_of_domain=True)
