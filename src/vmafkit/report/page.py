@@ -563,7 +563,7 @@ def _corpus_section(inp: RunInputs) -> str:
         )
     if not inp.corpus_path.is_file():
         return _na(f"corpus file {inp.corpus_path} not found")
-    from vmafkit.corpus.schema import load_corpus
+    from vmafkit.corpus.schema import MODEL_KEY, load_corpus
 
     corpus = load_corpus(inp.corpus_path)
     srcs = corpus.sources
@@ -573,7 +573,9 @@ def _corpus_section(inp: RunInputs) -> str:
         f"<p>{_esc(_rel(inp.corpus_path, inp.out_dir))}: <b>{len(corpus)}</b> rows, <b>{len(srcs)}</b> sources, "
         f"encoders {_esc(', '.join(sorted(set(corpus.encoder.tolist()))))}, presets "
         f"{_esc(', '.join(sorted(set(corpus.preset.tolist()))))}, CQ {_esc(', '.join(f'{c:g}' for c in cqs))}; "
-        f"VMAF {corpus.vmaf.min():.2f} to {corpus.vmaf.max():.2f} (mean {corpus.vmaf.mean():.2f}).</p>"
+        f"VMAF {corpus.vmaf.min():.2f} to {corpus.vmaf.max():.2f} (mean {corpus.vmaf.mean():.2f}); libvmaf model "
+        f"{_esc(corpus.meta.get(MODEL_KEY))}, feature set {_esc(corpus.feature_set)} "
+        f"({len(corpus.feature_order)} features).</p>"
     )
     body += curves_figure(corpus, srcs, combos, cqs)
     # Rows per source x (encoder, preset, cq), and each cell's VMAF pooled as mean and as p5.

@@ -389,7 +389,7 @@ def test_the_corpus_table_shows_each_cell_s_p5_and_lists_the_cells_whose_dips_th
     other = tmp_path / "c.jsonl"
     _write_jsonl(other, rows)
     section = _section(write_report(out, corpus=other).read_text(), "corpus")
-    assert "82.5 / 40.0" in section
+    assert "82.5 / 40.0" in section and "libvmaf model vmaf_v0.6.1, feature set vmaf-v0.6.1 (6 features)" in section
     assert "<b>1</b> cell(s) whose p5 lies more than 5 VMAF below their mean" in section
     assert f"{SOURCES[1]} libx264 medium cq {CQS[0]}: mean 82.5, p5 40.0" in section
     assert f"{SOURCES[0]} libx264" not in section.split("cell(s) whose")[1]
