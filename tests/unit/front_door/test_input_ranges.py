@@ -396,7 +396,7 @@ def _features(tmp_path: Path, corpus: Path, key: str, raw: str) -> Path:
     "key, raw, message",
     [
         ("cq", "9" * 400, "feats.jsonl:2: line is not valid JSON (integer 99999999999999999999... (400 digits)"),
-        ("adm2", "1e308", "feats.jsonl:2: outside the training domain"),
+        ("adm2", "1e308", "feats.jsonl:2: adm2 1e+308 is not a value libvmaf writes (allowed: 0 to 100)"),
     ],
 )
 def test_predict_features_nonsense_exits_2(tmp_path, pristine_models, key, raw, message):
