@@ -144,6 +144,7 @@ def score(
     vmaf_bin: str | None = None,
     threads: int = 1,
     pool: Sequence[str] = ("mean",),
+    align: str | int | None = None,
 ) -> PairScore:
     """Score `dis` against `ref` with real libvmaf: per-frame VMAF and canonical-6 features
     (`.frames`) and their means (`.mean`); `.to_json()` is what `vmafkit score --json` writes.
@@ -154,7 +155,9 @@ def score(
     such as "bicubic") or scores both at `resolution` ("1920x1080"); its `vmaf_model`, `metrics` and
     `subsample` are `vmafkit score`'s --model, --metrics and --subsample. `vmaf_bin` scores with a
     standalone libvmaf `vmaf` CLI instead of ffmpeg's filter. `pool` ("mean", "harmonic", "min",
-    "p1", "p5", ...: `media.pooling`) gives the clip's vmaf pooled those ways (`.pooled`).
+    "p1", "p5", ...: `media.pooling`) gives the clip's vmaf pooled those ways (`.pooled`). `align`
+    ("auto", an offset in frames, or None) pairs the frames at a temporal offset (`media.align`;
+    `.meta["alignment"]`).
     """
     return score_pair(
         ref,
@@ -166,6 +169,7 @@ def score(
         vmaf_bin=vmaf_bin,
         threads=threads,
         pools=pool,
+        align=align,
     )
 
 
@@ -335,13 +339,15 @@ def predict(
     scoring: Scoring = Scoring(),
     max_frames: int | None = None,
     ffmpeg: str | None = None,
+    align: str | int | None = None,
 ) -> dict[str, Any]:
     """The exported ensemble's quality prediction with a calibrated interval, per frame and per
     clip: the dict `vmafkit predict --json` writes (`["clips"][0]["pred"]`, `["lower"]`, ...).
     `load(models).predict(...)` returns the same as a `Prediction` and keeps the members loaded.
 
     Give either `ref` and `dis` (scored with libvmaf first, `geometry` and `scoring` as for
-    `score`) or `features`: a JSONL file or a list of rows holding the canonical-6. `encoder`/
+    `score`, and `align` to pair their frames at a temporal offset) or `features`: a JSONL file or a
+    list of rows holding the ensemble's features. `encoder`/
     `preset`/`cq` label the rows; a robust-recipe ensemble also answers without them. Rows outside
     what the ensemble was trained on raise InputError unless `allow_out_of_domain` (then they are
     marked and get no interval). An ensemble trained on subjective scores (`vmafkit subjective
@@ -362,6 +368,7 @@ def predict(
             scoring=scoring,
             max_frames=max_frames,
             ffmpeg=ffmpeg,
+            align=align,
         )
         .to_json()
     )

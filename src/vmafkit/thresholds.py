@@ -134,3 +134,12 @@ RD_BOOTSTRAP = 2000
 # The report lists a corpus cell whose 5th-percentile frame VMAF lies this far below its mean: dips
 # the mean hides (a just-noticeable difference is commonly put near 6 VMAF points).
 REPORT_DIP_VMAF = 5.0
+
+# ---- temporal alignment (issue 23): media/align.py ---------------------------------------------
+ALIGN_WINDOW_S = 5.0  # `--align auto` searches offsets of up to this many seconds of frames either way
+ALIGN_MAX_FRAMES = 300  # and never more frames than this either way (also the largest forced --align N)
+ALIGN_THUMB_WIDTH = 64  # the luma thumbnails compared are this wide (area-averaged, aspect kept)
+# The best offset's NCC of temporal differences must beat the best offset two or more frames away
+# by this much. Measured on the shared clips at crf 35-45: true offsets won by 0.06-0.9 (box, the
+# slowest, 0.06-0.13); the one wrong pick (box at crf 45) won by 0.025, so it is refused.
+ALIGN_MARGIN_NCC = 0.05

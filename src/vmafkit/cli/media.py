@@ -10,6 +10,7 @@ from vmafkit import validation as V
 from vmafkit.cli._common import run_command, split_list
 from vmafkit.cli.options import (
     STDOUT,
+    align_option,
     check_outputs,
     csv_option,
     emit_csv,
@@ -85,10 +86,11 @@ def _print_doctor(report) -> None:
 @vmaf_bin_option
 @click.option("--threads", type=click.IntRange(*V.JOBS_RANGE), default=1, show_default=True, help="libvmaf threads.")
 @pool_option
+@align_option
 @json_option
 @csv_option
 @run_command
-def score_cmd(ref, dis, geometry, scoring, max_frames, ffmpeg, vmaf_bin, threads, pool, json_to, csv_to):
+def score_cmd(ref, dis, geometry, scoring, max_frames, ffmpeg, vmaf_bin, threads, pool, align, json_to, csv_to):
     """Per-frame VMAF and its model's features (+ --metrics) of DIS against REF, and per-clip means, as JSON
     (on stdout unless --json PATH, or a bare --csv takes stdout); --csv: the frames as CSV. A DIS
     of another size is scored upscaled with --scale, or both at --resolution."""
@@ -108,6 +110,7 @@ def score_cmd(ref, dis, geometry, scoring, max_frames, ffmpeg, vmaf_bin, threads
         vmaf_bin=vmaf_bin,
         threads=threads,
         pool=pool,
+        align=align,
     )
     for note in result.meta.get("notes", []):
         click.echo(f"vmafkit: note: {note}", err=True)

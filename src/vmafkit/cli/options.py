@@ -366,6 +366,30 @@ def pool_option(func: F) -> F:
     )(func)
 
 
+def _align_choice(ctx: click.Context, param: click.Parameter, value: str | None) -> str | int | None:
+    from vmafkit.media.align import parse_align
+
+    try:
+        return parse_align(value)
+    except InputError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def align_option(func: F) -> F:
+    """`--align auto|N|off`: pair the distorted video's frames with the reference's at an offset
+    (`media.align`)."""
+    return click.option(
+        "--align",
+        "align",
+        default=None,
+        callback=_align_choice,
+        metavar="auto|N|off",
+        help="Pair DIS's frames with REF's at a temporal offset: auto finds it (up to 5 s either way, from "
+        "the two sides' motion; refused when not convincing), N forces one (DIS frame i+N shows REF frame i; "
+        "negative: DIS starts early), off (the default) pairs frame n with frame n.",
+    )(func)
+
+
 def max_frames_option(func: F) -> F:
     return click.option(
         "--max-frames",

@@ -10,6 +10,7 @@ from vmafkit import layout
 from vmafkit import validation as V
 from vmafkit.cli._common import FiniteFloatRange, run_command, split_list
 from vmafkit.cli.options import (
+    align_option,
     check_outputs,
     corpus_option,
     coverage_option,
@@ -230,6 +231,7 @@ def rollback_cmd(registry: str, reason: str, rows: str | None, ensemble: str | N
 @scoring_options(libvmaf_choice=False)
 @max_frames_option
 @ffmpeg_option
+@align_option
 @run_command
 def predict_cmd(
     models,
@@ -247,6 +249,7 @@ def predict_cmd(
     scoring,
     max_frames,
     ffmpeg,
+    align,
 ) -> int:
     """Per-frame and per-clip ensemble quality with a calibrated interval (the JSON holds every
     frame; the text, every clip)."""
@@ -274,6 +277,7 @@ def predict_cmd(
         scoring=scoring,
         max_frames=max_frames,
         ffmpeg=ffmpeg,
+        align=align,
     )
     subjective = (result.get("target") or {}).get("kind") == SUBJECTIVE_TARGET
     for note in result["notes"]:

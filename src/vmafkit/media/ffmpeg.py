@@ -362,6 +362,17 @@ class ScoreJob:
     subsample: int = 1
     what: str = ""
     encode: libvmaf.EncodeSide | None = None  # what DIS was encoded at (v1's CAMBI is told)
+    # frames each side skips first (a temporal alignment, media.align): the pairs start there
+    ref_skip: int = 0
+    dis_skip: int = 0
+
+    def trim(self, side: str) -> list[str]:
+        """The side's frame selection: its skipped first frames, then `max_frames` pairs."""
+        skip = self.ref_skip if side == "ref" else self.dis_skip
+        bounds = ([f"start_frame={skip}"] if skip else []) + (
+            [f"end_frame={skip + self.max_frames}"] if self.max_frames else []
+        )
+        return [f"trim={':'.join(bounds)}"] if bounds else []
 
     @property
     def where(self) -> str:
@@ -384,9 +395,8 @@ def score_argv(ff: Ffmpeg, job: ScoreJob, log_path: Path) -> list[str]:
     """
 
     def chain(label: str, crop: Sequence[str], scale: Sequence[str], out: str) -> str:
-        steps = [*crop, *scale, f"format={job.pix_fmt}", "settb=1/1000", "setpts=N"]
-        if job.max_frames:
-            steps.insert(0, f"trim=end_frame={job.max_frames}")
+        side = "dis" if out.startswith("dis") else "ref"
+        steps = [*job.trim(side), *crop, *scale, f"format={job.pix_fmt}", "settb=1/1000", "setpts=N"]
         return f"[{label}]{','.join(steps)}[{out}]"
 
     vmaf = (
@@ -464,6 +474,18 @@ def count_frames_argv(ff: Ffmpeg, source: InputSpec, max_frames: int | None = No
     return argv + ["-f", "null", "-"]
 
 
+def luma_thumbs_argv(
+    ff: Ffmpeg, source: InputSpec, *, crop: Sequence[str], width: int, height: int, max_frames: int | None
+) -> list[str]:
+    """Every frame's luma, cropped as it is scored and shrunk to WxH (area average), as raw 8-bit
+    gray on stdout: what the temporal alignment compares (a small fraction of a VMAF pass)."""
+    steps = [*crop, f"scale={int(width)}:{int(height)}:flags=area", "format=gray"]
+    argv = [*_quiet(ff.path), *source.args(), *FIRST_VIDEO_AS_IS, "-vf", ",".join(steps)]
+    if max_frames:
+        argv += ["-frames:v", str(max_frames)]
+    return argv + ["-f", "rawvideo", "-"]
+
+
 def list_encoders_argv(ff_path: str) -> list[str]:
     """`ffmpeg -encoders`: every encoder compiled in, one a line."""
     return [ff_path, "-hide_banner", "-encoders"]
@@ -475,7 +497,7 @@ def decode_to_y4m_pipe_argv(ff: Ffmpeg, job: ScoreJob, out: Path, *, side: str) 
     spec, crop, scale = (
         (job.reference, job.ref_crop, job.ref_scale) if side == "ref" else (job.distorted, job.dis_crop, job.dis_scale)
     )
-    steps = [*crop, *scale, f"format={job.pix_fmt}"]
+    steps = [*job.trim(side), *crop, *scale, f"format={job.pix_fmt}"]
     argv = [*_quiet(ff.path, overwrite=True), *spec.args(), *FIRST_VIDEO_AS_IS, "-vf", ",".join(steps)]
     if job.max_frames:
         argv += ["-frames:v", str(job.max_frames)]

@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vmafkit import thresholds as T
 from vmafkit.errors import InputError
 from vmafkit.media import ffmpeg as ffm
 from vmafkit.media import libvmaf, pooling
+from vmafkit.media.align import AUTO, Alignment, parse_align, search, thumbs
 from vmafkit.media.libvmaf import CANONICAL6, TARGET, parse_libvmaf_log
 from vmafkit.media.sources import Source, bit_depth_of, colour_mismatch_notes, describe_source, refuse_hdr
 
@@ -165,6 +167,35 @@ def check_resolution(resolution: tuple[int, int]) -> None:
     ffm.check_scorable_size(width, height)
 
 
+def _aligned(
+    ff: ffm.Ffmpeg, ref: Source, dis: Source, align: str | int, max_frames: int | None
+) -> tuple[Alignment, int, str | None]:
+    """(the alignment, the number of aligned pairs to score, a note on the frames left without a
+    partner, if any)."""
+    choice = parse_align(align)
+    if choice is None:
+        raise InputError("internal: _aligned called without an alignment")
+    reach = None if max_frames is None else max_frames + T.ALIGN_MAX_FRAMES
+    if choice == AUTO:  # the thumbnails' decode counts the frames too
+        ref_thumbs, dis_thumbs = thumbs(ff, ref, reach), thumbs(ff, dis, reach)
+        n_ref, n_dis = len(ref_thumbs), len(dis_thumbs)
+        alignment = search(ref_thumbs, dis_thumbs, ref.fps, where=dis.path)
+    else:
+        n_ref, n_dis = count_frames(ff, ref, reach), count_frames(ff, dis, reach)
+        alignment = Alignment(offset=int(choice), forced=True)
+    pairs = min(n_ref - alignment.ref_skip, n_dis - alignment.dis_skip)
+    if pairs < 1:
+        raise InputError(f"no frame pairs left at offset {alignment.offset}", path=dis.path)
+    note = None
+    left_ref, left_dis = n_ref - alignment.ref_skip - pairs, n_dis - alignment.dis_skip - pairs
+    if max_frames is None and (alignment.ref_skip or alignment.dis_skip or left_ref or left_dis):
+        note = (
+            f"aligned at offset {alignment.offset}: {alignment.ref_skip + left_ref} reference and "
+            f"{alignment.dis_skip + left_dis} distorted frames have no partner and are not scored"
+        )
+    return alignment, pairs if max_frames is None else min(pairs, max_frames), note
+
+
 @functools.lru_cache(maxsize=256)
 def _model_fits(ff: ffm.Ffmpeg, vmaf_model: str, width: int, height: int) -> str | None:
     """None when libvmaf scores a WxH frame with the model; else its last error line."""
@@ -222,6 +253,7 @@ def score_pair(
     resolution: tuple[int, int] | None = None,
     pools: Sequence[str] = pooling.DEFAULT_POOLS,
     hdr_as_sdr: bool = False,
+    align: str | int | None = None,
 ) -> PairScore:
     """Score DIS against REF. Geometry flags apply to raw inputs that lack it in their names.
 
@@ -232,7 +264,10 @@ def score_pair(
     canonical-6, `metrics` (libvmaf.METRICS) add their columns, and with `subsample` N only frames
     0, N, 2N, ... are scored, in the same pass. `pools` (`media.pooling`) give the clip's vmaf
     pooled those ways (`.pooled`). A side tagged PQ or HLG is refused unless `hdr_as_sdr`; a range
-    or matrix that differs between the sides is a note.
+    or matrix that differs between the sides is a note. `align` ("auto", an offset in frames, or
+    None: off): pair the sides' frames at the offset `media.align` finds (or is given) instead of
+    frame by frame; the pairs then run while both sides have frames (at most `max_frames`), and
+    `.meta["alignment"]` says the offset and how sure the search was.
     """
     libvmaf.get_model(vmaf_model)  # refuse a bad name before any work
     pools = pooling.parse_pools(pools)
@@ -249,11 +284,18 @@ def score_pair(
     cropped_from = (ref_src.width, ref_src.height) if geometry.size == ref_src.even_size else None
     ffm.check_scorable_size(*geometry.size, path=ref, source_size=cropped_from)
     libvmaf.check_metric_sizes(metrics, *geometry.size, path=ref)
-    n_ref, n_dis = count_frames(ff, ref_src, max_frames), count_frames(ff, dis_src, max_frames)
+    alignment, n_ref, unmatched = None, 0, None
+    if align is None:
+        n_ref, n_dis = count_frames(ff, ref_src, max_frames), count_frames(ff, dis_src, max_frames)
+    else:
+        alignment, n_ref, unmatched = _aligned(ff, ref_src, dis_src, align, max_frames)
+        n_dis = n_ref
     if n_ref == 0:
         raise InputError("reference has no decodable frames", path=ref)
     if n_ref != n_dis:
-        raise InputError(f"has {n_dis} frames but the reference has {n_ref}", path=dis)
+        raise InputError(
+            f"has {n_dis} frames but the reference has {n_ref} (if it is offset or trimmed, try --align auto)", path=dis
+        )
     model = libvmaf.get_model(vmaf_model)
     compare_fmt = ffm.scoring_pix_fmt(ref_src.pix_fmt, model.bit_depth)
     encode = (
@@ -263,7 +305,8 @@ def score_pair(
     job = ffm.ScoreJob(
         dis_src.input_spec, ref_src.input_spec, compare_fmt,
         ref_crop=ref_src.crop, dis_crop=dis_src.crop, ref_scale=geometry.ref_scale, dis_scale=geometry.dis_scale,
-        max_frames=max_frames, threads=threads, vmaf_model=vmaf_model, metrics=metrics, subsample=subsample,
+        max_frames=n_ref if alignment is not None else max_frames,
+        ref_skip=alignment.ref_skip if alignment else 0, dis_skip=alignment.dis_skip if alignment else 0, threads=threads, vmaf_model=vmaf_model, metrics=metrics, subsample=subsample,
         what=str(dis), encode=encode,
     )  # fmt: skip
     try:
@@ -304,6 +347,10 @@ def score_pair(
         **geometry.to_json(),
     }
     notes = colour_mismatch_notes(ref_src, dis_src)
+    if alignment is not None:
+        meta["alignment"] = alignment.to_json()
+        if unmatched:
+            notes.append(unmatched)
     if encode is not None and encode.width is None:
         least_w, least_h = libvmaf.CAMBI_ENCODE_MIN
         notes.append(

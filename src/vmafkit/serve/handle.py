@@ -129,10 +129,12 @@ class Ensemble:
         scoring: Scoring = Scoring(),
         max_frames: int | None = None,
         ffmpeg: str | None = None,
+        align: str | int | None = None,
     ) -> Prediction:
         """Predict `features` (a JSON-lines file or rows holding `feature_order`), or the pair
-        `ref`/`dis` (scored with libvmaf first; `geometry`, `scoring`, `max_frames` and `ffmpeg` are
-        `vmafkit.score`'s, and the libvmaf model is the ensemble's own unless `scoring` names it).
+        `ref`/`dis` (scored with libvmaf first; `geometry`, `scoring`, `max_frames`, `ffmpeg` and
+        `align` are `vmafkit.score`'s, and the libvmaf model is the ensemble's own unless `scoring`
+        names it).
         `encoder`/`preset`/`cq` label the rows (a VMAF ensemble only). Rows outside the domain
         raise InputError unless `allow_out_of_domain` (then they are marked and get no interval)."""
         if features is not None and (ref is not None or dis is not None):
@@ -140,9 +142,13 @@ class Ensemble:
         if features is None and (ref is None or dis is None):
             raise InputError("give either features or both ref and dis")
         score_options = {**geometry.as_kwargs(), **scoring.as_kwargs(), "max_frames": max_frames, "ffmpeg": ffmpeg}
-        if features is not None and (geometry != RawGeometry() or not scoring.is_default or max_frames or ffmpeg):
+        if align is not None:
+            score_options["align"] = align
+        if features is not None and (
+            geometry != RawGeometry() or not scoring.is_default or max_frames or ffmpeg or align is not None
+        ):
             raise InputError(
-                "geometry, scoring, max_frames and ffmpeg are how ref and dis are scored: give ref and dis"
+                "geometry, scoring, max_frames, ffmpeg and align are how ref and dis are scored: give ref and dis"
             )
         request = vmaf_predict.ServeRequest(
             features=features,

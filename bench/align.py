@@ -1,0 +1,76 @@
+"""What `--align auto`'s search costs beside the VMAF pass it precedes.
+
+    python bench/align.py [--frames 120] [--repeat 3]
+
+Per clip of ../shared/data/media, a distorted version that starts 2 frames late (x264 crf 30,
+`tpad=start=2:start_mode=clone`, made once, not timed). Timed, best of --repeat:
+
+- search: what `--align auto` adds: both sides decoded to 64-pixel-wide luma thumbnails
+  (`media.align.thumbs`) and the NCC of their temporal differences at every offset of the window
+  (`media.align.search`); it also counts the frames, which a plain score does with its own decode;
+- VMAF pass: `vmafkit.score` of the aligned pair (`align=2`: forced, no search) on one libvmaf thread.
+
+The ratio search / VMAF pass is the search's cost; the issue's target is at most 15 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from benchutil import cpu_model
+
+import vmafkit
+from vmafkit.media import ffmpeg as ffm
+from vmafkit.media.align import search, thumbs
+from vmafkit.media.sources import describe_source
+
+MEDIA = Path(__file__).resolve().parents[2] / "shared" / "data" / "media"
+CLIPS = ("bikes_640x272_250f.mp4", "cup_640x480_217f.mp4", "seeking_720x480_150f.mp4", "bigbuckbunny_1280x720_132f.mp4")
+
+
+def best_of(repeat: int, work) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=120)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    ff = ffm.find_ffmpeg()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for clip in CLIPS:
+            ref = MEDIA / clip
+            dis = Path(tmp) / f"{clip}.late2.mp4"
+            argv = [ff.path, "-nostdin", "-loglevel", "error", "-y", "-i", str(ref), "-vf", "tpad=start=2:start_mode=clone"]
+            argv += ["-frames:v", str(args.frames), "-c:v", "libx264", "-crf", "30", "-preset", "veryfast", str(dis)]
+            subprocess.run(argv, check=True)
+            ref_src, dis_src = describe_source(ref, ff=ff), describe_source(dis, ff=ff)
+            found = []
+
+            def search_once(ref_src=ref_src, dis_src=dis_src, found=found) -> None:
+                r, d = thumbs(ff, ref_src, args.frames), thumbs(ff, dis_src, args.frames)
+                found.append(search(r, d, ref_src.fps, where=dis))
+
+            search_s = best_of(args.repeat, search_once)
+            vmaf_s = best_of(args.repeat, lambda ref=ref, dis=dis: vmafkit.score(ref, dis, align=2, max_frames=args.frames - 2))
+            rows.append((clip, found[-1].offset, search_s, vmaf_s))
+    print(f"# --align auto's search against a VMAF pass; {args.frames} frames, best of {args.repeat}; {cpu_model()}")
+    print("| clip | offset found | search s | VMAF pass s | search / pass |")
+    print("|---|---:|---:|---:|---:|")
+    for clip, offset, search_s, vmaf_s in rows:
+        print(f"| {clip} | {offset} | {search_s:.3f} | {vmaf_s:.3f} | {search_s / vmaf_s:.1%} |")
+
+
+if __name__ == "__main__":
+    main()
