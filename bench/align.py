@@ -60,7 +60,7 @@ def main() -> None:
 
             def search_once(ref_src=ref_src, dis_src=dis_src, found=found) -> None:
                 r, d = thumbs(ff, ref_src, args.frames), thumbs(ff, dis_src, args.frames)
-                found.append(search(r, d, ref_src.fps, where=dis))
+                found.append(search(r, d, ref_src.fps, where=dis_src.path))
 
             search_s = best_of(args.repeat, search_once)
             vmaf_s = best_of(args.repeat, lambda ref=ref, dis=dis: vmafkit.score(ref, dis, align=2, max_frames=args.frames - 2))
