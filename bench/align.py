@@ -52,7 +52,17 @@ def main() -> None:
         for clip in CLIPS:
             ref = MEDIA / clip
             dis = Path(tmp) / f"{clip}.late2.mp4"
-            argv = [ff.path, "-nostdin", "-loglevel", "error", "-y", "-i", str(ref), "-vf", "tpad=start=2:start_mode=clone"]
+            argv = [
+                ff.path,
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-y",
+                "-i",
+                str(ref),
+                "-vf",
+                "tpad=start=2:start_mode=clone",
+            ]
             argv += ["-frames:v", str(args.frames), "-c:v", "libx264", "-crf", "30", "-preset", "veryfast", str(dis)]
             subprocess.run(argv, check=True)
             ref_src, dis_src = describe_source(ref, ff=ff), describe_source(dis, ff=ff)
@@ -63,7 +73,9 @@ def main() -> None:
                 found.append(search(r, d, ref_src.fps, where=dis_src.path))
 
             search_s = best_of(args.repeat, search_once)
-            vmaf_s = best_of(args.repeat, lambda ref=ref, dis=dis: vmafkit.score(ref, dis, align=2, max_frames=args.frames - 2))
+            vmaf_s = best_of(
+                args.repeat, lambda ref=ref, dis=dis: vmafkit.score(ref, dis, align=2, max_frames=args.frames - 2)
+            )
             rows.append((clip, found[-1].offset, search_s, vmaf_s))
     print(f"# --align auto's search against a VMAF pass; {args.frames} frames, best of {args.repeat}; {cpu_model()}")
     print("| clip | offset found | search s | VMAF pass s | search / pass |")
