@@ -288,7 +288,8 @@ def _check_whole_cell(item: RescoreCell, indices: list[int], kept: KeptEncode) -
     its frame count (s: the build's subsampling). Rescore re-scores whole cells, so a cell cut
     short (or a record whose frame count was changed) is refused rather than filled in."""
     ordered = sorted(indices)
-    step = ordered[1] - ordered[0] if len(ordered) > 1 else 1
+    # one row: frame 0 alone, which any subsampling of at least the frame count gives
+    step = ordered[1] - ordered[0] if len(ordered) > 1 else max(kept.frames, 1)
     if step < 1 or ordered != list(range(0, kept.frames, step)):
         shown = f"{len(ordered)} frames ({ordered[0]}..{ordered[-1]})"
         raise InputError(
