@@ -32,6 +32,13 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def identity_hash(identity: Mapping[str, Any]) -> str:
+    """A content-addressed cache name (a cell's, an encode's, a scored pair's): the first 32 hex
+    digits of the sha256 of the identity's canonical JSON."""
+    text = json.dumps(dict(identity), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
 def sha256_file(path: str | Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

@@ -31,7 +31,7 @@ from typing import Any
 
 from vmafkit import layout
 from vmafkit.corpus.grid import Grid
-from vmafkit.corpus.kept_encodes import ENCODE_KEY, KeptEncode, find_kept_encode, identity_hash, keep_encode
+from vmafkit.corpus.kept_encodes import ENCODE_KEY, KeptEncode, find_kept_encode, keep_encode
 from vmafkit.corpus.schema import (
     FEATURE_SET_KEY,
     SCHEMA_VERSION,
@@ -42,7 +42,14 @@ from vmafkit.corpus.schema import (
     write_jsonl_lines,
 )
 from vmafkit.errors import InputError
-from vmafkit.io import atomic_output, atomic_write_text, check_distinct_paths, check_output_path, exclusive_lock
+from vmafkit.io import (
+    atomic_output,
+    atomic_write_text,
+    check_distinct_paths,
+    check_output_path,
+    exclusive_lock,
+    identity_hash,
+)
 from vmafkit.media import ffmpeg as ffm
 from vmafkit.media import libvmaf
 from vmafkit.media.encoders import DEFAULT_CQS, DEFAULT_PRESETS, get_adapter, require_working

@@ -16,8 +16,6 @@ The disk cost is the encodes' own size: the corpus's `enc_bytes` summed over its
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -27,18 +25,11 @@ from typing import Any
 
 from vmafkit import layout
 from vmafkit.errors import InputError
-from vmafkit.io import atomic_write_json, read_json, sha256_file
+from vmafkit.io import atomic_write_json, identity_hash, read_json, sha256_file
 
 RECORD_SCHEMA = "vmafkit.kept-encode/1"
 ENCODE_KEY = "encode_key"  # a corpus row's: the key of the kept encode its cell was scored from
 KEY_PATTERN = re.compile(r"[0-9a-f]{32}")
-
-
-def identity_hash(identity: Mapping[str, Any]) -> str:
-    """A cache name (a cell's, an encode's): the first 32 hex digits of the sha256 of the
-    identity's canonical JSON."""
-    text = json.dumps(dict(identity), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def check_key(key: Any, where: str) -> str:
@@ -63,6 +54,11 @@ class KeptEncode:
     # what the key is the hash of (source, encoder, preset, cq, size, ...): a reader checks the key
     # against it and the cell it is asked for against it, so no encode serves another cell
     identity: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def record_path(self) -> Path:
+        """Its record, beside the video in the cache's encodes folder."""
+        return layout.kept_encode_files(self.path.parent.parent, self.key)[1]
 
     def record(self) -> dict[str, Any]:
         data = asdict(self)

@@ -34,7 +34,7 @@ from vmafkit.corpus.build import (
     score_kept_encode,
     sweep_cache_litter,
 )
-from vmafkit.corpus.kept_encodes import ENCODE_KEY, KeptEncode, identity_hash, load_kept_encode
+from vmafkit.corpus.kept_encodes import ENCODE_KEY, KeptEncode, load_kept_encode
 from vmafkit.corpus.schema import (
     FEATURE_SET_KEY,
     MERGE_KEY,
@@ -44,7 +44,14 @@ from vmafkit.corpus.schema import (
     write_jsonl_lines,
 )
 from vmafkit.errors import InputError
-from vmafkit.io import atomic_output, atomic_write_text, check_distinct_paths, check_output_path, exclusive_lock
+from vmafkit.io import (
+    atomic_output,
+    atomic_write_text,
+    check_distinct_paths,
+    check_output_path,
+    exclusive_lock,
+    identity_hash,
+)
 from vmafkit.media import ffmpeg as ffm
 from vmafkit.media import libvmaf
 from vmafkit.media.options import Scoring
@@ -58,14 +65,19 @@ CELL_KEY = tuple(k for k in MERGE_KEY if k != "frame_index")
 
 @dataclass(frozen=True)
 class RescoreCell:
-    """One cell to score again: the build's Cell, its scoring geometry, and its kept encode's key."""
+    """One cell to score again: the build's Cell, its scoring geometry, and its kept encode (loaded,
+    and so re-hashed against its record, once, before any scoring)."""
 
     cell: Cell
-    encode_key: str
+    kept: KeptEncode
     scale_filter: str
     resolution: tuple[int, int] | None
     encoder_threads: int  # what the encode ran with (its rows' enc_threads): rows record it
     where: str  # the old corpus's first row of the cell, for errors
+
+    @property
+    def encode_key(self) -> str:
+        return self.kept.key
 
     @property
     def context_key(self) -> tuple:
@@ -120,8 +132,7 @@ def rescore_corpus(
         {(item.resolution or item.cell.source.even_size, item.cell.source) for item in plan}, key=str
     ):
         check_model_fits(ff, model.name, *size, path=source.path)
-    frames = [load_kept_encode(cache, item.encode_key).frames for item in plan]
-    total_frames = sum(libvmaf.scored_frames(n, scoring.subsample) for n in frames)
+    total_frames = sum(libvmaf.scored_frames(item.kept.frames, scoring.subsample) for item in plan)
     jobs = jobs or default_jobs(len(plan))
     contexts = {
         item.context_key: CellContext(
@@ -143,15 +154,7 @@ def rescore_corpus(
     try:
         with exclusive_lock(out.parent, name=f".{out.name}.lock"):
             sweep_cache_litter(cache)
-            cached = sum(  # a damaged one is discarded here, and scored again
-                1
-                for item in plan
-                if load_cached_cell(
-                    layout.rescored_cell_file(cache, rescore_key(item, contexts[item.context_key])), item.cell
-                )
-                is not None
-            )
-            results = _score_all(plan, contexts, executor, progress, total_frames)
+            results, cached = _score_all(plan, contexts, executor, progress, total_frames)
             recipe = libvmaf.recipe_id(
                 libvmaf.scoring_recipe(
                     model.name,
@@ -222,17 +225,17 @@ def _plan(
                 int(row["cq"]),
                 None if size == source.even_size else size,
             ),
-            encode_key=str(encode),
+            kept=load_kept_encode(cache, str(encode)),  # its form was checked with the row
             scale_filter=scale_filter,
             # what the build's CellContext.resolution was: scored at the source's size unless it said otherwise
             resolution=None if scored == source.even_size else scored,
             encoder_threads=int(row.get("enc_threads", 1)),
             where=where,
         )
-        _check_encode_is_the_cells(item, row, load_kept_encode(cache, item.encode_key))
+        _check_encode_is_the_cells(item, row)
         cells[key] = item
     for key, item in cells.items():
-        _check_whole_cell(item, frames_of[key], load_kept_encode(cache, item.encode_key))
+        _check_whole_cell(item, frames_of[key])
     return list(cells.values())
 
 
@@ -255,13 +258,13 @@ def _source_of(row: dict[str, Any], where: str, by_sha: dict[str, Source], ref_d
     return source
 
 
-def _check_encode_is_the_cells(item: RescoreCell, row: dict[str, Any], kept: KeptEncode) -> None:
+def _check_encode_is_the_cells(item: RescoreCell, row: dict[str, Any]) -> None:
     """The kept encode named by a row is the encode of that row's cell: its identity (what its key
     is the hash of) names the cell's source, encoder, preset, cq, size, threads and argv, and its
     size is the row's enc_bytes."""
     from vmafkit.media.encoders import ADAPTERS
 
-    cell = item.cell
+    cell, kept = item.cell, item.kept
     expected = {
         "src_sha256": cell.source.sha256,
         "encoder": cell.encoder,
@@ -283,10 +286,11 @@ def _check_encode_is_the_cells(item: RescoreCell, row: dict[str, Any], kept: Kep
         )
 
 
-def _check_whole_cell(item: RescoreCell, indices: list[int], kept: KeptEncode) -> None:
+def _check_whole_cell(item: RescoreCell, indices: list[int]) -> None:
     """The corpus holds exactly the frames a build scored of the kept encode: 0, s, 2s, ... below
     its frame count (s: the build's subsampling). Rescore re-scores whole cells, so a cell cut
     short (or a record whose frame count was changed) is refused rather than filled in."""
+    kept = item.kept
     ordered = sorted(indices)
     # one row: frame 0 alone, which any subsampling of at least the frame count gives
     step = ordered[1] - ordered[0] if len(ordered) > 1 else max(kept.frames, 1)
@@ -295,7 +299,7 @@ def _check_whole_cell(item: RescoreCell, indices: list[int], kept: KeptEncode) -
         raise InputError(
             f"{item.where}: the corpus holds {shown} of cell {item.cell.label}, which is not every "
             f"{'' if step == 1 else f'{step}th '}frame of its kept encode's {kept.frames} "
-            f"({layout.kept_encode_files(kept.path.parent.parent, kept.key)[1]}): rescore re-scores whole cells; give "
+            f"({kept.record_path}): rescore re-scores whole cells; give "
             "the corpus as it was built"
         )
 
@@ -327,30 +331,38 @@ def rescore_key(item: RescoreCell, ctx: CellContext) -> str:
 
 
 def _score_one(item: RescoreCell, contexts: dict[tuple, CellContext]) -> list[dict[str, Any]]:
-    """A cell's new rows: from an earlier (interrupted) rescore's cache, else scored and cached."""
+    """A cell's new rows, scored from its kept encode, and cached (an interrupted rescore resumes)."""
     ctx = contexts[item.context_key]
+    rows = score_kept_encode(item.cell, ctx, item.kept)
     done = layout.rescored_cell_file(ctx.cache_dir, rescore_key(item, ctx))
-    rows = load_cached_cell(done, item.cell)
-    if rows is None:
-        rows = score_kept_encode(item.cell, ctx, load_kept_encode(ctx.cache_dir, item.encode_key))
-        try:
-            done.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(done, write_jsonl_lines(rows))
-        except OSError as exc:
-            raise InputError(f"cannot keep the re-scored cell ({exc.strerror or exc})", path=done.parent) from None
+    try:
+        done.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(done, write_jsonl_lines(rows))
+    except OSError as exc:
+        raise InputError(f"cannot keep the re-scored cell ({exc.strerror or exc})", path=done.parent) from None
     return rows
 
 
 def _score_all(
     plan: list[RescoreCell], contexts: dict[tuple, CellContext], executor, progress: bool, total_frames: int
-) -> dict[Cell, list]:
+) -> tuple[dict[Cell, list], int]:
+    """Every cell's new rows, and how many came whole from an earlier rescore's cache (a damaged
+    cache file is discarded and its cell scored again)."""
     from vmafkit.progress import cell_progress
 
     results: dict[Cell, list] = {}
+    for item in plan:
+        ctx = contexts[item.context_key]
+        rows = load_cached_cell(layout.rescored_cell_file(ctx.cache_dir, rescore_key(item, ctx)), item.cell)
+        if rows is not None:
+            results[item.cell] = rows
+    cached = len(results)
+    todo = [item for item in plan if item.cell not in results]
     with cell_progress(
         enabled=progress, n_cells=len(plan), total_frames=total_frames, where=executor.describe()
     ) as bar:
-        for item, rows in executor.map_unordered(functools.partial(_score_one, contexts=contexts), plan):
+        bar.advance(cells=cached, frames=sum(len(rows) for rows in results.values()))
+        for item, rows in executor.map_unordered(functools.partial(_score_one, contexts=contexts), todo):
             results[item.cell] = rows
             bar.advance(cells=1, frames=len(rows), label=item.cell.label)
-    return results
+    return results, cached

@@ -17,8 +17,6 @@ trained: per-clip mean features).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import sys
 from collections.abc import Sequence
@@ -33,7 +31,7 @@ from vmafkit.corpus.schema import CANONICAL6, TARGET
 from vmafkit.corpus.subjective_dataset import Pair, item_ids
 from vmafkit.corpus.subjective_items import Items
 from vmafkit.errors import InputError
-from vmafkit.io import atomic_write_json, read_json, sha256_file
+from vmafkit.io import atomic_write_json, identity_hash, read_json, sha256_file
 from vmafkit.media import ffmpeg as ffm
 from vmafkit.media.score import BACKEND_FFMPEG, BACKEND_VMAF_CLI, score_pair
 from vmafkit.parallel.executor import LocalExecutor, usable_cores
@@ -75,11 +73,6 @@ def pair_identity(
         "vmaf_model": ffm.VMAF_MODEL,
         "max_frames": max_frames,
     }
-
-
-def identity_key(identity: dict[str, Any]) -> str:
-    text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _safe(name: str) -> str:
@@ -146,7 +139,7 @@ def score_pairs(
             max_frames=max_frames,
             scale_filter=scale_filter,
         )
-        plans.append((pair, identity, cache / f"{_safe(pair.name)}__{identity_key(identity)}.json"))
+        plans.append((pair, identity, cache / f"{_safe(pair.name)}__{identity_hash(identity)}.json"))
     jobs = max(1, min(jobs or usable_cores(), len(plans)))
     threads = max(1, usable_cores() // jobs)
     done = 0

@@ -14,12 +14,12 @@ from vmafkit.errors import InputError
 from vmafkit.media.sources import Source
 
 
-def _item() -> RescoreCell:
+def _item(frames: int) -> RescoreCell:
     source = Source(
         path=Path("clip.y4m"), name="clip", kind="y4m", width=64, height=48, pix_fmt="yuv420p", fps=25.0,
         bit_depth=8, frames=4, sha256="0" * 64, size=1, group="clip",
     )  # fmt: skip
-    return RescoreCell(Cell(source, "libx264", "medium", 30), "0" * 32, "bicubic", None, 1, "c.jsonl: row 1")
+    return RescoreCell(Cell(source, "libx264", "medium", 30), _kept(frames), "bicubic", None, 1, "c.jsonl: row 1")
 
 
 def _kept(frames: int) -> KeptEncode:
@@ -31,7 +31,7 @@ def _kept(frames: int) -> KeptEncode:
     [([0, 1, 2, 3], 4), ([0, 2], 4), ([0, 2, 4], 5), ([0], 4), ([0], 1), ([3, 0, 2, 1], 4)],
 )
 def test_whole_cells_pass(indices, frames):
-    _check_whole_cell(_item(), indices, _kept(frames))
+    _check_whole_cell(_item(frames), indices)
 
 
 @pytest.mark.parametrize(
@@ -39,4 +39,4 @@ def test_whole_cells_pass(indices, frames):
 )
 def test_a_cell_cut_short_or_a_changed_frame_count_is_refused(indices, frames):
     with pytest.raises(InputError, match=r"rescore re-scores whole cells"):
-        _check_whole_cell(_item(), indices, _kept(frames))
+        _check_whole_cell(_item(frames), indices)
