@@ -57,6 +57,41 @@ def _untimed(row: dict) -> dict:
     return {k: v for k, v in row.items() if k != "enc_time_ms"}
 
 
+def kept_encode_cost(corpus: Path) -> str:
+    """The disk the build's kept encodes take: the files in the cache, and the corpus's own account
+    (enc_bytes summed over its cells), beside the raw 8-bit 4:2:0 frames they encode."""
+    from vmafkit import layout
+
+    folder = layout.kept_encodes_dir(layout.cell_cache_dir(corpus))
+    on_disk = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+    cells = {}
+    for row in _rows(corpus):
+        cells[row["encode_key"]] = row["enc_bytes"]
+    raw = sum(r["width"] * r["height"] * 1.5 for r in _rows(corpus))
+    return (
+        f"{len(cells)} kept encodes take {on_disk / 1e6:.2f} MB on disk (videos + records; enc_bytes summed over "
+        f"cells: {sum(cells.values()) / 1e6:.2f} MB), {on_disk / raw:.1%} of the {raw / 1e6:.0f} MB of raw frames they encode"
+    )
+
+
+def refusal_reasons(corpus: Path) -> str:
+    """Which feature puts held-out frames outside their fold's domain, and of which source."""
+    from collections import Counter
+
+    from vmafkit.corpus.schema import load_corpus
+    from vmafkit.train.domain import held_out_served
+
+    loaded = load_corpus(corpus)
+    served, reasons = held_out_served(loaded, label_free=True)
+    by_cause: Counter = Counter()
+    for i, reason in enumerate(reasons):
+        for part in (reason or "").split("; "):
+            if part:
+                cause = part.split(" ")[0] if "outside the trained range" in part else part.split(",")[0][:40]
+                by_cause[f"{cause} ({loaded.src[i]})"] += 1
+    return ", ".join(f"{cause}: {n}" for cause, n in by_cause.most_common(6)) or "none"
+
+
 def summarise(verdict: dict, scoring_s: float, train_s: float) -> dict:
     acc, cal, gate = verdict["accuracy"], verdict["calibration"], verdict["gate"]
     worst = acc["source_rmse_max"]
@@ -128,6 +163,9 @@ def main() -> None:
     for key in results[labels[0]]:
         cells = [results[label][key] for label in labels]
         print(f"| {key} | " + " | ".join(f"{c:.3f}" if isinstance(c, float) else str(c) for c in cells) + " |")
+    print(f"# disk: {kept_encode_cost(corpora['v0.6.1'])}")
+    for label in labels:
+        print(f"# held-out frames refused, by cause ({label}): {refusal_reasons(corpora[label])}")
     (work / "v1_vs_v061.json").write_text(json.dumps(results, indent=2))
 
 

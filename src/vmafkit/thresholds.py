@@ -140,6 +140,8 @@ ALIGN_WINDOW_S = 5.0  # `--align auto` searches offsets of up to this many secon
 ALIGN_MAX_FRAMES = 300  # and never more frames than this either way (also the largest forced --align N)
 ALIGN_THUMB_WIDTH = 64  # the luma thumbnails compared are this wide (area-averaged, aspect kept)
 # The best offset's NCC of temporal differences must beat the best offset two or more frames away
-# by this much. Measured on the shared clips at crf 35-45: true offsets won by 0.06-0.9 (box, the
-# slowest, 0.06-0.13); the one wrong pick (box at crf 45) won by 0.025, so it is refused.
+# by this much. Measured (`bench/align.py --margins`: six shared clips, offsets -3/1/4, crf 35/45):
+# every pick outside box at crf 45 was right, with margins 0.106-0.976; box at crf 45 (the slowest
+# clip, heavily distorted) picked wrong twice with margins 0.026 and 0.036, and right once at 0.033,
+# so all three are refused.
 ALIGN_MARGIN_NCC = 0.05
