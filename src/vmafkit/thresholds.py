@@ -145,3 +145,17 @@ ALIGN_THUMB_WIDTH = 64  # the luma thumbnails compared are this wide (area-avera
 # clip, heavily distorted) picked wrong twice with margins 0.026 and 0.036, and right once at 0.033,
 # so all three are refused.
 ALIGN_MARGIN_NCC = 0.05
+# Drops and duplicates (`align.track_offsets`): the offset may step within this many frames of the
+# whole-clip offset, down by up to ALIGN_MAX_DROP frames at once (a drop) or up by one (a duplicate).
+ALIGN_DRIFT_FRAMES = 30
+ALIGN_MAX_DROP = 10
+# A frame pair's cost is its thumbnails' squared difference over the clip's coding noise (their median
+# at the whole-clip offset, at least ALIGN_NOISE_FLOOR), capped at ALIGN_COST_CAP; a step costs
+# ALIGN_STEP_PENALTY of those units.
+ALIGN_NOISE_FLOOR = 1.0
+ALIGN_COST_CAP = 20.0
+ALIGN_UNPAIRED_COST = 3.0  # a DIS frame with no REF frame at its offset (the clip's ends)
+ALIGN_STEP_PENALTY = 4.0
+# Every stretch between two steps must pair this much better (mean cost, noise units) at its own
+# offset than at either neighbour, else the steps are refused as unplaceable (`align.follow_steps`).
+ALIGN_SEGMENT_MARGIN = 0.5

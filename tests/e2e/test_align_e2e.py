@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import vmafkit
@@ -126,3 +127,63 @@ def test_a_bad_align_value_is_one_line(tmp, value, message):
         capture_output=True, text=True,
     )  # fmt: skip
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+EDIT_FRAMES = 80
+WIDTH, HEIGHT = 640, 272
+
+
+def decoded_frames(n: int) -> list[bytes]:
+    """REF's first n frames as raw yuv420p, every decoded frame once (passthrough)."""
+    argv = [find_ffmpeg().path, "-nostdin", "-loglevel", "error", "-i", media(REF), "-map", "0:v:0"]
+    argv += ["-fps_mode", "passthrough", "-frames:v", str(n), "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"]
+    raw = subprocess.run(argv, check=True, capture_output=True).stdout
+    size = WIDTH * HEIGHT * 3 // 2
+    return [raw[i * size : (i + 1) * size] for i in range(len(raw) // size)]
+
+
+def edited(tmp: Path, seed: int) -> tuple[Path, list[int]]:
+    """An encode of REF whose frames are REF's with some dropped and some shown twice, at random
+    places at least 8 frames from either end and 6 apart: (the file, the REF frame each DIS frame shows)."""
+    rng = np.random.default_rng(seed)
+    places = sorted(rng.choice(np.arange(8, EDIT_FRAMES - 8, 6), size=4, replace=False).tolist())
+    kinds = rng.permutation(["drop", "drop", "dup", "dup"]).tolist()
+    shown: list[int] = []
+    for frame in range(EDIT_FRAMES):
+        kind = kinds[places.index(frame)] if frame in places else None
+        if kind != "drop":
+            shown += [frame, frame] if kind == "dup" else [frame]
+    out = tmp / f"edited{seed}.mp4"
+    frames = decoded_frames(EDIT_FRAMES)
+    argv = [find_ffmpeg().path, "-nostdin", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "yuv420p"]
+    argv += ["-s", f"{WIDTH}x{HEIGHT}", "-r", "25", "-i", "-", "-c:v", "libx264", "-crf", "30", "-preset", "veryfast"]
+    subprocess.run([*argv, str(out)], input=b"".join(frames[i] for i in shown), check=True, capture_output=True)
+    return out, shown
+
+
+def hand_selected(tmp: Path, dis: Path, dis_frames: list[int], ref_frames: list[int]) -> list[float]:
+    """libvmaf by hand on the frames picked by hand (select eq(n,...)) from each side."""
+    log = tmp / f"{dis.stem}.hand.json"
+    pick = lambda frames: "+".join(f"eq(n\\,{f})" for f in frames)  # noqa: E731
+    graph = (
+        f"[0:v]select={pick(dis_frames)},setpts=N/25/TB[d];[1:v]select={pick(ref_frames)},setpts=N/25/TB[r];"
+        f"[d][r]libvmaf=log_fmt=json:log_path={log}"
+    )
+    argv = [find_ffmpeg().path, "-nostdin", "-loglevel", "error", "-i", dis, "-i", media(REF)]
+    subprocess.run([*map(str, argv), "-lavfi", graph, "-f", "null", "-"], check=True, capture_output=True)
+    return [f["metrics"]["vmaf"] for f in json.loads(log.read_text())["frames"]]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_auto_finds_every_drop_and_duplicate_and_scores_the_pairs_libvmaf_scores_by_hand(tmp, seed):
+    dis, shown = edited(tmp, seed)
+    dropped = sorted(set(range(EDIT_FRAMES)) - set(shown))
+    duplicated = [j for j in range(1, len(shown)) if shown[j] == shown[j - 1]]
+    result = vmafkit.score(media(REF), dis, align="auto")
+    alignment = result.meta["alignment"]
+    assert alignment["dropped_ref_frames"] == dropped and alignment["duplicated_dis_frames"] == duplicated
+    assert alignment["offset"] == 0 and alignment["confident"]
+    kept_dis = [j for j in range(len(shown)) if j not in duplicated]
+    oracle = hand_selected(tmp, dis, kept_dis, [shown[j] for j in kept_dis])
+    assert [f["vmaf"] for f in result.frames] == pytest.approx(oracle, abs=1e-6)
+    assert any(f"dropped: {', '.join(map(str, dropped))}" in note for note in result.meta["notes"])

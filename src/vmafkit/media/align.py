@@ -25,6 +25,7 @@ guessed offset.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,42 @@ class Alignment:
     runner_up_ncc: float | None = None
     psnr_y_db: float | None = None  # mean PSNR-Y of the thumbnails' pairs at the offset
     pairs: int = 0  # aligned pairs the thumbnails compared
+    # where the offset steps along the clip (drops, duplicates: `follow_steps`): (first DIS frame,
+    # its offset) after the first stretch, which has `offset`
+    steps: tuple[tuple[int, int], ...] = ()
+    smallest_margin: float | None = None  # the least segment margin of a stepped path (`segment_margins`)
+    whole_clip_offset: int | None = None  # with steps: the offset `ncc` and `psnr_y_db` are of
+
+    def offset_at(self, dis_frame: int) -> int:
+        offset = self.offset
+        for first, stepped_to in self.steps:
+            if dis_frame >= first:
+                offset = stepped_to
+        return offset
+
+    def paired_frames(self, n_ref: int, n_dis: int) -> tuple[list[int], list[int]]:
+        """(REF frames, DIS frames) of the scored pairs, in order: DIS frame j shows REF frame
+        j - offset_at(j); a DIS frame showing the same REF frame as the one before (a duplicate)
+        and frames whose partner lies outside the other side are not paired."""
+        ref_frames: list[int] = []
+        dis_frames: list[int] = []
+        for j in range(n_dis):
+            m = j - self.offset_at(j)
+            if 0 <= m < n_ref and (not ref_frames or m > ref_frames[-1]):
+                ref_frames.append(m)
+                dis_frames.append(j)
+        return ref_frames, dis_frames
+
+    def drops_and_duplicates(self, n_ref: int, n_dis: int) -> tuple[list[int], list[int]]:
+        """(REF frames missing from DIS between its first and last pair, DIS frames that repeat
+        the REF frame of the frame before)."""
+        ref_frames, dis_frames = self.paired_frames(n_ref, n_dis)
+        if not ref_frames:
+            return [], []
+        paired_ref, paired_dis = set(ref_frames), set(dis_frames)
+        dropped = [m for m in range(ref_frames[0], ref_frames[-1]) if m not in paired_ref]
+        duplicated = [j for j in range(dis_frames[0], dis_frames[-1]) if j not in paired_dis]
+        return dropped, duplicated
 
     @property
     def margin(self) -> float | None:
@@ -73,7 +110,11 @@ class Alignment:
     def dis_skip(self) -> int:
         return max(0, self.offset)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, n_ref: int | None = None, n_dis: int | None = None) -> dict[str, Any]:
+        events: dict[str, Any] = {}
+        if n_ref is not None and n_dis is not None:
+            dropped, duplicated = self.drops_and_duplicates(n_ref, n_dis)
+            events = {"dropped_ref_frames": dropped, "duplicated_dis_frames": duplicated}
         return {
             "offset": self.offset,
             "meaning": "distorted frame i + offset shows reference frame i (positive: the distorted starts late)",
@@ -87,6 +128,13 @@ class Alignment:
             "confident": self.convincing,
             "ref_skip": self.ref_skip,
             "dis_skip": self.dis_skip,
+            "steps": [{"from_dis_frame": first, "offset": offset} for first, offset in self.steps],
+            **(
+                {"smallest_step_margin": _rounded(self.smallest_margin), "whole_clip_offset": self.whole_clip_offset}
+                if self.steps
+                else {}
+            ),
+            **events,
         }
 
 
@@ -202,3 +250,106 @@ def search(ref: np.ndarray, dis: np.ndarray, fps: float, *, where: str | Path) -
             path=where,
         )
     return found
+
+
+def pair_costs(ref: np.ndarray, dis: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """[len(dis), len(offsets)]: the mean squared luma difference of DIS frame j and REF frame
+    j - offset (NaN where that REF frame does not exist)."""
+    out = np.full((len(dis), len(offsets)), np.nan)
+    for column, k in enumerate(offsets.tolist()):
+        first, last = max(0, k), min(len(dis), len(ref) + k)
+        if last > first:
+            diff = dis[first:last] - ref[first - k : last - k]
+            out[first:last, column] = np.mean(diff * diff, axis=(1, 2))
+    return out
+
+
+def track_offsets(ref: np.ndarray, dis: np.ndarray, centre: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The offset of every DIS frame (`offset` = k: DIS frame j shows REF frame j - k), allowing it to
+    step along the clip: down by d (d REF frames dropped, d <= ALIGN_MAX_DROP) or up by one (a DIS
+    frame duplicated), within ALIGN_DRIFT_FRAMES of `centre` (the whole-clip offset).
+
+    A Viterbi path over the offsets: each frame costs its pair's squared difference in units of the
+    clip's own coding noise (the median at `centre`, at least ALIGN_NOISE_FLOOR), capped at
+    ALIGN_COST_CAP so that a single odd frame (a flash, a cut) cannot buy a step; a frame without a
+    REF partner at that offset (before REF's start or after its end) costs ALIGN_UNPAIRED_COST, more
+    than a typical pair (so the ends are not given up to save their noise) and far less than a step
+    (so a late start is an offset, not a run of duplicates); each step costs
+    ALIGN_STEP_PENALTY. A step is taken only when the frames after it match so much better that they
+    pay for it, so a drop or duplicate needs some motion after it to be seen: in a still stretch it
+    is invisible, and also harmless to the score.
+
+    Returns (the offset of every DIS frame, the offsets searched, the [DIS frame, offset] costs)."""
+    band = T.ALIGN_DRIFT_FRAMES
+    offsets = np.arange(centre - band, centre + band + 1)
+    raw = pair_costs(ref, dis, offsets)
+    centre_costs = raw[:, band][np.isfinite(raw[:, band])]
+    noise = max(float(np.median(centre_costs)) if len(centre_costs) else 0.0, T.ALIGN_NOISE_FLOOR)
+    cost = np.where(np.isfinite(raw), np.minimum(raw / noise, T.ALIGN_COST_CAP), T.ALIGN_UNPAIRED_COST)
+    states = len(offsets)
+    total = cost[0].copy()
+    back = np.zeros((len(dis), states), dtype=np.int64)
+    stay = np.arange(states)
+    for j in range(1, len(dis)):
+        best, came_from = total.copy(), stay.copy()
+        moves = [(-1, T.ALIGN_STEP_PENALTY)] + [(d, T.ALIGN_STEP_PENALTY) for d in range(1, T.ALIGN_MAX_DROP + 1)]
+        for shift, penalty in moves:  # from state s + shift: up one (a duplicate) or down d (drops)
+            candidate = np.full(states, np.inf)
+            if shift < 0:
+                candidate[-shift:] = total[:shift] + penalty
+            else:
+                candidate[:-shift] = total[shift:] + penalty
+            better = candidate < best
+            best[better] = candidate[better]
+            came_from[better] = stay[better] + shift
+        total = best + cost[j]
+        back[j] = came_from
+    path = np.empty(len(dis), dtype=np.int64)
+    path[-1] = int(np.argmin(total))
+    for j in range(len(dis) - 1, 0, -1):
+        path[j - 1] = back[j, path[j]]
+    return offsets[path], offsets, cost
+
+
+def follow_steps(ref: np.ndarray, dis: np.ndarray, found: Alignment, *, where: str | Path) -> Alignment:
+    """`found` (the whole-clip offset, `search`) refined with the drops and duplicates along the clip
+    (`track_offsets`), or unchanged when there are none. Each stretch between steps must be paired
+    convincingly (`segment_margins` >= ALIGN_SEGMENT_MARGIN): else an InputError, never a score of
+    pairs a misplaced step has shifted."""
+    path, offsets, cost = track_offsets(ref, dis, found.offset)
+    segments = segment_margins(path, offsets, cost)
+    if len(segments) == 1:
+        return found
+    worst = min(segments, key=lambda segment: segment[3])
+    if worst[3] < T.ALIGN_SEGMENT_MARGIN:
+        first, last, offset, margin = worst
+        raise InputError(
+            f"frames look dropped or duplicated ({len(segments) - 1} steps of the offset), but distorted frames "
+            f"{first}-{last - 1} match offset {offset} only {margin:.2f} noise units better than a neighbouring "
+            f"one (< {T.ALIGN_SEGMENT_MARGIN:g}): too still or too distorted to place the steps; score a stretch "
+            "without drops, or force an offset with --align N",
+            path=where,
+        )
+    steps = tuple((first, offset) for first, _, offset, _ in segments[1:])
+    return dataclasses.replace(
+        found,
+        offset=segments[0][2],
+        steps=steps,
+        smallest_margin=min(segment[3] for segment in segments),
+        whole_clip_offset=found.offset,
+    )
+
+
+def segment_margins(path: np.ndarray, offsets: np.ndarray, cost: np.ndarray) -> list[tuple[int, int, int, float]]:
+    """[(first DIS frame, last + 1, offset, margin)] for each stretch of one offset on the path: the
+    margin is how much cheaper, on average over the stretch, its pairs are than those one frame
+    either way (the better neighbour), in noise units: a stretch paired at the wrong offset by a
+    step taken in the wrong place has a small or negative margin."""
+    out = []
+    starts = [0, *[j for j in range(1, len(path)) if path[j] != path[j - 1]], len(path)]
+    for first, last in zip(starts, starts[1:]):
+        column = int(path[first] - offsets[0])
+        own = cost[first:last, column].mean()
+        neighbours = [cost[first:last, c].mean() for c in (column - 1, column + 1) if 0 <= c < len(offsets)]
+        out.append((first, last, int(path[first]), float(min(neighbours) - own) if neighbours else math.inf))
+    return out

@@ -362,13 +362,18 @@ class ScoreJob:
     subsample: int = 1
     what: str = ""
     encode: libvmaf.EncodeSide | None = None  # what DIS was encoded at (v1's CAMBI is told)
-    # frames each side skips first (a temporal alignment, media.align): the pairs start there
-    ref_skip: int = 0
-    dis_skip: int = 0
+    # the frames each side pairs (a temporal alignment, media.align), as [first, last) ranges
+    # (`frame_ranges`); empty: every frame, in order
+    ref_frames: Sequence[tuple[int, int]] = ()
+    dis_frames: Sequence[tuple[int, int]] = ()
 
     def trim(self, side: str) -> list[str]:
-        """The side's frame selection: its skipped first frames, then `max_frames` pairs."""
-        skip = self.ref_skip if side == "ref" else self.dis_skip
+        """The side's frame selection: one range is a trim (then `max_frames` pairs), several a
+        select of those frames (a drop or duplicate skipped); `setpts=N` after it renumbers them."""
+        ranges = self.ref_frames if side == "ref" else self.dis_frames
+        if len(ranges) > 1:
+            return ["select=" + "+".join(f"between(n\\,{first}\\,{last - 1})" for first, last in ranges)]
+        skip = ranges[0][0] if ranges else 0
         bounds = ([f"start_frame={skip}"] if skip else []) + (
             [f"end_frame={skip + self.max_frames}"] if self.max_frames else []
         )
@@ -383,6 +388,17 @@ class ScoreJob:
         scored = scored_size(self.distorted.width, self.distorted.height, [*self.dis_crop, *self.dis_scale])
         check_scorable_size(*scored, path=self.where)
         libvmaf.check_metric_sizes(self.metrics, *scored, path=self.where)
+
+
+def frame_ranges(frames: Sequence[int]) -> tuple[tuple[int, int], ...]:
+    """Increasing frame numbers as [first, last) runs: [0, 1, 2, 5, 6] -> ((0, 3), (5, 7))."""
+    runs: list[tuple[int, int]] = []
+    for frame in frames:
+        if runs and frame == runs[-1][1]:
+            runs[-1] = (runs[-1][0], frame + 1)
+        else:
+            runs.append((frame, frame + 1))
+    return tuple(runs)
 
 
 def score_argv(ff: Ffmpeg, job: ScoreJob, log_path: Path) -> list[str]:

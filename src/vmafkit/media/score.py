@@ -19,7 +19,7 @@ from vmafkit import thresholds as T
 from vmafkit.errors import InputError
 from vmafkit.media import ffmpeg as ffm
 from vmafkit.media import libvmaf, pooling
-from vmafkit.media.align import AUTO, Alignment, parse_align, search, thumbs
+from vmafkit.media.align import AUTO, Alignment, follow_steps, parse_align, search, thumbs
 from vmafkit.media.libvmaf import CANONICAL6, TARGET, parse_libvmaf_log
 from vmafkit.media.sources import Source, bit_depth_of, colour_mismatch_notes, describe_source, refuse_hdr
 
@@ -167,11 +167,21 @@ def check_resolution(resolution: tuple[int, int]) -> None:
     ffm.check_scorable_size(width, height)
 
 
-def _aligned(
-    ff: ffm.Ffmpeg, ref: Source, dis: Source, align: str | int, max_frames: int | None
-) -> tuple[Alignment, int, str | None]:
-    """(the alignment, the number of aligned pairs to score, a note on the frames left without a
-    partner, if any)."""
+@dataclass(frozen=True)
+class AlignedPairs:
+    """What `--align` pairs: the REF and DIS frames of the pairs to score (at most `max_frames`),
+    of the sides' `n_ref` and `n_dis` frames searched, and notes on the frames left without a
+    partner and on drops and duplicates."""
+
+    alignment: Alignment
+    ref_frames: list[int]
+    dis_frames: list[int]
+    n_ref: int
+    n_dis: int
+    notes: list[str]
+
+
+def _aligned(ff: ffm.Ffmpeg, ref: Source, dis: Source, align: str | int, max_frames: int | None) -> AlignedPairs:
     choice = parse_align(align)
     if choice is None:
         raise InputError("internal: _aligned called without an alignment")
@@ -180,20 +190,36 @@ def _aligned(
         ref_thumbs, dis_thumbs = thumbs(ff, ref, reach), thumbs(ff, dis, reach)
         n_ref, n_dis = len(ref_thumbs), len(dis_thumbs)
         alignment = search(ref_thumbs, dis_thumbs, ref.fps, where=dis.path)
+        alignment = follow_steps(ref_thumbs, dis_thumbs, alignment, where=dis.path)
     else:
         n_ref, n_dis = count_frames(ff, ref, reach), count_frames(ff, dis, reach)
         alignment = Alignment(offset=int(choice), forced=True)
-    pairs = min(n_ref - alignment.ref_skip, n_dis - alignment.dis_skip)
-    if pairs < 1:
+    ref_frames, dis_frames = alignment.paired_frames(n_ref, n_dis)
+    if not ref_frames:
         raise InputError(f"no frame pairs left at offset {alignment.offset}", path=dis.path)
-    note = None
-    left_ref, left_dis = n_ref - alignment.ref_skip - pairs, n_dis - alignment.dis_skip - pairs
-    if max_frames is None and (alignment.ref_skip or alignment.dis_skip or left_ref or left_dis):
-        note = (
-            f"aligned at offset {alignment.offset}: {alignment.ref_skip + left_ref} reference and "
-            f"{alignment.dis_skip + left_dis} distorted frames have no partner and are not scored"
+    notes = []
+    dropped, duplicated = alignment.drops_and_duplicates(n_ref, n_dis)
+    if dropped or duplicated:
+        notes.append(
+            f"{len(dropped)} reference frames are missing from the distorted video (dropped: {_listed(dropped)}) "
+            f"and {len(duplicated)} distorted frames repeat the one before (duplicated: {_listed(duplicated)}); "
+            "the pairs skip them"
         )
-    return alignment, pairs if max_frames is None else min(pairs, max_frames), note
+    if max_frames is not None:
+        ref_frames, dis_frames = ref_frames[:max_frames], dis_frames[:max_frames]
+    else:
+        unpaired_ref, unpaired_dis = n_ref - len(ref_frames) - len(dropped), n_dis - len(dis_frames) - len(duplicated)
+        if unpaired_ref or unpaired_dis:
+            notes.append(
+                f"aligned at offset {alignment.offset}: {unpaired_ref} reference and {unpaired_dis} distorted "
+                "frames at the ends have no partner and are not scored"
+            )
+    return AlignedPairs(alignment, ref_frames, dis_frames, n_ref, n_dis, notes)
+
+
+def _listed(frames: list[int], most: int = 8) -> str:
+    shown = ", ".join(map(str, frames[:most]))
+    return (shown + f", ... ({len(frames) - most} more)") if len(frames) > most else (shown or "none")
 
 
 @functools.lru_cache(maxsize=256)
@@ -284,12 +310,11 @@ def score_pair(
     cropped_from = (ref_src.width, ref_src.height) if geometry.size == ref_src.even_size else None
     ffm.check_scorable_size(*geometry.size, path=ref, source_size=cropped_from)
     libvmaf.check_metric_sizes(metrics, *geometry.size, path=ref)
-    alignment, n_ref, unmatched = None, 0, None
-    if align is None:
+    paired = None if align is None else _aligned(ff, ref_src, dis_src, align, max_frames)
+    if paired is None:
         n_ref, n_dis = count_frames(ff, ref_src, max_frames), count_frames(ff, dis_src, max_frames)
     else:
-        alignment, n_ref, unmatched = _aligned(ff, ref_src, dis_src, align, max_frames)
-        n_dis = n_ref
+        n_ref = n_dis = len(paired.ref_frames)
     if n_ref == 0:
         raise InputError("reference has no decodable frames", path=ref)
     if n_ref != n_dis:
@@ -305,8 +330,9 @@ def score_pair(
     job = ffm.ScoreJob(
         dis_src.input_spec, ref_src.input_spec, compare_fmt,
         ref_crop=ref_src.crop, dis_crop=dis_src.crop, ref_scale=geometry.ref_scale, dis_scale=geometry.dis_scale,
-        max_frames=n_ref if alignment is not None else max_frames,
-        ref_skip=alignment.ref_skip if alignment else 0, dis_skip=alignment.dis_skip if alignment else 0, threads=threads, vmaf_model=vmaf_model, metrics=metrics, subsample=subsample,
+        max_frames=n_ref if paired is not None else max_frames,
+        ref_frames=ffm.frame_ranges(paired.ref_frames) if paired else (), dis_frames=ffm.frame_ranges(paired.dis_frames) if paired else (),
+        threads=threads, vmaf_model=vmaf_model, metrics=metrics, subsample=subsample,
         what=str(dis), encode=encode,
     )  # fmt: skip
     try:
@@ -347,10 +373,9 @@ def score_pair(
         **geometry.to_json(),
     }
     notes = colour_mismatch_notes(ref_src, dis_src)
-    if alignment is not None:
-        meta["alignment"] = alignment.to_json()
-        if unmatched:
-            notes.append(unmatched)
+    if paired is not None:
+        meta["alignment"] = paired.alignment.to_json(paired.n_ref, paired.n_dis)
+        notes.extend(paired.notes)
     if encode is not None and encode.width is None:
         least_w, least_h = libvmaf.CAMBI_ENCODE_MIN
         notes.append(

@@ -70,7 +70,70 @@ def test_bad_align_values(value):
 
 def test_the_score_job_trims_each_side_by_its_skip_then_to_the_pairs():
     spec = ffm.InputSpec(Path("a.mp4"), False, 64, 48, "yuv420p", 25.0)
-    job = ffm.ScoreJob(spec, spec, "yuv420p", max_frames=10, ref_skip=0, dis_skip=3)
+    job = ffm.ScoreJob(spec, spec, "yuv420p", max_frames=10, ref_frames=((0, 10),), dis_frames=((3, 13),))
     assert job.trim("dis") == ["trim=start_frame=3:end_frame=13"] and job.trim("ref") == ["trim=end_frame=10"]
     assert ffm.ScoreJob(spec, spec, "yuv420p").trim("ref") == []
-    assert ffm.ScoreJob(spec, spec, "yuv420p", ref_skip=2).trim("ref") == ["trim=start_frame=2"]
+    assert ffm.ScoreJob(spec, spec, "yuv420p", ref_frames=((2, 9),)).trim("ref") == ["trim=start_frame=2"]
+
+
+def test_a_side_with_a_gap_selects_its_runs_of_frames():
+    spec = ffm.InputSpec(Path("a.mp4"), False, 64, 48, "yuv420p", 25.0)
+    job = ffm.ScoreJob(spec, spec, "yuv420p", max_frames=5, ref_frames=((0, 2), (3, 6)))
+    assert job.trim("ref") == ["select=between(n\\,0\\,1)+between(n\\,3\\,5)"]
+
+
+@pytest.mark.parametrize(
+    ("frames", "runs"),
+    [([], ()), ([4], ((4, 5),)), ([0, 1, 2, 5, 6], ((0, 3), (5, 7))), ([1, 3, 5], ((1, 2), (3, 4), (5, 6)))],
+)
+def test_frame_ranges(frames, runs):
+    assert ffm.frame_ranges(frames) == runs
+
+
+def test_pairs_of_a_stepped_alignment_by_hand():
+    """REF 0..9; DIS shows 0 1 2 4 5 5 6 7 8 9: REF 3 dropped (offset 0 -> -1 at DIS 3), DIS 5 a
+    duplicate (offset -1 -> 0 at DIS 5)."""
+    stepped = align.Alignment(offset=0, forced=False, steps=((3, -1), (5, 0)))
+    ref_frames, dis_frames = stepped.paired_frames(10, 10)
+    assert ref_frames == [0, 1, 2, 4, 5, 6, 7, 8, 9] and dis_frames == [0, 1, 2, 3, 4, 6, 7, 8, 9]
+    assert stepped.drops_and_duplicates(10, 10) == ([3], [5])
+    late = align.Alignment(offset=2, forced=True)  # DIS starts 2 late: its first two frames have no partner
+    assert late.paired_frames(5, 5) == ([0, 1, 2], [2, 3, 4]) and late.drops_and_duplicates(5, 5) == ([], [])
+
+
+def moving_frames(n: int, seed: int = 0) -> np.ndarray:
+    """A clip whose every frame differs (independent noise): each pair's offset is unmistakable."""
+    return np.random.default_rng(seed).uniform(0, 255, size=(n, 8, 8)).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    ("kept", "steps"),
+    [
+        (list(range(40)), []),
+        ([*range(15), *range(16, 40)], [(15, -1)]),  # REF 15 dropped
+        ([*range(21), 20, *range(21, 40)], [(21, 1)]),  # DIS 21 repeats REF 20
+        ([*range(10), *range(13, 30), 29, 29, *range(30, 40)], [(10, -3), (27, -2), (28, -1)]),
+    ],
+)
+def test_track_offsets_finds_hand_made_drops_and_duplicates(kept, steps):
+    ref = moving_frames(40)
+    dis = ref[kept] + np.random.default_rng(1).normal(0, 2, size=(len(kept), 8, 8)).astype(np.float32)
+    path, _, _ = align.track_offsets(ref, dis, 0)
+    assert [(j, int(path[j])) for j in range(1, len(path)) if path[j] != path[j - 1]] == steps
+    assert all(j - int(path[j]) == kept[j] for j in range(len(kept)))
+
+
+def test_follow_steps_refuses_steps_it_cannot_place():
+    """A drop at DIS 20 in a clip whose motion is barely above its coding noise (motion of amplitude
+    5 grey levels, noise sigma 3): the pairs at the stretches' own offsets are hardly better than at
+    their neighbours, so the steps are refused; with four times the motion they are placed."""
+    base = np.random.default_rng(5).uniform(0, 255, size=(1, 8, 8))
+    kept = [*range(20), *range(21, 40)]
+    noise = np.random.default_rng(2).normal(0, 3, size=(39, 8, 8))
+    found = align.Alignment(offset=-1, forced=False)
+    faint = (base + 0.02 * moving_frames(40)).astype(np.float32)
+    with pytest.raises(InputError, match="too still or too distorted to place the steps"):
+        align.follow_steps(faint, (faint[kept] + noise).astype(np.float32), found, where="d.mp4")
+    clear = (base + 0.1 * moving_frames(40)).astype(np.float32)
+    placed = align.follow_steps(clear, (clear[kept] + noise).astype(np.float32), found, where="d.mp4")
+    assert placed.offset == 0 and placed.steps == ((20, -1),) and placed.whole_clip_offset == -1
