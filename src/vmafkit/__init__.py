@@ -16,6 +16,7 @@ from vmafkit._version import __version__
 if _typing.TYPE_CHECKING:
     from vmafkit.api import (
         BuildResult,
+        Diagnosis,
         ExportResult,
         GateResult,
         Grid,
@@ -32,6 +33,7 @@ if _typing.TYPE_CHECKING:
         VmafkitError,
         build_corpus,
         compare,
+        diagnose,
         dist,
         doctor,
         export,
@@ -50,6 +52,7 @@ if _typing.TYPE_CHECKING:
         registry_flip,
         registry_rollback,
         registry_validate,
+        rescore,
         run,
         score,
         subjective_gate,

@@ -3,6 +3,7 @@
 
 API_NAMES = (
     "BuildResult",
+    "Diagnosis",
     "ExportResult",
     "GateResult",
     "Grid",
@@ -19,6 +20,7 @@ API_NAMES = (
     "VmafkitError",
     "build_corpus",
     "compare",
+    "diagnose",
     "dist",
     "doctor",
     "export",

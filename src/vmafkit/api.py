@@ -44,6 +44,8 @@ from vmafkit.errors import InputError
 from vmafkit.errors import RefusedError as RefusedError
 from vmafkit.errors import VmafkitError as VmafkitError
 from vmafkit.media.demo import make_demo_clips as make_demo_clips
+from vmafkit.media.diagnose import Diagnosis
+from vmafkit.media.diagnose import diagnose as _diagnose
 from vmafkit.media.options import RawGeometry, Scoring
 from vmafkit.media.score import PairScore, score_pair
 from vmafkit.pipeline import RunOptions, RunResult, resolve_encoders, run_pipeline
@@ -130,6 +132,24 @@ def _fold_moved_keywords(
         )
         kwargs[group] = dataclasses.replace(signature.parameters[group].default, **fields)
     return kwargs
+
+
+@_checked
+def diagnose(
+    ref: PathLike,
+    dis: PathLike,
+    *,
+    geometry: RawGeometry = RawGeometry(),
+    max_frames: int | None = None,
+    ffmpeg: str | None = None,
+) -> Diagnosis:
+    """What would make a VMAF score of `dis` against `ref` wrong (`media.diagnose`): a temporal
+    offset, dropped or duplicated frames, different frame counts, frame rates, sizes, pixel formats,
+    ranges or matrices, changed levels, frozen or black stretches, interlacing, a variable frame rate
+    on one side. `.findings` holds one line each (none for a sound pair); `.to_json()` is what
+    `vmafkit diagnose --json` writes. `geometry` describes raw inputs; `max_frames` limits each side.
+    """
+    return _diagnose(ref, dis, **geometry.as_kwargs(), max_frames=max_frames, ffmpeg=ffmpeg)
 
 
 @_checked

@@ -153,9 +153,34 @@ ALIGN_MAX_DROP = 10
 # at the whole-clip offset, at least ALIGN_NOISE_FLOOR), capped at ALIGN_COST_CAP; a step costs
 # ALIGN_STEP_PENALTY of those units.
 ALIGN_NOISE_FLOOR = 1.0
-ALIGN_COST_CAP = 20.0
+ALIGN_COST_CAP = 3.0
 ALIGN_UNPAIRED_COST = 3.0  # a DIS frame with no REF frame at its offset (the clip's ends)
 ALIGN_STEP_PENALTY = 4.0
 # Every stretch between two steps must pair this much better (mean cost, noise units) at its own
 # offset than at either neighbour, else the steps are refused as unplaceable (`align.follow_steps`).
 ALIGN_SEGMENT_MARGIN = 0.5
+
+# ---- diagnosis (issue 23): media/diagnose.py ----------------------------------------------------
+DIAG_FPS_TOLERANCE = 0.001  # frame rates differing by more than this share are a mismatch
+DIAG_FREEZE_NOISE_DB = -60.0  # freezedetect: frames this close (noise, dB) are the same picture
+DIAG_FREEZE_S = 0.5  # and a frozen stretch lasts at least this long
+DIAG_BLACK_S = 0.5  # blackdetect: a black stretch lasts at least this long
+DIAG_BLACK_PIXEL_SHARE = 0.98  # of pixels below blackdetect's default pixel threshold
+# A side's stretches (frozen, black) are a finding when they last this many seconds more than the
+# other side's: a fade or a still title in the reference is no fault of the encode.
+DIAG_STRETCH_EXCESS_S = 0.5
+DIAG_VFR_SHARE = 0.05  # a side whose frame intervals are off their median this often is variable-rate
+DIAG_VFR_INTERVAL_DEVIATION = 0.25  # by more than this share of the median (a millisecond's jitter is not)
+DIAG_INTERLACED_SHARE = 0.5  # idet: a side whose frames are mostly detected interlaced
+# Levels (`diagnose.luma_levels`): a least-squares line Y_dis = slope * Y_ref + intercept over the
+# aligned thumbnails' pixels whose reference luma lies in DIAG_LEVEL_FIT_RANGE (clear of clipping).
+# A slope within DIAG_RANGE_SLOPE_TOLERANCE of 219/255 (or 255/219) with the matching intercept
+# (within DIAG_RANGE_INTERCEPT_TOLERANCE) is a range conversion; otherwise a slope off 1 by more
+# than DIAG_LEVEL_SLOPE_TOLERANCE, or mid-grey (128) moved by more than DIAG_LEVEL_SHIFT, is a
+# change of levels.
+DIAG_LEVEL_FIT_RANGE = (32.0, 200.0)
+DIAG_LEVEL_MIN_CORRELATION = 0.9  # pairs fitted: their thumbnails' pixels correlate this much
+DIAG_RANGE_SLOPE_TOLERANCE = 0.04
+DIAG_RANGE_INTERCEPT_TOLERANCE = 8.0
+DIAG_LEVEL_SLOPE_TOLERANCE = 0.06
+DIAG_LEVEL_SHIFT = 6.0

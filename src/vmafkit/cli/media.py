@@ -1,4 +1,4 @@
-"""Commands of the media stage: `doctor` (alias `prereqs`) and `score`."""
+"""Commands of the media stage: `doctor` (alias `prereqs`), `score` and `diagnose`."""
 
 from __future__ import annotations
 
@@ -126,7 +126,34 @@ def score_cmd(ref, dis, geometry, scoring, max_frames, ffmpeg, vmaf_bin, threads
     return EXIT_OK
 
 
+@click.command("diagnose")
+@click.argument("ref")
+@click.argument("dis")
+@geometry_options
+@max_frames_option
+@ffmpeg_option
+@json_option
+@run_command
+def diagnose_cmd(ref, dis, geometry, max_frames, ffmpeg, json_to):
+    """Why a score of DIS against REF could be wrong: one line per cause found, with its evidence
+    (a temporal offset, dropped or duplicated frames, frame count, frame rate, size, pixel format,
+    range or matrix, changed levels, frozen or black stretches, interlacing, variable frame rate);
+    none for a sound pair. Exit 0 either way; --json writes the findings."""
+    from vmafkit import api
+
+    check_outputs({"REF": ref, "DIS": dis}, {"--json": json_to})
+    result = api.diagnose(ref, dis, geometry=geometry, max_frames=max_frames, ffmpeg=ffmpeg)
+    if emit_json(result.to_json(), json_to):
+        return EXIT_OK
+    for finding in result.findings:
+        click.echo(finding.line)
+    if not result.findings:
+        click.echo(f"no problem found ({len(result.checked)} checks: {', '.join(result.checked)})")
+    return EXIT_OK
+
+
 def register(main: click.Group) -> None:
     main.add_command(doctor_cmd)
     main.add_command(doctor_cmd, name="prereqs")
     main.add_command(score_cmd)
+    main.add_command(diagnose_cmd)

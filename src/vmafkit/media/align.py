@@ -189,18 +189,25 @@ def _overlap(n_ref: int, n_dis: int, k: int) -> tuple[int, int]:
 
 def offset_ncc(ref: np.ndarray, dis: np.ndarray, window: int) -> dict[int, float]:
     """{offset: NCC of the temporal differences} for every offset of -window..window that leaves
-    at least one pair of differences; the pairs of offset k are (REF i, DIS i + k)."""
-    ref_d = np.diff(ref, axis=0).reshape(max(len(ref) - 1, 0), -1).astype(np.float64)
-    dis_d = np.diff(dis, axis=0).reshape(max(len(dis) - 1, 0), -1).astype(np.float64)
+    at least one pair of differences; the pairs of offset k are (REF i, DIS i + k). The NCC is the
+    mean over the pairs of each pair's own normalised correlation, so that a few violent changes (a
+    cut to black and back, a flash) weigh as much as any other frame and cannot outvote the motion
+    of the rest; a difference that is all zero (a still or frozen frame) correlates 0."""
+    ref_d = _unit_rows(np.diff(ref, axis=0).reshape(max(len(ref) - 1, 0), -1).astype(np.float64))
+    dis_d = _unit_rows(np.diff(dis, axis=0).reshape(max(len(dis) - 1, 0), -1).astype(np.float64))
     out: dict[int, float] = {}
     for k in range(-window, window + 1):
         first, last = _overlap(len(ref_d), len(dis_d), k)
         if last <= first:
             continue
-        a, b = ref_d[first:last].ravel(), dis_d[first + k : last + k].ravel()
-        norm = math.sqrt(float(a @ a) * float(b @ b))
-        out[k] = float(a @ b) / norm if norm > 0 else 0.0
+        out[k] = float(np.einsum("ij,ij->i", ref_d[first:last], dis_d[first + k : last + k]).mean())
     return out
+
+
+def _unit_rows(rows: np.ndarray) -> np.ndarray:
+    """Each row scaled to unit length (an all-zero row stays zero)."""
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0)
 
 
 def pair_psnr(ref: np.ndarray, dis: np.ndarray, k: int) -> tuple[float, int]:
@@ -274,7 +281,8 @@ def track_offsets(ref: np.ndarray, dis: np.ndarray, centre: int) -> tuple[np.nda
     ALIGN_COST_CAP so that a single odd frame (a flash, a cut) cannot buy a step; a frame without a
     REF partner at that offset (before REF's start or after its end) costs ALIGN_UNPAIRED_COST, more
     than a typical pair (so the ends are not given up to save their noise) and far less than a step
-    (so a late start is an offset, not a run of duplicates); each step costs
+    (so a late start is an offset, not a run of duplicates), and no step may land on one (so a stretch
+    that matches nothing, black or frozen, cannot be skipped by stepping off the clip); each step costs
     ALIGN_STEP_PENALTY. A step is taken only when the frames after it match so much better that they
     pay for it, so a drop or duplicate needs some motion after it to be seen: in a still stretch it
     is invisible, and also harmless to the score.
@@ -286,6 +294,7 @@ def track_offsets(ref: np.ndarray, dis: np.ndarray, centre: int) -> tuple[np.nda
     centre_costs = raw[:, band][np.isfinite(raw[:, band])]
     noise = max(float(np.median(centre_costs)) if len(centre_costs) else 0.0, T.ALIGN_NOISE_FLOOR)
     cost = np.where(np.isfinite(raw), np.minimum(raw / noise, T.ALIGN_COST_CAP), T.ALIGN_UNPAIRED_COST)
+    unpaired = ~np.isfinite(raw)
     states = len(offsets)
     total = cost[0].copy()
     back = np.zeros((len(dis), states), dtype=np.int64)
@@ -299,6 +308,7 @@ def track_offsets(ref: np.ndarray, dis: np.ndarray, centre: int) -> tuple[np.nda
                 candidate[-shift:] = total[:shift] + penalty
             else:
                 candidate[:-shift] = total[shift:] + penalty
+            candidate[unpaired[j]] = np.inf  # a step lands on a pair: never into a clip's missing ends
             better = candidate < best
             best[better] = candidate[better]
             came_from[better] = stay[better] + shift

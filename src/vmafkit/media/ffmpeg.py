@@ -502,6 +502,29 @@ def luma_thumbs_argv(
     return argv + ["-f", "rawvideo", "-"]
 
 
+# what `vmafkit diagnose` decodes each side through: interlace, frozen and black stretches; each
+# filter logs its findings at the info level (`media.diagnose` parses them)
+DIAGNOSE_FILTERS = "idet,freezedetect=n={freeze_db}dB:d={freeze_s},blackdetect=d={black_s}:pic_th={black_share}"
+
+
+def diagnose_pass_argv(
+    ff: Ffmpeg, source: InputSpec, *, crop: Sequence[str], freeze_db: float, freeze_s: float, black_s: float,
+    black_share: float, max_frames: int | None,
+) -> list[str]:  # fmt: skip
+    """One decode of every frame through `DIAGNOSE_FILTERS`, logging at the info level (the filters'
+    reports are info lines); stdout gets one framecrc line per frame, whose second field is the
+    frame's timestamp in the stream's time base (the frame intervals)."""
+    steps = [
+        *crop,
+        DIAGNOSE_FILTERS.format(freeze_db=freeze_db, freeze_s=freeze_s, black_s=black_s, black_share=black_share),
+    ]
+    argv = [ff.path, "-hide_banner", "-nostdin", "-loglevel", "info", "-nostats", *source.args(), *FIRST_VIDEO_AS_IS]
+    argv += ["-vf", ",".join(steps)]
+    if max_frames:
+        argv += ["-frames:v", str(max_frames)]
+    return argv + ["-f", "framecrc", "-"]
+
+
 def list_encoders_argv(ff_path: str) -> list[str]:
     """`ffmpeg -encoders`: every encoder compiled in, one a line."""
     return [ff_path, "-hide_banner", "-encoders"]

@@ -20,8 +20,9 @@ from vmafkit.errors import InputError
 from vmafkit.media import ffmpeg as ffm
 from vmafkit.media import libvmaf, pooling
 from vmafkit.media.align import AUTO, Alignment, follow_steps, parse_align, search, thumbs
+from vmafkit.media.diagnose import metadata_findings
 from vmafkit.media.libvmaf import CANONICAL6, TARGET, parse_libvmaf_log
-from vmafkit.media.sources import Source, bit_depth_of, colour_mismatch_notes, describe_source, refuse_hdr
+from vmafkit.media.sources import Source, bit_depth_of, describe_source, refuse_hdr
 
 BACKEND_FFMPEG = "ffmpeg-libvmaf"
 BACKEND_VMAF_CLI = "vmaf-cli"
@@ -372,7 +373,9 @@ def score_pair(
         **({"hdr_as_sdr": True} if hdr_as_sdr else {}),
         **geometry.to_json(),
     }
-    notes = colour_mismatch_notes(ref_src, dis_src)
+    # the colour tags' notes, and the other causes of a wrong score the streams' descriptions show
+    # (`media.diagnose`; a size mismatch is refused or resized above)
+    notes = [f.line for f in metadata_findings(ref_src, dis_src, ff) if f.check not in ("size",)]
     if paired is not None:
         meta["alignment"] = paired.alignment.to_json(paired.n_ref, paired.n_dis)
         notes.extend(paired.notes)
