@@ -145,6 +145,9 @@ ALIGN_THUMB_WIDTH = 64  # the luma thumbnails compared are this wide (area-avera
 # clip, heavily distorted) picked wrong twice with margins 0.026 and 0.036, and right once at 0.033,
 # so all three are refused.
 ALIGN_MARGIN_NCC = 0.05
+# A pair of differences weighs in the NCC by its energy, capped at this many times the median energy
+# (`align.offset_ncc`: a cut to black and back must not outvote the clip's motion).
+ALIGN_NCC_WEIGHT_CAP = 4.0
 # Drops and duplicates (`align.track_offsets`): the offset may step within this many frames of the
 # whole-clip offset, down by up to ALIGN_MAX_DROP frames at once (a drop) or up by one (a duplicate).
 ALIGN_DRIFT_FRAMES = 30

@@ -189,25 +189,30 @@ def _overlap(n_ref: int, n_dis: int, k: int) -> tuple[int, int]:
 
 def offset_ncc(ref: np.ndarray, dis: np.ndarray, window: int) -> dict[int, float]:
     """{offset: NCC of the temporal differences} for every offset of -window..window that leaves
-    at least one pair of differences; the pairs of offset k are (REF i, DIS i + k). The NCC is the
-    mean over the pairs of each pair's own normalised correlation, so that a few violent changes (a
-    cut to black and back, a flash) weigh as much as any other frame and cannot outvote the motion
-    of the rest; a difference that is all zero (a still or frozen frame) correlates 0."""
-    ref_d = _unit_rows(np.diff(ref, axis=0).reshape(max(len(ref) - 1, 0), -1).astype(np.float64))
-    dis_d = _unit_rows(np.diff(dis, axis=0).reshape(max(len(dis) - 1, 0), -1).astype(np.float64))
+    at least one pair of differences; the pairs of offset k are (REF i, DIS i + k).
+
+    The NCC is a weighted mean of each pair's own normalised correlation, weighted by the pair's
+    energy (the product of the two differences' norms, as a plain NCC over the whole clip weighs
+    them) capped at ALIGN_NCC_WEIGHT_CAP times its median: so that a few violent changes (a cut to
+    black and back, a flash) cannot outvote the motion of the rest, while nearly still pairs, whose
+    differences are coding noise, still weigh little."""
+    ref_d = np.diff(ref, axis=0).reshape(max(len(ref) - 1, 0), -1).astype(np.float64)
+    dis_d = np.diff(dis, axis=0).reshape(max(len(dis) - 1, 0), -1).astype(np.float64)
+    ref_norm, dis_norm = np.linalg.norm(ref_d, axis=1), np.linalg.norm(dis_d, axis=1)
     out: dict[int, float] = {}
     for k in range(-window, window + 1):
         first, last = _overlap(len(ref_d), len(dis_d), k)
         if last <= first:
             continue
-        out[k] = float(np.einsum("ij,ij->i", ref_d[first:last], dis_d[first + k : last + k]).mean())
+        a, b = ref_d[first:last], dis_d[first + k : last + k]
+        energy = ref_norm[first:last] * dis_norm[first + k : last + k]
+        if not energy.any():
+            out[k] = 0.0
+            continue
+        weight = np.minimum(energy, T.ALIGN_NCC_WEIGHT_CAP * float(np.median(energy[energy > 0])))
+        correlation = np.divide(np.einsum("ij,ij->i", a, b), energy, out=np.zeros_like(energy), where=energy > 0)
+        out[k] = float((weight * correlation).sum() / weight.sum())
     return out
-
-
-def _unit_rows(rows: np.ndarray) -> np.ndarray:
-    """Each row scaled to unit length (an all-zero row stays zero)."""
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    return np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0)
 
 
 def pair_psnr(ref: np.ndarray, dis: np.ndarray, k: int) -> tuple[float, int]:
