@@ -165,6 +165,9 @@ def score(
     threads: int = 1,
     pool: Sequence[str] = ("mean",),
     align: str | int | None = None,
+    shots: bool = False,
+    worst: int | None = None,
+    dump: PathLike | None = None,
 ) -> PairScore:
     """Score `dis` against `ref` with real libvmaf: per-frame VMAF and canonical-6 features
     (`.frames`) and their means (`.mean`); `.to_json()` is what `vmafkit score --json` writes.
@@ -177,9 +180,12 @@ def score(
     standalone libvmaf `vmaf` CLI instead of ffmpeg's filter. `pool` ("mean", "harmonic", "min",
     "p1", "p5", ...: `media.pooling`) gives the clip's vmaf pooled those ways (`.pooled`). `align`
     ("auto", an offset in frames, or None) pairs the frames at a temporal offset (`media.align`;
-    `.meta["alignment"]`).
+    `.meta["alignment"]`), skipping the frames `auto` finds dropped or duplicated. `shots` pools
+    each shot between the reference's scene cuts, `worst` N names the N worst frames (and shots),
+    `dump` (a folder) gets their pictures side by side and `index.html`, the per-frame quality strip
+    (`media.moments`, `.meta["moments"]`).
     """
-    return score_pair(
+    result = score_pair(
         ref,
         dis,
         **geometry.as_kwargs(),
@@ -190,7 +196,15 @@ def score(
         threads=threads,
         pools=pool,
         align=align,
+        shots=shots,
+        worst=worst,
+        dump=dump,
     )
+    if dump is not None:
+        from vmafkit.report.moments_page import write_moments_page
+
+        write_moments_page(dump, result)
+    return result
 
 
 @_checked

@@ -187,3 +187,11 @@ DIAG_RANGE_SLOPE_TOLERANCE = 0.04
 DIAG_RANGE_INTERCEPT_TOLERANCE = 8.0
 DIAG_LEVEL_SLOPE_TOLERANCE = 0.06
 DIAG_LEVEL_SHIFT = 6.0
+
+# ---- worst moments (issue 23): media/moments.py -------------------------------------------------
+# scdet's threshold for a scene cut (its own default, 10: measured, it finds bikes' five cuts)
+SHOT_CUT_THRESHOLD = 10.0
+WORST_MAX = 100  # --worst N: at most this many frames and shots
+# the worst frames named are at least this many scored frames apart (one per dip, about 0.5 s at 25 fps)
+WORST_FRAME_GAP = 12
+WORST_DUMP_DEFAULT = 5  # --dump without --worst: the pictures of this many worst frames

@@ -19,6 +19,7 @@ from vmafkit.cli.options import (
     geometry_options,
     json_option,
     max_frames_option,
+    moments_options,
     pool_option,
     scoring_options,
     vmaf_bin_option,
@@ -87,10 +88,13 @@ def _print_doctor(report) -> None:
 @click.option("--threads", type=click.IntRange(*V.JOBS_RANGE), default=1, show_default=True, help="libvmaf threads.")
 @pool_option
 @align_option
+@moments_options
 @json_option
 @csv_option
 @run_command
-def score_cmd(ref, dis, geometry, scoring, max_frames, ffmpeg, vmaf_bin, threads, pool, align, json_to, csv_to):
+def score_cmd(
+    ref, dis, geometry, scoring, max_frames, ffmpeg, vmaf_bin, threads, pool, align, shots, worst, dump, json_to, csv_to
+):
     """Per-frame VMAF and its model's features (+ --metrics) of DIS against REF, and per-clip means, as JSON
     (on stdout unless --json PATH, or a bare --csv takes stdout); --csv: the frames as CSV. A DIS
     of another size is scored upscaled with --scale, or both at --resolution."""
@@ -99,7 +103,7 @@ def score_cmd(ref, dis, geometry, scoring, max_frames, ffmpeg, vmaf_bin, threads
 
     if json_to == STDOUT and csv_to == STDOUT:
         raise click.UsageError("a bare --json and a bare --csv would both print on stdout; give one of them a PATH")
-    check_outputs({"--ref": ref, "--dis": dis}, {"--json": json_to, "--csv": csv_to})
+    check_outputs({"--ref": ref, "--dis": dis}, {"--json": json_to, "--csv": csv_to}, {"--dump": dump})
     result = api.score(
         ref,
         dis,
@@ -111,9 +115,14 @@ def score_cmd(ref, dis, geometry, scoring, max_frames, ffmpeg, vmaf_bin, threads
         threads=threads,
         pool=pool,
         align=align,
+        shots=shots,
+        worst=worst,
+        dump=dump,
     )
     for note in result.meta.get("notes", []):
         click.echo(f"vmafkit: note: {note}", err=True)
+    for line in moments_lines(result.meta.get("moments", {})):
+        click.echo(f"vmafkit: {line}", err=True)
     csv_printed = emit_csv(frame_columns(scoring.metrics, result.meta["vmaf_model"]), result.frames, csv_to)
     json_printed = emit_json(result.to_json(), json_to or (None if csv_printed else STDOUT))
     pools = ", ".join(f"{name} vmaf {value:.4f}" for name, value in result.pooled.items())
@@ -150,6 +159,32 @@ def diagnose_cmd(ref, dis, geometry, max_frames, ffmpeg, json_to):
     if not result.findings:
         click.echo(f"no problem found ({len(result.checked)} checks: {', '.join(result.checked)})")
     return EXIT_OK
+
+
+def moments_lines(moments: dict) -> list[str]:
+    """What `score --shots/--worst/--dump` tells on stderr beside the JSON: the worst shots and
+    frames, one line each, and where the pictures went."""
+    lines = []
+    shots = {shot["shot"]: shot for shot in moments.get("shots", [])}
+    if shots and "worst_shots" not in moments:
+        lines.append(
+            f"{len(shots)} shots (scene cuts at reference frames {', '.join(str(s['first_ref_frame']) for s in list(shots.values())[1:]) or 'none'})"
+        )
+    for number in moments.get("worst_shots", []):
+        shot = shots[number]
+        pools = ", ".join(f"{name} {value:.2f}" for name, value in shot["vmaf"].items())
+        lines.append(
+            f"worst shot {number}: reference frames {shot['first_ref_frame']}-{shot['last_ref_frame']}, vmaf {pools}"
+        )
+    for moment in moments.get("worst_frames", []):
+        where = f", shot {moment['shot']}" if "shot" in moment else ""
+        lines.append(
+            f"worst frame #{moment['rank']}: vmaf {moment['vmaf']:.2f} at reference frame {moment['ref_frame']} / "
+            f"distorted frame {moment['dis_frame']}{where}"
+        )
+    if "dump" in moments:
+        lines.append(f"pictures and index.html -> {moments['dump']}")
+    return lines
 
 
 def register(main: click.Group) -> None:

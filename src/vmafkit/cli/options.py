@@ -385,8 +385,38 @@ def align_option(func: F) -> F:
         callback=_align_choice,
         metavar="auto|N|off",
         help="Pair DIS's frames with REF's at a temporal offset: auto finds it (up to 5 s either way, from "
-        "the two sides' motion; refused when not convincing), N forces one (DIS frame i+N shows REF frame i; "
-        "negative: DIS starts early), off (the default) pairs frame n with frame n.",
+        "the two sides' motion; refused when not convincing) and the frames dropped or duplicated along the "
+        "clip, N forces one (DIS frame i+N shows REF frame i; negative: DIS starts early), off (the default) "
+        "pairs frame n with frame n.",
+    )(func)
+
+
+def moments_options(func: F) -> F:
+    """`--shots`, `--worst N`, `--dump DIR`: the worst moments of a scored pair (`media.moments`)."""
+    from vmafkit import thresholds as T
+
+    func = click.option(
+        "--dump",
+        "dump",
+        default=None,
+        metavar="DIR",
+        help=f"Write the worst frames' reference | distorted pictures (PNG, as scored; the {T.WORST_DUMP_DEFAULT} "
+        "worst unless --worst) and index.html (the per-frame strip, shots, worst frames) into DIR.",
+    )(func)
+    func = click.option(
+        "--worst",
+        "worst",
+        type=click.IntRange(1, T.WORST_MAX),
+        default=None,
+        metavar="N",
+        help=f"Name the N worst frames, at least {T.WORST_FRAME_GAP} frames apart (one per dip), and with --shots "
+        "the N worst shots by the first --pool.",
+    )(func)
+    return click.option(
+        "--shots",
+        "shots",
+        is_flag=True,
+        help="Split the clip at the reference's scene cuts (ffmpeg's scdet) and pool each shot's VMAF.",
     )(func)
 
 

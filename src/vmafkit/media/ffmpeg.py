@@ -525,6 +525,36 @@ def diagnose_pass_argv(
     return argv + ["-f", "framecrc", "-"]
 
 
+def scene_cuts_argv(ff: Ffmpeg, source: InputSpec, *, threshold: float, max_frames: int | None) -> list[str]:
+    """ffmpeg's scdet over every frame, each frame's time made its index / 1000 (`settb`, `setpts`),
+    so that the `lavfi.scd.time` it logs (info level) for each cut says the frame: time * 1000."""
+    steps = ["settb=1/1000", "setpts=N", f"scdet=threshold={threshold:g}"]
+    argv = [ff.path, "-hide_banner", "-nostdin", "-loglevel", "info", "-nostats", *source.args(), *FIRST_VIDEO_AS_IS]
+    argv += ["-vf", ",".join(steps)]
+    if max_frames:
+        argv += ["-frames:v", str(max_frames)]
+    return argv + ["-f", "null", "-"]
+
+
+def side_by_side_png_argv(ff: Ffmpeg, job: ScoreJob, *, ref_frame: int, dis_frame: int, out: Path) -> list[str]:
+    """One PNG of REF frame `ref_frame` (left) beside DIS frame `dis_frame` (right), each cropped and
+    resized as `job` scores it, converted to RGB: what a worst moment looked like."""
+
+    def side(index: int, label: str, crop: Sequence[str], scale: Sequence[str], out_label: str) -> str:
+        steps = [f"select=eq(n\\,{int(index)})", *crop, *scale, "format=rgb24", "setpts=0"]
+        return f"[{label}]{','.join(steps)}[{out_label}]"
+
+    graph = ";".join(
+        [
+            side(ref_frame, "1:v:0", job.ref_crop, job.ref_scale, "r"),
+            side(dis_frame, "0:v:0", job.dis_crop, job.dis_scale, "d"),
+            "[r][d]hstack=inputs=2[out]",
+        ]
+    )
+    argv = [*_quiet(ff.path, overwrite=True), *job.distorted.args(), *job.reference.args(), "-filter_complex", graph]
+    return argv + ["-map", "[out]", "-frames:v", "1", "-update", "1", "-f", "image2", "-c:v", "png", file_url(out)]
+
+
 def list_encoders_argv(ff_path: str) -> list[str]:
     """`ffmpeg -encoders`: every encoder compiled in, one a line."""
     return [ff_path, "-hide_banner", "-encoders"]

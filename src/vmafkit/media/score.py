@@ -18,7 +18,7 @@ from typing import Any
 from vmafkit import thresholds as T
 from vmafkit.errors import InputError
 from vmafkit.media import ffmpeg as ffm
-from vmafkit.media import libvmaf, pooling
+from vmafkit.media import libvmaf, moments, pooling
 from vmafkit.media.align import AUTO, Alignment, follow_steps, parse_align, search, thumbs
 from vmafkit.media.diagnose import metadata_findings
 from vmafkit.media.libvmaf import CANONICAL6, TARGET, parse_libvmaf_log
@@ -223,6 +223,37 @@ def _listed(frames: list[int], most: int = 8) -> str:
     return (shown + f", ... ({len(frames) - most} more)") if len(frames) > most else (shown or "none")
 
 
+def worst_moments(
+    ff: ffm.Ffmpeg,
+    ref: Source,
+    job: ffm.ScoreJob,
+    frames: list[dict[str, float]],
+    pairing: moments.Pairing,
+    *,
+    shots: bool,
+    worst: int | None,
+    dump: Path | None,
+    pools: Sequence[str],
+) -> dict[str, Any]:
+    """`.meta["moments"]`: the shots (with `shots`), the worst frames and shots, their images."""
+    out: dict[str, Any] = {}
+    cuts = moments.scene_cuts(ff, ref, max(pairing.ref_frames) + 1) if shots else None
+    all_shots = moments.shots(frames, pairing, cuts, pools) if cuts is not None else []
+    if cuts is not None:
+        out["scene_cut_threshold"] = T.SHOT_CUT_THRESHOLD
+        out["shots"] = [shot.to_json() for shot in all_shots]
+    if worst is not None:
+        worst_frames = moments.worst_frames(frames, pairing, worst, cuts)
+        if dump is not None:
+            worst_frames = moments.dump_frames(ff, job, worst_frames, dump)
+            out["dump"] = str(dump)
+        out["worst_frames"] = [moment.to_json() for moment in worst_frames]
+        if cuts is not None:
+            out["worst_shots"] = [shot.number for shot in moments.worst_shots(all_shots, worst, pools[0])]
+            out["worst_shots_by"] = pools[0]
+    return out
+
+
 @functools.lru_cache(maxsize=256)
 def _model_fits(ff: ffm.Ffmpeg, vmaf_model: str, width: int, height: int) -> str | None:
     """None when libvmaf scores a WxH frame with the model; else its last error line."""
@@ -281,6 +312,9 @@ def score_pair(
     pools: Sequence[str] = pooling.DEFAULT_POOLS,
     hdr_as_sdr: bool = False,
     align: str | int | None = None,
+    shots: bool = False,
+    worst: int | None = None,
+    dump: str | Path | None = None,
 ) -> PairScore:
     """Score DIS against REF. Geometry flags apply to raw inputs that lack it in their names.
 
@@ -294,7 +328,10 @@ def score_pair(
     or matrix that differs between the sides is a note. `align` ("auto", an offset in frames, or
     None: off): pair the sides' frames at the offset `media.align` finds (or is given) instead of
     frame by frame; the pairs then run while both sides have frames (at most `max_frames`), and
-    `.meta["alignment"]` says the offset and how sure the search was.
+    `.meta["alignment"]` says the offset and how sure the search was. `shots` splits the pairs at
+    the reference's scene cuts and pools each shot (`media.moments`), `worst` N names the N worst
+    frames (and shots, with `shots`), and `dump` writes those frames' pictures, side by side, into
+    that folder (the 5 worst when `worst` is not given): all in `.meta["moments"]`.
     """
     libvmaf.get_model(vmaf_model)  # refuse a bad name before any work
     pools = pooling.parse_pools(pools)
@@ -302,6 +339,11 @@ def score_pair(
     if vmaf_bin:
         libvmaf.check_vmaf_cli_metrics(metrics)
     libvmaf.check_subsample(subsample)
+    if dump is not None and worst is None:
+        worst = T.WORST_DUMP_DEFAULT
+    if worst is not None:
+        moments.check_worst(worst)
+    dump_dir = moments.check_dump_dir(dump) if dump is not None else None
     ff = ffm.find_ffmpeg(ffmpeg)
     ref_src = describe_source(ref, ff=ff, width=width, height=height, pix_fmt=pix_fmt, fps=fps)
     dis_src = describe_source(dis, ff=ff, width=width, height=height, pix_fmt=pix_fmt, fps=fps)
@@ -388,6 +430,11 @@ def score_pair(
         )
     if notes:
         meta["notes"] = [*meta.get("notes", []), *notes]
+    if shots or worst is not None:
+        pairing = moments.Pairing(paired.ref_frames, paired.dis_frames) if paired else moments.Pairing.identity(n_ref)
+        meta["moments"] = worst_moments(
+            ff, ref_src, job, frames, pairing, shots=shots, worst=worst, dump=dump_dir, pools=pools
+        )
     return PairScore(
         frames=frames,
         mean=clip_means(frames),

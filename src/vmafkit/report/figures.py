@@ -363,3 +363,43 @@ def subjective_figure(run) -> str:
     right.set_title("colour: content", fontsize=8)
     right.grid(alpha=0.3)
     return png(fig, "models' held-out correlation with intervals, and ensemble vs subjective score")
+
+
+def quality_strip_figure(
+    pairs: Sequence[int],
+    values: Sequence[float],
+    *,
+    shots: Sequence[tuple[int, int]] = (),
+    worst: Sequence[tuple[int, float, int]] = (),
+    title: str = "",
+) -> str:
+    """Per-frame VMAF along the clip: `values` at `pairs` (scored frame numbers), the shots as
+    alternately shaded bands ([first, last] frame numbers, numbered), and the worst frames as red
+    points labelled with their rank ((pair, vmaf, rank))."""
+    fig = figure(10.5, 2.6)
+    ax = fig.add_subplot(1, 1, 1)
+    for number, (first, last) in enumerate(shots, start=1):
+        if number % 2 == 0:
+            ax.axvspan(first - 0.5, last + 0.5, color="#eef1f4", lw=0)
+        ax.text((first + last) / 2, 1.0, f"shot {number}", transform=ax.get_xaxis_transform(), ha="center",
+                va="bottom", fontsize=7, color="#6b7280")  # fmt: skip
+    ax.plot(list(pairs), list(values), color="#1565c0", lw=1.0)
+    mean = float(np.mean(values)) if len(values) else math.nan
+    if math.isfinite(mean):
+        ax.axhline(mean, color="#1565c0", lw=0.8, ls="--", alpha=0.6)
+        ax.text(1.0, mean, f" mean {mean:.1f}", transform=ax.get_yaxis_transform(), va="center", fontsize=7,
+                color="#1565c0")  # fmt: skip
+    for pair, value, rank in worst:
+        ax.plot([pair], [value], "o", color="#c62828", ms=4)
+        ax.annotate(str(rank), (pair, value), textcoords="offset points", xytext=(0, -10), ha="center", fontsize=7,
+                    color="#c62828")  # fmt: skip
+    ax.set_xlabel("frame")
+    ax.set_ylabel("VMAF")
+    low = min(values) if len(values) else 0.0
+    ax.set_ylim(max(0.0, low - 8.0), 100.0 if max(values, default=0.0) <= 100.0 else max(values) + 2.0)
+    if len(pairs):
+        ax.set_xlim(min(pairs) - 0.5, max(pairs) + 0.5)
+    if title:
+        ax.set_title(short_text(title, 110), fontsize=9, loc="left")
+    ax.grid(alpha=0.3)
+    return png(fig, "per-frame VMAF along the clip, shots shaded, worst frames marked")

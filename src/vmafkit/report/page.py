@@ -822,7 +822,7 @@ def _subjective_inputs_section(inp: RunInputs) -> str:
     return _inputs_table(inp, run_files, "items (one row per clip)")
 
 
-_CSS = """
+PAGE_CSS = """
 body{font-family:-apple-system,"Segoe UI",Roboto,"DejaVu Sans",Arial,sans-serif;margin:0;color:#1d1d1f;background:#f6f7f9}
 main{max-width:1180px;margin:0 auto;padding:18px 28px 40px}
 h1{font-size:1.55em;margin:.4em 0 .1em} h2{font-size:1.2em;border-bottom:2px solid #dde1e6;padding-bottom:4px;margin-top:0}
@@ -882,7 +882,7 @@ def render_report(inputs: RunInputs) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>vmafkit report: {_esc(inputs.out_dir.name)}</title><style>{_CSS}</style></head><body><main>\n"
+        f"<title>vmafkit report: {_esc(inputs.out_dir.name)}</title><style>{PAGE_CSS}</style></head><body><main>\n"
         f"<h1>vmafkit run report {status}</h1>"
         f'<p class="muted">Run folder <code>{_esc(inputs.out_dir.name)}</code>. Self-contained page: every plot is '
         f"embedded.</p><nav>{nav}</nav>\n" + "\n".join(sections) + "\n</main></body></html>\n"
