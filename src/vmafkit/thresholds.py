@@ -162,6 +162,11 @@ ALIGN_STEP_PENALTY = 4.0
 # Every stretch between two steps must pair this much better (mean cost, noise units) at its own
 # offset than at either neighbour, else the steps are refused as unplaceable (`align.follow_steps`).
 ALIGN_SEGMENT_MARGIN = 0.5
+# A lone repeated frame (`align.repeated_frames`): it matches its own REF frame at least this badly
+# (noise units) and the REF frame before at least this many times better.
+ALIGN_REPEAT_MIN_COST = 4.0
+ALIGN_REPEAT_RATIO = 4.0
+ALIGN_REPEAT_NEIGHBOUR_COST = 3.0  # and both its neighbours pair about as well as a typical pair
 
 # ---- diagnosis (issue 23): media/diagnose.py ----------------------------------------------------
 DIAG_FPS_TOLERANCE = 0.001  # frame rates differing by more than this share are a mismatch
@@ -175,6 +180,7 @@ DIAG_STRETCH_EXCESS_S = 0.5
 DIAG_VFR_SHARE = 0.05  # a side whose frame intervals are off their median this often is variable-rate
 DIAG_VFR_INTERVAL_DEVIATION = 0.25  # by more than this share of the median (a millisecond's jitter is not)
 DIAG_INTERLACED_SHARE = 0.5  # idet: a side whose frames are mostly detected interlaced
+DIAG_INTERLACED_MIN_FRAMES = 10  # of at least this many frames idet decided (progressive or interlaced)
 # Levels (`diagnose.luma_levels`): a least-squares line Y_dis = slope * Y_ref + intercept over the
 # aligned thumbnails' pixels whose reference luma lies in DIAG_LEVEL_FIT_RANGE (clear of clipping).
 # A slope within DIAG_RANGE_SLOPE_TOLERANCE of 219/255 (or 255/219) with the matching intercept

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,8 @@ class Alignment:
 
     offset: int
     forced: bool  # given with --align N, not searched
-    window: int = 0  # offsets searched: -window..window
+    window: int = 0  # the search's reach either way (`search_offsets`)
+    searched: tuple[int, int] | None = None  # the lowest and highest offsets searched
     ncc: float | None = None  # the NCC of the temporal differences at the offset
     runner_up_offset: int | None = None
     runner_up_ncc: float | None = None
@@ -100,7 +102,9 @@ class Alignment:
     @property
     def convincing(self) -> bool:
         margin = self.margin
-        return self.forced or self.runner_up_ncc is None or (margin is not None and margin >= T.ALIGN_MARGIN_NCC)
+        # no offset two or more frames away to compare with (a clip of a few frames): nothing shows
+        # that the best one is not a neighbour's echo, so it does not convince
+        return self.forced or (margin is not None and margin >= T.ALIGN_MARGIN_NCC)
 
     @property
     def ref_skip(self) -> int:
@@ -110,16 +114,17 @@ class Alignment:
     def dis_skip(self) -> int:
         return max(0, self.offset)
 
-    def to_json(self, n_ref: int | None = None, n_dis: int | None = None) -> dict[str, Any]:
+    def to_json(self, dropped: list[int] | None = None, duplicated: list[int] | None = None) -> dict[str, Any]:
+        """The alignment, with the dropped REF and duplicated DIS frames of the scored span when given."""
         events: dict[str, Any] = {}
-        if n_ref is not None and n_dis is not None:
-            dropped, duplicated = self.drops_and_duplicates(n_ref, n_dis)
+        if dropped is not None and duplicated is not None:
             events = {"dropped_ref_frames": dropped, "duplicated_dis_frames": duplicated}
         return {
             "offset": self.offset,
             "meaning": "distorted frame i + offset shows reference frame i (positive: the distorted starts late)",
             "forced": self.forced,
             "window": self.window,
+            "searched": list(self.searched) if self.searched else None,
             "ncc": _rounded(self.ncc),
             "runner_up_offset": self.runner_up_offset,
             "runner_up_ncc": _rounded(self.runner_up_ncc),
@@ -160,16 +165,32 @@ def parse_align(value: str | int | None) -> str | int | None:
 
 
 def search_window(fps: float, n_ref: int, n_dis: int) -> int:
-    """Offsets searched either way: `T.ALIGN_WINDOW_S` seconds of frames, and never so many that
-    fewer than half of the shorter side's frames would be compared."""
+    """The search's reach either way: `T.ALIGN_WINDOW_S` seconds of frames, at most
+    ALIGN_MAX_FRAMES, and never more than the longer side has frames."""
     seconds = int(math.ceil(T.ALIGN_WINDOW_S * max(fps, 1.0)))
-    return max(0, min(seconds, T.ALIGN_MAX_FRAMES, min(n_ref, n_dis) // 2))
+    return max(0, min(seconds, T.ALIGN_MAX_FRAMES, max(n_ref, n_dis)))
 
 
-def thumbs(ff: ffm.Ffmpeg, source: Source, frames: int | None) -> np.ndarray:
-    """[n, h, w] float32: each frame's luma, cropped as it is scored, shrunk to ALIGN_THUMB_WIDTH wide."""
+def overlap(n_ref: int, n_dis: int, k: int) -> int:
+    """Frame pairs at offset k (REF i with DIS i + k)."""
+    return max(0, min(n_ref, n_dis - k) - max(0, -k))
+
+
+def search_offsets(fps: float, n_ref: int, n_dis: int) -> list[int]:
+    """The offsets searched: within `search_window` either way, each leaving at least half of the
+    shorter side's frames paired (at least two). A short side inside a longer one is searched
+    wherever it fits: a 20-frame reference in a 60-frame capture up to 40 frames in."""
+    reach = search_window(fps, n_ref, n_dis)
+    least = max(2, math.ceil(min(n_ref, n_dis) / 2))
+    return [k for k in range(-reach, reach + 1) if overlap(n_ref, n_dis, k) >= least]
+
+
+def thumbs(ff: ffm.Ffmpeg, source: Source, frames: int | None, scored: tuple[int, int] | None = None) -> np.ndarray:
+    """[n, h, w] float32: each frame's luma, cropped as it is scored, shrunk to ALIGN_THUMB_WIDTH wide
+    with the aspect ratio of `scored` (the size the pair is scored at: both sides' thumbnails then
+    have one shape, as their scored frames do) or else of the source's own frames."""
     width = T.ALIGN_THUMB_WIDTH
-    even_w, even_h = source.even_size
+    even_w, even_h = scored or source.even_size
     height = max(2, 2 * round(width * even_h / (2 * even_w)))
     argv = ffm.luma_thumbs_argv(ff, source.input_spec, crop=source.crop, width=width, height=height, max_frames=frames)
     with ffm.stream_ffmpeg(argv) as stream:
@@ -187,20 +208,24 @@ def _overlap(n_ref: int, n_dis: int, k: int) -> tuple[int, int]:
     return max(0, -k), min(n_ref, n_dis - k)
 
 
-def offset_ncc(ref: np.ndarray, dis: np.ndarray, window: int) -> dict[int, float]:
-    """{offset: NCC of the temporal differences} for every offset of -window..window that leaves
-    at least one pair of differences; the pairs of offset k are (REF i, DIS i + k).
+def offset_ncc(ref: np.ndarray, dis: np.ndarray, offsets: Sequence[int] | int) -> dict[int, float]:
+    """{offset: NCC of the temporal differences} for every offset of `offsets` (an int w: -w..w)
+    that leaves at least one pair of differences; the pairs of offset k are (REF i, DIS i + k).
 
     The NCC is a weighted mean of each pair's own normalised correlation, weighted by the pair's
     energy (the product of the two differences' norms, as a plain NCC over the whole clip weighs
     them) capped at ALIGN_NCC_WEIGHT_CAP times its median: so that a few violent changes (a cut to
     black and back, a flash) cannot outvote the motion of the rest, while nearly still pairs, whose
     differences are coding noise, still weigh little."""
-    ref_d = np.diff(ref, axis=0).reshape(max(len(ref) - 1, 0), -1).astype(np.float64)
-    dis_d = np.diff(dis, axis=0).reshape(max(len(dis) - 1, 0), -1).astype(np.float64)
+    if isinstance(offsets, int):
+        offsets = range(-offsets, offsets + 1)
+    if len(ref) < 2 or len(dis) < 2 or ref.shape[1:] != dis.shape[1:]:
+        return {}
+    ref_d = np.diff(ref, axis=0).reshape(len(ref) - 1, -1).astype(np.float64)
+    dis_d = np.diff(dis, axis=0).reshape(len(dis) - 1, -1).astype(np.float64)
     ref_norm, dis_norm = np.linalg.norm(ref_d, axis=1), np.linalg.norm(dis_d, axis=1)
     out: dict[int, float] = {}
-    for k in range(-window, window + 1):
+    for k in offsets:
         first, last = _overlap(len(ref_d), len(dis_d), k)
         if last <= first:
             continue
@@ -226,12 +251,14 @@ def pair_psnr(ref: np.ndarray, dis: np.ndarray, k: int) -> tuple[float, int]:
     return float(np.minimum(psnr, PSNR_CAP_DB).mean()), last - first
 
 
-def find_offset(ref: np.ndarray, dis: np.ndarray, window: int) -> Alignment:
-    """The offset of -window..window whose motion matches best (ties: the smallest |offset|), and the
-    runner-up at least two frames away from it."""
-    scores = offset_ncc(ref, dis, window)
+def find_offset(ref: np.ndarray, dis: np.ndarray, offsets: Sequence[int] | int) -> Alignment:
+    """The offset of `offsets` (an int w: -w..w) whose motion matches best (ties: the smallest
+    |offset|), and the runner-up at least two frames away from it."""
+    if isinstance(offsets, int):
+        offsets = range(-offsets, offsets + 1)
+    scores = offset_ncc(ref, dis, offsets)
     if not scores:
-        raise InputError("nothing to align: a side has fewer than two frames")
+        raise InputError("nothing to align: a side has fewer than two frames, or the sides' pictures differ in shape")
     best = max(scores, key=lambda k: (scores[k], -abs(k)))
     others = {k: v for k, v in scores.items() if abs(k - best) >= 2}
     runner = max(others, key=lambda k: others[k]) if others else None
@@ -239,7 +266,8 @@ def find_offset(ref: np.ndarray, dis: np.ndarray, window: int) -> Alignment:
     return Alignment(
         offset=best,
         forced=False,
-        window=window,
+        window=max((abs(k) for k in offsets), default=0),
+        searched=(min(offsets), max(offsets)),
         ncc=scores[best],
         runner_up_offset=runner,
         runner_up_ncc=others[runner] if runner is not None else None,
@@ -251,12 +279,20 @@ def find_offset(ref: np.ndarray, dis: np.ndarray, window: int) -> Alignment:
 def search(ref: np.ndarray, dis: np.ndarray, fps: float, *, where: str | Path) -> Alignment:
     """The offset `--align auto` finds between the two sides' thumbnails (`thumbs`), which must be
     convincing (InputError naming the numbers otherwise: never a confident wrong score)."""
-    window = search_window(fps, len(ref), len(dis))
-    found = find_offset(ref, dis, window)
+    if len(ref) < 2 or len(dis) < 2:
+        raise InputError(f"too few frames to align ({len(ref)} reference, {len(dis)} distorted)", path=where)
+    offsets = search_offsets(fps, len(ref), len(dis))
+    found = find_offset(ref, dis, offsets)
+    if found.runner_up_ncc is None:
+        raise InputError(
+            f"too few frames to align convincingly ({len(ref)} reference, {len(dis)} distorted: no offset two "
+            "frames from the best one to compare it with); force one with --align N or score without --align",
+            path=where,
+        )
     if not found.convincing:
         raise InputError(
-            f"no convincing alignment within ±{window} frames: the motion of offset {found.offset} correlates "
-            f"{found.ncc:.3f}, of offset {found.runner_up_offset} {found.runner_up_ncc:.3f} (a margin of "
+            f"no convincing alignment within offsets {offsets[0]}..{offsets[-1]}: the motion of offset {found.offset} "
+            f"correlates {found.ncc:.3f}, of offset {found.runner_up_offset} {found.runner_up_ncc:.3f} (a margin of "
             f"{found.margin:.3f} < {T.ALIGN_MARGIN_NCC:g}: still, repetitive or heavily distorted content); "
             "force one with --align N or score without --align",
             path=where,
@@ -276,7 +312,9 @@ def pair_costs(ref: np.ndarray, dis: np.ndarray, offsets: np.ndarray) -> np.ndar
     return out
 
 
-def track_offsets(ref: np.ndarray, dis: np.ndarray, centre: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def track_offsets(
+    ref: np.ndarray, dis: np.ndarray, centre: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The offset of every DIS frame (`offset` = k: DIS frame j shows REF frame j - k), allowing it to
     step along the clip: down by d (d REF frames dropped, d <= ALIGN_MAX_DROP) or up by one (a DIS
     frame duplicated), within ALIGN_DRIFT_FRAMES of `centre` (the whole-clip offset).
@@ -292,7 +330,12 @@ def track_offsets(ref: np.ndarray, dis: np.ndarray, centre: int) -> tuple[np.nda
     pay for it, so a drop or duplicate needs some motion after it to be seen: in a still stretch it
     is invisible, and also harmless to the score.
 
-    Returns (the offset of every DIS frame, the offsets searched, the [DIS frame, offset] costs)."""
+    A lone repeated frame (DIS frame j shows the picture of frame j - 1 where REF moved on: a
+    duplicate and a drop at once, a capture's stutter) is too short a stretch to pay for two steps;
+    `repeated_frames` finds those after the path.
+
+    Returns (the offset of every DIS frame, the offsets searched, the [DIS frame, offset] costs as
+    the path weighed them, the same uncapped: squared difference over noise, NaN where unpaired)."""
     band = T.ALIGN_DRIFT_FRAMES
     offsets = np.arange(centre - band, centre + band + 1)
     raw = pair_costs(ref, dis, offsets)
@@ -323,7 +366,28 @@ def track_offsets(ref: np.ndarray, dis: np.ndarray, centre: int) -> tuple[np.nda
     path[-1] = int(np.argmin(total))
     for j in range(len(dis) - 1, 0, -1):
         path[j - 1] = back[j, path[j]]
-    return offsets[path], offsets, cost
+    return repeated_frames(offsets[path], offsets, raw / noise), offsets, cost, raw / noise
+
+
+def repeated_frames(path: np.ndarray, offsets: np.ndarray, relative: np.ndarray) -> np.ndarray:
+    """`path` with each lone repeated frame moved up one offset: DIS frame j inside a stretch of one
+    offset k that matches REF j - k badly (at least ALIGN_REPEAT_MIN_COST noise units) and the REF
+    frame before, which its DIS neighbour shows, ALIGN_REPEAT_RATIO times better, while both its
+    neighbours match their own REF frames (at most ALIGN_REPEAT_NEIGHBOUR_COST)."""
+    out = path.copy()
+    for j in range(1, len(path) - 1):
+        k = int(path[j])
+        if path[j - 1] != k or path[j + 1] != k or k + 1 > offsets[-1]:
+            continue
+        column = k - offsets[0]
+        here, repeat = relative[j, column], relative[j, column + 1]
+        neighbours = relative[j - 1, column], relative[j + 1, column]
+        if not all(np.isfinite(c) and c <= T.ALIGN_REPEAT_NEIGHBOUR_COST for c in neighbours):
+            continue  # inside a freeze or a bad stretch, not a lone stutter
+        if np.isfinite(here) and np.isfinite(repeat) and here >= T.ALIGN_REPEAT_MIN_COST:
+            if repeat * T.ALIGN_REPEAT_RATIO <= here:
+                out[j] = k + 1
+    return out
 
 
 def follow_steps(ref: np.ndarray, dis: np.ndarray, found: Alignment, *, where: str | Path) -> Alignment:
@@ -331,7 +395,7 @@ def follow_steps(ref: np.ndarray, dis: np.ndarray, found: Alignment, *, where: s
     (`track_offsets`), or unchanged when there are none. Each stretch between steps must be paired
     convincingly (`segment_margins` >= ALIGN_SEGMENT_MARGIN): else an InputError, never a score of
     pairs a misplaced step has shifted."""
-    path, offsets, cost = track_offsets(ref, dis, found.offset)
+    path, offsets, cost, _ = track_offsets(ref, dis, found.offset)
     segments = segment_margins(path, offsets, cost)
     if len(segments) == 1:
         return found

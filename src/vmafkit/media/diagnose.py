@@ -82,7 +82,7 @@ def metadata_findings(ref: Source, dis: Source, ff: ffm.Ffmpeg | None = None) ->
                 {"ref_fps": ref_fps, "dis_fps": dis_fps},
             )
         )
-    if (ref.width, ref.height) != (dis.width, dis.height):
+    if ref.even_size != dis.even_size:  # an odd side cropped to even is how the corpus scores its encodes
         out.append(
             Finding(
                 "size",
@@ -127,7 +127,7 @@ _NUMBER = r"(-?\d+(?:\.\d+)?(?:e[-+]?\d+)?)"
 
 def parse_side_report(log: str, duration_s: float, frame_lines: str = "") -> SideReport:
     """The filters' info lines (freezedetect's freeze_start/freeze_end, blackdetect's black_start..,
-    idet's multi-frame counts) as numbers; a freeze that lasts to the end (no freeze_end logged)
+    idet's single-frame counts) as numbers; a freeze that lasts to the end (no freeze_end logged)
     ends at `duration_s`. `frame_lines` (framecrc: `stream, pts, dts, duration, size, crc`) give
     the variable-rate share: of the frame intervals, those more than DIAG_VFR_INTERVAL_DEVIATION
     off their median (a gap or a change of rate, not the jitter of a millisecond time base)."""
@@ -137,9 +137,11 @@ def parse_side_report(log: str, duration_s: float, frame_lines: str = "") -> Sid
     black = [(float(a), float(b)) for a, b in re.findall(r"black_start:" + _NUMBER + r" black_end:" + _NUMBER, log)]
     # a black stretch is frozen too: named once, as black
     frozen = [(a, b) for a, b in frozen if not any(a < end and start < b for start, end in black)]
-    idet = re.findall(r"Multi frame detection: TFF:\s*(\d+) BFF:\s*(\d+) Progressive:\s*(\d+)", log)
+    # each frame's own decision (the multi-frame count extends a few decisions to whole runs of frames)
+    idet = re.findall(r"Single frame detection: TFF:\s*(\d+) BFF:\s*(\d+) Progressive:\s*(\d+)", log)
     tff, bff, progressive = (int(x) for x in idet[-1]) if idet else (0, 0, 0)
-    decided = tff + bff + progressive
+    # idet decides few frames of a small or short clip; a handful of them says nothing
+    decided = tff + bff + progressive if tff + bff + progressive >= T.DIAG_INTERLACED_MIN_FRAMES else 0
     pts = [int(m) for m in re.findall(r"^\s*\d+,\s*(-?\d+),", frame_lines, flags=re.MULTILINE)]
     intervals = np.diff(np.array(pts, dtype=np.float64)) if len(pts) > 2 else np.array([])
     median = float(np.median(intervals)) if len(intervals) else 0.0
@@ -288,7 +290,7 @@ def alignment_findings(found: Alignment, n_ref: int, n_dis: int) -> list[Finding
             Finding(
                 "offset",
                 f"offset: the distorted clip starts {late} (its motion correlates {found.ncc:.3f} with the reference's "
-                f"at that offset, at most {found.runner_up_ncc:.3f} two or more frames away): frame by frame it is "
+                f"at that offset, at most {found.runner_up_ncc or 0.0:.3f} two or more frames away): frame by frame it is "
                 "scored against the wrong pictures; score with --align auto",
                 {"offset": found.offset, "ncc": found.ncc, "runner_up_ncc": found.runner_up_ncc},
             )

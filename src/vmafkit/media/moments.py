@@ -195,11 +195,18 @@ def moment_image_name(moment: Moment) -> str:
     return f"worst-{moment.rank:02d}-ref{moment.ref_frame}-dis{moment.dis_frame}.png"
 
 
-def check_dump_dir(folder: str | Path) -> Path:
-    """The --dump folder: made if missing; refused if something other than a folder is there."""
+def check_dump_dir(folder: str | Path, page: str) -> Path:
+    """The --dump folder: made if missing; refused if something other than a folder is there, or
+    its `page` (the index the report writes) is something other than a file: before any work."""
+    if not str(folder).strip():
+        raise InputError("--dump needs a folder, got an empty path")
     path = Path(folder)
     if path.exists() and not path.is_dir():
         raise InputError("--dump must be a folder, and this is not one", path=path)
+    if (path / page).exists() and not (path / page).is_file():
+        raise InputError(
+            "is in the --dump folder and is not a regular file (the page is written there)", path=path / page
+        )
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -207,9 +214,18 @@ def check_dump_dir(folder: str | Path) -> Path:
     return path
 
 
+DUMP_PAGE = "index.html"  # the page `report.moments_page` writes beside the pictures
+DUMPED = re.compile(r"worst-\d{2,3}-ref\d+-dis\d+\.png")
+
+
 def dump_frames(ff: ffm.Ffmpeg, job: ffm.ScoreJob, moments: Sequence[Moment], folder: Path) -> list[Moment]:
     """Each moment's REF | DIS picture as a PNG in `folder` (written to a temp name, then renamed:
-    an interrupted dump leaves no half image); the moments with their image names."""
+    an interrupted dump leaves no half image); the moments with their image names. The pictures
+    of an earlier dump into the folder (named as these are, and only those) are removed first, so
+    the folder holds one score's worst moments."""
+    for stale in folder.iterdir():
+        if DUMPED.fullmatch(stale.name) and stale.is_file():
+            stale.unlink()
     out = []
     for moment in moments:
         name = moment_image_name(moment)

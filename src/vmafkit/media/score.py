@@ -171,24 +171,25 @@ def check_resolution(resolution: tuple[int, int]) -> None:
 @dataclass(frozen=True)
 class AlignedPairs:
     """What `--align` pairs: the REF and DIS frames of the pairs to score (at most `max_frames`),
-    of the sides' `n_ref` and `n_dis` frames searched, and notes on the frames left without a
-    partner and on drops and duplicates."""
+    the drops and duplicates among them, and notes on those and on the frames left without a partner."""
 
     alignment: Alignment
     ref_frames: list[int]
     dis_frames: list[int]
-    n_ref: int
-    n_dis: int
+    dropped: list[int]  # REF frames missing from DIS within the scored pairs
+    duplicated: list[int]  # DIS frames repeating the one before within the scored pairs
     notes: list[str]
 
 
-def _aligned(ff: ffm.Ffmpeg, ref: Source, dis: Source, align: str | int, max_frames: int | None) -> AlignedPairs:
+def _aligned(
+    ff: ffm.Ffmpeg, ref: Source, dis: Source, align: str | int, max_frames: int | None, scored: tuple[int, int]
+) -> AlignedPairs:
     choice = parse_align(align)
     if choice is None:
         raise InputError("internal: _aligned called without an alignment")
     reach = None if max_frames is None else max_frames + T.ALIGN_MAX_FRAMES
     if choice == AUTO:  # the thumbnails' decode counts the frames too
-        ref_thumbs, dis_thumbs = thumbs(ff, ref, reach), thumbs(ff, dis, reach)
+        ref_thumbs, dis_thumbs = thumbs(ff, ref, reach, scored), thumbs(ff, dis, reach, scored)
         n_ref, n_dis = len(ref_thumbs), len(dis_thumbs)
         alignment = search(ref_thumbs, dis_thumbs, ref.fps, where=dis.path)
         alignment = follow_steps(ref_thumbs, dis_thumbs, alignment, where=dis.path)
@@ -200,6 +201,9 @@ def _aligned(ff: ffm.Ffmpeg, ref: Source, dis: Source, align: str | int, max_fra
         raise InputError(f"no frame pairs left at offset {alignment.offset}", path=dis.path)
     notes = []
     dropped, duplicated = alignment.drops_and_duplicates(n_ref, n_dis)
+    if max_frames is not None and len(ref_frames) > max_frames:  # only what the scored pairs span
+        dropped = [m for m in dropped if m < ref_frames[max_frames - 1]]
+        duplicated = [j for j in duplicated if j < dis_frames[max_frames - 1]]
     if dropped or duplicated:
         notes.append(
             f"{len(dropped)} reference frames are missing from the distorted video (dropped: {_listed(dropped)}) "
@@ -215,7 +219,7 @@ def _aligned(ff: ffm.Ffmpeg, ref: Source, dis: Source, align: str | int, max_fra
                 f"aligned at offset {alignment.offset}: {unpaired_ref} reference and {unpaired_dis} distorted "
                 "frames at the ends have no partner and are not scored"
             )
-    return AlignedPairs(alignment, ref_frames, dis_frames, n_ref, n_dis, notes)
+    return AlignedPairs(alignment, ref_frames, dis_frames, dropped, duplicated, notes)
 
 
 def _listed(frames: list[int], most: int = 8) -> str:
@@ -343,7 +347,7 @@ def score_pair(
         worst = T.WORST_DUMP_DEFAULT
     if worst is not None:
         moments.check_worst(worst)
-    dump_dir = moments.check_dump_dir(dump) if dump is not None else None
+    dump_dir = moments.check_dump_dir(dump, moments.DUMP_PAGE) if dump is not None else None
     ff = ffm.find_ffmpeg(ffmpeg)
     ref_src = describe_source(ref, ff=ff, width=width, height=height, pix_fmt=pix_fmt, fps=fps)
     dis_src = describe_source(dis, ff=ff, width=width, height=height, pix_fmt=pix_fmt, fps=fps)
@@ -353,7 +357,7 @@ def score_pair(
     cropped_from = (ref_src.width, ref_src.height) if geometry.size == ref_src.even_size else None
     ffm.check_scorable_size(*geometry.size, path=ref, source_size=cropped_from)
     libvmaf.check_metric_sizes(metrics, *geometry.size, path=ref)
-    paired = None if align is None else _aligned(ff, ref_src, dis_src, align, max_frames)
+    paired = None if align is None else _aligned(ff, ref_src, dis_src, align, max_frames, geometry.size)
     if paired is None:
         n_ref, n_dis = count_frames(ff, ref_src, max_frames), count_frames(ff, dis_src, max_frames)
     else:
@@ -419,7 +423,7 @@ def score_pair(
     # (`media.diagnose`; a size mismatch is refused or resized above)
     notes = [f.line for f in metadata_findings(ref_src, dis_src, ff) if f.check not in ("size",)]
     if paired is not None:
-        meta["alignment"] = paired.alignment.to_json(paired.n_ref, paired.n_dis)
+        meta["alignment"] = paired.alignment.to_json(paired.dropped, paired.duplicated)
         notes.extend(paired.notes)
     if encode is not None and encode.width is None:
         least_w, least_h = libvmaf.CAMBI_ENCODE_MIN

@@ -10,11 +10,10 @@ from typing import Any
 
 from vmafkit.io import atomic_write_text
 from vmafkit.media.libvmaf import TARGET
+from vmafkit.media.moments import DUMP_PAGE
 from vmafkit.media.score import PairScore
 from vmafkit.report.figures import format_number, quality_strip_figure
 from vmafkit.report.page import PAGE_CSS
-
-PAGE_NAME = "index.html"
 
 
 def _esc(value: Any) -> str:
@@ -76,4 +75,4 @@ def render_moments_page(result: PairScore) -> str:
 
 
 def write_moments_page(folder: str | Path, result: PairScore) -> Path:
-    return atomic_write_text(Path(folder) / PAGE_NAME, render_moments_page(result))
+    return atomic_write_text(Path(folder) / DUMP_PAGE, render_moments_page(result))

@@ -24,7 +24,7 @@ def test_the_offset_of_a_shifted_copy_is_found(k):
     ref = moving(40)
     # DIS frame i + k shows REF frame i: k > 0 prepends k copies of the first frame, k < 0 drops frames
     dis = np.concatenate([np.repeat(ref[:1], k, axis=0), ref]) if k > 0 else ref[-k:]
-    found = align.find_offset(ref, dis + np.float32(3.0), window=6)  # a brightness shift changes nothing
+    found = align.find_offset(ref, dis + np.float32(3.0), 6)  # a brightness shift changes nothing
     assert found.offset == k and found.convincing
     assert (
         found.ncc == pytest.approx(1.0) and found.runner_up_offset is not None and abs(found.runner_up_offset - k) >= 2
@@ -34,12 +34,12 @@ def test_the_offset_of_a_shifted_copy_is_found(k):
 
 def test_a_still_pair_is_not_convincing():
     still = np.repeat(moving(1), 20, axis=0)
-    found = align.find_offset(still, still, window=5)
+    found = align.find_offset(still, still, 5)
     assert not found.convincing and found.margin == 0.0
 
 
 def test_unrelated_motion_is_not_convincing():
-    found = align.find_offset(moving(40, seed=1), moving(40, seed=2)[:, ::-1], window=6)
+    found = align.find_offset(moving(40, seed=1), moving(40, seed=2)[:, ::-1], 6)
     assert not found.convincing
 
 
@@ -51,10 +51,42 @@ def test_the_frames_psnr_at_the_offset_is_reported():
 
 
 @pytest.mark.parametrize(
-    ("fps", "n_ref", "n_dis", "window"), [(25.0, 1000, 1000, 125), (60.0, 1000, 1000, 300), (25.0, 60, 40, 20)]
+    ("fps", "n_ref", "n_dis", "window"), [(25.0, 1000, 1000, 125), (60.0, 1000, 1000, 300), (25.0, 60, 40, 60)]
 )
-def test_the_window_is_five_seconds_at_most_300_frames_and_half_the_shorter_side(fps, n_ref, n_dis, window):
+def test_the_reach_is_five_seconds_at_most_300_frames_and_the_longer_side(fps, n_ref, n_dis, window):
     assert align.search_window(fps, n_ref, n_dis) == window
+
+
+@pytest.mark.parametrize(
+    ("n_ref", "n_dis", "first", "last"),
+    [
+        (20, 60, -10, 50),  # at least 10 pairs: a 20-frame reference anywhere in a 60-frame capture
+        (60, 20, -50, 10),
+        (40, 40, -20, 20),
+        (3, 3, -1, 1),  # at least two pairs
+    ],
+)
+def test_the_offsets_searched_leave_half_the_shorter_side_paired(n_ref, n_dis, first, last):
+    assert align.search_offsets(25.0, n_ref, n_dis) == list(range(first, last + 1))
+
+
+def test_a_short_reference_inside_a_long_capture_is_found_where_it_lies():
+    """REF is frames 15..34 of what DIS shows: DIS frame i + 15 shows REF frame i."""
+    capture = moving(60)
+    found = align.search(capture[15:35], capture, 25.0, where="d.mp4")
+    assert found.offset == 15 and found.convincing
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_a_clip_of_a_few_frames_is_refused_not_guessed(n):
+    clip = moving(n)
+    with pytest.raises(InputError, match="too few frames to align"):
+        align.search(clip, clip, 25.0, where="d.mp4")
+
+
+def test_sides_of_different_shapes_are_refused_not_crashed():
+    with pytest.raises(InputError, match="differ in shape"):
+        align.find_offset(moving(10), moving(10)[:, :, :5], 3)
 
 
 @pytest.mark.parametrize(("value", "parsed"), [(None, None), ("off", None), ("auto", "auto"), ("-3", -3), (4, 4)])
@@ -113,12 +145,13 @@ def moving_frames(n: int, seed: int = 0) -> np.ndarray:
         ([*range(15), *range(16, 40)], [(15, -1)]),  # REF 15 dropped
         ([*range(21), 20, *range(21, 40)], [(21, 1)]),  # DIS 21 repeats REF 20
         ([*range(10), *range(13, 30), 29, 29, *range(30, 40)], [(10, -3), (27, -2), (28, -1)]),
+        ([*range(20), 19, *range(21, 40)], [(20, 1), (21, 0)]),  # DIS 20 repeats REF 19 in place of REF 20
     ],
 )
 def test_track_offsets_finds_hand_made_drops_and_duplicates(kept, steps):
     ref = moving_frames(40)
     dis = ref[kept] + np.random.default_rng(1).normal(0, 2, size=(len(kept), 8, 8)).astype(np.float32)
-    path, _, _ = align.track_offsets(ref, dis, 0)
+    path, *_ = align.track_offsets(ref, dis, 0)
     assert [(j, int(path[j])) for j in range(1, len(path)) if path[j] != path[j - 1]] == steps
     assert all(j - int(path[j]) == kept[j] for j in range(len(kept)))
 

@@ -14,7 +14,8 @@ LOG = """
 [freezedetect @ 0x1] lavfi.freezedetect.freeze_end: 1.64
 [freezedetect @ 0x1] lavfi.freezedetect.freeze_start: 3.5
 [blackdetect @ 0x2] black_start:2 black_end:2.6 black_duration:0.6
-[Parsed_idet_0 @ 0x3] Multi frame detection: TFF:    30 BFF:     0 Progressive:    10 Undetermined:     5
+[Parsed_idet_0 @ 0x3] Single frame detection: TFF:    30 BFF:     0 Progressive:    10 Undetermined:     5
+[Parsed_idet_0 @ 0x3] Multi frame detection: TFF:     0 BFF:     0 Progressive:    45 Undetermined:     0
 """
 
 
