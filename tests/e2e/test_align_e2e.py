@@ -187,3 +187,23 @@ def test_auto_finds_every_drop_and_duplicate_and_scores_the_pairs_libvmaf_scores
     oracle = hand_selected(tmp, dis, kept_dis, [shown[j] for j in kept_dis])
     assert [f["vmaf"] for f in result.frames] == pytest.approx(oracle, abs=1e-6)
     assert any(f"dropped: {', '.join(map(str, dropped))}" in note for note in result.meta["notes"])
+
+
+def test_a_distorted_clip_of_another_aspect_is_aligned_as_scored(tmp):
+    """DIS squeezed to 480x240 (another aspect ratio) and 2 frames late, scored upscaled to REF's
+    size: the thumbnails are made at the scored aspect, so the offset is found."""
+    dis = tmp / "squeezed.mp4"
+    argv = [find_ffmpeg().path, "-nostdin", "-loglevel", "error", "-y", "-i", media(REF)]
+    argv += ["-vf", "tpad=start=2:start_mode=clone,scale=480:240", "-frames:v", "60", "-c:v", "libx264", "-crf", "30"]
+    subprocess.run(list(map(str, [*argv, dis])), check=True, capture_output=True)
+    result = vmafkit.score(media(REF), dis, align="auto", scoring=vmafkit.Scoring(scale="bicubic"), max_frames=40)
+    assert result.meta["alignment"]["offset"] == 2
+
+
+def test_drops_are_listed_only_within_the_scored_pairs(tmp):
+    dis, shown = edited(tmp, 0)
+    first_event = min(j for j in range(1, len(shown)) if shown[j] != shown[j - 1] + 1)
+    result = vmafkit.score(media(REF), dis, align="auto", max_frames=first_event - 1)
+    alignment = result.meta["alignment"]
+    assert alignment["dropped_ref_frames"] == [] and alignment["duplicated_dis_frames"] == []
+    assert not result.meta.get("notes")

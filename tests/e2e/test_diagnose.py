@@ -145,3 +145,9 @@ def test_the_box_clip_and_its_encode_are_sound_too(tmp_path):
     subprocess.run([*map(str, argv), "-preset", "veryfast", str(encoded)], check=True, capture_output=True)
     result = vmafkit.diagnose(media("box_640x480_456f.mp4"), encoded, max_frames=90)
     assert result.findings == [], [f.line for f in result.findings]
+
+
+def test_a_single_frame_is_diagnosed_without_an_alignment(made):
+    result = vmafkit.diagnose(media(REF), made["clean"], max_frames=1)
+    assert [f.check for f in result.findings] == ["alignment_unchecked"]
+    assert "too few frames to align" in result.findings[0].line

@@ -134,3 +134,25 @@ def test_cli_names_the_worst_on_stderr_and_refuses_bad_values(pair, tmp_path):
         )
         assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and needle in bad.stderr
     assert blocker.read_text() == "x"
+
+
+def test_a_second_dump_replaces_the_first_ones_pictures_and_keeps_other_files(pair, tmp_path):
+    ref, dis = pair
+    out = tmp_path / "dump"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    vmafkit.score(ref, dis, worst=3, dump=out)
+    vmafkit.score(ref, dis, worst=1, dump=out)
+    pictures = sorted(p.name for p in out.glob("worst-*.png"))
+    assert len(pictures) == 1 and pictures[0].startswith("worst-01-") and (out / "notes.txt").read_text() == "mine"
+
+
+def test_a_dump_folder_whose_page_is_a_folder_is_refused_before_any_work(pair, tmp_path):
+    ref, dis = pair
+    (tmp_path / "d" / "index.html").mkdir(parents=True)
+    proc = subprocess.run(
+        [*VMAFKIT, "score", "--ref", str(ref), "--dis", str(dis), "--worst", "1", "--dump", str(tmp_path / "d")],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and "index.html" in proc.stderr and not list((tmp_path / "d").glob("*.png"))
