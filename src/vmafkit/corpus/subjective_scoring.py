@@ -5,10 +5,16 @@ from flags or names, equal frame counts and sizes, odd 4:2:0 sizes cropped to ev
 pair is stored atomically in a content-addressed cache, like the corpus's cells
 (`corpus.build`): its file name carries a hash of everything that determines the numbers (sha256
 of both files' bytes, the geometry given, the ffmpeg and libvmaf versions, the back-end, the model,
-the frame limit), so a re-run skips every pair already scored, a half-written entry is never
-taken as done (atomic rename), and an interrupted run resumes pair by pair. A cache entry that
-does not parse, or whose recorded identity differs, is discarded and scored again. The cache is
-`OUT/.vmafkit-cache/pairs/` unless `--cache-dir` names another (several runs may share one).
+the frame limit, and `--scale` and `--align` when given), so a re-run skips every pair already
+scored, a half-written entry is never taken as done (atomic rename), and an interrupted run
+resumes pair by pair. A cache entry that does not parse, or whose recorded identity differs, is
+discarded and scored again. The cache is `OUT/.vmafkit-cache/pairs/` unless `--cache-dir` names
+another (several runs may share one).
+
+With `--align` (auto or N) each pair's frames are paired at an offset, as `vmafkit score --align`
+pairs them (`media.align`); the offset found (and where it steps) is kept in the cache entry and in
+the report's input block. A pair `auto` cannot align convincingly is refused, naming its distorted
+file: never pooled at a guessed offset.
 
 Pooling: one row per clip = the **arithmetic mean over frames** of each canonical-6 feature and of
 libvmaf's per-frame v0.6.1 score (libvmaf's own default pooling, and how VMAF's models were
@@ -33,6 +39,7 @@ from vmafkit.corpus.subjective_items import Items
 from vmafkit.errors import InputError
 from vmafkit.io import atomic_write_json, identity_hash, read_json, sha256_file
 from vmafkit.media import ffmpeg as ffm
+from vmafkit.media.align import parse_align
 from vmafkit.media.score import BACKEND_FFMPEG, BACKEND_VMAF_CLI, score_pair
 from vmafkit.parallel.executor import LocalExecutor, usable_cores
 
@@ -47,6 +54,7 @@ class ScoredPair:
     n_frames: int
     cached: bool
     cache_file: Path
+    alignment: dict[str, Any] | None = None  # with --align: `media.align.Alignment.to_json()` of the pair
 
 
 def pair_identity(
@@ -58,11 +66,15 @@ def pair_identity(
     backend: str,
     max_frames: int | None,
     scale_filter: str | None = None,
+    align: str | int | None = None,
 ) -> dict[str, Any]:
-    # a scale filter joins the identity only when given: the cache of runs without one stays valid
+    # a scale filter or an alignment joins the identity only when given: the cache of runs without
+    # one stays valid
     scaled = {"scale_filter": scale_filter} if scale_filter is not None else {}
+    aligned = {"align": align} if align is not None else {}
     return {
         **scaled,
+        **aligned,
         "schema": CACHE_SCHEMA,
         "ref_sha256": ref_sha,
         "dis_sha256": dis_sha,
@@ -92,6 +104,7 @@ def load_cached(path: Path, identity: dict[str, Any]) -> dict[str, Any] | None:
             and data["frames"]
             and isinstance(data.get("mean"), dict)
             and all(isinstance(data["mean"].get(k), (int, float)) for k in (TARGET, *CANONICAL6))
+            and ("align" not in identity or isinstance(data.get("alignment"), dict))
         )
     except InputError:
         ok = False
@@ -111,10 +124,13 @@ def score_pairs(
     max_frames: int | None = None,
     progress: bool = False,
     scale_filter: str | None = None,
+    align: str | int | None = None,
 ) -> list[ScoredPair]:
-    """Score (or load from the cache) every pair; results in the order of `pairs`."""
+    """Score (or load from the cache) every pair; results in the order of `pairs`. `align`: "auto",
+    an offset in frames, or None / "off" (frame by frame), as `media.score.score_pair` takes it."""
     if max_frames is not None and max_frames < 1:
         raise InputError(f"--max-frames must be at least 1, got {max_frames}")
+    align = parse_align(align)
     ff = ffm.find_ffmpeg(ffmpeg)
     backend = BACKEND_VMAF_CLI if vmaf_bin else BACKEND_FFMPEG
     cache = Path(cache_dir).absolute()
@@ -138,6 +154,7 @@ def score_pairs(
             backend=backend,
             max_frames=max_frames,
             scale_filter=scale_filter,
+            align=align,
         )
         plans.append((pair, identity, cache / f"{_safe(pair.name)}__{identity_hash(identity)}.json"))
     jobs = max(1, min(jobs or usable_cores(), len(plans)))
@@ -148,7 +165,8 @@ def score_pairs(
         pair, identity, path = plans[index]
         cached = load_cached(path, identity)
         if cached is not None:
-            return ScoredPair(pair, {k: float(v) for k, v in cached["mean"].items()}, len(cached["frames"]), True, path)
+            mean = {k: float(v) for k, v in cached["mean"].items()}
+            return ScoredPair(pair, mean, len(cached["frames"]), True, path, cached.get("alignment"))
         try:
             scored = score_pair(
                 pair.ref,
@@ -159,6 +177,7 @@ def score_pairs(
                 vmaf_bin=vmaf_bin,
                 threads=threads,
                 scale=scale_filter,
+                align=align,
             )
         except InputError as exc:
             raise InputError(f"{pair.where}: {exc}") from None
@@ -172,8 +191,11 @@ def score_pairs(
             "libvmaf_version": scored.libvmaf_version,
             "pooling": POOLING,
         }
+        alignment = scored.meta.get("alignment")
+        if alignment is not None:
+            data["alignment"] = alignment
         atomic_write_json(path, data)
-        return ScoredPair(pair, dict(scored.mean), len(scored.frames), False, path)
+        return ScoredPair(pair, dict(scored.mean), len(scored.frames), False, path, alignment)
 
     results: dict[int, ScoredPair] = {}
     for index, result in LocalExecutor(jobs).map_unordered(work, range(len(plans))):
@@ -185,14 +207,23 @@ def score_pairs(
     return [results[i] for i in range(len(plans))]
 
 
-def items_from_scores(scored: Sequence[ScoredPair], dataset_path: str | Path) -> Items:
-    """One item per pair: the pooled canonical-6, the subjective score, the content, libvmaf's score."""
+def items_from_scores(
+    scored: Sequence[ScoredPair], dataset_path: str | Path, *, align: str | int | None = None
+) -> Items:
+    """One item per pair: the pooled canonical-6, the subjective score, the content, libvmaf's score.
+    With `align` (what the pairs were scored with) the source says it and each item's offset."""
     pairs = [s.pair for s in scored]
+    ids = item_ids(pairs)
+    align = parse_align(align)
+    aligned: dict[str, Any] = {}
+    if align is not None:
+        offsets = [_offsets(item_id, s.alignment) for item_id, s in zip(ids, scored)]
+        aligned = {"alignment": {"align": align, "items": offsets}}
     features = np.array([[s.mean[k] for k in CANONICAL6] for s in scored], dtype=np.float64).reshape(len(scored), 6)
     std = [p.score_std for p in pairs]
     obs = [p.n_obs for p in pairs]
     return Items(
-        ids=item_ids(pairs),
+        ids=ids,
         features=features,
         feature_names=CANONICAL6,
         target=np.array([p.score for p in pairs], dtype=np.float64),
@@ -211,6 +242,15 @@ def items_from_scores(scored: Sequence[ScoredPair], dataset_path: str | Path) ->
             "n_frames": [s.n_frames for s in scored],
             "scored_now": sum(1 for s in scored if not s.cached),
             "from_cache": sum(1 for s in scored if s.cached),
+            **aligned,
         },
         pooling=POOLING,
     ).check()
+
+
+def _offsets(item_id: str, alignment: dict[str, Any] | None) -> dict[str, Any]:
+    """An item's offset, for the report: where its distorted frames sit against the reference's."""
+    if alignment is None:
+        raise InputError(f"internal: item {item_id} was scored without its alignment")
+    keys = ("offset", "forced", "margin", "steps")
+    return {"id": item_id, **{k: alignment.get(k) for k in keys}}

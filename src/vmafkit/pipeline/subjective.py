@@ -106,14 +106,19 @@ def train_from_dataset(
     max_frames: int | None = None,
     cache_dir: str | Path | None = None,
     scale_filter: str | None = None,
+    align: str | int | None = None,
 ) -> SubjectiveResult:
     """Score the dataset's pairs (cached) and run `evaluate_items` on the pooled clips. A pair whose
     distorted video has another size is scored upscaled to the reference's with `scale_filter`
-    (ffmpeg's scale algorithm, as `vmafkit score --scale`); without one it is refused."""
+    (ffmpeg's scale algorithm, as `vmafkit score --scale`); without one it is refused. `align`
+    ("auto", an offset in frames, None: frame by frame) pairs each pair's frames as `vmafkit score
+    --align` does; the report's `input.alignment` gives each item's offset."""
     from vmafkit.corpus.subjective_dataset import read_dataset
     from vmafkit.corpus.subjective_scoring import items_from_scores, score_pairs
+    from vmafkit.media.align import parse_align
 
     opts = check_options(opts or Options())
+    align = parse_align(align)  # "off" is None: recorded (and cached) as a run without --align
     out_dir = _prepare_out(out_dir)
     scale_obj = scale if isinstance(scale, Scale) or scale is None else resolve_scale(scale)
     pairs = read_dataset(dataset, scale_obj)
@@ -131,8 +136,9 @@ def train_from_dataset(
             max_frames=max_frames,
             progress=opts.progress,
             scale_filter=scale_filter,
+            align=align,
         )
-        items = items_from_scores(scored, dataset)
+        items = items_from_scores(scored, dataset, align=align)
         scoring_s = time.perf_counter() - started
         if scale_obj is None:
             scale_obj = resolve_scale(None, items.target.tolist())
@@ -142,6 +148,7 @@ def train_from_dataset(
             "scale_filter": scale_filter,
             "vmaf_bin": vmaf_bin,
             "cache_dir": str(cache) if cache_dir is not None else None,
+            **({"align": align} if align is not None else {}),  # only when given: as recorded before --align
         }
         return _evaluate_locked(
             items,
