@@ -16,6 +16,7 @@ from vmafkit._version import __version__
 if _typing.TYPE_CHECKING:
     from vmafkit.api import (
         BuildResult,
+        DatasetScoring,
         Diagnosis,
         ExportResult,
         GateResult,

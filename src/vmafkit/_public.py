@@ -3,6 +3,7 @@
 
 API_NAMES = (
     "BuildResult",
+    "DatasetScoring",
     "Diagnosis",
     "ExportResult",
     "GateResult",

@@ -46,7 +46,7 @@ from vmafkit.errors import VmafkitError as VmafkitError
 from vmafkit.media.demo import make_demo_clips as make_demo_clips
 from vmafkit.media.diagnose import Diagnosis
 from vmafkit.media.diagnose import diagnose as _diagnose
-from vmafkit.media.options import RawGeometry, Scoring
+from vmafkit.media.options import DatasetScoring, RawGeometry, Scoring
 from vmafkit.media.score import PairScore, score_pair
 from vmafkit.pipeline import RunOptions, RunResult, resolve_encoders, run_pipeline
 from vmafkit.serve.export import export_ensemble
@@ -102,7 +102,7 @@ def _checked(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-OPTION_OBJECTS = (RawGeometry, Scoring, Grid, Training)
+OPTION_OBJECTS = (RawGeometry, Scoring, Grid, Training, DatasetScoring)
 DEPRECATED_UNTIL = "0.3"  # the release that drops the flat keywords the option objects replaced
 
 
@@ -739,12 +739,7 @@ def subjective_train(
     coverage: float = T.DEFAULT_COVERAGE,
     device: str = "cpu",
     workers: int | None = None,
-    jobs: int | None = None,
-    max_frames: int | None = None,
-    ffmpeg: str | None = None,
-    vmaf_bin: str | None = None,
-    cache_dir: PathLike | None = None,
-    scale: str | None = None,
+    dataset_scoring: DatasetScoring = DatasetScoring(),
     progress: bool = False,
     argv: Sequence[str] | None = None,
 ) -> SubjectiveResult:
@@ -752,13 +747,16 @@ def subjective_train(
     out, the ensemble, nu-SVR (libvmaf's recipe), a linear model [and stock VMAF through a
     logistic], with bootstrap intervals over contents, into the folder `out`.
 
-    Give `dataset` (video pairs with scores: libvmaf scores them, cached in `cache_dir`; `jobs`,
-    `max_frames`, `ffmpeg`, `vmaf_bin` and `scale`, the upscaling filter for a distorted clip of
-    another size, go with it) or `table` (a feature table, with `feature_columns`, `score_column`,
-    `group` (the content column) and `id_column`). `score_scale` ("mos-1-5", ...) or
-    `score_scale_range` ((low, high)) says the scores' scale. `training`: the hyperparameters
-    (the recipe is the seed kit's: there are no codec labels to mask). Returns the result
-    (`.report`, `.report_path`, `.table`); `write_verdict(out)` then gates it.
+    Give `dataset` (video pairs with scores, scored by libvmaf as `dataset_scoring` says: a
+    DatasetScoring, whose `jobs`, `max_frames`, `ffmpeg`, `vmaf_bin`, `cache_dir` (the scored-pair
+    cache), `scale` (the upscaling filter for a distorted clip of another size) and `align` ("auto"
+    or an offset in frames, as for `score`: a pair `auto` cannot align convincingly is an InputError
+    naming its distorted file) go with a dataset only) or `table` (a feature table, with
+    `feature_columns`, `score_column`, `group` (the content column) and `id_column`).
+    `score_scale` ("mos-1-5", ...) or `score_scale_range` ((low, high)) says the scores' scale.
+    `training`: the hyperparameters (the recipe is the seed kit's: there are no codec labels to
+    mask). Returns the result (`.report`, `.report_path`, `.table`); `write_verdict(out)` then
+    gates it.
     """
     from vmafkit.corpus.subjective_scale import resolve_scale
     from vmafkit.pipeline.subjective import Options, train_from_dataset, train_from_table
@@ -769,9 +767,8 @@ def subjective_train(
         raise InputError("subjective_train(): training.recipe must be 'seed': a subjective model has no codec labels")
     table_only = {"feature_columns": feature_columns, "score_column": score_column, "group": group}
     table_only["id_column"] = id_column
-    video_only: dict[str, Any] = {"jobs": jobs, "max_frames": max_frames, "ffmpeg": ffmpeg, "vmaf_bin": vmaf_bin}
-    video_only.update(cache_dir=cache_dir, scale=scale)
-    misplaced = [k for k, v in (table_only if dataset is not None else video_only).items() if v is not None]
+    # options of the other input, named as their flags: a table's with --dataset, dataset_scoring's with --table
+    misplaced = [k for k, v in table_only.items() if v is not None] if dataset is not None else dataset_scoring.given
     if misplaced:
         spelled = ", ".join(f"--{name.replace('_', '-')}" for name in misplaced)
         kind = "--table" if dataset is not None else "--dataset"
@@ -795,10 +792,7 @@ def subjective_train(
         argv=None if argv is None else list(argv),
     )
     if dataset is not None:
-        return train_from_dataset(
-            dataset, out, opts, scale=score, ffmpeg=ffmpeg, vmaf_bin=vmaf_bin, jobs=jobs, max_frames=max_frames,
-            cache_dir=cache_dir, scale_filter=scale,
-        )  # fmt: skip
+        return train_from_dataset(dataset, out, opts, scale=score, **dataset_scoring.as_kwargs())
     assert table is not None and score_column is not None and group is not None and feature_columns is not None
     columns = feature_columns
     columns = [c.strip() for c in columns.split(",") if c.strip()] if isinstance(columns, str) else list(columns)

@@ -16,7 +16,9 @@ from vmafkit import thresholds as T
 from vmafkit import validation as V
 from vmafkit.cli._common import VmafkitGroup, run_command, split_list
 from vmafkit.cli.options import (
+    align_option,
     check_outputs,
+    collected,
     coverage_option,
     deprecated_option,
     device_option,
@@ -33,6 +35,7 @@ from vmafkit.cli.options import (
     vmaf_bin_option,
 )
 from vmafkit.errors import EXIT_HOLD, EXIT_OK
+from vmafkit.media.options import DatasetScoring
 
 
 @click.group("subjective", cls=VmafkitGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -115,14 +118,17 @@ def _scale_range(ctx: click.Context, param: click.Parameter, value: str | None) 
     type=click.Path(path_type=Path, file_okay=False),
     help=f"--dataset: the scored-pair cache (default {layout.pair_cache_dir('OUT')})",
 )
+@align_option
 @json_option
 @progress_option
 @run_command
+@collected(DatasetScoring, "dataset_scoring")
 def train_cmd(dataset, table, out, json_to, **options) -> int:
     """Leave-one-content-out: the ensemble, nu-SVR (libvmaf's recipe), a linear model [and stock VMAF
     through a logistic] against the subjective scores, with bootstrap intervals over contents.
 
-    --jobs, --max-frames, --ffmpeg, --vmaf-bin, --cache-dir and --scale go with --dataset."""
+    --jobs, --max-frames, --ffmpeg, --vmaf-bin, --cache-dir, --scale and --align go with --dataset
+    (--align auto|N: every pair's frames paired at the offset found for it, or N)."""
     from vmafkit import api
 
     check_outputs({"--dataset": dataset, "--table": table}, {"--json": json_to}, {"--out": out})

@@ -1,4 +1,4 @@
-"""How a pair is read and how it is scored: the two option objects every scoring entry point takes.
+"""How a pair is read and how it is scored: the option objects the scoring entry points take.
 
 `RawGeometry` describes raw `.yuv` inputs whose names do not say their size (`--width`, `--height`,
 `--pix-fmt`, `--fps`); `Scoring` is the libvmaf choice (`--model`, `--metrics`, `--subsample`) and
@@ -6,13 +6,16 @@ the size the pair is scored at (`--scale`, `--resolution`). `vmafkit score`, `co
 `predict` parse their flags into these objects and hand them to the API function of the same
 name, so an option is spelled, typed and checked in one place. Each object checks itself when made
 (one InputError naming the class and the field) and normalises the spellings the command line
-uses: `metrics="psnr,ssim"` and `resolution="1280x720"` become tuples.
+uses: `metrics="psnr,ssim"` and `resolution="1280x720"` become tuples. `DatasetScoring` is how
+`subjective train --dataset` scores its pairs (`--jobs`, `--max-frames`, `--ffmpeg`, `--vmaf-bin`,
+`--cache-dir`, `--scale`, `--align`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from vmafkit.media import libvmaf
@@ -82,3 +85,40 @@ class Scoring:
             # only when chosen: a run folder's fingerprint of its scoring stays what it was
             **({"hdr_as_sdr": True} if self.hdr_as_sdr else {}),
         }
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DatasetScoring:
+    """How `subjective_train(dataset=...)` scores the dataset's pairs with libvmaf: `jobs` pairs at
+    once, at most `max_frames` frames each, with this `ffmpeg` (or the standalone `vmaf_bin`), the
+    scored pairs cached in `cache_dir` (default OUT/.vmafkit-cache/pairs), a distorted clip of
+    another size upscaled with `scale` (an ffmpeg scale algorithm), and the frames paired at the
+    offset `align` says ("auto": searched per pair, an int: forced for every pair, None or "off":
+    frame by frame; `media.align`). Every field goes with --dataset only."""
+
+    jobs: int | None = None
+    max_frames: int | None = None
+    ffmpeg: str | None = None
+    vmaf_bin: str | None = None
+    cache_dir: str | Path | None = None
+    scale: str | None = None
+    align: str | int | None = None
+
+    def __post_init__(self) -> None:
+        from vmafkit.media.align import parse_align
+
+        check_fields(self)
+        if self.scale is not None:
+            check_scale_filter(self.scale)
+        object.__setattr__(self, "align", parse_align(self.align))  # "off" -> None, "3" -> 3
+
+    @property
+    def given(self) -> list[str]:
+        """The fields set (not None), in order: the flags that go with --dataset only."""
+        return [f.name for f in dataclasses.fields(self) if getattr(self, f.name) is not None]
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """The stage function's keywords (`pipeline.subjective.train_from_dataset`)."""
+        chosen = dataclasses.asdict(self)
+        chosen["scale_filter"] = chosen.pop("scale")
+        return chosen

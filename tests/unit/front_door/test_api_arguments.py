@@ -84,7 +84,7 @@ def test_the_messages_name_the_function_the_argument_and_what_it_takes(call, mes
     assert str(err.value) == message
 
 
-OPTION_OBJECTS = ("RawGeometry", "Scoring", "Grid", "Training")
+OPTION_OBJECTS = ("RawGeometry", "Scoring", "Grid", "Training", "DatasetScoring")
 
 
 @pytest.mark.parametrize("name", OPTION_OBJECTS)

@@ -80,7 +80,7 @@ def _keywords_and_option_fields(function) -> dict[str, str]:
     is one of the option objects (written out here, not read from vmafkit.api)."""
     import vmafkit
 
-    option_types = {"RawGeometry", "Scoring", "Grid", "Training"}
+    option_types = {"RawGeometry", "Scoring", "Grid", "Training", "DatasetScoring"}
     parameters = inspect.signature(function).parameters
     found = {name: "keyword" for name in parameters}
     for name, parameter in parameters.items():
@@ -108,8 +108,9 @@ def test_the_option_objects_are_the_same_everywhere():
         "scoring": {"score", "build_corpus", "rescore", "predict", "run"},
         "grid": {"build_corpus", "run"},
         "training": {"train_loso", "run", "subjective_train"},
+        "dataset_scoring": {"subjective_train"},
     }
-    assert {vmafkit.RawGeometry, vmafkit.Scoring, vmafkit.Grid, vmafkit.Training} <= {
+    assert {vmafkit.RawGeometry, vmafkit.Scoring, vmafkit.Grid, vmafkit.Training, vmafkit.DatasetScoring} <= {
         getattr(vmafkit, name) for name in vmafkit.__all__ if name[0].isupper()
     }
 
@@ -139,6 +140,11 @@ def test_commands_without_an_api_function_are_the_known_ones():
         ("RawGeometry", {"fps": float("nan")}, r"RawGeometry\(\): fps must be in \(0, 10000\], got nan"),
         ("Training", {"epochs": 0}, r"Training\(\): epochs must be in \[1, "),
         ("Training", {"lr": -1.0}, r"Training\(\): lr must be in \(0, "),
+        ("DatasetScoring", {"jobs": 0}, r"DatasetScoring\(\): jobs must be in \[1, 1024\], got 0"),
+        ("DatasetScoring", {"cache_dir": 3}, r"DatasetScoring\(\): cache_dir must be a string or a path or None"),
+        ("DatasetScoring", {"scale": "blurry"}, "unknown scale filter 'blurry'"),
+        ("DatasetScoring", {"align": "soon"}, "--align must be auto, off or a whole number of frames, got 'soon'"),
+        ("DatasetScoring", {"align": 301}, "--align 301: at most 300 frames either way"),
     ],
 )
 def test_the_option_objects_are_checked_like_their_flags(cls, kwargs, message):

@@ -98,7 +98,7 @@ WHERE = {
     "--seeds": {"train", "run", "gate", "verdict", "subjective train"},
     "--recipe": {"train", "run"},
     "--csv": {"score", "rd"},
-    "--align": {"score", "predict"},
+    "--align": {"score", "predict", "subjective train"},
     "--model": {"rescore", "score", "corpus", "run"},
     "--metrics": {"rescore", "score", "corpus", "run"},
     "--subsample": {"rescore", "score", "corpus", "run"},

@@ -228,6 +228,23 @@ def test_cli_table_run_and_gate(tmp_path):
             ],
             "--jobs go with --dataset",
         ),
+        (
+            [
+                "--table",
+                "{t}",
+                "--out",
+                "o",
+                "--feature-columns",
+                "adm2",
+                "--score-column",
+                "mos",
+                "--group",
+                "content",
+                "--align",
+                "auto",
+            ],
+            "--align go with --dataset",
+        ),
         (["--dataset", "{t}", "--out", "o", "--feature-columns", "adm2"], "--feature-columns go with --table"),
         (
             [
@@ -286,6 +303,39 @@ def test_items_file_is_itself_a_table(run, tmp_path):
     )
     for name in ("ensemble", "nusvr", "linear"):
         assert again.report["models"][name]["plcc"] == result.report["models"][name]["plcc"], name
+
+
+def test_dataset_scoring_goes_with_a_dataset_and_its_flat_keywords_still_fold_into_it(tmp_path):
+    """subjective_train's dataset-only options are one DatasetScoring; given with a table they are
+    refused by their flags' names, and the flat keywords of before (`jobs=`, `align=`) still arrive
+    there, warned."""
+    import vmafkit
+
+    table = make_table(tmp_path / "t.jsonl", n_contents=3, per=2)
+    columns = {"feature_columns": "adm2", "score_column": "mos", "group": "content"}
+    scoring = vmafkit.DatasetScoring(jobs=2, cache_dir=tmp_path / "c", align="auto")
+    with pytest.raises(InputError, match=r"^--jobs, --cache-dir, --align go with --dataset$"):
+        vmafkit.subjective_train(tmp_path / "o", table=table, dataset_scoring=scoring, **columns)
+    with (
+        pytest.warns(DeprecationWarning, match=r"pass dataset_scoring=vmafkit\.DatasetScoring\(jobs=\.\.\., align="),
+        pytest.raises(InputError, match=r"^--jobs, --align go with --dataset$"),
+    ):
+        vmafkit.subjective_train(tmp_path / "o", table=table, jobs=2, align=3, **columns)
+    with pytest.raises(InputError, match=r"give dataset_scoring= or its fields \(jobs\), not both"):
+        vmafkit.subjective_train(tmp_path / "o", table=table, dataset_scoring=scoring, jobs=2, **columns)
+    assert not (tmp_path / "o").exists()
+    # "off" is no alignment, a number in a string is that offset: as --align parses them
+    assert vmafkit.DatasetScoring(align="off") == vmafkit.DatasetScoring()
+    assert vmafkit.DatasetScoring(align="-2").align == -2 and vmafkit.DatasetScoring(align="auto").align == "auto"
+    assert vmafkit.DatasetScoring(scale="bicubic", align=1).as_kwargs() == {
+        "jobs": None,
+        "max_frames": None,
+        "ffmpeg": None,
+        "vmaf_bin": None,
+        "cache_dir": None,
+        "scale_filter": "bicubic",
+        "align": 1,
+    }
 
 
 def test_scale_range_and_registration(tmp_path):
