@@ -536,9 +536,12 @@ def scene_cuts_argv(ff: Ffmpeg, source: InputSpec, *, threshold: float, max_fram
     return argv + ["-f", "null", "-"]
 
 
-def side_by_side_png_argv(ff: Ffmpeg, job: ScoreJob, *, ref_frame: int, dis_frame: int, out: Path) -> list[str]:
+def side_by_side_png_argv(
+    ff: Ffmpeg, job: ScoreJob, *, ref_frame: int, dis_frame: int, out: Path, width: int | None = None
+) -> list[str]:
     """One PNG of REF frame `ref_frame` (left) beside DIS frame `dis_frame` (right), each cropped and
-    resized as `job` scores it, converted to RGB: what a worst moment looked like."""
+    resized as `job` scores it, converted to RGB: what a worst moment looked like; `width`: the
+    picture shrunk to that width (area average), as the report shows it."""
 
     def side(index: int, label: str, crop: Sequence[str], scale: Sequence[str], out_label: str) -> str:
         steps = [f"select=eq(n\\,{int(index)})", *crop, *scale, "format=rgb24", "setpts=0"]
@@ -548,7 +551,8 @@ def side_by_side_png_argv(ff: Ffmpeg, job: ScoreJob, *, ref_frame: int, dis_fram
         [
             side(ref_frame, "1:v:0", job.ref_crop, job.ref_scale, "r"),
             side(dis_frame, "0:v:0", job.dis_crop, job.dis_scale, "d"),
-            "[r][d]hstack=inputs=2[out]",
+            # shrunk to `width`, never enlarged
+            "[r][d]hstack=inputs=2" + (f",scale=w=min({int(width)}\\,iw):h=-2:flags=area" if width else "") + "[out]",
         ]
     )
     argv = [*_quiet(ff.path, overwrite=True), *job.distorted.args(), *job.reference.args(), "-filter_complex", graph]

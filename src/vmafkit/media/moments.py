@@ -218,7 +218,9 @@ DUMP_PAGE = "index.html"  # the page `report.moments_page` writes beside the pic
 DUMPED = re.compile(r"worst-\d{2,3}-ref\d+-dis\d+\.png")
 
 
-def dump_frames(ff: ffm.Ffmpeg, job: ffm.ScoreJob, moments: Sequence[Moment], folder: Path) -> list[Moment]:
+def dump_frames(
+    ff: ffm.Ffmpeg, job: ffm.ScoreJob, moments: Sequence[Moment], folder: Path, width: int | None = None
+) -> list[Moment]:
     """Each moment's REF | DIS picture as a PNG in `folder` (written to a temp name, then renamed:
     an interrupted dump leaves no half image); the moments with their image names. The pictures
     of an earlier dump into the folder (named as these are, and only those) are removed first, so
@@ -231,7 +233,9 @@ def dump_frames(ff: ffm.Ffmpeg, job: ffm.ScoreJob, moments: Sequence[Moment], fo
         name = moment_image_name(moment)
         final = folder / name
         partial = folder / f".{name}.partial.png"
-        argv = ffm.side_by_side_png_argv(ff, job, ref_frame=moment.ref_frame, dis_frame=moment.dis_frame, out=partial)
+        argv = ffm.side_by_side_png_argv(
+            ff, job, ref_frame=moment.ref_frame, dis_frame=moment.dis_frame, out=partial, width=width
+        )
         result = ffm.run_ffmpeg(argv)
         if result.returncode != 0 or not partial.is_file():
             partial.unlink(missing_ok=True)

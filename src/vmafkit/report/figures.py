@@ -381,6 +381,8 @@ def quality_strip_figure(
     for number, (first, last) in enumerate(shots, start=1):
         if number % 2 == 0:
             ax.axvspan(first - 0.5, last + 0.5, color="#eef1f4", lw=0)
+        if len(shots) < 2:
+            break  # one shot: nothing to tell apart
         ax.text((first + last) / 2, 1.0, f"shot {number}", transform=ax.get_xaxis_transform(), ha="center",
                 va="bottom", fontsize=7, color="#6b7280")  # fmt: skip
     ax.plot(list(pairs), list(values), color="#1565c0", lw=1.0)

@@ -623,6 +623,18 @@ REPORT_DIP_POOL = "p5"  # the pool the corpus table shows beside each cell's mea
 MAX_RD_PANELS = 12  # sources drawn in the report; `vmafkit rd --plots` draws every one
 
 
+def _moments_section(inp: RunInputs) -> str:
+    if inp.corpus_path is None or not inp.corpus_path.is_file():
+        return _na("no corpus file: see the corpus summary")
+    from vmafkit.corpus.schema import read_rows
+    from vmafkit.report.worst_cell import worst_moments_section
+
+    verdict_corpus = (inp.verdict or {}).get("corpus")
+    ref = verdict_corpus.get("ref_dir") if isinstance(verdict_corpus, dict) else None
+    ref_dir = ref.get("path") if isinstance(ref, dict) and isinstance(ref.get("path"), str) else None
+    return worst_moments_section(read_rows(inp.corpus_path), inp.corpus_path, ref_dir)
+
+
 def _rate_quality_section(inp: RunInputs) -> str:
     if inp.corpus_path is None or not inp.corpus_path.is_file():
         return _na("no corpus file: see the corpus summary")
@@ -833,6 +845,7 @@ th{background:#f0f2f5} td:first-child,th:first-child{text-align:left} tbody tr:n
 table.kv td:first-child{font-weight:600;color:#555} table.kv td{text-align:left} table.kv:not(.txt) thead{display:none}
 table.wide{font-size:.78em} tfoot th{background:#eef1f4}
 img{max-width:100%;height:auto;display:block;margin:8px 0}
+figure{margin:10px 0} figcaption{font-size:.86em;color:#555}
 .na{color:#8a6d3b;background:#fcf8e3;border:1px solid #f5e7b8;padding:8px 12px;border-radius:6px}
 .muted{color:#6b7280} .pass{color:#2e7d32;font-weight:600} .fail{color:#c62828;font-weight:700}
 .low{background:#fde7e7} span.low{padding:0 3px}
@@ -850,6 +863,7 @@ SECTIONS = (
     ("scatter", "Predicted vs VMAF per held-out source", _scatter_section),
     ("coverage", "Interval coverage per fold", _coverage_section),
     ("corpus", "Corpus summary", _corpus_section),
+    ("moments", "Worst moments", _moments_section),
     ("rd", "Rate–quality and BD-rate", _rate_quality_section),
     ("inputs", "Inputs", _inputs_section),
 )

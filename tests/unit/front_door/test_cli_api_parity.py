@@ -15,6 +15,7 @@ from vmafkit.cli import main
 
 COMMAND_FUNCTIONS = {
     "score": "score",
+    "diagnose": "diagnose",
     "corpus": "build_corpus",
     "train": "train_loso",
     "gate": "gate",
@@ -104,7 +105,7 @@ def test_the_option_objects_are_the_same_everywhere():
                 assert name not in own, f"{function}: {name} is a keyword and {where}"
                 seen.setdefault(where.split(".")[0], set()).add(function)
     assert seen == {
-        "geometry": {"score", "predict"},
+        "geometry": {"score", "diagnose", "predict"},
         "scoring": {"score", "build_corpus", "rescore", "predict", "run"},
         "grid": {"build_corpus", "run"},
         "training": {"train_loso", "run", "subjective_train"},
