@@ -35,6 +35,7 @@ SECTION_TITLES = (
     "Predicted vs VMAF per held-out source",
     "Interval coverage per fold",
     "Corpus summary",
+    "Worst moments",
     "Rate–quality and BD-rate",
 )
 PLCC = {
@@ -244,7 +245,8 @@ def test_full_run_report_is_self_contained_and_has_every_section(tmp_path):
     page = path.read_text()
     assert_self_contained(page)
     images = _images(page)
-    assert len(images) == 6  # gate, heatmap, scatter, coverage, VMAF-vs-CQ curves, rate–quality curves
+    # gate, heatmap, scatter, coverage, VMAF-vs-CQ curves, the worst cell's strip, rate–quality curves
+    assert len(images) == 7
     assert all(img.startswith(b"\x89PNG\r\n\x1a\n") and len(img) > 2000 for img in images)
     for title in SECTION_TITLES:
         assert f"<h2>{title}</h2>" in page
