@@ -30,10 +30,9 @@ import json
 import random
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
-from benchutil import cpu_model
+from benchutil import best_of, cpu_model
 
 import vmafkit
 from vmafkit.errors import InputError
@@ -43,15 +42,6 @@ from vmafkit.media.sources import describe_source
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "data" / "media"
 CLIPS = ("bikes_640x272_250f.mp4", "cup_640x480_217f.mp4", "seeking_720x480_150f.mp4", "bigbuckbunny_1280x720_132f.mp4")
-
-
-def best_of(repeat: int, work) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 MARGIN_CLIPS = (*CLIPS, "box_640x480_456f.mp4", "carphone_176x144_120f.mp4")

@@ -21,10 +21,9 @@ from __future__ import annotations
 import argparse
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
-from benchutil import cpu_model
+from benchutil import best_of, cpu_model
 
 import vmafkit
 from vmafkit.media import ffmpeg as ffm
@@ -41,15 +40,6 @@ CLIPS = (
     "carphone_176x144_120f.mp4",
     "cityCC0_720x405_190f.mpg",
 )
-
-
-def best_of(repeat: int, work) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def main() -> None:

@@ -143,6 +143,12 @@ class Alignment:
         }
 
 
+def listed_frames(frames: list[int], most: int = 8) -> str:
+    """Frame numbers for a one-line message: the first `most`, then how many more."""
+    shown = ", ".join(map(str, frames[:most]))
+    return (shown + f", ... ({len(frames) - most} more)") if len(frames) > most else (shown or "none")
+
+
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(float(value), 3)
 

@@ -21,7 +21,7 @@ import numpy as np
 from vmafkit import thresholds as T
 from vmafkit.errors import InputError
 from vmafkit.media import ffmpeg as ffm
-from vmafkit.media.align import Alignment, follow_steps, search, thumbs
+from vmafkit.media.align import Alignment, follow_steps, listed_frames, search, thumbs
 from vmafkit.media.sources import Source, bit_depth_of, colour_mismatch_notes, describe_source
 
 LIMITED_SLOPE = 219.0 / 255.0  # full range squeezed into 16..235
@@ -301,17 +301,12 @@ def alignment_findings(found: Alignment, n_ref: int, n_dis: int) -> list[Finding
             Finding(
                 "drops",
                 f"dropped/duplicated frames: {len(dropped)} reference frames are missing from the distorted clip "
-                f"(dropped: {_frames(dropped)}) and {len(duplicated)} of its frames repeat the one before "
-                f"(duplicated: {_frames(duplicated)}): every pair after one is offset; score with --align auto",
+                f"(dropped: {listed_frames(dropped)}) and {len(duplicated)} of its frames repeat the one before "
+                f"(duplicated: {listed_frames(duplicated)}): every pair after one is offset; score with --align auto",
                 {"dropped_ref_frames": dropped, "duplicated_dis_frames": duplicated},
             )
         )
     return out
-
-
-def _frames(frames: list[int], most: int = 8) -> str:
-    shown = ", ".join(map(str, frames[:most]))
-    return (shown + f", ... ({len(frames) - most} more)") if len(frames) > most else (shown or "none")
 
 
 def diagnose(

@@ -19,7 +19,7 @@ from vmafkit import thresholds as T
 from vmafkit.errors import InputError
 from vmafkit.media import ffmpeg as ffm
 from vmafkit.media import libvmaf, moments, pooling
-from vmafkit.media.align import AUTO, Alignment, follow_steps, parse_align, search, thumbs
+from vmafkit.media.align import AUTO, Alignment, follow_steps, listed_frames, parse_align, search, thumbs
 from vmafkit.media.diagnose import metadata_findings
 from vmafkit.media.libvmaf import CANONICAL6, TARGET, parse_libvmaf_log
 from vmafkit.media.sources import Source, bit_depth_of, describe_source, refuse_hdr
@@ -206,8 +206,8 @@ def _aligned(
         duplicated = [j for j in duplicated if j < dis_frames[max_frames - 1]]
     if dropped or duplicated:
         notes.append(
-            f"{len(dropped)} reference frames are missing from the distorted video (dropped: {_listed(dropped)}) "
-            f"and {len(duplicated)} distorted frames repeat the one before (duplicated: {_listed(duplicated)}); "
+            f"{len(dropped)} reference frames are missing from the distorted video (dropped: {listed_frames(dropped)}) "
+            f"and {len(duplicated)} distorted frames repeat the one before (duplicated: {listed_frames(duplicated)}); "
             "the pairs skip them"
         )
     if max_frames is not None:
@@ -220,11 +220,6 @@ def _aligned(
                 "frames at the ends have no partner and are not scored"
             )
     return AlignedPairs(alignment, ref_frames, dis_frames, dropped, duplicated, notes)
-
-
-def _listed(frames: list[int], most: int = 8) -> str:
-    shown = ", ".join(map(str, frames[:most]))
-    return (shown + f", ... ({len(frames) - most} more)") if len(frames) > most else (shown or "none")
 
 
 def worst_moments(
