@@ -19,7 +19,16 @@ from vmafkit import thresholds as T
 from vmafkit.errors import InputError
 from vmafkit.media import ffmpeg as ffm
 from vmafkit.media import libvmaf, moments, pooling
-from vmafkit.media.align import AUTO, Alignment, follow_steps, listed_frames, parse_align, search, thumbs
+from vmafkit.media.align import (
+    AUTO,
+    Alignment,
+    follow_steps,
+    listed_frames,
+    parse_align,
+    search,
+    search_window,
+    thumbs,
+)
 from vmafkit.media.diagnose import metadata_findings
 from vmafkit.media.libvmaf import CANONICAL6, TARGET, parse_libvmaf_log
 from vmafkit.media.sources import Source, bit_depth_of, describe_source, refuse_hdr
@@ -187,7 +196,8 @@ def _aligned(
     choice = parse_align(align)
     if choice is None:
         raise InputError("internal: _aligned called without an alignment")
-    reach = None if max_frames is None else max_frames + T.ALIGN_MAX_FRAMES
+    # the frames past --max-frames the search can reach: ALIGN_WINDOW_S of them, at most ALIGN_MAX_FRAMES
+    reach = None if max_frames is None else max_frames + search_window(ref.fps, T.ALIGN_MAX_FRAMES, 0)
     if choice == AUTO:  # the thumbnails' decode counts the frames too
         ref_thumbs, dis_thumbs = thumbs(ff, ref, reach, scored), thumbs(ff, dis, reach, scored)
         n_ref, n_dis = len(ref_thumbs), len(dis_thumbs)
