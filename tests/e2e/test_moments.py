@@ -156,3 +156,13 @@ def test_a_dump_folder_whose_page_is_a_folder_is_refused_before_any_work(pair, t
         text=True,
     )
     assert proc.returncode == 2 and "index.html" in proc.stderr and not list((tmp_path / "d").glob("*.png"))
+
+
+def test_a_dump_folder_with_pattern_and_protocol_characters_gets_its_pictures(pair, tmp_path):
+    """ffmpeg's image2 reads '%' as a pattern and 'x:' as a protocol: the folder must not be."""
+    ref, dis = pair
+    out = tmp_path / "a%d:b -c"
+    result = vmafkit.score(ref, dis, worst=2, dump=out)
+    assert sorted(p.name for p in out.glob("worst-*.png")) == sorted(
+        m["image"] for m in result.meta["moments"]["worst_frames"]
+    )

@@ -536,27 +536,39 @@ def scene_cuts_argv(ff: Ffmpeg, source: InputSpec, *, threshold: float, max_fram
     return argv + ["-f", "null", "-"]
 
 
-def side_by_side_png_argv(
-    ff: Ffmpeg, job: ScoreJob, *, ref_frame: int, dis_frame: int, out: Path, width: int | None = None
+def side_by_side_pngs_argv(
+    ff: Ffmpeg,
+    job: ScoreJob,
+    *,
+    ref_frames: Sequence[int],
+    dis_frames: Sequence[int],
+    out_pattern: Path,
+    width: int | None = None,
 ) -> list[str]:
-    """One PNG of REF frame `ref_frame` (left) beside DIS frame `dis_frame` (right), each cropped and
-    resized as `job` scores it, converted to RGB: what a worst moment looked like; `width`: the
-    picture shrunk to that width (area average), as the report shows it."""
+    """PNGs of REF frame `ref_frames[i]` (left) beside DIS frame `dis_frames[i]` (right), each side
+    cropped and resized as `job` scores it, converted to RGB: what the worst moments looked like, in
+    one decode of each side. Both lists increase (pairs are in order on both sides), so the sides'
+    selected frames meet in order; `out_pattern` numbers them from 1 (`%03d`); `width`: each
+    picture shrunk to that width (area average, never enlarged), as the report shows it."""
 
-    def side(index: int, label: str, crop: Sequence[str], scale: Sequence[str], out_label: str) -> str:
-        steps = [f"select=eq(n\\,{int(index)})", *crop, *scale, "format=rgb24", "setpts=0"]
+    def side(frames: Sequence[int], label: str, crop: Sequence[str], scale: Sequence[str], out_label: str) -> str:
+        chosen = "+".join(f"eq(n\\,{int(frame)})" for frame in frames)
+        steps = [f"select={chosen}", *crop, *scale, "format=rgb24", "settb=1/25", "setpts=N"]
         return f"[{label}]{','.join(steps)}[{out_label}]"
 
+    shrink = f",scale=w=min({int(width)}\\,iw):h=-2:flags=area" if width else ""
     graph = ";".join(
         [
-            side(ref_frame, "1:v:0", job.ref_crop, job.ref_scale, "r"),
-            side(dis_frame, "0:v:0", job.dis_crop, job.dis_scale, "d"),
-            # shrunk to `width`, never enlarged
-            "[r][d]hstack=inputs=2" + (f",scale=w=min({int(width)}\\,iw):h=-2:flags=area" if width else "") + "[out]",
+            side(ref_frames, "1:v:0", job.ref_crop, job.ref_scale, "r"),
+            side(dis_frames, "0:v:0", job.dis_crop, job.dis_scale, "d"),
+            f"[r][d]hstack=inputs=2{shrink}[out]",
         ]
     )
     argv = [*_quiet(ff.path, overwrite=True), *job.distorted.args(), *job.reference.args(), "-filter_complex", graph]
-    return argv + ["-map", "[out]", "-frames:v", "1", "-update", "1", "-f", "image2", "-c:v", "png", file_url(out)]
+    argv += ["-map", "[out]", "-fps_mode", "passthrough", "-frames:v", str(len(ref_frames))]
+    # the folder's own '%' would read as a pattern: doubled; the name's %03d is the pattern
+    pattern = file_url(out_pattern.parent).replace("%", "%%") + "/" + out_pattern.name
+    return argv + ["-f", "image2", "-c:v", "png", pattern]
 
 
 def list_encoders_argv(ff_path: str) -> list[str]:

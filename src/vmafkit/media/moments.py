@@ -228,18 +228,25 @@ def dump_frames(
     for stale in folder.iterdir():
         if DUMPED.fullmatch(stale.name) and stale.is_file():
             stale.unlink()
-    out = []
-    for moment in moments:
-        name = moment_image_name(moment)
-        final = folder / name
-        partial = folder / f".{name}.partial.png"
-        argv = ffm.side_by_side_png_argv(
-            ff, job, ref_frame=moment.ref_frame, dis_frame=moment.dis_frame, out=partial, width=width
-        )
-        result = ffm.run_ffmpeg(argv)
-        if result.returncode != 0 or not partial.is_file():
+    in_order = sorted(moments, key=lambda moment: moment.pair)
+    pattern = folder / ".vmafkit-dump-%03d.png"
+    argv = ffm.side_by_side_pngs_argv(
+        ff,
+        job,
+        ref_frames=[m.ref_frame for m in in_order],
+        dis_frames=[m.dis_frame for m in in_order],
+        out_pattern=pattern,
+        width=width,
+    )
+    result = ffm.run_ffmpeg(argv)
+    partials = [folder / f".vmafkit-dump-{i:03d}.png" for i in range(1, len(in_order) + 1)]
+    if result.returncode != 0 or not all(p.is_file() for p in partials):
+        for partial in partials:
             partial.unlink(missing_ok=True)
-            raise InputError(f"cannot write {name}: {ffm.last_error_line(result.stderr)}", path=folder)
-        os.replace(partial, final)
-        out.append(dataclasses.replace(moment, image=name))
-    return out
+        raise InputError(f"cannot write the pictures: {ffm.last_error_line(result.stderr)}", path=folder)
+    named = {}
+    for moment, partial in zip(in_order, partials):
+        name = moment_image_name(moment)
+        os.replace(partial, folder / name)  # whole pictures only, under their final names
+        named[moment.rank] = dataclasses.replace(moment, image=name)
+    return [named[moment.rank] for moment in moments]
