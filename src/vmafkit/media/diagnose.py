@@ -92,7 +92,8 @@ def metadata_findings(ref: Source, dis: Source, ff: ffm.Ffmpeg | None = None) ->
                 {"ref_size": [ref.width, ref.height], "dis_size": [dis.width, dis.height]},
             )
         )
-    if ref.pix_fmt != dis.pix_fmt:
+    # yuvj420p is yuv420p tagged full range: the range check names that, not this one
+    if ffm.FULL_RANGE_ALIASES.get(ref.pix_fmt, ref.pix_fmt) != ffm.FULL_RANGE_ALIASES.get(dis.pix_fmt, dis.pix_fmt):
         ref_bits, dis_bits = bit_depth_of(ref.pix_fmt), bit_depth_of(dis.pix_fmt)
         depth = f" ({ref_bits}-bit vs {dis_bits}-bit)" if ref_bits != dis_bits else ""
         out.append(
