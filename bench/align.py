@@ -37,7 +37,7 @@ from benchutil import best_of, cpu_model
 import vmafkit
 from vmafkit.errors import InputError
 from vmafkit.media import ffmpeg as ffm
-from vmafkit.media.align import find_offset, follow_steps, pair_psnr, search, search_offsets, thumbs
+from vmafkit.media.align import find_offset, follow_steps, pair_psnr, pair_thumbs, search, search_offsets, thumbs
 from vmafkit.media.sources import describe_source
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "data" / "media"
@@ -229,7 +229,7 @@ def main() -> None:
             found = []
 
             def search_once(ref_src=ref_src, dis_src=dis_src, found=found) -> None:
-                r, d = thumbs(ff, ref_src, args.frames), thumbs(ff, dis_src, args.frames)
+                r, d = pair_thumbs(ff, ref_src, dis_src, args.frames)
                 whole = search(r, d, ref_src.fps, where=dis_src.path)
                 found.append(follow_steps(r, d, whole, where=dis_src.path))
 

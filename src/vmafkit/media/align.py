@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -207,6 +208,17 @@ def thumbs(ff: ffm.Ffmpeg, source: Source, frames: int | None, scored: tuple[int
     size = width * height
     n = len(data) // size
     return np.frombuffer(data[: n * size], dtype=np.uint8).reshape(n, height, width).astype(np.float32)
+
+
+def pair_thumbs(
+    ff: ffm.Ffmpeg, ref: Source, dis: Source, frames: int | None, scored: tuple[int, int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both sides' `thumbs`, decoded at once (two ffmpeg processes: the search is almost all
+    decoding, and the two decodes are independent)."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        ref_job = pool.submit(thumbs, ff, ref, frames, scored)
+        dis_job = pool.submit(thumbs, ff, dis, frames, scored)
+        return ref_job.result(), dis_job.result()
 
 
 def _overlap(n_ref: int, n_dis: int, k: int) -> tuple[int, int]:

@@ -21,7 +21,7 @@ import numpy as np
 from vmafkit import thresholds as T
 from vmafkit.errors import InputError
 from vmafkit.media import ffmpeg as ffm
-from vmafkit.media.align import Alignment, follow_steps, listed_frames, search, thumbs
+from vmafkit.media.align import Alignment, follow_steps, listed_frames, pair_thumbs, search
 from vmafkit.media.sources import Source, bit_depth_of, colour_mismatch_notes, describe_source
 
 LIMITED_SLOPE = 219.0 / 255.0  # full range squeezed into 16..235
@@ -327,7 +327,7 @@ def diagnose(
     dis_src = describe_source(dis, ff=ff, width=width, height=height, pix_fmt=pix_fmt, fps=fps)
     findings = metadata_findings(ref_src, dis_src, ff)
     checked = ["frame_rate", "size", "pix_fmt", "range_tag", "matrix"]
-    ref_thumbs, dis_thumbs = thumbs(ff, ref_src, max_frames), thumbs(ff, dis_src, max_frames)
+    ref_thumbs, dis_thumbs = pair_thumbs(ff, ref_src, dis_src, max_frames)
     n_ref, n_dis = len(ref_thumbs), len(dis_thumbs)
     if n_ref == 0 or n_dis == 0:
         raise InputError("has no decodable frames", path=ref if n_ref == 0 else dis)

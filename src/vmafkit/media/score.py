@@ -24,10 +24,10 @@ from vmafkit.media.align import (
     Alignment,
     follow_steps,
     listed_frames,
+    pair_thumbs,
     parse_align,
     search,
     search_window,
-    thumbs,
 )
 from vmafkit.media.diagnose import metadata_findings
 from vmafkit.media.libvmaf import CANONICAL6, TARGET, parse_libvmaf_log
@@ -199,7 +199,7 @@ def _aligned(
     # the frames past --max-frames the search can reach: ALIGN_WINDOW_S of them, at most ALIGN_MAX_FRAMES
     reach = None if max_frames is None else max_frames + search_window(ref.fps, T.ALIGN_MAX_FRAMES, 0)
     if choice == AUTO:  # the thumbnails' decode counts the frames too
-        ref_thumbs, dis_thumbs = thumbs(ff, ref, reach, scored), thumbs(ff, dis, reach, scored)
+        ref_thumbs, dis_thumbs = pair_thumbs(ff, ref, dis, reach, scored)
         n_ref, n_dis = len(ref_thumbs), len(dis_thumbs)
         alignment = search(ref_thumbs, dis_thumbs, ref.fps, where=dis.path)
         alignment = follow_steps(ref_thumbs, dis_thumbs, alignment, where=dis.path)
