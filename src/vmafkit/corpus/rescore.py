@@ -36,8 +36,8 @@ from vmafkit.corpus.build import (
 )
 from vmafkit.corpus.kept_encodes import ENCODE_KEY, KeptEncode, load_kept_encode
 from vmafkit.corpus.schema import (
+    CELL_KEY,
     FEATURE_SET_KEY,
-    MERGE_KEY,
     SCHEMA_VERSION,
     read_rows,
     rows_to_corpus,
@@ -58,9 +58,6 @@ from vmafkit.media.options import Scoring
 from vmafkit.media.score import check_model_fits
 from vmafkit.media.sources import Source, find_sources, refuse_hdr
 from vmafkit.parallel.executor import make_executor, usable_cores
-
-# A cell of the old corpus: its rows share these (MERGE_KEY without the frame).
-CELL_KEY = tuple(k for k in MERGE_KEY if k != "frame_index")
 
 
 @dataclass(frozen=True)

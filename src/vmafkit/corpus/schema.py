@@ -57,6 +57,8 @@ REQUIRED_KEYS = (
 NUMERIC_KEYS = (TARGET, "cq", "frame_index", "width", "height", "fps", "enc_bytes", "enc_time_ms")
 # width/height: the encoded size, so the rungs of a resolution ladder (same cq, another size) are distinct rows.
 MERGE_KEY = ("src_sha256", "encoder", "preset", "cq", "width", "height", "frame_index")
+# A cell of a corpus: its rows share these (MERGE_KEY without the frame).
+CELL_KEY = tuple(k for k in MERGE_KEY if k != "frame_index")
 # The libvmaf model a row was scored with (`vmaf_model`) decides what its vmaf and canonical-6 are;
 # a row without the key was scored with DEFAULT_MODEL, the only model vmafkit scored before it had
 # a --model. The extra metric columns (`--metrics`) are media.libvmaf.METRIC_COLUMNS.

@@ -180,7 +180,8 @@ def search_window(fps: float, n_ref: int, n_dis: int) -> int:
 
 def overlap(n_ref: int, n_dis: int, k: int) -> int:
     """Frame pairs at offset k (REF i with DIS i + k)."""
-    return max(0, min(n_ref, n_dis - k) - max(0, -k))
+    first, last = _overlap(n_ref, n_dis, k)
+    return max(0, last - first)
 
 
 def search_offsets(fps: float, n_ref: int, n_dis: int) -> list[int]:

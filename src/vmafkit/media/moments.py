@@ -250,3 +250,35 @@ def dump_frames(
         os.replace(partial, folder / name)  # whole pictures only, under their final names
         named[moment.rank] = dataclasses.replace(moment, image=name)
     return [named[moment.rank] for moment in moments]
+
+
+def worst_moments(
+    ff: ffm.Ffmpeg,
+    ref: Source,
+    job: ffm.ScoreJob,
+    frames: list[dict[str, float]],
+    pairing: Pairing,
+    *,
+    with_shots: bool,
+    worst: int | None,
+    dump: Path | None,
+    pools: Sequence[str],
+) -> dict[str, Any]:
+    """A scored pair's `.meta["moments"]`: its shots (`with_shots`), its `worst` frames (and shots),
+    their pictures in `dump`."""
+    out: dict[str, Any] = {}
+    cuts = scene_cuts(ff, ref, max(pairing.ref_frames) + 1) if with_shots else None
+    all_shots = shots(frames, pairing, cuts, pools) if cuts is not None else []
+    if cuts is not None:
+        out["scene_cut_threshold"] = T.SHOT_CUT_THRESHOLD
+        out["shots"] = [shot.to_json() for shot in all_shots]
+    if worst is not None:
+        found = worst_frames(frames, pairing, worst, cuts)
+        if dump is not None:
+            found = dump_frames(ff, job, found, dump)
+            out["dump"] = str(dump)
+        out["worst_frames"] = [moment.to_json() for moment in found]
+        if cuts is not None:
+            out["worst_shots"] = [shot.number for shot in worst_shots(all_shots, worst, pools[0])]
+            out["worst_shots_by"] = pools[0]
+    return out

@@ -232,37 +232,6 @@ def _aligned(
     return AlignedPairs(alignment, ref_frames, dis_frames, dropped, duplicated, notes)
 
 
-def worst_moments(
-    ff: ffm.Ffmpeg,
-    ref: Source,
-    job: ffm.ScoreJob,
-    frames: list[dict[str, float]],
-    pairing: moments.Pairing,
-    *,
-    shots: bool,
-    worst: int | None,
-    dump: Path | None,
-    pools: Sequence[str],
-) -> dict[str, Any]:
-    """`.meta["moments"]`: the shots (with `shots`), the worst frames and shots, their images."""
-    out: dict[str, Any] = {}
-    cuts = moments.scene_cuts(ff, ref, max(pairing.ref_frames) + 1) if shots else None
-    all_shots = moments.shots(frames, pairing, cuts, pools) if cuts is not None else []
-    if cuts is not None:
-        out["scene_cut_threshold"] = T.SHOT_CUT_THRESHOLD
-        out["shots"] = [shot.to_json() for shot in all_shots]
-    if worst is not None:
-        worst_frames = moments.worst_frames(frames, pairing, worst, cuts)
-        if dump is not None:
-            worst_frames = moments.dump_frames(ff, job, worst_frames, dump)
-            out["dump"] = str(dump)
-        out["worst_frames"] = [moment.to_json() for moment in worst_frames]
-        if cuts is not None:
-            out["worst_shots"] = [shot.number for shot in moments.worst_shots(all_shots, worst, pools[0])]
-            out["worst_shots_by"] = pools[0]
-    return out
-
-
 @functools.lru_cache(maxsize=256)
 def _model_fits(ff: ffm.Ffmpeg, vmaf_model: str, width: int, height: int) -> str | None:
     """None when libvmaf scores a WxH frame with the model; else its last error line."""
@@ -441,8 +410,8 @@ def score_pair(
         meta["notes"] = [*meta.get("notes", []), *notes]
     if shots or worst is not None:
         pairing = moments.Pairing(paired.ref_frames, paired.dis_frames) if paired else moments.Pairing.identity(n_ref)
-        meta["moments"] = worst_moments(
-            ff, ref_src, job, frames, pairing, shots=shots, worst=worst, dump=dump_dir, pools=pools
+        meta["moments"] = moments.worst_moments(
+            ff, ref_src, job, frames, pairing, with_shots=shots, worst=worst, dump=dump_dir, pools=pools
         )
     return PairScore(
         frames=frames,

@@ -22,6 +22,11 @@ DPI = 96
 MAX_SCATTER_POINTS = 3000  # per fold: a deterministic, evenly spaced subsample beyond this
 
 
+def esc(value: Any) -> str:
+    """Text for the report's HTML (every report page escapes with this)."""
+    return html.escape(str(value), quote=True)
+
+
 def short_text(text: str, limit: int = 38) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
@@ -83,7 +88,7 @@ def png(fig, alt: str) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
     data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return f'<img alt="{html.escape(alt, quote=True)}" src="data:image/png;base64,{data}">'
+    return f'<img alt="{esc(alt)}" src="data:image/png;base64,{data}">'
 
 
 def gate_figure(per_seed: Mapping[int, float], mean: float, thr: float, smin: float, spread: float, smax: float) -> str:

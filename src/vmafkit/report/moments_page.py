@@ -4,20 +4,14 @@ reference | distorted picture. Inline CSS and figure, the pictures beside it, no
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
-from typing import Any
 
 from vmafkit.io import atomic_write_text
 from vmafkit.media.libvmaf import TARGET
 from vmafkit.media.moments import DUMP_PAGE
 from vmafkit.media.score import PairScore
-from vmafkit.report.figures import format_number, quality_strip_figure
+from vmafkit.report.figures import esc, format_number, quality_strip_figure
 from vmafkit.report.page import PAGE_CSS
-
-
-def _esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
 
 
 def strip_for(result: PairScore, title: str = "") -> str:
@@ -34,9 +28,9 @@ def render_moments_page(result: PairScore) -> str:
     moments = result.meta.get("moments", {})
     pooled = ", ".join(f"{name} {format_number(value, 2)}" for name, value in result.pooled.items())
     parts = [
-        f"<h1>Worst moments</h1><p class='muted'>{_esc(result.meta.get('dis'))} against "
-        f"{_esc(result.meta.get('ref'))}: {len(result.frames)} frames scored with {_esc(result.meta.get('vmaf_model'))}; "
-        f"VMAF {_esc(pooled)}</p>",
+        f"<h1>Worst moments</h1><p class='muted'>{esc(result.meta.get('dis'))} against "
+        f"{esc(result.meta.get('ref'))}: {len(result.frames)} frames scored with {esc(result.meta.get('vmaf_model'))}; "
+        f"VMAF {esc(pooled)}</p>",
         "<section><h2>Per-frame quality</h2>" + strip_for(result) + "</section>",
     ]
     shots = {shot["shot"]: shot for shot in moments.get("shots", [])}
@@ -49,10 +43,10 @@ def render_moments_page(result: PairScore) -> str:
             + "</tr>"
             for number in moments.get("worst_shots", sorted(shots))
         )
-        pools = "".join(f"<th>VMAF {_esc(name)}</th>" for name in next(iter(shots.values()))[TARGET])
+        pools = "".join(f"<th>VMAF {esc(name)}</th>" for name in next(iter(shots.values()))[TARGET])
         parts.append(
-            f"<section><h2>Worst shots (by {_esc(by)})</h2><p class='muted'>{len(shots)} shots, split at the "
-            f"reference's scene cuts (scdet, threshold {_esc(moments.get('scene_cut_threshold'))}).</p>"
+            f"<section><h2>Worst shots (by {esc(by)})</h2><p class='muted'>{len(shots)} shots, split at the "
+            f"reference's scene cuts (scdet, threshold {esc(moments.get('scene_cut_threshold'))}).</p>"
             f"<table><thead><tr><th>shot</th><th>reference frames</th><th>scored</th>{pools}</tr></thead>"
             f"<tbody>{rows}</tbody></table></section>"
         )
@@ -63,8 +57,8 @@ def render_moments_page(result: PairScore) -> str:
             f"| distorted frame {moment['dis_frame']} (right)"
             + (f", shot {moment['shot']}" if "shot" in moment else "")
         )
-        image = f"<img alt='{_esc(caption)}' src='{_esc(moment['image'])}'>" if moment.get("image") else ""
-        figures.append(f"<figure>{image}<figcaption>{_esc(caption)}</figcaption></figure>")
+        image = f"<img alt='{esc(caption)}' src='{esc(moment['image'])}'>" if moment.get("image") else ""
+        figures.append(f"<figure>{image}<figcaption>{esc(caption)}</figcaption></figure>")
     if figures:
         parts.append("<section><h2>Worst frames</h2>" + "".join(figures) + "</section>")
     return (

@@ -12,7 +12,6 @@ and holds no clock time of its own: the same run folder gives the same bytes.
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -30,6 +29,7 @@ from vmafkit.report.figures import (
     as_float,
     coverage_figure,
     curves_figure,
+    esc,
     format_number,
     gate_figure,
     heatmap,
@@ -57,20 +57,16 @@ def _rel(path: Path | None, base: Path) -> str:
 # ----------------------------------------------------------------------------- small helpers
 
 
-def _esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
 def _na(reason: str) -> str:
-    return f'<p class="na">Not available: {_esc(reason)}</p>'
+    return f'<p class="na">Not available: {esc(reason)}</p>'
 
 
 def _section(anchor: str, title: str, body: str) -> str:
-    return f'<section id="{anchor}"><h2>{_esc(title)}</h2>\n{body}\n</section>'
+    return f'<section id="{anchor}"><h2>{esc(title)}</h2>\n{body}\n</section>'
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]], *, cls: str = "") -> str:
-    """Cells are HTML already (escape text with _esc before)."""
+    """Cells are HTML already (escape text with esc before)."""
     head = "".join(f"<th>{h}</th>" for h in header)
     body = "\n".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table>'
@@ -122,22 +118,22 @@ def _verdict_section(inp: RunInputs) -> str:
         else f"{target.get('kind')} scores, scale {_scale_text(target.get('scale'))}"
     )
     rows = [
-        ("verdict", f'<span class="badge {name.lower()}">{_esc(name)}</span>'),
-        ("target", _esc(shown_target)),
+        ("verdict", f'<span class="badge {name.lower()}">{esc(name)}</span>'),
+        ("target", esc(shown_target)),
         ("gate passed", _mark(gate.get("passed")) if "passed" in gate else "n/a"),
-        ("file", _esc(_rel(inp.verdict_path, inp.out_dir))),
-        ("generated (UTC)", _esc(v.get("generated_at_utc", "n/a"))),
-        ("seeds", _esc(", ".join(str(s) for s in v.get("seeds", [])) or "n/a")),
+        ("file", esc(_rel(inp.verdict_path, inp.out_dir))),
+        ("generated (UTC)", esc(v.get("generated_at_utc", "n/a"))),
+        ("seeds", esc(", ".join(str(s) for s in v.get("seeds", [])) or "n/a")),
     ]
     aspects = v.get("failing_aspects") or gate.get("failing_aspects")
     if aspects:
-        rows.append(("failing aspects", "<br>".join(_esc(a) for a in aspects)))
+        rows.append(("failing aspects", "<br>".join(esc(a) for a in aspects)))
     if corpus:
         rows += [
-            ("corpus sha256", f"<code>{_esc(corpus.get('sha256', 'n/a'))}</code>"),
+            ("corpus sha256", f"<code>{esc(corpus.get('sha256', 'n/a'))}</code>"),
             (
                 "corpus rows / sources",
-                _esc(
+                esc(
                     f"{corpus.get('rows', 'n/a')} rows, "
                     f"{corpus.get('n_sources', len(corpus.get('sources') or []))} sources"
                 ),
@@ -148,7 +144,7 @@ def _verdict_section(inp: RunInputs) -> str:
             rows.append(
                 (
                     "reference folder",
-                    _esc(
+                    esc(
                         f"{ref.get('path', '')} (snapshot {str(ref.get('sha256', ''))[:16]}, "
                         f"{ref.get('count', '?')} files)"
                     ),
@@ -156,10 +152,10 @@ def _verdict_section(inp: RunInputs) -> str:
             )
     recipe = v.get("recipe")
     if isinstance(recipe, dict):
-        rows.append(("recipe", _esc(", ".join(f"{k}={recipe[k]}" for k in sorted(recipe)))))
+        rows.append(("recipe", esc(", ".join(f"{k}={recipe[k]}" for k in sorted(recipe)))))
     body = _table(("", ""), rows, cls="kv")
     if v.get("recommendation"):
-        body += f'<p class="rec"><b>Recommendation.</b> {_esc(v["recommendation"])}</p>'
+        body += f'<p class="rec"><b>Recommendation.</b> {esc(v["recommendation"])}</p>'
     return body
 
 
@@ -239,7 +235,7 @@ def _gate_section(inp: RunInputs) -> str:
         margin = value - threshold if at_least else threshold - value
         rows.append(
             (
-                _esc(_CHECK_NAMES.get(name, name)),
+                esc(_CHECK_NAMES.get(name, name)),
                 "&ge;" if at_least else "&le;",
                 format_number(value) if check.get("value") is not None else "not measured",
                 format_number(threshold),
@@ -248,7 +244,7 @@ def _gate_section(inp: RunInputs) -> str:
             )
         )
     body = (
-        f'<p class="muted">{_esc(origin)}. Margin = how far inside the threshold (negative: by how much '
+        f'<p class="muted">{esc(origin)}. Margin = how far inside the threshold (negative: by how much '
         f"it fails). Overall: {_mark(gate.get('passed')) if 'passed' in gate else 'n/a'}</p>"
     )
     body += _table(("check", "", "value", "threshold", "margin", ""), rows)
@@ -314,7 +310,7 @@ def _accuracy_section(inp: RunInputs) -> str:
     for source, item in sorted((acc.get("per_source") or {}).items()):
         rows.append(
             (
-                _esc(source),
+                esc(source),
                 str(item.get("n", "")),
                 f"{as_float(refused.get(source)):.1%}" if source in refused else "",
                 format_number(item.get("rmse"), 2),
@@ -372,8 +368,8 @@ def _folds_section(inp: RunInputs) -> str:
             for f in entries
         )
         row = [
-            _esc(name),
-            _esc(", ".join(str(n) for n in sorted(n_val)) or "n/a"),
+            esc(name),
+            esc(", ".join(str(n) for n in sorted(n_val)) or "n/a"),
             *cells,
             format_number(_nanmean(matrix[i])),
             format_number(srocc),
@@ -382,7 +378,7 @@ def _folds_section(inp: RunInputs) -> str:
         ]
         rows.append(row)
     header = ["held-out source", "frames", *[f"seed {s}" for s in seeds], "mean", "SROCC", "RMSE", "clip PLCC"]
-    head = "".join(f"<th>{_esc(h)}</th>" for h in header)
+    head = "".join(f"<th>{esc(h)}</th>" for h in header)
     body_rows = "\n".join(
         "<tr>" + "".join(c if c.startswith("<td") else f"<td>{c}</td>" for c in row) + "</tr>" for row in rows
     )
@@ -418,7 +414,7 @@ def _scatter_section(inp: RunInputs) -> str:
         r = plcc(p, y)
         rows.append(
             (
-                _esc(name),
+                esc(name),
                 str(int(mask.sum())),
                 format_number(r),
                 format_number(r**2 if math.isfinite(r) else math.nan),
@@ -432,7 +428,7 @@ def _scatter_section(inp: RunInputs) -> str:
     )
     if len(folds) > len(shown):
         note += f" Showing the first {len(shown)} of {len(folds)} held-out sources."
-    body = f'<p class="muted">{_esc(note)}</p>' + scatter_figure(held, shown)
+    body = f'<p class="muted">{esc(note)}</p>' + scatter_figure(held, shown)
     body += _table(("held-out source", "frames", "PLCC (seed mean)", "R\u00b2", "RMSE", "mean bias"), rows)
     return body
 
@@ -468,7 +464,7 @@ def _coverage_section(inp: RunInputs) -> str:
     body = (
         f'<p class="muted">Coverage = share of a held-out source\'s frames whose VMAF lies inside the '
         f"{level:.0%} interval calibrated on the <i>other</i> sources (nominal {level:.0%}). "
-        f"{_esc(origin)}</p>"
+        f"{esc(origin)}</p>"
     )
     ens = {}
     if isinstance(calib, dict) and isinstance(calib.get("per_fold"), list):
@@ -483,7 +479,7 @@ def _coverage_section(inp: RunInputs) -> str:
     header += [f"seed {s}" for s in per_seed]
     rows = []
     for name in folds:
-        row = [_esc(name)]
+        row = [esc(name)]
         if ens:
             e = ens.get(name, {})
             row += [
@@ -494,14 +490,14 @@ def _coverage_section(inp: RunInputs) -> str:
             ]
         row += [_cov(per_seed[s].get(name, (math.nan,))[0], level) for s in per_seed]
         rows.append(row)
-    body += _table([_esc(h) for h in header], rows)
+    body += _table([esc(h) for h in header], rows)
     if isinstance(calib, dict):
         frame = calib.get("frame") or {}
         clip = calib.get("clip") or {}
         frame_hw, clip_hw = format_number(frame.get("half_width"), 2), format_number(clip.get("half_width"), 2)
         guarantee = calib.get("guarantee")
         body += (
-            f"<p><b>Guarantee:</b> {_esc(guarantee) if guarantee else 'n/a'}. Interval: &plusmn;{frame_hw} VMAF "
+            f"<p><b>Guarantee:</b> {esc(guarantee) if guarantee else 'n/a'}. Interval: &plusmn;{frame_hw} VMAF "
             f"per frame, &plusmn;{clip_hw} per clip (medians of what is served"
             f"{'; each frame scaled by the members&#39; spread' if (calib.get('normalisation') or {}).get('kind') == 'ensemble-spread' else ''}); worst held-out source covers "
             f"{format_number(calib.get('fold_frame_coverage_min'), 3)} of its frames (mean over sources "
@@ -514,7 +510,7 @@ def _coverage_section(inp: RunInputs) -> str:
             ("VMAF band", "frames", "coverage", "median half-width"),
             [
                 (
-                    _esc("–".join(f"{v:g}" for v in b.get("band", []))),
+                    esc("–".join(f"{v:g}" for v in b.get("band", []))),
                     str(b.get("n", "")),
                     _cov(b.get("coverage"), level),
                     format_number(b.get("median_half_width"), 2),
@@ -570,11 +566,11 @@ def _corpus_section(inp: RunInputs) -> str:
     combos = sorted({(e, p) for e, p in zip(corpus.encoder.tolist(), corpus.preset.tolist())})
     cqs = sorted(set(corpus.cq.tolist()))
     body = (
-        f"<p>{_esc(_rel(inp.corpus_path, inp.out_dir))}: <b>{len(corpus)}</b> rows, <b>{len(srcs)}</b> sources, "
-        f"encoders {_esc(', '.join(sorted(set(corpus.encoder.tolist()))))}, presets "
-        f"{_esc(', '.join(sorted(set(corpus.preset.tolist()))))}, CQ {_esc(', '.join(f'{c:g}' for c in cqs))}; "
+        f"<p>{esc(_rel(inp.corpus_path, inp.out_dir))}: <b>{len(corpus)}</b> rows, <b>{len(srcs)}</b> sources, "
+        f"encoders {esc(', '.join(sorted(set(corpus.encoder.tolist()))))}, presets "
+        f"{esc(', '.join(sorted(set(corpus.preset.tolist()))))}, CQ {esc(', '.join(f'{c:g}' for c in cqs))}; "
         f"VMAF {corpus.vmaf.min():.2f} to {corpus.vmaf.max():.2f} (mean {corpus.vmaf.mean():.2f}); libvmaf model "
-        f"{_esc(corpus.meta.get(MODEL_KEY))}, feature set {_esc(corpus.feature_set)} "
+        f"{esc(corpus.meta.get(MODEL_KEY))}, feature set {esc(corpus.feature_set)} "
         f"({len(corpus.feature_order)} features).</p>"
     )
     body += curves_figure(corpus, srcs, combos, cqs)
@@ -584,7 +580,7 @@ def _corpus_section(inp: RunInputs) -> str:
     dips: list[tuple[float, str]] = []
     for src in srcs:
         in_src = corpus.src == src
-        row = [_esc(src)]
+        row = [esc(src)]
         for e, p in combos:
             for c in cqs:
                 mask = in_src & (corpus.encoder == e) & (corpus.preset == p) & (corpus.cq == c)
@@ -603,9 +599,9 @@ def _corpus_section(inp: RunInputs) -> str:
         f"as the {REPORT_DIP_POOL[1:]}th percentile of its frames (media.pooling: the pool that shows dips the "
         "mean hides).</p>"
     )
-    body += _table([h if "<br>" in h else _esc(h) for h in header], rows, cls="wide")
+    body += _table([h if "<br>" in h else esc(h) for h in header], rows, cls="wide")
     if dips:
-        listed = "".join(f"<li>{_esc(text)}</li>" for _, text in sorted(dips, reverse=True)[:10])
+        listed = "".join(f"<li>{esc(text)}</li>" for _, text in sorted(dips, reverse=True)[:10])
         body += (
             f"<p><b>{len(dips)}</b> cell(s) whose {REPORT_DIP_POOL} lies more than {T.REPORT_DIP_VMAF:g} VMAF below "
             f"their mean (frames of much lower quality than the mean says; the worst first):</p><ul>{listed}</ul>"
@@ -646,11 +642,11 @@ def _rate_quality_section(inp: RunInputs) -> str:
     body = (
         "<p>One point per (source, encoder, rung, cq) cell: kbit/s from the encoded size and the duration, "
         "and the cell's mean VMAF. BD-rate: PCHIP of log10 rate over VMAF, over the VMAF range both curves "
-        f"share; negative = fewer bits than the anchor <b>{_esc(analysis.anchor)}</b> at equal VMAF. "
+        f"share; negative = fewer bits than the anchor <b>{esc(analysis.anchor)}</b> at equal VMAF. "
         "<code>vmafkit rd</code> prints the same numbers, with the cq that reaches a target VMAF.</p>"
     )
     if len(encoders) < 2:
-        body += f'<p class="muted">One encoder ({_esc(", ".join(encoders))}): no BD-rate to compute.</p>'
+        body += f'<p class="muted">One encoder ({esc(", ".join(encoders))}): no BD-rate to compute.</p>'
     else:
         others = [e for e in encoders if e != analysis.anchor]
         by = {(r.src, r.encoder): r for r in analysis.bd}
@@ -662,10 +658,10 @@ def _rate_quality_section(inp: RunInputs) -> str:
                 if r is None:
                     cells.append('<span class="muted">-</span>')
                 elif r.pct is None:
-                    cells.append(f'<span class="muted" title="{_esc(r.reason)}">none</span>')
+                    cells.append(f'<span class="muted" title="{esc(r.reason)}">none</span>')
                 else:
                     cells.append(f"{r.pct:+.2f} %")
-            rows.append([_esc(src), *cells])
+            rows.append([esc(src), *cells])
         foot = []
         for summary in analysis.summary:
             if summary.mean_pct is None:
@@ -676,10 +672,10 @@ def _rate_quality_section(inp: RunInputs) -> str:
                 low, high = summary.interval
                 foot.append(f"{summary.mean_pct:+.2f} %<br>[{low:+.2f}, {high:+.2f}]")
         rows.append([f"<b>mean over sources</b> ({CONFIDENCE:.0%} bootstrap)", *foot])
-        body += _table(["source", *[f"{_esc(e)} vs {_esc(analysis.anchor)}" for e in others]], rows)
+        body += _table(["source", *[f"{esc(e)} vs {esc(analysis.anchor)}" for e in others]], rows)
         reasons = sorted({r.reason for r in analysis.bd if r.reason})
         if reasons:
-            body += '<p class="muted">No BD-rate where: ' + "; ".join(_esc(r) for r in reasons) + ".</p>"
+            body += '<p class="muted">No BD-rate where: ' + "; ".join(esc(r) for r in reasons) + ".</p>"
     shown = srcs[:MAX_RD_PANELS]
     body += rate_quality_figure(analysis.curves, shown)
     if len(srcs) > len(shown):
@@ -705,31 +701,31 @@ def _with_ci(block: dict, stat: str) -> str:
 def _subjective_section(inp: RunInputs) -> str:
     run = subjective_run(inp)
     level = run.bootstrap.get("level", T.SUBJECTIVE_CI_LEVEL)
-    shown_scale = _esc(_scale_text(run.scale))
+    shown_scale = esc(_scale_text(run.scale))
     body = (
         f"<p><b>{run.n_items}</b> clips, <b>{len(run.contents)}</b> contents, leave-one-content-out; target "
-        f"scale {shown_scale}; features {_esc(', '.join(run.features))}. Every number is re-derived here from "
-        f"the held-out predictions ({_esc(run.files['predictions'].name)}): intervals are {level:.0%} bootstrap "
-        f"intervals over contents ({_esc(run.bootstrap.get('resamples', 'n/a'))} resamples).</p>"
+        f"scale {shown_scale}; features {esc(', '.join(run.features))}. Every number is re-derived here from "
+        f"the held-out predictions ({esc(run.files['predictions'].name)}): intervals are {level:.0%} bootstrap "
+        f"intervals over contents ({esc(run.bootstrap.get('resamples', 'n/a'))} resamples).</p>"
     )
     rows = []
     for name, what in SUBJECTIVE_MODELS:
         block = run.models.get(name)
         if block is None:
-            rows.append((_esc(name), _esc(what), *['<span class="muted">n/a (no videos)</span>'] * 4))
+            rows.append((esc(name), esc(what), *['<span class="muted">n/a (no videos)</span>'] * 4))
             continue
-        rows.append((f"<b>{_esc(name)}</b>", _esc(what), *[_with_ci(block, stat) for stat in STATISTICS]))
+        rows.append((f"<b>{esc(name)}</b>", esc(what), *[_with_ci(block, stat) for stat in STATISTICS]))
     body += _table(("model", "", "PLCC", "SROCC", "KROCC", "RMSE"), rows)
     body += subjective_figure(run)
     versus = run.comparisons.get("ensemble_vs_nusvr")
     if isinstance(versus, dict):
-        body += f'<p class="rec"><b>Ensemble vs SVR.</b> {_esc(versus.get("reading", "n/a"))}</p>'
+        body += f'<p class="rec"><b>Ensemble vs SVR.</b> {esc(versus.get("reading", "n/a"))}</p>'
     comp_rows = []
     for key, comp in run.comparisons.items():
         lo, hi = comp.get("plcc_diff_ci") or [None, None]
         comp_rows.append(
             (
-                _esc(key.replace("_vs_", " vs ")),
+                esc(key.replace("_vs_", " vs ")),
                 f"{_signed(as_float(comp.get('plcc_diff')))} [{format_number(lo)}, {format_number(hi)}]",
                 format_number(comp.get("plcc_p_value"), 3),
                 _signed(as_float(comp.get("srocc_diff"))),
@@ -750,8 +746,8 @@ def _subjective_section(inp: RunInputs) -> str:
     )
     cov_rows = [
         (
-            _esc(fold.get("held_out")),
-            _esc(fold.get("n")),
+            esc(fold.get("held_out")),
+            esc(fold.get("n")),
             format_number(fold.get("half_width"), 3),
             _cov(fold.get("coverage"), target_cov),
         )
@@ -759,7 +755,7 @@ def _subjective_section(inp: RunInputs) -> str:
     ]
     body += _table(("held-out content", "clips", "half-width", "coverage"), cov_rows)
     if run.warnings:
-        body += "<p><b>Warnings.</b></p><ul>" + "".join(f"<li>{_esc(w)}</li>" for w in run.warnings) + "</ul>"
+        body += "<p><b>Warnings.</b></p><ul>" + "".join(f"<li>{esc(w)}</li>" for w in run.warnings) + "</ul>"
     else:
         body += '<p class="muted">No data warnings (every content has enough clips, enough contents).</p>'
     return body
@@ -776,16 +772,16 @@ def _subjective_gate_section(inp: RunInputs) -> str:
             if isinstance(value, dict)
             else format_number(value)
             if isinstance(value, float)
-            else _esc(value)
+            else esc(value)
         )
-        rows.append((_esc(name), shown, _esc(check.get("threshold")), _mark(bool(check.get("pass")))))
+        rows.append((esc(name), shown, esc(check.get("threshold")), _mark(bool(check.get("pass")))))
     body = (
         f'<p class="muted">Re-derived from the held-out predictions (thresholds: the SUBJECTIVE_* block of '
-        f"thresholds.py). Overall: {_mark(gate.get('passed'))} ({_esc(gate.get('verdict'))})</p>"
+        f"thresholds.py). Overall: {_mark(gate.get('passed'))} ({esc(gate.get('verdict'))})</p>"
     )
     body += _table(("check", "value", "threshold", ""), rows)
     if gate.get("failing_aspects"):
-        body += "<ul>" + "".join(f"<li>{_esc(a)}</li>" for a in gate["failing_aspects"]) + "</ul>"
+        body += "<ul>" + "".join(f"<li>{esc(a)}</li>" for a in gate["failing_aspects"]) + "</ul>"
     return body
 
 
@@ -799,10 +795,10 @@ def _inputs_table(inp: RunInputs, run_files: Sequence[tuple[str, Path]], data_la
 
     def add(what: str, path: Path | None) -> None:
         if path is None or not path.is_file():
-            shown = _esc(_rel(path, inp.out_dir)) if path else "-"
-            rows.append((_esc(what), shown, '<span class="muted">missing</span>'))
+            shown = esc(_rel(path, inp.out_dir)) if path else "-"
+            rows.append((esc(what), shown, '<span class="muted">missing</span>'))
         else:
-            rows.append((_esc(what), _esc(_rel(path, inp.out_dir)), f"<code>{sha256_file(path)[:16]}</code>"))
+            rows.append((esc(what), esc(_rel(path, inp.out_dir)), f"<code>{sha256_file(path)[:16]}</code>"))
 
     add("verdict", inp.verdict_path)
     for what, path in run_files:
@@ -814,7 +810,7 @@ def _inputs_table(inp: RunInputs, run_files: Sequence[tuple[str, Path]], data_la
     add(data_label, inp.corpus_path)
     body = _table(("input", "path (relative to the run folder)", "sha256 (first 16)"), rows, cls="kv txt")
     if inp.problems:
-        items = "".join(f"<li>{_esc(p)}</li>" for p in inp.problems)
+        items = "".join(f"<li>{esc(p)}</li>" for p in inp.problems)
         body += f"<p>Inputs that could not be read or were left out:</p><ul>{items}</ul>"
     return body
 
@@ -888,17 +884,17 @@ def render_report(inputs: RunInputs) -> str:
         sections = [_guard(title, anchor, lambda fn=fn: fn(inputs)) for anchor, title, fn in chosen]
     verdict = inputs.verdict.get("verdict") if inputs.verdict else None
     status = (
-        f'<span class="badge {str(verdict).lower()}">{_esc(verdict)}</span>'
+        f'<span class="badge {str(verdict).lower()}">{esc(verdict)}</span>'
         if verdict
         else '<span class="muted">no verdict yet</span>'
     )
-    nav = "".join(f'<a href="#{anchor}">{_esc(title)}</a>' for anchor, title, _ in chosen)
+    nav = "".join(f'<a href="#{anchor}">{esc(title)}</a>' for anchor, title, _ in chosen)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>vmafkit report: {_esc(inputs.out_dir.name)}</title><style>{PAGE_CSS}</style></head><body><main>\n"
+        f"<title>vmafkit report: {esc(inputs.out_dir.name)}</title><style>{PAGE_CSS}</style></head><body><main>\n"
         f"<h1>vmafkit run report {status}</h1>"
-        f'<p class="muted">Run folder <code>{_esc(inputs.out_dir.name)}</code>. Self-contained page: every plot is '
+        f'<p class="muted">Run folder <code>{esc(inputs.out_dir.name)}</code>. Self-contained page: every plot is '
         f"embedded.</p><nav>{nav}</nav>\n" + "\n".join(sections) + "\n</main></body></html>\n"
     )
 

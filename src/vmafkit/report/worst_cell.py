@@ -9,7 +9,6 @@ says what is missing. Nothing here can fail the report."""
 from __future__ import annotations
 
 import base64
-import html
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,27 +19,23 @@ import numpy as np
 from vmafkit import layout
 from vmafkit import thresholds as T
 from vmafkit.corpus.kept_encodes import load_kept_encode
+from vmafkit.corpus.schema import CELL_KEY
 from vmafkit.errors import VmafkitError
 from vmafkit.media import ffmpeg as ffm
 from vmafkit.media import moments
 from vmafkit.media.libvmaf import TARGET
 from vmafkit.media.sources import describe_source, media_files, source_name
-from vmafkit.report.figures import quality_strip_figure
+from vmafkit.report.figures import esc, quality_strip_figure
 
-CELL_COLUMNS = ("src", "src_sha256", "encoder", "preset", "cq", "width", "height")
 PICTURE_WIDTH = 960  # a worst frame's reference | encode picture, shrunk to this width
 WORST_PICTURES = 3
-
-
-def _esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
 
 
 def worst_cell(rows: Sequence[dict[str, Any]]) -> tuple[tuple, list[dict[str, Any]]] | None:
     """(the cell's key, its rows by frame) of the cell with the lowest p5 of vmaf (ties: the first)."""
     cells: dict[tuple, list[dict[str, Any]]] = {}
     for row in rows:
-        cells.setdefault(tuple(row[k] for k in CELL_COLUMNS), []).append(row)
+        cells.setdefault(tuple(row[k] for k in CELL_KEY), []).append(row)
     if not cells:
         return None
     key = min(cells, key=lambda k: float(np.percentile([r[TARGET] for r in cells[k]], 5)))
@@ -53,7 +48,8 @@ def worst_moments_section(rows: Sequence[dict[str, Any]], corpus_path: Path, ref
     if found is None:
         return "<p class='muted'>no corpus rows</p>"
     key, cell = found
-    src, _, encoder, preset, cq, width, height = key
+    _, encoder, preset, cq, width, height = key
+    src = cell[0]["src"]
     indices = [int(r["frame_index"]) for r in cell]
     values = [float(r[TARGET]) for r in cell]
     frames = [{"frame_index": float(i), TARGET: v} for i, v in zip(indices, values)]
@@ -75,12 +71,12 @@ def worst_moments_section(rows: Sequence[dict[str, Any]], corpus_path: Path, ref
                     + " — reference (left) | encode (right)"
                 )
                 pictures.append(
-                    f"<figure><img alt='{_esc(caption)}' src='data:image/png;base64,{data}'>"
-                    f"<figcaption>{_esc(caption)}</figcaption></figure>"
+                    f"<figure><img alt='{esc(caption)}' src='data:image/png;base64,{data}'>"
+                    f"<figcaption>{esc(caption)}</figcaption></figure>"
                 )
     except VmafkitError as exc:
         worst = moments.worst_frames(frames, pairing, WORST_PICTURES, None)
-        note = f"<p class='na'>No shots or pictures: {_esc(exc)}</p>"
+        note = f"<p class='na'>No shots or pictures: {esc(exc)}</p>"
     spans: list[tuple[int, int]] = []
     if cuts is not None:
         for shot in moments.shots(frames, pairing, cuts, ("mean",)):
