@@ -1,0 +1,122 @@
+"""The search behind `vmafkit target` (issue 24): the highest cq whose encode meets a quality
+target, probing as few cqs as it can.
+
+Quality falls as cq rises, but not strictly (an encoder's rate control is noisy at neighbouring
+cqs), so the answer is defined on what was measured, not assumed: the highest probed cq that meets
+the target, such that the next cq up was probed and fails it. The search keeps a bracket (the
+highest cq known to meet, the lowest known to fail above it) and probes inside it where a straight
+line between the bracket's two scores crosses the target (the interpolated binary search of
+ab-av1's crf-search, written here from its description), falling back to the bracket's middle when
+the line would probe an end again, or when the same end moved twice in a row (a curved line keeps
+landing on one side). It ends when the bracket is one cq wide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from vmafkit.errors import InputError
+
+
+@dataclass(frozen=True)
+class Probe:
+    cq: int
+    score: float
+
+    @property
+    def as_pair(self) -> tuple[int, float]:
+        return self.cq, self.score
+
+
+@dataclass
+class CqSearch:
+    """What a search found: `cq` (None when even `lowest` fails, or `highest` meets the target and
+    so no cq above it was tried), and every probe in the order made."""
+
+    target: float
+    lowest: int
+    highest: int
+    probes: list[Probe] = field(default_factory=list)
+    cq: int | None = None
+    reason: str = ""
+
+    def score_at(self, cq: int) -> float | None:
+        return next((p.score for p in self.probes if p.cq == cq), None)
+
+
+def _interpolated(low: Probe, high: Probe, target: float) -> int:
+    """The cq strictly inside (low.cq, high.cq) where the line through the two probes reaches the
+    target, or the middle when the line falls outside."""
+    middle = (low.cq + high.cq) // 2
+    if low.score == high.score:
+        return middle
+    crossing = low.cq + (low.score - target) * (high.cq - low.cq) / (low.score - high.score)
+    guess = int(crossing)  # the cq at or below the crossing: the side that meets the target
+    return guess if low.cq < guess < high.cq else middle
+
+
+def search_cq(
+    measure: Callable[[int], float], target: float, *, lowest: int, highest: int, first: int | None = None
+) -> CqSearch:
+    """The highest cq in [lowest, highest] whose `measure` (its pooled VMAF) meets `target`, with
+    the next cq up failing it (see the module doc). `first` is the first cq to probe (a model's
+    guess; default the middle). Every cq is measured at most once."""
+    if not lowest <= highest:
+        raise InputError(f"the cq range {lowest}..{highest} is empty")
+    result = CqSearch(target, lowest, highest)
+    seen: dict[int, float] = {}
+
+    def probe(cq: int) -> Probe:
+        if cq not in seen:
+            seen[cq] = float(measure(cq))
+            result.probes.append(Probe(cq, seen[cq]))
+        return Probe(cq, seen[cq])
+
+    start = min(max(first if first is not None else (lowest + highest) // 2, lowest), highest)
+    meets: Probe | None = None
+    fails: Probe | None = None
+    current = probe(start)
+    if current.score >= target:
+        meets = current
+    else:
+        fails = current
+    # widen until the target is bracketed, doubling the step away from the first probe
+    step = max(1, (highest - lowest) // 4)
+    while meets is None:
+        assert fails is not None
+        if fails.cq == lowest:
+            result.reason = f"even cq {lowest} scores {fails.score:.2f} < {target:g}"
+            return result
+        fails, candidate = fails, probe(max(lowest, fails.cq - step))
+        step *= 2
+        if candidate.score >= target:
+            meets = candidate
+        else:
+            fails = candidate
+    while fails is None:
+        if meets.cq == highest:
+            result.reason = f"cq {highest}, the highest allowed, still scores {meets.score:.2f} >= {target:g}"
+            result.cq = highest
+            return result
+        candidate = probe(min(highest, meets.cq + step))
+        step *= 2
+        if candidate.score >= target:
+            meets = candidate
+        else:
+            fails = candidate
+    # the bracket: meets.cq < fails.cq; narrow it to one cq. A straight line through a curved
+    # quality curve keeps landing on one side (regula falsi's creep): after two moves of the same
+    # end, the next probe is the bracket's middle
+    moved: list[bool] = []
+    while fails.cq - meets.cq > 1:
+        creeping = len(moved) >= 2 and moved[-1] == moved[-2]
+        cq = (meets.cq + fails.cq) // 2 if creeping else _interpolated(meets, fails, target)
+        candidate = probe(cq)
+        moved.append(candidate.score >= target)
+        if moved[-1]:
+            meets = candidate
+        else:
+            fails = candidate
+    result.cq = meets.cq
+    return result
