@@ -49,6 +49,7 @@ from vmafkit.media.diagnose import diagnose as _diagnose
 from vmafkit.media.options import DatasetScoring, RawGeometry, Scoring
 from vmafkit.media.score import PairScore, score_pair
 from vmafkit.pipeline import RunOptions, RunResult, resolve_encoders, run_pipeline
+from vmafkit.pipeline.target import TargetResult
 from vmafkit.serve.export import export_ensemble
 from vmafkit.serve.handle import Ensemble
 from vmafkit.serve.handle import load as _load
@@ -719,6 +720,69 @@ def dist(out: PathLike, *, project: PathLike | None = None, wheel: PathLike | No
 
 
 # ----------------------------------------------------------------------------- subjective scores
+
+
+@_checked
+def target(
+    ref: PathLike,
+    vmaf: float,
+    *,
+    encoder: str = "libx264",
+    preset: str = "medium",
+    pool: str = "mean",
+    models: PathLike | None = None,
+    samples: int = T.TARGET_SAMPLES_DEFAULT,
+    sample_seconds: float = T.TARGET_SAMPLE_SECONDS_DEFAULT,
+    full: bool = False,
+    verify: bool = False,
+    resolutions: Sequence[int] = (),
+    cq_range: tuple[int, int] | None = None,
+    run_dir: PathLike | None = None,
+    cache: PathLike | None = None,
+    ffmpeg: str | None = None,
+    progress: bool = True,
+) -> TargetResult:
+    """The highest cq (fewest bits) whose `encoder` encode of `ref` meets VMAF `vmaf` under `pool`
+    ("mean", "harmonic", "min", "pN"), searched on `samples` stretches of `sample_seconds` spread
+    over the title (scene-aware), or on the whole title with `full` (`pipeline.target`). `.cq` is
+    the answer, `.rungs[i].search.probes` every cq measured, `.guarantee` what it promises about
+    the full encode, and `.to_json()` what `vmafkit target --json` writes. `verify` encodes and
+    scores the whole title at the answer; `models` (an exported ensemble's folder) guides the search
+    with the curves it was trained on and predicts the answer's encode with its interval;
+    `resolutions` (heights) searches each ladder rung and marks the answers on the rate-quality hull.
+    `cq_range` (low, high) bounds the search. Encodes are cached cells (in `run_dir`'s cache, else
+    `cache`, else the user's cache folder), shared by later searches; `run_dir` also records the
+    search for its report. `progress` prints a line per probe on stderr.
+    """
+    from vmafkit.pipeline.target import find_cq
+
+    log: Callable[[str], None] | None = None
+    if progress:
+        from rich.console import Console
+
+        console = Console(stderr=True, highlight=False)
+
+        def log(line: str) -> None:
+            console.print(line, markup=False)
+
+    return find_cq(
+        ref,
+        vmaf,
+        encoder=encoder,
+        preset=preset,
+        pool_name=pool,
+        models=models,
+        samples=samples,
+        sample_seconds=sample_seconds,
+        full=full,
+        verify=verify,
+        resolutions=resolutions,
+        cq_range=cq_range,
+        out=run_dir,
+        cache_dir=cache,
+        ffmpeg=ffmpeg,
+        log=log,
+    )
 
 
 @_checked

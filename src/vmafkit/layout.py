@@ -251,3 +251,23 @@ def own_files(folder: str | Path) -> list[Path]:
         or (name.startswith(_SEED_PREFIX) and name.endswith(per_seed))
     ]
     return [folder / name for name in sorted(own)]
+
+
+TARGETS_DIR = "targets"  # the target searches a run folder holds (`vmafkit target --out`)
+TARGET_CACHE = "target"  # the searches' cells and samples, inside a cache folder
+ENV_CACHE_HOME = "XDG_CACHE_HOME"
+
+
+def targets_dir(out_dir: str | Path) -> Path:
+    return Path(out_dir) / TARGETS_DIR
+
+
+def target_cache_dir(out_dir: str | Path | None) -> Path:
+    """Where target searches keep cells and samples: the run folder's cache when given one, else
+    the user's cache (`$XDG_CACHE_HOME/vmafkit/target`, `~/.cache/vmafkit/target`)."""
+    if out_dir is not None:
+        return Path(out_dir) / CACHE_DIR / TARGET_CACHE
+    import os
+
+    home = os.environ.get(ENV_CACHE_HOME) or str(Path.home() / ".cache")
+    return Path(home) / "vmafkit" / TARGET_CACHE

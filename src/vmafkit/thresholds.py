@@ -201,3 +201,21 @@ WORST_MAX = 100  # --worst N: at most this many frames and shots
 # the worst frames named are at least this many scored frames apart (one per dip, about 0.5 s at 25 fps)
 WORST_FRAME_GAP = 12
 WORST_DUMP_DEFAULT = 5  # --dump without --worst: the pictures of this many worst frames
+
+# ---- target quality (issue 24): media/samples.py, pipeline/target.py ----------------------------
+TARGET_SAMPLES_DEFAULT = 4  # --samples: sample stretches spread over the title
+TARGET_SAMPLE_SECONDS_DEFAULT = 2.0  # --sample-seconds: each stretch's length
+# Samples covering more than this share of the title save too little: fewer are taken (the note says so).
+TARGET_MAX_SAMPLED_SHARE = 0.5
+# A sample start moves to a scene cut this close (in sample lengths) so it begins where the full
+# encode starts a shot, with an I-frame, as the sample encode does.
+TARGET_CUT_SNAP = 0.5
+# The sampled search aims at target + this margin: samples are a subset of the title and their
+# pooled VMAF misses the full encode's (measured by bench/target.py; BENCHMARKS.md, "Target").
+TARGET_SAMPLE_MARGIN = 0.5
+# The training curves nearest the first probe (vertical distance at its cq) that guide `--models`.
+TARGET_PRIOR_NEIGHBOURS = 3
+TARGET_SAMPLE_SECONDS_MAX = 600.0  # --sample-seconds: at most ten minutes a sample
+# bench/target.py's measured hit rate of sampled searches at TARGET_SAMPLE_MARGIN (hits, searches),
+# the guarantee `vmafkit target` states; rerun the bench and update both together
+TARGET_BENCH_HITS = (0, 0)

@@ -12,6 +12,7 @@ from numbers import Integral
 from pathlib import Path
 from typing import Any
 
+from vmafkit import thresholds as T
 from vmafkit.errors import InputError
 
 # ---- ranges of numeric inputs ------------------------------------------------------------
@@ -190,6 +191,9 @@ API_RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "max_bytes": (1, None, False, False),
     "max_members": (1, None, False, False),
     "bootstrap": (*BOOTSTRAP_RANGE, False, False),
+    "vmaf": (0.0, 100.0, False, False),
+    "samples": (1, None, False, False),
+    "sample_seconds": (0.0, T.TARGET_SAMPLE_SECONDS_MAX, True, False),
 }
 
 

@@ -35,9 +35,9 @@ def main() -> None:
 
 
 # Every command module, in the pipeline's order; each registers its commands on `main`.
-from vmafkit.cli import corpus, decide, kit, media, report, run, serve, subjective, train  # noqa: E402
+from vmafkit.cli import corpus, decide, kit, media, report, run, serve, subjective, target, train  # noqa: E402
 
-COMMAND_MODULES = (media, corpus, train, decide, serve, kit, run, report, subjective)
+COMMAND_MODULES = (media, corpus, train, decide, serve, kit, run, target, report, subjective)
 for _module in COMMAND_MODULES:
     _module.register(main)
 

@@ -536,6 +536,17 @@ def scene_cuts_argv(ff: Ffmpeg, source: InputSpec, *, threshold: float, max_fram
     return argv + ["-f", "null", "-"]
 
 
+def sample_clip_argv(
+    ff: Ffmpeg, source: InputSpec, crop: Sequence[str], ranges: Sequence[tuple[int, int]], pix_fmt: str, out: Path
+) -> list[str]:
+    """The frames of `ranges` ([first, last) frame numbers), in order and renumbered at the source's
+    rate, as one lossless clip (FFV1 in Matroska, `pix_fmt` kept): what a target search encodes."""
+    pick = "+".join(f"between(n\\,{first}\\,{last - 1})" for first, last in ranges)
+    steps = [*crop, f"select={pick}", "setpts=N/(FRAME_RATE*TB)"]
+    argv = [*_quiet(ff.path, overwrite=True), *source.args(), *FIRST_VIDEO_AS_IS, "-an", "-sn", "-dn"]
+    return argv + ["-vf", ",".join(steps), "-pix_fmt", pix_fmt, *FFV1_ARGS, "-f", "matroska", file_url(out)]
+
+
 def side_by_side_pngs_argv(
     ff: Ffmpeg,
     job: ScoreJob,

@@ -174,7 +174,9 @@ def _foreign_entries(out_dir: Path) -> list[str]:
         return []
     foreign = []
     for entry in out_dir.iterdir():
-        if entry.name in (layout.LOCK_FILE, layout.CACHE_DIR) or entry.name.startswith(f".{layout.STATE_FILE}."):
+        if entry.name in (layout.LOCK_FILE, layout.CACHE_DIR, layout.TARGETS_DIR) or entry.name.startswith(
+            f".{layout.STATE_FILE}."
+        ):
             continue
         if entry.name == layout.CORPUS_DIR and _only_corpus_step_files(entry):
             continue

@@ -9,12 +9,20 @@ line between the bracket's two scores crosses the target (the interpolated binar
 ab-av1's crf-search, written here from its description), falling back to the bracket's middle when
 the line would probe an end again, or when the same end moved twice in a row (a curved line keeps
 landing on one side). It ends when the bracket is one cq wide.
+
+A `Guide` (`pipeline.cq_prior`: the quality curves an ensemble was trained on) replaces the blind
+parts: the first cq, the jump from a probe towards the target while the target is not yet
+bracketed (instead of doubling steps), and the stop without probing cq + 1 when every curve near
+the measured ones says one cq more loses more than the measured margin above the target. The
+answer stays a measured cq that meets the target; a guide can only cost waste (cq + 1 would have
+met too), never a miss.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from vmafkit.errors import InputError
 
@@ -45,6 +53,17 @@ class CqSearch:
         return next((p.score for p in self.probes if p.cq == cq), None)
 
 
+class Guide(Protocol):
+    def first(self, target: float) -> int | None:
+        """The first cq to probe; None: no opinion."""
+
+    def jump(self, probes: Sequence[Probe], target: float) -> int | None:
+        """The cq the last probe says reaches the target; None: no opinion."""
+
+    def settled(self, meets: Probe, target: float) -> bool:
+        """Whether cq + 1 surely fails, given that `meets` meets the target by its margin."""
+
+
 def _interpolated(low: Probe, high: Probe, target: float) -> int:
     """The cq strictly inside (low.cq, high.cq) where the line through the two probes reaches the
     target, or the middle when the line falls outside."""
@@ -57,11 +76,17 @@ def _interpolated(low: Probe, high: Probe, target: float) -> int:
 
 
 def search_cq(
-    measure: Callable[[int], float], target: float, *, lowest: int, highest: int, first: int | None = None
+    measure: Callable[[int], float],
+    target: float,
+    *,
+    lowest: int,
+    highest: int,
+    first: int | None = None,
+    guide: Guide | None = None,
 ) -> CqSearch:
     """The highest cq in [lowest, highest] whose `measure` (its pooled VMAF) meets `target`, with
-    the next cq up failing it (see the module doc). `first` is the first cq to probe (a model's
-    guess; default the middle). Every cq is measured at most once."""
+    the next cq up failing it (see the module doc). `first` is the first cq to probe (default: the
+    guide's, else the middle). Every cq is measured at most once."""
     if not lowest <= highest:
         raise InputError(f"the cq range {lowest}..{highest} is empty")
     result = CqSearch(target, lowest, highest)
@@ -73,7 +98,21 @@ def search_cq(
             result.probes.append(Probe(cq, seen[cq]))
         return Probe(cq, seen[cq])
 
+    if first is None and guide is not None:
+        first = guide.first(target)
     start = min(max(first if first is not None else (lowest + highest) // 2, lowest), highest)
+
+    def jumped(towards_lower: bool, blind: int) -> int:
+        """The guide's jump when it points the right way (and somewhere new), else `blind`."""
+        cq = guide.jump(result.probes, target) if guide is not None else None
+        if cq is None:
+            return blind
+        last = result.probes[-1].cq
+        # at least one cq the right way: a guess on the probe itself says the crossing is next to it
+        cq = min(cq, last - 1) if towards_lower else max(cq, last + 1)
+        cq = min(max(cq, lowest), highest)
+        return blind if cq in seen else cq
+
     meets: Probe | None = None
     fails: Probe | None = None
     current = probe(start)
@@ -88,7 +127,7 @@ def search_cq(
         if fails.cq == lowest:
             result.reason = f"even cq {lowest} scores {fails.score:.2f} < {target:g}"
             return result
-        fails, candidate = fails, probe(max(lowest, fails.cq - step))
+        candidate = probe(jumped(True, max(lowest, fails.cq - step)))
         step *= 2
         if candidate.score >= target:
             meets = candidate
@@ -99,7 +138,11 @@ def search_cq(
             result.reason = f"cq {highest}, the highest allowed, still scores {meets.score:.2f} >= {target:g}"
             result.cq = highest
             return result
-        candidate = probe(min(highest, meets.cq + step))
+        if guide is not None and guide.settled(meets, target):
+            result.cq = meets.cq
+            result.reason = f"cq {meets.cq + 1} not probed: the guide says it fails"
+            return result
+        candidate = probe(jumped(False, min(highest, meets.cq + step)))
         step *= 2
         if candidate.score >= target:
             meets = candidate
@@ -109,7 +152,13 @@ def search_cq(
     # quality curve keeps landing on one side (regula falsi's creep): after two moves of the same
     # end, the next probe is the bracket's middle
     moved: list[bool] = []
+    asked: int | None = None  # the meeting cq the guide was last asked about
     while fails.cq - meets.cq > 1:
+        if guide is not None and asked != meets.cq:
+            asked = meets.cq
+            if guide.settled(meets, target):
+                result.reason = f"cq {meets.cq + 1} not probed: the guide says it fails"
+                break
         creeping = len(moved) >= 2 and moved[-1] == moved[-2]
         cq = (meets.cq + fails.cq) // 2 if creeping else _interpolated(meets, fails, target)
         candidate = probe(cq)

@@ -631,6 +631,12 @@ def _moments_section(inp: RunInputs) -> str:
     return worst_moments_section(read_rows(inp.corpus_path), inp.corpus_path, ref_dir)
 
 
+def _targets_section(inp: RunInputs) -> str:
+    from vmafkit.report.targets import targets_section
+
+    return targets_section(inp.out_dir)
+
+
 def _rate_quality_section(inp: RunInputs) -> str:
     if inp.corpus_path is None or not inp.corpus_path.is_file():
         return _na("no corpus file: see the corpus summary")
@@ -878,6 +884,8 @@ def render_report(inputs: RunInputs) -> str:
     import matplotlib
 
     chosen = SUBJECTIVE_SECTIONS if inputs.subjective_dir is not None else SECTIONS
+    if layout.targets_dir(inputs.out_dir).is_dir():  # only a folder that holds searches shows them
+        chosen = (*chosen[:-1], ("targets", "Target quality searches", _targets_section), chosen[-1])
     with matplotlib.rc_context(
         {"font.size": 8.5, "axes.titlesize": 9, "svg.hashsalt": "vmafkit", "figure.facecolor": "white"}
     ):

@@ -43,6 +43,7 @@ COMMAND_FUNCTIONS = {
     "dist": "dist",
     "subjective train": "subjective_train",
     "subjective gate": "subjective_gate",
+    "target": "target",
 }
 
 # flag (click parameter name) -> the API keyword that means it where the names differ

@@ -49,7 +49,7 @@ def _visible_flags(command: click.Command) -> set[str]:
 
 # Which commands have each shared flag: exactly these (a new command adds itself here).
 WHERE = {
-    "--progress": {"corpus", "rescore", "run", "train", "export", "subjective train"},
+    "--progress": {"corpus", "rescore", "run", "train", "export", "subjective train", "target"},
     "--json": {
         "merge",
         "gate",
@@ -64,6 +64,7 @@ WHERE = {
         "subjective train",
         "subjective gate",
         "rd",
+        "target",
     },
     "--registry": {"registry validate", "registry flip", "registry rollback"},
     "--out": {
@@ -96,6 +97,7 @@ WHERE = {
         "predict",
         "subjective train",
         "import-corpus",
+        "target",
     },
     "--seeds": {"train", "run", "gate", "verdict", "subjective train"},
     "--recipe": {"train", "run"},
@@ -497,8 +499,13 @@ DIFFER_BY_DESIGN = {
     "--id": "an ensemble's id: the one written (export) or the one chosen (predict, registry)",
     "--verdict": "the verdict file, exported under (export) or flipped on (registry flip)",
     "--workers": "CPU shards of an ensemble fit; the help names the fit",
-    "--preset": "an encoder preset: the one a seed corpus used (import-corpus), a row label (predict)",
-    "--models": "a models folder: predicted with (predict, required) or drawn beside a curve (rd)",
+    "--preset": "an encoder preset: the one a seed corpus used (import-corpus), a row label (predict), the one "
+    "target encodes with (default medium)",
+    "--models": "a models folder: predicted with (predict, required), drawn beside a curve (rd), guiding a search "
+    "(target)",
+    "--pool": "pools to report (score: several) or the one pool a target is met under (target)",
+    "--encoder": "a row label (predict, optional) or the encoder target encodes with (default libx264)",
+    "--resolutions": "a ladder to build (corpus, run) or to search rung by rung (target)",
     "--rows": "member row ids; the default (every exported row / every non-smoke row) differs",
 }
 

@@ -392,9 +392,9 @@ def test_geometry_flags_are_one_definition_in_their_commands(flag):
     assert all(info == infos[0] for info in infos)
 
 
-def test_resolutions_is_in_corpus_and_run_only():
+def test_resolutions_is_in_corpus_run_and_target_only():
     having = {n for n, c in main.commands.items() if any("--resolutions" in getattr(p, "opts", []) for p in c.params)}
-    assert having == {"corpus", "run"}
+    assert having == {"corpus", "run", "target"}
 
 
 @pytest.mark.parametrize(

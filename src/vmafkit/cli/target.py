@@ -1,0 +1,164 @@
+"""`vmafkit target`: the cq a title needs for a VMAF target (pipeline.target)."""
+
+from __future__ import annotations
+
+import re
+
+import click
+
+from vmafkit import thresholds as T
+from vmafkit.cli._common import run_command
+from vmafkit.cli.options import _Heights, check_outputs, emit_json, ffmpeg_option, json_option, progress_option
+from vmafkit.errors import EXIT_OK, InputError
+
+_CQ_RANGE = re.compile(r"^\s*(\d{1,3})\s*(?:\.\.|-|:)\s*(\d{1,3})\s*$")
+
+
+def _cq_range(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    match = _CQ_RANGE.match(value)
+    if not match:
+        raise click.BadParameter(f"expected LOW..HIGH (e.g. 18..40), got {value!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+@click.command("target")
+@click.argument("ref")
+@click.option("--vmaf", type=float, required=True, help="The VMAF target, 0 to 100.")
+@click.option("--encoder", default="libx264", show_default=True, help="Encoder (as `vmafkit doctor` names it).")
+@click.option("--preset", default="medium", show_default=True, help="Encoder preset.")
+@click.option(
+    "--pool",
+    default="mean",
+    show_default=True,
+    help="How the frames' VMAF pool into the title's: mean, harmonic, min, or pN (p5: the 5th percentile).",
+)
+@click.option(
+    "--models",
+    default=None,
+    metavar="DIR",
+    help="An exported ensemble's folder: its training curves guide the search, and it predicts the answer "
+    "with its interval.",
+)
+@click.option(
+    "--samples",
+    type=click.IntRange(1, None),
+    default=T.TARGET_SAMPLES_DEFAULT,
+    show_default=True,
+    help="Sample stretches spread over the title (fewer when they would cover more than half of it).",
+)
+@click.option(
+    "--sample-seconds",
+    type=click.FloatRange(0, T.TARGET_SAMPLE_SECONDS_MAX, min_open=True),
+    default=T.TARGET_SAMPLE_SECONDS_DEFAULT,
+    show_default=True,
+    help="Length of each sample.",
+)
+@click.option("--full", is_flag=True, help="Encode the whole title at every probe instead of samples (exact, slower).")
+@click.option("--verify", is_flag=True, help="Encode and score the whole title at the answer.")
+@click.option(
+    "--resolutions",
+    type=_Heights(),
+    default=None,
+    metavar="HEIGHTS",
+    help="Search each ladder rung (heights, e.g. 1080,720,480; scored scaled back up to the title's size) and "
+    "report the rung/cq answers on the rate-quality hull.",
+)
+@click.option("--cq-range", callback=_cq_range, default=None, metavar="LOW..HIGH", help="Search only these cqs.")
+@click.option(
+    "--run",
+    "run_dir",
+    default=None,
+    metavar="DIR",
+    help="A run folder: the search is recorded in DIR/targets/ (its report shows it) and cached in DIR's cache.",
+)
+@click.option(
+    "--cache",
+    default=None,
+    metavar="DIR",
+    help="Where encodes are cached (default: --run's cache, else ~/.cache/vmafkit/target).",
+)
+@ffmpeg_option
+@progress_option
+@json_option
+@run_command
+def target_cmd(
+    ref, vmaf, encoder, preset, pool, models, samples, sample_seconds, full, verify, resolutions, cq_range,
+    run_dir, cache, ffmpeg, progress, json_to,
+):  # fmt: skip
+    """The highest cq (fewest bits) whose encode of REF meets the VMAF target: measured on samples of
+    the title (or the whole title with --full), with every probe cached. Prints the answer, its
+    score and bitrate, the cqs probed and what the answer guarantees; exit 0 when a cq meets the
+    target, 1 when none does."""
+    from vmafkit import api
+
+    if full and samples != T.TARGET_SAMPLES_DEFAULT:
+        raise InputError("--full encodes the whole title: --samples does not apply")
+    check_outputs({"REF": ref}, {"--json": json_to})
+    result = api.target(
+        ref,
+        vmaf,
+        encoder=encoder,
+        preset=preset,
+        pool=pool,
+        models=models,
+        samples=samples,
+        sample_seconds=sample_seconds,
+        full=full,
+        verify=verify,
+        resolutions=resolutions or (),
+        cq_range=cq_range,
+        run_dir=run_dir,
+        cache=cache,
+        ffmpeg=ffmpeg,
+        progress=progress,
+    )
+    if not emit_json(result.to_json(), json_to):
+        for line in summary_lines(result):
+            click.echo(line)
+    return EXIT_OK if result.cq is not None else 1
+
+
+def summary_lines(result) -> list[str]:
+    """What the command prints: the answer, per rung when a ladder was searched, and its promise."""
+    lines = []
+    where = "the whole title" if result.samples is None else result.samples.describe()
+    lines.append(
+        f"{result.title.name}: {result.encoder} {result.preset}, VMAF {result.pool} >= {result.target:g}"
+        f"{f' (aiming at {result.aim:g} on the samples)' if result.aim != result.target else ''}; encoded {where}"
+    )
+    for rung in result.rungs:
+        head = f"  {rung.label}: " if len(result.rungs) > 1 else "  "
+        if rung.cq is None:
+            lines.append(f"{head}no cq: {rung.search.reason}")
+            continue
+        score = rung.search.score_at(rung.cq)
+        above = rung.search.score_at(rung.cq + 1)
+        next_text = f"cq {rung.cq + 1} scores {above:.2f}" if above is not None else rung.search.reason
+        hull = " [on the hull]" if len(result.rungs) > 1 and rung.on_hull else ""
+        lines.append(f"{head}cq {rung.cq}: vmaf {score:.2f}, {rung.rates_kbps[rung.cq]:.0f} kbps ({next_text}){hull}")
+        if rung.verified:
+            v = rung.verified
+            verdict = "meets the target" if v["meets"] else "MISSES the target"
+            lines.append(
+                f"{head}verified: the full title scores {v['vmaf']:.2f} at {v['rate_kbps']:.0f} kbps, {verdict}"
+            )
+        if rung.prediction:
+            p = rung.prediction
+            lines.append(
+                f"{head}ensemble: predicts {p['score']:.2f} [{p['lower']:.2f}, {p['upper']:.2f}] for {p['of']}"
+            )
+    best = result.best
+    if best is not None and len(result.rungs) > 1:
+        lines.append(f"fewest bits for the target: {best.label} at cq {best.cq}")
+    probed = ", ".join(str(p.cq) for rung in result.rungs for p in rung.search.probes)
+    lines.append(f"{result.probes} probe(s) (cq {probed}), {result.encodes} new encode(s), {result.wall_s:.1f} s")
+    lines.append(f"guarantee: {result.guarantee}")
+    lines += [f"guide: {line}" for line in result.guide]
+    lines += [f"note: {note}" for note in result.notes]
+    return lines
+
+
+def register(main: click.Group) -> None:
+    main.add_command(target_cmd)

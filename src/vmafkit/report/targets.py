@@ -1,0 +1,79 @@
+"""The target-quality searches a run folder holds (`vmafkit target --run DIR`): their file format
+(one JSON per search in DIR/targets/, written atomically) and the report's section listing them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from vmafkit import layout
+from vmafkit.errors import InputError
+from vmafkit.io import atomic_write_json, read_json
+from vmafkit.report.figures import esc
+
+SCHEMA = "vmafkit-target-v1"
+MAX_SEARCHES = 200  # listed in the report, newest names first after that
+
+
+def search_file_name(payload: Mapping[str, Any]) -> str:
+    title = Path(str(payload["title"])).stem
+    return f"{title}__{payload['encoder']}__{payload['preset']}__vmaf{payload['target']:g}__{payload['pool']}.json"
+
+
+def write_search(out: str | Path, payload: Mapping[str, Any]) -> Path:
+    """One search's JSON into OUT/targets/; a later search of the same title, encoder, preset,
+    target and pool replaces it."""
+    folder = layout.targets_dir(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    return atomic_write_json(folder / search_file_name(payload), dict(payload))
+
+
+def read_searches(out: str | Path) -> list[dict[str, Any]]:
+    """The searches a run folder holds, by file name; files that are not one are skipped."""
+    folder = layout.targets_dir(out)
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(folder.glob("*.json"))[:MAX_SEARCHES]:
+        try:
+            data = read_json(path, what="target search")
+        except InputError:
+            continue
+        if isinstance(data, dict) and data.get("schema") == SCHEMA:
+            found.append(data)
+    return found
+
+
+def _number(value: Any, digits: int) -> str:
+    return "–" if not isinstance(value, (int, float)) else f"{value:.{digits}f}"
+
+
+def targets_section(out: str | Path) -> str:
+    """A table: per search, the answer, its score and bitrate, the probes, and the full encode's
+    score when it was verified."""
+    rows = []
+    for search in read_searches(out):
+        best = next((r for r in search.get("rungs", []) if r.get("rung") == search.get("rung")), None) or {}
+        verified = best.get("verified") or {}
+        cells = [
+            Path(str(search.get("title"))).name,
+            f"{search.get('encoder')} {search.get('preset')}",
+            f"{search.get('pool')} ≥ {_number(search.get('target'), 1)}",
+            str(search.get("encoded")),
+            "none" if search.get("cq") is None else f"{search.get('cq')} ({search.get('rung')})",
+            _number(best.get("vmaf"), 2),
+            _number(best.get("rate_kbps"), 0),
+            str(search.get("probes")),
+            "–"
+            if not verified
+            else f"{_number(verified.get('vmaf'), 2)} ({'meets' if verified.get('meets') else 'MISSES'})",
+        ]
+        rows.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
+    header = ["title", "encoder", "target", "encoded", "cq (rung)", "vmaf", "kbps", "probes", "full title (--verify)"]
+    head = "<tr>" + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr>"
+    return (
+        f"<p>{len(rows)} search(es) of <code>vmafkit target --run</code>. The vmaf is the pooled score of what "
+        "was encoded (samples or the whole title); the last column is the whole title's encode at the answer.</p>"
+        f"<table>{head}{''.join(rows)}</table>"
+    )

@@ -1,0 +1,132 @@
+"""`vmafkit target` on real clips (issue 24): the answer is checked against encodes made here with
+a hand-written ffmpeg command and scored by libvmaf through `vmafkit.score` (not through the
+search's cells), the cache is reused across searches, the ensemble guides and predicts, and bad
+input gets one line and exit 2. h264_nvenc is a real encoder name this machine (no GPU) cannot run:
+its refusal is the real probe's, nothing is faked."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import vmafkit
+from vmafkit import layout
+from vmafkit.errors import InputError
+from vmafkit.media.ffmpeg import find_ffmpeg
+
+from ..conftest import media
+from ..factories import cli
+
+TITLE = "carphone_176x144_120f.mp4"
+VMAFKIT = [sys.executable, "-m", "vmafkit.cli"]
+
+
+def independent_vmaf(tmp_path, cq: int, preset: str = "medium") -> float:
+    """libvmaf's mean VMAF of the whole title encoded by a hand-written x264 command at `cq`."""
+    out = tmp_path / f"x264_cq{cq}.mkv"
+    argv = [find_ffmpeg().path, "-nostdin", "-loglevel", "error", "-y", "-i", str(media(TITLE))]
+    argv += ["-map", "0:v:0", "-an", "-threads", "1", "-c:v", "libx264", "-crf", str(cq), "-preset", preset, str(out)]
+    subprocess.run(argv, check=True, capture_output=True)
+    return vmafkit.score(media(TITLE), out).mean["vmaf"]
+
+
+def test_a_full_search_ends_on_the_crossing_libvmaf_measures(tmp_path):
+    result = cli(["target", media(TITLE), "--vmaf", "92", "--full", "--cq-range", "15..35",
+                  "--cache", tmp_path / "cache", "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.output)
+    cq = found["cq"]
+    assert found["encoded"] == "full title" and found["guarantee"].startswith("exact")
+    at, above = independent_vmaf(tmp_path, cq), independent_vmaf(tmp_path, cq + 1)
+    assert at >= 92.0 > above
+    assert found["rungs"][0]["vmaf"] == pytest.approx(at, abs=1e-3)
+    assert found["rungs"][0]["next_cq_vmaf"] == pytest.approx(above, abs=1e-3)
+    assert found["probes"] == len(found["rungs"][0]["probes"]) <= 6 and found["encodes"] == found["probes"]
+
+
+def test_a_sampled_search_verifies_reuses_its_cache_and_is_recorded_for_the_report(tmp_path):
+    run = tmp_path / "run"
+    first = vmafkit.target(media(TITLE), 90, samples=2, sample_seconds=1.0, verify=True, run_dir=run, progress=False)
+    assert first.samples is not None and len(first.samples.ranges) == 2 and first.samples.frames == 60
+    assert first.aim == 90.5 and "measured" in first.guarantee
+    best = first.best
+    assert best is not None and best.verified is not None
+    # --verify's full-title score is libvmaf's on a full encode at the answer
+    assert best.verified["vmaf"] == pytest.approx(independent_vmaf(tmp_path, first.cq), abs=1e-3)
+    assert first.encodes == first.probes + 1  # every probe and the verify were new
+    # another target on the same title: the cqs already measured cost nothing
+    second = vmafkit.target(media(TITLE), 91, samples=2, sample_seconds=1.0, run_dir=run, progress=False)
+    reused = {p.cq for p in first.rungs[0].search.probes} & {p.cq for p in second.rungs[0].search.probes}
+    assert reused and second.encodes == second.probes - len(reused)
+    assert sorted(p.name for p in layout.targets_dir(run).iterdir()) == [
+        "carphone_176x144_120f__libx264__medium__vmaf90__mean.json",
+        "carphone_176x144_120f__libx264__medium__vmaf91__mean.json",
+    ]
+    page = vmafkit.write_report(run).read_text()
+    assert 'id="targets"' in page and "carphone_176x144_120f.mp4" in page and f"<td>{first.cq} (native)</td>" in page
+
+
+def test_a_ladder_searches_each_rung_and_names_the_cheapest(tmp_path):
+    found = vmafkit.target(media(TITLE), 85, samples=1, sample_seconds=1.0, resolutions=(144, 96),
+                           cache=tmp_path / "cache", progress=False)  # fmt: skip
+    assert [r.label for r in found.rungs] == ["native", "118x96"]
+    for rung in found.rungs:
+        if rung.cq is not None:  # each answer was measured to meet the aim, and its next cq to fail it
+            assert rung.search.score_at(rung.cq) >= 85.5 > rung.search.score_at(rung.cq + 1)
+    answered = [r for r in found.rungs if r.cq is not None]
+    assert found.best is min(answered, key=lambda r: r.rates_kbps[r.cq]) and found.best.on_hull
+
+
+def test_the_models_training_curves_guide_the_search_and_the_ensemble_speaks_only_in_its_domain(models, tmp_path):
+    folder, _, corpus = models
+    run = tmp_path
+    (run / layout.CORPUS_DIR).mkdir()
+    shutil.copy(corpus, layout.corpus_file(run))  # the run layout: corpus/ beside models/
+    unguided = vmafkit.target(media(TITLE), 90, full=True, cache=tmp_path / "cache", progress=False)
+    guided = vmafkit.target(media(TITLE), 90, full=True, models=folder, cache=tmp_path / "cache", progress=False)
+    assert any(n.startswith("search guided by") for n in guided.notes) and guided.guide
+    # the synthetic training curves never fall to 90 (no first guess): the probes jump from there
+    assert guided.guide[0].startswith("after cq ") and "jump to cq" in guided.guide[0]
+    assert guided.cq == unguided.cq  # the same measured crossing
+    # the synthetic training corpus is nothing like carphone: the prediction is refused, not served
+    assert guided.best.prediction is None and any("outside" in n for n in guided.notes)
+    # models moved away from their corpus: not guided, and said so
+    alone = tmp_path / "alone"
+    shutil.copytree(folder, alone / "models")
+    lone = vmafkit.target(
+        media(TITLE), 90, full=True, models=alone / "models", cache=tmp_path / "cache", progress=False
+    )
+    assert lone.guide == [] and any(n.startswith("search not guided") for n in lone.notes)
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--vmaf", "101"], "must be in [0, 100]"),
+        (["--vmaf", "-0.5"], "must be in [0, 100]"),
+        (["--vmaf", "90", "--encoder", "libfoo"], "unknown encoder 'libfoo'"),
+        (["--vmaf", "90", "--encoder", "h264_nvenc"], "encoder probe failed on this host"),
+        (["--vmaf", "90", "--sample-seconds", "10"], "shorter than one sample of 10 s"),
+        (["--vmaf", "90", "--cq-range", "40..20"], "must be increasing"),
+        (["--vmaf", "90", "--pool", "mean,p5"], "one pool"),
+        (["--vmaf", "90", "--full", "--samples", "3"], "--samples does not apply"),
+    ],
+)
+def test_bad_input_gets_one_line_and_exit_2(tmp_path, args, says):
+    done = subprocess.run([*VMAFKIT, "target", str(media(TITLE)), *args, "--cache", str(tmp_path / "c")],
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vmafkit: error:") and says in lines[0], done.stderr
+    assert done.stdout == ""
+
+
+def test_a_missing_title_and_an_api_target_out_of_range_are_refused(tmp_path):
+    with pytest.raises(InputError, match="target\\(\\): vmaf must be in \\[0, 100\\]"):
+        vmafkit.target(media(TITLE), 100.5, progress=False)
+    with pytest.raises(InputError, match="source not found"):
+        vmafkit.target(tmp_path / "nope.mp4", 90, progress=False)
