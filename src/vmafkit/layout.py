@@ -258,6 +258,16 @@ TARGET_CACHE = "target"  # the searches' cells and samples, inside a cache folde
 ENV_CACHE_HOME = "XDG_CACHE_HOME"
 
 
+def target_cells_dir(cache: str | Path) -> Path:
+    """The cell cache of target searches (`corpus.build` cells and kept encodes) in a cache folder."""
+    return Path(cache) / "cells"
+
+
+def target_samples_dir(cache: str | Path) -> Path:
+    """The sample clips target searches cut (`media.samples`, content-addressed) in a cache folder."""
+    return Path(cache) / "samples"
+
+
 def targets_dir(out_dir: str | Path) -> Path:
     return Path(out_dir) / TARGETS_DIR
 

@@ -28,8 +28,6 @@ from vmafkit.io import identity_hash
 from vmafkit.media import ffmpeg as ffm
 from vmafkit.media.sources import Source, describe_source
 
-SAMPLES_DIR = "samples"  # inside the search's cache folder
-
 
 @dataclass(frozen=True)
 class SamplePlan:

@@ -41,12 +41,10 @@ from vmafkit.errors import InputError
 from vmafkit.media import ffmpeg as ffm
 from vmafkit.media.encoders import get_adapter, require_working
 from vmafkit.media.pooling import parse_pools, pool
-from vmafkit.media.samples import SAMPLES_DIR, SamplePlan, plan_samples, sample_clip
+from vmafkit.media.samples import SamplePlan, plan_samples, sample_clip
 from vmafkit.media.sources import Source, describe_source
 from vmafkit.pipeline.cq_search import CqSearch, Probe, search_cq
 from vmafkit.report.targets import SCHEMA as TARGET_SCHEMA
-
-CELLS_DIR = "cells"
 
 
 @dataclass
@@ -199,7 +197,7 @@ def find_cq(
     title_source = describe_source(title, ff=ff)
     require_working(ff, [encoder])
     cache = Path(cache_dir) if cache_dir is not None else layout.target_cache_dir(out)
-    cells = cache / CELLS_DIR
+    cells = layout.target_cells_dir(cache)
     cells.mkdir(parents=True, exist_ok=True)
     ctx = CellContext(ff=ff, cache_dir=cells, max_frames=None, threads=2)
     notes: list[str] = []
@@ -299,7 +297,7 @@ def _what_to_encode(
     cuts = [frame for frame, _ in scene_cuts(ff, title, None)]
     plan = plan_samples(frames, title.fps, count=count, seconds=seconds, cuts=cuts, where=title.path)
     notes.extend(plan.notes)
-    return sample_clip(ff, title, plan, cache / SAMPLES_DIR), plan
+    return sample_clip(ff, title, plan, layout.target_samples_dir(cache)), plan
 
 
 def _rungs(
