@@ -5,10 +5,11 @@ Quality falls as cq rises, but not strictly (an encoder's rate control is noisy 
 cqs), so the answer is defined on what was measured, not assumed: the highest probed cq that meets
 the target, such that the next cq up was probed and fails it. The search keeps a bracket (the
 highest cq known to meet, the lowest known to fail above it) and probes inside it where a straight
-line between the bracket's two scores crosses the target (the interpolated binary search of
-ab-av1's crf-search, written here from its description), falling back to the bracket's middle when
-the line would probe an end again, or when the same end moved twice in a row (a curved line keeps
-landing on one side). It ends when the bracket is one cq wide.
+line through the two probes nearest the target crosses it (a secant: near the answer the quality
+curve is close to straight, while the line between the bracket's far ends is not), at or below the
+crossing so that the next probe up settles it; an estimate on an end of the bracket moves one cq in.
+After three moves of the same end in a row (a curved line keeps landing on one side) the next probe
+is the bracket's middle. It ends when the bracket is one cq wide.
 
 A `Guide` (`pipeline.cq_prior`: the quality curves an ensemble was trained on) replaces the blind
 parts: the first cq, the jump from a probe towards the target while the target is not yet
@@ -20,6 +21,7 @@ met too), never a miss.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -53,6 +55,9 @@ class CqSearch:
         return next((p.score for p in self.probes if p.cq == cq), None)
 
 
+CREEP = 2  # moves of the same end in a row after which the next probe is the bracket's middle
+
+
 class Guide(Protocol):
     def first(self, target: float) -> int | None:
         """The first cq to probe; None: no opinion."""
@@ -64,15 +69,14 @@ class Guide(Protocol):
         """Whether cq + 1 surely fails, given that `meets` meets the target by its margin."""
 
 
-def _interpolated(low: Probe, high: Probe, target: float) -> int:
-    """The cq strictly inside (low.cq, high.cq) where the line through the two probes reaches the
-    target, or the middle when the line falls outside."""
-    middle = (low.cq + high.cq) // 2
-    if low.score == high.score:
-        return middle
-    crossing = low.cq + (low.score - target) * (high.cq - low.cq) / (low.score - high.score)
-    guess = int(crossing)  # the cq at or below the crossing: the side that meets the target
-    return guess if low.cq < guess < high.cq else middle
+def _interpolated(meets: Probe, fails: Probe, target: float) -> int:
+    """The cq strictly inside (meets.cq, fails.cq) at or below where the line through the bracket's
+    ends reaches the target (so the next probe up settles it); one cq in from an end the line lands
+    on; the middle when the line is flat."""
+    if meets.score == fails.score:
+        return (meets.cq + fails.cq) // 2
+    crossing = meets.cq + (meets.score - target) * (fails.cq - meets.cq) / (meets.score - fails.score)
+    return min(max(math.floor(crossing), meets.cq + 1), fails.cq - 1)
 
 
 def search_cq(
@@ -159,7 +163,7 @@ def search_cq(
             if guide.settled(meets, target):
                 result.reason = f"cq {meets.cq + 1} not probed: the guide says it fails"
                 break
-        creeping = len(moved) >= 2 and moved[-1] == moved[-2]
+        creeping = len(moved) >= CREEP and len(set(moved[-CREEP:])) == 1
         cq = (meets.cq + fails.cq) // 2 if creeping else _interpolated(meets, fails, target)
         candidate = probe(cq)
         moved.append(candidate.score >= target)
