@@ -130,3 +130,17 @@ def test_a_missing_title_and_an_api_target_out_of_range_are_refused(tmp_path):
         vmafkit.target(media(TITLE), 100.5, progress=False)
     with pytest.raises(InputError, match="source not found"):
         vmafkit.target(tmp_path / "nope.mp4", 90, progress=False)
+
+
+def test_verify_finishes_the_search_on_the_whole_title_when_the_samples_were_too_kind(tmp_path, monkeypatch):
+    """A margin of -3 makes the samples' answer too high a cq for the whole title (forced here so the
+    correction runs on real encodes); --verify must then end on the whole title's own crossing."""
+    import vmafkit.thresholds as T
+
+    monkeypatch.setattr(T, "TARGET_SAMPLE_MARGIN", -3.0)
+    found = vmafkit.target(media(TITLE), 90, samples=2, sample_seconds=1.0, verify=True,
+                           cache=tmp_path / "cache", progress=False)  # fmt: skip
+    verified = found.best.verified
+    assert verified["sampled_cq"] > verified["cq"] == found.cq and verified["meets"]
+    assert independent_vmaf(tmp_path, found.cq) >= 90.0 > independent_vmaf(tmp_path, found.cq + 1)
+    assert found.to_json()["cq"] == found.cq

@@ -139,11 +139,7 @@ def summary_lines(result) -> list[str]:
         hull = " [on the hull]" if len(result.rungs) > 1 and rung.on_hull else ""
         lines.append(f"{head}cq {rung.cq}: vmaf {score:.2f}, {rung.rates_kbps[rung.cq]:.0f} kbps ({next_text}){hull}")
         if rung.verified:
-            v = rung.verified
-            verdict = "meets the target" if v["meets"] else "MISSES the target"
-            lines.append(
-                f"{head}verified: the full title scores {v['vmaf']:.2f} at {v['rate_kbps']:.0f} kbps, {verdict}"
-            )
+            lines.append(head + verified_line(rung.verified))
         if rung.prediction:
             p = rung.prediction
             lines.append(
@@ -158,6 +154,24 @@ def summary_lines(result) -> list[str]:
     lines += [f"guide: {line}" for line in result.guide]
     lines += [f"note: {note}" for note in result.notes]
     return lines
+
+
+def verified_line(verified: dict) -> str:
+    """What --verify found on the whole title, and the answer it corrected the samples' to."""
+    cq, sampled = verified["cq"], verified["sampled_cq"]
+    if cq == sampled:
+        return (
+            f"verified: the full title scores {verified['vmaf']:.2f} at {verified['rate_kbps']:.0f} kbps, "
+            "meets the target"
+        )
+    if cq is None:
+        return (
+            f"verified: the full title misses the target at every cq down to the lowest (cq {sampled} on the samples)"
+        )
+    return (
+        f"verified: the full title misses the target at cq {sampled}; cq {cq} meets it on the full title "
+        f"({verified['vmaf']:.2f} at {verified['rate_kbps']:.0f} kbps): the answer"
+    )
 
 
 def register(main: click.Group) -> None:

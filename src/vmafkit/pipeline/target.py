@@ -43,6 +43,7 @@ from vmafkit.media.encoders import get_adapter, require_working
 from vmafkit.media.pooling import parse_pools, pool
 from vmafkit.media.samples import SamplePlan, plan_samples, sample_clip
 from vmafkit.media.sources import Source, describe_source
+from vmafkit.parallel.executor import usable_cores
 from vmafkit.pipeline.cq_search import CqSearch, Probe, search_cq
 from vmafkit.report.targets import SCHEMA as TARGET_SCHEMA
 
@@ -115,8 +116,11 @@ class TargetResult:
 
     @property
     def cq(self) -> int | None:
+        """The answer: the best rung's, as verified on the whole title when it was."""
         best = self.best
-        return None if best is None else best.cq
+        if best is None:
+            return None
+        return best.verified["cq"] if best.verified is not None else best.cq
 
     @property
     def probes(self) -> int:
@@ -199,7 +203,9 @@ def find_cq(
     cache = Path(cache_dir) if cache_dir is not None else layout.target_cache_dir(out)
     cells = layout.target_cells_dir(cache)
     cells.mkdir(parents=True, exist_ok=True)
-    ctx = CellContext(ff=ff, cache_dir=cells, max_frames=None, threads=2)
+    # libvmaf on every core (any count gives the same numbers); the encoder on one thread, as every
+    # vmafkit cell: x264's bitstream depends on its thread count, and an answer must not
+    ctx = CellContext(ff=ff, cache_dir=cells, max_frames=None, threads=usable_cores())
     notes: list[str] = []
     encoded, plan = _what_to_encode(ff, title_source, full, samples, sample_seconds, cache, notes)
     margin = 0.0 if plan is None else T.TARGET_SAMPLE_MARGIN
@@ -256,7 +262,7 @@ def find_cq(
     if best is not None and models is not None:
         best.prediction = _predicted(models, best, encoded, encoder, real_preset, ctx, notes, plan is not None)
     if verify and best is not None:
-        best.verified = _verify(title_source, best, encoder, real_preset, pool_name, target, ctx, made, say)
+        best.verified = _verify(title_source, best, encoder, real_preset, pool_name, target, lowest, ctx, made, say)
     result.encodes = made[0]
     result.wall_s = time.perf_counter() - started
     if out is not None:
@@ -349,16 +355,38 @@ def _mark_hull(rungs: list[RungSearch]) -> None:
         rungs[i].on_hull = point in hull
 
 
-def _verify(title, rung, encoder, preset, pool_name, target, ctx, made, say) -> dict[str, Any]:
-    cell = Cell(title, encoder, preset, rung.cq, None if rung.native else rung_size(title, rung.size[1]))
-    began = time.perf_counter()
-    rows, fresh = _cell_rows(cell, ctx)
-    made[0] += fresh
-    score = pool([float(r[TARGET]) for r in rows], pool_name)
-    rate = _rate_kbps(rows, title.fps)
-    say(f"verify {rung.label} cq {rung.cq}: the full title scores {score:.2f} ({pool_name}), {rate:.0f} kbps "
-        f"[{time.perf_counter() - began:.1f} s]")  # fmt: skip
-    return {"vmaf": round(score, 4), "rate_kbps": round(rate, 1), "frames": len(rows), "meets": score >= target}
+def _verify(title, rung, encoder, preset, pool_name, target, lowest, ctx, made, say) -> dict[str, Any]:
+    """Encode and score the whole title at the rung's answer. When it misses the target (the samples
+    were kinder than the title), the search is finished on the whole title below the answer, so a
+    verified answer always meets the target on the full encode."""
+    geometry = None if rung.native else rung_size(title, rung.size[1])
+    measured: dict[int, tuple[float, float, int]] = {}
+
+    def full(cq: int) -> float:
+        if cq not in measured:
+            began = time.perf_counter()
+            rows, fresh = _cell_rows(Cell(title, encoder, preset, cq, geometry), ctx)
+            made[0] += fresh
+            measured[cq] = (pool([float(r[TARGET]) for r in rows], pool_name), _rate_kbps(rows, title.fps), len(rows))
+            say(f"verify {rung.label} cq {cq}: the full title scores {measured[cq][0]:.2f} ({pool_name}), "
+                f"{measured[cq][1]:.0f} kbps [{time.perf_counter() - began:.1f} s]")  # fmt: skip
+        return measured[cq][0]
+
+    final: int | None = rung.cq
+    if full(rung.cq) < target:
+        final = None
+        if rung.cq > lowest:
+            final = search_cq(full, target, lowest=lowest, highest=rung.cq, first=rung.cq - 1).cq
+    score, rate, frames = measured[final if final is not None else rung.cq]
+    return {
+        "cq": final,
+        "sampled_cq": rung.cq,
+        "vmaf": round(score, 4),
+        "rate_kbps": round(rate, 1),
+        "frames": frames,
+        "meets": final is not None and score >= target,
+        "full_encodes": sorted(measured),
+    }
 
 
 # ----------------------------------------------------------------------------- the ensemble
