@@ -64,7 +64,7 @@ MARGINS = (0.0, 0.5, 1.0, 1.5, 2.0)
 PLAIN_TOLERANCE = 1.0
 
 
-def tables(title: Path, encoder: str, preset: str, ctx: CellContext, jobs: int) -> dict:
+def tables(title: Path, encoder: str, preset: str, ctx: CellContext, jobs: int, count: int, seconds: float) -> dict:
     """{cq: (sample vmaf, full vmaf, full kbps)} over the grid, and the plan's share of the title."""
     ff = ctx.ff
     source = describe_source(title, ff=ff)
@@ -72,8 +72,8 @@ def tables(title: Path, encoder: str, preset: str, ctx: CellContext, jobs: int) 
     plan = plan_samples(
         count_frames(ff, source),
         source.fps,
-        count=T.TARGET_SAMPLES_DEFAULT,
-        seconds=T.TARGET_SAMPLE_SECONDS_DEFAULT,
+        count=count,
+        seconds=seconds,
         cuts=cuts,
     )
     samples = sample_clip(ff, source, plan, ctx.cache_dir / "samples")
@@ -181,6 +181,8 @@ def main() -> int:
     parser.add_argument("--encoders", default=",".join(ENCODERS))
     parser.add_argument("--cache", default="/tmp/vmafkit-bench-target")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--samples", type=int, default=T.TARGET_SAMPLES_DEFAULT)
+    parser.add_argument("--sample-seconds", type=float, default=T.TARGET_SAMPLE_SECONDS_DEFAULT)
     args = parser.parse_args()
     ff = ffm.find_ffmpeg()
     cache = Path(args.cache)
@@ -193,7 +195,9 @@ def main() -> int:
     for encoder in encoders:
         for title in titles:
             t0 = time.perf_counter()
-            data[encoder, title.name] = tables(title, encoder, ENCODERS.get(encoder, "medium"), ctx, args.jobs)
+            data[encoder, title.name] = tables(
+                title, encoder, ENCODERS.get(encoder, "medium"), ctx, args.jobs, args.samples, args.sample_seconds
+            )
             print(f"# {encoder} {title.name}: grid tables in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     print(f"# {cpu_model()}; {time.strftime('%Y-%m-%d')}; ffmpeg {ff.version}; libvmaf {ff.libvmaf_version}")
     named = ", ".join(f"{e} {ENCODERS.get(e, 'medium')}" for e in encoders)
@@ -201,11 +205,15 @@ def main() -> int:
           f"cq grid {GRID[0]}..{GRID[1]}, targets {', '.join(f'{t:g}' for t in TARGETS)}, pool mean; "
           f"tables built in {time.perf_counter() - started:.0f} s")  # fmt: skip
     shares = sorted(d["share"] for d in data.values())
-    print(f"# samples: {T.TARGET_SAMPLES_DEFAULT} x {T.TARGET_SAMPLE_SECONDS_DEFAULT:g} s asked, "
+    print(f"# samples: {args.samples} x {args.sample_seconds:g} s asked, "
           f"covering {shares[0]:.0%}..{shares[-1]:.0%} of the titles")  # fmt: skip
     gaps = [d["full"][cq][0] - d["sample"][cq] for d in data.values() for cq in d["sample"]]
     print(f"# full - sample vmaf over every cell: median {np.median(gaps):+.2f}, "
           f"p5 {np.percentile(gaps, 5):+.2f}, p95 {np.percentile(gaps, 95):+.2f}")  # fmt: skip
+    for (encoder, name), d in data.items():
+        per = [d["full"][cq][0] - d["sample"][cq] for cq in d["sample"]]
+        print(f"#   {encoder} {name}: {d['samples']} sample(s), {d['share']:.0%}; full - sample median {np.median(per):+.2f}, "
+              f"range {min(per):+.2f}..{max(per):+.2f}")  # fmt: skip
     print()
     print("| strategy | searches | full encode meets target | of those, next cq fails | sample encodes per search "
           "| full-title encodes per search | bits over the oracle, % (hits) | worst miss, vmaf |")  # fmt: skip

@@ -737,6 +737,7 @@ def target(
     verify: bool = False,
     resolutions: Sequence[int] = (),
     cq_range: tuple[int, int] | None = None,
+    geometry: RawGeometry = RawGeometry(),
     run_dir: PathLike | None = None,
     cache: PathLike | None = None,
     ffmpeg: str | None = None,
@@ -750,7 +751,7 @@ def target(
     scores the whole title at the answer; `models` (an exported ensemble's folder) guides the search
     with the curves it was trained on and predicts the answer's encode with its interval;
     `resolutions` (heights) searches each ladder rung and marks the answers on the rate-quality hull.
-    `cq_range` (low, high) bounds the search. Encodes are cached cells (in `run_dir`'s cache, else
+    `cq_range` (low, high) bounds the search; `geometry` describes a raw title. Encodes are cached cells (in `run_dir`'s cache, else
     `cache`, else the user's cache folder), shared by later searches; `run_dir` also records the
     search for its report. `progress` prints a line per probe on stderr.
     """
@@ -778,6 +779,7 @@ def target(
         verify=verify,
         resolutions=resolutions,
         cq_range=cq_range,
+        geometry=geometry,
         out=run_dir,
         cache_dir=cache,
         ffmpeg=ffmpeg,

@@ -126,6 +126,8 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
 def check_output_path(path: str | Path) -> Path:
     """`path` when vmafkit may write a file there (see above); else InputError naming it."""
     path = ensure_parent_exists(path)
+    if not os.access(path.parent, os.W_OK | os.X_OK):  # the temp file goes beside it: refused now, not after the work
+        raise InputError(f"cannot write into the folder {path.parent}: permission denied", path=path)
     try:
         st = os.stat(path)  # follows a link: what a reader of the path would see
     except FileNotFoundError:

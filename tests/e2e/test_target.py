@@ -6,6 +6,7 @@ its refusal is the real probe's, nothing is faked."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -62,9 +63,10 @@ def test_a_sampled_search_verifies_reuses_its_cache_and_is_recorded_for_the_repo
     second = vmafkit.target(media(TITLE), 91, samples=2, sample_seconds=1.0, run_dir=run, progress=False)
     reused = {p.cq for p in first.rungs[0].search.probes} & {p.cq for p in second.rungs[0].search.probes}
     assert reused and second.encodes == second.probes - len(reused)
+    sha = hashlib.sha256(media(TITLE).read_bytes()).hexdigest()[:8]
     assert sorted(p.name for p in layout.targets_dir(run).iterdir()) == [
-        "carphone_176x144_120f__libx264__medium__vmaf90__mean.json",
-        "carphone_176x144_120f__libx264__medium__vmaf91__mean.json",
+        f"carphone_176x144_120f__{sha}__libx264__medium__vmaf90__mean__samples.json",
+        f"carphone_176x144_120f__{sha}__libx264__medium__vmaf91__mean__samples.json",
     ]
     page = vmafkit.write_report(run).read_text()
     assert 'id="targets"' in page and "carphone_176x144_120f.mp4" in page and f"<td>{first.cq} (native)</td>" in page
@@ -106,14 +108,17 @@ def test_the_models_training_curves_guide_the_search_and_the_ensemble_speaks_onl
 @pytest.mark.parametrize(
     "args, says",
     [
-        (["--vmaf", "101"], "must be in [0, 100]"),
-        (["--vmaf", "-0.5"], "must be in [0, 100]"),
+        (["--vmaf", "101"], "'--vmaf': 101.0 is not in the range 0<=x<=100"),
+        (["--vmaf", "-0.5"], "'--vmaf': -0.5 is not in the range 0<=x<=100"),
         (["--vmaf", "90", "--encoder", "libfoo"], "unknown encoder 'libfoo'"),
         (["--vmaf", "90", "--encoder", "h264_nvenc"], "encoder probe failed on this host"),
         (["--vmaf", "90", "--sample-seconds", "10"], "shorter than one sample of 10 s"),
         (["--vmaf", "90", "--cq-range", "40..20"], "must be increasing"),
         (["--vmaf", "90", "--pool", "mean,p5"], "one pool"),
-        (["--vmaf", "90", "--full", "--samples", "3"], "--samples does not apply"),
+        (["--vmaf", "90", "--full", "--samples", "3"], "--samples and --sample-seconds do not apply"),
+        (["--vmaf", "nan"], "'--vmaf': nan is not a finite number"),
+        (["--vmaf", "90", "--preset", "bogus"], "--preset bogus: libx264 refuses it"),
+        (["--vmaf", "90", "--resolutions", "8"], "too small to encode"),
     ],
 )
 def test_bad_input_gets_one_line_and_exit_2(tmp_path, args, says):
@@ -144,3 +149,25 @@ def test_verify_finishes_the_search_on_the_whole_title_when_the_samples_were_too
     assert verified["sampled_cq"] > verified["cq"] == found.cq and verified["meets"]
     assert independent_vmaf(tmp_path, found.cq) >= 90.0 > independent_vmaf(tmp_path, found.cq + 1)
     assert found.to_json()["cq"] == found.cq
+
+
+def test_an_unwritable_run_folder_is_refused_before_any_encode(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "targets").write_text("keep")  # a file where the searches go
+    done = subprocess.run([*VMAFKIT, "target", str(media(TITLE)), "--vmaf", "90", "--run", str(run)],
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "cannot write the run folder" in done.stderr
+    assert (run / "targets").read_text() == "keep"
+    assert not list((run / layout.CACHE_DIR).rglob("*.jsonl"))  # nothing was encoded
+
+
+def test_the_report_skips_a_damaged_search_file(tmp_path):
+    run = tmp_path / "run"
+    found = vmafkit.target(media(TITLE), 90, full=True, cq_range=(20, 30), run_dir=run, progress=False)
+    good = next(layout.targets_dir(run).iterdir())
+    damaged = json.loads(good.read_text())
+    damaged["rungs"] = "not a list"
+    (layout.targets_dir(run) / "damaged.json").write_text(json.dumps(damaged))
+    page = vmafkit.write_report(run).read_text()
+    assert "1 search(es)" in page and f"<td>{found.cq} (native)</td>" in page

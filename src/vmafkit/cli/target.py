@@ -8,10 +8,19 @@ import click
 
 from vmafkit import thresholds as T
 from vmafkit.cli._common import run_command
-from vmafkit.cli.options import _Heights, check_outputs, emit_json, ffmpeg_option, json_option, progress_option
-from vmafkit.errors import EXIT_OK, InputError
+from vmafkit.cli.options import (
+    FiniteFloatRange,
+    _Heights,
+    check_outputs,
+    emit_json,
+    ffmpeg_option,
+    geometry_options,
+    json_option,
+    progress_option,
+)
+from vmafkit.errors import EXIT_OK
 
-_CQ_RANGE = re.compile(r"^\s*(\d{1,3})\s*(?:\.\.|-|:)\s*(\d{1,3})\s*$")
+_CQ_RANGE = re.compile(r"^\s*(\d{1,6})\s*(?:\.\.|-|:)\s*(\d{1,6})\s*$")
 
 
 def _cq_range(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
@@ -25,7 +34,7 @@ def _cq_range(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 
 @click.command("target")
 @click.argument("ref")
-@click.option("--vmaf", type=float, required=True, help="The VMAF target, 0 to 100.")
+@click.option("--vmaf", type=FiniteFloatRange(0, 100), required=True, help="The VMAF target, 0 to 100.")
 @click.option("--encoder", default="libx264", show_default=True, help="Encoder (as `vmafkit doctor` names it).")
 @click.option("--preset", default="medium", show_default=True, help="Encoder preset.")
 @click.option(
@@ -50,7 +59,7 @@ def _cq_range(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 )
 @click.option(
     "--sample-seconds",
-    type=click.FloatRange(0, T.TARGET_SAMPLE_SECONDS_MAX, min_open=True),
+    type=FiniteFloatRange(0, T.TARGET_SAMPLE_SECONDS_MAX, min_open=True),
     default=T.TARGET_SAMPLE_SECONDS_DEFAULT,
     show_default=True,
     help="Length of each sample.",
@@ -79,13 +88,14 @@ def _cq_range(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     metavar="DIR",
     help="Where encodes are cached (default: --run's cache, else ~/.cache/vmafkit/target).",
 )
+@geometry_options
 @ffmpeg_option
 @progress_option
 @json_option
 @run_command
 def target_cmd(
     ref, vmaf, encoder, preset, pool, models, samples, sample_seconds, full, verify, resolutions, cq_range,
-    run_dir, cache, ffmpeg, progress, json_to,
+    run_dir, cache, geometry, ffmpeg, progress, json_to,
 ):  # fmt: skip
     """The highest cq (fewest bits) whose encode of REF meets the VMAF target: measured on samples of
     the title (or the whole title with --full), with every probe cached. Prints the answer, its
@@ -93,8 +103,6 @@ def target_cmd(
     target, 1 when none does."""
     from vmafkit import api
 
-    if full and samples != T.TARGET_SAMPLES_DEFAULT:
-        raise InputError("--full encodes the whole title: --samples does not apply")
     check_outputs({"REF": ref}, {"--json": json_to})
     result = api.target(
         ref,
@@ -109,6 +117,7 @@ def target_cmd(
         verify=verify,
         resolutions=resolutions or (),
         cq_range=cq_range,
+        geometry=geometry,
         run_dir=run_dir,
         cache=cache,
         ffmpeg=ffmpeg,
@@ -129,7 +138,7 @@ def summary_lines(result) -> list[str]:
         f"{f' (aiming at {result.aim:g} on the samples)' if result.aim != result.target else ''}; encoded {where}"
     )
     for rung in result.rungs:
-        head = f"  {rung.label}: " if len(result.rungs) > 1 else "  "
+        head = f"  {rung.label}: " if len(result.rungs) > 1 or not rung.native else "  "
         if rung.cq is None:
             lines.append(f"{head}no cq: {rung.search.reason}")
             continue
@@ -148,12 +157,21 @@ def summary_lines(result) -> list[str]:
     best = result.best
     if best is not None and len(result.rungs) > 1:
         lines.append(f"fewest bits for the target: {best.label} at cq {best.cq}")
-    probed = ", ".join(str(p.cq) for rung in result.rungs for p in rung.search.probes)
-    lines.append(f"{result.probes} probe(s) (cq {probed}), {result.encodes} new encode(s), {result.wall_s:.1f} s")
+    probed = "; ".join(
+        (f"{rung.label} " if len(result.rungs) > 1 else "") + "cq " + ", ".join(str(p.cq) for p in rung.search.probes)
+        for rung in result.rungs
+    )
+    lines.append(
+        f"{plural(result.probes, 'probe')} ({probed}), {plural(result.encodes, 'new encode')}, {result.wall_s:.1f} s"
+    )
     lines.append(f"guarantee: {result.guarantee}")
     lines += [f"guide: {line}" for line in result.guide]
     lines += [f"note: {note}" for note in result.notes]
     return lines
+
+
+def plural(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
 
 
 def verified_line(verified: dict) -> str:

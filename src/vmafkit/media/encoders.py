@@ -217,6 +217,15 @@ def probe_encoder(ff: ffm.Ffmpeg, name: str) -> ProbeResult:
     return ProbeResult(name, False, ffm.last_error_line(result.stderr), tuple(argv))
 
 
+def require_preset(ff: ffm.Ffmpeg, name: str, preset: str) -> None:
+    """A 1-frame trial encode with `preset`: a preset the encoder refuses is one line, before any work."""
+    adapter = get_adapter(name)
+    args = adapter.args(cq=min(max(30, adapter.cq_range[0]), adapter.cq_range[1]), preset=preset)
+    result = ffm.run_ffmpeg(ffm.probe_encoder_argv(ff, name, args.codec_args, args.hw_init, args.filters), timeout=60)
+    if result.returncode != 0:
+        raise InputError(f"--preset {preset}: {name} refuses it ({ffm.last_error_line(result.stderr)})")
+
+
 def require_working(ff: ffm.Ffmpeg, names: list[str]) -> None:
     """Exit 2 with one line per encoder that fails its probe."""
     failures = [probe_encoder(ff, get_adapter(n).name) for n in names]

@@ -24,7 +24,7 @@ from typing import Any
 
 from vmafkit import thresholds as T
 from vmafkit.errors import InputError
-from vmafkit.io import identity_hash
+from vmafkit.io import atomic_write_json, identity_hash, read_json
 from vmafkit.media import ffmpeg as ffm
 from vmafkit.media.sources import Source, describe_source
 
@@ -48,9 +48,13 @@ class SamplePlan:
         return self.frames / self.title_frames
 
     def describe(self) -> str:
-        seconds = (self.ranges[0][1] - self.ranges[0][0]) / self.fps
+        length = self.ranges[0][1] - self.ranges[0][0]
+        count = len(self.ranges)
         cut = f", {self.snapped} starting at a scene cut" if self.snapped else ""
-        return f"{len(self.ranges)} sample(s) of {seconds:.1f} s ({self.share:.0%} of the title{cut})"
+        return (
+            f"{count} sample{'' if count == 1 else 's'} of {length} frame{'' if length == 1 else 's'} "
+            f"({length / self.fps:.2g} s; {self.share:.0%} of the title{cut})"
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -63,12 +67,17 @@ class SamplePlan:
         }
 
 
+def sample_frames(seconds: float, fps: float) -> int:
+    """A sample's length in frames."""
+    return max(1, round(seconds * fps))
+
+
 def plan_samples(
     title_frames: int, fps: float, *, count: int, seconds: float, cuts: Sequence[int] = (), where: str | Path = ""
 ) -> SamplePlan:
     """The sample stretches of a `title_frames`-frame title at `fps` (module doc); `cuts` are the
     first frames of its shots after the first."""
-    length = max(1, round(seconds * fps))
+    length = sample_frames(seconds, fps)
     if length > title_frames:
         raise InputError(
             f"the title is {title_frames / fps:.2f} s ({title_frames} frames), shorter than one sample of "
@@ -100,7 +109,9 @@ def plan_samples(
 
 
 def sample_clip(ff: ffm.Ffmpeg, title: Source, plan: SamplePlan, folder: Path) -> Source:
-    """The plan's frames as one lossless clip in `folder` (made once; module doc), described."""
+    """The plan's frames as one lossless clip in `folder` (made once; module doc), described. A
+    clip is reused only while its bytes are the ones recorded when it was cut (`<clip>.json`): a
+    damaged or replaced clip is cut again."""
     key = identity_hash(
         {
             "title_sha256": title.sha256,
@@ -110,25 +121,44 @@ def sample_clip(ff: ffm.Ffmpeg, title: Source, plan: SamplePlan, folder: Path) -
         }
     )
     path = folder / f"{title.name}__samples__{key[:16]}.mkv"
-    if not path.is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-        os.close(fd)
-        try:
-            argv = ffm.sample_clip_argv(ff, title.input_spec, title.crop, plan.ranges, title.pix_fmt, Path(temp))
-            result = ffm.run_ffmpeg(argv)
-            if result.returncode != 0:
-                raise InputError(f"cannot cut the samples: {ffm.last_error_line(result.stderr)}", path=title.path)
-            os.replace(temp, path)
-        finally:
-            Path(temp).unlink(missing_ok=True)
+    record = path.with_suffix(".json")
+    if path.is_file() and record.is_file():
+        clip = describe_source(path, group=title.name, ff=ff)
+        if _recorded(record) == {"sha256": clip.sha256, "frames": plan.frames}:
+            return _with_fps(clip, title.fps)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    try:
+        os.chmod(temp, 0o666 & ~_umask())
+        argv = ffm.sample_clip_argv(ff, title.input_spec, title.crop, plan.ranges, title.pix_fmt, Path(temp))
+        result = ffm.run_ffmpeg(argv)
+        if result.returncode != 0:
+            raise InputError(f"cannot cut the samples: {ffm.last_error_line(result.stderr)}", path=title.path)
+        os.replace(temp, path)
+    finally:
+        Path(temp).unlink(missing_ok=True)
     clip = describe_source(path, group=title.name, ff=ff)
-    if clip.fps != title.fps:  # the rate the title is encoded at, whatever the container says
-        clip = _with_fps(clip, title.fps)
-    return clip
+    atomic_write_json(record, {"sha256": clip.sha256, "frames": plan.frames})
+    return _with_fps(clip, title.fps)
+
+
+def _recorded(record: Path) -> dict[str, Any] | None:
+    try:
+        data = read_json(record, what="sample clip record")
+    except InputError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _with_fps(clip: Source, fps: float) -> Source:
+    """The clip at the title's rate, whatever its container says."""
     from dataclasses import replace
 
-    return replace(clip, fps=fps)
+    return clip if clip.fps == fps else replace(clip, fps=fps)

@@ -39,9 +39,10 @@ from vmafkit.corpus.build import Cell, CellContext, run_cell, rung_size
 from vmafkit.corpus.schema import TARGET
 from vmafkit.errors import InputError
 from vmafkit.media import ffmpeg as ffm
-from vmafkit.media.encoders import get_adapter, require_working
+from vmafkit.media.encoders import get_adapter, require_preset, require_working
+from vmafkit.media.options import RawGeometry
 from vmafkit.media.pooling import parse_pools, pool
-from vmafkit.media.samples import SamplePlan, plan_samples, sample_clip
+from vmafkit.media.samples import SamplePlan, plan_samples, sample_clip, sample_frames
 from vmafkit.media.sources import Source, describe_source
 from vmafkit.parallel.executor import usable_cores
 from vmafkit.pipeline.cq_search import CqSearch, Probe, search_cq
@@ -95,6 +96,7 @@ class TargetResult:
     """What `vmafkit target` found; `to_json()` is what `--json` writes."""
 
     title: Path
+    title_sha256: str
     target: float
     aim: float
     encoder: str
@@ -131,6 +133,7 @@ class TargetResult:
         return {
             "schema": TARGET_SCHEMA,
             "title": str(self.title),
+            "title_sha256": self.title_sha256,
             "target": self.target,
             "aim": self.aim,
             "pool": self.pool,
@@ -181,6 +184,7 @@ def find_cq(
     verify: bool = False,
     resolutions: Sequence[int] = (),
     cq_range: tuple[int, int] | None = None,
+    geometry: RawGeometry = RawGeometry(),
     out: str | Path | None = None,
     cache_dir: str | Path | None = None,
     ffmpeg: str | None = None,
@@ -197,12 +201,24 @@ def find_cq(
         raise InputError(f"--samples must be at least 1, got {samples}")
     if not 0 < sample_seconds <= T.TARGET_SAMPLE_SECONDS_MAX:
         raise InputError(f"--sample-seconds must be in (0, {T.TARGET_SAMPLE_SECONDS_MAX:g}], got {sample_seconds:g}")
+    if full and (samples, sample_seconds) != (T.TARGET_SAMPLES_DEFAULT, T.TARGET_SAMPLE_SECONDS_DEFAULT):
+        raise InputError("--full encodes the whole title: --samples and --sample-seconds do not apply")
+    resolutions = _checked_heights(resolutions)
+    for name, folder in (("--run", out), ("--cache", cache_dir), ("--models", models)):
+        if folder is not None and not str(folder).strip():
+            raise InputError(f"{name} is an empty path")
     ff = ffm.find_ffmpeg(ffmpeg)
-    title_source = describe_source(title, ff=ff)
+    title_source = describe_source(title, **geometry.as_kwargs(), ff=ff)
     require_working(ff, [encoder])
+    require_preset(ff, encoder, preset)
+    real_preset = adapter.preset_for(preset)
+    guide_factory, guide_notes = _guide(models, encoder, real_preset, pool_name)  # a bad MODELS: before any work
     cache = Path(cache_dir) if cache_dir is not None else layout.target_cache_dir(out)
     cells = layout.target_cells_dir(cache)
-    cells.mkdir(parents=True, exist_ok=True)
+    _writable_folder(cells, "cache folder")
+    _writable_folder(layout.target_samples_dir(cache), "cache folder")
+    if out is not None:
+        _writable_folder(layout.targets_dir(out), "run folder")
     # libvmaf on every core (any count gives the same numbers); the encoder on one thread, as every
     # vmafkit cell: x264's bitstream depends on its thread count, and an answer must not
     ctx = CellContext(ff=ff, cache_dir=cells, max_frames=None, threads=usable_cores())
@@ -210,8 +226,6 @@ def find_cq(
     encoded, plan = _what_to_encode(ff, title_source, full, samples, sample_seconds, cache, notes)
     margin = 0.0 if plan is None else T.TARGET_SAMPLE_MARGIN
     aim = min(target + margin, 100.0)
-    real_preset = adapter.preset_for(preset)
-    guide_factory, guide_notes = _guide(models, encoder, real_preset, pool_name)
     notes += guide_notes
     guide_lines: list[str] = []
     made = [0]
@@ -242,6 +256,7 @@ def find_cq(
     _mark_hull(rungs)
     result = TargetResult(
         title=title_source.path,
+        title_sha256=title_source.sha256,
         target=target,
         aim=aim,
         encoder=encoder,
@@ -249,15 +264,12 @@ def find_cq(
         pool=pool_name,
         rungs=rungs,
         samples=plan,
-        guarantee=guarantee_text(plan is None, margin),
+        guarantee=guarantee_text(plan is None, aim - target),
         encodes=0,
         wall_s=0.0,
         notes=notes,
         guide=guide_lines,
     )
-    for rung in rungs:
-        if rung.search.cq is None:
-            notes.append(f"{rung.label}: {rung.search.reason}")
     best = result.best
     if best is not None and models is not None:
         best.prediction = _predicted(models, best, encoded, encoder, real_preset, ctx, notes, plan is not None)
@@ -282,6 +294,8 @@ def _one_pool(name: str) -> tuple[str]:
 def _cq_range(given: tuple[int, int] | None, allowed: tuple[int, int], encoder: str) -> tuple[int, int]:
     if given is None:
         return allowed
+    if len(given) != 2:
+        raise InputError(f"--cq-range takes two cqs (low, high), got {len(given)}")
     lowest, highest = (int(v) for v in given)
     if not (allowed[0] <= lowest < highest <= allowed[1]):
         raise InputError(
@@ -290,16 +304,49 @@ def _cq_range(given: tuple[int, int] | None, allowed: tuple[int, int], encoder: 
     return lowest, highest
 
 
+def _checked_heights(resolutions: Sequence[int]) -> tuple[int, ...]:
+    heights = tuple(int(h) for h in resolutions)
+    small = [h for h in heights if h < ffm.LIBVMAF_MIN_SIDE]
+    if small:
+        raise InputError(
+            f"--resolutions: a rung of {small[0]} lines is below {ffm.LIBVMAF_MIN_SIDE}, too small to encode"
+        )
+    return heights
+
+
+def _writable_folder(folder: Path, what: str) -> None:
+    """Make `folder` (and its parents) and prove it takes a file, before any work."""
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise InputError(f"cannot write the {what} here: {exc.strerror or exc}", path=folder) from None
+
+
 def _what_to_encode(
     ff: ffm.Ffmpeg, title: Source, full: bool, count: int, seconds: float, cache: Path, notes: list[str]
 ) -> tuple[Source, SamplePlan | None]:
-    """The title itself (`full`), or its samples cut into one lossless clip."""
+    """The title itself (`full`, or a title so short that the samples asked would cover more than
+    `T.TARGET_MAX_SAMPLED_SHARE` of it: they would save little and guarantee less), or its samples
+    cut into one lossless clip."""
     if full:
         return title, None
     from vmafkit.media.moments import scene_cuts
     from vmafkit.media.score import count_frames
 
     frames = count_frames(ff, title)
+    length = sample_frames(seconds, title.fps)
+    if length > frames:
+        plan_samples(frames, title.fps, count=count, seconds=seconds, where=title.path)  # refuses, by name
+    if count * length > T.TARGET_MAX_SAMPLED_SHARE * frames:
+        notes.append(
+            f"the title is {frames / title.fps:.1f} s: {count} sample(s) of {seconds:g} s would cover more than "
+            f"{T.TARGET_MAX_SAMPLED_SHARE:.0%} of it, so the whole title was encoded (exact)"
+        )
+        return title, None
     cuts = [frame for frame, _ in scene_cuts(ff, title, None)]
     plan = plan_samples(frames, title.fps, count=count, seconds=seconds, cuts=cuts, where=title.path)
     notes.extend(plan.notes)
@@ -329,9 +376,9 @@ def _rungs(
 
 def _cell_rows(cell: Cell, ctx: CellContext) -> tuple[list[dict[str, Any]], int]:
     """The cell's rows, and 1 when this call encoded it (0: from the cache)."""
-    from vmafkit.corpus.build import cell_path
+    from vmafkit.corpus.build import cell_path, load_cached_cell
 
-    cached = cell_path(cell, ctx).is_file()
+    cached = load_cached_cell(cell_path(cell, ctx), cell) is not None  # a damaged cell is made again
     return run_cell(cell, ctx), 0 if cached else 1
 
 

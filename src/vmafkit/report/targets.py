@@ -17,8 +17,14 @@ MAX_SEARCHES = 200  # listed in the report, newest names first after that
 
 
 def search_file_name(payload: Mapping[str, Any]) -> str:
+    """One name per title (its bytes: two files of one name are two titles), encoder, preset,
+    target, pool and what was encoded (samples or the whole title)."""
     title = Path(str(payload["title"])).stem
-    return f"{title}__{payload['encoder']}__{payload['preset']}__vmaf{payload['target']:g}__{payload['pool']}.json"
+    encoded = "full" if payload["encoded"] == "full title" else "samples"
+    return (
+        f"{title}__{str(payload['title_sha256'])[:8]}__{payload['encoder']}__{payload['preset']}__"
+        f"vmaf{payload['target']:g}__{payload['pool']}__{encoded}.json"
+    )
 
 
 def write_search(out: str | Path, payload: Mapping[str, Any]) -> Path:
@@ -40,9 +46,19 @@ def read_searches(out: str | Path) -> list[dict[str, Any]]:
             data = read_json(path, what="target search")
         except InputError:
             continue
-        if isinstance(data, dict) and data.get("schema") == SCHEMA:
+        if isinstance(data, dict) and data.get("schema") == SCHEMA and _well_formed(data):
             found.append(data)
     return found
+
+
+def _well_formed(data: Mapping[str, Any]) -> bool:
+    """The fields the report reads, of the types it reads them as (a damaged file is skipped)."""
+    rungs = data.get("rungs")
+    if not isinstance(rungs, list) or not all(isinstance(r, dict) for r in rungs):
+        return False
+    if not all(isinstance(r.get("verified"), (dict, type(None))) for r in rungs):
+        return False
+    return all(isinstance(data.get(k), str) for k in ("title", "encoder", "preset", "pool", "encoded"))
 
 
 def _number(value: Any, digits: int) -> str:

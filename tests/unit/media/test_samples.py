@@ -90,4 +90,17 @@ def test_the_sample_clip_holds_exactly_the_planned_frames_losslessly(tmp_path):
     # content-addressed: the same plan is the same file, not cut again
     before = clip.path.stat().st_mtime_ns
     assert sample_clip(ff, title, plan, tmp_path).path == clip.path and clip.path.stat().st_mtime_ns == before
-    assert [p.name for p in tmp_path.iterdir()] == [clip.path.name]  # no temp file left
+    # no temp file left: the clip and the record of its bytes
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([clip.path.name, clip.path.with_suffix(".json").name])
+
+
+def test_a_damaged_sample_clip_is_cut_again(tmp_path):
+    ff = find_ffmpeg()
+    title = describe_source(media("carphone_176x144_120f.mp4"), ff=ff)
+    plan = plan_samples(120, title.fps, count=2, seconds=0.5, cuts=[])
+    clip = sample_clip(ff, title, plan, tmp_path)
+    frames = _decoded(clip.path, 176, 144)
+    whole = clip.path.read_bytes()
+    clip.path.write_bytes(whole[: len(whole) // 3])  # cut short, still a decodable start
+    again = sample_clip(ff, title, plan, tmp_path)
+    assert len(frames) == plan.frames and np.array_equal(_decoded(again.path, 176, 144), frames)
