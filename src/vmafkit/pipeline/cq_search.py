@@ -4,12 +4,12 @@ target, probing as few cqs as it can.
 Quality falls as cq rises, but not strictly (an encoder's rate control is noisy at neighbouring
 cqs), so the answer is defined on what was measured, not assumed: the highest probed cq that meets
 the target, such that the next cq up was probed and fails it. The search keeps a bracket (the
-highest cq known to meet, the lowest known to fail above it) and probes inside it where a straight
-line through the two probes nearest the target crosses it (a secant: near the answer the quality
-curve is close to straight, while the line between the bracket's far ends is not), at or below the
-crossing so that the next probe up settles it; an estimate on an end of the bracket moves one cq in.
-After three moves of the same end in a row (a curved line keeps landing on one side) the next probe
-is the bracket's middle. It ends when the bracket is one cq wide.
+highest cq known to meet, the lowest known to fail above it) and probes inside it where the line
+between the bracket's two scores crosses the target, drawn on the logit scale of VMAF (on which the
+logistic fall of VMAF with cq is straight, where the plain line of ab-av1's interpolated search
+bends), at or below the crossing so that the next probe up settles it; an estimate on an end of the
+bracket moves one cq in. After two moves of the same end in a row (the line keeps landing on one
+side) the next probe is the bracket's middle. It ends when the bracket is one cq wide.
 
 A `Guide` (`pipeline.cq_prior`: the quality curves an ensemble was trained on) replaces the blind
 parts: the first cq, the jump from a probe towards the target while the target is not yet
@@ -55,6 +55,7 @@ class CqSearch:
         return next((p.score for p in self.probes if p.cq == cq), None)
 
 
+LOGIT_EDGE = 0.5  # scores are read as at least this far from 0 and 100 on the logit scale
 CREEP = 2  # moves of the same end in a row after which the next probe is the bracket's middle
 
 
@@ -69,13 +70,21 @@ class Guide(Protocol):
         """Whether cq + 1 surely fails, given that `meets` meets the target by its margin."""
 
 
+def _logit(score: float) -> float:
+    """VMAF on the scale where its fall with cq is close to a straight line: a logistic curve (the
+    shape VMAF takes over cq, flat near 100 and near 0) is exactly straight there."""
+    v = min(max(score, LOGIT_EDGE), 100.0 - LOGIT_EDGE)
+    return math.log((100.0 - v) / v)
+
+
 def _interpolated(meets: Probe, fails: Probe, target: float) -> int:
     """The cq strictly inside (meets.cq, fails.cq) at or below where the line through the bracket's
-    ends reaches the target (so the next probe up settles it); one cq in from an end the line lands
-    on; the middle when the line is flat."""
-    if meets.score == fails.score:
+    ends reaches the target on the logit scale (so the next probe up settles it); one cq in from an
+    end the line lands on; the middle when the line is flat."""
+    low, high, goal = _logit(meets.score), _logit(fails.score), _logit(target)
+    if low == high:
         return (meets.cq + fails.cq) // 2
-    crossing = meets.cq + (meets.score - target) * (fails.cq - meets.cq) / (meets.score - fails.score)
+    crossing = meets.cq + (goal - low) * (fails.cq - meets.cq) / (high - low)
     return min(max(math.floor(crossing), meets.cq + 1), fails.cq - 1)
 
 

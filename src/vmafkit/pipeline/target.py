@@ -273,7 +273,9 @@ def find_cq(
     best = result.best
     if best is not None and models is not None:
         best.prediction = _predicted(models, best, encoded, encoder, real_preset, ctx, notes, plan is not None)
-    if verify and best is not None:
+    if verify and best is not None and plan is None:
+        notes.append("--verify: the whole title was encoded at every probe; the answer is already exact")
+    elif verify and best is not None:
         best.verified = _verify(title_source, best, encoder, real_preset, pool_name, target, lowest, ctx, made, say)
     result.encodes = made[0]
     result.wall_s = time.perf_counter() - started

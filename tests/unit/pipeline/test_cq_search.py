@@ -56,3 +56,14 @@ def test_unreachable_and_always_met_targets_say_so():
 def test_an_empty_range_is_refused():
     with pytest.raises(InputError):
         search_cq(logistic, 90.0, lowest=30, highest=20)
+
+
+def test_the_bracket_is_interpolated_on_the_logit_scale():
+    """meets (20, 90), fails (30, 50), target 80, by hand: logit 90 = ln(10/90) = -2.197, logit 50 = 0,
+    logit 80 = ln(20/80) = -1.386; the line crosses at 20 + 0.811/2.197 * 10 = 23.69 -> cq 23 (a plain
+    line in VMAF would say 22.5 -> 22). On an end of the bracket, one cq in."""
+    from vmafkit.pipeline.cq_search import Probe, _interpolated
+
+    assert _interpolated(Probe(20, 90.0), Probe(30, 50.0), 80.0) == 23
+    assert _interpolated(Probe(20, 80.5), Probe(30, 10.0), 80.0) == 21  # crossing just above 20
+    assert _interpolated(Probe(20, 99.0), Probe(22, 10.0), 80.0) == 21
