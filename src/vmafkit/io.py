@@ -101,6 +101,14 @@ def _open_temp(path: Path) -> tuple[int, str]:
     return fd, tmp
 
 
+def reserve_temp(path: str | Path) -> Path:
+    """An empty temp file beside `path` (as `atomic_output` makes), for a tool that writes it by
+    name; the caller renames it over `path` when done, and removes it otherwise."""
+    fd, tmp = _open_temp(Path(path))
+    os.close(fd)
+    return Path(tmp)
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     with atomic_output(path, "wb") as handle:
         handle.write(data)

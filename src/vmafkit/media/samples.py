@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 
 from vmafkit import thresholds as T
 from vmafkit.errors import InputError
-from vmafkit.io import atomic_write_json, identity_hash, read_json
+from vmafkit.io import atomic_write_json, identity_hash, read_json, reserve_temp
 from vmafkit.media import ffmpeg as ffm
 from vmafkit.media.sources import Source, describe_source
 
@@ -127,17 +126,15 @@ def sample_clip(ff: ffm.Ffmpeg, title: Source, plan: SamplePlan, folder: Path) -
         if _recorded(record) == {"sha256": clip.sha256, "frames": plan.frames}:
             return _with_fps(clip, title.fps)
     folder.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    os.close(fd)
+    temp = reserve_temp(path)
     try:
-        os.chmod(temp, 0o666 & ~_umask())
-        argv = ffm.sample_clip_argv(ff, title.input_spec, title.crop, plan.ranges, title.pix_fmt, Path(temp))
+        argv = ffm.sample_clip_argv(ff, title.input_spec, title.crop, plan.ranges, title.pix_fmt, temp)
         result = ffm.run_ffmpeg(argv)
         if result.returncode != 0:
             raise InputError(f"cannot cut the samples: {ffm.last_error_line(result.stderr)}", path=title.path)
         os.replace(temp, path)
     finally:
-        Path(temp).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
     clip = describe_source(path, group=title.name, ff=ff)
     atomic_write_json(record, {"sha256": clip.sha256, "frames": plan.frames})
     return _with_fps(clip, title.fps)
@@ -149,12 +146,6 @@ def _recorded(record: Path) -> dict[str, Any] | None:
     except InputError:
         return None
     return data if isinstance(data, dict) else None
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _with_fps(clip: Source, fps: float) -> Source:
