@@ -106,7 +106,7 @@ def test_the_option_objects_are_the_same_everywhere():
                 assert name not in own, f"{function}: {name} is a keyword and {where}"
                 seen.setdefault(where.split(".")[0], set()).add(function)
     assert seen == {
-        "geometry": {"score", "diagnose", "predict"},
+        "geometry": {"score", "diagnose", "predict", "target"},
         "scoring": {"score", "build_corpus", "rescore", "predict", "run"},
         "grid": {"build_corpus", "run"},
         "training": {"train_loso", "run", "subjective_train"},
