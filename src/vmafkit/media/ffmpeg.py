@@ -544,7 +544,10 @@ def sample_clip_argv(
     pick = "+".join(f"between(n\\,{first}\\,{last - 1})" for first, last in ranges)
     steps = [*crop, f"select={pick}", "setpts=N/(FRAME_RATE*TB)"]
     argv = [*_quiet(ff.path, overwrite=True), *source.args(), *FIRST_VIDEO_AS_IS, "-an", "-sn", "-dn"]
-    return argv + ["-vf", ",".join(steps), "-pix_fmt", pix_fmt, *FFV1_ARGS, "-f", "matroska", file_url(out)]
+    # bitexact: the same frames make the same bytes (no random segment id, no version string), so a
+    # clip cut again (another machine, a cleaned cache) keeps the cells encoded from it
+    argv += ["-vf", ",".join(steps), "-pix_fmt", pix_fmt, "-fflags", "+bitexact", "-flags:v", "+bitexact"]
+    return argv + [*FFV1_ARGS, "-f", "matroska", file_url(out)]
 
 
 def side_by_side_pngs_argv(

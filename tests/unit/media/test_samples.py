@@ -99,8 +99,8 @@ def test_a_damaged_sample_clip_is_cut_again(tmp_path):
     title = describe_source(media("carphone_176x144_120f.mp4"), ff=ff)
     plan = plan_samples(120, title.fps, count=2, seconds=0.5, cuts=[])
     clip = sample_clip(ff, title, plan, tmp_path)
-    frames = _decoded(clip.path, 176, 144)
     whole = clip.path.read_bytes()
     clip.path.write_bytes(whole[: len(whole) // 3])  # cut short, still a decodable start
     again = sample_clip(ff, title, plan, tmp_path)
-    assert len(frames) == plan.frames and np.array_equal(_decoded(again.path, 176, 144), frames)
+    # cut again to the same bytes (bitexact): the cells encoded from the clip stay valid
+    assert again.path.read_bytes() == whole and again.sha256 == clip.sha256
