@@ -55,7 +55,7 @@ def _cq_range(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     type=click.IntRange(1, None),
     default=T.TARGET_SAMPLES_DEFAULT,
     show_default=True,
-    help="Sample stretches spread over the title (fewer when they would cover more than half of it).",
+    help="Sample stretches spread over the title (a title they would cover more than half of is encoded whole).",
 )
 @click.option(
     "--sample-seconds",
@@ -65,7 +65,11 @@ def _cq_range(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     help="Length of each sample.",
 )
 @click.option("--full", is_flag=True, help="Encode the whole title at every probe instead of samples (exact, slower).")
-@click.option("--verify", is_flag=True, help="Encode and score the whole title at the answer.")
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Encode and score the whole title at the answer; when it misses there, finish the search on the whole title.",
+)
 @click.option(
     "--resolutions",
     type=_Heights(),
@@ -74,7 +78,13 @@ def _cq_range(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     help="Search each ladder rung (heights, e.g. 1080,720,480; scored scaled back up to the title's size) and "
     "report the rung/cq answers on the rate-quality hull.",
 )
-@click.option("--cq-range", callback=_cq_range, default=None, metavar="LOW..HIGH", help="Search only these cqs.")
+@click.option(
+    "--cq-range",
+    callback=_cq_range,
+    default=None,
+    metavar="LOW..HIGH",
+    help="Search only these cqs (default: the encoder's).",
+)
 @click.option(
     "--run",
     "run_dir",
