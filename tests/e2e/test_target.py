@@ -123,12 +123,19 @@ def test_the_models_training_curves_guide_the_search_and_the_ensemble_speaks_onl
     ],
 )
 def test_bad_input_gets_one_line_and_exit_2(tmp_path, args, says):
-    done = subprocess.run([*VMAFKIT, "target", str(media(TITLE)), *args, "--cache", str(tmp_path / "c")],
-                          capture_output=True, text=True)  # fmt: skip
-    assert done.returncode == 2, done.stderr
+    done = cli(["target", media(TITLE), *args, "--cache", tmp_path / "c"])  # in-process: the same command
+    assert done.exit_code == 2, done.output
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("vmafkit: error:") and says in lines[0], done.stderr
     assert done.stdout == ""
+    assert not list((tmp_path / "c").rglob("*.jsonl"))  # refused before any encode
+
+
+def test_a_refusal_is_one_line_from_the_real_command_too(tmp_path):
+    done = subprocess.run([*VMAFKIT, "target", str(media(TITLE)), "--vmaf", "90", "--encoder", "h264_nvenc"],
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 2 and done.stdout == "" and done.stderr.count("\n") == 1
+    assert done.stderr.startswith("vmafkit: error: encoder probe failed on this host (h264_nvenc:")
 
 
 def test_a_missing_title_and_an_api_target_out_of_range_are_refused(tmp_path):
