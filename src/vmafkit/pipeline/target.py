@@ -494,6 +494,7 @@ def _predicted(
     except InputError as exc:
         notes.append(f"the ensemble's prediction is not served: {exc}")
         return None
+    encoded_what = "the samples' encode" if sampled else "the title's encode"
     clip = prediction.clips[0]
     if not clip.get("in_domain") or clip.get("lower") is None:
         notes.append(f"the ensemble's prediction is not served: the answer's encode lies outside {models}'s domain")
@@ -503,7 +504,7 @@ def _predicted(
         "score": clip["score"],
         "lower": clip["lower"],
         "upper": clip["upper"],
-        "of": "the samples' encode" if sampled else "the title's encode",
+        "of": f"{encoded_what} at cq {rung.cq}",
         "interval": prediction.interval.get("guarantee"),
     }
 
