@@ -45,6 +45,7 @@ from vmafkit.media.pooling import parse_pools, pool
 from vmafkit.media.samples import SamplePlan, plan_samples, sample_clip, sample_frames
 from vmafkit.media.sources import Source, describe_source
 from vmafkit.parallel.executor import usable_cores
+from vmafkit.pipeline.cq_prior import CurvePrior
 from vmafkit.pipeline.cq_search import CqSearch, Probe, search_cq
 from vmafkit.report.targets import SCHEMA as TARGET_SCHEMA
 
@@ -215,7 +216,7 @@ def find_cq(
     require_working(ff, [encoder])
     require_preset(ff, encoder, preset)
     real_preset = adapter.preset_for(preset)
-    guide_factory, guide_notes = _guide(models, encoder, real_preset, pool_name)  # a bad MODELS: before any work
+    guide_curves, guide_notes = _guide(models, encoder, real_preset, pool_name)  # a bad MODELS: before any work
     cache = Path(cache_dir) if cache_dir is not None else layout.target_cache_dir(out)
     cells = layout.target_cells_dir(cache)
     _writable_folder(cells, "cache folder")
@@ -250,7 +251,7 @@ def find_cq(
             say(f"probe{label} cq {cq}: vmaf {score:.2f} ({pool_name}), {rates[cq]:.0f} kbps [{how}]")
             return score
 
-        guide = guide_factory() if guide_factory is not None and rung is None else None
+        guide = CurvePrior(guide_curves) if guide_curves is not None and rung is None else None
         found = search_cq(measure, aim, lowest=lowest, highest=highest, guide=guide)
         if guide is not None:
             guide_lines.extend(guide.used)
@@ -448,12 +449,12 @@ def _verify(title, rung, encoder, preset, pool_name, target, lowest, ctx, made, 
 
 
 def _guide(models, encoder: str, preset: str, pool_name: str):
-    """A factory of fresh `CurvePrior`s from the training corpus `models` pins, or (None, notes)."""
+    """The training curves of the corpus `models` pins (None when it guides nothing), and notes."""
     if models is None:
         return None, []
     from vmafkit.corpus.schema import iter_jsonl
     from vmafkit.io import sha256_file
-    from vmafkit.pipeline.cq_prior import CurvePrior, curves_from_rows
+    from vmafkit.pipeline.cq_prior import curves_from_rows
     from vmafkit.serve.predict import registry_rows
 
     models = Path(models)
@@ -467,7 +468,7 @@ def _guide(models, encoder: str, preset: str, pool_name: str):
     )
     if not curves:
         return None, [f"search not guided: {models} was not trained on {encoder} preset {preset} (outside its domain)"]
-    return (lambda: CurvePrior(curves)), [f"search guided by {len(curves)} training curve(s) of {models}"]
+    return curves, [f"search guided by {len(curves)} training curve(s) of {models}"]
 
 
 def _predicted(

@@ -10,7 +10,7 @@ from typing import Any
 from vmafkit import layout
 from vmafkit.errors import InputError
 from vmafkit.io import atomic_write_json, read_json
-from vmafkit.report.figures import esc
+from vmafkit.report.figures import esc, format_number
 
 SCHEMA = "vmafkit-target-v1"
 MAX_SEARCHES = 200  # listed in the report, newest names first after that
@@ -61,10 +61,6 @@ def _well_formed(data: Mapping[str, Any]) -> bool:
     return all(isinstance(data.get(k), str) for k in ("title", "encoder", "preset", "pool", "encoded"))
 
 
-def _number(value: Any, digits: int) -> str:
-    return "–" if not isinstance(value, (int, float)) else f"{value:.{digits}f}"
-
-
 def targets_section(out: str | Path) -> str:
     """A table: per search, the answer, its score and bitrate, the probes, and the full encode's
     score when it was verified."""
@@ -75,15 +71,15 @@ def targets_section(out: str | Path) -> str:
         cells = [
             Path(str(search.get("title"))).name,
             f"{search.get('encoder')} {search.get('preset')}",
-            f"{search.get('pool')} ≥ {_number(search.get('target'), 1)}",
+            f"{search.get('pool')} ≥ {format_number(search.get('target'), 1)}",
             str(search.get("encoded")),
             "none" if search.get("cq") is None else f"{search.get('cq')} ({search.get('rung')})",
-            _number(best.get("vmaf"), 2),
-            _number(best.get("rate_kbps"), 0),
+            format_number(best.get("vmaf"), 2),
+            format_number(best.get("rate_kbps"), 0),
             str(search.get("probes")),
             "–"
             if not verified
-            else f"{_number(verified.get('vmaf'), 2)} ({'meets' if verified.get('meets') else 'MISSES'})",
+            else f"{format_number(verified.get('vmaf'), 2)} ({'meets' if verified.get('meets') else 'MISSES'})",
         ]
         rows.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
     header = ["title", "encoder", "target", "encoded", "cq (rung)", "vmaf", "kbps", "probes", "full title (--verify)"]
