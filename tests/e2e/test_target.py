@@ -120,6 +120,8 @@ def test_the_models_training_curves_guide_the_search_and_the_ensemble_speaks_onl
         (["--vmaf", "nan"], "'--vmaf': nan is not a finite number"),
         (["--vmaf", "90", "--preset", "bogus"], "--preset bogus: libx264 refuses it"),
         (["--vmaf", "90", "--resolutions", "8"], "too small to encode"),
+        (["--vmaf", "90", "--run", str(media(TITLE))], "--run names the same file as REF"),
+        (["--vmaf", "90", "--json", "/dev/zero"], "is not a regular file"),
     ],
 )
 def test_bad_input_gets_one_line_and_exit_2(tmp_path, args, says):

@@ -113,7 +113,7 @@ def target_cmd(
     target, 1 when none does."""
     from vmafkit import api
 
-    check_outputs({"REF": ref}, {"--json": json_to})
+    check_outputs({"REF": ref, "--models": models}, {"--json": json_to}, {"--run": run_dir, "--cache": cache})
     result = api.target(
         ref,
         vmaf,
